@@ -1,0 +1,30 @@
+# meridian: `make preview` (STACK=us|eu|apac) and `make test` work on a fresh machine.
+SHELL := /bin/bash
+STACK ?= us
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup preview test bench clean
+
+setup: $(STAMP)
+
+# pip compiles bytecode at install, which matters here: PYTHONDONTWRITEBYTECODE=1 is set and
+# pulumi_aws imports take 3-5 s without .pyc files.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+preview: $(STAMP)
+	$(BIN)/meridian preview --stack $(STACK)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/preview_scale.py
+
+clean:
+	rm -rf $(VENV) .meridian .pytest_cache *.egg-info

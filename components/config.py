@@ -1,0 +1,389 @@
+"""Typed stack configuration: the one parser for the Pulumi program and for the tooling.
+
+Every key of a stack lives under the `meridian:` namespace: project defaults in `Pulumi.yaml`,
+per-stack values in `Pulumi.<stack>.yaml`. The program reaches the merged values through the
+engine (`pulumi.Config`); the tooling reads the two YAML files itself. Both hand the same
+mapping to `parse_config`, so both see the same truth and the same errors.
+
+A bad config raises `ConfigError` listing every problem at once: the file, the key path, what is
+wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+NAMESPACE = "meridian"
+
+# Residency zones and the AWS regions whose data stays inside them (product definition).
+ZONE_REGIONS: dict[str, tuple[str, ...]] = {
+    "us": ("us-east-1", "us-east-2", "us-west-1", "us-west-2"),
+    "eu": ("eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1"),
+    "apac": ("ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "ap-south-1"),
+}
+ALL_REGIONS = tuple(itertools.chain.from_iterable(ZONE_REGIONS.values()))
+
+TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
+Percent = Annotated[int, Field(ge=1, le=100)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionSpec(_Model):
+    """One region of the pair and the VPC address space it gets."""
+
+    region: str
+    cidr: ipaddress.IPv4Network = Field(description="VPC CIDR, /16 to /20; carved into subnet tiers")
+
+
+class RegionPair(_Model):
+    primary: RegionSpec
+    dr: RegionSpec
+
+    @property
+    def both(self) -> tuple[tuple[str, RegionSpec], ...]:
+        return (("primary", self.primary), ("dr", self.dr))
+
+
+class NetworkSettings(_Model):
+    az_count: int = Field(3, ge=2, le=4, description="availability zones the VPC spans")
+    nat_gateways: Literal["per-az", "single"] = "per-az"
+    flow_log_retention_days: Literal[30, 60, 90, 180, 365, 731, 1827, 3653] = 365
+
+
+class DatabaseSettings(_Model):
+    engine: Literal["aurora-postgresql", "postgres"] = "aurora-postgresql"
+    engine_version: str = "16.4"
+    instance_class: str = "db.r6g.large"
+    readers: int = Field(2, ge=0, le=15, description="in-region read replicas in the primary region")
+    backup_retention_days: int = Field(14, ge=1, le=35)
+    allocated_storage_gb: int = Field(100, ge=20, le=65536, description="RDS postgres only")
+
+
+class FailoverSettings(_Model):
+    api_zone: str = Field(description="Route 53 hosted zone name, e.g. meridian.example.com")
+    api_record: str = "api"
+    health_check_interval_s: Literal[10, 30] = 10
+    failure_threshold: int = Field(3, ge=1, le=10)
+    dns_ttl_s: int = Field(30, ge=1, le=60)
+    rto_target_s: int = Field(60, gt=0, description="automatic region failover must finish within this")
+
+    @property
+    def detection_bound_s(self) -> int:
+        """Worst case from the first failed check to clients resolving the secondary."""
+        return self.health_check_interval_s * self.failure_threshold + self.dns_ttl_s
+
+
+class SloSettings(_Model):
+    p95_ms: float = Field(500, gt=0)
+    p99_ms: float = Field(1000, gt=0)
+    error_rate: float = Field(0.01, ge=0, le=1)
+    availability: float = Field(0.999, gt=0, le=1)
+
+
+class Quota(_Model):
+    gql_qps: int = Field(gt=0)
+    ingest_eps: int = Field(gt=0)
+    storage_gb: int = Field(gt=0)
+
+
+class PlanSpec(_Model):
+    """A plan of the catalog: fixed quotas, or `per_tenant: true` (enterprise) set on each tenant."""
+
+    per_tenant: bool = False
+    quota: Quota | None = None
+
+
+class TenantSpec(_Model):
+    id: TenantId
+    plan: str
+    monthly_budget_usd: float = Field(gt=0)
+    data_tier: Literal["pool", "silo"] = "pool"
+    quota: Quota | None = Field(None, description="only for per-tenant (enterprise) plans")
+
+
+class CostSettings(_Model):
+    cost_center: str = Field(min_length=1)
+    stack_cap_usd: float = Field(gt=0)
+    alert_thresholds_pct: tuple[Percent, ...] = (50, 80, 100)
+
+
+class DrSettings(_Model):
+    rpo_minutes: float = Field(15, gt=0)
+    rto_minutes: float = Field(5, gt=0)
+
+
+class StackConfig(_Model):
+    zone: Literal["us", "eu", "apac"]
+    regions: RegionPair
+    network: NetworkSettings = NetworkSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    failover: FailoverSettings
+    slo: SloSettings = SloSettings()
+    plans: dict[str, PlanSpec]
+    tenants: tuple[TenantSpec, ...]
+    cost: CostSettings
+    dr: DrSettings = DrSettings()
+    production: bool = False
+
+    @property
+    def allowed_regions(self) -> tuple[str, ...]:
+        return ZONE_REGIONS[self.zone]
+
+    def quota_of(self, tenant: TenantSpec) -> Quota:
+        plan = self.plans[tenant.plan]
+        quota = tenant.quota if plan.per_tenant else plan.quota
+        assert quota is not None, "parse_config guarantees every tenant has a quota"
+        return quota
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A stack config that cannot be used; `problems` lists every one found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class RawConfig:
+    """The merged `meridian:` keys of one stack and, per top-level key, the file that set it."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    default_source: str = "config"
+
+    def source_of(self, top_key: str) -> str:
+        return self.sources.get(top_key, self.default_source)
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = f"{NAMESPACE}:{loc[0]}" if loc else NAMESPACE
+    for part in loc[1:]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key (remove it or check its spelling)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        return f"{msg} (got {error['input']!r})"
+    if "input" in error and not isinstance(error["input"], (dict, list)):
+        return f"{msg} (got {error['input']!r})"
+    return msg
+
+
+def parse_config(raw: RawConfig) -> StackConfig:
+    """Validate the merged `meridian:` keys of one stack; raise ConfigError with every problem.
+
+    Cross-key rules still run when some other key is malformed: they check every section that
+    did validate, so one run reports everything wrong.
+    """
+    try:
+        cfg = StackConfig.model_validate(raw.values)
+        sections: dict[str, Any] = dict(cfg)
+        problems: list[Problem] = []
+    except ValidationError as exc:
+        cfg = None
+        errors = exc.errors()
+        problems = [Problem(raw.source_of(str(e["loc"][0]) if e["loc"] else ""), _key_path(e["loc"]), _describe(e)) for e in errors]
+        sections = _valid_sections(raw.values, {str(e["loc"][0]) for e in errors if e["loc"]})
+    problems += [
+        Problem(raw.source_of(key.split(".")[0].split("[")[0]), f"{NAMESPACE}:{key}", msg)
+        for key, msg in cross_field_problems(sections)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    assert cfg is not None
+    return cfg
+
+
+def _valid_sections(values: Mapping[str, Any], failed: set[str]) -> dict[str, Any]:
+    """The top-level sections that validate on their own (defaults included)."""
+    out: dict[str, Any] = {}
+    for name, field in StackConfig.model_fields.items():
+        if name in failed:
+            continue
+        if name in values:
+            out[name] = TypeAdapter(field.annotation).validate_python(values[name])
+        elif not field.is_required():
+            out[name] = field.get_default(call_default_factory=True)
+    return out
+
+
+def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Rules that span keys, over whichever sections validated; (key path, message) pairs."""
+    out: list[tuple[str, str]] = []
+    has = s.keys().__contains__
+    if has("zone") and has("regions"):
+        allowed = ZONE_REGIONS[s["zone"]]
+        for role, spec in s["regions"].both:
+            if spec.region not in allowed:
+                out.append((f"regions.{role}.region", f"{spec.region!r} is outside residency zone {s['zone']!r} (allowed: {', '.join(allowed)})"))
+    if has("regions"):
+        pair = s["regions"]
+        for role, spec in pair.both:
+            if not 16 <= spec.cidr.prefixlen <= 20:
+                out.append((f"regions.{role}.cidr", f"{spec.cidr} must be a /16 to /20 so three subnet tiers fit over the AZs"))
+        if pair.primary.region == pair.dr.region:
+            out.append(("regions.dr.region", f"dr region must differ from primary ({pair.primary.region}): a pair in one region survives no regional outage"))
+        if pair.primary.cidr.overlaps(pair.dr.cidr):
+            out.append(("regions.dr.cidr", f"{pair.dr.cidr} overlaps primary {pair.primary.cidr}; the VPCs are peered for replication, pick disjoint ranges"))
+
+    if has("failover"):
+        fo = s["failover"]
+        if fo.detection_bound_s > fo.rto_target_s:
+            out.append((
+                "failover",
+                f"detection bound interval x threshold + TTL = {fo.health_check_interval_s} x {fo.failure_threshold} + {fo.dns_ttl_s}"
+                f" = {fo.detection_bound_s} s exceeds rto_target_s {fo.rto_target_s} s; lower the threshold or TTL",
+            ))
+
+    plans = s.get("plans")
+    for name, plan in (plans or {}).items():
+        if plan.per_tenant and plan.quota is not None:
+            out.append((f"plans.{name}.quota", "a per_tenant plan takes its quota from each tenant; remove it here"))
+        if not plan.per_tenant and plan.quota is None:
+            out.append((f"plans.{name}.quota", "required unless per_tenant: true"))
+
+    tenants = s.get("tenants") or ()
+    seen: set[str] = set()
+    for i, tenant in enumerate(tenants):
+        if tenant.id in seen:
+            out.append((f"tenants[{i}].id", f"duplicate tenant id {tenant.id!r}; ids must be unique within a stack"))
+        seen.add(tenant.id)
+        if plans is None:
+            continue
+        plan = plans.get(tenant.plan)
+        if plan is None:
+            out.append((f"tenants[{i}].plan", f"unknown plan {tenant.plan!r} (allowed: {', '.join(plans)})"))
+        elif plan.per_tenant and tenant.quota is None:
+            out.append((f"tenants[{i}].quota", f"plan {tenant.plan!r} is set per tenant: give this tenant a quota"))
+        elif not plan.per_tenant and tenant.quota is not None:
+            out.append((f"tenants[{i}].quota", f"plan {tenant.plan!r} has fixed quotas; remove the tenant's own"))
+
+    if has("cost"):
+        cost = s["cost"]
+        budgets = sum(t.monthly_budget_usd for t in tenants)
+        if has("tenants") and budgets > cost.stack_cap_usd:
+            out.append(("tenants", f"tenant budgets sum to ${budgets:,.2f}, over the stack cap cost.stack_cap_usd ${cost.stack_cap_usd:,.2f}"))
+        if list(cost.alert_thresholds_pct) != sorted(set(cost.alert_thresholds_pct)):
+            out.append(("cost.alert_thresholds_pct", f"{list(cost.alert_thresholds_pct)} must be strictly increasing percentages"))
+    return out
+
+
+# --- sources: the YAML files (tooling) and the engine (program) ---------------------------------
+
+
+class StackFileError(Exception):
+    """A stack or project file that is missing or not YAML."""
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise StackFileError(f"{path.name}: file not found in {path.parent}")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path.name}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise StackFileError(f"{path.name}: top level must be a mapping")
+    return doc
+
+
+def _split_key(key: str, default_ns: str) -> tuple[str, str]:
+    ns, sep, rest = key.partition(":")
+    return (ns, rest) if sep else (default_ns, key)
+
+
+def read_stack_files(project_dir: Path, stack: str) -> tuple[RawConfig, dict[str, str]]:
+    """Merge `Pulumi.yaml` defaults with `Pulumi.<stack>.yaml` as the engine does.
+
+    Returns the `meridian:` keys (with the file each came from) and the other namespaces'
+    keys (e.g. `aws:region`) as the engine would pass them, as strings.
+    """
+    project_doc = _load_yaml(project_dir / "Pulumi.yaml")
+    stack_file = f"Pulumi.{stack}.yaml"
+    stack_doc = _load_yaml(project_dir / stack_file)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    others: dict[str, str] = {}
+    for file, doc, is_project in (("Pulumi.yaml", project_doc, True), (stack_file, stack_doc, False)):
+        section = doc.get("config") or {}
+        if not isinstance(section, dict):
+            raise StackFileError(f"{file}: `config` must be a mapping")
+        for key, value in section.items():
+            if is_project and isinstance(value, dict) and ({"default", "value"} & value.keys()):
+                value = value.get("value", value.get("default"))
+            ns, name = _split_key(str(key), NAMESPACE)
+            if ns == NAMESPACE:
+                values[name] = value
+                sources[name] = file
+            else:
+                others[f"{ns}:{name}"] = value if isinstance(value, str) else json.dumps(value)
+    return RawConfig(values, sources, default_source=stack_file), others
+
+
+def load_stack(project_dir: Path, stack: str) -> StackConfig:
+    """The tooling's entry: read and validate one stack's config from its files."""
+    raw, others = read_stack_files(project_dir, stack)
+    cfg = parse_config(raw)
+    aws_region = others.get("aws:region")
+    if aws_region is not None and aws_region not in cfg.allowed_regions:
+        raise ConfigError([Problem(f"Pulumi.{stack}.yaml", "aws:region", f"{aws_region!r} is outside residency zone {cfg.zone!r} (allowed: {', '.join(cfg.allowed_regions)})")])
+    return cfg
+
+
+def engine_config(project_dir: Path, stack: str) -> dict[str, str]:
+    """All config keys as the engine hands them to a program: `ns:key` -> string (JSON for non-strings)."""
+    raw, others = read_stack_files(project_dir, stack)
+    merged = {f"{NAMESPACE}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.values.items()}
+    return {**others, **merged}
+
+
+def from_engine(stack: str) -> StackConfig:
+    """The program's entry: read every `meridian:` key the engine passed and validate it."""
+    import pulumi.runtime.config as rc  # the engine's own store; pulumi.Config cannot list keys
+
+    passed = {**rc.get_config_env(), **rc.CONFIG.get()}
+    values: dict[str, Any] = {}
+    for key, text in passed.items():
+        ns, name = _split_key(key, "")
+        if ns != NAMESPACE:
+            continue
+        try:
+            values[name] = json.loads(text) if isinstance(text, str) else text
+        except json.JSONDecodeError:
+            values[name] = text  # plain strings arrive unquoted
+    return parse_config(RawConfig(values, {}, default_source=f"Pulumi.{stack}.yaml"))

@@ -1,0 +1,72 @@
+"""The operator CLI. Thin commands: parse flags, hand off to plain functions, map errors to exit codes.
+
+Imports of the engine are lazy so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from meridian.errors import EXIT_GATE, MeridianError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="meridian: preview, gate and operate the multi-region SaaS platform. Exit codes: 0 ok, 1 a gate failed, 2 bad input.",
+)
+
+StackOpt = typer.Option("us", "--stack", "-s", help="stack (residency zone): a Pulumi.<stack>.yaml in the project")
+ProjectOpt = typer.Option(None, "--project-dir", help="project directory (default: nearest with Pulumi.yaml)")
+DebugOpt = typer.Option(False, "--debug", help="show tracebacks")
+
+
+def _guard(debug: bool, fn, *args, **kwargs) -> None:
+    from rich.console import Console
+
+    try:
+        code = fn(*args, **kwargs)
+    except MeridianError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if debug:
+            raise
+        raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        if debug:
+            raise
+        Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", highlight=False)
+        raise typer.Exit(EXIT_GATE) from None
+    raise typer.Exit(code or 0)
+
+
+@app.callback()
+def _root() -> None:
+    """meridian: the offline engine and operator tools of the platform."""
+
+
+@app.command()
+def preview(
+    stack: str = StackOpt,
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the plan JSON here"),
+    diagram: Optional[Path] = typer.Option(None, "--diagram", help="write the topology (Mermaid in Markdown) here"),
+    no_policy: bool = typer.Option(False, "--no-policy", help="skip the policy pack"),
+    bare: bool = typer.Option(False, "--bare", help="the SDK floor: run the program under mocks and nothing else"),
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
+    from meridian.commands.preview import PreviewRequest, run_preview
+
+    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare))
+
+
+def main() -> None:
+    app(prog_name="meridian")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The plan: recorded registrations turned into the documented JSON shape, plus the views on it.
+
+Plan JSON (DESIGN.md):
+  {"project", "stack", "resources": [{"urn", "type", "name", "parent", "provider", "region",
+   "inputs", "dependencies", "protect"}], "outputs", "policy", "cost"}
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from meridian.engine.recorder import Registration, is_resource, plain
+
+GLOBAL = "global"  # resources under no regional provider (components, the stack, providers themselves)
+
+
+def short_type(token: str) -> str:
+    """`aws:ec2/subnet:Subnet` -> `aws:ec2:Subnet`; `meridian:network:RegionNetwork` stays."""
+    pkg, _, rest = token.partition(":")
+    module, _, kind = rest.partition(":")
+    return f"{pkg}:{module.split('/')[0]}:{kind}"
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    @cached_property
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+    @cached_property
+    def provider_regions(self) -> dict[str, str]:
+        return {
+            r.urn: r.raw_inputs["region"]
+            for r in self.registrations
+            if r.type == "pulumi:providers:aws" and isinstance(r.raw_inputs.get("region"), str)
+        }
+
+    def region_of(self, reg: Registration) -> str:
+        """A per-resource `region` (pulumi-aws 7) wins over the provider's region."""
+        explicit = reg.raw_inputs.get("region")
+        if isinstance(explicit, str):
+            return explicit
+        return self.provider_regions.get(reg.provider_urn, GLOBAL)
+
+    @cached_property
+    def custom(self) -> list[Registration]:
+        return [r for r in self.registrations if is_resource(r.type, r.custom)]
+
+    @cached_property
+    def children(self) -> dict[str, list[Registration]]:
+        out: dict[str, list[Registration]] = defaultdict(list)
+        for r in self.registrations:
+            if r.parent:
+                out[r.parent].append(r)
+        return out
+
+    def component_of(self, reg: Registration) -> Registration | None:
+        """Nearest ancestor that is a component (or the stack)."""
+        parent = self.by_urn.get(reg.parent)
+        while parent is not None and parent.custom:
+            parent = self.by_urn.get(parent.parent)
+        return parent
+
+    @cached_property
+    def owned(self) -> dict[str, list[Registration]]:
+        """Component (or stack) URN -> the custom resources it owns, through custom parents."""
+        out: dict[str, list[Registration]] = defaultdict(list)
+        for reg in self.custom:
+            comp = self.component_of(reg)
+            if comp is not None:
+                out[comp.urn].append(reg)
+        return out
+
+    def component_region(self, urn: str) -> str | None:
+        """The region of a component whose resources all sit in one region, else None."""
+        regions = {self.region_of(r) for r in self.owned.get(urn, [])}
+        return regions.pop() if len(regions) == 1 else None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """type -> region -> count, for custom resources."""
+        table: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in self.custom:
+            table[r.type][self.region_of(r)] += 1
+        return {t: dict(c) for t, c in sorted(table.items())}
+
+    def regions(self) -> list[str]:
+        return sorted({self.region_of(r) for r in self.custom})
+
+    def to_json(self, policy: dict[str, Any], cost: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "custom": r.custom,
+                    "parent": r.parent or None,
+                    "provider": r.provider_urn or None,
+                    "region": self.region_of(r) if r.custom else None,
+                    "inputs": plain(r.raw_inputs),
+                    "dependencies": r.dependencies,
+                    "protect": r.protect,
+                }
+                for r in self.registrations
+            ],
+            "outputs": self.outputs,
+            "policy": policy,
+            "cost": cost,
+        }

@@ -1,0 +1,87 @@
+"""Run the real Pulumi program in-process under SDK mocks, as `pulumi preview` would run it.
+
+Runtime state in the SDK is global: run one stack per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import runpy
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+
+from components.config import engine_config
+from meridian.engine.mocks import MeridianMocks
+from meridian.engine.recorder import REDACTED, RecordingMonitor, Registration, is_resource
+from meridian.errors import ProgramFailed
+
+PROJECT = "meridian"
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    resource_count: int
+    seconds: float
+    registrations: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+async def _resolve(value: Any) -> Any:
+    out = pulumi.Output.from_input(value)
+    if await out.is_secret():
+        return REDACTED
+    if not await out.is_known():
+        return None
+    return await out.future()
+
+
+def run_program(project_dir: Path, stack: str, *, record: bool = True, on_register=None) -> ProgramRun:
+    """Run `__main__.py` of `project_dir` for `stack`; with `record`, keep every registration."""
+    config = engine_config(project_dir, stack)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.set_all_config(config)
+    mocks = MeridianMocks()
+    monitor: MockMonitor = RecordingMonitor(mocks, on_register) if record else _CountingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
+
+    os.chdir(project_dir)
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    started = time.perf_counter()
+    try:
+        loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
+    except pulumi.RunError as exc:
+        raise ProgramFailed(f"the program stopped: {exc}") from None
+    except Exception as exc:  # the program's own bug: report it as the engine would
+        raise ProgramFailed(f"the program raised {type(exc).__name__}: {exc}") from exc
+    seconds = time.perf_counter() - started
+
+    if not record:
+        return ProgramRun(stack, monitor.count, seconds)
+    root = pulumi.runtime.settings.get_root_resource()
+    outputs = {k: loop.run_until_complete(_resolve(v)) for k, v in (root.outputs if root else {}).items()}
+    regs = monitor.registrations
+    return ProgramRun(stack, sum(is_resource(r.type, r.custom) for r in regs), seconds, regs, outputs)
+
+
+class _CountingMonitor(MockMonitor):
+    """The bare floor: plain mock monitor, counting custom resources and nothing more."""
+
+    def __init__(self, mocks: Any):
+        super().__init__(mocks)
+        self.count = 0
+
+    def RegisterResource(self, request: Any) -> Any:
+        if is_resource(request.type, request.custom):
+            self.count += 1
+        return super().RegisterResource(request)

@@ -1,0 +1,26 @@
+"""Where the Pulumi project lives, and its stacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meridian.errors import BadInput
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory at or above `start` (default: cwd) holding Pulumi.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    raise BadInput(f"no Pulumi.yaml in {here} or any parent: run meridian inside the project (or pass --project-dir)")
+
+
+def stacks_of(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def require_stack(project_dir: Path, stack: str) -> None:
+    known = stacks_of(project_dir)
+    if stack not in known:
+        raise BadInput(f"unknown stack {stack!r}: no Pulumi.{stack}.yaml in {project_dir} (stacks: {', '.join(known) or 'none'})")

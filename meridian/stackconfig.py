@@ -1,0 +1,25 @@
+"""The tooling's door to `components.config`: the same parser, its errors as exit-2 BadInput."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.config import ConfigError, StackConfig, StackFileError, load_stack
+from meridian.errors import BadInput
+
+
+class InvalidConfig(BadInput):
+    def __init__(self, stack: str, error: ConfigError):
+        n = len(error.problems)
+        lines = "\n".join(f"  {p}" for p in error.problems)
+        super().__init__(f"invalid config for stack {stack!r} ({n} problem{'s' if n != 1 else ''}):\n{lines}")
+        self.problems = error.problems
+
+
+def load_validated(project_dir: Path, stack: str) -> StackConfig:
+    try:
+        return load_stack(project_dir, stack)
+    except ConfigError as exc:
+        raise InvalidConfig(stack, exc) from None
+    except StackFileError as exc:
+        raise BadInput(str(exc)) from None

@@ -1,0 +1,72 @@
+"""Shared fixtures: the real stacks previewed once per session, one subprocess per stack, in parallel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("us", "eu", "apac")
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.us.yaml", "Pulumi.eu.yaml", "Pulumi.apac.yaml", "__main__.py")
+
+
+@dataclass
+class Cli:
+    code: int
+    out: str
+    err: str
+
+
+def meridian_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "meridian", *args]
+
+
+def run_meridian(*args: str, cwd: Path = ROOT, timeout: float = 300) -> Cli:
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+    proc = subprocess.run(meridian_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return Cli(proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass
+class StackPreview:
+    stack: str
+    cli: Cli
+    plan: dict
+    diagram: str
+
+
+@pytest.fixture(scope="session")
+def previews(tmp_path_factory) -> dict[str, StackPreview]:
+    """`meridian preview --json --diagram` for every real stack, started together."""
+    out = tmp_path_factory.mktemp("previews")
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+    procs = {
+        s: subprocess.Popen(
+            meridian_cmd("preview", "--stack", s, "--json", str(out / f"{s}.json"), "--diagram", str(out / f"{s}.md")),
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for s in STACKS
+    }
+    results = {}
+    for s, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        cli = Cli(proc.returncode, stdout, stderr)
+        assert cli.code == 0, f"preview of {s} failed ({cli.code}):\n{stderr}\n{stdout[-2000:]}"
+        results[s] = StackPreview(s, cli, json.loads((out / f"{s}.json").read_text()), (out / f"{s}.md").read_text())
+    return results
+
+
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    """A scratch copy of the Pulumi project, to break on purpose."""
+    for name in PROJECT_FILES:
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "components", tmp_path / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path

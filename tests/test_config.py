@@ -1,0 +1,179 @@
+"""The typed stack config: real stacks parse; every documented rejection is reported with file and key."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.config import (
+    ZONE_REGIONS,
+    ConfigError,
+    RawConfig,
+    engine_config,
+    load_stack,
+    parse_config,
+    read_stack_files,
+)
+from components.planning import plan_subnets
+
+from .conftest import ROOT, STACKS
+
+
+def us_raw() -> RawConfig:
+    raw, _ = read_stack_files(ROOT, "us")
+    return RawConfig(copy.deepcopy(raw.values), dict(raw.sources), raw.default_source)
+
+
+def problems_of(raw: RawConfig) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_real_stacks_parse_with_pair_inside_zone(stack):
+    cfg = load_stack(ROOT, stack)
+    assert cfg.zone == stack
+    assert cfg.regions.primary.region != cfg.regions.dr.region
+    assert {cfg.regions.primary.region, cfg.regions.dr.region} <= set(ZONE_REGIONS[stack])
+    assert len(cfg.tenants) >= 3
+    assert len({t.plan for t in cfg.tenants}) >= 2, "stacks carry a mix of plans"
+    assert cfg.failover.detection_bound_s <= cfg.failover.rto_target_s
+
+
+def test_plan_catalog_matches_product_brief():
+    cfg = load_stack(ROOT, "us")
+    assert cfg.plans["starter"].quota.model_dump() == {"gql_qps": 50, "ingest_eps": 1000, "storage_gb": 200}
+    assert cfg.plans["pro"].quota.model_dump() == {"gql_qps": 200, "ingest_eps": 5000, "storage_gb": 2000}
+    assert cfg.plans["enterprise"].per_tenant
+    acme = next(t for t in cfg.tenants if t.plan == "enterprise")
+    assert cfg.quota_of(acme) == acme.quota
+
+
+def test_stack_file_overrides_project_default_and_sources_are_tracked():
+    raw, others = read_stack_files(ROOT, "apac")
+    assert raw.values["database"]["engine"] == "postgres"
+    assert raw.source_of("database") == "Pulumi.apac.yaml"
+    assert raw.source_of("plans") == "Pulumi.yaml"
+    assert others["aws:region"] == "ap-southeast-1"
+
+
+def test_unknown_key_is_named_with_its_file():
+    raw = us_raw()
+    raw.values["failover"]["health_check_intervall_s"] = 10
+    raw.values["colour"] = "blue"
+    found = problems_of(raw)
+    assert any(p.startswith("Pulumi.us.yaml: meridian:failover.health_check_intervall_s: unknown key") for p in found)
+    assert any(p.startswith("Pulumi.us.yaml: meridian:colour: unknown key") for p in found)
+
+
+def test_wrong_type_names_key_and_value():
+    raw = us_raw()
+    raw.values["failover"]["failure_threshold"] = "three"
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.us.yaml: meridian:failover.failure_threshold:")
+    assert "'three'" in problem
+
+
+def test_region_outside_zone_lists_allowed_regions():
+    raw = us_raw()
+    raw.values["regions"]["dr"]["region"] = "eu-west-1"
+    (problem,) = problems_of(raw)
+    assert "meridian:regions.dr.region" in problem and "outside residency zone 'us'" in problem
+    assert "us-west-2" in problem  # says what is allowed
+
+
+def test_primary_equal_to_dr_is_rejected():
+    raw = us_raw()
+    raw.values["regions"]["dr"]["region"] = "us-east-1"
+    assert any("meridian:regions.dr.region: dr region must differ" in p for p in problems_of(raw))
+
+
+def test_overlapping_cidrs_are_rejected():
+    raw = us_raw()
+    raw.values["regions"]["dr"]["cidr"] = "10.10.128.0/17"
+    assert any("meridian:regions.dr.cidr" in p and "overlaps" in p for p in problems_of(raw))
+
+
+def test_duplicate_tenant_id_is_rejected_at_its_index():
+    raw = us_raw()
+    raw.values["tenants"][2]["id"] = raw.values["tenants"][1]["id"]
+    (problem,) = problems_of(raw)
+    assert "meridian:tenants[2].id: duplicate tenant id 'globex'" in problem
+
+
+def test_unknown_plan_lists_catalog():
+    raw = us_raw()
+    raw.values["tenants"][1]["plan"] = "platinum"
+    (problem,) = problems_of(raw)
+    assert "meridian:tenants[1].plan: unknown plan 'platinum' (allowed: starter, pro, enterprise)" in problem
+
+
+def test_failover_bound_over_rto_target_is_rejected_with_arithmetic():
+    raw = us_raw()
+    raw.values["failover"].update(health_check_interval_s=30, failure_threshold=3, dns_ttl_s=60)
+    (problem,) = problems_of(raw)
+    assert "meridian:failover" in problem and "30 x 3 + 60 = 150 s exceeds rto_target_s 60 s" in problem
+
+
+def test_budgets_over_stack_cap_are_rejected():
+    raw = us_raw()
+    raw.values["cost"]["stack_cap_usd"] = 1000
+    (problem,) = problems_of(raw)
+    assert "meridian:tenants: tenant budgets sum to $9,500.00, over the stack cap" in problem
+
+
+def test_every_problem_is_reported_at_once():
+    raw = us_raw()
+    raw.values["regions"]["dr"]["region"] = "eu-west-1"
+    raw.values["tenants"][1]["plan"] = "platinum"
+    raw.values["tenants"][3]["id"] = "acme"
+    raw.values["cost"]["stack_cap_usd"] = 100
+    found = problems_of(raw)
+    assert len(found) == 4, found
+
+
+def test_program_and_tooling_parse_identically():
+    """The program reads what the engine passes (strings, JSON for objects); the result is the same config."""
+    import pulumi.runtime.config as rc
+
+    from components.config import from_engine
+
+    passed = engine_config(ROOT, "eu")
+    assert all(isinstance(v, str) for v in passed.values())
+    rc.set_all_config(passed)
+    try:
+        assert from_engine("eu") == load_stack(ROOT, "eu")
+    finally:
+        rc.set_all_config({})
+
+
+def test_aws_region_outside_zone_is_rejected(project_copy):
+    path = project_copy / "Pulumi.eu.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["aws:region"] = "us-east-1"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError) as info:
+        load_stack(project_copy, "eu")
+    assert "Pulumi.eu.yaml: aws:region: 'us-east-1' is outside residency zone 'eu'" in str(info.value)
+
+
+@given(
+    base=st.integers(min_value=0, max_value=2**32 - 1),
+    prefix=st.integers(min_value=16, max_value=20),
+    azs=st.integers(min_value=1, max_value=4),
+)
+def test_subnet_plan_is_disjoint_and_inside_the_vpc(base, prefix, azs):
+    vpc = ipaddress.ip_network((base, prefix), strict=False)
+    plan = plan_subnets(str(vpc), azs)
+    nets = [ipaddress.ip_network(c) for cidrs in plan.values() for c in cidrs]
+    assert len(nets) == 3 * azs
+    assert all(n.subnet_of(vpc) for n in nets)
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+    assert all(len(cidrs) == azs for cidrs in plan.values())
