@@ -2,9 +2,14 @@
 
 import pulumi
 
+from components.apidomain import ApiDomain, ApiDomainArgs
+from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, from_engine
+from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
+from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
 from components.network import RegionNetwork, RegionNetworkArgs
 from components.tagging import register_stack_tags, regional_provider
+from components.workload import Workload, WorkloadArgs
 
 stack = pulumi.get_stack()
 try:
@@ -14,10 +19,12 @@ except ConfigError as exc:
 
 register_stack_tags(stack=stack, zone=cfg.zone, cost_center=cfg.cost.cost_center)
 
-regions: dict[str, dict[str, pulumi.Output]] = {}
+providers = {role: regional_provider(spec.region) for role, spec in cfg.regions.both}
+networks: dict[str, RegionNetwork] = {}
+clusters: dict[str, Cluster] = {}
 for role, spec in cfg.regions.both:
-    provider = regional_provider(spec.region)
-    network = RegionNetwork(
+    regional = pulumi.ResourceOptions(providers={"aws": providers[role]})
+    networks[role] = RegionNetwork(
         f"{stack}-{spec.region}-net",
         RegionNetworkArgs(
             region=spec.region,
@@ -26,10 +33,106 @@ for role, spec in cfg.regions.both:
             nat_gateways=cfg.network.nat_gateways,
             flow_log_retention_days=cfg.network.flow_log_retention_days,
         ),
-        opts=pulumi.ResourceOptions(providers={"aws": provider}),
+        opts=regional,
     )
-    regions[role] = {"region": spec.region, "vpc_id": network.vpc_id}
+    clusters[role] = Cluster(
+        f"{stack}-{spec.region}-eks",
+        ClusterArgs(
+            region=spec.region,
+            private_subnet_ids=networks[role].private_subnet_ids,
+            version=cfg.cluster.version,
+            node_instance_types=cfg.cluster.node_instance_types,
+            node_ami_type=cfg.cluster.node_ami_type,
+            node_min=cfg.cluster.node_min,
+            node_desired=cfg.cluster.node_desired,
+            node_max=cfg.cluster.node_max,
+            public_access_cidrs=[str(c) for c in cfg.cluster.public_access_cidrs],
+        ),
+        opts=regional,
+    )
+
+database = ReplicatedDatabase(
+    f"{stack}-db",
+    ReplicatedDatabaseArgs(
+        engine=cfg.database.engine,
+        engine_version=cfg.database.engine_version,
+        instance_class=cfg.database.instance_class,
+        readers=cfg.database.readers,
+        backup_retention_days=cfg.database.backup_retention_days,
+        allocated_storage_gb=cfg.database.allocated_storage_gb,
+        **{
+            role: DatabaseRegion(
+                region=spec.region,
+                provider=providers[role],
+                vpc_id=networks[role].vpc_id,
+                data_subnet_ids=networks[role].data_subnet_ids,
+                client_security_group_id=clusters[role].node_security_group_id,
+            )
+            for role, spec in cfg.regions.both
+        },
+    ),
+)
+
+domain = ApiDomain(
+    f"{stack}-api-domain",
+    ApiDomainArgs(
+        zone_name=cfg.failover.api_zone,
+        record=cfg.failover.api_record,
+        providers={spec.region: providers[role] for role, spec in cfg.regions.both},
+        zone_provider=providers["primary"],
+        existing_zone_id=cfg.failover.hosted_zone_id,
+    ),
+)
+
+workloads = {
+    role: Workload(
+        f"{stack}-{spec.region}-api",
+        WorkloadArgs(
+            region=spec.region,
+            role=role,
+            image=cfg.workload.image.replace("{region}", spec.region),
+            replicas=cfg.workload.replicas,
+            container_port=cfg.workload.container_port,
+            certificate_arn=domain.certificate_arns[spec.region],
+            db_writer=database.endpoints[role].writer,
+            db_reader=database.endpoints[role].reader,
+            db_user=database.master_username,
+            db_password=database.master_password,
+        ),
+        opts=pulumi.ResourceOptions(providers={"kubernetes": clusters[role].k8s_provider}),
+    )
+    for role, spec in cfg.regions.both
+}
+
+failover = Failover(
+    f"{stack}-failover",
+    FailoverArgs(
+        zone_id=domain.zone_id,
+        fqdn=domain.fqdn,
+        primary=FailoverTarget(region=cfg.regions.primary.region, hostname=workloads["primary"].hostname),
+        secondary=FailoverTarget(region=cfg.regions.dr.region, hostname=workloads["dr"].hostname),
+        health_check_interval_s=cfg.failover.health_check_interval_s,
+        failure_threshold=cfg.failover.failure_threshold,
+        dns_ttl_s=cfg.failover.dns_ttl_s,
+        detection_bound_s=cfg.failover.detection_bound_s,
+        dns_provider=providers["primary"],
+        metrics_provider=regional_provider(METRICS_REGION),
+    ),
+)
 
 pulumi.export("zone", cfg.zone)
-pulumi.export("regions", regions)
-pulumi.export("failover_detection_bound_s", cfg.failover.detection_bound_s)
+pulumi.export("api_url", f"https://{domain.fqdn}")
+pulumi.export("failover_detection_bound_s", failover.detection_bound_s)
+pulumi.export("regions", {
+    role: {
+        "region": spec.region,
+        "vpc_id": networks[role].vpc_id,
+        "cluster_name": clusters[role].cluster_name,
+        "cluster_endpoint": clusters[role].endpoint,
+        "db_writer_endpoint": database.endpoints[role].writer,
+        "db_reader_endpoint": database.endpoints[role].reader,
+        "api_hostname": workloads[role].hostname,
+    }
+    for role, spec in cfg.regions.both
+})
+pulumi.export("db_master_password", database.master_password)

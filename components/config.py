@@ -62,6 +62,24 @@ class NetworkSettings(_Model):
     flow_log_retention_days: Literal[30, 60, 90, 180, 365, 731, 1827, 3653] = 365
 
 
+class ClusterSettings(_Model):
+    version: str = "1.33"
+    node_instance_types: tuple[str, ...] = ("m7g.large",)
+    node_ami_type: str = "AL2023_ARM_64_STANDARD"
+    node_min: int = Field(3, ge=1)
+    node_desired: int = Field(3, ge=1)
+    node_max: int = Field(9, ge=1)
+    public_access_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
+        (), description="CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private"
+    )
+
+
+class WorkloadSettings(_Model):
+    image: str = Field(min_length=1, description="service image; `{region}` is replaced per region (in-region ECR replica)")
+    replicas: int = Field(3, ge=1)
+    container_port: int = Field(8080, ge=1, le=65535)
+
+
 class DatabaseSettings(_Model):
     engine: Literal["aurora-postgresql", "postgres"] = "aurora-postgresql"
     engine_version: str = "16.4"
@@ -74,6 +92,7 @@ class DatabaseSettings(_Model):
 class FailoverSettings(_Model):
     api_zone: str = Field(description="Route 53 hosted zone name, e.g. meridian.example.com")
     api_record: str = "api"
+    hosted_zone_id: str | None = Field(None, description="use this existing Route 53 zone instead of creating one")
     health_check_interval_s: Literal[10, 30] = 10
     failure_threshold: int = Field(3, ge=1, le=10)
     dns_ttl_s: int = Field(30, ge=1, le=60)
@@ -128,6 +147,8 @@ class StackConfig(_Model):
     zone: Literal["us", "eu", "apac"]
     regions: RegionPair
     network: NetworkSettings = NetworkSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    workload: WorkloadSettings
     database: DatabaseSettings = DatabaseSettings()
     failover: FailoverSettings
     slo: SloSettings = SloSettings()
@@ -260,6 +281,14 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
             out.append(("regions.dr.region", f"dr region must differ from primary ({pair.primary.region}): a pair in one region survives no regional outage"))
         if pair.primary.cidr.overlaps(pair.dr.cidr):
             out.append(("regions.dr.cidr", f"{pair.dr.cidr} overlaps primary {pair.primary.cidr}; the VPCs are peered for replication, pick disjoint ranges"))
+
+    if has("cluster"):
+        cl = s["cluster"]
+        if not cl.node_min <= cl.node_desired <= cl.node_max:
+            out.append(("cluster", f"node sizes must satisfy node_min <= node_desired <= node_max (got {cl.node_min}, {cl.node_desired}, {cl.node_max})"))
+        for i, cidr in enumerate(cl.public_access_cidrs):
+            if cidr.prefixlen == 0:
+                out.append((f"cluster.public_access_cidrs[{i}]", "0.0.0.0/0 opens the Kubernetes API to the internet; list operator CIDRs or leave empty for private only"))
 
     if has("failover"):
         fo = s["failover"]

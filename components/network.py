@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.planning import plan_subnets
+from components.policydocs import assume_role_policy, service_key_policy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,30 +35,6 @@ class RegionNetworkArgs:
     def __post_init__(self) -> None:
         if self.nat_gateways not in ("per-az", "single"):
             raise ValueError(f"nat_gateways must be 'per-az' or 'single', got {self.nat_gateways!r}")
-
-
-def service_key_policy(account_id: str, region: str, service: str) -> str:
-    """KMS key policy: the account administers the key; `service` in this region may use it."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministers",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "ServiceUsesKey",
-                "Effect": "Allow",
-                "Principal": {"Service": f"{service}.{region}.amazonaws.com"},
-                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            },
-        ],
-    })
 
 
 class RegionNetwork(pulumi.ComponentResource):
@@ -147,7 +124,7 @@ class RegionNetwork(pulumi.ComponentResource):
             description=f"{name} VPC flow logs",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=account_id.apply(lambda acct: service_key_policy(acct, args.region, "logs")),
+            policy=account_id.apply(lambda acct: service_key_policy(acct, [f"logs.{args.region}.amazonaws.com"])),
             opts=pulumi.ResourceOptions(parent=self, protect=True),  # losing the key loses the logs
         )
         log_group = aws.cloudwatch.LogGroup(
@@ -158,15 +135,7 @@ class RegionNetwork(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-flowlogs-role",
-            assume_role_policy=account_id.apply(lambda acct: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": acct}},
-                }],
-            })),
+            assume_role_policy=account_id.apply(lambda acct: assume_role_policy("vpc-flow-logs.amazonaws.com", acct)),
             opts=child,
         )
         aws.iam.RolePolicy(

@@ -26,11 +26,16 @@ _NON_MAP_TAGS = {"aws:autoscaling/group:Group"}
 _PROVIDER_REGION: dict[int, str] = {}
 
 
+_PROVIDERS: dict[str, aws.Provider] = {}
+
+
 def regional_provider(region: str) -> aws.Provider:
     """The one explicit AWS provider of a region, named after it; every regional resource uses one."""
-    provider = aws.Provider(region, region=region)
-    _PROVIDER_REGION[id(provider)] = region
-    return provider
+    if region not in _PROVIDERS:
+        provider = aws.Provider(region, region=region)
+        _PROVIDER_REGION[id(provider)] = region
+        _PROVIDERS[region] = provider
+    return _PROVIDERS[region]
 
 
 @functools.cache

@@ -8,6 +8,7 @@ outputs AWS would report; inputs are echoed back as state like the real provider
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,75 @@ def _log_group(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     return {"id": physical, "name": physical, "arn": _arn("logs", region, f"log-group:{physical}")}
 
 
+def _eks_cluster(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    cluster = inputs.get("name") or _physical(name)
+    oidc_id = rid.upper()[:16].ljust(32, "0")
+    return {
+        "id": cluster,
+        "name": cluster,
+        "arn": _arn("eks", region, f"cluster/{cluster}"),
+        "endpoint": f"https://{oidc_id}.gr7.{region}.eks.amazonaws.com",
+        "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc_id}"}]}],
+        "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{rid}", "vpcId": f"vpc-{_digest(rid)}"},
+        "status": "ACTIVE",
+        "platformVersion": "eks.1",
+    }
+
+
+def _oidc_provider(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    url = str(inputs.get("url", f"oidc.eks.{region}.amazonaws.com/id/{rid}")).removeprefix("https://")
+    arn = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}"
+    return {"id": arn, "arn": arn}
+
+
+def _rds_cluster(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    ident = inputs.get("clusterIdentifier") or _physical(name)
+    host = f"{ident}.cluster-{rid[:12]}.{region}.rds.amazonaws.com"
+    return {"id": ident, "clusterIdentifier": ident, "arn": _arn("rds", region, f"cluster:{ident}"),
+            "endpoint": host, "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"), "port": 5432,
+            "clusterResourceId": f"cluster-{rid.upper()}"}
+
+
+def _rds_instance(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    ident = inputs.get("identifier") or _physical(name)
+    host = f"{ident}.{rid[:12]}.{region}.rds.amazonaws.com"
+    return {"id": ident, "identifier": ident, "arn": _arn("rds", region, f"db:{ident}"),
+            "address": host, "endpoint": f"{host}:5432", "port": 5432, "resourceId": f"db-{rid.upper()}"}
+
+
+def _global_cluster(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    ident = inputs.get("globalClusterIdentifier") or _physical(name)
+    return {"id": ident, "arn": f"arn:aws:rds::{ACCOUNT_ID}:global-cluster:{ident}",
+            "endpoint": f"{ident}.global-{rid[:12]}.global.rds.amazonaws.com", "globalClusterResourceId": f"cluster-{rid}"}
+
+
+def _acm_certificate(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    domain = str(inputs.get("domainName", "example.com"))
+    token = _digest(domain, n=32)  # ACM's validation record is the same for a name in every region
+    return {
+        "id": _arn("acm", region, f"certificate/{rid}"),
+        "arn": _arn("acm", region, f"certificate/{rid}"),
+        "domainValidationOptions": [{
+            "domainName": domain,
+            "resourceRecordName": f"_{token}.{domain}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{_digest(token, n=32)}.acm-validations.aws.",
+        }],
+    }
+
+
+def _k8s(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    """Kubernetes objects: auto-named metadata.name like the provider, LoadBalancer status for Services."""
+    metadata = dict(inputs.get("metadata") or {})
+    metadata.setdefault("name", _physical(name))
+    namespace = metadata.get("namespace")
+    out: Outputs = {"id": f"{namespace}/{metadata['name']}" if namespace else metadata["name"], "metadata": metadata}
+    if (inputs.get("spec") or {}).get("type") == "LoadBalancer":
+        out["status"] = {"loadBalancer": {"ingress": [{"hostname": f"a{rid}-{rid[:8]}.elb.{region}.amazonaws.com"}]}}
+    return out
+
+
 # type token -> outputs(name, inputs, region, deterministic id) ; the one table.
 OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:ec2/vpc:Vpc": _ec2("vpc", "vpc", defaultSecurityGroupId=lambda n, i, r, x: f"sg-{_digest(x)}",
@@ -93,6 +163,31 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:iam/role:Role": _named("iam", "role/{}", global_service=True),
     "aws:iam/policy:Policy": _named("iam", "policy/{}", global_service=True),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda n, i, r, x: {"id": f"{i.get('role', 'role')}-{x}"},
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": lambda n, i, r, x: {
+        "id": f"{i.get('clusterName')}:{_physical(n)}", "nodeGroupName": _physical(n), "status": "ACTIVE",
+        "arn": _arn("eks", r, f"nodegroup/{i.get('clusterName')}/{_physical(n)}/{x}"),
+    },
+    "aws:rds/globalCluster:GlobalCluster": _global_cluster,
+    "aws:rds/cluster:Cluster": _rds_cluster,
+    "aws:rds/clusterInstance:ClusterInstance": _rds_instance,
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:rds/subnetGroup:SubnetGroup": _named("rds", "subgrp:{}"),
+    "aws:rds/parameterGroup:ParameterGroup": _named("rds", "pg:{}"),
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup": _named("rds", "cluster-pg:{}"),
+    "aws:route53/zone:Zone": lambda n, i, r, x: {
+        "id": f"Z{x.upper()[:13]}", "zoneId": f"Z{x.upper()[:13]}", "arn": f"arn:aws:route53:::hostedzone/Z{x.upper()[:13]}",
+        "nameServers": [f"ns-{k}.awsdns-{k:02d}.net" for k in (1, 2, 3, 4)],
+    },
+    "aws:route53/healthCheck:HealthCheck": lambda n, i, r, x: {"id": f"{x[:8]}-{x[8:12]}-4{x[12:15]}-8{x[:3]}-{x[:12]}", "arn": f"arn:aws:route53:::healthcheck/{x}"},
+    "aws:route53/record:Record": lambda n, i, r, x: {"id": f"{i.get('zoneId')}_{i.get('name')}_{i.get('type')}", "fqdn": str(i.get("name", "")).rstrip(".")},
+    "aws:acm/certificate:Certificate": _acm_certificate,
+    "aws:acm/certificateValidation:CertificateValidation": lambda n, i, r, x: {"id": str(i.get("certificateArn"))},
+    "aws:sns/topic:Topic": lambda n, i, r, x: {"id": _arn("sns", r, _physical(n)), "arn": _arn("sns", r, _physical(n)), "name": _physical(n)},
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i, r, x: {"id": _physical(n), "arn": _arn("cloudwatch", r, f"alarm:{_physical(n)}")},
+    "random:index/randomPassword:RandomPassword": lambda n, i, r, x: {"id": "none", "result": f"Mock-{x}!{_digest(x, n=14)}", "bcryptHash": "$2a$10$mock"},
     "aws:iam/rolePolicy:RolePolicy": lambda n, i, r, x: {"id": f"{i.get('role', 'role')}:{_physical(n)}", "name": _physical(n)},
 }
 
@@ -111,6 +206,15 @@ INVOKES: dict[str, Callable[[Outputs, str], Outputs]] = {
 }
 
 
+def _kubeconfig_region(kubeconfig: Any) -> str | None:
+    """The region a kubernetes provider talks to, from its `aws eks get-token --region` exec args."""
+    try:
+        exec_args = json.loads(kubeconfig)["users"][0]["user"]["exec"]["args"]
+        return exec_args[exec_args.index("--region") + 1]
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
+
+
 class MeridianMocks(pulumi.runtime.Mocks):
     """Mocks that answer like AWS would, per region of the resource's provider."""
 
@@ -127,14 +231,15 @@ class MeridianMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ.startswith("pulumi:providers:"):
             pid = f"provider-{_digest(args.typ, args.name)}"
-            if isinstance(args.inputs.get("region"), str):
-                self._provider_region[pid] = args.inputs["region"]
+            region = args.inputs.get("region") or _kubeconfig_region(args.inputs.get("kubeconfig"))
+            if isinstance(region, str):
+                self._provider_region[pid] = region
             return pid, dict(args.inputs)
         if not args.custom:
             return "", {}
         region = self.region_of(args.provider, args.inputs)
         rid = _digest(args.typ, args.name, region)
-        factory = OUTPUTS.get(args.typ)
+        factory = OUTPUTS.get(args.typ) or (_k8s if args.typ.startswith("kubernetes:") else None)
         outputs = factory(args.name, args.inputs, region, rid) if factory else {"id": f"{args.name}-{rid[:8]}"}
         return outputs.pop("id"), {**args.inputs, **outputs}
 

@@ -48,7 +48,13 @@ class Plan:
         explicit = reg.raw_inputs.get("region")
         if isinstance(explicit, str):
             return explicit
-        return self.provider_regions.get(reg.provider_urn, GLOBAL)
+        if reg.provider_urn in self.provider_regions:
+            return self.provider_regions[reg.provider_urn]
+        # A provider of another package (kubernetes) sits in the component of the cluster it talks to.
+        provider = self.by_urn.get(reg.provider_urn)
+        if provider is not None and provider.parent in self.by_urn and provider.parent != reg.urn:
+            return self.component_region(provider.parent) or GLOBAL
+        return GLOBAL
 
     @cached_property
     def custom(self) -> list[Registration]:

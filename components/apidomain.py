@@ -1,0 +1,75 @@
+"""ApiDomain: the API's Route 53 hosted zone and, per region, a DNS-validated TLS certificate.
+
+The zone is created unless an existing one is named in config (`failover.hosted_zone_id`).
+Route 53 is a global service; its zone is managed through the primary region's provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiDomainArgs:
+    zone_name: str
+    """Hosted zone, e.g. `us.meridian.example.com`."""
+    record: str
+    """Label of the API name inside the zone, e.g. `api`."""
+    providers: Mapping[str, aws.Provider]
+    """region -> provider; one certificate per region (ACM certificates are regional)."""
+    zone_provider: aws.Provider
+    existing_zone_id: str | None = None
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.record}.{self.zone_name}"
+
+
+class ApiDomain(pulumi.ComponentResource):
+    zone_id: pulumi.Output[str]
+    fqdn: str
+    certificate_arns: dict[str, pulumi.Output[str]]  # region -> validated certificate ARN
+
+    def __init__(self, name: str, args: ApiDomainArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:dns:ApiDomain", name, None, opts)
+        zone_opts = pulumi.ResourceOptions(parent=self, provider=args.zone_provider)
+        if args.existing_zone_id:
+            self.zone_id = pulumi.Output.from_input(args.existing_zone_id)
+        else:
+            zone = aws.route53.Zone(f"{name}-zone", name=args.zone_name, comment=f"meridian API {args.fqdn}",
+                                    opts=pulumi.ResourceOptions(parent=self, provider=args.zone_provider, protect=True))  # delegation points here
+            self.zone_id = zone.zone_id
+        self.fqdn = args.fqdn
+
+        self.certificate_arns = {}
+        for region, provider in args.providers.items():
+            cert = aws.acm.Certificate(
+                f"{name}-{region}-cert",
+                domain_name=args.fqdn,
+                validation_method="DNS",
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
+            option = cert.domain_validation_options[0]  # one domain name: exactly one option
+            # ACM gives the same validation record for a name in every region: overwrite, not conflict.
+            record = aws.route53.Record(
+                f"{name}-{region}-cert-validation",
+                zone_id=self.zone_id,
+                name=option.resource_record_name,
+                type=option.resource_record_type,
+                records=[option.resource_record_value],
+                ttl=300,
+                allow_overwrite=True,
+                opts=zone_opts,
+            )
+            validation = aws.acm.CertificateValidation(
+                f"{name}-{region}-cert-ready",
+                certificate_arn=cert.arn,
+                validation_record_fqdns=[record.fqdn],
+                opts=pulumi.ResourceOptions(parent=cert, provider=provider),
+            )
+            self.certificate_arns[region] = validation.certificate_arn
+        self.register_outputs({"zone_id": self.zone_id, "fqdn": self.fqdn, "certificate_arns": self.certificate_arns})

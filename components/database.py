@@ -1,0 +1,300 @@
+"""ReplicatedDatabase: the platform database with in-region readers and a member in the dr region.
+
+`aurora-postgresql`: an Aurora global database; the primary cluster (writer + N readers) in the
+primary region, a secondary cluster in the dr region (storage-level replication, typically
+< 1 s lag, managed switchover with RPO 0). `postgres`: an RDS Multi-AZ primary with N in-region
+read replicas and a cross-region read replica in the dr region.
+
+Both: subnet groups on the data subnets, security groups that admit PostgreSQL only from the
+cluster nodes' security group, storage encrypted with a per-region KMS key, TLS forced by the
+parameter group (`rds.force_ssl`), a random master password kept secret, backups, deletion
+protection, Performance Insights and enhanced monitoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.policydocs import assume_role_policy, managed_policy_arn, service_key_policy
+
+PORT = 5432
+MASTER_USER = "meridian_admin"
+# Characters RDS accepts in a master password ('/', '@', '"' and space are refused).
+PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseRegion:
+    """One side of the pair: where its members live and who may connect."""
+
+    region: str
+    provider: aws.Provider
+    vpc_id: pulumi.Input[str]
+    data_subnet_ids: Sequence[pulumi.Input[str]]
+    client_security_group_id: pulumi.Input[str]
+    """Security group of the cluster nodes: the only source admitted on the database port."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicatedDatabaseArgs:
+    engine: Literal["aurora-postgresql", "postgres"]
+    engine_version: str
+    instance_class: str
+    readers: int
+    """In-region read replicas in the primary region."""
+    backup_retention_days: int
+    primary: DatabaseRegion
+    dr: DatabaseRegion
+    allocated_storage_gb: int = 100
+    """RDS postgres only (Aurora storage grows on its own)."""
+
+    def __post_init__(self) -> None:
+        if self.primary.region == self.dr.region:
+            raise ValueError("the dr member must live in another region than the primary")
+        if self.readers < 0:
+            raise ValueError(f"readers must be >= 0, got {self.readers}")
+
+    @property
+    def major_version(self) -> str:
+        return self.engine_version.split(".")[0]
+
+
+@dataclass
+class RegionEndpoints:
+    writer: pulumi.Output[str]
+    reader: pulumi.Output[str]
+
+
+class ReplicatedDatabase(pulumi.ComponentResource):
+    endpoints: dict[str, RegionEndpoints]  # "primary" / "dr"
+    master_password: pulumi.Output[str]
+    master_username: str
+
+    def __init__(self, name: str, args: ReplicatedDatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:database:ReplicatedDatabase", name, None, opts)
+        self._name = name
+        self._args = args
+        password = random.RandomPassword(f"{name}-master-password", length=32, special=True,
+                                         override_special=PASSWORD_SPECIALS, opts=pulumi.ResourceOptions(parent=self))
+        # The SDK marks `result` secret through additional_secret_outputs; say it explicitly too.
+        self.master_password = pulumi.Output.secret(password.result)
+        self.master_username = MASTER_USER
+        self._account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)).account_id
+
+        sides = {role: self._region_base(role, side) for role, side in (("primary", args.primary), ("dr", args.dr))}
+        if args.engine == "aurora-postgresql":
+            self.endpoints = self._aurora(sides)
+        else:
+            self.endpoints = self._rds(sides)
+        self.register_outputs({
+            "endpoints": {role: {"writer": e.writer, "reader": e.reader} for role, e in self.endpoints.items()},
+            "master_username": self.master_username,
+            "master_password": self.master_password,
+        })
+
+    # --- per region: key, network, parameters, monitoring role -------------------------------
+
+    def _region_base(self, role: str, side: DatabaseRegion) -> dict:
+        name, args = f"{self._name}-{side.region}", self._args
+        opts = pulumi.ResourceOptions(parent=self, provider=side.provider)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{name} storage, snapshots and Performance Insights",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=self._account_id.apply(service_key_policy),
+            opts=pulumi.ResourceOptions(parent=self, provider=side.provider, protect=True),  # the data is unreadable without it
+        )
+        subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(side.data_subnet_ids), opts=opts)
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description=f"{name}: PostgreSQL from the cluster nodes only",
+            vpc_id=side.vpc_id,
+            ingress=[{
+                "description": "PostgreSQL from EKS nodes",
+                "protocol": "tcp",
+                "from_port": PORT,
+                "to_port": PORT,
+                "security_groups": [side.client_security_group_id],
+            }],
+            egress=[],
+            opts=opts,
+        )
+        params = [{"name": "rds.force_ssl", "value": "1"}, {"name": "log_min_duration_statement", "value": "1000"}]
+        if args.engine == "aurora-postgresql":
+            param_group = aws.rds.ClusterParameterGroup(
+                f"{name}-params", family=f"aurora-postgresql{args.major_version}", parameters=params, opts=opts)
+        else:
+            param_group = aws.rds.ParameterGroup(f"{name}-params", family=f"postgres{args.major_version}", parameters=params, opts=opts)
+        monitoring_role = aws.iam.Role(f"{name}-monitoring-role", assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"), opts=opts)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring", role=monitoring_role.name, policy_arn=managed_policy_arn("service-role/AmazonRDSEnhancedMonitoringRole"),
+            opts=pulumi.ResourceOptions(parent=monitoring_role, provider=side.provider))
+        return {"name": name, "side": side, "key": key, "subnet_group": subnet_group, "sg": security_group,
+                "params": param_group, "monitoring_role": monitoring_role}
+
+    def _instance_common(self, base: dict) -> dict:
+        return {
+            "instance_class": self._args.instance_class,
+            "db_subnet_group_name": base["subnet_group"].name,
+            "publicly_accessible": False,
+            "performance_insights_enabled": True,
+            "performance_insights_kms_key_id": base["key"].arn,
+            "performance_insights_retention_period": 7,
+            "monitoring_interval": 15,
+            "monitoring_role_arn": base["monitoring_role"].arn,
+            "auto_minor_version_upgrade": True,
+        }
+
+    # --- Aurora global ------------------------------------------------------------------------
+
+    def _aurora(self, sides: dict[str, dict]) -> dict[str, RegionEndpoints]:
+        args, name = self._args, self._name
+        primary, dr = sides["primary"], sides["dr"]
+        global_cluster = aws.rds.GlobalCluster(
+            f"{name}-global",
+            global_cluster_identifier=name,
+            engine=args.engine,
+            engine_version=args.engine_version,
+            storage_encrypted=True,
+            deletion_protection=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
+        )
+        common_cluster = {
+            "engine": args.engine,
+            "engine_version": args.engine_version,
+            "global_cluster_identifier": global_cluster.id,
+            "storage_encrypted": True,
+            "backup_retention_period": args.backup_retention_days,
+            "preferred_backup_window": "03:00-04:00",
+            "deletion_protection": True,
+            "copy_tags_to_snapshot": True,
+            "enabled_cloudwatch_logs_exports": ["postgresql"],
+            "iam_database_authentication_enabled": True,
+            "skip_final_snapshot": False,
+        }
+        writer_cluster = aws.rds.Cluster(
+            f"{primary['name']}-cluster",
+            **common_cluster,
+            master_username=MASTER_USER,
+            master_password=self.master_password,
+            kms_key_id=primary["key"].arn,
+            db_subnet_group_name=primary["subnet_group"].name,
+            vpc_security_group_ids=[primary["sg"].id],
+            db_cluster_parameter_group_name=primary["params"].name,
+            final_snapshot_identifier=f"{primary['name']}-final",
+            opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
+        )
+        writer_members = [
+            aws.rds.ClusterInstance(
+                f"{primary['name']}-{i}",
+                cluster_identifier=writer_cluster.id,
+                engine=args.engine,
+                engine_version=args.engine_version,
+                promotion_tier=0 if i == 0 else 1,
+                **self._instance_common(primary),
+                opts=pulumi.ResourceOptions(parent=writer_cluster, provider=args.primary.provider),
+            )
+            for i in range(1 + args.readers)  # member 0 is the writer, the rest readers
+        ]
+        secondary = aws.rds.Cluster(
+            f"{dr['name']}-cluster",
+            **common_cluster,
+            kms_key_id=dr["key"].arn,
+            db_subnet_group_name=dr["subnet_group"].name,
+            vpc_security_group_ids=[dr["sg"].id],
+            db_cluster_parameter_group_name=dr["params"].name,
+            final_snapshot_identifier=f"{dr['name']}-final",
+            # A secondary joins the global cluster only once the primary has a writer instance;
+            # after a managed switchover AWS fills replication_source_identifier on it.
+            opts=pulumi.ResourceOptions(parent=self, provider=args.dr.provider, protect=True,
+                                        depends_on=writer_members, ignore_changes=["replicationSourceIdentifier"]),
+        )
+        aws.rds.ClusterInstance(
+            f"{dr['name']}-0",
+            cluster_identifier=secondary.id,
+            engine=args.engine,
+            engine_version=args.engine_version,
+            **self._instance_common(dr),
+            opts=pulumi.ResourceOptions(parent=secondary, provider=args.dr.provider),
+        )
+        return {
+            # In the dr region writes go to the global writer endpoint, which follows a switchover.
+            "primary": RegionEndpoints(writer_cluster.endpoint, writer_cluster.reader_endpoint),
+            "dr": RegionEndpoints(global_cluster.endpoint, secondary.reader_endpoint),
+        }
+
+    # --- RDS postgres with replicas -----------------------------------------------------------
+
+    def _rds(self, sides: dict[str, dict]) -> dict[str, RegionEndpoints]:
+        args = self._args
+        primary, dr = sides["primary"], sides["dr"]
+        common = {
+            "engine": args.engine,
+            "engine_version": args.engine_version,
+            "storage_type": "gp3",
+            "storage_encrypted": True,
+            "deletion_protection": True,
+            "copy_tags_to_snapshot": True,
+            "enabled_cloudwatch_logs_exports": ["postgresql"],
+            "iam_database_authentication_enabled": True,
+        }
+        writer = aws.rds.Instance(
+            f"{primary['name']}-writer",
+            **common,
+            **self._instance_common(primary),
+            allocated_storage=args.allocated_storage_gb,
+            max_allocated_storage=args.allocated_storage_gb * 4,
+            multi_az=True,
+            username=MASTER_USER,
+            password=self.master_password,
+            kms_key_id=primary["key"].arn,
+            vpc_security_group_ids=[primary["sg"].id],
+            parameter_group_name=primary["params"].name,
+            backup_retention_period=args.backup_retention_days,
+            backup_window="03:00-04:00",
+            skip_final_snapshot=False,
+            final_snapshot_identifier=f"{primary['name']}-final",
+            opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
+        )
+        readers = [
+            aws.rds.Instance(
+                f"{primary['name']}-reader-{i}",
+                **common,
+                **self._instance_common(primary),
+                replicate_source_db=writer.identifier,
+                kms_key_id=primary["key"].arn,
+                vpc_security_group_ids=[primary["sg"].id],
+                parameter_group_name=primary["params"].name,
+                skip_final_snapshot=True,  # a replica's data lives on in its source
+                opts=pulumi.ResourceOptions(parent=writer, provider=args.primary.provider),
+            )
+            for i in range(args.readers)
+        ]
+        dr_replica = aws.rds.Instance(
+            f"{dr['name']}-replica",
+            **common,
+            **self._instance_common(dr),
+            replicate_source_db=writer.arn,  # cross-region replicas name their source by ARN
+            kms_key_id=dr["key"].arn,
+            vpc_security_group_ids=[dr["sg"].id],
+            parameter_group_name=dr["params"].name,
+            backup_retention_period=args.backup_retention_days,  # ready to be promoted with backups on
+            multi_az=True,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=f"{dr['name']}-final",
+            opts=pulumi.ResourceOptions(parent=self, provider=args.dr.provider, protect=True),
+        )
+        # Readers spread over the in-region replicas through the workload's own pool; expose the first.
+        reader_endpoint = readers[0].address if readers else writer.address
+        return {
+            "primary": RegionEndpoints(writer.address, reader_endpoint),
+            "dr": RegionEndpoints(writer.address, dr_replica.address),
+        }

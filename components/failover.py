@@ -1,0 +1,127 @@
+"""Failover: Route 53 failover routing for the API name across the region pair.
+
+An HTTPS health check per region on its load balancer's `/healthz`, PRIMARY and SECONDARY
+failover records (TTL from config) for the API name, and a CloudWatch alarm per health check
+notifying an SNS topic. Detection bound: interval x failure threshold + TTL, computed once in
+`components.config` (validation already refuses settings that miss the RTO target).
+
+Route 53 publishes health-check metrics only in us-east-1, so the alarms and their topic live
+there whatever the stack's zone; they carry health-check ids, never tenant data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.policydocs import service_key_policy
+
+METRICS_REGION = "us-east-1"
+# The only resources a stack may place in METRICS_REGION outside its residency zone.
+METRICS_TYPES = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:sns/topic:Topic", "aws:kms/key:Key")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailoverTarget:
+    region: str
+    hostname: pulumi.Input[str]
+    """Load balancer hostname serving the API in this region."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailoverArgs:
+    zone_id: pulumi.Input[str]
+    fqdn: str
+    primary: FailoverTarget
+    secondary: FailoverTarget
+    health_check_interval_s: int
+    failure_threshold: int
+    dns_ttl_s: int
+    detection_bound_s: int
+    dns_provider: aws.Provider
+    """Provider for Route 53 (a global service)."""
+    metrics_provider: aws.Provider
+    """Provider in us-east-1, where Route 53 health-check metrics are published."""
+
+    def __post_init__(self) -> None:
+        if self.health_check_interval_s not in (10, 30):
+            raise ValueError(f"Route 53 health checks run every 10 or 30 s, got {self.health_check_interval_s}")
+        if not 1 <= self.failure_threshold <= 10:
+            raise ValueError(f"failure_threshold must be 1..10, got {self.failure_threshold}")
+
+
+class Failover(pulumi.ComponentResource):
+    health_check_ids: dict[str, pulumi.Output[str]]  # "PRIMARY" / "SECONDARY"
+    alarm_topic_arn: pulumi.Output[str]
+    detection_bound_s: int
+
+    def __init__(self, name: str, args: FailoverArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:failover:Failover", name, None, opts)
+        dns = pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
+        metrics = pulumi.ResourceOptions(parent=self, provider=args.metrics_provider)
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self, provider=args.metrics_provider)).account_id
+        # CloudWatch cannot publish to a topic under the AWS-managed SNS key: it needs a key that admits it.
+        key = aws.kms.Key(
+            f"{name}-alarms-key",
+            description=f"{args.fqdn} failover alarm notifications",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=account_id.apply(lambda acct: service_key_policy(acct, ["cloudwatch.amazonaws.com"])),
+            opts=metrics,
+        )
+        topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=key.id, opts=metrics)
+
+        self.health_check_ids = {}
+        for role, target in (("PRIMARY", args.primary), ("SECONDARY", args.secondary)):
+            check = aws.route53.HealthCheck(
+                f"{name}-{role.lower()}-check",
+                type="HTTPS",
+                fqdn=target.hostname,
+                port=443,
+                resource_path="/healthz",
+                request_interval=args.health_check_interval_s,
+                failure_threshold=args.failure_threshold,
+                measure_latency=True,
+                enable_sni=True,
+                tags={"Name": f"{args.fqdn} {role.lower()} ({target.region})"},
+                opts=dns,
+            )
+            aws.route53.Record(
+                f"{name}-{role.lower()}-record",
+                zone_id=args.zone_id,
+                name=args.fqdn,
+                type="CNAME",
+                ttl=args.dns_ttl_s,
+                records=[target.hostname],
+                set_identifier=f"{role.lower()}-{target.region}",
+                failover_routing_policies=[{"type": role}],
+                health_check_id=check.id,
+                opts=dns,
+            )
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{role.lower()}-alarm",
+                alarm_description=f"{args.fqdn}: {role.lower()} region {target.region} failing health checks",
+                namespace="AWS/Route53",
+                metric_name="HealthCheckStatus",
+                dimensions={"HealthCheckId": check.id},
+                statistic="Minimum",
+                period=60,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="LessThanThreshold",
+                treat_missing_data="breaching",
+                alarm_actions=[topic.arn],
+                ok_actions=[topic.arn],
+                opts=metrics,
+            )
+            self.health_check_ids[role] = check.id
+        self.alarm_topic_arn = topic.arn
+        self.detection_bound_s = args.detection_bound_s
+        self.register_outputs({
+            "health_check_ids": self.health_check_ids,
+            "alarm_topic_arn": self.alarm_topic_arn,
+            "detection_bound_s": self.detection_bound_s,
+        })

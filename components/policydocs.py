@@ -1,0 +1,40 @@
+"""IAM and KMS policy documents the components share (plain functions, JSON strings)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+
+def service_key_policy(account_id: str, service_principals: Sequence[str] = ()) -> str:
+    """KMS key policy: the account administers the key (IAM decides who else may use it);
+    the named AWS service principals may use it too, on behalf of this account only."""
+    statements: list[dict] = [{
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }]
+    if service_principals:
+        statements.append({
+            "Sid": "ServicesUseKey",
+            "Effect": "Allow",
+            "Principal": {"Service": list(service_principals)},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        })
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def assume_role_policy(service: str, account_id: str | None = None) -> str:
+    """Trust policy letting one AWS service assume the role (for this account only, when given)."""
+    statement: dict = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if account_id:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def managed_policy_arn(name: str) -> str:
+    return f"arn:aws:iam::aws:policy/{name}"

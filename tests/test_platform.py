@@ -1,0 +1,159 @@
+"""The regional platform under the offline engine: clusters, replicated database, failover, workload."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from components.config import load_stack
+
+from .conftest import ROOT, STACKS, run_meridian
+
+
+def of_type(plan, token, region=None):
+    return [r for r in plan["resources"] if r["type"] == token and (region is None or r["region"] == region)]
+
+
+def pair(stack):
+    cfg = load_stack(ROOT, stack)
+    return cfg, cfg.regions.primary.region, cfg.regions.dr.region
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_both_regions_have_cluster_database_and_workload(previews, stack):
+    plan = previews[stack].plan
+    cfg, primary, dr = pair(stack)
+    for region in (primary, dr):
+        (eks,) = of_type(plan, "aws:eks/cluster:Cluster", region)
+        assert len(of_type(plan, "aws:eks/nodeGroup:NodeGroup", region)) == 1
+        assert len(of_type(plan, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", region)) == 1
+        (deployment,) = of_type(plan, "kubernetes:apps/v1:Deployment", region)
+        container = deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == cfg.workload.image.replace("{region}", region), "images come from the region's own registry"
+        (service,) = of_type(plan, "kubernetes:core/v1:Service", region)
+        assert service["inputs"]["spec"]["type"] == "LoadBalancer"
+    if cfg.database.engine == "aurora-postgresql":
+        members = of_type(plan, "aws:rds/clusterInstance:ClusterInstance", primary)
+        assert len(members) == 1 + cfg.database.readers, "writer plus the configured in-region readers"
+        assert len(of_type(plan, "aws:rds/clusterInstance:ClusterInstance", dr)) >= 1
+    else:
+        assert len(of_type(plan, "aws:rds/instance:Instance", primary)) == 1 + cfg.database.readers
+        assert len(of_type(plan, "aws:rds/instance:Instance", dr)) == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secondary_database_member_is_in_the_dr_region(previews, stack):
+    plan = previews[stack].plan
+    cfg, primary, dr = pair(stack)
+    if cfg.database.engine == "aurora-postgresql":
+        (global_cluster,) = of_type(plan, "aws:rds/globalCluster:GlobalCluster")
+        clusters = of_type(plan, "aws:rds/cluster:Cluster")
+        assert sorted(c["region"] for c in clusters) == sorted([primary, dr])
+        for cluster in clusters:
+            assert global_cluster["urn"] in cluster["dependencies"], f"{cluster['urn']} is not a member of the global cluster"
+        (secondary,) = [c for c in clusters if c["region"] == dr]
+        assert "masterPassword" not in secondary["inputs"], "a secondary takes its credentials from the primary"
+    else:
+        (writer,) = [i for i in of_type(plan, "aws:rds/instance:Instance", primary) if "replicateSourceDb" not in i["inputs"]]
+        (replica,) = of_type(plan, "aws:rds/instance:Instance", dr)
+        assert replica["inputs"]["replicateSourceDb"].startswith(f"arn:aws:rds:{primary}:"), "cross-region replicas name their source by ARN"
+        assert writer["inputs"]["multiAz"] is True
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_primary_record_has_a_health_check_and_a_secondary(previews, stack):
+    plan = previews[stack].plan
+    cfg, primary, dr = pair(stack)
+    checks = {r["urn"]: r for r in of_type(plan, "aws:route53/healthCheck:HealthCheck")}
+    records = [r for r in of_type(plan, "aws:route53/record:Record") if r["inputs"].get("failoverRoutingPolicies")]
+    by_role = {r["inputs"]["failoverRoutingPolicies"][0]["type"]: r for r in records}
+    assert set(by_role) == {"PRIMARY", "SECONDARY"}
+    assert by_role["PRIMARY"]["inputs"]["name"] == by_role["SECONDARY"]["inputs"]["name"] == f"api.{cfg.failover.api_zone}"
+    for role, record in by_role.items():
+        deps = record["dependencies"]
+        (check_urn,) = [d for d in deps if d in checks]
+        check = checks[check_urn]
+        assert record["inputs"]["healthCheckId"] and record["inputs"]["ttl"] == cfg.failover.dns_ttl_s
+        assert check["inputs"]["requestInterval"] == cfg.failover.health_check_interval_s
+        assert check["inputs"]["failureThreshold"] == cfg.failover.failure_threshold
+        assert check["inputs"]["type"] == "HTTPS" and check["inputs"]["resourcePath"] == "/healthz"
+        assert check["inputs"]["fqdn"] == record["inputs"]["records"][0], "the check watches the endpoint the record serves"
+    assert ".elb." + primary in by_role["PRIMARY"]["inputs"]["records"][0]
+    assert ".elb." + dr in by_role["SECONDARY"]["inputs"]["records"][0]
+    alarms = of_type(plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert sorted(a["inputs"]["dimensions"]["HealthCheckId"] for a in alarms) == sorted(r["inputs"]["healthCheckId"] for r in records)
+    assert previews[stack].plan["outputs"]["failover_detection_bound_s"] == cfg.failover.detection_bound_s
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_database_security_groups_admit_only_node_security_groups(previews, stack):
+    plan = previews[stack].plan
+    _, primary, dr = pair(stack)
+    for region in (primary, dr):
+        (eks,) = of_type(plan, "aws:eks/cluster:Cluster", region)
+        (db_sg,) = of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region)
+        assert eks["urn"] in db_sg["dependencies"], "the database SG references the cluster's node SG"
+        assert db_sg["inputs"]["ingress"], "no ingress at all would make the database unusable"
+        for rule in db_sg["inputs"]["ingress"]:
+            assert (rule["fromPort"], rule["toPort"], rule["protocol"]) == (5432, 5432, "tcp")
+            assert rule.get("cidrBlocks") in (None, []) and rule.get("ipv6CidrBlocks") in (None, [])
+            assert len(rule["securityGroups"]) == 1 and rule["securityGroups"][0].startswith("sg-")
+        assert db_sg["inputs"].get("egress") == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_encryption_is_on_everywhere_it_applies(previews, stack):
+    plan = previews[stack].plan
+    for r in plan["resources"]:
+        i, t = r["inputs"], r["type"]
+        if t in ("aws:rds/cluster:Cluster", "aws:rds/instance:Instance"):
+            assert i["storageEncrypted"] is True and i["kmsKeyId"].startswith("arn:aws:kms:" + r["region"]), r["urn"]
+            assert i["deletionProtection"] is True, r["urn"]
+        if t in ("aws:rds/clusterInstance:ClusterInstance", "aws:rds/instance:Instance"):
+            assert i["performanceInsightsEnabled"] and i["performanceInsightsKmsKeyId"].startswith("arn:aws:kms:"), r["urn"]
+            assert i["monitoringInterval"] > 0 and i["monitoringRoleArn"], r["urn"]
+            assert i["publiclyAccessible"] is False, r["urn"]
+        if t == "aws:rds/globalCluster:GlobalCluster":
+            assert i["storageEncrypted"] is True and i["deletionProtection"] is True
+        if t in ("aws:rds/clusterParameterGroup:ClusterParameterGroup", "aws:rds/parameterGroup:ParameterGroup"):
+            assert {"name": "rds.force_ssl", "value": "1"} in i["parameters"], r["urn"]
+        if t == "aws:eks/cluster:Cluster":
+            assert i["encryptionConfig"]["resources"] == ["secrets"] and i["encryptionConfig"]["provider"]["keyArn"]
+            assert i["vpcConfig"]["endpointPublicAccess"] is False, "no operator CIDRs configured: private endpoint only"
+            assert set(i["enabledClusterLogTypes"]) >= {"api", "audit", "authenticator"}
+        if t == "aws:cloudwatch/logGroup:LogGroup":
+            assert i["kmsKeyId"].startswith("arn:aws:kms:"), r["urn"]
+        if t == "aws:sns/topic:Topic":
+            assert i["kmsMasterKeyId"], r["urn"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_master_password_stays_secret(previews, stack):
+    preview = previews[stack]
+    plan = preview.plan
+    assert plan["outputs"]["db_master_password"] == "[secret]"
+    writers = [r for r in plan["resources"] if "masterPassword" in r["inputs"] or "password" in r["inputs"]]
+    assert writers and all((r["inputs"].get("masterPassword") or r["inputs"].get("password")) == "[secret]" for r in writers)
+    for secret in of_type(plan, "kubernetes:core/v1:Secret"):
+        data = secret["inputs"]["stringData"]
+        assert data == "[secret]" or data["password"] == "[secret]", secret["urn"]
+    text = json.dumps(plan) + preview.cli.out + preview.cli.err
+    assert "Mock-" not in text, "the mock's generated password leaked into the plan or the terminal"
+
+
+def test_engine_switch_switches_topology(previews, project_copy):
+    us = previews["us"].plan
+    assert of_type(us, "aws:rds/globalCluster:GlobalCluster") and not of_type(us, "aws:rds/instance:Instance")
+    path = project_copy / "Pulumi.us.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["meridian:database"] = {"engine": "postgres", "readers": 2}
+    path.write_text(yaml.safe_dump(doc))
+    out = project_copy / "plan.json"
+    cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_copy), "--json", str(out), "--no-policy")
+    assert cli.code == 0, cli.err
+    plan = json.loads(out.read_text())
+    assert not of_type(plan, "aws:rds/globalCluster:GlobalCluster") and not of_type(plan, "aws:rds/cluster:Cluster")
+    assert len(of_type(plan, "aws:rds/instance:Instance", "us-east-1")) == 3
+    assert len(of_type(plan, "aws:rds/instance:Instance", "us-west-2")) == 1
