@@ -5,10 +5,13 @@ import pulumi
 from components.apidomain import ApiDomain, ApiDomainArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, from_engine
+from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
 from components.network import RegionNetwork, RegionNetworkArgs
 from components.tagging import register_stack_tags, regional_provider
+from components.tenant import Tenant, TenantArgs
+from components.tenantpool import TenantPool, TenantPoolArgs
 from components.workload import Workload, WorkloadArgs
 
 stack = pulumi.get_stack()
@@ -104,6 +107,46 @@ workloads = {
     for role, spec in cfg.regions.both
 }
 
+tenants: dict[str, list[Tenant]] = {t.id: [] for t in cfg.tenants}
+for role, spec in cfg.regions.both:
+    in_region = pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": clusters[role].k8s_provider})
+    pool = TenantPool(f"{stack}-{spec.region}-tenant-pool", TenantPoolArgs(region=spec.region), opts=in_region)
+    for tenant in cfg.tenants:
+        quota = cfg.quota_of(tenant)
+        tenants[tenant.id].append(Tenant(
+            f"{stack}-{spec.region}-t-{tenant.id}",
+            TenantArgs(
+                tenant_id=tenant.id,
+                plan=tenant.plan,
+                region=spec.region,
+                gql_qps=quota.gql_qps,
+                ingest_eps=quota.ingest_eps,
+                storage_gb=quota.storage_gb,
+                data_tier=tenant.data_tier,
+                pool_bucket_arn=pool.bucket_arn,
+                oidc_provider_arn=clusters[role].oidc_provider_arn,
+                oidc_issuer=clusters[role].oidc_issuer,
+                database_cidrs=networks[role].data_subnet_cidrs,
+            ),
+            # The rate-limit ConfigMap lands in the workload's platform namespace.
+            opts=pulumi.ResourceOptions(providers=in_region.providers, depends_on=[workloads[role]]),
+        ))
+
+cost_caps = CostCaps(
+    f"{stack}-cost",
+    CostCapsArgs(
+        stack=stack,
+        stack_cap_usd=cfg.cost.stack_cap_usd,
+        alert_thresholds_pct=cfg.cost.alert_thresholds_pct,
+        tenants=[
+            TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd, role_names=[r.role_name for r in tenants[t.id]])
+            for t in cfg.tenants
+        ],
+    ),
+    # AWS Budgets is a global service; it is managed through the primary region's provider.
+    opts=pulumi.ResourceOptions(providers={"aws": providers["primary"]}),
+)
+
 failover = Failover(
     f"{stack}-failover",
     FailoverArgs(
@@ -136,3 +179,6 @@ pulumi.export("regions", {
     for role, spec in cfg.regions.both
 })
 pulumi.export("db_master_password", database.master_password)
+pulumi.export("tenants", {t.id: {"plan": t.plan, "data_tier": t.data_tier, "namespace": tenants[t.id][0].namespace,
+                                 "monthly_budget_usd": t.monthly_budget_usd} for t in cfg.tenants})
+pulumi.export("stack_budget", cost_caps.stack_budget_name)

@@ -70,7 +70,7 @@ class Failover(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=account_id.apply(lambda acct: service_key_policy(acct, ["cloudwatch.amazonaws.com"])),
-            opts=metrics,
+            opts=pulumi.ResourceOptions.merge(metrics, pulumi.ResourceOptions(protect=True)),  # house rule: keys are protected
         )
         topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=key.id, opts=metrics)
 

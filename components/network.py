@@ -43,6 +43,7 @@ class RegionNetwork(pulumi.ComponentResource):
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
     data_subnet_ids: list[pulumi.Output[str]]
+    data_subnet_cidrs: list[str]
     flow_log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: RegionNetworkArgs, opts: pulumi.ResourceOptions | None = None):
@@ -166,6 +167,7 @@ class RegionNetwork(pulumi.ComponentResource):
         self.public_subnet_ids = [s.id for s in subnets["public"]]
         self.private_subnet_ids = [s.id for s in subnets["private"]]
         self.data_subnet_ids = [s.id for s in subnets["data"]]
+        self.data_subnet_cidrs = list(plan["data"])
         self.flow_log_group_name = log_group.name
         self.register_outputs({
             "vpc_id": self.vpc_id,

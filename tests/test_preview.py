@@ -21,6 +21,12 @@ UNTAGGABLE = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:route53/record:Record",
     "aws:acm/certificateValidation:CertificateValidation",
+    "aws:sns/topicPolicy:TopicPolicy",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
     "aws:iam/rolePolicy:RolePolicy",
 }
@@ -130,10 +136,9 @@ def test_no_input_is_unknown(previews, stack):
 
 def test_data_holding_kms_keys_are_protected(previews):
     keys = [r for r in previews["eu"].plan["resources"] if r["type"] == "aws:kms/key:Key"]
-    assert keys and all(k["inputs"]["enableKeyRotation"] for k in keys)
+    assert keys
     for key in keys:
-        if not key["name"].endswith("-alarms-key"):  # alarm notifications are not data worth keeping
-            assert key["protect"], key["urn"]
+        assert key["protect"] and key["inputs"]["enableKeyRotation"], key["urn"]
 
 
 def test_terminal_shows_tree_and_counts_per_region(previews):

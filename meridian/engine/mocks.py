@@ -185,6 +185,19 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:route53/record:Record": lambda n, i, r, x: {"id": f"{i.get('zoneId')}_{i.get('name')}_{i.get('type')}", "fqdn": str(i.get("name", "")).rstrip(".")},
     "aws:acm/certificate:Certificate": _acm_certificate,
     "aws:acm/certificateValidation:CertificateValidation": lambda n, i, r, x: {"id": str(i.get("certificateArn"))},
+    "aws:s3/bucket:Bucket": lambda n, i, r, x: {
+        "id": i.get("bucket") or _physical(n), "bucket": i.get("bucket") or _physical(n),
+        "arn": f"arn:aws:s3:::{i.get('bucket') or _physical(n)}", "region": r,
+        "bucketRegionalDomainName": f"{i.get('bucket') or _physical(n)}.s3.{r}.amazonaws.com",
+    },
+    "aws:budgets/budget:Budget": lambda n, i, r, x: {
+        "id": f"{ACCOUNT_ID}:{i.get('name') or _physical(n)}", "name": i.get("name") or _physical(n),
+        "arn": f"arn:aws:budgets::{ACCOUNT_ID}:budget/{i.get('name') or _physical(n)}",
+    },
+    "aws:budgets/budgetAction:BudgetAction": lambda n, i, r, x: {
+        "id": f"{ACCOUNT_ID}:{x}:{i.get('budgetName')}", "actionId": x, "arn": f"arn:aws:budgets::{ACCOUNT_ID}:budget/{i.get('budgetName')}/action/{x}",
+    },
+    "aws:sns/topicPolicy:TopicPolicy": lambda n, i, r, x: {"id": str(i.get("arn"))},
     "aws:sns/topic:Topic": lambda n, i, r, x: {"id": _arn("sns", r, _physical(n)), "arn": _arn("sns", r, _physical(n)), "name": _physical(n)},
     "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i, r, x: {"id": _physical(n), "arn": _arn("cloudwatch", r, f"alarm:{_physical(n)}")},
     "random:index/randomPassword:RandomPassword": lambda n, i, r, x: {"id": "none", "result": f"Mock-{x}!{_digest(x, n=14)}", "bcryptHash": "$2a$10$mock"},

@@ -1,0 +1,181 @@
+"""CostCaps: AWS Budgets for the stack and for every tenant, alerts, and a hard cap per tenant.
+
+Alert path: notifications at each configured threshold (actual spend) and at 100 % forecasted,
+to a KMS-encrypted SNS topic. Enforcement path: at 100 % of a tenant's budget a budget action
+attaches a deny policy to the tenant's IAM roles in every region (no new writes, no new data
+keys). AWS Budgets evaluates spend a few times a day: the cap is not real time, which is why the
+service also enforces plan quotas (429 `quota_exceeded`) on every request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.policydocs import assume_role_policy, service_key_policy
+from components.tagging import TAG_STACK, TAG_TENANT
+from components.tenant import TENANT_ROLE_PATH
+
+
+def tenant_cost_filter(tenant_id: str) -> dict:
+    """Budgets filter on the activated cost-allocation tag `meridian:tenant`."""
+    return {"name": "TagKeyValue", "values": [f"user:{TAG_TENANT}${tenant_id}"]}
+
+
+def hard_cap_policy() -> str:
+    """Denies the writes and key use that grow a tenant's bill; reads keep working."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "TenantOverBudget",
+            "Effect": "Deny",
+            "Action": ["s3:PutObject", "kms:GenerateDataKey*", "kms:Encrypt"],
+            "Resource": "*",
+        }],
+    })
+
+
+def _topic_policy(topic_arn: str, account_id: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "BudgetsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "budgets.amazonaws.com"},
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }],
+    })
+
+
+def _action_role_policy(policy_arn: str, account_id: str) -> str:
+    """The budget action may attach and detach exactly the deny policy, on tenant roles only
+    (by their IAM path: listing every role ARN would outgrow the inline-policy size limit)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            "Resource": f"arn:aws:iam::{account_id}:role{TENANT_ROLE_PATH}*",
+            "Condition": {"ArnEquals": {"iam:PolicyARN": policy_arn}},
+        }],
+    })
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantBudget:
+    tenant_id: str
+    monthly_budget_usd: float
+    role_names: Sequence[pulumi.Input[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostCapsArgs:
+    stack: str
+    stack_cap_usd: float
+    alert_thresholds_pct: Sequence[int]
+    tenants: Sequence[TenantBudget]
+
+    def __post_init__(self) -> None:
+        if any(not 0 < t <= 100 for t in self.alert_thresholds_pct):
+            raise ValueError(f"alert thresholds must be percentages in (0, 100], got {list(self.alert_thresholds_pct)}")
+        total = sum(t.monthly_budget_usd for t in self.tenants)
+        if total > self.stack_cap_usd:
+            raise ValueError(f"tenant budgets sum to {total:.2f}, over the stack cap {self.stack_cap_usd:.2f}")
+
+
+class CostCaps(pulumi.ComponentResource):
+    alert_topic_arn: pulumi.Output[str]
+    stack_budget_name: pulumi.Output[str]
+    tenant_budget_names: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: CostCapsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:cost:CostCaps", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+        key = aws.kms.Key(
+            f"{name}-alerts-key",
+            description=f"{name}: budget alert notifications",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=account_id.apply(lambda acct: service_key_policy(acct, ["budgets.amazonaws.com"])),
+            opts=pulumi.ResourceOptions(parent=self, protect=True),  # house rule: keys are protected
+        )
+        topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=key.id, opts=child)
+        aws.sns.TopicPolicy(
+            f"{name}-alerts-policy",
+            arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, account_id).apply(lambda v: _topic_policy(v[0], v[1])),
+            opts=pulumi.ResourceOptions(parent=topic),
+        )
+
+        def notifications(thresholds: Sequence[int]) -> list[dict]:
+            actual = [{"comparison_operator": "GREATER_THAN", "threshold": t, "threshold_type": "PERCENTAGE",
+                       "notification_type": "ACTUAL", "subscriber_sns_topic_arns": [topic.arn]} for t in thresholds]
+            forecast = {"comparison_operator": "GREATER_THAN", "threshold": 100, "threshold_type": "PERCENTAGE",
+                        "notification_type": "FORECASTED", "subscriber_sns_topic_arns": [topic.arn]}
+            return [*actual, forecast]
+
+        stack_budget = aws.budgets.Budget(
+            f"{name}-stack",
+            budget_type="COST",
+            time_unit="MONTHLY",
+            limit_amount=f"{args.stack_cap_usd:.2f}",
+            limit_unit="USD",
+            cost_filters=[{"name": "TagKeyValue", "values": [f"user:{TAG_STACK}${args.stack}"]}],
+            notifications=notifications(args.alert_thresholds_pct),
+            opts=child,
+        )
+
+        deny = aws.iam.Policy(f"{name}-tenant-hard-cap", description="attached by a budget action to a tenant over budget",
+                              policy=hard_cap_policy(), opts=child)
+        action_role = aws.iam.Role(f"{name}-budget-actions", assume_role_policy=account_id.apply(lambda a: assume_role_policy("budgets.amazonaws.com", a)),
+                                   opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-budget-actions-policy",
+            role=action_role.id,
+            policy=pulumi.Output.all(deny.arn, account_id).apply(lambda v: _action_role_policy(v[0], v[1])),
+            opts=pulumi.ResourceOptions(parent=action_role),
+        )
+
+        self.tenant_budget_names = {}
+        for tenant in args.tenants:
+            budget = aws.budgets.Budget(
+                f"{name}-tenant-{tenant.tenant_id}",
+                budget_type="COST",
+                time_unit="MONTHLY",
+                limit_amount=f"{tenant.monthly_budget_usd:.2f}",
+                limit_unit="USD",
+                cost_filters=[tenant_cost_filter(tenant.tenant_id)],
+                notifications=notifications(args.alert_thresholds_pct),
+                tags={TAG_TENANT: tenant.tenant_id},
+                opts=child,
+            )
+            aws.budgets.BudgetAction(
+                f"{name}-tenant-{tenant.tenant_id}-cap",
+                budget_name=budget.name,
+                action_type="APPLY_IAM_POLICY",
+                approval_model="AUTOMATIC",
+                notification_type="ACTUAL",
+                execution_role_arn=action_role.arn,
+                action_threshold={"action_threshold_type": "PERCENTAGE", "action_threshold_value": 100},
+                definition={"iam_action_definition": {"policy_arn": deny.arn, "roles": list(tenant.role_names)}},
+                subscribers=[{"address": topic.arn, "subscription_type": "SNS"}],
+                tags={TAG_TENANT: tenant.tenant_id},
+                opts=pulumi.ResourceOptions(parent=budget),
+            )
+            self.tenant_budget_names[tenant.tenant_id] = budget.name
+
+        self.alert_topic_arn = topic.arn
+        self.stack_budget_name = stack_budget.name
+        self.register_outputs({
+            "alert_topic_arn": self.alert_topic_arn,
+            "stack_budget_name": self.stack_budget_name,
+            "tenant_budget_names": self.tenant_budget_names,
+        })
