@@ -335,6 +335,14 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
 # --- sources: the YAML files (tooling) and the engine (program) ---------------------------------
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """Top-level `meridian:` keys replaced after the files are read, and what to blame for them."""
+
+    values: dict[str, Any]
+    source: str
+
+
 class StackFileError(Exception):
     """A stack or project file that is missing or not YAML."""
 
@@ -356,11 +364,12 @@ def _split_key(key: str, default_ns: str) -> tuple[str, str]:
     return (ns, rest) if sep else (default_ns, key)
 
 
-def read_stack_files(project_dir: Path, stack: str) -> tuple[RawConfig, dict[str, str]]:
+def read_stack_files(project_dir: Path, stack: str, overrides: Overrides | None = None) -> tuple[RawConfig, dict[str, str]]:
     """Merge `Pulumi.yaml` defaults with `Pulumi.<stack>.yaml` as the engine does.
 
     Returns the `meridian:` keys (with the file each came from) and the other namespaces'
-    keys (e.g. `aws:region`) as the engine would pass them, as strings.
+    keys (e.g. `aws:region`) as the engine would pass them, as strings. `overrides` replace
+    whole top-level keys after the files (e.g. synthetic tenants for scale runs).
     """
     project_doc = _load_yaml(project_dir / "Pulumi.yaml")
     stack_file = f"Pulumi.{stack}.yaml"
@@ -381,12 +390,15 @@ def read_stack_files(project_dir: Path, stack: str) -> tuple[RawConfig, dict[str
                 sources[name] = file
             else:
                 others[f"{ns}:{name}"] = value if isinstance(value, str) else json.dumps(value)
+    if overrides:
+        values.update(overrides.values)
+        sources.update({k: overrides.source for k in overrides.values})
     return RawConfig(values, sources, default_source=stack_file), others
 
 
-def load_stack(project_dir: Path, stack: str) -> StackConfig:
+def load_stack(project_dir: Path, stack: str, overrides: Overrides | None = None) -> StackConfig:
     """The tooling's entry: read and validate one stack's config from its files."""
-    raw, others = read_stack_files(project_dir, stack)
+    raw, others = read_stack_files(project_dir, stack, overrides)
     cfg = parse_config(raw)
     aws_region = others.get("aws:region")
     if aws_region is not None and aws_region not in cfg.allowed_regions:
@@ -394,9 +406,9 @@ def load_stack(project_dir: Path, stack: str) -> StackConfig:
     return cfg
 
 
-def engine_config(project_dir: Path, stack: str) -> dict[str, str]:
+def engine_config(project_dir: Path, stack: str, overrides: Overrides | None = None) -> dict[str, str]:
     """All config keys as the engine hands them to a program: `ns:key` -> string (JSON for non-strings)."""
-    raw, others = read_stack_files(project_dir, stack)
+    raw, others = read_stack_files(project_dir, stack, overrides)
     merged = {f"{NAMESPACE}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.values.items()}
     return {**others, **merged}
 

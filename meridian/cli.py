@@ -23,6 +23,7 @@ app = typer.Typer(
 StackOpt = typer.Option("us", "--stack", "-s", help="stack (residency zone): a Pulumi.<stack>.yaml in the project")
 ProjectOpt = typer.Option(None, "--project-dir", help="project directory (default: nearest with Pulumi.yaml)")
 DebugOpt = typer.Option(False, "--debug", help="show tracebacks")
+TenantsOpt = typer.Option(None, "--tenants", help="replace the stack's tenants with N synthetic ones of the same plan mix (scale runs)")
 
 
 def _guard(debug: bool, fn, *args, **kwargs) -> None:
@@ -55,13 +56,28 @@ def preview(
     diagram: Optional[Path] = typer.Option(None, "--diagram", help="write the topology (Mermaid in Markdown) here"),
     no_policy: bool = typer.Option(False, "--no-policy", help="skip the policy pack"),
     bare: bool = typer.Option(False, "--bare", help="the SDK floor: run the program under mocks and nothing else"),
+    tenants: Optional[int] = TenantsOpt,
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, run_preview
 
-    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare))
+    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants))
+
+
+@app.command()
+def cost(
+    stack: str = StackOpt,
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the estimate here"),
+    tenants: Optional[int] = TenantsOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Offline monthly cost estimate per type, region and tenant, against the stack cap and tenant budgets; exit 1 if over."""
+    from meridian.commands.cost import CostRequest, run_cost
+
+    _guard(debug, run_cost, CostRequest(stack, project_dir, json_path, tenants))
 
 
 def main() -> None:

@@ -57,3 +57,44 @@ def counts_table(plan: Plan) -> Table:
 def print_plan(plan: Plan, console: Console) -> None:
     console.print(component_tree(plan))
     console.print(counts_table(plan))
+
+
+def cost_summary(report) -> str:
+    """One line for the preview: the estimate against the cap, and the unit economics."""
+    per_1k = report.usd_per_1k_requests
+    unit = f", ${per_1k:.6f} per 1k requests at quota" if per_1k is not None else ""
+    verdict = "[red]over[/]" if report.problems else "[green]within caps[/]"
+    return f"cost: ${report.total_usd:,.2f}/month vs stack cap ${report.stack_cap_usd:,.2f} ({verdict}){unit}"
+
+
+def print_cost(report, console: Console) -> None:
+    """Tables a FinOps reader can act on: where the money goes, and each tenant against its budget."""
+    total = report.total_usd or 1.0
+    by_type = Table(title=f"{report.stack}: monthly estimate by resource type (USD)")
+    by_type.add_column("type")
+    by_type.add_column("USD/month", justify="right")
+    by_type.add_column("share", justify="right")
+    for token, usd in report.by("type").items():
+        by_type.add_row(short_type(token) if ":" in token else token, f"{usd:,.2f}", f"{usd / total:.0%}")
+    console.print(by_type)
+
+    by_region = Table(title="by region")
+    by_region.add_column("region")
+    by_region.add_column("USD/month", justify="right")
+    for region, usd in report.by("region").items():
+        by_region.add_row(region, f"{usd:,.2f}")
+    console.print(by_region)
+
+    tenants = Table(title="by tenant (direct + allocated share of the platform) vs budget")
+    for col in ("tenant", "plan", "direct", "shared", "total", "budget", "used"):
+        tenants.add_column(col, justify="left" if col in ("tenant", "plan") else "right")
+    for t in sorted(report.tenants, key=lambda t: -t.total_usd):
+        used = t.total_usd / t.budget_usd
+        style = "red" if t.over_budget else ("yellow" if used >= 0.8 else "")
+        tenants.add_row(t.tenant, t.plan, f"{t.direct_usd:,.2f}", f"{t.shared_usd:,.2f}", f"{t.total_usd:,.2f}",
+                        f"{t.budget_usd:,.2f}", f"[{style}]{used:.0%}[/]" if style else f"{used:.0%}")
+    console.print(tenants)
+    console.print(cost_summary(report))
+    console.print(f"[dim]prices: {report.date}; {report.source}[/]")
+    if report.unpriced_types:
+        console.print(f"[yellow]not priced (no model yet):[/] {', '.join(report.unpriced_types)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.config import ConfigError, StackConfig, StackFileError, load_stack
+from components.config import ConfigError, Overrides, StackConfig, StackFileError, load_stack
 from meridian.errors import BadInput
 
 
@@ -16,9 +16,9 @@ class InvalidConfig(BadInput):
         self.problems = error.problems
 
 
-def load_validated(project_dir: Path, stack: str) -> StackConfig:
+def load_validated(project_dir: Path, stack: str, overrides: Overrides | None = None) -> StackConfig:
     try:
-        return load_stack(project_dir, stack)
+        return load_stack(project_dir, stack, overrides)
     except ConfigError as exc:
         raise InvalidConfig(stack, exc) from None
     except StackFileError as exc:

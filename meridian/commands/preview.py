@@ -9,7 +9,8 @@ from typing import Any
 
 from rich.console import Console
 
-from meridian.errors import EXIT_GATE, EXIT_OK
+from components.config import Overrides
+from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 from meridian.project import find_project_dir, require_stack
 from meridian.stackconfig import load_validated
 
@@ -22,35 +23,57 @@ class PreviewRequest:
     diagram_path: Path | None = None
     policy: bool = True
     bare: bool = False
+    tenants: int | None = None
+
+
+@dataclass
+class Prepared:
+    """A validated request: where the project is, the config in effect and its overrides."""
+
+    project_dir: Path
+    cfg: Any
+    overrides: Overrides | None
+
+
+def prepare(stack: str, project_dir: Path | None, tenants: int | None) -> Prepared:
+    """Checks shared by every command that runs the program: bad input exits 2 before any program code runs."""
+    project = find_project_dir(project_dir)
+    require_stack(project, stack)
+    overrides = None
+    if tenants is not None:
+        from meridian.scale import tenant_overrides
+
+        overrides = tenant_overrides(project, stack, tenants)
+    return Prepared(project, load_validated(project, stack, overrides), overrides)
 
 
 def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     console = console or Console()
-    project_dir = find_project_dir(req.project_dir)
-    require_stack(project_dir, req.stack)
-    load_validated(project_dir, req.stack)  # bad config: exit 2 with every problem, before any program code runs
-    json_path = _writable(req.json_path)
-    diagram_path = _writable(req.diagram_path)
+    prep = prepare(req.stack, req.project_dir, req.tenants)
+    json_path = writable(req.json_path)
+    diagram_path = writable(req.diagram_path)
 
     from meridian.engine.run import run_program
 
     if req.bare:
-        run = run_program(project_dir, req.stack, record=False)
+        run = run_program(prep.project_dir, req.stack, record=False, overrides=prep.overrides)
         console.print(f"{run.resource_count} resources in {run.seconds:.2f} s (bare)")
         return EXIT_OK
 
+    from meridian.costmodel import estimate
     from meridian.engine.plan import Plan
-    from meridian.render import print_plan
+    from meridian.render import cost_summary, print_plan
 
-    run = run_program(project_dir, req.stack, record=True)
+    run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
     plan = Plan("meridian", req.stack, run.registrations, run.outputs)
     policy: dict[str, Any] = {"evaluated": False, "reason": "--no-policy" if not req.policy else "no policy pack in this project yet", "violations": []}
-    cost: dict[str, Any] = {"evaluated": False, "reason": "no cost model in this project yet"}
+    cost = estimate(plan.resource_dicts, prep.cfg, req.stack)
 
     print_plan(plan, console)
+    console.print(cost_summary(cost))
     console.print(f"[bold]{len(plan.custom)}[/] resources in {run.seconds:.2f} s; policy: {policy['reason'] if not policy['evaluated'] else 'evaluated'}")
     if json_path:
-        json_path.write_text(json.dumps(plan.to_json(policy, cost), indent=1, sort_keys=False, default=str))
+        json_path.write_text(json.dumps(plan.to_json(policy, cost.to_json()), indent=1, default=str))
         console.print(f"plan written to {json_path}")
     if diagram_path:
         from meridian.engine.diagram import mermaid
@@ -58,13 +81,13 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         diagram_path.write_text(mermaid(plan))
         console.print(f"diagram written to {diagram_path}")
     mandatory = [v for v in policy["violations"] if v.get("level") == "mandatory"]
-    return EXIT_GATE if mandatory else EXIT_OK
+    for problem in cost.problems:
+        console.print(f"[bold red]cost gate:[/] {problem}")
+    return EXIT_GATE if mandatory or cost.problems else EXIT_OK
 
 
-def _writable(path: Path | None) -> Path | None:
+def writable(path: Path | None) -> Path | None:
     """Fail on a bad output path before the (slow) program runs, not after."""
-    from meridian.errors import BadInput
-
     if path is None:
         return None
     parent = path.resolve().parent

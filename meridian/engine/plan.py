@@ -100,25 +100,30 @@ class Plan:
     def regions(self) -> list[str]:
         return sorted({self.region_of(r) for r in self.custom})
 
+    @cached_property
+    def resource_dicts(self) -> list[dict[str, Any]]:
+        """The plan JSON's `resources`: plain values, secrets redacted."""
+        return [
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "custom": r.custom,
+                "parent": r.parent or None,
+                "provider": r.provider_urn or None,
+                "region": self.region_of(r) if r.custom else None,
+                "inputs": plain(r.raw_inputs),
+                "dependencies": r.dependencies,
+                "protect": r.protect,
+            }
+            for r in self.registrations
+        ]
+
     def to_json(self, policy: dict[str, Any], cost: dict[str, Any]) -> dict[str, Any]:
         return {
             "project": self.project,
             "stack": self.stack,
-            "resources": [
-                {
-                    "urn": r.urn,
-                    "type": r.type,
-                    "name": r.name,
-                    "custom": r.custom,
-                    "parent": r.parent or None,
-                    "provider": r.provider_urn or None,
-                    "region": self.region_of(r) if r.custom else None,
-                    "inputs": plain(r.raw_inputs),
-                    "dependencies": r.dependencies,
-                    "protect": r.protect,
-                }
-                for r in self.registrations
-            ],
+            "resources": self.resource_dicts,
             "outputs": self.outputs,
             "policy": policy,
             "cost": cost,

@@ -18,7 +18,7 @@ import pulumi
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 
-from components.config import engine_config
+from components.config import Overrides, engine_config
 from meridian.engine.mocks import MeridianMocks
 from meridian.engine.recorder import REDACTED, RecordingMonitor, Registration, is_resource
 from meridian.errors import ProgramFailed
@@ -44,9 +44,9 @@ async def _resolve(value: Any) -> Any:
     return await out.future()
 
 
-def run_program(project_dir: Path, stack: str, *, record: bool = True, on_register=None) -> ProgramRun:
+def run_program(project_dir: Path, stack: str, *, record: bool = True, on_register=None, overrides: Overrides | None = None) -> ProgramRun:
     """Run `__main__.py` of `project_dir` for `stack`; with `record`, keep every registration."""
-    config = engine_config(project_dir, stack)
+    config = engine_config(project_dir, stack, overrides)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(config)

@@ -1,0 +1,43 @@
+"""`meridian cost`: the offline monthly estimate of a stack against its caps."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from meridian.commands.preview import prepare, writable
+from meridian.errors import EXIT_GATE, EXIT_OK
+
+
+@dataclass(frozen=True)
+class CostRequest:
+    stack: str
+    project_dir: Path | None = None
+    json_path: Path | None = None
+    tenants: int | None = None
+
+
+def run_cost(req: CostRequest, console: Console | None = None) -> int:
+    console = console or Console()
+    prep = prepare(req.stack, req.project_dir, req.tenants)
+    json_path = writable(req.json_path)
+
+    from meridian.costmodel import estimate
+    from meridian.engine.plan import Plan
+    from meridian.engine.run import run_program
+    from meridian.render import print_cost
+
+    with console.status(f"running the {req.stack} program under mocks"):
+        run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
+    plan = Plan("meridian", req.stack, run.registrations, run.outputs)
+    report = estimate(plan.resource_dicts, prep.cfg, req.stack)
+    print_cost(report, console)
+    if json_path:
+        json_path.write_text(json.dumps(report.to_json(), indent=1))
+        console.print(f"estimate written to {json_path}")
+    for problem in report.problems:
+        console.print(f"[bold red]over cap:[/] {problem}")
+    return EXIT_GATE if report.problems else EXIT_OK

@@ -1,0 +1,222 @@
+"""Offline monthly cost estimate of a plan: per resource, per type, per region and per tenant.
+
+Prices come from `meridian/data/aws_prices.json` (with its source and date). Fixed charges are
+priced from each resource's inputs; tenant storage is priced at the tenant's plan quota (the
+most it can use). Shared platform cost is allocated to tenants by their quota weight, so each
+tenant's estimate can be held against its budget and the stack total against the stack cap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+from components.config import StackConfig
+
+SECONDS_PER_MONTH = 730 * 3600
+SHARED = "(shared)"
+
+
+@dataclass(frozen=True)
+class Line:
+    urn: str
+    type: str
+    region: str
+    tenant: str | None
+    monthly_usd: float
+    basis: str
+
+
+@dataclass
+class TenantCost:
+    tenant: str
+    plan: str
+    direct_usd: float
+    shared_usd: float
+    budget_usd: float
+
+    @property
+    def total_usd(self) -> float:
+        return self.direct_usd + self.shared_usd
+
+    @property
+    def over_budget(self) -> bool:
+        return self.total_usd > self.budget_usd + 1e-9
+
+
+@dataclass
+class CostReport:
+    stack: str
+    lines: list[Line]
+    tenants: list[TenantCost]
+    stack_cap_usd: float
+    requests_per_month_at_quota: float
+    source: str
+    date: str
+    unpriced_types: list[str] = field(default_factory=list)
+
+    @property
+    def total_usd(self) -> float:
+        return sum(line.monthly_usd for line in self.lines)
+
+    @property
+    def usd_per_1k_requests(self) -> float | None:
+        if self.requests_per_month_at_quota <= 0:
+            return None
+        return self.total_usd / (self.requests_per_month_at_quota / 1000)
+
+    def by(self, attr: str) -> dict[str, float]:
+        out: dict[str, float] = defaultdict(float)
+        for line in self.lines:
+            out[getattr(line, attr) or SHARED] += line.monthly_usd
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def problems(self) -> list[str]:
+        """What puts the estimate over its caps; empty when within them."""
+        out = []
+        if self.total_usd > self.stack_cap_usd + 1e-9:
+            out.append(f"stack {self.stack}: estimate ${self.total_usd:,.2f}/month is over the stack cap ${self.stack_cap_usd:,.2f}")
+        out += [
+            f"tenant {t.tenant}: estimate ${t.total_usd:,.2f}/month (direct ${t.direct_usd:,.2f} + shared ${t.shared_usd:,.2f})"
+            f" is over its budget ${t.budget_usd:,.2f}"
+            for t in self.tenants if t.over_budget
+        ]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "evaluated": True,
+            "currency": "USD",
+            "source": self.source,
+            "price_date": self.date,
+            "monthly_total_usd": round(self.total_usd, 2),
+            "stack_cap_usd": self.stack_cap_usd,
+            "by_type": {k: round(v, 2) for k, v in self.by("type").items()},
+            "by_region": {k: round(v, 2) for k, v in self.by("region").items()},
+            "tenants": [{**asdict(t), "total_usd": round(t.total_usd, 2), "over_budget": t.over_budget} for t in self.tenants],
+            "usd_per_1k_requests_at_quota": self.usd_per_1k_requests,
+            "unpriced_types": self.unpriced_types,
+            "problems": self.problems,
+        }
+
+
+def load_prices() -> dict[str, Any]:
+    return json.loads(resources.files("meridian").joinpath("data/aws_prices.json").read_text())
+
+
+def _tenant_of(inputs: Mapping[str, Any]) -> str | None:
+    tags = inputs.get("tags")
+    if isinstance(tags, dict) and isinstance(tags.get("meridian:tenant"), str):
+        return tags["meridian:tenant"]
+    labels = (inputs.get("metadata") or {}).get("labels") if isinstance(inputs.get("metadata"), dict) else None
+    return labels.get("meridian.io/tenant") if isinstance(labels, dict) else None
+
+
+class _Pricer:
+    def __init__(self, prices: dict[str, Any], cfg: StackConfig):
+        self.p = prices
+        self.cfg = cfg
+        self.hours = prices["hours_per_month"]
+
+    def factor(self, region: str) -> float:
+        return self.p["regional_factor"].get(region, 1.0)
+
+    def price(self, rtype: str, inputs: Mapping[str, Any], region: str) -> tuple[float, str] | None:
+        """Monthly USD and its basis for one resource, or None for a type with no fixed charge model."""
+        p, h, f = self.p, self.hours, self.factor(region)
+        month = p["monthly"]
+        if rtype == "aws:eks/cluster:Cluster":
+            return p["hourly"]["eks_cluster"] * h, "EKS control plane"
+        if rtype == "aws:eks/nodeGroup:NodeGroup":
+            size = inputs["scalingConfig"]["desiredSize"]
+            itype = inputs["instanceTypes"][0]
+            return p["ec2_hourly"][itype] * h * f * size, f"{size} x {itype}"
+        if rtype == "aws:ec2/natGateway:NatGateway":
+            return p["hourly"]["nat_gateway"] * h * f, "NAT gateway hours"
+        if rtype == "aws:ec2/eip:Eip":
+            return p["hourly"]["public_ipv4"] * h, "public IPv4 address"
+        if rtype in ("aws:rds/clusterInstance:ClusterInstance", "aws:rds/instance:Instance"):
+            engine = inputs.get("engine", "postgres")
+            cls = inputs["instanceClass"]
+            multi = 2 if inputs.get("multiAz") else 1
+            usd = p["rds_hourly"][engine][cls] * h * f * multi
+            if rtype == "aws:rds/instance:Instance":
+                gb = inputs.get("allocatedStorage") or self.cfg.database.allocated_storage_gb
+                usd += p["per_gb_month"]["rds_gp3"] * gb * f * multi
+            return usd, f"{cls}{' Multi-AZ' if multi == 2 else ''}"
+        if rtype == "aws:rds/cluster:Cluster":
+            gb = self.cfg.database.allocated_storage_gb
+            return p["per_gb_month"]["aurora_storage"] * gb * f, f"Aurora storage ~{gb} GB"
+        if rtype == "aws:kms/key:Key":
+            return month["kms_key"], "KMS key"
+        if rtype == "aws:route53/zone:Zone":
+            return month["route53_zone"], "hosted zone"
+        if rtype == "aws:route53/healthCheck:HealthCheck":
+            features = (inputs.get("type") == "HTTPS") + bool(inputs.get("measureLatency")) + (inputs.get("requestInterval") == 10)
+            return month["health_check_base"] + features * month["health_check_feature"], f"health check + {features} features"
+        if rtype == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            return month["cloudwatch_alarm"], "standard alarm"
+        if rtype == "aws:budgets/budget:Budget":
+            return month["budget_with_actions"], "budget with actions"
+        if rtype == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
+            return p["hourly"]["nlb"] * h * f, "network load balancer hours"
+        return None
+
+
+# Types with no fixed monthly charge (usage-priced or free); anything else unpriced is reported.
+_FREE = (
+    "aws:ec2/", "aws:iam/", "aws:kms/alias", "aws:s3/", "aws:route53/record", "aws:acm/", "aws:sns/", "aws:cloudwatch/logGroup",
+    "aws:rds/subnetGroup", "aws:rds/parameterGroup", "aws:rds/clusterParameterGroup", "aws:rds/globalCluster",
+    "aws:budgets/budgetAction", "kubernetes:", "random:",
+)
+
+
+def estimate(resources: Iterable[Mapping[str, Any]], cfg: StackConfig, stack: str, prices: dict[str, Any] | None = None) -> CostReport:
+    """Price plan resources (dicts shaped like the plan JSON's `resources`)."""
+    prices = prices or load_prices()
+    pricer = _Pricer(prices, cfg)
+    lines: list[Line] = []
+    unpriced: set[str] = set()
+    for r in resources:
+        if not r.get("custom") or r["type"].startswith("pulumi:providers:"):
+            continue
+        priced = pricer.price(r["type"], r["inputs"], r.get("region") or "")
+        if priced is None:
+            if not r["type"].startswith(_FREE):
+                unpriced.add(r["type"])
+            continue
+        usd, basis = priced
+        lines.append(Line(r["urn"], r["type"], r.get("region") or "global", _tenant_of(r["inputs"]), usd, basis))
+
+    # Tenant storage at quota, once per region the tenant lives in.
+    regions = [spec.region for _, spec in cfg.regions.both]
+    for tenant in cfg.tenants:
+        gb = cfg.quota_of(tenant).storage_gb
+        for region in regions:
+            lines.append(Line(f"quota:{tenant.id}:{region}", "s3-storage-at-quota", region, tenant.id,
+                              prices["per_gb_month"]["s3_standard"] * gb * pricer.factor(region), f"{gb} GB at quota"))
+
+    direct: dict[str, float] = defaultdict(float)
+    for line in lines:
+        if line.tenant:
+            direct[line.tenant] += line.monthly_usd
+    shared = sum(line.monthly_usd for line in lines if not line.tenant)
+    weights = {t.id: _weight(cfg, t) for t in cfg.tenants}
+    total_weight = sum(weights.values()) or 1.0
+    tenants = [
+        TenantCost(t.id, t.plan, direct[t.id], shared * weights[t.id] / total_weight, t.monthly_budget_usd)
+        for t in cfg.tenants
+    ]
+    requests = sum(cfg.quota_of(t).gql_qps + cfg.quota_of(t).ingest_eps for t in cfg.tenants) * SECONDS_PER_MONTH
+    return CostReport(stack, lines, tenants, cfg.cost.stack_cap_usd, requests, prices["source"], prices["date"], sorted(unpriced))
+
+
+def _weight(cfg: StackConfig, tenant) -> float:
+    """A tenant's share of the platform: its request quota (queries weigh 20 ingest events)."""
+    q = cfg.quota_of(tenant)
+    return q.gql_qps * 20 + q.ingest_eps
