@@ -1,17 +1,21 @@
-"""Preview overhead: `meridian preview` vs the SDK floor `meridian preview --bare`, side by side.
+"""Preview overhead and scale: `meridian preview` vs the SDK floor `meridian preview --bare`.
 
-Each stack runs both modes in fresh processes, alternating, REPEAT times; the table shows medians
-of wall time and peak RSS and their ratio (target: preview / bare <= 1.3).
+Table 1: each real stack, both modes in fresh processes, alternating, BENCH_REPEAT times (medians).
+Table 2: the us stack with 0, 100, 500, 1000 synthetic tenants (BENCH_TENANTS), both modes side by side:
+wall time, peak RSS, ms per resource, the ratio (target <= 1.3), and time per tenant against the
+smallest non-zero run (target: within 1.2x, i.e. linear).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -20,41 +24,93 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("us", "eu", "apac")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
-TARGET = 1.3
+TENANTS = [int(n) for n in os.environ.get("BENCH_TENANTS", "0,100,500,1000").split(",") if n]
+RATIO_TARGET = 1.3
+LINEAR_TARGET = 1.2
+RSS_TARGET_MIB = 2048
 
 
-def timed(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one fresh `meridian` process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "meridian", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"meridian {' '.join(args)} failed: {proc.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
+@dataclass
+class Run:
+    wall: float
+    rss_mib: float
+    resources: int
 
 
-def main() -> None:
-    console = Console()
-    table = Table(title=f"meridian preview vs --bare (median of {REPEAT}, fresh process each)")
-    for col in ("stack", "bare s", "preview s", "ratio", "bare RSS MiB", "preview RSS MiB", "target"):
+def timed(args: list[str]) -> Run:
+    """Wall seconds, peak RSS and resource count of one fresh `meridian` process."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "meridian", *args], cwd=ROOT, stdout=out, stderr=err,
+                                env={**os.environ, "COLUMNS": "200"})
+        _, status, usage = os.wait4(proc.pid, 0)  # reap it ourselves: rusage of exactly this child
+        wall = time.perf_counter() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if code not in (0, 1):  # 1: a gate failed, which still measures the engine
+        raise SystemExit(f"meridian {' '.join(args)} failed ({code}): {stderr.decode()[-2000:]}")
+    found = re.search(rb"(\d+) resources in", stdout)
+    return Run(wall, usage.ru_maxrss / 1024, int(found.group(1)) if found else 0)
+
+
+def stacks_table(console: Console, tmp: str) -> Table:
+    table = Table(title=f"1. meridian preview vs --bare per stack (median of {REPEAT}, fresh process each)")
+    for col in ("stack", "resources", "bare s", "preview s", "ratio", "target"):
         table.add_column(col, justify="right")
-    with tempfile.TemporaryDirectory() as tmp, console.status("benchmarking") as status:
+    with console.status("stacks") as status:
         for stack in STACKS:
             bare, full = [], []
             for i in range(REPEAT):
                 status.update(f"{stack}: run {i + 1}/{REPEAT}")
                 bare.append(timed(["preview", "--stack", stack, "--bare"]))
                 full.append(timed(["preview", "--stack", stack, "--json", f"{tmp}/{stack}.json"]))
-            b = statistics.median(t for t, _ in bare)
-            f = statistics.median(t for t, _ in full)
-            ratio = f / b
+            b, f = statistics.median(r.wall for r in bare), statistics.median(r.wall for r in full)
+            table.add_row(stack, str(full[0].resources), f"{b:.2f}", f"{f:.2f}", f"{f / b:.2f}", _verdict(f / b <= RATIO_TARGET))
+    return table
+
+
+def tenants_table(console: Console, tmp: str) -> Table:
+    table = Table(title="2. us stack at scale: preview vs --bare with the same synthetic tenants")
+    for col in ("tenants", "resources", "bare s", "preview s", "ratio", "ms/resource", "s/tenant", "vs smallest", "preview RSS MiB", "targets"):
+        table.add_column(col, justify="right")
+    per_tenant_base = None
+    base_wall = None
+    with console.status("tenants") as status:
+        for n in TENANTS:
+            status.update(f"{n} tenants: bare")
+            bare = timed(["preview", "--stack", "us", "--tenants", str(n), "--bare"])
+            status.update(f"{n} tenants: preview")
+            full = timed(["preview", "--stack", "us", "--tenants", str(n), "--json", f"{tmp}/us-{n}.json"])
+            ratio = full.wall / bare.wall
+            if n == 0:
+                base_wall = full.wall
+                per_tenant, linear = None, None
+            else:
+                per_tenant = (full.wall - (base_wall or 0)) / n
+                per_tenant_base = per_tenant_base or per_tenant
+                linear = per_tenant / per_tenant_base
+            ok = ratio <= RATIO_TARGET and (linear is None or linear <= LINEAR_TARGET) and full.rss_mib <= RSS_TARGET_MIB
             table.add_row(
-                stack, f"{b:.2f}", f"{f:.2f}", f"{ratio:.2f}",
-                f"{statistics.median(m for _, m in bare):.0f}", f"{statistics.median(m for _, m in full):.0f}",
-                "[green]ok[/]" if ratio <= TARGET else f"[red]> {TARGET}[/]",
+                str(n), str(full.resources), f"{bare.wall:.1f}", f"{full.wall:.1f}", f"{ratio:.2f}",
+                f"{1000 * full.wall / max(full.resources, 1):.2f}",
+                "-" if per_tenant is None else f"{per_tenant:.3f}", "-" if linear is None else f"{linear:.2f}",
+                f"{full.rss_mib:.0f}", _verdict(ok),
             )
-    console.print(table)
+    return table
+
+
+def _verdict(ok: bool) -> str:
+    return "[green]ok[/]" if ok else "[red]missed[/]"
+
+
+def main() -> None:
+    console = Console(width=max(Console().width, 140))
+    with tempfile.TemporaryDirectory() as tmp:
+        console.print(stacks_table(console, tmp))
+        console.print(tenants_table(console, tmp))
+    console.print(f"targets: ratio <= {RATIO_TARGET}; s/tenant within {LINEAR_TARGET}x of the smallest run; peak RSS <= {RSS_TARGET_MIB} MiB")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from meridian.engine.plan import Plan, short_type
 
 # Beyond this many children of one type under one component, show a count instead of names.
 _NAME_LIMIT = 3
+# Beyond this many components of one type under one parent (tenants at scale), summarise the rest.
+_COMPONENT_LIMIT = 8
 
 
 def component_tree(plan: Plan) -> Tree:
@@ -28,11 +30,18 @@ def component_tree(plan: Plan) -> Tree:
             names = sorted(r.name for r in mine if r.type == token)
             label = ", ".join(names) if n <= _NAME_LIMIT else f"x{n}"
             node.add(f"[green]{short_type(token)}[/] {label}")
-        for child in plan.children.get(urn, []):
-            if not child.custom:
-                region = plan.component_region(child.urn)
-                sub = node.add(f"[bold magenta]{child.type}[/] {child.name}" + (f" [dim]({region})[/]" if region else ""))
-                add(sub, child.urn)
+        components = [c for c in plan.children.get(urn, []) if not c.custom]
+        shown: Counter[str] = Counter()
+        for child in components:
+            shown[child.type] += 1
+            if shown[child.type] > _COMPONENT_LIMIT:
+                continue
+            region = plan.component_region(child.urn)
+            sub = node.add(f"[bold magenta]{child.type}[/] {child.name}" + (f" [dim]({region})[/]" if region else ""))
+            add(sub, child.urn)
+        for token, n in shown.items():
+            if n > _COMPONENT_LIMIT:
+                node.add(f"[dim]... and {n - _COMPONENT_LIMIT} more {token} (see --json)[/]")
 
     add(tree, root.urn)
     return tree
