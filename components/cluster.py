@@ -14,7 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.policydocs import assume_role_policy, managed_policy_arn, service_key_policy
+from components.keys import customer_key
+from components.policydocs import assume_role_policy, managed_policy_arn
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
@@ -74,18 +75,11 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:cluster:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         # A stable cluster name: the control-plane log group name must be known before the cluster.
         cluster_name = name
 
-        key = aws.kms.Key(
-            f"{name}-key",
-            description=f"{name} secrets envelope encryption and control-plane logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=account_id.apply(lambda acct: service_key_policy(acct, [f"logs.{args.region}.amazonaws.com"])),
-            opts=pulumi.ResourceOptions(parent=self, protect=True),  # secrets are unreadable without it
-        )
+        key = customer_key(f"{name}-key", f"{name} secrets envelope encryption and control-plane logs", parent=self,
+                           service_principals=[f"logs.{args.region}.amazonaws.com"])
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
             name=f"/aws/eks/{cluster_name}/cluster",

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.policydocs import assume_role_policy, service_key_policy
+from components.keys import customer_key
+from components.policydocs import assume_role_policy
 from components.tagging import TAG_STACK, TAG_TENANT
 from components.tenant import TENANT_ROLE_PATH
 
@@ -99,14 +100,8 @@ class CostCaps(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
-        key = aws.kms.Key(
-            f"{name}-alerts-key",
-            description=f"{name}: budget alert notifications",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=account_id.apply(lambda acct: service_key_policy(acct, ["budgets.amazonaws.com"])),
-            opts=pulumi.ResourceOptions(parent=self, protect=True),  # house rule: keys are protected
-        )
+        key = customer_key(f"{name}-alerts-key", f"{name}: budget alert notifications", parent=self,
+                           service_principals=["budgets.amazonaws.com"])
         topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=key.id, opts=child)
         aws.sns.TopicPolicy(
             f"{name}-alerts-policy",
@@ -115,12 +110,12 @@ class CostCaps(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=topic),
         )
 
-        def notifications(thresholds: Sequence[int]) -> list[dict]:
-            actual = [{"comparison_operator": "GREATER_THAN", "threshold": t, "threshold_type": "PERCENTAGE",
-                       "notification_type": "ACTUAL", "subscriber_sns_topic_arns": [topic.arn]} for t in thresholds]
-            forecast = {"comparison_operator": "GREATER_THAN", "threshold": 100, "threshold_type": "PERCENTAGE",
-                        "notification_type": "FORECASTED", "subscriber_sns_topic_arns": [topic.arn]}
-            return [*actual, forecast]
+        # Alert path: each threshold of actual spend, and 100 % forecasted.
+        alerts = [
+            {"comparison_operator": "GREATER_THAN", "threshold": t, "threshold_type": "PERCENTAGE",
+             "notification_type": kind, "subscriber_sns_topic_arns": [topic.arn]}
+            for kind, t in [*(("ACTUAL", t) for t in args.alert_thresholds_pct), ("FORECASTED", 100)]
+        ]
 
         stack_budget = aws.budgets.Budget(
             f"{name}-stack",
@@ -129,7 +124,7 @@ class CostCaps(pulumi.ComponentResource):
             limit_amount=f"{args.stack_cap_usd:.2f}",
             limit_unit="USD",
             cost_filters=[{"name": "TagKeyValue", "values": [f"user:{TAG_STACK}${args.stack}"]}],
-            notifications=notifications(args.alert_thresholds_pct),
+            notifications=alerts,
             opts=child,
         )
 
@@ -153,7 +148,7 @@ class CostCaps(pulumi.ComponentResource):
                 limit_amount=f"{tenant.monthly_budget_usd:.2f}",
                 limit_unit="USD",
                 cost_filters=[tenant_cost_filter(tenant.tenant_id)],
-                notifications=notifications(args.alert_thresholds_pct),
+                notifications=alerts,
                 tags={TAG_TENANT: tenant.tenant_id},
                 opts=child,
             )

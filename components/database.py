@@ -21,7 +21,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.policydocs import assume_role_policy, managed_policy_arn, service_key_policy
+from components.keys import customer_key
+from components.policydocs import assume_role_policy, managed_policy_arn
 
 PORT = 5432
 MASTER_USER = "meridian_admin"
@@ -85,8 +86,6 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         # The SDK marks `result` secret through additional_secret_outputs; say it explicitly too.
         self.master_password = pulumi.Output.secret(password.result)
         self.master_username = MASTER_USER
-        self._account_id = aws.get_caller_identity_output(
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)).account_id
 
         sides = {role: self._region_base(role, side) for role, side in (("primary", args.primary), ("dr", args.dr))}
         if args.engine == "aurora-postgresql":
@@ -104,14 +103,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
     def _region_base(self, role: str, side: DatabaseRegion) -> dict:
         name, args = f"{self._name}-{side.region}", self._args
         opts = pulumi.ResourceOptions(parent=self, provider=side.provider)
-        key = aws.kms.Key(
-            f"{name}-key",
-            description=f"{name} storage, snapshots and Performance Insights",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=self._account_id.apply(service_key_policy),
-            opts=pulumi.ResourceOptions(parent=self, provider=side.provider, protect=True),  # the data is unreadable without it
-        )
+        key = customer_key(f"{name}-key", f"{name} storage, snapshots and Performance Insights", parent=self, provider=side.provider)
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(side.data_subnet_ids), opts=opts)
         security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.policydocs import service_key_policy
+from components.keys import customer_key
 
 METRICS_REGION = "us-east-1"
 # The only resources a stack may place in METRICS_REGION outside its residency zone.
@@ -62,16 +62,9 @@ class Failover(pulumi.ComponentResource):
         super().__init__("meridian:failover:Failover", name, None, opts)
         dns = pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
         metrics = pulumi.ResourceOptions(parent=self, provider=args.metrics_provider)
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self, provider=args.metrics_provider)).account_id
         # CloudWatch cannot publish to a topic under the AWS-managed SNS key: it needs a key that admits it.
-        key = aws.kms.Key(
-            f"{name}-alarms-key",
-            description=f"{args.fqdn} failover alarm notifications",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=account_id.apply(lambda acct: service_key_policy(acct, ["cloudwatch.amazonaws.com"])),
-            opts=pulumi.ResourceOptions.merge(metrics, pulumi.ResourceOptions(protect=True)),  # house rule: keys are protected
-        )
+        key = customer_key(f"{name}-alarms-key", f"{args.fqdn} failover alarm notifications", parent=self,
+                           provider=args.metrics_provider, service_principals=["cloudwatch.amazonaws.com"])
         topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=key.id, opts=metrics)
 
         self.health_check_ids = {}

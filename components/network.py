@@ -16,7 +16,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.planning import plan_subnets
-from components.policydocs import assume_role_policy, service_key_policy
+from components.keys import customer_key
+from components.policydocs import assume_role_policy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,14 +121,8 @@ class RegionNetwork(pulumi.ComponentResource):
                 opts=vpc_child,
             )
 
-        flow_key = aws.kms.Key(
-            f"{name}-flowlogs-key",
-            description=f"{name} VPC flow logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=account_id.apply(lambda acct: service_key_policy(acct, [f"logs.{args.region}.amazonaws.com"])),
-            opts=pulumi.ResourceOptions(parent=self, protect=True),  # losing the key loses the logs
-        )
+        flow_key = customer_key(f"{name}-flowlogs-key", f"{name} VPC flow logs", parent=self,
+                                service_principals=[f"logs.{args.region}.amazonaws.com"])
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flowlogs",
             retention_in_days=args.flow_log_retention_days,

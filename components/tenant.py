@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 
 from components.bucket import SecureBucket, SecureBucketArgs
 from components.planning import tenant_sizing
-from components.policydocs import service_key_policy
+from components.keys import customer_key
 from components.tagging import TAG_TENANT
 
 TENANT_LABEL = "meridian.io/tenant"
@@ -126,18 +126,9 @@ class Tenant(pulumi.ComponentResource):
         labels = {TENANT_LABEL: tid, "meridian.io/plan": args.plan}
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = namespace_of(tid)
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
         # --- AWS: key, data, role ---------------------------------------------------------------
-        key = aws.kms.Key(
-            f"{name}-key",
-            description=f"tenant {tid} data in {args.region}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=account_id.apply(service_key_policy),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=True),  # the tenant's data is unreadable without it
-        )
+        key = customer_key(f"{name}-key", f"tenant {tid} data in {args.region}", parent=self, tags=tags)
         if args.data_tier == "silo":
             bucket_arn = SecureBucket(f"{name}-silo", SecureBucketArgs(kms_key_arn=key.arn, tags=tags), opts=child).arn
         else:

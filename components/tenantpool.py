@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
 from components.bucket import SecureBucket, SecureBucketArgs
-from components.policydocs import service_key_policy
+from components.keys import customer_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,15 +26,7 @@ class TenantPool(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TenantPoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:tenant:TenantPool", name, None, opts)
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        key = aws.kms.Key(
-            f"{name}-key",
-            description=f"{name}: default encryption of the shared tenant bucket",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=account_id.apply(service_key_policy),
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
-        )
+        key = customer_key(f"{name}-key", f"{name}: default encryption of the shared tenant bucket", parent=self)
         bucket = SecureBucket(f"{name}-data", SecureBucketArgs(kms_key_arn=key.arn), opts=pulumi.ResourceOptions(parent=self))
         self.bucket_name = bucket.bucket_name
         self.bucket_arn = bucket.arn
