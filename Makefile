@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup preview test bench clean
+.PHONY: setup preview test bench sandbox clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py
+	$(BIN)/python benchmarks/sandbox_bench.py
+
+# the stack's region pair on 127.0.0.1 (needs the Debian postgresql and haproxy packages);
+# then: $(BIN)/meridian sandbox status|down --stack $(STACK)
+sandbox: $(STAMP)
+	$(BIN)/meridian sandbox up --stack $(STACK)
 
 clean:
 	rm -rf $(VENV) .meridian .pytest_cache *.egg-info

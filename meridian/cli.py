@@ -80,6 +80,58 @@ def cost(
     _guard(debug, run_cost, CostRequest(stack, project_dir, json_path, tenants))
 
 
+sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1.")
+app.add_typer(sandbox_app, name="sandbox")
+StateDirOpt = typer.Option(None, "--state-dir", help="where sandboxes live (default: <project>/.meridian/sandbox)")
+JsonOpt = typer.Option(False, "--json", help="print JSON instead of text")
+
+
+@sandbox_app.command("up")
+def sandbox_up(
+    stack: str = StackOpt,
+    time_scale: float = typer.Option(10.0, "--time-scale", help="divide the stack's health-check interval by this (10: a 10 s check runs every 1 s); > 0"),
+    fault_proxies: bool = typer.Option(False, "--fault-proxies", help="put a fault proxy in front of each database and service (chaos)"),
+    fresh: bool = typer.Option(False, "--fresh", help="start from empty databases and new API keys"),
+    json_out: bool = JsonOpt,
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Start PostgreSQL primary + replica, the service per region and HAProxy; write the manifest."""
+    from meridian.commands.sandbox import SandboxRequest, run_up
+
+    _guard(debug, run_up, SandboxRequest(stack, project_dir, state_dir, time_scale, fault_proxies, fresh, json_out=json_out))
+
+
+@sandbox_app.command("down")
+def sandbox_down(
+    stack: str = StackOpt,
+    wipe: bool = typer.Option(False, "--wipe", help="also delete data, logs and the manifest (default: keep data)"),
+    json_out: bool = JsonOpt,
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Stop exactly the processes `up` started (by pid), check their ports are free."""
+    from meridian.commands.sandbox import SandboxRequest, run_down
+
+    _guard(debug, run_down, SandboxRequest(stack, project_dir, state_dir, wipe=wipe, json_out=json_out))
+
+
+@sandbox_app.command("status")
+def sandbox_status(
+    stack: str = StackOpt,
+    json_out: bool = JsonOpt,
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Each part's health and the replication lag; exit 1 unless all is healthy."""
+    from meridian.commands.sandbox import SandboxRequest, run_status
+
+    _guard(debug, run_status, SandboxRequest(stack, project_dir, state_dir, json_out=json_out))
+
+
 def main() -> None:
     app(prog_name="meridian")
 

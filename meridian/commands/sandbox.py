@@ -1,0 +1,148 @@
+"""`meridian sandbox up|down|status`: parse, hand off to `meridian.sandbox.core`, report."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from meridian.errors import BadInput, GateFailed, MeridianError
+from meridian.project import find_project_dir, require_stack
+
+
+class SandboxFailed(GateFailed):
+    """A part of the sandbox failed to start or is unhealthy (exit 1)."""
+
+
+@dataclass(frozen=True)
+class SandboxRequest:
+    stack: str
+    project_dir: Path | None = None
+    state_dir: Path | None = None
+    time_scale: float = 10.0
+    fault_proxies: bool = False
+    fresh: bool = False
+    wipe: bool = False
+    json_out: bool = False
+
+
+def _root(req: SandboxRequest) -> tuple[Path, Path]:
+    project_dir = find_project_dir(req.project_dir)
+    require_stack(project_dir, req.stack)
+    from meridian.sandbox.core import root_of
+
+    return project_dir, root_of(project_dir, req.stack, req.state_dir)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def run_up(req: SandboxRequest) -> int:
+    if not (req.time_scale > 0 and math.isfinite(req.time_scale)):
+        raise BadInput(f"--time-scale must be a number > 0 (got {req.time_scale:g}): 1 keeps real seconds, 10 makes a 10 s check 1 s")
+    project_dir, root = _root(req)
+    from meridian.sandbox import core
+    from meridian.stackconfig import load_validated
+
+    cfg = load_validated(project_dir, req.stack)
+    try:
+        res = core.up(cfg, req.stack, root, time_scale=req.time_scale, fault_proxies=req.fault_proxies, fresh=req.fresh)
+    except core.SandboxMissing as exc:
+        raise BadInput(str(exc)) from None
+    except core.SandboxError as exc:
+        raise SandboxFailed(str(exc)) from None
+    doc = res.manifest
+    if req.json_out:
+        print(json.dumps({"already_up": res.already_up, "seconds": round(res.seconds, 3), "manifest": str(root / "manifest.json")}))
+        return 0
+    c = _console()
+    if res.already_up:
+        c.print(f"sandbox [bold]{req.stack}[/] is already up (time scale {doc['failover']['time_scale']:g}); "
+                f"`meridian sandbox down --stack {req.stack}` first to change it")
+    else:
+        if res.cleaned:
+            c.print(f"cleaned stale processes of a previous run: {', '.join(res.cleaned)}")
+        c.print(f"sandbox [bold]{req.stack}[/] up in {res.seconds:.1f} s")
+    _print_summary(c, doc, root)
+    return 0
+
+
+def _print_summary(c, doc: dict, root: Path) -> None:
+    fo = doc["failover"]
+    c.print(f"  front door   {doc['endpoint']}  (HAProxy: {', '.join(doc['haproxy']['servers'])})")
+    for role, r in doc["regions"].items():
+        c.print(f"  {role:<8} {r['region']:<15} service {r['service_url']}  db 127.0.0.1:{r['db_port']} ({r['db_role']})")
+    for name, f in (doc.get("faults") or {}).items():
+        c.print(f"  fault proxy  {name:<12} 127.0.0.1:{f['port']} -> {f['upstream']}  control {f['control_url']}")
+    h = fo["haproxy"]
+    c.print(f"  failover     interval {fo['health_check_interval_s']} s x threshold {fo['failure_threshold']} at time scale "
+            f"{fo['time_scale']:g} -> inter {h['inter_ms']} ms fall {h['fall']} rise {h['rise']}; "
+            f"detection bound {fo['detection_bound_scaled_s']:g} s (RTO target {fo['rto_target_scaled_s']:g} s scaled)")
+    c.print(f"  tenants      {', '.join(t['id'] + ' (' + t['plan'] + ')' for t in doc['tenants'])}; API keys in the manifest")
+    c.print(f"  manifest     {root / 'manifest.json'}")
+
+
+def run_down(req: SandboxRequest) -> int:
+    _, root = _root(req)
+    from meridian.sandbox import core
+
+    res = core.down(root, wipe=req.wipe)
+    if req.json_out:
+        print(json.dumps({"stopped": res.stopped, "already_gone": res.already_gone, "ports_busy": res.ports_busy, "wiped": res.wiped}))
+    else:
+        c = _console()
+        if not res.was_up:
+            c.print(f"sandbox [bold]{req.stack}[/] was not up" + ("; data wiped" if res.wiped else ""))
+        else:
+            c.print(f"sandbox [bold]{req.stack}[/] down: stopped {', '.join(res.stopped) or 'nothing'}"
+                    + (f"; already gone: {', '.join(res.already_gone)}" if res.already_gone else "")
+                    + ("; data wiped" if res.wiped else f"; data kept in {root}"))
+    if res.ports_busy:
+        raise SandboxFailed(f"ports still in use after down: {', '.join(map(str, res.ports_busy))}")
+    return 0
+
+
+def run_status(req: SandboxRequest) -> int:
+    _, root = _root(req)
+    from meridian.sandbox import core
+
+    st = core.status(root)
+    if req.json_out:
+        print(json.dumps(st, indent=2, default=str))
+    else:
+        _print_status(_console(), req.stack, st)
+    return 0 if st["healthy"] else 1
+
+
+def _print_status(c, stack: str, st: dict) -> None:
+    if not st["parts"]:
+        c.print(f"sandbox [bold]{stack}[/]: {st['state']}" + (f" ({st['error']})" if st.get("error") else ""))
+        return
+    verdict = "[green]healthy[/]" if st["healthy"] else "[red]unhealthy[/]"
+    c.print(f"sandbox [bold]{stack}[/]: {verdict}  front door {st['endpoint']}")
+    for name, p in st["parts"].items():
+        mark = "[green]ok  [/]" if p.get("healthy") else "[red]FAIL[/]"
+        detail = []
+        if "role" in p:
+            detail.append(f"role {p['role']}")
+        if "db_role" in p:
+            detail.append(f"db {p.get('db')} ({p.get('db_role')})")
+        if "serving_region" in p:
+            detail.append(f"serving {p['serving_region']}")
+        if "servers" in p:
+            detail.append("servers " + ", ".join(f"{k} {v}" for k, v in p["servers"].items()))
+        if not p.get("running", True):
+            detail.append("process not running")
+        if "error" in p:
+            detail.append(p["error"])
+        c.print(f"  {mark} {name:<15} pid {p.get('pid', '-'):<8} port {p.get('port', '-'):<6} {'; '.join(detail)}")
+    r = st["replication"]
+    lag = f"{r.get('lag_bytes')} bytes behind, replay lag {r.get('replay_lag_ms')} ms" if "lag_bytes" in r else r.get("error", "")
+    c.print(f"  replication  {r['state']}  {lag}")
+
+
+__all__ = ["SandboxRequest", "run_up", "run_down", "run_status", "MeridianError"]

@@ -1,0 +1,490 @@
+"""`up`, `down`, `status` of a stack's sandbox, and the operations drills build on (stop a part,
+promote the dr replica). Plain functions over a state directory; the CLI is in
+`meridian.commands.sandbox`.
+
+Order of `up`: primary PostgreSQL (initdb once, data kept between runs) -> roles, database, schema
+-> dr replica (a fresh pg_basebackup every `up`: replica data is derived) -> [fault proxies in front
+of the databases] -> the service per region -> [fault proxies in front of the services] -> HAProxy.
+`down` stops them in reverse, each by its recorded pid and process group, and checks the ports are free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from components.config import StackConfig
+from meridian.sandbox import manifest as mf
+from meridian.sandbox import ports as portlib
+from meridian.sandbox import postgres as pglib
+from meridian.sandbox import procs
+from meridian.sandbox.haproxy import Backend, ScaledFailover, parse_show_stat, render
+
+HOST = portlib.HOST
+READY_TIMEOUT_S = 30.0
+SERVICE_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent  # where the `service` package lives
+
+# stop order: the front door first, the data last
+STOP_ORDER = ("haproxy", "fp-svc-primary", "fp-svc-dr", "svc-primary", "svc-dr", "fp-db-primary", "fp-db-dr",
+              "pg-dr", "pg-primary")
+# postgres: SIGINT is its "fast" shutdown (SIGTERM would wait for every client to leave)
+STOP_SIGNAL = {"pg-primary": signal.SIGINT, "pg-dr": signal.SIGINT}
+
+
+class SandboxError(Exception):
+    """A part failed to start or to answer; the message says which and shows its log tail."""
+
+
+class SandboxMissing(Exception):
+    """Something the sandbox needs is not installed, or a bad option (maps to exit 2)."""
+
+
+@dataclass(frozen=True)
+class UpResult:
+    manifest: dict
+    seconds: float
+    already_up: bool = False
+    cleaned: list[str] = field(default_factory=list)
+
+
+def root_of(project_dir: Path, stack: str, state_dir: Path | None = None) -> Path:
+    return (state_dir or project_dir / ".meridian" / "sandbox").resolve() / stack
+
+
+def find_haproxy() -> str:
+    """$MERIDIAN_HAPROXY if set (and only it), else `haproxy` on PATH or in /usr/sbin."""
+    forced = os.environ.get("MERIDIAN_HAPROXY")
+    for cand in ([forced] if forced else [shutil.which("haproxy"), "/usr/sbin/haproxy"]):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    raise SandboxMissing("haproxy not found: install the Debian package (`apt-get install -y haproxy`) or set MERIDIAN_HAPROXY")
+
+
+def check_parts() -> tuple[pglib.PgBin, str]:
+    """The binaries the sandbox needs, or SandboxMissing naming what is missing."""
+    try:
+        pg = pglib.find_pg()
+        pglib.run_as()
+    except pglib.PostgresMissing as exc:
+        raise SandboxMissing(str(exc)) from None
+    return pg, find_haproxy()
+
+
+def scaled_failover(cfg: StackConfig, time_scale: float) -> ScaledFailover:
+    fo = cfg.failover
+    try:
+        return ScaledFailover(fo.health_check_interval_s, fo.failure_threshold, fo.dns_ttl_s, fo.rto_target_s, time_scale)
+    except ValueError as exc:
+        raise SandboxMissing(str(exc)) from None
+
+
+# --- up ------------------------------------------------------------------------------------------
+
+
+def up(cfg: StackConfig, stack: str, root: Path, *, time_scale: float, fault_proxies: bool = False,
+       fresh: bool = False) -> UpResult:
+    failover = scaled_failover(cfg, time_scale)
+    pg, haproxy_bin = check_parts()
+    user = pglib.run_as()
+    t0 = time.monotonic()
+    old = mf.read(root)
+    cleaned: list[str] = []
+    if old is not None:
+        if old.get("state") == "up" and all(procs.alive(p) for p in mf.processes(old)) and mf.processes(old):
+            return UpResult(old, time.monotonic() - t0, already_up=True)
+        # a crash, a failed up, or a half-stopped sandbox: stop what is left of it, by pid
+        cleaned = _stop_all(old)
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)
+    try:
+        pglib.check_traversable(root, user)
+    except PermissionError as exc:
+        raise SandboxMissing(str(exc)) from None
+    pg_root = root / "pg"
+    if fresh and pg_root.exists():
+        shutil.rmtree(pg_root)
+    shutil.rmtree(pg_root / "dr", ignore_errors=True)  # the replica is rebuilt from the primary every time
+    for sub in ("logs", "etc", "run"):
+        (root / sub).mkdir(exist_ok=True)
+    pg_root.mkdir(exist_ok=True)
+    pglib.chown_tree(pg_root, user)
+
+    names = ["pg-primary", "pg-dr", "svc-primary", "svc-dr", "haproxy"]
+    if fault_proxies:
+        for fp in ("fp-db-primary", "fp-db-dr", "fp-svc-primary", "fp-svc-dr"):
+            names += [fp, f"{fp}-control"]
+    old_ports = set((old or {}).get("ports", {}).values())
+    port = portlib.allocate(names, avoid=old_ports)
+
+    doc = _skeleton(cfg, stack, root, port, failover, fault_proxies, keys=_old_keys(old) if not fresh else {})
+    mf.write(root, doc)
+    popen: dict[str, object] = {}
+
+    def started(ref: procs.ProcRef, proc) -> None:
+        doc["processes"][ref.name] = ref.to_dict()
+        popen[ref.name] = proc
+        mf.write(root, doc)
+
+    try:
+        asyncio.run(_bring_up(cfg, root, doc, port, pg, haproxy_bin, user, failover, fault_proxies, started, popen))
+    except BaseException as exc:
+        _stop_all(doc)
+        doc["state"] = "failed"
+        doc["error"] = str(exc)
+        doc["processes"] = {}
+        mf.write(root, doc)
+        if isinstance(exc, (SandboxError, SandboxMissing, KeyboardInterrupt)):
+            raise
+        raise SandboxError(f"sandbox up failed: {type(exc).__name__}: {exc}") from exc
+    doc["state"] = "up"
+    doc["up_seconds"] = round(time.monotonic() - t0, 3)
+    mf.write(root, doc)
+    return UpResult(doc, time.monotonic() - t0, cleaned=cleaned)
+
+
+def _old_keys(old: dict | None) -> dict[str, str]:
+    return {t["id"]: t["api_key"] for t in (old or {}).get("tenants", []) if isinstance(t, dict) and t.get("api_key")}
+
+
+def _skeleton(cfg: StackConfig, stack: str, root: Path, port: dict[str, int], failover: ScaledFailover,
+              fault_proxies: bool, keys: dict[str, str]) -> dict:
+    from service.auth import new_api_key
+
+    regions = {}
+    for role, spec in cfg.regions.both:
+        db_port = port[f"fp-db-{role}"] if fault_proxies else port[f"pg-{role}"]
+        regions[role] = {
+            "region": spec.region,
+            "service_url": f"http://{HOST}:{port[f'svc-{role}']}",
+            "db_port": port[f"pg-{role}"],
+            "db_dsn": pglib.dsn(port[f"pg-{role}"]),
+            "db_role": "primary" if role == "primary" else "replica",
+            "service_db_dsn": pglib.dsn(db_port),
+            "data_dir": str(root / "pg" / role),
+        }
+    db_ports = [port["fp-db-primary"], port["fp-db-dr"]] if fault_proxies else [port["pg-primary"], port["pg-dr"]]
+    faults = {}
+    if fault_proxies:
+        for fp, upstream in (("fp-db-primary", "pg-primary"), ("fp-db-dr", "pg-dr"),
+                             ("fp-svc-primary", "svc-primary"), ("fp-svc-dr", "svc-dr")):
+            faults[fp.removeprefix("fp-")] = {"port": port[fp], "upstream": f"{HOST}:{port[upstream]}",
+                                              "control_url": f"http://{HOST}:{port[fp + '-control']}"}
+    tenants = []
+    for t in cfg.tenants:
+        q = cfg.quota_of(t)
+        tenants.append({"id": t.id, "plan": t.plan, "api_key": keys.get(t.id) or new_api_key(t.id),
+                        "quota": {"gql_qps": q.gql_qps, "ingest_eps": q.ingest_eps, "storage_gb": q.storage_gb}})
+    return {
+        "version": mf.VERSION, "stack": stack, "state": "starting", "root": str(root), "created_at": mf.now_iso(),
+        "endpoint": f"http://{HOST}:{port['haproxy']}",
+        "regions": regions,
+        "database": {"name": pglib.DB_NAME, "user": pglib.APP_USER, "write_dsn": pglib.multi_host_dsn(db_ports)},
+        "haproxy": {"port": port["haproxy"], "config": str(root / "etc" / "haproxy.cfg"),
+                    "stats_socket": str(root / "run" / "haproxy.sock"), "servers": {}},
+        "faults": faults,
+        "ports": port,
+        "processes": {},
+        "tenants": tenants,
+        "failover": failover.to_dict(),
+    }
+
+
+async def _bring_up(cfg, root: Path, doc: dict, port: dict, pg: pglib.PgBin, haproxy_bin: str, user, failover,
+                    fault_proxies: bool, started, popen) -> None:
+    from service.auth import key_digest
+    from service.settings import ServiceSettings, TenantEntry
+    from service.quotas import TenantQuota
+
+    logs = root / "logs"
+    primary_dir, dr_dir = root / "pg" / "primary", root / "pg" / "dr"
+
+    # primary region's database
+    if not (primary_dir / "PG_VERSION").exists():
+        shutil.rmtree(primary_dir, ignore_errors=True)
+        await asyncio.to_thread(pglib.initdb, pg, user, primary_dir)
+    _clear_stale_pidfile(primary_dir)
+    started(*procs.spawn("pg-primary", pglib.server_argv(pg, primary_dir, port["pg-primary"]), logs / "pg-primary.log", user=user))
+    await _ready("pg-primary", pglib.wait_ready(port["pg-primary"], READY_TIMEOUT_S, popen["pg-primary"]), doc)
+    await pglib.bootstrap(port["pg-primary"])
+
+    # dr region's database: a streaming replica
+    await asyncio.to_thread(pglib.basebackup, pg, user, port["pg-primary"], dr_dir, "dr")
+    started(*procs.spawn("pg-dr", pglib.server_argv(pg, dr_dir, port["pg-dr"]), logs / "pg-dr.log", user=user))
+    await _ready("pg-dr", pglib.wait_ready(port["pg-dr"], READY_TIMEOUT_S, popen["pg-dr"]), doc)
+
+    if fault_proxies:
+        for role in ("primary", "dr"):
+            _spawn_faultproxy(f"fp-db-{role}", port, f"pg-{role}", logs, started)
+
+    # the service, one per region
+    tenants = tuple(
+        TenantEntry(t["id"], t["plan"], (key_digest(t["api_key"]),), TenantQuota(**t["quota"])) for t in doc["tenants"]
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")])),
+           "PYTHONUNBUFFERED": "1"}
+    for role, region in doc["regions"].items():
+        settings = ServiceSettings(region["region"], role, doc["database"]["write_dsn"], region["service_db_dsn"], tenants,
+                                   host=HOST, port=port[f"svc-{role}"])
+        conf = root / "etc" / f"service-{role}.json"
+        conf.write_text(json.dumps(settings.to_dict(), indent=2))
+        os.chmod(conf, 0o600)
+        started(*procs.spawn(f"svc-{role}", [sys.executable, "-m", "service", "--config", str(conf)],
+                             logs / f"svc-{role}.log", env=env, cwd=SERVICE_PROJECT_DIR))
+    await asyncio.gather(*(
+        _ready(f"svc-{role}", _wait_http(f"http://{HOST}:{port[f'svc-{role}']}/healthz", READY_TIMEOUT_S, popen[f"svc-{role}"]), doc)
+        for role in ("primary", "dr")
+    ))
+
+    if fault_proxies:
+        for role in ("primary", "dr"):
+            _spawn_faultproxy(f"fp-svc-{role}", port, f"svc-{role}", logs, started)
+
+    # HAProxy: the Route 53 stand-in
+    svc_port = {role: port[f"fp-svc-{role}"] if fault_proxies else port[f"svc-{role}"] for role in ("primary", "dr")}
+    backends = [Backend(f"{role}-{doc['regions'][role]['region']}", HOST, svc_port[role], backup=(role == "dr"))
+                for role in ("primary", "dr")]
+    doc["haproxy"]["servers"] = {b.name: f"{b.host}:{b.port}" for b in backends}
+    sock = Path(doc["haproxy"]["stats_socket"])
+    with contextlib.suppress(FileNotFoundError):
+        sock.unlink()
+    cfg_path = Path(doc["haproxy"]["config"])
+    cfg_path.write_text(render(failover, port["haproxy"], backends, str(sock)))
+    started(*procs.spawn("haproxy", [haproxy_bin, "-db", "-f", str(cfg_path)], logs / "haproxy.log"))
+    await _ready("haproxy", _wait_http(f"{doc['endpoint']}/healthz", READY_TIMEOUT_S, popen["haproxy"]), doc)
+
+
+def _spawn_faultproxy(name: str, port: dict, upstream: str, logs: Path, started) -> None:
+    argv = [sys.executable, "-m", "meridian.sandbox.faultproxy", "--listen", f"{HOST}:{port[name]}",
+            "--upstream", f"{HOST}:{port[upstream]}", "--control", f"{HOST}:{port[name + '-control']}"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")]))}
+    ref, proc = procs.spawn(name, argv, logs / f"{name}.log", env=env, cwd=SERVICE_PROJECT_DIR)
+    started(ref, proc)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not (portlib.is_listening(port[name]) and portlib.is_listening(port[name + "-control"])):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SandboxError(f"{name} did not start:\n{procs.tail(ref.log)}")
+        time.sleep(0.02)
+
+
+def _clear_stale_pidfile(data_dir: Path) -> None:
+    """A postmaster.pid left by a killed server whose pid is gone: postgres copes, but a pid reused
+    by another process would make it refuse to start. We stopped our own servers by pid already."""
+    pidfile = data_dir / "postmaster.pid"
+    with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+        pid = int(pidfile.read_text().splitlines()[0])
+        import psutil
+
+        try:
+            cmd = " ".join(psutil.Process(pid).cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            cmd = ""
+        if str(data_dir) not in cmd:
+            pidfile.unlink()
+
+
+async def _ready(name: str, waiter, doc: dict) -> None:
+    try:
+        await waiter
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        log = doc["processes"].get(name, {}).get("log", "")
+        raise SandboxError(f"{name} did not become ready: {exc}\n--- {log} (tail) ---\n{procs.tail(log)}") from None
+
+
+async def _wait_http(url: str, timeout: float, proc=None) -> None:
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = "no answer"
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        while loop.time() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"exited with code {proc.returncode}")
+            try:
+                r = await client.get(url)
+                if r.status_code == 200:
+                    return
+                last = f"{r.status_code} {r.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}"
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{url} not healthy after {timeout:g} s (last: {last})")
+
+
+# --- down ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownResult:
+    stopped: list[str]
+    already_gone: list[str]
+    ports_busy: list[int]
+    wiped: bool
+    was_up: bool
+
+
+def _ordered(doc: dict) -> list[procs.ProcRef]:
+    refs = {r.name: r for r in mf.processes(doc)}
+    order = [n for n in STOP_ORDER if n in refs] + sorted(n for n in refs if n not in STOP_ORDER)
+    return [refs[n] for n in order]
+
+
+def _stop_all(doc: dict) -> list[str]:
+    stopped = []
+    for ref in _ordered(doc):
+        if procs.stop(ref, STOP_SIGNAL.get(ref.name, signal.SIGTERM)):
+            stopped.append(ref.name)
+    return stopped
+
+
+def down(root: Path, *, wipe: bool = False) -> DownResult:
+    doc = mf.read(root)
+    if doc is None:
+        if wipe and root.exists():
+            shutil.rmtree(root)
+        return DownResult([], [], [], wipe and not root.exists(), was_up=False)
+    refs = _ordered(doc)
+    stopped, gone = [], []
+    for ref in refs:
+        (stopped if procs.stop(ref, STOP_SIGNAL.get(ref.name, signal.SIGTERM)) else gone).append(ref.name)
+    ports = sorted(set((doc.get("ports") or {}).values()))
+    busy = _wait_ports_free(ports, 5.0)
+    if wipe:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        doc["state"] = "down"
+        doc["processes"] = {}
+        mf.write(root, doc)
+    return DownResult(stopped, gone, busy, wipe, was_up=bool(refs))
+
+
+def _wait_ports_free(ports: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [p for p in ports if portlib.is_listening(p)]
+        if not busy or time.monotonic() > deadline:
+            return busy
+        time.sleep(0.05)
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def status(root: Path) -> dict:
+    """Each part's health and the replication lag; `healthy` is true only if every part is."""
+    doc = mf.read(root)
+    if doc is None or doc.get("state") in ("down", "failed", "corrupt"):
+        state = "not up" if doc is None else doc.get("state")
+        return {"state": state, "healthy": False, "parts": {}, "error": (doc or {}).get("error")}
+    return asyncio.run(_status(doc))
+
+
+async def _status(doc: dict) -> dict:
+    import httpx
+
+    parts: dict[str, dict] = {}
+    for ref in mf.processes(doc):
+        parts[ref.name] = {"pid": ref.pid, "running": procs.alive(ref), "port": doc["ports"].get(ref.name)}
+
+    async def db(role: str) -> None:
+        p = parts.setdefault(f"pg-{role}", {})
+        try:
+            p["role"] = await pglib.role_of(doc["regions"][role]["db_port"])
+            p["healthy"] = p.get("running", False)
+        except Exception as exc:
+            p.update(healthy=False, error=f"{type(exc).__name__}: {exc}")
+
+    async def svc(client, role: str) -> None:
+        p = parts.setdefault(f"svc-{role}", {})
+        try:
+            r = await client.get(f"{doc['regions'][role]['service_url']}/healthz")
+            body = r.json()
+            p.update(healthy=r.status_code == 200 and p.get("running", False), http=r.status_code,
+                     db=body.get("db"), db_role=body.get("db_role"))
+        except Exception as exc:
+            p.update(healthy=False, error=f"{type(exc).__name__}: {exc}")
+
+    async def front(client) -> None:
+        p = parts.setdefault("haproxy", {})
+        try:
+            r = await client.get(f"{doc['endpoint']}/healthz")
+            p.update(healthy=r.status_code == 200 and p.get("running", False), http=r.status_code,
+                     serving_region=r.json().get("region"))
+        except Exception as exc:
+            p.update(healthy=False, error=f"{type(exc).__name__}: {exc}")
+        servers = await asyncio.to_thread(haproxy_servers, doc)
+        if servers:
+            p["servers"] = servers
+
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        await asyncio.gather(db("primary"), db("dr"), svc(client, "primary"), svc(client, "dr"), front(client))
+    for name, fault in (doc.get("faults") or {}).items():
+        parts[f"fp-{name}"]["healthy"] = parts[f"fp-{name}"]["running"] and portlib.is_listening(fault["port"])
+
+    replication: dict = {"state": "unknown"}
+    try:
+        rows = await pglib.replication(doc["regions"]["primary"]["db_port"])
+        dr = next((r for r in rows if r["application_name"] == "dr"), None)
+        if dr is None:
+            replication = {"state": "not streaming"}
+        else:
+            replication = {"state": dr["state"], "lag_bytes": dr["lag_bytes"],
+                           "replay_lag_ms": None if dr["replay_lag_s"] is None else round(dr["replay_lag_s"] * 1000, 3)}
+    except Exception as exc:
+        replication = {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
+    healthy = all(p.get("healthy", False) for p in parts.values()) and replication.get("state") == "streaming"
+    return {"state": doc.get("state"), "stack": doc.get("stack"), "endpoint": doc.get("endpoint"), "healthy": healthy,
+            "parts": parts, "replication": replication, "failover": doc.get("failover")}
+
+
+def haproxy_servers(doc: dict) -> dict[str, str]:
+    """Server name -> status (UP, DOWN, ...) from HAProxy's stats socket; {} if it does not answer."""
+    try:
+        text = haproxy_command(doc, "show stat")
+    except OSError:
+        return {}
+    return {name: row.get("status", "?") for name, row in parse_show_stat(text).items()}
+
+
+def haproxy_command(doc: dict, command: str, timeout: float = 2.0) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(doc["haproxy"]["stats_socket"])
+        s.sendall(command.encode() + b"\n")
+        chunks = []
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
+
+
+# --- operations for drills and tests -------------------------------------------------------------
+
+
+def stop_part(doc: dict, name: str, sig: int | None = None) -> bool:
+    """Stop one recorded part (e.g. `pg-primary` to fail the primary region's database)."""
+    ref = next((r for r in mf.processes(doc) if r.name == name), None)
+    if ref is None:
+        raise KeyError(f"no part {name!r} in the manifest (parts: {', '.join(doc.get('processes', {}))})")
+    return procs.stop(ref, sig if sig is not None else STOP_SIGNAL.get(name, signal.SIGTERM))
+
+
+def promote_dr(doc: dict, timeout: float = 10.0) -> float:
+    """Promote the dr region's replica; returns seconds taken. The manifest's db roles are updated."""
+    t0 = time.monotonic()
+    asyncio.run(pglib.promote(doc["regions"]["dr"]["db_port"], timeout))
+    elapsed = time.monotonic() - t0
+    doc["regions"]["dr"]["db_role"] = "primary"
+    mf.write(Path(doc["root"]), doc)
+    return elapsed

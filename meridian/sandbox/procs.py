@@ -1,0 +1,114 @@
+"""Processes the sandbox starts: each in its own session (process group = its pid), remembered
+by (pid, create time) so a stale pid that the OS has reused is never signalled."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass(frozen=True)
+class ProcRef:
+    name: str
+    pid: int
+    create_time: float
+    log: str
+
+    def to_dict(self) -> dict:
+        return {"pid": self.pid, "create_time": self.create_time, "log": self.log}
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict) -> "ProcRef":
+        return cls(name, int(d["pid"]), float(d["create_time"]), d.get("log", ""))
+
+
+def spawn(name: str, argv: list[str], log: Path, *, user: str | None = None, env: dict | None = None,
+          cwd: Path | None = None) -> tuple[ProcRef, subprocess.Popen]:
+    """Start `argv` in a new session with stdout+stderr appended to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            user=user, group=user, extra_groups=[] if user else None, env=env, cwd=cwd, close_fds=True,
+        )
+    try:
+        ct = psutil.Process(proc.pid).create_time()
+    except psutil.NoSuchProcess:
+        ct = 0.0
+    return ProcRef(name, proc.pid, ct, str(log)), proc
+
+
+def _process(ref: ProcRef) -> psutil.Process | None:
+    """The live process `ref` names, or None (gone, a zombie, or the pid now belongs to another)."""
+    try:
+        p = psutil.Process(ref.pid)
+        if abs(p.create_time() - ref.create_time) > 0.05 or p.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return p
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def alive(ref: ProcRef) -> bool:
+    return _process(ref) is not None
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["pid", "status"]):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError, OSError):
+            if p.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(p.pid) == pgid:
+                out.append(p)
+    return out
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop(ref: ProcRef, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
+    """Stop the process `ref` names and everything in its process group; True if it was running.
+
+    Sends `sig` to the leader, waits up to `timeout`, then SIGKILLs the group. Only a group whose
+    leader is still the very process started (pid and create time) is signalled.
+    """
+    p = _process(ref)
+    pgid = ref.pid
+    if p is None:
+        _reap(ref.pid)
+        # the leader is gone (a crash): orphans may live on in its group. While a group has members
+        # its id cannot be reused as a pid, so with no process of that pid they are ours.
+        if not psutil.pid_exists(pgid):
+            for member in group_members(pgid):
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    member.kill()
+        return False
+    with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
+        p.send_signal(sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _process(ref) is not None:
+        _reap(ref.pid)
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (group_members(pgid) or _process(ref) is not None):
+        _reap(ref.pid)
+        time.sleep(0.02)
+    _reap(ref.pid)
+    return True
+
+
+def tail(path: str | Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

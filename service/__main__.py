@@ -1,0 +1,50 @@
+"""`python -m service [--config FILE]` serves the API; `python -m service migrate --dsn DSN` applies the schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m service")
+    p.add_argument("command", nargs="?", default="serve", choices=("serve", "migrate"))
+    p.add_argument("--config", help="settings JSON (default: $MERIDIAN_SERVICE_CONFIG)")
+    p.add_argument("--dsn", help="migrate: the primary's DSN (default: the config's write_dsn)")
+    args = p.parse_args(argv)
+
+    from service import logs
+    from service.settings import ServiceSettings
+
+    if args.command == "migrate":
+        from service.store import migrate
+
+        dsn = args.dsn or ServiceSettings.load(args.config).write_dsn
+        asyncio.run(migrate(dsn))
+        return 0
+
+    import uvicorn
+
+    from service.app import create_app
+    from service.store import PgStore
+
+    settings = ServiceSettings.load(args.config)
+    logs.setup({"service": "meridian", "region": settings.region, "role": settings.role})
+    store = PgStore(settings.write_dsn, settings.read_dsn, pool_max=settings.pool_max, timeout_s=settings.db_timeout_s)
+    app = create_app(settings, store)
+    try:
+        import uvloop  # noqa: F401
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop=loop, access_log=False,
+                            log_config=None, lifespan="on", timeout_graceful_shutdown=2, backlog=1024)
+    uvicorn.Server(config).run()
+    logging.getLogger("service").info("service stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

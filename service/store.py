@@ -1,0 +1,137 @@
+"""The PostgreSQL store. Every query is scoped by the tenant the API key proved, never by the URL.
+
+Writes go through `write_dsn`, a multi-host DSN with `target_session_attrs=read-write`: a new
+connection lands on whichever node is primary now, so writes follow a promotion. Reads use the
+region's own node (`read_dsn`). Connection-level failures are retried briefly with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Protocol
+
+import asyncpg
+
+TRANSIENT = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now (starting, in recovery)
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a pooled connection to a node that is no longer primary
+    asyncpg.exceptions.InternalClientError,  # target_session_attrs matched no host (no primary yet)
+)
+
+
+class Unavailable(Exception):
+    """The database cannot serve this request now (maps to 503 + Retry-After)."""
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def insert_events(self, tenant: str, events: list[tuple[str, dict]]) -> list[int]: ...
+    async def list_events(self, tenant: str, after: int, limit: int, type_: str | None) -> list[dict]: ...
+    async def get_event(self, tenant: str, event_id: int) -> dict | None: ...
+    async def health(self) -> dict: ...
+
+
+def _row(r: asyncpg.Record) -> dict[str, Any]:
+    return {"id": r["id"], "tenant": r["tenant_id"], "type": r["type"], "payload": json.loads(r["payload"]),
+            "created_at": r["created_at"].isoformat()}
+
+
+class PgStore:
+    def __init__(self, write_dsn: str, read_dsn: str, *, pool_max: int = 10, timeout_s: float = 2.0, attempts: int = 3):
+        self.write_dsn, self.read_dsn = write_dsn, read_dsn
+        self.pool_max, self.timeout_s, self.attempts = pool_max, timeout_s, attempts
+        self._write: asyncpg.Pool | None = None
+        self._read: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        # min_size=0: the service starts (and reports unhealthy) even when its database is down
+        kw = dict(min_size=0, max_size=self.pool_max, timeout=self.timeout_s, command_timeout=self.timeout_s,
+                  max_inactive_connection_lifetime=30)
+        self._write = await asyncpg.create_pool(self.write_dsn, **kw)
+        self._read = self._write if self.read_dsn == self.write_dsn else await asyncpg.create_pool(self.read_dsn, **kw)
+
+    async def close(self) -> None:
+        for pool in {id(p): p for p in (self._write, self._read) if p is not None}.values():
+            pool.terminate()
+
+    async def _run(self, pool: asyncpg.Pool | None, fn):
+        assert pool is not None, "start() first"
+        delay = 0.05
+        for attempt in range(self.attempts):
+            try:
+                async with pool.acquire(timeout=self.timeout_s) as conn:
+                    return await fn(conn)
+            except TRANSIENT as exc:
+                if attempt == self.attempts - 1:
+                    raise Unavailable(f"{type(exc).__name__}: {exc}") from None
+                pool.expire_connections()
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def insert_events(self, tenant: str, events: list[tuple[str, dict]]) -> list[int]:
+        types = [t for t, _ in events]
+        payloads = [json.dumps(p) for _, p in events]
+
+        async def go(conn):
+            rows = await conn.fetch(
+                "INSERT INTO events (tenant_id, type, payload) SELECT $1, t, p::jsonb FROM unnest($2::text[], $3::text[]) AS x(t, p) RETURNING id",
+                tenant, types, payloads,
+            )
+            return [r["id"] for r in rows]
+
+        return await self._run(self._write, go)
+
+    async def list_events(self, tenant: str, after: int, limit: int, type_: str | None) -> list[dict]:
+        # two statements, not `($3 IS NULL OR type = $3)`: that form gets a generic plan that sorts
+        # the tenant's rows instead of walking the (tenant_id, id) index (15x slower at 10k rows);
+        # ORDER BY the index's own columns so the walk needs no sort even on stale statistics
+        cols = "SELECT id, tenant_id, type, payload::text AS payload, created_at FROM events"
+
+        async def go(conn):
+            if type_ is None:
+                rows = await conn.fetch(f"{cols} WHERE tenant_id = $1 AND id > $2 ORDER BY tenant_id, id LIMIT $3", tenant, after, limit)
+            else:
+                rows = await conn.fetch(f"{cols} WHERE tenant_id = $1 AND id > $2 AND type = $3 ORDER BY tenant_id, id LIMIT $4",
+                                        tenant, after, type_, limit)
+            return [_row(r) for r in rows]
+
+        return await self._run(self._read, go)
+
+    async def get_event(self, tenant: str, event_id: int) -> dict | None:
+        async def go(conn):
+            r = await conn.fetchrow(
+                "SELECT id, tenant_id, type, payload::text AS payload, created_at FROM events WHERE tenant_id = $1 AND id = $2",
+                tenant, event_id,
+            )
+            return _row(r) if r else None
+
+        return await self._run(self._read, go)
+
+    async def health(self) -> dict:
+        """Deep check of the region's node: reachable, and its role (primary or replica)."""
+        assert self._read is not None
+        try:
+            async with self._read.acquire(timeout=self.timeout_s) as conn:
+                in_recovery = await conn.fetchval("SELECT pg_is_in_recovery()", timeout=self.timeout_s)
+        except (*TRANSIENT, asyncpg.PostgresError) as exc:
+            self._read.expire_connections()
+            return {"db": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
+        return {"db": "reachable", "db_role": "replica" if in_recovery else "primary"}
+
+
+async def migrate(dsn: str, schema_sql: str | None = None) -> None:
+    """Apply `schema.sql` (idempotent) on the node `dsn` reaches."""
+    from importlib.resources import files
+
+    sql = schema_sql or files("service").joinpath("schema.sql").read_text()
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()

@@ -1,0 +1,272 @@
+"""The reference service without a database: quotas, keys, tenant isolation, errors (fast).
+
+`MemoryStore` is a test double of `service.store.Store`; the same behaviours run against real
+PostgreSQL in tests/test_sandbox_integration.py.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+import urllib.parse
+import warnings
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is what is pinned here
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from service.app import create_app
+from service.auth import KeyRing, key_digest, key_from_headers, new_api_key
+from service.quotas import QuotaBook, TenantQuota, TokenBucket, retry_after_header
+from service.settings import ServiceSettings, TenantEntry
+from service.store import Unavailable
+
+# --- token bucket arithmetic --------------------------------------------------------------------
+
+rates = st.floats(min_value=0.5, max_value=5000, allow_nan=False)
+times = st.lists(st.tuples(st.floats(min_value=0, max_value=5, allow_nan=False), st.integers(1, 20)), min_size=1, max_size=60)
+
+
+@given(rate=rates, steps=times)
+def test_bucket_never_grants_more_than_burst_plus_refill(rate, steps):
+    b = TokenBucket(rate, rate, stamp=0.0)
+    now, granted = 0.0, 0.0
+    for dt, n in steps:
+        now += dt
+        if b.take(n, now) == 0.0:
+            granted += n
+    assert granted <= rate + rate * now + 1e-6
+
+
+@given(rate=rates, n=st.integers(1, 50), spent=st.floats(min_value=0, max_value=1, allow_nan=False))
+def test_retry_after_is_exactly_when_the_request_fits(rate, n, spent):
+    assume(n <= rate)
+    b = TokenBucket(rate, rate, stamp=0.0)
+    b.tokens = rate * (1 - spent)
+    wait = b.take(n, 0.0)
+    if wait == 0.0:
+        return
+    assert wait > 0
+    assert b.take(n, wait * 0.999) > 0  # not a moment before
+    assert b.take(n, wait + 1e-9) == 0.0  # and then it fits
+
+
+def test_bucket_refuses_a_request_larger_than_its_burst():
+    assert TokenBucket(10, 10).take(11, 0.0) == math.inf
+
+
+def test_bucket_rejects_zero_rate():
+    with pytest.raises(ValueError):
+        TokenBucket(0, 1)
+
+
+@given(st.floats(min_value=1e-9, max_value=1e6, allow_nan=False))
+def test_retry_after_header_rounds_up_to_whole_seconds(wait):
+    assert int(retry_after_header(wait)) == max(1, math.ceil(wait))
+
+
+def test_quota_book_keeps_tenants_apart():
+    clock = [0.0]
+    book = QuotaBook({"a": TenantQuota(5, 100, 1), "b": TenantQuota(5, 100, 1)}, clock=lambda: clock[0])
+    assert all(book.take("a", "read") == 0 for _ in range(5))
+    assert book.take("a", "read") > 0
+    assert book.take("b", "read") == 0  # a's burst does not touch b
+    assert book.take("a", "write", 100) == 0  # nor a's writes
+    clock[0] = 0.2
+    assert book.take("a", "read") == 0  # refilled 1 token
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def test_keys_are_checked_by_digest():
+    k = new_api_key("acme")
+    ring = KeyRing({key_digest(k): "acme"})
+    assert ring.tenant_of(k) == "acme"
+    assert ring.tenant_of(k + "x") is None
+    assert ring.tenant_of("") is None and ring.tenant_of(None) is None
+    assert new_api_key("acme") != k
+
+
+def test_key_from_headers():
+    assert key_from_headers({"authorization": "Bearer abc"}) == "abc"
+    assert key_from_headers({"authorization": "bearer  abc "}) == "abc"
+    assert key_from_headers({"x-api-key": "xyz"}) == "xyz"
+    assert key_from_headers({}) is None
+
+
+# --- the app over an in-memory store ------------------------------------------------------------
+
+
+class MemoryStore:
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.down = False
+
+    async def start(self):
+        pass
+
+    async def close(self):
+        pass
+
+    def _check(self):
+        if self.down:
+            raise Unavailable("ConnectionRefusedError: down")
+
+    async def insert_events(self, tenant, events):
+        self._check()
+        ids = []
+        for type_, payload in events:
+            row = {"id": len(self.rows) + 1, "tenant": tenant, "type": type_, "payload": payload, "created_at": "t"}
+            self.rows.append(row)
+            ids.append(row["id"])
+        return ids
+
+    async def list_events(self, tenant, after, limit, type_):
+        self._check()
+        return [r for r in self.rows if r["tenant"] == tenant and r["id"] > after and (type_ is None or r["type"] == type_)][:limit]
+
+    async def get_event(self, tenant, event_id):
+        self._check()
+        return next((r for r in self.rows if r["tenant"] == tenant and r["id"] == event_id), None)
+
+    async def health(self):
+        return {"db": "unreachable"} if self.down else {"db": "reachable", "db_role": "primary"}
+
+
+TENANTS = {"acme": TenantQuota(1000, 20000, 1), "globex": TenantQuota(200, 5000, 1), "initech": TenantQuota(50, 1000, 1)}
+KEYS = {t: new_api_key(t) for t in TENANTS}
+
+
+def _settings() -> ServiceSettings:
+    return ServiceSettings("us-east-1", "primary", "postgresql://x", "postgresql://x",
+                           tuple(TenantEntry(t, "p", (key_digest(KEYS[t]),), q) for t, q in TENANTS.items()))
+
+
+@pytest.fixture
+def env():
+    store = MemoryStore()
+    clock = [0.0]
+    book = QuotaBook(TENANTS, clock=lambda: clock[0])
+    with TestClient(create_app(_settings(), store, book)) as client:
+        yield client, store, clock
+
+
+def auth(tenant):
+    return {"Authorization": f"Bearer {KEYS[tenant]}"}
+
+
+def test_write_then_read_own_events(env):
+    client, _, _ = env
+    r = client.post("/v1/tenants/acme/events", json={"events": [{"type": "a", "payload": {"n": 1}}, {"type": "b"}]}, headers=auth("acme"))
+    assert r.status_code == 201 and len(r.json()["ids"]) == 2
+    r = client.get("/v1/tenants/acme/events?type=a", headers=auth("acme"))
+    assert [e["payload"] for e in r.json()["events"]] == [{"n": 1}]
+    eid = r.json()["events"][0]["id"]
+    assert client.get(f"/v1/tenants/acme/events/{eid}", headers=auth("acme")).json()["id"] == eid
+
+
+def test_no_key_or_unknown_key_is_401(env):
+    client, _, _ = env
+    assert client.get("/v1/tenants/acme/events").status_code == 401
+    r = client.get("/v1/tenants/acme/events", headers={"X-API-Key": "nope"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+def test_another_tenants_data_is_404_and_never_returned(env):
+    client, _, _ = env
+    eid = client.post("/v1/tenants/acme/events", json={"type": "secret", "payload": {"s": "acme-only"}}, headers=auth("acme")).json()["ids"][0]
+    for path in ("/v1/tenants/acme/events", f"/v1/tenants/acme/events/{eid}"):
+        r = client.get(path, headers=auth("globex"))
+        assert r.status_code == 404 and "acme-only" not in r.text
+    # globex's own path never shows acme's event either, even by its id
+    assert client.get(f"/v1/tenants/globex/events/{eid}", headers=auth("globex")).status_code == 404
+    r = client.post("/v1/tenants/acme/events", json={"type": "x"}, headers=auth("globex"))
+    assert r.status_code == 404
+
+
+def test_read_quota_429_with_retry_after_and_neighbour_unaffected(env):
+    client, _, _ = env
+    codes = [client.get("/v1/tenants/initech/events", headers=auth("initech")).status_code for _ in range(60)]
+    assert codes[:50] == [200] * 50 and set(codes[50:]) == {429}
+    r = client.get("/v1/tenants/initech/events", headers=auth("initech"))
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    body = r.json()
+    assert body["error"] == "quota_exceeded" and body["quota"] == "gql_qps" and body["limit"] == 50
+    assert all(client.get("/v1/tenants/globex/events", headers=auth("globex")).status_code == 200 for _ in range(100))
+
+
+def test_write_quota_counts_events_and_refills(env):
+    client, _, clock = env
+    batch = {"events": [{"type": "e"}] * 600}
+    assert client.post("/v1/tenants/initech/events", json=batch, headers=auth("initech")).status_code == 201
+    r = client.post("/v1/tenants/initech/events", json=batch, headers=auth("initech"))
+    assert r.status_code == 429 and r.json()["quota"] == "ingest_eps"
+    clock[0] += float(r.headers["retry-after"])
+    assert client.post("/v1/tenants/initech/events", json=batch, headers=auth("initech")).status_code == 201
+
+
+def test_batch_over_the_burst_is_413_not_429(env):
+    client, _, _ = env
+    r = client.post("/v1/tenants/initech/events", json={"events": [{"type": "e"}] * 1001}, headers=auth("initech"))
+    assert r.status_code in (400, 413)
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"events": []}', b'{"type": 3}', b'{"type": "a", "payload": [1]}', b'{"events": "x"}'])
+def test_bad_bodies_are_400(env, body):
+    client, _, _ = env
+    r = client.post("/v1/tenants/acme/events", content=body, headers=auth("acme"))
+    assert r.status_code == 400 and r.json()["error"] == "bad_request"
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "after=-1", "limit=x"])
+def test_bad_queries_are_400(env, query):
+    client, _, _ = env
+    assert client.get(f"/v1/tenants/acme/events?{query}", headers=auth("acme")).status_code == 400
+
+
+def test_database_down_is_503_with_retry_after_and_unhealthy(env):
+    client, store, _ = env
+    assert client.get("/healthz").json()["db_role"] == "primary"
+    store.down = True
+    r = client.post("/v1/tenants/acme/events", json={"type": "x"}, headers=auth("acme"))
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    h = client.get("/healthz")
+    assert h.status_code == 503 and h.json()["status"] == "unhealthy"
+    assert client.get("/livez").status_code == 200
+
+
+# --- fuzz: whatever the tenant, key and path, no response carries another tenant's data ----------
+
+tenant_like = st.one_of(st.sampled_from(sorted(TENANTS)), st.from_regex(r"[a-z][a-z0-9-]{1,12}", fullmatch=True),
+                        st.text(string.printable, min_size=1, max_size=20))
+key_like = st.one_of(st.sampled_from(sorted(TENANTS)).map(KEYS.get), st.text(string.printable, max_size=40))
+suffix_like = st.one_of(st.just("/events"), st.integers(-2, 40).map(lambda i: f"/events/{i}"),
+                        st.sampled_from(["/events?limit=1000", "/events?after=0&type=t", "/events/", "/events/x"]))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(path_tenant=tenant_like, key=key_like, suffix=suffix_like)
+def test_fuzz_tenant_isolation(env, path_tenant, key, suffix):
+    client, store, _ = env
+    if not store.rows:
+        for t in TENANTS:
+            client.post(f"/v1/tenants/{t}/events", json={"events": [{"type": "t", "payload": {"owner": t}}] * 5}, headers=auth(t))
+    owner = next((t for t, k in KEYS.items() if k == key), None)
+    url = f"/v1/tenants/{urllib.parse.quote(path_tenant, safe='')}{suffix}"
+    r = client.get(url, headers={"X-API-Key": key} if key.isprintable() and "\n" not in key else {})
+    if owner is None:
+        assert r.status_code in (401, 404)  # 404 only where no route matches
+        assert "owner" not in r.text
+        return
+    if path_tenant != owner:
+        assert r.status_code in (404, 429) and "owner" not in r.text
+        return
+    if r.status_code == 200:
+        doc = r.json()
+        events = doc.get("events", [doc])
+        assert all(e["tenant"] == owner and e["payload"]["owner"] == owner for e in events)
