@@ -1,6 +1,10 @@
 """Preview overhead and scale: `meridian preview` vs the SDK floor `meridian preview --bare`.
 
 Table 1: each real stack, both modes in fresh processes, alternating, BENCH_REPEAT times (medians).
+Both tables also show the policy pack's cost (from the plan's `policy.timings`): the analyzer's own
+CPU time (Analyze per resource + AnalyzeStack, startup excluded), how much of it ran hidden behind
+the program and the report (streamed while the program registers), and the wall time the run
+actually waited for policy results.
 Table 2: the us stack with 0, 100, 500, 1000 synthetic tenants (BENCH_TENANTS), both modes side by side:
 wall time, peak RSS, ms per resource, the ratio (target <= 1.3), and time per tenant against the
 smallest non-zero run (target: within 1.2x, i.e. linear).
@@ -8,6 +12,7 @@ smallest non-zero run (target: within 1.2x, i.e. linear).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
@@ -35,6 +40,15 @@ class Run:
     wall: float
     rss_mib: float
     resources: int
+    policy: dict | None = None
+
+    def policy_cells(self) -> list[str]:
+        """analyzer CPU s, hidden share, wait s (from the plan JSON's policy.timings)."""
+        t = (self.policy or {}).get("timings") or {}
+        cpu, hidden = t.get("analyzer_cpu_s"), t.get("hidden_cpu_s")
+        if cpu is None:
+            return ["-", "-", "-"]
+        return [f"{cpu:.2f}", f"{hidden:.2f} ({hidden / cpu:.0%})" if cpu else "-", f"{t.get('waited_s', 0):.2f}"]
 
 
 def timed(args: list[str]) -> Run:
@@ -52,12 +66,17 @@ def timed(args: list[str]) -> Run:
     if code not in (0, 1):  # 1: a gate failed, which still measures the engine
         raise SystemExit(f"meridian {' '.join(args)} failed ({code}): {stderr.decode()[-2000:]}")
     found = re.search(rb"(\d+) resources in", stdout)
-    return Run(wall, usage.ru_maxrss / 1024, int(found.group(1)) if found else 0)
+    policy = None
+    if "--json" in args:
+        plan_path = Path(args[args.index("--json") + 1])
+        if plan_path.is_file():
+            policy = json.loads(plan_path.read_text()).get("policy")
+    return Run(wall, usage.ru_maxrss / 1024, int(found.group(1)) if found else 0, policy)
 
 
 def stacks_table(console: Console, tmp: str) -> Table:
     table = Table(title=f"1. meridian preview vs --bare per stack (median of {REPEAT}, fresh process each)")
-    for col in ("stack", "resources", "bare s", "preview s", "ratio", "target"):
+    for col in ("stack", "resources", "bare s", "preview s", "ratio", "target", "analyzer CPU s", "hidden by overlap", "policy wait s"):
         table.add_column(col, justify="right")
     with console.status("stacks") as status:
         for stack in STACKS:
@@ -67,13 +86,16 @@ def stacks_table(console: Console, tmp: str) -> Table:
                 bare.append(timed(["preview", "--stack", stack, "--bare"]))
                 full.append(timed(["preview", "--stack", stack, "--json", f"{tmp}/{stack}.json"]))
             b, f = statistics.median(r.wall for r in bare), statistics.median(r.wall for r in full)
-            table.add_row(stack, str(full[0].resources), f"{b:.2f}", f"{f:.2f}", f"{f / b:.2f}", _verdict(f / b <= RATIO_TARGET))
+            median_run = sorted(full, key=lambda r: r.wall)[len(full) // 2]
+            table.add_row(stack, str(full[0].resources), f"{b:.2f}", f"{f:.2f}", f"{f / b:.2f}", _verdict(f / b <= RATIO_TARGET),
+                          *median_run.policy_cells())
     return table
 
 
 def tenants_table(console: Console, tmp: str) -> Table:
     table = Table(title="2. us stack at scale: preview vs --bare with the same synthetic tenants")
-    for col in ("tenants", "resources", "bare s", "preview s", "ratio", "ms/resource", "s/tenant", "vs smallest", "preview RSS MiB", "targets"):
+    for col in ("tenants", "resources", "bare s", "preview s", "ratio", "ms/resource", "s/tenant", "vs smallest", "preview RSS MiB", "targets",
+                "analyzer CPU s", "hidden by overlap", "policy wait s"):
         table.add_column(col, justify="right")
     per_tenant_base = None
     base_wall = None
@@ -96,7 +118,7 @@ def tenants_table(console: Console, tmp: str) -> Table:
                 str(n), str(full.resources), f"{bare.wall:.1f}", f"{full.wall:.1f}", f"{ratio:.2f}",
                 f"{1000 * full.wall / max(full.resources, 1):.2f}",
                 "-" if per_tenant is None else f"{per_tenant:.3f}", "-" if linear is None else f"{linear:.2f}",
-                f"{full.rss_mib:.0f}", _verdict(ok),
+                f"{full.rss_mib:.0f}", _verdict(ok), *full.policy_cells(),
             )
     return table
 

@@ -67,6 +67,20 @@ def preview(
 
 
 @app.command()
+def policy(
+    stack: str = StackOpt,
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the policy report (violations, counts, timings) here"),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="instead: write the policy catalog (Markdown) here, e.g. docs/policies.md"),
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Evaluate the CrossGuard pack on the stack offline (program + analyzer); exit 1 on a mandatory violation."""
+    from meridian.commands.policy import PolicyRequest, run_policy
+
+    _guard(debug, run_policy, PolicyRequest(stack, project_dir, json_path, catalog))
+
+
+@app.command()
 def cost(
     stack: str = StackOpt,
     json_path: Optional[Path] = typer.Option(None, "--json", help="write the estimate here"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,14 +65,26 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     from meridian.engine.plan import Plan
     from meridian.render import cost_summary, print_plan
 
-    run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
-    plan = Plan("meridian", req.stack, run.registrations, run.outputs)
-    policy: dict[str, Any] = {"evaluated": False, "reason": "--no-policy" if not req.policy else "no policy pack in this project yet", "violations": []}
-    cost = estimate(plan.resource_dicts, prep.cfg, req.stack)
+    with contextlib.ExitStack() as scope:
+        # Policy: bad config exits 2 before the program; the analyzer starts now and works while the program runs.
+        stream = open_policy_stream(scope, prep.project_dir, req.stack) if req.policy else None
+        run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides,
+                          on_register=stream.on_register if stream else None)
+        if stream is not None:
+            stream.close()  # the analyzer finishes (drain + AnalyzeStack) while the report below renders
+        plan = Plan("meridian", req.stack, run.registrations, run.outputs)
+        cost = estimate(plan.resource_dicts, prep.cfg, req.stack)
+        print_plan(plan, console)
+        console.print(cost_summary(cost))
+        report = stream.finish() if stream is not None else None
 
-    print_plan(plan, console)
-    console.print(cost_summary(cost))
-    console.print(f"[bold]{len(plan.custom)}[/] resources in {run.seconds:.2f} s; policy: {policy['reason'] if not policy['evaluated'] else 'evaluated'}")
+    policy: dict[str, Any] = report.to_json() if report else {"evaluated": False, "reason": "--no-policy", "violations": []}
+    if report is not None:
+        from meridian.commands.policy import print_violations
+
+        print_violations(report, console)
+    verdict = policy_line(report) if report else "skipped (--no-policy)"
+    console.print(f"[bold]{len(plan.custom)}[/] resources in {run.seconds:.2f} s; policy: {verdict}")
     if json_path:
         json_path.write_text(json.dumps(plan.to_json(policy, cost.to_json()), indent=1, default=str))
         console.print(f"plan written to {json_path}")
@@ -84,6 +97,27 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     for problem in cost.problems:
         console.print(f"[bold red]cost gate:[/] {problem}")
     return EXIT_GATE if mandatory or cost.problems else EXIT_OK
+
+
+def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str):
+    """Read the stack's policy config (exit 2 if missing or bad), start the pack's analyzer (stopped
+    when `scope` closes, whatever happens) and return the stream to feed registrations into."""
+    from meridian.engine.policy import Analyzer, PolicyStream, config_path, load_policy_config, pack_dir_of, stack_shards
+
+    path = config_path(project_dir, stack)
+    file_config = load_policy_config(path)
+    # One analyzer for the resource rules (streamed during the program); AnalyzeStack split over one per core.
+    analyzers = [scope.enter_context(Analyzer(pack_dir_of(project_dir))) for _ in range(stack_shards())]
+    return PolicyStream(analyzers[0], file_config, path.relative_to(project_dir), stack, helpers=analyzers[1:])
+
+
+def policy_line(report) -> str:
+    mandatory, advisory = len(report.mandatory), len(report.violations) - len(report.mandatory)
+    t = report.timings
+    cpu = f"; analyzer {t.analyzer_cpu_s:.2f} s CPU, {t.hidden_cpu_s:.2f} s of it hidden behind the program and report" if t.analyzer_cpu_s is not None else ""
+    status = "[bold red]FAILED[/]" if mandatory else "[green]passed[/]"
+    return (f"{status} ({len(report.pack.policies)} rules, {mandatory} mandatory / {advisory} advisory violations, "
+            f"{report.analyzed} resources analyzed{cpu}, +{t.waited_s:.2f} s wait)")
 
 
 def writable(path: Path | None) -> Path | None:

@@ -1,0 +1,161 @@
+"""`meridian policy`: the policy gate alone (program + pack, no tree or cost), and the catalog.
+
+`meridian policy --stack us [--json PATH]` runs the program offline and evaluates the pack exactly
+as `meridian preview` does; exit 1 on a mandatory violation.
+`meridian policy --catalog docs/policies.md` regenerates the catalog from the pack's own metadata
+(GetAnalyzerInfo) and the real messages of its example mutations (policies/examples.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from meridian.errors import EXIT_GATE, EXIT_OK
+
+
+@dataclass(frozen=True)
+class PolicyRequest:
+    stack: str
+    project_dir: Path | None = None
+    json_path: Path | None = None
+    catalog_path: Path | None = None
+
+
+def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
+    console = console or Console()
+    if req.catalog_path is not None:
+        from meridian.commands.preview import writable
+        from meridian.project import find_project_dir
+
+        path = writable(req.catalog_path)
+        path.write_text(catalog_markdown(find_project_dir(req.project_dir)))
+        console.print(f"policy catalog written to {path}")
+        return EXIT_OK
+
+    from meridian.commands.preview import open_policy_stream, policy_line, prepare, writable
+    from meridian.engine.run import run_program
+
+    prep = prepare(req.stack, req.project_dir, None)
+    json_path = writable(req.json_path)
+    with contextlib.ExitStack() as scope:
+        stream = open_policy_stream(scope, prep.project_dir, req.stack)
+        run = run_program(prep.project_dir, req.stack, record=True, on_register=stream.on_register)
+        report = stream.finish()
+    print_violations(report, console)
+    console.print(f"policy: {policy_line(report)}; {run.resource_count} resources in {run.seconds:.2f} s")
+    if json_path:
+        json_path.write_text(json.dumps({"stack": req.stack, **report.to_json()}, indent=1))
+        console.print(f"policy report written to {json_path}")
+    return EXIT_GATE if report.mandatory else EXIT_OK
+
+
+_ORDER = {"mandatory": 0, "advisory": 1, "remediate": 2, "disabled": 3}
+
+
+def print_violations(report: Any, console: Console) -> None:
+    """Violations grouped by rule (mandatory rules first), each with the resource URN."""
+    by_rule: dict[str, list[Any]] = defaultdict(list)
+    for v in report.violations:
+        by_rule[v.policy].append(v)
+    if not by_rule:
+        console.print(f"[green]policy pack {report.pack.name}: no violations[/] ({len(report.pack.policies)} rules, config {report.config_file})")
+        return
+    for name in sorted(by_rule, key=lambda n: (min(_ORDER.get(v.level, 9) for v in by_rule[n]), n)):
+        found = by_rule[name]
+        level = found[0].level
+        style = "bold red" if level == "mandatory" else "yellow"
+        severity = f", {found[0].severity}" if found[0].severity else ""
+        console.print(f"[{style}]{level.upper()}[/] [bold]{name}[/] ({len(found)}{severity})", highlight=False)
+        for v in found:
+            console.print(f"  {escape(v.urn or '(the stack)')}", highlight=False, soft_wrap=True)
+            console.print(f"    {escape(v.message)}", highlight=False, soft_wrap=True)
+
+
+# --- the catalog -----------------------------------------------------------------------------
+
+
+def _load_examples(pack_dir: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("meridian_policy_examples", pack_dir / "examples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _schema_rows(info: Any, config: dict[str, Any]) -> list[str]:
+    rows = []
+    for key, schema in sorted(info.schema.items()):
+        default = json.dumps(schema["default"]) if "default" in schema else ("required" if key in info.required else "-")
+        rows.append(f"| `{key}` | {schema.get('type', '')} | {default} | {schema.get('description', '')} |")
+    return rows
+
+
+def catalog_markdown(project_dir: Path) -> str:
+    """docs/policies.md, from the pack's metadata and the messages its examples really produce."""
+    from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate, pack_dir_of
+
+    pack_dir = pack_dir_of(project_dir)
+    examples = _load_examples(pack_dir)
+    with Analyzer(pack_dir) as analyzer:
+        pack = analyzer.wait_ready()
+        analyzer.configure(effective_config(pack, examples.CONFIG, pack_dir / "examples.py"))
+        messages = {}
+        for policy in pack.policies:
+            mutations = examples.MUTATIONS.get(policy.name) or []
+            if not mutations:
+                continue
+            found = [v for v in evaluate(analyzer, [Subject.from_dict(r) for r in examples.mutated(policy.name)]) if v.policy == policy.name]
+            if found:
+                messages[policy.name] = (mutations[0][0], found[0])
+
+    per_stack = {p.stem: json.loads(p.read_text()) for p in sorted((pack_dir / "config").glob("*.json"))}
+    areas = defaultdict(list)
+    for policy in pack.policies:
+        areas[policy.tags[0] if policy.tags else "other"].append(policy)
+
+    out = [
+        "# Policy catalog",
+        "",
+        f"<!-- Generated by `meridian policy --catalog docs/policies.md` from the pack `{pack.name}` "
+        "(its GetAnalyzerInfo metadata and the messages of policies/examples.py). Do not edit: a test compares. -->",
+        "",
+        f"The CrossGuard pack in `policies/` ({len(pack.policies)} rules) runs in every `meridian preview` (offline, through its "
+        "own analyzer) and with the real CLI: `pulumi preview --policy-pack policies --policy-pack-config policies/config/<stack>.json`.",
+        "A **mandatory** violation fails the preview (exit 1); **advisory** ones are reported only. Levels and settings per stack "
+        "live in `policies/config/<stack>.json` (the format `--policy-pack-config` takes); the level below is the pack's default.",
+        "",
+        "| rule | kind | default level | severity | " + " | ".join(f"{s}" for s in per_stack) + " |",
+        "|---|---|---|---|" + "---|" * len(per_stack),
+    ]
+    for policy in pack.policies:
+        levels = []
+        for cfg in per_stack.values():
+            entry = cfg.get(policy.name, cfg.get("all", policy.level))
+            levels.append(entry if isinstance(entry, str) else entry.get("enforcementLevel", policy.level))
+        out.append(f"| [`{policy.name}`](#{policy.name}) | {policy.kind} | {policy.level} | {policy.severity} | " + " | ".join(levels) + " |")
+    for area, policies in areas.items():
+        out += ["", f"## {area}"]
+        for policy in policies:
+            what, _, why = policy.description.partition(" Why: ")
+            out += ["", f"### {policy.name}", "", f"**What it checks.** {what}", "", f"**Why.** {why}", "",
+                    f"**Kind:** {policy.kind} rule. **Default level:** {policy.level}. **Severity:** {policy.severity}.", ""]
+            if policy.schema:
+                out += ["**Config:**", "", "| setting | type | default | meaning |", "|---|---|---|---|", *_schema_rows(policy, {}), ""]
+            else:
+                out += ["**Config:** none besides `enforcementLevel`.", ""]
+            out += [f"**Remediation.** {policy.remediation}", ""]
+            if policy.name in messages:
+                what_broke, v = messages[policy.name]
+                out += [f"**Example violation** ({what_broke}):", "", "```", f"{v.level}: {v.policy}", f"  {v.urn or '(the stack)'}",
+                        f"    {v.message}", "```"]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,34 @@
+"""The meridian CrossGuard pack: `pulumi preview --policy-pack policies --policy-pack-config policies/config/<stack>.json`.
+
+Only builds the PolicyPack (constructing it starts the analyzer server and blocks); the rules live
+in one importable module per area. Offline, `meridian preview` runs this same file through
+`python -m pulumi.policy 127.0.0.1:0 policies`.
+"""
+
+import cost
+import encryption
+import exposure
+import iam
+import residency
+import resilience
+import tags
+import tenancy
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+POLICIES = [
+    *residency.POLICIES,
+    *encryption.POLICIES,
+    *exposure.POLICIES,
+    *iam.POLICIES,
+    *tags.POLICIES,
+    *resilience.POLICIES,
+    *tenancy.POLICIES,
+    *cost.POLICIES,
+]
+
+PolicyPack(
+    name="meridian",
+    description="meridian platform guardrails: residency, encryption, exposure, IAM, tags, data protection, tenancy, cost caps",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=POLICIES,
+)

@@ -1,0 +1,233 @@
+"""Data protection and failover readiness: deletion protection, backups, vault lock, versioning,
+Route 53 failover pairs with health checks, a database member in the dr region."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ruleutil import (
+    CRITICAL, HIGH, MEDIUM, UNKNOWN, Stack, as_list, dig, peek, resource_policy, resource_region, stack_policy, truthy,
+)
+from encryption import S3_BUCKET, buckets_with
+
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_GLOBAL = "aws:rds/globalCluster:GlobalCluster"
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+
+
+def check_deletion_protection(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    if not truthy(dig(props, "deletionProtection", default=False)):
+        return [f"RDS {type_.rsplit(':', 1)[-1]} must set `deletionProtection: true` (the default is off)"]
+    return []
+
+
+deletion_protection = resource_policy(
+    "rds-deletion-protection-enabled",
+    what="Checks that every Aurora global cluster, Aurora cluster and RDS instance has deletion protection on",
+    why="A mistaken `pulumi destroy`, a rename that becomes replace, or a console click must not be able to delete the platform database.",
+    types=[RDS_CLUSTER, RDS_INSTANCE, RDS_GLOBAL],
+    check=check_deletion_protection,
+    severity=HIGH,
+    remediation="Set `deletion_protection=True` (and `protect=True` in the resource options); turn it off deliberately, in a reviewed change, before a planned deletion.",
+    tags=["data-protection"],
+)
+
+
+def check_backup_retention(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    minimum = int(config.get("minRetentionDays", 7))
+    if type_ == RDS_INSTANCE and peek(props, "replicateSourceDb") is not None and config.get("exemptReadReplicas", True):
+        return []  # a read replica's data lives on in its source's backups
+    days = dig(props, "backupRetentionPeriod")
+    if days is None:
+        return [f"RDS {type_.rsplit(':', 1)[-1]} must set `backupRetentionPeriod` to at least {minimum} days (the default is 1)"]
+    if float(days) < minimum:
+        return [f"RDS {type_.rsplit(':', 1)[-1]} must keep backups at least {minimum} days, not {int(float(days))}"]
+    return []
+
+
+backup_retention = resource_policy(
+    "rds-backup-retention-sufficient",
+    what="Checks that every Aurora cluster and RDS instance (read replicas exempt by default) keeps automated backups for at least `minRetentionDays`",
+    why="Point-in-time recovery is the answer to corruption and bad migrations, which replicate instantly to the dr member; the recovery window must cover how long such damage goes unnoticed.",
+    types=[RDS_CLUSTER, RDS_INSTANCE],
+    check=check_backup_retention,
+    severity=HIGH,
+    config={
+        "minRetentionDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7, "description": "minimum automated backup retention, days"},
+        "exemptReadReplicas": {"type": "boolean", "default": True, "description": "skip instances with `replicateSourceDb` (they restore from their source)"},
+    },
+    remediation="Set `backup_retention_period` (config `meridian:database.backup_retention_days`) to at least the minimum.",
+    tags=["data-protection"],
+)
+
+BACKUP_VAULT = "aws:backup/vault:Vault"
+VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+
+
+def check_vault_lock(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+    minimum = int(config.get("minRetentionDays", 7))
+    by_name = {dig(v.props, "name"): v for v in stack.of(BACKUP_VAULT) if isinstance(dig(v.props, "name"), str)}
+    locks: dict[str, list[Any]] = {}
+    for lock in stack.of(VAULT_LOCK):
+        vaults = stack.linked(lock, "backupVaultName", BACKUP_VAULT) or ([by_name[dig(lock.props, "backupVaultName")]] if dig(lock.props, "backupVaultName") in by_name else [])
+        for vault in vaults:
+            locks.setdefault(vault.urn, []).append(lock)
+    out = []
+    for vault in stack.of(BACKUP_VAULT):
+        mine = locks.get(vault.urn, [])
+        if not mine:
+            out.append((vault.urn, "Backup vault must have a vault lock (VaultLockConfiguration) so recovery points cannot be deleted early"))
+        for lock in mine:
+            days = dig(lock.props, "minRetentionDays")
+            if days is None or float(days) < minimum:
+                out.append((lock.urn, f"Backup vault lock must set `minRetentionDays` to at least {minimum}"))
+    return out
+
+
+vault_lock = stack_policy(
+    "backup-vault-lock-enabled",
+    what="Checks that every AWS Backup vault has a vault lock whose minimum retention is at least `minRetentionDays`",
+    why="Ransomware and compromised admins delete backups first; a vault lock makes recovery points immutable for the retention window.",
+    check=check_vault_lock,
+    severity=HIGH,
+    config={"minRetentionDays": {"type": "integer", "minimum": 1, "default": 7, "description": "minimum vault-lock retention, days"}},
+    remediation="Add a VaultLockConfiguration for the vault with `min_retention_days` >= the minimum (and `changeable_for_days` to enter compliance mode once tested).",
+    tags=["data-protection"],
+)
+
+S3_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+
+
+def check_versioning(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+    versioning = buckets_with(stack, S3_VERSIONING)
+    out = []
+    for bucket in stack.of(S3_BUCKET):
+        statuses = [(v.urn, dig(v.props, "versioningConfiguration", "status")) for v in versioning.get(bucket.urn, [])]
+        if truthy(dig(bucket.props, "versioning", "enabled", default=False)):
+            statuses.append((bucket.urn, "Enabled"))
+        if not statuses:
+            out.append((bucket.urn, "S3 bucket must have versioning enabled (a BucketVersioning with status Enabled)"))
+        for urn, status in statuses:
+            if status != "Enabled":
+                out.append((urn, f"S3 bucket versioning must be Enabled, not {status}"))
+    return out
+
+
+versioning = stack_policy(
+    "s3-bucket-versioning-enabled",
+    what="Checks that every S3 bucket has versioning enabled",
+    why="Versioning is what lets us undo an overwrite or delete of tenant objects, and S3 replication requires it.",
+    check=check_versioning,
+    severity=MEDIUM,
+    remediation="Add a BucketVersioning with `versioning_configuration={\"status\": \"Enabled\"}` (components.bucket.SecureBucket does this).",
+    tags=["data-protection"],
+)
+
+RECORD = "aws:route53/record:Record"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+ZONE = "aws:route53/zone:Zone"
+
+
+def _failover_type(record: Any) -> str | None:
+    policies = as_list(dig(record.props, "failoverRoutingPolicies"))
+    return str(dig(policies[0], "type")).upper() if policies else None
+
+
+def _record_key(stack: Stack, record: Any) -> tuple:
+    """Records answer the same name if they share zone (resource or id), name and type."""
+    zones = tuple(sorted(z.urn for z in stack.linked(record, "zoneId", ZONE)))
+    zone = zones or dig(record.props, "zoneId")
+    name = str(dig(record.props, "name", default="")).rstrip(".").lower()
+    return (zone, name, str(dig(record.props, "type", default="")).upper())
+
+
+def check_failover_pairs(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+    secondaries: set[tuple] = set()
+    primaries = []
+    for record in stack.of(RECORD):
+        kind = _failover_type(record)
+        if kind == "SECONDARY":
+            secondaries.add(_record_key(stack, record))
+        elif kind == "PRIMARY":
+            primaries.append(record)
+    out = []
+    for record in primaries:
+        name = dig(record.props, "name")
+        check = peek(record.props, "healthCheckId")
+        if check in (None, "") and not stack.linked(record, "healthCheckId", HEALTH_CHECK):
+            out.append((record.urn, f"PRIMARY failover record {name} must have a health check (`healthCheckId`): without one Route 53 never fails over"))
+        if _record_key(stack, record) not in secondaries:
+            out.append((record.urn, f"PRIMARY failover record {name} must have a SECONDARY record for the same zone, name and type"))
+    return out
+
+
+failover_pairs = stack_policy(
+    "route53-failover-record-ready",
+    what="Checks that every PRIMARY Route 53 failover record has a health check and a SECONDARY record for the same zone, name and type",
+    why="Failover routing only moves traffic when the PRIMARY's health check fails and a SECONDARY exists; without either, a region outage is a full outage.",
+    check=check_failover_pairs,
+    severity=CRITICAL,
+    remediation="Give the PRIMARY record `health_check_id=<HealthCheck>.id` and create the SECONDARY record pointing at the dr region (components.failover.Failover).",
+    tags=["resilience", "failover"],
+)
+
+
+def _databases(stack: Stack) -> list[tuple[Any, list[Any]]]:
+    """(database, its members or replicas) for each database in the stack."""
+    out = []
+    clusters = stack.of(RDS_CLUSTER)
+    instances = stack.of(RDS_INSTANCE)
+    for glob in stack.of(RDS_GLOBAL):
+        ident = dig(glob.props, "globalClusterIdentifier")
+        members = [c for c in clusters if glob in stack.linked(c, "globalClusterIdentifier")
+                   or (ident is not None and peek(c.props, "globalClusterIdentifier") == ident)]
+        out.append((glob, members))
+    in_global = {c.urn for _, ms in out for c in ms}
+    for cluster in clusters:
+        if cluster.urn in in_global or peek(cluster.props, "replicationSourceIdentifier") is not None:
+            continue
+        replicas = [c for c in stack.referring(cluster, "replicationSourceIdentifier", RDS_CLUSTER)]
+        out.append((cluster, replicas))
+    for instance in instances:
+        if peek(instance.props, "replicateSourceDb") is not None:
+            continue
+        out.append((instance, stack.referring(instance, "replicateSourceDb", RDS_INSTANCE)))
+    return out
+
+
+def check_dr_member(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    dr = config.get("drRegion")
+    if not dr:
+        return [(None, "drRegion is not configured for this stack: set it in policies/config/<stack>.json")]
+    stack = Stack(resources)
+    out = []
+    for database, members in _databases(stack):
+        in_dr = [m for m in members if resource_region(m) == dr]
+        kind = database.resource_type.rsplit(":", 1)[-1]
+        if not in_dr:
+            out.append((database.urn, f"{kind} must have a member (secondary cluster or cross-region replica) in the dr region {dr}"))
+            continue
+        if database.resource_type == RDS_GLOBAL:
+            serving = [m for m in in_dr if stack.referring(m, "clusterIdentifier", RDS_CLUSTER_INSTANCE)]
+            if not serving:
+                out.append((database.urn, f"{kind} secondary cluster in {dr} must have at least one instance to take over"))
+    return out
+
+
+dr_member = stack_policy(
+    "rds-database-dr-member",
+    what="Checks that every database (Aurora global cluster, standalone Aurora cluster, RDS instance that is not itself a replica) has a member with an instance in the stack's dr region",
+    why="The failover records move traffic to the dr region; without a database there (an Aurora secondary or a cross-region read replica) the dr region serves only errors and the RPO is the last backup.",
+    check=check_dr_member,
+    severity=CRITICAL,
+    config={"drRegion": {"type": "string", "description": "the dr region of the stack's pair (set per stack in policies/config/<stack>.json)"}},
+    required=["drRegion"],
+    remediation="Use components.database.ReplicatedDatabase: Aurora global with a secondary cluster (and an instance) in the dr region, or an RDS cross-region read replica there.",
+    tags=["resilience", "failover"],
+)
+
+POLICIES = [deletion_protection, backup_retention, vault_lock, versioning, failover_pairs, dr_member]

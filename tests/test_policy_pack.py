@@ -1,0 +1,203 @@
+"""Every rule of the pack, through the analyzer protocol as the engine drives it: a stack that passes
+everything, then one mutation per failure mode (policies/examples.py), each caught by its rule."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
+from meridian.errors import BadInput
+
+from .conftest import ROOT
+
+PACK = ROOT / "policies"
+
+
+def _load(name: str, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+examples = _load("meridian_policy_examples_test", PACK / "examples.py")
+MUTATION_CASES = [(rule, i, what) for rule, muts in examples.MUTATIONS.items() for i, (what, _) in enumerate(muts)]
+
+
+class Pack:
+    """One analyzer process for the whole session; `run` reconfigures it when asked for another config."""
+
+    def __init__(self, analyzer: Analyzer):
+        self.analyzer = analyzer
+        self.info = analyzer.wait_ready()
+        self._current = None
+
+    def configure(self, config: dict) -> None:
+        key = json.dumps(config, sort_keys=True)
+        if key != self._current:
+            self.analyzer.configure(effective_config(self.info, config, "test config"))
+            self._current = key
+
+    def run(self, resources: list[dict], config: dict | None = None):
+        self.configure(examples.CONFIG if config is None else config)
+        return evaluate(self.analyzer, [Subject.from_dict(r) for r in resources])
+
+
+@pytest.fixture(scope="session")
+def pack():
+    with Analyzer(PACK) as analyzer:
+        yield Pack(analyzer)
+
+
+def test_the_valid_stack_passes_every_rule(pack):
+    assert pack.run(examples.valid_stack()) == []
+
+
+@pytest.mark.parametrize("rule,index,what", MUTATION_CASES, ids=[f"{r}-{i}" for r, i, _ in MUTATION_CASES])
+def test_each_mutation_is_caught_by_its_rule(pack, rule, index, what):
+    violations = [v for v in pack.run(examples.mutated(rule, index)) if v.policy == rule]
+    assert violations, f"{rule} missed: {what}"
+    for v in violations:
+        assert v.level == "mandatory", v
+        assert " must " in v.message, v.message
+        if pack.info.policy(rule).kind == "resource":
+            assert v.urn.startswith("urn:pulumi:test::meridian::"), v
+
+
+def test_every_rule_has_metadata_a_reviewer_can_act_on_and_a_failing_example(pack):
+    names = [p.name for p in pack.info.policies]
+    assert len(names) == len(set(names)) >= 25
+    for p in pack.info.policies:
+        assert p.name in examples.MUTATIONS, f"{p.name} has no failing example"
+        assert p.description.startswith("Checks that ") and " Why: " in p.description, p.name
+        assert p.remediation and p.severity and p.tags, p.name
+        assert all("type" in s and "description" in s for s in p.schema.values()), p.name
+        assert p.name == p.name.lower() and p.name.count("-") >= 2, p.name
+
+
+def test_every_area_module_contributes_and_main_builds_the_pack_only():
+    main = (PACK / "__main__.py").read_text()
+    for area in ("residency", "encryption", "exposure", "iam", "tags", "resilience", "tenancy", "cost"):
+        assert f"*{area}.POLICIES" in main
+    assert main.count("PolicyPack(") == 1
+    for source in PACK.glob("*.py"):
+        text = source.read_text()
+        assert "from components" not in text and "import meridian" not in text and "from meridian" not in text, source
+
+
+def test_absent_properties_take_the_provider_default(pack):
+    stack = examples.valid_stack()
+    eks = examples.find(stack, "eks")
+    del eks["inputs"]["vpcConfig"]["endpointPublicAccess"]  # default: public, 0.0.0.0/0
+    found = {v.policy for v in pack.run(stack)}
+    assert found == {"eks-cluster-endpoint-restricted"}
+
+
+def test_policy_documents_as_objects_are_read_like_strings(pack):
+    stack = examples.valid_stack()
+    examples.find(stack, "deploy")["inputs"]["policy"] = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    assert "iam-policy-no-full-admin" in {v.policy for v in pack.run(stack)}
+
+
+def test_unknown_values_presence_passes_value_defers_residency_fails(pack):
+    stack = examples.valid_stack()
+    assert examples.find(stack, "alerts")["inputs"]["kmsMasterKeyId"] == examples.UNKNOWN  # a key from another resource: set
+    examples.find(stack, "deploy")["inputs"]["policy"] = examples.UNKNOWN  # a document only known after apply
+    examples.find(stack, "t-acme-data-access")["inputs"]["policy"] = examples.UNKNOWN
+    examples.find(stack, "pool-tls-only")["inputs"]["policy"] = examples.UNKNOWN
+    violations = pack.run(stack)
+    # IAM cannot judge an unknown document: the SDK reports it as advisory ("can't run during preview").
+    assert violations and all(v.level == "advisory" and "during preview" in v.message for v in violations), violations
+    assert {v.policy for v in violations} <= {"iam-policy-no-full-admin", "iam-policy-no-passrole-wildcard"}
+    # Residency must be provable at preview: an unknown region fails (mutation 'region computed').
+    found = [v for v in pack.run(examples.mutated("aws-resource-region-allowed", 2)) if v.policy == "aws-resource-region-allowed"]
+    assert found and found[0].level == "mandatory" and "must be known" in found[0].message
+
+
+def test_tenant_isolation_still_follows_links_when_the_document_is_unknown(pack):
+    stack = examples.mutated("tenant-role-isolated", 2)  # reaches globex's key (a property dependency)
+    examples.find(stack, "t-acme-data-access")["inputs"]["policy"] = examples.UNKNOWN
+    assert "tenant-role-isolated" in {v.policy for v in pack.run(stack) if v.level == "mandatory"}
+
+
+def test_config_sets_levels_and_settings(pack):
+    stack = examples.mutated("rds-storage-encrypted", 0)
+    advisory = {**examples.CONFIG, "rds-storage-encrypted": "advisory"}
+    assert [v.level for v in pack.run(stack, advisory) if v.policy == "rds-storage-encrypted"] == ["advisory"]
+    disabled = {**examples.CONFIG, "rds-storage-encrypted": {"enforcementLevel": "disabled"}}
+    assert not [v for v in pack.run(stack, disabled) if v.policy == "rds-storage-encrypted"]
+    stricter = {**examples.CONFIG, "rds-backup-retention-sufficient": {"minRetentionDays": 30}}
+    assert {v.policy for v in pack.run(examples.valid_stack(), stricter)} == {"rds-backup-retention-sufficient"}
+    everything_advisory = {**examples.CONFIG, "all": "advisory"}
+    assert {v.level for v in pack.run(examples.mutated("s3-bucket-tls-only", 0), everything_advisory)} == {"advisory"}
+
+
+def test_residency_exception_is_narrow(pack):
+    stack = examples.valid_stack()
+    examples.find(stack, "alerts")["inputs"]["region"] = "eu-west-1"
+    config = copy.deepcopy(examples.CONFIG)
+    config["aws-resource-region-allowed"]["regionExceptions"] = {"eu-west-1": ["aws:sns/topic:Topic"]}
+    assert pack.run(stack, config) == []
+    examples.find(stack, "flowlogs")["inputs"]["region"] = "eu-west-1"  # not an excepted type
+    assert [v.urn for v in pack.run(stack, config)] == [examples.urn("aws:cloudwatch/logGroup:LogGroup", "flowlogs")]
+
+
+def test_bad_config_lists_every_problem(pack):
+    bad = {
+        "no-such-rule": "mandatory",
+        "rds-storage-encrypted": "sometimes",
+        "rds-backup-retention-sufficient": {"minRetentionDays": "14", "maxDays": 3},
+        "rds-database-dr-member": {"enforcementLevel": "mandatory"},
+    }
+    with pytest.raises(BadInput) as err:
+        effective_config(pack.info, bad, "policies/config/x.json")
+    text = str(err.value)
+    # five in the file, and the two residency rules left without their required `allowedRegions`
+    assert text.startswith("policies/config/x.json: invalid policy config (7 problems)")
+    assert "aws-resource-region-allowed.allowedRegions: required setting is missing" in text
+    for needle in ("no-such-rule: unknown policy", "rds-storage-encrypted.enforcementLevel: must be one of",
+                   "minRetentionDays: must be an integer", "maxDays: unknown setting", "rds-database-dr-member.drRegion: required setting is missing"):
+        assert needle in text
+
+
+def test_every_enabled_policy_is_configured_with_an_explicit_level(pack):
+    config = effective_config(pack.info, examples.CONFIG, "x")
+    assert set(config) == {p.name for p in pack.info.policies}
+    assert all(level in ("advisory", "mandatory", "disabled", "remediate") for level, _ in config.values())
+    assert config["aws-resource-required-tags"][1]["requiredTags"][0] == "meridian:stack"  # schema default filled in
+
+
+def test_check_functions_can_be_called_directly_with_plain_dicts():
+    sys.path.insert(0, str(PACK))
+    try:
+        encryption = _load("meridian_policy_encryption_test", PACK / "encryption.py")
+        iam = _load("meridian_policy_iam_test", PACK / "iam.py")
+    finally:
+        sys.path.remove(str(PACK))
+    assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": "k"}, {}, None) == []
+    assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {}, {}, None)
+    doc = json.dumps({"Statement": [{"Effect": "Allow", "Action": "iam:Pass*", "Resource": ["*"]}]})
+    assert iam.check_no_passrole_wildcard("aws:iam/policy:Policy", {"policy": doc}, {}, None)
+
+
+def test_taggable_type_list_matches_installed_pulumi_aws():
+    proc = subprocess.run([sys.executable, str(PACK / "tools" / "taggable_types.py")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads((PACK / "aws_taggable.json").read_text()), "regenerate policies/aws_taggable.json"
+
+
+def test_catalog_is_generated_from_the_pack():
+    from meridian.commands.policy import catalog_markdown
+
+    generated = catalog_markdown(ROOT)
+    committed = (ROOT / "docs" / "policies.md").read_text()
+    assert committed == generated, "docs/policies.md is stale: run `meridian policy --catalog docs/policies.md`"
+    for name in examples.MUTATIONS:
+        assert f"### {name}" in generated
+    assert generated.count("**Example violation**") == len(examples.MUTATIONS)

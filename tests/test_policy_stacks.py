@@ -1,0 +1,236 @@
+"""The pack on the real stacks: zero mandatory violations in every preview, and realistic mutations
+of the real resources (as the program registers them, with property dependencies) each caught by
+the rule that should catch them. Plus the CLI: bad policy config exits 2, a violation exits 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate, load_policy_config
+
+from .conftest import ROOT, STACKS, run_meridian
+
+# Runs the real program in a fresh process (SDK state is global) and dumps what the analyzer is sent.
+_DUMP = """
+import json, sys
+from pathlib import Path
+from google.protobuf import json_format
+from meridian.engine.run import run_program
+run = run_program(Path(sys.argv[1]), sys.argv[2])
+json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent or None,
+            "provider": r.provider_urn or None, "inputs": json_format.MessageToDict(r.inputs),
+            "dependencies": r.dependencies, "propertyDependencies": r.property_dependencies, "protect": r.protect}
+           for r in run.registrations], sys.stdout)
+"""
+
+
+@pytest.fixture(scope="session")
+def real_resources():
+    procs = {s: subprocess.Popen([sys.executable, "-c", _DUMP, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for s in ("us", "apac")}
+    out = {}
+    for s, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+        out[s] = json.loads(stdout)
+    return out
+
+
+@pytest.fixture(scope="session")
+def stack_pack():
+    with Analyzer(ROOT / "policies") as analyzer:
+        info = analyzer.wait_ready()
+        configured = {}
+
+        def run(stack: str, resources: list[dict]):
+            if configured.get("stack") != stack:
+                path = ROOT / "policies" / "config" / f"{stack}.json"
+                analyzer.configure(effective_config(info, load_policy_config(path), path))
+                configured["stack"] = stack
+            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
+
+        yield run
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_real_stacks_have_no_mandatory_violation(previews, stack):
+    policy = previews[stack].plan["policy"]
+    assert policy["evaluated"] is True and policy["config"] == f"policies/config/{stack}.json"
+    mandatory = [v for v in policy["violations"] if v["level"] == "mandatory"]
+    assert mandatory == [], json.dumps(mandatory, indent=1)
+    registered = sum(1 for r in previews[stack].plan["resources"] if r["type"] != "pulumi:pulumi:Stack")
+    assert policy["resources_analyzed"] == registered
+    assert policy["policies"] >= 25
+    assert "policy: passed" in previews[stack].cli.out
+
+
+def _one(resources, type_, pred=lambda r: True):
+    return next(r for r in resources if r["type"] == type_ and pred(r))
+
+
+def _caught(violations, rule, urn=None):
+    hits = [v for v in violations if v.policy == rule and v.level == "mandatory"]
+    assert hits, f"{rule} did not catch it; got {[(v.policy, v.message) for v in violations]}"
+    if urn is not None:
+        assert urn in {v.urn for v in hits}, (urn, hits)
+    return hits
+
+
+def test_unmutated_real_resources_pass(real_resources, stack_pack):
+    for stack in ("us", "apac"):
+        assert [v for v in stack_pack(stack, real_resources[stack]) if v.level == "mandatory"] == []
+
+
+def test_real_database_with_encryption_off(real_resources, stack_pack):
+    resources = json.loads(json.dumps(real_resources["us"]))
+    cluster = _one(resources, "aws:rds/cluster:Cluster")
+    cluster["inputs"]["storageEncrypted"] = False
+    _caught(stack_pack("us", resources), "rds-storage-encrypted", cluster["urn"])
+
+
+def test_real_bucket_made_public(real_resources, stack_pack):
+    resources = json.loads(json.dumps(real_resources["us"]))
+    block = _one(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    block["inputs"]["blockPublicAcls"] = False
+    block["inputs"]["restrictPublicBuckets"] = False
+    _caught(stack_pack("us", resources), "s3-bucket-public-access-blocked", block["urn"])
+
+
+def test_real_tenant_role_widened_to_everything(real_resources, stack_pack):
+    resources = json.loads(json.dumps(real_resources["us"]))
+    access = _one(resources, "aws:iam/rolePolicy:RolePolicy", lambda r: r["name"].endswith("-t-globex-data-access"))
+    doc = json.loads(access["inputs"]["policy"])
+    for st in doc["Statement"]:
+        st["Resource"] = "*"
+    access["inputs"]["policy"] = json.dumps(doc)
+    hits = _caught(stack_pack("us", resources), "tenant-role-isolated", access["urn"])
+    assert any("Resource \"*\"" in v.message and "globex" in v.message for v in hits)
+
+
+def test_real_resource_moved_outside_the_zone(real_resources, stack_pack):
+    resources = json.loads(json.dumps(real_resources["us"]))
+    key = _one(resources, "aws:kms/key:Key", lambda r: "-t-acme-" in r["name"])
+    key["inputs"]["region"] = "eu-west-1"
+    _caught(stack_pack("us", resources), "aws-resource-region-allowed", key["urn"])
+    provider = _one(resources, "pulumi:providers:aws", lambda r: r["name"] == "us-west-2")
+    provider["inputs"]["region"] = "ap-southeast-1"
+    urns = {v.urn for v in _caught(stack_pack("us", resources), "aws-resource-region-allowed")}
+    assert provider["urn"] in urns and len(urns) > 50  # the provider and everything it creates
+
+
+def test_real_primary_record_without_health_check(real_resources, stack_pack):
+    resources = json.loads(json.dumps(real_resources["us"]))
+    record = _one(resources, "aws:route53/record:Record", lambda r: r["inputs"].get("failoverRoutingPolicies", [{}])[0].get("type") == "PRIMARY")
+    del record["inputs"]["healthCheckId"]
+    record["propertyDependencies"].pop("healthCheckId", None)
+    _caught(stack_pack("us", resources), "route53-failover-record-ready", record["urn"])
+
+
+def test_real_tenant_without_budget(real_resources, stack_pack):
+    resources = [r for r in json.loads(json.dumps(real_resources["us"])) if not r["name"].startswith("us-cost-tenant-initech")]
+    hits = _caught(stack_pack("us", resources), "budgets-tenant-budget-exists")
+    assert [v.message.split(" must")[0] for v in hits] == ["Tenant initech"]
+
+
+def test_real_database_without_dr_member(real_resources, stack_pack):
+    resources = json.loads(json.dumps(real_resources["apac"]))  # RDS postgres with a cross-region replica
+    replica = _one(resources, "aws:rds/instance:Instance", lambda r: r["name"].endswith("-replica"))
+    resources.remove(replica)
+    writer = _one(resources, "aws:rds/instance:Instance", lambda r: r["name"].endswith("-writer"))
+    _caught(stack_pack("apac", resources), "rds-database-dr-member", writer["urn"])
+    resources = json.loads(json.dumps(real_resources["us"]))  # Aurora global: drop the secondary's instance
+    resources = [r for r in resources if not (r["type"] == "aws:rds/clusterInstance:ClusterInstance" and "us-west-2" in r["name"])]
+    _caught(stack_pack("us", resources), "rds-database-dr-member", _one(resources, "aws:rds/globalCluster:GlobalCluster")["urn"])
+
+
+def test_real_tenant_namespace_without_default_deny(real_resources, stack_pack):
+    resources = [r for r in json.loads(json.dumps(real_resources["us"])) if not r["name"].endswith("-t-acme-default-deny")]
+    hits = _caught(stack_pack("us", resources), "tenant-namespace-guarded")
+    assert len(hits) == 2  # the namespace in each region's cluster
+
+
+# --- through the CLI ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project_with_pack(project_copy):
+    shutil.copytree(ROOT / "policies", project_copy / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    return project_copy
+
+
+def test_missing_policy_config_exits_2_naming_the_file(project_with_pack):
+    (project_with_pack / "policies" / "config" / "eu.json").unlink()
+    cli = run_meridian("preview", "--stack", "eu", "--project-dir", str(project_with_pack))
+    assert cli.code == 2, cli.err
+    assert "policies/config/eu.json: policy config not found" in cli.err and "Traceback" not in cli.err + cli.out
+
+
+def test_unparseable_policy_config_exits_2(project_with_pack):
+    (project_with_pack / "policies" / "config" / "us.json").write_text('{"rds-storage-encrypted": "mandatory",}')
+    cli = run_meridian("policy", "--stack", "us", "--project-dir", str(project_with_pack))
+    assert cli.code == 2 and "us.json: not valid JSON (line 1" in cli.err and "Traceback" not in cli.err
+
+
+def test_invalid_policy_settings_exit_2(project_with_pack):
+    path = project_with_pack / "policies" / "config" / "apac.json"
+    cfg = json.loads(path.read_text())
+    cfg["rds-backup-retention-sufficient"]["minRetentionDays"] = "two weeks"
+    path.write_text(json.dumps(cfg))
+    cli = run_meridian("policy", "--stack", "apac", "--project-dir", str(project_with_pack))
+    assert cli.code == 2, cli.out + cli.err
+    assert "policies/config/apac.json: invalid policy config" in cli.err and "minRetentionDays: must be an integer" in cli.err
+
+
+def test_mandatory_violation_exits_1_grouped_by_rule_and_in_the_plan(project_with_pack, tmp_path):
+    path = project_with_pack / "policies" / "config" / "us.json"
+    cfg = json.loads(path.read_text())
+    cfg["aws-resource-region-allowed"]["allowedRegions"] = ["us-east-1"]  # the dr region leaves the zone
+    cfg["rds-backup-retention-sufficient"] = {"enforcementLevel": "advisory", "minRetentionDays": 30}
+    path.write_text(json.dumps(cfg))
+    out = tmp_path / "plan.json"
+    cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_with_pack), "--json", str(out))
+    assert cli.code == 1, cli.err
+    assert "MANDATORY aws-resource-region-allowed" in cli.out and "ADVISORY rds-backup-retention-sufficient" in cli.out
+    assert cli.out.index("MANDATORY") < cli.out.index("ADVISORY")
+    assert "urn:pulumi:us::meridian::pulumi:pulumi:Stack$pulumi:providers:aws::us-west-2" in cli.out
+    assert "policy: FAILED" in cli.out
+    plan = json.loads(out.read_text())
+    violations = plan["policy"]["violations"]
+    assert {v["policy"] for v in violations if v["level"] == "mandatory"} == {"aws-resource-region-allowed"}
+    assert all(set(v) == {"policy", "level", "urn", "message"} for v in violations)
+    dr = {r["urn"] for r in plan["resources"] if r["region"] == "us-west-2" and r["type"].startswith("aws:")}
+    assert dr <= {v["urn"] for v in violations if v["policy"] == "aws-resource-region-allowed"}
+
+
+def test_no_policy_skips_the_pack(project_with_pack):
+    (project_with_pack / "policies" / "config" / "us.json").unlink()  # not even read
+    cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_with_pack), "--no-policy")
+    assert cli.code == 0, cli.err
+    assert "policy: skipped (--no-policy)" in cli.out
+
+
+def test_analyzer_process_is_stopped_even_when_the_program_fails(project_with_pack):
+    (project_with_pack / "__main__.py").write_text("raise ValueError('boom')\n")
+    before = _analyzers()
+    cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_with_pack))
+    assert cli.code == 1 and "boom" in cli.err
+    assert _analyzers() - before == set()
+
+
+def _analyzers() -> set[int]:
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if b"pulumi.policy" in cmd and any(c.endswith(b"policies") for c in cmd):
+                pids.add(int(entry))
+    return pids
