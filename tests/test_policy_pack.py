@@ -201,3 +201,37 @@ def test_catalog_is_generated_from_the_pack():
     for name in examples.MUTATIONS:
         assert f"### {name}" in generated
     assert generated.count("**Example violation**") == len(examples.MUTATIONS)
+
+
+class _Reg:
+    """What RecordingMonitor hands `on_register`, built from an example resource."""
+
+    def __init__(self, r: dict):
+        s = Subject.from_dict(r)
+        self.urn, self.type, self.name, self.inputs, self.parent = s.urn, s.type, s.name, s.properties, s.parent
+        self.provider_urn, self.dependencies, self.property_dependencies = s.provider, s.dependencies, s.property_dependencies
+        self.protect, self.custom = s.protect, s.custom
+
+
+@pytest.mark.parametrize("threshold", [5, 10_000], ids=["with-helper", "single"])
+def test_streaming_with_a_stack_helper_finds_what_evaluate_finds(pack, threshold, tmp_path):
+    import contextlib
+
+    from meridian.engine.policy import PolicyStream
+
+    resources = examples.mutated("tenant-role-isolated", 0)
+    examples.MUTATIONS["rds-storage-encrypted"][0][1](resources)
+    examples.MUTATIONS["route53-failover-record-ready"][1][1](resources)
+    expected = sorted((v.policy, v.urn, v.message) for v in pack.run(resources))
+    assert {p for p, _, _ in expected} == {"tenant-role-isolated", "rds-storage-encrypted", "route53-failover-record-ready"}
+    with contextlib.ExitStack() as scope:
+        main = scope.enter_context(Analyzer(PACK))
+        stream = PolicyStream(main, examples.CONFIG, tmp_path / "config.json", "test",
+                              helper_factory=lambda: scope.enter_context(Analyzer(PACK)), helper_threshold=threshold)
+        for r in resources:
+            stream.on_register(_Reg(r))
+        report = stream.finish()
+        assert len(stream.helpers) == (1 if threshold == 5 else 0)
+    assert sorted((v.policy, v.urn, v.message) for v in report.violations) == expected
+    assert report.analyzed == len(resources) - 1  # everything but the Stack itself
+    assert report.timings.analyzer_cpu_s is not None and report.timings.waited_s >= 0

@@ -106,9 +106,11 @@ def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: st
 
     path = config_path(project_dir, stack)
     file_config = load_policy_config(path)
-    # One analyzer for the resource rules (streamed during the program); AnalyzeStack split over one per core.
-    analyzers = [scope.enter_context(Analyzer(pack_dir_of(project_dir))) for _ in range(stack_shards())]
-    return PolicyStream(analyzers[0], file_config, path.relative_to(project_dir), stack, helpers=analyzers[1:])
+    # One analyzer for everything, streamed during the program; a large stack also gets a second one
+    # (one per core) to split AnalyzeStack's stack policies with.
+    analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))
+    helper = (lambda: scope.enter_context(Analyzer(pack_dir_of(project_dir)))) if stack_shards() > 1 else None
+    return PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper)
 
 
 def policy_line(report) -> str:

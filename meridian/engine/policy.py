@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -525,6 +525,10 @@ def stack_shards() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+# Resources from which a second analyzer pays off (AnalyzeStack ~1 ms per resource on one process).
+HELPER_THRESHOLD = 1000
+
+
 # --- streaming while the program runs ----------------------------------------------------------
 
 
@@ -582,9 +586,14 @@ class PolicyStream:
     collects the answers and runs AnalyzeStack while the caller renders; `finish()` returns the report."""
 
     def __init__(self, analyzer: Analyzer, file_config: Mapping[str, Any], config_source: Path, stack: str,
-                 helpers: Sequence[Analyzer] = ()):
+                 helpers: Sequence[Analyzer] = (), helper_factory: Callable[[], Analyzer] | None = None,
+                 helper_threshold: int = HELPER_THRESHOLD):
         self.analyzer = analyzer
         self.helpers = list(helpers)  # more analyzers of the same pack, each running a share of the stack policies
+        # A large stack gets its helper once it has `helper_threshold` resources: it starts while the
+        # program still runs, and small stacks never pay for a second process.
+        self._helper_factory = helper_factory
+        self._helper_threshold = helper_threshold
         self._file_config = file_config
         self._source = config_source
         self._stack = stack
@@ -606,6 +615,9 @@ class PolicyStream:
 
     def on_register(self, reg: Any) -> None:
         subject = Subject.from_registration(reg)
+        if self._helper_factory is not None and len(self._subjects) >= self._helper_threshold:
+            factory, self._helper_factory = self._helper_factory, None
+            self.helpers.append(factory())
         with self._lock:
             self._subjects.append(subject)
             if subject.type.startswith("pulumi:providers:"):
@@ -628,16 +640,19 @@ class PolicyStream:
         try:
             info = self.analyzer.wait_ready()
             config = effective_config(info, self._file_config, self._source)
-            shards = 1 + len(self.helpers)
-            self.analyzer.configure(shard_config(info, config, 0, shards), stack=self._stack)
+            # Until close, shard 0 runs every policy: Analyze only runs resource policies anyway.
+            self.analyzer.configure(config, stack=self._stack)
             with self._lock:
                 backlog, self._backlog, self._live = self._backlog, [], True
             for subject in backlog:
                 self._send(subject)
-            for i, helper in enumerate(self.helpers, start=1):
-                helper.wait_ready()
-                helper.configure(shard_config(info, config, i, shards), stack=self._stack)
             self._closed.wait()
+            shards = 1 + len(self.helpers)
+            if shards > 1:
+                self.analyzer.configure(shard_config(info, config, 0, shards), stack=self._stack)
+                for i, helper in enumerate(self.helpers, start=1):
+                    helper.wait_ready()
+                    helper.configure(shard_config(info, config, i, shards), stack=self._stack)
             stack_started = time.perf_counter()
             request = self.analyzer.stack_request(self._subjects, self._providers)
             stack_futures = [a.analyze_stack_raw(request) for a in (*self.helpers, self.analyzer)]
