@@ -59,11 +59,12 @@ def preview(
     tenants: Optional[int] = TenantsOpt,
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
+    diff_base: Optional[Path] = typer.Option(None, "--diff", help="also show what changed against this base plan JSON (resources, violations, cost); see `meridian diff`"),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, run_preview
 
-    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants))
+    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants, diff_base=diff_base))
 
 
 @app.command()
@@ -92,6 +93,21 @@ def cost(
     from meridian.commands.cost import CostRequest, run_cost
 
     _guard(debug, run_cost, CostRequest(stack, project_dir, json_path, tenants))
+
+
+@app.command()
+def diff(
+    base: Path = typer.Argument(..., help="the base branch's plan JSON (`meridian preview --json`)"),
+    head: Path = typer.Argument(..., help="the plan JSON of the change under review, same stack"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="write the PR comment (Markdown) here"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the diff as JSON here"),
+    title: Optional[str] = typer.Option(None, "--title", help="heading of the comment (default: the stack)"),
+    debug: bool = DebugOpt,
+) -> None:
+    """What changed between two plans of a stack: resources added/removed/changed, new and fixed violations, cost delta."""
+    from meridian.commands.diff import DiffRequest, run_diff
+
+    _guard(debug, run_diff, DiffRequest(base, head, markdown, json_path, title))
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1.")

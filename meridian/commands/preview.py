@@ -25,6 +25,7 @@ class PreviewRequest:
     policy: bool = True
     bare: bool = False
     tenants: int | None = None
+    diff_base: Path | None = None  # a base plan JSON to show this plan's changes against
 
 
 @dataclass
@@ -53,6 +54,13 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     prep = prepare(req.stack, req.project_dir, req.tenants)
     json_path = writable(req.json_path)
     diagram_path = writable(req.diagram_path)
+    base_plan = None
+    if req.diff_base is not None:
+        if req.bare:
+            raise BadInput("--diff needs the plan: it cannot be combined with --bare")
+        from meridian.commands.diff import load_base
+
+        base_plan = load_base(req.diff_base, req.stack)
 
     from meridian.engine.run import run_program
 
@@ -93,6 +101,10 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
 
         diagram_path.write_text(mermaid(plan))
         console.print(f"diagram written to {diagram_path}")
+    if base_plan is not None:
+        from meridian.commands.diff import print_against
+
+        print_against(base_plan, plan.to_json(policy, cost.to_json()), console)
     mandatory = [v for v in policy["violations"] if v.get("level") == "mandatory"]
     for problem in cost.problems:
         console.print(f"[bold red]cost gate:[/] {problem}")
