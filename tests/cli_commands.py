@@ -138,13 +138,16 @@ def command_paths(args: list[str]) -> list[tuple[list[str], list[str]]]:
                     walk(node.commands[name], [*path, name], tokens[1:])
                 return
             if all(p.param_type_name != "argument" for p in node.params):
-                results.append(([*path, tokens[0]], []))  # an unknown subcommand
+                results.append(([*path, tokens[0]], flags_in(tokens[1:])))  # an unknown subcommand
                 return
-        flags = [t.split("=", 1)[0] for t in tokens if t.startswith("-") and t != "-"]
-        results.append((path, flags))
+        results.append((path, flags_in(tokens)))
 
     walk(_root(), [], args)
     return results
+
+
+def flags_in(tokens: list[str]) -> list[str]:
+    return [t.split("=", 1)[0] for t in tokens if t.startswith("-") and t != "-"]
 
 
 @cache

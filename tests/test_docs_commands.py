@@ -94,14 +94,17 @@ def test_placeholders_and_optional_parts_are_accepted(tmp_path):
     assert len(commands) == 2 and [p for c in commands for p in check(c)] == []
 
 
-@pytest.mark.parametrize(("text", "args"), [
-    ("`.venv/bin/meridian --help`", ["--help"]),
-    ("`python -m meridian preview`", ["preview"]),
-    ("`STACK=eu make preview`", ["preview"]),
-    ("`cd x && make test`", ["test"]),
-    ("`meridian:stack` tag", None),
-    ("`meridian/engine/plan.py`", None),
-])
+@pytest.mark.parametrize(
+    ("text", "args"),
+    [
+        ("`.venv/bin/meridian --help`", ["--help"]),
+        ("`python -m meridian preview`", ["preview"]),
+        ("`STACK=eu make preview`", ["preview"]),
+        ("`cd x && make test`", ["test"]),
+        ("`meridian:stack` tag", None),
+        ("`meridian/engine/plan.py`", None),
+    ],
+)
 def test_what_counts_as_a_command(tmp_path, text, args):
     commands = commands_in(_quoted(text + "\n", tmp_path))
     assert [c.args for c in commands] == ([args] if args is not None else [])

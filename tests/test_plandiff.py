@@ -122,14 +122,29 @@ def test_violations_already_open_on_base_are_counted_not_listed_as_new(base, hea
 
 
 def resource(urn_name: str, type_: str = "aws:s3/bucket:Bucket", **inputs) -> dict:
-    return {"urn": f"urn:pulumi:us::meridian::{type_}::{urn_name}", "type": type_, "name": urn_name, "custom": True,
-            "parent": None, "provider": None, "region": "us-east-1", "inputs": inputs, "dependencies": [], "protect": False}
+    return {
+        "urn": f"urn:pulumi:us::meridian::{type_}::{urn_name}",
+        "type": type_,
+        "name": urn_name,
+        "custom": True,
+        "parent": None,
+        "provider": None,
+        "region": "us-east-1",
+        "inputs": inputs,
+        "dependencies": [],
+        "protect": False,
+    }
 
 
 def plan(*resources: dict, violations=(), evaluated=True, total=10.0) -> dict:
-    return {"project": "meridian", "stack": "us", "resources": list(resources), "outputs": {},
-            "policy": {"evaluated": evaluated, "violations": list(violations)},
-            "cost": {"evaluated": True, "monthly_total_usd": total, "by_region": {"us-east-1": total}, "tenants": []}}
+    return {
+        "project": "meridian",
+        "stack": "us",
+        "resources": list(resources),
+        "outputs": {},
+        "policy": {"evaluated": evaluated, "violations": list(violations)},
+        "cost": {"evaluated": True, "monthly_total_usd": total, "by_region": {"us-east-1": total}, "tenants": []},
+    }
 
 
 def test_a_secret_is_never_shown_even_when_the_other_side_is_plain():
@@ -203,22 +218,32 @@ def cli(*args: str):
 def test_cli_writes_markdown_and_json(tmp_path, base, head):
     (tmp_path / "base.json").write_text(json.dumps(base))
     (tmp_path / "head.json").write_text(json.dumps(head))
-    result = cli("diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"),
-                 "--markdown", str(tmp_path / "c.md"), "--json", str(tmp_path / "d.json"))
+    result = cli(
+        "diff",
+        str(tmp_path / "base.json"),
+        str(tmp_path / "head.json"),
+        "--markdown",
+        str(tmp_path / "c.md"),
+        "--json",
+        str(tmp_path / "d.json"),
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "c.md").read_text() == to_markdown(diff_plans(base, head))
     assert json.loads((tmp_path / "d.json").read_text())["policy"]["head_mandatory"] == 4
     assert RULE in result.output
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (None, "file not found"),
-    ("{not json", "not JSON (line 1"),
-    ("[1, 2]", "expected a JSON object"),
-    ('{"stack": "us"}', "not a meridian plan"),
-    ('{"stack": "us", "resources": [{"urn": "u", "type": "t"}, {"urn": "u", "type": "t"}]}', "duplicate URN u"),
-    ('{"stack": "eu", "resources": []}', "different stacks: base is 'eu', head is 'us'"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "file not found"),
+        ("{not json", "not JSON (line 1"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"stack": "us"}', "not a meridian plan"),
+        ('{"stack": "us", "resources": [{"urn": "u", "type": "t"}, {"urn": "u", "type": "t"}]}', "duplicate URN u"),
+        ('{"stack": "eu", "resources": []}', "different stacks: base is 'eu', head is 'us'"),
+    ],
+)
 def test_bad_plans_exit_2_with_what_is_wrong(tmp_path, base, content, expected):
     (tmp_path / "head.json").write_text(json.dumps(base))
     if content is not None:

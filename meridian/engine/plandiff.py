@@ -35,7 +35,9 @@ def load_plan(path: Path, role: str) -> dict[str, Any]:
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
-        raise BadInput(f"{role} plan {path}: file not found (write one with `meridian preview --stack STACK --json {path}`)") from None
+        raise BadInput(
+            f"{role} plan {path}: file not found (write one with `meridian preview --stack STACK --json {path}`)"
+        ) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise BadInput(f"{role} plan {path}: cannot read it ({exc.__class__.__name__})") from None
     try:
@@ -50,7 +52,9 @@ def check_plan(plan: Any, where: str) -> None:
     if not isinstance(plan, dict):
         raise BadInput(f"{where}: expected a JSON object with 'stack' and 'resources', got {type(plan).__name__}")
     if not isinstance(plan.get("stack"), str) or not isinstance(plan.get("resources"), list):
-        raise BadInput(f"{where}: not a meridian plan (needs 'stack' (string) and 'resources' (list), as `meridian preview --json` writes)")
+        raise BadInput(
+            f"{where}: not a meridian plan (needs 'stack' (string) and 'resources' (list), as `meridian preview --json` writes)"
+        )
     seen: set[str] = set()
     for i, r in enumerate(plan["resources"]):
         if not isinstance(r, dict) or not isinstance(r.get("urn"), str) or not isinstance(r.get("type"), str):
@@ -141,8 +145,14 @@ class PlanDiff:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.added or self.removed or self.changed or self.new_violations or self.fixed_violations
-                    or (self.cost.total is not None and abs(self.cost.total.delta) >= _EPSILON))
+        return bool(
+            self.added
+            or self.removed
+            or self.changed
+            or self.new_violations
+            or self.fixed_violations
+            or (self.cost.total is not None and abs(self.cost.total.delta) >= _EPSILON)
+        )
 
     def to_json(self) -> dict[str, Any]:
         def resource(rc: ResourceChange) -> dict[str, Any]:
@@ -196,7 +206,9 @@ def _is_resource(r: dict[str, Any]) -> bool:
 def diff_plans(base: dict[str, Any], head: dict[str, Any]) -> PlanDiff:
     """Compare two checked plans of the same stack (see `load_plan`)."""
     if base["stack"] != head["stack"]:
-        raise BadInput(f"the plans are of different stacks: base is '{base['stack']}', head is '{head['stack']}' (diff a stack against itself)")
+        raise BadInput(
+            f"the plans are of different stacks: base is '{base['stack']}', head is '{head['stack']}' (diff a stack against itself)"
+        )
     before = {r["urn"]: r for r in base["resources"] if _is_resource(r)}
     after = {r["urn"]: r for r in head["resources"] if _is_resource(r)}
 
@@ -212,7 +224,9 @@ def diff_plans(base: dict[str, Any], head: dict[str, Any]) -> PlanDiff:
 
 
 def _ref(r: dict[str, Any], changes: tuple[ValueChange, ...] = ()) -> ResourceChange:
-    return ResourceChange(r["urn"], r["type"], r.get("name") or urn_name(r["urn"]), r.get("region"), changes, bool(r.get("protect")))
+    return ResourceChange(
+        r["urn"], r["type"], r.get("name") or urn_name(r["urn"]), r.get("region"), changes, bool(r.get("protect"))
+    )
 
 
 def resource_changes(before: dict[str, Any], after: dict[str, Any]) -> list[ValueChange]:
@@ -234,7 +248,7 @@ def value_changes(before: Any, after: Any, path: str) -> list[ValueChange]:
             out += value_changes(before.get(key), after.get(key), f"{path}.{key}" if path else key)
         return out
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return [c for i, (b, a) in enumerate(zip(before, after)) for c in value_changes(b, a, f"{path}[{i}]")]
+        return [c for i, (b, a) in enumerate(zip(before, after, strict=True)) for c in value_changes(b, a, f"{path}[{i}]")]
     return [_value_change(path, before, after)]
 
 
@@ -269,8 +283,14 @@ def _violations(plan: dict[str, Any]) -> tuple[bool, dict[tuple[str, str, str], 
         if isinstance(v, dict):
             urn = str(v.get("urn") or "")
             where = by_urn.get(urn, {})
-            ref = ViolationRef(str(v.get("policy", "?")), str(v.get("level", "advisory")), urn, str(v.get("message", "")),
-                               where.get("type", ""), where.get("region"))
+            ref = ViolationRef(
+                str(v.get("policy", "?")),
+                str(v.get("level", "advisory")),
+                urn,
+                str(v.get("message", "")),
+                where.get("type", ""),
+                where.get("region"),
+            )
             refs[(ref.policy, ref.level, ref.urn)] = ref
     return evaluated, refs
 
@@ -301,8 +321,11 @@ def _numbers(table: Any) -> dict[str, float]:
 
 
 def _tenant_totals(cost: dict[str, Any]) -> dict[str, float]:
-    return {str(t["tenant"]): float(t["total_usd"]) for t in cost.get("tenants") or []
-            if isinstance(t, dict) and "tenant" in t and isinstance(t.get("total_usd"), (int, float))}
+    return {
+        str(t["tenant"]): float(t["total_usd"])
+        for t in cost.get("tenants") or []
+        if isinstance(t, dict) and "tenant" in t and isinstance(t.get("total_usd"), (int, float))
+    }
 
 
 def _cost_diff(base: dict[str, Any], head: dict[str, Any]) -> CostDiff:
@@ -310,7 +333,7 @@ def _cost_diff(base: dict[str, Any], head: dict[str, Any]) -> CostDiff:
     problems = [str(p) for p in new.get("problems") or []]
     totals = old.get("monthly_total_usd"), new.get("monthly_total_usd")
     if not all(isinstance(t, (int, float)) for t in totals):
-        missing = " and ".join(side for side, t in zip(("base", "head"), totals) if not isinstance(t, (int, float)))
+        missing = " and ".join(side for side, t in zip(("base", "head"), totals, strict=True) if not isinstance(t, (int, float)))
         return CostDiff(False, head_problems=problems, note=f"no cost estimate in the {missing} plan")
     return CostDiff(
         True,
@@ -385,7 +408,13 @@ def headline(d: PlanDiff) -> str:
 
 def to_markdown(d: PlanDiff, title: str | None = None) -> str:
     """The PR comment: a headline a reviewer reads at a glance, then violations, cost, resources."""
-    out = [COMMENT_MARKER.format(stack=d.stack), f"### {title or f'meridian preview: stack `{d.stack}`'}", "", f"**{headline(d)}**", ""]
+    out = [
+        COMMENT_MARKER.format(stack=d.stack),
+        f"### {title or f'meridian preview: stack `{d.stack}`'}",
+        "",
+        f"**{headline(d)}**",
+        "",
+    ]
     out += _policy_section(d)
     out += _cost_section(d.cost)
     out += _resources_section(d)
@@ -398,16 +427,26 @@ def _policy_section(d: PlanDiff) -> list[str]:
         out += [f"> {d.policy_note}", ""]
     if d.new_violations:
         label = "New policy violations" if d.policy_compared else "Policy violations in this change"
-        out += [f"#### {label} ({len(d.new_violations)})", "", "| level | rule | resource | region | what must change |", "|---|---|---|---|---|"]
-        rows = [f"| {'**mandatory**' if v.level == 'mandatory' else v.level} | {_code(v.policy)} | {_resource_cell(v)} | {v.region or ''} | {_cell(v.message)} |"
-                for v in sorted(d.new_violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn))]
+        out += [
+            f"#### {label} ({len(d.new_violations)})",
+            "",
+            "| level | rule | resource | region | what must change |",
+            "|---|---|---|---|---|",
+        ]
+        rows = [
+            f"| {'**mandatory**' if v.level == 'mandatory' else v.level} | {_code(v.policy)} | {_resource_cell(v)} | {v.region or ''} | {_cell(v.message)} |"
+            for v in sorted(d.new_violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn))
+        ]
         out += _capped(rows, len(rows)) + [""]
     if d.fixed_violations:
         out += [f"#### Fixed violations ({len(d.fixed_violations)})", "", "| level | rule | resource |", "|---|---|---|"]
         rows = [f"| {v.level} | {_code(v.policy)} | {_resource_cell(v)} |" for v in d.fixed_violations]
         out += _capped(rows, len(rows)) + [""]
     if d.policy_compared and d.open_violations:
-        out += [f"{d.open_violations} violation{'s' if d.open_violations != 1 else ''} already open on the base branch (unchanged).", ""]
+        out += [
+            f"{d.open_violations} violation{'s' if d.open_violations != 1 else ''} already open on the base branch (unchanged).",
+            "",
+        ]
     return out
 
 
@@ -435,12 +474,22 @@ def _change_text(c: ValueChange) -> str:
 def _resources_section(d: PlanDiff) -> list[str]:
     if not (d.added or d.removed or d.changed):
         return [f"No resource changes ({d.unchanged} unchanged)."]
-    out = [f"<details><summary>Resources: {len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to delete, "
-           f"{d.unchanged} unchanged</summary>", "", "| | resource | region | changed inputs |", "|---|---|---|---|"]
+    out = [
+        f"<details><summary>Resources: {len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to delete, "
+        f"{d.unchanged} unchanged</summary>",
+        "",
+        "| | resource | region | changed inputs |",
+        "|---|---|---|---|",
+    ]
     rows = [f"| + | {_resource_cell(r)} | {r.region or ''} | |" for r in d.added]
-    rows += [f"| - | {_resource_cell(r)} | {r.region or ''} | {'⚠️ protected: the delete fails until unprotected' if r.protect else ''} |"
-             for r in d.removed]
-    rows += [f"| ~ | {_resource_cell(r)} | {r.region or ''} | {', '.join(_change_text(c) for c in r.changes[:8])}"
-             f"{f' (+{len(r.changes) - 8} more)' if len(r.changes) > 8 else ''} |" for r in d.changed]
+    rows += [
+        f"| - | {_resource_cell(r)} | {r.region or ''} | {'⚠️ protected: the delete fails until unprotected' if r.protect else ''} |"
+        for r in d.removed
+    ]
+    rows += [
+        f"| ~ | {_resource_cell(r)} | {r.region or ''} | {', '.join(_change_text(c) for c in r.changes[:8])}"
+        f"{f' (+{len(r.changes) - 8} more)' if len(r.changes) > 8 else ''} |"
+        for r in d.changed
+    ]
     out += _capped(rows, len(rows))
     return out + ["", "</details>"]

@@ -22,22 +22,41 @@ PROJECT = ("Pulumi.yaml", "Pulumi.us.yaml", "Pulumi.eu.yaml", "Pulumi.apac.yaml"
 
 # The change under review, as edits to the copy: (file, old text, new text).
 PUBLIC_DOWNLOADS = [
-    ("components/bucket.py", "    tags: dict[str, str] | None = None\n",
-     "    tags: dict[str, str] | None = None\n    public_read: bool = False\n    \"\"\"Anyone may GET objects (public downloads).\"\"\"\n"),
-    ("components/bucket.py", "block_public_acls=True, block_public_policy=True,\n            ignore_public_acls=True, restrict_public_buckets=True,",
-     "block_public_acls=True, block_public_policy=not args.public_read,\n            ignore_public_acls=True, restrict_public_buckets=not args.public_read,"),
-    ("components/bucket.py", "policy=self.bucket.arn.apply(tls_only_policy)",
-     "policy=self.bucket.arn.apply(public_read_policy if args.public_read else tls_only_policy)"),
-    ("components/bucket.py", "\n\n@dataclass(frozen=True, kw_only=True)",
-     "\n\ndef public_read_policy(bucket_arn: str) -> str:\n"
-     "    document = json.loads(tls_only_policy(bucket_arn))\n"
-     "    document[\"Statement\"].append({\"Sid\": \"PublicDownloads\", \"Effect\": \"Allow\", \"Principal\": \"*\",\n"
-     "                                  \"Action\": \"s3:GetObject\", \"Resource\": f\"{bucket_arn}/*\"})\n"
-     "    return json.dumps(document)\n\n\n@dataclass(frozen=True, kw_only=True)"),
-    ("components/tenantpool.py", "SecureBucketArgs(kms_key_arn=key.arn)", "SecureBucketArgs(kms_key_arn=key.arn, public_read=True)"),
-    ("Pulumi.us.yaml", "  meridian:zone: us\n",
-     "  meridian:zone: us\n  meridian:cluster:\n    version: \"1.33\"\n    node_instance_types: [m7g.large]\n"
-     "    node_ami_type: AL2023_ARM_64_STANDARD\n    node_min: 3\n    node_desired: 4\n    node_max: 9\n    public_access_cidrs: []\n"),
+    (
+        "components/bucket.py",
+        "    tags: dict[str, str] | None = None\n",
+        '    tags: dict[str, str] | None = None\n    public_read: bool = False\n    """Anyone may GET objects (public downloads)."""\n',
+    ),
+    (
+        "components/bucket.py",
+        "block_public_acls=True, block_public_policy=True,\n            ignore_public_acls=True, restrict_public_buckets=True,",
+        "block_public_acls=True, block_public_policy=not args.public_read,\n            ignore_public_acls=True, restrict_public_buckets=not args.public_read,",
+    ),
+    (
+        "components/bucket.py",
+        "policy=self.bucket.arn.apply(tls_only_policy)",
+        "policy=self.bucket.arn.apply(public_read_policy if args.public_read else tls_only_policy)",
+    ),
+    (
+        "components/bucket.py",
+        "\n\n@dataclass(frozen=True, kw_only=True)",
+        "\n\ndef public_read_policy(bucket_arn: str) -> str:\n"
+        "    document = json.loads(tls_only_policy(bucket_arn))\n"
+        '    document["Statement"].append({"Sid": "PublicDownloads", "Effect": "Allow", "Principal": "*",\n'
+        '                                  "Action": "s3:GetObject", "Resource": f"{bucket_arn}/*"})\n'
+        "    return json.dumps(document)\n\n\n@dataclass(frozen=True, kw_only=True)",
+    ),
+    (
+        "components/tenantpool.py",
+        "SecureBucketArgs(kms_key_arn=key.arn)",
+        "SecureBucketArgs(kms_key_arn=key.arn, public_read=True)",
+    ),
+    (
+        "Pulumi.us.yaml",
+        "  meridian:zone: us\n",
+        '  meridian:zone: us\n  meridian:cluster:\n    version: "1.33"\n    node_instance_types: [m7g.large]\n'
+        "    node_ami_type: AL2023_ARM_64_STANDARD\n    node_min: 3\n    node_desired: 4\n    node_max: 9\n    public_access_cidrs: []\n",
+    ),
 ]
 
 
@@ -60,8 +79,12 @@ def apply(dest: Path, edits: list[tuple[str, str, str]]) -> None:
 
 
 def preview(project: Path, out: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "meridian", "preview", "--stack", "us", "--json", str(out)],
-                          cwd=project, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "meridian", "preview", "--stack", "us", "--json", str(out)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode not in (0, 1) or not out.exists():  # 1: a gate failed, which the change is meant to do
         sys.exit(f"preview in {project} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout[-3000:]}")
 
