@@ -274,6 +274,12 @@ def test_oidc_and_secrets_only_where_aws_is_used(workflows):
         assert "secrets.AWS" not in (ROOT / ".github" / "workflows" / name).read_text(), f"{name}: no long-lived AWS keys"
 
 
+def test_checkouts_leave_no_token_behind_for_the_code_they_run(workflows):
+    for where, _job, step in steps(workflows):
+        if step.get("uses", "").startswith("actions/checkout"):
+            assert step.get("with", {}).get("persist-credentials") == "false", where
+
+
 def test_changes_to_aws_happen_only_behind_a_protected_environment(workflows):
     for name, job_id, job in jobs(workflows):
         runs = " ".join(s.get("run", "") for s in job.get("steps", []))
