@@ -290,6 +290,11 @@ def test_preview_diff_refuses_a_base_of_another_stack_before_running_the_program
     assert "resources in" not in result.out  # the program never ran
 
 
+def test_preview_diff_with_bare_is_refused(tmp_path):
+    result = cli("preview", "--stack", "us", "--bare", "--diff", str(tmp_path / "base.json"))
+    assert result.exit_code == 2 and "cannot be combined with --bare" in " ".join(result.output.split())
+
+
 def test_bad_base_is_a_bad_input_error(tmp_path):
     with pytest.raises(BadInput, match="file not found"):
         load_plan(tmp_path / "nope.json", "base")

@@ -45,8 +45,10 @@ def show(diff: PlanDiff, markdown: str, console: Console) -> None:
     console.print(Markdown(markdown.split("\n", 1)[1]))  # without the HTML marker line
 
 
-def load_base(path: Path, stack: str) -> dict[str, Any]:
+def load_base(path: Path, stack: str, bare: bool) -> dict[str, Any]:
     """`meridian preview --diff BASE`: read and check the base plan before the (slow) program runs."""
+    if bare:
+        raise BadInput("--diff needs the plan: it cannot be combined with --bare")
     base = load_plan(path, "base")
     if base["stack"] != stack:
         raise BadInput(f"base plan {path} is of stack '{base['stack']}', not '{stack}': diff a stack against its own base plan")

@@ -56,11 +56,9 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     diagram_path = writable(req.diagram_path)
     base_plan = None
     if req.diff_base is not None:
-        if req.bare:
-            raise BadInput("--diff needs the plan: it cannot be combined with --bare")
         from meridian.commands.diff import load_base
 
-        base_plan = load_base(req.diff_base, req.stack)
+        base_plan = load_base(req.diff_base, req.stack, req.bare)
 
     from meridian.engine.run import run_program
 
