@@ -157,6 +157,21 @@ def test_a_secret_is_never_shown_even_when_the_other_side_is_plain():
     assert "`masterPassword`" in rendered and "`port`: 5432 → 5433" in rendered
 
 
+@pytest.mark.parametrize("key", ["dbPassword", "authToken", "stringData.API_KEY", "data.settings"])
+def test_credential_like_values_are_not_shown_even_in_clear(key):
+    def inputs(value):
+        node = value
+        for part in reversed(key.split(".")):
+            node = {part: node}
+        return node
+
+    before = plan(resource("s", "kubernetes:core/v1:Secret", **inputs("old-clear-value")))
+    after = plan(resource("s", "kubernetes:core/v1:Secret", **inputs("new-clear-value")))
+    diff = diff_plans(before, after)
+    rendered = to_markdown(diff) + json.dumps(diff.to_json())
+    assert diff.changed[0].keys == [key] and "clear-value" not in rendered
+
+
 def test_long_values_are_named_not_printed():
     before = plan(resource("role", "aws:iam/role:Role", description="a" * 200))
     after = plan(resource("role", "aws:iam/role:Role", description="b" * 200))

@@ -12,6 +12,7 @@ plain short scalars; a secret that changed is invisible in both plans, so it can
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ COMMENT_MARKER = "<!-- meridian:plan-diff:{stack} -->"  # how CI finds this stac
 _VALUE_LIMIT = 40  # longer values are named, not shown
 _ROWS = 40  # rows per Markdown section; the JSON has them all
 _EPSILON = 0.005  # cost moves below half a cent are noise from rounding
+# Values under these paths are never shown, even in clear in a plan (a secret the program forgot to mark):
+# credential-like names and the payload of Kubernetes Secrets and ConfigMaps.
+_SENSITIVE = re.compile(r"password|passphrase|secret|token|credential|private|api_?key|^(string)?[dD]ata\.", re.I)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -263,7 +267,7 @@ def _document(value: Any) -> Any:
 
 
 def _value_change(path: str, before: Any, after: Any) -> ValueChange:
-    if _showable(before) and _showable(after):
+    if _showable(before) and _showable(after) and not _SENSITIVE.search(path):
         return ValueChange(path, before, after, shown=True)
     return ValueChange(path)
 
