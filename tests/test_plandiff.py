@@ -223,6 +223,18 @@ def test_large_diffs_are_capped_in_markdown_but_complete_in_json():
     assert len(diff.to_json()["resources"]["added"]) == 300
 
 
+def test_the_comment_always_fits_github_s_limit():
+    long = "must change " * 150  # 40 rows of these alone are over the limit
+    violations = [
+        {"policy": f"rule-{i:03}", "level": "mandatory", "urn": resource(f"b{i:03}")["urn"], "message": long} for i in range(300)
+    ]
+    diff = diff_plans(plan(), plan(*(resource(f"b{i:03}") for i in range(300)), violations=violations))
+    markdown = to_markdown(diff)
+    assert len(markdown) <= 60_000 and "cut to fit a PR comment" in markdown
+    assert markdown.splitlines()[3] == f"**{headline(diff)}**"  # the headline survives any cut
+    assert markdown.count("<details>") == markdown.count("</details>")
+
+
 runner = CliRunner()
 
 
