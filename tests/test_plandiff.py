@@ -77,6 +77,12 @@ def test_opening_a_bucket_shows_the_new_violations_rule_resource_and_cost_delta_
     assert markdown.index(RULE) < markdown.index("<details>")
 
 
+def test_the_example_comment_in_the_ci_docs_is_what_the_code_writes(base, head):
+    doc = (Path(__file__).parent.parent / "docs" / "ci.md").read_text()
+    example = re.search(r"````markdown\n(.*?)````", doc, re.S).group(1)
+    assert example == to_markdown(diff_plans(base, head)), "regenerate the example in docs/ci.md"
+
+
 def test_changed_resources_name_the_input_keys_that_changed(base, head):
     diff = diff_plans(base, head)
     assert diff.added == [] and diff.removed == []
