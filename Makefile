@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup preview test bench sandbox clean
+.PHONY: setup preview test bench sandbox clean fuzz
 
 setup: $(STAMP)
 
@@ -26,6 +26,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py
 	$(BIN)/python benchmarks/sandbox_bench.py
+
+# the service's contract fuzzed longer than `make test` does: Schemathesis against the app in
+# process and against a sandbox of its own (tests/test_service_contract.py, test_service_sandbox.py)
+FUZZ_EXAMPLES ?= 400
+fuzz: $(STAMP)
+	MERIDIAN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MERIDIAN_FUZZ_SANDBOX_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_service_contract.py tests/test_service_sandbox.py
 
 # the stack's region pair on 127.0.0.1 (needs the Debian postgresql and haproxy packages);
 # then: $(BIN)/meridian sandbox status|down --stack $(STACK)

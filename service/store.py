@@ -71,7 +71,7 @@ class PgStore:
             except TRANSIENT as exc:
                 if attempt == self.attempts - 1:
                     raise Unavailable(f"{type(exc).__name__}: {exc}") from None
-                pool.expire_connections()
+                await pool.expire_connections()
                 await asyncio.sleep(delay)
                 delay *= 2
 
@@ -124,7 +124,7 @@ class PgStore:
                 async with pool.acquire(timeout=self.timeout_s) as conn:
                     return await conn.fetchrow(sql, timeout=self.timeout_s), None
             except (*TRANSIENT, asyncpg.PostgresError) as exc:
-                pool.expire_connections()
+                await pool.expire_connections()
                 return None, f"{type(exc).__name__}: {exc}"
 
         (read, read_err), (write, write_err) = await asyncio.gather(
@@ -136,7 +136,7 @@ class PgStore:
         out: dict[str, Any] = ({"db": "unreachable", "error": read_err} if read is None
                                else {"db": "reachable", "db_role": "replica" if read["standby"] else "primary"})
         if write is not None and (write["standby"] or write["ro"] != "off"):
-            self._write.expire_connections()
+            await self._write.expire_connections()
             write, write_err = None, "the write DSN reached a read-only node"
         out.update({"writes": "ok"} if write is not None else {"writes": "unavailable", "write_error": write_err})
         return out
