@@ -22,24 +22,16 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
     from schemathesis import GenerationMode
     from schemathesis.core.parameters import ParameterLocation
     from starlette.routing import Route
-    from starlette.testclient import TestClient
 
 from service import openapi
 from service.app import create_app
-from service.quotas import QuotaBook, TenantQuota
+from service.quotas import QuotaBook
 from service.validation import MAX_JSON_DEPTH, TENANT_PATTERN, too_deep
-from tests.test_service import KEYS, TENANTS, MemoryStore, _settings, auth
+from tests.test_service import KEYS, MemoryStore, _settings, auth
+from tests.test_service_inputs import UNLIMITED, env  # noqa: F401 - env is a fixture
 
 # examples per operation and generation mode; `make fuzz` raises it
 FUZZ_EXAMPLES = int(os.environ.get("MERIDIAN_FUZZ_EXAMPLES", "40"))
-UNLIMITED = {t: TenantQuota(10**9, 10**9, 1) for t in TENANTS}
-
-
-@pytest.fixture
-def env():
-    store = MemoryStore()
-    with TestClient(create_app(_settings(), store, QuotaBook(UNLIMITED))) as client:
-        yield client, store
 
 
 def test_too_deep_ignores_brackets_inside_strings():
