@@ -21,6 +21,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
     import schemathesis
     from schemathesis import GenerationMode
     from schemathesis.core.parameters import ParameterLocation
+    from starlette.testclient import TestClient
     from starlette.routing import Route
 
 from service import openapi
@@ -144,3 +145,55 @@ def test_requests_without_a_key_or_for_another_tenant_never_reach_the_database(n
         assert STORE.calls == before + 1
 
     control()
+
+
+def _string_spots(value, out=None) -> list[tuple]:
+    """Every (container, key, is_key) where a string sits in `value`, as a value or as an object key."""
+    out = [] if out is None else out
+    if isinstance(value, dict):
+        for k, v in list(value.items()):
+            out.append((value, k, True))
+            if isinstance(v, str):
+                out.append((value, k, False))
+            else:
+                _string_spots(v, out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, str):
+                out.append((value, i, False))
+            else:
+                _string_spots(v, out)
+    return out
+
+
+def test_one_unstorable_character_anywhere_in_a_valid_body_is_a_400():
+    """Schema-valid bodies (Schemathesis) with one NUL or lone surrogate put into any string or key:
+    always a 400 that says which character, and nothing stored. Targets the class of issue 17's
+    first two inputs, which untargeted negative generation reaches only in long runs."""
+    op = OPERATIONS["POST /v1/tenants/{tenant}/events"]
+    client = TestClient(APP)
+
+    @FUZZ
+    @given(case=op.as_strategy(generation_mode=GenerationMode.POSITIVE), data=st.data())
+    def run(case, data):
+        body = case.body
+        events = body["events"] if "events" in body else [body]
+        # the event types and everything inside payloads; not the structural keys (events, type, payload)
+        spots = [(e, "type", False) for e in events] + [s for e in events for s in _string_spots(e.get("payload", {}))]
+        container, key, is_key = data.draw(st.sampled_from(spots))
+        bad = data.draw(st.sampled_from(["\x00", "\ud800", "\udfff"]))
+        text = key if is_key else container[key]
+        at = data.draw(st.integers(0, len(text)))
+        poisoned = text[:at] + bad + text[at:]
+        if is_key:
+            container[poisoned] = container.pop(key)
+        else:
+            container[key] = poisoned
+        before = len(STORE.rows)
+        r = client.post("/v1/tenants/acme/events", content=json.dumps(body).encode(),
+                        headers={**auth("acme"), "Content-Type": "application/json"})
+        assert r.status_code == 400, (r.status_code, r.text)
+        assert ("NUL" if bad == "\x00" else "surrogate") in r.json()["message"]
+        assert len(STORE.rows) == before
+
+    run()
