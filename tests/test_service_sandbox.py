@@ -121,3 +121,46 @@ def test_each_region_is_healthy_only_with_a_write_path(doc):
     h = asyncio.run(replica_only())
     assert h["db"] == "reachable" and h["db_role"] == "replica"
     assert h["writes"] == "unavailable" and "read-only" in h["write_error"]
+
+
+def test_requests_without_the_right_key_never_reach_the_real_database(doc):
+    """Counted by PostgreSQL itself: scans and inserts of the events table on the primary's node
+    do not move for requests with no key, an unknown key, or another tenant's key (valid bodies
+    and queries); one authorized read then moves them (the counter counts)."""
+    import time
+
+    import asyncpg
+
+    async def touches() -> int:
+        conn = await asyncpg.connect(doc["regions"]["primary"]["db_dsn"], timeout=5)
+        try:
+            return await conn.fetchval("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) + n_tup_ins "
+                                       "FROM pg_stat_user_tables WHERE relname = 'events'")
+        finally:
+            await conn.close()
+
+    url = doc["regions"]["primary"]["service_url"]
+    wrong = [{}, {"X-API-Key": "mk_acme_not-a-key"}, {"Authorization": "Basic eDp5"}, _headers(doc, "globex")]
+    def settled() -> int:
+        """The count once earlier tests' statistics have landed (unchanged over a flush interval)."""
+        last, deadline = asyncio.run(touches()), time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(1.2)
+            now = asyncio.run(touches())
+            if now == last:
+                return now
+            last = now
+        raise AssertionError("the events table's statistics never settled")
+
+    with httpx.Client(timeout=5) as c:
+        before = settled()
+        for h in wrong:
+            for r in (c.get(f"{url}/v1/tenants/acme/events", headers=h), c.get(f"{url}/v1/tenants/acme/events/1", headers=h),
+                      c.post(f"{url}/v1/tenants/acme/events", json={"type": "t"}, headers=h)):
+                assert r.status_code in (401, 404), r.text
+        assert settled() == before  # PostgreSQL flushes a backend's table statistics about once a second
+        assert c.get(f"{url}/v1/tenants/acme/events", headers=_headers(doc)).status_code == 200
+        deadline = time.monotonic() + 10
+        while asyncio.run(touches()) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert asyncio.run(touches()) > before
