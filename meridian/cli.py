@@ -28,18 +28,19 @@ TenantsOpt = typer.Option(None, "--tenants", help="replace the stack's tenants w
 
 def _guard(debug: bool, fn, *args, **kwargs) -> None:
     from rich.console import Console
+    from rich.markup import escape  # messages carry user text: `[a-z]` in a pattern is not markup
 
     try:
         code = fn(*args, **kwargs)
     except MeridianError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         if debug:
             raise
         raise typer.Exit(exc.exit_code) from None
     except Exception as exc:
         if debug:
             raise
-        Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", highlight=False)
+        Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the traceback)", highlight=False)
         raise typer.Exit(EXIT_GATE) from None
     raise typer.Exit(code or 0)
 
