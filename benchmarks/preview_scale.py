@@ -84,7 +84,7 @@ def stacks_table(console: Console, tmp: str) -> Table:
             for i in range(REPEAT):
                 status.update(f"{stack}: run {i + 1}/{REPEAT}")
                 bare.append(timed(["preview", "--stack", stack, "--bare"]))
-                full.append(timed(["preview", "--stack", stack, "--json", f"{tmp}/{stack}.json"]))
+                full.append(timed(["preview", "--stack", stack, "--timings", "--json", f"{tmp}/{stack}.json"]))
             b, f = statistics.median(r.wall for r in bare), statistics.median(r.wall for r in full)
             median_run = sorted(full, key=lambda r: r.wall)[len(full) // 2]
             table.add_row(stack, str(full[0].resources), f"{b:.2f}", f"{f:.2f}", f"{f / b:.2f}", _verdict(f / b <= RATIO_TARGET),
@@ -104,7 +104,7 @@ def tenants_table(console: Console, tmp: str) -> Table:
             status.update(f"{n} tenants: bare")
             bare = timed(["preview", "--stack", "us", "--tenants", str(n), "--bare"])
             status.update(f"{n} tenants: preview")
-            full = timed(["preview", "--stack", "us", "--tenants", str(n), "--json", f"{tmp}/us-{n}.json"])
+            full = timed(["preview", "--stack", "us", "--tenants", str(n), "--timings", "--json", f"{tmp}/us-{n}.json"])
             ratio = full.wall / bare.wall
             if n == 0:
                 base_wall = full.wall
