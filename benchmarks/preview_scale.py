@@ -33,6 +33,10 @@ TENANTS = [int(n) for n in os.environ.get("BENCH_TENANTS", "0,100,500,1000").spl
 RATIO_TARGET = 1.3
 LINEAR_TARGET = 1.2
 RSS_TARGET_MIB = 2048
+# Every run's figures, for docs/scale.md (`meridian docs --write` renders them; a test checks they
+# were measured on the program as it is now).
+RESULTS_PATH = ROOT / "benchmarks" / "results" / "preview_scale.json"
+RESULTS: dict = {"stacks": [], "tenants": []}
 
 
 @dataclass
@@ -89,6 +93,8 @@ def stacks_table(console: Console, tmp: str) -> Table:
             median_run = sorted(full, key=lambda r: r.wall)[len(full) // 2]
             table.add_row(stack, str(full[0].resources), f"{b:.2f}", f"{f:.2f}", f"{f / b:.2f}", _verdict(f / b <= RATIO_TARGET),
                           *median_run.policy_cells())
+            RESULTS["stacks"].append({"stack": stack, "resources": full[0].resources, "bare_s": round(b, 3), "preview_s": round(f, 3),
+                                      "rss_mib": round(median_run.rss_mib), "policy": (median_run.policy or {}).get("timings")})
     return table
 
 
@@ -120,6 +126,8 @@ def tenants_table(console: Console, tmp: str) -> Table:
                 "-" if per_tenant is None else f"{per_tenant:.3f}", "-" if linear is None else f"{linear:.2f}",
                 f"{full.rss_mib:.0f}", _verdict(ok), *full.policy_cells(),
             )
+            RESULTS["tenants"].append({"tenants": n, "resources": full.resources, "bare_s": round(bare.wall, 3), "preview_s": round(full.wall, 3),
+                                       "bare_rss_mib": round(bare.rss_mib), "rss_mib": round(full.rss_mib), "policy": (full.policy or {}).get("timings")})
     return table
 
 
@@ -133,6 +141,11 @@ def main() -> None:
         console.print(stacks_table(console, tmp))
         console.print(tenants_table(console, tmp))
     console.print(f"targets: ratio <= {RATIO_TARGET}; s/tenant within {LINEAR_TARGET}x of the smallest run; peak RSS <= {RSS_TARGET_MIB} MiB")
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    RESULTS.update(date=time.strftime("%Y-%m-%d", time.gmtime()), commit=commit or "unknown", cpus=os.cpu_count(), repeat=REPEAT)
+    RESULTS_PATH.parent.mkdir(exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(RESULTS, indent=1) + "\n")
+    console.print(f"results written to {RESULTS_PATH.relative_to(ROOT)}; `meridian docs --write` puts them in docs/scale.md")
 
 
 if __name__ == "__main__":
