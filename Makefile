@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup preview test bench sandbox clean
+.PHONY: setup preview test bench sandbox clean docs
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ bench: $(STAMP)
 # then: $(BIN)/meridian sandbox status|down --stack $(STACK)
 sandbox: $(STAMP)
 	$(BIN)/meridian sandbox up --stack $(STACK)
+
+# regenerate the figures and diagrams in docs/ from the program and the last `make bench` (a test checks them)
+docs: $(STAMP)
+	$(BIN)/meridian docs --write
 
 clean:
 	rm -rf $(VENV) .meridian .pytest_cache *.egg-info

@@ -19,10 +19,10 @@ import importlib.util
 import ipaddress
 import itertools
 import json
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-import typing
 from typing import Annotated, Any, Literal
 
 import yaml

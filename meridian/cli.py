@@ -108,6 +108,18 @@ def cost(
     _guard(debug, run_cost, CostRequest(stack, project_dir, json_path, tenants, format=fmt))
 
 
+@app.command()
+def docs(
+    write: bool = typer.Option(False, "--write", help="rewrite the generated sections (default: only check them; exit 1 if stale)"),
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Figures and diagrams in docs/ generated from the program and `make bench`: check them, or --write them."""
+    from meridian.commands.docs import DocsRequest, run_docs
+
+    _guard(debug, run_docs, DocsRequest(project_dir, write))
+
+
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1.")
 app.add_typer(sandbox_app, name="sandbox")
 StateDirOpt = typer.Option(None, "--state-dir", help="where sandboxes live (default: <project>/.meridian/sandbox)")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from meridian.commands.preview import prepare, writable
 from meridian.errors import EXIT_GATE, EXIT_OK
@@ -48,5 +49,5 @@ def run_cost(req: CostRequest, console: Console | None = None) -> int:
         json_path.write_text(document)
         notes.print(f"estimate written to {json_path}")
     for problem in report.problems:
-        notes.print(f"[bold red]over cap:[/] {problem}")
+        notes.print(f"[bold red]over cap:[/] {escape(problem)}")
     return EXIT_GATE if report.problems else EXIT_OK

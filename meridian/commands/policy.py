@@ -87,7 +87,7 @@ def print_violations(report: Any, console: Console) -> None:
         style = "bold red" if level == "mandatory" else "yellow"
         severity = f", {found[0].severity}" if found[0].severity else ""
         console.print(f"[{style}]{level.upper()}[/] [bold]{name}[/] ({len(found)}{severity})", highlight=False)
-        for v in found:
+        for v in sorted(found, key=lambda v: (v.urn or "", v.message)):  # answers arrive in no fixed order
             console.print(f"  {escape(v.urn or '(the stack)')}", highlight=False, soft_wrap=True)
             console.print(f"    {escape(v.message)}", highlight=False, soft_wrap=True)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from components.config import Overrides
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
@@ -118,7 +119,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         notes.print(f"diagram written to {diagram_path}")
     mandatory = [v for v in policy["violations"] if v.get("level") == "mandatory"]
     for problem in cost.problems:
-        notes.print(f"[bold red]cost gate:[/] {problem}")
+        notes.print(f"[bold red]cost gate:[/] {escape(problem)}")
     return EXIT_GATE if mandatory or cost.problems else EXIT_OK
 
 
