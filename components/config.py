@@ -532,10 +532,17 @@ def read_stack_files(project_dir: Path, stack: str, overrides: Overrides | None 
 def load_stack(project_dir: Path, stack: str, overrides: Overrides | None = None) -> StackConfig:
     """The tooling's entry: read and validate one stack's config from its files."""
     raw, others = read_stack_files(project_dir, stack, overrides)
-    cfg = validate(raw)
-    aws_region = others.get("aws:region")
-    if aws_region is not None and aws_region not in cfg.allowed_regions:
-        raise ConfigError([Problem(f"Pulumi.{stack}.yaml", "aws:region", f"{aws_region!r} is outside residency zone {cfg.zone!r} (allowed: {', '.join(cfg.allowed_regions)})")])
+    aws_region, zone = others.get("aws:region"), raw.values.get("zone")
+    region = []  # checked even when other keys are broken, so one run lists every problem
+    if aws_region is not None and zone in ZONE_REGIONS and aws_region not in ZONE_REGIONS[zone]:
+        region = [Problem(raw.foreign.get("aws:region", f"Pulumi.{stack}.yaml"), "aws:region",
+                          f"{aws_region!r} is outside residency zone {zone!r} (allowed: {', '.join(ZONE_REGIONS[zone])})")]
+    try:
+        cfg = validate(raw)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems + region) from None
+    if region:
+        raise ConfigError(region)
     return cfg
 
 

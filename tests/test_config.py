@@ -275,11 +275,11 @@ def test_own_namespaces_are_accepted_once_declared(project_copy):
 
 
 def test_every_problem_of_every_namespace_is_listed_at_once(project_copy):
-    edit_stack(project_copy, "us", aws__regoin="us-east-1", meridan__zone="us", meridian__colour="blue")
+    edit_stack(project_copy, "us", aws__regoin="us-east-1", meridan__zone="us", meridian__colour="blue", aws__region="eu-west-1")
     with pytest.raises(ConfigError) as info:
         load_stack(project_copy, "us")
     keys = sorted(p.key for p in info.value.problems)
-    assert keys == ["aws:regoin", "meridan:zone", "meridian:colour"], keys
+    assert keys == ["aws:region", "aws:regoin", "meridan:zone", "meridian:colour"], keys
 
 
 def test_the_program_refuses_foreign_keys_too():

@@ -94,3 +94,21 @@ def test_cost_markdown_is_the_plans_estimate(previews, us_cost):
     totals = [float(r[4].replace(",", "")) for r in rows]
     assert totals == sorted(totals, reverse=True)
     assert json.dumps(us_cost.to_json()) == json.dumps(previews["us"].plan["cost"])
+
+
+def test_violations_markdown_keeps_messages_whole_and_orders_by_level():
+    from types import SimpleNamespace
+
+    from meridian.render import violations_markdown
+
+    v = lambda level, policy, urn, message: SimpleNamespace(level=level, policy=policy, urn=urn, message=message)
+    report = SimpleNamespace(
+        pack=SimpleNamespace(name="meridian", policies=[1, 2]), config_file="policies/config/us.json",
+        violations=[v("advisory", "b-rule", "urn:b", "Tenant ids must match ^[a-z][a-z0-9-]{1,30}$"),
+                    v("mandatory", "z-rule", None, "a | b")],
+    )
+    lines = violations_markdown(report).splitlines()
+    assert lines[2] == "| mandatory | z-rule | (the stack) | a \\| b |"
+    assert lines[3] == "| advisory | b-rule | urn:b | Tenant ids must match ^[a-z][a-z0-9-]{1,30}$ |"
+    report.violations = []
+    assert violations_markdown(report).startswith("Policy pack `meridian`: no violations (2 rules")
