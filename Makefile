@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup preview test bench sandbox clean fuzz
+.PHONY: setup preview test bench sandbox clean fuzz docs
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ fuzz: $(STAMP)
 # then: $(BIN)/meridian sandbox status|down --stack $(STACK)
 sandbox: $(STAMP)
 	$(BIN)/meridian sandbox up --stack $(STACK)
+
+# regenerate the figures and diagrams in docs/ from the program and the last `make bench` (a test checks them)
+docs: $(STAMP)
+	$(BIN)/meridian docs --write
 
 clean:
 	rm -rf $(VENV) .meridian .pytest_cache *.egg-info
