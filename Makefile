@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup preview test bench sandbox clean fuzz docs
+.PHONY: setup preview test bench sandbox clean fuzz docs lint
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ preview: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# ruff (config in pyproject.toml [tool.ruff]): the lint rules, then the formatting, checked without changing a file
+lint: $(STAMP)
+	$(BIN)/ruff check .; rules=$$?; $(BIN)/ruff format --check . && exit $$rules
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py

@@ -70,12 +70,13 @@ def preview(
     fmt: Format = FormatOpt,
     full: bool = typer.Option(False, "--full", help="the tree lists every component and resource by name (default: by region, counts per type)"),
     timings: bool = typer.Option(False, "--timings", help="put measured timings in the plan JSON (benchmarks; without it two runs write the same bytes)"),
+    diff_base: Optional[Path] = typer.Option(None, "--diff", help="also show what changed against this base plan JSON (resources, violations, cost); see `meridian diff`"),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, run_preview
 
     _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants,
-                                              format=fmt, full=full, timings=timings))
+                                              format=fmt, full=full, timings=timings, diff_base=diff_base))
 
 
 @app.command()
@@ -118,6 +119,21 @@ def docs(
     from meridian.commands.docs import DocsRequest, run_docs
 
     _guard(debug, run_docs, DocsRequest(project_dir, write))
+
+
+@app.command()
+def diff(
+    base: Path = typer.Argument(..., help="the base branch's plan JSON (`meridian preview --json`)"),
+    head: Path = typer.Argument(..., help="the plan JSON of the change under review, same stack"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="write the PR comment (Markdown) here"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the diff as JSON here"),
+    title: Optional[str] = typer.Option(None, "--title", help="heading of the comment (default: the stack)"),
+    debug: bool = DebugOpt,
+) -> None:
+    """What changed between two plans of a stack: resources added/removed/changed, new and fixed violations, cost delta."""
+    from meridian.commands.diff import DiffRequest, run_diff
+
+    _guard(debug, run_diff, DiffRequest(base, head, markdown, json_path, title))
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1.")
