@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from meridian.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-_SEPARATORS = re.compile(r"\s(?:\|\||&&|\||;)\s|;\s*$|\$\(|`")
-_PREFIXES = {"sudo", "time", "exec", "then", "do", "!"}
+_SEPARATORS = re.compile(r"\s(?:\|\||&&|\|)\s|;(?:\s|$)|\$\(|`")
+_PREFIXES = {"sudo", "time", "exec", "if", "elif", "while", "until", "then", "do", "else", "!"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)")
 _SHELL_LANGS = {"", "bash", "sh", "shell", "console", "zsh"}

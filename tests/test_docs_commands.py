@@ -108,6 +108,7 @@ def test_placeholders_and_optional_parts_are_accepted(tmp_path):
         ("`python -m meridian preview`", ["preview"]),
         ("`STACK=eu make preview`", ["preview"]),
         ("`cd x && make test`", ["test"]),
+        ("`if make -C base setup; then echo ok; fi`", ["-C", "base", "setup"]),
         ("`meridian:stack` tag", None),
         ("`meridian/engine/plan.py`", None),
     ],
