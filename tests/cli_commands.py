@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _SEPARATORS = re.compile(r"\s(?:\|\||&&|\||;)\s|;\s*$|\$\(|`")
 _PREFIXES = {"sudo", "time", "exec", "then", "do", "!"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_FENCE = re.compile(r"^(\s*)(```|~~~)\s*([\w+-]*)")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)")
 _SHELL_LANGS = {"", "bash", "sh", "shell", "console", "zsh"}
 
 
@@ -52,10 +52,11 @@ def markdown_commands(path: Path) -> list[Quoted]:
     for i, line in enumerate(lines, 1):
         m = _FENCE.match(line)
         if fence is None and m:
-            fence = (m.group(2), m.group(3).lower())
+            fence = (m.group(1), m.group(2).lower())
             continue
         if fence is not None:
-            if line.strip().startswith(fence[0]):
+            closing = line.strip()
+            if set(closing) == {fence[0][0]} and len(closing) >= len(fence[0]):  # same character, at least as long
                 fence = None
             elif fence[1] in _SHELL_LANGS:
                 text = pending + line.strip()

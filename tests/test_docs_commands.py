@@ -70,6 +70,12 @@ run: meridian preview --not-checked-in-yaml
 error: invalid config for stack 'us' (2 problems):
   Pulumi.us.yaml: meridian:failover.dns_ttl: unknown key
 ```
+
+````markdown
+```bash
+meridian preview --inside-a-markdown-example
+```
+````
 """
 
 
@@ -83,6 +89,7 @@ def test_the_checker_finds_bad_flags_unknown_subcommands_and_make_targets(tmp_pa
     assert "no flag --time-scale" not in problems and "make -n preview" not in problems
     assert "--not-checked-in-yaml" not in problems  # only shell blocks hold commands
     assert "dns_ttl" not in problems  # output lines are not commands
+    assert "--inside-a-markdown-example" not in problems  # a fence inside a longer fence is text
     # `a|b` at a subcommand position checks both
     assert "`meridian preview` has no flag --tenants" not in problems
     assert len(problems.splitlines()) == 4, problems

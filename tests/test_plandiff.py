@@ -77,6 +77,12 @@ def test_opening_a_bucket_shows_the_new_violations_rule_resource_and_cost_delta_
     assert markdown.index(RULE) < markdown.index("<details>")
 
 
+def test_the_example_comment_in_the_ci_docs_is_what_the_code_writes(base, head):
+    doc = (Path(__file__).parent.parent / "docs" / "ci.md").read_text()
+    example = re.search(r"````markdown\n(.*?)````", doc, re.S).group(1)
+    assert example == to_markdown(diff_plans(base, head)), "regenerate the example in docs/ci.md"
+
+
 def test_changed_resources_name_the_input_keys_that_changed(base, head):
     diff = diff_plans(base, head)
     assert diff.added == [] and diff.removed == []
@@ -221,6 +227,18 @@ def test_large_diffs_are_capped_in_markdown_but_complete_in_json():
     markdown = to_markdown(diff)
     assert "... and 260 more" in markdown and len(markdown) < 65_000  # GitHub's comment limit is 65,536
     assert len(diff.to_json()["resources"]["added"]) == 300
+
+
+def test_the_comment_always_fits_github_s_limit():
+    long = "must change " * 150  # 40 rows of these alone are over the limit
+    violations = [
+        {"policy": f"rule-{i:03}", "level": "mandatory", "urn": resource(f"b{i:03}")["urn"], "message": long} for i in range(300)
+    ]
+    diff = diff_plans(plan(), plan(*(resource(f"b{i:03}") for i in range(300)), violations=violations))
+    markdown = to_markdown(diff)
+    assert len(markdown) <= 60_000 and "cut to fit a PR comment" in markdown
+    assert markdown.splitlines()[3] == f"**{headline(diff)}**"  # the headline survives any cut
+    assert markdown.count("<details>") == markdown.count("</details>")
 
 
 runner = CliRunner()

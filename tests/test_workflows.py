@@ -7,6 +7,9 @@ real changes only behind an environment).
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -15,7 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from meridian.cli import app
 from meridian.engine.plandiff import COMMENT_MARKER
 
 from .cli_commands import ROOT, check, commands_in, flags_in, help_text, script_commands
@@ -23,6 +28,7 @@ from .cli_commands import ROOT, check, commands_in, flags_in, help_text, script_
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 CI_DOC = ROOT / "docs" / "ci.md"
 STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+RULE = "s3-bucket-public-access-blocked"  # the recorded change's violation (tests/data/plandiff)
 
 # Inputs of each action at the major version the workflows use, from its action.yml at that tag.
 ACTION_INPUTS = {
@@ -226,6 +232,84 @@ def test_the_pr_comment_is_found_by_the_marker_meridian_diff_writes(workflows):
     runs = [s["run"] for _, _, s in steps(workflows) if "meridian diff" in s.get("run", "")]
     assert runs and "--markdown out/comment.md" in runs[0]
     assert "out/comment.md" in step["with"]["script"]
+
+
+# Runs a workflow's actions/github-script body as the action does (an async function of require,
+# github, context), with the GitHub API replaced by a recorder of the calls it makes.
+GITHUB_SCRIPT_HARNESS = """
+const fs = require('fs');
+const calls = [];
+const existing = JSON.parse(process.env.EXISTING_COMMENTS);
+const github = {
+  paginate: async (method, params) => { calls.push({call: 'list', method, params}); return existing; },
+  rest: {issues: {
+    listComments: 'issues.listComments',
+    updateComment: async (params) => calls.push({call: 'update', params}),
+    createComment: async (params) => calls.push({call: 'create', params}),
+  }},
+};
+const context = {repo: {owner: 'acme', repo: 'infra'}, payload: {pull_request: {number: 42}}};
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+new AsyncFunction('require', 'github', 'context', fs.readFileSync(process.argv[2], 'utf8'))(require, github, context)
+  .then(() => console.log(JSON.stringify(calls)), (err) => { console.error(err); process.exit(1); });
+"""
+
+
+def run_comment_script(workflows, workdir: Path, existing: list[dict], pulumi_outcome: str) -> list[dict]:
+    step = next(s for _, _, s in steps(workflows) if s.get("uses", "").startswith("actions/github-script"))
+    script = step["with"]["script"]
+    assert "${{" not in script, "expressions inside a script are code injection; pass values through env"
+    (workdir / "script.js").write_text(script)
+    (workdir / "harness.js").write_text(GITHUB_SCRIPT_HARNESS)
+    env = {
+        **os.environ,
+        "MARKER": COMMENT_MARKER.format(stack="us"),
+        "PULUMI_OUTCOME": pulumi_outcome,
+        "RUN_URL": "https://github.example/acme/infra/actions/runs/1",
+        "EXISTING_COMMENTS": json.dumps(existing),
+    }
+    proc = subprocess.run(["node", "harness.js", "script.js"], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def comment_dir(tmp_path) -> Path:
+    """out/comment.md as `meridian diff --markdown` writes it, for the recorded public-bucket change."""
+    data = ROOT / "tests" / "data" / "plandiff"
+    for label in ("base", "head-public-bucket"):
+        (tmp_path / f"{label}.json").write_bytes(gzip.decompress((data / f"us-{label}.json.gz").read_bytes()))
+    (tmp_path / "out").mkdir()
+    result = CliRunner().invoke(
+        app,
+        [
+            "diff",
+            str(tmp_path / "base.json"),
+            str(tmp_path / "head-public-bucket.json"),
+            "--markdown",
+            str(tmp_path / "out" / "comment.md"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def test_the_comment_script_creates_the_stacks_comment_once_then_updates_it(workflows, comment_dir):
+    comment = (comment_dir / "out" / "comment.md").read_text()
+    others = [{"id": 1, "body": "LGTM"}, {"id": 2, "body": COMMENT_MARKER.format(stack="eu") + "\n..."}, {"id": 3, "body": None}]
+    calls = run_comment_script(workflows, comment_dir, others, "skipped")
+    assert [c["call"] for c in calls] == ["list", "create"]
+    created = calls[1]["params"]
+    assert (created["owner"], created["repo"], created["issue_number"]) == ("acme", "infra", 42)
+    assert created["body"].startswith(comment) and "Offline preview only" in created["body"]
+
+    ours = {"id": 7, "body": comment + "\nan older run"}
+    calls = run_comment_script(workflows, comment_dir, [*others, ours], "failure")
+    assert [c["call"] for c in calls] == ["list", "update"]
+    assert calls[1]["params"]["comment_id"] == 7
+    body = calls[1]["params"]["body"]
+    assert body.startswith(comment) and "❌ `pulumi preview --policy-pack policies` on AWS: failure" in body
+    assert "actions/runs/1" in body and RULE in body
 
 
 def workflow_commands(workflows):

@@ -25,6 +25,7 @@ STACK_SCOPE = "(stack)"  # a stack policy's violation has no resource URN
 COMMENT_MARKER = "<!-- meridian:plan-diff:{stack} -->"  # how CI finds this stack's comment to update it
 _VALUE_LIMIT = 40  # longer values are named, not shown
 _ROWS = 40  # rows per Markdown section; the JSON has them all
+_MAX_CHARS = 60_000  # GitHub refuses a comment over 65,536 characters
 _EPSILON = 0.005  # cost moves below half a cent are noise from rounding
 # Values under these paths are never shown, even in clear in a plan (a secret the program forgot to mark):
 # credential-like names and the payload of Kubernetes Secrets and ConfigMaps.
@@ -422,7 +423,16 @@ def to_markdown(d: PlanDiff, title: str | None = None) -> str:
     out += _policy_section(d)
     out += _cost_section(d.cost)
     out += _resources_section(d)
-    return "\n".join(out).rstrip() + "\n"
+    return _fit("\n".join(out).rstrip() + "\n")
+
+
+def _fit(markdown: str) -> str:
+    """Within GitHub's comment limit (65,536 characters, with room for CI's own line): cut at a line."""
+    if len(markdown) <= _MAX_CHARS:
+        return markdown
+    cut = markdown[: markdown.rindex("\n", 0, _MAX_CHARS - 200)]
+    closing = "\n\n</details>" if cut.count("<details>") > cut.count("</details>") else ""
+    return f"{cut}\n\n... (cut to fit a PR comment: the diff JSON has everything){closing}\n"
 
 
 def _policy_section(d: PlanDiff) -> list[str]:
