@@ -146,6 +146,33 @@ def sandbox_status(
     _guard(debug, run_status, SandboxRequest(stack, project_dir, state_dir, json_out=json_out))
 
 
+TargetOpt = typer.Option("sandbox", "--target", help="sandbox (the local region pair) or aws (the stack's outputs)")
+ReportOpt = typer.Option(None, "--report", help="report directory (default: .meridian/reports/<kind>-<stack>-<time>)")
+SloFileOpt = typer.Option(None, "--slo", help="SLO file (default: loadtests/slo.yaml; stack-wide objectives from the stack config)")
+
+
+@app.command()
+def slo(
+    stack: str = StackOpt,
+    target: str = TargetOpt,
+    shape: str = typer.Option("steady", "--shape", help="flat | steady | spike | soak (stage tables in loadtests/loadshapes.py)"),
+    users: int = typer.Option(20, "--users", "-u", help="simulated users (each one tenant)"),
+    spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r", help="users started per second"),
+    duration: float = typer.Option(30.0, "--duration", "-t", help="seconds of load"),
+    slo_path: Optional[Path] = SloFileOpt,
+    report: Optional[Path] = ReportOpt,
+    workers: int = typer.Option(0, "--workers", help="run Locust as a master + N local workers"),
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Run the load suite against the target, judge exact percentiles against the SLOs, write a report; exit 1 on breach."""
+    from meridian.commands.slo import SloRequest, run_slo
+
+    _guard(debug, run_slo, SloRequest(stack, target, shape, users, spawn_rate, duration, slo_path, report, workers,
+                                      state_dir, project_dir))
+
+
 def main() -> None:
     app(prog_name="meridian")
 
