@@ -173,6 +173,24 @@ def slo(
                                       state_dir, project_dir))
 
 
+@app.command()
+def chaos(
+    scenario: str = typer.Argument(..., help="a scenario in loadtests/chaos/: region-loss, database-failover, replica-loss, db-latency, packet-drops, noisy-neighbour"),
+    stack: str = StackOpt,
+    target: str = TargetOpt,
+    users: int = typer.Option(20, "--users", "-u", help="simulated users during the experiment"),
+    report: Optional[Path] = ReportOpt,
+    slo_path: Optional[Path] = SloFileOpt,
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Run a chaos scenario under load: steady state, inject, detect, recover, roll back, judge; exit 1 on failure."""
+    from meridian.commands.chaos import ChaosRequest, run_chaos
+
+    _guard(debug, run_chaos, ChaosRequest(scenario, stack, target, users, report, slo_path, state_dir, project_dir))
+
+
 def main() -> None:
     app(prog_name="meridian")
 

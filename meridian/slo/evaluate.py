@@ -99,13 +99,13 @@ class Check:
         if self.measured is None:
             return f"{what}: not measurable ({self.note})"
         higher_is_better = self.objective == "availability"
-        m, t = _fmt(self.objective, self.measured), _fmt(self.objective, self.threshold)
+        m, t = fmt_value(self.objective, self.measured), fmt_value(self.objective, self.threshold)
         if self.ok:
             return f"{what} {m} meets {'>=' if higher_is_better else '<='} {t}"
         by = abs(self.measured - self.threshold)
         rel = f", {by / self.threshold:.0%}" if self.threshold else ""
         side = "below" if higher_is_better else "over"
-        return f"{what} {m} is {side} the objective {t} by {_fmt(self.objective, by)}{rel}"
+        return f"{what} {m} is {side} the objective {t} by {fmt_value(self.objective, by)}{rel}"
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,14 @@ class Verdict:
         return d
 
 
-def _fmt(objective: str, value: float) -> str:
+def fmt_value(objective: str, value: float | None) -> str:
+    """An objective's value in its unit: *_ms milliseconds, *_s seconds, rates as percentages."""
+    if value is None:
+        return "-"
     if objective.endswith("_ms"):
         return f"{value:.1f} ms"
+    if objective.endswith("_s"):
+        return f"{value:.2f} s"
     return f"{value * 100:.3g} %"
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from meridian.slo import report, run
-from meridian.slo.evaluate import Verdict, evaluate
+from meridian.slo.evaluate import Verdict, evaluate, fmt_value
 from meridian.slo.objectives import SloSpec
 from meridian.targets import Target
 
@@ -77,9 +77,7 @@ def print_verdict(console, result: GateResult) -> None:
     for col in ("scope", "objective", "threshold", "measured", "result"):
         table.add_column(col, justify="right" if col in ("threshold", "measured") else "left")
     for c in v.checks:
-        fmt = (lambda x: "-" if x is None else f"{x:.1f} ms") if c.objective.endswith("_ms") else \
-              (lambda x: "-" if x is None else f"{x * 100:.3g} %")
-        table.add_row(escape(c.scope), c.objective, fmt(c.threshold), fmt(c.measured), "[green]ok[/]" if c.ok else "[red]FAILED[/]")
+        table.add_row(escape(c.scope), c.objective, fmt_value(c.objective, c.threshold), fmt_value(c.objective, c.measured), "[green]ok[/]" if c.ok else "[red]FAILED[/]")
     console.print(table)
     o = v.overall
     console.print(f"{o.requests} requests ({o.rps:.0f}/s), {o.errors} errors, {o.throttled} throttled (429); "

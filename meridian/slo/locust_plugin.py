@@ -78,7 +78,8 @@ class Recorder:
 
             windows = [Window(**w) for w in json.loads((out / "windows.json").read_text())]
         samples = [Sample(*r) for r in self.rows]
-        verdict = evaluate(samples, spec.objectives, spec.endpoints, windows, spec.chaos.error_rate if windows else None)
+        budget = spec.chaos.error_rate_for(windows[0].label) if windows else None
+        verdict = evaluate(samples, spec.objectives, spec.endpoints, windows, budget)
         environment.process_exit_code = 0 if verdict.passed else 1
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)

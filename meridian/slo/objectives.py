@@ -39,10 +39,19 @@ class ObjectivesSpec(_Model):
     availability: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
+class ScenarioBudget(_Model):
+    error_rate: Fraction
+
+
 class ChaosBudget(_Model):
     error_rate: Fraction = Field(0.05, description="share of requests inside a fault window that may fail")
     recovery_slack_s: float = Field(1.0, ge=0, description="recovery may take the target's detection bound + this")
     mttr_s: float = Field(900, gt=0, description="game days: time to restore the steady state after a fault")
+    scenarios: dict[str, "ScenarioBudget"] = Field({}, description="per chaos scenario: a budget of its own")
+
+    def error_rate_for(self, scenario: str) -> float:
+        own = self.scenarios.get(scenario)
+        return own.error_rate if own is not None else self.error_rate
 
 
 class SloFile(_Model):

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from meridian.slo.evaluate import Sample, Stats, Verdict, Window, timeline
+from meridian.slo.evaluate import Sample, Stats, Verdict, Window, fmt_value, timeline
 from meridian.slo.objectives import SloSpec
 
 PNG, MD, JSON = "latency.png", "report.md", "report.json"
@@ -55,9 +55,8 @@ def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: 
         lines += [f"- {c.message}" for c in verdict.failures] + [f"- {n}" for n in verdict.notes] + [""]
     lines += ["## Objectives", "", "| scope | objective | threshold | measured | result | threshold from |", "|---|---|---:|---:|---|---|"]
     for c in verdict.checks:
-        fmt = _ms if c.objective.endswith("_ms") else _pct
         src = spec.sources.get(c.objective, spec.path or "slo.yaml") if c.scope == "all" else (spec.path or "slo.yaml")
-        lines.append(f"| {c.scope} | {c.objective} | {fmt(c.threshold)} | {fmt(c.measured)} | {'ok' if c.ok else 'FAILED'} | {src} |")
+        lines.append(f"| {c.scope} | {c.objective} | {fmt_value(c.objective, c.threshold)} | {fmt_value(c.objective, c.measured)} | {'ok' if c.ok else 'FAILED'} | {src} |")
     lines += ["", "## Traffic", "", HEAD, _row("all (outside fault windows)", verdict.overall)]
     lines += [_row(name, s) for name, s in verdict.endpoints.items()]
     if verdict.chaos is not None:
@@ -78,7 +77,8 @@ def plot(path: Path, title: str, series: list[dict], spec: SloSpec, windows, eve
     t0 = series[0]["t"] if series else 0.0
     xs = [p["offset_s"] for p in series]
     for key, style in (("p50_ms", "-"), ("p95_ms", "-"), ("p99_ms", "-")):
-        lat.plot(xs, [p[key] if p[key] is not None else float("nan") for p in series], style, label=key.replace("_ms", ""), lw=1.2)
+        lat.plot(xs, [p[key] if p[key] is not None else float("nan") for p in series], style, label=key.replace("_ms", ""),
+                 lw=1.2, drawstyle="steps-post")
     for key in ("p95_ms", "p99_ms"):
         v = getattr(spec.objectives, key)
         if v is not None:
@@ -88,10 +88,11 @@ def plot(path: Path, title: str, series: list[dict], spec: SloSpec, windows, eve
     lat.set_ylabel("latency, ms (per second)")
     lat.set_yscale("symlog", linthresh=10)
     lat.legend(loc="upper right", fontsize=8)
-    tput.plot(xs, [p["rps"] - p["errors_per_s"] - p["throttled_per_s"] for p in series], label="ok/s", lw=1.2)
-    tput.plot(xs, [p["errors_per_s"] for p in series], label="errors/s", color="tab:red", lw=1.2)
+    tput.plot(xs, [p["rps"] - p["errors_per_s"] - p["throttled_per_s"] for p in series], label="ok/s", lw=1.2, drawstyle="steps-post")
+    tput.plot(xs, [p["errors_per_s"] for p in series], label="errors/s", color="tab:red", lw=1.2, drawstyle="steps-post")
     if any(p["throttled_per_s"] for p in series):
-        tput.plot(xs, [p["throttled_per_s"] for p in series], label="throttled (429)/s", color="tab:orange", lw=1.0)
+        tput.plot(xs, [p["throttled_per_s"] for p in series], label="throttled (429)/s", color="tab:orange", lw=1.0,
+                  drawstyle="steps-post")
     tput.set_ylabel("requests/s")
     tput.set_xlabel("seconds since the first request")
     tput.legend(loc="upper right", fontsize=8)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -92,6 +93,19 @@ class LocustRun:
             except subprocess.TimeoutExpired:
                 w.kill()
         return self.procs[0].returncode
+
+    def end_now(self, timeout: float = 30.0) -> int:
+        """End an open-ended run gracefully: SIGINT makes Locust fire `quitting` (raw timings and
+        its verdict are written) and exit with the verdict. (Locust 2.47 dies on SIGTERM without
+        running its handler when started headless from a pipe-less Popen: measured.)"""
+        if self.running:
+            self.procs[0].send_signal(signal.SIGINT)
+        try:
+            self.procs[0].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise LoadFailed(f"Locust did not stop within {timeout:g} s of SIGINT; killed. Log: {self.out_dir / 'locust.log'}")
+        return self.wait(timeout)
 
     def stop(self) -> None:
         for p in reversed(self.procs):
