@@ -191,6 +191,28 @@ def chaos(
     _guard(debug, run_chaos, ChaosRequest(scenario, stack, target, users, report, slo_path, state_dir, project_dir))
 
 
+@app.command()
+def up(
+    stack: str = StackOpt,
+    target: str = TargetOpt,
+    time_scale: float = typer.Option(10.0, "--time-scale", help="sandbox: divide the health-check interval by this"),
+    fault_proxies: bool = typer.Option(False, "--fault-proxies", help="sandbox: start fault proxies too (for chaos later)"),
+    shape: str = typer.Option("steady", "--shape", help="SLO gate load shape: flat | steady | spike | soak"),
+    users: int = typer.Option(20, "--users", "-u", help="SLO gate: simulated users"),
+    duration: float = typer.Option(30.0, "--duration", "-t", help="SLO gate: seconds of load"),
+    report: Optional[Path] = ReportOpt,
+    slo_path: Optional[Path] = SloFileOpt,
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Preview + policy gate -> apply (sandbox up, or pulumi up on AWS) -> SLO gate; exit 1 at the first failed gate."""
+    from meridian.commands.up import UpRequest, run_up
+
+    _guard(debug, run_up, UpRequest(stack, target, time_scale, fault_proxies, shape, users, duration, report, slo_path,
+                                    state_dir, project_dir))
+
+
 def main() -> None:
     app(prog_name="meridian")
 
