@@ -146,6 +146,46 @@ def sandbox_status(
     _guard(debug, run_status, SandboxRequest(stack, project_dir, state_dir, json_out=json_out))
 
 
+evidence_app = typer.Typer(help="Evidence bundles: plan, policy, cost, SLO report, drill timeline, residency attestation, sha256 manifest.")
+app.add_typer(evidence_app, name="evidence")
+
+
+@evidence_app.callback(invoke_without_command=True)
+def evidence(
+    ctx: typer.Context,
+    stack: str = StackOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="new or empty directory to write the bundle into"),
+    slo_report: Optional[Path] = typer.Option(None, "--slo-report", help="SLO report JSON to include (default: the newest under .meridian/slo/<stack>)"),
+    drill_dir: Optional[Path] = typer.Option(None, "--drill", help="drill run directory to include (default: the newest under .meridian/drills/<stack>)"),
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Build an evidence bundle for STACK into --out; exit 1 if residency or the policy gate fails."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from meridian.commands.evidence import EvidenceRequest, build
+    from meridian.errors import BadInput
+
+    if out is None:
+        _guard(debug, _raise, BadInput("--out DIR is required (or use `meridian evidence verify DIR`)"))
+    _guard(debug, build, EvidenceRequest(stack, out, project_dir, slo_report, drill_dir))
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    bundle_dir: Path = typer.Argument(..., help="a directory `meridian evidence` or `meridian drill --evidence` wrote"),
+    debug: bool = DebugOpt,
+) -> None:
+    """Check a bundle against its MANIFEST.sha256; exit 1 on any changed, missing or extra file."""
+    from meridian.commands.evidence import verify
+
+    _guard(debug, verify, bundle_dir)
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
 def main() -> None:
     app(prog_name="meridian")
 
