@@ -146,6 +146,29 @@ def sandbox_status(
     _guard(debug, run_status, SandboxRequest(stack, project_dir, state_dir, json_out=json_out))
 
 
+@app.command()
+def drill(
+    name: str = typer.Argument(..., help="region-failover | database-failover | failback"),
+    stack: str = StackOpt,
+    target: str = typer.Option(..., "--target", help="sandbox | aws"),
+    mode: str = typer.Option("planned", "--mode", help="database-failover: planned (switchover, RPO 0) | unplanned (crash, promotion)"),
+    execute: bool = typer.Option(False, "--execute", help="run it (default: dry run, print every step and call)"),
+    allow_production: bool = typer.Option(False, "--allow-production", help="needed to --execute on a stack with production: true"),
+    evidence: Optional[Path] = typer.Option(None, "--evidence", help="write an evidence bundle with the drill timeline into this new directory"),
+    resume: bool = typer.Option(False, "--resume", help="continue a partial run of the same drill from its first unfinished step"),
+    abandon: bool = typer.Option(False, "--abandon", help="forget a partial run (after checking the stack by hand)"),
+    state_dir: Optional[Path] = StateDirOpt,
+    outputs: Optional[Path] = typer.Option(None, "--outputs", help="aws: `pulumi stack output --json` of the stack (default .meridian/outputs/<stack>.json)"),
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Run a DR drill as steps with measured RTO/RPO; exit 1 if a step failed or an objective was missed."""
+    from meridian.commands.drill import DrillRequest, run_drill
+
+    _guard(debug, run_drill, DrillRequest(name, stack, target, mode, execute, allow_production, evidence, resume, abandon,
+                                          project_dir, state_dir, outputs))
+
+
 evidence_app = typer.Typer(help="Evidence bundles: plan, policy, cost, SLO report, drill timeline, residency attestation, sha256 manifest.")
 app.add_typer(evidence_app, name="evidence")
 
