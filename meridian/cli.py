@@ -159,6 +159,7 @@ def drill(
     abandon: bool = typer.Option(False, "--abandon", help="forget a partial run (after checking the stack by hand)"),
     state_dir: Optional[Path] = StateDirOpt,
     outputs: Optional[Path] = typer.Option(None, "--outputs", help="aws: `pulumi stack output --json` of the stack (default .meridian/outputs/<stack>.json)"),
+    records: Optional[Path] = typer.Option(None, "--records", help="where drill runs are recorded (default <project>/.meridian/drills)"),
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
@@ -166,7 +167,7 @@ def drill(
     from meridian.commands.drill import DrillRequest, run_drill
 
     _guard(debug, run_drill, DrillRequest(name, stack, target, mode, execute, allow_production, evidence, resume, abandon,
-                                          project_dir, state_dir, outputs))
+                                          project_dir, state_dir, outputs, records))
 
 
 evidence_app = typer.Typer(help="Evidence bundles: plan, policy, cost, SLO report, drill timeline, residency attestation, sha256 manifest.")

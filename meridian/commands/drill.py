@@ -31,6 +31,8 @@ class DrillRequest:
     project_dir: Path | None = None
     state_dir: Path | None = None
     outputs: Path | None = None
+    records: Path | None = None
+    """Where drill runs are recorded (default <project>/.meridian/drills/<stack>)."""
 
 
 def _open(req: DrillRequest, project_dir: Path):
@@ -105,7 +107,7 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     # The sandbox runs the stack's failover timings faster by its time scale; the objectives follow.
     time_scale = cfg.failover.detection_bound_s / target.detection_bound_s()
     objectives = Objectives(rto_s=cfg.dr.rto_minutes * 60 / time_scale, rpo_s=cfg.dr.rpo_minutes * 60 / time_scale, time_scale=time_scale)
-    root = drills_root(project_dir, req.stack)
+    root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
     run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
     console.print(f"[bold]drill {drill.name}[/] on {req.stack} ({req.target}), run {state['run_id']}: {drill.description}")
     console.print(f"objectives: RTO {objectives.rto_s:.2f} s, RPO {objectives.rpo_s:.2f} s (stack dr config / time scale {time_scale:g}); "

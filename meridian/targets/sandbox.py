@@ -237,6 +237,32 @@ class SandboxTarget:
             raise ActionFailed(str(exc)) from None
         return True, f"{name} restarted in {seconds:.2f} s"
 
+    # --- dry runs (drills print these; added for `meridian drill`) ---------------------------------
+
+    def explain(self, action: str, *args, **kwargs) -> list[str]:
+        """What `action` would do to the sandbox's parts, without doing it."""
+        role = args[0] if args else None
+        servers = _servers_by_role(self.doc)
+        if action == "kill_region":
+            return [f"SIGKILL svc-{role} (pid from the manifest)"]
+        if action == "restore_region":
+            return [f"restart svc-{role} as `up` started it, wait for /healthz"]
+        if action == "stop_database":
+            return [f"{'SIGINT (clean shutdown)' if kwargs.get('planned') else 'SIGQUIT (immediate shutdown: a crash)'} pg-{role}"]
+        if action == "restore_database":
+            return [f"restart pg-{role}, or rebuild it with pg_basebackup as a replica of pg-{_other(role)} if that one was promoted"]
+        if action == "promote":
+            return [f"SELECT pg_promote() on pg-{role}"]
+        if action == "flip_traffic":
+            other = _other(role)
+            return [f"haproxy: set server api/{servers[role]} state ready",
+                    f"haproxy: set server api/{servers[other]} state {'ready' if role == 'primary' else 'maint'}"]
+        if action == "inject":
+            return ["fault proxy: PUT /faults"]
+        if action == "clear_faults":
+            return ["fault proxies: PUT /faults (all cleared)"]
+        return [f"(no sandbox call mapped for {action})"]
+
 
 def _other(role: str) -> Role:
     return "dr" if role == "primary" else "primary"
