@@ -148,7 +148,7 @@ def sandbox_status(
 
 @app.command()
 def drill(
-    name: str = typer.Argument(..., help="region-failover | database-failover | failback"),
+    name: str = typer.Argument(..., help="region-failover | database-failover | failback | restore-from-backup"),
     stack: str = StackOpt,
     target: str = typer.Option(..., "--target", help="sandbox | aws"),
     mode: str = typer.Option("planned", "--mode", help="database-failover: planned (switchover, RPO 0) | unplanned (crash, promotion)"),

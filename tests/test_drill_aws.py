@@ -292,3 +292,12 @@ def test_production_stack_refuses_execute_without_the_flag(project_copy, tmp_pat
         run_drill(DrillRequest("database-failover", "us", "aws", execute=True, allow_production=True, project_dir=project_copy))
     assert load_stack(project_copy, "us").production is True
     assert not drills_root(project_copy, "us").exists(), "a refused drill leaves no lock behind"
+
+
+def test_restore_drill_is_refused_on_a_target_that_cannot_restore(previews, tmp_path):
+    outputs = tmp_path / "us.json"
+    outputs.write_text(json.dumps(previews["us"].plan["outputs"]))
+    with pytest.raises(BadInput, match="needs backup, restore_backup, restored_ids, discard_restore"):
+        run_drill(DrillRequest("restore-from-backup", "us", "aws", execute=True, outputs=outputs, project_dir=ROOT,
+                               records=tmp_path / "records"))
+    assert not (tmp_path / "records").exists()

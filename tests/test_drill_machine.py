@@ -155,3 +155,39 @@ def test_rpo_names_every_lost_write_and_how_far_before_the_fault():
     missed = obj.judge(None, loss, zero_loss=True)
     assert any("lost in a planned switchover" in m for m in missed) and any("RPO 0.50 s exceeds" in m for m in missed)
     assert obj.judge(None, data_loss(acks, {1, 2, 3, 4}, 10.0), zero_loss=True) == []
+
+
+# --- restore-from-backup's verification -----------------------------------------------------------
+
+
+def test_restore_verification_requires_every_write_acknowledged_before_the_backup(tmp_path):
+    from types import SimpleNamespace
+
+    from meridian.drills.catalog import build, verify_restore
+    from meridian.drills.probe import ProbeLog
+
+    class Restored(Recorder):
+        def __init__(self, held):
+            super().__init__()
+            self.held = held
+
+        def restored_ids(self, tenant, ids):
+            return {i for i in ids if i in self.held}
+
+    def measured(held):
+        drill = build("restore-from-backup")
+        _, run = start(tmp_path / str(len(held)), Restored(held), drill)
+        log = ProbeLog("acme", outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (5.0, "write", True, 3), (6.0, "write", True, 4)]))
+        run.probe = SimpleNamespace(log=log, tenant=SimpleNamespace(id="acme"))
+        run.events = [{"t": 3.0, "event": "backup started"}, {"t": 4.0, "event": "recovery point"}, {"t": 7.0, "event": "restore requested"}]
+        restore = next(s for s in run.state["steps"] if s["name"] == "restore")
+        restore["results"] = [{"started_at": 7.0, "seconds": 2.5}]
+        verify_restore(run)
+        return run.measured["restore"]
+
+    whole = measured({1, 2})
+    assert whole["data_loss"]["lost_ids"] == [] and whole["missed"] == []
+    assert whole["recovery"]["rto_s"] == 2.5 and whole["data_loss"]["rpo_s"] == 3.0
+    assert whole["after_recovery_point"] == {"acknowledged": 2, "in_copy": 0}
+    torn = measured({1})
+    assert torn["data_loss"]["lost_ids"] == [2] and any("lost" in m for m in torn["missed"])

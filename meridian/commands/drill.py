@@ -76,6 +76,10 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
         return EXIT_OK
 
     target = _open(req, project_dir)
+    lacking = [name for name in drill.requires if not callable(getattr(target, name, None))]
+    if lacking:
+        raise BadInput(f"drill {drill.name} needs {', '.join(lacking)}, which the {req.target} target does not offer; "
+                       f"on AWS restore by hand as docs/runbooks/dr-drill.md describes")
     return _execute(drill, target, cfg, req, project_dir, evidence_dir, console)
 
 

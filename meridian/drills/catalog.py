@@ -8,6 +8,9 @@ failback. Each is a list of steps over Target operations; the checks measure thr
                         -> flip traffic -> verify -> fail back
     failback            a stack running on dr (after a failover whose failback did not run) comes
                         home: rebuild primary as a replica -> planned switchover -> verify
+    restore-from-backup take a recovery point, keep writing, restore it into a new database beside
+                        the pair -> every write acknowledged before the point is there; time to a
+                        queryable copy (RTO) and the writes after the point (RPO) measured
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 import time
 
 from meridian.drills.machine import Drill, Run, Step, StepFailed, check_acknowledged_writes, op, wait_for_recovery
+from meridian.drills.measure import DataLoss, Recovery
 from meridian.errors import BadInput
 
-DRILLS = ("region-failover", "database-failover", "failback")
+DRILLS = ("region-failover", "database-failover", "failback", "restore-from-backup")
 MODES = ("planned", "unplanned")
 BASELINE_WRITES = 5
 
@@ -109,6 +113,45 @@ def healthy_on(serving: str):
     return check
 
 
+def recovery_point(run: Run) -> str:
+    run.mark("recovery point")
+    return "recovery point taken"
+
+
+def later_writes(run: Run) -> str:
+    """Writes after the recovery point: what a restore from it must (and may only) miss."""
+    point = run.event_time("recovery point")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        after = [o for o in run.probe.log.acknowledged() if o.t > point]
+        if len(after) >= BASELINE_WRITES:
+            return f"{len(after)} writes acknowledged after the recovery point"
+        time.sleep(0.05)
+    raise StepFailed("the front door took no writes after the recovery point")
+
+
+def verify_restore(run: Run) -> str:
+    """Every write acknowledged before the backup began is in the restored copy."""
+    started, point, requested = run.event_time("backup started"), run.event_time("recovery point"), run.event_time("restore requested")
+    if run.state.get("resumed") or None in (started, point, requested) or run.probe is None:
+        run.measured["restore"] = {"measured": False, "reason": "resumed run: the probe did not see the recovery point"}
+        return "not measured (resumed run)"
+    restore = next(s for s in run.state["steps"] if s["name"] == "restore")
+    ready = restore["results"][-1]["started_at"] + restore["results"][-1]["seconds"]
+    acked = run.probe.log.acknowledged()
+    before = [o for o in acked if o.t < started]
+    after = [o for o in acked if o.t > point]
+    held = run.target.restored_ids(run.probe.tenant.id, [o.event_id for o in before + after])
+    rec = Recovery(requested, None, ready, ready, 0)
+    loss = DataLoss(len(before), sorted(o.event_id for o in before if o.event_id not in held), round(requested - point, 4))
+    run.mark("restore: copy queryable", ready)
+    run.measured["restore"] = {"measured": True, "recovery": rec.to_dict(), "data_loss": loss.to_dict(), "zero_loss_required": True,
+                               "after_recovery_point": {"acknowledged": len(after), "in_copy": sum(1 for o in after if o.event_id in held)},
+                               "missed": run.objectives.judge(rec, loss, zero_loss=True)}
+    return (f"restore queryable {rec.rto_s:.3f} s after it was requested; {len(before)} writes before the point, "
+            f"{len(loss.lost_ids)} missing; {len(after)} after it (lost to a restore: RPO {loss.rpo_s:.3f} s)")
+
+
 def _failback_steps() -> tuple[Step, ...]:
     """dr is the primary and serves; bring the primary region home with a planned switchover."""
     return (
@@ -162,6 +205,20 @@ def build(name: str, mode: str = "planned") -> Drill:
             *_failback_steps(),
         )
         return Drill(name, f"{mode} database failover (" + ("switchover, RPO 0" if planned else "promotion, RPO = replication lag") + ")", steps)
+    if name == "restore-from-backup":
+        steps = (
+            Step("preflight", "healthy, serving primary; start the probe",
+                 check=preflight("primary", "primary"), timeout_s=30),
+            Step("backup", "take a recovery point of the primary database", ops=(op("backup", "primary"),),
+                 check=recovery_point, event="backup started", timeout_s=120),
+            Step("later-writes", "writes go on after the recovery point", check=later_writes, timeout_s=30),
+            Step("restore", "restore the latest recovery point into a new database beside the pair",
+                 ops=(op("restore_backup", "primary"),), undo=(op("discard_restore"),), event="restore requested", timeout_s=180),
+            Step("verify", "every write acknowledged before the recovery point is in the copy", check=verify_restore, timeout_s=60),
+            Step("discard", "stop and delete the restored copy", ops=(op("discard_restore"),), timeout_s=60),
+        )
+        return Drill(name, "restore the primary database from its latest recovery point", steps,
+                     requires=("backup", "restore_backup", "restored_ids", "discard_restore"))
     steps = (
         Step("preflight", "the stack runs on dr: dr database primary, front door serving dr; start the probe",
              check=preflight("dr", "dr", failed_over=True), timeout_s=30),

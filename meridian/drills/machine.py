@@ -81,6 +81,8 @@ class Drill:
     name: str
     description: str
     steps: tuple[Step, ...]
+    requires: tuple[str, ...] = ()
+    """Operations beyond the Target protocol the drill needs (a target without them is refused)."""
 
 
 @dataclass
