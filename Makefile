@@ -26,11 +26,18 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py
 	$(BIN)/python benchmarks/sandbox_bench.py
+	$(BIN)/python benchmarks/drill_bench.py
 
 # the stack's region pair on 127.0.0.1 (needs the Debian postgresql and haproxy packages);
 # then: $(BIN)/meridian sandbox status|down --stack $(STACK)
 sandbox: $(STAMP)
 	$(BIN)/meridian sandbox up --stack $(STACK)
+
+# a DR drill on the sandbox, dry run unless ARGS=--execute (DRILL=region-failover|database-failover|failback)
+DRILL ?= region-failover
+.PHONY: drill
+drill: $(STAMP)
+	$(BIN)/meridian drill $(DRILL) --stack $(STACK) --target sandbox $(ARGS)
 
 clean:
 	rm -rf $(VENV) .meridian .pytest_cache *.egg-info

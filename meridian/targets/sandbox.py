@@ -11,7 +11,10 @@ sandbox's fault proxies, present when the sandbox was started with `--fault-prox
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -20,7 +23,7 @@ from meridian.errors import BadInput
 from meridian.sandbox import core
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import postgres as pglib
-from meridian.sandbox import procs
+from meridian.sandbox import ports, procs
 from meridian.targets import (
     ROLES,
     ActionFailed,
@@ -237,6 +240,121 @@ class SandboxTarget:
             raise ActionFailed(str(exc)) from None
         return True, f"{name} restarted in {seconds:.2f} s"
 
+    # --- backups and restores (added for the restore-from-backup drill) -----------------------------
+    # A recovery point is a base backup of a region's database under <root>/backups/<id>; a restore
+    # starts a *new* server from the latest one (as AWS Backup restores into a new cluster), beside
+    # the running pair, until discard_restore(). None of this touches the pair itself.
+
+    def backup(self, role: Role) -> ActionResult:
+        check_role(role)
+
+        def act() -> tuple[bool, str]:
+            doc = self.doc
+            pg, user = pglib.find_pg(), pglib.run_as()
+            parent = self.root / "backups"
+            parent.mkdir(exist_ok=True)
+            pglib.chown_tree(parent, user)
+            point = parent / (time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.3f}"[1:])
+            try:
+                pglib.basebackup(pg, user, doc["regions"][role]["db_port"], point, "backup")
+            except (RuntimeError, OSError) as exc:
+                raise ActionFailed(f"base backup of pg-{role} failed: {exc}") from None
+            return True, f"recovery point {point.name} of pg-{role}"
+
+        return timed("backup", role, act)
+
+    def restore_backup(self, role: Role) -> ActionResult:
+        check_role(role)
+
+        def act() -> tuple[bool, str]:
+            points = sorted((self.root / "backups").glob("*")) if (self.root / "backups").is_dir() else []
+            if not points:
+                raise ActionFailed(f"no recovery point under {self.root / 'backups'}: take one with backup()")
+            if _restore_record(self.root) is not None:
+                raise ActionFailed("a restored server is already running: discard_restore() first")
+            pg, user = pglib.find_pg(), pglib.run_as()
+            data = self.root / "restores" / points[-1].name
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.copytree(points[-1], data, symlinks=True)
+            (data / "standby.signal").unlink(missing_ok=True)  # a restore is a new primary, not a replica
+            for lock in data.glob(".s.PGSQL.*.lock"):
+                lock.unlink()
+            pglib.chown_tree(data.parent, user)
+            port = ports.allocate(["pg-restore"])["pg-restore"]
+            ref, proc = procs.spawn("pg-restore", pglib.server_argv(pg, data, port), self.root / "logs" / "pg-restore.log", user=user)
+            _write_restore_record(self.root, {"ref": {"name": ref.name, **ref.to_dict()}, "port": port, "data": str(data),
+                                              "recovery_point": points[-1].name})
+            try:
+                asyncio.run(pglib.wait_ready(port, 60, proc))
+            except (TimeoutError, RuntimeError) as exc:
+                raise ActionFailed(f"the restored server did not start: {exc}") from None
+            return True, f"recovery point {points[-1].name} restored into a new server on port {port}"
+
+        return timed("restore_backup", role, act)
+
+    def restored_ids(self, tenant: str, ids: list[int]) -> set[int]:
+        """Which of `ids` (the tenant's event ids) the restored server holds."""
+        record = _restore_record(self.root)
+        if record is None:
+            raise ActionFailed("no restored server: restore_backup() first")
+
+        async def query() -> set[int]:
+            import asyncpg
+
+            conn = await asyncpg.connect(pglib.dsn(record["port"]), timeout=5)
+            try:
+                rows = await conn.fetch("SELECT id FROM events WHERE tenant_id = $1 AND id = ANY($2::bigint[])", tenant, ids)
+            finally:
+                await conn.close()
+            return {r["id"] for r in rows}
+
+        return asyncio.run(query())
+
+    def discard_restore(self) -> ActionResult:
+        def act() -> tuple[bool, str]:
+            record = _restore_record(self.root)
+            if record is None:
+                return False, "no restored server"
+            ref = procs.ProcRef.from_dict("pg-restore", record["ref"])
+            procs.stop(ref, CLEAN)
+            shutil.rmtree(record["data"], ignore_errors=True)
+            (self.root / "restores" / RESTORE_RECORD).unlink(missing_ok=True)
+            return True, f"restored server on port {record['port']} stopped and its data deleted"
+
+        return timed("discard_restore", None, act)
+
+    # --- dry runs (drills print these; added for `meridian drill`) ---------------------------------
+
+    def explain(self, action: str, *args, **kwargs) -> list[str]:
+        """What `action` would do to the sandbox's parts, without doing it."""
+        role = args[0] if args else None
+        servers = _servers_by_role(self.doc)
+        if action == "kill_region":
+            return [f"SIGKILL svc-{role} (pid from the manifest)"]
+        if action == "restore_region":
+            return [f"restart svc-{role} as `up` started it, wait for /healthz"]
+        if action == "stop_database":
+            return [f"{'SIGINT (clean shutdown)' if kwargs.get('planned') else 'SIGQUIT (immediate shutdown: a crash)'} pg-{role}"]
+        if action == "restore_database":
+            return [f"restart pg-{role}, or rebuild it with pg_basebackup as a replica of pg-{_other(role)} if that one was promoted"]
+        if action == "promote":
+            return [f"SELECT pg_promote() on pg-{role}"]
+        if action == "flip_traffic":
+            other = _other(role)
+            return [f"haproxy: set server api/{servers[role]} state ready",
+                    f"haproxy: set server api/{servers[other]} state {'ready' if role == 'primary' else 'maint'}"]
+        if action == "backup":
+            return [f"pg_basebackup of pg-{role} into <sandbox>/backups/<time> (the recovery point)"]
+        if action == "restore_backup":
+            return ["copy the latest recovery point, start a new PostgreSQL on a free port (the pair is untouched)"]
+        if action == "discard_restore":
+            return ["stop the restored PostgreSQL, delete its data"]
+        if action == "inject":
+            return ["fault proxy: PUT /faults"]
+        if action == "clear_faults":
+            return ["fault proxies: PUT /faults (all cleared)"]
+        return [f"(no sandbox call mapped for {action})"]
+
 
 def _other(role: str) -> Role:
     return "dr" if role == "primary" else "primary"
@@ -318,3 +436,22 @@ async def _health(doc: dict, servers: dict[str, str]) -> Health:
     if serving is None:
         problems.insert(0, "the front door does not answer")
     return Health(not problems, serving, regions, lag, "; ".join(problems) or "ok")
+
+
+# --- restore records (the restore-from-backup drill) -----------------------------------------------
+
+RESTORE_RECORD = "current.json"
+
+
+def _restore_record(root: Path) -> dict | None:
+    """The restored server this sandbox runs, if any and still alive."""
+    try:
+        record = json.loads((root / "restores" / RESTORE_RECORD).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return record if procs.alive(procs.ProcRef.from_dict("pg-restore", record["ref"])) else None
+
+
+def _write_restore_record(root: Path, record: dict) -> None:
+    (root / "restores").mkdir(exist_ok=True)
+    (root / "restores" / RESTORE_RECORD).write_text(json.dumps(record, indent=1))
