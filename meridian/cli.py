@@ -179,6 +179,7 @@ def chaos(
     stack: str = StackOpt,
     target: str = TargetOpt,
     users: int = typer.Option(20, "--users", "-u", help="simulated users during the experiment"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list what each action would do (on AWS: the API calls), do nothing"),
     report: Optional[Path] = ReportOpt,
     slo_path: Optional[Path] = SloFileOpt,
     state_dir: Optional[Path] = StateDirOpt,
@@ -188,7 +189,7 @@ def chaos(
     """Run a chaos scenario under load: steady state, inject, detect, recover, roll back, judge; exit 1 on failure."""
     from meridian.commands.chaos import ChaosRequest, run_chaos
 
-    _guard(debug, run_chaos, ChaosRequest(scenario, stack, target, users, report, slo_path, state_dir, project_dir))
+    _guard(debug, run_chaos, ChaosRequest(scenario, stack, target, users, report, slo_path, state_dir, project_dir, dry_run))
 
 
 @app.command()

@@ -52,6 +52,34 @@ def load_experiment(name: str) -> tuple[Path, dict, dict]:
     return path, doc, ext
 
 
+# chaos action function -> the Target operation it performs (noisy_neighbour is load, not an operation)
+ACTION_OPS = {"kill_region": "kill_region", "restore_region": "restore_region", "stop_database": "stop_database",
+              "restore_database": "restore_database", "promote": "promote", "flip_traffic": "flip_traffic",
+              "inject_fault": "inject", "clear_faults": "clear_faults"}
+
+
+def dry_run(name: str, target: Target) -> list[tuple[str, str, list[str]]]:
+    """(phase, activity, what it would do) for every action of the scenario, in order, doing none:
+    on AWS the exact API calls (`explain()`), elsewhere the Target operation and its arguments."""
+    _, experiment, _ = load_experiment(name)
+    out = []
+    for phase, key in (("method", "method"), ("rollback", "rollbacks")):
+        for a in experiment.get(key, []):
+            if a["type"] != "action":
+                continue
+            func, args = a["provider"]["func"], dict(a["provider"].get("arguments", {}))
+            op = ACTION_OPS.get(func)
+            if op is None:
+                lines = [f"{func}({', '.join(f'{k}={v!r}' for k, v in args.items())}): load through the front door, no infrastructure call"]
+            elif hasattr(target, "explain"):
+                role = args.pop("role", args.pop("to_role", None))
+                lines = target.explain(op, *([role] if role else []), **args)
+            else:
+                lines = [f"{target.kind}.{op}({', '.join(f'{k}={v!r}' for k, v in args.items())})"]
+            out.append((phase, a["name"], lines))
+    return out
+
+
 @dataclass(frozen=True)
 class ChaosOutcome:
     verdict: Verdict

@@ -23,6 +23,7 @@ class ChaosRequest:
     slo_path: Path | None = None
     state_dir: Path | None = None
     project_dir: Path | None = None
+    dry_run: bool = False
 
 
 def run_chaos(req: ChaosRequest) -> int:
@@ -40,8 +41,17 @@ def run_chaos(req: ChaosRequest) -> int:
     slo = objectives.load(project_dir, req.stack, req.slo_path)
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
-    out = req.report_dir or gate.default_report_dir(project_dir, f"chaos-{req.scenario}", req.stack)
     console = Console(highlight=False, soft_wrap=True)
+    if req.dry_run:
+        from rich.markup import escape
+
+        console.print(f"chaos {req.scenario} on {target.kind} ({req.stack}), dry run: nothing is done")
+        for phase, activity, lines in chaosrun.dry_run(req.scenario, target):
+            console.print(f"  {phase:<8} {activity}")
+            for line in lines:
+                console.print(f"             {escape(line)}")
+        return 0
+    out = req.report_dir or gate.default_report_dir(project_dir, f"chaos-{req.scenario}", req.stack)
     console.print(f"chaos {req.scenario}: {req.stack} on {target.kind} at {target.endpoint()}, {req.users} users")
     outcome = chaosrun.run_scenario(req.scenario, target, project_dir, slo, out, console=console, users=req.users,
                                     state_dir=req.state_dir, slo_path=req.slo_path)
