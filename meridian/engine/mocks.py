@@ -190,6 +190,13 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
         "arn": f"arn:aws:s3:::{i.get('bucket') or _physical(n)}", "region": r,
         "bucketRegionalDomainName": f"{i.get('bucket') or _physical(n)}.s3.{r}.amazonaws.com",
     },
+    "aws:backup/vault:Vault": _named("backup", "backup-vault:{}"),
+    "aws:backup/plan:Plan": lambda n, i, r, x: {
+        "id": f"{x[:8]}-{x[8:12]}-4{x[12:15]}-8{x[:3]}-{x[:12]}", "arn": _arn("backup", r, f"backup-plan:{x[:8]}-{x[8:12]}-4{x[12:15]}-8{x[:3]}-{x[:12]}"),
+        "version": _digest(x, n=32),
+    },
+    "aws:backup/selection:Selection": lambda n, i, r, x: {"id": f"{x[:8]}-{x[8:12]}-4{x[12:15]}-8{x[:3]}-{x[:12]}"},
+    "aws:fis/experimentTemplate:ExperimentTemplate": lambda n, i, r, x: {"id": f"EXT{x.upper()[:14]}", "arn": _arn("fis", r, f"experiment-template/EXT{x.upper()[:14]}")},
     "aws:budgets/budget:Budget": lambda n, i, r, x: {
         "id": f"{ACCOUNT_ID}:{i.get('name') or _physical(n)}", "name": i.get("name") or _physical(n),
         "arn": f"arn:aws:budgets::{ACCOUNT_ID}:budget/{i.get('name') or _physical(n)}",
