@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py
 	$(BIN)/python benchmarks/sandbox_bench.py
+	$(BIN)/python benchmarks/drill_bench.py
 
 # the service's contract fuzzed longer than `make test` does: Schemathesis against the app in
 # process and against a sandbox of its own (tests/test_service_contract.py, test_service_sandbox.py)
@@ -46,6 +47,12 @@ sandbox: $(STAMP)
 # regenerate the figures and diagrams in docs/ from the program and the last `make bench` (a test checks them)
 docs: $(STAMP)
 	$(BIN)/meridian docs --write
+
+# a DR drill on the sandbox, dry run unless ARGS=--execute (DRILL=region-failover|database-failover|failback)
+DRILL ?= region-failover
+.PHONY: drill
+drill: $(STAMP)
+	$(BIN)/meridian drill $(DRILL) --stack $(STACK) --target sandbox $(ARGS)
 
 clean:
 	rm -rf $(VENV) .meridian .pytest_cache *.egg-info

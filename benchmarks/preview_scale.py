@@ -138,11 +138,11 @@ def _verdict(ok: bool) -> str:
 def main() -> None:
     console = Console(width=max(Console().width, 140))
     load_at_start = os.getloadavg()[0]  # other work on the machine slows both columns alike, not the ratio
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         console.print(stacks_table(console, tmp))
         console.print(tenants_table(console, tmp))
     console.print(f"targets: ratio <= {RATIO_TARGET}; s/tenant within {LINEAR_TARGET}x of the smallest run; peak RSS <= {RSS_TARGET_MIB} MiB")
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     RESULTS.update(date=time.strftime("%Y-%m-%d", time.gmtime()), commit=commit or "unknown", cpus=os.cpu_count(), repeat=REPEAT,
                    load_avg_1m=[round(load_at_start, 2), round(os.getloadavg()[0], 2)])
     RESULTS_PATH.parent.mkdir(exist_ok=True)

@@ -209,7 +209,7 @@ def counts_line(plan: Plan, analysed: int | None) -> str:
     components = sum(1 for r in regs if not r.custom and r.type != STACK_TYPE)
     stacks = sum(1 for r in regs if r.type == STACK_TYPE)
     policy = f"; the policy pack analysed {analysed} (all of them but the stack)" if analysed is not None else ""
-    return (f"counts: {len(plan.custom)} resources (shown above) + {providers} providers + {components} components"
+    return (f"counts: {len(plan.custom)} resources (the tree and the counts table) + {providers} providers + {components} components"
             f" + {stacks} stack = {len(regs)} registrations in the plan JSON{policy}")
 
 

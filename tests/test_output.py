@@ -112,3 +112,12 @@ def test_violations_markdown_keeps_messages_whole_and_orders_by_level():
     assert lines[3] == "| advisory | b-rule | urn:b | Tenant ids must match ^[a-z][a-z0-9-]{1,30}$ |"
     report.violations = []
     assert violations_markdown(report).startswith("Policy pack `meridian`: no violations (2 rules")
+
+
+def test_sandbox_status_refuses_two_formats():
+    from meridian.commands.sandbox import SandboxRequest, run_status
+    from meridian.errors import BadInput
+    from meridian.output import Format
+
+    with pytest.raises(BadInput, match="--json and --format markdown"):
+        run_status(SandboxRequest("us", ROOT, json_out=True, format=Format.markdown))

@@ -173,7 +173,7 @@ def test_counts_are_explained_in_one_line(previews):
     providers = [r for r in plan["resources"] if r["type"].startswith("pulumi:providers:")]
     components = [r for r in plan["resources"] if not r["custom"] and r["type"] != "pulumi:pulumi:Stack"]
     line = next(x for x in out.splitlines() if x.startswith("counts: "))
-    assert line == (f"counts: {len(resources)} resources (shown above) + {len(providers)} providers + {len(components)} components"
+    assert line == (f"counts: {len(resources)} resources (the tree and the counts table) + {len(providers)} providers + {len(components)} components"
                     f" + 1 stack = {len(plan['resources'])} registrations in the plan JSON;"
                     f" the policy pack analysed {plan['policy']['resources_analyzed']} (all of them but the stack)")
     assert plan["policy"]["resources_analyzed"] == len(plan["resources"]) - 1

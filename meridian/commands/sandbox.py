@@ -107,6 +107,8 @@ def run_down(req: SandboxRequest) -> int:
 
 
 def run_status(req: SandboxRequest) -> int:
+    if req.json_out and req.format not in (Format.text, Format.json):
+        raise BadInput(f"--json and --format {req.format.value} ask for two outputs: give one (--json is --format json)")
     _, root = _root(req)
     from meridian.sandbox import core
 
