@@ -50,7 +50,7 @@ def run_program(project_dir: Path, stack: str, *, record: bool = True, on_regist
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(config)
-    mocks = MeridianMocks()
+    mocks = MeridianMocks(config.get("aws:region"))
     monitor: MockMonitor = RecordingMonitor(mocks, on_register) if record else _CountingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
 
