@@ -73,11 +73,12 @@ def policy(
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="instead: write the policy catalog (Markdown) here, e.g. docs/policies.md"),
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
+    write_config: bool = typer.Option(False, "--write-config", help="instead: regenerate policies/config/<stack>.json from the stack config"),
 ) -> None:
     """Evaluate the CrossGuard pack on the stack offline (program + analyzer); exit 1 on a mandatory violation."""
     from meridian.commands.policy import PolicyRequest, run_policy
 
-    _guard(debug, run_policy, PolicyRequest(stack, project_dir, json_path, catalog))
+    _guard(debug, run_policy, PolicyRequest(stack, project_dir, json_path, catalog, write_config))
 
 
 @app.command()

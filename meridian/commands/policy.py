@@ -29,10 +29,21 @@ class PolicyRequest:
     project_dir: Path | None = None
     json_path: Path | None = None
     catalog_path: Path | None = None
+    write_config: bool = False
 
 
 def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
     console = console or Console()
+    if req.write_config:
+        from meridian.commands.preview import prepare
+        from meridian.engine.policy import config_path
+        from meridian.engine.policyconfig import render
+
+        prep = prepare(req.stack, req.project_dir, None)
+        path = config_path(prep.project_dir, req.stack)
+        path.write_text(render(prep.cfg))
+        console.print(f"policy config written to {path.relative_to(prep.project_dir)} (from Pulumi.{req.stack}.yaml)")
+        return EXIT_OK
     if req.catalog_path is not None:
         from meridian.commands.preview import writable
         from meridian.project import find_project_dir
@@ -48,7 +59,7 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
     prep = prepare(req.stack, req.project_dir, None)
     json_path = writable(req.json_path)
     with contextlib.ExitStack() as scope:
-        stream = open_policy_stream(scope, prep.project_dir, req.stack)
+        stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg)
         run = run_program(prep.project_dir, req.stack, record=True, on_register=stream.on_register)
         report = stream.finish()
     print_violations(report, console)

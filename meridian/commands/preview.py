@@ -67,7 +67,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
 
     with contextlib.ExitStack() as scope:
         # Policy: bad config exits 2 before the program; the analyzer starts now and works while the program runs.
-        stream = open_policy_stream(scope, prep.project_dir, req.stack) if req.policy else None
+        stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg) if req.policy else None
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides,
                           on_register=stream.on_register if stream else None)
         if stream is not None:
@@ -99,13 +99,17 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     return EXIT_GATE if mandatory or cost.problems else EXIT_OK
 
 
-def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str):
+def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str, cfg: Any = None):
     """Read the stack's policy config (exit 2 if missing or bad), start the pack's analyzer (stopped
     when `scope` closes, whatever happens) and return the stream to feed registrations into."""
     from meridian.engine.policy import Analyzer, PolicyStream, config_path, load_policy_config, pack_dir_of, stack_shards
 
     path = config_path(project_dir, stack)
     file_config = load_policy_config(path)
+    if cfg is not None:
+        from meridian.engine.policyconfig import require_current
+
+        require_current(project_dir, path, cfg, stack)
     # One analyzer for everything, streamed during the program; a large stack also gets a second one
     # (one per core) to split AnalyzeStack's stack policies with.
     analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))
