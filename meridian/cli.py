@@ -59,11 +59,12 @@ def preview(
     tenants: Optional[int] = TenantsOpt,
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
+    first_preview: bool = typer.Option(False, "--first-preview", help="outputs of resources being created are unknown, as in a first `pulumi preview`; lists what only `up` can verify"),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, run_preview
 
-    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants))
+    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants, first_preview))
 
 
 @app.command()

@@ -150,7 +150,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
             try:
                 sts = grant_statements(grant)
             except UnknownValueError as exc:
-                out.append((grant.holder.urn, Unverifiable.of(exc, f"{where} is built from values known only after apply")))
+                out.append((grant.holder.urn, Unverifiable.of(exc, "a tenant role's policy document")))
                 continue
             for st in sts:
                 try:
@@ -173,7 +173,7 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, 
     try:
         trust = read_statements(_Path(role.props, "assumeRolePolicy"))
     except UnknownValueError as exc:
-        return [(role.urn, Unverifiable.of(exc, "the trust policy"))]
+        return [(role.urn, Unverifiable.of(exc, "a tenant role's trust policy"))]
     for st in trust:
         if not st.allow:
             continue

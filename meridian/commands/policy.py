@@ -71,14 +71,36 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
 
 
 _ORDER = {"mandatory": 0, "advisory": 1, "remediate": 2, "disabled": 3}
+UNVERIFIABLE = "unverifiable at preview: "
+
+
+def unverifiable(report: Any) -> list[Any]:
+    """Findings the pack could not decide because a value is only known after apply (the rule named enforces them at `up`)."""
+    return [v for v in report.violations if v.message.startswith(UNVERIFIABLE)]
+
+
+def print_unverifiable(report: Any, console: Console) -> None:
+    """What a preview cannot verify, grouped by the rule that will enforce it at `pulumi up`."""
+    by_rule: dict[str, list[Any]] = defaultdict(list)
+    for v in unverifiable(report):
+        by_rule[v.policy].append(v)
+    if not by_rule:
+        return
+    console.print(f"[yellow]UNVERIFIABLE AT PREVIEW[/] {sum(map(len, by_rule.values()))} checks; enforced at `pulumi up` by the rule named:", highlight=False)
+    for name in sorted(by_rule):
+        props = sorted({v.message[len(UNVERIFIABLE):].split(";")[0] for v in by_rule[name]})
+        console.print(f"  [bold]{name}[/] ({len(by_rule[name])} resources): {escape(', '.join(props))}", highlight=False, soft_wrap=True)
 
 
 def print_violations(report: Any, console: Console) -> None:
-    """Violations grouped by rule (mandatory rules first), each with the resource URN."""
+    """Violations grouped by rule (mandatory rules first), each with the resource URN; what only
+    `up` can verify is summarised per rule instead."""
     by_rule: dict[str, list[Any]] = defaultdict(list)
     for v in report.violations:
-        by_rule[v.policy].append(v)
-    if not by_rule:
+        if not v.message.startswith(UNVERIFIABLE):
+            by_rule[v.policy].append(v)
+    print_unverifiable(report, console)
+    if not by_rule and not unverifiable(report):
         console.print(f"[green]policy pack {report.pack.name}: no violations[/] ({len(report.pack.policies)} rules, config {report.config_file})")
         return
     for name in sorted(by_rule, key=lambda n: (min(_ORDER.get(v.level, 9) for v in by_rule[n]), n)):

@@ -25,6 +25,7 @@ class PreviewRequest:
     policy: bool = True
     bare: bool = False
     tenants: int | None = None
+    first_preview: bool = False
 
 
 @dataclass
@@ -69,7 +70,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         # Policy: bad config exits 2 before the program; the analyzer starts now and works while the program runs.
         stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg) if req.policy else None
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides,
-                          on_register=stream.on_register if stream else None)
+                          on_register=stream.on_register if stream else None, first_preview=req.first_preview)
         if stream is not None:
             stream.close()  # the analyzer finishes (drain + AnalyzeStack) while the report below renders
         plan = Plan("meridian", req.stack, run.registrations, run.outputs)

@@ -254,9 +254,12 @@ class MeridianMocks(pulumi.runtime.Mocks):
     is an error: the real engine would fail at `up` (no region), and silently assuming us-east-1
     would make every residency check pass or fail for the wrong reason."""
 
-    def __init__(self, default_region: str | None = None) -> None:
+    def __init__(self, default_region: str | None = None, first_preview: bool = False) -> None:
         self._provider_region: dict[str, str] = {}  # provider id -> region
         self._default_region = default_region
+        # A first `pulumi preview`: nothing exists yet, so every computed output (ids, ARNs,
+        # endpoints) of a resource being created is unknown; only its own inputs are known.
+        self._first_preview = first_preview
 
     def region_of(self, provider_ref: str | None, inputs: Outputs, what: str) -> str | None:
         if isinstance(inputs.get("region"), str):
@@ -286,6 +289,8 @@ class MeridianMocks(pulumi.runtime.Mocks):
         if not args.custom:
             return "", {}
         region = self.region_of(args.provider, args.inputs, f"{args.typ} {args.name}") or ""
+        if self._first_preview:
+            return "", dict(args.inputs)  # an empty id and no invented outputs: the SDK makes them unknown
         rid = _digest(args.typ, args.name, region)
         factory = OUTPUTS.get(args.typ) or (_k8s if args.typ.startswith("kubernetes:") else None)
         outputs = factory(args.name, args.inputs, region, rid) if factory else {"id": f"{args.name}-{rid[:8]}"}

@@ -114,6 +114,7 @@ class Plan:
                 "region": self.region_of(r) if r.custom else None,
                 "inputs": plain(r.raw_inputs),
                 "dependencies": r.dependencies,
+                "propertyDependencies": r.property_dependencies,
                 "protect": r.protect,
             }
             for r in self.registrations

@@ -1,0 +1,97 @@
+"""The first-preview view (computed outputs of resources being created are unknown, as a real first
+`pulumi preview` gives them) and the policy config generated from the stack config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate, load_policy_config
+from meridian.engine.policyconfig import drift, generate, require_current
+from meridian.errors import BadInput
+from meridian.stackconfig import load_validated
+
+from .conftest import ROOT, STACKS
+
+_DUMP = """
+import json, sys
+from pathlib import Path
+from google.protobuf import json_format
+from meridian.engine.run import run_program
+run = run_program(Path(sys.argv[1]), sys.argv[2], first_preview=True)
+json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent or None,
+            "provider": r.provider_urn or None, "inputs": json_format.MessageToDict(r.inputs),
+            "dependencies": r.dependencies, "propertyDependencies": r.property_dependencies, "protect": r.protect}
+           for r in run.registrations], sys.stdout)
+"""
+
+
+@pytest.fixture(scope="module")
+def first_preview_us():
+    proc = subprocess.run([sys.executable, "-c", _DUMP, str(ROOT), "us"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    resources = json.loads(proc.stdout)
+    with Analyzer(ROOT / "policies") as analyzer:
+        info = analyzer.wait_ready()
+        path = ROOT / "policies" / "config" / "us.json"
+        analyzer.configure(effective_config(info, load_policy_config(path), path))
+        yield resources, lambda rs: evaluate(analyzer, [Subject.from_dict(r) for r in rs])
+
+
+def test_first_preview_lists_what_only_up_can_verify_and_fails_nothing(first_preview_us):
+    resources, run = first_preview_us
+    violations = run(resources)
+    assert [v for v in violations if v.level == "mandatory"] == []
+    unverifiable = [v for v in violations if v.message.startswith("unverifiable at preview: ")]
+    assert unverifiable and all(v.level == "advisory" and v.urn for v in unverifiable)
+    # as a real first preview: policy documents built from new ARNs cannot be judged yet
+    assert {"iam-policy-no-full-admin", "tenant-role-isolated"} <= {v.policy for v in unverifiable}
+    assert not any("can't run" in v.message for v in violations)
+
+
+def test_first_preview_still_fails_on_what_is_decidable(first_preview_us):
+    resources, run = first_preview_us
+    mutated = json.loads(json.dumps(resources))
+    cluster = next(r for r in mutated if r["type"] == "aws:rds/cluster:Cluster")
+    cluster["inputs"]["storageEncrypted"] = False
+    group = next(r for r in mutated if r["type"] == "aws:ec2/securityGroup:SecurityGroup")
+    group["inputs"]["ingress"] = [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]
+    mandatory = {(v.policy, v.urn) for v in run(mutated) if v.level == "mandatory"}
+    assert ("rds-storage-encrypted", cluster["urn"]) in mandatory
+    assert ("ec2-security-group-ingress-restricted", group["urn"]) in mandatory
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_checked_in_policy_config_is_what_the_stack_config_generates(stack):
+    cfg = load_validated(ROOT, stack)
+    path = ROOT / "policies" / "config" / f"{stack}.json"
+    assert json.loads(path.read_text()) == generate(cfg), f"run `meridian policy --stack {stack} --write-config`"
+    assert generate(cfg)["aws-resource-region-allowed"]["allowedRegions"] == list(cfg.allowed_regions)
+    assert generate(cfg)["rds-database-dr-member"]["drRegion"] == cfg.regions.dr.region
+
+
+def test_a_drifted_policy_config_names_both_files_and_the_fix(tmp_path):
+    cfg = load_validated(ROOT, "eu")
+    drifted = generate(cfg)
+    drifted["rds-database-dr-member"]["drRegion"] = "eu-west-3"
+    (tmp_path / "policies" / "config").mkdir(parents=True)
+    path = tmp_path / "policies" / "config" / "eu.json"
+    path.write_text(json.dumps(drifted))
+    message = drift(path, cfg, "eu")
+    assert message and "Pulumi.eu.yaml" in message and "rds-database-dr-member" in message and "--write-config" in message
+    with pytest.raises(BadInput, match=r"^policies/config/eu.json: eu.json is out of date"):
+        require_current(tmp_path, path, cfg, "eu")
+    path.write_text(json.dumps(generate(cfg)))
+    assert drift(path, cfg, "eu") is None
+
+
+def test_the_failover_alarm_exception_is_generated_only_outside_us_east_1():
+    for stack in STACKS:
+        exceptions = generate(load_validated(ROOT, stack))["aws-resource-region-allowed"]["regionExceptions"]
+        if stack == "us":
+            assert exceptions == []
+        else:
+            assert [(e["region"], e["component"]) for e in exceptions] == [("us-east-1", "meridian:failover:Failover")]
