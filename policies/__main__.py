@@ -9,10 +9,12 @@ import cost
 import encryption
 import exposure
 import iam
+import operations
 import residency
 import resilience
 import tags
 import tenancy
+import workloads
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 POLICIES = [
@@ -24,11 +26,13 @@ POLICIES = [
     *resilience.POLICIES,
     *tenancy.POLICIES,
     *cost.POLICIES,
+    *operations.POLICIES,
+    *workloads.POLICIES,
 ]
 
 PolicyPack(
     name="meridian",
-    description="meridian platform guardrails: residency, encryption, exposure, IAM, tags, data protection, tenancy, cost caps",
+    description="meridian platform guardrails: residency, encryption, exposure, IAM, tags, data protection, tenancy, cost caps, logging and operations, Kubernetes workloads",
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=POLICIES,
 )

@@ -81,6 +81,7 @@ rds_storage_encrypted = resource_policy(
     config=_KEY_SCHEMA,
     remediation="Set `storage_encrypted=True` and `kms_key_id=<customer key>.arn` (components.keys.customer_key). "
                 "Encryption cannot be turned on in place: restore from an encrypted snapshot copy.",
+    limits='Whether a key named by ARN is a customer-managed key of this stack is not provable from the resource alone; AWS-managed keys are recognised by their `alias/aws/` names.',
     tags=["encryption", "data"],
 )
 

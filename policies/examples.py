@@ -21,6 +21,8 @@ CONFIG = {
     "aws-resource-region-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "aws-replication-destination-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
+    "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
+    "backup-plan-coverage": "mandatory",  # advisory in the pack until the stacks have backup plans; the example has one
 }
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the wire format's "known after apply"
 
@@ -110,7 +112,8 @@ def valid_stack() -> list[dict]:
         "globalClusterIdentifier": "test-db", "engine": "aurora-postgresql", "engineVersion": "16.4",
         "storageEncrypted": True, "deletionProtection": True})
     common = {"engine": "aurora-postgresql", "engineVersion": "16.4", "storageEncrypted": True, "deletionProtection": True,
-              "backupRetentionPeriod": 14, "globalClusterIdentifier": "test-db", "skipFinalSnapshot": False}
+              "backupRetentionPeriod": 14, "globalClusterIdentifier": "test-db", "skipFinalSnapshot": False,
+              "enabledCloudwatchLogsExports": ["postgresql"], "iamDatabaseAuthenticationEnabled": True}
     writer = b.add("aws:rds/cluster:Cluster", "db-primary-cluster", {**common, "kmsKeyId": key_arn, "masterUsername": "admin",
                    "masterPassword": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "s3cret"}},
                    deps={"globalClusterIdentifier": [glob], "kmsKeyId": [platform_key]})
@@ -124,7 +127,11 @@ def valid_stack() -> list[dict]:
     # EKS, logs, topics, disks, backups
     b.add("aws:eks/cluster:Cluster", "eks", {"name": "eks", "roleArn": f"arn:aws:iam::{ACCOUNT}:role/eks", "vpcConfig": {
         "subnetIds": ["subnet-1", "subnet-2"], "endpointPrivateAccess": True, "endpointPublicAccess": False},
-        "encryptionConfig": {"provider": {"keyArn": key_arn}, "resources": ["secrets"]}}, deps={"encryptionConfig": [platform_key]})
+        "encryptionConfig": {"provider": {"keyArn": key_arn}, "resources": ["secrets"]},
+        "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"]}, deps={"encryptionConfig": [platform_key]})
+    vpc = b.add("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "enableDnsHostnames": True})
+    b.add("aws:ec2/flowLog:FlowLog", "vpc-flow-log", {"vpcId": "vpc-1", "trafficType": "ALL", "logDestination": b.arn("logs", PRIMARY, "log-group:flowlogs")},
+          deps={"vpcId": [vpc]})
     b.add("aws:cloudwatch/logGroup:LogGroup", "flowlogs", {"retentionInDays": 365, "kmsKeyId": key_arn})
     b.add("aws:sns/topic:Topic", "alerts", {"kmsMasterKeyId": key_arn}, deps={"kmsMasterKeyId": [platform_key]})
     b.add("aws:ebs/volume:Volume", "scratch", {"availabilityZone": f"{PRIMARY}a", "size": 100, "encrypted": True, "kmsKeyId": key_arn})
@@ -133,9 +140,17 @@ def valid_stack() -> list[dict]:
     for v, name, region in ((vault, "test-vault", PRIMARY), (dr_vault, "test-dr-vault", DR)):
         b.add("aws:backup/vaultLockConfiguration:VaultLockConfiguration", f"{name}-lock", {"backupVaultName": name, "minRetentionDays": 14},
               region=region, provider=b.providers[region], deps={"backupVaultName": [v]}, tags=False)
-    b.add("aws:backup/plan:Plan", "backups", {"name": "daily", "rules": [{"ruleName": "daily", "targetVaultName": "test-vault",
-          "schedule": "cron(0 5 * * ? *)", "copyActions": [{"destinationVaultArn": b.arn("backup", DR, "backup-vault:test-dr-vault")}]}]},
-          deps={"rules": [vault, dr_vault]})
+    plan = b.add("aws:backup/plan:Plan", "backups", {"name": "daily", "rules": [{"ruleName": "daily", "targetVaultName": "test-vault",
+                 "schedule": "cron(0 5 * * ? *)", "lifecycle": {"deleteAfter": 35},
+                 "copyActions": [{"destinationVaultArn": b.arn("backup", DR, "backup-vault:test-dr-vault")}]}]},
+                 deps={"rules": [vault, dr_vault]})
+    covered = [writer, secondary, urn("aws:s3/bucket:Bucket", "pool-bucket"), urn("aws:s3/bucket:Bucket", "pool-replica-bucket")]
+    b.add("aws:backup/selection:Selection", "backup-everything", {"planId": "plan-1", "name": "everything", "iamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/backup",
+          "resources": [f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:cluster:db-primary", f"arn:aws:rds:{DR}:{ACCOUNT}:cluster:db-dr",
+                        "arn:aws:s3:::pool-bucket-1234567", "arn:aws:s3:::pool-replica-bucket-1234567"]},
+          deps={"planId": [plan], "resources": covered}, tags=False)
+    b.add("aws:s3/bucketLoggingV2:BucketLoggingV2", "pool-access-logs", {"bucket": "pool-bucket-1234567", "targetBucket": "pool-replica-bucket-1234567",
+          "targetPrefix": "access/pool/"}, deps={"bucket": [urn("aws:s3/bucket:Bucket", "pool-bucket")]}, tags=False)
 
     # network: a load balancer's security group may face the internet on 443
     lb_sg = b.add("aws:ec2/securityGroup:SecurityGroup", "lb-sg", {"vpcId": "vpc-1", "description": "public https", "ingress": [
@@ -181,6 +196,13 @@ def valid_stack() -> list[dict]:
     b.add("kubernetes:core/v1:ServiceAccount", "t-acme-sa", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
         **meta, "name": "acme-app", "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/t-acme-role-1234567"}}},
         region=None, provider=k8s, parent=ns, deps={"metadata": [role]})
+    b.add("kubernetes:apps/v1:Deployment", "t-acme-app", {"metadata": {**meta, "name": "app"}, "spec": {"replicas": 2,
+          "selector": {"matchLabels": {"app": "acme"}}, "template": {"metadata": {"labels": {"app": "acme"}}, "spec": {
+              "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+              "serviceAccountName": "acme-app",
+              "containers": [{"name": "app", "image": "registry.example.com/app:1", "ports": [{"containerPort": 8080}],
+                              "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}}]}}}},
+          region=None, provider=k8s, parent=ns)
     # a second tenant's key, so isolation has something to get wrong
     b.add("kubernetes:core/v1:Namespace", "t-globex-ns", {"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": "t-globex", "labels": {"meridian.io/tenant": "globex"}}}, region=None, provider=k8s)
@@ -531,6 +553,42 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
             "name": "t-acme-egress", "parent": None, "provider": urn("pulumi:providers:kubernetes", "eks-k8s"), "dependencies": [], "propertyDependencies": {},
             "inputs": {"metadata": {"namespace": "t-acme", "name": "egress"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"],
                                                                                      "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}}})),
+    ],
+    "vpc-flow-logs-enabled": [
+        ("a VPC without a flow log", _add_resource(_res("aws:ec2/vpc:Vpc", "vpc-2", {"cidrBlock": "10.1.0.0/16", "tags": _tags(PRIMARY)}))),
+    ],
+    "eks-control-plane-logging": [
+        ("the audit log switched off", _set("eks", "enabledClusterLogTypes", ["api", "authenticator"])),
+    ],
+    "cloudwatch-log-group-retention": [
+        ("logs kept 7 days", _set("flowlogs", "retentionInDays", 7)),
+        ("no retention set (kept forever, unbudgeted)", _set("flowlogs", "retentionInDays", DELETE)),
+    ],
+    "rds-database-operable": [
+        ("the primary cluster without its log export", _set("db-primary-cluster", "enabledCloudwatchLogsExports", [])),
+        ("IAM database authentication off", _set("db-dr-cluster", "iamDatabaseAuthenticationEnabled", False)),
+        ("an outdated CA on an instance", _set("db-primary-0", "caCertIdentifier", "rds-ca-2019")),
+        ("a single-AZ RDS writer", _add_resource(_res("aws:rds/instance:Instance", "single-az", {"engine": "postgres", "instanceClass": "db.t4g.medium",
+            "enabledCloudwatchLogsExports": ["postgresql"], "iamDatabaseAuthenticationEnabled": True, "tags": _tags(PRIMARY)}))),
+    ],
+    "s3-bucket-access-logging": [
+        ("a bucket without access logs", _drop("pool-access-logs")),
+    ],
+    "backup-plan-coverage": [
+        ("a bucket no backup selection covers", _drop("backup-everything")),
+        ("recovery points kept 7 days", _set("backups", "rules.0.lifecycle.deleteAfter", 7)),
+    ],
+    "k8s-workload-pod-security-restricted": [
+        ("a privileged container", _set("t-acme-app", "spec.template.spec.containers.0.securityContext.privileged", True)),
+        ("host networking", _set("t-acme-app", "spec.template.spec.hostNetwork", True)),
+        ("a hostPath volume", _set("t-acme-app", "spec.template.spec.volumes", [{"name": "docker", "hostPath": {"path": "/var/run/docker.sock"}}])),
+        ("running as root (UID 0, runAsNonRoot dropped)", _all(_set("t-acme-app", "spec.template.spec.securityContext.runAsNonRoot", DELETE),
+                                                              _set("t-acme-app", "spec.template.spec.securityContext.runAsUser", 0))),
+        ("a bare Pod with privilege escalation left on", _add_resource({
+            "urn": urn("kubernetes:core/v1:Pod", "debug"), "type": "kubernetes:core/v1:Pod", "name": "debug", "parent": None,
+            "provider": urn("pulumi:providers:kubernetes", "eks-k8s"), "dependencies": [], "propertyDependencies": {},
+            "inputs": {"metadata": {"namespace": "platform", "name": "debug"}, "spec": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                       "containers": [{"name": "sh", "image": "busybox", "securityContext": {"capabilities": {"drop": ["ALL"]}}}]}}})),
     ],
     "budgets-tenant-budget-exists": [
         ("a tenant without a budget", _drop("budget-tenant-globex")),

@@ -80,6 +80,7 @@ s3_public_access = stack_policy(
     remediation="Add a BucketPublicAccessBlock with `block_public_acls`, `block_public_policy`, `ignore_public_acls` and "
                 "`restrict_public_buckets` all True; use BucketOwnershipControls `BucketOwnerEnforced` instead of ACLs; "
                 "grant access in bucket policies to named principals only; serve public content through CloudFront with origin access control.",
+    limits='The account-level public access block and SCPs are outside the stack; object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.',
     tags=["exposure", "data"],
 )
 
@@ -190,6 +191,7 @@ sg_ingress = stack_policy(
                             "description": "ports a load balancer's security group may open to the internet"}},
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
                 "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
+    limits='Rules added outside Pulumi (by controllers, by hand) are not in the stack.',
     tags=["exposure", "network"],
 )
 

@@ -57,6 +57,7 @@ no_full_admin = resource_policy(
     check=check_no_full_admin,
     severity=CRITICAL,
     remediation="List the actions the workload calls and the ARNs it touches; use AWS managed job-function policies only for humans, through SSO.",
+    limits='Only documents the stack writes: the text of AWS managed policies is not read (iam-principal-no-admin-policy names the admin ones).',
     tags=["iam"],
 )
 
@@ -195,6 +196,7 @@ trust_restricted = resource_policy(
     severity=CRITICAL,
     remediation="Name the principals (role ARNs, `Service` principals with an `aws:SourceAccount` condition); for IRSA, "
                 "`StringEquals` on `<issuer>:sub` = `system:serviceaccount:<namespace>:<name>` and `<issuer>:aud` = `sts.amazonaws.com`.",
+    limits='Whether the named principals are themselves well guarded is not followed.',
     tags=["iam"],
 )
 

@@ -69,6 +69,7 @@ region_allowed = resource_policy(
     required=["allowedRegions"],
     remediation="Create the resource through the regional provider of an allowed region (or set `region` to one). "
                 "Exceptions are generated from the stack config (`meridian policy --write-config`); a new one needs security's approval.",
+    limits="Resources made outside Pulumi (load balancers by the AWS Load Balancer Controller, volumes by the EBS CSI driver) are not in the stack; they follow their cluster's region.",
     tags=["residency"],
 )
 
@@ -179,6 +180,7 @@ replication_destination_allowed = stack_policy(
     required=["allowedRegions"],
     remediation="Replicate or copy to a bucket / vault created in this stack through an allowed region's provider "
                 "(the dr region of the pair), and reference it by its output (`bucket.arn`, `vault.arn`), not a literal ARN.",
+    limits='An S3 destination named only by ARN (S3 ARNs carry no region) cannot be placed and fails; copies AWS makes on its own (cross-region snapshot copies by RDS automation outside the stack) are not visible.',
     tags=["residency"],
 )
 

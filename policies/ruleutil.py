@@ -145,10 +145,15 @@ def settings(schema: PolicyConfigSchema | None, given: Mapping[str, Any] | None)
     return out
 
 
-def describe(what: str, why: str) -> str:
-    """Descriptions read `Checks that <what>. Why: <why>` (the catalog splits them there)."""
-    assert what.startswith("Checks that ") and " Why: " not in what
-    return f"{what.rstrip('.')}. Why: {why}"
+UP_ONLY = ("At preview, a deciding value computed by another resource (an ARN, a key id, a document built from new ARNs) "
+           "is reported for its resource as advisory \"unverifiable at preview\"; `pulumi up` judges it with the value known.")
+
+
+def describe(what: str, why: str, limits: str = "") -> str:
+    """Descriptions read `Checks that <what>. Why: <why> Limits: <what it leaves to up or to AWS>`
+    (the catalog splits them there)."""
+    assert what.startswith("Checks that ") and " Why: " not in what and " Limits: " not in what + why
+    return f"{what.rstrip('.')}. Why: {why} Limits: {UP_ONLY}{' ' + limits if limits else ''}"
 
 
 def resource_policy(
@@ -164,6 +169,7 @@ def resource_policy(
     config: Mapping[str, dict] | None = None,
     required: Sequence[str] | None = None,
     tags: Sequence[str] = (),
+    limits: str = "",
 ) -> ResourceValidationPolicy:
     """A resource rule from a plain check; `types` limits it (`*` prefix match: `aws:*`)."""
     exact = {t for t in types if not t.endswith("*")}
@@ -182,7 +188,7 @@ def resource_policy(
         _emit(report, ((None, m) for m in messages))
 
     return ResourceValidationPolicy(
-        name=name, description=describe(what, why), validate=validate, enforcement_level=level,
+        name=name, description=describe(what, why, limits), validate=validate, enforcement_level=level,
         config_schema=schema, severity=severity, remediation_steps=remediation, tags=list(tags) or None,
     )
 
@@ -199,6 +205,7 @@ def stack_policy(
     config: Mapping[str, dict] | None = None,
     required: Sequence[str] | None = None,
     tags: Sequence[str] = (),
+    limits: str = "",
 ) -> StackValidationPolicy:
     schema = _schema(config, required)
 
@@ -210,7 +217,7 @@ def stack_policy(
         _emit(report, findings)
 
     return StackValidationPolicy(
-        name=name, description=describe(what, why), validate=validate, enforcement_level=level,
+        name=name, description=describe(what, why, limits), validate=validate, enforcement_level=level,
         config_schema=schema, severity=severity, remediation_steps=remediation, tags=list(tags) or None,
     )
 

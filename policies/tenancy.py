@@ -279,6 +279,7 @@ tenant_role_isolated = stack_policy(
     remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to a `StringLike` `s3:prefix` condition "
                 "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
                 "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
+    limits="It does not read AWS managed policies or policies outside the stack, so it refuses them rather than trust them; policy variables (`${aws:PrincipalTag/...}`) in a tenant role's resources are refused, as their value is not known to the stack. It assumes the stack's OIDC provider is its own cluster's and that only this stack creates tenant namespaces. Permission boundaries, SCPs and bucket / key policies that further restrict access are not credited.",
     tags=["tenancy", "iam"],
 )
 
@@ -385,6 +386,7 @@ tenant_namespace_guarded = stack_policy(
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
                 "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
                 "and a ResourceQuota sized by the tenant's plan (components.tenant).",
+    limits='That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack.',
     tags=["tenancy", "kubernetes"],
 )
 

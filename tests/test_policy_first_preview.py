@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate, load_policy_config
-from meridian.engine.policyconfig import drift, generate, require_current
+from meridian.engine.policyconfig import drift, generated, merged, require_current
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
 
@@ -67,30 +67,34 @@ def test_first_preview_still_fails_on_what_is_decidable(first_preview_us):
 @pytest.mark.parametrize("stack", STACKS)
 def test_checked_in_policy_config_is_what_the_stack_config_generates(stack):
     cfg = load_validated(ROOT, stack)
-    path = ROOT / "policies" / "config" / f"{stack}.json"
-    assert json.loads(path.read_text()) == generate(cfg), f"run `meridian policy --stack {stack} --write-config`"
-    assert generate(cfg)["aws-resource-region-allowed"]["allowedRegions"] == list(cfg.allowed_regions)
-    assert generate(cfg)["rds-database-dr-member"]["drRegion"] == cfg.regions.dr.region
+    current = json.loads((ROOT / "policies" / "config" / f"{stack}.json").read_text())
+    assert drift(current, cfg, stack, f"{stack}.json") is None, f"run `meridian policy --stack {stack} --write-config`"
+    assert merged(current, cfg) == current  # regenerating changes nothing
+    assert current["aws-resource-region-allowed"]["allowedRegions"] == list(cfg.allowed_regions)
+    assert current["aws-replication-destination-allowed"]["allowedRegions"] == list(cfg.allowed_regions)
+    assert current["rds-database-dr-member"]["drRegion"] == cfg.regions.dr.region
 
 
 def test_a_drifted_policy_config_names_both_files_and_the_fix(tmp_path):
     cfg = load_validated(ROOT, "eu")
-    drifted = generate(cfg)
-    drifted["rds-database-dr-member"]["drRegion"] = "eu-west-3"
-    (tmp_path / "policies" / "config").mkdir(parents=True)
-    path = tmp_path / "policies" / "config" / "eu.json"
-    path.write_text(json.dumps(drifted))
-    message = drift(path, cfg, "eu")
-    assert message and "Pulumi.eu.yaml" in message and "rds-database-dr-member" in message and "--write-config" in message
-    with pytest.raises(BadInput, match=r"^policies/config/eu.json: eu.json is out of date"):
-        require_current(tmp_path, path, cfg, "eu")
-    path.write_text(json.dumps(generate(cfg)))
-    assert drift(path, cfg, "eu") is None
+    current = json.loads((ROOT / "policies" / "config" / "eu.json").read_text())
+    current["rds-database-dr-member"]["drRegion"] = "eu-west-3"  # e.g. the dr region moved in Pulumi.eu.yaml only
+    current["aws-replication-destination-allowed"]["allowedRegions"].pop()
+    current["rds-backup-retention-sufficient"] = {"enforcementLevel": "advisory", "minRetentionDays": 30}  # hand-edited: kept
+    message = drift(current, cfg, "eu", "policies/config/eu.json")
+    assert message.startswith("policies/config/eu.json is out of date with Pulumi.eu.yaml")
+    assert "rds-database-dr-member.drRegion" in message and "aws-replication-destination-allowed.allowedRegions" in message
+    assert "meridian policy --stack eu --write-config" in message
+    with pytest.raises(BadInput, match=r"^policies/config/eu.json is out of date"):
+        require_current(tmp_path, tmp_path / "policies" / "config" / "eu.json", current, cfg, "eu")
+    fixed = merged(current, cfg)
+    assert drift(fixed, cfg, "eu", "x") is None
+    assert fixed["rds-backup-retention-sufficient"] == {"enforcementLevel": "advisory", "minRetentionDays": 30}
 
 
 def test_the_failover_alarm_exception_is_generated_only_outside_us_east_1():
     for stack in STACKS:
-        exceptions = generate(load_validated(ROOT, stack))["aws-resource-region-allowed"]["regionExceptions"]
+        exceptions = generated(load_validated(ROOT, stack))["aws-resource-region-allowed"]["regionExceptions"]
         if stack == "us":
             assert exceptions == []
         else:

@@ -48,6 +48,11 @@ class Pack:
         self.configure(examples.CONFIG if config is None else config)
         return evaluate(self.analyzer, [Subject.from_dict(r) for r in resources])
 
+    def run_only(self, rule: str, resources: list[dict]):
+        """Only `rule` enabled (the others skipped by the SDK): what one mutation test needs, several times faster."""
+        settings = {k: {s: v for s, v in e.items() if s != "enforcementLevel"} for k, e in examples.CONFIG.items() if isinstance(e, dict)}
+        return self.run(resources, {**settings, "all": "disabled", rule: {**settings.get(rule, {}), "enforcementLevel": "mandatory"}})
+
 
 @pytest.fixture(scope="session")
 def pack():
@@ -61,8 +66,9 @@ def test_the_valid_stack_passes_every_rule(pack):
 
 @pytest.mark.parametrize("rule,index,what", MUTATION_CASES, ids=[f"{r}-{i}" for r, i, _ in MUTATION_CASES])
 def test_each_mutation_is_caught_by_its_rule(pack, rule, index, what):
-    violations = [v for v in pack.run(examples.mutated(rule, index)) if v.policy == rule]
+    violations = pack.run_only(rule, examples.mutated(rule, index))
     assert violations, f"{rule} missed: {what}"
+    assert {v.policy for v in violations} == {rule}
     for v in violations:
         assert v.level == "mandatory", v
         assert " must " in v.message, v.message

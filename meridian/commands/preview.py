@@ -110,7 +110,7 @@ def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: st
     if cfg is not None:
         from meridian.engine.policyconfig import require_current
 
-        require_current(project_dir, path, cfg, stack)
+        require_current(project_dir, path, file_config, cfg, stack)
     # One analyzer for everything, streamed during the program; a large stack also gets a second one
     # (one per core) to split AnalyzeStack's stack policies with.
     analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))

@@ -1,11 +1,12 @@
-"""The stack's policy config (`policies/config/<stack>.json`) generated from its stack config.
+"""The stack's policy config (`policies/config/<stack>.json`): settings that copy the stack config
+are generated from it, the rest (levels, thresholds) is the security team's to edit.
 
 The residency zone's regions, the dr region and the failover-alarm exception have one source of
 truth: `Pulumi.<stack>.yaml` (through components.config, and components.failover for where Route 53
-publishes health-check metrics). `meridian policy --stack S --write-config` writes the file the
-real CLI takes (`pulumi preview --policy-pack-config`); every preview refuses a file that has
-drifted from what the stack config generates, naming both files and the command that fixes it.
-The pack itself stays free of project imports: it only ever reads the generated JSON.
+publishes health-check metrics). `meridian policy --stack S --write-config` writes them into the
+file the real CLI takes (`pulumi preview --policy-pack-config`), keeping every other entry; every
+preview refuses a file whose generated settings have drifted, naming both files and the command.
+The pack itself stays free of project imports: it only ever reads the JSON.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from typing import Any
 
 from meridian.errors import BadInput
 
-# The organisation's floor for automated database backups (days): a policy setting of its own, not
-# a copy of the stack's `database.backup_retention_days` (the rule checks that value against it).
-MIN_BACKUP_RETENTION_DAYS = 14
+# What a new stack's file starts with besides the generated settings (then edited by hand).
+INITIAL: dict[str, Any] = {
+    "rds-backup-retention-sufficient": {"enforcementLevel": "mandatory", "minRetentionDays": 14},
+    "aws-resource-required-tags": {"enforcementLevel": "mandatory"},
+    "budgets-stack-budget-exists": "mandatory",
+}
 
 
-def generate(cfg: Any) -> dict[str, Any]:
-    """policy name -> level / settings, from a validated StackConfig."""
+def generated(cfg: Any) -> dict[str, dict[str, Any]]:
+    """policy name -> the settings that come from the stack config (a validated StackConfig)."""
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
 
     allowed = list(cfg.allowed_regions)
@@ -31,34 +35,42 @@ def generate(cfg: Any) -> dict[str, Any]:
         exceptions.append({"region": METRICS_REGION, "component": "meridian:failover:Failover", "types": list(METRICS_TYPES),
                            "why": "Route 53 publishes health-check metrics only in us-east-1: the failover alarms, their topic and its key live there"})
     return {
-        "aws-resource-region-allowed": {"enforcementLevel": "mandatory", "allowedRegions": allowed, "regionExceptions": exceptions},
-        "aws-replication-destination-allowed": {"enforcementLevel": "mandatory", "allowedRegions": allowed},
-        "rds-database-dr-member": {"enforcementLevel": "mandatory", "drRegion": cfg.regions.dr.region},
-        "rds-backup-retention-sufficient": {"enforcementLevel": "mandatory", "minRetentionDays": MIN_BACKUP_RETENTION_DAYS},
-        "aws-resource-required-tags": {"enforcementLevel": "mandatory"},
-        "budgets-stack-budget-exists": "mandatory",
+        "aws-resource-region-allowed": {"allowedRegions": allowed, "regionExceptions": exceptions},
+        "aws-replication-destination-allowed": {"allowedRegions": allowed},
+        "rds-database-dr-member": {"drRegion": cfg.regions.dr.region},
     }
 
 
-def render(cfg: Any) -> str:
-    return json.dumps(generate(cfg), indent=2) + "\n"
+def merged(current: dict[str, Any] | None, cfg: Any) -> dict[str, Any]:
+    """The file's content with its generated settings brought up to date (levels and other settings kept)."""
+    out = json.loads(json.dumps(current if current is not None else INITIAL))
+    for policy, settings in generated(cfg).items():
+        entry = out.get(policy, {"enforcementLevel": "mandatory"})
+        entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
+        out[policy] = {**entry, **settings}
+    return out
 
 
-def drift(path: Path, cfg: Any, stack: str) -> str | None:
-    """Why the checked-in file differs from what the stack config generates, or None."""
-    expected = generate(cfg)
-    try:
-        current = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # missing or unreadable: load_policy_config reports it
-    if current == expected:
+def render(current: dict[str, Any] | None, cfg: Any) -> str:
+    return json.dumps(merged(current, cfg), indent=2) + "\n"
+
+
+def drift(current: dict[str, Any], cfg: Any, stack: str, name: str) -> str | None:
+    """Why the file's generated settings differ from what the stack config gives, or None."""
+    stale = []
+    for policy, settings in generated(cfg).items():
+        entry = current.get(policy)
+        for key, value in settings.items():
+            if not isinstance(entry, dict) or entry.get(key) != value:
+                stale.append(f"{policy}.{key}")
+    if not stale:
         return None
-    keys = sorted(k for k in set(current) | set(expected) if current.get(k) != expected.get(k))
-    return (f"{path.name} is out of date with Pulumi.{stack}.yaml (differs in: {', '.join(keys)}); the regions, dr region and "
-            f"exceptions come from the stack config: run `meridian policy --stack {stack} --write-config`")
+    return (f"{name} is out of date with Pulumi.{stack}.yaml ({', '.join(stale)} come from the stack config and differ): "
+            f"run `meridian policy --stack {stack} --write-config`")
 
 
-def require_current(project_dir: Path, path: Path, cfg: Any, stack: str) -> None:
-    problem = drift(path, cfg, stack)
+def require_current(project_dir: Path, path: Path, current: dict[str, Any], cfg: Any, stack: str) -> None:
+    where = path.relative_to(project_dir) if path.is_relative_to(project_dir) else path
+    problem = drift(current, cfg, stack, str(where))
     if problem:
-        raise BadInput(f"{path.relative_to(project_dir)}: {problem}")
+        raise BadInput(problem)
