@@ -603,3 +603,67 @@ def mutated(rule: str, index: int = 0) -> Resources:
     resources = valid_stack()
     MUTATIONS[rule][index][1](resources)
     return resources
+
+
+# --- the other tenant identity design: one role per region through EKS Pod Identity (ABAC) ------------
+
+NS_VARIABLE = "${aws:PrincipalTag/kubernetes-namespace}"
+ABAC_CONFIG = {**CONFIG, "tenant-role-isolated": {"tenantPrefix": "tenants/t-{tenant}/"}}
+
+
+def abac_stack() -> Resources:
+    """The valid stack with acme's IRSA role replaced by a shared pod-identity role that tells
+    tenants apart by the `kubernetes-namespace` session tag, and acme's association (with its
+    own session policy) to it."""
+    resources = [r for r in valid_stack() if r["name"] not in ("t-acme-role", "t-acme-data-access")]
+    sa = find(resources, "t-acme-sa")
+    sa["inputs"]["metadata"].pop("annotations")
+    sa["propertyDependencies"], sa["dependencies"] = {}, []
+    for key, ns in (("acme-key", "t-acme"), ("globex-key", "t-globex")):
+        find(resources, key)["inputs"]["tags"]["meridian:namespace"] = ns
+    b = _Builder()
+    b.providers = {PRIMARY: urn("pulumi:providers:aws", PRIMARY)}
+    pool = "arn:aws:s3:::pool-bucket-1234567"
+    session = {"StringEquals": {"aws:PrincipalTag/eks-cluster-arn": f"arn:aws:eks:{PRIMARY}:{ACCOUNT}:cluster/eks"},
+               "StringLike": {"aws:PrincipalTag/kubernetes-namespace": "t-*"}}
+    role = b.add("aws:iam/role:Role", "tenants-role", {"path": "/meridian/tenants/", "assumeRolePolicy": json.dumps({"Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]})})
+    b.add("aws:iam/rolePolicy:RolePolicy", "tenants-abac", {"role": "tenants-role-1234567", "policy": json.dumps({"Statement": [
+        {"Sid": "PoolObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{pool}/tenants/{NS_VARIABLE}/*", "Condition": session},
+        {"Sid": "PoolListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": pool,
+         "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"tenants/{NS_VARIABLE}/*"]}}},
+        {"Sid": "OwnKeys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/meridian:namespace": NS_VARIABLE}}}]})},
+        parent=role, deps={"role": [role], "policy": [urn("aws:s3/bucket:Bucket", "pool-bucket")]}, tags=False)
+    b.add("aws:eks/podIdentityAssociation:PodIdentityAssociation", "t-acme-identity", {
+        "clusterName": "eks", "namespace": "t-acme", "serviceAccount": "acme-app", "roleArn": f"arn:aws:iam::{ACCOUNT}:role/meridian/tenants/tenants-role-1234567",
+        "policy": json.dumps({"Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{pool}/tenants/t-acme/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": pool, "Condition": {"StringLike": {"s3:prefix": ["tenants/t-acme/*"]}}},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/3333-acme"}]})},
+        deps={"roleArn": [role], "policy": [urn("aws:s3/bucket:Bucket", "pool-bucket"), urn("aws:kms/key:Key", "acme-key")]},
+        tags=_tags(PRIMARY, **{"meridian:tenant": "acme"}))
+    return resources + b.resources
+
+
+def _abac_doc(statement: dict) -> Callable[[Resources], None]:
+    return _doc("tenants-abac", statement)
+
+
+ABAC_MUTATIONS: list[tuple[str, Callable[[Resources], None]]] = [
+    ("the shared role also trusting an AWS account (which could choose its own session tags)",
+     _set("tenants-role", "assumeRolePolicy", json.dumps({"Statement": [
+         {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com", "AWS": f"arn:aws:iam::{ACCOUNT}:role/ci"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}))),
+    ("an association with session tags turned off", _set("t-acme-identity", "disableSessionTags", True)),
+    ("an association chaining to another role", _set("t-acme-identity", "targetRoleArn", f"arn:aws:iam::{ACCOUNT}:role/other")),
+    ("the namespace variable not a whole path segment", _abac_doc({"Effect": "Allow", "Action": "s3:GetObject",
+                                                                  "Resource": f"arn:aws:s3:::pool-bucket-1234567/tenants/*{NS_VARIABLE}/*"})),
+    ("a tenant prefix wildcard beside the variable", _abac_doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/tenants/*"})),
+    ("every key of the region without the namespace tag condition", _abac_doc({"Effect": "Allow", "Action": "kms:Decrypt",
+                                                                               "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/*"})),
+    ("acme's key tagged with globex's namespace", _set("acme-key", "tags.meridian:namespace", "t-globex")),
+    ("acme's session policy reaching globex's prefix", _set("t-acme-identity", "policy", json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/tenants/t-globex/*"}]}))),
+    ("acme's association in globex's namespace", _set("t-acme-identity", "namespace", "t-globex")),
+]

@@ -15,6 +15,7 @@ hold) is a violation, because it cannot be proven isolated.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from iamdoc import (
@@ -23,7 +24,7 @@ from iamdoc import (
 )
 from ruleutil import (
     CRITICAL, HIGH, KMS_KEY, NAMESPACE, ROLE, S3_BUCKETS, Stack, Unverifiable, UnknownValueError, as_list, dig, judge_each,
-    known, labels_of, peek, stack_policy, tags_of, unknown,
+    known, labels_of, peek, stack_policy, tags_of, truthy, unknown,
 )
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -60,16 +61,18 @@ def _s3_problems(st: Statement, resource: str, prefix: str, own_buckets: set[str
     bucket, slash, key = resource.removeprefix("arn:aws:s3:::").partition("/")
     if WILDCARD.search(bucket):
         return [f"reaches every bucket matching {resource}"]
-    if slash:  # objects
+    if slash:  # objects: anywhere in the tenant's own (silo) bucket, else under its prefix
+        if bucket in own_buckets:
+            return []
         if not lit.removeprefix(f"arn:aws:s3:::{bucket}/").startswith(prefix) or len(lit) < len(f"arn:aws:s3:::{bucket}/{prefix}"):
             return [f"reaches objects outside {prefix} ({resource})"]
         return []
-    # the bucket itself: only listing, limited to the prefix, unless the bucket is the tenant's own
-    if bucket in own_buckets:
-        return []
+    # the bucket itself: only listing (its policy, encryption, ACLs stay the platform's), limited to the prefix unless the bucket is the tenant's own
     wider = [a for a in st.actions if a is not UNKNOWN and a.startswith(("s3:", "*")) and a not in _LIST_ACTIONS]
     if wider:
-        return [f"acts on the shared bucket {bucket} itself ({', '.join(wider)}): only `s3:ListBucket` limited to {prefix} is isolated"]
+        return [f"acts on the bucket {bucket} itself ({', '.join(wider)}): a tenant may only list it"]
+    if bucket in own_buckets:
+        return []
     conditions = st.condition_values("s3:prefix")
     if not conditions:
         return [f"lists {resource} beyond {prefix} (add a `StringLike` `s3:prefix` condition limited to it)"]
@@ -88,13 +91,13 @@ def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_k
     if not st.allow:
         return []
     if st.not_actions:
-        return ["must not use NotAction: it grants every action not listed"]
+        return ["uses NotAction, which grants every action not listed"]
     if st.not_resources:
-        return ["must not use NotResource: it reaches everything not listed"]
+        return ["uses NotResource, which reaches everything not listed"]
     granted = services(st)
     others = sorted(granted - {"s3", "kms"})
     if others:
-        return [f"must not grant {', '.join(others)} actions: a tenant role reaches only S3 under its prefix and its own key"]
+        return [f"grants {', '.join(others)} actions (a tenant reaches only S3 under its prefix and its own key)"]
     if UNKNOWN in st.resources:
         raise unknown("Statement", "Resource")
     out = []
@@ -113,6 +116,39 @@ def _kms_arns(sts: list[Statement]) -> set[str]:
     return {r for st in sts if st.allow for r in st.resources if isinstance(r, str) and _KEY_ARN.match(r)}
 
 
+def _tenant_document(stack: Stack, tenant: str, where: str, holder: Any, prop: str, read, prefix: str, tag: str,
+                     tenant_keys: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """One document that grants a tenant principal permissions, judged against the allowlist;
+    `read()` gives its statements (raising `UnknownValueError` when it is unknown)."""
+    out: list[tuple[str | None, str]] = []
+    linked = stack.linked(holder, prop)
+    own_keys = 0
+    for dep in linked:
+        owner = tenant_keys.get(dep.urn, "-") if dep.resource_type == KMS_KEY else tags_of(dep.props).get(tag)
+        if dep.resource_type == KMS_KEY:
+            if owner != tenant:
+                out.append((holder.urn, f"{where} must not reach KMS key {dep.name} ({'tenant ' + owner if owner else 'a platform key'}): only the tenant's own key"))
+            else:
+                own_keys += 1
+        elif dep.resource_type in S3_BUCKETS and owner and owner != tenant:
+            out.append((holder.urn, f"{where} must not reach tenant {owner}'s bucket {dep.name}"))
+    own_buckets = {b for dep in linked if dep.resource_type in S3_BUCKETS and tags_of(dep.props).get(tag) == tenant
+                   for b in [peek(dep.props, "bucket")] if isinstance(b, str)}
+    try:
+        sts = read()
+    except UnknownValueError as exc:
+        return out + [(holder.urn, Unverifiable.of(exc, "a tenant's policy document"))]
+    for st in sts:
+        try:
+            out += [(holder.urn, f"{where} must not widen access: it {p} ({st.label})") for p in _statement_problems(st, prefix, own_buckets, own_keys)]
+        except UnknownValueError as exc:
+            out.append((holder.urn, Unverifiable.of(exc, f"{where}, {st.label}")))
+    extra = len(_kms_arns(sts)) - own_keys
+    if extra > 0:
+        out.append((holder.urn, f"{where} must not widen access: it names {extra} KMS key ARN(s) not built from the tenant's own key"))
+    return out
+
+
 def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     tag, label = config.get("tenantTag", "meridian:tenant"), config.get("tenantLabel", "meridian.io/tenant")
@@ -120,13 +156,15 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     namespaces = _tenant_namespaces(stack, label)
     tenant_keys = {k.urn: tags_of(k.props).get(tag) for k in stack.of(KMS_KEY)}
 
+    def prefix_of(tenant: str) -> str:
+        return str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
+
     def judge(role: Any) -> list[tuple[str | None, str]]:
         tenant = tags_of(role.props).get(tag)
         if tenant is UNKNOWN:
             raise unknown("tags", tag)
         if not tenant:
-            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, config)
-        prefix = str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
+            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, namespaces, config)
         out: list[tuple[str | None, str]] = []
         for grant in grants.get(role.urn, []):
             where = f"Tenant {tenant} role's {grant.label}"
@@ -134,37 +172,28 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
                 out.append((grant.holder.urn, f"{where} must be removed: a managed policy the stack does not define "
                                               "cannot be proven to stay inside the tenant's prefix and key"))
                 continue
-            linked = stack.linked(grant.holder, grant.prop)
-            own_keys = 0
-            for dep in linked:
-                owner = tenant_keys.get(dep.urn, "-") if dep.resource_type == KMS_KEY else tags_of(dep.props).get(tag)
-                if dep.resource_type == KMS_KEY:
-                    if owner != tenant:
-                        out.append((grant.holder.urn, f"{where} must not reach KMS key {dep.name} ({'tenant ' + owner if owner else 'a platform key'}): only the tenant's own key"))
-                    else:
-                        own_keys += 1
-                elif dep.resource_type in S3_BUCKETS and owner and owner != tenant:
-                    out.append((grant.holder.urn, f"{where} must not reach tenant {owner}'s bucket {dep.name}"))
-            own_buckets = {b for dep in linked if dep.resource_type in S3_BUCKETS and tags_of(dep.props).get(tag) == tenant
-                           for b in [peek(dep.props, "bucket")] if isinstance(b, str)}
-            try:
-                sts = grant_statements(grant)
-            except UnknownValueError as exc:
-                out.append((grant.holder.urn, Unverifiable.of(exc, "a tenant role's policy document")))
-                continue
-            for st in sts:
-                try:
-                    out += [(grant.holder.urn, f"{where} must not widen access: it {p} ({st.label})")
-                            for p in _statement_problems(st, prefix, own_buckets, own_keys)]
-                except UnknownValueError as exc:
-                    out.append((grant.holder.urn, Unverifiable.of(exc, f"{where}, {st.label}")))
-            extra = len(_kms_arns(sts)) - own_keys
-            if extra > 0:
-                out.append((grant.holder.urn, f"{where} must not widen access: it names {extra} KMS key ARN(s) not built from the tenant's own key"))
+            out += _tenant_document(stack, tenant, where, grant.holder, grant.prop, lambda g=grant: grant_statements(g), prefix_of(tenant), tag, tenant_keys)
         out += _trust_problems(stack, role, tenant, namespaces)
         return out
 
-    return judge_each(stack.of(ROLE), judge)
+    def judge_association(assoc: Any) -> list[tuple[str | None, str]]:
+        """A tenant's EKS Pod Identity association: its namespace, and its session policy (which
+        narrows whatever the role grants) against the same allowlist."""
+        tenant = tags_of(assoc.props).get(tag)
+        if tenant is UNKNOWN:
+            raise unknown("tags", tag)
+        if not tenant:
+            return []
+        out: list[tuple[str | None, str]] = []
+        ns = dig(assoc.props, "namespace")
+        if namespaces.get(ns) != {tenant}:
+            out.append((assoc.urn, f"Tenant {tenant}'s pod identity association must be in tenant {tenant}'s namespace, not {ns}"))
+        if dig(assoc.props, "policy") is not None:
+            out += _tenant_document(stack, tenant, f"Tenant {tenant}'s pod identity session policy", assoc, "policy",
+                                    lambda: read_statements(_Path(assoc.props, "policy")), prefix_of(tenant), tag, tenant_keys)
+        return out
+
+    return judge_each(stack.of(ROLE), judge) + judge_each(stack.of(POD_IDENTITY), judge_association)
 
 
 def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, set[str]]) -> list[tuple[str | None, str]]:
@@ -234,12 +263,84 @@ def _reaches_tenant_objects(res: str, marker: str) -> bool:
     return marker.startswith(key) or key.startswith(marker)
 
 
-def _untagged_role(stack: Stack, role: Any, grants: list, tenant_keys: dict[str, Any], config: dict) -> list[tuple[str | None, str]]:
-    """A role without the tenant tag that a workload can assume must not reach tenant data."""
+NAMESPACE_VARIABLE = "${aws:PrincipalTag/kubernetes-namespace}"  # set by EKS Pod Identity from the pod's namespace
+
+
+def _pod_identity_only(role: Any) -> bool:
+    """Whether only EKS Pod Identity may assume the role: then the session tag `kubernetes-namespace`
+    is set by EKS from the pod's namespace and no principal can choose it (sts:TagSession is the
+    pods.eks.amazonaws.com service's alone)."""
+    try:
+        trust = [st for st in read_statements(_Path(role.props, "assumeRolePolicy")) if st.allow]
+    except UnknownValueError:
+        return False
+    return bool(trust) and all(st.principal != "*" and isinstance(st.principal, dict) and set(st.principal) == {"Service"}
+                               and set(st.principal["Service"]) == {"pods.eks.amazonaws.com"} for st in trust)
+
+
+def _substituted(st: Statement, namespace: str) -> Statement:
+    sub = lambda v: v.replace(NAMESPACE_VARIABLE, namespace) if isinstance(v, str) else v  # noqa: E731
+    return replace(st, resources=tuple(sub(r) for r in st.resources),
+                   conditions=tuple((op, key, tuple(sub(v) for v in vals)) for op, key, vals in st.conditions))
+
+
+def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]], tenant_keys: dict[str, Any]) -> str | None:
+    """KMS through `key/*` is isolated only under `aws:ResourceTag/<T>` = the namespace variable, and
+    only if every tenant key carries <T> = its own namespace and no other key a tenant namespace."""
+    tags = [key.split("/", 1)[1] for op, key, vals in st.conditions
+            if not negated(op) and str(key).lower().startswith("aws:resourcetag/") and tuple(vals) == (NAMESPACE_VARIABLE,)]
+    if not tags:
+        return "reaches every KMS key (`key/*`) without an `aws:ResourceTag/...` = the caller's namespace condition"
+    ns_of = {t: ns for ns, ts in namespaces.items() for t in ts}
+    for key in stack.of(KMS_KEY):
+        value = tags_of(key.props).get(tags[0])
+        owner = tenant_keys.get(key.urn)
+        if owner and value != ns_of.get(owner):
+            return f"relies on KMS tag {tags[0]}, but tenant {owner}'s key {key.name} carries {value!r}, not its namespace"
+        if not owner and value in ns_of.values():
+            return f"relies on KMS tag {tags[0]}, but the non-tenant key {key.name} carries the tenant namespace {value!r}"
+    return None
+
+
+def _abac_problems(stack: Stack, role: Any, grant: Any, st: Statement, namespaces: dict[str, set[str]], tenant_keys: dict[str, Any],
+                   tag: str, config: dict) -> list[str]:
+    """A statement of a pod-identity role that names tenant data through the namespace variable is
+    isolated if, for every tenant namespace, substituting it yields what that tenant alone may reach."""
+    out = []
+    kms = [r for r in st.resources if isinstance(r, str) and ":kms:" in r and r.endswith(":key/*")]
+    if kms:
+        problem = _abac_keys_sound(stack, st, namespaces, tenant_keys)
+        if problem:
+            out.append(problem)
+        st = replace(st, resources=tuple(r for r in st.resources if r not in kms))
+        if not st.resources:
+            return out
+    for ns, tenants in sorted(namespaces.items()):
+        for tenant in sorted(tenants):
+            prefix = str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
+            own = {b for b in (peek(x.props, "bucket") for x in stack.of(*S3_BUCKETS) if tags_of(x.props).get(tag) == tenant) if isinstance(b, str)}
+            found = _statement_problems(_substituted(st, ns), prefix, own, 0)
+            if found:
+                return out + [f"{found[0]}, for namespace {ns} (tenant {tenant})"]
+    return out
+
+
+def _untagged_role(stack: Stack, role: Any, grants: list, tenant_keys: dict[str, Any], namespaces: dict[str, set[str]],
+                   config: dict) -> list[tuple[str | None, str]]:
+    """A role without the tenant tag that a workload can assume must not reach tenant data, unless
+    it is a pod-identity role whose every reach into tenant data goes through the namespace variable."""
     if not _workload_assumable(role):
         return []  # AWS service roles (replication, backup): they act for the platform, not for a tenant
+    tag = config.get("tenantTag", "meridian:tenant")
     marker = str(config.get("tenantPrefix", "tenants/{tenant}/")).split("{tenant}")[0]
+    abac = _pod_identity_only(role)
     out: list[tuple[str | None, str]] = []
+    if abac:
+        for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
+            if truthy(dig(assoc.props, "disableSessionTags", default=False)):
+                out.append((assoc.urn, f"Pod identity association must keep session tags on: role {role.name} tells tenants apart by them"))
+            if dig(assoc.props, "targetRoleArn") is not None:
+                out.append((assoc.urn, f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)"))
     for grant in grants:
         for dep in stack.linked(grant.holder, grant.prop, KMS_KEY):
             if tenant_keys.get(dep.urn):
@@ -253,33 +354,49 @@ def _untagged_role(stack: Stack, role: Any, grants: list, tenant_keys: dict[str,
             continue
         for st in sts:
             try:
-                if not st.allow or not ({"s3", "*"} & services(st)):
+                if not st.allow or not ({"s3", "kms", "*"} & services(st)):
                     continue
                 if UNKNOWN in st.resources:
                     raise unknown("Statement", "Resource")
+                if abac and (any(NAMESPACE_VARIABLE in r for r in st.resources)
+                             or any(NAMESPACE_VARIABLE in str(v) for _, _, vals in st.conditions for v in vals)):
+                    out += [(grant.holder.urn, f"Role {role.name} (pod identity, by namespace) must not widen access: it {p} ({st.label})")
+                            for p in _abac_problems(stack, role, grant, st, namespaces, tenant_keys, tag, config)]
+                    continue
             except UnknownValueError as exc:
                 out.append((grant.holder.urn, Unverifiable.of(exc, f"role {role.name}'s {grant.label}, {st.label}")))
                 continue
-            wide = [r for r in st.resources if _reaches_tenant_objects(r, marker)] + (["NotResource"] if st.not_resources else [])
+            wide = [r for r in st.resources if services(st) & {"s3", "*"} and _reaches_tenant_objects(r, marker)] + (["NotResource"] if st.not_resources else [])
+            wide += [r for r in st.resources if ":kms:" in r and WILDCARD.search(r) and ({"kms", "*"} & services(st))]
             if wide:
                 out.append((grant.holder.urn, f"Role {role.name} (no tenant tag, assumable by workloads) must not reach tenant data: "
-                                              f"{', '.join(wide)} covers `{marker}` ({st.label})"))
+                                              f"{', '.join(wide)} covers tenant prefixes or keys ({st.label})"))
     return out
 
 
 tenant_role_isolated = stack_policy(
     "tenant-role-isolated",
-    what="Checks that each tenant-tagged IAM role, through every source of permissions (inline and RolePolicy documents, managed policy ARNs, attachments), allows only S3 objects under its own prefix, listing limited to that prefix, and KMS on exact key ARNs built from its own key; that its trust admits only web identities of its own namespace (or pod identity associations there); and that no untagged role a workload can assume reaches tenant prefixes or tenant keys",
+    what="Checks that every tenant principal reaches only its own data and key: each tenant-tagged IAM role, through every source of permissions "
+         "(inline and RolePolicy documents, managed policy ARNs, attachments), and each tenant-tagged EKS Pod Identity association's session policy, "
+         "allow only S3 objects under the tenant's prefix (or in its own silo bucket), listing limited to that prefix, and KMS on exact key ARNs "
+         "built from the tenant's own key; that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
+         "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
+         "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
+         "for its own namespace only), with session tags on and no role chaining",
     why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
-        "The rule is an allowlist: what it cannot prove isolated is a violation. It assumes the OIDC provider of the stack's cluster issues "
-        "`:sub` only for real service accounts (EKS does), and that namespaces are created only by this stack.",
+        "The rule is an allowlist: what it cannot prove isolated is a violation.",
     check=check_tenant_roles,
     severity=CRITICAL,
     config=_TENANT_SCHEMA,
     remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to a `StringLike` `s3:prefix` condition "
                 "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
                 "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
-    limits="It does not read AWS managed policies or policies outside the stack, so it refuses them rather than trust them; policy variables (`${aws:PrincipalTag/...}`) in a tenant role's resources are refused, as their value is not known to the stack. It assumes the stack's OIDC provider is its own cluster's and that only this stack creates tenant namespaces. Permission boundaries, SCPs and bucket / key policies that further restrict access are not credited.",
+    limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com: EKS sets "
+           "it from the pod's namespace and no caller can choose it through sts:TagSession. The rule assumes that tenants cannot create "
+           "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
+           "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
+           "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
+           "further are not credited.",
     tags=["tenancy", "iam"],
 )
 

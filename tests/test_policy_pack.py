@@ -269,3 +269,17 @@ def test_streaming_with_a_stack_helper_finds_what_evaluate_finds(pack, threshold
     assert sorted((v.policy, v.urn, v.message) for v in report.violations) == expected
     assert report.analyzed == len(resources) - 1  # everything but the Stack itself
     assert report.timings.analyzer_cpu_s is not None and report.timings.waited_s >= 0
+
+
+def test_pod_identity_abac_design_is_proven_isolated(pack):
+    """The shared pod-identity role (one per region, tenants told apart by the session tag EKS sets)
+    passes; its isolation rests on what the rule checks: only pods.eks.amazonaws.com may assume it."""
+    assert [v for v in pack.run(examples.abac_stack(), examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"] == []
+
+
+@pytest.mark.parametrize("index", range(len(examples.ABAC_MUTATIONS)), ids=[w for w, _ in examples.ABAC_MUTATIONS])
+def test_pod_identity_abac_bypasses_are_caught(pack, index):
+    resources = examples.abac_stack()
+    examples.ABAC_MUTATIONS[index][1](resources)
+    found = [v for v in pack.run(resources, examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
+    assert found and all(v.level == "mandatory" for v in found), examples.ABAC_MUTATIONS[index][0]

@@ -2,7 +2,7 @@
 
 Plan JSON (DESIGN.md):
   {"project", "stack", "resources": [{"urn", "type", "name", "parent", "provider", "region",
-   "inputs", "dependencies", "protect"}], "outputs", "policy", "cost"}
+   "inputs", "dependencies", "propertyDependencies", "protect"}], "outputs", "policy", "cost"}
 """
 
 from __future__ import annotations

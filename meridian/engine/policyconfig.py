@@ -1,9 +1,9 @@
 """The stack's policy config (`policies/config/<stack>.json`): settings that copy the stack config
 are generated from it, the rest (levels, thresholds) is the security team's to edit.
 
-The residency zone's regions, the dr region and the failover-alarm exception have one source of
-truth: `Pulumi.<stack>.yaml` (through components.config, and components.failover for where Route 53
-publishes health-check metrics). `meridian policy --stack S --write-config` writes them into the
+The residency zone's regions, the dr region, the failover-alarm exception and the tenant prefix
+have one source of truth: `Pulumi.<stack>.yaml` (through components.config), components.failover
+(where Route 53 publishes health-check metrics) and components.tenant (the tenant's S3 prefix). `meridian policy --stack S --write-config` writes them into the
 file the real CLI takes (`pulumi preview --policy-pack-config`), keeping every other entry; every
 preview refuses a file whose generated settings have drifted, naming both files and the command.
 The pack itself stays free of project imports: it only ever reads the JSON.
@@ -28,6 +28,7 @@ INITIAL: dict[str, Any] = {
 def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     """policy name -> the settings that come from the stack config (a validated StackConfig)."""
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
+    from components.tenant import tenant_prefix  # where a tenant's objects live in a shared bucket
 
     allowed = list(cfg.allowed_regions)
     exceptions = []
@@ -38,6 +39,7 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
         "aws-resource-region-allowed": {"allowedRegions": allowed, "regionExceptions": exceptions},
         "aws-replication-destination-allowed": {"allowedRegions": allowed},
         "rds-database-dr-member": {"drRegion": cfg.regions.dr.region},
+        "tenant-role-isolated": {"tenantPrefix": tenant_prefix("{tenant}")},
     }
 
 
