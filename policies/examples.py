@@ -633,6 +633,8 @@ def abac_stack() -> Resources:
         {"Sid": "PoolObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{pool}/tenants/{NS_VARIABLE}/*", "Condition": session},
         {"Sid": "PoolListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": pool,
          "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"tenants/{NS_VARIABLE}/*"]}}},
+        {"Sid": "SiloObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"arn:aws:s3:::silo-{NS_VARIABLE}/*",
+         "Condition": session},
         {"Sid": "OwnKeys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/*",
          "Condition": {"StringEquals": {"aws:ResourceTag/meridian:namespace": NS_VARIABLE}}}]})},
         parent=role, deps={"role": [role], "policy": [urn("aws:s3/bucket:Bucket", "pool-bucket")]}, tags=False)
@@ -666,4 +668,6 @@ ABAC_MUTATIONS: list[tuple[str, Callable[[Resources], None]]] = [
     ("acme's session policy reaching globex's prefix", _set("t-acme-identity", "policy", json.dumps({"Statement": [
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/tenants/t-globex/*"}]}))),
     ("acme's association in globex's namespace", _set("t-acme-identity", "namespace", "t-globex")),
+    ("a platform bucket whose name a namespace fills in (silo-t-acme)", _add_resource(_res("aws:s3/bucket:Bucket", "platform-logs", {
+        "bucket": "silo-t-acme", "tags": _tags(PRIMARY)}))),
 ]

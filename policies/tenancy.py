@@ -315,10 +315,22 @@ def _abac_problems(stack: Stack, role: Any, grant: Any, st: Statement, namespace
         st = replace(st, resources=tuple(r for r in st.resources if r not in kms))
         if not st.resources:
             return out
+    owners = {peek(b.props, "bucket"): tags_of(b.props).get(tag) for b in stack.of(*S3_BUCKETS) if isinstance(peek(b.props, "bucket"), str)}
+    # a bucket named by `<literal>${namespace}` is the namespace's own (a silo bucket by convention) unless the
+    # stack gives that name to a bucket of someone else
+    ns_mark = "\0ns\0"  # the variable holds a "/": mark it before splitting bucket from key
+    per_ns_buckets = [b for b in (r.replace(NAMESPACE_VARIABLE, ns_mark).removeprefix("arn:aws:s3:::").partition("/")[0]
+                                  for r in st.resources if isinstance(r, str) and r.startswith("arn:aws:s3:::"))
+                      if b.endswith(ns_mark) and ns_mark not in b[: -len(ns_mark)] and not WILDCARD.search(b[: -len(ns_mark)])]
     for ns, tenants in sorted(namespaces.items()):
         for tenant in sorted(tenants):
             prefix = str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
-            own = {b for b in (peek(x.props, "bucket") for x in stack.of(*S3_BUCKETS) if tags_of(x.props).get(tag) == tenant) if isinstance(b, str)}
+            own = {b for b, owner in owners.items() if owner == tenant}
+            for pattern in per_ns_buckets:
+                name = pattern.replace(ns_mark, ns)
+                if name in owners and owners[name] != tenant:
+                    return out + [f"names bucket {name} through the namespace, but it belongs to {owners[name] or 'the platform'}"]
+                own.add(name)
             found = _statement_problems(_substituted(st, ns), prefix, own, 0)
             if found:
                 return out + [f"{found[0]}, for namespace {ns} (tenant {tenant})"]
