@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 
@@ -283,3 +284,25 @@ def test_pod_identity_abac_bypasses_are_caught(pack, index):
     examples.ABAC_MUTATIONS[index][1](resources)
     found = [v for v in pack.run(resources, examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
     assert found and all(v.level == "mandatory" for v in found), examples.ABAC_MUTATIONS[index][0]
+
+
+def test_decoding_once_per_request_changes_no_verdict(pack, tmp_path):
+    """policies/sdkcache.py memoises the SDK's per-policy decoding; the pack as shipped by the SDK
+    (cache not installed) must find exactly the same violations, resource and stack rules alike."""
+    probe = subprocess.run([sys.executable, "-c", "import sdkcache; print(sdkcache.install())"], cwd=PACK, capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "True", f"pulumi-policy internals changed: the decode cache is not installed ({probe.stderr})"
+    plain_pack = tmp_path / "policies"
+    shutil.copytree(PACK, plain_pack, ignore=shutil.ignore_patterns("__pycache__"))
+    main = (plain_pack / "__main__.py").read_text()
+    assert "\nsdkcache.install()" in main
+    (plain_pack / "__main__.py").write_text(main.replace("\nsdkcache.install()", "\npass"))
+    resources = examples.mutated("tenant-role-isolated", 0)
+    for rule, index in (("rds-storage-encrypted", 0), ("ec2-security-group-ingress-restricted", 0), ("aws-resource-required-tags", 0)):
+        examples.MUTATIONS[rule][index][1](resources)
+    examples.find(resources, "deploy")["inputs"]["policy"] = examples.UNKNOWN
+    cached = sorted((v.policy, v.level, v.urn, v.message) for v in pack.run(resources))
+    with Analyzer(plain_pack) as analyzer:
+        info = analyzer.wait_ready()
+        analyzer.configure(effective_config(info, examples.CONFIG, "test config"))
+        shipped = sorted((v.policy, v.level, v.urn, v.message) for v in evaluate(analyzer, [Subject.from_dict(r) for r in resources]))
+    assert cached == shipped and len({p for p, *_ in cached}) >= 5
