@@ -69,7 +69,7 @@ region_allowed = resource_policy(
     required=["allowedRegions"],
     remediation="Create the resource through the regional provider of an allowed region (or set `region` to one). "
                 "Exceptions are generated from the stack config (`meridian policy --write-config`); a new one needs security's approval.",
-    limits="Resources made outside Pulumi (load balancers by the AWS Load Balancer Controller, volumes by the EBS CSI driver) are not in the stack; they follow their cluster's region.",
+    limits="An exception trusts the component type in the URN (`meridian:failover:Failover`): review any new component that takes that type. Resources made outside Pulumi (load balancers by the AWS Load Balancer Controller, volumes by the EBS CSI driver) are not in the stack; they follow their cluster's region.",
     tags=["residency"],
 )
 

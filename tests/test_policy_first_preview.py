@@ -15,23 +15,12 @@ from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
 
 from .conftest import ROOT, STACKS
-
-_DUMP = """
-import json, sys
-from pathlib import Path
-from google.protobuf import json_format
-from meridian.engine.run import run_program
-run = run_program(Path(sys.argv[1]), sys.argv[2], first_preview=True)
-json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent or None,
-            "provider": r.provider_urn or None, "inputs": json_format.MessageToDict(r.inputs),
-            "dependencies": r.dependencies, "propertyDependencies": r.property_dependencies, "protect": r.protect}
-           for r in run.registrations], sys.stdout)
-"""
+from .test_policy_stacks import DUMP
 
 
 @pytest.fixture(scope="module")
 def first_preview_us():
-    proc = subprocess.run([sys.executable, "-c", _DUMP, str(ROOT), "us"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", DUMP, str(ROOT), "us", "first-preview"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     resources = json.loads(proc.stdout)
     with Analyzer(ROOT / "policies") as analyzer:

@@ -16,13 +16,14 @@ from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
 from .conftest import ROOT, STACKS, run_meridian
 
-# Runs the real program in a fresh process (SDK state is global) and dumps what the analyzer is sent.
-_DUMP = """
+# Runs the real program in a fresh process (SDK state is global) and dumps what the analyzer is sent
+# (argv: project dir, stack, and "first-preview" for the first-preview view).
+DUMP = """
 import json, sys
 from pathlib import Path
 from google.protobuf import json_format
 from meridian.engine.run import run_program
-run = run_program(Path(sys.argv[1]), sys.argv[2])
+run = run_program(Path(sys.argv[1]), sys.argv[2], first_preview=sys.argv[3:] == ["first-preview"])
 json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent or None,
             "provider": r.provider_urn or None, "inputs": json_format.MessageToDict(r.inputs),
             "dependencies": r.dependencies, "propertyDependencies": r.property_dependencies, "protect": r.protect}
@@ -32,7 +33,7 @@ json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "p
 
 @pytest.fixture(scope="session")
 def real_resources():
-    procs = {s: subprocess.Popen([sys.executable, "-c", _DUMP, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = {s: subprocess.Popen([sys.executable, "-c", DUMP, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for s in ("us", "apac")}
     out = {}
     for s, proc in procs.items():
