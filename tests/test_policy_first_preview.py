@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate, load_policy_config
-from meridian.engine.policyconfig import drift, generated, merged, require_current
+from meridian.engine.policy.generated import drift, generated, merged, require_current
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
 

@@ -37,7 +37,7 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
     if req.write_config:
         from meridian.commands.preview import prepare
         from meridian.engine.policy import config_path, load_policy_config
-        from meridian.engine.policyconfig import render
+        from meridian.engine.policy.generated import render
 
         prep = prepare(req.stack, req.project_dir, None)
         path = config_path(prep.project_dir, req.stack)

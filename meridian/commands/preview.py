@@ -108,7 +108,7 @@ def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: st
     path = config_path(project_dir, stack)
     file_config = load_policy_config(path)
     if cfg is not None:
-        from meridian.engine.policyconfig import require_current
+        from meridian.engine.policy.generated import require_current
 
         require_current(project_dir, path, file_config, cfg, stack)
     # One analyzer for everything, streamed during the program; a large stack also gets a second one
