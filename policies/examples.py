@@ -22,7 +22,6 @@ CONFIG = {
     "aws-replication-destination-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
-    "backup-plan-coverage": "mandatory",  # advisory in the pack until the stacks have backup plans; the example has one
 }
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the wire format's "known after apply"
 

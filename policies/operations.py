@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ruleutil import (
-    ADVISORY, BACKUP_PLAN, HIGH, MEDIUM, RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, VPC, Stack,
+    BACKUP_PLAN, HIGH, MEDIUM, RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, VPC, Stack,
     Unverifiable, as_list, dig,
     judge_each, peek, resource_policy, stack_policy, truthy,
 )
@@ -169,11 +169,9 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
 backup_coverage = stack_policy(
     "backup-plan-coverage",
     what="Checks that AWS Backup plans keep recovery points at least `minRetentionDays` and that every database (not a replica) and bucket is selected by a backup Selection (by ARN, or a tag-based selection)",
-    why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise. "
-        "Advisory by default: the stacks create no AWS Backup plans yet (the DR component, components/dr.py in DESIGN.md, is not built).",
+    why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     check=check_backup_coverage,
     severity=HIGH,
-    level=ADVISORY,
     config={"minRetentionDays": {"type": "integer", "minimum": 1, "default": 35, "description": "minimum recovery-point retention, days"}},
     remediation="Add an AWS Backup plan with a rule whose `lifecycle.delete_after` meets the minimum, a locked vault, and a Selection "
                 "listing every database and bucket ARN (or selecting them by tag).",

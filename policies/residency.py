@@ -83,7 +83,7 @@ SNAPSHOT_COPIES = ("aws:rds/snapshotCopy:SnapshotCopy", "aws:rds/clusterSnapshot
 
 def _bucket_region(stack: Stack, holder: Any, prop: str, arn: Any, destinations: int) -> str | None:
     """The destination bucket's own region: the linked bucket whose name the ARN carries, or the
-    only linked bucket when the holder has only one destination; None when it cannot be told."""
+    only linked bucket when every rule names the same destination; None when it cannot be told."""
     if arn is UNKNOWN:
         raise unknown(prop, "destination", "bucket")
     linked = stack.linked(holder, prop, *S3_BUCKETS)
@@ -117,8 +117,9 @@ def check_replication_destinations(resources: list[Any], config: dict) -> list[t
         out = []
         enabled = [r for r in as_list(rules) if str(dig(r, "status", default="Enabled")).lower() != "disabled"]
         dests = [d for r in enabled for d in as_list(dig(r, "destination")) + as_list(dig(r, "destinations"))]
-        for dest in dests:
-            out += verdict(resource, _bucket_region(stack, resource, prop, dig(dest, "bucket"), len(dests)), f"S3 replication to {dig(dest, 'bucket')}")
+        arns = {dig(d, "bucket") for d in dests}
+        for arn in sorted(arns, key=str):
+            out += verdict(resource, _bucket_region(stack, resource, prop, arn, len(arns)), f"S3 replication to {arn}")
         return out
 
     def judge_replication(r: Any) -> list[tuple[str | None, str]]:

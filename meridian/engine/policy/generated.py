@@ -35,6 +35,8 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     if METRICS_REGION not in allowed:
         exceptions.append({"region": METRICS_REGION, "component": "meridian:failover:Failover", "types": list(METRICS_TYPES),
                            "why": "Route 53 publishes health-check metrics only in us-east-1: the failover alarms, their topic and its key live there"})
+        exceptions.append({"region": METRICS_REGION, "component": "meridian:dr:DisasterRecovery", "types": ["aws:cloudwatch/metricAlarm:MetricAlarm"],
+                           "why": "the FIS experiments' stop conditions are alarms on the same Route 53 health-check metrics"})
     return {
         "aws-resource-region-allowed": {"allowedRegions": allowed, "regionExceptions": exceptions},
         "aws-replication-destination-allowed": {"allowedRegions": allowed},
