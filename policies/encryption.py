@@ -15,6 +15,7 @@ from ruleutil import (
 S3_SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
           "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
 S3_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+S3_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 
 _KEY_SCHEMA = {
     "requireCustomerKey": {"type": "boolean", "default": True,
@@ -269,12 +270,23 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
                 out.append((owner.urn, Unverifiable.of(exc)))
         return out
 
-    return judge_each(stack.of(*S3_BUCKETS), judge)
+    def judge_replication(r: Any) -> list[tuple[str | None, str]]:
+        out = []
+        for rule in as_list(dig(r.props, "rules")):
+            if str(dig(rule, "status", default="Enabled")).lower() == "disabled":
+                continue
+            for dest in as_list(dig(rule, "destination")):
+                out += [(r.urn, m) for m in key_problem(f"S3 replication rule {dig(rule, 'id', default='?')} replica encryption",
+                                                        peek(dest, "encryptionConfiguration", "replicaKmsKeyId"), config,
+                                                        "rules.destination.encryptionConfiguration.replicaKmsKeyId")]
+        return out
+
+    return judge_each(stack.of(*S3_BUCKETS), judge) + judge_each(stack.of(S3_REPLICATION), judge_replication)
 
 
 s3_encrypted = stack_policy(
     "s3-bucket-encrypted",
-    what="Checks that every S3 bucket has default encryption `aws:kms` with a customer-managed KMS key",
+    what="Checks that every S3 bucket has default encryption `aws:kms` with a customer-managed KMS key, and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`)",
     why="Buckets hold tenant data (pool prefixes and silo buckets); each tenant's key only protects its data if the bucket default is KMS too.",
     check=check_s3_encrypted,
     severity=CRITICAL,

@@ -101,7 +101,8 @@ def valid_stack() -> list[dict]:
     replica = urn("aws:s3/bucket:Bucket", "pool-replica-bucket")
     b.add("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "pool-replication", {
         "bucket": "pool-bucket-1234567", "role": f"arn:aws:iam::{ACCOUNT}:role/replication",
-        "rules": [{"id": "all", "status": "Enabled", "destination": {"bucket": "arn:aws:s3:::pool-replica-bucket-1234567", "storageClass": "STANDARD"}}]},
+        "rules": [{"id": "all", "status": "Enabled", "destination": {"bucket": "arn:aws:s3:::pool-replica-bucket-1234567", "storageClass": "STANDARD",
+                                                                  "encryptionConfiguration": {"replicaKmsKeyId": dr_key_arn}}}]},
         deps={"bucket": [pool], "rules": [replica]}, tags=False)
 
     # RDS: an Aurora global database with a secondary (and an instance) in the dr region
@@ -380,6 +381,7 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
     "s3-bucket-encrypted": [
         ("default encryption switched to SSE-S3", _set("pool-sse", "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm", "AES256")),
         ("a bucket without default-encryption config", _drop("pool-sse")),
+        ("replicas written without a customer key", _set("pool-replication", "rules.0.destination.encryptionConfiguration", DELETE)),
     ],
     "s3-bucket-tls-only": [
         ("the TLS-only bucket policy removed", _drop("pool-tls-only")),
