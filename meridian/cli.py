@@ -71,12 +71,14 @@ def preview(
     full: bool = typer.Option(False, "--full", help="the tree lists every component and resource by name (default: by region, counts per type)"),
     timings: bool = typer.Option(False, "--timings", help="put measured timings in the plan JSON (benchmarks; without it two runs write the same bytes)"),
     diff_base: Optional[Path] = typer.Option(None, "--diff", help="also show what changed against this base plan JSON (resources, violations, cost); see `meridian diff`"),
+    first_preview: bool = typer.Option(False, "--first-preview", help="outputs of resources being created are unknown, as in a first `pulumi preview`; lists what only `up` can verify"),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, run_preview
 
     _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants,
-                                              format=fmt, full=full, timings=timings, diff_base=diff_base))
+                                              format=fmt, full=full, timings=timings, diff_base=diff_base,
+                                              first_preview=first_preview))
 
 
 @app.command()
@@ -87,11 +89,12 @@ def policy(
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
     fmt: Format = FormatOpt,
+    write_config: bool = typer.Option(False, "--write-config", help="instead: regenerate policies/config/<stack>.json from the stack config"),
 ) -> None:
     """Evaluate the CrossGuard pack on the stack offline (program + analyzer); exit 1 on a mandatory violation."""
     from meridian.commands.policy import PolicyRequest, run_policy
 
-    _guard(debug, run_policy, PolicyRequest(stack, project_dir, json_path, catalog, format=fmt))
+    _guard(debug, run_policy, PolicyRequest(stack, project_dir, json_path, catalog, format=fmt, write_config=write_config))
 
 
 @app.command()

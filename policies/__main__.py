@@ -5,15 +5,21 @@ in one importable module per area. Offline, `meridian preview` runs this same fi
 `python -m pulumi.policy 127.0.0.1:0 policies`.
 """
 
-import cost
-import encryption
-import exposure
-import iam
-import residency
-import resilience
-import tags
-import tenancy
-from pulumi_policy import EnforcementLevel, PolicyPack
+import sdkcache
+
+sdkcache.install()  # before the pack's server starts: decode each resource once per request, not once per policy
+
+import cost  # noqa: E402
+import encryption  # noqa: E402
+import exposure  # noqa: E402
+import iam  # noqa: E402
+import operations  # noqa: E402
+import residency  # noqa: E402
+import resilience  # noqa: E402
+import tags  # noqa: E402
+import tenancy  # noqa: E402
+import workloads  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 POLICIES = [
     *residency.POLICIES,
@@ -24,11 +30,13 @@ POLICIES = [
     *resilience.POLICIES,
     *tenancy.POLICIES,
     *cost.POLICIES,
+    *operations.POLICIES,
+    *workloads.POLICIES,
 ]
 
 PolicyPack(
     name="meridian",
-    description="meridian platform guardrails: residency, encryption, exposure, IAM, tags, data protection, tenancy, cost caps",
+    description="meridian platform guardrails: residency, encryption, exposure, IAM, tags, data protection, tenancy, cost caps, logging and operations, Kubernetes workloads",
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=POLICIES,
 )

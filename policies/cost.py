@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruleutil import HIGH, MEDIUM, Stack, as_list, dig, labels_of, stack_policy, tags_of
+from ruleutil import HIGH, MEDIUM, UNKNOWN, Stack, UnknownValueError, Unverifiable, as_list, dig, judge_each, labels_of, stack_policy, tags_of
 
 BUDGET = "aws:budgets/budget:Budget"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -19,24 +19,35 @@ def _tag_filters(budget: Any) -> list[str]:
     return values
 
 
-def _tenants(stack: Stack, tag: str, label: str) -> dict[str, Any]:
-    """Tenant id -> the first resource that names it (where a missing budget is reported)."""
+def _tenants(stack: Stack, tag: str, label: str) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
+    """Tenant id -> the first resource that names it (where a missing budget is reported), and the
+    resources whose tenant tag or label is only known after apply."""
     out: dict[str, Any] = {}
+    unverifiable: list[tuple[str | None, str]] = []
     for r in stack.resources:
         if r.resource_type == BUDGET:
             continue
         tenant = labels_of(r.props).get(label) if r.resource_type == NAMESPACE else (tags_of(r.props).get(tag) if r.resource_type.startswith("aws:") else None)
-        if tenant and tenant not in out:
+        if tenant is UNKNOWN:
+            unverifiable.append((r.urn, Unverifiable.at(f"tags.{tag}" if r.resource_type != NAMESPACE else f"metadata.labels.{label}", "whose budget?")))
+        elif tenant and tenant not in out:
             out[tenant] = r
-    return out
+    return out, unverifiable
 
 
 def check_tenant_budgets(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     tag, label = config.get("tenantTag", "meridian:tenant"), config.get("tenantLabel", "meridian.io/tenant")
-    covered = {v.split("$", 1)[1] for b in stack.of(BUDGET) for v in _tag_filters(b) if v.startswith(f"user:{tag}$")}
-    return [(r.urn, f"Tenant {tenant} must have an AWS Budget filtered on tag `{tag}` = {tenant} (cost filter TagKeyValue user:{tag}${tenant})")
-            for tenant, r in sorted(_tenants(stack, tag, label).items()) if tenant not in covered]
+    covered: set[str] = set()
+
+    def index(budget: Any) -> list[tuple[str | None, str]]:
+        covered.update(v.split("$", 1)[1] for v in _tag_filters(budget) if v.startswith(f"user:{tag}$"))
+        return []
+
+    out = judge_each(stack.of(BUDGET), index)
+    tenants, unverifiable = _tenants(stack, tag, label)
+    return out + unverifiable + [(r.urn, f"Tenant {tenant} must have an AWS Budget filtered on tag `{tag}` = {tenant} (cost filter TagKeyValue user:{tag}${tenant})")
+                                 for tenant, r in sorted(tenants.items()) if tenant not in covered]
 
 
 tenant_budgets = stack_policy(
@@ -59,12 +70,19 @@ def check_stack_budget(resources: list[Any], config: dict) -> list[tuple[str | N
     stack = Stack(resources)
     tag = config.get("stackTag", "meridian:stack")
     names = {tags_of(r.props).get(tag) for r in stack.resources if r.resource_type.startswith("aws:") and r.resource_type != BUDGET}
-    names.discard(None)
+    names -= {None, UNKNOWN}
+    unverifiable = []
     for budget in stack.of(BUDGET):
-        filters = _tag_filters(budget)
+        try:
+            filters = _tag_filters(budget)
+        except UnknownValueError as exc:
+            unverifiable.append((budget.urn, Unverifiable.of(exc, "is it the stack budget?")))
+            continue
         stack_filters = [v.split("$", 1)[1] for v in filters if v.startswith(f"user:{tag}$")]
         if stack_filters and (not names or set(stack_filters) & names):
             return []
+    if unverifiable:
+        return unverifiable
     seen = ", ".join(sorted(names)) or "<stack>"
     return [(None, f"The stack must have an AWS Budget filtered on tag `{tag}` = {seen} (cost filter TagKeyValue user:{tag}${seen})")]
 

@@ -4,54 +4,77 @@ from __future__ import annotations
 
 from typing import Any
 
+import re
+
+from iamdoc import parse, public
 from ruleutil import (
-    CRITICAL, HIGH, MEDIUM, Stack, UnknownValueError, as_list, dig, peek, resource_policy, stack_policy, statements, truthy,
+    CRITICAL, HIGH, KMS_KEY, MEDIUM, RDS_CLUSTER, RDS_GLOBAL, RDS_INSTANCE, S3_BUCKET, S3_BUCKETS, UNKNOWN, Stack,
+    Unverifiable, UnknownValueError, as_list, dig, judge_each, peek, region_of, resource_policy, stack_policy, truthy,
 )
 
-RDS_CLUSTER = "aws:rds/cluster:Cluster"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-RDS_GLOBAL = "aws:rds/globalCluster:GlobalCluster"
-S3_BUCKET = "aws:s3/bucket:Bucket"
-S3_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+S3_SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+          "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
 S3_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+S3_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 
 _KEY_SCHEMA = {
     "requireCustomerKey": {"type": "boolean", "default": True,
                            "description": "require a customer-managed KMS key (not the AWS-managed default key)"},
+    "externalKeyArns": {"type": "array", "items": {"type": "string"}, "default": [],
+                        "description": "KMS key ARNs managed outside the stack that may be used anyway"},
 }
+_KEY_REF = re.compile(r"^(arn:aws[\w-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(?P<kind>key|alias)/(?P<name>[\w/+=,.@-]+)"
+                      r"|(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+                      r"|alias/(?P<alias>[\w/+=,.@-]+))$")
 
 
-def _aws_managed(key: Any) -> bool:
-    return isinstance(key, str) and ("alias/aws/" in key)
-
-
-def _key_problem(name: str, key: Any, config: dict, field: str) -> list[str]:
-    """A key must be set (unknown counts as set: it is another resource's output) and customer-managed."""
+def key_problem(name: str, key: Any, config: dict, field: str, region: str | None = None) -> list[str]:
+    """A key setting must name a customer-managed KMS key: a key ARN or alias ARN in the resource's
+    own region, a key id or alias name (they resolve in the resource's region), or a configured
+    external key. An unknown value is unverifiable (it is another resource's output)."""
     if not config.get("requireCustomerKey", True):
         return []
+    if key is UNKNOWN:
+        return [Unverifiable.at(field, "a key from another resource")]
     if key in (None, ""):
         return [f"{name} must name a customer-managed KMS key in `{field}`"]
-    if _aws_managed(key):
+    if key in config.get("externalKeyArns", []):
+        return []
+    m = _KEY_REF.match(str(key))
+    if m is None:
+        return [f"{name} must name a KMS key in `{field}` by key ARN, alias ARN, key id or alias, not {key!r}"]
+    if (m.group("name") or "").startswith("aws/") or (m.group("alias") or "").startswith("aws/"):
         return [f"{name} must use a customer-managed KMS key in `{field}`, not the AWS-managed {key}"]
+    if region and m.group("region") and m.group("region") != region:
+        return [f"{name} must use a KMS key in its own region {region} (`{field}` is in {m.group('region')})"]
     return []
+
+
+def _key_problem(name: str, key: Any, config: dict, field: str, provider: Any = None, props: Any = None) -> list[str]:
+    region = region_of(props, provider) if props is not None else None
+    return key_problem(name, key, config, field, region if isinstance(region, str) else None)
 
 
 # --- RDS / Aurora ----------------------------------------------------------------------------
 
 
-def check_rds_storage_encrypted(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+def check_rds_storage_encrypted(type_: str, props: Any, config: dict, provider: Any) -> list[str]:
     name = type_.rsplit(":", 1)[-1]
+    out = []
     if not truthy(dig(props, "storageEncrypted", default=False)):
         # Absent means the provider default: unencrypted (a read replica inherits, but says so too).
-        return [f"RDS {name} must set `storageEncrypted: true` (the default is unencrypted)"]
-    if type_ == RDS_GLOBAL:
-        return []  # the member clusters carry the keys
-    return _key_problem(f"RDS {name}", peek(props, "kmsKeyId"), config, "kmsKeyId")
+        out.append(f"RDS {name} must set `storageEncrypted: true` (the default is unencrypted)")
+    elif type_ != RDS_GLOBAL:  # the member clusters carry the keys
+        out += _key_problem(f"RDS {name}", peek(props, "kmsKeyId"), config, "kmsKeyId", provider, props)
+    if type_ != RDS_GLOBAL and truthy(peek(props, "performanceInsightsEnabled", default=False)):
+        out += _key_problem(f"RDS {name} Performance Insights", peek(props, "performanceInsightsKmsKeyId"), config,
+                            "performanceInsightsKmsKeyId", provider, props)
+    return out
 
 
 rds_storage_encrypted = resource_policy(
     "rds-storage-encrypted",
-    what="Checks that every Aurora global cluster, Aurora cluster and RDS instance has storage encryption on with a customer-managed KMS key",
+    what="Checks that every Aurora global cluster, Aurora cluster and RDS instance has storage encryption on with a customer-managed KMS key named by ARN, alias or id in its own region, and that Performance Insights, where on, uses such a key too",
     why="The database holds every tenant's records; encryption at rest with our own key keeps snapshots, replicas and disks unreadable without a key we control and can audit.",
     types=[RDS_CLUSTER, RDS_INSTANCE, RDS_GLOBAL],
     check=check_rds_storage_encrypted,
@@ -59,6 +82,7 @@ rds_storage_encrypted = resource_policy(
     config=_KEY_SCHEMA,
     remediation="Set `storage_encrypted=True` and `kms_key_id=<customer key>.arn` (components.keys.customer_key). "
                 "Encryption cannot be turned on in place: restore from an encrypted snapshot copy.",
+    limits='Whether a key named by ARN is a customer-managed key of this stack is not provable from the resource alone; AWS-managed keys are recognised by their `alias/aws/` names.',
     tags=["encryption", "data"],
 )
 
@@ -98,10 +122,10 @@ rds_tls_required = resource_policy(
 
 
 def _key_check(label: str, field: str, *, flag: str | None = None):
-    def check(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    def check(type_: str, props: Any, config: dict, provider: Any) -> list[str]:
         if flag is not None and not truthy(dig(props, flag, default=False)):
             return [f"{label} must set `{flag}: true` (the default is unencrypted)"]
-        return _key_problem(label, peek(props, field), config, field)
+        return _key_problem(label, peek(props, field), config, field, provider, props)
 
     return check
 
@@ -121,7 +145,7 @@ def check_ebs_encrypted(type_: str, props: Any, config: dict, provider: Any) -> 
         if not truthy(dig(disk, "encrypted", default=False)):
             out.append(f"{label} must set `encrypted: true` (the default follows the account setting, often off)")
         else:
-            out += _key_problem(label, peek(disk, "kmsKeyId"), config, "kmsKeyId")
+            out += _key_problem(label, peek(disk, "kmsKeyId"), config, "kmsKeyId", provider, props)
     return out
 
 
@@ -138,12 +162,12 @@ ebs_encrypted = resource_policy(
 )
 
 
-def check_eks_secrets_encrypted(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+def check_eks_secrets_encrypted(type_: str, props: Any, config: dict, provider: Any) -> list[str]:
     enc = dig(props, "encryptionConfig")
     resources = [str(r) for r in as_list(dig(enc, "resources"))]
     if "secrets" not in resources:
         return ["EKS cluster must envelope-encrypt Kubernetes secrets: set `encryptionConfig.resources: [\"secrets\"]`"]
-    return _key_problem("EKS secrets encryption", peek(enc, "provider", "keyArn"), config, "encryptionConfig.provider.keyArn")
+    return _key_problem("EKS secrets encryption", peek(enc, "provider", "keyArn"), config, "encryptionConfig.provider.keyArn", provider, props)
 
 
 eks_secrets_encrypted = resource_policy(
@@ -198,16 +222,17 @@ log_group_encrypted = resource_policy(
 # --- S3 (stack rules: a bucket's settings live on separate resources) ------------------------
 
 
-def buckets_with(stack: Stack, sub_type: str) -> dict[str, list[Any]]:
-    """Bucket URN -> its sub-resources of `sub_type` (linked by the `bucket` property, by name, or by parent)."""
-    buckets = stack.of(S3_BUCKET)
-    by_name = {dig(b.props, "bucket"): b for b in buckets if isinstance(dig(b.props, "bucket"), str)}
+def buckets_with(stack: Stack, *sub_types: str) -> dict[str, list[Any]]:
+    """Bucket URN -> its sub-resources of `sub_types` (linked by the `bucket` property, by name, or by parent)."""
+    buckets = stack.of(*S3_BUCKETS)
+    by_name = {peek(b.props, "bucket"): b for b in buckets if isinstance(peek(b.props, "bucket"), str)}
     out: dict[str, list[Any]] = {b.urn: [] for b in buckets}
-    for sub in stack.of(sub_type):
-        targets = stack.linked(sub, "bucket", S3_BUCKET)
-        if not targets and dig(sub.props, "bucket") in by_name:
-            targets = [by_name[dig(sub.props, "bucket")]]
-        if not targets and sub.parent is not None and sub.parent.resource_type == S3_BUCKET:
+    for sub in stack.of(*sub_types):
+        targets = stack.linked(sub, "bucket", *S3_BUCKETS)
+        name = peek(sub.props, "bucket")
+        if not targets and isinstance(name, str) and name in by_name:
+            targets = [by_name[name]]
+        if not targets and sub.parent is not None and sub.parent.resource_type in S3_BUCKETS:
             targets = [sub.parent]
         for t in targets:
             out.setdefault(t.urn, []).append(sub)
@@ -216,30 +241,52 @@ def buckets_with(stack: Stack, sub_type: str) -> dict[str, list[Any]]:
 
 def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    out = []
-    configs = buckets_with(stack, S3_SSE)
-    for bucket in stack.of(S3_BUCKET):
-        rules = [(c, r) for c in configs.get(bucket.urn, []) for r in as_list(dig(c.props, "rules"))]
+    configs = buckets_with(stack, *S3_SSE)
+
+    def judge(bucket: Any) -> list[tuple[str | None, str]]:
+        out = []
+        rules = []
+        for c in configs.get(bucket.urn, []):
+            try:
+                rules += [(c, r) for r in as_list(dig(c.props, "rules"))]
+            except UnknownValueError as exc:
+                out.append((c.urn, Unverifiable.of(exc)))
         inline = dig(bucket.props, "serverSideEncryptionConfiguration", "rule")
         if inline is not None:
             rules.append((bucket, inline))
-        if not rules:
+        if not rules and not out:
             out.append((bucket.urn, "S3 bucket must have default encryption with a KMS key (a BucketServerSideEncryptionConfiguration); "
                                     "the default SSE-S3 uses an AWS-owned key"))
-            continue
         for owner, rule in rules:
-            default = dig(rule, "applyServerSideEncryptionByDefault", default={})
-            algorithm = dig(default, "sseAlgorithm")
-            if algorithm not in ("aws:kms", "aws:kms:dsse"):
-                out.append((owner.urn, f"S3 default encryption must use `aws:kms` with a customer key, not {algorithm}"))
-            else:
-                out += [(owner.urn, m) for m in _key_problem("S3 default encryption", peek(default, "kmsMasterKeyId"), config, "kmsMasterKeyId")]
-    return out
+            try:
+                default = dig(rule, "applyServerSideEncryptionByDefault", default={})
+                algorithm = dig(default, "sseAlgorithm")
+                if algorithm not in ("aws:kms", "aws:kms:dsse"):
+                    out.append((owner.urn, f"S3 default encryption must use `aws:kms` with a customer key, not {algorithm}"))
+                else:
+                    out += [(owner.urn, m) for m in key_problem("S3 default encryption", peek(default, "kmsMasterKeyId"), config,
+                                                                "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId")]
+            except UnknownValueError as exc:
+                out.append((owner.urn, Unverifiable.of(exc)))
+        return out
+
+    def judge_replication(r: Any) -> list[tuple[str | None, str]]:
+        out = []
+        for rule in as_list(dig(r.props, "rules")):
+            if str(dig(rule, "status", default="Enabled")).lower() == "disabled":
+                continue
+            for dest in as_list(dig(rule, "destination")):
+                out += [(r.urn, m) for m in key_problem(f"S3 replication rule {dig(rule, 'id', default='?')} replica encryption",
+                                                        peek(dest, "encryptionConfiguration", "replicaKmsKeyId"), config,
+                                                        "rules.destination.encryptionConfiguration.replicaKmsKeyId")]
+        return out
+
+    return judge_each(stack.of(*S3_BUCKETS), judge) + judge_each(stack.of(S3_REPLICATION), judge_replication)
 
 
 s3_encrypted = stack_policy(
     "s3-bucket-encrypted",
-    what="Checks that every S3 bucket has default encryption `aws:kms` with a customer-managed KMS key",
+    what="Checks that every S3 bucket has default encryption `aws:kms` with a customer-managed KMS key, and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`)",
     why="Buckets hold tenant data (pool prefixes and silo buckets); each tenant's key only protects its data if the bucket default is KMS too.",
     check=check_s3_encrypted,
     severity=CRITICAL,
@@ -251,34 +298,33 @@ s3_encrypted = stack_policy(
 
 
 def denies_insecure_transport(document: Any) -> bool:
-    for st in statements(document):
-        if st["effect"] != "deny" or not any(a in ("s3:*", "*") for a in st["actions"]):
+    for st in parse(document):
+        if st.effect != "deny" or not public(st) or not any(a in ("s3:*", "*") for a in st.actions):
             continue
-        secure = dig(st["condition"], "Bool", "aws:SecureTransport")
-        if str(secure).lower() == "false":
+        if any(str(op).lower() == "bool" and key == "aws:SecureTransport" and "false" in [str(v).lower() for v in vals]
+               for op, key, vals in st.conditions):
             return True
     return False
-
-
-def _tls_only_or_unknown(props: Any) -> bool:
-    """A document only known after apply (it embeds the bucket ARN) is checked at update time."""
-    try:
-        return denies_insecure_transport(dig(props, "policy"))
-    except UnknownValueError:
-        return True
 
 
 def check_s3_tls_only(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     policies = buckets_with(stack, S3_POLICY)
-    out = []
-    for bucket in stack.of(S3_BUCKET):
-        docs = [p.props for p in policies.get(bucket.urn, [])]
+
+    def judge(bucket: Any) -> list[tuple[str | None, str]]:
+        holders = [(p, p.props) for p in policies.get(bucket.urn, [])]
         if peek(bucket.props, "policy") is not None:
-            docs.append(bucket.props)
-        if not any(_tls_only_or_unknown(d) for d in docs):
-            out.append((bucket.urn, "S3 bucket must have a bucket policy that denies `s3:*` when `aws:SecureTransport` is false"))
-    return out
+            holders.append((bucket, bucket.props))
+        unverifiable = []
+        for holder, props in holders:
+            try:
+                if denies_insecure_transport(dig(props, "policy")):
+                    return []
+            except UnknownValueError as exc:
+                unverifiable.append((holder.urn, Unverifiable.of(exc, "does it deny plain HTTP?")))
+        return unverifiable or [(bucket.urn, "S3 bucket must have a bucket policy that denies `s3:*` to `Principal: *` when `aws:SecureTransport` is false")]
+
+    return judge_each(stack.of(*S3_BUCKETS), judge)
 
 
 s3_tls_only = stack_policy(
@@ -292,5 +338,62 @@ s3_tls_only = stack_policy(
     tags=["encryption", "transit"],
 )
 
-POLICIES = [rds_storage_encrypted, rds_tls_required, ebs_encrypted, eks_secrets_encrypted, sns_encrypted,
+def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    out = []
+    spec = peek(props, "customerMasterKeySpec") or peek(props, "keySpec") or "SYMMETRIC_DEFAULT"
+    if spec == "SYMMETRIC_DEFAULT" and not truthy(dig(props, "enableKeyRotation", default=False)):
+        out.append("KMS key must set `enableKeyRotation: true` (symmetric keys; the default is off)")
+    policy = dig(props, "policy")
+    if policy is not None:
+        for st in parse(policy):
+            if st.allow and public(st) and not st.conditions:
+                out.append(f"KMS key policy must not allow `Principal: *` without a condition ({st.label}): it lets any AWS account use or manage the key")
+    return out
+
+
+kms_key_guarded = resource_policy(
+    "kms-key-rotation-and-policy",
+    what="Checks that every symmetric KMS key rotates (`enableKeyRotation`) and that its key policy, where set, allows nothing to `Principal: *` without a condition",
+    why="Keys guard every tenant's data; rotation limits what one leaked key version decrypts, and a public key policy hands the key to every AWS account.",
+    types=[KMS_KEY],
+    check=check_kms_key,
+    severity=HIGH,
+    remediation="Use components.keys.customer_key (rotation on, a policy where the account administers the key and named services use it).",
+    tags=["encryption"],
+)
+
+LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+_TLS_POLICIES = ["ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06", "ELBSecurityPolicy-TLS13-1-3-2021-06",
+                 "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04", "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04"]
+
+
+def check_listener_tls(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    protocol = str(dig(props, "protocol", default="HTTP")).upper()
+    if protocol in ("HTTPS", "TLS"):
+        policy = dig(props, "sslPolicy")
+        allowed = config.get("allowedSslPolicies", _TLS_POLICIES)
+        if policy not in allowed:
+            return [f"Load balancer listener must use a current TLS policy ({', '.join(allowed)}), not {policy or 'the provider default (ELBSecurityPolicy-2016-08)'}"]
+        return []
+    if protocol == "HTTP":
+        actions = as_list(dig(props, "defaultActions"))
+        if actions and all(dig(a, "type") == "redirect" and str(dig(a, "redirect", "protocol", default="")).upper() == "HTTPS" for a in actions):
+            return []
+        return ["Load balancer HTTP listener must only redirect to HTTPS"]
+    return [f"Load balancer listener must use HTTPS or TLS, not {protocol}"]
+
+
+listener_tls = resource_policy(
+    "lb-listener-tls",
+    what="Checks that every ALB / NLB listener speaks HTTPS or TLS with a current TLS policy (TLS 1.2+ with TLS 1.3), or is an HTTP listener that only redirects to HTTPS",
+    why="Tenant API traffic crosses the internet; the provider default TLS policy (2016-08) still accepts TLS 1.0 and weak ciphers.",
+    types=list(LISTENERS),
+    check=check_listener_tls,
+    severity=HIGH,
+    config={"allowedSslPolicies": {"type": "array", "items": {"type": "string"}, "default": _TLS_POLICIES, "description": "ELB security policies listeners may use"}},
+    remediation="Set `protocol=\"HTTPS\"` (or TLS), `ssl_policy=\"ELBSecurityPolicy-TLS13-1-2-2021-06\"` and a certificate; make port 80 a redirect.",
+    tags=["encryption", "transit"],
+)
+
+POLICIES = [kms_key_guarded, listener_tls, rds_storage_encrypted, rds_tls_required, ebs_encrypted, eks_secrets_encrypted, sns_encrypted,
             backup_vault_encrypted, log_group_encrypted, s3_encrypted, s3_tls_only]

@@ -21,6 +21,7 @@ CONFIG = {
     "aws-resource-region-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "aws-replication-destination-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
+    "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
 }
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the wire format's "known after apply"
 
@@ -100,7 +101,8 @@ def valid_stack() -> list[dict]:
     replica = urn("aws:s3/bucket:Bucket", "pool-replica-bucket")
     b.add("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "pool-replication", {
         "bucket": "pool-bucket-1234567", "role": f"arn:aws:iam::{ACCOUNT}:role/replication",
-        "rules": [{"id": "all", "status": "Enabled", "destination": {"bucket": "arn:aws:s3:::pool-replica-bucket-1234567", "storageClass": "STANDARD"}}]},
+        "rules": [{"id": "all", "status": "Enabled", "destination": {"bucket": "arn:aws:s3:::pool-replica-bucket-1234567", "storageClass": "STANDARD",
+                                                                  "encryptionConfiguration": {"replicaKmsKeyId": dr_key_arn}}}]},
         deps={"bucket": [pool], "rules": [replica]}, tags=False)
 
     # RDS: an Aurora global database with a secondary (and an instance) in the dr region
@@ -110,7 +112,8 @@ def valid_stack() -> list[dict]:
         "globalClusterIdentifier": "test-db", "engine": "aurora-postgresql", "engineVersion": "16.4",
         "storageEncrypted": True, "deletionProtection": True})
     common = {"engine": "aurora-postgresql", "engineVersion": "16.4", "storageEncrypted": True, "deletionProtection": True,
-              "backupRetentionPeriod": 14, "globalClusterIdentifier": "test-db", "skipFinalSnapshot": False}
+              "backupRetentionPeriod": 14, "globalClusterIdentifier": "test-db", "skipFinalSnapshot": False,
+              "enabledCloudwatchLogsExports": ["postgresql"], "iamDatabaseAuthenticationEnabled": True}
     writer = b.add("aws:rds/cluster:Cluster", "db-primary-cluster", {**common, "kmsKeyId": key_arn, "masterUsername": "admin",
                    "masterPassword": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "s3cret"}},
                    deps={"globalClusterIdentifier": [glob], "kmsKeyId": [platform_key]})
@@ -124,24 +127,40 @@ def valid_stack() -> list[dict]:
     # EKS, logs, topics, disks, backups
     b.add("aws:eks/cluster:Cluster", "eks", {"name": "eks", "roleArn": f"arn:aws:iam::{ACCOUNT}:role/eks", "vpcConfig": {
         "subnetIds": ["subnet-1", "subnet-2"], "endpointPrivateAccess": True, "endpointPublicAccess": False},
-        "encryptionConfig": {"provider": {"keyArn": key_arn}, "resources": ["secrets"]}}, deps={"encryptionConfig": [platform_key]})
+        "encryptionConfig": {"provider": {"keyArn": key_arn}, "resources": ["secrets"]},
+        "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"]}, deps={"encryptionConfig": [platform_key]})
+    vpc = b.add("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "enableDnsHostnames": True})
+    b.add("aws:ec2/flowLog:FlowLog", "vpc-flow-log", {"vpcId": "vpc-1", "trafficType": "ALL", "logDestination": b.arn("logs", PRIMARY, "log-group:flowlogs")},
+          deps={"vpcId": [vpc]})
     b.add("aws:cloudwatch/logGroup:LogGroup", "flowlogs", {"retentionInDays": 365, "kmsKeyId": key_arn})
-    b.add("aws:sns/topic:Topic", "alerts", {"kmsMasterKeyId": UNKNOWN}, deps={"kmsMasterKeyId": [platform_key]})
+    b.add("aws:sns/topic:Topic", "alerts", {"kmsMasterKeyId": key_arn}, deps={"kmsMasterKeyId": [platform_key]})
     b.add("aws:ebs/volume:Volume", "scratch", {"availabilityZone": f"{PRIMARY}a", "size": 100, "encrypted": True, "kmsKeyId": key_arn})
     vault = b.add("aws:backup/vault:Vault", "vault", {"name": "test-vault", "kmsKeyArn": key_arn})
     dr_vault = b.add("aws:backup/vault:Vault", "dr-vault", {"name": "test-dr-vault", "kmsKeyArn": dr_key_arn}, region=DR, provider=b.providers[DR])
     for v, name, region in ((vault, "test-vault", PRIMARY), (dr_vault, "test-dr-vault", DR)):
         b.add("aws:backup/vaultLockConfiguration:VaultLockConfiguration", f"{name}-lock", {"backupVaultName": name, "minRetentionDays": 14},
               region=region, provider=b.providers[region], deps={"backupVaultName": [v]}, tags=False)
-    b.add("aws:backup/plan:Plan", "backups", {"name": "daily", "rules": [{"ruleName": "daily", "targetVaultName": "test-vault",
-          "schedule": "cron(0 5 * * ? *)", "copyActions": [{"destinationVaultArn": b.arn("backup", DR, "backup-vault:test-dr-vault")}]}]},
-          deps={"rules": [vault, dr_vault]})
+    plan = b.add("aws:backup/plan:Plan", "backups", {"name": "daily", "rules": [{"ruleName": "daily", "targetVaultName": "test-vault",
+                 "schedule": "cron(0 5 * * ? *)", "lifecycle": {"deleteAfter": 35},
+                 "copyActions": [{"destinationVaultArn": b.arn("backup", DR, "backup-vault:test-dr-vault")}]}]},
+                 deps={"rules": [vault, dr_vault]})
+    covered = [writer, secondary, urn("aws:s3/bucket:Bucket", "pool-bucket"), urn("aws:s3/bucket:Bucket", "pool-replica-bucket")]
+    b.add("aws:backup/selection:Selection", "backup-everything", {"planId": "plan-1", "name": "everything", "iamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/backup",
+          "resources": [f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:cluster:db-primary", f"arn:aws:rds:{DR}:{ACCOUNT}:cluster:db-dr",
+                        "arn:aws:s3:::pool-bucket-1234567", "arn:aws:s3:::pool-replica-bucket-1234567"]},
+          deps={"planId": [plan], "resources": covered}, tags=False)
+    b.add("aws:s3/bucketLoggingV2:BucketLoggingV2", "pool-access-logs", {"bucket": "pool-bucket-1234567", "targetBucket": "pool-replica-bucket-1234567",
+          "targetPrefix": "access/pool/"}, deps={"bucket": [urn("aws:s3/bucket:Bucket", "pool-bucket")]}, tags=False)
 
     # network: a load balancer's security group may face the internet on 443
     lb_sg = b.add("aws:ec2/securityGroup:SecurityGroup", "lb-sg", {"vpcId": "vpc-1", "description": "public https", "ingress": [
         {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}]})
-    b.add("aws:lb/loadBalancer:LoadBalancer", "api-lb", {"loadBalancerType": "application", "internal": False,
-          "securityGroups": ["sg-lb"], "subnets": ["subnet-a", "subnet-b"]}, deps={"securityGroups": [lb_sg]})
+    lb = b.add("aws:lb/loadBalancer:LoadBalancer", "api-lb", {"loadBalancerType": "application", "internal": False,
+               "securityGroups": ["sg-lb"], "subnets": ["subnet-a", "subnet-b"]}, deps={"securityGroups": [lb_sg]})
+    b.add("aws:lb/listener:Listener", "api-https", {"loadBalancerArn": b.arn("elasticloadbalancing", PRIMARY, "loadbalancer/app/api/1"),
+          "port": 443, "protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06", "certificateArn": b.arn("acm", PRIMARY, "certificate/1"),
+          "defaultActions": [{"type": "forward", "targetGroupArn": b.arn("elasticloadbalancing", PRIMARY, "targetgroup/api/1")}]},
+          deps={"loadBalancerArn": [lb]})
     b.add("aws:ec2/securityGroup:SecurityGroup", "db-sg", {"vpcId": "vpc-1", "description": "postgres from nodes", "ingress": [
         {"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "securityGroups": ["sg-nodes"]}]})
 
@@ -177,6 +196,13 @@ def valid_stack() -> list[dict]:
     b.add("kubernetes:core/v1:ServiceAccount", "t-acme-sa", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
         **meta, "name": "acme-app", "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/t-acme-role-1234567"}}},
         region=None, provider=k8s, parent=ns, deps={"metadata": [role]})
+    b.add("kubernetes:apps/v1:Deployment", "t-acme-app", {"metadata": {**meta, "name": "app"}, "spec": {"replicas": 2,
+          "selector": {"matchLabels": {"app": "acme"}}, "template": {"metadata": {"labels": {"app": "acme"}}, "spec": {
+              "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+              "serviceAccountName": "acme-app",
+              "containers": [{"name": "app", "image": "registry.example.com/app:1", "ports": [{"containerPort": 8080}],
+                              "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}}]}}}},
+          region=None, provider=k8s, parent=ns)
     # a second tenant's key, so isolation has something to get wrong
     b.add("kubernetes:core/v1:Namespace", "t-globex-ns", {"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": "t-globex", "labels": {"meridian.io/tenant": "globex"}}}, region=None, provider=k8s)
@@ -274,6 +300,12 @@ def _add_resource(resource: dict) -> Callable[[Resources], None]:
     return mutate
 
 
+def _res(type_: str, name: str, inputs: dict, *, region: str = PRIMARY, deps: dict | None = None) -> dict:
+    """A resource to add, under the primary region's provider."""
+    return {"urn": urn(type_, name), "type": type_, "name": name, "parent": None, "provider": urn("pulumi:providers:aws", region),
+            "inputs": inputs, "dependencies": sorted({d for ds in (deps or {}).values() for d in ds}), "propertyDependencies": deps or {}}
+
+
 # rule -> [(what the mutation does, mutation)]; the first one is the catalog's example.
 MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
     "aws-resource-region-allowed": [
@@ -289,12 +321,42 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
         ("a backup copy to a vault ARN in eu-west-1", _all(
             _set("backups", "rules.0.copyActions.0.destinationVaultArn", f"arn:aws:backup:eu-west-1:{ACCOUNT}:backup-vault:x"),
             lambda rs: find(rs, "backups")["propertyDependencies"].update(rules=[]))),
+        ("a second copy action outside the zone while the rule's local vault and first copy are in it",
+         lambda rs: find(rs, "backups")["inputs"]["rules"][0]["copyActions"].append({"destinationVaultArn": f"arn:aws:backup:eu-west-1:{ACCOUNT}:backup-vault:x"})),
+        ("a second S3 destination outside the stack beside an in-zone linked replica",
+         lambda rs: find(rs, "pool-replication")["inputs"]["rules"].append({"id": "out", "status": "Enabled", "destination": {"bucket": "arn:aws:s3:::elsewhere"}})),
+        ("a DynamoDB table replica in eu-west-1", _add_resource(_res("aws:dynamodb/table:Table", "sessions", {
+            "hashKey": "id", "attributes": [{"name": "id", "type": "S"}], "replicas": [{"regionName": "eu-west-1"}], "tags": _tags(PRIMARY)}))),
+        ("a Secrets Manager replica in eu-west-1", _add_resource(_res("aws:secretsmanager/secret:Secret", "db-secret", {
+            "replicas": [{"region": "eu-west-1"}], "tags": _tags(PRIMARY)}))),
+        ("ECR replication to eu-west-1", _add_resource(_res("aws:ecr/replicationConfiguration:ReplicationConfiguration", "ecr-repl", {
+            "replicationConfiguration": {"rules": [{"destinations": [{"region": "eu-west-1", "registryId": ACCOUNT}]}]}}))),
+        ("an RDS snapshot copy to eu-west-1", _add_resource(_res("aws:rds/snapshotCopy:SnapshotCopy", "snap-copy", {
+            "sourceDbSnapshotIdentifier": f"arn:aws:rds:{PRIMARY}:{ACCOUNT}:snapshot:s", "targetDbSnapshotIdentifier": "s2", "destinationRegion": "eu-west-1"}))),
+        ("an Aurora replica of a cluster in eu-west-1", _set("db-dr-cluster", "replicationSourceIdentifier", f"arn:aws:rds:eu-west-1:{ACCOUNT}:cluster:x")),
     ],
     "rds-storage-encrypted": [
         ("the primary cluster with storage encryption off", _set("db-primary-cluster", "storageEncrypted", False)),
         ("the dr cluster without a KMS key", _set("db-dr-cluster", "kmsKeyId", DELETE)),
         ("the global cluster relying on the (unencrypted) default", _set("db-global", "storageEncrypted", DELETE)),
         ("the primary cluster on the AWS-managed key", _set("db-primary-cluster", "kmsKeyId", "alias/aws/rds")),
+        ("a key setting that names no key", _set("db-primary-cluster", "kmsKeyId", "x")),
+        ("the dr cluster on a key in another region", _set("db-dr-cluster", "kmsKeyId", f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/1111-platform")),
+        ("Performance Insights without a customer key", _set("db-primary-cluster", "performanceInsightsEnabled", True)),
+    ],
+    "kms-key-rotation-and-policy": [
+        ("a key without rotation", _set("platform-key", "enableKeyRotation", False)),
+        ("a key policy open to every AWS account", _set("platform-key", "policy", json.dumps({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}]}))),
+    ],
+    "lb-listener-tls": [
+        ("an HTTPS listener on the 2016 TLS policy", _set("api-https", "sslPolicy", "ELBSecurityPolicy-2016-08")),
+        ("a plain HTTP listener forwarding traffic", _set("api-https", "protocol", "HTTP")),
+    ],
+    "ec2-network-acl-admin-ports-closed": [
+        ("a NACL rule opening SSH to the internet", _add_resource(_res("aws:ec2/networkAclRule:NetworkAclRule", "ssh-in", {
+            "networkAclId": "acl-1", "ruleNumber": 100, "egress": False, "protocol": "tcp", "ruleAction": "allow",
+            "cidrBlock": "0.0.0.0/0", "fromPort": 22, "toPort": 22}))),
     ],
     "rds-parameter-group-tls-required": [
         ("rds.force_ssl set to 0", _set("db-params", "parameters.0.value", "0")),
@@ -319,6 +381,7 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
     "s3-bucket-encrypted": [
         ("default encryption switched to SSE-S3", _set("pool-sse", "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm", "AES256")),
         ("a bucket without default-encryption config", _drop("pool-sse")),
+        ("replicas written without a customer key", _set("pool-replication", "rules.0.destination.encryptionConfiguration", DELETE)),
     ],
     "s3-bucket-tls-only": [
         ("the TLS-only bucket policy removed", _drop("pool-tls-only")),
@@ -331,14 +394,40 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
         ("a public-read canned ACL", _set("pool-bucket", "acl", "public-read")),
         ("a bucket policy open to everyone", _doc("pool-tls-only", {"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
                                                                    "Resource": "arn:aws:s3:::pool-bucket-1234567/*"})),
+        ("Principal * allowed under a condition", _doc("pool-tls-only", {"Sid": "FromVpce", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
+                                                                          "Resource": "arn:aws:s3:::pool-bucket-1234567/*",
+                                                                          "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}})),
+        ("the bucket's inline policy open to everyone", _set("pool-bucket", "policy", json.dumps({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/*"}]}))),
+        ("a BucketAcl grant to AllUsers", _add_resource(_res("aws:s3/bucketAcl:BucketAcl", "pool-acl", {"bucket": "pool-bucket-1234567", "accessControlPolicy": {
+            "owner": {"id": "o"}, "grants": [{"permission": "READ", "grantee": {"type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers"}}]}},
+            deps={"bucket": [urn("aws:s3/bucket:Bucket", "pool-bucket")]}))),
+        ("a BucketV2 without a public access block", _add_resource(_res("aws:s3/bucketV2:BucketV2", "legacy", {"tags": _tags(PRIMARY)}))),
     ],
     "ec2-security-group-ingress-restricted": [
         ("the database security group open to 0.0.0.0/0 on 5432", _set("db-sg", "ingress.0.cidrBlocks", ["0.0.0.0/0"])),
         ("443 open to the world on a security group no load balancer uses", _set("db-sg", "ingress.0", {"protocol": "tcp", "fromPort": 443, "toPort": 443, "ipv6CidrBlocks": ["::/0"]})),
         ("the load balancer's group opening all ports", _set("lb-sg", "ingress.0.protocol", "-1")),
+        ("two halves that add up to the internet on 22", _set("db-sg", "ingress.0", {"protocol": "tcp", "fromPort": 22, "toPort": 22,
+                                                                                     "cidrBlocks": ["0.0.0.0/1", "128.0.0.0/1"]})),
+        ("the default security group with an ingress rule", _add_resource(_res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default-sg", {
+            "vpcId": "vpc-1", "ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}], "tags": _tags(PRIMARY)}))),
+        ("the database's security group with egress to the internet", _all(
+            _set("db-sg", "egress", [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]),
+            _set("db-primary-cluster", "vpcSecurityGroupIds", ["sg-db"]),
+            lambda rs: find(rs, "db-primary-cluster")["propertyDependencies"].update(vpcSecurityGroupIds=[urn("aws:ec2/securityGroup:SecurityGroup", "db-sg")]))),
     ],
-    "rds-instance-not-public": [
+    "compute-and-data-not-public": [
         ("the writer instance made publicly accessible", _set("db-primary-0", "publiclyAccessible", True)),
+        ("an Aurora cluster-level publiclyAccessible", _set("db-primary-cluster", "publiclyAccessible", True)),
+        ("a Redshift cluster left public", _add_resource(_res("aws:redshift/cluster:Cluster", "warehouse", {
+            "clusterIdentifier": "wh", "nodeType": "ra3.large", "publiclyAccessible": True, "tags": _tags(PRIMARY)}))),
+        ("an EC2 instance with a public IP", _add_resource(_res("aws:ec2/instance:Instance", "bastion", {
+            "ami": "ami-1", "instanceType": "t3.micro", "associatePublicIpAddress": True, "tags": _tags(PRIMARY),
+            "rootBlockDevice": {"encrypted": True, "kmsKeyId": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/1111-platform"}}))),
+        ("an EKS node group with SSH remote access", _add_resource(_res("aws:eks/nodeGroup:NodeGroup", "nodes", {
+            "clusterName": "eks", "nodeRoleArn": "arn:aws:iam::123456789012:role/n", "subnetIds": ["s"], "tags": _tags(PRIMARY),
+            "scalingConfig": {"desiredSize": 1, "maxSize": 1, "minSize": 1}, "remoteAccess": {"ec2SshKey": "ops"}}))),
     ],
     "eks-cluster-endpoint-restricted": [
         ("the public endpoint left at the provider default (on, 0.0.0.0/0)", _set("eks", "vpcConfig.endpointPublicAccess", DELETE)),
@@ -346,16 +435,36 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
     ],
     "iam-policy-no-full-admin": [
         ("a policy allowing * on *", _doc("deploy", {"Effect": "Allow", "Action": "*", "Resource": "*"})),
+        ("Action * on one specific resource", _doc("deploy", {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::pool-bucket-1234567"})),
         ("an inline role policy with NotAction on *", _set("eks-role", "inlinePolicies", [{"name": "wide", "policy": json.dumps(
             {"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]})}])),
     ],
     "iam-policy-no-passrole-wildcard": [
         ("iam:PassRole on every role", _doc("deploy", {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})),
+        ("iam:PassRole on a role-ARN wildcard", _doc("deploy", {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"})),
         ("iam:* on every resource", _doc("deploy", {"Effect": "Allow", "Action": ["iam:*"], "Resource": ["*"]})),
     ],
-    "iam-role-no-admin-policy": [
+    "iam-principal-no-admin-policy": [
         ("AdministratorAccess attached to a workload role", _set("eks-role-cluster", "policyArn", "arn:aws:iam::aws:policy/AdministratorAccess")),
         ("PowerUserAccess in a role's managed policy list", _set("t-acme-role", "managedPolicyArns", ["arn:aws:iam::aws:policy/PowerUserAccess"])),
+        ("AdministratorAccess attached to a user", _add_resource(_res("aws:iam/userPolicyAttachment:UserPolicyAttachment", "ci-admin", {
+            "user": "ci", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))),
+        ("IAMFullAccess attached to a group", _add_resource(_res("aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "ops-iam", {
+            "group": "ops", "policyArn": "arn:aws:iam::aws:policy/IAMFullAccess"}))),
+    ],
+    "iam-policy-no-service-wildcard": [
+        ("s3:* on one bucket", _doc("deploy", {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::pool-bucket-1234567"})),
+        ("secretsmanager:* in a role's inline policy", _set("eks-role", "inlinePolicies", [{"name": "secrets", "policy": json.dumps(
+            {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": f"arn:aws:secretsmanager:{PRIMARY}:{ACCOUNT}:secret:x"}]})}])),
+    ],
+    "iam-role-trust-restricted": [
+        ("a role anyone may assume", _set("eks-role", "assumeRolePolicy", json.dumps({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))),
+        ("a role the whole account may assume", _set("eks-role", "assumeRolePolicy", json.dumps({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]}))),
+        ("a web-identity trust without a :sub condition", _set("t-acme-role", "assumeRolePolicy", json.dumps({"Statement": [
+            {"Effect": "Allow", "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc"}, "Action": "sts:AssumeRoleWithWebIdentity",
+             "Condition": {"StringEquals": {"oidc:aud": "sts.amazonaws.com"}}}]}))),
     ],
     "aws-resource-required-tags": [
         ("a log group without its cost-center tag", _set("flowlogs", "tags.meridian:cost-center", DELETE)),
@@ -401,11 +510,86 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
             "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": "x"},
             "Condition": {"StringLike": {"oidc:sub": "system:serviceaccount:t-*:*"}}}]}))),
         ("another tenant's service account using the role", _set("t-acme-sa", "metadata.namespace", "t-globex")),
+        ("AmazonS3FullAccess attached to the tenant role", _add_resource(_res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "t-acme-s3full", {
+            "role": "t-acme-role-1234567", "policyArn": "arn:aws:iam::aws:policy/AmazonS3FullAccess"}, deps={"role": [urn("aws:iam/role:Role", "t-acme-role")]}))),
+        ("an inline role policy on every bucket (arn:aws:s3:::*)", _set("t-acme-role", "inlinePolicies", [{"name": "all", "policy": json.dumps(
+            {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*"}]})}])),
+        ("wildcards in the region and account segments (arn:aws:s3:*:*:*)", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:*:*:*"})),
+        ("a wildcard partition (arn:*:s3:::pool/*)", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:*:s3:::pool-bucket-1234567/*"})),
+        ("a wildcard service (arn:aws:*:*:*:*)", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:*:*:*:*"})),
+        ("another tenant's key named by a literal ARN", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/4444-globex"})),
+        ("a key named by an alias", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:alias/globex"})),
+        ("listing under a negated prefix condition", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::pool-bucket-1234567",
+                                                                              "Condition": {"StringNotLike": {"s3:prefix": ["tenants/acme/*"]}}})),
+        ("secretsmanager:* on *", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"})),
+        ("sts:AssumeRole on *", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})),
+        ("a trust policy open to every AWS principal", _set("t-acme-role", "assumeRolePolicy", json.dumps({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))),
+        ("a web-identity trust without a :sub condition", _set("t-acme-role", "assumeRolePolicy", json.dumps({"Statement": [
+            {"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc"}, "Action": "sts:AssumeRoleWithWebIdentity",
+             "Condition": {"StringEquals": {"oidc:aud": "sts.amazonaws.com"}}}]}))),
+        ("a PolicyAttachment giving the tenant role an in-stack policy reaching all objects", _all(
+            _add_resource(_res("aws:iam/policy:Policy", "wide", {"policy": json.dumps({"Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/*"}]})})),
+            _add_resource(_res("aws:iam/policyAttachment:PolicyAttachment", "wide-to-acme", {"roles": ["t-acme-role-1234567"], "policyArn": "arn:aws:iam::123456789012:policy/wide"},
+                               deps={"roles": [urn("aws:iam/role:Role", "t-acme-role")], "policyArn": [urn("aws:iam/policy:Policy", "wide")]})))),
+        ("an untagged workload role reaching every tenant's prefix", _all(
+            _add_resource(_res("aws:iam/role:Role", "reporting-role", {"assumeRolePolicy": json.dumps({"Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc"}, "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"oidc:sub": "system:serviceaccount:platform:reports"}}}]}), "tags": _tags(PRIMARY)})),
+            _add_resource(_res("aws:iam/rolePolicy:RolePolicy", "reporting-read", {"role": "reporting-role-1234567", "policy": json.dumps({"Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/tenants/*"}]})},
+                deps={"role": [urn("aws:iam/role:Role", "reporting-role")]})))),
     ],
     "tenant-namespace-guarded": [
         ("a tenant namespace without its default-deny NetworkPolicy", _drop("t-acme-default-deny")),
         ("a default deny that only covers ingress", _set("t-globex-default-deny", "spec.policyTypes", ["Ingress"])),
         ("a tenant namespace without a ResourceQuota", _drop("t-globex-quota")),
+        ("an extra allow-all NetworkPolicy beside the default deny", _add_resource({
+            "urn": urn("kubernetes:networking.k8s.io/v1:NetworkPolicy", "t-acme-allow-all"), "type": "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            "name": "t-acme-allow-all", "parent": None, "provider": urn("pulumi:providers:kubernetes", "eks-k8s"), "dependencies": [], "propertyDependencies": {},
+            "inputs": {"metadata": {"namespace": "t-acme", "name": "allow-all"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]}}})),
+        ("egress to 0.0.0.0/0 without excepting the pods' private ranges", _add_resource({
+            "urn": urn("kubernetes:networking.k8s.io/v1:NetworkPolicy", "t-acme-egress"), "type": "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            "name": "t-acme-egress", "parent": None, "provider": urn("pulumi:providers:kubernetes", "eks-k8s"), "dependencies": [], "propertyDependencies": {},
+            "inputs": {"metadata": {"namespace": "t-acme", "name": "egress"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"],
+                                                                                     "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}}})),
+    ],
+    "vpc-flow-logs-enabled": [
+        ("a VPC without a flow log", _add_resource(_res("aws:ec2/vpc:Vpc", "vpc-2", {"cidrBlock": "10.1.0.0/16", "tags": _tags(PRIMARY)}))),
+    ],
+    "eks-control-plane-logging": [
+        ("the audit log switched off", _set("eks", "enabledClusterLogTypes", ["api", "authenticator"])),
+    ],
+    "cloudwatch-log-group-retention": [
+        ("logs kept 7 days", _set("flowlogs", "retentionInDays", 7)),
+        ("no retention set (kept forever, unbudgeted)", _set("flowlogs", "retentionInDays", DELETE)),
+    ],
+    "rds-database-operable": [
+        ("the primary cluster without its log export", _set("db-primary-cluster", "enabledCloudwatchLogsExports", [])),
+        ("IAM database authentication off", _set("db-dr-cluster", "iamDatabaseAuthenticationEnabled", False)),
+        ("an outdated CA on an instance", _set("db-primary-0", "caCertIdentifier", "rds-ca-2019")),
+        ("a single-AZ RDS writer", _add_resource(_res("aws:rds/instance:Instance", "single-az", {"engine": "postgres", "instanceClass": "db.t4g.medium",
+            "enabledCloudwatchLogsExports": ["postgresql"], "iamDatabaseAuthenticationEnabled": True, "tags": _tags(PRIMARY)}))),
+    ],
+    "s3-bucket-access-logging": [
+        ("a bucket without access logs", _drop("pool-access-logs")),
+    ],
+    "backup-plan-coverage": [
+        ("a bucket no backup selection covers", _drop("backup-everything")),
+        ("recovery points kept 7 days", _set("backups", "rules.0.lifecycle.deleteAfter", 7)),
+    ],
+    "k8s-workload-pod-security-restricted": [
+        ("a privileged container", _set("t-acme-app", "spec.template.spec.containers.0.securityContext.privileged", True)),
+        ("host networking", _set("t-acme-app", "spec.template.spec.hostNetwork", True)),
+        ("a hostPath volume", _set("t-acme-app", "spec.template.spec.volumes", [{"name": "docker", "hostPath": {"path": "/var/run/docker.sock"}}])),
+        ("running as root (UID 0, runAsNonRoot dropped)", _all(_set("t-acme-app", "spec.template.spec.securityContext.runAsNonRoot", DELETE),
+                                                              _set("t-acme-app", "spec.template.spec.securityContext.runAsUser", 0))),
+        ("a bare Pod with privilege escalation left on", _add_resource({
+            "urn": urn("kubernetes:core/v1:Pod", "debug"), "type": "kubernetes:core/v1:Pod", "name": "debug", "parent": None,
+            "provider": urn("pulumi:providers:kubernetes", "eks-k8s"), "dependencies": [], "propertyDependencies": {},
+            "inputs": {"metadata": {"namespace": "platform", "name": "debug"}, "spec": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                       "containers": [{"name": "sh", "image": "busybox", "securityContext": {"capabilities": {"drop": ["ALL"]}}}]}}})),
     ],
     "budgets-tenant-budget-exists": [
         ("a tenant without a budget", _drop("budget-tenant-globex")),
@@ -420,3 +604,71 @@ def mutated(rule: str, index: int = 0) -> Resources:
     resources = valid_stack()
     MUTATIONS[rule][index][1](resources)
     return resources
+
+
+# --- the other tenant identity design: one role per region through EKS Pod Identity (ABAC) ------------
+
+NS_VARIABLE = "${aws:PrincipalTag/kubernetes-namespace}"
+ABAC_CONFIG = {**CONFIG, "tenant-role-isolated": {"tenantPrefix": "tenants/t-{tenant}/"}}
+
+
+def abac_stack() -> Resources:
+    """The valid stack with acme's IRSA role replaced by a shared pod-identity role that tells
+    tenants apart by the `kubernetes-namespace` session tag, and acme's association (with its
+    own session policy) to it."""
+    resources = [r for r in valid_stack() if r["name"] not in ("t-acme-role", "t-acme-data-access")]
+    sa = find(resources, "t-acme-sa")
+    sa["inputs"]["metadata"].pop("annotations")
+    sa["propertyDependencies"], sa["dependencies"] = {}, []
+    for key, ns in (("acme-key", "t-acme"), ("globex-key", "t-globex")):
+        find(resources, key)["inputs"]["tags"]["meridian:namespace"] = ns
+    b = _Builder()
+    b.providers = {PRIMARY: urn("pulumi:providers:aws", PRIMARY)}
+    pool = "arn:aws:s3:::pool-bucket-1234567"
+    session = {"StringEquals": {"aws:PrincipalTag/eks-cluster-arn": f"arn:aws:eks:{PRIMARY}:{ACCOUNT}:cluster/eks"},
+               "StringLike": {"aws:PrincipalTag/kubernetes-namespace": "t-*"}}
+    role = b.add("aws:iam/role:Role", "tenants-role", {"path": "/meridian/tenants/", "assumeRolePolicy": json.dumps({"Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]})})
+    b.add("aws:iam/rolePolicy:RolePolicy", "tenants-abac", {"role": "tenants-role-1234567", "policy": json.dumps({"Statement": [
+        {"Sid": "PoolObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{pool}/tenants/{NS_VARIABLE}/*", "Condition": session},
+        {"Sid": "PoolListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": pool,
+         "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"tenants/{NS_VARIABLE}/*"]}}},
+        {"Sid": "SiloObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"arn:aws:s3:::silo-{NS_VARIABLE}/*",
+         "Condition": session},
+        {"Sid": "OwnKeys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/meridian:namespace": NS_VARIABLE}}}]})},
+        parent=role, deps={"role": [role], "policy": [urn("aws:s3/bucket:Bucket", "pool-bucket")]}, tags=False)
+    b.add("aws:eks/podIdentityAssociation:PodIdentityAssociation", "t-acme-identity", {
+        "clusterName": "eks", "namespace": "t-acme", "serviceAccount": "acme-app", "roleArn": f"arn:aws:iam::{ACCOUNT}:role/meridian/tenants/tenants-role-1234567",
+        "policy": json.dumps({"Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{pool}/tenants/t-acme/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": pool, "Condition": {"StringLike": {"s3:prefix": ["tenants/t-acme/*"]}}},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/3333-acme"}]})},
+        deps={"roleArn": [role], "policy": [urn("aws:s3/bucket:Bucket", "pool-bucket"), urn("aws:kms/key:Key", "acme-key")]},
+        tags=_tags(PRIMARY, **{"meridian:tenant": "acme"}))
+    return resources + b.resources
+
+
+def _abac_doc(statement: dict) -> Callable[[Resources], None]:
+    return _doc("tenants-abac", statement)
+
+
+ABAC_MUTATIONS: list[tuple[str, Callable[[Resources], None]]] = [
+    ("the shared role also trusting an AWS account (which could choose its own session tags)",
+     _set("tenants-role", "assumeRolePolicy", json.dumps({"Statement": [
+         {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com", "AWS": f"arn:aws:iam::{ACCOUNT}:role/ci"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}))),
+    ("an association with session tags turned off", _set("t-acme-identity", "disableSessionTags", True)),
+    ("an association chaining to another role", _set("t-acme-identity", "targetRoleArn", f"arn:aws:iam::{ACCOUNT}:role/other")),
+    ("the namespace variable not a whole path segment", _abac_doc({"Effect": "Allow", "Action": "s3:GetObject",
+                                                                  "Resource": f"arn:aws:s3:::pool-bucket-1234567/tenants/*{NS_VARIABLE}/*"})),
+    ("a tenant prefix wildcard beside the variable", _abac_doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/tenants/*"})),
+    ("every key of the region without the namespace tag condition", _abac_doc({"Effect": "Allow", "Action": "kms:Decrypt",
+                                                                               "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/*"})),
+    ("acme's key tagged with globex's namespace", _set("acme-key", "tags.meridian:namespace", "t-globex")),
+    ("acme's session policy reaching globex's prefix", _set("t-acme-identity", "policy", json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/tenants/t-globex/*"}]}))),
+    ("acme's association in globex's namespace", _set("t-acme-identity", "namespace", "t-globex")),
+    ("a platform bucket whose name a namespace fills in (silo-t-acme)", _add_resource(_res("aws:s3/bucket:Bucket", "platform-logs", {
+        "bucket": "silo-t-acme", "tags": _tags(PRIMARY)}))),
+]

@@ -1,40 +1,52 @@
-"""No public exposure: buckets, security groups, databases and the Kubernetes API stay private."""
+"""No public exposure: buckets, security groups, network ACLs, databases, instances, node groups
+and the Kubernetes API stay private."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from encryption import buckets_with
+from iamdoc import parse, public
 from ruleutil import (
-    CRITICAL, HIGH, WORLD, Stack, UnknownValueError, as_list, dig, plain, resource_policy, stack_policy, statements, truthy,
+    CRITICAL, HIGH, RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, WORLD, Stack, Unverifiable,
+    UnknownValueError, as_list, dig, judge_each, known, peek, plain, resource_policy, stack_policy, truthy, unknown,
 )
-from encryption import S3_BUCKET, buckets_with
 
 S3_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-S3_ACL = "aws:s3/bucketAcl:BucketAcl"
+S3_ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
 S3_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
-
-
-def _public_principal(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, dict):
-        return any(v == "*" or (isinstance(v, list) and "*" in v) for v in principal.values())
-    return False
+PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+PRIVATE_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")]
 
 
 def public_statements(document: Any) -> list[str]:
-    """Allow statements open to anyone (`Principal: *`) without a condition narrowing them."""
-    return [st["sid"] or "(no Sid)" for st in statements(document)
-            if st["effect"] == "allow" and _public_principal(st["principal"]) and not st["condition"]]
+    """Allow statements open to anyone (`Principal: *` / `{"AWS": "*"}`), whatever their condition:
+    conditions on `*` (a VPC endpoint, an org id) are for a bucket policy's Deny, not its Allow."""
+    return [st.sid or "(no Sid)" for st in parse(document) if st.allow and public(st)]
+
+
+def _acl_grants_public(props: Any) -> list[str]:
+    out = []
+    acl = dig(props, "acl")
+    if acl in PUBLIC_ACLS:
+        out.append(f"the canned ACL {acl}")
+    policy = dig(props, "accessControlPolicy")
+    for grant in as_list(dig(policy, "grants")):
+        uri = dig(grant, "grantee", "uri")
+        if uri in PUBLIC_GRANTEES:
+            out.append(f"a grant of {dig(grant, 'permission')} to {uri.rsplit('/', 1)[-1]}")
+    return out
 
 
 def check_s3_public_access(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     blocks = buckets_with(stack, S3_PAB)
-    out: list[tuple[str | None, str]] = []
-    for bucket in stack.of(S3_BUCKET):
+
+    def judge_bucket(bucket: Any) -> list[tuple[str | None, str]]:
+        out = []
         mine = blocks.get(bucket.urn, [])
         if not mine:
             out.append((bucket.urn, "S3 bucket must have a BucketPublicAccessBlock with all four settings true"))
@@ -42,109 +54,211 @@ def check_s3_public_access(resources: list[Any], config: dict) -> list[tuple[str
             off = [f for f in PAB_FLAGS if not truthy(dig(block.props, f, default=False))]
             if off:
                 out.append((block.urn, f"S3 public access block must set {', '.join(f'`{f}`' for f in off)} to true"))
-        acl = dig(bucket.props, "acl")
-        if acl in PUBLIC_ACLS:
-            out.append((bucket.urn, f"S3 bucket must not use the canned ACL {acl}"))
-    for acl in stack.of(S3_ACL):
-        if dig(acl.props, "acl") in PUBLIC_ACLS:
-            out.append((acl.urn, f"S3 bucket ACL must not be {dig(acl.props, 'acl')}"))
-    for policy in stack.of(S3_POLICY):
-        try:
-            public = public_statements(dig(policy.props, "policy"))
-        except UnknownValueError:
-            continue  # known at update time; the public access block refuses public policies anyway
-        if public:
-            out.append((policy.urn, f"S3 bucket policy must not allow `Principal: *` without a condition (statements {', '.join(public)})"))
-    return out
+        out += [(bucket.urn, f"S3 bucket must not be made public through {what}") for what in _acl_grants_public(bucket.props)]
+        if dig(bucket.props, "policy") is not None:
+            public_ = public_statements(dig(bucket.props, "policy"))
+            if public_:
+                out.append((bucket.urn, f"S3 bucket's inline policy must not allow `Principal: *` (statements {', '.join(public_)})"))
+        return out
+
+    def judge_acl(acl: Any) -> list[tuple[str | None, str]]:
+        return [(acl.urn, f"S3 bucket ACL must not make the bucket public through {what}") for what in _acl_grants_public(acl.props)]
+
+    def judge_policy(policy: Any) -> list[tuple[str | None, str]]:
+        public_ = public_statements(dig(policy.props, "policy"))
+        return [(policy.urn, f"S3 bucket policy must not allow `Principal: *`, whatever the condition (statements {', '.join(public_)})")] if public_ else []
+
+    return judge_each(stack.of(*S3_BUCKETS), judge_bucket) + judge_each(stack.of(*S3_ACLS), judge_acl) + judge_each(stack.of(S3_POLICY), judge_policy)
 
 
 s3_public_access = stack_policy(
     "s3-bucket-public-access-blocked",
-    what="Checks that every S3 bucket has a public access block with all four settings on, no public canned ACL and no bucket policy open to `Principal: *`",
+    what="Checks that every S3 bucket (Bucket and BucketV2) has a public access block with all four settings on, no public canned ACL or ACL grant to AllUsers / AuthenticatedUsers (bucket or BucketAcl), and no bucket policy (inline or BucketPolicy) that allows `Principal: *`, whatever its condition",
     why="One public bucket exposes every tenant whose data it holds; the public access block is the guard that survives later ACL or policy mistakes.",
     check=check_s3_public_access,
     severity=CRITICAL,
     remediation="Add a BucketPublicAccessBlock with `block_public_acls`, `block_public_policy`, `ignore_public_acls` and "
                 "`restrict_public_buckets` all True; use BucketOwnershipControls `BucketOwnerEnforced` instead of ACLs; "
-                "serve public content through CloudFront with origin access control.",
+                "grant access in bucket policies to named principals only; serve public content through CloudFront with origin access control.",
+    limits='The account-level public access block and SCPs are outside the stack; object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.',
     tags=["exposure", "data"],
 )
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+NACL = "aws:ec2/networkAcl:NetworkAcl"
+NACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer", "aws:elb/loadBalancer:LoadBalancer")
+DATABASES = (RDS_CLUSTER, RDS_INSTANCE, "aws:redshift/cluster:Cluster", "aws:elasticache/replicationGroup:ReplicationGroup")
+
+
+def public_cidrs(cidrs: list[Any]) -> list[str]:
+    """CIDRs that reach beyond private address space: 0.0.0.0/0, and any public range (so
+    0.0.0.0/1 + 128.0.0.0/1, which add up to the internet, are both caught)."""
+    out = []
+    for c in cidrs:
+        if c is UNKNOWN:
+            raise unknown("cidrBlocks")
+        if c in (None, ""):
+            continue
+        try:
+            net = ipaddress.ip_network(str(c), strict=False)
+        except ValueError:
+            out.append(str(c))
+            continue
+        if not any(net.version == p.version and net.subnet_of(p) for p in PRIVATE_NETS):
+            out.append(str(c))
+    return out
 
 
 def _ports(rule: Any, protocol_key: str) -> tuple[str, int, int]:
     protocol = str(dig(rule, protocol_key, default="-1")).lower()
     if protocol in ("-1", "all"):
         return protocol, 0, 65535
-    return protocol, int(dig(rule, "fromPort", default=0)), int(dig(rule, "toPort", default=65535))
+    return protocol, int(float(dig(rule, "fromPort", default=0))), int(float(dig(rule, "toPort", default=65535)))
 
 
 def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     allowed_ports = {int(p) for p in config.get("publicPorts", [80, 443])}
     fronting_lb = {sg.urn for lb in stack.of(*LOAD_BALANCERS) for sg in stack.linked(lb, "securityGroups", SG)}
-    out: list[tuple[str | None, str]] = []
+    data_tier = {sg.urn for db in stack.of(*DATABASES) for sg in stack.linked(db, "vpcSecurityGroupIds", SG)}
 
-    def judge(owner: Any, sg_urns: set[str], cidrs: list[Any], rule: Any, protocol_key: str) -> None:
-        world = [c for c in cidrs if c in WORLD]
+    def ingress(owner: Any, sg_urns: set[str], cidrs: list[Any], rule: Any, protocol_key: str) -> list[tuple[str | None, str]]:
+        world = public_cidrs(cidrs)
         if not world:
-            return
+            return []
         protocol, lo, hi = _ports(rule, protocol_key)
         ports = "all ports" if (lo, hi) == (0, 65535) else (str(lo) if lo == hi else f"{lo}-{hi}")
         protocol = "every protocol on" if protocol in ("-1", "all") else protocol
         if not (lo == hi and lo in allowed_ports):
-            out.append((owner.urn, f"Security group ingress from {', '.join(world)} must be removed: it opens {protocol} {ports} "
-                                   f"(only {', '.join(map(str, sorted(allowed_ports)))} on a load balancer may face the internet)"))
-        elif not sg_urns or not sg_urns <= fronting_lb:
-            out.append((owner.urn, f"Security group ingress from {', '.join(world)} on port {lo} must belong to a load balancer's security group"))
+            return [(owner.urn, f"Security group ingress from {', '.join(world)} must be removed: it opens {protocol} {ports} "
+                                f"(only {', '.join(map(str, sorted(allowed_ports)))} on a load balancer may face the internet)")]
+        if not sg_urns or not sg_urns <= fronting_lb:
+            return [(owner.urn, f"Security group ingress from {', '.join(world)} on port {lo} must belong to a load balancer's security group")]
+        return []
 
-    for sg in stack.of(SG):
+    def egress(owner: Any, sg_urns: set[str], cidrs: list[Any]) -> list[tuple[str | None, str]]:
+        world = public_cidrs(cidrs)
+        if world and sg_urns & data_tier:
+            return [(owner.urn, f"Security group of a database must not allow egress to {', '.join(world)}: data tiers talk to the VPC only")]
+        return []
+
+    def cidrs_of(rule: Any, v4: str, v6: str) -> list[Any]:
+        return as_list(known(peek(rule, v4))) + as_list(known(peek(rule, v6)))
+
+    def judge_sg(sg: Any) -> list[tuple[str | None, str]]:
+        out = []
         for rule in as_list(dig(sg.props, "ingress")):
-            cidrs = as_list(dig(rule, "cidrBlocks")) + as_list(dig(rule, "ipv6CidrBlocks"))
-            judge(sg, {sg.urn}, cidrs, rule, "protocol")
-    for rule in stack.of(SG_RULE):
-        if dig(rule.props, "type") != "ingress":
-            continue
-        cidrs = as_list(dig(rule.props, "cidrBlocks")) + as_list(dig(rule.props, "ipv6CidrBlocks"))
-        judge(rule, {s.urn for s in stack.linked(rule, "securityGroupId", SG)}, cidrs, rule.props, "protocol")
-    for rule in stack.of(SG_INGRESS):
-        cidrs = [dig(rule.props, "cidrIpv4"), dig(rule.props, "cidrIpv6")]
-        judge(rule, {s.urn for s in stack.linked(rule, "securityGroupId", SG)}, cidrs, rule.props, "ipProtocol")
-    return out
+            out += ingress(sg, {sg.urn}, cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks"), rule, "protocol")
+        for rule in as_list(dig(sg.props, "egress")):
+            out += egress(sg, {sg.urn}, cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks"))
+        return out
+
+    def judge_default(sg: Any) -> list[tuple[str | None, str]]:
+        if as_list(dig(sg.props, "ingress")) or as_list(dig(sg.props, "egress")):
+            return [(sg.urn, "The VPC's default security group must have no rules (anything launched without a group lands in it)")]
+        return []
+
+    def judge_rule(rule: Any) -> list[tuple[str | None, str]]:
+        owners = {s.urn for s in stack.linked(rule, "securityGroupId", SG)}
+        cidrs = cidrs_of(rule.props, "cidrBlocks", "ipv6CidrBlocks")
+        if dig(rule.props, "type") == "ingress":
+            return ingress(rule, owners, cidrs, rule.props, "protocol")
+        return egress(rule, owners, cidrs)
+
+    def judge_vpc_rule(rule: Any) -> list[tuple[str | None, str]]:
+        owners = {s.urn for s in stack.linked(rule, "securityGroupId", SG)}
+        cidrs = [known(peek(rule.props, "cidrIpv4")), known(peek(rule.props, "cidrIpv6"))]
+        if rule.resource_type == SG_INGRESS:
+            return ingress(rule, owners, cidrs, rule.props, "ipProtocol")
+        return egress(rule, owners, cidrs)
+
+    return (judge_each(stack.of(SG), judge_sg) + judge_each(stack.of(DEFAULT_SG), judge_default)
+            + judge_each(stack.of(SG_RULE), judge_rule) + judge_each(stack.of(SG_INGRESS, SG_EGRESS), judge_vpc_rule))
 
 
 sg_ingress = stack_policy(
     "ec2-security-group-ingress-restricted",
-    what="Checks that no security group admits 0.0.0.0/0 or ::/0, except on the public ports (80, 443) of a security group attached to a load balancer",
-    why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas.",
+    what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught) except on the public ports (80, 443) of a load balancer's group; that database security groups have no egress to public CIDRs; and that the VPC's default security group has no rules",
+    why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas, and egress from a data tier is an exfiltration path.",
     check=check_sg_ingress,
     severity=CRITICAL,
     config={"publicPorts": {"type": "array", "items": {"type": "integer"}, "default": [80, 443],
                             "description": "ports a load balancer's security group may open to the internet"}},
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
-                "VPC CIDRs; publish services through a load balancer listening on 443.",
+                "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
+    limits='Rules added outside Pulumi (by controllers, by hand) are not in the stack.',
+    tags=["exposure", "network"],
+)
+
+_ADMIN_PORTS = (22, 3389, 5432, 3306, 6379)
+
+
+def check_nacl(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    if type_ == NACL_RULE:
+        rules = [props] if not truthy(dig(props, "egress", default=False)) else []
+        keys = ("cidrBlock", "ipv6CidrBlock", "protocol", "ruleAction")
+    else:
+        rules = as_list(dig(props, "ingress"))
+        keys = ("cidrBlock", "ipv6CidrBlock", "protocol", "action")
+    out = []
+    for rule in rules:
+        if str(dig(rule, keys[3], default="")).lower() != "allow":
+            continue
+        world = public_cidrs([dig(rule, keys[0]), dig(rule, keys[1])])
+        if not world:
+            continue
+        protocol, lo, hi = _ports(rule, keys[2])
+        opened = [p for p in _ADMIN_PORTS if lo <= p <= hi and protocol in ("-1", "all", "tcp", "6")]
+        if opened:
+            out.append(f"Network ACL must not allow inbound {', '.join(world)} to ports {', '.join(map(str, opened))} (administration and data ports)")
+    return out
+
+
+nacl_restricted = resource_policy(
+    "ec2-network-acl-admin-ports-closed",
+    what="Checks that no network ACL (inline `ingress` or NetworkAclRule) allows inbound traffic from a public CIDR to administration or data ports (22, 3389, 5432, 3306, 6379)",
+    why="Network ACLs are the subnet-level backstop behind security groups; an allow to SSH, RDP or a database port from the internet removes it.",
+    types=[NACL, NACL_RULE],
+    check=check_nacl,
+    severity=HIGH,
+    remediation="Allow inbound from the internet only on 443 (and the ephemeral return range) in public subnets; deny the rest.",
     tags=["exposure", "network"],
 )
 
 
-def check_db_not_public(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+def check_not_public(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    kind = type_.rsplit(":", 1)[-1]
+    if type_ == "aws:redshift/cluster:Cluster":
+        if truthy(dig(props, "publiclyAccessible", default=False)):
+            return ["Redshift cluster must set `publiclyAccessible: false`"]
+        return []
+    if type_ == "aws:ec2/instance:Instance":
+        return ["EC2 instance must not get a public IP (`associatePublicIpAddress`)"] if truthy(dig(props, "associatePublicIpAddress", default=False)) else []
+    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return [f"Launch template network interface {i} must not associate a public IP"
+                for i, ni in enumerate(as_list(dig(props, "networkInterfaces"))) if truthy(dig(ni, "associatePublicIpAddress", default=False))]
+    if type_ == "aws:eks/nodeGroup:NodeGroup":
+        return ["EKS node group must not enable `remoteAccess` (SSH to nodes): use SSM Session Manager"] if dig(props, "remoteAccess") is not None else []
     if truthy(dig(props, "publiclyAccessible", default=False)):
-        return [f"{type_.rsplit(':', 1)[-1]} must set `publiclyAccessible: false`: databases are reached from the cluster nodes only"]
+        return [f"{kind} must set `publiclyAccessible: false`: databases are reached from the cluster nodes only"]
     return []
 
 
 db_not_public = resource_policy(
-    "rds-instance-not-public",
-    what="Checks that no RDS instance or Aurora cluster instance is publicly accessible",
-    why="A public database endpoint is one leaked password away from every tenant's data, and bypasses the network isolation of the data subnets.",
-    types=["aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"],
-    check=check_db_not_public,
+    "compute-and-data-not-public",
+    what="Checks that no RDS instance, Aurora cluster instance, RDS (Multi-AZ) cluster or Redshift cluster is publicly accessible, no EC2 instance or launch template associates a public IP, and no EKS node group enables SSH `remoteAccess`",
+    why="A public database endpoint is one leaked password away from every tenant's data; a public IP or SSH on a node is a path into the cluster that bypasses the load balancer and the network isolation of private subnets.",
+    types=[RDS_INSTANCE, RDS_CLUSTER_INSTANCE, RDS_CLUSTER, "aws:redshift/cluster:Cluster", "aws:ec2/instance:Instance",
+           "aws:ec2/launchTemplate:LaunchTemplate", "aws:eks/nodeGroup:NodeGroup"],
+    check=check_not_public,
     severity=CRITICAL,
-    remediation="Set `publicly_accessible=False` and place the instance in the data subnets' DB subnet group; reach it through the VPC.",
+    remediation="Set `publicly_accessible=False` and place databases in the data subnets' subnet group; launch nodes in private subnets "
+                "without public IPs; drop `remote_access` and use SSM Session Manager.",
     tags=["exposure", "data"],
 )
 
@@ -154,13 +268,10 @@ def check_eks_endpoint(type_: str, props: Any, config: dict, _provider: Any) -> 
     # Provider default: the public endpoint is ON, open to 0.0.0.0/0.
     if not truthy(dig(vpc, "endpointPublicAccess", default=True)):
         return []
-    try:
-        cidrs = [str(c) for c in as_list(plain(dig(vpc, "publicAccessCidrs")))]
-    except UnknownValueError:
-        return []  # computed elsewhere (an operator list): checked again at update time
+    cidrs = [str(c) for c in as_list(plain(dig(vpc, "publicAccessCidrs")))]
     if not cidrs:
         return ["EKS cluster public endpoint must be disabled (`endpointPublicAccess: false`) or limited with `publicAccessCidrs` (the default is 0.0.0.0/0)"]
-    world = [c for c in cidrs if c in WORLD]
+    world = [c for c in cidrs if c in WORLD or ipaddress.ip_network(c, strict=False).prefixlen < 8]
     if world:
         return [f"EKS cluster `publicAccessCidrs` must list operator CIDRs, not {', '.join(world)}"]
     return []
@@ -168,7 +279,7 @@ def check_eks_endpoint(type_: str, props: Any, config: dict, _provider: Any) -> 
 
 eks_endpoint = resource_policy(
     "eks-cluster-endpoint-restricted",
-    what="Checks that every EKS cluster's API endpoint is private, or public only to listed operator CIDRs (never 0.0.0.0/0)",
+    what="Checks that every EKS cluster's API endpoint is private, or public only to listed operator CIDRs (none wider than /8, never 0.0.0.0/0)",
     why="The Kubernetes API controls every tenant's workloads; the provider default exposes it to the whole internet.",
     types=["aws:eks/cluster:Cluster"],
     check=check_eks_endpoint,
@@ -178,4 +289,4 @@ eks_endpoint = resource_policy(
     tags=["exposure", "kubernetes"],
 )
 
-POLICIES = [s3_public_access, sg_ingress, db_not_public, eks_endpoint]
+POLICIES = [s3_public_access, sg_ingress, nacl_restricted, db_not_public, eks_endpoint]

@@ -1,33 +1,45 @@
-"""Residency: data and infrastructure stay in the stack's residency zone."""
+"""Residency: data and infrastructure stay in the stack's residency zone, and so does every copy
+of the data (replicas, replication destinations, backup and snapshot copies), each judged from
+its own destination."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ruleutil import (
-    AWS_PROVIDER, CRITICAL, Stack, UnknownValueError, arn_region, as_list, dig, region_of, resource_policy,
-    resource_region, stack_policy,
+    AWS_PROVIDER, BACKUP_PLAN, CRITICAL, RDS_CLUSTER, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, Stack, Unverifiable,
+    UnknownValueError, arn_region, as_list, dig, judge_each, peek, region_of, resource_policy, resource_region,
+    stack_policy, unknown,
 )
 
 _REGIONS_SCHEMA = {
     "allowedRegions": {
         "type": "array", "items": {"type": "string"},
-        "description": "AWS regions inside the stack's residency zone (set per stack in policies/config/<stack>.json)",
+        "description": "AWS regions inside the stack's residency zone (generated from the stack config: `meridian policy --write-config`)",
     },
+}
+_EXCEPTIONS_SCHEMA = {
     "regionExceptions": {
-        "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}, "default": {},
-        "description": "region -> resource types that may live there although it is outside the zone "
-                       "(e.g. Route 53 health-check alarms, published only in us-east-1)",
+        "type": "array", "default": [],
+        "items": {"type": "object"},
+        "description": "narrow exceptions: {region, component, types, why}: resources of `types` created inside the component "
+                       "type `component` may sit in `region` although it is outside the zone",
     },
 }
 
 
-def check_region_allowed(type_: str, props: Any, config: dict, provider_props: Any) -> list[str]:
+def _excepted(type_: str, urn: str, region: str, exceptions: list[dict]) -> bool:
+    """An exception covers a resource of one of its types whose URN shows it inside its component."""
+    type_chain = urn.split("::")[2] if urn.count("::") >= 3 else ""
+    return any(e.get("region") == region and type_ in e.get("types", []) and f"{e.get('component')}$" in type_chain for e in exceptions)
+
+
+def check_region_allowed(type_: str, props: Any, config: dict, provider_props: Any, urn: str = "") -> list[str]:
     """Every AWS provider and every AWS resource sits in an allowed region (or a narrow exception)."""
     allowed = set(config.get("allowedRegions") or [])
-    exceptions = {r: set(ts) for r, ts in (config.get("regionExceptions") or {}).items()}
+    exceptions = list(config.get("regionExceptions") or [])
     if not allowed:
-        return ["allowedRegions is not configured for this stack: set it in policies/config/<stack>.json"]
+        return ["allowedRegions is not configured for this stack: run `meridian policy --write-config`"]
     what = "AWS provider" if type_ == AWS_PROVIDER else type_
     try:
         region = dig(props, "region") if type_ == AWS_PROVIDER else region_of(props, provider_props)
@@ -37,76 +49,131 @@ def check_region_allowed(type_: str, props: Any, config: dict, provider_props: A
         return [f"{what} must be placed in a region explicitly (a regional provider or `region`): the default region cannot be checked"]
     if region in allowed:
         return []
-    if type_ == AWS_PROVIDER and region in exceptions:
-        return []  # the provider may exist; what it creates is checked type by type
-    if type_ in exceptions.get(region, ()):
+    if type_ == AWS_PROVIDER and any(e.get("region") == region for e in exceptions):
+        return []  # the provider may exist; what it creates is checked type by type, component by component
+    if _excepted(type_, urn, region, exceptions):
         return []
     return [f"{what} must be in one of the allowed regions ({', '.join(sorted(allowed))}), not {region}"]
 
 
+check_region_allowed.wants_urn = True  # type: ignore[attr-defined]
+
 region_allowed = resource_policy(
     "aws-resource-region-allowed",
-    what="Checks that every AWS provider and AWS resource is in one of the stack's allowed regions (a per-resource `region` wins over the provider's)",
+    what="Checks that every AWS provider and AWS resource is in one of the stack's allowed regions (a per-resource `region` wins over the provider's), except resources of the listed types inside the listed component in an exception region (the Route 53 failover alarms in us-east-1); a region computed at preview fails",
     why="Tenant data and the infrastructure that processes it must stay inside the residency zone the stack serves (contractual and legal data residency).",
     types=["aws:*", AWS_PROVIDER],
     check=check_region_allowed,
     severity=CRITICAL,
-    config=_REGIONS_SCHEMA,
+    config={**_REGIONS_SCHEMA, **_EXCEPTIONS_SCHEMA},
     required=["allowedRegions"],
     remediation="Create the resource through the regional provider of an allowed region (or set `region` to one). "
-                "If AWS only offers the service in a region outside the zone, add that region and the exact resource types to "
-                "`regionExceptions` in policies/config/<stack>.json, with security's approval.",
+                "Exceptions are generated from the stack config (`meridian policy --write-config`); a new one needs security's approval.",
+    limits="An exception trusts the component type in the URN (`meridian:failover:Failover`): review any new component that takes that type. Resources made outside Pulumi (load balancers by the AWS Load Balancer Controller, volumes by the EBS CSI driver) are not in the stack; they follow their cluster's region.",
     tags=["residency"],
 )
 
-S3_BUCKET = "aws:s3/bucket:Bucket"
 S3_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
-BACKUP_PLAN = "aws:backup/plan:Plan"
-BACKUP_VAULT = "aws:backup/vault:Vault"
+DYNAMO_TABLE = "aws:dynamodb/table:Table"
+DYNAMO_REPLICA = "aws:dynamodb/tableReplica:TableReplica"
+SECRET = "aws:secretsmanager/secret:Secret"
+ECR_REPLICATION = "aws:ecr/replicationConfiguration:ReplicationConfiguration"
+SNAPSHOT_COPIES = ("aws:rds/snapshotCopy:SnapshotCopy", "aws:rds/clusterSnapshotCopy:ClusterSnapshotCopy")
 
 
-def _destination_regions(stack: Stack, resource: Any, prop: str, target_type: str, literal: Any) -> list[str | None]:
-    """Regions of a destination: from the linked resource(s) in this stack, else from an ARN."""
-    linked = stack.linked(resource, prop, target_type)
-    if linked:
-        return [resource_region(r) for r in linked]
-    return [arn_region(literal)]
+def _bucket_region(stack: Stack, holder: Any, prop: str, arn: Any, destinations: int) -> str | None:
+    """The destination bucket's own region: the linked bucket whose name the ARN carries, or the
+    only linked bucket when every rule names the same destination; None when it cannot be told."""
+    if arn is UNKNOWN:
+        raise unknown(prop, "destination", "bucket")
+    linked = stack.linked(holder, prop, *S3_BUCKETS)
+    name = str(arn).removeprefix("arn:aws:s3:::")
+    named = [b for b in linked if peek(b.props, "bucket") == name]
+    if named:
+        return resource_region(named[0])
+    if len(linked) == 1 and destinations == 1:
+        return resource_region(linked[0])
+    return None
 
 
 def check_replication_destinations(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
-    """S3 replication and AWS Backup copy destinations are in allowed regions."""
+    """Each copy destination in an allowed region, judged from the destination itself."""
     allowed = set(config.get("allowedRegions") or [])
     if not allowed:
-        return [(None, "allowedRegions is not configured for this stack: set it in policies/config/<stack>.json")]
+        return [(None, "allowedRegions is not configured for this stack: run `meridian policy --write-config`")]
     stack = Stack(resources)
-    out: list[tuple[str | None, str]] = []
 
-    def judge(resource: Any, regions: list[str | None], what: str) -> None:
-        for region in regions:
-            if region is None:
-                out.append((resource.urn, f"{what} must go to a destination this stack manages in an allowed region "
-                                          f"({', '.join(sorted(allowed))}); its region cannot be verified"))
-            elif region not in allowed:
-                out.append((resource.urn, f"{what} must go to an allowed region ({', '.join(sorted(allowed))}), not {region}"))
+    def verdict(resource: Any, region: Any, what: str) -> list[tuple[str | None, str]]:
+        if region is UNKNOWN:
+            return [(resource.urn, Unverifiable.at("region", what))]
+        if region is None:
+            return [(resource.urn, f"{what} must go to a destination this stack manages in an allowed region "
+                                   f"({', '.join(sorted(allowed))}); its region cannot be verified")]
+        if region not in allowed:
+            return [(resource.urn, f"{what} must go to an allowed region ({', '.join(sorted(allowed))}), not {region}")]
+        return []
 
-    replications = [(r, "rules", dig(r.props, "rules")) for r in stack.of(S3_REPLICATION)]
-    replications += [(b, "replicationConfiguration", dig(b.props, "replicationConfiguration", "rules")) for b in stack.of(S3_BUCKET)]
-    for resource, prop, rules in replications:
-        for rule in as_list(rules):
-            if str(dig(rule, "status", default="Enabled")).lower() == "disabled":
-                continue
-            for dest in as_list(dig(rule, "destination")) + as_list(dig(rule, "destinations")):
-                judge(resource, _destination_regions(stack, resource, prop, S3_BUCKET, dig(dest, "bucket")), "S3 replication")
-    for plan in stack.of(BACKUP_PLAN):
-        for rule in as_list(dig(plan.props, "rules")):
+    def s3(resource: Any, prop: str, rules: Any) -> list[tuple[str | None, str]]:
+        out = []
+        enabled = [r for r in as_list(rules) if str(dig(r, "status", default="Enabled")).lower() != "disabled"]
+        dests = [d for r in enabled for d in as_list(dig(r, "destination")) + as_list(dig(r, "destinations"))]
+        arns = {dig(d, "bucket") for d in dests}
+        for arn in sorted(arns, key=str):
+            out += verdict(resource, _bucket_region(stack, resource, prop, arn, len(arns)), f"S3 replication to {arn}")
+        return out
+
+    def judge_replication(r: Any) -> list[tuple[str | None, str]]:
+        return s3(r, "rules", dig(r.props, "rules"))
+
+    def judge_bucket(b: Any) -> list[tuple[str | None, str]]:
+        return s3(b, "replicationConfiguration", dig(b.props, "replicationConfiguration", "rules"))
+
+    def judge_plan(plan: Any) -> list[tuple[str | None, str]]:
+        # each copy action on its own: its destination vault ARN carries the region (the rule's local target vouches for nothing)
+        out = []
+        for i, rule in enumerate(as_list(dig(plan.props, "rules"))):
             for copy in as_list(dig(rule, "copyActions")):
-                judge(plan, _destination_regions(stack, plan, "rules", BACKUP_VAULT, dig(copy, "destinationVaultArn")), "Backup copy")
-    return out
+                arn = dig(copy, "destinationVaultArn")
+                out += verdict(plan, arn_region(arn), f"Backup rule {dig(rule, 'ruleName', default=i)} copy to {arn}")
+        return out
+
+    def judge_table(t: Any) -> list[tuple[str | None, str]]:
+        return [f for rep in as_list(dig(t.props, "replicas")) for f in verdict(t, dig(rep, "regionName"), "DynamoDB table replica")]
+
+    def judge_table_replica(t: Any) -> list[tuple[str | None, str]]:
+        return verdict(t, resource_region(t), "DynamoDB table replica")
+
+    def judge_secret(s: Any) -> list[tuple[str | None, str]]:
+        return [f for rep in as_list(dig(s.props, "replicas")) for f in verdict(s, dig(rep, "region"), "Secrets Manager replica")]
+
+    def judge_ecr(e: Any) -> list[tuple[str | None, str]]:
+        return [f for rule in as_list(dig(e.props, "replicationConfiguration", "rules"))
+                for dest in as_list(dig(rule, "destinations")) for f in verdict(e, dig(dest, "region"), "ECR replication")]
+
+    def judge_snapshot_copy(c: Any) -> list[tuple[str | None, str]]:
+        dest = dig(c.props, "destinationRegion")
+        return verdict(c, dest, "RDS snapshot copy") if dest is not None else []
+
+    def judge_replica_source(db: Any) -> list[tuple[str | None, str]]:
+        source = dig(db.props, "replicationSourceIdentifier" if db.resource_type == RDS_CLUSTER else "replicateSourceDb")
+        linked = stack.linked(db, "replicationSourceIdentifier" if db.resource_type == RDS_CLUSTER else "replicateSourceDb")
+        if source is None:
+            return []
+        region = resource_region(linked[0]) if linked else arn_region(source)
+        if region is None and not str(source).startswith("arn:"):
+            return []  # an identifier without ARN names a database in the replica's own region
+        return verdict(db, region, "Database replica source")
+
+    return (judge_each(stack.of(S3_REPLICATION), judge_replication) + judge_each(stack.of(*S3_BUCKETS), judge_bucket)
+            + judge_each(stack.of(BACKUP_PLAN), judge_plan) + judge_each(stack.of(DYNAMO_TABLE), judge_table)
+            + judge_each(stack.of(DYNAMO_REPLICA), judge_table_replica) + judge_each(stack.of(SECRET), judge_secret)
+            + judge_each(stack.of(ECR_REPLICATION), judge_ecr) + judge_each(stack.of(*SNAPSHOT_COPIES), judge_snapshot_copy)
+            + judge_each(stack.of(RDS_CLUSTER, RDS_INSTANCE), judge_replica_source))
 
 
 replication_destination_allowed = stack_policy(
     "aws-replication-destination-allowed",
-    what="Checks that S3 replication rules and AWS Backup copy actions send data only to buckets and vaults in the stack's allowed regions",
+    what="Checks that every copy of data goes to an allowed region, judged from each destination itself: S3 replication rules (the destination bucket's own region), each AWS Backup copy action (its vault ARN), DynamoDB and Secrets Manager replicas, ECR replication, RDS snapshot copies, and the source of Aurora / RDS replicas",
     why="Replicas and backup copies are tenant data too: a copy outside the zone breaks residency as surely as the original would.",
     check=check_replication_destinations,
     severity=CRITICAL,
@@ -114,6 +181,7 @@ replication_destination_allowed = stack_policy(
     required=["allowedRegions"],
     remediation="Replicate or copy to a bucket / vault created in this stack through an allowed region's provider "
                 "(the dr region of the pair), and reference it by its output (`bucket.arn`, `vault.arn`), not a literal ARN.",
+    limits='An S3 destination named only by ARN (S3 ARNs carry no region) cannot be placed and fails; copies AWS makes on its own (cross-region snapshot copies by RDS automation outside the stack) are not visible.',
     tags=["residency"],
 )
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from encryption import buckets_with
 from ruleutil import (
-    CRITICAL, HIGH, MEDIUM, UNKNOWN, Stack, as_list, dig, peek, resource_policy, resource_region, stack_policy, truthy,
+    BACKUP_VAULT, CRITICAL, HIGH, MEDIUM, RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_GLOBAL, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, Stack,
+    UnknownValueError, Unverifiable, as_list, dig, judge_each, peek, resource_policy, resource_region, stack_policy, truthy,
 )
-from encryption import S3_BUCKET, buckets_with
-
-RDS_CLUSTER = "aws:rds/cluster:Cluster"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-RDS_GLOBAL = "aws:rds/globalCluster:GlobalCluster"
-RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 
 
 def check_deletion_protection(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
@@ -61,29 +57,31 @@ backup_retention = resource_policy(
     tags=["data-protection"],
 )
 
-BACKUP_VAULT = "aws:backup/vault:Vault"
 VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
 
 
 def check_vault_lock(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     minimum = int(config.get("minRetentionDays", 7))
-    by_name = {dig(v.props, "name"): v for v in stack.of(BACKUP_VAULT) if isinstance(dig(v.props, "name"), str)}
+    by_name = {peek(v.props, "name"): v for v in stack.of(BACKUP_VAULT) if isinstance(peek(v.props, "name"), str)}
     locks: dict[str, list[Any]] = {}
     for lock in stack.of(VAULT_LOCK):
-        vaults = stack.linked(lock, "backupVaultName", BACKUP_VAULT) or ([by_name[dig(lock.props, "backupVaultName")]] if dig(lock.props, "backupVaultName") in by_name else [])
+        name = peek(lock.props, "backupVaultName")
+        vaults = stack.linked(lock, "backupVaultName", BACKUP_VAULT) or ([by_name[name]] if isinstance(name, str) and name in by_name else [])
         for vault in vaults:
             locks.setdefault(vault.urn, []).append(lock)
-    out = []
-    for vault in stack.of(BACKUP_VAULT):
+
+    def judge_lock(lock: Any) -> list[tuple[str | None, str]]:
+        days = dig(lock.props, "minRetentionDays")
+        return [(lock.urn, f"Backup vault lock must set `minRetentionDays` to at least {minimum}")] if days is None or float(days) < minimum else []
+
+    def judge(vault: Any) -> list[tuple[str | None, str]]:
         mine = locks.get(vault.urn, [])
         if not mine:
-            out.append((vault.urn, "Backup vault must have a vault lock (VaultLockConfiguration) so recovery points cannot be deleted early"))
-        for lock in mine:
-            days = dig(lock.props, "minRetentionDays")
-            if days is None or float(days) < minimum:
-                out.append((lock.urn, f"Backup vault lock must set `minRetentionDays` to at least {minimum}"))
-    return out
+            return [(vault.urn, "Backup vault must have a vault lock (VaultLockConfiguration) so recovery points cannot be deleted early")]
+        return judge_each(mine, judge_lock)
+
+    return judge_each(stack.of(BACKUP_VAULT), judge)
 
 
 vault_lock = stack_policy(
@@ -97,23 +95,24 @@ vault_lock = stack_policy(
     tags=["data-protection"],
 )
 
-S3_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+S3_VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
 
 
 def check_versioning(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    versioning = buckets_with(stack, S3_VERSIONING)
-    out = []
-    for bucket in stack.of(S3_BUCKET):
-        statuses = [(v.urn, dig(v.props, "versioningConfiguration", "status")) for v in versioning.get(bucket.urn, [])]
-        if truthy(dig(bucket.props, "versioning", "enabled", default=False)):
-            statuses.append((bucket.urn, "Enabled"))
-        if not statuses:
-            out.append((bucket.urn, "S3 bucket must have versioning enabled (a BucketVersioning with status Enabled)"))
-        for urn, status in statuses:
-            if status != "Enabled":
-                out.append((urn, f"S3 bucket versioning must be Enabled, not {status}"))
-    return out
+    versioning = buckets_with(stack, *S3_VERSIONING)
+
+    def judge_config(v: Any) -> list[tuple[str | None, str]]:
+        status = dig(v.props, "versioningConfiguration", "status")
+        return [(v.urn, f"S3 bucket versioning must be Enabled, not {status}")] if status != "Enabled" else []
+
+    def judge(bucket: Any) -> list[tuple[str | None, str]]:
+        mine = versioning.get(bucket.urn, [])
+        if not mine and not truthy(dig(bucket.props, "versioning", "enabled", default=False)):
+            return [(bucket.urn, "S3 bucket must have versioning enabled (a BucketVersioning with status Enabled)")]
+        return judge_each(mine, judge_config)
+
+    return judge_each(stack.of(*S3_BUCKETS), judge)
 
 
 versioning = stack_policy(
@@ -148,21 +147,28 @@ def check_failover_pairs(resources: list[Any], config: dict) -> list[tuple[str |
     stack = Stack(resources)
     secondaries: set[tuple] = set()
     primaries = []
-    for record in stack.of(RECORD):
+
+    def index(record: Any) -> list[tuple[str | None, str]]:
         kind = _failover_type(record)
         if kind == "SECONDARY":
             secondaries.add(_record_key(stack, record))
         elif kind == "PRIMARY":
             primaries.append(record)
-    out = []
-    for record in primaries:
+        return []
+
+    out = judge_each(stack.of(RECORD), index)
+
+    def judge(record: Any) -> list[tuple[str | None, str]]:
+        found = []
         name = dig(record.props, "name")
         check = peek(record.props, "healthCheckId")
         if check in (None, "") and not stack.linked(record, "healthCheckId", HEALTH_CHECK):
-            out.append((record.urn, f"PRIMARY failover record {name} must have a health check (`healthCheckId`): without one Route 53 never fails over"))
+            found.append((record.urn, f"PRIMARY failover record {name} must have a health check (`healthCheckId`): without one Route 53 never fails over"))
         if _record_key(stack, record) not in secondaries:
-            out.append((record.urn, f"PRIMARY failover record {name} must have a SECONDARY record for the same zone, name and type"))
-    return out
+            found.append((record.urn, f"PRIMARY failover record {name} must have a SECONDARY record for the same zone, name and type"))
+        return found
+
+    return out + judge_each(primaries, judge)
 
 
 failover_pairs = stack_policy(
@@ -182,7 +188,7 @@ def _databases(stack: Stack) -> list[tuple[Any, list[Any]]]:
     clusters = stack.of(RDS_CLUSTER)
     instances = stack.of(RDS_INSTANCE)
     for glob in stack.of(RDS_GLOBAL):
-        ident = dig(glob.props, "globalClusterIdentifier")
+        ident = peek(glob.props, "globalClusterIdentifier")
         members = [c for c in clusters if glob in stack.linked(c, "globalClusterIdentifier")
                    or (ident is not None and peek(c.props, "globalClusterIdentifier") == ident)]
         out.append((glob, members))
@@ -204,17 +210,23 @@ def check_dr_member(resources: list[Any], config: dict) -> list[tuple[str | None
     if not dr:
         return [(None, "drRegion is not configured for this stack: set it in policies/config/<stack>.json")]
     stack = Stack(resources)
-    out = []
-    for database, members in _databases(stack):
+
+    def judge(pair: tuple[Any, list[Any]]) -> list[tuple[str | None, str]]:
+        database, members = pair
         in_dr = [m for m in members if resource_region(m) == dr]
         kind = database.resource_type.rsplit(":", 1)[-1]
         if not in_dr:
-            out.append((database.urn, f"{kind} must have a member (secondary cluster or cross-region replica) in the dr region {dr}"))
-            continue
-        if database.resource_type == RDS_GLOBAL:
-            serving = [m for m in in_dr if stack.referring(m, "clusterIdentifier", RDS_CLUSTER_INSTANCE)]
-            if not serving:
-                out.append((database.urn, f"{kind} secondary cluster in {dr} must have at least one instance to take over"))
+            return [(database.urn, f"{kind} must have a member (secondary cluster or cross-region replica) in the dr region {dr}")]
+        if database.resource_type == RDS_GLOBAL and not [m for m in in_dr if stack.referring(m, "clusterIdentifier", RDS_CLUSTER_INSTANCE)]:
+            return [(database.urn, f"{kind} secondary cluster in {dr} must have at least one instance to take over")]
+        return []
+
+    out = []
+    for database, members in _databases(stack):
+        try:
+            out += judge((database, members))
+        except UnknownValueError as exc:
+            out.append((database.urn, Unverifiable.of(exc)))
     return out
 
 

@@ -5,11 +5,16 @@ A resource check is `check(type, props, config, provider_props) -> list[str]` (o
 problem); a stack check is `check(resources, config) -> list[(urn | None, message)]`. Both take
 what the analyzer hands over (proxies that raise `UnknownValueError` on an unknown value) or plain
 dicts, so tests can call them directly too.
+
+No fail-open: a value only known after apply never silences a rule. A message that is an
+`Unverifiable` (what `judge_each` makes of an `UnknownValueError` met while judging one resource)
+is reported for that resource alone, at advisory level (the level the SDK itself gives "can't run
+during preview"), and every other resource is still judged at the rule's own level. At `pulumi up`
+the analyzer sees every value, so the same rule then decides.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -23,7 +28,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, _is_unknown
 
 __all__ = ["UnknownValueError"]
 
@@ -35,6 +40,96 @@ TAG_TENANT = "meridian:tenant"
 TENANT_LABEL = "meridian.io/tenant"
 AWS_PROVIDER = "pulumi:providers:aws"
 WORLD = ("0.0.0.0/0", "::/0")
+
+# type tokens more than one module reads
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+ROLE_ATTACHMENTS_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+MANAGED_POLICY = "aws:iam/policy:Policy"
+KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
+S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+S3_BUCKET = S3_BUCKETS[0]
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_GLOBAL = "aws:rds/globalCluster:GlobalCluster"
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+BACKUP_VAULT = "aws:backup/vault:Vault"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+BUDGET = "aws:budgets/budget:Budget"
+VPC = "aws:ec2/vpc:Vpc"
+
+
+# --- unknown values ----------------------------------------------------------------------------
+
+
+def unknown(*path: str | int) -> UnknownValueError:
+    """The error an unknown value at `path` raises (for checks that find one in plain data)."""
+    return UnknownValueError(UNKNOWN_STRING_VALUE, [str(p) for p in path])
+
+
+class Unverifiable(str):
+    """A finding that the value deciding a rule for one resource is only known after apply."""
+
+    @classmethod
+    def of(cls, exc: UnknownValueError, what: str = "") -> Unverifiable:
+        where = ".".join(str(p) for p in exc.props) or "(a value)"
+        return cls(f"unverifiable at preview: {where}{f' ({what})' if what else ''}; "
+                   "the rule judges it at `pulumi up`, when the value is known")
+
+    @classmethod
+    def at(cls, path: str, what: str = "") -> Unverifiable:
+        return cls.of(unknown(*path.split(".")), what)
+
+
+def judge_each(resources: Iterable[Any], judge: Callable[[Any], list[tuple[str | None, str]]]) -> list[tuple[str | None, str]]:
+    """Judge resource by resource: an unknown value met while judging one resource becomes that
+    resource's own `Unverifiable` finding, and the next resource is judged all the same."""
+    out: list[tuple[str | None, str]] = []
+    for resource in resources:
+        try:
+            out += judge(resource)
+        except UnknownValueError as exc:
+            out.append((resource.urn, Unverifiable.of(exc)))
+    return out
+
+
+def _advisory_reporter(report: Callable[..., None]) -> Callable[..., None] | None:
+    """The SDK's `report` is bound to the policy's level; unverifiable findings go out advisory,
+    as the SDK's own "can't run during preview" does. pulumi-policy 1.x builds `report` with
+    `_create_report_violation`: build its advisory twin the same way (None if that changes)."""
+    try:
+        cells = dict(zip(report.__code__.co_freevars, (c.cell_contents for c in report.__closure__ or ())))
+        return cells["self"]._create_report_violation(cells["response"], cells["policy_name"], cells["policy_description"],
+                                                      ADVISORY, cells.get("severity"))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+class _Unverified(UnknownValueError):
+    """Fallback when no advisory reporter can be built: one SDK "can't run" advisory listing every finding."""
+
+    def __init__(self, findings: list[tuple[str | None, str]]):
+        super().__init__(UNKNOWN_STRING_VALUE, [])
+        self.message = "; ".join(f"{urn or 'the stack'}: {m}" for urn, m in findings)
+
+
+def _emit(report: Callable[..., None], findings: Iterable[tuple[str | None, str]]) -> None:
+    advisory, unverified = None, []
+    for urn, message in findings:
+        if isinstance(message, Unverifiable):
+            advisory = advisory or _advisory_reporter(report)
+            if advisory is None:
+                unverified.append((urn, message))
+            else:
+                advisory(message, urn)
+        else:
+            report(message, urn)
+    if unverified:
+        raise _Unverified(unverified)
 
 # --- building policies -------------------------------------------------------------------------
 
@@ -50,10 +145,15 @@ def settings(schema: PolicyConfigSchema | None, given: Mapping[str, Any] | None)
     return out
 
 
-def describe(what: str, why: str) -> str:
-    """Descriptions read `Checks that <what>. Why: <why>` (the catalog splits them there)."""
-    assert what.startswith("Checks that ") and " Why: " not in what
-    return f"{what.rstrip('.')}. Why: {why}"
+UP_ONLY = ("At preview, a deciding value computed by another resource (an ARN, a key id, a document built from new ARNs) "
+           "is reported for its resource as advisory \"unverifiable at preview\"; `pulumi up` judges it with the value known.")
+
+
+def describe(what: str, why: str, limits: str = "") -> str:
+    """Descriptions read `Checks that <what>. Why: <why> Limits: <what it leaves to up or to AWS>`
+    (the catalog splits them there)."""
+    assert what.startswith("Checks that ") and " Why: " not in what and " Limits: " not in what + why
+    return f"{what.rstrip('.')}. Why: {why} Limits: {UP_ONLY}{' ' + limits if limits else ''}"
 
 
 def resource_policy(
@@ -69,6 +169,7 @@ def resource_policy(
     config: Mapping[str, dict] | None = None,
     required: Sequence[str] | None = None,
     tags: Sequence[str] = (),
+    limits: str = "",
 ) -> ResourceValidationPolicy:
     """A resource rule from a plain check; `types` limits it (`*` prefix match: `aws:*`)."""
     exact = {t for t in types if not t.endswith("*")}
@@ -79,11 +180,15 @@ def resource_policy(
         if args.resource_type not in exact and not args.resource_type.startswith(prefixes or ("\0",)):
             return
         provider_props = args.provider.props if args.provider is not None else None
-        for message in check(args.resource_type, args.props, settings(schema, args.get_config()), provider_props):
-            report(message)
+        extra = {"urn": args.urn} if getattr(check, "wants_urn", False) else {}
+        try:
+            messages = check(args.resource_type, args.props, settings(schema, args.get_config()), provider_props, **extra)
+        except UnknownValueError as exc:
+            messages = [Unverifiable.of(exc)]
+        _emit(report, ((None, m) for m in messages))
 
     return ResourceValidationPolicy(
-        name=name, description=describe(what, why), validate=validate, enforcement_level=level,
+        name=name, description=describe(what, why, limits), validate=validate, enforcement_level=level,
         config_schema=schema, severity=severity, remediation_steps=remediation, tags=list(tags) or None,
     )
 
@@ -100,15 +205,19 @@ def stack_policy(
     config: Mapping[str, dict] | None = None,
     required: Sequence[str] | None = None,
     tags: Sequence[str] = (),
+    limits: str = "",
 ) -> StackValidationPolicy:
     schema = _schema(config, required)
 
     def validate(args: StackValidationArgs, report) -> None:
-        for urn, message in check(args.resources, settings(schema, args.get_config())):
-            report(message, urn)
+        try:
+            findings = check(args.resources, settings(schema, args.get_config()))
+        except UnknownValueError as exc:  # a check that does not judge resource by resource: a bug, but never fail open
+            findings = [(None, Unverifiable.of(exc, "the rule read it outside its per-resource judgment"))]
+        _emit(report, findings)
 
     return StackValidationPolicy(
-        name=name, description=describe(what, why), validate=validate, enforcement_level=level,
+        name=name, description=describe(what, why, limits), validate=validate, enforcement_level=level,
         config_schema=schema, severity=severity, remediation_steps=remediation, tags=list(tags) or None,
     )
 
@@ -170,6 +279,30 @@ def peek(value: Any, *path: str | int, default: Any = None) -> Any:
         return UNKNOWN
 
 
+def known(value: Any) -> Any:
+    """Proxies -> plain dicts and lists, every unknown leaf replaced by `UNKNOWN` (never raises):
+    for judging what is known of a document whose other parts are not."""
+    if isinstance(value, str):
+        return UNKNOWN if _is_unknown(value) else value
+    if is_map(value):
+        out = {}
+        for k in value:
+            try:
+                out[k] = known(value[k])
+            except UnknownValueError:
+                out[k] = UNKNOWN
+        return out
+    if is_list(value):
+        items = []
+        for i in range(len(value)):
+            try:
+                items.append(known(value[i]))
+            except UnknownValueError:
+                items.append(UNKNOWN)
+        return items
+    return value
+
+
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -185,77 +318,20 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
-def tags_of(props: Any) -> dict[str, str]:
-    """`tags` as a map; a list of {key, value} (autoscaling groups) too."""
-    tags = dig(props, "tags")
-    if is_map(tags):
-        return {str(k): tags[k] for k in tags}
-    if is_list(tags):
-        return {str(dig(t, "key")): dig(t, "value") for t in as_list(tags) if dig(t, "key") is not None}
+def tags_of(props: Any) -> dict[str, Any]:
+    """`tags` as a map (a list of {key, value}, as autoscaling groups take, too); an unknown value
+    is `UNKNOWN`, and unknown tags as a whole are no tags."""
+    tags = known(peek(props, "tags"))
+    if isinstance(tags, dict):
+        return {str(k): v for k, v in tags.items()}
+    if isinstance(tags, list):
+        return {str(t.get("key")): t.get("value") for t in tags if isinstance(t, dict) and t.get("key") not in (None, UNKNOWN)}
     return {}
 
 
-def labels_of(props: Any) -> dict[str, str]:
-    labels = dig(props, "metadata", "labels")
-    return {str(k): labels[k] for k in labels} if is_map(labels) else {}
-
-
-# --- policy documents ---------------------------------------------------------------------------
-
-
-def statements(document: Any) -> list[dict[str, Any]]:
-    """An IAM policy document (JSON string or dict) -> its statements, normalised:
-    effect, actions / not_actions (lower case), resources / not_resources, principal, condition.
-    A document that is not valid JSON yields no statements (the provider rejects it anyway)."""
-    doc = plain(document)
-    if isinstance(doc, str):
-        try:
-            doc = json.loads(doc)
-        except ValueError:
-            return []
-    if not isinstance(doc, dict):
-        return []
-    raw = doc.get("Statement", [])
-    out = []
-    for st in raw if isinstance(raw, list) else [raw]:
-        if not isinstance(st, dict):
-            continue
-        out.append({
-            "effect": str(st.get("Effect", "")).lower(),
-            "actions": [str(a).lower() for a in as_list(st.get("Action"))],
-            "not_actions": [str(a).lower() for a in as_list(st.get("NotAction"))],
-            "resources": [str(r) for r in as_list(st.get("Resource"))],
-            "not_resources": [str(r) for r in as_list(st.get("NotResource"))],
-            "principal": st.get("Principal"),
-            "condition": st.get("Condition") or {},
-            "sid": st.get("Sid", ""),
-        })
-    return out
-
-
-def action_matches(pattern: str, action: str) -> bool:
-    """IAM wildcard matching of an action pattern (`s3:Get*`, `*`) against an action, case-insensitive."""
-    import fnmatch
-
-    return fnmatch.fnmatchcase(action.lower(), pattern.lower().replace("[", "[[]"))
-
-
-def allows(st: dict[str, Any], action: str) -> bool:
-    """Whether an Allow statement grants `action` (through Action or NotAction)."""
-    if st["effect"] != "allow":
-        return False
-    if st["not_actions"]:
-        return not any(action_matches(p, action) for p in st["not_actions"])
-    return any(action_matches(p, action) for p in st["actions"])
-
-
-def grants_service(st: dict[str, Any], service: str) -> bool:
-    """Whether an Allow statement grants some action of `service` (`s3`, `kms`)."""
-    if st["effect"] != "allow":
-        return False
-    if st["not_actions"]:
-        return True  # NotAction allows everything not listed: assume the service is reachable
-    return any(a == "*" or a.split(":", 1)[0] in (service, "*") for a in st["actions"])
+def labels_of(props: Any) -> dict[str, Any]:
+    labels = known(peek(props, "metadata", "labels"))
+    return {str(k): v for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
 # --- regions ------------------------------------------------------------------------------------
@@ -315,6 +391,3 @@ class Stack:
         """Resources of `types` whose property `prop` (any, if None) was built from `target`."""
         return [r for r, p in self.referrers.get(target.urn, []) if (prop is None or p == prop) and (not types or r.resource_type in types)]
 
-
-def is_unknown_error(exc: BaseException) -> bool:
-    return isinstance(exc, UnknownValueError)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ruleutil import MEDIUM, UNKNOWN, peek, resource_policy, tags_of
+from ruleutil import MEDIUM, UNKNOWN, Unverifiable, peek, resource_policy, tags_of
 
 # pulumi-aws types whose arguments take `tags` (policies/tools/taggable_types.py regenerates it).
 TAGGABLE = frozenset(json.loads((Path(__file__).parent / "aws_taggable.json").read_text()))
@@ -17,7 +17,7 @@ def check_required_tags(type_: str, props: Any, config: dict, _provider: Any) ->
     if type_ not in TAGGABLE or type_ in set(config.get("exemptTypes", [])):
         return []
     if peek(props, "tags") is UNKNOWN:
-        return []  # computed tags (merged from an output): checked at update time
+        return [Unverifiable.at("tags", "computed tags, merged from an output")]
     tags = tags_of(props)
     missing = [t for t in config.get("requiredTags", REQUIRED) if t not in tags]
     empty = [t for t in config.get("requiredTags", REQUIRED) if t in tags and tags[t] in ("", None)]

@@ -1,31 +1,36 @@
-"""Tenant isolation: a tenant's role reaches only its own data, key and namespace; every tenant
-namespace is fenced by a default-deny NetworkPolicy and bounded by a ResourceQuota.
+"""Tenant isolation: a tenant's role reaches only its own data and key and is assumable only from
+its own namespace; no other workload role reaches tenant data; every tenant namespace is fenced
+by a default deny that no other NetworkPolicy undoes, and bounded by a ResourceQuota.
 
 Tenants are recognised by the tag `meridian:tenant` (AWS) and the label `meridian.io/tenant`
-(Kubernetes), both configurable.
+(Kubernetes), both configurable. The proof is an allowlist: a tenant role's Allow statements may
+only name (a) S3 objects under `arn:aws:s3:::<bucket>/tenants/<id>/`, (b) listing of a bucket
+limited by a positive `s3:prefix` condition to that prefix (or the tenant's own silo bucket),
+(c) KMS actions on exact key ARNs, the document being built from the tenant's own key(s) only.
+Anything else (another service, a wildcard in any ARN segment, a policy variable, an alias,
+NotAction / NotResource, a negated condition, a managed policy whose text the stack does not
+hold) is a violation, because it cannot be proven isolated.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
+from iamdoc import (
+    UNKNOWN, Statement, WILDCARD, _Path, grant_statements, grants_by_role, literal_prefix, negated, principals, public,
+    read_statements, services,
+)
 from ruleutil import (
-    CRITICAL, HIGH, Stack, UnknownValueError, as_list, dig, grants_service, labels_of, plain, stack_policy, statements,
-    tags_of,
+    CRITICAL, HIGH, KMS_KEY, NAMESPACE, ROLE, S3_BUCKETS, Stack, Unverifiable, UnknownValueError, as_list, dig, judge_each,
+    known, labels_of, peek, stack_policy, tags_of, truthy, unknown,
 )
 
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-MANAGED_POLICY = "aws:iam/policy:Policy"
-KMS_KEY = "aws:kms/key:Key"
-S3_BUCKET = "aws:s3/bucket:Bucket"
-NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
-IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 
 _TENANT_SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
@@ -33,140 +38,415 @@ _TENANT_SCHEMA = {
     "tenantPrefix": {"type": "string", "default": "tenants/{tenant}/", "description": "the S3 key prefix of a tenant's data; {tenant} is the tenant id"},
 }
 _SUB = re.compile(r"^system:serviceaccount:([^:]*):(.*)$")
-
-
-def _role_policies(stack: Stack) -> dict[str, list[tuple[Any, str, Any]]]:
-    """Role URN -> [(resource holding the document, label, document props key)]."""
-    out: dict[str, list[tuple[Any, str, Any]]] = {}
-    for rp in stack.of(ROLE_POLICY):
-        roles = stack.linked(rp, "role", ROLE) or ([rp.parent] if rp.parent is not None and rp.parent.resource_type == ROLE else [])
-        for role in roles:
-            out.setdefault(role.urn, []).append((rp, "inline policy", "policy"))
-    for att in stack.of(ATTACHMENT):
-        for role in stack.linked(att, "role", ROLE):
-            for policy in stack.linked(att, "policyArn", MANAGED_POLICY):
-                out.setdefault(role.urn, []).append((policy, "attached policy", "policy"))
-    return out
+_KEY_ARN = re.compile(r"^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_LIST_ACTIONS = ("s3:listbucket", "s3:listbucketversions")
 
 
 def _tenant_namespaces(stack: Stack, label: str) -> dict[str, set[str]]:
     """Namespace name -> tenants whose namespace has that name (in any cluster)."""
     out: dict[str, set[str]] = {}
     for ns in stack.of(NAMESPACE):
-        tenant = labels_of(ns.props).get(label)
-        name = dig(ns.props, "metadata", "name")
+        tenant = labels_of(ns.props).get(label) if peek(ns.props, "metadata") is not UNKNOWN else None
+        name = peek(ns.props, "metadata", "name")
         if tenant and isinstance(name, str):
             out.setdefault(name, set()).add(tenant)
     return out
 
 
-def _s3_problems(tenant: str, prefix: str, st: dict[str, Any], resource: str, own_buckets: bool) -> list[str]:
-    bucket, _, key = resource.removeprefix("arn:aws:s3:::").partition("/")
-    if "*" in bucket or "?" in bucket:
+def _s3_problems(st: Statement, resource: str, prefix: str, own_buckets: set[str]) -> list[str]:
+    """What an S3 statement on `resource` reaches beyond the tenant's prefix."""
+    if not resource.startswith("arn:aws:s3:::"):
+        return [f"reaches S3 through {resource} (not a literal `arn:aws:s3:::<bucket>/{prefix}...` ARN)"]
+    lit = literal_prefix(resource)
+    bucket, slash, key = resource.removeprefix("arn:aws:s3:::").partition("/")
+    if WILDCARD.search(bucket):
         return [f"reaches every bucket matching {resource}"]
-    if key:
-        literal = re.split(r"[*?$]", key, maxsplit=1)[0]
-        if not literal.startswith(prefix):
+    if slash:  # objects: anywhere in the tenant's own (silo) bucket, else under its prefix
+        if bucket in own_buckets:
+            return []
+        if not lit.removeprefix(f"arn:aws:s3:::{bucket}/").startswith(prefix) or len(lit) < len(f"arn:aws:s3:::{bucket}/{prefix}"):
             return [f"reaches objects outside {prefix} ({resource})"]
         return []
-    # The bucket itself (listing): only the tenant's prefix, unless the bucket is the tenant's own silo.
-    if own_buckets:
+    # the bucket itself: only listing (its policy, encryption, ACLs stay the platform's), limited to the prefix unless the bucket is the tenant's own
+    wider = [a for a in st.actions if a is not UNKNOWN and a.startswith(("s3:", "*")) and a not in _LIST_ACTIONS]
+    if wider:
+        return [f"acts on the bucket {bucket} itself ({', '.join(wider)}): a tenant may only list it"]
+    if bucket in own_buckets:
         return []
-    prefixes = [str(p) for op in st["condition"].values() if isinstance(op, dict) for p in as_list(op.get("s3:prefix"))]
-    if not prefixes or any(not re.split(r"[*?$]", p, maxsplit=1)[0].startswith(prefix) for p in prefixes):
-        return [f"lists {resource} beyond {prefix} (add a `s3:prefix` condition limited to it)"]
+    conditions = st.condition_values("s3:prefix")
+    if not conditions:
+        return [f"lists {resource} beyond {prefix} (add a `StringLike` `s3:prefix` condition limited to it)"]
+    for op, values in conditions:
+        if negated(op):
+            return [f"lists {resource} under a negated condition ({op} on s3:prefix grants every other prefix)"]
+        for v in values:
+            if v is UNKNOWN:
+                raise unknown("Condition", op, "s3:prefix")
+            if not literal_prefix(v).startswith(prefix):
+                return [f"lists {resource} beyond {prefix} (s3:prefix {v})"]
     return []
+
+
+def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_keys: int) -> list[str]:
+    if not st.allow:
+        return []
+    if st.not_actions:
+        return ["uses NotAction, which grants every action not listed"]
+    if st.not_resources:
+        return ["uses NotResource, which reaches everything not listed"]
+    granted = services(st)
+    others = sorted(granted - {"s3", "kms"})
+    if others:
+        return [f"grants {', '.join(others)} actions (a tenant reaches only S3 under its prefix and its own key)"]
+    if UNKNOWN in st.resources:
+        raise unknown("Statement", "Resource")
+    out = []
+    for res in st.resources:
+        if res == "*":
+            out.append(f"reaches every {'/'.join(sorted(granted))} resource (Resource \"*\")")
+        elif ":kms:" in res or ("kms" in granted and not res.startswith("arn:aws:s3:::")):
+            if not _KEY_ARN.match(res):
+                out.append(f"reaches KMS keys through {res}: name the tenant's key by its exact key ARN (no wildcard, no alias)")
+        else:
+            out += _s3_problems(st, res, prefix, own_buckets)
+    return out
+
+
+def _kms_arns(sts: list[Statement]) -> set[str]:
+    return {r for st in sts if st.allow for r in st.resources if isinstance(r, str) and _KEY_ARN.match(r)}
+
+
+def _tenant_document(stack: Stack, tenant: str, where: str, holder: Any, prop: str, read, prefix: str, tag: str,
+                     tenant_keys: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """One document that grants a tenant principal permissions, judged against the allowlist;
+    `read()` gives its statements (raising `UnknownValueError` when it is unknown)."""
+    out: list[tuple[str | None, str]] = []
+    linked = stack.linked(holder, prop)
+    own_keys = 0
+    for dep in linked:
+        owner = tenant_keys.get(dep.urn, "-") if dep.resource_type == KMS_KEY else tags_of(dep.props).get(tag)
+        if dep.resource_type == KMS_KEY:
+            if owner != tenant:
+                out.append((holder.urn, f"{where} must not reach KMS key {dep.name} ({'tenant ' + owner if owner else 'a platform key'}): only the tenant's own key"))
+            else:
+                own_keys += 1
+        elif dep.resource_type in S3_BUCKETS and owner and owner != tenant:
+            out.append((holder.urn, f"{where} must not reach tenant {owner}'s bucket {dep.name}"))
+    own_buckets = {b for dep in linked if dep.resource_type in S3_BUCKETS and tags_of(dep.props).get(tag) == tenant
+                   for b in [peek(dep.props, "bucket")] if isinstance(b, str)}
+    try:
+        sts = read()
+    except UnknownValueError as exc:
+        return out + [(holder.urn, Unverifiable.of(exc, "a tenant's policy document"))]
+    for st in sts:
+        try:
+            out += [(holder.urn, f"{where} must not widen access: it {p} ({st.label})") for p in _statement_problems(st, prefix, own_buckets, own_keys)]
+        except UnknownValueError as exc:
+            out.append((holder.urn, Unverifiable.of(exc, f"{where}, {st.label}")))
+    extra = len(_kms_arns(sts)) - own_keys
+    if extra > 0:
+        out.append((holder.urn, f"{where} must not widen access: it names {extra} KMS key ARN(s) not built from the tenant's own key"))
+    return out
 
 
 def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     tag, label = config.get("tenantTag", "meridian:tenant"), config.get("tenantLabel", "meridian.io/tenant")
-    policies = _role_policies(stack)
+    grants = grants_by_role(stack)
     namespaces = _tenant_namespaces(stack, label)
-    out: list[tuple[str | None, str]] = []
+    tenant_keys = {k.urn: tags_of(k.props).get(tag) for k in stack.of(KMS_KEY)}
 
-    for role in stack.of(ROLE):
+    def prefix_of(tenant: str) -> str:
+        return str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
+
+    def judge(role: Any) -> list[tuple[str | None, str]]:
         tenant = tags_of(role.props).get(tag)
+        if tenant is UNKNOWN:
+            raise unknown("tags", tag)
         if not tenant:
-            continue
-        prefix = str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
-        for holder, label_, key in policies.get(role.urn, []):
-            where = f"Tenant {tenant} role's {label_} {holder.name}"
-            # What the document was built from: other tenants' keys and buckets are off limits.
-            linked = stack.linked(holder, key)
-            for dep in linked:
-                owner = tags_of(dep.props).get(tag)
-                if dep.resource_type == KMS_KEY and owner != tenant:
-                    out.append((holder.urn, f"{where} must not reach KMS key {dep.name} ({'tenant ' + owner if owner else 'a platform key'}): only the tenant's own key"))
-                elif dep.resource_type == S3_BUCKET and owner and owner != tenant:
-                    out.append((holder.urn, f"{where} must not reach tenant {owner}'s bucket {dep.name}"))
-            own_buckets = bool(linked) and all(tags_of(b.props).get(tag) == tenant for b in linked if b.resource_type == S3_BUCKET) \
-                and any(b.resource_type == S3_BUCKET for b in linked)
-            try:
-                sts = statements(dig(holder.props, key))
-            except UnknownValueError:
-                continue  # a document only known after apply: its links were checked above; the text is checked at update
-            for st in sts:
-                if st["effect"] != "allow":
-                    continue
-                if st["not_resources"]:
-                    out.append((holder.urn, f"{where} must not use NotResource: it reaches everything not listed"))
-                    continue
-                for res in st["resources"]:
-                    problems = []
-                    if res == "*" or res == "arn:aws:s3:::*":
-                        problems += [f"reaches every {svc} resource (Resource \"*\")" for svc in ("s3", "kms") if grants_service(st, svc)]
-                    elif res.startswith("arn:aws:s3:::"):
-                        problems += _s3_problems(tenant, prefix, st, res, own_buckets)
-                    elif res.startswith("arn:aws:kms:") and ("*" in res or "?" in res):
-                        problems.append(f"reaches every KMS key matching {res}")
-                    out += [(holder.urn, f"{where} must not widen access: it {p}") for p in problems]
+            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, namespaces, config)
+        out: list[tuple[str | None, str]] = []
+        for grant in grants.get(role.urn, []):
+            where = f"Tenant {tenant} role's {grant.label}"
+            if grant.managed_arn is not None:
+                out.append((grant.holder.urn, f"{where} must be removed: a managed policy the stack does not define "
+                                              "cannot be proven to stay inside the tenant's prefix and key"))
+                continue
+            out += _tenant_document(stack, tenant, where, grant.holder, grant.prop, lambda g=grant: grant_statements(g), prefix_of(tenant), tag, tenant_keys)
+        out += _trust_problems(stack, role, tenant, namespaces)
+        return out
 
-        # Who may assume the role: only service accounts in the tenant's own namespace.
-        try:
-            trust = statements(dig(role.props, "assumeRolePolicy"))
-        except UnknownValueError:
-            trust = []
-        for st in trust:
-            for op in st["condition"].values():
-                if not isinstance(op, dict):
+    def judge_association(assoc: Any) -> list[tuple[str | None, str]]:
+        """A tenant's EKS Pod Identity association: its namespace, and its session policy (which
+        narrows whatever the role grants) against the same allowlist."""
+        tenant = tags_of(assoc.props).get(tag)
+        if tenant is UNKNOWN:
+            raise unknown("tags", tag)
+        if not tenant:
+            return []
+        out: list[tuple[str | None, str]] = []
+        ns = dig(assoc.props, "namespace")
+        if namespaces.get(ns) != {tenant}:
+            out.append((assoc.urn, f"Tenant {tenant}'s pod identity association must be in tenant {tenant}'s namespace, not {ns}"))
+        if dig(assoc.props, "policy") is not None:
+            out += _tenant_document(stack, tenant, f"Tenant {tenant}'s pod identity session policy", assoc, "policy",
+                                    lambda: read_statements(_Path(assoc.props, "policy")), prefix_of(tenant), tag, tenant_keys)
+        return out
+
+    return judge_each(stack.of(ROLE), judge) + judge_each(stack.of(POD_IDENTITY), judge_association)
+
+
+def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, set[str]]) -> list[tuple[str | None, str]]:
+    """Who may assume the role: only service accounts in the tenant's own namespace."""
+    out: list[tuple[str | None, str]] = []
+    try:
+        trust = read_statements(_Path(role.props, "assumeRolePolicy"))
+    except UnknownValueError as exc:
+        return [(role.urn, Unverifiable.of(exc, "a tenant role's trust policy"))]
+    for st in trust:
+        if not st.allow:
+            continue
+        if public(st) or principals(st, "AWS"):
+            out.append((role.urn, f"Tenant {tenant} role must be assumable only by tenant {tenant}'s service account, not by AWS principals ({st.label})"))
+            continue
+        services_ = [s for s in principals(st, "Service") if s != "pods.eks.amazonaws.com"]
+        if services_:
+            out.append((role.urn, f"Tenant {tenant} role must not be assumable by {', '.join(map(str, services_))} ({st.label})"))
+        if principals(st, "Federated"):
+            subjects = st.condition_values(":sub")
+            if not subjects:
+                out.append((role.urn, f"Tenant {tenant} role must limit its web-identity trust with a `:sub` condition naming the tenant's service account ({st.label})"))
+            for op, values in subjects:
+                if negated(op):
+                    out.append((role.urn, f"Tenant {tenant} role must not use a negated condition ({op}) on `:sub`: it admits every other subject"))
                     continue
-                for k, v in op.items():
-                    if not str(k).endswith(":sub"):
+                for subject in values:
+                    if subject is UNKNOWN:
+                        out.append((role.urn, Unverifiable.at("assumeRolePolicy.Statement.Condition", ":sub")))
                         continue
-                    for subject in as_list(v):
-                        m = _SUB.match(str(subject))
-                        ns = m.group(1) if m else str(subject)
-                        if "*" in ns or "?" in ns or namespaces.get(ns) != {tenant}:
-                            out.append((role.urn, f"Tenant {tenant} role must be assumable only from tenant {tenant}'s namespace, not {subject}"))
-        # Service accounts annotated with the role must live in the tenant's namespace.
-        for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT):
-            ns = dig(sa.props, "metadata", "namespace")
-            if namespaces.get(ns) != {tenant}:
-                out.append((sa.urn, f"Service account in namespace {ns} must not use tenant {tenant}'s role"))
+                    m = _SUB.match(str(subject))
+                    ns = m.group(1) if m else str(subject)
+                    if WILDCARD.search(ns) or namespaces.get(ns) != {tenant}:
+                        out.append((role.urn, f"Tenant {tenant} role must be assumable only from tenant {tenant}'s namespace, not {subject}"))
+    # Service accounts annotated with the role, and pod identity associations, must be in the tenant's namespace.
+    for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT):
+        ns = dig(sa.props, "metadata", "namespace")
+        if namespaces.get(ns) != {tenant}:
+            out.append((sa.urn, f"Service account in namespace {ns} must not use tenant {tenant}'s role"))
+    for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
+        ns = dig(assoc.props, "namespace")
+        if namespaces.get(ns) != {tenant}:
+            out.append((assoc.urn, f"Pod identity association in namespace {ns} must not use tenant {tenant}'s role"))
+    return out
+
+
+def _workload_assumable(role: Any) -> bool:
+    """Assumable by something other than an AWS service (pods, people, other accounts)."""
+    try:
+        trust = read_statements(_Path(role.props, "assumeRolePolicy"))
+    except UnknownValueError:
+        return True
+    return any(st.allow and (public(st) or principals(st, "AWS") or principals(st, "Federated") or "pods.eks.amazonaws.com" in principals(st, "Service"))
+               for st in trust)
+
+
+def _reaches_tenant_objects(res: str, marker: str) -> bool:
+    """Whether an S3 resource pattern can match an object under `marker` (`tenants/`) in some bucket."""
+    if res == "*":
+        return True
+    lit = literal_prefix(res)
+    if not lit.startswith("arn:aws:s3:::"):
+        return "arn:aws:s3:::".startswith(lit)  # a wildcard before the bucket (`arn:*:s3:::...`)
+    bucket, slash, key = lit.removeprefix("arn:aws:s3:::").partition("/")
+    if not slash:
+        return lit != res  # a wildcard inside the bucket name can run on into any key
+    return marker.startswith(key) or key.startswith(marker)
+
+
+NAMESPACE_VARIABLE = "${aws:PrincipalTag/kubernetes-namespace}"  # set by EKS Pod Identity from the pod's namespace
+
+
+def _pod_identity_only(role: Any) -> bool:
+    """Whether only EKS Pod Identity may assume the role: then the session tag `kubernetes-namespace`
+    is set by EKS from the pod's namespace and no principal can choose it (sts:TagSession is the
+    pods.eks.amazonaws.com service's alone)."""
+    try:
+        trust = [st for st in read_statements(_Path(role.props, "assumeRolePolicy")) if st.allow]
+    except UnknownValueError:
+        return False
+    return bool(trust) and all(st.principal != "*" and isinstance(st.principal, dict) and set(st.principal) == {"Service"}
+                               and set(st.principal["Service"]) == {"pods.eks.amazonaws.com"} for st in trust)
+
+
+def _substituted(st: Statement, namespace: str) -> Statement:
+    sub = lambda v: v.replace(NAMESPACE_VARIABLE, namespace) if isinstance(v, str) else v  # noqa: E731
+    return replace(st, resources=tuple(sub(r) for r in st.resources),
+                   conditions=tuple((op, key, tuple(sub(v) for v in vals)) for op, key, vals in st.conditions))
+
+
+def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]], tenant_keys: dict[str, Any]) -> str | None:
+    """KMS through `key/*` is isolated only under `aws:ResourceTag/<T>` = the namespace variable, and
+    only if every tenant key carries <T> = its own namespace and no other key a tenant namespace."""
+    tags = [key.split("/", 1)[1] for op, key, vals in st.conditions
+            if not negated(op) and str(key).lower().startswith("aws:resourcetag/") and tuple(vals) == (NAMESPACE_VARIABLE,)]
+    if not tags:
+        return "reaches every KMS key (`key/*`) without an `aws:ResourceTag/...` = the caller's namespace condition"
+    ns_of = {t: ns for ns, ts in namespaces.items() for t in ts}
+    for key in stack.of(KMS_KEY):
+        value = tags_of(key.props).get(tags[0])
+        owner = tenant_keys.get(key.urn)
+        if owner and value != ns_of.get(owner):
+            return f"relies on KMS tag {tags[0]}, but tenant {owner}'s key {key.name} carries {value!r}, not its namespace"
+        if not owner and value in ns_of.values():
+            return f"relies on KMS tag {tags[0]}, but the non-tenant key {key.name} carries the tenant namespace {value!r}"
+    return None
+
+
+def _abac_problems(stack: Stack, role: Any, grant: Any, st: Statement, namespaces: dict[str, set[str]], tenant_keys: dict[str, Any],
+                   tag: str, config: dict) -> list[str]:
+    """A statement of a pod-identity role that names tenant data through the namespace variable is
+    isolated if, for every tenant namespace, substituting it yields what that tenant alone may reach."""
+    out = []
+    kms = [r for r in st.resources if isinstance(r, str) and ":kms:" in r and r.endswith(":key/*")]
+    if kms:
+        problem = _abac_keys_sound(stack, st, namespaces, tenant_keys)
+        if problem:
+            out.append(problem)
+        st = replace(st, resources=tuple(r for r in st.resources if r not in kms))
+        if not st.resources:
+            return out
+    owners = {peek(b.props, "bucket"): tags_of(b.props).get(tag) for b in stack.of(*S3_BUCKETS) if isinstance(peek(b.props, "bucket"), str)}
+    # a bucket named by `<literal>${namespace}` is the namespace's own (a silo bucket by convention) unless the
+    # stack gives that name to a bucket of someone else
+    ns_mark = "\0ns\0"  # the variable holds a "/": mark it before splitting bucket from key
+    per_ns_buckets = [b for b in (r.replace(NAMESPACE_VARIABLE, ns_mark).removeprefix("arn:aws:s3:::").partition("/")[0]
+                                  for r in st.resources if isinstance(r, str) and r.startswith("arn:aws:s3:::"))
+                      if b.endswith(ns_mark) and ns_mark not in b[: -len(ns_mark)] and not WILDCARD.search(b[: -len(ns_mark)])]
+    for ns, tenants in sorted(namespaces.items()):
+        for tenant in sorted(tenants):
+            prefix = str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
+            own = {b for b, owner in owners.items() if owner == tenant}
+            for pattern in per_ns_buckets:
+                name = pattern.replace(ns_mark, ns)
+                if name in owners and owners[name] != tenant:
+                    return out + [f"names bucket {name} through the namespace, but it belongs to {owners[name] or 'the platform'}"]
+                own.add(name)
+            found = _statement_problems(_substituted(st, ns), prefix, own, 0)
+            if found:
+                return out + [f"{found[0]}, for namespace {ns} (tenant {tenant})"]
+    return out
+
+
+def _untagged_role(stack: Stack, role: Any, grants: list, tenant_keys: dict[str, Any], namespaces: dict[str, set[str]],
+                   config: dict) -> list[tuple[str | None, str]]:
+    """A role without the tenant tag that a workload can assume must not reach tenant data, unless
+    it is a pod-identity role whose every reach into tenant data goes through the namespace variable."""
+    if not _workload_assumable(role):
+        return []  # AWS service roles (replication, backup): they act for the platform, not for a tenant
+    tag = config.get("tenantTag", "meridian:tenant")
+    marker = str(config.get("tenantPrefix", "tenants/{tenant}/")).split("{tenant}")[0]
+    abac = _pod_identity_only(role)
+    out: list[tuple[str | None, str]] = []
+    if abac:
+        for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
+            if truthy(dig(assoc.props, "disableSessionTags", default=False)):
+                out.append((assoc.urn, f"Pod identity association must keep session tags on: role {role.name} tells tenants apart by them"))
+            if dig(assoc.props, "targetRoleArn") is not None:
+                out.append((assoc.urn, f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)"))
+    for grant in grants:
+        for dep in stack.linked(grant.holder, grant.prop, KMS_KEY):
+            if tenant_keys.get(dep.urn):
+                out.append((grant.holder.urn, f"Role {role.name} (no tenant tag, assumable by workloads) must not reach tenant {tenant_keys[dep.urn]}'s key {dep.name}"))
+        if grant.managed_arn is not None:
+            continue
+        try:
+            sts = grant_statements(grant)
+        except UnknownValueError as exc:
+            out.append((grant.holder.urn, Unverifiable.of(exc, f"role {role.name}'s {grant.label}")))
+            continue
+        for st in sts:
+            try:
+                if not st.allow or not ({"s3", "kms", "*"} & services(st)):
+                    continue
+                if UNKNOWN in st.resources:
+                    raise unknown("Statement", "Resource")
+                if abac and (any(NAMESPACE_VARIABLE in r for r in st.resources)
+                             or any(NAMESPACE_VARIABLE in str(v) for _, _, vals in st.conditions for v in vals)):
+                    out += [(grant.holder.urn, f"Role {role.name} (pod identity, by namespace) must not widen access: it {p} ({st.label})")
+                            for p in _abac_problems(stack, role, grant, st, namespaces, tenant_keys, tag, config)]
+                    continue
+            except UnknownValueError as exc:
+                out.append((grant.holder.urn, Unverifiable.of(exc, f"role {role.name}'s {grant.label}, {st.label}")))
+                continue
+            wide = [r for r in st.resources if services(st) & {"s3", "*"} and _reaches_tenant_objects(r, marker)] + (["NotResource"] if st.not_resources else [])
+            wide += [r for r in st.resources if ":kms:" in r and WILDCARD.search(r) and ({"kms", "*"} & services(st))]
+            if wide:
+                out.append((grant.holder.urn, f"Role {role.name} (no tenant tag, assumable by workloads) must not reach tenant data: "
+                                              f"{', '.join(wide)} covers tenant prefixes or keys ({st.label})"))
     return out
 
 
 tenant_role_isolated = stack_policy(
     "tenant-role-isolated",
-    what="Checks that each tenant's IAM role reaches only its own S3 prefix, its own KMS key and is assumable only from its own namespace (no wildcard reaches another tenant)",
-    why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data.",
+    what="Checks that every tenant principal reaches only its own data and key: each tenant-tagged IAM role, through every source of permissions "
+         "(inline and RolePolicy documents, managed policy ARNs, attachments), and each tenant-tagged EKS Pod Identity association's session policy, "
+         "allow only S3 objects under the tenant's prefix (or in its own silo bucket), listing limited to that prefix, and KMS on exact key ARNs "
+         "built from the tenant's own key; that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
+         "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
+         "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
+         "for its own namespace only), with session tags on and no role chaining",
+    why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
+        "The rule is an allowlist: what it cannot prove isolated is a violation.",
     check=check_tenant_roles,
     severity=CRITICAL,
     config=_TENANT_SCHEMA,
-    remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to an `s3:prefix` condition "
-                "of `tenants/<id>/*`, KMS actions to the tenant's key ARN, and the trust policy's `:sub` to "
-                "`system:serviceaccount:t-<id>:<id>-app` (components.tenant).",
+    remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to a `StringLike` `s3:prefix` condition "
+                "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
+                "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
+    limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com: EKS sets "
+           "it from the pod's namespace and no caller can choose it through sts:TagSession. The rule assumes that tenants cannot create "
+           "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
+           "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
+           "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
+           "further are not credited.",
     tags=["tenancy", "iam"],
 )
 
 
-def _default_deny(policy: Any) -> bool:
-    spec = dig(policy.props, "spec", default={})
-    selector = plain(dig(spec, "podSelector", default={})) or {}
-    selects_all = not selector.get("matchLabels") and not selector.get("matchExpressions")
+# --- namespaces ----------------------------------------------------------------------------------
+
+_PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+def _selects_all(selector: Any) -> bool:
+    selector = known(selector) or {}
+    return isinstance(selector, dict) and not selector.get("matchLabels") and not selector.get("matchExpressions")
+
+
+def _default_deny(spec: Any) -> bool:
     types = {str(t) for t in as_list(dig(spec, "policyTypes"))}
-    return selects_all and {"Ingress", "Egress"} <= types and not as_list(dig(spec, "ingress")) and not as_list(dig(spec, "egress"))
+    return _selects_all(dig(spec, "podSelector", default={})) and {"Ingress", "Egress"} <= types \
+        and not as_list(dig(spec, "ingress")) and not as_list(dig(spec, "egress"))
+
+
+def _opens(spec: Any) -> list[str]:
+    """Rules of a NetworkPolicy that admit every peer, or every namespace's pods (other tenants)."""
+    out = []
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(as_list(dig(spec, direction))):
+            peers = as_list(dig(rule, peers_key))
+            if not peers:
+                out.append(f"{direction}[{i}] has no `{peers_key}`: it admits every peer")
+            for peer in peers:
+                ns_sel, pod_sel, block = dig(peer, "namespaceSelector"), dig(peer, "podSelector"), dig(peer, "ipBlock")
+                if ns_sel is not None and _selects_all(ns_sel):
+                    out.append(f"{direction}[{i}] selects every namespace's pods (`namespaceSelector: {{}}`)")
+                if block is not None:
+                    cidr = dig(block, "cidr")
+                    excepted = {str(e) for e in as_list(dig(block, "except"))}
+                    if cidr in ("0.0.0.0/0", "::/0") and not set(_PRIVATE) <= excepted:
+                        out.append(f"{direction}[{i}] admits {cidr} without excepting the private ranges pods use")
+    return out
 
 
 def _cluster_of(resource: Any) -> str:
@@ -178,41 +458,64 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
     label = config.get("tenantLabel", "meridian.io/tenant")
     denies: set[tuple[str, str]] = set()
     quotas: set[tuple[str, str]] = set()
+    policies_in: dict[tuple[str, str], list[Any]] = {}
 
     def keys(obj: Any) -> list[tuple[str, str]]:
-        ns = dig(obj.props, "metadata", "namespace")
+        ns = peek(obj.props, "metadata", "namespace")
         found = [(_cluster_of(obj), ns)] if isinstance(ns, str) else []
         found += [(_cluster_of(n), n.urn) for n in stack.linked(obj, "metadata", NAMESPACE)]
         return found
 
-    for policy in stack.of(NETWORK_POLICY):
-        if _default_deny(policy):
+    def index_policy(policy: Any) -> list[tuple[str | None, str]]:
+        for k in keys(policy):
+            policies_in.setdefault(k, []).append(policy)
+        if _default_deny(dig(policy.props, "spec", default={})):
             denies.update(keys(policy))
-    for quota in stack.of(QUOTA):
-        if plain(dig(quota.props, "spec", "hard", default={})):
+        return []
+
+    def index_quota(quota: Any) -> list[tuple[str | None, str]]:
+        if known(dig(quota.props, "spec", "hard", default={})):
             quotas.update(keys(quota))
-    out = []
-    for ns in stack.of(NAMESPACE):
+        return []
+
+    out = judge_each(stack.of(NETWORK_POLICY), index_policy) + judge_each(stack.of(QUOTA), index_quota)
+
+    def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
         if not tenant:
-            continue
+            return []
+        found = []
         mine = {(_cluster_of(ns), dig(ns.props, "metadata", "name")), (_cluster_of(ns), ns.urn)}
         if not mine & denies:
-            out.append((ns.urn, f"Tenant {tenant} namespace must have a default-deny NetworkPolicy (empty podSelector, policyTypes Ingress and Egress, no rules)"))
+            found.append((ns.urn, f"Tenant {tenant} namespace must have a default-deny NetworkPolicy (empty podSelector, policyTypes Ingress and Egress, no rules)"))
         if not mine & quotas:
-            out.append((ns.urn, f"Tenant {tenant} namespace must have a ResourceQuota with `spec.hard` limits"))
-    return out
+            found.append((ns.urn, f"Tenant {tenant} namespace must have a ResourceQuota with `spec.hard` limits"))
+        seen = set()
+        for key in mine:
+            for policy in policies_in.get(key, []):
+                if policy.urn in seen:
+                    continue
+                seen.add(policy.urn)
+                try:
+                    found += [(policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}") for p in _opens(dig(policy.props, "spec", default={}))]
+                except UnknownValueError as exc:
+                    found.append((policy.urn, Unverifiable.of(exc)))
+        return found
+
+    return out + judge_each(stack.of(NAMESPACE), judge)
 
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota, in the same cluster",
-    why="Without a default deny, any pod in the cluster can reach the tenant's pods (and they can reach anything); without a quota, one tenant can starve the others of nodes.",
+    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, and that no NetworkPolicy in it admits every peer, every namespace, or 0.0.0.0/0 without excepting the private ranges",
+    why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
     check=check_tenant_namespaces,
     severity=HIGH,
     config={"tenantLabel": _TENANT_SCHEMA["tenantLabel"]},
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
-                "then the explicit allows; and a ResourceQuota sized by the tenant's plan (components.tenant).",
+                "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
+                "and a ResourceQuota sized by the tenant's plan (components.tenant).",
+    limits='That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack.',
     tags=["tenancy", "kubernetes"],
 )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 
@@ -48,6 +49,11 @@ class Pack:
         self.configure(examples.CONFIG if config is None else config)
         return evaluate(self.analyzer, [Subject.from_dict(r) for r in resources])
 
+    def run_only(self, rule: str, resources: list[dict]):
+        """Only `rule` enabled (the others skipped by the SDK): what one mutation test needs, several times faster."""
+        settings = {k: {s: v for s, v in e.items() if s != "enforcementLevel"} for k, e in examples.CONFIG.items() if isinstance(e, dict)}
+        return self.run(resources, {**settings, "all": "disabled", rule: {**settings.get(rule, {}), "enforcementLevel": "mandatory"}})
+
 
 @pytest.fixture(scope="session")
 def pack():
@@ -61,8 +67,9 @@ def test_the_valid_stack_passes_every_rule(pack):
 
 @pytest.mark.parametrize("rule,index,what", MUTATION_CASES, ids=[f"{r}-{i}" for r, i, _ in MUTATION_CASES])
 def test_each_mutation_is_caught_by_its_rule(pack, rule, index, what):
-    violations = [v for v in pack.run(examples.mutated(rule, index)) if v.policy == rule]
+    violations = pack.run_only(rule, examples.mutated(rule, index))
     assert violations, f"{rule} missed: {what}"
+    assert {v.policy for v in violations} == {rule}
     for v in violations:
         assert v.level == "mandatory", v
         assert " must " in v.message, v.message
@@ -105,16 +112,34 @@ def test_policy_documents_as_objects_are_read_like_strings(pack):
     assert "iam-policy-no-full-admin" in {v.policy for v in pack.run(stack)}
 
 
-def test_unknown_values_presence_passes_value_defers_residency_fails(pack):
+def test_one_unknown_value_hides_no_other_resource(pack):
+    """No fail-open: the group whose CIDR is only known after apply is reported on its own (advisory,
+    unverifiable), and the other group's open SSH port is still a mandatory violation."""
     stack = examples.valid_stack()
-    assert examples.find(stack, "alerts")["inputs"]["kmsMasterKeyId"] == examples.UNKNOWN  # a key from another resource: set
+    examples.find(stack, "lb-sg")["inputs"]["ingress"][0]["cidrBlocks"] = [examples.UNKNOWN]
+    examples.MUTATIONS["ec2-security-group-ingress-restricted"][0][1](stack)  # db-sg open to 0.0.0.0/0 on 5432
+    found = [v for v in pack.run(stack) if v.policy == "ec2-security-group-ingress-restricted"]
+    by_urn = {v.urn: v for v in found}
+    lb, db = (examples.urn("aws:ec2/securityGroup:SecurityGroup", n) for n in ("lb-sg", "db-sg"))
+    assert by_urn[db].level == "mandatory" and "5432" in by_urn[db].message
+    assert by_urn[lb].level == "advisory" and by_urn[lb].message.startswith("unverifiable at preview: ")
+    assert not any("can't run" in v.message for v in found)
+
+
+def test_unknown_documents_are_unverifiable_resource_by_resource(pack):
+    stack = examples.valid_stack()
     examples.find(stack, "deploy")["inputs"]["policy"] = examples.UNKNOWN  # a document only known after apply
     examples.find(stack, "t-acme-data-access")["inputs"]["policy"] = examples.UNKNOWN
     examples.find(stack, "pool-tls-only")["inputs"]["policy"] = examples.UNKNOWN
+    examples.find(stack, "alerts")["inputs"]["kmsMasterKeyId"] = examples.UNKNOWN
     violations = pack.run(stack)
-    # IAM cannot judge an unknown document: the SDK reports it as advisory ("can't run during preview").
-    assert violations and all(v.level == "advisory" and "during preview" in v.message for v in violations), violations
-    assert {v.policy for v in violations} <= {"iam-policy-no-full-admin", "iam-policy-no-passrole-wildcard"}
+    assert violations and all(v.level == "advisory" and v.message.startswith("unverifiable at preview: ") for v in violations), violations
+    assert {(v.policy, v.urn.rsplit("::", 1)[-1]) for v in violations} >= {
+        ("iam-policy-no-full-admin", "deploy"), ("tenant-role-isolated", "t-acme-data-access"),
+        ("s3-bucket-tls-only", "pool-tls-only"), ("sns-topic-encrypted", "alerts")}
+    # What is known is still judged: Action "*" in a document whose Resource is unknown.
+    examples.find(stack, "deploy")["inputs"]["policy"] = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": examples.UNKNOWN}]}
+    assert [v.level for v in pack.run(stack) if v.policy == "iam-policy-no-full-admin" and v.urn.endswith("::deploy")] == ["mandatory"]
     # Residency must be provable at preview: an unknown region fails (mutation 'region computed').
     found = [v for v in pack.run(examples.mutated("aws-resource-region-allowed", 2)) if v.policy == "aws-resource-region-allowed"]
     assert found and found[0].level == "mandatory" and "must be known" in found[0].message
@@ -139,13 +164,21 @@ def test_config_sets_levels_and_settings(pack):
 
 
 def test_residency_exception_is_narrow(pack):
-    stack = examples.valid_stack()
-    examples.find(stack, "alerts")["inputs"]["region"] = "eu-west-1"
+    """The exception covers its types inside its component only: the failover alarm set, not every topic."""
     config = copy.deepcopy(examples.CONFIG)
-    config["aws-resource-region-allowed"]["regionExceptions"] = {"eu-west-1": ["aws:sns/topic:Topic"]}
-    assert pack.run(stack, config) == []
+    config["aws-resource-region-allowed"]["regionExceptions"] = [
+        {"region": "eu-west-1", "component": "meridian:failover:Failover", "types": ["aws:sns/topic:Topic"]}]
+    stack = examples.valid_stack()
+    alerts = examples.find(stack, "alerts")
+    alerts["inputs"]["region"] = "eu-west-1"
+    alerts["urn"] = alerts["urn"].replace("::aws:sns/topic:Topic::", "::meridian:failover:Failover$aws:sns/topic:Topic::")
+    region_rule = "aws-resource-region-allowed"
+    assert [v for v in pack.run(stack, config) if v.policy == region_rule] == []
+    stack = examples.valid_stack()
+    examples.find(stack, "alerts")["inputs"]["region"] = "eu-west-1"  # the same type outside the component
     examples.find(stack, "flowlogs")["inputs"]["region"] = "eu-west-1"  # not an excepted type
-    assert [v.urn for v in pack.run(stack, config)] == [examples.urn("aws:cloudwatch/logGroup:LogGroup", "flowlogs")]
+    assert sorted(v.urn for v in pack.run(stack, config) if v.policy == region_rule) == sorted([
+        examples.urn("aws:sns/topic:Topic", "alerts"), examples.urn("aws:cloudwatch/logGroup:LogGroup", "flowlogs")])
 
 
 def test_bad_config_lists_every_problem(pack):
@@ -180,7 +213,9 @@ def test_check_functions_can_be_called_directly_with_plain_dicts():
         iam = _load("meridian_policy_iam_test", PACK / "iam.py")
     finally:
         sys.path.remove(str(PACK))
-    assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": "k"}, {}, None) == []
+    key = "arn:aws:kms:us-east-1:123456789012:key/1111-platform"
+    assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": key}, {}, None) == []
+    assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": "x"}, {}, None)
     assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {}, {}, None)
     doc = json.dumps({"Statement": [{"Effect": "Allow", "Action": "iam:Pass*", "Resource": ["*"]}]})
     assert iam.check_no_passrole_wildcard("aws:iam/policy:Policy", {"policy": doc}, {}, None)
@@ -235,3 +270,39 @@ def test_streaming_with_a_stack_helper_finds_what_evaluate_finds(pack, threshold
     assert sorted((v.policy, v.urn, v.message) for v in report.violations) == expected
     assert report.analyzed == len(resources) - 1  # everything but the Stack itself
     assert report.timings.analyzer_cpu_s is not None and report.timings.waited_s >= 0
+
+
+def test_pod_identity_abac_design_is_proven_isolated(pack):
+    """The shared pod-identity role (one per region, tenants told apart by the session tag EKS sets)
+    passes; its isolation rests on what the rule checks: only pods.eks.amazonaws.com may assume it."""
+    assert [v for v in pack.run(examples.abac_stack(), examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"] == []
+
+
+@pytest.mark.parametrize("index", range(len(examples.ABAC_MUTATIONS)), ids=[w for w, _ in examples.ABAC_MUTATIONS])
+def test_pod_identity_abac_bypasses_are_caught(pack, index):
+    resources = examples.abac_stack()
+    examples.ABAC_MUTATIONS[index][1](resources)
+    found = [v for v in pack.run(resources, examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
+    assert found and all(v.level == "mandatory" for v in found), examples.ABAC_MUTATIONS[index][0]
+
+
+def test_decoding_once_per_request_changes_no_verdict(pack, tmp_path):
+    """policies/sdkcache.py memoises the SDK's per-policy decoding; the pack as shipped by the SDK
+    (cache not installed) must find exactly the same violations, resource and stack rules alike."""
+    probe = subprocess.run([sys.executable, "-c", "import sdkcache; print(sdkcache.install())"], cwd=PACK, capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "True", f"pulumi-policy internals changed: the decode cache is not installed ({probe.stderr})"
+    plain_pack = tmp_path / "policies"
+    shutil.copytree(PACK, plain_pack, ignore=shutil.ignore_patterns("__pycache__"))
+    main = (plain_pack / "__main__.py").read_text()
+    assert "\nsdkcache.install()" in main
+    (plain_pack / "__main__.py").write_text(main.replace("\nsdkcache.install()", "\npass"))
+    resources = examples.mutated("tenant-role-isolated", 0)
+    for rule, index in (("rds-storage-encrypted", 0), ("ec2-security-group-ingress-restricted", 0), ("aws-resource-required-tags", 0)):
+        examples.MUTATIONS[rule][index][1](resources)
+    examples.find(resources, "deploy")["inputs"]["policy"] = examples.UNKNOWN
+    cached = sorted((v.policy, v.level, v.urn, v.message) for v in pack.run(resources))
+    with Analyzer(plain_pack) as analyzer:
+        info = analyzer.wait_ready()
+        analyzer.configure(effective_config(info, examples.CONFIG, "test config"))
+        shipped = sorted((v.policy, v.level, v.urn, v.message) for v in evaluate(analyzer, [Subject.from_dict(r) for r in resources]))
+    assert cached == shipped and len({p for p, *_ in cached}) >= 5

@@ -16,13 +16,14 @@ from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
 from .conftest import ROOT, STACKS, run_meridian
 
-# Runs the real program in a fresh process (SDK state is global) and dumps what the analyzer is sent.
-_DUMP = """
+# Runs the real program in a fresh process (SDK state is global) and dumps what the analyzer is sent
+# (argv: project dir, stack, and "first-preview" for the first-preview view).
+DUMP = """
 import json, sys
 from pathlib import Path
 from google.protobuf import json_format
 from meridian.engine.run import run_program
-run = run_program(Path(sys.argv[1]), sys.argv[2])
+run = run_program(Path(sys.argv[1]), sys.argv[2], first_preview=sys.argv[3:] == ["first-preview"])
 json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent or None,
             "provider": r.provider_urn or None, "inputs": json_format.MessageToDict(r.inputs),
             "dependencies": r.dependencies, "propertyDependencies": r.property_dependencies, "protect": r.protect}
@@ -32,7 +33,7 @@ json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "p
 
 @pytest.fixture(scope="session")
 def real_resources():
-    procs = {s: subprocess.Popen([sys.executable, "-c", _DUMP, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = {s: subprocess.Popen([sys.executable, "-c", DUMP, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for s in ("us", "apac")}
     out = {}
     for s, proc in procs.items():
@@ -190,22 +191,34 @@ def test_invalid_policy_settings_exit_2(project_with_pack):
 def test_mandatory_violation_exits_1_grouped_by_rule_and_in_the_plan(project_with_pack, tmp_path):
     path = project_with_pack / "policies" / "config" / "us.json"
     cfg = json.loads(path.read_text())
-    cfg["aws-resource-region-allowed"]["allowedRegions"] = ["us-east-1"]  # the dr region leaves the zone
-    cfg["rds-backup-retention-sufficient"] = {"enforcementLevel": "advisory", "minRetentionDays": 30}
+    cfg["rds-backup-retention-sufficient"] = {"enforcementLevel": "mandatory", "minRetentionDays": 30}  # the stack keeps 14
+    cfg["aws-resource-required-tags"] = {"enforcementLevel": "advisory", "requiredTags": ["meridian:stack", "owner"]}
     path.write_text(json.dumps(cfg))
     out = tmp_path / "plan.json"
     cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_with_pack), "--json", str(out))
     assert cli.code == 1, cli.err
-    assert "MANDATORY aws-resource-region-allowed" in cli.out and "ADVISORY rds-backup-retention-sufficient" in cli.out
+    assert "MANDATORY rds-backup-retention-sufficient" in cli.out and "ADVISORY aws-resource-required-tags" in cli.out
     assert cli.out.index("MANDATORY") < cli.out.index("ADVISORY")
-    assert "urn:pulumi:us::meridian::pulumi:pulumi:Stack$pulumi:providers:aws::us-west-2" in cli.out
     assert "policy: FAILED" in cli.out
     plan = json.loads(out.read_text())
     violations = plan["policy"]["violations"]
-    assert {v["policy"] for v in violations if v["level"] == "mandatory"} == {"aws-resource-region-allowed"}
+    assert {v["policy"] for v in violations if v["level"] == "mandatory"} == {"rds-backup-retention-sufficient"}
     assert all(set(v) == {"policy", "level", "urn", "message"} for v in violations)
-    dr = {r["urn"] for r in plan["resources"] if r["region"] == "us-west-2" and r["type"].startswith("aws:")}
-    assert dr <= {v["urn"] for v in violations if v["policy"] == "aws-resource-region-allowed"}
+    clusters = {r["urn"] for r in plan["resources"] if r["type"] == "aws:rds/cluster:Cluster"}
+    assert clusters and clusters <= {v["urn"] for v in violations if v["policy"] == "rds-backup-retention-sufficient"}
+    assert all("propertyDependencies" in r for r in plan["resources"])
+
+
+def test_policy_config_drifted_from_the_stack_config_exits_2_naming_both(project_with_pack):
+    path = project_with_pack / "policies" / "config" / "us.json"
+    cfg = json.loads(path.read_text())
+    cfg["aws-resource-region-allowed"]["allowedRegions"] = ["us-east-1"]  # edited here, not in Pulumi.us.yaml
+    path.write_text(json.dumps(cfg))
+    cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_with_pack))
+    assert cli.code == 2, cli.out + cli.err
+    assert "policies/config/us.json is out of date with Pulumi.us.yaml" in cli.err and "--write-config" in cli.err
+    fixed = run_meridian("policy", "--stack", "us", "--project-dir", str(project_with_pack), "--write-config")
+    assert fixed.code == 0 and json.loads(path.read_text())["aws-resource-region-allowed"]["allowedRegions"] == ["us-east-1", "us-east-2", "us-west-1", "us-west-2"]
 
 
 def test_no_policy_skips_the_pack(project_with_pack):

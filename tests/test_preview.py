@@ -14,7 +14,7 @@ from meridian.engine.recorder import SECRET_SIG, SIG_KEY, UNKNOWN, UNKNOWN_SHOWN
 
 from .conftest import ROOT, STACKS, meridian_cmd, run_meridian
 
-RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "region", "inputs", "dependencies", "protect"}
+RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "region", "inputs", "dependencies", "protect", "propertyDependencies"}
 # AWS types whose arguments have no `tags` map.
 UNTAGGABLE = {
     "aws:ec2/route:Route",

@@ -31,10 +31,21 @@ class PolicyRequest:
     json_path: Path | None = None
     catalog_path: Path | None = None
     format: Format = Format.text
+    write_config: bool = False
 
 
 def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
     console = console or report_console()
+    if req.write_config:
+        from meridian.commands.preview import prepare
+        from meridian.engine.policy import config_path, load_policy_config
+        from meridian.engine.policy.generated import render
+
+        prep = prepare(req.stack, req.project_dir, None)
+        path = config_path(prep.project_dir, req.stack)
+        path.write_text(render(load_policy_config(path) if path.exists() else None, prep.cfg))
+        console.print(f"policy config written to {path.relative_to(prep.project_dir)} (from Pulumi.{req.stack}.yaml)")
+        return EXIT_OK
     if req.catalog_path is not None:
         from meridian.commands.preview import writable
         from meridian.project import find_project_dir
@@ -50,7 +61,7 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
     prep = prepare(req.stack, req.project_dir, None)
     json_path = writable(req.json_path)
     with contextlib.ExitStack() as scope:
-        stream = open_policy_stream(scope, prep.project_dir, req.stack)
+        stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg)
         run = run_program(prep.project_dir, req.stack, record=True, on_register=stream.on_register)
         report = stream.finish()
     document = json.dumps({"stack": req.stack, **report.to_json()}, indent=1) + "\n"
@@ -71,14 +82,36 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
 
 
 _ORDER = {"mandatory": 0, "advisory": 1, "remediate": 2, "disabled": 3}
+UNVERIFIABLE = "unverifiable at preview: "
+
+
+def unverifiable(report: Any) -> list[Any]:
+    """Findings the pack could not decide because a value is only known after apply (the rule named enforces them at `up`)."""
+    return [v for v in report.violations if v.message.startswith(UNVERIFIABLE)]
+
+
+def print_unverifiable(report: Any, console: Console) -> None:
+    """What a preview cannot verify, grouped by the rule that will enforce it at `pulumi up`."""
+    by_rule: dict[str, list[Any]] = defaultdict(list)
+    for v in unverifiable(report):
+        by_rule[v.policy].append(v)
+    if not by_rule:
+        return
+    console.print(f"[yellow]UNVERIFIABLE AT PREVIEW[/] {sum(map(len, by_rule.values()))} checks; enforced at `pulumi up` by the rule named:", highlight=False)
+    for name in sorted(by_rule):
+        props = sorted({v.message[len(UNVERIFIABLE):].split(";")[0] for v in by_rule[name]})
+        console.print(f"  [bold]{name}[/] ({len(by_rule[name])} resources): {escape(', '.join(props))}", highlight=False, soft_wrap=True)
 
 
 def print_violations(report: Any, console: Console) -> None:
-    """Violations grouped by rule (mandatory rules first), each with the resource URN."""
+    """Violations grouped by rule (mandatory rules first), each with the resource URN; what only
+    `up` can verify is summarised per rule instead."""
     by_rule: dict[str, list[Any]] = defaultdict(list)
     for v in report.violations:
-        by_rule[v.policy].append(v)
-    if not by_rule:
+        if not v.message.startswith(UNVERIFIABLE):
+            by_rule[v.policy].append(v)
+    print_unverifiable(report, console)
+    if not by_rule and not unverifiable(report):
         console.print(f"[green]policy pack {report.pack.name}: no violations[/] ({len(report.pack.policies)} rules, config {report.config_file})")
         return
     for name in sorted(by_rule, key=lambda n: (min(_ORDER.get(v.level, 9) for v in by_rule[n]), n)):
@@ -119,12 +152,15 @@ def catalog_markdown(project_dir: Path) -> str:
     examples = _load_examples(pack_dir)
     with Analyzer(pack_dir) as analyzer:
         pack = analyzer.wait_ready()
-        analyzer.configure(effective_config(pack, examples.CONFIG, pack_dir / "examples.py"))
+        settings = {k: {s: v for s, v in e.items() if s != "enforcementLevel"} for k, e in examples.CONFIG.items() if isinstance(e, dict)}
         messages = {}
         for policy in pack.policies:
             mutations = examples.MUTATIONS.get(policy.name) or []
             if not mutations:
                 continue
+            # only this rule enabled: its example's message, at the rule's own default level
+            only = {**settings, "all": "disabled", policy.name: {**settings.get(policy.name, {}), "enforcementLevel": policy.level}}
+            analyzer.configure(effective_config(pack, only, pack_dir / "examples.py"))
             found = [v for v in evaluate(analyzer, [Subject.from_dict(r) for r in examples.mutated(policy.name)]) if v.policy == policy.name]
             if found:
                 messages[policy.name] = (mutations[0][0], found[0])
@@ -143,7 +179,16 @@ def catalog_markdown(project_dir: Path) -> str:
         f"The CrossGuard pack in `policies/` ({len(pack.policies)} rules) runs in every `meridian preview` (offline, through its "
         "own analyzer) and with the real CLI: `pulumi preview --policy-pack policies --policy-pack-config policies/config/<stack>.json`.",
         "A **mandatory** violation fails the preview (exit 1); **advisory** ones are reported only. Levels and settings per stack "
-        "live in `policies/config/<stack>.json` (the format `--policy-pack-config` takes); the level below is the pack's default.",
+        "live in `policies/config/<stack>.json` (the format `--policy-pack-config` takes); the level below is the pack's default. "
+        "The settings that copy the stack config (allowed regions, dr region, the us-east-1 failover-alarm exception) are generated "
+        "from `Pulumi.<stack>.yaml` by `meridian policy --stack <stack> --write-config`; a preview refuses a file that has drifted.",
+        "",
+        "**Two views, and what a preview cannot prove.** No rule fails open: every rule judges resource by resource, and a resource "
+        "whose deciding value is only known after apply gets its own advisory finding `unverifiable at preview: <property>` while "
+        "every other resource is still judged at the rule's level. `meridian preview` (the default, *update view*) gives every output "
+        "a value, as the analyzer sees resources during `pulumi up`; `meridian preview --first-preview` leaves the computed outputs "
+        "of resources being created unknown, as a real first `pulumi preview` does, and lists what stays unverifiable until `up`, "
+        "per rule that will enforce it then. Each rule below says what it proves and what it leaves to `pulumi up` or to AWS.",
         "",
         "| rule | kind | default level | severity | " + " | ".join(f"{s}" for s in per_stack) + " |",
         "|---|---|---|---|" + "---|" * len(per_stack),
@@ -157,8 +202,10 @@ def catalog_markdown(project_dir: Path) -> str:
     for area, policies in areas.items():
         out += ["", f"## {area}"]
         for policy in policies:
-            what, _, why = policy.description.partition(" Why: ")
-            out += ["", f"### {policy.name}", "", f"**What it checks.** {what}", "", f"**Why.** {why}", "",
+            what, _, rest = policy.description.partition(" Why: ")
+            why, _, limits = rest.partition(" Limits: ")
+            out += ["", f"### {policy.name}", "", f"**What it proves.** {what}", "", f"**Why.** {why}", "",
+                    f"**Left to `pulumi up` (or to AWS).** {limits or 'nothing beyond what is listed above.'}", "",
                     f"**Kind:** {policy.kind} rule. **Default level:** {policy.level}. **Severity:** {policy.severity}.", ""]
             if policy.schema:
                 out += ["**Config:**", "", "| setting | type | default | meaning |", "|---|---|---|---|", *_schema_rows(policy, {}), ""]

@@ -31,6 +31,7 @@ class PreviewRequest:
     full: bool = False  # the tree lists every component and resource by name
     timings: bool = False  # measured timings in the plan JSON (benchmarks); off: two runs give the same bytes
     diff_base: Path | None = None  # a base plan JSON to show this plan's changes against
+    first_preview: bool = False
 
 
 @dataclass
@@ -86,9 +87,9 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
 
     with contextlib.ExitStack() as scope:
         # Policy: bad config exits 2 before the program; the analyzer starts now and works while the program runs.
-        stream = open_policy_stream(scope, prep.project_dir, req.stack) if req.policy else None
+        stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg) if req.policy else None
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides,
-                          on_register=stream.on_register if stream else None)
+                          on_register=stream.on_register if stream else None, first_preview=req.first_preview)
         if stream is not None:
             stream.close()  # the analyzer finishes (drain + AnalyzeStack) while the report below renders
         plan = Plan("meridian", req.stack, run.registrations, run.outputs)
@@ -155,13 +156,17 @@ def preview_markdown(plan, report, cost, full: bool) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str):
+def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str, cfg: Any = None):
     """Read the stack's policy config (exit 2 if missing or bad), start the pack's analyzer (stopped
     when `scope` closes, whatever happens) and return the stream to feed registrations into."""
     from meridian.engine.policy import Analyzer, PolicyStream, config_path, load_policy_config, pack_dir_of, stack_shards
 
     path = config_path(project_dir, stack)
     file_config = load_policy_config(path)
+    if cfg is not None:
+        from meridian.engine.policy.generated import require_current
+
+        require_current(project_dir, path, file_config, cfg, stack)
     # One analyzer for everything, streamed during the program; a large stack also gets a second one
     # (one per core) to split AnalyzeStack's stack policies with.
     analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))

@@ -15,7 +15,6 @@ from typing import Any
 import pulumi
 
 ACCOUNT_ID = "123456789012"
-_UNKNOWN_REGION = "us-east-1"
 
 Outputs = dict[str, Any]
 
@@ -70,6 +69,21 @@ def _kms_key(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
 def _kms_alias(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     alias = inputs.get("name") or f"alias/{_physical(name)}"
     return {"id": alias, "name": alias, "arn": _arn("kms", region, alias)}
+
+
+def _iam_role(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    """Role ARNs carry the role's path (`arn:aws:iam::<account>:role/meridian/tenants/<name>`)."""
+    physical = inputs.get("name") or _physical(name)
+    path = inputs.get("path") or "/"
+    return {"id": physical, "name": physical, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role{path}{physical}", "uniqueId": f"AROA{rid[:17].upper()}"}
+
+
+def _route53_record(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    """The provider's id is ZONE_NAME_TYPE, plus _SETIDENTIFIER for routed records (PRIMARY and SECONDARY differ)."""
+    parts = [str(inputs.get("zoneId")), str(inputs.get("name")), str(inputs.get("type"))]
+    if inputs.get("setIdentifier"):
+        parts.append(str(inputs["setIdentifier"]))
+    return {"id": "_".join(parts), "fqdn": str(inputs.get("name", "")).rstrip(".")}
 
 
 def _log_group(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
@@ -166,7 +180,7 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:kms/key:Key": _kms_key,
     "aws:kms/alias:Alias": _kms_alias,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
-    "aws:iam/role:Role": _named("iam", "role/{}", global_service=True),
+    "aws:iam/role:Role": _iam_role,
     "aws:iam/policy:Policy": _named("iam", "policy/{}", global_service=True),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda n, i, r, x: {"id": f"{i.get('role', 'role')}-{x}"},
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
@@ -187,7 +201,7 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
         "nameServers": [f"ns-{k}.awsdns-{k:02d}.net" for k in (1, 2, 3, 4)],
     },
     "aws:route53/healthCheck:HealthCheck": lambda n, i, r, x: {"id": f"{x[:8]}-{x[8:12]}-4{x[12:15]}-8{x[:3]}-{x[:12]}", "arn": f"arn:aws:route53:::healthcheck/{x}"},
-    "aws:route53/record:Record": lambda n, i, r, x: {"id": f"{i.get('zoneId')}_{i.get('name')}_{i.get('type')}", "fqdn": str(i.get("name", "")).rstrip(".")},
+    "aws:route53/record:Record": _route53_record,
     "aws:acm/certificate:Certificate": _acm_certificate,
     "aws:acm/certificateValidation:CertificateValidation": lambda n, i, r, x: {"id": str(i.get("certificateArn"))},
     "aws:s3/bucket:Bucket": lambda n, i, r, x: {
@@ -239,29 +253,55 @@ def _kubeconfig_region(kubeconfig: Any) -> str | None:
         return None
 
 
+class MockConfigError(Exception):
+    """The program placed a resource where no region can be determined (the engine would refuse it too)."""
+
+
 class MeridianMocks(pulumi.runtime.Mocks):
-    """Mocks that answer like AWS would, per region of the resource's provider."""
+    """Mocks that answer like AWS would, per region of the resource's provider.
 
-    def __init__(self) -> None:
+    A resource's region comes from its own `region` input, else its provider's. An AWS provider
+    without a region, or an AWS resource under the default provider while `aws:region` is not set,
+    is an error: the real engine would fail at `up` (no region), and silently assuming us-east-1
+    would make every residency check pass or fail for the wrong reason."""
+
+    def __init__(self, default_region: str | None = None, first_preview: bool = False) -> None:
         self._provider_region: dict[str, str] = {}  # provider id -> region
+        self._default_region = default_region
+        # A first `pulumi preview`: nothing exists yet, so every computed output (ids, ARNs,
+        # endpoints) of a resource being created is unknown; only its own inputs are known.
+        self._first_preview = first_preview
 
-    def region_of(self, provider_ref: str | None, inputs: Outputs) -> str:
+    def region_of(self, provider_ref: str | None, inputs: Outputs, what: str) -> str | None:
         if isinstance(inputs.get("region"), str):
             return inputs["region"]
         if provider_ref:
-            return self._provider_region.get(provider_ref.rsplit("::", 1)[-1], _UNKNOWN_REGION)
-        return _UNKNOWN_REGION
+            pid = provider_ref.rsplit("::", 1)[-1]
+            if pid in self._provider_region:
+                return self._provider_region[pid]
+            if "::pulumi:providers:aws::" not in provider_ref:
+                return None  # another package's provider (kubernetes): regionless objects
+            raise MockConfigError(f"{what}: its AWS provider {provider_ref.rsplit('::', 2)[-2]} has no region")
+        if self._default_region:
+            return self._default_region
+        if what.startswith("aws:"):
+            raise MockConfigError(f"{what}: no provider and no `aws:region` in the stack config: set one (the default provider has no region)")
+        return None
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ.startswith("pulumi:providers:"):
             pid = f"provider-{_digest(args.typ, args.name)}"
             region = args.inputs.get("region") or _kubeconfig_region(args.inputs.get("kubeconfig"))
-            if isinstance(region, str):
+            if isinstance(region, str) and region:
                 self._provider_region[pid] = region
+            elif args.typ == "pulumi:providers:aws":
+                raise MockConfigError(f"AWS provider {args.name} has no `region`: give every provider its region explicitly")
             return pid, dict(args.inputs)
         if not args.custom:
             return "", {}
-        region = self.region_of(args.provider, args.inputs)
+        region = self.region_of(args.provider, args.inputs, f"{args.typ} {args.name}") or ""
+        if self._first_preview:
+            return "", dict(args.inputs)  # an empty id and no invented outputs: the SDK makes them unknown
         rid = _digest(args.typ, args.name, region)
         factory = OUTPUTS.get(args.typ) or (_k8s if args.typ.startswith("kubernetes:") else None)
         outputs = factory(args.name, args.inputs, region, rid) if factory else {"id": f"{args.name}-{rid[:8]}"}
@@ -271,4 +311,4 @@ class MeridianMocks(pulumi.runtime.Mocks):
         factory = INVOKES.get(args.token)
         if factory is None:
             return {}
-        return factory(args.args, self.region_of(args.provider, args.args))
+        return factory(args.args, self.region_of(args.provider, args.args, args.token) or "")

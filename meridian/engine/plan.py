@@ -2,7 +2,7 @@
 
 Plan JSON (DESIGN.md):
   {"project", "stack", "resources": [{"urn", "type", "name", "parent", "provider", "region",
-   "inputs", "dependencies", "protect"}], "outputs", "policy", "cost"}
+   "inputs", "dependencies", "propertyDependencies", "protect"}], "outputs", "policy", "cost"}
 
 Deterministic: registration order depends on how the program's outputs resolve, and dependency
 lists on set order, so resources are sorted by URN, dependencies too, and every mapping by key:
@@ -130,6 +130,7 @@ class Plan:
                 "region": self.region_of(r) if r.custom else None,
                 "inputs": canonical(plain(r.raw_inputs)),
                 "dependencies": sorted(set(r.dependencies)),
+                "propertyDependencies": {k: sorted(set(v)) for k, v in sorted(r.property_dependencies.items())},
                 "protect": r.protect,
             }
             for r in self.registrations

@@ -44,13 +44,15 @@ async def _resolve(value: Any) -> Any:
     return await out.future()
 
 
-def run_program(project_dir: Path, stack: str, *, record: bool = True, on_register=None, overrides: Overrides | None = None) -> ProgramRun:
-    """Run `__main__.py` of `project_dir` for `stack`; with `record`, keep every registration."""
+def run_program(project_dir: Path, stack: str, *, record: bool = True, on_register=None, overrides: Overrides | None = None,
+                first_preview: bool = False) -> ProgramRun:
+    """Run `__main__.py` of `project_dir` for `stack`; with `record`, keep every registration.
+    `first_preview`: computed outputs of resources being created are unknown, as in a first `pulumi preview`."""
     config = engine_config(project_dir, stack, overrides)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(config)
-    mocks = MeridianMocks()
+    mocks = MeridianMocks(config.get("aws:region"), first_preview=first_preview)
     monitor: MockMonitor = RecordingMonitor(mocks, on_register) if record else _CountingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
 

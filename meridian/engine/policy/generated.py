@@ -1,0 +1,80 @@
+"""The stack's policy config (`policies/config/<stack>.json`): settings that copy the stack config
+are generated from it, the rest (levels, thresholds) is the security team's to edit.
+
+The residency zone's regions, the dr region, the failover-alarm exception and the tenant prefix
+have one source of truth: `Pulumi.<stack>.yaml` (through components.config), components.failover
+(where Route 53 publishes health-check metrics) and components.tenant (the tenant's S3 prefix). `meridian policy --stack S --write-config` writes them into the
+file the real CLI takes (`pulumi preview --policy-pack-config`), keeping every other entry; every
+preview refuses a file whose generated settings have drifted, naming both files and the command.
+The pack itself stays free of project imports: it only ever reads the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from meridian.errors import BadInput
+
+# What a new stack's file starts with besides the generated settings (then edited by hand).
+INITIAL: dict[str, Any] = {
+    "rds-backup-retention-sufficient": {"enforcementLevel": "mandatory", "minRetentionDays": 14},
+    "aws-resource-required-tags": {"enforcementLevel": "mandatory"},
+    "budgets-stack-budget-exists": "mandatory",
+}
+
+
+def generated(cfg: Any) -> dict[str, dict[str, Any]]:
+    """policy name -> the settings that come from the stack config (a validated StackConfig)."""
+    from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
+    from components.tenant import tenant_prefix  # where a tenant's objects live in a shared bucket
+
+    allowed = list(cfg.allowed_regions)
+    exceptions = []
+    if METRICS_REGION not in allowed:
+        exceptions.append({"region": METRICS_REGION, "component": "meridian:failover:Failover", "types": list(METRICS_TYPES),
+                           "why": "Route 53 publishes health-check metrics only in us-east-1: the failover alarms, their topic and its key live there"})
+        exceptions.append({"region": METRICS_REGION, "component": "meridian:dr:DisasterRecovery", "types": ["aws:cloudwatch/metricAlarm:MetricAlarm"],
+                           "why": "the FIS experiments' stop conditions are alarms on the same Route 53 health-check metrics"})
+    return {
+        "aws-resource-region-allowed": {"allowedRegions": allowed, "regionExceptions": exceptions},
+        "aws-replication-destination-allowed": {"allowedRegions": allowed},
+        "rds-database-dr-member": {"drRegion": cfg.regions.dr.region},
+        "tenant-role-isolated": {"tenantPrefix": tenant_prefix("{tenant}")},
+    }
+
+
+def merged(current: dict[str, Any] | None, cfg: Any) -> dict[str, Any]:
+    """The file's content with its generated settings brought up to date (levels and other settings kept)."""
+    out = json.loads(json.dumps(current if current is not None else INITIAL))
+    for policy, settings in generated(cfg).items():
+        entry = out.get(policy, {"enforcementLevel": "mandatory"})
+        entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
+        out[policy] = {**entry, **settings}
+    return out
+
+
+def render(current: dict[str, Any] | None, cfg: Any) -> str:
+    return json.dumps(merged(current, cfg), indent=2) + "\n"
+
+
+def drift(current: dict[str, Any], cfg: Any, stack: str, name: str) -> str | None:
+    """Why the file's generated settings differ from what the stack config gives, or None."""
+    stale = []
+    for policy, settings in generated(cfg).items():
+        entry = current.get(policy)
+        for key, value in settings.items():
+            if not isinstance(entry, dict) or entry.get(key) != value:
+                stale.append(f"{policy}.{key}")
+    if not stale:
+        return None
+    return (f"{name} is out of date with Pulumi.{stack}.yaml ({', '.join(stale)} come from the stack config and differ): "
+            f"run `meridian policy --stack {stack} --write-config`")
+
+
+def require_current(project_dir: Path, path: Path, current: dict[str, Any], cfg: Any, stack: str) -> None:
+    where = path.relative_to(project_dir) if path.is_relative_to(project_dir) else path
+    problem = drift(current, cfg, stack, str(where))
+    if problem:
+        raise BadInput(problem)
