@@ -27,7 +27,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
 from service import openapi
 from service.app import create_app
 from service.quotas import QuotaBook
-from service.validation import MAX_JSON_DEPTH, TENANT_PATTERN, too_deep
+from service.validation import MAX_BODY_BYTES, MAX_JSON_DEPTH, TENANT_PATTERN, too_deep
 from tests.test_service import KEYS, MemoryStore, _settings, auth
 from tests.test_service_inputs import UNLIMITED, env  # noqa: F401 - env is a fixture
 
@@ -69,6 +69,8 @@ def test_served_contract_lists_exactly_the_routes(env):
     described = {(path, m.upper()) for path, ops in doc["paths"].items() for m in ops}
     routed = {(r.path, m) for r in client.app.routes for m in r.methods - {"HEAD"}}
     assert described == routed
+    body = doc["paths"]["/v1/tenants/{tenant}/events"]["post"]["requestBody"]
+    assert (body["x-max-body-bytes"], body["x-max-json-depth"]) == (MAX_BODY_BYTES, MAX_JSON_DEPTH)
     for path, ops in doc["paths"].items():
         for op in ops.values():
             if path.startswith("/v1/"):
