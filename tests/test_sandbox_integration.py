@@ -207,10 +207,17 @@ def test_quota_noisy_neighbour(sb):
             calm_rs = [get("globex", calm) for _ in range(150)]
             return await asyncio.wait_for(asyncio.gather(*noisy_rs, *calm_rs), 60)
 
+    started = time.monotonic()
     rs = asyncio.run(go())
+    window_s = time.monotonic() - started
     noisy_rs, calm_rs = rs[:300], rs[300:]
     limited = [r for r in noisy_rs if r.status_code == 429]
-    assert limited, "a 300-request burst of a 50 rps tenant was never limited"
+    served = len(noisy_rs) - len(limited)
+    # The bucket holds one second of rate (50) and refills at 50/s: whatever the machine's speed, no
+    # more than that was served in the window (a busy machine stretches the window; it cannot lift the cap).
+    assert served <= 50 + 50 * window_s + 1, f"{served} reads served in {window_s:.2f} s at a 50 rps quota"
+    if window_s < 4.5:
+        assert limited, f"a 300-request burst in {window_s:.2f} s of a 50 rps tenant was never limited"
     assert {r.status_code for r in noisy_rs} <= {200, 429}
     for r in limited:
         assert int(r.headers["retry-after"]) >= 1
