@@ -127,24 +127,32 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
     book = quotas or QuotaBook({t.id: t.quota for t in settings.tenants})
     where = {"region": settings.region, "role": settings.role}
 
-    def authorize(request: Request, kind: str, cost: int = 1) -> tuple[str | None, JSONResponse | None]:
-        """The key's tenant, or the answer to give: decided before anything reaches the database."""
+    def identify(request: Request) -> tuple[str | None, JSONResponse | None]:
+        """The key's tenant, or the answer to give: decided before the body is read or anything
+        reaches the database."""
         tenant = ring.tenant_of(key_from_headers(request.headers))
         if tenant is None:
             return None, _error(401, "unauthorized", "missing or unknown API key", {"WWW-Authenticate": "Bearer"})
         request.scope["state"]["tenant"] = tenant
         if request.path_params["tenant"] != tenant:
             return None, JSONResponse(NOT_FOUND, status_code=404)
-        wait = book.take(tenant, kind, cost)
-        if wait > 0:
-            limit = book.limit_of(tenant, kind)
-            name = "ingest_eps" if kind == "write" else "gql_qps"
-            if wait == float("inf"):
-                return None, _error(413, "batch_too_large", f"{cost} events exceed the {name} burst of {limit}")
-            return None, _error(429, "quota_exceeded", f"over the {name} quota of {limit}; retry after the Retry-After seconds",
-                                {"Retry-After": retry_after_header(wait)},
-                                tenant=tenant, quota=name, limit=limit, retry_after_s=round(wait, 3))
         return tenant, None
+
+    def charge(tenant: str, kind: str, cost: int = 1) -> JSONResponse | None:
+        wait = book.take(tenant, kind, cost)
+        if wait <= 0:
+            return None
+        limit = book.limit_of(tenant, kind)
+        name = "ingest_eps" if kind == "write" else "gql_qps"
+        if wait == float("inf"):
+            return _error(413, "batch_too_large", f"{cost} events exceed the {name} burst of {limit}")
+        return _error(429, "quota_exceeded", f"over the {name} quota of {limit}; retry after the Retry-After seconds",
+                      {"Retry-After": retry_after_header(wait)},
+                      tenant=tenant, quota=name, limit=limit, retry_after_s=round(wait, 3))
+
+    def authorize(request: Request, kind: str) -> tuple[str | None, JSONResponse | None]:
+        tenant, denied = identify(request)
+        return (tenant, denied) if denied else (tenant, charge(tenant, kind))
 
     def unavailable(exc: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"error": str(exc)})
@@ -173,13 +181,16 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
                             headers=None if ok else {"Retry-After": "1"})
 
     async def write_events(request: Request) -> JSONResponse:
+        # the key first: an unauthenticated caller costs no body read or parse, and learns nothing
+        tenant, denied = identify(request)
+        if denied:
+            return denied
         body = await read_body(request)
         try:
             events, problem = parse_events(body), None
         except Invalid as exc:
             events, problem = [], exc
-        # key and tenant are checked before the body's validity is reported: no oracle to unauthenticated callers
-        tenant, denied = authorize(request, "write", max(1, len(events)))
+        denied = charge(tenant, "write", max(1, len(events)))  # a refused body still costs one token
         if denied:
             return denied
         if problem:

@@ -33,7 +33,8 @@ SCHEMAS: dict[str, dict] = {
     "Error": {
         "type": "object", "required": ["error", "message"],
         "properties": {"error": {"type": "string", "description": "a stable code: bad_request, body_too_large, "
-                                 "batch_too_large, unauthorized, not_found, quota_exceeded, db_unavailable, internal_error"},
+                                 "batch_too_large, unauthorized, not_found, method_not_allowed, quota_exceeded, db_unavailable, "
+                                 "internal_error"},
                        "message": {"type": "string", "description": "what is wrong, where, and what is allowed"},
                        "request_id": {"type": "string", "description": "on 500: the id the server logged the fault under"}},
     },
@@ -141,7 +142,8 @@ OPERATIONS: dict[str, tuple[str, str, dict]] = {
         "responses": {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}}),
     "write_events": ("/v1/tenants/{tenant}/events", "post", {
         "summary": "Write events (one, or a batch)", "security": SECURED, "parameters": _params("tenant"),
-        "requestBody": {"required": True, "description": f"at most {MAX_BODY_BYTES} bytes and {MAX_JSON_DEPTH} levels "
+        "requestBody": {"required": True, "x-max-body-bytes": MAX_BODY_BYTES, "x-max-json-depth": MAX_JSON_DEPTH,
+                        "description": f"at most {MAX_BODY_BYTES} bytes and {MAX_JSON_DEPTH} levels "
                         f"of nested arrays/objects; {STORABLE}",
                         "content": {"application/json": {"schema": {"anyOf": [_ref("EventBatch"), _ref("NewEvent")]}}}},
         "responses": {"201": _json(_ref("Written"), "stored, through the region's write path"),

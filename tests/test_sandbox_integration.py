@@ -320,8 +320,8 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
         assert servers, core.haproxy_servers(doc)
         dr_health = c.get(f"{doc['regions']['dr']['service_url']}/healthz")
         assert dr_health.status_code == 503 and dr_health.json()["writes"] == "unavailable" and dr_health.json()["db"] == "reachable"
-        # as Route 53 does with no healthy record, the front door answers with the primary: writes
-        # are refused cleanly (503 + Retry-After), never half-done
+        # no region passes its check: the front door itself refuses cleanly (JSON 503 + Retry-After),
+        # nothing is half-done
         r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "during", "payload": {}}, headers=h)
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         core.promote_dr(doc)

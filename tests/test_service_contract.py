@@ -27,7 +27,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
 from service import openapi
 from service.app import create_app
 from service.quotas import QuotaBook
-from service.validation import MAX_JSON_DEPTH, TENANT_PATTERN, too_deep
+from service.validation import MAX_BODY_BYTES, MAX_JSON_DEPTH, TENANT_PATTERN, too_deep
 from tests.test_service import KEYS, MemoryStore, _settings, auth
 from tests.test_service_inputs import UNLIMITED, env  # noqa: F401 - env is a fixture
 
@@ -37,9 +37,26 @@ FUZZ_EXAMPLES = int(os.environ.get("MERIDIAN_FUZZ_EXAMPLES", "40"))
 
 def test_too_deep_ignores_brackets_inside_strings():
     assert not too_deep(json.dumps({"s": "[" * 1000 + "{" * 1000}).encode())
-    assert not too_deep(json.dumps({"s": '\\"[[[' * 100}).encode())
-    assert too_deep(b"[" * (MAX_JSON_DEPTH + 1))
+    assert not too_deep(json.dumps({"s": '\\"[[[' * 100, "t": "\\\\"}).encode())
+    deep = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
+    assert too_deep(deep) and too_deep(b'{"a": ' + deep.replace(b"[[", b"[{\"k\":[", 1) + b"}")
     assert not too_deep(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"[]" * 100)
+    assert too_deep(b"[" * 100_000)  # unbalanced and long: refused without parsing
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ax'),
+                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\ax'), kids, max_size=3),
+                    max_leaves=60))
+def test_too_deep_agrees_with_the_parsers_depth(doc):
+    def depth(v) -> int:
+        if isinstance(v, (list, dict)):
+            return 1 + max((depth(x) for x in (v.values() if isinstance(v, dict) else v)), default=0)
+        return 0
+
+    body = json.dumps(doc).encode()
+    for limit in (0, 1, 2, 3, 5):
+        assert too_deep(body, limit) == (depth(doc) > limit)
 
 
 # --- the contract cannot drift from the routes ----------------------------------------------------
@@ -52,6 +69,8 @@ def test_served_contract_lists_exactly_the_routes(env):
     described = {(path, m.upper()) for path, ops in doc["paths"].items() for m in ops}
     routed = {(r.path, m) for r in client.app.routes for m in r.methods - {"HEAD"}}
     assert described == routed
+    body = doc["paths"]["/v1/tenants/{tenant}/events"]["post"]["requestBody"]
+    assert (body["x-max-body-bytes"], body["x-max-json-depth"]) == (MAX_BODY_BYTES, MAX_JSON_DEPTH)
     for path, ops in doc["paths"].items():
         for op in ops.values():
             if path.startswith("/v1/"):
