@@ -3,16 +3,18 @@
 import pulumi
 
 from components.apidomain import ApiDomain, ApiDomainArgs
+from components.apikeys import TenantApiKeys, TenantApiKeysArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, from_engine
 from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
 from components.network import RegionNetwork, RegionNetworkArgs
+from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
 from components.tagging import register_stack_tags, regional_provider
 from components.tenant import Tenant, TenantArgs
 from components.tenantpool import TenantPool, TenantPoolArgs
-from components.workload import Workload, WorkloadArgs
+from components.workload import DatabaseAccess, Workload, WorkloadArgs, WorkloadTenant
 
 stack = pulumi.get_stack()
 try:
@@ -87,20 +89,38 @@ domain = ApiDomain(
     ),
 )
 
+registry = ImageRegistry(
+    f"{stack}-images",
+    ImageRegistryArgs(
+        repository=cfg.workload.repository,
+        **{role: RegionRegistry(region=spec.region, provider=providers[role]) for role, spec in cfg.regions.both},
+    ),
+)
+api_keys = TenantApiKeys(f"{stack}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
+service_tenants = [
+    WorkloadTenant(id=t.id, plan=t.plan, key_digest=api_keys.digests[t.id], **cfg.quota_of(t).model_dump())
+    for t in cfg.tenants
+]
+
 workloads = {
     role: Workload(
         f"{stack}-{spec.region}-api",
         WorkloadArgs(
             region=spec.region,
             role=role,
-            image=cfg.workload.image.replace("{region}", spec.region),
+            image=pulumi.Output.concat(registry.repository_urls[spec.region], ":", cfg.workload.image_tag),
             replicas=cfg.workload.replicas,
             container_port=cfg.workload.container_port,
             certificate_arn=domain.certificate_arns[spec.region],
-            db_writer=database.endpoints[role].writer,
-            db_reader=database.endpoints[role].reader,
-            db_user=database.master_username,
-            db_password=database.master_password,
+            database=DatabaseAccess(
+                writer_host=database.endpoints[role].writer,
+                reader_host=database.endpoints[role].reader,
+                port=database.port,
+                name=database.database_name,
+                user=database.master_username,
+                password=database.master_password,
+            ),
+            tenants=service_tenants,
         ),
         opts=pulumi.ResourceOptions(providers={"kubernetes": clusters[role].k8s_provider}),
     )
@@ -127,9 +147,10 @@ for role, spec in cfg.regions.both:
                 oidc_provider_arn=clusters[role].oidc_provider_arn,
                 oidc_issuer=clusters[role].oidc_issuer,
                 database_cidrs=networks[role].data_subnet_cidrs,
+                # Its rate-limit ConfigMap needs the platform namespace, not the whole rollout.
+                platform_namespace=workloads[role].namespace,
             ),
-            # The rate-limit ConfigMap lands in the workload's platform namespace.
-            opts=pulumi.ResourceOptions(providers=in_region.providers, depends_on=[workloads[role]]),
+            opts=in_region,
         ))
 
 cost_caps = CostCaps(
@@ -182,3 +203,5 @@ pulumi.export("db_master_password", database.master_password)
 pulumi.export("tenants", {t.id: {"plan": t.plan, "data_tier": t.data_tier, "namespace": tenants[t.id][0].namespace,
                                  "monthly_budget_usd": t.monthly_budget_usd} for t in cfg.tenants})
 pulumi.export("stack_budget", cost_caps.stack_budget_name)
+pulumi.export("image_repositories", registry.repository_urls)
+pulumi.export("tenant_api_keys", api_keys.keys)  # secret: hand each tenant its own

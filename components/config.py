@@ -75,7 +75,10 @@ class ClusterSettings(_Model):
 
 
 class WorkloadSettings(_Model):
-    image: str = Field(min_length=1, description="service image; `{region}` is replaced per region (in-region ECR replica)")
+    repository: str = Field("meridian/service", pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", max_length=256,
+                            description="ECR repository the stack creates in both regions (CI pushes to the primary's; replication copies)")
+    image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+                           description="immutable tag of the service image to run, e.g. a release or git sha (never `latest`)")
     replicas: int = Field(3, ge=1)
     container_port: int = Field(8080, ge=1, le=65535)
 

@@ -26,6 +26,7 @@ from components.policydocs import assume_role_policy, managed_policy_arn
 
 PORT = 5432
 MASTER_USER = "meridian_admin"
+DATABASE_NAME = "meridian"  # created with the writer; the service's DSNs name it
 # Characters RDS accepts in a master password ('/', '@', '"' and space are refused).
 PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
 
@@ -76,6 +77,8 @@ class ReplicatedDatabase(pulumi.ComponentResource):
     endpoints: dict[str, RegionEndpoints]  # "primary" / "dr"
     master_password: pulumi.Output[str]
     master_username: str
+    database_name: str
+    port: int
 
     def __init__(self, name: str, args: ReplicatedDatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:database:ReplicatedDatabase", name, None, opts)
@@ -86,6 +89,8 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         # The SDK marks `result` secret through additional_secret_outputs; say it explicitly too.
         self.master_password = pulumi.Output.secret(password.result)
         self.master_username = MASTER_USER
+        self.database_name = DATABASE_NAME
+        self.port = PORT
 
         sides = {role: self._region_base(role, side) for role, side in (("primary", args.primary), ("dr", args.dr))}
         if args.engine == "aurora-postgresql":
@@ -177,6 +182,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             **common_cluster,
             master_username=MASTER_USER,
             master_password=self.master_password,
+            database_name=DATABASE_NAME,
             kms_key_id=primary["key"].arn,
             db_subnet_group_name=primary["subnet_group"].name,
             vpc_security_group_ids=[primary["sg"].id],
@@ -247,6 +253,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             multi_az=True,
             username=MASTER_USER,
             password=self.master_password,
+            db_name=DATABASE_NAME,
             kms_key_id=primary["key"].arn,
             vpc_security_group_ids=[primary["sg"].id],
             parameter_group_name=primary["params"].name,

@@ -104,6 +104,8 @@ class TenantArgs:
     oidc_issuer: pulumi.Input[str]
     database_cidrs: Sequence[str]
     """Data subnet CIDRs: the only in-VPC destinations tenant pods may reach (PostgreSQL)."""
+    platform_namespace: pulumi.Input[str] = PLATFORM_NAMESPACE
+    """The workload's namespace (its output, so the rate-limit ConfigMap waits for that namespace only)."""
 
     def __post_init__(self) -> None:
         if self.data_tier not in ("pool", "silo"):
@@ -207,7 +209,7 @@ class Tenant(pulumi.ComponentResource):
         )
         k8s.core.v1.ConfigMap(
             f"{name}-rate-limits",
-            metadata={"namespace": PLATFORM_NAMESPACE, "name": f"tenant-{tid}-limits", "labels": labels},
+            metadata={"namespace": args.platform_namespace, "name": f"tenant-{tid}-limits", "labels": labels},
             data={"plan": args.plan, "gql_qps": str(args.gql_qps), "ingest_eps": str(args.ingest_eps), "storage_gb": str(args.storage_gb)},
             opts=child,
         )

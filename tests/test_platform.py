@@ -31,7 +31,10 @@ def test_both_regions_have_cluster_database_and_workload(previews, stack):
         assert len(of_type(plan, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", region)) == 1
         (deployment,) = of_type(plan, "kubernetes:apps/v1:Deployment", region)
         container = deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]
-        assert container["image"] == cfg.workload.image.replace("{region}", region), "images come from the region's own registry"
+        (repo,) = of_type(plan, "aws:ecr/repository:Repository", region)
+        assert repo["inputs"]["name"] == cfg.workload.repository and repo["inputs"]["imageTagMutability"] == "IMMUTABLE"
+        assert container["image"] == f"123456789012.dkr.ecr.{region}.amazonaws.com/{cfg.workload.repository}:{cfg.workload.image_tag}", \
+            "each region pulls from its own ECR repository"
         (service,) = of_type(plan, "kubernetes:core/v1:Service", region)
         assert service["inputs"]["spec"]["type"] == "LoadBalancer"
     if cfg.database.engine == "aurora-postgresql":
@@ -157,3 +160,21 @@ def test_engine_switch_switches_topology(previews, project_copy):
     assert not of_type(plan, "aws:rds/globalCluster:GlobalCluster") and not of_type(plan, "aws:rds/cluster:Cluster")
     assert len(of_type(plan, "aws:rds/instance:Instance", "us-east-1")) == 3
     assert len(of_type(plan, "aws:rds/instance:Instance", "us-west-2")) == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_tenants_wait_for_the_platform_namespace_not_the_rollout(previews, stack):
+    """A Deployment that never becomes Ready must not block every tenant: tenants depend on the
+    platform namespace (their ConfigMaps live there), never on the Workload or its pods."""
+    plan = previews[stack].plan
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    rollout = {r["urn"] for r in plan["resources"] if r["type"] in ("meridian:workload:Workload", "kubernetes:apps/v1:Deployment",
+                                                                     "kubernetes:batch/v1:Job", "kubernetes:core/v1:Service")}
+    tenant_parts = [r for r in plan["resources"] if "meridian:tenant:Tenant" in r["urn"]]
+    assert tenant_parts
+    for r in tenant_parts:
+        assert not rollout & set(r["dependencies"]), f"{r['urn']} waits for the workload's rollout"
+    config_maps = [r for r in tenant_parts if r["type"] == "kubernetes:core/v1:ConfigMap"]
+    for cm in config_maps:
+        assert any(by_urn[d]["type"] == "kubernetes:core/v1:Namespace" and "meridian:workload:Workload" in d for d in cm["dependencies"]), \
+            f"{cm['urn']} lands in the platform namespace before it exists"
