@@ -1,6 +1,7 @@
 """meridian: one residency zone's region pair. Composition only: config -> components -> exports."""
 
 import pulumi
+import pulumi_aws as aws
 
 from components.apidomain import ApiDomain, ApiDomainArgs
 from components.apikeys import TenantApiKeys, TenantApiKeysArgs
@@ -12,7 +13,9 @@ from components.failover import METRICS_REGION, Failover, FailoverArgs, Failover
 from components.network import RegionNetwork, RegionNetworkArgs
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
 from components.tagging import register_stack_tags, regional_provider
+from components.naming import silo_bucket_prefix
 from components.tenant import Tenant, TenantArgs
+from components.tenantidentity import TenantIdentity, TenantIdentityArgs
 from components.tenantpool import TenantPool, TenantPoolArgs
 from components.workload import DatabaseAccess, Workload, WorkloadArgs, WorkloadTenant
 
@@ -128,9 +131,18 @@ workloads = {
 }
 
 tenants: dict[str, list[Tenant]] = {t.id: [] for t in cfg.tenants}
+identities: dict[str, TenantIdentity] = {}
+account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers["primary"])).account_id
 for role, spec in cfg.regions.both:
     in_region = pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": clusters[role].k8s_provider})
     pool = TenantPool(f"{stack}-{spec.region}-tenant-pool", TenantPoolArgs(region=spec.region), opts=in_region)
+    silo_prefix = account_id.apply(lambda acct, region=spec.region: silo_bucket_prefix(acct, stack, region))
+    identities[role] = TenantIdentity(
+        f"{stack}-{spec.region}-tenant-identity",
+        TenantIdentityArgs(region=spec.region, cluster_arn=clusters[role].cluster_arn, pool_bucket_arn=pool.bucket_arn,
+                           silo_bucket_prefix=silo_prefix),
+        opts=pulumi.ResourceOptions(providers={"aws": providers[role]}),
+    )
     for tenant in cfg.tenants:
         quota = cfg.quota_of(tenant)
         tenants[tenant.id].append(Tenant(
@@ -144,8 +156,9 @@ for role, spec in cfg.regions.both:
                 storage_gb=quota.storage_gb,
                 data_tier=tenant.data_tier,
                 pool_bucket_arn=pool.bucket_arn,
-                oidc_provider_arn=clusters[role].oidc_provider_arn,
-                oidc_issuer=clusters[role].oidc_issuer,
+                cluster_name=clusters[role].cluster_name,
+                identity_role_arn=identities[role].role_arn,
+                silo_bucket_prefix=silo_prefix,
                 database_cidrs=networks[role].data_subnet_cidrs,
                 # Its rate-limit ConfigMap needs the platform namespace, not the whole rollout.
                 platform_namespace=workloads[role].namespace,
@@ -160,7 +173,7 @@ cost_caps = CostCaps(
         stack_cap_usd=cfg.cost.stack_cap_usd,
         alert_thresholds_pct=cfg.cost.alert_thresholds_pct,
         tenants=[
-            TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd, role_names=[r.role_name for r in tenants[t.id]])
+            TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd, role_names=[identities[role].role_name for role, _ in cfg.regions.both])
             for t in cfg.tenants
         ],
     ),

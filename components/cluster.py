@@ -66,6 +66,7 @@ def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> d
 class Cluster(pulumi.ComponentResource):
     eks: aws.eks.Cluster
     cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
@@ -118,7 +119,7 @@ class Cluster(pulumi.ComponentResource):
                                          opts=pulumi.ResourceOptions(parent=node_role))
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
         ]
-        aws.eks.NodeGroup(
+        node_group = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=self.eks.name,
             node_role_arn=node_role.arn,
@@ -133,6 +134,10 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies, ignore_changes=["scalingConfig.desiredSize"]),
         )
 
+        # Tenant workloads get AWS credentials through EKS Pod Identity (components.tenantidentity).
+        aws.eks.Addon(f"{name}-pod-identity-agent", cluster_name=self.eks.name, addon_name="eks-pod-identity-agent",
+                      opts=pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group]))
+
         self.oidc_issuer = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
@@ -142,6 +147,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.cluster_name = self.eks.name
+        self.cluster_arn = self.eks.arn
         self.endpoint = self.eks.endpoint
         # Managed node groups use the EKS-created cluster security group.
         self.node_security_group_id = self.eks.vpc_config.cluster_security_group_id
@@ -152,6 +158,7 @@ class Cluster(pulumi.ComponentResource):
         self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig_json, enable_server_side_apply=True, opts=child)
         self.register_outputs({
             "cluster_name": self.cluster_name,
+            "cluster_arn": self.cluster_arn,
             "endpoint": self.endpoint,
             "node_security_group_id": self.node_security_group_id,
             "oidc_provider_arn": self.oidc_provider_arn,
