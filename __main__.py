@@ -54,7 +54,12 @@ for role, spec in cfg.regions.both:
             node_min=cfg.cluster.node_min,
             node_desired=cfg.cluster.node_desired,
             node_max=cfg.cluster.node_max,
+            vpc_id=networks[role].vpc_id,
+            api_access=cfg.cluster.api_access,
             public_access_cidrs=[str(c) for c in cfg.cluster.public_access_cidrs],
+            runner_cidrs=[str(c) for c in cfg.cluster.runner_cidrs],
+            deploy_role_arn=cfg.cluster.deploy_role_arn,
+            operator_role_arns=cfg.cluster.operator_role_arns,
         ),
         opts=regional,
     )
@@ -88,7 +93,7 @@ domain = ApiDomain(
         record=cfg.failover.api_record,
         providers={spec.region: providers[role] for role, spec in cfg.regions.both},
         zone_provider=providers["primary"],
-        existing_zone_id=cfg.failover.hosted_zone_id,
+        existing_zone_id=cfg.failover.hosted_zone_id,  # None only with create_zone (two-phase bring-up)
     ),
 )
 
@@ -217,4 +222,6 @@ pulumi.export("tenants", {t.id: {"plan": t.plan, "data_tier": t.data_tier, "name
                                  "monthly_budget_usd": t.monthly_budget_usd} for t in cfg.tenants})
 pulumi.export("stack_budget", cost_caps.stack_budget_name)
 pulumi.export("image_repositories", registry.repository_urls)
+if domain.name_servers is not None:
+    pulumi.export("zone_name_servers", domain.name_servers)  # two-phase bring-up: delegate the parent to these
 pulumi.export("tenant_api_keys", api_keys.keys)  # secret: hand each tenant its own

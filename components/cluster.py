@@ -1,14 +1,21 @@
 """Cluster: one region's EKS cluster on the private subnets, IRSA, and a kubernetes Provider for it.
 
 Secrets are envelope-encrypted with the cluster's own KMS key, all control-plane log types go
-to a KMS-encrypted log group, the API endpoint is private unless operator CIDRs are listed, and
-the IAM OIDC provider lets tenant service accounts assume their own roles (IRSA).
+to a KMS-encrypted log group, and the IAM OIDC provider serves IRSA for platform add-ons.
+
+How `pulumi up` reaches the API (the kubernetes provider calls it from the runner) is explicit:
+`public-restricted` opens the public endpoint to the runner's egress CIDRs only; `private-runner`
+keeps the endpoint private and admits the runner's network on 443 (the runner must be routed into
+the VPC: docs/operations.md). Nobody is admin by having created the cluster: the deploy role and
+the operator roles get cluster admin through EKS access entries, and the kubernetes provider is
+used only once the deploy role's entry exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +25,7 @@ from components.keys import customer_key
 from components.policydocs import assume_role_policy, managed_policy_arn
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,11 +41,22 @@ class ClusterArgs:
     node_min: int
     node_desired: int
     node_max: int
+    vpc_id: pulumi.Input[str]
+    deploy_role_arn: str
+    """The role the runner assumes for `pulumi up`: cluster admin by access entry."""
+    api_access: Literal["public-restricted", "private-runner"] = "public-restricted"
     public_access_cidrs: Sequence[str] = ()
-    """CIDRs that may reach the public API endpoint; empty keeps the endpoint private only."""
+    """public-restricted: CIDRs that may reach the public API endpoint (the runner's egress)."""
+    runner_cidrs: Sequence[str] = ()
+    """private-runner: the runner's network, admitted on 443 to the private endpoint."""
+    operator_role_arns: Sequence[str] = ()
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
+        if self.api_access == "public-restricted" and not self.public_access_cidrs:
+            raise ValueError("public-restricted API access needs public_access_cidrs (the runner's egress), or pulumi up cannot reach the cluster")
+        if self.api_access == "private-runner" and (not self.runner_cidrs or self.public_access_cidrs):
+            raise ValueError("private-runner API access needs runner_cidrs and no public_access_cidrs")
         if not self.node_min <= self.node_desired <= self.node_max:
             raise ValueError(f"node sizes must satisfy min <= desired <= max, got {self.node_min}/{self.node_desired}/{self.node_max}")
         if "0.0.0.0/0" in self.public_access_cidrs:
@@ -96,6 +115,19 @@ class Cluster(pulumi.ComponentResource):
             for policy in ("AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController")
         ]
 
+        public = args.api_access == "public-restricted"
+        api_security_groups = []
+        if not public:
+            runner_sg = aws.ec2.SecurityGroup(
+                f"{name}-api-runner",
+                description=f"{name}: Kubernetes API (private endpoint) from the deploy runner's network",
+                vpc_id=args.vpc_id,
+                ingress=[{"description": "Kubernetes API from the runner", "protocol": "tcp", "from_port": 443, "to_port": 443,
+                          "cidr_blocks": list(args.runner_cidrs)}],
+                egress=[],
+                opts=child,
+            )
+            api_security_groups.append(runner_sg.id)
         self.eks = aws.eks.Cluster(
             f"{name}-eks",
             name=cluster_name,
@@ -104,12 +136,14 @@ class Cluster(pulumi.ComponentResource):
             vpc_config={
                 "subnet_ids": list(args.private_subnet_ids),
                 "endpoint_private_access": True,
-                "endpoint_public_access": bool(args.public_access_cidrs),
-                "public_access_cidrs": list(args.public_access_cidrs) or None,
+                "endpoint_public_access": public,
+                "public_access_cidrs": list(args.public_access_cidrs) if public else None,
+                "security_group_ids": api_security_groups or None,
             },
             encryption_config={"provider": {"key_arn": key.arn}, "resources": ["secrets"]},
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            # Admins come from access entries below, not from whoever happened to create the cluster.
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, *cluster_policies]),
         )
 
@@ -152,10 +186,21 @@ class Cluster(pulumi.ComponentResource):
         # Managed node groups use the EKS-created cluster security group.
         self.node_security_group_id = self.eks.vpc_config.cluster_security_group_id
         self.oidc_provider_arn = oidc.arn
+        admin_grants = []
+        for i, principal in enumerate(dict.fromkeys([args.deploy_role_arn, *args.operator_role_arns])):
+            role = "deploy" if i == 0 else f"operator-{i - 1}"
+            entry = aws.eks.AccessEntry(f"{name}-access-{role}", cluster_name=self.eks.name, principal_arn=principal, type="STANDARD",
+                                        opts=pulumi.ResourceOptions(parent=self.eks))
+            admin_grants.append(aws.eks.AccessPolicyAssociation(
+                f"{name}-access-{role}-admin", cluster_name=self.eks.name, principal_arn=principal, policy_arn=CLUSTER_ADMIN_POLICY,
+                access_scope={"type": "cluster"}, opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry])))
+
         kubeconfig_json = pulumi.Output.json_dumps(pulumi.Output.all(self.eks.name, self.eks.endpoint, self.eks.certificate_authority.data).apply(
             lambda v: kubeconfig(v[0], args.region, v[1], v[2])
         ))
-        self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig_json, enable_server_side_apply=True, opts=child)
+        # The runner's calls are authorised only once the deploy role's access entry is in place.
+        self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig_json, enable_server_side_apply=True,
+                                         opts=pulumi.ResourceOptions(parent=self, depends_on=admin_grants[:1]))
         self.register_outputs({
             "cluster_name": self.cluster_name,
             "cluster_arn": self.cluster_arn,

@@ -72,6 +72,19 @@ class ClusterSettings(_Model):
     public_access_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
         (), description="CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private"
     )
+    # How `pulumi up` reaches each cluster's Kubernetes API (the kubernetes provider calls it from the runner).
+    api_access: Literal["public-restricted", "private-runner"] = Field(
+        "public-restricted",
+        description="public-restricted: public endpoint open to public_access_cidrs only (the runner's egress IPs); "
+                    "private-runner: private endpoint only, the runner sits in runner_cidrs, routed into both VPCs",
+    )
+    runner_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
+        (), description="private-runner: the runner's network, admitted on 443 to the private endpoint of both clusters")
+    deploy_role_arn: str | None = Field(
+        None, pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$",
+        description="the IAM role `pulumi up` runs as: gets cluster admin through an EKS access entry (not as cluster creator)")
+    operator_role_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = Field(
+        (), description="IAM roles of on-call operators: cluster admin through EKS access entries")
 
 
 class WorkloadSettings(_Model):
@@ -95,7 +108,10 @@ class DatabaseSettings(_Model):
 class FailoverSettings(_Model):
     api_zone: str = Field(description="Route 53 hosted zone name, e.g. meridian.example.com")
     api_record: str = "api"
-    hosted_zone_id: str | None = Field(None, description="use this existing Route 53 zone instead of creating one")
+    hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,32}$",
+                                       description="the existing Route 53 zone for api_zone, already delegated from its parent")
+    create_zone: bool = Field(False, description="two-phase bring-up: the stack creates the zone; delegate it before the "
+                                                 "certificates can validate (docs/operations.md)")
     health_check_interval_s: Literal[10, 30] = 10
     failure_threshold: int = Field(3, ge=1, le=10)
     dns_ttl_s: int = Field(30, ge=1, le=60)
@@ -292,9 +308,24 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
         for i, cidr in enumerate(cl.public_access_cidrs):
             if cidr.prefixlen == 0:
                 out.append((f"cluster.public_access_cidrs[{i}]", "0.0.0.0/0 opens the Kubernetes API to the internet; list operator CIDRs or leave empty for private only"))
+        if cl.api_access == "public-restricted" and not cl.public_access_cidrs:
+            out.append(("cluster.public_access_cidrs", "api_access public-restricted needs the runner's egress CIDRs here, or the "
+                                                        "Kubernetes API is unreachable from `pulumi up`; or set api_access: private-runner"))
+        if cl.api_access == "private-runner" and not cl.runner_cidrs:
+            out.append(("cluster.runner_cidrs", "api_access private-runner needs the runner's network (routed into both VPCs) here"))
+        if not cl.deploy_role_arn:
+            out.append(("cluster.deploy_role_arn", "required: the role `pulumi up` runs as; it gets cluster admin through an EKS "
+                                                   "access entry (the creator gets no implicit admin), e.g. arn:aws:iam::<account>:role/meridian-deploy"))
+        if cl.api_access == "private-runner" and cl.public_access_cidrs:
+            out.append(("cluster.public_access_cidrs", "must be empty with api_access private-runner (the endpoint is private only)"))
 
     if has("failover"):
         fo = s["failover"]
+        if bool(fo.hosted_zone_id) == fo.create_zone:
+            out.append(("failover.hosted_zone_id",
+                        "required: the ID of the existing Route 53 zone for api_zone, delegated from its parent (certificates "
+                        "validate only in a delegated zone); or, without it, create_zone: true for the two-phase bring-up"
+                        if not fo.create_zone else "set hosted_zone_id or create_zone: true, not both"))
         if fo.detection_bound_s > fo.rto_target_s:
             out.append((
                 "failover",

@@ -124,7 +124,7 @@ def test_encryption_is_on_everywhere_it_applies(previews, stack):
             assert {"name": "rds.force_ssl", "value": "1"} in i["parameters"], r["urn"]
         if t == "aws:eks/cluster:Cluster":
             assert i["encryptionConfig"]["resources"] == ["secrets"] and i["encryptionConfig"]["provider"]["keyArn"]
-            assert i["vpcConfig"]["endpointPublicAccess"] is False, "no operator CIDRs configured: private endpoint only"
+            assert i["vpcConfig"]["endpointPrivateAccess"] is True and "0.0.0.0/0" not in (i["vpcConfig"].get("publicAccessCidrs") or [])
             assert set(i["enabledClusterLogTypes"]) >= {"api", "audit", "authenticator"}
         if t == "aws:cloudwatch/logGroup:LogGroup":
             assert i["kmsKeyId"].startswith("arn:aws:kms:"), r["urn"]
@@ -178,3 +178,63 @@ def test_tenants_wait_for_the_platform_namespace_not_the_rollout(previews, stack
     for cm in config_maps:
         assert any(by_urn[d]["type"] == "kubernetes:core/v1:Namespace" and "meridian:workload:Workload" in d for d in cm["dependencies"]), \
             f"{cm['urn']} lands in the platform namespace before it exists"
+
+
+def _raw(stack: str, **changes):
+    from components.config import read_stack_files
+
+    raw, _ = read_stack_files(ROOT, stack)
+    values = json.loads(json.dumps(raw.values))
+    for path, value in changes.items():
+        section, key = path.split("__")
+        values.setdefault(section, {})
+        if value is None:
+            values[section].pop(key, None)
+        else:
+            values[section][key] = value
+    return type(raw)(values, raw.sources, raw.default_source)
+
+
+@pytest.mark.parametrize("changes, key, words", [
+    ({"failover__hosted_zone_id": None}, "meridian:failover.hosted_zone_id", "delegated"),
+    ({"failover__create_zone": True}, "meridian:failover.hosted_zone_id", "not both"),
+    ({"cluster__public_access_cidrs": []}, "meridian:cluster.public_access_cidrs", "runner"),
+    ({"cluster__api_access": "private-runner"}, "meridian:cluster.runner_cidrs", "runner"),
+    ({"cluster__deploy_role_arn": None}, "meridian:cluster.deploy_role_arn", "access entry"),
+])
+def test_deploy_blockers_are_config_errors_naming_the_key(changes, key, words):
+    from components.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(_raw("us", **changes))
+    assert any(p.key == key and words in p.message for p in err.value.problems), str(err.value)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_clusters_are_reachable_by_the_runner_and_administered_by_access_entries(previews, stack):
+    plan = previews[stack].plan
+    cfg = load_stack(ROOT, stack)
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    for eks in of_type(plan, "aws:eks/cluster:Cluster"):
+        vpc = eks["inputs"]["vpcConfig"]
+        assert eks["inputs"]["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+        assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == [str(c) for c in cfg.cluster.public_access_cidrs]
+        grants = [a for a in of_type(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", eks["region"])]
+        principals = {a["inputs"]["principalArn"] for a in grants if a["inputs"]["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")}
+        assert principals == {cfg.cluster.deploy_role_arn, *cfg.cluster.operator_role_arns}
+        provider = next(r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes" and r["parent"] == eks["parent"])
+        deploy_grant = next(a for a in grants if a["inputs"]["principalArn"] == cfg.cluster.deploy_role_arn)
+        assert deploy_grant["urn"] in provider["dependencies"], "the kubernetes provider must wait for the deploy role's access"
+        assert by_urn[deploy_grant["parent"]]["type"] == "aws:eks/accessEntry:AccessEntry"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_validation_record_serves_both_regions_certificates(previews, stack):
+    plan = previews[stack].plan
+    records = [r for r in of_type(plan, "aws:route53/record:Record") if not r["inputs"].get("failoverRoutingPolicies")]
+    (record,) = records
+    assert "allowOverwrite" not in record["inputs"], "one owner: nothing else writes this record"
+    assert record["inputs"]["zoneId"] == load_stack(ROOT, stack).failover.hosted_zone_id
+    validations = of_type(plan, "aws:acm/certificateValidation:CertificateValidation")
+    assert len(validations) == 2 and all(record["urn"] in v["dependencies"] for v in validations)
+    assert not of_type(plan, "aws:route53/zone:Zone"), "deploys use the existing delegated zone"
