@@ -162,6 +162,21 @@ class DrSettings(_Model):
     rto_minutes: float = Field(5, gt=0)
 
 
+class QuotaSettings(_Model):
+    """The account's service quotas `meridian preflight` plans against (AWS defaults; raise them here
+    after raising them in Service Quotas). Account-wide quotas are shared by `stacks_per_account`."""
+
+    stacks_per_account: int = Field(3, ge=1, description="stacks deployed into one AWS account (they share account quotas)")
+    iam_roles: int = Field(1000, ge=1, description="IAM roles per account (adjustable to 5,000)")
+    iam_managed_policies: int = Field(1500, ge=1, description="customer managed policies per account (adjustable to 5,000)")
+    budgets: int = Field(20000, ge=1, description="AWS Budgets per account")
+    kms_keys_per_region: int = Field(100000, ge=1, description="customer managed KMS keys per region")
+    security_groups_per_vpc: int = Field(2500, ge=1, description="VPC security groups per VPC (per region)")
+    eips_per_region: int = Field(5, ge=1, description="Elastic IP addresses per region")
+    nat_gateways_per_az: int = Field(5, ge=1, description="NAT gateways per availability zone")
+    pod_identity_associations_per_cluster: int = Field(5000, ge=1, description="EKS Pod Identity associations per cluster")
+
+
 class StackConfig(_Model):
     zone: Literal["us", "eu", "apac"]
     regions: RegionPair
@@ -176,6 +191,7 @@ class StackConfig(_Model):
     cost: CostSettings
     dr: DrSettings = DrSettings()
     production: bool = False
+    quotas: QuotaSettings = QuotaSettings()
 
     @property
     def allowed_regions(self) -> tuple[str, ...]:

@@ -85,6 +85,11 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         print_violations(report, console)
     verdict = policy_line(report) if report else "skipped (--no-policy)"
     console.print(f"[bold]{len(plan.custom)}[/] resources in {run.seconds:.2f} s; policy: {verdict}")
+    from meridian.preflight.checks import run_checks
+    from meridian.preflight.run import summary_line
+
+    preflight = run_checks(plan, prep.cfg)
+    console.print(f"deploy preflight: {summary_line(preflight)}")
     if json_path:
         json_path.write_text(json.dumps(plan.to_json(policy, cost.to_json()), indent=1, default=str))
         console.print(f"plan written to {json_path}")
