@@ -238,3 +238,14 @@ def test_one_validation_record_serves_both_regions_certificates(previews, stack)
     validations = of_type(plan, "aws:acm/certificateValidation:CertificateValidation")
     assert len(validations) == 2 and all(record["urn"] in v["dependencies"] for v in validations)
     assert not of_type(plan, "aws:route53/zone:Zone"), "deploys use the existing delegated zone"
+
+
+def test_project_dir_previews_that_projects_own_components(project_copy, tmp_path):
+    """`--project-dir DIR` runs DIR's components, not this checkout's (an edited copy must show its edit)."""
+    registry = project_copy / "components" / "registry.py"
+    registry.write_text(registry.read_text().replace('image_tag_mutability="IMMUTABLE"', 'image_tag_mutability="MUTABLE"'))
+    out = tmp_path / "plan.json"
+    cli = run_meridian("preview", "--stack", "us", "--no-policy", "--project-dir", str(project_copy), "--json", str(out))
+    assert cli.code == 0, cli.err
+    repos = of_type(json.loads(out.read_text()), "aws:ecr/repository:Repository")
+    assert repos and {r["inputs"]["imageTagMutability"] for r in repos} == {"MUTABLE"}
