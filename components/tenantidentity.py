@@ -5,7 +5,7 @@ account quota of 1,000 (5,000 at most) that three stacks may share. Instead, one
 and attribute-based access: EKS Pod Identity tags every session with the pod's
 `kubernetes-namespace` and `eks-cluster-arn`, and the role's policy names resources through
 `${aws:PrincipalTag/kubernetes-namespace}`: a pod in `t-acme` reaches `tenants/t-acme/*` in the
-pool bucket, the silo bucket `<silo prefix>t-acme` and KMS keys tagged `meridian:namespace=t-acme`,
+pool bucket or in the silo bucket `<silo prefix>t-acme`, and KMS keys tagged `meridian:namespace=t-acme`,
 and nothing of any other tenant, however many tenants there are. Every statement also requires the
 session to come from this region's cluster and a tenant namespace (`t-*`).
 
@@ -63,8 +63,10 @@ def abac_policy(*, account_id: str, region: str, cluster_arn: str, pool_bucket_a
             {"Sid": "PoolObjects", "Effect": "Allow", "Action": objects, "Resource": f"{pool_bucket_arn}/{own_prefix}*", "Condition": session},
             {"Sid": "PoolListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": pool_bucket_arn,
              "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"{own_prefix}*"]}}},
-            {"Sid": "SiloObjects", "Effect": "Allow", "Action": objects, "Resource": f"{silo_bucket}/*", "Condition": session},
-            {"Sid": "SiloListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": silo_bucket, "Condition": session},
+            # A silo bucket keeps the same layout: the tenant's data under its own prefix.
+            {"Sid": "SiloObjects", "Effect": "Allow", "Action": objects, "Resource": f"{silo_bucket}/{own_prefix}*", "Condition": session},
+            {"Sid": "SiloListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": silo_bucket,
+             "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"{own_prefix}*"]}}},
             {"Sid": "OwnKeys", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
              "Resource": f"arn:aws:kms:{region}:{account_id}:key/*", "Condition": kms_session},
         ],
