@@ -127,6 +127,7 @@ workloads = {
                 name=database.database_name,
                 user=database.master_username,
                 password=database.master_password,
+                writer_forwards=database.endpoints[role].forwards_writes,
             ),
             tenants=service_tenants,
         ),
@@ -217,7 +218,6 @@ pulumi.export("regions", {
     }
     for role, spec in cfg.regions.both
 })
-pulumi.export("db_master_password", database.master_password)
 pulumi.export("tenants", {t.id: {"plan": t.plan, "data_tier": t.data_tier, "namespace": tenants[t.id][0].namespace,
                                  "monthly_budget_usd": t.monthly_budget_usd} for t in cfg.tenants})
 pulumi.export("stack_budget", cost_caps.stack_budget_name)

@@ -13,6 +13,7 @@ used only once the deploy role's entry exists.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -61,6 +62,12 @@ class ClusterArgs:
             raise ValueError(f"node sizes must satisfy min <= desired <= max, got {self.node_min}/{self.node_desired}/{self.node_max}")
         if "0.0.0.0/0" in self.public_access_cidrs:
             raise ValueError("public_access_cidrs must not contain 0.0.0.0/0: list operator CIDRs or leave empty")
+
+
+def pod_identity_trust() -> str:
+    """Trust policy of a role handed to pods by EKS Pod Identity (it tags the session)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
 
 
 def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> dict:
@@ -168,9 +175,24 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies, ignore_changes=["scalingConfig.desiredSize"]),
         )
 
-        # Tenant workloads get AWS credentials through EKS Pod Identity (components.tenantidentity).
-        aws.eks.Addon(f"{name}-pod-identity-agent", cluster_name=self.eks.name, addon_name="eks-pod-identity-agent",
-                      opts=pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group]))
+        # Core add-ons managed here, not left at whatever EKS installed: the VPC CNI enforces the tenants'
+        # NetworkPolicies only with its network policy agent on; the Pod Identity agent hands tenant
+        # workloads their credentials (components.tenantidentity); EBS CSI serves the PVCs quotas allow.
+        addon_opts = pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group])
+        aws.eks.Addon(f"{name}-vpc-cni", cluster_name=self.eks.name, addon_name="vpc-cni",
+                      configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+                      resolve_conflicts_on_update="OVERWRITE", opts=addon_opts)
+        for addon in ("coredns", "kube-proxy", "eks-pod-identity-agent"):
+            aws.eks.Addon(f"{name}-{addon}", cluster_name=self.eks.name, addon_name=addon,
+                          resolve_conflicts_on_update="OVERWRITE", opts=addon_opts)
+        ebs_role = aws.iam.Role(f"{name}-ebs-csi-role", assume_role_policy=pod_identity_trust(), opts=child)
+        ebs_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi", role=ebs_role.name, policy_arn=managed_policy_arn("service-role/AmazonEBSCSIDriverPolicy"),
+            opts=pulumi.ResourceOptions(parent=ebs_role))
+        aws.eks.Addon(f"{name}-aws-ebs-csi-driver", cluster_name=self.eks.name, addon_name="aws-ebs-csi-driver",
+                      pod_identity_associations=[{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}],
+                      resolve_conflicts_on_update="OVERWRITE",
+                      opts=pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group, ebs_policy]))
 
         self.oidc_issuer = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         oidc = aws.iam.OpenIdConnectProvider(

@@ -71,6 +71,9 @@ class ReplicatedDatabaseArgs:
 class RegionEndpoints:
     writer: pulumi.Output[str]
     reader: pulumi.Output[str]
+    forwards_writes: bool = False
+    """The writer is the region's own Aurora secondary forwarding writes to the primary (it stays
+    read-only to `target_session_attrs=read-write` checks, so clients must not ask for that)."""
 
 
 class ReplicatedDatabase(pulumi.ComponentResource):
@@ -210,6 +213,9 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             vpc_security_group_ids=[dr["sg"].id],
             db_cluster_parameter_group_name=dr["params"].name,
             final_snapshot_identifier=f"{dr['name']}-final",
+            # The dr region writes through its own secondary (forwarded to the global writer inside
+            # AWS): no cross-region connection from the dr region's pods, no peering needed.
+            enable_global_write_forwarding=True,
             # A secondary joins the global cluster only once the primary has a writer instance;
             # after a managed switchover AWS fills replication_source_identifier on it.
             opts=pulumi.ResourceOptions(parent=self, provider=args.dr.provider, protect=True,
@@ -224,9 +230,10 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=secondary, provider=args.dr.provider),
         )
         return {
-            # In the dr region writes go to the global writer endpoint, which follows a switchover.
             "primary": RegionEndpoints(writer_cluster.endpoint, writer_cluster.reader_endpoint),
-            "dr": RegionEndpoints(global_cluster.endpoint, secondary.reader_endpoint),
+            # The dr region writes to its local secondary, which forwards them (global write forwarding);
+            # after a switchover or promotion it is the writer itself.
+            "dr": RegionEndpoints(secondary.endpoint, secondary.reader_endpoint, forwards_writes=True),
         }
 
     # --- RDS postgres with replicas -----------------------------------------------------------
@@ -269,6 +276,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
                 **common,
                 **self._instance_common(primary),
                 replicate_source_db=writer.identifier,
+                max_allocated_storage=args.allocated_storage_gb * 4,  # a replica must grow with its source
                 kms_key_id=primary["key"].arn,
                 vpc_security_group_ids=[primary["sg"].id],
                 parameter_group_name=primary["params"].name,
@@ -282,6 +290,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             **common,
             **self._instance_common(dr),
             replicate_source_db=writer.arn,  # cross-region replicas name their source by ARN
+            max_allocated_storage=args.allocated_storage_gb * 4,
             kms_key_id=dr["key"].arn,
             vpc_security_group_ids=[dr["sg"].id],
             parameter_group_name=dr["params"].name,

@@ -59,6 +59,9 @@ class DatabaseAccess:
     name: str
     user: str
     password: pulumi.Input[str]
+    writer_forwards: bool = False
+    """The writer is a secondary forwarding writes (Aurora global write forwarding): it answers
+    read-only to session checks, so the write DSN does not demand a read-write session."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +95,7 @@ def render_settings(*, region: str, role: str, port: int, db: DatabaseAccess, wr
     settings = ServiceSettings(
         region=region,
         role=role,
-        write_dsn=dsn(writer_host, db.port, db.name, db.user, password, writer=True),
+        write_dsn=dsn(writer_host, db.port, db.name, db.user, password, writer=not db.writer_forwards),
         read_dsn=dsn(reader_host, db.port, db.name, db.user, password, writer=False),
         tenants=tuple(
             TenantEntry(t.id, t.plan, (digest,), TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb))
