@@ -10,10 +10,10 @@ from components.config import ConfigError, from_engine
 from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
+from components.naming import silo_bucket_prefix
 from components.network import RegionNetwork, RegionNetworkArgs
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
-from components.tagging import register_stack_tags, regional_provider
-from components.naming import silo_bucket_prefix
+from components.tagging import regional_provider, register_stack_tags
 from components.tenant import Tenant, TenantArgs
 from components.tenantidentity import TenantIdentity, TenantIdentityArgs
 from components.tenantpool import TenantPool, TenantPoolArgs

@@ -50,7 +50,7 @@ class Context:
     inputs: dict[str, dict[str, Any]]  # urn -> plain inputs (secrets redacted)
 
     @classmethod
-    def of(cls, plan: Plan, cfg: StackConfig) -> "Context":
+    def of(cls, plan: Plan, cfg: StackConfig) -> Context:
         return cls(plan, cfg, {r.urn: plain(r.raw_inputs) for r in plan.registrations})
 
     def of_type(self, token: str) -> list[Registration]:
@@ -298,8 +298,8 @@ def check_service_settings(ctx: Context) -> CheckResult:
             if users and user not in users:
                 result.findings.append(Finding(mounted.secret_urn, f"{attr} logs in as {user!r}, a user the stack does not create",
                                                "use the database's credentials"))
-        if "-m service migrate" in " ".join(command + [str(a) for a in c.spec.get("args") or []]) or "migrate" in command:
-            continue  # the migration job serves nothing
+        if command[3:4] == ["migrate"]:
+            continue  # the migration job serves nothing: no bind, port or probes
         if settings.host in ("127.0.0.1", "localhost", "::1"):
             result.findings.append(Finding(mounted.secret_urn, f"binds {settings.host}: probes and the load balancer reach the pod IP",
                                            "bind 0.0.0.0 in the cluster"))

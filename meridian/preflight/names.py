@@ -95,10 +95,10 @@ class NameProblem:
 def physical_name(rule: NameRule, logical: str, inputs: dict[str, Any]) -> tuple[str, bool] | None:
     """(name, auto-named?), or None when the name is only known after `up`."""
     explicit = inputs.get(rule.input_key)
-    if isinstance(explicit, str):
-        return (None if explicit == "[unknown]" else (explicit, False))  # type: ignore[return-value]
-    if explicit is not None:
+    if explicit == "[unknown]" or (explicit is not None and not isinstance(explicit, str)):
         return None
+    if isinstance(explicit, str):
+        return explicit, False
     base = logical.lower() if rule.lowercase else logical
     return base + "-" + "x" * (AUTONAME_SUFFIX - 1), True
 
