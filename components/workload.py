@@ -30,10 +30,10 @@ SETTINGS_DIR = "/etc/meridian"
 SETTINGS_FILE = "service.json"
 SETTINGS_PATH = f"{SETTINGS_DIR}/{SETTINGS_FILE}"
 BIND_HOST = "0.0.0.0"  # in a pod the kubelet probes and the NLB reach the pod IP, never loopback
-RUN_AS = 10001  # the image's non-root user; also the settings file's group (fsGroup)
+RUN_AS = 10001  # the image's non-root user (service/Dockerfile); also the settings file's group (fsGroup)
 READINESS_PATH = "/healthz"
 LIVENESS_PATH = "/livez"
-SERVICE_COMMAND = ("python", "-m", "service")
+SERVICE_COMMAND = ("python", "-m", "service")  # the image's ENTRYPOINT, stated so the plan shows what runs
 # TLS to the database: `rds.force_ssl` refuses anything else. `verify-full` needs the RDS CA bundle
 # inside the image (docs/operations.md); `require` encrypts without pinning the CA.
 DB_SSLMODE = "require"
