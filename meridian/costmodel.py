@@ -173,6 +173,8 @@ _FREE = (
     "aws:ec2/", "aws:iam/", "aws:kms/alias", "aws:s3/", "aws:route53/record", "aws:acm/", "aws:sns/", "aws:cloudwatch/logGroup",
     "aws:rds/subnetGroup", "aws:rds/parameterGroup", "aws:rds/clusterParameterGroup", "aws:rds/globalCluster",
     "aws:budgets/budgetAction", "kubernetes:", "random:",
+    # ECR is priced by stored GB and transfer (usage); EKS add-ons, access entries and Pod Identity are free
+    "aws:ecr/", "aws:eks/addon", "aws:eks/accessEntry", "aws:eks/accessPolicyAssociation", "aws:eks/podIdentityAssociation",
 )
 
 
