@@ -1,19 +1,24 @@
 """meridian: one residency zone's region pair. Composition only: config -> components -> exports."""
 
 import pulumi
+import pulumi_aws as aws
 
 from components.apidomain import ApiDomain, ApiDomainArgs
+from components.apikeys import TenantApiKeys, TenantApiKeysArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, from_engine
 from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
+from components.naming import silo_bucket_prefix
 from components.network import RegionNetwork, RegionNetworkArgs
-from components.tagging import register_stack_tags, regional_provider
-from components.tenant import Tenant, TenantArgs
+from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
+from components.tagging import regional_provider, register_stack_tags
+from components.tenant import Tenant, TenantArgs, tenant_prefix
+from components.tenantidentity import TenantIdentity, TenantIdentityArgs
 from components.tenantpool import TenantPool, TenantPoolArgs
-from components.workload import Workload, WorkloadArgs
+from components.workload import DatabaseAccess, Workload, WorkloadArgs, WorkloadTenant
 
 stack = pulumi.get_stack()
 try:
@@ -50,7 +55,12 @@ for role, spec in cfg.regions.both:
             node_min=cfg.cluster.node_min,
             node_desired=cfg.cluster.node_desired,
             node_max=cfg.cluster.node_max,
+            vpc_id=networks[role].vpc_id,
+            api_access=cfg.cluster.api_access,
             public_access_cidrs=[str(c) for c in cfg.cluster.public_access_cidrs],
+            runner_cidrs=[str(c) for c in cfg.cluster.runner_cidrs],
+            deploy_role_arn=cfg.cluster.deploy_role_arn,
+            operator_role_arns=cfg.cluster.operator_role_arns,
         ),
         opts=regional,
     )
@@ -84,9 +94,22 @@ domain = ApiDomain(
         record=cfg.failover.api_record,
         providers={spec.region: providers[role] for role, spec in cfg.regions.both},
         zone_provider=providers["primary"],
-        existing_zone_id=cfg.failover.hosted_zone_id,
+        existing_zone_id=cfg.failover.hosted_zone_id,  # None only with create_zone (two-phase bring-up)
     ),
 )
+
+registry = ImageRegistry(
+    f"{stack}-images",
+    ImageRegistryArgs(
+        repository=cfg.workload.repository,
+        **{role: RegionRegistry(region=spec.region, provider=providers[role]) for role, spec in cfg.regions.both},
+    ),
+)
+api_keys = TenantApiKeys(f"{stack}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
+service_tenants = [
+    WorkloadTenant(id=t.id, plan=t.plan, key_digest=api_keys.digests[t.id], **cfg.quota_of(t).model_dump())
+    for t in cfg.tenants
+]
 
 workloads = {
     role: Workload(
@@ -94,14 +117,20 @@ workloads = {
         WorkloadArgs(
             region=spec.region,
             role=role,
-            image=cfg.workload.image.replace("{region}", spec.region),
+            image=pulumi.Output.concat(registry.repository_urls[spec.region], ":", cfg.workload.image_tag),
             replicas=cfg.workload.replicas,
             container_port=cfg.workload.container_port,
             certificate_arn=domain.certificate_arns[spec.region],
-            db_writer=database.endpoints[role].writer,
-            db_reader=database.endpoints[role].reader,
-            db_user=database.master_username,
-            db_password=database.master_password,
+            database=DatabaseAccess(
+                writer_host=database.endpoints[role].writer,
+                reader_host=database.endpoints[role].reader,
+                port=database.port,
+                name=database.database_name,
+                user=database.master_username,
+                password=database.master_password,
+                writer_forwards=database.endpoints[role].forwards_writes,
+            ),
+            tenants=service_tenants,
         ),
         opts=pulumi.ResourceOptions(providers={"kubernetes": clusters[role].k8s_provider}),
     )
@@ -110,10 +139,19 @@ workloads = {
 
 tenants: dict[str, list[Tenant]] = {t.id: [] for t in cfg.tenants}
 pools: dict[str, TenantPool] = {}
+identities: dict[str, TenantIdentity] = {}
+account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers["primary"])).account_id
 for role, spec in cfg.regions.both:
     in_region = pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": clusters[role].k8s_provider})
     pool = TenantPool(f"{stack}-{spec.region}-tenant-pool", TenantPoolArgs(region=spec.region), opts=in_region)
     pools[role] = pool
+    silo_prefix = account_id.apply(lambda acct, region=spec.region: silo_bucket_prefix(acct, stack, region))
+    identities[role] = TenantIdentity(
+        f"{stack}-{spec.region}-tenant-identity",
+        TenantIdentityArgs(region=spec.region, cluster_arn=clusters[role].cluster_arn, pool_bucket_arn=pool.bucket_arn,
+                           silo_bucket_prefix=silo_prefix),
+        opts=pulumi.ResourceOptions(providers={"aws": providers[role]}),
+    )
     for tenant in cfg.tenants:
         quota = cfg.quota_of(tenant)
         tenants[tenant.id].append(Tenant(
@@ -127,12 +165,14 @@ for role, spec in cfg.regions.both:
                 storage_gb=quota.storage_gb,
                 data_tier=tenant.data_tier,
                 pool_bucket_arn=pool.bucket_arn,
-                oidc_provider_arn=clusters[role].oidc_provider_arn,
-                oidc_issuer=clusters[role].oidc_issuer,
+                cluster_name=clusters[role].cluster_name,
+                identity_role_arn=identities[role].role_arn,
+                silo_bucket_prefix=silo_prefix,
                 database_cidrs=networks[role].data_subnet_cidrs,
+                # Its rate-limit ConfigMap needs the platform namespace, not the whole rollout.
+                platform_namespace=workloads[role].namespace,
             ),
-            # The rate-limit ConfigMap lands in the workload's platform namespace.
-            opts=pulumi.ResourceOptions(providers=in_region.providers, depends_on=[workloads[role]]),
+            opts=in_region,
         ))
 
 cost_caps = CostCaps(
@@ -142,7 +182,7 @@ cost_caps = CostCaps(
         stack_cap_usd=cfg.cost.stack_cap_usd,
         alert_thresholds_pct=cfg.cost.alert_thresholds_pct,
         tenants=[
-            TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd, role_names=[r.role_name for r in tenants[t.id]])
+            TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd, role_names=[identities[role].role_name for role, _ in cfg.regions.both])
             for t in cfg.tenants
         ],
     ),
@@ -172,7 +212,7 @@ pool_tenants = [t for t in cfg.tenants if t.data_tier == "pool"]
 bucket_pairs = [
     BucketPair(
         role="pool", source_bucket_arn=pools["primary"].bucket_arn, replica_bucket_arn=pools["dr"].bucket_arn,
-        routes=[ReplicaRoute(prefix=f"tenants/{t.id}/", source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)
+        routes=[ReplicaRoute(prefix=tenant_prefix(t.id), source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)
                 for t in pool_tenants],
         depends_on=[pools["primary"], pools["dr"]],
     )
@@ -219,7 +259,6 @@ pulumi.export("regions", {
     }
     for role, spec in cfg.regions.both
 })
-pulumi.export("db_master_password", database.master_password)
 pulumi.export("tenants", {t.id: {"plan": t.plan, "data_tier": t.data_tier, "namespace": tenants[t.id][0].namespace,
                                  "monthly_budget_usd": t.monthly_budget_usd} for t in cfg.tenants})
 pulumi.export("stack_budget", cost_caps.stack_budget_name)
@@ -232,3 +271,7 @@ pulumi.export("dr", {
     "experiment_templates": disaster_recovery.experiment_template_ids,
     "health_check_ids": failover.health_check_ids,
 })
+pulumi.export("image_repositories", registry.repository_urls)
+if domain.name_servers is not None:
+    pulumi.export("zone_name_servers", domain.name_servers)  # two-phase bring-up: delegate the parent to these
+pulumi.export("tenant_api_keys", api_keys.keys)  # secret: hand each tenant its own

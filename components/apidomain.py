@@ -1,7 +1,12 @@
 """ApiDomain: the API's Route 53 hosted zone and, per region, a DNS-validated TLS certificate.
 
-The zone is created unless an existing one is named in config (`failover.hosted_zone_id`).
-Route 53 is a global service; its zone is managed through the primary region's provider.
+The zone is an existing one, already delegated from its parent (`failover.hosted_zone_id`):
+DNS validation can only succeed in a zone resolvers reach. Creating the zone here
+(`failover.create_zone`) is the first phase of a two-phase bring-up: the stack exports the name
+servers, the parent delegates to them, then the certificates validate (docs/operations.md).
+ACM gives the same validation record for a name in every region of an account, so the record is
+managed once and both regions' validations wait on it. Route 53 is a global service; its zone is
+managed through the primary region's provider.
 """
 
 from __future__ import annotations
@@ -31,45 +36,47 @@ class ApiDomainArgs:
 
 class ApiDomain(pulumi.ComponentResource):
     zone_id: pulumi.Output[str]
+    name_servers: pulumi.Output[list[str]] | None  # set when the stack creates the zone: delegate to these
     fqdn: str
     certificate_arns: dict[str, pulumi.Output[str]]  # region -> validated certificate ARN
 
     def __init__(self, name: str, args: ApiDomainArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:dns:ApiDomain", name, None, opts)
         zone_opts = pulumi.ResourceOptions(parent=self, provider=args.zone_provider)
+        self.name_servers = None
         if args.existing_zone_id:
             self.zone_id = pulumi.Output.from_input(args.existing_zone_id)
         else:
             zone = aws.route53.Zone(f"{name}-zone", name=args.zone_name, comment=f"meridian API {args.fqdn}",
                                     opts=pulumi.ResourceOptions(parent=self, provider=args.zone_provider, protect=True))  # delegation points here
             self.zone_id = zone.zone_id
+            self.name_servers = zone.name_servers
         self.fqdn = args.fqdn
 
+        certs = {
+            region: aws.acm.Certificate(f"{name}-{region}-cert", domain_name=args.fqdn, validation_method="DNS",
+                                        opts=pulumi.ResourceOptions(parent=self, provider=provider))
+            for region, provider in args.providers.items()
+        }
+        first = next(iter(certs.values()))
+        option = first.domain_validation_options[0]  # one domain name: exactly one option
+        record = aws.route53.Record(
+            f"{name}-cert-validation",
+            zone_id=self.zone_id,
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=300,
+            opts=zone_opts,
+        )
         self.certificate_arns = {}
-        for region, provider in args.providers.items():
-            cert = aws.acm.Certificate(
-                f"{name}-{region}-cert",
-                domain_name=args.fqdn,
-                validation_method="DNS",
-                opts=pulumi.ResourceOptions(parent=self, provider=provider),
-            )
-            option = cert.domain_validation_options[0]  # one domain name: exactly one option
-            # ACM gives the same validation record for a name in every region: overwrite, not conflict.
-            record = aws.route53.Record(
-                f"{name}-{region}-cert-validation",
-                zone_id=self.zone_id,
-                name=option.resource_record_name,
-                type=option.resource_record_type,
-                records=[option.resource_record_value],
-                ttl=300,
-                allow_overwrite=True,
-                opts=zone_opts,
-            )
+        for region, cert in certs.items():
             validation = aws.acm.CertificateValidation(
                 f"{name}-{region}-cert-ready",
                 certificate_arn=cert.arn,
                 validation_record_fqdns=[record.fqdn],
-                opts=pulumi.ResourceOptions(parent=cert, provider=provider),
+                opts=pulumi.ResourceOptions(parent=cert, provider=args.providers[region]),
             )
             self.certificate_arns[region] = validation.certificate_arn
-        self.register_outputs({"zone_id": self.zone_id, "fqdn": self.fqdn, "certificate_arns": self.certificate_arns})
+        self.register_outputs({"zone_id": self.zone_id, "fqdn": self.fqdn, "certificate_arns": self.certificate_arns,
+                               "name_servers": self.name_servers})

@@ -29,6 +29,8 @@ class SecureBucketArgs:
     kms_key_arn: pulumi.Input[str]
     """Default encryption key for objects written without one."""
     tags: dict[str, str] | None = None
+    bucket_name: pulumi.Input[str] | None = None
+    """A physical name when something else must know it in advance (an ABAC policy); else auto-named."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -39,7 +41,7 @@ class SecureBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:storage:SecureBucket", name, None, opts)
         self.bucket = aws.s3.Bucket(
-            f"{name}-bucket", tags=args.tags,
+            f"{name}-bucket", bucket=args.bucket_name, tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, protect=True),  # tenant data lives here
         )
         under = pulumi.ResourceOptions(parent=self.bucket)

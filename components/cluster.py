@@ -1,14 +1,22 @@
 """Cluster: one region's EKS cluster on the private subnets, IRSA, and a kubernetes Provider for it.
 
 Secrets are envelope-encrypted with the cluster's own KMS key, all control-plane log types go
-to a KMS-encrypted log group, the API endpoint is private unless operator CIDRs are listed, and
-the IAM OIDC provider lets tenant service accounts assume their own roles (IRSA).
+to a KMS-encrypted log group, and the IAM OIDC provider serves IRSA for platform add-ons.
+
+How `pulumi up` reaches the API (the kubernetes provider calls it from the runner) is explicit:
+`public-restricted` opens the public endpoint to the runner's egress CIDRs only; `private-runner`
+keeps the endpoint private and admits the runner's network on 443 (the runner must be routed into
+the VPC: docs/operations.md). Nobody is admin by having created the cluster: the deploy role and
+the operator roles get cluster admin through EKS access entries, and the kubernetes provider is
+used only once the deploy role's entry exists.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +26,7 @@ from components.keys import customer_key
 from components.policydocs import assume_role_policy, managed_policy_arn
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,15 +42,32 @@ class ClusterArgs:
     node_min: int
     node_desired: int
     node_max: int
+    vpc_id: pulumi.Input[str]
+    deploy_role_arn: str
+    """The role the runner assumes for `pulumi up`: cluster admin by access entry."""
+    api_access: Literal["public-restricted", "private-runner"] = "public-restricted"
     public_access_cidrs: Sequence[str] = ()
-    """CIDRs that may reach the public API endpoint; empty keeps the endpoint private only."""
+    """public-restricted: CIDRs that may reach the public API endpoint (the runner's egress)."""
+    runner_cidrs: Sequence[str] = ()
+    """private-runner: the runner's network, admitted on 443 to the private endpoint."""
+    operator_role_arns: Sequence[str] = ()
     log_retention_days: int = 365
 
     def __post_init__(self) -> None:
+        if self.api_access == "public-restricted" and not self.public_access_cidrs:
+            raise ValueError("public-restricted API access needs public_access_cidrs (the runner's egress), or pulumi up cannot reach the cluster")
+        if self.api_access == "private-runner" and (not self.runner_cidrs or self.public_access_cidrs):
+            raise ValueError("private-runner API access needs runner_cidrs and no public_access_cidrs")
         if not self.node_min <= self.node_desired <= self.node_max:
             raise ValueError(f"node sizes must satisfy min <= desired <= max, got {self.node_min}/{self.node_desired}/{self.node_max}")
         if "0.0.0.0/0" in self.public_access_cidrs:
             raise ValueError("public_access_cidrs must not contain 0.0.0.0/0: list operator CIDRs or leave empty")
+
+
+def pod_identity_trust() -> str:
+    """Trust policy of a role handed to pods by EKS Pod Identity (it tags the session)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
 
 
 def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> dict:
@@ -66,6 +92,7 @@ def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> d
 class Cluster(pulumi.ComponentResource):
     eks: aws.eks.Cluster
     cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
@@ -95,6 +122,19 @@ class Cluster(pulumi.ComponentResource):
             for policy in ("AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController")
         ]
 
+        public = args.api_access == "public-restricted"
+        api_security_groups = []
+        if not public:
+            runner_sg = aws.ec2.SecurityGroup(
+                f"{name}-api-runner",
+                description=f"{name}: Kubernetes API (private endpoint) from the deploy runner's network",
+                vpc_id=args.vpc_id,
+                ingress=[{"description": "Kubernetes API from the runner", "protocol": "tcp", "from_port": 443, "to_port": 443,
+                          "cidr_blocks": list(args.runner_cidrs)}],
+                egress=[],
+                opts=child,
+            )
+            api_security_groups.append(runner_sg.id)
         self.eks = aws.eks.Cluster(
             f"{name}-eks",
             name=cluster_name,
@@ -103,12 +143,14 @@ class Cluster(pulumi.ComponentResource):
             vpc_config={
                 "subnet_ids": list(args.private_subnet_ids),
                 "endpoint_private_access": True,
-                "endpoint_public_access": bool(args.public_access_cidrs),
-                "public_access_cidrs": list(args.public_access_cidrs) or None,
+                "endpoint_public_access": public,
+                "public_access_cidrs": list(args.public_access_cidrs) if public else None,
+                "security_group_ids": api_security_groups or None,
             },
             encryption_config={"provider": {"key_arn": key.arn}, "resources": ["secrets"]},
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            # Admins come from access entries below, not from whoever happened to create the cluster.
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, *cluster_policies]),
         )
 
@@ -118,7 +160,7 @@ class Cluster(pulumi.ComponentResource):
                                          opts=pulumi.ResourceOptions(parent=node_role))
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
         ]
-        aws.eks.NodeGroup(
+        node_group = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=self.eks.name,
             node_role_arn=node_role.arn,
@@ -133,6 +175,25 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies, ignore_changes=["scalingConfig.desiredSize"]),
         )
 
+        # Core add-ons managed here, not left at whatever EKS installed: the VPC CNI enforces the tenants'
+        # NetworkPolicies only with its network policy agent on; the Pod Identity agent hands tenant
+        # workloads their credentials (components.tenantidentity); EBS CSI serves the PVCs quotas allow.
+        addon_opts = pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group])
+        aws.eks.Addon(f"{name}-vpc-cni", cluster_name=self.eks.name, addon_name="vpc-cni",
+                      configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+                      resolve_conflicts_on_update="OVERWRITE", opts=addon_opts)
+        for addon in ("coredns", "kube-proxy", "eks-pod-identity-agent"):
+            aws.eks.Addon(f"{name}-{addon}", cluster_name=self.eks.name, addon_name=addon,
+                          resolve_conflicts_on_update="OVERWRITE", opts=addon_opts)
+        ebs_role = aws.iam.Role(f"{name}-ebs-csi-role", assume_role_policy=pod_identity_trust(), opts=child)
+        ebs_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi", role=ebs_role.name, policy_arn=managed_policy_arn("service-role/AmazonEBSCSIDriverPolicy"),
+            opts=pulumi.ResourceOptions(parent=ebs_role))
+        aws.eks.Addon(f"{name}-aws-ebs-csi-driver", cluster_name=self.eks.name, addon_name="aws-ebs-csi-driver",
+                      pod_identity_associations=[{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}],
+                      resolve_conflicts_on_update="OVERWRITE",
+                      opts=pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group, ebs_policy]))
+
         self.oidc_issuer = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
@@ -142,16 +203,29 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.cluster_name = self.eks.name
+        self.cluster_arn = self.eks.arn
         self.endpoint = self.eks.endpoint
         # Managed node groups use the EKS-created cluster security group.
         self.node_security_group_id = self.eks.vpc_config.cluster_security_group_id
         self.oidc_provider_arn = oidc.arn
+        admin_grants = []
+        for i, principal in enumerate(dict.fromkeys([args.deploy_role_arn, *args.operator_role_arns])):
+            role = "deploy" if i == 0 else f"operator-{i - 1}"
+            entry = aws.eks.AccessEntry(f"{name}-access-{role}", cluster_name=self.eks.name, principal_arn=principal, type="STANDARD",
+                                        opts=pulumi.ResourceOptions(parent=self.eks))
+            admin_grants.append(aws.eks.AccessPolicyAssociation(
+                f"{name}-access-{role}-admin", cluster_name=self.eks.name, principal_arn=principal, policy_arn=CLUSTER_ADMIN_POLICY,
+                access_scope={"type": "cluster"}, opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry])))
+
         kubeconfig_json = pulumi.Output.json_dumps(pulumi.Output.all(self.eks.name, self.eks.endpoint, self.eks.certificate_authority.data).apply(
             lambda v: kubeconfig(v[0], args.region, v[1], v[2])
         ))
-        self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig_json, enable_server_side_apply=True, opts=child)
+        # The runner's calls are authorised only once the deploy role's access entry is in place.
+        self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig_json, enable_server_side_apply=True,
+                                         opts=pulumi.ResourceOptions(parent=self, depends_on=admin_grants[:1]))
         self.register_outputs({
             "cluster_name": self.cluster_name,
+            "cluster_arn": self.cluster_arn,
             "endpoint": self.endpoint,
             "node_security_group_id": self.node_security_group_id,
             "oidc_provider_arn": self.oidc_provider_arn,

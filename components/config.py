@@ -84,10 +84,26 @@ class ClusterSettings(_Model):
     public_access_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
         (), description="CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private"
     )
+    # How `pulumi up` reaches each cluster's Kubernetes API (the kubernetes provider calls it from the runner).
+    api_access: Literal["public-restricted", "private-runner"] = Field(
+        "public-restricted",
+        description="public-restricted: public endpoint open to public_access_cidrs only (the runner's egress IPs); "
+                    "private-runner: private endpoint only, the runner sits in runner_cidrs, routed into both VPCs",
+    )
+    runner_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
+        (), description="private-runner: the runner's network, admitted on 443 to the private endpoint of both clusters")
+    deploy_role_arn: str | None = Field(
+        None, pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$",
+        description="the IAM role `pulumi up` runs as: gets cluster admin through an EKS access entry (not as cluster creator)")
+    operator_role_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = Field(
+        (), description="IAM roles of on-call operators: cluster admin through EKS access entries")
 
 
 class WorkloadSettings(_Model):
-    image: str = Field(min_length=1, description="service image; `{region}` is replaced per region (in-region ECR replica)")
+    repository: str = Field("meridian/service", pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", max_length=256,
+                            description="ECR repository the stack creates in both regions (CI pushes to the primary's; replication copies)")
+    image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+                           description="immutable tag of the service image to run, e.g. a release or git sha (never `latest`)")
     replicas: int = Field(3, ge=1)
     container_port: int = Field(8080, ge=1, le=65535)
 
@@ -104,7 +120,10 @@ class DatabaseSettings(_Model):
 class FailoverSettings(_Model):
     api_zone: str = Field(description="Route 53 hosted zone name, e.g. meridian.example.com")
     api_record: str = "api"
-    hosted_zone_id: str | None = Field(None, description="use this existing Route 53 zone instead of creating one")
+    hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,32}$",
+                                       description="the existing Route 53 zone for api_zone, already delegated from its parent")
+    create_zone: bool = Field(False, description="two-phase bring-up: the stack creates the zone; delegate it before the "
+                                                 "certificates can validate (docs/operations.md)")
     health_check_interval_s: Literal[10, 30] = 10
     failure_threshold: int = Field(3, ge=1, le=10)
     dns_ttl_s: int = Field(30, ge=1, le=60)
@@ -161,6 +180,21 @@ class DrSettings(_Model):
     fis_duration_minutes: int = Field(5, ge=1, le=60, description="how long each FIS experiment holds its fault")
 
 
+class QuotaSettings(_Model):
+    """The account's service quotas `meridian preflight` plans against (AWS defaults; raise them here
+    after raising them in Service Quotas). Account-wide quotas are shared by `stacks_per_account`."""
+
+    stacks_per_account: int = Field(3, ge=1, description="stacks deployed into one AWS account (they share account quotas)")
+    iam_roles: int = Field(1000, ge=1, description="IAM roles per account (adjustable to 5,000)")
+    iam_managed_policies: int = Field(1500, ge=1, description="customer managed policies per account (adjustable to 5,000)")
+    budgets: int = Field(20000, ge=1, description="AWS Budgets per account")
+    kms_keys_per_region: int = Field(100000, ge=1, description="customer managed KMS keys per region")
+    security_groups_per_vpc: int = Field(2500, ge=1, description="VPC security groups per VPC (per region)")
+    eips_per_region: int = Field(5, ge=1, description="Elastic IP addresses per region")
+    nat_gateways_per_az: int = Field(5, ge=1, description="NAT gateways per availability zone")
+    pod_identity_associations_per_cluster: int = Field(5000, ge=1, description="EKS Pod Identity associations per cluster")
+
+
 class StackConfig(_Model):
     zone: Literal["us", "eu", "apac"]
     config_namespaces: tuple[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")], ...] = Field(
@@ -178,6 +212,7 @@ class StackConfig(_Model):
     cost: CostSettings
     dr: DrSettings = DrSettings()
     production: bool = False
+    quotas: QuotaSettings = QuotaSettings()
 
     @property
     def allowed_regions(self) -> tuple[str, ...]:
@@ -359,9 +394,24 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
         for i, cidr in enumerate(cl.public_access_cidrs):
             if cidr.prefixlen == 0:
                 out.append((f"cluster.public_access_cidrs[{i}]", "0.0.0.0/0 opens the Kubernetes API to the internet; list operator CIDRs or leave empty for private only"))
+        if cl.api_access == "public-restricted" and not cl.public_access_cidrs:
+            out.append(("cluster.public_access_cidrs", "api_access public-restricted needs the runner's egress CIDRs here, or the "
+                                                        "Kubernetes API is unreachable from `pulumi up`; or set api_access: private-runner"))
+        if cl.api_access == "private-runner" and not cl.runner_cidrs:
+            out.append(("cluster.runner_cidrs", "api_access private-runner needs the runner's network (routed into both VPCs) here"))
+        if not cl.deploy_role_arn:
+            out.append(("cluster.deploy_role_arn", "required: the role `pulumi up` runs as; it gets cluster admin through an EKS "
+                                                   "access entry (the creator gets no implicit admin), e.g. arn:aws:iam::<account>:role/meridian-deploy"))
+        if cl.api_access == "private-runner" and cl.public_access_cidrs:
+            out.append(("cluster.public_access_cidrs", "must be empty with api_access private-runner (the endpoint is private only)"))
 
     if has("failover"):
         fo = s["failover"]
+        if bool(fo.hosted_zone_id) == fo.create_zone:
+            out.append(("failover.hosted_zone_id",
+                        "required: the ID of the existing Route 53 zone for api_zone, delegated from its parent (certificates "
+                        "validate only in a delegated zone); or, without it, create_zone: true for the two-phase bring-up"
+                        if not fo.create_zone else "set hosted_zone_id or create_zone: true, not both"))
         if fo.detection_bound_s > fo.rto_target_s:
             out.append((
                 "failover",

@@ -2,8 +2,11 @@
 
 Alert path: notifications at each configured threshold (actual spend) and at 100 % forecasted,
 to a KMS-encrypted SNS topic. Enforcement path: at 100 % of a tenant's budget a budget action
-attaches a deny policy to the tenant's IAM roles in every region (no new writes, no new data
-keys). AWS Budgets evaluates spend a few times a day: the cap is not real time, which is why the
+attaches the tenant's deny policy to the regions' tenant roles; the deny matches only sessions
+of the tenant's namespace (EKS Pod Identity session tag), so other tenants sharing the role keep
+working (no new writes, no new data keys for the capped one). Each attachment counts against the
+role's managed-policy quota (10, at most 20): more tenants capped at once than that fail to attach
+(docs/tenancy-and-cost.md). AWS Budgets evaluates spend a few times a day: the cap is not real time, which is why the
 service also enforces plan quotas (429 `quota_exceeded`) on every request.
 """
 
@@ -19,7 +22,10 @@ import pulumi_aws as aws
 from components.keys import customer_key
 from components.policydocs import assume_role_policy
 from components.tagging import TAG_STACK, TAG_TENANT
-from components.tenant import TENANT_ROLE_PATH
+from components.tenant import namespace_of
+from components.tenantidentity import NAMESPACE_KEY, TENANT_ROLE_PATH
+
+HARD_CAP_PATH = "/meridian/hard-caps/"  # the budget actions may attach these policies, and only these
 
 
 def tenant_cost_filter(tenant_id: str) -> dict:
@@ -27,8 +33,8 @@ def tenant_cost_filter(tenant_id: str) -> dict:
     return {"name": "TagKeyValue", "values": [f"user:{TAG_TENANT}${tenant_id}"]}
 
 
-def hard_cap_policy() -> str:
-    """Denies the writes and key use that grow a tenant's bill; reads keep working."""
+def hard_cap_policy(tenant_id: str) -> str:
+    """Denies the writes and key use that grow a tenant's bill, to its own sessions only; reads keep working."""
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{
@@ -36,6 +42,7 @@ def hard_cap_policy() -> str:
             "Effect": "Deny",
             "Action": ["s3:PutObject", "kms:GenerateDataKey*", "kms:Encrypt"],
             "Resource": "*",
+            "Condition": {"StringEquals": {NAMESPACE_KEY: namespace_of(tenant_id)}},
         }],
     })
 
@@ -54,16 +61,16 @@ def _topic_policy(topic_arn: str, account_id: str) -> str:
     })
 
 
-def _action_role_policy(policy_arn: str, account_id: str) -> str:
-    """The budget action may attach and detach exactly the deny policy, on tenant roles only
-    (by their IAM path: listing every role ARN would outgrow the inline-policy size limit)."""
+def _action_role_policy(account_id: str) -> str:
+    """The budget actions may attach and detach the hard-cap policies, on tenant roles only
+    (both by IAM path: listing every ARN would outgrow the inline-policy size limit)."""
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
             "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
             "Resource": f"arn:aws:iam::{account_id}:role{TENANT_ROLE_PATH}*",
-            "Condition": {"ArnEquals": {"iam:PolicyARN": policy_arn}},
+            "Condition": {"ArnLike": {"iam:PolicyARN": f"arn:aws:iam::{account_id}:policy{HARD_CAP_PATH}*"}},
         }],
     })
 
@@ -128,14 +135,12 @@ class CostCaps(pulumi.ComponentResource):
             opts=child,
         )
 
-        deny = aws.iam.Policy(f"{name}-tenant-hard-cap", description="attached by a budget action to a tenant over budget",
-                              policy=hard_cap_policy(), opts=child)
         action_role = aws.iam.Role(f"{name}-budget-actions", assume_role_policy=account_id.apply(lambda a: assume_role_policy("budgets.amazonaws.com", a)),
                                    opts=child)
         aws.iam.RolePolicy(
             f"{name}-budget-actions-policy",
             role=action_role.id,
-            policy=pulumi.Output.all(deny.arn, account_id).apply(lambda v: _action_role_policy(v[0], v[1])),
+            policy=account_id.apply(_action_role_policy),
             opts=pulumi.ResourceOptions(parent=action_role),
         )
 
@@ -152,6 +157,10 @@ class CostCaps(pulumi.ComponentResource):
                 tags={TAG_TENANT: tenant.tenant_id},
                 opts=child,
             )
+            deny = aws.iam.Policy(f"{name}-tenant-{tenant.tenant_id}-hard-cap", path=HARD_CAP_PATH,
+                                  description=f"attached by a budget action when tenant {tenant.tenant_id} is over budget",
+                                  policy=hard_cap_policy(tenant.tenant_id), tags={TAG_TENANT: tenant.tenant_id},
+                                  opts=pulumi.ResourceOptions(parent=budget))
             aws.budgets.BudgetAction(
                 f"{name}-tenant-{tenant.tenant_id}-cap",
                 budget_name=budget.name,

@@ -26,6 +26,7 @@ from components.policydocs import assume_role_policy, managed_policy_arn
 
 PORT = 5432
 MASTER_USER = "meridian_admin"
+DATABASE_NAME = "meridian"  # created with the writer; the service's DSNs name it
 # Characters RDS accepts in a master password ('/', '@', '"' and space are refused).
 PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
 
@@ -70,12 +71,17 @@ class ReplicatedDatabaseArgs:
 class RegionEndpoints:
     writer: pulumi.Output[str]
     reader: pulumi.Output[str]
+    forwards_writes: bool = False
+    """The writer is the region's own Aurora secondary forwarding writes to the primary (it stays
+    read-only to `target_session_attrs=read-write` checks, so clients must not ask for that)."""
 
 
 class ReplicatedDatabase(pulumi.ComponentResource):
     endpoints: dict[str, RegionEndpoints]  # "primary" / "dr"
     master_password: pulumi.Output[str]
     master_username: str
+    database_name: str
+    port: int
 
     def __init__(self, name: str, args: ReplicatedDatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:database:ReplicatedDatabase", name, None, opts)
@@ -86,6 +92,8 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         # The SDK marks `result` secret through additional_secret_outputs; say it explicitly too.
         self.master_password = pulumi.Output.secret(password.result)
         self.master_username = MASTER_USER
+        self.database_name = DATABASE_NAME
+        self.port = PORT
 
         sides = {role: self._region_base(role, side) for role, side in (("primary", args.primary), ("dr", args.dr))}
         if args.engine == "aurora-postgresql":
@@ -177,6 +185,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             **common_cluster,
             master_username=MASTER_USER,
             master_password=self.master_password,
+            database_name=DATABASE_NAME,
             kms_key_id=primary["key"].arn,
             db_subnet_group_name=primary["subnet_group"].name,
             vpc_security_group_ids=[primary["sg"].id],
@@ -204,6 +213,9 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             vpc_security_group_ids=[dr["sg"].id],
             db_cluster_parameter_group_name=dr["params"].name,
             final_snapshot_identifier=f"{dr['name']}-final",
+            # The dr region writes through its own secondary (forwarded to the global writer inside
+            # AWS): no cross-region connection from the dr region's pods, no peering needed.
+            enable_global_write_forwarding=True,
             # A secondary joins the global cluster only once the primary has a writer instance;
             # after a managed switchover AWS fills replication_source_identifier on it.
             opts=pulumi.ResourceOptions(parent=self, provider=args.dr.provider, protect=True,
@@ -218,9 +230,10 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=secondary, provider=args.dr.provider),
         )
         return {
-            # In the dr region writes go to the global writer endpoint, which follows a switchover.
             "primary": RegionEndpoints(writer_cluster.endpoint, writer_cluster.reader_endpoint),
-            "dr": RegionEndpoints(global_cluster.endpoint, secondary.reader_endpoint),
+            # The dr region writes to its local secondary, which forwards them (global write forwarding);
+            # after a switchover or promotion it is the writer itself.
+            "dr": RegionEndpoints(secondary.endpoint, secondary.reader_endpoint, forwards_writes=True),
         }
 
     # --- RDS postgres with replicas -----------------------------------------------------------
@@ -247,6 +260,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             multi_az=True,
             username=MASTER_USER,
             password=self.master_password,
+            db_name=DATABASE_NAME,
             kms_key_id=primary["key"].arn,
             vpc_security_group_ids=[primary["sg"].id],
             parameter_group_name=primary["params"].name,
@@ -262,6 +276,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
                 **common,
                 **self._instance_common(primary),
                 replicate_source_db=writer.identifier,
+                max_allocated_storage=args.allocated_storage_gb * 4,  # a replica must grow with its source
                 kms_key_id=primary["key"].arn,
                 vpc_security_group_ids=[primary["sg"].id],
                 parameter_group_name=primary["params"].name,
@@ -275,6 +290,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             **common,
             **self._instance_common(dr),
             replicate_source_db=writer.arn,  # cross-region replicas name their source by ARN
+            max_allocated_storage=args.allocated_storage_gb * 4,
             kms_key_id=dr["key"].arn,
             vpc_security_group_ids=[dr["sg"].id],
             parameter_group_name=dr["params"].name,

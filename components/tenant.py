@@ -3,11 +3,13 @@
 Kubernetes: a namespace `t-<id>` with a default-deny NetworkPolicy (ingress and egress) plus only
 the allows the tenant needs (ingress from the platform namespace; egress to cluster DNS, to the
 database subnets on 5432 and to AWS APIs on 443), a ResourceQuota and LimitRange sized by plan,
-and a service account bound through IRSA to the tenant's IAM role.
-AWS: the tenant's own KMS key; its data under `tenants/<id>/` in the region's pool bucket (pool
-tier) or in a bucket of its own (silo tier); an IAM role whose policy reaches only that prefix and
-that key (no wildcard can reach another tenant's data). The tenant's rate limits are published as
-a ConfigMap in the platform namespace, where the service reads them.
+and a service account bound by an EKS Pod Identity association to the region's tenant role
+(components.tenantidentity: one role for all tenants, access by session tags).
+AWS: the tenant's own KMS key (tagged with its namespace); its data under `tenants/t-<id>/` in the
+region's pool bucket (pool tier) or in a bucket of its own named `<silo prefix>t-<id>` (silo
+tier). The association's session policy names only that prefix or bucket and that key, so the
+session can reach nothing else even if the role's policy were wrong. The tenant's rate limits are
+published as a ConfigMap in the platform namespace.
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.bucket import SecureBucket, SecureBucketArgs
-from components.planning import tenant_sizing
 from components.keys import customer_key
+from components.naming import NAMESPACE_PREFIX, silo_bucket_name
+from components.planning import tenant_sizing
 from components.tagging import TAG_TENANT
+from components.tenantidentity import TAG_NAMESPACE
 
 TENANT_LABEL = "meridian.io/tenant"
 PLATFORM_NAMESPACE = "platform"
-TENANT_ROLE_PATH = "/meridian/tenants/"  # lets the budget action target tenant roles, and only them
 
 
 def namespace_of(tenant_id: str) -> str:
-    return f"t-{tenant_id}"
+    return f"{NAMESPACE_PREFIX}{tenant_id}"
 
 
 def service_account_of(tenant_id: str) -> str:
@@ -40,28 +43,13 @@ def service_account_of(tenant_id: str) -> str:
 
 
 def tenant_prefix(tenant_id: str) -> str:
-    return f"tenants/{tenant_id}/"
-
-
-def trust_policy(oidc_provider_arn: str, oidc_issuer: str, tenant_id: str) -> str:
-    """Only the tenant's own service account, through the cluster's OIDC provider, may assume the role."""
-    issuer = oidc_issuer.removeprefix("https://")
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{issuer}:sub": f"system:serviceaccount:{namespace_of(tenant_id)}:{service_account_of(tenant_id)}",
-                f"{issuer}:aud": "sts.amazonaws.com",
-            }},
-        }],
-    })
+    """The tenant's prefix in the pool bucket: named by namespace, as the ABAC role sees the caller."""
+    return f"tenants/{namespace_of(tenant_id)}/"
 
 
 def data_policy(bucket_arn: str, key_arn: str, tenant_id: str) -> str:
-    """Objects under the tenant's prefix, listing limited to it, and the tenant's key: nothing else."""
+    """Objects under the tenant's prefix, listing limited to it, and the tenant's key: nothing else.
+    The session policy of the tenant's Pod Identity association (at most 2,048 characters packed)."""
     prefix = tenant_prefix(tenant_id)
     return json.dumps({
         "Version": "2012-10-17",
@@ -100,10 +88,14 @@ class TenantArgs:
     data_tier: Literal["pool", "silo"]
     pool_bucket_arn: pulumi.Input[str]
     """The region's shared bucket; used by pool-tier tenants."""
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    identity_role_arn: pulumi.Input[str]
+    """The region's tenant role (components.tenantidentity) the association binds the service account to."""
+    silo_bucket_prefix: pulumi.Input[str]
     database_cidrs: Sequence[str]
     """Data subnet CIDRs: the only in-VPC destinations tenant pods may reach (PostgreSQL)."""
+    platform_namespace: pulumi.Input[str] = PLATFORM_NAMESPACE
+    """The workload's namespace (its output, so the rate-limit ConfigMap waits for that namespace only)."""
 
     def __post_init__(self) -> None:
         if self.data_tier not in ("pool", "silo"):
@@ -114,8 +106,6 @@ class TenantArgs:
 
 class Tenant(pulumi.ComponentResource):
     namespace: str
-    role_arn: pulumi.Output[str]
-    role_name: pulumi.Output[str]
     key_arn: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
 
@@ -128,26 +118,14 @@ class Tenant(pulumi.ComponentResource):
         self.namespace = namespace_of(tid)
 
         # --- AWS: key, data, role ---------------------------------------------------------------
-        key = customer_key(f"{name}-key", f"tenant {tid} data in {args.region}", parent=self, tags=tags)
+        # The namespace tag is what the region's ABAC role matches the caller's session against.
+        key = customer_key(f"{name}-key", f"tenant {tid} data in {args.region}", parent=self,
+                           tags={**tags, TAG_NAMESPACE: self.namespace})
         if args.data_tier == "silo":
-            bucket_arn = SecureBucket(f"{name}-silo", SecureBucketArgs(kms_key_arn=key.arn, tags=tags), opts=child).arn
+            bucket_name = pulumi.Output.from_input(args.silo_bucket_prefix).apply(lambda p: silo_bucket_name(p, self.namespace))
+            bucket_arn = SecureBucket(f"{name}-silo", SecureBucketArgs(kms_key_arn=key.arn, tags=tags, bucket_name=bucket_name), opts=child).arn
         else:
             bucket_arn = pulumi.Output.from_input(args.pool_bucket_arn)
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"tenant {tid} workloads in {args.region} (IRSA)",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(lambda v: trust_policy(v[0], v[1], tid)),
-            path=TENANT_ROLE_PATH,
-            max_session_duration=3600,
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-data-access",
-            role=role.id,
-            policy=pulumi.Output.all(bucket_arn, key.arn).apply(lambda v: data_policy(v[0], v[1], tid)),
-            opts=pulumi.ResourceOptions(parent=role),
-        )
 
         # --- Kubernetes: namespace, isolation, quotas, identity ---------------------------------
         ns = k8s.core.v1.Namespace(
@@ -199,21 +177,29 @@ class Tenant(pulumi.ComponentResource):
             }]},
             opts=in_ns,
         )
-        k8s.core.v1.ServiceAccount(
+        sa = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
-            metadata={**meta, "name": service_account_of(tid), "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+            metadata={**meta, "name": service_account_of(tid)},
             automount_service_account_token=True,
             opts=in_ns,
         )
+        aws.eks.PodIdentityAssociation(
+            f"{name}-identity",
+            cluster_name=args.cluster_name,
+            namespace=self.namespace,
+            service_account=service_account_of(tid),
+            role_arn=args.identity_role_arn,
+            policy=pulumi.Output.all(bucket_arn, key.arn).apply(lambda v: data_policy(v[0], v[1], tid)),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[sa]),
+        )
         k8s.core.v1.ConfigMap(
             f"{name}-rate-limits",
-            metadata={"namespace": PLATFORM_NAMESPACE, "name": f"tenant-{tid}-limits", "labels": labels},
+            metadata={"namespace": args.platform_namespace, "name": f"tenant-{tid}-limits", "labels": labels},
             data={"plan": args.plan, "gql_qps": str(args.gql_qps), "ingest_eps": str(args.ingest_eps), "storage_gb": str(args.storage_gb)},
             opts=child,
         )
 
-        self.role_arn = role.arn
-        self.role_name = role.name
         self.key_arn = key.arn
         self.bucket_arn = bucket_arn
-        self.register_outputs({"namespace": self.namespace, "role_arn": self.role_arn, "key_arn": self.key_arn, "bucket_arn": self.bucket_arn})
+        self.register_outputs({"namespace": self.namespace, "key_arn": self.key_arn, "bucket_arn": self.bucket_arn})

@@ -1,35 +1,80 @@
 """Workload: the reference service in one region's cluster, behind a TLS network load balancer.
 
-A `platform` namespace, the database credentials as a Secret, a Deployment (non-root, read-only
-root filesystem, deep `/healthz` probes) spread over zones, a PodDisruptionBudget, and a
-LoadBalancer Service that the cloud controller turns into an internet-facing NLB terminating
-TLS with the region's ACM certificate. The NLB hostname is what the Route 53 health checks watch.
+What a pod gets is exactly what the service reads: its settings file `/etc/meridian/service.json`
+(a Secret rendered from the service's own settings model, `service.settings.ServiceSettings`:
+DSNs, tenants with key digests and quotas, bind address), passed as `--config`. Nothing else
+configures it. The primary region runs the schema migration as a Job before the Deployment rolls
+out (the dr region's schema arrives by replication). Pods are non-root with a read-only root
+filesystem; readiness is the deep `/healthz` (database reachable), liveness the shallow `/livez`
+(a database outage must not restart every pod). A LoadBalancer Service becomes an internet-facing
+NLB terminating TLS with the region's ACM certificate; its hostname is what Route 53 watches.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from service.quotas import TenantQuota
+from service.settings import ServiceSettings, TenantEntry
+
 NAMESPACE = "platform"
 APP = "meridian-api"
+SETTINGS_DIR = "/etc/meridian"
+SETTINGS_FILE = "service.json"
+SETTINGS_PATH = f"{SETTINGS_DIR}/{SETTINGS_FILE}"
+BIND_HOST = "0.0.0.0"  # in a pod the kubelet probes and the NLB reach the pod IP, never loopback
+RUN_AS = 10001  # the image's non-root user (service/Dockerfile); also the settings file's group (fsGroup)
+READINESS_PATH = "/healthz"
+LIVENESS_PATH = "/livez"
+SERVICE_COMMAND = ("python", "-m", "service")  # the image's ENTRYPOINT, stated so the plan shows what runs
+# TLS to the database: `rds.force_ssl` refuses anything else. `verify-full` needs the RDS CA bundle
+# inside the image (docs/operations.md); `require` encrypts without pinning the CA.
+DB_SSLMODE = "require"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadTenant:
+    """What the service needs of a tenant: its plan, quotas and the digest of its API key."""
+
+    id: str
+    plan: str
+    gql_qps: int
+    ingest_eps: int
+    storage_gb: int
+    key_digest: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseAccess:
+    writer_host: pulumi.Input[str]
+    reader_host: pulumi.Input[str]
+    port: int
+    name: str
+    user: str
+    password: pulumi.Input[str]
+    writer_forwards: bool = False
+    """The writer is a secondary forwarding writes (Aurora global write forwarding): it answers
+    read-only to session checks, so the write DSN does not demand a read-write session."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkloadArgs:
     region: str
     role: str
-    """`primary` or `dr`: the service reads locally and writes to `db_writer` either way."""
-    image: str
+    """`primary` or `dr`: the service reads locally and writes to `database.writer_host` either way."""
+    image: pulumi.Input[str]
     replicas: int
     container_port: int
     certificate_arn: pulumi.Input[str]
-    db_writer: pulumi.Input[str]
-    db_reader: pulumi.Input[str]
-    db_user: str
-    db_password: pulumi.Input[str]
+    database: DatabaseAccess
+    tenants: Sequence[WorkloadTenant]
 
     def __post_init__(self) -> None:
         if self.role not in ("primary", "dr"):
@@ -38,8 +83,66 @@ class WorkloadArgs:
             raise ValueError(f"replicas must be >= 1, got {self.replicas}")
 
 
+def dsn(host: str, port: int, db: str, user: str, password: str, *, writer: bool) -> str:
+    """A libpq/asyncpg URL; credentials percent-encoded (RDS passwords carry URL metacharacters)."""
+    query = f"sslmode={DB_SSLMODE}" + ("&target_session_attrs=read-write" if writer else "")
+    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(db, safe='')}?{query}"
+
+
+def render_settings(*, region: str, role: str, port: int, db: DatabaseAccess, writer_host: str, reader_host: str,
+                    password: str, tenants: Sequence[WorkloadTenant], digests: Sequence[str]) -> str:
+    """The settings file, through the service's own model: what it cannot load, it is never given."""
+    settings = ServiceSettings(
+        region=region,
+        role=role,
+        write_dsn=dsn(writer_host, db.port, db.name, db.user, password, writer=not db.writer_forwards),
+        read_dsn=dsn(reader_host, db.port, db.name, db.user, password, writer=False),
+        tenants=tuple(
+            TenantEntry(t.id, t.plan, (digest,), TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb))
+            for t, digest in zip(tenants, digests, strict=True)
+        ),
+        host=BIND_HOST,
+        port=port,
+    )
+    return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
+
+
+def pod_spec(*, image: pulumi.Input[str], secret_name: pulumi.Input[str], port: int, command: Sequence[str],
+             probes: bool) -> dict:
+    """The pod both the Deployment and the migration Job run: same image, same settings mount."""
+    container: dict = {
+        "name": "api" if probes else "migrate",
+        "image": image,
+        "command": list(command),
+        "args": ["--config", SETTINGS_PATH],
+        "volumeMounts": [{"name": "settings", "mountPath": SETTINGS_DIR, "readOnly": True},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if probes:
+        container["ports"] = [{"containerPort": port, "name": "http"}]
+        container["readinessProbe"] = {"httpGet": {"path": READINESS_PATH, "port": port}, "periodSeconds": 5, "failureThreshold": 3}
+        container["livenessProbe"] = {"httpGet": {"path": LIVENESS_PATH, "port": port}, "periodSeconds": 10,
+                                      "failureThreshold": 3, "initialDelaySeconds": 5}
+    return {
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": [
+            # 0440 + fsGroup: the service's group reads the file, nobody else.
+            {"name": "settings", "secret": {"secretName": secret_name, "defaultMode": 0o440,
+                                            "items": [{"key": SETTINGS_FILE, "path": SETTINGS_FILE}]}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        ],
+    }
+
+
 class Workload(pulumi.ComponentResource):
     hostname: pulumi.Output[str]
+    namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:workload:Workload", name, None, opts)
@@ -50,64 +153,72 @@ class Workload(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_ns = pulumi.ResourceOptions(parent=ns)
+        db = args.database
+        settings_json = pulumi.Output.secret(pulumi.Output.all(
+            db.writer_host, db.reader_host, db.password, *[t.key_digest for t in args.tenants],
+        ).apply(lambda v: render_settings(region=args.region, role=args.role, port=args.container_port, db=db,
+                                          writer_host=v[0], reader_host=v[1], password=v[2], tenants=args.tenants,
+                                          digests=v[3:])))
         secret = k8s.core.v1.Secret(
-            f"{name}-db",
-            metadata={"namespace": NAMESPACE, "labels": labels},
-            string_data={"username": args.db_user, "password": args.db_password},
+            f"{name}-settings",
+            metadata={"namespace": ns.metadata.name, "labels": labels},
+            type="Opaque",
+            string_data={SETTINGS_FILE: settings_json},
             opts=in_ns,
         )
+        # A settings change must roll the pods: the file is read once at start.
+        settings_digest = pulumi.Output.unsecret(settings_json.apply(lambda s: hashlib.sha256(s.encode()).hexdigest()))
         pod_labels = {"app.kubernetes.io/name": APP}
-        probe = {"httpGet": {"path": "/healthz", "port": args.container_port}, "periodSeconds": 5, "failureThreshold": 3}
+
+        rollout_after: list[pulumi.Resource] = []
+        if args.role == "primary":
+            migrate = k8s.batch.v1.Job(
+                f"{name}-migrate",
+                metadata={"namespace": ns.metadata.name, "labels": {**labels, "app.kubernetes.io/component": "migrate"}},
+                spec={
+                    "backoffLimit": 6,
+                    "activeDeadlineSeconds": 600,
+                    "template": {
+                        "metadata": {"labels": {**labels, "app.kubernetes.io/component": "migrate"}},
+                        "spec": {**pod_spec(image=args.image, secret_name=secret.metadata.name, port=args.container_port,
+                                            command=(*SERVICE_COMMAND, "migrate"), probes=False),
+                                 "restartPolicy": "Never"},
+                    },
+                },
+                opts=in_ns,
+            )
+            rollout_after.append(migrate)  # new code never starts against an old schema
+
         k8s.apps.v1.Deployment(
             f"{name}-api",
-            metadata={"namespace": NAMESPACE, "labels": labels},
+            metadata={"namespace": ns.metadata.name, "labels": labels},
             spec={
                 "replicas": args.replicas,
                 "selector": {"matchLabels": pod_labels},
                 "template": {
-                    "metadata": {"labels": {**labels, **pod_labels}},
+                    "metadata": {"labels": {**labels, **pod_labels}, "annotations": {"meridian.io/settings-sha256": settings_digest}},
                     "spec": {
-                        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                        **pod_spec(image=args.image, secret_name=secret.metadata.name, port=args.container_port,
+                                   command=SERVICE_COMMAND, probes=True),
                         "topologySpreadConstraints": [{
                             "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
                             "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": pod_labels},
                         }],
-                        "containers": [{
-                            "name": "api",
-                            "image": args.image,
-                            "ports": [{"containerPort": args.container_port, "name": "http"}],
-                            "env": [
-                                {"name": "MERIDIAN_REGION", "value": args.region},
-                                {"name": "MERIDIAN_ROLE", "value": args.role},
-                                {"name": "DB_WRITER_HOST", "value": args.db_writer},
-                                {"name": "DB_READER_HOST", "value": args.db_reader},
-                                {"name": "DB_SSLMODE", "value": "verify-full"},
-                                {"name": "DB_USER", "valueFrom": {"secretKeyRef": {"name": secret.metadata.name, "key": "username"}}},
-                                {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret.metadata.name, "key": "password"}}},
-                            ],
-                            "readinessProbe": probe,
-                            "livenessProbe": {**probe, "initialDelaySeconds": 10},
-                            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                        }],
                     },
                 },
             },
-            opts=in_ns,
+            opts=pulumi.ResourceOptions(parent=ns, depends_on=rollout_after),
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
-            metadata={"namespace": NAMESPACE, "labels": labels},
+            metadata={"namespace": ns.metadata.name, "labels": labels},
             spec={"minAvailable": max(1, args.replicas - 1), "selector": {"matchLabels": pod_labels}},
             opts=in_ns,
         )
         service = k8s.core.v1.Service(
             f"{name}-lb",
             metadata={
-                "namespace": NAMESPACE,
+                "namespace": ns.metadata.name,
                 "labels": labels,
                 "annotations": {
                     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
@@ -121,4 +232,5 @@ class Workload(pulumi.ComponentResource):
             opts=in_ns,
         )
         self.hostname = service.status.load_balancer.ingress[0].hostname
-        self.register_outputs({"hostname": self.hostname})
+        self.namespace = ns.metadata.name
+        self.register_outputs({"hostname": self.hostname, "namespace": self.namespace})

@@ -139,6 +139,20 @@ def diff(
     _guard(debug, run_diff, DiffRequest(base, head, markdown, json_path, title))
 
 
+@app.command()
+def preflight(
+    stack: str = StackOpt,
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the checks and findings here"),
+    tenants: Optional[int] = TenantsOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Deploy checks from the plan, without AWS: names, quotas, k8s API reachability, zone, certificates, service settings, images; exit 1 listing fixes."""
+    from meridian.commands.preflight import PreflightRequest, run_preflight
+
+    _guard(debug, run_preflight, PreflightRequest(stack, project_dir, json_path, tenants))
+
+
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1.")
 app.add_typer(sandbox_app, name="sandbox")
 StateDirOpt = typer.Option(None, "--state-dir", help="where sandboxes live (default: <project>/.meridian/sandbox)")

@@ -174,6 +174,8 @@ _FREE = (
     "aws:rds/subnetGroup", "aws:rds/parameterGroup", "aws:rds/clusterParameterGroup", "aws:rds/globalCluster",
     "aws:budgets/budgetAction", "kubernetes:", "random:",
     "aws:backup/", "aws:fis/",  # backup storage per GB-month of recovery points, FIS per action-minute: usage
+    # ECR is priced by stored GB and transfer (usage); EKS add-ons, access entries and Pod Identity are free
+    "aws:ecr/", "aws:eks/addon", "aws:eks/accessEntry", "aws:eks/accessPolicyAssociation", "aws:eks/podIdentityAssociation",
 )
 
 

@@ -31,7 +31,10 @@ def test_both_regions_have_cluster_database_and_workload(previews, stack):
         assert len(of_type(plan, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", region)) == 1
         (deployment,) = of_type(plan, "kubernetes:apps/v1:Deployment", region)
         container = deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]
-        assert container["image"] == cfg.workload.image.replace("{region}", region), "images come from the region's own registry"
+        (repo,) = of_type(plan, "aws:ecr/repository:Repository", region)
+        assert repo["inputs"]["name"] == cfg.workload.repository and repo["inputs"]["imageTagMutability"] == "IMMUTABLE"
+        assert container["image"] == f"123456789012.dkr.ecr.{region}.amazonaws.com/{cfg.workload.repository}:{cfg.workload.image_tag}", \
+            "each region pulls from its own ECR repository"
         (service,) = of_type(plan, "kubernetes:core/v1:Service", region)
         assert service["inputs"]["spec"]["type"] == "LoadBalancer"
     if cfg.database.engine == "aurora-postgresql":
@@ -121,7 +124,7 @@ def test_encryption_is_on_everywhere_it_applies(previews, stack):
             assert {"name": "rds.force_ssl", "value": "1"} in i["parameters"], r["urn"]
         if t == "aws:eks/cluster:Cluster":
             assert i["encryptionConfig"]["resources"] == ["secrets"] and i["encryptionConfig"]["provider"]["keyArn"]
-            assert i["vpcConfig"]["endpointPublicAccess"] is False, "no operator CIDRs configured: private endpoint only"
+            assert i["vpcConfig"]["endpointPrivateAccess"] is True and "0.0.0.0/0" not in (i["vpcConfig"].get("publicAccessCidrs") or [])
             assert set(i["enabledClusterLogTypes"]) >= {"api", "audit", "authenticator"}
         if t == "aws:cloudwatch/logGroup:LogGroup":
             assert i["kmsKeyId"].startswith("arn:aws:kms:"), r["urn"]
@@ -133,7 +136,8 @@ def test_encryption_is_on_everywhere_it_applies(previews, stack):
 def test_master_password_stays_secret(previews, stack):
     preview = previews[stack]
     plan = preview.plan
-    assert plan["outputs"]["db_master_password"] == "[secret]"
+    assert "db_master_password" not in plan["outputs"], "the master password is no stack output (operators read it from state if ever)"
+    assert plan["outputs"]["tenant_api_keys"] == "[secret]"
     writers = [r for r in plan["resources"] if "masterPassword" in r["inputs"] or "password" in r["inputs"]]
     assert writers and all((r["inputs"].get("masterPassword") or r["inputs"].get("password")) == "[secret]" for r in writers)
     for secret in of_type(plan, "kubernetes:core/v1:Secret"):
@@ -157,3 +161,115 @@ def test_engine_switch_switches_topology(previews, project_copy):
     assert not of_type(plan, "aws:rds/globalCluster:GlobalCluster") and not of_type(plan, "aws:rds/cluster:Cluster")
     assert len(of_type(plan, "aws:rds/instance:Instance", "us-east-1")) == 3
     assert len(of_type(plan, "aws:rds/instance:Instance", "us-west-2")) == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_tenants_wait_for_the_platform_namespace_not_the_rollout(previews, stack):
+    """A Deployment that never becomes Ready must not block every tenant: tenants depend on the
+    platform namespace (their ConfigMaps live there), never on the Workload or its pods."""
+    plan = previews[stack].plan
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    rollout = {r["urn"] for r in plan["resources"] if r["type"] in ("meridian:workload:Workload", "kubernetes:apps/v1:Deployment",
+                                                                     "kubernetes:batch/v1:Job", "kubernetes:core/v1:Service")}
+    tenant_parts = [r for r in plan["resources"] if "meridian:tenant:Tenant" in r["urn"]]
+    assert tenant_parts
+    for r in tenant_parts:
+        assert not rollout & set(r["dependencies"]), f"{r['urn']} waits for the workload's rollout"
+    config_maps = [r for r in tenant_parts if r["type"] == "kubernetes:core/v1:ConfigMap"]
+    for cm in config_maps:
+        assert any(by_urn[d]["type"] == "kubernetes:core/v1:Namespace" and "meridian:workload:Workload" in d for d in cm["dependencies"]), \
+            f"{cm['urn']} lands in the platform namespace before it exists"
+
+
+def _raw(stack: str, **changes):
+    from components.config import read_stack_files
+
+    raw, _ = read_stack_files(ROOT, stack)
+    values = json.loads(json.dumps(raw.values))
+    for path, value in changes.items():
+        section, key = path.split("__")
+        values.setdefault(section, {})
+        if value is None:
+            values[section].pop(key, None)
+        else:
+            values[section][key] = value
+    return type(raw)(values, raw.sources, raw.default_source)
+
+
+@pytest.mark.parametrize("changes, key, words", [
+    ({"failover__hosted_zone_id": None}, "meridian:failover.hosted_zone_id", "delegated"),
+    ({"failover__create_zone": True}, "meridian:failover.hosted_zone_id", "not both"),
+    ({"cluster__public_access_cidrs": []}, "meridian:cluster.public_access_cidrs", "runner"),
+    ({"cluster__api_access": "private-runner"}, "meridian:cluster.runner_cidrs", "runner"),
+    ({"cluster__deploy_role_arn": None}, "meridian:cluster.deploy_role_arn", "access entry"),
+])
+def test_deploy_blockers_are_config_errors_naming_the_key(changes, key, words):
+    from components.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(_raw("us", **changes))
+    assert any(p.key == key and words in p.message for p in err.value.problems), str(err.value)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_clusters_are_reachable_by_the_runner_and_administered_by_access_entries(previews, stack):
+    plan = previews[stack].plan
+    cfg = load_stack(ROOT, stack)
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    for eks in of_type(plan, "aws:eks/cluster:Cluster"):
+        vpc = eks["inputs"]["vpcConfig"]
+        assert eks["inputs"]["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+        assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == [str(c) for c in cfg.cluster.public_access_cidrs]
+        grants = [a for a in of_type(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", eks["region"])]
+        principals = {a["inputs"]["principalArn"] for a in grants if a["inputs"]["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")}
+        assert principals == {cfg.cluster.deploy_role_arn, *cfg.cluster.operator_role_arns}
+        provider = next(r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes" and r["parent"] == eks["parent"])
+        deploy_grant = next(a for a in grants if a["inputs"]["principalArn"] == cfg.cluster.deploy_role_arn)
+        assert deploy_grant["urn"] in provider["dependencies"], "the kubernetes provider must wait for the deploy role's access"
+        assert by_urn[deploy_grant["parent"]]["type"] == "aws:eks/accessEntry:AccessEntry"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_validation_record_serves_both_regions_certificates(previews, stack):
+    plan = previews[stack].plan
+    records = [r for r in of_type(plan, "aws:route53/record:Record") if not r["inputs"].get("failoverRoutingPolicies")]
+    (record,) = records
+    assert "allowOverwrite" not in record["inputs"], "one owner: nothing else writes this record"
+    assert record["inputs"]["zoneId"] == load_stack(ROOT, stack).failover.hosted_zone_id
+    validations = of_type(plan, "aws:acm/certificateValidation:CertificateValidation")
+    assert len(validations) == 2 and all(record["urn"] in v["dependencies"] for v in validations)
+    assert not of_type(plan, "aws:route53/zone:Zone"), "deploys use the existing delegated zone"
+
+
+def test_project_dir_previews_that_projects_own_components(project_copy, tmp_path):
+    """`--project-dir DIR` runs DIR's components, not this checkout's (an edited copy must show its edit)."""
+    registry = project_copy / "components" / "registry.py"
+    registry.write_text(registry.read_text().replace('image_tag_mutability="IMMUTABLE"', 'image_tag_mutability="MUTABLE"'))
+    out = tmp_path / "plan.json"
+    cli = run_meridian("preview", "--stack", "us", "--no-policy", "--project-dir", str(project_copy), "--json", str(out))
+    assert cli.code == 0, cli.err
+    repos = of_type(json.loads(out.read_text()), "aws:ecr/repository:Repository")
+    assert repos and {r["inputs"]["imageTagMutability"] for r in repos} == {"MUTABLE"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_dr_region_writes_through_its_own_region(previews, stack):
+    """No pod reaches across regions (no peering): with Aurora the dr secondary forwards writes."""
+    plan = previews[stack].plan
+    cfg, primary, dr = pair(stack)
+    if cfg.database.engine != "aurora-postgresql":
+        pytest.skip("RDS replicas cannot forward writes: the dr region writes only after promotion (drill tooling)")
+    (secondary,) = [c for c in of_type(plan, "aws:rds/cluster:Cluster", dr)]
+    assert secondary["inputs"]["enableGlobalWriteForwarding"] is True
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_clusters_manage_the_add_ons_that_enforce_network_policy_and_hand_out_identity(previews, stack):
+    plan = previews[stack].plan
+    for eks in of_type(plan, "aws:eks/cluster:Cluster"):
+        addons = {a["inputs"]["addonName"]: a for a in of_type(plan, "aws:eks/addon:Addon", eks["region"])}
+        assert {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"} <= set(addons)
+        assert json.loads(addons["vpc-cni"]["inputs"]["configurationValues"]) == {"enableNetworkPolicy": "true"}, \
+            "without the network policy agent the tenants' NetworkPolicies are not enforced"
+        (ebs,) = addons["aws-ebs-csi-driver"]["inputs"]["podIdentityAssociations"]
+        assert ebs["serviceAccount"] == "ebs-csi-controller-sa" and ebs["roleArn"].startswith("arn:aws:iam::")

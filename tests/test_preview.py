@@ -18,6 +18,8 @@ RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "region"
 # AWS types whose arguments have no `tags` map.
 UNTAGGABLE = {
     "aws:ec2/route:Route",
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",  # no tags argument
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration",  # registry-level setting, no tags
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:route53/record:Record",
     "aws:acm/certificateValidation:CertificateValidation",

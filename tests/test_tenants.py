@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections import defaultdict
 
@@ -46,42 +47,102 @@ def test_each_tenant_gets_exactly_its_namespace_policies_quota_and_role(previews
         quotas = in_ns("kubernetes:core/v1:ResourceQuota")
         q = cfg.quota_of(tenant)
         assert [r["inputs"]["spec"]["hard"] for r in quotas] == [tenant_sizing(q.gql_qps, q.ingest_eps, q.storage_gb)] * 2
-        (sa_primary, sa_dr) = in_ns("kubernetes:core/v1:ServiceAccount")
-        roles = [r for r in of_type(plan, "aws:iam/role:Role") if (r["inputs"].get("tags") or {}).get("meridian:tenant") == tenant.id]
-        assert {r["region"] for r in roles} == regions and len(roles) == 2
-        for role in roles:
-            trust = json.loads(role["inputs"]["assumeRolePolicy"])
-            (statement,) = trust["Statement"]
-            subs = [v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub")]
-            assert subs == [f"system:serviceaccount:{ns}:{tenant.id}-app"], role["urn"]
+        assert len(in_ns("kubernetes:core/v1:ServiceAccount")) == 2
+        associations = [a for a in of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation") if a["inputs"]["namespace"] == ns]
+        assert {a["region"] for a in associations} == regions and len(associations) == 2
+        for association in associations:
+            assert association["inputs"]["serviceAccount"] == f"{tenant.id}-app"
+            (role,) = [r for r in tenant_roles(plan) if r["region"] == association["region"]]
+            assert role["urn"] in association["dependencies"], f"{association['urn']} must bind the region's tenant role"
+
+
+def tenant_roles(plan):
+    return [r for r in of_type(plan, "aws:iam/role:Role") if r["inputs"].get("path") == "/meridian/tenants/"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_no_tenant_policy_reaches_another_tenants_prefix_or_key(previews, stack):
+def test_tenant_roles_do_not_grow_with_tenants(previews, stack):
+    """One role per region for every tenant (IAM quota: 1,000 roles per account by default)."""
+    plan = previews[stack].plan
+    roles = tenant_roles(plan)
+    assert len(roles) == 2 and not any((r["inputs"].get("tags") or {}).get("meridian:tenant") for r in roles)
+    for role in roles:
+        (statement,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+        assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(f"arn:aws:eks:{role['region']}:")
+
+
+def _matches(pattern: str, arn: str) -> bool:
+    return fnmatch.fnmatchcase(arn, pattern)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_abac_role_resolves_to_the_callers_own_data_only(previews, stack):
+    """Evaluate the shared role's policy for each tenant's session (its namespace tag substituted as
+    IAM would) against every other tenant's objects, buckets and keys: nothing of theirs matches."""
     plan = previews[stack].plan
     cfg = load_stack(ROOT, stack)
     by_urn = {r["urn"]: r for r in plan["resources"]}
-    keys_of = defaultdict(set)
-    reached = []
+    keys = {}
+    for key in of_type(plan, "aws:kms/key:Key"):
+        tags = key["inputs"].get("tags") or {}
+        if tags.get("meridian:tenant"):
+            assert tags["meridian:namespace"] == f"t-{tags['meridian:tenant']}"
+            keys[(key["region"], tags["meridian:tenant"])] = tags["meridian:namespace"]
     for policy in of_type(plan, "aws:iam/rolePolicy:RolePolicy"):
         role = by_urn[policy["parent"]]
-        tenant = (role["inputs"].get("tags") or {}).get("meridian:tenant")
-        if tenant is None:
+        if role["inputs"].get("path") != "/meridian/tenants/":
             continue
-        for statement in json.loads(policy["inputs"]["policy"])["Statement"]:
+        statements = json.loads(policy["inputs"]["policy"])["Statement"]
+        pool = next(s["Resource"] for s in statements if s["Sid"] == "PoolListing")
+        silo_prefix = next(s["Resource"] for s in statements if s["Sid"] == "SiloListing").split("${")[0]
+        for st_ in statements:
+            cond = st_["Condition"]
+            assert cond["StringLike"]["aws:PrincipalTag/kubernetes-namespace"] == "t-*", f"{st_['Sid']}: tenant namespaces only"
+            assert cond["StringEquals"]["aws:PrincipalTag/eks-cluster-arn"].startswith(f"arn:aws:eks:{role['region']}:")
+        for me in cfg.tenants:
+            mine = f"t-{me.id}"
+            for other in cfg.tenants:
+                if other.id == me.id:
+                    continue
+                theirs = f"t-{other.id}"
+                targets = [f"{pool}/tenants/{theirs}/data.json", f"{silo_prefix}{theirs}/tenants/{theirs}/data.json", f"{silo_prefix}{theirs}"]
+                for st_ in statements:
+                    for resource in as_list(st_["Resource"]):
+                        resolved = resource.replace("${aws:PrincipalTag/kubernetes-namespace}", mine)
+                        if st_["Sid"] == "OwnKeys":
+                            assert st_["Condition"]["StringEquals"]["aws:ResourceTag/meridian:namespace"] == "${aws:PrincipalTag/kubernetes-namespace}"
+                            assert keys[(role["region"], other.id)] != mine, "another tenant's key carries my namespace tag"
+                            continue
+                        for target in targets:
+                            assert not _matches(resolved, target), f"{me.id}'s session reaches {target} through {resource}"
+                        listing = st_["Condition"].get("StringLike", {}).get("s3:prefix")
+                        if listing:
+                            assert all(p.replace("${aws:PrincipalTag/kubernetes-namespace}", mine) == f"tenants/{mine}/*" for p in listing)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_session_policy_reaches_another_tenants_prefix_or_key(previews, stack):
+    plan = previews[stack].plan
+    cfg = load_stack(ROOT, stack)
+    keys_of = defaultdict(set)
+    for association in of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation"):
+        tenant = association["inputs"]["tags"]["meridian:tenant"]
+        prefix = f"tenants/t-{tenant}/"
+        for statement in json.loads(association["inputs"]["policy"])["Statement"]:
             assert statement["Effect"] == "Allow"
             for resource in as_list(statement["Resource"]):
-                assert resource != "*", f"{policy['urn']}: wildcard resource"
+                assert resource != "*", f"{association['urn']}: wildcard resource"
                 if resource.startswith("arn:aws:kms:"):
-                    assert "*" not in resource, f"{policy['urn']}: key wildcard"
+                    assert "*" not in resource, f"{association['urn']}: key wildcard"
                     keys_of[tenant].add(resource)
                 elif "/" in resource:  # an object ARN: must sit under the tenant's own prefix
                     bucket, _, key = resource.partition(":::")[2].partition("/")
-                    assert key == f"tenants/{tenant}/*", f"{policy['urn']} reaches {resource}"
+                    assert key == f"{prefix}*", f"{association['urn']} reaches {resource}"
                 else:  # the bucket itself: only listing, only under the tenant's prefix
                     assert statement["Action"] == "s3:ListBucket"
-                    assert statement["Condition"]["StringLike"]["s3:prefix"] == [f"tenants/{tenant}/*"]
-            reached.append((tenant, resource))
+                    assert statement["Condition"]["StringLike"]["s3:prefix"] == [f"{prefix}*"]
     assert set(keys_of) == {t.id for t in cfg.tenants}
     owners = defaultdict(set)
     for tenant, keys in keys_of.items():
@@ -128,7 +189,13 @@ def test_every_tenant_has_a_budget_filtered_on_its_tag_with_a_hard_cap(previews,
     for action in actions:
         assert action["inputs"]["actionType"] == "APPLY_IAM_POLICY"
         assert action["inputs"]["actionThreshold"] == {"actionThresholdType": "PERCENTAGE", "actionThresholdValue": 100}
-        assert len(action["inputs"]["definition"]["iamActionDefinition"]["roles"]) == 2, "the cap reaches the tenant's role in both regions"
+        assert len(action["inputs"]["definition"]["iamActionDefinition"]["roles"]) == 2, "the cap reaches the tenant role in both regions"
+    for deny in [p for p in of_type(plan, "aws:iam/policy:Policy") if p["inputs"].get("path") == "/meridian/hard-caps/"]:
+        tenant = deny["inputs"]["tags"]["meridian:tenant"]
+        (statement,) = json.loads(deny["inputs"]["policy"])["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": f"t-{tenant}"}}, \
+            "the cap must stop only the capped tenant's sessions on the shared role"
 
 
 quotas = st.tuples(st.integers(1, 5000), st.integers(1, 100_000), st.integers(1, 100_000))

@@ -112,6 +112,10 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         console.print(counts_line(plan, report.analyzed if report else None))
         verdict = policy_line(report) if report else "skipped (--no-policy)"
         console.print(f"[bold]{len(plan.custom)}[/] resources in {run.seconds:.2f} s; policy: {verdict}")
+        from meridian.preflight.checks import run_checks
+        from meridian.preflight.run import summary_line
+
+        console.print(f"deploy preflight: {summary_line(run_checks(plan, prep.cfg))}")
     elif req.format == Format.json:
         console.out(plan_json(document), highlight=False, end="")
     else:

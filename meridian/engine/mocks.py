@@ -226,6 +226,12 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:sns/topic:Topic": lambda n, i, r, x: {"id": _arn("sns", r, _physical(n)), "arn": _arn("sns", r, _physical(n)), "name": _physical(n)},
     "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i, r, x: {"id": _physical(n), "arn": _arn("cloudwatch", r, f"alarm:{_physical(n)}")},
     "random:index/randomPassword:RandomPassword": lambda n, i, r, x: {"id": "none", "result": f"Mock-{x}!{_digest(x, n=14)}", "bcryptHash": "$2a$10$mock"},
+    "aws:ecr/repository:Repository": lambda n, i, r, x: {
+        "id": i.get("name") or _physical(n), "name": i.get("name") or _physical(n), "registryId": ACCOUNT_ID,
+        "arn": _arn("ecr", r, f"repository/{i.get('name') or _physical(n)}"),
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{r}.amazonaws.com/{i.get('name') or _physical(n)}",
+    },
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration": lambda n, i, r, x: {"id": ACCOUNT_ID, "registryId": ACCOUNT_ID},
     "aws:iam/rolePolicy:RolePolicy": lambda n, i, r, x: {"id": f"{i.get('role', 'role')}:{_physical(n)}", "name": _physical(n)},
 }
 

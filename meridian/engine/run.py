@@ -24,6 +24,8 @@ from meridian.engine.recorder import REDACTED, RecordingMonitor, Registration, i
 from meridian.errors import ProgramFailed
 
 PROJECT = "meridian"
+# Packages the program imports from its own directory (meridian itself imports some of them too).
+PROGRAM_PACKAGES = ("components", "service")
 
 
 @dataclass
@@ -57,8 +59,7 @@ def run_program(project_dir: Path, stack: str, *, record: bool = True, on_regist
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
 
     os.chdir(project_dir)
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
+    use_project_modules(project_dir)
     started = time.perf_counter()
     try:
         loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
@@ -74,6 +75,22 @@ def run_program(project_dir: Path, stack: str, *, record: bool = True, on_regist
     outputs = {k: loop.run_until_complete(_resolve(v)) for k, v in (root.outputs if root else {}).items()}
     regs = monitor.registrations
     return ProgramRun(stack, sum(is_resource(r.type, r.custom) for r in regs), seconds, regs, outputs)
+
+
+def use_project_modules(project_dir: Path) -> None:
+    """Make the program import `components` (and `service`) from `project_dir`, as `pulumi` run
+    there would: first on the path, and any copy already imported from elsewhere (meridian imports
+    `components.config` itself) forgotten, or a copied project would run this checkout's components."""
+    project = project_dir.resolve()
+    while str(project) in sys.path:
+        sys.path.remove(str(project))
+    sys.path.insert(0, str(project))
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] not in PROGRAM_PACKAGES:
+            continue
+        origin = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", []) or []), None)
+        if origin is None or not Path(origin).resolve().is_relative_to(project):
+            del sys.modules[name]
 
 
 class _CountingMonitor(MockMonitor):

@@ -1,0 +1,43 @@
+"""`meridian preflight`: run the program offline and judge the plan against what only `up` would reveal."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from meridian.errors import EXIT_GATE, EXIT_OK
+
+
+@dataclass(frozen=True)
+class PreflightRequest:
+    stack: str
+    project_dir: Path | None = None
+    json_path: Path | None = None
+    tenants: int | None = None
+
+
+def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
+    from meridian.commands.preview import prepare, writable
+
+    console = console or Console()
+    prep = prepare(req.stack, req.project_dir, req.tenants)
+    json_path = writable(req.json_path)
+
+    from meridian.engine.plan import Plan
+    from meridian.engine.run import run_program
+    from meridian.preflight.checks import run_checks
+    from meridian.preflight.run import print_report, summary_line, to_json
+
+    with console.status(f"running the {req.stack} program offline"):
+        run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
+    plan = Plan("meridian", req.stack, run.registrations, run.outputs)
+    results = run_checks(plan, prep.cfg)
+    print_report(results, console)
+    console.print(f"preflight of {req.stack} ({len(plan.custom)} resources): {summary_line(results)}")
+    if json_path:
+        json_path.write_text(json.dumps(to_json(results), indent=1))
+        console.print(f"preflight written to {json_path}")
+    return EXIT_OK if all(r.passed for r in results) else EXIT_GATE

@@ -1,0 +1,1 @@
+"""Deploy preflight: judge the plan against what only `pulumi up` (or the first request) would reveal."""

@@ -1,0 +1,106 @@
+"""Run a container of the plan locally, as the pod would run it: its command, args, env and the
+files its mounts show it, against local stand-ins for what only exists on AWS.
+
+Everything that differs from the pod is an explicit `Substitutions` entry, and a run refuses to
+start while any AWS endpoint is left in what the container would read: a value the engine only
+knows after `up` (a new database's endpoint) is never silently kept or guessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meridian.preflight.workload import RenderedContainer, Unknown
+from service.settings import ServiceSettings
+
+AWS_HOST = re.compile(r"[A-Za-z0-9.-]+\.amazonaws\.com")
+
+
+class Unsubstituted(Exception):
+    """The container would read a value that only AWS can answer and no substitution covers."""
+
+
+@dataclass(frozen=True)
+class Substitutions:
+    hosts: dict[str, str] = field(default_factory=dict)
+    """`aws-host:port` (as the DSNs name it) -> `127.0.0.1:port` of the local stand-in."""
+    interpreter: str = sys.executable
+    """What the image's `python` is here: this checkout's venv (the image bakes the same package)."""
+    port: int | None = None
+    """A pod has its own network namespace; here the service binds this free port instead."""
+
+
+@dataclass
+class LocalPod:
+    argv: list[str]
+    env: dict[str, str]
+    root: Path  # files the mounts would show, under root/<mountPath>
+    port: int | None
+    substituted: list[str]  # a line per substitution made, for the test's record
+
+
+def _remap(value: str, mounts: dict[str, str]) -> str:
+    for inside, outside in mounts.items():
+        if value == inside or value.startswith(inside.rstrip("/") + "/"):
+            return outside + value[len(inside):]
+    return value
+
+
+def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str:
+    settings = ServiceSettings.from_dict(json.loads(text))  # the service's own loader: unloadable fails here
+    dsns = {}
+    for attr in ("write_dsn", "read_dsn"):
+        dsn = getattr(settings, attr)
+        for aws, local in subs.hosts.items():
+            if f"@{aws}/" in dsn:
+                dsn = dsn.replace(f"@{aws}/", f"@{local}/")
+                done.append(f"{attr}: {aws} -> {local}")
+        dsns[attr] = dsn
+    changes: dict = dict(dsns)
+    if subs.port is not None:
+        changes["port"] = subs.port
+        done.append(f"port: {settings.port} -> {subs.port} (the pod's own network namespace)")
+    return json.dumps(dataclasses.replace(settings, **changes).to_dict(), indent=1)
+
+
+def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, settings_path: str) -> LocalPod:
+    """Write the container's mounted files under `root` and build its argv and env, substituted."""
+    done: list[str] = []
+    mounts = {m["mountPath"]: str(root) + m["mountPath"] for m in container.spec.get("volumeMounts") or []}
+    for f in container.files.values():
+        if f.content is None or isinstance(f.content, Unknown):
+            raise Unsubstituted(f"{container.owner_urn}: mounted file {f.path} has no content in the plan ({f.secret_urn or 'no such Secret'})")
+        text = _substitute_settings(f.content, subs, done) if f.path == settings_path else f.content
+        left = sorted(set(AWS_HOST.findall(text)))
+        if left:
+            raise Unsubstituted(f"{container.owner_urn}: {f.path} still names AWS endpoints {left}: substitute each explicitly")
+        local = Path(_remap(f.path, mounts))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(text)
+        os.chmod(local, f.mode)
+    command = list(container.spec.get("command") or [])
+    if command[:1] == ["python"]:
+        command[0] = subs.interpreter
+        done.append(f"command[0]: python -> {subs.interpreter}")
+    argv = [_remap(str(a), mounts) for a in [*command, *(container.spec.get("args") or [])]]
+    env = {}
+    for var in container.spec.get("env") or []:
+        if "value" not in var:
+            raise Unsubstituted(f"{container.owner_urn}: env {var.get('name')} comes from {list(var)}: not supported locally")
+        env[var["name"]] = _remap(str(var["value"]), mounts)
+    return LocalPod(argv, env, root, subs.port, done)
+
+
+def start(pod: LocalPod, log: Path, *, cwd: Path) -> subprocess.Popen:
+    """Start the pod's process with only its own env (plus PATH and the checkout on PYTHONPATH)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(cwd), "PYTHONDONTWRITEBYTECODE": "1", **pod.env}
+    with open(log, "ab") as out:
+        return subprocess.Popen(pod.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)

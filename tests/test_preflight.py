@@ -1,0 +1,203 @@
+"""`meridian preflight`: the real stacks pass, and each check fails on the defect it exists for.
+
+The program runs once (in a subprocess: the SDK's runtime is global); each failing case mutates a
+copy of the recorded plan the way a real defect would look, and runs the real check on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+import yaml
+from google.protobuf import json_format, struct_pb2
+
+from components.config import load_stack
+from meridian.engine.plan import Plan
+from meridian.preflight.checks import CHECKS, Context, run_checks
+
+from .conftest import ROOT, run_meridian
+
+DUMP = r"""
+import pickle, sys
+from pathlib import Path
+from meridian.engine.plan import Plan
+from meridian.engine.run import run_program
+run = run_program(Path(sys.argv[1]), sys.argv[2])
+Path(sys.argv[3]).write_bytes(pickle.dumps(Plan("meridian", sys.argv[2], run.registrations, run.outputs)))
+"""
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> tuple[Plan, object]:
+    out = tmp_path_factory.mktemp("preflight") / "plan.pickle"
+    proc = subprocess.run([sys.executable, "-c", DUMP, str(ROOT), "us", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return pickle.loads(out.read_bytes()), load_stack(ROOT, "us")
+
+
+def mutated(plan: Plan, token: str, change, *, where=lambda reg: True) -> Plan:
+    """A copy of the plan with `change(inputs)` applied to the first registration of `token` matching `where`."""
+    regs = copy.deepcopy(plan.registrations)
+    for i, reg in enumerate(regs):
+        if reg.type == token and where(reg):
+            inputs = json_format.MessageToDict(reg.inputs)
+            change(inputs)
+            regs[i].inputs = json_format.ParseDict(inputs, struct_pb2.Struct())
+            regs[i]._dict = None
+            return Plan(plan.project, plan.stack, regs, plan.outputs)
+    raise AssertionError(f"no {token} in the plan")
+
+
+def failing(plan: Plan, cfg, check: str) -> list:
+    result = CHECKS[check](Context.of(plan, cfg))
+    assert not result.passed, f"{check} passed a broken plan"
+    return result.findings
+
+
+def test_the_real_stack_passes_every_check(recorded):
+    plan, cfg = recorded
+    results = run_checks(plan, cfg)
+    assert [r.check for r in results] == list(CHECKS)
+    assert all(r.passed for r in results), [(r.check, r.findings) for r in results if not r.passed]
+    assert all(r.checked for r in results), "a check that looked at nothing proves nothing"
+
+
+def test_names_fail_on_a_name_aws_would_refuse(recorded):
+    plan, cfg = recorded
+    broken = mutated(plan, "aws:s3/bucket:Bucket", lambda i: i.update(bucket="mer-0123456789-t-" + "a" * 50),
+                     where=lambda r: "silo" in r.name)
+    (finding,) = failing(broken, cfg, "names")
+    assert "over AWS's 63" in finding.problem
+    upper = mutated(plan, "aws:s3/bucket:Bucket", lambda i: i.update(bucket="Mer_Bucket"), where=lambda r: "silo" in r.name)
+    assert "pattern" in failing(upper, cfg, "names")[0].problem
+    # auto-naming adds 8 characters to the logical name: a 57-character role name is one too many
+    regs = copy.deepcopy(plan.registrations)
+    role = next(r for r in regs if r.type == "aws:iam/role:Role")
+    role.name = "r" * 57
+    assert "auto-named" in failing(Plan(plan.project, plan.stack, regs, plan.outputs), cfg, "names")[0].problem
+
+
+def test_quotas_fail_when_the_account_has_too_few(recorded):
+    plan, cfg = recorded
+    tight = cfg.model_copy(update={"quotas": cfg.quotas.model_copy(update={"eips_per_region": 2, "iam_roles": 5})})
+    problems = " ".join(f.problem for f in failing(plan, tight, "quotas"))
+    assert "Elastic IPs in us-east-1: this stack needs 3, over 2" in problems
+    assert "IAM roles" in problems
+    shared = cfg.model_copy(update={"quotas": cfg.quotas.model_copy(update={"stacks_per_account": 1000})})
+    assert "/ 1000 stacks" in " ".join(f.problem for f in failing(plan, shared, "quotas"))
+
+
+def test_k8s_reachability_fails_on_a_private_endpoint_nobody_can_reach(recorded):
+    plan, cfg = recorded
+    private = mutated(plan, "aws:eks/cluster:Cluster", lambda i: i["vpcConfig"].update(endpointPublicAccess=False))
+    assert "private endpoint only" in failing(private, cfg, "k8s-reachability")[0].problem
+    regs = copy.deepcopy(plan.registrations)
+    for r in regs:
+        if r.type == "pulumi:providers:kubernetes":
+            r.dependencies = []
+    assert "before the deploy role's access" in failing(Plan(plan.project, plan.stack, regs, plan.outputs), cfg, "k8s-reachability")[0].problem
+
+
+def test_zone_delegation_fails_on_a_zone_nobody_delegated(recorded):
+    plan, cfg = recorded
+    regs = copy.deepcopy(plan.registrations)
+    record = next(r for r in regs if r.type == "aws:route53/record:Record")
+    zone = copy.deepcopy(record)
+    zone.type, zone.urn = "aws:route53/zone:Zone", record.urn.replace("aws:route53/record:Record", "aws:route53/zone:Zone")
+    findings = failing(Plan(plan.project, plan.stack, [*regs, zone], plan.outputs), cfg, "zone-delegation")
+    assert "nothing delegates to it" in findings[0].problem and "zone_name_servers" in findings[0].fix
+    elsewhere = mutated(plan, "aws:route53/record:Record", lambda i: i.update(zoneId="ZOTHER"))
+    assert "not the configured zone" in failing(elsewhere, cfg, "zone-delegation")[0].problem
+
+
+def test_certificates_fail_without_validation_or_with_a_doubly_managed_record(recorded):
+    plan, cfg = recorded
+    no_validation = Plan(plan.project, plan.stack, [r for r in plan.registrations
+                                                    if r.type != "aws:acm/certificateValidation:CertificateValidation"], plan.outputs)
+    assert "no CertificateValidation" in failing(no_validation, cfg, "certificates")[0].problem
+    regs = copy.deepcopy(plan.registrations)
+    record = next(r for r in regs if r.type == "aws:route53/record:Record" and "cert-validation" in r.name)
+    twin = copy.deepcopy(record)
+    twin.urn += "-twin"
+    assert "overwrite each other" in failing(Plan(plan.project, plan.stack, [*regs, twin], plan.outputs), cfg, "certificates")[0].problem
+
+
+def _settings(change):
+    def apply(inputs):
+        files = inputs["stringData"]["value"]  # the whole map arrives as one secret on the wire
+        data = json.loads(files["service.json"])
+        change(data)
+        files["service.json"] = json.dumps(data)
+    return apply
+
+
+def test_service_settings_fail_on_what_the_service_cannot_use(recorded):
+    plan, cfg = recorded
+    loopback = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.update(host="127.0.0.1")))
+    assert "binds 127.0.0.1" in failing(loopback, cfg, "service-settings")[0].problem
+    wrong_db = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.update(write_dsn=d["write_dsn"].replace("/meridian?", "/postgres?"))))
+    assert "names database 'postgres'" in failing(wrong_db, cfg, "service-settings")[0].problem
+    unloadable = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.pop("tenants")))
+    assert "does not load" in failing(unloadable, cfg, "service-settings")[0].problem
+
+    def no_mount(inputs):
+        inputs["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = []
+    assert "not mounted" in failing(mutated(plan, "kubernetes:apps/v1:Deployment", no_mount), cfg, "service-settings")[0].problem
+
+    def bad_probe(inputs):
+        inputs["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] = "/health"
+    assert "not a route of the service" in failing(mutated(plan, "kubernetes:apps/v1:Deployment", bad_probe), cfg, "service-settings")[0].problem
+
+
+def test_images_fail_unless_pinned_in_the_regions_own_repository(recorded):
+    plan, cfg = recorded
+
+    def image(value):
+        def apply(inputs):
+            inputs["spec"]["template"]["spec"]["containers"][0]["image"] = value
+        return apply
+    assert "not in an ECR repository" in failing(mutated(plan, "kubernetes:apps/v1:Deployment", image("nginx:latest")), cfg, "images")[0].problem
+    other_region = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/meridian/service:0.1.0"
+    problems = [f.problem for f in failing(mutated(plan, "kubernetes:apps/v1:Deployment", image(other_region)), cfg, "images")]
+    assert any("pulls from eu-west-1" in p for p in problems)
+    latest = "123456789012.dkr.ecr.us-east-1.amazonaws.com/meridian/service:latest"
+    assert any("not pinned" in f.problem for f in failing(mutated(plan, "kubernetes:apps/v1:Deployment", image(latest),
+                                                                  where=lambda r: "us-east-1" in r.name), cfg, "images"))
+
+
+def test_cli_exit_codes_and_longest_names_the_config_allows(project_copy, tmp_path):
+    """The longest names the config allows (32-character tenant ids, silo tier, the zone's longest
+    region) fit every AWS limit; a broken stack exits 1 naming the check and the fix."""
+    doc = yaml.safe_load((project_copy / "Pulumi.apac.yaml").read_text())
+    longest = "a" + "b" * 30 + "c"
+    doc["config"]["meridian:regions"]["primary"]["region"] = "ap-southeast-1"
+    doc["config"]["meridian:regions"]["dr"]["region"] = "ap-northeast-2"
+    doc["config"]["meridian:tenants"] = [
+        {"id": longest, "plan": "enterprise", "monthly_budget_usd": 100, "data_tier": "silo",
+         "quota": {"gql_qps": 10, "ingest_eps": 10, "storage_gb": 10}},
+        {"id": longest[:-1] + "d", "plan": "starter", "monthly_budget_usd": 100, "data_tier": "pool"},
+    ]
+    (project_copy / "Pulumi.apac.yaml").write_text(yaml.safe_dump(doc))
+    ok = run_meridian("preflight", "--stack", "apac", "--project-dir", str(project_copy), "--json", str(tmp_path / "pf.json"))
+    assert ok.code == 0, ok.out + ok.err
+    report = json.loads((tmp_path / "pf.json").read_text())
+    names = next(c for c in report["checks"] if c["check"] == "names")
+    assert names["passed"] and names["checked"] > 50, names
+
+    project = yaml.safe_load((project_copy / "Pulumi.yaml").read_text())
+    project["config"]["meridian:workload"]["value"]["image_tag"] = "latest"
+    (project_copy / "Pulumi.yaml").write_text(yaml.safe_dump(project))
+    bad = run_meridian("preflight", "--stack", "apac", "--project-dir", str(project_copy))
+    assert bad.code == 1, bad.out + bad.err
+    assert "images" in bad.out and "not pinned" in bad.out and "fix:" in bad.out
+    assert run_meridian("preflight", "--stack", "nope", "--project-dir", str(project_copy)).code == 2
+
+
+def test_preview_reports_the_preflight_verdict(previews):
+    for stack, preview in previews.items():
+        assert "deploy preflight: passed (7 checks)" in preview.cli.out, stack

@@ -1,0 +1,266 @@
+"""The workload's pods, run for real from the plan: what the Deployment and the migration Job would
+give a container (command, args, env, mounted Secret files) is extracted from a preview of the
+stack and the real service is started with exactly that against a real PostgreSQL that mirrors
+the database resource's own inputs (master user, password, database name) and, like RDS with
+`rds.force_ssl`, accepts only TLS with a password.
+
+What the engine cannot know before `up` is substituted explicitly and listed: the database
+endpoints (a new cluster's hostname), the pod's private port and the image's interpreter. A
+wiring mismatch (a file the service never gets, a DSN it cannot use, a bind address the probes
+cannot reach, a probe path it does not serve) fails here, offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from meridian.sandbox import ports as portlib
+from meridian.sandbox import postgres as pglib
+from meridian.sandbox import procs
+
+from .conftest import ROOT
+
+STACK = "us"
+SETTINGS_PATH = "/etc/meridian/service.json"
+
+# Runs in its own process (the SDK's runtime state is global): the stack's containers with their
+# mounted files (secrets revealed: a local test run only), the database's inputs and the API keys.
+DUMP = r"""
+import asyncio, dataclasses, json, sys
+from pathlib import Path
+import pulumi
+from google.protobuf import json_format
+from meridian.engine.plan import Plan
+from meridian.engine.run import run_program
+from meridian.preflight.workload import Unknown, rendered_containers, reveal
+
+project, stack, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+run = run_program(project, stack)
+plan = Plan("meridian", stack, run.registrations, run.outputs)
+containers = []
+for c in rendered_containers(run.registrations, plan.region_of):
+    files = {p: dataclasses.asdict(f) for p, f in c.files.items()}
+    for f in files.values():
+        assert not isinstance(f["content"], Unknown), f"{f['path']} unknown in the update view"
+    containers.append({"owner_urn": c.owner_urn, "owner_type": c.owner_type, "region": c.region, "namespace": c.namespace,
+                       "spec": c.spec, "pod_security": c.pod_security, "files": files,
+                       "secret_dependencies": c.secret_dependencies})
+databases = [{"urn": r.urn, "type": r.type, "inputs": reveal(json_format.MessageToDict(r.inputs))}
+             for r in run.registrations if r.type in ("aws:rds/cluster:Cluster", "aws:rds/instance:Instance")]
+root = pulumi.runtime.settings.get_root_resource()
+keys = asyncio.get_event_loop().run_until_complete(pulumi.Output.from_input(root.outputs["tenant_api_keys"]).future())
+out.write_text(json.dumps({"containers": containers, "databases": databases, "api_keys": keys}, default=repr))
+"""
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("rendered") / "pods.json"
+    proc = subprocess.run([sys.executable, "-c", DUMP, str(ROOT), STACK, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    os.chmod(out, 0o600)
+    return json.loads(out.read_text())
+
+
+def _containers(rendered: dict, owner_type: str) -> list:
+    from meridian.preflight.workload import MountedFile, RenderedContainer
+
+    out = []
+    for c in rendered["containers"]:
+        if c["owner_type"] == owner_type:
+            rc = RenderedContainer(c["owner_urn"], c["owner_type"], c["region"], c["namespace"], c["spec"], c["pod_security"],
+                                   {p: MountedFile(**f) for p, f in c["files"].items()}, c["secret_dependencies"])
+            out.append(rc)
+    return out
+
+
+def _writer_database(rendered: dict) -> dict:
+    """The database resource that takes the master credentials (Aurora writer cluster or RDS primary)."""
+    (writer,) = [d for d in rendered["databases"] if d["inputs"].get("masterPassword") or d["inputs"].get("password")]
+    i = writer["inputs"]
+    return {"user": i.get("masterUsername") or i["username"], "password": i.get("masterPassword") or i["password"],
+            "database": i.get("databaseName") or i["dbName"], "urn": writer["urn"]}
+
+
+class TlsPostgres:
+    """A PostgreSQL like RDS with rds.force_ssl: TLS and a password, or no connection."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.pg = pglib.find_pg()
+        self.user = pglib.run_as()
+        self.port = portlib.allocate(["pg"])["pg"]
+        self.ref = None
+
+    def start(self) -> None:
+        data = self.root / "pg"
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        pglib.check_traversable(self.root, self.user)
+        data.mkdir()
+        pglib.chown_tree(data, self.user)
+        pglib.initdb(self.pg, self.user, data)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-keyout", str(data / "server.key"), "-out", str(data / "server.crt")], check=True, capture_output=True)
+        os.chmod(data / "server.key", 0o600)
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\npassword_encryption = 'scram-sha-256'\n")
+        # setup as the superuser over plain TCP; everyone else: TLS + password only (like rds.force_ssl=1)
+        (data / "pg_hba.conf").write_text("host all postgres 127.0.0.1/32 trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n")
+        pglib.chown_tree(data, self.user)
+        self.ref, proc = procs.spawn("pg", pglib.server_argv(self.pg, data, self.port), self.root / "pg.log", user=self.user)
+        asyncio.run(pglib.wait_ready(self.port, 30, proc))
+
+    def create(self, user: str, password: str, database: str) -> None:
+        import asyncpg
+
+        async def go() -> None:
+            conn = await asyncpg.connect(pglib.dsn(self.port, "postgres", "postgres"), ssl=False)
+            try:
+                await conn.execute(f'CREATE ROLE "{user}" LOGIN PASSWORD $pw${password}$pw$')
+                await conn.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(go())
+
+    def stop(self) -> None:
+        if self.ref is not None:
+            import signal
+
+            procs.stop(self.ref, signal.SIGINT)
+
+
+@pytest.fixture(scope="module")
+def database(rendered):
+    state = Path(tempfile.mkdtemp(prefix="meridian-fidelity-"))
+    os.chmod(state, 0o755)  # the postgres user must reach the data dir
+    try:
+        db = TlsPostgres(state)
+    except pglib.PostgresMissing as exc:
+        pytest.skip(str(exc))
+    try:
+        db.start()
+        writer = _writer_database(rendered)
+        db.create(writer["user"], writer["password"], writer["database"])
+        yield db
+    finally:
+        db.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _endpoint_substitutions(container, db_port: int) -> dict[str, str]:
+    """Each database endpoint the settings name (unknown until the cluster exists) -> the local stand-in.
+    Only hosts of database resources the Secret was built from qualify: anything else stays and fails."""
+    from service.settings import ServiceSettings
+
+    settings = ServiceSettings.from_dict(json.loads(container.file(SETTINGS_PATH).content))
+    assert any("aws:rds/" in urn for urn in container.secret_dependencies), "the settings do not come from the database resources"
+    subs = {}
+    for dsn in (settings.write_dsn, settings.read_dsn):
+        netloc = urlsplit(dsn).netloc.rpartition("@")[2]
+        if netloc.split(":")[0].endswith(".rds.amazonaws.com"):
+            subs[netloc] = f"127.0.0.1:{db_port}"
+    return subs
+
+
+def _run(container, root: Path, db_port: int, *, port: int | None):
+    from meridian.sandbox.podrun import Substitutions, prepare, start
+
+    subs = Substitutions(hosts=_endpoint_substitutions(container, db_port), port=port)
+    pod = prepare(container, root, subs, settings_path=SETTINGS_PATH)
+    return pod, start(pod, root / "pod.log", cwd=ROOT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _wait_status(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the pod's process exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
+        try:
+            r = httpx.get(url, timeout=1)
+            if r.status_code == 200:
+                return r
+            last = f"{r.status_code} {r.text[:300]}"
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200 (last: {last}):\n{log.read_text()[-3000:]}")
+
+
+def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(rendered, database, tmp_path):
+    (job,) = _containers(rendered, "kubernetes:batch/v1:Job")
+    pod, proc = _run(job, tmp_path / "migrate", database.port, port=None)
+    assert proc.wait(60) == 0, f"migration failed:\n{(tmp_path / 'migrate' / 'pod.log').read_text()[-3000:]}"
+
+    deployments = _containers(rendered, "kubernetes:apps/v1:Deployment")
+    assert {d.region for d in deployments} == {"us-east-1", "us-west-2"}
+    keys = rendered["api_keys"]
+    for i, container in enumerate(deployments):
+        spec = container.spec
+        (port_spec,) = spec["ports"]
+        assert spec["readinessProbe"]["httpGet"]["port"] == spec["livenessProbe"]["httpGet"]["port"] == port_spec["containerPort"]
+        local_port = portlib.allocate([f"svc-{i}"])[f"svc-{i}"]
+        root = tmp_path / container.region
+        pod, proc = _run(container, root, database.port, port=local_port)
+        try:
+            assert any(s.startswith("write_dsn:") for s in pod.substituted) and any(s.startswith("read_dsn:") for s in pod.substituted)
+            base = f"http://127.0.0.1:{local_port}"
+            ready = _wait_status(base + spec["readinessProbe"]["httpGet"]["path"], proc, root / "pod.log")
+            assert ready.json()["region"] == container.region
+            assert httpx.get(base + spec["livenessProbe"]["httpGet"]["path"]).status_code == 200
+            # the keys the stack hands tenants open exactly their own data
+            acme, globex = keys["acme"], keys["globex"]
+            wrote = httpx.post(f"{base}/v1/tenants/acme/events", json={"type": "fidelity", "payload": {"region": container.region}},
+                               headers={"authorization": f"Bearer {acme}"})
+            assert wrote.status_code == 201, wrote.text
+            assert httpx.get(f"{base}/v1/tenants/acme/events", headers={"authorization": f"Bearer {acme}"}).json()["events"]
+            other = httpx.get(f"{base}/v1/tenants/acme/events", headers={"authorization": f"Bearer {globex}"})
+            assert other.status_code in (403, 404), other.text
+        finally:
+            _stop(proc)
+
+
+def test_settings_bind_every_interface_and_match_the_container_port(rendered):
+    from service.settings import ServiceSettings
+
+    for container in _containers(rendered, "kubernetes:apps/v1:Deployment"):
+        args = container.spec["args"]
+        path = args[args.index("--config") + 1]
+        mounted = container.file(path)
+        assert mounted is not None and mounted.secret_urn, f"{container.owner_urn}: {path} is not mounted from a Secret"
+        settings = ServiceSettings.from_dict(json.loads(mounted.content))
+        assert settings.host == "0.0.0.0", "kubelet probes and the NLB reach the pod IP, not loopback"
+        assert settings.port == container.spec["ports"][0]["containerPort"]
+        assert settings.region == container.region
+        assert mounted.mode & 0o040 and container.pod_security["fsGroup"] == container.pod_security["runAsUser"], "the service's group must read its settings"
+
+
+def test_a_run_refuses_endpoints_left_unsubstituted(rendered, tmp_path):
+    from meridian.sandbox.podrun import Substitutions, Unsubstituted, prepare
+
+    container = _containers(rendered, "kubernetes:apps/v1:Deployment")[0]
+    with pytest.raises(Unsubstituted, match="rds.amazonaws.com"):
+        prepare(container, tmp_path, Substitutions(), settings_path=SETTINGS_PATH)
