@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py
 	$(BIN)/python benchmarks/sandbox_bench.py
 	$(BIN)/python benchmarks/drill_bench.py
+	$(BIN)/python benchmarks/slo_bench.py
 
 # the stack's region pair on 127.0.0.1 (needs the Debian postgresql and haproxy packages);
 # then: $(BIN)/meridian sandbox status|down --stack $(STACK)
@@ -41,3 +42,8 @@ drill: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .meridian .pytest_cache *.egg-info
+
+# the SLO gate against the stack's sandbox (`make sandbox` first); chaos: meridian chaos SCENARIO --stack $(STACK)
+.PHONY: slo
+slo: $(STAMP)
+	$(BIN)/meridian slo --stack $(STACK) --target sandbox

@@ -130,8 +130,9 @@ def recovery_metrics(samples: list[Sample], window: Window, health: list[tuple[f
     inside the window). A fault the health checks never see has no detection time."""
     inside = sorted((s for s in samples if window.holds(s.start)), key=lambda s: s.start)
     errors = [s for s in inside if s.outcome == ERROR]
+    # "nothing answers" is what users see, not detection: the checks have not acted yet
     detect = next((t - window.start for t, serving, routable in health
-                   if t >= window.start and (not routable or serving != "primary")), None)
+                   if t >= window.start and (not routable or serving not in (None, "primary"))), None)
     metrics = {"injected_at": window.start, "restored_at": window.end, "mttr_s": round(window.end - window.start, 3),
                "detect_s": None if detect is None else round(detect, 3), "errors_in_window": len(errors),
                "first_error_s": round(errors[0].start - window.start, 3) if errors else None, "recovery_s": 0.0}
