@@ -69,7 +69,10 @@ def test_factory_refuses_unknown_kinds_and_absent_sandboxes(tmp_path):
 
 
 def test_factory_reports_a_missing_aws_module_as_unavailable(monkeypatch):
+    import meridian.targets
+
     monkeypatch.setitem(sys.modules, "meridian.targets.aws", None)  # import fails as if absent
+    monkeypatch.delattr(meridian.targets, "aws", raising=False)  # (another test may have imported it)
     with pytest.raises(TargetUnavailable, match="aws target is not available"):
         open_target("aws", STACK, ROOT)
 
