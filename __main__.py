@@ -166,7 +166,25 @@ failover = Failover(
     ),
 )
 
+# What replicates to the dr region: the pool bucket per pool tenant's prefix, each silo bucket whole.
 # tenants[id] holds the tenant's primary-region slice first, then its dr-region slice.
+pool_tenants = [t for t in cfg.tenants if t.data_tier == "pool"]
+bucket_pairs = [
+    BucketPair(
+        role="pool", source_bucket_arn=pools["primary"].bucket_arn, replica_bucket_arn=pools["dr"].bucket_arn,
+        routes=[ReplicaRoute(prefix=f"tenants/{t.id}/", source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)
+                for t in pool_tenants],
+        depends_on=[pools["primary"], pools["dr"]],
+    )
+] if pool_tenants else []
+bucket_pairs += [
+    BucketPair(
+        role=f"t-{t.id}", source_bucket_arn=tenants[t.id][0].bucket_arn, replica_bucket_arn=tenants[t.id][1].bucket_arn,
+        routes=[ReplicaRoute(prefix="", source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)],
+        depends_on=tenants[t.id],
+    )
+    for t in cfg.tenants if t.data_tier == "silo"
+]
 disaster_recovery = DisasterRecovery(
     f"{stack}-dr",
     DisasterRecoveryArgs(
@@ -174,25 +192,7 @@ disaster_recovery = DisasterRecovery(
         primary=DrRegion(region=cfg.regions.primary.region, provider=providers["primary"]),
         dr=DrRegion(region=cfg.regions.dr.region, provider=providers["dr"]),
         database_engine=cfg.database.engine,
-        bucket_pairs=[
-            *[
-                BucketPair(
-                    role="pool", source_bucket_arn=pools["primary"].bucket_arn, replica_bucket_arn=pools["dr"].bucket_arn,
-                    routes=[ReplicaRoute(prefix=f"tenants/{t.id}/", source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)
-                            for t in pool_tenants],
-                    depends_on=[pools["primary"], pools["dr"]],
-                )
-                for pool_tenants in [[t for t in cfg.tenants if t.data_tier == "pool"]] if pool_tenants
-            ],
-            *[
-                BucketPair(
-                    role=f"t-{t.id}", source_bucket_arn=tenants[t.id][0].bucket_arn, replica_bucket_arn=tenants[t.id][1].bucket_arn,
-                    routes=[ReplicaRoute(prefix="", source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)],
-                    depends_on=tenants[t.id],
-                )
-                for t in cfg.tenants if t.data_tier == "silo"
-            ],
-        ],
+        bucket_pairs=bucket_pairs,
         backup_retention_days=cfg.dr.backup_retention_days,
         backup_schedule=cfg.dr.backup_schedule,
         vault_lock_changeable_days=cfg.dr.vault_lock_changeable_days,

@@ -33,6 +33,10 @@ TENANTS = [int(n) for n in os.environ.get("BENCH_TENANTS", "0,100,500,1000").spl
 RATIO_TARGET = 1.3
 LINEAR_TARGET = 1.2
 RSS_TARGET_MIB = 2048
+# Every run's figures, for docs/scale.md (`meridian docs --write` renders them; a test checks they
+# were measured on the program as it is now).
+RESULTS_PATH = ROOT / "benchmarks" / "results" / "preview_scale.json"
+RESULTS: dict = {"stacks": [], "tenants": []}
 
 
 @dataclass
@@ -84,11 +88,13 @@ def stacks_table(console: Console, tmp: str) -> Table:
             for i in range(REPEAT):
                 status.update(f"{stack}: run {i + 1}/{REPEAT}")
                 bare.append(timed(["preview", "--stack", stack, "--bare"]))
-                full.append(timed(["preview", "--stack", stack, "--json", f"{tmp}/{stack}.json"]))
+                full.append(timed(["preview", "--stack", stack, "--timings", "--json", f"{tmp}/{stack}.json"]))
             b, f = statistics.median(r.wall for r in bare), statistics.median(r.wall for r in full)
             median_run = sorted(full, key=lambda r: r.wall)[len(full) // 2]
             table.add_row(stack, str(full[0].resources), f"{b:.2f}", f"{f:.2f}", f"{f / b:.2f}", _verdict(f / b <= RATIO_TARGET),
                           *median_run.policy_cells())
+            RESULTS["stacks"].append({"stack": stack, "resources": full[0].resources, "bare_s": round(b, 3), "preview_s": round(f, 3),
+                                      "rss_mib": round(median_run.rss_mib), "policy": (median_run.policy or {}).get("timings")})
     return table
 
 
@@ -104,7 +110,7 @@ def tenants_table(console: Console, tmp: str) -> Table:
             status.update(f"{n} tenants: bare")
             bare = timed(["preview", "--stack", "us", "--tenants", str(n), "--bare"])
             status.update(f"{n} tenants: preview")
-            full = timed(["preview", "--stack", "us", "--tenants", str(n), "--json", f"{tmp}/us-{n}.json"])
+            full = timed(["preview", "--stack", "us", "--tenants", str(n), "--timings", "--json", f"{tmp}/us-{n}.json"])
             ratio = full.wall / bare.wall
             if n == 0:
                 base_wall = full.wall
@@ -120,6 +126,8 @@ def tenants_table(console: Console, tmp: str) -> Table:
                 "-" if per_tenant is None else f"{per_tenant:.3f}", "-" if linear is None else f"{linear:.2f}",
                 f"{full.rss_mib:.0f}", _verdict(ok), *full.policy_cells(),
             )
+            RESULTS["tenants"].append({"tenants": n, "resources": full.resources, "bare_s": round(bare.wall, 3), "preview_s": round(full.wall, 3),
+                                       "bare_rss_mib": round(bare.rss_mib), "rss_mib": round(full.rss_mib), "policy": (full.policy or {}).get("timings")})
     return table
 
 
@@ -129,10 +137,17 @@ def _verdict(ok: bool) -> str:
 
 def main() -> None:
     console = Console(width=max(Console().width, 140))
+    load_at_start = os.getloadavg()[0]  # other work on the machine slows both columns alike, not the ratio
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         console.print(stacks_table(console, tmp))
         console.print(tenants_table(console, tmp))
     console.print(f"targets: ratio <= {RATIO_TARGET}; s/tenant within {LINEAR_TARGET}x of the smallest run; peak RSS <= {RSS_TARGET_MIB} MiB")
+    RESULTS.update(date=time.strftime("%Y-%m-%d", time.gmtime()), commit=commit or "unknown", cpus=os.cpu_count(), repeat=REPEAT,
+                   load_avg_1m=[round(load_at_start, 2), round(os.getloadavg()[0], 2)])
+    RESULTS_PATH.parent.mkdir(exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(RESULTS, indent=1) + "\n")
+    console.print(f"results written to {RESULTS_PATH.relative_to(ROOT)}; `meridian docs --write` puts them in docs/scale.md")
 
 
 if __name__ == "__main__":

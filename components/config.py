@@ -11,11 +11,17 @@ wrong and what is allowed.
 
 from __future__ import annotations
 
+import ast
+import difflib
+import functools
+import importlib.metadata
+import importlib.util
 import ipaddress
 import itertools
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +29,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 NAMESPACE = "meridian"
+# Config namespaces the program reads: its own, the providers it configures, the engine's.
+# A key in any other namespace (say a typo, `meridan:database`) would be ignored, so it is refused
+# unless the stack declares that namespace in `meridian:config_namespaces`.
+READ_NAMESPACES = (NAMESPACE, "aws", "kubernetes", "pulumi")
 
 # Residency zones and the AWS regions whose data stays inside them (product definition).
 ZONE_REGIONS: dict[str, tuple[str, ...]] = {
@@ -153,6 +163,9 @@ class DrSettings(_Model):
 
 class StackConfig(_Model):
     zone: Literal["us", "eu", "apac"]
+    config_namespaces: tuple[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")], ...] = Field(
+        (), description="config namespaces of your own, kept in the stack files but not read by this program"
+    )
     regions: RegionPair
     network: NetworkSettings = NetworkSettings()
     cluster: ClusterSettings = ClusterSettings()
@@ -200,11 +213,13 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class RawConfig:
-    """The merged `meridian:` keys of one stack and, per top-level key, the file that set it."""
+    """The merged `meridian:` keys of one stack and, per top-level key, the file that set it;
+    `foreign` holds every key of another namespace (`aws:region`) and the file that set it."""
 
     values: dict[str, Any]
     sources: dict[str, str]
     default_source: str = "config"
+    foreign: dict[str, str] = field(default_factory=dict)
 
     def source_of(self, top_key: str) -> str:
         return self.sources.get(top_key, self.default_source)
@@ -213,17 +228,64 @@ class RawConfig:
 # --- parsing ------------------------------------------------------------------------------------
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
+def _key_path(loc: tuple[Any, ...], values: Any = None) -> str:
+    """`('tenants', 4, 'id')` -> `meridian:tenants['fjord'].id`: list entries that carry an `id`
+    are named by it, as written, so the reader finds them without counting."""
     path = f"{NAMESPACE}:{loc[0]}" if loc else NAMESPACE
+    node = values.get(loc[0]) if loc and isinstance(values, Mapping) else None
     for part in loc[1:]:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            entry = node[part] if isinstance(node, list) and part < len(node) else None
+            ident = entry.get("id") if isinstance(entry, Mapping) else None
+            path += f"[{ident!r}]" if isinstance(ident, str) and ident else f"[{part}]"
+            node = entry
+        else:
+            path += f".{part}"
+            node = node.get(part) if isinstance(node, Mapping) else None
     return path
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for the closest choice, or nothing when none is close."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _fields_at(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """The keys allowed at `loc` (a pydantic error location), walking the model annotations."""
+    model: Any = StackConfig
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        fields = getattr(model, "model_fields", None)
+        if fields is None:  # a dict of models (plans): `part` is the entry's name
+            model = next((a for a in typing.get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+            continue
+        if part not in fields:
+            return ()
+        model = _model_in(fields[part].annotation)
+    return tuple(getattr(model, "model_fields", {}) or ())
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model an annotation holds (`Quota | None`, `tuple[TenantSpec, ...]`), or the
+    `dict[str, Model]` annotation itself for keyed collections."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) is dict:
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _describe(error: Mapping[str, Any]) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "extra_forbidden":
-        return "unknown key (remove it or check its spelling)"
+        loc = tuple(error["loc"])
+        return "unknown key (remove it or check its spelling)" + did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
     if kind == "missing":
         return "required key is missing"
     if kind == "literal_error":
@@ -246,7 +308,7 @@ def parse_config(raw: RawConfig) -> StackConfig:
     except ValidationError as exc:
         cfg = None
         errors = exc.errors()
-        problems = [Problem(raw.source_of(str(e["loc"][0]) if e["loc"] else ""), _key_path(e["loc"]), _describe(e)) for e in errors]
+        problems = [Problem(raw.source_of(str(e["loc"][0]) if e["loc"] else ""), _key_path(e["loc"], raw.values), _describe(e)) for e in errors]
         sections = _valid_sections(raw.values, {str(e["loc"][0]) for e in errors if e["loc"]})
     problems += [
         Problem(raw.source_of(key.split(".")[0].split("[")[0]), f"{NAMESPACE}:{key}", msg)
@@ -324,20 +386,21 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
             out.append((f"plans.{name}.quota", "required unless per_tenant: true"))
 
     tenants = s.get("tenants") or ()
-    seen: set[str] = set()
+    first_at: dict[str, int] = {}
     for i, tenant in enumerate(tenants):
-        if tenant.id in seen:
-            out.append((f"tenants[{i}].id", f"duplicate tenant id {tenant.id!r}; ids must be unique within a stack"))
-        seen.add(tenant.id)
+        at = f"tenants[{tenant.id!r}]"  # named by id, as written: nobody counts list entries
+        if tenant.id in first_at:
+            out.append((f"{at}.id", f"duplicate tenant id {tenant.id!r} (entries {first_at[tenant.id] + 1} and {i + 1} of the list); ids must be unique within a stack"))
+        first_at.setdefault(tenant.id, i)
         if plans is None:
             continue
         plan = plans.get(tenant.plan)
         if plan is None:
-            out.append((f"tenants[{i}].plan", f"unknown plan {tenant.plan!r} (allowed: {', '.join(plans)})"))
+            out.append((f"{at}.plan", f"unknown plan {tenant.plan!r} (allowed: {', '.join(plans)})" + did_you_mean(tenant.plan, plans)))
         elif plan.per_tenant and tenant.quota is None:
-            out.append((f"tenants[{i}].quota", f"plan {tenant.plan!r} is set per tenant: give this tenant a quota"))
+            out.append((f"{at}.quota", f"plan {tenant.plan!r} is set per tenant: give this tenant a quota"))
         elif not plan.per_tenant and tenant.quota is not None:
-            out.append((f"tenants[{i}].quota", f"plan {tenant.plan!r} has fixed quotas; remove the tenant's own"))
+            out.append((f"{at}.quota", f"plan {tenant.plan!r} has fixed quotas; remove the tenant's own"))
 
     if has("cost"):
         cost = s["cost"]
@@ -347,6 +410,74 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
         if list(cost.alert_thresholds_pct) != sorted(set(cost.alert_thresholds_pct)):
             out.append(("cost.alert_thresholds_pct", f"{list(cost.alert_thresholds_pct)} must be strictly increasing percentages"))
     return out
+
+
+# --- keys outside the `meridian:` namespace -----------------------------------------------------
+
+
+@functools.cache
+def provider_config_keys(namespace: str) -> frozenset[str] | None:
+    """The config keys a provider accepts (`region`, `defaultTags`, ...), read from its installed
+    Python SDK's generated `config/vars.py`; None when that SDK has no such module (kubernetes)."""
+    spec = importlib.util.find_spec(f"pulumi_{namespace}")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "config" / "vars.py"
+    if not path.is_file():
+        return None
+    keys = set()
+    for node in ast.walk(ast.parse(path.read_text())):  # every `__config__.get*('<key>')`
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "__config__" and node.args and isinstance(node.args[0], ast.Constant)):
+            keys.add(str(node.args[0].value))
+    return frozenset(keys)
+
+
+def _sdk_version(namespace: str) -> str:
+    try:
+        return f"pulumi-{namespace} {importlib.metadata.version(f'pulumi-{namespace}')}"
+    except importlib.metadata.PackageNotFoundError:
+        return f"pulumi-{namespace}"
+
+
+def declared_namespaces(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The namespaces a stack declares as its own (`meridian:config_namespaces`), as far as readable."""
+    declared = values.get("config_namespaces")
+    return tuple(n for n in declared if isinstance(n, str)) if isinstance(declared, list | tuple) else ()
+
+
+def foreign_key_problems(foreign: Mapping[str, str], own: Iterable[str] = ()) -> list[Problem]:
+    """Keys outside `meridian:` (`ns:key` -> file) that nothing would read: an unknown namespace, or
+    a provider key its SDK does not define. Each with the closest known key as a suggestion."""
+    namespaces = (*READ_NAMESPACES, *own)
+    known = [f"{NAMESPACE}:{name}" for name in StackConfig.model_fields]
+    for ns in READ_NAMESPACES:
+        known += [f"{ns}:{key}" for key in provider_config_keys(ns) or ()]
+    problems = []
+    for key, file in sorted(foreign.items()):
+        ns, _, name = key.partition(":")
+        if ns not in namespaces:
+            hint = did_you_mean(key, known) or did_you_mean(ns, namespaces)
+            problems.append(Problem(file, key, f"unknown config namespace {ns!r}: nothing reads it (namespaces read: {', '.join(READ_NAMESPACES)};"
+                                               f" declare your own in {NAMESPACE}:config_namespaces){hint}"))
+            continue
+        accepted = provider_config_keys(ns)
+        if accepted is not None and name not in accepted:
+            problems.append(Problem(file, key, f"unknown key: the {ns} provider ({_sdk_version(ns)}) has no setting {name!r}"
+                                               + did_you_mean(name, accepted)))
+    return problems
+
+
+def validate(raw: RawConfig) -> StackConfig:
+    """`parse_config` plus the keys of other namespaces: every problem of both in one ConfigError."""
+    foreign = foreign_key_problems(raw.foreign, declared_namespaces(raw.values))
+    try:
+        cfg = parse_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems + foreign) from None
+    if foreign:
+        raise ConfigError(foreign)
+    return cfg
 
 
 # --- sources: the YAML files (tooling) and the engine (program) ---------------------------------
@@ -394,6 +525,7 @@ def read_stack_files(project_dir: Path, stack: str, overrides: Overrides | None 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     others: dict[str, str] = {}
+    foreign: dict[str, str] = {}
     for file, doc, is_project in (("Pulumi.yaml", project_doc, True), (stack_file, stack_doc, False)):
         section = doc.get("config") or {}
         if not isinstance(section, dict):
@@ -407,19 +539,27 @@ def read_stack_files(project_dir: Path, stack: str, overrides: Overrides | None 
                 sources[name] = file
             else:
                 others[f"{ns}:{name}"] = value if isinstance(value, str) else json.dumps(value)
+                foreign[f"{ns}:{name}"] = file
     if overrides:
         values.update(overrides.values)
         sources.update({k: overrides.source for k in overrides.values})
-    return RawConfig(values, sources, default_source=stack_file), others
+    return RawConfig(values, sources, default_source=stack_file, foreign=foreign), others
 
 
 def load_stack(project_dir: Path, stack: str, overrides: Overrides | None = None) -> StackConfig:
     """The tooling's entry: read and validate one stack's config from its files."""
     raw, others = read_stack_files(project_dir, stack, overrides)
-    cfg = parse_config(raw)
-    aws_region = others.get("aws:region")
-    if aws_region is not None and aws_region not in cfg.allowed_regions:
-        raise ConfigError([Problem(f"Pulumi.{stack}.yaml", "aws:region", f"{aws_region!r} is outside residency zone {cfg.zone!r} (allowed: {', '.join(cfg.allowed_regions)})")])
+    aws_region, zone = others.get("aws:region"), raw.values.get("zone")
+    region = []  # checked even when other keys are broken, so one run lists every problem
+    if aws_region is not None and zone in ZONE_REGIONS and aws_region not in ZONE_REGIONS[zone]:
+        region = [Problem(raw.foreign.get("aws:region", f"Pulumi.{stack}.yaml"), "aws:region",
+                          f"{aws_region!r} is outside residency zone {zone!r} (allowed: {', '.join(ZONE_REGIONS[zone])})")]
+    try:
+        cfg = validate(raw)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems + region) from None
+    if region:
+        raise ConfigError(region)
     return cfg
 
 
@@ -436,12 +576,15 @@ def from_engine(stack: str) -> StackConfig:
 
     passed = {**rc.get_config_env(), **rc.CONFIG.get()}
     values: dict[str, Any] = {}
+    stack_file = f"Pulumi.{stack}.yaml"
+    foreign: dict[str, str] = {}
     for key, text in passed.items():
         ns, name = _split_key(key, "")
         if ns != NAMESPACE:
+            foreign[key] = stack_file  # the engine does not say which file; the stack's is the likely one
             continue
         try:
             values[name] = json.loads(text) if isinstance(text, str) else text
         except json.JSONDecodeError:
             values[name] = text  # plain strings arrive unquoted
-    return parse_config(RawConfig(values, {}, default_source=f"Pulumi.{stack}.yaml"))
+    return validate(RawConfig(values, {}, default_source=stack_file, foreign=foreign))

@@ -39,6 +39,13 @@ BACKUP_MANAGED_POLICIES = (
     "AWSBackupServiceRolePolicyForS3Restore",
 )
 RTC_MINUTES = 15  # the only value S3 Replication Time Control accepts
+IAM_ROLE_NAME_MAX = 64
+AUTONAME_SUFFIX = 8  # Pulumi appends "-" and 7 random characters to a logical name
+
+
+def replication_role_name(component: str, pair_role: str) -> str:
+    """The logical name of a pair's replication role; with Pulumi's suffix it must fit IAM's 64."""
+    return f"{component}-{pair_role}-repl-role"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,6 +179,10 @@ class DisasterRecovery(pulumi.ComponentResource):
     def __init__(self, name: str, args: DisasterRecoveryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:dr:DisasterRecovery", name, None, opts)
         self._name, self._args = name, args
+        for pair in args.bucket_pairs:
+            role_name = replication_role_name(name, pair.role)
+            if len(role_name) + AUTONAME_SUFFIX > IAM_ROLE_NAME_MAX:
+                raise ValueError(f"replication role {role_name!r} + Pulumi's suffix exceeds IAM's {IAM_ROLE_NAME_MAX} characters: shorten the pair role")
         regions = {"primary": args.primary, "dr": args.dr}
         vaults = {role: self._vault(side) for role, side in regions.items()}
         self.vault_arns = {side.region: vaults[role].arn for role, side in regions.items()}
@@ -248,7 +259,7 @@ class DisasterRecovery(pulumi.ComponentResource):
     def _replicate(self, pair: BucketPair) -> pulumi.Output[str]:
         name, args = f"{self._name}-{pair.role}", self._args
         opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
-        role = aws.iam.Role(f"{name}-repl-role", assume_role_policy=assume_role_policy("s3.amazonaws.com"),
+        role = aws.iam.Role(replication_role_name(self._name, pair.role), assume_role_policy=assume_role_policy("s3.amazonaws.com"),
                             description=f"S3 replication of {pair.role} to {args.dr.region}", opts=opts)
         inputs = pulumi.Output.all(
             pair.source_bucket_arn, pair.replica_bucket_arn,

@@ -10,8 +10,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 
 from meridian.errors import EXIT_GATE, MeridianError
+from meridian.output import Format
+
+# typer 0.29 labels every flag `<bool>` in --help, as if it took a value; a flag takes none.
+_display_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type(self, ctx)
 
 app = typer.Typer(
     add_completion=False,
@@ -24,22 +30,24 @@ StackOpt = typer.Option("us", "--stack", "-s", help="stack (residency zone): a P
 ProjectOpt = typer.Option(None, "--project-dir", help="project directory (default: nearest with Pulumi.yaml)")
 DebugOpt = typer.Option(False, "--debug", help="show tracebacks")
 TenantsOpt = typer.Option(None, "--tenants", help="replace the stack's tenants with N synthetic ones of the same plan mix (scale runs)")
+FormatOpt = typer.Option(Format.text, "--format", help="text (terminal; plain and uncut when piped), json or markdown (PR comments), on stdout")
 
 
 def _guard(debug: bool, fn, *args, **kwargs) -> None:
     from rich.console import Console
+    from rich.markup import escape  # messages carry user text: `[a-z]` in a pattern is not markup
 
     try:
         code = fn(*args, **kwargs)
     except MeridianError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         if debug:
             raise
         raise typer.Exit(exc.exit_code) from None
     except Exception as exc:
         if debug:
             raise
-        Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", highlight=False)
+        Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the traceback)", highlight=False)
         raise typer.Exit(EXIT_GATE) from None
     raise typer.Exit(code or 0)
 
@@ -59,11 +67,16 @@ def preview(
     tenants: Optional[int] = TenantsOpt,
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
+    fmt: Format = FormatOpt,
+    full: bool = typer.Option(False, "--full", help="the tree lists every component and resource by name (default: by region, counts per type)"),
+    timings: bool = typer.Option(False, "--timings", help="put measured timings in the plan JSON (benchmarks; without it two runs write the same bytes)"),
+    diff_base: Optional[Path] = typer.Option(None, "--diff", help="also show what changed against this base plan JSON (resources, violations, cost); see `meridian diff`"),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, run_preview
 
-    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants))
+    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants,
+                                              format=fmt, full=full, timings=timings, diff_base=diff_base))
 
 
 @app.command()
@@ -73,11 +86,12 @@ def policy(
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="instead: write the policy catalog (Markdown) here, e.g. docs/policies.md"),
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
+    fmt: Format = FormatOpt,
 ) -> None:
     """Evaluate the CrossGuard pack on the stack offline (program + analyzer); exit 1 on a mandatory violation."""
     from meridian.commands.policy import PolicyRequest, run_policy
 
-    _guard(debug, run_policy, PolicyRequest(stack, project_dir, json_path, catalog))
+    _guard(debug, run_policy, PolicyRequest(stack, project_dir, json_path, catalog, format=fmt))
 
 
 @app.command()
@@ -87,11 +101,39 @@ def cost(
     tenants: Optional[int] = TenantsOpt,
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
+    fmt: Format = FormatOpt,
 ) -> None:
     """Offline monthly cost estimate per type, region and tenant, against the stack cap and tenant budgets; exit 1 if over."""
     from meridian.commands.cost import CostRequest, run_cost
 
-    _guard(debug, run_cost, CostRequest(stack, project_dir, json_path, tenants))
+    _guard(debug, run_cost, CostRequest(stack, project_dir, json_path, tenants, format=fmt))
+
+
+@app.command()
+def docs(
+    write: bool = typer.Option(False, "--write", help="rewrite the generated sections (default: only check them; exit 1 if stale)"),
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Figures and diagrams in docs/ generated from the program and `make bench`: check them, or --write them."""
+    from meridian.commands.docs import DocsRequest, run_docs
+
+    _guard(debug, run_docs, DocsRequest(project_dir, write))
+
+
+@app.command()
+def diff(
+    base: Path = typer.Argument(..., help="the base branch's plan JSON (`meridian preview --json`)"),
+    head: Path = typer.Argument(..., help="the plan JSON of the change under review, same stack"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="write the PR comment (Markdown) here"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the diff as JSON here"),
+    title: Optional[str] = typer.Option(None, "--title", help="heading of the comment (default: the stack)"),
+    debug: bool = DebugOpt,
+) -> None:
+    """What changed between two plans of a stack: resources added/removed/changed, new and fixed violations, cost delta."""
+    from meridian.commands.diff import DiffRequest, run_diff
+
+    _guard(debug, run_diff, DiffRequest(base, head, markdown, json_path, title))
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1.")
@@ -139,11 +181,12 @@ def sandbox_status(
     state_dir: Optional[Path] = StateDirOpt,
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,
+    fmt: Format = FormatOpt,
 ) -> None:
     """Each part's health and the replication lag; exit 1 unless all is healthy."""
     from meridian.commands.sandbox import SandboxRequest, run_status
 
-    _guard(debug, run_status, SandboxRequest(stack, project_dir, state_dir, json_out=json_out))
+    _guard(debug, run_status, SandboxRequest(stack, project_dir, state_dir, json_out=json_out, format=fmt))
 
 
 TargetOpt = typer.Option("sandbox", "--target", help="sandbox (the local region pair) or aws (the stack's outputs)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -101,18 +102,56 @@ def test_overlapping_cidrs_are_rejected():
     assert any("meridian:regions.dr.cidr" in p and "overlaps" in p for p in problems_of(raw))
 
 
-def test_duplicate_tenant_id_is_rejected_at_its_index():
+def test_duplicate_tenant_id_is_rejected_naming_both_entries():
     raw = us_raw()
     raw.values["tenants"][2]["id"] = raw.values["tenants"][1]["id"]
     (problem,) = problems_of(raw)
-    assert "meridian:tenants[2].id: duplicate tenant id 'globex'" in problem
+    assert "meridian:tenants['globex'].id: duplicate tenant id 'globex' (entries 2 and 3 of the list)" in problem
 
 
 def test_unknown_plan_lists_catalog():
     raw = us_raw()
     raw.values["tenants"][1]["plan"] = "platinum"
     (problem,) = problems_of(raw)
-    assert "meridian:tenants[1].plan: unknown plan 'platinum' (allowed: starter, pro, enterprise)" in problem
+    assert "meridian:tenants['globex'].plan: unknown plan 'platinum' (allowed: starter, pro, enterprise)" in problem
+
+
+def test_tenant_errors_name_the_tenant_by_its_id_as_written():
+    raw = us_raw()
+    raw.values["tenants"][3]["id"] = "Fjord_Analytics"
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.us.yaml: meridian:tenants['Fjord_Analytics'].id: String should match pattern"), problem
+    assert "'^[a-z][a-z0-9-]{1,30}[a-z0-9]$'" in problem
+
+
+def test_a_tenant_without_an_id_is_named_by_its_position():
+    raw = us_raw()
+    del raw.values["tenants"][3]["id"]
+    (problem,) = problems_of(raw)
+    assert problem.startswith("Pulumi.us.yaml: meridian:tenants[3].id: required key is missing"), problem
+
+
+@pytest.mark.parametrize(("section", "typo", "meant"), [
+    ("failover", "dns_ttl", "dns_ttl_s"),
+    (None, "tenant", "tenants"),
+    ("plans.starter.quota", "gql_qp", "gql_qps"),
+    ("tenants.1", "monthly_budget", "monthly_budget_usd"),
+])
+def test_unknown_key_suggests_the_closest_known_one(section, typo, meant):
+    raw = us_raw()
+    node = raw.values
+    for part in (section or "").split(".") if section else ():
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[typo] = 1
+    found = [p for p in problems_of(raw) if "unknown key" in p]
+    assert len(found) == 1 and found[0].endswith(f"did you mean {meant!r}?"), found
+
+
+def test_unknown_key_with_nothing_close_gets_no_guess():
+    raw = us_raw()
+    raw.values["failover"]["zzz"] = 1
+    (problem,) = problems_of(raw)
+    assert problem.endswith("unknown key (remove it or check its spelling)")
 
 
 def test_failover_bound_over_rto_target_is_rejected_with_arithmetic():
@@ -177,3 +216,84 @@ def test_subnet_plan_is_disjoint_and_inside_the_vpc(base, prefix, azs):
     assert all(n.subnet_of(vpc) for n in nets)
     assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
     assert all(len(cidrs) == azs for cidrs in plan.values())
+
+
+def edit_stack(project_dir, stack, **keys):
+    """Set (or with None, delete) top-level keys of a stack file, as a user editing it would."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    for key, value in keys.items():
+        key = key.replace("__", ":")
+        if value is None:
+            doc["config"].pop(key)
+        else:
+            doc["config"][key] = value
+    path.write_text(yaml.safe_dump(doc))
+    return doc
+
+
+def test_misspelt_project_namespace_is_refused_with_a_suggestion(project_copy):
+    """The issue's case: `meridan:database` was ignored and apac quietly fell back to Aurora."""
+    doc = yaml.safe_load((project_copy / "Pulumi.apac.yaml").read_text())
+    edit_stack(project_copy, "apac", meridian__database=None, meridan__database=doc["config"]["meridian:database"])
+    with pytest.raises(ConfigError) as info:
+        load_stack(project_copy, "apac")
+    (problem,) = [str(p) for p in info.value.problems]
+    assert problem.startswith("Pulumi.apac.yaml: meridan:database: unknown config namespace 'meridan'"), problem
+    assert problem.endswith("did you mean 'meridian:database'?")
+
+
+def test_unknown_aws_key_is_refused_from_the_providers_own_settings(project_copy):
+    edit_stack(project_copy, "eu", aws__regoin="eu-west-1", aws__defaultTags={"tags": {"team": "x"}})
+    with pytest.raises(ConfigError) as info:
+        load_stack(project_copy, "eu")
+    (problem,) = [str(p) for p in info.value.problems]  # defaultTags is a real setting: accepted
+    assert problem.startswith("Pulumi.eu.yaml: aws:regoin: unknown key: the aws provider (pulumi-aws 7."), problem
+    assert problem.endswith("did you mean 'region'?")
+
+
+def test_provider_keys_come_from_the_installed_sdk():
+    import importlib.util
+
+    from components.config import provider_config_keys
+
+    keys = provider_config_keys("aws")
+    assert {"region", "defaultTags", "assumeRoles", "skipCredentialsValidation", "ignoreTags"} <= keys
+    # one key per property of the SDK's config module: none missed
+    source = (Path(importlib.util.find_spec("pulumi_aws").origin).parent / "config" / "vars.py").read_text()
+    assert len(keys) == source.count("@_builtins.property") > 30
+    assert provider_config_keys("kubernetes") is None  # no config module: its keys are not second-guessed
+
+
+def test_own_namespaces_are_accepted_once_declared(project_copy):
+    edit_stack(project_copy, "us", acme__owner="platform-team")
+    with pytest.raises(ConfigError) as info:
+        load_stack(project_copy, "us")
+    assert "acme:owner: unknown config namespace 'acme'" in str(info.value)
+    edit_stack(project_copy, "us", meridian__config_namespaces=["acme"])
+    assert load_stack(project_copy, "us").config_namespaces == ("acme",)
+
+
+def test_every_problem_of_every_namespace_is_listed_at_once(project_copy):
+    edit_stack(project_copy, "us", aws__regoin="us-east-1", meridan__zone="us", meridian__colour="blue", aws__region="eu-west-1")
+    with pytest.raises(ConfigError) as info:
+        load_stack(project_copy, "us")
+    keys = sorted(p.key for p in info.value.problems)
+    assert keys == ["aws:region", "aws:regoin", "meridan:zone", "meridian:colour"], keys
+
+
+def test_the_program_refuses_foreign_keys_too():
+    """Under the real CLI no tooling runs first: the program's own parse sees every key the engine passes."""
+    import pulumi.runtime.config as rc
+
+    from components.config import from_engine
+
+    rc.set_all_config({**engine_config(ROOT, "eu"), "meridan:database": '{"engine": "postgres"}', "aws:skipCredentialValidation": "true"})
+    try:
+        with pytest.raises(ConfigError) as info:
+            from_engine("eu")
+    finally:
+        rc.set_all_config({})
+    found = "\n".join(map(str, info.value.problems))
+    assert "Pulumi.eu.yaml: meridan:database: unknown config namespace" in found
+    assert "aws:skipCredentialValidation: unknown key" in found and "did you mean 'skipCredentialsValidation'?" in found

@@ -179,6 +179,16 @@ def test_everything_dr_creates_stays_in_the_zone(previews, stack):
     assert not [v for v in plan["policy"]["violations"] if v["level"] == "mandatory"]
 
 
+def test_the_longest_replication_role_name_a_config_allows_fits_iam():
+    from components.config import TenantSpec
+    from components.dr import AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX, replication_role_name
+
+    longest_id = "t" + "x" * 30 + "z"
+    TenantSpec(id=longest_id, plan="pro", monthly_budget_usd=1)  # the config's own limit on tenant ids
+    longest_stack = max(STACKS, key=len)
+    assert len(replication_role_name(f"{longest_stack}-dr", f"t-{longest_id}")) + AUTONAME_SUFFIX <= IAM_ROLE_NAME_MAX
+
+
 # --- config ---------------------------------------------------------------------------------
 
 

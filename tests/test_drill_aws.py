@@ -301,3 +301,14 @@ def test_restore_drill_is_refused_on_a_target_that_cannot_restore(previews, tmp_
         run_drill(DrillRequest("restore-from-backup", "us", "aws", execute=True, outputs=outputs, project_dir=ROOT,
                                records=tmp_path / "records"))
     assert not (tmp_path / "records").exists()
+
+
+def test_bad_drill_input_exits_2_with_what_is_allowed():
+    from .conftest import run_meridian
+
+    unknown = run_meridian("drill", "sideways", "--stack", "us", "--target", "sandbox")
+    assert unknown.code == 2 and "allowed: region-failover, database-failover, failback, restore-from-backup" in unknown.err
+    mode = run_meridian("drill", "database-failover", "--stack", "us", "--target", "sandbox", "--mode", "maybe")
+    assert mode.code == 2 and "allowed: planned, unplanned" in mode.err
+    evidence = run_meridian("drill", "region-failover", "--stack", "us", "--target", "sandbox", "--evidence", "/tmp/x")
+    assert evidence.code == 2 and "--evidence needs --execute" in evidence.err

@@ -16,7 +16,7 @@ from meridian.drills.machine import Drill, Run, Step, claim, drills_root, execut
 from meridian.drills.measure import Objectives, data_loss, recovery
 from meridian.drills.probe import Outcome
 from meridian.errors import BadInput
-from meridian.targets import ActionResult
+from meridian.targets import ActionResult, TenantCredential
 
 
 class Recorder:
@@ -29,6 +29,12 @@ class Recorder:
         self.calls: list[str] = []
         self.slow = slow or {}
         self.failing = failing
+
+    def endpoint(self):
+        return "http://127.0.0.1:9"  # discard port: a resumed run's probe gets refused at once
+
+    def tenants(self):
+        return [TenantCredential("acme", "pro", "key", 10, 10)]
 
     def __getattr__(self, action):
         def call(*args, **kwargs):
@@ -93,6 +99,7 @@ def test_a_partial_run_is_refused_then_resumed_from_its_first_unfinished_step(tm
     root, resumed = start(tmp_path, target, resume=True)
     assert resumed.state["resumed"] == 1
     assert execute(resumed)["status"] == "completed"
+    assert resumed.probe is not None, "later steps of a resumed run still get a probe"
     assert target.calls == ["promote('dr')", "flip_traffic('primary')"], "done steps are not repeated"
 
 

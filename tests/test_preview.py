@@ -12,7 +12,7 @@ from components.failover import METRICS_REGION, METRICS_TYPES
 from components.tagging import TAG_COST_CENTER, TAG_REGION, TAG_STACK, TAG_ZONE
 from meridian.engine.recorder import SECRET_SIG, SIG_KEY, UNKNOWN, UNKNOWN_SHOWN, plain
 
-from .conftest import ROOT, STACKS, run_meridian
+from .conftest import ROOT, STACKS, meridian_cmd, run_meridian
 
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "region", "inputs", "dependencies", "protect"}
 # AWS types whose arguments have no `tags` map.
@@ -141,11 +141,43 @@ def test_data_holding_kms_keys_are_protected(previews):
         assert key["protect"] and key["inputs"]["enableKeyRotation"], key["urn"]
 
 
-def test_terminal_shows_tree_and_counts_per_region(previews):
+def tree_of(out: str) -> str:
+    return out[: out.index("Resources per type and region")]
+
+
+def test_terminal_tree_groups_by_region_then_component(previews):
     out = previews["eu"].cli.out
-    assert "meridian:network:RegionNetwork eu-eu-west-1-net (eu-west-1)" in out
-    assert "meridian:network:RegionNetwork eu-eu-central-1-net (eu-central-1)" in out
-    assert "eu-west-1" in out and "eu-central-1" in out and "aws:ec2:Subnet" in out
+    tree = tree_of(out)
+    cfg = load_stack(ROOT, "eu")
+    primary, dr = cfg.regions.primary.region, cfg.regions.dr.region
+    # one section per region, each holding that region's components and nothing of the other's
+    at = {region: tree.index(f"── {region} (") for region in (primary, dr)}
+    first, second = sorted(at, key=at.get)
+    sections = {first: tree[at[first]:at[second]], second: tree[at[second]:]}
+    for region, other in ((primary, dr), (dr, primary)):
+        section = sections[region].split("── cross-region")[0]
+        assert f"RegionNetwork eu-{region}-net: " in section and f"Cluster eu-{region}-eks: " in section
+        assert f"eu-{other}-" not in section, f"{other} resources inside the {region} section"
+        # tenants folded into one line that still names every tenant
+        ids = ", ".join(sorted(t.id for t in cfg.tenants))
+        assert f"Tenant x{len(cfg.tenants)}: eu-{region}-t-{{{ids}}}" in section
+    assert "ec2:Subnet x9" in tree  # summarised by type with counts
+    assert "cross-region (eu-central-1 + eu-west-1" in tree and "ReplicatedDatabase eu-db: " in tree
+    assert len(tree.splitlines()) < 40, "the summary stays short"
+
+
+def test_counts_are_explained_in_one_line(previews):
+    plan = previews["us"].plan
+    out = previews["us"].cli.out
+    resources = [r for r in plan["resources"] if r["custom"] and not r["type"].startswith("pulumi:providers:")]
+    providers = [r for r in plan["resources"] if r["type"].startswith("pulumi:providers:")]
+    components = [r for r in plan["resources"] if not r["custom"] and r["type"] != "pulumi:pulumi:Stack"]
+    line = next(x for x in out.splitlines() if x.startswith("counts: "))
+    assert line == (f"counts: {len(resources)} resources (the tree and the counts table) + {len(providers)} providers + {len(components)} components"
+                    f" + 1 stack = {len(plan['resources'])} registrations in the plan JSON;"
+                    f" the policy pack analysed {plan['policy']['resources_analyzed']} (all of them but the stack)")
+    assert plan["policy"]["resources_analyzed"] == len(plan["resources"]) - 1
+    assert f"Resources per type and region ({len(resources)} total)" in out
 
 
 def test_diagram_is_mermaid_with_a_subgraph_per_region(previews):
@@ -212,4 +244,119 @@ def test_program_itself_refuses_bad_config(project_copy):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 7, proc.stderr
-    assert "meridian:tenants[0].plan: unknown plan 'platinum'" in proc.stdout
+    assert "meridian:tenants['acme'].plan: unknown plan 'platinum'" in proc.stdout
+
+
+def test_bare_refuses_outputs_it_cannot_write(tmp_path):
+    cli = run_meridian("preview", "--stack", "us", "--bare", "--json", str(tmp_path / "plan.json"))
+    assert cli.code == 2 and "--bare runs the program under mocks and nothing else" in cli.err
+    assert not (tmp_path / "plan.json").exists()
+
+
+def test_flags_show_no_value_placeholder():
+    cli = run_meridian("preview", "--help")
+    assert cli.code == 0 and "--no-policy" in cli.out and "--full" in cli.out
+    assert "<bool>" not in cli.out
+    assert "<text|json|markdown>" in cli.out  # options that take a value keep theirs
+
+
+def test_config_error_keeps_the_pattern_and_names_the_tenant(project_copy):
+    path = project_copy / "Pulumi.us.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["meridian:tenants"][2]["id"] = "Fjord_Analytics"
+    path.write_text(yaml.safe_dump(doc))
+    cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_copy))
+    assert cli.code == 2, cli.err
+    assert "Pulumi.us.yaml: meridian:tenants['Fjord_Analytics'].id: String should match pattern '^[a-z][a-z0-9-]{1,30}[a-z0-9]$'" in cli.err
+
+
+def test_namespace_typo_fails_the_preview_with_a_suggestion(project_copy):
+    path = project_copy / "Pulumi.apac.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["meridan:database"] = doc["config"].pop("meridian:database")
+    doc["config"]["aws:regoin"] = "ap-southeast-1"
+    path.write_text(yaml.safe_dump(doc))
+    cli = run_meridian("preview", "--stack", "apac", "--project-dir", str(project_copy))
+    assert cli.code == 2 and "(2 problems)" in cli.err, cli.err
+    assert "Pulumi.apac.yaml: meridan:database: unknown config namespace 'meridan'" in cli.err
+    assert "did you mean 'meridian:database'?" in cli.err and "did you mean 'region'?" in cli.err
+
+
+@pytest.fixture(scope="module")
+def reruns(tmp_path_factory, previews):
+    """Second runs, in parallel: `us` again (narrow COLUMNS, piped), `us --format json`, `apac` with
+    20 synthetic tenants as Markdown, and `us --full` as Markdown."""
+    import os
+    import subprocess
+
+    out = tmp_path_factory.mktemp("reruns")
+    runs = {
+        "again": (["--stack", "us", "--json", str(out / "us.json"), "--diagram", str(out / "us.md")], {"COLUMNS": "80"}),
+        "json": (["--stack", "us", "--format", "json"], {}),
+        "many": (["--stack", "apac", "--tenants", "20", "--no-policy", "--format", "markdown"], {}),
+        "full": (["--stack", "us", "--no-policy", "--full", "--format", "markdown"], {}),
+    }
+    procs = {k: subprocess.Popen(meridian_cmd("preview", *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160", **env})
+             for k, (args, env) in runs.items()}
+    done = {}
+    for k, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{k}: {stderr}"
+        done[k] = stdout
+    return out, done
+
+
+def test_two_previews_give_identical_bytes(previews, reruns):
+    """Plan JSON, diagram, tree, counts and cost line of a second run (another process, another hash
+    seed, another terminal width) are byte for byte those of the first."""
+    out, done = reruns
+    first = previews["us"]
+    plan_bytes = (out / "us.json").read_text()
+    assert plan_bytes == json.dumps(first.plan, indent=1) + "\n"  # the file is exactly the canonical dump
+    assert (out / "us.md").read_text() == first.diagram
+    report = lambda text: text[: text.index("counts: ")]  # everything before the timed lines
+    assert report(done["again"]) == report(first.cli.out)
+    assert "timings" not in first.plan["policy"], "measured timings would make every plan differ"
+
+
+def test_resources_and_dependencies_are_sorted(previews):
+    resources = previews["eu"].plan["resources"]
+    urns = [r["urn"] for r in resources]
+    assert urns == sorted(urns)
+    for r in resources:
+        assert r["dependencies"] == sorted(set(r["dependencies"])), r["urn"]
+
+
+def test_format_json_prints_the_plan_document(previews, reruns):
+    _, done = reruns
+    assert json.loads(done["json"]) == previews["us"].plan
+
+
+def test_piped_output_keeps_full_names(reruns):
+    _, done = reruns
+    text = done["again"]  # COLUMNS=80, stdout a pipe
+    assert "aws:s3:BucketServerSideEncryptionConfiguration" in text
+    assert "…" not in text and "\x1b[" not in text
+    assert max(len(line) for line in text.splitlines()) > 80
+
+
+def test_summary_tree_never_hides_a_tenant(reruns):
+    _, done = reruns
+    md = done["many"]
+    tree = md[md.index("### Resources by region and component"):md.index("### Resources per type and region")]
+    lines = [line for line in tree.splitlines() if "Tenant x20" in line]
+    assert len(lines) == 2, tree  # one folded line per region ...
+    for line in lines:
+        for i in range(20):
+            assert f"-{i:02d}" in line, f"tenant {i} hidden: {line}"  # ... naming all twenty
+    assert "| type |" in md and "| aws:ec2:Subnet |" in md
+
+
+def test_full_tree_lists_every_resource_by_name(previews, reruns):
+    _, done = reruns
+    md = done["full"]
+    for r in previews["us"].plan["resources"]:
+        if r["custom"] and not r["type"].startswith("pulumi:providers:"):
+            assert r["name"] in md, r["urn"]
+    assert "Tenant us-us-east-1-t-acme" in md  # components one by one

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.errors import EXIT_GATE, EXIT_OK
+from meridian.output import Format, report_console
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,11 @@ class PolicyRequest:
     project_dir: Path | None = None
     json_path: Path | None = None
     catalog_path: Path | None = None
+    format: Format = Format.text
 
 
 def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
-    console = console or Console()
+    console = console or report_console()
     if req.catalog_path is not None:
         from meridian.commands.preview import writable
         from meridian.project import find_project_dir
@@ -51,11 +53,20 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
         stream = open_policy_stream(scope, prep.project_dir, req.stack)
         run = run_program(prep.project_dir, req.stack, record=True, on_register=stream.on_register)
         report = stream.finish()
-    print_violations(report, console)
-    console.print(f"policy: {policy_line(report)}; {run.resource_count} resources in {run.seconds:.2f} s")
+    document = json.dumps({"stack": req.stack, **report.to_json()}, indent=1) + "\n"
+    notes = console if req.format == Format.text else report_console(stderr=True)  # stdout: the document only
+    if req.format == Format.text:
+        print_violations(report, console)
+        console.print(f"policy: {policy_line(report)}; {run.resource_count} resources in {run.seconds:.2f} s")
+    else:
+        from meridian.render import violations_markdown
+
+        verdict = "**FAILED**" if report.mandatory else "passed"
+        markdown = f"## meridian policy: stack `{req.stack}`: {verdict}\n\n{violations_markdown(report)}\n"
+        console.out(document if req.format == Format.json else markdown, highlight=False, end="")
     if json_path:
-        json_path.write_text(json.dumps({"stack": req.stack, **report.to_json()}, indent=1))
-        console.print(f"policy report written to {json_path}")
+        json_path.write_text(document)
+        notes.print(f"policy report written to {json_path}")
     return EXIT_GATE if report.mandatory else EXIT_OK
 
 
@@ -76,7 +87,7 @@ def print_violations(report: Any, console: Console) -> None:
         style = "bold red" if level == "mandatory" else "yellow"
         severity = f", {found[0].severity}" if found[0].severity else ""
         console.print(f"[{style}]{level.upper()}[/] [bold]{name}[/] ({len(found)}{severity})", highlight=False)
-        for v in found:
+        for v in sorted(found, key=lambda v: (v.urn or "", v.message)):  # answers arrive in no fixed order
             console.print(f"  {escape(v.urn or '(the stack)')}", highlight=False, soft_wrap=True)
             console.print(f"    {escape(v.message)}", highlight=False, soft_wrap=True)
 

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from components.config import Overrides
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
+from meridian.output import Format, report_console
 from meridian.project import find_project_dir, require_stack
 from meridian.stackconfig import load_validated
 
@@ -25,6 +27,10 @@ class PreviewRequest:
     policy: bool = True
     bare: bool = False
     tenants: int | None = None
+    format: Format = Format.text
+    full: bool = False  # the tree lists every component and resource by name
+    timings: bool = False  # measured timings in the plan JSON (benchmarks); off: two runs give the same bytes
+    diff_base: Path | None = None  # a base plan JSON to show this plan's changes against
 
 
 @dataclass
@@ -49,21 +55,34 @@ def prepare(stack: str, project_dir: Path | None, tenants: int | None) -> Prepar
 
 
 def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
-    console = console or Console()
+    if req.bare and (req.json_path or req.diagram_path or req.full or req.format == Format.markdown):
+        raise BadInput("--bare runs the program under mocks and nothing else: it records no plan, so it cannot write "
+                       "--json/--diagram or show --full/--format markdown; drop --bare for those")
+    text = req.format == Format.text
+    console = console or report_console()
+    notes = console if text else report_console(stderr=True)  # stdout carries only the JSON/Markdown document
     prep = prepare(req.stack, req.project_dir, req.tenants)
     json_path = writable(req.json_path)
     diagram_path = writable(req.diagram_path)
+    base_plan = None
+    if req.diff_base is not None:
+        from meridian.commands.diff import load_base
+
+        base_plan = load_base(req.diff_base, req.stack, req.bare)
 
     from meridian.engine.run import run_program
 
     if req.bare:
         run = run_program(prep.project_dir, req.stack, record=False, overrides=prep.overrides)
-        console.print(f"{run.resource_count} resources in {run.seconds:.2f} s (bare)")
+        if text:
+            console.print(f"{run.resource_count} resources in {run.seconds:.2f} s (bare)")
+        else:
+            console.out(json.dumps({"stack": req.stack, "bare": True, "resources": run.resource_count, "seconds": round(run.seconds, 3)}))
         return EXIT_OK
 
     from meridian.costmodel import estimate
     from meridian.engine.plan import Plan
-    from meridian.render import cost_summary, print_plan
+    from meridian.render import counts_line, counts_table, cost_summary, plan_tree, rich_tree
 
     with contextlib.ExitStack() as scope:
         # Policy: bad config exits 2 before the program; the analyzer starts now and works while the program runs.
@@ -74,29 +93,66 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
             stream.close()  # the analyzer finishes (drain + AnalyzeStack) while the report below renders
         plan = Plan("meridian", req.stack, run.registrations, run.outputs)
         cost = estimate(plan.resource_dicts, prep.cfg, req.stack)
-        print_plan(plan, console)
-        console.print(cost_summary(cost))
+        if text:
+            console.print(rich_tree(plan_tree(plan, full=req.full)))
+            console.print(counts_table(plan))
+            console.print(cost_summary(cost))
         report = stream.finish() if stream is not None else None
 
     policy: dict[str, Any] = report.to_json() if report else {"evaluated": False, "reason": "--no-policy", "violations": []}
-    if report is not None:
-        from meridian.commands.policy import print_violations
+    if not req.timings:
+        policy.pop("timings", None)
+    document = plan.to_json(policy, cost.to_json())
+    if text:
+        if report is not None:
+            from meridian.commands.policy import print_violations
 
-        print_violations(report, console)
-    verdict = policy_line(report) if report else "skipped (--no-policy)"
-    console.print(f"[bold]{len(plan.custom)}[/] resources in {run.seconds:.2f} s; policy: {verdict}")
+            print_violations(report, console)
+        console.print(counts_line(plan, report.analyzed if report else None))
+        verdict = policy_line(report) if report else "skipped (--no-policy)"
+        console.print(f"[bold]{len(plan.custom)}[/] resources in {run.seconds:.2f} s; policy: {verdict}")
+    elif req.format == Format.json:
+        console.out(plan_json(document), highlight=False, end="")
+    else:
+        console.out(preview_markdown(plan, report, cost, req.full), highlight=False, end="")
     if json_path:
-        json_path.write_text(json.dumps(plan.to_json(policy, cost.to_json()), indent=1, default=str))
-        console.print(f"plan written to {json_path}")
+        json_path.write_text(plan_json(document))
+        notes.print(f"plan written to {json_path}")
     if diagram_path:
         from meridian.engine.diagram import mermaid
 
         diagram_path.write_text(mermaid(plan))
-        console.print(f"diagram written to {diagram_path}")
+        notes.print(f"diagram written to {diagram_path}")
+    if base_plan is not None:
+        from meridian.commands.diff import print_against
+
+        print_against(base_plan, document, notes)  # stdout stays the document in json/markdown formats
     mandatory = [v for v in policy["violations"] if v.get("level") == "mandatory"]
     for problem in cost.problems:
-        console.print(f"[bold red]cost gate:[/] {problem}")
+        notes.print(f"[bold red]cost gate:[/] {escape(problem)}")
     return EXIT_GATE if mandatory or cost.problems else EXIT_OK
+
+
+def plan_json(document: dict[str, Any]) -> str:
+    """The plan as written to --json and --format json: byte-stable for the same plan."""
+    return json.dumps(document, indent=1, default=str) + "\n"
+
+
+def preview_markdown(plan, report, cost, full: bool) -> str:
+    """The preview as a PR comment: the tree, the counts, the policy verdict and the cost line."""
+    from meridian.render import count_rows, counts_line, markdown_table, markdown_tree, plan_tree, violations_markdown
+
+    verdict = "skipped (--no-policy)" if report is None else ("**FAILED**" if report.mandatory else "passed")
+    over = "**over**" if cost.problems else "within caps"
+    out = [f"## meridian preview: stack `{plan.stack}`", "",
+           f"{counts_line(plan, report.analyzed if report else None)}.", "",
+           f"Policy: {verdict}. Cost: ${cost.total_usd:,.2f}/month vs stack cap ${cost.stack_cap_usd:,.2f} ({over}).", "",
+           "### Resources by region and component" + (" (full)" if full else ""), "", markdown_tree(plan_tree(plan, full=full)), "",
+           "### Resources per type and region", "", markdown_table(*count_rows(plan)), ""]
+    if report is not None:
+        out += ["### Policy", "", violations_markdown(report), ""]
+    out += [f"- cost gate: {p}" for p in cost.problems]
+    return "\n".join(out).rstrip() + "\n"
 
 
 def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str):

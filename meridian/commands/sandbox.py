@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meridian.errors import BadInput, GateFailed, MeridianError
+from meridian.output import Format, report_console
 from meridian.project import find_project_dir, require_stack
 
 
@@ -25,6 +26,7 @@ class SandboxRequest:
     fresh: bool = False
     wipe: bool = False
     json_out: bool = False
+    format: Format = Format.text  # status only; `json_out` is the older spelling of Format.json
 
 
 def _root(req: SandboxRequest) -> tuple[Path, Path]:
@@ -36,9 +38,7 @@ def _root(req: SandboxRequest) -> tuple[Path, Path]:
 
 
 def _console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
+    return report_console()
 
 
 def run_up(req: SandboxRequest) -> int:
@@ -107,42 +107,78 @@ def run_down(req: SandboxRequest) -> int:
 
 
 def run_status(req: SandboxRequest) -> int:
+    if req.json_out and req.format not in (Format.text, Format.json):
+        raise BadInput(f"--json and --format {req.format.value} ask for two outputs: give one (--json is --format json)")
     _, root = _root(req)
     from meridian.sandbox import core
 
     st = core.status(root)
-    if req.json_out:
+    fmt = Format.json if req.json_out else req.format
+    if fmt == Format.json:
         print(json.dumps(st, indent=2, default=str))
+    elif fmt == Format.markdown:
+        print(status_markdown(req.stack, st), end="")
     else:
         _print_status(_console(), req.stack, st)
     return 0 if st["healthy"] else 1
 
 
+def _part_detail(p: dict) -> str:
+    """What a part reports, leaving out what it did not say (never `None`)."""
+    detail = []
+    if p.get("role") is not None:
+        detail.append(f"role {p['role']}")
+    if p.get("db") is not None:
+        detail.append(f"db {p['db']}" + (f" ({p['db_role']})" if p.get("db_role") is not None else ""))
+    if p.get("serving_region") is not None:
+        detail.append(f"serving {p['serving_region']}")
+    if p.get("servers"):
+        detail.append("servers " + ", ".join(f"{k} {v}" for k, v in p["servers"].items()))
+    if not p.get("running", True):
+        detail.append("process not running")
+    if p.get("error"):
+        detail.append(str(p["error"]))
+    return "; ".join(detail)
+
+
+def _replication_detail(r: dict) -> str:
+    if r.get("error"):
+        return str(r["error"])
+    if r.get("lag_bytes") is None:
+        return ""
+    # PostgreSQL reports no replay lag (NULL) once the replica has replayed everything and no WAL is flowing.
+    lag = r.get("replay_lag_ms")
+    replay = f"replay lag {lag:g} ms" if lag is not None else "replay lag - (idle: nothing left to replay)"
+    return f"{r['lag_bytes']} bytes behind, {replay}"
+
+
 def _print_status(c, stack: str, st: dict) -> None:
+    from rich.markup import escape
+
     if not st["parts"]:
-        c.print(f"sandbox [bold]{stack}[/]: {st['state']}" + (f" ({st['error']})" if st.get("error") else ""))
+        c.print(f"sandbox [bold]{stack}[/]: {st['state']}" + (f" ({escape(str(st['error']))})" if st.get("error") else ""))
         return
     verdict = "[green]healthy[/]" if st["healthy"] else "[red]unhealthy[/]"
     c.print(f"sandbox [bold]{stack}[/]: {verdict}  front door {st['endpoint']}")
     for name, p in st["parts"].items():
         mark = "[green]ok  [/]" if p.get("healthy") else "[red]FAIL[/]"
-        detail = []
-        if "role" in p:
-            detail.append(f"role {p['role']}")
-        if "db_role" in p:
-            detail.append(f"db {p.get('db')} ({p.get('db_role')})")
-        if "serving_region" in p:
-            detail.append(f"serving {p['serving_region']}")
-        if "servers" in p:
-            detail.append("servers " + ", ".join(f"{k} {v}" for k, v in p["servers"].items()))
-        if not p.get("running", True):
-            detail.append("process not running")
-        if "error" in p:
-            detail.append(p["error"])
-        c.print(f"  {mark} {name:<15} pid {p.get('pid', '-'):<8} port {p.get('port', '-'):<6} {'; '.join(detail)}")
+        c.print(f"  {mark} {name:<15} pid {p.get('pid') or '-'!s:<8} port {p.get('port') or '-'!s:<6} {escape(_part_detail(p))}")
     r = st["replication"]
-    lag = f"{r.get('lag_bytes')} bytes behind, replay lag {r.get('replay_lag_ms')} ms" if "lag_bytes" in r else r.get("error", "")
-    c.print(f"  replication  {r['state']}  {lag}")
+    c.print(f"  replication  {r['state']}  {escape(_replication_detail(r))}")
+
+
+def status_markdown(stack: str, st: dict) -> str:
+    from meridian.render import markdown_table
+
+    verdict = "healthy" if st["healthy"] else "**unhealthy**"
+    out = [f"## meridian sandbox `{stack}`: {verdict}", ""]
+    if not st["parts"]:
+        return "\n".join(out + [f"State: {st['state']}" + (f" ({st['error']})" if st.get("error") else "")]) + "\n"
+    rows = [[name, "ok" if p.get("healthy") else "FAIL", str(p.get("pid") or "-"), str(p.get("port") or "-"), _part_detail(p)]
+            for name, p in st["parts"].items()]
+    out += [f"Front door: {st['endpoint']}", "", markdown_table(["part", "health", "pid", "port", "detail"], rows), "",
+            f"Replication: {st['replication']['state']}" + (f", {d}" if (d := _replication_detail(st["replication"])) else "")]
+    return "\n".join(out) + "\n"
 
 
 __all__ = ["SandboxRequest", "run_up", "run_down", "run_status", "MeridianError"]

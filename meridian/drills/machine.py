@@ -219,6 +219,8 @@ def execute(run: Run) -> dict[str, Any]:
     console, steps = run.console, run.drill.steps
     states = {s["name"]: s for s in run.state["steps"]}
     run.events = list(run.state.get("events", []))
+    if run.state.get("resumed") and any(s.get("status") == "done" for s in run.state["steps"]):
+        run.start_probe()  # later steps read the probe; what it saw before the crash is gone (not measured)
     total = len(steps)
     failure: str | None = None
     for index, step in enumerate(steps, start=1):

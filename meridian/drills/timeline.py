@@ -100,7 +100,8 @@ def picture(doc: dict[str, Any], path: Path) -> None:
     measured = "; ".join(f"{k}: RTO {m['recovery']['rto_s']} s, lost {len(m['data_loss']['lost_ids'])}"
                          for k, m in doc["measured"].items() if m.get("measured"))
     ax.set_title(f"{doc['drill']} on {doc['stack']} ({doc['target']}): {doc['verdict']}  {measured}", fontsize=9)
-    ax.legend(loc="lower right", fontsize=7, ncol=4)
+    if ax.get_legend_handles_labels()[0]:  # a drill that failed before the probe started has no requests
+        ax.legend(loc="lower right", fontsize=7, ncol=4)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

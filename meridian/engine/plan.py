@@ -3,6 +3,10 @@
 Plan JSON (DESIGN.md):
   {"project", "stack", "resources": [{"urn", "type", "name", "parent", "provider", "region",
    "inputs", "dependencies", "protect"}], "outputs", "policy", "cost"}
+
+Deterministic: registration order depends on how the program's outputs resolve, and dependency
+lists on set order, so resources are sorted by URN, dependencies too, and every mapping by key:
+two runs of the same program give the same bytes, and a diff of two plans shows only real changes.
 """
 
 from __future__ import annotations
@@ -24,12 +28,24 @@ def short_type(token: str) -> str:
     return f"{pkg}:{module.split('/')[0]}:{kind}"
 
 
+def canonical(value: Any) -> Any:
+    """The same value with every mapping's keys sorted (lists keep their order: it means something)."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 @dataclass
 class Plan:
     project: str
     stack: str
     registrations: list[Registration]
     outputs: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        self.registrations = sorted(self.registrations, key=lambda r: r.urn)
 
     @cached_property
     def by_urn(self) -> dict[str, Registration]:
@@ -112,19 +128,21 @@ class Plan:
                 "parent": r.parent or None,
                 "provider": r.provider_urn or None,
                 "region": self.region_of(r) if r.custom else None,
-                "inputs": plain(r.raw_inputs),
-                "dependencies": r.dependencies,
+                "inputs": canonical(plain(r.raw_inputs)),
+                "dependencies": sorted(set(r.dependencies)),
                 "protect": r.protect,
             }
             for r in self.registrations
         ]
 
     def to_json(self, policy: dict[str, Any], cost: dict[str, Any]) -> dict[str, Any]:
+        # Violations arrive in the order the analyzer answered: sort them like the resources.
+        violations = sorted(policy.get("violations", []), key=lambda v: (v.get("urn") or "", v.get("policy", ""), v.get("message", "")))
         return {
             "project": self.project,
             "stack": self.stack,
             "resources": self.resource_dicts,
-            "outputs": self.outputs,
-            "policy": policy,
+            "outputs": canonical(self.outputs),
+            "policy": {**policy, "violations": violations},
             "cost": cost,
         }

@@ -1,0 +1,179 @@
+"""Figures and diagrams in docs/, generated: `meridian docs --write` rebuilds them, `meridian docs`
+(and tests/test_docs.py) fails when one is stale. Nothing between the markers is edited by hand.
+
+Sources: each stack's plan and topology from the real program (one `meridian preview` process per
+stack, as the SDK's runtime state is global), and the timings of `make bench`
+(benchmarks/results/preview_scale.json), which are accepted only while they were measured on a
+program that makes as many resources as the current one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meridian.errors import BadInput
+from meridian.project import stacks_of
+
+BENCH_RESULTS = Path("benchmarks") / "results" / "preview_scale.json"
+_BEGIN = "<!-- generated: {name} (`meridian docs --write`; do not edit, tests/test_docs.py compares) -->"
+_END = "<!-- end generated: {name} -->"
+
+
+@dataclass(frozen=True)
+class StackFacts:
+    plan: dict[str, Any]
+    diagram: str
+
+    @property
+    def resources(self) -> int:
+        return sum(1 for r in self.plan["resources"] if r["custom"] and not r["type"].startswith("pulumi:providers:"))
+
+
+def stack_facts(project_dir: Path) -> dict[str, StackFacts]:
+    """Every stack's plan and diagram, each from its own `meridian preview` process, run together."""
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = {
+            stack: subprocess.Popen(
+                [sys.executable, "-m", "meridian", "preview", "--stack", stack, "--no-policy", "--format", "json",
+                 "--diagram", f"{tmp}/{stack}.md", "--project-dir", str(project_dir)],
+                cwd=project_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"},
+            )
+            for stack in stacks_of(project_dir)
+        }
+        facts = {}
+        for stack, proc in procs.items():
+            out, err = proc.communicate()
+            if proc.returncode not in (0, 1):  # 1: a gate failed; the plan is still what the program makes
+                raise BadInput(f"preview of stack {stack!r} failed ({proc.returncode}), docs cannot be generated:\n{err[-2000:]}")
+            facts[stack] = StackFacts(json.loads(out), Path(f"{tmp}/{stack}.md").read_text())
+    return facts
+
+
+def load_bench(project_dir: Path) -> dict[str, Any] | None:
+    path = project_dir / BENCH_RESULTS
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# --- the sections -------------------------------------------------------------------------------
+
+
+def _topology(facts: dict[str, StackFacts], stack: str) -> str:
+    diagram = facts[stack].diagram
+    return diagram[diagram.index("```mermaid"):].rstrip()
+
+
+def _stack_counts(facts: dict[str, StackFacts]) -> str:
+    rows = ["| stack | regions | tenants | resources | providers | components | plan registrations |", "|---|---|---:|---:|---:|---:|---:|"]
+    for stack, f in sorted(facts.items()):
+        regs = f.plan["resources"]
+        regions = sorted({r["region"] for r in regs if r["region"] and r["custom"] and not r["type"].startswith("pulumi:providers:")})
+        providers = sum(1 for r in regs if r["type"].startswith("pulumi:providers:"))
+        components = sum(1 for r in regs if not r["custom"] and r["type"] != "pulumi:pulumi:Stack")
+        tenants = len(f.plan["outputs"].get("tenants") or {})
+        rows.append(f"| {stack} | {', '.join(regions)} | {tenants} | {f.resources} | {providers} | {components} | {len(regs)} |")
+    return "\n".join(rows)
+
+
+def _policy_cells(timings: dict | None) -> str:
+    t = timings or {}
+    cpu, hidden = t.get("analyzer_cpu_s"), t.get("hidden_cpu_s")
+    if cpu is None:
+        return "- | -"
+    return f"{cpu:.2f} | {hidden / cpu:.0%}" if cpu else f"{cpu:.2f} | -"
+
+
+def _scale_results(bench: dict[str, Any] | None) -> str:
+    if bench is None:
+        return f"No results yet: run `make bench` (writes `{BENCH_RESULTS}`), then `meridian docs --write`."
+    load = bench.get("load_avg_1m")
+    context = (f"; load average {load[0]:g} at the start, {load[1]:g} at the end (other work shared the cores: absolute"
+               " times vary with it, the preview/bare ratios much less)") if load else ""
+    out = [f"Measured {bench['date']} at commit `{bench['commit']}` on {bench['cpus']} cores, each run a fresh process"
+           f" (`make bench`, `benchmarks/preview_scale.py`){context}.", "",
+           "us stack with synthetic tenants (`--tenants N`), preview (with the policy pack) vs the bare SDK floor:", "",
+           "| tenants | resources | bare s | preview s | ratio | ms/resource | s/tenant | vs smallest | bare RSS MiB | preview RSS MiB | analyzer CPU s | hidden |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    base_wall = per_tenant_base = None
+    for row in bench["tenants"]:
+        n, wall = row["tenants"], row["preview_s"]
+        per_tenant = linear = None
+        if n == 0:
+            base_wall = wall
+        else:
+            per_tenant = (wall - (base_wall or 0)) / n
+            per_tenant_base = per_tenant_base or per_tenant
+            linear = per_tenant / per_tenant_base
+        out.append(f"| {n:,} | {row['resources']:,} | {row['bare_s']:.1f} | {wall:.1f} | {wall / row['bare_s']:.2f} | "
+                   f"{1000 * wall / max(row['resources'], 1):.2f} | {'-' if per_tenant is None else f'{per_tenant:.3f}'} | "
+                   f"{'-' if linear is None else f'{linear:.2f}'} | {row.get('bare_rss_mib', '-')} | {row['rss_mib']:,} | {_policy_cells(row.get('policy'))} |")
+    scaled = [row for row in bench["tenants"] if row["tenants"]]
+    zero = next((row for row in bench["tenants"] if row["tenants"] == 0), None)
+    if scaled and zero is not None:
+        top = scaled[-1]
+        out += ["", f"Each synthetic tenant adds {(top['resources'] - zero['resources']) / top['tenants']:.1f} resources on average"
+                    f" and {(top['preview_s'] - zero['preview_s']) / top['tenants']:.3f} s of preview (at {top['tenants']:,} tenants)."]
+    out += ["", f"Per stack with its real tenants (median of {bench['repeat']}):", "",
+            "| stack | resources | bare s | preview s | ratio | preview RSS MiB | analyzer CPU s | hidden |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in bench["stacks"]:
+        out.append(f"| {row['stack']} | {row['resources']} | {row['bare_s']:.2f} | {row['preview_s']:.2f} | "
+                   f"{row['preview_s'] / row['bare_s']:.2f} | {row['rss_mib']} | {_policy_cells(row.get('policy'))} |")
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class Section:
+    path: str  # relative to the project
+    name: str
+    render: Callable[[dict[str, StackFacts], dict[str, Any] | None], str]
+
+
+SECTIONS = (
+    Section("docs/architecture.md", "topology-us", lambda facts, _: _topology(facts, "us")),
+    Section("docs/offline-engine.md", "stack-counts", lambda facts, _: _stack_counts(facts)),
+    Section("docs/scale.md", "scale-results", lambda _, bench: _scale_results(bench)),
+)
+
+
+def bench_problems(facts: dict[str, StackFacts], bench: dict[str, Any] | None) -> list[str]:
+    """Why the benchmark figures no longer describe the program (they were measured on another shape)."""
+    if bench is None:
+        return []
+    problems = []
+    for row in bench["stacks"]:
+        current = facts[row["stack"]].resources if row["stack"] in facts else None
+        if current is not None and current != row["resources"]:
+            problems.append(f"{BENCH_RESULTS}: stack {row['stack']} was measured with {row['resources']} resources, the program now "
+                            f"makes {current}: run `make bench`, then `meridian docs --write`")
+    return problems
+
+
+def _replace(text: str, name: str, body: str, path: str) -> str:
+    begin, end = _BEGIN.format(name=name), _END.format(name=name)
+    match = re.search(re.escape(begin) + r"\n.*?" + re.escape(end), text, flags=re.S)
+    if match is None:
+        raise BadInput(f"{path}: the markers of generated section {name!r} are missing ({begin} ... {end})")
+    return text[: match.start()] + f"{begin}\n{body}\n{end}" + text[match.end():]
+
+
+def render_docs(project_dir: Path, facts: dict[str, StackFacts], bench: dict[str, Any] | None) -> dict[str, str]:
+    """Each doc with a generated section, as it should read: path -> full text."""
+    out: dict[str, str] = {}
+    for section in SECTIONS:
+        text = out.get(section.path) or (project_dir / section.path).read_text()
+        out[section.path] = _replace(text, section.name, section.render(facts, bench), section.path)
+    return out
+
+
+def stale_docs(project_dir: Path, facts: dict[str, StackFacts], bench: dict[str, Any] | None) -> list[str]:
+    """Docs whose generated sections differ from what the program (and bench) make now."""
+    wanted = render_docs(project_dir, facts, bench)
+    return [path for path, text in wanted.items() if (project_dir / path).read_text() != text]

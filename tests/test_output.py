@@ -1,0 +1,123 @@
+"""Report output: consoles for terminals and pipes, Markdown/JSON renderings, sandbox status text."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from meridian.commands.sandbox import _print_status, status_markdown
+from meridian.costmodel import estimate
+from meridian.output import PIPE_WIDTH, report_console
+from meridian.render import cost_markdown, cost_rows, markdown_table
+
+from .conftest import ROOT
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def console_on(monkeypatch, stream, **env):
+    monkeypatch.setattr("sys.stdout", stream)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return report_console()
+
+
+def test_terminal_gets_colour_unless_no_color(monkeypatch):
+    out = FakeTerminal()
+    console_on(monkeypatch, out).print("[green]ok[/]")
+    assert "\x1b[32m" in out.getvalue()
+    out = FakeTerminal()
+    console_on(monkeypatch, out, NO_COLOR="1").print("[green]ok[/]")
+    assert "\x1b[" not in out.getvalue() and "ok" in out.getvalue()
+
+
+def test_pipe_gets_plain_uncut_text(monkeypatch):
+    out = io.StringIO()
+    console = console_on(monkeypatch, out, COLUMNS="80")
+    assert console.width == PIPE_WIDTH
+    name = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    console.print(f"[green]{name}[/] " + "x" * 200)
+    text = out.getvalue()
+    assert "\x1b[" not in text and name in text and len(text.splitlines()) == 1
+
+
+STATUS = {
+    "state": "up", "healthy": False, "endpoint": "http://127.0.0.1:18080",
+    "parts": {"db-dr": {"pid": 11, "port": 15433, "running": True, "healthy": True, "role": "replica"},
+              "svc-dr": {"pid": 12, "port": 18082, "running": True, "healthy": False, "http": 503, "db": "unreachable", "db_role": None}},
+    "replication": {"state": "streaming", "lag_bytes": 0, "replay_lag_ms": None},
+}
+
+
+def test_sandbox_status_never_prints_none(monkeypatch):
+    out = io.StringIO()
+    _print_status(console_on(monkeypatch, out), "us", STATUS)
+    text = out.getvalue()
+    assert "None" not in text
+    assert "db unreachable" in text and "replay lag - (idle" in text and "0 bytes behind" in text
+    md = status_markdown("us", STATUS)
+    assert "None" not in md and "| svc-dr | FAIL | 12 | 18082 | db unreachable |" in md
+
+
+def test_status_keeps_real_lag():
+    st = {**STATUS, "replication": {"state": "streaming", "lag_bytes": 128, "replay_lag_ms": 2.5}}
+    assert "Replication: streaming, 128 bytes behind, replay lag 2.5 ms" in status_markdown("us", st)
+
+
+def test_markdown_table_escapes_cells_and_aligns_numbers():
+    table = markdown_table(["rule", "n"], [["a|b", "3"], ["line\nbreak", "12"]])
+    assert table.splitlines()[1] == "|---|---:|"
+    assert "| a\\|b | 3 |" in table and "| line<br>break | 12 |" in table
+
+
+@pytest.fixture(scope="module")
+def us_cost(previews):
+    from components.config import load_stack
+
+    return estimate(previews["us"].plan["resources"], load_stack(ROOT, "us"), "us")
+
+
+def test_cost_markdown_is_the_plans_estimate(previews, us_cost):
+    """Rendered from the plan the preview wrote: the same totals as the plan's own cost section."""
+    md = cost_markdown(us_cost)
+    assert f"Total ${previews['us'].plan['cost']['monthly_total_usd']:,.2f}/month" in md
+    for tenant in previews["us"].plan["outputs"]["tenants"]:
+        assert f"| {tenant} | " in md
+    rows = cost_rows(us_cost)["by tenant (direct + allocated share of the platform) vs budget"][1]
+    totals = [float(r[4].replace(",", "")) for r in rows]
+    assert totals == sorted(totals, reverse=True)
+    assert json.dumps(us_cost.to_json()) == json.dumps(previews["us"].plan["cost"])
+
+
+def test_violations_markdown_keeps_messages_whole_and_orders_by_level():
+    from types import SimpleNamespace
+
+    from meridian.render import violations_markdown
+
+    v = lambda level, policy, urn, message: SimpleNamespace(level=level, policy=policy, urn=urn, message=message)
+    report = SimpleNamespace(
+        pack=SimpleNamespace(name="meridian", policies=[1, 2]), config_file="policies/config/us.json",
+        violations=[v("advisory", "b-rule", "urn:b", "Tenant ids must match ^[a-z][a-z0-9-]{1,30}$"),
+                    v("mandatory", "z-rule", None, "a | b")],
+    )
+    lines = violations_markdown(report).splitlines()
+    assert lines[2] == "| mandatory | z-rule | (the stack) | a \\| b |"
+    assert lines[3] == "| advisory | b-rule | urn:b | Tenant ids must match ^[a-z][a-z0-9-]{1,30}$ |"
+    report.violations = []
+    assert violations_markdown(report).startswith("Policy pack `meridian`: no violations (2 rules")
+
+
+def test_sandbox_status_refuses_two_formats():
+    from meridian.commands.sandbox import SandboxRequest, run_status
+    from meridian.errors import BadInput
+    from meridian.output import Format
+
+    with pytest.raises(BadInput, match="--json and --format markdown"):
+        run_status(SandboxRequest("us", ROOT, json_out=True, format=Format.markdown))
