@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py
 	$(BIN)/python benchmarks/sandbox_bench.py
 	$(BIN)/python benchmarks/drill_bench.py
+	$(BIN)/python benchmarks/slo_bench.py
 
 # the service's contract fuzzed longer than `make test` does: Schemathesis against the app in
 # process and against a sandbox of its own (tests/test_service_contract.py, test_service_sandbox.py)
@@ -56,3 +57,8 @@ drill: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .meridian .pytest_cache *.egg-info
+
+# the SLO gate against the stack's sandbox (`make sandbox` first); chaos: meridian chaos SCENARIO --stack $(STACK)
+.PHONY: slo
+slo: $(STAMP)
+	$(BIN)/meridian slo --stack $(STACK) --target sandbox

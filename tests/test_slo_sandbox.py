@@ -94,3 +94,13 @@ def test_bad_input_exits_2(tmp_path, args, message):
 def test_no_sandbox_exits_2_with_the_command_to_start_one(tmp_path):
     cli = run_meridian("slo", "--stack", STACK, "--state-dir", str(tmp_path))
     assert cli.code == 2 and "meridian sandbox up --stack us" in cli.err, cli.err
+
+
+def test_plain_locust_refuses_a_bad_slo_file_at_start(tmp_path):
+    bad = tmp_path / "slo.yaml"
+    bad.write_text("objectives: {p95_ms: fast}\n")
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-t", "1s",
+            "--host", "http://127.0.0.1:9", "--slo", str(bad), "--only-summary"]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "objectives.p95_ms" in proc.stderr and "Traceback" not in proc.stderr

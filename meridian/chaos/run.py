@@ -128,13 +128,15 @@ def recovery_metrics(samples: list[Sample], window: Window, health: list[tuple[f
     """Time to detect (the front door's health checks take a region out, or traffic moves off the
     primary), to the first error, and to recover (the first good response after the last error
     inside the window). A fault the health checks never see has no detection time."""
-    inside = sorted((s for s in samples if window.holds(s.start)), key=lambda s: s.start)
+    inside = sorted((s for s in samples if window.overlaps(s)), key=lambda s: s.start)
     errors = [s for s in inside if s.outcome == ERROR]
+    # "nothing answers" is what users see, not detection: the checks have not acted yet
     detect = next((t - window.start for t, serving, routable in health
-                   if t >= window.start and (not routable or serving != "primary")), None)
+                   if t >= window.start and (not routable or serving not in (None, "primary"))), None)
     metrics = {"injected_at": window.start, "restored_at": window.end, "mttr_s": round(window.end - window.start, 3),
                "detect_s": None if detect is None else round(detect, 3), "errors_in_window": len(errors),
-               "first_error_s": round(errors[0].start - window.start, 3) if errors else None, "recovery_s": 0.0}
+               # an error in flight at the fault counts from the fault, not from before it
+               "first_error_s": round(max(0.0, errors[0].start - window.start), 3) if errors else None, "recovery_s": 0.0}
     if errors:
         last = errors[-1].start
         good = next((s for s in sorted(samples, key=lambda s: s.start) if s.start > last and s.outcome == OK), None)
@@ -251,7 +253,7 @@ def _judge(name, target, slo, ext, journal, window, samples, health, after, out_
         if noisy:
             metrics["noisy_neighbour"] = next((r.get("output") for r in journal.get("run") or []
                                                if r["activity"]["name"] == "starter-tenant-over-quota"), None)
-            others = [s for s in samples if window.holds(s.start) and s.tenant != noisy]
+            others = [s for s in samples if window.overlaps(s) and s.tenant != noisy]
             o = stats(others)
             metrics["other_tenants_in_window"] = dataclasses.asdict(o)
             for key in ("p95_ms", "p99_ms", "error_rate"):

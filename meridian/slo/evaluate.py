@@ -14,8 +14,8 @@ What counts:
 - availability is time-based: the share of seconds with traffic in which the service was
   available, a second being unavailable when more than half of its requests failed. Degradation
   below that is what the error rate measures.
-- requests that start inside a fault window (chaos) are judged against the chaos budget, not the
-  SLO: they are accounted separately, never dropped.
+- requests in flight at any moment of a fault window (chaos) are judged against the chaos
+  budget, not the SLO: they are accounted separately, never dropped.
 """
 
 from __future__ import annotations
@@ -64,8 +64,10 @@ class Window:
     end: float
     label: str
 
-    def holds(self, t: float) -> bool:
-        return self.start <= t < self.end
+    def overlaps(self, s: "Sample") -> bool:
+        """The request was in flight at some moment of the window (one in flight when the fault
+        hit belongs to the fault, not to the steady state before it)."""
+        return s.start < self.end and s.start + s.ms / 1000 >= self.start
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,8 @@ def evaluate(samples: list[Sample], objectives: Objectives, endpoint_objectives:
     judged against `chaos_error_budget` (their error rate) instead.
     """
     windows = windows or []
-    inside = [s for s in samples if any(w.holds(s.start) for w in windows)]
-    outside = [s for s in samples if not any(w.holds(s.start) for w in windows)] if windows else samples
+    inside = [s for s in samples if any(w.overlaps(s) for w in windows)]
+    outside = [s for s in samples if not any(w.overlaps(s) for w in windows)] if windows else samples
     overall = stats(outside)
     by_endpoint: dict[str, list[Sample]] = defaultdict(list)
     by_tenant: dict[str, list[Sample]] = defaultdict(list)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -26,7 +27,8 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from meridian.slo.evaluate import ERROR, OK, THROTTLED, Sample, evaluate
+from meridian.errors import MeridianError
+from meridian.slo.evaluate import ERROR, OK, THROTTLED, Sample, Window, evaluate
 from meridian.slo.raw import outcome_of, write_raw
 
 log = logging.getLogger("meridian.slo")
@@ -40,6 +42,7 @@ class Recorder:
         self.outbox: list[tuple] = []  # worker: not yet shipped to the master
         self.environment = None
         self.is_worker = False
+        self.spec = None  # the objectives, loaded at init (master or standalone)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -59,7 +62,14 @@ class Recorder:
             runner.register_message(RAW_MESSAGE, lambda msg, **kw: self.rows.extend(tuple(r) for r in msg.data))
         if self.is_worker:
             gevent.spawn(self._ship_forever)
-        elif runner is not None and environment.parsed_options and environment.parsed_options.raw_out:
+            return
+        # a bad SLO file or stack is bad input: refuse at start (exit 2), not after the run
+        try:
+            self.spec = _load_spec(environment.parsed_options)
+        except MeridianError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            sys.exit(exc.exit_code)
+        if runner is not None and environment.parsed_options and environment.parsed_options.raw_out:
             gevent.spawn(self._progress_forever, Path(environment.parsed_options.raw_out))
 
     def on_test_stop(self, environment, **_kw) -> None:
@@ -70,12 +80,10 @@ class Recorder:
         if self.is_worker:
             return
         opts = environment.parsed_options
-        spec = _load_spec(opts)
+        spec = self.spec
         windows = []
         out = Path(opts.raw_out) if opts and opts.raw_out else None
         if out is not None and (out / "windows.json").exists():
-            from meridian.slo.evaluate import Window
-
             windows = [Window(**w) for w in json.loads((out / "windows.json").read_text())]
         samples = [Sample(*r) for r in self.rows]
         budget = spec.chaos.error_rate_for(windows[0].label) if windows else None

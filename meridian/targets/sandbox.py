@@ -414,7 +414,10 @@ async def _health(doc: dict, servers: dict[str, str]) -> Health:
     services, dbs = dict(zip(ROLES, rest[:2])), dict(zip(ROLES, rest[2:]))
     serving = None
     if front is not None and front.status_code == 200:
-        serving = by_region.get(front.json().get("region"))
+        try:
+            serving = by_region.get(front.json().get("region"))
+        except ValueError:  # something else answered on the front door
+            serving = None
     regions = {}
     for role in ROLES:
         r = services[role]
