@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meridian.engine.plan import GLOBAL
 from meridian.errors import BadInput
 from meridian.project import stacks_of
 
@@ -75,7 +76,7 @@ def _stack_counts(facts: dict[str, StackFacts]) -> str:
     rows = ["| stack | regions | tenants | resources | providers | components | plan registrations |", "|---|---|---:|---:|---:|---:|---:|"]
     for stack, f in sorted(facts.items()):
         regs = f.plan["resources"]
-        regions = sorted({r["region"] for r in regs if r["region"] and r["custom"] and not r["type"].startswith("pulumi:providers:")})
+        regions = sorted({r["region"] for r in regs if r["region"] not in (None, GLOBAL) and r["custom"] and not r["type"].startswith("pulumi:providers:")})
         providers = sum(1 for r in regs if r["type"].startswith("pulumi:providers:"))
         components = sum(1 for r in regs if not r["custom"] and r["type"] != "pulumi:pulumi:Stack")
         tenants = len(f.plan["outputs"].get("tenants") or {})
@@ -95,8 +96,10 @@ def _scale_results(bench: dict[str, Any] | None) -> str:
     if bench is None:
         return f"No results yet: run `make bench` (writes `{BENCH_RESULTS}`), then `meridian docs --write`."
     load = bench.get("load_avg_1m")
-    context = (f"; load average {load[0]:g} at the start, {load[1]:g} at the end (other work shared the cores: absolute"
-               " times vary with it, the preview/bare ratios much less)") if load else ""
+    context = f"; load average {load[0]:g} at the start, {load[1]:g} at the end" if load else ""
+    if load and max(load) > bench["cpus"]:
+        context += (f". The machine was busy (load above its {bench['cpus']} cores): other work slowed the runs unevenly, so"
+                    " times and ratios are noisy; re-run `make bench` on a quiet machine for figures to compare against the targets")
     out = [f"Measured {bench['date']} at commit `{bench['commit']}` on {bench['cpus']} cores, each run a fresh process"
            f" (`make bench`, `benchmarks/preview_scale.py`){context}.", "",
            "us stack with synthetic tenants (`--tenants N`), preview (with the policy pack) vs the bare SDK floor:", "",
@@ -114,7 +117,7 @@ def _scale_results(bench: dict[str, Any] | None) -> str:
             linear = per_tenant / per_tenant_base
         out.append(f"| {n:,} | {row['resources']:,} | {row['bare_s']:.1f} | {wall:.1f} | {wall / row['bare_s']:.2f} | "
                    f"{1000 * wall / max(row['resources'], 1):.2f} | {'-' if per_tenant is None else f'{per_tenant:.3f}'} | "
-                   f"{'-' if linear is None else f'{linear:.2f}'} | {row.get('bare_rss_mib', '-')} | {row['rss_mib']:,} | {_policy_cells(row.get('policy'))} |")
+                   f"{'-' if linear is None else f'{linear:.2f}'} | {row.get('bare_rss_mib', 0):,} | {row['rss_mib']:,} | {_policy_cells(row.get('policy'))} |")
     scaled = [row for row in bench["tenants"] if row["tenants"]]
     zero = next((row for row in bench["tenants"] if row["tenants"] == 0), None)
     if scaled and zero is not None:
