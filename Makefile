@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup preview test bench sandbox clean docs
+.PHONY: setup preview test bench sandbox clean fuzz docs lint
 
 setup: $(STAMP)
 
@@ -23,9 +23,21 @@ preview: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# ruff (config in pyproject.toml [tool.ruff]): the lint rules, then the formatting, checked without changing a file
+lint: $(STAMP)
+	$(BIN)/ruff check .; rules=$$?; $(BIN)/ruff format --check . && exit $$rules
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py
 	$(BIN)/python benchmarks/sandbox_bench.py
+	$(BIN)/python benchmarks/drill_bench.py
+
+# the service's contract fuzzed longer than `make test` does: Schemathesis against the app in
+# process and against a sandbox of its own (tests/test_service_contract.py, test_service_sandbox.py)
+FUZZ_EXAMPLES ?= 400
+fuzz: $(STAMP)
+	MERIDIAN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MERIDIAN_FUZZ_SANDBOX_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_service_contract.py tests/test_service_sandbox.py
 
 # the stack's region pair on 127.0.0.1 (needs the Debian postgresql and haproxy packages);
 # then: $(BIN)/meridian sandbox status|down --stack $(STACK)
@@ -35,6 +47,12 @@ sandbox: $(STAMP)
 # regenerate the figures and diagrams in docs/ from the program and the last `make bench` (a test checks them)
 docs: $(STAMP)
 	$(BIN)/meridian docs --write
+
+# a DR drill on the sandbox, dry run unless ARGS=--execute (DRILL=region-failover|database-failover|failback)
+DRILL ?= region-failover
+.PHONY: drill
+drill: $(STAMP)
+	$(BIN)/meridian drill $(DRILL) --stack $(STACK) --target sandbox $(ARGS)
 
 clean:
 	rm -rf $(VENV) .meridian .pytest_cache *.egg-info

@@ -7,6 +7,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.config import ConfigError, from_engine
 from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
+from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
 from components.network import RegionNetwork, RegionNetworkArgs
 from components.tagging import register_stack_tags, regional_provider
@@ -108,9 +109,11 @@ workloads = {
 }
 
 tenants: dict[str, list[Tenant]] = {t.id: [] for t in cfg.tenants}
+pools: dict[str, TenantPool] = {}
 for role, spec in cfg.regions.both:
     in_region = pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": clusters[role].k8s_provider})
     pool = TenantPool(f"{stack}-{spec.region}-tenant-pool", TenantPoolArgs(region=spec.region), opts=in_region)
+    pools[role] = pool
     for tenant in cfg.tenants:
         quota = cfg.quota_of(tenant)
         tenants[tenant.id].append(Tenant(
@@ -163,6 +166,45 @@ failover = Failover(
     ),
 )
 
+# What replicates to the dr region: the pool bucket per pool tenant's prefix, each silo bucket whole.
+# tenants[id] holds the tenant's primary-region slice first, then its dr-region slice.
+pool_tenants = [t for t in cfg.tenants if t.data_tier == "pool"]
+bucket_pairs = [
+    BucketPair(
+        role="pool", source_bucket_arn=pools["primary"].bucket_arn, replica_bucket_arn=pools["dr"].bucket_arn,
+        routes=[ReplicaRoute(prefix=f"tenants/{t.id}/", source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)
+                for t in pool_tenants],
+        depends_on=[pools["primary"], pools["dr"]],
+    )
+] if pool_tenants else []
+bucket_pairs += [
+    BucketPair(
+        role=f"t-{t.id}", source_bucket_arn=tenants[t.id][0].bucket_arn, replica_bucket_arn=tenants[t.id][1].bucket_arn,
+        routes=[ReplicaRoute(prefix="", source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)],
+        depends_on=tenants[t.id],
+    )
+    for t in cfg.tenants if t.data_tier == "silo"
+]
+disaster_recovery = DisasterRecovery(
+    f"{stack}-dr",
+    DisasterRecoveryArgs(
+        stack=stack,
+        primary=DrRegion(region=cfg.regions.primary.region, provider=providers["primary"]),
+        dr=DrRegion(region=cfg.regions.dr.region, provider=providers["dr"]),
+        database_engine=cfg.database.engine,
+        bucket_pairs=bucket_pairs,
+        backup_retention_days=cfg.dr.backup_retention_days,
+        backup_schedule=cfg.dr.backup_schedule,
+        vault_lock_changeable_days=cfg.dr.vault_lock_changeable_days,
+        replicate_delete_markers=cfg.dr.replicate_delete_markers,
+        replication_time_control=cfg.dr.replication_time_control,
+        cluster_name=clusters["primary"].cluster_name,
+        health_check_ids=failover.health_check_ids,
+        metrics_provider=regional_provider(METRICS_REGION),
+        fis_duration_minutes=cfg.dr.fis_duration_minutes,
+    ),
+)
+
 pulumi.export("zone", cfg.zone)
 pulumi.export("api_url", f"https://{domain.fqdn}")
 pulumi.export("failover_detection_bound_s", failover.detection_bound_s)
@@ -182,3 +224,12 @@ pulumi.export("db_master_password", database.master_password)
 pulumi.export("tenants", {t.id: {"plan": t.plan, "data_tier": t.data_tier, "namespace": tenants[t.id][0].namespace,
                                  "monthly_budget_usd": t.monthly_budget_usd} for t in cfg.tenants})
 pulumi.export("stack_budget", cost_caps.stack_budget_name)
+pulumi.export("dr", {
+    "rpo_minutes": cfg.dr.rpo_minutes,
+    "rto_minutes": cfg.dr.rto_minutes,
+    "production": cfg.production,
+    "backup_vaults": disaster_recovery.vault_arns,
+    "backup_plan_id": disaster_recovery.backup_plan_id,
+    "experiment_templates": disaster_recovery.experiment_template_ids,
+    "health_check_ids": failover.health_check_ids,
+})

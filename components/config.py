@@ -42,6 +42,8 @@ ZONE_REGIONS: dict[str, tuple[str, ...]] = {
 }
 ALL_REGIONS = tuple(itertools.chain.from_iterable(ZONE_REGIONS.values()))
 
+S3_RTC_MINUTES = 15  # S3 Replication Time Control's bound (the only value AWS accepts)
+
 TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
 Percent = Annotated[int, Field(ge=1, le=100)]
 
@@ -151,6 +153,12 @@ class CostSettings(_Model):
 class DrSettings(_Model):
     rpo_minutes: float = Field(15, gt=0)
     rto_minutes: float = Field(5, gt=0)
+    backup_retention_days: int = Field(35, ge=7, le=35, description="AWS Backup recovery points (continuous backups keep at most 35 days); the vault lock's minimum")
+    backup_schedule: str = Field("cron(0 * ? * * *)", pattern=r"^(cron|rate)\(.+\)$", description="snapshot (and cross-region copy) schedule; continuous backup covers the time between")
+    vault_lock_changeable_days: int | None = Field(3, ge=3, description="days the vault lock stays changeable before compliance mode (immutable); null keeps governance mode")
+    replicate_delete_markers: bool = Field(True, description="S3 replication copies delete markers to the dr region")
+    replication_time_control: bool = Field(True, description="S3 Replication Time Control: 99.99 % of objects within 15 minutes, with metrics")
+    fis_duration_minutes: int = Field(5, ge=1, le=60, description="how long each FIS experiment holds its fault")
 
 
 class StackConfig(_Model):
@@ -360,6 +368,15 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"detection bound interval x threshold + TTL = {fo.health_check_interval_s} x {fo.failure_threshold} + {fo.dns_ttl_s}"
                 f" = {fo.detection_bound_s} s exceeds rto_target_s {fo.rto_target_s} s; lower the threshold or TTL",
             ))
+
+    if has("dr"):
+        dr = s["dr"]
+        if dr.replication_time_control and dr.rpo_minutes < S3_RTC_MINUTES:
+            out.append(("dr.rpo_minutes", f"{dr.rpo_minutes:g} min is below S3 Replication Time Control's {S3_RTC_MINUTES} min bound: objects cannot meet it"))
+        if not dr.replication_time_control and s.get("production"):
+            out.append(("dr.replication_time_control", "a production stack needs it: S3 replication without RTC has no time bound, so no RPO holds for objects"))
+        if has("failover") and s["failover"].detection_bound_s > dr.rto_minutes * 60:
+            out.append(("dr.rto_minutes", f"{dr.rto_minutes:g} min is shorter than the failover detection bound ({s['failover'].detection_bound_s} s)"))
 
     plans = s.get("plans")
     for name, plan in (plans or {}).items():

@@ -70,12 +70,13 @@ def preview(
     fmt: Format = FormatOpt,
     full: bool = typer.Option(False, "--full", help="the tree lists every component and resource by name (default: by region, counts per type)"),
     timings: bool = typer.Option(False, "--timings", help="put measured timings in the plan JSON (benchmarks; without it two runs write the same bytes)"),
+    diff_base: Optional[Path] = typer.Option(None, "--diff", help="also show what changed against this base plan JSON (resources, violations, cost); see `meridian diff`"),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, run_preview
 
     _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants,
-                                              format=fmt, full=full, timings=timings))
+                                              format=fmt, full=full, timings=timings, diff_base=diff_base))
 
 
 @app.command()
@@ -118,6 +119,21 @@ def docs(
     from meridian.commands.docs import DocsRequest, run_docs
 
     _guard(debug, run_docs, DocsRequest(project_dir, write))
+
+
+@app.command()
+def diff(
+    base: Path = typer.Argument(..., help="the base branch's plan JSON (`meridian preview --json`)"),
+    head: Path = typer.Argument(..., help="the plan JSON of the change under review, same stack"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="write the PR comment (Markdown) here"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the diff as JSON here"),
+    title: Optional[str] = typer.Option(None, "--title", help="heading of the comment (default: the stack)"),
+    debug: bool = DebugOpt,
+) -> None:
+    """What changed between two plans of a stack: resources added/removed/changed, new and fixed violations, cost delta."""
+    from meridian.commands.diff import DiffRequest, run_diff
+
+    _guard(debug, run_diff, DiffRequest(base, head, markdown, json_path, title))
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1.")
@@ -171,6 +187,138 @@ def sandbox_status(
     from meridian.commands.sandbox import SandboxRequest, run_status
 
     _guard(debug, run_status, SandboxRequest(stack, project_dir, state_dir, json_out=json_out, format=fmt))
+
+
+TargetOpt = typer.Option("sandbox", "--target", help="sandbox (the local region pair) or aws (the stack's outputs)")
+ReportOpt = typer.Option(None, "--report", help="report directory (default: .meridian/reports/<kind>-<stack>-<time>)")
+SloFileOpt = typer.Option(None, "--slo", help="SLO file (default: loadtests/slo.yaml; stack-wide objectives from the stack config)")
+
+
+@app.command()
+def slo(
+    stack: str = StackOpt,
+    target: str = TargetOpt,
+    shape: str = typer.Option("steady", "--shape", help="flat | steady | spike | soak (stage tables in loadtests/loadshapes.py)"),
+    users: int = typer.Option(20, "--users", "-u", help="simulated users (each one tenant)"),
+    spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r", help="users started per second"),
+    duration: float = typer.Option(30.0, "--duration", "-t", help="seconds of load"),
+    slo_path: Optional[Path] = SloFileOpt,
+    report: Optional[Path] = ReportOpt,
+    workers: int = typer.Option(0, "--workers", help="run Locust as a master + N local workers"),
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Run the load suite against the target, judge exact percentiles against the SLOs, write a report; exit 1 on breach."""
+    from meridian.commands.slo import SloRequest, run_slo
+
+    _guard(debug, run_slo, SloRequest(stack, target, shape, users, spawn_rate, duration, slo_path, report, workers,
+                                      state_dir, project_dir))
+
+
+@app.command()
+def chaos(
+    scenario: str = typer.Argument(..., help="a scenario in loadtests/chaos/: region-loss, database-failover, replica-loss, db-latency, packet-drops, noisy-neighbour"),
+    stack: str = StackOpt,
+    target: str = TargetOpt,
+    users: int = typer.Option(20, "--users", "-u", help="simulated users during the experiment"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list what each action would do (on AWS: the API calls), do nothing"),
+    report: Optional[Path] = ReportOpt,
+    slo_path: Optional[Path] = SloFileOpt,
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Run a chaos scenario under load: steady state, inject, detect, recover, roll back, judge; exit 1 on failure."""
+    from meridian.commands.chaos import ChaosRequest, run_chaos
+
+    _guard(debug, run_chaos, ChaosRequest(scenario, stack, target, users, report, slo_path, state_dir, project_dir, dry_run))
+
+
+@app.command()
+def up(
+    stack: str = StackOpt,
+    target: str = TargetOpt,
+    time_scale: float = typer.Option(10.0, "--time-scale", help="sandbox: divide the health-check interval by this"),
+    fault_proxies: bool = typer.Option(False, "--fault-proxies", help="sandbox: start fault proxies too (for chaos later)"),
+    shape: str = typer.Option("steady", "--shape", help="SLO gate load shape: flat | steady | spike | soak"),
+    users: int = typer.Option(20, "--users", "-u", help="SLO gate: simulated users"),
+    duration: float = typer.Option(30.0, "--duration", "-t", help="SLO gate: seconds of load"),
+    report: Optional[Path] = ReportOpt,
+    slo_path: Optional[Path] = SloFileOpt,
+    state_dir: Optional[Path] = StateDirOpt,
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Preview + policy gate -> apply (sandbox up, or pulumi up on AWS) -> SLO gate; exit 1 at the first failed gate."""
+    from meridian.commands.up import UpRequest, run_up
+
+    _guard(debug, run_up, UpRequest(stack, target, time_scale, fault_proxies, shape, users, duration, report, slo_path,
+                                    state_dir, project_dir))
+
+
+@app.command()
+def drill(
+    name: str = typer.Argument(..., help="region-failover | database-failover | failback | restore-from-backup"),
+    stack: str = StackOpt,
+    target: str = typer.Option(..., "--target", help="sandbox | aws"),
+    mode: str = typer.Option("planned", "--mode", help="database-failover: planned (switchover, RPO 0) | unplanned (crash, promotion)"),
+    execute: bool = typer.Option(False, "--execute", help="run it (default: dry run, print every step and call)"),
+    allow_production: bool = typer.Option(False, "--allow-production", help="needed to --execute on a stack with production: true"),
+    evidence: Optional[Path] = typer.Option(None, "--evidence", help="write an evidence bundle with the drill timeline into this new directory"),
+    resume: bool = typer.Option(False, "--resume", help="continue a partial run of the same drill from its first unfinished step"),
+    abandon: bool = typer.Option(False, "--abandon", help="forget a partial run (after checking the stack by hand)"),
+    state_dir: Optional[Path] = StateDirOpt,
+    outputs: Optional[Path] = typer.Option(None, "--outputs", help="aws: `pulumi stack output --json` of the stack (default .meridian/outputs/<stack>.json)"),
+    records: Optional[Path] = typer.Option(None, "--records", help="where drill runs are recorded (default <project>/.meridian/drills)"),
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Run a DR drill as steps with measured RTO/RPO; exit 1 if a step failed or an objective was missed."""
+    from meridian.commands.drill import DrillRequest, run_drill
+
+    _guard(debug, run_drill, DrillRequest(name, stack, target, mode, execute, allow_production, evidence, resume, abandon,
+                                          project_dir, state_dir, outputs, records))
+
+
+evidence_app = typer.Typer(help="Evidence bundles: plan, policy, cost, SLO report, drill timeline, residency attestation, sha256 manifest.")
+app.add_typer(evidence_app, name="evidence")
+
+
+@evidence_app.callback(invoke_without_command=True)
+def evidence(
+    ctx: typer.Context,
+    stack: str = StackOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="new or empty directory to write the bundle into"),
+    slo_report: Optional[Path] = typer.Option(None, "--slo-report", help="SLO report JSON to include (default: the newest under .meridian/slo/<stack>)"),
+    drill_dir: Optional[Path] = typer.Option(None, "--drill", help="drill run directory to include (default: the newest under .meridian/drills/<stack>)"),
+    project_dir: Optional[Path] = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Build an evidence bundle for STACK into --out; exit 1 if residency or the policy gate fails."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from meridian.commands.evidence import EvidenceRequest, build
+    from meridian.errors import BadInput
+
+    if out is None:
+        _guard(debug, _raise, BadInput("--out DIR is required (or use `meridian evidence verify DIR`)"))
+    _guard(debug, build, EvidenceRequest(stack, out, project_dir, slo_report, drill_dir))
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    bundle_dir: Path = typer.Argument(..., help="a directory `meridian evidence` or `meridian drill --evidence` wrote"),
+    debug: bool = DebugOpt,
+) -> None:
+    """Check a bundle against its MANIFEST.sha256; exit 1 on any changed, missing or extra file."""
+    from meridian.commands.evidence import verify
+
+    _guard(debug, verify, bundle_dir)
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
 
 
 def main() -> None:

@@ -173,6 +173,7 @@ _FREE = (
     "aws:ec2/", "aws:iam/", "aws:kms/alias", "aws:s3/", "aws:route53/record", "aws:acm/", "aws:sns/", "aws:cloudwatch/logGroup",
     "aws:rds/subnetGroup", "aws:rds/parameterGroup", "aws:rds/clusterParameterGroup", "aws:rds/globalCluster",
     "aws:budgets/budgetAction", "kubernetes:", "random:",
+    "aws:backup/", "aws:fis/",  # backup storage per GB-month of recovery points, FIS per action-minute: usage
 )
 
 

@@ -142,7 +142,7 @@ class Section:
 SECTIONS = (
     Section("docs/architecture.md", "topology-us", lambda facts, _: _topology(facts, "us")),
     Section("docs/offline-engine.md", "stack-counts", lambda facts, _: _stack_counts(facts)),
-    Section("docs/scale.md", "scale-results", lambda _, bench: _scale_results(bench)),
+    Section("docs/benchmarks.md", "scale-results", lambda _, bench: _scale_results(bench)),
 )
 
 

@@ -8,5 +8,7 @@ The same code runs in the local sandbox (one process per region) and in the Pulu
 - `quotas`: per-tenant token buckets from the plan quotas (429 + Retry-After);
 - `store`: the PostgreSQL store (writes through a multi-host DSN to whichever node is primary,
   reads from the region's own node);
+- `validation`: the bounds of every input (size, depth, characters PostgreSQL can store, int64);
+- `openapi`: the OpenAPI 3.1 contract, built from the routes and those bounds (`GET /openapi.json`);
 - `app`: the Starlette application; `__main__`: `python -m service --config FILE`.
 """

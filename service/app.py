@@ -1,7 +1,8 @@
-"""The reference service's HTTP API.
+"""The reference service's HTTP API (the contract: `GET /openapi.json`, built by `service/openapi.py`).
 
-    GET  /livez                                   process is up (no dependencies)
-    GET  /healthz                                 deep: the region's database reachable and its role known; 503 if not
+    GET  /livez                                   process is up (no dependencies): the liveness probe
+    GET  /healthz                                 deep: this region can serve reads AND writes now; 503 if not
+    GET  /openapi.json                            the OpenAPI 3.1 description of this API
     POST /v1/tenants/{tenant}/events              write events {"events": [{"type", "payload"}]} (or one event); 201 {"ids"}
     GET  /v1/tenants/{tenant}/events?after=&limit=&type=   read, from the region's own node (the replica in dr)
     GET  /v1/tenants/{tenant}/events/{id}         one event
@@ -9,44 +10,65 @@
 Every /v1 request carries its tenant's API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`).
 No key or an unknown key: 401. A key for another tenant than the path names: 404, with the same
 body as an absent resource, so a caller learns nothing about other tenants. Queries are scoped by
-the key's tenant, never by the path. Over quota: 429 `{"error": "quota_exceeded", ...}` + Retry-After.
+the key's tenant, never by the path; neither case touches the database. Over quota: 429
+`{"error": "quota_exceeded", ...}` + Retry-After. Input outside the contract: 400/413 naming what
+and where (`service/validation.py`). The database unable to serve: 503 + Retry-After. Anything
+else is a fault of ours: logged with its request id (`X-Request-Id`, echoed) and answered 500.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import re
 import time
 import uuid
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
+from service import openapi
 from service.auth import KeyRing, key_from_headers
 from service.quotas import QuotaBook, retry_after_header
 from service.settings import ServiceSettings
 from service.store import Store, Unavailable
+from service.validation import (DEFAULT_LIMIT, INT64_MAX, MAX_LIMIT, REQUEST_ID_PATTERN, Invalid, int64_param,
+                                parse_events, read_body, type_param)
 
 log = logging.getLogger("service")
 access = logging.getLogger("service.access")
 
-MAX_EVENTS_PER_REQUEST = 1000
-MAX_BODY_BYTES = 1 << 20
-MAX_LIMIT = 1000
 QUIET_PATHS = ("/healthz", "/livez")
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
-def _error(status: int, error: str, headers: dict | None = None, **extra) -> JSONResponse:
-    return JSONResponse({"error": error, **extra}, status_code=status, headers=headers)
+def _error(status: int, error: str, message: str, headers: dict | None = None, **extra) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message, **extra}, status_code=status, headers=headers)
 
 
-NOT_FOUND = {"error": "not_found"}
+# one body for "no such event" and "another tenant's path": no oracle for other tenants' existence
+NOT_FOUND = {"error": "not_found", "message": "no such resource"}
+INTERNAL = "internal_error"
+
+
+def request_id(scope) -> str:
+    """The caller's X-Request-Id when it is a sane token, else a fresh one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(text):
+                return text
+    return uuid.uuid4().hex[:16]
 
 
 class AccessLog:
-    """Pure ASGI middleware: one structured line per request (BaseHTTPMiddleware costs too much)."""
+    """Pure ASGI middleware (BaseHTTPMiddleware costs too much): gives every request an id (echoed
+    as X-Request-Id), turns an unexpected exception into a logged 500 with a JSON body, and writes
+    one structured line per request."""
 
     def __init__(self, app):
         self.app = app
@@ -55,16 +77,27 @@ class AccessLog:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = time.perf_counter()
-        state = {"status": 500}
+        state = {"status": 500, "started": False}
+        scope.setdefault("state", {})
+        rid = scope["state"]["rid"] = request_id(scope)
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
-                state["status"] = message["status"]
+                state["status"], state["started"] = message["status"], True
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
             await send(message)
 
-        scope.setdefault("state", {})
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled exception", extra={"rid": rid, "method": scope["method"], "path": scope["path"]})
+            if state["started"]:
+                raise  # the response is half sent: only the server can end the connection
+            body = json.dumps({"error": INTERNAL, "message": "internal error; quote the request id when reporting it",
+                               "request_id": rid}).encode()
+            await send_wrapper({"type": "http.response.start", "status": 500,
+                                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
         finally:
             # health checks every second would drown the log: only their failures are logged
             if scope["path"] not in QUIET_PATHS or state["status"] >= 400:
@@ -72,9 +105,21 @@ class AccessLog:
                 access.info("request", extra={
                     "method": scope["method"], "path": scope["path"], "route": getattr(route, "path", None),
                     "status": state["status"], "tenant": scope["state"].get("tenant"),
-                    "dur_ms": round((time.perf_counter() - start) * 1000, 3),
-                    "rid": scope["state"].get("rid"),
+                    "dur_ms": round((time.perf_counter() - start) * 1000, 3), "rid": rid,
                 })
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """Starlette's own 404 (no route) and 405 (method), as JSON error bodies like every other answer."""
+    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = "no such resource" if exc.status_code == 404 else str(exc.detail)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette names only the first route's methods; one path is served by several routes here
+        allowed = sorted({m for r in request.app.routes if r.matches(request.scope)[0] != Match.NONE for m in r.methods})
+        headers = {"Allow": ", ".join(allowed)}
+        message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+    return JSONResponse({"error": error, "message": message}, status_code=exc.status_code, headers=headers)
 
 
 def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None = None) -> Starlette:
@@ -83,84 +128,81 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
     where = {"region": settings.region, "role": settings.role}
 
     def authorize(request: Request, kind: str, cost: int = 1) -> tuple[str | None, JSONResponse | None]:
-        request.scope["state"]["rid"] = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        """The key's tenant, or the answer to give: decided before anything reaches the database."""
         tenant = ring.tenant_of(key_from_headers(request.headers))
         if tenant is None:
-            return None, _error(401, "unauthorized", {"WWW-Authenticate": "Bearer"}, message="missing or unknown API key")
+            return None, _error(401, "unauthorized", "missing or unknown API key", {"WWW-Authenticate": "Bearer"})
         request.scope["state"]["tenant"] = tenant
         if request.path_params["tenant"] != tenant:
-            # the same answer as for an absent resource: no oracle for other tenants' existence
             return None, JSONResponse(NOT_FOUND, status_code=404)
         wait = book.take(tenant, kind, cost)
         if wait > 0:
             limit = book.limit_of(tenant, kind)
             name = "ingest_eps" if kind == "write" else "gql_qps"
             if wait == float("inf"):
-                return None, _error(413, "batch_too_large", message=f"{cost} events exceed the {name} burst of {limit}")
-            return None, _error(429, "quota_exceeded", {"Retry-After": retry_after_header(wait)},
+                return None, _error(413, "batch_too_large", f"{cost} events exceed the {name} burst of {limit}")
+            return None, _error(429, "quota_exceeded", f"over the {name} quota of {limit}; retry after the Retry-After seconds",
+                                {"Retry-After": retry_after_header(wait)},
                                 tenant=tenant, quota=name, limit=limit, retry_after_s=round(wait, 3))
         return tenant, None
 
     def unavailable(exc: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"error": str(exc)})
-        return _error(503, "db_unavailable", {"Retry-After": "1"}, message=str(exc), **where)
+        return _error(503, "db_unavailable", str(exc), {"Retry-After": "1"}, **where)
+
+    def answers(handler):
+        """The handler's contract errors and database outages as their JSON answers (400/413, 503)."""
+        async def endpoint(request: Request) -> JSONResponse:
+            try:
+                return await handler(request)
+            except Invalid as exc:
+                return _error(exc.status, exc.error, exc.message)
+            except Unavailable as exc:
+                return unavailable(exc)
+        return endpoint
 
     async def livez(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **where})
 
     async def healthz(request: Request) -> JSONResponse:
+        # the front door (Route 53 / HAProxy) sends traffic here only while both paths work: a
+        # region that could read but not write would take every write and 503 it
         h = await store.health()
-        ok = h.get("db") == "reachable" and h.get("db_role") in ("primary", "replica")
-        return JSONResponse({"status": "ok" if ok else "unhealthy", **where, **h}, status_code=200 if ok else 503)
+        ok = h.get("db") == "reachable" and h.get("db_role") in ("primary", "replica") and h.get("writes") == "ok"
+        return JSONResponse({"status": "ok" if ok else "unhealthy", **where, **h}, status_code=200 if ok else 503,
+                            headers=None if ok else {"Retry-After": "1"})
 
     async def write_events(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _error(413, "body_too_large", message=f"at most {MAX_BODY_BYTES} bytes")
-        events, problem = _parse_events(body)
+        body = await read_body(request)
+        try:
+            events, problem = parse_events(body), None
+        except Invalid as exc:
+            events, problem = [], exc
         # key and tenant are checked before the body's validity is reported: no oracle to unauthenticated callers
         tenant, denied = authorize(request, "write", max(1, len(events)))
         if denied:
             return denied
         if problem:
-            return _error(400, "bad_request", message=problem)
-        try:
-            ids = await store.insert_events(tenant, events)
-        except Unavailable as exc:
-            return unavailable(exc)
+            raise problem
+        ids = await store.insert_events(tenant, events)
         return JSONResponse({"ids": ids, **where}, status_code=201)
 
     async def list_events(request: Request) -> JSONResponse:
         tenant, denied = authorize(request, "read")
         if denied:
             return denied
-        try:
-            after = int(request.query_params.get("after", "0"))
-            limit = int(request.query_params.get("limit", "100"))
-        except ValueError:
-            return _error(400, "bad_request", message="after and limit must be integers")
-        if not 1 <= limit <= MAX_LIMIT or after < 0:
-            return _error(400, "bad_request", message=f"limit must be 1..{MAX_LIMIT} and after >= 0")
-        try:
-            events = await store.list_events(tenant, after, limit, request.query_params.get("type"))
-        except Unavailable as exc:
-            return unavailable(exc)
+        q = request.query_params
+        after = int64_param(q.get("after"), "after", default=0, minimum=0)
+        limit = int64_param(q.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        events = await store.list_events(tenant, after, limit, type_param(q.get("type")))
         return JSONResponse({"events": events, **where})
 
     async def get_event(request: Request) -> JSONResponse:
         tenant, denied = authorize(request, "read")
         if denied:
             return denied
-        try:
-            event_id = int(request.path_params["event_id"])
-        except ValueError:
-            return JSONResponse(NOT_FOUND, status_code=404)
-        if not 0 < event_id < 2**63:
-            return JSONResponse(NOT_FOUND, status_code=404)
-        try:
-            event = await store.get_event(tenant, event_id)
-        except Unavailable as exc:
-            return unavailable(exc)
+        event_id = int64_param(request.path_params["event_id"], "event id", default=0, minimum=1, maximum=INT64_MAX)
+        event = await store.get_event(tenant, event_id)
         return JSONResponse(event if event else NOT_FOUND, status_code=200 if event else 404)
 
     @contextlib.asynccontextmanager
@@ -172,36 +214,19 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
         finally:
             await store.close()
 
+    async def openapi_json(request: Request) -> Response:
+        return Response(contract_body, media_type="application/json")
+
     routes = [
-        Route("/livez", livez),
-        Route("/healthz", healthz),
-        Route("/v1/tenants/{tenant}/events", write_events, methods=["POST"]),
-        Route("/v1/tenants/{tenant}/events", list_events, methods=["GET"]),
-        Route("/v1/tenants/{tenant}/events/{event_id}", get_event, methods=["GET"]),
+        Route("/livez", livez, methods=["GET"], name="livez"),
+        Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/openapi.json", openapi_json, methods=["GET"], name="openapi"),
+        Route("/v1/tenants/{tenant}/events", answers(write_events), methods=["POST"], name="write_events"),
+        Route("/v1/tenants/{tenant}/events", answers(list_events), methods=["GET"], name="list_events"),
+        Route("/v1/tenants/{tenant}/events/{event_id}", answers(get_event), methods=["GET"], name="get_event"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # built once, from these very routes: raises if a route and its description disagree
+    contract_body = json.dumps(openapi.document(routes), sort_keys=True).encode()
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.add_middleware(AccessLog)
     return app
-
-
-def _parse_events(body: bytes) -> tuple[list[tuple[str, dict]], str | None]:
-    import json
-
-    try:
-        doc = json.loads(body or b"null")
-    except ValueError:
-        return [], "body must be JSON"
-    items = doc.get("events") if isinstance(doc, dict) and "events" in doc else [doc]
-    if not isinstance(items, list) or not items:
-        return [], 'body must be {"events": [{"type": str, "payload": object}, ...]} or one event'
-    if len(items) > MAX_EVENTS_PER_REQUEST:
-        return [], f"at most {MAX_EVENTS_PER_REQUEST} events per request"
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not 0 < len(item["type"]) <= 100:
-            return [], f"events[{i}].type must be a string of 1..100 characters"
-        payload = item.get("payload", {})
-        if not isinstance(payload, dict):
-            return [], f"events[{i}].payload must be an object"
-        out.append((item["type"], payload))
-    return out, None

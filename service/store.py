@@ -21,6 +21,7 @@ TRANSIENT = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now (starting, in recovery)
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # a pooled connection to a node that is no longer primary
     asyncpg.exceptions.InternalClientError,  # target_session_attrs matched no host (no primary yet)
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full, out of memory
 )
 
 
@@ -70,7 +71,7 @@ class PgStore:
             except TRANSIENT as exc:
                 if attempt == self.attempts - 1:
                     raise Unavailable(f"{type(exc).__name__}: {exc}") from None
-                pool.expire_connections()
+                await pool.expire_connections()
                 await asyncio.sleep(delay)
                 delay *= 2
 
@@ -114,15 +115,31 @@ class PgStore:
         return await self._run(self._read, go)
 
     async def health(self) -> dict:
-        """Deep check of the region's node: reachable, and its role (primary or replica)."""
-        assert self._read is not None
-        try:
-            async with self._read.acquire(timeout=self.timeout_s) as conn:
-                in_recovery = await conn.fetchval("SELECT pg_is_in_recovery()", timeout=self.timeout_s)
-        except (*TRANSIENT, asyncpg.PostgresError) as exc:
-            self._read.expire_connections()
-            return {"db": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
-        return {"db": "reachable", "db_role": "replica" if in_recovery else "primary"}
+        """Deep check of both paths: the region's own node (reachable, its role) and the write path
+        (a read-write primary through `write_dsn`). Both run at once, each within the timeout."""
+        assert self._read is not None and self._write is not None
+
+        async def probe(pool: asyncpg.Pool, sql: str):
+            try:
+                async with pool.acquire(timeout=self.timeout_s) as conn:
+                    return await conn.fetchrow(sql, timeout=self.timeout_s), None
+            except (*TRANSIENT, asyncpg.PostgresError) as exc:
+                await pool.expire_connections()
+                return None, f"{type(exc).__name__}: {exc}"
+
+        (read, read_err), (write, write_err) = await asyncio.gather(
+            probe(self._read, "SELECT pg_is_in_recovery() AS standby"),
+            # a pooled connection may sit on a node demoted since: target_session_attrs only
+            # chose the node when it connected
+            probe(self._write, "SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') AS ro"),
+        )
+        out: dict[str, Any] = ({"db": "unreachable", "error": read_err} if read is None
+                               else {"db": "reachable", "db_role": "replica" if read["standby"] else "primary"})
+        if write is not None and (write["standby"] or write["ro"] != "off"):
+            await self._write.expire_connections()
+            write, write_err = None, "the write DSN reached a read-only node"
+        out.update({"writes": "ok"} if write is not None else {"writes": "unavailable", "write_error": write_err})
+        return out
 
 
 async def migrate(dsn: str, schema_sql: str | None = None) -> None:

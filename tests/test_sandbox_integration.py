@@ -207,10 +207,17 @@ def test_quota_noisy_neighbour(sb):
             calm_rs = [get("globex", calm) for _ in range(150)]
             return await asyncio.wait_for(asyncio.gather(*noisy_rs, *calm_rs), 60)
 
+    started = time.monotonic()
     rs = asyncio.run(go())
+    window_s = time.monotonic() - started
     noisy_rs, calm_rs = rs[:300], rs[300:]
     limited = [r for r in noisy_rs if r.status_code == 429]
-    assert limited, "a 300-request burst of a 50 rps tenant was never limited"
+    served = len(noisy_rs) - len(limited)
+    # The bucket holds one second of rate (50) and refills at 50/s: whatever the machine's speed, no
+    # more than that was served in the window (a busy machine stretches the window; it cannot lift the cap).
+    assert served <= 50 + 50 * window_s + 1, f"{served} reads served in {window_s:.2f} s at a 50 rps quota"
+    if window_s < 4.5:
+        assert limited, f"a 300-request burst in {window_s:.2f} s of a 50 rps tenant was never limited"
     assert {r.status_code for r in noisy_rs} <= {200, 429}
     for r in limited:
         assert int(r.headers["retry-after"]) >= 1
@@ -307,12 +314,19 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
         r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "pre", "payload": {"n": 0}}, headers=h)
         assert r.status_code == 201
         assert core.stop_part(doc, "pg-primary") is True
-        # the primary region's service now fails its deep health check: the front door moves to dr
-        assert _until(lambda: _serving(c, endpoint) == "us-west-2", 15)
-        # no primary yet: writes are refused cleanly (503 + Retry-After), never half-done
+        # no primary anywhere: neither region can take writes, so neither passes its deep health
+        # check (the dr region's replica still reads, but the front door must not send it writes)
+        servers = _until(lambda: all(v.startswith("DOWN") for v in core.haproxy_servers(doc).values()) and core.haproxy_servers(doc), 15)
+        assert servers, core.haproxy_servers(doc)
+        dr_health = c.get(f"{doc['regions']['dr']['service_url']}/healthz")
+        assert dr_health.status_code == 503 and dr_health.json()["writes"] == "unavailable" and dr_health.json()["db"] == "reachable"
+        # as Route 53 does with no healthy record, the front door answers with the primary: writes
+        # are refused cleanly (503 + Retry-After), never half-done
         r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "during", "payload": {}}, headers=h)
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         core.promote_dr(doc)
+        # the promoted dr region can write: its check passes and the front door moves there
+        assert _until(lambda: _serving(c, endpoint) == "us-west-2", 15)
 
         def write(url):
             r = c.post(f"{url}/v1/tenants/acme/events", json={"type": "post", "payload": {"via": url}}, headers=h)

@@ -103,9 +103,15 @@ def test_key_from_headers():
 
 
 class MemoryStore:
+    """The Store protocol in memory. It refuses what PostgreSQL refuses (NUL, lone surrogates,
+    integers outside int8) with an error that is no `Unavailable`, as asyncpg's would be: input
+    the app lets through unchecked becomes a 500 here as it would against the real database."""
+
     def __init__(self):
         self.rows: list[dict] = []
         self.down = False
+        self.writes_down = False
+        self.calls = 0  # every call that would reach the database
 
     async def start(self):
         pass
@@ -113,29 +119,60 @@ class MemoryStore:
     async def close(self):
         pass
 
-    def _check(self):
+    def _check(self, *values):
+        self.calls += 1
         if self.down:
             raise Unavailable("ConnectionRefusedError: down")
+        for v in values:
+            _as_postgres_would(v)
 
     async def insert_events(self, tenant, events):
-        self._check()
+        self._check(tenant, events)
+        if self.writes_down:
+            raise Unavailable("InternalClientError: no read-write host")
         ids = []
         for type_, payload in events:
-            row = {"id": len(self.rows) + 1, "tenant": tenant, "type": type_, "payload": payload, "created_at": "t"}
+            row = {"id": len(self.rows) + 1, "tenant": tenant, "type": type_, "payload": payload,
+                   "created_at": "2026-12-02T08:00:00+00:00"}
             self.rows.append(row)
             ids.append(row["id"])
         return ids
 
     async def list_events(self, tenant, after, limit, type_):
-        self._check()
+        self._check(tenant, after, limit, type_)
         return [r for r in self.rows if r["tenant"] == tenant and r["id"] > after and (type_ is None or r["type"] == type_)][:limit]
 
     async def get_event(self, tenant, event_id):
-        self._check()
+        self._check(tenant, event_id)
         return next((r for r in self.rows if r["tenant"] == tenant and r["id"] == event_id), None)
 
     async def health(self):
-        return {"db": "unreachable"} if self.down else {"db": "reachable", "db_role": "primary"}
+        if self.down:
+            return {"db": "unreachable", "error": "down", "writes": "unavailable", "write_error": "down"}
+        out = {"db": "reachable", "db_role": "primary"}
+        return {**out, "writes": "unavailable", "write_error": "no primary"} if self.writes_down else {**out, "writes": "ok"}
+
+
+def _as_postgres_would(value) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise OverflowError(f"value out of int64 range: {value}")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not valid jsonb")
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("invalid byte sequence for encoding UTF8: 0x00")
+        value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, as asyncpg's encoder does
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _as_postgres_would(k)
+            _as_postgres_would(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _as_postgres_would(v)
 
 
 TENANTS = {"acme": TenantQuota(1000, 20000, 1), "globex": TenantQuota(200, 5000, 1), "initech": TenantQuota(50, 1000, 1)}

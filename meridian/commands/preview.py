@@ -30,6 +30,7 @@ class PreviewRequest:
     format: Format = Format.text
     full: bool = False  # the tree lists every component and resource by name
     timings: bool = False  # measured timings in the plan JSON (benchmarks); off: two runs give the same bytes
+    diff_base: Path | None = None  # a base plan JSON to show this plan's changes against
 
 
 @dataclass
@@ -63,6 +64,11 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     prep = prepare(req.stack, req.project_dir, req.tenants)
     json_path = writable(req.json_path)
     diagram_path = writable(req.diagram_path)
+    base_plan = None
+    if req.diff_base is not None:
+        from meridian.commands.diff import load_base
+
+        base_plan = load_base(req.diff_base, req.stack, req.bare)
 
     from meridian.engine.run import run_program
 
@@ -117,6 +123,10 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
 
         diagram_path.write_text(mermaid(plan))
         notes.print(f"diagram written to {diagram_path}")
+    if base_plan is not None:
+        from meridian.commands.diff import print_against
+
+        print_against(base_plan, document, notes)  # stdout stays the document in json/markdown formats
     mandatory = [v for v in policy["violations"] if v.get("level") == "mandatory"]
     for problem in cost.problems:
         notes.print(f"[bold red]cost gate:[/] {escape(problem)}")

@@ -57,6 +57,11 @@ def _ec2(prefix: str, kind: str | None = None, **extra: Callable[[str, Outputs, 
     return outputs
 
 
+def _uuid(rid: str) -> str:
+    """A UUID-shaped id (AWS Backup plans and selections), stable per resource."""
+    return f"{rid[:8]}-{rid[8:12]}-4{rid[12:15]}-8{rid[:3]}-{rid[:12]}"
+
+
 def _kms_key(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     key_id = f"{rid[:8]}-{rid[8:12]}-4{rid[13:16]}-a{rid[:3]}-{rid[:12]}"
     return {"id": key_id, "keyId": key_id, "arn": _arn("kms", region, f"key/{key_id}")}
@@ -190,6 +195,12 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
         "arn": f"arn:aws:s3:::{i.get('bucket') or _physical(n)}", "region": r,
         "bucketRegionalDomainName": f"{i.get('bucket') or _physical(n)}.s3.{r}.amazonaws.com",
     },
+    "aws:backup/vault:Vault": _named("backup", "backup-vault:{}"),
+    "aws:backup/plan:Plan": lambda n, i, r, x: {
+        "id": _uuid(x), "arn": _arn("backup", r, f"backup-plan:{_uuid(x)}"), "version": _digest(x, n=32),
+    },
+    "aws:backup/selection:Selection": lambda n, i, r, x: {"id": _uuid(x)},
+    "aws:fis/experimentTemplate:ExperimentTemplate": lambda n, i, r, x: {"id": f"EXT{x.upper()[:14]}", "arn": _arn("fis", r, f"experiment-template/EXT{x.upper()[:14]}")},
     "aws:budgets/budget:Budget": lambda n, i, r, x: {
         "id": f"{ACCOUNT_ID}:{i.get('name') or _physical(n)}", "name": i.get("name") or _physical(n),
         "arn": f"arn:aws:budgets::{ACCOUNT_ID}:budget/{i.get('name') or _physical(n)}",

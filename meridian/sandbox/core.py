@@ -482,9 +482,73 @@ def stop_part(doc: dict, name: str, sig: int | None = None) -> bool:
 
 def promote_dr(doc: dict, timeout: float = 10.0) -> float:
     """Promote the dr region's replica; returns seconds taken. The manifest's db roles are updated."""
+    return promote_db(doc, "dr", timeout)
+
+
+def restart_part(doc: dict, name: str, timeout: float = READY_TIMEOUT_S) -> float:
+    """Start a stopped part again exactly as `up` started it and wait until it answers; returns
+    seconds taken. The manifest records the new pid."""
+    ref = next((r for r in mf.processes(doc) if r.name == name), None)
+    if ref is None:
+        raise KeyError(f"no part {name!r} in the manifest (parts: {', '.join(doc.get('processes', {}))})")
     t0 = time.monotonic()
-    asyncio.run(pglib.promote(doc["regions"]["dr"]["db_port"], timeout))
+    try:
+        new, proc = procs.respawn(ref)
+    except ValueError as exc:
+        raise SandboxError(str(exc)) from None
+    doc["processes"][name] = new.to_dict()
+    mf.write(Path(doc["root"]), doc)
+    port = doc["ports"][name]
+    if name.startswith("pg-"):
+        waiter = pglib.wait_ready(port, timeout, proc)
+    elif name.startswith("svc-"):
+        waiter = _wait_http(f"http://{HOST}:{port}/livez", timeout, proc)
+    elif name == "haproxy":
+        waiter = _wait_http(f"{doc['endpoint']}/livez", timeout, proc)
+    else:
+        waiter = _wait_listening(port, timeout, proc)
+    asyncio.run(_ready(name, waiter, doc))
+    return time.monotonic() - t0
+
+
+async def _wait_listening(port: int, timeout: float, proc) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not portlib.is_listening(port):
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with code {proc.returncode}")
+        if loop.time() > deadline:
+            raise TimeoutError(f"port {port} not listening after {timeout:g} s")
+        await asyncio.sleep(0.02)
+
+
+def promote_db(doc: dict, role: str, timeout: float = 10.0) -> float:
+    """Promote `role`'s replica to primary; returns seconds taken. The manifest's db roles are updated."""
+    t0 = time.monotonic()
+    asyncio.run(pglib.promote(doc["regions"][role]["db_port"], timeout))
     elapsed = time.monotonic() - t0
-    doc["regions"]["dr"]["db_role"] = "primary"
+    doc["regions"][role]["db_role"] = "primary"
     mf.write(Path(doc["root"]), doc)
     return elapsed
+
+
+def rebuild_replica(doc: dict, role: str, timeout: float = READY_TIMEOUT_S) -> float:
+    """Failback's first half: `role`'s database (stopped) is rebuilt as a streaming replica of the
+    other region's database (now the primary), from a fresh base backup, then started."""
+    other = "dr" if role == "primary" else "primary"
+    name = f"pg-{role}"
+    ref = next((r for r in mf.processes(doc) if r.name == name), None)
+    if ref is not None and procs.alive(ref):
+        raise SandboxError(f"{name} is running: stop it before rebuilding it as a replica")
+    t0 = time.monotonic()
+    pg, user = pglib.find_pg(), pglib.run_as()
+    data_dir = Path(doc["regions"][role]["data_dir"])
+    shutil.rmtree(data_dir, ignore_errors=True)
+    pglib.basebackup(pg, user, doc["regions"][other]["db_port"], data_dir, role)
+    # a base backup copies the socket lock files it finds (the socket dir is the data dir): stale here
+    for lock in data_dir.glob(".s.PGSQL.*.lock"):
+        lock.unlink()
+    doc["regions"][role]["db_role"] = "replica"
+    mf.write(Path(doc["root"]), doc)
+    restart_part(doc, name, timeout)
+    return time.monotonic() - t0

@@ -102,6 +102,7 @@ def render(failover: ScaledFailover, frontend_port: int, backends: list[Backend]
     servers = "\n".join(
         f"    server {b.name} {b.host}:{b.port} check{' backup' if b.backup else ''}" for b in backends
     )
+    unchecked = "\n".join(f"    server {b.name} {b.host}:{b.port}" for b in backends if not b.backup)
     return f"""\
 # Rendered by meridian sandbox: the Route 53 failover stand-in. Do not edit; `meridian sandbox up` rewrites it.
 # Stack failover: interval {f.health_check_interval_s} s, threshold {f.failure_threshold}, TTL {f.dns_ttl_s} s, RTO target {f.rto_target_s} s; time scale {f.time_scale:g}
@@ -128,6 +129,9 @@ defaults
 
 frontend api
     bind {host}:{frontend_port}
+    # Route 53 treats every record as healthy when none is, so failover answers with the PRIMARY:
+    # clients then get the primary region's own verdicts (503 + Retry-After), not a proxy's page
+    use_backend api_none_healthy if {{ nbsrv(api) eq 0 }}
     default_backend api
 
 backend api
@@ -137,6 +141,9 @@ backend api
     # Route 53 failover: interval -> inter (scaled), failure threshold -> fall and rise
     default-server inter {f.inter_ms}ms fastinter {f.inter_ms}ms downinter {f.inter_ms}ms fall {f.fall} rise {f.rise} on-marked-down shutdown-sessions
 {servers}
+
+backend api_none_healthy
+{unchecked}
 """
 
 

@@ -20,13 +20,19 @@ class ProcRef:
     pid: int
     create_time: float
     log: str
+    # how it was started (argv, user, cwd, env entries that differ from ours): what `respawn` replays
+    # when chaos or a drill brings a stopped part back exactly as `up` started it
+    launch: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"pid": self.pid, "create_time": self.create_time, "log": self.log}
+        d = {"pid": self.pid, "create_time": self.create_time, "log": self.log}
+        if self.launch is not None:
+            d["launch"] = self.launch
+        return d
 
     @classmethod
     def from_dict(cls, name: str, d: dict) -> "ProcRef":
-        return cls(name, int(d["pid"]), float(d["create_time"]), d.get("log", ""))
+        return cls(name, int(d["pid"]), float(d["create_time"]), d.get("log", ""), d.get("launch"))
 
 
 def spawn(name: str, argv: list[str], log: Path, *, user: str | None = None, env: dict | None = None,
@@ -42,7 +48,20 @@ def spawn(name: str, argv: list[str], log: Path, *, user: str | None = None, env
         ct = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:
         ct = 0.0
-    return ProcRef(name, proc.pid, ct, str(log)), proc
+    launch = {"argv": list(argv), "user": user, "cwd": str(cwd) if cwd else None,
+              "env": {k: v for k, v in (env or {}).items() if os.environ.get(k) != v}}
+    return ProcRef(name, proc.pid, ct, str(log), launch), proc
+
+
+def respawn(ref: ProcRef) -> tuple[ProcRef, subprocess.Popen]:
+    """Start a stopped part again the way it was first started (same argv, user, cwd, env, log)."""
+    if not ref.launch:
+        raise ValueError(f"{ref.name} has no launch record (started by an older meridian): restart the sandbox")
+    if alive(ref):
+        raise ValueError(f"{ref.name} is still running (pid {ref.pid})")
+    env = {**os.environ, **ref.launch["env"]} if ref.launch.get("env") else None
+    cwd = Path(ref.launch["cwd"]) if ref.launch.get("cwd") else None
+    return spawn(ref.name, ref.launch["argv"], Path(ref.log), user=ref.launch.get("user"), env=env, cwd=cwd)
 
 
 def _process(ref: ProcRef) -> psutil.Process | None:

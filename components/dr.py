@@ -1,0 +1,390 @@
+"""DisasterRecovery: backups that survive the primary region, object replicas in the dr region,
+and FIS experiment templates to rehearse the failures the pair is built for.
+
+- AWS Backup: a vault per region under a customer KMS key with a vault lock (minimum retention =
+  `dr.backup_retention_days`; compliance mode after `vault_lock_changeable_days`), a plan in the
+  primary region (continuous backup for point-in-time restore plus scheduled recovery points
+  copied to the dr region's vault) and one selection: every database and bucket of the stack in
+  that region, chosen by resource type and the stack tag.
+- S3: each replicated bucket (the tenant pool, every silo bucket) replicates to its counterpart in
+  the dr region through a role of its own that can read only that source and write only that
+  replica; replicas are encrypted with the dr region's key of the tenant, delete markers and
+  Replication Time Control follow config.
+- FIS (primary region): stop the cluster's nodes, fail over the database, cut the data subnets
+  off; each stops when a failover health-check guard alarm fires.
+
+Everything is created through the two regional providers of the pair, plus the health-check guard
+alarms in us-east-1, the only region where Route 53 publishes health-check metrics (the same
+narrow exception the Failover component's alarms use).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.keys import customer_key
+from components.policydocs import assume_role_policy, managed_policy_arn
+from components.tagging import TAG_STACK
+
+BACKUP_MANAGED_POLICIES = (
+    "service-role/AWSBackupServiceRolePolicyForBackup",
+    "service-role/AWSBackupServiceRolePolicyForRestores",
+    "AWSBackupServiceRolePolicyForS3Backup",
+    "AWSBackupServiceRolePolicyForS3Restore",
+)
+RTC_MINUTES = 15  # the only value S3 Replication Time Control accepts
+IAM_ROLE_NAME_MAX = 64
+AUTONAME_SUFFIX = 8  # Pulumi appends "-" and 7 random characters to a logical name
+
+
+def replication_role_name(component: str, pair_role: str) -> str:
+    """The logical name of a pair's replication role; with Pulumi's suffix it must fit IAM's 64."""
+    return f"{component}-{pair_role}-repl-role"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicaRoute:
+    """Objects under `prefix` ("" = all) are encrypted with `source_key_arn` and replicated under `replica_key_arn`."""
+
+    prefix: str
+    source_key_arn: pulumi.Input[str]
+    replica_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketPair:
+    """A versioned bucket in the primary region and its versioned counterpart in the dr region."""
+
+    role: str
+    """Short name of the pair, used in child names (`pool`, `t-acme`)."""
+    source_bucket_arn: pulumi.Input[str]
+    replica_bucket_arn: pulumi.Input[str]
+    routes: Sequence[ReplicaRoute]
+    depends_on: Sequence[pulumi.Resource] = ()
+    """The components owning both buckets: replication needs their versioning in place first."""
+
+    def __post_init__(self) -> None:
+        if not self.routes:
+            raise ValueError(f"bucket pair {self.role}: give at least one route (prefix and keys)")
+        prefixes = [r.prefix for r in self.routes]
+        if len(set(prefixes)) != len(prefixes):
+            raise ValueError(f"bucket pair {self.role}: duplicate prefixes {prefixes}")
+        if "" in prefixes and len(prefixes) > 1:
+            raise ValueError(f"bucket pair {self.role}: a catch-all route ('') overlaps every other prefix")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrRegion:
+    region: str
+    provider: aws.Provider
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisasterRecoveryArgs:
+    stack: str
+    primary: DrRegion
+    dr: DrRegion
+    database_engine: Literal["aurora-postgresql", "postgres"]
+    bucket_pairs: Sequence[BucketPair]
+    backup_retention_days: int
+    backup_schedule: str
+    vault_lock_changeable_days: int | None
+    """None: governance mode (the lock can be removed by a privileged principal)."""
+    replicate_delete_markers: bool
+    replication_time_control: bool
+    cluster_name: pulumi.Input[str]
+    """EKS cluster of the primary region, whose nodes the stop-nodes experiment stops."""
+    health_check_ids: Mapping[str, pulumi.Input[str]]
+    """"PRIMARY" / "SECONDARY" Route 53 health checks of the API (components.failover.Failover)."""
+    metrics_provider: aws.Provider
+    """us-east-1, where Route 53 publishes health-check metrics."""
+    fis_duration_minutes: int = 5
+
+    def __post_init__(self) -> None:
+        if self.primary.region == self.dr.region:
+            raise ValueError("the dr region must differ from the primary: a copy in the same region survives no regional outage")
+        if not 7 <= self.backup_retention_days <= 35:
+            raise ValueError(f"backup_retention_days must be 7..35 (continuous backups keep at most 35), got {self.backup_retention_days}")
+        if set(self.health_check_ids) != {"PRIMARY", "SECONDARY"}:
+            raise ValueError(f"health_check_ids needs PRIMARY and SECONDARY, got {sorted(self.health_check_ids)}")
+        roles = [p.role for p in self.bucket_pairs]
+        if len(set(roles)) != len(roles):
+            raise ValueError(f"bucket pair roles must be unique, got {roles}")
+
+
+def bucket_name_of(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]
+
+
+def replication_policy(source_arn: str, replica_arn: str, source_keys: Sequence[str], replica_keys: Sequence[str],
+                       source_region: str, replica_region: str) -> str:
+    """Read one source bucket's versions, write only into its replica, use only the keys of the routes."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadReplicationConfig", "Effect": "Allow",
+             "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"], "Resource": source_arn},
+            {"Sid": "ReadSourceVersions", "Effect": "Allow",
+             "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+             "Resource": f"{source_arn}/*"},
+            {"Sid": "WriteReplicas", "Effect": "Allow",
+             "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], "Resource": f"{replica_arn}/*"},
+            {"Sid": "DecryptSource", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": sorted(set(source_keys)),
+             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{source_region}.amazonaws.com"}}},
+            {"Sid": "EncryptReplicas", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+             "Resource": sorted(set(replica_keys)),
+             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"}}},
+        ],
+    })
+
+
+def fis_policy(region: str, account_id: str) -> str:
+    """What the three experiments do, and nothing else: stop/start instances, fail over / reboot
+    databases, swap subnet network ACLs (aws:network:disrupt-connectivity) in one region."""
+    ec2 = f"arn:aws:ec2:{region}:{account_id}"
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "StopNodes", "Effect": "Allow", "Action": ["ec2:StopInstances", "ec2:StartInstances"],
+             "Resource": f"{ec2}:instance/*"},
+            {"Sid": "FailoverDatabase", "Effect": "Allow",
+             "Action": ["rds:FailoverDBCluster", "rds:RebootDBInstance"],
+             "Resource": [f"arn:aws:rds:{region}:{account_id}:cluster:*", f"arn:aws:rds:{region}:{account_id}:db:*"]},
+            {"Sid": "DisruptSubnets", "Effect": "Allow",
+             "Action": ["ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl",
+                        "ec2:ReplaceNetworkAclAssociation", "ec2:CreateTags"],
+             "Resource": [f"{ec2}:network-acl/*", f"{ec2}:vpc/*", f"{ec2}:subnet/*"]},
+            {"Sid": "Describe", "Effect": "Allow",
+             "Action": ["ec2:DescribeInstances", "ec2:DescribeSubnets", "ec2:DescribeNetworkAcls", "ec2:DescribeVpcs",
+                        "ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries",
+                        "rds:DescribeDBClusters", "rds:DescribeDBInstances"],
+             "Resource": "*"},  # Describe* calls take no resource-level permissions
+        ],
+    })
+
+
+class DisasterRecovery(pulumi.ComponentResource):
+    vault_arns: dict[str, pulumi.Output[str]]  # region -> vault ARN
+    backup_plan_id: pulumi.Output[str]
+    replication_role_arns: dict[str, pulumi.Output[str]]  # pair role -> replication role ARN
+    experiment_template_ids: dict[str, pulumi.Output[str]]  # scenario -> FIS template id
+    guard_alarm_arns: dict[str, pulumi.Output[str]]  # "PRIMARY" / "SECONDARY" -> alarm ARN
+
+    def __init__(self, name: str, args: DisasterRecoveryArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:dr:DisasterRecovery", name, None, opts)
+        self._name, self._args = name, args
+        for pair in args.bucket_pairs:
+            role_name = replication_role_name(name, pair.role)
+            if len(role_name) + AUTONAME_SUFFIX > IAM_ROLE_NAME_MAX:
+                raise ValueError(f"replication role {role_name!r} + Pulumi's suffix exceeds IAM's {IAM_ROLE_NAME_MAX} characters: shorten the pair role")
+        regions = {"primary": args.primary, "dr": args.dr}
+        vaults = {role: self._vault(side) for role, side in regions.items()}
+        self.vault_arns = {side.region: vaults[role].arn for role, side in regions.items()}
+        self.backup_plan_id = self._backup_plan(vaults)
+        self.replication_role_arns = {pair.role: self._replicate(pair) for pair in args.bucket_pairs}
+        self.guard_alarm_arns = self._guard_alarms()
+        self.experiment_template_ids = self._experiments()
+        self.register_outputs({
+            "vault_arns": self.vault_arns,
+            "backup_plan_id": self.backup_plan_id,
+            "replication_role_arns": self.replication_role_arns,
+            "experiment_template_ids": self.experiment_template_ids,
+            "guard_alarm_arns": self.guard_alarm_arns,
+        })
+
+    # --- AWS Backup ---------------------------------------------------------------------------
+
+    def _vault(self, side: DrRegion) -> aws.backup.Vault:
+        name, args = f"{self._name}-{side.region}", self._args
+        key = customer_key(f"{name}-vault-key", f"{name}: AWS Backup recovery points", parent=self, provider=side.provider)
+        vault = aws.backup.Vault(
+            f"{name}-vault", kms_key_arn=key.arn,
+            opts=pulumi.ResourceOptions(parent=self, provider=side.provider, protect=True),  # holds every recovery point
+        )
+        aws.backup.VaultLockConfiguration(
+            f"{name}-vault-lock",
+            backup_vault_name=vault.name,
+            min_retention_days=args.backup_retention_days,
+            changeable_for_days=args.vault_lock_changeable_days,
+            opts=pulumi.ResourceOptions(parent=vault, provider=side.provider),
+        )
+        return vault
+
+    def _backup_plan(self, vaults: Mapping[str, aws.backup.Vault]) -> pulumi.Output[str]:
+        args = self._args
+        name = f"{self._name}-{args.primary.region}"
+        opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
+        lifecycle = {"delete_after": args.backup_retention_days}
+        plan = aws.backup.Plan(
+            f"{name}-plan",
+            rules=[{
+                "rule_name": "continuous-with-dr-copy",
+                "target_vault_name": vaults["primary"].name,
+                "schedule": args.backup_schedule,
+                "enable_continuous_backup": True,  # point-in-time restore for RDS / Aurora / S3 in between
+                "start_window": 60,
+                "completion_window": 180,
+                "lifecycle": lifecycle,
+                "copy_actions": [{"destination_vault_arn": vaults["dr"].arn, "lifecycle": lifecycle}],
+            }],
+            opts=opts,
+        )
+        role = aws.iam.Role(f"{name}-backup-role", assume_role_policy=assume_role_policy("backup.amazonaws.com"),
+                            description=f"{self._name}: AWS Backup jobs and restores", opts=opts)
+        attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-backup-{policy.rsplit('/', 1)[-1]}", role=role.name,
+                                         policy_arn=managed_policy_arn(policy),
+                                         opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider))
+            for policy in BACKUP_MANAGED_POLICIES
+        ]
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)).account_id
+        aws.backup.Selection(
+            f"{name}-data",
+            plan_id=plan.id,
+            iam_role_arn=role.arn,
+            resources=account_id.apply(lambda acct: backup_resource_patterns(args.database_engine, args.primary.region, acct)),
+            conditions=[{"string_equals": [{"key": f"aws:ResourceTag/{TAG_STACK}", "value": args.stack}]}],
+            opts=pulumi.ResourceOptions(parent=plan, provider=args.primary.provider, depends_on=attachments),
+        )
+        return plan.id
+
+    # --- S3 replication -----------------------------------------------------------------------
+
+    def _replicate(self, pair: BucketPair) -> pulumi.Output[str]:
+        name, args = f"{self._name}-{pair.role}", self._args
+        opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
+        role = aws.iam.Role(replication_role_name(self._name, pair.role), assume_role_policy=assume_role_policy("s3.amazonaws.com"),
+                            description=f"S3 replication of {pair.role} to {args.dr.region}", opts=opts)
+        inputs = pulumi.Output.all(
+            pair.source_bucket_arn, pair.replica_bucket_arn,
+            pulumi.Output.all(*[r.source_key_arn for r in pair.routes]),
+            pulumi.Output.all(*[r.replica_key_arn for r in pair.routes]),
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-replication-access", role=role.id,
+            policy=inputs.apply(lambda v: replication_policy(v[0], v[1], v[2], v[3], args.primary.region, args.dr.region)),
+            opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider),
+        )
+        aws.s3.BucketReplicationConfig(
+            f"{name}-replication",
+            bucket=pulumi.Output.from_input(pair.source_bucket_arn).apply(bucket_name_of),
+            role=role.arn,
+            rules=[self._rule(pair, i, route) for i, route in enumerate(pair.routes)],
+            opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, depends_on=[policy, *pair.depends_on]),
+        )
+        return role.arn
+
+    def _rule(self, pair: BucketPair, index: int, route: ReplicaRoute) -> dict:
+        args = self._args
+        destination: dict = {
+            "bucket": pair.replica_bucket_arn,
+            "storage_class": "STANDARD",
+            "encryption_configuration": {"replica_kms_key_id": route.replica_key_arn},
+        }
+        if args.replication_time_control:
+            destination["replication_time"] = {"status": "Enabled", "time": {"minutes": RTC_MINUTES}}
+            destination["metrics"] = {"status": "Enabled", "event_threshold": {"minutes": RTC_MINUTES}}
+        return {
+            "id": f"{pair.role}-{index}",
+            "priority": index,
+            "status": "Enabled",
+            "filter": {"prefix": route.prefix},
+            "delete_marker_replication": {"status": "Enabled" if args.replicate_delete_markers else "Disabled"},
+            "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
+            "destination": destination,
+        }
+
+    # --- FIS ----------------------------------------------------------------------------------
+
+    def _guard_alarms(self) -> dict[str, pulumi.Output[str]]:
+        """One alarm per health check: an experiment stops as soon as either region fails its checks
+        for a minute longer than the fault it injects is meant to cause."""
+        args = self._args
+        out = {}
+        for role, check_id in sorted(args.health_check_ids.items()):
+            alarm = aws.cloudwatch.MetricAlarm(
+                f"{self._name}-fis-guard-{role.lower()}",
+                alarm_description=f"{self._name}: stop FIS experiments, the {role.lower()} API health check is failing",
+                namespace="AWS/Route53",
+                metric_name="HealthCheckStatus",
+                dimensions={"HealthCheckId": check_id},
+                statistic="Minimum",
+                period=60,
+                evaluation_periods=2,
+                threshold=1,
+                comparison_operator="LessThanThreshold",
+                treat_missing_data="breaching",
+                opts=pulumi.ResourceOptions(parent=self, provider=args.metrics_provider),
+            )
+            out[role] = alarm.arn
+        return out
+
+    def _experiments(self) -> dict[str, pulumi.Output[str]]:
+        args, name = self._args, f"{self._name}-{self._args.primary.region}"
+        opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)).account_id
+        role = aws.iam.Role(f"{name}-fis-role", assume_role_policy=assume_role_policy("fis.amazonaws.com"),
+                            description=f"{self._name}: FIS experiments in {args.primary.region}", opts=opts)
+        aws.iam.RolePolicy(f"{name}-fis-access", role=role.id,
+                           policy=account_id.apply(lambda acct: fis_policy(args.primary.region, acct)),
+                           opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider))
+        duration = f"PT{args.fis_duration_minutes}M"
+        both = [{"source": "aws:cloudwatch:alarm", "value": arn} for _, arn in sorted(self.guard_alarm_arns.items())]
+        # Cutting the primary off is meant to fail its checks: only the dr side stops that one.
+        dr_only = [{"source": "aws:cloudwatch:alarm", "value": self.guard_alarm_arns["SECONDARY"]}]
+        stack_tag = {"key": TAG_STACK, "value": args.stack}
+        if args.database_engine == "aurora-postgresql":
+            db_target = {"name": "database", "resource_type": "aws:rds:cluster", "selection_mode": "ALL",
+                         "resource_tags": [stack_tag]}
+            db_action = {"name": "failover", "action_id": "aws:rds:failover-db-cluster",
+                         "target": {"key": "Clusters", "value": "database"}}
+        else:
+            db_target = {"name": "database", "resource_type": "aws:rds:db", "selection_mode": "ALL",
+                         "resource_tags": [stack_tag], "filters": [{"path": "MultiAZ", "values": ["true"]}]}
+            db_action = {"name": "failover", "action_id": "aws:rds:reboot-db-instances",
+                         "parameters": [{"key": "forceFailover", "value": "true"}],
+                         "target": {"key": "DBInstances", "value": "database"}}
+        scenarios = {
+            "stop-nodes": dict(
+                description=f"Stop a third of the EKS nodes in {args.primary.region} for {args.fis_duration_minutes} min",
+                targets=[{"name": "nodes", "resource_type": "aws:ec2:instance", "selection_mode": "PERCENT(34)",
+                          "resource_tags": [{"key": "eks:cluster-name", "value": args.cluster_name}],
+                          "filters": [{"path": "State.Name", "values": ["running"]}]}],
+                actions=[{"name": "stop-nodes", "action_id": "aws:ec2:stop-instances",
+                          "parameters": [{"key": "startInstancesAfterDuration", "value": duration}],
+                          "target": {"key": "Instances", "value": "nodes"}}],
+                stop_conditions=both,
+            ),
+            "database-failover": dict(
+                description=f"Fail the platform database over to a standby in {args.primary.region}",
+                targets=[db_target], actions=[db_action], stop_conditions=both,
+            ),
+            "disrupt-network": dict(
+                description=f"Cut the data subnets in {args.primary.region} off for {args.fis_duration_minutes} min (region failover)",
+                targets=[{"name": "data-subnets", "resource_type": "aws:ec2:subnet", "selection_mode": "ALL",
+                          "resource_tags": [stack_tag, {"key": "meridian:tier", "value": "data"}]}],
+                actions=[{"name": "disrupt", "action_id": "aws:network:disrupt-connectivity",
+                          "parameters": [{"key": "duration", "value": duration}, {"key": "scope", "value": "all"}],
+                          "target": {"key": "Subnets", "value": "data-subnets"}}],
+                stop_conditions=dr_only,
+            ),
+        }
+        return {
+            scenario: aws.fis.ExperimentTemplate(
+                f"{name}-fis-{scenario}", role_arn=role.arn, tags={"Name": f"{self._name} {scenario}"}, **spec, opts=opts,
+            ).id
+            for scenario, spec in scenarios.items()
+        }
+
+
+def backup_resource_patterns(engine: str, region: str, account_id: str) -> list[str]:
+    """The resource types the plan covers in its region (the stack-tag condition narrows them):
+    Aurora is backed up per cluster, RDS per instance; every S3 bucket."""
+    rds = f"arn:aws:rds:{region}:{account_id}"
+    return [f"{rds}:cluster:*" if engine == "aurora-postgresql" else f"{rds}:db:*", "arn:aws:s3:::*"]

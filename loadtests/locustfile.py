@@ -1,0 +1,116 @@
+"""meridian's load suite: tenant-aware users against the front door, judged by the SLO gate.
+
+    locust -f loadtests/locustfile.py --headless -u 20 -r 5 -t 30s --host URL [--stack us]
+
+Each simulated user is one tenant of the stack (its API key and plan from the sandbox manifest,
+the stack's outputs on AWS, or `--tenants-file`), users spread round-robin over the tenants. The
+plan sets the read/write mix. A 429 is the tenant's quota at work: the user waits what
+`Retry-After` says before its next request, and the request counts as throttled, not failed.
+The exit code is the SLO verdict (loadtests/slo.yaml + the stack config): 0 met, 1 breached.
+`--shape steady|spike|soak` picks a stage table (loadtests/loadshapes.py) scaled by -u and -t.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from collections import deque
+from pathlib import Path
+
+from locust import FastHttpUser, events, task
+from locust.exception import StopUser
+
+from loadshapes import StageShape  # noqa: F401  (Locust picks the shape class up from this module)
+from meridian.slo.locust_plugin import install
+
+install()
+
+# read/write mix per plan: (list, get one, write) weights; bigger plans ingest more
+PLAN_MIX = {"starter": (75, 15, 10), "pro": (60, 15, 25), "enterprise": (50, 15, 35)}
+DEFAULT_MIX = PLAN_MIX["starter"]
+THINK_S = (0.1, 0.5)  # pause between a user's requests
+MAX_BATCH = 5
+READ_AFTER_S = 1.0  # get-by-id only for events written this long ago (the dr region reads a replica)
+
+_tenants: list = []
+_next_tenant = itertools.count()
+
+
+@events.test_start.add_listener
+def _load_tenants(environment, **_kw) -> None:
+    """Tenants with their keys, once per process (master, worker or standalone)."""
+    opts = environment.parsed_options
+    if opts.tenants_file:
+        rows = json.loads(Path(opts.tenants_file).read_text())
+    else:
+        from meridian.project import find_project_dir
+        from meridian.targets import open_target
+
+        project = find_project_dir(Path(opts.project_dir) if opts.project_dir else Path(__file__).resolve().parent)
+        options = {"state_dir": Path(opts.state_dir)} if opts.state_dir and opts.target == "sandbox" else {}
+        target = open_target(opts.target, opts.stack, project, **options)
+        rows = [{"id": t.id, "plan": t.plan, "api_key": t.api_key} for t in target.tenants()]
+        if not environment.host:
+            environment.host = target.endpoint()
+    _tenants[:] = sorted(rows, key=lambda r: r["id"])
+
+
+class TenantUser(FastHttpUser):
+    """One tenant's client: reads and writes its own events, honours Retry-After."""
+
+    def wait_time(self) -> float:
+        return max(random.uniform(*THINK_S), self.blocked_until - time.time())
+
+    def on_start(self) -> None:
+        if not _tenants:
+            raise StopUser("no tenants: pass --tenants-file or run against a target that has them")
+        self.tenant = _tenants[next(_next_tenant) % len(_tenants)]
+        self.mix = PLAN_MIX.get(self.tenant["plan"], DEFAULT_MIX)
+        self.headers = {"Authorization": f"Bearer {self.tenant['api_key']}"}
+        self.base = f"/v1/tenants/{self.tenant['id']}/events"
+        self.written: deque[tuple[float, int]] = deque(maxlen=100)
+        self.blocked_until = 0.0
+
+    def context(self) -> dict:
+        return {"tenant": self.tenant["id"]}
+
+    @task
+    def act(self) -> None:
+        op = random.choices((self.list_events, self.get_event, self.write_events), weights=self.mix)[0]
+        op()
+
+    def _judge(self, resp, expected: int, check=None) -> None:
+        if resp.status_code == 429:
+            self.blocked_until = time.time() + float(resp.headers.get("Retry-After", "1"))
+            resp.success()  # the quota at work: recorded as throttled, not as a failure
+        elif resp.status_code != expected:
+            resp.failure(f"HTTP {resp.status_code}, expected {expected}")
+        elif check is not None and not check(resp):
+            resp.failure("unexpected body")
+        else:
+            resp.success()
+
+    def list_events(self) -> None:
+        with self.client.get(self.base, params={"limit": 20}, headers=self.headers, name="/v1/tenants/[tenant]/events",
+                             catch_response=True) as resp:
+            self._judge(resp, 200, lambda r: isinstance(r.json().get("events"), list))
+
+    def get_event(self) -> None:
+        ready = [i for at, i in self.written if at < time.time() - READ_AFTER_S]
+        if not ready:
+            return self.list_events()
+        with self.client.get(f"{self.base}/{random.choice(ready)}", headers=self.headers,
+                             name="/v1/tenants/[tenant]/events/[id]", catch_response=True) as resp:
+            self._judge(resp, 200, lambda r: "id" in r.json())
+
+    def write_events(self) -> None:
+        n = random.randint(1, MAX_BATCH)
+        body = {"events": [{"type": "load", "payload": {"seq": k, "at": time.time()}} for k in range(n)]}
+        with self.client.post(self.base, json=body, headers=self.headers, name="/v1/tenants/[tenant]/events",
+                              catch_response=True) as resp:
+            self._judge(resp, 201, lambda r: len(r.json().get("ids", [])) == n)
+            if resp.status_code == 201:
+                now = time.time()
+                self.written.extend((now, i) for i in resp.json()["ids"])

@@ -1,0 +1,1 @@
+"""Chaos scenarios (Chaos Toolkit experiments in loadtests/chaos/) run under load and judged against the SLOs."""

@@ -1,0 +1,301 @@
+"""`meridian chaos SCENARIO`: load + a Chaos Toolkit experiment + the SLO judgement of both.
+
+1. the target must be healthy (steady state) before anything is done;
+2. the load suite starts (Locust subprocess, open-ended) and warms up;
+3. `chaos run loadtests/chaos/<scenario>.json --rollback-strategy always` runs the experiment
+   (steady-state hypothesis -> method -> hypothesis again under the fault -> rollbacks), while a
+   poller records the target's health every 100 ms;
+4. after a cool-down the load ends; the fault window is [method start, rollbacks end];
+5. the verdict: the SLO outside the window, the chaos budget inside it, time to detect (health
+   checks) and to recover (kill to first good response after the last error) against the
+   target's detection bound where the scenario asks for it, MTTR against the budget, the
+   journal's own status, and the stack healthy again at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from meridian.errors import BadInput, GateFailed
+from meridian.slo import report
+from meridian.slo import run as loadrun
+from meridian.slo.evaluate import ERROR, OK, Check, Sample, Verdict, Window, evaluate, stats
+from meridian.slo.objectives import SloSpec
+from meridian.targets import Target
+
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "loadtests" / "chaos"
+POLL_S = 0.1
+EXPERIMENT_TIMEOUT_S = 600
+MAX_LOAD_S = 3600
+
+
+def scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.json"))
+
+
+def load_experiment(name: str) -> tuple[Path, dict, dict]:
+    """(path, experiment, its `meridian` extension) of a scenario, or BadInput naming the known ones."""
+    path = SCENARIO_DIR / f"{name}.json"
+    if not path.is_file():
+        raise BadInput(f"unknown chaos scenario {name!r} (scenarios: {', '.join(scenarios())})")
+    doc = json.loads(path.read_text())
+    ext = next((e for e in doc.get("extensions", []) if e.get("name") == "meridian"), {})
+    return path, doc, ext
+
+
+# chaos action function -> the Target operation it performs (noisy_neighbour is load, not an operation)
+ACTION_OPS = {"kill_region": "kill_region", "restore_region": "restore_region", "stop_database": "stop_database",
+              "restore_database": "restore_database", "promote": "promote", "flip_traffic": "flip_traffic",
+              "inject_fault": "inject", "clear_faults": "clear_faults"}
+
+
+def dry_run(name: str, target: Target) -> list[tuple[str, str, list[str]]]:
+    """(phase, activity, what it would do) for every action of the scenario, in order, doing none:
+    on AWS the exact API calls (`explain()`), elsewhere the Target operation and its arguments."""
+    _, experiment, _ = load_experiment(name)
+    out = []
+    for phase, key in (("method", "method"), ("rollback", "rollbacks")):
+        for a in experiment.get(key, []):
+            if a["type"] != "action":
+                continue
+            func, args = a["provider"]["func"], dict(a["provider"].get("arguments", {}))
+            op = ACTION_OPS.get(func)
+            if op is None:
+                lines = [f"{func}({', '.join(f'{k}={v!r}' for k, v in args.items())}): load through the front door, no infrastructure call"]
+            elif hasattr(target, "explain"):
+                role = args.pop("role", args.pop("to_role", None))
+                lines = target.explain(op, *([role] if role else []), **args)
+            else:
+                lines = [f"{target.kind}.{op}({', '.join(f'{k}={v!r}' for k, v in args.items())})"]
+            out.append((phase, a["name"], lines))
+    return out
+
+
+@dataclass(frozen=True)
+class ChaosOutcome:
+    verdict: Verdict
+    metrics: dict
+    paths: dict[str, Path]
+    journal: dict
+
+
+class HealthPoller(threading.Thread):
+    """The target's health every POLL_S, for time-to-detect and the timeline."""
+
+    def __init__(self, target: Target):
+        super().__init__(daemon=True)
+        self.target = target
+        self.samples: list[tuple[float, str | None, bool]] = []  # (t, serving role, every region routable)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            t = time.time()
+            try:
+                h = self.target.health()
+                self.samples.append((t, h.serving, all(r.routable for r in h.regions.values())))
+            except Exception:  # the target mid-change: nothing to record this round
+                pass
+            self._halt.wait(POLL_S)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def fault_window(journal: dict, label: str) -> Window | None:
+    runs, rollbacks = journal.get("run") or [], journal.get("rollbacks") or []
+    if not runs:
+        return None
+    end = max(_epoch(r["end"]) for r in (rollbacks or runs))
+    return Window(_epoch(runs[0]["start"]), end, label)
+
+
+def recovery_metrics(samples: list[Sample], window: Window, health: list[tuple[float, str | None, bool]]) -> dict:
+    """Time to detect (the front door's health checks take a region out, or traffic moves off the
+    primary), to the first error, and to recover (the first good response after the last error
+    inside the window). A fault the health checks never see has no detection time."""
+    inside = sorted((s for s in samples if window.holds(s.start)), key=lambda s: s.start)
+    errors = [s for s in inside if s.outcome == ERROR]
+    detect = next((t - window.start for t, serving, routable in health
+                   if t >= window.start and (not routable or serving != "primary")), None)
+    metrics = {"injected_at": window.start, "restored_at": window.end, "mttr_s": round(window.end - window.start, 3),
+               "detect_s": None if detect is None else round(detect, 3), "errors_in_window": len(errors),
+               "first_error_s": round(errors[0].start - window.start, 3) if errors else None, "recovery_s": 0.0}
+    if errors:
+        last = errors[-1].start
+        good = next((s for s in sorted(samples, key=lambda s: s.start) if s.start > last and s.outcome == OK), None)
+        metrics["recovery_s"] = None if good is None else round(good.start + good.ms / 1000 - window.start, 3)
+    return metrics
+
+
+def _progress(console, name: str, load: loadrun.LocustRun):
+    status = console.status(f"chaos {name}: warming up ...")
+    status.start()
+
+    def show(phase: str) -> None:
+        last = None
+        for p in load.progress():
+            last = p
+        if last:
+            p95 = "-" if last["window_p95_ms"] is None else f"{last['window_p95_ms']:.0f} ms"
+            status.update(f"chaos {name}: {phase}  users {last['users']}  last s: {last['window_requests']} req, "
+                          f"{last['window_errors']} err, {last['window_throttled']} 429, p95 {p95}")
+        else:
+            status.update(f"chaos {name}: {phase}")
+
+    return status, show
+
+
+def run_scenario(name: str, target: Target, project_dir: Path, slo: SloSpec, out_dir: Path, *, console,
+                 users: int = 20, warmup_s: float = 3.0, cooldown_s: float = 3.0, state_dir: Path | None = None,
+                 slo_path: Path | None = None) -> ChaosOutcome:
+    exp_path, experiment, ext = load_experiment(name)
+    if ext.get("needs_fault_proxies") and not getattr(target, "fault_proxies", True):
+        raise BadInput(f"scenario {name} injects network faults: start the sandbox with fault proxies "
+                       f"(`meridian sandbox down --stack {target.stack} && meridian sandbox up --stack {target.stack} --fault-proxies`)")
+    before = target.health()
+    if not (before.healthy and before.serving == "primary"):
+        raise GateFailed(f"not in the steady state before the experiment ({before.detail}; serving {before.serving}): "
+                         f"nothing was injected")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    load = loadrun.start(target, project_dir, loadrun.LoadSpec("flat", users, float(users), MAX_LOAD_S), out_dir,
+                         slo_path=slo_path)
+    poller = HealthPoller(target)
+    status, show = _progress(console, name, load)
+    journal_path = out_dir / "journal.json"
+    try:
+        poller.start()
+        deadline = time.monotonic() + warmup_s
+        while time.monotonic() < deadline:
+            if not load.running:
+                raise loadrun.LoadFailed(f"Locust ended during warm-up:\n{loadrun.tail(out_dir / 'locust.log')}")
+            show("warming up")
+            time.sleep(0.25)
+        env = {**os.environ, "MERIDIAN_STACK": target.stack, "MERIDIAN_TARGET": target.kind,
+               "MERIDIAN_PROJECT_DIR": str(project_dir), "MERIDIAN_STATE_DIR": str(state_dir or "")}
+        with open(out_dir / "chaostoolkit.log", "wb") as log:
+            chaos = subprocess.Popen([sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file", "run",
+                                      str(exp_path), "--journal-path", str(journal_path), "--rollback-strategy", "always"],
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=project_dir)
+            t0 = time.monotonic()
+            while chaos.poll() is None:
+                if time.monotonic() - t0 > EXPERIMENT_TIMEOUT_S:
+                    chaos.kill()
+                    raise GateFailed(f"the experiment did not finish in {EXPERIMENT_TIMEOUT_S} s; see {out_dir / 'chaostoolkit.log'}")
+                show(f"experiment running ({time.monotonic() - t0:.0f} s)")
+                time.sleep(0.25)
+        deadline = time.monotonic() + cooldown_s
+        while time.monotonic() < deadline:
+            show("cooling down")
+            time.sleep(0.25)
+        if not journal_path.exists():
+            raise GateFailed(f"Chaos Toolkit wrote no journal; log tail:\n{loadrun.tail(out_dir / 'chaostoolkit.log')}")
+        journal = json.loads(journal_path.read_text())
+        window = fault_window(journal, name)
+        if window is not None:  # the suite's own verdict (Locust's exit code) judges the same window
+            (out_dir / "windows.json").write_text(json.dumps([dataclasses.asdict(window)]))
+        code = load.end_now()
+        if code not in (0, 1):
+            raise loadrun.LoadFailed(f"Locust exited with {code}; log tail:\n{loadrun.tail(out_dir / 'locust.log')}")
+    finally:
+        status.stop()
+        poller.stop()
+        if load.running:
+            load.stop()
+        loadrun.finish(load)
+    samples = load.samples()
+    after = target.health()
+    return _judge(name, target, slo, ext, journal, window, samples, poller.samples, after, out_dir, experiment)
+
+
+def _judge(name, target, slo, ext, journal, window, samples, health, after, out_dir, experiment) -> ChaosOutcome:
+    windows = [window] if window else []
+    verdict = evaluate(samples, slo.objectives, slo.endpoints, windows, slo.chaos.error_rate_for(name))
+    checks = list(verdict.checks)
+    metrics: dict = {"journal_status": journal.get("status"), "deviated": journal.get("deviated"),
+                     "detection_bound_s": target.detection_bound_s()}
+    failed_steps = [f"{r['activity']['name']} ({r.get('exception', [''])[-1].strip() if r.get('exception') else r['status']})"
+                    for r in (journal.get("run") or []) + (journal.get("rollbacks") or []) if r.get("status") != "succeeded"]
+    notes = list(verdict.notes)
+    steady = journal.get("status") == "completed" and not journal.get("deviated") and not failed_steps
+    if not steady:
+        notes.append(f"experiment {journal.get('status')}{' (steady state deviated)' if journal.get('deviated') else ''}"
+                     f"{': failed steps: ' + '; '.join(failed_steps) if failed_steps else ''}")
+    checks.append(Check("chaos", "steady_state_under_fault", 1.0, 1.0 if steady else 0.0, steady,
+                        "hypothesis met before and under the fault, every action and rollback succeeded"))
+    restored = after.healthy and after.serving == "primary"
+    checks.append(Check("chaos", "steady_state_restored", 1.0, 1.0 if restored else 0.0, restored, after.detail))
+    if window is not None:
+        metrics.update(recovery_metrics(samples, window, health))
+        checks.append(Check("chaos", "mttr_s", slo.chaos.mttr_s, metrics["mttr_s"], metrics["mttr_s"] <= slo.chaos.mttr_s))
+        if ext.get("recovery_within_detection_bound"):
+            bound = target.detection_bound_s() + slo.chaos.recovery_slack_s
+            r = metrics["recovery_s"]
+            checks.append(Check("chaos", "recovery_s", bound, r, r is not None and r <= bound,
+                                "no good response after the last error" if r is None else ""))
+        noisy = ext.get("noisy_tenant")
+        if noisy:
+            metrics["noisy_neighbour"] = next((r.get("output") for r in journal.get("run") or []
+                                               if r["activity"]["name"] == "starter-tenant-over-quota"), None)
+            others = [s for s in samples if window.holds(s.start) and s.tenant != noisy]
+            o = stats(others)
+            metrics["other_tenants_in_window"] = dataclasses.asdict(o)
+            for key in ("p95_ms", "p99_ms", "error_rate"):
+                threshold = getattr(slo.objectives, key)
+                if threshold is not None:
+                    m = getattr(o, key)
+                    checks.append(Check("other tenants under the noisy neighbour", key, threshold, m,
+                                        m is not None and m <= threshold))
+    passed = verdict.passed and all(c.ok for c in checks)
+    verdict = dataclasses.replace(verdict, checks=checks, passed=passed, notes=notes)
+    events = []
+    if window is not None:
+        events.append({"t": window.start, "label": "fault injected"})
+        if metrics.get("detect_s") is not None:
+            events.append({"t": window.start + metrics["detect_s"], "label": "detected"})
+        if metrics.get("recovery_s"):
+            events.append({"t": window.start + metrics["recovery_s"], "label": "recovered"})
+        events.append({"t": window.end, "label": "restored"})
+    meta = {"stack": target.stack, "target": target.kind, "scenario": name, "experiment": experiment.get("title", name),
+            "journal": str(out_dir / "journal.json"), "samples": str(out_dir / "raw.csv")}
+    paths = report.write(out_dir, title=f"Chaos {name}: {target.stack} on {target.kind}",
+                         meta={**meta, "chaos": metrics}, spec=slo, verdict=verdict, samples=samples,
+                         windows=[window] if window else [], events=events,
+                         extra_md=_chaos_md(metrics, journal))
+    return ChaosOutcome(verdict, metrics, paths, journal)
+
+
+def _chaos_md(metrics: dict, journal: dict) -> str:
+    def s(v):
+        return "-" if v is None else f"{v:.2f} s"
+
+    lines = ["## Fault and recovery", "",
+             "| injected -> detected (health checks) | -> first error | -> recovered (first good response after the last error) "
+             "| -> restored (MTTR) | errors in window | detection bound |", "|---:|---:|---:|---:|---:|---:|",
+             f"| {s(metrics.get('detect_s'))} | {s(metrics.get('first_error_s'))} | {s(metrics.get('recovery_s'))} "
+             f"| {s(metrics.get('mttr_s'))} | {metrics.get('errors_in_window', '-')} | {s(metrics.get('detection_bound_s'))} |", ""]
+    if metrics.get("noisy_neighbour"):
+        n = metrics["noisy_neighbour"]
+        lines += [f"Noisy neighbour `{n['tenant']}` ({n['plan']}, quota {n['quota_qps']} reads/s) offered {n['offered_qps']:g}/s: "
+                  f"{n['sent']} requests, {n['ok']} served, {n['throttled']} answered 429 with Retry-After "
+                  f"({n['retry_after_missing']} without), {n['other']} other.", ""]
+    lines += ["## Journal", "", f"Chaos Toolkit status **{journal.get('status')}**, deviated {journal.get('deviated')}.", "",
+              "| phase | activity | status | seconds |", "|---|---|---|---:|"]
+    for phase in ("run", "rollbacks"):
+        for r in journal.get(phase) or []:
+            lines.append(f"| {'method' if phase == 'run' else 'rollback'} | {r['activity']['name']} | {r['status']} | {r.get('duration', 0):.2f} |")
+    return "\n".join(lines)

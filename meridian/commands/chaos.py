@@ -1,0 +1,69 @@
+"""`meridian chaos SCENARIO`: a Chaos Toolkit experiment under load, judged against slo.yaml; exit 1 on failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from meridian.errors import BadInput, GateFailed
+from meridian.project import find_project_dir, require_stack
+
+
+class ChaosFailed(GateFailed):
+    """The scenario broke an objective, the chaos budget, or the steady state (exit 1)."""
+
+
+@dataclass(frozen=True)
+class ChaosRequest:
+    scenario: str
+    stack: str
+    target: str = "sandbox"
+    users: int = 20
+    report_dir: Path | None = None
+    slo_path: Path | None = None
+    state_dir: Path | None = None
+    project_dir: Path | None = None
+    dry_run: bool = False
+
+
+def run_chaos(req: ChaosRequest) -> int:
+    from rich.console import Console
+
+    from meridian.chaos import run as chaosrun
+    from meridian.slo import gate, objectives
+    from meridian.targets import open_target
+
+    chaosrun.load_experiment(req.scenario)  # unknown scenario: exit 2 before anything starts
+    if not 1 <= req.users <= 1000:
+        raise BadInput(f"--users must be 1..1000 (got {req.users})")
+    project_dir = find_project_dir(req.project_dir)
+    require_stack(project_dir, req.stack)
+    slo = objectives.load(project_dir, req.stack, req.slo_path)
+    options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
+    target = open_target(req.target, req.stack, project_dir, **options)
+    console = Console(highlight=False, soft_wrap=True)
+    if req.dry_run:
+        from rich.markup import escape
+
+        console.print(f"chaos {req.scenario} on {target.kind} ({req.stack}), dry run: nothing is done")
+        for phase, activity, lines in chaosrun.dry_run(req.scenario, target):
+            console.print(f"  {phase:<8} {activity}")
+            for line in lines:
+                console.print(f"             {escape(line)}")
+        return 0
+    out = req.report_dir or gate.default_report_dir(project_dir, f"chaos-{req.scenario}", req.stack)
+    console.print(f"chaos {req.scenario}: {req.stack} on {target.kind} at {target.endpoint()}, {req.users} users")
+    outcome = chaosrun.run_scenario(req.scenario, target, project_dir, slo, out, console=console, users=req.users,
+                                    state_dir=req.state_dir, slo_path=req.slo_path)
+    result = gate.GateResult(outcome.verdict, outcome.paths, 0)
+    gate.print_verdict(console, result)
+    m = outcome.metrics
+    console.print(f"fault window {m.get('mttr_s', 0):.2f} s: detected after {m.get('detect_s')} s, first error after "
+                  f"{m.get('first_error_s')} s, recovered after {m.get('recovery_s')} s "
+                  f"(detection bound {m['detection_bound_s']:g} s); journal {m['journal_status']}")
+    if not outcome.verdict.passed:
+        lines = [f"chaos {req.scenario} failed:"] + [f"  {c.message}" for c in outcome.verdict.failures]
+        lines += [f"  {n}" for n in outcome.verdict.notes] + [f"report: {outcome.paths['md']}"]
+        raise ChaosFailed("\n".join(lines))
+    console.print(f"[green]chaos {req.scenario} passed[/]")
+    return 0

@@ -1,0 +1,157 @@
+"""`meridian drill DRILL --stack S --target sandbox|aws [--execute] [--allow-production] [--evidence DIR]`.
+
+Dry run by default: the steps, their Target operations and the API calls each would make.
+`--execute` runs it; a stack with `production: true` also needs `--allow-production`. Exit 0 when
+the drill completed and met the stack's objectives, 1 when a step failed (after rollback) or an
+objective was missed, 2 on bad input (unknown drill, target not there, partial run to resolve).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
+
+
+@dataclass(frozen=True)
+class DrillRequest:
+    drill: str
+    stack: str
+    target: str
+    mode: str = "planned"
+    execute: bool = False
+    allow_production: bool = False
+    evidence: Path | None = None
+    resume: bool = False
+    abandon: bool = False
+    project_dir: Path | None = None
+    state_dir: Path | None = None
+    outputs: Path | None = None
+    records: Path | None = None
+    """Where drill runs are recorded (default <project>/.meridian/drills/<stack>)."""
+
+
+def _open(req: DrillRequest, project_dir: Path):
+    from meridian.targets import open_target
+
+    options = {"state_dir": req.state_dir} if req.target == "sandbox" else {"outputs": req.outputs}
+    return open_target(req.target, req.stack, project_dir, **options)
+
+
+def run_drill(req: DrillRequest, console: Console | None = None) -> int:
+    console = console or Console()
+    from meridian.drills.catalog import build
+    from meridian.project import find_project_dir, require_stack
+    from meridian.stackconfig import load_validated
+    from meridian.targets import TARGET_KINDS, TargetUnavailable
+
+    drill = build(req.drill, req.mode)
+    if req.target not in TARGET_KINDS:
+        raise BadInput(f"unknown target {req.target!r} (allowed: {', '.join(TARGET_KINDS)})")
+    project_dir = find_project_dir(req.project_dir)
+    require_stack(project_dir, req.stack)
+    cfg = load_validated(project_dir, req.stack)
+    if req.evidence is not None and not req.execute:
+        raise BadInput("--evidence needs --execute: a dry run leaves no drill record to bundle")
+    if req.execute and cfg.production and not req.allow_production:
+        raise BadInput(f"stack {req.stack} is marked production (meridian:production: true): a drill takes its primary region "
+                       f"down; add --allow-production to run it anyway")
+    evidence_dir = None
+    if req.evidence is not None:
+        from meridian.evidence.bundle import prepare_out_dir
+
+        evidence_dir = prepare_out_dir(req.evidence)
+
+    if not req.execute:
+        try:
+            target = _open(req, project_dir)
+        except TargetUnavailable as exc:
+            target = None
+            console.print(f"[yellow]note:[/] {escape(str(exc))}; showing the plan without the target's calls")
+        print_plan(drill, target, req, console)
+        return EXIT_OK
+
+    target = _open(req, project_dir)
+    lacking = [name for name in drill.requires if not callable(getattr(target, name, None))]
+    if lacking:
+        raise BadInput(f"drill {drill.name} needs {', '.join(lacking)}, which the {req.target} target does not offer; "
+                       f"on AWS restore by hand as docs/runbooks/dr-drill.md describes")
+    return _execute(drill, target, cfg, req, project_dir, evidence_dir, console)
+
+
+def print_plan(drill, target, req: DrillRequest, console: Console) -> None:
+    console.print(f"[bold]drill {drill.name}[/] on stack {req.stack}, target {req.target}: {drill.description}")
+    console.print("DRY RUN: nothing is changed. Add --execute to run it.\n")
+    explain = getattr(target, "explain", None) if target is not None else None
+    for i, step in enumerate(drill.steps, start=1):
+        flags = escape(" [irreversible]") if step.irreversible else ""
+        console.print(f"[bold]{i}. {step.name}[/]{flags} (timeout {step.timeout_s:.0f} s): {step.purpose}", highlight=False)
+        for o in step.ops:
+            console.print(f"   -> {o}", highlight=False)
+            if explain is not None:
+                for call in explain(o.action, *o.args, **dict(o.kwargs)):
+                    console.print(f"        {escape(call)}", highlight=False)
+        if step.check is not None:
+            console.print("   check: reads only (health, probe through the front door)", highlight=False)
+        if step.undo:
+            console.print(f"   rollback: {', '.join(map(str, step.undo))}", highlight=False)
+        if step.safe_state:
+            console.print(f"   if a later step fails: {', '.join(map(str, step.safe_state))}", highlight=False)
+
+
+def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_dir: Path | None, console: Console) -> int:
+    from meridian.drills import timeline
+    from meridian.drills.machine import Run, claim, drills_root, execute, release
+    from meridian.drills.measure import Objectives
+
+    # The sandbox runs the stack's failover timings faster by its time scale; the objectives follow.
+    time_scale = cfg.failover.detection_bound_s / target.detection_bound_s()
+    objectives = Objectives(rto_s=cfg.dr.rto_minutes * 60 / time_scale, rpo_s=cfg.dr.rpo_minutes * 60 / time_scale, time_scale=time_scale)
+    root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
+    run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
+    console.print(f"[bold]drill {drill.name}[/] on {req.stack} ({req.target}), run {state['run_id']}: {drill.description}")
+    console.print(f"objectives: RTO {objectives.rto_s:.2f} s, RPO {objectives.rpo_s:.2f} s (stack dr config / time scale {time_scale:g}); "
+                  f"detection bound {target.detection_bound_s():.2f} s")
+    run = Run(drill, target, req.stack, objectives, run_dir, console, state)
+    run.save()
+    try:
+        execute(run)
+    finally:
+        state = run.state
+        if state.get("status") == "running":  # interrupted (Ctrl-C): leave the lock for --resume
+            state["status"] = "interrupted"
+            run.save()
+    missed = [m for phase in run.measured.values() for m in phase.get("missed", [])]
+    completed = state["status"] == "completed"
+    verdict = ("passed" if not missed else "objectives missed") if completed else "failed"
+    doc = timeline.document(state, stack=req.stack, description=drill.description,
+                            objectives={"rto_s": objectives.rto_s, "rpo_s": objectives.rpo_s, "time_scale": time_scale,
+                                        "rto_minutes": cfg.dr.rto_minutes, "rpo_minutes": cfg.dr.rpo_minutes},
+                            measured=run.measured, verdict=verdict, missed=missed, log=run.probe_log())
+    files = timeline.write(run_dir, doc)
+    rollback_errors = (state.get("rollback") or {}).get("errors")
+    if not rollback_errors:
+        release(root)
+    else:
+        console.print("[bold red]rollback did not finish:[/] the drill lock stays; fix the stack, then --resume or --abandon")
+    for phase, m in run.measured.items():
+        if m.get("measured"):
+            rec, loss = m["recovery"], m["data_loss"]
+            console.print(f"{phase}: RTO [bold]{rec['rto_s']} s[/] (objective {objectives.rto_s:.2f} s), "
+                          f"{len(loss['lost_ids'])} of {loss['acknowledged']} acknowledged writes lost, RPO {loss['rpo_s']} s "
+                          f"(objective {objectives.rpo_s:.2f} s)")
+    for m in missed:
+        console.print(f"[bold red]objective missed:[/] {escape(m)}")
+    style = "green" if verdict == "passed" else "bold red"
+    console.print(f"drill {drill.name}: [{style}]{verdict}[/]; timeline in {run_dir}")
+    code = EXIT_OK if verdict == "passed" else EXIT_GATE
+    if evidence_dir is not None:
+        from meridian.commands.evidence import EvidenceRequest, build
+
+        evidence_code = build(EvidenceRequest(req.stack, evidence_dir, project_dir), console, drill_files=files)
+        code = max(code, evidence_code)
+    return code

@@ -1,0 +1,62 @@
+"""`meridian slo`: run the load suite against a target, judge it on exact percentiles, report; exit 1 on breach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from meridian.errors import GateFailed
+from meridian.project import find_project_dir, require_stack
+
+
+class SloBreached(GateFailed):
+    """An objective was missed (exit 1); the message names it and by how much."""
+
+
+@dataclass(frozen=True)
+class SloRequest:
+    stack: str
+    target: str = "sandbox"
+    shape: str = "steady"
+    users: int = 20
+    spawn_rate: float = 10.0
+    duration_s: float = 30.0
+    slo_path: Path | None = None
+    report_dir: Path | None = None
+    workers: int = 0
+    state_dir: Path | None = None
+    project_dir: Path | None = None
+
+
+def breach_message(verdict, paths, advice: str = "") -> str:
+    lines = [f"SLO breached ({len(verdict.failures)} objective(s)):"] + [f"  {c.message}" for c in verdict.failures]
+    lines += [f"  {n}" for n in verdict.notes]
+    lines.append(f"report: {paths['md']}")
+    if advice:
+        lines.append(advice)
+    return "\n".join(lines)
+
+
+def run_slo(req: SloRequest) -> int:
+    from rich.console import Console
+
+    from meridian.slo import gate, objectives
+    from meridian.slo.run import LoadSpec
+    from meridian.targets import open_target
+
+    load = LoadSpec(req.shape, req.users, req.spawn_rate, req.duration_s, req.workers)  # validates first
+    project_dir = find_project_dir(req.project_dir)
+    require_stack(project_dir, req.stack)
+    slo = objectives.load(project_dir, req.stack, req.slo_path)
+    options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
+    target = open_target(req.target, req.stack, project_dir, **options)
+    out = req.report_dir or gate.default_report_dir(project_dir, "slo", req.stack)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"SLO gate: {req.stack} on {target.kind} at {target.endpoint()}: {load.shape}, {load.users} users, "
+                  f"{load.duration_s:g} s{f', {load.workers} workers' if load.workers else ''}")
+    result = gate.run_gate(target, project_dir, slo, load, out, console=console, slo_path=req.slo_path)
+    gate.print_verdict(console, result)
+    if not result.verdict.passed:
+        raise SloBreached(breach_message(result.verdict, result.paths))
+    console.print("[green]SLO met[/]")
+    return 0

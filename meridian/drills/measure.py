@@ -1,0 +1,89 @@
+"""RTO and RPO from what the probe saw (pure functions, so they are tested on their own).
+
+RTO: from the fault to the moment writes *and* reads through the front door work again: for each
+kind, the first success after the last failure in the window (or the first success after the
+fault, if none failed); the later of the two.
+RPO: every write acknowledged before the check must be in the new primary; those that are not are
+lost, listed by id, and the RPO in time is how far before the fault the oldest lost one was
+acknowledged (0 when nothing is lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from meridian.drills.probe import Outcome
+
+
+@dataclass(frozen=True)
+class Recovery:
+    fault_t: float
+    first_failure_t: float | None
+    recovered_write_t: float | None
+    recovered_read_t: float | None
+    failed_requests: int
+
+    @property
+    def rto_s(self) -> float | None:
+        if self.recovered_write_t is None or self.recovered_read_t is None:
+            return None
+        return round(max(self.recovered_write_t, self.recovered_read_t) - self.fault_t, 4)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "rto_s": self.rto_s}
+
+
+def recovery(outcomes: Iterable[Outcome], fault_t: float, end_t: float) -> Recovery:
+    window = sorted((o for o in outcomes if fault_t <= o.t <= end_t), key=lambda o: o.t)
+    failures = [o for o in window if not o.ok]
+
+    def recovered(kind: str) -> float | None:
+        mine = [o for o in window if o.kind == kind]
+        last_failure = max((o.t for o in mine if not o.ok), default=None)
+        after = [o.t for o in mine if o.ok and (last_failure is None or o.t > last_failure)]
+        return min(after) if after else None
+
+    return Recovery(fault_t, failures[0].t if failures else None, recovered("write"), recovered("read"), len(failures))
+
+
+@dataclass(frozen=True)
+class DataLoss:
+    acknowledged: int
+    lost_ids: list[int]
+    rpo_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def data_loss(acknowledged: Iterable[Outcome], present: set[int], fault_t: float) -> DataLoss:
+    acks = [o for o in acknowledged if o.event_id is not None]
+    lost = sorted((o for o in acks if o.event_id not in present), key=lambda o: o.t)
+    rpo = max(0.0, fault_t - lost[0].t) if lost else 0.0
+    return DataLoss(len(acks), [o.event_id for o in lost], round(rpo, 4))
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """What the drill is judged against: the stack's DR objectives, scaled like the target's time."""
+
+    rto_s: float
+    rpo_s: float
+    time_scale: float
+
+    def judge(self, rec: Recovery | None, loss: DataLoss | None, *, zero_loss: bool) -> list[str]:
+        """`zero_loss`: a planned switchover must lose no acknowledged write at all."""
+        """Every objective missed, as sentences (empty: all met)."""
+        out = []
+        if rec is not None:
+            if rec.rto_s is None:
+                out.append("the front door never served a good write and read after the fault")
+            elif rec.rto_s > self.rto_s:
+                out.append(f"RTO {rec.rto_s:.2f} s exceeds the objective {self.rto_s:.2f} s")
+        if loss is not None:
+            if zero_loss and loss.lost_ids:
+                out.append(f"{len(loss.lost_ids)} acknowledged writes lost in a planned switchover (must be 0): ids {loss.lost_ids[:20]}")
+            if loss.rpo_s > self.rpo_s:
+                out.append(f"RPO {loss.rpo_s:.2f} s exceeds the objective {self.rpo_s:.2f} s")
+        return out

@@ -1,0 +1,420 @@
+"""AWS as a Target, through boto3: Route 53 (health checks, failover by inverting the PRIMARY's
+check), Aurora global database switchover / failover or RDS cross-region replica promotion, FIS
+experiments (the DR component's templates) for the faults, CloudWatch for replication lag.
+
+What it needs, without the Pulumi CLI: the stack's outputs (`pulumi stack output --json >
+.meridian/outputs/<stack>.json`, or `--outputs FILE`), credentials in the usual boto3 places, and
+for the probe the API keys of the tenants (`MERIDIAN_TENANT_KEYS='{"acme": "..."}'`).
+
+How each operation maps (`explain()` lists exactly these calls; tests hold execution to it):
+
+    kill_region(primary)        fis.start_experiment(<disrupt-network template>): the data subnets cut off
+    restore_region(primary)     fis.stop_experiment(<that experiment>)
+    stop_database(primary, planned=True)    nothing: Aurora's switchover fences the writer itself;
+                                the next promote() is then a switchover (RPO 0)
+    stop_database(primary)      the same FIS experiment (the database becomes unreachable)
+    promote(role)               Aurora: rds.switchover_global_cluster (planned) or
+                                rds.failover_global_cluster(AllowDataLoss=True), then poll
+                                rds.describe_global_clusters until the member writes;
+                                RDS: rds.promote_read_replica, then poll rds.describe_db_instances
+    restore_database(role)      Aurora: stop the experiment; AWS rebuilds the old primary as a secondary
+    flip_traffic(dr|primary)    route53.update_health_check(PRIMARY check, Inverted=True|False)
+    inject(blackhole database)  fis.start_experiment(<disrupt-network template>)
+    clear_faults()              fis.stop_experiment for every experiment this target started
+
+Region names in outputs and config decide every client's region; Route 53 (global) is called in
+us-east-1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from components.config import StackConfig
+from meridian.errors import BadInput
+from meridian.stackconfig import load_validated
+from meridian.targets import (
+    ROLES,
+    ActionFailed,
+    ActionResult,
+    Fault,
+    Health,
+    RegionHealth,
+    Role,
+    TargetUnavailable,
+    TenantCredential,
+    Unsupported,
+    check_role,
+    timed,
+)
+
+ROUTE53_REGION = "us-east-1"
+KEYS_ENV = "MERIDIAN_TENANT_KEYS"
+NETWORK_TEMPLATE = "disrupt-network"
+
+
+def from_stack(stack: str, project_dir: Path, *, outputs: Path | None = None,
+               client_factory: Callable[[str, str], Any] | None = None, poll_s: float = 5.0, wait_s: float = 900.0) -> "AwsTarget":
+    path = outputs or project_dir / ".meridian" / "outputs" / f"{stack}.json"
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TargetUnavailable(f"no stack outputs at {path}: run `pulumi stack output --stack {stack} --json > {path}` "
+                                f"(or pass --outputs FILE)") from None
+    except ValueError as exc:
+        raise BadInput(f"{path}: not JSON ({exc})") from None
+    cfg = load_validated(project_dir, stack)
+    return AwsTarget(stack, cfg, doc, state_file=project_dir / ".meridian" / "drills" / stack / "aws-experiments.json",
+                     client_factory=client_factory, poll_s=poll_s, wait_s=wait_s)
+
+
+def _boto3_client(service: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region)
+
+
+def _first_label(host: Any) -> str:
+    return str(host).split(".", 1)[0]
+
+
+class AwsTarget:
+    kind = "aws"
+
+    def __init__(self, stack: str, cfg: StackConfig, outputs: dict, *, state_file: Path,
+                 client_factory: Callable[[str, str], Any] | None = None, poll_s: float = 5.0, wait_s: float = 900.0):
+        self.stack, self.cfg, self.outputs = stack, cfg, outputs
+        missing = [k for k in ("api_url", "regions", "dr") if k not in outputs]
+        dr = outputs.get("dr") or {}
+        missing += [f"dr.{k}" for k in ("health_check_ids", "experiment_templates") if k not in dr]
+        if missing:
+            raise BadInput(f"stack outputs lack {', '.join(missing)}: run `pulumi up` with this version first")
+        self.regions = {role: outputs["regions"][role]["region"] for role in ROLES}
+        self.checks = dr["health_check_ids"]  # PRIMARY / SECONDARY
+        self.templates = dr["experiment_templates"]
+        self.aurora = cfg.database.engine == "aurora-postgresql"
+        self._factory = client_factory or _boto3_client
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._state_file = state_file
+        self._planned = False  # a planned stop_database turns the next promote into a switchover
+        self._explain_planned = False  # the same, for explain() walking a drill's plan
+        self.poll_s, self.wait_s = poll_s, wait_s
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._factory(service, region)
+        return self._clients[key]
+
+    def _call(self, service: str, region: str, operation: str, **params: Any) -> dict:
+        try:
+            return getattr(self.client(service, region), operation)(**params)
+        except Exception as exc:  # botocore ClientError / EndpointConnectionError / ...
+            raise ActionFailed(f"{service}.{operation} in {region} failed: {exc}") from None
+
+    # --- identity of the database ------------------------------------------------------------
+
+    def _cluster_id(self, role: str) -> str:
+        return _first_label(self.outputs["regions"][role]["db_writer_endpoint" if role == "primary" else "db_reader_endpoint"])
+
+    def _global(self) -> dict:
+        """The Aurora global cluster the primary's writer cluster belongs to."""
+        writer = _first_label(self.outputs["regions"]["primary"]["db_writer_endpoint"])
+        found = self._call("rds", self.regions["primary"], "describe_global_clusters").get("GlobalClusters", [])
+        for g in found:
+            if any(m["DBClusterArn"].endswith(f":cluster:{writer}") for m in g.get("GlobalClusterMembers", [])):
+                return g
+        raise ActionFailed(f"no Aurora global cluster has the writer cluster {writer} as a member")
+
+    def _member(self, glob: dict, role: str) -> dict:
+        region = self.regions[role]
+        for m in glob.get("GlobalClusterMembers", []):
+            if _member_region(m) == region:
+                return m
+        raise ActionFailed(f"global cluster {glob.get('GlobalClusterIdentifier')} has no member in {region} ({role})")
+
+    # --- looking ---------------------------------------------------------------------------------
+
+    def endpoint(self) -> str:
+        return str(self.outputs["api_url"])
+
+    def tenants(self) -> list[TenantCredential]:
+        raw = os.environ.get(KEYS_ENV)
+        if not raw:
+            raise TargetUnavailable(f"set {KEYS_ENV} to a JSON object of tenant id -> API key, so the drill can write "
+                                    f"and read through the front door as a tenant")
+        try:
+            keys = json.loads(raw)
+        except ValueError:
+            raise BadInput(f"{KEYS_ENV} is not JSON") from None
+        out = []
+        for tenant in self.cfg.tenants:
+            if tenant.id in keys:
+                quota = self.cfg.quota_of(tenant)
+                out.append(TenantCredential(tenant.id, tenant.plan, str(keys[tenant.id]), quota.gql_qps, quota.ingest_eps))
+        if not out:
+            raise BadInput(f"{KEYS_ENV} names none of the stack's tenants ({', '.join(t.id for t in self.cfg.tenants)})")
+        return out
+
+    def detection_bound_s(self) -> float:
+        return float(self.cfg.failover.detection_bound_s)
+
+    def health(self) -> Health:
+        routable = {}
+        for role, check in (("primary", "PRIMARY"), ("dr", "SECONDARY")):
+            status = self._call("route53", ROUTE53_REGION, "get_health_check_status", HealthCheckId=self.checks[check])
+            observations = status.get("HealthCheckObservations", [])
+            ok = [o for o in observations if str(o.get("StatusReport", {}).get("Status", "")).startswith("Success")]
+            routable[role] = bool(observations) and len(ok) * 2 > len(observations)
+        databases = self._database_roles()
+        serving = self._serving()
+        regions = {role: RegionHealth(role, self.regions[role], routable[role], databases[role], routable[role]) for role in ROLES}
+        problems = [f"{r}: health check failing" for r in ROLES if not routable[r]]
+        if sorted(databases.values()) != ["primary", "replica"]:
+            problems.append(f"databases are {databases['primary']}/{databases['dr']}, not one primary and one replica")
+        if serving is None:
+            problems.insert(0, "the front door does not answer")
+        return Health(not problems, serving, regions, self._lag_ms(), "; ".join(problems) or "ok")
+
+    def _database_roles(self) -> dict[str, str]:
+        if self.aurora:
+            glob = self._global()
+            out = {}
+            for role in ROLES:
+                try:
+                    m = self._member(glob, role)
+                except ActionFailed:
+                    out[role] = "down"
+                    continue
+                out[role] = "primary" if m.get("IsWriter") else "replica"
+            return out
+        out = {}
+        for role in ROLES:
+            ident = _first_label(self.outputs["regions"][role]["db_writer_endpoint" if role == "primary" else "db_reader_endpoint"])
+            found = self._call("rds", self.regions[role], "describe_db_instances", DBInstanceIdentifier=ident).get("DBInstances", [])
+            if not found or found[0].get("DBInstanceStatus") != "available":
+                out[role] = "down"
+            else:
+                out[role] = "replica" if found[0].get("ReadReplicaSourceDBInstanceIdentifier") else "primary"
+        return out
+
+    def _serving(self) -> Role | None:
+        try:
+            r = httpx.get(f"{self.endpoint().rstrip('/')}/healthz", timeout=5.0)
+            region = r.json().get("region") if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return next((role for role in ROLES if self.regions[role] == region), None)
+
+    def _lag_ms(self) -> float | None:
+        """Replication lag into the dr region, the last 5 minutes' maximum (CloudWatch)."""
+        from datetime import datetime, timedelta, timezone
+
+        now = datetime.now(timezone.utc)
+        if self.aurora:
+            metric, dims, scale = "AuroraGlobalDBReplicationLag", [{"Name": "DBClusterIdentifier", "Value": self._cluster_id("dr")}], 1.0
+        else:
+            metric, dims, scale = "ReplicaLag", [{"Name": "DBInstanceIdentifier", "Value": self._cluster_id("dr")}], 1000.0
+        stats = self._call("cloudwatch", self.regions["dr"], "get_metric_statistics", Namespace="AWS/RDS", MetricName=metric,
+                           Dimensions=dims, StartTime=now - timedelta(minutes=5), EndTime=now, Period=60, Statistics=["Maximum"])
+        points = stats.get("Datapoints", [])
+        return max(p["Maximum"] for p in points) * scale if points else None
+
+    # --- faults (FIS) ------------------------------------------------------------------------
+
+    def _experiments(self) -> dict[str, str]:
+        try:
+            return json.loads(self._state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _remember(self, experiments: dict[str, str]) -> None:
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        self._state_file.write_text(json.dumps(experiments, indent=1))
+
+    def _start(self, template: str) -> tuple[bool, str]:
+        running = self._experiments()
+        if template in running:
+            return False, f"experiment {running[template]} ({template}) already started"
+        started = self._call("fis", self.regions["primary"], "start_experiment", clientToken=uuid.uuid4().hex,
+                             experimentTemplateId=self.templates[template], tags={"meridian:drill": self.stack})
+        ident = started["experiment"]["id"]
+        self._remember({**running, template: ident})
+        return True, f"FIS experiment {ident} ({template}) started"
+
+    def _stop(self, templates: list[str]) -> tuple[bool, str]:
+        running = self._experiments()
+        stopped = []
+        for template in templates:
+            if template in running:
+                self._call("fis", self.regions["primary"], "stop_experiment", id=running[template])
+                stopped.append(running.pop(template))
+        self._remember(running)
+        return bool(stopped), f"stopped FIS experiments {', '.join(stopped)}" if stopped else "no experiment running"
+
+    def _primary_only(self, role: str, what: str) -> None:
+        if check_role(role) != "primary":
+            raise Unsupported(f"{what} on AWS acts on the primary region (the FIS templates live there), not {role}")
+
+    def kill_region(self, role: Role) -> ActionResult:
+        self._primary_only(role, "kill_region")
+        return timed("kill_region", role, lambda: self._start(NETWORK_TEMPLATE))
+
+    def restore_region(self, role: Role) -> ActionResult:
+        self._primary_only(role, "restore_region")
+        return timed("restore_region", role, lambda: self._stop([NETWORK_TEMPLATE]))
+
+    def inject(self, fault: Fault) -> ActionResult:
+        if not (fault.kind == "blackhole" and fault.layer == "database" and fault.role == "primary"):
+            raise Unsupported("on AWS only a partition of the primary database (kind blackhole, layer database) is "
+                              f"injected (FIS {NETWORK_TEMPLATE}); got {fault.kind}/{fault.layer}/{fault.role}")
+        return timed("inject", fault.role, lambda: self._start(NETWORK_TEMPLATE))
+
+    def clear_faults(self) -> ActionResult:
+        return timed("clear_faults", None, lambda: self._stop(sorted(self._experiments())))
+
+    # --- databases ---------------------------------------------------------------------------
+
+    def stop_database(self, role: Role, *, planned: bool = False) -> ActionResult:
+        check_role(role)
+        if not planned:
+            self._primary_only(role, "an unplanned stop_database")
+
+        def act() -> tuple[bool, str]:
+            if planned:
+                self._planned = True
+                return False, "planned: the switchover in promote() fences the writer (no call now)"
+            return self._start(NETWORK_TEMPLATE)
+
+        return timed("stop_database", role, act)
+
+    def restore_database(self, role: Role) -> ActionResult:
+        check_role(role)
+        if not self.aurora:
+            raise Unsupported("a promoted RDS replica leaves no replica behind: recreate the cross-region replica with "
+                              "`pulumi up` after swapping the regions in config (docs/runbooks/dr-drill.md)")
+
+        def act() -> tuple[bool, str]:
+            changed, detail = self._stop([NETWORK_TEMPLATE])
+            self._wait(lambda: self._is_member(role), f"{role} rejoins the global cluster")
+            return changed, f"{detail}; {role} is a member of the global cluster again"
+
+        return timed("restore_database", role, act)
+
+    def _is_member(self, role: str) -> bool:
+        try:
+            self._member(self._global(), role)
+        except ActionFailed:
+            return False
+        return True
+
+    def promote(self, role: Role) -> ActionResult:
+        check_role(role)
+
+        def aurora() -> tuple[bool, str]:
+            glob = self._global()
+            member = self._member(glob, role)
+            if member.get("IsWriter"):
+                return False, f"{role} already writes"
+            ident, arn = glob["GlobalClusterIdentifier"], member["DBClusterArn"]
+            if self._planned:
+                self._call("rds", self.regions["primary"], "switchover_global_cluster", GlobalClusterIdentifier=ident, TargetDbClusterIdentifier=arn)
+                how = "switchover (RPO 0)"
+            else:
+                self._call("rds", self.regions[role], "failover_global_cluster", GlobalClusterIdentifier=ident,
+                           TargetDbClusterIdentifier=arn, AllowDataLoss=True)
+                how = "failover with data loss allowed"
+            self._planned = False
+            self._wait(lambda: bool(self._member(self._global(), role).get("IsWriter")), f"{role} becomes the writer")
+            return True, f"{arn}: {how}"
+
+        def rds() -> tuple[bool, str]:
+            if role != "dr":
+                raise Unsupported("RDS has a replica to promote only in the dr region; failback is `pulumi up` with swapped regions")
+            ident = self._cluster_id("dr")
+            self._call("rds", self.regions["dr"], "promote_read_replica", DBInstanceIdentifier=ident,
+                       BackupRetentionPeriod=self.cfg.database.backup_retention_days)
+            self._planned = False
+
+            def promoted() -> bool:
+                found = self._call("rds", self.regions["dr"], "describe_db_instances", DBInstanceIdentifier=ident)["DBInstances"]
+                return bool(found) and found[0].get("DBInstanceStatus") == "available" and not found[0].get("ReadReplicaSourceDBInstanceIdentifier")
+
+            self._wait(promoted, f"{ident} is a standalone primary")
+            return True, f"{ident} promoted"
+
+        return timed("promote", role, aurora if self.aurora else rds)
+
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + self.wait_s
+        while not done():
+            if time.monotonic() > deadline:
+                raise ActionFailed(f"timed out after {self.wait_s:.0f} s waiting until {what}")
+            time.sleep(self.poll_s)
+
+    # --- traffic -----------------------------------------------------------------------------
+
+    def flip_traffic(self, to_role: Role) -> ActionResult:
+        check_role(to_role)
+        inverted = to_role == "dr"  # an inverted PRIMARY check reads unhealthy: Route 53 answers with SECONDARY
+
+        def act() -> tuple[bool, str]:
+            self._call("route53", ROUTE53_REGION, "update_health_check", HealthCheckId=self.checks["PRIMARY"], Inverted=inverted)
+            return True, f"PRIMARY health check {self.checks['PRIMARY']} Inverted={inverted}"
+
+        return timed("flip_traffic", to_role, act)
+
+    def set_weights(self, weights: dict[str, int]) -> ActionResult:
+        if not weights or set(weights) - set(ROLES):
+            raise BadInput(f"weights must name roles {', '.join(ROLES)} (got {', '.join(map(str, weights)) or 'none'})")
+        full = {r: int(weights.get(r, 0)) for r in ROLES}
+        if all(full.values()) or not any(full.values()):
+            raise Unsupported("the API record is a Route 53 failover pair: traffic goes to one region; give one role weight 0, or use flip_traffic")
+        return self.flip_traffic("primary" if full["primary"] else "dr")
+
+    # --- dry runs ----------------------------------------------------------------------------
+
+    def explain(self, action: str, *args: Any, **kwargs: Any) -> list[str]:
+        """The AWS API calls `action` would make, in order, without making any."""
+        role = args[0] if args else None
+        fis = f"fis.start_experiment(experimentTemplateId={self.templates.get(NETWORK_TEMPLATE)!r}) in {self.regions['primary']}"
+        stop = f"fis.stop_experiment(id=<the {NETWORK_TEMPLATE} experiment this target started>) in {self.regions['primary']}"
+        find = f"rds.describe_global_clusters() in {self.regions['primary']} [read: find the members]"
+        if action in ("kill_region", "inject"):
+            return [fis]
+        if action in ("restore_region", "clear_faults"):
+            return [stop]
+        if action == "stop_database":
+            # explained in drill order: a planned stop makes the next promote a switchover, as it does when run
+            self._explain_planned = bool(kwargs.get("planned"))
+            return ["(no call: the switchover in promote() fences the writer)"] if kwargs.get("planned") else [fis]
+        if action == "restore_database":
+            return [stop, f"{find}, polled until {role} is a member again"] if self.aurora else ["unsupported on RDS: recreate the replica with `pulumi up`"]
+        if action == "promote":
+            if not self.aurora:
+                ident = self._cluster_id("dr")
+                return [f"rds.promote_read_replica(DBInstanceIdentifier={ident!r}) in {self.regions['dr']}",
+                        f"rds.describe_db_instances(DBInstanceIdentifier={ident!r}) in {self.regions['dr']}, polled until available"]
+            planned, self._explain_planned = self._explain_planned, False
+            call = (f"rds.switchover_global_cluster(GlobalClusterIdentifier=<global>, TargetDbClusterIdentifier=<{role} member ARN>) in {self.regions['primary']}"
+                    if planned else
+                    f"rds.failover_global_cluster(GlobalClusterIdentifier=<global>, TargetDbClusterIdentifier=<{role} member ARN>, AllowDataLoss=True) in {self.regions[role]}")
+            return [find, call, f"{find}, polled until {role} writes"]
+        if action == "flip_traffic":
+            return [f"route53.update_health_check(HealthCheckId={self.checks['PRIMARY']!r}, Inverted={role == 'dr'})"]
+        if action == "set_weights":
+            return ["route53.update_health_check(...) as flip_traffic"]
+        return [f"(no AWS call mapped for {action})"]
+
+
+def _member_region(member: dict) -> str | None:
+    parts = str(member.get("DBClusterArn", "")).split(":")
+    return parts[3] if len(parts) > 3 else None

@@ -1,0 +1,314 @@
+"""The AWS target and the drills on it: the right boto3 calls in the right order per drill, a dry run
+makes no call at all, a failure mid-way rolls back, the production guard.
+
+Route 53 runs on moto (real state: the PRIMARY check's `Inverted` flag); RDS global clusters and
+FIS run on botocore's Stubber (moto has no switchover/failover_global_cluster and no FIS
+stop_experiment): expected parameters, canned responses, and nothing left unconsumed. The stack
+outputs the target reads are exactly what the offline engine rendered for the real stacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import boto3
+import pytest
+import yaml
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+from rich.console import Console
+
+from components.config import load_stack
+from meridian.commands.drill import DrillRequest, run_drill
+from meridian.drills import catalog
+from meridian.drills.machine import Run, claim, drills_root, execute, release
+from meridian.drills.measure import Objectives
+from meridian.errors import BadInput
+from meridian.targets import aws as aws_target
+
+from .conftest import ROOT
+
+ACCOUNT = "123456789012"
+
+
+def member(region, cluster, writer):
+    return {"DBClusterArn": f"arn:aws:rds:{region}:{ACCOUNT}:cluster:{cluster}", "IsWriter": writer}
+
+
+class Cloud:
+    """Clients for the target: moto Route 53, stubbed RDS / FIS; every call recorded in order."""
+
+    def __init__(self, outputs):
+        self.calls: list[tuple[str, str, str]] = []
+        self.stubs: dict[tuple[str, str], Stubber] = {}
+        self.clients: dict[tuple[str, str], object] = {}
+        self.outputs = outputs
+
+    def factory(self, service, region):
+        if (service, region) in self.clients:
+            return self.clients[(service, region)]
+        client = boto3.client(service, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+        client.meta.events.register("before-call.*.*", lambda model, **_: self.calls.append((service, region, model.name)))
+        if service != "route53":
+            stub = Stubber(client)
+            stub.activate()
+            self.stubs[(service, region)] = stub
+        self.clients[(service, region)] = client
+        return client
+
+    def stub(self, service, region) -> Stubber:
+        if (service, region) not in self.stubs:
+            self.factory(service, region)
+        return self.stubs[(service, region)]
+
+    def mutating(self):
+        return [c for c in self.calls if not c[2].startswith(("Describe", "Get", "List"))]
+
+    def done(self):
+        for stub in self.stubs.values():
+            stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+def make_target(previews, stack, tmp_path, *, health_checks=True):
+    """The target over the outputs the engine rendered, with the health checks made real in moto."""
+    outputs = json.loads(json.dumps(previews[stack].plan["outputs"]))
+    cloud = Cloud(outputs)
+    if health_checks:
+        r53 = boto3.client("route53", region_name="us-east-1")
+        for role in ("PRIMARY", "SECONDARY"):
+            created = r53.create_health_check(CallerReference=role, HealthCheckConfig={
+                "Type": "HTTPS", "FullyQualifiedDomainName": f"{role.lower()}.example.com", "Port": 443, "ResourcePath": "/healthz",
+                "RequestInterval": 10, "FailureThreshold": 3})
+            outputs["dr"]["health_check_ids"][role] = created["HealthCheck"]["Id"]
+    path = tmp_path / f"{stack}-outputs.json"
+    path.write_text(json.dumps(outputs))
+    target = aws_target.from_stack(stack, ROOT, outputs=path, client_factory=cloud.factory, poll_s=0, wait_s=5)
+    target._state_file = tmp_path / "aws-experiments.json"
+    return target, cloud, outputs
+
+
+def inverted(outputs) -> bool:
+    r53 = boto3.client("route53", region_name="us-east-1")
+    return r53.get_health_check(HealthCheckId=outputs["dr"]["health_check_ids"]["PRIMARY"])["HealthCheck"]["HealthCheckConfig"]["Inverted"]
+
+
+def aurora_ids(outputs):
+    first = lambda host: host.split(".", 1)[0]  # noqa: E731
+    return first(outputs["regions"]["primary"]["db_writer_endpoint"]), first(outputs["regions"]["dr"]["db_reader_endpoint"])
+
+
+def globals_response(outputs, writer_role):
+    primary, dr = aurora_ids(outputs)
+    regions = {role: outputs["regions"][role]["region"] for role in ("primary", "dr")}
+    return {"GlobalClusters": [{"GlobalClusterIdentifier": "us-db", "GlobalClusterMembers": [
+        member(regions["primary"], primary, writer_role == "primary"), member(regions["dr"], dr, writer_role == "dr")]}]}
+
+
+def ops_only(drill):
+    """The drill's steps with their checks removed: checks read the live front door, not AWS."""
+    return dataclasses.replace(drill, steps=tuple(dataclasses.replace(s, check=None) for s in drill.steps))
+
+
+def run_ops(drill, target, tmp_path):
+    root = tmp_path / "drills"
+    run_dir, state = claim(root, drill, "aws", resume=False, abandon=False)
+    run = Run(drill, target, "us", Objectives(300, 900, 1), run_dir, Console(file=open("/dev/null", "w")), state)
+    execute(run)
+    release(root)
+    return run.state
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+def test_planned_promote_is_a_switchover_to_the_dr_member(previews, aws_env, tmp_path):
+    target, cloud, outputs = make_target(previews, "us", tmp_path)
+    primary_region, dr_region = target.regions["primary"], target.regions["dr"]
+    rds = cloud.stub("rds", primary_region)
+    _, dr_cluster = aurora_ids(outputs)
+    rds.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    rds.add_response("switchover_global_cluster", {"GlobalCluster": {}}, {
+        "GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": f"arn:aws:rds:{dr_region}:{ACCOUNT}:cluster:{dr_cluster}"})
+    rds.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # still switching
+    rds.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
+    target.stop_database("primary", planned=True)
+    result = target.promote("dr")
+    assert result.changed and "switchover" in result.detail
+    cloud.done()
+    assert [c[2] for c in cloud.calls] == ["DescribeGlobalClusters", "SwitchoverGlobalCluster", "DescribeGlobalClusters", "DescribeGlobalClusters"]
+
+
+def test_unplanned_promote_fails_over_in_the_dr_region_allowing_data_loss(previews, aws_env, tmp_path):
+    target, cloud, outputs = make_target(previews, "us", tmp_path)
+    dr_region = target.regions["dr"]
+    cloud.stub("rds", target.regions["primary"]).add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    cloud.stub("rds", dr_region).add_response("failover_global_cluster", {"GlobalCluster": {}}, {
+        "GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY, "AllowDataLoss": True})
+    cloud.stub("rds", target.regions["primary"]).add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
+    assert "data loss allowed" in target.promote("dr").detail
+    cloud.done()
+    assert ("rds", dr_region, "FailoverGlobalCluster") in cloud.calls
+
+
+def test_rds_engine_promotes_the_cross_region_replica(previews, aws_env, tmp_path):
+    target, cloud, outputs = make_target(previews, "apac", tmp_path)
+    replica = outputs["regions"]["dr"]["db_reader_endpoint"].split(".", 1)[0]
+    rds = cloud.stub("rds", target.regions["dr"])
+    rds.add_response("promote_read_replica", {"DBInstance": {}}, {"DBInstanceIdentifier": replica, "BackupRetentionPeriod": 14})
+    rds.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceStatus": "available"}]}, {"DBInstanceIdentifier": replica})
+    target.promote("dr")
+    cloud.done()
+    with pytest.raises(BadInput, match="only in the dr region"):
+        target.promote("primary")
+
+
+def test_flip_traffic_inverts_the_primary_health_check_and_back(previews, aws_env, tmp_path):
+    target, cloud, outputs = make_target(previews, "eu", tmp_path)
+    target.flip_traffic("dr")
+    assert inverted(outputs) is True
+    target.flip_traffic("primary")
+    assert inverted(outputs) is False
+    assert {c[:2] for c in cloud.calls} == {("route53", "us-east-1")}
+
+
+# --- drills: calls and order ------------------------------------------------------------------
+
+
+def test_region_failover_drill_makes_the_right_calls_in_order(previews, aws_env, tmp_path):
+    target, cloud, outputs = make_target(previews, "us", tmp_path)
+    primary_region, dr_region = target.regions["primary"], target.regions["dr"]
+    fis = cloud.stub("fis", primary_region)
+    rds_p, rds_d = cloud.stub("rds", primary_region), cloud.stub("rds", dr_region)
+    template = outputs["dr"]["experiment_templates"]["disrupt-network"]
+    fis.add_response("start_experiment", {"experiment": {"id": "EXP1"}},
+                     {"clientToken": ANY, "experimentTemplateId": template, "tags": {"meridian:drill": "us"}})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # promote: find members
+    rds_d.add_response("failover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY, "AllowDataLoss": True})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # dr writes
+    fis.add_response("stop_experiment", {"experiment": {"id": "EXP1"}}, {"id": "EXP1"})  # failback: network back
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # old primary rejoined
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # switchover: find members
+    rds_p.add_response("switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # reprotect: dr is a member
+    state = run_ops(ops_only(catalog.build("region-failover")), target, tmp_path)
+    assert state["status"] == "completed", state.get("error")
+    cloud.done()
+    assert [c[2] for c in cloud.mutating()] == [
+        "StartExperiment",  # fault: data subnets cut off (the crash of the database is the same experiment)
+        "UpdateHealthCheck",  # fence: PRIMARY inverted, Route 53 answers with dr
+        "FailoverGlobalCluster",  # promote dr, data loss allowed
+        "StopExperiment",  # failback: primary region back
+        "SwitchoverGlobalCluster",  # planned switchover home, RPO 0
+        "UpdateHealthCheck",  # traffic home
+    ]
+    assert inverted(outputs) is False
+
+
+def test_a_failure_before_the_promotion_undoes_every_completed_step_in_reverse(previews, aws_env, tmp_path):
+    target, cloud, outputs = make_target(previews, "us", tmp_path)
+    primary_region, dr_region = target.regions["primary"], target.regions["dr"]
+    fis = cloud.stub("fis", primary_region)
+    rds_p, rds_d = cloud.stub("rds", primary_region), cloud.stub("rds", dr_region)
+    fis.add_response("start_experiment", {"experiment": {"id": "EXP9"}}, {"clientToken": ANY, "experimentTemplateId": ANY, "tags": ANY})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    rds_d.add_client_error("failover_global_cluster", "InvalidGlobalClusterStateFault", "global cluster is busy")
+    # rollback, in reverse: traffic home (moto), then the fault undone: network back, primary still a member
+    fis.add_response("stop_experiment", {"experiment": {"id": "EXP9"}}, {"id": "EXP9"})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    state = run_ops(ops_only(catalog.build("region-failover")), target, tmp_path)
+    assert state["status"] == "failed" and "busy" in state["error"]
+    rollback = state["rollback"]
+    assert rollback["mode"] == "undo in reverse" and not rollback["errors"] and not rollback["failback_needed"]
+    assert rollback["operations"] == ["flip_traffic('primary')", "restore_database('primary')", "restore_region('primary')"]
+    cloud.done()
+    assert [c[2] for c in cloud.mutating()] == ["StartExperiment", "UpdateHealthCheck", "FailoverGlobalCluster", "UpdateHealthCheck", "StopExperiment"]
+    assert inverted(outputs) is False, "traffic must be home after the rollback"
+
+
+def test_a_failure_after_the_promotion_rolls_forward_to_traffic_on_dr(previews, aws_env, tmp_path):
+    target, cloud, outputs = make_target(previews, "us", tmp_path)
+    primary_region = target.regions["primary"]
+    rds_p = cloud.stub("rds", primary_region)
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    rds_p.add_response("switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
+    drill = ops_only(catalog.build("database-failover", "planned"))
+    broken = tuple(dataclasses.replace(s, check=_fail) if s.name == "verify" else s for s in drill.steps)
+    state = run_ops(dataclasses.replace(drill, steps=broken), target, tmp_path)
+    assert state["status"] == "failed"
+    assert state["rollback"]["mode"] == "roll forward (after irreversible promote)" and state["rollback"]["failback_needed"]
+    assert inverted(outputs) is True, "the writer is in dr: traffic stays there"
+    cloud.done()
+
+
+def _fail(run):
+    raise RuntimeError("verification failed on purpose")
+
+
+# --- dry run and guards -------------------------------------------------------------------------
+
+
+def test_dry_run_lists_the_calls_and_makes_none(previews, tmp_path, monkeypatch, capsys):
+    outputs = tmp_path / "us.json"
+    outputs.write_text(json.dumps(previews["us"].plan["outputs"]))
+
+    def no_client(service, region):
+        raise AssertionError(f"a dry run created a {service} client in {region}")
+
+    monkeypatch.setattr(aws_target, "_boto3_client", no_client)
+    console = Console(file=(buf := open(tmp_path / "out.txt", "w+")), width=200)
+    code = run_drill(DrillRequest("region-failover", "us", "aws", outputs=outputs, project_dir=ROOT), console)
+    assert code == 0
+    buf.seek(0)
+    text = buf.read()
+    for call in ("fis.start_experiment", "route53.update_health_check", "rds.failover_global_cluster", "rds.switchover_global_cluster"):
+        assert call in text, f"the dry run does not show {call}"
+    assert "DRY RUN" in text
+
+
+def test_production_stack_refuses_execute_without_the_flag(project_copy, tmp_path):
+    stack_file = project_copy / "Pulumi.us.yaml"
+    doc = yaml.safe_load(stack_file.read_text())
+    doc["config"]["meridian:production"] = True
+    stack_file.write_text(yaml.safe_dump(doc))
+    (project_copy / "policies").mkdir()
+    with pytest.raises(BadInput, match="--allow-production"):
+        run_drill(DrillRequest("database-failover", "us", "aws", execute=True, project_dir=project_copy))
+    # a dry run is always allowed; the flag lets --execute through to the target (no outputs here)
+    assert run_drill(DrillRequest("database-failover", "us", "aws", project_dir=project_copy), Console(file=open("/dev/null", "w"))) == 0
+    with pytest.raises(BadInput, match="no stack outputs"):
+        run_drill(DrillRequest("database-failover", "us", "aws", execute=True, allow_production=True, project_dir=project_copy))
+    assert load_stack(project_copy, "us").production is True
+    assert not drills_root(project_copy, "us").exists(), "a refused drill leaves no lock behind"
+
+
+def test_restore_drill_is_refused_on_a_target_that_cannot_restore(previews, tmp_path):
+    outputs = tmp_path / "us.json"
+    outputs.write_text(json.dumps(previews["us"].plan["outputs"]))
+    with pytest.raises(BadInput, match="needs backup, restore_backup, restored_ids, discard_restore"):
+        run_drill(DrillRequest("restore-from-backup", "us", "aws", execute=True, outputs=outputs, project_dir=ROOT,
+                               records=tmp_path / "records"))
+    assert not (tmp_path / "records").exists()
+
+
+def test_bad_drill_input_exits_2_with_what_is_allowed():
+    from .conftest import run_meridian
+
+    unknown = run_meridian("drill", "sideways", "--stack", "us", "--target", "sandbox")
+    assert unknown.code == 2 and "allowed: region-failover, database-failover, failback, restore-from-backup" in unknown.err
+    mode = run_meridian("drill", "database-failover", "--stack", "us", "--target", "sandbox", "--mode", "maybe")
+    assert mode.code == 2 and "allowed: planned, unplanned" in mode.err
+    evidence = run_meridian("drill", "region-failover", "--stack", "us", "--target", "sandbox", "--evidence", "/tmp/x")
+    assert evidence.code == 2 and "--evidence needs --execute" in evidence.err

@@ -1,0 +1,200 @@
+"""The drill step machine on a recording target: resume-or-refuse after a partial run, one drill
+at a time, per-step timeouts with rollback, and the RTO/RPO arithmetic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from rich.console import Console
+
+from meridian.drills.machine import Drill, Run, Step, claim, drills_root, execute, op, release
+from meridian.drills.measure import Objectives, data_loss, recovery
+from meridian.drills.probe import Outcome
+from meridian.errors import BadInput
+from meridian.targets import ActionResult, TenantCredential
+
+
+class Recorder:
+    """A Target that does nothing but remember what it was asked, in order."""
+
+    kind = "fake"
+    stack = "us"
+
+    def __init__(self, slow: dict[str, float] | None = None, failing: set[str] = frozenset()):
+        self.calls: list[str] = []
+        self.slow = slow or {}
+        self.failing = failing
+
+    def endpoint(self):
+        return "http://127.0.0.1:9"  # discard port: a resumed run's probe gets refused at once
+
+    def tenants(self):
+        return [TenantCredential("acme", "pro", "key", 10, 10)]
+
+    def __getattr__(self, action):
+        def call(*args, **kwargs):
+            name = f"{action}({', '.join(map(repr, args))})"
+            self.calls.append(name)
+            time.sleep(self.slow.get(action, 0))
+            if action in self.failing:
+                raise RuntimeError(f"{action} broke")
+            return ActionResult(action, args[0] if args else None, time.time(), 0.0, True, "ok")
+
+        return call
+
+
+DRILL = Drill("demo", "a demo drill", (
+    Step("fault", "break it", ops=(op("kill_region", "primary"),), undo=(op("restore_region", "primary"),), event="fault"),
+    Step("fence", "drain it", ops=(op("flip_traffic", "dr"),), undo=(op("flip_traffic", "primary"),)),
+    Step("promote", "promote dr", ops=(op("promote", "dr"),), irreversible=True, safe_state=(op("flip_traffic", "dr"),), timeout_s=0.5),
+    Step("finish", "home", ops=(op("flip_traffic", "primary"),)),
+))
+
+
+def quiet() -> Console:
+    return Console(file=open(os.devnull, "w"))
+
+
+def start(tmp_path, target, drill=DRILL, **kw):
+    root = drills_root(tmp_path, "us")
+    run_dir, state = claim(root, drill, "fake", resume=kw.get("resume", False), abandon=kw.get("abandon", False))
+    return root, Run(drill, target, "us", Objectives(30, 90, 10), run_dir, quiet(), state)
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_completed_run_releases_the_lock(tmp_path):
+    target = Recorder()
+    root, run = start(tmp_path, target)
+    assert execute(run)["status"] == "completed"
+    release(root)
+    assert target.calls == ["kill_region('primary')", "flip_traffic('dr')", "promote('dr')", "flip_traffic('primary')"]
+    assert not (root / "active.json").exists()
+
+
+def test_a_partial_run_is_refused_then_resumed_from_its_first_unfinished_step(tmp_path):
+    target = Recorder()
+    root, run = start(tmp_path, target)
+    # the process died after two steps: state says so, the lock stays with a dead pid
+    run.state["steps"][0]["status"] = run.state["steps"][1]["status"] = "done"
+    run.save()
+    lock = json.loads((root / "active.json").read_text())
+    (root / "active.json").write_text(json.dumps({**lock, "pid": dead_pid()}))
+
+    with pytest.raises(BadInput, match="partial run of drill demo.*after step 'fence'.*--resume"):
+        claim(root, DRILL, "fake", resume=False, abandon=False)
+    other = Drill("other", "x", DRILL.steps)
+    with pytest.raises(BadInput, match="not other on fake"):
+        claim(root, other, "fake", resume=True, abandon=False)
+
+    root, resumed = start(tmp_path, target, resume=True)
+    assert resumed.state["resumed"] == 1
+    assert execute(resumed)["status"] == "completed"
+    assert resumed.probe is not None, "later steps of a resumed run still get a probe"
+    assert target.calls == ["promote('dr')", "flip_traffic('primary')"], "done steps are not repeated"
+
+
+def test_a_live_drill_blocks_another_and_abandon_clears_a_dead_one(tmp_path):
+    root, run = start(tmp_path, Recorder())
+    lock = json.loads((root / "active.json").read_text())
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (root / "active.json").write_text(json.dumps({**lock, "pid": sleeper.pid}))
+        with pytest.raises(BadInput, match="is running on this stack"):
+            claim(root, DRILL, "fake", resume=True, abandon=False)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    (root / "active.json").write_text(json.dumps({**lock, "pid": dead_pid()}))
+    run_dir, state = claim(root, DRILL, "fake", resume=False, abandon=True)
+    assert state["run_id"] != lock["run_id"]
+
+
+def test_a_step_that_times_out_before_the_promotion_is_undone_in_reverse(tmp_path):
+    target = Recorder(slow={"promote": 2.0})
+    _, run = start(tmp_path, target)
+    state = execute(run)
+    assert state["status"] == "failed" and "timeout" in state["error"]
+    assert state["rollback"]["operations"] == ["flip_traffic('primary')", "restore_region('primary')"]
+    assert target.calls[-2:] == ["flip_traffic('primary')", "restore_region('primary')"]
+
+
+def test_a_failure_after_the_promotion_rolls_forward(tmp_path):
+    target = Recorder(failing={"flip_traffic"})
+    drill = Drill("late", "x", (DRILL.steps[2], Step("home", "home", ops=(op("flip_traffic", "primary"),))))
+    _, run = start(tmp_path, target, drill)
+    state = execute(run)
+    assert state["rollback"]["mode"].startswith("roll forward") and state["rollback"]["failback_needed"]
+    assert state["rollback"]["errors"], "a rollback operation that fails is reported, not hidden"
+
+
+# --- measurement ---------------------------------------------------------------------------------
+
+
+def outcomes(spec):
+    """(t, kind, ok[, id]) tuples -> Outcomes."""
+    return [Outcome(t, kind, ok, 201 if ok else None, *(rest or (None,))) for t, kind, ok, *rest in spec]
+
+
+def test_rto_runs_to_the_first_success_after_the_last_failure_of_both_kinds():
+    log = outcomes([(9.0, "write", True), (10.5, "write", False), (11.0, "write", True), (11.5, "write", False),
+                    (12.0, "write", True), (10.6, "read", False), (12.4, "read", True), (20.0, "write", False)])
+    rec = recovery(log, fault_t=10.0, end_t=15.0)
+    assert rec.recovered_write_t == 12.0 and rec.recovered_read_t == 12.4 and rec.rto_s == 2.4
+    assert rec.failed_requests == 3
+    assert recovery(log, fault_t=10.0, end_t=11.8).rto_s is None, "reads had not recovered yet"
+
+
+def test_rpo_names_every_lost_write_and_how_far_before_the_fault():
+    acks = outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (9.5, "write", True, 3), (9.9, "write", True, 4)])
+    loss = data_loss(acks, present={1, 2}, fault_t=10.0)
+    assert loss.lost_ids == [3, 4] and loss.rpo_s == 0.5
+    obj = Objectives(rto_s=5, rpo_s=0.2, time_scale=10)
+    missed = obj.judge(None, loss, zero_loss=True)
+    assert any("lost in a planned switchover" in m for m in missed) and any("RPO 0.50 s exceeds" in m for m in missed)
+    assert obj.judge(None, data_loss(acks, {1, 2, 3, 4}, 10.0), zero_loss=True) == []
+
+
+# --- restore-from-backup's verification -----------------------------------------------------------
+
+
+def test_restore_verification_requires_every_write_acknowledged_before_the_backup(tmp_path):
+    from types import SimpleNamespace
+
+    from meridian.drills.catalog import build, verify_restore
+    from meridian.drills.probe import ProbeLog
+
+    class Restored(Recorder):
+        def __init__(self, held):
+            super().__init__()
+            self.held = held
+
+        def restored_ids(self, tenant, ids):
+            return {i for i in ids if i in self.held}
+
+    def measured(held):
+        drill = build("restore-from-backup")
+        _, run = start(tmp_path / str(len(held)), Restored(held), drill)
+        log = ProbeLog("acme", outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (5.0, "write", True, 3), (6.0, "write", True, 4)]))
+        run.probe = SimpleNamespace(log=log, tenant=SimpleNamespace(id="acme"))
+        run.events = [{"t": 3.0, "event": "backup started"}, {"t": 4.0, "event": "recovery point"}, {"t": 7.0, "event": "restore requested"}]
+        restore = next(s for s in run.state["steps"] if s["name"] == "restore")
+        restore["results"] = [{"started_at": 7.0, "seconds": 2.5}]
+        verify_restore(run)
+        return run.measured["restore"]
+
+    whole = measured({1, 2})
+    assert whole["data_loss"]["lost_ids"] == [] and whole["missed"] == []
+    assert whole["recovery"]["rto_s"] == 2.5 and whole["data_loss"]["rpo_s"] == 3.0
+    assert whole["after_recovery_point"] == {"acknowledged": 2, "in_copy": 0}
+    torn = measured({1})
+    assert torn["data_loss"]["lost_ids"] == [2] and any("lost" in m for m in torn["missed"])

@@ -1,0 +1,158 @@
+"""Evidence bundles: the residency attestation judges every resource and copy destination, and
+`evidence verify` catches a changed, a missing and an extra file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from meridian.evidence.manifest import MANIFEST, verify, write_manifest
+from meridian.evidence.residency import attest
+
+from .conftest import run_meridian
+
+EU = ["eu-west-1", "eu-central-1"]
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def res(urn, type_, region, inputs=None, deps=(), name=None):
+    return {"urn": urn, "type": type_, "name": name or urn, "custom": True, "region": region,
+            "inputs": inputs or {}, "dependencies": list(deps)}
+
+
+def plan_of(*resources, violations=()):
+    return {"stack": "eu", "resources": list(resources), "policy": {"evaluated": True, "violations": list(violations)}}
+
+
+def replication_to(bucket_region):
+    dest = res("dst", "aws:s3/bucket:Bucket", bucket_region, name="dr-bucket")
+    src = res("src", "aws:s3/bucket:Bucket", "eu-west-1", name="src-bucket")
+    repl = res("repl", "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "eu-west-1", deps=["src", "dst"], inputs={
+        "bucket": "src-bucket-0a1b2c3",
+        "rules": [{"status": "Enabled", "destination": {"bucket": "arn:aws:s3:::dr-bucket-abcdef0",
+                                                         "encryptionConfiguration": {"replicaKmsKeyId": f"arn:aws:kms:{bucket_region}:1:key/k"}}}]})
+    return [src, dest, repl]
+
+
+def test_in_zone_replication_and_backup_copy_attest_compliant():
+    vault = "arn:aws:backup:eu-central-1:1:backup-vault:v-1234567"
+    backup = res("plan", "aws:backup/plan:Plan", "eu-west-1", inputs={"rules": [{"copyActions": [{"destinationVaultArn": vault}]}]})
+    doc = attest(plan_of(*replication_to("eu-central-1"), backup), EU, {}, "eu")
+    assert doc["verdict"] == "compliant"
+    kinds = sorted(d["kind"] for d in doc["destinations"]["items"])
+    assert kinds == ["backup-copy", "s3-replica-key", "s3-replication"]
+    (s3,) = [d for d in doc["destinations"]["items"] if d["kind"] == "s3-replication"]
+    assert s3["region"] == "eu-central-1" and "dr-bucket" in s3["resolved_by"]
+
+
+def test_replica_outside_the_zone_fails_even_when_the_rules_found_nothing():
+    doc = attest(plan_of(*replication_to("us-east-1")), EU, {}, "eu")
+    assert doc["verdict"] == "not compliant"
+    bad = {d["kind"] for d in doc["destinations"]["outside_or_unresolved"]}
+    assert bad == {"s3-replication", "s3-replica-key"}
+    assert doc["resources"]["outside"] == ["dst"]
+
+
+def test_a_destination_that_cannot_be_resolved_is_not_compliant():
+    src, dest, repl = replication_to("eu-central-1")
+    repl["dependencies"] = ["src"]  # the replica bucket is not something this stack manages
+    doc = attest(plan_of(src, dest, repl), EU, {}, "eu")
+    assert doc["verdict"] == "not compliant"
+    (d,) = [d for d in doc["destinations"]["outside_or_unresolved"] if d["kind"] == "s3-replication"]
+    assert d["region"] is None and d["resolved_by"].startswith("unresolved")
+
+
+def test_backup_copy_to_a_vault_outside_the_zone_fails():
+    backup = res("plan", "aws:backup/plan:Plan", "eu-west-1",
+                 inputs={"rules": [{"copyActions": [{"destinationVaultArn": "arn:aws:backup:us-east-1:1:backup-vault:x"}]}]})
+    doc = attest(plan_of(backup), EU, {"us-east-1": [ALARM]}, "eu")
+    assert doc["verdict"] == "not compliant"
+    assert doc["destinations"]["outside_or_unresolved"][0]["region"] == "us-east-1"
+
+
+def test_region_exception_is_narrow_and_rule_violations_fail_the_attestation():
+    alarm = res("alarm", ALARM, "us-east-1")
+    key = res("key", "aws:kms/key:Key", "us-east-1")
+    doc = attest(plan_of(alarm, key), EU, {"us-east-1": [ALARM]}, "eu")
+    assert doc["resources"]["outside"] == ["key"], "only the listed types may sit in the exception region"
+    violation = {"policy": "aws-replication-destination-allowed", "level": "mandatory", "urn": "x", "message": "m"}
+    doc = attest(plan_of(alarm, violations=[violation]), EU, {"us-east-1": [ALARM]}, "eu")
+    assert doc["verdict"] == "not compliant" and doc["rules"]["aws-replication-destination-allowed"]["verdict"] == "fail"
+
+
+# --- manifest ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    (tmp_path / "plan.json").write_text("{}\n")
+    (tmp_path / "drill").mkdir()
+    (tmp_path / "drill" / "timeline.json").write_text('{"rto_s": 1.2}\n')
+    write_manifest(tmp_path)
+    return tmp_path
+
+
+def test_untouched_bundle_verifies(bundle):
+    result = verify(bundle)
+    assert result.ok and result.checked == 2
+
+
+def test_changed_missing_and_extra_files_are_each_reported(bundle):
+    (bundle / "drill" / "timeline.json").write_text('{"rto_s": 0.2}\n')
+    (bundle / "plan.json").unlink()
+    (bundle / "notes.txt").write_text("added later\n")
+    result = verify(bundle)
+    assert result.changed == ["drill/timeline.json"]
+    assert result.missing == ["plan.json"]
+    assert result.extra == ["notes.txt"]
+    assert not result.ok
+
+
+def test_manifest_lines_escaping_the_bundle_are_malformed(bundle):
+    with (bundle / MANIFEST).open("a") as fh:
+        fh.write(f"{'0' * 64}  ../outside.txt\nnot a line\n")
+    result = verify(bundle)
+    assert len(result.malformed) == 2 and not result.ok
+
+
+def test_a_symlink_swapped_in_for_a_file_is_caught(bundle, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "plan.json"
+    elsewhere.write_text((bundle / "plan.json").read_text())
+    (bundle / "plan.json").unlink()
+    (bundle / "plan.json").symlink_to(elsewhere)
+    assert verify(bundle).changed == ["plan.json (not a regular file)"]
+
+
+# --- the CLI, producer to consumer ------------------------------------------------------------
+
+
+def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_tampered(tmp_path):
+    out = tmp_path / "bundle"
+    built = run_meridian("evidence", "--stack", "eu", "--out", str(out))
+    assert built.code == 0, built.err + built.out
+    index = json.loads((out / "bundle.json").read_text())
+    assert index["residency_verdict"] == "compliant"
+    residency = json.loads((out / "residency.json").read_text())
+    assert {d["kind"] for d in residency["destinations"]["items"]} >= {"s3-replication", "backup-copy", "database-member"}
+    listed = sorted(line.split("  ", 1)[1] for line in (out / MANIFEST).read_text().splitlines())
+    assert listed == sorted(["bundle.json", "cost.json", "plan.json", "policy.json", "residency.json", "residency.md"])
+
+    ok = run_meridian("evidence", "verify", str(out))
+    assert ok.code == 0, ok.err + ok.out
+
+    (out / "residency.json").write_text((out / "residency.json").read_text().replace("not compliant", "x").replace('"compliant"', '"fine"'))
+    (out / "extra.md").write_text("x")
+    tampered = run_meridian("evidence", "verify", str(out))
+    assert tampered.code == 1
+    assert "changed: residency.json" in tampered.out and "extra (not in the manifest): extra.md" in tampered.out
+
+    again = run_meridian("evidence", "--stack", "eu", "--out", str(out))
+    assert again.code == 2 and "not empty" in again.err
+
+
+def test_verify_refuses_a_directory_that_is_not_a_bundle(tmp_path):
+    cli = run_meridian("evidence", "verify", str(tmp_path))
+    assert cli.code == 2 and "not an evidence bundle" in cli.err
+    missing = run_meridian("evidence")
+    assert missing.code == 2 and "--out" in missing.err

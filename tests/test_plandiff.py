@@ -1,0 +1,333 @@
+"""`meridian diff` / `meridian preview --diff`: what a change does to a stack's plan, for the PR comment.
+
+The recorded pair (tests/data/plandiff/record.py) is the us stack before and after a change that
+opens the shared tenant bucket to public reads and adds a node per region.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meridian.cli import app
+from meridian.engine.plandiff import COMMENT_MARKER, diff_plans, headline, load_plan, to_markdown
+from meridian.errors import BadInput
+
+from .conftest import run_meridian
+
+DATA = Path(__file__).parent / "data" / "plandiff"
+RULE = "s3-bucket-public-access-blocked"
+POOL_BLOCKS = ["us-us-east-1-tenant-pool-data-no-public", "us-us-west-2-tenant-pool-data-no-public"]
+POOL_POLICIES = ["us-us-east-1-tenant-pool-data-tls-only", "us-us-west-2-tenant-pool-data-tls-only"]
+NODE_GROUPS = ["us-us-east-1-eks-nodes", "us-us-west-2-eks-nodes"]
+
+
+def recorded(label: str) -> dict:
+    return json.loads(gzip.decompress((DATA / f"us-{label}.json.gz").read_bytes()))
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return recorded("base")
+
+
+@pytest.fixture(scope="module")
+def head() -> dict:
+    return recorded("head-public-bucket")
+
+
+def names(items) -> list[str]:
+    return sorted(i.name for i in items)
+
+
+def test_opening_a_bucket_shows_the_new_violations_rule_resource_and_cost_delta_at_a_glance(base, head):
+    diff = diff_plans(base, head)
+    assert names(diff.new_violations) == sorted(POOL_BLOCKS + POOL_POLICIES)
+    assert {(v.policy, v.level) for v in diff.new_violations} == {(RULE, "mandatory")}
+    assert diff.fixed_violations == [] and diff.policy_compared
+    delta = head["cost"]["monthly_total_usd"] - base["cost"]["monthly_total_usd"]
+    assert delta > 100 and diff.cost.total.delta == pytest.approx(delta)
+
+    markdown = to_markdown(diff)
+    lines = markdown.splitlines()
+    assert lines[0] == COMMENT_MARKER.format(stack="us")
+    # The headline alone says it blocks, names the rule, and gives the cost delta.
+    top = lines[3]
+    assert top == f"**{headline(diff)}**"
+    assert "4 mandatory violations" in top and RULE in top and f"+${delta:,.2f}/month" in top
+    # One table row per new violation: level, rule, the resource (name, type), region, what must change.
+    row = next(line for line in lines if POOL_BLOCKS[0] in line and line.startswith("| **mandatory**"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:4] == ["**mandatory**", f"`{RULE}`", f"`{POOL_BLOCKS[0]}` (aws:s3:BucketPublicAccessBlock)", "us-east-1"]
+    assert "blockPublicPolicy" in cells[4] and "restrictPublicBuckets" in cells[4]
+    # Cost: the total, each region and each tenant that moved, and the type that caused it.
+    assert f"| **total** | ${base['cost']['monthly_total_usd']:,.2f} | ${head['cost']['monthly_total_usd']:,.2f} |" in markdown
+    for region in ("us-east-1", "us-west-2"):
+        assert f"| region `{region}` |" in markdown
+    for tenant in ("acme", "globex", "initech", "umbrella"):
+        assert f"| tenant `{tenant}` |" in markdown
+    assert "| type `aws:eks:NodeGroup` |" in markdown
+    # The violations come before the resource list, which folds away.
+    assert markdown.index(RULE) < markdown.index("<details>")
+
+
+def test_the_example_comment_in_the_ci_docs_is_what_the_code_writes(base, head):
+    doc = (Path(__file__).parent.parent / "docs" / "ci.md").read_text()
+    example = re.search(r"````markdown\n(.*?)````", doc, re.S).group(1)
+    assert example == to_markdown(diff_plans(base, head)), "regenerate the example in docs/ci.md"
+
+
+def test_changed_resources_name_the_input_keys_that_changed(base, head):
+    diff = diff_plans(base, head)
+    assert diff.added == [] and diff.removed == []
+    changed = {r.name: r for r in diff.changed}
+    assert sorted(changed) == sorted(POOL_BLOCKS + POOL_POLICIES + NODE_GROUPS)
+    assert changed[POOL_BLOCKS[0]].keys == ["blockPublicPolicy", "restrictPublicBuckets"]
+    assert changed[POOL_POLICIES[0]].keys == ["policy.Statement"]  # the policy document, compared as JSON
+    assert changed[NODE_GROUPS[0]].keys == ["scalingConfig.desiredSize"]
+    assert diff.unchanged == sum(1 for r in head["resources"] if r["custom"]) - 6
+    markdown = to_markdown(diff)
+    assert "`blockPublicPolicy`: true → false" in markdown
+    assert "`scalingConfig.desiredSize`: 3 → 4" in markdown
+    out = diff.to_json()
+    by_urn = {r["urn"]: r for r in out["resources"]["changed"]}
+    pab = next(r for r in head["resources"] if r["name"] == POOL_BLOCKS[1])
+    assert by_urn[pab["urn"]]["changed_keys"] == ["blockPublicPolicy", "restrictPublicBuckets"]
+    assert by_urn[pab["urn"]]["region"] == "us-west-2"
+
+
+def test_the_reverse_change_fixes_the_violations_and_saves_the_cost(base, head):
+    diff = diff_plans(head, base)
+    assert diff.new_violations == [] and names(diff.fixed_violations) == sorted(POOL_BLOCKS + POOL_POLICIES)
+    assert diff.head_mandatory == 0 and diff.cost.total.delta < -100
+    top = headline(diff)
+    assert "✅ 4 fixed" in top and "mandatory" not in top and "cost -$" in top
+    assert "#### Fixed violations (4)" in to_markdown(diff)
+
+
+def test_a_plan_against_itself_has_no_changes(base):
+    diff = diff_plans(base, copy.deepcopy(base))
+    assert not diff.has_changes
+    assert (diff.added, diff.removed, diff.changed, diff.new_violations, diff.fixed_violations) == ([], [], [], [], [])
+    markdown = to_markdown(diff)
+    assert "No resource changes" in markdown and "±$0.00/month" in markdown and "<details>" not in markdown
+
+
+def test_violations_already_open_on_base_are_counted_not_listed_as_new(base, head):
+    before = copy.deepcopy(head)
+    before["cost"] = base["cost"]
+    diff = diff_plans(before, head)
+    assert diff.new_violations == [] and diff.open_violations == 4
+    assert "4 violations already open on the base branch" in to_markdown(diff)
+
+
+def resource(urn_name: str, type_: str = "aws:s3/bucket:Bucket", **inputs) -> dict:
+    return {
+        "urn": f"urn:pulumi:us::meridian::{type_}::{urn_name}",
+        "type": type_,
+        "name": urn_name,
+        "custom": True,
+        "parent": None,
+        "provider": None,
+        "region": "us-east-1",
+        "inputs": inputs,
+        "dependencies": [],
+        "protect": False,
+    }
+
+
+def plan(*resources: dict, violations=(), evaluated=True, total=10.0) -> dict:
+    return {
+        "project": "meridian",
+        "stack": "us",
+        "resources": list(resources),
+        "outputs": {},
+        "policy": {"evaluated": evaluated, "violations": list(violations)},
+        "cost": {"evaluated": True, "monthly_total_usd": total, "by_region": {"us-east-1": total}, "tenants": []},
+    }
+
+
+def test_a_secret_is_never_shown_even_when_the_other_side_is_plain():
+    before = plan(resource("db", "aws:rds/cluster:Cluster", masterPassword="[secret]", port=5432))
+    after = plan(resource("db", "aws:rds/cluster:Cluster", masterPassword="hunter2-in-clear", port=5433))
+    diff = diff_plans(before, after)
+    assert diff.changed[0].keys == ["masterPassword", "port"]
+    rendered = to_markdown(diff) + json.dumps(diff.to_json()) + to_markdown(diff_plans(after, before))
+    assert "hunter2" not in rendered and "[secret]" not in rendered
+    assert "`masterPassword`" in rendered and "`port`: 5432 → 5433" in rendered
+
+
+@pytest.mark.parametrize("key", ["dbPassword", "authToken", "stringData.API_KEY", "data.settings"])
+def test_credential_like_values_are_not_shown_even_in_clear(key):
+    def inputs(value):
+        node = value
+        for part in reversed(key.split(".")):
+            node = {part: node}
+        return node
+
+    before = plan(resource("s", "kubernetes:core/v1:Secret", **inputs("old-clear-value")))
+    after = plan(resource("s", "kubernetes:core/v1:Secret", **inputs("new-clear-value")))
+    diff = diff_plans(before, after)
+    rendered = to_markdown(diff) + json.dumps(diff.to_json())
+    assert diff.changed[0].keys == [key] and "clear-value" not in rendered
+
+
+def test_long_values_are_named_not_printed():
+    before = plan(resource("role", "aws:iam/role:Role", description="a" * 200))
+    after = plan(resource("role", "aws:iam/role:Role", description="b" * 200))
+    markdown = to_markdown(diff_plans(before, after))
+    assert "`description`" in markdown and "bbbb" not in markdown
+
+
+def test_added_removed_renamed_and_protected_resources():
+    keep, old = resource("keep"), {**resource("old-name"), "protect": True}
+    diff = diff_plans(plan(keep, old), plan({**keep, "protect": True}, resource("new-name")))
+    assert names(diff.added) == ["new-name"] and names(diff.removed) == ["old-name"]
+    assert diff.changed[0].keys == ["(protect)"]
+    markdown = to_markdown(diff)
+    assert "protected: the delete fails until unprotected" in markdown
+    assert diff.to_json()["resources"]["removed"][0]["protect"] is True
+
+
+def test_components_are_not_counted_as_resources():
+    component = {**resource("net", "meridian:network:RegionNetwork"), "custom": False}
+    diff = diff_plans(plan(), plan(component))
+    assert diff.added == [] and not diff.has_changes
+
+
+def test_policy_not_evaluated_on_one_side_is_said_and_nothing_is_called_fixed():
+    bad = {"policy": RULE, "level": "mandatory", "urn": resource("b")["urn"], "message": "must | be\nprivate"}
+    diff = diff_plans(plan(resource("b"), evaluated=False), plan(resource("b"), violations=[bad]))
+    assert not diff.policy_compared and diff.fixed_violations == []
+    markdown = to_markdown(diff)
+    assert "not evaluated in the base plan" in markdown and "Policy violations in this change (1)" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| **mandatory**"))
+    assert row.count(" | ") == 4 and "must \\| be private" in row  # a pipe or newline cannot break the table
+
+
+def test_stack_level_violations_and_missing_cost():
+    stack_violation = {"policy": "tenant-isolation", "level": "advisory", "urn": "", "message": "m"}
+    after = plan(violations=[stack_violation])
+    del after["cost"]
+    diff = diff_plans(plan(), after)
+    markdown = to_markdown(diff)
+    assert "| advisory | `tenant-isolation` | (stack) |" in markdown
+    assert "no cost estimate in the head plan" in markdown and diff.to_json()["cost"]["monthly_total_usd"] is None
+
+
+def test_large_diffs_are_capped_in_markdown_but_complete_in_json():
+    after = plan(*(resource(f"b{i:03}") for i in range(300)))
+    diff = diff_plans(plan(), after)
+    markdown = to_markdown(diff)
+    assert "... and 260 more" in markdown and len(markdown) < 65_000  # GitHub's comment limit is 65,536
+    assert len(diff.to_json()["resources"]["added"]) == 300
+
+
+def test_the_comment_always_fits_github_s_limit():
+    long = "must change " * 150  # 40 rows of these alone are over the limit
+    violations = [
+        {"policy": f"rule-{i:03}", "level": "mandatory", "urn": resource(f"b{i:03}")["urn"], "message": long} for i in range(300)
+    ]
+    diff = diff_plans(plan(), plan(*(resource(f"b{i:03}") for i in range(300)), violations=violations))
+    markdown = to_markdown(diff)
+    assert len(markdown) <= 60_000 and "cut to fit a PR comment" in markdown
+    assert markdown.splitlines()[3] == f"**{headline(diff)}**"  # the headline survives any cut
+    assert markdown.count("<details>") == markdown.count("</details>")
+
+
+runner = CliRunner()
+
+
+def cli(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_cli_writes_markdown_and_json(tmp_path, base, head):
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    result = cli(
+        "diff",
+        str(tmp_path / "base.json"),
+        str(tmp_path / "head.json"),
+        "--markdown",
+        str(tmp_path / "c.md"),
+        "--json",
+        str(tmp_path / "d.json"),
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "c.md").read_text() == to_markdown(diff_plans(base, head))
+    assert json.loads((tmp_path / "d.json").read_text())["policy"]["head_mandatory"] == 4
+    assert RULE in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "file not found"),
+        ("{not json", "not JSON (line 1"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"stack": "us"}', "not a meridian plan"),
+        ('{"stack": "us", "resources": [{"urn": "u", "type": "t"}, {"urn": "u", "type": "t"}]}', "duplicate URN u"),
+        ('{"stack": "eu", "resources": []}', "different stacks: base is 'eu', head is 'us'"),
+    ],
+)
+def test_bad_plans_exit_2_with_what_is_wrong(tmp_path, base, content, expected):
+    (tmp_path / "head.json").write_text(json.dumps(base))
+    if content is not None:
+        (tmp_path / "base.json").write_text(content)
+    result = cli("diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"))
+    assert result.exit_code == 2
+    assert expected in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_bad_output_path_exits_2_before_reading_plans(tmp_path):
+    result = cli("diff", "a.json", "b.json", "--markdown", str(tmp_path / "missing" / "c.md"))
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_load_plan_reads_what_preview_writes(previews, tmp_path):
+    """Producer -> consumer: the live `meridian preview --json` output is a plan this module accepts."""
+    path = tmp_path / "us.json"
+    path.write_text(json.dumps(previews["us"].plan))
+    live = load_plan(path, "head")
+    assert not diff_plans(live, copy.deepcopy(live)).has_changes
+
+
+def test_preview_diff_shows_the_change_against_a_base_plan(previews, tmp_path):
+    base_plan = copy.deepcopy(previews["us"].plan)
+    pab = next(r for r in base_plan["resources"] if r["type"].endswith("BucketPublicAccessBlock"))
+    pab["inputs"]["blockPublicPolicy"] = False  # the base had it off; the live program turns it on
+    gone = next(r for r in base_plan["resources"] if r["type"] == "aws:kms/key:Key")
+    gone["urn"] += "-renamed"
+    (tmp_path / "base.json").write_text(json.dumps(base_plan))
+    result = run_meridian("preview", "--stack", "us", "--no-policy", "--diff", str(tmp_path / "base.json"))
+    assert result.code == 0, result.err + result.out[-2000:]
+    out = " ".join(result.out.split())
+    assert "against the base plan" in out
+    assert re.search(r"resources \+1 ~1 -1", out), out[-3000:]
+    assert "blockPublicPolicy: false → true" in out
+    assert "policy pack not evaluated in the head plan" in out
+
+
+def test_preview_diff_refuses_a_base_of_another_stack_before_running_the_program(previews, tmp_path):
+    (tmp_path / "eu.json").write_text(json.dumps(previews["eu"].plan))
+    result = run_meridian("preview", "--stack", "us", "--diff", str(tmp_path / "eu.json"))
+    assert result.code == 2 and "is of stack 'eu', not 'us'" in " ".join(result.err.split())
+    assert "resources in" not in result.out  # the program never ran
+
+
+def test_preview_diff_with_bare_is_refused(tmp_path):
+    result = cli("preview", "--stack", "us", "--bare", "--diff", str(tmp_path / "base.json"))
+    assert result.exit_code == 2 and "cannot be combined with --bare" in " ".join(result.output.split())
+
+
+def test_bad_base_is_a_bad_input_error(tmp_path):
+    with pytest.raises(BadInput, match="file not found"):
+        load_plan(tmp_path / "nope.json", "base")

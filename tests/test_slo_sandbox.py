@@ -1,0 +1,96 @@
+"""`meridian slo` and the plain locustfile against the real sandbox, a few seconds each: a real run
+passes, an impossible SLO file fails with exit 1 naming the objective, plain `locust --headless`
+carries the same verdict in its exit code, and a master + workers run judges every worker's samples."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from meridian.slo.evaluate import stats
+from meridian.slo.raw import read_raw
+from tests.conftest import ROOT, run_meridian
+from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing
+
+LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
+
+
+@pytest.fixture(scope="module")
+def state_dir():
+    missing = sandbox_parts_missing()
+    if missing:  # pragma: no cover - CI installs both
+        pytest.skip(f"sandbox parts not installed: {missing}")
+    with running_sandbox("meridian-slo-test-") as d:
+        yield d
+
+
+@pytest.fixture
+def impossible(tmp_path) -> Path:
+    path = tmp_path / "impossible.yaml"
+    path.write_text("version: 1\nobjectives:\n  p95_ms: 0.001\n")
+    return path
+
+
+def slo(state_dir: Path, report: Path, *args: str):
+    return run_meridian("slo", "--stack", STACK, "--state-dir", str(state_dir), "--report", str(report), "--shape", "flat",
+                        "--users", "8", "--spawn-rate", "8", "--duration", "4", *args, timeout=120)
+
+
+def test_a_short_real_run_passes_and_reports(state_dir, tmp_path):
+    cli = slo(state_dir, tmp_path)
+    assert cli.code == 0, cli.out + cli.err
+    assert "SLO met" in cli.out
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert doc["passed"] is True and doc["target"] == "sandbox"
+    # the report's numbers are the raw samples' exact percentiles
+    samples = read_raw(tmp_path / "raw.csv")
+    assert len(samples) > 50
+    assert doc["verdict"]["overall"]["p95_ms"] == stats(samples).p95_ms
+    assert {s.tenant for s in samples} == {"acme", "globex", "initech", "umbrella"}
+    assert {s.name for s in samples} >= {"GET /v1/tenants/[tenant]/events", "POST /v1/tenants/[tenant]/events"}
+    assert (tmp_path / "latency.png").stat().st_size > 10_000
+    assert "| all | p95_ms |" in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "tenants.json").exists()  # API keys do not outlive the run
+    assert not any(t["api_key"] in (tmp_path / "report.json").read_text()
+                   for t in json.loads((state_dir / STACK / "manifest.json").read_text())["tenants"])
+
+
+def test_an_impossible_slo_fails_naming_the_objective_also_with_workers(state_dir, tmp_path, impossible):
+    # master + 2 workers: the master judges the samples every worker shipped
+    cli = slo(state_dir, tmp_path, "--slo", str(impossible), "--workers", "2")
+    assert cli.code == 1, cli.out + cli.err
+    assert "SLO breached" in cli.err and "p95_ms" in cli.err and "is over the objective 0.0 ms by" in cli.err
+    doc = json.loads((tmp_path / "report.json").read_text())
+    samples = read_raw(tmp_path / "raw.csv")
+    assert doc["passed"] is False and doc["verdict"]["overall"]["requests"] == len(samples) > 30
+    assert doc["load"]["workers"] == 2
+
+
+def test_plain_locust_exit_code_is_the_verdict(state_dir, impossible):
+    # host and tenant keys from the sandbox manifest; the met case is the first test (the gate
+    # refuses a run whose Locust verdict disagrees with its own)
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "5", "-r", "5", "-t", "3s",
+            "--stack", STACK, "--state-dir", str(state_dir), "--only-summary", "--slo", str(impossible)]
+    breached = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=90, env={**os.environ, "NO_COLOR": "1"})
+    assert breached.returncode == 1, breached.stdout + breached.stderr
+    assert "SLO BREACHED" in breached.stdout and "FAILED p95_ms" in breached.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--users", "0"), "--users must be 1..10000"),
+    (("--shape", "zigzag"), "unknown shape 'zigzag'"),
+    (("--target", "gcp"), "unknown target 'gcp'"),
+])
+def test_bad_input_exits_2(tmp_path, args, message):
+    cli = run_meridian("slo", "--stack", STACK, "--state-dir", str(tmp_path), *args)
+    assert cli.code == 2 and message in cli.err, cli.err
+
+
+def test_no_sandbox_exits_2_with_the_command_to_start_one(tmp_path):
+    cli = run_meridian("slo", "--stack", STACK, "--state-dir", str(tmp_path))
+    assert cli.code == 2 and "meridian sandbox up --stack us" in cli.err, cli.err
