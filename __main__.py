@@ -199,8 +199,7 @@ disaster_recovery = DisasterRecovery(
         replicate_delete_markers=cfg.dr.replicate_delete_markers,
         replication_time_control=cfg.dr.replication_time_control,
         cluster_name=clusters["primary"].cluster_name,
-        health_check_ids=failover.health_check_ids,
-        metrics_provider=regional_provider(METRICS_REGION),
+        stop_alarm_arns=failover.alarm_arns,
         fis_duration_minutes=cfg.dr.fis_duration_minutes,
     ),
 )

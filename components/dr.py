@@ -11,11 +11,9 @@ and FIS experiment templates to rehearse the failures the pair is built for.
   replica; replicas are encrypted with the dr region's key of the tenant, delete markers and
   Replication Time Control follow config.
 - FIS (primary region): stop the cluster's nodes, fail over the database, cut the data subnets
-  off; each stops when a failover health-check guard alarm fires.
+  off; each stops when a failover health-check alarm (components.failover) fires.
 
-Everything is created through the two regional providers of the pair, plus the health-check guard
-alarms in us-east-1, the only region where Route 53 publishes health-check metrics (the same
-narrow exception the Failover component's alarms use).
+Everything is created through the two regional providers of the pair.
 """
 
 from __future__ import annotations
@@ -100,10 +98,8 @@ class DisasterRecoveryArgs:
     replication_time_control: bool
     cluster_name: pulumi.Input[str]
     """EKS cluster of the primary region, whose nodes the stop-nodes experiment stops."""
-    health_check_ids: Mapping[str, pulumi.Input[str]]
-    """"PRIMARY" / "SECONDARY" Route 53 health checks of the API (components.failover.Failover)."""
-    metrics_provider: aws.Provider
-    """us-east-1, where Route 53 publishes health-check metrics."""
+    stop_alarm_arns: Mapping[str, pulumi.Input[str]]
+    """"PRIMARY" / "SECONDARY": the alarms of each region's API health check (components.failover.Failover)."""
     fis_duration_minutes: int = 5
 
     def __post_init__(self) -> None:
@@ -111,8 +107,8 @@ class DisasterRecoveryArgs:
             raise ValueError("the dr region must differ from the primary: a copy in the same region survives no regional outage")
         if not 7 <= self.backup_retention_days <= 35:
             raise ValueError(f"backup_retention_days must be 7..35 (continuous backups keep at most 35), got {self.backup_retention_days}")
-        if set(self.health_check_ids) != {"PRIMARY", "SECONDARY"}:
-            raise ValueError(f"health_check_ids needs PRIMARY and SECONDARY, got {sorted(self.health_check_ids)}")
+        if set(self.stop_alarm_arns) != {"PRIMARY", "SECONDARY"}:
+            raise ValueError(f"stop_alarm_arns needs PRIMARY and SECONDARY, got {sorted(self.stop_alarm_arns)}")
         roles = [p.role for p in self.bucket_pairs]
         if len(set(roles)) != len(roles):
             raise ValueError(f"bucket pair roles must be unique, got {roles}")
@@ -174,7 +170,6 @@ class DisasterRecovery(pulumi.ComponentResource):
     backup_plan_id: pulumi.Output[str]
     replication_role_arns: dict[str, pulumi.Output[str]]  # pair role -> replication role ARN
     experiment_template_ids: dict[str, pulumi.Output[str]]  # scenario -> FIS template id
-    guard_alarm_arns: dict[str, pulumi.Output[str]]  # "PRIMARY" / "SECONDARY" -> alarm ARN
 
     def __init__(self, name: str, args: DisasterRecoveryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:dr:DisasterRecovery", name, None, opts)
@@ -188,14 +183,12 @@ class DisasterRecovery(pulumi.ComponentResource):
         self.vault_arns = {side.region: vaults[role].arn for role, side in regions.items()}
         self.backup_plan_id = self._backup_plan(vaults)
         self.replication_role_arns = {pair.role: self._replicate(pair) for pair in args.bucket_pairs}
-        self.guard_alarm_arns = self._guard_alarms()
         self.experiment_template_ids = self._experiments()
         self.register_outputs({
             "vault_arns": self.vault_arns,
             "backup_plan_id": self.backup_plan_id,
             "replication_role_arns": self.replication_role_arns,
             "experiment_template_ids": self.experiment_template_ids,
-            "guard_alarm_arns": self.guard_alarm_arns,
         })
 
     # --- AWS Backup ---------------------------------------------------------------------------
@@ -302,29 +295,6 @@ class DisasterRecovery(pulumi.ComponentResource):
 
     # --- FIS ----------------------------------------------------------------------------------
 
-    def _guard_alarms(self) -> dict[str, pulumi.Output[str]]:
-        """One alarm per health check: an experiment stops as soon as either region fails its checks
-        for a minute longer than the fault it injects is meant to cause."""
-        args = self._args
-        out = {}
-        for role, check_id in sorted(args.health_check_ids.items()):
-            alarm = aws.cloudwatch.MetricAlarm(
-                f"{self._name}-fis-guard-{role.lower()}",
-                alarm_description=f"{self._name}: stop FIS experiments, the {role.lower()} API health check is failing",
-                namespace="AWS/Route53",
-                metric_name="HealthCheckStatus",
-                dimensions={"HealthCheckId": check_id},
-                statistic="Minimum",
-                period=60,
-                evaluation_periods=2,
-                threshold=1,
-                comparison_operator="LessThanThreshold",
-                treat_missing_data="breaching",
-                opts=pulumi.ResourceOptions(parent=self, provider=args.metrics_provider),
-            )
-            out[role] = alarm.arn
-        return out
-
     def _experiments(self) -> dict[str, pulumi.Output[str]]:
         args, name = self._args, f"{self._name}-{self._args.primary.region}"
         opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
@@ -335,9 +305,10 @@ class DisasterRecovery(pulumi.ComponentResource):
                            policy=account_id.apply(lambda acct: fis_policy(args.primary.region, acct)),
                            opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider))
         duration = f"PT{args.fis_duration_minutes}M"
-        both = [{"source": "aws:cloudwatch:alarm", "value": arn} for _, arn in sorted(self.guard_alarm_arns.items())]
-        # Cutting the primary off is meant to fail its checks: only the dr side stops that one.
-        dr_only = [{"source": "aws:cloudwatch:alarm", "value": self.guard_alarm_arns["SECONDARY"]}]
+        # Stop as soon as a region fails its health checks; cutting the primary off is meant to fail
+        # its checks, so only the dr side stops that one.
+        both = [{"source": "aws:cloudwatch:alarm", "value": arn} for _, arn in sorted(args.stop_alarm_arns.items())]
+        dr_only = [{"source": "aws:cloudwatch:alarm", "value": args.stop_alarm_arns["SECONDARY"]}]
         stack_tag = {"key": TAG_STACK, "value": args.stack}
         if args.database_engine == "aurora-postgresql":
             db_target = {"name": "database", "resource_type": "aws:rds:cluster", "selection_mode": "ALL",

@@ -55,6 +55,7 @@ class FailoverArgs:
 
 class Failover(pulumi.ComponentResource):
     health_check_ids: dict[str, pulumi.Output[str]]  # "PRIMARY" / "SECONDARY"
+    alarm_arns: dict[str, pulumi.Output[str]]  # "PRIMARY" / "SECONDARY": a region failing its checks (FIS stop conditions)
     alarm_topic_arn: pulumi.Output[str]
     detection_bound_s: int
 
@@ -68,6 +69,7 @@ class Failover(pulumi.ComponentResource):
         topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=key.id, opts=metrics)
 
         self.health_check_ids = {}
+        self.alarm_arns = {}
         for role, target in (("PRIMARY", args.primary), ("SECONDARY", args.secondary)):
             check = aws.route53.HealthCheck(
                 f"{name}-{role.lower()}-check",
@@ -94,7 +96,7 @@ class Failover(pulumi.ComponentResource):
                 health_check_id=check.id,
                 opts=dns,
             )
-            aws.cloudwatch.MetricAlarm(
+            alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-{role.lower()}-alarm",
                 alarm_description=f"{args.fqdn}: {role.lower()} region {target.region} failing health checks",
                 namespace="AWS/Route53",
@@ -111,10 +113,12 @@ class Failover(pulumi.ComponentResource):
                 opts=metrics,
             )
             self.health_check_ids[role] = check.id
+            self.alarm_arns[role] = alarm.arn
         self.alarm_topic_arn = topic.arn
         self.detection_bound_s = args.detection_bound_s
         self.register_outputs({
             "health_check_ids": self.health_check_ids,
+            "alarm_arns": self.alarm_arns,
             "alarm_topic_arn": self.alarm_topic_arn,
             "detection_bound_s": self.detection_bound_s,
         })

@@ -290,7 +290,7 @@ def evidence(
     ctx: typer.Context,
     stack: str = StackOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="new or empty directory to write the bundle into"),
-    slo_report: Optional[Path] = typer.Option(None, "--slo-report", help="SLO report JSON to include (default: the newest under .meridian/slo/<stack>)"),
+    slo_report: Optional[Path] = typer.Option(None, "--slo-report", help="SLO report JSON to include (default: the newest `meridian slo` report of the stack under .meridian/reports)"),
     drill_dir: Optional[Path] = typer.Option(None, "--drill", help="drill run directory to include (default: the newest under .meridian/drills/<stack>)"),
     project_dir: Optional[Path] = ProjectOpt,
     debug: bool = DebugOpt,

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from meridian.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-_SEPARATORS = re.compile(r"\s(?:\|\||&&|\||;)\s|;\s*$|\$\(|`")
-_PREFIXES = {"sudo", "time", "exec", "then", "do", "!"}
+_SEPARATORS = re.compile(r"\s(?:\|\||&&|\|)\s|;(?:\s|$)|\$\(|`")
+_PREFIXES = {"sudo", "time", "exec", "if", "elif", "while", "until", "then", "do", "else", "!"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)")
 _SHELL_LANGS = {"", "bash", "sh", "shell", "console", "zsh"}
@@ -166,10 +166,19 @@ def check_meridian(cmd: Command) -> list[str]:
         if code != 0:
             problems.append(f"{cmd.where}: `{label} --help` exits {code} (quoted: {cmd.text!r})")
             continue
+        declared = declared_flags(tuple(path))
         for flag in flags:
-            if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text):
+            # declared by the command, and shown in its help (not merely mentioned in another option's text)
+            if flag not in declared or not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text):
                 problems.append(f"{cmd.where}: `{label}` has no flag {flag} (quoted: {cmd.text!r})")
     return problems
+
+
+def declared_flags(path: tuple[str, ...]) -> set[str]:
+    node = _root()
+    for name in path:
+        node = node.commands[name]
+    return {"--help"} | {o for p in node.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")}
 
 
 # --- make -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .cli_commands import ROOT, check, commands_in, markdown_commands
+from .cli_commands import ROOT, check, commands_in, help_text, markdown_commands
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
@@ -95,6 +95,15 @@ def test_the_checker_finds_bad_flags_unknown_subcommands_and_make_targets(tmp_pa
     assert len(problems.splitlines()) == 4, problems
 
 
+def test_a_flag_only_mentioned_in_a_help_text_is_not_accepted(tmp_path):
+    # `meridian evidence verify --help` mentions `drill --evidence`; verify itself has no --evidence
+    assert "--evidence" in help_text(("evidence", "verify"))[1]
+    commands = commands_in(_quoted("`meridian evidence verify out/ --evidence x`\n", tmp_path))
+    assert [p for c in commands for p in check(c)] == [
+        f"{tmp_path / 'doc.md'}:1: `meridian evidence verify` has no flag --evidence (quoted: 'meridian evidence verify out/ --evidence x')"
+    ]
+
+
 def test_placeholders_and_optional_parts_are_accepted(tmp_path):
     text = "`meridian cost --stack STACK [--json PATH] [--tenants N]` and `meridian preview|cost --tenants N`\n"
     commands = commands_in(_quoted(text, tmp_path))
@@ -108,6 +117,7 @@ def test_placeholders_and_optional_parts_are_accepted(tmp_path):
         ("`python -m meridian preview`", ["preview"]),
         ("`STACK=eu make preview`", ["preview"]),
         ("`cd x && make test`", ["test"]),
+        ("`if make -C base setup; then echo ok; fi`", ["-C", "base", "setup"]),
         ("`meridian:stack` tag", None),
         ("`meridian/engine/plan.py`", None),
     ],

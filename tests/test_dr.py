@@ -9,8 +9,6 @@ import json
 import pytest
 
 from components.config import ZONE_REGIONS, RawConfig, ConfigError, load_stack, parse_config, read_stack_files
-from components.failover import METRICS_REGION, METRICS_TYPES
-
 from meridian.engine.mocks import OUTPUTS, _digest
 
 from .conftest import ROOT, STACKS
@@ -133,27 +131,29 @@ def test_replication_role_reaches_only_its_own_buckets_and_keys(previews, stack)
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_fis_templates_cover_the_three_scenarios_with_guard_alarm_stop_conditions(previews, stack):
+def test_fis_templates_cover_the_three_scenarios_and_stop_on_the_failover_alarms(previews, stack):
     plan = previews[stack].plan
     cfg = load_stack(ROOT, stack)
     templates = of_type(plan, FIS)
     assert sorted(t["name"].rsplit("-fis-", 1)[1] for t in templates) == ["database-failover", "disrupt-network", "stop-nodes"]
-    guards = {a["name"]: a for a in of_type(plan, ALARM) if "-fis-guard-" in a["name"]}
-    assert len(guards) == 2
-    checks = {c["urn"] for c in of_type(plan, "aws:route53/healthCheck:HealthCheck")}
-    for guard in guards.values():
-        assert guard["inputs"]["metricName"] == "HealthCheckStatus" and any(d in checks for d in guard["dependencies"])
+    checks = {c["urn"]: c for c in of_type(plan, "aws:route53/healthCheck:HealthCheck")}
     for template in templates:
         assert template["region"] == cfg.regions.primary.region
         stops = template["inputs"]["stopConditions"]
         assert stops and all(s["source"] == "aws:cloudwatch:alarm" for s in stops)
-        names = {owner_of(plan, s["value"])["name"] for s in stops}
-        assert names <= set(guards), f"{template['name']}: stop conditions must be the guard alarms"
+        alarms = [owner_of(plan, s["value"]) for s in stops]
+        watched = set()
+        for alarm in alarms:
+            assert alarm["type"] == ALARM and alarm["inputs"]["metricName"] == "HealthCheckStatus", alarm["urn"]
+            (check,) = [checks[d] for d in alarm["dependencies"] if d in checks]
+            watched.add(check["name"].rsplit("-", 2)[-2])  # <failover>-primary-check -> primary
         if template["name"].endswith("disrupt-network"):
-            assert names == {f"{stack}-dr-fis-guard-secondary"}, "cutting the primary off must not stop on the primary's own failing checks"
+            assert watched == {"secondary"}, "cutting the primary off must not stop on the primary's own failing checks"
+        else:
+            assert watched == {"primary", "secondary"}
         for action in template["inputs"]["actions"]:
-            duration = {p["key"]: p["value"] for p in action.get("parameters", [])}.get("duration") or \
-                {p["key"]: p["value"] for p in action.get("parameters", [])}.get("startInstancesAfterDuration")
+            params = {p["key"]: p["value"] for p in action.get("parameters", [])}
+            duration = params.get("duration") or params.get("startInstancesAfterDuration")
             if duration:
                 assert duration == f"PT{cfg.dr.fis_duration_minutes}M"
 
@@ -175,7 +175,7 @@ def test_everything_dr_creates_stays_in_the_zone(previews, stack):
     mine = [r for r in plan["resources"] if r["custom"] and under_dr(r)]
     assert len(mine) >= 24, "vaults, locks, keys, plan, selection, roles, replication, alarms and templates"
     for r in mine:
-        assert r["region"] in allowed or (r["region"] == METRICS_REGION and r["type"] in METRICS_TYPES), f"{r['urn']} in {r['region']}"
+        assert r["region"] in allowed, f"{r['urn']} in {r['region']}, outside zone {cfg.zone}"
     assert not [v for v in plan["policy"]["violations"] if v["level"] == "mandatory"]
 
 

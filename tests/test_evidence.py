@@ -127,16 +127,35 @@ def test_a_symlink_swapped_in_for_a_file_is_caught(bundle, tmp_path_factory):
 # --- the CLI, producer to consumer ------------------------------------------------------------
 
 
+def test_latest_slo_report_is_the_newest_of_the_stack(tmp_path):
+    import os
+
+    from meridian.evidence.bundle import latest_slo_report
+
+    assert latest_slo_report(tmp_path, "eu") is None
+    for i, name in enumerate(("slo-eu-20261201T000000Z", "slo-eu-20261202T000000Z", "slo-us-20261203T000000Z")):
+        (tmp_path / ".meridian" / "reports" / name).mkdir(parents=True)
+        report = tmp_path / ".meridian" / "reports" / name / "report.json"
+        report.write_text("{}")
+        os.utime(report, (1_000_000 + i, 1_000_000 + i))
+    assert latest_slo_report(tmp_path, "eu").parent.name == "slo-eu-20261202T000000Z"
+
+
 def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_tampered(tmp_path):
     out = tmp_path / "bundle"
-    built = run_meridian("evidence", "--stack", "eu", "--out", str(out))
+    slo = tmp_path / "slo-eu-20261202T000000Z"
+    slo.mkdir()
+    (slo / "report.json").write_text('{"verdict": "pass"}\n')
+    (slo / "report.md").write_text("# SLO report\n")
+    built = run_meridian("evidence", "--stack", "eu", "--out", str(out), "--slo-report", str(slo / "report.json"))
     assert built.code == 0, built.err + built.out
     index = json.loads((out / "bundle.json").read_text())
     assert index["residency_verdict"] == "compliant"
     residency = json.loads((out / "residency.json").read_text())
     assert {d["kind"] for d in residency["destinations"]["items"]} >= {"s3-replication", "backup-copy", "database-member"}
     listed = sorted(line.split("  ", 1)[1] for line in (out / MANIFEST).read_text().splitlines())
-    assert listed == sorted(["bundle.json", "cost.json", "plan.json", "policy.json", "residency.json", "residency.md"])
+    assert listed == sorted(["bundle.json", "cost.json", "plan.json", "policy.json", "residency.json", "residency.md",
+                             "slo/report.json", "slo/report.md"])
 
     ok = run_meridian("evidence", "verify", str(out))
     assert ok.code == 0, ok.err + ok.out

@@ -29,6 +29,9 @@ UNTAGGABLE = {
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
     "aws:iam/rolePolicy:RolePolicy",
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
+    "aws:backup/selection:Selection",
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
 }
 
 

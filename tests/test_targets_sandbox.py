@@ -70,6 +70,7 @@ def test_factory_refuses_unknown_kinds_and_absent_sandboxes(tmp_path):
 
 def test_factory_reports_a_missing_aws_module_as_unavailable(monkeypatch):
     monkeypatch.setitem(sys.modules, "meridian.targets.aws", None)  # import fails as if absent
+    monkeypatch.delattr(sys.modules["meridian.targets"], "aws", raising=False)  # even after another test imported it
     with pytest.raises(TargetUnavailable, match="aws target is not available"):
         open_target("aws", STACK, ROOT)
 

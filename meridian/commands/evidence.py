@@ -68,13 +68,13 @@ def drill_record(project_dir: Path, stack: str, given: Path | None) -> list[Path
 def build(req: EvidenceRequest, console: Console | None = None, drill_files: list[Path] | None = None) -> int:
     console = console or Console()
     from meridian.commands.preview import prepare
-    from meridian.evidence.bundle import SLO_DIR, latest_report, prepare_out_dir, write_bundle
+    from meridian.evidence.bundle import latest_slo_report, prepare_out_dir, write_bundle
 
     prep = prepare(req.stack, req.project_dir, None)
     out = prepare_out_dir(req.out)
     if req.slo_report is not None and not req.slo_report.is_file():
         raise BadInput(f"--slo-report {req.slo_report}: no such file")
-    slo = req.slo_report or latest_report(prep.project_dir / SLO_DIR / req.stack)
+    slo = req.slo_report or latest_slo_report(prep.project_dir, req.stack)
     drill = drill_files if drill_files is not None else drill_record(prep.project_dir, req.stack, req.drill_dir)
     exceptions = region_exceptions(prep.project_dir, req.stack)
     console.print(f"evidence for stack {req.stack}: running the program offline with the policy pack ...")

@@ -25,7 +25,7 @@ from meridian.errors import BadInput
 from meridian.evidence.manifest import write_manifest
 from meridian.evidence.residency import attest, markdown
 
-SLO_DIR = Path(".meridian") / "slo"
+REPORTS_DIR = Path(".meridian") / "reports"  # `meridian slo` writes slo-<stack>-<time>/report.json there
 DRILL_DIR = Path(".meridian") / "drills"
 
 
@@ -46,6 +46,12 @@ def latest_report(root: Path) -> Path | None:
     if not root.is_dir():
         return None
     reports = [p for p in root.rglob("*.json") if p.is_file()]
+    return max(reports, key=lambda p: (p.stat().st_mtime, str(p))) if reports else None
+
+
+def latest_slo_report(project_dir: Path, stack: str) -> Path | None:
+    """The newest `meridian slo` report of the stack, or None."""
+    reports = [p for p in (project_dir / REPORTS_DIR).glob(f"slo-{stack}-*/report.json") if p.is_file()]
     return max(reports, key=lambda p: (p.stat().st_mtime, str(p))) if reports else None
 
 
@@ -109,7 +115,7 @@ def write_bundle(
     put("residency.md", markdown(attestation), "residency attestation, readable")
 
     if slo_report is None:
-        bundle.absent["slo"] = f"no SLO report found under {SLO_DIR / stack} (run `meridian slo`, or pass --slo-report)"
+        bundle.absent["slo"] = f"no SLO report found under {REPORTS_DIR}/slo-{stack}-* (run `meridian slo`, or pass --slo-report)"
     else:
         for src in report_files(slo_report):
             _copy(src, out / "slo" / src.name, bundle, f"SLO report ({slo_report.name})")
