@@ -56,9 +56,11 @@ def stack_facts(project_dir: Path) -> dict[str, StackFacts]:
         facts = {}
         for stack, proc in procs.items():
             out, err = proc.communicate()
-            if proc.returncode not in (0, 1):  # 1: a gate failed; the plan is still what the program makes
+            diagram = Path(f"{tmp}/{stack}.md")
+            # 1 can be a failed gate (the plan is still what the program makes) or a failed program (no plan)
+            if proc.returncode not in (0, 1) or not out.strip() or not diagram.is_file():
                 raise BadInput(f"preview of stack {stack!r} failed ({proc.returncode}), docs cannot be generated:\n{err[-2000:]}")
-            facts[stack] = StackFacts(json.loads(out), Path(f"{tmp}/{stack}.md").read_text())
+            facts[stack] = StackFacts(json.loads(out), diagram.read_text())
     return facts
 
 
