@@ -480,7 +480,7 @@ def provider_config_keys(namespace: str) -> frozenset[str] | None:
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
                 and node.func.value.id == "__config__" and node.args and isinstance(node.args[0], ast.Constant)):
             keys.add(str(node.args[0].value))
-    return frozenset(keys)
+    return frozenset(keys) or None  # an SDK generated another way: better unchecked than every key refused
 
 
 def _sdk_version(namespace: str) -> str:
