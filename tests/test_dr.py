@@ -9,6 +9,8 @@ import json
 import pytest
 
 from components.config import ZONE_REGIONS, RawConfig, ConfigError, load_stack, parse_config, read_stack_files
+from components.naming import NAMESPACE_PREFIX
+from components.tenant import tenant_prefix
 from meridian.engine.mocks import OUTPUTS, _digest
 
 from .conftest import ROOT, STACKS
@@ -104,14 +106,14 @@ def test_every_tenant_bucket_replicates_to_its_dr_counterpart_under_the_tenants_
             assert replica["type"] == BUCKET and replica["region"] == dr, f"{name}: replica must be a dr-region bucket"
             key = owner_of(plan, dest["encryptionConfiguration"]["replicaKmsKeyId"])
             assert key["type"] == KEY and key["region"] == dr
-            tenant = rule["filter"]["prefix"].removeprefix("tenants/").rstrip("/") or name.removeprefix(f"{stack}-dr-t-").removesuffix("-replication")
+            tenant = rule["filter"]["prefix"].removeprefix("tenants/").removeprefix(NAMESPACE_PREFIX).rstrip("/") or name.removeprefix(f"{stack}-dr-t-").removesuffix("-replication")
             assert f"-t-{tenant}-key" in key["name"], f"{name}: replicas of {tenant} must use {tenant}'s own dr key, not {key['name']}"
             assert rule["deleteMarkerReplication"]["status"] == ("Enabled" if cfg.dr.replicate_delete_markers else "Disabled")
             assert ("replicationTime" in dest) == cfg.dr.replication_time_control
             assert rule["sourceSelectionCriteria"]["sseKmsEncryptedObjects"]["status"] == "Enabled"
         pool_prefixes = sorted(r["filter"]["prefix"] for r in replication["inputs"]["rules"])
         if name.endswith("-pool-replication"):
-            assert pool_prefixes == sorted(f"tenants/{t.id}/" for t in cfg.tenants if t.data_tier == "pool")
+            assert pool_prefixes == sorted(tenant_prefix(t.id) for t in cfg.tenants if t.data_tier == "pool")
 
 
 @pytest.mark.parametrize("stack", ["eu"])

@@ -14,6 +14,12 @@ from .conftest import run_meridian
 
 EU = ["eu-west-1", "eu-central-1"]
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+FAILOVER = "meridian:failover:Failover"
+ALARMS_IN_US_EAST_1 = [{"region": "us-east-1", "component": FAILOVER, "types": [ALARM, "aws:kms/key:Key"], "why": "metrics"}]
+
+
+def in_failover(name, type_):
+    return f"urn:pulumi:eu::meridian::{FAILOVER}${type_}::{name}"
 
 
 def res(urn, type_, region, inputs=None, deps=(), name=None):
@@ -66,18 +72,21 @@ def test_a_destination_that_cannot_be_resolved_is_not_compliant():
 def test_backup_copy_to_a_vault_outside_the_zone_fails():
     backup = res("plan", "aws:backup/plan:Plan", "eu-west-1",
                  inputs={"rules": [{"copyActions": [{"destinationVaultArn": "arn:aws:backup:us-east-1:1:backup-vault:x"}]}]})
-    doc = attest(plan_of(backup), EU, {"us-east-1": [ALARM]}, "eu")
+    doc = attest(plan_of(backup), EU, ALARMS_IN_US_EAST_1, "eu")
     assert doc["verdict"] == "not compliant"
     assert doc["destinations"]["outside_or_unresolved"][0]["region"] == "us-east-1"
 
 
 def test_region_exception_is_narrow_and_rule_violations_fail_the_attestation():
-    alarm = res("alarm", ALARM, "us-east-1")
-    key = res("key", "aws:kms/key:Key", "us-east-1")
-    doc = attest(plan_of(alarm, key), EU, {"us-east-1": [ALARM]}, "eu")
-    assert doc["resources"]["outside"] == ["key"], "only the listed types may sit in the exception region"
+    alarm = res(in_failover("alarm", ALARM), ALARM, "us-east-1")
+    failover_key = res(in_failover("key", "aws:kms/key:Key"), "aws:kms/key:Key", "us-east-1")
+    stray_key = res("urn:pulumi:eu::meridian::aws:kms/key:Key::stray", "aws:kms/key:Key", "us-east-1")
+    stray_alarm = res("urn:pulumi:eu::meridian::meridian:dr:DisasterRecovery$" + ALARM + "::stray", ALARM, "us-east-1")
+    doc = attest(plan_of(alarm, failover_key, stray_key, stray_alarm), EU, ALARMS_IN_US_EAST_1, "eu")
+    assert sorted(doc["resources"]["outside"]) == sorted([stray_key["urn"], stray_alarm["urn"]]), \
+        "only the listed types inside the listed component may sit in the exception region"
     violation = {"policy": "aws-replication-destination-allowed", "level": "mandatory", "urn": "x", "message": "m"}
-    doc = attest(plan_of(alarm, violations=[violation]), EU, {"us-east-1": [ALARM]}, "eu")
+    doc = attest(plan_of(alarm, violations=[violation]), EU, ALARMS_IN_US_EAST_1, "eu")
     assert doc["verdict"] == "not compliant" and doc["rules"]["aws-replication-destination-allowed"]["verdict"] == "fail"
 
 

@@ -45,11 +45,11 @@ def offline_plan(project_dir: Path, stack: str) -> dict[str, Any]:
     return plan.to_json(report.to_json(), estimate(plan.resource_dicts, cfg, stack).to_json())
 
 
-def region_exceptions(project_dir: Path, stack: str) -> dict[str, list[str]]:
+def region_exceptions(project_dir: Path, stack: str) -> list[dict]:
     from meridian.engine.policy import config_path, load_policy_config
 
     entry = load_policy_config(config_path(project_dir, stack)).get("aws-resource-region-allowed")
-    return dict((entry or {}).get("regionExceptions") or {}) if isinstance(entry, dict) else {}
+    return list(entry.get("regionExceptions") or []) if isinstance(entry, dict) else []
 
 
 def drill_record(project_dir: Path, stack: str, given: Path | None) -> list[Path] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,7 +90,7 @@ def write_bundle(
     stack: str,
     zone: str,
     allowed_regions: list[str],
-    region_exceptions: Mapping[str, list[str]],
+    region_exceptions: Sequence[Mapping[str, Any]],
     plan: dict[str, Any],
     slo_report: Path | None,
     drill_files: list[Path] | None,

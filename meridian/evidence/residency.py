@@ -109,11 +109,20 @@ def destinations(resources: Iterable[Mapping[str, Any]], allowed: set[str]) -> l
     return out
 
 
-def attest(plan: Mapping[str, Any], allowed_regions: Iterable[str], exceptions: Mapping[str, Iterable[str]], zone: str) -> dict[str, Any]:
+def excepted(resource: Mapping[str, Any], exceptions: Iterable[Mapping[str, Any]]) -> bool:
+    """The policy pack's narrow exception, judged the same way: a resource of one of the listed
+    types, in the listed region, whose URN shows it inside the listed component type."""
+    urn = str(resource.get("urn", ""))
+    type_chain = urn.split("::")[2] if urn.count("::") >= 3 else ""
+    return any(e.get("region") == resource.get("region") and resource.get("type") in e.get("types", [])
+               and f"{e.get('component')}$" in type_chain for e in exceptions)
+
+
+def attest(plan: Mapping[str, Any], allowed_regions: Iterable[str], exceptions: Iterable[Mapping[str, Any]], zone: str) -> dict[str, Any]:
     """The attestation document: `verdict` is "compliant" only if every resource and every
     destination is inside the zone (or a listed exception) and the residency rules found nothing."""
     allowed = set(allowed_regions)
-    excepted = {region: set(types) for region, types in exceptions.items()}
+    exceptions = list(exceptions)
     rows, outside = [], []
     for r in plan["resources"]:
         if not r.get("custom") or not str(r["type"]).startswith("aws:"):
@@ -121,7 +130,7 @@ def attest(plan: Mapping[str, Any], allowed_regions: Iterable[str], exceptions: 
         region = r.get("region")
         if region in allowed:
             status = "in-zone"
-        elif r["type"] in excepted.get(region, ()):
+        elif excepted(r, exceptions):
             status = "exception"
         else:
             status = "outside"
@@ -140,7 +149,7 @@ def attest(plan: Mapping[str, Any], allowed_regions: Iterable[str], exceptions: 
         "stack": plan.get("stack"),
         "zone": zone,
         "allowed_regions": sorted(allowed),
-        "region_exceptions": {k: sorted(v) for k, v in sorted(excepted.items())},
+        "region_exceptions": [{k: e[k] for k in ("region", "component", "types", "why") if k in e} for e in exceptions],
         "verdict": "compliant" if compliant else "not compliant",
         "resources": {"count": len(rows), "by_region": _count(rows), "outside": outside, "items": rows},
         "destinations": {"count": len(dests), "outside_or_unresolved": [asdict(d) for d in bad_dests], "items": [asdict(d) for d in dests]},
@@ -161,7 +170,8 @@ def markdown(doc: Mapping[str, Any]) -> str:
              f"**Verdict: {doc['verdict']}**", "",
              f"Allowed regions: {', '.join(doc['allowed_regions'])}."]
     if doc["region_exceptions"]:
-        lines.append("Exceptions: " + "; ".join(f"{r}: {', '.join(t)}" for r, t in doc["region_exceptions"].items()) + ".")
+        lines.append("Exceptions: " + "; ".join(f"{e['region']}: {', '.join(e['types'])} inside {e['component']}"
+                                                 for e in doc["region_exceptions"]) + ".")
     lines += ["", "## Resources by region", "", "| region | in zone | exception | outside |", "|---|---:|---:|---:|"]
     lines += [f"| {region} | {c['in-zone']} | {c['exception']} | {c['outside']} |" for region, c in doc["resources"]["by_region"].items()]
     lines += ["", "## Where copies of data go", "", "| kind | from | to | region | resolved by | in zone |", "|---|---|---|---|---|---|"]
