@@ -105,10 +105,7 @@ def test_real_bucket_made_public(real_resources, stack_pack):
 
 def test_real_tenant_role_widened_to_everything(real_resources, stack_pack):
     # Tenants reach AWS through EKS Pod Identity (components.tenantidentity): a tenant's association
-    # carries its session policy; widening it must be caught. Packs from before Pod Identity do not
-    # judge associations (the policy branch's pack does).
-    if "PodIdentityAssociation" not in (ROOT / "policies" / "tenancy.py").read_text():
-        pytest.skip("this checkout's policy pack predates Pod Identity: it does not judge association session policies")
+    # carries its session policy; widening it must be caught.
     resources = json.loads(json.dumps(real_resources["us"]))
     access = _one(resources, "aws:eks/podIdentityAssociation:PodIdentityAssociation", lambda r: r["name"].endswith("-t-globex-identity"))
     doc = json.loads(access["inputs"]["policy"])
