@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 from meridian.errors import BadInput
@@ -306,3 +307,9 @@ def test_decoding_once_per_request_changes_no_verdict(pack, tmp_path):
         analyzer.configure(effective_config(info, examples.CONFIG, "test config"))
         shipped = sorted((v.policy, v.level, v.urn, v.message) for v in evaluate(analyzer, [Subject.from_dict(r) for r in resources]))
     assert cached == shipped and len({p for p, *_ in cached}) >= 5
+
+
+def test_the_pack_reports_the_version_its_pulumipolicy_yaml_declares(pack):
+    # the Python SDK's analyzer always answers 0.0.1; the CLI, and so the engine, report the file's
+    declared = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())["version"]
+    assert pack.info.version == str(declared) != "0.0.1"

@@ -107,7 +107,7 @@ class Analyzer:
         self._channel = grpc.insecure_channel(f"127.0.0.1:{self._port}", options=_GRPC_OPTIONS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
         try:
-            self.info = _pack_info(self.stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30, wait_for_ready=True))
+            self.info = _pack_info(self.stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30, wait_for_ready=True), self.pack_dir)
         except grpc.RpcError as exc:
             raise PolicyPackError(f"the policy pack in {self.pack_dir} did not answer: {exc.details()}\n{self._stderr_tail()}") from None
         self.startup_seconds = time.perf_counter() - self.started_at

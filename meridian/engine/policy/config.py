@@ -54,7 +54,20 @@ class PackInfo:
         return next(p for p in self.policies if p.name == name)
 
 
-def _pack_info(info: Any) -> PackInfo:
+def declared_version(pack_dir: Path) -> str | None:
+    """The version in the pack's PulumiPolicy.yaml: what the Pulumi CLI reports (the Python SDK's
+    analyzer always answers 0.0.1 and leaves the real version to that file)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    return str(version) if version is not None else None
+
+
+def _pack_info(info: Any, pack_dir: Path) -> PackInfo:
     policies = tuple(
         PolicyInfo(
             name=p.name,
@@ -74,7 +87,7 @@ def _pack_info(info: Any) -> PackInfo:
         entry = json_format.MessageToDict(cfg.properties)
         entry["enforcementLevel"] = _ENUM_LEVEL.get(cfg.enforcementLevel, "advisory")
         initial[name] = entry
-    return PackInfo(info.name, info.version, info.description, policies, initial)
+    return PackInfo(info.name, declared_version(pack_dir) or info.version, info.description, policies, initial)
 
 
 def config_path(project_dir: Path, stack: str) -> Path:
