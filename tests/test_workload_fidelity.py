@@ -264,3 +264,16 @@ def test_a_run_refuses_endpoints_left_unsubstituted(rendered, tmp_path):
     container = _containers(rendered, "kubernetes:apps/v1:Deployment")[0]
     with pytest.raises(Unsubstituted, match="rds.amazonaws.com"):
         prepare(container, tmp_path, Substitutions(), settings_path=SETTINGS_PATH)
+
+
+def test_the_local_interpreter_is_not_remapped_onto_a_mount(rendered, tmp_path):
+    # the pod mounts an emptyDir at /tmp; a checkout (and so its venv) may live under /tmp too
+    from meridian.sandbox.podrun import Substitutions, prepare
+
+    container = _containers(rendered, "kubernetes:apps/v1:Deployment")[0]
+    mounted = {m["mountPath"] for m in container.spec.get("volumeMounts") or []}
+    assert "/tmp" in mounted, "this test needs the pod's /tmp mount"
+    interpreter = "/tmp/some-checkout/.venv/bin/python"
+    pod = prepare(container, tmp_path, Substitutions(hosts=_endpoint_substitutions(container, 5432), interpreter=interpreter),
+                  settings_path=SETTINGS_PATH)
+    assert pod.argv[0] == interpreter

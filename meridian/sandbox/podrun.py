@@ -86,10 +86,12 @@ def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, se
         local.write_text(text)
         os.chmod(local, f.mode)
     command = list(container.spec.get("command") or [])
-    if command[:1] == ["python"]:
-        command[0] = subs.interpreter
-        done.append(f"command[0]: python -> {subs.interpreter}")
+    # container paths are remapped onto the mounts; the local interpreter is a host path (it may
+    # itself lie under a directory the pod mounts, e.g. a checkout in /tmp), so it goes in after
     argv = [_remap(str(a), mounts) for a in [*command, *(container.spec.get("args") or [])]]
+    if command[:1] == ["python"]:
+        argv[0] = subs.interpreter
+        done.append(f"command[0]: python -> {subs.interpreter}")
     env = {}
     for var in container.spec.get("env") or []:
         if "value" not in var:
