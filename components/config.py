@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 NAMESPACE = "meridian"
 # Config namespaces the program reads: its own, the providers it configures, the engine's.
@@ -180,6 +180,25 @@ class DrSettings(_Model):
     fis_duration_minutes: int = Field(5, ge=1, le=60, description="how long each FIS experiment holds its fault")
 
 
+class RolloutSettings(_Model):
+    """Progressive delivery: a canary beside the stable version, its traffic share raised step by step."""
+
+    steps: tuple[Annotated[int, Field(ge=1, le=100)], ...] = Field(
+        (1, 5, 25, 100), description="canary traffic percentages, strictly increasing, ending at 100")
+    pause_s: int = Field(300, ge=1, le=86400, description="how long each step holds under load before the SLO gate judges the canary")
+    slo_file: str = Field("loadtests/slo.yaml", min_length=1, description="the objectives each step is judged against (relative to the project)")
+    canary_replicas: int = Field(1, ge=1, description="pods of the canary version per region while a rollout runs")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_rise_to_full(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps or steps[-1] != 100:
+            raise ValueError("must end at 100 (full promotion)")
+        if any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ValueError(f"must be strictly increasing, got {list(steps)}")
+        return steps
+
+
 class QuotaSettings(_Model):
     """The account's service quotas `meridian preflight` plans against (AWS defaults; raise them here
     after raising them in Service Quotas). Account-wide quotas are shared by `stacks_per_account`."""
@@ -213,6 +232,7 @@ class StackConfig(_Model):
     dr: DrSettings = DrSettings()
     production: bool = False
     quotas: QuotaSettings = QuotaSettings()
+    rollout: RolloutSettings = RolloutSettings()
 
     @property
     def allowed_regions(self) -> tuple[str, ...]:
