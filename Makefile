@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 preview: $(STAMP)
 	$(BIN)/meridian preview --stack $(STACK)
 
-test: $(STAMP)
+# the lint step first (seconds), then the suite
+test: lint
 	$(BIN)/python -m pytest -q
 
 # ruff (config in pyproject.toml [tool.ruff]): the lint rules, then the formatting, checked without changing a file

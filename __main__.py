@@ -107,8 +107,7 @@ registry = ImageRegistry(
 )
 api_keys = TenantApiKeys(f"{stack}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
 service_tenants = [
-    WorkloadTenant(id=t.id, plan=t.plan, key_digest=api_keys.digests[t.id], **cfg.quota_of(t).model_dump())
-    for t in cfg.tenants
+    WorkloadTenant(id=t.id, plan=t.plan, key_digest=api_keys.digests[t.id], **cfg.quota_of(t).model_dump()) for t in cfg.tenants
 ]
 
 workloads = {
@@ -148,32 +147,38 @@ for role, spec in cfg.regions.both:
     silo_prefix = account_id.apply(lambda acct, region=spec.region: silo_bucket_prefix(acct, stack, region))
     identities[role] = TenantIdentity(
         f"{stack}-{spec.region}-tenant-identity",
-        TenantIdentityArgs(region=spec.region, cluster_arn=clusters[role].cluster_arn, pool_bucket_arn=pool.bucket_arn,
-                           silo_bucket_prefix=silo_prefix),
+        TenantIdentityArgs(
+            region=spec.region,
+            cluster_arn=clusters[role].cluster_arn,
+            pool_bucket_arn=pool.bucket_arn,
+            silo_bucket_prefix=silo_prefix,
+        ),
         opts=pulumi.ResourceOptions(providers={"aws": providers[role]}),
     )
     for tenant in cfg.tenants:
         quota = cfg.quota_of(tenant)
-        tenants[tenant.id].append(Tenant(
-            f"{stack}-{spec.region}-t-{tenant.id}",
-            TenantArgs(
-                tenant_id=tenant.id,
-                plan=tenant.plan,
-                region=spec.region,
-                gql_qps=quota.gql_qps,
-                ingest_eps=quota.ingest_eps,
-                storage_gb=quota.storage_gb,
-                data_tier=tenant.data_tier,
-                pool_bucket_arn=pool.bucket_arn,
-                cluster_name=clusters[role].cluster_name,
-                identity_role_arn=identities[role].role_arn,
-                silo_bucket_prefix=silo_prefix,
-                database_cidrs=networks[role].data_subnet_cidrs,
-                # Its rate-limit ConfigMap needs the platform namespace, not the whole rollout.
-                platform_namespace=workloads[role].namespace,
-            ),
-            opts=in_region,
-        ))
+        tenants[tenant.id].append(
+            Tenant(
+                f"{stack}-{spec.region}-t-{tenant.id}",
+                TenantArgs(
+                    tenant_id=tenant.id,
+                    plan=tenant.plan,
+                    region=spec.region,
+                    gql_qps=quota.gql_qps,
+                    ingest_eps=quota.ingest_eps,
+                    storage_gb=quota.storage_gb,
+                    data_tier=tenant.data_tier,
+                    pool_bucket_arn=pool.bucket_arn,
+                    cluster_name=clusters[role].cluster_name,
+                    identity_role_arn=identities[role].role_arn,
+                    silo_bucket_prefix=silo_prefix,
+                    database_cidrs=networks[role].data_subnet_cidrs,
+                    # Its rate-limit ConfigMap needs the platform namespace, not the whole rollout.
+                    platform_namespace=workloads[role].namespace,
+                ),
+                opts=in_region,
+            )
+        )
 
 cost_caps = CostCaps(
     f"{stack}-cost",
@@ -182,7 +187,11 @@ cost_caps = CostCaps(
         stack_cap_usd=cfg.cost.stack_cap_usd,
         alert_thresholds_pct=cfg.cost.alert_thresholds_pct,
         tenants=[
-            TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd, role_names=[identities[role].role_name for role, _ in cfg.regions.both])
+            TenantBudget(
+                tenant_id=t.id,
+                monthly_budget_usd=t.monthly_budget_usd,
+                role_names=[identities[role].role_name for role, _ in cfg.regions.both],
+            )
             for t in cfg.tenants
         ],
     ),
@@ -209,21 +218,34 @@ failover = Failover(
 # What replicates to the dr region: the pool bucket per pool tenant's prefix, each silo bucket whole.
 # tenants[id] holds the tenant's primary-region slice first, then its dr-region slice.
 pool_tenants = [t for t in cfg.tenants if t.data_tier == "pool"]
-bucket_pairs = [
-    BucketPair(
-        role="pool", source_bucket_arn=pools["primary"].bucket_arn, replica_bucket_arn=pools["dr"].bucket_arn,
-        routes=[ReplicaRoute(prefix=tenant_prefix(t.id), source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)
-                for t in pool_tenants],
-        depends_on=[pools["primary"], pools["dr"]],
-    )
-] if pool_tenants else []
+bucket_pairs = (
+    [
+        BucketPair(
+            role="pool",
+            source_bucket_arn=pools["primary"].bucket_arn,
+            replica_bucket_arn=pools["dr"].bucket_arn,
+            routes=[
+                ReplicaRoute(
+                    prefix=tenant_prefix(t.id), source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn
+                )
+                for t in pool_tenants
+            ],
+            depends_on=[pools["primary"], pools["dr"]],
+        )
+    ]
+    if pool_tenants
+    else []
+)
 bucket_pairs += [
     BucketPair(
-        role=f"t-{t.id}", source_bucket_arn=tenants[t.id][0].bucket_arn, replica_bucket_arn=tenants[t.id][1].bucket_arn,
+        role=f"t-{t.id}",
+        source_bucket_arn=tenants[t.id][0].bucket_arn,
+        replica_bucket_arn=tenants[t.id][1].bucket_arn,
         routes=[ReplicaRoute(prefix="", source_key_arn=tenants[t.id][0].key_arn, replica_key_arn=tenants[t.id][1].key_arn)],
         depends_on=tenants[t.id],
     )
-    for t in cfg.tenants if t.data_tier == "silo"
+    for t in cfg.tenants
+    if t.data_tier == "silo"
 ]
 disaster_recovery = DisasterRecovery(
     f"{stack}-dr",
@@ -247,30 +269,46 @@ disaster_recovery = DisasterRecovery(
 pulumi.export("zone", cfg.zone)
 pulumi.export("api_url", f"https://{domain.fqdn}")
 pulumi.export("failover_detection_bound_s", failover.detection_bound_s)
-pulumi.export("regions", {
-    role: {
-        "region": spec.region,
-        "vpc_id": networks[role].vpc_id,
-        "cluster_name": clusters[role].cluster_name,
-        "cluster_endpoint": clusters[role].endpoint,
-        "db_writer_endpoint": database.endpoints[role].writer,
-        "db_reader_endpoint": database.endpoints[role].reader,
-        "api_hostname": workloads[role].hostname,
-    }
-    for role, spec in cfg.regions.both
-})
-pulumi.export("tenants", {t.id: {"plan": t.plan, "data_tier": t.data_tier, "namespace": tenants[t.id][0].namespace,
-                                 "monthly_budget_usd": t.monthly_budget_usd} for t in cfg.tenants})
+pulumi.export(
+    "regions",
+    {
+        role: {
+            "region": spec.region,
+            "vpc_id": networks[role].vpc_id,
+            "cluster_name": clusters[role].cluster_name,
+            "cluster_endpoint": clusters[role].endpoint,
+            "db_writer_endpoint": database.endpoints[role].writer,
+            "db_reader_endpoint": database.endpoints[role].reader,
+            "api_hostname": workloads[role].hostname,
+        }
+        for role, spec in cfg.regions.both
+    },
+)
+pulumi.export(
+    "tenants",
+    {
+        t.id: {
+            "plan": t.plan,
+            "data_tier": t.data_tier,
+            "namespace": tenants[t.id][0].namespace,
+            "monthly_budget_usd": t.monthly_budget_usd,
+        }
+        for t in cfg.tenants
+    },
+)
 pulumi.export("stack_budget", cost_caps.stack_budget_name)
-pulumi.export("dr", {
-    "rpo_minutes": cfg.dr.rpo_minutes,
-    "rto_minutes": cfg.dr.rto_minutes,
-    "production": cfg.production,
-    "backup_vaults": disaster_recovery.vault_arns,
-    "backup_plan_id": disaster_recovery.backup_plan_id,
-    "experiment_templates": disaster_recovery.experiment_template_ids,
-    "health_check_ids": failover.health_check_ids,
-})
+pulumi.export(
+    "dr",
+    {
+        "rpo_minutes": cfg.dr.rpo_minutes,
+        "rto_minutes": cfg.dr.rto_minutes,
+        "production": cfg.production,
+        "backup_vaults": disaster_recovery.vault_arns,
+        "backup_plan_id": disaster_recovery.backup_plan_id,
+        "experiment_templates": disaster_recovery.experiment_template_ids,
+        "health_check_ids": failover.health_check_ids,
+    },
+)
 pulumi.export("image_repositories", registry.repository_urls)
 if domain.name_servers is not None:
     pulumi.export("zone_name_servers", domain.name_servers)  # two-phase bring-up: delegate the parent to these

@@ -55,19 +55,40 @@ def main() -> int:
         bound = float(doc["failover"]["detection_bound_scaled_s"])
         for i in range(RUNS):
             for drill in results:
-                code = run_drill(DrillRequest(drill, STACK, "sandbox", mode="planned", execute=True, project_dir=ROOT,
-                                              state_dir=state, records=records), quiet)
+                code = run_drill(
+                    DrillRequest(
+                        drill, STACK, "sandbox", mode="planned", execute=True, project_dir=ROOT, state_dir=state, records=records
+                    ),
+                    quiet,
+                )
                 (latest,) = sorted((records / STACK).glob("*/timeline.json"), key=lambda p: p.stat().st_mtime)[-1:]
                 timeline = json.loads(latest.read_text())
                 failover = timeline["measured"].get("failover", {})
-                results[drill].append({"code": code, "rto": failover.get("recovery", {}).get("rto_s"),
-                                       "lost": len(failover.get("data_loss", {}).get("lost_ids", [])),
-                                       "acked": failover.get("data_loss", {}).get("acknowledged"),
-                                       "failback_rto": timeline["measured"].get("failback", {}).get("recovery", {}).get("rto_s")})
-                console.print(f"run {i + 1}/{RUNS} {drill}: exit {code}, RTO {results[drill][-1]['rto']} s, "
-                              f"lost {results[drill][-1]['lost']} of {results[drill][-1]['acked']}")
-        restore_code = run_drill(DrillRequest("restore-from-backup", STACK, "sandbox", execute=True, project_dir=ROOT,
-                                              state_dir=state, records=state / "restores"), quiet)
+                results[drill].append(
+                    {
+                        "code": code,
+                        "rto": failover.get("recovery", {}).get("rto_s"),
+                        "lost": len(failover.get("data_loss", {}).get("lost_ids", [])),
+                        "acked": failover.get("data_loss", {}).get("acknowledged"),
+                        "failback_rto": timeline["measured"].get("failback", {}).get("recovery", {}).get("rto_s"),
+                    }
+                )
+                console.print(
+                    f"run {i + 1}/{RUNS} {drill}: exit {code}, RTO {results[drill][-1]['rto']} s, "
+                    f"lost {results[drill][-1]['lost']} of {results[drill][-1]['acked']}"
+                )
+        restore_code = run_drill(
+            DrillRequest(
+                "restore-from-backup",
+                STACK,
+                "sandbox",
+                execute=True,
+                project_dir=ROOT,
+                state_dir=state,
+                records=state / "restores",
+            ),
+            quiet,
+        )
         (restore_timeline,) = (state / "restores" / STACK).glob("*/timeline.json")
         restore = json.loads(restore_timeline.read_text())["measured"]["restore"]
     finally:
@@ -86,17 +107,28 @@ def main() -> int:
         met = len(rtos) == len(runs) and max(rtos) <= targets[drill] and (drill != "database-failover" or lost == 0)
         ok &= met
         failback = [r["failback_rto"] for r in runs if r["failback_rto"] is not None]
-        table.add_row(drill, f"{statistics.median(rtos):.3f}" if rtos else "-", f"{max(rtos):.3f}" if rtos else "-",
-                      f"{targets[drill]:.2f}" + (" (bound + 1)" if drill == "region-failover" else ""), "yes" if met else "NO",
-                      str(lost), f"{statistics.median(failback):.3f}" if failback else "-", ",".join(str(r["code"]) for r in runs))
+        table.add_row(
+            drill,
+            f"{statistics.median(rtos):.3f}" if rtos else "-",
+            f"{max(rtos):.3f}" if rtos else "-",
+            f"{targets[drill]:.2f}" + (" (bound + 1)" if drill == "region-failover" else ""),
+            "yes" if met else "NO",
+            str(lost),
+            f"{statistics.median(failback):.3f}" if failback else "-",
+            ",".join(str(r["code"]) for r in runs),
+        )
     console.print(table)
     lost = restore["data_loss"]["lost_ids"]
     ok &= restore_code == 0 and not lost
-    console.print(f"restore-from-backup: exit {restore_code}, copy queryable {restore['recovery']['rto_s']:.3f} s after the request, "
-                  f"{restore['data_loss']['acknowledged']} writes before the recovery point, {len(lost)} missing; "
-                  f"{restore['after_recovery_point']['acknowledged']} after it (RPO {restore['data_loss']['rpo_s']:.3f} s)")
-    console.print(f"detection bound (scaled): {bound:.2f} s = ({cfg.failover.health_check_interval_s} x {cfg.failover.failure_threshold}"
-                  f" + {cfg.failover.dns_ttl_s}) / {TIME_SCALE:g}")
+    console.print(
+        f"restore-from-backup: exit {restore_code}, copy queryable {restore['recovery']['rto_s']:.3f} s after the request, "
+        f"{restore['data_loss']['acknowledged']} writes before the recovery point, {len(lost)} missing; "
+        f"{restore['after_recovery_point']['acknowledged']} after it (RPO {restore['data_loss']['rpo_s']:.3f} s)"
+    )
+    console.print(
+        f"detection bound (scaled): {bound:.2f} s = ({cfg.failover.health_check_interval_s} x {cfg.failover.failure_threshold}"
+        f" + {cfg.failover.dns_ttl_s}) / {TIME_SCALE:g}"
+    )
     return 0 if ok else 1
 
 

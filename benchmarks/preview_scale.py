@@ -59,8 +59,9 @@ def timed(args: list[str]) -> Run:
     """Wall seconds, peak RSS and resource count of one fresh `meridian` process."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "meridian", *args], cwd=ROOT, stdout=out, stderr=err,
-                                env={**os.environ, "COLUMNS": "200"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "meridian", *args], cwd=ROOT, stdout=out, stderr=err, env={**os.environ, "COLUMNS": "200"}
+        )
         _, status, usage = os.wait4(proc.pid, 0)  # reap it ourselves: rusage of exactly this child
         wall = time.perf_counter() - started
         proc.returncode = code = os.waitstatus_to_exitcode(status)
@@ -80,7 +81,17 @@ def timed(args: list[str]) -> Run:
 
 def stacks_table(console: Console, tmp: str) -> Table:
     table = Table(title=f"1. meridian preview vs --bare per stack (median of {REPEAT}, fresh process each)")
-    for col in ("stack", "resources", "bare s", "preview s", "ratio", "target", "analyzer CPU s", "hidden by overlap", "policy wait s"):
+    for col in (
+        "stack",
+        "resources",
+        "bare s",
+        "preview s",
+        "ratio",
+        "target",
+        "analyzer CPU s",
+        "hidden by overlap",
+        "policy wait s",
+    ):
         table.add_column(col, justify="right")
     with console.status("stacks") as status:
         for stack in STACKS:
@@ -91,17 +102,45 @@ def stacks_table(console: Console, tmp: str) -> Table:
                 full.append(timed(["preview", "--stack", stack, "--timings", "--json", f"{tmp}/{stack}.json"]))
             b, f = statistics.median(r.wall for r in bare), statistics.median(r.wall for r in full)
             median_run = sorted(full, key=lambda r: r.wall)[len(full) // 2]
-            table.add_row(stack, str(full[0].resources), f"{b:.2f}", f"{f:.2f}", f"{f / b:.2f}", _verdict(f / b <= RATIO_TARGET),
-                          *median_run.policy_cells())
-            RESULTS["stacks"].append({"stack": stack, "resources": full[0].resources, "bare_s": round(b, 3), "preview_s": round(f, 3),
-                                      "rss_mib": round(median_run.rss_mib), "policy": (median_run.policy or {}).get("timings")})
+            table.add_row(
+                stack,
+                str(full[0].resources),
+                f"{b:.2f}",
+                f"{f:.2f}",
+                f"{f / b:.2f}",
+                _verdict(f / b <= RATIO_TARGET),
+                *median_run.policy_cells(),
+            )
+            RESULTS["stacks"].append(
+                {
+                    "stack": stack,
+                    "resources": full[0].resources,
+                    "bare_s": round(b, 3),
+                    "preview_s": round(f, 3),
+                    "rss_mib": round(median_run.rss_mib),
+                    "policy": (median_run.policy or {}).get("timings"),
+                }
+            )
     return table
 
 
 def tenants_table(console: Console, tmp: str) -> Table:
     table = Table(title="2. us stack at scale: preview vs --bare with the same synthetic tenants")
-    for col in ("tenants", "resources", "bare s", "preview s", "ratio", "ms/resource", "s/tenant", "vs smallest", "preview RSS MiB", "targets",
-                "analyzer CPU s", "hidden by overlap", "policy wait s"):
+    for col in (
+        "tenants",
+        "resources",
+        "bare s",
+        "preview s",
+        "ratio",
+        "ms/resource",
+        "s/tenant",
+        "vs smallest",
+        "preview RSS MiB",
+        "targets",
+        "analyzer CPU s",
+        "hidden by overlap",
+        "policy wait s",
+    ):
         table.add_column(col, justify="right")
     per_tenant_base = None
     base_wall = None
@@ -121,13 +160,29 @@ def tenants_table(console: Console, tmp: str) -> Table:
                 linear = per_tenant / per_tenant_base
             ok = ratio <= RATIO_TARGET and (linear is None or linear <= LINEAR_TARGET) and full.rss_mib <= RSS_TARGET_MIB
             table.add_row(
-                str(n), str(full.resources), f"{bare.wall:.1f}", f"{full.wall:.1f}", f"{ratio:.2f}",
+                str(n),
+                str(full.resources),
+                f"{bare.wall:.1f}",
+                f"{full.wall:.1f}",
+                f"{ratio:.2f}",
                 f"{1000 * full.wall / max(full.resources, 1):.2f}",
-                "-" if per_tenant is None else f"{per_tenant:.3f}", "-" if linear is None else f"{linear:.2f}",
-                f"{full.rss_mib:.0f}", _verdict(ok), *full.policy_cells(),
+                "-" if per_tenant is None else f"{per_tenant:.3f}",
+                "-" if linear is None else f"{linear:.2f}",
+                f"{full.rss_mib:.0f}",
+                _verdict(ok),
+                *full.policy_cells(),
             )
-            RESULTS["tenants"].append({"tenants": n, "resources": full.resources, "bare_s": round(bare.wall, 3), "preview_s": round(full.wall, 3),
-                                       "bare_rss_mib": round(bare.rss_mib), "rss_mib": round(full.rss_mib), "policy": (full.policy or {}).get("timings")})
+            RESULTS["tenants"].append(
+                {
+                    "tenants": n,
+                    "resources": full.resources,
+                    "bare_s": round(bare.wall, 3),
+                    "preview_s": round(full.wall, 3),
+                    "bare_rss_mib": round(bare.rss_mib),
+                    "rss_mib": round(full.rss_mib),
+                    "policy": (full.policy or {}).get("timings"),
+                }
+            )
     return table
 
 
@@ -142,9 +197,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         console.print(stacks_table(console, tmp))
         console.print(tenants_table(console, tmp))
-    console.print(f"targets: ratio <= {RATIO_TARGET}; s/tenant within {LINEAR_TARGET}x of the smallest run; peak RSS <= {RSS_TARGET_MIB} MiB")
-    RESULTS.update(date=time.strftime("%Y-%m-%d", time.gmtime()), commit=commit or "unknown", cpus=os.cpu_count(), repeat=REPEAT,
-                   load_avg_1m=[round(load_at_start, 2), round(os.getloadavg()[0], 2)])
+    console.print(
+        f"targets: ratio <= {RATIO_TARGET}; s/tenant within {LINEAR_TARGET}x of the smallest run; peak RSS <= {RSS_TARGET_MIB} MiB"
+    )
+    RESULTS.update(
+        date=time.strftime("%Y-%m-%d", time.gmtime()),
+        commit=commit or "unknown",
+        cpus=os.cpu_count(),
+        repeat=REPEAT,
+        load_avg_1m=[round(load_at_start, 2), round(os.getloadavg()[0], 2)],
+    )
     RESULTS_PATH.parent.mkdir(exist_ok=True)
     RESULTS_PATH.write_text(json.dumps(RESULTS, indent=1) + "\n")
     console.print(f"results written to {RESULTS_PATH.relative_to(ROOT)}; `meridian docs --write` puts them in docs/scale.md")

@@ -55,8 +55,10 @@ async def _load(url: str, method: str, body: bytes, key: str, seconds: float) ->
     host, _, rest = url.removeprefix("http://").partition("/")
     h, _, p = host.partition(":")
     path = "/" + rest
-    req = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n"
-           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    req = (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     latencies: list[float] = []
     errors = 0
     count = 0
@@ -106,7 +108,9 @@ async def _sample_lag(port: int, stop: asyncio.Event) -> list[float]:
     lags: list[float] = []
     try:
         while not stop.is_set():
-            v = await conn.fetchval("SELECT EXTRACT(EPOCH FROM replay_lag)::float8 FROM pg_stat_replication WHERE application_name = 'dr'")
+            v = await conn.fetchval(
+                "SELECT EXTRACT(EPOCH FROM replay_lag)::float8 FROM pg_stat_replication WHERE application_name = 'dr'"
+            )
             if v is not None:
                 lags.append(v)
             await asyncio.sleep(0.02)
@@ -137,7 +141,6 @@ def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="meridian-sandbox-bench-"))
     os.chmod(state, 0o755)
     root = state / "us"
-    rows = []
     try:
         cold = core.up(cfg, "us", root, time_scale=10.0).seconds
         core.down(root)
@@ -153,15 +156,17 @@ def main() -> int:
         lag: dict = {}
         paths = (("direct", direct), ("haproxy", front))
         for rnd in range(REPEAT):
-            for label, base in (paths if rnd % 2 == 0 else paths[::-1]):
+            for label, base in paths if rnd % 2 == 0 else paths[::-1]:
                 results.setdefault(("read", label), []).append(asyncio.run(_load(base + read_path, "GET", b"", key, SECONDS)))
-            for label, base in (paths if rnd % 2 == 0 else paths[::-1]):
+            for label, base in paths if rnd % 2 == 0 else paths[::-1]:
                 res, lags = asyncio.run(_writes_with_lag(base + write_path, key, doc["regions"]["primary"]["db_port"]))
                 results.setdefault(("write", label), []).append(res)
                 lag.setdefault(label, []).extend(lags)
         # median rps over the rounds; latencies and errors pooled
-        results = {k: (statistics.median(r[0] for r in runs), [x for r in runs for x in r[1]], sum(r[2] for r in runs))
-                   for k, runs in results.items()}
+        results = {
+            k: (statistics.median(r[0] for r in runs), [x for r in runs for x in r[1]], sum(r[2] for r in runs))
+            for k, runs in results.items()
+        }
     finally:
         down = core.down(root, wipe=True)
         import shutil
@@ -177,7 +182,9 @@ def main() -> int:
         t1.add_row(run, f"{s:.2f}", f"<= {UP_TARGET_S:g} s " + ("ok" if s <= UP_TARGET_S else "MISSED"))
     console.print(t1)
 
-    t2 = Table(title=f"2. service throughput, direct vs through HAProxy ({CONCURRENCY} keep-alive connections, median of {REPEAT} x {SECONDS:g} s)")
+    t2 = Table(
+        title=f"2. service throughput, direct vs through HAProxy ({CONCURRENCY} keep-alive connections, median of {REPEAT} x {SECONDS:g} s)"
+    )
     for col in ("op", "path", "rps", "p50 ms", "p99 ms", "errors", "HAProxy overhead", "target"):
         t2.add_column(col)
     summary = {"up_cold_s": round(cold, 3), "up_warm_s": round(warm, 3)}
@@ -193,15 +200,23 @@ def main() -> int:
                 verdict = f"<= {OVERHEAD_TARGET * 100:g} % " + ("ok" if o <= OVERHEAD_TARGET else "MISSED")
                 summary[f"{op}_haproxy_overhead_pct"] = round(o * 100, 2)
             summary[f"{op}_{label}_rps"] = round(rps, 1)
-            t2.add_row(op, label, f"{rps:,.0f}", f"{pct(lat, .5) * 1000:.2f}", f"{pct(lat, .99) * 1000:.2f}", str(errs), over, verdict)
+            t2.add_row(
+                op, label, f"{rps:,.0f}", f"{pct(lat, 0.5) * 1000:.2f}", f"{pct(lat, 0.99) * 1000:.2f}", str(errs), over, verdict
+            )
     console.print(t2)
 
     t3 = Table(title="3. replication lag (replay_lag) during the write load")
     for col in ("write path", "samples", "p50 ms", "p95 ms", "max ms"):
         t3.add_column(col)
     for label, xs in lag.items():
-        t3.add_row(label, str(len(xs)), f"{pct(xs, .5) * 1000:.2f}", f"{pct(xs, .95) * 1000:.2f}", f"{max(xs, default=float('nan')) * 1000:.2f}")
-        summary[f"replication_lag_p95_ms_{label}"] = round(pct(xs, .95) * 1000, 3)
+        t3.add_row(
+            label,
+            str(len(xs)),
+            f"{pct(xs, 0.5) * 1000:.2f}",
+            f"{pct(xs, 0.95) * 1000:.2f}",
+            f"{max(xs, default=float('nan')) * 1000:.2f}",
+        )
+        summary[f"replication_lag_p95_ms_{label}"] = round(pct(xs, 0.95) * 1000, 3)
     console.print(t3)
     console.print_json(json.dumps(summary))
     return 0

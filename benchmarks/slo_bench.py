@@ -28,26 +28,26 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK = "us"
 PY = sys.executable
 
-PLAIN_LOCUSTFILE = '''
+PLAIN_LOCUSTFILE = """
 import sys
 sys.path.insert(0, {loadtests!r})
 from locust import events
 from meridian.slo.locust_plugin import add_arguments
 events.init_command_line_parser.add_listener(add_arguments)  # --tenants-file etc., no recorder, no verdict
 from tenant_users import TenantUser  # noqa: F401  the same user class meridian slo runs
-'''
+"""
 
-CEILING_LOCUSTFILE = '''
+CEILING_LOCUSTFILE = """
 from locust import FastHttpUser, task
 
 class Livez(FastHttpUser):
     @task
     def livez(self):
         self.client.get("/livez")
-'''
+"""
 
 
-RECORDER_MICRO = '''
+RECORDER_MICRO = """
 import time
 from meridian.slo.locust_plugin import Recorder
 class R:
@@ -58,12 +58,13 @@ for i in range(n):
     rec.on_request("GET", "/v1/tenants/[tenant]/events", 12.3, 100, response=resp, context={"tenant": "acme"},
                    exception=None, start_time=1.0e9 + i)
 print((time.perf_counter() - t0) / n * 1e6)
-'''
+"""
 
 
 def sh(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
+    proc = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    )
     return proc
 
 
@@ -71,17 +72,47 @@ def locust_stats(prefix: Path) -> dict:
     """Aggregated row of Locust's own --csv stats (its percentiles are rounded)."""
     with open(f"{prefix}_stats.csv") as f:
         row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
-    return {"rps": float(row["Requests/s"]), "p95_ms": float(row["95%"]), "requests": int(row["Request Count"]),
-            "failures": int(row["Failure Count"])}
+    return {
+        "rps": float(row["Requests/s"]),
+        "p95_ms": float(row["95%"]),
+        "requests": int(row["Request Count"]),
+        "failures": int(row["Failure Count"]),
+    }
 
 
 def start_plain(work: Path, endpoint: str, tenants: Path, users: int, seconds: int, i: int):
     locustfile = work / "plain_locustfile.py"
     locustfile.write_text(PLAIN_LOCUSTFILE.format(loadtests=str(ROOT / "loadtests")))
     prefix = work / f"plain-{i}"
-    proc = subprocess.Popen([PY, "-m", "locust", "-f", str(locustfile), "--headless", "--host", endpoint, "-u", str(users),
-                             "-r", str(users), "-t", f"{seconds}s", "--only-summary", "--csv", str(prefix), "--tenants-file",
-                             str(tenants), "--loglevel", "WARNING"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "locust",
+            "-f",
+            str(locustfile),
+            "--headless",
+            "--host",
+            endpoint,
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--only-summary",
+            "--csv",
+            str(prefix),
+            "--tenants-file",
+            str(tenants),
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, prefix
 
 
@@ -94,9 +125,32 @@ def finish_plain(proc, prefix: Path) -> dict:
 
 def start_harness(work: Path, state_dir: Path, users: int, seconds: int, i: int):
     report = work / f"harness-{i}"
-    proc = subprocess.Popen([PY, "-m", "meridian", "slo", "--stack", STACK, "--state-dir", str(state_dir), "--shape", "flat",
-                             "--users", str(users), "--spawn-rate", str(users), "--duration", str(seconds), "--report",
-                             str(report)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "meridian",
+            "slo",
+            "--stack",
+            STACK,
+            "--state-dir",
+            str(state_dir),
+            "--shape",
+            "flat",
+            "--users",
+            str(users),
+            "--spawn-rate",
+            str(users),
+            "--duration",
+            str(seconds),
+            "--report",
+            str(report),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, report
 
 
@@ -106,8 +160,13 @@ def finish_harness(proc, report: Path, seconds: int) -> dict:
         raise SystemExit(f"meridian slo failed ({proc.returncode}): {err[-2000:]}")
     overall = json.loads((report / "report.json").read_text())["verdict"]["overall"]
     # as Locust counts its Requests/s: requests over the span in which they were made
-    return {"rps": overall["rps"], "p95_ms": overall["p95_ms"], "requests": overall["requests"],
-            "failures": overall["errors"], "passed": proc.returncode == 0}
+    return {
+        "rps": overall["rps"],
+        "p95_ms": overall["p95_ms"],
+        "requests": overall["requests"],
+        "failures": overall["errors"],
+        "passed": proc.returncode == 0,
+    }
 
 
 def main() -> int:
@@ -133,11 +192,34 @@ def main() -> int:
 
         ceiling_file = work / "ceiling.py"
         ceiling_file.write_text(CEILING_LOCUSTFILE)
-        sh([PY, "-m", "locust", "-f", str(ceiling_file), "--headless", "--host", endpoint, "-u", str(args.users), "-r",
-            str(args.users), "-t", "10s", "--only-summary", "--csv", str(work / "ceiling"), "--loglevel", "WARNING"])
+        sh(
+            [
+                PY,
+                "-m",
+                "locust",
+                "-f",
+                str(ceiling_file),
+                "--headless",
+                "--host",
+                endpoint,
+                "-u",
+                str(args.users),
+                "-r",
+                str(args.users),
+                "-t",
+                "10s",
+                "--only-summary",
+                "--csv",
+                str(work / "ceiling"),
+                "--loglevel",
+                "WARNING",
+            ]
+        )
         ceiling = locust_stats(work / "ceiling")
-        print(f"ceiling: plain Locust on /livez through the front door, {args.users} users, no think time: "
-              f"{ceiling['rps']:.0f} req/s, p95 {ceiling['p95_ms']:.0f} ms")
+        print(
+            f"ceiling: plain Locust on /livez through the front door, {args.users} users, no think time: "
+            f"{ceiling['rps']:.0f} req/s, p95 {ceiling['p95_ms']:.0f} ms"
+        )
 
         plain, harness = [], []
         for i in range(args.rounds):
@@ -145,14 +227,18 @@ def main() -> int:
             p = start_plain(work, endpoint, tenants, args.users, args.seconds, i)
             plain.append(finish_plain(*p))
             harness.append(finish_harness(*h, args.seconds))
-            print(f"round {i + 1}: plain {plain[-1]['rps']:.1f} req/s ({plain[-1]['requests']} requests) p95 "
-                  f"{plain[-1]['p95_ms']:.0f} ms (rounded) | meridian slo {harness[-1]['rps']:.1f} req/s "
-                  f"({harness[-1]['requests']} requests) p95 {harness[-1]['p95_ms']:.1f} ms (exact)")
+            print(
+                f"round {i + 1}: plain {plain[-1]['rps']:.1f} req/s ({plain[-1]['requests']} requests) p95 "
+                f"{plain[-1]['p95_ms']:.0f} ms (rounded) | meridian slo {harness[-1]['rps']:.1f} req/s "
+                f"({harness[-1]['requests']} requests) p95 {harness[-1]['p95_ms']:.1f} ms (exact)"
+            )
         p_rps, h_rps = statistics.median(r["rps"] for r in plain), statistics.median(r["rps"] for r in harness)
         p_p95, h_p95 = statistics.median(r["p95_ms"] for r in plain), statistics.median(r["p95_ms"] for r in harness)
-        print(f"harness overhead ({args.users} tenant users each, {args.seconds} s, side by side, median of {args.rounds}): "
-              f"throughput ratio {h_rps / p_rps:.3f}, p95 ratio {h_p95 / p_p95:.3f} "
-              f"({'within' if abs(h_rps / p_rps - 1) <= 0.1 and abs(h_p95 / p_p95 - 1) <= 0.1 else 'NOT within'} 10 %)")
+        print(
+            f"harness overhead ({args.users} tenant users each, {args.seconds} s, side by side, median of {args.rounds}): "
+            f"throughput ratio {h_rps / p_rps:.3f}, p95 ratio {h_p95 / p_p95:.3f} "
+            f"({'within' if abs(h_rps / p_rps - 1) <= 0.1 and abs(h_p95 / p_p95 - 1) <= 0.1 else 'NOT within'} 10 %)"
+        )
 
         # what the harness adds per request inside Locust: the recorder's request listener (in a
         # process of its own: importing Locust monkey-patches with gevent)
@@ -161,17 +247,41 @@ def main() -> int:
         print(f"recorder cost per request: {per_request_us:.2f} us (a request here takes milliseconds)")
 
         chaos_dir = work / "chaos"
-        c = sh([PY, "-m", "meridian", "chaos", "region-loss", "--stack", STACK, "--state-dir", str(state_dir), "--report",
-                str(chaos_dir), "--users", str(args.users)])
+        c = sh(
+            [
+                PY,
+                "-m",
+                "meridian",
+                "chaos",
+                "region-loss",
+                "--stack",
+                STACK,
+                "--state-dir",
+                str(state_dir),
+                "--report",
+                str(chaos_dir),
+                "--users",
+                str(args.users),
+            ]
+        )
         doc = json.loads((chaos_dir / "report.json").read_text())
         m = doc["chaos"]
         bound = m["detection_bound_s"] + 1.0
-        print(f"region loss (time scale 10): kill -> detected {m['detect_s']} s, first good response after the last error "
-              f"{m['recovery_s']} s, bound (detection {m['detection_bound_s']:g} s + 1 s) {bound:g} s: "
-              f"{'within' if m['recovery_s'] is not None and m['recovery_s'] <= bound else 'OVER'}; "
-              f"{m['errors_in_window']} errors in the {m['mttr_s']:.1f} s window; chaos exit {c.returncode}")
-        summary = {"ceiling": ceiling, "plain": plain, "harness": harness, "region_loss": m, "recorder_us": per_request_us,
-                   "throughput_ratio": h_rps / p_rps, "p95_ratio": h_p95 / p_p95}
+        print(
+            f"region loss (time scale 10): kill -> detected {m['detect_s']} s, first good response after the last error "
+            f"{m['recovery_s']} s, bound (detection {m['detection_bound_s']:g} s + 1 s) {bound:g} s: "
+            f"{'within' if m['recovery_s'] is not None and m['recovery_s'] <= bound else 'OVER'}; "
+            f"{m['errors_in_window']} errors in the {m['mttr_s']:.1f} s window; chaos exit {c.returncode}"
+        )
+        summary = {
+            "ceiling": ceiling,
+            "plain": plain,
+            "harness": harness,
+            "region_loss": m,
+            "recorder_us": per_request_us,
+            "throughput_ratio": h_rps / p_rps,
+            "p95_ratio": h_p95 / p_p95,
+        }
         out = ROOT / ".meridian" / "bench"
         out.mkdir(parents=True, exist_ok=True)
         (out / "slo_bench.json").write_text(json.dumps(summary, indent=2))

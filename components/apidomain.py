@@ -47,15 +47,23 @@ class ApiDomain(pulumi.ComponentResource):
         if args.existing_zone_id:
             self.zone_id = pulumi.Output.from_input(args.existing_zone_id)
         else:
-            zone = aws.route53.Zone(f"{name}-zone", name=args.zone_name, comment=f"meridian API {args.fqdn}",
-                                    opts=pulumi.ResourceOptions(parent=self, provider=args.zone_provider, protect=True))  # delegation points here
+            zone = aws.route53.Zone(
+                f"{name}-zone",
+                name=args.zone_name,
+                comment=f"meridian API {args.fqdn}",
+                opts=pulumi.ResourceOptions(parent=self, provider=args.zone_provider, protect=True),
+            )  # delegation points here
             self.zone_id = zone.zone_id
             self.name_servers = zone.name_servers
         self.fqdn = args.fqdn
 
         certs = {
-            region: aws.acm.Certificate(f"{name}-{region}-cert", domain_name=args.fqdn, validation_method="DNS",
-                                        opts=pulumi.ResourceOptions(parent=self, provider=provider))
+            region: aws.acm.Certificate(
+                f"{name}-{region}-cert",
+                domain_name=args.fqdn,
+                validation_method="DNS",
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
             for region, provider in args.providers.items()
         }
         first = next(iter(certs.values()))
@@ -78,5 +86,11 @@ class ApiDomain(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=cert, provider=args.providers[region]),
             )
             self.certificate_arns[region] = validation.certificate_arn
-        self.register_outputs({"zone_id": self.zone_id, "fqdn": self.fqdn, "certificate_arns": self.certificate_arns,
-                               "name_servers": self.name_servers})
+        self.register_outputs(
+            {
+                "zone_id": self.zone_id,
+                "fqdn": self.fqdn,
+                "certificate_arns": self.certificate_arns,
+                "name_servers": self.name_servers,
+            }
+        )

@@ -36,8 +36,9 @@ class TenantApiKeys(pulumi.ComponentResource):
         super().__init__("meridian:tenant:TenantApiKeys", name, None, opts)
         self.keys, self.digests = {}, {}
         for tid in args.tenant_ids:
-            secret_part = random.RandomPassword(f"{name}-{tid}", length=KEY_ENTROPY_CHARS, special=False,
-                                                opts=pulumi.ResourceOptions(parent=self))
+            secret_part = random.RandomPassword(
+                f"{name}-{tid}", length=KEY_ENTROPY_CHARS, special=False, opts=pulumi.ResourceOptions(parent=self)
+            )
             key = pulumi.Output.secret(secret_part.result.apply(lambda s, t=tid: api_key(t, s)))
             self.keys[tid] = key
             # A digest of a ~190-bit random key reveals nothing usable; unwrap it so it can be compared.

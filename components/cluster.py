@@ -55,19 +55,33 @@ class ClusterArgs:
 
     def __post_init__(self) -> None:
         if self.api_access == "public-restricted" and not self.public_access_cidrs:
-            raise ValueError("public-restricted API access needs public_access_cidrs (the runner's egress), or pulumi up cannot reach the cluster")
+            raise ValueError(
+                "public-restricted API access needs public_access_cidrs (the runner's egress), or pulumi up cannot reach the cluster"
+            )
         if self.api_access == "private-runner" and (not self.runner_cidrs or self.public_access_cidrs):
             raise ValueError("private-runner API access needs runner_cidrs and no public_access_cidrs")
         if not self.node_min <= self.node_desired <= self.node_max:
-            raise ValueError(f"node sizes must satisfy min <= desired <= max, got {self.node_min}/{self.node_desired}/{self.node_max}")
+            raise ValueError(
+                f"node sizes must satisfy min <= desired <= max, got {self.node_min}/{self.node_desired}/{self.node_max}"
+            )
         if "0.0.0.0/0" in self.public_access_cidrs:
             raise ValueError("public_access_cidrs must not contain 0.0.0.0/0: list operator CIDRs or leave empty")
 
 
 def pod_identity_trust() -> str:
     """Trust policy of a role handed to pods by EKS Pod Identity (it tags the session)."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "pods.eks.amazonaws.com"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                }
+            ],
+        }
+    )
 
 
 def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> dict:
@@ -78,14 +92,18 @@ def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> d
         "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
         "current-context": cluster_name,
-        "users": [{
-            "name": cluster_name,
-            "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
-            }},
-        }],
+        "users": [
+            {
+                "name": cluster_name,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+                    }
+                },
+            }
+        ],
     }
 
 
@@ -105,8 +123,12 @@ class Cluster(pulumi.ComponentResource):
         # A stable cluster name: the control-plane log group name must be known before the cluster.
         cluster_name = name
 
-        key = customer_key(f"{name}-key", f"{name} secrets envelope encryption and control-plane logs", parent=self,
-                           service_principals=[f"logs.{args.region}.amazonaws.com"])
+        key = customer_key(
+            f"{name}-key",
+            f"{name} secrets envelope encryption and control-plane logs",
+            parent=self,
+            service_principals=[f"logs.{args.region}.amazonaws.com"],
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
             name=f"/aws/eks/{cluster_name}/cluster",
@@ -115,10 +137,16 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        cluster_role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=assume_role_policy("eks.amazonaws.com"), opts=child)
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster-role", assume_role_policy=assume_role_policy("eks.amazonaws.com"), opts=child
+        )
         cluster_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-cluster-{policy}", role=cluster_role.name, policy_arn=managed_policy_arn(policy),
-                                         opts=pulumi.ResourceOptions(parent=cluster_role))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-cluster-{policy}",
+                role=cluster_role.name,
+                policy_arn=managed_policy_arn(policy),
+                opts=pulumi.ResourceOptions(parent=cluster_role),
+            )
             for policy in ("AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController")
         ]
 
@@ -129,8 +157,15 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-api-runner",
                 description=f"{name}: Kubernetes API (private endpoint) from the deploy runner's network",
                 vpc_id=args.vpc_id,
-                ingress=[{"description": "Kubernetes API from the runner", "protocol": "tcp", "from_port": 443, "to_port": 443,
-                          "cidr_blocks": list(args.runner_cidrs)}],
+                ingress=[
+                    {
+                        "description": "Kubernetes API from the runner",
+                        "protocol": "tcp",
+                        "from_port": 443,
+                        "to_port": 443,
+                        "cidr_blocks": list(args.runner_cidrs),
+                    }
+                ],
                 egress=[],
                 opts=child,
             )
@@ -156,8 +191,12 @@ class Cluster(pulumi.ComponentResource):
 
         node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"), opts=child)
         node_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name, policy_arn=managed_policy_arn(policy),
-                                         opts=pulumi.ResourceOptions(parent=node_role))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}",
+                role=node_role.name,
+                policy_arn=managed_policy_arn(policy),
+                opts=pulumi.ResourceOptions(parent=node_role),
+            )
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
         ]
         node_group = aws.eks.NodeGroup(
@@ -179,20 +218,37 @@ class Cluster(pulumi.ComponentResource):
         # NetworkPolicies only with its network policy agent on; the Pod Identity agent hands tenant
         # workloads their credentials (components.tenantidentity); EBS CSI serves the PVCs quotas allow.
         addon_opts = pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group])
-        aws.eks.Addon(f"{name}-vpc-cni", cluster_name=self.eks.name, addon_name="vpc-cni",
-                      configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
-                      resolve_conflicts_on_update="OVERWRITE", opts=addon_opts)
+        aws.eks.Addon(
+            f"{name}-vpc-cni",
+            cluster_name=self.eks.name,
+            addon_name="vpc-cni",
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=addon_opts,
+        )
         for addon in ("coredns", "kube-proxy", "eks-pod-identity-agent"):
-            aws.eks.Addon(f"{name}-{addon}", cluster_name=self.eks.name, addon_name=addon,
-                          resolve_conflicts_on_update="OVERWRITE", opts=addon_opts)
+            aws.eks.Addon(
+                f"{name}-{addon}",
+                cluster_name=self.eks.name,
+                addon_name=addon,
+                resolve_conflicts_on_update="OVERWRITE",
+                opts=addon_opts,
+            )
         ebs_role = aws.iam.Role(f"{name}-ebs-csi-role", assume_role_policy=pod_identity_trust(), opts=child)
         ebs_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-ebs-csi", role=ebs_role.name, policy_arn=managed_policy_arn("service-role/AmazonEBSCSIDriverPolicy"),
-            opts=pulumi.ResourceOptions(parent=ebs_role))
-        aws.eks.Addon(f"{name}-aws-ebs-csi-driver", cluster_name=self.eks.name, addon_name="aws-ebs-csi-driver",
-                      pod_identity_associations=[{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}],
-                      resolve_conflicts_on_update="OVERWRITE",
-                      opts=pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group, ebs_policy]))
+            f"{name}-ebs-csi",
+            role=ebs_role.name,
+            policy_arn=managed_policy_arn("service-role/AmazonEBSCSIDriverPolicy"),
+            opts=pulumi.ResourceOptions(parent=ebs_role),
+        )
+        aws.eks.Addon(
+            f"{name}-aws-ebs-csi-driver",
+            cluster_name=self.eks.name,
+            addon_name="aws-ebs-csi-driver",
+            pod_identity_associations=[{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}],
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self.eks, depends_on=[node_group, ebs_policy]),
+        )
 
         self.oidc_issuer = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         oidc = aws.iam.OpenIdConnectProvider(
@@ -211,23 +267,43 @@ class Cluster(pulumi.ComponentResource):
         admin_grants = []
         for i, principal in enumerate(dict.fromkeys([args.deploy_role_arn, *args.operator_role_arns])):
             role = "deploy" if i == 0 else f"operator-{i - 1}"
-            entry = aws.eks.AccessEntry(f"{name}-access-{role}", cluster_name=self.eks.name, principal_arn=principal, type="STANDARD",
-                                        opts=pulumi.ResourceOptions(parent=self.eks))
-            admin_grants.append(aws.eks.AccessPolicyAssociation(
-                f"{name}-access-{role}-admin", cluster_name=self.eks.name, principal_arn=principal, policy_arn=CLUSTER_ADMIN_POLICY,
-                access_scope={"type": "cluster"}, opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry])))
+            entry = aws.eks.AccessEntry(
+                f"{name}-access-{role}",
+                cluster_name=self.eks.name,
+                principal_arn=principal,
+                type="STANDARD",
+                opts=pulumi.ResourceOptions(parent=self.eks),
+            )
+            admin_grants.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-access-{role}-admin",
+                    cluster_name=self.eks.name,
+                    principal_arn=principal,
+                    policy_arn=CLUSTER_ADMIN_POLICY,
+                    access_scope={"type": "cluster"},
+                    opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
+                )
+            )
 
-        kubeconfig_json = pulumi.Output.json_dumps(pulumi.Output.all(self.eks.name, self.eks.endpoint, self.eks.certificate_authority.data).apply(
-            lambda v: kubeconfig(v[0], args.region, v[1], v[2])
-        ))
+        kubeconfig_json = pulumi.Output.json_dumps(
+            pulumi.Output.all(self.eks.name, self.eks.endpoint, self.eks.certificate_authority.data).apply(
+                lambda v: kubeconfig(v[0], args.region, v[1], v[2])
+            )
+        )
         # The runner's calls are authorised only once the deploy role's access entry is in place.
-        self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig_json, enable_server_side_apply=True,
-                                         opts=pulumi.ResourceOptions(parent=self, depends_on=admin_grants[:1]))
-        self.register_outputs({
-            "cluster_name": self.cluster_name,
-            "cluster_arn": self.cluster_arn,
-            "endpoint": self.endpoint,
-            "node_security_group_id": self.node_security_group_id,
-            "oidc_provider_arn": self.oidc_provider_arn,
-            "oidc_issuer": self.oidc_issuer,
-        })
+        self.k8s_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=kubeconfig_json,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=admin_grants[:1]),
+        )
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "cluster_arn": self.cluster_arn,
+                "endpoint": self.endpoint,
+                "node_security_group_id": self.node_security_group_id,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer": self.oidc_issuer,
+            }
+        )

@@ -88,22 +88,32 @@ class ClusterSettings(_Model):
     api_access: Literal["public-restricted", "private-runner"] = Field(
         "public-restricted",
         description="public-restricted: public endpoint open to public_access_cidrs only (the runner's egress IPs); "
-                    "private-runner: private endpoint only, the runner sits in runner_cidrs, routed into both VPCs",
+        "private-runner: private endpoint only, the runner sits in runner_cidrs, routed into both VPCs",
     )
     runner_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
-        (), description="private-runner: the runner's network, admitted on 443 to the private endpoint of both clusters")
+        (), description="private-runner: the runner's network, admitted on 443 to the private endpoint of both clusters"
+    )
     deploy_role_arn: str | None = Field(
-        None, pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$",
-        description="the IAM role `pulumi up` runs as: gets cluster admin through an EKS access entry (not as cluster creator)")
+        None,
+        pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$",
+        description="the IAM role `pulumi up` runs as: gets cluster admin through an EKS access entry (not as cluster creator)",
+    )
     operator_role_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = Field(
-        (), description="IAM roles of on-call operators: cluster admin through EKS access entries")
+        (), description="IAM roles of on-call operators: cluster admin through EKS access entries"
+    )
 
 
 class WorkloadSettings(_Model):
-    repository: str = Field("meridian/service", pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", max_length=256,
-                            description="ECR repository the stack creates in both regions (CI pushes to the primary's; replication copies)")
-    image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-                           description="immutable tag of the service image to run, e.g. a release or git sha (never `latest`)")
+    repository: str = Field(
+        "meridian/service",
+        pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$",
+        max_length=256,
+        description="ECR repository the stack creates in both regions (CI pushes to the primary's; replication copies)",
+    )
+    image_tag: str = Field(
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="immutable tag of the service image to run, e.g. a release or git sha (never `latest`)",
+    )
     replicas: int = Field(3, ge=1)
     container_port: int = Field(8080, ge=1, le=65535)
 
@@ -120,10 +130,16 @@ class DatabaseSettings(_Model):
 class FailoverSettings(_Model):
     api_zone: str = Field(description="Route 53 hosted zone name, e.g. meridian.example.com")
     api_record: str = "api"
-    hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,32}$",
-                                       description="the existing Route 53 zone for api_zone, already delegated from its parent")
-    create_zone: bool = Field(False, description="two-phase bring-up: the stack creates the zone; delegate it before the "
-                                                 "certificates can validate (docs/operations.md)")
+    hosted_zone_id: str | None = Field(
+        None,
+        pattern=r"^Z[A-Z0-9]{1,32}$",
+        description="the existing Route 53 zone for api_zone, already delegated from its parent",
+    )
+    create_zone: bool = Field(
+        False,
+        description="two-phase bring-up: the stack creates the zone; delegate it before the "
+        "certificates can validate (docs/operations.md)",
+    )
     health_check_interval_s: Literal[10, 30] = 10
     failure_threshold: int = Field(3, ge=1, le=10)
     dns_ttl_s: int = Field(30, ge=1, le=60)
@@ -172,11 +188,24 @@ class CostSettings(_Model):
 class DrSettings(_Model):
     rpo_minutes: float = Field(15, gt=0)
     rto_minutes: float = Field(5, gt=0)
-    backup_retention_days: int = Field(35, ge=7, le=35, description="AWS Backup recovery points (continuous backups keep at most 35 days); the vault lock's minimum")
-    backup_schedule: str = Field("cron(0 * ? * * *)", pattern=r"^(cron|rate)\(.+\)$", description="snapshot (and cross-region copy) schedule; continuous backup covers the time between")
-    vault_lock_changeable_days: int | None = Field(3, ge=3, description="days the vault lock stays changeable before compliance mode (immutable); null keeps governance mode")
+    backup_retention_days: int = Field(
+        35,
+        ge=7,
+        le=35,
+        description="AWS Backup recovery points (continuous backups keep at most 35 days); the vault lock's minimum",
+    )
+    backup_schedule: str = Field(
+        "cron(0 * ? * * *)",
+        pattern=r"^(cron|rate)\(.+\)$",
+        description="snapshot (and cross-region copy) schedule; continuous backup covers the time between",
+    )
+    vault_lock_changeable_days: int | None = Field(
+        3, ge=3, description="days the vault lock stays changeable before compliance mode (immutable); null keeps governance mode"
+    )
     replicate_delete_markers: bool = Field(True, description="S3 replication copies delete markers to the dr region")
-    replication_time_control: bool = Field(True, description="S3 Replication Time Control: 99.99 % of objects within 15 minutes, with metrics")
+    replication_time_control: bool = Field(
+        True, description="S3 Replication Time Control: 99.99 % of objects within 15 minutes, with metrics"
+    )
     fis_duration_minutes: int = Field(5, ge=1, le=60, description="how long each FIS experiment holds its fault")
 
 
@@ -184,9 +213,14 @@ class RolloutSettings(_Model):
     """Progressive delivery: a canary beside the stable version, its traffic share raised step by step."""
 
     steps: tuple[Annotated[int, Field(ge=1, le=100)], ...] = Field(
-        (1, 5, 25, 100), description="canary traffic percentages, strictly increasing, ending at 100")
-    pause_s: int = Field(300, ge=1, le=86400, description="how long each step holds under load before the SLO gate judges the canary")
-    slo_file: str = Field("loadtests/slo.yaml", min_length=1, description="the objectives each step is judged against (relative to the project)")
+        (1, 5, 25, 100), description="canary traffic percentages, strictly increasing, ending at 100"
+    )
+    pause_s: int = Field(
+        300, ge=1, le=86400, description="how long each step holds under load before the SLO gate judges the canary"
+    )
+    slo_file: str = Field(
+        "loadtests/slo.yaml", min_length=1, description="the objectives each step is judged against (relative to the project)"
+    )
     canary_replicas: int = Field(1, ge=1, description="pods of the canary version per region while a rollout runs")
 
     @field_validator("steps")
@@ -194,7 +228,7 @@ class RolloutSettings(_Model):
     def _steps_rise_to_full(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
         if not steps or steps[-1] != 100:
             raise ValueError("must end at 100 (full promotion)")
-        if any(b <= a for a, b in zip(steps, steps[1:])):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError(f"must be strictly increasing, got {list(steps)}")
         return steps
 
@@ -363,7 +397,10 @@ def parse_config(raw: RawConfig) -> StackConfig:
     except ValidationError as exc:
         cfg = None
         errors = exc.errors()
-        problems = [Problem(raw.source_of(str(e["loc"][0]) if e["loc"] else ""), _key_path(e["loc"], raw.values), _describe(e)) for e in errors]
+        problems = [
+            Problem(raw.source_of(str(e["loc"][0]) if e["loc"] else ""), _key_path(e["loc"], raw.values), _describe(e))
+            for e in errors
+        ]
         sections = _valid_sections(raw.values, {str(e["loc"][0]) for e in errors if e["loc"]})
     problems += [
         Problem(raw.source_of(key.split(".")[0].split("[")[0]), f"{NAMESPACE}:{key}", msg)
@@ -378,13 +415,13 @@ def parse_config(raw: RawConfig) -> StackConfig:
 def _valid_sections(values: Mapping[str, Any], failed: set[str]) -> dict[str, Any]:
     """The top-level sections that validate on their own (defaults included)."""
     out: dict[str, Any] = {}
-    for name, field in StackConfig.model_fields.items():
+    for name, spec in StackConfig.model_fields.items():
         if name in failed:
             continue
         if name in values:
-            out[name] = TypeAdapter(field.annotation).validate_python(values[name])
-        elif not field.is_required():
-            out[name] = field.get_default(call_default_factory=True)
+            out[name] = TypeAdapter(spec.annotation).validate_python(values[name])
+        elif not spec.is_required():
+            out[name] = spec.get_default(call_default_factory=True)
     return out
 
 
@@ -396,57 +433,118 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
         allowed = ZONE_REGIONS[s["zone"]]
         for role, spec in s["regions"].both:
             if spec.region not in allowed:
-                out.append((f"regions.{role}.region", f"{spec.region!r} is outside residency zone {s['zone']!r} (allowed: {', '.join(allowed)})"))
+                out.append(
+                    (
+                        f"regions.{role}.region",
+                        f"{spec.region!r} is outside residency zone {s['zone']!r} (allowed: {', '.join(allowed)})",
+                    )
+                )
     if has("regions"):
         pair = s["regions"]
         for role, spec in pair.both:
             if not 16 <= spec.cidr.prefixlen <= 20:
                 out.append((f"regions.{role}.cidr", f"{spec.cidr} must be a /16 to /20 so three subnet tiers fit over the AZs"))
         if pair.primary.region == pair.dr.region:
-            out.append(("regions.dr.region", f"dr region must differ from primary ({pair.primary.region}): a pair in one region survives no regional outage"))
+            out.append(
+                (
+                    "regions.dr.region",
+                    f"dr region must differ from primary ({pair.primary.region}): a pair in one region survives no regional outage",
+                )
+            )
         if pair.primary.cidr.overlaps(pair.dr.cidr):
-            out.append(("regions.dr.cidr", f"{pair.dr.cidr} overlaps primary {pair.primary.cidr}; the VPCs are peered for replication, pick disjoint ranges"))
+            out.append(
+                (
+                    "regions.dr.cidr",
+                    f"{pair.dr.cidr} overlaps primary {pair.primary.cidr}; the VPCs are peered for replication, pick disjoint ranges",
+                )
+            )
 
     if has("cluster"):
         cl = s["cluster"]
         if not cl.node_min <= cl.node_desired <= cl.node_max:
-            out.append(("cluster", f"node sizes must satisfy node_min <= node_desired <= node_max (got {cl.node_min}, {cl.node_desired}, {cl.node_max})"))
+            out.append(
+                (
+                    "cluster",
+                    f"node sizes must satisfy node_min <= node_desired <= node_max (got {cl.node_min}, {cl.node_desired}, {cl.node_max})",
+                )
+            )
         for i, cidr in enumerate(cl.public_access_cidrs):
             if cidr.prefixlen == 0:
-                out.append((f"cluster.public_access_cidrs[{i}]", "0.0.0.0/0 opens the Kubernetes API to the internet; list operator CIDRs or leave empty for private only"))
+                out.append(
+                    (
+                        f"cluster.public_access_cidrs[{i}]",
+                        "0.0.0.0/0 opens the Kubernetes API to the internet; list operator CIDRs or leave empty for private only",
+                    )
+                )
         if cl.api_access == "public-restricted" and not cl.public_access_cidrs:
-            out.append(("cluster.public_access_cidrs", "api_access public-restricted needs the runner's egress CIDRs here, or the "
-                                                        "Kubernetes API is unreachable from `pulumi up`; or set api_access: private-runner"))
+            out.append(
+                (
+                    "cluster.public_access_cidrs",
+                    "api_access public-restricted needs the runner's egress CIDRs here, or the "
+                    "Kubernetes API is unreachable from `pulumi up`; or set api_access: private-runner",
+                )
+            )
         if cl.api_access == "private-runner" and not cl.runner_cidrs:
-            out.append(("cluster.runner_cidrs", "api_access private-runner needs the runner's network (routed into both VPCs) here"))
+            out.append(
+                ("cluster.runner_cidrs", "api_access private-runner needs the runner's network (routed into both VPCs) here")
+            )
         if not cl.deploy_role_arn:
-            out.append(("cluster.deploy_role_arn", "required: the role `pulumi up` runs as; it gets cluster admin through an EKS "
-                                                   "access entry (the creator gets no implicit admin), e.g. arn:aws:iam::<account>:role/meridian-deploy"))
+            out.append(
+                (
+                    "cluster.deploy_role_arn",
+                    "required: the role `pulumi up` runs as; it gets cluster admin through an EKS "
+                    "access entry (the creator gets no implicit admin), e.g. arn:aws:iam::<account>:role/meridian-deploy",
+                )
+            )
         if cl.api_access == "private-runner" and cl.public_access_cidrs:
-            out.append(("cluster.public_access_cidrs", "must be empty with api_access private-runner (the endpoint is private only)"))
+            out.append(
+                ("cluster.public_access_cidrs", "must be empty with api_access private-runner (the endpoint is private only)")
+            )
 
     if has("failover"):
         fo = s["failover"]
         if bool(fo.hosted_zone_id) == fo.create_zone:
-            out.append(("failover.hosted_zone_id",
-                        "required: the ID of the existing Route 53 zone for api_zone, delegated from its parent (certificates "
-                        "validate only in a delegated zone); or, without it, create_zone: true for the two-phase bring-up"
-                        if not fo.create_zone else "set hosted_zone_id or create_zone: true, not both"))
+            out.append(
+                (
+                    "failover.hosted_zone_id",
+                    "required: the ID of the existing Route 53 zone for api_zone, delegated from its parent (certificates "
+                    "validate only in a delegated zone); or, without it, create_zone: true for the two-phase bring-up"
+                    if not fo.create_zone
+                    else "set hosted_zone_id or create_zone: true, not both",
+                )
+            )
         if fo.detection_bound_s > fo.rto_target_s:
-            out.append((
-                "failover",
-                f"detection bound interval x threshold + TTL = {fo.health_check_interval_s} x {fo.failure_threshold} + {fo.dns_ttl_s}"
-                f" = {fo.detection_bound_s} s exceeds rto_target_s {fo.rto_target_s} s; lower the threshold or TTL",
-            ))
+            out.append(
+                (
+                    "failover",
+                    f"detection bound interval x threshold + TTL = {fo.health_check_interval_s} x {fo.failure_threshold} + {fo.dns_ttl_s}"
+                    f" = {fo.detection_bound_s} s exceeds rto_target_s {fo.rto_target_s} s; lower the threshold or TTL",
+                )
+            )
 
     if has("dr"):
         dr = s["dr"]
         if dr.replication_time_control and dr.rpo_minutes < S3_RTC_MINUTES:
-            out.append(("dr.rpo_minutes", f"{dr.rpo_minutes:g} min is below S3 Replication Time Control's {S3_RTC_MINUTES} min bound: objects cannot meet it"))
+            out.append(
+                (
+                    "dr.rpo_minutes",
+                    f"{dr.rpo_minutes:g} min is below S3 Replication Time Control's {S3_RTC_MINUTES} min bound: objects cannot meet it",
+                )
+            )
         if not dr.replication_time_control and s.get("production"):
-            out.append(("dr.replication_time_control", "a production stack needs it: S3 replication without RTC has no time bound, so no RPO holds for objects"))
+            out.append(
+                (
+                    "dr.replication_time_control",
+                    "a production stack needs it: S3 replication without RTC has no time bound, so no RPO holds for objects",
+                )
+            )
         if has("failover") and s["failover"].detection_bound_s > dr.rto_minutes * 60:
-            out.append(("dr.rto_minutes", f"{dr.rto_minutes:g} min is shorter than the failover detection bound ({s['failover'].detection_bound_s} s)"))
+            out.append(
+                (
+                    "dr.rto_minutes",
+                    f"{dr.rto_minutes:g} min is shorter than the failover detection bound ({s['failover'].detection_bound_s} s)",
+                )
+            )
 
     plans = s.get("plans")
     for name, plan in (plans or {}).items():
@@ -460,13 +558,20 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
     for i, tenant in enumerate(tenants):
         at = f"tenants[{tenant.id!r}]"  # named by id, as written: nobody counts list entries
         if tenant.id in first_at:
-            out.append((f"{at}.id", f"duplicate tenant id {tenant.id!r} (entries {first_at[tenant.id] + 1} and {i + 1} of the list); ids must be unique within a stack"))
+            out.append(
+                (
+                    f"{at}.id",
+                    f"duplicate tenant id {tenant.id!r} (entries {first_at[tenant.id] + 1} and {i + 1} of the list); ids must be unique within a stack",
+                )
+            )
         first_at.setdefault(tenant.id, i)
         if plans is None:
             continue
         plan = plans.get(tenant.plan)
         if plan is None:
-            out.append((f"{at}.plan", f"unknown plan {tenant.plan!r} (allowed: {', '.join(plans)})" + did_you_mean(tenant.plan, plans)))
+            out.append(
+                (f"{at}.plan", f"unknown plan {tenant.plan!r} (allowed: {', '.join(plans)})" + did_you_mean(tenant.plan, plans))
+            )
         elif plan.per_tenant and tenant.quota is None:
             out.append((f"{at}.quota", f"plan {tenant.plan!r} is set per tenant: give this tenant a quota"))
         elif not plan.per_tenant and tenant.quota is not None:
@@ -476,9 +581,16 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
         cost = s["cost"]
         budgets = sum(t.monthly_budget_usd for t in tenants)
         if has("tenants") and budgets > cost.stack_cap_usd:
-            out.append(("tenants", f"tenant budgets sum to ${budgets:,.2f}, over the stack cap cost.stack_cap_usd ${cost.stack_cap_usd:,.2f}"))
+            out.append(
+                (
+                    "tenants",
+                    f"tenant budgets sum to ${budgets:,.2f}, over the stack cap cost.stack_cap_usd ${cost.stack_cap_usd:,.2f}",
+                )
+            )
         if list(cost.alert_thresholds_pct) != sorted(set(cost.alert_thresholds_pct)):
-            out.append(("cost.alert_thresholds_pct", f"{list(cost.alert_thresholds_pct)} must be strictly increasing percentages"))
+            out.append(
+                ("cost.alert_thresholds_pct", f"{list(cost.alert_thresholds_pct)} must be strictly increasing percentages")
+            )
     return out
 
 
@@ -497,8 +609,14 @@ def provider_config_keys(namespace: str) -> frozenset[str] | None:
         return None
     keys = set()
     for node in ast.walk(ast.parse(path.read_text())):  # every `__config__.get*('<key>')`
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "__config__" and node.args and isinstance(node.args[0], ast.Constant)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "__config__"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             keys.add(str(node.args[0].value))
     return frozenset(keys) or None  # an SDK generated another way: better unchecked than every key refused
 
@@ -528,13 +646,24 @@ def foreign_key_problems(foreign: Mapping[str, str], own: Iterable[str] = ()) ->
         ns, _, name = key.partition(":")
         if ns not in namespaces:
             hint = did_you_mean(key, known) or did_you_mean(ns, namespaces)
-            problems.append(Problem(file, key, f"unknown config namespace {ns!r}: nothing reads it (namespaces read: {', '.join(READ_NAMESPACES)};"
-                                               f" declare your own in {NAMESPACE}:config_namespaces){hint}"))
+            problems.append(
+                Problem(
+                    file,
+                    key,
+                    f"unknown config namespace {ns!r}: nothing reads it (namespaces read: {', '.join(READ_NAMESPACES)};"
+                    f" declare your own in {NAMESPACE}:config_namespaces){hint}",
+                )
+            )
             continue
         accepted = provider_config_keys(ns)
         if accepted is not None and name not in accepted:
-            problems.append(Problem(file, key, f"unknown key: the {ns} provider ({_sdk_version(ns)}) has no setting {name!r}"
-                                               + did_you_mean(name, accepted)))
+            problems.append(
+                Problem(
+                    file,
+                    key,
+                    f"unknown key: the {ns} provider ({_sdk_version(ns)}) has no setting {name!r}" + did_you_mean(name, accepted),
+                )
+            )
     return problems
 
 
@@ -622,8 +751,13 @@ def load_stack(project_dir: Path, stack: str, overrides: Overrides | None = None
     aws_region, zone = others.get("aws:region"), raw.values.get("zone")
     region = []  # checked even when other keys are broken, so one run lists every problem
     if aws_region is not None and zone in ZONE_REGIONS and aws_region not in ZONE_REGIONS[zone]:
-        region = [Problem(raw.foreign.get("aws:region", f"Pulumi.{stack}.yaml"), "aws:region",
-                          f"{aws_region!r} is outside residency zone {zone!r} (allowed: {', '.join(ZONE_REGIONS[zone])})")]
+        region = [
+            Problem(
+                raw.foreign.get("aws:region", f"Pulumi.{stack}.yaml"),
+                "aws:region",
+                f"{aws_region!r} is outside residency zone {zone!r} (allowed: {', '.join(ZONE_REGIONS[zone])})",
+            )
+        ]
     try:
         cfg = validate(raw)
     except ConfigError as exc:

@@ -35,44 +35,56 @@ def tenant_cost_filter(tenant_id: str) -> dict:
 
 def hard_cap_policy(tenant_id: str) -> str:
     """Denies the writes and key use that grow a tenant's bill, to its own sessions only; reads keep working."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "TenantOverBudget",
-            "Effect": "Deny",
-            "Action": ["s3:PutObject", "kms:GenerateDataKey*", "kms:Encrypt"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {NAMESPACE_KEY: namespace_of(tenant_id)}},
-        }],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "TenantOverBudget",
+                    "Effect": "Deny",
+                    "Action": ["s3:PutObject", "kms:GenerateDataKey*", "kms:Encrypt"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {NAMESPACE_KEY: namespace_of(tenant_id)}},
+                }
+            ],
+        }
+    )
 
 
 def _topic_policy(topic_arn: str, account_id: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "BudgetsPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": "budgets.amazonaws.com"},
-            "Action": "SNS:Publish",
-            "Resource": topic_arn,
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "BudgetsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "budgets.amazonaws.com"},
+                    "Action": "SNS:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                }
+            ],
+        }
+    )
 
 
 def _action_role_policy(account_id: str) -> str:
     """The budget actions may attach and detach the hard-cap policies, on tenant roles only
     (both by IAM path: listing every ARN would outgrow the inline-policy size limit)."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
-            "Resource": f"arn:aws:iam::{account_id}:role{TENANT_ROLE_PATH}*",
-            "Condition": {"ArnLike": {"iam:PolicyARN": f"arn:aws:iam::{account_id}:policy{HARD_CAP_PATH}*"}},
-        }],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                    "Resource": f"arn:aws:iam::{account_id}:role{TENANT_ROLE_PATH}*",
+                    "Condition": {"ArnLike": {"iam:PolicyARN": f"arn:aws:iam::{account_id}:policy{HARD_CAP_PATH}*"}},
+                }
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,8 +119,9 @@ class CostCaps(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
-        key = customer_key(f"{name}-alerts-key", f"{name}: budget alert notifications", parent=self,
-                           service_principals=["budgets.amazonaws.com"])
+        key = customer_key(
+            f"{name}-alerts-key", f"{name}: budget alert notifications", parent=self, service_principals=["budgets.amazonaws.com"]
+        )
         topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=key.id, opts=child)
         aws.sns.TopicPolicy(
             f"{name}-alerts-policy",
@@ -119,8 +132,13 @@ class CostCaps(pulumi.ComponentResource):
 
         # Alert path: each threshold of actual spend, and 100 % forecasted.
         alerts = [
-            {"comparison_operator": "GREATER_THAN", "threshold": t, "threshold_type": "PERCENTAGE",
-             "notification_type": kind, "subscriber_sns_topic_arns": [topic.arn]}
+            {
+                "comparison_operator": "GREATER_THAN",
+                "threshold": t,
+                "threshold_type": "PERCENTAGE",
+                "notification_type": kind,
+                "subscriber_sns_topic_arns": [topic.arn],
+            }
             for kind, t in [*(("ACTUAL", t) for t in args.alert_thresholds_pct), ("FORECASTED", 100)]
         ]
 
@@ -135,8 +153,11 @@ class CostCaps(pulumi.ComponentResource):
             opts=child,
         )
 
-        action_role = aws.iam.Role(f"{name}-budget-actions", assume_role_policy=account_id.apply(lambda a: assume_role_policy("budgets.amazonaws.com", a)),
-                                   opts=child)
+        action_role = aws.iam.Role(
+            f"{name}-budget-actions",
+            assume_role_policy=account_id.apply(lambda a: assume_role_policy("budgets.amazonaws.com", a)),
+            opts=child,
+        )
         aws.iam.RolePolicy(
             f"{name}-budget-actions-policy",
             role=action_role.id,
@@ -157,10 +178,14 @@ class CostCaps(pulumi.ComponentResource):
                 tags={TAG_TENANT: tenant.tenant_id},
                 opts=child,
             )
-            deny = aws.iam.Policy(f"{name}-tenant-{tenant.tenant_id}-hard-cap", path=HARD_CAP_PATH,
-                                  description=f"attached by a budget action when tenant {tenant.tenant_id} is over budget",
-                                  policy=hard_cap_policy(tenant.tenant_id), tags={TAG_TENANT: tenant.tenant_id},
-                                  opts=pulumi.ResourceOptions(parent=budget))
+            deny = aws.iam.Policy(
+                f"{name}-tenant-{tenant.tenant_id}-hard-cap",
+                path=HARD_CAP_PATH,
+                description=f"attached by a budget action when tenant {tenant.tenant_id} is over budget",
+                policy=hard_cap_policy(tenant.tenant_id),
+                tags={TAG_TENANT: tenant.tenant_id},
+                opts=pulumi.ResourceOptions(parent=budget),
+            )
             aws.budgets.BudgetAction(
                 f"{name}-tenant-{tenant.tenant_id}-cap",
                 budget_name=budget.name,
@@ -178,8 +203,10 @@ class CostCaps(pulumi.ComponentResource):
 
         self.alert_topic_arn = topic.arn
         self.stack_budget_name = stack_budget.name
-        self.register_outputs({
-            "alert_topic_arn": self.alert_topic_arn,
-            "stack_budget_name": self.stack_budget_name,
-            "tenant_budget_names": self.tenant_budget_names,
-        })
+        self.register_outputs(
+            {
+                "alert_topic_arn": self.alert_topic_arn,
+                "stack_budget_name": self.stack_budget_name,
+                "tenant_budget_names": self.tenant_budget_names,
+            }
+        )

@@ -87,8 +87,13 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         super().__init__("meridian:database:ReplicatedDatabase", name, None, opts)
         self._name = name
         self._args = args
-        password = random.RandomPassword(f"{name}-master-password", length=32, special=True,
-                                         override_special=PASSWORD_SPECIALS, opts=pulumi.ResourceOptions(parent=self))
+        password = random.RandomPassword(
+            f"{name}-master-password",
+            length=32,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         # The SDK marks `result` secret through additional_secret_outputs; say it explicitly too.
         self.master_password = pulumi.Output.secret(password.result)
         self.master_username = MASTER_USER
@@ -100,45 +105,66 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             self.endpoints = self._aurora(sides)
         else:
             self.endpoints = self._rds(sides)
-        self.register_outputs({
-            "endpoints": {role: {"writer": e.writer, "reader": e.reader} for role, e in self.endpoints.items()},
-            "master_username": self.master_username,
-            "master_password": self.master_password,
-        })
+        self.register_outputs(
+            {
+                "endpoints": {role: {"writer": e.writer, "reader": e.reader} for role, e in self.endpoints.items()},
+                "master_username": self.master_username,
+                "master_password": self.master_password,
+            }
+        )
 
     # --- per region: key, network, parameters, monitoring role -------------------------------
 
     def _region_base(self, role: str, side: DatabaseRegion) -> dict:
         name, args = f"{self._name}-{side.region}", self._args
         opts = pulumi.ResourceOptions(parent=self, provider=side.provider)
-        key = customer_key(f"{name}-key", f"{name} storage, snapshots and Performance Insights", parent=self, provider=side.provider)
+        key = customer_key(
+            f"{name}-key", f"{name} storage, snapshots and Performance Insights", parent=self, provider=side.provider
+        )
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(side.data_subnet_ids), opts=opts)
         security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             description=f"{name}: PostgreSQL from the cluster nodes only",
             vpc_id=side.vpc_id,
-            ingress=[{
-                "description": "PostgreSQL from EKS nodes",
-                "protocol": "tcp",
-                "from_port": PORT,
-                "to_port": PORT,
-                "security_groups": [side.client_security_group_id],
-            }],
+            ingress=[
+                {
+                    "description": "PostgreSQL from EKS nodes",
+                    "protocol": "tcp",
+                    "from_port": PORT,
+                    "to_port": PORT,
+                    "security_groups": [side.client_security_group_id],
+                }
+            ],
             egress=[],
             opts=opts,
         )
         params = [{"name": "rds.force_ssl", "value": "1"}, {"name": "log_min_duration_statement", "value": "1000"}]
         if args.engine == "aurora-postgresql":
             param_group = aws.rds.ClusterParameterGroup(
-                f"{name}-params", family=f"aurora-postgresql{args.major_version}", parameters=params, opts=opts)
+                f"{name}-params", family=f"aurora-postgresql{args.major_version}", parameters=params, opts=opts
+            )
         else:
-            param_group = aws.rds.ParameterGroup(f"{name}-params", family=f"postgres{args.major_version}", parameters=params, opts=opts)
-        monitoring_role = aws.iam.Role(f"{name}-monitoring-role", assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"), opts=opts)
+            param_group = aws.rds.ParameterGroup(
+                f"{name}-params", family=f"postgres{args.major_version}", parameters=params, opts=opts
+            )
+        monitoring_role = aws.iam.Role(
+            f"{name}-monitoring-role", assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"), opts=opts
+        )
         aws.iam.RolePolicyAttachment(
-            f"{name}-monitoring", role=monitoring_role.name, policy_arn=managed_policy_arn("service-role/AmazonRDSEnhancedMonitoringRole"),
-            opts=pulumi.ResourceOptions(parent=monitoring_role, provider=side.provider))
-        return {"name": name, "side": side, "key": key, "subnet_group": subnet_group, "sg": security_group,
-                "params": param_group, "monitoring_role": monitoring_role}
+            f"{name}-monitoring",
+            role=monitoring_role.name,
+            policy_arn=managed_policy_arn("service-role/AmazonRDSEnhancedMonitoringRole"),
+            opts=pulumi.ResourceOptions(parent=monitoring_role, provider=side.provider),
+        )
+        return {
+            "name": name,
+            "side": side,
+            "key": key,
+            "subnet_group": subnet_group,
+            "sg": security_group,
+            "params": param_group,
+            "monitoring_role": monitoring_role,
+        }
 
     def _instance_common(self, base: dict) -> dict:
         return {
@@ -218,8 +244,13 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             enable_global_write_forwarding=True,
             # A secondary joins the global cluster only once the primary has a writer instance;
             # after a managed switchover AWS fills replication_source_identifier on it.
-            opts=pulumi.ResourceOptions(parent=self, provider=args.dr.provider, protect=True,
-                                        depends_on=writer_members, ignore_changes=["replicationSourceIdentifier"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.dr.provider,
+                protect=True,
+                depends_on=writer_members,
+                ignore_changes=["replicationSourceIdentifier"],
+            ),
         )
         aws.rds.ClusterInstance(
             f"{dr['name']}-0",

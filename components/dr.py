@@ -106,7 +106,9 @@ class DisasterRecoveryArgs:
         if self.primary.region == self.dr.region:
             raise ValueError("the dr region must differ from the primary: a copy in the same region survives no regional outage")
         if not 7 <= self.backup_retention_days <= 35:
-            raise ValueError(f"backup_retention_days must be 7..35 (continuous backups keep at most 35), got {self.backup_retention_days}")
+            raise ValueError(
+                f"backup_retention_days must be 7..35 (continuous backups keep at most 35), got {self.backup_retention_days}"
+            )
         if set(self.stop_alarm_arns) != {"PRIMARY", "SECONDARY"}:
             raise ValueError(f"stop_alarm_arns needs PRIMARY and SECONDARY, got {sorted(self.stop_alarm_arns)}")
         roles = [p.role for p in self.bucket_pairs]
@@ -118,51 +120,106 @@ def bucket_name_of(arn: str) -> str:
     return arn.rsplit(":", 1)[-1]
 
 
-def replication_policy(source_arn: str, replica_arn: str, source_keys: Sequence[str], replica_keys: Sequence[str],
-                       source_region: str, replica_region: str) -> str:
+def replication_policy(
+    source_arn: str,
+    replica_arn: str,
+    source_keys: Sequence[str],
+    replica_keys: Sequence[str],
+    source_region: str,
+    replica_region: str,
+) -> str:
     """Read one source bucket's versions, write only into its replica, use only the keys of the routes."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ReadReplicationConfig", "Effect": "Allow",
-             "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"], "Resource": source_arn},
-            {"Sid": "ReadSourceVersions", "Effect": "Allow",
-             "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
-             "Resource": f"{source_arn}/*"},
-            {"Sid": "WriteReplicas", "Effect": "Allow",
-             "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], "Resource": f"{replica_arn}/*"},
-            {"Sid": "DecryptSource", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": sorted(set(source_keys)),
-             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{source_region}.amazonaws.com"}}},
-            {"Sid": "EncryptReplicas", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
-             "Resource": sorted(set(replica_keys)),
-             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"}}},
-        ],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadReplicationConfig",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                    "Resource": source_arn,
+                },
+                {
+                    "Sid": "ReadSourceVersions",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+                    "Resource": f"{source_arn}/*",
+                },
+                {
+                    "Sid": "WriteReplicas",
+                    "Effect": "Allow",
+                    "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                    "Resource": f"{replica_arn}/*",
+                },
+                {
+                    "Sid": "DecryptSource",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": sorted(set(source_keys)),
+                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{source_region}.amazonaws.com"}},
+                },
+                {
+                    "Sid": "EncryptReplicas",
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                    "Resource": sorted(set(replica_keys)),
+                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"}},
+                },
+            ],
+        }
+    )
 
 
 def fis_policy(region: str, account_id: str) -> str:
     """What the three experiments do, and nothing else: stop/start instances, fail over / reboot
     databases, swap subnet network ACLs (aws:network:disrupt-connectivity) in one region."""
     ec2 = f"arn:aws:ec2:{region}:{account_id}"
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "StopNodes", "Effect": "Allow", "Action": ["ec2:StopInstances", "ec2:StartInstances"],
-             "Resource": f"{ec2}:instance/*"},
-            {"Sid": "FailoverDatabase", "Effect": "Allow",
-             "Action": ["rds:FailoverDBCluster", "rds:RebootDBInstance"],
-             "Resource": [f"arn:aws:rds:{region}:{account_id}:cluster:*", f"arn:aws:rds:{region}:{account_id}:db:*"]},
-            {"Sid": "DisruptSubnets", "Effect": "Allow",
-             "Action": ["ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl",
-                        "ec2:ReplaceNetworkAclAssociation", "ec2:CreateTags"],
-             "Resource": [f"{ec2}:network-acl/*", f"{ec2}:vpc/*", f"{ec2}:subnet/*"]},
-            {"Sid": "Describe", "Effect": "Allow",
-             "Action": ["ec2:DescribeInstances", "ec2:DescribeSubnets", "ec2:DescribeNetworkAcls", "ec2:DescribeVpcs",
-                        "ec2:DescribeManagedPrefixLists", "ec2:GetManagedPrefixListEntries",
-                        "rds:DescribeDBClusters", "rds:DescribeDBInstances"],
-             "Resource": "*"},  # Describe* calls take no resource-level permissions
-        ],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "StopNodes",
+                    "Effect": "Allow",
+                    "Action": ["ec2:StopInstances", "ec2:StartInstances"],
+                    "Resource": f"{ec2}:instance/*",
+                },
+                {
+                    "Sid": "FailoverDatabase",
+                    "Effect": "Allow",
+                    "Action": ["rds:FailoverDBCluster", "rds:RebootDBInstance"],
+                    "Resource": [f"arn:aws:rds:{region}:{account_id}:cluster:*", f"arn:aws:rds:{region}:{account_id}:db:*"],
+                },
+                {
+                    "Sid": "DisruptSubnets",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateNetworkAcl",
+                        "ec2:CreateNetworkAclEntry",
+                        "ec2:DeleteNetworkAcl",
+                        "ec2:ReplaceNetworkAclAssociation",
+                        "ec2:CreateTags",
+                    ],
+                    "Resource": [f"{ec2}:network-acl/*", f"{ec2}:vpc/*", f"{ec2}:subnet/*"],
+                },
+                {
+                    "Sid": "Describe",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:DescribeInstances",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeNetworkAcls",
+                        "ec2:DescribeVpcs",
+                        "ec2:DescribeManagedPrefixLists",
+                        "ec2:GetManagedPrefixListEntries",
+                        "rds:DescribeDBClusters",
+                        "rds:DescribeDBInstances",
+                    ],
+                    "Resource": "*",
+                },  # Describe* calls take no resource-level permissions
+            ],
+        }
+    )
 
 
 class DisasterRecovery(pulumi.ComponentResource):
@@ -177,19 +234,23 @@ class DisasterRecovery(pulumi.ComponentResource):
         for pair in args.bucket_pairs:
             role_name = replication_role_name(name, pair.role)
             if len(role_name) + AUTONAME_SUFFIX > IAM_ROLE_NAME_MAX:
-                raise ValueError(f"replication role {role_name!r} + Pulumi's suffix exceeds IAM's {IAM_ROLE_NAME_MAX} characters: shorten the pair role")
+                raise ValueError(
+                    f"replication role {role_name!r} + Pulumi's suffix exceeds IAM's {IAM_ROLE_NAME_MAX} characters: shorten the pair role"
+                )
         regions = {"primary": args.primary, "dr": args.dr}
         vaults = {role: self._vault(side) for role, side in regions.items()}
         self.vault_arns = {side.region: vaults[role].arn for role, side in regions.items()}
         self.backup_plan_id = self._backup_plan(vaults)
         self.replication_role_arns = {pair.role: self._replicate(pair) for pair in args.bucket_pairs}
         self.experiment_template_ids = self._experiments()
-        self.register_outputs({
-            "vault_arns": self.vault_arns,
-            "backup_plan_id": self.backup_plan_id,
-            "replication_role_arns": self.replication_role_arns,
-            "experiment_template_ids": self.experiment_template_ids,
-        })
+        self.register_outputs(
+            {
+                "vault_arns": self.vault_arns,
+                "backup_plan_id": self.backup_plan_id,
+                "replication_role_arns": self.replication_role_arns,
+                "experiment_template_ids": self.experiment_template_ids,
+            }
+        )
 
     # --- AWS Backup ---------------------------------------------------------------------------
 
@@ -197,7 +258,8 @@ class DisasterRecovery(pulumi.ComponentResource):
         name, args = f"{self._name}-{side.region}", self._args
         key = customer_key(f"{name}-vault-key", f"{name}: AWS Backup recovery points", parent=self, provider=side.provider)
         vault = aws.backup.Vault(
-            f"{name}-vault", kms_key_arn=key.arn,
+            f"{name}-vault",
+            kms_key_arn=key.arn,
             opts=pulumi.ResourceOptions(parent=self, provider=side.provider, protect=True),  # holds every recovery point
         )
         aws.backup.VaultLockConfiguration(
@@ -216,27 +278,38 @@ class DisasterRecovery(pulumi.ComponentResource):
         lifecycle = {"delete_after": args.backup_retention_days}
         plan = aws.backup.Plan(
             f"{name}-plan",
-            rules=[{
-                "rule_name": "continuous-with-dr-copy",
-                "target_vault_name": vaults["primary"].name,
-                "schedule": args.backup_schedule,
-                "enable_continuous_backup": True,  # point-in-time restore for RDS / Aurora / S3 in between
-                "start_window": 60,
-                "completion_window": 180,
-                "lifecycle": lifecycle,
-                "copy_actions": [{"destination_vault_arn": vaults["dr"].arn, "lifecycle": lifecycle}],
-            }],
+            rules=[
+                {
+                    "rule_name": "continuous-with-dr-copy",
+                    "target_vault_name": vaults["primary"].name,
+                    "schedule": args.backup_schedule,
+                    "enable_continuous_backup": True,  # point-in-time restore for RDS / Aurora / S3 in between
+                    "start_window": 60,
+                    "completion_window": 180,
+                    "lifecycle": lifecycle,
+                    "copy_actions": [{"destination_vault_arn": vaults["dr"].arn, "lifecycle": lifecycle}],
+                }
+            ],
             opts=opts,
         )
-        role = aws.iam.Role(f"{name}-backup-role", assume_role_policy=assume_role_policy("backup.amazonaws.com"),
-                            description=f"{self._name}: AWS Backup jobs and restores", opts=opts)
+        role = aws.iam.Role(
+            f"{name}-backup-role",
+            assume_role_policy=assume_role_policy("backup.amazonaws.com"),
+            description=f"{self._name}: AWS Backup jobs and restores",
+            opts=opts,
+        )
         attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-backup-{policy.rsplit('/', 1)[-1]}", role=role.name,
-                                         policy_arn=managed_policy_arn(policy),
-                                         opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-backup-{policy.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=managed_policy_arn(policy),
+                opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider),
+            )
             for policy in BACKUP_MANAGED_POLICIES
         ]
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)).account_id
+        account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)
+        ).account_id
         aws.backup.Selection(
             f"{name}-data",
             plan_id=plan.id,
@@ -252,15 +325,21 @@ class DisasterRecovery(pulumi.ComponentResource):
     def _replicate(self, pair: BucketPair) -> pulumi.Output[str]:
         name, args = f"{self._name}-{pair.role}", self._args
         opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
-        role = aws.iam.Role(replication_role_name(self._name, pair.role), assume_role_policy=assume_role_policy("s3.amazonaws.com"),
-                            description=f"S3 replication of {pair.role} to {args.dr.region}", opts=opts)
+        role = aws.iam.Role(
+            replication_role_name(self._name, pair.role),
+            assume_role_policy=assume_role_policy("s3.amazonaws.com"),
+            description=f"S3 replication of {pair.role} to {args.dr.region}",
+            opts=opts,
+        )
         inputs = pulumi.Output.all(
-            pair.source_bucket_arn, pair.replica_bucket_arn,
+            pair.source_bucket_arn,
+            pair.replica_bucket_arn,
             pulumi.Output.all(*[r.source_key_arn for r in pair.routes]),
             pulumi.Output.all(*[r.replica_key_arn for r in pair.routes]),
         )
         policy = aws.iam.RolePolicy(
-            f"{name}-replication-access", role=role.id,
+            f"{name}-replication-access",
+            role=role.id,
             policy=inputs.apply(lambda v: replication_policy(v[0], v[1], v[2], v[3], args.primary.region, args.dr.region)),
             opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider),
         )
@@ -298,12 +377,21 @@ class DisasterRecovery(pulumi.ComponentResource):
     def _experiments(self) -> dict[str, pulumi.Output[str]]:
         args, name = self._args, f"{self._name}-{self._args.primary.region}"
         opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)).account_id
-        role = aws.iam.Role(f"{name}-fis-role", assume_role_policy=assume_role_policy("fis.amazonaws.com"),
-                            description=f"{self._name}: FIS experiments in {args.primary.region}", opts=opts)
-        aws.iam.RolePolicy(f"{name}-fis-access", role=role.id,
-                           policy=account_id.apply(lambda acct: fis_policy(args.primary.region, acct)),
-                           opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider))
+        account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)
+        ).account_id
+        role = aws.iam.Role(
+            f"{name}-fis-role",
+            assume_role_policy=assume_role_policy("fis.amazonaws.com"),
+            description=f"{self._name}: FIS experiments in {args.primary.region}",
+            opts=opts,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-fis-access",
+            role=role.id,
+            policy=account_id.apply(lambda acct: fis_policy(args.primary.region, acct)),
+            opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider),
+        )
         duration = f"PT{args.fis_duration_minutes}M"
         # Stop as soon as a region fails its health checks; cutting the primary off is meant to fail
         # its checks, so only the dr side stops that one.
@@ -311,44 +399,87 @@ class DisasterRecovery(pulumi.ComponentResource):
         dr_only = [{"source": "aws:cloudwatch:alarm", "value": args.stop_alarm_arns["SECONDARY"]}]
         stack_tag = {"key": TAG_STACK, "value": args.stack}
         if args.database_engine == "aurora-postgresql":
-            db_target = {"name": "database", "resource_type": "aws:rds:cluster", "selection_mode": "ALL",
-                         "resource_tags": [stack_tag]}
-            db_action = {"name": "failover", "action_id": "aws:rds:failover-db-cluster",
-                         "target": {"key": "Clusters", "value": "database"}}
+            db_target = {
+                "name": "database",
+                "resource_type": "aws:rds:cluster",
+                "selection_mode": "ALL",
+                "resource_tags": [stack_tag],
+            }
+            db_action = {
+                "name": "failover",
+                "action_id": "aws:rds:failover-db-cluster",
+                "target": {"key": "Clusters", "value": "database"},
+            }
         else:
-            db_target = {"name": "database", "resource_type": "aws:rds:db", "selection_mode": "ALL",
-                         "resource_tags": [stack_tag], "filters": [{"path": "MultiAZ", "values": ["true"]}]}
-            db_action = {"name": "failover", "action_id": "aws:rds:reboot-db-instances",
-                         "parameters": [{"key": "forceFailover", "value": "true"}],
-                         "target": {"key": "DBInstances", "value": "database"}}
+            db_target = {
+                "name": "database",
+                "resource_type": "aws:rds:db",
+                "selection_mode": "ALL",
+                "resource_tags": [stack_tag],
+                "filters": [{"path": "MultiAZ", "values": ["true"]}],
+            }
+            db_action = {
+                "name": "failover",
+                "action_id": "aws:rds:reboot-db-instances",
+                "parameters": [{"key": "forceFailover", "value": "true"}],
+                "target": {"key": "DBInstances", "value": "database"},
+            }
         scenarios = {
             "stop-nodes": dict(
                 description=f"Stop a third of the EKS nodes in {args.primary.region} for {args.fis_duration_minutes} min",
-                targets=[{"name": "nodes", "resource_type": "aws:ec2:instance", "selection_mode": "PERCENT(34)",
-                          "resource_tags": [{"key": "eks:cluster-name", "value": args.cluster_name}],
-                          "filters": [{"path": "State.Name", "values": ["running"]}]}],
-                actions=[{"name": "stop-nodes", "action_id": "aws:ec2:stop-instances",
-                          "parameters": [{"key": "startInstancesAfterDuration", "value": duration}],
-                          "target": {"key": "Instances", "value": "nodes"}}],
+                targets=[
+                    {
+                        "name": "nodes",
+                        "resource_type": "aws:ec2:instance",
+                        "selection_mode": "PERCENT(34)",
+                        "resource_tags": [{"key": "eks:cluster-name", "value": args.cluster_name}],
+                        "filters": [{"path": "State.Name", "values": ["running"]}],
+                    }
+                ],
+                actions=[
+                    {
+                        "name": "stop-nodes",
+                        "action_id": "aws:ec2:stop-instances",
+                        "parameters": [{"key": "startInstancesAfterDuration", "value": duration}],
+                        "target": {"key": "Instances", "value": "nodes"},
+                    }
+                ],
                 stop_conditions=both,
             ),
             "database-failover": dict(
                 description=f"Fail the platform database over to a standby in {args.primary.region}",
-                targets=[db_target], actions=[db_action], stop_conditions=both,
+                targets=[db_target],
+                actions=[db_action],
+                stop_conditions=both,
             ),
             "disrupt-network": dict(
                 description=f"Cut the data subnets in {args.primary.region} off for {args.fis_duration_minutes} min (region failover)",
-                targets=[{"name": "data-subnets", "resource_type": "aws:ec2:subnet", "selection_mode": "ALL",
-                          "resource_tags": [stack_tag, {"key": "meridian:tier", "value": "data"}]}],
-                actions=[{"name": "disrupt", "action_id": "aws:network:disrupt-connectivity",
-                          "parameters": [{"key": "duration", "value": duration}, {"key": "scope", "value": "all"}],
-                          "target": {"key": "Subnets", "value": "data-subnets"}}],
+                targets=[
+                    {
+                        "name": "data-subnets",
+                        "resource_type": "aws:ec2:subnet",
+                        "selection_mode": "ALL",
+                        "resource_tags": [stack_tag, {"key": "meridian:tier", "value": "data"}],
+                    }
+                ],
+                actions=[
+                    {
+                        "name": "disrupt",
+                        "action_id": "aws:network:disrupt-connectivity",
+                        "parameters": [{"key": "duration", "value": duration}, {"key": "scope", "value": "all"}],
+                        "target": {"key": "Subnets", "value": "data-subnets"},
+                    }
+                ],
                 stop_conditions=dr_only,
             ),
         }
         return {
             scenario: aws.fis.ExperimentTemplate(
-                f"{name}-fis-{scenario}", role_arn=role.arn, tags={"Name": f"{self._name} {scenario}"}, **spec, opts=opts,
+                f"{name}-fis-{scenario}",
+                role_arn=role.arn,
+                tags={"Name": f"{self._name} {scenario}"},
+                **spec,
+                opts=opts,
             ).id
             for scenario, spec in scenarios.items()
         }

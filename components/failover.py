@@ -11,7 +11,6 @@ there whatever the stack's zone; they carry health-check ids, never tenant data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -64,8 +63,13 @@ class Failover(pulumi.ComponentResource):
         dns = pulumi.ResourceOptions(parent=self, provider=args.dns_provider)
         metrics = pulumi.ResourceOptions(parent=self, provider=args.metrics_provider)
         # CloudWatch cannot publish to a topic under the AWS-managed SNS key: it needs a key that admits it.
-        key = customer_key(f"{name}-alarms-key", f"{args.fqdn} failover alarm notifications", parent=self,
-                           provider=args.metrics_provider, service_principals=["cloudwatch.amazonaws.com"])
+        key = customer_key(
+            f"{name}-alarms-key",
+            f"{args.fqdn} failover alarm notifications",
+            parent=self,
+            provider=args.metrics_provider,
+            service_principals=["cloudwatch.amazonaws.com"],
+        )
         topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=key.id, opts=metrics)
 
         self.health_check_ids = {}
@@ -116,9 +120,11 @@ class Failover(pulumi.ComponentResource):
             self.alarm_arns[role] = alarm.arn
         self.alarm_topic_arn = topic.arn
         self.detection_bound_s = args.detection_bound_s
-        self.register_outputs({
-            "health_check_ids": self.health_check_ids,
-            "alarm_arns": self.alarm_arns,
-            "alarm_topic_arn": self.alarm_topic_arn,
-            "detection_bound_s": self.detection_bound_s,
-        })
+        self.register_outputs(
+            {
+                "health_check_ids": self.health_check_ids,
+                "alarm_arns": self.alarm_arns,
+                "alarm_topic_arn": self.alarm_topic_arn,
+                "detection_bound_s": self.detection_bound_s,
+            }
+        )

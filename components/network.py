@@ -15,8 +15,8 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.planning import plan_subnets
 from components.keys import customer_key
+from components.planning import plan_subnets
 from components.policydocs import assume_role_policy
 
 
@@ -71,44 +71,71 @@ class RegionNetwork(pulumi.ComponentResource):
         elb_role = {"public": {"kubernetes.io/role/elb": "1"}, "private": {"kubernetes.io/role/internal-elb": "1"}}
         for tier, cidrs in plan.items():
             for i, cidr in enumerate(cidrs):
-                subnets[tier].append(aws.ec2.Subnet(
-                    f"{name}-{tier}-{i}",
-                    vpc_id=self.vpc.id,
-                    cidr_block=cidr,
-                    availability_zone=azs.names[i],
-                    map_public_ip_on_launch=False,
-                    tags={"Name": f"{name}-{tier}-{i}", "meridian:tier": tier, **elb_role.get(tier, {})},
-                    opts=vpc_child,
-                ))
+                subnets[tier].append(
+                    aws.ec2.Subnet(
+                        f"{name}-{tier}-{i}",
+                        vpc_id=self.vpc.id,
+                        cidr_block=cidr,
+                        availability_zone=azs.names[i],
+                        map_public_ip_on_launch=False,
+                        tags={"Name": f"{name}-{tier}-{i}", "meridian:tier": tier, **elb_role.get(tier, {})},
+                        opts=vpc_child,
+                    )
+                )
 
         public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=self.vpc.id, opts=vpc_child)
-        aws.ec2.Route(f"{name}-public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
-                      gateway_id=igw.id, opts=pulumi.ResourceOptions(parent=public_rt))
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=pulumi.ResourceOptions(parent=public_rt),
+        )
         for i, subnet in enumerate(subnets["public"]):
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=subnet.id, route_table_id=public_rt.id,
-                                          opts=pulumi.ResourceOptions(parent=public_rt))
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}-rta",
+                subnet_id=subnet.id,
+                route_table_id=public_rt.id,
+                opts=pulumi.ResourceOptions(parent=public_rt),
+            )
 
         nat_count = args.az_count if args.nat_gateways == "per-az" else 1
         nats = []
         for i in range(nat_count):
             eip = aws.ec2.Eip(f"{name}-nat-{i}-eip", domain="vpc", opts=vpc_child)
-            nats.append(aws.ec2.NatGateway(f"{name}-nat-{i}", allocation_id=eip.id, subnet_id=subnets["public"][i].id,
-                                           opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=[igw])))
+            nats.append(
+                aws.ec2.NatGateway(
+                    f"{name}-nat-{i}",
+                    allocation_id=eip.id,
+                    subnet_id=subnets["public"][i].id,
+                    opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=[igw]),
+                )
+            )
 
         private_rts = []
         for i, subnet in enumerate(subnets["private"]):
             rt = aws.ec2.RouteTable(f"{name}-private-{i}-rt", vpc_id=self.vpc.id, opts=vpc_child)
-            aws.ec2.Route(f"{name}-private-{i}-default", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0",
-                          nat_gateway_id=nats[i % nat_count].id, opts=pulumi.ResourceOptions(parent=rt))
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}-rta", subnet_id=subnet.id, route_table_id=rt.id,
-                                          opts=pulumi.ResourceOptions(parent=rt))
+            aws.ec2.Route(
+                f"{name}-private-{i}-default",
+                route_table_id=rt.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nats[i % nat_count].id,
+                opts=pulumi.ResourceOptions(parent=rt),
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{i}-rta", subnet_id=subnet.id, route_table_id=rt.id, opts=pulumi.ResourceOptions(parent=rt)
+            )
             private_rts.append(rt)
 
         # Data tier: local routes only (plus the gateway endpoints below).
         data_rt = aws.ec2.RouteTable(f"{name}-data-rt", vpc_id=self.vpc.id, opts=vpc_child)
         for i, subnet in enumerate(subnets["data"]):
-            aws.ec2.RouteTableAssociation(f"{name}-data-{i}-rta", subnet_id=subnet.id, route_table_id=data_rt.id,
-                                          opts=pulumi.ResourceOptions(parent=data_rt))
+            aws.ec2.RouteTableAssociation(
+                f"{name}-data-{i}-rta",
+                subnet_id=subnet.id,
+                route_table_id=data_rt.id,
+                opts=pulumi.ResourceOptions(parent=data_rt),
+            )
 
         endpoint_rts = [rt.id for rt in private_rts] + [data_rt.id]
         for service in ("s3", "dynamodb"):
@@ -121,8 +148,9 @@ class RegionNetwork(pulumi.ComponentResource):
                 opts=vpc_child,
             )
 
-        flow_key = customer_key(f"{name}-flowlogs-key", f"{name} VPC flow logs", parent=self,
-                                service_principals=[f"logs.{args.region}.amazonaws.com"])
+        flow_key = customer_key(
+            f"{name}-flowlogs-key", f"{name} VPC flow logs", parent=self, service_principals=[f"logs.{args.region}.amazonaws.com"]
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flowlogs",
             retention_in_days=args.flow_log_retention_days,
@@ -137,14 +165,20 @@ class RegionNetwork(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-flowlogs-write",
             role=role.id,
-            policy=log_group.arn.apply(lambda arn: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    "Resource": [arn, f"{arn}:*"],
-                }],
-            })),
+            policy=log_group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                                "Resource": [arn, f"{arn}:*"],
+                            }
+                        ],
+                    }
+                )
+            ),
             opts=pulumi.ResourceOptions(parent=role),
         )
         aws.ec2.FlowLog(
@@ -164,10 +198,12 @@ class RegionNetwork(pulumi.ComponentResource):
         self.data_subnet_ids = [s.id for s in subnets["data"]]
         self.data_subnet_cidrs = list(plan["data"])
         self.flow_log_group_name = log_group.name
-        self.register_outputs({
-            "vpc_id": self.vpc_id,
-            "public_subnet_ids": self.public_subnet_ids,
-            "private_subnet_ids": self.private_subnet_ids,
-            "data_subnet_ids": self.data_subnet_ids,
-            "flow_log_group_name": self.flow_log_group_name,
-        })
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "public_subnet_ids": self.public_subnet_ids,
+                "private_subnet_ids": self.private_subnet_ids,
+                "data_subnet_ids": self.data_subnet_ids,
+                "flow_log_group_name": self.flow_log_group_name,
+            }
+        )

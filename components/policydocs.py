@@ -9,22 +9,26 @@ from collections.abc import Sequence
 def service_key_policy(account_id: str, service_principals: Sequence[str] = ()) -> str:
     """KMS key policy: the account administers the key (IAM decides who else may use it);
     the named AWS service principals may use it too, on behalf of this account only."""
-    statements: list[dict] = [{
-        "Sid": "AccountAdministers",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }]
-    if service_principals:
-        statements.append({
-            "Sid": "ServicesUseKey",
+    statements: list[dict] = [
+        {
+            "Sid": "AccountAdministers",
             "Effect": "Allow",
-            "Principal": {"Service": list(service_principals)},
-            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": "kms:*",
             "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        })
+        }
+    ]
+    if service_principals:
+        statements.append(
+            {
+                "Sid": "ServicesUseKey",
+                "Effect": "Allow",
+                "Principal": {"Service": list(service_principals)},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        )
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 

@@ -46,7 +46,9 @@ class ImageRegistry(pulumi.ComponentResource):
         self.repository_urls = {}
         repositories = []
         for side in (args.primary, args.dr):
-            key = customer_key(f"{name}-{side.region}-key", f"{name} images in {side.region}", parent=self, provider=side.provider)
+            key = customer_key(
+                f"{name}-{side.region}-key", f"{name} images in {side.region}", parent=self, provider=side.provider
+            )
             repo = aws.ecr.Repository(
                 f"{name}-{side.region}",
                 name=args.repository,  # replication writes to the same name in the destination
@@ -57,13 +59,19 @@ class ImageRegistry(pulumi.ComponentResource):
             )
             repositories.append(repo)
             self.repository_urls[side.region] = repo.repository_url
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)).account_id
+        account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)
+        ).account_id
         aws.ecr.ReplicationConfiguration(
             f"{name}-replication",
-            replication_configuration={"rules": [{
-                "destinations": [{"region": args.dr.region, "registry_id": account_id}],
-                "repository_filters": [{"filter": args.repository, "filter_type": "PREFIX_MATCH"}],
-            }]},
+            replication_configuration={
+                "rules": [
+                    {
+                        "destinations": [{"region": args.dr.region, "registry_id": account_id}],
+                        "repository_filters": [{"filter": args.repository, "filter_type": "PREFIX_MATCH"}],
+                    }
+                ]
+            },
             # The destination repository exists first, with our settings, rather than ECR's defaults.
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, depends_on=repositories),
         )

@@ -51,30 +51,32 @@ def data_policy(bucket_arn: str, key_arn: str, tenant_id: str) -> str:
     """Objects under the tenant's prefix, listing limited to it, and the tenant's key: nothing else.
     The session policy of the tenant's Pod Identity association (at most 2,048 characters packed)."""
     prefix = tenant_prefix(tenant_id)
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "TenantObjects",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
-                "Resource": f"{bucket_arn}/{prefix}*",
-            },
-            {
-                "Sid": "TenantListing",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-            },
-            {
-                "Sid": "TenantKey",
-                "Effect": "Allow",
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                "Resource": key_arn,
-            },
-        ],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "TenantObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": f"{bucket_arn}/{prefix}*",
+                },
+                {
+                    "Sid": "TenantListing",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket_arn,
+                    "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+                },
+                {
+                    "Sid": "TenantKey",
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                    "Resource": key_arn,
+                },
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,11 +121,14 @@ class Tenant(pulumi.ComponentResource):
 
         # --- AWS: key, data, role ---------------------------------------------------------------
         # The namespace tag is what the region's ABAC role matches the caller's session against.
-        key = customer_key(f"{name}-key", f"tenant {tid} data in {args.region}", parent=self,
-                           tags={**tags, TAG_NAMESPACE: self.namespace})
+        key = customer_key(
+            f"{name}-key", f"tenant {tid} data in {args.region}", parent=self, tags={**tags, TAG_NAMESPACE: self.namespace}
+        )
         if args.data_tier == "silo":
             bucket_name = pulumi.Output.from_input(args.silo_bucket_prefix).apply(lambda p: silo_bucket_name(p, self.namespace))
-            bucket_arn = SecureBucket(f"{name}-silo", SecureBucketArgs(kms_key_arn=key.arn, tags=tags, bucket_name=bucket_name), opts=child).arn
+            bucket_arn = SecureBucket(
+                f"{name}-silo", SecureBucketArgs(kms_key_arn=key.arn, tags=tags, bucket_name=bucket_name), opts=child
+            ).arn
         else:
             bucket_arn = pulumi.Output.from_input(args.pool_bucket_arn)
 
@@ -147,15 +152,25 @@ class Tenant(pulumi.ComponentResource):
             spec={
                 "podSelector": {},
                 "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": PLATFORM_NAMESPACE}}}]}],
+                "ingress": [
+                    {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": PLATFORM_NAMESPACE}}}]}
+                ],
                 "egress": [
-                    {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    },
                     {"to": [{"ipBlock": {"cidr": c}} for c in args.database_cidrs], "ports": [{"protocol": "TCP", "port": 5432}]},
                     # AWS APIs (S3, KMS, STS) over TLS; pod-to-pod traffic stays denied.
-                    {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}],
-                     "ports": [{"protocol": "TCP", "port": 443}]},
+                    {
+                        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}],
+                        "ports": [{"protocol": "TCP", "port": 443}],
+                    },
                 ],
             },
             opts=in_ns,
@@ -169,12 +184,16 @@ class Tenant(pulumi.ComponentResource):
         k8s.core.v1.LimitRange(
             f"{name}-limits",
             metadata={**meta, "name": "defaults"},
-            spec={"limits": [{
-                "type": "Container",
-                "default": {"cpu": "500m", "memory": "512Mi"},
-                "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-                "max": {"cpu": "4", "memory": "8Gi"},
-            }]},
+            spec={
+                "limits": [
+                    {
+                        "type": "Container",
+                        "default": {"cpu": "500m", "memory": "512Mi"},
+                        "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+                        "max": {"cpu": "4", "memory": "8Gi"},
+                    }
+                ]
+            },
             opts=in_ns,
         )
         sa = k8s.core.v1.ServiceAccount(
@@ -196,7 +215,12 @@ class Tenant(pulumi.ComponentResource):
         k8s.core.v1.ConfigMap(
             f"{name}-rate-limits",
             metadata={"namespace": args.platform_namespace, "name": f"tenant-{tid}-limits", "labels": labels},
-            data={"plan": args.plan, "gql_qps": str(args.gql_qps), "ingest_eps": str(args.ingest_eps), "storage_gb": str(args.storage_gb)},
+            data={
+                "plan": args.plan,
+                "gql_qps": str(args.gql_qps),
+                "ingest_eps": str(args.ingest_eps),
+                "storage_gb": str(args.storage_gb),
+            },
             opts=child,
         )
 

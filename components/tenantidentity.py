@@ -32,19 +32,24 @@ NAMESPACE_TAG = "${" + NAMESPACE_KEY + "}"  # the policy variable
 
 def trust_policy(account_id: str, cluster_arn: str) -> str:
     """Only EKS Pod Identity, for this account and this cluster, may assume (and tag) the role."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "pods.eks.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
-        }],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "pods.eks.amazonaws.com"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
+                }
+            ],
+        }
+    )
 
 
-def abac_policy(*, account_id: str, region: str, cluster_arn: str, pool_bucket_arn: str, silo_bucket_prefix: str,
-                prefix_root: str) -> str:
+def abac_policy(
+    *, account_id: str, region: str, cluster_arn: str, pool_bucket_arn: str, silo_bucket_prefix: str, prefix_root: str
+) -> str:
     """Tenant data by session tag: the pool prefix, the silo bucket and the KMS keys of the caller's namespace."""
     session = {
         "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": cluster_arn, "s3:ResourceAccount": account_id},
@@ -57,20 +62,49 @@ def abac_policy(*, account_id: str, region: str, cluster_arn: str, pool_bucket_a
     own_prefix = f"{prefix_root}{NAMESPACE_TAG}/"
     silo_bucket = f"arn:aws:s3:::{silo_bucket_prefix}{NAMESPACE_TAG}"
     objects = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "PoolObjects", "Effect": "Allow", "Action": objects, "Resource": f"{pool_bucket_arn}/{own_prefix}*", "Condition": session},
-            {"Sid": "PoolListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": pool_bucket_arn,
-             "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"{own_prefix}*"]}}},
-            # A silo bucket keeps the same layout: the tenant's data under its own prefix.
-            {"Sid": "SiloObjects", "Effect": "Allow", "Action": objects, "Resource": f"{silo_bucket}/{own_prefix}*", "Condition": session},
-            {"Sid": "SiloListing", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": silo_bucket,
-             "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"{own_prefix}*"]}}},
-            {"Sid": "OwnKeys", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-             "Resource": f"arn:aws:kms:{region}:{account_id}:key/*", "Condition": kms_session},
-        ],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PoolObjects",
+                    "Effect": "Allow",
+                    "Action": objects,
+                    "Resource": f"{pool_bucket_arn}/{own_prefix}*",
+                    "Condition": session,
+                },
+                {
+                    "Sid": "PoolListing",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": pool_bucket_arn,
+                    "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"{own_prefix}*"]}},
+                },
+                # A silo bucket keeps the same layout: the tenant's data under its own prefix.
+                {
+                    "Sid": "SiloObjects",
+                    "Effect": "Allow",
+                    "Action": objects,
+                    "Resource": f"{silo_bucket}/{own_prefix}*",
+                    "Condition": session,
+                },
+                {
+                    "Sid": "SiloListing",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": silo_bucket,
+                    "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"{own_prefix}*"]}},
+                },
+                {
+                    "Sid": "OwnKeys",
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                    "Resource": f"arn:aws:kms:{region}:{account_id}:key/*",
+                    "Condition": kms_session,
+                },
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,8 +136,15 @@ class TenantIdentity(pulumi.ComponentResource):
             f"{name}-data-access",
             role=role.id,
             policy=pulumi.Output.all(account_id, args.cluster_arn, args.pool_bucket_arn, args.silo_bucket_prefix).apply(
-                lambda v: abac_policy(account_id=v[0], region=args.region, cluster_arn=v[1], pool_bucket_arn=v[2],
-                                      silo_bucket_prefix=v[3], prefix_root=args.prefix_root)),
+                lambda v: abac_policy(
+                    account_id=v[0],
+                    region=args.region,
+                    cluster_arn=v[1],
+                    pool_bucket_arn=v[2],
+                    silo_bucket_prefix=v[3],
+                    prefix_root=args.prefix_root,
+                )
+            ),
             opts=pulumi.ResourceOptions(parent=role),
         )
         self.role_arn = role.arn

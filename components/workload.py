@@ -89,8 +89,18 @@ def dsn(host: str, port: int, db: str, user: str, password: str, *, writer: bool
     return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(db, safe='')}?{query}"
 
 
-def render_settings(*, region: str, role: str, port: int, db: DatabaseAccess, writer_host: str, reader_host: str,
-                    password: str, tenants: Sequence[WorkloadTenant], digests: Sequence[str]) -> str:
+def render_settings(
+    *,
+    region: str,
+    role: str,
+    port: int,
+    db: DatabaseAccess,
+    writer_host: str,
+    reader_host: str,
+    password: str,
+    tenants: Sequence[WorkloadTenant],
+    digests: Sequence[str],
+) -> str:
     """The settings file, through the service's own model: what it cannot load, it is never given."""
     settings = ServiceSettings(
         region=region,
@@ -107,34 +117,55 @@ def render_settings(*, region: str, role: str, port: int, db: DatabaseAccess, wr
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
 
 
-def pod_spec(*, image: pulumi.Input[str], secret_name: pulumi.Input[str], port: int, command: Sequence[str],
-             probes: bool) -> dict:
+def pod_spec(
+    *, image: pulumi.Input[str], secret_name: pulumi.Input[str], port: int, command: Sequence[str], probes: bool
+) -> dict:
     """The pod both the Deployment and the migration Job run: same image, same settings mount."""
     container: dict = {
         "name": "api" if probes else "migrate",
         "image": image,
         "command": list(command),
         "args": ["--config", SETTINGS_PATH],
-        "volumeMounts": [{"name": "settings", "mountPath": SETTINGS_DIR, "readOnly": True},
-                         {"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "settings", "mountPath": SETTINGS_DIR, "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": {
-            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
         },
     }
     if probes:
         container["ports"] = [{"containerPort": port, "name": "http"}]
-        container["readinessProbe"] = {"httpGet": {"path": READINESS_PATH, "port": port}, "periodSeconds": 5, "failureThreshold": 3}
-        container["livenessProbe"] = {"httpGet": {"path": LIVENESS_PATH, "port": port}, "periodSeconds": 10,
-                                      "failureThreshold": 3, "initialDelaySeconds": 5}
+        container["readinessProbe"] = {
+            "httpGet": {"path": READINESS_PATH, "port": port},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        }
+        container["livenessProbe"] = {
+            "httpGet": {"path": LIVENESS_PATH, "port": port},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+            "initialDelaySeconds": 5,
+        }
     return {
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
-                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [container],
         "volumes": [
             # 0440 + fsGroup: the service's group reads the file, nobody else.
-            {"name": "settings", "secret": {"secretName": secret_name, "defaultMode": 0o440,
-                                            "items": [{"key": SETTINGS_FILE, "path": SETTINGS_FILE}]}},
+            {
+                "name": "settings",
+                "secret": {
+                    "secretName": secret_name,
+                    "defaultMode": 0o440,
+                    "items": [{"key": SETTINGS_FILE, "path": SETTINGS_FILE}],
+                },
+            },
             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
         ],
     }
@@ -149,16 +180,34 @@ class Workload(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/name": APP, "app.kubernetes.io/part-of": "meridian", "meridian.io/region": args.region}
         ns = k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata={"name": NAMESPACE, "labels": {"meridian.io/platform": "true", "pod-security.kubernetes.io/enforce": "restricted"}},
+            metadata={
+                "name": NAMESPACE,
+                "labels": {"meridian.io/platform": "true", "pod-security.kubernetes.io/enforce": "restricted"},
+            },
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_ns = pulumi.ResourceOptions(parent=ns)
         db = args.database
-        settings_json = pulumi.Output.secret(pulumi.Output.all(
-            db.writer_host, db.reader_host, db.password, *[t.key_digest for t in args.tenants],
-        ).apply(lambda v: render_settings(region=args.region, role=args.role, port=args.container_port, db=db,
-                                          writer_host=v[0], reader_host=v[1], password=v[2], tenants=args.tenants,
-                                          digests=v[3:])))
+        settings_json = pulumi.Output.secret(
+            pulumi.Output.all(
+                db.writer_host,
+                db.reader_host,
+                db.password,
+                *[t.key_digest for t in args.tenants],
+            ).apply(
+                lambda v: render_settings(
+                    region=args.region,
+                    role=args.role,
+                    port=args.container_port,
+                    db=db,
+                    writer_host=v[0],
+                    reader_host=v[1],
+                    password=v[2],
+                    tenants=args.tenants,
+                    digests=v[3:],
+                )
+            )
+        )
         secret = k8s.core.v1.Secret(
             f"{name}-settings",
             metadata={"namespace": ns.metadata.name, "labels": labels},
@@ -180,9 +229,16 @@ class Workload(pulumi.ComponentResource):
                     "activeDeadlineSeconds": 600,
                     "template": {
                         "metadata": {"labels": {**labels, "app.kubernetes.io/component": "migrate"}},
-                        "spec": {**pod_spec(image=args.image, secret_name=secret.metadata.name, port=args.container_port,
-                                            command=(*SERVICE_COMMAND, "migrate"), probes=False),
-                                 "restartPolicy": "Never"},
+                        "spec": {
+                            **pod_spec(
+                                image=args.image,
+                                secret_name=secret.metadata.name,
+                                port=args.container_port,
+                                command=(*SERVICE_COMMAND, "migrate"),
+                                probes=False,
+                            ),
+                            "restartPolicy": "Never",
+                        },
                     },
                 },
                 opts=in_ns,
@@ -196,14 +252,26 @@ class Workload(pulumi.ComponentResource):
                 "replicas": args.replicas,
                 "selector": {"matchLabels": pod_labels},
                 "template": {
-                    "metadata": {"labels": {**labels, **pod_labels}, "annotations": {"meridian.io/settings-sha256": settings_digest}},
+                    "metadata": {
+                        "labels": {**labels, **pod_labels},
+                        "annotations": {"meridian.io/settings-sha256": settings_digest},
+                    },
                     "spec": {
-                        **pod_spec(image=args.image, secret_name=secret.metadata.name, port=args.container_port,
-                                   command=SERVICE_COMMAND, probes=True),
-                        "topologySpreadConstraints": [{
-                            "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-                            "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": pod_labels},
-                        }],
+                        **pod_spec(
+                            image=args.image,
+                            secret_name=secret.metadata.name,
+                            port=args.container_port,
+                            command=SERVICE_COMMAND,
+                            probes=True,
+                        ),
+                        "topologySpreadConstraints": [
+                            {
+                                "maxSkew": 1,
+                                "topologyKey": "topology.kubernetes.io/zone",
+                                "whenUnsatisfiable": "ScheduleAnyway",
+                                "labelSelector": {"matchLabels": pod_labels},
+                            }
+                        ],
                     },
                 },
             },
@@ -228,7 +296,11 @@ class Workload(pulumi.ComponentResource):
                     "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp",
                 },
             },
-            spec={"type": "LoadBalancer", "selector": pod_labels, "ports": [{"name": "https", "port": 443, "targetPort": args.container_port}]},
+            spec={
+                "type": "LoadBalancer",
+                "selector": pod_labels,
+                "ports": [{"name": "https", "port": 443, "targetPort": args.container_port}],
+            },
             opts=in_ns,
         )
         self.hostname = service.status.load_balancer.ingress[0].hostname

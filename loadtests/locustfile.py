@@ -12,7 +12,8 @@ The exit code is the SLO verdict (loadtests/slo.yaml + the stack config): 0 met,
 from __future__ import annotations
 
 from loadshapes import StageShape  # noqa: F401  (Locust picks the shape class up from this module)
-from meridian.slo.locust_plugin import install
 from tenant_users import TenantUser  # noqa: F401  (the user class Locust runs)
+
+from meridian.slo.locust_plugin import install
 
 install()

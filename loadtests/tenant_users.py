@@ -92,23 +92,29 @@ class TenantUser(FastHttpUser):
             resp.success()
 
     def list_events(self) -> None:
-        with self.client.get(self.base, params={"limit": 20}, headers=self.headers, name="/v1/tenants/[tenant]/events",
-                             catch_response=True) as resp:
+        with self.client.get(
+            self.base, params={"limit": 20}, headers=self.headers, name="/v1/tenants/[tenant]/events", catch_response=True
+        ) as resp:
             self._judge(resp, 200, lambda r: isinstance(r.json().get("events"), list))
 
     def get_event(self) -> None:
         ready = [i for at, i in self.written if at < time.time() - READ_AFTER_S]
         if not ready:
             return self.list_events()
-        with self.client.get(f"{self.base}/{random.choice(ready)}", headers=self.headers,
-                             name="/v1/tenants/[tenant]/events/[id]", catch_response=True) as resp:
+        with self.client.get(
+            f"{self.base}/{random.choice(ready)}",
+            headers=self.headers,
+            name="/v1/tenants/[tenant]/events/[id]",
+            catch_response=True,
+        ) as resp:
             self._judge(resp, 200, lambda r: "id" in r.json())
 
     def write_events(self) -> None:
         n = random.randint(1, MAX_BATCH)
         body = {"events": [{"type": "load", "payload": {"seq": k, "at": time.time()}} for k in range(n)]}
-        with self.client.post(self.base, json=body, headers=self.headers, name="/v1/tenants/[tenant]/events",
-                              catch_response=True) as resp:
+        with self.client.post(
+            self.base, json=body, headers=self.headers, name="/v1/tenants/[tenant]/events", catch_response=True
+        ) as resp:
             self._judge(resp, 201, lambda r: len(r.json().get("ids", [])) == n)
             if resp.status_code == 201 and _body_ok(lambda r: r.json()["ids"], resp):
                 now = time.time()

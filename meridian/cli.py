@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 import typer.core
@@ -29,8 +28,12 @@ app = typer.Typer(
 StackOpt = typer.Option("us", "--stack", "-s", help="stack (residency zone): a Pulumi.<stack>.yaml in the project")
 ProjectOpt = typer.Option(None, "--project-dir", help="project directory (default: nearest with Pulumi.yaml)")
 DebugOpt = typer.Option(False, "--debug", help="show tracebacks")
-TenantsOpt = typer.Option(None, "--tenants", help="replace the stack's tenants with N synthetic ones of the same plan mix (scale runs)")
-FormatOpt = typer.Option(Format.text, "--format", help="text (terminal; plain and uncut when piped), json or markdown (PR comments), on stdout")
+TenantsOpt = typer.Option(
+    None, "--tenants", help="replace the stack's tenants with N synthetic ones of the same plan mix (scale runs)"
+)
+FormatOpt = typer.Option(
+    Format.text, "--format", help="text (terminal; plain and uncut when piped), json or markdown (PR comments), on stdout"
+)
 
 
 def _guard(debug: bool, fn, *args, **kwargs) -> None:
@@ -47,7 +50,10 @@ def _guard(debug: bool, fn, *args, **kwargs) -> None:
     except Exception as exc:
         if debug:
             raise
-        Console(stderr=True).print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the traceback)", highlight=False)
+        Console(stderr=True).print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the traceback)",
+            highlight=False,
+        )
         raise typer.Exit(EXIT_GATE) from None
     raise typer.Exit(code or 0)
 
@@ -60,36 +66,67 @@ def _root() -> None:
 @app.command()
 def preview(
     stack: str = StackOpt,
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write the plan JSON here"),
-    diagram: Optional[Path] = typer.Option(None, "--diagram", help="write the topology (Mermaid in Markdown) here"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the plan JSON here"),
+    diagram: Path | None = typer.Option(None, "--diagram", help="write the topology (Mermaid in Markdown) here"),
     no_policy: bool = typer.Option(False, "--no-policy", help="skip the policy pack"),
     bare: bool = typer.Option(False, "--bare", help="the SDK floor: run the program under mocks and nothing else"),
-    tenants: Optional[int] = TenantsOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    tenants: int | None = TenantsOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
     fmt: Format = FormatOpt,
-    full: bool = typer.Option(False, "--full", help="the tree lists every component and resource by name (default: by region, counts per type)"),
-    timings: bool = typer.Option(False, "--timings", help="put measured timings in the plan JSON (benchmarks; without it two runs write the same bytes)"),
-    diff_base: Optional[Path] = typer.Option(None, "--diff", help="also show what changed against this base plan JSON (resources, violations, cost); see `meridian diff`"),
-    first_preview: bool = typer.Option(False, "--first-preview", help="outputs of resources being created are unknown, as in a first `pulumi preview`; lists what only `up` can verify"),
+    full: bool = typer.Option(
+        False, "--full", help="the tree lists every component and resource by name (default: by region, counts per type)"
+    ),
+    timings: bool = typer.Option(
+        False, "--timings", help="put measured timings in the plan JSON (benchmarks; without it two runs write the same bytes)"
+    ),
+    diff_base: Path | None = typer.Option(
+        None,
+        "--diff",
+        help="also show what changed against this base plan JSON (resources, violations, cost); see `meridian diff`",
+    ),
+    first_preview: bool = typer.Option(
+        False,
+        "--first-preview",
+        help="outputs of resources being created are unknown, as in a first `pulumi preview`; lists what only `up` can verify",
+    ),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, run_preview
 
-    _guard(debug, run_preview, PreviewRequest(stack, project_dir, json_path, diagram, not no_policy, bare, tenants,
-                                              format=fmt, full=full, timings=timings, diff_base=diff_base,
-                                              first_preview=first_preview))
+    _guard(
+        debug,
+        run_preview,
+        PreviewRequest(
+            stack,
+            project_dir,
+            json_path,
+            diagram,
+            not no_policy,
+            bare,
+            tenants,
+            format=fmt,
+            full=full,
+            timings=timings,
+            diff_base=diff_base,
+            first_preview=first_preview,
+        ),
+    )
 
 
 @app.command()
 def policy(
     stack: str = StackOpt,
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write the policy report (violations, counts, timings) here"),
-    catalog: Optional[Path] = typer.Option(None, "--catalog", help="instead: write the policy catalog (Markdown) here, e.g. docs/policies.md"),
-    project_dir: Optional[Path] = ProjectOpt,
+    json_path: Path | None = typer.Option(None, "--json", help="write the policy report (violations, counts, timings) here"),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", help="instead: write the policy catalog (Markdown) here, e.g. docs/policies.md"
+    ),
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
     fmt: Format = FormatOpt,
-    write_config: bool = typer.Option(False, "--write-config", help="instead: regenerate policies/config/<stack>.json from the stack config"),
+    write_config: bool = typer.Option(
+        False, "--write-config", help="instead: regenerate policies/config/<stack>.json from the stack config"
+    ),
 ) -> None:
     """Evaluate the CrossGuard pack on the stack offline (program + analyzer); exit 1 on a mandatory violation."""
     from meridian.commands.policy import PolicyRequest, run_policy
@@ -100,9 +137,9 @@ def policy(
 @app.command()
 def cost(
     stack: str = StackOpt,
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write the estimate here"),
-    tenants: Optional[int] = TenantsOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    json_path: Path | None = typer.Option(None, "--json", help="write the estimate here"),
+    tenants: int | None = TenantsOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
     fmt: Format = FormatOpt,
 ) -> None:
@@ -114,8 +151,10 @@ def cost(
 
 @app.command()
 def docs(
-    write: bool = typer.Option(False, "--write", help="rewrite the generated sections (default: only check them; exit 1 if stale)"),
-    project_dir: Optional[Path] = ProjectOpt,
+    write: bool = typer.Option(
+        False, "--write", help="rewrite the generated sections (default: only check them; exit 1 if stale)"
+    ),
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Figures and diagrams in docs/ generated from the program and `make bench`: check them, or --write them."""
@@ -128,9 +167,9 @@ def docs(
 def diff(
     base: Path = typer.Argument(..., help="the base branch's plan JSON (`meridian preview --json`)"),
     head: Path = typer.Argument(..., help="the plan JSON of the change under review, same stack"),
-    markdown: Optional[Path] = typer.Option(None, "--markdown", help="write the PR comment (Markdown) here"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write the diff as JSON here"),
-    title: Optional[str] = typer.Option(None, "--title", help="heading of the comment (default: the stack)"),
+    markdown: Path | None = typer.Option(None, "--markdown", help="write the PR comment (Markdown) here"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the diff as JSON here"),
+    title: str | None = typer.Option(None, "--title", help="heading of the comment (default: the stack)"),
     debug: bool = DebugOpt,
 ) -> None:
     """What changed between two plans of a stack: resources added/removed/changed, new and fixed violations, cost delta."""
@@ -142,9 +181,9 @@ def diff(
 @app.command()
 def preflight(
     stack: str = StackOpt,
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write the checks and findings here"),
-    tenants: Optional[int] = TenantsOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    json_path: Path | None = typer.Option(None, "--json", help="write the checks and findings here"),
+    tenants: int | None = TenantsOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Deploy checks from the plan, without AWS: names, quotas, k8s API reachability, zone, certificates, service settings, images; exit 1 listing fixes."""
@@ -162,12 +201,16 @@ JsonOpt = typer.Option(False, "--json", help="print JSON instead of text")
 @sandbox_app.command("up")
 def sandbox_up(
     stack: str = StackOpt,
-    time_scale: float = typer.Option(10.0, "--time-scale", help="divide the stack's health-check interval by this (10: a 10 s check runs every 1 s); > 0"),
-    fault_proxies: bool = typer.Option(False, "--fault-proxies", help="put a fault proxy in front of each database and service (chaos)"),
+    time_scale: float = typer.Option(
+        10.0, "--time-scale", help="divide the stack's health-check interval by this (10: a 10 s check runs every 1 s); > 0"
+    ),
+    fault_proxies: bool = typer.Option(
+        False, "--fault-proxies", help="put a fault proxy in front of each database and service (chaos)"
+    ),
     fresh: bool = typer.Option(False, "--fresh", help="start from empty databases and new API keys"),
     json_out: bool = JsonOpt,
-    state_dir: Optional[Path] = StateDirOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    state_dir: Path | None = StateDirOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Start PostgreSQL primary + replica, the service per region and HAProxy; write the manifest."""
@@ -181,8 +224,8 @@ def sandbox_down(
     stack: str = StackOpt,
     wipe: bool = typer.Option(False, "--wipe", help="also delete data, logs and the manifest (default: keep data)"),
     json_out: bool = JsonOpt,
-    state_dir: Optional[Path] = StateDirOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    state_dir: Path | None = StateDirOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Stop exactly the processes `up` started (by pid), check their ports are free."""
@@ -195,8 +238,8 @@ def sandbox_down(
 def sandbox_status(
     stack: str = StackOpt,
     json_out: bool = JsonOpt,
-    state_dir: Optional[Path] = StateDirOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    state_dir: Path | None = StateDirOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
     fmt: Format = FormatOpt,
 ) -> None:
@@ -208,7 +251,9 @@ def sandbox_status(
 
 TargetOpt = typer.Option("sandbox", "--target", help="sandbox (the local region pair) or aws (the stack's outputs)")
 ReportOpt = typer.Option(None, "--report", help="report directory (default: .meridian/reports/<kind>-<stack>-<time>)")
-SloFileOpt = typer.Option(None, "--slo", help="SLO file (default: loadtests/slo.yaml; stack-wide objectives from the stack config)")
+SloFileOpt = typer.Option(
+    None, "--slo", help="SLO file (default: loadtests/slo.yaml; stack-wide objectives from the stack config)"
+)
 
 
 @app.command()
@@ -219,31 +264,37 @@ def slo(
     users: int = typer.Option(20, "--users", "-u", help="simulated users (each one tenant)"),
     spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r", help="users started per second"),
     duration: float = typer.Option(30.0, "--duration", "-t", help="seconds of load"),
-    slo_path: Optional[Path] = SloFileOpt,
-    report: Optional[Path] = ReportOpt,
+    slo_path: Path | None = SloFileOpt,
+    report: Path | None = ReportOpt,
     workers: int = typer.Option(0, "--workers", help="run Locust as a master + N local workers"),
-    state_dir: Optional[Path] = StateDirOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    state_dir: Path | None = StateDirOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Run the load suite against the target, judge exact percentiles against the SLOs, write a report; exit 1 on breach."""
     from meridian.commands.slo import SloRequest, run_slo
 
-    _guard(debug, run_slo, SloRequest(stack, target, shape, users, spawn_rate, duration, slo_path, report, workers,
-                                      state_dir, project_dir))
+    _guard(
+        debug,
+        run_slo,
+        SloRequest(stack, target, shape, users, spawn_rate, duration, slo_path, report, workers, state_dir, project_dir),
+    )
 
 
 @app.command()
 def chaos(
-    scenario: str = typer.Argument(..., help="a scenario in loadtests/chaos/: region-loss, database-failover, replica-loss, db-latency, packet-drops, noisy-neighbour"),
+    scenario: str = typer.Argument(
+        ...,
+        help="a scenario in loadtests/chaos/: region-loss, database-failover, replica-loss, db-latency, packet-drops, noisy-neighbour",
+    ),
     stack: str = StackOpt,
     target: str = TargetOpt,
     users: int = typer.Option(20, "--users", "-u", help="simulated users during the experiment"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list what each action would do (on AWS: the API calls), do nothing"),
-    report: Optional[Path] = ReportOpt,
-    slo_path: Optional[Path] = SloFileOpt,
-    state_dir: Optional[Path] = StateDirOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    report: Path | None = ReportOpt,
+    slo_path: Path | None = SloFileOpt,
+    state_dir: Path | None = StateDirOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Run a chaos scenario under load: steady state, inject, detect, recover, roll back, judge; exit 1 on failure."""
@@ -261,17 +312,20 @@ def up(
     shape: str = typer.Option("steady", "--shape", help="SLO gate load shape: flat | steady | spike | soak"),
     users: int = typer.Option(20, "--users", "-u", help="SLO gate: simulated users"),
     duration: float = typer.Option(30.0, "--duration", "-t", help="SLO gate: seconds of load"),
-    report: Optional[Path] = ReportOpt,
-    slo_path: Optional[Path] = SloFileOpt,
-    state_dir: Optional[Path] = StateDirOpt,
-    project_dir: Optional[Path] = ProjectOpt,
+    report: Path | None = ReportOpt,
+    slo_path: Path | None = SloFileOpt,
+    state_dir: Path | None = StateDirOpt,
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Preview + policy gate -> apply (sandbox up, or pulumi up on AWS) -> SLO gate; exit 1 at the first failed gate."""
     from meridian.commands.up import UpRequest, run_up
 
-    _guard(debug, run_up, UpRequest(stack, target, time_scale, fault_proxies, shape, users, duration, report, slo_path,
-                                    state_dir, project_dir))
+    _guard(
+        debug,
+        run_up,
+        UpRequest(stack, target, time_scale, fault_proxies, shape, users, duration, report, slo_path, state_dir, project_dir),
+    )
 
 
 @app.command()
@@ -279,26 +333,57 @@ def drill(
     name: str = typer.Argument(..., help="region-failover | database-failover | failback | restore-from-backup"),
     stack: str = StackOpt,
     target: str = typer.Option(..., "--target", help="sandbox | aws"),
-    mode: str = typer.Option("planned", "--mode", help="database-failover: planned (switchover, RPO 0) | unplanned (crash, promotion)"),
+    mode: str = typer.Option(
+        "planned", "--mode", help="database-failover: planned (switchover, RPO 0) | unplanned (crash, promotion)"
+    ),
     execute: bool = typer.Option(False, "--execute", help="run it (default: dry run, print every step and call)"),
-    allow_production: bool = typer.Option(False, "--allow-production", help="needed to --execute on a stack with production: true"),
-    evidence: Optional[Path] = typer.Option(None, "--evidence", help="write an evidence bundle with the drill timeline into this new directory"),
-    resume: bool = typer.Option(False, "--resume", help="continue a partial run of the same drill from its first unfinished step"),
+    allow_production: bool = typer.Option(
+        False, "--allow-production", help="needed to --execute on a stack with production: true"
+    ),
+    evidence: Path | None = typer.Option(
+        None, "--evidence", help="write an evidence bundle with the drill timeline into this new directory"
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue a partial run of the same drill from its first unfinished step"
+    ),
     abandon: bool = typer.Option(False, "--abandon", help="forget a partial run (after checking the stack by hand)"),
-    state_dir: Optional[Path] = StateDirOpt,
-    outputs: Optional[Path] = typer.Option(None, "--outputs", help="aws: `pulumi stack output --json` of the stack (default .meridian/outputs/<stack>.json)"),
-    records: Optional[Path] = typer.Option(None, "--records", help="where drill runs are recorded (default <project>/.meridian/drills)"),
-    project_dir: Optional[Path] = ProjectOpt,
+    state_dir: Path | None = StateDirOpt,
+    outputs: Path | None = typer.Option(
+        None, "--outputs", help="aws: `pulumi stack output --json` of the stack (default .meridian/outputs/<stack>.json)"
+    ),
+    records: Path | None = typer.Option(
+        None, "--records", help="where drill runs are recorded (default <project>/.meridian/drills)"
+    ),
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Run a DR drill as steps with measured RTO/RPO; exit 1 if a step failed or an objective was missed."""
     from meridian.commands.drill import DrillRequest, run_drill
 
-    _guard(debug, run_drill, DrillRequest(name, stack, target, mode, execute, allow_production, evidence, resume, abandon,
-                                          project_dir, state_dir, outputs, records))
+    _guard(
+        debug,
+        run_drill,
+        DrillRequest(
+            name,
+            stack,
+            target,
+            mode,
+            execute,
+            allow_production,
+            evidence,
+            resume,
+            abandon,
+            project_dir,
+            state_dir,
+            outputs,
+            records,
+        ),
+    )
 
 
-evidence_app = typer.Typer(help="Evidence bundles: plan, policy, cost, SLO report, drill timeline, residency attestation, sha256 manifest.")
+evidence_app = typer.Typer(
+    help="Evidence bundles: plan, policy, cost, SLO report, drill timeline, residency attestation, sha256 manifest."
+)
 app.add_typer(evidence_app, name="evidence")
 
 
@@ -306,10 +391,16 @@ app.add_typer(evidence_app, name="evidence")
 def evidence(
     ctx: typer.Context,
     stack: str = StackOpt,
-    out: Optional[Path] = typer.Option(None, "--out", help="new or empty directory to write the bundle into"),
-    slo_report: Optional[Path] = typer.Option(None, "--slo-report", help="SLO report JSON to include (default: the newest `meridian slo` report of the stack under .meridian/reports)"),
-    drill_dir: Optional[Path] = typer.Option(None, "--drill", help="drill run directory to include (default: the newest under .meridian/drills/<stack>)"),
-    project_dir: Optional[Path] = ProjectOpt,
+    out: Path | None = typer.Option(None, "--out", help="new or empty directory to write the bundle into"),
+    slo_report: Path | None = typer.Option(
+        None,
+        "--slo-report",
+        help="SLO report JSON to include (default: the newest `meridian slo` report of the stack under .meridian/reports)",
+    ),
+    drill_dir: Path | None = typer.Option(
+        None, "--drill", help="drill run directory to include (default: the newest under .meridian/drills/<stack>)"
+    ),
+    project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Build an evidence bundle for STACK into --out; exit 1 if residency or the policy gate fails."""

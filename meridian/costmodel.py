@@ -80,11 +80,14 @@ class CostReport:
         """What puts the estimate over its caps; empty when within them."""
         out = []
         if self.total_usd > self.stack_cap_usd + 1e-9:
-            out.append(f"stack {self.stack}: estimate ${self.total_usd:,.2f}/month is over the stack cap ${self.stack_cap_usd:,.2f}")
+            out.append(
+                f"stack {self.stack}: estimate ${self.total_usd:,.2f}/month is over the stack cap ${self.stack_cap_usd:,.2f}"
+            )
         out += [
             f"tenant {t.tenant}: estimate ${t.total_usd:,.2f}/month (direct ${t.direct_usd:,.2f} + shared ${t.shared_usd:,.2f})"
             f" is over its budget ${t.budget_usd:,.2f}"
-            for t in self.tenants if t.over_budget
+            for t in self.tenants
+            if t.over_budget
         ]
         return out
 
@@ -157,7 +160,9 @@ class _Pricer:
         if rtype == "aws:route53/zone:Zone":
             return month["route53_zone"], "hosted zone"
         if rtype == "aws:route53/healthCheck:HealthCheck":
-            features = (inputs.get("type") == "HTTPS") + bool(inputs.get("measureLatency")) + (inputs.get("requestInterval") == 10)
+            features = (
+                (inputs.get("type") == "HTTPS") + bool(inputs.get("measureLatency")) + (inputs.get("requestInterval") == 10)
+            )
             return month["health_check_base"] + features * month["health_check_feature"], f"health check + {features} features"
         if rtype == "aws:cloudwatch/metricAlarm:MetricAlarm":
             return month["cloudwatch_alarm"], "standard alarm"
@@ -170,16 +175,35 @@ class _Pricer:
 
 # Types with no fixed monthly charge (usage-priced or free); anything else unpriced is reported.
 _FREE = (
-    "aws:ec2/", "aws:iam/", "aws:kms/alias", "aws:s3/", "aws:route53/record", "aws:acm/", "aws:sns/", "aws:cloudwatch/logGroup",
-    "aws:rds/subnetGroup", "aws:rds/parameterGroup", "aws:rds/clusterParameterGroup", "aws:rds/globalCluster",
-    "aws:budgets/budgetAction", "kubernetes:", "random:",
-    "aws:backup/", "aws:fis/",  # backup storage per GB-month of recovery points, FIS per action-minute: usage
+    "aws:ec2/",
+    "aws:iam/",
+    "aws:kms/alias",
+    "aws:s3/",
+    "aws:route53/record",
+    "aws:acm/",
+    "aws:sns/",
+    "aws:cloudwatch/logGroup",
+    "aws:rds/subnetGroup",
+    "aws:rds/parameterGroup",
+    "aws:rds/clusterParameterGroup",
+    "aws:rds/globalCluster",
+    "aws:budgets/budgetAction",
+    "kubernetes:",
+    "random:",
+    "aws:backup/",
+    "aws:fis/",  # backup storage per GB-month of recovery points, FIS per action-minute: usage
     # ECR is priced by stored GB and transfer (usage); EKS add-ons, access entries and Pod Identity are free
-    "aws:ecr/", "aws:eks/addon", "aws:eks/accessEntry", "aws:eks/accessPolicyAssociation", "aws:eks/podIdentityAssociation",
+    "aws:ecr/",
+    "aws:eks/addon",
+    "aws:eks/accessEntry",
+    "aws:eks/accessPolicyAssociation",
+    "aws:eks/podIdentityAssociation",
 )
 
 
-def estimate(resources: Iterable[Mapping[str, Any]], cfg: StackConfig, stack: str, prices: dict[str, Any] | None = None) -> CostReport:
+def estimate(
+    resources: Iterable[Mapping[str, Any]], cfg: StackConfig, stack: str, prices: dict[str, Any] | None = None
+) -> CostReport:
     """Price plan resources (dicts shaped like the plan JSON's `resources`)."""
     prices = prices or load_prices()
     pricer = _Pricer(prices, cfg)
@@ -201,8 +225,16 @@ def estimate(resources: Iterable[Mapping[str, Any]], cfg: StackConfig, stack: st
     for tenant in cfg.tenants:
         gb = cfg.quota_of(tenant).storage_gb
         for region in regions:
-            lines.append(Line(f"quota:{tenant.id}:{region}", "s3-storage-at-quota", region, tenant.id,
-                              prices["per_gb_month"]["s3_standard"] * gb * pricer.factor(region), f"{gb} GB at quota"))
+            lines.append(
+                Line(
+                    f"quota:{tenant.id}:{region}",
+                    "s3-storage-at-quota",
+                    region,
+                    tenant.id,
+                    prices["per_gb_month"]["s3_standard"] * gb * pricer.factor(region),
+                    f"{gb} GB at quota",
+                )
+            )
 
     direct: dict[str, float] = defaultdict(float)
     for line in lines:
@@ -212,8 +244,7 @@ def estimate(resources: Iterable[Mapping[str, Any]], cfg: StackConfig, stack: st
     weights = {t.id: _weight(cfg, t) for t in cfg.tenants}
     total_weight = sum(weights.values()) or 1.0
     tenants = [
-        TenantCost(t.id, t.plan, direct[t.id], shared * weights[t.id] / total_weight, t.monthly_budget_usd)
-        for t in cfg.tenants
+        TenantCost(t.id, t.plan, direct[t.id], shared * weights[t.id] / total_weight, t.monthly_budget_usd) for t in cfg.tenants
     ]
     requests = sum(cfg.quota_of(t).gql_qps + cfg.quota_of(t).ingest_eps for t in cfg.tenants) * SECONDS_PER_MONTH
     return CostReport(stack, lines, tenants, cfg.cost.stack_cap_usd, requests, prices["source"], prices["date"], sorted(unpriced))

@@ -47,9 +47,26 @@ def stack_facts(project_dir: Path) -> dict[str, StackFacts]:
     with tempfile.TemporaryDirectory() as tmp:
         procs = {
             stack: subprocess.Popen(
-                [sys.executable, "-m", "meridian", "preview", "--stack", stack, "--no-policy", "--format", "json",
-                 "--diagram", f"{tmp}/{stack}.md", "--project-dir", str(project_dir)],
-                cwd=project_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"},
+                [
+                    sys.executable,
+                    "-m",
+                    "meridian",
+                    "preview",
+                    "--stack",
+                    stack,
+                    "--no-policy",
+                    "--format",
+                    "json",
+                    "--diagram",
+                    f"{tmp}/{stack}.md",
+                    "--project-dir",
+                    str(project_dir),
+                ],
+                cwd=project_dir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "NO_COLOR": "1"},
             )
             for stack in stacks_of(project_dir)
         }
@@ -74,14 +91,23 @@ def load_bench(project_dir: Path) -> dict[str, Any] | None:
 
 def _topology(facts: dict[str, StackFacts], stack: str) -> str:
     diagram = facts[stack].diagram
-    return diagram[diagram.index("```mermaid"):].rstrip()
+    return diagram[diagram.index("```mermaid") :].rstrip()
 
 
 def _stack_counts(facts: dict[str, StackFacts]) -> str:
-    rows = ["| stack | regions | tenants | resources | providers | components | plan registrations |", "|---|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| stack | regions | tenants | resources | providers | components | plan registrations |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for stack, f in sorted(facts.items()):
         regs = f.plan["resources"]
-        regions = sorted({r["region"] for r in regs if r["region"] not in (None, GLOBAL) and r["custom"] and not r["type"].startswith("pulumi:providers:")})
+        regions = sorted(
+            {
+                r["region"]
+                for r in regs
+                if r["region"] not in (None, GLOBAL) and r["custom"] and not r["type"].startswith("pulumi:providers:")
+            }
+        )
         providers = sum(1 for r in regs if r["type"].startswith("pulumi:providers:"))
         components = sum(1 for r in regs if not r["custom"] and r["type"] != "pulumi:pulumi:Stack")
         tenants = len(f.plan["outputs"].get("tenants") or {})
@@ -103,13 +129,19 @@ def _scale_results(bench: dict[str, Any] | None) -> str:
     load = bench.get("load_avg_1m")
     context = f"; load average {load[0]:g} at the start, {load[1]:g} at the end" if load else ""
     if load and max(load) > bench["cpus"]:
-        context += (f". The machine was busy (load above its {bench['cpus']} cores): other work slowed the runs unevenly, so"
-                    " times and ratios are noisy; re-run `make bench` on a quiet machine for figures to compare against the targets")
-    out = [f"Measured {bench['date']} at commit `{bench['commit']}` on {bench['cpus']} cores, each run a fresh process"
-           f" (`make bench`, `benchmarks/preview_scale.py`){context}.", "",
-           "us stack with synthetic tenants (`--tenants N`), preview (with the policy pack) vs the bare SDK floor:", "",
-           "| tenants | resources | bare s | preview s | ratio | ms/resource | s/tenant | vs smallest | bare RSS MiB | preview RSS MiB | analyzer CPU s | hidden |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        context += (
+            f". The machine was busy (load above its {bench['cpus']} cores): other work slowed the runs unevenly, so"
+            " times and ratios are noisy; re-run `make bench` on a quiet machine for figures to compare against the targets"
+        )
+    out = [
+        f"Measured {bench['date']} at commit `{bench['commit']}` on {bench['cpus']} cores, each run a fresh process"
+        f" (`make bench`, `benchmarks/preview_scale.py`){context}.",
+        "",
+        "us stack with synthetic tenants (`--tenants N`), preview (with the policy pack) vs the bare SDK floor:",
+        "",
+        "| tenants | resources | bare s | preview s | ratio | ms/resource | s/tenant | vs smallest | bare RSS MiB | preview RSS MiB | analyzer CPU s | hidden |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     base_wall = per_tenant_base = None
     for row in bench["tenants"]:
         n, wall = row["tenants"], row["preview_s"]
@@ -120,20 +152,32 @@ def _scale_results(bench: dict[str, Any] | None) -> str:
             per_tenant = (wall - (base_wall or 0)) / n
             per_tenant_base = per_tenant_base or per_tenant
             linear = per_tenant / per_tenant_base
-        out.append(f"| {n:,} | {row['resources']:,} | {row['bare_s']:.1f} | {wall:.1f} | {wall / row['bare_s']:.2f} | "
-                   f"{1000 * wall / max(row['resources'], 1):.2f} | {'-' if per_tenant is None else f'{per_tenant:.3f}'} | "
-                   f"{'-' if linear is None else f'{linear:.2f}'} | {row.get('bare_rss_mib', 0):,} | {row['rss_mib']:,} | {_policy_cells(row.get('policy'))} |")
+        out.append(
+            f"| {n:,} | {row['resources']:,} | {row['bare_s']:.1f} | {wall:.1f} | {wall / row['bare_s']:.2f} | "
+            f"{1000 * wall / max(row['resources'], 1):.2f} | {'-' if per_tenant is None else f'{per_tenant:.3f}'} | "
+            f"{'-' if linear is None else f'{linear:.2f}'} | {row.get('bare_rss_mib', 0):,} | {row['rss_mib']:,} | {_policy_cells(row.get('policy'))} |"
+        )
     scaled = [row for row in bench["tenants"] if row["tenants"]]
     zero = next((row for row in bench["tenants"] if row["tenants"] == 0), None)
     if scaled and zero is not None:
         top = scaled[-1]
-        out += ["", f"Each synthetic tenant adds {(top['resources'] - zero['resources']) / top['tenants']:.1f} resources on average"
-                    f" and {(top['preview_s'] - zero['preview_s']) / top['tenants']:.3f} s of preview (at {top['tenants']:,} tenants)."]
-    out += ["", f"Per stack with its real tenants (median of {bench['repeat']}):", "",
-            "| stack | resources | bare s | preview s | ratio | preview RSS MiB | analyzer CPU s | hidden |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            "",
+            f"Each synthetic tenant adds {(top['resources'] - zero['resources']) / top['tenants']:.1f} resources on average"
+            f" and {(top['preview_s'] - zero['preview_s']) / top['tenants']:.3f} s of preview (at {top['tenants']:,} tenants).",
+        ]
+    out += [
+        "",
+        f"Per stack with its real tenants (median of {bench['repeat']}):",
+        "",
+        "| stack | resources | bare s | preview s | ratio | preview RSS MiB | analyzer CPU s | hidden |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in bench["stacks"]:
-        out.append(f"| {row['stack']} | {row['resources']} | {row['bare_s']:.2f} | {row['preview_s']:.2f} | "
-                   f"{row['preview_s'] / row['bare_s']:.2f} | {row['rss_mib']} | {_policy_cells(row.get('policy'))} |")
+        out.append(
+            f"| {row['stack']} | {row['resources']} | {row['bare_s']:.2f} | {row['preview_s']:.2f} | "
+            f"{row['preview_s'] / row['bare_s']:.2f} | {row['rss_mib']} | {_policy_cells(row.get('policy'))} |"
+        )
     return "\n".join(out)
 
 
@@ -159,8 +203,10 @@ def bench_problems(facts: dict[str, StackFacts], bench: dict[str, Any] | None) -
     for row in bench["stacks"]:
         current = facts[row["stack"]].resources if row["stack"] in facts else None
         if current is not None and abs(current - row["resources"]) > BENCH_SIZE_TOLERANCE * row["resources"]:
-            problems.append(f"{BENCH_RESULTS}: stack {row['stack']} was measured with {row['resources']} resources, the program now "
-                            f"makes {current}: run `make bench`, then `meridian docs --write`")
+            problems.append(
+                f"{BENCH_RESULTS}: stack {row['stack']} was measured with {row['resources']} resources, the program now "
+                f"makes {current}: run `make bench`, then `meridian docs --write`"
+            )
     return problems
 
 
@@ -169,7 +215,7 @@ def _replace(text: str, name: str, body: str, path: str) -> str:
     match = re.search(re.escape(begin) + r"\n.*?" + re.escape(end), text, flags=re.S)
     if match is None:
         raise BadInput(f"{path}: the markers of generated section {name!r} are missing ({begin} ... {end})")
-    return text[: match.start()] + f"{begin}\n{body}\n{end}" + text[match.end():]
+    return text[: match.start()] + f"{begin}\n{body}\n{end}" + text[match.end() :]
 
 
 def render_docs(project_dir: Path, facts: dict[str, StackFacts], bench: dict[str, Any] | None) -> dict[str, str]:

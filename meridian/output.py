@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 PIPE_WIDTH = 10_000
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """`--format` of every report command: text for people, json for programs, markdown for PR comments."""
 
     text = "text"
@@ -34,5 +34,11 @@ def report_console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     interactive = stream.isatty()
     no_color = "NO_COLOR" in os.environ or not interactive
-    return Console(file=stream, width=None if interactive else PIPE_WIDTH, no_color=no_color,
-                   color_system="auto" if not no_color else None, highlight=False, soft_wrap=not interactive)
+    return Console(
+        file=stream,
+        width=None if interactive else PIPE_WIDTH,
+        no_color=no_color,
+        color_system="auto" if not no_color else None,
+        highlight=False,
+        soft_wrap=not interactive,
+    )

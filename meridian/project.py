@@ -17,7 +17,7 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def stacks_of(project_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
 def require_stack(project_dir: Path, stack: str) -> None:

@@ -50,7 +50,7 @@ def _names(names: list[str]) -> str:
         return names[0]
     prefix = os.path.commonprefix(names)
     prefix = prefix[: prefix.rfind("-") + 1] if "-" in prefix else ""
-    return f"{prefix}{{{', '.join(n[len(prefix):] for n in names)}}}"
+    return f"{prefix}{{{', '.join(n[len(prefix) :] for n in names)}}}"
 
 
 def region_label(regions: frozenset[str]) -> str:
@@ -93,8 +93,11 @@ def plan_tree(plan: Plan, *, full: bool = False) -> TreeNode:
                 out += [component_node(kind, c) for c in comps]
                 continue
             counts = Counter(r.type for c in comps for r in subtree(c.urn))
-            out.append(TreeNode("group", f"{kind} x{len(comps)}", _names([c.name for c in comps]),
-                                [TreeNode("types", _type_counts(counts))]))
+            out.append(
+                TreeNode(
+                    "group", f"{kind} x{len(comps)}", _names([c.name for c in comps]), [TreeNode("types", _type_counts(counts))]
+                )
+            )
         return out
 
     def component_node(kind: str, comp) -> TreeNode:
@@ -104,8 +107,10 @@ def plan_tree(plan: Plan, *, full: bool = False) -> TreeNode:
             by_type: dict[str, list[str]] = {}
             for r in mine:
                 by_type.setdefault(r.type, []).append(r.name)
-            node.children += [TreeNode("types", f"{short_type(t)} x{len(names)}", ", ".join(sorted(names)))
-                              for t, names in sorted(by_type.items())]
+            node.children += [
+                TreeNode("types", f"{short_type(t)} x{len(names)}", ", ".join(sorted(names)))
+                for t, names in sorted(by_type.items())
+            ]
         else:
             node = TreeNode("component", f"{kind} {comp.name}", _type_counts(Counter(r.type for r in mine)))
         node.children += component_nodes(components_under(comp.urn))
@@ -154,7 +159,11 @@ def markdown_tree(node: TreeNode) -> str:
         if not n.detail:
             detail = ""
         else:
-            detail = f" ({n.detail})" if n.kind in ("region", "stack") else (f": `{n.detail}`" if n.kind == "group" else f": {n.detail}")
+            detail = (
+                f" ({n.detail})"
+                if n.kind in ("region", "stack")
+                else (f": `{n.detail}`" if n.kind == "group" else f": {n.detail}")
+            )
         lines.append(f"{'  ' * depth}- {title}{detail}")
         for child in n.children:
             walk(child, depth + 1)
@@ -199,7 +208,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _numeric(text: str) -> bool:
-    return text.replace(",", "").replace(".", "").replace("$", "").replace("%", "").replace("-", "").strip().isdigit() or text == ""
+    return (
+        text.replace(",", "").replace(".", "").replace("$", "").replace("%", "").replace("-", "").strip().isdigit() or text == ""
+    )
 
 
 def counts_line(plan: Plan, analysed: int | None) -> str:
@@ -209,8 +220,10 @@ def counts_line(plan: Plan, analysed: int | None) -> str:
     components = sum(1 for r in regs if not r.custom and r.type != STACK_TYPE)
     stacks = sum(1 for r in regs if r.type == STACK_TYPE)
     policy = f"; the policy pack analysed {analysed} (all of them but the stack)" if analysed is not None else ""
-    return (f"counts: {len(plan.custom)} resources (the tree and the counts table) + {providers} providers + {components} components"
-            f" + {stacks} stack = {len(regs)} registrations in the plan JSON{policy}")
+    return (
+        f"counts: {len(plan.custom)} resources (the tree and the counts table) + {providers} providers + {components} components"
+        f" + {stacks} stack = {len(regs)} registrations in the plan JSON{policy}"
+    )
 
 
 # --- cost ----------------------------------------------------------------------------------------
@@ -227,17 +240,30 @@ def cost_summary(report) -> str:
 def cost_rows(report) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The cost tables as (header, rows), sorted by cost then name so ties never reorder."""
     total = report.total_usd or 1.0
-    by_type = [[short_type(t) if ":" in t else t, f"{usd:,.2f}", f"{usd / total:.0%}"]
-               for t, usd in sorted(report.by("type").items(), key=lambda kv: (-round(kv[1], 6), kv[0]))]
+    by_type = [
+        [short_type(t) if ":" in t else t, f"{usd:,.2f}", f"{usd / total:.0%}"]
+        for t, usd in sorted(report.by("type").items(), key=lambda kv: (-round(kv[1], 6), kv[0]))
+    ]
     by_region = [[r, f"{usd:,.2f}"] for r, usd in sorted(report.by("region").items(), key=lambda kv: (-round(kv[1], 6), kv[0]))]
-    tenants = [[t.tenant, t.plan, f"{t.direct_usd:,.2f}", f"{t.shared_usd:,.2f}", f"{t.total_usd:,.2f}", f"{t.budget_usd:,.2f}",
-                f"{t.total_usd / t.budget_usd:.0%}"]
-               for t in sorted(report.tenants, key=lambda t: (-round(t.total_usd, 6), t.tenant))]
+    tenants = [
+        [
+            t.tenant,
+            t.plan,
+            f"{t.direct_usd:,.2f}",
+            f"{t.shared_usd:,.2f}",
+            f"{t.total_usd:,.2f}",
+            f"{t.budget_usd:,.2f}",
+            f"{t.total_usd / t.budget_usd:.0%}",
+        ]
+        for t in sorted(report.tenants, key=lambda t: (-round(t.total_usd, 6), t.tenant))
+    ]
     return {
         f"{report.stack}: monthly estimate by resource type (USD)": (["type", "USD/month", "share"], by_type),
         "by region": (["region", "USD/month"], by_region),
-        "by tenant (direct + allocated share of the platform) vs budget":
-            (["tenant", "plan", "direct", "shared", "total", "budget", "used"], tenants),
+        "by tenant (direct + allocated share of the platform) vs budget": (
+            ["tenant", "plan", "direct", "shared", "total", "budget", "used"],
+            tenants,
+        ),
     }
 
 
@@ -270,7 +296,9 @@ def cost_markdown(report) -> str:
     for title, (header, rows) in cost_rows(report).items():
         out += [f"### {title}", "", markdown_table(header, rows), ""]
     verdict = "**over**" if report.problems else "within caps"
-    out.append(f"Total ${report.total_usd:,.2f}/month vs stack cap ${report.stack_cap_usd:,.2f} ({verdict}). Prices: {report.date}; {report.source}.")
+    out.append(
+        f"Total ${report.total_usd:,.2f}/month vs stack cap ${report.stack_cap_usd:,.2f} ({verdict}). Prices: {report.date}; {report.source}."
+    )
     out += [f"- over cap: {p}" for p in report.problems]
     if report.unpriced_types:
         out.append(f"\nNot priced (no model yet): {', '.join(report.unpriced_types)}")
@@ -284,7 +312,11 @@ _LEVEL_ORDER = {"mandatory": 0, "advisory": 1, "remediate": 2, "disabled": 3}
 
 def violations_markdown(report) -> str:
     if not report.violations:
-        return f"Policy pack `{report.pack.name}`: no violations ({len(report.pack.policies)} rules, config `{report.config_file}`)."
-    rows = [[v.level, v.policy, v.urn or "(the stack)", v.message]
-            for v in sorted(report.violations, key=lambda v: (_LEVEL_ORDER.get(v.level, 9), v.policy, v.urn or "", v.message))]
+        return (
+            f"Policy pack `{report.pack.name}`: no violations ({len(report.pack.policies)} rules, config `{report.config_file}`)."
+        )
+    rows = [
+        [v.level, v.policy, v.urn or "(the stack)", v.message]
+        for v in sorted(report.violations, key=lambda v: (_LEVEL_ORDER.get(v.level, 9), v.policy, v.urn or "", v.message))
+    ]
     return markdown_table(["level", "rule", "resource", "message"], rows)

@@ -9,6 +9,8 @@ import sdkcache
 
 sdkcache.install()  # before the pack's server starts: decode each resource once per request, not once per policy
 
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+
 import cost  # noqa: E402
 import encryption  # noqa: E402
 import exposure  # noqa: E402
@@ -19,7 +21,6 @@ import resilience  # noqa: E402
 import tags  # noqa: E402
 import tenancy  # noqa: E402
 import workloads  # noqa: E402
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 POLICIES = [
     *residency.POLICIES,

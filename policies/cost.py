@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruleutil import HIGH, MEDIUM, UNKNOWN, Stack, UnknownValueError, Unverifiable, as_list, dig, judge_each, labels_of, stack_policy, tags_of
+from ruleutil import (
+    HIGH,
+    MEDIUM,
+    UNKNOWN,
+    Stack,
+    UnknownValueError,
+    Unverifiable,
+    as_list,
+    dig,
+    judge_each,
+    labels_of,
+    stack_policy,
+    tags_of,
+)
 
 BUDGET = "aws:budgets/budget:Budget"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -27,9 +40,20 @@ def _tenants(stack: Stack, tag: str, label: str) -> tuple[dict[str, Any], list[t
     for r in stack.resources:
         if r.resource_type == BUDGET:
             continue
-        tenant = labels_of(r.props).get(label) if r.resource_type == NAMESPACE else (tags_of(r.props).get(tag) if r.resource_type.startswith("aws:") else None)
+        tenant = (
+            labels_of(r.props).get(label)
+            if r.resource_type == NAMESPACE
+            else (tags_of(r.props).get(tag) if r.resource_type.startswith("aws:") else None)
+        )
         if tenant is UNKNOWN:
-            unverifiable.append((r.urn, Unverifiable.at(f"tags.{tag}" if r.resource_type != NAMESPACE else f"metadata.labels.{label}", "whose budget?")))
+            unverifiable.append(
+                (
+                    r.urn,
+                    Unverifiable.at(
+                        f"tags.{tag}" if r.resource_type != NAMESPACE else f"metadata.labels.{label}", "whose budget?"
+                    ),
+                )
+            )
         elif tenant and tenant not in out:
             out[tenant] = r
     return out, unverifiable
@@ -46,8 +70,18 @@ def check_tenant_budgets(resources: list[Any], config: dict) -> list[tuple[str |
 
     out = judge_each(stack.of(BUDGET), index)
     tenants, unverifiable = _tenants(stack, tag, label)
-    return out + unverifiable + [(r.urn, f"Tenant {tenant} must have an AWS Budget filtered on tag `{tag}` = {tenant} (cost filter TagKeyValue user:{tag}${tenant})")
-                                 for tenant, r in sorted(tenants.items()) if tenant not in covered]
+    return (
+        out
+        + unverifiable
+        + [
+            (
+                r.urn,
+                f"Tenant {tenant} must have an AWS Budget filtered on tag `{tag}` = {tenant} (cost filter TagKeyValue user:{tag}${tenant})",
+            )
+            for tenant, r in sorted(tenants.items())
+            if tenant not in covered
+        ]
+    )
 
 
 tenant_budgets = stack_policy(
@@ -57,11 +91,19 @@ tenant_budgets = stack_policy(
     check=check_tenant_budgets,
     severity=HIGH,
     config={
-        "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "cost-allocation tag naming a resource's tenant"},
-        "tenantLabel": {"type": "string", "default": "meridian.io/tenant", "description": "Kubernetes label naming a namespace's tenant"},
+        "tenantTag": {
+            "type": "string",
+            "default": "meridian:tenant",
+            "description": "cost-allocation tag naming a resource's tenant",
+        },
+        "tenantLabel": {
+            "type": "string",
+            "default": "meridian.io/tenant",
+            "description": "Kubernetes label naming a namespace's tenant",
+        },
     },
     remediation="Add the tenant to `meridian:tenants` with a `monthly_budget_usd`: components.cost.CostCaps creates its budget "
-                "(cost filter TagKeyValue `user:meridian:tenant$<id>`), alerts and the hard-cap action.",
+    "(cost filter TagKeyValue `user:meridian:tenant$<id>`), alerts and the hard-cap action.",
     tags=["cost", "tenancy"],
 )
 
@@ -69,7 +111,9 @@ tenant_budgets = stack_policy(
 def check_stack_budget(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     tag = config.get("stackTag", "meridian:stack")
-    names = {tags_of(r.props).get(tag) for r in stack.resources if r.resource_type.startswith("aws:") and r.resource_type != BUDGET}
+    names = {
+        tags_of(r.props).get(tag) for r in stack.resources if r.resource_type.startswith("aws:") and r.resource_type != BUDGET
+    }
     names -= {None, UNKNOWN}
     unverifiable = []
     for budget in stack.of(BUDGET):
@@ -84,7 +128,9 @@ def check_stack_budget(resources: list[Any], config: dict) -> list[tuple[str | N
     if unverifiable:
         return unverifiable
     seen = ", ".join(sorted(names)) or "<stack>"
-    return [(None, f"The stack must have an AWS Budget filtered on tag `{tag}` = {seen} (cost filter TagKeyValue user:{tag}${seen})")]
+    return [
+        (None, f"The stack must have an AWS Budget filtered on tag `{tag}` = {seen} (cost filter TagKeyValue user:{tag}${seen})")
+    ]
 
 
 stack_budget = stack_policy(
@@ -93,7 +139,13 @@ stack_budget = stack_policy(
     why="The stack cap is the platform's spending limit per residency zone; without its budget nobody is alerted as the zone's bill approaches it.",
     check=check_stack_budget,
     severity=MEDIUM,
-    config={"stackTag": {"type": "string", "default": "meridian:stack", "description": "cost-allocation tag naming a resource's stack"}},
+    config={
+        "stackTag": {
+            "type": "string",
+            "default": "meridian:stack",
+            "description": "cost-allocation tag naming a resource's stack",
+        }
+    },
     remediation="Set `meridian:cost.stack_cap_usd`; components.cost.CostCaps creates the stack budget with alerts at the configured thresholds.",
     tags=["cost"],
 )

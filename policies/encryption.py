@@ -2,30 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 from iamdoc import parse, public
 from ruleutil import (
-    CRITICAL, HIGH, KMS_KEY, MEDIUM, RDS_CLUSTER, RDS_GLOBAL, RDS_INSTANCE, S3_BUCKET, S3_BUCKETS, UNKNOWN, Stack,
-    Unverifiable, UnknownValueError, as_list, dig, judge_each, peek, region_of, resource_policy, stack_policy, truthy,
+    CRITICAL,
+    HIGH,
+    KMS_KEY,
+    MEDIUM,
+    RDS_CLUSTER,
+    RDS_GLOBAL,
+    RDS_INSTANCE,
+    S3_BUCKETS,
+    UNKNOWN,
+    Stack,
+    UnknownValueError,
+    Unverifiable,
+    as_list,
+    dig,
+    judge_each,
+    peek,
+    region_of,
+    resource_policy,
+    stack_policy,
+    truthy,
 )
 
-S3_SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-          "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+S3_SSE = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
 S3_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 S3_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 
 _KEY_SCHEMA = {
-    "requireCustomerKey": {"type": "boolean", "default": True,
-                           "description": "require a customer-managed KMS key (not the AWS-managed default key)"},
-    "externalKeyArns": {"type": "array", "items": {"type": "string"}, "default": [],
-                        "description": "KMS key ARNs managed outside the stack that may be used anyway"},
+    "requireCustomerKey": {
+        "type": "boolean",
+        "default": True,
+        "description": "require a customer-managed KMS key (not the AWS-managed default key)",
+    },
+    "externalKeyArns": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+        "description": "KMS key ARNs managed outside the stack that may be used anyway",
+    },
 }
-_KEY_REF = re.compile(r"^(arn:aws[\w-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(?P<kind>key|alias)/(?P<name>[\w/+=,.@-]+)"
-                      r"|(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
-                      r"|alias/(?P<alias>[\w/+=,.@-]+))$")
+_KEY_REF = re.compile(
+    r"^(arn:aws[\w-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(?P<kind>key|alias)/(?P<name>[\w/+=,.@-]+)"
+    r"|(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+    r"|alias/(?P<alias>[\w/+=,.@-]+))$"
+)
 
 
 def key_problem(name: str, key: Any, config: dict, field: str, region: str | None = None) -> list[str]:
@@ -67,8 +95,14 @@ def check_rds_storage_encrypted(type_: str, props: Any, config: dict, provider: 
     elif type_ != RDS_GLOBAL:  # the member clusters carry the keys
         out += _key_problem(f"RDS {name}", peek(props, "kmsKeyId"), config, "kmsKeyId", provider, props)
     if type_ != RDS_GLOBAL and truthy(peek(props, "performanceInsightsEnabled", default=False)):
-        out += _key_problem(f"RDS {name} Performance Insights", peek(props, "performanceInsightsKmsKeyId"), config,
-                            "performanceInsightsKmsKeyId", provider, props)
+        out += _key_problem(
+            f"RDS {name} Performance Insights",
+            peek(props, "performanceInsightsKmsKeyId"),
+            config,
+            "performanceInsightsKmsKeyId",
+            provider,
+            props,
+        )
     return out
 
 
@@ -81,13 +115,17 @@ rds_storage_encrypted = resource_policy(
     severity=CRITICAL,
     config=_KEY_SCHEMA,
     remediation="Set `storage_encrypted=True` and `kms_key_id=<customer key>.arn` (components.keys.customer_key). "
-                "Encryption cannot be turned on in place: restore from an encrypted snapshot copy.",
-    limits='Whether a key named by ARN is a customer-managed key of this stack is not provable from the resource alone; AWS-managed keys are recognised by their `alias/aws/` names.',
+    "Encryption cannot be turned on in place: restore from an encrypted snapshot copy.",
+    limits="Whether a key named by ARN is a customer-managed key of this stack is not provable from the resource alone; AWS-managed keys are recognised by their `alias/aws/` names.",
     tags=["encryption", "data"],
 )
 
 
-_TLS_PARAMS = {"postgres": ("rds.force_ssl", "1"), "mysql": ("require_secure_transport", "1"), "mariadb": ("require_secure_transport", "1")}
+_TLS_PARAMS = {
+    "postgres": ("rds.force_ssl", "1"),
+    "mysql": ("require_secure_transport", "1"),
+    "mariadb": ("require_secure_transport", "1"),
+}
 
 
 def check_rds_tls_required(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
@@ -96,7 +134,10 @@ def check_rds_tls_required(type_: str, props: Any, config: dict, _provider: Any)
     if engine is None:
         return []
     param, value = _TLS_PARAMS[engine]
-    params = {str(dig(p, "name", default="")).lower(): str(dig(p, "value", default="")).strip().lower() for p in as_list(dig(props, "parameters"))}
+    params = {
+        str(dig(p, "name", default="")).lower(): str(dig(p, "value", default="")).strip().lower()
+        for p in as_list(dig(props, "parameters"))
+    }
     got = params.get(param)
     if got is None:
         return [f"RDS parameter group ({family}) must set `{param}` to {value}: clients may connect without TLS (default off)"]
@@ -112,8 +153,8 @@ rds_tls_required = resource_policy(
     types=["aws:rds/parameterGroup:ParameterGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup"],
     check=check_rds_tls_required,
     severity=HIGH,
-    remediation="Add `{\"name\": \"rds.force_ssl\", \"value\": \"1\"}` to the parameter group's `parameters` and "
-                "use `sslmode=verify-full` in clients.",
+    remediation='Add `{"name": "rds.force_ssl", "value": "1"}` to the parameter group\'s `parameters` and '
+    "use `sslmode=verify-full` in clients.",
     tags=["encryption", "transit"],
 )
 
@@ -135,11 +176,17 @@ def check_ebs_encrypted(type_: str, props: Any, config: dict, provider: Any) -> 
         return _key_check("EBS volume", "kmsKeyId", flag="encrypted")(type_, props, config, provider)
     disks: list[tuple[str, Any]] = []
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
-        disks = [(f"launch template block device {dig(m, 'deviceName', default=i)}", dig(m, "ebs")) for i, m in enumerate(as_list(dig(props, "blockDeviceMappings")))]
+        disks = [
+            (f"launch template block device {dig(m, 'deviceName', default=i)}", dig(m, "ebs"))
+            for i, m in enumerate(as_list(dig(props, "blockDeviceMappings")))
+        ]
         disks = [(n, d) for n, d in disks if d is not None]
     elif type_ == "aws:ec2/instance:Instance":
         disks = [("instance root volume", dig(props, "rootBlockDevice", default={}))]
-        disks += [(f"instance volume {dig(d, 'deviceName', default=i)}", d) for i, d in enumerate(as_list(dig(props, "ebsBlockDevices")))]
+        disks += [
+            (f"instance volume {dig(d, 'deviceName', default=i)}", d)
+            for i, d in enumerate(as_list(dig(props, "ebsBlockDevices")))
+        ]
     out = []
     for label, disk in disks:
         if not truthy(dig(disk, "encrypted", default=False)):
@@ -166,8 +213,10 @@ def check_eks_secrets_encrypted(type_: str, props: Any, config: dict, provider: 
     enc = dig(props, "encryptionConfig")
     resources = [str(r) for r in as_list(dig(enc, "resources"))]
     if "secrets" not in resources:
-        return ["EKS cluster must envelope-encrypt Kubernetes secrets: set `encryptionConfig.resources: [\"secrets\"]`"]
-    return _key_problem("EKS secrets encryption", peek(enc, "provider", "keyArn"), config, "encryptionConfig.provider.keyArn", provider, props)
+        return ['EKS cluster must envelope-encrypt Kubernetes secrets: set `encryptionConfig.resources: ["secrets"]`']
+    return _key_problem(
+        "EKS secrets encryption", peek(enc, "provider", "keyArn"), config, "encryptionConfig.provider.keyArn", provider, props
+    )
 
 
 eks_secrets_encrypted = resource_policy(
@@ -178,7 +227,7 @@ eks_secrets_encrypted = resource_policy(
     check=check_eks_secrets_encrypted,
     severity=HIGH,
     config=_KEY_SCHEMA,
-    remediation="Set `encryption_config={\"provider\": {\"key_arn\": key.arn}, \"resources\": [\"secrets\"]}` on the cluster.",
+    remediation='Set `encryption_config={"provider": {"key_arn": key.arn}, "resources": ["secrets"]}` on the cluster.',
     tags=["encryption", "data"],
 )
 
@@ -255,8 +304,13 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
         if inline is not None:
             rules.append((bucket, inline))
         if not rules and not out:
-            out.append((bucket.urn, "S3 bucket must have default encryption with a KMS key (a BucketServerSideEncryptionConfiguration); "
-                                    "the default SSE-S3 uses an AWS-owned key"))
+            out.append(
+                (
+                    bucket.urn,
+                    "S3 bucket must have default encryption with a KMS key (a BucketServerSideEncryptionConfiguration); "
+                    "the default SSE-S3 uses an AWS-owned key",
+                )
+            )
         for owner, rule in rules:
             try:
                 default = dig(rule, "applyServerSideEncryptionByDefault", default={})
@@ -264,8 +318,15 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
                 if algorithm not in ("aws:kms", "aws:kms:dsse"):
                     out.append((owner.urn, f"S3 default encryption must use `aws:kms` with a customer key, not {algorithm}"))
                 else:
-                    out += [(owner.urn, m) for m in key_problem("S3 default encryption", peek(default, "kmsMasterKeyId"), config,
-                                                                "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId")]
+                    out += [
+                        (owner.urn, m)
+                        for m in key_problem(
+                            "S3 default encryption",
+                            peek(default, "kmsMasterKeyId"),
+                            config,
+                            "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId",
+                        )
+                    ]
             except UnknownValueError as exc:
                 out.append((owner.urn, Unverifiable.of(exc)))
         return out
@@ -276,9 +337,15 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
             if str(dig(rule, "status", default="Enabled")).lower() == "disabled":
                 continue
             for dest in as_list(dig(rule, "destination")):
-                out += [(r.urn, m) for m in key_problem(f"S3 replication rule {dig(rule, 'id', default='?')} replica encryption",
-                                                        peek(dest, "encryptionConfiguration", "replicaKmsKeyId"), config,
-                                                        "rules.destination.encryptionConfiguration.replicaKmsKeyId")]
+                out += [
+                    (r.urn, m)
+                    for m in key_problem(
+                        f"S3 replication rule {dig(rule, 'id', default='?')} replica encryption",
+                        peek(dest, "encryptionConfiguration", "replicaKmsKeyId"),
+                        config,
+                        "rules.destination.encryptionConfiguration.replicaKmsKeyId",
+                    )
+                ]
         return out
 
     return judge_each(stack.of(*S3_BUCKETS), judge) + judge_each(stack.of(S3_REPLICATION), judge_replication)
@@ -291,8 +358,8 @@ s3_encrypted = stack_policy(
     check=check_s3_encrypted,
     severity=CRITICAL,
     config=_KEY_SCHEMA,
-    remediation="Add a BucketServerSideEncryptionConfiguration with `sse_algorithm=\"aws:kms\"`, `kms_master_key_id=<key>.arn` "
-                "and `bucket_key_enabled=True` (components.bucket.SecureBucket does this).",
+    remediation='Add a BucketServerSideEncryptionConfiguration with `sse_algorithm="aws:kms"`, `kms_master_key_id=<key>.arn` '
+    "and `bucket_key_enabled=True` (components.bucket.SecureBucket does this).",
     tags=["encryption", "data"],
 )
 
@@ -301,8 +368,10 @@ def denies_insecure_transport(document: Any) -> bool:
     for st in parse(document):
         if st.effect != "deny" or not public(st) or not any(a in ("s3:*", "*") for a in st.actions):
             continue
-        if any(str(op).lower() == "bool" and key == "aws:SecureTransport" and "false" in [str(v).lower() for v in vals]
-               for op, key, vals in st.conditions):
+        if any(
+            str(op).lower() == "bool" and key == "aws:SecureTransport" and "false" in [str(v).lower() for v in vals]
+            for op, key, vals in st.conditions
+        ):
             return True
     return False
 
@@ -322,7 +391,12 @@ def check_s3_tls_only(resources: list[Any], config: dict) -> list[tuple[str | No
                     return []
             except UnknownValueError as exc:
                 unverifiable.append((holder.urn, Unverifiable.of(exc, "does it deny plain HTTP?")))
-        return unverifiable or [(bucket.urn, "S3 bucket must have a bucket policy that denies `s3:*` to `Principal: *` when `aws:SecureTransport` is false")]
+        return unverifiable or [
+            (
+                bucket.urn,
+                "S3 bucket must have a bucket policy that denies `s3:*` to `Principal: *` when `aws:SecureTransport` is false",
+            )
+        ]
 
     return judge_each(stack.of(*S3_BUCKETS), judge)
 
@@ -334,9 +408,10 @@ s3_tls_only = stack_policy(
     check=check_s3_tls_only,
     severity=HIGH,
     remediation="Add a BucketPolicy with a Deny of `s3:*` on the bucket and `bucket/*` for `Principal: *` under "
-                "`Condition: {Bool: {aws:SecureTransport: false}}` (components.bucket.tls_only_policy).",
+    "`Condition: {Bool: {aws:SecureTransport: false}}` (components.bucket.tls_only_policy).",
     tags=["encryption", "transit"],
 )
+
 
 def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
     out = []
@@ -347,7 +422,9 @@ def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[
     if policy is not None:
         for st in parse(policy):
             if st.allow and public(st) and not st.conditions:
-                out.append(f"KMS key policy must not allow `Principal: *` without a condition ({st.label}): it lets any AWS account use or manage the key")
+                out.append(
+                    f"KMS key policy must not allow `Principal: *` without a condition ({st.label}): it lets any AWS account use or manage the key"
+                )
     return out
 
 
@@ -363,8 +440,13 @@ kms_key_guarded = resource_policy(
 )
 
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
-_TLS_POLICIES = ["ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06", "ELBSecurityPolicy-TLS13-1-3-2021-06",
-                 "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04", "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04"]
+_TLS_POLICIES = [
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+]
 
 
 def check_listener_tls(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
@@ -373,11 +455,15 @@ def check_listener_tls(type_: str, props: Any, config: dict, _provider: Any) -> 
         policy = dig(props, "sslPolicy")
         allowed = config.get("allowedSslPolicies", _TLS_POLICIES)
         if policy not in allowed:
-            return [f"Load balancer listener must use a current TLS policy ({', '.join(allowed)}), not {policy or 'the provider default (ELBSecurityPolicy-2016-08)'}"]
+            return [
+                f"Load balancer listener must use a current TLS policy ({', '.join(allowed)}), not {policy or 'the provider default (ELBSecurityPolicy-2016-08)'}"
+            ]
         return []
     if protocol == "HTTP":
         actions = as_list(dig(props, "defaultActions"))
-        if actions and all(dig(a, "type") == "redirect" and str(dig(a, "redirect", "protocol", default="")).upper() == "HTTPS" for a in actions):
+        if actions and all(
+            dig(a, "type") == "redirect" and str(dig(a, "redirect", "protocol", default="")).upper() == "HTTPS" for a in actions
+        ):
             return []
         return ["Load balancer HTTP listener must only redirect to HTTPS"]
     return [f"Load balancer listener must use HTTPS or TLS, not {protocol}"]
@@ -390,10 +476,28 @@ listener_tls = resource_policy(
     types=list(LISTENERS),
     check=check_listener_tls,
     severity=HIGH,
-    config={"allowedSslPolicies": {"type": "array", "items": {"type": "string"}, "default": _TLS_POLICIES, "description": "ELB security policies listeners may use"}},
-    remediation="Set `protocol=\"HTTPS\"` (or TLS), `ssl_policy=\"ELBSecurityPolicy-TLS13-1-2-2021-06\"` and a certificate; make port 80 a redirect.",
+    config={
+        "allowedSslPolicies": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": _TLS_POLICIES,
+            "description": "ELB security policies listeners may use",
+        }
+    },
+    remediation='Set `protocol="HTTPS"` (or TLS), `ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06"` and a certificate; make port 80 a redirect.',
     tags=["encryption", "transit"],
 )
 
-POLICIES = [kms_key_guarded, listener_tls, rds_storage_encrypted, rds_tls_required, ebs_encrypted, eks_secrets_encrypted, sns_encrypted,
-            backup_vault_encrypted, log_group_encrypted, s3_encrypted, s3_tls_only]
+POLICIES = [
+    kms_key_guarded,
+    listener_tls,
+    rds_storage_encrypted,
+    rds_tls_required,
+    ebs_encrypted,
+    eks_secrets_encrypted,
+    sns_encrypted,
+    backup_vault_encrypted,
+    log_group_encrypted,
+    s3_encrypted,
+    s3_tls_only,
+]

@@ -9,8 +9,25 @@ from typing import Any
 from encryption import buckets_with
 from iamdoc import parse, public
 from ruleutil import (
-    CRITICAL, HIGH, RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, WORLD, Stack, Unverifiable,
-    UnknownValueError, as_list, dig, judge_each, known, peek, plain, resource_policy, stack_policy, truthy, unknown,
+    CRITICAL,
+    HIGH,
+    RDS_CLUSTER,
+    RDS_CLUSTER_INSTANCE,
+    RDS_INSTANCE,
+    S3_BUCKETS,
+    UNKNOWN,
+    WORLD,
+    Stack,
+    as_list,
+    dig,
+    judge_each,
+    known,
+    peek,
+    plain,
+    resource_policy,
+    stack_policy,
+    truthy,
+    unknown,
 )
 
 S3_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -58,17 +75,34 @@ def check_s3_public_access(resources: list[Any], config: dict) -> list[tuple[str
         if dig(bucket.props, "policy") is not None:
             public_ = public_statements(dig(bucket.props, "policy"))
             if public_:
-                out.append((bucket.urn, f"S3 bucket's inline policy must not allow `Principal: *` (statements {', '.join(public_)})"))
+                out.append(
+                    (bucket.urn, f"S3 bucket's inline policy must not allow `Principal: *` (statements {', '.join(public_)})")
+                )
         return out
 
     def judge_acl(acl: Any) -> list[tuple[str | None, str]]:
-        return [(acl.urn, f"S3 bucket ACL must not make the bucket public through {what}") for what in _acl_grants_public(acl.props)]
+        return [
+            (acl.urn, f"S3 bucket ACL must not make the bucket public through {what}") for what in _acl_grants_public(acl.props)
+        ]
 
     def judge_policy(policy: Any) -> list[tuple[str | None, str]]:
         public_ = public_statements(dig(policy.props, "policy"))
-        return [(policy.urn, f"S3 bucket policy must not allow `Principal: *`, whatever the condition (statements {', '.join(public_)})")] if public_ else []
+        return (
+            [
+                (
+                    policy.urn,
+                    f"S3 bucket policy must not allow `Principal: *`, whatever the condition (statements {', '.join(public_)})",
+                )
+            ]
+            if public_
+            else []
+        )
 
-    return judge_each(stack.of(*S3_BUCKETS), judge_bucket) + judge_each(stack.of(*S3_ACLS), judge_acl) + judge_each(stack.of(S3_POLICY), judge_policy)
+    return (
+        judge_each(stack.of(*S3_BUCKETS), judge_bucket)
+        + judge_each(stack.of(*S3_ACLS), judge_acl)
+        + judge_each(stack.of(S3_POLICY), judge_policy)
+    )
 
 
 s3_public_access = stack_policy(
@@ -78,9 +112,9 @@ s3_public_access = stack_policy(
     check=check_s3_public_access,
     severity=CRITICAL,
     remediation="Add a BucketPublicAccessBlock with `block_public_acls`, `block_public_policy`, `ignore_public_acls` and "
-                "`restrict_public_buckets` all True; use BucketOwnershipControls `BucketOwnerEnforced` instead of ACLs; "
-                "grant access in bucket policies to named principals only; serve public content through CloudFront with origin access control.",
-    limits='The account-level public access block and SCPs are outside the stack; object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.',
+    "`restrict_public_buckets` all True; use BucketOwnershipControls `BucketOwnerEnforced` instead of ACLs; "
+    "grant access in bucket policies to named principals only; serve public content through CloudFront with origin access control.",
+    limits="The account-level public access block and SCPs are outside the stack; object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.",
     tags=["exposure", "data"],
 )
 
@@ -135,16 +169,31 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         ports = "all ports" if (lo, hi) == (0, 65535) else (str(lo) if lo == hi else f"{lo}-{hi}")
         protocol = "every protocol on" if protocol in ("-1", "all") else protocol
         if not (lo == hi and lo in allowed_ports):
-            return [(owner.urn, f"Security group ingress from {', '.join(world)} must be removed: it opens {protocol} {ports} "
-                                f"(only {', '.join(map(str, sorted(allowed_ports)))} on a load balancer may face the internet)")]
+            return [
+                (
+                    owner.urn,
+                    f"Security group ingress from {', '.join(world)} must be removed: it opens {protocol} {ports} "
+                    f"(only {', '.join(map(str, sorted(allowed_ports)))} on a load balancer may face the internet)",
+                )
+            ]
         if not sg_urns or not sg_urns <= fronting_lb:
-            return [(owner.urn, f"Security group ingress from {', '.join(world)} on port {lo} must belong to a load balancer's security group")]
+            return [
+                (
+                    owner.urn,
+                    f"Security group ingress from {', '.join(world)} on port {lo} must belong to a load balancer's security group",
+                )
+            ]
         return []
 
     def egress(owner: Any, sg_urns: set[str], cidrs: list[Any]) -> list[tuple[str | None, str]]:
         world = public_cidrs(cidrs)
         if world and sg_urns & data_tier:
-            return [(owner.urn, f"Security group of a database must not allow egress to {', '.join(world)}: data tiers talk to the VPC only")]
+            return [
+                (
+                    owner.urn,
+                    f"Security group of a database must not allow egress to {', '.join(world)}: data tiers talk to the VPC only",
+                )
+            ]
         return []
 
     def cidrs_of(rule: Any, v4: str, v6: str) -> list[Any]:
@@ -160,7 +209,9 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
 
     def judge_default(sg: Any) -> list[tuple[str | None, str]]:
         if as_list(dig(sg.props, "ingress")) or as_list(dig(sg.props, "egress")):
-            return [(sg.urn, "The VPC's default security group must have no rules (anything launched without a group lands in it)")]
+            return [
+                (sg.urn, "The VPC's default security group must have no rules (anything launched without a group lands in it)")
+            ]
         return []
 
     def judge_rule(rule: Any) -> list[tuple[str | None, str]]:
@@ -177,8 +228,12 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
             return ingress(rule, owners, cidrs, rule.props, "ipProtocol")
         return egress(rule, owners, cidrs)
 
-    return (judge_each(stack.of(SG), judge_sg) + judge_each(stack.of(DEFAULT_SG), judge_default)
-            + judge_each(stack.of(SG_RULE), judge_rule) + judge_each(stack.of(SG_INGRESS, SG_EGRESS), judge_vpc_rule))
+    return (
+        judge_each(stack.of(SG), judge_sg)
+        + judge_each(stack.of(DEFAULT_SG), judge_default)
+        + judge_each(stack.of(SG_RULE), judge_rule)
+        + judge_each(stack.of(SG_INGRESS, SG_EGRESS), judge_vpc_rule)
+    )
 
 
 sg_ingress = stack_policy(
@@ -187,11 +242,17 @@ sg_ingress = stack_policy(
     why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas, and egress from a data tier is an exfiltration path.",
     check=check_sg_ingress,
     severity=CRITICAL,
-    config={"publicPorts": {"type": "array", "items": {"type": "integer"}, "default": [80, 443],
-                            "description": "ports a load balancer's security group may open to the internet"}},
+    config={
+        "publicPorts": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "default": [80, 443],
+            "description": "ports a load balancer's security group may open to the internet",
+        }
+    },
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
-                "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
-    limits='Rules added outside Pulumi (by controllers, by hand) are not in the stack.',
+    "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
+    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack.",
     tags=["exposure", "network"],
 )
 
@@ -215,7 +276,9 @@ def check_nacl(type_: str, props: Any, config: dict, _provider: Any) -> list[str
         protocol, lo, hi = _ports(rule, keys[2])
         opened = [p for p in _ADMIN_PORTS if lo <= p <= hi and protocol in ("-1", "all", "tcp", "6")]
         if opened:
-            out.append(f"Network ACL must not allow inbound {', '.join(world)} to ports {', '.join(map(str, opened))} (administration and data ports)")
+            out.append(
+                f"Network ACL must not allow inbound {', '.join(world)} to ports {', '.join(map(str, opened))} (administration and data ports)"
+            )
     return out
 
 
@@ -238,12 +301,23 @@ def check_not_public(type_: str, props: Any, config: dict, _provider: Any) -> li
             return ["Redshift cluster must set `publiclyAccessible: false`"]
         return []
     if type_ == "aws:ec2/instance:Instance":
-        return ["EC2 instance must not get a public IP (`associatePublicIpAddress`)"] if truthy(dig(props, "associatePublicIpAddress", default=False)) else []
+        return (
+            ["EC2 instance must not get a public IP (`associatePublicIpAddress`)"]
+            if truthy(dig(props, "associatePublicIpAddress", default=False))
+            else []
+        )
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
-        return [f"Launch template network interface {i} must not associate a public IP"
-                for i, ni in enumerate(as_list(dig(props, "networkInterfaces"))) if truthy(dig(ni, "associatePublicIpAddress", default=False))]
+        return [
+            f"Launch template network interface {i} must not associate a public IP"
+            for i, ni in enumerate(as_list(dig(props, "networkInterfaces")))
+            if truthy(dig(ni, "associatePublicIpAddress", default=False))
+        ]
     if type_ == "aws:eks/nodeGroup:NodeGroup":
-        return ["EKS node group must not enable `remoteAccess` (SSH to nodes): use SSM Session Manager"] if dig(props, "remoteAccess") is not None else []
+        return (
+            ["EKS node group must not enable `remoteAccess` (SSH to nodes): use SSM Session Manager"]
+            if dig(props, "remoteAccess") is not None
+            else []
+        )
     if truthy(dig(props, "publiclyAccessible", default=False)):
         return [f"{kind} must set `publiclyAccessible: false`: databases are reached from the cluster nodes only"]
     return []
@@ -253,12 +327,19 @@ db_not_public = resource_policy(
     "compute-and-data-not-public",
     what="Checks that no RDS instance, Aurora cluster instance, RDS (Multi-AZ) cluster or Redshift cluster is publicly accessible, no EC2 instance or launch template associates a public IP, and no EKS node group enables SSH `remoteAccess`",
     why="A public database endpoint is one leaked password away from every tenant's data; a public IP or SSH on a node is a path into the cluster that bypasses the load balancer and the network isolation of private subnets.",
-    types=[RDS_INSTANCE, RDS_CLUSTER_INSTANCE, RDS_CLUSTER, "aws:redshift/cluster:Cluster", "aws:ec2/instance:Instance",
-           "aws:ec2/launchTemplate:LaunchTemplate", "aws:eks/nodeGroup:NodeGroup"],
+    types=[
+        RDS_INSTANCE,
+        RDS_CLUSTER_INSTANCE,
+        RDS_CLUSTER,
+        "aws:redshift/cluster:Cluster",
+        "aws:ec2/instance:Instance",
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "aws:eks/nodeGroup:NodeGroup",
+    ],
     check=check_not_public,
     severity=CRITICAL,
     remediation="Set `publicly_accessible=False` and place databases in the data subnets' subnet group; launch nodes in private subnets "
-                "without public IPs; drop `remote_access` and use SSM Session Manager.",
+    "without public IPs; drop `remote_access` and use SSM Session Manager.",
     tags=["exposure", "data"],
 )
 
@@ -270,7 +351,9 @@ def check_eks_endpoint(type_: str, props: Any, config: dict, _provider: Any) -> 
         return []
     cidrs = [str(c) for c in as_list(plain(dig(vpc, "publicAccessCidrs")))]
     if not cidrs:
-        return ["EKS cluster public endpoint must be disabled (`endpointPublicAccess: false`) or limited with `publicAccessCidrs` (the default is 0.0.0.0/0)"]
+        return [
+            "EKS cluster public endpoint must be disabled (`endpointPublicAccess: false`) or limited with `publicAccessCidrs` (the default is 0.0.0.0/0)"
+        ]
     world = [c for c in cidrs if c in WORLD or ipaddress.ip_network(c, strict=False).prefixlen < 8]
     if world:
         return [f"EKS cluster `publicAccessCidrs` must list operator CIDRs, not {', '.join(world)}"]
@@ -285,7 +368,7 @@ eks_endpoint = resource_policy(
     check=check_eks_endpoint,
     severity=HIGH,
     remediation="Set `vpc_config.endpoint_public_access=False` (operators use the private endpoint through the VPN), or set "
-                "`public_access_cidrs` to the operators' egress CIDRs (config `meridian:cluster.public_access_cidrs`).",
+    "`public_access_cidrs` to the operators' egress CIDRs (config `meridian:cluster.public_access_cidrs`).",
     tags=["exposure", "kubernetes"],
 )
 

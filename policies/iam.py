@@ -7,10 +7,19 @@ import re
 from typing import Any
 
 from iamdoc import (
-    DOCUMENT_PROPERTY, UNKNOWN, Statement, _Path, allows, documents, negated, principals, public, read_statements,
+    DOCUMENT_PROPERTY,
+    UNKNOWN,
+    Statement,
+    _Path,
+    allows,
+    documents,
+    negated,
+    principals,
+    public,
+    read_statements,
     service_wildcards,
 )
-from ruleutil import CRITICAL, HIGH, ROLE, Unverifiable, UnknownValueError, as_list, dig, resource_policy, unknown
+from ruleutil import CRITICAL, HIGH, ROLE, UnknownValueError, Unverifiable, as_list, dig, resource_policy, unknown
 
 DOCUMENT_TYPES = [*DOCUMENT_PROPERTY, ROLE]
 
@@ -41,7 +50,7 @@ def _admin(st: Statement) -> list[str]:
     if UNKNOWN in st.actions:
         raise unknown()
     if any(a in ("*", "*:*") for a in st.actions):
-        return ["must not allow Action \"*\" (whatever its Resource): list the actions the workload calls"]
+        return ['must not allow Action "*" (whatever its Resource): list the actions the workload calls']
     return []
 
 
@@ -51,13 +60,13 @@ def check_no_full_admin(type_: str, props: Any, config: dict, _provider: Any) ->
 
 no_full_admin = resource_policy(
     "iam-policy-no-full-admin",
-    what="Checks that no IAM policy, role / user / group inline policy or role inline policy allows every action: `Action: \"*\"` or an Allow with `NotAction`, whatever the Resource",
+    what='Checks that no IAM policy, role / user / group inline policy or role inline policy allows every action: `Action: "*"` or an Allow with `NotAction`, whatever the Resource',
     why="A full-admin grant turns any compromise of the principal (a pod, a CI job, a leaked key) into control of the account, or of everything the Resource names.",
     types=DOCUMENT_TYPES,
     check=check_no_full_admin,
     severity=CRITICAL,
     remediation="List the actions the workload calls and the ARNs it touches; use AWS managed job-function policies only for humans, through SSO.",
-    limits='Only documents the stack writes: the text of AWS managed policies is not read (iam-principal-no-admin-policy names the admin ones).',
+    limits="Only documents the stack writes: the text of AWS managed policies is not read (iam-principal-no-admin-policy names the admin ones).",
     tags=["iam"],
 )
 
@@ -67,7 +76,13 @@ def check_no_service_wildcard(type_: str, props: Any, config: dict, _provider: A
 
     def judge(st: Statement) -> list[str]:
         found = [a for a in service_wildcards(st) if a not in allowed]
-        return [f"must not allow {', '.join(found)} (every action of the service, including its admin actions): list the actions used"] if found else []
+        return (
+            [
+                f"must not allow {', '.join(found)} (every action of the service, including its admin actions): list the actions used"
+            ]
+            if found
+            else []
+        )
 
     return _judge_documents(type_, props, judge)
 
@@ -79,8 +94,14 @@ no_service_wildcard = resource_policy(
     types=DOCUMENT_TYPES,
     check=check_no_service_wildcard,
     severity=HIGH,
-    config={"allowedServiceWildcards": {"type": "array", "items": {"type": "string"}, "default": [],
-                                        "description": "`service:*` patterns allowed anyway (none by default)"}},
+    config={
+        "allowedServiceWildcards": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "`service:*` patterns allowed anyway (none by default)",
+        }
+    },
     remediation="Replace `service:*` with the actions the workload calls (`s3:GetObject`, `s3:PutObject`, ...).",
     tags=["iam"],
 )
@@ -112,8 +133,11 @@ no_passrole_wildcard = resource_policy(
     tags=["iam"],
 )
 
-_DENIED = ["arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/PowerUserAccess",
-           "arn:aws:iam::aws:policy/IAMFullAccess"]
+_DENIED = [
+    "arn:aws:iam::aws:policy/AdministratorAccess",
+    "arn:aws:iam::aws:policy/PowerUserAccess",
+    "arn:aws:iam::aws:policy/IAMFullAccess",
+]
 ATTACHMENT_ARNS = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "policyArn",
     "aws:iam/userPolicyAttachment:UserPolicyAttachment": "policyArn",
@@ -129,8 +153,11 @@ ATTACHMENT_ARNS = {
 def check_no_admin_attachment(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
     denied = set(config.get("deniedPolicyArns", _DENIED))
     arns = as_list(dig(props, ATTACHMENT_ARNS[type_]))
-    return [f"IAM principal must not be given {arn.rsplit('/', 1)[-1]}: attach a policy scoped to what the principal does"
-            for arn in arns if arn in denied]
+    return [
+        f"IAM principal must not be given {arn.rsplit('/', 1)[-1]}: attach a policy scoped to what the principal does"
+        for arn in arns
+        if arn in denied
+    ]
 
 
 no_admin_attachment = resource_policy(
@@ -140,8 +167,14 @@ no_admin_attachment = resource_policy(
     types=list(ATTACHMENT_ARNS),
     check=check_no_admin_attachment,
     severity=CRITICAL,
-    config={"deniedPolicyArns": {"type": "array", "items": {"type": "string"}, "default": _DENIED,
-                                 "description": "managed policy ARNs no role, user or group may carry"}},
+    config={
+        "deniedPolicyArns": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": _DENIED,
+            "description": "managed policy ARNs no role, user or group may carry",
+        }
+    },
     remediation="Replace the attachment with a customer-managed policy listing the needed actions; for break-glass access use SSO permission sets, not principals in the stack.",
     tags=["iam"],
 )
@@ -194,8 +227,8 @@ trust_restricted = resource_policy(
     check=check_trust_restricted,
     severity=CRITICAL,
     remediation="Name the principals (role ARNs, `Service` principals with an `aws:SourceAccount` condition); for IRSA, "
-                "`StringEquals` on `<issuer>:sub` = `system:serviceaccount:<namespace>:<name>` and `<issuer>:aud` = `sts.amazonaws.com`.",
-    limits='Whether the named principals are themselves well guarded is not followed.',
+    "`StringEquals` on `<issuer>:sub` = `system:serviceaccount:<namespace>:<name>` and `<issuer>:aud` = `sts.amazonaws.com`.",
+    limits="Whether the named principals are themselves well guarded is not followed.",
     tags=["iam"],
 )
 

@@ -15,8 +15,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruleutil import (
-    MANAGED_POLICY, POLICY_ATTACHMENT, ROLE, ROLE_ATTACHMENT, ROLE_ATTACHMENTS_EXCLUSIVE, ROLE_POLICY, UNKNOWN, Stack,
-    UnknownValueError, as_list, dig, known, peek, unknown,
+    MANAGED_POLICY,
+    POLICY_ATTACHMENT,
+    ROLE,
+    ROLE_ATTACHMENT,
+    ROLE_ATTACHMENTS_EXCLUSIVE,
+    ROLE_POLICY,
+    UNKNOWN,
+    Stack,
+    UnknownValueError,
+    as_list,
+    dig,
+    known,
+    peek,
+    unknown,
 )
 
 WILDCARD = re.compile(r"[*?]|\$\{")  # IAM wildcards and policy variables (`${aws:PrincipalTag/x}`)
@@ -77,23 +89,25 @@ def parse(document: Any) -> list[Statement]:
             continue
         conditions = []
         cond = st.get("Condition") or {}
-        for op, body in (cond.items() if isinstance(cond, dict) else ()):
-            for key, values in (body.items() if isinstance(body, dict) else [(UNKNOWN, body)]):
+        for op, body in cond.items() if isinstance(cond, dict) else ():
+            for key, values in body.items() if isinstance(body, dict) else [(UNKNOWN, body)]:
                 conditions.append((str(op), key, _strings(values)))
         principal = st.get("Principal")
         if isinstance(principal, dict):
             principal = {str(k): _strings(v) for k, v in principal.items()}
-        out.append(Statement(
-            effect=str(st.get("Effect", "")).lower(),
-            actions=_strings(st.get("Action"), lower=True),
-            not_actions=_strings(st.get("NotAction"), lower=True),
-            resources=_strings(st.get("Resource")),
-            not_resources=_strings(st.get("NotResource")),
-            principal=principal,
-            conditions=tuple(conditions),
-            sid=str(st.get("Sid", "") or ""),
-            raw=st,
-        ))
+        out.append(
+            Statement(
+                effect=str(st.get("Effect", "")).lower(),
+                actions=_strings(st.get("Action"), lower=True),
+                not_actions=_strings(st.get("NotAction"), lower=True),
+                resources=_strings(st.get("Resource")),
+                not_resources=_strings(st.get("NotResource")),
+                principal=principal,
+                conditions=tuple(conditions),
+                sid=str(st.get("Sid", "") or ""),
+                raw=st,
+            )
+        )
     return out
 
 
@@ -182,8 +196,10 @@ def documents(type_: str, props: Any) -> list[tuple[str, Any]]:
         return [("policy", _Path(props, DOCUMENT_PROPERTY[type_]))]
     if type_ == ROLE:
         inline = dig(props, "inlinePolicies")
-        return [(f"inline policy {peek(inline[i], 'name', default=i)}", _Path(props, f"inlinePolicies.{i}.policy"))
-                for i in range(len(as_list(inline)))]
+        return [
+            (f"inline policy {peek(inline[i], 'name', default=i)}", _Path(props, f"inlinePolicies.{i}.policy"))
+            for i in range(len(as_list(inline)))
+        ]
     return []
 
 
@@ -239,8 +255,14 @@ def grants_by_role(stack: Stack) -> dict[str, list[Grant]]:
         grants = out.setdefault(role.urn, [])
         inline = peek(role.props, "inlinePolicies")
         for i in range(len(inline) if inline not in (None, UNKNOWN) else 0):
-            grants.append(Grant(role, f"inline policy {peek(inline[i], 'name', default=i)}", f"inlinePolicies.{i}.policy",
-                                document=_Path(role.props, f"inlinePolicies.{i}.policy")))
+            grants.append(
+                Grant(
+                    role,
+                    f"inline policy {peek(inline[i], 'name', default=i)}",
+                    f"inlinePolicies.{i}.policy",
+                    document=_Path(role.props, f"inlinePolicies.{i}.policy"),
+                )
+            )
         if inline is UNKNOWN:
             grants.append(Grant(role, "inline policies", "inlinePolicies", document=_Path(role.props, "inlinePolicies")))
         managed = peek(role.props, "managedPolicyArns")
@@ -254,15 +276,21 @@ def grants_by_role(stack: Stack) -> dict[str, list[Grant]]:
             roles = [rp.parent]
         for role in roles:
             out[role.urn].append(Grant(rp, f"inline policy {rp.name}", "policy", document=_Path(rp.props, "policy")))
-    for type_, role_prop, arn_prop in ((ROLE_ATTACHMENT, "role", "policyArn"), (POLICY_ATTACHMENT, "roles", "policyArn"),
-                                       (ROLE_ATTACHMENTS_EXCLUSIVE, "roleName", "policyArns")):
+    for type_, role_prop, arn_prop in (
+        (ROLE_ATTACHMENT, "role", "policyArn"),
+        (POLICY_ATTACHMENT, "roles", "policyArn"),
+        (ROLE_ATTACHMENTS_EXCLUSIVE, "roleName", "policyArns"),
+    ):
         for att in stack.of(type_):
             roles = _roles_of(stack, att, role_prop, by_name)
             if not roles:
                 continue
             arns = peek(att.props, arn_prop)
-            grants = [Grant(att, f"attached policy ({arn_prop})", arn_prop, document=_Path(att.props, arn_prop))] if arns is UNKNOWN else \
-                [g for arn in as_list(arns) for g in _attached(stack, att, arn_prop, arn, "attached policy")]
+            grants = (
+                [Grant(att, f"attached policy ({arn_prop})", arn_prop, document=_Path(att.props, arn_prop))]
+                if arns is UNKNOWN
+                else [g for arn in as_list(arns) for g in _attached(stack, att, arn_prop, arn, "attached policy")]
+            )
             for role in roles:
                 out[role.urn] += grants
     return out

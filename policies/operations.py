@@ -6,12 +6,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruleutil import (
-    BACKUP_PLAN, HIGH, MEDIUM, RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, VPC, Stack,
-    Unverifiable, as_list, dig,
-    judge_each, peek, resource_policy, stack_policy, truthy,
-)
 from encryption import buckets_with
+from ruleutil import (
+    BACKUP_PLAN,
+    HIGH,
+    MEDIUM,
+    RDS_CLUSTER,
+    RDS_CLUSTER_INSTANCE,
+    RDS_INSTANCE,
+    S3_BUCKETS,
+    UNKNOWN,
+    VPC,
+    Stack,
+    Unverifiable,
+    as_list,
+    dig,
+    judge_each,
+    peek,
+    resource_policy,
+    stack_policy,
+    truthy,
+)
 
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 
@@ -19,8 +34,12 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 def check_flow_logs(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     logged = {v.urn for f in stack.of(FLOW_LOG) for v in stack.linked(f, "vpcId", VPC)}
-    return judge_each(stack.of(VPC), lambda vpc: [] if vpc.urn in logged else
-                      [(vpc.urn, "VPC must have a flow log (aws.ec2.FlowLog with `vpc_id` = the VPC's id)")])
+    return judge_each(
+        stack.of(VPC),
+        lambda vpc: (
+            [] if vpc.urn in logged else [(vpc.urn, "VPC must have a flow log (aws.ec2.FlowLog with `vpc_id` = the VPC's id)")]
+        ),
+    )
 
 
 vpc_flow_logs = stack_policy(
@@ -29,7 +48,7 @@ vpc_flow_logs = stack_policy(
     why="Flow logs are the record of who talked to what: without them an incident on a tenant's data path cannot be investigated.",
     check=check_flow_logs,
     severity=MEDIUM,
-    remediation="Create an aws.ec2.FlowLog with `vpc_id=vpc.id`, `traffic_type=\"ALL\"` to an encrypted log group (components.network does).",
+    remediation='Create an aws.ec2.FlowLog with `vpc_id=vpc.id`, `traffic_type="ALL"` to an encrypted log group (components.network does).',
     tags=["logging"],
 )
 
@@ -49,8 +68,15 @@ eks_logs = resource_policy(
     types=["aws:eks/cluster:Cluster"],
     check=check_eks_logs,
     severity=MEDIUM,
-    config={"requiredLogTypes": {"type": "array", "items": {"type": "string"}, "default": _LOG_TYPES, "description": "control-plane log types that must be on"}},
-    remediation="Set `enabled_cluster_log_types=[\"api\", \"audit\", \"authenticator\", ...]` and a log group with retention for them.",
+    config={
+        "requiredLogTypes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": _LOG_TYPES,
+            "description": "control-plane log types that must be on",
+        }
+    },
+    remediation='Set `enabled_cluster_log_types=["api", "audit", "authenticator", ...]` and a log group with retention for them.',
     tags=["logging", "kubernetes"],
 )
 
@@ -59,7 +85,9 @@ def check_log_retention(type_: str, props: Any, config: dict, _provider: Any) ->
     minimum = int(config.get("minRetentionDays", 90))
     days = dig(props, "retentionInDays")
     if days is None:
-        return [f"CloudWatch log group must set `retentionInDays` (at least {minimum}); the default keeps logs forever, unbudgeted"]
+        return [
+            f"CloudWatch log group must set `retentionInDays` (at least {minimum}); the default keeps logs forever, unbudgeted"
+        ]
     if float(days) != 0 and float(days) < minimum:
         return [f"CloudWatch log group must keep logs at least {minimum} days, not {int(float(days))}"]
     return []
@@ -94,9 +122,15 @@ def check_rds_operations(type_: str, props: Any, config: dict, _provider: Any) -
         if source is UNKNOWN:
             out.append(Unverifiable.at("replicateSourceDb", "an in-region read replica need not be Multi-AZ"))
         elif source is None or str(source).startswith("arn:"):  # a writer, or a cross-region replica (the dr writer-to-be)
-            out.append("RDS instance must be Multi-AZ (`multiAz: true`): a single-AZ writer is down for the length of an AZ outage")
+            out.append(
+                "RDS instance must be Multi-AZ (`multiAz: true`): a single-AZ writer is down for the length of an AZ outage"
+            )
     ca = dig(props, "caCertIdentifier")
-    if type_ in (RDS_INSTANCE, RDS_CLUSTER_INSTANCE) and ca is not None and ca not in config.get("allowedCaCertificates", _CURRENT_CAS):
+    if (
+        type_ in (RDS_INSTANCE, RDS_CLUSTER_INSTANCE)
+        and ca is not None
+        and ca not in config.get("allowedCaCertificates", _CURRENT_CAS)
+    ):
         out.append(f"RDS {kind} must use a current CA ({', '.join(_CURRENT_CAS)}), not {ca}")
     return out
 
@@ -108,9 +142,16 @@ rds_operations = resource_policy(
     types=[RDS_CLUSTER, RDS_INSTANCE, RDS_CLUSTER_INSTANCE],
     check=check_rds_operations,
     severity=MEDIUM,
-    config={"allowedCaCertificates": {"type": "array", "items": {"type": "string"}, "default": _CURRENT_CAS, "description": "RDS CA identifiers instances may use"}},
-    remediation="Set `enabled_cloudwatch_logs_exports=[\"postgresql\"]`, `iam_database_authentication_enabled=True`, `multi_az=True` "
-                "(RDS instances) and leave `ca_cert_identifier` unset or current (components.database does).",
+    config={
+        "allowedCaCertificates": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": _CURRENT_CAS,
+            "description": "RDS CA identifiers instances may use",
+        }
+    },
+    remediation='Set `enabled_cloudwatch_logs_exports=["postgresql"]`, `iam_database_authentication_enabled=True`, `multi_az=True` '
+    "(RDS instances) and leave `ca_cert_identifier` unset or current (components.database does).",
     tags=["operations", "data"],
 )
 
@@ -123,8 +164,14 @@ def check_access_logging(resources: list[Any], config: dict) -> list[tuple[str |
     stack = Stack(resources)
     logging = buckets_with(stack, *S3_LOGGING)
     exempt = set(config.get("exemptBuckets", []))
-    return judge_each(stack.of(*S3_BUCKETS), lambda b: [] if logging.get(b.urn) or b.name in exempt else
-                      [(b.urn, "S3 bucket must send server access logs to a log bucket (a BucketLogging)")])
+    return judge_each(
+        stack.of(*S3_BUCKETS),
+        lambda b: (
+            []
+            if logging.get(b.urn) or b.name in exempt
+            else [(b.urn, "S3 bucket must send server access logs to a log bucket (a BucketLogging)")]
+        ),
+    )
 
 
 access_logging = stack_policy(
@@ -133,8 +180,15 @@ access_logging = stack_policy(
     why="Access logs record every request to tenant objects, including denied ones: evidence a data-access review needs (CloudTrail data events are the alternative).",
     check=check_access_logging,
     severity=MEDIUM,
-    config={"requireAccessLogs": {"type": "boolean", "default": False, "description": "require server access logs on every bucket"},
-            "exemptBuckets": {"type": "array", "items": {"type": "string"}, "default": [], "description": "logical names of the log buckets themselves"}},
+    config={
+        "requireAccessLogs": {"type": "boolean", "default": False, "description": "require server access logs on every bucket"},
+        "exemptBuckets": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "logical names of the log buckets themselves",
+        },
+    },
     remediation="Add a BucketLogging with `target_bucket` = the region's log bucket and `target_prefix` = the bucket's name.",
     tags=["logging", "data"],
 )
@@ -146,23 +200,38 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
     stack = Stack(resources)
     minimum = int(config.get("minRetentionDays", 35))
     covered = {r.urn for s in stack.of(BACKUP_SELECTION) for r in stack.linked(s, "resources")}
-    tag_selected = any(as_list(peek(s.props, "selectionTags")) or as_list(peek(s.props, "conditions")) for s in stack.of(BACKUP_SELECTION))
+    tag_selected = any(
+        as_list(peek(s.props, "selectionTags")) or as_list(peek(s.props, "conditions")) for s in stack.of(BACKUP_SELECTION)
+    )
 
     def judge_plan(plan: Any) -> list[tuple[str | None, str]]:
         out = []
         for rule in as_list(dig(plan.props, "rules")):
             days = dig(rule, "lifecycle", "deleteAfter")
             if days is not None and float(days) < minimum:
-                out.append((plan.urn, f"Backup rule {dig(rule, 'ruleName')} must keep recovery points at least {minimum} days, not {int(float(days))}"))
+                out.append(
+                    (
+                        plan.urn,
+                        f"Backup rule {dig(rule, 'ruleName')} must keep recovery points at least {minimum} days, not {int(float(days))}",
+                    )
+                )
         return out
 
     def judge_data(r: Any) -> list[tuple[str | None, str]]:
         if r.urn in covered or tag_selected:
             return []
-        return [(r.urn, f"{r.resource_type.rsplit(':', 1)[-1]} must be selected by an AWS Backup plan (a backup Selection listing its ARN)")]
+        return [
+            (
+                r.urn,
+                f"{r.resource_type.rsplit(':', 1)[-1]} must be selected by an AWS Backup plan (a backup Selection listing its ARN)",
+            )
+        ]
 
-    data = [c for c in stack.of(RDS_CLUSTER) if peek(c.props, "replicationSourceIdentifier") is None] + \
-        [i for i in stack.of(RDS_INSTANCE) if peek(i.props, "replicateSourceDb") is None] + stack.of(*S3_BUCKETS)
+    data = (
+        [c for c in stack.of(RDS_CLUSTER) if peek(c.props, "replicationSourceIdentifier") is None]
+        + [i for i in stack.of(RDS_INSTANCE) if peek(i.props, "replicateSourceDb") is None]
+        + stack.of(*S3_BUCKETS)
+    )
     return judge_each(stack.of(BACKUP_PLAN), judge_plan) + judge_each(data, judge_data)
 
 
@@ -172,9 +241,16 @@ backup_coverage = stack_policy(
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     check=check_backup_coverage,
     severity=HIGH,
-    config={"minRetentionDays": {"type": "integer", "minimum": 1, "default": 35, "description": "minimum recovery-point retention, days"}},
+    config={
+        "minRetentionDays": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 35,
+            "description": "minimum recovery-point retention, days",
+        }
+    },
     remediation="Add an AWS Backup plan with a rule whose `lifecycle.delete_after` meets the minimum, a locked vault, and a Selection "
-                "listing every database and bucket ARN (or selecting them by tag).",
+    "listing every database and bucket ARN (or selecting them by tag).",
     tags=["operations", "data-protection"],
 )
 

@@ -7,23 +7,42 @@ from __future__ import annotations
 from typing import Any
 
 from ruleutil import (
-    AWS_PROVIDER, BACKUP_PLAN, CRITICAL, RDS_CLUSTER, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, Stack, Unverifiable,
-    UnknownValueError, arn_region, as_list, dig, judge_each, peek, region_of, resource_policy, resource_region,
-    stack_policy, unknown,
+    AWS_PROVIDER,
+    BACKUP_PLAN,
+    CRITICAL,
+    RDS_CLUSTER,
+    RDS_INSTANCE,
+    S3_BUCKETS,
+    UNKNOWN,
+    Stack,
+    UnknownValueError,
+    Unverifiable,
+    arn_region,
+    as_list,
+    dig,
+    judge_each,
+    peek,
+    region_of,
+    resource_policy,
+    resource_region,
+    stack_policy,
+    unknown,
 )
 
 _REGIONS_SCHEMA = {
     "allowedRegions": {
-        "type": "array", "items": {"type": "string"},
+        "type": "array",
+        "items": {"type": "string"},
         "description": "AWS regions inside the stack's residency zone (generated from the stack config: `meridian policy --write-config`)",
     },
 }
 _EXCEPTIONS_SCHEMA = {
     "regionExceptions": {
-        "type": "array", "default": [],
+        "type": "array",
+        "default": [],
         "items": {"type": "object"},
         "description": "narrow exceptions: {region, component, types, why}: resources of `types` created inside the component "
-                       "type `component` may sit in `region` although it is outside the zone",
+        "type `component` may sit in `region` although it is outside the zone",
     },
 }
 
@@ -31,7 +50,9 @@ _EXCEPTIONS_SCHEMA = {
 def _excepted(type_: str, urn: str, region: str, exceptions: list[dict]) -> bool:
     """An exception covers a resource of one of its types whose URN shows it inside its component."""
     type_chain = urn.split("::")[2] if urn.count("::") >= 3 else ""
-    return any(e.get("region") == region and type_ in e.get("types", []) and f"{e.get('component')}$" in type_chain for e in exceptions)
+    return any(
+        e.get("region") == region and type_ in e.get("types", []) and f"{e.get('component')}$" in type_chain for e in exceptions
+    )
 
 
 def check_region_allowed(type_: str, props: Any, config: dict, provider_props: Any, urn: str = "") -> list[str]:
@@ -46,7 +67,9 @@ def check_region_allowed(type_: str, props: Any, config: dict, provider_props: A
     except UnknownValueError:
         return [f"{what} region must be known at preview to prove residency (it is computed)"]
     if region is None:
-        return [f"{what} must be placed in a region explicitly (a regional provider or `region`): the default region cannot be checked"]
+        return [
+            f"{what} must be placed in a region explicitly (a regional provider or `region`): the default region cannot be checked"
+        ]
     if region in allowed:
         return []
     if type_ == AWS_PROVIDER and any(e.get("region") == region for e in exceptions):
@@ -68,7 +91,7 @@ region_allowed = resource_policy(
     config={**_REGIONS_SCHEMA, **_EXCEPTIONS_SCHEMA},
     required=["allowedRegions"],
     remediation="Create the resource through the regional provider of an allowed region (or set `region` to one). "
-                "Exceptions are generated from the stack config (`meridian policy --write-config`); a new one needs security's approval.",
+    "Exceptions are generated from the stack config (`meridian policy --write-config`); a new one needs security's approval.",
     limits="An exception trusts the component type in the URN (`meridian:failover:Failover`): review any new component that takes that type. Resources made outside Pulumi (load balancers by the AWS Load Balancer Controller, volumes by the EBS CSI driver) are not in the stack; they follow their cluster's region.",
     tags=["residency"],
 )
@@ -107,8 +130,13 @@ def check_replication_destinations(resources: list[Any], config: dict) -> list[t
         if region is UNKNOWN:
             return [(resource.urn, Unverifiable.at("region", what))]
         if region is None:
-            return [(resource.urn, f"{what} must go to a destination this stack manages in an allowed region "
-                                   f"({', '.join(sorted(allowed))}); its region cannot be verified")]
+            return [
+                (
+                    resource.urn,
+                    f"{what} must go to a destination this stack manages in an allowed region "
+                    f"({', '.join(sorted(allowed))}); its region cannot be verified",
+                )
+            ]
         if region not in allowed:
             return [(resource.urn, f"{what} must go to an allowed region ({', '.join(sorted(allowed))}), not {region}")]
         return []
@@ -138,7 +166,9 @@ def check_replication_destinations(resources: list[Any], config: dict) -> list[t
         return out
 
     def judge_table(t: Any) -> list[tuple[str | None, str]]:
-        return [f for rep in as_list(dig(t.props, "replicas")) for f in verdict(t, dig(rep, "regionName"), "DynamoDB table replica")]
+        return [
+            f for rep in as_list(dig(t.props, "replicas")) for f in verdict(t, dig(rep, "regionName"), "DynamoDB table replica")
+        ]
 
     def judge_table_replica(t: Any) -> list[tuple[str | None, str]]:
         return verdict(t, resource_region(t), "DynamoDB table replica")
@@ -147,8 +177,12 @@ def check_replication_destinations(resources: list[Any], config: dict) -> list[t
         return [f for rep in as_list(dig(s.props, "replicas")) for f in verdict(s, dig(rep, "region"), "Secrets Manager replica")]
 
     def judge_ecr(e: Any) -> list[tuple[str | None, str]]:
-        return [f for rule in as_list(dig(e.props, "replicationConfiguration", "rules"))
-                for dest in as_list(dig(rule, "destinations")) for f in verdict(e, dig(dest, "region"), "ECR replication")]
+        return [
+            f
+            for rule in as_list(dig(e.props, "replicationConfiguration", "rules"))
+            for dest in as_list(dig(rule, "destinations"))
+            for f in verdict(e, dig(dest, "region"), "ECR replication")
+        ]
 
     def judge_snapshot_copy(c: Any) -> list[tuple[str | None, str]]:
         dest = dig(c.props, "destinationRegion")
@@ -164,11 +198,17 @@ def check_replication_destinations(resources: list[Any], config: dict) -> list[t
             return []  # an identifier without ARN names a database in the replica's own region
         return verdict(db, region, "Database replica source")
 
-    return (judge_each(stack.of(S3_REPLICATION), judge_replication) + judge_each(stack.of(*S3_BUCKETS), judge_bucket)
-            + judge_each(stack.of(BACKUP_PLAN), judge_plan) + judge_each(stack.of(DYNAMO_TABLE), judge_table)
-            + judge_each(stack.of(DYNAMO_REPLICA), judge_table_replica) + judge_each(stack.of(SECRET), judge_secret)
-            + judge_each(stack.of(ECR_REPLICATION), judge_ecr) + judge_each(stack.of(*SNAPSHOT_COPIES), judge_snapshot_copy)
-            + judge_each(stack.of(RDS_CLUSTER, RDS_INSTANCE), judge_replica_source))
+    return (
+        judge_each(stack.of(S3_REPLICATION), judge_replication)
+        + judge_each(stack.of(*S3_BUCKETS), judge_bucket)
+        + judge_each(stack.of(BACKUP_PLAN), judge_plan)
+        + judge_each(stack.of(DYNAMO_TABLE), judge_table)
+        + judge_each(stack.of(DYNAMO_REPLICA), judge_table_replica)
+        + judge_each(stack.of(SECRET), judge_secret)
+        + judge_each(stack.of(ECR_REPLICATION), judge_ecr)
+        + judge_each(stack.of(*SNAPSHOT_COPIES), judge_snapshot_copy)
+        + judge_each(stack.of(RDS_CLUSTER, RDS_INSTANCE), judge_replica_source)
+    )
 
 
 replication_destination_allowed = stack_policy(
@@ -180,8 +220,8 @@ replication_destination_allowed = stack_policy(
     config=_REGIONS_SCHEMA,
     required=["allowedRegions"],
     remediation="Replicate or copy to a bucket / vault created in this stack through an allowed region's provider "
-                "(the dr region of the pair), and reference it by its output (`bucket.arn`, `vault.arn`), not a literal ARN.",
-    limits='An S3 destination named only by ARN (S3 ARNs carry no region) cannot be placed and fails; copies AWS makes on its own (cross-region snapshot copies by RDS automation outside the stack) are not visible.',
+    "(the dr region of the pair), and reference it by its output (`bucket.arn`, `vault.arn`), not a literal ARN.",
+    limits="An S3 destination named only by ARN (S3 ARNs carry no region) cannot be placed and fails; copies AWS makes on its own (cross-region snapshot copies by RDS automation outside the stack) are not visible.",
     tags=["residency"],
 )
 

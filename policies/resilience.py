@@ -7,8 +7,26 @@ from typing import Any
 
 from encryption import buckets_with
 from ruleutil import (
-    BACKUP_VAULT, CRITICAL, HIGH, MEDIUM, RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_GLOBAL, RDS_INSTANCE, S3_BUCKETS, UNKNOWN, Stack,
-    UnknownValueError, Unverifiable, as_list, dig, judge_each, peek, resource_policy, resource_region, stack_policy, truthy,
+    BACKUP_VAULT,
+    CRITICAL,
+    HIGH,
+    MEDIUM,
+    RDS_CLUSTER,
+    RDS_CLUSTER_INSTANCE,
+    RDS_GLOBAL,
+    RDS_INSTANCE,
+    S3_BUCKETS,
+    Stack,
+    UnknownValueError,
+    Unverifiable,
+    as_list,
+    dig,
+    judge_each,
+    peek,
+    resource_policy,
+    resource_region,
+    stack_policy,
+    truthy,
 )
 
 
@@ -50,8 +68,18 @@ backup_retention = resource_policy(
     check=check_backup_retention,
     severity=HIGH,
     config={
-        "minRetentionDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7, "description": "minimum automated backup retention, days"},
-        "exemptReadReplicas": {"type": "boolean", "default": True, "description": "skip instances with `replicateSourceDb` (they restore from their source)"},
+        "minRetentionDays": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 35,
+            "default": 7,
+            "description": "minimum automated backup retention, days",
+        },
+        "exemptReadReplicas": {
+            "type": "boolean",
+            "default": True,
+            "description": "skip instances with `replicateSourceDb` (they restore from their source)",
+        },
     },
     remediation="Set `backup_retention_period` (config `meridian:database.backup_retention_days`) to at least the minimum.",
     tags=["data-protection"],
@@ -67,18 +95,29 @@ def check_vault_lock(resources: list[Any], config: dict) -> list[tuple[str | Non
     locks: dict[str, list[Any]] = {}
     for lock in stack.of(VAULT_LOCK):
         name = peek(lock.props, "backupVaultName")
-        vaults = stack.linked(lock, "backupVaultName", BACKUP_VAULT) or ([by_name[name]] if isinstance(name, str) and name in by_name else [])
+        vaults = stack.linked(lock, "backupVaultName", BACKUP_VAULT) or (
+            [by_name[name]] if isinstance(name, str) and name in by_name else []
+        )
         for vault in vaults:
             locks.setdefault(vault.urn, []).append(lock)
 
     def judge_lock(lock: Any) -> list[tuple[str | None, str]]:
         days = dig(lock.props, "minRetentionDays")
-        return [(lock.urn, f"Backup vault lock must set `minRetentionDays` to at least {minimum}")] if days is None or float(days) < minimum else []
+        return (
+            [(lock.urn, f"Backup vault lock must set `minRetentionDays` to at least {minimum}")]
+            if days is None or float(days) < minimum
+            else []
+        )
 
     def judge(vault: Any) -> list[tuple[str | None, str]]:
         mine = locks.get(vault.urn, [])
         if not mine:
-            return [(vault.urn, "Backup vault must have a vault lock (VaultLockConfiguration) so recovery points cannot be deleted early")]
+            return [
+                (
+                    vault.urn,
+                    "Backup vault must have a vault lock (VaultLockConfiguration) so recovery points cannot be deleted early",
+                )
+            ]
         return judge_each(mine, judge_lock)
 
     return judge_each(stack.of(BACKUP_VAULT), judge)
@@ -90,7 +129,9 @@ vault_lock = stack_policy(
     why="Ransomware and compromised admins delete backups first; a vault lock makes recovery points immutable for the retention window.",
     check=check_vault_lock,
     severity=HIGH,
-    config={"minRetentionDays": {"type": "integer", "minimum": 1, "default": 7, "description": "minimum vault-lock retention, days"}},
+    config={
+        "minRetentionDays": {"type": "integer", "minimum": 1, "default": 7, "description": "minimum vault-lock retention, days"}
+    },
     remediation="Add a VaultLockConfiguration for the vault with `min_retention_days` >= the minimum (and `changeable_for_days` to enter compliance mode once tested).",
     tags=["data-protection"],
 )
@@ -121,7 +162,7 @@ versioning = stack_policy(
     why="Versioning is what lets us undo an overwrite or delete of tenant objects, and S3 replication requires it.",
     check=check_versioning,
     severity=MEDIUM,
-    remediation="Add a BucketVersioning with `versioning_configuration={\"status\": \"Enabled\"}` (components.bucket.SecureBucket does this).",
+    remediation='Add a BucketVersioning with `versioning_configuration={"status": "Enabled"}` (components.bucket.SecureBucket does this).',
     tags=["data-protection"],
 )
 
@@ -163,9 +204,16 @@ def check_failover_pairs(resources: list[Any], config: dict) -> list[tuple[str |
         name = dig(record.props, "name")
         check = peek(record.props, "healthCheckId")
         if check in (None, "") and not stack.linked(record, "healthCheckId", HEALTH_CHECK):
-            found.append((record.urn, f"PRIMARY failover record {name} must have a health check (`healthCheckId`): without one Route 53 never fails over"))
+            found.append(
+                (
+                    record.urn,
+                    f"PRIMARY failover record {name} must have a health check (`healthCheckId`): without one Route 53 never fails over",
+                )
+            )
         if _record_key(stack, record) not in secondaries:
-            found.append((record.urn, f"PRIMARY failover record {name} must have a SECONDARY record for the same zone, name and type"))
+            found.append(
+                (record.urn, f"PRIMARY failover record {name} must have a SECONDARY record for the same zone, name and type")
+            )
         return found
 
     return out + judge_each(primaries, judge)
@@ -189,8 +237,12 @@ def _databases(stack: Stack) -> list[tuple[Any, list[Any]]]:
     instances = stack.of(RDS_INSTANCE)
     for glob in stack.of(RDS_GLOBAL):
         ident = peek(glob.props, "globalClusterIdentifier")
-        members = [c for c in clusters if glob in stack.linked(c, "globalClusterIdentifier")
-                   or (ident is not None and peek(c.props, "globalClusterIdentifier") == ident)]
+        members = [
+            c
+            for c in clusters
+            if glob in stack.linked(c, "globalClusterIdentifier")
+            or (ident is not None and peek(c.props, "globalClusterIdentifier") == ident)
+        ]
         out.append((glob, members))
     in_global = {c.urn for _, ms in out for c in ms}
     for cluster in clusters:
@@ -216,8 +268,12 @@ def check_dr_member(resources: list[Any], config: dict) -> list[tuple[str | None
         in_dr = [m for m in members if resource_region(m) == dr]
         kind = database.resource_type.rsplit(":", 1)[-1]
         if not in_dr:
-            return [(database.urn, f"{kind} must have a member (secondary cluster or cross-region replica) in the dr region {dr}")]
-        if database.resource_type == RDS_GLOBAL and not [m for m in in_dr if stack.referring(m, "clusterIdentifier", RDS_CLUSTER_INSTANCE)]:
+            return [
+                (database.urn, f"{kind} must have a member (secondary cluster or cross-region replica) in the dr region {dr}")
+            ]
+        if database.resource_type == RDS_GLOBAL and not [
+            m for m in in_dr if stack.referring(m, "clusterIdentifier", RDS_CLUSTER_INSTANCE)
+        ]:
             return [(database.urn, f"{kind} secondary cluster in {dr} must have at least one instance to take over")]
         return []
 
@@ -236,7 +292,12 @@ dr_member = stack_policy(
     why="The failover records move traffic to the dr region; without a database there (an Aurora secondary or a cross-region read replica) the dr region serves only errors and the RPO is the last backup.",
     check=check_dr_member,
     severity=CRITICAL,
-    config={"drRegion": {"type": "string", "description": "the dr region of the stack's pair (set per stack in policies/config/<stack>.json)"}},
+    config={
+        "drRegion": {
+            "type": "string",
+            "description": "the dr region of the stack's pair (set per stack in policies/config/<stack>.json)",
+        }
+    },
     required=["drRegion"],
     remediation="Use components.database.ReplicatedDatabase: Aurora global with a secondary cluster (and an instance) in the dr region, or an RDS cross-region read replica there.",
     tags=["resilience", "failover"],

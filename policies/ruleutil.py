@@ -77,8 +77,10 @@ class Unverifiable(str):
     @classmethod
     def of(cls, exc: UnknownValueError, what: str = "") -> Unverifiable:
         where = ".".join(str(p) for p in exc.props) or "(a value)"
-        return cls(f"unverifiable at preview: {where}{f' ({what})' if what else ''}; "
-                   "the rule judges it at `pulumi up`, when the value is known")
+        return cls(
+            f"unverifiable at preview: {where}{f' ({what})' if what else ''}; "
+            "the rule judges it at `pulumi up`, when the value is known"
+        )
 
     @classmethod
     def at(cls, path: str, what: str = "") -> Unverifiable:
@@ -102,9 +104,10 @@ def _advisory_reporter(report: Callable[..., None]) -> Callable[..., None] | Non
     as the SDK's own "can't run during preview" does. pulumi-policy 1.x builds `report` with
     `_create_report_violation`: build its advisory twin the same way (None if that changes)."""
     try:
-        cells = dict(zip(report.__code__.co_freevars, (c.cell_contents for c in report.__closure__ or ())))
-        return cells["self"]._create_report_violation(cells["response"], cells["policy_name"], cells["policy_description"],
-                                                      ADVISORY, cells.get("severity"))
+        cells = dict(zip(report.__code__.co_freevars, (c.cell_contents for c in report.__closure__ or ()), strict=True))
+        return cells["self"]._create_report_violation(
+            cells["response"], cells["policy_name"], cells["policy_description"], ADVISORY, cells.get("severity")
+        )
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
 
@@ -131,6 +134,7 @@ def _emit(report: Callable[..., None], findings: Iterable[tuple[str | None, str]
     if unverified:
         raise _Unverified(unverified)
 
+
 # --- building policies -------------------------------------------------------------------------
 
 
@@ -145,8 +149,10 @@ def settings(schema: PolicyConfigSchema | None, given: Mapping[str, Any] | None)
     return out
 
 
-UP_ONLY = ("At preview, a deciding value computed by another resource (an ARN, a key id, a document built from new ARNs) "
-           "is reported for its resource as advisory \"unverifiable at preview\"; `pulumi up` judges it with the value known.")
+UP_ONLY = (
+    "At preview, a deciding value computed by another resource (an ARN, a key id, a document built from new ARNs) "
+    'is reported for its resource as advisory "unverifiable at preview"; `pulumi up` judges it with the value known.'
+)
 
 
 def describe(what: str, why: str, limits: str = "") -> str:
@@ -188,8 +194,14 @@ def resource_policy(
         _emit(report, ((None, m) for m in messages))
 
     return ResourceValidationPolicy(
-        name=name, description=describe(what, why, limits), validate=validate, enforcement_level=level,
-        config_schema=schema, severity=severity, remediation_steps=remediation, tags=list(tags) or None,
+        name=name,
+        description=describe(what, why, limits),
+        validate=validate,
+        enforcement_level=level,
+        config_schema=schema,
+        severity=severity,
+        remediation_steps=remediation,
+        tags=list(tags) or None,
     )
 
 
@@ -217,8 +229,14 @@ def stack_policy(
         _emit(report, findings)
 
     return StackValidationPolicy(
-        name=name, description=describe(what, why, limits), validate=validate, enforcement_level=level,
-        config_schema=schema, severity=severity, remediation_steps=remediation, tags=list(tags) or None,
+        name=name,
+        description=describe(what, why, limits),
+        validate=validate,
+        enforcement_level=level,
+        config_schema=schema,
+        severity=severity,
+        remediation_steps=remediation,
+        tags=list(tags) or None,
     )
 
 
@@ -389,5 +407,8 @@ class Stack:
 
     def referring(self, target: Any, prop: str | None, *types: str) -> list[Any]:
         """Resources of `types` whose property `prop` (any, if None) was built from `target`."""
-        return [r for r, p in self.referrers.get(target.urn, []) if (prop is None or p == prop) and (not types or r.resource_type in types)]
-
+        return [
+            r
+            for r, p in self.referrers.get(target.urn, [])
+            if (prop is None or p == prop) and (not types or r.resource_type in types)
+        ]

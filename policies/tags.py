@@ -37,11 +37,21 @@ required_tags = resource_policy(
     check=check_required_tags,
     severity=MEDIUM,
     config={
-        "requiredTags": {"type": "array", "items": {"type": "string"}, "default": REQUIRED, "description": "tag keys every taggable resource must carry"},
-        "exemptTypes": {"type": "array", "items": {"type": "string"}, "default": [], "description": "resource types exempt from the rule"},
+        "requiredTags": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": REQUIRED,
+            "description": "tag keys every taggable resource must carry",
+        },
+        "exemptTypes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "resource types exempt from the rule",
+        },
     },
     remediation="Create resources after `components.tagging.register_stack_tags` (the stack transformation tags every taggable "
-                "AWS resource); set tags on resources created outside it explicitly.",
+    "AWS resource); set tags on resources created outside it explicitly.",
     tags=["tagging", "cost"],
 )
 

@@ -19,12 +19,39 @@ from dataclasses import replace
 from typing import Any
 
 from iamdoc import (
-    UNKNOWN, Statement, WILDCARD, _Path, grant_statements, grants_by_role, literal_prefix, negated, principals, public,
-    read_statements, services,
+    UNKNOWN,
+    WILDCARD,
+    Statement,
+    _Path,
+    grant_statements,
+    grants_by_role,
+    literal_prefix,
+    negated,
+    principals,
+    public,
+    read_statements,
+    services,
 )
 from ruleutil import (
-    CRITICAL, HIGH, KMS_KEY, NAMESPACE, ROLE, S3_BUCKETS, Stack, Unverifiable, UnknownValueError, as_list, dig, judge_each,
-    known, labels_of, peek, stack_policy, tags_of, truthy, unknown,
+    CRITICAL,
+    HIGH,
+    KMS_KEY,
+    NAMESPACE,
+    ROLE,
+    S3_BUCKETS,
+    Stack,
+    UnknownValueError,
+    Unverifiable,
+    as_list,
+    dig,
+    judge_each,
+    known,
+    labels_of,
+    peek,
+    stack_policy,
+    tags_of,
+    truthy,
+    unknown,
 )
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -34,8 +61,16 @@ POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 
 _TENANT_SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
-    "tenantLabel": {"type": "string", "default": "meridian.io/tenant", "description": "Kubernetes label naming a namespace's tenant"},
-    "tenantPrefix": {"type": "string", "default": "tenants/{tenant}/", "description": "the S3 key prefix of a tenant's data; {tenant} is the tenant id"},
+    "tenantLabel": {
+        "type": "string",
+        "default": "meridian.io/tenant",
+        "description": "Kubernetes label naming a namespace's tenant",
+    },
+    "tenantPrefix": {
+        "type": "string",
+        "default": "tenants/{tenant}/",
+        "description": "the S3 key prefix of a tenant's data; {tenant} is the tenant id",
+    },
 }
 _SUB = re.compile(r"^system:serviceaccount:([^:]*):(.*)$")
 _KEY_ARN = re.compile(r"^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
@@ -64,7 +99,9 @@ def _s3_problems(st: Statement, resource: str, prefix: str, own_buckets: set[str
     if slash:  # objects: anywhere in the tenant's own (silo) bucket, else under its prefix
         if bucket in own_buckets:
             return []
-        if not lit.removeprefix(f"arn:aws:s3:::{bucket}/").startswith(prefix) or len(lit) < len(f"arn:aws:s3:::{bucket}/{prefix}"):
+        if not lit.removeprefix(f"arn:aws:s3:::{bucket}/").startswith(prefix) or len(lit) < len(
+            f"arn:aws:s3:::{bucket}/{prefix}"
+        ):
             return [f"reaches objects outside {prefix} ({resource})"]
         return []
     # the bucket itself: only listing (its policy, encryption, ACLs stay the platform's), limited to the prefix unless the bucket is the tenant's own
@@ -103,7 +140,7 @@ def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_k
     out = []
     for res in st.resources:
         if res == "*":
-            out.append(f"reaches every {'/'.join(sorted(granted))} resource (Resource \"*\")")
+            out.append(f'reaches every {"/".join(sorted(granted))} resource (Resource "*")')
         elif ":kms:" in res or ("kms" in granted and not res.startswith("arn:aws:s3:::")):
             if not _KEY_ARN.match(res):
                 out.append(f"reaches KMS keys through {res}: name the tenant's key by its exact key ARN (no wildcard, no alias)")
@@ -116,8 +153,9 @@ def _kms_arns(sts: list[Statement]) -> set[str]:
     return {r for st in sts if st.allow for r in st.resources if isinstance(r, str) and _KEY_ARN.match(r)}
 
 
-def _tenant_document(stack: Stack, tenant: str, where: str, holder: Any, prop: str, read, prefix: str, tag: str,
-                     tenant_keys: dict[str, Any]) -> list[tuple[str | None, str]]:
+def _tenant_document(
+    stack: Stack, tenant: str, where: str, holder: Any, prop: str, read, prefix: str, tag: str, tenant_keys: dict[str, Any]
+) -> list[tuple[str | None, str]]:
     """One document that grants a tenant principal permissions, judged against the allowlist;
     `read()` gives its statements (raising `UnknownValueError` when it is unknown)."""
     out: list[tuple[str | None, str]] = []
@@ -127,25 +165,40 @@ def _tenant_document(stack: Stack, tenant: str, where: str, holder: Any, prop: s
         owner = tenant_keys.get(dep.urn, "-") if dep.resource_type == KMS_KEY else tags_of(dep.props).get(tag)
         if dep.resource_type == KMS_KEY:
             if owner != tenant:
-                out.append((holder.urn, f"{where} must not reach KMS key {dep.name} ({'tenant ' + owner if owner else 'a platform key'}): only the tenant's own key"))
+                out.append(
+                    (
+                        holder.urn,
+                        f"{where} must not reach KMS key {dep.name} ({'tenant ' + owner if owner else 'a platform key'}): only the tenant's own key",
+                    )
+                )
             else:
                 own_keys += 1
         elif dep.resource_type in S3_BUCKETS and owner and owner != tenant:
             out.append((holder.urn, f"{where} must not reach tenant {owner}'s bucket {dep.name}"))
-    own_buckets = {b for dep in linked if dep.resource_type in S3_BUCKETS and tags_of(dep.props).get(tag) == tenant
-                   for b in [peek(dep.props, "bucket")] if isinstance(b, str)}
+    own_buckets = {
+        b
+        for dep in linked
+        if dep.resource_type in S3_BUCKETS and tags_of(dep.props).get(tag) == tenant
+        for b in [peek(dep.props, "bucket")]
+        if isinstance(b, str)
+    }
     try:
         sts = read()
     except UnknownValueError as exc:
         return out + [(holder.urn, Unverifiable.of(exc, "a tenant's policy document"))]
     for st in sts:
         try:
-            out += [(holder.urn, f"{where} must not widen access: it {p} ({st.label})") for p in _statement_problems(st, prefix, own_buckets, own_keys)]
+            out += [
+                (holder.urn, f"{where} must not widen access: it {p} ({st.label})")
+                for p in _statement_problems(st, prefix, own_buckets, own_keys)
+            ]
         except UnknownValueError as exc:
             out.append((holder.urn, Unverifiable.of(exc, f"{where}, {st.label}")))
     extra = len(_kms_arns(sts)) - own_keys
     if extra > 0:
-        out.append((holder.urn, f"{where} must not widen access: it names {extra} KMS key ARN(s) not built from the tenant's own key"))
+        out.append(
+            (holder.urn, f"{where} must not widen access: it names {extra} KMS key ARN(s) not built from the tenant's own key")
+        )
     return out
 
 
@@ -169,10 +222,25 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
         for grant in grants.get(role.urn, []):
             where = f"Tenant {tenant} role's {grant.label}"
             if grant.managed_arn is not None:
-                out.append((grant.holder.urn, f"{where} must be removed: a managed policy the stack does not define "
-                                              "cannot be proven to stay inside the tenant's prefix and key"))
+                out.append(
+                    (
+                        grant.holder.urn,
+                        f"{where} must be removed: a managed policy the stack does not define "
+                        "cannot be proven to stay inside the tenant's prefix and key",
+                    )
+                )
                 continue
-            out += _tenant_document(stack, tenant, where, grant.holder, grant.prop, lambda g=grant: grant_statements(g), prefix_of(tenant), tag, tenant_keys)
+            out += _tenant_document(
+                stack,
+                tenant,
+                where,
+                grant.holder,
+                grant.prop,
+                lambda g=grant: grant_statements(g),
+                prefix_of(tenant),
+                tag,
+                tenant_keys,
+            )
         out += _trust_problems(stack, role, tenant, namespaces)
         return out
 
@@ -187,10 +255,21 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
         out: list[tuple[str | None, str]] = []
         ns = dig(assoc.props, "namespace")
         if namespaces.get(ns) != {tenant}:
-            out.append((assoc.urn, f"Tenant {tenant}'s pod identity association must be in tenant {tenant}'s namespace, not {ns}"))
+            out.append(
+                (assoc.urn, f"Tenant {tenant}'s pod identity association must be in tenant {tenant}'s namespace, not {ns}")
+            )
         if dig(assoc.props, "policy") is not None:
-            out += _tenant_document(stack, tenant, f"Tenant {tenant}'s pod identity session policy", assoc, "policy",
-                                    lambda: read_statements(_Path(assoc.props, "policy")), prefix_of(tenant), tag, tenant_keys)
+            out += _tenant_document(
+                stack,
+                tenant,
+                f"Tenant {tenant}'s pod identity session policy",
+                assoc,
+                "policy",
+                lambda: read_statements(_Path(assoc.props, "policy")),
+                prefix_of(tenant),
+                tag,
+                tenant_keys,
+            )
         return out
 
     return judge_each(stack.of(ROLE), judge) + judge_each(stack.of(POD_IDENTITY), judge_association)
@@ -207,7 +286,12 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, 
         if not st.allow:
             continue
         if public(st) or principals(st, "AWS"):
-            out.append((role.urn, f"Tenant {tenant} role must be assumable only by tenant {tenant}'s service account, not by AWS principals ({st.label})"))
+            out.append(
+                (
+                    role.urn,
+                    f"Tenant {tenant} role must be assumable only by tenant {tenant}'s service account, not by AWS principals ({st.label})",
+                )
+            )
             continue
         services_ = [s for s in principals(st, "Service") if s != "pods.eks.amazonaws.com"]
         if services_:
@@ -215,10 +299,20 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, 
         if principals(st, "Federated"):
             subjects = st.condition_values(":sub")
             if not subjects:
-                out.append((role.urn, f"Tenant {tenant} role must limit its web-identity trust with a `:sub` condition naming the tenant's service account ({st.label})"))
+                out.append(
+                    (
+                        role.urn,
+                        f"Tenant {tenant} role must limit its web-identity trust with a `:sub` condition naming the tenant's service account ({st.label})",
+                    )
+                )
             for op, values in subjects:
                 if negated(op):
-                    out.append((role.urn, f"Tenant {tenant} role must not use a negated condition ({op}) on `:sub`: it admits every other subject"))
+                    out.append(
+                        (
+                            role.urn,
+                            f"Tenant {tenant} role must not use a negated condition ({op}) on `:sub`: it admits every other subject",
+                        )
+                    )
                     continue
                 for subject in values:
                     if subject is UNKNOWN:
@@ -227,7 +321,12 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, 
                     m = _SUB.match(str(subject))
                     ns = m.group(1) if m else str(subject)
                     if WILDCARD.search(ns) or namespaces.get(ns) != {tenant}:
-                        out.append((role.urn, f"Tenant {tenant} role must be assumable only from tenant {tenant}'s namespace, not {subject}"))
+                        out.append(
+                            (
+                                role.urn,
+                                f"Tenant {tenant} role must be assumable only from tenant {tenant}'s namespace, not {subject}",
+                            )
+                        )
     # Service accounts annotated with the role, and pod identity associations, must be in the tenant's namespace.
     for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT):
         ns = dig(sa.props, "metadata", "namespace")
@@ -246,8 +345,16 @@ def _workload_assumable(role: Any) -> bool:
         trust = read_statements(_Path(role.props, "assumeRolePolicy"))
     except UnknownValueError:
         return True
-    return any(st.allow and (public(st) or principals(st, "AWS") or principals(st, "Federated") or "pods.eks.amazonaws.com" in principals(st, "Service"))
-               for st in trust)
+    return any(
+        st.allow
+        and (
+            public(st)
+            or principals(st, "AWS")
+            or principals(st, "Federated")
+            or "pods.eks.amazonaws.com" in principals(st, "Service")
+        )
+        for st in trust
+    )
 
 
 def _reaches_tenant_objects(res: str, marker: str) -> bool:
@@ -274,21 +381,32 @@ def _pod_identity_only(role: Any) -> bool:
         trust = [st for st in read_statements(_Path(role.props, "assumeRolePolicy")) if st.allow]
     except UnknownValueError:
         return False
-    return bool(trust) and all(st.principal != "*" and isinstance(st.principal, dict) and set(st.principal) == {"Service"}
-                               and set(st.principal["Service"]) == {"pods.eks.amazonaws.com"} for st in trust)
+    return bool(trust) and all(
+        st.principal != "*"
+        and isinstance(st.principal, dict)
+        and set(st.principal) == {"Service"}
+        and set(st.principal["Service"]) == {"pods.eks.amazonaws.com"}
+        for st in trust
+    )
 
 
 def _substituted(st: Statement, namespace: str) -> Statement:
     sub = lambda v: v.replace(NAMESPACE_VARIABLE, namespace) if isinstance(v, str) else v  # noqa: E731
-    return replace(st, resources=tuple(sub(r) for r in st.resources),
-                   conditions=tuple((op, key, tuple(sub(v) for v in vals)) for op, key, vals in st.conditions))
+    return replace(
+        st,
+        resources=tuple(sub(r) for r in st.resources),
+        conditions=tuple((op, key, tuple(sub(v) for v in vals)) for op, key, vals in st.conditions),
+    )
 
 
 def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]], tenant_keys: dict[str, Any]) -> str | None:
     """KMS through `key/*` is isolated only under `aws:ResourceTag/<T>` = the namespace variable, and
     only if every tenant key carries <T> = its own namespace and no other key a tenant namespace."""
-    tags = [key.split("/", 1)[1] for op, key, vals in st.conditions
-            if not negated(op) and str(key).lower().startswith("aws:resourcetag/") and tuple(vals) == (NAMESPACE_VARIABLE,)]
+    tags = [
+        key.split("/", 1)[1]
+        for op, key, vals in st.conditions
+        if not negated(op) and str(key).lower().startswith("aws:resourcetag/") and tuple(vals) == (NAMESPACE_VARIABLE,)
+    ]
     if not tags:
         return "reaches every KMS key (`key/*`) without an `aws:ResourceTag/...` = the caller's namespace condition"
     ns_of = {t: ns for ns, ts in namespaces.items() for t in ts}
@@ -302,8 +420,16 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]
     return None
 
 
-def _abac_problems(stack: Stack, role: Any, grant: Any, st: Statement, namespaces: dict[str, set[str]], tenant_keys: dict[str, Any],
-                   tag: str, config: dict) -> list[str]:
+def _abac_problems(
+    stack: Stack,
+    role: Any,
+    grant: Any,
+    st: Statement,
+    namespaces: dict[str, set[str]],
+    tenant_keys: dict[str, Any],
+    tag: str,
+    config: dict,
+) -> list[str]:
     """A statement of a pod-identity role that names tenant data through the namespace variable is
     isolated if, for every tenant namespace, substituting it yields what that tenant alone may reach."""
     out = []
@@ -315,13 +441,23 @@ def _abac_problems(stack: Stack, role: Any, grant: Any, st: Statement, namespace
         st = replace(st, resources=tuple(r for r in st.resources if r not in kms))
         if not st.resources:
             return out
-    owners = {peek(b.props, "bucket"): tags_of(b.props).get(tag) for b in stack.of(*S3_BUCKETS) if isinstance(peek(b.props, "bucket"), str)}
+    owners = {
+        peek(b.props, "bucket"): tags_of(b.props).get(tag)
+        for b in stack.of(*S3_BUCKETS)
+        if isinstance(peek(b.props, "bucket"), str)
+    }
     # a bucket named by `<literal>${namespace}` is the namespace's own (a silo bucket by convention) unless the
     # stack gives that name to a bucket of someone else
     ns_mark = "\0ns\0"  # the variable holds a "/": mark it before splitting bucket from key
-    per_ns_buckets = [b for b in (r.replace(NAMESPACE_VARIABLE, ns_mark).removeprefix("arn:aws:s3:::").partition("/")[0]
-                                  for r in st.resources if isinstance(r, str) and r.startswith("arn:aws:s3:::"))
-                      if b.endswith(ns_mark) and ns_mark not in b[: -len(ns_mark)] and not WILDCARD.search(b[: -len(ns_mark)])]
+    per_ns_buckets = [
+        b
+        for b in (
+            r.replace(NAMESPACE_VARIABLE, ns_mark).removeprefix("arn:aws:s3:::").partition("/")[0]
+            for r in st.resources
+            if isinstance(r, str) and r.startswith("arn:aws:s3:::")
+        )
+        if b.endswith(ns_mark) and ns_mark not in b[: -len(ns_mark)] and not WILDCARD.search(b[: -len(ns_mark)])
+    ]
     for ns, tenants in sorted(namespaces.items()):
         for tenant in sorted(tenants):
             prefix = str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
@@ -329,7 +465,9 @@ def _abac_problems(stack: Stack, role: Any, grant: Any, st: Statement, namespace
             for pattern in per_ns_buckets:
                 name = pattern.replace(ns_mark, ns)
                 if name in owners and owners[name] != tenant:
-                    return out + [f"names bucket {name} through the namespace, but it belongs to {owners[name] or 'the platform'}"]
+                    return out + [
+                        f"names bucket {name} through the namespace, but it belongs to {owners[name] or 'the platform'}"
+                    ]
                 own.add(name)
             found = _statement_problems(_substituted(st, ns), prefix, own, 0)
             if found:
@@ -337,8 +475,9 @@ def _abac_problems(stack: Stack, role: Any, grant: Any, st: Statement, namespace
     return out
 
 
-def _untagged_role(stack: Stack, role: Any, grants: list, tenant_keys: dict[str, Any], namespaces: dict[str, set[str]],
-                   config: dict) -> list[tuple[str | None, str]]:
+def _untagged_role(
+    stack: Stack, role: Any, grants: list, tenant_keys: dict[str, Any], namespaces: dict[str, set[str]], config: dict
+) -> list[tuple[str | None, str]]:
     """A role without the tenant tag that a workload can assume must not reach tenant data, unless
     it is a pod-identity role whose every reach into tenant data goes through the namespace variable."""
     if not _workload_assumable(role):
@@ -350,13 +489,28 @@ def _untagged_role(stack: Stack, role: Any, grants: list, tenant_keys: dict[str,
     if abac:
         for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
             if truthy(dig(assoc.props, "disableSessionTags", default=False)):
-                out.append((assoc.urn, f"Pod identity association must keep session tags on: role {role.name} tells tenants apart by them"))
+                out.append(
+                    (
+                        assoc.urn,
+                        f"Pod identity association must keep session tags on: role {role.name} tells tenants apart by them",
+                    )
+                )
             if dig(assoc.props, "targetRoleArn") is not None:
-                out.append((assoc.urn, f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)"))
+                out.append(
+                    (
+                        assoc.urn,
+                        f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)",
+                    )
+                )
     for grant in grants:
         for dep in stack.linked(grant.holder, grant.prop, KMS_KEY):
             if tenant_keys.get(dep.urn):
-                out.append((grant.holder.urn, f"Role {role.name} (no tenant tag, assumable by workloads) must not reach tenant {tenant_keys[dep.urn]}'s key {dep.name}"))
+                out.append(
+                    (
+                        grant.holder.urn,
+                        f"Role {role.name} (no tenant tag, assumable by workloads) must not reach tenant {tenant_keys[dep.urn]}'s key {dep.name}",
+                    )
+                )
         if grant.managed_arn is not None:
             continue
         try:
@@ -370,45 +524,59 @@ def _untagged_role(stack: Stack, role: Any, grants: list, tenant_keys: dict[str,
                     continue
                 if UNKNOWN in st.resources:
                     raise unknown("Statement", "Resource")
-                if abac and (any(NAMESPACE_VARIABLE in r for r in st.resources)
-                             or any(NAMESPACE_VARIABLE in str(v) for _, _, vals in st.conditions for v in vals)):
-                    out += [(grant.holder.urn, f"Role {role.name} (pod identity, by namespace) must not widen access: it {p} ({st.label})")
-                            for p in _abac_problems(stack, role, grant, st, namespaces, tenant_keys, tag, config)]
+                if abac and (
+                    any(NAMESPACE_VARIABLE in r for r in st.resources)
+                    or any(NAMESPACE_VARIABLE in str(v) for _, _, vals in st.conditions for v in vals)
+                ):
+                    out += [
+                        (
+                            grant.holder.urn,
+                            f"Role {role.name} (pod identity, by namespace) must not widen access: it {p} ({st.label})",
+                        )
+                        for p in _abac_problems(stack, role, grant, st, namespaces, tenant_keys, tag, config)
+                    ]
                     continue
             except UnknownValueError as exc:
                 out.append((grant.holder.urn, Unverifiable.of(exc, f"role {role.name}'s {grant.label}, {st.label}")))
                 continue
-            wide = [r for r in st.resources if services(st) & {"s3", "*"} and _reaches_tenant_objects(r, marker)] + (["NotResource"] if st.not_resources else [])
+            wide = [r for r in st.resources if services(st) & {"s3", "*"} and _reaches_tenant_objects(r, marker)] + (
+                ["NotResource"] if st.not_resources else []
+            )
             wide += [r for r in st.resources if ":kms:" in r and WILDCARD.search(r) and ({"kms", "*"} & services(st))]
             if wide:
-                out.append((grant.holder.urn, f"Role {role.name} (no tenant tag, assumable by workloads) must not reach tenant data: "
-                                              f"{', '.join(wide)} covers tenant prefixes or keys ({st.label})"))
+                out.append(
+                    (
+                        grant.holder.urn,
+                        f"Role {role.name} (no tenant tag, assumable by workloads) must not reach tenant data: "
+                        f"{', '.join(wide)} covers tenant prefixes or keys ({st.label})",
+                    )
+                )
     return out
 
 
 tenant_role_isolated = stack_policy(
     "tenant-role-isolated",
     what="Checks that every tenant principal reaches only its own data and key: each tenant-tagged IAM role, through every source of permissions "
-         "(inline and RolePolicy documents, managed policy ARNs, attachments), and each tenant-tagged EKS Pod Identity association's session policy, "
-         "allow only S3 objects under the tenant's prefix (or in its own silo bucket), listing limited to that prefix, and KMS on exact key ARNs "
-         "built from the tenant's own key; that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
-         "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
-         "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
-         "for its own namespace only), with session tags on and no role chaining",
+    "(inline and RolePolicy documents, managed policy ARNs, attachments), and each tenant-tagged EKS Pod Identity association's session policy, "
+    "allow only S3 objects under the tenant's prefix (or in its own silo bucket), listing limited to that prefix, and KMS on exact key ARNs "
+    "built from the tenant's own key; that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
+    "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
+    "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
+    "for its own namespace only), with session tags on and no role chaining",
     why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
-        "The rule is an allowlist: what it cannot prove isolated is a violation.",
+    "The rule is an allowlist: what it cannot prove isolated is a violation.",
     check=check_tenant_roles,
     severity=CRITICAL,
     config=_TENANT_SCHEMA,
     remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to a `StringLike` `s3:prefix` condition "
-                "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
-                "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
+    "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
+    "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
     limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com: EKS sets "
-           "it from the pod's namespace and no caller can choose it through sts:TagSession. The rule assumes that tenants cannot create "
-           "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
-           "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
-           "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
-           "further are not credited.",
+    "it from the pod's namespace and no caller can choose it through sts:TagSession. The rule assumes that tenants cannot create "
+    "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
+    "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
+    "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
+    "further are not credited.",
     tags=["tenancy", "iam"],
 )
 
@@ -425,8 +593,12 @@ def _selects_all(selector: Any) -> bool:
 
 def _default_deny(spec: Any) -> bool:
     types = {str(t) for t in as_list(dig(spec, "policyTypes"))}
-    return _selects_all(dig(spec, "podSelector", default={})) and {"Ingress", "Egress"} <= types \
-        and not as_list(dig(spec, "ingress")) and not as_list(dig(spec, "egress"))
+    return (
+        _selects_all(dig(spec, "podSelector", default={}))
+        and {"Ingress", "Egress"} <= types
+        and not as_list(dig(spec, "ingress"))
+        and not as_list(dig(spec, "egress"))
+    )
 
 
 def _opens(spec: Any) -> list[str]:
@@ -438,7 +610,7 @@ def _opens(spec: Any) -> list[str]:
             if not peers:
                 out.append(f"{direction}[{i}] has no `{peers_key}`: it admits every peer")
             for peer in peers:
-                ns_sel, pod_sel, block = dig(peer, "namespaceSelector"), dig(peer, "podSelector"), dig(peer, "ipBlock")
+                ns_sel, block = dig(peer, "namespaceSelector"), dig(peer, "ipBlock")
                 if ns_sel is not None and _selects_all(ns_sel):
                     out.append(f"{direction}[{i}] selects every namespace's pods (`namespaceSelector: {{}}`)")
                 if block is not None:
@@ -487,7 +659,12 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
         found = []
         mine = {(_cluster_of(ns), dig(ns.props, "metadata", "name")), (_cluster_of(ns), ns.urn)}
         if not mine & denies:
-            found.append((ns.urn, f"Tenant {tenant} namespace must have a default-deny NetworkPolicy (empty podSelector, policyTypes Ingress and Egress, no rules)"))
+            found.append(
+                (
+                    ns.urn,
+                    f"Tenant {tenant} namespace must have a default-deny NetworkPolicy (empty podSelector, policyTypes Ingress and Egress, no rules)",
+                )
+            )
         if not mine & quotas:
             found.append((ns.urn, f"Tenant {tenant} namespace must have a ResourceQuota with `spec.hard` limits"))
         seen = set()
@@ -497,7 +674,10 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                     continue
                 seen.add(policy.urn)
                 try:
-                    found += [(policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}") for p in _opens(dig(policy.props, "spec", default={}))]
+                    found += [
+                        (policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}")
+                        for p in _opens(dig(policy.props, "spec", default={}))
+                    ]
                 except UnknownValueError as exc:
                     found.append((policy.urn, Unverifiable.of(exc)))
         return found
@@ -513,9 +693,9 @@ tenant_namespace_guarded = stack_policy(
     severity=HIGH,
     config={"tenantLabel": _TENANT_SCHEMA["tenantLabel"]},
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
-                "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
-                "and a ResourceQuota sized by the tenant's plan (components.tenant).",
-    limits='That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack.',
+    "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
+    "and a ResourceQuota sized by the tenant's plan (components.tenant).",
+    limits="That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack.",
     tags=["tenancy", "kubernetes"],
 )
 

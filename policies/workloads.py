@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruleutil import HIGH, Unverifiable, UnknownValueError, as_list, dig, resource_policy, truthy
+from ruleutil import HIGH, UnknownValueError, Unverifiable, as_list, dig, resource_policy, truthy
 
 POD_SPEC_PATHS = {
     "kubernetes:core/v1:Pod": ("spec",),
@@ -58,7 +58,11 @@ def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> 
     for flag in ("hostNetwork", "hostPID", "hostIPC"):
         if truthy(dig(pod, flag, default=False)):
             out.append(f"Pod must not use `{flag}`")
-    out += [f"Pod must not mount the host path {dig(v, 'hostPath', 'path')}" for v in as_list(dig(pod, "volumes")) if dig(v, "hostPath") is not None]
+    out += [
+        f"Pod must not mount the host path {dig(v, 'hostPath', 'path')}"
+        for v in as_list(dig(pod, "volumes"))
+        if dig(v, "hostPath") is not None
+    ]
     ctx = dig(pod, "securityContext", default={})
     for kind in ("containers", "initContainers", "ephemeralContainers"):
         for i, c in enumerate(as_list(dig(pod, kind))):
@@ -71,17 +75,23 @@ def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> 
 
 pod_security_restricted = resource_policy(
     "k8s-workload-pod-security-restricted",
-    what="Checks that every Pod and pod template (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) outside the exempt namespaces meets Pod Security \"restricted\": no privileged containers, no host network / PID / IPC, no hostPath volumes or hostPorts, `allowPrivilegeEscalation: false`, capabilities drop ALL (add at most NET_BIND_SERVICE), non-root, not UID 0, a RuntimeDefault or Localhost seccomp profile",
+    what='Checks that every Pod and pod template (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) outside the exempt namespaces meets Pod Security "restricted": no privileged containers, no host network / PID / IPC, no hostPath volumes or hostPorts, `allowPrivilegeEscalation: false`, capabilities drop ALL (add at most NET_BIND_SERVICE), non-root, not UID 0, a RuntimeDefault or Localhost seccomp profile',
     why="Tenant and platform pods share nodes: one privileged, host-namespaced or root container can read every other tenant's memory, files and service-account tokens on the node.",
     types=list(POD_SPEC_PATHS),
     check=check_pod_security,
     severity=HIGH,
-    config={"exemptNamespaces": {"type": "array", "items": {"type": "string"}, "default": ["kube-system"],
-                                 "description": "namespaces whose system workloads may need host access"}},
+    config={
+        "exemptNamespaces": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["kube-system"],
+            "description": "namespaces whose system workloads may need host access",
+        }
+    },
     remediation="Set the pod's `securityContext` to `{runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}` and each container's to "
-                "`{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}`; label namespaces "
-                "`pod-security.kubernetes.io/enforce: restricted`.",
-    limits='Only workloads the stack creates: pods made by controllers and Helm charts are left to the Pod Security admission label on their namespace.',
+    "`{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}`; label namespaces "
+    "`pod-security.kubernetes.io/enforce: restricted`.",
+    limits="Only workloads the stack creates: pods made by controllers and Helm charts are left to the Pod Security admission label on their namespace.",
     tags=["kubernetes", "workloads"],
 )
 

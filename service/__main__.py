@@ -36,11 +36,21 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings, store)
     try:
         import uvloop  # noqa: F401
+
         loop = "uvloop"
     except ImportError:
         loop = "asyncio"
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop=loop, access_log=False,
-                            log_config=None, lifespan="on", timeout_graceful_shutdown=2, backlog=1024)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        backlog=1024,
+    )
     uvicorn.Server(config).run()
     logging.getLogger("service").info("service stopped")
     return 0

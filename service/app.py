@@ -36,8 +36,17 @@ from service.auth import KeyRing, key_from_headers
 from service.quotas import QuotaBook, retry_after_header
 from service.settings import ServiceSettings
 from service.store import Store, Unavailable
-from service.validation import (DEFAULT_LIMIT, INT64_MAX, MAX_LIMIT, REQUEST_ID_PATTERN, Invalid, int64_param,
-                                parse_events, read_body, type_param)
+from service.validation import (
+    DEFAULT_LIMIT,
+    INT64_MAX,
+    MAX_LIMIT,
+    REQUEST_ID_PATTERN,
+    Invalid,
+    int64_param,
+    parse_events,
+    read_body,
+    type_param,
+)
 
 log = logging.getLogger("service")
 access = logging.getLogger("service.access")
@@ -93,20 +102,33 @@ class AccessLog:
             log.exception("unhandled exception", extra={"rid": rid, "method": scope["method"], "path": scope["path"]})
             if state["started"]:
                 raise  # the response is half sent: only the server can end the connection
-            body = json.dumps({"error": INTERNAL, "message": "internal error; quote the request id when reporting it",
-                               "request_id": rid}).encode()
-            await send_wrapper({"type": "http.response.start", "status": 500,
-                                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            body = json.dumps(
+                {"error": INTERNAL, "message": "internal error; quote the request id when reporting it", "request_id": rid}
+            ).encode()
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
         finally:
             # health checks every second would drown the log: only their failures are logged
             if scope["path"] not in QUIET_PATHS or state["status"] >= 400:
                 route = scope.get("route")
-                access.info("request", extra={
-                    "method": scope["method"], "path": scope["path"], "route": getattr(route, "path", None),
-                    "status": state["status"], "tenant": scope["state"].get("tenant"),
-                    "dur_ms": round((time.perf_counter() - start) * 1000, 3), "rid": rid,
-                })
+                access.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": getattr(route, "path", None),
+                        "status": state["status"],
+                        "tenant": scope["state"].get("tenant"),
+                        "dur_ms": round((time.perf_counter() - start) * 1000, 3),
+                        "rid": rid,
+                    },
+                )
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -146,9 +168,16 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
         name = "ingest_eps" if kind == "write" else "gql_qps"
         if wait == float("inf"):
             return _error(413, "batch_too_large", f"{cost} events exceed the {name} burst of {limit}")
-        return _error(429, "quota_exceeded", f"over the {name} quota of {limit}; retry after the Retry-After seconds",
-                      {"Retry-After": retry_after_header(wait)},
-                      tenant=tenant, quota=name, limit=limit, retry_after_s=round(wait, 3))
+        return _error(
+            429,
+            "quota_exceeded",
+            f"over the {name} quota of {limit}; retry after the Retry-After seconds",
+            {"Retry-After": retry_after_header(wait)},
+            tenant=tenant,
+            quota=name,
+            limit=limit,
+            retry_after_s=round(wait, 3),
+        )
 
     def authorize(request: Request, kind: str) -> tuple[str | None, JSONResponse | None]:
         tenant, denied = identify(request)
@@ -160,6 +189,7 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
 
     def answers(handler):
         """The handler's contract errors and database outages as their JSON answers (400/413, 503)."""
+
         async def endpoint(request: Request) -> JSONResponse:
             try:
                 return await handler(request)
@@ -167,6 +197,7 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
                 return _error(exc.status, exc.error, exc.message)
             except Unavailable as exc:
                 return unavailable(exc)
+
         return endpoint
 
     async def livez(request: Request) -> JSONResponse:
@@ -177,8 +208,11 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
         # region that could read but not write would take every write and 503 it
         h = await store.health()
         ok = h.get("db") == "reachable" and h.get("db_role") in ("primary", "replica") and h.get("writes") == "ok"
-        return JSONResponse({"status": "ok" if ok else "unhealthy", **where, **h}, status_code=200 if ok else 503,
-                            headers=None if ok else {"Retry-After": "1"})
+        return JSONResponse(
+            {"status": "ok" if ok else "unhealthy", **where, **h},
+            status_code=200 if ok else 503,
+            headers=None if ok else {"Retry-After": "1"},
+        )
 
     async def write_events(request: Request) -> JSONResponse:
         # the key first: an unauthenticated caller costs no body read or parse, and learns nothing

@@ -7,8 +7,17 @@ code; tests/test_service_contract.py fuzzes the app against it (Schemathesis).
 
 from __future__ import annotations
 
-from service.validation import (DEFAULT_LIMIT, INT64_MAX, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST, MAX_JSON_DEPTH,
-                                MAX_LIMIT, MAX_TYPE_CHARS, STORABLE_PATTERN, TENANT_PATTERN)
+from service.validation import (
+    DEFAULT_LIMIT,
+    INT64_MAX,
+    MAX_BODY_BYTES,
+    MAX_EVENTS_PER_REQUEST,
+    MAX_JSON_DEPTH,
+    MAX_LIMIT,
+    MAX_TYPE_CHARS,
+    STORABLE_PATTERN,
+    TENANT_PATTERN,
+)
 
 VERSION = "1.0.0"
 
@@ -24,78 +33,150 @@ def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
     return out
 
 
-RETRY_AFTER = {"Retry-After": {"description": "whole seconds to wait before retrying", "required": True,
-                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
-STORABLE = ("strings and keys without NUL (U+0000) or lone surrogates (U+D800-U+DFFF), which PostgreSQL "
-            "cannot store")
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "whole seconds to wait before retrying",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+STORABLE = "strings and keys without NUL (U+0000) or lone surrogates (U+D800-U+DFFF), which PostgreSQL cannot store"
 
 SCHEMAS: dict[str, dict] = {
     "Error": {
-        "type": "object", "required": ["error", "message"],
-        "properties": {"error": {"type": "string", "description": "a stable code: bad_request, body_too_large, "
-                                 "batch_too_large, unauthorized, not_found, method_not_allowed, quota_exceeded, db_unavailable, "
-                                 "internal_error"},
-                       "message": {"type": "string", "description": "what is wrong, where, and what is allowed"},
-                       "request_id": {"type": "string", "description": "on 500: the id the server logged the fault under"}},
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {
+                "type": "string",
+                "description": "a stable code: bad_request, body_too_large, "
+                "batch_too_large, unauthorized, not_found, method_not_allowed, quota_exceeded, db_unavailable, "
+                "internal_error",
+            },
+            "message": {"type": "string", "description": "what is wrong, where, and what is allowed"},
+            "request_id": {"type": "string", "description": "on 500: the id the server logged the fault under"},
+        },
     },
     "QuotaExceeded": {
-        "allOf": [_ref("Error"), {"type": "object", "required": ["tenant", "quota", "limit", "retry_after_s"], "properties": {
-            "tenant": {"type": "string"}, "quota": {"enum": ["gql_qps", "ingest_eps"]},
-            "limit": {"type": "integer"}, "retry_after_s": {"type": "number", "minimum": 0}}}],
+        "allOf": [
+            _ref("Error"),
+            {
+                "type": "object",
+                "required": ["tenant", "quota", "limit", "retry_after_s"],
+                "properties": {
+                    "tenant": {"type": "string"},
+                    "quota": {"enum": ["gql_qps", "ingest_eps"]},
+                    "limit": {"type": "integer"},
+                    "retry_after_s": {"type": "number", "minimum": 0},
+                },
+            },
+        ],
     },
     "Unavailable": {
-        "allOf": [_ref("Error"), {"type": "object", "required": ["region", "role"], "properties": {
-            "region": {"type": "string"}, "role": {"enum": ["primary", "dr"]}}}],
+        "allOf": [
+            _ref("Error"),
+            {
+                "type": "object",
+                "required": ["region", "role"],
+                "properties": {"region": {"type": "string"}, "role": {"enum": ["primary", "dr"]}},
+            },
+        ],
     },
     "StorableString": {"type": "string", "pattern": STORABLE_PATTERN},
     "JsonValue": {
         "description": f"any JSON value; {STORABLE}; numbers finite",
-        "anyOf": [{"type": "null"}, {"type": "boolean"}, {"type": "number"}, _ref("StorableString"),
-                  {"type": "array", "items": _ref("JsonValue")}, _ref("Payload")],
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "number"},
+            _ref("StorableString"),
+            {"type": "array", "items": _ref("JsonValue")},
+            _ref("Payload"),
+        ],
     },
     "Payload": {
-        "type": "object", "description": f"any JSON object; {STORABLE}",
-        "propertyNames": {"pattern": STORABLE_PATTERN}, "additionalProperties": _ref("JsonValue"),
+        "type": "object",
+        "description": f"any JSON object; {STORABLE}",
+        "propertyNames": {"pattern": STORABLE_PATTERN},
+        "additionalProperties": _ref("JsonValue"),
     },
     "EventType": {"type": "string", "minLength": 1, "maxLength": MAX_TYPE_CHARS, "pattern": STORABLE_PATTERN},
     "NewEvent": {
-        "type": "object", "required": ["type"], "additionalProperties": False,
+        "type": "object",
+        "required": ["type"],
+        "additionalProperties": False,
         "properties": {"type": _ref("EventType"), "payload": {**_ref("Payload"), "default": {}}},
     },
     "EventBatch": {
-        "type": "object", "required": ["events"], "additionalProperties": False,
-        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS_PER_REQUEST,
-                                  "items": _ref("NewEvent")}},
+        "type": "object",
+        "required": ["events"],
+        "additionalProperties": False,
+        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS_PER_REQUEST, "items": _ref("NewEvent")}},
     },
     "Event": {
-        "type": "object", "required": ["id", "tenant", "type", "payload", "created_at"],
-        "properties": {"id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX},
-                       "tenant": {"type": "string"}, "type": {"type": "string"}, "payload": {"type": "object"},
-                       "created_at": {"type": "string", "format": "date-time"}},
+        "type": "object",
+        "required": ["id", "tenant", "type", "payload", "created_at"],
+        "properties": {
+            "id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX},
+            "tenant": {"type": "string"},
+            "type": {"type": "string"},
+            "payload": {"type": "object"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
     },
     "Where": {
-        "type": "object", "required": ["region", "role"],
+        "type": "object",
+        "required": ["region", "role"],
         "properties": {"region": {"type": "string"}, "role": {"enum": ["primary", "dr"]}},
     },
-    "Written": {"allOf": [_ref("Where"), {"type": "object", "required": ["ids"], "properties": {
-        "ids": {"type": "array", "items": {"type": "integer", "format": "int64", "minimum": 1}}}}]},
-    "EventList": {"allOf": [_ref("Where"), {"type": "object", "required": ["events"], "properties": {
-        "events": {"type": "array", "maxItems": MAX_LIMIT, "items": _ref("Event")}}}]},
+    "Written": {
+        "allOf": [
+            _ref("Where"),
+            {
+                "type": "object",
+                "required": ["ids"],
+                "properties": {"ids": {"type": "array", "items": {"type": "integer", "format": "int64", "minimum": 1}}},
+            },
+        ]
+    },
+    "EventList": {
+        "allOf": [
+            _ref("Where"),
+            {
+                "type": "object",
+                "required": ["events"],
+                "properties": {"events": {"type": "array", "maxItems": MAX_LIMIT, "items": _ref("Event")}},
+            },
+        ]
+    },
     "Live": {"allOf": [_ref("Where"), {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}]},
-    "Health": {"allOf": [_ref("Where"), {
-        "type": "object", "required": ["status", "db", "writes"],
-        "properties": {
-            "status": {"enum": ["ok", "unhealthy"]},
-            "db": {"enum": ["reachable", "unreachable"], "description": "the region's own node (reads)"},
-            "db_role": {"enum": ["primary", "replica"], "description": "that node's role"},
-            "writes": {"enum": ["ok", "unavailable"], "description": "a read-write primary reachable through the write DSN"},
-            "error": {"type": "string"}, "write_error": {"type": "string"}}}]},
+    "Health": {
+        "allOf": [
+            _ref("Where"),
+            {
+                "type": "object",
+                "required": ["status", "db", "writes"],
+                "properties": {
+                    "status": {"enum": ["ok", "unhealthy"]},
+                    "db": {"enum": ["reachable", "unreachable"], "description": "the region's own node (reads)"},
+                    "db_role": {"enum": ["primary", "replica"], "description": "that node's role"},
+                    "writes": {
+                        "enum": ["ok", "unavailable"],
+                        "description": "a read-write primary reachable through the write DSN",
+                    },
+                    "error": {"type": "string"},
+                    "write_error": {"type": "string"},
+                },
+            },
+        ]
+    },
 }
 
 ERRORS = {
     "400": _json(_ref("Error"), "input outside this contract: the message names what, where, and what is allowed"),
-    "401": _json(_ref("Error"), "missing or unknown API key",
-                 {"WWW-Authenticate": {"required": True, "schema": {"const": "Bearer"}}}),
+    "401": _json(
+        _ref("Error"), "missing or unknown API key", {"WWW-Authenticate": {"required": True, "schema": {"const": "Bearer"}}}
+    ),
     "404": _json(_ref("Error"), "no such resource; also another tenant's path (the same body: no oracle)"),
     "429": _json(_ref("QuotaExceeded"), "over the tenant's plan quota", RETRY_AFTER),
     "500": _json(_ref("Error"), "a fault of the service (logged under request_id); never an input's verdict"),
@@ -105,14 +186,30 @@ ERRORS = {
 
 def _params(*names: str) -> list[dict]:
     table = {
-        "tenant": {"name": "tenant", "in": "path", "required": True, "description": "the API key's own tenant id",
-                   "schema": {"type": "string", "pattern": TENANT_PATTERN}},
-        "event_id": {"name": "event_id", "in": "path", "required": True,
-                     "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX}},
-        "after": {"name": "after", "in": "query", "description": "cursor: events with id > after",
-                  "schema": {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX, "default": 0}},
-        "limit": {"name": "limit", "in": "query",
-                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+        "tenant": {
+            "name": "tenant",
+            "in": "path",
+            "required": True,
+            "description": "the API key's own tenant id",
+            "schema": {"type": "string", "pattern": TENANT_PATTERN},
+        },
+        "event_id": {
+            "name": "event_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX},
+        },
+        "after": {
+            "name": "after",
+            "in": "query",
+            "description": "cursor: events with id > after",
+            "schema": {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX, "default": 0},
+        },
+        "limit": {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        },
         "type": {"name": "type", "in": "query", "description": "only events of this type", "schema": _ref("EventType")},
     }
     return [table[n] for n in names]
@@ -126,38 +223,87 @@ SECURED = [{"bearer": []}, {"apiKey": []}]
 
 # route name -> (path, method, operation): one entry per route of service.app
 OPERATIONS: dict[str, tuple[str, str, dict]] = {
-    "livez": ("/livez", "get", {
-        "summary": "Liveness: the process answers (no dependencies checked)", "security": [],
-        "responses": {"200": _json(_ref("Live"), "up")}}),
-    "healthz": ("/healthz", "get", {
-        "summary": "Deep health of this region: the front door's check (Route 53 / HAProxy)", "security": [],
-        "description": "200 only while this region can serve reads (its own node reachable, role known) AND "
-                       "writes (a read-write primary reachable through its write DSN). A dr region answers 200 "
-                       "before a failover while the primary's database takes its writes, 503 while no primary "
-                       "exists, and 200 again once its replica is promoted.",
-        "responses": {"200": _json(_ref("Health"), "serving reads and writes"),
-                      "503": _json(_ref("Health"), "cannot serve reads or writes now", RETRY_AFTER)}}),
-    "openapi": ("/openapi.json", "get", {
-        "summary": "This description", "security": [],
-        "responses": {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}}),
-    "write_events": ("/v1/tenants/{tenant}/events", "post", {
-        "summary": "Write events (one, or a batch)", "security": SECURED, "parameters": _params("tenant"),
-        "requestBody": {"required": True, "x-max-body-bytes": MAX_BODY_BYTES, "x-max-json-depth": MAX_JSON_DEPTH,
-                        "description": f"at most {MAX_BODY_BYTES} bytes and {MAX_JSON_DEPTH} levels "
-                        f"of nested arrays/objects; {STORABLE}",
-                        "content": {"application/json": {"schema": {"anyOf": [_ref("EventBatch"), _ref("NewEvent")]}}}},
-        "responses": {"201": _json(_ref("Written"), "stored, through the region's write path"),
-                      **_errors("400", "401", "404"),
-                      "413": _json(_ref("Error"), f"body over {MAX_BODY_BYTES} bytes, or a batch larger than the "
-                                   "tenant's ingest burst"),
-                      **_errors("429", "500", "503")}}),
-    "list_events": ("/v1/tenants/{tenant}/events", "get", {
-        "summary": "Read events in id order from the region's own node", "security": SECURED,
-        "parameters": _params("tenant", "after", "limit", "type"),
-        "responses": {"200": _json(_ref("EventList"), "events with id > after"), **_errors("400", "401", "404", "429", "500", "503")}}),
-    "get_event": ("/v1/tenants/{tenant}/events/{event_id}", "get", {
-        "summary": "One event", "security": SECURED, "parameters": _params("tenant", "event_id"),
-        "responses": {"200": _json(_ref("Event"), "the event"), **_errors("400", "401", "404", "429", "500", "503")}}),
+    "livez": (
+        "/livez",
+        "get",
+        {
+            "summary": "Liveness: the process answers (no dependencies checked)",
+            "security": [],
+            "responses": {"200": _json(_ref("Live"), "up")},
+        },
+    ),
+    "healthz": (
+        "/healthz",
+        "get",
+        {
+            "summary": "Deep health of this region: the front door's check (Route 53 / HAProxy)",
+            "security": [],
+            "description": "200 only while this region can serve reads (its own node reachable, role known) AND "
+            "writes (a read-write primary reachable through its write DSN). A dr region answers 200 "
+            "before a failover while the primary's database takes its writes, 503 while no primary "
+            "exists, and 200 again once its replica is promoted.",
+            "responses": {
+                "200": _json(_ref("Health"), "serving reads and writes"),
+                "503": _json(_ref("Health"), "cannot serve reads or writes now", RETRY_AFTER),
+            },
+        },
+    ),
+    "openapi": (
+        "/openapi.json",
+        "get",
+        {
+            "summary": "This description",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")},
+        },
+    ),
+    "write_events": (
+        "/v1/tenants/{tenant}/events",
+        "post",
+        {
+            "summary": "Write events (one, or a batch)",
+            "security": SECURED,
+            "parameters": _params("tenant"),
+            "requestBody": {
+                "required": True,
+                "x-max-body-bytes": MAX_BODY_BYTES,
+                "x-max-json-depth": MAX_JSON_DEPTH,
+                "description": f"at most {MAX_BODY_BYTES} bytes and {MAX_JSON_DEPTH} levels of nested arrays/objects; {STORABLE}",
+                "content": {"application/json": {"schema": {"anyOf": [_ref("EventBatch"), _ref("NewEvent")]}}},
+            },
+            "responses": {
+                "201": _json(_ref("Written"), "stored, through the region's write path"),
+                **_errors("400", "401", "404"),
+                "413": _json(
+                    _ref("Error"), f"body over {MAX_BODY_BYTES} bytes, or a batch larger than the tenant's ingest burst"
+                ),
+                **_errors("429", "500", "503"),
+            },
+        },
+    ),
+    "list_events": (
+        "/v1/tenants/{tenant}/events",
+        "get",
+        {
+            "summary": "Read events in id order from the region's own node",
+            "security": SECURED,
+            "parameters": _params("tenant", "after", "limit", "type"),
+            "responses": {
+                "200": _json(_ref("EventList"), "events with id > after"),
+                **_errors("400", "401", "404", "429", "500", "503"),
+            },
+        },
+    ),
+    "get_event": (
+        "/v1/tenants/{tenant}/events/{event_id}",
+        "get",
+        {
+            "summary": "One event",
+            "security": SECURED,
+            "parameters": _params("tenant", "event_id"),
+            "responses": {"200": _json(_ref("Event"), "the event"), **_errors("400", "401", "404", "429", "500", "503")},
+        },
+    ),
 }
 
 
@@ -178,14 +324,19 @@ def document(routes) -> dict:
         raise ValueError(f"described but not routed: {sorted(described)}")
     return {
         "openapi": "3.1.0",
-        "info": {"title": "meridian reference service", "version": VERSION,
-                 "description": "Tenant-aware events API. Every answer is JSON; errors are "
-                                '`{"error": code, "message": ...}`. Every response carries `X-Request-Id` (the '
-                                "caller's, when it matches `^[A-Za-z0-9._-]{1,64}$`, else a fresh one)."},
+        "info": {
+            "title": "meridian reference service",
+            "version": VERSION,
+            "description": "Tenant-aware events API. Every answer is JSON; errors are "
+            '`{"error": code, "message": ...}`. Every response carries `X-Request-Id` (the '
+            "caller's, when it matches `^[A-Za-z0-9._-]{1,64}$`, else a fresh one).",
+        },
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "the tenant's API key"},
-                                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "the tenant's API key"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
         },
     }

@@ -33,15 +33,13 @@ class ServiceSettings:
     db_timeout_s: float = 2.0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ServiceSettings":
-        tenants = tuple(
-            TenantEntry(t["id"], t["plan"], tuple(t["key_sha256"]), TenantQuota(**t["quota"])) for t in d["tenants"]
-        )
+    def from_dict(cls, d: dict) -> ServiceSettings:
+        tenants = tuple(TenantEntry(t["id"], t["plan"], tuple(t["key_sha256"]), TenantQuota(**t["quota"])) for t in d["tenants"])
         known = {k: d[k] for k in ("host", "port", "pool_max", "db_timeout_s") if k in d}
         return cls(d["region"], d["role"], d["write_dsn"], d["read_dsn"], tenants, **known)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "ServiceSettings":
+    def load(cls, path: str | Path | None = None) -> ServiceSettings:
         path = path or os.environ.get(CONFIG_ENV)
         if not path:
             raise SystemExit(f"service: no config: pass --config FILE or set {CONFIG_ENV}")
@@ -49,11 +47,21 @@ class ServiceSettings:
 
     def to_dict(self) -> dict:
         return {
-            "region": self.region, "role": self.role, "write_dsn": self.write_dsn, "read_dsn": self.read_dsn,
-            "host": self.host, "port": self.port, "pool_max": self.pool_max, "db_timeout_s": self.db_timeout_s,
+            "region": self.region,
+            "role": self.role,
+            "write_dsn": self.write_dsn,
+            "read_dsn": self.read_dsn,
+            "host": self.host,
+            "port": self.port,
+            "pool_max": self.pool_max,
+            "db_timeout_s": self.db_timeout_s,
             "tenants": [
-                {"id": t.id, "plan": t.plan, "key_sha256": list(t.key_sha256),
-                 "quota": {"gql_qps": t.quota.gql_qps, "ingest_eps": t.quota.ingest_eps, "storage_gb": t.quota.storage_gb}}
+                {
+                    "id": t.id,
+                    "plan": t.plan,
+                    "key_sha256": list(t.key_sha256),
+                    "quota": {"gql_qps": t.quota.gql_qps, "ingest_eps": t.quota.ingest_eps, "storage_gb": t.quota.storage_gb},
+                }
                 for t in self.tenants
             ],
         }

@@ -39,8 +39,13 @@ class Store(Protocol):
 
 
 def _row(r: asyncpg.Record) -> dict[str, Any]:
-    return {"id": r["id"], "tenant": r["tenant_id"], "type": r["type"], "payload": json.loads(r["payload"]),
-            "created_at": r["created_at"].isoformat()}
+    return {
+        "id": r["id"],
+        "tenant": r["tenant_id"],
+        "type": r["type"],
+        "payload": json.loads(r["payload"]),
+        "created_at": r["created_at"].isoformat(),
+    }
 
 
 class PgStore:
@@ -52,8 +57,13 @@ class PgStore:
 
     async def start(self) -> None:
         # min_size=0: the service starts (and reports unhealthy) even when its database is down
-        kw = dict(min_size=0, max_size=self.pool_max, timeout=self.timeout_s, command_timeout=self.timeout_s,
-                  max_inactive_connection_lifetime=30)
+        kw = dict(
+            min_size=0,
+            max_size=self.pool_max,
+            timeout=self.timeout_s,
+            command_timeout=self.timeout_s,
+            max_inactive_connection_lifetime=30,
+        )
         self._write = await asyncpg.create_pool(self.write_dsn, **kw)
         self._read = self._write if self.read_dsn == self.write_dsn else await asyncpg.create_pool(self.read_dsn, **kw)
 
@@ -82,7 +92,9 @@ class PgStore:
         async def go(conn):
             rows = await conn.fetch(
                 "INSERT INTO events (tenant_id, type, payload) SELECT $1, t, p::jsonb FROM unnest($2::text[], $3::text[]) AS x(t, p) RETURNING id",
-                tenant, types, payloads,
+                tenant,
+                types,
+                payloads,
             )
             return [r["id"] for r in rows]
 
@@ -96,10 +108,17 @@ class PgStore:
 
         async def go(conn):
             if type_ is None:
-                rows = await conn.fetch(f"{cols} WHERE tenant_id = $1 AND id > $2 ORDER BY tenant_id, id LIMIT $3", tenant, after, limit)
+                rows = await conn.fetch(
+                    f"{cols} WHERE tenant_id = $1 AND id > $2 ORDER BY tenant_id, id LIMIT $3", tenant, after, limit
+                )
             else:
-                rows = await conn.fetch(f"{cols} WHERE tenant_id = $1 AND id > $2 AND type = $3 ORDER BY tenant_id, id LIMIT $4",
-                                        tenant, after, type_, limit)
+                rows = await conn.fetch(
+                    f"{cols} WHERE tenant_id = $1 AND id > $2 AND type = $3 ORDER BY tenant_id, id LIMIT $4",
+                    tenant,
+                    after,
+                    type_,
+                    limit,
+                )
             return [_row(r) for r in rows]
 
         return await self._run(self._read, go)
@@ -108,7 +127,8 @@ class PgStore:
         async def go(conn):
             r = await conn.fetchrow(
                 "SELECT id, tenant_id, type, payload::text AS payload, created_at FROM events WHERE tenant_id = $1 AND id = $2",
-                tenant, event_id,
+                tenant,
+                event_id,
             )
             return _row(r) if r else None
 
@@ -133,8 +153,11 @@ class PgStore:
             # chose the node when it connected
             probe(self._write, "SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') AS ro"),
         )
-        out: dict[str, Any] = ({"db": "unreachable", "error": read_err} if read is None
-                               else {"db": "reachable", "db_role": "replica" if read["standby"] else "primary"})
+        out: dict[str, Any] = (
+            {"db": "unreachable", "error": read_err}
+            if read is None
+            else {"db": "reachable", "db_role": "replica" if read["standby"] else "primary"}
+        )
         if write is not None and (write["standby"] or write["ro"] != "off"):
             await self._write.expire_connections()
             write, write_err = None, "the write DSN reached a read-only node"

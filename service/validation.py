@@ -126,7 +126,7 @@ def parse_events(body: bytes) -> list[tuple[str, dict]]:
     if isinstance(doc, dict) and "events" in doc:
         extra = sorted(set(doc) - {"events"})
         if extra:
-            raise Invalid(f"unknown field(s) {extra}: a batch is {{\"events\": [...]}}")
+            raise Invalid(f'unknown field(s) {extra}: a batch is {{"events": [...]}}')
         items, prefix = doc["events"], "events"
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_EVENTS_PER_REQUEST:
             raise Invalid(f"events must be an array of 1..{MAX_EVENTS_PER_REQUEST} events")
@@ -138,7 +138,7 @@ def parse_events(body: bytes) -> list[tuple[str, dict]]:
     for i, item in enumerate(items):
         at = f"{prefix}[{i}]" if prefix == "events" else prefix
         if not isinstance(item, dict):
-            raise Invalid(f"{at} must be an object {{\"type\", \"payload\"}}")
+            raise Invalid(f'{at} must be an object {{"type", "payload"}}')
         extra = sorted(set(item) - _EVENT_FIELDS)
         if extra:
             raise Invalid(f"{at}: unknown field(s) {extra}; allowed: type, payload")

@@ -50,7 +50,11 @@ def previews(tmp_path_factory) -> dict[str, StackPreview]:
     procs = {
         s: subprocess.Popen(
             meridian_cmd("preview", "--stack", s, "--json", str(out / f"{s}.json"), "--diagram", str(out / f"{s}.md")),
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         for s in STACKS
     }

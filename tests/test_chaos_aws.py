@@ -34,8 +34,9 @@ def test_region_loss_starts_and_stops_the_network_experiment(previews, aws_env, 
     region = outputs["regions"]["primary"]["region"]
     fis = cloud.stub(FIS, region)
     template = outputs["dr"]["experiment_templates"]["disrupt-network"]
-    fis.add_response("start_experiment", {"experiment": {"id": "exp-1"}},
-                     {"experimentTemplateId": template, "clientToken": ANY, "tags": ANY})
+    fis.add_response(
+        "start_experiment", {"experiment": {"id": "exp-1"}}, {"experimentTemplateId": template, "clientToken": ANY, "tags": ANY}
+    )
     fis.add_response("stop_experiment", {"experiment": {"id": "exp-1"}}, {"id": "exp-1"})
     _play("region-loss", target, monkeypatch)
     cloud.done()
@@ -46,12 +47,17 @@ def test_database_failover_and_failback_calls_in_order(previews, aws_env, tmp_pa
     target, cloud, outputs = make_target(previews, "us", tmp_path)
     regions = {r: outputs["regions"][r]["region"] for r in ("primary", "dr")}
     fis = cloud.stub(FIS, regions["primary"])
-    fis.add_response("start_experiment", {"experiment": {"id": "exp-1"}}, {"experimentTemplateId": ANY, "clientToken": ANY, "tags": ANY})
+    fis.add_response(
+        "start_experiment", {"experiment": {"id": "exp-1"}}, {"experimentTemplateId": ANY, "clientToken": ANY, "tags": ANY}
+    )
     rds_p, rds_d = cloud.stub("rds", regions["primary"]), cloud.stub("rds", regions["dr"])
     # promote dr (unplanned): find members, fail over in the dr region, poll until dr writes
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"))
-    rds_d.add_response("failover_global_cluster", {}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY,
-                                                       "AllowDataLoss": True})
+    rds_d.add_response(
+        "failover_global_cluster",
+        {},
+        {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY, "AllowDataLoss": True},
+    )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"))
     # rollback: the primary rejoins (network back), planned switchover home, dr is a member again
     fis.add_response("stop_experiment", {"experiment": {"id": "exp-1"}}, {"id": "exp-1"})
@@ -63,8 +69,14 @@ def test_database_failover_and_failback_calls_in_order(previews, aws_env, tmp_pa
     _play("database-failover", target, monkeypatch)
     cloud.done()
     ops = [op for _, _, op in cloud.mutating()]
-    assert ops == ["StartExperiment", "FailoverGlobalCluster", "UpdateHealthCheck", "StopExperiment", "UpdateHealthCheck",
-                   "SwitchoverGlobalCluster"]
+    assert ops == [
+        "StartExperiment",
+        "FailoverGlobalCluster",
+        "UpdateHealthCheck",
+        "StopExperiment",
+        "UpdateHealthCheck",
+        "SwitchoverGlobalCluster",
+    ]
     assert inverted(outputs) is False  # traffic is home
 
 

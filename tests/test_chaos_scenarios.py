@@ -68,8 +68,13 @@ def test_network_faults_need_fault_proxies(tmp_path):
 
 def test_recovery_is_the_first_good_response_after_the_last_error():
     w = Window(100.0, 110.0, "region-loss")
-    samples = [Sample(99.0, "GET x", 5, 200, OK), Sample(100.2, "GET x", 5, 503, ERROR), Sample(101.5, "GET x", 5, 503, ERROR),
-               Sample(101.6, "GET x", 20, 200, OK), Sample(103.0, "GET x", 5, 200, OK)]
+    samples = [
+        Sample(99.0, "GET x", 5, 200, OK),
+        Sample(100.2, "GET x", 5, 503, ERROR),
+        Sample(101.5, "GET x", 5, 503, ERROR),
+        Sample(101.6, "GET x", 20, 200, OK),
+        Sample(103.0, "GET x", 5, 200, OK),
+    ]
     health = [(99.9, "primary", True), (100.5, "primary", True), (101.2, "dr", False)]
     m = chaosrun.recovery_metrics(samples, w, health)
     assert m["detect_s"] == pytest.approx(1.2) and m["first_error_s"] == pytest.approx(0.2)
@@ -99,9 +104,26 @@ def _healthy(state_dir: Path) -> bool:
 def test_scenario_runs_with_chaos_run_and_restores_the_steady_state(state_dir, tmp_path, name):
     journal = tmp_path / "journal.json"
     env = {**os.environ, "MERIDIAN_STATE_DIR": str(state_dir), "MERIDIAN_PROJECT_DIR": str(ROOT), "MERIDIAN_STACK": STACK}
-    proc = subprocess.run([sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file", "run",
-                           str(chaosrun.SCENARIO_DIR / f"{name}.json"), "--journal-path", str(journal),
-                           "--rollback-strategy", "always"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chaostoolkit",
+            "--no-version-check",
+            "--no-log-file",
+            "run",
+            str(chaosrun.SCENARIO_DIR / f"{name}.json"),
+            "--journal-path",
+            str(journal),
+            "--rollback-strategy",
+            "always",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     j = json.loads(journal.read_text())
     steps = [(r["activity"]["name"], r["status"]) for r in j["run"] + j["rollbacks"]]
     assert j["status"] == "completed" and not j["deviated"], proc.stderr[-3000:]
@@ -116,11 +138,25 @@ def test_region_loss_under_load_recovers_within_the_detection_bound(state_dir, t
     # the machine is shared: latency objectives loosened, the failover judgement (chaos budget,
     # recovery against the detection bound, steady state) kept as shipped
     slo = tmp_path / "slo.yaml"
-    slo.write_text("version: 1\nobjectives: {p95_ms: 5000, p99_ms: 10000}\n"
-                   "chaos: {scenarios: {region-loss: {error_rate: 0.5}}}\n")
+    slo.write_text(
+        "version: 1\nobjectives: {p95_ms: 5000, p99_ms: 10000}\nchaos: {scenarios: {region-loss: {error_rate: 0.5}}}\n"
+    )
     report = tmp_path / "report"
-    cli = run_meridian("chaos", "region-loss", "--stack", STACK, "--state-dir", str(state_dir), "--report", str(report),
-                       "--users", "10", "--slo", str(slo), timeout=240)
+    cli = run_meridian(
+        "chaos",
+        "region-loss",
+        "--stack",
+        STACK,
+        "--state-dir",
+        str(state_dir),
+        "--report",
+        str(report),
+        "--users",
+        "10",
+        "--slo",
+        str(slo),
+        timeout=240,
+    )
     assert cli.code == 0, cli.out + cli.err
     doc = json.loads((report / "report.json").read_text())
     m = doc["chaos"]

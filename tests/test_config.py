@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import json
 from pathlib import Path
 
 import pytest
@@ -131,12 +130,15 @@ def test_a_tenant_without_an_id_is_named_by_its_position():
     assert problem.startswith("Pulumi.us.yaml: meridian:tenants[3].id: required key is missing"), problem
 
 
-@pytest.mark.parametrize(("section", "typo", "meant"), [
-    ("failover", "dns_ttl", "dns_ttl_s"),
-    (None, "tenant", "tenants"),
-    ("plans.starter.quota", "gql_qp", "gql_qps"),
-    ("tenants.1", "monthly_budget", "monthly_budget_usd"),
-])
+@pytest.mark.parametrize(
+    ("section", "typo", "meant"),
+    [
+        ("failover", "dns_ttl", "dns_ttl_s"),
+        (None, "tenant", "tenants"),
+        ("plans.starter.quota", "gql_qp", "gql_qps"),
+        ("tenants.1", "monthly_budget", "monthly_budget_usd"),
+    ],
+)
 def test_unknown_key_suggests_the_closest_known_one(section, typo, meant):
     raw = us_raw()
     node = raw.values
@@ -214,7 +216,7 @@ def test_subnet_plan_is_disjoint_and_inside_the_vpc(base, prefix, azs):
     nets = [ipaddress.ip_network(c) for cidrs in plan.values() for c in cidrs]
     assert len(nets) == 3 * azs
     assert all(n.subnet_of(vpc) for n in nets)
-    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
     assert all(len(cidrs) == azs for cidrs in plan.values())
 
 
@@ -288,7 +290,9 @@ def test_the_program_refuses_foreign_keys_too():
 
     from components.config import from_engine
 
-    rc.set_all_config({**engine_config(ROOT, "eu"), "meridan:database": '{"engine": "postgres"}', "aws:skipCredentialValidation": "true"})
+    rc.set_all_config(
+        {**engine_config(ROOT, "eu"), "meridan:database": '{"engine": "postgres"}', "aws:skipCredentialValidation": "true"}
+    )
     try:
         with pytest.raises(ConfigError) as info:
             from_engine("eu")

@@ -13,13 +13,22 @@ from meridian.costmodel import estimate, load_prices
 from .conftest import ROOT, run_meridian
 
 PRICES = {
-    "source": "test table", "date": "2026-01-01", "currency": "USD", "hours_per_month": 730,
+    "source": "test table",
+    "date": "2026-01-01",
+    "currency": "USD",
+    "hours_per_month": 730,
     "regional_factor": {"us-east-1": 1.0, "us-west-2": 1.5},
     "hourly": {"eks_cluster": 0.10, "nat_gateway": 0.05, "public_ipv4": 0.005, "nlb": 0.02},
     "ec2_hourly": {"m7g.large": 0.08},
     "rds_hourly": {"aurora-postgresql": {"db.r6g.large": 0.25}, "postgres": {"db.r6g.large": 0.2}},
-    "monthly": {"kms_key": 1.0, "route53_zone": 0.5, "health_check_base": 0.75, "health_check_feature": 1.0,
-                "cloudwatch_alarm": 0.1, "budget_with_actions": 3.0},
+    "monthly": {
+        "kms_key": 1.0,
+        "route53_zone": 0.5,
+        "health_check_base": 0.75,
+        "health_check_feature": 1.0,
+        "cloudwatch_alarm": 0.1,
+        "budget_with_actions": 3.0,
+    },
     "per_gb_month": {"s3_standard": 0.02, "rds_gp3": 0.1, "aurora_storage": 0.1},
 }
 
@@ -31,18 +40,27 @@ def res(urn, rtype, region, inputs):
 def test_estimate_matches_a_hand_computed_case():
     cfg = load_stack(ROOT, "us")  # 4 tenants: acme (enterprise), globex (pro), initech + umbrella (starter)
     resources = [
-        res("a", "aws:eks/cluster:Cluster", "us-east-1", {}),                                    # 0.10 * 730 = 73.00
-        res("b", "aws:eks/nodeGroup:NodeGroup", "us-west-2",
-            {"scalingConfig": {"desiredSize": 3}, "instanceTypes": ["m7g.large"]}),              # 0.08 * 730 * 1.5 * 3 = 262.80
-        res("c", "aws:rds/instance:Instance", "us-east-1",
-            {"engine": "postgres", "instanceClass": "db.r6g.large", "multiAz": True, "allocatedStorage": 100}),  # (0.2*730 + 0.1*100) * 2 = 312.00
-        res("d", "aws:kms/key:Key", "us-west-2", {"tags": {"meridian:tenant": "globex"}}),       # 1.00 to globex
-        res("e", "aws:route53/healthCheck:HealthCheck", "us-east-1",
-            {"type": "HTTPS", "measureLatency": True, "requestInterval": 10}),                  # 0.75 + 3 = 3.75
-        res("f", "aws:ec2/vpc:Vpc", "us-east-1", {}),                                            # free
+        res("a", "aws:eks/cluster:Cluster", "us-east-1", {}),  # 0.10 * 730 = 73.00
+        res(
+            "b", "aws:eks/nodeGroup:NodeGroup", "us-west-2", {"scalingConfig": {"desiredSize": 3}, "instanceTypes": ["m7g.large"]}
+        ),  # 0.08 * 730 * 1.5 * 3 = 262.80
+        res(
+            "c",
+            "aws:rds/instance:Instance",
+            "us-east-1",
+            {"engine": "postgres", "instanceClass": "db.r6g.large", "multiAz": True, "allocatedStorage": 100},
+        ),  # (0.2*730 + 0.1*100) * 2 = 312.00
+        res("d", "aws:kms/key:Key", "us-west-2", {"tags": {"meridian:tenant": "globex"}}),  # 1.00 to globex
+        res(
+            "e",
+            "aws:route53/healthCheck:HealthCheck",
+            "us-east-1",
+            {"type": "HTTPS", "measureLatency": True, "requestInterval": 10},
+        ),  # 0.75 + 3 = 3.75
+        res("f", "aws:ec2/vpc:Vpc", "us-east-1", {}),  # free
     ]
     report = estimate(resources, cfg, "us", PRICES)
-    storage = sum(cfg.quota_of(t).storage_gb for t in cfg.tenants) * 0.02 * (1.0 + 1.5)    # quota storage in both regions
+    storage = sum(cfg.quota_of(t).storage_gb for t in cfg.tenants) * 0.02 * (1.0 + 1.5)  # quota storage in both regions
     assert report.total_usd == pytest.approx(73.00 + 262.80 + 312.00 + 1.00 + 3.75 + storage)
     assert report.unpriced_types == []
     shared = 73.00 + 262.80 + 312.00 + 3.75
@@ -63,7 +81,14 @@ def test_unknown_types_are_reported_not_silently_free():
 def test_shipped_price_table_names_its_source_and_date():
     prices = load_prices()
     assert prices["source"] and prices["date"]
-    assert set(prices["regional_factor"]) >= {"us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1", "ap-southeast-2"}
+    assert set(prices["regional_factor"]) >= {
+        "us-east-1",
+        "us-west-2",
+        "eu-west-1",
+        "eu-central-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+    }
 
 
 def test_preview_fills_the_plan_cost_key(previews):
@@ -112,8 +137,11 @@ def test_synthetic_tenants_replace_the_stack_tenants(tmp_path):
     plan = json.loads(out.read_text())
     tenants = {t["tenant"]: t["plan"] for t in plan["cost"]["tenants"]}
     assert len(tenants) == 7 and set(tenants.values()) == {"enterprise", "pro", "starter"}
-    namespaces = [r for r in plan["resources"] if r["type"] == "kubernetes:core/v1:Namespace"
-                  and r["inputs"]["metadata"]["name"].startswith("t-")]
+    namespaces = [
+        r
+        for r in plan["resources"]
+        if r["type"] == "kubernetes:core/v1:Namespace" and r["inputs"]["metadata"]["name"].startswith("t-")
+    ]
     assert len(namespaces) == 7 * 2
     budgets = [r for r in plan["resources"] if r["type"] == "aws:budgets/budget:Budget"]
     assert len(budgets) == 7 + 1

@@ -31,7 +31,7 @@ def test_generated_sections_carry_the_programs_figures(previews):
     for stack, f in facts_of(previews).items():
         assert f"| {stack} | " in text and f" | {f.resources} | " in text
     architecture = (ROOT / "docs/architecture.md").read_text()
-    assert previews["us"].diagram[previews["us"].diagram.index("```mermaid"):].rstrip() in architecture
+    assert previews["us"].diagram[previews["us"].diagram.index("```mermaid") :].rstrip() in architecture
 
 
 def test_a_hand_edited_figure_is_stale(previews, tmp_path):

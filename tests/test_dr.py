@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components.config import ZONE_REGIONS, RawConfig, ConfigError, load_stack, parse_config, read_stack_files
+from components.config import ZONE_REGIONS, ConfigError, RawConfig, load_stack, parse_config, read_stack_files
 from components.naming import NAMESPACE_PREFIX
 from components.tenant import tenant_prefix
 from meridian.engine.mocks import OUTPUTS, _digest
@@ -37,8 +37,13 @@ def by_urn(plan):
 def owner_of(plan, arn):
     """The resource whose ARN (as the engine's mocks answer for it) is `arn`: the plan keeps inputs,
     so a reference is resolved back to the resource that produced it."""
-    hits = [r for r in plan["resources"] if r["custom"] and r["type"] in OUTPUTS
-            and OUTPUTS[r["type"]](r["name"], r["inputs"], r["region"], _digest(r["type"], r["name"], r["region"])).get("arn") == arn]
+    hits = [
+        r
+        for r in plan["resources"]
+        if r["custom"]
+        and r["type"] in OUTPUTS
+        and OUTPUTS[r["type"]](r["name"], r["inputs"], r["region"], _digest(r["type"], r["name"], r["region"])).get("arn") == arn
+    ]
     assert len(hits) == 1, f"{len(hits)} resources in the plan own {arn}"
     return hits[0]
 
@@ -82,7 +87,11 @@ def test_backup_plan_copies_to_the_dr_vault_and_selects_every_database_and_bucke
     (condition,) = selection["inputs"]["conditions"]
     assert condition["stringEquals"] == [{"key": "aws:ResourceTag/meridian:stack", "value": stack}]
     # the tag the condition selects on is on every database and bucket the plan must cover
-    data = of_type(plan, BUCKET, primary) + of_type(plan, "aws:rds/cluster:Cluster", primary) + of_type(plan, "aws:rds/instance:Instance", primary)
+    data = (
+        of_type(plan, BUCKET, primary)
+        + of_type(plan, "aws:rds/cluster:Cluster", primary)
+        + of_type(plan, "aws:rds/instance:Instance", primary)
+    )
     assert data and all(r["inputs"]["tags"]["meridian:stack"] == stack for r in data)
 
 
@@ -106,8 +115,12 @@ def test_every_tenant_bucket_replicates_to_its_dr_counterpart_under_the_tenants_
             assert replica["type"] == BUCKET and replica["region"] == dr, f"{name}: replica must be a dr-region bucket"
             key = owner_of(plan, dest["encryptionConfiguration"]["replicaKmsKeyId"])
             assert key["type"] == KEY and key["region"] == dr
-            tenant = rule["filter"]["prefix"].removeprefix("tenants/").removeprefix(NAMESPACE_PREFIX).rstrip("/") or name.removeprefix(f"{stack}-dr-t-").removesuffix("-replication")
-            assert f"-t-{tenant}-key" in key["name"], f"{name}: replicas of {tenant} must use {tenant}'s own dr key, not {key['name']}"
+            tenant = rule["filter"]["prefix"].removeprefix("tenants/").removeprefix(NAMESPACE_PREFIX).rstrip(
+                "/"
+            ) or name.removeprefix(f"{stack}-dr-t-").removesuffix("-replication")
+            assert f"-t-{tenant}-key" in key["name"], (
+                f"{name}: replicas of {tenant} must use {tenant}'s own dr key, not {key['name']}"
+            )
             assert rule["deleteMarkerReplication"]["status"] == ("Enabled" if cfg.dr.replicate_delete_markers else "Disabled")
             assert ("replicationTime" in dest) == cfg.dr.replication_time_control
             assert rule["sourceSelectionCriteria"]["sseKmsEncryptedObjects"]["status"] == "Enabled"
@@ -124,7 +137,9 @@ def test_replication_role_reaches_only_its_own_buckets_and_keys(previews, stack)
     for policy in policies:
         pair = policy["name"].removeprefix(f"{stack}-dr-").removesuffix("-replication-access")
         doc = json.loads(policy["inputs"]["policy"])
-        resources = [r for st in doc["Statement"] for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])]
+        resources = [
+            r for st in doc["Statement"] for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+        ]
         assert "*" not in resources
         s3 = {r.removesuffix("/*") for r in resources if r.startswith("arn:aws:s3:::")}
         assert len(s3) == 2, f"{policy['name']}: one source and one replica bucket, got {s3}"

@@ -87,9 +87,17 @@ def make_target(previews, stack, tmp_path, *, health_checks=True):
     if health_checks:
         r53 = boto3.client("route53", region_name="us-east-1")
         for role in ("PRIMARY", "SECONDARY"):
-            created = r53.create_health_check(CallerReference=role, HealthCheckConfig={
-                "Type": "HTTPS", "FullyQualifiedDomainName": f"{role.lower()}.example.com", "Port": 443, "ResourcePath": "/healthz",
-                "RequestInterval": 10, "FailureThreshold": 3})
+            created = r53.create_health_check(
+                CallerReference=role,
+                HealthCheckConfig={
+                    "Type": "HTTPS",
+                    "FullyQualifiedDomainName": f"{role.lower()}.example.com",
+                    "Port": 443,
+                    "ResourcePath": "/healthz",
+                    "RequestInterval": 10,
+                    "FailureThreshold": 3,
+                },
+            )
             outputs["dr"]["health_check_ids"][role] = created["HealthCheck"]["Id"]
     path = tmp_path / f"{stack}-outputs.json"
     path.write_text(json.dumps(outputs))
@@ -100,7 +108,9 @@ def make_target(previews, stack, tmp_path, *, health_checks=True):
 
 def inverted(outputs) -> bool:
     r53 = boto3.client("route53", region_name="us-east-1")
-    return r53.get_health_check(HealthCheckId=outputs["dr"]["health_check_ids"]["PRIMARY"])["HealthCheck"]["HealthCheckConfig"]["Inverted"]
+    return r53.get_health_check(HealthCheckId=outputs["dr"]["health_check_ids"]["PRIMARY"])["HealthCheck"]["HealthCheckConfig"][
+        "Inverted"
+    ]
 
 
 def aurora_ids(outputs):
@@ -111,8 +121,17 @@ def aurora_ids(outputs):
 def globals_response(outputs, writer_role):
     primary, dr = aurora_ids(outputs)
     regions = {role: outputs["regions"][role]["region"] for role in ("primary", "dr")}
-    return {"GlobalClusters": [{"GlobalClusterIdentifier": "us-db", "GlobalClusterMembers": [
-        member(regions["primary"], primary, writer_role == "primary"), member(regions["dr"], dr, writer_role == "dr")]}]}
+    return {
+        "GlobalClusters": [
+            {
+                "GlobalClusterIdentifier": "us-db",
+                "GlobalClusterMembers": [
+                    member(regions["primary"], primary, writer_role == "primary"),
+                    member(regions["dr"], dr, writer_role == "dr"),
+                ],
+            }
+        ]
+    }
 
 
 def ops_only(drill):
@@ -138,23 +157,39 @@ def test_planned_promote_is_a_switchover_to_the_dr_member(previews, aws_env, tmp
     rds = cloud.stub("rds", primary_region)
     _, dr_cluster = aurora_ids(outputs)
     rds.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
-    rds.add_response("switchover_global_cluster", {"GlobalCluster": {}}, {
-        "GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": f"arn:aws:rds:{dr_region}:{ACCOUNT}:cluster:{dr_cluster}"})
+    rds.add_response(
+        "switchover_global_cluster",
+        {"GlobalCluster": {}},
+        {
+            "GlobalClusterIdentifier": "us-db",
+            "TargetDbClusterIdentifier": f"arn:aws:rds:{dr_region}:{ACCOUNT}:cluster:{dr_cluster}",
+        },
+    )
     rds.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # still switching
     rds.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
     target.stop_database("primary", planned=True)
     result = target.promote("dr")
     assert result.changed and "switchover" in result.detail
     cloud.done()
-    assert [c[2] for c in cloud.calls] == ["DescribeGlobalClusters", "SwitchoverGlobalCluster", "DescribeGlobalClusters", "DescribeGlobalClusters"]
+    assert [c[2] for c in cloud.calls] == [
+        "DescribeGlobalClusters",
+        "SwitchoverGlobalCluster",
+        "DescribeGlobalClusters",
+        "DescribeGlobalClusters",
+    ]
 
 
 def test_unplanned_promote_fails_over_in_the_dr_region_allowing_data_loss(previews, aws_env, tmp_path):
     target, cloud, outputs = make_target(previews, "us", tmp_path)
     dr_region = target.regions["dr"]
-    cloud.stub("rds", target.regions["primary"]).add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
-    cloud.stub("rds", dr_region).add_response("failover_global_cluster", {"GlobalCluster": {}}, {
-        "GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY, "AllowDataLoss": True})
+    cloud.stub("rds", target.regions["primary"]).add_response(
+        "describe_global_clusters", globals_response(outputs, "primary"), {}
+    )
+    cloud.stub("rds", dr_region).add_response(
+        "failover_global_cluster",
+        {"GlobalCluster": {}},
+        {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY, "AllowDataLoss": True},
+    )
     cloud.stub("rds", target.regions["primary"]).add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
     assert "data loss allowed" in target.promote("dr").detail
     cloud.done()
@@ -166,7 +201,9 @@ def test_rds_engine_promotes_the_cross_region_replica(previews, aws_env, tmp_pat
     replica = outputs["regions"]["dr"]["db_reader_endpoint"].split(".", 1)[0]
     rds = cloud.stub("rds", target.regions["dr"])
     rds.add_response("promote_read_replica", {"DBInstance": {}}, {"DBInstanceIdentifier": replica, "BackupRetentionPeriod": 14})
-    rds.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceStatus": "available"}]}, {"DBInstanceIdentifier": replica})
+    rds.add_response(
+        "describe_db_instances", {"DBInstances": [{"DBInstanceStatus": "available"}]}, {"DBInstanceIdentifier": replica}
+    )
     target.promote("dr")
     cloud.done()
     with pytest.raises(BadInput, match="only in the dr region"):
@@ -191,15 +228,24 @@ def test_region_failover_drill_makes_the_right_calls_in_order(previews, aws_env,
     fis = cloud.stub("fis", primary_region)
     rds_p, rds_d = cloud.stub("rds", primary_region), cloud.stub("rds", dr_region)
     template = outputs["dr"]["experiment_templates"]["disrupt-network"]
-    fis.add_response("start_experiment", {"experiment": {"id": "EXP1"}},
-                     {"clientToken": ANY, "experimentTemplateId": template, "tags": {"meridian:drill": "us"}})
+    fis.add_response(
+        "start_experiment",
+        {"experiment": {"id": "EXP1"}},
+        {"clientToken": ANY, "experimentTemplateId": template, "tags": {"meridian:drill": "us"}},
+    )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # promote: find members
-    rds_d.add_response("failover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY, "AllowDataLoss": True})
+    rds_d.add_response(
+        "failover_global_cluster",
+        {"GlobalCluster": {}},
+        {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY, "AllowDataLoss": True},
+    )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # dr writes
     fis.add_response("stop_experiment", {"experiment": {"id": "EXP1"}}, {"id": "EXP1"})  # failback: network back
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # old primary rejoined
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # switchover: find members
-    rds_p.add_response("switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY})
+    rds_p.add_response(
+        "switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY}
+    )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # reprotect: dr is a member
     state = run_ops(ops_only(catalog.build("region-failover")), target, tmp_path)
@@ -221,7 +267,9 @@ def test_a_failure_before_the_promotion_undoes_every_completed_step_in_reverse(p
     primary_region, dr_region = target.regions["primary"], target.regions["dr"]
     fis = cloud.stub("fis", primary_region)
     rds_p, rds_d = cloud.stub("rds", primary_region), cloud.stub("rds", dr_region)
-    fis.add_response("start_experiment", {"experiment": {"id": "EXP9"}}, {"clientToken": ANY, "experimentTemplateId": ANY, "tags": ANY})
+    fis.add_response(
+        "start_experiment", {"experiment": {"id": "EXP9"}}, {"clientToken": ANY, "experimentTemplateId": ANY, "tags": ANY}
+    )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
     rds_d.add_client_error("failover_global_cluster", "InvalidGlobalClusterStateFault", "global cluster is busy")
     # rollback, in reverse: traffic home (moto), then the fault undone: network back, primary still a member
@@ -233,7 +281,13 @@ def test_a_failure_before_the_promotion_undoes_every_completed_step_in_reverse(p
     assert rollback["mode"] == "undo in reverse" and not rollback["errors"] and not rollback["failback_needed"]
     assert rollback["operations"] == ["flip_traffic('primary')", "restore_database('primary')", "restore_region('primary')"]
     cloud.done()
-    assert [c[2] for c in cloud.mutating()] == ["StartExperiment", "UpdateHealthCheck", "FailoverGlobalCluster", "UpdateHealthCheck", "StopExperiment"]
+    assert [c[2] for c in cloud.mutating()] == [
+        "StartExperiment",
+        "UpdateHealthCheck",
+        "FailoverGlobalCluster",
+        "UpdateHealthCheck",
+        "StopExperiment",
+    ]
     assert inverted(outputs) is False, "traffic must be home after the rollback"
 
 
@@ -242,7 +296,9 @@ def test_a_failure_after_the_promotion_rolls_forward_to_traffic_on_dr(previews, 
     primary_region = target.regions["primary"]
     rds_p = cloud.stub("rds", primary_region)
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
-    rds_p.add_response("switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY})
+    rds_p.add_response(
+        "switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY}
+    )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
     drill = ops_only(catalog.build("database-failover", "planned"))
     broken = tuple(dataclasses.replace(s, check=_fail) if s.name == "verify" else s for s in drill.steps)
@@ -273,7 +329,12 @@ def test_dry_run_lists_the_calls_and_makes_none(previews, tmp_path, monkeypatch,
     assert code == 0
     buf.seek(0)
     text = buf.read()
-    for call in ("fis.start_experiment", "route53.update_health_check", "rds.failover_global_cluster", "rds.switchover_global_cluster"):
+    for call in (
+        "fis.start_experiment",
+        "route53.update_health_check",
+        "rds.failover_global_cluster",
+        "rds.switchover_global_cluster",
+    ):
         assert call in text, f"the dry run does not show {call}"
     assert "DRY RUN" in text
 
@@ -287,7 +348,10 @@ def test_production_stack_refuses_execute_without_the_flag(project_copy, tmp_pat
     with pytest.raises(BadInput, match="--allow-production"):
         run_drill(DrillRequest("database-failover", "us", "aws", execute=True, project_dir=project_copy))
     # a dry run is always allowed; the flag lets --execute through to the target (no outputs here)
-    assert run_drill(DrillRequest("database-failover", "us", "aws", project_dir=project_copy), Console(file=open("/dev/null", "w"))) == 0
+    assert (
+        run_drill(DrillRequest("database-failover", "us", "aws", project_dir=project_copy), Console(file=open("/dev/null", "w")))
+        == 0
+    )
     with pytest.raises(BadInput, match="no stack outputs"):
         run_drill(DrillRequest("database-failover", "us", "aws", execute=True, allow_production=True, project_dir=project_copy))
     assert load_stack(project_copy, "us").production is True
@@ -298,8 +362,11 @@ def test_restore_drill_is_refused_on_a_target_that_cannot_restore(previews, tmp_
     outputs = tmp_path / "us.json"
     outputs.write_text(json.dumps(previews["us"].plan["outputs"]))
     with pytest.raises(BadInput, match="needs backup, restore_backup, restored_ids, discard_restore"):
-        run_drill(DrillRequest("restore-from-backup", "us", "aws", execute=True, outputs=outputs, project_dir=ROOT,
-                               records=tmp_path / "records"))
+        run_drill(
+            DrillRequest(
+                "restore-from-backup", "us", "aws", execute=True, outputs=outputs, project_dir=ROOT, records=tmp_path / "records"
+            )
+        )
     assert not (tmp_path / "records").exists()
 
 

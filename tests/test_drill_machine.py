@@ -48,12 +48,23 @@ class Recorder:
         return call
 
 
-DRILL = Drill("demo", "a demo drill", (
-    Step("fault", "break it", ops=(op("kill_region", "primary"),), undo=(op("restore_region", "primary"),), event="fault"),
-    Step("fence", "drain it", ops=(op("flip_traffic", "dr"),), undo=(op("flip_traffic", "primary"),)),
-    Step("promote", "promote dr", ops=(op("promote", "dr"),), irreversible=True, safe_state=(op("flip_traffic", "dr"),), timeout_s=0.5),
-    Step("finish", "home", ops=(op("flip_traffic", "primary"),)),
-))
+DRILL = Drill(
+    "demo",
+    "a demo drill",
+    (
+        Step("fault", "break it", ops=(op("kill_region", "primary"),), undo=(op("restore_region", "primary"),), event="fault"),
+        Step("fence", "drain it", ops=(op("flip_traffic", "dr"),), undo=(op("flip_traffic", "primary"),)),
+        Step(
+            "promote",
+            "promote dr",
+            ops=(op("promote", "dr"),),
+            irreversible=True,
+            safe_state=(op("flip_traffic", "dr"),),
+            timeout_s=0.5,
+        ),
+        Step("finish", "home", ops=(op("flip_traffic", "primary"),)),
+    ),
+)
 
 
 def quiet() -> Console:
@@ -146,8 +157,18 @@ def outcomes(spec):
 
 
 def test_rto_runs_to_the_first_success_after_the_last_failure_of_both_kinds():
-    log = outcomes([(9.0, "write", True), (10.5, "write", False), (11.0, "write", True), (11.5, "write", False),
-                    (12.0, "write", True), (10.6, "read", False), (12.4, "read", True), (20.0, "write", False)])
+    log = outcomes(
+        [
+            (9.0, "write", True),
+            (10.5, "write", False),
+            (11.0, "write", True),
+            (11.5, "write", False),
+            (12.0, "write", True),
+            (10.6, "read", False),
+            (12.4, "read", True),
+            (20.0, "write", False),
+        ]
+    )
     rec = recovery(log, fault_t=10.0, end_t=15.0)
     assert rec.recovered_write_t == 12.0 and rec.recovered_read_t == 12.4 and rec.rto_s == 2.4
     assert rec.failed_requests == 3
@@ -184,9 +205,15 @@ def test_restore_verification_requires_every_write_acknowledged_before_the_backu
     def measured(held):
         drill = build("restore-from-backup")
         _, run = start(tmp_path / str(len(held)), Restored(held), drill)
-        log = ProbeLog("acme", outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (5.0, "write", True, 3), (6.0, "write", True, 4)]))
+        log = ProbeLog(
+            "acme", outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (5.0, "write", True, 3), (6.0, "write", True, 4)])
+        )
         run.probe = SimpleNamespace(log=log, tenant=SimpleNamespace(id="acme"))
-        run.events = [{"t": 3.0, "event": "backup started"}, {"t": 4.0, "event": "recovery point"}, {"t": 7.0, "event": "restore requested"}]
+        run.events = [
+            {"t": 3.0, "event": "backup started"},
+            {"t": 4.0, "event": "recovery point"},
+            {"t": 7.0, "event": "restore requested"},
+        ]
         restore = next(s for s in run.state["steps"] if s["name"] == "restore")
         restore["results"] = [{"started_at": 7.0, "seconds": 2.5}]
         verify_restore(run)

@@ -25,9 +25,22 @@ def test_region_failover_and_failback_meet_the_stacks_objectives(tmp_path):
     with running_sandbox("meridian-drill-") as state_dir:
         manifest = json.loads((state_dir / STACK / "manifest.json").read_text())
         time_scale = manifest["failover"]["time_scale"]
-        cli = run_meridian("drill", "region-failover", "--stack", STACK, "--target", "sandbox", "--execute",
-                           "--state-dir", str(state_dir), "--records", str(tmp_path / "records"),
-                           "--evidence", str(tmp_path / "evidence"), timeout=300)
+        cli = run_meridian(
+            "drill",
+            "region-failover",
+            "--stack",
+            STACK,
+            "--target",
+            "sandbox",
+            "--execute",
+            "--state-dir",
+            str(state_dir),
+            "--records",
+            str(tmp_path / "records"),
+            "--evidence",
+            str(tmp_path / "evidence"),
+            timeout=300,
+        )
         assert cli.code == 0, cli.out + cli.err
         status = run_meridian("sandbox", "status", "--stack", STACK, "--state-dir", str(state_dir))
         assert status.code == 0, "the drill must leave the sandbox healthy, primary home: " + status.out

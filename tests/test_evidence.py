@@ -23,8 +23,15 @@ def in_failover(name, type_):
 
 
 def res(urn, type_, region, inputs=None, deps=(), name=None):
-    return {"urn": urn, "type": type_, "name": name or urn, "custom": True, "region": region,
-            "inputs": inputs or {}, "dependencies": list(deps)}
+    return {
+        "urn": urn,
+        "type": type_,
+        "name": name or urn,
+        "custom": True,
+        "region": region,
+        "inputs": inputs or {},
+        "dependencies": list(deps),
+    }
 
 
 def plan_of(*resources, violations=()):
@@ -34,16 +41,32 @@ def plan_of(*resources, violations=()):
 def replication_to(bucket_region):
     dest = res("dst", "aws:s3/bucket:Bucket", bucket_region, name="dr-bucket")
     src = res("src", "aws:s3/bucket:Bucket", "eu-west-1", name="src-bucket")
-    repl = res("repl", "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "eu-west-1", deps=["src", "dst"], inputs={
-        "bucket": "src-bucket-0a1b2c3",
-        "rules": [{"status": "Enabled", "destination": {"bucket": "arn:aws:s3:::dr-bucket-abcdef0",
-                                                         "encryptionConfiguration": {"replicaKmsKeyId": f"arn:aws:kms:{bucket_region}:1:key/k"}}}]})
+    repl = res(
+        "repl",
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+        "eu-west-1",
+        deps=["src", "dst"],
+        inputs={
+            "bucket": "src-bucket-0a1b2c3",
+            "rules": [
+                {
+                    "status": "Enabled",
+                    "destination": {
+                        "bucket": "arn:aws:s3:::dr-bucket-abcdef0",
+                        "encryptionConfiguration": {"replicaKmsKeyId": f"arn:aws:kms:{bucket_region}:1:key/k"},
+                    },
+                }
+            ],
+        },
+    )
     return [src, dest, repl]
 
 
 def test_in_zone_replication_and_backup_copy_attest_compliant():
     vault = "arn:aws:backup:eu-central-1:1:backup-vault:v-1234567"
-    backup = res("plan", "aws:backup/plan:Plan", "eu-west-1", inputs={"rules": [{"copyActions": [{"destinationVaultArn": vault}]}]})
+    backup = res(
+        "plan", "aws:backup/plan:Plan", "eu-west-1", inputs={"rules": [{"copyActions": [{"destinationVaultArn": vault}]}]}
+    )
     doc = attest(plan_of(*replication_to("eu-central-1"), backup), EU, {}, "eu")
     assert doc["verdict"] == "compliant"
     kinds = sorted(d["kind"] for d in doc["destinations"]["items"])
@@ -70,8 +93,12 @@ def test_a_destination_that_cannot_be_resolved_is_not_compliant():
 
 
 def test_backup_copy_to_a_vault_outside_the_zone_fails():
-    backup = res("plan", "aws:backup/plan:Plan", "eu-west-1",
-                 inputs={"rules": [{"copyActions": [{"destinationVaultArn": "arn:aws:backup:us-east-1:1:backup-vault:x"}]}]})
+    backup = res(
+        "plan",
+        "aws:backup/plan:Plan",
+        "eu-west-1",
+        inputs={"rules": [{"copyActions": [{"destinationVaultArn": "arn:aws:backup:us-east-1:1:backup-vault:x"}]}]},
+    )
     doc = attest(plan_of(backup), EU, ALARMS_IN_US_EAST_1, "eu")
     assert doc["verdict"] == "not compliant"
     assert doc["destinations"]["outside_or_unresolved"][0]["region"] == "us-east-1"
@@ -83,8 +110,9 @@ def test_region_exception_is_narrow_and_rule_violations_fail_the_attestation():
     stray_key = res("urn:pulumi:eu::meridian::aws:kms/key:Key::stray", "aws:kms/key:Key", "us-east-1")
     stray_alarm = res("urn:pulumi:eu::meridian::meridian:dr:DisasterRecovery$" + ALARM + "::stray", ALARM, "us-east-1")
     doc = attest(plan_of(alarm, failover_key, stray_key, stray_alarm), EU, ALARMS_IN_US_EAST_1, "eu")
-    assert sorted(doc["resources"]["outside"]) == sorted([stray_key["urn"], stray_alarm["urn"]]), \
+    assert sorted(doc["resources"]["outside"]) == sorted([stray_key["urn"], stray_alarm["urn"]]), (
         "only the listed types inside the listed component may sit in the exception region"
+    )
     violation = {"policy": "aws-replication-destination-allowed", "level": "mandatory", "urn": "x", "message": "m"}
     doc = attest(plan_of(alarm, violations=[violation]), EU, ALARMS_IN_US_EAST_1, "eu")
     assert doc["verdict"] == "not compliant" and doc["rules"]["aws-replication-destination-allowed"]["verdict"] == "fail"
@@ -163,13 +191,25 @@ def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_
     residency = json.loads((out / "residency.json").read_text())
     assert {d["kind"] for d in residency["destinations"]["items"]} >= {"s3-replication", "backup-copy", "database-member"}
     listed = sorted(line.split("  ", 1)[1] for line in (out / MANIFEST).read_text().splitlines())
-    assert listed == sorted(["bundle.json", "cost.json", "plan.json", "policy.json", "residency.json", "residency.md",
-                             "slo/report.json", "slo/report.md"])
+    assert listed == sorted(
+        [
+            "bundle.json",
+            "cost.json",
+            "plan.json",
+            "policy.json",
+            "residency.json",
+            "residency.md",
+            "slo/report.json",
+            "slo/report.md",
+        ]
+    )
 
     ok = run_meridian("evidence", "verify", str(out))
     assert ok.code == 0, ok.err + ok.out
 
-    (out / "residency.json").write_text((out / "residency.json").read_text().replace("not compliant", "x").replace('"compliant"', '"fine"'))
+    (out / "residency.json").write_text(
+        (out / "residency.json").read_text().replace("not compliant", "x").replace('"compliant"', '"fine"')
+    )
     (out / "extra.md").write_text("x")
     tampered = run_meridian("evidence", "verify", str(out))
     assert tampered.code == 1

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from meridian.sandbox.faultproxy import Faults, FaultProxy, control_handler
+from meridian.sandbox.faultproxy import FaultProxy, Faults, control_handler
 
 
 async def _echo_server():
@@ -172,7 +172,10 @@ def test_control_api_over_http():
         ctl = await asyncio.start_server(control_handler(proxy), "127.0.0.1", 0)
         port = ctl.sockets[0].getsockname()[1]
         try:
-            assert await _http(port, "GET", "/faults") == (200, {"latency_ms": 0.0, "jitter_ms": 0.0, "drop": 0.0, "blackhole": False})
+            assert await _http(port, "GET", "/faults") == (
+                200,
+                {"latency_ms": 0.0, "jitter_ms": 0.0, "drop": 0.0, "blackhole": False},
+            )
             code, doc = await _http(port, "PUT", "/faults", {"latency_ms": 50, "drop": 0.25})
             assert code == 200 and doc["latency_ms"] == 50 and proxy.faults.drop == 0.25
             code, doc = await _http(port, "PUT", "/faults", {"drop": 2})

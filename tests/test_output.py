@@ -49,9 +49,21 @@ def test_pipe_gets_plain_uncut_text(monkeypatch):
 
 
 STATUS = {
-    "state": "up", "healthy": False, "endpoint": "http://127.0.0.1:18080",
-    "parts": {"db-dr": {"pid": 11, "port": 15433, "running": True, "healthy": True, "role": "replica"},
-              "svc-dr": {"pid": 12, "port": 18082, "running": True, "healthy": False, "http": 503, "db": "unreachable", "db_role": None}},
+    "state": "up",
+    "healthy": False,
+    "endpoint": "http://127.0.0.1:18080",
+    "parts": {
+        "db-dr": {"pid": 11, "port": 15433, "running": True, "healthy": True, "role": "replica"},
+        "svc-dr": {
+            "pid": 12,
+            "port": 18082,
+            "running": True,
+            "healthy": False,
+            "http": 503,
+            "db": "unreachable",
+            "db_role": None,
+        },
+    },
     "replication": {"state": "streaming", "lag_bytes": 0, "replay_lag_ms": None},
 }
 
@@ -101,11 +113,16 @@ def test_violations_markdown_keeps_messages_whole_and_orders_by_level():
 
     from meridian.render import violations_markdown
 
-    v = lambda level, policy, urn, message: SimpleNamespace(level=level, policy=policy, urn=urn, message=message)
+    def v(level, policy, urn, message):
+        return SimpleNamespace(level=level, policy=policy, urn=urn, message=message)
+
     report = SimpleNamespace(
-        pack=SimpleNamespace(name="meridian", policies=[1, 2]), config_file="policies/config/us.json",
-        violations=[v("advisory", "b-rule", "urn:b", "Tenant ids must match ^[a-z][a-z0-9-]{1,30}$"),
-                    v("mandatory", "z-rule", None, "a | b")],
+        pack=SimpleNamespace(name="meridian", policies=[1, 2]),
+        config_file="policies/config/us.json",
+        violations=[
+            v("advisory", "b-rule", "urn:b", "Tenant ids must match ^[a-z][a-z0-9-]{1,30}$"),
+            v("mandatory", "z-rule", None, "a | b"),
+        ],
     )
     lines = violations_markdown(report).splitlines()
     assert lines[2] == "| mandatory | z-rule | (the stack) | a \\| b |"

@@ -33,8 +33,10 @@ def test_both_regions_have_cluster_database_and_workload(previews, stack):
         container = deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]
         (repo,) = of_type(plan, "aws:ecr/repository:Repository", region)
         assert repo["inputs"]["name"] == cfg.workload.repository and repo["inputs"]["imageTagMutability"] == "IMMUTABLE"
-        assert container["image"] == f"123456789012.dkr.ecr.{region}.amazonaws.com/{cfg.workload.repository}:{cfg.workload.image_tag}", \
-            "each region pulls from its own ECR repository"
+        assert (
+            container["image"]
+            == f"123456789012.dkr.ecr.{region}.amazonaws.com/{cfg.workload.repository}:{cfg.workload.image_tag}"
+        ), "each region pulls from its own ECR repository"
         (service,) = of_type(plan, "kubernetes:core/v1:Service", region)
         assert service["inputs"]["spec"]["type"] == "LoadBalancer"
     if cfg.database.engine == "aurora-postgresql":
@@ -61,7 +63,9 @@ def test_secondary_database_member_is_in_the_dr_region(previews, stack):
     else:
         (writer,) = [i for i in of_type(plan, "aws:rds/instance:Instance", primary) if "replicateSourceDb" not in i["inputs"]]
         (replica,) = of_type(plan, "aws:rds/instance:Instance", dr)
-        assert replica["inputs"]["replicateSourceDb"].startswith(f"arn:aws:rds:{primary}:"), "cross-region replicas name their source by ARN"
+        assert replica["inputs"]["replicateSourceDb"].startswith(f"arn:aws:rds:{primary}:"), (
+            "cross-region replicas name their source by ARN"
+        )
         assert writer["inputs"]["multiAz"] is True
 
 
@@ -74,7 +78,7 @@ def test_every_primary_record_has_a_health_check_and_a_secondary(previews, stack
     by_role = {r["inputs"]["failoverRoutingPolicies"][0]["type"]: r for r in records}
     assert set(by_role) == {"PRIMARY", "SECONDARY"}
     assert by_role["PRIMARY"]["inputs"]["name"] == by_role["SECONDARY"]["inputs"]["name"] == f"api.{cfg.failover.api_zone}"
-    for role, record in by_role.items():
+    for record in by_role.values():
         deps = record["dependencies"]
         (check_urn,) = [d for d in deps if d in checks]
         check = checks[check_urn]
@@ -86,7 +90,9 @@ def test_every_primary_record_has_a_health_check_and_a_secondary(previews, stack
     assert ".elb." + primary in by_role["PRIMARY"]["inputs"]["records"][0]
     assert ".elb." + dr in by_role["SECONDARY"]["inputs"]["records"][0]
     alarms = of_type(plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert sorted(a["inputs"]["dimensions"]["HealthCheckId"] for a in alarms) == sorted(r["inputs"]["healthCheckId"] for r in records)
+    assert sorted(a["inputs"]["dimensions"]["HealthCheckId"] for a in alarms) == sorted(
+        r["inputs"]["healthCheckId"] for r in records
+    )
     assert previews[stack].plan["outputs"]["failover_detection_bound_s"] == cfg.failover.detection_bound_s
 
 
@@ -124,7 +130,9 @@ def test_encryption_is_on_everywhere_it_applies(previews, stack):
             assert {"name": "rds.force_ssl", "value": "1"} in i["parameters"], r["urn"]
         if t == "aws:eks/cluster:Cluster":
             assert i["encryptionConfig"]["resources"] == ["secrets"] and i["encryptionConfig"]["provider"]["keyArn"]
-            assert i["vpcConfig"]["endpointPrivateAccess"] is True and "0.0.0.0/0" not in (i["vpcConfig"].get("publicAccessCidrs") or [])
+            assert i["vpcConfig"]["endpointPrivateAccess"] is True and "0.0.0.0/0" not in (
+                i["vpcConfig"].get("publicAccessCidrs") or []
+            )
             assert set(i["enabledClusterLogTypes"]) >= {"api", "audit", "authenticator"}
         if t == "aws:cloudwatch/logGroup:LogGroup":
             assert i["kmsKeyId"].startswith("arn:aws:kms:"), r["urn"]
@@ -136,7 +144,9 @@ def test_encryption_is_on_everywhere_it_applies(previews, stack):
 def test_master_password_stays_secret(previews, stack):
     preview = previews[stack]
     plan = preview.plan
-    assert "db_master_password" not in plan["outputs"], "the master password is no stack output (operators read it from state if ever)"
+    assert "db_master_password" not in plan["outputs"], (
+        "the master password is no stack output (operators read it from state if ever)"
+    )
     assert plan["outputs"]["tenant_api_keys"] == "[secret]"
     writers = [r for r in plan["resources"] if "masterPassword" in r["inputs"] or "password" in r["inputs"]]
     assert writers and all((r["inputs"].get("masterPassword") or r["inputs"].get("password")) == "[secret]" for r in writers)
@@ -169,16 +179,26 @@ def test_tenants_wait_for_the_platform_namespace_not_the_rollout(previews, stack
     platform namespace (their ConfigMaps live there), never on the Workload or its pods."""
     plan = previews[stack].plan
     by_urn = {r["urn"]: r for r in plan["resources"]}
-    rollout = {r["urn"] for r in plan["resources"] if r["type"] in ("meridian:workload:Workload", "kubernetes:apps/v1:Deployment",
-                                                                     "kubernetes:batch/v1:Job", "kubernetes:core/v1:Service")}
+    rollout = {
+        r["urn"]
+        for r in plan["resources"]
+        if r["type"]
+        in (
+            "meridian:workload:Workload",
+            "kubernetes:apps/v1:Deployment",
+            "kubernetes:batch/v1:Job",
+            "kubernetes:core/v1:Service",
+        )
+    }
     tenant_parts = [r for r in plan["resources"] if "meridian:tenant:Tenant" in r["urn"]]
     assert tenant_parts
     for r in tenant_parts:
         assert not rollout & set(r["dependencies"]), f"{r['urn']} waits for the workload's rollout"
     config_maps = [r for r in tenant_parts if r["type"] == "kubernetes:core/v1:ConfigMap"]
     for cm in config_maps:
-        assert any(by_urn[d]["type"] == "kubernetes:core/v1:Namespace" and "meridian:workload:Workload" in d for d in cm["dependencies"]), \
-            f"{cm['urn']} lands in the platform namespace before it exists"
+        assert any(
+            by_urn[d]["type"] == "kubernetes:core/v1:Namespace" and "meridian:workload:Workload" in d for d in cm["dependencies"]
+        ), f"{cm['urn']} lands in the platform namespace before it exists"
 
 
 def _raw(stack: str, **changes):
@@ -196,13 +216,16 @@ def _raw(stack: str, **changes):
     return type(raw)(values, raw.sources, raw.default_source)
 
 
-@pytest.mark.parametrize("changes, key, words", [
-    ({"failover__hosted_zone_id": None}, "meridian:failover.hosted_zone_id", "delegated"),
-    ({"failover__create_zone": True}, "meridian:failover.hosted_zone_id", "not both"),
-    ({"cluster__public_access_cidrs": []}, "meridian:cluster.public_access_cidrs", "runner"),
-    ({"cluster__api_access": "private-runner"}, "meridian:cluster.runner_cidrs", "runner"),
-    ({"cluster__deploy_role_arn": None}, "meridian:cluster.deploy_role_arn", "access entry"),
-])
+@pytest.mark.parametrize(
+    "changes, key, words",
+    [
+        ({"failover__hosted_zone_id": None}, "meridian:failover.hosted_zone_id", "delegated"),
+        ({"failover__create_zone": True}, "meridian:failover.hosted_zone_id", "not both"),
+        ({"cluster__public_access_cidrs": []}, "meridian:cluster.public_access_cidrs", "runner"),
+        ({"cluster__api_access": "private-runner"}, "meridian:cluster.runner_cidrs", "runner"),
+        ({"cluster__deploy_role_arn": None}, "meridian:cluster.deploy_role_arn", "access entry"),
+    ],
+)
 def test_deploy_blockers_are_config_errors_naming_the_key(changes, key, words):
     from components.config import ConfigError, parse_config
 
@@ -219,11 +242,17 @@ def test_clusters_are_reachable_by_the_runner_and_administered_by_access_entries
     for eks in of_type(plan, "aws:eks/cluster:Cluster"):
         vpc = eks["inputs"]["vpcConfig"]
         assert eks["inputs"]["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
-        assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == [str(c) for c in cfg.cluster.public_access_cidrs]
+        assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == [
+            str(c) for c in cfg.cluster.public_access_cidrs
+        ]
         grants = [a for a in of_type(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", eks["region"])]
-        principals = {a["inputs"]["principalArn"] for a in grants if a["inputs"]["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")}
+        principals = {
+            a["inputs"]["principalArn"] for a in grants if a["inputs"]["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+        }
         assert principals == {cfg.cluster.deploy_role_arn, *cfg.cluster.operator_role_arns}
-        provider = next(r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes" and r["parent"] == eks["parent"])
+        provider = next(
+            r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes" and r["parent"] == eks["parent"]
+        )
         deploy_grant = next(a for a in grants if a["inputs"]["principalArn"] == cfg.cluster.deploy_role_arn)
         assert deploy_grant["urn"] in provider["dependencies"], "the kubernetes provider must wait for the deploy role's access"
         assert by_urn[deploy_grant["parent"]]["type"] == "aws:eks/accessEntry:AccessEntry"
@@ -269,7 +298,8 @@ def test_clusters_manage_the_add_ons_that_enforce_network_policy_and_hand_out_id
     for eks in of_type(plan, "aws:eks/cluster:Cluster"):
         addons = {a["inputs"]["addonName"]: a for a in of_type(plan, "aws:eks/addon:Addon", eks["region"])}
         assert {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"} <= set(addons)
-        assert json.loads(addons["vpc-cni"]["inputs"]["configurationValues"]) == {"enableNetworkPolicy": "true"}, \
+        assert json.loads(addons["vpc-cni"]["inputs"]["configurationValues"]) == {"enableNetworkPolicy": "true"}, (
             "without the network policy agent the tenants' NetworkPolicies are not enforced"
+        )
         (ebs,) = addons["aws-ebs-csi-driver"]["inputs"]["podIdentityAssociations"]
         assert ebs["serviceAccount"] == "ebs-csi-controller-sa" and ebs["roleArn"].startswith("arn:aws:iam::")

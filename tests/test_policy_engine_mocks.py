@@ -19,7 +19,9 @@ def _provider(mocks: MeridianMocks, name: str, inputs: dict) -> str:
 def test_role_arn_keeps_the_role_path():
     mocks = MeridianMocks(None)
     ref = _provider(mocks, "eu-west-1", {"region": "eu-west-1"})
-    _, tenant = mocks.new_resource(MockResourceArgs("aws:iam/role:Role", "t-acme-role", {"path": "/meridian/tenants/", "name": "t-acme"}, ref, custom=True))
+    _, tenant = mocks.new_resource(
+        MockResourceArgs("aws:iam/role:Role", "t-acme-role", {"path": "/meridian/tenants/", "name": "t-acme"}, ref, custom=True)
+    )
     _, plain = mocks.new_resource(MockResourceArgs("aws:iam/role:Role", "eks-role", {}, ref, custom=True))
     assert tenant["arn"] == "arn:aws:iam::123456789012:role/meridian/tenants/t-acme"
     assert plain["arn"].startswith("arn:aws:iam::123456789012:role/eks-role-")
@@ -29,8 +31,10 @@ def test_failover_records_get_distinct_ids_from_their_set_identifier():
     mocks = MeridianMocks(None)
     ref = _provider(mocks, "us-east-1", {"region": "us-east-1"})
     common = {"zoneId": "Z1", "name": "api.example.com", "type": "CNAME"}
-    ids = {mocks.new_resource(MockResourceArgs("aws:route53/record:Record", k, {**common, "setIdentifier": k}, ref, custom=True))[0]
-           for k in ("primary", "secondary")}
+    ids = {
+        mocks.new_resource(MockResourceArgs("aws:route53/record:Record", k, {**common, "setIdentifier": k}, ref, custom=True))[0]
+        for k in ("primary", "secondary")
+    }
     assert ids == {"Z1_api.example.com_CNAME_primary", "Z1_api.example.com_CNAME_secondary"}
     plain_id, _ = mocks.new_resource(MockResourceArgs("aws:route53/record:Record", "simple", common, ref, custom=True))
     assert plain_id == "Z1_api.example.com_CNAME"

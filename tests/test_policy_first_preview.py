@@ -20,7 +20,9 @@ from .test_policy_stacks import DUMP
 
 @pytest.fixture(scope="module")
 def first_preview_us():
-    proc = subprocess.run([sys.executable, "-c", DUMP, str(ROOT), "us", "first-preview"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", DUMP, str(ROOT), "us", "first-preview"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     resources = json.loads(proc.stdout)
     with Analyzer(ROOT / "policies") as analyzer:
@@ -88,4 +90,6 @@ def test_the_failover_alarm_exception_is_generated_only_outside_us_east_1():
             assert exceptions == []
         else:
             assert [(e["region"], e["component"]) for e in exceptions] == [
-                ("us-east-1", "meridian:failover:Failover"), ("us-east-1", "meridian:dr:DisasterRecovery")]
+                ("us-east-1", "meridian:failover:Failover"),
+                ("us-east-1", "meridian:dr:DisasterRecovery"),
+            ]

@@ -52,8 +52,12 @@ class Pack:
 
     def run_only(self, rule: str, resources: list[dict]):
         """Only `rule` enabled (the others skipped by the SDK): what one mutation test needs, several times faster."""
-        settings = {k: {s: v for s, v in e.items() if s != "enforcementLevel"} for k, e in examples.CONFIG.items() if isinstance(e, dict)}
-        return self.run(resources, {**settings, "all": "disabled", rule: {**settings.get(rule, {}), "enforcementLevel": "mandatory"}})
+        settings = {
+            k: {s: v for s, v in e.items() if s != "enforcementLevel"} for k, e in examples.CONFIG.items() if isinstance(e, dict)
+        }
+        return self.run(
+            resources, {**settings, "all": "disabled", rule: {**settings.get(rule, {}), "enforcementLevel": "mandatory"}}
+        )
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +113,10 @@ def test_absent_properties_take_the_provider_default(pack):
 
 def test_policy_documents_as_objects_are_read_like_strings(pack):
     stack = examples.valid_stack()
-    examples.find(stack, "deploy")["inputs"]["policy"] = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    examples.find(stack, "deploy")["inputs"]["policy"] = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
     assert "iam-policy-no-full-admin" in {v.policy for v in pack.run(stack)}
 
 
@@ -134,13 +141,22 @@ def test_unknown_documents_are_unverifiable_resource_by_resource(pack):
     examples.find(stack, "pool-tls-only")["inputs"]["policy"] = examples.UNKNOWN
     examples.find(stack, "alerts")["inputs"]["kmsMasterKeyId"] = examples.UNKNOWN
     violations = pack.run(stack)
-    assert violations and all(v.level == "advisory" and v.message.startswith("unverifiable at preview: ") for v in violations), violations
+    assert violations and all(v.level == "advisory" and v.message.startswith("unverifiable at preview: ") for v in violations), (
+        violations
+    )
     assert {(v.policy, v.urn.rsplit("::", 1)[-1]) for v in violations} >= {
-        ("iam-policy-no-full-admin", "deploy"), ("tenant-role-isolated", "t-acme-data-access"),
-        ("s3-bucket-tls-only", "pool-tls-only"), ("sns-topic-encrypted", "alerts")}
+        ("iam-policy-no-full-admin", "deploy"),
+        ("tenant-role-isolated", "t-acme-data-access"),
+        ("s3-bucket-tls-only", "pool-tls-only"),
+        ("sns-topic-encrypted", "alerts"),
+    }
     # What is known is still judged: Action "*" in a document whose Resource is unknown.
-    examples.find(stack, "deploy")["inputs"]["policy"] = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": examples.UNKNOWN}]}
-    assert [v.level for v in pack.run(stack) if v.policy == "iam-policy-no-full-admin" and v.urn.endswith("::deploy")] == ["mandatory"]
+    examples.find(stack, "deploy")["inputs"]["policy"] = {
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": examples.UNKNOWN}]
+    }
+    assert [v.level for v in pack.run(stack) if v.policy == "iam-policy-no-full-admin" and v.urn.endswith("::deploy")] == [
+        "mandatory"
+    ]
     # Residency must be provable at preview: an unknown region fails (mutation 'region computed').
     found = [v for v in pack.run(examples.mutated("aws-resource-region-allowed", 2)) if v.policy == "aws-resource-region-allowed"]
     assert found and found[0].level == "mandatory" and "must be known" in found[0].message
@@ -168,7 +184,8 @@ def test_residency_exception_is_narrow(pack):
     """The exception covers its types inside its component only: the failover alarm set, not every topic."""
     config = copy.deepcopy(examples.CONFIG)
     config["aws-resource-region-allowed"]["regionExceptions"] = [
-        {"region": "eu-west-1", "component": "meridian:failover:Failover", "types": ["aws:sns/topic:Topic"]}]
+        {"region": "eu-west-1", "component": "meridian:failover:Failover", "types": ["aws:sns/topic:Topic"]}
+    ]
     stack = examples.valid_stack()
     alerts = examples.find(stack, "alerts")
     alerts["inputs"]["region"] = "eu-west-1"
@@ -178,8 +195,9 @@ def test_residency_exception_is_narrow(pack):
     stack = examples.valid_stack()
     examples.find(stack, "alerts")["inputs"]["region"] = "eu-west-1"  # the same type outside the component
     examples.find(stack, "flowlogs")["inputs"]["region"] = "eu-west-1"  # not an excepted type
-    assert sorted(v.urn for v in pack.run(stack, config) if v.policy == region_rule) == sorted([
-        examples.urn("aws:sns/topic:Topic", "alerts"), examples.urn("aws:cloudwatch/logGroup:LogGroup", "flowlogs")])
+    assert sorted(v.urn for v in pack.run(stack, config) if v.policy == region_rule) == sorted(
+        [examples.urn("aws:sns/topic:Topic", "alerts"), examples.urn("aws:cloudwatch/logGroup:LogGroup", "flowlogs")]
+    )
 
 
 def test_bad_config_lists_every_problem(pack):
@@ -195,8 +213,13 @@ def test_bad_config_lists_every_problem(pack):
     # five in the file, and the two residency rules left without their required `allowedRegions`
     assert text.startswith("policies/config/x.json: invalid policy config (7 problems)")
     assert "aws-resource-region-allowed.allowedRegions: required setting is missing" in text
-    for needle in ("no-such-rule: unknown policy", "rds-storage-encrypted.enforcementLevel: must be one of",
-                   "minRetentionDays: must be an integer", "maxDays: unknown setting", "rds-database-dr-member.drRegion: required setting is missing"):
+    for needle in (
+        "no-such-rule: unknown policy",
+        "rds-storage-encrypted.enforcementLevel: must be one of",
+        "minRetentionDays: must be an integer",
+        "maxDays: unknown setting",
+        "rds-database-dr-member.drRegion: required setting is missing",
+    ):
         assert needle in text
 
 
@@ -215,17 +238,26 @@ def test_check_functions_can_be_called_directly_with_plain_dicts():
     finally:
         sys.path.remove(str(PACK))
     key = "arn:aws:kms:us-east-1:123456789012:key/1111-platform"
-    assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": key}, {}, None) == []
-    assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": "x"}, {}, None)
+    assert (
+        encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": key}, {}, None)
+        == []
+    )
+    assert encryption.check_rds_storage_encrypted(
+        "aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": "x"}, {}, None
+    )
     assert encryption.check_rds_storage_encrypted("aws:rds/cluster:Cluster", {}, {}, None)
     doc = json.dumps({"Statement": [{"Effect": "Allow", "Action": "iam:Pass*", "Resource": ["*"]}]})
     assert iam.check_no_passrole_wildcard("aws:iam/policy:Policy", {"policy": doc}, {}, None)
 
 
 def test_taggable_type_list_matches_installed_pulumi_aws():
-    proc = subprocess.run([sys.executable, str(PACK / "tools" / "taggable_types.py")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(PACK / "tools" / "taggable_types.py")], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == json.loads((PACK / "aws_taggable.json").read_text()), "regenerate policies/aws_taggable.json"
+    assert json.loads(proc.stdout) == json.loads((PACK / "aws_taggable.json").read_text()), (
+        "regenerate policies/aws_taggable.json"
+    )
 
 
 def test_catalog_is_generated_from_the_pack():
@@ -262,8 +294,14 @@ def test_streaming_with_a_stack_helper_finds_what_evaluate_finds(pack, threshold
     assert {p for p, _, _ in expected} == {"tenant-role-isolated", "rds-storage-encrypted", "route53-failover-record-ready"}
     with contextlib.ExitStack() as scope:
         main = scope.enter_context(Analyzer(PACK))
-        stream = PolicyStream(main, examples.CONFIG, tmp_path / "config.json", "test",
-                              helper_factory=lambda: scope.enter_context(Analyzer(PACK)), helper_threshold=threshold)
+        stream = PolicyStream(
+            main,
+            examples.CONFIG,
+            tmp_path / "config.json",
+            "test",
+            helper_factory=lambda: scope.enter_context(Analyzer(PACK)),
+            helper_threshold=threshold,
+        )
         for r in resources:
             stream.on_register(_Reg(r))
         report = stream.finish()
@@ -290,7 +328,9 @@ def test_pod_identity_abac_bypasses_are_caught(pack, index):
 def test_decoding_once_per_request_changes_no_verdict(pack, tmp_path):
     """policies/sdkcache.py memoises the SDK's per-policy decoding; the pack as shipped by the SDK
     (cache not installed) must find exactly the same violations, resource and stack rules alike."""
-    probe = subprocess.run([sys.executable, "-c", "import sdkcache; print(sdkcache.install())"], cwd=PACK, capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sdkcache; print(sdkcache.install())"], cwd=PACK, capture_output=True, text=True, timeout=60
+    )
     assert probe.stdout.strip() == "True", f"pulumi-policy internals changed: the decode cache is not installed ({probe.stderr})"
     plain_pack = tmp_path / "policies"
     shutil.copytree(PACK, plain_pack, ignore=shutil.ignore_patterns("__pycache__"))
@@ -298,14 +338,20 @@ def test_decoding_once_per_request_changes_no_verdict(pack, tmp_path):
     assert "\nsdkcache.install()" in main
     (plain_pack / "__main__.py").write_text(main.replace("\nsdkcache.install()", "\npass"))
     resources = examples.mutated("tenant-role-isolated", 0)
-    for rule, index in (("rds-storage-encrypted", 0), ("ec2-security-group-ingress-restricted", 0), ("aws-resource-required-tags", 0)):
+    for rule, index in (
+        ("rds-storage-encrypted", 0),
+        ("ec2-security-group-ingress-restricted", 0),
+        ("aws-resource-required-tags", 0),
+    ):
         examples.MUTATIONS[rule][index][1](resources)
     examples.find(resources, "deploy")["inputs"]["policy"] = examples.UNKNOWN
     cached = sorted((v.policy, v.level, v.urn, v.message) for v in pack.run(resources))
     with Analyzer(plain_pack) as analyzer:
         info = analyzer.wait_ready()
         analyzer.configure(effective_config(info, examples.CONFIG, "test config"))
-        shipped = sorted((v.policy, v.level, v.urn, v.message) for v in evaluate(analyzer, [Subject.from_dict(r) for r in resources]))
+        shipped = sorted(
+            (v.policy, v.level, v.urn, v.message) for v in evaluate(analyzer, [Subject.from_dict(r) for r in resources])
+        )
     assert cached == shipped and len({p for p, *_ in cached}) >= 5
 
 

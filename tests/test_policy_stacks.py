@@ -33,8 +33,10 @@ json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "p
 
 @pytest.fixture(scope="session")
 def real_resources():
-    procs = {s: subprocess.Popen([sys.executable, "-c", DUMP, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for s in ("us", "apac")}
+    procs = {
+        s: subprocess.Popen([sys.executable, "-c", DUMP, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for s in ("us", "apac")
+    }
     out = {}
     for s, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=300)
@@ -107,13 +109,15 @@ def test_real_tenant_role_widened_to_everything(real_resources, stack_pack):
     # Tenants reach AWS through EKS Pod Identity (components.tenantidentity): a tenant's association
     # carries its session policy; widening it must be caught.
     resources = json.loads(json.dumps(real_resources["us"]))
-    access = _one(resources, "aws:eks/podIdentityAssociation:PodIdentityAssociation", lambda r: r["name"].endswith("-t-globex-identity"))
+    access = _one(
+        resources, "aws:eks/podIdentityAssociation:PodIdentityAssociation", lambda r: r["name"].endswith("-t-globex-identity")
+    )
     doc = json.loads(access["inputs"]["policy"])
     for st in doc["Statement"]:
         st["Resource"] = "*"
     access["inputs"]["policy"] = json.dumps(doc)
     hits = _caught(stack_pack("us", resources), "tenant-role-isolated", access["urn"])
-    assert any("Resource \"*\"" in v.message and "globex" in v.message for v in hits)
+    assert any('Resource "*"' in v.message and "globex" in v.message for v in hits)
 
 
 def test_real_resource_moved_outside_the_zone(real_resources, stack_pack):
@@ -129,7 +133,11 @@ def test_real_resource_moved_outside_the_zone(real_resources, stack_pack):
 
 def test_real_primary_record_without_health_check(real_resources, stack_pack):
     resources = json.loads(json.dumps(real_resources["us"]))
-    record = _one(resources, "aws:route53/record:Record", lambda r: r["inputs"].get("failoverRoutingPolicies", [{}])[0].get("type") == "PRIMARY")
+    record = _one(
+        resources,
+        "aws:route53/record:Record",
+        lambda r: r["inputs"].get("failoverRoutingPolicies", [{}])[0].get("type") == "PRIMARY",
+    )
     del record["inputs"]["healthCheckId"]
     record["propertyDependencies"].pop("healthCheckId", None)
     _caught(stack_pack("us", resources), "route53-failover-record-ready", record["urn"])
@@ -148,7 +156,9 @@ def test_real_database_without_dr_member(real_resources, stack_pack):
     writer = _one(resources, "aws:rds/instance:Instance", lambda r: r["name"].endswith("-writer"))
     _caught(stack_pack("apac", resources), "rds-database-dr-member", writer["urn"])
     resources = json.loads(json.dumps(real_resources["us"]))  # Aurora global: drop the secondary's instance
-    resources = [r for r in resources if not (r["type"] == "aws:rds/clusterInstance:ClusterInstance" and "us-west-2" in r["name"])]
+    resources = [
+        r for r in resources if not (r["type"] == "aws:rds/clusterInstance:ClusterInstance" and "us-west-2" in r["name"])
+    ]
     _caught(stack_pack("us", resources), "rds-database-dr-member", _one(resources, "aws:rds/globalCluster:GlobalCluster")["urn"])
 
 
@@ -220,7 +230,12 @@ def test_policy_config_drifted_from_the_stack_config_exits_2_naming_both(project
     assert cli.code == 2, cli.out + cli.err
     assert "policies/config/us.json is out of date with Pulumi.us.yaml" in cli.err and "--write-config" in cli.err
     fixed = run_meridian("policy", "--stack", "us", "--project-dir", str(project_with_pack), "--write-config")
-    assert fixed.code == 0 and json.loads(path.read_text())["aws-resource-region-allowed"]["allowedRegions"] == ["us-east-1", "us-east-2", "us-west-1", "us-west-2"]
+    assert fixed.code == 0 and json.loads(path.read_text())["aws-resource-region-allowed"]["allowedRegions"] == [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+    ]
 
 
 def test_no_policy_skips_the_pack(project_with_pack):

@@ -35,7 +35,9 @@ Path(sys.argv[3]).write_bytes(pickle.dumps(Plan("meridian", sys.argv[2], run.reg
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> tuple[Plan, object]:
     out = tmp_path_factory.mktemp("preflight") / "plan.pickle"
-    proc = subprocess.run([sys.executable, "-c", DUMP, str(ROOT), "us", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", DUMP, str(ROOT), "us", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return pickle.loads(out.read_bytes()), load_stack(ROOT, "us")
 
@@ -69,8 +71,9 @@ def test_the_real_stack_passes_every_check(recorded):
 
 def test_names_fail_on_a_name_aws_would_refuse(recorded):
     plan, cfg = recorded
-    broken = mutated(plan, "aws:s3/bucket:Bucket", lambda i: i.update(bucket="mer-0123456789-t-" + "a" * 50),
-                     where=lambda r: "silo" in r.name)
+    broken = mutated(
+        plan, "aws:s3/bucket:Bucket", lambda i: i.update(bucket="mer-0123456789-t-" + "a" * 50), where=lambda r: "silo" in r.name
+    )
     (finding,) = failing(broken, cfg, "names")
     assert "over AWS's 63" in finding.problem
     upper = mutated(plan, "aws:s3/bucket:Bucket", lambda i: i.update(bucket="Mer_Bucket"), where=lambda r: "silo" in r.name)
@@ -100,7 +103,10 @@ def test_k8s_reachability_fails_on_a_private_endpoint_nobody_can_reach(recorded)
     for r in regs:
         if r.type == "pulumi:providers:kubernetes":
             r.dependencies = []
-    assert "before the deploy role's access" in failing(Plan(plan.project, plan.stack, regs, plan.outputs), cfg, "k8s-reachability")[0].problem
+    assert (
+        "before the deploy role's access"
+        in failing(Plan(plan.project, plan.stack, regs, plan.outputs), cfg, "k8s-reachability")[0].problem
+    )
 
 
 def test_zone_delegation_fails_on_a_zone_nobody_delegated(recorded):
@@ -117,14 +123,21 @@ def test_zone_delegation_fails_on_a_zone_nobody_delegated(recorded):
 
 def test_certificates_fail_without_validation_or_with_a_doubly_managed_record(recorded):
     plan, cfg = recorded
-    no_validation = Plan(plan.project, plan.stack, [r for r in plan.registrations
-                                                    if r.type != "aws:acm/certificateValidation:CertificateValidation"], plan.outputs)
+    no_validation = Plan(
+        plan.project,
+        plan.stack,
+        [r for r in plan.registrations if r.type != "aws:acm/certificateValidation:CertificateValidation"],
+        plan.outputs,
+    )
     assert "no CertificateValidation" in failing(no_validation, cfg, "certificates")[0].problem
     regs = copy.deepcopy(plan.registrations)
     record = next(r for r in regs if r.type == "aws:route53/record:Record" and "cert-validation" in r.name)
     twin = copy.deepcopy(record)
     twin.urn += "-twin"
-    assert "overwrite each other" in failing(Plan(plan.project, plan.stack, [*regs, twin], plan.outputs), cfg, "certificates")[0].problem
+    assert (
+        "overwrite each other"
+        in failing(Plan(plan.project, plan.stack, [*regs, twin], plan.outputs), cfg, "certificates")[0].problem
+    )
 
 
 def _settings(change):
@@ -133,6 +146,7 @@ def _settings(change):
         data = json.loads(files["service.json"])
         change(data)
         files["service.json"] = json.dumps(data)
+
     return apply
 
 
@@ -140,18 +154,27 @@ def test_service_settings_fail_on_what_the_service_cannot_use(recorded):
     plan, cfg = recorded
     loopback = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.update(host="127.0.0.1")))
     assert "binds 127.0.0.1" in failing(loopback, cfg, "service-settings")[0].problem
-    wrong_db = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.update(write_dsn=d["write_dsn"].replace("/meridian?", "/postgres?"))))
+    wrong_db = mutated(
+        plan,
+        "kubernetes:core/v1:Secret",
+        _settings(lambda d: d.update(write_dsn=d["write_dsn"].replace("/meridian?", "/postgres?"))),
+    )
     assert "names database 'postgres'" in failing(wrong_db, cfg, "service-settings")[0].problem
     unloadable = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.pop("tenants")))
     assert "does not load" in failing(unloadable, cfg, "service-settings")[0].problem
 
     def no_mount(inputs):
         inputs["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = []
+
     assert "not mounted" in failing(mutated(plan, "kubernetes:apps/v1:Deployment", no_mount), cfg, "service-settings")[0].problem
 
     def bad_probe(inputs):
         inputs["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] = "/health"
-    assert "not a route of the service" in failing(mutated(plan, "kubernetes:apps/v1:Deployment", bad_probe), cfg, "service-settings")[0].problem
+
+    assert (
+        "not a route of the service"
+        in failing(mutated(plan, "kubernetes:apps/v1:Deployment", bad_probe), cfg, "service-settings")[0].problem
+    )
 
 
 def test_images_fail_unless_pinned_in_the_regions_own_repository(recorded):
@@ -160,14 +183,23 @@ def test_images_fail_unless_pinned_in_the_regions_own_repository(recorded):
     def image(value):
         def apply(inputs):
             inputs["spec"]["template"]["spec"]["containers"][0]["image"] = value
+
         return apply
-    assert "not in an ECR repository" in failing(mutated(plan, "kubernetes:apps/v1:Deployment", image("nginx:latest")), cfg, "images")[0].problem
+
+    assert (
+        "not in an ECR repository"
+        in failing(mutated(plan, "kubernetes:apps/v1:Deployment", image("nginx:latest")), cfg, "images")[0].problem
+    )
     other_region = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/meridian/service:0.1.0"
     problems = [f.problem for f in failing(mutated(plan, "kubernetes:apps/v1:Deployment", image(other_region)), cfg, "images")]
     assert any("pulls from eu-west-1" in p for p in problems)
     latest = "123456789012.dkr.ecr.us-east-1.amazonaws.com/meridian/service:latest"
-    assert any("not pinned" in f.problem for f in failing(mutated(plan, "kubernetes:apps/v1:Deployment", image(latest),
-                                                                  where=lambda r: "us-east-1" in r.name), cfg, "images"))
+    assert any(
+        "not pinned" in f.problem
+        for f in failing(
+            mutated(plan, "kubernetes:apps/v1:Deployment", image(latest), where=lambda r: "us-east-1" in r.name), cfg, "images"
+        )
+    )
 
 
 def test_cli_exit_codes_and_longest_names_the_config_allows(project_copy, tmp_path):
@@ -178,8 +210,13 @@ def test_cli_exit_codes_and_longest_names_the_config_allows(project_copy, tmp_pa
     doc["config"]["meridian:regions"]["primary"]["region"] = "ap-southeast-1"
     doc["config"]["meridian:regions"]["dr"]["region"] = "ap-northeast-2"
     doc["config"]["meridian:tenants"] = [
-        {"id": longest, "plan": "enterprise", "monthly_budget_usd": 100, "data_tier": "silo",
-         "quota": {"gql_qps": 10, "ingest_eps": 10, "storage_gb": 10}},
+        {
+            "id": longest,
+            "plan": "enterprise",
+            "monthly_budget_usd": 100,
+            "data_tier": "silo",
+            "quota": {"gql_qps": 10, "ingest_eps": 10, "storage_gb": 10},
+        },
         {"id": longest[:-1] + "d", "plan": "starter", "monthly_budget_usd": 100, "data_tier": "pool"},
     ]
     (project_copy / "Pulumi.apac.yaml").write_text(yaml.safe_dump(doc))

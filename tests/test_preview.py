@@ -14,7 +14,19 @@ from meridian.engine.recorder import SECRET_SIG, SIG_KEY, UNKNOWN, UNKNOWN_SHOWN
 
 from .conftest import ROOT, STACKS, meridian_cmd, run_meridian
 
-RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "provider", "region", "inputs", "dependencies", "protect", "propertyDependencies"}
+RESOURCE_KEYS = {
+    "urn",
+    "type",
+    "name",
+    "custom",
+    "parent",
+    "provider",
+    "region",
+    "inputs",
+    "dependencies",
+    "protect",
+    "propertyDependencies",
+}
 # AWS types whose arguments have no `tags` map.
 UNTAGGABLE = {
     "aws:ec2/route:Route",
@@ -76,7 +88,9 @@ def test_every_regional_resource_is_under_its_regions_provider_inside_the_zone(p
         if r["region"] in ZONE_REGIONS[stack]:
             continue
         # The one exception: Route 53 health-check alarms, which AWS publishes only in us-east-1.
-        assert r["region"] == METRICS_REGION and r["type"] in METRICS_TYPES, f"{r['urn']} is in {r['region']}, outside zone {stack}"
+        assert r["region"] == METRICS_REGION and r["type"] in METRICS_TYPES, (
+            f"{r['urn']} is in {r['region']}, outside zone {stack}"
+        )
         assert owning_component(plan, r)["type"] == "meridian:failover:Failover", r["urn"]
 
 
@@ -102,7 +116,9 @@ def test_data_subnets_have_no_internet_route(previews):
     plan = previews["us"].plan
     by_urn = {r["urn"]: r for r in plan["resources"]}
     routes = [r for r in plan["resources"] if r["type"] == "aws:ec2/route:Route"]
-    data_tables = {r["urn"] for r in plan["resources"] if r["type"] == "aws:ec2/routeTable:RouteTable" and "-data-rt" in r["name"]}
+    data_tables = {
+        r["urn"] for r in plan["resources"] if r["type"] == "aws:ec2/routeTable:RouteTable" and "-data-rt" in r["name"]
+    }
     assert data_tables
     for route in routes:
         assert route["parent"] not in data_tables, f"{route['urn']} gives a data route table a default route"
@@ -158,7 +174,7 @@ def test_terminal_tree_groups_by_region_then_component(previews):
     # one section per region, each holding that region's components and nothing of the other's
     at = {region: tree.index(f"── {region} (") for region in (primary, dr)}
     first, second = sorted(at, key=at.get)
-    sections = {first: tree[at[first]:at[second]], second: tree[at[second]:]}
+    sections = {first: tree[at[first] : at[second]], second: tree[at[second] :]}
     for region, other in ((primary, dr), (dr, primary)):
         section = sections[region].split("── cross-region")[0]
         assert f"RegionNetwork eu-{region}-net: " in section and f"Cluster eu-{region}-eks: " in section
@@ -178,9 +194,11 @@ def test_counts_are_explained_in_one_line(previews):
     providers = [r for r in plan["resources"] if r["type"].startswith("pulumi:providers:")]
     components = [r for r in plan["resources"] if not r["custom"] and r["type"] != "pulumi:pulumi:Stack"]
     line = next(x for x in out.splitlines() if x.startswith("counts: "))
-    assert line == (f"counts: {len(resources)} resources (the tree and the counts table) + {len(providers)} providers + {len(components)} components"
-                    f" + 1 stack = {len(plan['resources'])} registrations in the plan JSON;"
-                    f" the policy pack analysed {plan['policy']['resources_analyzed']} (all of them but the stack)")
+    assert line == (
+        f"counts: {len(resources)} resources (the tree and the counts table) + {len(providers)} providers + {len(components)} components"
+        f" + 1 stack = {len(plan['resources'])} registrations in the plan JSON;"
+        f" the policy pack analysed {plan['policy']['resources_analyzed']} (all of them but the stack)"
+    )
     assert plan["policy"]["resources_analyzed"] == len(plan["resources"]) - 1
     assert f"Resources per type and region ({len(resources)} total)" in out
 
@@ -272,7 +290,10 @@ def test_config_error_keeps_the_pattern_and_names_the_tenant(project_copy):
     path.write_text(yaml.safe_dump(doc))
     cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_copy))
     assert cli.code == 2, cli.err
-    assert "Pulumi.us.yaml: meridian:tenants['Fjord_Analytics'].id: String should match pattern '^[a-z][a-z0-9-]{1,30}[a-z0-9]$'" in cli.err
+    assert (
+        "Pulumi.us.yaml: meridian:tenants['Fjord_Analytics'].id: String should match pattern '^[a-z][a-z0-9-]{1,30}[a-z0-9]$'"
+        in cli.err
+    )
 
 
 def test_namespace_typo_fails_the_preview_with_a_suggestion(project_copy):
@@ -301,9 +322,17 @@ def reruns(tmp_path_factory, previews):
         "many": (["--stack", "apac", "--tenants", "20", "--no-policy", "--format", "markdown"], {}),
         "full": (["--stack", "us", "--no-policy", "--full", "--format", "markdown"], {}),
     }
-    procs = {k: subprocess.Popen(meridian_cmd("preview", *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160", **env})
-             for k, (args, env) in runs.items()}
+    procs = {
+        k: subprocess.Popen(
+            meridian_cmd("preview", *args),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160", **env},
+        )
+        for k, (args, env) in runs.items()
+    }
     done = {}
     for k, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=600)
@@ -320,7 +349,10 @@ def test_two_previews_give_identical_bytes(previews, reruns):
     plan_bytes = (out / "us.json").read_text()
     assert plan_bytes == json.dumps(first.plan, indent=1) + "\n"  # the file is exactly the canonical dump
     assert (out / "us.md").read_text() == first.diagram
-    report = lambda text: text[: text.index("counts: ")]  # everything before the timed lines
+
+    def report(text):  # everything before the timed lines
+        return text[: text.index("counts: ")]
+
     assert report(done["again"]) == report(first.cli.out)
     assert "timings" not in first.plan["policy"], "measured timings would make every plan differ"
 
@@ -349,7 +381,7 @@ def test_piped_output_keeps_full_names(reruns):
 def test_summary_tree_never_hides_a_tenant(reruns):
     _, done = reruns
     md = done["many"]
-    tree = md[md.index("### Resources by region and component"):md.index("### Resources per type and region")]
+    tree = md[md.index("### Resources by region and component") : md.index("### Resources per type and region")]
     lines = [line for line in tree.splitlines() if "Tenant x20" in line]
     assert len(lines) == 2, tree  # one folded line per region ...
     for line in lines:

@@ -19,7 +19,6 @@ import urllib.parse
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -72,8 +71,7 @@ def _survivors(sb: Sandbox) -> list[str]:
         ref = procs.ProcRef("x", pid, ct, "")
         if procs.alive(ref):
             out.append(f"pid {pid}")
-        out += [f"pid {m.pid} (group {pid})" for m in procs.group_members(pid)
-                if m.create_time() >= ct - 0.05]
+        out += [f"pid {m.pid} (group {pid})" for m in procs.group_members(pid) if m.create_time() >= ct - 0.05]
     return out
 
 
@@ -140,7 +138,12 @@ def test_manifest_describes_the_sandbox(sb):
     assert len(set(doc["ports"].values())) == len(doc["ports"])
     assert doc["endpoint"].startswith("http://127.0.0.1:")
     assert [t["id"] for t in doc["tenants"]] == ["acme", "globex", "initech", "umbrella"]
-    assert {t["id"]: t["quota"]["gql_qps"] for t in doc["tenants"]} == {"acme": 1000, "globex": 200, "initech": 50, "umbrella": 50}
+    assert {t["id"]: t["quota"]["gql_qps"] for t in doc["tenants"]} == {
+        "acme": 1000,
+        "globex": 200,
+        "initech": 50,
+        "umbrella": 50,
+    }
     assert len({t["api_key"] for t in doc["tenants"]}) == 4
     fo = doc["failover"]
     assert fo["time_scale"] == TIME_SCALE and fo["haproxy"] == {"inter_ms": 500, "fall": 3, "rise": 3, "timeout_check_ms": 500}
@@ -167,8 +170,11 @@ def test_up_again_while_up_is_a_no_op(sb):
 def test_a_write_on_the_primary_is_read_on_the_replica(sb):
     doc = sb.doc
     with _client() as c:
-        r = c.post(f"{doc['endpoint']}/v1/tenants/globex/events", json={"type": "repl", "payload": {"mark": "r1"}},
-                   headers=sb.headers("globex"))
+        r = c.post(
+            f"{doc['endpoint']}/v1/tenants/globex/events",
+            json={"type": "repl", "payload": {"mark": "r1"}},
+            headers=sb.headers("globex"),
+        )
         assert r.status_code == 201 and r.json()["region"] == "us-east-1"
         eid = r.json()["ids"][0]
         dr = doc["regions"]["dr"]["service_url"]
@@ -225,9 +231,14 @@ def test_quota_noisy_neighbour(sb):
     assert [r.status_code for r in calm_rs] == [200] * 150
 
 
-tenant_like = st.one_of(st.sampled_from(["acme", "globex", "initech", "umbrella"]),
-                        st.from_regex(r"[a-z][a-z0-9-]{1,12}", fullmatch=True), st.text(string.ascii_letters + "-_.%", min_size=1, max_size=12))
-suffix_like = st.one_of(st.just("/events?limit=1000"), st.integers(1, 60).map(lambda i: f"/events/{i}"), st.just("/events?type=fuzz"))
+tenant_like = st.one_of(
+    st.sampled_from(["acme", "globex", "initech", "umbrella"]),
+    st.from_regex(r"[a-z][a-z0-9-]{1,12}", fullmatch=True),
+    st.text(string.ascii_letters + "-_.%", min_size=1, max_size=12),
+)
+suffix_like = st.one_of(
+    st.just("/events?limit=1000"), st.integers(1, 60).map(lambda i: f"/events/{i}"), st.just("/events?type=fuzz")
+)
 
 
 @pytest.fixture(scope="module")
@@ -235,15 +246,22 @@ def seeded(sb):
     tenants = ["acme", "globex", "initech", "umbrella"]
     with _client() as c:
         for t in tenants:
-            r = c.post(f"{sb.doc['regions']['primary']['service_url']}/v1/tenants/{t}/events",
-                       json={"events": [{"type": "fuzz", "payload": {"owner": t}}] * 3}, headers=sb.headers(t))
+            r = c.post(
+                f"{sb.doc['regions']['primary']['service_url']}/v1/tenants/{t}/events",
+                json={"events": [{"type": "fuzz", "payload": {"owner": t}}] * 3},
+                headers=sb.headers(t),
+            )
             assert r.status_code == 201
     return {t: sb.key(t) for t in tenants}
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path_tenant=tenant_like, key_tenant=st.sampled_from(["acme", "globex", "initech", "umbrella", None]),
-       junk=st.text(string.ascii_letters + string.digits, max_size=30), suffix=suffix_like)
+@given(
+    path_tenant=tenant_like,
+    key_tenant=st.sampled_from(["acme", "globex", "initech", "umbrella", None]),
+    junk=st.text(string.ascii_letters + string.digits, max_size=30),
+    suffix=suffix_like,
+)
 def test_fuzz_keys_and_paths_never_cross_tenants(sb, seeded, path_tenant, key_tenant, junk, suffix):
     key = seeded[key_tenant] if key_tenant else junk
     url = f"{sb.doc['regions']['primary']['service_url']}/v1/tenants/{urllib.parse.quote(path_tenant, safe='')}{suffix}"
@@ -316,10 +334,14 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
         assert core.stop_part(doc, "pg-primary") is True
         # no primary anywhere: neither region can take writes, so neither passes its deep health
         # check (the dr region's replica still reads, but the front door must not send it writes)
-        servers = _until(lambda: all(v.startswith("DOWN") for v in core.haproxy_servers(doc).values()) and core.haproxy_servers(doc), 15)
+        servers = _until(
+            lambda: all(v.startswith("DOWN") for v in core.haproxy_servers(doc).values()) and core.haproxy_servers(doc), 15
+        )
         assert servers, core.haproxy_servers(doc)
         dr_health = c.get(f"{doc['regions']['dr']['service_url']}/healthz")
-        assert dr_health.status_code == 503 and dr_health.json()["writes"] == "unavailable" and dr_health.json()["db"] == "reachable"
+        assert (
+            dr_health.status_code == 503 and dr_health.json()["writes"] == "unavailable" and dr_health.json()["db"] == "reachable"
+        )
         # no region passes its check: the front door itself refuses cleanly (JSON 503 + Retry-After),
         # nothing is half-done
         r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "during", "payload": {}}, headers=h)

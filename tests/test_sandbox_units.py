@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -62,8 +61,12 @@ failovers = st.builds(
 @given(failovers, st.integers(1024, 65535), st.integers(1024, 65535), st.integers(1024, 65535))
 @settings(max_examples=200)
 def test_rendered_config_maps_the_failover_settings(fo, front, p1, p2):
-    text = render(fo, front, [Backend("primary-us-east-1", "127.0.0.1", p1, False), Backend("dr-us-west-2", "127.0.0.1", p2, True)],
-                  "/tmp/x.sock")
+    text = render(
+        fo,
+        front,
+        [Backend("primary-us-east-1", "127.0.0.1", p1, False), Backend("dr-us-west-2", "127.0.0.1", p2, True)],
+        "/tmp/x.sock",
+    )
     expected_inter = max(50, round(fo.health_check_interval_s * 1000 / fo.time_scale))
     assert fo.inter_ms == expected_inter
     assert f"inter {expected_inter}ms" in text
@@ -103,8 +106,14 @@ def test_render_refuses_configs_without_an_active_server():
 def test_haproxy_accepts_the_rendered_config(tmp_path):
     fo = ScaledFailover(30, 10, 60, 600, 7.5)
     cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(render(fo, 18080, [Backend("primary-x", "127.0.0.1", 18081, False), Backend("dr-y", "127.0.0.1", 18082, True)],
-                          str(tmp_path / "h.sock")))
+    cfg.write_text(
+        render(
+            fo,
+            18080,
+            [Backend("primary-x", "127.0.0.1", 18081, False), Backend("dr-y", "127.0.0.1", 18082, True)],
+            str(tmp_path / "h.sock"),
+        )
+    )
     exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
     out = subprocess.run([exe, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -112,8 +121,10 @@ def test_haproxy_accepts_the_rendered_config(tmp_path):
 
 
 def test_parse_show_stat_reads_the_api_servers():
-    csv = ("# pxname,svname,qcur,status,\napi,FRONTEND,,OPEN,\napi,primary-us-east-1,0,DOWN,\n"
-           "api,dr-us-west-2,0,UP,\napi,BACKEND,0,UP,\nother,s1,0,UP,\n")
+    csv = (
+        "# pxname,svname,qcur,status,\napi,FRONTEND,,OPEN,\napi,primary-us-east-1,0,DOWN,\n"
+        "api,dr-us-west-2,0,UP,\napi,BACKEND,0,UP,\nother,s1,0,UP,\n"
+    )
     rows = parse_show_stat(csv)
     assert {k: v["status"] for k, v in rows.items()} == {"primary-us-east-1": "DOWN", "dr-us-west-2": "UP"}
     assert parse_show_stat("") == {}
@@ -165,15 +176,18 @@ def test_manifest_is_written_atomically_and_private(tmp_path):
 # --- CLI: bad input is exit 2 with a message, no traceback ---------------------------------------
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["sandbox", "up", "--stack", "nope"], "unknown stack 'nope'"),
-    (["sandbox", "up", "--stack", "us", "--time-scale", "0"], "--time-scale must be a number > 0"),
-    (["sandbox", "up", "--stack", "us", "--time-scale", "-3"], "--time-scale must be a number > 0"),
-    (["sandbox", "up", "--stack", "us", "--time-scale", "fast"], "Invalid value for '--time-scale'"),
-    (["sandbox", "status", "--stack", "nope"], "unknown stack"),
-    (["sandbox", "down", "--stack", "nope"], "unknown stack"),
-    (["sandbox", "up", "--bogus"], "No such option"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["sandbox", "up", "--stack", "nope"], "unknown stack 'nope'"),
+        (["sandbox", "up", "--stack", "us", "--time-scale", "0"], "--time-scale must be a number > 0"),
+        (["sandbox", "up", "--stack", "us", "--time-scale", "-3"], "--time-scale must be a number > 0"),
+        (["sandbox", "up", "--stack", "us", "--time-scale", "fast"], "Invalid value for '--time-scale'"),
+        (["sandbox", "status", "--stack", "nope"], "unknown stack"),
+        (["sandbox", "down", "--stack", "nope"], "unknown stack"),
+        (["sandbox", "up", "--bogus"], "No such option"),
+    ],
+)
 def test_bad_input_exits_2(args, needle):
     cli = run_meridian(*args, timeout=60)
     assert cli.code == 2, cli.out + cli.err
@@ -196,7 +210,10 @@ def test_sandbox_help_lists_the_commands():
 def test_missing_haproxy_is_exit_2_naming_it(tmp_path):
     env_cli = subprocess.run(
         [sys.executable, "-m", "meridian", "sandbox", "up", "--stack", "us", "--state-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "MERIDIAN_HAPROXY": "/nonexistent", "PATH": "/nonexistent", "COLUMNS": "200"},
     )
     out = env_cli.stdout + env_cli.stderr

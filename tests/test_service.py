@@ -132,15 +132,22 @@ class MemoryStore:
             raise Unavailable("InternalClientError: no read-write host")
         ids = []
         for type_, payload in events:
-            row = {"id": len(self.rows) + 1, "tenant": tenant, "type": type_, "payload": payload,
-                   "created_at": "2026-12-02T08:00:00+00:00"}
+            row = {
+                "id": len(self.rows) + 1,
+                "tenant": tenant,
+                "type": type_,
+                "payload": payload,
+                "created_at": "2026-12-02T08:00:00+00:00",
+            }
             self.rows.append(row)
             ids.append(row["id"])
         return ids
 
     async def list_events(self, tenant, after, limit, type_):
         self._check(tenant, after, limit, type_)
-        return [r for r in self.rows if r["tenant"] == tenant and r["id"] > after and (type_ is None or r["type"] == type_)][:limit]
+        return [r for r in self.rows if r["tenant"] == tenant and r["id"] > after and (type_ is None or r["type"] == type_)][
+            :limit
+        ]
 
     async def get_event(self, tenant, event_id):
         self._check(tenant, event_id)
@@ -180,8 +187,13 @@ KEYS = {t: new_api_key(t) for t in TENANTS}
 
 
 def _settings() -> ServiceSettings:
-    return ServiceSettings("us-east-1", "primary", "postgresql://x", "postgresql://x",
-                           tuple(TenantEntry(t, "p", (key_digest(KEYS[t]),), q) for t, q in TENANTS.items()))
+    return ServiceSettings(
+        "us-east-1",
+        "primary",
+        "postgresql://x",
+        "postgresql://x",
+        tuple(TenantEntry(t, "p", (key_digest(KEYS[t]),), q) for t, q in TENANTS.items()),
+    )
 
 
 @pytest.fixture
@@ -199,7 +211,9 @@ def auth(tenant):
 
 def test_write_then_read_own_events(env):
     client, _, _ = env
-    r = client.post("/v1/tenants/acme/events", json={"events": [{"type": "a", "payload": {"n": 1}}, {"type": "b"}]}, headers=auth("acme"))
+    r = client.post(
+        "/v1/tenants/acme/events", json={"events": [{"type": "a", "payload": {"n": 1}}, {"type": "b"}]}, headers=auth("acme")
+    )
     assert r.status_code == 201 and len(r.json()["ids"]) == 2
     r = client.get("/v1/tenants/acme/events?type=a", headers=auth("acme"))
     assert [e["payload"] for e in r.json()["events"]] == [{"n": 1}]
@@ -216,7 +230,9 @@ def test_no_key_or_unknown_key_is_401(env):
 
 def test_another_tenants_data_is_404_and_never_returned(env):
     client, _, _ = env
-    eid = client.post("/v1/tenants/acme/events", json={"type": "secret", "payload": {"s": "acme-only"}}, headers=auth("acme")).json()["ids"][0]
+    eid = client.post(
+        "/v1/tenants/acme/events", json={"type": "secret", "payload": {"s": "acme-only"}}, headers=auth("acme")
+    ).json()["ids"][0]
     for path in ("/v1/tenants/acme/events", f"/v1/tenants/acme/events/{eid}"):
         r = client.get(path, headers=auth("globex"))
         assert r.status_code == 404 and "acme-only" not in r.text
@@ -253,7 +269,9 @@ def test_batch_over_the_burst_is_413_not_429(env):
     assert r.status_code in (400, 413)
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"events": []}', b'{"type": 3}', b'{"type": "a", "payload": [1]}', b'{"events": "x"}'])
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[]", b'{"events": []}', b'{"type": 3}', b'{"type": "a", "payload": [1]}', b'{"events": "x"}']
+)
 def test_bad_bodies_are_400(env, body):
     client, _, _ = env
     r = client.post("/v1/tenants/acme/events", content=body, headers=auth("acme"))
@@ -279,11 +297,17 @@ def test_database_down_is_503_with_retry_after_and_unhealthy(env):
 
 # --- fuzz: whatever the tenant, key and path, no response carries another tenant's data ----------
 
-tenant_like = st.one_of(st.sampled_from(sorted(TENANTS)), st.from_regex(r"[a-z][a-z0-9-]{1,12}", fullmatch=True),
-                        st.text(string.printable, min_size=1, max_size=20))
+tenant_like = st.one_of(
+    st.sampled_from(sorted(TENANTS)),
+    st.from_regex(r"[a-z][a-z0-9-]{1,12}", fullmatch=True),
+    st.text(string.printable, min_size=1, max_size=20),
+)
 key_like = st.one_of(st.sampled_from(sorted(TENANTS)).map(KEYS.get), st.text(string.printable, max_size=40))
-suffix_like = st.one_of(st.just("/events"), st.integers(-2, 40).map(lambda i: f"/events/{i}"),
-                        st.sampled_from(["/events?limit=1000", "/events?after=0&type=t", "/events/", "/events/x"]))
+suffix_like = st.one_of(
+    st.just("/events"),
+    st.integers(-2, 40).map(lambda i: f"/events/{i}"),
+    st.sampled_from(["/events?limit=1000", "/events?after=0&type=t", "/events/", "/events/x"]),
+)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)

@@ -21,8 +21,8 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
     import schemathesis
     from schemathesis import GenerationMode
     from schemathesis.core.parameters import ParameterLocation
-    from starlette.testclient import TestClient
     from starlette.routing import Route
+    from starlette.testclient import TestClient
 
 from service import openapi
 from service.app import create_app
@@ -39,15 +39,19 @@ def test_too_deep_ignores_brackets_inside_strings():
     assert not too_deep(json.dumps({"s": "[" * 1000 + "{" * 1000}).encode())
     assert not too_deep(json.dumps({"s": '\\"[[[' * 100, "t": "\\\\"}).encode())
     deep = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
-    assert too_deep(deep) and too_deep(b'{"a": ' + deep.replace(b"[[", b"[{\"k\":[", 1) + b"}")
+    assert too_deep(deep) and too_deep(b'{"a": ' + deep.replace(b"[[", b'[{"k":[', 1) + b"}")
     assert not too_deep(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"[]" * 100)
     assert too_deep(b"[" * 100_000)  # unbalanced and long: refused without parsing
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ax'),
-                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\ax'), kids, max_size=3),
-                    max_leaves=60))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ax'),
+        lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\ax'), kids, max_size=3),
+        max_leaves=60,
+    )
+)
 def test_too_deep_agrees_with_the_parsers_depth(doc):
     def depth(v) -> int:
         if isinstance(v, (list, dict)):
@@ -86,7 +90,9 @@ def test_document_refuses_an_undescribed_or_misdescribed_route():
     with pytest.raises(ValueError, match="no OpenAPI description"):
         openapi.document([*base, Route("/v1/admin", nothing, name="admin")])
     with pytest.raises(ValueError, match="described as"):
-        openapi.document([Route("/healthz", nothing, methods=["POST"], name="healthz") if r.name == "healthz" else r for r in base])
+        openapi.document(
+            [Route("/healthz", nothing, methods=["POST"], name="healthz") if r.name == "healthz" else r for r in base]
+        )
     with pytest.raises(ValueError, match="described but not routed"):
         openapi.document([r for r in base if r.name != "get_event"])
 
@@ -113,8 +119,12 @@ def _own_tenant(case) -> None:
 
 
 # negative mode only where there are parameters or a body to break
-MODES = [(n, m) for n in sorted(OPERATIONS) for m in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-         if m is GenerationMode.POSITIVE or " /v1/" in n]
+MODES = [
+    (n, m)
+    for n in sorted(OPERATIONS)
+    for m in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if m is GenerationMode.POSITIVE or " /v1/" in n
+]
 
 
 @pytest.mark.parametrize("name, mode", MODES, ids=[f"{n} {m.value}" for n, m in MODES])
@@ -132,8 +142,9 @@ def test_schemathesis_finds_no_5xx_and_no_contract_violation(name, mode):
     run()
 
 
-AUTH_CASES = st.sampled_from([{}, {"X-API-Key": "mk_nobody_x"}, {"Authorization": "Bearer "}, auth("globex"),
-                              {"Authorization": f"Basic {KEYS['acme']}"}])
+AUTH_CASES = st.sampled_from(
+    [{}, {"X-API-Key": "mk_nobody_x"}, {"Authorization": "Bearer "}, auth("globex"), {"Authorization": f"Basic {KEYS['acme']}"}]
+)
 
 
 @pytest.mark.parametrize("name", sorted(n for n in OPERATIONS if " /v1/" in n))
@@ -143,8 +154,11 @@ def test_requests_without_a_key_or_for_another_tenant_never_reach_the_database(n
     op = OPERATIONS[name]
 
     @FUZZ
-    @given(case=op.as_strategy(generation_mode=GenerationMode.POSITIVE), headers=AUTH_CASES,
-           path_tenant=st.sampled_from(["acme", "initech"]))
+    @given(
+        case=op.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        headers=AUTH_CASES,
+        path_tenant=st.sampled_from(["acme", "initech"]),
+    )
     def run(case, headers, path_tenant):
         case.path_parameters["tenant"] = path_tenant
         before = STORE.calls
@@ -209,8 +223,11 @@ def test_one_unstorable_character_anywhere_in_a_valid_body_is_a_400():
         else:
             container[key] = poisoned
         before = len(STORE.rows)
-        r = client.post("/v1/tenants/acme/events", content=json.dumps(body).encode(),
-                        headers={**auth("acme"), "Content-Type": "application/json"})
+        r = client.post(
+            "/v1/tenants/acme/events",
+            content=json.dumps(body).encode(),
+            headers={**auth("acme"), "Content-Type": "application/json"},
+        )
         assert r.status_code == 400, (r.status_code, r.text)
         assert ("NUL" if bad == "\x00" else "surrogate") in r.json()["message"]
         assert len(STORE.rows) == before

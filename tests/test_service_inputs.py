@@ -89,27 +89,44 @@ def test_cursor_at_int64_max_is_accepted(env):
     assert r.status_code == 200 and r.json()["events"] == []
 
 
-@pytest.mark.parametrize("body, where", [
-    ('{"type": "\\ud800"}', "surrogate"),
-    ('{"type": "t", "payload": {"x": "\\udfff"}}', "surrogate"),
-    ('{"type": "t", "payload": {"x": 1e400}}', "out of range"),
-    ('{"type": "t", "payload": {"x": NaN}}', "NaN"),
-    ('{"type": "t", "payload": {"x": -Infinity}}', "Infinity"),
-    ('{"type": "t", "extra": 1}', "unknown field"),
-    ('{"events": [{"type": "t"}], "type": "t"}', "unknown field"),
-    ('{"type": "' + "x" * 101 + '"}', "1..100"),
-    ("\"just a string\"", "body must be"),
-    (b'{"type": "\xff"}'.decode("latin-1"), "JSON"),
-])
+@pytest.mark.parametrize(
+    "body, where",
+    [
+        ('{"type": "\\ud800"}', "surrogate"),
+        ('{"type": "t", "payload": {"x": "\\udfff"}}', "surrogate"),
+        ('{"type": "t", "payload": {"x": 1e400}}', "out of range"),
+        ('{"type": "t", "payload": {"x": NaN}}', "NaN"),
+        ('{"type": "t", "payload": {"x": -Infinity}}', "Infinity"),
+        ('{"type": "t", "extra": 1}', "unknown field"),
+        ('{"events": [{"type": "t"}], "type": "t"}', "unknown field"),
+        ('{"type": "' + "x" * 101 + '"}', "1..100"),
+        ('"just a string"', "body must be"),
+        (b'{"type": "\xff"}'.decode("latin-1"), "JSON"),
+    ],
+)
 def test_other_unstorable_or_malformed_bodies_are_400(env, body, where):
     client, _ = env
-    _bad_request(client.post("/v1/tenants/acme/events", content=body.encode("latin-1" if "\xff" in body else "utf-8"),
-                             headers=auth("acme")), where)
+    _bad_request(
+        client.post(
+            "/v1/tenants/acme/events", content=body.encode("latin-1" if "\xff" in body else "utf-8"), headers=auth("acme")
+        ),
+        where,
+    )
 
 
-@pytest.mark.parametrize("query, word", [("type=%00", "NUL"), ("type=" + "a" * 101, "type"), ("after=%D9%A3", "after"),
-                                         ("after=1_0", "after"), ("after=+1", "after"), ("after=%201", "after"),
-                                         ("limit=", "limit"), ("after=-1", "after")])
+@pytest.mark.parametrize(
+    "query, word",
+    [
+        ("type=%00", "NUL"),
+        ("type=" + "a" * 101, "type"),
+        ("after=%D9%A3", "after"),
+        ("after=1_0", "after"),
+        ("after=+1", "after"),
+        ("after=%201", "after"),
+        ("limit=", "limit"),
+        ("after=-1", "after"),
+    ],
+)
 def test_bad_query_values_are_400(env, query, word):
     client, _ = env
     _bad_request(client.get(f"/v1/tenants/acme/events?{query}", headers=auth("acme")), word)
@@ -151,9 +168,11 @@ def test_an_unexpected_exception_is_a_logged_500_with_its_request_id(caplog):
 def test_database_down_is_503_with_retry_after_never_500(env):
     client, store = env
     store.down = True
-    for r in (client.get("/v1/tenants/acme/events", headers=auth("acme")),
-              client.get("/v1/tenants/acme/events/1", headers=auth("acme")),
-              client.post("/v1/tenants/acme/events", json={"type": "t"}, headers=auth("acme"))):
+    for r in (
+        client.get("/v1/tenants/acme/events", headers=auth("acme")),
+        client.get("/v1/tenants/acme/events/1", headers=auth("acme")),
+        client.post("/v1/tenants/acme/events", json={"type": "t"}, headers=auth("acme")),
+    ):
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert r.json()["error"] == "db_unavailable" and r.json()["region"] == "us-east-1"
 
@@ -178,8 +197,14 @@ def test_unknown_routes_and_methods_answer_json(env):
 
 def test_healthz_is_503_when_writes_cannot_be_served_and_livez_stays_200(env):
     client, store = env
-    assert client.get("/healthz").json() | {} == {"status": "ok", "region": "us-east-1", "role": "primary",
-                                                  "db": "reachable", "db_role": "primary", "writes": "ok"}
+    assert client.get("/healthz").json() | {} == {
+        "status": "ok",
+        "region": "us-east-1",
+        "role": "primary",
+        "db": "reachable",
+        "db_role": "primary",
+        "writes": "ok",
+    }
     store.writes_down = True  # the region's node answers reads; no primary takes writes
     h = client.get("/healthz")
     assert h.status_code == 503 and h.json()["writes"] == "unavailable" and h.headers["retry-after"] == "1"

@@ -57,15 +57,18 @@ def _headers(doc: dict, tenant: str = "acme") -> dict:
     return {"Authorization": f"Bearer {key}"}
 
 
-@pytest.mark.parametrize("method, path, body, where", [
-    ("POST", "/v1/tenants/acme/events", '{"type": "a\\u0000b"}', "event.type"),
-    ("POST", "/v1/tenants/acme/events", '{"type": "t", "payload": {"x": "\\u0000"}}', "event.payload.x"),
-    ("POST", "/v1/tenants/acme/events", "[" * 100_000 + "]" * 100_000, "nests deeper"),
-    ("GET", "/v1/tenants/acme/events?after=9223372036854775808", None, "after"),
-    ("POST", "/v1/tenants/acme/events", '{"type": "\\ud800"}', "surrogate"),
-    ("POST", "/v1/tenants/acme/events", '{"type": "t", "payload": {"x": 1e400}}', "out of range"),
-    ("GET", "/v1/tenants/acme/events?type=%00", None, "NUL"),
-])
+@pytest.mark.parametrize(
+    "method, path, body, where",
+    [
+        ("POST", "/v1/tenants/acme/events", '{"type": "a\\u0000b"}', "event.type"),
+        ("POST", "/v1/tenants/acme/events", '{"type": "t", "payload": {"x": "\\u0000"}}', "event.payload.x"),
+        ("POST", "/v1/tenants/acme/events", "[" * 100_000 + "]" * 100_000, "nests deeper"),
+        ("GET", "/v1/tenants/acme/events?after=9223372036854775808", None, "after"),
+        ("POST", "/v1/tenants/acme/events", '{"type": "\\ud800"}', "surrogate"),
+        ("POST", "/v1/tenants/acme/events", '{"type": "t", "payload": {"x": 1e400}}', "out of range"),
+        ("GET", "/v1/tenants/acme/events?type=%00", None, "NUL"),
+    ],
+)
 def test_inputs_postgresql_refuses_are_400_through_the_front_door(doc, method, path, body, where):
     with httpx.Client(timeout=10) as c:
         before = c.get(f"{doc['endpoint']}/v1/tenants/acme/events?limit=1000", headers=_headers(doc)).json()["events"]
@@ -91,7 +94,9 @@ def test_schemathesis_against_the_sandbox_finds_no_server_error(doc):
             @given(case=op.as_strategy(generation_mode=mode))
             def run(case):
                 nonlocal ran
-                if "tenant" in (case.path_parameters or {}) and not (case.meta and case.meta.is_negative_at(ParameterLocation.PATH)):
+                if "tenant" in (case.path_parameters or {}) and not (
+                    case.meta and case.meta.is_negative_at(ParameterLocation.PATH)
+                ):
                     case.path_parameters["tenant"] = "acme"
                 case.call_and_validate(headers=headers, timeout=10)
                 ran += 1
@@ -134,13 +139,16 @@ def test_requests_without_the_right_key_never_reach_the_real_database(doc):
     async def touches() -> int:
         conn = await asyncpg.connect(doc["regions"]["primary"]["db_dsn"], timeout=5)
         try:
-            return await conn.fetchval("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) + n_tup_ins "
-                                       "FROM pg_stat_user_tables WHERE relname = 'events'")
+            return await conn.fetchval(
+                "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) + n_tup_ins "
+                "FROM pg_stat_user_tables WHERE relname = 'events'"
+            )
         finally:
             await conn.close()
 
     url = doc["regions"]["primary"]["service_url"]
     wrong = [{}, {"X-API-Key": "mk_acme_not-a-key"}, {"Authorization": "Basic eDp5"}, _headers(doc, "globex")]
+
     def settled() -> int:
         """The count once earlier tests' statistics have landed (unchanged over a flush interval)."""
         last, deadline = asyncio.run(touches()), time.monotonic() + 15
@@ -155,8 +163,11 @@ def test_requests_without_the_right_key_never_reach_the_real_database(doc):
     with httpx.Client(timeout=5) as c:
         before = settled()
         for h in wrong:
-            for r in (c.get(f"{url}/v1/tenants/acme/events", headers=h), c.get(f"{url}/v1/tenants/acme/events/1", headers=h),
-                      c.post(f"{url}/v1/tenants/acme/events", json={"type": "t"}, headers=h)):
+            for r in (
+                c.get(f"{url}/v1/tenants/acme/events", headers=h),
+                c.get(f"{url}/v1/tenants/acme/events/1", headers=h),
+                c.post(f"{url}/v1/tenants/acme/events", json={"type": "t"}, headers=h),
+            ):
                 assert r.status_code in (401, 404), r.text
         assert settled() == before  # PostgreSQL flushes a backend's table statistics about once a second
         assert c.get(f"{url}/v1/tenants/acme/events", headers=_headers(doc)).status_code == 200

@@ -3,9 +3,7 @@ errors, one endpoint breaching, fault windows, and the one-source-of-truth rule 
 
 from __future__ import annotations
 
-import math
 import random
-from pathlib import Path
 
 import pytest
 import yaml
@@ -154,14 +152,17 @@ def test_a_slo_file_may_override_and_says_so(tmp_path):
     assert spec.endpoints["GET /x"] == Objectives(error_rate=0)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("version: 2\n", "version"),
-    ("objectives: {p95_ms: -1}\n", "objectives.p95_ms"),
-    ("objectives: {error_rate: 2}\n", "objectives.error_rate"),
-    ("objectives: {p96_ms: 3}\n", "objectives.p96_ms"),
-    ("chaos: {error_rate: x}\n", "chaos.error_rate"),
-    ("[unclosed\n", "not readable YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("version: 2\n", "version"),
+        ("objectives: {p95_ms: -1}\n", "objectives.p95_ms"),
+        ("objectives: {error_rate: 2}\n", "objectives.error_rate"),
+        ("objectives: {p96_ms: 3}\n", "objectives.p96_ms"),
+        ("chaos: {error_rate: x}\n", "chaos.error_rate"),
+        ("[unclosed\n", "not readable YAML"),
+    ],
+)
 def test_bad_slo_files_are_refused_with_the_key(tmp_path, text, message):
     path = tmp_path / "slo.yaml"
     path.write_text(text)

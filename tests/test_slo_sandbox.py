@@ -37,8 +37,25 @@ def impossible(tmp_path) -> Path:
 
 
 def slo(state_dir: Path, report: Path, *args: str):
-    return run_meridian("slo", "--stack", STACK, "--state-dir", str(state_dir), "--report", str(report), "--shape", "flat",
-                        "--users", "8", "--spawn-rate", "8", "--duration", "4", *args, timeout=120)
+    return run_meridian(
+        "slo",
+        "--stack",
+        STACK,
+        "--state-dir",
+        str(state_dir),
+        "--report",
+        str(report),
+        "--shape",
+        "flat",
+        "--users",
+        "8",
+        "--spawn-rate",
+        "8",
+        "--duration",
+        "4",
+        *args,
+        timeout=120,
+    )
 
 
 def test_a_short_real_run_passes_and_reports(state_dir, tmp_path):
@@ -56,8 +73,10 @@ def test_a_short_real_run_passes_and_reports(state_dir, tmp_path):
     assert (tmp_path / "latency.png").stat().st_size > 10_000
     assert "| all | p95_ms |" in (tmp_path / "report.md").read_text()
     assert not (tmp_path / "tenants.json").exists()  # API keys do not outlive the run
-    assert not any(t["api_key"] in (tmp_path / "report.json").read_text()
-                   for t in json.loads((state_dir / STACK / "manifest.json").read_text())["tenants"])
+    assert not any(
+        t["api_key"] in (tmp_path / "report.json").read_text()
+        for t in json.loads((state_dir / STACK / "manifest.json").read_text())["tenants"]
+    )
 
 
 def test_an_impossible_slo_fails_naming_the_objective_also_with_workers(state_dir, tmp_path, impossible):
@@ -74,18 +93,40 @@ def test_an_impossible_slo_fails_naming_the_objective_also_with_workers(state_di
 def test_plain_locust_exit_code_is_the_verdict(state_dir, impossible):
     # host and tenant keys from the sandbox manifest; the met case is the first test (the gate
     # refuses a run whose Locust verdict disagrees with its own)
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "5", "-r", "5", "-t", "3s",
-            "--stack", STACK, "--state-dir", str(state_dir), "--only-summary", "--slo", str(impossible)]
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        "5",
+        "-r",
+        "5",
+        "-t",
+        "3s",
+        "--stack",
+        STACK,
+        "--state-dir",
+        str(state_dir),
+        "--only-summary",
+        "--slo",
+        str(impossible),
+    ]
     breached = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=90, env={**os.environ, "NO_COLOR": "1"})
     assert breached.returncode == 1, breached.stdout + breached.stderr
     assert "SLO BREACHED" in breached.stdout and "FAILED p95_ms" in breached.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--users", "0"), "--users must be 1..10000"),
-    (("--shape", "zigzag"), "unknown shape 'zigzag'"),
-    (("--target", "gcp"), "unknown target 'gcp'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--users", "0"), "--users must be 1..10000"),
+        (("--shape", "zigzag"), "unknown shape 'zigzag'"),
+        (("--target", "gcp"), "unknown target 'gcp'"),
+    ],
+)
 def test_bad_input_exits_2(tmp_path, args, message):
     cli = run_meridian("slo", "--stack", STACK, "--state-dir", str(tmp_path), *args)
     assert cli.code == 2 and message in cli.err, cli.err
@@ -99,8 +140,23 @@ def test_no_sandbox_exits_2_with_the_command_to_start_one(tmp_path):
 def test_plain_locust_refuses_a_bad_slo_file_at_start(tmp_path):
     bad = tmp_path / "slo.yaml"
     bad.write_text("objectives: {p95_ms: fast}\n")
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-t", "1s",
-            "--host", "http://127.0.0.1:9", "--slo", str(bad), "--only-summary"]
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        "1",
+        "-t",
+        "1s",
+        "--host",
+        "http://127.0.0.1:9",
+        "--slo",
+        str(bad),
+        "--only-summary",
+    ]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "objectives.p95_ms" in proc.stderr and "Traceback" not in proc.stderr

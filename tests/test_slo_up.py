@@ -31,12 +31,15 @@ def test_aws_without_the_cli_through_the_command_line():
     assert cli.code == 2 and "needs the Pulumi CLI" in cli.err and "Traceback" not in cli.err
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--target", "gcp"), "unknown target 'gcp'"),
-    (("--users", "0"), "--users must be 1..10000"),
-    (("--time-scale", "0"), "--time-scale must be a number > 0"),
-    (("--stack", "mars"), "unknown stack 'mars'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--target", "gcp"), "unknown target 'gcp'"),
+        (("--users", "0"), "--users must be 1..10000"),
+        (("--time-scale", "0"), "--time-scale must be a number > 0"),
+        (("--stack", "mars"), "unknown stack 'mars'"),
+    ],
+)
 def test_bad_input_exits_2_before_any_step(args, message, tmp_path):
     cli = run_meridian("up", "--stack", "us", *args, "--state-dir", str(tmp_path))
     assert cli.code == 2 and message in cli.err, cli.err
@@ -50,8 +53,20 @@ def test_a_failed_policy_gate_applies_nothing(project_copy, tmp_path):
     doc["rds-backup-retention-sufficient"]["minRetentionDays"] = 30  # the stack keeps 14 days
     config.write_text(json.dumps(doc))
     state = tmp_path / "state"
-    cli = run_meridian("up", "--stack", "us", "--target", "sandbox", "--project-dir", str(project_copy),
-                       "--state-dir", str(state), "--report", str(tmp_path / "report"), timeout=300)
+    cli = run_meridian(
+        "up",
+        "--stack",
+        "us",
+        "--target",
+        "sandbox",
+        "--project-dir",
+        str(project_copy),
+        "--state-dir",
+        str(state),
+        "--report",
+        str(tmp_path / "report"),
+        timeout=300,
+    )
     assert cli.code == 1, cli.out + cli.err
     assert "preview gate failed for us" in cli.err and "nothing was applied" in cli.err
     assert "rds-backup-retention-sufficient" in cli.out

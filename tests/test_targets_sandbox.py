@@ -38,8 +38,19 @@ def running_sandbox(prefix: str, *extra: str):
     """A fresh sandbox of STACK (fault proxies on) in its own state dir; yields that dir."""
     state_dir = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
-    cli = run_meridian("sandbox", "up", "--stack", STACK, "--state-dir", str(state_dir), "--time-scale", str(TIME_SCALE),
-                       "--fault-proxies", *extra, timeout=120)
+    cli = run_meridian(
+        "sandbox",
+        "up",
+        "--stack",
+        STACK,
+        "--state-dir",
+        str(state_dir),
+        "--time-scale",
+        str(TIME_SCALE),
+        "--fault-proxies",
+        *extra,
+        timeout=120,
+    )
     try:
         assert cli.code == 0, cli.out + cli.err
         yield state_dir
@@ -77,15 +88,18 @@ def test_factory_reports_a_missing_aws_module_as_unavailable(monkeypatch):
         open_target("aws", STACK, ROOT)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"kind": "latency", "layer": "database", "role": "dr"}, "latency_ms or jitter_ms > 0"),
-    ({"kind": "drop", "layer": "service", "role": "primary", "probability": 0}, "0 < probability <= 1"),
-    ({"kind": "drop", "layer": "service", "role": "primary", "probability": 1.5}, "0 < probability <= 1"),
-    ({"kind": "latency", "layer": "database", "role": "dr", "latency_ms": -1}, ">= 0"),
-    ({"kind": "fire", "layer": "database", "role": "dr"}, "unknown fault kind"),
-    ({"kind": "blackhole", "layer": "disk", "role": "dr"}, "unknown fault layer"),
-    ({"kind": "blackhole", "layer": "service", "role": "eu"}, "unknown region role 'eu'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"kind": "latency", "layer": "database", "role": "dr"}, "latency_ms or jitter_ms > 0"),
+        ({"kind": "drop", "layer": "service", "role": "primary", "probability": 0}, "0 < probability <= 1"),
+        ({"kind": "drop", "layer": "service", "role": "primary", "probability": 1.5}, "0 < probability <= 1"),
+        ({"kind": "latency", "layer": "database", "role": "dr", "latency_ms": -1}, ">= 0"),
+        ({"kind": "fire", "layer": "database", "role": "dr"}, "unknown fault kind"),
+        ({"kind": "blackhole", "layer": "disk", "role": "dr"}, "unknown fault layer"),
+        ({"kind": "blackhole", "layer": "service", "role": "eu"}, "unknown region role 'eu'"),
+    ],
+)
 def test_faults_are_validated(kwargs, message):
     with pytest.raises(BadInput, match=message):
         Fault(**kwargs)
@@ -122,8 +136,9 @@ def test_protocol_surface(target):
     assert {"acme", "globex", "initech", "umbrella"} <= set(tenants)
     assert tenants["initech"].plan == "starter" and tenants["initech"].gql_qps == 50
     assert "api_key" not in repr(tenants["initech"])  # keys never end up in logs
-    r = httpx.get(f"{target.endpoint()}/v1/tenants/initech/events",
-                  headers={"Authorization": f"Bearer {tenants['initech'].api_key}"})
+    r = httpx.get(
+        f"{target.endpoint()}/v1/tenants/initech/events", headers={"Authorization": f"Bearer {tenants['initech'].api_key}"}
+    )
     assert r.status_code == 200
     h = target.health()
     assert h.healthy and h.serving == "primary", h.detail
@@ -168,7 +183,11 @@ def test_latency_fault_slows_the_region_and_clears(target):
     assert cleared.changed and "svc-primary" in cleared.detail
     for name, proxy in target.doc["faults"].items():
         assert httpx.get(f"{proxy['control_url']}/faults").json() == {
-            "latency_ms": 0, "jitter_ms": 0, "drop": 0, "blackhole": False}, name
+            "latency_ms": 0,
+            "jitter_ms": 0,
+            "drop": 0,
+            "blackhole": False,
+        }, name
     livez_ms()
     assert not target.clear_faults().changed
 

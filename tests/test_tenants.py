@@ -39,16 +39,27 @@ def test_each_tenant_gets_exactly_its_namespace_policies_quota_and_role(previews
         namespaces = [r for r in of_type(plan, "kubernetes:core/v1:Namespace") if r["inputs"]["metadata"]["name"] == ns]
         assert {r["region"] for r in namespaces} == regions and len(namespaces) == 2, f"{ns} must exist once per region"
         assert all(tenant_of_namespace(r) == tenant.id for r in namespaces)
-        in_ns = lambda token: [r for r in of_type(plan, token) if r["inputs"]["metadata"].get("namespace") == ns]
+
+        def in_ns(token, ns=ns):
+            return [r for r in of_type(plan, token) if r["inputs"]["metadata"].get("namespace") == ns]
+
         policies = in_ns("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-        deny = [p for p in policies if p["inputs"]["spec"]["podSelector"] == {} and set(p["inputs"]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-                and not p["inputs"]["spec"].get("ingress") and not p["inputs"]["spec"].get("egress")]
+        deny = [
+            p
+            for p in policies
+            if p["inputs"]["spec"]["podSelector"] == {}
+            and set(p["inputs"]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not p["inputs"]["spec"].get("ingress")
+            and not p["inputs"]["spec"].get("egress")
+        ]
         assert len(deny) == 2, f"{ns}: a default-deny (ingress and egress) policy per region"
         quotas = in_ns("kubernetes:core/v1:ResourceQuota")
         q = cfg.quota_of(tenant)
         assert [r["inputs"]["spec"]["hard"] for r in quotas] == [tenant_sizing(q.gql_qps, q.ingest_eps, q.storage_gb)] * 2
         assert len(in_ns("kubernetes:core/v1:ServiceAccount")) == 2
-        associations = [a for a in of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation") if a["inputs"]["namespace"] == ns]
+        associations = [
+            a for a in of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation") if a["inputs"]["namespace"] == ns
+        ]
         assert {a["region"] for a in associations} == regions and len(associations) == 2
         for association in associations:
             assert association["inputs"]["serviceAccount"] == f"{tenant.id}-app"
@@ -107,19 +118,29 @@ def test_abac_role_resolves_to_the_callers_own_data_only(previews, stack):
                 if other.id == me.id:
                     continue
                 theirs = f"t-{other.id}"
-                targets = [f"{pool}/tenants/{theirs}/data.json", f"{silo_prefix}{theirs}/tenants/{theirs}/data.json", f"{silo_prefix}{theirs}"]
+                targets = [
+                    f"{pool}/tenants/{theirs}/data.json",
+                    f"{silo_prefix}{theirs}/tenants/{theirs}/data.json",
+                    f"{silo_prefix}{theirs}",
+                ]
                 for st_ in statements:
                     for resource in as_list(st_["Resource"]):
                         resolved = resource.replace("${aws:PrincipalTag/kubernetes-namespace}", mine)
                         if st_["Sid"] == "OwnKeys":
-                            assert st_["Condition"]["StringEquals"]["aws:ResourceTag/meridian:namespace"] == "${aws:PrincipalTag/kubernetes-namespace}"
+                            assert (
+                                st_["Condition"]["StringEquals"]["aws:ResourceTag/meridian:namespace"]
+                                == "${aws:PrincipalTag/kubernetes-namespace}"
+                            )
                             assert keys[(role["region"], other.id)] != mine, "another tenant's key carries my namespace tag"
                             continue
                         for target in targets:
                             assert not _matches(resolved, target), f"{me.id}'s session reaches {target} through {resource}"
                         listing = st_["Condition"].get("StringLike", {}).get("s3:prefix")
                         if listing:
-                            assert all(p.replace("${aws:PrincipalTag/kubernetes-namespace}", mine) == f"tenants/{mine}/*" for p in listing)
+                            assert all(
+                                p.replace("${aws:PrincipalTag/kubernetes-namespace}", mine) == f"tenants/{mine}/*"
+                                for p in listing
+                            )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -163,7 +184,10 @@ def test_silo_tenants_have_their_own_bucket_and_pool_tenants_share_one(previews,
     for b in buckets:
         assert b["protect"], b["urn"]
     blocks = of_type(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert len(blocks) == len(buckets) and all(all(blk["inputs"][k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")) for blk in blocks)
+    assert len(blocks) == len(buckets) and all(
+        all(blk["inputs"][k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        for blk in blocks
+    )
     for policy in of_type(plan, "aws:s3/bucketPolicy:BucketPolicy"):
         (statement,) = json.loads(policy["inputs"]["policy"])["Statement"]
         assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -189,13 +213,16 @@ def test_every_tenant_has_a_budget_filtered_on_its_tag_with_a_hard_cap(previews,
     for action in actions:
         assert action["inputs"]["actionType"] == "APPLY_IAM_POLICY"
         assert action["inputs"]["actionThreshold"] == {"actionThresholdType": "PERCENTAGE", "actionThresholdValue": 100}
-        assert len(action["inputs"]["definition"]["iamActionDefinition"]["roles"]) == 2, "the cap reaches the tenant role in both regions"
+        assert len(action["inputs"]["definition"]["iamActionDefinition"]["roles"]) == 2, (
+            "the cap reaches the tenant role in both regions"
+        )
     for deny in [p for p in of_type(plan, "aws:iam/policy:Policy") if p["inputs"].get("path") == "/meridian/hard-caps/"]:
         tenant = deny["inputs"]["tags"]["meridian:tenant"]
         (statement,) = json.loads(deny["inputs"]["policy"])["Statement"]
         assert statement["Effect"] == "Deny"
-        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": f"t-{tenant}"}}, \
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": f"t-{tenant}"}}, (
             "the cap must stop only the capped tenant's sessions on the shared role"
+        )
 
 
 quotas = st.tuples(st.integers(1, 5000), st.integers(1, 100_000), st.integers(1, 100_000))

@@ -68,7 +68,9 @@ out.write_text(json.dumps({"containers": containers, "databases": databases, "ap
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("rendered") / "pods.json"
-    proc = subprocess.run([sys.executable, "-c", DUMP, str(ROOT), STACK, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", DUMP, str(ROOT), STACK, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     os.chmod(out, 0o600)
     return json.loads(out.read_text())
@@ -80,8 +82,16 @@ def _containers(rendered: dict, owner_type: str) -> list:
     out = []
     for c in rendered["containers"]:
         if c["owner_type"] == owner_type:
-            rc = RenderedContainer(c["owner_urn"], c["owner_type"], c["region"], c["namespace"], c["spec"], c["pod_security"],
-                                   {p: MountedFile(**f) for p, f in c["files"].items()}, c["secret_dependencies"])
+            rc = RenderedContainer(
+                c["owner_urn"],
+                c["owner_type"],
+                c["region"],
+                c["namespace"],
+                c["spec"],
+                c["pod_security"],
+                {p: MountedFile(**f) for p, f in c["files"].items()},
+                c["secret_dependencies"],
+            )
             out.append(rc)
     return out
 
@@ -90,8 +100,12 @@ def _writer_database(rendered: dict) -> dict:
     """The database resource that takes the master credentials (Aurora writer cluster or RDS primary)."""
     (writer,) = [d for d in rendered["databases"] if d["inputs"].get("masterPassword") or d["inputs"].get("password")]
     i = writer["inputs"]
-    return {"user": i.get("masterUsername") or i["username"], "password": i.get("masterPassword") or i["password"],
-            "database": i.get("databaseName") or i["dbName"], "urn": writer["urn"]}
+    return {
+        "user": i.get("masterUsername") or i["username"],
+        "password": i.get("masterPassword") or i["password"],
+        "database": i.get("databaseName") or i["dbName"],
+        "urn": writer["urn"],
+    }
 
 
 class TlsPostgres:
@@ -112,11 +126,31 @@ class TlsPostgres:
         data.mkdir()
         pglib.chown_tree(data, self.user)
         pglib.initdb(self.pg, self.user, data)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                        "-keyout", str(data / "server.key"), "-out", str(data / "server.crt")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                str(data / "server.key"),
+                "-out",
+                str(data / "server.crt"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         os.chmod(data / "server.key", 0o600)
         with (data / "postgresql.conf").open("a") as conf:
-            conf.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\npassword_encryption = 'scram-sha-256'\n")
+            conf.write(
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\npassword_encryption = 'scram-sha-256'\n"
+            )
         # setup as the superuser over plain TCP; everyone else: TLS + password only (like rds.force_ssl=1)
         (data / "pg_hba.conf").write_text("host all postgres 127.0.0.1/32 trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n")
         pglib.chown_tree(data, self.user)
@@ -226,15 +260,20 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(render
         root = tmp_path / container.region
         pod, proc = _run(container, root, database.port, port=local_port)
         try:
-            assert any(s.startswith("write_dsn:") for s in pod.substituted) and any(s.startswith("read_dsn:") for s in pod.substituted)
+            assert any(s.startswith("write_dsn:") for s in pod.substituted) and any(
+                s.startswith("read_dsn:") for s in pod.substituted
+            )
             base = f"http://127.0.0.1:{local_port}"
             ready = _wait_status(base + spec["readinessProbe"]["httpGet"]["path"], proc, root / "pod.log")
             assert ready.json()["region"] == container.region
             assert httpx.get(base + spec["livenessProbe"]["httpGet"]["path"]).status_code == 200
             # the keys the stack hands tenants open exactly their own data
             acme, globex = keys["acme"], keys["globex"]
-            wrote = httpx.post(f"{base}/v1/tenants/acme/events", json={"type": "fidelity", "payload": {"region": container.region}},
-                               headers={"authorization": f"Bearer {acme}"})
+            wrote = httpx.post(
+                f"{base}/v1/tenants/acme/events",
+                json={"type": "fidelity", "payload": {"region": container.region}},
+                headers={"authorization": f"Bearer {acme}"},
+            )
             assert wrote.status_code == 201, wrote.text
             assert httpx.get(f"{base}/v1/tenants/acme/events", headers={"authorization": f"Bearer {acme}"}).json()["events"]
             other = httpx.get(f"{base}/v1/tenants/acme/events", headers={"authorization": f"Bearer {globex}"})
@@ -255,7 +294,9 @@ def test_settings_bind_every_interface_and_match_the_container_port(rendered):
         assert settings.host == "0.0.0.0", "kubelet probes and the NLB reach the pod IP, not loopback"
         assert settings.port == container.spec["ports"][0]["containerPort"]
         assert settings.region == container.region
-        assert mounted.mode & 0o040 and container.pod_security["fsGroup"] == container.pod_security["runAsUser"], "the service's group must read its settings"
+        assert mounted.mode & 0o040 and container.pod_security["fsGroup"] == container.pod_security["runAsUser"], (
+            "the service's group must read its settings"
+        )
 
 
 def test_a_run_refuses_endpoints_left_unsubstituted(rendered, tmp_path):
@@ -274,6 +315,10 @@ def test_the_local_interpreter_is_not_remapped_onto_a_mount(rendered, tmp_path):
     mounted = {m["mountPath"] for m in container.spec.get("volumeMounts") or []}
     assert "/tmp" in mounted, "this test needs the pod's /tmp mount"
     interpreter = "/tmp/some-checkout/.venv/bin/python"
-    pod = prepare(container, tmp_path, Substitutions(hosts=_endpoint_substitutions(container, 5432), interpreter=interpreter),
-                  settings_path=SETTINGS_PATH)
+    pod = prepare(
+        container,
+        tmp_path,
+        Substitutions(hosts=_endpoint_substitutions(container, 5432), interpreter=interpreter),
+        settings_path=SETTINGS_PATH,
+    )
     assert pod.argv[0] == interpreter

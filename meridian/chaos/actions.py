@@ -47,7 +47,7 @@ def front_door_answers(attempts: int = 3, configuration: dict | None = None) -> 
     """Steady state (user view): some region answers through the front door, to a client that
     retries as clients do (`attempts` tries, 0.2 s apart)."""
     target = _target(configuration)
-    for i in range(max(1, attempts)):
+    for _ in range(max(1, attempts)):
         if target.health().serving is not None:
             return True
         time.sleep(0.2)
@@ -111,8 +111,9 @@ def writes_succeed(tenant: str, timeout_s: float, configuration: dict | None = N
     last = ""
     while time.monotonic() - t0 <= timeout_s:
         try:
-            r = httpx.post(url, json={"type": "chaos-probe", "payload": {}}, timeout=2,
-                           headers={"Authorization": f"Bearer {cred.api_key}"})
+            r = httpx.post(
+                url, json={"type": "chaos-probe", "payload": {}}, timeout=2, headers={"Authorization": f"Bearer {cred.api_key}"}
+            )
             if r.status_code == 201:
                 return {"accepted": True, "waited_s": round(time.monotonic() - t0, 3)}
             last = f"HTTP {r.status_code}"
@@ -149,8 +150,15 @@ def flip_traffic(to_role: str, configuration: dict | None = None) -> dict:
     return _do(configuration, "flip_traffic", to_role)
 
 
-def inject_fault(kind: str, layer: str, role: str, latency_ms: float = 0.0, jitter_ms: float = 0.0,
-                 probability: float = 0.0, configuration: dict | None = None) -> dict:
+def inject_fault(
+    kind: str,
+    layer: str,
+    role: str,
+    latency_ms: float = 0.0,
+    jitter_ms: float = 0.0,
+    probability: float = 0.0,
+    configuration: dict | None = None,
+) -> dict:
     try:
         fault = Fault(kind, layer, role, float(latency_ms), float(jitter_ms), float(probability))  # type: ignore[arg-type]
     except MeridianError as exc:
@@ -201,8 +209,14 @@ def noisy_neighbour(tenant: str, multiple: float, seconds: float, configuration:
         w.start()
     for w in workers:
         w.join(seconds + 5)
-    result = {"tenant": tenant, "plan": cred.plan, "quota_qps": cred.gql_qps, "offered_qps": rate,
-              "achieved_qps": round(counts["sent"] / seconds, 1), **counts}
+    result = {
+        "tenant": tenant,
+        "plan": cred.plan,
+        "quota_qps": cred.gql_qps,
+        "offered_qps": rate,
+        "achieved_qps": round(counts["sent"] / seconds, 1),
+        **counts,
+    }
     if counts["throttled"] == 0 or counts["retry_after_missing"]:
         raise ActivityFailed(f"the quota did not answer the noisy tenant with 429 + Retry-After: {result}")
     return result

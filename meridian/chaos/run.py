@@ -53,9 +53,16 @@ def load_experiment(name: str) -> tuple[Path, dict, dict]:
 
 
 # chaos action function -> the Target operation it performs (noisy_neighbour is load, not an operation)
-ACTION_OPS = {"kill_region": "kill_region", "restore_region": "restore_region", "stop_database": "stop_database",
-              "restore_database": "restore_database", "promote": "promote", "flip_traffic": "flip_traffic",
-              "inject_fault": "inject", "clear_faults": "clear_faults"}
+ACTION_OPS = {
+    "kill_region": "kill_region",
+    "restore_region": "restore_region",
+    "stop_database": "stop_database",
+    "restore_database": "restore_database",
+    "promote": "promote",
+    "flip_traffic": "flip_traffic",
+    "inject_fault": "inject",
+    "clear_faults": "clear_faults",
+}
 
 
 def dry_run(name: str, target: Target) -> list[tuple[str, str, list[str]]]:
@@ -70,7 +77,9 @@ def dry_run(name: str, target: Target) -> list[tuple[str, str, list[str]]]:
             func, args = a["provider"]["func"], dict(a["provider"].get("arguments", {}))
             op = ACTION_OPS.get(func)
             if op is None:
-                lines = [f"{func}({', '.join(f'{k}={v!r}' for k, v in args.items())}): load through the front door, no infrastructure call"]
+                lines = [
+                    f"{func}({', '.join(f'{k}={v!r}' for k, v in args.items())}): load through the front door, no infrastructure call"
+                ]
             elif hasattr(target, "explain"):
                 role = args.pop("role", args.pop("to_role", None))
                 lines = target.explain(op, *([role] if role else []), **args)
@@ -131,12 +140,24 @@ def recovery_metrics(samples: list[Sample], window: Window, health: list[tuple[f
     inside = sorted((s for s in samples if window.overlaps(s)), key=lambda s: s.start)
     errors = [s for s in inside if s.outcome == ERROR]
     # "nothing answers" is what users see, not detection: the checks have not acted yet
-    detect = next((t - window.start for t, serving, routable in health
-                   if t >= window.start and (not routable or serving not in (None, "primary"))), None)
-    metrics = {"injected_at": window.start, "restored_at": window.end, "mttr_s": round(window.end - window.start, 3),
-               "detect_s": None if detect is None else round(detect, 3), "errors_in_window": len(errors),
-               # an error in flight at the fault counts from the fault, not from before it
-               "first_error_s": round(max(0.0, errors[0].start - window.start), 3) if errors else None, "recovery_s": 0.0}
+    detect = next(
+        (
+            t - window.start
+            for t, serving, routable in health
+            if t >= window.start and (not routable or serving not in (None, "primary"))
+        ),
+        None,
+    )
+    metrics = {
+        "injected_at": window.start,
+        "restored_at": window.end,
+        "mttr_s": round(window.end - window.start, 3),
+        "detect_s": None if detect is None else round(detect, 3),
+        "errors_in_window": len(errors),
+        # an error in flight at the fault counts from the fault, not from before it
+        "first_error_s": round(max(0.0, errors[0].start - window.start), 3) if errors else None,
+        "recovery_s": 0.0,
+    }
     if errors:
         last = errors[-1].start
         good = next((s for s in sorted(samples, key=lambda s: s.start) if s.start > last and s.outcome == OK), None)
@@ -154,28 +175,45 @@ def _progress(console, name: str, load: loadrun.LocustRun):
             last = p
         if last:
             p95 = "-" if last["window_p95_ms"] is None else f"{last['window_p95_ms']:.0f} ms"
-            status.update(f"chaos {name}: {phase}  users {last['users']}  last s: {last['window_requests']} req, "
-                          f"{last['window_errors']} err, {last['window_throttled']} 429, p95 {p95}")
+            status.update(
+                f"chaos {name}: {phase}  users {last['users']}  last s: {last['window_requests']} req, "
+                f"{last['window_errors']} err, {last['window_throttled']} 429, p95 {p95}"
+            )
         else:
             status.update(f"chaos {name}: {phase}")
 
     return status, show
 
 
-def run_scenario(name: str, target: Target, project_dir: Path, slo: SloSpec, out_dir: Path, *, console,
-                 users: int = 20, warmup_s: float = 3.0, cooldown_s: float = 3.0, state_dir: Path | None = None,
-                 slo_path: Path | None = None) -> ChaosOutcome:
+def run_scenario(
+    name: str,
+    target: Target,
+    project_dir: Path,
+    slo: SloSpec,
+    out_dir: Path,
+    *,
+    console,
+    users: int = 20,
+    warmup_s: float = 3.0,
+    cooldown_s: float = 3.0,
+    state_dir: Path | None = None,
+    slo_path: Path | None = None,
+) -> ChaosOutcome:
     exp_path, experiment, ext = load_experiment(name)
     if ext.get("needs_fault_proxies") and not getattr(target, "fault_proxies", True):
-        raise BadInput(f"scenario {name} injects network faults: start the sandbox with fault proxies "
-                       f"(`meridian sandbox down --stack {target.stack} && meridian sandbox up --stack {target.stack} --fault-proxies`)")
+        raise BadInput(
+            f"scenario {name} injects network faults: start the sandbox with fault proxies "
+            f"(`meridian sandbox down --stack {target.stack} && meridian sandbox up --stack {target.stack} --fault-proxies`)"
+        )
     before = target.health()
     if not (before.healthy and before.serving == "primary"):
-        raise GateFailed(f"not in the steady state before the experiment ({before.detail}; serving {before.serving}): "
-                         f"nothing was injected")
+        raise GateFailed(
+            f"not in the steady state before the experiment ({before.detail}; serving {before.serving}): nothing was injected"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    load = loadrun.start(target, project_dir, loadrun.LoadSpec("flat", users, float(users), MAX_LOAD_S), out_dir,
-                         slo_path=slo_path)
+    load = loadrun.start(
+        target, project_dir, loadrun.LoadSpec("flat", users, float(users), MAX_LOAD_S), out_dir, slo_path=slo_path
+    )
     poller = HealthPoller(target)
     status, show = _progress(console, name, load)
     journal_path = out_dir / "journal.json"
@@ -187,17 +225,41 @@ def run_scenario(name: str, target: Target, project_dir: Path, slo: SloSpec, out
                 raise loadrun.LoadFailed(f"Locust ended during warm-up:\n{loadrun.tail(out_dir / 'locust.log')}")
             show("warming up")
             time.sleep(0.25)
-        env = {**os.environ, "MERIDIAN_STACK": target.stack, "MERIDIAN_TARGET": target.kind,
-               "MERIDIAN_PROJECT_DIR": str(project_dir), "MERIDIAN_STATE_DIR": str(state_dir or "")}
+        env = {
+            **os.environ,
+            "MERIDIAN_STACK": target.stack,
+            "MERIDIAN_TARGET": target.kind,
+            "MERIDIAN_PROJECT_DIR": str(project_dir),
+            "MERIDIAN_STATE_DIR": str(state_dir or ""),
+        }
         with open(out_dir / "chaostoolkit.log", "wb") as log:
-            chaos = subprocess.Popen([sys.executable, "-m", "chaostoolkit", "--no-version-check", "--no-log-file", "run",
-                                      str(exp_path), "--journal-path", str(journal_path), "--rollback-strategy", "always"],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=project_dir)
+            chaos = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "chaostoolkit",
+                    "--no-version-check",
+                    "--no-log-file",
+                    "run",
+                    str(exp_path),
+                    "--journal-path",
+                    str(journal_path),
+                    "--rollback-strategy",
+                    "always",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=project_dir,
+            )
             t0 = time.monotonic()
             while chaos.poll() is None:
                 if time.monotonic() - t0 > EXPERIMENT_TIMEOUT_S:
                     chaos.kill()
-                    raise GateFailed(f"the experiment did not finish in {EXPERIMENT_TIMEOUT_S} s; see {out_dir / 'chaostoolkit.log'}")
+                    raise GateFailed(
+                        f"the experiment did not finish in {EXPERIMENT_TIMEOUT_S} s; see {out_dir / 'chaostoolkit.log'}"
+                    )
                 show(f"experiment running ({time.monotonic() - t0:.0f} s)")
                 time.sleep(0.25)
         deadline = time.monotonic() + cooldown_s
@@ -228,17 +290,33 @@ def _judge(name, target, slo, ext, journal, window, samples, health, after, out_
     windows = [window] if window else []
     verdict = evaluate(samples, slo.objectives, slo.endpoints, windows, slo.chaos.error_rate_for(name))
     checks = list(verdict.checks)
-    metrics: dict = {"journal_status": journal.get("status"), "deviated": journal.get("deviated"),
-                     "detection_bound_s": target.detection_bound_s()}
-    failed_steps = [f"{r['activity']['name']} ({r.get('exception', [''])[-1].strip() if r.get('exception') else r['status']})"
-                    for r in (journal.get("run") or []) + (journal.get("rollbacks") or []) if r.get("status") != "succeeded"]
+    metrics: dict = {
+        "journal_status": journal.get("status"),
+        "deviated": journal.get("deviated"),
+        "detection_bound_s": target.detection_bound_s(),
+    }
+    failed_steps = [
+        f"{r['activity']['name']} ({r.get('exception', [''])[-1].strip() if r.get('exception') else r['status']})"
+        for r in (journal.get("run") or []) + (journal.get("rollbacks") or [])
+        if r.get("status") != "succeeded"
+    ]
     notes = list(verdict.notes)
     steady = journal.get("status") == "completed" and not journal.get("deviated") and not failed_steps
     if not steady:
-        notes.append(f"experiment {journal.get('status')}{' (steady state deviated)' if journal.get('deviated') else ''}"
-                     f"{': failed steps: ' + '; '.join(failed_steps) if failed_steps else ''}")
-    checks.append(Check("chaos", "steady_state_under_fault", 1.0, 1.0 if steady else 0.0, steady,
-                        "hypothesis met before and under the fault, every action and rollback succeeded"))
+        notes.append(
+            f"experiment {journal.get('status')}{' (steady state deviated)' if journal.get('deviated') else ''}"
+            f"{': failed steps: ' + '; '.join(failed_steps) if failed_steps else ''}"
+        )
+    checks.append(
+        Check(
+            "chaos",
+            "steady_state_under_fault",
+            1.0,
+            1.0 if steady else 0.0,
+            steady,
+            "hypothesis met before and under the fault, every action and rollback succeeded",
+        )
+    )
     restored = after.healthy and after.serving == "primary"
     checks.append(Check("chaos", "steady_state_restored", 1.0, 1.0 if restored else 0.0, restored, after.detail))
     if window is not None:
@@ -247,12 +325,21 @@ def _judge(name, target, slo, ext, journal, window, samples, health, after, out_
         if ext.get("recovery_within_detection_bound"):
             bound = target.detection_bound_s() + slo.chaos.recovery_slack_s
             r = metrics["recovery_s"]
-            checks.append(Check("chaos", "recovery_s", bound, r, r is not None and r <= bound,
-                                "no good response after the last error" if r is None else ""))
+            checks.append(
+                Check(
+                    "chaos",
+                    "recovery_s",
+                    bound,
+                    r,
+                    r is not None and r <= bound,
+                    "no good response after the last error" if r is None else "",
+                )
+            )
         noisy = ext.get("noisy_tenant")
         if noisy:
-            metrics["noisy_neighbour"] = next((r.get("output") for r in journal.get("run") or []
-                                               if r["activity"]["name"] == "starter-tenant-over-quota"), None)
+            metrics["noisy_neighbour"] = next(
+                (r.get("output") for r in journal.get("run") or [] if r["activity"]["name"] == "starter-tenant-over-quota"), None
+            )
             others = [s for s in samples if window.overlaps(s) and s.tenant != noisy]
             o = stats(others)
             metrics["other_tenants_in_window"] = dataclasses.asdict(o)
@@ -260,8 +347,9 @@ def _judge(name, target, slo, ext, journal, window, samples, health, after, out_
                 threshold = getattr(slo.objectives, key)
                 if threshold is not None:
                     m = getattr(o, key)
-                    checks.append(Check("other tenants under the noisy neighbour", key, threshold, m,
-                                        m is not None and m <= threshold))
+                    checks.append(
+                        Check("other tenants under the noisy neighbour", key, threshold, m, m is not None and m <= threshold)
+                    )
     passed = verdict.passed and all(c.ok for c in checks)
     verdict = dataclasses.replace(verdict, checks=checks, passed=passed, notes=notes)
     events = []
@@ -272,12 +360,25 @@ def _judge(name, target, slo, ext, journal, window, samples, health, after, out_
         if metrics.get("recovery_s"):
             events.append({"t": window.start + metrics["recovery_s"], "label": "recovered"})
         events.append({"t": window.end, "label": "restored"})
-    meta = {"stack": target.stack, "target": target.kind, "scenario": name, "experiment": experiment.get("title", name),
-            "journal": str(out_dir / "journal.json"), "samples": str(out_dir / "raw.csv")}
-    paths = report.write(out_dir, title=f"Chaos {name}: {target.stack} on {target.kind}",
-                         meta={**meta, "chaos": metrics}, spec=slo, verdict=verdict, samples=samples,
-                         windows=[window] if window else [], events=events,
-                         extra_md=_chaos_md(metrics, journal))
+    meta = {
+        "stack": target.stack,
+        "target": target.kind,
+        "scenario": name,
+        "experiment": experiment.get("title", name),
+        "journal": str(out_dir / "journal.json"),
+        "samples": str(out_dir / "raw.csv"),
+    }
+    paths = report.write(
+        out_dir,
+        title=f"Chaos {name}: {target.stack} on {target.kind}",
+        meta={**meta, "chaos": metrics},
+        spec=slo,
+        verdict=verdict,
+        samples=samples,
+        windows=[window] if window else [],
+        events=events,
+        extra_md=_chaos_md(metrics, journal),
+    )
     return ChaosOutcome(verdict, metrics, paths, journal)
 
 
@@ -285,19 +386,35 @@ def _chaos_md(metrics: dict, journal: dict) -> str:
     def s(v):
         return "-" if v is None else f"{v:.2f} s"
 
-    lines = ["## Fault and recovery", "",
-             "| injected -> detected (health checks) | -> first error | -> recovered (first good response after the last error) "
-             "| -> restored (MTTR) | errors in window | detection bound |", "|---:|---:|---:|---:|---:|---:|",
-             f"| {s(metrics.get('detect_s'))} | {s(metrics.get('first_error_s'))} | {s(metrics.get('recovery_s'))} "
-             f"| {s(metrics.get('mttr_s'))} | {metrics.get('errors_in_window', '-')} | {s(metrics.get('detection_bound_s'))} |", ""]
+    lines = [
+        "## Fault and recovery",
+        "",
+        "| injected -> detected (health checks) | -> first error | -> recovered (first good response after the last error) "
+        "| -> restored (MTTR) | errors in window | detection bound |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {s(metrics.get('detect_s'))} | {s(metrics.get('first_error_s'))} | {s(metrics.get('recovery_s'))} "
+        f"| {s(metrics.get('mttr_s'))} | {metrics.get('errors_in_window', '-')} | {s(metrics.get('detection_bound_s'))} |",
+        "",
+    ]
     if metrics.get("noisy_neighbour"):
         n = metrics["noisy_neighbour"]
-        lines += [f"Noisy neighbour `{n['tenant']}` ({n['plan']}, quota {n['quota_qps']} reads/s) offered {n['offered_qps']:g}/s: "
-                  f"{n['sent']} requests, {n['ok']} served, {n['throttled']} answered 429 with Retry-After "
-                  f"({n['retry_after_missing']} without), {n['other']} other.", ""]
-    lines += ["## Journal", "", f"Chaos Toolkit status **{journal.get('status')}**, deviated {journal.get('deviated')}.", "",
-              "| phase | activity | status | seconds |", "|---|---|---|---:|"]
+        lines += [
+            f"Noisy neighbour `{n['tenant']}` ({n['plan']}, quota {n['quota_qps']} reads/s) offered {n['offered_qps']:g}/s: "
+            f"{n['sent']} requests, {n['ok']} served, {n['throttled']} answered 429 with Retry-After "
+            f"({n['retry_after_missing']} without), {n['other']} other.",
+            "",
+        ]
+    lines += [
+        "## Journal",
+        "",
+        f"Chaos Toolkit status **{journal.get('status')}**, deviated {journal.get('deviated')}.",
+        "",
+        "| phase | activity | status | seconds |",
+        "|---|---|---|---:|",
+    ]
     for phase in ("run", "rollbacks"):
         for r in journal.get(phase) or []:
-            lines.append(f"| {'method' if phase == 'run' else 'rollback'} | {r['activity']['name']} | {r['status']} | {r.get('duration', 0):.2f} |")
+            lines.append(
+                f"| {'method' if phase == 'run' else 'rollback'} | {r['activity']['name']} | {r['status']} | {r.get('duration', 0):.2f} |"
+            )
     return "\n".join(lines)

@@ -53,14 +53,25 @@ def run_chaos(req: ChaosRequest) -> int:
         return 0
     out = req.report_dir or gate.default_report_dir(project_dir, f"chaos-{req.scenario}", req.stack)
     console.print(f"chaos {req.scenario}: {req.stack} on {target.kind} at {target.endpoint()}, {req.users} users")
-    outcome = chaosrun.run_scenario(req.scenario, target, project_dir, slo, out, console=console, users=req.users,
-                                    state_dir=req.state_dir, slo_path=req.slo_path)
+    outcome = chaosrun.run_scenario(
+        req.scenario,
+        target,
+        project_dir,
+        slo,
+        out,
+        console=console,
+        users=req.users,
+        state_dir=req.state_dir,
+        slo_path=req.slo_path,
+    )
     result = gate.GateResult(outcome.verdict, outcome.paths, 0)
     gate.print_verdict(console, result)
     m = outcome.metrics
-    console.print(f"fault window {m.get('mttr_s', 0):.2f} s: detected after {m.get('detect_s')} s, first error after "
-                  f"{m.get('first_error_s')} s, recovered after {m.get('recovery_s')} s "
-                  f"(detection bound {m['detection_bound_s']:g} s); journal {m['journal_status']}")
+    console.print(
+        f"fault window {m.get('mttr_s', 0):.2f} s: detected after {m.get('detect_s')} s, first error after "
+        f"{m.get('first_error_s')} s, recovered after {m.get('recovery_s')} s "
+        f"(detection bound {m['detection_bound_s']:g} s); journal {m['journal_status']}"
+    )
     if not outcome.verdict.passed:
         lines = [f"chaos {req.scenario} failed:"] + [f"  {c.message}" for c in outcome.verdict.failures]
         lines += [f"  {n}" for n in outcome.verdict.notes] + [f"report: {outcome.paths['md']}"]

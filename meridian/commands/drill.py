@@ -58,8 +58,10 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     if req.evidence is not None and not req.execute:
         raise BadInput("--evidence needs --execute: a dry run leaves no drill record to bundle")
     if req.execute and cfg.production and not req.allow_production:
-        raise BadInput(f"stack {req.stack} is marked production (meridian:production: true): a drill takes its primary region "
-                       f"down; add --allow-production to run it anyway")
+        raise BadInput(
+            f"stack {req.stack} is marked production (meridian:production: true): a drill takes its primary region "
+            f"down; add --allow-production to run it anyway"
+        )
     evidence_dir = None
     if req.evidence is not None:
         from meridian.evidence.bundle import prepare_out_dir
@@ -78,8 +80,10 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     target = _open(req, project_dir)
     lacking = [name for name in drill.requires if not callable(getattr(target, name, None))]
     if lacking:
-        raise BadInput(f"drill {drill.name} needs {', '.join(lacking)}, which the {req.target} target does not offer; "
-                       f"on AWS restore by hand as docs/runbooks/dr-drill.md describes")
+        raise BadInput(
+            f"drill {drill.name} needs {', '.join(lacking)}, which the {req.target} target does not offer; "
+            f"on AWS restore by hand as docs/runbooks/dr-drill.md describes"
+        )
     return _execute(drill, target, cfg, req, project_dir, evidence_dir, console)
 
 
@@ -110,12 +114,16 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
 
     # The sandbox runs the stack's failover timings faster by its time scale; the objectives follow.
     time_scale = cfg.failover.detection_bound_s / target.detection_bound_s()
-    objectives = Objectives(rto_s=cfg.dr.rto_minutes * 60 / time_scale, rpo_s=cfg.dr.rpo_minutes * 60 / time_scale, time_scale=time_scale)
+    objectives = Objectives(
+        rto_s=cfg.dr.rto_minutes * 60 / time_scale, rpo_s=cfg.dr.rpo_minutes * 60 / time_scale, time_scale=time_scale
+    )
     root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
     run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
     console.print(f"[bold]drill {drill.name}[/] on {req.stack} ({req.target}), run {state['run_id']}: {drill.description}")
-    console.print(f"objectives: RTO {objectives.rto_s:.2f} s, RPO {objectives.rpo_s:.2f} s (stack dr config / time scale {time_scale:g}); "
-                  f"detection bound {target.detection_bound_s():.2f} s")
+    console.print(
+        f"objectives: RTO {objectives.rto_s:.2f} s, RPO {objectives.rpo_s:.2f} s (stack dr config / time scale {time_scale:g}); "
+        f"detection bound {target.detection_bound_s():.2f} s"
+    )
     run = Run(drill, target, req.stack, objectives, run_dir, console, state)
     run.save()
     try:
@@ -128,10 +136,22 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     missed = [m for phase in run.measured.values() for m in phase.get("missed", [])]
     completed = state["status"] == "completed"
     verdict = ("passed" if not missed else "objectives missed") if completed else "failed"
-    doc = timeline.document(state, stack=req.stack, description=drill.description,
-                            objectives={"rto_s": objectives.rto_s, "rpo_s": objectives.rpo_s, "time_scale": time_scale,
-                                        "rto_minutes": cfg.dr.rto_minutes, "rpo_minutes": cfg.dr.rpo_minutes},
-                            measured=run.measured, verdict=verdict, missed=missed, log=run.probe_log())
+    doc = timeline.document(
+        state,
+        stack=req.stack,
+        description=drill.description,
+        objectives={
+            "rto_s": objectives.rto_s,
+            "rpo_s": objectives.rpo_s,
+            "time_scale": time_scale,
+            "rto_minutes": cfg.dr.rto_minutes,
+            "rpo_minutes": cfg.dr.rpo_minutes,
+        },
+        measured=run.measured,
+        verdict=verdict,
+        missed=missed,
+        log=run.probe_log(),
+    )
     files = timeline.write(run_dir, doc)
     rollback_errors = (state.get("rollback") or {}).get("errors")
     if not rollback_errors:
@@ -141,9 +161,11 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     for phase, m in run.measured.items():
         if m.get("measured"):
             rec, loss = m["recovery"], m["data_loss"]
-            console.print(f"{phase}: RTO [bold]{rec['rto_s']} s[/] (objective {objectives.rto_s:.2f} s), "
-                          f"{len(loss['lost_ids'])} of {loss['acknowledged']} acknowledged writes lost, RPO {loss['rpo_s']} s "
-                          f"(objective {objectives.rpo_s:.2f} s)")
+            console.print(
+                f"{phase}: RTO [bold]{rec['rto_s']} s[/] (objective {objectives.rto_s:.2f} s), "
+                f"{len(loss['lost_ids'])} of {loss['acknowledged']} acknowledged writes lost, RPO {loss['rpo_s']} s "
+                f"(objective {objectives.rpo_s:.2f} s)"
+            )
     for m in missed:
         console.print(f"[bold red]objective missed:[/] {escape(m)}")
     style = "green" if verdict == "passed" else "bold red"

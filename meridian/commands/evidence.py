@@ -79,9 +79,17 @@ def build(req: EvidenceRequest, console: Console | None = None, drill_files: lis
     exceptions = region_exceptions(prep.project_dir, req.stack)
     console.print(f"evidence for stack {req.stack}: running the program offline with the policy pack ...")
     plan = offline_plan(prep.project_dir, req.stack)
-    bundle = write_bundle(out, project_dir=prep.project_dir, stack=req.stack, zone=prep.cfg.zone,
-                          allowed_regions=list(prep.cfg.allowed_regions), region_exceptions=exceptions,
-                          plan=plan, slo_report=slo, drill_files=drill)
+    bundle = write_bundle(
+        out,
+        project_dir=prep.project_dir,
+        stack=req.stack,
+        zone=prep.cfg.zone,
+        allowed_regions=list(prep.cfg.allowed_regions),
+        region_exceptions=exceptions,
+        plan=plan,
+        slo_report=slo,
+        drill_files=drill,
+    )
     for rel in sorted(bundle.contents):
         console.print(f"  {rel}", highlight=False)
     for part, why in bundle.absent.items():
@@ -89,14 +97,17 @@ def build(req: EvidenceRequest, console: Console | None = None, drill_files: lis
     att = bundle.attestation
     mandatory = [v for v in plan["policy"]["violations"] if v.get("level") == "mandatory"]
     style = "green" if att["verdict"] == "compliant" else "bold red"
-    console.print(f"residency: [{style}]{att['verdict']}[/] ({att['resources']['count']} resources, "
-                  f"{att['destinations']['count']} copy destinations); policy: {len(mandatory)} mandatory violations")
+    console.print(
+        f"residency: [{style}]{att['verdict']}[/] ({att['resources']['count']} resources, "
+        f"{att['destinations']['count']} copy destinations); policy: {len(mandatory)} mandatory violations"
+    )
     console.print(f"bundle written to {out} (MANIFEST.sha256: {len(bundle.contents)} files)")
     return EXIT_GATE if att["verdict"] != "compliant" or mandatory else EXIT_OK
 
 
 def verify(bundle_dir: Path, console: Console | None = None) -> int:
-    from meridian.evidence.manifest import MANIFEST, verify as check
+    from meridian.evidence.manifest import MANIFEST
+    from meridian.evidence.manifest import verify as check
 
     console = console or Console()
     if not bundle_dir.is_dir():

@@ -97,10 +97,15 @@ def print_unverifiable(report: Any, console: Console) -> None:
         by_rule[v.policy].append(v)
     if not by_rule:
         return
-    console.print(f"[yellow]UNVERIFIABLE AT PREVIEW[/] {sum(map(len, by_rule.values()))} checks; enforced at `pulumi up` by the rule named:", highlight=False)
+    console.print(
+        f"[yellow]UNVERIFIABLE AT PREVIEW[/] {sum(map(len, by_rule.values()))} checks; enforced at `pulumi up` by the rule named:",
+        highlight=False,
+    )
     for name in sorted(by_rule):
-        props = sorted({v.message[len(UNVERIFIABLE):].split(";")[0] for v in by_rule[name]})
-        console.print(f"  [bold]{name}[/] ({len(by_rule[name])} resources): {escape(', '.join(props))}", highlight=False, soft_wrap=True)
+        props = sorted({v.message[len(UNVERIFIABLE) :].split(";")[0] for v in by_rule[name]})
+        console.print(
+            f"  [bold]{name}[/] ({len(by_rule[name])} resources): {escape(', '.join(props))}", highlight=False, soft_wrap=True
+        )
 
 
 def print_violations(report: Any, console: Console) -> None:
@@ -112,7 +117,9 @@ def print_violations(report: Any, console: Console) -> None:
             by_rule[v.policy].append(v)
     print_unverifiable(report, console)
     if not by_rule and not unverifiable(report):
-        console.print(f"[green]policy pack {report.pack.name}: no violations[/] ({len(report.pack.policies)} rules, config {report.config_file})")
+        console.print(
+            f"[green]policy pack {report.pack.name}: no violations[/] ({len(report.pack.policies)} rules, config {report.config_file})"
+        )
         return
     for name in sorted(by_rule, key=lambda n: (min(_ORDER.get(v.level, 9) for v in by_rule[n]), n)):
         found = by_rule[name]
@@ -152,16 +159,26 @@ def catalog_markdown(project_dir: Path) -> str:
     examples = _load_examples(pack_dir)
     with Analyzer(pack_dir) as analyzer:
         pack = analyzer.wait_ready()
-        settings = {k: {s: v for s, v in e.items() if s != "enforcementLevel"} for k, e in examples.CONFIG.items() if isinstance(e, dict)}
+        settings = {
+            k: {s: v for s, v in e.items() if s != "enforcementLevel"} for k, e in examples.CONFIG.items() if isinstance(e, dict)
+        }
         messages = {}
         for policy in pack.policies:
             mutations = examples.MUTATIONS.get(policy.name) or []
             if not mutations:
                 continue
             # only this rule enabled: its example's message, at the rule's own default level
-            only = {**settings, "all": "disabled", policy.name: {**settings.get(policy.name, {}), "enforcementLevel": policy.level}}
+            only = {
+                **settings,
+                "all": "disabled",
+                policy.name: {**settings.get(policy.name, {}), "enforcementLevel": policy.level},
+            }
             analyzer.configure(effective_config(pack, only, pack_dir / "examples.py"))
-            found = [v for v in evaluate(analyzer, [Subject.from_dict(r) for r in examples.mutated(policy.name)]) if v.policy == policy.name]
+            found = [
+                v
+                for v in evaluate(analyzer, [Subject.from_dict(r) for r in examples.mutated(policy.name)])
+                if v.policy == policy.name
+            ]
             if found:
                 messages[policy.name] = (mutations[0][0], found[0])
 
@@ -198,22 +215,50 @@ def catalog_markdown(project_dir: Path) -> str:
         for cfg in per_stack.values():
             entry = cfg.get(policy.name, cfg.get("all", policy.level))
             levels.append(entry if isinstance(entry, str) else entry.get("enforcementLevel", policy.level))
-        out.append(f"| [`{policy.name}`](#{policy.name}) | {policy.kind} | {policy.level} | {policy.severity} | " + " | ".join(levels) + " |")
+        out.append(
+            f"| [`{policy.name}`](#{policy.name}) | {policy.kind} | {policy.level} | {policy.severity} | "
+            + " | ".join(levels)
+            + " |"
+        )
     for area, policies in areas.items():
         out += ["", f"## {area}"]
         for policy in policies:
             what, _, rest = policy.description.partition(" Why: ")
             why, _, limits = rest.partition(" Limits: ")
-            out += ["", f"### {policy.name}", "", f"**What it proves.** {what}", "", f"**Why.** {why}", "",
-                    f"**Left to `pulumi up` (or to AWS).** {limits or 'nothing beyond what is listed above.'}", "",
-                    f"**Kind:** {policy.kind} rule. **Default level:** {policy.level}. **Severity:** {policy.severity}.", ""]
+            out += [
+                "",
+                f"### {policy.name}",
+                "",
+                f"**What it proves.** {what}",
+                "",
+                f"**Why.** {why}",
+                "",
+                f"**Left to `pulumi up` (or to AWS).** {limits or 'nothing beyond what is listed above.'}",
+                "",
+                f"**Kind:** {policy.kind} rule. **Default level:** {policy.level}. **Severity:** {policy.severity}.",
+                "",
+            ]
             if policy.schema:
-                out += ["**Config:**", "", "| setting | type | default | meaning |", "|---|---|---|---|", *_schema_rows(policy, {}), ""]
+                out += [
+                    "**Config:**",
+                    "",
+                    "| setting | type | default | meaning |",
+                    "|---|---|---|---|",
+                    *_schema_rows(policy, {}),
+                    "",
+                ]
             else:
                 out += ["**Config:** none besides `enforcementLevel`.", ""]
             out += [f"**Remediation.** {policy.remediation}", ""]
             if policy.name in messages:
                 what_broke, v = messages[policy.name]
-                out += [f"**Example violation** ({what_broke}):", "", "```", f"{v.level}: {v.policy}", f"  {v.urn or '(the stack)'}",
-                        f"    {v.message}", "```"]
+                out += [
+                    f"**Example violation** ({what_broke}):",
+                    "",
+                    "```",
+                    f"{v.level}: {v.policy}",
+                    f"  {v.urn or '(the stack)'}",
+                    f"    {v.message}",
+                    "```",
+                ]
     return "\n".join(out).rstrip() + "\n"

@@ -57,8 +57,10 @@ def prepare(stack: str, project_dir: Path | None, tenants: int | None) -> Prepar
 
 def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     if req.bare and (req.json_path or req.diagram_path or req.full or req.format == Format.markdown):
-        raise BadInput("--bare runs the program under mocks and nothing else: it records no plan, so it cannot write "
-                       "--json/--diagram or show --full/--format markdown; drop --bare for those")
+        raise BadInput(
+            "--bare runs the program under mocks and nothing else: it records no plan, so it cannot write "
+            "--json/--diagram or show --full/--format markdown; drop --bare for those"
+        )
     text = req.format == Format.text
     console = console or report_console()
     notes = console if text else report_console(stderr=True)  # stdout carries only the JSON/Markdown document
@@ -78,18 +80,26 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         if text:
             console.print(f"{run.resource_count} resources in {run.seconds:.2f} s (bare)")
         else:
-            console.out(json.dumps({"stack": req.stack, "bare": True, "resources": run.resource_count, "seconds": round(run.seconds, 3)}))
+            console.out(
+                json.dumps({"stack": req.stack, "bare": True, "resources": run.resource_count, "seconds": round(run.seconds, 3)})
+            )
         return EXIT_OK
 
     from meridian.costmodel import estimate
     from meridian.engine.plan import Plan
-    from meridian.render import counts_line, counts_table, cost_summary, plan_tree, rich_tree
+    from meridian.render import cost_summary, counts_line, counts_table, plan_tree, rich_tree
 
     with contextlib.ExitStack() as scope:
         # Policy: bad config exits 2 before the program; the analyzer starts now and works while the program runs.
         stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg) if req.policy else None
-        run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides,
-                          on_register=stream.on_register if stream else None, first_preview=req.first_preview)
+        run = run_program(
+            prep.project_dir,
+            req.stack,
+            record=True,
+            overrides=prep.overrides,
+            on_register=stream.on_register if stream else None,
+            first_preview=req.first_preview,
+        )
         if stream is not None:
             stream.close()  # the analyzer finishes (drain + AnalyzeStack) while the report below renders
         plan = Plan("meridian", req.stack, run.registrations, run.outputs)
@@ -149,11 +159,22 @@ def preview_markdown(plan, report, cost, full: bool) -> str:
 
     verdict = "skipped (--no-policy)" if report is None else ("**FAILED**" if report.mandatory else "passed")
     over = "**over**" if cost.problems else "within caps"
-    out = [f"## meridian preview: stack `{plan.stack}`", "",
-           f"{counts_line(plan, report.analyzed if report else None)}.", "",
-           f"Policy: {verdict}. Cost: ${cost.total_usd:,.2f}/month vs stack cap ${cost.stack_cap_usd:,.2f} ({over}).", "",
-           "### Resources by region and component" + (" (full)" if full else ""), "", markdown_tree(plan_tree(plan, full=full)), "",
-           "### Resources per type and region", "", markdown_table(*count_rows(plan)), ""]
+    out = [
+        f"## meridian preview: stack `{plan.stack}`",
+        "",
+        f"{counts_line(plan, report.analyzed if report else None)}.",
+        "",
+        f"Policy: {verdict}. Cost: ${cost.total_usd:,.2f}/month vs stack cap ${cost.stack_cap_usd:,.2f} ({over}).",
+        "",
+        "### Resources by region and component" + (" (full)" if full else ""),
+        "",
+        markdown_tree(plan_tree(plan, full=full)),
+        "",
+        "### Resources per type and region",
+        "",
+        markdown_table(*count_rows(plan)),
+        "",
+    ]
     if report is not None:
         out += ["### Policy", "", violations_markdown(report), ""]
     out += [f"- cost gate: {p}" for p in cost.problems]
@@ -181,10 +202,16 @@ def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: st
 def policy_line(report) -> str:
     mandatory, advisory = len(report.mandatory), len(report.violations) - len(report.mandatory)
     t = report.timings
-    cpu = f"; analyzer {t.analyzer_cpu_s:.2f} s CPU, {t.hidden_cpu_s:.2f} s of it hidden behind the program and report" if t.analyzer_cpu_s is not None else ""
+    cpu = (
+        f"; analyzer {t.analyzer_cpu_s:.2f} s CPU, {t.hidden_cpu_s:.2f} s of it hidden behind the program and report"
+        if t.analyzer_cpu_s is not None
+        else ""
+    )
     status = "[bold red]FAILED[/]" if mandatory else "[green]passed[/]"
-    return (f"{status} ({len(report.pack.policies)} rules, {mandatory} mandatory / {advisory} advisory violations, "
-            f"{report.analyzed} resources analyzed{cpu}, +{t.waited_s:.2f} s wait)")
+    return (
+        f"{status} ({len(report.pack.policies)} rules, {mandatory} mandatory / {advisory} advisory violations, "
+        f"{report.analyzed} resources analyzed{cpu}, +{t.waited_s:.2f} s wait)"
+    )
 
 
 def writable(path: Path | None) -> Path | None:

@@ -43,7 +43,9 @@ def _console():
 
 def run_up(req: SandboxRequest) -> int:
     if not (req.time_scale > 0 and math.isfinite(req.time_scale)):
-        raise BadInput(f"--time-scale must be a number > 0 (got {req.time_scale:g}): 1 keeps real seconds, 10 makes a 10 s check 1 s")
+        raise BadInput(
+            f"--time-scale must be a number > 0 (got {req.time_scale:g}): 1 keeps real seconds, 10 makes a 10 s check 1 s"
+        )
     project_dir, root = _root(req)
     from meridian.sandbox import core
     from meridian.stackconfig import load_validated
@@ -57,12 +59,16 @@ def run_up(req: SandboxRequest) -> int:
         raise SandboxFailed(str(exc)) from None
     doc = res.manifest
     if req.json_out:
-        print(json.dumps({"already_up": res.already_up, "seconds": round(res.seconds, 3), "manifest": str(root / "manifest.json")}))
+        print(
+            json.dumps({"already_up": res.already_up, "seconds": round(res.seconds, 3), "manifest": str(root / "manifest.json")})
+        )
         return 0
     c = _console()
     if res.already_up:
-        c.print(f"sandbox [bold]{req.stack}[/] is already up (time scale {doc['failover']['time_scale']:g}); "
-                f"`meridian sandbox down --stack {req.stack}` first to change it")
+        c.print(
+            f"sandbox [bold]{req.stack}[/] is already up (time scale {doc['failover']['time_scale']:g}); "
+            f"`meridian sandbox down --stack {req.stack}` first to change it"
+        )
     else:
         if res.cleaned:
             c.print(f"cleaned stale processes of a previous run: {', '.join(res.cleaned)}")
@@ -79,9 +85,11 @@ def _print_summary(c, doc: dict, root: Path) -> None:
     for name, f in (doc.get("faults") or {}).items():
         c.print(f"  fault proxy  {name:<12} 127.0.0.1:{f['port']} -> {f['upstream']}  control {f['control_url']}")
     h = fo["haproxy"]
-    c.print(f"  failover     interval {fo['health_check_interval_s']} s x threshold {fo['failure_threshold']} at time scale "
-            f"{fo['time_scale']:g} -> inter {h['inter_ms']} ms fall {h['fall']} rise {h['rise']}; "
-            f"detection bound {fo['detection_bound_scaled_s']:g} s (RTO target {fo['rto_target_scaled_s']:g} s scaled)")
+    c.print(
+        f"  failover     interval {fo['health_check_interval_s']} s x threshold {fo['failure_threshold']} at time scale "
+        f"{fo['time_scale']:g} -> inter {h['inter_ms']} ms fall {h['fall']} rise {h['rise']}; "
+        f"detection bound {fo['detection_bound_scaled_s']:g} s (RTO target {fo['rto_target_scaled_s']:g} s scaled)"
+    )
     c.print(f"  tenants      {', '.join(t['id'] + ' (' + t['plan'] + ')' for t in doc['tenants'])}; API keys in the manifest")
     c.print(f"  manifest     {root / 'manifest.json'}")
 
@@ -92,15 +100,21 @@ def run_down(req: SandboxRequest) -> int:
 
     res = core.down(root, wipe=req.wipe)
     if req.json_out:
-        print(json.dumps({"stopped": res.stopped, "already_gone": res.already_gone, "ports_busy": res.ports_busy, "wiped": res.wiped}))
+        print(
+            json.dumps(
+                {"stopped": res.stopped, "already_gone": res.already_gone, "ports_busy": res.ports_busy, "wiped": res.wiped}
+            )
+        )
     else:
         c = _console()
         if not res.was_up:
             c.print(f"sandbox [bold]{req.stack}[/] was not up" + ("; data wiped" if res.wiped else ""))
         else:
-            c.print(f"sandbox [bold]{req.stack}[/] down: stopped {', '.join(res.stopped) or 'nothing'}"
-                    + (f"; already gone: {', '.join(res.already_gone)}" if res.already_gone else "")
-                    + ("; data wiped" if res.wiped else f"; data kept in {root}"))
+            c.print(
+                f"sandbox [bold]{req.stack}[/] down: stopped {', '.join(res.stopped) or 'nothing'}"
+                + (f"; already gone: {', '.join(res.already_gone)}" if res.already_gone else "")
+                + ("; data wiped" if res.wiped else f"; data kept in {root}")
+            )
     if res.ports_busy:
         raise SandboxFailed(f"ports still in use after down: {', '.join(map(str, res.ports_busy))}")
     return 0
@@ -174,10 +188,17 @@ def status_markdown(stack: str, st: dict) -> str:
     out = [f"## meridian sandbox `{stack}`: {verdict}", ""]
     if not st["parts"]:
         return "\n".join(out + [f"State: {st['state']}" + (f" ({st['error']})" if st.get("error") else "")]) + "\n"
-    rows = [[name, "ok" if p.get("healthy") else "FAIL", str(p.get("pid") or "-"), str(p.get("port") or "-"), _part_detail(p)]
-            for name, p in st["parts"].items()]
-    out += [f"Front door: {st['endpoint']}", "", markdown_table(["part", "health", "pid", "port", "detail"], rows), "",
-            f"Replication: {st['replication']['state']}" + (f", {d}" if (d := _replication_detail(st["replication"])) else "")]
+    rows = [
+        [name, "ok" if p.get("healthy") else "FAIL", str(p.get("pid") or "-"), str(p.get("port") or "-"), _part_detail(p)]
+        for name, p in st["parts"].items()
+    ]
+    out += [
+        f"Front door: {st['endpoint']}",
+        "",
+        markdown_table(["part", "health", "pid", "port", "detail"], rows),
+        "",
+        f"Replication: {st['replication']['state']}" + (f", {d}" if (d := _replication_detail(st["replication"])) else ""),
+    ]
     return "\n".join(out) + "\n"
 
 

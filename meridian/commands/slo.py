@@ -52,8 +52,10 @@ def run_slo(req: SloRequest) -> int:
     target = open_target(req.target, req.stack, project_dir, **options)
     out = req.report_dir or gate.default_report_dir(project_dir, "slo", req.stack)
     console = Console(highlight=False, soft_wrap=True)
-    console.print(f"SLO gate: {req.stack} on {target.kind} at {target.endpoint()}: {load.shape}, {load.users} users, "
-                  f"{load.duration_s:g} s{f', {load.workers} workers' if load.workers else ''}")
+    console.print(
+        f"SLO gate: {req.stack} on {target.kind} at {target.endpoint()}: {load.shape}, {load.users} users, "
+        f"{load.duration_s:g} s{f', {load.workers} workers' if load.workers else ''}"
+    )
     result = gate.run_gate(target, project_dir, slo, load, out, console=console, slo_path=req.slo_path)
     gate.print_verdict(console, result)
     if not result.verdict.passed:

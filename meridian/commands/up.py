@@ -25,10 +25,10 @@ from meridian.project import find_project_dir, require_stack
 
 ADVICE = {
     "sandbox": "The sandbox stays up for inspection: `meridian sandbox status --stack {stack}`, the report above; "
-               "see docs/slo.md (When the gate fails).",
+    "see docs/slo.md (When the gate fails).",
     "aws": "The update is applied but fails its SLOs: follow the rollback runbook in docs/slo.md (When the gate fails): "
-           "redeploy the last good commit with `meridian up --stack {stack} --target aws`, or shift traffic to the dr "
-           "region (`meridian drill`) if the primary region is the cause.",
+    "redeploy the last good commit with `meridian up --stack {stack} --target aws`, or shift traffic to the dr "
+    "region (`meridian drill`) if the primary region is the cause.",
 }
 
 
@@ -58,9 +58,11 @@ class UpRequest:
 def pulumi_cli() -> str:
     path = shutil.which("pulumi")
     if path is None:
-        raise BadInput("`meridian up --target aws` needs the Pulumi CLI (the Automation API drives it) and AWS credentials: "
-                       "install it (https://www.pulumi.com/docs/install/), `pulumi login`, then rerun. Nothing was run. "
-                       "Offline, `meridian preview` and `--target sandbox` work without it.")
+        raise BadInput(
+            "`meridian up --target aws` needs the Pulumi CLI (the Automation API drives it) and AWS credentials: "
+            "install it (https://www.pulumi.com/docs/install/), `pulumi login`, then rerun. Nothing was run. "
+            "Offline, `meridian preview` and `--target sandbox` work without it."
+        )
     return path
 
 
@@ -86,8 +88,21 @@ def run_up(req: UpRequest) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     console.rule(f"1/3 preview + policy gate: {req.stack}")
-    code = subprocess.run([sys.executable, "-m", "meridian", "preview", "--stack", req.stack, "--project-dir", str(project_dir),
-                           "--json", str(out / "plan.json")], cwd=project_dir).returncode
+    code = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "meridian",
+            "preview",
+            "--stack",
+            req.stack,
+            "--project-dir",
+            str(project_dir),
+            "--json",
+            str(out / "plan.json"),
+        ],
+        cwd=project_dir,
+    ).returncode
     if code == 1:
         raise PreviewGateFailed(f"preview gate failed for {req.stack} (see above): nothing was applied")
     if code != 0:
@@ -102,8 +117,16 @@ def run_up(req: UpRequest) -> int:
     console.rule(f"3/3 SLO gate: {req.stack} on {req.target}")
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
-    result = gate.run_gate(target, project_dir, slo, load, out / "slo", console=console, slo_path=req.slo_path,
-                           title=f"meridian up {req.stack} on {req.target}: SLO gate")
+    result = gate.run_gate(
+        target,
+        project_dir,
+        slo,
+        load,
+        out / "slo",
+        console=console,
+        slo_path=req.slo_path,
+        title=f"meridian up {req.stack} on {req.target}: SLO gate",
+    )
     gate.print_verdict(console, result)
     if not result.verdict.passed:
         raise SloBreached(breach_message(result.verdict, result.paths, ADVICE[req.target].format(stack=req.stack)))
@@ -124,8 +147,11 @@ def _apply_aws(req: UpRequest, project_dir: Path, console) -> None:
     policy_config = project_dir / "policies" / "config" / f"{req.stack}.json"
     try:
         stack = auto.select_stack(stack_name=req.stack, work_dir=str(project_dir))
-        result = stack.up(on_output=console.print, policy_packs=[str(project_dir / "policies")],
-                          policy_pack_configs=[str(policy_config)] if policy_config.exists() else None)
+        result = stack.up(
+            on_output=console.print,
+            policy_packs=[str(project_dir / "policies")],
+            policy_pack_configs=[str(policy_config)] if policy_config.exists() else None,
+        )
     except FileNotFoundError as exc:  # the CLI vanished between the check and the call
         raise BadInput(f"the Pulumi CLI could not be run ({exc}): install it and rerun") from None
     except auto.errors.CommandError as exc:

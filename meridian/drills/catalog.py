@@ -91,10 +91,17 @@ def verify(serving: str, fault_event: str, key: str, *, zero_loss: bool):
         h = run.target.health()
         if h.serving != serving:
             raise StepFailed(f"after recovery the front door serves {h.serving}, expected {serving}")
-        run.measured[key] = {"measured": True, "recovery": rec.to_dict(), "data_loss": loss.to_dict(),
-                             "zero_loss_required": zero_loss, "missed": run.objectives.judge(rec, loss, zero_loss=zero_loss)}
-        return (f"RTO {rec.rto_s:.3f} s, {rec.failed_requests} failed requests; "
-                f"{loss.acknowledged} acknowledged writes, {len(loss.lost_ids)} lost (RPO {loss.rpo_s:.3f} s)")
+        run.measured[key] = {
+            "measured": True,
+            "recovery": rec.to_dict(),
+            "data_loss": loss.to_dict(),
+            "zero_loss_required": zero_loss,
+            "missed": run.objectives.judge(rec, loss, zero_loss=zero_loss),
+        }
+        return (
+            f"RTO {rec.rto_s:.3f} s, {rec.failed_requests} failed requests; "
+            f"{loss.acknowledged} acknowledged writes, {len(loss.lost_ids)} lost (RPO {loss.rpo_s:.3f} s)"
+        )
 
     return check
 
@@ -132,7 +139,11 @@ def later_writes(run: Run) -> str:
 
 def verify_restore(run: Run) -> str:
     """Every write acknowledged before the backup began is in the restored copy."""
-    started, point, requested = run.event_time("backup started"), run.event_time("recovery point"), run.event_time("restore requested")
+    started, point, requested = (
+        run.event_time("backup started"),
+        run.event_time("recovery point"),
+        run.event_time("restore requested"),
+    )
     if run.state.get("resumed") or None in (started, point, requested) or run.probe is None:
         run.measured["restore"] = {"measured": False, "reason": "resumed run: the probe did not see the recovery point"}
         return "not measured (resumed run)"
@@ -145,25 +156,51 @@ def verify_restore(run: Run) -> str:
     rec = Recovery(requested, None, ready, ready, 0)
     loss = DataLoss(len(before), sorted(o.event_id for o in before if o.event_id not in held), round(requested - point, 4))
     run.mark("restore: copy queryable", ready)
-    run.measured["restore"] = {"measured": True, "recovery": rec.to_dict(), "data_loss": loss.to_dict(), "zero_loss_required": True,
-                               "after_recovery_point": {"acknowledged": len(after), "in_copy": sum(1 for o in after if o.event_id in held)},
-                               "missed": run.objectives.judge(rec, loss, zero_loss=True)}
-    return (f"restore queryable {rec.rto_s:.3f} s after it was requested; {len(before)} writes before the point, "
-            f"{len(loss.lost_ids)} missing; {len(after)} after it (lost to a restore: RPO {loss.rpo_s:.3f} s)")
+    run.measured["restore"] = {
+        "measured": True,
+        "recovery": rec.to_dict(),
+        "data_loss": loss.to_dict(),
+        "zero_loss_required": True,
+        "after_recovery_point": {"acknowledged": len(after), "in_copy": sum(1 for o in after if o.event_id in held)},
+        "missed": run.objectives.judge(rec, loss, zero_loss=True),
+    }
+    return (
+        f"restore queryable {rec.rto_s:.3f} s after it was requested; {len(before)} writes before the point, "
+        f"{len(loss.lost_ids)} missing; {len(after)} after it (lost to a restore: RPO {loss.rpo_s:.3f} s)"
+    )
 
 
 def _failback_steps() -> tuple[Step, ...]:
     """dr is the primary and serves; bring the primary region home with a planned switchover."""
     return (
-        Step("failback-rebuild", "rebuild the old primary as a replica of dr, restart its service",
-             ops=(op("restore_database", "primary"), op("restore_region", "primary")), timeout_s=120),
-        Step("failback-switchover", "planned switchover back: stop dr cleanly, promote primary, flip traffic home",
-             ops=(op("stop_database", "dr", planned=True), op("promote", "primary"), op("flip_traffic", "primary")),
-             event="failback", irreversible=True, safe_state=(op("flip_traffic", "primary"),), timeout_s=60),
-        Step("failback-verify", "writes and reads home again, no acknowledged write lost",
-             check=verify("primary", "failback", "failback", zero_loss=True), timeout_s=120),
-        Step("failback-reprotect", "rebuild dr as the replica of primary",
-             ops=(op("restore_database", "dr"),), check=healthy_on("primary"), timeout_s=120),
+        Step(
+            "failback-rebuild",
+            "rebuild the old primary as a replica of dr, restart its service",
+            ops=(op("restore_database", "primary"), op("restore_region", "primary")),
+            timeout_s=120,
+        ),
+        Step(
+            "failback-switchover",
+            "planned switchover back: stop dr cleanly, promote primary, flip traffic home",
+            ops=(op("stop_database", "dr", planned=True), op("promote", "primary"), op("flip_traffic", "primary")),
+            event="failback",
+            irreversible=True,
+            safe_state=(op("flip_traffic", "primary"),),
+            timeout_s=60,
+        ),
+        Step(
+            "failback-verify",
+            "writes and reads home again, no acknowledged write lost",
+            check=verify("primary", "failback", "failback", zero_loss=True),
+            timeout_s=120,
+        ),
+        Step(
+            "failback-reprotect",
+            "rebuild dr as the replica of primary",
+            ops=(op("restore_database", "dr"),),
+            check=healthy_on("primary"),
+            timeout_s=120,
+        ),
     )
 
 
@@ -173,55 +210,115 @@ def build(name: str, mode: str = "planned") -> Drill:
     if mode not in MODES:
         raise BadInput(f"unknown mode {mode!r} (allowed: {', '.join(MODES)})")
     # Once dr is promoted, a later failure leaves traffic where the writer is.
-    promote_dr = Step("promote", "promote the dr database to primary", ops=(op("promote", "dr"),),
-                      irreversible=True, safe_state=(op("flip_traffic", "dr"),))
+    promote_dr = Step(
+        "promote",
+        "promote the dr database to primary",
+        ops=(op("promote", "dr"),),
+        irreversible=True,
+        safe_state=(op("flip_traffic", "dr"),),
+    )
     if name == "region-failover":
         steps = (
-            Step("preflight", "healthy, serving primary, replication lag within the RPO; start the probe",
-                 check=preflight("primary", "primary"), timeout_s=30),
-            Step("fault", "the primary region goes dark: its service is killed, its database crashes",
-                 ops=(op("kill_region", "primary"), op("stop_database", "primary", planned=False)),
-                 undo=(op("restore_database", "primary"), op("restore_region", "primary")), event="fault"),
+            Step(
+                "preflight",
+                "healthy, serving primary, replication lag within the RPO; start the probe",
+                check=preflight("primary", "primary"),
+                timeout_s=30,
+            ),
+            Step(
+                "fault",
+                "the primary region goes dark: its service is killed, its database crashes",
+                ops=(op("kill_region", "primary"), op("stop_database", "primary", planned=False)),
+                undo=(op("restore_database", "primary"), op("restore_region", "primary")),
+                event="fault",
+            ),
             Step("detect", "the health checks take the primary out of rotation", check=detect("primary"), timeout_s=120),
-            Step("fence", "drain the old primary: it gets no traffic even if it comes back",
-                 ops=(op("flip_traffic", "dr"),), undo=(op("flip_traffic", "primary"),)),
+            Step(
+                "fence",
+                "drain the old primary: it gets no traffic even if it comes back",
+                ops=(op("flip_traffic", "dr"),),
+                undo=(op("flip_traffic", "primary"),),
+            ),
             promote_dr,
-            Step("verify", "first good write and read through the front door; every acknowledged write present",
-                 check=verify("dr", "fault", "failover", zero_loss=False), timeout_s=120),
+            Step(
+                "verify",
+                "first good write and read through the front door; every acknowledged write present",
+                check=verify("dr", "fault", "failover", zero_loss=False),
+                timeout_s=120,
+            ),
             *_failback_steps(),
         )
         return Drill(name, "unplanned loss of the primary region", steps)
     if name == "database-failover":
         planned = mode == "planned"
         steps = (
-            Step("preflight", "healthy, serving primary, replication lag within the RPO; start the probe",
-                 check=preflight("primary", "primary"), timeout_s=30),
-            Step("fence", "stop the primary database " + ("cleanly: every committed write ships to dr first" if planned else "abruptly (crash)"),
-                 ops=(op("stop_database", "primary", planned=planned),), undo=(op("restore_database", "primary"),), event="fault"),
+            Step(
+                "preflight",
+                "healthy, serving primary, replication lag within the RPO; start the probe",
+                check=preflight("primary", "primary"),
+                timeout_s=30,
+            ),
+            Step(
+                "fence",
+                "stop the primary database "
+                + ("cleanly: every committed write ships to dr first" if planned else "abruptly (crash)"),
+                ops=(op("stop_database", "primary", planned=planned),),
+                undo=(op("restore_database", "primary"),),
+                event="fault",
+            ),
             promote_dr,
             Step("flip-traffic", "send traffic to dr, where the writer now is", ops=(op("flip_traffic", "dr"),)),
-            Step("verify", "first good write and read through the front door; every acknowledged write present",
-                 check=verify("dr", "fault", "failover", zero_loss=planned), timeout_s=60),
+            Step(
+                "verify",
+                "first good write and read through the front door; every acknowledged write present",
+                check=verify("dr", "fault", "failover", zero_loss=planned),
+                timeout_s=60,
+            ),
             *_failback_steps(),
         )
-        return Drill(name, f"{mode} database failover (" + ("switchover, RPO 0" if planned else "promotion, RPO = replication lag") + ")", steps)
+        return Drill(
+            name,
+            f"{mode} database failover (" + ("switchover, RPO 0" if planned else "promotion, RPO = replication lag") + ")",
+            steps,
+        )
     if name == "restore-from-backup":
         steps = (
-            Step("preflight", "healthy, serving primary; start the probe",
-                 check=preflight("primary", "primary"), timeout_s=30),
-            Step("backup", "take a recovery point of the primary database", ops=(op("backup", "primary"),),
-                 check=recovery_point, event="backup started", timeout_s=120),
+            Step("preflight", "healthy, serving primary; start the probe", check=preflight("primary", "primary"), timeout_s=30),
+            Step(
+                "backup",
+                "take a recovery point of the primary database",
+                ops=(op("backup", "primary"),),
+                check=recovery_point,
+                event="backup started",
+                timeout_s=120,
+            ),
             Step("later-writes", "writes go on after the recovery point", check=later_writes, timeout_s=30),
-            Step("restore", "restore the latest recovery point into a new database beside the pair",
-                 ops=(op("restore_backup", "primary"),), undo=(op("discard_restore"),), event="restore requested", timeout_s=180),
-            Step("verify", "every write acknowledged before the recovery point is in the copy", check=verify_restore, timeout_s=60),
+            Step(
+                "restore",
+                "restore the latest recovery point into a new database beside the pair",
+                ops=(op("restore_backup", "primary"),),
+                undo=(op("discard_restore"),),
+                event="restore requested",
+                timeout_s=180,
+            ),
+            Step(
+                "verify", "every write acknowledged before the recovery point is in the copy", check=verify_restore, timeout_s=60
+            ),
             Step("discard", "stop and delete the restored copy", ops=(op("discard_restore"),), timeout_s=60),
         )
-        return Drill(name, "restore the primary database from its latest recovery point", steps,
-                     requires=("backup", "restore_backup", "restored_ids", "discard_restore"))
+        return Drill(
+            name,
+            "restore the primary database from its latest recovery point",
+            steps,
+            requires=("backup", "restore_backup", "restored_ids", "discard_restore"),
+        )
     steps = (
-        Step("preflight", "the stack runs on dr: dr database primary, front door serving dr; start the probe",
-             check=preflight("dr", "dr", failed_over=True), timeout_s=30),
+        Step(
+            "preflight",
+            "the stack runs on dr: dr database primary, front door serving dr; start the probe",
+            check=preflight("dr", "dr", failed_over=True),
+            timeout_s=30,
+        ),
         *_failback_steps(),
     )
     return Drill(name, "bring a failed-over stack home (planned switchover)", steps)

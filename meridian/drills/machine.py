@@ -65,7 +65,7 @@ class Step:
     name: str
     purpose: str
     ops: tuple[Op, ...] = ()
-    check: Callable[["Run"], str] | None = None
+    check: Callable[[Run], str] | None = None
     """Runs after the ops; returns what it found, raises StepFailed when the stack is not as it must be."""
     undo: tuple[Op, ...] = ()
     irreversible: bool = False
@@ -153,7 +153,9 @@ def claim(root: Path, drill: Drill, target_kind: str, *, resume: bool, abandon: 
             lock = {}
         pid = int(lock.get("pid") or 0)
         if pid and pid != os.getpid() and _pid_alive(pid):
-            raise BadInput(f"drill {lock.get('drill')} is running on this stack (pid {pid}, run {lock.get('run_id')}); wait for it")
+            raise BadInput(
+                f"drill {lock.get('drill')} is running on this stack (pid {pid}, run {lock.get('run_id')}); wait for it"
+            )
         run_dir = root / str(lock.get("run_id", ""))
         state_file = run_dir / "state.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
@@ -162,12 +164,16 @@ def claim(root: Path, drill: Drill, target_kind: str, *, resume: bool, abandon: 
         if abandon:
             active.unlink()
         elif not resume:
-            raise BadInput(f"a partial run of drill {lock.get('drill')} ({lock.get('run_id')}, status {state.get('status', '?')}) "
-                           f"stopped {where}; the stack may be half failed over. Check it (`meridian sandbox status` / the console), "
-                           f"then rerun with --resume to continue that drill from there, or --abandon to forget it")
+            raise BadInput(
+                f"a partial run of drill {lock.get('drill')} ({lock.get('run_id')}, status {state.get('status', '?')}) "
+                f"stopped {where}; the stack may be half failed over. Check it (`meridian sandbox status` / the console), "
+                f"then rerun with --resume to continue that drill from there, or --abandon to forget it"
+            )
         elif lock.get("drill") != drill.name or lock.get("target") != target_kind:
-            raise BadInput(f"--resume: the partial run is drill {lock.get('drill')} on {lock.get('target')}, "
-                           f"not {drill.name} on {target_kind}; resume that one, or --abandon it")
+            raise BadInput(
+                f"--resume: the partial run is drill {lock.get('drill')} on {lock.get('target')}, "
+                f"not {drill.name} on {target_kind}; resume that one, or --abandon it"
+            )
         else:
             state["resumed"] = state.get("resumed", 0) + 1
             state["status"] = "running"
@@ -183,8 +189,16 @@ def claim(root: Path, drill: Drill, target_kind: str, *, resume: bool, abandon: 
         raise BadInput(f"another drill claimed {root} just now; rerun when it is done") from None
     with os.fdopen(fd, "w") as fh:
         json.dump({"run_id": run_id, "drill": drill.name, "target": target_kind, "pid": os.getpid()}, fh)
-    state = {"run_id": run_id, "drill": drill.name, "target": target_kind, "status": "running", "resumed": 0,
-             "started_at": time.time(), "steps": [{"name": s.name, "status": "pending"} for s in drill.steps], "events": []}
+    state = {
+        "run_id": run_id,
+        "drill": drill.name,
+        "target": target_kind,
+        "status": "running",
+        "resumed": 0,
+        "started_at": time.time(),
+        "steps": [{"name": s.name, "status": "pending"} for s in drill.steps],
+        "events": [],
+    }
     return run_dir, state
 
 
@@ -289,8 +303,13 @@ def rollback(run: Run) -> dict[str, Any]:
         except Exception as exc:
             errors.append(f"{o}: {exc}")
             run.console.print(f"  [bold red]{o} failed:[/] {escape(str(exc))}")
-    return {"mode": mode, "operations": [str(o) for o in plan], "results": results, "errors": errors,
-            "failback_needed": bool(irreversible)}
+    return {
+        "mode": mode,
+        "operations": [str(o) for o in plan],
+        "results": results,
+        "errors": errors,
+        "failback_needed": bool(irreversible),
+    }
 
 
 def _status(run: Run, name: str) -> str | None:

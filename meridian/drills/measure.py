@@ -83,7 +83,9 @@ class Objectives:
                 out.append(f"RTO {rec.rto_s:.2f} s exceeds the objective {self.rto_s:.2f} s")
         if loss is not None:
             if zero_loss and loss.lost_ids:
-                out.append(f"{len(loss.lost_ids)} acknowledged writes lost in a planned switchover (must be 0): ids {loss.lost_ids[:20]}")
+                out.append(
+                    f"{len(loss.lost_ids)} acknowledged writes lost in a planned switchover (must be 0): ids {loss.lost_ids[:20]}"
+                )
             if loss.rpo_s > self.rpo_s:
                 out.append(f"RPO {loss.rpo_s:.2f} s exceeds the objective {self.rpo_s:.2f} s")
         return out

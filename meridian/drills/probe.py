@@ -61,13 +61,14 @@ class Probe:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._last_ack: int | None = None
-        self._threads = [threading.Thread(target=self._loop, args=(kind,), name=f"drill-{kind}", daemon=True)
-                         for kind in ("write", "read")]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(kind,), name=f"drill-{kind}", daemon=True) for kind in ("write", "read")
+        ]
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tenant.api_key}", "X-Request-Id": f"drill-{time.monotonic_ns()}"}
 
-    def start(self) -> "Probe":
+    def start(self) -> Probe:
         for t in self._threads:
             t.start()
         return self
@@ -114,8 +115,14 @@ class Probe:
         except httpx.HTTPError:
             return Outcome(time.time(), "read", False, None)
         body = _json(r)
-        return Outcome(time.time(), "read", r.status_code == 200 and body.get("id") == last, r.status_code,
-                       body.get("id"), r.headers.get("x-meridian-region") or body.get("region"))
+        return Outcome(
+            time.time(),
+            "read",
+            r.status_code == 200 and body.get("id") == last,
+            r.status_code,
+            body.get("id"),
+            r.headers.get("x-meridian-region") or body.get("region"),
+        )
 
 
 def _json(r: httpx.Response) -> dict:

@@ -12,43 +12,76 @@ from meridian.drills.probe import ProbeLog
 FILES = ("timeline.json", "timeline.md", "timeline.png")
 
 
-def document(state: dict[str, Any], *, stack: str, description: str, objectives: dict[str, Any],
-             measured: dict[str, Any], verdict: str, missed: list[str], log: ProbeLog | None) -> dict[str, Any]:
+def document(
+    state: dict[str, Any],
+    *,
+    stack: str,
+    description: str,
+    objectives: dict[str, Any],
+    measured: dict[str, Any],
+    verdict: str,
+    missed: list[str],
+    log: ProbeLog | None,
+) -> dict[str, Any]:
     outcomes = log.outcomes if log is not None else []
     return {
         "kind": "meridian-drill",
-        "drill": state["drill"], "stack": stack, "target": state["target"], "run_id": state["run_id"],
+        "drill": state["drill"],
+        "stack": stack,
+        "target": state["target"],
+        "run_id": state["run_id"],
         "description": description,
-        "status": state["status"], "verdict": verdict, "objectives_missed": missed,
-        "objectives": objectives, "measured": measured,
-        "started_at": state.get("started_at"), "finished_at": state.get("finished_at"), "resumed": state.get("resumed", 0),
-        "steps": state["steps"], "events": sorted(state.get("events", []), key=lambda e: e["t"]),
-        "rollback": state.get("rollback"), "error": state.get("error"),
-        "probe": {"tenant": log.tenant if log else None,
-                  "writes": sum(1 for o in outcomes if o.kind == "write"), "reads": sum(1 for o in outcomes if o.kind == "read"),
-                  "failed": sum(1 for o in outcomes if not o.ok),
-                  "outcomes": [[round(o.t, 4), o.kind, o.ok, o.status, o.event_id] for o in outcomes]},
+        "status": state["status"],
+        "verdict": verdict,
+        "objectives_missed": missed,
+        "objectives": objectives,
+        "measured": measured,
+        "started_at": state.get("started_at"),
+        "finished_at": state.get("finished_at"),
+        "resumed": state.get("resumed", 0),
+        "steps": state["steps"],
+        "events": sorted(state.get("events", []), key=lambda e: e["t"]),
+        "rollback": state.get("rollback"),
+        "error": state.get("error"),
+        "probe": {
+            "tenant": log.tenant if log else None,
+            "writes": sum(1 for o in outcomes if o.kind == "write"),
+            "reads": sum(1 for o in outcomes if o.kind == "read"),
+            "failed": sum(1 for o in outcomes if not o.ok),
+            "outcomes": [[round(o.t, 4), o.kind, o.ok, o.status, o.event_id] for o in outcomes],
+        },
     }
 
 
 def markdown(doc: dict[str, Any]) -> str:
     t0 = doc["started_at"] or 0.0
-    lines = [f"# Drill `{doc['drill']}` on stack `{doc['stack']}` ({doc['target']})", "",
-             f"{doc['description']}. Run `{doc['run_id']}`. **Verdict: {doc['verdict']}**", ""]
+    lines = [
+        f"# Drill `{doc['drill']}` on stack `{doc['stack']}` ({doc['target']})",
+        "",
+        f"{doc['description']}. Run `{doc['run_id']}`. **Verdict: {doc['verdict']}**",
+        "",
+    ]
     if doc["objectives_missed"]:
         lines += ["Objectives missed:", *[f"- {m}" for m in doc["objectives_missed"]], ""]
     obj = doc["objectives"]
-    lines += ["## Objectives and measurements", "",
-              f"Objectives (stack config `dr`, divided by the target's time scale {obj['time_scale']:g}): "
-              f"RTO {obj['rto_s']:.2f} s, RPO {obj['rpo_s']:.2f} s.", "",
-              "| phase | RTO s | failed requests | acknowledged writes | lost | RPO s | zero loss required |", "|---|---:|---:|---:|---:|---:|---|"]
+    lines += [
+        "## Objectives and measurements",
+        "",
+        f"Objectives (stack config `dr`, divided by the target's time scale {obj['time_scale']:g}): "
+        f"RTO {obj['rto_s']:.2f} s, RPO {obj['rpo_s']:.2f} s.",
+        "",
+        "| phase | RTO s | failed requests | acknowledged writes | lost | RPO s | zero loss required |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for phase, m in doc["measured"].items():
         if not m.get("measured"):
             lines.append(f"| {phase} | not measured: {m.get('reason')} | | | | | |")
             continue
         rec, loss = m["recovery"], m["data_loss"]
-        lines.append(f"| {phase} | {rec['rto_s']} | {rec['failed_requests']} | {loss['acknowledged']} | {len(loss['lost_ids'])} | "
-                     f"{loss['rpo_s']} | {'yes' if m['zero_loss_required'] else 'no'} |")
+        lines.append(
+            f"| {phase} | {rec['rto_s']} | {rec['failed_requests']} | {loss['acknowledged']} | {len(loss['lost_ids'])} | "
+            f"{loss['rpo_s']} | {'yes' if m['zero_loss_required'] else 'no'} |"
+        )
     lost = {p: m["data_loss"]["lost_ids"] for p, m in doc["measured"].items() if m.get("measured") and m["data_loss"]["lost_ids"]}
     for phase, ids in lost.items():
         lines.append(f"\nLost in {phase} (acknowledged, then missing from the new primary): ids {', '.join(map(str, ids))}")
@@ -83,8 +116,9 @@ def picture(doc: dict[str, Any], path: Path) -> None:
         for ok, colour, marker in ((True, "#2e7d32", "|"), (False, "#c62828", "x")):
             xs = [o[0] - t0 for o in doc["probe"]["outcomes"] if o[1] == kind and o[2] == ok]
             if xs:
-                ax.scatter(xs, [y] * len(xs), s=18, c=colour, marker=marker, linewidths=0.8,
-                           label=f"{kind} {'ok' if ok else 'failed'}")
+                ax.scatter(
+                    xs, [y] * len(xs), s=18, c=colour, marker=marker, linewidths=0.8, label=f"{kind} {'ok' if ok else 'failed'}"
+                )
     colours = {"fault": "#c62828", "detected": "#ef6c00", "failback": "#6a1b9a"}
     for i, e in enumerate(doc["events"]):
         x = e["t"] - t0
@@ -93,12 +127,17 @@ def picture(doc: dict[str, Any], path: Path) -> None:
         ax.text(x, 1.35 + 0.18 * (i % 3), e["event"], rotation=0, fontsize=7, color=colour, ha="left", va="bottom")
     for s in doc["steps"]:
         if s.get("started_at") and s.get("seconds") is not None:
-            ax.axvspan(s["started_at"] - t0, s["started_at"] - t0 + s["seconds"], ymin=0.02, ymax=0.08, color="#90a4ae", alpha=0.6)
+            ax.axvspan(
+                s["started_at"] - t0, s["started_at"] - t0 + s["seconds"], ymin=0.02, ymax=0.08, color="#90a4ae", alpha=0.6
+            )
     ax.set_yticks(list(rows.values()), list(rows))
     ax.set_ylim(-0.5, 2.0)
     ax.set_xlabel("seconds since the drill started")
-    measured = "; ".join(f"{k}: RTO {m['recovery']['rto_s']} s, lost {len(m['data_loss']['lost_ids'])}"
-                         for k, m in doc["measured"].items() if m.get("measured"))
+    measured = "; ".join(
+        f"{k}: RTO {m['recovery']['rto_s']} s, lost {len(m['data_loss']['lost_ids'])}"
+        for k, m in doc["measured"].items()
+        if m.get("measured")
+    )
     ax.set_title(f"{doc['drill']} on {doc['stack']} ({doc['target']}): {doc['verdict']}  {measured}", fontsize=9)
     if ax.get_legend_handles_labels()[0]:  # a drill that failed before the probe started has no requests
         ax.legend(loc="lower right", fontsize=7, ncol=4)

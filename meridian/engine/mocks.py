@@ -32,7 +32,9 @@ def _arn(service: str, region: str, resource: str, *, global_service: bool = Fal
     return f"arn:aws:{service}:{'' if global_service else region}:{ACCOUNT_ID}:{resource}"
 
 
-def _named(service: str, path: str, key: str = "name", global_service: bool = False) -> Callable[[str, Outputs, str, str], Outputs]:
+def _named(
+    service: str, path: str, key: str = "name", global_service: bool = False
+) -> Callable[[str, Outputs, str, str], Outputs]:
     """Types whose id is their (auto-)name and whose ARN embeds it."""
 
     def outputs(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
@@ -42,7 +44,9 @@ def _named(service: str, path: str, key: str = "name", global_service: bool = Fa
     return outputs
 
 
-def _ec2(prefix: str, kind: str | None = None, **extra: Callable[[str, Outputs, str, str], Any]) -> Callable[[str, Outputs, str, str], Outputs]:
+def _ec2(
+    prefix: str, kind: str | None = None, **extra: Callable[[str, Outputs, str, str], Any]
+) -> Callable[[str, Outputs, str, str], Outputs]:
     """EC2-style ids (`vpc-0abc...`), with an ARN when the type has one."""
 
     def outputs(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
@@ -75,7 +79,12 @@ def _iam_role(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     """Role ARNs carry the role's path (`arn:aws:iam::<account>:role/meridian/tenants/<name>`)."""
     physical = inputs.get("name") or _physical(name)
     path = inputs.get("path") or "/"
-    return {"id": physical, "name": physical, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role{path}{physical}", "uniqueId": f"AROA{rid[:17].upper()}"}
+    return {
+        "id": physical,
+        "name": physical,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role{path}{physical}",
+        "uniqueId": f"AROA{rid[:17].upper()}",
+    }
 
 
 def _route53_record(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
@@ -116,22 +125,39 @@ def _oidc_provider(name: str, inputs: Outputs, region: str, rid: str) -> Outputs
 def _rds_cluster(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     ident = inputs.get("clusterIdentifier") or _physical(name)
     host = f"{ident}.cluster-{rid[:12]}.{region}.rds.amazonaws.com"
-    return {"id": ident, "clusterIdentifier": ident, "arn": _arn("rds", region, f"cluster:{ident}"),
-            "endpoint": host, "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"), "port": 5432,
-            "clusterResourceId": f"cluster-{rid.upper()}"}
+    return {
+        "id": ident,
+        "clusterIdentifier": ident,
+        "arn": _arn("rds", region, f"cluster:{ident}"),
+        "endpoint": host,
+        "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"),
+        "port": 5432,
+        "clusterResourceId": f"cluster-{rid.upper()}",
+    }
 
 
 def _rds_instance(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     ident = inputs.get("identifier") or _physical(name)
     host = f"{ident}.{rid[:12]}.{region}.rds.amazonaws.com"
-    return {"id": ident, "identifier": ident, "arn": _arn("rds", region, f"db:{ident}"),
-            "address": host, "endpoint": f"{host}:5432", "port": 5432, "resourceId": f"db-{rid.upper()}"}
+    return {
+        "id": ident,
+        "identifier": ident,
+        "arn": _arn("rds", region, f"db:{ident}"),
+        "address": host,
+        "endpoint": f"{host}:5432",
+        "port": 5432,
+        "resourceId": f"db-{rid.upper()}",
+    }
 
 
 def _global_cluster(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     ident = inputs.get("globalClusterIdentifier") or _physical(name)
-    return {"id": ident, "arn": f"arn:aws:rds::{ACCOUNT_ID}:global-cluster:{ident}",
-            "endpoint": f"{ident}.global-{rid[:12]}.global.rds.amazonaws.com", "globalClusterResourceId": f"cluster-{rid}"}
+    return {
+        "id": ident,
+        "arn": f"arn:aws:rds::{ACCOUNT_ID}:global-cluster:{ident}",
+        "endpoint": f"{ident}.global-{rid[:12]}.global.rds.amazonaws.com",
+        "globalClusterResourceId": f"cluster-{rid}",
+    }
 
 
 def _acm_certificate(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
@@ -140,12 +166,14 @@ def _acm_certificate(name: str, inputs: Outputs, region: str, rid: str) -> Outpu
     return {
         "id": _arn("acm", region, f"certificate/{rid}"),
         "arn": _arn("acm", region, f"certificate/{rid}"),
-        "domainValidationOptions": [{
-            "domainName": domain,
-            "resourceRecordName": f"_{token}.{domain}.",
-            "resourceRecordType": "CNAME",
-            "resourceRecordValue": f"_{_digest(token, n=32)}.acm-validations.aws.",
-        }],
+        "domainValidationOptions": [
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_{token}.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{_digest(token, n=32)}.acm-validations.aws.",
+            }
+        ],
     }
 
 
@@ -162,13 +190,18 @@ def _k8s(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
 
 # type token -> outputs(name, inputs, region, deterministic id) ; the one table.
 OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
-    "aws:ec2/vpc:Vpc": _ec2("vpc", "vpc", defaultSecurityGroupId=lambda n, i, r, x: f"sg-{_digest(x)}",
-                            mainRouteTableId=lambda n, i, r, x: f"rtb-{_digest(x)}",
-                            defaultNetworkAclId=lambda n, i, r, x: f"acl-{_digest(x)}"),
+    "aws:ec2/vpc:Vpc": _ec2(
+        "vpc",
+        "vpc",
+        defaultSecurityGroupId=lambda n, i, r, x: f"sg-{_digest(x)}",
+        mainRouteTableId=lambda n, i, r, x: f"rtb-{_digest(x)}",
+        defaultNetworkAclId=lambda n, i, r, x: f"acl-{_digest(x)}",
+    ),
     "aws:ec2/subnet:Subnet": _ec2("subnet", "subnet"),
     "aws:ec2/internetGateway:InternetGateway": _ec2("igw", "internet-gateway"),
-    "aws:ec2/eip:Eip": _ec2("eipalloc", None, allocationId=lambda n, i, r, x: x,
-                            publicIp=lambda n, i, r, x: f"203.0.113.{int(x[-2:], 16) % 250 + 1}"),
+    "aws:ec2/eip:Eip": _ec2(
+        "eipalloc", None, allocationId=lambda n, i, r, x: x, publicIp=lambda n, i, r, x: f"203.0.113.{int(x[-2:], 16) % 250 + 1}"
+    ),
     "aws:ec2/natGateway:NatGateway": _ec2("nat", "natgateway"),
     "aws:ec2/routeTable:RouteTable": _ec2("rtb", "route-table"),
     "aws:ec2/route:Route": _ec2("r"),
@@ -186,7 +219,9 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": lambda n, i, r, x: {
-        "id": f"{i.get('clusterName')}:{_physical(n)}", "nodeGroupName": _physical(n), "status": "ACTIVE",
+        "id": f"{i.get('clusterName')}:{_physical(n)}",
+        "nodeGroupName": _physical(n),
+        "status": "ACTIVE",
         "arn": _arn("eks", r, f"nodegroup/{i.get('clusterName')}/{_physical(n)}/{x}"),
     },
     "aws:rds/globalCluster:GlobalCluster": _global_cluster,
@@ -197,37 +232,65 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:rds/parameterGroup:ParameterGroup": _named("rds", "pg:{}"),
     "aws:rds/clusterParameterGroup:ClusterParameterGroup": _named("rds", "cluster-pg:{}"),
     "aws:route53/zone:Zone": lambda n, i, r, x: {
-        "id": f"Z{x.upper()[:13]}", "zoneId": f"Z{x.upper()[:13]}", "arn": f"arn:aws:route53:::hostedzone/Z{x.upper()[:13]}",
+        "id": f"Z{x.upper()[:13]}",
+        "zoneId": f"Z{x.upper()[:13]}",
+        "arn": f"arn:aws:route53:::hostedzone/Z{x.upper()[:13]}",
         "nameServers": [f"ns-{k}.awsdns-{k:02d}.net" for k in (1, 2, 3, 4)],
     },
-    "aws:route53/healthCheck:HealthCheck": lambda n, i, r, x: {"id": f"{x[:8]}-{x[8:12]}-4{x[12:15]}-8{x[:3]}-{x[:12]}", "arn": f"arn:aws:route53:::healthcheck/{x}"},
+    "aws:route53/healthCheck:HealthCheck": lambda n, i, r, x: {
+        "id": f"{x[:8]}-{x[8:12]}-4{x[12:15]}-8{x[:3]}-{x[:12]}",
+        "arn": f"arn:aws:route53:::healthcheck/{x}",
+    },
     "aws:route53/record:Record": _route53_record,
     "aws:acm/certificate:Certificate": _acm_certificate,
     "aws:acm/certificateValidation:CertificateValidation": lambda n, i, r, x: {"id": str(i.get("certificateArn"))},
     "aws:s3/bucket:Bucket": lambda n, i, r, x: {
-        "id": i.get("bucket") or _physical(n), "bucket": i.get("bucket") or _physical(n),
-        "arn": f"arn:aws:s3:::{i.get('bucket') or _physical(n)}", "region": r,
+        "id": i.get("bucket") or _physical(n),
+        "bucket": i.get("bucket") or _physical(n),
+        "arn": f"arn:aws:s3:::{i.get('bucket') or _physical(n)}",
+        "region": r,
         "bucketRegionalDomainName": f"{i.get('bucket') or _physical(n)}.s3.{r}.amazonaws.com",
     },
     "aws:backup/vault:Vault": _named("backup", "backup-vault:{}"),
     "aws:backup/plan:Plan": lambda n, i, r, x: {
-        "id": _uuid(x), "arn": _arn("backup", r, f"backup-plan:{_uuid(x)}"), "version": _digest(x, n=32),
+        "id": _uuid(x),
+        "arn": _arn("backup", r, f"backup-plan:{_uuid(x)}"),
+        "version": _digest(x, n=32),
     },
     "aws:backup/selection:Selection": lambda n, i, r, x: {"id": _uuid(x)},
-    "aws:fis/experimentTemplate:ExperimentTemplate": lambda n, i, r, x: {"id": f"EXT{x.upper()[:14]}", "arn": _arn("fis", r, f"experiment-template/EXT{x.upper()[:14]}")},
+    "aws:fis/experimentTemplate:ExperimentTemplate": lambda n, i, r, x: {
+        "id": f"EXT{x.upper()[:14]}",
+        "arn": _arn("fis", r, f"experiment-template/EXT{x.upper()[:14]}"),
+    },
     "aws:budgets/budget:Budget": lambda n, i, r, x: {
-        "id": f"{ACCOUNT_ID}:{i.get('name') or _physical(n)}", "name": i.get("name") or _physical(n),
+        "id": f"{ACCOUNT_ID}:{i.get('name') or _physical(n)}",
+        "name": i.get("name") or _physical(n),
         "arn": f"arn:aws:budgets::{ACCOUNT_ID}:budget/{i.get('name') or _physical(n)}",
     },
     "aws:budgets/budgetAction:BudgetAction": lambda n, i, r, x: {
-        "id": f"{ACCOUNT_ID}:{x}:{i.get('budgetName')}", "actionId": x, "arn": f"arn:aws:budgets::{ACCOUNT_ID}:budget/{i.get('budgetName')}/action/{x}",
+        "id": f"{ACCOUNT_ID}:{x}:{i.get('budgetName')}",
+        "actionId": x,
+        "arn": f"arn:aws:budgets::{ACCOUNT_ID}:budget/{i.get('budgetName')}/action/{x}",
     },
     "aws:sns/topicPolicy:TopicPolicy": lambda n, i, r, x: {"id": str(i.get("arn"))},
-    "aws:sns/topic:Topic": lambda n, i, r, x: {"id": _arn("sns", r, _physical(n)), "arn": _arn("sns", r, _physical(n)), "name": _physical(n)},
-    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i, r, x: {"id": _physical(n), "arn": _arn("cloudwatch", r, f"alarm:{_physical(n)}")},
-    "random:index/randomPassword:RandomPassword": lambda n, i, r, x: {"id": "none", "result": f"Mock-{x}!{_digest(x, n=14)}", "bcryptHash": "$2a$10$mock"},
+    "aws:sns/topic:Topic": lambda n, i, r, x: {
+        "id": _arn("sns", r, _physical(n)),
+        "arn": _arn("sns", r, _physical(n)),
+        "name": _physical(n),
+    },
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i, r, x: {
+        "id": _physical(n),
+        "arn": _arn("cloudwatch", r, f"alarm:{_physical(n)}"),
+    },
+    "random:index/randomPassword:RandomPassword": lambda n, i, r, x: {
+        "id": "none",
+        "result": f"Mock-{x}!{_digest(x, n=14)}",
+        "bcryptHash": "$2a$10$mock",
+    },
     "aws:ecr/repository:Repository": lambda n, i, r, x: {
-        "id": i.get("name") or _physical(n), "name": i.get("name") or _physical(n), "registryId": ACCOUNT_ID,
+        "id": i.get("name") or _physical(n),
+        "name": i.get("name") or _physical(n),
+        "registryId": ACCOUNT_ID,
         "arn": _arn("ecr", r, f"repository/{i.get('name') or _physical(n)}"),
         "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{r}.amazonaws.com/{i.get('name') or _physical(n)}",
     },
@@ -243,7 +306,10 @@ INVOKES: dict[str, Callable[[Outputs, str], Outputs]] = {
         "id": r,
     },
     "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {
-        "accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "AIDAEXAMPLE", "id": ACCOUNT_ID,
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
+        "userId": "AIDAEXAMPLE",
+        "id": ACCOUNT_ID,
     },
     "aws:index/getPartition:getPartition": lambda a, r: {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
     "aws:index/getRegion:getRegion": lambda a, r: {"name": r, "region": r, "id": r},
@@ -291,7 +357,9 @@ class MeridianMocks(pulumi.runtime.Mocks):
         if self._default_region:
             return self._default_region
         if what.startswith("aws:"):
-            raise MockConfigError(f"{what}: no provider and no `aws:region` in the stack config: set one (the default provider has no region)")
+            raise MockConfigError(
+                f"{what}: no provider and no `aws:region` in the stack config: set one (the default provider has no region)"
+            )
         return None
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:

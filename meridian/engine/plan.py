@@ -138,7 +138,9 @@ class Plan:
 
     def to_json(self, policy: dict[str, Any], cost: dict[str, Any]) -> dict[str, Any]:
         # Violations arrive in the order the analyzer answered: sort them like the resources.
-        violations = sorted(policy.get("violations", []), key=lambda v: (v.get("urn") or "", v.get("policy", ""), v.get("message", "")))
+        violations = sorted(
+            policy.get("violations", []), key=lambda v: (v.get("urn") or "", v.get("policy", ""), v.get("message", ""))
+        )
         return {
             "project": self.project,
             "stack": self.stack,

@@ -46,8 +46,15 @@ async def _resolve(value: Any) -> Any:
     return await out.future()
 
 
-def run_program(project_dir: Path, stack: str, *, record: bool = True, on_register=None, overrides: Overrides | None = None,
-                first_preview: bool = False) -> ProgramRun:
+def run_program(
+    project_dir: Path,
+    stack: str,
+    *,
+    record: bool = True,
+    on_register=None,
+    overrides: Overrides | None = None,
+    first_preview: bool = False,
+) -> ProgramRun:
     """Run `__main__.py` of `project_dir` for `stack`; with `record`, keep every registration.
     `first_preview`: computed outputs of resources being created are unknown, as in a first `pulumi preview`."""
     config = engine_config(project_dir, stack, overrides)

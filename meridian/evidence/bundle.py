@@ -1,13 +1,13 @@
 """Evidence bundles: what a release or a drill leaves behind for auditors and SREs.
 
-    <dir>/bundle.json        what is inside, where each part came from, what is absent and why
-    <dir>/plan.json          the offline plan (resources, outputs, policy, cost)
-    <dir>/policy.json        the policy pack's report
-    <dir>/cost.json          the cost estimate against the caps
-    <dir>/residency.json|md  the residency attestation derived from the plan
-    <dir>/slo/...            the latest SLO report of the stack, if there is one
-    <dir>/drill/...          the drill timeline (JSON, Markdown, PNG), if a drill ran
-    <dir>/MANIFEST.sha256    sha256 of every other file (`meridian evidence verify <dir>`)
+<dir>/bundle.json        what is inside, where each part came from, what is absent and why
+<dir>/plan.json          the offline plan (resources, outputs, policy, cost)
+<dir>/policy.json        the policy pack's report
+<dir>/cost.json          the cost estimate against the caps
+<dir>/residency.json|md  the residency attestation derived from the plan
+<dir>/slo/...            the latest SLO report of the stack, if there is one
+<dir>/drill/...          the drill timeline (JSON, Markdown, PNG), if a drill ran
+<dir>/MANIFEST.sha256    sha256 of every other file (`meridian evidence verify <dir>`)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,9 @@ def report_files(report: Path) -> list[Path]:
 def git_revision(project_dir: Path) -> dict[str, Any]:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_dir, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project_dir, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=project_dir, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     if head.returncode != 0:
@@ -130,11 +132,13 @@ def write_bundle(
         "version": 1,
         "stack": stack,
         "zone": zone,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": git_revision(project_dir),
         "residency_verdict": attestation["verdict"],
-        "policy": {"mandatory": sum(1 for v in plan.get("policy", {}).get("violations", []) if v.get("level") == "mandatory"),
-                   "evaluated": bool(plan.get("policy", {}).get("evaluated"))},
+        "policy": {
+            "mandatory": sum(1 for v in plan.get("policy", {}).get("violations", []) if v.get("level") == "mandatory"),
+            "evaluated": bool(plan.get("policy", {}).get("evaluated")),
+        },
         "contents": dict(sorted(bundle.contents.items())),
         "absent": bundle.absent,
     }

@@ -53,8 +53,12 @@ class Verification:
         return not (self.changed or self.missing or self.extra or self.malformed)
 
     def problems(self) -> list[str]:
-        return ([f"changed: {p}" for p in self.changed] + [f"missing: {p}" for p in self.missing]
-                + [f"extra (not in the manifest): {p}" for p in self.extra] + [f"malformed manifest line: {p}" for p in self.malformed])
+        return (
+            [f"changed: {p}" for p in self.changed]
+            + [f"missing: {p}" for p in self.missing]
+            + [f"extra (not in the manifest): {p}" for p in self.extra]
+            + [f"malformed manifest line: {p}" for p in self.malformed]
+        )
 
 
 def _safe(rel: str) -> bool:

@@ -83,15 +83,22 @@ def destinations(resources: Iterable[Mapping[str, Any]], allowed: set[str]) -> l
         out.append(Destination(kind, source["urn"], str(target), region, how, region in allowed))
 
     replications = [(r, (r.get("inputs") or {}).get("rules")) for r in index.of(S3_REPLICATION)]
-    replications += [(b, ((b.get("inputs") or {}).get("replicationConfiguration") or {}).get("rules")) for b in index.of(S3_BUCKET)]
+    replications += [
+        (b, ((b.get("inputs") or {}).get("replicationConfiguration") or {}).get("rules")) for b in index.of(S3_BUCKET)
+    ]
     for source, rules in replications:
         for rule in _as_list(rules):
             if str(rule.get("status", "Enabled")).lower() == "disabled":
                 continue
             for dest in _as_list(rule.get("destination")) + _as_list(rule.get("destinations")):
                 bucket = index.bucket_for(source, dest.get("bucket"))
-                add("s3-replication", source, dest.get("bucket"), bucket["region"] if bucket else None,
-                    f"bucket resource {bucket['name']}" if bucket else "unresolved: no bucket of this stack matches")
+                add(
+                    "s3-replication",
+                    source,
+                    dest.get("bucket"),
+                    bucket["region"] if bucket else None,
+                    f"bucket resource {bucket['name']}" if bucket else "unresolved: no bucket of this stack matches",
+                )
                 key = (dest.get("encryptionConfiguration") or {}).get("replicaKmsKeyId")
                 if key is not None:
                     add("s3-replica-key", source, key, arn_region(key), "key ARN")
@@ -114,11 +121,17 @@ def excepted(resource: Mapping[str, Any], exceptions: Iterable[Mapping[str, Any]
     types, in the listed region, whose URN shows it inside the listed component type."""
     urn = str(resource.get("urn", ""))
     type_chain = urn.split("::")[2] if urn.count("::") >= 3 else ""
-    return any(e.get("region") == resource.get("region") and resource.get("type") in e.get("types", [])
-               and f"{e.get('component')}$" in type_chain for e in exceptions)
+    return any(
+        e.get("region") == resource.get("region")
+        and resource.get("type") in e.get("types", [])
+        and f"{e.get('component')}$" in type_chain
+        for e in exceptions
+    )
 
 
-def attest(plan: Mapping[str, Any], allowed_regions: Iterable[str], exceptions: Iterable[Mapping[str, Any]], zone: str) -> dict[str, Any]:
+def attest(
+    plan: Mapping[str, Any], allowed_regions: Iterable[str], exceptions: Iterable[Mapping[str, Any]], zone: str
+) -> dict[str, Any]:
     """The attestation document: `verdict` is "compliant" only if every resource and every
     destination is inside the zone (or a listed exception) and the residency rules found nothing."""
     allowed = set(allowed_regions)
@@ -141,8 +154,11 @@ def attest(plan: Mapping[str, Any], allowed_regions: Iterable[str], exceptions: 
     verdicts = {}
     for rule in RESIDENCY_RULES:
         found = [v for v in policy.get("violations", []) if v.get("policy") == rule]
-        verdicts[rule] = {"evaluated": bool(policy.get("evaluated")), "violations": found,
-                          "verdict": ("pass" if not found else "fail") if policy.get("evaluated") else "not evaluated"}
+        verdicts[rule] = {
+            "evaluated": bool(policy.get("evaluated")),
+            "violations": found,
+            "verdict": ("pass" if not found else "fail") if policy.get("evaluated") else "not evaluated",
+        }
     bad_dests = [d for d in dests if not d.in_zone]
     compliant = not outside and not bad_dests and all(v["verdict"] == "pass" for v in verdicts.values())
     return {
@@ -152,7 +168,11 @@ def attest(plan: Mapping[str, Any], allowed_regions: Iterable[str], exceptions: 
         "region_exceptions": [{k: e[k] for k in ("region", "component", "types", "why") if k in e} for e in exceptions],
         "verdict": "compliant" if compliant else "not compliant",
         "resources": {"count": len(rows), "by_region": _count(rows), "outside": outside, "items": rows},
-        "destinations": {"count": len(dests), "outside_or_unresolved": [asdict(d) for d in bad_dests], "items": [asdict(d) for d in dests]},
+        "destinations": {
+            "count": len(dests),
+            "outside_or_unresolved": [asdict(d) for d in bad_dests],
+            "items": [asdict(d) for d in dests],
+        },
         "rules": verdicts,
     }
 
@@ -166,17 +186,35 @@ def _count(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 
 def markdown(doc: Mapping[str, Any]) -> str:
-    lines = [f"# Residency attestation: stack `{doc['stack']}` (zone `{doc['zone']}`)", "",
-             f"**Verdict: {doc['verdict']}**", "",
-             f"Allowed regions: {', '.join(doc['allowed_regions'])}."]
+    lines = [
+        f"# Residency attestation: stack `{doc['stack']}` (zone `{doc['zone']}`)",
+        "",
+        f"**Verdict: {doc['verdict']}**",
+        "",
+        f"Allowed regions: {', '.join(doc['allowed_regions'])}.",
+    ]
     if doc["region_exceptions"]:
-        lines.append("Exceptions: " + "; ".join(f"{e['region']}: {', '.join(e['types'])} inside {e['component']}"
-                                                 for e in doc["region_exceptions"]) + ".")
+        lines.append(
+            "Exceptions: "
+            + "; ".join(f"{e['region']}: {', '.join(e['types'])} inside {e['component']}" for e in doc["region_exceptions"])
+            + "."
+        )
     lines += ["", "## Resources by region", "", "| region | in zone | exception | outside |", "|---|---:|---:|---:|"]
-    lines += [f"| {region} | {c['in-zone']} | {c['exception']} | {c['outside']} |" for region, c in doc["resources"]["by_region"].items()]
-    lines += ["", "## Where copies of data go", "", "| kind | from | to | region | resolved by | in zone |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {region} | {c['in-zone']} | {c['exception']} | {c['outside']} |"
+        for region, c in doc["resources"]["by_region"].items()
+    ]
+    lines += [
+        "",
+        "## Where copies of data go",
+        "",
+        "| kind | from | to | region | resolved by | in zone |",
+        "|---|---|---|---|---|---|",
+    ]
     for d in doc["destinations"]["items"]:
-        lines.append(f"| {d['kind']} | `{d['source'].rsplit('::', 1)[-1]}` | `{d['target']}` | {d['region'] or '?'} | {d['resolved_by']} | {'yes' if d['in_zone'] else '**NO**'} |")
+        lines.append(
+            f"| {d['kind']} | `{d['source'].rsplit('::', 1)[-1]}` | `{d['target']}` | {d['region'] or '?'} | {d['resolved_by']} | {'yes' if d['in_zone'] else '**NO**'} |"
+        )
     lines += ["", "## Residency rules (policy pack)", ""]
     for rule, v in doc["rules"].items():
         lines.append(f"- `{rule}`: {v['verdict']} ({len(v['violations'])} violations)")

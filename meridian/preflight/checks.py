@@ -64,8 +64,11 @@ class Context:
 
 
 def check_names(ctx: Context) -> CheckResult:
-    result = CheckResult("names", "every physical name within its AWS length and character rules (CloudFormation schemas; "
-                                  "Kubernetes DNS-1123 names and label values)")
+    result = CheckResult(
+        "names",
+        "every physical name within its AWS length and character rules (CloudFormation schemas; "
+        "Kubernetes DNS-1123 names and label values)",
+    )
     for reg in ctx.plan.custom:
         inputs = ctx.inputs[reg.urn]
         rule = namerules.RULES.get(reg.type)
@@ -77,8 +80,15 @@ def check_names(ctx: Context) -> CheckResult:
         else:
             continue
         result.checked += 1
-        result.findings += [Finding(p.urn, p.message, "shorten the logical name or give a physical name built with "
-                                                      "components.naming (stable hash + bounded readable part)") for p in problems]
+        result.findings += [
+            Finding(
+                p.urn,
+                p.message,
+                "shorten the logical name or give a physical name built with "
+                "components.naming (stable hash + bounded readable part)",
+            )
+            for p in problems
+        ]
     return result
 
 
@@ -87,22 +97,47 @@ def check_names(ctx: Context) -> CheckResult:
 
 def check_quotas(ctx: Context) -> CheckResult:
     q = ctx.cfg.quotas
-    result = CheckResult("quotas", "account and regional service quotas: IAM roles and managed policies, budgets (per account, "
-                                   "shared by the stacks in it), KMS keys, EIPs (per region), NAT gateways per AZ, security "
-                                   "groups per VPC, Pod Identity associations per cluster")
+    result = CheckResult(
+        "quotas",
+        "account and regional service quotas: IAM roles and managed policies, budgets (per account, "
+        "shared by the stacks in it), KMS keys, EIPs (per region), NAT gateways per AZ, security "
+        "groups per VPC, Pod Identity associations per cluster",
+    )
     share = q.stacks_per_account
 
     def over(what: str, used: int, limit: int, key: str, urn: str = "", scope: str = "") -> None:
         result.checked += 1
         if used > limit:
-            result.findings.append(Finding(urn, f"{what}{scope}: this stack needs {used}, over {limit} available",
-                                           f"raise the quota in Service Quotas and set meridian:quotas.{key}, or reduce what needs it"))
+            result.findings.append(
+                Finding(
+                    urn,
+                    f"{what}{scope}: this stack needs {used}, over {limit} available",
+                    f"raise the quota in Service Quotas and set meridian:quotas.{key}, or reduce what needs it",
+                )
+            )
 
     count = Counter(r.type for r in ctx.plan.custom)
-    over("IAM roles", count["aws:iam/role:Role"], q.iam_roles // share, "iam_roles", scope=f" (account quota {q.iam_roles} / {share} stacks)")
-    over("IAM managed policies", count["aws:iam/policy:Policy"], q.iam_managed_policies // share, "iam_managed_policies",
-         scope=f" (account quota {q.iam_managed_policies} / {share} stacks)")
-    over("AWS Budgets", count["aws:budgets/budget:Budget"], q.budgets // share, "budgets", scope=f" (account quota {q.budgets} / {share} stacks)")
+    over(
+        "IAM roles",
+        count["aws:iam/role:Role"],
+        q.iam_roles // share,
+        "iam_roles",
+        scope=f" (account quota {q.iam_roles} / {share} stacks)",
+    )
+    over(
+        "IAM managed policies",
+        count["aws:iam/policy:Policy"],
+        q.iam_managed_policies // share,
+        "iam_managed_policies",
+        scope=f" (account quota {q.iam_managed_policies} / {share} stacks)",
+    )
+    over(
+        "AWS Budgets",
+        count["aws:budgets/budget:Budget"],
+        q.budgets // share,
+        "budgets",
+        scope=f" (account quota {q.budgets} / {share} stacks)",
+    )
     per_region: dict[str, Counter[str]] = defaultdict(Counter)
     for r in ctx.plan.custom:
         per_region[ctx.plan.region_of(r)][r.type] += 1
@@ -119,11 +154,17 @@ def check_quotas(ctx: Context) -> CheckResult:
         over("security groups", n, q.security_groups_per_vpc, "security_groups_per_vpc", scope=f" in VPC {vpc}")
     for subnet, n in sorted(nat_per_subnet.items()):
         over("NAT gateways", n, q.nat_gateways_per_az, "nat_gateways_per_az", scope=f" in the AZ of subnet {subnet}")
-    associations: Counter[str] = Counter(str(ctx.inputs[r.urn].get("clusterName"))
-                                         for r in ctx.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation"))
+    associations: Counter[str] = Counter(
+        str(ctx.inputs[r.urn].get("clusterName")) for r in ctx.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    )
     for cluster, n in sorted(associations.items()):
-        over("Pod Identity associations", n, q.pod_identity_associations_per_cluster, "pod_identity_associations_per_cluster",
-             scope=f" in cluster {cluster}")
+        over(
+            "Pod Identity associations",
+            n,
+            q.pod_identity_associations_per_cluster,
+            "pod_identity_associations_per_cluster",
+            scope=f" in cluster {cluster}",
+        )
     result.notes.append("usage by other workloads in the account: compare with Service Quotas before up")
     return result
 
@@ -132,42 +173,77 @@ def check_quotas(ctx: Context) -> CheckResult:
 
 
 def check_k8s_reachability(ctx: Context) -> CheckResult:
-    result = CheckResult("k8s-reachability", "the kubernetes provider reaches each EKS API from the runner (public endpoint "
-                                              "limited to runner CIDRs, or private endpoint admitting the runner's network) and "
-                                              "is authorised by an access entry, not by having created the cluster")
+    result = CheckResult(
+        "k8s-reachability",
+        "the kubernetes provider reaches each EKS API from the runner (public endpoint "
+        "limited to runner CIDRs, or private endpoint admitting the runner's network) and "
+        "is authorised by an access entry, not by having created the cluster",
+    )
     cl = ctx.cfg.cluster
-    grants = [r for r in ctx.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-              if str(ctx.inputs[r.urn].get("policyArn", "")).endswith("/AmazonEKSClusterAdminPolicy")]
+    grants = [
+        r
+        for r in ctx.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if str(ctx.inputs[r.urn].get("policyArn", "")).endswith("/AmazonEKSClusterAdminPolicy")
+    ]
     for eks in ctx.of_type("aws:eks/cluster:Cluster"):
         result.checked += 1
         i = ctx.inputs[eks.urn]
         vpc = i.get("vpcConfig") or {}
         public, cidrs = vpc.get("endpointPublicAccess", True), vpc.get("publicAccessCidrs") or ["0.0.0.0/0"]
         if public and any(ipaddress.ip_network(c).prefixlen == 0 for c in cidrs):
-            result.findings.append(Finding(eks.urn, "public endpoint open to the internet", "set meridian:cluster.public_access_cidrs to the runner's egress CIDRs"))
+            result.findings.append(
+                Finding(
+                    eks.urn,
+                    "public endpoint open to the internet",
+                    "set meridian:cluster.public_access_cidrs to the runner's egress CIDRs",
+                )
+            )
         if not public:
             sgs = set(vpc.get("securityGroupIds") or [])
             runner = {str(c) for c in cl.runner_cidrs}
-            admitted = [r for r in ctx.of_type("aws:ec2/securityGroup:SecurityGroup") if r.id in sgs and any(
-                rule.get("fromPort", 0) <= 443 <= rule.get("toPort", 0) and runner <= set(rule.get("cidrBlocks") or [])
-                for rule in ctx.inputs[r.urn].get("ingress") or [])]
+            admitted = [
+                r
+                for r in ctx.of_type("aws:ec2/securityGroup:SecurityGroup")
+                if r.id in sgs
+                and any(
+                    rule.get("fromPort", 0) <= 443 <= rule.get("toPort", 0) and runner <= set(rule.get("cidrBlocks") or [])
+                    for rule in ctx.inputs[r.urn].get("ingress") or []
+                )
+            ]
             if not runner or not admitted:
-                result.findings.append(Finding(eks.urn, "private endpoint only, and no security group admits the runner on 443",
-                                               "set meridian:cluster.api_access: private-runner with runner_cidrs, or public-restricted with public_access_cidrs"))
+                result.findings.append(
+                    Finding(
+                        eks.urn,
+                        "private endpoint only, and no security group admits the runner on 443",
+                        "set meridian:cluster.api_access: private-runner with runner_cidrs, or public-restricted with public_access_cidrs",
+                    )
+                )
             else:
-                result.notes.append(f"{eks.name}: the runner in {', '.join(map(str, cl.runner_cidrs))} routed into the VPC (peering/TGW)")
+                result.notes.append(
+                    f"{eks.name}: the runner in {', '.join(map(str, cl.runner_cidrs))} routed into the VPC (peering/TGW)"
+                )
         cluster_name = i.get("name")
         mine = [g for g in grants if ctx.inputs[g.urn].get("clusterName") == cluster_name]
         deploy = [g for g in mine if ctx.inputs[g.urn].get("principalArn") == cl.deploy_role_arn]
         bootstrap = (i.get("accessConfig") or {}).get("bootstrapClusterCreatorAdminPermissions", True)
         if not deploy and not bootstrap:
-            result.findings.append(Finding(eks.urn, "no access entry gives the deploy role cluster admin, and the creator gets none",
-                                           "set meridian:cluster.deploy_role_arn (components.cluster grants it by access entry)"))
+            result.findings.append(
+                Finding(
+                    eks.urn,
+                    "no access entry gives the deploy role cluster admin, and the creator gets none",
+                    "set meridian:cluster.deploy_role_arn (components.cluster grants it by access entry)",
+                )
+            )
         providers = [r for r in ctx.plan.registrations if r.type == "pulumi:providers:kubernetes" and r.parent == eks.parent]
         for provider in providers:
             if deploy and not set(g.urn for g in deploy) & set(provider.dependencies):
-                result.findings.append(Finding(provider.urn, "the kubernetes provider may call the API before the deploy role's access exists",
-                                               "make the provider depend on the deploy role's AccessPolicyAssociation"))
+                result.findings.append(
+                    Finding(
+                        provider.urn,
+                        "the kubernetes provider may call the API before the deploy role's access exists",
+                        "make the provider depend on the deploy role's AccessPolicyAssociation",
+                    )
+                )
     return result
 
 
@@ -175,37 +251,62 @@ def check_k8s_reachability(ctx: Context) -> CheckResult:
 
 
 def check_zone_delegation(ctx: Context) -> CheckResult:
-    result = CheckResult("zone-delegation", "records and DNS validation land in a zone resolvers reach: an existing zone "
-                                             "delegated from its parent (a zone created by the stack is not delegated yet)")
+    result = CheckResult(
+        "zone-delegation",
+        "records and DNS validation land in a zone resolvers reach: an existing zone "
+        "delegated from its parent (a zone created by the stack is not delegated yet)",
+    )
     fo = ctx.cfg.failover
     zones = ctx.of_type("aws:route53/zone:Zone")
     result.checked = len(ctx.of_type("aws:route53/record:Record"))
     for zone in zones:
-        result.findings.append(Finding(zone.urn, f"the stack creates zone {fo.api_zone}: nothing delegates to it yet, so certificate "
-                                                 "validation would wait forever",
-                                       "two-phase bring-up: `pulumi up --target` the zone, delegate the parent to the exported "
-                                       "zone_name_servers, then set meridian:failover.hosted_zone_id (docs/operations.md)"))
+        result.findings.append(
+            Finding(
+                zone.urn,
+                f"the stack creates zone {fo.api_zone}: nothing delegates to it yet, so certificate "
+                "validation would wait forever",
+                "two-phase bring-up: `pulumi up --target` the zone, delegate the parent to the exported "
+                "zone_name_servers, then set meridian:failover.hosted_zone_id (docs/operations.md)",
+            )
+        )
     for record in ctx.of_type("aws:route53/record:Record"):
         zone_id = ctx.inputs[record.urn].get("zoneId")
         if fo.hosted_zone_id and zone_id != fo.hosted_zone_id:
-            result.findings.append(Finding(record.urn, f"record in zone {zone_id}, not the configured zone {fo.hosted_zone_id}",
-                                           "create records in the configured meridian:failover.hosted_zone_id"))
+            result.findings.append(
+                Finding(
+                    record.urn,
+                    f"record in zone {zone_id}, not the configured zone {fo.hosted_zone_id}",
+                    "create records in the configured meridian:failover.hosted_zone_id",
+                )
+            )
     if fo.hosted_zone_id:
-        result.notes.append(f"zone {fo.hosted_zone_id} delegated from its parent: `dig NS {fo.api_zone}` must list its name servers")
+        result.notes.append(
+            f"zone {fo.hosted_zone_id} delegated from its parent: `dig NS {fo.api_zone}` must list its name servers"
+        )
     return result
 
 
 def check_certificates(ctx: Context) -> CheckResult:
-    result = CheckResult("certificates", "each DNS-validated ACM certificate has a validation waiting on a record in the zone "
-                                          "for its name (one record per name, shared by the regions)")
+    result = CheckResult(
+        "certificates",
+        "each DNS-validated ACM certificate has a validation waiting on a record in the zone "
+        "for its name (one record per name, shared by the regions)",
+    )
     validations = ctx.of_type("aws:acm/certificateValidation:CertificateValidation")
     records = {r.urn: r for r in ctx.of_type("aws:route53/record:Record")}
-    names = Counter((ctx.inputs[r.urn].get("name"), ctx.inputs[r.urn].get("type"), ctx.inputs[r.urn].get("setIdentifier"))
-                    for r in records.values())
+    names = Counter(
+        (ctx.inputs[r.urn].get("name"), ctx.inputs[r.urn].get("type"), ctx.inputs[r.urn].get("setIdentifier"))
+        for r in records.values()
+    )
     for (name, type_, _), n in names.items():
         if n > 1:
-            result.findings.append(Finding("", f"{n} resources manage the {type_} record {name}: they overwrite each other and one delete removes it for all",
-                                           "manage the validation record once (components.apidomain)"))
+            result.findings.append(
+                Finding(
+                    "",
+                    f"{n} resources manage the {type_} record {name}: they overwrite each other and one delete removes it for all",
+                    "manage the validation record once (components.apidomain)",
+                )
+            )
     zone = ctx.cfg.failover.api_zone.rstrip(".")
     for cert in ctx.of_type("aws:acm/certificate:Certificate"):
         result.checked += 1
@@ -214,15 +315,27 @@ def check_certificates(ctx: Context) -> CheckResult:
         if i.get("validationMethod") != "DNS":
             continue
         if not (domain == zone or domain.endswith("." + zone)):
-            result.findings.append(Finding(cert.urn, f"{domain} is outside the zone {zone}: its validation record cannot be created there",
-                                           "use a name inside meridian:failover.api_zone"))
+            result.findings.append(
+                Finding(
+                    cert.urn,
+                    f"{domain} is outside the zone {zone}: its validation record cannot be created there",
+                    "use a name inside meridian:failover.api_zone",
+                )
+            )
         mine = [v for v in validations if cert.urn in v.dependencies]
         if not mine:
-            result.findings.append(Finding(cert.urn, "no CertificateValidation: listeners would use a certificate that may never be issued",
-                                           "add an aws.acm.CertificateValidation on the validation record"))
+            result.findings.append(
+                Finding(
+                    cert.urn,
+                    "no CertificateValidation: listeners would use a certificate that may never be issued",
+                    "add an aws.acm.CertificateValidation on the validation record",
+                )
+            )
         for v in mine:
             if not any(d in records for d in v.dependencies):
-                result.findings.append(Finding(v.urn, "waits on no Route 53 record of this stack", "pass the validation record's fqdn"))
+                result.findings.append(
+                    Finding(v.urn, "waits on no Route 53 record of this stack", "pass the validation record's fqdn")
+                )
     return result
 
 
@@ -251,9 +364,12 @@ def _settings_path(container: RenderedContainer) -> str | None:
 def check_service_settings(ctx: Context) -> CheckResult:
     from service.settings import ServiceSettings
 
-    result = CheckResult("service-settings", "each service container gets the settings file it reads (mounted Secret, loadable "
-                                              "by the service's own model, readable by its user), binds an address the probes "
-                                              "reach, and its probes hit routes it serves; its DSNs name the database that exists")
+    result = CheckResult(
+        "service-settings",
+        "each service container gets the settings file it reads (mounted Secret, loadable "
+        "by the service's own model, readable by its user), binds an address the probes "
+        "reach, and its probes hit routes it serves; its DSNs name the database that exists",
+    )
     routes = _service_routes()
     databases = [ctx.inputs[r.urn] for r in ctx.plan.custom if r.type in ("aws:rds/cluster:Cluster", "aws:rds/instance:Instance")]
     db_names = {d.get("databaseName") or d.get("dbName") for d in databases} - {None}
@@ -266,13 +382,23 @@ def check_service_settings(ctx: Context) -> CheckResult:
         where = f"{c.owner_urn} container {c.name}"
         path = _settings_path(c)
         if path is None:
-            result.findings.append(Finding(c.owner_urn, f"{c.name}: no --config or MERIDIAN_SERVICE_CONFIG: the service exits at start",
-                                           "pass --config /etc/meridian/service.json (components.workload)"))
+            result.findings.append(
+                Finding(
+                    c.owner_urn,
+                    f"{c.name}: no --config or MERIDIAN_SERVICE_CONFIG: the service exits at start",
+                    "pass --config /etc/meridian/service.json (components.workload)",
+                )
+            )
             continue
         mounted = c.file(path)
         if mounted is None or mounted.secret_urn is None or mounted.content is None:
-            result.findings.append(Finding(c.owner_urn, f"{c.name}: {path} is not mounted from a Secret of this stack",
-                                           "mount the settings Secret at its directory (components.workload)"))
+            result.findings.append(
+                Finding(
+                    c.owner_urn,
+                    f"{c.name}: {path} is not mounted from a Secret of this stack",
+                    "mount the settings Secret at its directory (components.workload)",
+                )
+            )
             continue
         if isinstance(mounted.content, Unknown):
             result.notes.append(f"{where}: settings known only after up")
@@ -280,43 +406,89 @@ def check_service_settings(ctx: Context) -> CheckResult:
         try:
             settings = ServiceSettings.from_dict(json.loads(mounted.content))
         except (ValueError, KeyError, TypeError) as exc:
-            result.findings.append(Finding(mounted.secret_urn, f"{path} does not load as the service's settings: {type(exc).__name__}: {exc}",
-                                           "render it with service.settings.ServiceSettings(...).to_dict()"))
+            result.findings.append(
+                Finding(
+                    mounted.secret_urn,
+                    f"{path} does not load as the service's settings: {type(exc).__name__}: {exc}",
+                    "render it with service.settings.ServiceSettings(...).to_dict()",
+                )
+            )
             continue
         security = c.pod_security
-        readable = mounted.mode & 0o004 or (mounted.mode & 0o040 and security.get("fsGroup") is not None) or \
-            (mounted.mode & 0o400 and security.get("runAsUser") == 0)
+        readable = (
+            mounted.mode & 0o004
+            or (mounted.mode & 0o040 and security.get("fsGroup") is not None)
+            or (mounted.mode & 0o400 and security.get("runAsUser") == 0)
+        )
         if not readable:
-            result.findings.append(Finding(c.owner_urn, f"{path} mode {oct(mounted.mode)} is unreadable by the container's user",
-                                           "defaultMode 0440 with the pod's fsGroup"))
+            result.findings.append(
+                Finding(
+                    c.owner_urn,
+                    f"{path} mode {oct(mounted.mode)} is unreadable by the container's user",
+                    "defaultMode 0440 with the pod's fsGroup",
+                )
+            )
         for attr in ("write_dsn", "read_dsn"):
             url = urlsplit(getattr(settings, attr))
             if db_names and url.path.lstrip("/") not in db_names:
-                result.findings.append(Finding(mounted.secret_urn, f"{attr} names database {url.path.lstrip('/')!r}; the stack creates {sorted(db_names)}",
-                                               "use the database resource's name"))
+                result.findings.append(
+                    Finding(
+                        mounted.secret_urn,
+                        f"{attr} names database {url.path.lstrip('/')!r}; the stack creates {sorted(db_names)}",
+                        "use the database resource's name",
+                    )
+                )
             user = unquote(url.netloc.rpartition("@")[0].partition(":")[0])
             if users and user not in users:
-                result.findings.append(Finding(mounted.secret_urn, f"{attr} logs in as {user!r}, a user the stack does not create",
-                                               "use the database's credentials"))
+                result.findings.append(
+                    Finding(
+                        mounted.secret_urn,
+                        f"{attr} logs in as {user!r}, a user the stack does not create",
+                        "use the database's credentials",
+                    )
+                )
         if command[3:4] == ["migrate"]:
             continue  # the migration job serves nothing: no bind, port or probes
         if settings.host in ("127.0.0.1", "localhost", "::1"):
-            result.findings.append(Finding(mounted.secret_urn, f"binds {settings.host}: probes and the load balancer reach the pod IP",
-                                           "bind 0.0.0.0 in the cluster"))
+            result.findings.append(
+                Finding(
+                    mounted.secret_urn,
+                    f"binds {settings.host}: probes and the load balancer reach the pod IP",
+                    "bind 0.0.0.0 in the cluster",
+                )
+            )
         ports = {p.get("containerPort") for p in c.spec.get("ports") or []}
         if settings.port not in ports:
-            result.findings.append(Finding(c.owner_urn, f"the service listens on {settings.port}, the container exposes {sorted(ports)}",
-                                           "render the settings' port from the container port"))
+            result.findings.append(
+                Finding(
+                    c.owner_urn,
+                    f"the service listens on {settings.port}, the container exposes {sorted(ports)}",
+                    "render the settings' port from the container port",
+                )
+            )
         for probe in ("readinessProbe", "livenessProbe"):
             get = (c.spec.get(probe) or {}).get("httpGet")
             if not get:
-                result.findings.append(Finding(c.owner_urn, f"{c.name}: no {probe}", "probe /healthz (readiness) and /livez (liveness)"))
+                result.findings.append(
+                    Finding(c.owner_urn, f"{c.name}: no {probe}", "probe /healthz (readiness) and /livez (liveness)")
+                )
                 continue
             if get.get("port") != settings.port and get.get("port") not in {p.get("name") for p in c.spec.get("ports") or []}:
-                result.findings.append(Finding(c.owner_urn, f"{probe} probes port {get.get('port')}, the service listens on {settings.port}", "probe the service's port"))
+                result.findings.append(
+                    Finding(
+                        c.owner_urn,
+                        f"{probe} probes port {get.get('port')}, the service listens on {settings.port}",
+                        "probe the service's port",
+                    )
+                )
             if get.get("path") not in routes:
-                result.findings.append(Finding(c.owner_urn, f"{probe} path {get.get('path')} is not a route of the service ({sorted(routes)})",
-                                               "probe /healthz (readiness) and /livez (liveness)"))
+                result.findings.append(
+                    Finding(
+                        c.owner_urn,
+                        f"{probe} path {get.get('path')} is not a route of the service ({sorted(routes)})",
+                        "probe /healthz (readiness) and /livez (liveness)",
+                    )
+                )
     if not result.checked:
         result.findings.append(Finding("", "no container runs the service", "the stack must deploy components.workload"))
     return result
@@ -324,12 +496,17 @@ def check_service_settings(ctx: Context) -> CheckResult:
 
 # --- images ---------------------------------------------------------------------------------------------------
 
-ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
 
 
 def check_images(ctx: Context) -> CheckResult:
-    result = CheckResult("images", "each container image is pinned (immutable tag or digest) in an ECR repository this stack "
-                                    "manages in the container's own region (replicated inside the zone)")
+    result = CheckResult(
+        "images",
+        "each container image is pinned (immutable tag or digest) in an ECR repository this stack "
+        "manages in the container's own region (replicated inside the zone)",
+    )
     repos: dict[tuple[str, str], dict] = {}
     for r in ctx.of_type("aws:ecr/repository:Repository"):
         repos[(ctx.plan.region_of(r), str(ctx.inputs[r.urn].get("name")))] = ctx.inputs[r.urn]
@@ -338,23 +515,47 @@ def check_images(ctx: Context) -> CheckResult:
         image = str(c.spec.get("image", ""))
         m = ECR_IMAGE.match(image)
         if not m:
-            result.findings.append(Finding(c.owner_urn, f"{c.name}: image {image!r} is not in an ECR repository of this stack",
-                                           "use the ImageRegistry's repository URL of the region (components.registry)"))
+            result.findings.append(
+                Finding(
+                    c.owner_urn,
+                    f"{c.name}: image {image!r} is not in an ECR repository of this stack",
+                    "use the ImageRegistry's repository URL of the region (components.registry)",
+                )
+            )
             continue
         if m["region"] != c.region:
-            result.findings.append(Finding(c.owner_urn, f"{c.name}: pulls from {m['region']} while running in {c.region}",
-                                           "pull from the region's own replica"))
+            result.findings.append(
+                Finding(
+                    c.owner_urn,
+                    f"{c.name}: pulls from {m['region']} while running in {c.region}",
+                    "pull from the region's own replica",
+                )
+            )
         repo = repos.get((c.region, m["repo"]))
         if repo is None:
-            result.findings.append(Finding(c.owner_urn, f"{c.name}: repository {m['repo']} does not exist in {c.region}",
-                                           "create it in every region (components.registry)"))
+            result.findings.append(
+                Finding(
+                    c.owner_urn,
+                    f"{c.name}: repository {m['repo']} does not exist in {c.region}",
+                    "create it in every region (components.registry)",
+                )
+            )
         elif repo.get("imageTagMutability") != "IMMUTABLE" and not m["digest"]:
-            result.findings.append(Finding(c.owner_urn, f"{c.name}: tag {m['tag']} of a mutable repository can change under a running deploy",
-                                           "IMMUTABLE tags or a digest"))
+            result.findings.append(
+                Finding(
+                    c.owner_urn,
+                    f"{c.name}: tag {m['tag']} of a mutable repository can change under a running deploy",
+                    "IMMUTABLE tags or a digest",
+                )
+            )
         if not m["digest"] and (not m["tag"] or m["tag"] == "latest"):
-            result.findings.append(Finding(c.owner_urn, f"{c.name}: image {image} is not pinned", "set meridian:workload.image_tag to a release"))
-    result.notes.append(f"tag {ctx.cfg.workload.image_tag} pushed to the primary region's repository (replication copies it) "
-                        "before the workload rolls out (docs/operations.md)")
+            result.findings.append(
+                Finding(c.owner_urn, f"{c.name}: image {image} is not pinned", "set meridian:workload.image_tag to a release")
+            )
+    result.notes.append(
+        f"tag {ctx.cfg.workload.image_tag} pushed to the primary region's repository (replication copies it) "
+        "before the workload rolls out (docs/operations.md)"
+    )
     return result
 
 

@@ -12,7 +12,9 @@ def summary_line(results: list[CheckResult]) -> str:
     failed = [r.check for r in results if not r.passed]
     if not failed:
         return f"[green]passed[/] ({len(results)} checks)"
-    return f"[bold red]FAILED[/] {', '.join(failed)} ({len(failed)} of {len(results)} checks; `meridian preflight` lists the fixes)"
+    return (
+        f"[bold red]FAILED[/] {', '.join(failed)} ({len(failed)} of {len(results)} checks; `meridian preflight` lists the fixes)"
+    )
 
 
 def print_report(results: list[CheckResult], console: Console) -> None:
@@ -20,12 +22,17 @@ def print_report(results: list[CheckResult], console: Console) -> None:
     for col in ("check", "result", "checked", "what it encodes"):
         table.add_column(col, overflow="fold")
     for r in results:
-        table.add_row(r.check, "[green]pass[/]" if r.passed else f"[bold red]{len(r.findings)} failing[/]", str(r.checked), r.encodes)
+        table.add_row(
+            r.check, "[green]pass[/]" if r.passed else f"[bold red]{len(r.findings)} failing[/]", str(r.checked), r.encodes
+        )
     console.print(table)
     for r in results:
         for f in r.findings:
-            console.print(f"[bold red]{r.check}:[/] {f.problem}" + (f"\n  at {f.urn}" if f.urn else "") + f"\n  fix: {f.fix}",
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"[bold red]{r.check}:[/] {f.problem}" + (f"\n  at {f.urn}" if f.urn else "") + f"\n  fix: {f.fix}",
+                highlight=False,
+                soft_wrap=True,
+            )
     for r in results:
         for note in r.notes:
             console.print(f"[dim]{r.check}, to verify online: {note}[/]", highlight=False, soft_wrap=True)
@@ -34,6 +41,15 @@ def print_report(results: list[CheckResult], console: Console) -> None:
 def to_json(results: list[CheckResult]) -> dict:
     return {
         "passed": all(r.passed for r in results),
-        "checks": [{"check": r.check, "passed": r.passed, "checked": r.checked, "encodes": r.encodes, "notes": r.notes,
-                    "findings": [{"urn": f.urn, "problem": f.problem, "fix": f.fix} for f in r.findings]} for r in results],
+        "checks": [
+            {
+                "check": r.check,
+                "passed": r.passed,
+                "checked": r.checked,
+                "encodes": r.encodes,
+                "notes": r.notes,
+                "findings": [{"urn": f.urn, "problem": f.problem, "fix": f.fix} for f in r.findings],
+            }
+            for r in results
+        ],
     }

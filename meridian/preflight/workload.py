@@ -122,8 +122,12 @@ def rendered_containers(registrations: list[Registration], region_of) -> list[Re
                 items = source.get("items") or [{"key": k, "path": k} for k in content]
                 for item in items:
                     path = posixpath.normpath(posixpath.join(mount["mountPath"], item["path"]))
-                    rc.files[path] = MountedFile(path, secret.urn if secret else None, content.get(item["key"]),
-                                                 int(item.get("mode", source.get("defaultMode", 0o644))))
+                    rc.files[path] = MountedFile(
+                        path,
+                        secret.urn if secret else None,
+                        content.get(item["key"]),
+                        int(item.get("mode", source.get("defaultMode", 0o644))),
+                    )
                 if secret:
                     rc.secret_dependencies += sorted({u for urns in secret.property_dependencies.values() for u in urns})
             out.append(rc)

@@ -34,8 +34,17 @@ READY_TIMEOUT_S = 30.0
 SERVICE_PROJECT_DIR = Path(__file__).resolve().parent.parent.parent  # where the `service` package lives
 
 # stop order: the front door first, the data last
-STOP_ORDER = ("haproxy", "fp-svc-primary", "fp-svc-dr", "svc-primary", "svc-dr", "fp-db-primary", "fp-db-dr",
-              "pg-dr", "pg-primary")
+STOP_ORDER = (
+    "haproxy",
+    "fp-svc-primary",
+    "fp-svc-dr",
+    "svc-primary",
+    "svc-dr",
+    "fp-db-primary",
+    "fp-db-dr",
+    "pg-dr",
+    "pg-primary",
+)
 # postgres: SIGINT is its "fast" shutdown (SIGTERM would wait for every client to leave)
 STOP_SIGNAL = {"pg-primary": signal.SIGINT, "pg-dr": signal.SIGINT}
 
@@ -63,7 +72,7 @@ def root_of(project_dir: Path, stack: str, state_dir: Path | None = None) -> Pat
 def find_haproxy() -> str:
     """$MERIDIAN_HAPROXY if set (and only it), else `haproxy` on PATH or in /usr/sbin."""
     forced = os.environ.get("MERIDIAN_HAPROXY")
-    for cand in ([forced] if forced else [shutil.which("haproxy"), "/usr/sbin/haproxy"]):
+    for cand in [forced] if forced else [shutil.which("haproxy"), "/usr/sbin/haproxy"]:
         if cand and os.access(cand, os.X_OK):
             return cand
     raise SandboxMissing("haproxy not found: install the Debian package (`apt-get install -y haproxy`) or set MERIDIAN_HAPROXY")
@@ -90,8 +99,9 @@ def scaled_failover(cfg: StackConfig, time_scale: float) -> ScaledFailover:
 # --- up ------------------------------------------------------------------------------------------
 
 
-def up(cfg: StackConfig, stack: str, root: Path, *, time_scale: float, fault_proxies: bool = False,
-       fresh: bool = False) -> UpResult:
+def up(
+    cfg: StackConfig, stack: str, root: Path, *, time_scale: float, fault_proxies: bool = False, fresh: bool = False
+) -> UpResult:
     failover = scaled_failover(cfg, time_scale)
     pg, haproxy_bin = check_parts()
     user = pglib.run_as()
@@ -155,8 +165,15 @@ def _old_keys(old: dict | None) -> dict[str, str]:
     return {t["id"]: t["api_key"] for t in (old or {}).get("tenants", []) if isinstance(t, dict) and t.get("api_key")}
 
 
-def _skeleton(cfg: StackConfig, stack: str, root: Path, port: dict[str, int], failover: ScaledFailover,
-              fault_proxies: bool, keys: dict[str, str]) -> dict:
+def _skeleton(
+    cfg: StackConfig,
+    stack: str,
+    root: Path,
+    port: dict[str, int],
+    failover: ScaledFailover,
+    fault_proxies: bool,
+    keys: dict[str, str],
+) -> dict:
     from service.auth import new_api_key
 
     regions = {}
@@ -174,22 +191,43 @@ def _skeleton(cfg: StackConfig, stack: str, root: Path, port: dict[str, int], fa
     db_ports = [port["fp-db-primary"], port["fp-db-dr"]] if fault_proxies else [port["pg-primary"], port["pg-dr"]]
     faults = {}
     if fault_proxies:
-        for fp, upstream in (("fp-db-primary", "pg-primary"), ("fp-db-dr", "pg-dr"),
-                             ("fp-svc-primary", "svc-primary"), ("fp-svc-dr", "svc-dr")):
-            faults[fp.removeprefix("fp-")] = {"port": port[fp], "upstream": f"{HOST}:{port[upstream]}",
-                                              "control_url": f"http://{HOST}:{port[fp + '-control']}"}
+        for fp, upstream in (
+            ("fp-db-primary", "pg-primary"),
+            ("fp-db-dr", "pg-dr"),
+            ("fp-svc-primary", "svc-primary"),
+            ("fp-svc-dr", "svc-dr"),
+        ):
+            faults[fp.removeprefix("fp-")] = {
+                "port": port[fp],
+                "upstream": f"{HOST}:{port[upstream]}",
+                "control_url": f"http://{HOST}:{port[fp + '-control']}",
+            }
     tenants = []
     for t in cfg.tenants:
         q = cfg.quota_of(t)
-        tenants.append({"id": t.id, "plan": t.plan, "api_key": keys.get(t.id) or new_api_key(t.id),
-                        "quota": {"gql_qps": q.gql_qps, "ingest_eps": q.ingest_eps, "storage_gb": q.storage_gb}})
+        tenants.append(
+            {
+                "id": t.id,
+                "plan": t.plan,
+                "api_key": keys.get(t.id) or new_api_key(t.id),
+                "quota": {"gql_qps": q.gql_qps, "ingest_eps": q.ingest_eps, "storage_gb": q.storage_gb},
+            }
+        )
     return {
-        "version": mf.VERSION, "stack": stack, "state": "starting", "root": str(root), "created_at": mf.now_iso(),
+        "version": mf.VERSION,
+        "stack": stack,
+        "state": "starting",
+        "root": str(root),
+        "created_at": mf.now_iso(),
         "endpoint": f"http://{HOST}:{port['haproxy']}",
         "regions": regions,
         "database": {"name": pglib.DB_NAME, "user": pglib.APP_USER, "write_dsn": pglib.multi_host_dsn(db_ports)},
-        "haproxy": {"port": port["haproxy"], "config": str(root / "etc" / "haproxy.cfg"),
-                    "stats_socket": str(root / "run" / "haproxy.sock"), "servers": {}},
+        "haproxy": {
+            "port": port["haproxy"],
+            "config": str(root / "etc" / "haproxy.cfg"),
+            "stats_socket": str(root / "run" / "haproxy.sock"),
+            "servers": {},
+        },
         "faults": faults,
         "ports": port,
         "processes": {},
@@ -198,11 +236,12 @@ def _skeleton(cfg: StackConfig, stack: str, root: Path, port: dict[str, int], fa
     }
 
 
-async def _bring_up(cfg, root: Path, doc: dict, port: dict, pg: pglib.PgBin, haproxy_bin: str, user, failover,
-                    fault_proxies: bool, started, popen) -> None:
+async def _bring_up(
+    cfg, root: Path, doc: dict, port: dict, pg: pglib.PgBin, haproxy_bin: str, user, failover, fault_proxies: bool, started, popen
+) -> None:
     from service.auth import key_digest
-    from service.settings import ServiceSettings, TenantEntry
     from service.quotas import TenantQuota
+    from service.settings import ServiceSettings, TenantEntry
 
     logs = root / "logs"
     primary_dir, dr_dir = root / "pg" / "primary", root / "pg" / "dr"
@@ -212,7 +251,9 @@ async def _bring_up(cfg, root: Path, doc: dict, port: dict, pg: pglib.PgBin, hap
         shutil.rmtree(primary_dir, ignore_errors=True)
         await asyncio.to_thread(pglib.initdb, pg, user, primary_dir)
     _clear_stale_pidfile(primary_dir)
-    started(*procs.spawn("pg-primary", pglib.server_argv(pg, primary_dir, port["pg-primary"]), logs / "pg-primary.log", user=user))
+    started(
+        *procs.spawn("pg-primary", pglib.server_argv(pg, primary_dir, port["pg-primary"]), logs / "pg-primary.log", user=user)
+    )
     await _ready("pg-primary", pglib.wait_ready(port["pg-primary"], READY_TIMEOUT_S, popen["pg-primary"]), doc)
     await pglib.bootstrap(port["pg-primary"])
 
@@ -229,20 +270,43 @@ async def _bring_up(cfg, root: Path, doc: dict, port: dict, pg: pglib.PgBin, hap
     tenants = tuple(
         TenantEntry(t["id"], t["plan"], (key_digest(t["api_key"]),), TenantQuota(**t["quota"])) for t in doc["tenants"]
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")])),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")])),
+        "PYTHONUNBUFFERED": "1",
+    }
     for role, region in doc["regions"].items():
-        settings = ServiceSettings(region["region"], role, doc["database"]["write_dsn"], region["service_db_dsn"], tenants,
-                                   host=HOST, port=port[f"svc-{role}"])
+        settings = ServiceSettings(
+            region["region"],
+            role,
+            doc["database"]["write_dsn"],
+            region["service_db_dsn"],
+            tenants,
+            host=HOST,
+            port=port[f"svc-{role}"],
+        )
         conf = root / "etc" / f"service-{role}.json"
         conf.write_text(json.dumps(settings.to_dict(), indent=2))
         os.chmod(conf, 0o600)
-        started(*procs.spawn(f"svc-{role}", [sys.executable, "-m", "service", "--config", str(conf)],
-                             logs / f"svc-{role}.log", env=env, cwd=SERVICE_PROJECT_DIR))
-    await asyncio.gather(*(
-        _ready(f"svc-{role}", _wait_http(f"http://{HOST}:{port[f'svc-{role}']}/healthz", READY_TIMEOUT_S, popen[f"svc-{role}"]), doc)
-        for role in ("primary", "dr")
-    ))
+        started(
+            *procs.spawn(
+                f"svc-{role}",
+                [sys.executable, "-m", "service", "--config", str(conf)],
+                logs / f"svc-{role}.log",
+                env=env,
+                cwd=SERVICE_PROJECT_DIR,
+            )
+        )
+    await asyncio.gather(
+        *(
+            _ready(
+                f"svc-{role}",
+                _wait_http(f"http://{HOST}:{port[f'svc-{role}']}/healthz", READY_TIMEOUT_S, popen[f"svc-{role}"]),
+                doc,
+            )
+            for role in ("primary", "dr")
+        )
+    )
 
     if fault_proxies:
         for role in ("primary", "dr"):
@@ -250,8 +314,10 @@ async def _bring_up(cfg, root: Path, doc: dict, port: dict, pg: pglib.PgBin, hap
 
     # HAProxy: the Route 53 stand-in
     svc_port = {role: port[f"fp-svc-{role}"] if fault_proxies else port[f"svc-{role}"] for role in ("primary", "dr")}
-    backends = [Backend(f"{role}-{doc['regions'][role]['region']}", HOST, svc_port[role], backup=(role == "dr"))
-                for role in ("primary", "dr")]
+    backends = [
+        Backend(f"{role}-{doc['regions'][role]['region']}", HOST, svc_port[role], backup=(role == "dr"))
+        for role in ("primary", "dr")
+    ]
     doc["haproxy"]["servers"] = {b.name: f"{b.host}:{b.port}" for b in backends}
     sock = Path(doc["haproxy"]["stats_socket"])
     with contextlib.suppress(FileNotFoundError):
@@ -263,8 +329,17 @@ async def _bring_up(cfg, root: Path, doc: dict, port: dict, pg: pglib.PgBin, hap
 
 
 def _spawn_faultproxy(name: str, port: dict, upstream: str, logs: Path, started) -> None:
-    argv = [sys.executable, "-m", "meridian.sandbox.faultproxy", "--listen", f"{HOST}:{port[name]}",
-            "--upstream", f"{HOST}:{port[upstream]}", "--control", f"{HOST}:{port[name + '-control']}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "meridian.sandbox.faultproxy",
+        "--listen",
+        f"{HOST}:{port[name]}",
+        "--upstream",
+        f"{HOST}:{port[upstream]}",
+        "--control",
+        f"{HOST}:{port[name + '-control']}",
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")]))}
     ref, proc = procs.spawn(name, argv, logs / f"{name}.log", env=env, cwd=SERVICE_PROJECT_DIR)
     started(ref, proc)
@@ -408,8 +483,12 @@ async def _status(doc: dict) -> dict:
         try:
             r = await client.get(f"{doc['regions'][role]['service_url']}/healthz")
             body = r.json()
-            p.update(healthy=r.status_code == 200 and p.get("running", False), http=r.status_code,
-                     db=body.get("db"), db_role=body.get("db_role"))
+            p.update(
+                healthy=r.status_code == 200 and p.get("running", False),
+                http=r.status_code,
+                db=body.get("db"),
+                db_role=body.get("db_role"),
+            )
         except Exception as exc:
             p.update(healthy=False, error=f"{type(exc).__name__}: {exc}")
 
@@ -417,8 +496,11 @@ async def _status(doc: dict) -> dict:
         p = parts.setdefault("haproxy", {})
         try:
             r = await client.get(f"{doc['endpoint']}/healthz")
-            p.update(healthy=r.status_code == 200 and p.get("running", False), http=r.status_code,
-                     serving_region=r.json().get("region"))
+            p.update(
+                healthy=r.status_code == 200 and p.get("running", False),
+                http=r.status_code,
+                serving_region=r.json().get("region"),
+            )
         except Exception as exc:
             p.update(healthy=False, error=f"{type(exc).__name__}: {exc}")
         servers = await asyncio.to_thread(haproxy_servers, doc)
@@ -437,13 +519,23 @@ async def _status(doc: dict) -> dict:
         if dr is None:
             replication = {"state": "not streaming"}
         else:
-            replication = {"state": dr["state"], "lag_bytes": dr["lag_bytes"],
-                           "replay_lag_ms": None if dr["replay_lag_s"] is None else round(dr["replay_lag_s"] * 1000, 3)}
+            replication = {
+                "state": dr["state"],
+                "lag_bytes": dr["lag_bytes"],
+                "replay_lag_ms": None if dr["replay_lag_s"] is None else round(dr["replay_lag_s"] * 1000, 3),
+            }
     except Exception as exc:
         replication = {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
     healthy = all(p.get("healthy", False) for p in parts.values()) and replication.get("state") == "streaming"
-    return {"state": doc.get("state"), "stack": doc.get("stack"), "endpoint": doc.get("endpoint"), "healthy": healthy,
-            "parts": parts, "replication": replication, "failover": doc.get("failover")}
+    return {
+        "state": doc.get("state"),
+        "stack": doc.get("stack"),
+        "endpoint": doc.get("endpoint"),
+        "healthy": healthy,
+        "parts": parts,
+        "replication": replication,
+        "failover": doc.get("failover"),
+    }
 
 
 def haproxy_servers(doc: dict) -> dict[str, str]:

@@ -44,7 +44,7 @@ class Faults:
             raise ValueError("drop must be a probability in 0..1")
 
     @classmethod
-    def parse(cls, base: "Faults", changes: dict) -> "Faults":
+    def parse(cls, base: Faults, changes: dict) -> Faults:
         """`base` with `changes` applied; unknown keys and wrong types raise ValueError."""
         if not isinstance(changes, dict):
             raise ValueError("faults must be a JSON object")
@@ -89,8 +89,13 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 class FaultProxy:
-    def __init__(self, upstream: tuple[str, int], listen: tuple[str, int] = ("127.0.0.1", 0),
-                 faults: Faults = Faults(), seed: int | None = None):
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        listen: tuple[str, int] = ("127.0.0.1", 0),
+        faults: Faults = Faults(),
+        seed: int | None = None,
+    ):
         self.upstream = upstream
         self.listen = listen
         self.faults = faults
@@ -106,7 +111,7 @@ class FaultProxy:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
 
-    async def start(self) -> "FaultProxy":
+    async def start(self) -> FaultProxy:
         self._server = await asyncio.start_server(self._on_client, *self.listen, reuse_address=True, backlog=1024)
         return self
 
@@ -158,8 +163,10 @@ class FaultProxy:
                 self.stats.upstream_failures += 1
                 _reset(writer)
                 return
-            pumps = [asyncio.create_task(self._pump(reader, up_writer, "bytes_up")),
-                     asyncio.create_task(self._pump(up_reader, writer, "bytes_down"))]
+            pumps = [
+                asyncio.create_task(self._pump(reader, up_writer, "bytes_up")),
+                asyncio.create_task(self._pump(up_reader, writer, "bytes_down")),
+            ]
             try:
                 done, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
                 # one side closed: give the other a moment to flush what is in flight, then close
@@ -244,8 +251,11 @@ class FaultProxy:
 async def _http_reply(writer: asyncio.StreamWriter, status: int, body: dict) -> None:
     data = json.dumps(body).encode()
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}[status]
-    writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                 f"Connection: close\r\n\r\n".encode() + data)
+    writer.write(
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        f"Connection: close\r\n\r\n".encode()
+        + data
+    )
     with contextlib.suppress(Exception):
         await writer.drain()
         writer.close()
@@ -262,7 +272,7 @@ def control_handler(proxy: FaultProxy):
             if length > 65536:
                 return await _http_reply(writer, 400, {"error": "body too large"})
             body = await asyncio.wait_for(reader.readexactly(length), 5) if length else b""
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             return await _http_reply(writer, 400, {"error": "bad request"})
         if path == "/faults" and method == "GET":
             return await _http_reply(writer, 200, asdict(proxy.faults))
@@ -295,8 +305,17 @@ async def serve(listen: tuple[str, int], upstream: tuple[str, int], control: tup
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(json.dumps({"msg": "faultproxy listening", "port": proxy.port, "upstream": f"{upstream[0]}:{upstream[1]}",
-                      "control": ctl.sockets[0].getsockname()[1] if ctl else None}), flush=True)
+    print(
+        json.dumps(
+            {
+                "msg": "faultproxy listening",
+                "port": proxy.port,
+                "upstream": f"{upstream[0]}:{upstream[1]}",
+                "control": ctl.sockets[0].getsockname()[1] if ctl else None,
+            }
+        ),
+        flush=True,
+    )
     await stop.wait()
     if ctl:
         ctl.close()

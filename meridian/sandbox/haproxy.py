@@ -66,9 +66,17 @@ class ScaledFailover:
 
     def to_dict(self) -> dict:
         return {
-            "health_check_interval_s": self.health_check_interval_s, "failure_threshold": self.failure_threshold,
-            "dns_ttl_s": self.dns_ttl_s, "rto_target_s": self.rto_target_s, "time_scale": self.time_scale,
-            "haproxy": {"inter_ms": self.inter_ms, "fall": self.fall, "rise": self.rise, "timeout_check_ms": self.check_timeout_ms},
+            "health_check_interval_s": self.health_check_interval_s,
+            "failure_threshold": self.failure_threshold,
+            "dns_ttl_s": self.dns_ttl_s,
+            "rto_target_s": self.rto_target_s,
+            "time_scale": self.time_scale,
+            "haproxy": {
+                "inter_ms": self.inter_ms,
+                "fall": self.fall,
+                "rise": self.rise,
+                "timeout_check_ms": self.check_timeout_ms,
+            },
             "dns_ttl_scaled_s": self.dns_ttl_s / self.time_scale,
             "detection_bound_scaled_s": round(self.detection_bound_s, 3),
             "rto_target_scaled_s": round(self.rto_target_scaled_s, 3),
@@ -83,8 +91,14 @@ class Backend:
     backup: bool
 
 
-def render(failover: ScaledFailover, frontend_port: int, backends: list[Backend], stats_socket: str,
-           host: str = "127.0.0.1", maxconn: int = 4096) -> str:
+def render(
+    failover: ScaledFailover,
+    frontend_port: int,
+    backends: list[Backend],
+    stats_socket: str,
+    host: str = "127.0.0.1",
+    maxconn: int = 4096,
+) -> str:
     """The haproxy.cfg text. Everything binds to `host` (loopback) only."""
     if not backends or all(b.backup for b in backends):
         raise ValueError("at least one active (non-backup) server is needed")
@@ -99,9 +113,7 @@ def render(failover: ScaledFailover, frontend_port: int, backends: list[Backend]
     if any(c.isspace() for c in stats_socket):
         raise ValueError("the stats socket path must not contain whitespace")
     f = failover
-    servers = "\n".join(
-        f"    server {b.name} {b.host}:{b.port} check{' backup' if b.backup else ''}" for b in backends
-    )
+    servers = "\n".join(f"    server {b.name} {b.host}:{b.port} check{' backup' if b.backup else ''}" for b in backends)
     return f"""\
 # Rendered by meridian sandbox: the Route 53 failover stand-in. Do not edit; `meridian sandbox up` rewrites it.
 # Stack failover: interval {f.health_check_interval_s} s, threshold {f.failure_threshold}, TTL {f.dns_ttl_s} s, RTO target {f.rto_target_s} s; time scale {f.time_scale:g}
@@ -152,7 +164,7 @@ def parse_show_stat(csv_text: str) -> dict[str, dict[str, str]]:
     header = lines[0][2:].split(",")
     out = {}
     for ln in lines[1:]:
-        row = dict(zip(header, ln.split(",")))
+        row = dict(zip(header, ln.split(","), strict=False))
         if row.get("pxname") == "api" and row.get("svname") not in ("FRONTEND", "BACKEND"):
             out[row["svname"]] = row
     return out

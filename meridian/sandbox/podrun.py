@@ -49,7 +49,7 @@ class LocalPod:
 def _remap(value: str, mounts: dict[str, str]) -> str:
     for inside, outside in mounts.items():
         if value == inside or value.startswith(inside.rstrip("/") + "/"):
-            return outside + value[len(inside):]
+            return outside + value[len(inside) :]
     return value
 
 
@@ -76,7 +76,9 @@ def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, se
     mounts = {m["mountPath"]: str(root) + m["mountPath"] for m in container.spec.get("volumeMounts") or []}
     for f in container.files.values():
         if f.content is None or isinstance(f.content, Unknown):
-            raise Unsubstituted(f"{container.owner_urn}: mounted file {f.path} has no content in the plan ({f.secret_urn or 'no such Secret'})")
+            raise Unsubstituted(
+                f"{container.owner_urn}: mounted file {f.path} has no content in the plan ({f.secret_urn or 'no such Secret'})"
+            )
         text = _substitute_settings(f.content, subs, done) if f.path == settings_path else f.content
         left = sorted(set(AWS_HOST.findall(text)))
         if left:
@@ -104,5 +106,6 @@ def start(pod: LocalPod, log: Path, *, cwd: Path) -> subprocess.Popen:
     """Start the pod's process with only its own env (plus PATH and the checkout on PYTHONPATH)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(cwd), "PYTHONDONTWRITEBYTECODE": "1", **pod.env}
     with open(log, "ab") as out:
-        return subprocess.Popen(pod.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            pod.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )

@@ -68,7 +68,9 @@ def run_as() -> str | None:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise PostgresMissing("running as root needs a `postgres` user to run the servers (the Debian package creates it)") from None
+        raise PostgresMissing(
+            "running as root needs a `postgres` user to run the servers (the Debian package creates it)"
+        ) from None
     return "postgres"
 
 
@@ -87,29 +89,38 @@ def check_traversable(path: Path, user: str | None) -> None:
             continue
         if st.st_mode & stat.S_IXOTH:
             continue
-        raise PermissionError(f"user {user} cannot reach {path}: {d} is not searchable by it (chmod o+x {d}, or pick another --state-dir)")
+        raise PermissionError(
+            f"user {user} cannot reach {path}: {d} is not searchable by it (chmod o+x {d}, or pick another --state-dir)"
+        )
 
 
 def chown_tree(path: Path, user: str | None) -> None:
     if user is None:
         return
     pw = pwd.getpwnam(user)
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         os.chown(root, pw.pw_uid, pw.pw_gid)
         for n in files:
             os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
 
 
 def run_tool(pg: PgBin, user: str | None, argv: list[str], timeout: float = 60) -> None:
-    proc = subprocess.run([pg.tool(argv[0]), *argv[1:]], capture_output=True, text=True, timeout=timeout,
-                          user=user, group=user, extra_groups=[] if user else None, cwd="/")
+    proc = subprocess.run(
+        [pg.tool(argv[0]), *argv[1:]],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        user=user,
+        group=user,
+        extra_groups=[] if user else None,
+        cwd="/",
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
 
 
 def initdb(pg: PgBin, user: str | None, data_dir: Path) -> None:
-    run_tool(pg, user, ["initdb", "-D", str(data_dir), "-U", "postgres", "--auth=trust", "--no-sync",
-                        "-E", "UTF8", "--locale=C"])
+    run_tool(pg, user, ["initdb", "-D", str(data_dir), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
     # loopback only, trust: a local sandbox. (initdb's trust lines cover 127.0.0.1 and replication.)
     with (data_dir / "postgresql.conf").open("a") as conf:
         conf.write(PRIMARY_CONF)
@@ -144,15 +155,45 @@ log_min_messages = warning
 
 def server_argv(pg: PgBin, data_dir: Path, port: int) -> list[str]:
     # port and socket dir on the command line: they change every `up`, the data dir stays
-    return [pg.tool("postgres"), "-D", str(data_dir), "-p", str(port), "-c", f"unix_socket_directories={data_dir}",
-            "-c", "listen_addresses=127.0.0.1"]
+    return [
+        pg.tool("postgres"),
+        "-D",
+        str(data_dir),
+        "-p",
+        str(port),
+        "-c",
+        f"unix_socket_directories={data_dir}",
+        "-c",
+        "listen_addresses=127.0.0.1",
+    ]
 
 
 def basebackup(pg: PgBin, user: str | None, primary_port: int, data_dir: Path, app_name: str) -> None:
     """A streaming replica of the primary at `primary_port` in `data_dir` (standby.signal written)."""
-    run_tool(pg, user, ["pg_basebackup", "-h", "127.0.0.1", "-p", str(primary_port), "-U", REPL_USER, "-D", str(data_dir),
-                        "-X", "stream", "-c", "fast", "-R", "--no-sync", "-d",
-                        f"application_name={app_name}"], timeout=120)
+    run_tool(
+        pg,
+        user,
+        [
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary_port),
+            "-U",
+            REPL_USER,
+            "-D",
+            str(data_dir),
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-R",
+            "--no-sync",
+            "-d",
+            f"application_name={app_name}",
+        ],
+        timeout=120,
+    )
 
 
 def dsn(port: int, user: str = APP_USER, db: str = DB_NAME) -> str:
@@ -224,7 +265,9 @@ async def replication(port: int, timeout: float = 2.0) -> list[dict]:
             "SELECT application_name, state, sync_state,"
             " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes,"
             " EXTRACT(EPOCH FROM replay_lag)::float8 AS replay_lag_s"
-            " FROM pg_stat_replication", timeout=timeout)
+            " FROM pg_stat_replication",
+            timeout=timeout,
+        )
     finally:
         await conn.close()
     return [dict(r) for r in rows]

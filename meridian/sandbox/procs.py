@@ -31,25 +31,39 @@ class ProcRef:
         return d
 
     @classmethod
-    def from_dict(cls, name: str, d: dict) -> "ProcRef":
+    def from_dict(cls, name: str, d: dict) -> ProcRef:
         return cls(name, int(d["pid"]), float(d["create_time"]), d.get("log", ""), d.get("launch"))
 
 
-def spawn(name: str, argv: list[str], log: Path, *, user: str | None = None, env: dict | None = None,
-          cwd: Path | None = None) -> tuple[ProcRef, subprocess.Popen]:
+def spawn(
+    name: str, argv: list[str], log: Path, *, user: str | None = None, env: dict | None = None, cwd: Path | None = None
+) -> tuple[ProcRef, subprocess.Popen]:
     """Start `argv` in a new session with stdout+stderr appended to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            user=user, group=user, extra_groups=[] if user else None, env=env, cwd=cwd, close_fds=True,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
+            env=env,
+            cwd=cwd,
+            close_fds=True,
         )
     try:
         ct = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:
         ct = 0.0
-    launch = {"argv": list(argv), "user": user, "cwd": str(cwd) if cwd else None,
-              "env": {k: v for k, v in (env or {}).items() if os.environ.get(k) != v}}
+    launch = {
+        "argv": list(argv),
+        "user": user,
+        "cwd": str(cwd) if cwd else None,
+        "env": {k: v for k, v in (env or {}).items() if os.environ.get(k) != v},
+    }
     return ProcRef(name, proc.pid, ct, str(log), launch), proc
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
 
 OK, ERROR, THROTTLED = "ok", "error", "throttled"
 ALL = "all"  # the scope of stack-wide objectives
@@ -64,7 +64,7 @@ class Window:
     end: float
     label: str
 
-    def overlaps(self, s: "Sample") -> bool:
+    def overlaps(self, s: Sample) -> bool:
         """The request was in flight at some moment of the window (one in flight when the fault
         hit belongs to the fault, not to the steady state before it)."""
         return s.start < self.end and s.start + s.ms / 1000 >= self.start
@@ -173,26 +173,39 @@ def stats(samples: list[Sample]) -> Stats:
     judged = len(lat) + errors
     span = (max(s.start for s in samples) - min(s.start for s in samples)) if samples else 0.0
     return Stats(
-        requests=len(samples), ok=len(lat), errors=errors, throttled=throttled,
-        p50_ms=percentile(lat, 50), p95_ms=percentile(lat, 95), p99_ms=percentile(lat, 99),
+        requests=len(samples),
+        ok=len(lat),
+        errors=errors,
+        throttled=throttled,
+        p50_ms=percentile(lat, 50),
+        p95_ms=percentile(lat, 95),
+        p99_ms=percentile(lat, 99),
         max_ms=lat[-1] if lat else None,
         error_rate=errors / judged if judged else None,
         availability=availability(samples),
-        seconds=span, rps=len(samples) / span if span > 0 else float(len(samples)),
+        seconds=span,
+        rps=len(samples) / span if span > 0 else float(len(samples)),
     )
 
 
 def _check(scope: str, objective: str, threshold: float, st: Stats) -> Check:
     measured = getattr(st, objective)
     if measured is None:
-        note = "no requests" if st.requests == 0 else ("no successful request" if objective.endswith("_ms") else "no judged request")
+        note = (
+            "no requests" if st.requests == 0 else ("no successful request" if objective.endswith("_ms") else "no judged request")
+        )
         return Check(scope, objective, threshold, None, False, note)
     ok = measured >= threshold if objective == "availability" else measured <= threshold
     return Check(scope, objective, threshold, measured, ok)
 
 
-def evaluate(samples: list[Sample], objectives: Objectives, endpoint_objectives: dict[str, Objectives] | None = None,
-             windows: list[Window] | None = None, chaos_error_budget: float | None = None) -> Verdict:
+def evaluate(
+    samples: list[Sample],
+    objectives: Objectives,
+    endpoint_objectives: dict[str, Objectives] | None = None,
+    windows: list[Window] | None = None,
+    chaos_error_budget: float | None = None,
+) -> Verdict:
     """Judge `samples` against the objectives.
 
     Stack-wide objectives apply to every request outside fault windows; an endpoint's own
@@ -222,8 +235,16 @@ def evaluate(samples: list[Sample], objectives: Objectives, endpoint_objectives:
         chaos = stats(inside)
         if chaos_error_budget is not None:
             measured = chaos.error_rate if chaos.error_rate is not None else 0.0
-            checks.append(Check("chaos", "error_rate", chaos_error_budget, measured, measured <= chaos_error_budget,
-                                f"{chaos.errors} errors in {chaos.requests} requests inside fault windows"))
+            checks.append(
+                Check(
+                    "chaos",
+                    "error_rate",
+                    chaos_error_budget,
+                    measured,
+                    measured <= chaos_error_budget,
+                    f"{chaos.errors} errors in {chaos.requests} requests inside fault windows",
+                )
+            )
     passed = bool(samples) and all(c.ok for c in checks)
     return Verdict(passed, overall, endpoints, {t: stats(v) for t, v in sorted(by_tenant.items())}, checks, chaos, notes)
 
@@ -241,10 +262,16 @@ def timeline(samples: list[Sample], bucket_s: float = 1.0) -> list[dict]:
     for i in range(max(buckets) + 1):
         b = buckets.get(i, [])
         lat = sorted(s.ms for s in b if s.outcome == OK)
-        out.append({
-            "t": round(t0 + i * bucket_s, 3), "offset_s": i * bucket_s,
-            "rps": len(b) / bucket_s, "errors_per_s": sum(s.outcome == ERROR for s in b) / bucket_s,
-            "throttled_per_s": sum(s.outcome == THROTTLED for s in b) / bucket_s,
-            "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95), "p99_ms": percentile(lat, 99),
-        })
+        out.append(
+            {
+                "t": round(t0 + i * bucket_s, 3),
+                "offset_s": i * bucket_s,
+                "rps": len(b) / bucket_s,
+                "errors_per_s": sum(s.outcome == ERROR for s in b) / bucket_s,
+                "throttled_per_s": sum(s.outcome == THROTTLED for s in b) / bucket_s,
+                "p50_ms": percentile(lat, 50),
+                "p95_ms": percentile(lat, 95),
+                "p99_ms": percentile(lat, 99),
+            }
+        )
     return out

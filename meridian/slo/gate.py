@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from meridian.slo import report, run
@@ -22,7 +22,7 @@ class GateResult:
 
 
 def default_report_dir(project_dir: Path, kind: str, stack: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return project_dir / ".meridian" / "reports" / f"{kind}-{stack}-{stamp}"
 
 
@@ -37,15 +37,26 @@ def progress_printer(console, spec: run.LoadSpec):
             status.stop()
             return
         p95 = "-" if p["window_p95_ms"] is None else f"{p['window_p95_ms']:.0f} ms"
-        status.update(f"{time.monotonic() - t0:4.0f}/{spec.duration_s:g} s  users {p['users']:>4}  "
-                      f"req {p['requests']:>7}  last s: {p['window_requests']:>5} req, {p['window_errors']} err, "
-                      f"{p['window_throttled']} 429, p95 {p95}")
+        status.update(
+            f"{time.monotonic() - t0:4.0f}/{spec.duration_s:g} s  users {p['users']:>4}  "
+            f"req {p['requests']:>7}  last s: {p['window_requests']:>5} req, {p['window_errors']} err, "
+            f"{p['window_throttled']} 429, p95 {p95}"
+        )
 
     return show
 
 
-def run_gate(target: Target, project_dir: Path, slo: SloSpec, load: run.LoadSpec, out_dir: Path, *, console,
-             slo_path: Path | None = None, title: str | None = None) -> GateResult:
+def run_gate(
+    target: Target,
+    project_dir: Path,
+    slo: SloSpec,
+    load: run.LoadSpec,
+    out_dir: Path,
+    *,
+    console,
+    slo_path: Path | None = None,
+    title: str | None = None,
+) -> GateResult:
     loc = run.start(target, project_dir, load, out_dir, slo_path=slo_path)
     show = progress_printer(console, load)
     try:
@@ -58,13 +69,26 @@ def run_gate(target: Target, project_dir: Path, slo: SloSpec, load: run.LoadSpec
     samples = loc.samples()
     verdict = evaluate(samples, slo.objectives, slo.endpoints)
     if code != (0 if verdict.passed else 1):
-        raise run.LoadFailed(f"the suite's own verdict (Locust exit {code}) disagrees with the gate's "
-                             f"({'met' if verdict.passed else 'breached'}) on the same samples: a bug; see {out_dir}")
-    meta = {"stack": target.stack, "target": target.kind, "endpoint": target.endpoint(),
-            "started_at": datetime.fromtimestamp(loc.started, timezone.utc).isoformat(timespec="seconds"),
-            "load": asdict(load), "samples": str(out_dir / "raw.csv")}
-    paths = report.write(out_dir, title=title or f"SLO gate: {target.stack} on {target.kind} ({load.shape})",
-                         meta=meta, spec=slo, verdict=verdict, samples=samples)
+        raise run.LoadFailed(
+            f"the suite's own verdict (Locust exit {code}) disagrees with the gate's "
+            f"({'met' if verdict.passed else 'breached'}) on the same samples: a bug; see {out_dir}"
+        )
+    meta = {
+        "stack": target.stack,
+        "target": target.kind,
+        "endpoint": target.endpoint(),
+        "started_at": datetime.fromtimestamp(loc.started, UTC).isoformat(timespec="seconds"),
+        "load": asdict(load),
+        "samples": str(out_dir / "raw.csv"),
+    }
+    paths = report.write(
+        out_dir,
+        title=title or f"SLO gate: {target.stack} on {target.kind} ({load.shape})",
+        meta=meta,
+        spec=slo,
+        verdict=verdict,
+        samples=samples,
+    )
     return GateResult(verdict, paths, code)
 
 
@@ -77,8 +101,16 @@ def print_verdict(console, result: GateResult) -> None:
     for col in ("scope", "objective", "threshold", "measured", "result"):
         table.add_column(col, justify="right" if col in ("threshold", "measured") else "left")
     for c in v.checks:
-        table.add_row(escape(c.scope), c.objective, fmt_value(c.objective, c.threshold), fmt_value(c.objective, c.measured), "[green]ok[/]" if c.ok else "[red]FAILED[/]")
+        table.add_row(
+            escape(c.scope),
+            c.objective,
+            fmt_value(c.objective, c.threshold),
+            fmt_value(c.objective, c.measured),
+            "[green]ok[/]" if c.ok else "[red]FAILED[/]",
+        )
     console.print(table)
     o = v.overall
-    console.print(f"{o.requests} requests ({o.rps:.0f}/s), {o.errors} errors, {o.throttled} throttled (429); "
-                  f"report: {result.paths['md']}  plot: {result.paths['png']}")
+    console.print(
+        f"{o.requests} requests ({o.rps:.0f}/s), {o.errors} errors, {o.throttled} throttled (429); "
+        f"report: {result.paths['md']}  plot: {result.paths['png']}"
+    )

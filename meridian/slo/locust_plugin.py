@@ -46,12 +46,27 @@ class Recorder:
 
     # --- events -------------------------------------------------------------------------------
 
-    def on_request(self, request_type, name, response_time, response_length, response=None, context=None,
-                   exception=None, start_time=None, **_kw) -> None:
+    def on_request(
+        self,
+        request_type,
+        name,
+        response_time,
+        response_length,
+        response=None,
+        context=None,
+        exception=None,
+        start_time=None,
+        **_kw,
+    ) -> None:
         status = getattr(response, "status_code", 0) or 0
-        row = (round(start_time if start_time is not None else time.time() - response_time / 1000, 6),
-               f"{request_type} {name}", round(float(response_time), 3), int(status),
-               outcome_of(int(status), exception), (context or {}).get("tenant", ""))
+        row = (
+            round(start_time if start_time is not None else time.time() - response_time / 1000, 6),
+            f"{request_type} {name}",
+            round(float(response_time), 3),
+            int(status),
+            outcome_of(int(status), exception),
+            (context or {}).get("tenant", ""),
+        )
         (self.outbox if self.is_worker else self.rows).append(row)
 
     def on_init(self, environment, **_kw) -> None:
@@ -123,10 +138,15 @@ class Recorder:
             new = rows[seen:]
             seen = len(rows)
             ok = sorted(r[2] for r in new if r[4] == OK)
-            line = {"t": round(time.time(), 3), "requests": seen, "users": self.environment.runner.user_count,
-                    "window_requests": len(new), "window_errors": sum(r[4] == ERROR for r in new),
-                    "window_throttled": sum(r[4] == THROTTLED for r in new),
-                    "window_p95_ms": ok[max(0, -(-len(ok) * 95 // 100) - 1)] if ok else None}
+            line = {
+                "t": round(time.time(), 3),
+                "requests": seen,
+                "users": self.environment.runner.user_count,
+                "window_requests": len(new),
+                "window_errors": sum(r[4] == ERROR for r in new),
+                "window_throttled": sum(r[4] == THROTTLED for r in new),
+                "window_p95_ms": ok[max(0, -(-len(ok) * 95 // 100) - 1)] if ok else None,
+            }
             with path.open("a") as f:
                 f.write(json.dumps(line) + "\n")
 
@@ -149,8 +169,12 @@ def add_arguments(parser) -> None:
     g.add_argument("--slo", default="", help="SLO file (default: loadtests/slo.yaml)")
     g.add_argument("--raw-out", default="", help="write raw.csv, progress.jsonl and verdict.json here")
     g.add_argument("--tenants-file", default="", help="tenants JSON written by `meridian slo` (else read from the target)")
-    g.add_argument("--shape", default="flat", choices=("flat", "steady", "spike", "soak"),
-                   help="load shape: flat = -u/-r for -t (plain Locust); steady/spike/soak = stage tables scaled by -u and -t")
+    g.add_argument(
+        "--shape",
+        default="flat",
+        choices=("flat", "steady", "spike", "soak"),
+        help="load shape: flat = -u/-r for -t (plain Locust); steady/spike/soak = stage tables scaled by -u and -t",
+    )
 
 
 def install() -> Recorder:

@@ -47,7 +47,7 @@ class ChaosBudget(_Model):
     error_rate: Fraction = Field(0.05, description="share of requests inside a fault window that may fail")
     recovery_slack_s: float = Field(1.0, ge=0, description="recovery may take the target's detection bound + this")
     mttr_s: float = Field(900, gt=0, description="game days: time to restore the steady state after a fault")
-    scenarios: dict[str, "ScenarioBudget"] = Field({}, description="per chaos scenario: a budget of its own")
+    scenarios: dict[str, ScenarioBudget] = Field({}, description="per chaos scenario: a budget of its own")
 
     def error_rate_for(self, scenario: str) -> float:
         own = self.scenarios.get(scenario)

@@ -13,16 +13,32 @@ from meridian.slo.objectives import SloSpec
 PNG, MD, JSON = "latency.png", "report.md", "report.json"
 
 
-def write(out_dir: Path, *, title: str, meta: dict, spec: SloSpec, verdict: Verdict, samples: list[Sample],
-          windows: list[Window] = (), events: list[dict] = (), extra_md: str = "") -> dict[str, Path]:
+def write(
+    out_dir: Path,
+    *,
+    title: str,
+    meta: dict,
+    spec: SloSpec,
+    verdict: Verdict,
+    samples: list[Sample],
+    windows: list[Window] = (),
+    events: list[dict] = (),
+    extra_md: str = "",
+) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     span = (max(x.start for x in samples) - min(x.start for x in samples)) if samples else 0.0
     series = timeline(samples, 0.5 if span < 120 else 1.0)  # short chaos runs: fault edges need finer steps
     doc = {
-        "title": title, **meta, "passed": verdict.passed,
-        "objectives": asdict(spec.objectives), "endpoint_objectives": {k: asdict(v) for k, v in spec.endpoints.items()},
-        "objective_sources": spec.sources, "chaos_budget": spec.chaos.model_dump(),
-        "verdict": verdict.to_dict(), "windows": [asdict(w) for w in windows], "events": list(events),
+        "title": title,
+        **meta,
+        "passed": verdict.passed,
+        "objectives": asdict(spec.objectives),
+        "endpoint_objectives": {k: asdict(v) for k, v in spec.endpoints.items()},
+        "objective_sources": spec.sources,
+        "chaos_budget": spec.chaos.model_dump(),
+        "verdict": verdict.to_dict(),
+        "windows": [asdict(w) for w in windows],
+        "events": list(events),
         "timeline": series,
     }
     paths = {"json": out_dir / JSON, "md": out_dir / MD, "png": out_dir / PNG}
@@ -41,30 +57,48 @@ def _pct(v: float | None) -> str:
 
 
 def _row(name: str, s: Stats) -> str:
-    return (f"| {name} | {s.requests} | {s.errors} | {s.throttled} | {_ms(s.p50_ms)} | {_ms(s.p95_ms)} | {_ms(s.p99_ms)} "
-            f"| {_pct(s.error_rate)} | {_pct(s.availability)} | {s.rps:.1f} |")
+    return (
+        f"| {name} | {s.requests} | {s.errors} | {s.throttled} | {_ms(s.p50_ms)} | {_ms(s.p95_ms)} | {_ms(s.p99_ms)} "
+        f"| {_pct(s.error_rate)} | {_pct(s.availability)} | {s.rps:.1f} |"
+    )
 
 
-HEAD = ("| scope | requests | errors | throttled (429) | p50 ms | p95 ms | p99 ms | error rate | availability | req/s |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+HEAD = (
+    "| scope | requests | errors | throttled (429) | p50 ms | p95 ms | p99 ms | error rate | availability | req/s |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
 
 
 def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: str = "") -> str:
-    lines = [f"# {title}", "", f"**{'PASSED' if verdict.passed else 'FAILED'}** — " +
-             ", ".join(f"{k} {v}" for k, v in meta.items() if isinstance(v, (str, int, float))), ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"**{'PASSED' if verdict.passed else 'FAILED'}** — "
+        + ", ".join(f"{k} {v}" for k, v in meta.items() if isinstance(v, (str, int, float))),
+        "",
+    ]
     if verdict.failures or verdict.notes:
         lines += [f"- {c.message}" for c in verdict.failures] + [f"- {n}" for n in verdict.notes] + [""]
-    lines += ["## Objectives", "", "| scope | objective | threshold | measured | result | threshold from |", "|---|---|---:|---:|---|---|"]
+    lines += [
+        "## Objectives",
+        "",
+        "| scope | objective | threshold | measured | result | threshold from |",
+        "|---|---|---:|---:|---|---|",
+    ]
     for c in verdict.checks:
         src = spec.sources.get(c.objective, spec.path or "slo.yaml") if c.scope == "all" else (spec.path or "slo.yaml")
-        lines.append(f"| {c.scope} | {c.objective} | {fmt_value(c.objective, c.threshold)} | {fmt_value(c.objective, c.measured)} | {'ok' if c.ok else 'FAILED'} | {src} |")
+        lines.append(
+            f"| {c.scope} | {c.objective} | {fmt_value(c.objective, c.threshold)} | {fmt_value(c.objective, c.measured)} | {'ok' if c.ok else 'FAILED'} | {src} |"
+        )
     lines += ["", "## Traffic", "", HEAD, _row("all (outside fault windows)", verdict.overall)]
     lines += [_row(name, s) for name, s in verdict.endpoints.items()]
     if verdict.chaos is not None:
         lines.append(_row("inside fault windows", verdict.chaos))
     if verdict.tenants:
         lines += ["", "## Per tenant", "", HEAD] + [_row(t, s) for t, s in verdict.tenants.items()]
-    lines += ["", extra_md, "", f"![latency and throughput]({PNG})", ""] if extra_md else ["", f"![latency and throughput]({PNG})", ""]
+    lines += (
+        ["", extra_md, "", f"![latency and throughput]({PNG})", ""] if extra_md else ["", f"![latency and throughput]({PNG})", ""]
+    )
     return "\n".join(lines)
 
 
@@ -78,22 +112,42 @@ def plot(path: Path, title: str, series: list[dict], spec: SloSpec, windows, eve
     t0 = series[0]["t"] if series else 0.0
     xs = [p["offset_s"] for p in series]
     for key, style in (("p50_ms", "-"), ("p95_ms", "-"), ("p99_ms", "-")):
-        lat.plot(xs, [p[key] if p[key] is not None else float("nan") for p in series], style, label=key.replace("_ms", ""),
-                 lw=1.2, drawstyle="steps-post")
+        lat.plot(
+            xs,
+            [p[key] if p[key] is not None else float("nan") for p in series],
+            style,
+            label=key.replace("_ms", ""),
+            lw=1.2,
+            drawstyle="steps-post",
+        )
     for key in ("p95_ms", "p99_ms"):
         v = getattr(spec.objectives, key)
         if v is not None:
             lat.axhline(v, ls="--", lw=0.8, color="grey")
-            lat.annotate(f"{key.replace('_ms', '')} objective {v:g} ms", (0, v), xycoords=("axes fraction", "data"),
-                         fontsize=7, color="grey", va="bottom")
+            lat.annotate(
+                f"{key.replace('_ms', '')} objective {v:g} ms",
+                (0, v),
+                xycoords=("axes fraction", "data"),
+                fontsize=7,
+                color="grey",
+                va="bottom",
+            )
     lat.set_ylabel("latency, ms")
     lat.set_yscale("log")
     lat.legend(loc="upper right", fontsize=8)
-    tput.plot(xs, [p["rps"] - p["errors_per_s"] - p["throttled_per_s"] for p in series], label="ok/s", lw=1.2, drawstyle="steps-post")
+    tput.plot(
+        xs, [p["rps"] - p["errors_per_s"] - p["throttled_per_s"] for p in series], label="ok/s", lw=1.2, drawstyle="steps-post"
+    )
     tput.plot(xs, [p["errors_per_s"] for p in series], label="errors/s", color="tab:red", lw=1.2, drawstyle="steps-post")
     if any(p["throttled_per_s"] for p in series):
-        tput.plot(xs, [p["throttled_per_s"] for p in series], label="throttled (429)/s", color="tab:orange", lw=1.0,
-                  drawstyle="steps-post")
+        tput.plot(
+            xs,
+            [p["throttled_per_s"] for p in series],
+            label="throttled (429)/s",
+            color="tab:orange",
+            lw=1.0,
+            drawstyle="steps-post",
+        )
     tput.set_ylabel("requests/s")
     lat.set_title(f"per {series[1]['offset_s'] - series[0]['offset_s']:g} s" if len(series) > 1 else "", fontsize=8, loc="left")
     tput.set_xlabel("seconds since the first request")
@@ -107,8 +161,9 @@ def plot(path: Path, title: str, series: list[dict], spec: SloSpec, windows, eve
     for w in windows:
         lat.annotate(w.label, (w.start - t0, 1.0), xycoords=("data", "axes fraction"), fontsize=7, va="top", color="tab:red")
     for i, e in enumerate(events):  # staggered: detection and recovery are often a few ms apart
-        tput.annotate(e["label"], (e["t"] - t0, 1.0 - 0.3 * (i % 2)), xycoords=("data", "axes fraction"), fontsize=7,
-                      va="top", rotation=90)
+        tput.annotate(
+            e["label"], (e["t"] - t0, 1.0 - 0.3 * (i % 2)), xycoords=("data", "axes fraction"), fontsize=7, va="top", rotation=90
+        )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -13,9 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from meridian.errors import BadInput, GateFailed
 from meridian.sandbox.ports import allocate
@@ -71,7 +71,7 @@ class LocustRun:
             lines = path.read_text().splitlines()
         except FileNotFoundError:
             return []
-        new, self._progress_seen = lines[self._progress_seen:], len(lines)
+        new, self._progress_seen = lines[self._progress_seen :], len(lines)
         return [json.loads(ln) for ln in new if ln.strip()]
 
     def wait(self, timeout: float, on_progress: Callable[[dict], None] | None = None) -> int:
@@ -104,7 +104,9 @@ class LocustRun:
             self.procs[0].wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop()
-            raise LoadFailed(f"Locust did not stop within {timeout:g} s of SIGINT; killed. Log: {self.out_dir / 'locust.log'}")
+            raise LoadFailed(
+                f"Locust did not stop within {timeout:g} s of SIGINT; killed. Log: {self.out_dir / 'locust.log'}"
+            ) from None
         return self.wait(timeout)
 
     def stop(self) -> None:
@@ -141,24 +143,78 @@ def start(target: Target, project_dir: Path, spec: LoadSpec, out_dir: Path, *, s
     fd = os.open(tenants_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump([{"id": t.id, "plan": t.plan, "api_key": t.api_key} for t in target.tenants()], f)
-    suite = ["-f", str(LOCUSTFILE), "--stack", target.stack, "--project-dir", str(project_dir),
-             "--tenants-file", str(tenants_file), "--shape", spec.shape]
+    suite = [
+        "-f",
+        str(LOCUSTFILE),
+        "--stack",
+        target.stack,
+        "--project-dir",
+        str(project_dir),
+        "--tenants-file",
+        str(tenants_file),
+        "--shape",
+        spec.shape,
+    ]
     if slo_path is not None:
         suite += ["--slo", str(slo_path)]
-    head = [sys.executable, "-m", "locust", "--headless", "--host", target.endpoint(), "-u", str(spec.users),
-            "-r", f"{spec.spawn_rate:g}", "-t", f"{int(round(spec.duration_s))}s", "--only-summary",
-            "--loglevel", "WARNING", "--stop-timeout", "2", "--raw-out", str(out_dir), *suite]
+    head = [
+        sys.executable,
+        "-m",
+        "locust",
+        "--headless",
+        "--host",
+        target.endpoint(),
+        "-u",
+        str(spec.users),
+        "-r",
+        f"{spec.spawn_rate:g}",
+        "-t",
+        f"{int(round(spec.duration_s))}s",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "2",
+        "--raw-out",
+        str(out_dir),
+        *suite,
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(out_dir / "locust.log", "ab")
     argvs = [head]
     if spec.workers:
         port = allocate(["locust-master"])["locust-master"]
-        argvs = [head + ["--master", "--expect-workers", str(spec.workers), "--master-bind-host", "127.0.0.1",
-                         "--master-bind-port", str(port)]]
-        argvs += [[sys.executable, "-m", "locust", "--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
-                   "--loglevel", "WARNING", *suite]] * spec.workers
-    procs = [subprocess.Popen(a, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=project_dir, env=env)
-             for a in argvs]
+        argvs = [
+            head
+            + [
+                "--master",
+                "--expect-workers",
+                str(spec.workers),
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(port),
+            ]
+        ]
+        argvs += [
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "--worker",
+                "--master-host",
+                "127.0.0.1",
+                "--master-port",
+                str(port),
+                "--loglevel",
+                "WARNING",
+                *suite,
+            ]
+        ] * spec.workers
+    procs = [
+        subprocess.Popen(a, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=project_dir, env=env)
+        for a in argvs
+    ]
     log.close()
     return LocustRun(out_dir, procs, time.time(), spec)
 

@@ -33,6 +33,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +62,34 @@ KEYS_ENV = "MERIDIAN_TENANT_KEYS"
 NETWORK_TEMPLATE = "disrupt-network"
 
 
-def from_stack(stack: str, project_dir: Path, *, outputs: Path | None = None,
-               client_factory: Callable[[str, str], Any] | None = None, poll_s: float = 5.0, wait_s: float = 900.0) -> "AwsTarget":
+def from_stack(
+    stack: str,
+    project_dir: Path,
+    *,
+    outputs: Path | None = None,
+    client_factory: Callable[[str, str], Any] | None = None,
+    poll_s: float = 5.0,
+    wait_s: float = 900.0,
+) -> AwsTarget:
     path = outputs or project_dir / ".meridian" / "outputs" / f"{stack}.json"
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
-        raise TargetUnavailable(f"no stack outputs at {path}: run `pulumi stack output --stack {stack} --json > {path}` "
-                                f"(or pass --outputs FILE)") from None
+        raise TargetUnavailable(
+            f"no stack outputs at {path}: run `pulumi stack output --stack {stack} --json > {path}` (or pass --outputs FILE)"
+        ) from None
     except ValueError as exc:
         raise BadInput(f"{path}: not JSON ({exc})") from None
     cfg = load_validated(project_dir, stack)
-    return AwsTarget(stack, cfg, doc, state_file=project_dir / ".meridian" / "drills" / stack / "aws-experiments.json",
-                     client_factory=client_factory, poll_s=poll_s, wait_s=wait_s)
+    return AwsTarget(
+        stack,
+        cfg,
+        doc,
+        state_file=project_dir / ".meridian" / "drills" / stack / "aws-experiments.json",
+        client_factory=client_factory,
+        poll_s=poll_s,
+        wait_s=wait_s,
+    )
 
 
 def _boto3_client(service: str, region: str) -> Any:
@@ -89,8 +105,17 @@ def _first_label(host: Any) -> str:
 class AwsTarget:
     kind = "aws"
 
-    def __init__(self, stack: str, cfg: StackConfig, outputs: dict, *, state_file: Path,
-                 client_factory: Callable[[str, str], Any] | None = None, poll_s: float = 5.0, wait_s: float = 900.0):
+    def __init__(
+        self,
+        stack: str,
+        cfg: StackConfig,
+        outputs: dict,
+        *,
+        state_file: Path,
+        client_factory: Callable[[str, str], Any] | None = None,
+        poll_s: float = 5.0,
+        wait_s: float = 900.0,
+    ):
         self.stack, self.cfg, self.outputs = stack, cfg, outputs
         missing = [k for k in ("api_url", "regions", "dr") if k not in outputs]
         dr = outputs.get("dr") or {}
@@ -149,8 +174,10 @@ class AwsTarget:
     def tenants(self) -> list[TenantCredential]:
         raw = os.environ.get(KEYS_ENV)
         if not raw:
-            raise TargetUnavailable(f"set {KEYS_ENV} to a JSON object of tenant id -> API key, so the drill can write "
-                                    f"and read through the front door as a tenant")
+            raise TargetUnavailable(
+                f"set {KEYS_ENV} to a JSON object of tenant id -> API key, so the drill can write "
+                f"and read through the front door as a tenant"
+            )
         try:
             keys = json.loads(raw)
         except ValueError:
@@ -176,7 +203,9 @@ class AwsTarget:
             routable[role] = bool(observations) and len(ok) * 2 > len(observations)
         databases = self._database_roles()
         serving = self._serving()
-        regions = {role: RegionHealth(role, self.regions[role], routable[role], databases[role], routable[role]) for role in ROLES}
+        regions = {
+            role: RegionHealth(role, self.regions[role], routable[role], databases[role], routable[role]) for role in ROLES
+        }
         problems = [f"{r}: health check failing" for r in ROLES if not routable[r]]
         if sorted(databases.values()) != ["primary", "replica"]:
             problems.append(f"databases are {databases['primary']}/{databases['dr']}, not one primary and one replica")
@@ -198,8 +227,12 @@ class AwsTarget:
             return out
         out = {}
         for role in ROLES:
-            ident = _first_label(self.outputs["regions"][role]["db_writer_endpoint" if role == "primary" else "db_reader_endpoint"])
-            found = self._call("rds", self.regions[role], "describe_db_instances", DBInstanceIdentifier=ident).get("DBInstances", [])
+            ident = _first_label(
+                self.outputs["regions"][role]["db_writer_endpoint" if role == "primary" else "db_reader_endpoint"]
+            )
+            found = self._call("rds", self.regions[role], "describe_db_instances", DBInstanceIdentifier=ident).get(
+                "DBInstances", []
+            )
             if not found or found[0].get("DBInstanceStatus") != "available":
                 out[role] = "down"
             else:
@@ -216,15 +249,29 @@ class AwsTarget:
 
     def _lag_ms(self) -> float | None:
         """Replication lag into the dr region, the last 5 minutes' maximum (CloudWatch)."""
-        from datetime import datetime, timedelta, timezone
+        from datetime import datetime, timedelta
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if self.aurora:
-            metric, dims, scale = "AuroraGlobalDBReplicationLag", [{"Name": "DBClusterIdentifier", "Value": self._cluster_id("dr")}], 1.0
+            metric, dims, scale = (
+                "AuroraGlobalDBReplicationLag",
+                [{"Name": "DBClusterIdentifier", "Value": self._cluster_id("dr")}],
+                1.0,
+            )
         else:
             metric, dims, scale = "ReplicaLag", [{"Name": "DBInstanceIdentifier", "Value": self._cluster_id("dr")}], 1000.0
-        stats = self._call("cloudwatch", self.regions["dr"], "get_metric_statistics", Namespace="AWS/RDS", MetricName=metric,
-                           Dimensions=dims, StartTime=now - timedelta(minutes=5), EndTime=now, Period=60, Statistics=["Maximum"])
+        stats = self._call(
+            "cloudwatch",
+            self.regions["dr"],
+            "get_metric_statistics",
+            Namespace="AWS/RDS",
+            MetricName=metric,
+            Dimensions=dims,
+            StartTime=now - timedelta(minutes=5),
+            EndTime=now,
+            Period=60,
+            Statistics=["Maximum"],
+        )
         points = stats.get("Datapoints", [])
         return max(p["Maximum"] for p in points) * scale if points else None
 
@@ -244,8 +291,14 @@ class AwsTarget:
         running = self._experiments()
         if template in running:
             return False, f"experiment {running[template]} ({template}) already started"
-        started = self._call("fis", self.regions["primary"], "start_experiment", clientToken=uuid.uuid4().hex,
-                             experimentTemplateId=self.templates[template], tags={"meridian:drill": self.stack})
+        started = self._call(
+            "fis",
+            self.regions["primary"],
+            "start_experiment",
+            clientToken=uuid.uuid4().hex,
+            experimentTemplateId=self.templates[template],
+            tags={"meridian:drill": self.stack},
+        )
         ident = started["experiment"]["id"]
         self._remember({**running, template: ident})
         return True, f"FIS experiment {ident} ({template}) started"
@@ -274,8 +327,10 @@ class AwsTarget:
 
     def inject(self, fault: Fault) -> ActionResult:
         if not (fault.kind == "blackhole" and fault.layer == "database" and fault.role == "primary"):
-            raise Unsupported("on AWS only a partition of the primary database (kind blackhole, layer database) is "
-                              f"injected (FIS {NETWORK_TEMPLATE}); got {fault.kind}/{fault.layer}/{fault.role}")
+            raise Unsupported(
+                "on AWS only a partition of the primary database (kind blackhole, layer database) is "
+                f"injected (FIS {NETWORK_TEMPLATE}); got {fault.kind}/{fault.layer}/{fault.role}"
+            )
         return timed("inject", fault.role, lambda: self._start(NETWORK_TEMPLATE))
 
     def clear_faults(self) -> ActionResult:
@@ -299,8 +354,10 @@ class AwsTarget:
     def restore_database(self, role: Role) -> ActionResult:
         check_role(role)
         if not self.aurora:
-            raise Unsupported("a promoted RDS replica leaves no replica behind: recreate the cross-region replica with "
-                              "`pulumi up` after swapping the regions in config (docs/runbooks/dr-drill.md)")
+            raise Unsupported(
+                "a promoted RDS replica leaves no replica behind: recreate the cross-region replica with "
+                "`pulumi up` after swapping the regions in config (docs/runbooks/dr-drill.md)"
+            )
 
         def act() -> tuple[bool, str]:
             changed, detail = self._stop([NETWORK_TEMPLATE])
@@ -326,11 +383,23 @@ class AwsTarget:
                 return False, f"{role} already writes"
             ident, arn = glob["GlobalClusterIdentifier"], member["DBClusterArn"]
             if self._planned:
-                self._call("rds", self.regions["primary"], "switchover_global_cluster", GlobalClusterIdentifier=ident, TargetDbClusterIdentifier=arn)
+                self._call(
+                    "rds",
+                    self.regions["primary"],
+                    "switchover_global_cluster",
+                    GlobalClusterIdentifier=ident,
+                    TargetDbClusterIdentifier=arn,
+                )
                 how = "switchover (RPO 0)"
             else:
-                self._call("rds", self.regions[role], "failover_global_cluster", GlobalClusterIdentifier=ident,
-                           TargetDbClusterIdentifier=arn, AllowDataLoss=True)
+                self._call(
+                    "rds",
+                    self.regions[role],
+                    "failover_global_cluster",
+                    GlobalClusterIdentifier=ident,
+                    TargetDbClusterIdentifier=arn,
+                    AllowDataLoss=True,
+                )
                 how = "failover with data loss allowed"
             self._planned = False
             self._wait(lambda: bool(self._member(self._global(), role).get("IsWriter")), f"{role} becomes the writer")
@@ -338,15 +407,26 @@ class AwsTarget:
 
         def rds() -> tuple[bool, str]:
             if role != "dr":
-                raise Unsupported("RDS has a replica to promote only in the dr region; failback is `pulumi up` with swapped regions")
+                raise Unsupported(
+                    "RDS has a replica to promote only in the dr region; failback is `pulumi up` with swapped regions"
+                )
             ident = self._cluster_id("dr")
-            self._call("rds", self.regions["dr"], "promote_read_replica", DBInstanceIdentifier=ident,
-                       BackupRetentionPeriod=self.cfg.database.backup_retention_days)
+            self._call(
+                "rds",
+                self.regions["dr"],
+                "promote_read_replica",
+                DBInstanceIdentifier=ident,
+                BackupRetentionPeriod=self.cfg.database.backup_retention_days,
+            )
             self._planned = False
 
             def promoted() -> bool:
                 found = self._call("rds", self.regions["dr"], "describe_db_instances", DBInstanceIdentifier=ident)["DBInstances"]
-                return bool(found) and found[0].get("DBInstanceStatus") == "available" and not found[0].get("ReadReplicaSourceDBInstanceIdentifier")
+                return (
+                    bool(found)
+                    and found[0].get("DBInstanceStatus") == "available"
+                    and not found[0].get("ReadReplicaSourceDBInstanceIdentifier")
+                )
 
             self._wait(promoted, f"{ident} is a standalone primary")
             return True, f"{ident} promoted"
@@ -377,7 +457,9 @@ class AwsTarget:
             raise BadInput(f"weights must name roles {', '.join(ROLES)} (got {', '.join(map(str, weights)) or 'none'})")
         full = {r: int(weights.get(r, 0)) for r in ROLES}
         if all(full.values()) or not any(full.values()):
-            raise Unsupported("the API record is a Route 53 failover pair: traffic goes to one region; give one role weight 0, or use flip_traffic")
+            raise Unsupported(
+                "the API record is a Route 53 failover pair: traffic goes to one region; give one role weight 0, or use flip_traffic"
+            )
         return self.flip_traffic("primary" if full["primary"] else "dr")
 
     # --- dry runs ----------------------------------------------------------------------------
@@ -397,16 +479,24 @@ class AwsTarget:
             self._explain_planned = bool(kwargs.get("planned"))
             return ["(no call: the switchover in promote() fences the writer)"] if kwargs.get("planned") else [fis]
         if action == "restore_database":
-            return [stop, f"{find}, polled until {role} is a member again"] if self.aurora else ["unsupported on RDS: recreate the replica with `pulumi up`"]
+            return (
+                [stop, f"{find}, polled until {role} is a member again"]
+                if self.aurora
+                else ["unsupported on RDS: recreate the replica with `pulumi up`"]
+            )
         if action == "promote":
             if not self.aurora:
                 ident = self._cluster_id("dr")
-                return [f"rds.promote_read_replica(DBInstanceIdentifier={ident!r}) in {self.regions['dr']}",
-                        f"rds.describe_db_instances(DBInstanceIdentifier={ident!r}) in {self.regions['dr']}, polled until available"]
+                return [
+                    f"rds.promote_read_replica(DBInstanceIdentifier={ident!r}) in {self.regions['dr']}",
+                    f"rds.describe_db_instances(DBInstanceIdentifier={ident!r}) in {self.regions['dr']}, polled until available",
+                ]
             planned, self._explain_planned = self._explain_planned, False
-            call = (f"rds.switchover_global_cluster(GlobalClusterIdentifier=<global>, TargetDbClusterIdentifier=<{role} member ARN>) in {self.regions['primary']}"
-                    if planned else
-                    f"rds.failover_global_cluster(GlobalClusterIdentifier=<global>, TargetDbClusterIdentifier=<{role} member ARN>, AllowDataLoss=True) in {self.regions[role]}")
+            call = (
+                f"rds.switchover_global_cluster(GlobalClusterIdentifier=<global>, TargetDbClusterIdentifier=<{role} member ARN>) in {self.regions['primary']}"
+                if planned
+                else f"rds.failover_global_cluster(GlobalClusterIdentifier=<global>, TargetDbClusterIdentifier=<{role} member ARN>, AllowDataLoss=True) in {self.regions[role]}"
+            )
             return [find, call, f"{find}, polled until {role} writes"]
         if action == "flip_traffic":
             return [f"route53.update_health_check(HealthCheckId={self.checks['PRIMARY']!r}, Inverted={role == 'dr'})"]

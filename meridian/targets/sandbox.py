@@ -20,10 +20,9 @@ from pathlib import Path
 import httpx
 
 from meridian.errors import BadInput
-from meridian.sandbox import core
+from meridian.sandbox import core, ports, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import postgres as pglib
-from meridian.sandbox import ports, procs
 from meridian.targets import (
     ROLES,
     ActionFailed,
@@ -44,7 +43,7 @@ HTTP_TIMEOUT_S = 2.0
 CRASH, CLEAN = signal.SIGQUIT, signal.SIGINT
 
 
-def from_stack(stack: str, project_dir: Path, *, state_dir: Path | None = None) -> "SandboxTarget":
+def from_stack(stack: str, project_dir: Path, *, state_dir: Path | None = None) -> SandboxTarget:
     return SandboxTarget(stack, core.root_of(project_dir, stack, state_dir))
 
 
@@ -57,8 +56,10 @@ class SandboxTarget:
         doc = mf.read(root)
         if doc is None or doc.get("state") != "up":
             state = "not up" if doc is None else doc.get("state")
-            raise TargetUnavailable(f"the {stack} sandbox is {state} ({root}): start it with "
-                                    f"`meridian sandbox up --stack {stack}` (add --fault-proxies for chaos)")
+            raise TargetUnavailable(
+                f"the {stack} sandbox is {state} ({root}): start it with "
+                f"`meridian sandbox up --stack {stack}` (add --fault-proxies for chaos)"
+            )
 
     # the manifest is re-read on every call: a drill in another process may have changed it
     @property
@@ -72,8 +73,10 @@ class SandboxTarget:
         return self.doc["endpoint"]
 
     def tenants(self) -> list[TenantCredential]:
-        return [TenantCredential(t["id"], t["plan"], t["api_key"], t["quota"]["gql_qps"], t["quota"]["ingest_eps"])
-                for t in self.doc["tenants"]]
+        return [
+            TenantCredential(t["id"], t["plan"], t["api_key"], t["quota"]["gql_qps"], t["quota"]["ingest_eps"])
+            for t in self.doc["tenants"]
+        ]
 
     def detection_bound_s(self) -> float:
         return float(self.doc["failover"]["detection_bound_scaled_s"])
@@ -93,8 +96,9 @@ class SandboxTarget:
     def kill_region(self, role: Role) -> ActionResult:
         check_role(role)
         doc = self.doc
-        return timed("kill_region", role, lambda: (core.stop_part(doc, f"svc-{role}", signal.SIGKILL),
-                                                   f"svc-{role} killed (SIGKILL)"))
+        return timed(
+            "kill_region", role, lambda: (core.stop_part(doc, f"svc-{role}", signal.SIGKILL), f"svc-{role} killed (SIGKILL)")
+        )
 
     def restore_region(self, role: Role) -> ActionResult:
         check_role(role)
@@ -106,8 +110,9 @@ class SandboxTarget:
         check_role(role)
         doc = self.doc
         how = "clean shutdown" if planned else "crash (immediate shutdown)"
-        return timed("stop_database", role, lambda: (core.stop_part(doc, f"pg-{role}", CLEAN if planned else CRASH),
-                                                     f"pg-{role}: {how}"))
+        return timed(
+            "stop_database", role, lambda: (core.stop_part(doc, f"pg-{role}", CLEAN if planned else CRASH), f"pg-{role}: {how}")
+        )
 
     def restore_database(self, role: Role) -> ActionResult:
         check_role(role)
@@ -166,8 +171,10 @@ class SandboxTarget:
         if not any(full.values()):
             raise BadInput("at least one region needs a weight > 0")
         if all(full.values()):
-            raise Unsupported("the sandbox front door is a failover pair (the dr server is HAProxy's backup, as the "
-                              "SECONDARY record is on Route 53): it cannot split traffic; use weights with one 0, or flip_traffic")
+            raise Unsupported(
+                "the sandbox front door is a failover pair (the dr server is HAProxy's backup, as the "
+                "SECONDARY record is on Route 53): it cannot split traffic; use weights with one 0, or flip_traffic"
+            )
         return timed("set_weights", None, lambda: self._route({r: w > 0 for r, w in full.items()}))
 
     def _route(self, enabled: dict[str, bool]) -> tuple[bool, str]:
@@ -197,12 +204,16 @@ class SandboxTarget:
     def inject(self, fault: Fault) -> ActionResult:
         doc = self.doc
         if not doc.get("faults"):
-            raise Unsupported(f"the {self.stack} sandbox has no fault proxies: restart it with "
-                              f"`meridian sandbox down --stack {self.stack} && meridian sandbox up --stack {self.stack} --fault-proxies`")
+            raise Unsupported(
+                f"the {self.stack} sandbox has no fault proxies: restart it with "
+                f"`meridian sandbox down --stack {self.stack} && meridian sandbox up --stack {self.stack} --fault-proxies`"
+            )
         name = f"{'db' if fault.layer == 'database' else 'svc'}-{fault.role}"
-        change = {"latency": {"latency_ms": fault.latency_ms, "jitter_ms": fault.jitter_ms},
-                  "drop": {"drop": fault.probability},
-                  "blackhole": {"blackhole": True}}[fault.kind]
+        change = {
+            "latency": {"latency_ms": fault.latency_ms, "jitter_ms": fault.jitter_ms},
+            "drop": {"drop": fault.probability},
+            "blackhole": {"blackhole": True},
+        }[fault.kind]
         return timed("inject", fault.role, lambda: (True, f"{name}: {_put_faults(doc, name, change)}"))
 
     def clear_faults(self) -> ActionResult:
@@ -281,9 +292,13 @@ class SandboxTarget:
                 lock.unlink()
             pglib.chown_tree(data.parent, user)
             port = ports.allocate(["pg-restore"])["pg-restore"]
-            ref, proc = procs.spawn("pg-restore", pglib.server_argv(pg, data, port), self.root / "logs" / "pg-restore.log", user=user)
-            _write_restore_record(self.root, {"ref": {"name": ref.name, **ref.to_dict()}, "port": port, "data": str(data),
-                                              "recovery_point": points[-1].name})
+            ref, proc = procs.spawn(
+                "pg-restore", pglib.server_argv(pg, data, port), self.root / "logs" / "pg-restore.log", user=user
+            )
+            _write_restore_record(
+                self.root,
+                {"ref": {"name": ref.name, **ref.to_dict()}, "port": port, "data": str(data), "recovery_point": points[-1].name},
+            )
             try:
                 asyncio.run(pglib.wait_ready(port, 60, proc))
             except (TimeoutError, RuntimeError) as exc:
@@ -334,15 +349,21 @@ class SandboxTarget:
         if action == "restore_region":
             return [f"restart svc-{role} as `up` started it, wait for /healthz"]
         if action == "stop_database":
-            return [f"{'SIGINT (clean shutdown)' if kwargs.get('planned') else 'SIGQUIT (immediate shutdown: a crash)'} pg-{role}"]
+            return [
+                f"{'SIGINT (clean shutdown)' if kwargs.get('planned') else 'SIGQUIT (immediate shutdown: a crash)'} pg-{role}"
+            ]
         if action == "restore_database":
-            return [f"restart pg-{role}, or rebuild it with pg_basebackup as a replica of pg-{_other(role)} if that one was promoted"]
+            return [
+                f"restart pg-{role}, or rebuild it with pg_basebackup as a replica of pg-{_other(role)} if that one was promoted"
+            ]
         if action == "promote":
             return [f"SELECT pg_promote() on pg-{role}"]
         if action == "flip_traffic":
             other = _other(role)
-            return [f"haproxy: set server api/{servers[role]} state ready",
-                    f"haproxy: set server api/{servers[other]} state {'ready' if role == 'primary' else 'maint'}"]
+            return [
+                f"haproxy: set server api/{servers[role]} state ready",
+                f"haproxy: set server api/{servers[other]} state {'ready' if role == 'primary' else 'maint'}",
+            ]
         if action == "backup":
             return [f"pg_basebackup of pg-{role} into <sandbox>/backups/<time> (the recovery point)"]
         if action == "restore_backup":
@@ -367,8 +388,9 @@ def _servers_by_role(doc: dict) -> dict[str, str]:
         if role in ROLES:
             out[role] = name
     if set(out) != set(ROLES):
-        raise TargetUnavailable(f"the sandbox manifest names HAProxy servers {list(doc['haproxy']['servers'])}, "
-                                f"not one per role {ROLES}")
+        raise TargetUnavailable(
+            f"the sandbox manifest names HAProxy servers {list(doc['haproxy']['servers'])}, not one per role {ROLES}"
+        )
     return out
 
 
@@ -408,10 +430,9 @@ async def _health(doc: dict, servers: dict[str, str]) -> Health:
 
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:
         front, *rest = await asyncio.gather(
-            svc(client, doc["endpoint"]),
-            *(svc(client, doc["regions"][r]["service_url"]) for r in ROLES),
-            *(db(r) for r in ROLES))
-    services, dbs = dict(zip(ROLES, rest[:2])), dict(zip(ROLES, rest[2:]))
+            svc(client, doc["endpoint"]), *(svc(client, doc["regions"][r]["service_url"]) for r in ROLES), *(db(r) for r in ROLES)
+        )
+    services, dbs = dict(zip(ROLES, rest[:2], strict=True)), dict(zip(ROLES, rest[2:], strict=True))
     serving = None
     if front is not None and front.status_code == 200:
         try:
@@ -421,8 +442,13 @@ async def _health(doc: dict, servers: dict[str, str]) -> Health:
     regions = {}
     for role in ROLES:
         r = services[role]
-        regions[role] = RegionHealth(role, doc["regions"][role]["region"], r is not None and r.status_code == 200,
-                                     dbs[role], servers.get(names[role], "").startswith("UP"))
+        regions[role] = RegionHealth(
+            role,
+            doc["regions"][role]["region"],
+            r is not None and r.status_code == 200,
+            dbs[role],
+            servers.get(names[role], "").startswith("UP"),
+        )
     lag = None
     primary = next((r for r in ROLES if dbs[r] == "primary"), None)
     if primary is not None:

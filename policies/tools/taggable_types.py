@@ -21,11 +21,11 @@ def taggable_types(package_dir: Path) -> list[str]:
     for source in sorted(package_dir.rglob("*.py")):
         text = source.read_text()
         for match in _TOKEN.finditer(text):
-            body = text[match.end():]
+            body = text[match.end() :]
             following = _TOKEN.search(body)
             body = body[: following.start()] if following else body
             start = body.find("def _internal_init")
-            init = body[start: body.find("def get(", start)] if start >= 0 else ""
+            init = body[start : body.find("def get(", start)] if start >= 0 else ""
             if '__props__.__dict__["tags"] = tags' in init:
                 out.add(match.group(1))
     return sorted(out)

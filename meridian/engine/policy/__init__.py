@@ -21,14 +21,41 @@ process and its calls), report (a run's result), stream (registrations streamed 
 
 from meridian.engine.policy.analyzer import STARTUP_TIMEOUT_S, Analyzer, evaluate
 from meridian.engine.policy.config import (
-    CONFIG_DIR, LEVELS, PACK_DIR, PackInfo, PolicyInfo, PolicyPackError, config_path, effective_config, load_policy_config, pack_dir_of,
+    CONFIG_DIR,
+    LEVELS,
+    PACK_DIR,
+    PackInfo,
+    PolicyInfo,
+    PolicyPackError,
+    config_path,
+    effective_config,
+    load_policy_config,
+    pack_dir_of,
 )
 from meridian.engine.policy.report import PolicyReport, PolicyTimings
 from meridian.engine.policy.stream import HELPER_THRESHOLD, PolicyStream, shard_config, stack_shards
 from meridian.engine.policy.wire import Subject, Violation
 
 __all__ = [
-    "CONFIG_DIR", "HELPER_THRESHOLD", "LEVELS", "PACK_DIR", "STARTUP_TIMEOUT_S", "Analyzer", "PackInfo", "PolicyInfo", "PolicyPackError",
-    "PolicyReport", "PolicyStream", "PolicyTimings", "Subject", "Violation", "config_path", "effective_config", "evaluate",
-    "load_policy_config", "pack_dir_of", "shard_config", "stack_shards",
+    "CONFIG_DIR",
+    "HELPER_THRESHOLD",
+    "LEVELS",
+    "PACK_DIR",
+    "STARTUP_TIMEOUT_S",
+    "Analyzer",
+    "PackInfo",
+    "PolicyInfo",
+    "PolicyPackError",
+    "PolicyReport",
+    "PolicyStream",
+    "PolicyTimings",
+    "Subject",
+    "Violation",
+    "config_path",
+    "effective_config",
+    "evaluate",
+    "load_policy_config",
+    "pack_dir_of",
+    "shard_config",
+    "stack_shards",
 ]

@@ -34,8 +34,10 @@ def _cpu_seconds(pid: int) -> float | None:
 # `python -m pulumi.policy 127.0.0.1:0 <pack>`, as the CLI starts it, with the cyclic GC relaxed first:
 # the SDK decodes every resource once per policy into short-lived proxies, and default GC thresholds
 # make AnalyzeStack superlinear in the stack's size (measured: 2.9x resources took 4x the time).
-_BOOT = ("import gc, runpy; gc.freeze(); gc.set_threshold(100_000, 50, 1000); "
-         "runpy.run_module('pulumi.policy', run_name='__main__', alter_sys=True)")
+_BOOT = (
+    "import gc, runpy; gc.freeze(); gc.set_threshold(100_000, 50, 1000); "
+    "runpy.run_module('pulumi.policy', run_name='__main__', alter_sys=True)"
+)
 
 
 class Analyzer:
@@ -71,7 +73,11 @@ class Analyzer:
         self.started_at = time.perf_counter()
         self._proc = subprocess.Popen(
             [sys.executable, "-u", "-c", _BOOT, "127.0.0.1:0", str(self.pack_dir)],
-            stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL, env=env, cwd=str(self.pack_dir),
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=str(self.pack_dir),
         )
         threading.Thread(target=self._read_port, name="policy-port", daemon=True).start()
 
@@ -101,15 +107,19 @@ class Analyzer:
 
         if not self._ready.wait(STARTUP_TIMEOUT_S) or self._port is None:
             code = self._proc.poll() if self._proc else None
-            raise PolicyPackError(f"the policy pack in {self.pack_dir} did not start"
-                                  + (f" (exit code {code})" if code is not None else f" within {STARTUP_TIMEOUT_S:.0f} s")
-                                  + (f":\n{self._stderr_tail()}" if self._stderr_tail() else ""))
+            raise PolicyPackError(
+                f"the policy pack in {self.pack_dir} did not start"
+                + (f" (exit code {code})" if code is not None else f" within {STARTUP_TIMEOUT_S:.0f} s")
+                + (f":\n{self._stderr_tail()}" if self._stderr_tail() else "")
+            )
         self._channel = grpc.insecure_channel(f"127.0.0.1:{self._port}", options=_GRPC_OPTIONS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
         try:
             self.info = _pack_info(self.stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30, wait_for_ready=True), self.pack_dir)
         except grpc.RpcError as exc:
-            raise PolicyPackError(f"the policy pack in {self.pack_dir} did not answer: {exc.details()}\n{self._stderr_tail()}") from None
+            raise PolicyPackError(
+                f"the policy pack in {self.pack_dir} did not answer: {exc.details()}\n{self._stderr_tail()}"
+            ) from None
         self.startup_seconds = time.perf_counter() - self.started_at
         self.cpu_at_ready = self.cpu_seconds()
         return self.info
@@ -128,7 +138,9 @@ class Analyzer:
             entry.properties.update(props)
         self._call("Configure", request)
         try:
-            self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack=stack, project=project, dry_run=True), timeout=30)
+            self.stub.ConfigureStack(
+                analyzer_pb2.AnalyzerStackConfigureRequest(stack=stack, project=project, dry_run=True), timeout=30
+            )
         except Exception:  # older analyzers do not implement it; nothing of ours depends on it
             pass
 
@@ -172,7 +184,10 @@ class Analyzer:
         from pulumi.runtime.proto import analyzer_pb2
 
         request = analyzer_pb2.AnalyzeRequest(
-            type=subject.type, urn=subject.urn, name=subject.name, properties=subject.properties,
+            type=subject.type,
+            urn=subject.urn,
+            name=subject.name,
+            properties=subject.properties,
             options=analyzer_pb2.AnalyzerResourceOptions(protect=subject.protect, parent=subject.parent),
         )
         provider = self._provider_msg(subject, providers)
@@ -195,8 +210,11 @@ class Analyzer:
         """AnalyzeStack with a request serialized once (shared by every shard): a future."""
         from pulumi.runtime.proto import analyzer_pb2
 
-        call = self._channel.unary_unary("/pulumirpc.Analyzer/AnalyzeStack", request_serializer=None,
-                                         response_deserializer=analyzer_pb2.AnalyzeResponse.FromString)
+        call = self._channel.unary_unary(
+            "/pulumirpc.Analyzer/AnalyzeStack",
+            request_serializer=None,
+            response_deserializer=analyzer_pb2.AnalyzeResponse.FromString,
+        )
         return call.future(request, timeout=600)
 
     def stack_request(self, subjects: Iterable[Subject], providers: Mapping[str, Subject]) -> bytes:
@@ -206,8 +224,9 @@ class Analyzer:
 
         parts = []
         for s in subjects:
-            r = analyzer_pb2.AnalyzerResource(type=s.type, urn=s.urn, name=s.name, parent=s.parent, dependencies=s.dependencies,
-                                              properties=s.properties)
+            r = analyzer_pb2.AnalyzerResource(
+                type=s.type, urn=s.urn, name=s.name, parent=s.parent, dependencies=s.dependencies, properties=s.properties
+            )
             r.options.protect = s.protect
             r.options.parent = s.parent
             for prop, urns in s.property_dependencies.items():

@@ -24,7 +24,6 @@ class PolicyPackError(MeridianError):
     """The policy pack itself is broken (does not start, or fails on a resource): exit 2."""
 
 
-
 @dataclass(frozen=True)
 class PolicyInfo:
     name: str
@@ -99,7 +98,9 @@ def load_policy_config(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise BadInput(f"{path}: policy config not found (every stack needs one; copy policies/config/us.json and set its regions)") from None
+        raise BadInput(
+            f"{path}: policy config not found (every stack needs one; copy policies/config/us.json and set its regions)"
+        ) from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot read the policy config: {exc.strerror}") from None
     try:
@@ -150,7 +151,9 @@ def effective_config(pack: PackInfo, given: Mapping[str, Any], source: Path | st
     all_level = None
     for key, value in given.items():
         if key == "all":
-            all_level = value if isinstance(value, str) else (value or {}).get("enforcementLevel") if isinstance(value, dict) else None
+            all_level = (
+                value if isinstance(value, str) else (value or {}).get("enforcementLevel") if isinstance(value, dict) else None
+            )
             if all_level not in LEVELS:
                 problems.append(f"all: enforcement level must be one of {', '.join(LEVELS)}, got {json.dumps(value)}")
         elif key not in names:
@@ -171,7 +174,9 @@ def effective_config(pack: PackInfo, given: Mapping[str, Any], source: Path | st
         for key, value in (entry or {}).items():
             if key == "enforcementLevel":
                 if value not in LEVELS:
-                    problems.append(f"{policy.name}.enforcementLevel: must be one of {', '.join(LEVELS)}, got {json.dumps(value)}")
+                    problems.append(
+                        f"{policy.name}.enforcementLevel: must be one of {', '.join(LEVELS)}, got {json.dumps(value)}"
+                    )
                 else:
                     level = value
             elif key not in policy.schema:
@@ -184,7 +189,10 @@ def effective_config(pack: PackInfo, given: Mapping[str, Any], source: Path | st
             problems += [f"{policy.name}.{r}: required setting is missing" for r in policy.required if r not in props]
         out[policy.name] = (level, props)
     if problems:
-        raise BadInput(f"{source}: invalid policy config ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n  " + "\n  ".join(problems))
+        raise BadInput(
+            f"{source}: invalid policy config ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n  "
+            + "\n  ".join(problems)
+        )
     return out
 
 

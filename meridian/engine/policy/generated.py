@@ -33,10 +33,22 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     allowed = list(cfg.allowed_regions)
     exceptions = []
     if METRICS_REGION not in allowed:
-        exceptions.append({"region": METRICS_REGION, "component": "meridian:failover:Failover", "types": list(METRICS_TYPES),
-                           "why": "Route 53 publishes health-check metrics only in us-east-1: the failover alarms, their topic and its key live there"})
-        exceptions.append({"region": METRICS_REGION, "component": "meridian:dr:DisasterRecovery", "types": ["aws:cloudwatch/metricAlarm:MetricAlarm"],
-                           "why": "the FIS experiments' stop conditions are alarms on the same Route 53 health-check metrics"})
+        exceptions.append(
+            {
+                "region": METRICS_REGION,
+                "component": "meridian:failover:Failover",
+                "types": list(METRICS_TYPES),
+                "why": "Route 53 publishes health-check metrics only in us-east-1: the failover alarms, their topic and its key live there",
+            }
+        )
+        exceptions.append(
+            {
+                "region": METRICS_REGION,
+                "component": "meridian:dr:DisasterRecovery",
+                "types": ["aws:cloudwatch/metricAlarm:MetricAlarm"],
+                "why": "the FIS experiments' stop conditions are alarms on the same Route 53 health-check metrics",
+            }
+        )
     return {
         "aws-resource-region-allowed": {"allowedRegions": allowed, "regionExceptions": exceptions},
         "aws-replication-destination-allowed": {"allowedRegions": allowed},
@@ -69,8 +81,10 @@ def drift(current: dict[str, Any], cfg: Any, stack: str, name: str) -> str | Non
                 stale.append(f"{policy}.{key}")
     if not stale:
         return None
-    return (f"{name} is out of date with Pulumi.{stack}.yaml ({', '.join(stale)} come from the stack config and differ): "
-            f"run `meridian policy --stack {stack} --write-config`")
+    return (
+        f"{name} is out of date with Pulumi.{stack}.yaml ({', '.join(stale)} come from the stack config and differ): "
+        f"run `meridian policy --stack {stack} --write-config`"
+    )
 
 
 def require_current(project_dir: Path, path: Path, current: dict[str, Any], cfg: Any, stack: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from meridian.engine.policy.config import PackInfo
 from meridian.engine.policy.wire import Violation
 
+
 @dataclass
 class PolicyTimings:
     startup_s: float = 0.0  # spawn -> answering GetAnalyzerInfo (runs while the program imports)

@@ -14,7 +14,10 @@ from meridian.engine.policy.config import PackInfo, PolicyPackError, effective_c
 from meridian.engine.policy.report import PolicyReport, PolicyTimings
 from meridian.engine.policy.wire import Subject, Violation, _violations
 
-def shard_config(pack: PackInfo, config: Mapping[str, tuple[str, dict[str, Any]]], shard: int, shards: int) -> dict[str, tuple[str, dict[str, Any]]]:
+
+def shard_config(
+    pack: PackInfo, config: Mapping[str, tuple[str, dict[str, Any]]], shard: int, shards: int
+) -> dict[str, tuple[str, dict[str, Any]]]:
     """The config one analyzer of `shards` runs: shard 0 runs every resource policy and its share of
     the stack policies; the others only their share of the stack policies. AnalyzeStack costs the
     SDK a full decode of every resource per stack policy, so splitting the stack policies over
@@ -39,7 +42,6 @@ def stack_shards() -> int:
 HELPER_THRESHOLD = 1000
 
 
-
 class PolicyStream:
     """Feeds registrations to the analyzer as the program makes them.
 
@@ -51,9 +53,16 @@ class PolicyStream:
     registrations wait in a backlog. `close()` marks the program done; the background thread then
     collects the answers and runs AnalyzeStack while the caller renders; `finish()` returns the report."""
 
-    def __init__(self, analyzer: Analyzer, file_config: Mapping[str, Any], config_source: Path, stack: str,
-                 helpers: Sequence[Analyzer] = (), helper_factory: Callable[[], Analyzer] | None = None,
-                 helper_threshold: int = HELPER_THRESHOLD):
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        file_config: Mapping[str, Any],
+        config_source: Path,
+        stack: str,
+        helpers: Sequence[Analyzer] = (),
+        helper_factory: Callable[[], Analyzer] | None = None,
+        helper_threshold: int = HELPER_THRESHOLD,
+    ):
         self.analyzer = analyzer
         self.helpers = list(helpers)  # more analyzers of the same pack, each running a share of the stack policies
         # A large stack gets its helper once it has `helper_threshold` resources: it starts while the
@@ -140,7 +149,9 @@ class PolicyStream:
         try:
             self._violations += _violations(future.result(), urn)
         except grpc.RpcError as exc:
-            raise PolicyPackError(f"the policy pack failed in {'Analyze on ' + urn if urn else 'AnalyzeStack'}: {exc.details()}") from None
+            raise PolicyPackError(
+                f"the policy pack failed in {'Analyze on ' + urn if urn else 'AnalyzeStack'}: {exc.details()}"
+            ) from None
 
     def close(self) -> None:
         """The program is done: no more registrations. Evaluation finishes in the background
@@ -165,8 +176,12 @@ class PolicyStream:
         done = time.perf_counter()
         cpu_done = self._cpu()
         assert self._closed_at is not None
-        timings = PolicyTimings(startup_s=self.analyzer.startup_seconds, after_program_s=done - self._closed_at,
-                                waited_s=done - wait_started, stack_s=self._stack_s)
+        timings = PolicyTimings(
+            startup_s=self.analyzer.startup_seconds,
+            after_program_s=done - self._closed_at,
+            waited_s=done - wait_started,
+            stack_s=self._stack_s,
+        )
         readies = [a.cpu_at_ready for a in (self.analyzer, *self.helpers)]
         ready = None if None in readies else sum(readies)
         if None not in (cpu_done, ready, self._cpu_at_close, cpu_wait_started):

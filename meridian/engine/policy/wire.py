@@ -11,7 +11,6 @@ from google.protobuf import json_format, struct_pb2
 from meridian.engine.policy.config import _ENUM_LEVEL, _SEVERITY
 
 
-
 @dataclass
 class Subject:
     """One resource as the analyzer sees it (built from a Registration or a plan-JSON-like dict)."""
@@ -29,17 +28,36 @@ class Subject:
 
     @classmethod
     def from_registration(cls, reg: Any) -> Subject:
-        return cls(reg.urn, reg.type, reg.name, _engine_view(reg.inputs), reg.parent or "", reg.provider_urn,
-                   list(reg.dependencies), dict(reg.property_dependencies), reg.protect, reg.custom)
+        return cls(
+            reg.urn,
+            reg.type,
+            reg.name,
+            _engine_view(reg.inputs),
+            reg.parent or "",
+            reg.provider_urn,
+            list(reg.dependencies),
+            dict(reg.property_dependencies),
+            reg.protect,
+            reg.custom,
+        )
 
     @classmethod
     def from_dict(cls, r: Mapping[str, Any]) -> Subject:
         """A resource shaped like the plan JSON's (`inputs` as the wire format: secrets may be marked)."""
         props = struct_pb2.Struct()
         props.update(r.get("inputs") or {})
-        return cls(r["urn"], r["type"], r.get("name") or r["urn"].rsplit("::", 1)[-1], props, r.get("parent") or "",
-                   r.get("provider") or "", list(r.get("dependencies") or []), dict(r.get("propertyDependencies") or {}),
-                   bool(r.get("protect")), r.get("custom", True))
+        return cls(
+            r["urn"],
+            r["type"],
+            r.get("name") or r["urn"].rsplit("::", 1)[-1],
+            props,
+            r.get("parent") or "",
+            r.get("provider") or "",
+            list(r.get("dependencies") or []),
+            dict(r.get("propertyDependencies") or {}),
+            bool(r.get("protect")),
+            r.get("custom", True),
+        )
 
 
 _REF_SIGS = (b"5cf8f73096256a8f31e491e813e4eb8e", b"d0e6a833031e9bbcd3f4e8bde6ca49a4")  # resource reference, output value
@@ -87,8 +105,16 @@ def _violations(response: Any, urn: str) -> list[Violation]:
     for d in response.diagnostics:
         message = d.message
         if d.description and message.startswith(d.description):
-            message = message[len(d.description):].lstrip("\n") or d.description
-        out.append(Violation(d.policyName, _ENUM_LEVEL.get(d.enforcementLevel, "advisory"), d.urn or urn, message, _SEVERITY.get(d.severity, "")))
+            message = message[len(d.description) :].lstrip("\n") or d.description
+        out.append(
+            Violation(
+                d.policyName,
+                _ENUM_LEVEL.get(d.enforcementLevel, "advisory"),
+                d.urn or urn,
+                message,
+                _SEVERITY.get(d.severity, ""),
+            )
+        )
     return out
 
 
