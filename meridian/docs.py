@@ -190,6 +190,8 @@ class Section:
 
 SECTIONS = (
     Section("docs/architecture.md", "topology-us", lambda facts, _: _topology(facts, "us")),
+    Section("docs/topology/eu.md", "topology-eu", lambda facts, _: _topology(facts, "eu")),
+    Section("docs/topology/apac.md", "topology-apac", lambda facts, _: _topology(facts, "apac")),
     Section("docs/offline-engine.md", "stack-counts", lambda facts, _: _stack_counts(facts)),
     Section("docs/benchmarks.md", "scale-results", lambda _, bench: _scale_results(bench)),
 )
