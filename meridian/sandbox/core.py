@@ -305,6 +305,7 @@ async def _bring_up(
             pod = podrun.prepare(planned.services[role], root / "pods" / role, subs)
         except podrun.Unsubstituted as exc:
             raise SandboxError(f"svc-{role}: {exc}") from None
+        doc["regions"][role]["settings_file"] = podrun.local_path(pod, podrun.settings_path_of(planned.services[role]))
         doc["regions"][role]["substituted"] = pod.substituted
         started(*procs.spawn(f"svc-{role}", pod.argv, logs / f"svc-{role}.log", env=_pod_env(pod), cwd=SERVICE_PROJECT_DIR))
     await asyncio.gather(

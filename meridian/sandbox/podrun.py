@@ -131,6 +131,11 @@ def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, se
     return LocalPod(argv, env, root, subs.port, done)
 
 
+def local_path(pod: LocalPod, container_path: str | None) -> str | None:
+    """Where a file the container reads (at `container_path`) was written for the local run."""
+    return str(pod.root) + container_path if container_path else None
+
+
 def start(pod: LocalPod, log: Path, *, cwd: Path) -> subprocess.Popen:
     """Start the pod's process with only its own env (plus PATH and the checkout on PYTHONPATH)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(cwd), "PYTHONDONTWRITEBYTECODE": "1", **pod.env}
