@@ -651,7 +651,7 @@ def check_account(ctx: Context) -> CheckResult:
         "account stop `up` before it creates anything); account-wide billing settings owned once",
     )
     account = ctx.cfg.aws_account_id
-    for r in ctx.of_type("pulumi:providers:aws"):
+    for r in (reg for reg in ctx.plan.registrations if reg.type == "pulumi:providers:aws"):
         result.checked += 1
         allowed = [str(a) for a in _as_list(ctx.inputs[r.urn].get("allowedAccountIds"))]
         if account is None:
