@@ -129,7 +129,20 @@ def ensure_tls(data_dir: Path, user: str | None) -> None:
         raise PostgresMissing("openssl not found: the sandbox's PostgreSQL needs a certificate (`apt-get install -y openssl`)")
     key, crt = data_dir / "server.key", data_dir / "server.crt"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=127.0.0.1"]
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]
         + ["-keyout", str(key), "-out", str(crt)],
         check=True,
         capture_output=True,
