@@ -319,3 +319,26 @@ def test_node_instances_volumes_and_interfaces_carry_the_cost_tags(previews, sta
     for d in of_type(plan, "kubernetes:apps/v1:Deployment"):
         labels = d["inputs"]["spec"]["template"]["metadata"]["labels"]
         assert labels["meridian.io/cost-center"] == cfg.cost.cost_center, d["urn"]
+
+
+def test_interface_endpoints_are_priced_per_az_and_new_types_are_not_unpriced():
+    from meridian.costmodel import estimate, load_prices
+
+    prices = load_prices()
+    cfg = load_stack(ROOT, "eu")
+    endpoint = {
+        "urn": "ep",
+        "type": "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "region": "eu-west-1",
+        "custom": True,
+        "inputs": {"vpcEndpointType": "Interface", "subnetIds": ["a", "b", "c"]},
+    }
+    free = [
+        {"urn": t, "type": t, "region": "eu-west-1", "custom": True, "inputs": {}}
+        for t in ("aws:costexplorer/costAllocationTag:CostAllocationTag", "aws:lambda/permission:Permission", SUBSCRIPTION)
+    ]
+    report = estimate([endpoint, *free], cfg, "eu")
+    (line,) = [line for line in report.lines if line.urn == "ep"]
+    expected = prices["hourly"]["interface_endpoint_az"] * prices["hours_per_month"] * prices["regional_factor"]["eu-west-1"] * 3
+    assert line.monthly_usd == pytest.approx(expected) and line.tenant is None
+    assert report.unpriced_types == []
