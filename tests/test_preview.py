@@ -30,6 +30,9 @@ RESOURCE_KEYS = {
 # AWS types whose arguments have no `tags` map.
 UNTAGGABLE = {
     "aws:ec2/route:Route",
+    "aws:sns/topicSubscription:TopicSubscription",  # no tags argument
+    "aws:costexplorer/costAllocationTag:CostAllocationTag",  # an account setting, no tags
+    "aws:lambda/permission:Permission",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",  # no tags argument
     "aws:ecr/replicationConfiguration:ReplicationConfiguration",  # registry-level setting, no tags
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
@@ -140,8 +143,11 @@ def test_taggable_resources_carry_stack_tags_with_their_region(previews, stack):
     cfg = load_stack(ROOT, stack)
     taggable = [r for r in aws_resources(plan) if r["type"] not in UNTAGGABLE]
     assert taggable
+    providers = {p["urn"]: p["inputs"] for p in plan["resources"] if p["type"] == "pulumi:providers:aws"}
     for r in taggable:
-        tags = r["inputs"].get("tags") or {}
+        # the provider's default tags under the resource's own, as the AWS provider merges them into tags_all
+        defaults = json.loads(providers[r["provider"].rsplit("::", 1)[0]]["defaultTags"])["tags"]
+        tags = {**defaults, **(r["inputs"].get("tags") or {})}
         assert tags.get(TAG_STACK) == stack, r["urn"]
         assert tags.get(TAG_ZONE) == cfg.zone, r["urn"]
         assert tags.get(TAG_COST_CENTER) == cfg.cost.cost_center, r["urn"]

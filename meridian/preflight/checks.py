@@ -672,7 +672,7 @@ def check_account(ctx: Context) -> CheckResult:
     if ctx.cfg.cost.activate_cost_allocation_tags:
         result.notes.append(
             "cost-allocation tags activate only once AWS billing has seen them (up to 24 h after the first tagged "
-            "resource runs); a brand-new account's first `up` fails there: docs/operations.md, step 6"
+            "resource runs); a brand-new account's first `up` fails there: docs/operations.md, step 7"
         )
     return result
 
