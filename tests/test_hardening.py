@@ -27,10 +27,6 @@ def by_urn(plan: dict) -> dict[str, dict]:
     return {r["urn"]: r for r in plan["resources"]}
 
 
-def provider_inputs(plan: dict, resource: dict) -> dict:
-    return by_urn(plan)[resource["provider"].rsplit("::", 1)[0]]["inputs"]
-
-
 def decoded(value):
     """Provider inputs arrive JSON-encoded, as the engine passes provider config."""
     return json.loads(value) if isinstance(value, str) else value
