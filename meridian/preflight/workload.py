@@ -34,6 +34,7 @@ def reveal(value: Any) -> Any:
     """Wire format -> plain values, secrets unwrapped (for local runs only; never printed)."""
     # imported here: the sandbox reads rendered containers without loading the SDK (`sandbox up` stays fast)
     from meridian.engine.recorder import OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN
+
     if isinstance(value, dict):
         sig = value.get(SIG_KEY)
         if sig == SECRET_SIG:
