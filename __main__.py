@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_aws as aws
 
+from components.alerts import AlertSubscriptions, AlertSubscriptionsArgs, AlertTopic, Subscriber
 from components.apidomain import ApiDomain, ApiDomainArgs
 from components.apikeys import TenantApiKeys, TenantApiKeysArgs
 from components.cluster import Cluster, ClusterArgs
@@ -14,7 +15,7 @@ from components.failover import METRICS_REGION, Failover, FailoverArgs, Failover
 from components.naming import silo_bucket_prefix
 from components.network import RegionNetwork, RegionNetworkArgs
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
-from components.tagging import regional_provider, register_stack_tags
+from components.tagging import ProviderSettings, configure_providers, regional_provider
 from components.tenant import Tenant, TenantArgs, tenant_prefix
 from components.tenantidentity import TenantIdentity, TenantIdentityArgs
 from components.tenantpool import TenantPool, TenantPoolArgs
@@ -26,7 +27,8 @@ try:
 except ConfigError as exc:
     raise pulumi.RunError(f"invalid stack config:\n{exc}") from None
 
-register_stack_tags(stack=stack, zone=cfg.zone, cost_center=cfg.cost.cost_center)
+provider_settings = ProviderSettings(stack=stack, zone=cfg.zone, cost_center=cfg.cost.cost_center, account_id=cfg.aws_account_id)
+configure_providers(provider_settings)
 
 providers = {role: regional_provider(spec.region) for role, spec in cfg.regions.both}
 networks: dict[str, RegionNetwork] = {}
@@ -61,6 +63,7 @@ for role, spec in cfg.regions.both:
             runner_cidrs=[str(c) for c in cfg.cluster.runner_cidrs],
             deploy_role_arn=cfg.cluster.deploy_role_arn,
             operator_role_arns=cfg.cluster.operator_role_arns,
+            node_tags=provider_settings.tags(spec.region),
         ),
         opts=regional,
     )
@@ -125,11 +128,14 @@ workloads = {
                 reader_host=database.endpoints[role].reader,
                 port=database.port,
                 name=database.database_name,
-                user=database.master_username,
-                password=database.master_password,
+                user=database.app_username,
+                password=database.app_password,
+                admin_user=database.master_username,
+                admin_password=database.master_password,
                 writer_forwards=database.endpoints[role].forwards_writes,
             ),
             tenants=service_tenants,
+            cost_labels={"meridian.io/stack": stack, "meridian.io/cost-center": cfg.cost.cost_center},
         ),
         opts=pulumi.ResourceOptions(providers={"kubernetes": clusters[role].k8s_provider}),
     )
@@ -186,6 +192,7 @@ cost_caps = CostCaps(
         stack=stack,
         stack_cap_usd=cfg.cost.stack_cap_usd,
         alert_thresholds_pct=cfg.cost.alert_thresholds_pct,
+        activate_cost_allocation_tags=cfg.cost.activate_cost_allocation_tags,
         tenants=[
             TenantBudget(
                 tenant_id=t.id,
@@ -212,6 +219,19 @@ failover = Failover(
         detection_bound_s=cfg.failover.detection_bound_s,
         dns_provider=providers["primary"],
         metrics_provider=regional_provider(METRICS_REGION),
+    ),
+)
+
+# Alerts go somewhere: every alert topic delivers to the configured subscribers.
+AlertSubscriptions(
+    f"{stack}-alerts",
+    AlertSubscriptionsArgs(
+        topics=[
+            AlertTopic(role="failover", topic_arn=failover.alarm_topic_arn, provider=regional_provider(METRICS_REGION)),
+            AlertTopic(role="budgets", topic_arn=cost_caps.alert_topic_arn, provider=providers["primary"]),
+        ],
+        subscribers=[Subscriber(protocol=s.protocol, endpoint=s.endpoint, region=s.region) for s in cfg.alerts.subscriptions],
+        provider_of=regional_provider,
     ),
 )
 

@@ -14,8 +14,8 @@ used only once the deploy role's entry exists.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
@@ -52,6 +52,9 @@ class ClusterArgs:
     """private-runner: the runner's network, admitted on 443 to the private endpoint."""
     operator_role_arns: Sequence[str] = ()
     log_retention_days: int = 365
+    node_tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags every node instance, its volumes and network interfaces carry (cost allocation): the
+    provider's default tags reach the node group, not what its Auto Scaling group launches."""
 
     def __post_init__(self) -> None:
         if self.api_access == "public-restricted" and not self.public_access_cidrs:
@@ -199,9 +202,22 @@ class Cluster(pulumi.ComponentResource):
             )
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
         ]
+        # What the node group launches is tagged only through its launch template (cost allocation of
+        # the shared EC2 and EBS spend); IMDSv2 only, with the hop limit EKS itself uses for pods on AL2023.
+        node_template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes-lt",
+            description=f"{name} managed nodes: tags for what they launch, IMDSv2",
+            update_default_version=True,
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 2},
+            tag_specifications=[
+                {"resource_type": kind, "tags": dict(args.node_tags)} for kind in ("instance", "volume", "network-interface")
+            ],
+            opts=child,
+        )
         node_group = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=self.eks.name,
+            launch_template={"id": node_template.id, "version": node_template.latest_version.apply(lambda v: str(int(v)))},
             node_role_arn=node_role.arn,
             subnet_ids=list(args.private_subnet_ids),
             instance_types=list(args.node_instance_types),

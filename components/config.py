@@ -19,6 +19,7 @@ import importlib.util
 import ipaddress
 import itertools
 import json
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 NAMESPACE = "meridian"
 # Config namespaces the program reads: its own, the providers it configures, the engine's.
@@ -183,6 +184,47 @@ class CostSettings(_Model):
     cost_center: str = Field(min_length=1)
     stack_cap_usd: float = Field(gt=0)
     alert_thresholds_pct: tuple[Percent, ...] = (50, 80, 100)
+    activate_cost_allocation_tags: bool = Field(
+        True,
+        description="this stack activates the cost-allocation tags its budgets filter on (an account-wide setting: "
+        "exactly one stack per account may own it; AWS refuses a tag not yet seen in billing, docs/operations.md)",
+    )
+
+
+ARN = re.compile(r"^arn:aws:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d{12}):(?P<resource>.+)$")
+
+
+class AlertSubscription(_Model):
+    """Where alerts go: an address outside AWS (email, https) or a queue / function inside the zone."""
+
+    protocol: Literal["email", "https", "sqs", "lambda"]
+    endpoint: str = Field(min_length=3, max_length=2048)
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> AlertSubscription:
+        ep = self.endpoint
+        if self.protocol == "email" and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", ep):
+            raise ValueError(f"email endpoint must be an address like oncall@example.com, got {ep!r}")
+        if self.protocol == "https" and not re.fullmatch(r"https://[^\s/]+(/\S*)?", ep):
+            raise ValueError(f"https endpoint must be an https:// URL, got {ep!r}")
+        if self.protocol in ("sqs", "lambda"):
+            service = {"sqs": "sqs", "lambda": "lambda"}[self.protocol]
+            m = ARN.match(ep)
+            if m is None or m["service"] != service or not m["region"]:
+                raise ValueError(f"{self.protocol} endpoint must be the ARN of an {service} resource with its region, got {ep!r}")
+        return self
+
+    @property
+    def region(self) -> str | None:
+        """The AWS region the endpoint lives in (sqs, lambda); None for endpoints outside AWS."""
+        m = ARN.match(self.endpoint) if self.protocol in ("sqs", "lambda") else None
+        return m["region"] if m else None
+
+
+class AlertSettings(_Model):
+    subscriptions: tuple[AlertSubscription, ...] = Field(
+        (), description="who gets every alert topic's messages (failover alarms, budget notifications)"
+    )
 
 
 class DrSettings(_Model):
@@ -265,6 +307,13 @@ class StackConfig(_Model):
     cost: CostSettings
     dr: DrSettings = DrSettings()
     production: bool = False
+    aws_account_id: str | None = Field(
+        None,
+        pattern=r"^\d{12}$",
+        description="the AWS account the stack deploys into: every provider refuses credentials of any other "
+        "(allowed_account_ids); required for production stacks",
+    )
+    alerts: AlertSettings = AlertSettings()
     quotas: QuotaSettings = QuotaSettings()
     rollout: RolloutSettings = RolloutSettings()
 
@@ -577,6 +626,34 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
         elif not plan.per_tenant and tenant.quota is not None:
             out.append((f"{at}.quota", f"plan {tenant.plan!r} has fixed quotas; remove the tenant's own"))
 
+    if s.get("production") and not s.get("aws_account_id"):
+        out.append(("aws_account_id", "required for a production stack: every provider is pinned to it (allowed_account_ids)"))
+    account = s.get("aws_account_id")
+    if account and has("cluster"):
+        roles = [("cluster.deploy_role_arn", s["cluster"].deploy_role_arn)]
+        roles += [(f"cluster.operator_role_arns[{i}]", a) for i, a in enumerate(s["cluster"].operator_role_arns)]
+        for key, arn in roles:
+            if arn and arn.split(":")[4] != account:
+                out.append((key, f"{arn} is in account {arn.split(':')[4]}, not the stack's aws_account_id {account}"))
+    if has("alerts") and has("zone"):
+        allowed = ZONE_REGIONS[s["zone"]]
+        for i, sub in enumerate(s["alerts"].subscriptions):
+            if sub.region is not None and sub.region not in allowed:
+                out.append(
+                    (
+                        f"alerts.subscriptions[{i}].endpoint",
+                        f"{sub.protocol} endpoint in {sub.region} is outside residency zone {s['zone']!r} "
+                        f"(allowed: {', '.join(allowed)})",
+                    )
+                )
+        if s.get("production") and not s["alerts"].subscriptions:
+            out.append(
+                (
+                    "alerts.subscriptions",
+                    "a production stack needs at least one: its failover alarms and budget alerts go nowhere",
+                )
+            )
+
     if has("cost"):
         cost = s["cost"]
         budgets = sum(t.monthly_budget_usd for t in tenants)
@@ -774,6 +851,11 @@ def engine_config(project_dir: Path, stack: str, overrides: Overrides | None = N
     return {**others, **merged}
 
 
+# Top-level keys typed as text: the engine passes every value as a string, so JSON-decoding them
+# would turn "012345678901" into a number.
+_TEXT_KEYS = frozenset(name for name, f in StackConfig.model_fields.items() if f.annotation in (str, str | None))
+
+
 def from_engine(stack: str) -> StackConfig:
     """The program's entry: read every `meridian:` key the engine passed and validate it."""
     import pulumi.runtime.config as rc  # the engine's own store; pulumi.Config cannot list keys
@@ -786,6 +868,9 @@ def from_engine(stack: str) -> StackConfig:
         ns, name = _split_key(key, "")
         if ns != NAMESPACE:
             foreign[key] = stack_file  # the engine does not say which file; the stack's is the likely one
+            continue
+        if name in _TEXT_KEYS and isinstance(text, str):
+            values[name] = text  # digits that must stay text (an account id may start with 0)
             continue
         try:
             values[name] = json.loads(text) if isinstance(text, str) else text

@@ -1,5 +1,9 @@
 """CostCaps: AWS Budgets for the stack and for every tenant, alerts, and a hard cap per tenant.
 
+The budgets filter on user tags (`meridian:stack`, `meridian:tenant`), which Budgets sees only once
+they are activated as cost-allocation tags: this component activates them (and `meridian:cost-center`)
+when the stack owns that account-wide setting (`cost.activate_cost_allocation_tags`).
+
 Alert path: notifications at each configured threshold (actual spend) and at 100 % forecasted,
 to a KMS-encrypted SNS topic. Enforcement path: at 100 % of a tenant's budget a budget action
 attaches the tenant's deny policy to the regions' tenant roles; the deny matches only sessions
@@ -21,11 +25,14 @@ import pulumi_aws as aws
 
 from components.keys import customer_key
 from components.policydocs import assume_role_policy
-from components.tagging import TAG_STACK, TAG_TENANT
+from components.tagging import TAG_COST_CENTER, TAG_STACK, TAG_TENANT
 from components.tenant import namespace_of
 from components.tenantidentity import NAMESPACE_KEY, TENANT_ROLE_PATH
 
 HARD_CAP_PATH = "/meridian/hard-caps/"  # the budget actions may attach these policies, and only these
+# The tag keys the budgets filter on (and finance reports by): Budgets and Cost Explorer ignore a
+# user tag until it is activated as a cost-allocation tag in the (payer) account.
+COST_ALLOCATION_TAGS = (TAG_STACK, TAG_TENANT, TAG_COST_CENTER)
 
 
 def tenant_cost_filter(tenant_id: str) -> dict:
@@ -100,6 +107,9 @@ class CostCapsArgs:
     stack_cap_usd: float
     alert_thresholds_pct: Sequence[int]
     tenants: Sequence[TenantBudget]
+    activate_cost_allocation_tags: bool = True
+    """Account-wide: exactly one stack per account owns the activation (a second would fight it, and
+    destroying either would deactivate the tags under the other's budgets)."""
 
     def __post_init__(self) -> None:
         if any(not 0 < t <= 100 for t in self.alert_thresholds_pct):
@@ -110,6 +120,7 @@ class CostCapsArgs:
 
 
 class CostCaps(pulumi.ComponentResource):
+    activated_tags: list[pulumi.Output[str]]
     alert_topic_arn: pulumi.Output[str]
     stack_budget_name: pulumi.Output[str]
     tenant_budget_names: dict[str, pulumi.Output[str]]
@@ -165,6 +176,19 @@ class CostCaps(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=action_role),
         )
 
+        # Without these the tag-filtered budgets below see $0 and never alert or act.
+        self.activated_tags = []
+        if args.activate_cost_allocation_tags:
+            for key in COST_ALLOCATION_TAGS:
+                self.activated_tags.append(
+                    aws.costexplorer.CostAllocationTag(
+                        f"{name}-tag-{key.replace(':', '-')}",
+                        tag_key=key,
+                        status="Active",
+                        opts=child,
+                    ).tag_key
+                )
+
         self.tenant_budget_names = {}
         for tenant in args.tenants:
             budget = aws.budgets.Budget(
@@ -208,5 +232,6 @@ class CostCaps(pulumi.ComponentResource):
                 "alert_topic_arn": self.alert_topic_arn,
                 "stack_budget_name": self.stack_budget_name,
                 "tenant_budget_names": self.tenant_budget_names,
+                "activated_tags": self.activated_tags,
             }
         )

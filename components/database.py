@@ -7,8 +7,15 @@ read replicas and a cross-region read replica in the dr region.
 
 Both: subnet groups on the data subnets, security groups that admit PostgreSQL only from the
 cluster nodes' security group, storage encrypted with a per-region KMS key, TLS forced by the
-parameter group (`rds.force_ssl`), a random master password kept secret, backups, deletion
-protection, Performance Insights and enhanced monitoring.
+parameter group (`rds.force_ssl`), backups, deletion protection, Performance Insights and
+enhanced monitoring.
+
+Credentials: the master user is for the schema migration only (the workload's migration Job); the
+service connects as its own user `meridian_app`, which that migration creates with DML rights on
+the schema and nothing else. Both passwords come from `pulumi_random`, are secret in state and are
+never stack outputs. Identifiers that must stay unique in the account after the resource is gone
+(final snapshots, the global cluster) carry a random suffix that is stable across updates and new
+for a new stack: a destroyed and re-created stack does not collide with its own final snapshots.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from components.policydocs import assume_role_policy, managed_policy_arn
 
 PORT = 5432
 MASTER_USER = "meridian_admin"
+APP_USER = "meridian_app"  # what the service connects as: created by the migration, no DDL, never the master
 DATABASE_NAME = "meridian"  # created with the writer; the service's DSNs name it
 # Characters RDS accepts in a master password ('/', '@', '"' and space are refused).
 PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
@@ -80,6 +88,8 @@ class ReplicatedDatabase(pulumi.ComponentResource):
     endpoints: dict[str, RegionEndpoints]  # "primary" / "dr"
     master_password: pulumi.Output[str]
     master_username: str
+    app_password: pulumi.Output[str]
+    app_username: str
     database_name: str
     port: int
 
@@ -97,6 +107,17 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         # The SDK marks `result` secret through additional_secret_outputs; say it explicitly too.
         self.master_password = pulumi.Output.secret(password.result)
         self.master_username = MASTER_USER
+        app_password = random.RandomPassword(
+            f"{name}-app-password",
+            length=32,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.app_password = pulumi.Output.secret(app_password.result)
+        self.app_username = APP_USER
+        # Stable across updates (no keepers), new for a new stack: see the module docstring.
+        self._suffix = random.RandomId(f"{name}-id-suffix", byte_length=3, opts=pulumi.ResourceOptions(parent=self)).hex
         self.database_name = DATABASE_NAME
         self.port = PORT
 
@@ -109,9 +130,13 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             {
                 "endpoints": {role: {"writer": e.writer, "reader": e.reader} for role, e in self.endpoints.items()},
                 "master_username": self.master_username,
-                "master_password": self.master_password,
+                "app_username": self.app_username,
             }
         )
+
+    def _unique(self, base: str) -> pulumi.Output[str]:
+        """`base-<6 hex>`: an identifier AWS keeps after the resource (a final snapshot) must not collide on re-create."""
+        return self._suffix.apply(lambda h: f"{base}-{h}")
 
     # --- per region: key, network, parameters, monitoring role -------------------------------
 
@@ -186,7 +211,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         primary, dr = sides["primary"], sides["dr"]
         global_cluster = aws.rds.GlobalCluster(
             f"{name}-global",
-            global_cluster_identifier=name,
+            global_cluster_identifier=self._unique(name),
             engine=args.engine,
             engine_version=args.engine_version,
             storage_encrypted=True,
@@ -216,7 +241,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             db_subnet_group_name=primary["subnet_group"].name,
             vpc_security_group_ids=[primary["sg"].id],
             db_cluster_parameter_group_name=primary["params"].name,
-            final_snapshot_identifier=f"{primary['name']}-final",
+            final_snapshot_identifier=self._unique(f"{primary['name']}-final"),
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
         )
         writer_members = [
@@ -238,7 +263,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             db_subnet_group_name=dr["subnet_group"].name,
             vpc_security_group_ids=[dr["sg"].id],
             db_cluster_parameter_group_name=dr["params"].name,
-            final_snapshot_identifier=f"{dr['name']}-final",
+            final_snapshot_identifier=self._unique(f"{dr['name']}-final"),
             # The dr region writes through its own secondary (forwarded to the global writer inside
             # AWS): no cross-region connection from the dr region's pods, no peering needed.
             enable_global_write_forwarding=True,
@@ -298,7 +323,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             backup_retention_period=args.backup_retention_days,
             backup_window="03:00-04:00",
             skip_final_snapshot=False,
-            final_snapshot_identifier=f"{primary['name']}-final",
+            final_snapshot_identifier=self._unique(f"{primary['name']}-final"),
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
         )
         readers = [
@@ -328,7 +353,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             backup_retention_period=args.backup_retention_days,  # ready to be promoted with backups on
             multi_az=True,
             skip_final_snapshot=False,
-            final_snapshot_identifier=f"{dr['name']}-final",
+            final_snapshot_identifier=self._unique(f"{dr['name']}-final"),
             opts=pulumi.ResourceOptions(parent=self, provider=args.dr.provider, protect=True),
         )
         # Readers spread over the in-region replicas through the workload's own pool; expose the first.

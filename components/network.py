@@ -2,7 +2,7 @@
 
 Public subnets hold load balancers and NAT gateways; private subnets hold EKS nodes and pods and
 reach the internet through NAT; data subnets hold databases and have no internet route at all.
-S3 and DynamoDB gateway endpoints keep that traffic off NAT. VPC flow logs go to a KMS-encrypted
+S3 and DynamoDB gateway endpoints and STS / ECR interface endpoints keep that traffic off NAT. VPC flow logs go to a KMS-encrypted
 CloudWatch log group. The default security group is emptied so nothing lands in it by accident.
 """
 
@@ -18,6 +18,9 @@ import pulumi_aws as aws
 from components.keys import customer_key
 from components.planning import plan_subnets
 from components.policydocs import assume_role_policy
+
+GATEWAY_ENDPOINTS = ("s3", "dynamodb")
+INTERFACE_ENDPOINTS = ("sts", "ecr.api", "ecr.dkr")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,13 +141,43 @@ class RegionNetwork(pulumi.ComponentResource):
             )
 
         endpoint_rts = [rt.id for rt in private_rts] + [data_rt.id]
-        for service in ("s3", "dynamodb"):
+        for service in GATEWAY_ENDPOINTS:
             aws.ec2.VpcEndpoint(
                 f"{name}-{service}-endpoint",
                 vpc_id=self.vpc.id,
                 service_name=f"com.amazonaws.{args.region}.{service}",
                 vpc_endpoint_type="Gateway",
                 route_table_ids=endpoint_rts,
+                opts=vpc_child,
+            )
+
+        # Interface endpoints keep the nodes' calls that matter most off NAT and inside the region: STS
+        # (IRSA / Pod Identity credentials) and ECR (image pulls; the layers come through the S3 gateway).
+        endpoint_sg = aws.ec2.SecurityGroup(
+            f"{name}-endpoints-sg",
+            description=f"{name}: HTTPS to the interface VPC endpoints from inside the VPC",
+            vpc_id=self.vpc.id,
+            ingress=[
+                {
+                    "description": "HTTPS from the VPC",
+                    "protocol": "tcp",
+                    "from_port": 443,
+                    "to_port": 443,
+                    "cidr_blocks": [args.cidr],
+                }
+            ],
+            egress=[],
+            opts=vpc_child,
+        )
+        for service in INTERFACE_ENDPOINTS:
+            aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}-endpoint",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{args.region}.{service}",
+                vpc_endpoint_type="Interface",
+                subnet_ids=[s.id for s in subnets["private"]],
+                security_group_ids=[endpoint_sg.id],
+                private_dns_enabled=True,
                 opts=vpc_child,
             )
 

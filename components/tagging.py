@@ -1,16 +1,24 @@
-"""Stack-wide tagging and the per-region AWS providers it reads the region from.
+"""Stack-wide tags and the per-region AWS providers that apply them.
 
-One stack transformation tags every taggable AWS resource with `meridian:stack`, `meridian:zone`,
-`meridian:region` and `meridian:cost-center`. Precedence: stack defaults < component < caller,
-so a tag a component or caller sets (e.g. `meridian:tenant`) is never overwritten.
+Every AWS resource is created through the one explicit provider of its region, and that provider
+carries the stack's tags as `default_tags`: `meridian:stack`, `meridian:zone`, `meridian:region`
+(the provider's own) and `meridian:cost-center`. The AWS provider merges them into each taggable
+resource's `tags_all` (resource tags win), so a component sets only what is its own (e.g.
+`meridian:tenant`). This replaces the stack transformation (deprecated in the SDK, and invisible to
+`pulumi import` and to resources created by other programs with the same provider settings).
+
+`allowed_account_ids` pins every provider to the stack's account (`meridian:aws_account_id`):
+credentials for another account make `pulumi up` stop before it creates anything.
+
+Default tags are not in a resource's inputs (a real preview shows them only in `tags_all`, after
+the provider's Check): the policy pack's tag rule reads them from the resource's provider
+(policies/tags.py), and so does every offline check that needs a resource's effective tags.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
+from dataclasses import dataclass
 
-import pulumi
 import pulumi_aws as aws
 
 TAG_STACK = "meridian:stack"
@@ -19,66 +27,40 @@ TAG_REGION = "meridian:region"
 TAG_COST_CENTER = "meridian:cost-center"
 TAG_TENANT = "meridian:tenant"
 
-# Types whose `tags` argument is not a plain map (tags there are a list of objects).
-_NON_MAP_TAGS = {"aws:autoscaling/group:Group"}
 
-# id(provider) -> region. Providers live for the whole program, so ids stay valid.
-_PROVIDER_REGION: dict[int, str] = {}
+@dataclass(frozen=True, kw_only=True)
+class ProviderSettings:
+    stack: str
+    zone: str
+    cost_center: str
+    account_id: str | None = None
+    """The only account the providers may act in; None leaves them unpinned (preflight warns)."""
+
+    def tags(self, region: str) -> dict[str, str]:
+        return {TAG_STACK: self.stack, TAG_ZONE: self.zone, TAG_REGION: region, TAG_COST_CENTER: self.cost_center}
 
 
+_SETTINGS: list[ProviderSettings] = []
 _PROVIDERS: dict[str, aws.Provider] = {}
+
+
+def configure_providers(settings: ProviderSettings) -> None:
+    """Set what every regional provider carries; once per program run, before the first `regional_provider`
+    (a new run in the same process starts with new providers)."""
+    _SETTINGS[:] = [settings]
+    _PROVIDERS.clear()
 
 
 def regional_provider(region: str) -> aws.Provider:
     """The one explicit AWS provider of a region, named after it; every regional resource uses one."""
+    if not _SETTINGS:
+        raise RuntimeError("configure_providers(...) first: a provider without the stack's default tags and account")
     if region not in _PROVIDERS:
-        provider = aws.Provider(region, region=region)
-        _PROVIDER_REGION[id(provider)] = region
-        _PROVIDERS[region] = provider
+        settings = _SETTINGS[0]
+        _PROVIDERS[region] = aws.Provider(
+            region,
+            region=region,
+            default_tags={"tags": settings.tags(region)},
+            allowed_account_ids=[settings.account_id] if settings.account_id else None,
+        )
     return _PROVIDERS[region]
-
-
-@functools.cache
-def _takes_map_tags(cls: type) -> bool:
-    init = getattr(cls, "_internal_init", None)
-    return init is not None and "tags" in inspect.signature(init).parameters
-
-
-def _region_of(args: pulumi.ResourceTransformationArgs) -> str | None:
-    explicit = args.props.get("region")
-    if isinstance(explicit, str):
-        return explicit  # pulumi-aws 7 per-resource region overrides the provider's
-    provider = args.opts.provider if args.opts else None
-    parent = args.opts.parent if args.opts else None
-    if provider is None and parent is not None:
-        provider = parent.get_provider(args.type_)
-    return _PROVIDER_REGION.get(id(provider)) if provider is not None else None
-
-
-def stack_tags(stack: str, zone: str, cost_center: str) -> dict[str, str]:
-    return {TAG_STACK: stack, TAG_ZONE: zone, TAG_COST_CENTER: cost_center}
-
-
-def register_stack_tags(stack: str, zone: str, cost_center: str) -> None:
-    """Install the stack transformation; call once, before any resource is created."""
-    defaults = stack_tags(stack, zone, cost_center)
-
-    def tag(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-        if not args.type_.startswith("aws:") or args.type_ in _NON_MAP_TAGS:
-            return None
-        if not _takes_map_tags(type(args.resource)):
-            return None
-        tags = dict(defaults)
-        region = _region_of(args)
-        if region is not None:
-            tags[TAG_REGION] = region
-        own = args.props.get("tags")
-        if isinstance(own, pulumi.Output):
-            merged = own.apply(lambda o: {**tags, **(o or {})})
-        else:
-            merged = {**tags, **(own or {})}
-        return pulumi.ResourceTransformationResult(props={**args.props, "tags": merged}, opts=args.opts)
-
-    # Old-style transformations run inside the SDK, so the offline engine sees the tags too
-    # (the mock monitor does not run engine-side transforms).
-    pulumi.runtime.register_stack_transformation(tag)

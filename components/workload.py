@@ -3,8 +3,10 @@
 What a pod gets is exactly what the service reads: its settings file `/etc/meridian/service.json`
 (a Secret rendered from the service's own settings model, `service.settings.ServiceSettings`:
 DSNs, tenants with key digests and quotas, bind address), passed as `--config`. Nothing else
-configures it. The primary region runs the schema migration as a Job before the Deployment rolls
-out (the dr region's schema arrives by replication). Pods are non-root with a read-only root
+configures it. The service logs in as the application user, never the master: the primary region
+runs the schema migration as a Job before the Deployment rolls out, with its own Secret
+(`migrate.json`, `service.settings.MigrationSettings`: the master DSN and the application user it
+creates); the dr region's schema and roles arrive by replication. Pods are non-root with a read-only root
 filesystem; readiness is the deep `/healthz` (database reachable), liveness the shallow `/livez`
 (a database outage must not restart every pod). A LoadBalancer Service becomes an internet-facing
 NLB terminating TLS with the region's ACM certificate; its hostname is what Route 53 watches.
@@ -14,21 +16,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from service.quotas import TenantQuota
-from service.settings import ServiceSettings, TenantEntry
+from service.settings import MigrationSettings, ServiceSettings, TenantEntry
 
 NAMESPACE = "platform"
 APP = "meridian-api"
 SETTINGS_DIR = "/etc/meridian"
 SETTINGS_FILE = "service.json"
 SETTINGS_PATH = f"{SETTINGS_DIR}/{SETTINGS_FILE}"
+MIGRATION_FILE = "migrate.json"
+MIGRATION_PATH = f"{SETTINGS_DIR}/{MIGRATION_FILE}"
 BIND_HOST = "0.0.0.0"  # in a pod the kubelet probes and the NLB reach the pod IP, never loopback
 RUN_AS = 10001  # the image's non-root user (service/Dockerfile); also the settings file's group (fsGroup)
 READINESS_PATH = "/healthz"
@@ -58,7 +62,11 @@ class DatabaseAccess:
     port: int
     name: str
     user: str
+    """The application user the service logs in as (created by the migration)."""
     password: pulumi.Input[str]
+    admin_user: str
+    """The master user: the migration Job's only, never the service's."""
+    admin_password: pulumi.Input[str]
     writer_forwards: bool = False
     """The writer is a secondary forwarding writes (Aurora global write forwarding): it answers
     read-only to session checks, so the write DSN does not demand a read-write session."""
@@ -75,8 +83,12 @@ class WorkloadArgs:
     certificate_arn: pulumi.Input[str]
     database: DatabaseAccess
     tenants: Sequence[WorkloadTenant]
+    cost_labels: Mapping[str, str] = field(default_factory=dict)
+    """Pod labels EKS split cost allocation imports as cost-allocation tags (once enabled in billing)."""
 
     def __post_init__(self) -> None:
+        if self.database.user == self.database.admin_user:
+            raise ValueError("the service must not log in as the database's master user")
         if self.role not in ("primary", "dr"):
             raise ValueError(f"role must be 'primary' or 'dr', got {self.role!r}")
         if self.replicas < 1:
@@ -117,15 +129,31 @@ def render_settings(
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
 
 
+def render_migration(*, db: DatabaseAccess, writer_host: str, admin_password: str, app_password: str) -> str:
+    """The migration Job's settings: the master DSN on the writer and the application user to create."""
+    settings = MigrationSettings(
+        admin_dsn=dsn(writer_host, db.port, db.name, db.admin_user, admin_password, writer=True),
+        app_user=db.user,
+        app_password=app_password,
+    )
+    return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
+
+
 def pod_spec(
-    *, image: pulumi.Input[str], secret_name: pulumi.Input[str], port: int, command: Sequence[str], probes: bool
+    *,
+    image: pulumi.Input[str],
+    secret_name: pulumi.Input[str],
+    settings_file: str,
+    port: int,
+    command: Sequence[str],
+    probes: bool,
 ) -> dict:
-    """The pod both the Deployment and the migration Job run: same image, same settings mount."""
+    """The pod both the Deployment and the migration Job run: same image, each its own settings Secret."""
     container: dict = {
         "name": "api" if probes else "migrate",
         "image": image,
         "command": list(command),
-        "args": ["--config", SETTINGS_PATH],
+        "args": ["--config", f"{SETTINGS_DIR}/{settings_file}"],
         "volumeMounts": [{"name": "settings", "mountPath": SETTINGS_DIR, "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": {
@@ -163,7 +191,7 @@ def pod_spec(
                 "secret": {
                     "secretName": secret_name,
                     "defaultMode": 0o440,
-                    "items": [{"key": SETTINGS_FILE, "path": SETTINGS_FILE}],
+                    "items": [{"key": settings_file, "path": settings_file}],
                 },
             },
             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
@@ -221,6 +249,18 @@ class Workload(pulumi.ComponentResource):
 
         rollout_after: list[pulumi.Resource] = []
         if args.role == "primary":
+            migration_json = pulumi.Output.secret(
+                pulumi.Output.all(db.writer_host, db.admin_password, db.password).apply(
+                    lambda v: render_migration(db=db, writer_host=v[0], admin_password=v[1], app_password=v[2])
+                )
+            )
+            migration_secret = k8s.core.v1.Secret(
+                f"{name}-migrate-settings",
+                metadata={"namespace": ns.metadata.name, "labels": {**labels, "app.kubernetes.io/component": "migrate"}},
+                type="Opaque",
+                string_data={MIGRATION_FILE: migration_json},
+                opts=in_ns,
+            )
             migrate = k8s.batch.v1.Job(
                 f"{name}-migrate",
                 metadata={"namespace": ns.metadata.name, "labels": {**labels, "app.kubernetes.io/component": "migrate"}},
@@ -232,7 +272,8 @@ class Workload(pulumi.ComponentResource):
                         "spec": {
                             **pod_spec(
                                 image=args.image,
-                                secret_name=secret.metadata.name,
+                                secret_name=migration_secret.metadata.name,
+                                settings_file=MIGRATION_FILE,
                                 port=args.container_port,
                                 command=(*SERVICE_COMMAND, "migrate"),
                                 probes=False,
@@ -253,13 +294,14 @@ class Workload(pulumi.ComponentResource):
                 "selector": {"matchLabels": pod_labels},
                 "template": {
                     "metadata": {
-                        "labels": {**labels, **pod_labels},
+                        "labels": {**labels, **args.cost_labels, **pod_labels},
                         "annotations": {"meridian.io/settings-sha256": settings_digest},
                     },
                     "spec": {
                         **pod_spec(
                             image=args.image,
                             secret_name=secret.metadata.name,
+                            settings_file=SETTINGS_FILE,
                             port=args.container_port,
                             command=SERVICE_COMMAND,
                             probes=True,

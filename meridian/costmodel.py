@@ -141,6 +141,9 @@ class _Pricer:
             return p["ec2_hourly"][itype] * h * f * size, f"{size} x {itype}"
         if rtype == "aws:ec2/natGateway:NatGateway":
             return p["hourly"]["nat_gateway"] * h * f, "NAT gateway hours"
+        if rtype == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Interface":
+            azs = len(inputs.get("subnetIds") or [])
+            return p["hourly"]["interface_endpoint_az"] * h * f * azs, f"interface endpoint in {azs} AZs"
         if rtype == "aws:ec2/eip:Eip":
             return p["hourly"]["public_ipv4"] * h, "public IPv4 address"
         if rtype in ("aws:rds/clusterInstance:ClusterInstance", "aws:rds/instance:Instance"):
@@ -198,6 +201,8 @@ _FREE = (
     "aws:eks/accessEntry",
     "aws:eks/accessPolicyAssociation",
     "aws:eks/podIdentityAssociation",
+    "aws:costexplorer/costAllocationTag",  # activating a cost-allocation tag is free
+    "aws:lambda/permission",
 )
 
 

@@ -20,6 +20,7 @@ PRIMARY, DR = "us-east-1", "us-west-2"
 CONFIG = {
     "aws-resource-region-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "aws-replication-destination-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
+    "sns-subscription-endpoint-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
 }
@@ -97,8 +98,15 @@ def valid_stack() -> list[dict]:
         }
     )
     for region in (PRIMARY, DR):
+        # the dr provider carries the stack tags as default tags (what the program does): its resources
+        # that set no tags of their own are tagged through it
+        defaults = {"defaultTags": {"tags": _tags(region)}} if region == DR else {}
         b.providers[region] = b.add(
-            "pulumi:providers:aws", region, {"region": region, "skipCredentialsValidation": "false"}, region=None, provider=""
+            "pulumi:providers:aws",
+            region,
+            {"region": region, "skipCredentialsValidation": "false", **defaults},
+            region=None,
+            provider="",
         )
     k8s = b.add(
         "pulumi:providers:kubernetes", "eks-k8s", {"kubeconfig": "{}", "enableServerSideApply": "true"}, region=None, provider=""
@@ -106,7 +114,7 @@ def valid_stack() -> list[dict]:
 
     # keys
     platform_key = b.add("aws:kms/key:Key", "platform-key", {"enableKeyRotation": True, "deletionWindowInDays": 30})
-    dr_key = b.add("aws:kms/key:Key", "dr-key", {"enableKeyRotation": True}, region=DR, provider=b.providers[DR])
+    dr_key = b.add("aws:kms/key:Key", "dr-key", {"enableKeyRotation": True}, region=DR, provider=b.providers[DR], tags=False)
     acme_key = b.add(
         "aws:kms/key:Key", "acme-key", {"enableKeyRotation": True}, tags=_tags(PRIMARY, **{"meridian:tenant": "acme"})
     )
@@ -310,7 +318,22 @@ def valid_stack() -> list[dict]:
         deps={"vpcId": [vpc]},
     )
     b.add("aws:cloudwatch/logGroup:LogGroup", "flowlogs", {"retentionInDays": 365, "kmsKeyId": key_arn})
-    b.add("aws:sns/topic:Topic", "alerts", {"kmsMasterKeyId": key_arn}, deps={"kmsMasterKeyId": [platform_key]})
+    alerts = b.add("aws:sns/topic:Topic", "alerts", {"kmsMasterKeyId": key_arn}, deps={"kmsMasterKeyId": [platform_key]})
+    alerts_arn = b.arn("sns", PRIMARY, "alerts")
+    b.add(
+        "aws:sns/topicSubscription:TopicSubscription",
+        "alerts-oncall",
+        {"topic": alerts_arn, "protocol": "email", "endpoint": "oncall@example.com"},
+        deps={"topic": [alerts]},
+        tags=False,
+    )
+    b.add(
+        "aws:sns/topicSubscription:TopicSubscription",
+        "alerts-queue",
+        {"topic": alerts_arn, "protocol": "sqs", "endpoint": b.arn("sqs", DR, "alerts-intake")},
+        deps={"topic": [alerts]},
+        tags=False,
+    )
     b.add(
         "aws:ebs/volume:Volume",
         "scratch",
@@ -1276,6 +1299,21 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
     "aws-resource-required-tags": [
         ("a log group without its cost-center tag", _set("flowlogs", "tags.meridian:cost-center", DELETE)),
         ("a key with an empty stack tag", _set("platform-key", "tags.meridian:stack", "")),
+        (
+            "the dr provider's default tags without the region tag (its key sets no tags of its own)",
+            _set(DR, "defaultTags.tags.meridian:region", DELETE),
+        ),
+    ],
+    "sns-subscription-endpoint-in-zone": [
+        (
+            "a queue subscribed in another zone",
+            _set("alerts-queue", "endpoint", f"arn:aws:sqs:eu-west-1:{ACCOUNT}:alerts-intake"),
+        ),
+        (
+            "a cleartext HTTP subscriber",
+            _all(_set("alerts-oncall", "protocol", "http"), _set("alerts-oncall", "endpoint", "http://hooks.example.com/alerts")),
+        ),
+        ("an SQS endpoint given by name, not ARN", _set("alerts-queue", "endpoint", "alerts-intake")),
     ],
     "rds-deletion-protection-enabled": [
         ("the primary cluster without deletion protection", _set("db-primary-cluster", "deletionProtection", DELETE)),

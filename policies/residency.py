@@ -10,6 +10,7 @@ from ruleutil import (
     AWS_PROVIDER,
     BACKUP_PLAN,
     CRITICAL,
+    HIGH,
     RDS_CLUSTER,
     RDS_INSTANCE,
     S3_BUCKETS,
@@ -93,6 +94,60 @@ region_allowed = resource_policy(
     remediation="Create the resource through the regional provider of an allowed region (or set `region` to one). "
     "Exceptions are generated from the stack config (`meridian policy --write-config`); a new one needs security's approval.",
     limits="An exception trusts the component type in the URN (`meridian:failover:Failover`): review any new component that takes that type. Resources made outside Pulumi (load balancers by the AWS Load Balancer Controller, volumes by the EBS CSI driver) are not in the stack; they follow their cluster's region.",
+    tags=["residency"],
+)
+
+SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+# Protocols whose endpoint is an AWS resource ARN (it must sit in the zone) and those outside AWS.
+ARN_PROTOCOLS = ("sqs", "lambda", "firehose", "application")
+OUTSIDE_AWS_PROTOCOLS = ("email", "email-json", "https")
+
+
+def check_subscription_endpoint(type_: str, props: Any, config: dict, _provider_props: Any) -> list[str]:
+    """An alert subscription delivers inside the zone (an ARN endpoint) or over TLS outside AWS."""
+    allowed = set(config.get("allowedRegions") or [])
+    if not allowed:
+        return ["allowedRegions is not configured for this stack: run `meridian policy --write-config`"]
+    protocol, endpoint = peek(props, "protocol"), peek(props, "endpoint")
+    if protocol is UNKNOWN or endpoint is UNKNOWN:
+        return [Unverifiable.at("protocol" if protocol is UNKNOWN else "endpoint", "SNS subscription")]
+    permitted = set(config.get("allowedProtocols") or [*ARN_PROTOCOLS, *OUTSIDE_AWS_PROTOCOLS])
+    if protocol not in permitted:
+        why = " (cleartext)" if protocol == "http" else ""
+        return [f"SNS subscription protocol must be one of {', '.join(sorted(permitted))}, not {protocol}{why}"]
+    if protocol in ARN_PROTOCOLS:
+        region = arn_region(endpoint)
+        if region is None:
+            return [f"SNS {protocol} subscription endpoint must be an ARN naming its region, not {endpoint!r}"]
+        if region not in allowed:
+            return [f"SNS {protocol} subscription must deliver to an allowed region ({', '.join(sorted(allowed))}), not {region}"]
+    return []
+
+
+subscription_endpoint_allowed = resource_policy(
+    "sns-subscription-endpoint-in-zone",
+    what="Checks that every SNS subscription delivers to an AWS resource (SQS queue, Lambda function, Firehose stream, "
+    "application) in one of the stack's allowed regions, judged from the endpoint ARN's own region, or to an endpoint "
+    "outside AWS over email or HTTPS only (never cleartext HTTP)",
+    why="Alert messages leave the topic for the endpoint: an endpoint resource in another region moves data out of the "
+    "residency zone even when the topic itself is inside it (or is the us-east-1 failover-alarm topic, excepted by region).",
+    types=[SNS_SUBSCRIPTION],
+    check=check_subscription_endpoint,
+    severity=HIGH,
+    config={
+        **_REGIONS_SCHEMA,
+        "allowedProtocols": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [*ARN_PROTOCOLS, *OUTSIDE_AWS_PROTOCOLS],
+            "description": "subscription protocols allowed at all",
+        },
+    },
+    required=["allowedRegions"],
+    remediation="Subscribe a queue or function created in an allowed region (`meridian:alerts.subscriptions`: the config "
+    "parser refuses others), or an email address / HTTPS URL.",
+    limits="What an email or HTTPS recipient does with the message is outside AWS and outside this rule; an ARN in "
+    "another account is judged by its region only.",
     tags=["residency"],
 )
 
@@ -225,4 +280,4 @@ replication_destination_allowed = stack_policy(
     tags=["residency"],
 )
 
-POLICIES = [region_allowed, replication_destination_allowed]
+POLICIES = [region_allowed, replication_destination_allowed, subscription_endpoint_allowed]

@@ -1,24 +1,53 @@
-"""Required tags on every taggable AWS resource (cost allocation, ownership, residency audits)."""
+"""Required tags on every taggable AWS resource (cost allocation, ownership, residency audits).
+
+A resource's effective tags are what AWS will hold: its provider's `defaultTags` merged under its
+own `tags` (the provider does that merge into `tags_all`), or `tagsAll` itself where the inputs
+carry it. The provider's inputs come with every Analyze request, so the rule judges each resource
+on its own, as the engine shows it in a real preview, where default tags are in no resource's inputs.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruleutil import MEDIUM, UNKNOWN, Unverifiable, peek, resource_policy, tags_of
+from ruleutil import MEDIUM, UNKNOWN, Unverifiable, known, peek, resource_policy, tags_of
 
 # pulumi-aws types whose arguments take `tags` (policies/tools/taggable_types.py regenerates it).
 TAGGABLE = frozenset(json.loads((Path(__file__).parent / "aws_taggable.json").read_text()))
 REQUIRED = ["meridian:stack", "meridian:zone", "meridian:region", "meridian:cost-center"]
 
 
-def check_required_tags(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+def provider_default_tags(provider_props: Any) -> dict[str, Any]:
+    """`defaultTags.tags` of an AWS provider's inputs (an object, or JSON text as provider inputs may arrive)."""
+    default = known(peek(provider_props, "defaultTags"))
+    if isinstance(default, str):
+        try:
+            default = json.loads(default)
+        except ValueError:
+            return {}
+    tags = default.get("tags") if isinstance(default, Mapping) else None
+    return {str(k): v for k, v in tags.items()} if isinstance(tags, Mapping) else {}
+
+
+def effective_tags(props: Any, provider_props: Any) -> dict[str, Any]:
+    """Provider default tags < `tagsAll` < the resource's own `tags`, as the AWS provider merges them."""
+    tags_all = known(peek(props, "tagsAll"))
+    merged = provider_default_tags(provider_props)
+    if isinstance(tags_all, Mapping):
+        merged.update({str(k): v for k, v in tags_all.items()})
+    merged.update(tags_of(props))
+    return merged
+
+
+def check_required_tags(type_: str, props: Any, config: dict, provider_props: Any) -> list[str]:
     if type_ not in TAGGABLE or type_ in set(config.get("exemptTypes", [])):
         return []
     if peek(props, "tags") is UNKNOWN:
         return [Unverifiable.at("tags", "computed tags, merged from an output")]
-    tags = tags_of(props)
+    tags = effective_tags(props, provider_props)
     missing = [t for t in config.get("requiredTags", REQUIRED) if t not in tags]
     empty = [t for t in config.get("requiredTags", REQUIRED) if t in tags and tags[t] in ("", None)]
     out = []
@@ -31,7 +60,7 @@ def check_required_tags(type_: str, props: Any, config: dict, _provider: Any) ->
 
 required_tags = resource_policy(
     "aws-resource-required-tags",
-    what="Checks that every taggable AWS resource carries the required tags (`meridian:stack`, `meridian:zone`, `meridian:region`, `meridian:cost-center` by default) with non-empty values",
+    what="Checks that every taggable AWS resource carries the required tags (`meridian:stack`, `meridian:zone`, `meridian:region`, `meridian:cost-center` by default) with non-empty values, counting its provider's `defaultTags` (merged under the resource's own tags, as the AWS provider does)",
     why="Budgets, cost allocation and residency audits find resources by these tags; an untagged resource is invisible to the cost caps and to incident response.",
     types=["aws:*"],
     check=check_required_tags,
@@ -50,8 +79,10 @@ required_tags = resource_policy(
             "description": "resource types exempt from the rule",
         },
     },
-    remediation="Create resources after `components.tagging.register_stack_tags` (the stack transformation tags every taggable "
-    "AWS resource); set tags on resources created outside it explicitly.",
+    remediation="Create the resource through its region's provider from `components.tagging.regional_provider` (its "
+    "`default_tags` carry the stack tags); a resource on another provider must set the tags itself.",
+    limits="Default tags reach only resources the provider creates: instances and volumes of a managed node group take "
+    "theirs from the launch template's tag specifications, and load balancers made by a controller from its annotations.",
     tags=["tagging", "cost"],
 )
 

@@ -1,4 +1,6 @@
-"""`python -m service [--config FILE]` serves the API; `python -m service migrate --dsn DSN` applies the schema."""
+"""`python -m service [--config FILE]` serves the API; `python -m service migrate --config FILE` applies
+the schema as the master user and creates the API's own user (`MigrationSettings`); `migrate --dsn DSN`
+applies the schema only."""
 
 from __future__ import annotations
 
@@ -12,17 +14,23 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m service")
     p.add_argument("command", nargs="?", default="serve", choices=("serve", "migrate"))
     p.add_argument("--config", help="settings JSON (default: $MERIDIAN_SERVICE_CONFIG)")
-    p.add_argument("--dsn", help="migrate: the primary's DSN (default: the config's write_dsn)")
+    p.add_argument("--dsn", help="migrate: apply the schema only, on this DSN (instead of --config)")
     args = p.parse_args(argv)
 
     from service import logs
-    from service.settings import ServiceSettings
+    from service.settings import MigrationSettings, ServiceSettings
 
     if args.command == "migrate":
-        from service.store import migrate
+        from service.store import ensure_app_user, migrate
 
-        dsn = args.dsn or ServiceSettings.load(args.config).write_dsn
-        asyncio.run(migrate(dsn))
+        if args.dsn:
+            asyncio.run(migrate(args.dsn))
+            return 0
+        if not args.config:
+            raise SystemExit("service migrate: pass --config FILE (migration settings) or --dsn DSN")
+        m = MigrationSettings.load(args.config)
+        asyncio.run(migrate(m.admin_dsn))
+        asyncio.run(ensure_app_user(m.admin_dsn, m.app_user, m.app_password))
         return 0
 
     import uvicorn

@@ -1,4 +1,9 @@
-"""The service's settings: one JSON file (a mounted Secret in a cluster, written by the sandbox locally)."""
+"""The service's settings: one JSON file (a mounted Secret in a cluster, written by the sandbox locally).
+
+`ServiceSettings` is what the API reads; `MigrationSettings` what the schema migration reads: the
+master DSN (DDL, role management) and the application user it creates for the API. The API's
+settings never carry the master credentials.
+"""
 
 from __future__ import annotations
 
@@ -65,3 +70,21 @@ class ServiceSettings:
                 for t in self.tenants
             ],
         }
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    admin_dsn: str  # the master user: applies the schema, creates the application user
+    app_user: str  # what the API logs in as: DML on the schema, nothing else
+    app_password: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MigrationSettings:
+        return cls(d["admin_dsn"], d["app_user"], d["app_password"])
+
+    @classmethod
+    def load(cls, path: str | Path) -> MigrationSettings:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_dict(self) -> dict:
+        return {"admin_dsn": self.admin_dsn, "app_user": self.app_user, "app_password": self.app_password}

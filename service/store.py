@@ -165,6 +165,27 @@ class PgStore:
         return out
 
 
+async def ensure_app_user(admin_dsn: str, user: str, password: str) -> None:
+    """Create (or re-password) the API's login role: DML on the schema's tables and sequences,
+    no DDL, no role management. Idempotent, so the migration Job can run on every release."""
+    if not user.replace("_", "").isalnum():
+        raise ValueError(f"application user must be letters, digits and _, got {user!r}")
+    conn = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", user)
+        # a password cannot be a bind parameter in DDL: quote it as a literal on the server side
+        literal = await conn.fetchval("SELECT quote_literal($1)", password)
+        verb = "ALTER" if exists else "CREATE"
+        await conn.execute(f'{verb} ROLE "{user}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {literal}')
+        db = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f'GRANT CONNECT ON DATABASE "{db}" TO "{user}"')
+        await conn.execute(f'GRANT USAGE ON SCHEMA public TO "{user}"')
+        await conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{user}"')
+        await conn.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{user}"')
+    finally:
+        await conn.close()
+
+
 async def migrate(dsn: str, schema_sql: str | None = None) -> None:
     """Apply `schema.sql` (idempotent) on the node `dsn` reaches."""
     from importlib.resources import files

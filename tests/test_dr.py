@@ -92,7 +92,9 @@ def test_backup_plan_copies_to_the_dr_vault_and_selects_every_database_and_bucke
         + of_type(plan, "aws:rds/cluster:Cluster", primary)
         + of_type(plan, "aws:rds/instance:Instance", primary)
     )
-    assert data and all(r["inputs"]["tags"]["meridian:stack"] == stack for r in data)
+    # (the stack tags are the provider's default tags: AWS merges them into each resource's tags)
+    providers = {r["urn"]: json.loads(r["inputs"]["defaultTags"])["tags"] for r in of_type(plan, "pulumi:providers:aws")}
+    assert data and all({**providers[r["provider"]], **(r["inputs"].get("tags") or {})}["meridian:stack"] == stack for r in data)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -102,7 +102,7 @@ def test_database_security_groups_admit_only_node_security_groups(previews, stac
     _, primary, dr = pair(stack)
     for region in (primary, dr):
         (eks,) = of_type(plan, "aws:eks/cluster:Cluster", region)
-        (db_sg,) = of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region)
+        (db_sg,) = [sg for sg in of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region) if "-db-" in sg["name"]]
         assert eks["urn"] in db_sg["dependencies"], "the database SG references the cluster's node SG"
         assert db_sg["inputs"]["ingress"], "no ingress at all would make the database unusable"
         for rule in db_sg["inputs"]["ingress"]:

@@ -92,4 +92,5 @@ def test_the_failover_alarm_exception_is_generated_only_outside_us_east_1():
             assert [(e["region"], e["component"]) for e in exceptions] == [
                 ("us-east-1", "meridian:failover:Failover"),
                 ("us-east-1", "meridian:dr:DisasterRecovery"),
+                ("us-east-1", "meridian:alerts:AlertSubscriptions"),
             ]

@@ -210,9 +210,10 @@ def test_bad_config_lists_every_problem(pack):
     with pytest.raises(BadInput) as err:
         effective_config(pack.info, bad, "policies/config/x.json")
     text = str(err.value)
-    # five in the file, and the two residency rules left without their required `allowedRegions`
-    assert text.startswith("policies/config/x.json: invalid policy config (7 problems)")
+    # five in the file, and the three residency rules left without their required `allowedRegions`
+    assert text.startswith("policies/config/x.json: invalid policy config (8 problems)")
     assert "aws-resource-region-allowed.allowedRegions: required setting is missing" in text
+    assert "sns-subscription-endpoint-in-zone.allowedRegions: required setting is missing" in text
     for needle in (
         "no-such-rule: unknown policy",
         "rds-storage-encrypted.enforcementLevel: must be one of",

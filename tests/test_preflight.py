@@ -140,6 +140,10 @@ def test_certificates_fail_without_validation_or_with_a_doubly_managed_record(re
     )
 
 
+def _service_secret(reg) -> bool:
+    return reg.name.endswith("-settings") and "migrate" not in reg.name
+
+
 def _settings(change):
     def apply(inputs):
         files = inputs["stringData"]["value"]  # the whole map arrives as one secret on the wire
@@ -152,15 +156,16 @@ def _settings(change):
 
 def test_service_settings_fail_on_what_the_service_cannot_use(recorded):
     plan, cfg = recorded
-    loopback = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.update(host="127.0.0.1")))
+    loopback = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.update(host="127.0.0.1")), where=_service_secret)
     assert "binds 127.0.0.1" in failing(loopback, cfg, "service-settings")[0].problem
     wrong_db = mutated(
         plan,
         "kubernetes:core/v1:Secret",
         _settings(lambda d: d.update(write_dsn=d["write_dsn"].replace("/meridian?", "/postgres?"))),
+        where=_service_secret,
     )
     assert "names database 'postgres'" in failing(wrong_db, cfg, "service-settings")[0].problem
-    unloadable = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.pop("tenants")))
+    unloadable = mutated(plan, "kubernetes:core/v1:Secret", _settings(lambda d: d.pop("tenants")), where=_service_secret)
     assert "does not load" in failing(unloadable, cfg, "service-settings")[0].problem
 
     def no_mount(inputs):
@@ -175,6 +180,54 @@ def test_service_settings_fail_on_what_the_service_cannot_use(recorded):
         "not a route of the service"
         in failing(mutated(plan, "kubernetes:apps/v1:Deployment", bad_probe), cfg, "service-settings")[0].problem
     )
+
+
+def test_service_settings_fail_when_the_service_logs_in_as_the_master_user(recorded):
+    plan, cfg = recorded
+
+    def as_master(d):
+        d["write_dsn"] = d["write_dsn"].replace("postgresql://meridian_app:", "postgresql://meridian_admin:")
+
+    findings = failing(
+        mutated(plan, "kubernetes:core/v1:Secret", _settings(as_master), where=_service_secret), cfg, "service-settings"
+    )
+    assert "logs in as the master user 'meridian_admin'" in findings[0].problem
+
+    def migration(change):
+        def apply(inputs):
+            files = inputs["stringData"]["value"]
+            data = json.loads(files["migrate.json"])
+            change(data)
+            files["migrate.json"] = json.dumps(data)
+
+        return apply
+
+    # the migration creating the master as the app user, or a service user nobody creates
+    findings = failing(
+        mutated(
+            plan,
+            "kubernetes:core/v1:Secret",
+            migration(lambda d: d.update(app_user="meridian_admin")),
+            where=lambda r: "migrate" in r.name,
+        ),
+        cfg,
+        "service-settings",
+    )
+    problems = " ".join(f.problem for f in findings)
+    assert "app_user 'meridian_admin' is the master user" in problems
+    assert "'meridian_app', a user the stack does not create" in problems
+
+
+def test_account_fails_on_a_provider_not_pinned_to_the_stacks_account(recorded):
+    plan, cfg = recorded
+    assert cfg.aws_account_id == "123456789012"
+    unpinned = mutated(plan, "pulumi:providers:aws", lambda i: i.pop("allowedAccountIds"))
+    assert "allows accounts any" in failing(unpinned, cfg, "account")[0].problem
+    other = mutated(plan, "pulumi:providers:aws", lambda i: i.update(allowedAccountIds='["999999999999"]'))
+    assert "not only the stack's 123456789012" in failing(other, cfg, "account")[0].problem
+    # no account configured (allowed outside production): passes, with a warning to set it
+    loose = CHECKS["account"](Context.of(unpinned, cfg.model_copy(update={"aws_account_id": None})))
+    assert loose.passed and any(n.startswith("warning: meridian:aws_account_id is not set") for n in loose.notes)
 
 
 def test_images_fail_unless_pinned_in_the_regions_own_repository(recorded):
@@ -237,4 +290,4 @@ def test_cli_exit_codes_and_longest_names_the_config_allows(project_copy, tmp_pa
 
 def test_preview_reports_the_preflight_verdict(previews):
     for stack, preview in previews.items():
-        assert "deploy preflight: passed (7 checks)" in preview.cli.out, stack
+        assert "deploy preflight: passed (8 checks)" in preview.cli.out, stack

@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE
 from components.config import ZONE_REGIONS, load_stack
 from components.failover import METRICS_REGION, METRICS_TYPES
 from components.tagging import TAG_COST_CENTER, TAG_REGION, TAG_STACK, TAG_ZONE
@@ -30,6 +31,9 @@ RESOURCE_KEYS = {
 # AWS types whose arguments have no `tags` map.
 UNTAGGABLE = {
     "aws:ec2/route:Route",
+    "aws:sns/topicSubscription:TopicSubscription",  # no tags argument
+    "aws:costexplorer/costAllocationTag:CostAllocationTag",  # an account setting, no tags
+    "aws:lambda/permission:Permission",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",  # no tags argument
     "aws:ecr/replicationConfiguration:ReplicationConfiguration",  # registry-level setting, no tags
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
@@ -87,11 +91,15 @@ def test_every_regional_resource_is_under_its_regions_provider_inside_the_zone(p
         assert r["region"] == providers[r["provider"]]["inputs"]["region"]
         if r["region"] in ZONE_REGIONS[stack]:
             continue
-        # The one exception: Route 53 health-check alarms, which AWS publishes only in us-east-1.
-        assert r["region"] == METRICS_REGION and r["type"] in METRICS_TYPES, (
-            f"{r['urn']} is in {r['region']}, outside zone {stack}"
-        )
-        assert owning_component(plan, r)["type"] == "meridian:failover:Failover", r["urn"]
+        # The one exception: Route 53 health-check alarms, which AWS publishes only in us-east-1,
+        # and the subscriptions of their topic (a subscription lives in its topic's region).
+        assert r["region"] == METRICS_REGION, f"{r['urn']} is in {r['region']}, outside zone {stack}"
+        owner = owning_component(plan, r)["type"]
+        if r["type"] == SUBSCRIPTION_TYPE:
+            assert owner == ALERTS_COMPONENT, r["urn"]
+            continue
+        assert r["type"] in METRICS_TYPES, f"{r['urn']} is in {r['region']}, outside zone {stack}"
+        assert owner == "meridian:failover:Failover", r["urn"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -108,7 +116,9 @@ def test_both_regions_have_a_full_network(previews, stack):
             tiers.setdefault(s["inputs"]["tags"]["meridian:tier"], set()).add(s["inputs"]["availabilityZone"])
         assert {t: len(z) for t, z in tiers.items()} == {"public": 3, "private": 3, "data": 3}
         endpoints = sorted(r["inputs"]["serviceName"] for r in mine if r["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint")
-        assert endpoints == [f"com.amazonaws.{region}.dynamodb", f"com.amazonaws.{region}.s3"]
+        assert endpoints == sorted(
+            f"com.amazonaws.{region}.{service}" for service in ("dynamodb", "s3", "sts", "ecr.api", "ecr.dkr")
+        )
         assert any(r["type"] == "aws:ec2/flowLog:FlowLog" and r["inputs"]["trafficType"] == "ALL" for r in mine)
 
 
@@ -140,8 +150,11 @@ def test_taggable_resources_carry_stack_tags_with_their_region(previews, stack):
     cfg = load_stack(ROOT, stack)
     taggable = [r for r in aws_resources(plan) if r["type"] not in UNTAGGABLE]
     assert taggable
+    providers = {p["urn"]: p["inputs"] for p in plan["resources"] if p["type"] == "pulumi:providers:aws"}
     for r in taggable:
-        tags = r["inputs"].get("tags") or {}
+        # the provider's default tags under the resource's own, as the AWS provider merges them into tags_all
+        defaults = json.loads(providers[r["provider"]]["defaultTags"])["tags"]
+        tags = {**defaults, **(r["inputs"].get("tags") or {})}
         assert tags.get(TAG_STACK) == stack, r["urn"]
         assert tags.get(TAG_ZONE) == cfg.zone, r["urn"]
         assert tags.get(TAG_COST_CENTER) == cfg.cost.cost_center, r["urn"]

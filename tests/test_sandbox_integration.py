@@ -151,10 +151,15 @@ def test_manifest_describes_the_sandbox(sb):
     assert "target_session_attrs=read-write" in doc["database"]["write_dsn"]
     for ref in mf.processes(doc):
         assert procs.alive(ref), ref
-    # the API keys are not in the services' own config, only their digests
+    # each service runs the plan's Deployment container: its mounted settings (the API keys are not
+    # in them, only their digests), with the database endpoints and its port substituted, nothing else
     for role in ("primary", "dr"):
-        conf = (sb.root / "etc" / f"service-{role}.json").read_text()
+        region = doc["regions"][role]
+        conf = Path(region["settings_file"]).read_text()
+        assert region["settings_file"].endswith("/etc/meridian/service.json")
         assert all(t["api_key"] not in conf for t in doc["tenants"])
+        assert json.loads(conf)["write_dsn"].startswith("postgresql://meridian_app:")
+        assert {line.split(":")[0] for line in region["substituted"]} == {"write_dsn", "read_dsn", "port", "host", "command[0]"}
 
 
 def test_up_again_while_up_is_a_no_op(sb):

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
@@ -163,7 +163,8 @@ class TlsPostgres:
         async def go() -> None:
             conn = await asyncpg.connect(pglib.dsn(self.port, "postgres", "postgres"), ssl=False)
             try:
-                await conn.execute(f'CREATE ROLE "{user}" LOGIN PASSWORD $pw${password}$pw$')
+                # like RDS's master: may create roles (the migration creates the service's own user), no superuser
+                await conn.execute(f'CREATE ROLE "{user}" LOGIN CREATEROLE PASSWORD $pw${password}$pw$')
                 await conn.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
             finally:
                 await conn.close()
@@ -195,15 +196,24 @@ def database(rendered):
         shutil.rmtree(state, ignore_errors=True)
 
 
+def _settings_dsns(container) -> dict[str, str]:
+    """The DSNs of the settings file the container's `--config` names (the service's or the migration's)."""
+    from meridian.sandbox.podrun import settings_path_of
+    from service.settings import MigrationSettings, ServiceSettings
+
+    doc = json.loads(container.file(settings_path_of(container)).content)
+    if "admin_dsn" in doc:
+        return {"admin_dsn": MigrationSettings.from_dict(doc).admin_dsn}
+    settings = ServiceSettings.from_dict(doc)
+    return {"write_dsn": settings.write_dsn, "read_dsn": settings.read_dsn}
+
+
 def _endpoint_substitutions(container, db_port: int) -> dict[str, str]:
     """Each database endpoint the settings name (unknown until the cluster exists) -> the local stand-in.
     Only hosts of database resources the Secret was built from qualify: anything else stays and fails."""
-    from service.settings import ServiceSettings
-
-    settings = ServiceSettings.from_dict(json.loads(container.file(SETTINGS_PATH).content))
     assert any("aws:rds/" in urn for urn in container.secret_dependencies), "the settings do not come from the database resources"
     subs = {}
-    for dsn in (settings.write_dsn, settings.read_dsn):
+    for dsn in _settings_dsns(container).values():
         netloc = urlsplit(dsn).netloc.rpartition("@")[2]
         if netloc.split(":")[0].endswith(".rds.amazonaws.com"):
             subs[netloc] = f"127.0.0.1:{db_port}"
@@ -214,7 +224,7 @@ def _run(container, root: Path, db_port: int, *, port: int | None):
     from meridian.sandbox.podrun import Substitutions, prepare, start
 
     subs = Substitutions(hosts=_endpoint_substitutions(container, db_port), port=port)
-    pod = prepare(container, root, subs, settings_path=SETTINGS_PATH)
+    pod = prepare(container, root, subs)
     return pod, start(pod, root / "pod.log", cwd=ROOT)
 
 
@@ -251,6 +261,7 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(render
 
     deployments = _containers(rendered, "kubernetes:apps/v1:Deployment")
     assert {d.region for d in deployments} == {"us-east-1", "us-west-2"}
+    _the_service_user_is_not_the_master(rendered, deployments[0], database.port)
     keys = rendered["api_keys"]
     for i, container in enumerate(deployments):
         spec = container.spec
@@ -280,6 +291,31 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(render
             assert other.status_code in (403, 404), other.text
         finally:
             _stop(proc)
+
+
+def _the_service_user_is_not_the_master(rendered, container, db_port: int) -> None:
+    """The service logs in as the user the migration created (with the plan's password, over TLS) and
+    can use the schema but not change it: never as the master user."""
+    import asyncpg
+
+    write = urlsplit(_settings_dsns(container)["write_dsn"])
+    user, password = (unquote(p) for p in write.netloc.rpartition("@")[0].split(":", 1))
+    assert user != _writer_database(rendered)["user"], "the service logs in as the database's master user"
+
+    async def go() -> None:
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=db_port, user=user, password=password, database=write.path.lstrip("/"), ssl="require"
+        )
+        try:
+            await conn.execute("SELECT count(*) FROM events")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("CREATE TABLE not_yours (id int)")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("DROP TABLE events")
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
 
 
 def test_settings_bind_every_interface_and_match_the_container_port(rendered):

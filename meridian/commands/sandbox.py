@@ -52,7 +52,15 @@ def run_up(req: SandboxRequest) -> int:
 
     cfg = load_validated(project_dir, req.stack)
     try:
-        res = core.up(cfg, req.stack, root, time_scale=req.time_scale, fault_proxies=req.fault_proxies, fresh=req.fresh)
+        res = core.up(
+            cfg,
+            req.stack,
+            root,
+            time_scale=req.time_scale,
+            fault_proxies=req.fault_proxies,
+            fresh=req.fresh,
+            project_dir=project_dir,
+        )
     except core.SandboxMissing as exc:
         raise BadInput(str(exc)) from None
     except core.SandboxError as exc:

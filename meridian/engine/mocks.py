@@ -198,6 +198,9 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
         defaultNetworkAclId=lambda n, i, r, x: f"acl-{_digest(x)}",
     ),
     "aws:ec2/subnet:Subnet": _ec2("subnet", "subnet"),
+    "aws:ec2/launchTemplate:LaunchTemplate": _ec2(
+        "lt", "launch-template", latestVersion=lambda n, i, r, x: 1, defaultVersion=lambda n, i, r, x: 1
+    ),
     "aws:ec2/internetGateway:InternetGateway": _ec2("igw", "internet-gateway"),
     "aws:ec2/eip:Eip": _ec2(
         "eipalloc", None, allocationId=lambda n, i, r, x: x, publicIp=lambda n, i, r, x: f"203.0.113.{int(x[-2:], 16) % 250 + 1}"
@@ -281,6 +284,11 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i, r, x: {
         "id": _physical(n),
         "arn": _arn("cloudwatch", r, f"alarm:{_physical(n)}"),
+    },
+    "random:index/randomId:RandomId": lambda n, i, r, x: {
+        "id": _digest(x, n=2 * int(i.get("byteLength") or 4)),
+        "hex": _digest(x, n=2 * int(i.get("byteLength") or 4)),
+        "dec": str(int(_digest(x, n=2 * int(i.get("byteLength") or 4)), 16)),
     },
     "random:index/randomPassword:RandomPassword": lambda n, i, r, x: {
         "id": "none",

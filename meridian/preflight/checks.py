@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -361,6 +361,68 @@ def _settings_path(container: RenderedContainer) -> str | None:
     return env.get("MERIDIAN_SERVICE_CONFIG")
 
 
+def _is_migration(c: RenderedContainer) -> bool:
+    command = [str(x) for x in c.spec.get("command") or []]
+    return command[1:3] == ["-m", "service"] and command[3:4] == ["migrate"]
+
+
+def _migration_app_users(containers: Iterable[RenderedContainer]) -> set[str]:
+    """The application users the stack's migration Jobs create (as far as their settings are known)."""
+    from service.settings import MigrationSettings
+
+    out = set()
+    for c in containers:
+        path = _settings_path(c) if _is_migration(c) else None
+        mounted = c.file(path) if path else None
+        if mounted is None or not isinstance(mounted.content, str):
+            continue
+        try:
+            out.add(MigrationSettings.from_dict(json.loads(mounted.content)).app_user)
+        except (ValueError, KeyError, TypeError):
+            continue  # reported by _migration_findings
+    return out
+
+
+def _migration_findings(mounted, db_names: set[str], masters: set[str]) -> list[Finding]:
+    """The migration's settings load, and its admin DSN is the master user on a database the stack creates."""
+    from service.settings import MigrationSettings
+
+    try:
+        m = MigrationSettings.from_dict(json.loads(mounted.content))
+    except (ValueError, KeyError, TypeError) as exc:
+        return [
+            Finding(
+                mounted.secret_urn,
+                f"{mounted.path} does not load as the migration's settings: {type(exc).__name__}: {exc}",
+                "render it with service.settings.MigrationSettings(...).to_dict()",
+            )
+        ]
+    url = urlsplit(m.admin_dsn)
+    user = unquote(url.netloc.rpartition("@")[0].partition(":")[0])
+    out = []
+    if db_names and url.path.lstrip("/") not in db_names:
+        out.append(
+            Finding(
+                mounted.secret_urn,
+                f"admin_dsn names database {url.path.lstrip('/')!r}; the stack creates {sorted(db_names)}",
+                "use the database resource's name",
+            )
+        )
+    if masters and user not in masters:
+        out.append(
+            Finding(
+                mounted.secret_urn,
+                f"admin_dsn logs in as {user!r}, not the master user {sorted(masters)}",
+                "use the master credentials",
+            )
+        )
+    if m.app_user in masters:
+        out.append(
+            Finding(mounted.secret_urn, f"app_user {m.app_user!r} is the master user", "give the service a user of its own")
+        )
+    return out
+
+
 def check_service_settings(ctx: Context) -> CheckResult:
     from service.settings import ServiceSettings
 
@@ -374,6 +436,7 @@ def check_service_settings(ctx: Context) -> CheckResult:
     databases = [ctx.inputs[r.urn] for r in ctx.plan.custom if r.type in ("aws:rds/cluster:Cluster", "aws:rds/instance:Instance")]
     db_names = {d.get("databaseName") or d.get("dbName") for d in databases} - {None}
     users = {d.get("masterUsername") or d.get("username") for d in databases} - {None}
+    app_users = _migration_app_users(ctx.containers())
     for c in ctx.containers():
         command = [str(x) for x in c.spec.get("command") or []]
         if command[1:3] != ["-m", "service"]:
@@ -403,6 +466,9 @@ def check_service_settings(ctx: Context) -> CheckResult:
         if isinstance(mounted.content, Unknown):
             result.notes.append(f"{where}: settings known only after up")
             continue
+        if command[3:4] == ["migrate"]:
+            result.findings += _migration_findings(mounted, db_names, users)
+            continue  # the migration job serves nothing: no bind, port or probes
         try:
             settings = ServiceSettings.from_dict(json.loads(mounted.content))
         except (ValueError, KeyError, TypeError) as exc:
@@ -439,16 +505,22 @@ def check_service_settings(ctx: Context) -> CheckResult:
                     )
                 )
             user = unquote(url.netloc.rpartition("@")[0].partition(":")[0])
-            if users and user not in users:
+            if user in users:
                 result.findings.append(
                     Finding(
                         mounted.secret_urn,
-                        f"{attr} logs in as {user!r}, a user the stack does not create",
-                        "use the database's credentials",
+                        f"{attr} logs in as the master user {user!r}: the service must have its own, least-privileged user",
+                        "log in as the application user the migration creates (components.workload.DatabaseAccess.user)",
                     )
                 )
-        if command[3:4] == ["migrate"]:
-            continue  # the migration job serves nothing: no bind, port or probes
+            elif user not in app_users:
+                result.findings.append(
+                    Finding(
+                        mounted.secret_urn,
+                        f"{attr} logs in as {user!r}, a user the stack does not create (its migration creates {sorted(app_users)})",
+                        "use the application user of the migration's settings",
+                    )
+                )
         if settings.host in ("127.0.0.1", "localhost", "::1"):
             result.findings.append(
                 Finding(
@@ -559,6 +631,52 @@ def check_images(ctx: Context) -> CheckResult:
     return result
 
 
+# --- the account ------------------------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list:
+    """Provider inputs may arrive JSON-encoded (the engine passes provider config as strings)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return [value]
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def check_account(ctx: Context) -> CheckResult:
+    result = CheckResult(
+        "account",
+        "every AWS provider is pinned to the stack's account (allowed_account_ids: credentials of another "
+        "account stop `up` before it creates anything); account-wide billing settings owned once",
+    )
+    account = ctx.cfg.aws_account_id
+    for r in (reg for reg in ctx.plan.registrations if reg.type == "pulumi:providers:aws"):
+        result.checked += 1
+        allowed = [str(a) for a in _as_list(ctx.inputs[r.urn].get("allowedAccountIds"))]
+        if account is None:
+            continue
+        if allowed != [account]:
+            result.findings.append(
+                Finding(
+                    r.urn,
+                    f"provider allows accounts {allowed or 'any'}, not only the stack's {account}",
+                    "create providers with components.tagging.regional_provider (it sets allowed_account_ids)",
+                )
+            )
+    if account is None:
+        result.notes.append(
+            "warning: meridian:aws_account_id is not set, so the providers act in whatever account the runner's "
+            "credentials belong to; set it (required for production stacks)"
+        )
+    if ctx.cfg.cost.activate_cost_allocation_tags:
+        result.notes.append(
+            "cost-allocation tags activate only once AWS billing has seen them (up to 24 h after the first tagged "
+            "resource runs); a brand-new account's first `up` fails there: docs/operations.md, step 7"
+        )
+    return result
+
+
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "names": check_names,
     "quotas": check_quotas,
@@ -567,6 +685,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "certificates": check_certificates,
     "service-settings": check_service_settings,
     "images": check_images,
+    "account": check_account,
 }
 
 

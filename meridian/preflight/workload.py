@@ -10,11 +10,10 @@ from __future__ import annotations
 import base64
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from google.protobuf import json_format
-
-from meridian.engine.recorder import OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, Registration
+if TYPE_CHECKING:
+    from meridian.engine.recorder import Registration
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 JOB = "kubernetes:batch/v1:Job"
@@ -33,6 +32,9 @@ UNKNOWN_VALUE = Unknown()
 
 def reveal(value: Any) -> Any:
     """Wire format -> plain values, secrets unwrapped (for local runs only; never printed)."""
+    # imported here: the sandbox reads rendered containers without loading the SDK (`sandbox up` stays fast)
+    from meridian.engine.recorder import OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN
+
     if isinstance(value, dict):
         sig = value.get(SIG_KEY)
         if sig == SECRET_SIG:
@@ -94,6 +96,8 @@ def rendered_containers(registrations: list[Registration], region_of) -> list[Re
 
     `region_of(reg)` names the region a registration lands in (the plan knows: `Plan.region_of`).
     """
+    from google.protobuf import json_format
+
     secrets: dict[tuple[str, str, str], Registration] = {}
     revealed: dict[str, dict[str, Any]] = {}
     for reg in registrations:

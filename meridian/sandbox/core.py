@@ -2,9 +2,11 @@
 promote the dr replica). Plain functions over a state directory; the CLI is in
 `meridian.commands.sandbox`.
 
-Order of `up`: primary PostgreSQL (initdb once, data kept between runs) -> roles, database, schema
--> dr replica (a fresh pg_basebackup every `up`: replica data is derived) -> [fault proxies in front
-of the databases] -> the service per region -> [fault proxies in front of the services] -> HAProxy.
+Order of `up`: the stack's plan (offline, cached: meridian.sandbox.fromplan) -> primary PostgreSQL
+(initdb once, data kept between runs; TLS on) -> roles, database, schema -> the plan's migration Job
+(it creates the service's own database user) -> dr replica (a fresh pg_basebackup every `up`:
+replica data is derived) -> [fault proxies in front of the databases] -> the service per region,
+started from the plan's Deployment container -> [fault proxies in front of the services] -> HAProxy.
 `down` stops them in reverse, each by its recorded pid and process group, and checks the ports are free.
 """
 
@@ -12,21 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.config import StackConfig
+from meridian.sandbox import fromplan, podrun, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import ports as portlib
 from meridian.sandbox import postgres as pglib
-from meridian.sandbox import procs
 from meridian.sandbox.haproxy import Backend, ScaledFailover, parse_show_stat, render
 
 HOST = portlib.HOST
@@ -100,8 +102,16 @@ def scaled_failover(cfg: StackConfig, time_scale: float) -> ScaledFailover:
 
 
 def up(
-    cfg: StackConfig, stack: str, root: Path, *, time_scale: float, fault_proxies: bool = False, fresh: bool = False
+    cfg: StackConfig,
+    stack: str,
+    root: Path,
+    *,
+    time_scale: float,
+    fault_proxies: bool = False,
+    fresh: bool = False,
+    project_dir: Path | None = None,
 ) -> UpResult:
+    """`project_dir`: the checkout whose program renders the services (default: this one)."""
     failover = scaled_failover(cfg, time_scale)
     pg, haproxy_bin = check_parts()
     user = pglib.run_as()
@@ -119,6 +129,10 @@ def up(
         pglib.check_traversable(root, user)
     except PermissionError as exc:
         raise SandboxMissing(str(exc)) from None
+    try:
+        planned = fromplan.load(project_dir or SERVICE_PROJECT_DIR, stack)
+    except fromplan.PlanUnavailable as exc:
+        raise SandboxError(str(exc)) from None
     pg_root = root / "pg"
     if fresh and pg_root.exists():
         shutil.rmtree(pg_root)
@@ -135,7 +149,7 @@ def up(
     old_ports = set((old or {}).get("ports", {}).values())
     port = portlib.allocate(names, avoid=old_ports)
 
-    doc = _skeleton(cfg, stack, root, port, failover, fault_proxies, keys=_old_keys(old) if not fresh else {})
+    doc = _skeleton(cfg, stack, root, port, failover, fault_proxies, planned)
     mf.write(root, doc)
     popen: dict[str, object] = {}
 
@@ -145,7 +159,7 @@ def up(
         mf.write(root, doc)
 
     try:
-        asyncio.run(_bring_up(cfg, root, doc, port, pg, haproxy_bin, user, failover, fault_proxies, started, popen))
+        asyncio.run(_bring_up(planned, root, doc, port, pg, haproxy_bin, user, failover, fault_proxies, started, popen))
     except BaseException as exc:
         _stop_all(doc)
         doc["state"] = "failed"
@@ -161,10 +175,6 @@ def up(
     return UpResult(doc, time.monotonic() - t0, cleaned=cleaned)
 
 
-def _old_keys(old: dict | None) -> dict[str, str]:
-    return {t["id"]: t["api_key"] for t in (old or {}).get("tenants", []) if isinstance(t, dict) and t.get("api_key")}
-
-
 def _skeleton(
     cfg: StackConfig,
     stack: str,
@@ -172,10 +182,8 @@ def _skeleton(
     port: dict[str, int],
     failover: ScaledFailover,
     fault_proxies: bool,
-    keys: dict[str, str],
+    planned: fromplan.PlannedWorkload,
 ) -> dict:
-    from service.auth import new_api_key
-
     regions = {}
     for role, spec in cfg.regions.both:
         db_port = port[f"fp-db-{role}"] if fault_proxies else port[f"pg-{role}"]
@@ -202,17 +210,16 @@ def _skeleton(
                 "upstream": f"{HOST}:{port[upstream]}",
                 "control_url": f"http://{HOST}:{port[fp + '-control']}",
             }
-    tenants = []
-    for t in cfg.tenants:
-        q = cfg.quota_of(t)
-        tenants.append(
-            {
-                "id": t.id,
-                "plan": t.plan,
-                "api_key": keys.get(t.id) or new_api_key(t.id),
-                "quota": {"gql_qps": q.gql_qps, "ingest_eps": q.ingest_eps, "storage_gb": q.storage_gb},
-            }
-        )
+    # the tenants the services serve are the plan's, with the keys the plan hands them
+    tenants = [
+        {
+            "id": t.id,
+            "plan": t.plan,
+            "api_key": planned.api_keys[t.id],
+            "quota": {"gql_qps": t.quota.gql_qps, "ingest_eps": t.quota.ingest_eps, "storage_gb": t.quota.storage_gb},
+        }
+        for t in planned.service_settings("primary").tenants
+    ]
     return {
         "version": mf.VERSION,
         "stack": stack,
@@ -237,12 +244,18 @@ def _skeleton(
 
 
 async def _bring_up(
-    cfg, root: Path, doc: dict, port: dict, pg: pglib.PgBin, haproxy_bin: str, user, failover, fault_proxies: bool, started, popen
+    planned: fromplan.PlannedWorkload,
+    root: Path,
+    doc: dict,
+    port: dict,
+    pg: pglib.PgBin,
+    haproxy_bin: str,
+    user,
+    failover,
+    fault_proxies: bool,
+    started,
+    popen,
 ) -> None:
-    from service.auth import key_digest
-    from service.quotas import TenantQuota
-    from service.settings import ServiceSettings, TenantEntry
-
     logs = root / "logs"
     primary_dir, dr_dir = root / "pg" / "primary", root / "pg" / "dr"
 
@@ -250,12 +263,24 @@ async def _bring_up(
     if not (primary_dir / "PG_VERSION").exists():
         shutil.rmtree(primary_dir, ignore_errors=True)
         await asyncio.to_thread(pglib.initdb, pg, user, primary_dir)
+    await asyncio.to_thread(pglib.ensure_tls, primary_dir, user)
     _clear_stale_pidfile(primary_dir)
     started(
         *procs.spawn("pg-primary", pglib.server_argv(pg, primary_dir, port["pg-primary"]), logs / "pg-primary.log", user=user)
     )
     await _ready("pg-primary", pglib.wait_ready(port["pg-primary"], READY_TIMEOUT_S, popen["pg-primary"]), doc)
     await pglib.bootstrap(port["pg-primary"])
+    # the plan's migration Job, as the master user: schema, and the service's own user
+    await pglib.ensure_role(port["pg-primary"], planned.master_user)
+    await asyncio.to_thread(
+        _run_once,
+        planned.migration,
+        root / "pods" / "migrate",
+        fromplan.local_substitutions(
+            planned, "primary", writer_ports=[port["pg-primary"]], reader_port=port["pg-primary"], service_port=None
+        ),
+        logs / "migrate.log",
+    )
 
     # dr region's database: a streaming replica
     await asyncio.to_thread(pglib.basebackup, pg, user, port["pg-primary"], dr_dir, "dr")
@@ -266,37 +291,23 @@ async def _bring_up(
         for role in ("primary", "dr"):
             _spawn_faultproxy(f"fp-db-{role}", port, f"pg-{role}", logs, started)
 
-    # the service, one per region
-    tenants = tuple(
-        TenantEntry(t["id"], t["plan"], (key_digest(t["api_key"]),), TenantQuota(**t["quota"])) for t in doc["tenants"]
-    )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")])),
-        "PYTHONUNBUFFERED": "1",
-    }
-    for role, region in doc["regions"].items():
-        settings = ServiceSettings(
-            region["region"],
+    # the service, one per region: the plan's Deployment container, run locally
+    db_port = {role: port[f"fp-db-{role}"] if fault_proxies else port[f"pg-{role}"] for role in ("primary", "dr")}
+    for role in ("primary", "dr"):
+        subs = fromplan.local_substitutions(
+            planned,
             role,
-            doc["database"]["write_dsn"],
-            region["service_db_dsn"],
-            tenants,
-            host=HOST,
-            port=port[f"svc-{role}"],
+            writer_ports=[db_port["primary"], db_port["dr"]],
+            reader_port=db_port[role],
+            service_port=port[f"svc-{role}"],
         )
-        conf = root / "etc" / f"service-{role}.json"
-        conf.write_text(json.dumps(settings.to_dict(), indent=2))
-        os.chmod(conf, 0o600)
-        started(
-            *procs.spawn(
-                f"svc-{role}",
-                [sys.executable, "-m", "service", "--config", str(conf)],
-                logs / f"svc-{role}.log",
-                env=env,
-                cwd=SERVICE_PROJECT_DIR,
-            )
-        )
+        try:
+            pod = podrun.prepare(planned.services[role], root / "pods" / role, subs)
+        except podrun.Unsubstituted as exc:
+            raise SandboxError(f"svc-{role}: {exc}") from None
+        doc["regions"][role]["settings_file"] = podrun.local_path(pod, podrun.settings_path_of(planned.services[role]))
+        doc["regions"][role]["substituted"] = pod.substituted
+        started(*procs.spawn(f"svc-{role}", pod.argv, logs / f"svc-{role}.log", env=_pod_env(pod), cwd=SERVICE_PROJECT_DIR))
     await asyncio.gather(
         *(
             _ready(
@@ -326,6 +337,32 @@ async def _bring_up(
     cfg_path.write_text(render(failover, port["haproxy"], backends, str(sock)))
     started(*procs.spawn("haproxy", [haproxy_bin, "-db", "-f", str(cfg_path)], logs / "haproxy.log"))
     await _ready("haproxy", _wait_http(f"{doc['endpoint']}/healthz", READY_TIMEOUT_S, popen["haproxy"]), doc)
+
+
+def _pod_env(pod: podrun.LocalPod) -> dict[str, str]:
+    """Only what the container's spec gives it, plus what a local interpreter needs to find the code."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")])),
+        "PYTHONUNBUFFERED": "1",
+        **pod.env,
+    }
+
+
+def _run_once(container, pod_root: Path, subs: podrun.Substitutions, log: Path) -> None:
+    """A Job's container, run to completion (the migration); its log tail in the error if it fails."""
+    try:
+        pod = podrun.prepare(container, pod_root, subs)
+    except podrun.Unsubstituted as exc:
+        raise SandboxError(f"migrate: {exc}") from None
+    ref, proc = procs.spawn("migrate", pod.argv, log, env=_pod_env(pod), cwd=SERVICE_PROJECT_DIR)
+    try:
+        code = proc.wait(READY_TIMEOUT_S * 2)
+    except subprocess.TimeoutExpired:
+        procs.stop(ref)
+        raise SandboxError(f"the migration Job did not finish:\n{procs.tail(ref.log)}") from None
+    if code != 0:
+        raise SandboxError(f"the migration Job failed ({code}):\n{procs.tail(ref.log)}")
 
 
 def _spawn_faultproxy(name: str, port: dict, upstream: str, logs: Path, started) -> None:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meridian.preflight.workload import RenderedContainer, Unknown
-from service.settings import ServiceSettings
+from service.settings import MigrationSettings, ServiceSettings
+
+SETTINGS_FLAG = "--config"
 
 AWS_HOST = re.compile(r"[A-Za-z0-9.-]+\.amazonaws\.com")
 
@@ -35,6 +37,11 @@ class Substitutions:
     """What the image's `python` is here: this checkout's venv (the image bakes the same package)."""
     port: int | None = None
     """A pod has its own network namespace; here the service binds this free port instead."""
+    bind_host: str | None = None
+    """...and this address instead of the pod's 0.0.0.0 (the sandbox serves 127.0.0.1 only)."""
+    writes_follow_primary: bool = False
+    """No Aurora write forwarding locally: a writer DSN that relies on it (a dr region's) asks for a
+    read-write session instead, so its writes reach whichever local node is the primary."""
 
 
 @dataclass
@@ -53,26 +60,48 @@ def _remap(value: str, mounts: dict[str, str]) -> str:
     return value
 
 
+def _substitute_dsn(attr: str, dsn: str, subs: Substitutions, done: list[str]) -> str:
+    for aws, local in subs.hosts.items():
+        if f"@{aws}/" in dsn:
+            dsn = dsn.replace(f"@{aws}/", f"@{local}/")
+            done.append(f"{attr}: {aws} -> {local}")
+    return dsn
+
+
 def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str:
-    settings = ServiceSettings.from_dict(json.loads(text))  # the service's own loader: unloadable fails here
-    dsns = {}
-    for attr in ("write_dsn", "read_dsn"):
-        dsn = getattr(settings, attr)
-        for aws, local in subs.hosts.items():
-            if f"@{aws}/" in dsn:
-                dsn = dsn.replace(f"@{aws}/", f"@{local}/")
-                done.append(f"{attr}: {aws} -> {local}")
-        dsns[attr] = dsn
-    changes: dict = dict(dsns)
+    """The settings file the container's `--config` names, through the model that reads it (the
+    service's or the migration's): what its reader cannot load fails here."""
+    doc = json.loads(text)
+    if "admin_dsn" in doc:
+        migration = MigrationSettings.from_dict(doc)
+        admin = _substitute_dsn("admin_dsn", migration.admin_dsn, subs, done)
+        return json.dumps(dataclasses.replace(migration, admin_dsn=admin).to_dict(), indent=1)
+    settings = ServiceSettings.from_dict(doc)
+    changes: dict = {attr: _substitute_dsn(attr, getattr(settings, attr), subs, done) for attr in ("write_dsn", "read_dsn")}
+    if subs.writes_follow_primary and "target_session_attrs=" not in changes["write_dsn"]:
+        sep = "&" if "?" in changes["write_dsn"] else "?"
+        changes["write_dsn"] += f"{sep}target_session_attrs=read-write"
+        done.append("write_dsn: + target_session_attrs=read-write (no write forwarding locally: writes follow the primary)")
     if subs.port is not None:
         changes["port"] = subs.port
         done.append(f"port: {settings.port} -> {subs.port} (the pod's own network namespace)")
+    if subs.bind_host is not None:
+        changes["host"] = subs.bind_host
+        done.append(f"host: {settings.host} -> {subs.bind_host}")
     return json.dumps(dataclasses.replace(settings, **changes).to_dict(), indent=1)
 
 
-def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, settings_path: str) -> LocalPod:
-    """Write the container's mounted files under `root` and build its argv and env, substituted."""
+def settings_path_of(container: RenderedContainer) -> str | None:
+    """The file the container's `--config` argument names (what the service or migration reads)."""
+    args = [str(a) for a in container.spec.get("args") or []]
+    return args[args.index(SETTINGS_FLAG) + 1] if SETTINGS_FLAG in args[:-1] else None
+
+
+def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, settings_path: str | None = None) -> LocalPod:
+    """Write the container's mounted files under `root` and build its argv and env, substituted.
+    `settings_path`: the settings file to substitute in (default: what `--config` names)."""
     done: list[str] = []
+    settings_path = settings_path or settings_path_of(container)
     mounts = {m["mountPath"]: str(root) + m["mountPath"] for m in container.spec.get("volumeMounts") or []}
     for f in container.files.values():
         if f.content is None or isinstance(f.content, Unknown):
@@ -100,6 +129,11 @@ def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, se
             raise Unsubstituted(f"{container.owner_urn}: env {var.get('name')} comes from {list(var)}: not supported locally")
         env[var["name"]] = _remap(str(var["value"]), mounts)
     return LocalPod(argv, env, root, subs.port, done)
+
+
+def local_path(pod: LocalPod, container_path: str | None) -> str | None:
+    """Where a file the container reads (at `container_path`) was written for the local run."""
+    return str(pod.root) + container_path if container_path else None
 
 
 def start(pod: LocalPod, log: Path, *, cwd: Path) -> subprocess.Popen:

@@ -119,6 +119,53 @@ def run_tool(pg: PgBin, user: str | None, argv: list[str], timeout: float = 60) 
         raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
 
 
+def ensure_tls(data_dir: Path, user: str | None) -> None:
+    """TLS on (self-signed, once per data dir): the services' DSNs demand `sslmode=require`, as RDS
+    with `rds.force_ssl` does. A replica's base backup copies the certificate and the setting."""
+    if (data_dir / "server.crt").exists():
+        return
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise PostgresMissing("openssl not found: the sandbox's PostgreSQL needs a certificate (`apt-get install -y openssl`)")
+    key, crt = data_dir / "server.key", data_dir / "server.crt"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]
+        + ["-keyout", str(key), "-out", str(crt)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    os.chmod(key, 0o600)
+    with (data_dir / "postgresql.conf").open("a") as conf:
+        conf.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
+    chown_tree(data_dir, user)
+
+
+async def ensure_role(port: int, role: str) -> None:
+    """The database's master user as the plan names it (RDS's master is `rds_superuser`; here a superuser)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn(port, "postgres", "postgres"), timeout=10)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+            await conn.execute(f'CREATE ROLE "{role}" LOGIN SUPERUSER')
+    finally:
+        await conn.close()
+
+
 def initdb(pg: PgBin, user: str | None, data_dir: Path) -> None:
     run_tool(pg, user, ["initdb", "-D", str(data_dir), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
     # loopback only, trust: a local sandbox. (initdb's trust lines cover 127.0.0.1 and replication.)

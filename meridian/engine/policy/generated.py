@@ -27,6 +27,7 @@ INITIAL: dict[str, Any] = {
 
 def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     """policy name -> the settings that come from the stack config (a validated StackConfig)."""
+    from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
     from components.tenant import tenant_prefix  # where a tenant's objects live in a shared bucket
 
@@ -49,9 +50,19 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
                 "why": "the FIS experiments' stop conditions are alarms on the same Route 53 health-check metrics",
             }
         )
+        exceptions.append(
+            {
+                "region": METRICS_REGION,
+                "component": ALERTS_COMPONENT,
+                "types": [SUBSCRIPTION_TYPE],
+                "why": "a subscription lives in its topic's region: the failover alarms' topic is in us-east-1 "
+                "(each endpoint is judged by sns-subscription-endpoint-in-zone)",
+            }
+        )
     return {
         "aws-resource-region-allowed": {"allowedRegions": allowed, "regionExceptions": exceptions},
         "aws-replication-destination-allowed": {"allowedRegions": allowed},
+        "sns-subscription-endpoint-in-zone": {"allowedRegions": allowed},
         "rds-database-dr-member": {"drRegion": cfg.regions.dr.region},
         "tenant-role-isolated": {"tenantPrefix": tenant_prefix("{tenant}")},
     }

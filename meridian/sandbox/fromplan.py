@@ -1,0 +1,177 @@
+"""The sandbox runs what the plan renders: each region's service from its Deployment's container
+(command, args, env, the mounted settings Secret, port) and the schema migration from the primary
+region's Job, exactly as `meridian preview` records them, so a wiring mismatch between the program
+and the service fails locally, offline.
+
+The one substitution (`local_substitutions`, nothing else changes what a container reads): the
+database endpoints the settings name (AWS hostnames known only after `up`) become the sandbox's
+PostgreSQL ports (or their fault proxies); the pod's bind address and port become a free loopback
+port; a writer that relies on Aurora write forwarding (the dr region's) asks for a read-write session
+instead, since the sandbox's replica forwards nothing; the image's `python` is this checkout's.
+
+The plan comes from running the program offline in a subprocess (the SDK's runtime state is global),
+cached per stack and program hash under `.meridian/cache/` (it holds the mock run's secrets: 0600).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from meridian.preflight.workload import DEPLOYMENT, JOB, MountedFile, RenderedContainer
+from meridian.sandbox.podrun import Substitutions, settings_path_of
+from service.settings import MigrationSettings, ServiceSettings
+
+CACHE_VERSION = 1
+# What the plan of a stack depends on: the program, the service it renders settings for, the config.
+PROGRAM_GLOBS = ("__main__.py", "Pulumi.yaml", "components/**/*.py", "service/**/*.py", "service/*.sql")
+
+
+class PlanUnavailable(Exception):
+    """The program could not be run offline for the sandbox (its error says why)."""
+
+
+@dataclass(frozen=True)
+class PlannedWorkload:
+    services: dict[str, RenderedContainer]  # role (primary / dr) -> the Deployment's service container
+    migration: RenderedContainer  # the primary region's migration Job container
+    master_user: str  # what the migration logs in as (the database resource's master user)
+    api_keys: dict[str, str]  # tenant id -> the key the plan hands it (its digest is in the settings)
+
+    def service_settings(self, role: str) -> ServiceSettings:
+        return ServiceSettings.from_dict(json.loads(_settings_file(self.services[role]).content))
+
+    def migration_settings(self) -> MigrationSettings:
+        return MigrationSettings.from_dict(json.loads(_settings_file(self.migration).content))
+
+
+def _settings_file(container: RenderedContainer) -> MountedFile:
+    path = settings_path_of(container)
+    mounted = container.file(path) if path else None
+    if mounted is None or not isinstance(mounted.content, str):
+        raise PlanUnavailable(f"{container.owner_urn}: no settings file mounted at {path!r} in the plan")
+    return mounted
+
+
+def _netloc(dsn: str) -> str:
+    return urlsplit(dsn).netloc.rpartition("@")[2]
+
+
+def local_substitutions(
+    planned: PlannedWorkload, role: str, *, writer_ports: list[int], reader_port: int, service_port: int | None
+) -> Substitutions:
+    """The one place the plan's in-cluster endpoints meet the sandbox's ports (module docstring)."""
+    settings = planned.service_settings(role)
+    writers = ",".join(f"127.0.0.1:{p}" for p in writer_ports)
+    hosts = {_netloc(settings.write_dsn): writers, _netloc(settings.read_dsn): f"127.0.0.1:{reader_port}"}
+    if role == "primary":
+        hosts[_netloc(planned.migration_settings().admin_dsn)] = writers
+    return Substitutions(
+        hosts=hosts,
+        port=service_port,
+        bind_host="127.0.0.1" if service_port is not None else None,
+        writes_follow_primary=True,
+    )
+
+
+def program_hash(project_dir: Path, stack: str) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION}\0{stack}\0".encode())
+    files = {p for pattern in PROGRAM_GLOBS for p in project_dir.glob(pattern)} | {project_dir / f"Pulumi.{stack}.yaml"}
+    for path in sorted(files):
+        if path.is_file():
+            digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def load(project_dir: Path, stack: str, *, timeout: float = 600) -> PlannedWorkload:
+    """The stack's planned workload, from the cache or a fresh offline run of the program."""
+    project_dir = project_dir.resolve()
+    cache = project_dir / ".meridian" / "cache"
+    path = cache / f"sandbox-plan-{stack}-{program_hash(project_dir, stack)}.json"
+    if not path.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        proc = subprocess.run(
+            [sys.executable, "-m", "meridian.sandbox.fromplan", str(project_dir), stack, str(tmp)],
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project_dir), os.environ.get("PYTHONPATH")]))},
+        )
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise PlanUnavailable(f"the offline plan of stack {stack!r} failed:\n{proc.stderr.strip()[-3000:]}")
+        os.replace(tmp, path)  # atomic: concurrent `up`s of one stack share the result
+    return _decode(json.loads(path.read_text()))
+
+
+def _decode(doc: dict) -> PlannedWorkload:
+    def container(d: dict) -> RenderedContainer:
+        files = {p: MountedFile(**f) for p, f in d.pop("files").items()}
+        return RenderedContainer(**d, files=files)
+
+    return PlannedWorkload(
+        services={role: container(c) for role, c in doc["services"].items()},
+        migration=container(doc["migration"]),
+        master_user=doc["master_user"],
+        api_keys=doc["api_keys"],
+    )
+
+
+def render(project_dir: Path, stack: str, out: Path) -> None:
+    """Run the program offline and write what the sandbox needs of its plan to `out` (0600)."""
+    import asyncio
+
+    import pulumi
+    from google.protobuf import json_format
+
+    from components.config import load_stack
+    from meridian.engine.plan import Plan
+    from meridian.engine.run import run_program
+    from meridian.preflight.workload import Unknown, rendered_containers, reveal
+
+    cfg = load_stack(project_dir, stack)
+    run = run_program(project_dir, stack)
+    plan = Plan("meridian", stack, run.registrations, run.outputs)
+    role_of = {spec.region: role for role, spec in cfg.regions.both}
+    services: dict[str, dict] = {}
+    migrations = []
+    for c in rendered_containers(run.registrations, plan.region_of):
+        for f in c.files.values():
+            if isinstance(f.content, Unknown) or f.content is None:
+                raise SystemExit(f"{c.owner_urn}: {f.path} has no known content in the plan")
+        encoded = dataclasses.asdict(c)
+        if c.owner_type == DEPLOYMENT and c.name == "api":
+            services[role_of[c.region]] = encoded
+        elif c.owner_type == JOB:
+            migrations.append(encoded)
+    if set(services) != {"primary", "dr"} or len(migrations) != 1:
+        raise SystemExit(
+            f"expected one service Deployment per region and one migration Job, got {sorted(services)}, {len(migrations)}"
+        )
+    masters = {
+        reveal(json_format.MessageToDict(r.inputs)).get("masterUsername")
+        or reveal(json_format.MessageToDict(r.inputs)).get("username")
+        for r in run.registrations
+        if r.type in ("aws:rds/cluster:Cluster", "aws:rds/instance:Instance")
+    } - {None}
+    if len(masters) != 1:
+        raise SystemExit(f"expected one master user across the database resources, got {sorted(masters)}")
+    root = pulumi.runtime.settings.get_root_resource()
+    loop = asyncio.get_event_loop()
+    keys = loop.run_until_complete(pulumi.Output.from_input(root.outputs["tenant_api_keys"]).future())
+    doc = {"services": services, "migration": migrations[0], "master_user": masters.pop(), "api_keys": keys}
+    out.touch(mode=0o600)
+    out.write_text(json.dumps(doc))
+
+
+if __name__ == "__main__":
+    render(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))

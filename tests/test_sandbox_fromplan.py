@@ -1,0 +1,116 @@
+"""The sandbox's services come from the plan: the substitution between the plan's in-cluster
+endpoints and the sandbox's ports is the only change, and a wiring mismatch fails before start."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+
+from meridian.sandbox import fromplan, podrun
+from service.settings import ServiceSettings
+
+from .conftest import ROOT
+
+PORTS = {"writers": [15432, 15433], "reader": {"primary": 15432, "dr": 15433}, "service": {"primary": 18080, "dr": 18081}}
+
+
+@pytest.fixture(scope="module")
+def planned() -> fromplan.PlannedWorkload:
+    return fromplan.load(ROOT, "us")
+
+
+def _prepare(planned, role, tmp_path, container=None):
+    subs = fromplan.local_substitutions(
+        planned,
+        role,
+        writer_ports=PORTS["writers"],
+        reader_port=PORTS["reader"][role],
+        service_port=PORTS["service"][role],
+    )
+    return podrun.prepare(container or planned.services[role], tmp_path / role, subs)
+
+
+@pytest.mark.parametrize("role", ["primary", "dr"])
+def test_only_endpoints_port_and_bind_address_differ_from_what_the_plan_mounts(planned, role, tmp_path):
+    pod = _prepare(planned, role, tmp_path)
+    rendered = planned.service_settings(role)
+    local = ServiceSettings.load(podrun.local_path(pod, podrun.settings_path_of(planned.services[role])))
+    writers = ",".join(f"127.0.0.1:{p}" for p in PORTS["writers"])
+    assert urlsplit(local.write_dsn).netloc.rpartition("@")[2] == writers
+    assert urlsplit(local.read_dsn).netloc.rpartition("@")[2] == f"127.0.0.1:{PORTS['reader'][role]}"
+    assert "target_session_attrs=read-write" in local.write_dsn  # the dr's forwarding writer too: writes follow the primary
+    assert (local.host, local.port) == ("127.0.0.1", PORTS["service"][role])
+    # everything else exactly as rendered: user, password, database, TLS, tenants and their key digests, quotas
+    for attr in ("write_dsn", "read_dsn"):
+        plan_url, local_url = urlsplit(getattr(rendered, attr)), urlsplit(getattr(local, attr))
+        assert plan_url.netloc.rpartition("@")[0] == local_url.netloc.rpartition("@")[0]
+        assert plan_url.path == local_url.path and "sslmode=require" in local_url.query
+    assert (local.tenants, local.region, local.role, local.pool_max) == (
+        rendered.tenants,
+        rendered.region,
+        rendered.role,
+        rendered.pool_max,
+    )
+    assert pod.argv[1:] == ["-m", "service", "--config", podrun.local_path(pod, "/etc/meridian/service.json")]
+    assert not podrun.AWS_HOST.search(json.dumps(local.to_dict()))
+
+
+def test_a_settings_file_the_deployment_does_not_mount_fails_before_start(planned, tmp_path):
+    broken = copy.deepcopy(planned.services["primary"])
+    broken.spec["args"] = ["--config", "/etc/meridian/settings.json"]  # the program and the service disagree
+    with pytest.raises(podrun.Unsubstituted, match="still names AWS endpoints"):
+        _prepare(planned, "primary", tmp_path, broken)
+
+
+def test_settings_the_service_cannot_load_fail_before_start(planned, tmp_path):
+    broken = copy.deepcopy(planned.services["dr"])
+    mounted = broken.file("/etc/meridian/service.json")
+    doc = json.loads(mounted.content)
+    doc.pop("read_dsn")
+    mounted.content = json.dumps(doc)
+    with pytest.raises(KeyError, match="read_dsn"):
+        _prepare(planned, "dr", tmp_path, broken)
+
+
+def test_the_migration_runs_the_plans_job_with_only_its_endpoint_substituted(planned, tmp_path):
+    subs = fromplan.local_substitutions(planned, "primary", writer_ports=[15432], reader_port=15432, service_port=None)
+    pod = podrun.prepare(planned.migration, tmp_path, subs)
+    assert pod.argv[1:4] == ["-m", "service", "migrate"]
+    local = json.loads((tmp_path / "etc/meridian/migrate.json").read_text())
+    rendered = planned.migration_settings()
+    assert urlsplit(local["admin_dsn"]).netloc.endswith("@127.0.0.1:15432")
+    assert urlsplit(local["admin_dsn"]).netloc.startswith(f"{planned.master_user}:")
+    assert (local["app_user"], local["app_password"]) == (rendered.app_user, rendered.app_password)
+    assert local["app_user"] != planned.master_user
+    # the API's user is the one the migration creates
+    assert urlsplit(planned.service_settings("primary").write_dsn).username == rendered.app_user
+
+
+def test_the_plan_is_cached_per_program_hash(tmp_path, planned, monkeypatch):
+    project = tmp_path / "p"
+    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.us.yaml"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, project / name)
+    for package in ("components", "service"):
+        shutil.copytree(ROOT / package, project / package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = fromplan.program_hash(project, "us")
+    assert before == fromplan.program_hash(ROOT, "us") and before != fromplan.program_hash(project, "eu")
+    (project / "tests").mkdir()
+    (project / "tests" / "x.py").write_text("# not the program\n")
+    assert fromplan.program_hash(project, "us") == before
+    workload = project / "components" / "workload.py"
+    workload.write_text(workload.read_text().replace('BIND_HOST = "0.0.0.0"', 'BIND_HOST = "127.0.0.1"'))
+    assert fromplan.program_hash(project, "us") != before, "a changed component must re-render the sandbox's services"
+
+    # a second load of an unchanged program reads the cache: no program run
+    def no_run(*args, **kwargs):
+        raise AssertionError("the program ran again for an unchanged plan")
+
+    monkeypatch.setattr(subprocess, "run", no_run)
+    again = fromplan.load(ROOT, "us")
+    assert again.api_keys == planned.api_keys
