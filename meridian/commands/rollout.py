@@ -183,6 +183,8 @@ def run_rollout(req: RolloutRequest) -> int:
             res = target.start_canary(role, req.version, fault)
             console.print(f"  {role}: {res.detail} ({res.seconds:.1f} s)")
 
+    status = console.status("")
+
     def on_event(kind: str, data: dict) -> None:
         if kind == "reconcile":
             console.print(f"  state: {data['decision']} ({data['reason']})")
@@ -190,17 +192,25 @@ def run_rollout(req: RolloutRequest) -> int:
             console.print(f"  rolled back to 0 % first in {data['seconds'] * 1000:.0f} ms (live {data['live']})")
         elif kind == "step":
             step = data["step"]
-            console.print(f"  step {step.index + 1}: [bold]{step.role} {step.percent} %[/] set and read back; holding")
+            status.update(f"step {step.index + 1}: {step.role} {step.percent} % set and read back; holding")
+            status.start()
+        elif kind == "look":
+            step, j = data["step"], data["judgement"]
+            status.update(f"step {step.index + 1}: {step.role} {step.percent} %, {data['elapsed']:.1f}/{window:g} s: {j.reason}")
+        elif kind == "judged":
+            status.stop()
+            r = data["record"]
+            colour = {"promote": "green", "rollback": "red"}.get(r.decision, "yellow")
+            console.print(
+                f"  step {r.index + 1} {r.role} {r.percent} %: [{colour}]{r.decision}[/] after {r.ended_at - r.started_at:.1f} s; "
+                f"canary {drive.judgelib.fmt_summary(r.canary)}; stable {drive.judgelib.fmt_summary(r.stable)}"
+            )
 
     runner = drive.Runner(target, plan, slo, spath, load_for, prepare_region, on_event)
-    outcome = runner.run()
-    for record in outcome.steps:
-        colour = {"promote": "green", "rollback": "red"}.get(record.decision, "yellow")
-        console.print(
-            f"  step {record.index + 1} {record.role} {record.percent} %: [{colour}]{record.decision}[/] "
-            f"after {record.ended_at - record.started_at:.1f} s; canary {drive.judgelib.fmt_summary(record.canary)}; "
-            f"stable {drive.judgelib.fmt_summary(record.stable)}"
-        )
+    try:
+        outcome = runner.run()
+    finally:
+        status.stop()
     if outcome.decision == "done":
         console.print(f"[green]{outcome.reason}[/]: nothing to do")
         return 0

@@ -171,6 +171,7 @@ class Runner:
                 self._await_load(reader, live_path)
                 for step in steps:
                     record = self._hold(step, state, reader, window, max_hold, outcome)
+                    self.on_event("judged", {"record": record})
                     outcome.steps.append(record)
                     state.history.append(record.to_dict())
                     if record.decision == "rollback":

@@ -46,7 +46,7 @@ def markdown(doc: dict) -> str:
             "",
             "## Rollback",
             "",
-            f"- at step {rb['step']} ({rb['role']} {rb['percent']} %): {doc['reason']}",
+            f"- {doc['reason']}",
             f"- canary traffic onset -> 0 %: {rb['onset_to_zero_s']:.2f} s (step window {rb['window_s']:g} s); "
             f"decision -> 0 %: {rb['decision_to_zero_s'] * 1000:.0f} ms",
             f"- requests answered by the canary before 0 %: {rb['canary_requests']} of {rb['requests']}"
@@ -76,7 +76,7 @@ def plot(path: Path, doc: dict, samples: list[Sample], canary_version: str) -> N
             ax.scatter(xs, ys, s=6 if not version else 14, c=colour, alpha=0.35 if not version else 0.9, label=label)
     for s in doc["steps"]:
         ax.axvline(s["started_at"] - t0, color="grey", lw=0.8, ls=":")
-        ax.text(s["started_at"] - t0, ax.get_ylim()[1] if samples else 1, f" {s['role']} {s['percent']}%", fontsize=7, va="top")
+        ax.annotate(f" {s['role']} {s['percent']}%", (s["started_at"] - t0, 0.02), xycoords=("data", "axes fraction"), fontsize=7)
     rb = doc.get("rollback") or {}
     if rb:
         ax.axvline(rb["at_zero"] - t0, color="tab:red", lw=1.2, label="canary at 0 %")
@@ -86,7 +86,7 @@ def plot(path: Path, doc: dict, samples: list[Sample], canary_version: str) -> N
     ax.set_yscale("log")
     ax.set_xlabel("seconds")
     ax.set_ylabel("latency ms (each request)")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper right", fontsize=7)
     ax.set_title(f"Rollout of {canary_version}: canary vs stable ({doc['decision'].replace('_', ' ')})")
     labels = [f"{s['index'] + 1}: {s['role']} {s['percent']}%" for s in doc["steps"]]
     xs = range(len(labels))
