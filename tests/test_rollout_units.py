@@ -4,6 +4,7 @@ provenance signing, the service's rehearsal fault. No sandbox, no load."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from hypothesis import given
@@ -275,3 +276,124 @@ def test_the_service_answers_its_version_and_applies_its_fault():
     with TestClient(create_app(_settings(), MemoryStore())) as client:
         r = client.get("/v1/tenants/acme/events", headers={"Authorization": f"Bearer {KEYS['acme']}"})
         assert r.status_code == 200 and r.headers["x-meridian-version"] == "stable"
+
+
+# --- the sandbox's HAProxy config with region doors --------------------------------------------
+
+
+def test_haproxy_accepts_the_config_with_region_doors(tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    from meridian.sandbox.haproxy import Backend, RegionDoor, ScaledFailover, render
+
+    exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not os.access(exe, os.X_OK):
+        pytest.skip("haproxy not installed")
+    primary, dr = Backend("primary-x", "127.0.0.1", 18081, False), Backend("dr-y", "127.0.0.1", 18082, True)
+    text = render(
+        ScaledFailover(10, 3, 30, 60, 10.0),
+        18080,
+        [primary, dr],
+        str(tmp_path / "h.sock"),
+        doors=(RegionDoor("primary", 18083, primary), RegionDoor("dr", 18084, dr)),
+    )
+    assert re.findall(r"^\s*bind (\S+)", text, re.M) == ["127.0.0.1:18080", "127.0.0.1:18083", "127.0.0.1:18084"]
+    # dr's door serves dr alone, as an active server (it is the backup only behind the front door)
+    assert re.search(r"backend region-dr\n(?:.*\n)*?    server dr-y 127\.0\.0\.1:18082 check\n", text)
+    assert "option allbackups" in text
+    (tmp_path / "haproxy.cfg").write_text(text)
+    out = subprocess.run([exe, "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "ALERT" not in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_the_sandbox_digest_follows_code_and_settings():
+    from meridian.sandbox.canary import version_digest
+
+    assert version_digest("v2", None) == version_digest("v2", None)
+    assert version_digest("v2", None) != version_digest("v3", None)
+    assert version_digest("v2", None) != version_digest("v2", {"latency_ms": 600.0, "error_rate": 0.0})
+
+
+# --- the drive loop against a target that has only the protocol's two methods ----------------------
+
+
+class ProtocolOnlyTarget:
+    """Stands in for the AWS target: `set_canary_weight` and `canary_weights` and nothing else of the
+    canary surface. Each weight change makes the 'load' answer 200 requests split by that weight."""
+
+    kind, stack = "aws", "us"
+
+    def __init__(self, live_csv, canary_ms: float):
+        self.live_csv, self.canary_ms = live_csv, canary_ms
+        self.weights = {"primary": 0, "dr": 0}
+        self.calls: list[tuple] = []
+
+    def set_canary_weight(self, role, percent):
+        from meridian.targets import ActionResult
+
+        self.calls.append(("set_canary_weight", role, percent))
+        self.weights[role] = percent
+        self._answer(percent)
+        return ActionResult("set_canary_weight", role, 0.0, 0.0, True)
+
+    def canary_weights(self):
+        self.calls.append(("canary_weights",))
+        return dict(self.weights)
+
+    def _answer(self, percent: int) -> None:
+        import csv
+        import time
+
+        now = time.time() + 0.05
+        with self.live_csv.open("a", newline="") as f:
+            w = csv.writer(f)
+            for i in range(200):
+                canary = percent and i % (100 // percent) == 0
+                ms = self.canary_ms if canary else 20.0
+                w.writerow([now + i * 0.001, "GET /x", ms, 200, OK, "acme", "v2" if canary else "stable"])
+
+
+def _runner(tmp_path, target, steps=(1, 5, 100), order=("primary",)):
+    from meridian.rollout.drive import Runner
+    from meridian.slo.raw import RAW_FIELDS
+
+    live = target.live_csv
+    live.write_text(",".join(RAW_FIELDS) + "\n" + f"{0.0},GET /x,1,200,ok,acme,stable\n")
+    plan = RolloutPlan("us", "aws", "v2", "sha256:img", steps, order, 0.3, 2)
+    stopped = []
+    runner = Runner(target, plan, SLO, tmp_path / "state.json", lambda role: (live, lambda: stopped.append(role)))
+    return runner, stopped
+
+
+def test_the_rollout_drives_a_target_through_the_protocol_only(tmp_path):
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=30.0)
+    runner, stopped = _runner(tmp_path, target)
+    outcome = runner.run()
+    assert outcome.decision == "promoted" and [s.percent for s in outcome.steps] == [1, 5, 100]
+    assert {c[0] for c in target.calls} == {"set_canary_weight", "canary_weights"}
+    assert [c[1:] for c in target.calls if c[0] == "set_canary_weight"] == [("primary", 1), ("primary", 5), ("primary", 100)]
+    assert stopped == ["primary"] and load(tmp_path / "state.json").phase == "promoted"
+
+
+def test_a_slow_canary_is_rolled_back_at_the_first_step_through_the_protocol(tmp_path):
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=640.0)
+    runner, stopped = _runner(tmp_path, target)
+    outcome = runner.run()
+    assert outcome.decision == "rolled_back" and [s.decision for s in outcome.steps] == ["rollback"]
+    assert outcome.rollback["step"] == 1 and "p95_ms" in outcome.reason
+    assert target.weights == {"primary": 0, "dr": 0} and stopped == ["primary"]
+    st_ = load(tmp_path / "state.json")
+    assert st_.phase == "rolled_back" and st_.applied == {"primary": 0, "dr": 0}
+
+
+def test_a_target_without_the_canary_methods_is_refused():
+    from meridian.rollout.drive import require_canary_api
+    from meridian.targets import Unsupported
+
+    class Old:
+        kind = "aws"
+
+    with pytest.raises(Unsupported, match="set_canary_weight"):
+        require_canary_api(Old())

@@ -119,7 +119,7 @@ def run_rollout(req: RolloutRequest) -> int:
     cfg = load_validated(project_dir, req.stack)
     steps = parse_steps(req.steps) if req.steps else check_steps(cfg.rollout.steps, "rollout.steps")
     fault = parse_fault(req.fault) if req.fault else None
-    if fault is None and req.version:
+    if fault is None and req.version and req.target == "sandbox":
         fault = version_fault(req.version, req.versions_file or project_dir / DEFAULT_VERSIONS_FILE)
     if fault is not None and req.target != "sandbox":
         raise BadInput("--fault / a versions-file fault is a sandbox rehearsal; on AWS the canary is what `pulumi up` deployed")

@@ -207,8 +207,9 @@ class Runner:
         state.applied, state.position, state.updated_at = live, step.index, now_iso()
         save(self.state_path, state)  # recorded before judging: an interrupted step is known
         self.on_event("step", {"step": step, "live": live})
-        outcome.samples.extend(reader.new())  # before the weight: kept for the report, not judged
-        mine: list[Sample] = []
+        backlog = reader.new()  # up to now: the report keeps them all, the step judges those since its weight
+        outcome.samples.extend(backlog)
+        mine: list[Sample] = [s for s in backlog if s.start >= started]
         while True:
             time.sleep(LOOK_EVERY_S)
             fresh = reader.new()
