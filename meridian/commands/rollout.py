@@ -214,6 +214,9 @@ def run_rollout(req: RolloutRequest) -> int:
     if outcome.decision == "done":
         console.print(f"[green]{outcome.reason}[/]: nothing to do")
         return 0
+    if outcome.decision == "rolled_back" and callable(getattr(target, "stop_canary", None)):
+        for role in order:  # the sandbox's bad version serves nothing at 0 %: its process goes too
+            target.stop_canary(role)
     doc = _report_doc(plan, outcome, slo, project_dir)
     from meridian.rollout import provenance
     from meridian.rollout import report as reportlib
