@@ -397,3 +397,19 @@ def test_a_target_without_the_canary_methods_is_refused():
 
     with pytest.raises(Unsupported, match="set_canary_weight"):
         require_canary_api(Old())
+
+
+def test_a_run_that_breaks_rolls_back_instead_of_leaving_a_split(tmp_path):
+    from meridian.targets import ActionFailed
+
+    class Liar(ProtocolOnlyTarget):
+        def canary_weights(self):  # the balancer reads back something else than was set
+            w = super().canary_weights()
+            return {r: (7 if p == 5 else p) for r, p in w.items()}
+
+    target = Liar(tmp_path / "live.csv", canary_ms=30.0)
+    runner, stopped = _runner(tmp_path, target)
+    with pytest.raises(ActionFailed, match="read back is 7 %"):
+        runner.run()
+    assert target.weights == {"primary": 0, "dr": 0} and stopped == ["primary"]
+    assert load(tmp_path / "state.json").phase == "rolled_back"

@@ -153,7 +153,19 @@ class Runner:
                 applied=self.target.canary_weights(),
                 started_at=now_iso(),
             )
-        return self._steps(state, position)
+        try:
+            return self._steps(state, position)
+        except Exception as exc:
+            # the run broke (load died, a weight did not read back, ...): no split is left to chance.
+            # (An interrupt, Ctrl-C, is not caught: its split stays recorded for the next run.)
+            try:
+                _, live = rollback_all(self.target)
+            except Exception as again:
+                raise ActionFailed(f"{exc}; and rolling back failed too ({again}): run `meridian rollout --rollback`") from exc
+            state.phase, state.applied, state.updated_at = "rolled_back", live, now_iso()
+            state.reason = f"rolled back after an error: {exc}"
+            save(self.state_path, state)
+            raise
 
     def _steps(self, state: RolloutState, position: int) -> Outcome:
         plan = self.plan.steps_list()
