@@ -155,7 +155,8 @@ def run_rollout(req: RolloutRequest) -> int:
     if req.dry_run:
         return _dry_run(console, target, plan, spath)
 
-    out = req.report_dir or project_dir / ".meridian" / "reports" / f"rollout-{req.stack}-{time.strftime('%Y%m%dT%H%M%S')}"
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    out = req.report_dir or project_dir / ".meridian" / "reports" / f"rollout-{req.stack}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
     runs: list = []
 
@@ -221,10 +222,8 @@ def run_rollout(req: RolloutRequest) -> int:
     from meridian.rollout import provenance
     from meridian.rollout import report as reportlib
 
-    evidence = (
-        req.evidence_dir or project_dir / ".meridian" / "evidence" / f"rollout-{req.stack}-{time.strftime('%Y%m%dT%H%M%S')}"
-    )
-    record = provenance_record(plan, outcome, doc)
+    evidence = req.evidence_dir or project_dir / ".meridian" / "evidence" / f"rollout-{req.stack}-{stamp}"
+    record = provenance_record(plan, outcome, project_dir)
     prov_path = provenance.write_record(evidence, record, key_path=key_path)
     doc["provenance"] = str(prov_path)
     paths = reportlib.write(out, doc, outcome.samples, req.version)
@@ -254,7 +253,7 @@ def _report_doc(plan, outcome, slo, project_dir: Path) -> dict:
     }
 
 
-def provenance_record(plan, outcome, doc: dict) -> dict:
+def provenance_record(plan, outcome, project_dir: Path) -> dict:
     from meridian.evidence.bundle import git_revision
     from meridian.rollout import drive
 
@@ -266,7 +265,7 @@ def provenance_record(plan, outcome, doc: dict) -> dict:
         "target": plan.target,
         "rollout_plan_sha256": plan.sha256,
         "plan": plan.to_dict(),
-        "source": git_revision(Path.cwd()),
+        "source": git_revision(project_dir),
         "steps": [
             {
                 "step": s.index + 1,
