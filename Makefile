@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sandbox_bench.py
 	$(BIN)/python benchmarks/drill_bench.py
 	$(BIN)/python benchmarks/slo_bench.py
+	$(BIN)/python benchmarks/rollout_bench.py
 
 # the service's contract fuzzed longer than `make test` does: Schemathesis against the app in
 # process and against a sandbox of its own (tests/test_service_contract.py, test_service_sandbox.py)

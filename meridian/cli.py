@@ -329,6 +329,77 @@ def up(
 
 
 @app.command()
+def rollout(
+    stack: str = StackOpt,
+    target: str = TargetOpt,
+    version: str = typer.Option(
+        "", "--version", help="the version to roll out (a name in loadtests/versions.yaml gets its rehearsal fault)"
+    ),
+    steps: str | None = typer.Option(
+        None, "--steps", help="canary percentages, e.g. 1,5,25,100 (default: the stack's rollout.steps)"
+    ),
+    region_order: str = typer.Option("dr,primary", "--region-order", help="regions in the order they take the canary"),
+    window: float | None = typer.Option(
+        None, "--window", help="seconds each step holds (default: rollout.pause_s / the sandbox time scale)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what a resumed run would do; change nothing"),
+    rollback: bool = typer.Option(False, "--rollback", help="restore 100 %% stable in every region at once"),
+    fault: str | None = typer.Option(
+        None, "--fault", help="sandbox rehearsal: the canary misbehaves, e.g. latency_ms=600,error_rate=0.02"
+    ),
+    versions_file: Path | None = typer.Option(
+        None, "--versions", help="rehearsal versions file (default: loadtests/versions.yaml)"
+    ),
+    min_samples: int | None = typer.Option(
+        None, "--min-samples", help="canary requests a step needs before it is judged (default 20)"
+    ),
+    users: int = typer.Option(40, "--users", "-u", help="simulated users loading the region under rollout"),
+    report: Path | None = ReportOpt,
+    evidence: Path | None = typer.Option(
+        None, "--evidence", help="evidence bundle to add the provenance record to (default: a new one under .meridian/evidence)"
+    ),
+    signing_key: Path | None = typer.Option(
+        None, "--signing-key", help="sign the bundle's manifest: Ed25519 PEM or an HMAC secret file (or $MERIDIAN_SIGNING_KEY)"
+    ),
+    digest: str | None = typer.Option(
+        None, "--digest", help="aws: the image digest of the canary version, for the provenance record"
+    ),
+    slo_path: Path | None = SloFileOpt,
+    state_dir: Path | None = StateDirOpt,
+    project_dir: Path | None = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Shift traffic to a canary version step by step, judge its own requests at each step, promote or roll back (exit 1)."""
+    from meridian.commands.rollout import RolloutRequest, run_rollout
+
+    _guard(
+        debug,
+        run_rollout,
+        RolloutRequest(
+            stack,
+            target,
+            version,
+            steps,
+            region_order,
+            dry_run,
+            rollback,
+            window,
+            report,
+            fault,
+            versions_file,
+            min_samples,
+            users,
+            evidence,
+            signing_key,
+            digest,
+            slo_path,
+            state_dir,
+            project_dir,
+        ),
+    )
+
+
+@app.command()
 def drill(
     name: str = typer.Argument(..., help="region-failover | database-failover | failback | restore-from-backup"),
     stack: str = StackOpt,

@@ -18,9 +18,11 @@ else is a fault of ours: logged with its request id (`X-Request-Id`, echoed) and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import random
 import re
 import time
 import uuid
@@ -34,7 +36,7 @@ from starlette.routing import Match, Route
 from service import openapi
 from service.auth import KeyRing, key_from_headers
 from service.quotas import QuotaBook, retry_after_header
-from service.settings import ServiceSettings
+from service.settings import ServiceSettings, VersionFault
 from service.store import Store, Unavailable
 from service.validation import (
     DEFAULT_LIMIT,
@@ -52,6 +54,7 @@ log = logging.getLogger("service")
 access = logging.getLogger("service.access")
 
 QUIET_PATHS = ("/healthz", "/livez")
+VERSION_HEADER = b"x-meridian-version"
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
@@ -79,13 +82,24 @@ class AccessLog:
     as X-Request-Id), turns an unexpected exception into a logged 500 with a JSON body, and writes
     one structured line per request."""
 
-    def __init__(self, app):
+    def __init__(self, app, version: str = "stable", fault: VersionFault | None = None):
         self.app = app
+        self.version = version.encode()
+        self.fault = fault if fault is not None and fault.active else None
+        self.rng = random.Random()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = time.perf_counter()
+        if self.fault is not None and scope["path"].startswith("/v1/"):
+            await asyncio.sleep(self.fault.latency_ms / 1000)
+            if self.rng.random() < self.fault.error_rate:
+                scope.setdefault("state", {})
+                await _send_json(
+                    send, 500, {"error": "injected_fault", "message": "rehearsal fault of this version"}, self.version
+                )
+                return
         state = {"status": 500, "started": False}
         scope.setdefault("state", {})
         rid = scope["state"]["rid"] = request_id(scope)
@@ -93,7 +107,11 @@ class AccessLog:
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
                 state["status"], state["started"] = message["status"], True
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", rid.encode()),
+                    (VERSION_HEADER, self.version),
+                ]
             await send(message)
 
         try:
@@ -129,6 +147,13 @@ class AccessLog:
                         "rid": rid,
                     },
                 )
+
+
+async def _send_json(send, status: int, body: dict, version: bytes) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), (VERSION_HEADER, version)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -273,5 +298,5 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
     # built once, from these very routes: raises if a route and its description disagree
     contract_body = json.dumps(openapi.document(routes), sort_keys=True).encode()
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
-    app.add_middleware(AccessLog)
+    app.add_middleware(AccessLog, version=settings.version, fault=settings.fault)
     return app

@@ -26,6 +26,29 @@ class TenantEntry:
 
 
 @dataclass(frozen=True)
+class VersionFault:
+    """Rehearsal only: what this version does wrong on purpose, so a bad canary can be produced and
+    the rollout gate shown to catch it. Applied to the API (/v1), never to the health endpoints: a
+    bad version that still passes its health checks is exactly what only the SLO gate can catch."""
+
+    latency_ms: float = 0.0  # added to every API response
+    error_rate: float = 0.0  # share of API requests answered 500 instead
+
+    def __post_init__(self) -> None:
+        if not (self.latency_ms >= 0 and self.latency_ms <= 60_000):
+            raise ValueError(f"fault latency_ms must be 0..60000 (got {self.latency_ms})")
+        if not 0 <= self.error_rate <= 1:
+            raise ValueError(f"fault error_rate must be 0..1 (got {self.error_rate})")
+
+    @property
+    def active(self) -> bool:
+        return self.latency_ms > 0 or self.error_rate > 0
+
+    def to_dict(self) -> dict:
+        return {"latency_ms": self.latency_ms, "error_rate": self.error_rate}
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     region: str  # e.g. us-east-1
     role: str  # the region's role in the pair: primary | dr
@@ -36,11 +59,15 @@ class ServiceSettings:
     port: int = 8080
     pool_max: int = 10
     db_timeout_s: float = 2.0
+    version: str = "stable"  # answered in X-Meridian-Version: lets a load generator tell canary from stable
+    fault: VersionFault | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> ServiceSettings:
         tenants = tuple(TenantEntry(t["id"], t["plan"], tuple(t["key_sha256"]), TenantQuota(**t["quota"])) for t in d["tenants"])
-        known = {k: d[k] for k in ("host", "port", "pool_max", "db_timeout_s") if k in d}
+        known = {k: d[k] for k in ("host", "port", "pool_max", "db_timeout_s", "version") if k in d}
+        if d.get("fault") is not None:
+            known["fault"] = VersionFault(**d["fault"])
         return cls(d["region"], d["role"], d["write_dsn"], d["read_dsn"], tenants, **known)
 
     @classmethod
@@ -60,6 +87,8 @@ class ServiceSettings:
             "port": self.port,
             "pool_max": self.pool_max,
             "db_timeout_s": self.db_timeout_s,
+            "version": self.version,
+            **({"fault": self.fault.to_dict()} if self.fault is not None else {}),
             "tenants": [
                 {
                     "id": t.id,

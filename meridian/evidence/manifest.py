@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 MANIFEST = "MANIFEST.sha256"
+SIGNATURE = "MANIFEST.sha256.sig"  # an operator's signature of the manifest (meridian.rollout.provenance)
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
@@ -21,14 +22,14 @@ def sha256_of(path: Path) -> str:
 
 
 def bundle_files(root: Path) -> list[str]:
-    """Every entry under `root` but the manifest, as sorted POSIX paths; a symlink or special file
+    """Every entry under `root` but the manifest and its signature, as sorted POSIX paths; a symlink or special file
     counts as an entry too (verification then reports it: a bundle holds plain files only)."""
     out = []
     for path in root.rglob("*"):
         if path.is_dir() and not path.is_symlink():
             continue
         rel = path.relative_to(root).as_posix()
-        if rel != MANIFEST:
+        if rel not in (MANIFEST, SIGNATURE):
             out.append(rel)
     return sorted(out)
 

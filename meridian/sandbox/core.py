@@ -29,7 +29,7 @@ from meridian.sandbox import fromplan, podrun, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import ports as portlib
 from meridian.sandbox import postgres as pglib
-from meridian.sandbox.haproxy import Backend, ScaledFailover, parse_show_stat, render
+from meridian.sandbox.haproxy import Backend, RegionDoor, ScaledFailover, parse_show_stat, render
 
 HOST = portlib.HOST
 READY_TIMEOUT_S = 30.0
@@ -142,7 +142,7 @@ def up(
     pg_root.mkdir(exist_ok=True)
     pglib.chown_tree(pg_root, user)
 
-    names = ["pg-primary", "pg-dr", "svc-primary", "svc-dr", "haproxy"]
+    names = ["pg-primary", "pg-dr", "svc-primary", "svc-dr", "haproxy", "door-primary", "door-dr"]
     if fault_proxies:
         for fp in ("fp-db-primary", "fp-db-dr", "fp-svc-primary", "fp-svc-dr"):
             names += [fp, f"{fp}-control"]
@@ -190,6 +190,7 @@ def _skeleton(
         regions[role] = {
             "region": spec.region,
             "service_url": f"http://{HOST}:{port[f'svc-{role}']}",
+            "door_url": f"http://{HOST}:{port[f'door-{role}']}",
             "db_port": port[f"pg-{role}"],
             "db_dsn": pglib.dsn(port[f"pg-{role}"]),
             "db_role": "primary" if role == "primary" else "replica",
@@ -334,7 +335,8 @@ async def _bring_up(
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
     cfg_path = Path(doc["haproxy"]["config"])
-    cfg_path.write_text(render(failover, port["haproxy"], backends, str(sock)))
+    doors = tuple(RegionDoor(role, port[f"door-{role}"], b) for role, b in zip(("primary", "dr"), backends, strict=True))
+    cfg_path.write_text(render(failover, port["haproxy"], backends, str(sock), doors=doors))
     started(*procs.spawn("haproxy", [haproxy_bin, "-db", "-f", str(cfg_path)], logs / "haproxy.log"))
     await _ready("haproxy", _wait_http(f"{doc['endpoint']}/healthz", READY_TIMEOUT_S, popen["haproxy"]), doc)
 

@@ -12,6 +12,13 @@ Route 53 failover routing, mapped:
   less than its interval;
 - DNS TTL                        -> nothing in HAProxy (clients re-resolve instantly); it is kept in
   the manifest, scaled, so drills can add it to the detection bound they expect.
+Progressive delivery (`meridian rollout`): each region's door is also served on its own port
+(`frontend door-<role>` -> `backend region-<role>`, the region's server alone), so a region that
+the failover pair keeps idle (dr) can still be loaded and its canary judged. A canary is a server
+added at run time through the admin socket (`add server`) beside its region's stable server, in
+`api` (as a backup for dr: `option allbackups` keeps dr's stable+canary split when dr serves) and in
+`region-<role>`; the split is the pair's weights (stable 100-p, canary p), set live.
+
 Detection bound (scaled) = (interval x threshold + TTL) / time scale: a 10 s x 3 + 30 s stack at
 the default time scale 10 fails over in about 3 s of checks.
 """
@@ -91,6 +98,29 @@ class Backend:
     backup: bool
 
 
+@dataclass(frozen=True)
+class RegionDoor:
+    """A region's own door: its port and its (stable) server."""
+
+    role: str
+    port: int
+    server: Backend
+
+
+def server_line(b: Backend) -> str:
+    return f"    server {b.name} {b.host}:{b.port} check{' backup' if b.backup else ''}"
+
+
+def check_params(failover: ScaledFailover) -> str:
+    """The health check settings every server gets (static ones through default-server; a server
+    added at run time inherits nothing, so it is given these explicitly)."""
+    f = failover
+    return (
+        f"inter {f.inter_ms}ms fastinter {f.inter_ms}ms downinter {f.inter_ms}ms fall {f.fall} rise {f.rise} "
+        "on-marked-down shutdown-sessions"
+    )
+
+
 def render(
     failover: ScaledFailover,
     frontend_port: int,
@@ -98,6 +128,7 @@ def render(
     stats_socket: str,
     host: str = "127.0.0.1",
     maxconn: int = 4096,
+    doors: tuple[RegionDoor, ...] = (),
 ) -> str:
     """The haproxy.cfg text. Everything binds to `host` (loopback) only."""
     if not backends or all(b.backup for b in backends):
@@ -108,12 +139,13 @@ def render(
     for b in (*backends,):
         if not 0 < b.port < 65536:
             raise ValueError(f"bad port for {b.name}: {b.port}")
-    if not 0 < frontend_port < 65536:
-        raise ValueError(f"bad frontend port {frontend_port}")
+    for port in (frontend_port, *(d.port for d in doors)):
+        if not 0 < port < 65536:
+            raise ValueError(f"bad frontend port {port}")
     if any(c.isspace() for c in stats_socket):
         raise ValueError("the stats socket path must not contain whitespace")
     f = failover
-    servers = "\n".join(f"    server {b.name} {b.host}:{b.port} check{' backup' if b.backup else ''}" for b in backends)
+    servers = "\n".join(server_line(b) for b in backends)
     return f"""\
 # Rendered by meridian sandbox: the Route 53 failover stand-in. Do not edit; `meridian sandbox up` rewrites it.
 # Stack failover: interval {f.health_check_interval_s} s, threshold {f.failure_threshold}, TTL {f.dns_ttl_s} s, RTO target {f.rto_target_s} s; time scale {f.time_scale:g}
@@ -150,14 +182,32 @@ backend api
     option httpchk
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host sandbox
     http-check expect status 200
+    # every usable backup serves (by weight) when the primary is down: dr's stable + canary split
+    option allbackups
     # Route 53 failover: interval -> inter (scaled), failure threshold -> fall and rise
-    default-server inter {f.inter_ms}ms fastinter {f.inter_ms}ms downinter {f.inter_ms}ms fall {f.fall} rise {f.rise} on-marked-down shutdown-sessions
+    default-server {check_params(f)}
 {servers}
+""" + "".join(_door(d, host, f) for d in doors)
+
+
+def _door(door: RegionDoor, host: str, failover: ScaledFailover) -> str:
+    return f"""
+# the {door.role} region's own door (rollout load and judging); the front door above is unchanged
+frontend door-{door.role}
+    bind {host}:{door.port}
+    default_backend region-{door.role}
+
+backend region-{door.role}
+    option httpchk
+    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host sandbox
+    http-check expect status 200
+    default-server {check_params(failover)}
+{server_line(Backend(door.server.name, door.server.host, door.server.port, False))}
 """
 
 
-def parse_show_stat(csv_text: str) -> dict[str, dict[str, str]]:
-    """`show stat` CSV from the stats socket -> {server name: row} for the `api` backend's servers."""
+def parse_show_stat(csv_text: str, backend: str = "api") -> dict[str, dict[str, str]]:
+    """`show stat` CSV from the stats socket -> {server name: row} for `backend`'s servers."""
     lines = [ln for ln in csv_text.splitlines() if ln.strip()]
     if not lines or not lines[0].startswith("# "):
         return {}
@@ -165,6 +215,6 @@ def parse_show_stat(csv_text: str) -> dict[str, dict[str, str]]:
     out = {}
     for ln in lines[1:]:
         row = dict(zip(header, ln.split(","), strict=False))
-        if row.get("pxname") == "api" and row.get("svname") not in ("FRONTEND", "BACKEND"):
+        if row.get("pxname") == backend and row.get("svname") not in ("FRONTEND", "BACKEND"):
             out[row["svname"]] = row
     return out

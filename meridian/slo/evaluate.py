@@ -40,6 +40,7 @@ class Sample:
     status: int
     outcome: str  # OK | ERROR | THROTTLED
     tenant: str = ""
+    version: str = ""  # the X-Meridian-Version that answered ("" if none did): canary vs stable
 
 
 @dataclass(frozen=True)

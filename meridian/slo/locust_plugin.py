@@ -16,6 +16,7 @@ Imported only inside Locust processes (it imports locust, which monkey-patches w
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -29,11 +30,12 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from meridian.errors import MeridianError
 from meridian.slo.evaluate import ERROR, OK, THROTTLED, Sample, Window, evaluate
-from meridian.slo.raw import outcome_of, write_raw
+from meridian.slo.raw import RAW_FIELDS, outcome_of, write_raw
 
 log = logging.getLogger("meridian.slo")
 RAW_MESSAGE = "meridian_raw_samples"
 FLUSH_S = 1.0
+LIVE_FLUSH_S = 0.2
 
 
 class Recorder:
@@ -66,6 +68,7 @@ class Recorder:
             int(status),
             outcome_of(int(status), exception),
             (context or {}).get("tenant", ""),
+            _version_of(response),
         )
         (self.outbox if self.is_worker else self.rows).append(row)
 
@@ -86,6 +89,7 @@ class Recorder:
             sys.exit(exc.exit_code)
         if runner is not None and environment.parsed_options and environment.parsed_options.raw_out:
             gevent.spawn(self._progress_forever, Path(environment.parsed_options.raw_out))
+            gevent.spawn(self._live_forever, Path(environment.parsed_options.raw_out))
 
     def on_test_stop(self, environment, **_kw) -> None:
         if self.is_worker:
@@ -128,6 +132,21 @@ class Recorder:
             except Exception as exc:  # the master went away: the run is over
                 log.warning("could not ship samples to the master: %s", exc)
 
+    def _live_forever(self, out: Path) -> None:
+        """Every sample as it arrives, in `live.csv` (raw.csv's columns): what a rollout judges a
+        canary on while the load is still running (fast enough that the flush is not the delay)."""
+        out.mkdir(parents=True, exist_ok=True)
+        live = out / "live.csv"
+        live.write_text(",".join(RAW_FIELDS) + "\n")
+        seen = 0
+        while True:
+            gevent.sleep(LIVE_FLUSH_S)
+            rows = self.rows
+            new, seen = rows[seen:], len(rows)
+            if new:
+                with live.open("a", newline="") as f:
+                    csv.writer(f).writerows(new)
+
     def _progress_forever(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "progress.jsonl"
@@ -149,6 +168,15 @@ class Recorder:
             }
             with path.open("a") as f:
                 f.write(json.dumps(line) + "\n")
+
+
+def _version_of(response) -> str:
+    """The version that answered (the service's X-Meridian-Version), "" when none did."""
+    headers = getattr(response, "headers", None)
+    try:
+        return (headers.get("X-Meridian-Version") or "") if headers is not None else ""
+    except Exception:  # a transport error's stand-in response may have no usable headers
+        return ""
 
 
 def _load_spec(opts):

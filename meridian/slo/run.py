@@ -134,10 +134,12 @@ def tail(path: Path, n: int = 20) -> str:
         return "(no log)"
 
 
-def start(target: Target, project_dir: Path, spec: LoadSpec, out_dir: Path, *, slo_path: Path | None = None) -> LocustRun:
-    """Start the suite against `target`'s front door; returns at once."""
+def start(
+    target: Target, project_dir: Path, spec: LoadSpec, out_dir: Path, *, slo_path: Path | None = None, host: str | None = None
+) -> LocustRun:
+    """Start the suite against `target`'s front door (or `host`, e.g. one region's door); returns at once."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("raw.csv", "progress.jsonl", "verdict.json", "windows.json"):
+    for stale in ("raw.csv", "live.csv", "progress.jsonl", "verdict.json", "windows.json"):
         (out_dir / stale).unlink(missing_ok=True)
     tenants_file = out_dir / "tenants.json"  # holds API keys: owner-only, removed after the run
     fd = os.open(tenants_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -163,7 +165,7 @@ def start(target: Target, project_dir: Path, spec: LoadSpec, out_dir: Path, *, s
         "locust",
         "--headless",
         "--host",
-        target.endpoint(),
+        host or target.endpoint(),
         "-u",
         str(spec.users),
         "-r",

@@ -17,7 +17,9 @@ The operations, and the drills and chaos scenarios they compose into:
 - database failover, planned (switchover, RPO 0): `stop_database("primary", planned=True)`
   (a clean shutdown ships every committed WAL record first) -> `promote("dr")` -> ...;
 - replica loss: `stop_database("dr")` -> `restore_database("dr")`;
-- latency, jitter, packet drops, partitions: `inject(Fault(...))` -> `clear_faults()`.
+- latency, jitter, packet drops, partitions: `inject(Fault(...))` -> `clear_faults()`;
+- progressive delivery (`meridian rollout`): `set_canary_weight(role, p)` step by step, judged on
+  the canary's own requests, `canary_weights()` read back from the live system (never a cache).
 
 Every operation returns an `ActionResult` (what, where, when, how long, what it changed) so drills
 and chaos journals get a timeline for free. A target that cannot do something says so with
@@ -184,11 +186,26 @@ class Target(Protocol):
     def set_weights(self, weights: dict[str, int]) -> ActionResult:
         """Share traffic by weight per role, e.g. {"primary": 90, "dr": 10}; 0 drains a region."""
 
+    def set_canary_weight(self, role: Role, percent: int) -> ActionResult:
+        """Send `percent` (0..100) of the region's traffic to its canary version, the rest to stable.
+        0 is a full rollback of that region; how the canary got there (sandbox: a process the target
+        starts; AWS: the canary target group `pulumi up` deployed) is the target's business."""
+
+    def canary_weights(self) -> dict[str, int]:
+        """Role -> the canary's current share (0..100), read back from the live system (HAProxy's
+        admin socket, the ALB listener rule), never from a cache: what a resumed rollout trusts."""
+
     def inject(self, fault: Fault) -> ActionResult:
         """Start a network fault (latency/jitter, drops, partition)."""
 
     def clear_faults(self) -> ActionResult:
         """Lift every fault this target can inject (safe when none is active)."""
+
+
+def check_percent(percent: object) -> int:
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+        raise BadInput(f"a canary weight is an integer percentage 0..100 (got {percent!r})")
+    return percent
 
 
 def timed(action: str, role: str | None, fn) -> ActionResult:

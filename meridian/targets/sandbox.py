@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from meridian.errors import BadInput
-from meridian.sandbox import core, ports, procs
+from meridian.sandbox import canary, core, ports, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import postgres as pglib
 from meridian.targets import (
@@ -34,6 +34,7 @@ from meridian.targets import (
     TargetUnavailable,
     TenantCredential,
     Unsupported,
+    check_percent,
     check_role,
     timed,
 )
@@ -198,6 +199,45 @@ class SandboxTarget:
             changed = True
             said.append(f"{name} -> {state}")
         return changed, ", ".join(said) or "already so"
+
+    # --- canary (progressive delivery) ------------------------------------------------------------
+
+    def region_endpoint(self, role: Role) -> str:
+        """The region's own door (HAProxy `door-<role>`): load for judging a region the failover
+        pair keeps idle. Sandboxes started before doors existed answer with the front door."""
+        check_role(role)
+        return self.doc["regions"][role].get("door_url") or self.endpoint()
+
+    def start_canary(self, role: Role, version: str, fault: dict | None = None) -> ActionResult:
+        """Run `version` beside the region's stable service (HAProxy weight 0 until set)."""
+        check_role(role)
+        return timed("start_canary", role, lambda: self._canary(canary.start, role, version, fault))
+
+    def stop_canary(self, role: Role) -> ActionResult:
+        """Stable back to all of the region's traffic, the canary's servers and process gone."""
+        check_role(role)
+        return timed("stop_canary", role, lambda: self._canary(canary.stop, role))
+
+    def set_canary_weight(self, role: Role, percent: int) -> ActionResult:
+        check_role(role)
+        check_percent(percent)
+        return timed("set_canary_weight", role, lambda: self._canary(canary.set_weight, role, percent))
+
+    def canary_weights(self) -> dict[str, int]:
+        try:
+            return canary.weights(self.doc)
+        except canary.CanaryError as exc:
+            raise ActionFailed(str(exc)) from None
+
+    def canary_versions(self) -> dict[str, dict]:
+        """Role -> the running canary's record (version, fault, port, digest)."""
+        return canary.running(self.doc)
+
+    def _canary(self, fn, *args) -> tuple[bool, str]:
+        try:
+            return fn(self.doc, *args)
+        except canary.CanaryError as exc:
+            raise ActionFailed(str(exc)) from None
 
     # --- faults ----------------------------------------------------------------------------------
 
