@@ -20,7 +20,7 @@ from meridian.errors import BadInput
 from meridian.slo.evaluate import ERROR, OK, Sample, Window
 from meridian.targets import Target, open_target
 from tests.conftest import ROOT, run_meridian
-from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing
+from tests.test_targets_sandbox import STACK
 
 SCENARIOS = ("region-loss", "database-failover", "replica-loss", "db-latency", "packet-drops", "noisy-neighbour")
 
@@ -86,13 +86,9 @@ def test_recovery_is_the_first_good_response_after_the_last_error():
 # --- on the sandbox ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def state_dir():
-    missing = sandbox_parts_missing()
-    if missing:  # pragma: no cover - CI installs both
-        pytest.skip(f"sandbox parts not installed: {missing}")
-    with running_sandbox("meridian-chaos-test-") as d:
-        yield d
+@pytest.fixture
+def state_dir(shared_sandbox):
+    return shared_sandbox
 
 
 def _healthy(state_dir: Path) -> bool:
