@@ -1,8 +1,9 @@
 """`meridian evidence --stack S --out DIR` builds a bundle; `meridian evidence verify DIR` checks one.
 
 The bundle's plan, policy report and cost come from one offline run of the program, the same
-`plan_stack` run that `meridian preview` renders; the residency attestation is derived from that plan. Exit 1 when the residency
-attestation or the policy gate fails (the bundle is still written: it is the evidence of that).
+`plan_stack` run that `meridian preview` renders; the residency attestation is derived from that
+plan. Exit 1 when the residency attestation or the policy gate fails (the bundle is still
+written: it is the evidence of that).
 `verify` exits 1 on any changed, missing or extra file, 2 when DIR is not a bundle.
 """
 
