@@ -79,6 +79,13 @@ def sh(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     return proc
 
 
+def headless_locust(locustfile: Path, endpoint: str, users: int, seconds: int, csv_prefix: Path, *extra: str) -> list[str]:
+    """Plain `locust --headless`: all users spawned in the first second, Locust's own CSV stats."""
+    head = [PY, "-m", "locust", "-f", str(locustfile), "--headless", "--host", endpoint]
+    load = ["-u", str(users), "-r", str(users), "-t", f"{seconds}s"]
+    return [*head, *load, "--only-summary", "--csv", str(csv_prefix), "--loglevel", "WARNING", *extra]
+
+
 def locust_stats(prefix: Path) -> dict:
     """Aggregated row of Locust's own --csv stats (its percentiles are rounded)."""
     with open(f"{prefix}_stats.csv") as f:
@@ -96,29 +103,7 @@ def start_plain(work: Path, endpoint: str, tenants: Path, users: int, seconds: i
     locustfile.write_text(PLAIN_LOCUSTFILE.format(loadtests=str(ROOT / "loadtests")))
     prefix = work / f"plain-{i}"
     proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "locust",
-            "-f",
-            str(locustfile),
-            "--headless",
-            "--host",
-            endpoint,
-            "-u",
-            str(users),
-            "-r",
-            str(users),
-            "-t",
-            f"{seconds}s",
-            "--only-summary",
-            "--csv",
-            str(prefix),
-            "--tenants-file",
-            str(tenants),
-            "--loglevel",
-            "WARNING",
-        ],
+        headless_locust(locustfile, endpoint, users, seconds, prefix, "--tenants-file", str(tenants)),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -209,29 +194,7 @@ def loadavg() -> str:
 def ceiling_run(work: Path, endpoint: str, users: int) -> dict:
     ceiling_file = work / "ceiling.py"
     ceiling_file.write_text(CEILING_LOCUSTFILE)
-    sh(
-        [
-            PY,
-            "-m",
-            "locust",
-            "-f",
-            str(ceiling_file),
-            "--headless",
-            "--host",
-            endpoint,
-            "-u",
-            str(users),
-            "-r",
-            str(users),
-            "-t",
-            "10s",
-            "--only-summary",
-            "--csv",
-            str(work / "ceiling"),
-            "--loglevel",
-            "WARNING",
-        ]
-    )
+    sh(headless_locust(ceiling_file, endpoint, users, 10, work / "ceiling"))
     return locust_stats(work / "ceiling")
 
 
