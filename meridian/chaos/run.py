@@ -7,7 +7,7 @@
    poller records the target's health every 100 ms;
 4. after a cool-down the load ends; the fault window is [method start, rollbacks end];
 5. the verdict: the SLO outside the window, the chaos budget inside it, time to detect (health
-   checks) and to recover (kill to first good response after the last error) against the
+   checks) and to recover (kill to the first good answer after the last error) against the
    target's detection bound where the scenario asks for it, MTTR against the budget, the
    journal's own status, and the stack healthy again at the end.
 """
@@ -392,7 +392,7 @@ def _chaos_md(metrics: dict, journal: dict) -> str:
     lines = [
         "## Fault and recovery",
         "",
-        "| injected -> detected (health checks) | -> first error | -> recovered (first good response after the last error) "
+        "| injected -> detected (health checks) | -> first error | -> recovered (first good answer to a request made after the last error) "
         "| -> restored (MTTR) | errors in window | detection bound |",
         "|---:|---:|---:|---:|---:|---:|",
         f"| {s(metrics.get('detect_s'))} | {s(metrics.get('first_error_s'))} | {s(metrics.get('recovery_s'))} "
