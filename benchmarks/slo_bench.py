@@ -240,13 +240,14 @@ def region_loss_runs(work: Path, state_dir: Path, args) -> list[dict]:
         )
         if not (out / "report.json").exists():
             raise SystemExit(f"chaos region-loss wrote no report ({c.returncode}): {c.stdout[-2000:]}{c.stderr[-2000:]}")
-        m = json.loads((out / "report.json").read_text())["chaos"]
-        m["exit"] = c.returncode
+        doc = json.loads((out / "report.json").read_text())
+        m = {**doc["chaos"], "exit": c.returncode, "failures": doc["verdict"]["failures"]}
         bound = m["detection_bound_s"] + 1.0
         print(
             f"region loss {i + 1}: detected {m['detect_s']} s, recovered {m['recovery_s']} s after the kill "
             f"(bound {bound:g} s: {'within' if m['recovery_s'] is not None and m['recovery_s'] <= bound else 'OVER'}), "
-            f"{m['errors_in_window']} errors in the {m['mttr_s']:.1f} s window; exit {c.returncode}",
+            f"{m['errors_in_window']} errors in the {m['mttr_s']:.1f} s window; exit {c.returncode}"
+            + "".join(f"\n  failed: {f}" for f in m["failures"]),
             flush=True,
         )
         runs.append(m)
