@@ -187,7 +187,7 @@ def test_latest_slo_report_is_the_newest_gate_report_of_the_stack(tmp_path):
     assert latest_slo_report(tmp_path, "eu") == tmp_path / ".meridian" / "reports" / runs[0]
 
 
-def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_tampered(tmp_path):
+def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_tampered(tmp_path, previews):
     out = tmp_path / "bundle"
     slo = tmp_path / "slo-eu-20261202T000000Z"
     slo.mkdir()
@@ -197,6 +197,8 @@ def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_
     assert built.code == 0, built.err + built.out
     index = json.loads((out / "bundle.json").read_text())
     assert index["residency_verdict"] == "compliant"
+    # one pipeline: the bundle's plan is the document `meridian preview --json` writes
+    assert json.loads((out / "plan.json").read_text()) == previews["eu"].plan
     residency = json.loads((out / "residency.json").read_text())
     assert {d["kind"] for d in residency["destinations"]["items"]} >= {"s3-replication", "backup-copy", "database-member"}
     listed = sorted(line.split("  ", 1)[1] for line in (out / MANIFEST).read_text().splitlines())
