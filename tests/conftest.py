@@ -74,3 +74,27 @@ def project_copy(tmp_path) -> Path:
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "components", tmp_path / "components", ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
+
+
+def full_project_copy(dest: Path) -> Path:
+    """A copy of everything a user's checkout gives the CLI: the program, the service it renders,
+    the policy pack (reports and state then land in the copy, not in this checkout)."""
+    for name in PROJECT_FILES:
+        shutil.copy(ROOT / name, dest / name)
+    for part in ("components", "service", "policies"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox():
+    """One us sandbox (time scale 20, fault proxies) for the modules that load it and leave it
+    healthy (SLO runs, chaos scenarios): started once per test process instead of once per module
+    (start and stop are most of their cost), down at the end; yields its state dir."""
+    from tests.test_targets_sandbox import running_sandbox, sandbox_parts_missing
+
+    missing = sandbox_parts_missing()
+    if missing:  # pragma: no cover - CI installs both
+        pytest.skip(f"sandbox parts not installed: {missing}")
+    with running_sandbox("meridian-shared-test-") as state_dir:
+        yield state_dir

@@ -20,7 +20,7 @@ from meridian.errors import BadInput
 from meridian.slo.evaluate import ERROR, OK, Sample, Window
 from meridian.targets import Target, open_target
 from tests.conftest import ROOT, run_meridian
-from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing
+from tests.test_targets_sandbox import STACK
 
 SCENARIOS = ("region-loss", "database-failover", "replica-loss", "db-latency", "packet-drops", "noisy-neighbour")
 
@@ -79,6 +79,13 @@ def test_recovery_is_the_first_good_response_after_the_last_error():
     m = chaosrun.recovery_metrics(samples, w, health)
     assert m["detect_s"] == pytest.approx(1.2) and m["first_error_s"] == pytest.approx(0.2)
     assert m["recovery_s"] == pytest.approx(1.62) and m["errors_in_window"] == 2 and m["mttr_s"] == 10.0
+    # a request made just after the last error hangs on the dead region; a later one is answered first
+    hung = [Sample(101.55, "GET x", 2000, 200, OK)]
+    assert chaosrun.recovery_metrics(samples + hung, w, health)["recovery_s"] == pytest.approx(1.62)
+    late = [s for s in samples if s.start != 101.6] + hung
+    assert chaosrun.recovery_metrics(late, w, health)["recovery_s"] == pytest.approx(
+        3.005
+    )  # answered at 103.005, before the hung one (103.55)
     quiet = chaosrun.recovery_metrics([Sample(105.0, "GET x", 5, 200, OK)], w, [(105.0, "primary", True)])
     assert quiet["recovery_s"] == 0.0 and quiet["detect_s"] is None  # never seen by the health checks
 
@@ -86,13 +93,9 @@ def test_recovery_is_the_first_good_response_after_the_last_error():
 # --- on the sandbox ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def state_dir():
-    missing = sandbox_parts_missing()
-    if missing:  # pragma: no cover - CI installs both
-        pytest.skip(f"sandbox parts not installed: {missing}")
-    with running_sandbox("meridian-chaos-test-") as d:
-        yield d
+@pytest.fixture
+def state_dir(shared_sandbox):
+    return shared_sandbox
 
 
 def _healthy(state_dir: Path) -> bool:

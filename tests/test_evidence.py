@@ -164,21 +164,30 @@ def test_a_symlink_swapped_in_for_a_file_is_caught(bundle, tmp_path_factory):
 # --- the CLI, producer to consumer ------------------------------------------------------------
 
 
-def test_latest_slo_report_is_the_newest_of_the_stack(tmp_path):
+def test_latest_slo_report_is_the_newest_gate_report_of_the_stack(tmp_path):
     import os
 
-    from meridian.evidence.bundle import latest_slo_report
+    from meridian.reports import latest_slo_report
 
     assert latest_slo_report(tmp_path, "eu") is None
-    for i, name in enumerate(("slo-eu-20261201T000000Z", "slo-eu-20261202T000000Z", "slo-us-20261203T000000Z")):
-        (tmp_path / ".meridian" / "reports" / name).mkdir(parents=True)
-        report = tmp_path / ".meridian" / "reports" / name / "report.json"
+    runs = (
+        "slo-eu-20261201T000000Z/report.json",
+        "up-eu-20261202T000000Z/slo/report.json",  # the SLO gate of `meridian up`
+        "slo-eu-west-20261203T000000Z/report.json",  # another stack whose name starts with eu
+        "slo-us-20261203T000000Z/report.json",
+        "chaos-region-loss-eu-20261203T000000Z/report.json",  # a chaos report is not the SLO gate's
+    )
+    for i, rel in enumerate(runs):
+        report = tmp_path / ".meridian" / "reports" / rel
+        report.parent.mkdir(parents=True)
         report.write_text("{}")
         os.utime(report, (1_000_000 + i, 1_000_000 + i))
-    assert latest_slo_report(tmp_path, "eu").parent.name == "slo-eu-20261202T000000Z"
+    assert latest_slo_report(tmp_path, "eu") == tmp_path / ".meridian" / "reports" / runs[1]
+    os.utime(tmp_path / ".meridian" / "reports" / runs[0], (2_000_000, 2_000_000))
+    assert latest_slo_report(tmp_path, "eu") == tmp_path / ".meridian" / "reports" / runs[0]
 
 
-def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_tampered(tmp_path):
+def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_tampered(tmp_path, previews):
     out = tmp_path / "bundle"
     slo = tmp_path / "slo-eu-20261202T000000Z"
     slo.mkdir()
@@ -188,6 +197,8 @@ def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_
     assert built.code == 0, built.err + built.out
     index = json.loads((out / "bundle.json").read_text())
     assert index["residency_verdict"] == "compliant"
+    # one pipeline: the bundle's plan is the document `meridian preview --json` writes
+    assert json.loads((out / "plan.json").read_text()) == previews["eu"].plan
     residency = json.loads((out / "residency.json").read_text())
     assert {d["kind"] for d in residency["destinations"]["items"]} >= {"s3-replication", "backup-copy", "database-member"}
     listed = sorted(line.split("  ", 1)[1] for line in (out / MANIFEST).read_text().splitlines())

@@ -14,19 +14,15 @@ import pytest
 
 from meridian.slo.evaluate import stats
 from meridian.slo.raw import read_raw
-from tests.conftest import ROOT, run_meridian
-from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing
+from tests.conftest import ROOT, full_project_copy, run_meridian
+from tests.test_targets_sandbox import STACK
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 
 
-@pytest.fixture(scope="module")
-def state_dir():
-    missing = sandbox_parts_missing()
-    if missing:  # pragma: no cover - CI installs both
-        pytest.skip(f"sandbox parts not installed: {missing}")
-    with running_sandbox("meridian-slo-test-") as d:
-        yield d
+@pytest.fixture
+def state_dir(shared_sandbox):
+    return shared_sandbox
 
 
 @pytest.fixture
@@ -77,6 +73,24 @@ def test_a_short_real_run_passes_and_reports(state_dir, tmp_path):
         t["api_key"] in (tmp_path / "report.json").read_text()
         for t in json.loads((state_dir / STACK / "manifest.json").read_text())["tenants"]
     )
+
+
+def test_evidence_bundles_the_report_slo_wrote_where_it_writes_by_default(state_dir, tmp_path):
+    # producer then consumer, as a user runs them: `meridian slo` (no --report) in a checkout,
+    # then `meridian evidence` there finds that report and bundles it byte for byte
+    project = full_project_copy(tmp_path)
+    ran = run_meridian(
+        "slo", "--stack", STACK, "--state-dir", str(state_dir), "--shape", "flat", "--users", "4", "--duration", "3", cwd=project
+    )
+    assert ran.code == 0, ran.out + ran.err
+    (written,) = (project / ".meridian" / "reports").glob("slo-us-*/report.json")
+    out = tmp_path / "bundle"
+    built = run_meridian("evidence", "--stack", STACK, "--out", str(out), cwd=project)
+    assert built.code == 0, built.out + built.err
+    assert (out / "slo" / "report.json").read_bytes() == written.read_bytes()
+    assert (out / "slo" / "latency.png").read_bytes() == (written.parent / "latency.png").read_bytes()
+    index = json.loads((out / "bundle.json").read_text())
+    assert "slo" not in index["absent"] and "slo/report.json" in index["contents"]
 
 
 def test_an_impossible_slo_fails_naming_the_objective_also_with_workers(state_dir, tmp_path, impossible):

@@ -7,7 +7,7 @@
    poller records the target's health every 100 ms;
 4. after a cool-down the load ends; the fault window is [method start, rollbacks end];
 5. the verdict: the SLO outside the window, the chaos budget inside it, time to detect (health
-   checks) and to recover (kill to first good response after the last error) against the
+   checks) and to recover (kill to the first good answer after the last error) against the
    target's detection bound where the scenario asks for it, MTTR against the budget, the
    journal's own status, and the stack healthy again at the end.
 """
@@ -135,8 +135,9 @@ def fault_window(journal: dict, label: str) -> Window | None:
 
 def recovery_metrics(samples: list[Sample], window: Window, health: list[tuple[float, str | None, bool]]) -> dict:
     """Time to detect (the front door's health checks take a region out, or traffic moves off the
-    primary), to the first error, and to recover (the first good response after the last error
-    inside the window). A fault the health checks never see has no detection time."""
+    primary), to the first error, and to recover (the first good response, by arrival, to a
+    request made after the last error inside the window). A fault the health checks never see
+    has no detection time."""
     inside = sorted((s for s in samples if window.overlaps(s)), key=lambda s: s.start)
     errors = [s for s in inside if s.outcome == ERROR]
     # "nothing answers" is what users see, not detection: the checks have not acted yet
@@ -159,9 +160,11 @@ def recovery_metrics(samples: list[Sample], window: Window, health: list[tuple[f
         "recovery_s": 0.0,
     }
     if errors:
+        # the earliest good answer to a request made after the last error: requests made earlier
+        # may hang on the dead region for seconds while later ones are already served by the other
         last = errors[-1].start
-        good = next((s for s in sorted(samples, key=lambda s: s.start) if s.start > last and s.outcome == OK), None)
-        metrics["recovery_s"] = None if good is None else round(good.start + good.ms / 1000 - window.start, 3)
+        answered = [s.start + s.ms / 1000 for s in samples if s.start > last and s.outcome == OK]
+        metrics["recovery_s"] = round(min(answered) - window.start, 3) if answered else None
     return metrics
 
 
@@ -389,7 +392,7 @@ def _chaos_md(metrics: dict, journal: dict) -> str:
     lines = [
         "## Fault and recovery",
         "",
-        "| injected -> detected (health checks) | -> first error | -> recovered (first good response after the last error) "
+        "| injected -> detected (health checks) | -> first error | -> recovered (first good answer to a request made after the last error) "
         "| -> restored (MTTR) | errors in window | detection bound |",
         "|---:|---:|---:|---:|---:|---:|",
         f"| {s(metrics.get('detect_s'))} | {s(metrics.get('first_error_s'))} | {s(metrics.get('recovery_s'))} "

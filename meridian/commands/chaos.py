@@ -7,6 +7,7 @@ from pathlib import Path
 
 from meridian.errors import BadInput, GateFailed
 from meridian.project import find_project_dir, require_stack
+from meridian.reports import report_dir
 
 
 class ChaosFailed(GateFailed):
@@ -51,7 +52,7 @@ def run_chaos(req: ChaosRequest) -> int:
             for line in lines:
                 console.print(f"             {escape(line)}")
         return 0
-    out = req.report_dir or gate.default_report_dir(project_dir, f"chaos-{req.scenario}", req.stack)
+    out = req.report_dir or report_dir(project_dir, f"chaos-{req.scenario}", req.stack)
     console.print(f"chaos {req.scenario}: {req.stack} on {target.kind} at {target.endpoint()}, {req.users} users")
     outcome = chaosrun.run_scenario(
         req.scenario,

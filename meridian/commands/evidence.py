@@ -1,17 +1,16 @@
 """`meridian evidence --stack S --out DIR` builds a bundle; `meridian evidence verify DIR` checks one.
 
-The bundle's plan, policy report and cost come from one offline run of the program (as `meridian
-preview`); the residency attestation is derived from that plan. Exit 1 when the residency
-attestation or the policy gate fails (the bundle is still written: it is the evidence of that).
+The bundle's plan, policy report and cost come from one offline run of the program, the same
+`plan_stack` run that `meridian preview` renders; the residency attestation is derived from that
+plan. Exit 1 when the residency attestation or the policy gate fails (the bundle is still
+written: it is the evidence of that).
 `verify` exits 1 on any changed, missing or extra file, 2 when DIR is not a bundle.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -26,23 +25,6 @@ class EvidenceRequest:
     project_dir: Path | None = None
     slo_report: Path | None = None
     drill_dir: Path | None = None
-
-
-def offline_plan(project_dir: Path, stack: str) -> dict[str, Any]:
-    """The plan JSON `meridian preview --json` writes: program + policy stream + cost, one run."""
-    from meridian.commands.preview import open_policy_stream
-    from meridian.costmodel import estimate
-    from meridian.engine.plan import Plan
-    from meridian.engine.run import run_program
-    from meridian.stackconfig import load_validated
-
-    cfg = load_validated(project_dir, stack)
-    with contextlib.ExitStack() as scope:
-        stream = open_policy_stream(scope, project_dir, stack)
-        run = run_program(project_dir, stack, record=True, on_register=stream.on_register)
-        report = stream.finish()
-    plan = Plan("meridian", stack, run.registrations, run.outputs)
-    return plan.to_json(report.to_json(), estimate(plan.resource_dicts, cfg, stack).to_json())
 
 
 def region_exceptions(project_dir: Path, stack: str) -> list[dict]:
@@ -68,7 +50,9 @@ def drill_record(project_dir: Path, stack: str, given: Path | None) -> list[Path
 def build(req: EvidenceRequest, console: Console | None = None, drill_files: list[Path] | None = None) -> int:
     console = console or Console()
     from meridian.commands.preview import prepare
-    from meridian.evidence.bundle import latest_slo_report, prepare_out_dir, write_bundle
+    from meridian.engine.pipeline import plan_stack
+    from meridian.evidence.bundle import prepare_out_dir, write_bundle
+    from meridian.reports import latest_slo_report
 
     prep = prepare(req.stack, req.project_dir, None)
     out = prepare_out_dir(req.out)
@@ -78,7 +62,7 @@ def build(req: EvidenceRequest, console: Console | None = None, drill_files: lis
     drill = drill_files if drill_files is not None else drill_record(prep.project_dir, req.stack, req.drill_dir)
     exceptions = region_exceptions(prep.project_dir, req.stack)
     console.print(f"evidence for stack {req.stack}: running the program offline with the policy pack ...")
-    plan = offline_plan(prep.project_dir, req.stack)
+    plan = plan_stack(prep.project_dir, req.stack, prep.cfg).document()
     bundle = write_bundle(
         out,
         project_dir=prep.project_dir,

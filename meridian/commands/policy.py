@@ -55,7 +55,8 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
         console.print(f"policy catalog written to {path}")
         return EXIT_OK
 
-    from meridian.commands.preview import open_policy_stream, policy_line, prepare, writable
+    from meridian.commands.preview import policy_line, prepare, writable
+    from meridian.engine.pipeline import open_policy_stream
     from meridian.engine.run import run_program
 
     prep = prepare(req.stack, req.project_dir, None)

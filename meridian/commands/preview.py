@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,35 +84,27 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
             )
         return EXIT_OK
 
-    from meridian.costmodel import estimate
-    from meridian.engine.plan import Plan
+    from meridian.engine.pipeline import plan_stack
     from meridian.render import cost_summary, counts_line, counts_table, plan_tree, rich_tree
 
-    with contextlib.ExitStack() as scope:
-        # Policy: bad config exits 2 before the program; the analyzer starts now and works while the program runs.
-        stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg) if req.policy else None
-        run = run_program(
-            prep.project_dir,
-            req.stack,
-            record=True,
-            overrides=prep.overrides,
-            on_register=stream.on_register if stream else None,
-            first_preview=req.first_preview,
-        )
-        if stream is not None:
-            stream.close()  # the analyzer finishes (drain + AnalyzeStack) while the report below renders
-        plan = Plan("meridian", req.stack, run.registrations, run.outputs)
-        cost = estimate(plan.resource_dicts, prep.cfg, req.stack)
+    def show_tree(plan, cost) -> None:  # while the analyzer finishes its stack rules
         if text:
             console.print(rich_tree(plan_tree(plan, full=req.full)))
             console.print(counts_table(plan))
             console.print(cost_summary(cost))
-        report = stream.finish() if stream is not None else None
 
-    policy: dict[str, Any] = report.to_json() if report else {"evaluated": False, "reason": "--no-policy", "violations": []}
-    if not req.timings:
-        policy.pop("timings", None)
-    document = plan.to_json(policy, cost.to_json())
+    staged = plan_stack(
+        prep.project_dir,
+        req.stack,
+        prep.cfg,
+        overrides=prep.overrides,
+        policy=req.policy,
+        first_preview=req.first_preview,
+        while_analyzing=show_tree,
+    )
+    run, plan, cost, report = staged.run, staged.plan, staged.cost, staged.policy
+    document = staged.document(timings=req.timings)
+    policy = document["policy"]
     if text:
         if report is not None:
             from meridian.commands.policy import print_violations
@@ -179,24 +170,6 @@ def preview_markdown(plan, report, cost, full: bool) -> str:
         out += ["### Policy", "", violations_markdown(report), ""]
     out += [f"- cost gate: {p}" for p in cost.problems]
     return "\n".join(out).rstrip() + "\n"
-
-
-def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str, cfg: Any = None):
-    """Read the stack's policy config (exit 2 if missing or bad), start the pack's analyzer (stopped
-    when `scope` closes, whatever happens) and return the stream to feed registrations into."""
-    from meridian.engine.policy import Analyzer, PolicyStream, config_path, load_policy_config, pack_dir_of, stack_shards
-
-    path = config_path(project_dir, stack)
-    file_config = load_policy_config(path)
-    if cfg is not None:
-        from meridian.engine.policy.generated import require_current
-
-        require_current(project_dir, path, file_config, cfg, stack)
-    # One analyzer for everything, streamed during the program; a large stack also gets a second one
-    # (one per core) to split AnalyzeStack's stack policies with.
-    analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))
-    helper = (lambda: scope.enter_context(Analyzer(pack_dir_of(project_dir)))) if stack_shards() > 1 else None
-    return PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper)
 
 
 def policy_line(report) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from meridian.errors import GateFailed
 from meridian.project import find_project_dir, require_stack
+from meridian.reports import report_dir
 
 
 class SloBreached(GateFailed):
@@ -50,7 +51,7 @@ def run_slo(req: SloRequest) -> int:
     slo = objectives.load(project_dir, req.stack, req.slo_path)
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
-    out = req.report_dir or gate.default_report_dir(project_dir, "slo", req.stack)
+    out = req.report_dir or report_dir(project_dir, "slo", req.stack)
     console = Console(highlight=False, soft_wrap=True)
     console.print(
         f"SLO gate: {req.stack} on {target.kind} at {target.endpoint()}: {load.shape}, {load.users} users, "

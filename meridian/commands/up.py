@@ -22,6 +22,7 @@ from pathlib import Path
 from meridian.commands.slo import SloBreached, breach_message
 from meridian.errors import BadInput, GateFailed
 from meridian.project import find_project_dir, require_stack
+from meridian.reports import report_dir
 
 ADVICE = {
     "sandbox": "The sandbox stays up for inspection: `meridian sandbox status --stack {stack}`, the report above; "
@@ -84,7 +85,7 @@ def run_up(req: UpRequest) -> int:
     if req.target == "aws":
         pulumi_cli()
     console = Console(highlight=False, soft_wrap=True)
-    out = req.report_dir or gate.default_report_dir(project_dir, "up", req.stack)
+    out = req.report_dir or report_dir(project_dir, "up", req.stack)
     out.mkdir(parents=True, exist_ok=True)
 
     console.rule(f"1/3 preview + policy gate: {req.stack}")

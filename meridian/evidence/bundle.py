@@ -5,7 +5,7 @@
 <dir>/policy.json        the policy pack's report
 <dir>/cost.json          the cost estimate against the caps
 <dir>/residency.json|md  the residency attestation derived from the plan
-<dir>/slo/...            the latest SLO report of the stack, if there is one
+<dir>/slo/...            the stack's newest SLO gate report (meridian.reports), if there is one
 <dir>/drill/...          the drill timeline (JSON, Markdown, PNG), if a drill ran
 <dir>/MANIFEST.sha256    sha256 of every other file (`meridian evidence verify <dir>`)
 """
@@ -24,8 +24,8 @@ from typing import Any
 from meridian.errors import BadInput
 from meridian.evidence.manifest import write_manifest
 from meridian.evidence.residency import attest, markdown
+from meridian.reports import slo_report_files, slo_report_patterns
 
-REPORTS_DIR = Path(".meridian") / "reports"  # `meridian slo` writes slo-<stack>-<time>/report.json there
 DRILL_DIR = Path(".meridian") / "drills"
 
 
@@ -46,12 +46,6 @@ def latest_report(root: Path) -> Path | None:
     if not root.is_dir():
         return None
     reports = [p for p in root.rglob("*.json") if p.is_file()]
-    return max(reports, key=lambda p: (p.stat().st_mtime, str(p))) if reports else None
-
-
-def latest_slo_report(project_dir: Path, stack: str) -> Path | None:
-    """The newest `meridian slo` report of the stack, or None."""
-    reports = [p for p in (project_dir / REPORTS_DIR).glob(f"slo-{stack}-*/report.json") if p.is_file()]
     return max(reports, key=lambda p: (p.stat().st_mtime, str(p))) if reports else None
 
 
@@ -117,9 +111,11 @@ def write_bundle(
     put("residency.md", markdown(attestation), "residency attestation, readable")
 
     if slo_report is None:
-        bundle.absent["slo"] = f"no SLO report found under {REPORTS_DIR}/slo-{stack}-* (run `meridian slo`, or pass --slo-report)"
+        bundle.absent["slo"] = (
+            f"no SLO report found at {slo_report_patterns(stack)} (run `meridian slo` or `meridian up`, or pass --slo-report)"
+        )
     else:
-        for src in report_files(slo_report):
+        for src in slo_report_files(slo_report):
             _copy(src, out / "slo" / src.name, bundle, f"SLO report ({slo_report.name})")
     if not drill_files:
         bundle.absent["drill"] = f"no drill record found under {DRILL_DIR / stack} (run `meridian drill ... --evidence DIR`)"

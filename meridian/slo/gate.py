@@ -21,11 +21,6 @@ class GateResult:
     locust_exit: int  # the suite's own verdict (locust's exit code): must agree with ours
 
 
-def default_report_dir(project_dir: Path, kind: str, stack: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return project_dir / ".meridian" / "reports" / f"{kind}-{stack}-{stamp}"
-
-
 def progress_printer(console, spec: run.LoadSpec):
     """A callback for `LocustRun.wait`: one live line per second (rich status)."""
     status = console.status("starting Locust ...")

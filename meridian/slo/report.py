@@ -7,10 +7,11 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from meridian.reports import SLO_JSON, SLO_MD, SLO_PNG
 from meridian.slo.evaluate import Sample, Stats, Verdict, Window, fmt_value, timeline
 from meridian.slo.objectives import SloSpec
 
-PNG, MD, JSON = "latency.png", "report.md", "report.json"
+PNG, MD, JSON = SLO_PNG, SLO_MD, SLO_JSON
 
 
 def write(

@@ -1,0 +1,84 @@
+"""One offline plan of a stack: the program under mocks with the policy pack streamed beside it,
+then the cost estimate. `meridian preview` renders it and `meridian evidence` bundles it: both
+get the same document from the same run (and the same checks: a stale policy config exits 2)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.config import Overrides
+from meridian.costmodel import CostReport, estimate
+from meridian.engine.plan import Plan
+from meridian.engine.run import PROJECT, ProgramRun, run_program
+
+
+@dataclass
+class StackPlan:
+    run: ProgramRun
+    plan: Plan
+    cost: CostReport
+    policy: Any  # PolicyReport, or None when run without the pack
+
+    def document(self, *, timings: bool = False) -> dict[str, Any]:
+        """The plan JSON (DESIGN.md). Without `timings`, two runs of the same program give the same bytes."""
+        policy = self.policy.to_json() if self.policy else {"evaluated": False, "reason": "--no-policy", "violations": []}
+        if not timings:
+            policy.pop("timings", None)
+        return self.plan.to_json(policy, self.cost.to_json())
+
+
+def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str, cfg: Any = None):
+    """Read the stack's policy config (exit 2 if missing or bad; with `cfg`, also if it has drifted
+    from the stack config), start the pack's analyzer (stopped when `scope` closes, whatever
+    happens) and return the stream to feed registrations into."""
+    from meridian.engine.policy import Analyzer, PolicyStream, config_path, load_policy_config, pack_dir_of, stack_shards
+
+    path = config_path(project_dir, stack)
+    file_config = load_policy_config(path)
+    if cfg is not None:
+        from meridian.engine.policy.generated import require_current
+
+        require_current(project_dir, path, file_config, cfg, stack)
+    # One analyzer for everything, streamed during the program; a large stack also gets a second one
+    # (one per core) to split AnalyzeStack's stack policies with.
+    analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))
+    helper = (lambda: scope.enter_context(Analyzer(pack_dir_of(project_dir)))) if stack_shards() > 1 else None
+    return PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper)
+
+
+def plan_stack(
+    project_dir: Path,
+    stack: str,
+    cfg: Any,
+    *,
+    overrides: Overrides | None = None,
+    policy: bool = True,
+    first_preview: bool = False,
+    while_analyzing: Callable[[Plan, CostReport], None] | None = None,
+) -> StackPlan:
+    """Run the program once, recording every registration, with the policy pack (unless `policy`
+    is off) analyzing them as they come. `while_analyzing(plan, cost)` runs after the program and
+    before the analyzer's last answer (its stack rules): a caller renders there for free."""
+    with contextlib.ExitStack() as scope:
+        # bad policy config exits 2 before the program; the analyzer starts now and works while the program runs
+        stream = open_policy_stream(scope, project_dir, stack, cfg) if policy else None
+        run = run_program(
+            project_dir,
+            stack,
+            record=True,
+            overrides=overrides,
+            on_register=stream.on_register if stream else None,
+            first_preview=first_preview,
+        )
+        if stream is not None:
+            stream.close()  # the analyzer drains and runs AnalyzeStack in the background from here
+        plan = Plan(PROJECT, stack, run.registrations, run.outputs)
+        cost = estimate(plan.resource_dicts, cfg, stack)
+        if while_analyzing is not None:
+            while_analyzing(plan, cost)
+        report = stream.finish() if stream is not None else None
+    return StackPlan(run, plan, cost, report)
