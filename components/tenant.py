@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 
 from components.bucket import SecureBucket, SecureBucketArgs, TenantDataRules
 from components.keys import customer_key
-from components.naming import NAMESPACE_PREFIX, silo_bucket_name
+from components.naming import silo_bucket_name, tenant_data_prefix, tenant_namespace
 from components.planning import tenant_sizing
 from components.tagging import TAG_TENANT
 from components.tenantidentity import TAG_NAMESPACE
@@ -36,7 +36,7 @@ TENANT_LABEL = "meridian.io/tenant"
 
 
 def namespace_of(tenant_id: str) -> str:
-    return f"{NAMESPACE_PREFIX}{tenant_id}"
+    return tenant_namespace(tenant_id)
 
 
 def service_account_of(tenant_id: str) -> str:
@@ -45,7 +45,7 @@ def service_account_of(tenant_id: str) -> str:
 
 def tenant_prefix(tenant_id: str) -> str:
     """The tenant's prefix in the pool bucket: named by namespace, as the ABAC role sees the caller."""
-    return f"tenants/{namespace_of(tenant_id)}/"
+    return tenant_data_prefix(tenant_id)
 
 
 def data_policy(bucket_arn: str, key_arn: str, tenant_id: str) -> str:

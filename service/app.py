@@ -29,6 +29,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -154,12 +155,16 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 def create_app(
-    settings: ServiceSettings, store: Store, quotas: QuotaBook | None = None, objects: ObjectStore | None = None
+    settings: ServiceSettings,
+    store: Store,
+    quotas: QuotaBook | None = None,
+    objects: ObjectStore | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
-    """`quotas` default to the settings' (the one source: the stack config, rendered into them);
-    `objects` None: the object API answers 503 (no object storage configured)."""
+    """`quotas` default to the settings' (the one source: the stack config, rendered into them),
+    refilled by `clock`; `objects` None: the object API answers 503 (no object storage configured)."""
     ring = KeyRing({d: t.id for t in settings.tenants for d in t.key_sha256})
-    book = quotas or QuotaBook({t.id: t.quota for t in settings.tenants})
+    book = quotas or QuotaBook({t.id: t.quota for t in settings.tenants}, clock=clock)
     storage_gb = {t.id: t.quota.storage_gb for t in settings.tenants}
     where = {"region": settings.region, "role": settings.role}
 

@@ -4,7 +4,9 @@ promote the dr replica). Plain functions over a state directory; the CLI is in
 
 Order of `up`: primary PostgreSQL (initdb once, data kept between runs) -> roles, database, schema
 -> dr replica (a fresh pg_basebackup every `up`: replica data is derived) -> [fault proxies in front
-of the databases] -> the service per region -> [fault proxies in front of the services] -> HAProxy.
+of the databases] -> the S3/KMS/STS stand-in (a moto server with the stack's buckets, tenant keys and
+tenant roles, IAM enforced: meridian.sandbox.objectstore) -> the service per region -> [fault
+proxies in front of the services] -> HAProxy.
 `down` stops them in reverse, each by its recorded pid and process group, and checks the ports are free.
 """
 
@@ -40,6 +42,7 @@ STOP_ORDER = (
     "fp-svc-dr",
     "svc-primary",
     "svc-dr",
+    "objects",
     "fp-db-primary",
     "fp-db-dr",
     "pg-dr",
@@ -128,7 +131,7 @@ def up(
     pg_root.mkdir(exist_ok=True)
     pglib.chown_tree(pg_root, user)
 
-    names = ["pg-primary", "pg-dr", "svc-primary", "svc-dr", "haproxy"]
+    names = ["pg-primary", "pg-dr", "objects", "svc-primary", "svc-dr", "haproxy"]
     if fault_proxies:
         for fp in ("fp-db-primary", "fp-db-dr", "fp-svc-primary", "fp-svc-dr"):
             names += [fp, f"{fp}-control"]
@@ -233,7 +236,42 @@ def _skeleton(
         "processes": {},
         "tenants": tenants,
         "failover": failover.to_dict(),
+        "objects": {"endpoint": f"http://{HOST}:{port['objects']}", "spec": str(root / "etc" / "objects-spec.json")},
     }
+
+
+def object_store_spec(cfg: StackConfig, stack: str) -> dict:
+    """What the stand-in creates, from the same functions the program names things with: per region
+    the pool bucket, each silo tenant's bucket (`silo_bucket_name`), each tenant's prefix and
+    namespace, its session policy (the one its Pod Identity association and the service pass) and
+    each bucket's policy (components.bucket; moto stores it, only AWS evaluates it)."""
+    from components.bucket import TenantDataRules, bucket_policy
+    from components.naming import silo_bucket_name, silo_bucket_prefix, tenant_data_prefix, tenant_namespace
+    from meridian.sandbox.objectstore import ACCOUNT
+    from service.objects import session_policy
+
+    regions = {}
+    for _, spec in cfg.regions.both:
+        region = spec.region
+        pool = f"{stack}-{region}-tenant-pool"
+        buckets = {pool: {"policy": bucket_policy(f"arn:aws:s3:::{pool}", TenantDataRules())}}
+        tenants = {}
+        for t in cfg.tenants:
+            ns = tenant_namespace(t.id)
+            bucket = pool if t.data_tier == "pool" else silo_bucket_name(silo_bucket_prefix(ACCOUNT, stack, region), ns)
+            prefix = tenant_data_prefix(t.id)
+            if bucket != pool:
+                # the tenant key is made by the stand-in: its ARN replaces the placeholder
+                policy = bucket_policy(f"arn:aws:s3:::{bucket}", TenantDataRules(key_arn="KEY_ARN"), "KEY_ARN")
+                buckets[bucket] = {"default_key": t.id, "policy": policy}
+            tenants[t.id] = {
+                "bucket": bucket,
+                "prefix": prefix,
+                "namespace": ns,
+                "session_policy": session_policy(f"arn:aws:s3:::{bucket}", prefix, "KEY_ARN"),
+            }
+        regions[region] = {"buckets": buckets, "tenants": tenants}
+    return {"regions": regions}
 
 
 async def _bring_up(
@@ -241,7 +279,7 @@ async def _bring_up(
 ) -> None:
     from service.auth import key_digest
     from service.quotas import TenantQuota
-    from service.settings import ServiceSettings, TenantEntry
+    from service.settings import ObjectStorage, ServiceSettings, TenantData, TenantEntry
 
     logs = root / "logs"
     primary_dir, dr_dir = root / "pg" / "primary", root / "pg" / "dr"
@@ -266,16 +304,31 @@ async def _bring_up(
         for role in ("primary", "dr"):
             _spawn_faultproxy(f"fp-db-{role}", port, f"pg-{role}", logs, started)
 
-    # the service, one per region
-    tenants = tuple(
-        TenantEntry(t["id"], t["plan"], (key_digest(t["api_key"]),), TenantQuota(**t["quota"])) for t in doc["tenants"]
-    )
+    # object storage: the S3/KMS/STS stand-in, IAM enforced once set up
+    objects = await _start_objects(cfg, doc, root, port, started, popen)
+
+    # the service, one per region, with the broker's key as its own identity (Pod Identity on EKS)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")])),
         "PYTHONUNBUFFERED": "1",
+        "AWS_ACCESS_KEY_ID": objects["broker"]["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": objects["broker"]["secret_access_key"],
     }
+    for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        env.pop(var, None)  # nothing but the broker's key may reach the stand-in
     for role, region in doc["regions"].items():
+        data = objects["regions"][region["region"]]["tenants"]
+        tenants = tuple(
+            TenantEntry(
+                t["id"],
+                t["plan"],
+                (key_digest(t["api_key"]),),
+                TenantQuota(**t["quota"]),
+                TenantData(**{k: data[t["id"]][k] for k in ("bucket", "prefix", "kms_key_arn", "role_arn", "namespace")}),
+            )
+            for t in doc["tenants"]
+        )
         settings = ServiceSettings(
             region["region"],
             role,
@@ -284,6 +337,7 @@ async def _bring_up(
             tenants,
             host=HOST,
             port=port[f"svc-{role}"],
+            objects=ObjectStorage(region=region["region"], endpoint_url=doc["objects"]["endpoint"]),
         )
         conf = root / "etc" / f"service-{role}.json"
         conf.write_text(json.dumps(settings.to_dict(), indent=2))
@@ -326,6 +380,47 @@ async def _bring_up(
     cfg_path.write_text(render(failover, port["haproxy"], backends, str(sock)))
     started(*procs.spawn("haproxy", [haproxy_bin, "-db", "-f", str(cfg_path)], logs / "haproxy.log"))
     await _ready("haproxy", _wait_http(f"{doc['endpoint']}/healthz", READY_TIMEOUT_S, popen["haproxy"]), doc)
+
+
+async def _start_objects(cfg, doc: dict, root: Path, port: dict, started, popen) -> dict:
+    """Start the stand-in, wait for its setup (its out file appears whole), bind the silo buckets'
+    policies to the keys it made, and record what it made in the manifest."""
+    spec = object_store_spec(cfg, doc["stack"])
+    spec_path, out = Path(doc["objects"]["spec"]), root / "run" / "objects.json"
+    spec_path.write_text(json.dumps(spec, indent=1))
+    with contextlib.suppress(FileNotFoundError):
+        out.unlink()
+    argv = [
+        sys.executable,
+        "-m",
+        "meridian.sandbox.objectstore",
+        "--listen",
+        f"{HOST}:{port['objects']}",
+        "--spec",
+        str(spec_path),
+        "--out",
+        str(out),
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")]))}
+    started(*procs.spawn("objects", argv, root / "logs" / "objects.log", env=env, cwd=SERVICE_PROJECT_DIR))
+
+    async def ready() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT_S * 2  # moto's import and setup: seconds on a loaded machine
+        while not out.exists():
+            if popen["objects"].poll() is not None:
+                raise RuntimeError(f"exited with code {popen['objects'].returncode}")
+            if loop.time() > deadline:
+                raise TimeoutError(f"no {out} after {READY_TIMEOUT_S * 2:g} s")
+            await asyncio.sleep(0.1)
+
+    await _ready("objects", ready(), doc)
+    made = json.loads(out.read_text())
+    doc["objects"]["regions"] = {
+        region: {tid: {k: t[k] for k in ("bucket", "prefix", "kms_key_arn", "role_arn")} for tid, t in r["tenants"].items()}
+        for region, r in made["regions"].items()
+    }
+    return made
 
 
 def _spawn_faultproxy(name: str, port: dict, upstream: str, logs: Path, started) -> None:
@@ -509,6 +604,8 @@ async def _status(doc: dict) -> dict:
 
     async with httpx.AsyncClient(timeout=2.0) as client:
         await asyncio.gather(db("primary"), db("dr"), svc(client, "primary"), svc(client, "dr"), front(client))
+    if "objects" in parts:
+        parts["objects"]["healthy"] = parts["objects"]["running"] and portlib.is_listening(doc["ports"]["objects"])
     for name, fault in (doc.get("faults") or {}).items():
         parts[f"fp-{name}"]["healthy"] = parts[f"fp-{name}"]["running"] and portlib.is_listening(fault["port"])
 
