@@ -164,14 +164,12 @@ class S3Objects:
 
     @staticmethod
     def _size_of(client, data: TenantData, key: str) -> int | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return client.head_object(Bucket=data.bucket, Key=data.prefix + key)["ContentLength"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        """The object's size, or None if absent. By listing, not HEAD: a session without an
+        unconditioned s3:ListBucket gets 403, not 404, for a missing key (S3 hides existence), and
+        the tenant's listing right is conditioned on its prefix."""
+        full = data.prefix + key
+        r = client.list_objects_v2(Bucket=data.bucket, Prefix=full, MaxKeys=1)
+        return next((o["Size"] for o in r.get("Contents", ()) if o["Key"] == full), None)
 
     # --- the ObjectStore protocol -------------------------------------------------------------------
 
@@ -202,8 +200,11 @@ class S3Objects:
             try:
                 return client.get_object(Bucket=data.bucket, Key=data.prefix + key)["Body"].read()
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                code = exc.response.get("Error", {}).get("Code")
+                if code in ("NoSuchKey", "404"):
                     return None
+                if code in ("AccessDenied", "403") and self._size_of(client, data, key) is None:
+                    return None  # a missing key reads as 403 without bucket-wide listing rights
                 raise
 
         return await asyncio.to_thread(self._call, tenant, go)

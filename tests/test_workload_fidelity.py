@@ -220,7 +220,7 @@ def object_stand_in(rendered, tmp_path_factory):
         for t in settings.tenants:
             d = t.data
             assert d is not None, f"{container.owner_urn}: tenant {t.id} has no data settings"
-            region["buckets"][d.bucket] = {"policy": None}
+            region["buckets"][d.bucket] = {}
             region["tenants"][t.id] = {
                 "bucket": d.bucket,
                 "prefix": d.prefix,

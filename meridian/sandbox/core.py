@@ -243,9 +243,9 @@ def _skeleton(
 def object_store_spec(cfg: StackConfig, stack: str) -> dict:
     """What the stand-in creates, from the same functions the program names things with: per region
     the pool bucket, each silo tenant's bucket (`silo_bucket_name`), each tenant's prefix and
-    namespace, its session policy (the one its Pod Identity association and the service pass) and
-    each bucket's policy (components.bucket; moto stores it, only AWS evaluates it)."""
-    from components.bucket import TenantDataRules, bucket_policy
+    namespace, and its session policy (the one its Pod Identity association and the service pass).
+    No bucket policies: moto applies a bucket policy's Deny statements without their conditions,
+    which would refuse every write; they are proven on the plan (tests/test_tenant_data.py)."""
     from components.naming import silo_bucket_name, silo_bucket_prefix, tenant_data_prefix, tenant_namespace
     from meridian.sandbox.objectstore import ACCOUNT
     from service.objects import session_policy
@@ -254,16 +254,14 @@ def object_store_spec(cfg: StackConfig, stack: str) -> dict:
     for _, spec in cfg.regions.both:
         region = spec.region
         pool = f"{stack}-{region}-tenant-pool"
-        buckets = {pool: {"policy": bucket_policy(f"arn:aws:s3:::{pool}", TenantDataRules())}}
+        buckets: dict[str, dict] = {pool: {}}
         tenants = {}
         for t in cfg.tenants:
             ns = tenant_namespace(t.id)
             bucket = pool if t.data_tier == "pool" else silo_bucket_name(silo_bucket_prefix(ACCOUNT, stack, region), ns)
             prefix = tenant_data_prefix(t.id)
             if bucket != pool:
-                # the tenant key is made by the stand-in: its ARN replaces the placeholder
-                policy = bucket_policy(f"arn:aws:s3:::{bucket}", TenantDataRules(key_arn="KEY_ARN"), "KEY_ARN")
-                buckets[bucket] = {"default_key": t.id, "policy": policy}
+                buckets[bucket] = {"default_key": t.id}  # encrypted by default with the tenant's key
             tenants[t.id] = {
                 "bucket": bucket,
                 "prefix": prefix,

@@ -3,7 +3,7 @@ then switched to enforcing IAM for every later request.
 
 `python -m meridian.sandbox.objectstore --listen 127.0.0.1:PORT --spec spec.json --out out.json`
 starts moto in this process, creates what the spec names (per region: KMS keys tagged with their
-tenant's namespace, the buckets with default SSE-KMS and their bucket policies, one role per
+tenant's namespace, the buckets with versioning and default SSE-KMS, one role per
 tenant whose policy is the tenant's session policy, and the broker: an IAM user that may assume
 exactly those roles), writes the ARNs and the broker's access key to `out.json`, and only then
 turns moto's IAM enforcement on (`INITIAL_NO_AUTH_ACTION_COUNT`: the requests made so far were the
@@ -14,7 +14,10 @@ What moto 5.2 enforces, and what it does not (docs/tenancy-and-cost.md):
 - enforced: a request signed by an unknown key is refused; identity policies of IAM users and of
   assumed-role sessions (the role's inline policies) are evaluated on Action and Resource with
   wildcards, an explicit Deny wins; AssumeRole checks the role's trust policy principal.
-- not enforced: bucket policies (stored, never evaluated), session policies and session tags
+- misapplied: a bucket policy's Deny statements are applied with their conditions ignored (all but
+  StringEquals), so the plan's bucket policies (deny unless ...) would refuse every write: the
+  stand-in does not set them; they are checked on the plan.
+- not enforced: session policies and session tags
   (accepted, ignored), policy variables such as `${aws:PrincipalTag/...}`, conditions other than
   StringEquals on request values, KMS key use (S3 records the key id it is given without asking KMS).
 So the stand-in gives each tenant its own role whose policy is the literal session policy (the half
@@ -54,7 +57,7 @@ def _role_name_and_path(arn: str) -> tuple[str, str]:
 def set_up(endpoint: str, spec: dict) -> dict:
     """Create what `spec` names; returns it completed with the ARNs made and the broker's key.
 
-    spec: {"regions": {region: {"buckets": {name: {"default_key": tenant-id | None, "policy": str | None}},
+    spec: {"regions": {region: {"buckets": {name: {"default_key": tenant-id | None}},
                                 "tenants": {id: {"bucket", "prefix", "namespace",
                                                  "kms_key_arn": str | None, "role_arn": str | None,
                                                  "session_policy": str (with KEY_ARN placeholder)}}}}}
@@ -108,8 +111,6 @@ def set_up(endpoint: str, spec: dict) -> dict:
                     "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": default_key}}]
                 },
             )
-            if b.get("policy"):  # a silo bucket's names its tenant's key, made above
-                s3.put_bucket_policy(Bucket=bucket, Policy=b["policy"].replace("KEY_ARN", default_key))
         out["regions"][region] = {"tenants": tenants, "buckets": sorted(r["buckets"])}
     iam.create_user(UserName=BROKER_USER)
     iam.put_user_policy(
