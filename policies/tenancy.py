@@ -640,7 +640,9 @@ tenant_role_isolated = stack_policy(
     "built from the tenant's own key; that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
     "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
-    "for its own namespace only), with session tags on and no role chaining",
+    "for its own namespace only), with session tags on and no role chaining; a role it trusts to set those tags (the reference "
+    "service's broker) must be one of the stack's, held only through pod identity outside tenant namespaces, allowed only sts, "
+    "and the trust must require a `kubernetes-namespace` session tag",
     why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
     "The rule is an allowlist: what it cannot prove isolated is a violation.",
     check=check_tenant_roles,
@@ -649,8 +651,9 @@ tenant_role_isolated = stack_policy(
     remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to a `StringLike` `s3:prefix` condition "
     "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
     "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
-    limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com: EKS sets "
-    "it from the pod's namespace and no caller can choose it through sts:TagSession. The rule assumes that tenants cannot create "
+    limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com (EKS sets "
+    "it from the pod's namespace and no caller can choose it through sts:TagSession) and brokers of the stack that no tenant can reach: "
+    "a broker chooses the tenant by design (the service serves every tenant), so its own holders are trusted. The rule assumes that tenants cannot create "
     "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
     "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
