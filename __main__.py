@@ -19,7 +19,8 @@ from components.tagging import ProviderSettings, configure_providers, regional_p
 from components.tenant import Tenant, TenantArgs, tenant_prefix
 from components.tenantidentity import TenantIdentity, TenantIdentityArgs
 from components.tenantpool import TenantPool, TenantPoolArgs
-from components.workload import DatabaseAccess, Workload, WorkloadArgs, WorkloadTenant
+from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
+from components.workload import SERVICE_ACCOUNT, DatabaseAccess, TenantDataAccess, Workload, WorkloadArgs, WorkloadTenant
 
 stack = pulumi.get_stack()
 try:
@@ -109,9 +110,72 @@ registry = ImageRegistry(
     ),
 )
 api_keys = TenantApiKeys(f"{stack}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
-service_tenants = [
-    WorkloadTenant(id=t.id, plan=t.plan, key_digest=api_keys.digests[t.id], **cfg.quota_of(t).model_dump()) for t in cfg.tenants
-]
+tenants: dict[str, list[Tenant]] = {t.id: [] for t in cfg.tenants}
+pools: dict[str, TenantPool] = {}
+identities: dict[str, TenantIdentity] = {}
+account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers["primary"])).account_id
+for role, spec in cfg.regions.both:
+    in_region = pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": clusters[role].k8s_provider})
+    pool = TenantPool(f"{stack}-{spec.region}-tenant-pool", TenantPoolArgs(region=spec.region), opts=in_region)
+    pools[role] = pool
+    silo_prefix = account_id.apply(lambda acct, region=spec.region: silo_bucket_prefix(acct, stack, region))
+    identities[role] = TenantIdentity(
+        f"{stack}-{spec.region}-tenant-identity",
+        TenantIdentityArgs(
+            region=spec.region,
+            cluster_arn=clusters[role].cluster_arn,
+            pool_bucket_arn=pool.bucket_arn,
+            silo_bucket_prefix=silo_prefix,
+            cluster_name=clusters[role].cluster_name,
+            service_namespace=WORKLOAD_NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+        ),
+        opts=pulumi.ResourceOptions(providers={"aws": providers[role]}),
+    )
+    for tenant in cfg.tenants:
+        quota = cfg.quota_of(tenant)
+        tenants[tenant.id].append(
+            Tenant(
+                f"{stack}-{spec.region}-t-{tenant.id}",
+                TenantArgs(
+                    tenant_id=tenant.id,
+                    plan=tenant.plan,
+                    region=spec.region,
+                    gql_qps=quota.gql_qps,
+                    ingest_eps=quota.ingest_eps,
+                    storage_gb=quota.storage_gb,
+                    data_tier=tenant.data_tier,
+                    pool_bucket_arn=pool.bucket_arn,
+                    pool_bucket_name=pool.bucket_name,
+                    cluster_name=clusters[role].cluster_name,
+                    identity_role_arn=identities[role].role_arn,
+                    silo_bucket_prefix=silo_prefix,
+                    database_cidrs=networks[role].data_subnet_cidrs,
+                    platform_namespace=WORKLOAD_NAMESPACE,
+                ),
+                opts=in_region,
+            )
+        )
+
+
+def service_tenants(region_index: int, role: str) -> list[WorkloadTenant]:
+    """The service's view of each tenant in one region: quotas (the stack config: their one source),
+    key digest, and where its data lives with the role that reaches it."""
+    out = []
+    for t in cfg.tenants:
+        here = tenants[t.id][region_index]
+        data = TenantDataAccess(
+            bucket=here.bucket_name,
+            prefix=here.prefix,
+            namespace=here.namespace,
+            kms_key_arn=here.key_arn,
+            role_arn=identities[role].role_arn,
+        )
+        out.append(
+            WorkloadTenant(id=t.id, plan=t.plan, key_digest=api_keys.digests[t.id], data=data, **cfg.quota_of(t).model_dump())
+        )
+    return out
+
 
 workloads = {
     role: Workload(
@@ -134,57 +198,14 @@ workloads = {
                 admin_password=database.master_password,
                 writer_forwards=database.endpoints[role].forwards_writes,
             ),
-            tenants=service_tenants,
+            tenants=service_tenants(i, role),
             cost_labels={"meridian.io/stack": stack, "meridian.io/cost-center": cfg.cost.cost_center},
+            cluster_arn=clusters[role].cluster_arn,
         ),
         opts=pulumi.ResourceOptions(providers={"kubernetes": clusters[role].k8s_provider}),
     )
-    for role, spec in cfg.regions.both
+    for i, (role, spec) in enumerate(cfg.regions.both)
 }
-
-tenants: dict[str, list[Tenant]] = {t.id: [] for t in cfg.tenants}
-pools: dict[str, TenantPool] = {}
-identities: dict[str, TenantIdentity] = {}
-account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers["primary"])).account_id
-for role, spec in cfg.regions.both:
-    in_region = pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": clusters[role].k8s_provider})
-    pool = TenantPool(f"{stack}-{spec.region}-tenant-pool", TenantPoolArgs(region=spec.region), opts=in_region)
-    pools[role] = pool
-    silo_prefix = account_id.apply(lambda acct, region=spec.region: silo_bucket_prefix(acct, stack, region))
-    identities[role] = TenantIdentity(
-        f"{stack}-{spec.region}-tenant-identity",
-        TenantIdentityArgs(
-            region=spec.region,
-            cluster_arn=clusters[role].cluster_arn,
-            pool_bucket_arn=pool.bucket_arn,
-            silo_bucket_prefix=silo_prefix,
-        ),
-        opts=pulumi.ResourceOptions(providers={"aws": providers[role]}),
-    )
-    for tenant in cfg.tenants:
-        quota = cfg.quota_of(tenant)
-        tenants[tenant.id].append(
-            Tenant(
-                f"{stack}-{spec.region}-t-{tenant.id}",
-                TenantArgs(
-                    tenant_id=tenant.id,
-                    plan=tenant.plan,
-                    region=spec.region,
-                    gql_qps=quota.gql_qps,
-                    ingest_eps=quota.ingest_eps,
-                    storage_gb=quota.storage_gb,
-                    data_tier=tenant.data_tier,
-                    pool_bucket_arn=pool.bucket_arn,
-                    cluster_name=clusters[role].cluster_name,
-                    identity_role_arn=identities[role].role_arn,
-                    silo_bucket_prefix=silo_prefix,
-                    database_cidrs=networks[role].data_subnet_cidrs,
-                    # Its rate-limit ConfigMap needs the platform namespace, not the whole rollout.
-                    platform_namespace=workloads[role].namespace,
-                ),
-                opts=in_region,
-            )
-        )
 
 cost_caps = CostCaps(
     f"{stack}-cost",

@@ -1,4 +1,14 @@
-"""SecureBucket: an S3 bucket that cannot be made public, is versioned, KMS-encrypted and TLS-only."""
+"""SecureBucket: an S3 bucket that cannot be made public, is versioned, KMS-encrypted and TLS-only.
+
+A bucket holding tenant data (`TenantDataRules`) also refuses, in its policy, any PUT under the
+tenant root (`tenants/`) that does not name its SSE-KMS key explicitly (the bucket's default key
+is never a tenant's), any PUT there by a principal that is not a tenant session (no
+`kubernetes-namespace` session tag), and any object request by a tenant session outside its own
+`tenants/<namespace>/`. A silo bucket (one tenant, `key_arn` set) further refuses every PUT that
+names another key than the tenant's. A pool bucket cannot list each tenant's key (20 KB policy
+limit against 1,000 tenants): there the key is bound by the sessions, whose role and session
+policy reach only the caller's own key (components.tenantidentity, docs/tenancy-and-cost.md).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +18,87 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import NAMESPACE_PREFIX
+from components.tenantidentity import NAMESPACE_KEY, NAMESPACE_TAG
 
-def tls_only_policy(bucket_arn: str) -> str:
-    """Deny every request that does not arrive over TLS."""
-    return json.dumps(
+KMS_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+OBJECT_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantDataRules:
+    prefix_root: str = "tenants/"
+    """Tenant data lives under `<prefix_root><namespace>/` (pool and silo alike)."""
+    key_arn: pulumi.Input[str] | None = None
+    """Silo: the one tenant key every object must name. Pool: None (bound by the sessions)."""
+
+
+def tenant_data_statements(bucket_arn: str, prefix_root: str, key_arn: str | None) -> list[dict]:
+    """The statements that bind tenant data to tenant sessions and explicit keys (see the module doc)."""
+    tenant_objects = f"{bucket_arn}/{prefix_root}*"
+    out = [
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
+            "Sid": "TenantWritesNameTheirKey",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": tenant_objects,
+            "Condition": {"Null": {KMS_KEY_HEADER: "true"}},
+        },
+        {
+            "Sid": "TenantWritesUseKms",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": tenant_objects,
+            "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+        },
+        {
+            "Sid": "OnlyTenantSessionsWriteTenantData",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": tenant_objects,
+            "Condition": {"Null": {NAMESPACE_KEY: "true"}},
+        },
+        {
+            "Sid": "TenantSessionsStayInTheirPrefix",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": OBJECT_ACTIONS,
+            "NotResource": f"{bucket_arn}/{prefix_root}{NAMESPACE_TAG}/*",
+            "Condition": {"StringLike": {NAMESPACE_KEY: f"{NAMESPACE_PREFIX}*"}},
+        },
+    ]
+    if key_arn is not None:
+        out.append(
+            {
+                "Sid": "TenantWritesUseTheTenantKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": tenant_objects,
+                "Condition": {"StringNotEquals": {KMS_KEY_HEADER: key_arn}},
+            }
+        )
+    return out
+
+
+def bucket_policy(bucket_arn: str, tenant_data: TenantDataRules | None = None, key_arn: str | None = None) -> str:
+    """Deny every request that does not arrive over TLS; for tenant data, the rules above."""
+    statements = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
-    )
+    ]
+    if tenant_data is not None:
+        statements += tenant_data_statements(bucket_arn, tenant_data.prefix_root, key_arn)
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +108,8 @@ class SecureBucketArgs:
     tags: dict[str, str] | None = None
     bucket_name: pulumi.Input[str] | None = None
     """A physical name when something else must know it in advance (an ABAC policy); else auto-named."""
+    tenant_data: TenantDataRules | None = None
+    """Set when the bucket holds tenant data: its policy then binds that data to tenant sessions and keys."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -80,7 +155,12 @@ class SecureBucket(pulumi.ComponentResource):
             ],
             opts=under,
         )
-        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=self.bucket.id, policy=self.bucket.arn.apply(tls_only_policy), opts=under)
+        rules = args.tenant_data
+        policy = pulumi.Output.all(self.bucket.arn, rules.key_arn if rules else None).apply(
+            lambda v: bucket_policy(v[0], rules, v[1])
+        )
+        # the logical name stays: renaming would replace the policy of every existing bucket
+        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=self.bucket.id, policy=policy, opts=under)
         self.bucket_name = self.bucket.bucket
         self.arn = self.bucket.arn
         self.register_outputs({"bucket_name": self.bucket_name, "arn": self.arn})

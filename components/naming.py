@@ -15,6 +15,15 @@ TENANT_ID_MAX = 32  # components.config.TenantId
 NAMESPACE_PREFIX = "t-"
 
 
+def tenant_namespace(tenant_id: str) -> str:
+    return f"{NAMESPACE_PREFIX}{tenant_id}"
+
+
+def tenant_data_prefix(tenant_id: str) -> str:
+    """The tenant's key prefix in its bucket (pool or silo): named by namespace, as the ABAC role sees the caller."""
+    return f"tenants/{tenant_namespace(tenant_id)}/"
+
+
 def stable_hash(*parts: str, n: int = 10) -> str:
     """Lowercase hex, the same for the same parts on every run and machine."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:n]

@@ -7,14 +7,15 @@ and a service account bound by an EKS Pod Identity association to the region's t
 (components.tenantidentity: one role for all tenants, access by session tags).
 AWS: the tenant's own KMS key (tagged with its namespace); its data under `tenants/t-<id>/` in the
 region's pool bucket (pool tier) or in a bucket of its own named `<silo prefix>t-<id>` (silo
-tier). The association's session policy names only that prefix or bucket and that key, so the
-session can reach nothing else even if the role's policy were wrong. The tenant's rate limits are
-published as a ConfigMap in the platform namespace.
+tier), every object encrypted under the tenant's key (the bucket policies refuse anything else,
+components.bucket). The association's session policy names only that prefix or bucket and that
+key, so the session can reach nothing else even if the role's policy were wrong; the reference
+service assumes the same role with the same session policy per tenant (service/objects.py).
+The tenant's quotas reach the service only through its settings (components.workload): one source.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -23,19 +24,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.bucket import SecureBucket, SecureBucketArgs
+from components.bucket import SecureBucket, SecureBucketArgs, TenantDataRules
 from components.keys import customer_key
-from components.naming import NAMESPACE_PREFIX, silo_bucket_name
+from components.naming import silo_bucket_name, tenant_data_prefix, tenant_namespace
 from components.planning import tenant_sizing
 from components.tagging import TAG_TENANT
 from components.tenantidentity import TAG_NAMESPACE
+from service.objects import session_policy
 
 TENANT_LABEL = "meridian.io/tenant"
-PLATFORM_NAMESPACE = "platform"
 
 
 def namespace_of(tenant_id: str) -> str:
-    return f"{NAMESPACE_PREFIX}{tenant_id}"
+    return tenant_namespace(tenant_id)
 
 
 def service_account_of(tenant_id: str) -> str:
@@ -44,39 +45,13 @@ def service_account_of(tenant_id: str) -> str:
 
 def tenant_prefix(tenant_id: str) -> str:
     """The tenant's prefix in the pool bucket: named by namespace, as the ABAC role sees the caller."""
-    return f"tenants/{namespace_of(tenant_id)}/"
+    return tenant_data_prefix(tenant_id)
 
 
 def data_policy(bucket_arn: str, key_arn: str, tenant_id: str) -> str:
-    """Objects under the tenant's prefix, listing limited to it, and the tenant's key: nothing else.
-    The session policy of the tenant's Pod Identity association (at most 2,048 characters packed)."""
-    prefix = tenant_prefix(tenant_id)
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "TenantObjects",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
-                    "Resource": f"{bucket_arn}/{prefix}*",
-                },
-                {
-                    "Sid": "TenantListing",
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": bucket_arn,
-                    "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-                },
-                {
-                    "Sid": "TenantKey",
-                    "Effect": "Allow",
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                    "Resource": key_arn,
-                },
-            ],
-        }
-    )
+    """The session policy of the tenant's Pod Identity association (at most 2,048 characters packed),
+    the same document the service passes when it assumes the role for this tenant."""
+    return session_policy(bucket_arn, tenant_prefix(tenant_id), key_arn)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,14 +65,15 @@ class TenantArgs:
     data_tier: Literal["pool", "silo"]
     pool_bucket_arn: pulumi.Input[str]
     """The region's shared bucket; used by pool-tier tenants."""
+    pool_bucket_name: pulumi.Input[str]
     cluster_name: pulumi.Input[str]
     identity_role_arn: pulumi.Input[str]
     """The region's tenant role (components.tenantidentity) the association binds the service account to."""
     silo_bucket_prefix: pulumi.Input[str]
     database_cidrs: Sequence[str]
     """Data subnet CIDRs: the only in-VPC destinations tenant pods may reach (PostgreSQL)."""
-    platform_namespace: pulumi.Input[str] = PLATFORM_NAMESPACE
-    """The workload's namespace (its output, so the rate-limit ConfigMap waits for that namespace only)."""
+    platform_namespace: str
+    """The reference service's namespace: the only one whose pods may reach the tenant's."""
 
     def __post_init__(self) -> None:
         if self.data_tier not in ("pool", "silo"):
@@ -108,8 +84,10 @@ class TenantArgs:
 
 class Tenant(pulumi.ComponentResource):
     namespace: str
+    prefix: str
     key_arn: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: TenantArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:tenant:Tenant", name, None, opts)
@@ -126,11 +104,17 @@ class Tenant(pulumi.ComponentResource):
         )
         if args.data_tier == "silo":
             bucket_name = pulumi.Output.from_input(args.silo_bucket_prefix).apply(lambda p: silo_bucket_name(p, self.namespace))
-            bucket_arn = SecureBucket(
-                f"{name}-silo", SecureBucketArgs(kms_key_arn=key.arn, tags=tags, bucket_name=bucket_name), opts=child
-            ).arn
+            silo = SecureBucket(
+                f"{name}-silo",
+                SecureBucketArgs(
+                    kms_key_arn=key.arn, tags=tags, bucket_name=bucket_name, tenant_data=TenantDataRules(key_arn=key.arn)
+                ),
+                opts=child,
+            )
+            bucket_arn, bucket_name = silo.arn, silo.bucket_name
         else:
             bucket_arn = pulumi.Output.from_input(args.pool_bucket_arn)
+            bucket_name = pulumi.Output.from_input(args.pool_bucket_name)
 
         # --- Kubernetes: namespace, isolation, quotas, identity ---------------------------------
         ns = k8s.core.v1.Namespace(
@@ -153,7 +137,7 @@ class Tenant(pulumi.ComponentResource):
                 "podSelector": {},
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [
-                    {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": PLATFORM_NAMESPACE}}}]}
+                    {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.platform_namespace}}}]}
                 ],
                 "egress": [
                     {
@@ -212,18 +196,10 @@ class Tenant(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[sa]),
         )
-        k8s.core.v1.ConfigMap(
-            f"{name}-rate-limits",
-            metadata={"namespace": args.platform_namespace, "name": f"tenant-{tid}-limits", "labels": labels},
-            data={
-                "plan": args.plan,
-                "gql_qps": str(args.gql_qps),
-                "ingest_eps": str(args.ingest_eps),
-                "storage_gb": str(args.storage_gb),
-            },
-            opts=child,
-        )
-
+        self.prefix = tenant_prefix(tid)
         self.key_arn = key.arn
         self.bucket_arn = bucket_arn
-        self.register_outputs({"namespace": self.namespace, "key_arn": self.key_arn, "bucket_arn": self.bucket_arn})
+        self.bucket_name = bucket_name
+        self.register_outputs(
+            {"namespace": self.namespace, "key_arn": self.key_arn, "bucket_arn": self.bucket_arn, "bucket_name": self.bucket_name}
+        )

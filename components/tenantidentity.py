@@ -12,6 +12,16 @@ session to come from this region's cluster and a tenant namespace (`t-*`).
 Each tenant's Pod Identity association additionally carries a session policy naming only its own
 literal prefix, bucket and key (components.tenant), so the effective permissions are the
 intersection of both: a mistake in one document alone does not open another tenant's data.
+
+The reference service serves every tenant from the platform namespace, so it cannot be one tenant's
+pod. It gets its own Pod Identity role, the broker, which may do one thing: assume this tenant role
+with the session tags a tenant pod would carry (`kubernetes-namespace` = a tenant namespace `t-*`,
+`eks-cluster-arn` = this cluster) and no others. The service does so per request's tenant, with
+the tenant's literal session policy (service/objects.py), and so reaches each tenant's data only
+through that tenant's own session: the same role, the same ABAC statements, the same intersection.
+The tenant role trusts the broker for exactly that (`sts:AssumeRole` + `sts:TagSession` with those
+tag conditions); the broker is associated with the service's service account only, outside every
+tenant namespace.
 """
 
 from __future__ import annotations
@@ -28,19 +38,60 @@ TENANT_ROLE_PATH = "/meridian/tenants/"  # lets the budget action target tenant 
 TAG_NAMESPACE = "meridian:namespace"  # on tenant KMS keys: the namespace whose sessions may use them
 NAMESPACE_KEY = "aws:PrincipalTag/kubernetes-namespace"  # set by EKS Pod Identity on every session
 NAMESPACE_TAG = "${" + NAMESPACE_KEY + "}"  # the policy variable
+SESSION_TAG_KEYS = ["kubernetes-namespace", "eks-cluster-arn"]  # what the broker may (and must) set
 
 
-def trust_policy(account_id: str, cluster_arn: str) -> str:
-    """Only EKS Pod Identity, for this account and this cluster, may assume (and tag) the role."""
+def pod_identity_trust(account_id: str, cluster_arn: str) -> dict:
+    """EKS Pod Identity, for this account and this cluster, may assume (and tag) the role."""
+    return {
+        "Sid": "EksPodIdentity",
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
+    }
+
+
+def broker_tag_conditions(cluster_arn: str) -> dict:
+    """A tenant session's tags and nothing else: a tenant namespace, this cluster."""
+    return {
+        "StringLike": {"aws:RequestTag/kubernetes-namespace": f"{TENANT_NAMESPACE_PREFIX}*"},
+        "StringEquals": {"aws:RequestTag/eks-cluster-arn": cluster_arn},
+        "ForAllValues:StringEquals": {"aws:TagKeys": SESSION_TAG_KEYS},
+    }
+
+
+def trust_policy(account_id: str, cluster_arn: str, broker_arn: str) -> str:
+    """Tenant pods through EKS Pod Identity, and the service's broker role with a tenant's session tags."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                pod_identity_trust(account_id, cluster_arn),
+                {
+                    "Sid": "ServiceBroker",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": broker_arn},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": broker_tag_conditions(cluster_arn),
+                },
+            ],
+        }
+    )
+
+
+def broker_policy(tenant_role_arn: str, cluster_arn: str) -> str:
+    """The broker may assume the tenant role with a tenant's session tags; nothing else."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
+                    "Sid": "AssumeTenantSessions",
                     "Effect": "Allow",
-                    "Principal": {"Service": "pods.eks.amazonaws.com"},
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
+                    "Resource": tenant_role_arn,
+                    "Condition": broker_tag_conditions(cluster_arn),
                 }
             ],
         }
@@ -114,20 +165,36 @@ class TenantIdentityArgs:
     pool_bucket_arn: pulumi.Input[str]
     silo_bucket_prefix: pulumi.Input[str]
     """Silo buckets are named `<prefix><namespace>` (components.naming.silo_bucket_name)."""
+    cluster_name: pulumi.Input[str]
+    service_namespace: pulumi.Input[str]
+    """The reference service's namespace and service account: the broker's only holder."""
+    service_account: str
     prefix_root: str = "tenants/"
 
 
 class TenantIdentity(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
     role_name: pulumi.Output[str]
+    broker_role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: TenantIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:tenant:TenantIdentity", name, None, opts)
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        broker = aws.iam.Role(
+            f"{name}-broker",
+            description=f"the reference service in {args.region}: assumes the tenant role with one tenant's session tags",
+            assume_role_policy=pulumi.Output.all(account_id, args.cluster_arn).apply(
+                lambda v: json.dumps({"Version": "2012-10-17", "Statement": [pod_identity_trust(v[0], v[1])]})
+            ),
+            max_session_duration=3600,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         role = aws.iam.Role(
             f"{name}-role",
             description=f"tenant workloads in {args.region} (EKS Pod Identity, access by session tags)",
-            assume_role_policy=pulumi.Output.all(account_id, args.cluster_arn).apply(lambda v: trust_policy(v[0], v[1])),
+            assume_role_policy=pulumi.Output.all(account_id, args.cluster_arn, broker.arn).apply(
+                lambda v: trust_policy(v[0], v[1], v[2])
+            ),
             path=TENANT_ROLE_PATH,
             max_session_duration=3600,
             opts=pulumi.ResourceOptions(parent=self),
@@ -147,6 +214,21 @@ class TenantIdentity(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=role),
         )
+        aws.iam.RolePolicy(
+            f"{name}-broker-assume",
+            role=broker.id,
+            policy=pulumi.Output.all(role.arn, args.cluster_arn).apply(lambda v: broker_policy(v[0], v[1])),
+            opts=pulumi.ResourceOptions(parent=broker),
+        )
+        aws.eks.PodIdentityAssociation(
+            f"{name}-broker-identity",
+            cluster_name=args.cluster_name,
+            namespace=args.service_namespace,
+            service_account=args.service_account,
+            role_arn=broker.arn,
+            opts=pulumi.ResourceOptions(parent=broker),
+        )
         self.role_arn = role.arn
         self.role_name = role.name
-        self.register_outputs({"role_arn": self.role_arn, "role_name": self.role_name})
+        self.broker_role_arn = broker.arn
+        self.register_outputs({"role_arn": self.role_arn, "role_name": self.role_name, "broker_role_arn": self.broker_role_arn})

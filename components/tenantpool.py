@@ -1,7 +1,10 @@
 """TenantPool: one region's shared home for pool-tier tenant data (a secure bucket and its key).
 
-Pool tenants get a prefix `tenants/<id>/` in this bucket and encrypt with their own key;
-silo tenants get a bucket of their own (see Tenant).
+Pool tenants get a prefix `tenants/t-<id>/` in this bucket and every object there is encrypted with
+the tenant's own key, named on each PUT: the bucket policy refuses a PUT under `tenants/` without an
+explicit SSE-KMS key, and tenant sessions reach only their own key (components.bucket). The pool
+key is the bucket's default for anything else (nothing tenant-owned; no tenant session may use it).
+Silo tenants get a bucket of their own (see Tenant).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.bucket import SecureBucket, SecureBucketArgs
+from components.bucket import SecureBucket, SecureBucketArgs, TenantDataRules
 from components.keys import customer_key
 
 
@@ -27,7 +30,11 @@ class TenantPool(pulumi.ComponentResource):
     def __init__(self, name: str, args: TenantPoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:tenant:TenantPool", name, None, opts)
         key = customer_key(f"{name}-key", f"{name}: default encryption of the shared tenant bucket", parent=self)
-        bucket = SecureBucket(f"{name}-data", SecureBucketArgs(kms_key_arn=key.arn), opts=pulumi.ResourceOptions(parent=self))
+        bucket = SecureBucket(
+            f"{name}-data",
+            SecureBucketArgs(kms_key_arn=key.arn, tenant_data=TenantDataRules()),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.bucket_name = bucket.bucket_name
         self.bucket_arn = bucket.arn
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})

@@ -2,11 +2,14 @@
 
 What a pod gets is exactly what the service reads: its settings file `/etc/meridian/service.json`
 (a Secret rendered from the service's own settings model, `service.settings.ServiceSettings`:
-DSNs, tenants with key digests and quotas, bind address), passed as `--config`. Nothing else
-configures it. The service logs in as the application user, never the master: the primary region
-runs the schema migration as a Job before the Deployment rolls out, with its own Secret
-(`migrate.json`, `service.settings.MigrationSettings`: the master DSN and the application user it
-creates); the dr region's schema and roles arrive by replication. Pods are non-root with a read-only root
+DSNs, tenants with key digests and quotas, each tenant's bucket, prefix, key and role, the region
+and cluster for its sessions, bind address), passed as `--config`. Nothing else configures it.
+The pods run as the service account `meridian-api`, whose Pod Identity role (the broker,
+components.tenantidentity) may only assume the tenant role with one tenant's session tags. The
+service logs in as the application user, never the master: the primary region runs the schema
+migration as a Job before the Deployment rolls out, with its own Secret (`migrate.json`,
+`service.settings.MigrationSettings`: the master DSN and the application user it creates); the dr
+region's schema and roles arrive by replication. Pods are non-root with a read-only root
 filesystem; readiness is the deep `/healthz` (database reachable), liveness the shallow `/livez`
 (a database outage must not restart every pod). A LoadBalancer Service becomes an internet-facing
 NLB terminating TLS with the region's ACM certificate; its hostname is what Route 53 watches.
@@ -24,10 +27,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from service.quotas import TenantQuota
-from service.settings import MigrationSettings, ServiceSettings, TenantEntry
+from service.settings import MigrationSettings, ObjectStorage, ServiceSettings, TenantData, TenantEntry
 
 NAMESPACE = "platform"
 APP = "meridian-api"
+SERVICE_ACCOUNT = APP  # bound to the broker role by an EKS Pod Identity association (components.tenantidentity)
 SETTINGS_DIR = "/etc/meridian"
 SETTINGS_FILE = "service.json"
 SETTINGS_PATH = f"{SETTINGS_DIR}/{SETTINGS_FILE}"
@@ -44,8 +48,19 @@ DB_SSLMODE = "require"
 
 
 @dataclass(frozen=True, kw_only=True)
+class TenantDataAccess:
+    """Where the tenant's objects live in this region and the role whose sessions reach them."""
+
+    bucket: pulumi.Input[str]
+    prefix: str
+    namespace: str
+    kms_key_arn: pulumi.Input[str]
+    role_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class WorkloadTenant:
-    """What the service needs of a tenant: its plan, quotas and the digest of its API key."""
+    """What the service needs of a tenant: its plan, quotas, the digest of its API key, its data."""
 
     id: str
     plan: str
@@ -53,6 +68,7 @@ class WorkloadTenant:
     ingest_eps: int
     storage_gb: int
     key_digest: pulumi.Input[str]
+    data: TenantDataAccess | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +101,8 @@ class WorkloadArgs:
     tenants: Sequence[WorkloadTenant]
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     """Pod labels EKS split cost allocation imports as cost-allocation tags (once enabled in billing)."""
+    cluster_arn: pulumi.Input[str] | None = None
+    """The `eks-cluster-arn` session tag of tenant sessions; with tenant data, the object API is configured."""
 
     def __post_init__(self) -> None:
         if self.database.user == self.database.admin_user:
@@ -112,19 +130,30 @@ def render_settings(
     password: str,
     tenants: Sequence[WorkloadTenant],
     digests: Sequence[str],
+    data: Sequence[tuple[str, str, str] | None] = (),
+    cluster_arn: str | None = None,
 ) -> str:
-    """The settings file, through the service's own model: what it cannot load, it is never given."""
+    """The settings file, through the service's own model: what it cannot load, it is never given.
+    `data`: per tenant, its resolved (bucket, key ARN, role ARN), or None without tenant data."""
+    data = list(data) or [None] * len(tenants)
     settings = ServiceSettings(
         region=region,
         role=role,
         write_dsn=dsn(writer_host, db.port, db.name, db.user, password, writer=not db.writer_forwards),
         read_dsn=dsn(reader_host, db.port, db.name, db.user, password, writer=False),
         tenants=tuple(
-            TenantEntry(t.id, t.plan, (digest,), TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb))
-            for t, digest in zip(tenants, digests, strict=True)
+            TenantEntry(
+                t.id,
+                t.plan,
+                (digest,),
+                TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb),
+                TenantData(d[0], t.data.prefix, d[1], d[2], t.data.namespace) if d and t.data else None,
+            )
+            for t, digest, d in zip(tenants, digests, data, strict=True)
         ),
         host=BIND_HOST,
         port=port,
+        objects=ObjectStorage(region=region, cluster_arn=cluster_arn) if any(data) else None,
     )
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
 
@@ -147,6 +176,7 @@ def pod_spec(
     port: int,
     command: Sequence[str],
     probes: bool,
+    service_account: pulumi.Input[str] | None = None,
 ) -> dict:
     """The pod both the Deployment and the migration Job run: same image, each its own settings Secret."""
     container: dict = {
@@ -175,7 +205,9 @@ def pod_spec(
             "failureThreshold": 3,
             "initialDelaySeconds": 5,
         }
+    identity = {"serviceAccountName": service_account} if service_account is not None else {}
     return {
+        **identity,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": RUN_AS,
@@ -216,12 +248,24 @@ class Workload(pulumi.ComponentResource):
         )
         in_ns = pulumi.ResourceOptions(parent=ns)
         db = args.database
+        n = len(args.tenants)
+        data_inputs = [
+            x for t in args.tenants if t.data is not None for x in (t.data.bucket, t.data.kms_key_arn, t.data.role_arn)
+        ]
+
+        def tenant_data(values: list) -> list:
+            """Per tenant, its resolved (bucket, key, role), in tenant order."""
+            resolved = iter([tuple(values[i : i + 3]) for i in range(0, len(values), 3)])
+            return [next(resolved) if t.data is not None else None for t in args.tenants]
+
         settings_json = pulumi.Output.secret(
             pulumi.Output.all(
                 db.writer_host,
                 db.reader_host,
                 db.password,
+                args.cluster_arn,
                 *[t.key_digest for t in args.tenants],
+                *data_inputs,
             ).apply(
                 lambda v: render_settings(
                     region=args.region,
@@ -232,9 +276,16 @@ class Workload(pulumi.ComponentResource):
                     reader_host=v[1],
                     password=v[2],
                     tenants=args.tenants,
-                    digests=v[3:],
+                    digests=v[4 : 4 + n],
+                    data=tenant_data(v[4 + n :]),
+                    cluster_arn=v[3],
                 )
             )
+        )
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={"namespace": ns.metadata.name, "name": SERVICE_ACCOUNT, "labels": labels},
+            opts=in_ns,
         )
         secret = k8s.core.v1.Secret(
             f"{name}-settings",
@@ -305,6 +356,7 @@ class Workload(pulumi.ComponentResource):
                             port=args.container_port,
                             command=SERVICE_COMMAND,
                             probes=True,
+                            service_account=service_account.metadata.name,
                         ),
                         "topologySpreadConstraints": [
                             {

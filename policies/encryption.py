@@ -408,7 +408,7 @@ s3_tls_only = stack_policy(
     check=check_s3_tls_only,
     severity=HIGH,
     remediation="Add a BucketPolicy with a Deny of `s3:*` on the bucket and `bucket/*` for `Principal: *` under "
-    "`Condition: {Bool: {aws:SecureTransport: false}}` (components.bucket.tls_only_policy).",
+    "`Condition: {Bool: {aws:SecureTransport: false}}` (components.bucket.bucket_policy).",
     tags=["encryption", "transit"],
 )
 

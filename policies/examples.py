@@ -1928,3 +1928,144 @@ ABAC_MUTATIONS: list[tuple[str, Callable[[Resources], None]]] = [
         _add_resource(_res("aws:s3/bucket:Bucket", "platform-logs", {"bucket": "silo-t-acme", "tags": _tags(PRIMARY)})),
     ),
 ]
+
+
+# --- the reference service's broker: assumes the shared tenant role with one tenant's session tags --------
+
+BROKER_ARN = f"arn:aws:iam::{ACCOUNT}:role/service-broker-1234567"
+_BROKER_TAGS = {
+    "StringLike": {"aws:RequestTag/kubernetes-namespace": "t-*"},
+    "StringEquals": {"aws:RequestTag/eks-cluster-arn": f"arn:aws:eks:{PRIMARY}:{ACCOUNT}:cluster/eks"},
+    "ForAllValues:StringEquals": {"aws:TagKeys": ["kubernetes-namespace", "eks-cluster-arn"]},
+}
+
+
+def _broker_trust(statement: dict | None = None) -> str:
+    return json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "pods.eks.amazonaws.com"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                },
+                statement
+                or {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": BROKER_ARN},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": _BROKER_TAGS,
+                },
+            ]
+        }
+    )
+
+
+def broker_stack() -> Resources:
+    """The ABAC stack whose shared tenant role also trusts the service's broker role: a pod-identity
+    role held only by the service's account in the platform namespace, allowed only sts."""
+    resources = abac_stack()
+    b = _Builder()
+    b.providers = {PRIMARY: urn("pulumi:providers:aws", PRIMARY)}
+    broker = b.add(
+        "aws:iam/role:Role",
+        "service-broker",
+        {
+            "assumeRolePolicy": json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "pods.eks.amazonaws.com"},
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                        }
+                    ]
+                }
+            )
+        },
+    )
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/meridian/tenants/tenants-role-1234567"
+    b.add(
+        "aws:iam/rolePolicy:RolePolicy",
+        "service-broker-assume",
+        {
+            "role": "service-broker-1234567",
+            "policy": json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                            "Resource": role_arn,
+                            "Condition": _BROKER_TAGS,
+                        }
+                    ]
+                }
+            ),
+        },
+        parent=broker,
+        deps={"role": [broker], "policy": [urn("aws:iam/role:Role", "tenants-role")]},
+        tags=False,
+    )
+    b.add(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "service-broker-identity",
+        {"clusterName": "eks", "namespace": "platform", "serviceAccount": "meridian-api", "roleArn": BROKER_ARN},
+        deps={"roleArn": [broker]},
+    )
+    role = find(resources, "tenants-role")
+    role["inputs"]["assumeRolePolicy"] = _broker_trust()
+    role["propertyDependencies"] = {**role.get("propertyDependencies", {}), "assumeRolePolicy": [broker]}
+    role["dependencies"] = sorted({*role.get("dependencies", []), broker})
+    return resources + b.resources
+
+
+BROKER_MUTATIONS: list[tuple[str, Callable[[Resources], None]]] = [
+    ("the broker associated with a tenant's namespace", _set("service-broker-identity", "namespace", "t-acme")),
+    (
+        "the broker allowed tenant data itself",
+        _doc(
+            "service-broker-assume",
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/*"},
+        ),
+    ),
+    (
+        "the broker trusting an AWS account besides pod identity",
+        _set(
+            "service-broker",
+            "assumeRolePolicy",
+            json.dumps(
+                {
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+                    ]
+                }
+            ),
+        ),
+    ),
+    (
+        "the tenant role trusting the broker without a namespace session tag condition",
+        _set(
+            "tenants-role",
+            "assumeRolePolicy",
+            _broker_trust({"Effect": "Allow", "Principal": {"AWS": BROKER_ARN}, "Action": ["sts:AssumeRole", "sts:TagSession"]}),
+        ),
+    ),
+    (
+        "the tenant role trusting a principal that is no broker of the stack",
+        _set(
+            "tenants-role",
+            "assumeRolePolicy",
+            _broker_trust(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [BROKER_ARN, f"arn:aws:iam::{ACCOUNT}:role/ci"]},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": _BROKER_TAGS,
+                }
+            ),
+        ),
+    ),
+]

@@ -217,7 +217,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
         if tenant is UNKNOWN:
             raise unknown("tags", tag)
         if not tenant:
-            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, namespaces, config)
+            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, namespaces, config, grants)
         out: list[tuple[str | None, str]] = []
         for grant in grants.get(role.urn, []):
             where = f"Tenant {tenant} role's {grant.label}"
@@ -390,6 +390,76 @@ def _pod_identity_only(role: Any) -> bool:
     )
 
 
+def _pod_identity_statement(st: Statement) -> bool:
+    return (
+        st.principal != "*"
+        and isinstance(st.principal, dict)
+        and set(st.principal) == {"Service"}
+        and set(st.principal["Service"]) == {"pods.eks.amazonaws.com"}
+    )
+
+
+def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[str, set[str]]) -> list[str]:
+    """A role trusted to set a tenant's session tags (the service's broker) chooses the tenant, so
+    it must be reachable by no tenant: held only through pod identity, associated only outside
+    tenant namespaces, and able to do nothing but assume roles (sts) itself."""
+    out = []
+    if not _pod_identity_only(broker):
+        out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
+    for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
+        ns = dig(assoc.props, "namespace")
+        if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces:
+            out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's (or unknown)")
+    for sa in stack.referring(broker, "metadata", SERVICE_ACCOUNT):
+        out.append(f"broker {broker.name} must not be held through a service account annotation ({sa.name})")
+    for grant in grants.get(broker.urn, []):
+        if grant.managed_arn is not None:
+            out.append(f"broker {broker.name} must hold no managed policy ({grant.label})")
+            continue
+        try:
+            sts = grant_statements(grant)
+        except UnknownValueError:
+            out.append(f"broker {broker.name}'s {grant.label} is unknown")
+            continue
+        for st in sts:
+            if st.allow and (services(st) != {"sts"} or st.not_actions):
+                out.append(f"broker {broker.name} may only assume roles (sts), not {st.label}")
+    return out
+
+
+def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: dict[str, set[str]]) -> tuple[bool, list[str]]:
+    """Whether every principal that may assume the role with session tags either is EKS Pod Identity
+    (which sets `kubernetes-namespace` from the pod's namespace) or a broker of this stack that
+    no tenant can reach and that must set a `kubernetes-namespace` tag (`_broker_problems`)."""
+    try:
+        trust = [st for st in read_statements(_Path(role.props, "assumeRolePolicy")) if st.allow]
+    except UnknownValueError:
+        return False, []
+    problems: list[str] = []
+    brokers = [b for b in stack.linked(role, "assumeRolePolicy", ROLE) if b.urn != role.urn]
+    named: set[Any] = set()
+    for st in trust:
+        if _pod_identity_statement(st):
+            continue
+        if st.principal == "*" or not isinstance(st.principal, dict) or set(st.principal) != {"AWS"}:
+            return False, []
+        named |= {str(p) for p in principals(st, "AWS")}
+        tagged = [
+            vals
+            for op, key, vals in st.conditions
+            if not negated(op) and str(key).lower() == "aws:requesttag/kubernetes-namespace" and "*" not in vals
+        ]
+        if not tagged:
+            problems.append(f"trust statement {st.label} must require a `kubernetes-namespace` session tag")
+    if not named:
+        return bool(trust), []
+    if len(named) > len(brokers):
+        problems.append(f"trust admits AWS principals {sorted(named)} that are not roles of this stack")
+    for broker in brokers:
+        problems += _broker_problems(stack, broker, grants, namespaces)
+    return not problems, problems
+
+
 def _substituted(st: Statement, namespace: str) -> Statement:
     sub = lambda v: v.replace(NAMESPACE_VARIABLE, namespace) if isinstance(v, str) else v  # noqa: E731
     return replace(
@@ -476,7 +546,13 @@ def _abac_problems(
 
 
 def _untagged_role(
-    stack: Stack, role: Any, grants: list, tenant_keys: dict[str, Any], namespaces: dict[str, set[str]], config: dict
+    stack: Stack,
+    role: Any,
+    grants: list,
+    tenant_keys: dict[str, Any],
+    namespaces: dict[str, set[str]],
+    config: dict,
+    all_grants: dict | None = None,
 ) -> list[tuple[str | None, str]]:
     """A role without the tenant tag that a workload can assume must not reach tenant data, unless
     it is a pod-identity role whose every reach into tenant data goes through the namespace variable."""
@@ -484,8 +560,10 @@ def _untagged_role(
         return []  # AWS service roles (replication, backup): they act for the platform, not for a tenant
     tag = config.get("tenantTag", "meridian:tenant")
     marker = str(config.get("tenantPrefix", "tenants/{tenant}/")).split("{tenant}")[0]
-    abac = _pod_identity_only(role)
-    out: list[tuple[str | None, str]] = []
+    abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces)
+    out: list[tuple[str | None, str]] = [
+        (role.urn, f"Role {role.name} trusts session tags it cannot: {p}") for p in broker_problems
+    ]
     if abac:
         for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
             if truthy(dig(assoc.props, "disableSessionTags", default=False)):
@@ -562,7 +640,9 @@ tenant_role_isolated = stack_policy(
     "built from the tenant's own key; that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
     "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
-    "for its own namespace only), with session tags on and no role chaining",
+    "for its own namespace only), with session tags on and no role chaining; a role it trusts to set those tags (the reference "
+    "service's broker) must be one of the stack's, held only through pod identity outside tenant namespaces, allowed only sts, "
+    "and the trust must require a `kubernetes-namespace` session tag",
     why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
     "The rule is an allowlist: what it cannot prove isolated is a violation.",
     check=check_tenant_roles,
@@ -571,8 +651,9 @@ tenant_role_isolated = stack_policy(
     remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to a `StringLike` `s3:prefix` condition "
     "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
     "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
-    limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com: EKS sets "
-    "it from the pod's namespace and no caller can choose it through sts:TagSession. The rule assumes that tenants cannot create "
+    limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com (EKS sets "
+    "it from the pod's namespace and no caller can choose it through sts:TagSession) and brokers of the stack that no tenant can reach: "
+    "a broker chooses the tenant by design (the service serves every tenant), so its own holders are trusted. The rule assumes that tenants cannot create "
     "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
     "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "

@@ -36,12 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.objects import from_settings
     from service.store import PgStore
 
     settings = ServiceSettings.load(args.config)
     logs.setup({"service": "meridian", "region": settings.region, "role": settings.role})
     store = PgStore(settings.write_dsn, settings.read_dsn, pool_max=settings.pool_max, timeout_s=settings.db_timeout_s)
-    app = create_app(settings, store)
+    app = create_app(settings, store, objects=from_settings(settings))
     try:
         import uvloop  # noqa: F401
 

@@ -6,12 +6,17 @@
     POST /v1/tenants/{tenant}/events              write events {"events": [{"type", "payload"}]} (or one event); 201 {"ids"}
     GET  /v1/tenants/{tenant}/events?after=&limit=&type=   read, from the region's own node (the replica in dr)
     GET  /v1/tenants/{tenant}/events/{id}         one event
+    PUT  /v1/tenants/{tenant}/objects/{key}       store an object (bytes) in the tenant's bucket/prefix, under its KMS key
+    GET  /v1/tenants/{tenant}/objects/{key}       read it back;  DELETE: remove it
+    GET  /v1/tenants/{tenant}/objects?prefix=&after=&limit=   list the tenant's objects
 
 Every /v1 request carries its tenant's API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`).
 No key or an unknown key: 401. A key for another tenant than the path names: 404, with the same
 body as an absent resource, so a caller learns nothing about other tenants. Queries are scoped by
 the key's tenant, never by the path; neither case touches the database. Over quota: 429
-`{"error": "quota_exceeded", ...}` + Retry-After. Input outside the contract: 400/413 naming what
+`{"error": "quota_exceeded", ...}` + Retry-After (rates: gql_qps per read, ingest_eps per event or
+object written; storage_gb: the bytes under the tenant's prefix). Objects are reached only through
+the tenant's own scoped credentials (`service/objects.py`). Input outside the contract: 400/413 naming what
 and where (`service/validation.py`). The database unable to serve: 503 + Retry-After. Anything
 else is a fault of ours: logged with its request id (`X-Request-Id`, echoed) and answered 500.
 """
@@ -26,6 +31,7 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +41,7 @@ from starlette.routing import Match, Route
 
 from service import openapi
 from service.auth import KeyRing, key_from_headers
+from service.objects import GIB, ObjectStore, ObjectsUnavailable, StorageFull
 from service.quotas import QuotaBook, retry_after_header
 from service.settings import ServiceSettings, VersionFault
 from service.store import Store, Unavailable
@@ -45,6 +52,8 @@ from service.validation import (
     REQUEST_ID_PATTERN,
     Invalid,
     int64_param,
+    object_key,
+    object_prefix,
     parse_events,
     read_body,
     type_param,
@@ -65,6 +74,7 @@ def _error(status: int, error: str, message: str, headers: dict | None = None, *
 # one body for "no such event" and "another tenant's path": no oracle for other tenants' existence
 NOT_FOUND = {"error": "not_found", "message": "no such resource"}
 INTERNAL = "internal_error"
+STORAGE_RETRY_S = 60  # storage frees only when the tenant deletes: a retry before that is refused again
 
 
 def request_id(scope) -> str:
@@ -169,9 +179,18 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=exc.status_code, headers=headers)
 
 
-def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None = None) -> Starlette:
+def create_app(
+    settings: ServiceSettings,
+    store: Store,
+    quotas: QuotaBook | None = None,
+    objects: ObjectStore | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
+    """`quotas` default to the settings' (the one source: the stack config, rendered into them),
+    refilled by `clock`; `objects` None: the object API answers 503 (no object storage configured)."""
     ring = KeyRing({d: t.id for t in settings.tenants for d in t.key_sha256})
-    book = quotas or QuotaBook({t.id: t.quota for t in settings.tenants})
+    book = quotas or QuotaBook({t.id: t.quota for t in settings.tenants}, clock=clock)
+    storage_gb = {t.id: t.quota.storage_gb for t in settings.tenants}
     where = {"region": settings.region, "role": settings.role}
 
     def identify(request: Request) -> tuple[str | None, JSONResponse | None]:
@@ -222,8 +241,28 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
                 return _error(exc.status, exc.error, exc.message)
             except Unavailable as exc:
                 return unavailable(exc)
+            except ObjectsUnavailable as exc:
+                log.warning("object storage unavailable", extra={"error": str(exc)})
+                return _error(503, "storage_unavailable", str(exc), {"Retry-After": "1"}, **where)
+            except StorageFull as exc:
+                tenant = request.scope["state"]["tenant"]
+                return _error(
+                    429,
+                    "quota_exceeded",
+                    f"over the storage_gb quota of {storage_gb[tenant]}: {exc.used} bytes stored; delete objects, then retry",
+                    {"Retry-After": str(STORAGE_RETRY_S)},
+                    tenant=tenant,
+                    quota="storage_gb",
+                    limit=storage_gb[tenant],
+                    retry_after_s=STORAGE_RETRY_S,
+                )
 
         return endpoint
+
+    def object_store() -> ObjectStore:
+        if objects is None:
+            raise ObjectsUnavailable("no object storage is configured for this service")
+        return objects
 
     async def livez(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **where})
@@ -275,6 +314,45 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
         event = await store.get_event(tenant, event_id)
         return JSONResponse(event if event else NOT_FOUND, status_code=200 if event else 404)
 
+    async def put_object(request: Request) -> JSONResponse:
+        tenant, denied = identify(request)
+        if denied:
+            return denied
+        key = object_key(request.path_params["key"])
+        denied = charge(tenant, "write")
+        if denied:
+            return denied
+        body = await read_body(request)
+        stored = await object_store().put(tenant, key, body, storage_gb[tenant] * GIB)
+        return JSONResponse({**stored, **where}, status_code=201)
+
+    async def get_object(request: Request) -> Response:
+        tenant, denied = authorize(request, "read")
+        if denied:
+            return denied
+        body = await object_store().get(tenant, object_key(request.path_params["key"]))
+        if body is None:
+            return JSONResponse(NOT_FOUND, status_code=404)
+        return Response(body, media_type="application/octet-stream")
+
+    async def delete_object(request: Request) -> Response:
+        tenant, denied = authorize(request, "write")
+        if denied:
+            return denied
+        gone = await object_store().delete(tenant, object_key(request.path_params["key"]))
+        return Response(status_code=204) if gone else JSONResponse(NOT_FOUND, status_code=404)
+
+    async def list_objects(request: Request) -> JSONResponse:
+        tenant, denied = authorize(request, "read")
+        if denied:
+            return denied
+        q = request.query_params
+        prefix = object_prefix(q.get("prefix"))
+        after = object_prefix(q.get("after")) or None
+        limit = int64_param(q.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        items, truncated = await object_store().list(tenant, prefix, after, limit)
+        return JSONResponse({"objects": items, "truncated": truncated, **where})
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         await store.start()
@@ -294,6 +372,10 @@ def create_app(settings: ServiceSettings, store: Store, quotas: QuotaBook | None
         Route("/v1/tenants/{tenant}/events", answers(write_events), methods=["POST"], name="write_events"),
         Route("/v1/tenants/{tenant}/events", answers(list_events), methods=["GET"], name="list_events"),
         Route("/v1/tenants/{tenant}/events/{event_id}", answers(get_event), methods=["GET"], name="get_event"),
+        Route("/v1/tenants/{tenant}/objects", answers(list_objects), methods=["GET"], name="list_objects"),
+        Route("/v1/tenants/{tenant}/objects/{key:path}", answers(put_object), methods=["PUT"], name="put_object"),
+        Route("/v1/tenants/{tenant}/objects/{key:path}", answers(get_object), methods=["GET"], name="get_object"),
+        Route("/v1/tenants/{tenant}/objects/{key:path}", answers(delete_object), methods=["DELETE"], name="delete_object"),
     ]
     # built once, from these very routes: raises if a route and its description disagree
     contract_body = json.dumps(openapi.document(routes), sort_keys=True).encode()

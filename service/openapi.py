@@ -7,6 +7,8 @@ code; tests/test_service_contract.py fuzzes the app against it (Schemathesis).
 
 from __future__ import annotations
 
+import re
+
 from service.validation import (
     DEFAULT_LIMIT,
     INT64_MAX,
@@ -14,7 +16,10 @@ from service.validation import (
     MAX_EVENTS_PER_REQUEST,
     MAX_JSON_DEPTH,
     MAX_LIMIT,
+    MAX_OBJECT_KEY_CHARS,
     MAX_TYPE_CHARS,
+    OBJECT_KEY_PATTERN,
+    OBJECT_PREFIX_PATTERN,
     STORABLE_PATTERN,
     TENANT_PATTERN,
 )
@@ -51,7 +56,7 @@ SCHEMAS: dict[str, dict] = {
                 "type": "string",
                 "description": "a stable code: bad_request, body_too_large, "
                 "batch_too_large, unauthorized, not_found, method_not_allowed, quota_exceeded, db_unavailable, "
-                "internal_error",
+                "storage_unavailable, internal_error",
             },
             "message": {"type": "string", "description": "what is wrong, where, and what is allowed"},
             "request_id": {"type": "string", "description": "on 500: the id the server logged the fault under"},
@@ -65,7 +70,7 @@ SCHEMAS: dict[str, dict] = {
                 "required": ["tenant", "quota", "limit", "retry_after_s"],
                 "properties": {
                     "tenant": {"type": "string"},
-                    "quota": {"enum": ["gql_qps", "ingest_eps"]},
+                    "quota": {"enum": ["gql_qps", "ingest_eps", "storage_gb"]},
                     "limit": {"type": "integer"},
                     "retry_after_s": {"type": "number", "minimum": 0},
                 },
@@ -149,6 +154,37 @@ SCHEMAS: dict[str, dict] = {
             },
         ]
     },
+    "StoredObject": {
+        "allOf": [
+            _ref("Where"),
+            {
+                "type": "object",
+                "required": ["key", "size", "etag"],
+                "properties": {"key": {"type": "string"}, "size": {"type": "integer", "minimum": 0}, "etag": {"type": "string"}},
+            },
+        ]
+    },
+    "ObjectList": {
+        "allOf": [
+            _ref("Where"),
+            {
+                "type": "object",
+                "required": ["objects", "truncated"],
+                "properties": {
+                    "objects": {
+                        "type": "array",
+                        "maxItems": MAX_LIMIT,
+                        "items": {
+                            "type": "object",
+                            "required": ["key", "size"],
+                            "properties": {"key": {"type": "string"}, "size": {"type": "integer", "minimum": 0}},
+                        },
+                    },
+                    "truncated": {"type": "boolean", "description": "more keys follow the last one (pass it as `after`)"},
+                },
+            },
+        ]
+    },
     "Live": {"allOf": [_ref("Where"), {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}]},
     "Health": {
         "allOf": [
@@ -181,6 +217,9 @@ ERRORS = {
     "429": _json(_ref("QuotaExceeded"), "over the tenant's plan quota", RETRY_AFTER),
     "500": _json(_ref("Error"), "a fault of the service (logged under request_id); never an input's verdict"),
     "503": _json(_ref("Unavailable"), "the database cannot serve now (down, failing over, no primary)", RETRY_AFTER),
+    "503-objects": _json(
+        _ref("Unavailable"), "object storage cannot serve now (unreachable, throttling, not configured)", RETRY_AFTER
+    ),
 }
 
 
@@ -211,12 +250,42 @@ def _params(*names: str) -> list[dict]:
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
         },
         "type": {"name": "type", "in": "query", "description": "only events of this type", "schema": _ref("EventType")},
+        "key": {
+            "name": "key",
+            "in": "path",
+            "required": True,
+            "description": "the object's key inside the tenant's prefix",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_OBJECT_KEY_CHARS, "pattern": OBJECT_KEY_PATTERN},
+        },
+        "prefix": {
+            "name": "prefix",
+            "in": "query",
+            "description": "only keys starting with this",
+            "schema": {"type": "string", "maxLength": MAX_OBJECT_KEY_CHARS, "pattern": OBJECT_PREFIX_PATTERN},
+        },
+        "after_key": {
+            "name": "after",
+            "in": "query",
+            "description": "cursor: keys after this one",
+            "schema": {"type": "string", "maxLength": MAX_OBJECT_KEY_CHARS, "pattern": OBJECT_PREFIX_PATTERN},
+        },
     }
     return [table[n] for n in names]
 
 
 def _errors(*codes: str) -> dict:
     return {c: ERRORS[c] for c in codes}
+
+
+def _object_errors(*codes: str) -> dict:
+    """The object API's errors: its 503 is object storage's, not the database's."""
+    return {c: ERRORS["503-objects" if c == "503" else c] for c in codes}
+
+
+OBJECT_NOTE = (
+    "Stored in the tenant's own bucket and prefix (pool: the region's shared bucket under `tenants/t-<id>/`; "
+    "silo: the tenant's own bucket), SSE-KMS under the tenant's own key, through credentials scoped to the tenant."
+)
 
 
 SECURED = [{"bearer": []}, {"apiKey": []}]
@@ -304,7 +373,78 @@ OPERATIONS: dict[str, tuple[str, str, dict]] = {
             "responses": {"200": _json(_ref("Event"), "the event"), **_errors("400", "401", "404", "429", "500", "503")},
         },
     ),
+    "list_objects": (
+        "/v1/tenants/{tenant}/objects",
+        "get",
+        {
+            "summary": "List the tenant's objects in key order",
+            "description": OBJECT_NOTE,
+            "security": SECURED,
+            "parameters": _params("tenant", "prefix", "after_key", "limit"),
+            "responses": {
+                "200": _json(_ref("ObjectList"), "keys after `after`, at most `limit`"),
+                **_object_errors("400", "401", "404", "429", "500", "503"),
+            },
+        },
+    ),
+    "put_object": (
+        "/v1/tenants/{tenant}/objects/{key}",
+        "put",
+        {
+            "summary": "Store an object (replaces one of the same key); counts against ingest_eps and storage_gb",
+            "description": OBJECT_NOTE,
+            "security": SECURED,
+            "parameters": _params("tenant", "key"),
+            "requestBody": {
+                "required": True,
+                "x-max-body-bytes": MAX_BODY_BYTES,
+                "description": f"the object's bytes, at most {MAX_BODY_BYTES}",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "responses": {
+                "201": _json(_ref("StoredObject"), "stored"),
+                **_object_errors("400", "401", "404"),
+                "413": _json(_ref("Error"), f"body over {MAX_BODY_BYTES} bytes"),
+                **_object_errors("429", "500", "503"),
+            },
+        },
+    ),
+    "get_object": (
+        "/v1/tenants/{tenant}/objects/{key}",
+        "get",
+        {
+            "summary": "Read an object",
+            "description": OBJECT_NOTE,
+            "security": SECURED,
+            "parameters": _params("tenant", "key"),
+            "responses": {
+                "200": {
+                    "description": "the object's bytes",
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **_object_errors("400", "401", "404", "429", "500", "503"),
+            },
+        },
+    ),
+    "delete_object": (
+        "/v1/tenants/{tenant}/objects/{key}",
+        "delete",
+        {
+            "summary": "Delete an object (a delete marker in the versioned bucket)",
+            "description": OBJECT_NOTE,
+            "security": SECURED,
+            "parameters": _params("tenant", "key"),
+            "responses": {"204": {"description": "deleted"}, **_object_errors("400", "401", "404", "429", "500", "503")},
+        },
+    ),
 }
+
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
+
+
+def openapi_path(route_path: str) -> str:
+    """A Starlette path as OpenAPI names it: `{key:path}` is `{key}`."""
+    return _CONVERTOR.sub(r"{\1}", route_path)
 
 
 def document(routes) -> dict:
@@ -317,7 +457,7 @@ def document(routes) -> dict:
             raise ValueError(f"route {route.name} ({route.path}) has no OpenAPI description in service/openapi.py")
         path, method, operation = spec
         methods = {m.lower() for m in route.methods} - {"head"}
-        if path != route.path or methods != {method}:
+        if path != openapi_path(route.path) or methods != {method}:
             raise ValueError(f"route {route.name}: {sorted(methods)} {route.path} but described as {method} {path}")
         paths.setdefault(path, {})[method] = {"operationId": route.name, **operation}
     if described:
@@ -327,7 +467,7 @@ def document(routes) -> dict:
         "info": {
             "title": "meridian reference service",
             "version": VERSION,
-            "description": "Tenant-aware events API. Every answer is JSON; errors are "
+            "description": "Tenant-aware events and objects API. Every answer but an object's bytes is JSON; errors are "
             '`{"error": code, "message": ...}`. Every response carries `X-Request-Id` (the '
             "caller's, when it matches `^[A-Za-z0-9._-]{1,64}$`, else a fresh one).",
         },

@@ -188,3 +188,33 @@ async def read_body(request) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# Object keys: `/`-separated segments of S3's safe characters, none empty and none `.` or `..` (a
+# segment starts with a letter, digit, `_` or `-`): what a proxy or SDK might normalise cannot
+# occur, so the key the service stores is the key the caller named, always under the tenant prefix.
+OBJECT_KEY_SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9!_.*'()-]*"
+OBJECT_KEY_PATTERN = rf"^{OBJECT_KEY_SEGMENT}(/{OBJECT_KEY_SEGMENT})*$"
+OBJECT_PREFIX_PATTERN = r"^[A-Za-z0-9!_.*'()/-]*$"  # a listing filter: any start of a key
+MAX_OBJECT_KEY_CHARS = 512  # S3 allows 1,024 bytes; the tenant prefix takes its share
+_OBJECT_KEY = re.compile(OBJECT_KEY_PATTERN)
+_OBJECT_PREFIX = re.compile(OBJECT_PREFIX_PATTERN)
+
+
+def object_key(raw: str) -> str:
+    if not 0 < len(raw) <= MAX_OBJECT_KEY_CHARS or not _OBJECT_KEY.fullmatch(raw):
+        raise Invalid(
+            f"object key must be 1..{MAX_OBJECT_KEY_CHARS} characters of `/`-separated segments of "
+            f"A-Z a-z 0-9 ! _ . * ' ( ) -, each starting with a letter, digit, _ or - (got {raw[:40]!r})"
+        )
+    return raw
+
+
+def object_prefix(raw: str | None) -> str:
+    if raw is None:
+        return ""
+    if len(raw) > MAX_OBJECT_KEY_CHARS or not _OBJECT_PREFIX.fullmatch(raw):
+        raise Invalid(
+            f"prefix must be at most {MAX_OBJECT_KEY_CHARS} characters of A-Z a-z 0-9 ! _ . * ' ( ) / - (got {raw[:40]!r})"
+        )
+    return raw

@@ -174,11 +174,12 @@ def test_engine_switch_switches_topology(previews, project_copy):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_tenants_wait_for_the_platform_namespace_not_the_rollout(previews, stack):
-    """A Deployment that never becomes Ready must not block every tenant: tenants depend on the
-    platform namespace (their ConfigMaps live there), never on the Workload or its pods."""
+def test_tenants_never_wait_for_the_rollout_and_publish_no_quota_copy(previews, stack):
+    """A Deployment that never becomes Ready must not block every tenant: tenants never depend on
+    the Workload or its pods. Quotas have one source (the stack config, rendered into the service's
+    settings): no tenant publishes a second copy the service would never read (the old rate-limit
+    ConfigMaps)."""
     plan = previews[stack].plan
-    by_urn = {r["urn"]: r for r in plan["resources"]}
     rollout = {
         r["urn"]
         for r in plan["resources"]
@@ -194,11 +195,7 @@ def test_tenants_wait_for_the_platform_namespace_not_the_rollout(previews, stack
     assert tenant_parts
     for r in tenant_parts:
         assert not rollout & set(r["dependencies"]), f"{r['urn']} waits for the workload's rollout"
-    config_maps = [r for r in tenant_parts if r["type"] == "kubernetes:core/v1:ConfigMap"]
-    for cm in config_maps:
-        assert any(
-            by_urn[d]["type"] == "kubernetes:core/v1:Namespace" and "meridian:workload:Workload" in d for d in cm["dependencies"]
-        ), f"{cm['urn']} lands in the platform namespace before it exists"
+    assert not [r["urn"] for r in plan["resources"] if r["type"] == "kubernetes:core/v1:ConfigMap"]
 
 
 def _raw(stack: str, **changes):

@@ -326,6 +326,20 @@ def test_pod_identity_abac_bypasses_are_caught(pack, index):
     assert found and all(v.level == "mandatory" for v in found), examples.ABAC_MUTATIONS[index][0]
 
 
+def test_a_broker_no_tenant_can_reach_keeps_the_abac_role_proven(pack):
+    """The reference service's broker (components.tenantidentity) may set a tenant's session tags:
+    the shared role stays proven isolated while no tenant can reach the broker."""
+    assert [v for v in pack.run(examples.broker_stack(), examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"] == []
+
+
+@pytest.mark.parametrize("index", range(len(examples.BROKER_MUTATIONS)), ids=[w for w, _ in examples.BROKER_MUTATIONS])
+def test_broker_bypasses_are_caught(pack, index):
+    resources = examples.broker_stack()
+    examples.BROKER_MUTATIONS[index][1](resources)
+    found = [v for v in pack.run(resources, examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
+    assert found and all(v.level == "mandatory" for v in found), examples.BROKER_MUTATIONS[index][0]
+
+
 def test_decoding_once_per_request_changes_no_verdict(pack, tmp_path):
     """policies/sdkcache.py memoises the SDK's per-policy decoding; the pack as shipped by the SDK
     (cache not installed) must find exactly the same violations, resource and stack rules alike."""

@@ -21,6 +21,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
 
 from service.app import create_app
 from service.auth import KeyRing, key_digest, key_from_headers, new_api_key
+from service.objects import GIB, ObjectsUnavailable, StorageFull
 from service.quotas import QuotaBook, TenantQuota, TokenBucket, retry_after_header
 from service.settings import ServiceSettings, TenantEntry
 from service.store import Unavailable
@@ -163,6 +164,43 @@ class MemoryStore:
         return {**out, "writes": "unavailable", "write_error": "no primary"} if self.writes_down else {**out, "writes": "ok"}
 
 
+class MemoryObjects:
+    """The ObjectStore protocol in memory, keyed by tenant as S3Objects' scoped sessions are; every
+    call counts on `store.calls` (a call that would reach the tenant's data)."""
+
+    def __init__(self, store: MemoryStore):
+        self.store = store
+        store.objects = self  # for tests holding only the store
+        self.blobs: dict[tuple[str, str], bytes] = {}
+        self.preused: dict[str, int] = {}  # bytes a tenant holds besides these blobs (to reach a quota)
+
+    def _check(self):
+        self.store.calls += 1
+        if self.store.down:
+            raise ObjectsUnavailable("EndpointConnectionError: down")
+
+    async def put(self, tenant, key, body, limit_bytes):
+        self._check()
+        used = self.preused.get(tenant, 0) + sum(len(b) for (t, _), b in self.blobs.items() if t == tenant)
+        if used - len(self.blobs.get((tenant, key), b"")) + len(body) > limit_bytes:
+            raise StorageFull(used, limit_bytes)
+        self.blobs[(tenant, key)] = body
+        return {"key": key, "size": len(body), "etag": "e"}
+
+    async def get(self, tenant, key):
+        self._check()
+        return self.blobs.get((tenant, key))
+
+    async def delete(self, tenant, key):
+        self._check()
+        return self.blobs.pop((tenant, key), None) is not None
+
+    async def list(self, tenant, prefix, after, limit):
+        self._check()
+        keys = sorted(k for t, k in self.blobs if t == tenant and k.startswith(prefix) and (after is None or k > after))
+        return [{"key": k, "size": len(self.blobs[(tenant, k)])} for k in keys[:limit]], len(keys) > limit
+
+
 def _as_postgres_would(value) -> None:
     if isinstance(value, bool) or value is None:
         return
@@ -204,7 +242,7 @@ def env():
     store = MemoryStore()
     clock = [0.0]
     book = QuotaBook(TENANTS, clock=lambda: clock[0])
-    with TestClient(create_app(_settings(), store, book)) as client:
+    with TestClient(create_app(_settings(), store, book, MemoryObjects(store))) as client:
         yield client, store, clock
 
 
@@ -296,6 +334,78 @@ def test_database_down_is_503_with_retry_after_and_unhealthy(env):
     h = client.get("/healthz")
     assert h.status_code == 503 and h.json()["status"] == "unhealthy"
     assert client.get("/livez").status_code == 200
+
+
+# --- objects -----------------------------------------------------------------------------------
+
+
+def test_objects_round_trip_under_the_tenants_own_key_space(env):
+    client, store, _ = env
+    r = client.put("/v1/tenants/acme/objects/reports/2026/q4.csv", content=b"a,b\n1,2\n", headers=auth("acme"))
+    assert r.status_code == 201 and r.json()["key"] == "reports/2026/q4.csv" and r.json()["size"] == 8
+    got = client.get("/v1/tenants/acme/objects/reports/2026/q4.csv", headers=auth("acme"))
+    assert got.status_code == 200 and got.content == b"a,b\n1,2\n"
+    assert got.headers["content-type"] == "application/octet-stream"
+    listed = client.get("/v1/tenants/acme/objects?prefix=reports/", headers=auth("acme")).json()
+    assert listed["objects"] == [{"key": "reports/2026/q4.csv", "size": 8}] and listed["truncated"] is False
+    assert client.delete("/v1/tenants/acme/objects/reports/2026/q4.csv", headers=auth("acme")).status_code == 204
+    assert client.get("/v1/tenants/acme/objects/reports/2026/q4.csv", headers=auth("acme")).status_code == 404
+    assert client.delete("/v1/tenants/acme/objects/reports/2026/q4.csv", headers=auth("acme")).status_code == 404
+
+
+def test_another_tenants_objects_are_404_and_never_returned(env):
+    client, store, _ = env
+    client.put("/v1/tenants/acme/objects/secret", content=b"acme-only", headers=auth("acme"))
+    for method in ("GET", "DELETE", "PUT"):
+        r = client.request(method, "/v1/tenants/acme/objects/secret", content=b"x", headers=auth("globex"))
+        assert r.status_code == 404 and "acme-only" not in r.text
+    assert client.get("/v1/tenants/acme/objects", headers=auth("globex")).status_code == 404
+    # globex's own key space has no such object: objects are stored per tenant, never by path alone
+    assert client.get("/v1/tenants/globex/objects/secret", headers=auth("globex")).status_code == 404
+    assert client.get("/v1/tenants/globex/objects", headers=auth("globex")).json()["objects"] == []
+    assert store.objects.blobs == {("acme", "secret"): b"acme-only"}
+
+
+@pytest.mark.parametrize("key", ["..", "a/../b", "a//b", ".hidden", "a/./b", "%00x", "a b", "x" * 513])
+def test_object_keys_outside_the_contract_are_400(env, key):
+    client, _, _ = env
+    # dots percent-encoded: the client would resolve `..` itself; a proxy may pass them on as they are
+    path = urllib.parse.quote(key, safe="/").replace(".", "%2E")
+    r = client.put(f"/v1/tenants/acme/objects/{path}", content=b"x", headers=auth("acme"))
+    assert r.status_code == 400 and r.json()["error"] == "bad_request", (key, r.status_code, r.text)
+
+
+def test_storage_quota_is_the_settings_storage_gb_429_with_retry_after(env):
+    client, store, _ = env
+    store.objects.preused["initech"] = TENANTS["initech"].storage_gb * GIB - 10
+    assert client.put("/v1/tenants/initech/objects/fits", content=b"x" * 10, headers=auth("initech")).status_code == 201
+    r = client.put("/v1/tenants/initech/objects/over", content=b"x", headers=auth("initech"))
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    body = r.json()
+    assert (body["error"], body["quota"], body["limit"]) == ("quota_exceeded", "storage_gb", TENANTS["initech"].storage_gb)
+    # replacing an object counts its new size only; the neighbour's storage is its own
+    assert client.put("/v1/tenants/initech/objects/fits", content=b"y" * 10, headers=auth("initech")).status_code == 201
+    assert client.put("/v1/tenants/globex/objects/over", content=b"x", headers=auth("globex")).status_code == 201
+
+
+def test_object_writes_spend_the_ingest_quota(env):
+    client, _, clock = env
+    codes = [
+        client.put(f"/v1/tenants/initech/objects/k{i}", content=b"x", headers=auth("initech")).status_code for i in range(1001)
+    ]
+    assert codes[:1000] == [201] * 1000 and codes[1000] == 429
+    r = client.put("/v1/tenants/initech/objects/k", content=b"x", headers=auth("initech"))
+    assert r.status_code == 429 and r.json()["quota"] == "ingest_eps"
+
+
+def test_object_storage_down_or_absent_is_503(env):
+    client, store, _ = env
+    store.down = True
+    r = client.get("/v1/tenants/acme/objects/x", headers=auth("acme"))
+    assert r.status_code == 503 and r.json()["error"] == "storage_unavailable" and r.headers["retry-after"] == "1"
+    with TestClient(create_app(_settings(), MemoryStore())) as bare:
+        r = bare.put("/v1/tenants/acme/objects/x", content=b"x", headers=auth("acme"))
+        assert r.status_code == 503 and r.json()["error"] == "storage_unavailable"
 
 
 # --- fuzz: whatever the tenant, key and path, no response carries another tenant's data ----------

@@ -78,10 +78,14 @@ def test_tenant_roles_do_not_grow_with_tenants(previews, stack):
     roles = tenant_roles(plan)
     assert len(roles) == 2 and not any((r["inputs"].get("tags") or {}).get("meridian:tenant") for r in roles)
     for role in roles:
-        (statement,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
-        assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-        assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
-        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(f"arn:aws:eks:{role['region']}:")
+        # tenant pods through EKS Pod Identity, and the reference service's broker with a tenant's tags
+        pods, broker = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+        assert pods["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+        assert sorted(pods["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+        assert pods["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(f"arn:aws:eks:{role['region']}:")
+        assert list(broker["Principal"]) == ["AWS"] and sorted(broker["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+        assert broker["Condition"]["StringLike"] == {"aws:RequestTag/kubernetes-namespace": "t-*"}
+        assert broker["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-arn"].startswith(f"arn:aws:eks:{role['region']}:")
 
 
 def _matches(pattern: str, arn: str) -> bool:
@@ -149,6 +153,8 @@ def test_no_session_policy_reaches_another_tenants_prefix_or_key(previews, stack
     cfg = load_stack(ROOT, stack)
     keys_of = defaultdict(set)
     for association in of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation"):
+        if association["inputs"]["namespace"] == "platform":  # the service's broker: no session policy of a tenant
+            continue
         tenant = association["inputs"]["tags"]["meridian:tenant"]
         prefix = f"tenants/t-{tenant}/"
         for statement in json.loads(association["inputs"]["policy"])["Statement"]:
@@ -188,9 +194,30 @@ def test_silo_tenants_have_their_own_bucket_and_pool_tenants_share_one(previews,
         all(blk["inputs"][k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
         for blk in blocks
     )
+    key_of = {}  # silo bucket name -> its tenant's key ARN (the bucket's default encryption)
+    for sse in of_type(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"):
+        key_of[sse["inputs"]["bucket"]] = sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    silo_buckets = {b["inputs"].get("bucket") for b in buckets if (b["inputs"].get("tags") or {}).get("meridian:tenant")}
     for policy in of_type(plan, "aws:s3/bucketPolicy:BucketPolicy"):
-        (statement,) = json.loads(policy["inputs"]["policy"])["Statement"]
-        assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        statements = {s["Sid"]: s for s in json.loads(policy["inputs"]["policy"])["Statement"]}
+        tls = statements["DenyInsecureTransport"]
+        assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        if len(statements) == 1:
+            continue  # a platform bucket (logs, replicas of nothing tenant-owned)
+        # tenant data: explicit SSE-KMS key, tenant sessions only, each in its own prefix
+        assert {"TenantWritesNameTheirKey", "TenantWritesUseKms", "OnlyTenantSessionsWriteTenantData"} <= set(statements)
+        assert statements["TenantSessionsStayInTheirPrefix"]["NotResource"].endswith(
+            "/tenants/${aws:PrincipalTag/kubernetes-namespace}/*"
+        )
+        if policy["inputs"]["bucket"] in silo_buckets:
+            required = statements["TenantWritesUseTheTenantKey"]["Condition"]["StringNotEquals"]
+            assert required == {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_of[policy["inputs"]["bucket"]]}
+    pools = [
+        p
+        for p in of_type(plan, "aws:s3/bucketPolicy:BucketPolicy")
+        if "OnlyTenantSessionsWriteTenantData" in p["inputs"]["policy"]
+    ]
+    assert len(pools) == 2 + len(silo_buckets), "every bucket holding tenant data binds it to tenant sessions and keys"
 
 
 @pytest.mark.parametrize("stack", STACKS)

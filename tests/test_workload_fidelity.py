@@ -8,6 +8,12 @@ What the engine cannot know before `up` is substituted explicitly and listed: th
 endpoints (a new cluster's hostname), the pod's private port and the image's interpreter. A
 wiring mismatch (a file the service never gets, a DSN it cannot use, a bind address the probes
 cannot reach, a probe path it does not serve) fails here, offline.
+
+The object API runs against a moto server set up from exactly the buckets, prefixes, key ARNs and
+role ARNs the rendered settings name (meridian.sandbox.objectstore, IAM enforced); the pod's
+Pod Identity credentials become the stand-in broker's key, its AWS endpoints the stand-in's.
+moto evaluates no ABAC, so the region's one tenant role holds each tenant's literal session policy
+here: tenant isolation at the S3 layer is tested in tests/test_tenant_data.py, per tenant role.
 """
 
 from __future__ import annotations
@@ -208,6 +214,56 @@ def _settings_dsns(container) -> dict[str, str]:
     return {"write_dsn": settings.write_dsn, "read_dsn": settings.read_dsn}
 
 
+def _rendered_settings(container):
+    from service.settings import ServiceSettings
+
+    return ServiceSettings.from_dict(json.loads(container.file(SETTINGS_PATH).content))
+
+
+@pytest.fixture(scope="module")
+def object_stand_in(rendered, tmp_path_factory):
+    """moto with exactly the buckets, keys and roles the rendered settings of both regions name."""
+    from meridian.sandbox.objectstore import spec_from_settings
+
+    spec = spec_from_settings(_rendered_settings(c) for c in _containers(rendered, "kubernetes:apps/v1:Deployment"))
+    root = tmp_path_factory.mktemp("objects")
+    (root / "spec.json").write_text(json.dumps(spec))
+    port = portlib.allocate(["objects"])["objects"]
+    out = root / "out.json"
+    argv = [sys.executable, "-m", "meridian.sandbox.objectstore", "--listen", f"127.0.0.1:{port}"]
+    with open(root / "objects.log", "ab") as log:
+        proc = subprocess.Popen([*argv, "--spec", str(root / "spec.json"), "--out", str(out)], cwd=ROOT, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, (root / "objects.log").read_text()[-3000:]
+            time.sleep(0.1)
+        yield json.loads(out.read_text())
+    finally:
+        _stop(proc)
+
+
+def _tenant_s3(objects: dict, data):
+    """An S3 client on the tenant's own session (the broker assuming its role), as the service gets one."""
+    import boto3
+
+    broker = objects["broker"]
+    base = boto3.session.Session(
+        aws_access_key_id=broker["access_key_id"], aws_secret_access_key=broker["secret_access_key"], region_name="us-east-1"
+    )
+    creds = base.client("sts", endpoint_url=objects["endpoint"]).assume_role(
+        RoleArn=data.role_arn, RoleSessionName="fidelity-check", Tags=[{"Key": "kubernetes-namespace", "Value": data.namespace}]
+    )["Credentials"]
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=objects["endpoint"],
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
 def _endpoint_substitutions(container, db_port: int) -> dict[str, str]:
     """Each database endpoint the settings name (unknown until the cluster exists) -> the local stand-in.
     Only hosts of database resources the Secret was built from qualify: anything else stays and fails."""
@@ -220,10 +276,17 @@ def _endpoint_substitutions(container, db_port: int) -> dict[str, str]:
     return subs
 
 
-def _run(container, root: Path, db_port: int, *, port: int | None):
+def _run(container, root: Path, db_port: int, *, port: int | None, objects: dict | None = None):
     from meridian.sandbox.podrun import Substitutions, prepare, start
 
-    subs = Substitutions(hosts=_endpoint_substitutions(container, db_port), port=port)
+    extra = {}
+    if objects is not None:
+        broker = objects["broker"]
+        extra = {
+            "objects_endpoint": objects["endpoint"],
+            "credentials": {"AWS_ACCESS_KEY_ID": broker["access_key_id"], "AWS_SECRET_ACCESS_KEY": broker["secret_access_key"]},
+        }
+    subs = Substitutions(hosts=_endpoint_substitutions(container, db_port), port=port, **extra)
     pod = prepare(container, root, subs)
     return pod, start(pod, root / "pod.log", cwd=ROOT)
 
@@ -254,7 +317,7 @@ def _wait_status(url: str, proc: subprocess.Popen, log: Path, timeout: float = 3
     raise AssertionError(f"{url} never answered 200 (last: {last}):\n{log.read_text()[-3000:]}")
 
 
-def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(rendered, database, tmp_path):
+def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(rendered, database, object_stand_in, tmp_path):
     (job,) = _containers(rendered, "kubernetes:batch/v1:Job")
     pod, proc = _run(job, tmp_path / "migrate", database.port, port=None)
     assert proc.wait(60) == 0, f"migration failed:\n{(tmp_path / 'migrate' / 'pod.log').read_text()[-3000:]}"
@@ -269,11 +332,12 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(render
         assert spec["readinessProbe"]["httpGet"]["port"] == spec["livenessProbe"]["httpGet"]["port"] == port_spec["containerPort"]
         local_port = portlib.allocate([f"svc-{i}"])[f"svc-{i}"]
         root = tmp_path / container.region
-        pod, proc = _run(container, root, database.port, port=local_port)
+        pod, proc = _run(container, root, database.port, port=local_port, objects=object_stand_in)
         try:
             assert any(s.startswith("write_dsn:") for s in pod.substituted) and any(
                 s.startswith("read_dsn:") for s in pod.substituted
             )
+            assert any(s.startswith("objects.endpoint_url:") for s in pod.substituted)
             base = f"http://127.0.0.1:{local_port}"
             ready = _wait_status(base + spec["readinessProbe"]["httpGet"]["path"], proc, root / "pod.log")
             assert ready.json()["region"] == container.region
@@ -289,6 +353,23 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(render
             assert httpx.get(f"{base}/v1/tenants/acme/events", headers={"authorization": f"Bearer {acme}"}).json()["events"]
             other = httpx.get(f"{base}/v1/tenants/acme/events", headers={"authorization": f"Bearer {globex}"})
             assert other.status_code in (403, 404), other.text
+            # objects: stored where the rendered settings say, under the tenant's own key, read back
+            for tenant, key in (("acme", acme), ("globex", globex)):
+                url = f"{base}/v1/tenants/{tenant}/objects/fidelity/{container.region}.bin"
+                body = f"{tenant} in {container.region}".encode()
+                put = httpx.put(url, content=body, headers={"authorization": f"Bearer {key}"}, timeout=30)
+                assert put.status_code == 201, put.text
+                got = httpx.get(url, headers={"authorization": f"Bearer {key}"}, timeout=30)
+                assert got.status_code == 200 and got.content == body
+                (data,) = [t.data for t in _rendered_settings(container).tenants if t.id == tenant]
+                head = _tenant_s3(object_stand_in, data).head_object(
+                    Bucket=data.bucket, Key=f"{data.prefix}fidelity/{container.region}.bin"
+                )
+                assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", data.kms_key_arn)
+            cross = httpx.get(
+                f"{base}/v1/tenants/acme/objects/fidelity/{container.region}.bin", headers={"authorization": f"Bearer {globex}"}
+            )
+            assert cross.status_code == 404 and b"acme in" not in cross.content
         finally:
             _stop(proc)
 
@@ -358,3 +439,39 @@ def test_the_local_interpreter_is_not_remapped_onto_a_mount(rendered, tmp_path):
         settings_path=SETTINGS_PATH,
     )
     assert pod.argv[0] == interpreter
+
+
+def test_the_plans_quotas_are_exactly_what_the_service_enforces(rendered):
+    """One source: the stack config's quotas, rendered into the settings, are the limits the service
+    applies (429 quota_exceeded + Retry-After one past them), and nothing else carries a copy."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from components.config import load_stack
+    from service.app import create_app
+    from tests.test_service import MemoryObjects, MemoryStore
+
+    cfg = load_stack(ROOT, STACK)
+    keys = rendered["api_keys"]
+    for container in _containers(rendered, "kubernetes:apps/v1:Deployment"):
+        settings = _rendered_settings(container)
+        assert {t.id: vars(t.quota) for t in settings.tenants} == {t.id: cfg.quota_of(t).model_dump() for t in cfg.tenants}
+        store = MemoryStore()
+        with TestClient(create_app(settings, store, objects=MemoryObjects(store), clock=lambda: 0.0)) as client:
+            for t in cfg.tenants:
+                quota = cfg.quota_of(t)
+                auth = {"authorization": f"Bearer {keys[t.id]}"}
+                reads = [client.get(f"/v1/tenants/{t.id}/events", headers=auth).status_code for _ in range(quota.gql_qps + 1)]
+                assert reads[:-1] == [200] * quota.gql_qps and reads[-1] == 429, t.id
+                batch = {"events": [{"type": "q"}] * min(quota.ingest_eps, 1000)}
+                written = 0
+                while written + len(batch["events"]) <= quota.ingest_eps:
+                    assert client.post(f"/v1/tenants/{t.id}/events", json=batch, headers=auth).status_code == 201
+                    written += len(batch["events"])
+                over = client.put(f"/v1/tenants/{t.id}/objects/one-too-many", content=b"x", headers=auth)
+                if written == quota.ingest_eps:
+                    assert over.status_code == 429 and over.json()["quota"] == "ingest_eps", over.text
+                    assert over.json()["limit"] == quota.ingest_eps and int(over.headers["retry-after"]) >= 1

@@ -118,9 +118,10 @@ def start(doc: dict, role: str, version: str, fault: dict | None, timeout: float
     conf.write_text(json.dumps(settings.to_dict(), indent=2))
     os.chmod(conf, 0o600)
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},  # only the broker's key reaches the stand-in
         "PYTHONPATH": os.pathsep.join(filter(None, [str(core.SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")])),
         "PYTHONUNBUFFERED": "1",
+        **core.object_credentials(root),
     }
     ref, proc = procs.spawn(
         process_name(role),

@@ -5,8 +5,10 @@ promote the dr replica). Plain functions over a state directory; the CLI is in
 Order of `up`: the stack's plan (offline, cached: meridian.sandbox.fromplan) -> primary PostgreSQL
 (initdb once, data kept between runs; TLS on) -> roles, database, schema -> the plan's migration Job
 (it creates the service's own database user) -> dr replica (a fresh pg_basebackup every `up`:
-replica data is derived) -> [fault proxies in front of the databases] -> the service per region,
-started from the plan's Deployment container -> [fault proxies in front of the services] -> HAProxy.
+replica data is derived) -> [fault proxies in front of the databases] -> the S3/KMS/STS stand-in (a
+moto server with the buckets, tenant keys and tenant roles the plan's settings name, IAM enforced:
+meridian.sandbox.objectstore) -> the service per region, started from the plan's Deployment
+container -> [fault proxies in front of the services] -> HAProxy.
 `down` stops them in reverse, each by its recorded pid and process group, and checks the ports are free.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.config import StackConfig
-from meridian.sandbox import fromplan, podrun, procs
+from meridian.sandbox import fromplan, objectstore, podrun, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import ports as portlib
 from meridian.sandbox import postgres as pglib
@@ -42,6 +45,7 @@ STOP_ORDER = (
     "fp-svc-dr",
     "svc-primary",
     "svc-dr",
+    "objects",
     "fp-db-primary",
     "fp-db-dr",
     "pg-dr",
@@ -142,7 +146,7 @@ def up(
     pg_root.mkdir(exist_ok=True)
     pglib.chown_tree(pg_root, user)
 
-    names = ["pg-primary", "pg-dr", "svc-primary", "svc-dr", "haproxy", "door-primary", "door-dr"]
+    names = ["pg-primary", "pg-dr", "objects", "svc-primary", "svc-dr", "haproxy", "door-primary", "door-dr"]
     if fault_proxies:
         for fp in ("fp-db-primary", "fp-db-dr", "fp-svc-primary", "fp-svc-dr"):
             names += [fp, f"{fp}-control"]
@@ -241,6 +245,7 @@ def _skeleton(
         "processes": {},
         "tenants": tenants,
         "failover": failover.to_dict(),
+        "objects": {"endpoint": f"http://{HOST}:{port['objects']}", "spec": str(root / "etc" / "objects-spec.json")},
     }
 
 
@@ -292,7 +297,11 @@ async def _bring_up(
         for role in ("primary", "dr"):
             _spawn_faultproxy(f"fp-db-{role}", port, f"pg-{role}", logs, started)
 
-    # the service, one per region: the plan's Deployment container, run locally
+    # object storage: the S3/KMS/STS stand-in, IAM enforced once set up
+    objects = await _start_objects(planned, doc, root, port, started, popen)
+
+    # the service, one per region: the plan's Deployment container, run locally, with the broker's
+    # key as its identity (Pod Identity on EKS)
     db_port = {role: port[f"fp-db-{role}"] if fault_proxies else port[f"pg-{role}"] for role in ("primary", "dr")}
     for role in ("primary", "dr"):
         subs = fromplan.local_substitutions(
@@ -301,6 +310,7 @@ async def _bring_up(
             writer_ports=[db_port["primary"], db_port["dr"]],
             reader_port=db_port[role],
             service_port=port[f"svc-{role}"],
+            objects=objects,
         )
         try:
             pod = podrun.prepare(planned.services[role], root / "pods" / role, subs)
@@ -365,6 +375,57 @@ def _run_once(container, pod_root: Path, subs: podrun.Substitutions, log: Path) 
         raise SandboxError(f"the migration Job did not finish:\n{procs.tail(ref.log)}") from None
     if code != 0:
         raise SandboxError(f"the migration Job failed ({code}):\n{procs.tail(ref.log)}")
+
+
+def object_credentials(root: Path) -> dict[str, str]:
+    """The env a service process gets for its Pod Identity: the object stand-in broker's key (empty
+    when the stand-in has not been set up in `root`)."""
+    out = root / "run" / "objects.json"
+    if not out.is_file():
+        return {}
+    broker = json.loads(out.read_text())["broker"]
+    return {"AWS_ACCESS_KEY_ID": broker["access_key_id"], "AWS_SECRET_ACCESS_KEY": broker["secret_access_key"]}
+
+
+async def _start_objects(planned: fromplan.PlannedWorkload, doc: dict, root: Path, port: dict, started, popen) -> dict:
+    """Start the stand-in with what the plan's service settings name, wait for its setup (its out
+    file appears whole), and record what it made in the manifest."""
+    spec = objectstore.spec_from_settings(planned.service_settings(role) for role in ("primary", "dr"))
+    spec_path, out = Path(doc["objects"]["spec"]), root / "run" / "objects.json"
+    spec_path.write_text(json.dumps(spec, indent=1))
+    with contextlib.suppress(FileNotFoundError):
+        out.unlink()
+    argv = [
+        sys.executable,
+        "-m",
+        "meridian.sandbox.objectstore",
+        "--listen",
+        f"{HOST}:{port['objects']}",
+        "--spec",
+        str(spec_path),
+        "--out",
+        str(out),
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")]))}
+    started(*procs.spawn("objects", argv, root / "logs" / "objects.log", env=env, cwd=SERVICE_PROJECT_DIR))
+
+    async def ready() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT_S * 2  # moto's import and setup: seconds on a loaded machine
+        while not out.exists():
+            if popen["objects"].poll() is not None:
+                raise RuntimeError(f"exited with code {popen['objects'].returncode}")
+            if loop.time() > deadline:
+                raise TimeoutError(f"no {out} after {READY_TIMEOUT_S * 2:g} s")
+            await asyncio.sleep(0.1)
+
+    await _ready("objects", ready(), doc)
+    made = json.loads(out.read_text())
+    doc["objects"]["regions"] = {
+        region: {tid: {k: t[k] for k in ("bucket", "prefix", "kms_key_arn", "role_arn")} for tid, t in r["tenants"].items()}
+        for region, r in made["regions"].items()
+    }
+    return made
 
 
 def _spawn_faultproxy(name: str, port: dict, upstream: str, logs: Path, started) -> None:
@@ -548,6 +609,8 @@ async def _status(doc: dict) -> dict:
 
     async with httpx.AsyncClient(timeout=2.0) as client:
         await asyncio.gather(db("primary"), db("dr"), svc(client, "primary"), svc(client, "dr"), front(client))
+    if "objects" in parts:
+        parts["objects"]["healthy"] = parts["objects"]["running"] and portlib.is_listening(doc["ports"]["objects"])
     for name, fault in (doc.get("faults") or {}).items():
         parts[f"fp-{name}"]["healthy"] = parts[f"fp-{name}"]["running"] and portlib.is_listening(fault["port"])
 

@@ -65,7 +65,13 @@ def _netloc(dsn: str) -> str:
 
 
 def local_substitutions(
-    planned: PlannedWorkload, role: str, *, writer_ports: list[int], reader_port: int, service_port: int | None
+    planned: PlannedWorkload,
+    role: str,
+    *,
+    writer_ports: list[int],
+    reader_port: int,
+    service_port: int | None,
+    objects: dict | None = None,
 ) -> Substitutions:
     """The one place the plan's in-cluster endpoints meet the sandbox's ports (module docstring)."""
     settings = planned.service_settings(role)
@@ -78,6 +84,14 @@ def local_substitutions(
         port=service_port,
         bind_host="127.0.0.1" if service_port is not None else None,
         writes_follow_primary=True,
+        # the object stand-in (objectstore.set_up's result): its endpoint for AWS's, its broker's key for Pod Identity's
+        objects_endpoint=objects["endpoint"] if objects else None,
+        credentials={
+            "AWS_ACCESS_KEY_ID": objects["broker"]["access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": objects["broker"]["secret_access_key"],
+        }
+        if objects
+        else {},
     )
 
 

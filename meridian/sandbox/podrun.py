@@ -42,6 +42,10 @@ class Substitutions:
     writes_follow_primary: bool = False
     """No Aurora write forwarding locally: a writer DSN that relies on it (a dr region's) asks for a
     read-write session instead, so its writes reach whichever local node is the primary."""
+    objects_endpoint: str | None = None
+    """The local S3/STS stand-in the settings' object storage is pointed at (AWS's regional endpoints otherwise)."""
+    credentials: dict[str, str] = field(default_factory=dict)
+    """Env that stands in for the pod's EKS Pod Identity credentials (e.g. the stand-in broker's key)."""
 
 
 @dataclass
@@ -82,6 +86,9 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str
         sep = "&" if "?" in changes["write_dsn"] else "?"
         changes["write_dsn"] += f"{sep}target_session_attrs=read-write"
         done.append("write_dsn: + target_session_attrs=read-write (no write forwarding locally: writes follow the primary)")
+    if settings.objects is not None and subs.objects_endpoint is not None:
+        changes["objects"] = dataclasses.replace(settings.objects, endpoint_url=subs.objects_endpoint)
+        done.append(f"objects.endpoint_url: AWS's regional endpoints -> {subs.objects_endpoint}")
     if subs.port is not None:
         changes["port"] = subs.port
         done.append(f"port: {settings.port} -> {subs.port} (the pod's own network namespace)")
@@ -128,6 +135,9 @@ def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, se
         if "value" not in var:
             raise Unsubstituted(f"{container.owner_urn}: env {var.get('name')} comes from {list(var)}: not supported locally")
         env[var["name"]] = _remap(str(var["value"]), mounts)
+    if subs.credentials:
+        env.update(subs.credentials)
+        done.append(f"credentials: EKS Pod Identity -> env {sorted(subs.credentials)}")
     return LocalPod(argv, env, root, subs.port, done)
 
 
