@@ -390,7 +390,7 @@ def object_credentials(root: Path) -> dict[str, str]:
 async def _start_objects(planned: fromplan.PlannedWorkload, doc: dict, root: Path, port: dict, started, popen) -> dict:
     """Start the stand-in with what the plan's service settings name, wait for its setup (its out
     file appears whole), and record what it made in the manifest."""
-    spec = objectstore.spec_from_settings(planned.service_settings(role) for role in ("primary", "dr"))
+    spec = objectstore.spec_from_settings((planned.service_settings(role) for role in ("primary", "dr")), role_per_tenant=True)
     spec_path, out = Path(doc["objects"]["spec"]), root / "run" / "objects.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     with contextlib.suppress(FileNotFoundError):

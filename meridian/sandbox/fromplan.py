@@ -86,6 +86,7 @@ def local_substitutions(
         writes_follow_primary=True,
         # the object stand-in (objectstore.set_up's result): its endpoint for AWS's, its broker's key for Pod Identity's
         objects_endpoint=objects["endpoint"] if objects else None,
+        tenant_data=objects["regions"][planned.service_settings(role).objects.region]["tenants"] if objects else {},
         credentials={
             "AWS_ACCESS_KEY_ID": objects["broker"]["access_key_id"],
             "AWS_SECRET_ACCESS_KEY": objects["broker"]["secret_access_key"],

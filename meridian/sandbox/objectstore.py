@@ -54,10 +54,15 @@ def _role_name_and_path(arn: str) -> tuple[str, str]:
     return name, (path + "/") if path else "/"
 
 
-def spec_from_settings(settings) -> dict:
+def spec_from_settings(settings, *, role_per_tenant: bool = False) -> dict:
     """The stand-in's spec from the services' rendered settings (one `ServiceSettings` per region):
     exactly the buckets, keys, roles and session policies the plan gives the service. No bucket
-    policies: moto applies their Deny statements without conditions; they are proven on the plan."""
+    policies: moto applies their Deny statements without conditions; they are proven on the plan.
+
+    `role_per_tenant`: moto evaluates neither session policies nor `${aws:PrincipalTag/...}`, so the
+    plan's one ABAC role per region would let any tenant session reach every tenant there. With it,
+    each tenant gets its own role and key in the stand-in, whose policy is the tenant's literal
+    session policy; the service's settings are then pointed at them (podrun.Substitutions.tenant_data)."""
     from service.objects import session_policy
 
     spec: dict = {"regions": {}}
@@ -74,9 +79,11 @@ def spec_from_settings(settings) -> dict:
                 "bucket": d.bucket,
                 "prefix": d.prefix,
                 "namespace": d.namespace,
-                "kms_key_arn": d.kms_key_arn,
-                "role_arn": d.role_arn,
-                "session_policy": session_policy(f"arn:aws:s3:::{d.bucket}", d.prefix, d.kms_key_arn),
+                "kms_key_arn": None if role_per_tenant else d.kms_key_arn,
+                "role_arn": None if role_per_tenant else d.role_arn,
+                "session_policy": session_policy(
+                    f"arn:aws:s3:::{d.bucket}", d.prefix, "KEY_ARN" if role_per_tenant else d.kms_key_arn
+                ),
             }
     return spec
 

@@ -44,6 +44,8 @@ class Substitutions:
     read-write session instead, so its writes reach whichever local node is the primary."""
     objects_endpoint: str | None = None
     """The local S3/STS stand-in the settings' object storage is pointed at (AWS's regional endpoints otherwise)."""
+    tenant_data: dict[str, dict[str, str]] = field(default_factory=dict)
+    """tenant id -> the stand-in's `kms_key_arn` / `role_arn` for it, in place of the plan's (objectstore.spec_from_settings)."""
     credentials: dict[str, str] = field(default_factory=dict)
     """Env that stands in for the pod's EKS Pod Identity credentials (e.g. the stand-in broker's key)."""
 
@@ -89,6 +91,8 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str
     if settings.objects is not None and subs.objects_endpoint is not None:
         changes["objects"] = dataclasses.replace(settings.objects, endpoint_url=subs.objects_endpoint)
         done.append(f"objects.endpoint_url: AWS's regional endpoints -> {subs.objects_endpoint}")
+    if subs.tenant_data:
+        changes["tenants"] = tuple(_substitute_tenant(t, subs.tenant_data, done) for t in settings.tenants)
     if subs.port is not None:
         changes["port"] = subs.port
         done.append(f"port: {settings.port} -> {subs.port} (the pod's own network namespace)")
@@ -96,6 +100,14 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str
         changes["host"] = subs.bind_host
         done.append(f"host: {settings.host} -> {subs.bind_host}")
     return json.dumps(dataclasses.replace(settings, **changes).to_dict(), indent=1)
+
+
+def _substitute_tenant(tenant, stand_in: dict[str, dict[str, str]], done: list[str]):
+    if tenant.data is None or tenant.id not in stand_in:
+        return tenant
+    local = {k: stand_in[tenant.id][k] for k in ("kms_key_arn", "role_arn")}
+    done.append(f"tenants[{tenant.id}].data: kms_key_arn, role_arn -> the stand-in's")
+    return dataclasses.replace(tenant, data=dataclasses.replace(tenant.data, **local))
 
 
 def settings_path_of(container: RenderedContainer) -> str | None:
