@@ -184,6 +184,13 @@ class Target(Protocol):
     def set_weights(self, weights: dict[str, int]) -> ActionResult:
         """Share traffic by weight per role, e.g. {"primary": 90, "dr": 10}; 0 drains a region."""
 
+    def set_canary_weight(self, role: Role, percent: int) -> ActionResult:
+        """Send `percent` % of the region's requests to the canary version, the rest to stable
+        (0 rolls the canary back, 100 completes the shift)."""
+
+    def canary_weights(self) -> dict[str, int]:
+        """Each region's canary share now, in percent (role -> 0..100)."""
+
     def inject(self, fault: Fault) -> ActionResult:
         """Start a network fault (latency/jitter, drops, partition)."""
 
