@@ -101,7 +101,9 @@ class Failover(pulumi.ComponentResource):
                 set_identifier=f"{role.lower()}-{target.region}",
                 failover_routing_policies=[{"type": role}],
                 health_check_id=check.id,
-                opts=dns,
+                # Route 53 refuses an A record beside a CNAME of the same name and set identifier: a
+                # change of type (the move from CNAME to alias) must delete the old record first.
+                opts=pulumi.ResourceOptions(parent=self, provider=args.dns_provider, delete_before_replace=True),
             )
             alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-{role.lower()}-alarm",

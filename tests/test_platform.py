@@ -91,7 +91,9 @@ def test_every_primary_record_has_a_health_check_and_a_secondary(previews, stack
         assert check["inputs"]["requestInterval"] == cfg.failover.health_check_interval_s
         assert check["inputs"]["failureThreshold"] == cfg.failover.failure_threshold
         assert check["inputs"]["type"] == "HTTPS" and check["inputs"]["resourcePath"] == "/healthz"
-        assert check["inputs"]["fqdn"] == record["inputs"]["aliases"][0]["name"], "the check watches the endpoint the record serves"
+        assert check["inputs"]["fqdn"] == record["inputs"]["aliases"][0]["name"], (
+            "the check watches the endpoint the record serves"
+        )
     assert by_role["PRIMARY"]["inputs"]["aliases"][0]["name"].endswith(f".{primary}.elb.amazonaws.com")
     assert by_role["SECONDARY"]["inputs"]["aliases"][0]["name"].endswith(f".{dr}.elb.amazonaws.com")
     alarms = of_type(plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
@@ -107,7 +109,9 @@ def test_database_security_groups_admit_only_node_security_groups(previews, stac
     _, primary, dr = pair(stack)
     for region in (primary, dr):
         (eks,) = of_type(plan, "aws:eks/cluster:Cluster", region)
-        (db_sg,) = [sg for sg in of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region) if "meridian:database:" in sg["urn"]]
+        (db_sg,) = [
+            sg for sg in of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region) if "meridian:database:" in sg["urn"]
+        ]
         assert eks["urn"] in db_sg["dependencies"], "the database SG references the cluster's node SG"
         assert db_sg["inputs"]["ingress"], "no ingress at all would make the database unusable"
         for rule in db_sg["inputs"]["ingress"]:

@@ -86,6 +86,26 @@ def test_each_region_has_an_alb_with_two_target_groups_and_a_weighted_https_list
             assert f"/{groups[track]['name']}-" in weighted[i]["arn"], f"weight {i} is not the {track} group"
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_the_alb_reaches_the_pods_port(previews, stack):
+    plan = previews[stack].plan
+    urns = by_urn(plan)
+    cfg, regions = regions_of(stack)
+    for region in regions.values():
+        (alb,) = of_type(plan, LB, region)
+        (alb_sg,) = [urns[u] for u in alb["propertyDependencies"]["securityGroups"]]
+        assert [(e["fromPort"], e["toPort"], e["cidrBlocks"]) for e in alb_sg["inputs"]["egress"]] == [
+            (cfg.workload.container_port, cfg.workload.container_port, [str(dict(cfg.regions.both)[r].cidr)])
+            for r, spec in cfg.regions.both
+            if spec.region == region
+        ]
+        (rule,) = of_type(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", region)
+        assert rule["propertyDependencies"]["referencedSecurityGroupId"] == [alb_sg["urn"]]
+        assert (rule["inputs"]["fromPort"], rule["inputs"]["toPort"]) == (cfg.workload.container_port,) * 2
+        (cluster,) = of_type(plan, "aws:eks/cluster:Cluster", region)
+        assert rule["propertyDependencies"]["securityGroupId"] == [cluster["urn"]], "the pods' (cluster) security group"
+
+
 def _resolve(inputs: dict, path: str):
     node = inputs
     for part in re.findall(r"[A-Za-z]+|\[\d+\]", path):
