@@ -13,7 +13,7 @@ from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, Dr
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
 from components.ingress import RegionIngress, RegionIngressArgs
 from components.lbcontroller import LoadBalancerController, LoadBalancerControllerArgs
-from components.naming import silo_bucket_prefix
+from components.naming import elb_prefix, silo_bucket_prefix
 from components.network import RegionNetwork, RegionNetworkArgs
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
 from components.tagging import regional_provider, register_stack_tags
@@ -118,9 +118,8 @@ ingresses: dict[str, RegionIngress] = {}
 controllers: dict[str, LoadBalancerController] = {}
 for role, spec in cfg.regions.both:
     ingresses[role] = RegionIngress(
-        f"{stack}-{spec.region}-ingress",
+        elb_prefix(stack, spec.region),  # short: ELB names are 32 characters (`us-use1-lb`)
         RegionIngressArgs(
-            stack=stack,
             region=spec.region,
             vpc_id=networks[role].vpc_id,
             vpc_cidr=str(spec.cidr),

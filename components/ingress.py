@@ -44,7 +44,6 @@ RUNTIME_OWNED = [f"defaultActions[0].forward.targetGroups[{i}].weight" for i in 
 
 @dataclass(frozen=True, kw_only=True)
 class RegionIngressArgs:
-    stack: str
     region: str
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
@@ -63,6 +62,9 @@ class RegionIngressArgs:
 
 
 class RegionIngress(pulumi.ComponentResource):
+    """Name it short (`components.naming.elb_prefix`): the ALB and target groups are auto-named from
+    `<name>-<thing>`, which pulumi-aws refuses above 24 characters."""
+
     dns_name: pulumi.Output[str]
     zone_id: pulumi.Output[str]
     """The ALB's canonical hosted zone: what a Route 53 alias record names."""
@@ -110,7 +112,7 @@ class RegionIngress(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=sg),
         )
         alb = aws.lb.LoadBalancer(
-            elb_logical_name(args.stack, args.region, "api"),
+            elb_logical_name(name, "api"),
             load_balancer_type="application",
             internal=False,
             subnets=list(args.public_subnet_ids),
@@ -124,7 +126,7 @@ class RegionIngress(pulumi.ComponentResource):
         )
         groups = {
             track: aws.lb.TargetGroup(
-                elb_logical_name(args.stack, args.region, track),
+                elb_logical_name(name, track),
                 target_type="ip",  # pods, by IP (VPC CNI): no node hop, the pod's own readiness counts
                 port=args.container_port,
                 protocol="HTTP",

@@ -54,11 +54,16 @@ def region_code(region: str) -> str:
     return f"{area}{code}{number}"
 
 
-def elb_logical_name(stack: str, region: str, thing: str) -> str:
-    """`<stack>-<region code>-<thing>`, or its first characters plus a stable hash when longer than
-    pulumi-aws can auto-name within ELB's 32 characters."""
-    readable = f"{stack}-{region_code(region)}-{thing}"
+def elb_logical_name(prefix: str, thing: str) -> str:
+    """`<prefix>-<thing>`, or its first characters plus a stable hash when longer than pulumi-aws can
+    auto-name within ELB's 32 characters."""
+    readable = f"{prefix}-{thing}"
     if len(readable) <= ELB_LOGICAL_MAX:
         return readable
-    digest = stable_hash(stack, region, thing, n=6)
+    digest = stable_hash(prefix, thing, n=6)
     return f"{readable[: ELB_LOGICAL_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def elb_prefix(stack: str, region: str) -> str:
+    """The name of a region's load-balancing component, short enough that its children fit: `us-use1-lb`."""
+    return f"{stack}-{region_code(region)}-lb"

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from components import ingress, lbcontroller
 from components.config import ConfigError, RawConfig, load_stack, parse_config, read_stack_files
-from components.naming import ELB_LOGICAL_MAX, ELB_NAME_MAX, elb_logical_name, region_code
+from components.naming import ELB_LOGICAL_MAX, ELB_NAME_MAX, elb_logical_name, elb_prefix, region_code
 from components.planning import ALIAS_TTL_S, derived_failure_threshold, failover_budget
 from meridian.costmodel import estimate
 from meridian.engine.mocks import ALB_ZONE_IDS
@@ -292,9 +292,11 @@ def test_the_retired_ttl_key_says_why_it_is_gone():
 @pytest.mark.parametrize("stack", ["us", "apac", "a-very-long-stack-name-indeed"])
 @pytest.mark.parametrize("region", ["us-east-1", "ap-southeast-2", "ap-northeast-3", "eu-central-1"])
 def test_elb_names_fit_32_characters_by_construction(stack, region):
+    prefix = elb_prefix(stack, region)
     for thing in ("api", "stable", "canary"):
-        logical = elb_logical_name(stack, region, thing)
+        logical = elb_logical_name(prefix, thing)
         assert len(logical) <= ELB_LOGICAL_MAX
+        assert logical == f"{prefix}-{thing}" or len(prefix) + len(thing) + 1 > ELB_LOGICAL_MAX, "readable whenever it fits"
         for rule in (namerules.RULES[LB], namerules.RULES[TG]):
             assert namerules.check_name(rule, "urn:x", logical, {}) == []
     assert region_code("ap-southeast-2") != region_code("ap-south-2")
