@@ -1,4 +1,4 @@
-"""Workload: the reference service in one region's cluster, behind a TLS network load balancer.
+"""Workload: the reference service in one region's cluster, stable and canary side by side behind the region's ALB.
 
 What a pod gets is exactly what the service reads: its settings file `/etc/meridian/service.json`
 (a Secret rendered from the service's own settings model, `service.settings.ServiceSettings`:
