@@ -12,7 +12,9 @@ from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
-from components.naming import silo_bucket_prefix
+from components.ingress import RegionIngress, RegionIngressArgs
+from components.lbcontroller import LoadBalancerController, LoadBalancerControllerArgs
+from components.naming import elb_prefix, silo_bucket_prefix
 from components.network import RegionNetwork, RegionNetworkArgs
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
 from components.tagging import ProviderSettings, configure_providers, regional_provider
@@ -177,6 +179,35 @@ def service_tenants(region_index: int, role: str) -> list[WorkloadTenant]:
     return out
 
 
+# Per region: the ALB splitting traffic between the stable and canary tracks, and the controller
+# that registers each track's pods in its target group.
+ingresses: dict[str, RegionIngress] = {}
+controllers: dict[str, LoadBalancerController] = {}
+for role, spec in cfg.regions.both:
+    ingresses[role] = RegionIngress(
+        elb_prefix(stack, spec.region),  # short: ELB names are 32 characters (`us-use1-lb`)
+        RegionIngressArgs(
+            region=spec.region,
+            vpc_id=networks[role].vpc_id,
+            vpc_cidr=str(spec.cidr),
+            public_subnet_ids=networks[role].public_subnet_ids,
+            pod_security_group_id=clusters[role].node_security_group_id,
+            container_port=cfg.workload.container_port,
+            deletion_protection=cfg.production,
+        ),
+        opts=pulumi.ResourceOptions(providers={"aws": providers[role]}),
+    )
+    controllers[role] = LoadBalancerController(
+        f"{stack}-{spec.region}-lb-controller",
+        LoadBalancerControllerArgs(
+            region=spec.region,
+            cluster_name=clusters[role].cluster_name,
+            cluster_arn=clusters[role].cluster_arn,
+            vpc_id=networks[role].vpc_id,
+        ),
+        opts=pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": clusters[role].k8s_provider}),
+    )
+
 workloads = {
     role: Workload(
         f"{stack}-{spec.region}-api",
@@ -186,7 +217,12 @@ workloads = {
             image=pulumi.Output.concat(registry.repository_urls[spec.region], ":", cfg.workload.image_tag),
             replicas=cfg.workload.replicas,
             container_port=cfg.workload.container_port,
-            certificate_arn=domain.certificate_arns[spec.region],
+            canary_image=pulumi.Output.concat(
+                registry.repository_urls[spec.region], ":", cfg.workload.canary_image_tag or cfg.workload.image_tag
+            ),
+            canary_replicas=cfg.rollout.canary_replicas,
+            target_group_arns=ingresses[role].target_group_arns,
+            binding_depends_on=[controllers[role].release],
             database=DatabaseAccess(
                 writer_host=database.endpoints[role].writer,
                 reader_host=database.endpoints[role].reader,
@@ -232,11 +268,14 @@ failover = Failover(
     FailoverArgs(
         zone_id=domain.zone_id,
         fqdn=domain.fqdn,
-        primary=FailoverTarget(region=cfg.regions.primary.region, hostname=workloads["primary"].hostname),
-        secondary=FailoverTarget(region=cfg.regions.dr.region, hostname=workloads["dr"].hostname),
+        primary=FailoverTarget(
+            region=cfg.regions.primary.region, dns_name=ingresses["primary"].dns_name, zone_id=ingresses["primary"].zone_id
+        ),
+        secondary=FailoverTarget(
+            region=cfg.regions.dr.region, dns_name=ingresses["dr"].dns_name, zone_id=ingresses["dr"].zone_id
+        ),
         health_check_interval_s=cfg.failover.health_check_interval_s,
         failure_threshold=cfg.failover.failure_threshold,
-        dns_ttl_s=cfg.failover.dns_ttl_s,
         detection_bound_s=cfg.failover.detection_bound_s,
         dns_provider=providers["primary"],
         metrics_provider=regional_provider(METRICS_REGION),
@@ -310,6 +349,7 @@ disaster_recovery = DisasterRecovery(
 pulumi.export("zone", cfg.zone)
 pulumi.export("api_url", f"https://{domain.fqdn}")
 pulumi.export("failover_detection_bound_s", failover.detection_bound_s)
+pulumi.export("failover_bound_s", cfg.failover.failover_bound_s)  # with the margin: what rto_target_s covers
 pulumi.export(
     "regions",
     {
@@ -320,7 +360,10 @@ pulumi.export(
             "cluster_endpoint": clusters[role].endpoint,
             "db_writer_endpoint": database.endpoints[role].writer,
             "db_reader_endpoint": database.endpoints[role].reader,
-            "api_hostname": workloads[role].hostname,
+            "api_hostname": ingresses[role].dns_name,
+            # what `meridian rollout` moves on AWS (meridian.targets.aws.set_canary_weight)
+            "listener_arn": ingresses[role].listener_arn,
+            "target_group_arns": ingresses[role].target_group_arns,
         }
         for role, spec in cfg.regions.both
     },

@@ -29,6 +29,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from components.planning import ALIAS_TTL_S, FailoverBudget, derived_failure_threshold, failover_budget
+
 NAMESPACE = "meridian"
 # Config namespaces the program reads: its own, the providers it configures, the engine's.
 # A key in any other namespace (say a typo, `meridan:database`) would be ignored, so it is refused
@@ -115,6 +117,12 @@ class WorkloadSettings(_Model):
         pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
         description="immutable tag of the service image to run, e.g. a release or git sha (never `latest`)",
     )
+    canary_image_tag: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="the version the canary Deployment runs beside stable (`meridian rollout` shifts traffic to it); "
+        "absent: the canary runs image_tag and gets no traffic (weight 0)",
+    )
     replicas: int = Field(3, ge=1)
     container_port: int = Field(8080, ge=1, le=65535)
 
@@ -142,14 +150,43 @@ class FailoverSettings(_Model):
         "certificates can validate (docs/operations.md)",
     )
     health_check_interval_s: Literal[10, 30] = 10
-    failure_threshold: int = Field(3, ge=1, le=10)
-    dns_ttl_s: int = Field(30, ge=1, le=60)
-    rto_target_s: int = Field(60, gt=0, description="automatic region failover must finish within this")
+    failure_threshold: int = Field(
+        ge=1,
+        le=10,
+        description="consecutive failed checks before Route 53 fails a region over; when absent, the largest "
+        "the RTO budget allows (components.planning.derived_failure_threshold)",
+    )
+    rto_target_s: int = Field(180, gt=0, description="automatic region failover must finish within this, margin included")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_threshold(cls, values: Any) -> Any:
+        """An absent failure threshold is derived from the RTO target: the most checks its budget affords."""
+        if isinstance(values, Mapping) and "failure_threshold" not in values:
+            interval, rto = values.get("health_check_interval_s", 10), values.get("rto_target_s", 180)
+            if isinstance(interval, int) and isinstance(rto, int):
+                return {**values, "failure_threshold": derived_failure_threshold(rto, interval)}
+        return values
+
+    @property
+    def dns_ttl_s(self) -> int:
+        """The API records are aliases to the load balancer: Route 53 answers with ELB's fixed TTL."""
+        return ALIAS_TTL_S
+
+    @property
+    def budget(self) -> FailoverBudget:
+        return failover_budget(self.health_check_interval_s, self.failure_threshold)
 
     @property
     def detection_bound_s(self) -> int:
-        """Worst case from the first failed check to clients resolving the secondary."""
-        return self.health_check_interval_s * self.failure_threshold + self.dns_ttl_s
+        """Worst case from the first failed check to resolvers answering the secondary (interval x
+        threshold + TTL): what drills and chaos runs measure recovery against."""
+        return self.budget.detection_bound_s
+
+    @property
+    def failover_bound_s(self) -> int:
+        """The detection bound plus the stated margin (checker aggregation, client keep-alive): what rto_target_s must cover."""
+        return self.budget.total_s
 
 
 class SloSettings(_Model):
@@ -419,10 +456,19 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
+# Keys this program once read, and why they are gone: a stack file still setting one learns what to do.
+RETIRED_KEYS = {
+    ("failover", "dns_ttl_s"): f"no longer set here: the API records are aliases to each region's load balancer, and "
+    f"Route 53 answers them with the load balancer's fixed {ALIAS_TTL_S} s TTL; remove the key",
+}
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "extra_forbidden":
         loc = tuple(error["loc"])
+        if loc in RETIRED_KEYS:
+            return RETIRED_KEYS[loc]
         return "unknown key (remove it or check its spelling)" + did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
     if kind == "missing":
         return "required key is missing"
@@ -562,14 +608,14 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
                     else "set hosted_zone_id or create_zone: true, not both",
                 )
             )
-        if fo.detection_bound_s > fo.rto_target_s:
-            out.append(
-                (
-                    "failover",
-                    f"detection bound interval x threshold + TTL = {fo.health_check_interval_s} x {fo.failure_threshold} + {fo.dns_ttl_s}"
-                    f" = {fo.detection_bound_s} s exceeds rto_target_s {fo.rto_target_s} s; lower the threshold or TTL",
-                )
+        if fo.failover_bound_s > fo.rto_target_s:
+            fits = derived_failure_threshold(fo.rto_target_s, fo.health_check_interval_s)
+            fix = (
+                f"set failure_threshold <= {fits}"
+                if fits >= 1 and failover_budget(fo.health_check_interval_s, fits).total_s <= fo.rto_target_s
+                else f"raise rto_target_s to at least {failover_budget(10, 1).total_s} s (interval 10, threshold 1)"
             )
+            out.append(("failover", f"{fo.budget.explain()} exceeds rto_target_s {fo.rto_target_s} s; {fix}"))
 
     if has("dr"):
         dr = s["dr"]
@@ -587,11 +633,11 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
                     "a production stack needs it: S3 replication without RTC has no time bound, so no RPO holds for objects",
                 )
             )
-        if has("failover") and s["failover"].detection_bound_s > dr.rto_minutes * 60:
+        if has("failover") and s["failover"].failover_bound_s > dr.rto_minutes * 60:
             out.append(
                 (
                     "dr.rto_minutes",
-                    f"{dr.rto_minutes:g} min is shorter than the failover detection bound ({s['failover'].detection_bound_s} s)",
+                    f"{dr.rto_minutes:g} min is shorter than the failover bound with its margin ({s['failover'].failover_bound_s} s)",
                 )
             )
 

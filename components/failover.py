@@ -1,9 +1,12 @@
 """Failover: Route 53 failover routing for the API name across the region pair.
 
-An HTTPS health check per region on its load balancer's `/healthz`, PRIMARY and SECONDARY
-failover records (TTL from config) for the API name, and a CloudWatch alarm per health check
-notifying an SNS topic. Detection bound: interval x failure threshold + TTL, computed once in
-`components.config` (validation already refuses settings that miss the RTO target).
+An HTTPS health check per region on its load balancer's deep `/healthz`, PRIMARY and SECONDARY
+failover records for the API name, and a CloudWatch alarm per health check notifying an SNS topic.
+The records are aliases to each region's ALB with `evaluate_target_health` and the health check
+attached: a region leaves DNS when its check fails *or* its ALB has no healthy target. Alias
+records carry no TTL of their own: Route 53 answers with the load balancer's fixed 60 s. The
+failover bound (checks + TTL + a stated margin) is computed once in `components.planning`, and
+validation already refuses settings that miss the RTO target.
 
 Route 53 publishes health-check metrics only in us-east-1, so the alarms and their topic live
 there whatever the stack's zone; they carry health-check ids, never tenant data.
@@ -26,8 +29,10 @@ METRICS_TYPES = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:sns/topic:Topic"
 @dataclass(frozen=True, kw_only=True)
 class FailoverTarget:
     region: str
-    hostname: pulumi.Input[str]
-    """Load balancer hostname serving the API in this region."""
+    dns_name: pulumi.Input[str]
+    """DNS name of the load balancer serving the API in this region."""
+    zone_id: pulumi.Input[str]
+    """The load balancer's canonical hosted zone (what an alias record names)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,7 +43,6 @@ class FailoverArgs:
     secondary: FailoverTarget
     health_check_interval_s: int
     failure_threshold: int
-    dns_ttl_s: int
     detection_bound_s: int
     dns_provider: aws.Provider
     """Provider for Route 53 (a global service)."""
@@ -78,7 +82,7 @@ class Failover(pulumi.ComponentResource):
             check = aws.route53.HealthCheck(
                 f"{name}-{role.lower()}-check",
                 type="HTTPS",
-                fqdn=target.hostname,
+                fqdn=target.dns_name,
                 port=443,
                 resource_path="/healthz",
                 request_interval=args.health_check_interval_s,
@@ -92,13 +96,14 @@ class Failover(pulumi.ComponentResource):
                 f"{name}-{role.lower()}-record",
                 zone_id=args.zone_id,
                 name=args.fqdn,
-                type="CNAME",
-                ttl=args.dns_ttl_s,
-                records=[target.hostname],
+                type="A",
+                aliases=[{"name": target.dns_name, "zone_id": target.zone_id, "evaluate_target_health": True}],
                 set_identifier=f"{role.lower()}-{target.region}",
                 failover_routing_policies=[{"type": role}],
                 health_check_id=check.id,
-                opts=dns,
+                # Route 53 refuses an A record beside a CNAME of the same name and set identifier: a
+                # change of type (the move from CNAME to alias) must delete the old record first.
+                opts=pulumi.ResourceOptions(parent=self, provider=args.dns_provider, delete_before_replace=True),
             )
             alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-{role.lower()}-alarm",

@@ -44,3 +44,35 @@ def silo_bucket_name(prefix: str, namespace: str) -> str:
 
 # The bound, proved once: prefix (15) + namespace prefix (2) + the longest tenant id.
 assert len(silo_bucket_prefix("0" * 12, "s", "r")) + len(NAMESPACE_PREFIX) + TENANT_ID_MAX <= S3_BUCKET_MAX
+
+
+# Load balancers and target groups: names of at most 32 characters, and pulumi-aws auto-names them
+# as `<logical name>-<7 random>` (refusing a longer result), so their logical names get 24.
+ELB_NAME_MAX = 32
+ELB_LOGICAL_MAX = ELB_NAME_MAX - 8
+_COMPASS = {"north": "n", "south": "s", "east": "e", "west": "w", "central": "c"}
+
+
+def region_code(region: str) -> str:
+    """`us-east-1` -> `use1`, `ap-southeast-2` -> `apse2`, `eu-central-1` -> `euc1`: unique per region."""
+    area, *words, number = region.split("-")
+    code = ""
+    for word in words:
+        parts = [p for p in ("north", "south", "east", "west", "central") if p in word]
+        code += "".join(_COMPASS[p] for p in sorted(parts, key=word.index)) or word[:2]
+    return f"{area}{code}{number}"
+
+
+def elb_logical_name(prefix: str, thing: str) -> str:
+    """`<prefix>-<thing>`, or its first characters plus a stable hash when longer than pulumi-aws can
+    auto-name within ELB's 32 characters."""
+    readable = f"{prefix}-{thing}"
+    if len(readable) <= ELB_LOGICAL_MAX:
+        return readable
+    digest = stable_hash(prefix, thing, n=6)
+    return f"{readable[: ELB_LOGICAL_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def elb_prefix(stack: str, region: str) -> str:
+    """The name of a region's load-balancing component, short enough that its children fit: `us-use1-lb`."""
+    return f"{stack}-{region_code(region)}-lb"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 TIERS = ("public", "private", "data")
 
@@ -40,3 +41,63 @@ def tenant_sizing(gql_qps: int, ingest_eps: int, storage_gb: int) -> dict[str, s
         "persistentvolumeclaims": "10",
         "requests.storage": f"{storage_gb}Gi",
     }
+
+
+# --- failover timing ------------------------------------------------------------------------------
+
+# Route 53 answers an alias record to an ELB load balancer with the load balancer's own TTL, fixed at
+# 60 s (Route 53 FAQ: "alias records with a fixed TTL of 60 seconds" for ELB failover).
+ALIAS_TTL_S = 60
+# The ALB closes every client connection after this long (`client_keep_alive`, 60 s is its minimum):
+# a client on a keep-alive connection to the failed region re-resolves the name at the latest then.
+CLIENT_KEEP_ALIVE_S = 60
+
+
+@dataclass(frozen=True)
+class FailoverBudget:
+    """Worst-case time from a region failing to every client on the other region, term by term."""
+
+    interval_s: int
+    threshold: int
+    detection_s: int  # interval x threshold: consecutive failed checks seen by one checker
+    aggregation_s: int  # checkers in several regions are staggered: the last reaches the threshold up to one interval later
+    dns_ttl_s: int  # resolvers keep the PRIMARY answer this long
+    keep_alive_s: int  # open connections to the failed region are closed by the load balancer at the latest after this
+
+    @property
+    def detection_bound_s(self) -> int:
+        """interval x threshold + TTL: what the health checks and DNS alone take (drills measure this)."""
+        return self.detection_s + self.dns_ttl_s
+
+    @property
+    def margin_s(self) -> int:
+        return self.aggregation_s + self.keep_alive_s
+
+    @property
+    def total_s(self) -> int:
+        return self.detection_bound_s + self.margin_s
+
+    def explain(self) -> str:
+        return (
+            f"failover bound = checks {self.interval_s} x {self.threshold} + TTL {self.dns_ttl_s}"
+            f" + checker aggregation {self.aggregation_s} + client keep-alive {self.keep_alive_s} = {self.total_s} s"
+        )
+
+
+def failover_budget(interval_s: int, threshold: int) -> FailoverBudget:
+    return FailoverBudget(
+        interval_s=interval_s,
+        threshold=threshold,
+        detection_s=interval_s * threshold,
+        aggregation_s=interval_s,
+        dns_ttl_s=ALIAS_TTL_S,
+        keep_alive_s=CLIENT_KEEP_ALIVE_S,
+    )
+
+
+def derived_failure_threshold(rto_target_s: int, interval_s: int) -> int:
+    """The largest failure threshold (Route 53 allows 1-10) whose failover bound fits the RTO target:
+    the most tolerance of a passing blip the target affords. 1 when even one check does not fit (the
+    config check then reports it)."""
+    fits = [t for t in range(1, 11) if failover_budget(interval_s, t).total_s <= rto_target_s]
+    return max(fits, default=1)

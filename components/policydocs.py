@@ -42,3 +42,20 @@ def assume_role_policy(service: str, account_id: str | None = None) -> str:
 
 def managed_policy_arn(name: str) -> str:
     return f"arn:aws:iam::aws:policy/{name}"
+
+
+def pod_identity_trust_policy(account_id: str, cluster_arn: str) -> str:
+    """Only EKS Pod Identity, for this account and this cluster, may assume (and tag) the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "pods.eks.amazonaws.com"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
+                }
+            ],
+        }
+    )

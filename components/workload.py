@@ -1,4 +1,4 @@
-"""Workload: the reference service in one region's cluster, behind a TLS network load balancer.
+"""Workload: the reference service in one region's cluster, stable and canary side by side behind the region's ALB.
 
 What a pod gets is exactly what the service reads: its settings file `/etc/meridian/service.json`
 (a Secret rendered from the service's own settings model, `service.settings.ServiceSettings`:
@@ -11,8 +11,13 @@ migration as a Job before the Deployment rolls out, with its own Secret (`migrat
 `service.settings.MigrationSettings`: the master DSN and the application user it creates); the dr
 region's schema and roles arrive by replication. Pods are non-root with a read-only root
 filesystem; readiness is the deep `/healthz` (database reachable), liveness the shallow `/livez`
-(a database outage must not restart every pod). A LoadBalancer Service becomes an internet-facing
-NLB terminating TLS with the region's ACM certificate; its hostname is what Route 53 watches.
+(a database outage must not restart every pod).
+
+Two tracks run side by side: `stable` (the Deployment `<name>-api`, `replicas` pods) and `canary`
+(`<name>-canary`, `canary_replicas` pods of the version being rolled out, or of the stable image
+when none is). Each track has its own ClusterIP Service, and a `TargetGroupBinding` hands that
+Service's pod IPs to the track's ALB target group (components.ingress), where the listener's
+weights split traffic and `meridian rollout` moves them.
 """
 
 from __future__ import annotations
@@ -37,10 +42,13 @@ SETTINGS_FILE = "service.json"
 SETTINGS_PATH = f"{SETTINGS_DIR}/{SETTINGS_FILE}"
 MIGRATION_FILE = "migrate.json"
 MIGRATION_PATH = f"{SETTINGS_DIR}/{MIGRATION_FILE}"
-BIND_HOST = "0.0.0.0"  # in a pod the kubelet probes and the NLB reach the pod IP, never loopback
+BIND_HOST = "0.0.0.0"  # in a pod the kubelet probes and the ALB reach the pod IP, never loopback
 RUN_AS = 10001  # the image's non-root user (service/Dockerfile); also the settings file's group (fsGroup)
 READINESS_PATH = "/healthz"
 LIVENESS_PATH = "/livez"
+TRACKS = ("stable", "canary")
+TRACK_LABEL = "meridian.io/track"
+SERVICE_PORT = 80  # the ClusterIP Services' port; TLS ends at the ALB, which reaches pods on container_port
 SERVICE_COMMAND = ("python", "-m", "service")  # the image's ENTRYPOINT, stated so the plan shows what runs
 # TLS to the database: `rds.force_ssl` refuses anything else. `verify-full` needs the RDS CA bundle
 # inside the image (docs/operations.md); `require` encrypts without pinning the CA.
@@ -96,9 +104,15 @@ class WorkloadArgs:
     image: pulumi.Input[str]
     replicas: int
     container_port: int
-    certificate_arn: pulumi.Input[str]
     database: DatabaseAccess
     tenants: Sequence[WorkloadTenant]
+    canary_image: pulumi.Input[str]
+    """What the canary track runs: the version being rolled out, or `image` when none is (weight 0)."""
+    canary_replicas: int
+    target_group_arns: Mapping[str, pulumi.Input[str]]
+    """Track (`stable`, `canary`) -> the ALB target group its pods are registered in."""
+    binding_depends_on: Sequence[pulumi.Resource] = ()
+    """What must exist before a TargetGroupBinding (the load balancer controller's chart: its CRD)."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     """Pod labels EKS split cost allocation imports as cost-allocation tags (once enabled in billing)."""
     cluster_arn: pulumi.Input[str] | None = None
@@ -109,8 +123,12 @@ class WorkloadArgs:
             raise ValueError("the service must not log in as the database's master user")
         if self.role not in ("primary", "dr"):
             raise ValueError(f"role must be 'primary' or 'dr', got {self.role!r}")
-        if self.replicas < 1:
-            raise ValueError(f"replicas must be >= 1, got {self.replicas}")
+        if self.replicas < 1 or self.canary_replicas < 1:
+            raise ValueError(f"replicas and canary_replicas must be >= 1, got {self.replicas}, {self.canary_replicas}")
+        if set(self.target_group_arns) != set(TRACKS):
+            raise ValueError(
+                f"target_group_arns must name the tracks {', '.join(TRACKS)}, got {', '.join(self.target_group_arns)}"
+            )
 
 
 def dsn(host: str, port: int, db: str, user: str, password: str, *, writer: bool) -> str:
@@ -232,7 +250,7 @@ def pod_spec(
 
 
 class Workload(pulumi.ComponentResource):
-    hostname: pulumi.Output[str]
+    service_names: dict[str, pulumi.Output[str]]  # track -> its ClusterIP Service
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None):
@@ -337,66 +355,75 @@ class Workload(pulumi.ComponentResource):
             )
             rollout_after.append(migrate)  # new code never starts against an old schema
 
-        k8s.apps.v1.Deployment(
-            f"{name}-api",
-            metadata={"namespace": ns.metadata.name, "labels": labels},
-            spec={
-                "replicas": args.replicas,
-                "selector": {"matchLabels": pod_labels},
-                "template": {
-                    "metadata": {
-                        "labels": {**labels, **args.cost_labels, **pod_labels},
-                        "annotations": {"meridian.io/settings-sha256": settings_digest},
-                    },
-                    "spec": {
-                        **pod_spec(
-                            image=args.image,
-                            secret_name=secret.metadata.name,
-                            settings_file=SETTINGS_FILE,
-                            port=args.container_port,
-                            command=SERVICE_COMMAND,
-                            probes=True,
-                            service_account=service_account.metadata.name,
-                        ),
-                        "topologySpreadConstraints": [
-                            {
-                                "maxSkew": 1,
-                                "topologyKey": "topology.kubernetes.io/zone",
-                                "whenUnsatisfiable": "ScheduleAnyway",
-                                "labelSelector": {"matchLabels": pod_labels},
-                            }
-                        ],
+        track_names = {"stable": f"{name}-api", "canary": f"{name}-canary"}  # the stable name predates the split
+        track_images = {"stable": args.image, "canary": args.canary_image}
+        track_replicas = {"stable": args.replicas, "canary": args.canary_replicas}
+        self.service_names = {}
+        for track in TRACKS:
+            selector = {**pod_labels, TRACK_LABEL: track}
+            k8s.apps.v1.Deployment(
+                track_names[track],
+                metadata={"namespace": ns.metadata.name, "labels": {**labels, TRACK_LABEL: track}},
+                spec={
+                    "replicas": track_replicas[track],
+                    "selector": {"matchLabels": selector},
+                    "template": {
+                        "metadata": {
+                            "labels": {**labels, **args.cost_labels, **selector},
+                            "annotations": {"meridian.io/settings-sha256": settings_digest},
+                        },
+                        "spec": {
+                            **pod_spec(
+                                image=track_images[track],
+                                secret_name=secret.metadata.name,
+                                settings_file=SETTINGS_FILE,
+                                port=args.container_port,
+                                command=SERVICE_COMMAND,
+                                probes=True,
+                                service_account=service_account.metadata.name,
+                            ),
+                            "topologySpreadConstraints": [
+                                {
+                                    "maxSkew": 1,
+                                    "topologyKey": "topology.kubernetes.io/zone",
+                                    "whenUnsatisfiable": "ScheduleAnyway",
+                                    "labelSelector": {"matchLabels": selector},
+                                }
+                            ],
+                        },
                     },
                 },
-            },
-            opts=pulumi.ResourceOptions(parent=ns, depends_on=rollout_after),
-        )
+                opts=pulumi.ResourceOptions(parent=ns, depends_on=rollout_after),
+            )
+            service = k8s.core.v1.Service(
+                f"{name}-{track}",
+                metadata={"namespace": ns.metadata.name, "labels": {**labels, TRACK_LABEL: track}},
+                spec={
+                    "type": "ClusterIP",
+                    "selector": selector,
+                    "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": args.container_port}],
+                },
+                opts=in_ns,
+            )
+            # The controller registers the Service's ready pod IPs in the Pulumi-owned target group.
+            k8s.apiextensions.CustomResource(
+                f"{name}-{track}-binding",
+                api_version="elbv2.k8s.aws/v1beta1",
+                kind="TargetGroupBinding",
+                metadata={"namespace": ns.metadata.name, "labels": {**labels, TRACK_LABEL: track}},
+                spec={
+                    "serviceRef": {"name": service.metadata.name, "port": SERVICE_PORT},
+                    "targetGroupARN": args.target_group_arns[track],
+                    "targetType": "ip",
+                },
+                opts=pulumi.ResourceOptions(parent=service, depends_on=list(args.binding_depends_on)),
+            )
+            self.service_names[track] = service.metadata.name
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
             metadata={"namespace": ns.metadata.name, "labels": labels},
-            spec={"minAvailable": max(1, args.replicas - 1), "selector": {"matchLabels": pod_labels}},
+            spec={"minAvailable": max(1, args.replicas - 1), "selector": {"matchLabels": {**pod_labels, TRACK_LABEL: "stable"}}},
             opts=in_ns,
         )
-        service = k8s.core.v1.Service(
-            f"{name}-lb",
-            metadata={
-                "namespace": ns.metadata.name,
-                "labels": labels,
-                "annotations": {
-                    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-                    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-                    "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": args.certificate_arn,
-                    "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "443",
-                    "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp",
-                },
-            },
-            spec={
-                "type": "LoadBalancer",
-                "selector": pod_labels,
-                "ports": [{"name": "https", "port": 443, "targetPort": args.container_port}],
-            },
-            opts=in_ns,
-        )
-        self.hostname = service.status.load_balancer.ingress[0].hostname
         self.namespace = ns.metadata.name
-        self.register_outputs({"hostname": self.hostname, "namespace": self.namespace})
+        self.register_outputs({"service_names": self.service_names, "namespace": self.namespace})

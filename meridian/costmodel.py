@@ -171,8 +171,13 @@ class _Pricer:
             return month["cloudwatch_alarm"], "standard alarm"
         if rtype == "aws:budgets/budget:Budget":
             return month["budget_with_actions"], "budget with actions"
+        if rtype in ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"):
+            kind = inputs.get("loadBalancerType", "application")
+            if kind == "network":
+                return p["hourly"]["nlb"] * h * f, "network load balancer hours"
+            return p["hourly"]["alb"] * h * f, "application load balancer hours (LCUs are usage)"
         if rtype == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
-            return p["hourly"]["nlb"] * h * f, "network load balancer hours"
+            return p["hourly"]["nlb"] * h * f, "network load balancer hours (controller-created)"
         return None
 
 
@@ -203,6 +208,10 @@ _FREE = (
     "aws:eks/podIdentityAssociation",
     "aws:costexplorer/costAllocationTag",  # activating a cost-allocation tag is free
     "aws:lambda/permission",
+    # listeners and target groups cost nothing beyond the load balancer's hours and LCUs
+    "aws:lb/listener",
+    "aws:lb/targetGroup",
+    "aws:vpc/securityGroup",  # VPC security group rules
 )
 
 

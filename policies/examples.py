@@ -413,9 +413,31 @@ def valid_stack() -> list[dict]:
     lb = b.add(
         "aws:lb/loadBalancer:LoadBalancer",
         "api-lb",
-        {"loadBalancerType": "application", "internal": False, "securityGroups": ["sg-lb"], "subnets": ["subnet-a", "subnet-b"]},
+        {
+            "loadBalancerType": "application",
+            "internal": False,
+            "securityGroups": ["sg-lb"],
+            "subnets": ["subnet-a", "subnet-b"],
+            "dropInvalidHeaderFields": True,
+            "desyncMitigationMode": "defensive",
+        },
         deps={"securityGroups": [lb_sg]},
     )
+    # two tracks behind one listener, split by weight (components.ingress)
+    tracks = {
+        track: b.add(
+            "aws:lb/targetGroup:TargetGroup",
+            f"api-{track}",
+            {
+                "targetType": "ip",
+                "port": 8080,
+                "protocol": "HTTP",
+                "vpcId": "vpc-1",
+                "healthCheck": {"enabled": True, "protocol": "HTTP", "path": "/healthz", "matcher": "200", "interval": 10},
+            },
+        )
+        for track in ("stable", "canary")
+    }
     b.add(
         "aws:lb/listener:Listener",
         "api-https",
@@ -426,10 +448,18 @@ def valid_stack() -> list[dict]:
             "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
             "certificateArn": b.arn("acm", PRIMARY, "certificate/1"),
             "defaultActions": [
-                {"type": "forward", "targetGroupArn": b.arn("elasticloadbalancing", PRIMARY, "targetgroup/api/1")}
+                {
+                    "type": "forward",
+                    "forward": {
+                        "targetGroups": [
+                            {"arn": b.arn("elasticloadbalancing", PRIMARY, f"targetgroup/api-{t}/1"), "weight": w}
+                            for t, w in (("stable", 95), ("canary", 5))
+                        ]
+                    },
+                }
             ],
         },
-        deps={"loadBalancerArn": [lb]},
+        deps={"loadBalancerArn": [lb], "defaultActions": list(tracks.values())},
     )
     b.add(
         "aws:ec2/securityGroup:SecurityGroup",
@@ -916,7 +946,30 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
     ],
     "lb-listener-tls": [
         ("an HTTPS listener on the 2016 TLS policy", _set("api-https", "sslPolicy", "ELBSecurityPolicy-2016-08")),
-        ("a plain HTTP listener forwarding traffic", _set("api-https", "protocol", "HTTP")),
+        (
+            "an HTTPS listener on the 2017 TLS 1.2 policy (no TLS 1.3)",
+            _set("api-https", "sslPolicy", "ELBSecurityPolicy-TLS-1-2-2017-01"),
+        ),
+        ("an HTTPS listener with no TLS policy (the provider default is 2016-08)", _set("api-https", "sslPolicy", DELETE)),
+        ("a plain HTTP listener forwarding traffic by weight", _set("api-https", "protocol", "HTTP")),
+    ],
+    "lb-alb-hardened": [
+        ("an ALB passing invalid header fields on", _set("api-lb", "dropInvalidHeaderFields", False)),
+        (
+            "an ALB leaving dropInvalidHeaderFields at the provider default (off)",
+            _set("api-lb", "dropInvalidHeaderFields", DELETE),
+        ),
+        ("an ALB only monitoring HTTP desync", _set("api-lb", "desyncMitigationMode", "monitor")),
+        ("an internet-facing ALB without its own security group", _set("api-lb", "securityGroups", DELETE)),
+    ],
+    "lb-target-group-health-checked": [
+        ("the canary target group with its health check off", _set("api-canary", "healthCheck.enabled", False)),
+        ("the stable target group checking the default path `/`", _set("api-stable", "healthCheck.path", DELETE)),
+        (
+            "the stable target group with no health check block (default path and matcher)",
+            _set("api-stable", "healthCheck", DELETE),
+        ),
+        ("the canary target group accepting any 2xx-3xx", _set("api-canary", "healthCheck.matcher", DELETE)),
     ],
     "ec2-network-acl-admin-ports-closed": [
         (

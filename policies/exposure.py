@@ -372,4 +372,41 @@ eks_endpoint = resource_policy(
     tags=["exposure", "kubernetes"],
 )
 
-POLICIES = [s3_public_access, sg_ingress, nacl_restricted, db_not_public, eks_endpoint]
+
+def check_alb_hardened(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    if str(dig(props, "loadBalancerType", default="application")) != "application":
+        return []
+    out = []
+    # Provider defaults: invalid header fields are passed on, and no security group is attached
+    # (the VPC's default group, which this stack empties, or whatever someone put in it).
+    if not truthy(dig(props, "dropInvalidHeaderFields", default=False)):
+        out.append("Application load balancer must set `dropInvalidHeaderFields: true`: malformed headers reach the service")
+    mode = str(dig(props, "desyncMitigationMode", default="defensive"))
+    if mode not in config.get("allowedDesyncModes", ["defensive", "strictest"]):
+        out.append(f"Application load balancer must use desync mitigation `defensive` or `strictest`, not `{mode}`")
+    if not truthy(dig(props, "internal", default=False)) and not as_list(plain(dig(props, "securityGroups"))):
+        out.append("Internet-facing application load balancer must name its own security groups (`securityGroups`)")
+    return out
+
+
+alb_hardened = resource_policy(
+    "lb-alb-hardened",
+    what="Checks that every application load balancer drops invalid HTTP header fields, mitigates HTTP desync (defensive or strictest), and, when internet-facing, has its own security groups",
+    why="The ALB is the only internet-facing entry to tenant data: headers that are not valid HTTP and desync (request smuggling) attempts must stop there, and an ALB without its own security group falls back to the VPC's default group instead of admitting 443 only.",
+    types=["aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"],
+    check=check_alb_hardened,
+    severity=HIGH,
+    config={
+        "allowedDesyncModes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["defensive", "strictest"],
+            "description": "desync mitigation modes an ALB may use",
+        }
+    },
+    remediation='Set `drop_invalid_header_fields=True`, `desync_mitigation_mode="defensive"` (or strictest) and '
+    "`security_groups=[<a group admitting 443 only>]` (components.ingress does).",
+    tags=["exposure", "network"],
+)
+
+POLICIES = [s3_public_access, sg_ingress, nacl_restricted, db_not_public, eks_endpoint, alb_hardened]

@@ -303,4 +303,39 @@ dr_member = stack_policy(
     tags=["resilience", "failover"],
 )
 
-POLICIES = [deletion_protection, backup_retention, vault_lock, versioning, failover_pairs, dr_member]
+TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
+
+
+def check_target_group_health(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    if str(dig(props, "targetType", default="instance")) == "lambda":
+        return []  # Lambda targets are health-checked only when asked, and then by invocation
+    check = dig(props, "healthCheck", default={}) or {}
+    if not truthy(dig(check, "enabled", default=True)):
+        return ["Target group must keep its health check enabled: the load balancer would send requests to dead targets"]
+    protocol = str(dig(check, "protocol", default=dig(props, "protocol", default="HTTP"))).upper()
+    if protocol not in ("HTTP", "HTTPS"):
+        return []  # TCP/TLS checks only open a connection: nothing more to state
+    out = []
+    path = dig(check, "path")
+    if not path:
+        out.append("Target group health check must name the service's health path (`healthCheck.path`), not the default `/`")
+    matcher = dig(check, "matcher")
+    if not matcher:
+        out.append(
+            "Target group health check must state the healthy status (`healthCheck.matcher`, e.g. 200): the default accepts any 200-399"
+        )
+    return out
+
+
+target_group_health = resource_policy(
+    "lb-target-group-health-checked",
+    what="Checks that every load balancer target group (except Lambda) keeps its health check on, and that HTTP(S) checks name the service's health path and the status that counts as healthy",
+    why="Weighted rollouts and failover rest on the load balancer taking unready pods out: the default check (`/`, any 2xx-3xx) passes a pod whose database is gone, and a disabled check sends tenants' requests to dead targets.",
+    types=list(TARGET_GROUPS),
+    check=check_target_group_health,
+    severity=HIGH,
+    remediation='Set `health_check={"enabled": True, "path": "/healthz", "matcher": "200", ...}` (components.ingress does).',
+    tags=["resilience", "network"],
+)
+
+POLICIES = [deletion_protection, backup_retention, vault_lock, versioning, failover_pairs, dr_member, target_group_health]

@@ -44,7 +44,7 @@ def test_real_stacks_parse_with_pair_inside_zone(stack):
     assert {cfg.regions.primary.region, cfg.regions.dr.region} <= set(ZONE_REGIONS[stack])
     assert len(cfg.tenants) >= 3
     assert len({t.plan for t in cfg.tenants}) >= 2, "stacks carry a mix of plans"
-    assert cfg.failover.detection_bound_s <= cfg.failover.rto_target_s
+    assert cfg.failover.detection_bound_s < cfg.failover.failover_bound_s <= cfg.failover.rto_target_s
 
 
 def test_plan_catalog_matches_product_brief():
@@ -133,7 +133,7 @@ def test_a_tenant_without_an_id_is_named_by_its_position():
 @pytest.mark.parametrize(
     ("section", "typo", "meant"),
     [
-        ("failover", "dns_ttl", "dns_ttl_s"),
+        ("failover", "rto_target", "rto_target_s"),
         (None, "tenant", "tenants"),
         ("plans.starter.quota", "gql_qp", "gql_qps"),
         ("tenants.1", "monthly_budget", "monthly_budget_usd"),
@@ -158,9 +158,10 @@ def test_unknown_key_with_nothing_close_gets_no_guess():
 
 def test_failover_bound_over_rto_target_is_rejected_with_arithmetic():
     raw = us_raw()
-    raw.values["failover"].update(health_check_interval_s=30, failure_threshold=3, dns_ttl_s=60)
+    raw.values["failover"].update(health_check_interval_s=30, failure_threshold=3, rto_target_s=200)
     (problem,) = problems_of(raw)
-    assert "meridian:failover" in problem and "30 x 3 + 60 = 150 s exceeds rto_target_s 60 s" in problem
+    assert "meridian:failover" in problem
+    assert "checks 30 x 3 + TTL 60 + checker aggregation 30 + client keep-alive 60 = 240 s exceeds rto_target_s 200 s" in problem
 
 
 def test_budgets_over_stack_cap_are_rejected():

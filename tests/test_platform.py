@@ -29,7 +29,11 @@ def test_both_regions_have_cluster_database_and_workload(previews, stack):
         (eks,) = of_type(plan, "aws:eks/cluster:Cluster", region)
         assert len(of_type(plan, "aws:eks/nodeGroup:NodeGroup", region)) == 1
         assert len(of_type(plan, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", region)) == 1
-        (deployment,) = of_type(plan, "kubernetes:apps/v1:Deployment", region)
+        (deployment,) = [
+            d
+            for d in of_type(plan, "kubernetes:apps/v1:Deployment", region)
+            if d["inputs"]["metadata"]["labels"]["meridian.io/track"] == "stable"
+        ]
         container = deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]
         (repo,) = of_type(plan, "aws:ecr/repository:Repository", region)
         assert repo["inputs"]["name"] == cfg.workload.repository and repo["inputs"]["imageTagMutability"] == "IMMUTABLE"
@@ -37,8 +41,9 @@ def test_both_regions_have_cluster_database_and_workload(previews, stack):
             container["image"]
             == f"123456789012.dkr.ecr.{region}.amazonaws.com/{cfg.workload.repository}:{cfg.workload.image_tag}"
         ), "each region pulls from its own ECR repository"
-        (service,) = of_type(plan, "kubernetes:core/v1:Service", region)
-        assert service["inputs"]["spec"]["type"] == "LoadBalancer"
+        # the ALB (components.ingress) is the way in: the Services stay inside the cluster
+        services = of_type(plan, "kubernetes:core/v1:Service", region)
+        assert len(services) == 2 and {s["inputs"]["spec"]["type"] for s in services} == {"ClusterIP"}
     if cfg.database.engine == "aurora-postgresql":
         members = of_type(plan, "aws:rds/clusterInstance:ClusterInstance", primary)
         assert len(members) == 1 + cfg.database.readers, "writer plus the configured in-region readers"
@@ -82,13 +87,15 @@ def test_every_primary_record_has_a_health_check_and_a_secondary(previews, stack
         deps = record["dependencies"]
         (check_urn,) = [d for d in deps if d in checks]
         check = checks[check_urn]
-        assert record["inputs"]["healthCheckId"] and record["inputs"]["ttl"] == cfg.failover.dns_ttl_s
+        assert record["inputs"]["healthCheckId"] and "ttl" not in record["inputs"], "an alias answers with the ALB's TTL"
         assert check["inputs"]["requestInterval"] == cfg.failover.health_check_interval_s
         assert check["inputs"]["failureThreshold"] == cfg.failover.failure_threshold
         assert check["inputs"]["type"] == "HTTPS" and check["inputs"]["resourcePath"] == "/healthz"
-        assert check["inputs"]["fqdn"] == record["inputs"]["records"][0], "the check watches the endpoint the record serves"
-    assert ".elb." + primary in by_role["PRIMARY"]["inputs"]["records"][0]
-    assert ".elb." + dr in by_role["SECONDARY"]["inputs"]["records"][0]
+        assert check["inputs"]["fqdn"] == record["inputs"]["aliases"][0]["name"], (
+            "the check watches the endpoint the record serves"
+        )
+    assert by_role["PRIMARY"]["inputs"]["aliases"][0]["name"].endswith(f".{primary}.elb.amazonaws.com")
+    assert by_role["SECONDARY"]["inputs"]["aliases"][0]["name"].endswith(f".{dr}.elb.amazonaws.com")
     alarms = of_type(plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
     assert sorted(a["inputs"]["dimensions"]["HealthCheckId"] for a in alarms) == sorted(
         r["inputs"]["healthCheckId"] for r in records
@@ -102,7 +109,9 @@ def test_database_security_groups_admit_only_node_security_groups(previews, stac
     _, primary, dr = pair(stack)
     for region in (primary, dr):
         (eks,) = of_type(plan, "aws:eks/cluster:Cluster", region)
-        (db_sg,) = [sg for sg in of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region) if "-db-" in sg["name"]]
+        (db_sg,) = [
+            sg for sg in of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region) if "meridian:database:" in sg["urn"]
+        ]
         assert eks["urn"] in db_sg["dependencies"], "the database SG references the cluster's node SG"
         assert db_sg["inputs"]["ingress"], "no ingress at all would make the database unusable"
         for rule in db_sg["inputs"]["ingress"]:
@@ -189,6 +198,7 @@ def test_tenants_never_wait_for_the_rollout_and_publish_no_quota_copy(previews, 
             "kubernetes:apps/v1:Deployment",
             "kubernetes:batch/v1:Job",
             "kubernetes:core/v1:Service",
+            "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",
         )
     }
     tenant_parts = [r for r in plan["resources"] if "meridian:tenant:Tenant" in r["urn"]]

@@ -143,8 +143,8 @@ def test_protocol_surface(target):
     h = target.health()
     assert h.healthy and h.serving == "primary", h.detail
     assert h.regions["primary"].database == "primary" and h.regions["dr"].database == "replica"
-    # 10 s x 3 + 30 s TTL, scaled 20x
-    assert target.detection_bound_s() == pytest.approx(3.0)
+    # 10 s x 3 + the ALB alias's fixed 60 s TTL, scaled 20x
+    assert target.detection_bound_s() == pytest.approx(4.5)
 
 
 def test_flip_traffic_drains_and_restores_the_primary(target):

@@ -188,6 +188,42 @@ def _k8s(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     return out
 
 
+# Canonical hosted zone ids of ALBs per region (the ELB endpoints table); other regions get a stand-in.
+ALB_ZONE_IDS = {
+    "us-east-1": "Z35SXDOTRQ7X7K",
+    "us-west-2": "Z1H1FL5HABSF5",
+    "eu-west-1": "Z32O12XQLNTSW2",
+    "eu-central-1": "Z215JYRZR1TBD5",
+}
+
+
+def _load_balancer(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    physical = inputs.get("name") or _physical(name)
+    kind = "app" if inputs.get("loadBalancerType", "application") == "application" else "net"
+    suffix = f"{kind}/{physical}/{rid[:16]}"
+    return {
+        "id": _arn("elasticloadbalancing", region, f"loadbalancer/{suffix}"),
+        "arn": _arn("elasticloadbalancing", region, f"loadbalancer/{suffix}"),
+        "arnSuffix": suffix,
+        "name": physical,
+        "dnsName": f"{physical}-{int(rid[:8], 16)}.{region}.elb.amazonaws.com",
+        "zoneId": ALB_ZONE_IDS.get(region, f"Z{rid.upper()[:13]}"),
+    }
+
+
+def _target_group(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    physical = inputs.get("name") or _physical(name)
+    suffix = f"targetgroup/{physical}/{rid[:16]}"
+    arn = _arn("elasticloadbalancing", region, suffix)
+    return {"id": arn, "arn": arn, "arnSuffix": suffix, "name": physical}
+
+
+def _listener(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
+    lb = str(inputs.get("loadBalancerArn") or _arn("elasticloadbalancing", region, "loadbalancer/app/unknown/0"))
+    arn = lb.replace(":loadbalancer/", ":listener/", 1) + f"/{rid[:16]}"
+    return {"id": arn, "arn": arn}
+
+
 # type token -> outputs(name, inputs, region, deterministic id) ; the one table.
 OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:ec2/vpc:Vpc": _ec2(
@@ -303,6 +339,19 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
         "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{r}.amazonaws.com/{i.get('name') or _physical(n)}",
     },
     "aws:ecr/replicationConfiguration:ReplicationConfiguration": lambda n, i, r, x: {"id": ACCOUNT_ID, "registryId": ACCOUNT_ID},
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:lb/listener:Listener": _listener,
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": lambda n, i, r, x: {
+        "id": f"sgr-{x}",
+        "arn": _arn("ec2", r, f"security-group-rule/sgr-{x}"),
+        "securityGroupRuleId": f"sgr-{x}",
+    },
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": lambda n, i, r, x: {
+        "id": f"{i.get('clusterName')},a-{x}",
+        "associationId": f"a-{x}",
+        "associationArn": _arn("eks", r, f"podidentityassociation/{i.get('clusterName')}/a-{x}"),
+    },
     "aws:iam/rolePolicy:RolePolicy": lambda n, i, r, x: {"id": f"{i.get('role', 'role')}:{_physical(n)}", "name": _physical(n)},
 }
 

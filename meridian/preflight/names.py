@@ -106,6 +106,24 @@ RULES: dict[str, NameRule] = {
         "AWS::EC2::SecurityGroup", "GroupName", "name", max_length=255, source="EC2 API: GroupName 255"
     ),
     "aws:kms/alias:Alias": NameRule("AWS::KMS::Alias", "AliasName", "name"),
+    # ELB: 32 characters of alphanumerics and hyphens, no hyphen at either end (CreateLoadBalancer /
+    # CreateTargetGroup API references); pulumi-aws refuses an auto-name that would exceed 32.
+    "aws:lb/loadBalancer:LoadBalancer": NameRule(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "Name",
+        "name",
+        max_length=32,
+        pattern=r"^(?!internal-)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$",
+        source="ELB API: load balancer name 32, alphanumerics and hyphens, not starting with 'internal-'",
+    ),
+    "aws:lb/targetGroup:TargetGroup": NameRule(
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        "Name",
+        "name",
+        max_length=32,
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$",
+        source="ELB API: target group name 32, alphanumerics and hyphens",
+    ),
 }
 K8S_NAMESPACE = "kubernetes:core/v1:Namespace"
 DNS_LABEL = (63, r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # namespaces, label values' shape (RFC 1123 label)

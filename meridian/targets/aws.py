@@ -19,6 +19,10 @@ How each operation maps (`explain()` lists exactly these calls; tests hold execu
                                 RDS: rds.promote_read_replica, then poll rds.describe_db_instances
     restore_database(role)      Aurora: stop the experiment; AWS rebuilds the old primary as a secondary
     flip_traffic(dr|primary)    route53.update_health_check(PRIMARY check, Inverted=True|False)
+    set_canary_weight(role, p)  elbv2.describe_target_health(canary group) when p > 0 (a canary with no
+                                healthy target gets no traffic), then elbv2.modify_listener: the
+                                region's HTTPS listener forwards 100 - p to stable, p to canary
+    canary_weights()            elbv2.describe_listeners per region, read back as percent
     inject(blackhole database)  fis.start_experiment(<disrupt-network template>)
     clear_faults()              fis.stop_experiment for every experiment this target started
 
@@ -60,6 +64,7 @@ from meridian.targets import (
 ROUTE53_REGION = "us-east-1"
 KEYS_ENV = "MERIDIAN_TENANT_KEYS"
 NETWORK_TEMPLATE = "disrupt-network"
+TRACKS = ("stable", "canary")  # the listener's target groups (components.ingress)
 
 
 def from_stack(
@@ -462,6 +467,87 @@ class AwsTarget:
             )
         return self.flip_traffic("primary" if full["primary"] else "dr")
 
+    # --- canary (the ALB's weighted forward; components.ingress) ------------------------------
+
+    def _ingress(self, role: str) -> tuple[str, dict[str, str]]:
+        """The region's listener ARN and its target groups by track, from the stack outputs."""
+        region = self.outputs["regions"][role]
+        listener, groups = region.get("listener_arn"), region.get("target_group_arns") or {}
+        if not listener or set(groups) != set(TRACKS):
+            raise BadInput(
+                f"stack outputs lack regions.{role}.listener_arn / target_group_arns ({', '.join(TRACKS)}): "
+                "run `pulumi up` with this version first, then export the outputs again"
+            )
+        return str(listener), {t: str(groups[t]) for t in TRACKS}
+
+    def _track_weights(self, role: str) -> dict[str, int]:
+        """The listener's forward weights per track, as ELB holds them (any scale)."""
+        listener, groups = self._ingress(role)
+        found = self._call("elbv2", self.regions[role], "describe_listeners", ListenerArns=[listener]).get("Listeners", [])
+        forwards = [a for a in (found[0].get("DefaultActions", []) if found else []) if a.get("Type") == "forward"]
+        if not forwards:
+            raise ActionFailed(
+                f"listener {listener} in {self.regions[role]} has no forward action: not the split this stack built"
+            )
+        action = forwards[0]
+        weighted = (action.get("ForwardConfig") or {}).get("TargetGroups") or [
+            {"TargetGroupArn": action.get("TargetGroupArn"), "Weight": 1}
+        ]
+        by_arn = {str(t.get("TargetGroupArn")): int(t.get("Weight", 1)) for t in weighted}
+        strangers = sorted(set(by_arn) - set(groups.values()))
+        if strangers:
+            raise ActionFailed(f"listener {listener} forwards to target groups this stack does not own: {', '.join(strangers)}")
+        return {track: by_arn.get(arn, 0) for track, arn in groups.items()}
+
+    def _canary_percent(self, role: str) -> int:
+        weights = self._track_weights(role)
+        total = sum(weights.values())
+        if total == 0:
+            raise ActionFailed(f"{role}: both target groups have weight 0, the listener forwards nowhere")
+        return round(100 * weights["canary"] / total)
+
+    def canary_weights(self) -> dict[str, int]:
+        return {role: self._canary_percent(role) for role in ROLES}
+
+    def set_canary_weight(self, role: Role, percent: int) -> ActionResult:
+        check_role(role)
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise BadInput(f"a canary weight is a whole percent 0..100 (got {percent!r})")
+        listener, groups = self._ingress(role)
+        region = self.regions[role]
+
+        def act() -> tuple[bool, str]:
+            if self._track_weights(role) == {"stable": 100 - percent, "canary": percent}:
+                return False, f"{region}: canary already at {percent} %"
+            if percent > 0:
+                health = self._call("elbv2", region, "describe_target_health", TargetGroupArn=groups["canary"])
+                states = [d.get("TargetHealth", {}).get("State") for d in health.get("TargetHealthDescriptions", [])]
+                if "healthy" not in states:
+                    raise ActionFailed(
+                        f"{region}: the canary target group has no healthy target ({', '.join(map(str, states)) or 'none registered'}); "
+                        "traffic not shifted"
+                    )
+            self._call(
+                "elbv2",
+                region,
+                "modify_listener",
+                ListenerArn=listener,
+                DefaultActions=[
+                    {
+                        "Type": "forward",
+                        "ForwardConfig": {
+                            "TargetGroups": [
+                                {"TargetGroupArn": groups["stable"], "Weight": 100 - percent},
+                                {"TargetGroupArn": groups["canary"], "Weight": percent},
+                            ]
+                        },
+                    }
+                ],
+            )
+            return True, f"{region}: listener forwards {100 - percent} % stable, {percent} % canary"
+
+        return timed("set_canary_weight", role, act)
+
     # --- dry runs ----------------------------------------------------------------------------
 
     def explain(self, action: str, *args: Any, **kwargs: Any) -> list[str]:
@@ -502,6 +588,19 @@ class AwsTarget:
             return [f"route53.update_health_check(HealthCheckId={self.checks['PRIMARY']!r}, Inverted={role == 'dr'})"]
         if action == "set_weights":
             return ["route53.update_health_check(...) as flip_traffic"]
+        if action == "set_canary_weight":
+            percent = int(args[1]) if len(args) > 1 else kwargs.get("percent", 0)
+            listener, groups = self._ingress(role)
+            where = f"in {self.regions[role]}"
+            calls = [f"elbv2.describe_listeners(ListenerArns=[{listener!r}]) {where} [read: the weights now]"]
+            if percent:
+                calls.append(
+                    f"elbv2.describe_target_health(TargetGroupArn={groups['canary']!r}) {where} [read: a healthy canary]"
+                )
+            return [
+                *calls,
+                f"elbv2.modify_listener(ListenerArn={listener!r}, forward stable {100 - percent} / canary {percent}) {where}",
+            ]
         return [f"(no AWS call mapped for {action})"]
 
 
