@@ -192,6 +192,7 @@ for role, spec in cfg.regions.both:
             vpc_cidr=str(spec.cidr),
             public_subnet_ids=networks[role].public_subnet_ids,
             pod_security_group_id=clusters[role].node_security_group_id,
+            certificate_arn=domain.certificate_arns[spec.region],
             container_port=cfg.workload.container_port,
             deletion_protection=cfg.production,
         ),
