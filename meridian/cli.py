@@ -343,7 +343,7 @@ def rollout(
         None, "--window", help="seconds each step holds (default: rollout.pause_s / the sandbox time scale)"
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what a resumed run would do; change nothing"),
-    rollback: bool = typer.Option(False, "--rollback", help="restore 100 %% stable in every region at once"),
+    rollback: bool = typer.Option(False, "--rollback", help="restore 100 % stable in every region at once"),
     fault: str | None = typer.Option(
         None, "--fault", help="sandbox rehearsal: the canary misbehaves, e.g. latency_ms=600,error_rate=0.02"
     ),

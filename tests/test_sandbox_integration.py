@@ -152,14 +152,17 @@ def test_manifest_describes_the_sandbox(sb):
     for ref in mf.processes(doc):
         assert procs.alive(ref), ref
     # each service runs the plan's Deployment container: its mounted settings (the API keys are not
-    # in them, only their digests), with the database endpoints and its port substituted, nothing else
+    # in them, only their digests), with the database endpoints, its port, the object stand-in (its
+    # endpoint, its per-tenant roles and keys) and the broker's key for Pod Identity substituted, nothing else
     for role in ("primary", "dr"):
         region = doc["regions"][role]
         conf = Path(region["settings_file"]).read_text()
         assert region["settings_file"].endswith("/etc/meridian/service.json")
         assert all(t["api_key"] not in conf for t in doc["tenants"])
         assert json.loads(conf)["write_dsn"].startswith("postgresql://meridian_app:")
-        assert {line.split(":")[0] for line in region["substituted"]} == {"write_dsn", "read_dsn", "port", "host", "command[0]"}
+        tenant_data = {f"tenants[{t['id']}].data" for t in doc["tenants"]}
+        expected = {"write_dsn", "read_dsn", "port", "host", "command[0]", "objects.endpoint_url", "credentials"} | tenant_data
+        assert {line.split(":")[0] for line in region["substituted"]} == expected
 
 
 def test_up_again_while_up_is_a_no_op(sb):
