@@ -182,8 +182,11 @@ def resource_policy(
     prefixes = tuple(t[:-1] for t in types if t.endswith("*"))
     schema = _schema(config, required)
 
+    def applies_to(type_: str) -> bool:
+        return type_ in exact or type_.startswith(prefixes or ("\0",))
+
     def validate(args: ResourceValidationArgs, report) -> None:
-        if args.resource_type not in exact and not args.resource_type.startswith(prefixes or ("\0",)):
+        if not applies_to(args.resource_type):
             return
         provider_props = args.provider.props if args.provider is not None else None
         extra = {"urn": args.urn} if getattr(check, "wants_urn", False) else {}
@@ -193,7 +196,7 @@ def resource_policy(
             messages = [Unverifiable.of(exc)]
         _emit(report, ((None, m) for m in messages))
 
-    return ResourceValidationPolicy(
+    policy = ResourceValidationPolicy(
         name=name,
         description=describe(what, why, limits),
         validate=validate,
@@ -203,6 +206,8 @@ def resource_policy(
         remediation_steps=remediation,
         tags=list(tags) or None,
     )
+    policy.applies_to = applies_to  # sdkcache hands a resource only to the rules that apply to its type
+    return policy
 
 
 def stack_policy(
