@@ -276,7 +276,7 @@ class _Reg:
 
     def __init__(self, r: dict):
         s = Subject.from_dict(r)
-        self.urn, self.type, self.name, self.inputs, self.parent = s.urn, s.type, s.name, s.properties, s.parent
+        self.urn, self.type, self.name, self.wire, self.parent = s.urn, s.type, s.name, s.wire, s.parent
         self.provider_urn, self.dependencies, self.property_dependencies = s.provider, s.dependencies, s.property_dependencies
         self.protect, self.custom = s.protect, s.custom
 
