@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from encryption import buckets_with
 from ruleutil import (
     BACKUP_PLAN,
     HIGH,
@@ -21,6 +20,7 @@ from ruleutil import (
     Unverifiable,
     as_list,
     dig,
+    judge_buckets,
     judge_each,
     peek,
     resource_policy,
@@ -161,14 +161,13 @@ S3_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:Buck
 def check_access_logging(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     if not config.get("requireAccessLogs", False):
         return []
-    stack = Stack(resources)
-    logging = buckets_with(stack, *S3_LOGGING)
     exempt = set(config.get("exemptBuckets", []))
-    return judge_each(
-        stack.of(*S3_BUCKETS),
-        lambda b: (
+    return judge_buckets(
+        Stack(resources),
+        S3_LOGGING,
+        lambda b, logging: (
             []
-            if logging.get(b.urn) or b.name in exempt
+            if logging or b.name in exempt
             else [(b.urn, "S3 bucket must send server access logs to a log bucket (a BucketLogging)")]
         ),
     )

@@ -417,3 +417,29 @@ class Stack:
             for r, p in self.referrers.get(target.urn, [])
             if (prop is None or p == prop) and (not types or r.resource_type in types)
         ]
+
+
+def buckets_with(stack: Stack, *sub_types: str) -> dict[str, list[Any]]:
+    """Bucket URN -> its sub-resources of `sub_types` (linked by the `bucket` property, by name, or by parent)."""
+    buckets = stack.of(*S3_BUCKETS)
+    by_name = {peek(b.props, "bucket"): b for b in buckets if isinstance(peek(b.props, "bucket"), str)}
+    out: dict[str, list[Any]] = {b.urn: [] for b in buckets}
+    for sub in stack.of(*sub_types):
+        targets = stack.linked(sub, "bucket", *S3_BUCKETS)
+        name = peek(sub.props, "bucket")
+        if not targets and isinstance(name, str) and name in by_name:
+            targets = [by_name[name]]
+        if not targets and sub.parent is not None and sub.parent.resource_type in S3_BUCKETS:
+            targets = [sub.parent]
+        for t in targets:
+            out.setdefault(t.urn, []).append(sub)
+    return out
+
+
+def judge_buckets(
+    stack: Stack, sub_types: Iterable[str], judge: Callable[[Any, list[Any]], list[tuple[str | None, str]]]
+) -> list[tuple[str | None, str]]:
+    """Judge every S3 bucket, one by one (`judge_each`), with the sub-resources of `sub_types`
+    that configure it (`buckets_with`): `judge(bucket, subs)`."""
+    subs = buckets_with(stack, *sub_types)
+    return judge_each(stack.of(*S3_BUCKETS), lambda bucket: judge(bucket, subs.get(bucket.urn, [])))
