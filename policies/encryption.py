@@ -26,6 +26,7 @@ from ruleutil import (
     region_of,
     resource_policy,
     stack_policy,
+    string_list,
     truthy,
 )
 
@@ -42,12 +43,7 @@ _KEY_SCHEMA = {
         "default": True,
         "description": "require a customer-managed KMS key (not the AWS-managed default key)",
     },
-    "externalKeyArns": {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": [],
-        "description": "KMS key ARNs managed outside the stack that may be used anyway",
-    },
+    "externalKeyArns": string_list([], "KMS key ARNs managed outside the stack that may be used anyway"),
 }
 _KEY_REF = re.compile(
     r"^(arn:aws[\w-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(?P<kind>key|alias)/(?P<name>[\w/+=,.@-]+)"

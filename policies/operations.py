@@ -25,6 +25,7 @@ from ruleutil import (
     peek,
     resource_policy,
     stack_policy,
+    string_list,
     truthy,
 )
 
@@ -68,14 +69,7 @@ eks_logs = resource_policy(
     types=["aws:eks/cluster:Cluster"],
     check=check_eks_logs,
     severity=MEDIUM,
-    config={
-        "requiredLogTypes": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": _LOG_TYPES,
-            "description": "control-plane log types that must be on",
-        }
-    },
+    config={"requiredLogTypes": string_list(_LOG_TYPES, "control-plane log types that must be on")},
     remediation='Set `enabled_cluster_log_types=["api", "audit", "authenticator", ...]` and a log group with retention for them.',
     tags=["logging", "kubernetes"],
 )
@@ -142,14 +136,7 @@ rds_operations = resource_policy(
     types=[RDS_CLUSTER, RDS_INSTANCE, RDS_CLUSTER_INSTANCE],
     check=check_rds_operations,
     severity=MEDIUM,
-    config={
-        "allowedCaCertificates": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": _CURRENT_CAS,
-            "description": "RDS CA identifiers instances may use",
-        }
-    },
+    config={"allowedCaCertificates": string_list(_CURRENT_CAS, "RDS CA identifiers instances may use")},
     remediation='Set `enabled_cloudwatch_logs_exports=["postgresql"]`, `iam_database_authentication_enabled=True`, `multi_az=True` '
     "(RDS instances) and leave `ca_cert_identifier` unset or current (components.database does).",
     tags=["operations", "data"],
@@ -181,12 +168,7 @@ access_logging = stack_policy(
     severity=MEDIUM,
     config={
         "requireAccessLogs": {"type": "boolean", "default": False, "description": "require server access logs on every bucket"},
-        "exemptBuckets": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "logical names of the log buckets themselves",
-        },
+        "exemptBuckets": string_list([], "logical names of the log buckets themselves"),
     },
     remediation="Add a BucketLogging with `target_bucket` = the region's log bucket and `target_prefix` = the bucket's name.",
     tags=["logging", "data"],

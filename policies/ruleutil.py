@@ -142,6 +142,11 @@ def _schema(config: Mapping[str, dict] | None, required: Sequence[str] | None) -
     return PolicyConfigSchema(properties=dict(config or {}), required=list(required) if required else None)
 
 
+def string_list(default: list[str], description: str) -> dict[str, Any]:
+    """The config schema of a list of strings with its default (the most common rule setting)."""
+    return {"type": "array", "items": {"type": "string"}, "default": default, "description": description}
+
+
 def settings(schema: PolicyConfigSchema | None, given: Mapping[str, Any] | None) -> dict[str, Any]:
     """The schema defaults overlaid with the config the engine sent (it may leave defaults out)."""
     out = {k: v["default"] for k, v in (schema.properties.items() if schema else ()) if "default" in v}
