@@ -1645,6 +1645,16 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
     ],
     "backup-plan-coverage": [
         ("a bucket no backup selection covers", _drop("backup-everything")),
+        (
+            "a tag-based selection whose tags the data does not carry, instead of the ARN list",
+            _all(
+                _set("backup-everything", "resources", ["arn:aws:s3:::*"]),
+                lambda rs: find(rs, "backup-everything")["propertyDependencies"].pop("resources"),
+                _set(
+                    "backup-everything", "conditions", [{"stringEquals": [{"key": "aws:ResourceTag/backup", "value": "daily"}]}]
+                ),
+            ),
+        ),
         ("recovery points kept 7 days", _set("backups", "rules.0.lifecycle.deleteAfter", 7)),
     ],
     "k8s-workload-pod-security-restricted": [

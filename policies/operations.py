@@ -4,6 +4,7 @@ where configured, and AWS Backup plans that keep long enough and cover every dat
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from ruleutil import (
@@ -26,7 +27,9 @@ from ruleutil import (
     resource_policy,
     stack_policy,
     string_list,
+    tags_of,
     truthy,
+    unknown,
 )
 
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
@@ -177,13 +180,45 @@ access_logging = stack_policy(
 BACKUP_SELECTION = "aws:backup/selection:Selection"
 
 
+def selects_by_tags(selection: Any, resource: Any) -> bool:
+    """Whether a Selection's tag criteria pick `resource`: one of its `selectionTags` (ORed) and
+    every `conditions` test (ANDed) on the resource's own tags, as AWS Backup matches them.
+    Raises `UnknownValueError` where a deciding tag or criterion is only known after apply."""
+    tags = tags_of(resource.props)
+
+    def tag(key: Any) -> Any:
+        key = str(key)
+        value = tags.get(key.removeprefix("aws:ResourceTag/"))
+        if value is UNKNOWN:
+            raise unknown("tags", key)
+        return value
+
+    tag_rules = as_list(dig(selection.props, "selectionTags"))
+    if tag_rules and not any(
+        str(dig(t, "type", default="STRINGEQUALS")).upper() == "STRINGEQUALS" and tag(dig(t, "key")) == dig(t, "value")
+        for t in tag_rules
+    ):
+        return False
+    for condition in as_list(dig(selection.props, "conditions")):
+        tests = {
+            "stringEquals": lambda have, want: have == want,
+            "stringNotEquals": lambda have, want: have != want,
+            "stringLikes": lambda have, want: have is not None and fnmatch.fnmatchcase(str(have), str(want)),
+            "stringNotLikes": lambda have, want: have is None or not fnmatch.fnmatchcase(str(have), str(want)),
+        }
+        for kind, holds in tests.items():
+            if not all(holds(tag(dig(c, "key")), dig(c, "value")) for c in as_list(dig(condition, kind))):
+                return False
+    return True
+
+
 def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     minimum = int(config.get("minRetentionDays", 35))
     covered = {r.urn for s in stack.of(BACKUP_SELECTION) for r in stack.linked(s, "resources")}
-    tag_selected = any(
-        as_list(peek(s.props, "selectionTags")) or as_list(peek(s.props, "conditions")) for s in stack.of(BACKUP_SELECTION)
-    )
+    by_tags = [
+        s for s in stack.of(BACKUP_SELECTION) if as_list(peek(s.props, "selectionTags")) or as_list(peek(s.props, "conditions"))
+    ]
 
     def judge_plan(plan: Any) -> list[tuple[str | None, str]]:
         out = []
@@ -199,7 +234,7 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
         return out
 
     def judge_data(r: Any) -> list[tuple[str | None, str]]:
-        if r.urn in covered or tag_selected:
+        if r.urn in covered or any(selects_by_tags(s, r) for s in by_tags):
             return []
         return [
             (
@@ -218,7 +253,7 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
 
 backup_coverage = stack_policy(
     "backup-plan-coverage",
-    what="Checks that AWS Backup plans keep recovery points at least `minRetentionDays` and that every database (not a replica) and bucket is selected by a backup Selection (by ARN, or a tag-based selection)",
+    what="Checks that AWS Backup plans keep recovery points at least `minRetentionDays` and that every database (not a replica) and bucket is selected by a backup Selection: listed by ARN, or carrying the tags a tag-based Selection picks (`selectionTags`, `conditions`)",
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     check=check_backup_coverage,
     severity=HIGH,
@@ -232,6 +267,8 @@ backup_coverage = stack_policy(
     },
     remediation="Add an AWS Backup plan with a rule whose `lifecycle.delete_after` meets the minimum, a locked vault, and a Selection "
     "listing every database and bucket ARN (or selecting them by tag).",
+    limits="A tag-based Selection's ARN patterns (`resources` such as `arn:aws:s3:::*`) are not matched, as ARNs are only known after `up`: "
+    "its tag criteria alone decide; nor is the Selection's region compared with the resource's.",
     tags=["operations", "data-protection"],
 )
 
