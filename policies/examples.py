@@ -1514,6 +1514,46 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
             ),
         ),
         (
+            "a RolePolicyAttachment giving the tenant role an in-stack policy reaching all objects",
+            _all(
+                _add_resource(
+                    _res(
+                        "aws:iam/policy:Policy",
+                        "wide",
+                        {
+                            "policy": json.dumps(
+                                {
+                                    "Statement": [
+                                        {
+                                            "Effect": "Allow",
+                                            "Action": "s3:GetObject",
+                                            "Resource": "arn:aws:s3:::pool-bucket-1234567/*",
+                                        }
+                                    ]
+                                }
+                            )
+                        },
+                    )
+                ),
+                _add_resource(
+                    _res(
+                        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                        "wide-to-acme",
+                        {"role": "t-acme-role-1234567", "policyArn": "arn:aws:iam::123456789012:policy/wide"},
+                        deps={
+                            "role": [urn("aws:iam/role:Role", "t-acme-role")],
+                            "policyArn": [urn("aws:iam/policy:Policy", "wide")],
+                        },
+                    )
+                ),
+            ),
+        ),
+        (
+            "AmazonS3FullAccess in the tenant role's managedPolicyArns",
+            _set("t-acme-role", "managedPolicyArns", ["arn:aws:iam::aws:policy/AmazonS3FullAccess"]),
+        ),
+        ("dynamodb:* on *", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"})),
+        (
             "an untagged workload role reaching every tenant's prefix",
             _all(
                 _add_resource(
