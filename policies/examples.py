@@ -744,6 +744,12 @@ def _doc(name: str, statement: dict, field: str = "policy") -> Callable[[Resourc
     return mutate
 
 
+def _add_wide_policy() -> Callable[[Resources], None]:
+    """An in-stack managed policy `wide` reaching every object of the pool bucket (to attach to a tenant role)."""
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/*"}
+    return _add_resource(_res("aws:iam/policy:Policy", "wide", {"policy": json.dumps({"Statement": [statement]})}))
+
+
 def _all(*steps: Callable[[Resources], None]) -> Callable[[Resources], None]:
     def mutate(resources: Resources) -> None:
         for step in steps:
@@ -1481,25 +1487,7 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
         (
             "a PolicyAttachment giving the tenant role an in-stack policy reaching all objects",
             _all(
-                _add_resource(
-                    _res(
-                        "aws:iam/policy:Policy",
-                        "wide",
-                        {
-                            "policy": json.dumps(
-                                {
-                                    "Statement": [
-                                        {
-                                            "Effect": "Allow",
-                                            "Action": "s3:GetObject",
-                                            "Resource": "arn:aws:s3:::pool-bucket-1234567/*",
-                                        }
-                                    ]
-                                }
-                            )
-                        },
-                    )
-                ),
+                _add_wide_policy(),
                 _add_resource(
                     _res(
                         "aws:iam/policyAttachment:PolicyAttachment",
@@ -1516,25 +1504,7 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
         (
             "a RolePolicyAttachment giving the tenant role an in-stack policy reaching all objects",
             _all(
-                _add_resource(
-                    _res(
-                        "aws:iam/policy:Policy",
-                        "wide",
-                        {
-                            "policy": json.dumps(
-                                {
-                                    "Statement": [
-                                        {
-                                            "Effect": "Allow",
-                                            "Action": "s3:GetObject",
-                                            "Resource": "arn:aws:s3:::pool-bucket-1234567/*",
-                                        }
-                                    ]
-                                }
-                            )
-                        },
-                    )
-                ),
+                _add_wide_policy(),
                 _add_resource(
                     _res(
                         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
