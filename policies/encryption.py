@@ -14,18 +14,19 @@ from ruleutil import (
     RDS_CLUSTER,
     RDS_GLOBAL,
     RDS_INSTANCE,
-    S3_BUCKETS,
     UNKNOWN,
     Stack,
     UnknownValueError,
     Unverifiable,
     as_list,
     dig,
+    judge_buckets,
     judge_each,
     peek,
     region_of,
     resource_policy,
     stack_policy,
+    string_list,
     truthy,
 )
 
@@ -42,12 +43,7 @@ _KEY_SCHEMA = {
         "default": True,
         "description": "require a customer-managed KMS key (not the AWS-managed default key)",
     },
-    "externalKeyArns": {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": [],
-        "description": "KMS key ARNs managed outside the stack that may be used anyway",
-    },
+    "externalKeyArns": string_list([], "KMS key ARNs managed outside the stack that may be used anyway"),
 }
 _KEY_REF = re.compile(
     r"^(arn:aws[\w-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(?P<kind>key|alias)/(?P<name>[\w/+=,.@-]+)"
@@ -271,31 +267,13 @@ log_group_encrypted = resource_policy(
 # --- S3 (stack rules: a bucket's settings live on separate resources) ------------------------
 
 
-def buckets_with(stack: Stack, *sub_types: str) -> dict[str, list[Any]]:
-    """Bucket URN -> its sub-resources of `sub_types` (linked by the `bucket` property, by name, or by parent)."""
-    buckets = stack.of(*S3_BUCKETS)
-    by_name = {peek(b.props, "bucket"): b for b in buckets if isinstance(peek(b.props, "bucket"), str)}
-    out: dict[str, list[Any]] = {b.urn: [] for b in buckets}
-    for sub in stack.of(*sub_types):
-        targets = stack.linked(sub, "bucket", *S3_BUCKETS)
-        name = peek(sub.props, "bucket")
-        if not targets and isinstance(name, str) and name in by_name:
-            targets = [by_name[name]]
-        if not targets and sub.parent is not None and sub.parent.resource_type in S3_BUCKETS:
-            targets = [sub.parent]
-        for t in targets:
-            out.setdefault(t.urn, []).append(sub)
-    return out
-
-
 def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    configs = buckets_with(stack, *S3_SSE)
 
-    def judge(bucket: Any) -> list[tuple[str | None, str]]:
+    def judge(bucket: Any, configs: list[Any]) -> list[tuple[str | None, str]]:
         out = []
         rules = []
-        for c in configs.get(bucket.urn, []):
+        for c in configs:
             try:
                 rules += [(c, r) for r in as_list(dig(c.props, "rules"))]
             except UnknownValueError as exc:
@@ -348,7 +326,7 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
                 ]
         return out
 
-    return judge_each(stack.of(*S3_BUCKETS), judge) + judge_each(stack.of(S3_REPLICATION), judge_replication)
+    return judge_buckets(stack, S3_SSE, judge) + judge_each(stack.of(S3_REPLICATION), judge_replication)
 
 
 s3_encrypted = stack_policy(
@@ -377,11 +355,8 @@ def denies_insecure_transport(document: Any) -> bool:
 
 
 def check_s3_tls_only(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
-    stack = Stack(resources)
-    policies = buckets_with(stack, S3_POLICY)
-
-    def judge(bucket: Any) -> list[tuple[str | None, str]]:
-        holders = [(p, p.props) for p in policies.get(bucket.urn, [])]
+    def judge(bucket: Any, policies: list[Any]) -> list[tuple[str | None, str]]:
+        holders = [(p, p.props) for p in policies]
         if peek(bucket.props, "policy") is not None:
             holders.append((bucket, bucket.props))
         unverifiable = []
@@ -398,7 +373,7 @@ def check_s3_tls_only(resources: list[Any], config: dict) -> list[tuple[str | No
             )
         ]
 
-    return judge_each(stack.of(*S3_BUCKETS), judge)
+    return judge_buckets(Stack(resources), [S3_POLICY], judge)
 
 
 s3_tls_only = stack_policy(

@@ -797,6 +797,12 @@ def _doc(name: str, statement: dict, field: str = "policy") -> Callable[[Resourc
     return mutate
 
 
+def _add_wide_policy() -> Callable[[Resources], None]:
+    """An in-stack managed policy `wide` reaching every object of the pool bucket (to attach to a tenant role)."""
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/*"}
+    return _add_resource(_res("aws:iam/policy:Policy", "wide", {"policy": json.dumps({"Statement": [statement]})}))
+
+
 def _all(*steps: Callable[[Resources], None]) -> Callable[[Resources], None]:
     def mutate(resources: Resources) -> None:
         for step in steps:
@@ -1572,25 +1578,7 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
         (
             "a PolicyAttachment giving the tenant role an in-stack policy reaching all objects",
             _all(
-                _add_resource(
-                    _res(
-                        "aws:iam/policy:Policy",
-                        "wide",
-                        {
-                            "policy": json.dumps(
-                                {
-                                    "Statement": [
-                                        {
-                                            "Effect": "Allow",
-                                            "Action": "s3:GetObject",
-                                            "Resource": "arn:aws:s3:::pool-bucket-1234567/*",
-                                        }
-                                    ]
-                                }
-                            )
-                        },
-                    )
-                ),
+                _add_wide_policy(),
                 _add_resource(
                     _res(
                         "aws:iam/policyAttachment:PolicyAttachment",
@@ -1604,6 +1592,28 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
                 ),
             ),
         ),
+        (
+            "a RolePolicyAttachment giving the tenant role an in-stack policy reaching all objects",
+            _all(
+                _add_wide_policy(),
+                _add_resource(
+                    _res(
+                        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                        "wide-to-acme",
+                        {"role": "t-acme-role-1234567", "policyArn": "arn:aws:iam::123456789012:policy/wide"},
+                        deps={
+                            "role": [urn("aws:iam/role:Role", "t-acme-role")],
+                            "policyArn": [urn("aws:iam/policy:Policy", "wide")],
+                        },
+                    )
+                ),
+            ),
+        ),
+        (
+            "AmazonS3FullAccess in the tenant role's managedPolicyArns",
+            _set("t-acme-role", "managedPolicyArns", ["arn:aws:iam::aws:policy/AmazonS3FullAccess"]),
+        ),
+        ("dynamodb:* on *", _doc("t-acme-data-access", {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"})),
         (
             "an untagged workload role reaching every tenant's prefix",
             _all(
@@ -1736,6 +1746,16 @@ MUTATIONS: dict[str, list[tuple[str, Callable[[Resources], None]]]] = {
     ],
     "backup-plan-coverage": [
         ("a bucket no backup selection covers", _drop("backup-everything")),
+        (
+            "a tag-based selection whose tags the data does not carry, instead of the ARN list",
+            _all(
+                _set("backup-everything", "resources", ["arn:aws:s3:::*"]),
+                lambda rs: find(rs, "backup-everything")["propertyDependencies"].pop("resources"),
+                _set(
+                    "backup-everything", "conditions", [{"stringEquals": [{"key": "aws:ResourceTag/backup", "value": "daily"}]}]
+                ),
+            ),
+        ),
         ("recovery points kept 7 days", _set("backups", "rules.0.lifecycle.deleteAfter", 7)),
     ],
     "k8s-workload-pod-security-restricted": [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from encryption import buckets_with
 from iamdoc import parse, public
 from ruleutil import (
     CRITICAL,
@@ -14,12 +13,12 @@ from ruleutil import (
     RDS_CLUSTER,
     RDS_CLUSTER_INSTANCE,
     RDS_INSTANCE,
-    S3_BUCKETS,
     UNKNOWN,
     WORLD,
     Stack,
     as_list,
     dig,
+    judge_buckets,
     judge_each,
     known,
     peek,
@@ -60,11 +59,9 @@ def _acl_grants_public(props: Any) -> list[str]:
 
 def check_s3_public_access(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    blocks = buckets_with(stack, S3_PAB)
 
-    def judge_bucket(bucket: Any) -> list[tuple[str | None, str]]:
+    def judge_bucket(bucket: Any, mine: list[Any]) -> list[tuple[str | None, str]]:
         out = []
-        mine = blocks.get(bucket.urn, [])
         if not mine:
             out.append((bucket.urn, "S3 bucket must have a BucketPublicAccessBlock with all four settings true"))
         for block in mine:
@@ -99,7 +96,7 @@ def check_s3_public_access(resources: list[Any], config: dict) -> list[tuple[str
         )
 
     return (
-        judge_each(stack.of(*S3_BUCKETS), judge_bucket)
+        judge_buckets(stack, [S3_PAB], judge_bucket)
         + judge_each(stack.of(*S3_ACLS), judge_acl)
         + judge_each(stack.of(S3_POLICY), judge_policy)
     )

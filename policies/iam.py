@@ -19,7 +19,7 @@ from iamdoc import (
     read_statements,
     service_wildcards,
 )
-from ruleutil import CRITICAL, HIGH, ROLE, UnknownValueError, Unverifiable, as_list, dig, resource_policy, unknown
+from ruleutil import CRITICAL, HIGH, ROLE, UnknownValueError, Unverifiable, as_list, dig, resource_policy, string_list, unknown
 
 DOCUMENT_TYPES = [*DOCUMENT_PROPERTY, ROLE]
 
@@ -94,14 +94,7 @@ no_service_wildcard = resource_policy(
     types=DOCUMENT_TYPES,
     check=check_no_service_wildcard,
     severity=HIGH,
-    config={
-        "allowedServiceWildcards": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "`service:*` patterns allowed anyway (none by default)",
-        }
-    },
+    config={"allowedServiceWildcards": string_list([], "`service:*` patterns allowed anyway (none by default)")},
     remediation="Replace `service:*` with the actions the workload calls (`s3:GetObject`, `s3:PutObject`, ...).",
     tags=["iam"],
 )
@@ -167,14 +160,7 @@ no_admin_attachment = resource_policy(
     types=list(ATTACHMENT_ARNS),
     check=check_no_admin_attachment,
     severity=CRITICAL,
-    config={
-        "deniedPolicyArns": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": _DENIED,
-            "description": "managed policy ARNs no role, user or group may carry",
-        }
-    },
+    config={"deniedPolicyArns": string_list(_DENIED, "managed policy ARNs no role, user or group may carry")},
     remediation="Replace the attachment with a customer-managed policy listing the needed actions; for break-glass access use SSO permission sets, not principals in the stack.",
     tags=["iam"],
 )

@@ -4,9 +4,9 @@ where configured, and AWS Backup plans that keep long enough and cover every dat
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
-from encryption import buckets_with
 from ruleutil import (
     BACKUP_PLAN,
     HIGH,
@@ -21,11 +21,15 @@ from ruleutil import (
     Unverifiable,
     as_list,
     dig,
+    judge_buckets,
     judge_each,
     peek,
     resource_policy,
     stack_policy,
+    string_list,
+    tags_of,
     truthy,
+    unknown,
 )
 
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
@@ -68,14 +72,7 @@ eks_logs = resource_policy(
     types=["aws:eks/cluster:Cluster"],
     check=check_eks_logs,
     severity=MEDIUM,
-    config={
-        "requiredLogTypes": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": _LOG_TYPES,
-            "description": "control-plane log types that must be on",
-        }
-    },
+    config={"requiredLogTypes": string_list(_LOG_TYPES, "control-plane log types that must be on")},
     remediation='Set `enabled_cluster_log_types=["api", "audit", "authenticator", ...]` and a log group with retention for them.',
     tags=["logging", "kubernetes"],
 )
@@ -142,14 +139,7 @@ rds_operations = resource_policy(
     types=[RDS_CLUSTER, RDS_INSTANCE, RDS_CLUSTER_INSTANCE],
     check=check_rds_operations,
     severity=MEDIUM,
-    config={
-        "allowedCaCertificates": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": _CURRENT_CAS,
-            "description": "RDS CA identifiers instances may use",
-        }
-    },
+    config={"allowedCaCertificates": string_list(_CURRENT_CAS, "RDS CA identifiers instances may use")},
     remediation='Set `enabled_cloudwatch_logs_exports=["postgresql"]`, `iam_database_authentication_enabled=True`, `multi_az=True` '
     "(RDS instances) and leave `ca_cert_identifier` unset or current (components.database does).",
     tags=["operations", "data"],
@@ -161,14 +151,13 @@ S3_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:Buck
 def check_access_logging(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     if not config.get("requireAccessLogs", False):
         return []
-    stack = Stack(resources)
-    logging = buckets_with(stack, *S3_LOGGING)
     exempt = set(config.get("exemptBuckets", []))
-    return judge_each(
-        stack.of(*S3_BUCKETS),
-        lambda b: (
+    return judge_buckets(
+        Stack(resources),
+        S3_LOGGING,
+        lambda b, logging: (
             []
-            if logging.get(b.urn) or b.name in exempt
+            if logging or b.name in exempt
             else [(b.urn, "S3 bucket must send server access logs to a log bucket (a BucketLogging)")]
         ),
     )
@@ -182,12 +171,7 @@ access_logging = stack_policy(
     severity=MEDIUM,
     config={
         "requireAccessLogs": {"type": "boolean", "default": False, "description": "require server access logs on every bucket"},
-        "exemptBuckets": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "logical names of the log buckets themselves",
-        },
+        "exemptBuckets": string_list([], "logical names of the log buckets themselves"),
     },
     remediation="Add a BucketLogging with `target_bucket` = the region's log bucket and `target_prefix` = the bucket's name.",
     tags=["logging", "data"],
@@ -196,13 +180,45 @@ access_logging = stack_policy(
 BACKUP_SELECTION = "aws:backup/selection:Selection"
 
 
+def selects_by_tags(selection: Any, resource: Any) -> bool:
+    """Whether a Selection's tag criteria pick `resource`: one of its `selectionTags` (ORed) and
+    every `conditions` test (ANDed) on the resource's own tags, as AWS Backup matches them.
+    Raises `UnknownValueError` where a deciding tag or criterion is only known after apply."""
+    tags = tags_of(resource.props)
+
+    def tag(key: Any) -> Any:
+        key = str(key)
+        value = tags.get(key.removeprefix("aws:ResourceTag/"))
+        if value is UNKNOWN:
+            raise unknown("tags", key)
+        return value
+
+    tag_rules = as_list(dig(selection.props, "selectionTags"))
+    if tag_rules and not any(
+        str(dig(t, "type", default="STRINGEQUALS")).upper() == "STRINGEQUALS" and tag(dig(t, "key")) == dig(t, "value")
+        for t in tag_rules
+    ):
+        return False
+    for condition in as_list(dig(selection.props, "conditions")):
+        tests = {
+            "stringEquals": lambda have, want: have == want,
+            "stringNotEquals": lambda have, want: have != want,
+            "stringLikes": lambda have, want: have is not None and fnmatch.fnmatchcase(str(have), str(want)),
+            "stringNotLikes": lambda have, want: have is None or not fnmatch.fnmatchcase(str(have), str(want)),
+        }
+        for kind, holds in tests.items():
+            if not all(holds(tag(dig(c, "key")), dig(c, "value")) for c in as_list(dig(condition, kind))):
+                return False
+    return True
+
+
 def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     minimum = int(config.get("minRetentionDays", 35))
     covered = {r.urn for s in stack.of(BACKUP_SELECTION) for r in stack.linked(s, "resources")}
-    tag_selected = any(
-        as_list(peek(s.props, "selectionTags")) or as_list(peek(s.props, "conditions")) for s in stack.of(BACKUP_SELECTION)
-    )
+    by_tags = [
+        s for s in stack.of(BACKUP_SELECTION) if as_list(peek(s.props, "selectionTags")) or as_list(peek(s.props, "conditions"))
+    ]
 
     def judge_plan(plan: Any) -> list[tuple[str | None, str]]:
         out = []
@@ -218,7 +234,7 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
         return out
 
     def judge_data(r: Any) -> list[tuple[str | None, str]]:
-        if r.urn in covered or tag_selected:
+        if r.urn in covered or any(selects_by_tags(s, r) for s in by_tags):
             return []
         return [
             (
@@ -237,7 +253,7 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
 
 backup_coverage = stack_policy(
     "backup-plan-coverage",
-    what="Checks that AWS Backup plans keep recovery points at least `minRetentionDays` and that every database (not a replica) and bucket is selected by a backup Selection (by ARN, or a tag-based selection)",
+    what="Checks that AWS Backup plans keep recovery points at least `minRetentionDays` and that every database (not a replica) and bucket is selected by a backup Selection: listed by ARN, or carrying the tags a tag-based Selection picks (`selectionTags`, `conditions`)",
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     check=check_backup_coverage,
     severity=HIGH,
@@ -251,6 +267,8 @@ backup_coverage = stack_policy(
     },
     remediation="Add an AWS Backup plan with a rule whose `lifecycle.delete_after` meets the minimum, a locked vault, and a Selection "
     "listing every database and bucket ARN (or selecting them by tag).",
+    limits="A tag-based Selection's ARN patterns (`resources` such as `arn:aws:s3:::*`) are not matched, as ARNs are only known after `up`: "
+    "its tag criteria alone decide; nor is the Selection's region compared with the resource's.",
     tags=["operations", "data-protection"],
 )
 

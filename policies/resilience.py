@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from encryption import buckets_with
 from ruleutil import (
     BACKUP_VAULT,
     CRITICAL,
@@ -15,12 +14,12 @@ from ruleutil import (
     RDS_CLUSTER_INSTANCE,
     RDS_GLOBAL,
     RDS_INSTANCE,
-    S3_BUCKETS,
     Stack,
     UnknownValueError,
     Unverifiable,
     as_list,
     dig,
+    judge_buckets,
     judge_each,
     peek,
     resource_policy,
@@ -140,20 +139,16 @@ S3_VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersi
 
 
 def check_versioning(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
-    stack = Stack(resources)
-    versioning = buckets_with(stack, *S3_VERSIONING)
-
     def judge_config(v: Any) -> list[tuple[str | None, str]]:
         status = dig(v.props, "versioningConfiguration", "status")
         return [(v.urn, f"S3 bucket versioning must be Enabled, not {status}")] if status != "Enabled" else []
 
-    def judge(bucket: Any) -> list[tuple[str | None, str]]:
-        mine = versioning.get(bucket.urn, [])
+    def judge(bucket: Any, mine: list[Any]) -> list[tuple[str | None, str]]:
         if not mine and not truthy(dig(bucket.props, "versioning", "enabled", default=False)):
             return [(bucket.urn, "S3 bucket must have versioning enabled (a BucketVersioning with status Enabled)")]
         return judge_each(mine, judge_config)
 
-    return judge_each(stack.of(*S3_BUCKETS), judge)
+    return judge_buckets(Stack(resources), S3_VERSIONING, judge)
 
 
 versioning = stack_policy(

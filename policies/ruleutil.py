@@ -142,6 +142,11 @@ def _schema(config: Mapping[str, dict] | None, required: Sequence[str] | None) -
     return PolicyConfigSchema(properties=dict(config or {}), required=list(required) if required else None)
 
 
+def string_list(default: list[str], description: str) -> dict[str, Any]:
+    """The config schema of a list of strings with its default (the most common rule setting)."""
+    return {"type": "array", "items": {"type": "string"}, "default": default, "description": description}
+
+
 def settings(schema: PolicyConfigSchema | None, given: Mapping[str, Any] | None) -> dict[str, Any]:
     """The schema defaults overlaid with the config the engine sent (it may leave defaults out)."""
     out = {k: v["default"] for k, v in (schema.properties.items() if schema else ()) if "default" in v}
@@ -182,8 +187,11 @@ def resource_policy(
     prefixes = tuple(t[:-1] for t in types if t.endswith("*"))
     schema = _schema(config, required)
 
+    def applies_to(type_: str) -> bool:
+        return type_ in exact or type_.startswith(prefixes or ("\0",))
+
     def validate(args: ResourceValidationArgs, report) -> None:
-        if args.resource_type not in exact and not args.resource_type.startswith(prefixes or ("\0",)):
+        if not applies_to(args.resource_type):
             return
         provider_props = args.provider.props if args.provider is not None else None
         extra = {"urn": args.urn} if getattr(check, "wants_urn", False) else {}
@@ -193,7 +201,7 @@ def resource_policy(
             messages = [Unverifiable.of(exc)]
         _emit(report, ((None, m) for m in messages))
 
-    return ResourceValidationPolicy(
+    policy = ResourceValidationPolicy(
         name=name,
         description=describe(what, why, limits),
         validate=validate,
@@ -203,6 +211,8 @@ def resource_policy(
         remediation_steps=remediation,
         tags=list(tags) or None,
     )
+    policy.applies_to = applies_to  # sdkcache hands a resource only to the rules that apply to its type
+    return policy
 
 
 def stack_policy(
@@ -412,3 +422,29 @@ class Stack:
             for r, p in self.referrers.get(target.urn, [])
             if (prop is None or p == prop) and (not types or r.resource_type in types)
         ]
+
+
+def buckets_with(stack: Stack, *sub_types: str) -> dict[str, list[Any]]:
+    """Bucket URN -> its sub-resources of `sub_types` (linked by the `bucket` property, by name, or by parent)."""
+    buckets = stack.of(*S3_BUCKETS)
+    by_name = {peek(b.props, "bucket"): b for b in buckets if isinstance(peek(b.props, "bucket"), str)}
+    out: dict[str, list[Any]] = {b.urn: [] for b in buckets}
+    for sub in stack.of(*sub_types):
+        targets = stack.linked(sub, "bucket", *S3_BUCKETS)
+        name = peek(sub.props, "bucket")
+        if not targets and isinstance(name, str) and name in by_name:
+            targets = [by_name[name]]
+        if not targets and sub.parent is not None and sub.parent.resource_type in S3_BUCKETS:
+            targets = [sub.parent]
+        for t in targets:
+            out.setdefault(t.urn, []).append(sub)
+    return out
+
+
+def judge_buckets(
+    stack: Stack, sub_types: Iterable[str], judge: Callable[[Any, list[Any]], list[tuple[str | None, str]]]
+) -> list[tuple[str | None, str]]:
+    """Judge every S3 bucket, one by one (`judge_each`), with the sub-resources of `sub_types`
+    that configure it (`buckets_with`): `judge(bucket, subs)`."""
+    subs = buckets_with(stack, *sub_types)
+    return judge_each(stack.of(*S3_BUCKETS), lambda bucket: judge(bucket, subs.get(bucket.urn, [])))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruleutil import MEDIUM, UNKNOWN, Unverifiable, known, peek, resource_policy, tags_of
+from ruleutil import MEDIUM, UNKNOWN, Unverifiable, known, peek, resource_policy, string_list, tags_of
 
 # pulumi-aws types whose arguments take `tags` (policies/tools/taggable_types.py regenerates it).
 TAGGABLE = frozenset(json.loads((Path(__file__).parent / "aws_taggable.json").read_text()))
@@ -66,18 +66,8 @@ required_tags = resource_policy(
     check=check_required_tags,
     severity=MEDIUM,
     config={
-        "requiredTags": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": REQUIRED,
-            "description": "tag keys every taggable resource must carry",
-        },
-        "exemptTypes": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "resource types exempt from the rule",
-        },
+        "requiredTags": string_list(REQUIRED, "tag keys every taggable resource must carry"),
+        "exemptTypes": string_list([], "resource types exempt from the rule"),
     },
     remediation="Create the resource through its region's provider from `components.tagging.regional_provider` (its "
     "`default_tags` carry the stack tags); a resource on another provider must set the tags itself.",

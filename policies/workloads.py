@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruleutil import HIGH, UnknownValueError, Unverifiable, as_list, dig, resource_policy, truthy
+from ruleutil import HIGH, UnknownValueError, Unverifiable, as_list, dig, resource_policy, string_list, truthy
 
 POD_SPEC_PATHS = {
     "kubernetes:core/v1:Pod": ("spec",),
@@ -80,14 +80,7 @@ pod_security_restricted = resource_policy(
     types=list(POD_SPEC_PATHS),
     check=check_pod_security,
     severity=HIGH,
-    config={
-        "exemptNamespaces": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": ["kube-system"],
-            "description": "namespaces whose system workloads may need host access",
-        }
-    },
+    config={"exemptNamespaces": string_list(["kube-system"], "namespaces whose system workloads may need host access")},
     remediation="Set the pod's `securityContext` to `{runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}` and each container's to "
     "`{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}`; label namespaces "
     "`pod-security.kubernetes.io/enforce: restricted`.",

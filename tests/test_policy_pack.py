@@ -162,6 +162,23 @@ def test_unknown_documents_are_unverifiable_resource_by_resource(pack):
     assert found and found[0].level == "mandatory" and "must be known" in found[0].message
 
 
+def test_a_tag_based_backup_selection_covers_exactly_the_resources_with_its_tags(pack):
+    """As the real stacks select their data: ARN patterns plus a stack-tag condition. The tags decide,
+    resource by resource: one bucket whose tag is only known after apply is unverifiable alone."""
+    stack = examples.valid_stack()
+    selection = examples.find(stack, "backup-everything")
+    selection["inputs"]["resources"] = ["arn:aws:s3:::*", "arn:aws:rds:*:*:cluster:*"]
+    selection["propertyDependencies"].pop("resources")
+    selection["inputs"]["conditions"] = [{"stringEquals": [{"key": "aws:ResourceTag/meridian:stack", "value": examples.STACK}]}]
+    assert [v for v in pack.run(stack) if v.policy == "backup-plan-coverage"] == []
+    examples.find(stack, "pool-bucket")["inputs"]["tags"]["meridian:stack"] = examples.UNKNOWN
+    examples.find(stack, "pool-replica-bucket")["inputs"]["tags"]["meridian:stack"] = "another-stack"
+    found = {v.urn.rsplit("::", 1)[-1]: v for v in pack.run(stack) if v.policy == "backup-plan-coverage"}
+    assert set(found) == {"pool-bucket", "pool-replica-bucket"}
+    assert found["pool-bucket"].level == "advisory" and found["pool-bucket"].message.startswith("unverifiable at preview")
+    assert found["pool-replica-bucket"].level == "mandatory"
+
+
 def test_tenant_isolation_still_follows_links_when_the_document_is_unknown(pack):
     stack = examples.mutated("tenant-role-isolated", 2)  # reaches globex's key (a property dependency)
     examples.find(stack, "t-acme-data-access")["inputs"]["policy"] = examples.UNKNOWN
@@ -277,7 +294,7 @@ class _Reg:
 
     def __init__(self, r: dict):
         s = Subject.from_dict(r)
-        self.urn, self.type, self.name, self.inputs, self.parent = s.urn, s.type, s.name, s.properties, s.parent
+        self.urn, self.type, self.name, self.wire, self.parent = s.urn, s.type, s.name, s.wire, s.parent
         self.provider_urn, self.dependencies, self.property_dependencies = s.provider, s.dependencies, s.property_dependencies
         self.protect, self.custom = s.protect, s.custom
 

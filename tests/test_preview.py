@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -11,7 +13,17 @@ from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE
 from components.config import ZONE_REGIONS, load_stack
 from components.failover import METRICS_REGION, METRICS_TYPES
 from components.tagging import TAG_COST_CENTER, TAG_REGION, TAG_STACK, TAG_ZONE
-from meridian.engine.recorder import SECRET_SIG, SIG_KEY, UNKNOWN, UNKNOWN_SHOWN, plain
+from meridian.engine.plan import canonical
+from meridian.engine.recorder import (
+    OUTPUT_SIG,
+    RESOURCE_SIG,
+    SECRET_SIG,
+    SIG_KEY,
+    UNKNOWN,
+    UNKNOWN_SHOWN,
+    plain,
+    plain_struct,
+)
 
 from .conftest import ROOT, STACKS, meridian_cmd, run_meridian
 
@@ -228,6 +240,45 @@ def test_secrets_are_redacted_and_unknowns_marked():
     shown = plain(wire)
     assert shown == {"password": "[secret]", "nested": [{"a": UNKNOWN_SHOWN}]}
     assert "hunter2" not in json.dumps(shown)
+
+
+WIRE_CASES = {
+    "password": {SIG_KEY: SECRET_SIG, "value": "hunter2"},
+    "ref": {SIG_KEY: RESOURCE_SIG, "urn": "urn:pulumi:us::meridian::aws:s3/bucket:Bucket::b", "id": UNKNOWN},
+    "output": {SIG_KEY: OUTPUT_SIG, "value": {"z": UNKNOWN, "a": [1, 2.5, True, None]}},
+    "secretOutput": {SIG_KEY: OUTPUT_SIG, "value": "x", "secret": True},
+    "unknownOutput": {SIG_KEY: OUTPUT_SIG},
+    "otherSig": {SIG_KEY: "not-a-signature", "b": UNKNOWN},
+    "nested": [{"b": UNKNOWN, "a": {"y": [], "x": {}}}, "", 0, -1.5, False],
+    "empty": {},
+}
+
+
+def test_plain_struct_is_canonical_plain_of_the_dict():
+    """The plan converts each resource's inputs in one walk; it must equal the three-step original."""
+    from google.protobuf import json_format, struct_pb2
+
+    struct = struct_pb2.Struct()
+    struct.update(WIRE_CASES)
+    shown = plain_struct(struct)
+    assert shown == canonical(plain(json_format.MessageToDict(struct)))
+    assert list(shown) == sorted(WIRE_CASES) and list(shown["output"]) == ["a", "z"]
+    assert shown["password"] == shown["secretOutput"] == "[secret]" and shown["output"]["z"] == UNKNOWN_SHOWN
+
+
+def test_plain_struct_matches_on_every_resource_of_a_real_stack():
+    script = (
+        "from pathlib import Path; from google.protobuf import json_format\n"
+        "from meridian.engine.run import run_program; from meridian.engine.plan import canonical\n"
+        "from meridian.engine.recorder import plain, plain_struct\n"
+        "run = run_program(Path('.').resolve(), 'us')\n"
+        "bad = [r.urn for r in run.registrations if plain_struct(r.inputs) != canonical(plain(json_format.MessageToDict(r.inputs)))]\n"
+        "print(len(run.registrations), bad)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    count, bad = proc.stdout.strip().split(" ", 1)
+    assert int(count) > 300 and bad == "[]"
 
 
 def test_bare_runs_the_same_program(previews):

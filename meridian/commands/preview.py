@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     else:
         console.out(preview_markdown(plan, report, cost, req.full), highlight=False, end="")
     if json_path:
-        json_path.write_text(plan_json(document))
+        write_plan_json(document, json_path)
         notes.print(f"plan written to {json_path}")
     if diagram_path:
         from meridian.engine.diagram import mermaid
@@ -142,6 +143,16 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
 def plan_json(document: dict[str, Any]) -> str:
     """The plan as written to --json and --format json: byte-stable for the same plan."""
     return json.dumps(document, indent=1, default=str) + "\n"
+
+
+def write_plan_json(document: dict[str, Any], path: Path) -> None:
+    """`plan_json` written in slices: `json.dumps` with an indent first holds every token of the
+    document as its own string (millions at 25k resources), the largest allocation of a preview."""
+    chunks = json.JSONEncoder(indent=1, default=str).iterencode(document)
+    with path.open("w") as out:
+        while batch := "".join(itertools.islice(chunks, 100_000)):
+            out.write(batch)
+        out.write("\n")
 
 
 def preview_markdown(plan, report, cost, full: bool) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from meridian.engine.recorder import Registration, is_resource, plain
+from meridian.engine.recorder import Registration, is_resource, plain_struct
 
 GLOBAL = "global"  # resources under no regional provider (components, the stack, providers themselves)
 
@@ -46,6 +46,10 @@ class Plan:
 
     def __post_init__(self) -> None:
         self.registrations = sorted(self.registrations, key=lambda r: r.urn)
+        # region_of is asked for every resource by counts, tree, plan JSON, cost and preflight, and a
+        # Kubernetes resource's answer walks its cluster component's resources: answer each once.
+        self._regions: dict[str, str] = {}
+        self._component_regions: dict[str, str | None] = {}
 
     @cached_property
     def by_urn(self) -> dict[str, Registration]:
@@ -54,15 +58,21 @@ class Plan:
     @cached_property
     def provider_regions(self) -> dict[str, str]:
         return {
-            r.urn: r.raw_inputs["region"]
+            r.urn: region
             for r in self.registrations
-            if r.type == "pulumi:providers:aws" and isinstance(r.raw_inputs.get("region"), str)
+            if r.type == "pulumi:providers:aws" and (region := r.explicit_region) is not None
         }
 
     def region_of(self, reg: Registration) -> str:
         """A per-resource `region` (pulumi-aws 7) wins over the provider's region."""
-        explicit = reg.raw_inputs.get("region")
-        if isinstance(explicit, str):
+        region = self._regions.get(reg.urn)
+        if region is None:
+            region = self._regions[reg.urn] = self._region_of(reg)
+        return region
+
+    def _region_of(self, reg: Registration) -> str:
+        explicit = reg.explicit_region
+        if explicit is not None:
             return explicit
         if reg.provider_urn in self.provider_regions:
             return self.provider_regions[reg.provider_urn]
@@ -103,8 +113,10 @@ class Plan:
 
     def component_region(self, urn: str) -> str | None:
         """The region of a component whose resources all sit in one region, else None."""
-        regions = {self.region_of(r) for r in self.owned.get(urn, [])}
-        return regions.pop() if len(regions) == 1 else None
+        if urn not in self._component_regions:
+            regions = {self.region_of(r) for r in self.owned.get(urn, [])}
+            self._component_regions[urn] = regions.pop() if len(regions) == 1 else None
+        return self._component_regions[urn]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """type -> region -> count, for custom resources."""
@@ -128,7 +140,7 @@ class Plan:
                 "parent": r.parent or None,
                 "provider": r.provider_urn or None,
                 "region": self.region_of(r) if r.custom else None,
-                "inputs": canonical(plain(r.raw_inputs)),
+                "inputs": plain_struct(r.inputs),
                 "dependencies": sorted(set(r.dependencies)),
                 "propertyDependencies": {k: sorted(set(v)) for k, v in sorted(r.property_dependencies.items())},
                 "protect": r.protect,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -43,6 +45,54 @@ def plain(value: Any) -> Any:
     return value
 
 
+def plain_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """`canonical(plain(MessageToDict(struct)))` in one walk over the message: the plan's inputs,
+    keys sorted, secrets redacted, resource refs as URNs, unknowns marked. Keys and short strings
+    are interned: 25k resources repeat the same few hundred of them (tags, regions, kinds)."""
+    return _plain_fields(struct.fields)
+
+
+_INTERN_MAX = 64  # longer strings (documents, ARNs with ids) rarely repeat
+
+
+def _plain_fields(fields: Any) -> Any:
+    if SIG_KEY in fields:
+        sig = fields[SIG_KEY].string_value
+        if sig == SECRET_SIG:
+            return REDACTED
+        if sig == RESOURCE_SIG:
+            return _plain_value(fields["urn"], raw=True) if "urn" in fields else None
+        if sig == OUTPUT_SIG:
+            secret = _plain_value(fields["secret"], raw=True) if "secret" in fields else None
+            if secret:
+                return REDACTED
+            return _plain_value(fields["value"]) if "value" in fields else None
+    intern = sys.intern
+    return {intern(k): _plain_value(fields[k]) for k in sorted(fields)}
+
+
+def _plain_value(value: struct_pb2.Value, raw: bool = False) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        text = value.string_value
+        if text == UNKNOWN and not raw:
+            return UNKNOWN_SHOWN
+        return sys.intern(text) if len(text) <= _INTERN_MAX else text
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        if raw:
+            return json_format.MessageToDict(value.struct_value)
+        return _plain_fields(value.struct_value.fields)
+    if kind == "list_value":
+        if raw:
+            return json_format.MessageToDict(value.list_value)
+        return [_plain_value(v) for v in value.list_value.values]
+    return None
+
+
 def find_unknowns(value: Any, path: str = "") -> list[str]:
     """Property paths whose value was unknown at registration."""
     if isinstance(value, dict):
@@ -66,19 +116,33 @@ class Registration:
     provider: str  # "<provider urn>::<id>" or ""
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
-    inputs: struct_pb2.Struct  # wire format, secrets still marked
+    # The inputs as a serialized Struct (Pulumi wire format, secrets still marked): the analyzer
+    # gets these bytes as they are, and at 25k resources they are a fraction of the message's size.
+    wire: bytes
     protect: bool = False
     retain_on_delete: bool = False
     id: str = ""
-    _dict: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
-    def raw_inputs(self) -> dict[str, Any]:
-        if self._dict is None:
-            self._dict = json_format.MessageToDict(self.inputs)
-        return self._dict
+    def inputs(self) -> struct_pb2.Struct:
+        """The inputs as a message, decoded on each call (the plan keeps its own plain copy)."""
+        struct = struct_pb2.Struct()
+        struct.ParseFromString(self.wire)
+        return struct
+
+    @inputs.setter
+    def inputs(self, value: struct_pb2.Struct) -> None:
+        self.wire = value.SerializeToString()
 
     @property
+    def explicit_region(self) -> str | None:
+        """A per-resource `region` input (pulumi-aws 7), read without decoding the rest."""
+        fields = self.inputs.fields
+        if "region" in fields and fields["region"].WhichOneof("kind") == "string_value":
+            return fields["region"].string_value
+        return None
+
+    @cached_property
     def provider_urn(self) -> str:
         return self.provider.rsplit("::", 1)[0] if self.provider else ""
 
@@ -103,7 +167,7 @@ class RecordingMonitor(MockMonitor):
             provider=request.provider,
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-            inputs=request.object,
+            wire=request.object.SerializeToString(),  # no reference into the request: it holds the stack trace too
             protect=bool(request.protect) if request.HasField("protect") else False,
             retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
             id=response.id,

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from components.config import StackConfig
 from meridian.engine.plan import Plan
-from meridian.engine.recorder import Registration, plain
+from meridian.engine.recorder import Registration
 from meridian.preflight import names as namerules
 from meridian.preflight.workload import RenderedContainer, Unknown, rendered_containers
 
@@ -51,7 +51,8 @@ class Context:
 
     @classmethod
     def of(cls, plan: Plan, cfg: StackConfig) -> Context:
-        return cls(plan, cfg, {r.urn: plain(r.raw_inputs) for r in plan.registrations})
+        # the plan JSON's own inputs: one plain copy of every resource's inputs shared with the plan
+        return cls(plan, cfg, {r["urn"]: r["inputs"] for r in plan.resource_dicts})
 
     def of_type(self, token: str) -> list[Registration]:
         return [r for r in self.plan.custom if r.type == token]

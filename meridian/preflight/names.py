@@ -9,10 +9,11 @@ names must be lowercase, plus `-` and 7 random hex characters.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
-from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 AUTONAME_SUFFIX = 8  # "-" + 7 random characters
@@ -131,9 +132,18 @@ DNS_SUBDOMAIN = (253, r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")  # most other Kuberne
 
 
 @functools.cache
+def _schema_dir() -> Path:
+    """cfn-lint's bundled CloudFormation schemas, found without importing cfn-lint (its package
+    import costs seconds and nothing of it is used here)."""
+    spec = importlib.util.find_spec("cfnlint")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("cfnlint")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas"
+
+
+@functools.cache
 def _schemas() -> dict[str, str]:
-    root = files("cfnlint.data.schemas")
-    return json.loads(root.joinpath("providers", "us-east-1.json").read_text())
+    return json.loads((_schema_dir() / "providers" / "us-east-1.json").read_text())
 
 
 @functools.cache
@@ -142,7 +152,7 @@ def limits(rule: NameRule) -> tuple[int | None, str | None]:
     max_length, pattern = rule.max_length, rule.pattern
     digest = _schemas().get(rule.cfn_type)
     if digest:
-        schema = json.loads(files("cfnlint.data.schemas").joinpath("resources", f"{digest}.json").read_text())
+        schema = json.loads((_schema_dir() / "resources" / f"{digest}.json").read_text())
         prop: dict[str, Any] = schema.get("properties", {}).get(rule.cfn_property, {})
         max_length = prop.get("maxLength", max_length)
         pattern = prop.get("pattern", pattern)

@@ -178,7 +178,9 @@ class Analyzer:
         prov = providers.get(subject.provider)
         if prov is None:
             return None
-        return analyzer_pb2.AnalyzerProviderResource(type=prov.type, properties=prov.properties, urn=prov.urn, name=prov.name)
+        provider = analyzer_pb2.AnalyzerProviderResource(type=prov.type, urn=prov.urn, name=prov.name)
+        provider.properties.MergeFromString(prov.wire)
+        return provider
 
     def analyze_request(self, subject: Subject, providers: Mapping[str, Subject]) -> Any:
         from pulumi.runtime.proto import analyzer_pb2
@@ -187,9 +189,9 @@ class Analyzer:
             type=subject.type,
             urn=subject.urn,
             name=subject.name,
-            properties=subject.properties,
             options=analyzer_pb2.AnalyzerResourceOptions(protect=subject.protect, parent=subject.parent),
         )
+        request.properties.MergeFromString(subject.wire)
         provider = self._provider_msg(subject, providers)
         if provider is not None:
             request.provider.CopyFrom(provider)
@@ -224,9 +226,7 @@ class Analyzer:
 
         parts = []
         for s in subjects:
-            r = analyzer_pb2.AnalyzerResource(
-                type=s.type, urn=s.urn, name=s.name, parent=s.parent, dependencies=s.dependencies, properties=s.properties
-            )
+            r = analyzer_pb2.AnalyzerResource(type=s.type, urn=s.urn, name=s.name, parent=s.parent, dependencies=s.dependencies)
             r.options.protect = s.protect
             r.options.parent = s.parent
             for prop, urns in s.property_dependencies.items():
@@ -234,7 +234,8 @@ class Analyzer:
             provider = self._provider_msg(s, providers)
             if provider is not None:
                 r.provider.CopyFrom(provider)
-            data = r.SerializeToString()
+            # `properties` (field 2, length-delimited) appended as recorded: fields may come in any order
+            data = r.SerializeToString() + b"\x12" + _varint(len(s.wire)) + s.wire
             parts.append(b"\x0a" + _varint(len(data)) + data)
         return b"".join(parts)
 

@@ -18,7 +18,7 @@ class Subject:
     urn: str
     type: str
     name: str
-    properties: struct_pb2.Struct
+    wire: bytes  # the properties as a serialized Struct, sent to the analyzer as they are
     parent: str = ""
     provider: str = ""  # provider URN
     dependencies: list[str] = field(default_factory=list)
@@ -26,13 +26,19 @@ class Subject:
     protect: bool = False
     custom: bool = True
 
+    @property
+    def properties(self) -> struct_pb2.Struct:
+        struct = struct_pb2.Struct()
+        struct.ParseFromString(self.wire)
+        return struct
+
     @classmethod
     def from_registration(cls, reg: Any) -> Subject:
         return cls(
             reg.urn,
             reg.type,
             reg.name,
-            _engine_view(reg.inputs),
+            _engine_view(reg.wire),
             reg.parent or "",
             reg.provider_urn,
             list(reg.dependencies),
@@ -50,7 +56,7 @@ class Subject:
             r["urn"],
             r["type"],
             r.get("name") or r["urn"].rsplit("::", 1)[-1],
-            props,
+            props.SerializeToString(),
             r.get("parent") or "",
             r.get("provider") or "",
             list(r.get("dependencies") or []),
@@ -63,11 +69,11 @@ class Subject:
 _REF_SIGS = (b"5cf8f73096256a8f31e491e813e4eb8e", b"d0e6a833031e9bbcd3f4e8bde6ca49a4")  # resource reference, output value
 
 
-def _engine_view(inputs: struct_pb2.Struct) -> struct_pb2.Struct:
+def _engine_view(wire: bytes) -> bytes:
     """The engine hands analyzers plain values: resource references become their id (or URN) and
     output values their value (unknown or secret kept). The mock monitor rarely records either."""
-    if not any(sig in inputs.SerializeToString() for sig in _REF_SIGS):
-        return inputs
+    if not any(sig in wire for sig in _REF_SIGS):
+        return wire
     from meridian.engine.recorder import OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN
 
     def convert(value: Any) -> Any:
@@ -83,9 +89,11 @@ def _engine_view(inputs: struct_pb2.Struct) -> struct_pb2.Struct:
             return [convert(v) for v in value]
         return value
 
+    inputs = struct_pb2.Struct()
+    inputs.ParseFromString(wire)
     out = struct_pb2.Struct()
     out.update(convert(json_format.MessageToDict(inputs)))
-    return out
+    return out.SerializeToString()
 
 
 @dataclass(frozen=True)
