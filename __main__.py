@@ -222,6 +222,8 @@ workloads = {
                 registry.repository_urls[spec.region], ":", cfg.workload.canary_image_tag or cfg.workload.image_tag
             ),
             canary_replicas=cfg.rollout.canary_replicas,
+            version=cfg.workload.image_tag,
+            canary_version=cfg.workload.canary_image_tag or cfg.workload.image_tag,
             target_group_arns=ingresses[role].target_group_arns,
             binding_depends_on=[controllers[role].release],
             database=DatabaseAccess(

@@ -48,6 +48,7 @@ READINESS_PATH = "/healthz"
 LIVENESS_PATH = "/livez"
 TRACKS = ("stable", "canary")
 TRACK_LABEL = "meridian.io/track"
+CANARY_SUFFIX = "-canary"  # the canary Deployment is `<workload>-canary`, beside the stable `<workload>-api`
 SERVICE_PORT = 80  # the ClusterIP Services' port; TLS ends at the ALB, which reaches pods on container_port
 SERVICE_COMMAND = ("python", "-m", "service")  # the image's ENTRYPOINT, stated so the plan shows what runs
 # TLS to the database: `rds.force_ssl` refuses anything else. `verify-full` needs the RDS CA bundle
@@ -109,6 +110,10 @@ class WorkloadArgs:
     canary_image: pulumi.Input[str]
     """What the canary track runs: the version being rolled out, or `image` when none is (weight 0)."""
     canary_replicas: int
+    version: str = "stable"
+    """The stable track's version (its image tag): the service answers it in `X-Meridian-Version`."""
+    canary_version: str = "stable"
+    """The canary track's: what the rollout gate tells the canary's requests apart by."""
     target_group_arns: Mapping[str, pulumi.Input[str]]
     """Track (`stable`, `canary`) -> the ALB target group its pods are registered in."""
     binding_depends_on: Sequence[pulumi.Resource] = ()
@@ -150,6 +155,7 @@ def render_settings(
     digests: Sequence[str],
     data: Sequence[tuple[str, str, str] | None] = (),
     cluster_arn: str | None = None,
+    version: str = "stable",
 ) -> str:
     """The settings file, through the service's own model: what it cannot load, it is never given.
     `data`: per tenant, its resolved (bucket, key ARN, role ARN), or None without tenant data."""
@@ -172,6 +178,7 @@ def render_settings(
         host=BIND_HOST,
         port=port,
         objects=ObjectStorage(region=region, cluster_arn=cluster_arn) if any(data) else None,
+        version=version,
     )
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
 
@@ -276,44 +283,55 @@ class Workload(pulumi.ComponentResource):
             resolved = iter([tuple(values[i : i + 3]) for i in range(0, len(values), 3)])
             return [next(resolved) if t.data is not None else None for t in args.tenants]
 
-        settings_json = pulumi.Output.secret(
-            pulumi.Output.all(
-                db.writer_host,
-                db.reader_host,
-                db.password,
-                args.cluster_arn,
-                *[t.key_digest for t in args.tenants],
-                *data_inputs,
-            ).apply(
-                lambda v: render_settings(
-                    region=args.region,
-                    role=args.role,
-                    port=args.container_port,
-                    db=db,
-                    writer_host=v[0],
-                    reader_host=v[1],
-                    password=v[2],
-                    tenants=args.tenants,
-                    digests=v[4 : 4 + n],
-                    data=tenant_data(v[4 + n :]),
-                    cluster_arn=v[3],
+        def settings_of(version: str) -> pulumi.Output[str]:
+            return pulumi.Output.secret(
+                pulumi.Output.all(
+                    db.writer_host,
+                    db.reader_host,
+                    db.password,
+                    args.cluster_arn,
+                    *[t.key_digest for t in args.tenants],
+                    *data_inputs,
+                ).apply(
+                    lambda v: render_settings(
+                        region=args.region,
+                        role=args.role,
+                        port=args.container_port,
+                        db=db,
+                        writer_host=v[0],
+                        reader_host=v[1],
+                        password=v[2],
+                        tenants=args.tenants,
+                        digests=v[4 : 4 + n],
+                        data=tenant_data(v[4 + n :]),
+                        cluster_arn=v[3],
+                        version=version,
+                    )
                 )
             )
-        )
+
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata={"namespace": ns.metadata.name, "name": SERVICE_ACCOUNT, "labels": labels},
             opts=in_ns,
         )
-        secret = k8s.core.v1.Secret(
-            f"{name}-settings",
-            metadata={"namespace": ns.metadata.name, "labels": labels},
-            type="Opaque",
-            string_data={SETTINGS_FILE: settings_json},
-            opts=in_ns,
-        )
+        # One settings file per track: the same but for the version each answers in `X-Meridian-Version`.
+        settings_json = {"stable": settings_of(args.version), "canary": settings_of(args.canary_version)}
+        secrets = {
+            track: k8s.core.v1.Secret(
+                f"{name}-settings" if track == "stable" else f"{name}-canary-settings",  # the stable name predates the split
+                metadata={"namespace": ns.metadata.name, "labels": {**labels, TRACK_LABEL: track}},
+                type="Opaque",
+                string_data={SETTINGS_FILE: settings_json[track]},
+                opts=in_ns,
+            )
+            for track in TRACKS
+        }
         # A settings change must roll the pods: the file is read once at start.
-        settings_digest = pulumi.Output.unsecret(settings_json.apply(lambda s: hashlib.sha256(s.encode()).hexdigest()))
+        settings_digest = {
+            track: pulumi.Output.unsecret(settings_json[track].apply(lambda s: hashlib.sha256(s.encode()).hexdigest()))
+            for track in TRACKS
+        }
         pod_labels = {"app.kubernetes.io/name": APP}
 
         rollout_after: list[pulumi.Resource] = []
@@ -355,7 +373,7 @@ class Workload(pulumi.ComponentResource):
             )
             rollout_after.append(migrate)  # new code never starts against an old schema
 
-        track_names = {"stable": f"{name}-api", "canary": f"{name}-canary"}  # the stable name predates the split
+        track_names = {"stable": f"{name}-api", "canary": f"{name}{CANARY_SUFFIX}"}  # the stable name predates the split
         track_images = {"stable": args.image, "canary": args.canary_image}
         track_replicas = {"stable": args.replicas, "canary": args.canary_replicas}
         self.service_names = {}
@@ -370,12 +388,12 @@ class Workload(pulumi.ComponentResource):
                     "template": {
                         "metadata": {
                             "labels": {**labels, **args.cost_labels, **selector},
-                            "annotations": {"meridian.io/settings-sha256": settings_digest},
+                            "annotations": {"meridian.io/settings-sha256": settings_digest[track]},
                         },
                         "spec": {
                             **pod_spec(
                                 image=track_images[track],
-                                secret_name=secret.metadata.name,
+                                secret_name=secrets[track].metadata.name,
                                 settings_file=SETTINGS_FILE,
                                 port=args.container_port,
                                 command=SERVICE_COMMAND,

@@ -21,13 +21,13 @@ from ruleutil import (
     Unverifiable,
     as_list,
     dig,
+    effective_tags,
     judge_buckets,
     judge_each,
     peek,
     resource_policy,
     stack_policy,
     string_list,
-    tags_of,
     truthy,
     unknown,
 )
@@ -182,9 +182,10 @@ BACKUP_SELECTION = "aws:backup/selection:Selection"
 
 def selects_by_tags(selection: Any, resource: Any) -> bool:
     """Whether a Selection's tag criteria pick `resource`: one of its `selectionTags` (ORed) and
-    every `conditions` test (ANDed) on the resource's own tags, as AWS Backup matches them.
+    every `conditions` test (ANDed) on the resource's effective tags (its provider's default tags
+    under its own, as AWS holds them), as AWS Backup matches them.
     Raises `UnknownValueError` where a deciding tag or criterion is only known after apply."""
-    tags = tags_of(resource.props)
+    tags = effective_tags(resource.props, resource.provider.props if resource.provider is not None else None)
 
     def tag(key: Any) -> Any:
         key = str(key)

@@ -15,6 +15,7 @@ the analyzer sees every value, so the same rule then decides.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -363,6 +364,28 @@ def labels_of(props: Any) -> dict[str, Any]:
 
 
 # --- regions ------------------------------------------------------------------------------------
+
+
+def provider_default_tags(provider_props: Any) -> dict[str, Any]:
+    """`defaultTags.tags` of an AWS provider's inputs (an object, or JSON text as provider inputs may arrive)."""
+    default = known(peek(provider_props, "defaultTags"))
+    if isinstance(default, str):
+        try:
+            default = json.loads(default)
+        except ValueError:
+            return {}
+    tags = default.get("tags") if isinstance(default, Mapping) else None
+    return {str(k): v for k, v in tags.items()} if isinstance(tags, Mapping) else {}
+
+
+def effective_tags(props: Any, provider_props: Any) -> dict[str, Any]:
+    """Provider default tags < `tagsAll` < the resource's own `tags`, as the AWS provider merges them."""
+    tags_all = known(peek(props, "tagsAll"))
+    merged = provider_default_tags(provider_props)
+    if isinstance(tags_all, Mapping):
+        merged.update({str(k): v for k, v in tags_all.items()})
+    merged.update(tags_of(props))
+    return merged
 
 
 def region_of(props: Any, provider_props: Any) -> str | None:

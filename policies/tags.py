@@ -9,37 +9,14 @@ on its own, as the engine shows it in a real preview, where default tags are in 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruleutil import MEDIUM, UNKNOWN, Unverifiable, known, peek, resource_policy, string_list, tags_of
+from ruleutil import MEDIUM, UNKNOWN, Unverifiable, effective_tags, peek, resource_policy, string_list
 
 # pulumi-aws types whose arguments take `tags` (policies/tools/taggable_types.py regenerates it).
 TAGGABLE = frozenset(json.loads((Path(__file__).parent / "aws_taggable.json").read_text()))
 REQUIRED = ["meridian:stack", "meridian:zone", "meridian:region", "meridian:cost-center"]
-
-
-def provider_default_tags(provider_props: Any) -> dict[str, Any]:
-    """`defaultTags.tags` of an AWS provider's inputs (an object, or JSON text as provider inputs may arrive)."""
-    default = known(peek(provider_props, "defaultTags"))
-    if isinstance(default, str):
-        try:
-            default = json.loads(default)
-        except ValueError:
-            return {}
-    tags = default.get("tags") if isinstance(default, Mapping) else None
-    return {str(k): v for k, v in tags.items()} if isinstance(tags, Mapping) else {}
-
-
-def effective_tags(props: Any, provider_props: Any) -> dict[str, Any]:
-    """Provider default tags < `tagsAll` < the resource's own `tags`, as the AWS provider merges them."""
-    tags_all = known(peek(props, "tagsAll"))
-    merged = provider_default_tags(provider_props)
-    if isinstance(tags_all, Mapping):
-        merged.update({str(k): v for k, v in tags_all.items()})
-    merged.update(tags_of(props))
-    return merged
 
 
 def check_required_tags(type_: str, props: Any, config: dict, provider_props: Any) -> list[str]:

@@ -179,6 +179,22 @@ def test_a_tag_based_backup_selection_covers_exactly_the_resources_with_its_tags
     assert found["pool-replica-bucket"].level == "mandatory"
 
 
+def test_a_tag_based_backup_selection_sees_the_providers_default_tags(pack):
+    """The stacks tag through provider `default_tags`: a bucket without its own stack tag is selected
+    through its provider's, and its own tag still wins over the provider's (as AWS merges them)."""
+    stack = examples.valid_stack()
+    selection = examples.find(stack, "backup-everything")
+    selection["inputs"]["resources"] = ["arn:aws:s3:::*", "arn:aws:rds:*:*:cluster:*"]
+    selection["propertyDependencies"].pop("resources")
+    selection["inputs"]["conditions"] = [{"stringEquals": [{"key": "aws:ResourceTag/meridian:stack", "value": examples.STACK}]}]
+    replica = examples.find(stack, "pool-replica-bucket")  # in the dr region, whose provider carries default tags
+    del replica["inputs"]["tags"]["meridian:stack"]
+    assert [v for v in pack.run(stack) if v.policy == "backup-plan-coverage"] == []
+    replica["inputs"]["tags"]["meridian:stack"] = "another-stack"
+    found = [v.urn.rsplit("::", 1)[-1] for v in pack.run(stack) if v.policy == "backup-plan-coverage"]
+    assert found == ["pool-replica-bucket"]
+
+
 def test_tenant_isolation_still_follows_links_when_the_document_is_unknown(pack):
     stack = examples.mutated("tenant-role-isolated", 2)  # reaches globex's key (a property dependency)
     examples.find(stack, "t-acme-data-access")["inputs"]["policy"] = examples.UNKNOWN

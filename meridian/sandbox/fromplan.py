@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from components.workload import CANARY_SUFFIX
 from meridian.preflight.workload import DEPLOYMENT, JOB, MountedFile, RenderedContainer
 from meridian.sandbox.podrun import Substitutions, settings_path_of
 from service.settings import MigrationSettings, ServiceSettings
@@ -164,7 +165,7 @@ def render(project_dir: Path, stack: str, out: Path) -> None:
             if isinstance(f.content, Unknown) or f.content is None:
                 raise SystemExit(f"{c.owner_urn}: {f.path} has no known content in the plan")
         encoded = dataclasses.asdict(c)
-        if c.owner_type == DEPLOYMENT and c.name == "api":
+        if c.owner_type == DEPLOYMENT and c.name == "api" and not c.owner_urn.endswith(CANARY_SUFFIX):
             services[role_of[c.region]] = encoded
         elif c.owner_type == JOB:
             migrations.append(encoded)
