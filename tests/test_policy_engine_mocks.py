@@ -8,6 +8,8 @@ from pulumi.runtime import MockResourceArgs
 
 from meridian.engine.mocks import MeridianMocks, MockConfigError
 
+from .conftest import ROOT
+
 PROVIDER_URN = "urn:pulumi:us::meridian::pulumi:providers:aws::{name}"
 
 
@@ -57,3 +59,20 @@ def test_a_per_resource_region_wins_over_the_provider():
     ref = _provider(mocks, "us-east-1", {"region": "us-east-1"})
     _, out = mocks.new_resource(MockResourceArgs("aws:kms/key:Key", "k", {"region": "us-west-2"}, ref, custom=True))
     assert out["arn"].startswith("arn:aws:kms:us-west-2:")
+
+
+def test_an_analyzer_stopped_before_it_answers_leaves_no_error_in_its_reader_thread(monkeypatch):
+    """A config error stops the analyzer right after it was started: its port reader must end quietly
+    (it printed an AttributeError traceback under the config error's message)."""
+    import threading
+    import time
+
+    from meridian.engine.policy import Analyzer, pack_dir_of
+
+    errors: list = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    analyzer = Analyzer(pack_dir_of(ROOT))
+    analyzer.start()
+    analyzer.stop()
+    time.sleep(1.0)
+    assert errors == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -79,19 +80,21 @@ class Analyzer:
             env=env,
             cwd=str(self.pack_dir),
         )
-        threading.Thread(target=self._read_port, name="policy-port", daemon=True).start()
+        # the process is handed over: `stop` may clear `self._proc` (a config error) before the thread reads
+        threading.Thread(target=self._read_port, args=(self._proc,), name="policy-port", daemon=True).start()
 
-    def _read_port(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        line = self._proc.stdout.readline()
+    def _read_port(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
         try:
+            line = proc.stdout.readline()
             self._port = int(line.strip())
-        except ValueError:
+        except (ValueError, OSError):  # not a port, or stdout closed by `stop`
             self._port = None
         self._ready.set()
-        # Drain anything else the pack prints so it never blocks on a full pipe.
-        for _ in self._proc.stdout:
-            pass
+        # Drain anything else the pack prints so it never blocks on a full pipe (until `stop` closes it).
+        with contextlib.suppress(ValueError, OSError):
+            for _ in proc.stdout:
+                pass
 
     def _stderr_tail(self) -> str:
         if self._stderr is None:
