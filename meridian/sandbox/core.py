@@ -381,10 +381,7 @@ def object_credentials(root: Path) -> dict[str, str]:
     """The env a service process gets for its Pod Identity: the object stand-in broker's key (empty
     when the stand-in has not been set up in `root`)."""
     out = root / "run" / "objects.json"
-    if not out.is_file():
-        return {}
-    broker = json.loads(out.read_text())["broker"]
-    return {"AWS_ACCESS_KEY_ID": broker["access_key_id"], "AWS_SECRET_ACCESS_KEY": broker["secret_access_key"]}
+    return objectstore.broker_env(json.loads(out.read_text())) if out.is_file() else {}
 
 
 async def _start_objects(planned: fromplan.PlannedWorkload, doc: dict, root: Path, port: dict, started, popen) -> dict:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from components.workload import CANARY_SUFFIX
 from meridian.preflight.workload import DEPLOYMENT, JOB, MountedFile, RenderedContainer
+from meridian.sandbox.objectstore import broker_env
 from meridian.sandbox.podrun import Substitutions, settings_path_of
 from service.settings import MigrationSettings, ServiceSettings
 
@@ -88,12 +89,7 @@ def local_substitutions(
         # the object stand-in (objectstore.set_up's result): its endpoint for AWS's, its broker's key for Pod Identity's
         objects_endpoint=objects["endpoint"] if objects else None,
         tenant_data=objects["regions"][planned.service_settings(role).objects.region]["tenants"] if objects else {},
-        credentials={
-            "AWS_ACCESS_KEY_ID": objects["broker"]["access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": objects["broker"]["secret_access_key"],
-        }
-        if objects
-        else {},
+        credentials=broker_env(objects) if objects else {},
     )
 
 

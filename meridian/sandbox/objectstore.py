@@ -54,6 +54,12 @@ def _role_name_and_path(arn: str) -> tuple[str, str]:
     return name, (path + "/") if path else "/"
 
 
+def broker_env(made: dict) -> dict[str, str]:
+    """The env that stands in for a service pod's Pod Identity: the broker's key from `set_up`'s result."""
+    broker = made["broker"]
+    return {"AWS_ACCESS_KEY_ID": broker["access_key_id"], "AWS_SECRET_ACCESS_KEY": broker["secret_access_key"]}
+
+
 def spec_from_settings(settings, *, role_per_tenant: bool = False) -> dict:
     """The stand-in's spec from the services' rendered settings (one `ServiceSettings` per region):
     exactly the buckets, keys, roles and session policies the plan gives the service. No bucket
