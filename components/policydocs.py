@@ -44,18 +44,17 @@ def managed_policy_arn(name: str) -> str:
     return f"arn:aws:iam::aws:policy/{name}"
 
 
+def pod_identity_trust(account_id: str, cluster_arn: str) -> dict:
+    """The trust statement: EKS Pod Identity, for this account and this cluster, may assume (and tag) the role."""
+    return {
+        "Sid": "EksPodIdentity",
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
+    }
+
+
 def pod_identity_trust_policy(account_id: str, cluster_arn: str) -> str:
-    """Only EKS Pod Identity, for this account and this cluster, may assume (and tag) the role."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "pods.eks.amazonaws.com"},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
-                }
-            ],
-        }
-    )
+    """A trust policy admitting only EKS Pod Identity, for this account and this cluster."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [pod_identity_trust(account_id, cluster_arn)]})

@@ -33,23 +33,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.naming import NAMESPACE_PREFIX as TENANT_NAMESPACE_PREFIX
+from components.policydocs import pod_identity_trust, pod_identity_trust_policy
 
 TENANT_ROLE_PATH = "/meridian/tenants/"  # lets the budget action target tenant roles, and only them
 TAG_NAMESPACE = "meridian:namespace"  # on tenant KMS keys: the namespace whose sessions may use them
 NAMESPACE_KEY = "aws:PrincipalTag/kubernetes-namespace"  # set by EKS Pod Identity on every session
 NAMESPACE_TAG = "${" + NAMESPACE_KEY + "}"  # the policy variable
 SESSION_TAG_KEYS = ["kubernetes-namespace", "eks-cluster-arn"]  # what the broker may (and must) set
-
-
-def pod_identity_trust(account_id: str, cluster_arn: str) -> dict:
-    """EKS Pod Identity, for this account and this cluster, may assume (and tag) the role."""
-    return {
-        "Sid": "EksPodIdentity",
-        "Effect": "Allow",
-        "Principal": {"Service": "pods.eks.amazonaws.com"},
-        "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
-    }
 
 
 def broker_tag_conditions(cluster_arn: str) -> dict:
@@ -184,7 +174,7 @@ class TenantIdentity(pulumi.ComponentResource):
             f"{name}-broker",
             description=f"the reference service in {args.region}: assumes the tenant role with one tenant's session tags",
             assume_role_policy=pulumi.Output.all(account_id, args.cluster_arn).apply(
-                lambda v: json.dumps({"Version": "2012-10-17", "Statement": [pod_identity_trust(v[0], v[1])]})
+                lambda v: pod_identity_trust_policy(v[0], v[1])
             ),
             max_session_duration=3600,
             opts=pulumi.ResourceOptions(parent=self),
