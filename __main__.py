@@ -271,14 +271,11 @@ failover = Failover(
     FailoverArgs(
         zone_id=domain.zone_id,
         fqdn=domain.fqdn,
-        primary=FailoverTarget(
-            region=cfg.regions.primary.region, dns_name=ingresses["primary"].dns_name, zone_id=ingresses["primary"].zone_id
-        ),
-        secondary=FailoverTarget(
-            region=cfg.regions.dr.region, dns_name=ingresses["dr"].dns_name, zone_id=ingresses["dr"].zone_id
-        ),
+        primary=FailoverTarget(region=cfg.regions.primary.region, dns_name=ingresses["primary"].dns_name),
+        secondary=FailoverTarget(region=cfg.regions.dr.region, dns_name=ingresses["dr"].dns_name),
         health_check_interval_s=cfg.failover.health_check_interval_s,
         failure_threshold=cfg.failover.failure_threshold,
+        dns_ttl_s=cfg.failover.dns_ttl_s,
         detection_bound_s=cfg.failover.detection_bound_s,
         dns_provider=providers["primary"],
         metrics_provider=regional_provider(METRICS_REGION),

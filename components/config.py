@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-from components.planning import ALIAS_TTL_S, FailoverBudget, derived_failure_threshold, failover_budget
+from components.planning import DEFAULT_DNS_TTL_S, FailoverBudget, derived_failure_threshold, failover_budget
 
 NAMESPACE = "meridian"
 # Config namespaces the program reads: its own, the providers it configures, the engine's.
@@ -156,26 +156,28 @@ class FailoverSettings(_Model):
         description="consecutive failed checks before Route 53 fails a region over; when absent, the largest "
         "the RTO budget allows (components.planning.derived_failure_threshold)",
     )
-    rto_target_s: int = Field(180, gt=0, description="automatic region failover must finish within this, margin included")
+    dns_ttl_s: int = Field(
+        DEFAULT_DNS_TTL_S,
+        ge=1,
+        le=300,
+        description="TTL of the API's failover CNAME records: how long resolvers keep a region's answer",
+    )
+    rto_target_s: int = Field(60, gt=0, description="automatic region failover must finish within this, margin included")
 
     @model_validator(mode="before")
     @classmethod
     def _derive_threshold(cls, values: Any) -> Any:
         """An absent failure threshold is derived from the RTO target: the most checks its budget affords."""
         if isinstance(values, Mapping) and "failure_threshold" not in values:
-            interval, rto = values.get("health_check_interval_s", 10), values.get("rto_target_s", 180)
-            if isinstance(interval, int) and isinstance(rto, int):
-                return {**values, "failure_threshold": derived_failure_threshold(rto, interval)}
+            interval, rto = values.get("health_check_interval_s", 10), values.get("rto_target_s", 60)
+            ttl = values.get("dns_ttl_s", DEFAULT_DNS_TTL_S)
+            if all(isinstance(v, int) for v in (interval, rto, ttl)):
+                return {**values, "failure_threshold": derived_failure_threshold(rto, interval, ttl)}
         return values
 
     @property
-    def dns_ttl_s(self) -> int:
-        """The API records are aliases to the load balancer: Route 53 answers with ELB's fixed TTL."""
-        return ALIAS_TTL_S
-
-    @property
     def budget(self) -> FailoverBudget:
-        return failover_budget(self.health_check_interval_s, self.failure_threshold)
+        return failover_budget(self.health_check_interval_s, self.failure_threshold, self.dns_ttl_s)
 
     @property
     def detection_bound_s(self) -> int:
@@ -185,7 +187,7 @@ class FailoverSettings(_Model):
 
     @property
     def failover_bound_s(self) -> int:
-        """The detection bound plus the stated margin (checker aggregation, client keep-alive): what rto_target_s must cover."""
+        """The detection bound plus the stated margin (checker aggregation, propagation): what rto_target_s must cover."""
         return self.budget.total_s
 
 
@@ -456,19 +458,10 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-# Keys this program once read, and why they are gone: a stack file still setting one learns what to do.
-RETIRED_KEYS = {
-    ("failover", "dns_ttl_s"): f"no longer set here: the API records are aliases to each region's load balancer, and "
-    f"Route 53 answers them with the load balancer's fixed {ALIAS_TTL_S} s TTL; remove the key",
-}
-
-
 def _describe(error: Mapping[str, Any]) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "extra_forbidden":
         loc = tuple(error["loc"])
-        if loc in RETIRED_KEYS:
-            return RETIRED_KEYS[loc]
         return "unknown key (remove it or check its spelling)" + did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
     if kind == "missing":
         return "required key is missing"
@@ -609,11 +602,12 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
                 )
             )
         if fo.failover_bound_s > fo.rto_target_s:
-            fits = derived_failure_threshold(fo.rto_target_s, fo.health_check_interval_s)
+            fits = derived_failure_threshold(fo.rto_target_s, fo.health_check_interval_s, fo.dns_ttl_s)
             fix = (
                 f"set failure_threshold <= {fits}"
-                if fits >= 1 and failover_budget(fo.health_check_interval_s, fits).total_s <= fo.rto_target_s
-                else f"raise rto_target_s to at least {failover_budget(10, 1).total_s} s (interval 10, threshold 1)"
+                if failover_budget(fo.health_check_interval_s, fits, fo.dns_ttl_s).total_s <= fo.rto_target_s
+                else f"lower dns_ttl_s or raise rto_target_s to at least {failover_budget(10, 1, fo.dns_ttl_s).total_s} s"
+                " (interval 10, threshold 1)"
             )
             out.append(("failover", f"{fo.budget.explain()} exceeds rto_target_s {fo.rto_target_s} s; {fix}"))
 
@@ -633,11 +627,12 @@ def cross_field_problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
                     "a production stack needs it: S3 replication without RTC has no time bound, so no RPO holds for objects",
                 )
             )
-        if has("failover") and s["failover"].failover_bound_s > dr.rto_minutes * 60:
+        if has("failover") and s["failover"].budget.pinned_client_s > dr.rto_minutes * 60:
             out.append(
                 (
                     "dr.rto_minutes",
-                    f"{dr.rto_minutes:g} min is shorter than the failover bound with its margin ({s['failover'].failover_bound_s} s)",
+                    f"{dr.rto_minutes:g} min is shorter than the failover bound plus the ALB's client keep-alive "
+                    f"({s['failover'].budget.pinned_client_s} s): a client pinned to a failed region would outlast it",
                 )
             )
 

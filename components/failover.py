@@ -2,11 +2,12 @@
 
 An HTTPS health check per region on its load balancer's deep `/healthz`, PRIMARY and SECONDARY
 failover records for the API name, and a CloudWatch alarm per health check notifying an SNS topic.
-The records are aliases to each region's ALB with `evaluate_target_health` and the health check
-attached: a region leaves DNS when its check fails *or* its ALB has no healthy target. Alias
-records carry no TTL of their own: Route 53 answers with the load balancer's fixed 60 s. The
-failover bound (checks + TTL + a stated margin) is computed once in `components.planning`, and
-validation already refuses settings that miss the RTO target.
+The records are CNAMEs to each region's ALB with their own short TTL and the health check attached.
+The check goes through the ALB, so a region leaves DNS when its service fails the deep check *or*
+its ALB has no healthy target (the ALB answers 503). Not aliases: Route 53 answers an alias to an
+ELB with the balancer's fixed 60 s TTL, which alone spends the < 60 s failover target. The failover
+bound (checks + TTL + a stated margin) is computed once in `components.planning`, and validation
+already refuses settings that miss the RTO target.
 
 Route 53 publishes health-check metrics only in us-east-1, so the alarms and their topic live
 there whatever the stack's zone; they carry health-check ids, never tenant data.
@@ -31,8 +32,6 @@ class FailoverTarget:
     region: str
     dns_name: pulumi.Input[str]
     """DNS name of the load balancer serving the API in this region."""
-    zone_id: pulumi.Input[str]
-    """The load balancer's canonical hosted zone (what an alias record names)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +42,7 @@ class FailoverArgs:
     secondary: FailoverTarget
     health_check_interval_s: int
     failure_threshold: int
+    dns_ttl_s: int
     detection_bound_s: int
     dns_provider: aws.Provider
     """Provider for Route 53 (a global service)."""
@@ -54,6 +54,8 @@ class FailoverArgs:
             raise ValueError(f"Route 53 health checks run every 10 or 30 s, got {self.health_check_interval_s}")
         if not 1 <= self.failure_threshold <= 10:
             raise ValueError(f"failure_threshold must be 1..10, got {self.failure_threshold}")
+        if self.dns_ttl_s < 1:
+            raise ValueError(f"dns_ttl_s must be at least 1 s, got {self.dns_ttl_s}")
 
 
 class Failover(pulumi.ComponentResource):
@@ -96,13 +98,14 @@ class Failover(pulumi.ComponentResource):
                 f"{name}-{role.lower()}-record",
                 zone_id=args.zone_id,
                 name=args.fqdn,
-                type="A",
-                aliases=[{"name": target.dns_name, "zone_id": target.zone_id, "evaluate_target_health": True}],
+                type="CNAME",
+                ttl=args.dns_ttl_s,
+                records=[target.dns_name],
                 set_identifier=f"{role.lower()}-{target.region}",
                 failover_routing_policies=[{"type": role}],
                 health_check_id=check.id,
-                # Route 53 refuses an A record beside a CNAME of the same name and set identifier: a
-                # change of type (the move from CNAME to alias) must delete the old record first.
+                # Route 53 refuses a CNAME beside an A record of the same name and set identifier: a
+                # change of type (from the earlier alias records) must delete the old record first.
                 opts=pulumi.ResourceOptions(parent=self, provider=args.dns_provider, delete_before_replace=True),
             )
             alarm = aws.cloudwatch.MetricAlarm(

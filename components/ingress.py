@@ -17,7 +17,8 @@ group (HTTPCode_Target_5XX_Count, TargetResponseTime), which is the canary's own
 - Security groups: the ALB's admits 443 from the internet and reaches only the pods' port inside
   the VPC; the cluster's security group admits the ALB's on that port, nothing else new.
 - The ALB closes client connections after `CLIENT_KEEP_ALIVE_S` (its minimum), so a client on a
-  keep-alive connection to a failed region re-resolves the name within the failover budget.
+  keep-alive connection to a failed region whose ALB still answers re-resolves the name at the
+  latest then (the budget's pinned-client term, components.planning).
 - No access logs: ALB log delivery writes only to SSE-S3 buckets, and the policy pack requires KMS
   keys on buckets; per-target-group CloudWatch metrics carry what the rollout judges.
 """
@@ -66,7 +67,6 @@ class RegionIngress(pulumi.ComponentResource):
     `<name>-<thing>`, which pulumi-aws refuses above 24 characters."""
 
     dns_name: pulumi.Output[str]
-    zone_id: pulumi.Output[str]
     """The ALB's canonical hosted zone: what a Route 53 alias record names."""
     load_balancer_arn: pulumi.Output[str]
     listener_arn: pulumi.Output[str]
@@ -167,7 +167,6 @@ class RegionIngress(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=alb, ignore_changes=RUNTIME_OWNED),
         )
         self.dns_name = alb.dns_name
-        self.zone_id = alb.zone_id
         self.load_balancer_arn = alb.arn
         self.listener_arn = listener.arn
         self.target_group_arns = {t: g.arn for t, g in groups.items()}
@@ -175,7 +174,6 @@ class RegionIngress(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "dns_name": self.dns_name,
-                "zone_id": self.zone_id,
                 "load_balancer_arn": self.load_balancer_arn,
                 "listener_arn": self.listener_arn,
                 "target_group_arns": self.target_group_arns,

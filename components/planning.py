@@ -45,24 +45,28 @@ def tenant_sizing(gql_qps: int, ingest_eps: int, storage_gb: int) -> dict[str, s
 
 # --- failover timing ------------------------------------------------------------------------------
 
-# Route 53 answers an alias record to an ELB load balancer with the load balancer's own TTL, fixed at
-# 60 s (Route 53 FAQ: "alias records with a fixed TTL of 60 seconds" for ELB failover).
-ALIAS_TTL_S = 60
-# The ALB closes every client connection after this long (`client_keep_alive`, 60 s is its minimum):
-# a client on a keep-alive connection to the failed region re-resolves the name at the latest then.
+# The API records are CNAMEs with their own TTL, not aliases: Route 53 answers an alias to an ELB load
+# balancer with the balancer's fixed 60 s TTL (Route 53 FAQ), which alone would spend the < 60 s target.
+DEFAULT_DNS_TTL_S = 10
+# Route 53 health checkers report from several regions; the last of them reaches the threshold up to one
+# interval after the first, and the health status then reaches Route 53's name servers. Stated, not measured.
+PROPAGATION_MARGIN_S = 10
+# The ALB closes every client connection after this long (`client_keep_alive`, 60 s is its minimum): a
+# client that keeps reusing a connection to a region whose ALB still answers moves at the latest then.
 CLIENT_KEEP_ALIVE_S = 60
 
 
 @dataclass(frozen=True)
 class FailoverBudget:
-    """Worst-case time from a region failing to every client on the other region, term by term."""
+    """Worst-case time from a region failing to clients reaching the other region, term by term."""
 
     interval_s: int
     threshold: int
+    dns_ttl_s: int  # resolvers keep the PRIMARY answer this long
     detection_s: int  # interval x threshold: consecutive failed checks seen by one checker
     aggregation_s: int  # checkers in several regions are staggered: the last reaches the threshold up to one interval later
-    dns_ttl_s: int  # resolvers keep the PRIMARY answer this long
-    keep_alive_s: int  # open connections to the failed region are closed by the load balancer at the latest after this
+    margin_s: int  # the health status reaching Route 53's name servers, resolvers refreshing
+    keep_alive_s: int  # a connection to a failed region whose ALB still answers is closed at the latest after this
 
     @property
     def detection_bound_s(self) -> int:
@@ -70,34 +74,38 @@ class FailoverBudget:
         return self.detection_s + self.dns_ttl_s
 
     @property
-    def margin_s(self) -> int:
-        return self.aggregation_s + self.keep_alive_s
+    def total_s(self) -> int:
+        """Every new connection lands on the healthy region: what `rto_target_s` must cover."""
+        return self.detection_bound_s + self.aggregation_s + self.margin_s
 
     @property
-    def total_s(self) -> int:
-        return self.detection_bound_s + self.margin_s
+    def pinned_client_s(self) -> int:
+        """A client that reconnected to the failed region just before its answer changed, on an ALB that
+        still answers (a partial failure), holds that connection up to the ALB's keep-alive more."""
+        return self.total_s + self.keep_alive_s
 
     def explain(self) -> str:
         return (
             f"failover bound = checks {self.interval_s} x {self.threshold} + TTL {self.dns_ttl_s}"
-            f" + checker aggregation {self.aggregation_s} + client keep-alive {self.keep_alive_s} = {self.total_s} s"
+            f" + checker aggregation {self.aggregation_s} + propagation margin {self.margin_s} = {self.total_s} s"
         )
 
 
-def failover_budget(interval_s: int, threshold: int) -> FailoverBudget:
+def failover_budget(interval_s: int, threshold: int, dns_ttl_s: int = DEFAULT_DNS_TTL_S) -> FailoverBudget:
     return FailoverBudget(
         interval_s=interval_s,
         threshold=threshold,
+        dns_ttl_s=dns_ttl_s,
         detection_s=interval_s * threshold,
         aggregation_s=interval_s,
-        dns_ttl_s=ALIAS_TTL_S,
+        margin_s=PROPAGATION_MARGIN_S,
         keep_alive_s=CLIENT_KEEP_ALIVE_S,
     )
 
 
-def derived_failure_threshold(rto_target_s: int, interval_s: int) -> int:
+def derived_failure_threshold(rto_target_s: int, interval_s: int, dns_ttl_s: int = DEFAULT_DNS_TTL_S) -> int:
     """The largest failure threshold (Route 53 allows 1-10) whose failover bound fits the RTO target:
     the most tolerance of a passing blip the target affords. 1 when even one check does not fit (the
     config check then reports it)."""
-    fits = [t for t in range(1, 11) if failover_budget(interval_s, t).total_s <= rto_target_s]
+    fits = [t for t in range(1, 11) if failover_budget(interval_s, t, dns_ttl_s).total_s <= rto_target_s]
     return max(fits, default=1)

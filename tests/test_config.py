@@ -158,10 +158,11 @@ def test_unknown_key_with_nothing_close_gets_no_guess():
 
 def test_failover_bound_over_rto_target_is_rejected_with_arithmetic():
     raw = us_raw()
-    raw.values["failover"].update(health_check_interval_s=30, failure_threshold=3, rto_target_s=200)
+    raw.values["failover"].update(health_check_interval_s=30, failure_threshold=3, rto_target_s=100)
     (problem,) = problems_of(raw)
     assert "meridian:failover" in problem
-    assert "checks 30 x 3 + TTL 60 + checker aggregation 30 + client keep-alive 60 = 240 s exceeds rto_target_s 200 s" in problem
+    assert "checks 30 x 3 + TTL 10 + checker aggregation 30 + propagation margin 10 = 140 s exceeds rto_target_s 100 s" in problem
+    assert "set failure_threshold <= 1" in problem
 
 
 def test_budgets_over_stack_cap_are_rejected():

@@ -87,15 +87,13 @@ def test_every_primary_record_has_a_health_check_and_a_secondary(previews, stack
         deps = record["dependencies"]
         (check_urn,) = [d for d in deps if d in checks]
         check = checks[check_urn]
-        assert record["inputs"]["healthCheckId"] and "ttl" not in record["inputs"], "an alias answers with the ALB's TTL"
+        assert record["inputs"]["healthCheckId"] and record["inputs"]["ttl"] == cfg.failover.dns_ttl_s
         assert check["inputs"]["requestInterval"] == cfg.failover.health_check_interval_s
         assert check["inputs"]["failureThreshold"] == cfg.failover.failure_threshold
         assert check["inputs"]["type"] == "HTTPS" and check["inputs"]["resourcePath"] == "/healthz"
-        assert check["inputs"]["fqdn"] == record["inputs"]["aliases"][0]["name"], (
-            "the check watches the endpoint the record serves"
-        )
-    assert by_role["PRIMARY"]["inputs"]["aliases"][0]["name"].endswith(f".{primary}.elb.amazonaws.com")
-    assert by_role["SECONDARY"]["inputs"]["aliases"][0]["name"].endswith(f".{dr}.elb.amazonaws.com")
+        assert check["inputs"]["fqdn"] == record["inputs"]["records"][0], "the check watches the endpoint the record serves"
+    assert by_role["PRIMARY"]["inputs"]["records"][0].endswith(f".{primary}.elb.amazonaws.com")
+    assert by_role["SECONDARY"]["inputs"]["records"][0].endswith(f".{dr}.elb.amazonaws.com")
     alarms = of_type(plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
     assert sorted(a["inputs"]["dimensions"]["HealthCheckId"] for a in alarms) == sorted(
         r["inputs"]["healthCheckId"] for r in records

@@ -1,6 +1,6 @@
 """Progressive delivery on AWS: each region's ALB with a stable and a canary target group split by
-weight, the AWS Load Balancer Controller binding the Services to them, alias failover records with
-RTO-derived timing, and the AWS target moving the weights (elbv2 on moto).
+weight, the AWS Load Balancer Controller binding the Services to them, short-TTL failover records
+with RTO-derived timing, and the AWS target moving the weights (elbv2 on moto).
 
 The plan is the offline engine's for the real stacks; the AWS target reads exactly the outputs the
 engine rendered, with moto's ARNs swapped in for the listener and target groups it creates.
@@ -18,9 +18,8 @@ from moto import mock_aws
 from components import ingress, lbcontroller
 from components.config import ConfigError, RawConfig, load_stack, parse_config, read_stack_files
 from components.naming import ELB_LOGICAL_MAX, ELB_NAME_MAX, elb_logical_name, elb_prefix, region_code
-from components.planning import ALIAS_TTL_S, derived_failure_threshold, failover_budget
+from components.planning import DEFAULT_DNS_TTL_S, derived_failure_threshold, failover_budget
 from meridian.costmodel import estimate
-from meridian.engine.mocks import ALB_ZONE_IDS
 from meridian.errors import BadInput
 from meridian.preflight import names as namerules
 from meridian.targets import ROLES, ActionFailed, Target
@@ -63,7 +62,7 @@ def test_each_region_has_an_alb_with_two_target_groups_and_a_weighted_https_list
     for region in regions.values():
         (alb,) = of_type(plan, LB, region)
         assert alb["inputs"]["loadBalancerType"] == "application" and alb["inputs"]["internal"] is False
-        assert alb["inputs"]["clientKeepAlive"] == failover_budget(10, 1).keep_alive_s, "the failover margin counts on it"
+        assert alb["inputs"]["clientKeepAlive"] == failover_budget(10, 1).keep_alive_s, "the pinned-client term counts on it"
         (sg_urn,) = alb["propertyDependencies"]["securityGroups"]
         assert [r["fromPort"] for r in urns[sg_urn]["inputs"]["ingress"]] == [443]
         groups = {g["inputs"]["tags"]["meridian:track"]: g for g in of_type(plan, TG, region)}
@@ -214,45 +213,50 @@ def test_the_vendored_policy_is_the_controllers_own():
     assert lbcontroller.CONTROLLER_VERSION == f"v{lbcontroller.CHART_VERSION}"
 
 
-# --- Route 53: alias records to the ALB, RTO-derived timing ----------------------------------------------
+# --- Route 53: short-TTL records to the ALB, RTO-derived timing ----------------------------------------
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_failover_records_alias_each_regions_alb_with_target_health(previews, stack):
+def test_failover_records_point_at_each_regions_alb_with_a_short_ttl_and_a_check_through_it(previews, stack):
     plan = previews[stack].plan
     urns = by_urn(plan)
     cfg, regions = regions_of(stack)
     records = [r for r in of_type(plan, "aws:route53/record:Record") if r["inputs"].get("failoverRoutingPolicies")]
     by_role = {r["inputs"]["failoverRoutingPolicies"][0]["type"]: r for r in records}
+    assert set(by_role) == {"PRIMARY", "SECONDARY"}
     for role, region in (("PRIMARY", regions["primary"]), ("SECONDARY", regions["dr"])):
         record = by_role[role]
-        assert record["inputs"]["type"] == "A" and "ttl" not in record["inputs"] and "records" not in record["inputs"]
-        (alias,) = record["inputs"]["aliases"]
-        assert alias["evaluateTargetHealth"] is True
+        # not an alias: Route 53 would answer an alias to an ELB with the balancer's fixed 60 s TTL
+        assert record["inputs"]["type"] == "CNAME" and "aliases" not in record["inputs"]
+        assert record["inputs"]["ttl"] == cfg.failover.dns_ttl_s == 10
         (alb,) = of_type(plan, LB, region)
-        assert {urns[u]["urn"] for u in record["propertyDependencies"]["aliases"]} == {alb["urn"]}
-        assert alias["name"].endswith(f".{region}.elb.amazonaws.com")
-        if region in ALB_ZONE_IDS:
-            assert alias["zoneId"] == ALB_ZONE_IDS[region]
+        assert {urns[u]["urn"] for u in record["propertyDependencies"]["records"]} == {alb["urn"]}
+        (target,) = record["inputs"]["records"]
+        assert target.endswith(f".{region}.elb.amazonaws.com")
+        # the check goes through the ALB: no healthy target -> the ALB answers 503 -> the region leaves DNS
         (check,) = [urns[u] for u in record["propertyDependencies"]["healthCheckId"]]
-        assert check["inputs"]["fqdn"] == alias["name"] and check["inputs"]["resourcePath"] == "/healthz"
+        assert check["inputs"]["fqdn"] == target and check["inputs"]["resourcePath"] == "/healthz"
         assert check["inputs"]["type"] == "HTTPS"
+        assert check["inputs"]["failureThreshold"] == cfg.failover.failure_threshold
     outputs = plan["outputs"]
     assert outputs["failover_detection_bound_s"] == cfg.failover.detection_bound_s
-    assert outputs["failover_bound_s"] == cfg.failover.failover_bound_s <= cfg.failover.rto_target_s
+    assert outputs["failover_bound_s"] == cfg.failover.failover_bound_s <= cfg.failover.rto_target_s < 60 + 1
+    assert cfg.failover.failover_bound_s < 60, "the product target: automatic region failover under 60 s"
 
 
 def test_failover_budget_states_its_margin():
-    b = failover_budget(10, 3)
-    assert (b.detection_s, b.dns_ttl_s, b.aggregation_s, b.keep_alive_s) == (30, ALIAS_TTL_S, 10, 60)
-    assert b.detection_bound_s == 90 and b.total_s == 160
-    assert "10 x 3 + TTL 60 + checker aggregation 10 + client keep-alive 60 = 160 s" in b.explain()
-    for rto in (150, 160, 200, 600):
+    b = failover_budget(10, 2)
+    assert (b.detection_s, b.dns_ttl_s, b.aggregation_s, b.margin_s, b.keep_alive_s) == (20, DEFAULT_DNS_TTL_S, 10, 10, 60)
+    assert b.detection_bound_s == 30 and b.total_s == 50 and b.pinned_client_s == 110
+    assert "10 x 2 + TTL 10 + checker aggregation 10 + propagation margin 10 = 50 s" in b.explain()
+    assert failover_budget(10, 2, 60).total_s == 100, "an alias's fixed 60 s TTL alone would miss the 60 s target"
+    for rto in (40, 60, 150, 600):
         for interval in (10, 30):
-            t = derived_failure_threshold(rto, interval)
-            if failover_budget(interval, 1).total_s <= rto:
-                assert failover_budget(interval, t).total_s <= rto
-                assert t == 10 or failover_budget(interval, t + 1).total_s > rto, "the largest threshold that fits"
+            for ttl in (5, 10, 60):
+                t = derived_failure_threshold(rto, interval, ttl)
+                if failover_budget(interval, 1, ttl).total_s <= rto:
+                    assert failover_budget(interval, t, ttl).total_s <= rto
+                    assert t == 10 or failover_budget(interval, t + 1, ttl).total_s > rto, "the largest threshold that fits"
 
 
 def _raw(stack, **failover):
@@ -262,28 +266,28 @@ def _raw(stack, **failover):
     return RawConfig(values, raw.sources, raw.default_source, raw.foreign)
 
 
-def test_settings_whose_bound_and_margin_miss_the_rto_are_refused_with_the_arithmetic():
-    with pytest.raises(ConfigError) as exc:
-        parse_config(_raw("us", health_check_interval_s=30, failure_threshold=3, rto_target_s=180))
-    (problem,) = [str(p) for p in exc.value.problems]
-    assert "meridian:failover" in problem
-    assert "checks 30 x 3 + TTL 60 + checker aggregation 30 + client keep-alive 60 = 240 s exceeds rto_target_s 180 s" in problem
-    assert "set failure_threshold <= 1" in problem
-    with pytest.raises(ConfigError, match=r"raise rto_target_s to at least 140 s"):
-        parse_config(_raw("us", rto_target_s=60))
+def test_a_ttl_that_alone_spends_the_target_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match=r"lower dns_ttl_s or raise rto_target_s to at least 90 s"):
+        parse_config(_raw("us", dns_ttl_s=60, rto_target_s=60))
+
+
+def test_dns_ttl_is_bounded():
+    for ttl in (0, 301, "ten"):
+        with pytest.raises(ConfigError, match=r"meridian:failover.dns_ttl_s"):
+            parse_config(_raw("us", dns_ttl_s=ttl))
 
 
 def test_an_absent_threshold_is_derived_from_the_rto_target():
-    cfg = parse_config(_raw("us", failure_threshold=None, rto_target_s=200))
-    assert cfg.failover.failure_threshold == derived_failure_threshold(200, 10) == 7
-    assert cfg.failover.failover_bound_s <= 200
+    cfg = parse_config(_raw("us", failure_threshold=None, rto_target_s=90))
+    assert cfg.failover.failure_threshold == derived_failure_threshold(90, 10) == 6
+    assert cfg.failover.failover_bound_s <= 90
 
 
-def test_the_retired_ttl_key_says_why_it_is_gone():
-    with pytest.raises(ConfigError) as exc:
-        parse_config(_raw("us", dns_ttl_s=30))
-    (problem,) = [str(p) for p in exc.value.problems]
-    assert "meridian:failover.dns_ttl_s" in problem and "fixed 60 s TTL" in problem
+def test_a_dr_rto_shorter_than_a_pinned_clients_wait_is_refused():
+    raw = _raw("us")
+    raw.values["dr"] = {**raw.values.get("dr", {}), "rto_minutes": 1.5}
+    with pytest.raises(ConfigError, match=r"dr.rto_minutes.*client keep-alive \(110 s\)"):
+        parse_config(raw)
 
 
 # --- names, cost -----------------------------------------------------------------------------------

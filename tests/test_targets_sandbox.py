@@ -1,6 +1,6 @@
 """The Target protocol on the real sandbox: every operation drills and chaos use, done for real and
 undone, each test leaving the sandbox healthy for the next. Bounded: the sandbox runs at time
-scale 20 (a 10 s x 3 health check fails over in ~1.5 s).
+scale 20 (a 10 s x 2 health check fails over in ~1 s).
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ def test_protocol_surface(target):
     h = target.health()
     assert h.healthy and h.serving == "primary", h.detail
     assert h.regions["primary"].database == "primary" and h.regions["dr"].database == "replica"
-    # 10 s x 3 + the ALB alias's fixed 60 s TTL, scaled 20x
-    assert target.detection_bound_s() == pytest.approx(4.5)
+    # 10 s x 2 + the failover records' 10 s TTL, scaled 20x
+    assert target.detection_bound_s() == pytest.approx(1.5)
 
 
 def test_flip_traffic_drains_and_restores_the_primary(target):
