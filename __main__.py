@@ -87,6 +87,7 @@ database = ReplicatedDatabase(
                 vpc_id=networks[role].vpc_id,
                 data_subnet_ids=networks[role].data_subnet_ids,
                 client_security_group_id=clusters[role].node_security_group_id,
+                cidr=str(spec.cidr),
             )
             for role, spec in cfg.regions.both
         },
@@ -131,6 +132,8 @@ for role, spec in cfg.regions.both:
             cluster_name=clusters[role].cluster_name,
             service_namespace=WORKLOAD_NAMESPACE,
             service_account=SERVICE_ACCOUNT,
+            db_secret_arn=database.app_credential.secret_arns[role],
+            db_secret_key_arn=database.app_credential.kms_key_arns[role],
         ),
         opts=pulumi.ResourceOptions(providers={"aws": providers[role]}),
     )
@@ -232,7 +235,7 @@ workloads = {
                 port=database.port,
                 name=database.database_name,
                 user=database.app_username,
-                password=database.app_password,
+                secret_arn=database.app_credential.secret_arns[role],
                 admin_user=database.master_username,
                 admin_password=database.master_password,
                 writer_forwards=database.endpoints[role].forwards_writes,

@@ -10,10 +10,11 @@ cluster nodes' security group, storage encrypted with a per-region KMS key, TLS 
 parameter group (`rds.force_ssl`), backups, deletion protection, Performance Insights and
 enhanced monitoring.
 
-Credentials: the master user is for the schema migration only (the workload's migration Job); the
-service connects as its own user `meridian_app`, which that migration creates with DML rights on
-the schema and nothing else. Both passwords come from `pulumi_random`, are secret in state and are
-never stack outputs. Identifiers that must stay unique in the account after the resource is gone
+Credentials: the master user is for the schema migration only (the workload's migration Job); its
+password comes from `pulumi_random`, is secret in state and is never a stack output (RDS-managed
+master passwords are not supported in an Aurora global database). The service connects as its own
+user `meridian_app`, which that migration creates with DML rights on the schema and nothing else;
+that user's password lives in Secrets Manager and is rotated (components.dbcredential). Identifiers that must stay unique in the account after the resource is gone
 (final snapshots, the global cluster) carry a random suffix that is stable across updates and new
 for a new stack: a destroyed and re-created stack does not collide with its own final snapshots.
 """
@@ -28,6 +29,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.dbcredential import PASSWORD_SPECIALS, CredentialReplica, DatabaseCredential, DatabaseCredentialArgs
 from components.keys import customer_key
 from components.policydocs import assume_role_policy, managed_policy_arn
 
@@ -35,8 +37,6 @@ PORT = 5432
 MASTER_USER = "meridian_admin"
 APP_USER = "meridian_app"  # what the service connects as: created by the migration, no DDL, never the master
 DATABASE_NAME = "meridian"  # created with the writer; the service's DSNs name it
-# Characters RDS accepts in a master password ('/', '@', '"' and space are refused).
-PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,7 +48,9 @@ class DatabaseRegion:
     vpc_id: pulumi.Input[str]
     data_subnet_ids: Sequence[pulumi.Input[str]]
     client_security_group_id: pulumi.Input[str]
-    """Security group of the cluster nodes: the only source admitted on the database port."""
+    """Security group of the cluster nodes: admitted on the database port (with the rotation function's)."""
+    cidr: str
+    """The VPC's range: where the rotation function may connect (the database, the Secrets Manager endpoint)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,8 +90,8 @@ class ReplicatedDatabase(pulumi.ComponentResource):
     endpoints: dict[str, RegionEndpoints]  # "primary" / "dr"
     master_password: pulumi.Output[str]
     master_username: str
-    app_password: pulumi.Output[str]
     app_username: str
+    app_credential: DatabaseCredential
     database_name: str
     port: int
 
@@ -107,14 +109,6 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         # The SDK marks `result` secret through additional_secret_outputs; say it explicitly too.
         self.master_password = pulumi.Output.secret(password.result)
         self.master_username = MASTER_USER
-        app_password = random.RandomPassword(
-            f"{name}-app-password",
-            length=32,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.app_password = pulumi.Output.secret(app_password.result)
         self.app_username = APP_USER
         # Stable across updates (no keepers), new for a new stack: see the module docstring.
         self._suffix = random.RandomId(f"{name}-id-suffix", byte_length=3, opts=pulumi.ResourceOptions(parent=self)).hex
@@ -126,6 +120,24 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             self.endpoints = self._aurora(sides)
         else:
             self.endpoints = self._rds(sides)
+        primary = sides["primary"]
+        self.app_credential = DatabaseCredential(
+            f"{name}-app-credential",
+            DatabaseCredentialArgs(
+                username=APP_USER,
+                host=self.endpoints["primary"].writer,
+                port=PORT,
+                dbname=DATABASE_NAME,
+                primary=CredentialReplica(
+                    region=args.primary.region, provider=args.primary.provider, kms_key_arn=primary["key"].arn
+                ),
+                dr=CredentialReplica(region=args.dr.region, provider=args.dr.provider, kms_key_arn=sides["dr"]["key"].arn),
+                rotation_subnet_ids=args.primary.data_subnet_ids,
+                rotation_security_group_id=primary["rotation_sg"].id,
+                rotation_function_name=f"{name}-rotate-app-password",
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs(
             {
                 "endpoints": {role: {"writer": e.writer, "reader": e.reader} for role, e in self.endpoints.items()},
@@ -147,9 +159,38 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             f"{name}-key", f"{name} storage, snapshots and Performance Insights", parent=self, provider=side.provider
         )
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(side.data_subnet_ids), opts=opts)
+        # The credential's rotation function (primary region only): the database and the Secrets
+        # Manager endpoint inside the VPC, nothing else.
+        rotation_sg = (
+            aws.ec2.SecurityGroup(
+                f"{name}-rotation-sg",
+                description=f"{name}: the database password's rotation function",
+                vpc_id=side.vpc_id,
+                ingress=[],
+                egress=[
+                    {
+                        "description": "PostgreSQL",
+                        "protocol": "tcp",
+                        "from_port": PORT,
+                        "to_port": PORT,
+                        "cidr_blocks": [side.cidr],
+                    },
+                    {
+                        "description": "Secrets Manager endpoint",
+                        "protocol": "tcp",
+                        "from_port": 443,
+                        "to_port": 443,
+                        "cidr_blocks": [side.cidr],
+                    },
+                ],
+                opts=opts,
+            )
+            if role == "primary"
+            else None
+        )
         security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            description=f"{name}: PostgreSQL from the cluster nodes only",
+            description=f"{name}: PostgreSQL from the cluster nodes only",  # a new description replaces the group
             vpc_id=side.vpc_id,
             ingress=[
                 {
@@ -158,7 +199,20 @@ class ReplicatedDatabase(pulumi.ComponentResource):
                     "from_port": PORT,
                     "to_port": PORT,
                     "security_groups": [side.client_security_group_id],
-                }
+                },
+                *(
+                    [
+                        {
+                            "description": "PostgreSQL from the password rotation function",
+                            "protocol": "tcp",
+                            "from_port": PORT,
+                            "to_port": PORT,
+                            "security_groups": [rotation_sg.id],
+                        }
+                    ]
+                    if rotation_sg is not None
+                    else []
+                ),
             ],
             egress=[],
             opts=opts,
@@ -189,6 +243,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             "sg": security_group,
             "params": param_group,
             "monitoring_role": monitoring_role,
+            "rotation_sg": rotation_sg,
         }
 
     def _instance_common(self, base: dict) -> dict:

@@ -2,7 +2,8 @@
 
 Public subnets hold load balancers and NAT gateways; private subnets hold EKS nodes and pods and
 reach the internet through NAT; data subnets hold databases and have no internet route at all.
-S3 and DynamoDB gateway endpoints and STS / ECR interface endpoints keep that traffic off NAT. VPC flow logs go to a KMS-encrypted
+S3 and DynamoDB gateway endpoints and STS / ECR / Secrets Manager interface endpoints keep that traffic off NAT
+(and let the database password's rotation function, in the data subnets, reach Secrets Manager). VPC flow logs go to a KMS-encrypted
 CloudWatch log group. The default security group is emptied so nothing lands in it by accident.
 """
 
@@ -20,7 +21,7 @@ from components.planning import plan_subnets
 from components.policydocs import assume_role_policy
 
 GATEWAY_ENDPOINTS = ("s3", "dynamodb")
-INTERFACE_ENDPOINTS = ("sts", "ecr.api", "ecr.dkr")
+INTERFACE_ENDPOINTS = ("sts", "ecr.api", "ecr.dkr", "secretsmanager")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +153,8 @@ class RegionNetwork(pulumi.ComponentResource):
             )
 
         # Interface endpoints keep the nodes' calls that matter most off NAT and inside the region: STS
-        # (IRSA / Pod Identity credentials) and ECR (image pulls; the layers come through the S3 gateway).
+        # (IRSA / Pod Identity credentials), ECR (image pulls; the layers come through the S3 gateway) and
+        # Secrets Manager (the database password, read by pods and rotated from the data subnets).
         endpoint_sg = aws.ec2.SecurityGroup(
             f"{name}-endpoints-sg",
             description=f"{name}: HTTPS to the interface VPC endpoints from inside the VPC",

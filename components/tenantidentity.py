@@ -14,8 +14,9 @@ literal prefix, bucket and key (components.tenant), so the effective permissions
 intersection of both: a mistake in one document alone does not open another tenant's data.
 
 The reference service serves every tenant from the platform namespace, so it cannot be one tenant's
-pod. It gets its own Pod Identity role, the broker, which may do one thing: assume this tenant role
-with the session tags a tenant pod would carry (`kubernetes-namespace` = a tenant namespace `t-*`,
+pod. It gets its own Pod Identity role, the broker, which may do two things: read the database
+user's secret (its region's copy, decrypted only through Secrets Manager), and assume this tenant
+role with the session tags a tenant pod would carry (`kubernetes-namespace` = a tenant namespace `t-*`,
 `eks-cluster-arn` = this cluster) and no others. The service does so per request's tenant, with
 the tenant's literal session policy (service/objects.py), and so reaches each tenant's data only
 through that tenant's own session: the same role, the same ABAC statements, the same intersection.
@@ -64,6 +65,30 @@ def trust_policy(account_id: str, cluster_arn: str, broker_arn: str) -> str:
                     "Principal": {"AWS": broker_arn},
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
                     "Condition": broker_tag_conditions(cluster_arn),
+                },
+            ],
+        }
+    )
+
+
+def secret_read_policy(secret_arn: str, key_arn: str, region: str) -> str:
+    """Read one secret's value, and decrypt with its key only on Secrets Manager's behalf in this region."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadDatabaseCredential",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": secret_arn,
+                },
+                {
+                    "Sid": "DecryptItThroughSecretsManager",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": key_arn,
+                    "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
                 },
             ],
         }
@@ -159,6 +184,9 @@ class TenantIdentityArgs:
     service_namespace: pulumi.Input[str]
     """The reference service's namespace and service account: the broker's only holder."""
     service_account: str
+    db_secret_arn: pulumi.Input[str]
+    """The region's copy of the application user's secret: the broker (the service) reads it, nothing more."""
+    db_secret_key_arn: pulumi.Input[str]
     prefix_root: str = "tenants/"
 
 
@@ -208,6 +236,14 @@ class TenantIdentity(pulumi.ComponentResource):
             f"{name}-broker-assume",
             role=broker.id,
             policy=pulumi.Output.all(role.arn, args.cluster_arn).apply(lambda v: broker_policy(v[0], v[1])),
+            opts=pulumi.ResourceOptions(parent=broker),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-broker-db-credential",
+            role=broker.id,
+            policy=pulumi.Output.all(args.db_secret_arn, args.db_secret_key_arn).apply(
+                lambda v: secret_read_policy(v[0], v[1], args.region)
+            ),
             opts=pulumi.ResourceOptions(parent=broker),
         )
         aws.eks.PodIdentityAssociation(

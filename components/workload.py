@@ -5,11 +5,13 @@ What a pod gets is exactly what the service reads: its settings file `/etc/merid
 DSNs, tenants with key digests and quotas, each tenant's bucket, prefix, key and role, the region
 and cluster for its sessions, bind address), passed as `--config`. Nothing else configures it.
 The pods run as the service account `meridian-api`, whose Pod Identity role (the broker,
-components.tenantidentity) may only assume the tenant role with one tenant's session tags. The
-service logs in as the application user, never the master: the primary region runs the schema
-migration as a Job before the Deployment rolls out, with its own Secret (`migrate.json`,
-`service.settings.MigrationSettings`: the master DSN and the application user it creates); the dr
-region's schema and roles arrive by replication. Pods are non-root with a read-only root
+components.tenantidentity) may assume the tenant role with one tenant's session tags and read the
+application user's secret, nothing else. The service logs in as the application user, never the
+master, with the password it reads from that secret when it opens a connection (rotation changes
+it; the DSNs carry none): the primary region runs the schema migration as a Job before the
+Deployment rolls out, with its own Secret (`migrate.json`, `service.settings.MigrationSettings`:
+the master DSN, the application user it creates and the secret that user's password is read
+from); the dr region's schema and roles arrive by replication. Pods are non-root with a read-only root
 filesystem; readiness is the deep `/healthz` (database reachable), liveness the shallow `/livez`
 (a database outage must not restart every pod).
 
@@ -32,7 +34,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from service.quotas import TenantQuota
-from service.settings import MigrationSettings, ObjectStorage, ServiceSettings, TenantData, TenantEntry
+from service.settings import DbSecret, MigrationSettings, ObjectStorage, ServiceSettings, TenantData, TenantEntry
 
 NAMESPACE = "platform"
 APP = "meridian-api"
@@ -88,7 +90,8 @@ class DatabaseAccess:
     name: str
     user: str
     """The application user the service logs in as (created by the migration)."""
-    password: pulumi.Input[str]
+    secret_arn: pulumi.Input[str]
+    """The region's copy of the application user's Secrets Manager secret: its password, rotated."""
     admin_user: str
     """The master user: the migration Job's only, never the service's."""
     admin_password: pulumi.Input[str]
@@ -136,10 +139,12 @@ class WorkloadArgs:
             )
 
 
-def dsn(host: str, port: int, db: str, user: str, password: str, *, writer: bool) -> str:
-    """A libpq/asyncpg URL; credentials percent-encoded (RDS passwords carry URL metacharacters)."""
+def dsn(host: str, port: int, db: str, user: str, password: str | None, *, writer: bool) -> str:
+    """A libpq/asyncpg URL; credentials percent-encoded (RDS passwords carry URL metacharacters).
+    No password: the reader takes it from elsewhere (the application user's, from Secrets Manager)."""
     query = f"sslmode={DB_SSLMODE}" + ("&target_session_attrs=read-write" if writer else "")
-    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(db, safe='')}?{query}"
+    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password is not None else "")
+    return f"postgresql://{auth}@{host}:{port}/{quote(db, safe='')}?{query}"
 
 
 def render_settings(
@@ -150,7 +155,7 @@ def render_settings(
     db: DatabaseAccess,
     writer_host: str,
     reader_host: str,
-    password: str,
+    secret_arn: str,
     tenants: Sequence[WorkloadTenant],
     digests: Sequence[str],
     data: Sequence[tuple[str, str, str] | None] = (),
@@ -163,8 +168,8 @@ def render_settings(
     settings = ServiceSettings(
         region=region,
         role=role,
-        write_dsn=dsn(writer_host, db.port, db.name, db.user, password, writer=not db.writer_forwards),
-        read_dsn=dsn(reader_host, db.port, db.name, db.user, password, writer=False),
+        write_dsn=dsn(writer_host, db.port, db.name, db.user, None, writer=not db.writer_forwards),
+        read_dsn=dsn(reader_host, db.port, db.name, db.user, None, writer=False),
         tenants=tuple(
             TenantEntry(
                 t.id,
@@ -178,17 +183,19 @@ def render_settings(
         host=BIND_HOST,
         port=port,
         objects=ObjectStorage(region=region, cluster_arn=cluster_arn) if any(data) else None,
+        db_secret=DbSecret(arn=secret_arn, region=region),
         version=version,
     )
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
 
 
-def render_migration(*, db: DatabaseAccess, writer_host: str, admin_password: str, app_password: str) -> str:
-    """The migration Job's settings: the master DSN on the writer and the application user to create."""
+def render_migration(*, db: DatabaseAccess, region: str, writer_host: str, admin_password: str, secret_arn: str) -> str:
+    """The migration Job's settings: the master DSN on the writer, the application user to create and
+    the secret its password is read from."""
     settings = MigrationSettings(
         admin_dsn=dsn(writer_host, db.port, db.name, db.admin_user, admin_password, writer=True),
         app_user=db.user,
-        app_password=app_password,
+        app_secret=DbSecret(arn=secret_arn, region=region),
     )
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
 
@@ -288,7 +295,7 @@ class Workload(pulumi.ComponentResource):
                 pulumi.Output.all(
                     db.writer_host,
                     db.reader_host,
-                    db.password,
+                    db.secret_arn,
                     args.cluster_arn,
                     *[t.key_digest for t in args.tenants],
                     *data_inputs,
@@ -300,7 +307,7 @@ class Workload(pulumi.ComponentResource):
                         db=db,
                         writer_host=v[0],
                         reader_host=v[1],
-                        password=v[2],
+                        secret_arn=v[2],
                         tenants=args.tenants,
                         digests=v[4 : 4 + n],
                         data=tenant_data(v[4 + n :]),
@@ -337,8 +344,8 @@ class Workload(pulumi.ComponentResource):
         rollout_after: list[pulumi.Resource] = []
         if args.role == "primary":
             migration_json = pulumi.Output.secret(
-                pulumi.Output.all(db.writer_host, db.admin_password, db.password).apply(
-                    lambda v: render_migration(db=db, writer_host=v[0], admin_password=v[1], app_password=v[2])
+                pulumi.Output.all(db.writer_host, db.admin_password, db.secret_arn).apply(
+                    lambda v: render_migration(db=db, region=args.region, writer_host=v[0], admin_password=v[1], secret_arn=v[2])
                 )
             )
             migration_secret = k8s.core.v1.Secret(
@@ -364,6 +371,8 @@ class Workload(pulumi.ComponentResource):
                                 port=args.container_port,
                                 command=(*SERVICE_COMMAND, "migrate"),
                                 probes=False,
+                                # the service's identity: it reads the application user's secret
+                                service_account=service_account.metadata.name,
                             ),
                             "restartPolicy": "Never",
                         },

@@ -399,10 +399,37 @@ def _pod_identity_statement(st: Statement) -> bool:
     )
 
 
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[^*?]+$")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[^*?]+$")
+_VIA_SECRETS_MANAGER = re.compile(r"^secretsmanager\.[a-z0-9-]+\.amazonaws\.com$")
+
+
+def _reads_named_secret(st: Statement) -> bool:
+    """The one thing a broker may do besides sts: read secrets named by exact ARN (its database
+    password), and decrypt only on Secrets Manager's behalf (`kms:ViaService`), which reaches no
+    S3 object of any tenant."""
+    if not st.allow or st.not_actions or st.not_resources or not st.resources or UNKNOWN in st.actions:
+        return False
+    if UNKNOWN in st.resources or not all(isinstance(r, str) for r in st.resources):
+        return False
+    actions = set(st.actions)
+    if actions == {"secretsmanager:getsecretvalue"}:
+        return all(_SECRET_ARN.match(r) for r in st.resources)
+    if actions == {"kms:decrypt"}:
+        via = [vals for op, key, vals in st.conditions if op.lower() == "stringequals" and str(key).lower() == "kms:viaservice"]
+        return (
+            all(_KEY_ARN.match(r) for r in st.resources)
+            and bool(via)
+            and all(vals and all(isinstance(v, str) and _VIA_SECRETS_MANAGER.match(v) for v in vals) for vals in via)
+        )
+    return False
+
+
 def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[str, set[str]]) -> list[str]:
     """A role trusted to set a tenant's session tags (the service's broker) chooses the tenant, so
     it must be reachable by no tenant: held only through pod identity, associated only outside
-    tenant namespaces, and able to do nothing but assume roles (sts) itself."""
+    tenant namespaces, and able to do nothing but assume roles (sts) itself, besides reading
+    secrets named by exact ARN (`_reads_named_secret`)."""
     out = []
     if not _pod_identity_only(broker):
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
@@ -422,8 +449,11 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[s
             out.append(f"broker {broker.name}'s {grant.label} is unknown")
             continue
         for st in sts:
-            if st.allow and (services(st) != {"sts"} or st.not_actions):
-                out.append(f"broker {broker.name} may only assume roles (sts), not {st.label}")
+            if st.allow and (services(st) != {"sts"} or st.not_actions) and not _reads_named_secret(st):
+                out.append(
+                    f"broker {broker.name} may only assume roles (sts) and read secrets named by ARN "
+                    f"(kms:Decrypt only via Secrets Manager), not {st.label}"
+                )
     return out
 
 
@@ -641,8 +671,10 @@ tenant_role_isolated = stack_policy(
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
     "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
     "for its own namespace only), with session tags on and no role chaining; a role it trusts to set those tags (the reference "
-    "service's broker) must be one of the stack's, held only through pod identity outside tenant namespaces, allowed only sts, "
-    "and the trust must require a `kubernetes-namespace` session tag",
+    "service's broker) must be one of the stack's, held only through pod identity outside tenant namespaces, allowed only sts "
+    "(besides `secretsmanager:GetSecretValue` on secrets named by exact ARN and `kms:Decrypt` on exact key ARNs under a "
+    "`kms:ViaService` condition naming Secrets Manager: its database password), and the trust must require a "
+    "`kubernetes-namespace` session tag",
     why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
     "The rule is an allowlist: what it cannot prove isolated is a violation.",
     check=check_tenant_roles,

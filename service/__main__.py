@@ -1,6 +1,6 @@
 """`python -m service [--config FILE]` serves the API; `python -m service migrate --config FILE` applies
-the schema as the master user and creates the API's own user (`MigrationSettings`); `migrate --dsn DSN`
-applies the schema only."""
+the schema as the master user and creates (or re-passwords) the API's own user with the password its
+secret holds now (`MigrationSettings`); `migrate --dsn DSN` applies the schema only."""
 
 from __future__ import annotations
 
@@ -28,9 +28,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.config:
             raise SystemExit("service migrate: pass --config FILE (migration settings) or --dsn DSN")
+        from service.dbsecret import SecretPassword, SecretUnavailable
+
         m = MigrationSettings.load(args.config)
+        try:
+            password = SecretPassword(m.app_secret).current()
+        except SecretUnavailable as exc:
+            raise SystemExit(f"service migrate: the application user's password: {exc}") from None
         asyncio.run(migrate(m.admin_dsn))
-        asyncio.run(ensure_app_user(m.admin_dsn, m.app_user, m.app_password))
+        asyncio.run(ensure_app_user(m.admin_dsn, m.app_user, password))
         return 0
 
     import uvicorn
@@ -41,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = ServiceSettings.load(args.config)
     logs.setup({"service": "meridian", "region": settings.region, "role": settings.role})
-    store = PgStore(settings.write_dsn, settings.read_dsn, pool_max=settings.pool_max, timeout_s=settings.db_timeout_s)
+    password = None
+    if settings.db_secret is not None:
+        from service.dbsecret import SecretPassword
+
+        password = SecretPassword(settings.db_secret)
+    store = PgStore(
+        settings.write_dsn, settings.read_dsn, pool_max=settings.pool_max, timeout_s=settings.db_timeout_s, password=password
+    )
     app = create_app(settings, store, objects=from_settings(settings))
     try:
         import uvloop  # noqa: F401

@@ -2,7 +2,8 @@
 
 `ServiceSettings` is what the API reads; `MigrationSettings` what the schema migration reads: the
 master DSN (DDL, role management) and the application user it creates for the API. The API's
-settings never carry the master credentials.
+settings never carry the master credentials, and in a cluster not the API's own password either:
+both read it from Secrets Manager (`DbSecret`), where rotation changes it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ class ObjectStorage:
     region: str
     cluster_arn: str | None = None  # the `eks-cluster-arn` session tag the tenant role's statements require
     endpoint_url: str | None = None  # a local S3/STS stand-in (the sandbox's moto server); None on AWS
+
+
+@dataclass(frozen=True)
+class DbSecret:
+    """Where the application user's password lives: a Secrets Manager secret (the region's copy)."""
+
+    arn: str
+    region: str
+    endpoint_url: str | None = None  # a local Secrets Manager stand-in (the sandbox's moto server); None on AWS
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class ServiceSettings:
     version: str = "stable"  # answered in X-Meridian-Version: lets a load generator tell canary from stable
     fault: VersionFault | None = None
     objects: ObjectStorage | None = None  # None: the object API answers 503 (no storage configured)
+    db_secret: DbSecret | None = None  # the password's source; None: the DSNs carry it (local runs)
 
     @classmethod
     def from_dict(cls, d: dict) -> ServiceSettings:
@@ -101,7 +112,8 @@ class ServiceSettings:
         if d.get("fault") is not None:
             known["fault"] = VersionFault(**d["fault"])
         objects = ObjectStorage(**d["objects"]) if d.get("objects") else None
-        return cls(d["region"], d["role"], d["write_dsn"], d["read_dsn"], tenants, objects=objects, **known)
+        db_secret = DbSecret(**d["db_secret"]) if d.get("db_secret") else None
+        return cls(d["region"], d["role"], d["write_dsn"], d["read_dsn"], tenants, objects=objects, db_secret=db_secret, **known)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ServiceSettings:
@@ -135,6 +147,8 @@ class ServiceSettings:
         }
         if self.objects is not None:
             out["objects"] = asdict(self.objects)
+        if self.db_secret is not None:
+            out["db_secret"] = asdict(self.db_secret)
         return out
 
 
@@ -142,15 +156,15 @@ class ServiceSettings:
 class MigrationSettings:
     admin_dsn: str  # the master user: applies the schema, creates the application user
     app_user: str  # what the API logs in as: DML on the schema, nothing else
-    app_password: str
+    app_secret: DbSecret  # the application user's password: set to the secret's AWSCURRENT on every run
 
     @classmethod
     def from_dict(cls, d: dict) -> MigrationSettings:
-        return cls(d["admin_dsn"], d["app_user"], d["app_password"])
+        return cls(d["admin_dsn"], d["app_user"], DbSecret(**d["app_secret"]))
 
     @classmethod
     def load(cls, path: str | Path) -> MigrationSettings:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def to_dict(self) -> dict:
-        return {"admin_dsn": self.admin_dsn, "app_user": self.app_user, "app_password": self.app_password}
+        return {"admin_dsn": self.admin_dsn, "app_user": self.app_user, "app_secret": asdict(self.app_secret)}

@@ -13,7 +13,11 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from service.dbsecret import SecretPassword, SecretUnavailable
+
 TRANSIENT = (
+    SecretUnavailable,  # the password's source cannot answer now
+    asyncpg.exceptions.InvalidPasswordError,  # a rotated password: the source is read again (PgStore._run)
     OSError,
     asyncio.TimeoutError,
     asyncpg.InterfaceError,
@@ -49,9 +53,20 @@ def _row(r: asyncpg.Record) -> dict[str, Any]:
 
 
 class PgStore:
-    def __init__(self, write_dsn: str, read_dsn: str, *, pool_max: int = 10, timeout_s: float = 2.0, attempts: int = 3):
+    def __init__(
+        self,
+        write_dsn: str,
+        read_dsn: str,
+        *,
+        pool_max: int = 10,
+        timeout_s: float = 2.0,
+        attempts: int = 3,
+        password: SecretPassword | None = None,
+    ):
+        """`password`: where new connections take the password from (Secrets Manager); None: the DSNs'."""
         self.write_dsn, self.read_dsn = write_dsn, read_dsn
         self.pool_max, self.timeout_s, self.attempts = pool_max, timeout_s, attempts
+        self.password = password
         self._write: asyncpg.Pool | None = None
         self._read: asyncpg.Pool | None = None
 
@@ -63,6 +78,7 @@ class PgStore:
             timeout=self.timeout_s,
             command_timeout=self.timeout_s,
             max_inactive_connection_lifetime=30,
+            **({"password": self.password} if self.password is not None else {}),
         )
         self._write = await asyncpg.create_pool(self.write_dsn, **kw)
         self._read = self._write if self.read_dsn == self.write_dsn else await asyncpg.create_pool(self.read_dsn, **kw)
@@ -79,6 +95,8 @@ class PgStore:
                 async with pool.acquire(timeout=self.timeout_s) as conn:
                     return await fn(conn)
             except TRANSIENT as exc:
+                if isinstance(exc, asyncpg.exceptions.InvalidPasswordError) and self.password is not None:
+                    self.password.refused()
                 if attempt == self.attempts - 1:
                     raise Unavailable(f"{type(exc).__name__}: {exc}") from None
                 await pool.expire_connections()
@@ -144,6 +162,8 @@ class PgStore:
                 async with pool.acquire(timeout=self.timeout_s) as conn:
                     return await conn.fetchrow(sql, timeout=self.timeout_s), None
             except (*TRANSIENT, asyncpg.PostgresError) as exc:
+                if isinstance(exc, asyncpg.exceptions.InvalidPasswordError) and self.password is not None:
+                    self.password.refused()
                 await pool.expire_connections()
                 return None, f"{type(exc).__name__}: {exc}"
 

@@ -85,8 +85,29 @@ def test_the_migration_runs_the_plans_job_with_only_its_endpoint_substituted(pla
     rendered = planned.migration_settings()
     assert urlsplit(local["admin_dsn"]).netloc.endswith("@127.0.0.1:15432")
     assert urlsplit(local["admin_dsn"]).netloc.startswith(f"{planned.master_user}:")
-    assert (local["app_user"], local["app_password"]) == (rendered.app_user, rendered.app_password)
-    assert local["app_user"] != planned.master_user
+    assert local["app_user"] == rendered.app_user != planned.master_user
+    # no stand-in given: the secret stays the plan's (and the run would ask AWS for it)
+    assert local["app_secret"] == {"arn": rendered.app_secret.arn, "region": rendered.app_secret.region, "endpoint_url": None}
+    assert "password" not in json.dumps(local["app_secret"])
+    # with the stand-in: its copy of the region's secret, through its endpoint
+    made = {
+        "endpoint": "http://127.0.0.1:1",
+        "regions": {},
+        "db_secrets": {rendered.app_secret.region: "arn:stand-in"},
+        "broker": {"access_key_id": "k", "secret_access_key": "s"},
+    }
+    made["regions"][planned.service_settings("primary").objects.region] = {"tenants": {}}
+    subs = fromplan.local_substitutions(
+        planned, "primary", writer_ports=[15432], reader_port=15432, service_port=None, objects=made
+    )
+    pod = podrun.prepare(planned.migration, tmp_path / "with", subs)
+    local = json.loads((tmp_path / "with/etc/meridian/migrate.json").read_text())
+    assert local["app_secret"] == {
+        "arn": "arn:stand-in",
+        "region": rendered.app_secret.region,
+        "endpoint_url": "http://127.0.0.1:1",
+    }
+    assert pod.env["AWS_ACCESS_KEY_ID"] == "k", "the Job reads the secret with the pod's identity"
     # the API's user is the one the migration creates
     assert urlsplit(planned.service_settings("primary").write_dsn).username == rendered.app_user
 

@@ -171,6 +171,7 @@ class TlsPostgres:
             try:
                 # like RDS's master: may create roles (the migration creates the service's own user), no superuser
                 await conn.execute(f'CREATE ROLE "{user}" LOGIN CREATEROLE PASSWORD $pw${password}$pw$')
+                await conn.execute(f'GRANT pg_signal_backend TO "{user}"')  # rds_superuser has it
                 await conn.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
             finally:
                 await conn.close()
@@ -284,6 +285,7 @@ def _run(container, root: Path, db_port: int, *, port: int | None, objects: dict
         broker = objects["broker"]
         extra = {
             "objects_endpoint": objects["endpoint"],
+            "db_secrets": objects["db_secrets"],
             "credentials": {"AWS_ACCESS_KEY_ID": broker["access_key_id"], "AWS_SECRET_ACCESS_KEY": broker["secret_access_key"]},
         }
     subs = Substitutions(hosts=_endpoint_substitutions(container, db_port), port=port, **extra)
@@ -319,12 +321,13 @@ def _wait_status(url: str, proc: subprocess.Popen, log: Path, timeout: float = 3
 
 def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(rendered, database, object_stand_in, tmp_path):
     (job,) = _containers(rendered, "kubernetes:batch/v1:Job")
-    pod, proc = _run(job, tmp_path / "migrate", database.port, port=None)
+    pod, proc = _run(job, tmp_path / "migrate", database.port, port=None, objects=object_stand_in)
     assert proc.wait(60) == 0, f"migration failed:\n{(tmp_path / 'migrate' / 'pod.log').read_text()[-3000:]}"
+    assert any(s.startswith("app_secret:") for s in pod.substituted)
 
     deployments = _containers(rendered, "kubernetes:apps/v1:Deployment")
     assert {d.region for d in deployments} == {"us-east-1", "us-west-2"}
-    _the_service_user_is_not_the_master(rendered, deployments[0], database.port)
+    _the_service_user_is_not_the_master(rendered, deployments[0], database.port, object_stand_in)
     keys = rendered["api_keys"]
     for i, container in enumerate(deployments):
         spec = container.spec
@@ -338,6 +341,7 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(render
                 s.startswith("read_dsn:") for s in pod.substituted
             )
             assert any(s.startswith("objects.endpoint_url:") for s in pod.substituted)
+            assert any(s.startswith("db_secret:") for s in pod.substituted)
             base = f"http://127.0.0.1:{local_port}"
             ready = _wait_status(base + spec["readinessProbe"]["httpGet"]["path"], proc, root / "pod.log")
             assert ready.json()["region"] == container.region
@@ -370,17 +374,99 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(render
                 f"{base}/v1/tenants/acme/objects/fidelity/{container.region}.bin", headers={"authorization": f"Bearer {globex}"}
             )
             assert cross.status_code == 404 and b"acme in" not in cross.content
+            if i == 0:
+                _a_rotated_password_is_picked_up(rendered, database.port, object_stand_in, container.region, base, acme)
         finally:
             _stop(proc)
 
 
-def _the_service_user_is_not_the_master(rendered, container, db_port: int) -> None:
-    """The service logs in as the user the migration created (with the plan's password, over TLS) and
-    can use the schema but not change it: never as the master user."""
+def _secrets_client(objects: dict, region: str, who: str):
+    import boto3
+
+    creds = objects[who]
+    return boto3.client(
+        "secretsmanager",
+        region_name=region,
+        endpoint_url=objects["endpoint"],
+        aws_access_key_id=creds["access_key_id"],
+        aws_secret_access_key=creds["secret_access_key"],
+    )
+
+
+def _app_password(objects: dict, region: str, stage: str = "AWSCURRENT") -> tuple[str, str]:
+    """(user, password) as the service reads them: the region's secret, with the pod's identity."""
+    value = json.loads(
+        _secrets_client(objects, region, "broker").get_secret_value(SecretId=objects["db_secrets"][region], VersionStage=stage)[
+            "SecretString"
+        ]
+    )
+    return value["username"], value["password"]
+
+
+def _a_rotated_password_is_picked_up(rendered, db_port: int, objects: dict, region: str, base: str, api_key: str) -> None:
+    """What AWS's single-user rotation does, step by step, while the service runs: the new password
+    is set in the database first (AWSPENDING), then becomes AWSCURRENT. New connections (every old
+    one is ended here) keep working at each step: the service reads the secret again when refused."""
+    import asyncpg
+
+    user, _ = _app_password(objects, region)
+    writer = _writer_database(rendered)
+    operator = _secrets_client(objects, region, "operator")
+    arn = objects["db_secrets"][region]
+
+    async def set_password_and_drop_sessions(password: str) -> None:
+        conn = await asyncpg.connect(
+            host="127.0.0.1",
+            port=db_port,
+            user=writer["user"],
+            password=writer["password"],
+            database=writer["database"],
+            ssl="require",
+        )
+        try:
+            literal = await conn.fetchval("SELECT quote_literal($1)", password)
+            await conn.execute(f'ALTER ROLE "{user}" PASSWORD {literal}')
+            await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", user)
+        finally:
+            await conn.close()
+
+    def write_ok(tag: str) -> None:
+        r = httpx.post(
+            f"{base}/v1/tenants/acme/events",
+            json={"type": "rotation", "payload": {"step": tag}},
+            headers={"authorization": f"Bearer {api_key}"},
+            timeout=30,
+        )
+        assert r.status_code == 201, f"{tag}: {r.status_code} {r.text}"
+
+    pending = json.dumps({"engine": "postgres", "username": user, "password": "rotated-" + os.urandom(12).hex()})
+    version = operator.put_secret_value(SecretId=arn, SecretString=pending, VersionStages=["AWSPENDING"])["VersionId"]
+    asyncio.run(set_password_and_drop_sessions(json.loads(pending)["password"]))
+    write_ok("between setSecret and finishSecret: AWSCURRENT is refused, AWSPENDING works")
+    current = operator.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    (old,) = [v for v, stages in current.items() if "AWSCURRENT" in stages]
+    operator.update_secret_version_stage(
+        SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=version, RemoveFromVersionId=old
+    )
+    asyncio.run(set_password_and_drop_sessions(json.loads(pending)["password"]))
+    write_ok("after finishSecret")
+    assert _app_password(objects, region)[1] == json.loads(pending)["password"]
+    # Secrets Manager replicates the new version to the other region's read-only copy; the stand-in's
+    # copies are separate secrets, so do it here
+    for other, other_arn in objects["db_secrets"].items():
+        if other != region:
+            _secrets_client(objects, other, "operator").put_secret_value(SecretId=other_arn, SecretString=pending)
+
+
+def _the_service_user_is_not_the_master(rendered, container, db_port: int, objects: dict) -> None:
+    """The service logs in as the user the migration created (with its secret's password, over TLS)
+    and can use the schema but not change it: never as the master user. Its DSNs carry no password."""
     import asyncpg
 
     write = urlsplit(_settings_dsns(container)["write_dsn"])
-    user, password = (unquote(p) for p in write.netloc.rpartition("@")[0].split(":", 1))
+    assert write.password is None, "the settings carry the application user's password: it belongs in Secrets Manager"
+    user, password = _app_password(objects, container.region)
+    assert user == unquote(write.username)
     assert user != _writer_database(rendered)["user"], "the service logs in as the database's master user"
 
     async def go() -> None:

@@ -281,6 +281,18 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
         "arn": f"arn:aws:route53:::healthcheck/{x}",
     },
     "aws:route53/record:Record": _route53_record,
+    # Secrets Manager's id is the ARN, whose name gets a 6-character suffix; a replica keeps both
+    "aws:secretsmanager/secret:Secret": lambda n, i, r, x: {
+        "id": _arn("secretsmanager", r, f"secret:{i.get('name') or _physical(n)}-{x[:6]}"),
+        "arn": _arn("secretsmanager", r, f"secret:{i.get('name') or _physical(n)}-{x[:6]}"),
+        "name": i.get("name") or _physical(n),
+    },
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": lambda n, i, r, x: {
+        "id": _arn("cloudformation", r, f"stack/serverlessrepo-{_physical(n)}/{x}"),
+        "outputs": {
+            "RotationLambdaARN": _arn("lambda", r, f"function:{(i.get('parameters') or {}).get('functionName', _physical(n))}")
+        },
+    },
     "aws:acm/certificate:Certificate": _acm_certificate,
     "aws:acm/certificateValidation:CertificateValidation": lambda n, i, r, x: {"id": str(i.get("certificateArn"))},
     "aws:s3/bucket:Bucket": lambda n, i, r, x: {

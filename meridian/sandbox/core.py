@@ -276,14 +276,22 @@ async def _bring_up(
     )
     await _ready("pg-primary", pglib.wait_ready(port["pg-primary"], READY_TIMEOUT_S, popen["pg-primary"]), doc)
     await pglib.bootstrap(port["pg-primary"])
-    # the plan's migration Job, as the master user: schema, and the service's own user
+    # object storage and the database user's secret: the AWS stand-in, IAM enforced once set up
+    objects = await _start_objects(planned, doc, root, port, started, popen)
+    # the plan's migration Job, as the master user: schema, and the service's own user (its
+    # password from the stand-in's secret, read with the pod's identity)
     await pglib.ensure_role(port["pg-primary"], planned.master_user)
     await asyncio.to_thread(
         _run_once,
         planned.migration,
         root / "pods" / "migrate",
         fromplan.local_substitutions(
-            planned, "primary", writer_ports=[port["pg-primary"]], reader_port=port["pg-primary"], service_port=None
+            planned,
+            "primary",
+            writer_ports=[port["pg-primary"]],
+            reader_port=port["pg-primary"],
+            service_port=None,
+            objects=objects,
         ),
         logs / "migrate.log",
     )
@@ -296,9 +304,6 @@ async def _bring_up(
     if fault_proxies:
         for role in ("primary", "dr"):
             _spawn_faultproxy(f"fp-db-{role}", port, f"pg-{role}", logs, started)
-
-    # object storage: the S3/KMS/STS stand-in, IAM enforced once set up
-    objects = await _start_objects(planned, doc, root, port, started, popen)
 
     # the service, one per region: the plan's Deployment container, run locally, with the broker's
     # key as its identity (Pod Identity on EKS)

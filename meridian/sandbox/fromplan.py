@@ -5,7 +5,8 @@ and the service fails locally, offline.
 
 The one substitution (`local_substitutions`, nothing else changes what a container reads): the
 database endpoints the settings name (AWS hostnames known only after `up`) become the sandbox's
-PostgreSQL ports (or their fault proxies); the pod's bind address and port become a free loopback
+PostgreSQL ports (or their fault proxies); the database user's secret becomes the stand-in's copy
+(meridian.sandbox.objectstore), read with the stand-in broker's key as the pod's identity; the pod's bind address and port become a free loopback
 port; a writer that relies on Aurora write forwarding (the dr region's) asks for a read-write session
 instead, since the sandbox's replica forwards nothing; the image's `python` is this checkout's.
 
@@ -89,6 +90,7 @@ def local_substitutions(
         # the object stand-in (objectstore.set_up's result): its endpoint for AWS's, its broker's key for Pod Identity's
         objects_endpoint=objects["endpoint"] if objects else None,
         tenant_data=objects["regions"][planned.service_settings(role).objects.region]["tenants"] if objects else {},
+        db_secrets=objects.get("db_secrets", {}) if objects else {},
         credentials=broker_env(objects) if objects else {},
     )
 

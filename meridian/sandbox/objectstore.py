@@ -1,11 +1,12 @@
-"""The sandbox's S3/KMS/STS/IAM stand-in: a moto server on 127.0.0.1, set up from the plan's values,
-then switched to enforcing IAM for every later request.
+"""The sandbox's S3/KMS/STS/IAM/Secrets Manager stand-in: a moto server on 127.0.0.1, set up from the
+plan's values, then switched to enforcing IAM for every later request.
 
 `python -m meridian.sandbox.objectstore --listen 127.0.0.1:PORT --spec spec.json --out out.json`
 starts moto in this process, creates what the spec names (per region: KMS keys tagged with their
 tenant's namespace, the buckets with versioning and default SSE-KMS, one role per
-tenant whose policy is the tenant's session policy, and the broker: an IAM user that may assume
-exactly those roles), writes the ARNs and the broker's access key to `out.json`, and only then
+tenant whose policy is the tenant's session policy, the database user's secret in each region with
+a fresh password, and the broker: an IAM user that may assume exactly those roles and read exactly
+those secrets), writes the ARNs and the broker's access key to `out.json`, and only then
 turns moto's IAM enforcement on (`INITIAL_NO_AUTH_ACTION_COUNT`: the requests made so far were the
 setup's). From then on every request must be signed by a known key and is allowed only by the
 caller's identity policies.
@@ -17,6 +18,8 @@ What moto 5.2 enforces, and what it does not (docs/tenancy-and-cost.md):
 - misapplied: a bucket policy's Deny statements are applied with their conditions ignored (all but
   StringEquals), so the plan's bucket policies (deny unless ...) would refuse every write: the
   stand-in does not set them; they are checked on the plan.
+- resource-scoped only for S3: other services' calls (Secrets Manager's GetSecretValue) are
+  authorized against Resource "*", so the broker's secret read cannot be scoped to the one ARN here.
 - not enforced: session policies and session tags
   (accepted, ignored), policy variables such as `${aws:PrincipalTag/...}`, conditions other than
   StringEquals on request values, KMS key use (S3 records the key id it is given without asking KMS).
@@ -30,13 +33,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ACCOUNT = "123456789012"  # moto's default account
 BROKER_USER = "meridian-api-broker"
+OPERATOR_USER = "meridian-sandbox-operator"
 
 
 def _client(endpoint: str, service: str, region: str, creds: tuple[str, str] = ("setup", "setup")):
@@ -71,8 +77,11 @@ def spec_from_settings(settings, *, role_per_tenant: bool = False) -> dict:
     session policy; the service's settings are then pointed at them (podrun.Substitutions.tenant_data)."""
     from service.objects import session_policy
 
-    spec: dict = {"regions": {}}
+    spec: dict = {"regions": {}, "db_secrets": {}}
     for one in settings:
+        if one.db_secret is not None:
+            user = urlsplit(one.write_dsn).username
+            spec["db_secrets"][one.db_secret.region] = {"plan_arn": one.db_secret.arn, "username": user}
         if one.objects is None:
             raise ValueError(f"{one.region}: the service's settings configure no object storage")
         region = spec["regions"].setdefault(one.objects.region, {"buckets": {}, "tenants": {}})
@@ -152,21 +161,39 @@ def set_up(endpoint: str, spec: dict) -> dict:
                 },
             )
         out["regions"][region] = {"tenants": tenants, "buckets": sorted(r["buckets"])}
+    # The database user's secret: one password, a copy per region (a replica on AWS), as the
+    # rotation function writes it; the migration sets the user's password from it.
+    password = secrets.token_urlsafe(24)
+    out["db_secrets"] = {}
+    for region, d in spec.get("db_secrets", {}).items():
+        name = d["plan_arn"].split(":secret:", 1)[1].rsplit("-", 1)[0]  # without the plan's 6-character suffix
+        value = json.dumps({"engine": "postgres", "username": d["username"], "password": password})
+        out["db_secrets"][region] = _client(endpoint, "secretsmanager", region).create_secret(Name=name, SecretString=value)[
+            "ARN"
+        ]
+    statements = [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": sorted(set(role_arns))}]
+    if out["db_secrets"]:
+        # moto authorizes Secrets Manager calls against Resource "*" only (no resource of its own to
+        # match): the plan's policy names the secret's ARN, which the policy pack proves instead
+        statements.append({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
     iam.create_user(UserName=BROKER_USER)
     iam.put_user_policy(
         UserName=BROKER_USER,
         PolicyName="assume-tenant-sessions",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": sorted(set(role_arns))}
-                ],
-            }
-        ),
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
     )
     key = iam.create_access_key(UserName=BROKER_USER)["AccessKey"]
     out["broker"] = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+    # what AWS's own services would do (the rotation function writing a new secret version): a
+    # rehearsal's identity, never a pod's
+    iam.create_user(UserName=OPERATOR_USER)
+    iam.put_user_policy(
+        UserName=OPERATOR_USER,
+        PolicyName="operate",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    )
+    key = iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"]
+    out["operator"] = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
     return out
 
 

@@ -43,7 +43,10 @@ class Substitutions:
     """No Aurora write forwarding locally: a writer DSN that relies on it (a dr region's) asks for a
     read-write session instead, so its writes reach whichever local node is the primary."""
     objects_endpoint: str | None = None
-    """The local S3/STS stand-in the settings' object storage is pointed at (AWS's regional endpoints otherwise)."""
+    """The local S3/STS/Secrets Manager stand-in the settings' object storage and database secret are
+    pointed at (AWS's regional endpoints otherwise)."""
+    db_secrets: dict[str, str] = field(default_factory=dict)
+    """region -> the stand-in's copy of the database user's secret, in place of the plan's ARN."""
     tenant_data: dict[str, dict[str, str]] = field(default_factory=dict)
     """tenant id -> the stand-in's `kms_key_arn` / `role_arn` for it, in place of the plan's (objectstore.spec_from_settings)."""
     credentials: dict[str, str] = field(default_factory=dict)
@@ -81,7 +84,8 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str
     if "admin_dsn" in doc:
         migration = MigrationSettings.from_dict(doc)
         admin = _substitute_dsn("admin_dsn", migration.admin_dsn, subs, done)
-        return json.dumps(dataclasses.replace(migration, admin_dsn=admin).to_dict(), indent=1)
+        secret = _substitute_secret("app_secret", migration.app_secret, subs, done)
+        return json.dumps(dataclasses.replace(migration, admin_dsn=admin, app_secret=secret).to_dict(), indent=1)
     settings = ServiceSettings.from_dict(doc)
     changes: dict = {attr: _substitute_dsn(attr, getattr(settings, attr), subs, done) for attr in ("write_dsn", "read_dsn")}
     if subs.writes_follow_primary and "target_session_attrs=" not in changes["write_dsn"]:
@@ -91,6 +95,8 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str
     if settings.objects is not None and subs.objects_endpoint is not None:
         changes["objects"] = dataclasses.replace(settings.objects, endpoint_url=subs.objects_endpoint)
         done.append(f"objects.endpoint_url: AWS's regional endpoints -> {subs.objects_endpoint}")
+    if settings.db_secret is not None:
+        changes["db_secret"] = _substitute_secret("db_secret", settings.db_secret, subs, done)
     if subs.tenant_data:
         changes["tenants"] = tuple(_substitute_tenant(t, subs.tenant_data, done) for t in settings.tenants)
     if subs.port is not None:
@@ -100,6 +106,16 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str
         changes["host"] = subs.bind_host
         done.append(f"host: {settings.host} -> {subs.bind_host}")
     return json.dumps(dataclasses.replace(settings, **changes).to_dict(), indent=1)
+
+
+def _substitute_secret(attr: str, secret, subs: Substitutions, done: list[str]):
+    """The plan's secret ARN and AWS's endpoint -> the stand-in's copy for that region; a secret the
+    stand-in does not hold stays as it is (and the service, asking AWS, fails visibly)."""
+    local = subs.db_secrets.get(secret.region)
+    if local is None or subs.objects_endpoint is None:
+        return secret
+    done.append(f"{attr}: {secret.arn} -> the stand-in's {local}")
+    return dataclasses.replace(secret, arn=local, endpoint_url=subs.objects_endpoint)
 
 
 def _substitute_tenant(tenant, stand_in: dict[str, dict[str, str]], done: list[str]):
