@@ -160,6 +160,9 @@ class _Pricer:
             return p["per_gb_month"]["aurora_storage"] * gb * f, f"Aurora storage ~{gb} GB"
         if rtype == "aws:kms/key:Key":
             return month["kms_key"], "KMS key"
+        if rtype == "aws:secretsmanager/secret:Secret":
+            copies = 1 + len(inputs.get("replicas") or [])
+            return month["secret"] * copies, f"secret ({copies} {'copy' if copies == 1 else 'copies'}, each billed)"
         if rtype == "aws:route53/zone:Zone":
             return month["route53_zone"], "hosted zone"
         if rtype == "aws:route53/healthCheck:HealthCheck":
@@ -208,6 +211,10 @@ _FREE = (
     "aws:eks/podIdentityAssociation",
     "aws:costexplorer/costAllocationTag",  # activating a cost-allocation tag is free
     "aws:lambda/permission",
+    # a secret's versions and rotation schedule are free; the rotation function runs a few seconds a month
+    "aws:secretsmanager/secretVersion",
+    "aws:secretsmanager/secretRotation",
+    "aws:serverlessrepository/",
     # listeners and target groups cost nothing beyond the load balancer's hours and LCUs
     "aws:lb/listener",
     "aws:lb/targetGroup",

@@ -2035,6 +2035,10 @@ def _broker_trust(statement: dict | None = None) -> str:
     )
 
 
+_DB_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db-app-credential-1234567-AbCdEf"
+_DB_KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0000aaaa-1111-2222-3333-444455556666"
+
+
 def broker_stack() -> Resources:
     """The ABAC stack whose shared tenant role also trusts the service's broker role: a pod-identity
     role held only by the service's account in the platform namespace, allowed only sts."""
@@ -2073,7 +2077,15 @@ def broker_stack() -> Resources:
                             "Action": ["sts:AssumeRole", "sts:TagSession"],
                             "Resource": role_arn,
                             "Condition": _BROKER_TAGS,
-                        }
+                        },
+                        # the service's database password (components.tenantidentity.secret_read_policy)
+                        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": _DB_SECRET_ARN},
+                        {
+                            "Effect": "Allow",
+                            "Action": "kms:Decrypt",
+                            "Resource": _DB_KEY_ARN,
+                            "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}},
+                        },
                     ]
                 }
             ),
@@ -2102,6 +2114,60 @@ BROKER_MUTATIONS: list[tuple[str, Callable[[Resources], None]]] = [
         _doc(
             "service-broker-assume",
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/*"},
+        ),
+    ),
+    (
+        "the broker reading every secret",
+        _doc("service-broker-assume", {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}),
+    ),
+    (
+        "the broker reading secrets by a wildcard ARN",
+        _doc(
+            "service-broker-assume",
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:*",
+            },
+        ),
+    ),
+    (
+        "the broker allowed every Secrets Manager action on its secret",
+        _doc("service-broker-assume", {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": _DB_SECRET_ARN}),
+    ),
+    (
+        "the broker reading secrets through NotResource",
+        _doc(
+            "service-broker-assume",
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "NotResource": _DB_SECRET_ARN},
+        ),
+    ),
+    (
+        "the broker decrypting without kms:ViaService",
+        _doc("service-broker-assume", {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": _DB_KEY_ARN}),
+    ),
+    (
+        "the broker decrypting on S3's behalf",
+        _doc(
+            "service-broker-assume",
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": _DB_KEY_ARN,
+                "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+            },
+        ),
+    ),
+    (
+        "the broker decrypting with every key via Secrets Manager",
+        _doc(
+            "service-broker-assume",
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}},
+            },
         ),
     ),
     (

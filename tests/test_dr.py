@@ -225,9 +225,9 @@ def test_rpo_below_the_s3_replication_bound_is_refused():
 
 def test_rto_shorter_than_failover_detection_is_refused():
     with pytest.raises(ConfigError) as err:
-        parse_config(_with_dr("us", rto_minutes=0.5))  # 30 s < 10 x 3 + 30 = 60 s
+        parse_config(_with_dr("us", rto_minutes=0.5))  # 30 s < 10 x 2 + 10 + 10 + 10 + 60 (keep-alive) = 110 s
     (problem,) = [p for p in err.value.problems if p.key == "meridian:dr.rto_minutes"]
-    assert "60 s" in problem.message
+    assert "110 s" in problem.message
 
 
 def test_production_requires_replication_time_control():

@@ -125,20 +125,81 @@ def test_every_rds_replica_can_grow_its_storage(previews):
 @pytest.mark.parametrize("stack", STACKS)
 def test_only_the_migration_secret_is_built_from_the_master_password(previews, stack):
     plan = previews[stack].plan
-    (master,) = [
-        r["urn"] for r in of_type(plan, "random:index/randomPassword:RandomPassword") if r["name"].endswith("-master-password")
-    ]
-    (app,) = [
-        r["urn"] for r in of_type(plan, "random:index/randomPassword:RandomPassword") if r["name"].endswith("-app-password")
-    ]
+    passwords = of_type(plan, "random:index/randomPassword:RandomPassword")
+    (master,) = [r["urn"] for r in passwords if r["name"].endswith("-master-password")]
+    (app,) = [r["urn"] for r in passwords if r["name"].endswith("-app-credential-initial-password")]
     secrets = of_type(plan, "kubernetes:core/v1:Secret")
     service = [s for s in secrets if s["name"].endswith("-api-settings")]
     migration = [s for s in secrets if s["name"].endswith("-migrate-settings")]
     assert len(service) == 2 and len(migration) == 1
+    for s in [*service, *migration]:
+        # the application user's password reaches no pod through Kubernetes: it is read from Secrets Manager
+        assert app not in s["dependencies"], f"{s['urn']}: a pod's settings are built from the application user's password"
     for s in service:
-        assert master not in s["dependencies"] and app in s["dependencies"], f"{s['urn']}: the service gets the master password"
-    assert master in migration[0]["dependencies"] and app in migration[0]["dependencies"]
+        assert master not in s["dependencies"], f"{s['urn']}: the service gets the master password"
+    assert master in migration[0]["dependencies"]
     assert "password" not in json.dumps(sorted(plan["outputs"])), "a password is a stack output"
+
+
+# --- item 10: the application user's password in Secrets Manager, rotated -----------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_app_password_lives_in_a_rotated_secret_each_region_reads_its_own_copy_of(previews, stack):
+    from components.dbcredential import ROTATION_APPLICATION, replica_arn
+
+    plan, cfg = previews[stack].plan, load_stack(ROOT, stack)
+    urns = by_urn(plan)
+    primary, dr = cfg.regions.primary.region, cfg.regions.dr.region
+    (secret,) = of_type(plan, "aws:secretsmanager/secret:Secret")
+    assert secret["region"] == primary
+    (replica,) = secret["inputs"]["replicas"]
+    assert replica["region"] == dr, "the copy stays in the stack's zone, in the dr region"
+    (key,) = [urns[u] for u in secret["propertyDependencies"]["kmsKeyId"]]
+    assert key["type"] == "aws:kms/key:Key" and key["region"] == primary and key["name"].endswith(f"-db-{primary}-key")
+    (version,) = of_type(plan, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert version["inputs"]["secretString"] == "[secret]", "the first password is secret in the plan and the state"
+    primary_arn = version["inputs"]["secretId"]
+    assert f":secretsmanager:{primary}:" in primary_arn
+    (rotation,) = of_type(plan, "aws:secretsmanager/secretRotation:SecretRotation")
+    assert rotation["inputs"]["rotationRules"]["automaticallyAfterDays"] == 30
+    (rotator,) = of_type(plan, "aws:serverlessrepository/cloudFormationStack:CloudFormationStack")
+    assert rotator["inputs"]["applicationId"] == ROTATION_APPLICATION and rotator["region"] == primary
+    assert [urns[u]["urn"] for u in rotation["propertyDependencies"]["rotationLambdaArn"]] == [rotator["urn"]]
+    # the rotation function: in the data subnets, with a group that reaches only the VPC on 5432 and 443
+    (sg,) = [
+        urns[u] for u in rotator["propertyDependencies"]["parameters"] if urns[u]["type"] == "aws:ec2/securityGroup:SecurityGroup"
+    ]
+    assert sg["inputs"]["ingress"] == []
+    assert sorted((e["fromPort"], tuple(e["cidrBlocks"])) for e in sg["inputs"]["egress"]) == [
+        (443, (str(cfg.regions.primary.cidr),)),
+        (5432, (str(cfg.regions.primary.cidr),)),
+    ]
+    (db_sg,) = [r for r in of_type(plan, "aws:ec2/securityGroup:SecurityGroup") if r["name"].endswith(f"-db-{primary}-sg")]
+    assert sg["urn"] in db_sg["propertyDependencies"]["ingress"], "the database admits the rotation function"
+    # each region's pods read their own copy (the settings' content is checked by running them:
+    # tests/test_workload_fidelity.py); they are built from the secret, not from any password
+    arns = {primary: primary_arn, dr: replica_arn(primary_arn, primary, dr)}
+    for s in of_type(plan, "kubernetes:core/v1:Secret"):
+        if s["name"].endswith(("-api-settings", "-canary-settings", "-migrate-settings")):
+            assert secret["urn"] in s["dependencies"], f"{s['urn']}: not built from the database user's secret"
+    # the broker (the pods' identity) reads exactly its region's copy, decrypting through Secrets Manager only
+    grants = [p for p in of_type(plan, "aws:iam/rolePolicy:RolePolicy") if p["name"].endswith("-broker-db-credential")]
+    assert {p["region"] for p in grants} == {primary, dr}
+    for p in grants:
+        doc = json.loads(p["inputs"]["policy"])
+        read, decrypt = doc["Statement"]
+        assert (read["Action"], read["Resource"]) == ("secretsmanager:GetSecretValue", arns[p["region"]])
+        assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{p['region']}.amazonaws.com"}}
+
+
+def test_the_rotation_application_is_named_in_the_partition_and_the_replica_arn_is_checked():
+    from components.dbcredential import replica_arn
+
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"
+    assert replica_arn(arn, "eu-west-1", "eu-central-1") == "arn:aws:secretsmanager:eu-central-1:123456789012:secret:db-AbCdEf"
+    with pytest.raises(ValueError, match="not a Secrets Manager ARN in eu-central-1"):
+        replica_arn(arn, "eu-central-1", "eu-west-1")
 
 
 # --- item 9: alerts go somewhere ------------------------------------------------------------------

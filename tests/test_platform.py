@@ -108,8 +108,18 @@ def test_database_security_groups_admit_only_node_security_groups(previews, stac
     for region in (primary, dr):
         (eks,) = of_type(plan, "aws:eks/cluster:Cluster", region)
         (db_sg,) = [
-            sg for sg in of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region) if "meridian:database:" in sg["urn"]
+            sg
+            for sg in of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region)
+            if "meridian:database:" in sg["urn"] and not sg["name"].endswith("-rotation-sg")
         ]
+        rotation = [
+            sg["urn"]
+            for sg in of_type(plan, "aws:ec2/securityGroup:SecurityGroup", region)
+            if sg["name"].endswith("-rotation-sg")
+        ]
+        # the password rotation function's group, in the primary region only, is the one other source
+        assert len(rotation) == (1 if region == primary else 0)
+        assert set(db_sg["propertyDependencies"]["ingress"]) - {*rotation} <= set(db_sg["dependencies"])
         assert eks["urn"] in db_sg["dependencies"], "the database SG references the cluster's node SG"
         assert db_sg["inputs"]["ingress"], "no ingress at all would make the database unusable"
         for rule in db_sg["inputs"]["ingress"]:

@@ -186,7 +186,7 @@ def test_service_settings_fail_when_the_service_logs_in_as_the_master_user(recor
     plan, cfg = recorded
 
     def as_master(d):
-        d["write_dsn"] = d["write_dsn"].replace("postgresql://meridian_app:", "postgresql://meridian_admin:")
+        d["write_dsn"] = d["write_dsn"].replace("postgresql://meridian_app@", "postgresql://meridian_admin@")
 
     findings = failing(
         mutated(plan, "kubernetes:core/v1:Secret", _settings(as_master), where=_service_secret), cfg, "service-settings"

@@ -129,7 +129,7 @@ def test_both_regions_have_a_full_network(previews, stack):
         assert {t: len(z) for t, z in tiers.items()} == {"public": 3, "private": 3, "data": 3}
         endpoints = sorted(r["inputs"]["serviceName"] for r in mine if r["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint")
         assert endpoints == sorted(
-            f"com.amazonaws.{region}.{service}" for service in ("dynamodb", "s3", "sts", "ecr.api", "ecr.dkr")
+            f"com.amazonaws.{region}.{service}" for service in ("dynamodb", "s3", "sts", "ecr.api", "ecr.dkr", "secretsmanager")
         )
         assert any(r["type"] == "aws:ec2/flowLog:FlowLog" and r["inputs"]["trafficType"] == "ALL" for r in mine)
 

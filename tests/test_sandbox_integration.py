@@ -146,7 +146,7 @@ def test_manifest_describes_the_sandbox(sb):
     }
     assert len({t["api_key"] for t in doc["tenants"]}) == 4
     fo = doc["failover"]
-    assert fo["time_scale"] == TIME_SCALE and fo["haproxy"] == {"inter_ms": 500, "fall": 3, "rise": 3, "timeout_check_ms": 500}
+    assert fo["time_scale"] == TIME_SCALE and fo["haproxy"] == {"inter_ms": 500, "fall": 2, "rise": 2, "timeout_check_ms": 500}
     assert set(doc["faults"]) == {"db-primary", "db-dr", "svc-primary", "svc-dr"}
     assert "target_session_attrs=read-write" in doc["database"]["write_dsn"]
     for ref in mf.processes(doc):
@@ -159,9 +159,12 @@ def test_manifest_describes_the_sandbox(sb):
         conf = Path(region["settings_file"]).read_text()
         assert region["settings_file"].endswith("/etc/meridian/service.json")
         assert all(t["api_key"] not in conf for t in doc["tenants"])
-        assert json.loads(conf)["write_dsn"].startswith("postgresql://meridian_app:")
+        settings = json.loads(conf)
+        assert settings["write_dsn"].startswith("postgresql://meridian_app@"), "no password in the DSN"
+        assert settings["db_secret"]["endpoint_url"] == doc["objects"]["endpoint"], "the password from the stand-in's secret"
         tenant_data = {f"tenants[{t['id']}].data" for t in doc["tenants"]}
-        expected = {"write_dsn", "read_dsn", "port", "host", "command[0]", "objects.endpoint_url", "credentials"} | tenant_data
+        expected = {"write_dsn", "read_dsn", "port", "host", "command[0]", "objects.endpoint_url", "db_secret", "credentials"}
+        expected |= tenant_data
         assert {line.split(":")[0] for line in region["substituted"]} == expected
 
 
