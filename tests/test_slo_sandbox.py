@@ -79,8 +79,23 @@ def test_evidence_bundles_the_report_slo_wrote_where_it_writes_by_default(state_
     # producer then consumer, as a user runs them: `meridian slo` (no --report) in a checkout,
     # then `meridian evidence` there finds that report and bundles it byte for byte
     project = full_project_copy(tmp_path)
+    # long enough that every route the objectives name is requested (a read by id needs an event
+    # written READ_AFTER_S earlier): 4 users for 3 s once gave no such read, and an unmeasurable objective
     ran = run_meridian(
-        "slo", "--stack", STACK, "--state-dir", str(state_dir), "--shape", "flat", "--users", "4", "--duration", "3", cwd=project
+        "slo",
+        "--stack",
+        STACK,
+        "--state-dir",
+        str(state_dir),
+        "--shape",
+        "flat",
+        "--users",
+        "8",
+        "--spawn-rate",
+        "8",
+        "--duration",
+        "6",
+        cwd=project,
     )
     assert ran.code == 0, ran.out + ran.err
     (written,) = (project / ".meridian" / "reports").glob("slo-us-*/report.json")
