@@ -182,6 +182,27 @@ def test_service_settings_fail_on_what_the_service_cannot_use(recorded):
     )
 
 
+def test_service_settings_fail_when_the_service_has_no_password_source_or_reads_another_regions(recorded):
+    plan, cfg = recorded
+
+    def no_secret(d):
+        d.pop("db_secret")
+
+    findings = failing(
+        mutated(plan, "kubernetes:core/v1:Secret", _settings(no_secret), where=_service_secret), cfg, "service-settings"
+    )
+    assert "carry no password and no db_secret" in findings[0].problem
+
+    def other_region(d):
+        arn = d["db_secret"]["arn"]
+        d["db_secret"]["arn"] = arn.replace(f":{arn.split(':')[3]}:", ":us-west-2:" if ":us-east-1:" in arn else ":us-east-1:")
+
+    findings = failing(
+        mutated(plan, "kubernetes:core/v1:Secret", _settings(other_region), where=_service_secret), cfg, "service-settings"
+    )
+    assert "reads its database password from" in findings[0].problem and "own region's copy" in findings[0].problem
+
+
 def test_service_settings_fail_when_the_service_logs_in_as_the_master_user(recorded):
     plan, cfg = recorded
 

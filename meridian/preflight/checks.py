@@ -424,6 +424,33 @@ def _migration_findings(mounted, db_names: set[str], masters: set[str]) -> list[
     return out
 
 
+def _password_source_findings(urn: str, region: str, settings) -> list[Finding]:
+    """The service must get its password from somewhere: a DSN's own, or its region's copy of the secret."""
+    missing = [a for a in ("write_dsn", "read_dsn") if urlsplit(getattr(settings, a)).password is None]
+    if settings.db_secret is None:
+        if missing:
+            return [
+                Finding(
+                    urn,
+                    f"{', '.join(missing)} carry no password and no db_secret names where to read it: "
+                    "every connection is refused",
+                    "render db_secret with the region's copy of the application user's secret (components.workload)",
+                )
+            ]
+        return []
+    arn_region = settings.db_secret.arn.split(":")[3] if settings.db_secret.arn.count(":") >= 6 else None
+    if settings.db_secret.region != region or arn_region not in (None, region):
+        return [
+            Finding(
+                urn,
+                f"the service in {region} reads its database password from {arn_region or settings.db_secret.region}: "
+                "a pod reads its own region's copy (the other region may be the one that failed)",
+                "name the secret's replica in the pod's region (components.dbcredential.replica_arn)",
+            )
+        ]
+    return []
+
+
 def check_service_settings(ctx: Context) -> CheckResult:
     from service.settings import ServiceSettings
 
@@ -431,7 +458,8 @@ def check_service_settings(ctx: Context) -> CheckResult:
         "service-settings",
         "each service container gets the settings file it reads (mounted Secret, loadable "
         "by the service's own model, readable by its user), binds an address the probes "
-        "reach, and its probes hit routes it serves; its DSNs name the database that exists",
+        "reach, and its probes hit routes it serves; its DSNs name the database that exists, "
+        "and its password comes from its own region's copy of the secret",
     )
     routes = _service_routes()
     databases = [ctx.inputs[r.urn] for r in ctx.plan.custom if r.type in ("aws:rds/cluster:Cluster", "aws:rds/instance:Instance")]
@@ -522,6 +550,7 @@ def check_service_settings(ctx: Context) -> CheckResult:
                         "use the application user of the migration's settings",
                     )
                 )
+        result.findings += _password_source_findings(mounted.secret_urn, c.region, settings)
         if settings.host in ("127.0.0.1", "localhost", "::1"):
             result.findings.append(
                 Finding(
