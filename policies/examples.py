@@ -2107,7 +2107,23 @@ def broker_stack() -> Resources:
     return resources + b.resources
 
 
+_TENANT_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:acme-token-1234567-GhIjKl"
+
+
+def _broker_reads_tenant_secret(resources: Resources) -> None:
+    """The broker granted a secret the stack tags as a tenant's, by its exact ARN."""
+    secret = _res("aws:secretsmanager/secret:Secret", "acme-token", {"tags": _tags(PRIMARY, **{"meridian:tenant": "acme"})})
+    resources.append(secret)
+    _doc("service-broker-assume", {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": _TENANT_SECRET_ARN})(
+        resources
+    )
+    policy = find(resources, "service-broker-assume")
+    policy["propertyDependencies"]["policy"] = [*policy["propertyDependencies"]["policy"], secret["urn"]]
+    policy["dependencies"] = sorted({*policy["dependencies"], secret["urn"]})
+
+
 BROKER_MUTATIONS: list[tuple[str, Callable[[Resources], None]]] = [
+    ("the broker reading a tenant's secret by its exact ARN", _broker_reads_tenant_secret),
     ("the broker associated with a tenant's namespace", _set("service-broker-identity", "namespace", "t-acme")),
     (
         "the broker allowed tenant data itself",

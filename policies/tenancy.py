@@ -399,6 +399,7 @@ def _pod_identity_statement(st: Statement) -> bool:
     )
 
 
+SECRET = "aws:secretsmanager/secret:Secret"
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[^*?]+$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[^*?]+$")
 _VIA_SECRETS_MANAGER = re.compile(r"^secretsmanager\.[a-z0-9-]+\.amazonaws\.com$")
@@ -425,7 +426,7 @@ def _reads_named_secret(st: Statement) -> bool:
     return False
 
 
-def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[str, set[str]]) -> list[str]:
+def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[str, set[str]], tag: str) -> list[str]:
     """A role trusted to set a tenant's session tags (the service's broker) chooses the tenant, so
     it must be reachable by no tenant: held only through pod identity, associated only outside
     tenant namespaces, and able to do nothing but assume roles (sts) itself, besides reading
@@ -448,8 +449,12 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[s
         except UnknownValueError:
             out.append(f"broker {broker.name}'s {grant.label} is unknown")
             continue
+        # the secrets a document is built from: none may be a tenant's
+        owned = sorted(s.name for s in stack.linked(grant.holder, grant.prop, SECRET) if tags_of(s.props).get(tag) is not None)
+        if owned and any(st.allow and _reads_named_secret(st) for st in sts):
+            out.append(f"broker {broker.name} may not read a tenant's secret ({', '.join(owned)}) through {grant.label}")
         for st in sts:
-            if st.allow and (services(st) != {"sts"} or st.not_actions) and not _reads_named_secret(st):
+            if st.allow and not _reads_named_secret(st) and (services(st) != {"sts"} or st.not_actions):
                 out.append(
                     f"broker {broker.name} may only assume roles (sts) and read secrets named by ARN "
                     f"(kms:Decrypt only via Secrets Manager), not {st.label}"
@@ -457,7 +462,9 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[s
     return out
 
 
-def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: dict[str, set[str]]) -> tuple[bool, list[str]]:
+def _session_tags_trusted(
+    stack: Stack, role: Any, grants: dict, namespaces: dict[str, set[str]], tag: str
+) -> tuple[bool, list[str]]:
     """Whether every principal that may assume the role with session tags either is EKS Pod Identity
     (which sets `kubernetes-namespace` from the pod's namespace) or a broker of this stack that
     no tenant can reach and that must set a `kubernetes-namespace` tag (`_broker_problems`)."""
@@ -486,7 +493,7 @@ def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: dic
     if len(named) > len(brokers):
         problems.append(f"trust admits AWS principals {sorted(named)} that are not roles of this stack")
     for broker in brokers:
-        problems += _broker_problems(stack, broker, grants, namespaces)
+        problems += _broker_problems(stack, broker, grants, namespaces, tag)
     return not problems, problems
 
 
@@ -590,7 +597,7 @@ def _untagged_role(
         return []  # AWS service roles (replication, backup): they act for the platform, not for a tenant
     tag = config.get("tenantTag", "meridian:tenant")
     marker = str(config.get("tenantPrefix", "tenants/{tenant}/")).split("{tenant}")[0]
-    abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces)
+    abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces, tag)
     out: list[tuple[str | None, str]] = [
         (role.urn, f"Role {role.name} trusts session tags it cannot: {p}") for p in broker_problems
     ]
@@ -672,8 +679,9 @@ tenant_role_isolated = stack_policy(
     "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
     "for its own namespace only), with session tags on and no role chaining; a role it trusts to set those tags (the reference "
     "service's broker) must be one of the stack's, held only through pod identity outside tenant namespaces, allowed only sts "
-    "(besides `secretsmanager:GetSecretValue` on secrets named by exact ARN and `kms:Decrypt` on exact key ARNs under a "
-    "`kms:ViaService` condition naming Secrets Manager: its database password), and the trust must require a "
+    "(besides `secretsmanager:GetSecretValue` on secrets named by exact ARN, none of them a secret the stack tags as a tenant's, "
+    "and `kms:Decrypt` on exact key ARNs under a `kms:ViaService` condition naming Secrets Manager: its database password), "
+    "and the trust must require a "
     "`kubernetes-namespace` session tag",
     why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
     "The rule is an allowlist: what it cannot prove isolated is a violation.",
@@ -689,7 +697,8 @@ tenant_role_isolated = stack_policy(
     "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
     "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
-    "further are not credited.",
+    "further are not credited. Whose secret a broker reads is known only for secrets of the stack its policy is built from; "
+    "an ARN written by hand is trusted to be the platform's.",
     tags=["tenancy", "iam"],
 )
 
