@@ -488,12 +488,19 @@ def evidence(
 @evidence_app.command("verify")
 def evidence_verify(
     bundle_dir: Path = typer.Argument(..., help="a directory `meridian evidence` or `meridian drill --evidence` wrote"),
+    key: Path | None = typer.Option(
+        None,
+        "--key",
+        help="the key you trust the signer with: an Ed25519 public (or private) key in PEM, or the HMAC secret; "
+        "the bundle must then be signed by it",
+    ),
     debug: bool = DebugOpt,
 ) -> None:
-    """Check a bundle against its MANIFEST.sha256; exit 1 on any changed, missing or extra file."""
+    """Check a bundle against its MANIFEST.sha256 (and its signature with --key); exit 1 on any changed,
+    missing or extra file, or a missing or invalid signature."""
     from meridian.commands.evidence import verify
 
-    _guard(debug, verify, bundle_dir)
+    _guard(debug, verify, bundle_dir, key=key)
 
 
 def _raise(exc: Exception) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -235,3 +236,67 @@ def test_verify_refuses_a_directory_that_is_not_a_bundle(tmp_path):
     assert cli.code == 2 and "not an evidence bundle" in cli.err
     missing = run_meridian("evidence")
     assert missing.code == 2 and "--out" in missing.err
+
+
+# --- signatures: checked against the key the verifier trusts, never the one the file carries ----
+
+
+def _signed_bundle(tmp_path, kind: str):
+    from meridian.evidence.signature import sign
+
+    bundle = tmp_path / f"bundle-{kind}"
+    bundle.mkdir(parents=True)
+    (bundle / "plan.json").write_text('{"stack": "eu"}')
+    write_manifest(bundle)
+    key = tmp_path / f"{kind}.key"
+    public = None
+    if kind == "hmac":
+        key.write_bytes(os.urandom(16).hex().encode())  # each call a different secret
+    else:
+        ser = pytest.importorskip("cryptography.hazmat.primitives.serialization")
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        private = Ed25519PrivateKey.generate()
+        key.write_bytes(private.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()))
+        public = tmp_path / "ed25519.pub"
+        public.write_bytes(private.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
+    sign(bundle, key)
+    return bundle, key, public
+
+
+@pytest.mark.parametrize("kind", ["hmac", "ed25519"])
+def test_verify_with_a_key_accepts_its_signature_and_rejects_a_forgery(tmp_path, kind):
+    bundle, key, public = _signed_bundle(tmp_path, kind)
+    for trusted in filter(None, (key, public)):
+        ok = run_meridian("evidence", "verify", str(bundle), "--key", str(trusted))
+        assert ok.code == 0 and "signature valid" in ok.out, ok.out + ok.err
+    unchecked = run_meridian("evidence", "verify", str(bundle))
+    assert unchecked.code == 0 and "not checked" in unchecked.out
+    # someone changes a file, rewrites the manifest and re-signs with a key of their own: the
+    # manifest matches, the signature verifies only under the forger's key
+    (bundle / "plan.json").write_text('{"stack": "forged"}')
+    write_manifest(bundle)
+    forger = _signed_bundle(tmp_path / "forger", kind)[1]
+    from meridian.evidence.signature import sign
+
+    sign(bundle, forger)
+    forged = run_meridian("evidence", "verify", str(bundle), "--key", str(public or key))
+    assert forged.code == 1 and "signature INVALID" in forged.out and "bundle intact" in forged.out, forged.out
+
+
+def test_verify_with_a_key_rejects_an_unsigned_bundle_a_stale_signature_and_a_wrong_kind_of_key(tmp_path):
+    bundle, key, _ = _signed_bundle(tmp_path, "hmac")
+    (bundle / "MANIFEST.sha256").write_text((bundle / "MANIFEST.sha256").read_text() + "\n")  # manifest changed after signing
+    stale = run_meridian("evidence", "verify", str(bundle), "--key", str(key))
+    assert stale.code == 1 and "does not match the manifest" in stale.out
+    (bundle / "MANIFEST.sha256.sig").unlink()
+    unsigned = run_meridian("evidence", "verify", str(bundle), "--key", str(key))
+    assert unsigned.code == 1 and "not signed" in unsigned.out
+    ed_bundle, _, public = _signed_bundle(tmp_path, "ed25519")
+    wrong = run_meridian("evidence", "verify", str(ed_bundle), "--key", str(key))
+    assert wrong.code == 1 and "HMAC secret" in wrong.out
+    (ed_bundle / "MANIFEST.sha256.sig").write_text("{not json")
+    broken = run_meridian("evidence", "verify", str(ed_bundle), "--key", str(public))
+    assert broken.code == 2 and "not JSON" in broken.err
+    missing = run_meridian("evidence", "verify", str(ed_bundle), "--key", str(tmp_path / "nope"))
+    assert missing.code == 2 and "no such file" in missing.err

@@ -217,7 +217,8 @@ def test_provenance_goes_into_the_bundle_and_the_manifest_covers_it(tmp_path):
 @pytest.mark.parametrize("kind", ["hmac", "ed25519"])
 def test_the_manifest_is_signed_with_the_operator_key(tmp_path, kind):
     from meridian.evidence.manifest import MANIFEST, verify
-    from meridian.rollout.provenance import verify_signature, write_record
+    from meridian.evidence.signature import check_signature
+    from meridian.rollout.provenance import write_record
 
     key = tmp_path / "key"
     if kind == "hmac":
@@ -232,9 +233,9 @@ def test_the_manifest_is_signed_with_the_operator_key(tmp_path, kind):
     sig = json.loads((bundle / "MANIFEST.sha256.sig").read_text())
     assert sig["algorithm"] == ("hmac-sha256" if kind == "hmac" else "ed25519")
     assert verify(bundle).ok  # the signature is beside the manifest, not an extra file
-    assert verify_signature(bundle, key)
+    assert check_signature(bundle, key).ok
     (bundle / MANIFEST).write_text((bundle / MANIFEST).read_text() + "\n")
-    assert not verify_signature(bundle, key)
+    assert not check_signature(bundle, key).ok
 
 
 # --- rehearsal faults and the service's version header ------------------------------------------

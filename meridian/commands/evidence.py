@@ -4,7 +4,8 @@ The bundle's plan, policy report and cost come from one offline run of the progr
 `plan_stack` run that `meridian preview` renders; the residency attestation is derived from that
 plan. Exit 1 when the residency attestation or the policy gate fails (the bundle is still
 written: it is the evidence of that).
-`verify` exits 1 on any changed, missing or extra file, 2 when DIR is not a bundle.
+`verify` exits 1 on any changed, missing or extra file (and, with `--key`, on a missing or invalid
+signature), 2 when DIR is not a bundle or the key is unusable.
 """
 
 from __future__ import annotations
@@ -89,9 +90,12 @@ def build(req: EvidenceRequest, console: Console | None = None, drill_files: lis
     return EXIT_GATE if att["verdict"] != "compliant" or mandatory else EXIT_OK
 
 
-def verify(bundle_dir: Path, console: Console | None = None) -> int:
+def verify(bundle_dir: Path, console: Console | None = None, *, key: Path | None = None) -> int:
+    """Exit 0 when every file matches the manifest (and, with `key`, the manifest's signature
+    verifies under that key); 1 otherwise; BadInput (2) when DIR is no bundle or the key unusable."""
     from meridian.evidence.manifest import MANIFEST
     from meridian.evidence.manifest import verify as check
+    from meridian.evidence.signature import check_signature, read_signature
 
     console = console or Console()
     if not bundle_dir.is_dir():
@@ -99,10 +103,21 @@ def verify(bundle_dir: Path, console: Console | None = None) -> int:
     if not (bundle_dir / MANIFEST).is_file():
         raise BadInput(f"{bundle_dir}: no {MANIFEST}; not an evidence bundle")
     result = check(bundle_dir)
+    signed = check_signature(bundle_dir, key) if key is not None else None
     if result.ok:
         console.print(f"[green]bundle intact:[/] {result.checked} files match {MANIFEST}")
-        return EXIT_OK
-    console.print(f"[bold red]bundle does not match {MANIFEST}[/] ({result.checked} files intact):")
-    for problem in result.problems():
-        console.print(f"  {escape(problem)}", highlight=False)
-    return EXIT_GATE
+    else:
+        console.print(f"[bold red]bundle does not match {MANIFEST}[/] ({result.checked} files intact):")
+        for problem in result.problems():
+            console.print(f"  {escape(problem)}", highlight=False)
+    if signed is not None:
+        style = "green" if signed.ok else "bold red"
+        console.print(f"[{style}]signature {'valid' if signed.ok else 'INVALID'}:[/] {escape(signed.detail)}")
+    else:
+        sig = read_signature(bundle_dir)
+        console.print(
+            "unsigned"
+            if sig is None
+            else f"signed ({sig['algorithm']}, key {sig.get('key_id', '?')}): not checked; pass --key with the key you trust"
+        )
+    return EXIT_OK if result.ok and (signed is None or signed.ok) else EXIT_GATE

@@ -123,7 +123,7 @@ def run_rollout(req: RolloutRequest) -> int:
         fault = version_fault(req.version, req.versions_file or project_dir / DEFAULT_VERSIONS_FILE)
     if fault is not None and req.target != "sandbox":
         raise BadInput("--fault / a versions-file fault is a sandbox rehearsal; on AWS the canary is what `pulumi up` deployed")
-    from meridian.rollout.provenance import signing_key_path
+    from meridian.evidence.signature import signing_key_path
 
     key_path = signing_key_path(req.signing_key)
     slo_file = req.slo_path or (project_dir / cfg.rollout.slo_file)
