@@ -87,7 +87,7 @@ def load(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def workflows() -> dict[str, dict]:
-    assert {p.name for p in WORKFLOWS} >= {"preview.yml", "deploy.yml", "drill.yml"}
+    assert {p.name for p in WORKFLOWS} >= {"preview.yml", "deploy.yml", "drill.yml", "rollout.yml"}
     return {p.name: load(p) for p in WORKFLOWS}
 
 
@@ -336,7 +336,15 @@ def pending_path(args: list[str]) -> tuple[str, ...] | None:
 
 def test_meridian_and_make_commands_in_the_workflows_are_accepted(workflows):
     commands = workflow_commands(workflows)
-    assert {c.args[0] for c in commands if c.tool == "meridian"} >= {"preview", "diff", "slo", "drill", "evidence", "preflight"}
+    assert {c.args[0] for c in commands if c.tool == "meridian"} >= {
+        "preview",
+        "diff",
+        "slo",
+        "drill",
+        "evidence",
+        "preflight",
+        "rollout",
+    }
     problems = []
     for c in commands:
         path = pending_path(c.args) if c.tool == "meridian" else None
@@ -374,7 +382,7 @@ def test_changes_to_aws_happen_only_behind_a_protected_environment(workflows):
     for name, job_id, job in jobs(workflows):
         runs = " ".join(s.get("run", "") for s in job.get("steps", []))
         applies = any(s.get("with", {}).get("command") == "up" for s in job.get("steps", []))
-        executes_on_aws = "--execute" in runs and "--target aws" in runs
+        executes_on_aws = "--target aws" in runs and ("--execute" in runs or "meridian rollout" in runs)
         if applies or executes_on_aws:
             assert "environment" in job, f"{name}:{job_id} changes AWS without an environment's protection rules"
             assert job.get("concurrency", {}).get("cancel-in-progress") == "false", (
@@ -394,6 +402,19 @@ def test_the_deploy_gate_points_to_the_rollback_runbook_on_an_slo_breach(workflo
     upload = next(s for s in deploy["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()"
     assert any("meridian evidence" in s.get("run", "") for s in deploy["steps"])
+
+
+def test_the_rollout_checks_its_version_signs_its_evidence_and_verifies_it_against_the_signers_key(workflows):
+    job = workflows["rollout.yml"]["jobs"]["rollout"]
+    names = [s.get("name", "") for s in job["steps"]]
+    check = names.index("The version asked for is the one deployed on the canary track")
+    assert check < names.index("Roll out (or back)"), "the version is checked before any weight moves"
+    run = next(s for s in job["steps"] if s.get("id") == "rollout")
+    assert "--signing-key" in run["run"] and "MERIDIAN_SIGNING_KEY" in run["env"]["SIGNING_KEY"]
+    assert "rm -f" in run["run"] and "umask 077" in run["run"], "the private key leaves no readable file behind"
+    verify = next(s for s in job["steps"] if "bundle verifies" in s.get("name", ""))
+    assert "--key" in verify["run"] and "vars.MERIDIAN_SIGNING_PUBLIC_KEY" in verify["env"]["SIGNER_PUBLIC_KEY"]
+    assert job["concurrency"]["group"] == "deploy-${{ inputs.stack }}", "shares the deploy lock: never during an update"
 
 
 def test_every_job_has_a_timeout(workflows):
