@@ -1,8 +1,10 @@
 """Drill benchmark on the sandbox: recovery times of the DR drills, p50 and max over N runs.
 
 1. `region-failover` (primary service killed, primary database crashed, dr promoted): RTO measured
-   through the front door (fault -> first good write and read) against the failover detection
-   bound (interval x threshold + TTL, scaled by the sandbox's time scale) + 1 s.
+   through the front door (fault -> first good write and read) against the stack's failover
+   objective `failover.rto_target_s`, scaled by the sandbox's time scale. The detection bound
+   (interval x threshold + TTL, scaled) is printed beside it: a write needs the dr database promoted
+   after the front door moved, so the write RTO is detection + promotion, not detection alone.
 2. `database-failover --mode planned` (clean shutdown, promotion, traffic flip): RTO <= 2 s with 0
    acknowledged writes lost.
 
@@ -38,7 +40,6 @@ RUNS = int(os.environ.get("BENCH_DRILL_RUNS", "5"))
 TIME_SCALE = float(os.environ.get("BENCH_TIME_SCALE", "10"))
 STACK = "us"
 PLANNED_RTO_TARGET_S = 2.0
-MARGIN_S = 1.0
 
 
 def main() -> int:
@@ -97,7 +98,7 @@ def main() -> int:
     table = Table(title=f"sandbox drills, stack {STACK}, time scale {TIME_SCALE:g}, {RUNS} runs each")
     for col in ("drill", "RTO p50 s", "RTO max s", "target s", "met", "lost writes (max)", "failback RTO p50 s", "exit codes"):
         table.add_column(col)
-    targets = {"region-failover": bound + MARGIN_S, "database-failover": PLANNED_RTO_TARGET_S}
+    targets = {"region-failover": cfg.failover.rto_target_s / TIME_SCALE, "database-failover": PLANNED_RTO_TARGET_S}
     ok = True
     for drill, runs in results.items():
         if not runs:
@@ -111,7 +112,7 @@ def main() -> int:
             drill,
             f"{statistics.median(rtos):.3f}" if rtos else "-",
             f"{max(rtos):.3f}" if rtos else "-",
-            f"{targets[drill]:.2f}" + (" (bound + 1)" if drill == "region-failover" else ""),
+            f"{targets[drill]:.2f}" + (" (rto_target_s, scaled)" if drill == "region-failover" else ""),
             "yes" if met else "NO",
             str(lost),
             f"{statistics.median(failback):.3f}" if failback else "-",
