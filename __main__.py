@@ -274,8 +274,16 @@ failover = Failover(
     FailoverArgs(
         zone_id=domain.zone_id,
         fqdn=domain.fqdn,
-        primary=FailoverTarget(region=cfg.regions.primary.region, dns_name=ingresses["primary"].dns_name),
-        secondary=FailoverTarget(region=cfg.regions.dr.region, dns_name=ingresses["dr"].dns_name),
+        primary=FailoverTarget(
+            region=cfg.regions.primary.region,
+            dns_name=ingresses["primary"].dns_name,
+            regional_fqdn=domain.regional_fqdns[cfg.regions.primary.region],
+        ),
+        secondary=FailoverTarget(
+            region=cfg.regions.dr.region,
+            dns_name=ingresses["dr"].dns_name,
+            regional_fqdn=domain.regional_fqdns[cfg.regions.dr.region],
+        ),
         health_check_interval_s=cfg.failover.health_check_interval_s,
         failure_threshold=cfg.failover.failure_threshold,
         dns_ttl_s=cfg.failover.dns_ttl_s,
@@ -364,6 +372,8 @@ pulumi.export(
             "db_writer_endpoint": database.endpoints[role].writer,
             "db_reader_endpoint": database.endpoints[role].reader,
             "api_hostname": ingresses[role].dns_name,
+            # the region's own name, on its certificate: load and probes for one region (a rollout's)
+            "api_url": f"https://{domain.regional_fqdns[spec.region]}",
             # what `meridian rollout` moves on AWS (meridian.targets.aws.set_canary_weight)
             "listener_arn": ingresses[role].listener_arn,
             "target_group_arns": ingresses[role].target_group_arns,

@@ -5,7 +5,9 @@ failover records for the API name, and a CloudWatch alarm per health check notif
 The records are CNAMEs to each region's ALB with their own short TTL and the health check attached.
 The check goes through the ALB, so a region leaves DNS when its service fails the deep check *or*
 its ALB has no healthy target (the ALB answers 503). Not aliases: Route 53 answers an alias to an
-ELB with the balancer's fixed 60 s TTL, which alone spends the < 60 s failover target. The failover
+ELB with the balancer's fixed 60 s TTL, which alone spends the < 60 s failover target. Each region
+also has a plain CNAME of its own (`api-<region>.<zone>`, on its certificate): what a rollout loads
+and judges one region through, including the one failover routing keeps idle. The failover
 bound (checks + TTL + a stated margin) is computed once in `components.planning`, and validation
 already refuses settings that miss the RTO target.
 
@@ -32,6 +34,8 @@ class FailoverTarget:
     region: str
     dns_name: pulumi.Input[str]
     """DNS name of the load balancer serving the API in this region."""
+    regional_fqdn: str
+    """The region's own name (on its certificate): reaches this region whatever the failover answers."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +111,15 @@ class Failover(pulumi.ComponentResource):
                 # Route 53 refuses a CNAME beside an A record of the same name and set identifier: a
                 # change of type (from the earlier alias records) must delete the old record first.
                 opts=pulumi.ResourceOptions(parent=self, provider=args.dns_provider, delete_before_replace=True),
+            )
+            aws.route53.Record(
+                f"{name}-{target.region}-regional",
+                zone_id=args.zone_id,
+                name=target.regional_fqdn,
+                type="CNAME",
+                ttl=args.dns_ttl_s,
+                records=[target.dns_name],
+                opts=dns,
             )
             alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-{role.lower()}-alarm",

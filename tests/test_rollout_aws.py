@@ -466,3 +466,56 @@ def test_outputs_of_an_older_stack_say_what_to_do(previews, aws_env, tmp_path):
     with pytest.raises(BadInput, match=r"regions.dr.listener_arn .* run `pulumi up`"):
         target.set_canary_weight("dr", 1)
     assert target.explain("set_canary_weight", "primary", 25)[-1].startswith("elbv2.modify_listener(")
+
+
+# --- each region's own name: a rollout judges the region failover routing keeps idle ----------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_region_has_its_own_name_on_its_certificate_pointing_at_its_alb(previews, stack):
+    plan = previews[stack].plan
+    urns = by_urn(plan)
+    cfg, regions = regions_of(stack)
+    zone = cfg.failover.api_zone
+    regional = {region: f"{cfg.failover.api_record}-{region}.{zone}" for region in regions.values()}
+    records = [r for r in of_type(plan, "aws:route53/record:Record") if r["inputs"]["name"] in regional.values()]
+    assert len(records) == 2
+    for record in records:
+        region = next(r for r, name in regional.items() if name == record["inputs"]["name"])
+        assert record["inputs"]["type"] == "CNAME" and "failoverRoutingPolicies" not in record["inputs"]
+        (alb,) = of_type(plan, LB, region)
+        assert {urns[u]["urn"] for u in record["propertyDependencies"]["records"]} == {alb["urn"]}
+    api = f"{cfg.failover.api_record}.{zone}"
+    certs = of_type(plan, "aws:acm/certificate:Certificate")
+    assert len(certs) == 2
+    for cert in certs:
+        assert cert["inputs"]["domainName"] == api
+        assert sorted(cert["inputs"]["subjectAlternativeNames"]) == sorted(regional.values()), "the same names in both regions"
+    # one validation record per name (ACM gives the same record in every region), all waited on by both
+    validation_records = [
+        r for r in of_type(plan, "aws:route53/record:Record") if r["name"].split("-cert-validation")[0] != r["name"]
+    ]
+    assert sorted(r["inputs"]["name"].split(".", 1)[1].rstrip(".") for r in validation_records) == sorted(
+        [api, *regional.values()]
+    )
+    for v in of_type(plan, "aws:acm/certificateValidation:CertificateValidation"):
+        assert {urns[u]["urn"] for u in v["propertyDependencies"]["validationRecordFqdns"]} == {
+            r["urn"] for r in validation_records
+        }
+    for role, region in regions.items():
+        assert plan["outputs"]["regions"][role]["api_url"] == f"https://{regional[region]}"
+
+
+def test_the_aws_target_loads_each_region_through_its_own_name(previews, aws_env, tmp_path):
+    target, _ = canary_target(previews, tmp_path, [])
+    cfg, regions = regions_of("us")
+    for role, region in regions.items():
+        assert target.region_endpoint(role) == f"https://{cfg.failover.api_record}-{region}.{cfg.failover.api_zone}"
+    assert target.region_endpoint("dr") != target.endpoint(), "the idle region is reached directly, not through failover"
+    outputs = json.loads(json.dumps(previews["us"].plan["outputs"]))
+    del outputs["regions"]["dr"]["api_url"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(outputs))
+    old = aws_target.from_stack("us", ROOT, outputs=path, client_factory=lambda s, r: None)
+    with pytest.raises(ActionFailed, match="no api_url for dr"):
+        old.region_endpoint("dr")

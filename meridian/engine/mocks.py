@@ -162,18 +162,22 @@ def _global_cluster(name: str, inputs: Outputs, region: str, rid: str) -> Output
 
 def _acm_certificate(name: str, inputs: Outputs, region: str, rid: str) -> Outputs:
     domain = str(inputs.get("domainName", "example.com"))
-    token = _digest(domain, n=32)  # ACM's validation record is the same for a name in every region
+    names = [domain, *[str(n) for n in inputs.get("subjectAlternativeNames") or [] if n != domain]]
+
+    def option(name: str) -> dict:
+        token = _digest(name, n=32)  # ACM's validation record is the same for a name in every region
+        return {
+            "domainName": name,
+            "resourceRecordName": f"_{token}.{name}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{_digest(token, n=32)}.acm-validations.aws.",
+        }
+
+    # ACM lists the options in no order a program may rely on: reversed, so code that takes the first fails here too
     return {
         "id": _arn("acm", region, f"certificate/{rid}"),
         "arn": _arn("acm", region, f"certificate/{rid}"),
-        "domainValidationOptions": [
-            {
-                "domainName": domain,
-                "resourceRecordName": f"_{token}.{domain}.",
-                "resourceRecordType": "CNAME",
-                "resourceRecordValue": f"_{_digest(token, n=32)}.acm-validations.aws.",
-            }
-        ],
+        "domainValidationOptions": [option(n) for n in reversed(names)],
     }
 
 

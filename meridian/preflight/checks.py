@@ -312,17 +312,17 @@ def check_certificates(ctx: Context) -> CheckResult:
     for cert in ctx.of_type("aws:acm/certificate:Certificate"):
         result.checked += 1
         i = ctx.inputs[cert.urn]
-        domain = str(i.get("domainName", ""))
         if i.get("validationMethod") != "DNS":
             continue
-        if not (domain == zone or domain.endswith("." + zone)):
-            result.findings.append(
-                Finding(
-                    cert.urn,
-                    f"{domain} is outside the zone {zone}: its validation record cannot be created there",
-                    "use a name inside meridian:failover.api_zone",
+        for domain in [str(i.get("domainName", "")), *[str(n) for n in i.get("subjectAlternativeNames") or []]]:
+            if not (domain == zone or domain.endswith("." + zone)):
+                result.findings.append(
+                    Finding(
+                        cert.urn,
+                        f"{domain} is outside the zone {zone}: its validation record cannot be created there",
+                        "use a name inside meridian:failover.api_zone",
+                    )
                 )
-            )
         mine = [v for v in validations if cert.urn in v.dependencies]
         if not mine:
             result.findings.append(

@@ -173,6 +173,15 @@ class AwsTarget:
 
     # --- looking ---------------------------------------------------------------------------------
 
+    def region_endpoint(self, role: Role) -> str:
+        """The region's own name (`api-<region>.<zone>`, on its certificate): load that reaches the
+        region whatever failover routing answers, so the idle one can be judged too."""
+        check_role(role)
+        url = self.outputs["regions"][role].get("api_url")
+        if not url:
+            raise ActionFailed(f"the stack's outputs name no api_url for {role}: `pulumi up` a version that exports it")
+        return url
+
     def endpoint(self) -> str:
         return str(self.outputs["api_url"])
 
