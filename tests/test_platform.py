@@ -274,14 +274,16 @@ def test_clusters_are_reachable_by_the_runner_and_administered_by_access_entries
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_one_validation_record_serves_both_regions_certificates(previews, stack):
+def test_one_validation_record_per_name_serves_both_regions_certificates(previews, stack):
     plan = previews[stack].plan
-    records = [r for r in of_type(plan, "aws:route53/record:Record") if not r["inputs"].get("failoverRoutingPolicies")]
-    (record,) = records
-    assert "allowOverwrite" not in record["inputs"], "one owner: nothing else writes this record"
-    assert record["inputs"]["zoneId"] == load_stack(ROOT, stack).failover.hosted_zone_id
+    # the API name and each region's own name: three records, each managed once for both regions
+    records = [r for r in of_type(plan, "aws:route53/record:Record") if "-cert-validation" in r["name"]]
+    assert len(records) == 3 and len({r["inputs"]["name"] for r in records}) == 3
+    for record in records:
+        assert "allowOverwrite" not in record["inputs"], "one owner: nothing else writes this record"
+        assert record["inputs"]["zoneId"] == load_stack(ROOT, stack).failover.hosted_zone_id
     validations = of_type(plan, "aws:acm/certificateValidation:CertificateValidation")
-    assert len(validations) == 2 and all(record["urn"] in v["dependencies"] for v in validations)
+    assert len(validations) == 2 and all(r["urn"] in v["dependencies"] for v in validations for r in records)
     assert not of_type(plan, "aws:route53/zone:Zone"), "deploys use the existing delegated zone"
 
 
