@@ -79,9 +79,19 @@ def replica_arn(primary_arn: str, primary_region: str, replica_region: str) -> s
 
 
 def secret_value(*, username: str, password: str, host: str, port: int, dbname: str) -> str:
-    """What the rotation function for PostgreSQL reads (and the service takes `password` from)."""
+    """What the rotation function for PostgreSQL reads (and the service takes `password` from).
+    `ssl: true`: the function connects with TLS only (`verify-full`), never falling back to plain
+    text, which `rds.force_ssl` would refuse anyway."""
     return json.dumps(
-        {"engine": "postgres", "host": host, "port": port, "dbname": dbname, "username": username, "password": password},
+        {
+            "engine": "postgres",
+            "host": host,
+            "port": port,
+            "dbname": dbname,
+            "username": username,
+            "password": password,
+            "ssl": True,
+        },
         sort_keys=True,
     )
 
