@@ -399,6 +399,10 @@ def test_up_again_after_a_crash_cleans_stale_processes(sb):
 
 
 def test_down_stops_everything_and_keeps_data(sb):
+    # its own write (tests of this module may run in other workers' sandboxes under xdist)
+    with _client() as c:
+        r = c.post(f"{sb.doc['endpoint']}/v1/tenants/acme/events", json={"type": "kept"}, headers=sb.headers("acme"))
+        assert r.status_code == 201, r.text
     sb.remember()
     doc = sb.doc
     cli = sb.cli("down")
@@ -415,5 +419,5 @@ def test_down_stops_everything_and_keeps_data(sb):
     assert cli.code == 0, cli.out + cli.err
     sb.remember()
     with _client() as c:
-        r = c.get(f"{sb.doc['endpoint']}/v1/tenants/acme/events?type=again", headers=sb.headers("acme"))
+        r = c.get(f"{sb.doc['endpoint']}/v1/tenants/acme/events?type=kept", headers=sb.headers("acme"))
         assert r.status_code == 200 and len(r.json()["events"]) == 1

@@ -41,6 +41,16 @@ def test_allocate_avoids_given_ports_and_busy_ones():
         assert taken not in again.values()
 
 
+def test_allocated_ports_stay_out_of_the_kernels_ephemeral_range(tmp_path):
+    # outgoing connections take their source ports from that range: a port released there can be gone by start
+    low, high = ports.ephemeral_range()
+    got = ports.allocate([f"p{i}" for i in range(30)])
+    assert all(ports.LOWEST <= p < low for p in got.values()), (got, low, high)
+    bad = tmp_path / "range"
+    bad.write_text("garbage")
+    assert ports.ephemeral_range(str(bad)) == (32768, 60999)
+
+
 def test_allocate_rejects_duplicate_names():
     with pytest.raises(ValueError):
         ports.allocate(["a", "a"])
