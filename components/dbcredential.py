@@ -99,8 +99,6 @@ def secret_value(*, username: str, password: str, host: str, port: int, dbname: 
 class DatabaseCredential(pulumi.ComponentResource):
     secret_arns: dict[str, pulumi.Output[str]]  # "primary" / "dr": each region's copy
     kms_key_arns: dict[str, pulumi.Input[str]]  # "primary" / "dr": what decrypts each copy
-    password: pulumi.Output[str]
-    """The first password only (secret): rotation replaces it in the secret and the database."""
 
     def __init__(self, name: str, args: DatabaseCredentialArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:database:DatabaseCredential", name, None, opts)
@@ -112,7 +110,7 @@ class DatabaseCredential(pulumi.ComponentResource):
             override_special=PASSWORD_SPECIALS,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.password = pulumi.Output.secret(initial.result)
+        first_password = pulumi.Output.secret(initial.result)  # rotation replaces it in the secret and the database
         secret = aws.secretsmanager.Secret(
             f"{name}-secret",
             description=f"database user {args.username}: its password, rotated every {args.rotation_days} days",
@@ -125,7 +123,7 @@ class DatabaseCredential(pulumi.ComponentResource):
             f"{name}-initial",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(
-                pulumi.Output.all(args.host, self.password).apply(
+                pulumi.Output.all(args.host, first_password).apply(
                     lambda v: secret_value(username=args.username, password=v[1], host=v[0], port=args.port, dbname=args.dbname)
                 )
             ),
