@@ -29,7 +29,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.dbcredential import PASSWORD_SPECIALS, CredentialReplica, DatabaseCredential, DatabaseCredentialArgs
+from components.dbcredential import CredentialReplica, DatabaseCredential, DatabaseCredentialArgs, rds_password
 from components.keys import customer_key
 from components.policydocs import assume_role_policy, managed_policy_arn
 
@@ -99,15 +99,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         super().__init__("meridian:database:ReplicatedDatabase", name, None, opts)
         self._name = name
         self._args = args
-        password = random.RandomPassword(
-            f"{name}-master-password",
-            length=32,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        # The SDK marks `result` secret through additional_secret_outputs; say it explicitly too.
-        self.master_password = pulumi.Output.secret(password.result)
+        self.master_password = rds_password(f"{name}-master-password", self)
         self.master_username = MASTER_USER
         self.app_username = APP_USER
         # Stable across updates (no keepers), new for a new stack: see the module docstring.

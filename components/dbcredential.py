@@ -38,6 +38,14 @@ PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
 ROTATION_EXCLUDED = "/@\"' \\`"
 
 
+def rds_password(name: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """32 random characters RDS accepts, secret in state (the SDK marks `result` secret; say it too)."""
+    password = random.RandomPassword(
+        name, length=32, special=True, override_special=PASSWORD_SPECIALS, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    return pulumi.Output.secret(password.result)
+
+
 @dataclass(frozen=True, kw_only=True)
 class CredentialReplica:
     region: str
@@ -103,14 +111,7 @@ class DatabaseCredential(pulumi.ComponentResource):
     def __init__(self, name: str, args: DatabaseCredentialArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:database:DatabaseCredential", name, None, opts)
         primary = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
-        initial = random.RandomPassword(
-            f"{name}-initial-password",
-            length=32,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        first_password = pulumi.Output.secret(initial.result)  # rotation replaces it in the secret and the database
+        first_password = rds_password(f"{name}-initial-password", self)  # rotation replaces it in secret and database
         secret = aws.secretsmanager.Secret(
             f"{name}-secret",
             description=f"database user {args.username}: its password, rotated every {args.rotation_days} days",

@@ -28,6 +28,19 @@ def meridian_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "meridian", *args]
 
 
+@pytest.fixture
+def aws_env(monkeypatch):
+    """moto for every AWS call in the test, with fake credentials (never a real profile's)."""
+    from moto import mock_aws
+
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
 def run_meridian(*args: str, cwd: Path = ROOT, timeout: float = 300) -> Cli:
     env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
     proc = subprocess.run(meridian_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)

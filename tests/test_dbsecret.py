@@ -8,7 +8,6 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from components.dbcredential import secret_value
 from service.dbsecret import SecretPassword, SecretUnavailable
@@ -18,13 +17,8 @@ REGION = "eu-west-1"
 
 
 @pytest.fixture
-def secrets(monkeypatch):
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def secrets(aws_env):
+    return boto3.client("secretsmanager", region_name=REGION)
 
 
 def _secret(client, password: str) -> DbSecret:

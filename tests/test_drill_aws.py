@@ -16,7 +16,6 @@ import boto3
 import pytest
 import yaml
 from botocore.stub import ANY, Stubber
-from moto import mock_aws
 from rich.console import Console
 
 from components.config import load_stack
@@ -68,16 +67,6 @@ class Cloud:
     def done(self):
         for stub in self.stubs.values():
             stub.assert_no_pending_responses()
-
-
-@pytest.fixture
-def aws_env(monkeypatch):
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield
 
 
 def make_target(previews, stack, tmp_path, *, health_checks=True):

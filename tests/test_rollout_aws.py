@@ -13,7 +13,6 @@ import re
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from components import ingress, lbcontroller
 from components.config import ConfigError, RawConfig, load_stack, parse_config, read_stack_files
@@ -325,16 +324,6 @@ def test_the_alb_is_priced_and_its_parts_are_free(previews):
 
 
 # --- the AWS target moves the weights (elbv2 on moto) --------------------------------------------------
-
-
-@pytest.fixture
-def aws_env(monkeypatch):
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield
 
 
 class Elbv2:

@@ -32,15 +32,15 @@ def impossible(tmp_path) -> Path:
     return path
 
 
-def slo(state_dir: Path, report: Path, *args: str):
+def slo(state_dir: Path, report: Path | None, *args: str, duration: float = 4, cwd: Path = ROOT):
+    """`meridian slo` on the shared sandbox: 8 flat users; `report` None: where slo writes by default."""
     return run_meridian(
         "slo",
         "--stack",
         STACK,
         "--state-dir",
         str(state_dir),
-        "--report",
-        str(report),
+        *(("--report", str(report)) if report is not None else ()),
         "--shape",
         "flat",
         "--users",
@@ -48,8 +48,9 @@ def slo(state_dir: Path, report: Path, *args: str):
         "--spawn-rate",
         "8",
         "--duration",
-        "4",
+        f"{duration:g}",
         *args,
+        cwd=cwd,
         timeout=120,
     )
 
@@ -81,22 +82,7 @@ def test_evidence_bundles_the_report_slo_wrote_where_it_writes_by_default(state_
     project = full_project_copy(tmp_path)
     # long enough that every route the objectives name is requested (a read by id needs an event
     # written READ_AFTER_S earlier): 4 users for 3 s once gave no such read, and an unmeasurable objective
-    ran = run_meridian(
-        "slo",
-        "--stack",
-        STACK,
-        "--state-dir",
-        str(state_dir),
-        "--shape",
-        "flat",
-        "--users",
-        "8",
-        "--spawn-rate",
-        "8",
-        "--duration",
-        "6",
-        cwd=project,
-    )
+    ran = slo(state_dir, None, duration=6, cwd=project)
     assert ran.code == 0, ran.out + ran.err
     (written,) = (project / ".meridian" / "reports").glob("slo-us-*/report.json")
     out = tmp_path / "bundle"
