@@ -160,51 +160,30 @@ class ReplicatedDatabase(pulumi.ComponentResource):
                 vpc_id=side.vpc_id,
                 ingress=[],
                 egress=[
-                    {
-                        "description": "PostgreSQL",
-                        "protocol": "tcp",
-                        "from_port": PORT,
-                        "to_port": PORT,
-                        "cidr_blocks": [side.cidr],
-                    },
-                    {
-                        "description": "Secrets Manager endpoint",
-                        "protocol": "tcp",
-                        "from_port": 443,
-                        "to_port": 443,
-                        "cidr_blocks": [side.cidr],
-                    },
+                    {"description": what, "protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": [side.cidr]}
+                    for what, port in (("PostgreSQL", PORT), ("Secrets Manager endpoint", 443))
                 ],
                 opts=opts,
             )
             if role == "primary"
             else None
         )
+        sources = {"EKS nodes": side.client_security_group_id}
+        if rotation_sg is not None:
+            sources["the password rotation function"] = rotation_sg.id
         security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             description=f"{name}: PostgreSQL from the cluster nodes only",  # a new description replaces the group
             vpc_id=side.vpc_id,
             ingress=[
                 {
-                    "description": "PostgreSQL from EKS nodes",
+                    "description": f"PostgreSQL from {who}",
                     "protocol": "tcp",
                     "from_port": PORT,
                     "to_port": PORT,
-                    "security_groups": [side.client_security_group_id],
-                },
-                *(
-                    [
-                        {
-                            "description": "PostgreSQL from the password rotation function",
-                            "protocol": "tcp",
-                            "from_port": PORT,
-                            "to_port": PORT,
-                            "security_groups": [rotation_sg.id],
-                        }
-                    ]
-                    if rotation_sg is not None
-                    else []
-                ),
+                    "security_groups": [sg],
+                }
+                for who, sg in sources.items()
             ],
             egress=[],
             opts=opts,
