@@ -1,0 +1,60 @@
+"""Who hears about the stack: budgets per stack and per tenant, and the subscribers every alert
+topic delivers to.
+
+Plain functions over the components, no component of their own (see components.region).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+
+from components.alerts import AlertSubscriptions, AlertSubscriptionsArgs, AlertTopic, Subscriber
+from components.config import AlertSettings, CostSettings, TenantSpec
+from components.cost import CostCaps, CostCapsArgs, TenantBudget
+from components.failover import METRICS_REGION, Failover
+from components.region import ROLES, Region, Role
+from components.tagging import regional_provider
+
+
+def compose_cost_caps(
+    stack: str, settings: CostSettings, tenants: Sequence[TenantSpec], regions: Mapping[Role, Region]
+) -> CostCaps:
+    """The stack's budget and one per tenant, each tenant's scoped to its roles in both regions."""
+    return CostCaps(
+        f"{stack}-cost",
+        CostCapsArgs(
+            stack=stack,
+            stack_cap_usd=settings.stack_cap_usd,
+            alert_thresholds_pct=settings.alert_thresholds_pct,
+            activate_cost_allocation_tags=settings.activate_cost_allocation_tags,
+            tenants=[
+                TenantBudget(
+                    tenant_id=t.id,
+                    monthly_budget_usd=t.monthly_budget_usd,
+                    role_names=[regions[role].identity.role_name for role in ROLES],
+                )
+                for t in tenants
+            ],
+        ),
+        # AWS Budgets is a global service; it is managed through the primary region's provider.
+        opts=pulumi.ResourceOptions(providers={"aws": regions["primary"].provider}),
+    )
+
+
+def compose_alerts(
+    stack: str, settings: AlertSettings, *, failover: Failover, cost_caps: CostCaps, regions: Mapping[Role, Region]
+) -> AlertSubscriptions:
+    """Alerts go somewhere: every alert topic delivers to the configured subscribers."""
+    return AlertSubscriptions(
+        f"{stack}-alerts",
+        AlertSubscriptionsArgs(
+            topics=[
+                AlertTopic(role="failover", topic_arn=failover.alarm_topic_arn, provider=regional_provider(METRICS_REGION)),
+                AlertTopic(role="budgets", topic_arn=cost_caps.alert_topic_arn, provider=regions["primary"].provider),
+            ],
+            subscribers=[Subscriber(protocol=s.protocol, endpoint=s.endpoint, region=s.region) for s in settings.subscriptions],
+            provider_of=regional_provider,
+        ),
+    )

@@ -1,0 +1,70 @@
+"""What both regions' services share, composed on the regions' bases: the database that spans the
+pair, the API's domain with a certificate per region, and the image registry replicated inside the zone.
+
+Plain functions over the components, no component of their own (see components.region).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from components.apidomain import ApiDomain, ApiDomainArgs
+from components.config import DatabaseSettings, FailoverSettings
+from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
+from components.region import RegionBase, Role
+from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
+
+
+def compose_database(stack: str, settings: DatabaseSettings, bases: Mapping[Role, RegionBase]) -> ReplicatedDatabase:
+    """The platform database: writer and readers in the primary region, a member in the dr region,
+    each on its region's data subnets and open to its cluster's nodes."""
+
+    def side(base: RegionBase) -> DatabaseRegion:
+        return DatabaseRegion(
+            region=base.region,
+            provider=base.provider,
+            vpc_id=base.network.vpc_id,
+            data_subnet_ids=base.network.data_subnet_ids,
+            client_security_group_id=base.cluster.node_security_group_id,
+            cidr=str(base.spec.cidr),
+        )
+
+    return ReplicatedDatabase(
+        f"{stack}-db",
+        ReplicatedDatabaseArgs(
+            engine=settings.engine,
+            engine_version=settings.engine_version,
+            instance_class=settings.instance_class,
+            readers=settings.readers,
+            backup_retention_days=settings.backup_retention_days,
+            allocated_storage_gb=settings.allocated_storage_gb,
+            primary=side(bases["primary"]),
+            dr=side(bases["dr"]),
+        ),
+    )
+
+
+def compose_domain(stack: str, settings: FailoverSettings, bases: Mapping[Role, RegionBase]) -> ApiDomain:
+    """The API's hosted zone (managed through the primary region's provider) and a certificate per region."""
+    return ApiDomain(
+        f"{stack}-api-domain",
+        ApiDomainArgs(
+            zone_name=settings.api_zone,
+            record=settings.api_record,
+            providers={base.region: base.provider for base in (bases["primary"], bases["dr"])},
+            zone_provider=bases["primary"].provider,
+            existing_zone_id=settings.hosted_zone_id,  # None only with create_zone (two-phase bring-up)
+        ),
+    )
+
+
+def compose_registry(stack: str, repository: str, bases: Mapping[Role, RegionBase]) -> ImageRegistry:
+    """The service's image repository in both regions; the primary's replicates to the dr region's."""
+    return ImageRegistry(
+        f"{stack}-images",
+        ImageRegistryArgs(
+            repository=repository,
+            primary=RegionRegistry(region=bases["primary"].region, provider=bases["primary"].provider),
+            dr=RegionRegistry(region=bases["dr"].region, provider=bases["dr"].provider),
+        ),
+    )
