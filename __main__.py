@@ -8,7 +8,8 @@ from components.apikeys import TenantApiKeys, TenantApiKeysArgs
 from components.config import ConfigError, from_engine
 from components.oversight import compose_alerts, compose_cost_caps
 from components.recovery import compose_disaster_recovery, compose_failover
-from components.region import Region, RegionBase, Role, compose_base, compose_region, region_outputs
+from components.region import Region, compose_region, region_outputs
+from components.regionbase import RegionBase, Role, compose_base
 from components.shared import compose_database, compose_domain, compose_registry
 from components.tagging import ProviderSettings, configure_providers, regional_provider
 
@@ -76,7 +77,7 @@ pulumi.export(
         t.id: {
             "plan": t.plan,
             "data_tier": t.data_tier,
-            "namespace": regions["primary"].tenants[t.id].namespace,
+            "namespace": regions["primary"].tenancy.tenants[t.id].namespace,
             "monthly_budget_usd": t.monthly_budget_usd,
         }
         for t in cfg.tenants

@@ -1,7 +1,7 @@
 """Who hears about the stack: budgets per stack and per tenant, and the subscribers every alert
 topic delivers to.
 
-Plain functions over the components, no component of their own (see components.region).
+Plain functions over the components, no component of their own (see components.regionbase).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from components.alerts import AlertSubscriptions, AlertSubscriptionsArgs, AlertT
 from components.config import AlertSettings, CostSettings, TenantSpec
 from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.failover import METRICS_REGION, Failover
-from components.region import ROLES, Region, Role
+from components.region import Region
+from components.regionbase import ROLES, Role
 from components.tagging import regional_provider
 
 
@@ -33,7 +34,7 @@ def compose_cost_caps(
                 TenantBudget(
                     tenant_id=t.id,
                     monthly_budget_usd=t.monthly_budget_usd,
-                    role_names=[regions[role].identity.role_name for role in ROLES],
+                    role_names=[regions[role].tenancy.identity.role_name for role in ROLES],
                 )
                 for t in tenants
             ],

@@ -1,7 +1,7 @@
 """How the pair survives a region: Route 53 failover between the regions' front doors, and disaster
 recovery (backups copied across, object replication, FIS experiments) of what the regions hold.
 
-Plain functions over the components, no component of their own (see components.region).
+Plain functions over the components, no component of their own (see components.regionbase).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from components.apidomain import ApiDomain
 from components.config import DrSettings, FailoverSettings, TenantSpec
 from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
-from components.region import Region, Role
+from components.region import Region
+from components.regionbase import Role
 from components.tagging import regional_provider
+from components.tenancy import RegionTenancy
 from components.tenant import tenant_prefix
 
 
@@ -43,42 +45,39 @@ def compose_failover(stack: str, settings: FailoverSettings, domain: ApiDomain, 
     )
 
 
-def replicated_buckets(tenants: Sequence[TenantSpec], primary: Region, dr: Region) -> list[BucketPair]:
-    """What replicates to the dr region: the pool bucket per pool tenant's prefix, each silo bucket whole."""
-    pool_tenants = [t for t in tenants if t.data_tier == "pool"]
-    pairs = (
-        [
+def replicated_buckets(tenants: Sequence[TenantSpec], primary: RegionTenancy, dr: RegionTenancy) -> list[BucketPair]:
+    """What replicates to the dr region: the pool bucket per pool tenant's prefix, each silo bucket
+    whole; every object to its tenant's key in the dr region."""
+
+    def route(prefix: str, tenant_id: str) -> ReplicaRoute:
+        return ReplicaRoute(
+            prefix=prefix, source_key_arn=primary.tenants[tenant_id].key_arn, replica_key_arn=dr.tenants[tenant_id].key_arn
+        )
+
+    pairs: list[BucketPair] = []
+    pool_tenants = [t.id for t in tenants if t.data_tier == "pool"]
+    if pool_tenants:
+        pairs.append(
             BucketPair(
                 role="pool",
                 source_bucket_arn=primary.pool.bucket_arn,
                 replica_bucket_arn=dr.pool.bucket_arn,
-                routes=[
-                    ReplicaRoute(
-                        prefix=tenant_prefix(t.id),
-                        source_key_arn=primary.tenants[t.id].key_arn,
-                        replica_key_arn=dr.tenants[t.id].key_arn,
-                    )
-                    for t in pool_tenants
-                ],
+                routes=[route(tenant_prefix(tenant_id), tenant_id) for tenant_id in pool_tenants],
                 depends_on=[primary.pool, dr.pool],
             )
-        ]
-        if pool_tenants
-        else []
-    )
-    pairs += [
-        BucketPair(
-            role=f"t-{t.id}",
-            source_bucket_arn=primary.tenants[t.id].bucket_arn,
-            replica_bucket_arn=dr.tenants[t.id].bucket_arn,
-            routes=[
-                ReplicaRoute(prefix="", source_key_arn=primary.tenants[t.id].key_arn, replica_key_arn=dr.tenants[t.id].key_arn)
-            ],
-            depends_on=[primary.tenants[t.id], dr.tenants[t.id]],
         )
-        for t in tenants
-        if t.data_tier == "silo"
-    ]
+    for t in tenants:
+        if t.data_tier == "silo":
+            source, replica = primary.tenants[t.id], dr.tenants[t.id]
+            pairs.append(
+                BucketPair(
+                    role=f"t-{t.id}",
+                    source_bucket_arn=source.bucket_arn,
+                    replica_bucket_arn=replica.bucket_arn,
+                    routes=[route("", t.id)],
+                    depends_on=[source, replica],
+                )
+            )
     return pairs
 
 
@@ -101,7 +100,7 @@ def compose_disaster_recovery(
             primary=DrRegion(region=primary.region, provider=primary.provider),
             dr=DrRegion(region=dr.region, provider=dr.provider),
             database_engine=database_engine,
-            bucket_pairs=replicated_buckets(tenants, primary, dr),
+            bucket_pairs=replicated_buckets(tenants, primary.tenancy, dr.tenancy),
             backup_retention_days=settings.backup_retention_days,
             backup_schedule=settings.backup_schedule,
             vault_lock_changeable_days=settings.vault_lock_changeable_days,

@@ -1,7 +1,7 @@
 """What both regions' services share, composed on the regions' bases: the database that spans the
 pair, the API's domain with a certificate per region, and the image registry replicated inside the zone.
 
-Plain functions over the components, no component of their own (see components.region).
+Plain functions over the components, no component of their own (see components.regionbase).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from components.apidomain import ApiDomain, ApiDomainArgs
 from components.config import DatabaseSettings, FailoverSettings
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
-from components.region import RegionBase, Role
+from components.regionbase import RegionBase, Role
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
 
 

@@ -1,0 +1,89 @@
+"""A region's base, composed: its network and its cluster, what the database of the pair stands on.
+
+The program composes a region in two phases, because the database spans both regions and stands
+between them: this base first, then what runs on it (components.region). Each phase returns a
+frozen record of the region's parts, which the program keys by role.
+
+Composition functions are plain functions over the components, with no component of their own:
+every component keeps the name, parent and options it had when the program created it inline, so
+the rendered plan (URNs included) does not move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import Cluster, ClusterArgs
+from components.config import ClusterSettings, NetworkSettings, RegionSpec
+from components.network import RegionNetwork, RegionNetworkArgs
+
+Role = Literal["primary", "dr"]
+"""A region's part in the pair: `primary` serves and takes writes; `dr` takes over on failover."""
+ROLES: tuple[Role, ...] = ("primary", "dr")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionBase:
+    """A region's network and cluster, and the provider they were made with."""
+
+    role: Role
+    spec: RegionSpec
+    provider: aws.Provider
+    network: RegionNetwork
+    cluster: Cluster
+
+    @property
+    def region(self) -> str:
+        return self.spec.region
+
+
+def compose_base(
+    stack: str,
+    role: Role,
+    spec: RegionSpec,
+    *,
+    provider: aws.Provider,
+    network: NetworkSettings,
+    cluster: ClusterSettings,
+    node_tags: Mapping[str, str],
+) -> RegionBase:
+    """The region's VPC and its EKS cluster on the private subnets."""
+    regional = pulumi.ResourceOptions(providers={"aws": provider})
+    net = RegionNetwork(
+        f"{stack}-{spec.region}-net",
+        RegionNetworkArgs(
+            region=spec.region,
+            cidr=str(spec.cidr),
+            az_count=network.az_count,
+            nat_gateways=network.nat_gateways,
+            flow_log_retention_days=network.flow_log_retention_days,
+        ),
+        opts=regional,
+    )
+    eks = Cluster(
+        f"{stack}-{spec.region}-eks",
+        ClusterArgs(
+            region=spec.region,
+            private_subnet_ids=net.private_subnet_ids,
+            version=cluster.version,
+            node_instance_types=cluster.node_instance_types,
+            node_ami_type=cluster.node_ami_type,
+            node_min=cluster.node_min,
+            node_desired=cluster.node_desired,
+            node_max=cluster.node_max,
+            vpc_id=net.vpc_id,
+            api_access=cluster.api_access,
+            public_access_cidrs=[str(c) for c in cluster.public_access_cidrs],
+            runner_cidrs=[str(c) for c in cluster.runner_cidrs],
+            deploy_role_arn=cluster.deploy_role_arn,
+            operator_role_arns=cluster.operator_role_arns,
+            node_tags=node_tags,
+        ),
+        opts=regional,
+    )
+    return RegionBase(role=role, spec=spec, provider=provider, network=net, cluster=eks)
