@@ -22,7 +22,8 @@ from components.tagging import regional_provider
 def compose_cost_caps(
     stack: str, settings: CostSettings, tenants: Sequence[TenantSpec], regions: Mapping[Role, Region]
 ) -> CostCaps:
-    """The stack's budget and one per tenant, each tenant's scoped to its roles in both regions."""
+    """The stack's budget and one per tenant; a tenant over budget gets its hard cap attached to the
+    tenant roles of both regions."""
     return CostCaps(
         f"{stack}-cost",
         CostCapsArgs(
