@@ -117,7 +117,7 @@ EXAMPLES: dict[str, Example] = {
     "kms-key-rotation-and-policy": Example(
         "a key without rotation",
         [
-            resource("aws:kms/key:Key", "platform-key", {}),
+            resource("aws:kms/key:Key", "platform-key", {"enableKeyRotation": False}),
         ],
     ),
     "lb-listener-tls": Example(
@@ -129,7 +129,7 @@ EXAMPLES: dict[str, Example] = {
     "rds-storage-encrypted": Example(
         "the primary cluster with storage encryption off",
         [
-            resource("aws:rds/cluster:Cluster", "db-primary-cluster", {}),
+            resource("aws:rds/cluster:Cluster", "db-primary-cluster", {"storageEncrypted": False}),
         ],
     ),
     "rds-parameter-group-tls-required": Example(
@@ -145,7 +145,7 @@ EXAMPLES: dict[str, Example] = {
     "ebs-volume-encrypted": Example(
         "a volume with encryption off",
         [
-            resource("aws:ebs/volume:Volume", "scratch", {}),
+            resource("aws:ebs/volume:Volume", "scratch", {"encrypted": False}),
         ],
     ),
     "eks-cluster-secrets-encrypted": Example(
@@ -207,7 +207,7 @@ EXAMPLES: dict[str, Example] = {
             resource(
                 "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
                 "pool-no-public",
-                {"blockPublicAcls": True, "ignorePublicAcls": True, "restrictPublicBuckets": True},
+                {"blockPublicAcls": True, "ignorePublicAcls": True, "restrictPublicBuckets": True, "blockPublicPolicy": False},
                 parent=urn("aws:s3/bucket:Bucket", "pool-bucket"),
             ),
         ],
@@ -251,13 +251,17 @@ EXAMPLES: dict[str, Example] = {
     "eks-cluster-endpoint-restricted": Example(
         "the public endpoint left at the provider default (on, 0.0.0.0/0)",
         [
-            resource("aws:eks/cluster:Cluster", "eks", {}),
+            resource(
+                "aws:eks/cluster:Cluster",
+                "eks",
+                {"vpcConfig": {"subnetIds": ["subnet-1", "subnet-2"], "endpointPrivateAccess": True}},
+            ),
         ],
     ),
     "lb-alb-hardened": Example(
         "an ALB passing invalid header fields on",
         [
-            resource("aws:lb/loadBalancer:LoadBalancer", "api-lb", {}),
+            resource("aws:lb/loadBalancer:LoadBalancer", "api-lb", {"dropInvalidHeaderFields": False}),
         ],
     ),
     "iam-policy-no-full-admin": Example(
@@ -443,7 +447,11 @@ EXAMPLES: dict[str, Example] = {
     "rds-database-operable": Example(
         "the primary cluster without its log export",
         [
-            resource("aws:rds/cluster:Cluster", "db-primary-cluster", {"engine": "aurora-postgresql"}),
+            resource(
+                "aws:rds/cluster:Cluster",
+                "db-primary-cluster",
+                {"engine": "aurora-postgresql", "enabledCloudwatchLogsExports": []},
+            ),
         ],
     ),
     "s3-bucket-access-logging": Example(
@@ -453,7 +461,7 @@ EXAMPLES: dict[str, Example] = {
         ],
     ),
     "backup-plan-coverage": Example(
-        "a bucket no backup selection covers",
+        "a database cluster no backup selection covers",
         [
             resource("aws:rds/cluster:Cluster", "db-primary-cluster", {}),
         ],
