@@ -1,4 +1,5 @@
-"""AWS Backup: a vault per region, locked, a daily plan copying to the dr vault and a selection covering the data."""
+"""AWS Backup: a locked vault per region, a daily plan copying to the dr vault and a selection
+covering the data; the mutations of the backup rules."""
 
 from __future__ import annotations
 

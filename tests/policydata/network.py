@@ -1,4 +1,6 @@
-"""The network: a VPC with its flow log, the load balancer's edge (security group, ALB, two target groups behind one TLS listener) and the database's security group."""
+"""The network: a VPC with its flow log, the load balancer's edge (its security group, an ALB, two
+target groups behind one TLS listener) and the database's security group; the mutations of the
+network and exposure rules."""
 
 from __future__ import annotations
 

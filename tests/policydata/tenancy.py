@@ -1,4 +1,6 @@
-"""Two tenants: acme's namespace fenced and bounded, its IRSA role reaching its prefix and key only, its workload; globex's namespace and key, so isolation has something to get wrong."""
+"""Two tenants: acme's namespace fenced and bounded, its IRSA role reaching its prefix and key
+only, its workload; globex's namespace and key, so isolation has something to get wrong; the
+mutations of the tenancy and workload rules."""
 
 from __future__ import annotations
 
