@@ -5,9 +5,9 @@ in one importable module per area. Offline, `meridian preview` runs this same fi
 `python -m pulumi.policy 127.0.0.1:0 policies`.
 """
 
-import sdkcache
+import sdkhooks
 
-sdkcache.install()  # before the pack's server starts: decode each resource once per request, not once per policy
+sdkhooks.install()  # before the pack's server starts: refuses an unexpected pulumi-policy, then decodes each resource once per request
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 

@@ -29,7 +29,9 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, _is_unknown
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+from sdkhooks import advisory_reporter, is_unknown
 
 __all__ = ["UnknownValueError"]
 
@@ -100,19 +102,6 @@ def judge_each(resources: Iterable[Any], judge: Callable[[Any], list[tuple[str |
     return out
 
 
-def _advisory_reporter(report: Callable[..., None]) -> Callable[..., None] | None:
-    """The SDK's `report` is bound to the policy's level; unverifiable findings go out advisory,
-    as the SDK's own "can't run during preview" does. pulumi-policy 1.x builds `report` with
-    `_create_report_violation`: build its advisory twin the same way (None if that changes)."""
-    try:
-        cells = dict(zip(report.__code__.co_freevars, (c.cell_contents for c in report.__closure__ or ()), strict=True))
-        return cells["self"]._create_report_violation(
-            cells["response"], cells["policy_name"], cells["policy_description"], ADVISORY, cells.get("severity")
-        )
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
-
-
 class _Unverified(UnknownValueError):
     """Fallback when no advisory reporter can be built: one SDK "can't run" advisory listing every finding."""
 
@@ -125,7 +114,9 @@ def _emit(report: Callable[..., None], findings: Iterable[tuple[str | None, str]
     advisory, unverified = None, []
     for urn, message in findings:
         if isinstance(message, Unverifiable):
-            advisory = advisory or _advisory_reporter(report)
+            # the SDK's `report` is bound to the policy's level: unverifiable findings go out advisory,
+            # as the SDK's own "can't run during preview" does
+            advisory = advisory or advisory_reporter(report)
             if advisory is None:
                 unverified.append((urn, message))
             else:
@@ -212,7 +203,7 @@ def resource_policy(
         remediation_steps=remediation,
         tags=list(tags) or None,
     )
-    policy.applies_to = applies_to  # sdkcache hands a resource only to the rules that apply to its type
+    policy.applies_to = applies_to  # sdkhooks hands a resource only to the rules that apply to its type
     return policy
 
 
@@ -312,7 +303,7 @@ def known(value: Any) -> Any:
     """Proxies -> plain dicts and lists, every unknown leaf replaced by `UNKNOWN` (never raises):
     for judging what is known of a document whose other parts are not."""
     if isinstance(value, str):
-        return UNKNOWN if _is_unknown(value) else value
+        return UNKNOWN if is_unknown(value) else value
     if is_map(value):
         out = {}
         for k in value:

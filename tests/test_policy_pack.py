@@ -1,5 +1,5 @@
 """Every rule of the pack, through the analyzer protocol as the engine drives it: a stack that passes
-everything, then one mutation per failure mode (policies/examples.py), each caught by its rule."""
+everything, then one mutation per failure mode (policies/policydata.py), each caught by its rule."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import yaml
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 from meridian.errors import BadInput
 
+from . import policydata
 from .conftest import ROOT
 
 PACK = ROOT / "policies"
@@ -28,8 +29,7 @@ def _load(name: str, path):
     return module
 
 
-examples = _load("meridian_policy_examples_test", PACK / "examples.py")
-MUTATION_CASES = [(rule, i, what) for rule, muts in examples.MUTATIONS.items() for i, (what, _) in enumerate(muts)]
+MUTATION_CASES = [(rule, i, what) for rule, muts in policydata.MUTATIONS.items() for i, (what, _) in enumerate(muts)]
 
 
 class Pack:
@@ -47,13 +47,15 @@ class Pack:
             self._current = key
 
     def run(self, resources: list[dict], config: dict | None = None):
-        self.configure(examples.CONFIG if config is None else config)
+        self.configure(policydata.CONFIG if config is None else config)
         return evaluate(self.analyzer, [Subject.from_dict(r) for r in resources])
 
     def run_only(self, rule: str, resources: list[dict]):
         """Only `rule` enabled (the others skipped by the SDK): what one mutation test needs, several times faster."""
         settings = {
-            k: {s: v for s, v in e.items() if s != "enforcementLevel"} for k, e in examples.CONFIG.items() if isinstance(e, dict)
+            k: {s: v for s, v in e.items() if s != "enforcementLevel"}
+            for k, e in policydata.CONFIG.items()
+            if isinstance(e, dict)
         }
         return self.run(
             resources, {**settings, "all": "disabled", rule: {**settings.get(rule, {}), "enforcementLevel": "mandatory"}}
@@ -67,12 +69,12 @@ def pack():
 
 
 def test_the_valid_stack_passes_every_rule(pack):
-    assert pack.run(examples.valid_stack()) == []
+    assert pack.run(policydata.valid_stack()) == []
 
 
 @pytest.mark.parametrize("rule,index,what", MUTATION_CASES, ids=[f"{r}-{i}" for r, i, _ in MUTATION_CASES])
 def test_each_mutation_is_caught_by_its_rule(pack, rule, index, what):
-    violations = pack.run_only(rule, examples.mutated(rule, index))
+    violations = pack.run_only(rule, policydata.mutated(rule, index))
     assert violations, f"{rule} missed: {what}"
     assert {v.policy for v in violations} == {rule}
     for v in violations:
@@ -86,7 +88,7 @@ def test_every_rule_has_metadata_a_reviewer_can_act_on_and_a_failing_example(pac
     names = [p.name for p in pack.info.policies]
     assert len(names) == len(set(names)) >= 25
     for p in pack.info.policies:
-        assert p.name in examples.MUTATIONS, f"{p.name} has no failing example"
+        assert p.name in policydata.MUTATIONS, f"{p.name} has no failing example"
         assert p.description.startswith("Checks that ") and " Why: " in p.description, p.name
         assert p.remediation and p.severity and p.tags, p.name
         assert all("type" in s and "description" in s for s in p.schema.values()), p.name
@@ -104,16 +106,16 @@ def test_every_area_module_contributes_and_main_builds_the_pack_only():
 
 
 def test_absent_properties_take_the_provider_default(pack):
-    stack = examples.valid_stack()
-    eks = examples.find(stack, "eks")
+    stack = policydata.valid_stack()
+    eks = policydata.find(stack, "eks")
     del eks["inputs"]["vpcConfig"]["endpointPublicAccess"]  # default: public, 0.0.0.0/0
     found = {v.policy for v in pack.run(stack)}
     assert found == {"eks-cluster-endpoint-restricted"}
 
 
 def test_policy_documents_as_objects_are_read_like_strings(pack):
-    stack = examples.valid_stack()
-    examples.find(stack, "deploy")["inputs"]["policy"] = {
+    stack = policydata.valid_stack()
+    policydata.find(stack, "deploy")["inputs"]["policy"] = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
@@ -123,23 +125,23 @@ def test_policy_documents_as_objects_are_read_like_strings(pack):
 def test_one_unknown_value_hides_no_other_resource(pack):
     """No fail-open: the group whose CIDR is only known after apply is reported on its own (advisory,
     unverifiable), and the other group's open SSH port is still a mandatory violation."""
-    stack = examples.valid_stack()
-    examples.find(stack, "lb-sg")["inputs"]["ingress"][0]["cidrBlocks"] = [examples.UNKNOWN]
-    examples.MUTATIONS["ec2-security-group-ingress-restricted"][0][1](stack)  # db-sg open to 0.0.0.0/0 on 5432
+    stack = policydata.valid_stack()
+    policydata.find(stack, "lb-sg")["inputs"]["ingress"][0]["cidrBlocks"] = [policydata.UNKNOWN]
+    policydata.MUTATIONS["ec2-security-group-ingress-restricted"][0][1](stack)  # db-sg open to 0.0.0.0/0 on 5432
     found = [v for v in pack.run(stack) if v.policy == "ec2-security-group-ingress-restricted"]
     by_urn = {v.urn: v for v in found}
-    lb, db = (examples.urn("aws:ec2/securityGroup:SecurityGroup", n) for n in ("lb-sg", "db-sg"))
+    lb, db = (policydata.urn("aws:ec2/securityGroup:SecurityGroup", n) for n in ("lb-sg", "db-sg"))
     assert by_urn[db].level == "mandatory" and "5432" in by_urn[db].message
     assert by_urn[lb].level == "advisory" and by_urn[lb].message.startswith("unverifiable at preview: ")
     assert not any("can't run" in v.message for v in found)
 
 
 def test_unknown_documents_are_unverifiable_resource_by_resource(pack):
-    stack = examples.valid_stack()
-    examples.find(stack, "deploy")["inputs"]["policy"] = examples.UNKNOWN  # a document only known after apply
-    examples.find(stack, "t-acme-data-access")["inputs"]["policy"] = examples.UNKNOWN
-    examples.find(stack, "pool-tls-only")["inputs"]["policy"] = examples.UNKNOWN
-    examples.find(stack, "alerts")["inputs"]["kmsMasterKeyId"] = examples.UNKNOWN
+    stack = policydata.valid_stack()
+    policydata.find(stack, "deploy")["inputs"]["policy"] = policydata.UNKNOWN  # a document only known after apply
+    policydata.find(stack, "t-acme-data-access")["inputs"]["policy"] = policydata.UNKNOWN
+    policydata.find(stack, "pool-tls-only")["inputs"]["policy"] = policydata.UNKNOWN
+    policydata.find(stack, "alerts")["inputs"]["kmsMasterKeyId"] = policydata.UNKNOWN
     violations = pack.run(stack)
     assert violations and all(v.level == "advisory" and v.message.startswith("unverifiable at preview: ") for v in violations), (
         violations
@@ -151,28 +153,30 @@ def test_unknown_documents_are_unverifiable_resource_by_resource(pack):
         ("sns-topic-encrypted", "alerts"),
     }
     # What is known is still judged: Action "*" in a document whose Resource is unknown.
-    examples.find(stack, "deploy")["inputs"]["policy"] = {
-        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": examples.UNKNOWN}]
+    policydata.find(stack, "deploy")["inputs"]["policy"] = {
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": policydata.UNKNOWN}]
     }
     assert [v.level for v in pack.run(stack) if v.policy == "iam-policy-no-full-admin" and v.urn.endswith("::deploy")] == [
         "mandatory"
     ]
     # Residency must be provable at preview: an unknown region fails (mutation 'region computed').
-    found = [v for v in pack.run(examples.mutated("aws-resource-region-allowed", 2)) if v.policy == "aws-resource-region-allowed"]
+    found = [
+        v for v in pack.run(policydata.mutated("aws-resource-region-allowed", 2)) if v.policy == "aws-resource-region-allowed"
+    ]
     assert found and found[0].level == "mandatory" and "must be known" in found[0].message
 
 
 def test_a_tag_based_backup_selection_covers_exactly_the_resources_with_its_tags(pack):
     """As the real stacks select their data: ARN patterns plus a stack-tag condition. The tags decide,
     resource by resource: one bucket whose tag is only known after apply is unverifiable alone."""
-    stack = examples.valid_stack()
-    selection = examples.find(stack, "backup-everything")
+    stack = policydata.valid_stack()
+    selection = policydata.find(stack, "backup-everything")
     selection["inputs"]["resources"] = ["arn:aws:s3:::*", "arn:aws:rds:*:*:cluster:*"]
     selection["propertyDependencies"].pop("resources")
-    selection["inputs"]["conditions"] = [{"stringEquals": [{"key": "aws:ResourceTag/meridian:stack", "value": examples.STACK}]}]
+    selection["inputs"]["conditions"] = [{"stringEquals": [{"key": "aws:ResourceTag/meridian:stack", "value": policydata.STACK}]}]
     assert [v for v in pack.run(stack) if v.policy == "backup-plan-coverage"] == []
-    examples.find(stack, "pool-bucket")["inputs"]["tags"]["meridian:stack"] = examples.UNKNOWN
-    examples.find(stack, "pool-replica-bucket")["inputs"]["tags"]["meridian:stack"] = "another-stack"
+    policydata.find(stack, "pool-bucket")["inputs"]["tags"]["meridian:stack"] = policydata.UNKNOWN
+    policydata.find(stack, "pool-replica-bucket")["inputs"]["tags"]["meridian:stack"] = "another-stack"
     found = {v.urn.rsplit("::", 1)[-1]: v for v in pack.run(stack) if v.policy == "backup-plan-coverage"}
     assert set(found) == {"pool-bucket", "pool-replica-bucket"}
     assert found["pool-bucket"].level == "advisory" and found["pool-bucket"].message.startswith("unverifiable at preview")
@@ -182,12 +186,12 @@ def test_a_tag_based_backup_selection_covers_exactly_the_resources_with_its_tags
 def test_a_tag_based_backup_selection_sees_the_providers_default_tags(pack):
     """The stacks tag through provider `default_tags`: a bucket without its own stack tag is selected
     through its provider's, and its own tag still wins over the provider's (as AWS merges them)."""
-    stack = examples.valid_stack()
-    selection = examples.find(stack, "backup-everything")
+    stack = policydata.valid_stack()
+    selection = policydata.find(stack, "backup-everything")
     selection["inputs"]["resources"] = ["arn:aws:s3:::*", "arn:aws:rds:*:*:cluster:*"]
     selection["propertyDependencies"].pop("resources")
-    selection["inputs"]["conditions"] = [{"stringEquals": [{"key": "aws:ResourceTag/meridian:stack", "value": examples.STACK}]}]
-    replica = examples.find(stack, "pool-replica-bucket")  # in the dr region, whose provider carries default tags
+    selection["inputs"]["conditions"] = [{"stringEquals": [{"key": "aws:ResourceTag/meridian:stack", "value": policydata.STACK}]}]
+    replica = policydata.find(stack, "pool-replica-bucket")  # in the dr region, whose provider carries default tags
     del replica["inputs"]["tags"]["meridian:stack"]
     assert [v for v in pack.run(stack) if v.policy == "backup-plan-coverage"] == []
     replica["inputs"]["tags"]["meridian:stack"] = "another-stack"
@@ -196,40 +200,40 @@ def test_a_tag_based_backup_selection_sees_the_providers_default_tags(pack):
 
 
 def test_tenant_isolation_still_follows_links_when_the_document_is_unknown(pack):
-    stack = examples.mutated("tenant-role-isolated", 2)  # reaches globex's key (a property dependency)
-    examples.find(stack, "t-acme-data-access")["inputs"]["policy"] = examples.UNKNOWN
+    stack = policydata.mutated("tenant-role-isolated", 2)  # reaches globex's key (a property dependency)
+    policydata.find(stack, "t-acme-data-access")["inputs"]["policy"] = policydata.UNKNOWN
     assert "tenant-role-isolated" in {v.policy for v in pack.run(stack) if v.level == "mandatory"}
 
 
 def test_config_sets_levels_and_settings(pack):
-    stack = examples.mutated("rds-storage-encrypted", 0)
-    advisory = {**examples.CONFIG, "rds-storage-encrypted": "advisory"}
+    stack = policydata.mutated("rds-storage-encrypted", 0)
+    advisory = {**policydata.CONFIG, "rds-storage-encrypted": "advisory"}
     assert [v.level for v in pack.run(stack, advisory) if v.policy == "rds-storage-encrypted"] == ["advisory"]
-    disabled = {**examples.CONFIG, "rds-storage-encrypted": {"enforcementLevel": "disabled"}}
+    disabled = {**policydata.CONFIG, "rds-storage-encrypted": {"enforcementLevel": "disabled"}}
     assert not [v for v in pack.run(stack, disabled) if v.policy == "rds-storage-encrypted"]
-    stricter = {**examples.CONFIG, "rds-backup-retention-sufficient": {"minRetentionDays": 30}}
-    assert {v.policy for v in pack.run(examples.valid_stack(), stricter)} == {"rds-backup-retention-sufficient"}
-    everything_advisory = {**examples.CONFIG, "all": "advisory"}
-    assert {v.level for v in pack.run(examples.mutated("s3-bucket-tls-only", 0), everything_advisory)} == {"advisory"}
+    stricter = {**policydata.CONFIG, "rds-backup-retention-sufficient": {"minRetentionDays": 30}}
+    assert {v.policy for v in pack.run(policydata.valid_stack(), stricter)} == {"rds-backup-retention-sufficient"}
+    everything_advisory = {**policydata.CONFIG, "all": "advisory"}
+    assert {v.level for v in pack.run(policydata.mutated("s3-bucket-tls-only", 0), everything_advisory)} == {"advisory"}
 
 
 def test_residency_exception_is_narrow(pack):
     """The exception covers its types inside its component only: the failover alarm set, not every topic."""
-    config = copy.deepcopy(examples.CONFIG)
+    config = copy.deepcopy(policydata.CONFIG)
     config["aws-resource-region-allowed"]["regionExceptions"] = [
         {"region": "eu-west-1", "component": "meridian:failover:Failover", "types": ["aws:sns/topic:Topic"]}
     ]
-    stack = examples.valid_stack()
-    alerts = examples.find(stack, "alerts")
+    stack = policydata.valid_stack()
+    alerts = policydata.find(stack, "alerts")
     alerts["inputs"]["region"] = "eu-west-1"
     alerts["urn"] = alerts["urn"].replace("::aws:sns/topic:Topic::", "::meridian:failover:Failover$aws:sns/topic:Topic::")
     region_rule = "aws-resource-region-allowed"
     assert [v for v in pack.run(stack, config) if v.policy == region_rule] == []
-    stack = examples.valid_stack()
-    examples.find(stack, "alerts")["inputs"]["region"] = "eu-west-1"  # the same type outside the component
-    examples.find(stack, "flowlogs")["inputs"]["region"] = "eu-west-1"  # not an excepted type
+    stack = policydata.valid_stack()
+    policydata.find(stack, "alerts")["inputs"]["region"] = "eu-west-1"  # the same type outside the component
+    policydata.find(stack, "flowlogs")["inputs"]["region"] = "eu-west-1"  # not an excepted type
     assert sorted(v.urn for v in pack.run(stack, config) if v.policy == region_rule) == sorted(
-        [examples.urn("aws:sns/topic:Topic", "alerts"), examples.urn("aws:cloudwatch/logGroup:LogGroup", "flowlogs")]
+        [policydata.urn("aws:sns/topic:Topic", "alerts"), policydata.urn("aws:cloudwatch/logGroup:LogGroup", "flowlogs")]
     )
 
 
@@ -258,7 +262,7 @@ def test_bad_config_lists_every_problem(pack):
 
 
 def test_every_enabled_policy_is_configured_with_an_explicit_level(pack):
-    config = effective_config(pack.info, examples.CONFIG, "x")
+    config = effective_config(pack.info, policydata.CONFIG, "x")
     assert set(config) == {p.name for p in pack.info.policies}
     assert all(level in ("advisory", "mandatory", "disabled", "remediate") for level, _ in config.values())
     assert config["aws-resource-required-tags"][1]["requiredTags"][0] == "meridian:stack"  # schema default filled in
@@ -296,13 +300,15 @@ def test_taggable_type_list_matches_installed_pulumi_aws():
 
 def test_catalog_is_generated_from_the_pack():
     from meridian.commands.policy import catalog_markdown
+    from meridian.engine.policy.catalog_examples import EXAMPLES
 
+    assert set(EXAMPLES) == set(policydata.MUTATIONS), "every rule needs one catalog example"
     generated = catalog_markdown(ROOT)
     committed = (ROOT / "docs" / "policies.md").read_text()
     assert committed == generated, "docs/policies.md is stale: run `meridian policy --catalog docs/policies.md`"
-    for name in examples.MUTATIONS:
+    for name in policydata.MUTATIONS:
         assert f"### {name}" in generated
-    assert generated.count("**Example violation**") == len(examples.MUTATIONS)
+    assert generated.count("**Example violation**") == len(policydata.MUTATIONS)
 
 
 class _Reg:
@@ -321,16 +327,16 @@ def test_streaming_with_a_stack_helper_finds_what_evaluate_finds(pack, threshold
 
     from meridian.engine.policy import PolicyStream
 
-    resources = examples.mutated("tenant-role-isolated", 0)
-    examples.MUTATIONS["rds-storage-encrypted"][0][1](resources)
-    examples.MUTATIONS["route53-failover-record-ready"][1][1](resources)
+    resources = policydata.mutated("tenant-role-isolated", 0)
+    policydata.MUTATIONS["rds-storage-encrypted"][0][1](resources)
+    policydata.MUTATIONS["route53-failover-record-ready"][1][1](resources)
     expected = sorted((v.policy, v.urn, v.message) for v in pack.run(resources))
     assert {p for p, _, _ in expected} == {"tenant-role-isolated", "rds-storage-encrypted", "route53-failover-record-ready"}
     with contextlib.ExitStack() as scope:
         main = scope.enter_context(Analyzer(PACK))
         stream = PolicyStream(
             main,
-            examples.CONFIG,
+            policydata.CONFIG,
             tmp_path / "config.json",
             "test",
             helper_factory=lambda: scope.enter_context(Analyzer(PACK)),
@@ -348,55 +354,51 @@ def test_streaming_with_a_stack_helper_finds_what_evaluate_finds(pack, threshold
 def test_pod_identity_abac_design_is_proven_isolated(pack):
     """The shared pod-identity role (one per region, tenants told apart by the session tag EKS sets)
     passes; its isolation rests on what the rule checks: only pods.eks.amazonaws.com may assume it."""
-    assert [v for v in pack.run(examples.abac_stack(), examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"] == []
+    assert [v for v in pack.run(policydata.abac_stack(), policydata.ABAC_CONFIG) if v.policy == "tenant-role-isolated"] == []
 
 
-@pytest.mark.parametrize("index", range(len(examples.ABAC_MUTATIONS)), ids=[w for w, _ in examples.ABAC_MUTATIONS])
+@pytest.mark.parametrize("index", range(len(policydata.ABAC_MUTATIONS)), ids=[w for w, _ in policydata.ABAC_MUTATIONS])
 def test_pod_identity_abac_bypasses_are_caught(pack, index):
-    resources = examples.abac_stack()
-    examples.ABAC_MUTATIONS[index][1](resources)
-    found = [v for v in pack.run(resources, examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
-    assert found and all(v.level == "mandatory" for v in found), examples.ABAC_MUTATIONS[index][0]
+    resources = policydata.abac_stack()
+    policydata.ABAC_MUTATIONS[index][1](resources)
+    found = [v for v in pack.run(resources, policydata.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
+    assert found and all(v.level == "mandatory" for v in found), policydata.ABAC_MUTATIONS[index][0]
 
 
 def test_a_broker_no_tenant_can_reach_keeps_the_abac_role_proven(pack):
     """The reference service's broker (components.tenantidentity) may set a tenant's session tags:
     the shared role stays proven isolated while no tenant can reach the broker."""
-    assert [v for v in pack.run(examples.broker_stack(), examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"] == []
+    assert [v for v in pack.run(policydata.broker_stack(), policydata.ABAC_CONFIG) if v.policy == "tenant-role-isolated"] == []
 
 
-@pytest.mark.parametrize("index", range(len(examples.BROKER_MUTATIONS)), ids=[w for w, _ in examples.BROKER_MUTATIONS])
+@pytest.mark.parametrize("index", range(len(policydata.BROKER_MUTATIONS)), ids=[w for w, _ in policydata.BROKER_MUTATIONS])
 def test_broker_bypasses_are_caught(pack, index):
-    resources = examples.broker_stack()
-    examples.BROKER_MUTATIONS[index][1](resources)
-    found = [v for v in pack.run(resources, examples.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
-    assert found and all(v.level == "mandatory" for v in found), examples.BROKER_MUTATIONS[index][0]
+    resources = policydata.broker_stack()
+    policydata.BROKER_MUTATIONS[index][1](resources)
+    found = [v for v in pack.run(resources, policydata.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
+    assert found and all(v.level == "mandatory" for v in found), policydata.BROKER_MUTATIONS[index][0]
 
 
 def test_decoding_once_per_request_changes_no_verdict(pack, tmp_path):
-    """policies/sdkcache.py memoises the SDK's per-policy decoding; the pack as shipped by the SDK
-    (cache not installed) must find exactly the same violations, resource and stack rules alike."""
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sdkcache; print(sdkcache.install())"], cwd=PACK, capture_output=True, text=True, timeout=60
-    )
-    assert probe.stdout.strip() == "True", f"pulumi-policy internals changed: the decode cache is not installed ({probe.stderr})"
+    """policies/sdkhooks.py memoises the SDK's per-policy decoding; the pack as shipped by the SDK
+    (hooks not installed) must find exactly the same violations, resource and stack rules alike."""
     plain_pack = tmp_path / "policies"
     shutil.copytree(PACK, plain_pack, ignore=shutil.ignore_patterns("__pycache__"))
     main = (plain_pack / "__main__.py").read_text()
-    assert "\nsdkcache.install()" in main
-    (plain_pack / "__main__.py").write_text(main.replace("\nsdkcache.install()", "\npass"))
-    resources = examples.mutated("tenant-role-isolated", 0)
+    assert "\nsdkhooks.install()" in main
+    (plain_pack / "__main__.py").write_text(main.replace("\nsdkhooks.install()", "\npass"))
+    resources = policydata.mutated("tenant-role-isolated", 0)
     for rule, index in (
         ("rds-storage-encrypted", 0),
         ("ec2-security-group-ingress-restricted", 0),
         ("aws-resource-required-tags", 0),
     ):
-        examples.MUTATIONS[rule][index][1](resources)
-    examples.find(resources, "deploy")["inputs"]["policy"] = examples.UNKNOWN
+        policydata.MUTATIONS[rule][index][1](resources)
+    policydata.find(resources, "deploy")["inputs"]["policy"] = policydata.UNKNOWN
     cached = sorted((v.policy, v.level, v.urn, v.message) for v in pack.run(resources))
     with Analyzer(plain_pack) as analyzer:
         info = analyzer.wait_ready()
-        analyzer.configure(effective_config(info, examples.CONFIG, "test config"))
+        analyzer.configure(effective_config(info, policydata.CONFIG, "test config"))
         shipped = sorted(
             (v.policy, v.level, v.urn, v.message) for v in evaluate(analyzer, [Subject.from_dict(r) for r in resources])
         )

@@ -1,13 +1,19 @@
-"""Decode each resource once per request, not once per policy, and run only the rules that apply.
+"""Every use of pulumi-policy's private internals, behind one version check.
 
-pulumi-policy 1.x turns a resource's properties into a dict and an unknown-checking proxy inside
-its loop over policies: with 25 resource rules every Analyze decodes the same message 25 times,
-and AnalyzeStack decodes every resource once per stack rule. Measured offline on the us stack at
-200 tenants (5,700 resources), that decoding is nearly all of the analyzer's CPU. This module
-memoises the three steps by the identity of what they are given, for the duration of one
-Analyze / AnalyzeStack call (per thread: the server runs calls concurrently), holding a reference
-so an identity is never reused within a call. The rules never mutate the props they read, so
-every policy seeing the same proxy changes nothing.
+The pack reads and patches internals the SDK does not promise to keep: `proxy._is_unknown`, the
+closure of the `report` callable it hands a policy, and its analyzer servicer's Analyze and
+AnalyzeStack. They were written against one release (`SDK_VERSION`); `install()`, called by
+`__main__.py` before the pack's server starts, refuses any other release with an error naming
+both versions, instead of letting a moved internal silently change a verdict.
+
+Decoding once per request, not once per policy: pulumi-policy 1.x turns a resource's properties
+into a dict and an unknown-checking proxy inside its loop over policies: with 25 resource rules
+every Analyze decodes the same message 25 times, and AnalyzeStack decodes every resource once per
+stack rule. Measured offline on the us stack at 200 tenants (5,700 resources), that decoding is
+nearly all of the analyzer's CPU. `install` memoises the three steps by the identity of what they
+are given, for the duration of one Analyze / AnalyzeStack call (per thread: the server runs calls
+concurrently), holding a reference so an identity is never reused within a call. The rules never
+mutate the props they read, so every policy seeing the same proxy changes nothing.
 
 Two more savings, with the SDK's own semantics kept (same diagnostics, same order):
 - Analyze hands a resource only to the resource rules whose `applies_to(type)` (set by
@@ -15,8 +21,6 @@ Two more savings, with the SDK's own semantics kept (same diagnostics, same orde
   return at once, after the SDK built their arguments (options, provider, config copy, report).
 - AnalyzeStack builds the stack's `PolicyResource`s (parent, dependencies, property dependencies
   linked) once for all stack rules instead of once per rule: that loop was most of AnalyzeStack.
-
-If the SDK's internals differ from what this expects, `install` does nothing and the SDK runs as shipped.
 """
 
 from __future__ import annotations
@@ -29,9 +33,58 @@ from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
+from pulumi_policy import policy as sdk
+from pulumi_policy.proxy import _is_unknown
+from pulumi_policy.version import VERSION as INSTALLED
+
+# The pulumi-policy release every hook below was written against and tested with (constraints.txt
+# and requirements.txt pin it; tests/test_policy_sdkhooks.py fails when they drift apart).
+SDK_VERSION = "1.21.0"
+
+
+class SdkVersionError(RuntimeError):
+    """The installed pulumi-policy is not the release the hooks were written against."""
+
+
+def require_sdk(installed: str = INSTALLED) -> None:
+    """Refuse to run the hooks on any pulumi-policy but the one they read the internals of."""
+    if installed != SDK_VERSION:
+        raise SdkVersionError(
+            f"policies/sdkhooks.py reads pulumi-policy internals as of {SDK_VERSION}, but pulumi-policy {installed} "
+            f"is installed: install pulumi-policy=={SDK_VERSION} (constraints.txt), or port the hooks to {installed} "
+            "and raise SDK_VERSION with them"
+        )
+
+
+# --- what the rules read ---------------------------------------------------------------------
+
+
+def is_unknown(value: Any) -> bool:
+    """Whether `value` is the engine's sentinel for a value only known after apply (any of its kinds)."""
+    return _is_unknown(value)
+
+
+def advisory_reporter(report: Callable[..., None]) -> Callable[..., None] | None:
+    """The SDK's `report` is bound to the policy's level; this builds its advisory twin
+    the way the SDK built `report` (`_create_report_violation`, whose closure holds the servicer,
+    the response and the policy's name, description and severity). None if the closure is not
+    that shape (the caller then falls back to the SDK's own "can't run" diagnostic)."""
+    try:
+        cells = dict(zip(report.__code__.co_freevars, (c.cell_contents for c in report.__closure__ or ()), strict=True))
+        return cells["self"]._create_report_violation(
+            cells["response"],
+            cells["policy_name"],
+            cells["policy_description"],
+            sdk.EnforcementLevel.ADVISORY,
+            cells.get("severity"),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+# --- decoding once per request ----------------------------------------------------------------
+
 _local = threading.local()
-# The SDK version whose AnalyzeStack `_analyze_stack` mirrors (constraints pin it).
-_SDK_VERSION = "1.21.0"
 
 
 def _memo(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,7 +114,7 @@ def _per_call(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _dispatching(analyze: Callable[..., Any], sdk: Any) -> Callable[..., Any]:
+def _dispatching(analyze: Callable[..., Any]) -> Callable[..., Any]:
     """The SDK's Analyze, run on a shallow copy of the servicer that lists only the policies that
     can apply to the resource's type (the copy is per call: Configure may replace the config meanwhile)."""
     by_type: dict[tuple[int, str], list[Any]] = {}
@@ -88,7 +141,7 @@ def _dispatching(analyze: Callable[..., Any], sdk: Any) -> Callable[..., Any]:
     return call
 
 
-def _stack_resources(self: Any, request: Any, sdk: Any) -> list[Any]:
+def _stack_resources(self: Any, request: Any) -> list[Any]:
     """The SDK's AnalyzeStack resources (pulumi-policy 1.21, `AnalyzeStack`'s inner loop), built once."""
     resources, links = [], []
     for r in request.resources:
@@ -108,7 +161,7 @@ def _stack_resources(self: Any, request: Any, sdk: Any) -> list[Any]:
     return resources
 
 
-def _analyze_stack(sdk: Any) -> Callable[..., Any]:
+def _analyze_stack() -> Callable[..., Any]:
     """pulumi-policy 1.21's AnalyzeStack with the resources built once for every stack policy."""
     level_enum, proto = sdk.EnforcementLevel, sdk.proto
 
@@ -124,7 +177,7 @@ def _analyze_stack(sdk: Any) -> Callable[..., Any]:
                 level = level_enum.MANDATORY  # stack policies cannot remediate: as the SDK does
             report = self._create_report_violation(response, policy.name, policy.description, level, policy.severity)
             if resources is None:
-                resources = _stack_resources(self, request, sdk)
+                resources = _stack_resources(self, request)
             args = sdk.StackValidationArgs(
                 list(resources), self._get_policy_config(policy.name), self._PolicyAnalyzerServicer__stack_tags
             )
@@ -154,28 +207,16 @@ def _analyze_stack(sdk: Any) -> Callable[..., Any]:
     return call
 
 
-def install() -> bool:
-    """Memoise the SDK's decoding for the analyzer in this process; False if the SDK does not look as expected."""
-    try:
-        from pulumi_policy import policy as sdk
-        from pulumi_policy.version import VERSION
-
-        servicer = sdk._PolicyAnalyzerServicer
-        json_format, deserialize, proxy = sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy
-        analyze = servicer.Analyze
-        for name in ("PolicyResource", "StackValidationArgs", "StackValidationPolicy", "ResourceValidationPolicy"):
-            getattr(sdk, name)
-        for name in ("_get_resource_options", "_get_provider_resource", "_create_report_violation", "_map_enforcement_level"):
-            getattr(servicer, name)
-    except (ImportError, AttributeError):
-        return False
+def install() -> None:
+    """Check the SDK's version, then memoise its decoding for the analyzer in this process and
+    dispatch each resource to the rules that apply (before the pack's server starts)."""
+    require_sdk()
+    servicer = sdk._PolicyAnalyzerServicer
+    json_format = sdk.json_format
     shim = types.SimpleNamespace(**{k: getattr(json_format, k) for k in dir(json_format) if not k.startswith("__")})
     shim.MessageToDict = _memo(json_format.MessageToDict)
     sdk.json_format = shim
-    sdk.deserialize_properties = _memo(deserialize)
-    sdk.unknown_checking_proxy = _memo(proxy)
-    servicer.Analyze = _per_call(_dispatching(analyze, sdk))
-    # AnalyzeStack reimplemented only for the SDK version it mirrors; any other keeps the SDK's, memoised.
-    stack = _analyze_stack(sdk) if VERSION == _SDK_VERSION else servicer.AnalyzeStack
-    servicer.AnalyzeStack = _per_call(stack)
-    return True
+    sdk.deserialize_properties = _memo(sdk.deserialize_properties)
+    sdk.unknown_checking_proxy = _memo(sdk.unknown_checking_proxy)
+    servicer.Analyze = _per_call(_dispatching(servicer.Analyze))
+    servicer.AnalyzeStack = _per_call(_analyze_stack())

@@ -1,0 +1,231 @@
+"""The network: a VPC with its flow log, the load balancer's edge (its security group, an ALB, two
+target groups behind one TLS listener) and the database's security group; the mutations of the
+network and exposure rules."""
+
+from __future__ import annotations
+
+from .base import ACCOUNT, DELETE, PRIMARY, Builder, Mutations, add, arn, find, resource, set_input, stack_tags, together, urn
+
+
+def build(b: Builder) -> None:
+    vpc = b.add("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "enableDnsHostnames": True})
+    b.add(
+        "aws:ec2/flowLog:FlowLog",
+        "vpc-flow-log",
+        {"vpcId": "vpc-1", "trafficType": "ALL", "logDestination": arn("logs", PRIMARY, "log-group:flowlogs")},
+        deps={"vpcId": [vpc]},
+    )
+    lb_sg = b.add(
+        "aws:ec2/securityGroup:SecurityGroup",
+        "lb-sg",
+        {
+            "vpcId": "vpc-1",
+            "description": "public https",
+            "ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}],
+        },
+    )
+    lb = b.add(
+        "aws:lb/loadBalancer:LoadBalancer",
+        "api-lb",
+        {
+            "loadBalancerType": "application",
+            "internal": False,
+            "securityGroups": ["sg-lb"],
+            "subnets": ["subnet-a", "subnet-b"],
+            "dropInvalidHeaderFields": True,
+            "desyncMitigationMode": "defensive",
+        },
+        deps={"securityGroups": [lb_sg]},
+    )
+    # two tracks behind one listener, split by weight (components.ingress)
+    tracks = {
+        track: b.add(
+            "aws:lb/targetGroup:TargetGroup",
+            f"api-{track}",
+            {
+                "targetType": "ip",
+                "port": 8080,
+                "protocol": "HTTP",
+                "vpcId": "vpc-1",
+                "healthCheck": {"enabled": True, "protocol": "HTTP", "path": "/healthz", "matcher": "200", "interval": 10},
+            },
+        )
+        for track in ("stable", "canary")
+    }
+    b.add(
+        "aws:lb/listener:Listener",
+        "api-https",
+        {
+            "loadBalancerArn": arn("elasticloadbalancing", PRIMARY, "loadbalancer/app/api/1"),
+            "port": 443,
+            "protocol": "HTTPS",
+            "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "certificateArn": arn("acm", PRIMARY, "certificate/1"),
+            "defaultActions": [
+                {
+                    "type": "forward",
+                    "forward": {
+                        "targetGroups": [
+                            {"arn": arn("elasticloadbalancing", PRIMARY, f"targetgroup/api-{t}/1"), "weight": w}
+                            for t, w in (("stable", 95), ("canary", 5))
+                        ]
+                    },
+                }
+            ],
+        },
+        deps={"loadBalancerArn": [lb], "defaultActions": list(tracks.values())},
+    )
+    b.add(
+        "aws:ec2/securityGroup:SecurityGroup",
+        "db-sg",
+        {
+            "vpcId": "vpc-1",
+            "description": "postgres from nodes",
+            "ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "securityGroups": ["sg-nodes"]}],
+        },
+    )
+
+
+MUTATIONS: Mutations = {
+    "vpc-flow-logs-enabled": [
+        (
+            "a VPC without a flow log",
+            add(resource("aws:ec2/vpc:Vpc", "vpc-2", {"cidrBlock": "10.1.0.0/16", "tags": stack_tags(PRIMARY)})),
+        ),
+    ],
+    "ec2-security-group-ingress-restricted": [
+        ("the database security group open to 0.0.0.0/0 on 5432", set_input("db-sg", "ingress.0.cidrBlocks", ["0.0.0.0/0"])),
+        (
+            "443 open to the world on a security group no load balancer uses",
+            set_input("db-sg", "ingress.0", {"protocol": "tcp", "fromPort": 443, "toPort": 443, "ipv6CidrBlocks": ["::/0"]}),
+        ),
+        ("the load balancer's group opening all ports", set_input("lb-sg", "ingress.0.protocol", "-1")),
+        (
+            "two halves that add up to the internet on 22",
+            set_input(
+                "db-sg",
+                "ingress.0",
+                {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/1", "128.0.0.0/1"]},
+            ),
+        ),
+        (
+            "the default security group with an ingress rule",
+            add(
+                resource(
+                    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+                    "default-sg",
+                    {
+                        "vpcId": "vpc-1",
+                        "ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}],
+                        "tags": stack_tags(PRIMARY),
+                    },
+                )
+            ),
+        ),
+        (
+            "the database's security group with egress to the internet",
+            together(
+                set_input("db-sg", "egress", [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]),
+                set_input("db-primary-cluster", "vpcSecurityGroupIds", ["sg-db"]),
+                lambda rs: find(rs, "db-primary-cluster")["propertyDependencies"].update(
+                    vpcSecurityGroupIds=[urn("aws:ec2/securityGroup:SecurityGroup", "db-sg")]
+                ),
+            ),
+        ),
+    ],
+    "ec2-network-acl-admin-ports-closed": [
+        (
+            "a NACL rule opening SSH to the internet",
+            add(
+                resource(
+                    "aws:ec2/networkAclRule:NetworkAclRule",
+                    "ssh-in",
+                    {
+                        "networkAclId": "acl-1",
+                        "ruleNumber": 100,
+                        "egress": False,
+                        "protocol": "tcp",
+                        "ruleAction": "allow",
+                        "cidrBlock": "0.0.0.0/0",
+                        "fromPort": 22,
+                        "toPort": 22,
+                    },
+                )
+            ),
+        ),
+    ],
+    "compute-and-data-not-public": [
+        ("the writer instance made publicly accessible", set_input("db-primary-0", "publiclyAccessible", True)),
+        ("an Aurora cluster-level publiclyAccessible", set_input("db-primary-cluster", "publiclyAccessible", True)),
+        (
+            "a Redshift cluster left public",
+            add(
+                resource(
+                    "aws:redshift/cluster:Cluster",
+                    "warehouse",
+                    {"clusterIdentifier": "wh", "nodeType": "ra3.large", "publiclyAccessible": True, "tags": stack_tags(PRIMARY)},
+                )
+            ),
+        ),
+        (
+            "an EC2 instance with a public IP",
+            add(
+                resource(
+                    "aws:ec2/instance:Instance",
+                    "bastion",
+                    {
+                        "ami": "ami-1",
+                        "instanceType": "t3.micro",
+                        "associatePublicIpAddress": True,
+                        "tags": stack_tags(PRIMARY),
+                        "rootBlockDevice": {"encrypted": True, "kmsKeyId": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/1111-platform"},
+                    },
+                )
+            ),
+        ),
+        (
+            "an EKS node group with SSH remote access",
+            add(
+                resource(
+                    "aws:eks/nodeGroup:NodeGroup",
+                    "nodes",
+                    {
+                        "clusterName": "eks",
+                        "nodeRoleArn": "arn:aws:iam::123456789012:role/n",
+                        "subnetIds": ["s"],
+                        "tags": stack_tags(PRIMARY),
+                        "scalingConfig": {"desiredSize": 1, "maxSize": 1, "minSize": 1},
+                        "remoteAccess": {"ec2SshKey": "ops"},
+                    },
+                )
+            ),
+        ),
+    ],
+    "lb-listener-tls": [
+        ("an HTTPS listener on the 2016 TLS policy", set_input("api-https", "sslPolicy", "ELBSecurityPolicy-2016-08")),
+        (
+            "an HTTPS listener on the 2017 TLS 1.2 policy (no TLS 1.3)",
+            set_input("api-https", "sslPolicy", "ELBSecurityPolicy-TLS-1-2-2017-01"),
+        ),
+        ("an HTTPS listener with no TLS policy (the provider default is 2016-08)", set_input("api-https", "sslPolicy", DELETE)),
+        ("a plain HTTP listener forwarding traffic by weight", set_input("api-https", "protocol", "HTTP")),
+    ],
+    "lb-alb-hardened": [
+        ("an ALB passing invalid header fields on", set_input("api-lb", "dropInvalidHeaderFields", False)),
+        (
+            "an ALB leaving dropInvalidHeaderFields at the provider default (off)",
+            set_input("api-lb", "dropInvalidHeaderFields", DELETE),
+        ),
+        ("an ALB only monitoring HTTP desync", set_input("api-lb", "desyncMitigationMode", "monitor")),
+        ("an internet-facing ALB without its own security group", set_input("api-lb", "securityGroups", DELETE)),
+    ],
+    "lb-target-group-health-checked": [
+        ("the canary target group with its health check off", set_input("api-canary", "healthCheck.enabled", False)),
+        ("the stable target group checking the default path `/`", set_input("api-stable", "healthCheck.path", DELETE)),
+        (
+            "the stable target group with no health check block (default path and matcher)",
+            set_input("api-stable", "healthCheck", DELETE),
+        ),
+        ("the canary target group accepting any 2xx-3xx", set_input("api-canary", "healthCheck.matcher", DELETE)),
+    ],
+}
