@@ -7,7 +7,6 @@ from components.alerts import AlertSubscriptions, AlertSubscriptionsArgs, AlertT
 from components.apidomain import ApiDomain, ApiDomainArgs
 from components.apikeys import TenantApiKeys, TenantApiKeysArgs
 from components.cluster import Cluster, ClusterArgs
-from components.config import ConfigError, from_engine
 from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute
@@ -23,6 +22,7 @@ from components.tenantidentity import TenantIdentity, TenantIdentityArgs
 from components.tenantpool import TenantPool, TenantPoolArgs
 from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
 from components.workload import SERVICE_ACCOUNT, DatabaseAccess, TenantDataAccess, Workload, WorkloadArgs, WorkloadTenant
+from stackconfig import ConfigError, from_engine
 
 stack = pulumi.get_stack()
 try:

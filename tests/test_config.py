@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.config import (
+from stackconfig import (
     ZONE_REGIONS,
     ConfigError,
     RawConfig,
@@ -20,7 +20,7 @@ from components.config import (
     parse_config,
     read_stack_files,
 )
-from components.planning import plan_subnets
+from stackconfig.planning import plan_subnets
 
 from .conftest import ROOT, STACKS
 
@@ -186,7 +186,7 @@ def test_program_and_tooling_parse_identically():
     """The program reads what the engine passes (strings, JSON for objects); the result is the same config."""
     import pulumi.runtime.config as rc
 
-    from components.config import from_engine
+    from stackconfig import from_engine
 
     passed = engine_config(ROOT, "eu")
     assert all(isinstance(v, str) for v in passed.values())
@@ -259,7 +259,7 @@ def test_unknown_aws_key_is_refused_from_the_providers_own_settings(project_copy
 def test_provider_keys_come_from_the_installed_sdk():
     import importlib.util
 
-    from components.config import provider_config_keys
+    from stackconfig import provider_config_keys
 
     keys = provider_config_keys("aws")
     assert {"region", "defaultTags", "assumeRoles", "skipCredentialsValidation", "ignoreTags"} <= keys
@@ -290,7 +290,7 @@ def test_the_program_refuses_foreign_keys_too():
     """Under the real CLI no tooling runs first: the program's own parse sees every key the engine passes."""
     import pulumi.runtime.config as rc
 
-    from components.config import from_engine
+    from stackconfig import from_engine
 
     rc.set_all_config(
         {**engine_config(ROOT, "eu"), "meridan:database": '{"engine": "postgres"}', "aws:skipCredentialValidation": "true"}
