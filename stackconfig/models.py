@@ -46,7 +46,7 @@ class RegionPair(_Model):
     """The two regions a stack spans: the primary serves, the dr region holds replicas and takes over."""
 
     primary: RegionSpec = Field(description="the serving region: writer database, active traffic")
-    dr: RegionSpec = Field(description="the disaster-recovery region: replicas, backups copies, failover target")
+    dr: RegionSpec = Field(description="the disaster-recovery region: replicas, backup copies, failover target")
 
     @property
     def both(self) -> tuple[tuple[str, RegionSpec], ...]:
@@ -154,6 +154,7 @@ class FailoverSettings(_Model):
     failure_threshold: int = Field(
         ge=1,
         le=10,
+        json_schema_extra={"default_text": "derived from rto_target_s"},  # the docs' default column
         description="consecutive failed checks before Route 53 fails a region over; when absent, the largest "
         "the RTO budget allows (stackconfig.planning.derived_failure_threshold)",
     )
@@ -368,8 +369,12 @@ class StackConfig(_Model):
     database: DatabaseSettings = Field(DatabaseSettings(), description=DatabaseSettings.__doc__)
     failover: FailoverSettings = Field(description=FailoverSettings.__doc__)
     slo: SloSettings = Field(SloSettings(), description=SloSettings.__doc__)
-    plans: dict[str, PlanSpec] = Field(description="the plan catalog: plan name -> its quota, or per_tenant: true")
-    tenants: tuple[TenantSpec, ...] = Field(description="the stack's tenants; ids unique, budgets within cost.stack_cap_usd")
+    plans: dict[str, PlanSpec] = Field(
+        description="The plan catalog: plan name -> its quota, or per_tenant: true (set on each tenant)."
+    )
+    tenants: tuple[TenantSpec, ...] = Field(
+        description="The stack's tenants: unique ids, each on a plan of the catalog, budgets summing to at most cost.stack_cap_usd."
+    )
     cost: CostSettings = Field(description=CostSettings.__doc__)
     dr: DrSettings = Field(DrSettings(), description=DrSettings.__doc__)
     production: bool = Field(
@@ -379,7 +384,7 @@ class StackConfig(_Model):
         None,
         pattern=r"^\d{12}$",
         description="the AWS account the stack deploys into: every provider refuses credentials of any other "
-        "(allowed_account_ids); required for production stacks",
+        '(allowed_account_ids); required for production stacks; quote it in YAML ("012345678901")',
     )
     alerts: AlertSettings = Field(AlertSettings(), description=AlertSettings.__doc__)
     quotas: QuotaSettings = Field(QuotaSettings(), description=QuotaSettings.__doc__)
