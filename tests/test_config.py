@@ -303,3 +303,16 @@ def test_the_program_refuses_foreign_keys_too():
     found = "\n".join(map(str, info.value.problems))
     assert "Pulumi.eu.yaml: meridan:database: unknown config namespace" in found
     assert "aws:skipCredentialValidation: unknown key" in found and "did you mean 'skipCredentialsValidation'?" in found
+
+
+def test_the_config_floor_imports_neither_components_nor_meridian():
+    """stackconfig sits below both: the program and the tooling import it, it imports neither."""
+    import ast
+
+    upward = []
+    for path in sorted((ROOT / "stackconfig").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            upward += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in ("components", "meridian")]
+    assert upward == []
