@@ -316,3 +316,23 @@ def test_the_config_floor_imports_neither_components_nor_meridian():
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             upward += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in ("components", "meridian")]
     assert upward == []
+
+
+def test_cross_key_problems_come_section_by_section_in_one_run():
+    """One check module per section, all run at once: the problems of every section, in section order."""
+    raw = us_raw()
+    raw.values["cost"]["stack_cap_usd"] = 100
+    raw.values["tenants"][1]["plan"] = "platinum"
+    raw.values["dr"] = {**raw.values.get("dr", {}), "rpo_minutes": 5}
+    raw.values["failover"]["rto_target_s"] = 20
+    raw.values["cluster"] = {**raw.values["cluster"], "node_min": 5, "node_desired": 3}
+    raw.values["regions"]["dr"]["region"] = raw.values["regions"]["primary"]["region"]
+    keys = [p.split(": ")[1] for p in problems_of(raw)]
+    assert keys == [
+        "meridian:regions.dr.region",
+        "meridian:cluster",
+        "meridian:failover",
+        "meridian:dr.rpo_minutes",
+        "meridian:tenants['globex'].plan",
+        "meridian:tenants",
+    ], keys
