@@ -5,13 +5,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.apikeys import TenantApiKeys, TenantApiKeysArgs
-from components.config import ConfigError, from_engine
 from components.oversight import compose_alerts, compose_cost_caps
 from components.recovery import compose_disaster_recovery, compose_failover
 from components.region import Region, compose_region, region_outputs
 from components.regionbase import RegionBase, Role, compose_base
 from components.shared import compose_database, compose_domain, compose_registry
 from components.tagging import ProviderSettings, configure_providers, regional_provider
+from stackconfig import ConfigError, from_engine
 
 stack = pulumi.get_stack()
 try:

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from components.config import Overrides  # noqa: E402
 from meridian.sandbox import core  # noqa: E402
 from meridian.sandbox import manifest as mf  # noqa: E402
 from meridian.stackconfig import load_validated  # noqa: E402
+from stackconfig import Overrides  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))  # rounds, alternating which path goes first

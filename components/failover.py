@@ -8,7 +8,7 @@ its ALB has no healthy target (the ALB answers 503). Not aliases: Route 53 answe
 ELB with the balancer's fixed 60 s TTL, which alone spends the < 60 s failover target. Each region
 also has a plain CNAME of its own (`api-<region>.<zone>`, on its certificate): what a rollout loads
 and judges one region through, including the one failover routing keeps idle. The failover
-bound (checks + TTL + a stated margin) is computed once in `components.planning`, and validation
+bound (checks + TTL + a stated margin) is computed once in `stackconfig.planning`, and validation
 already refuses settings that miss the RTO target.
 
 Route 53 publishes health-check metrics only in us-east-1, so the alarms and their topic live

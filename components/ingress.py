@@ -18,7 +18,7 @@ group (HTTPCode_Target_5XX_Count, TargetResponseTime), which is the canary's own
   the VPC; the cluster's security group admits the ALB's on that port, nothing else new.
 - The ALB closes client connections after `CLIENT_KEEP_ALIVE_S` (its minimum), so a client on a
   keep-alive connection to a failed region whose ALB still answers re-resolves the name at the
-  latest then (the budget's pinned-client term, components.planning).
+  latest then (the budget's pinned-client term, stackconfig.planning).
 - No access logs: ALB log delivery writes only to SSE-S3 buckets, and the policy pack requires KMS
   keys on buckets; per-target-group CloudWatch metrics carry what the rollout judges.
 """
@@ -32,7 +32,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.naming import elb_logical_name
-from components.planning import CLIENT_KEEP_ALIVE_S
+from stackconfig.planning import CLIENT_KEEP_ALIVE_S
 
 TRACKS = ("stable", "canary")
 HTTPS_PORT = 443

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 S3_BUCKET_MAX = 63  # AWS::S3::Bucket BucketName maxLength
-TENANT_ID_MAX = 32  # components.config.TenantId
+TENANT_ID_MAX = 32  # stackconfig.TenantId
 NAMESPACE_PREFIX = "t-"
 
 

@@ -17,8 +17,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.keys import customer_key
-from components.planning import plan_subnets
 from components.policydocs import assume_role_policy
+from stackconfig.planning import plan_subnets
 
 GATEWAY_ENDPOINTS = ("s3", "dynamodb")
 INTERFACE_ENDPOINTS = ("sts", "ecr.api", "ecr.dkr", "secretsmanager")

@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 import pulumi
 
 from components.alerts import AlertSubscriptions, AlertSubscriptionsArgs, AlertTopic, Subscriber
-from components.config import AlertSettings, CostSettings, TenantSpec
 from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.failover import METRICS_REGION, Failover
 from components.region import Region
 from components.regionbase import ROLES, Role
 from components.tagging import regional_provider
+from stackconfig import AlertSettings, CostSettings, TenantSpec
 
 
 def compose_cost_caps(

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from components.apidomain import ApiDomain
-from components.config import DrSettings, FailoverSettings, TenantSpec
 from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
 from components.region import Region
@@ -18,6 +17,7 @@ from components.regionbase import Role
 from components.tagging import regional_provider
 from components.tenancy import RegionTenancy
 from components.tenant import tenant_prefix
+from stackconfig import DrSettings, FailoverSettings, TenantSpec
 
 
 def compose_failover(stack: str, settings: FailoverSettings, domain: ApiDomain, regions: Mapping[Role, Region]) -> Failover:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pulumi
 
 from components.apikeys import TenantApiKeys
-from components.config import StackConfig
 from components.database import ReplicatedDatabase
 from components.ingress import RegionIngress, RegionIngressArgs
 from components.lbcontroller import LoadBalancerController, LoadBalancerControllerArgs
@@ -21,6 +20,7 @@ from components.regionbase import RegionBase
 from components.registry import ImageRegistry
 from components.tenancy import RegionTenancy, compose_tenancy, service_tenants
 from components.workload import DatabaseAccess, Workload, WorkloadArgs
+from stackconfig import StackConfig
 
 
 @dataclass(frozen=True, kw_only=True)

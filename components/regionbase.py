@@ -19,8 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs
-from components.config import ClusterSettings, NetworkSettings, RegionSpec
 from components.network import RegionNetwork, RegionNetworkArgs
+from stackconfig import ClusterSettings, NetworkSettings, RegionSpec
 
 Role = Literal["primary", "dr"]
 """A region's part in the pair: `primary` serves and takes writes; `dr` takes over on failover."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.apidomain import ApiDomain, ApiDomainArgs
-from components.config import DatabaseSettings, FailoverSettings
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.regionbase import RegionBase, Role
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
+from stackconfig import DatabaseSettings, FailoverSettings
 
 
 def compose_database(stack: str, settings: DatabaseSettings, bases: Mapping[Role, RegionBase]) -> ReplicatedDatabase:

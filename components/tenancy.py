@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import pulumi
 
 from components.apikeys import TenantApiKeys
-from components.config import StackConfig
 from components.database import ReplicatedDatabase
 from components.naming import silo_bucket_prefix
 from components.regionbase import RegionBase
@@ -20,6 +19,7 @@ from components.tenantidentity import TenantIdentity, TenantIdentityArgs
 from components.tenantpool import TenantPool, TenantPoolArgs
 from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
 from components.workload import SERVICE_ACCOUNT, TenantDataAccess, WorkloadTenant
+from stackconfig import StackConfig
 
 
 @dataclass(frozen=True, kw_only=True)

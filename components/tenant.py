@@ -27,10 +27,10 @@ import pulumi_kubernetes as k8s
 from components.bucket import SecureBucket, SecureBucketArgs, TenantDataRules
 from components.keys import customer_key
 from components.naming import silo_bucket_name, tenant_data_prefix, tenant_namespace
-from components.planning import tenant_sizing
 from components.tagging import TAG_TENANT
 from components.tenantidentity import TAG_NAMESPACE
 from service.objects import session_policy
+from stackconfig.planning import tenant_sizing
 
 TENANT_LABEL = "meridian.io/tenant"
 

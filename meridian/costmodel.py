@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
-from components.config import StackConfig
+from stackconfig import StackConfig
 
 SECONDS_PER_MONTH = 730 * 3600
 SHARED = "(shared)"

@@ -1,10 +1,12 @@
-"""Figures and diagrams in docs/, generated: `meridian docs --write` rebuilds them, `meridian docs`
-(and tests/test_docs.py) fails when one is stale. Nothing between the markers is edited by hand.
+"""Figures, diagrams and references in docs/, generated: `meridian docs --write` rebuilds them,
+`meridian docs` (and tests/test_docs.py) fails when one is stale. Nothing between the markers is
+edited by hand.
 
-Sources: each stack's plan and topology from the real program (one `meridian preview` process per
-stack, as the SDK's runtime state is global), and the timings of `make bench`
-(benchmarks/results/preview_scale.json), which are accepted only while they were measured on a
-program of the current one's size (resource count within BENCH_SIZE_TOLERANCE).
+Sources: the stack config's models (docs/config.md's key reference, meridian/configdoc.py), each
+stack's plan and topology from the real program (one `meridian preview` process per stack, as the
+SDK's runtime state is global), and the timings of `make bench` (benchmarks/results/preview_scale.json),
+which are accepted only while they were measured on a program of the current one's size (resource
+count within BENCH_SIZE_TOLERANCE).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meridian.configdoc import config_reference
 from meridian.engine.plan import GLOBAL
 from meridian.errors import BadInput
 from meridian.project import stacks_of
@@ -194,6 +197,7 @@ SECTIONS = (
     Section("docs/topology/apac.md", "topology-apac", lambda facts, _: _topology(facts, "apac")),
     Section("docs/offline-engine.md", "stack-counts", lambda facts, _: _stack_counts(facts)),
     Section("docs/benchmarks.md", "scale-results", lambda _, bench: _scale_results(bench)),
+    Section("docs/config.md", "config-reference", lambda *_: config_reference()),
 )
 
 

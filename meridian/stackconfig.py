@@ -1,11 +1,11 @@
-"""The tooling's door to `components.config`: the same parser, its errors as exit-2 BadInput."""
+"""The tooling's door to `stackconfig`: the same parser, its errors as exit-2 BadInput."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from components.config import ConfigError, Overrides, StackConfig, StackFileError, load_stack
 from meridian.errors import BadInput
+from stackconfig import ConfigError, Overrides, StackConfig, StackFileError, load_stack
 
 
 class InvalidConfig(BadInput):

@@ -20,7 +20,7 @@ MAX_TYPE_CHARS = 100
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 INT64_MAX = 2**63 - 1  # ids are bigserial; cursors compare with them
-# the same rule as components/config.py's TenantId (tests/test_service_contract.py ties the two)
+# the same rule as stackconfig.models.TenantId (tests/test_service_contract.py ties the two)
 TENANT_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 # JSON Schema (ECMA-262) form of "no NUL"; surrogates are refused too but no pattern can name them

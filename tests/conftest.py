@@ -85,7 +85,8 @@ def project_copy(tmp_path) -> Path:
     """A scratch copy of the Pulumi project, to break on purpose."""
     for name in PROJECT_FILES:
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "components", tmp_path / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("components", "stackconfig"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
 
@@ -94,7 +95,7 @@ def full_project_copy(dest: Path) -> Path:
     the policy pack (reports and state then land in the copy, not in this checkout)."""
     for name in PROJECT_FILES:
         shutil.copy(ROOT / name, dest / name)
-    for part in ("components", "service", "policies"):
+    for part in ("components", "stackconfig", "service", "policies"):
         shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 

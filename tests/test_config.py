@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.config import (
+from stackconfig import (
     ZONE_REGIONS,
     ConfigError,
     RawConfig,
@@ -20,7 +20,7 @@ from components.config import (
     parse_config,
     read_stack_files,
 )
-from components.planning import plan_subnets
+from stackconfig.planning import plan_subnets
 
 from .conftest import ROOT, STACKS
 
@@ -186,7 +186,7 @@ def test_program_and_tooling_parse_identically():
     """The program reads what the engine passes (strings, JSON for objects); the result is the same config."""
     import pulumi.runtime.config as rc
 
-    from components.config import from_engine
+    from stackconfig import from_engine
 
     passed = engine_config(ROOT, "eu")
     assert all(isinstance(v, str) for v in passed.values())
@@ -259,7 +259,7 @@ def test_unknown_aws_key_is_refused_from_the_providers_own_settings(project_copy
 def test_provider_keys_come_from_the_installed_sdk():
     import importlib.util
 
-    from components.config import provider_config_keys
+    from stackconfig import provider_config_keys
 
     keys = provider_config_keys("aws")
     assert {"region", "defaultTags", "assumeRoles", "skipCredentialsValidation", "ignoreTags"} <= keys
@@ -290,7 +290,7 @@ def test_the_program_refuses_foreign_keys_too():
     """Under the real CLI no tooling runs first: the program's own parse sees every key the engine passes."""
     import pulumi.runtime.config as rc
 
-    from components.config import from_engine
+    from stackconfig import from_engine
 
     rc.set_all_config(
         {**engine_config(ROOT, "eu"), "meridan:database": '{"engine": "postgres"}', "aws:skipCredentialValidation": "true"}
@@ -303,3 +303,36 @@ def test_the_program_refuses_foreign_keys_too():
     found = "\n".join(map(str, info.value.problems))
     assert "Pulumi.eu.yaml: meridan:database: unknown config namespace" in found
     assert "aws:skipCredentialValidation: unknown key" in found and "did you mean 'skipCredentialsValidation'?" in found
+
+
+def test_the_config_floor_imports_neither_components_nor_meridian():
+    """stackconfig sits below both: the program and the tooling import it, it imports neither."""
+    import ast
+
+    upward = []
+    for path in sorted((ROOT / "stackconfig").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            upward += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in ("components", "meridian")]
+    assert upward == []
+
+
+def test_cross_key_problems_come_section_by_section_in_one_run():
+    """One check module per section, all run at once: the problems of every section, in section order."""
+    raw = us_raw()
+    raw.values["cost"]["stack_cap_usd"] = 100
+    raw.values["tenants"][1]["plan"] = "platinum"
+    raw.values["dr"] = {**raw.values.get("dr", {}), "rpo_minutes": 5}
+    raw.values["failover"]["rto_target_s"] = 20
+    raw.values["cluster"] = {**raw.values["cluster"], "node_min": 5, "node_desired": 3}
+    raw.values["regions"]["dr"]["region"] = raw.values["regions"]["primary"]["region"]
+    keys = [p.split(": ")[1] for p in problems_of(raw)]
+    assert keys == [
+        "meridian:regions.dr.region",
+        "meridian:cluster",
+        "meridian:failover",
+        "meridian:dr.rpo_minutes",
+        "meridian:tenants['globex'].plan",
+        "meridian:tenants",
+    ], keys

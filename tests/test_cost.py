@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from components.config import load_stack
 from meridian.costmodel import estimate, load_prices
+from stackconfig import load_stack
 
 from .conftest import ROOT, run_meridian
 

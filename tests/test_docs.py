@@ -65,7 +65,8 @@ def test_docs_command_writes_what_the_check_accepts(previews, tmp_path):
     agree: what it writes is current."""
     for name in ("Pulumi.yaml", "Pulumi.us.yaml", "Pulumi.eu.yaml", "Pulumi.apac.yaml", "__main__.py"):
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "components", tmp_path / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("components", "stackconfig"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
     (tmp_path / BENCH_RESULTS).parent.mkdir(parents=True)
     shutil.copy(ROOT / BENCH_RESULTS, tmp_path / BENCH_RESULTS)

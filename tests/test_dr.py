@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from components.config import ZONE_REGIONS, ConfigError, RawConfig, load_stack, parse_config, read_stack_files
 from components.naming import NAMESPACE_PREFIX
 from components.tenant import tenant_prefix
 from meridian.engine.mocks import OUTPUTS, _digest
+from stackconfig import ZONE_REGIONS, ConfigError, RawConfig, load_stack, parse_config, read_stack_files
 
 from .conftest import ROOT, STACKS
 
@@ -199,8 +199,8 @@ def test_everything_dr_creates_stays_in_the_zone(previews, stack):
 
 
 def test_the_longest_replication_role_name_a_config_allows_fits_iam():
-    from components.config import TenantSpec
     from components.dr import AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX, replication_role_name
+    from stackconfig import TenantSpec
 
     longest_id = "t" + "x" * 30 + "z"
     TenantSpec(id=longest_id, plan="pro", monthly_budget_usd=1)  # the config's own limit on tenant ids

@@ -18,13 +18,13 @@ import yaml
 from botocore.stub import ANY, Stubber
 from rich.console import Console
 
-from components.config import load_stack
 from meridian.commands.drill import DrillRequest, run_drill
 from meridian.drills import catalog
 from meridian.drills.machine import Run, claim, drills_root, execute, release
 from meridian.drills.measure import Objectives
 from meridian.errors import BadInput
 from meridian.targets import aws as aws_target
+from stackconfig import load_stack
 
 from .conftest import ROOT
 

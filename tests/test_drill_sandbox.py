@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components.config import load_stack
+from stackconfig import load_stack
 from tests.conftest import ROOT, run_meridian
 from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing
 

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from components.config import ConfigError, RawConfig, load_stack, parse_config
 from components.cost import COST_ALLOCATION_TAGS
 from components.failover import METRICS_REGION
 from components.naming import tenant_namespace
 from components.network import INTERFACE_ENDPOINTS
 from components.tagging import TAG_COST_CENTER, TAG_REGION, TAG_STACK, TAG_ZONE
+from stackconfig import ConfigError, RawConfig, load_stack, parse_config
 
 from .conftest import ROOT, STACKS
 
@@ -307,7 +307,7 @@ def test_the_program_keeps_an_account_id_with_a_leading_zero(tmp_path):
 
     script = (
         "import pulumi\n"
-        "from components.config import engine_config, from_engine\n"
+        "from stackconfig import engine_config, from_engine\n"
         "from pathlib import Path\n"
         "import sys\n"
         "cfg = engine_config(Path(sys.argv[1]), 'eu')\n"

@@ -91,7 +91,7 @@ def test_markdown_table_escapes_cells_and_aligns_numbers():
 
 @pytest.fixture(scope="module")
 def us_cost(previews):
-    from components.config import load_stack
+    from stackconfig import load_stack
 
     return estimate(previews["us"].plan["resources"], load_stack(ROOT, "us"), "us")
 

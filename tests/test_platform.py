@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from components.config import load_stack
+from stackconfig import load_stack
 
 from .conftest import ROOT, STACKS, run_meridian
 
@@ -217,7 +217,7 @@ def test_tenants_never_wait_for_the_rollout_and_publish_no_quota_copy(previews, 
 
 
 def _raw(stack: str, **changes):
-    from components.config import read_stack_files
+    from stackconfig import read_stack_files
 
     raw, _ = read_stack_files(ROOT, stack)
     values = json.loads(json.dumps(raw.values))
@@ -242,7 +242,7 @@ def _raw(stack: str, **changes):
     ],
 )
 def test_deploy_blockers_are_config_errors_naming_the_key(changes, key, words):
-    from components.config import ConfigError, parse_config
+    from stackconfig import ConfigError, parse_config
 
     with pytest.raises(ConfigError) as err:
         parse_config(_raw("us", **changes))

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from google.protobuf import json_format, struct_pb2
 
-from components.config import load_stack
 from meridian.engine.plan import Plan
 from meridian.preflight.checks import CHECKS, Context, run_checks
+from stackconfig import load_stack
 
 from .conftest import ROOT, run_meridian
 

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE
-from components.config import ZONE_REGIONS, load_stack
 from components.failover import METRICS_REGION, METRICS_TYPES
 from components.tagging import TAG_COST_CENTER, TAG_REGION, TAG_STACK, TAG_ZONE
 from meridian.engine.plan import canonical
@@ -24,6 +23,7 @@ from meridian.engine.recorder import (
     plain,
     plain_struct,
 )
+from stackconfig import ZONE_REGIONS, load_stack
 
 from .conftest import ROOT, STACKS, meridian_cmd, run_meridian
 

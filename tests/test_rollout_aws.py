@@ -15,14 +15,14 @@ import boto3
 import pytest
 
 from components import ingress, lbcontroller
-from components.config import ConfigError, RawConfig, load_stack, parse_config, read_stack_files
 from components.naming import ELB_LOGICAL_MAX, ELB_NAME_MAX, elb_logical_name, elb_prefix, region_code
-from components.planning import DEFAULT_DNS_TTL_S, derived_failure_threshold, failover_budget
 from meridian.costmodel import estimate
 from meridian.errors import BadInput
 from meridian.preflight import names as namerules
 from meridian.targets import ROLES, ActionFailed, Target
 from meridian.targets import aws as aws_target
+from stackconfig import ConfigError, RawConfig, load_stack, parse_config, read_stack_files
+from stackconfig.planning import DEFAULT_DNS_TTL_S, derived_failure_threshold, failover_budget
 
 from .conftest import ROOT, STACKS
 

@@ -117,7 +117,7 @@ def test_the_plan_is_cached_per_program_hash(tmp_path, planned, monkeypatch):
     for name in ("__main__.py", "Pulumi.yaml", "Pulumi.us.yaml"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, project / name)
-    for package in ("components", "service"):
+    for package in ("components", "stackconfig", "service"):
         shutil.copytree(ROOT / package, project / package, ignore=shutil.ignore_patterns("__pycache__"))
     before = fromplan.program_hash(project, "us")
     assert before == fromplan.program_hash(ROOT, "us") and before != fromplan.program_hash(project, "eu")

@@ -98,7 +98,7 @@ def test_document_refuses_an_undescribed_or_misdescribed_route():
 
 
 def test_tenant_pattern_is_the_config_parsers():
-    from components.config import TenantSpec
+    from stackconfig import TenantSpec
 
     assert TenantSpec.model_fields["id"].metadata[0].pattern == TENANT_PATTERN
 

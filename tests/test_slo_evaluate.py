@@ -10,11 +10,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.config import SloSettings, load_stack
 from meridian.errors import BadInput
 from meridian.slo import objectives as objlib
 from meridian.slo.evaluate import ERROR, OK, THROTTLED, Objectives, Sample, Window, evaluate, percentile, stats, timeline
 from meridian.slo.raw import read_raw, write_raw
+from stackconfig import SloSettings, load_stack
 from tests.conftest import ROOT, STACKS
 
 READ, WRITE = "GET /v1/tenants/[tenant]/events", "POST /v1/tenants/[tenant]/events"

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.config import load_stack
-from components.planning import tenant_sizing
 from components.tenant import TENANT_LABEL
+from stackconfig import load_stack
+from stackconfig.planning import tenant_sizing
 
 from .conftest import ROOT, STACKS
 

@@ -536,8 +536,8 @@ def test_the_plans_quotas_are_exactly_what_the_service_enforces(rendered):
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    from components.config import load_stack
     from service.app import create_app
+    from stackconfig import load_stack
     from tests.test_service import MemoryObjects, MemoryStore
 
     cfg = load_stack(ROOT, STACK)

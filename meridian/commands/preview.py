@@ -11,11 +11,11 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from components.config import Overrides
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 from meridian.output import Format, report_console
 from meridian.project import find_project_dir, require_stack
 from meridian.stackconfig import load_validated
+from stackconfig import Overrides
 
 
 @dataclass(frozen=True)

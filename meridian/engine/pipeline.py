@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.config import Overrides
 from meridian.costmodel import CostReport, estimate
 from meridian.engine.plan import Plan
 from meridian.engine.run import PROJECT, ProgramRun, run_program
+from stackconfig import Overrides
 
 
 @dataclass

@@ -18,14 +18,14 @@ import pulumi
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 
-from components.config import Overrides, engine_config
 from meridian.engine.mocks import MeridianMocks
 from meridian.engine.recorder import REDACTED, RecordingMonitor, Registration, is_resource
 from meridian.errors import ProgramFailed
+from stackconfig import Overrides, engine_config
 
 PROJECT = "meridian"
 # Packages the program imports from its own directory (meridian itself imports some of them too).
-PROGRAM_PACKAGES = ("components", "service")
+PROGRAM_PACKAGES = ("components", "stackconfig", "service")
 
 
 @dataclass
@@ -85,9 +85,9 @@ def run_program(
 
 
 def use_project_modules(project_dir: Path) -> None:
-    """Make the program import `components` (and `service`) from `project_dir`, as `pulumi` run
+    """Make the program import `components` (and `stackconfig`, `service`) from `project_dir`, as `pulumi` run
     there would: first on the path, and any copy already imported from elsewhere (meridian imports
-    `components.config` itself) forgotten, or a copied project would run this checkout's components."""
+    `stackconfig` itself) forgotten, or a copied project would run this checkout's components."""
     project = project_dir.resolve()
     while str(project) in sys.path:
         sys.path.remove(str(project))

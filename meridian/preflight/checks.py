@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from components.config import StackConfig
 from meridian.engine.plan import Plan
 from meridian.engine.recorder import Registration
 from meridian.preflight import names as namerules
 from meridian.preflight.workload import RenderedContainer, Unknown, rendered_containers
+from stackconfig import StackConfig
 
 
 @dataclass(frozen=True)

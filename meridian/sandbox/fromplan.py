@@ -34,7 +34,7 @@ from service.settings import MigrationSettings, ServiceSettings
 
 CACHE_VERSION = 1
 # What the plan of a stack depends on: the program, the service it renders settings for, the config.
-PROGRAM_GLOBS = ("__main__.py", "Pulumi.yaml", "components/**/*.py", "service/**/*.py", "service/*.sql")
+PROGRAM_GLOBS = ("__main__.py", "Pulumi.yaml", "components/**/*.py", "stackconfig/**/*.py", "service/**/*.py", "service/*.sql")
 
 
 class PlanUnavailable(Exception):
@@ -147,10 +147,10 @@ def render(project_dir: Path, stack: str, out: Path) -> None:
     import pulumi
     from google.protobuf import json_format
 
-    from components.config import load_stack
     from meridian.engine.plan import Plan
     from meridian.engine.run import run_program
     from meridian.preflight.workload import Unknown, rendered_containers, reveal
+    from stackconfig import load_stack
 
     cfg = load_stack(project_dir, stack)
     run = run_program(project_dir, stack)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from meridian.errors import BadInput
 from meridian.slo.evaluate import Objectives
 
-STACK_KEYS = ("p95_ms", "p99_ms", "error_rate", "availability")  # components.config.SloSettings
+STACK_KEYS = ("p95_ms", "p99_ms", "error_rate", "availability")  # stackconfig.SloSettings
 DEFAULT_SLO_FILE = Path(__file__).resolve().parents[2] / "loadtests" / "slo.yaml"
 
 Ms = Annotated[float, Field(gt=0)]
@@ -85,7 +85,7 @@ def read_slo_file(path: Path) -> SloFile:
 
 
 def resolve(slo_file: SloFile, stack_slo, *, path: str = "", stack_source: str = "stack config") -> SloSpec:
-    """The objectives in force: `stack_slo` (a `components.config.SloSettings`) for the stack-wide
+    """The objectives in force: `stack_slo` (a `stackconfig.SloSettings`) for the stack-wide
     ones, overridden by what `slo_file` sets."""
     own = slo_file.objectives.model_dump(exclude_none=True)
     merged, sources = {}, {}

@@ -43,7 +43,6 @@ from typing import Any
 
 import httpx
 
-from components.config import StackConfig
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
 from meridian.targets import (
@@ -60,6 +59,7 @@ from meridian.targets import (
     check_role,
     timed,
 )
+from stackconfig import StackConfig
 
 ROUTE53_REGION = "us-east-1"
 KEYS_ENV = "MERIDIAN_TENANT_KEYS"

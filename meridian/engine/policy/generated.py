@@ -2,7 +2,7 @@
 are generated from it, the rest (levels, thresholds) is the security team's to edit.
 
 The residency zone's regions, the dr region, the failover-alarm exception and the tenant prefix
-have one source of truth: `Pulumi.<stack>.yaml` (through components.config), components.failover
+have one source of truth: `Pulumi.<stack>.yaml` (through stackconfig), components.failover
 (where Route 53 publishes health-check metrics) and components.tenant (the tenant's S3 prefix). `meridian policy --stack S --write-config` writes them into the
 file the real CLI takes (`pulumi preview --policy-pack-config`), keeping every other entry; every
 preview refuses a file whose generated settings have drifted, naming both files and the command.

@@ -18,7 +18,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-PROJECT = ("Pulumi.yaml", "Pulumi.us.yaml", "Pulumi.eu.yaml", "Pulumi.apac.yaml", "__main__.py", "components", "policies")
+PROJECT = (
+    "Pulumi.yaml",
+    "Pulumi.us.yaml",
+    "Pulumi.eu.yaml",
+    "Pulumi.apac.yaml",
+    "__main__.py",
+    "components",
+    "stackconfig",
+    "policies",
+)
 
 # The change under review, as edits to the copy: (file, old text, new text).
 PUBLIC_DOWNLOADS = [

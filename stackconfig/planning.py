@@ -1,4 +1,6 @@
-"""Pure planning arithmetic, kept out of resource constructors so it can be property-tested."""
+"""Pure planning arithmetic, kept out of resource constructors so it can be property-tested: the
+failover budget the config checks hold the RTO target to, and the subnet plan and tenant sizing the
+components build from the config's values."""
 
 from __future__ import annotations
 

@@ -1,0 +1,43 @@
+"""The plan catalog and the tenants: unique ids, known plans, a quota exactly where the plan wants one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stackconfig.errors import did_you_mean
+
+
+def problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    plans = s.get("plans")
+    for name, plan in (plans or {}).items():
+        if plan.per_tenant and plan.quota is not None:
+            out.append((f"plans.{name}.quota", "a per_tenant plan takes its quota from each tenant; remove it here"))
+        if not plan.per_tenant and plan.quota is None:
+            out.append((f"plans.{name}.quota", "required unless per_tenant: true"))
+
+    tenants = s.get("tenants") or ()
+    first_at: dict[str, int] = {}
+    for i, tenant in enumerate(tenants):
+        at = f"tenants[{tenant.id!r}]"  # named by id, as written: nobody counts list entries
+        if tenant.id in first_at:
+            out.append(
+                (
+                    f"{at}.id",
+                    f"duplicate tenant id {tenant.id!r} (entries {first_at[tenant.id] + 1} and {i + 1} of the list); ids must be unique within a stack",
+                )
+            )
+        first_at.setdefault(tenant.id, i)
+        if plans is None:
+            continue
+        plan = plans.get(tenant.plan)
+        if plan is None:
+            out.append(
+                (f"{at}.plan", f"unknown plan {tenant.plan!r} (allowed: {', '.join(plans)})" + did_you_mean(tenant.plan, plans))
+            )
+        elif plan.per_tenant and tenant.quota is None:
+            out.append((f"{at}.quota", f"plan {tenant.plan!r} is set per tenant: give this tenant a quota"))
+        elif not plan.per_tenant and tenant.quota is not None:
+            out.append((f"{at}.quota", f"plan {tenant.plan!r} has fixed quotas; remove the tenant's own"))
+    return out

@@ -1,0 +1,401 @@
+"""The stack config's typed shape: one frozen pydantic model per section of the `meridian:` namespace.
+
+Every field carries a description written for the engineer editing `Pulumi.<stack>.yaml`:
+docs/config.md's key reference is generated from them (`meridian docs --write`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from stackconfig.planning import DEFAULT_DNS_TTL_S, FailoverBudget, derived_failure_threshold, failover_budget
+
+NAMESPACE = "meridian"
+
+# Residency zones and the AWS regions whose data stays inside them (product definition).
+ZONE_REGIONS: dict[str, tuple[str, ...]] = {
+    "us": ("us-east-1", "us-east-2", "us-west-1", "us-west-2"),
+    "eu": ("eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1"),
+    "apac": ("ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "ap-south-1"),
+}
+
+S3_RTC_MINUTES = 15  # S3 Replication Time Control's bound (the only value AWS accepts)
+
+TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
+Percent = Annotated[int, Field(ge=1, le=100)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionSpec(_Model):
+    """One region of the pair and the VPC address space it gets."""
+
+    region: str = Field(description="AWS region name, e.g. us-east-1; must lie in the residency zone")
+    cidr: ipaddress.IPv4Network = Field(description="VPC CIDR, /16 to /20; carved into subnet tiers")
+
+
+class RegionPair(_Model):
+    """The two regions a stack spans: the primary serves, the dr region holds replicas and takes over."""
+
+    primary: RegionSpec = Field(description="the serving region: writer database, active traffic")
+    dr: RegionSpec = Field(description="the disaster-recovery region: replicas, backup copies, failover target")
+
+    @property
+    def both(self) -> tuple[tuple[str, RegionSpec], ...]:
+        return (("primary", self.primary), ("dr", self.dr))
+
+
+class NetworkSettings(_Model):
+    """The VPC of each region."""
+
+    az_count: int = Field(3, ge=2, le=4, description="availability zones the VPC spans")
+    nat_gateways: Literal["per-az", "single"] = Field(
+        "per-az", description="per-az: one NAT gateway per AZ (an AZ outage keeps egress); single: one, cheaper, one AZ's fate"
+    )
+    flow_log_retention_days: Literal[30, 60, 90, 180, 365, 731, 1827, 3653] = Field(
+        365, description="days the VPC flow logs stay in CloudWatch Logs"
+    )
+
+
+class ClusterSettings(_Model):
+    """The EKS cluster of each region and who may reach its Kubernetes API."""
+
+    version: str = Field("1.33", description="EKS Kubernetes version")
+    node_instance_types: tuple[str, ...] = Field(("m7g.large",), description="EC2 instance types of the managed node group")
+    node_ami_type: str = Field(
+        "AL2023_ARM_64_STANDARD", description="EKS AMI type of the nodes; must match the instance types' CPU architecture"
+    )
+    node_min: int = Field(3, ge=1, description="fewest nodes per region's node group")
+    node_desired: int = Field(3, ge=1, description="nodes per region's node group at creation")
+    node_max: int = Field(9, ge=1, description="most nodes per region's node group")
+    public_access_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
+        (), description="CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private"
+    )
+    # How `pulumi up` reaches each cluster's Kubernetes API (the kubernetes provider calls it from the runner).
+    api_access: Literal["public-restricted", "private-runner"] = Field(
+        "public-restricted",
+        description="public-restricted: public endpoint open to public_access_cidrs only (the runner's egress IPs); "
+        "private-runner: private endpoint only, the runner sits in runner_cidrs, routed into both VPCs",
+    )
+    runner_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
+        (), description="private-runner: the runner's network, admitted on 443 to the private endpoint of both clusters"
+    )
+    deploy_role_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$",
+        description="the IAM role `pulumi up` runs as: gets cluster admin through an EKS access entry (not as cluster creator)",
+    )
+    operator_role_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = Field(
+        (), description="IAM roles of on-call operators: cluster admin through EKS access entries"
+    )
+
+
+class WorkloadSettings(_Model):
+    """The service the clusters run: its image and Deployment."""
+
+    repository: str = Field(
+        "meridian/service",
+        pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$",
+        max_length=256,
+        description="ECR repository the stack creates in both regions (CI pushes to the primary's; replication copies)",
+    )
+    image_tag: str = Field(
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="immutable tag of the service image to run, e.g. a release or git sha (never `latest`)",
+    )
+    canary_image_tag: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="the version the canary Deployment runs beside stable (`meridian rollout` shifts traffic to it); "
+        "absent: the canary runs image_tag and gets no traffic (weight 0)",
+    )
+    replicas: int = Field(3, ge=1, description="pods of the stable Deployment per region")
+    container_port: int = Field(8080, ge=1, le=65535, description="port the service listens on inside its pod")
+
+
+class DatabaseSettings(_Model):
+    """The PostgreSQL database: writer in the primary region, replica in the dr region."""
+
+    engine: Literal["aurora-postgresql", "postgres"] = Field(
+        "aurora-postgresql",
+        description="aurora-postgresql: an Aurora global database; postgres: RDS with a cross-region read replica",
+    )
+    engine_version: str = Field("16.4", description="PostgreSQL engine version")
+    instance_class: str = Field("db.r6g.large", description="DB instance class of the writer and every reader")
+    readers: int = Field(2, ge=0, le=15, description="in-region read replicas in the primary region")
+    backup_retention_days: int = Field(14, ge=1, le=35, description="days of automated database backups (point-in-time restore)")
+    allocated_storage_gb: int = Field(100, ge=20, le=65536, description="storage of each instance in GiB; engine postgres only")
+
+
+class FailoverSettings(_Model):
+    """Route 53 failover of the API between the regions, and the time it may take."""
+
+    api_zone: str = Field(description="Route 53 hosted zone name, e.g. meridian.example.com")
+    api_record: str = Field("api", description="the API's record name inside api_zone (api -> api.<api_zone>)")
+    hosted_zone_id: str | None = Field(
+        None,
+        pattern=r"^Z[A-Z0-9]{1,32}$",
+        description="the existing Route 53 zone for api_zone, already delegated from its parent",
+    )
+    create_zone: bool = Field(
+        False,
+        description="two-phase bring-up: the stack creates the zone; delegate it before the "
+        "certificates can validate (docs/operations.md)",
+    )
+    health_check_interval_s: Literal[10, 30] = Field(10, description="seconds between Route 53 health checks of each region")
+    failure_threshold: int = Field(
+        ge=1,
+        le=10,
+        json_schema_extra={"default_text": "derived from rto_target_s"},  # the docs' default column
+        description="consecutive failed checks before Route 53 fails a region over; when absent, the largest "
+        "the RTO budget allows (stackconfig.planning.derived_failure_threshold)",
+    )
+    dns_ttl_s: int = Field(
+        DEFAULT_DNS_TTL_S,
+        ge=1,
+        le=300,
+        description="TTL of the API's failover CNAME records: how long resolvers keep a region's answer",
+    )
+    rto_target_s: int = Field(60, gt=0, description="automatic region failover must finish within this, margin included")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_threshold(cls, values: Any) -> Any:
+        """An absent failure threshold is derived from the RTO target: the most checks its budget affords."""
+        if isinstance(values, Mapping) and "failure_threshold" not in values:
+            interval, rto = values.get("health_check_interval_s", 10), values.get("rto_target_s", 60)
+            ttl = values.get("dns_ttl_s", DEFAULT_DNS_TTL_S)
+            if all(isinstance(v, int) for v in (interval, rto, ttl)):
+                return {**values, "failure_threshold": derived_failure_threshold(rto, interval, ttl)}
+        return values
+
+    @property
+    def budget(self) -> FailoverBudget:
+        return failover_budget(self.health_check_interval_s, self.failure_threshold, self.dns_ttl_s)
+
+    @property
+    def detection_bound_s(self) -> int:
+        """Worst case from the first failed check to resolvers answering the secondary (interval x
+        threshold + TTL): what drills and chaos runs measure recovery against."""
+        return self.budget.detection_bound_s
+
+    @property
+    def failover_bound_s(self) -> int:
+        """The detection bound plus the stated margin (checker aggregation, propagation): what rto_target_s must cover."""
+        return self.budget.total_s
+
+
+class SloSettings(_Model):
+    """The stack-wide service level objectives the SLO gate judges load runs against."""
+
+    p95_ms: float = Field(500, gt=0, description="95th percentile request latency in milliseconds, at most")
+    p99_ms: float = Field(1000, gt=0, description="99th percentile request latency in milliseconds, at most")
+    error_rate: float = Field(0.01, ge=0, le=1, description="share of failed requests, at most (0.01 = 1 %)")
+    availability: float = Field(0.999, gt=0, le=1, description="share of successful requests, at least (0.999 = three nines)")
+
+
+class Quota(_Model):
+    """What a tenant may use; over it the service answers HTTP 429 quota_exceeded with Retry-After."""
+
+    gql_qps: int = Field(gt=0, description="GraphQL queries per second")
+    ingest_eps: int = Field(gt=0, description="ingested events per second")
+    storage_gb: int = Field(gt=0, description="stored data in GB; also caps the tenant's storage claims")
+
+
+class PlanSpec(_Model):
+    """A plan of the catalog: fixed quotas, or `per_tenant: true` (enterprise) set on each tenant."""
+
+    per_tenant: bool = Field(False, description="true: each tenant of the plan carries its own quota (enterprise)")
+    quota: Quota | None = Field(None, description="the plan's quota; required unless per_tenant, refused with it")
+
+
+class TenantSpec(_Model):
+    """One tenant of the stack."""
+
+    id: TenantId = Field(description="stable tenant id: 3-32 of a-z, 0-9, -; starts with a letter; names its resources")
+    plan: str = Field(description="a plan of the catalog (plans)")
+    monthly_budget_usd: float = Field(gt=0, description="the tenant's AWS Budget in USD per month")
+    data_tier: Literal["pool", "silo"] = Field(
+        "pool", description="pool: shared bucket and key under the tenant's own prefix; silo: a bucket and KMS key of its own"
+    )
+    quota: Quota | None = Field(None, description="only for per-tenant (enterprise) plans")
+
+
+class CostSettings(_Model):
+    """What the stack may cost and who is told as it gets close."""
+
+    cost_center: str = Field(min_length=1, description="value of the meridian:cost-center tag on every resource")
+    stack_cap_usd: float = Field(gt=0, description="the stack's AWS Budget in USD per month; tenant budgets must fit in it")
+    alert_thresholds_pct: tuple[Percent, ...] = Field(
+        (50, 80, 100), description="budget alerts at these percentages of each budget, strictly increasing"
+    )
+    activate_cost_allocation_tags: bool = Field(
+        True,
+        description="this stack activates the cost-allocation tags its budgets filter on (an account-wide setting: "
+        "exactly one stack per account may own it; AWS refuses a tag not yet seen in billing, docs/operations.md)",
+    )
+
+
+ARN = re.compile(r"^arn:aws:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d{12}):(?P<resource>.+)$")
+
+
+class AlertSubscription(_Model):
+    """Where alerts go: an address outside AWS (email, https) or a queue / function inside the zone."""
+
+    protocol: Literal["email", "https", "sqs", "lambda"] = Field(description="SNS subscription protocol")
+    endpoint: str = Field(
+        min_length=3,
+        max_length=2048,
+        description="an address (email), an https:// URL (https) or the ARN with its region (sqs, lambda)",
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> AlertSubscription:
+        ep = self.endpoint
+        if self.protocol == "email" and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", ep):
+            raise ValueError(f"email endpoint must be an address like oncall@example.com, got {ep!r}")
+        if self.protocol == "https" and not re.fullmatch(r"https://[^\s/]+(/\S*)?", ep):
+            raise ValueError(f"https endpoint must be an https:// URL, got {ep!r}")
+        if self.protocol in ("sqs", "lambda"):
+            service = {"sqs": "sqs", "lambda": "lambda"}[self.protocol]
+            m = ARN.match(ep)
+            if m is None or m["service"] != service or not m["region"]:
+                raise ValueError(f"{self.protocol} endpoint must be the ARN of an {service} resource with its region, got {ep!r}")
+        return self
+
+    @property
+    def region(self) -> str | None:
+        """The AWS region the endpoint lives in (sqs, lambda); None for endpoints outside AWS."""
+        m = ARN.match(self.endpoint) if self.protocol in ("sqs", "lambda") else None
+        return m["region"] if m else None
+
+
+class AlertSettings(_Model):
+    """Who hears of failover alarms (SNS in us-east-1) and budget notifications (in the primary region)."""
+
+    subscriptions: tuple[AlertSubscription, ...] = Field(
+        (), description="who gets every alert topic's messages (failover alarms, budget notifications)"
+    )
+
+
+class DrSettings(_Model):
+    """Disaster recovery: the objectives drills are judged against, backups, replication, FIS experiments."""
+
+    rpo_minutes: float = Field(
+        15, gt=0, description="recovery point objective: most minutes of writes a regional disaster may lose"
+    )
+    rto_minutes: float = Field(
+        5, gt=0, description="recovery time objective: most minutes until clients are served again after a regional disaster"
+    )
+    backup_retention_days: int = Field(
+        35,
+        ge=7,
+        le=35,
+        description="AWS Backup recovery points (continuous backups keep at most 35 days); the vault lock's minimum",
+    )
+    backup_schedule: str = Field(
+        "cron(0 * ? * * *)",
+        pattern=r"^(cron|rate)\(.+\)$",
+        description="snapshot (and cross-region copy) schedule; continuous backup covers the time between",
+    )
+    vault_lock_changeable_days: int | None = Field(
+        3, ge=3, description="days the vault lock stays changeable before compliance mode (immutable); null keeps governance mode"
+    )
+    replicate_delete_markers: bool = Field(True, description="S3 replication copies delete markers to the dr region")
+    replication_time_control: bool = Field(
+        True, description="S3 Replication Time Control: 99.99 % of objects within 15 minutes, with metrics"
+    )
+    fis_duration_minutes: int = Field(5, ge=1, le=60, description="how long each FIS experiment holds its fault")
+
+
+class RolloutSettings(_Model):
+    """Progressive delivery: a canary beside the stable version, its traffic share raised step by step."""
+
+    steps: tuple[Annotated[int, Field(ge=1, le=100)], ...] = Field(
+        (1, 5, 25, 100), description="canary traffic percentages, strictly increasing, ending at 100"
+    )
+    pause_s: int = Field(
+        300, ge=1, le=86400, description="how long each step holds under load before the SLO gate judges the canary"
+    )
+    slo_file: str = Field(
+        "loadtests/slo.yaml", min_length=1, description="the objectives each step is judged against (relative to the project)"
+    )
+    canary_replicas: int = Field(1, ge=1, description="pods of the canary version per region while a rollout runs")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_rise_to_full(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps or steps[-1] != 100:
+            raise ValueError("must end at 100 (full promotion)")
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"must be strictly increasing, got {list(steps)}")
+        return steps
+
+
+class QuotaSettings(_Model):
+    """The account's service quotas `meridian preflight` plans against (AWS defaults; raise them here
+    after raising them in Service Quotas). Account-wide quotas are shared by `stacks_per_account`."""
+
+    stacks_per_account: int = Field(3, ge=1, description="stacks deployed into one AWS account (they share account quotas)")
+    iam_roles: int = Field(1000, ge=1, description="IAM roles per account (adjustable to 5,000)")
+    iam_managed_policies: int = Field(1500, ge=1, description="customer managed policies per account (adjustable to 5,000)")
+    budgets: int = Field(20000, ge=1, description="AWS Budgets per account")
+    kms_keys_per_region: int = Field(100000, ge=1, description="customer managed KMS keys per region")
+    security_groups_per_vpc: int = Field(2500, ge=1, description="VPC security groups per VPC (per region)")
+    eips_per_region: int = Field(5, ge=1, description="Elastic IP addresses per region")
+    nat_gateways_per_az: int = Field(5, ge=1, description="NAT gateways per availability zone")
+    pod_identity_associations_per_cluster: int = Field(5000, ge=1, description="EKS Pod Identity associations per cluster")
+
+
+class StackConfig(_Model):
+    """Everything under the `meridian:` namespace of one stack."""
+
+    zone: Literal["us", "eu", "apac"] = Field(description="residency zone: every region the stack uses must lie in it")
+    config_namespaces: tuple[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")], ...] = Field(
+        (), description="config namespaces of your own, kept in the stack files but not read by this program"
+    )
+    regions: RegionPair = Field(description=RegionPair.__doc__)
+    network: NetworkSettings = Field(NetworkSettings(), description=NetworkSettings.__doc__)
+    cluster: ClusterSettings = Field(ClusterSettings(), description=ClusterSettings.__doc__)
+    workload: WorkloadSettings = Field(description=WorkloadSettings.__doc__)
+    database: DatabaseSettings = Field(DatabaseSettings(), description=DatabaseSettings.__doc__)
+    failover: FailoverSettings = Field(description=FailoverSettings.__doc__)
+    slo: SloSettings = Field(SloSettings(), description=SloSettings.__doc__)
+    plans: dict[str, PlanSpec] = Field(
+        description="The plan catalog: plan name -> its quota, or per_tenant: true (set on each tenant)."
+    )
+    tenants: tuple[TenantSpec, ...] = Field(
+        description="The stack's tenants: unique ids, each on a plan of the catalog, budgets summing to at most cost.stack_cap_usd."
+    )
+    cost: CostSettings = Field(description=CostSettings.__doc__)
+    dr: DrSettings = Field(DrSettings(), description=DrSettings.__doc__)
+    production: bool = Field(
+        False, description="a production stack: drills refuse it without an explicit flag; needs aws_account_id and alerts"
+    )
+    aws_account_id: str | None = Field(
+        None,
+        pattern=r"^\d{12}$",
+        description="the AWS account the stack deploys into: every provider refuses credentials of any other "
+        '(allowed_account_ids); required for production stacks; quote it in YAML ("012345678901")',
+    )
+    alerts: AlertSettings = Field(AlertSettings(), description=AlertSettings.__doc__)
+    quotas: QuotaSettings = Field(QuotaSettings(), description=QuotaSettings.__doc__)
+    rollout: RolloutSettings = Field(RolloutSettings(), description=RolloutSettings.__doc__)
+
+    @property
+    def allowed_regions(self) -> tuple[str, ...]:
+        return ZONE_REGIONS[self.zone]
+
+    def quota_of(self, tenant: TenantSpec) -> Quota:
+        plan = self.plans[tenant.plan]
+        quota = tenant.quota if plan.per_tenant else plan.quota
+        assert quota is not None, "parse_config guarantees every tenant has a quota"
+        return quota
