@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.config import StackConfig
+from meridian import ports as portlib
 from meridian.sandbox import fromplan, objectstore, podrun, procs
 from meridian.sandbox import manifest as mf
-from meridian.sandbox import ports as portlib
 from meridian.sandbox import postgres as pglib
 from meridian.sandbox.haproxy import Backend, RegionDoor, ScaledFailover, parse_show_stat, render
 

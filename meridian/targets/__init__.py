@@ -21,6 +21,15 @@ The operations, and the drills and chaos scenarios they compose into:
 - progressive delivery (`meridian rollout`): `set_canary_weight(role, p)` step by step, judged on
   the canary's own requests, `canary_weights()` read back from the live system (never a cache).
 
+Abilities only some targets have are protocols of their own, which a caller names instead of
+probing for methods: `RegionDoors` (a region's own entry point), `CanaryHost` (the target runs the
+canary version itself: the sandbox; on AWS `pulumi up` deployed it), `Explains` (a dry run names
+the calls an operation makes), `Backups` (recovery points and restores beside the running pair),
+`FaultProxies` (fault injection that the target may have been started without). Ask with
+`isinstance(target, CanaryHost)`, or `require(target, Backups)` where the scenario cannot go on
+without it; a drill or chaos step runs its operation through `perform()`, whose table names every
+operation a scenario may call.
+
 Every operation returns an `ActionResult` (what, where, when, how long, what it changed) so drills
 and chaos journals get a timeline for free. A target that cannot do something says so with
 `Unsupported` (exit 2: it is the caller's choice of scenario that is wrong), a target that is not
@@ -31,9 +40,10 @@ there with `TargetUnavailable` (exit 2), an operation that was tried and failed 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from meridian.errors import BadInput, GateFailed
 
@@ -144,7 +154,21 @@ class Fault:
 
 
 @runtime_checkable
-class Target(Protocol):
+class CanaryTraffic(Protocol):
+    """Traffic shares between a region's stable and canary versions (part of every Target)."""
+
+    def set_canary_weight(self, role: Role, percent: int) -> ActionResult:
+        """Send `percent` (0..100) of the region's traffic to its canary version, the rest to stable.
+        0 is a full rollback of that region; how the canary got there (sandbox: a process the target
+        starts; AWS: the canary target group `pulumi up` deployed) is the target's business."""
+
+    def canary_weights(self) -> dict[str, int]:
+        """Role -> the canary's current share (0..100), read back from the live system (HAProxy's
+        admin socket, the ALB listener rule), never from a cache: what a resumed rollout trusts."""
+
+
+@runtime_checkable
+class Target(CanaryTraffic, Protocol):
     """A running stack that load, chaos and drills act on. Implementations: sandbox, aws."""
 
     kind: str  # "sandbox" | "aws"
@@ -162,6 +186,10 @@ class Target(Protocol):
     def detection_bound_s(self) -> float:
         """Worst case from a region's failure to clients on the other region (interval x
         threshold + TTL, scaled by the sandbox's time scale): what recovery is judged against."""
+
+    def time_scale(self) -> float:
+        """How many times faster than the stack's configured timings this target runs its failover
+        (the sandbox's `--time-scale`; 1.0 on AWS): wall-clock windows and objectives divide by it."""
 
     def kill_region(self, role: Role) -> ActionResult:
         """Take the region's service away abruptly (region loss); health checks fail it over."""
@@ -186,20 +214,116 @@ class Target(Protocol):
     def set_weights(self, weights: dict[str, int]) -> ActionResult:
         """Share traffic by weight per role, e.g. {"primary": 90, "dr": 10}; 0 drains a region."""
 
-    def set_canary_weight(self, role: Role, percent: int) -> ActionResult:
-        """Send `percent` (0..100) of the region's traffic to its canary version, the rest to stable.
-        0 is a full rollback of that region; how the canary got there (sandbox: a process the target
-        starts; AWS: the canary target group `pulumi up` deployed) is the target's business."""
-
-    def canary_weights(self) -> dict[str, int]:
-        """Role -> the canary's current share (0..100), read back from the live system (HAProxy's
-        admin socket, the ALB listener rule), never from a cache: what a resumed rollout trusts."""
-
     def inject(self, fault: Fault) -> ActionResult:
         """Start a network fault (latency/jitter, drops, partition)."""
 
     def clear_faults(self) -> ActionResult:
         """Lift every fault this target can inject (safe when none is active)."""
+
+
+# --- abilities only some targets have ----------------------------------------------------------
+
+
+@runtime_checkable
+class RegionDoors(Protocol):
+    """Each region has its own entry point beside the front door."""
+
+    def region_endpoint(self, role: Role) -> str:
+        """The region's own base URL: load for judging a region the front door keeps idle."""
+
+
+@runtime_checkable
+class CanaryHost(Protocol):
+    """The target runs a canary version itself (the sandbox); on AWS the canary is what `pulumi up`
+    deployed, so there is nothing to start or stop."""
+
+    def start_canary(self, role: Role, version: str, fault: dict | None = None) -> ActionResult:
+        """Run `version` beside the region's stable service, at weight 0 until set."""
+
+    def stop_canary(self, role: Role) -> ActionResult:
+        """Stable back to all of the region's traffic, the canary gone."""
+
+    def canary_digest(self, version: str, fault: dict | None) -> str:
+        """The digest that identifies what `start_canary(role, version, fault)` runs (provenance)."""
+
+
+@runtime_checkable
+class Explains(Protocol):
+    """Dry runs name the calls an operation would make on this target."""
+
+    def explain(self, action: str, *args, **kwargs) -> list[str]:
+        """What `action(*args, **kwargs)` would do, without doing it: one line per call."""
+
+
+@runtime_checkable
+class Backups(Protocol):
+    """Recovery points of a region's database and restores into a new server beside the pair."""
+
+    def backup(self, role: Role) -> ActionResult:
+        """Take a recovery point of the region's database."""
+
+    def restore_backup(self, role: Role) -> ActionResult:
+        """Start a new database from the latest recovery point; the running pair is untouched."""
+
+    def restored_ids(self, tenant: str, ids: list[int]) -> set[int]:
+        """Which of the tenant's event `ids` the restored database holds."""
+
+    def discard_restore(self) -> ActionResult:
+        """Stop the restored database and delete its data."""
+
+
+@runtime_checkable
+class FaultProxies(Protocol):
+    """The target injects faults through proxies it may have been started without (the sandbox's
+    `--fault-proxies`); a target that is not a FaultProxies injects whenever asked (AWS FIS)."""
+
+    def has_fault_proxies(self) -> bool:
+        """True when `inject()` can work: the proxies are running."""
+
+
+Ability = TypeVar("Ability")
+
+
+def require(target: Target, ability: type[Ability], why: str = "") -> Ability:
+    """`target` as the `ability` protocol, or Unsupported naming the ability and what it needs."""
+    if not isinstance(target, ability):
+        needs = ", ".join(f"{name}()" for name, member in vars(ability).items() if _is_operation(name, member))
+        raise Unsupported(f"the {target.kind} target has no {ability.__name__} ability ({needs}){': ' + why if why else ''}")
+    return target
+
+
+def _is_operation(name: str, member: object) -> bool:
+    return not name.startswith("_") and callable(member)
+
+
+# Every operation a drill step or chaos action may name, and how it is performed: a scenario file
+# or step table can only reach what is listed here, never an arbitrary attribute of the target.
+OPERATIONS: dict[str, Callable[..., ActionResult]] = {
+    "kill_region": lambda t, role: t.kill_region(role),
+    "restore_region": lambda t, role: t.restore_region(role),
+    "stop_database": lambda t, role, planned=False: t.stop_database(role, planned=planned),
+    "restore_database": lambda t, role: t.restore_database(role),
+    "promote": lambda t, role: t.promote(role),
+    "flip_traffic": lambda t, to_role: t.flip_traffic(to_role),
+    "set_weights": lambda t, weights: t.set_weights(weights),
+    "set_canary_weight": lambda t, role, percent: t.set_canary_weight(role, percent),
+    "inject": lambda t, fault: t.inject(fault),
+    "clear_faults": lambda t: t.clear_faults(),
+    "backup": lambda t, role: require(t, Backups).backup(role),
+    "restore_backup": lambda t, role: require(t, Backups).restore_backup(role),
+    "discard_restore": lambda t: require(t, Backups).discard_restore(),
+}
+
+
+def check_operation(action: str) -> str:
+    if action not in OPERATIONS:
+        raise BadInput(f"unknown target operation {action!r} (allowed: {', '.join(OPERATIONS)})")
+    return action
+
+
+def perform(target: Target, action: str, *args, **kwargs) -> ActionResult:
+    """Run the operation named `action` on `target` (a drill step's or a chaos action's)."""
+    return OPERATIONS[check_operation(action)](target, *args, **kwargs)
 
 
 def check_percent(percent: object) -> int:

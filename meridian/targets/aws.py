@@ -208,6 +208,9 @@ class AwsTarget:
     def detection_bound_s(self) -> float:
         return float(self.cfg.failover.detection_bound_s)
 
+    def time_scale(self) -> float:
+        return 1.0  # AWS runs the stack's own timings
+
     def health(self) -> Health:
         routable = {}
         for role, check in (("primary", "PRIMARY"), ("dr", "SECONDARY")):
