@@ -46,7 +46,7 @@ import httpx
 from components.config import StackConfig
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
-from meridian.targets import (
+from meridian.targets.protocol import (
     ROLES,
     ActionFailed,
     ActionResult,

@@ -24,7 +24,7 @@ from meridian.errors import BadInput
 from meridian.sandbox import canary, core, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import postgres as pglib
-from meridian.targets import (
+from meridian.targets.protocol import (
     ROLES,
     ActionFailed,
     ActionResult,
