@@ -57,7 +57,10 @@ def test_unknown_scenario_is_bad_input():
 
 def test_network_faults_need_fault_proxies(tmp_path):
     class NoProxies:
-        kind, stack, fault_proxies = "sandbox", "us", False
+        kind, stack = "sandbox", "us"
+
+        def has_fault_proxies(self):
+            return False
 
         def health(self):  # pragma: no cover - must not be reached
             raise AssertionError("checked before touching the target")

@@ -350,7 +350,7 @@ def test_production_stack_refuses_execute_without_the_flag(project_copy, tmp_pat
 def test_restore_drill_is_refused_on_a_target_that_cannot_restore(previews, tmp_path):
     outputs = tmp_path / "us.json"
     outputs.write_text(json.dumps(previews["us"].plan["outputs"]))
-    with pytest.raises(BadInput, match="needs backup, restore_backup, restored_ids, discard_restore"):
+    with pytest.raises(BadInput, match=r"aws target has no Backups ability \(backup\(\), restore_backup\(\).*restore by hand"):
         run_drill(
             DrillRequest(
                 "restore-from-backup", "us", "aws", execute=True, outputs=outputs, project_dir=ROOT, records=tmp_path / "records"

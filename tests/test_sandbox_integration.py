@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from meridian import ports as portlib
 from meridian.sandbox import core, procs
 from meridian.sandbox import manifest as mf
-from meridian.sandbox import ports as portlib
 from tests.conftest import run_meridian
 
 try:

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meridian import ports
 from meridian.sandbox import manifest as mf
-from meridian.sandbox import ports, procs
+from meridian.sandbox import procs
 from meridian.sandbox.haproxy import Backend, ScaledFailover, parse_show_stat, render
 from tests.conftest import ROOT, run_meridian
 

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import pytest
 
-from meridian.sandbox import ports as portlib
+from meridian import ports as portlib
 from meridian.sandbox import postgres as pglib
 from meridian.sandbox import procs
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from chaoslib.exceptions import ActivityFailed
 
 from meridian.errors import MeridianError
-from meridian.targets import Fault, Target, open_target
+from meridian.targets import Fault, Target, open_target, perform
 
 
 def _target(configuration: dict | None) -> Target:
@@ -35,7 +35,7 @@ def _target(configuration: dict | None) -> Target:
 def _do(configuration, op: str, *args, **kwargs) -> dict:
     target = _target(configuration)
     try:
-        return getattr(target, op)(*args, **kwargs).to_dict()
+        return perform(target, op, *args, **kwargs).to_dict()
     except MeridianError as exc:
         raise ActivityFailed(f"{op} failed: {exc}") from None
 
@@ -61,11 +61,6 @@ def write_accepted(tenant: str, timeout_s: float, configuration: dict | None = N
     except ActivityFailed:
         return False
     return True
-
-
-def stack_healthy(configuration: dict | None = None) -> bool:
-    """Steady state: the front door answers, each region's service and database is as it should be."""
-    return _target(configuration).health().healthy
 
 
 def serving_region(configuration: dict | None = None) -> str:

@@ -30,7 +30,7 @@ from meridian.slo import report
 from meridian.slo import run as loadrun
 from meridian.slo.evaluate import ERROR, OK, Check, Sample, Verdict, Window, evaluate, stats
 from meridian.slo.objectives import SloSpec
-from meridian.targets import Target
+from meridian.targets import Explains, FaultProxies, Target
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "loadtests" / "chaos"
 POLL_S = 0.1
@@ -80,7 +80,7 @@ def dry_run(name: str, target: Target) -> list[tuple[str, str, list[str]]]:
                 lines = [
                     f"{func}({', '.join(f'{k}={v!r}' for k, v in args.items())}): load through the front door, no infrastructure call"
                 ]
-            elif hasattr(target, "explain"):
+            elif isinstance(target, Explains):
                 role = args.pop("role", args.pop("to_role", None))
                 lines = target.explain(op, *([role] if role else []), **args)
             else:
@@ -203,7 +203,7 @@ def run_scenario(
     slo_path: Path | None = None,
 ) -> ChaosOutcome:
     exp_path, experiment, ext = load_experiment(name)
-    if ext.get("needs_fault_proxies") and not getattr(target, "fault_proxies", True):
+    if ext.get("needs_fault_proxies") and isinstance(target, FaultProxies) and not target.has_fault_proxies():
         raise BadInput(
             f"scenario {name} injects network faults: start the sandbox with fault proxies "
             f"(`meridian sandbox down --stack {target.stack} && meridian sandbox up --stack {target.stack} --fault-proxies`)"

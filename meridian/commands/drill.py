@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
+from meridian.targets import Explains
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     from meridian.drills.catalog import build
     from meridian.project import find_project_dir, require_stack
     from meridian.stackconfig import load_validated
-    from meridian.targets import TARGET_KINDS, TargetUnavailable
+    from meridian.targets import TARGET_KINDS, TargetUnavailable, require
 
     drill = build(req.drill, req.mode)
     if req.target not in TARGET_KINDS:
@@ -78,19 +79,15 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
         return EXIT_OK
 
     target = _open(req, project_dir)
-    lacking = [name for name in drill.requires if not callable(getattr(target, name, None))]
-    if lacking:
-        raise BadInput(
-            f"drill {drill.name} needs {', '.join(lacking)}, which the {req.target} target does not offer; "
-            f"on AWS restore by hand as docs/runbooks/dr-drill.md describes"
-        )
+    for ability in drill.requires:
+        require(target, ability, f"drill {drill.name} needs it; on AWS restore by hand as docs/runbooks/dr-drill.md describes")
     return _execute(drill, target, cfg, req, project_dir, evidence_dir, console)
 
 
 def print_plan(drill, target, req: DrillRequest, console: Console) -> None:
     console.print(f"[bold]drill {drill.name}[/] on stack {req.stack}, target {req.target}: {drill.description}")
     console.print("DRY RUN: nothing is changed. Add --execute to run it.\n")
-    explain = getattr(target, "explain", None) if target is not None else None
+    explain = target.explain if isinstance(target, Explains) else None
     for i, step in enumerate(drill.steps, start=1):
         flags = escape(" [irreversible]") if step.irreversible else ""
         console.print(f"[bold]{i}. {step.name}[/]{flags} (timeout {step.timeout_s:.0f} s): {step.purpose}", highlight=False)

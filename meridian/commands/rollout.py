@@ -98,7 +98,7 @@ def run_rollout(req: RolloutRequest) -> int:
     from meridian.rollout.state import state_path
     from meridian.slo import objectives
     from meridian.stackconfig import load_validated
-    from meridian.targets import TARGET_KINDS, open_target
+    from meridian.targets import TARGET_KINDS, CanaryHost, RegionDoors, open_target
 
     console = Console(highlight=False, soft_wrap=True)
     if req.target not in TARGET_KINDS:
@@ -137,13 +137,10 @@ def run_rollout(req: RolloutRequest) -> int:
     if req.rollback:
         return _rollback(console, target, spath)
 
-    time_scale = float(target.doc["failover"]["time_scale"]) if target.kind == "sandbox" else 1.0
-    window = req.window_s if req.window_s is not None else cfg.rollout.pause_s / time_scale
+    window = req.window_s if req.window_s is not None else cfg.rollout.pause_s / target.time_scale()
     min_samples = req.min_samples if req.min_samples is not None else drive.judgelib.DEFAULT_MIN_SAMPLES
-    if target.kind == "sandbox":
-        from meridian.sandbox.canary import version_digest
-
-        digest = version_digest(req.version, fault)
+    if isinstance(target, CanaryHost):
+        digest = target.canary_digest(req.version, fault)
     else:
         digest = req.digest or "unknown (pass --digest: the image digest `pulumi up` deployed)"
     plan = RolloutPlan(req.stack, target.kind, req.version, digest, steps, order, window, min_samples)
@@ -163,7 +160,7 @@ def run_rollout(req: RolloutRequest) -> int:
     def load_for(role: str):
         from meridian.slo import run as loadrun
 
-        door = target.region_endpoint(role) if callable(getattr(target, "region_endpoint", None)) else target.endpoint()
+        door = target.region_endpoint(role) if isinstance(target, RegionDoors) else target.endpoint()
         cap = min(86400.0, window * drive.judgelib.HOLD_FACTOR * len(steps) + 120)
         spec = loadrun.LoadSpec("flat", req.users, float(req.users), cap)
         run = loadrun.start(target, project_dir, spec, out / f"load-{role}", slo_path=slo_file, host=door)
@@ -180,7 +177,7 @@ def run_rollout(req: RolloutRequest) -> int:
         return run.out_dir / "live.csv", stop
 
     def prepare_region(role: str) -> None:
-        if callable(getattr(target, "start_canary", None)):
+        if isinstance(target, CanaryHost):
             res = target.start_canary(role, req.version, fault)
             console.print(f"  {role}: {res.detail} ({res.seconds:.1f} s)")
 
@@ -215,7 +212,7 @@ def run_rollout(req: RolloutRequest) -> int:
     if outcome.decision == "done":
         console.print(f"[green]{outcome.reason}[/]: nothing to do")
         return 0
-    if outcome.decision == "rolled_back" and callable(getattr(target, "stop_canary", None)):
+    if outcome.decision == "rolled_back" and isinstance(target, CanaryHost):
         for role in order:  # the sandbox's bad version serves nothing at 0 %: its process goes too
             target.stop_canary(role)
     doc = _report_doc(plan, outcome, slo, project_dir)
@@ -306,10 +303,11 @@ def _dry_run(console, target, plan, spath: Path) -> int:
 def _rollback(console, target, spath: Path) -> int:
     from meridian.rollout import drive
     from meridian.rollout.state import load, save
+    from meridian.targets import CanaryHost
 
     before = target.canary_weights()
     seconds, after = drive.rollback_all(target)
-    if callable(getattr(target, "stop_canary", None)):
+    if isinstance(target, CanaryHost):
         for role in after:
             target.stop_canary(role)
     state = load(spath)

@@ -1,4 +1,4 @@
-"""`meridian sandbox up|down|status`: parse, hand off to `meridian.sandbox.core`, report."""
+"""`meridian sandbox up|down|status`: parse, hand off to `meridian.targets.sandbox`, report."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class SandboxRequest:
 def _root(req: SandboxRequest) -> tuple[Path, Path]:
     project_dir = find_project_dir(req.project_dir)
     require_stack(project_dir, req.stack)
-    from meridian.sandbox.core import root_of
+    from meridian.targets.sandbox import root_of
 
     return project_dir, root_of(project_dir, req.stack, req.state_dir)
 
@@ -47,12 +47,12 @@ def run_up(req: SandboxRequest) -> int:
             f"--time-scale must be a number > 0 (got {req.time_scale:g}): 1 keeps real seconds, 10 makes a 10 s check 1 s"
         )
     project_dir, root = _root(req)
-    from meridian.sandbox import core
     from meridian.stackconfig import load_validated
+    from meridian.targets import sandbox
 
     cfg = load_validated(project_dir, req.stack)
     try:
-        res = core.up(
+        res = sandbox.up(
             cfg,
             req.stack,
             root,
@@ -61,9 +61,9 @@ def run_up(req: SandboxRequest) -> int:
             fresh=req.fresh,
             project_dir=project_dir,
         )
-    except core.SandboxMissing as exc:
+    except sandbox.SandboxMissing as exc:
         raise BadInput(str(exc)) from None
-    except core.SandboxError as exc:
+    except sandbox.SandboxError as exc:
         raise SandboxFailed(str(exc)) from None
     doc = res.manifest
     if req.json_out:
@@ -104,9 +104,9 @@ def _print_summary(c, doc: dict, root: Path) -> None:
 
 def run_down(req: SandboxRequest) -> int:
     _, root = _root(req)
-    from meridian.sandbox import core
+    from meridian.targets import sandbox
 
-    res = core.down(root, wipe=req.wipe)
+    res = sandbox.down(root, wipe=req.wipe)
     if req.json_out:
         print(
             json.dumps(
@@ -132,9 +132,9 @@ def run_status(req: SandboxRequest) -> int:
     if req.json_out and req.format not in (Format.text, Format.json):
         raise BadInput(f"--json and --format {req.format.value} ask for two outputs: give one (--json is --format json)")
     _, root = _root(req)
-    from meridian.sandbox import core
+    from meridian.targets import sandbox
 
-    st = core.status(root)
+    st = sandbox.status(root)
     fmt = Format.json if req.json_out else req.format
     if fmt == Format.json:
         print(json.dumps(st, indent=2, default=str))

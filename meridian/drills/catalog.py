@@ -20,6 +20,7 @@ import time
 from meridian.drills.machine import Drill, Run, Step, StepFailed, check_acknowledged_writes, op, wait_for_recovery
 from meridian.drills.measure import DataLoss, Recovery
 from meridian.errors import BadInput
+from meridian.targets import Backups, require
 
 DRILLS = ("region-failover", "database-failover", "failback", "restore-from-backup")
 MODES = ("planned", "unplanned")
@@ -152,7 +153,7 @@ def verify_restore(run: Run) -> str:
     acked = run.probe.log.acknowledged()
     before = [o for o in acked if o.t < started]
     after = [o for o in acked if o.t > point]
-    held = run.target.restored_ids(run.probe.tenant.id, [o.event_id for o in before + after])
+    held = require(run.target, Backups).restored_ids(run.probe.tenant.id, [o.event_id for o in before + after])
     rec = Recovery(requested, None, ready, ready, 0)
     loss = DataLoss(len(before), sorted(o.event_id for o in before if o.event_id not in held), round(requested - point, 4))
     run.mark("restore: copy queryable", ready)
@@ -310,7 +311,7 @@ def build(name: str, mode: str = "planned") -> Drill:
             name,
             "restore the primary database from its latest recovery point",
             steps,
-            requires=("backup", "restore_backup", "restored_ids", "discard_restore"),
+            requires=(Backups,),
         )
     steps = (
         Step(

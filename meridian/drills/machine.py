@@ -33,7 +33,7 @@ from rich.markup import escape
 from meridian.drills.measure import DataLoss, Objectives, Recovery, data_loss, recovery
 from meridian.drills.probe import Probe, ProbeLog, pick_tenant, present_ids
 from meridian.errors import BadInput, GateFailed
-from meridian.targets import ActionResult, Target
+from meridian.targets import ActionResult, Target, check_operation, perform
 
 
 class StepFailed(GateFailed):
@@ -48,8 +48,11 @@ class Op:
     args: tuple = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
 
+    def __post_init__(self) -> None:
+        check_operation(self.action)
+
     def run(self, target: Target) -> ActionResult:
-        return getattr(target, self.action)(*self.args, **dict(self.kwargs))
+        return perform(target, self.action, *self.args, **dict(self.kwargs))
 
     def __str__(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
@@ -81,8 +84,9 @@ class Drill:
     name: str
     description: str
     steps: tuple[Step, ...]
-    requires: tuple[str, ...] = ()
-    """Operations beyond the Target protocol the drill needs (a target without them is refused)."""
+    requires: tuple[type, ...] = ()
+    """Abilities beyond the Target protocol the drill needs, e.g. `Backups` (a target without them
+    is refused before anything runs)."""
 
 
 @dataclass

@@ -24,7 +24,7 @@ from meridian.rollout.state import Decision, RolloutState, reconcile, save
 from meridian.slo.evaluate import Sample
 from meridian.slo.objectives import SloSpec
 from meridian.slo.raw import LiveReader
-from meridian.targets import ActionFailed, Target, Unsupported
+from meridian.targets import ActionFailed, CanaryTraffic, Target, require
 
 LOOK_EVERY_S = 0.2
 LOAD_START_TIMEOUT_S = 60.0
@@ -73,9 +73,7 @@ class Outcome:
 
 
 def require_canary_api(target: Target) -> None:
-    for name in ("set_canary_weight", "canary_weights"):
-        if not callable(getattr(target, name, None)):
-            raise Unsupported(f"the {target.kind} target cannot shift canary traffic in this build (no {name}())")
+    require(target, CanaryTraffic, "it cannot shift canary traffic")
 
 
 def actor() -> dict:

@@ -91,13 +91,6 @@ def judge(split: Split, slo: SloSpec, *, min_samples: int, elapsed_s: float, win
     return Judgement("hold", f"{n} canary requests, objectives met so far", canary, stable, n)
 
 
-def worst_failure(verdict: Verdict) -> str:
-    """The first failed objective with its measure: what the exit message names."""
-    for c in verdict.failures:
-        return c.message
-    return ""
-
-
 def summary(verdict: Verdict | None) -> dict:
     if verdict is None:
         return {"requests": 0}

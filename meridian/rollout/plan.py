@@ -96,11 +96,6 @@ def share(stable_weight: int, canary_weight: int) -> int:
     return round(100 * canary_weight / total) if total else 0
 
 
-def expected_canary_requests(total_requests: int, percent: int) -> float:
-    """How many of a step's requests the canary should answer (weighted round robin: exact up to one)."""
-    return total_requests * percent / 100
-
-
 @dataclass(frozen=True)
 class RolloutPlan:
     stack: str

@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from meridian import ports as portlib
 from meridian.sandbox import core, procs
 from meridian.sandbox import manifest as mf
-from meridian.sandbox import ports as portlib
 from meridian.sandbox.haproxy import ScaledFailover, check_params
 
 ROLES = ("primary", "dr")

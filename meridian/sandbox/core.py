@@ -27,9 +27,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meridian import ports as portlib
 from meridian.sandbox import fromplan, objectstore, podrun, procs
 from meridian.sandbox import manifest as mf
-from meridian.sandbox import ports as portlib
 from meridian.sandbox import postgres as pglib
 from meridian.sandbox.haproxy import Backend, RegionDoor, ScaledFailover, parse_show_stat, render
 from stackconfig import StackConfig

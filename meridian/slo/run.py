@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meridian.errors import BadInput, GateFailed
-from meridian.sandbox.ports import allocate
+from meridian.ports import allocate
 from meridian.slo.evaluate import Sample
 from meridian.slo.raw import read_raw
 from meridian.targets import Target

@@ -1,218 +1,75 @@
-"""One Target protocol: what load, chaos, SLO gates and DR drills may do to a running stack.
+"""The Target seam: what load, chaos, SLO gates, drills and rollouts may do to a running stack.
 
-slo, chaos, drills and rollout never touch the sandbox's processes or boto3 themselves: they ask a
-`Target`, so each is written once and runs on the sandbox (`meridian.targets.sandbox`) and on AWS
-(`meridian.targets.aws`) alike. Regions are named by their role in the stack's pair, `"primary"`
-or `"dr"`, never by AWS region name, so a drill reads the same in every residency zone.
-
-The operations, and the drills and chaos scenarios they compose into:
-
-- region failover (unplanned): `kill_region("primary")` -> the health checks fail over by
-  themselves (measure with `health()`/the load) -> `restore_region("primary")`;
-- region failover (planned): `flip_traffic("dr")` ... `flip_traffic("primary")`;
-- database failover, unplanned: `stop_database("primary")` -> `promote("dr")` ->
-  `flip_traffic("dr")`; failback: `restore_database("primary")` (rebuilt as a replica of dr) ->
-  `stop_database("dr", planned=True)` -> `promote("primary")` -> `restore_database("dr")` ->
-  `flip_traffic("primary")`;
-- database failover, planned (switchover, RPO 0): `stop_database("primary", planned=True)`
-  (a clean shutdown ships every committed WAL record first) -> `promote("dr")` -> ...;
-- replica loss: `stop_database("dr")` -> `restore_database("dr")`;
-- latency, jitter, packet drops, partitions: `inject(Fault(...))` -> `clear_faults()`;
-- progressive delivery (`meridian rollout`): `set_canary_weight(role, p)` step by step, judged on
-  the canary's own requests, `canary_weights()` read back from the live system (never a cache).
-
-Every operation returns an `ActionResult` (what, where, when, how long, what it changed) so drills
-and chaos journals get a timeline for free. A target that cannot do something says so with
-`Unsupported` (exit 2: it is the caller's choice of scenario that is wrong), a target that is not
-there with `TargetUnavailable` (exit 2), an operation that was tried and failed with `ActionFailed`
-(exit 1).
+The protocol, the optional abilities and the value types are in `meridian.targets.protocol`
+(re-exported here, where callers import them from); the implementations, `sandbox` and `aws`, import
+that module, and only `open_target` below reaches down to them, so the seam has no circle.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
 
-from meridian.errors import BadInput, GateFailed
+from meridian.errors import BadInput
+from meridian.targets.protocol import (
+    OPERATIONS,
+    ROLES,
+    TARGET_KINDS,
+    ActionFailed,
+    ActionResult,
+    Backups,
+    CanaryHost,
+    CanaryTraffic,
+    Explains,
+    Fault,
+    FaultKind,
+    FaultLayer,
+    FaultProxies,
+    Health,
+    RegionDoors,
+    RegionHealth,
+    Role,
+    Target,
+    TargetUnavailable,
+    TenantCredential,
+    Unsupported,
+    check_operation,
+    check_percent,
+    check_role,
+    perform,
+    require,
+    timed,
+)
 
-Role = Literal["primary", "dr"]
-ROLES: tuple[Role, ...] = ("primary", "dr")
-TARGET_KINDS = ("sandbox", "aws")
-
-
-class TargetUnavailable(BadInput):
-    """The target is not there (no sandbox up, no stack outputs): the message says how to get one."""
-
-
-class Unsupported(BadInput):
-    """This target cannot perform the operation asked for (the message says what it can do)."""
-
-
-class ActionFailed(GateFailed):
-    """An operation was attempted and did not take effect."""
-
-
-def check_role(role: str) -> Role:
-    if role not in ROLES:
-        raise BadInput(f"unknown region role {role!r} (allowed: {', '.join(ROLES)})")
-    return role  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class TenantCredential:
-    """A tenant as a load generator needs it: who, which plan, its key and the quotas it was sold."""
-
-    id: str
-    plan: str
-    api_key: str = field(repr=False)  # never printed
-    gql_qps: int
-    ingest_eps: int
-
-
-@dataclass(frozen=True)
-class RegionHealth:
-    role: Role
-    region: str
-    service_up: bool  # the region's service answers its deep health check
-    database: Literal["primary", "replica", "down", "unknown"]
-    routable: bool  # the front door would send traffic here (health check passing, not drained)
-
-
-@dataclass(frozen=True)
-class Health:
-    """One look at the stack through its front door and at each region behind it."""
-
-    healthy: bool  # the front door answers and every region is as it should be
-    serving: Role | None  # the region the front door sends traffic to now (None: nothing answers)
-    regions: dict[str, RegionHealth]
-    replication_lag_ms: float | None = None
-    detail: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    """What an operation did: journal and timeline entry for chaos runs and drills."""
-
-    action: str  # e.g. "kill_region"
-    role: str | None  # the region acted on ("primary"/"dr"), None for stack-wide actions
-    started_at: float  # epoch seconds
-    seconds: float
-    changed: bool  # False: it was already so (operations are safe to repeat)
-    detail: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-FaultKind = Literal["latency", "drop", "blackhole"]
-FaultLayer = Literal["database", "service"]
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A network fault between the front door and a region's service (`layer="service"`), or
-    between the services and a region's database (`layer="database"`).
-
-    kind `latency`: every chunk delayed by `latency_ms` +/- `jitter_ms`; `drop`: each new connection
-    reset with probability `probability`; `blackhole`: nothing answers (a partition).
-    """
-
-    kind: FaultKind
-    layer: FaultLayer
-    role: Role
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    probability: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("latency", "drop", "blackhole"):
-            raise BadInput(f"unknown fault kind {self.kind!r} (allowed: latency, drop, blackhole)")
-        if self.layer not in ("database", "service"):
-            raise BadInput(f"unknown fault layer {self.layer!r} (allowed: database, service)")
-        check_role(self.role)
-        if self.latency_ms < 0 or self.jitter_ms < 0:
-            raise BadInput("latency_ms and jitter_ms must be >= 0")
-        if self.kind == "latency" and self.latency_ms == 0 and self.jitter_ms == 0:
-            raise BadInput("a latency fault needs latency_ms or jitter_ms > 0")
-        if self.kind == "drop" and not 0 < self.probability <= 1:
-            raise BadInput(f"a drop fault needs 0 < probability <= 1 (got {self.probability})")
-
-
-@runtime_checkable
-class Target(Protocol):
-    """A running stack that load, chaos and drills act on. Implementations: sandbox, aws."""
-
-    kind: str  # "sandbox" | "aws"
-    stack: str
-
-    def endpoint(self) -> str:
-        """The front door's base URL (the API record on AWS, HAProxy in the sandbox)."""
-
-    def tenants(self) -> list[TenantCredential]:
-        """Every tenant with its API key and quotas, for tenant-aware load."""
-
-    def health(self) -> Health:
-        """Which region serves, whether each region's service and database are up."""
-
-    def detection_bound_s(self) -> float:
-        """Worst case from a region's failure to clients on the other region (interval x
-        threshold + TTL, scaled by the sandbox's time scale): what recovery is judged against."""
-
-    def kill_region(self, role: Role) -> ActionResult:
-        """Take the region's service away abruptly (region loss); health checks fail it over."""
-
-    def restore_region(self, role: Role) -> ActionResult:
-        """Bring a killed region's service back as it was."""
-
-    def stop_database(self, role: Role, *, planned: bool = False) -> ActionResult:
-        """Stop the region's database: `planned` = clean shutdown (every committed transaction
-        reaches the replica first: switchover, RPO 0), else a crash (unplanned failover)."""
-
-    def restore_database(self, role: Role) -> ActionResult:
-        """Bring a stopped database back: as it was if nothing was promoted meanwhile, else rebuilt
-        as a replica of the region now primary (failback's first step)."""
-
-    def promote(self, role: Role) -> ActionResult:
-        """Make the region's replica the primary (writes follow it)."""
-
-    def flip_traffic(self, to_role: Role) -> ActionResult:
-        """Send all traffic to `to_role` (drain the other region) or, for the primary, undo a flip."""
-
-    def set_weights(self, weights: dict[str, int]) -> ActionResult:
-        """Share traffic by weight per role, e.g. {"primary": 90, "dr": 10}; 0 drains a region."""
-
-    def set_canary_weight(self, role: Role, percent: int) -> ActionResult:
-        """Send `percent` (0..100) of the region's traffic to its canary version, the rest to stable.
-        0 is a full rollback of that region; how the canary got there (sandbox: a process the target
-        starts; AWS: the canary target group `pulumi up` deployed) is the target's business."""
-
-    def canary_weights(self) -> dict[str, int]:
-        """Role -> the canary's current share (0..100), read back from the live system (HAProxy's
-        admin socket, the ALB listener rule), never from a cache: what a resumed rollout trusts."""
-
-    def inject(self, fault: Fault) -> ActionResult:
-        """Start a network fault (latency/jitter, drops, partition)."""
-
-    def clear_faults(self) -> ActionResult:
-        """Lift every fault this target can inject (safe when none is active)."""
-
-
-def check_percent(percent: object) -> int:
-    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise BadInput(f"a canary weight is an integer percentage 0..100 (got {percent!r})")
-    return percent
-
-
-def timed(action: str, role: str | None, fn) -> ActionResult:
-    """Run `fn() -> (changed, detail)` and time it into an ActionResult."""
-    started, t0 = time.time(), time.monotonic()
-    changed, detail = fn()
-    return ActionResult(action, role, started, round(time.monotonic() - t0, 4), changed, detail)
+__all__ = [
+    "Role",
+    "ROLES",
+    "TARGET_KINDS",
+    "TargetUnavailable",
+    "Unsupported",
+    "ActionFailed",
+    "check_role",
+    "TenantCredential",
+    "RegionHealth",
+    "Health",
+    "ActionResult",
+    "FaultKind",
+    "FaultLayer",
+    "Fault",
+    "CanaryTraffic",
+    "Target",
+    "RegionDoors",
+    "CanaryHost",
+    "Explains",
+    "Backups",
+    "FaultProxies",
+    "require",
+    "OPERATIONS",
+    "check_operation",
+    "perform",
+    "check_percent",
+    "timed",
+    "open_target",
+]
 
 
 def open_target(kind: str, stack: str, project_dir: Path, **options) -> Target:

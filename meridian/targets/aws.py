@@ -45,7 +45,7 @@ import httpx
 
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
-from meridian.targets import (
+from meridian.targets.protocol import (
     ROLES,
     ActionFailed,
     ActionResult,
@@ -207,6 +207,9 @@ class AwsTarget:
 
     def detection_bound_s(self) -> float:
         return float(self.cfg.failover.detection_bound_s)
+
+    def time_scale(self) -> float:
+        return 1.0  # AWS runs the stack's own timings
 
     def health(self) -> Health:
         routable = {}

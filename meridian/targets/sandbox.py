@@ -19,11 +19,12 @@ from pathlib import Path
 
 import httpx
 
+from meridian import ports
 from meridian.errors import BadInput
-from meridian.sandbox import canary, core, ports, procs
+from meridian.sandbox import canary, core, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import postgres as pglib
-from meridian.targets import (
+from meridian.targets.protocol import (
     ROLES,
     ActionFailed,
     ActionResult,
@@ -46,6 +47,12 @@ CRASH, CLEAN = signal.SIGQUIT, signal.SIGINT
 
 def from_stack(stack: str, project_dir: Path, *, state_dir: Path | None = None) -> SandboxTarget:
     return SandboxTarget(stack, core.root_of(project_dir, stack, state_dir))
+
+
+# The sandbox's own lifecycle, for `meridian sandbox up|down|status` and `meridian up --target
+# sandbox`: the commands reach the sandbox's parts only through this floor.
+root_of, up, down, status = core.root_of, core.up, core.down, core.status
+SandboxError, SandboxMissing = core.SandboxError, core.SandboxMissing
 
 
 class SandboxTarget:
@@ -82,8 +89,10 @@ class SandboxTarget:
     def detection_bound_s(self) -> float:
         return float(self.doc["failover"]["detection_bound_scaled_s"])
 
-    @property
-    def fault_proxies(self) -> bool:
+    def time_scale(self) -> float:
+        return float(self.doc["failover"]["time_scale"])
+
+    def has_fault_proxies(self) -> bool:
         return bool(self.doc.get("faults"))
 
     # --- looking ---------------------------------------------------------------------------------
@@ -217,6 +226,9 @@ class SandboxTarget:
         """Stable back to all of the region's traffic, the canary's servers and process gone."""
         check_role(role)
         return timed("stop_canary", role, lambda: self._canary(canary.stop, role))
+
+    def canary_digest(self, version: str, fault: dict | None) -> str:
+        return canary.version_digest(version, fault)
 
     def set_canary_weight(self, role: Role, percent: int) -> ActionResult:
         check_role(role)

@@ -1,4 +1,4 @@
-"""Free TCP ports on 127.0.0.1."""
+"""Free TCP ports on 127.0.0.1, for the sandbox's parts and for Locust's master (below both)."""
 
 from __future__ import annotations
 
