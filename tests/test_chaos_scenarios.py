@@ -36,8 +36,9 @@ def test_experiment_is_valid_for_chaos_toolkit(name, monkeypatch):
 
     from components.config import load_stack
 
+    monkeypatch.setenv("MERIDIAN_STACK", STACK)  # what `meridian chaos` sets: the stack and its tenants
     for key, value in chaosrun.experiment_tenants(load_stack(ROOT, STACK), STACK).env().items():
-        monkeypatch.setenv(key, value)  # what `meridian chaos` sets: the experiment's tenants
+        monkeypatch.setenv(key, value)
     path = chaosrun.SCENARIO_DIR / f"{name}.json"
     ensure_experiment_is_valid(load_experiment(str(path)))  # raises InvalidExperiment
     doc = json.loads(path.read_text())
@@ -252,13 +253,17 @@ def test_each_experiment_probes_the_tenants_of_each_stack(name, stack, monkeypat
         assert tenants.probe != tenants.noisy
 
 
-def test_without_the_tenant_in_the_environment_chaos_toolkit_refuses_the_experiment(monkeypatch):
+@pytest.mark.parametrize("unset", ["MERIDIAN_PROBE_TENANT", "MERIDIAN_STACK"])
+def test_without_the_stack_or_its_tenant_chaos_toolkit_refuses_the_experiment(monkeypatch, unset):
+    """No default stack: plain `chaos run` must say which stack and tenant it probes, never fall back to us."""
     from chaoslib.configuration import load_configuration
     from chaoslib.exceptions import InvalidExperiment
 
-    monkeypatch.delenv("MERIDIAN_PROBE_TENANT", raising=False)
+    monkeypatch.setenv("MERIDIAN_STACK", "eu")
+    monkeypatch.setenv("MERIDIAN_PROBE_TENANT", "lumiere")
+    monkeypatch.delenv(unset)
     _, experiment, _ = chaosrun.load_experiment("db-latency")
-    with pytest.raises(InvalidExperiment, match="MERIDIAN_PROBE_TENANT"):
+    with pytest.raises(InvalidExperiment, match=unset):
         load_configuration(experiment["configuration"])
 
 
