@@ -251,6 +251,11 @@ def sandbox_status(
 
 TargetOpt = typer.Option("sandbox", "--target", help="sandbox (the local region pair) or aws (the stack's outputs)")
 ReportOpt = typer.Option(None, "--report", help="report directory (default: .meridian/reports/<kind>-<stack>-<time>)")
+SigningKeyOpt = typer.Option(
+    None,
+    "--signing-key",
+    help="sign the evidence bundle: an Ed25519 private key (PEM) or an HMAC secret file (or $MERIDIAN_SIGNING_KEY)",
+)
 SloFileOpt = typer.Option(
     None, "--slo", help="SLO file (default: loadtests/slo.yaml; stack-wide objectives from the stack config)"
 )
@@ -414,6 +419,7 @@ def drill(
     evidence: Path | None = typer.Option(
         None, "--evidence", help="write an evidence bundle with the drill timeline into this new directory"
     ),
+    signing_key: Path | None = SigningKeyOpt,
     resume: bool = typer.Option(
         False, "--resume", help="continue a partial run of the same drill from its first unfinished step"
     ),
@@ -448,6 +454,7 @@ def drill(
             state_dir,
             outputs,
             records,
+            signing_key=signing_key,
         ),
     )
 
@@ -471,6 +478,7 @@ def evidence(
     drill_dir: Path | None = typer.Option(
         None, "--drill", help="drill run directory to include (default: the newest under .meridian/drills/<stack>)"
     ),
+    signing_key: Path | None = SigningKeyOpt,
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
@@ -482,7 +490,7 @@ def evidence(
 
     if out is None:
         _guard(debug, _raise, BadInput("--out DIR is required (or use `meridian evidence verify DIR`)"))
-    _guard(debug, build, EvidenceRequest(stack, out, project_dir, slo_report, drill_dir))
+    _guard(debug, build, EvidenceRequest(stack, out, project_dir, slo_report, drill_dir, signing_key))
 
 
 @evidence_app.command("verify")
@@ -494,13 +502,16 @@ def evidence_verify(
         help="the key you trust the signer with: an Ed25519 public (or private) key in PEM, or the HMAC secret; "
         "the bundle must then be signed by it",
     ),
+    allow_unsigned: bool = typer.Option(
+        False, "--allow-unsigned", help="accept an unsigned bundle whose files match its manifest (no --key)"
+    ),
     debug: bool = DebugOpt,
 ) -> None:
-    """Check a bundle against its MANIFEST.sha256 (and its signature with --key); exit 1 on any changed,
-    missing or extra file, or a missing or invalid signature."""
+    """Check a bundle against its MANIFEST.sha256 and its signature under --key; exit 1 on any changed,
+    missing or extra file, a missing, invalid or unchecked signature, or an unsigned bundle without --allow-unsigned."""
     from meridian.commands.evidence import verify
 
-    _guard(debug, verify, bundle_dir, key=key)
+    _guard(debug, verify, bundle_dir, key=key, allow_unsigned=allow_unsigned)
 
 
 def _raise(exc: Exception) -> None:

@@ -30,10 +30,15 @@ def test_the_shipped_scenarios():
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_experiment_is_valid_for_chaos_toolkit(name):
+def test_experiment_is_valid_for_chaos_toolkit(name, monkeypatch):
     from chaoslib.experiment import ensure_experiment_is_valid
     from chaoslib.loader import load_experiment
 
+    from components.config import load_stack
+
+    monkeypatch.setenv("MERIDIAN_STACK", STACK)  # what `meridian chaos` sets: the stack and its tenants
+    for key, value in chaosrun.experiment_tenants(load_stack(ROOT, STACK), STACK).env().items():
+        monkeypatch.setenv(key, value)
     path = chaosrun.SCENARIO_DIR / f"{name}.json"
     ensure_experiment_is_valid(load_experiment(str(path)))  # raises InvalidExperiment
     doc = json.loads(path.read_text())
@@ -93,6 +98,178 @@ def test_recovery_is_the_first_good_response_after_the_last_error():
     assert quiet["recovery_s"] == 0.0 and quiet["detect_s"] is None  # never seen by the health checks
 
 
+# --- the judge: a run passes only on evidence that the fault happened and was survived ----------
+
+FAULT_AT, LIFTED_AT = 1_000_010.0, 1_000_014.0  # the fault window of the journals below (epoch s)
+
+
+def _iso(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def _journal(*, before_met=True, method=True, after_met=True) -> dict:
+    """A Chaos Toolkit journal of db-latency as `chaos run` writes it: status `completed` whether or
+    not the steady state held before the method."""
+    probe = {"activity": {"name": "writes-accepted"}, "status": "succeeded", "tolerance_met": before_met}
+    run = [{"activity": {"name": "add-db-latency"}, "status": "succeeded", "start": _iso(FAULT_AT), "end": _iso(FAULT_AT + 4)}]
+    rollbacks = [
+        {"activity": {"name": "clear-faults"}, "status": "succeeded", "start": _iso(LIFTED_AT - 0.5), "end": _iso(LIFTED_AT)}
+    ]
+    return {
+        "status": "completed",
+        "deviated": False,
+        "steady_states": {
+            "before": {"steady_state_met": before_met, "probes": [probe]},
+            "after": {"steady_state_met": after_met, "probes": []} if before_met and method else None,
+            "during": [],
+        },
+        "run": run if before_met and method else [],
+        "rollbacks": rollbacks,
+    }
+
+
+def _samples(in_window_ms: float = 60.0, in_window: bool = True) -> list[Sample]:
+    """Ten requests a second on each of the suite's routes, from 10 s before the fault to 6 s after it is lifted,
+    all answered: 40 ms outside the window, `in_window_ms` inside it."""
+    routes = ("GET /v1/tenants/[tenant]/events", "GET /v1/tenants/[tenant]/events/[id]", "POST /v1/tenants/[tenant]/events")
+    out = []
+    for i in range(int((LIFTED_AT + 6 - (FAULT_AT - 10)) * 10)):
+        t = FAULT_AT - 10 + i / 10
+        inside = FAULT_AT <= t < LIFTED_AT
+        if in_window or not inside:
+            out += [Sample(t, route, in_window_ms if inside else 40.0, 200, OK, "acme") for route in routes]
+    return out
+
+
+class _Target:
+    kind, stack = "sandbox", STACK
+
+    def detection_bound_s(self) -> float:
+        return 3.0
+
+
+def _judge(tmp_path, journal, samples, locust_code):
+    from components.config import load_stack
+    from meridian.slo.objectives import DEFAULT_SLO_FILE, read_slo_file, resolve
+    from meridian.targets import Health
+
+    name = "db-latency"
+    _, experiment, ext = chaosrun.load_experiment(name)
+    slo = resolve(read_slo_file(DEFAULT_SLO_FILE), load_stack(ROOT, STACK).slo)
+    health = [(t / 10, "primary", True) for t in range(int(FAULT_AT * 10) - 100, int(LIFTED_AT * 10) + 60)]
+    after = Health(True, "primary", {}, detail="front door answers; both regions as they should be")
+    window = chaosrun.fault_window(journal, name)
+    tenants = chaosrun.ExperimentTenants("acme", "initech")
+    return chaosrun._judge(
+        name, _Target(), slo, ext, journal, window, samples, health, after, tmp_path, experiment, locust_code, tenants
+    )
+
+
+def _failed(outcome) -> dict[str, str]:
+    return {c.objective: c.message for c in outcome.verdict.failures}
+
+
+def test_a_run_with_the_fault_injected_recorded_and_survived_passes(tmp_path):
+    outcome = _judge(tmp_path, _journal(), _samples(), locust_code=0)
+    assert outcome.verdict.passed, _failed(outcome)
+
+
+def test_a_steady_state_failing_before_the_fault_fails_the_run_naming_it(tmp_path):
+    # Chaos Toolkit journals `completed` and exits 0: the method never ran, nothing was injected
+    outcome = _judge(tmp_path, _journal(before_met=False), _samples(), locust_code=0)
+    failed = _failed(outcome)
+    assert not outcome.verdict.passed
+    assert "did not hold before the fault" in failed["steady_state_before_fault"]
+    assert "writes-accepted" in failed["steady_state_before_fault"]
+    assert "never ran: add-db-latency" in failed["method_ran"]
+    assert "no fault window" in failed["fault_window_recorded"]
+
+
+def test_an_empty_fault_window_fails_the_run(tmp_path):
+    # the load recorded nothing while the fault was on: no data is not 0 % errors
+    outcome = _judge(tmp_path, _journal(), _samples(in_window=False), locust_code=1)
+    failed = _failed(outcome)
+    assert not outcome.verdict.passed
+    assert "0 requests made inside" in failed["fault_window_recorded"]
+    assert "not measurable" in failed["error_rate"]
+
+
+def test_latency_in_the_window_over_the_chaos_budget_fails_the_run(tmp_path):
+    # db-latency at 150 +/- 50 ms: every request still answered, p95 1.4 s inside the window
+    outcome = _judge(tmp_path, _journal(), _samples(in_window_ms=1413.0), locust_code=1)
+    failed = _failed(outcome)
+    assert not outcome.verdict.passed and set(failed) == {"p95_ms"}, failed
+    assert "p95_ms of chaos" in failed["p95_ms"]
+
+
+def test_a_locust_exit_code_that_disagrees_with_meridians_reading_fails_the_run(tmp_path):
+    passing = _journal(), _samples()
+    outcome = _judge(tmp_path, *passing, locust_code=1)
+    failed = _failed(outcome)
+    assert not outcome.verdict.passed and set(failed) == {"locust_exit_code_agrees"}, failed
+    assert "Locust exited 1" in failed["locust_exit_code_agrees"]
+    over_budget = _judge(tmp_path / "over", _journal(), _samples(in_window_ms=1413.0), locust_code=0)
+    assert "locust_exit_code_agrees" in _failed(over_budget)
+
+
+def test_a_steady_state_lost_under_the_fault_fails_the_run(tmp_path):
+    outcome = _judge(tmp_path, _journal(after_met=False), _samples(), locust_code=0)
+    assert "did not hold under the fault" in _failed(outcome)["steady_state_under_fault"]
+
+
+# --- experiments take their tenants from the stack's config ---------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["us", "eu", "apac"])
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_each_experiment_probes_the_tenants_of_each_stack(name, stack, monkeypatch):
+    """The experiment as Chaos Toolkit renders it for the stack (its configuration from the
+    environment meridian sets, `${...}` substituted): every tenant it names is one the stack serves."""
+    from chaoslib import substitute
+    from chaoslib.configuration import load_configuration
+
+    from components.config import load_stack
+
+    cfg = load_stack(ROOT, stack)
+    tenants = chaosrun.experiment_tenants(cfg, stack)
+    for key, value in {"MERIDIAN_STACK": stack, **tenants.env()}.items():
+        monkeypatch.setenv(key, value)
+    _, experiment, ext = chaosrun.load_experiment(name)
+    configuration = load_configuration(experiment["configuration"])
+    served = {t.id for t in cfg.tenants}
+    activities = experiment["steady-state-hypothesis"]["probes"] + experiment["method"] + experiment["rollbacks"]
+    named = []
+    for a in activities:
+        raw = a["provider"].get("arguments", {})
+        if "tenant" in raw:
+            assert raw["tenant"].startswith("${"), f"{name}: {a['name']} names tenant {raw['tenant']!r} literally"
+            named.append(substitute(raw, configuration, {})["tenant"])
+    probes = [a for a in experiment["steady-state-hypothesis"]["probes"] if "tenant" in a["provider"].get("arguments", {})]
+    assert probes, f"{name}: the steady state writes as no tenant"
+    assert named and set(named) <= served, f"{name} on {stack}: {named} not all in {sorted(served)}"
+    assert configuration["stack"] == stack
+    if ext.get("noisy_neighbour"):
+        quotas = {t.id: cfg.quota_of(t).gql_qps for t in cfg.tenants}
+        assert tenants.noisy in named and quotas[tenants.noisy] == min(quotas.values())
+        assert tenants.probe != tenants.noisy
+
+
+@pytest.mark.parametrize("unset", ["MERIDIAN_PROBE_TENANT", "MERIDIAN_STACK"])
+def test_without_the_stack_or_its_tenant_chaos_toolkit_refuses_the_experiment(monkeypatch, unset):
+    """No default stack: plain `chaos run` must say which stack and tenant it probes, never fall back to us."""
+    from chaoslib.configuration import load_configuration
+    from chaoslib.exceptions import InvalidExperiment
+
+    monkeypatch.setenv("MERIDIAN_STACK", "eu")
+    monkeypatch.setenv("MERIDIAN_PROBE_TENANT", "lumiere")
+    monkeypatch.delenv(unset)
+    _, experiment, _ = chaosrun.load_experiment("db-latency")
+    with pytest.raises(InvalidExperiment, match=unset):
+        load_configuration(experiment["configuration"])
+
+
 # --- on the sandbox ------------------------------------------------------------------------------
 
 
@@ -109,7 +286,16 @@ def _healthy(state_dir: Path) -> bool:
 @pytest.mark.parametrize("name", [s for s in SCENARIOS if s != "region-loss"])
 def test_scenario_runs_with_chaos_run_and_restores_the_steady_state(state_dir, tmp_path, name):
     journal = tmp_path / "journal.json"
-    env = {**os.environ, "MERIDIAN_STATE_DIR": str(state_dir), "MERIDIAN_PROJECT_DIR": str(ROOT), "MERIDIAN_STACK": STACK}
+    from components.config import load_stack
+
+    tenants = chaosrun.experiment_tenants(load_stack(ROOT, STACK), STACK)
+    env = {
+        **os.environ,
+        "MERIDIAN_STATE_DIR": str(state_dir),
+        "MERIDIAN_PROJECT_DIR": str(ROOT),
+        "MERIDIAN_STACK": STACK,
+        **tenants.env(),
+    }
     proc = subprocess.run(
         [
             sys.executable,
@@ -177,3 +363,41 @@ def test_region_loss_under_load_recovers_within_the_detection_bound(state_dir, t
     assert (report / "journal.json").exists() and (report / "latency.png").stat().st_size > 10_000
     assert "## Fault and recovery" in (report / "report.md").read_text()
     assert _healthy(state_dir)
+
+
+def test_db_latency_on_a_non_us_stack_injects_the_fault_and_is_judged(tmp_path):
+    """On eu the experiments used to probe a us tenant: the steady state failed before the fault,
+    nothing was injected, and the run passed. Now the probe is an eu tenant and the fault is felt."""
+    from components.config import load_stack
+    from tests.test_targets_sandbox import running_sandbox
+
+    stack = "eu"
+    # the machine is shared: the stack-wide latency objectives loosened; the chaos budget as shipped
+    slo = tmp_path / "slo.yaml"
+    slo.write_text(
+        (ROOT / "loadtests" / "slo.yaml").read_text().replace("objectives:\n  p50_ms: 150", "objectives:\n  p50_ms: 2000") + "\n"
+    )
+    report = tmp_path / "report"
+    with running_sandbox("meridian-chaos-eu-", stack=stack) as state_dir:
+        cli = run_meridian(
+            "chaos",
+            "db-latency",
+            "--stack",
+            stack,
+            "--state-dir",
+            str(state_dir),
+            "--report",
+            str(report),
+            "--users",
+            "5",
+            "--slo",
+            str(slo),
+            timeout=240,
+        )
+    doc = json.loads((report / "report.json").read_text())
+    checks = {c["objective"]: c for c in doc["verdict"]["checks"] if c["scope"] == "chaos"}
+    assert doc["chaos"]["probe_tenant"] in {t.id for t in load_stack(ROOT, stack).tenants}
+    assert checks["steady_state_before_fault"]["ok"] and checks["method_ran"]["ok"], checks
+    assert checks["fault_window_recorded"]["ok"] and doc["verdict"]["chaos"]["requests"] > 0
+    assert doc["verdict"]["chaos"]["p50_ms"] > doc["verdict"]["overall"]["p50_ms"], "the latency fault must be felt"
+    assert cli.code == 0, cli.out + cli.err

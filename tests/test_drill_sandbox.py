@@ -1,6 +1,6 @@
 """Drills end to end on the real sandbox: the primary region lost and won back, with RTO and RPO
 measured through the front door and held against the stack's own DR objectives; the evidence bundle
-the drill writes is accepted by `evidence verify`."""
+the drill writes is signed with `--signing-key` and accepted by `evidence verify --key`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def objectives(time_scale: float) -> tuple[float, float]:
 
 
 def test_region_failover_and_failback_meet_the_stacks_objectives(tmp_path):
+    signing_key = tmp_path / "evidence.key"
+    signing_key.write_text("a shared HMAC secret of the game-day team")
     with running_sandbox("meridian-drill-") as state_dir:
         manifest = json.loads((state_dir / STACK / "manifest.json").read_text())
         time_scale = manifest["failover"]["time_scale"]
@@ -39,6 +41,8 @@ def test_region_failover_and_failback_meet_the_stacks_objectives(tmp_path):
             str(tmp_path / "records"),
             "--evidence",
             str(tmp_path / "evidence"),
+            "--signing-key",
+            str(signing_key),
             timeout=300,
         )
         assert cli.code == 0, cli.out + cli.err
@@ -62,5 +66,5 @@ def test_region_failover_and_failback_meet_the_stacks_objectives(tmp_path):
 
     bundle = tmp_path / "evidence"
     assert json.loads((bundle / "drill" / "timeline.json").read_text())["run_id"] == doc["run_id"]
-    verified = run_meridian("evidence", "verify", str(bundle))
-    assert verified.code == 0, verified.out + verified.err
+    verified = run_meridian("evidence", "verify", str(bundle), "--key", str(signing_key))
+    assert verified.code == 0 and "signature valid" in verified.out, verified.out + verified.err

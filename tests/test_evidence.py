@@ -216,14 +216,14 @@ def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_
         ]
     )
 
-    ok = run_meridian("evidence", "verify", str(out))
-    assert ok.code == 0, ok.err + ok.out
+    ok = run_meridian("evidence", "verify", str(out), "--allow-unsigned")
+    assert ok.code == 0 and "bundle intact (unsigned)" in ok.out, ok.err + ok.out
 
     (out / "residency.json").write_text(
         (out / "residency.json").read_text().replace("not compliant", "x").replace('"compliant"', '"fine"')
     )
     (out / "extra.md").write_text("x")
-    tampered = run_meridian("evidence", "verify", str(out))
+    tampered = run_meridian("evidence", "verify", str(out), "--allow-unsigned")
     assert tampered.code == 1
     assert "changed: residency.json" in tampered.out and "extra (not in the manifest): extra.md" in tampered.out
 
@@ -271,7 +271,8 @@ def test_verify_with_a_key_accepts_its_signature_and_rejects_a_forgery(tmp_path,
         ok = run_meridian("evidence", "verify", str(bundle), "--key", str(trusted))
         assert ok.code == 0 and "signature valid" in ok.out, ok.out + ok.err
     unchecked = run_meridian("evidence", "verify", str(bundle))
-    assert unchecked.code == 0 and "not checked" in unchecked.out
+    assert unchecked.code == 1 and "signature not checked" in unchecked.out and "--key" in unchecked.out
+    assert "bundle intact" not in unchecked.out
     # someone changes a file, rewrites the manifest and re-signs with a key of their own: the
     # manifest matches, the signature verifies only under the forger's key
     (bundle / "plan.json").write_text('{"stack": "forged"}')
@@ -281,7 +282,8 @@ def test_verify_with_a_key_accepts_its_signature_and_rejects_a_forgery(tmp_path,
 
     sign(bundle, forger)
     forged = run_meridian("evidence", "verify", str(bundle), "--key", str(public or key))
-    assert forged.code == 1 and "signature INVALID" in forged.out and "bundle intact" in forged.out, forged.out
+    assert forged.code == 1 and "signature INVALID" in forged.out and "files match" in forged.out, forged.out
+    assert "bundle intact" not in forged.out
 
 
 def test_verify_with_a_key_rejects_an_unsigned_bundle_a_stale_signature_and_a_wrong_kind_of_key(tmp_path):
@@ -300,3 +302,85 @@ def test_verify_with_a_key_rejects_an_unsigned_bundle_a_stale_signature_and_a_wr
     assert broken.code == 2 and "not JSON" in broken.err
     missing = run_meridian("evidence", "verify", str(ed_bundle), "--key", str(tmp_path / "nope"))
     assert missing.code == 2 and "no such file" in missing.err
+
+
+# --- without --key: unsigned is a failure unless accepted, an unchecked signature is never "intact" ------------
+
+
+def _edit_timeline_and_rehash(bundle):
+    """What someone hiding a loss does: change the drill's figures and rewrite the manifest to match."""
+    (bundle / "drill" / "timeline.json").write_text('{"rto_s": 0.2}\n')
+    write_manifest(bundle)
+
+
+def test_an_edited_timeline_with_a_rehashed_manifest_does_not_verify_unsigned(bundle):
+    _edit_timeline_and_rehash(bundle)
+    cli = run_meridian("evidence", "verify", str(bundle))
+    assert cli.code == 1, cli.out + cli.err
+    assert "unsigned" in cli.out and "--allow-unsigned" in cli.out and "bundle intact" not in cli.out
+
+
+def test_allow_unsigned_accepts_an_intact_unsigned_bundle_and_still_rejects_a_changed_file(bundle):
+    accepted = run_meridian("evidence", "verify", str(bundle), "--allow-unsigned")
+    assert accepted.code == 0 and "bundle intact (unsigned)" in accepted.out, accepted.out + accepted.err
+    (bundle / "plan.json").write_text('{"edited": true}\n')
+    changed = run_meridian("evidence", "verify", str(bundle), "--allow-unsigned")
+    assert changed.code == 1 and "changed: plan.json" in changed.out
+    both = run_meridian("evidence", "verify", str(bundle), "--allow-unsigned", "--key", str(bundle / "plan.json"))
+    assert both.code == 2 and "contradicts --key" in both.err
+
+
+@pytest.mark.parametrize("kind", ["hmac", "ed25519"])
+def test_a_signed_bundle_edited_and_rehashed_fails_with_or_without_the_key(tmp_path, kind):
+    bundle, key, public = _signed_bundle(tmp_path, kind)
+    (bundle / "drill").mkdir()
+    (bundle / "drill" / "timeline.json").write_text('{"rto_s": 1.2}\n')
+    write_manifest(bundle)
+    from meridian.evidence.signature import sign
+
+    sign(bundle, key)
+    _edit_timeline_and_rehash(bundle)
+    unchecked = run_meridian("evidence", "verify", str(bundle))
+    assert unchecked.code == 1 and "signature not checked" in unchecked.out and "bundle intact" not in unchecked.out
+    checked = run_meridian("evidence", "verify", str(bundle), "--key", str(public or key))
+    assert checked.code == 1 and "signature INVALID" in checked.out
+
+
+def test_a_forged_signature_without_a_key_is_not_intact(bundle):
+    (bundle / "MANIFEST.sha256.sig").write_text(
+        json.dumps({"algorithm": "ed25519", "key_id": "0123456789abcdef", "signature": "Zm9yZ2Vk", "signs": MANIFEST})
+    )
+    cli = run_meridian("evidence", "verify", str(bundle))
+    assert cli.code == 1 and "signature not checked" in cli.out and "bundle intact" not in cli.out, cli.out
+    accepted_unsigned = run_meridian("evidence", "verify", str(bundle), "--allow-unsigned")
+    assert accepted_unsigned.code == 1, "--allow-unsigned accepts no signature, not an unchecked one"
+
+
+def test_meridian_evidence_signs_with_the_key_in_the_environment(tmp_path, monkeypatch):
+    ser = pytest.importorskip("cryptography.hazmat.primitives.serialization")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    key, public = tmp_path / "signer.pem", tmp_path / "signer.pub"
+    key.write_bytes(private.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()))
+    public.write_bytes(private.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
+    monkeypatch.setenv("MERIDIAN_SIGNING_KEY", str(key))
+    out = tmp_path / "bundle"
+    built = run_meridian("evidence", "--stack", "eu", "--out", str(out))
+    assert built.code == 0 and "signed (ed25519" in built.out, built.out + built.err
+    ok = run_meridian("evidence", "verify", str(out), "--key", str(public))
+    assert ok.code == 0 and "signature valid" in ok.out and "bundle intact" in ok.out, ok.out + ok.err
+    monkeypatch.delenv("MERIDIAN_SIGNING_KEY")
+    unchecked = run_meridian("evidence", "verify", str(out))
+    assert unchecked.code == 1 and "signature not checked" in unchecked.out
+
+
+def test_an_unusable_signing_key_is_refused_before_the_bundle_is_built(tmp_path):
+    short = tmp_path / "short.key"
+    short.write_text("tooshort")
+    out = tmp_path / "bundle"
+    cli = run_meridian("evidence", "--stack", "eu", "--out", str(out), "--signing-key", str(short))
+    assert cli.code == 2 and "shorter than 16 bytes" in cli.err, cli.out + cli.err
+    assert not out.exists()
+    drill = run_meridian("drill", "region-failover", "--stack", "eu", "--target", "sandbox", "--signing-key", str(short))
+    assert drill.code == 2 and "needs --evidence" in drill.err, drill.out + drill.err

@@ -111,6 +111,20 @@ def test_fault_windows_move_requests_to_the_chaos_budget():
     assert not evaluate(before + during + after, Objectives(error_rate=0.01)).passed
 
 
+def test_an_empty_fault_window_is_no_evidence_and_latency_inside_one_is_judged():
+    before = [sample(5.0, t=1000 + i * 0.1) for i in range(100)]
+    after = [sample(5.0, t=1012 + i * 0.1) for i in range(100)]
+    window = [Window(1010.0, 1012.0, "db-latency")]
+    empty = evaluate(before + after, Objectives(error_rate=0.01), windows=window, chaos_error_budget=0.1)
+    assert not empty.passed  # no request inside the window is not 0 % errors
+    assert [(c.objective, c.measured) for c in empty.failures] == [("error_rate", None)]
+    slow = [sample(1413.0, t=1010 + i * 0.1) for i in range(20)]  # all answered, slowly
+    budget = {"windows": window, "chaos_error_budget": 0.1, "chaos_p95_ms": 1000.0}
+    judged = evaluate(before + slow + after, Objectives(error_rate=0.01), **budget)
+    assert [(c.scope, c.objective) for c in judged.failures] == [("chaos", "p95_ms")]
+    assert evaluate(before + slow + after, Objectives(error_rate=0.01), **{**budget, "chaos_p95_ms": 1500.0}).passed
+
+
 def test_timeline_buckets_per_second():
     samples = [sample(float(k + 1), t=1000.2 + k * 0.01) for k in range(100)] + [sample(7.0, t=1002.5, outcome=ERROR)]
     series = timeline(samples)

@@ -34,15 +34,15 @@ def sandbox_parts_missing() -> str | None:
 
 
 @contextlib.contextmanager
-def running_sandbox(prefix: str, *extra: str):
-    """A fresh sandbox of STACK (fault proxies on) in its own state dir; yields that dir."""
+def running_sandbox(prefix: str, *extra: str, stack: str = STACK):
+    """A fresh sandbox of `stack` (fault proxies on) in its own state dir; yields that dir."""
     state_dir = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
     cli = run_meridian(
         "sandbox",
         "up",
         "--stack",
-        STACK,
+        stack,
         "--state-dir",
         str(state_dir),
         "--time-scale",
@@ -55,7 +55,7 @@ def running_sandbox(prefix: str, *extra: str):
         assert cli.code == 0, cli.out + cli.err
         yield state_dir
     finally:
-        down = run_meridian("sandbox", "down", "--stack", STACK, "--state-dir", str(state_dir), "--wipe", timeout=120)
+        down = run_meridian("sandbox", "down", "--stack", stack, "--state-dir", str(state_dir), "--wipe", timeout=120)
         shutil.rmtree(state_dir, ignore_errors=True)
         assert down.code == 0, down.out + down.err
 

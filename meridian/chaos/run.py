@@ -6,10 +6,21 @@
    (steady-state hypothesis -> method -> hypothesis again under the fault -> rollbacks), while a
    poller records the target's health every 100 ms;
 4. after a cool-down the load ends; the fault window is [method start, rollbacks end];
-5. the verdict: the SLO outside the window, the chaos budget inside it, time to detect (health
-   checks) and to recover (kill to the first good answer after the last error) against the
-   target's detection bound where the scenario asks for it, MTTR against the budget, the
-   journal's own status, and the stack healthy again at the end.
+5. the verdict: the SLO outside the window, the chaos budget inside it (error rate and p95), time
+   to detect (health checks) and to recover (kill to the first good answer after the last error)
+   against the target's detection bound where the scenario asks for it, MTTR against the budget,
+   and the stack healthy again at the end.
+
+A run passes only on evidence that the fault happened and was survived. Chaos Toolkit journals
+`completed` and exits 0 when the steady state fails *before* the method (nothing was injected), so
+the journal's status proves nothing: the run fails unless the steady state held before the fault
+(`steady_states.before.steady_state_met`), every method step ran and succeeded (the `run` list),
+the fault window holds requests (no data is never read as 0 % errors), recovery was measured, and
+Locust's own exit code agrees with meridian's reading of the same samples.
+
+The experiments name no tenant: their `probe_tenant` (and `noisy_tenant`) come from the stack's
+config through $MERIDIAN_PROBE_TENANT / $MERIDIAN_NOISY_TENANT (`experiment_tenants`), so the
+steady state probes a tenant the stack under test serves.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meridian.errors import BadInput, GateFailed
 from meridian.slo import report
@@ -32,10 +44,40 @@ from meridian.slo.evaluate import ERROR, OK, Check, Sample, Verdict, Window, eva
 from meridian.slo.objectives import SloSpec
 from meridian.targets import Explains, FaultProxies, Target
 
+if TYPE_CHECKING:
+    from components.config import StackConfig
+
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "loadtests" / "chaos"
 POLL_S = 0.1
 EXPERIMENT_TIMEOUT_S = 600
 MAX_LOAD_S = 3600
+
+
+PROBE_TENANT_ENV = "MERIDIAN_PROBE_TENANT"
+NOISY_TENANT_ENV = "MERIDIAN_NOISY_TENANT"
+
+
+@dataclass(frozen=True)
+class ExperimentTenants:
+    """The tenants an experiment's configuration names (`probe_tenant`, `noisy_tenant`), taken from the
+    stack's own config: the steady state probes a tenant the stack under test serves."""
+
+    probe: str
+    noisy: str | None  # None: the stack has a single tenant, nobody to be a noisy neighbour to
+
+    def env(self) -> dict[str, str]:
+        return {PROBE_TENANT_ENV: self.probe, **({NOISY_TENANT_ENV: self.noisy} if self.noisy else {})}
+
+
+def experiment_tenants(cfg: StackConfig, stack: str) -> ExperimentTenants:
+    """probe: the tenant with the highest read quota (its steady-state writes stay far from any quota);
+    noisy: the one with the lowest (the cheapest plan to drive over its quota), never the probe itself.
+    Ties go to the first in the stack config."""
+    if not cfg.tenants:
+        raise BadInput(f"stack {stack}: no tenants in meridian:tenants; an experiment needs one to probe")
+    probe = max(cfg.tenants, key=lambda t: cfg.quota_of(t).gql_qps)
+    noisy = min(cfg.tenants, key=lambda t: cfg.quota_of(t).gql_qps)
+    return ExperimentTenants(probe.id, None if noisy.id == probe.id else noisy.id)
 
 
 def scenarios() -> list[str]:
@@ -208,6 +250,11 @@ def run_scenario(
             f"scenario {name} injects network faults: start the sandbox with fault proxies "
             f"(`meridian sandbox down --stack {target.stack} && meridian sandbox up --stack {target.stack} --fault-proxies`)"
         )
+    from meridian.stackconfig import load_validated
+
+    tenants = experiment_tenants(load_validated(project_dir, target.stack), target.stack)
+    if ext.get("noisy_neighbour") and tenants.noisy is None:
+        raise BadInput(f"scenario {name} needs two tenants on stack {target.stack}: one to be the noisy neighbour")
     before = target.health()
     if not (before.healthy and before.serving == "primary"):
         raise GateFailed(
@@ -234,6 +281,7 @@ def run_scenario(
             "MERIDIAN_TARGET": target.kind,
             "MERIDIAN_PROJECT_DIR": str(project_dir),
             "MERIDIAN_STATE_DIR": str(state_dir or ""),
+            **tenants.env(),
         }
         with open(out_dir / "chaostoolkit.log", "wb") as log:
             chaos = subprocess.Popen(
@@ -275,9 +323,9 @@ def run_scenario(
         window = fault_window(journal, name)
         if window is not None:  # the suite's own verdict (Locust's exit code) judges the same window
             (out_dir / "windows.json").write_text(json.dumps([dataclasses.asdict(window)]))
-        code = load.end_now()
-        if code not in (0, 1):
-            raise loadrun.LoadFailed(f"Locust exited with {code}; log tail:\n{loadrun.tail(out_dir / 'locust.log')}")
+        locust_code = load.end_now()
+        if locust_code not in (0, 1):
+            raise loadrun.LoadFailed(f"Locust exited with {locust_code}; log tail:\n{loadrun.tail(out_dir / 'locust.log')}")
     finally:
         status.stop()
         poller.stop()
@@ -286,45 +334,118 @@ def run_scenario(
         loadrun.finish(load)
     samples = load.samples()
     after = target.health()
-    return _judge(name, target, slo, ext, journal, window, samples, poller.samples, after, out_dir, experiment)
+    return _judge(
+        name, target, slo, ext, journal, window, samples, poller.samples, after, out_dir, experiment, locust_code, tenants
+    )
 
 
-def _judge(name, target, slo, ext, journal, window, samples, health, after, out_dir, experiment) -> ChaosOutcome:
+def steady_state(journal: dict, phase: str) -> tuple[bool, str]:
+    """Whether the hypothesis held `before` the method or `after` it (under the fault, before the
+    rollbacks), from the journal's `steady_states` (its `status` says `completed` even when the
+    hypothesis failed before the method), and which probes failed when it did not."""
+    state = (journal.get("steady_states") or {}).get(phase)
+    when = "before the fault" if phase == "before" else "under the fault"
+    if not state:
+        return False, f"the journal records no steady-state check {when}"
+    if state.get("steady_state_met") is True:
+        return True, f"hypothesis met {when}"
+    failed = [
+        f"{p['activity']['name']} ({(p.get('exception') or [p.get('status', '?')])[-1].strip()})"
+        for p in state.get("probes") or []
+        if not p.get("tolerance_met")
+    ]
+    consequence = ", so the method never ran and nothing was injected" if phase == "before" else ""
+    return False, f"the steady state did not hold {when}{consequence}" + (f": {'; '.join(failed)}" if failed else "")
+
+
+def method_ran(journal: dict, experiment: dict) -> tuple[bool, str]:
+    """Whether every step of the experiment's method ran, in the journal's `run` list, and succeeded."""
+    ran = {r["activity"]["name"]: r.get("status") for r in journal.get("run") or []}
+    missing = [a["name"] for a in experiment.get("method", []) if a["name"] not in ran]
+    failed = [f"{n} ({st})" for n, st in ran.items() if st != "succeeded"]
+    if missing or failed:
+        return False, "; ".join(
+            ([f"never ran: {', '.join(missing)}"] if missing else []) + ([f"failed: {', '.join(failed)}"] if failed else [])
+        )
+    return True, f"{len(ran)} method steps ran and succeeded"
+
+
+def _condition(objective: str, ok: bool, note: str) -> Check:
+    return Check("chaos", objective, 1.0, 1.0 if ok else 0.0, ok, note, condition=True)
+
+
+def _judge(
+    name, target, slo, ext, journal, window, samples, health, after, out_dir, experiment, locust_code, tenants
+) -> ChaosOutcome:
     windows = [window] if window else []
-    verdict = evaluate(samples, slo.objectives, slo.endpoints, windows, slo.chaos.error_rate_for(name))
+    budget = slo.chaos.budget_for(name)
+    # the same judgement the Locust plugin made of the same samples and window (its exit code)
+    verdict = evaluate(samples, slo.objectives, slo.endpoints, windows, budget.error_rate, budget.p95_ms)
     checks = list(verdict.checks)
     metrics: dict = {
         "journal_status": journal.get("status"),
         "deviated": journal.get("deviated"),
         "detection_bound_s": target.detection_bound_s(),
+        "locust_exit_code": locust_code,
+        "probe_tenant": tenants.probe,
     }
-    failed_steps = [
+    notes = list(verdict.notes)
+
+    held, why = steady_state(journal, "before")
+    checks.append(_condition("steady_state_before_fault", held, why))
+    ran, why = method_ran(journal, experiment)
+    checks.append(_condition("method_ran", ran, why))
+    failed_rollbacks = [
         f"{r['activity']['name']} ({r.get('exception', [''])[-1].strip() if r.get('exception') else r['status']})"
-        for r in (journal.get("run") or []) + (journal.get("rollbacks") or [])
+        for r in journal.get("rollbacks") or []
         if r.get("status") != "succeeded"
     ]
-    notes = list(verdict.notes)
-    steady = journal.get("status") == "completed" and not journal.get("deviated") and not failed_steps
-    if not steady:
-        notes.append(
-            f"experiment {journal.get('status')}{' (steady state deviated)' if journal.get('deviated') else ''}"
-            f"{': failed steps: ' + '; '.join(failed_steps) if failed_steps else ''}"
-        )
+    if held:  # when it failed before, there was no fault to hold it under: one failure, not two
+        under_fault, why = steady_state(journal, "after")
+        checks.append(_condition("steady_state_under_fault", under_fault and not journal.get("deviated"), why))
+    rolled_back = not failed_rollbacks
     checks.append(
-        Check(
-            "chaos",
-            "steady_state_under_fault",
-            1.0,
-            1.0 if steady else 0.0,
-            steady,
-            "hypothesis met before and under the fault, every action and rollback succeeded",
+        _condition(
+            "rollbacks", rolled_back, "every rollback succeeded" if rolled_back else "failed: " + "; ".join(failed_rollbacks)
         )
     )
     restored = after.healthy and after.serving == "primary"
-    checks.append(Check("chaos", "steady_state_restored", 1.0, 1.0 if restored else 0.0, restored, after.detail))
+    checks.append(_condition("steady_state_restored", restored, after.detail))
+
+    in_window = sum(1 for s in samples if window is not None and window.overlaps(s))
+    recorded = window is not None and window.end > window.start and in_window > 0
+    checks.append(
+        _condition(
+            "fault_window_recorded",
+            recorded,
+            "no fault window: the journal records no method step, so there is nothing to judge"
+            if window is None
+            else f"{in_window} requests made inside the {window.end - window.start:.2f} s fault window"
+            + ("" if in_window else ": the load recorded nothing while the fault was on, which shows nothing"),
+        )
+    )
+    # Locust judged the same samples and window through its quitting listener: a different answer
+    # means the two readings of the run differ (samples lost, another SLO file), and neither is trusted
+    agrees = locust_code == (0 if verdict.passed else 1)
+    checks.append(
+        _condition(
+            "locust_exit_code_agrees",
+            agrees,
+            f"Locust exited {locust_code}, meridian's reading of the same samples {'passes' if verdict.passed else 'fails'}"
+            + ("" if agrees else ": the two verdicts disagree"),
+        )
+    )
     if window is not None:
         metrics.update(recovery_metrics(samples, window, health))
         checks.append(Check("chaos", "mttr_s", slo.chaos.mttr_s, metrics["mttr_s"], metrics["mttr_s"] <= slo.chaos.mttr_s))
+        seen_after = any(t >= window.end for t, _, _ in health)
+        if metrics["recovery_s"] is None:
+            why = "no good response to a request made after the last error in the window"
+        elif not seen_after:
+            why = "the health poller recorded nothing after the fault was lifted"
+        else:
+            why = f"recovered {metrics['recovery_s']:.2f} s after the fault, health seen after it was lifted"
+        checks.append(_condition("recovery_measured", metrics["recovery_s"] is not None and seen_after, why))
         if ext.get("recovery_within_detection_bound"):
             bound = target.detection_bound_s() + slo.chaos.recovery_slack_s
             r = metrics["recovery_s"]
@@ -338,8 +459,8 @@ def _judge(name, target, slo, ext, journal, window, samples, health, after, out_
                     "no good response after the last error" if r is None else "",
                 )
             )
-        noisy = ext.get("noisy_tenant")
-        if noisy:
+        if ext.get("noisy_neighbour"):
+            noisy = tenants.noisy
             metrics["noisy_neighbour"] = next(
                 (r.get("output") for r in journal.get("run") or [] if r["activity"]["name"] == "starter-tenant-over-quota"), None
             )

@@ -68,11 +68,14 @@ def run_chaos(req: ChaosRequest) -> int:
     result = gate.GateResult(outcome.verdict, outcome.paths, 0)
     gate.print_verdict(console, result)
     m = outcome.metrics
-    console.print(
-        f"fault window {m.get('mttr_s', 0):.2f} s: detected after {m.get('detect_s')} s, first error after "
-        f"{m.get('first_error_s')} s, recovered after {m.get('recovery_s')} s "
-        f"(detection bound {m['detection_bound_s']:g} s); journal {m['journal_status']}"
-    )
+    if "mttr_s" in m:
+        console.print(
+            f"fault window {m['mttr_s']:.2f} s: detected after {m.get('detect_s')} s, first error after "
+            f"{m.get('first_error_s')} s, recovered after {m.get('recovery_s')} s "
+            f"(detection bound {m['detection_bound_s']:g} s); journal {m['journal_status']}"
+        )
+    else:  # the journal's status can say completed when nothing was injected
+        console.print(f"no fault window: the method never ran (journal {m['journal_status']})")
     if not outcome.verdict.passed:
         lines = [f"chaos {req.scenario} failed:"] + [f"  {c.message}" for c in outcome.verdict.failures]
         lines += [f"  {n}" for n in outcome.verdict.notes] + [f"report: {outcome.paths['md']}"]

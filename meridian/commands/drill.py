@@ -1,4 +1,4 @@
-"""`meridian drill DRILL --stack S --target sandbox|aws [--execute] [--allow-production] [--evidence DIR]`.
+"""`meridian drill DRILL --stack S --target sandbox|aws [--execute] [--allow-production] [--evidence DIR [--signing-key KEY]]`.
 
 Dry run by default: the steps, their Target operations and the API calls each would make.
 `--execute` runs it; a stack with `production: true` also needs `--allow-production`. Exit 0 when
@@ -34,6 +34,8 @@ class DrillRequest:
     outputs: Path | None = None
     records: Path | None = None
     """Where drill runs are recorded (default <project>/.meridian/drills/<stack>)."""
+    signing_key: Path | None = None
+    """--signing-key for the evidence bundle; None: $MERIDIAN_SIGNING_KEY, or unsigned when that is unset too."""
 
 
 def _open(req: DrillRequest, project_dir: Path):
@@ -58,6 +60,8 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     cfg = load_validated(project_dir, req.stack)
     if req.evidence is not None and not req.execute:
         raise BadInput("--evidence needs --execute: a dry run leaves no drill record to bundle")
+    if req.signing_key is not None and req.evidence is None:
+        raise BadInput("--signing-key signs the evidence bundle: it needs --evidence DIR")
     if req.execute and cfg.production and not req.allow_production:
         raise BadInput(
             f"stack {req.stack} is marked production (meridian:production: true): a drill takes its primary region "
@@ -66,8 +70,10 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     evidence_dir = None
     if req.evidence is not None:
         from meridian.evidence.bundle import prepare_out_dir
+        from meridian.evidence.signature import signing_key_path
 
         evidence_dir = prepare_out_dir(req.evidence)
+        signing_key_path(req.signing_key)  # an unusable key is refused before the drill runs, not after
 
     if not req.execute:
         try:
@@ -171,6 +177,8 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     if evidence_dir is not None:
         from meridian.commands.evidence import EvidenceRequest, build
 
-        evidence_code = build(EvidenceRequest(req.stack, evidence_dir, project_dir), console, drill_files=files)
+        evidence_code = build(
+            EvidenceRequest(req.stack, evidence_dir, project_dir, signing_key=req.signing_key), console, drill_files=files
+        )
         code = max(code, evidence_code)
     return code

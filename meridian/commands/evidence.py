@@ -4,8 +4,14 @@ The bundle's plan, policy report and cost come from one offline run of the progr
 `plan_stack` run that `meridian preview` renders; the residency attestation is derived from that
 plan. Exit 1 when the residency attestation or the policy gate fails (the bundle is still
 written: it is the evidence of that).
-`verify` exits 1 on any changed, missing or extra file (and, with `--key`, on a missing or invalid
-signature), 2 when DIR is not a bundle or the key is unusable.
+A configured key (`--signing-key PATH` or `$MERIDIAN_SIGNING_KEY`) signs the bundle's manifest.
+
+`verify` calls a bundle intact only when its manifest matches every file *and* a signature under a
+key the verifier trusts (`--key`) covers that manifest: anyone who edits a file can re-hash the
+manifest, and anyone can write a `.sig`. So it exits 1 on any changed, missing or extra file, on a
+missing or invalid signature under `--key`, on a signature it was not given a key to check, and on
+an unsigned bundle unless `--allow-unsigned` says the files alone are enough; 2 when DIR is not a
+bundle, the signature file is malformed or the key is unusable.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ class EvidenceRequest:
     project_dir: Path | None = None
     slo_report: Path | None = None
     drill_dir: Path | None = None
+    signing_key: Path | None = None
+    """--signing-key; None: $MERIDIAN_SIGNING_KEY, or unsigned when that is unset too."""
 
 
 def region_exceptions(project_dir: Path, stack: str) -> list[dict]:
@@ -53,8 +61,10 @@ def build(req: EvidenceRequest, console: Console | None = None, drill_files: lis
     from meridian.commands.preview import prepare
     from meridian.engine.pipeline import plan_stack
     from meridian.evidence.bundle import prepare_out_dir, write_bundle
+    from meridian.evidence.signature import sign, signing_key_path
     from meridian.reports import latest_slo_report
 
+    key_path = signing_key_path(req.signing_key)  # an unusable key is refused before the plan is run
     prep = prepare(req.stack, req.project_dir, None)
     out = prepare_out_dir(req.out)
     if req.slo_report is not None and not req.slo_report.is_file():
@@ -75,6 +85,7 @@ def build(req: EvidenceRequest, console: Console | None = None, drill_files: lis
         slo_report=slo,
         drill_files=drill,
     )
+    signature = sign(out, key_path) if key_path is not None else None
     for rel in sorted(bundle.contents):
         console.print(f"  {rel}", highlight=False)
     for part, why in bundle.absent.items():
@@ -86,38 +97,65 @@ def build(req: EvidenceRequest, console: Console | None = None, drill_files: lis
         f"residency: [{style}]{att['verdict']}[/] ({att['resources']['count']} resources, "
         f"{att['destinations']['count']} copy destinations); policy: {len(mandatory)} mandatory violations"
     )
-    console.print(f"bundle written to {out} (MANIFEST.sha256: {len(bundle.contents)} files)")
+    signed = (
+        f"signed ({signature['algorithm']}, key {signature['key_id']})" if signature else "unsigned (no signing key configured)"
+    )
+    console.print(f"bundle written to {out} (MANIFEST.sha256: {len(bundle.contents)} files; {signed})")
     return EXIT_GATE if att["verdict"] != "compliant" or mandatory else EXIT_OK
 
 
-def verify(bundle_dir: Path, console: Console | None = None, *, key: Path | None = None) -> int:
-    """Exit 0 when every file matches the manifest (and, with `key`, the manifest's signature
-    verifies under that key); 1 otherwise; BadInput (2) when DIR is no bundle or the key unusable."""
-    from meridian.evidence.manifest import MANIFEST
+def verify(bundle_dir: Path, console: Console | None = None, *, key: Path | None = None, allow_unsigned: bool = False) -> int:
+    """Exit 0 when every file matches the manifest and the manifest's signature verifies under `key`
+    (or, with `allow_unsigned` and no key, when the bundle carries no signature); 1 otherwise;
+    BadInput (2) when DIR is no bundle, its signature file is malformed or the key unusable."""
+    from meridian.evidence.manifest import MANIFEST, SIGNATURE
     from meridian.evidence.manifest import verify as check
-    from meridian.evidence.signature import check_signature, read_signature
+    from meridian.evidence.signature import SIGNING_KEY_ENV, check_signature, read_signature
 
     console = console or Console()
+    if key is not None and allow_unsigned:
+        raise BadInput("--allow-unsigned contradicts --key: with --key the bundle must be signed by that key")
+    if key is not None and not key.is_file():
+        raise BadInput(f"--key {key}: no such file")
     if not bundle_dir.is_dir():
         raise BadInput(f"{bundle_dir}: no such directory")
     if not (bundle_dir / MANIFEST).is_file():
         raise BadInput(f"{bundle_dir}: no {MANIFEST}; not an evidence bundle")
     result = check(bundle_dir)
-    signed = check_signature(bundle_dir, key) if key is not None else None
+    sig = read_signature(bundle_dir)
     if result.ok:
-        console.print(f"[green]bundle intact:[/] {result.checked} files match {MANIFEST}")
+        console.print(f"files match {MANIFEST}: {result.checked} checked")
     else:
-        console.print(f"[bold red]bundle does not match {MANIFEST}[/] ({result.checked} files intact):")
+        console.print(f"[bold red]bundle does not match {MANIFEST}[/] ({result.checked} files match):")
         for problem in result.problems():
             console.print(f"  {escape(problem)}", highlight=False)
-    if signed is not None:
+    if key is not None:
+        signed = check_signature(bundle_dir, key)
         style = "green" if signed.ok else "bold red"
         console.print(f"[{style}]signature {'valid' if signed.ok else 'INVALID'}:[/] {escape(signed.detail)}")
-    else:
-        sig = read_signature(bundle_dir)
+        authentic = signed.ok
+    elif sig is not None:
         console.print(
-            "unsigned"
-            if sig is None
-            else f"signed ({sig['algorithm']}, key {sig.get('key_id', '?')}): not checked; pass --key with the key you trust"
+            f"[bold red]signature not checked:[/] the bundle is signed ({escape(sig['algorithm'])}, key "
+            f"{escape(str(sig.get('key_id', '?')))}), but no key was given; a {SIGNATURE} anyone can write proves "
+            f"nothing until it is checked: run `meridian evidence verify {escape(str(bundle_dir))} --key KEY` with the "
+            f"signer's public key (Ed25519) or the shared HMAC secret"
         )
-    return EXIT_OK if result.ok and (signed is None or signed.ok) else EXIT_GATE
+        authentic = False
+    elif allow_unsigned:
+        console.print(
+            "[yellow]unsigned (accepted by --allow-unsigned):[/] the files match the manifest, but whoever edits a "
+            "file can re-hash the manifest too; only a signature shows who wrote it"
+        )
+        authentic = True
+    else:
+        console.print(
+            f"[bold red]unsigned:[/] whoever edits a file can re-hash {MANIFEST}, so matching it proves nothing; sign "
+            f"bundles with --signing-key or ${SIGNING_KEY_ENV} and verify with --key, or pass --allow-unsigned to "
+            f"accept the files alone"
+        )
+        authentic = False
+    if result.ok and authentic:
+        console.print(f"[green]bundle intact[/]{'' if sig is not None else ' (unsigned)'}")
+        return EXIT_OK
+    return EXIT_GATE

@@ -27,9 +27,12 @@ SIGNING_KEY_ENV = "MERIDIAN_SIGNING_KEY"
 
 
 def signing_key_path(option: Path | None) -> Path | None:
+    """The configured signing key (`--signing-key`, else `$MERIDIAN_SIGNING_KEY`), checked usable; None: unsigned."""
     path = option or (Path(os.environ[SIGNING_KEY_ENV]) if os.environ.get(SIGNING_KEY_ENV) else None)
     if path is not None and not path.is_file():
         raise BadInput(f"signing key {path} not found (from {'--signing-key' if option else '$' + SIGNING_KEY_ENV})")
+    if path is not None:
+        check_signing_key(path)
     return path
 
 
@@ -73,6 +76,13 @@ def _ed25519_public(key_bytes: bytes):
 
 def _key_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def check_signing_key(key_path: Path) -> None:
+    """Refuse an unusable signing key up front (BadInput), before a bundle is built around it."""
+    key_bytes = key_path.read_bytes()
+    if _ed25519_private(key_bytes) is None and len(key_bytes.strip()) < 16:
+        raise BadInput(f"the HMAC signing key {key_path} is shorter than 16 bytes")
 
 
 def sign(bundle: Path, key_path: Path) -> dict:

@@ -95,10 +95,13 @@ class Check:
     measured: float | None
     ok: bool
     note: str = ""
+    condition: bool = False  # a yes/no condition (1 = held), not a measured figure: its note says what was seen
 
     @property
     def message(self) -> str:
         what = f"{self.objective} of {self.scope}" if self.scope != ALL else self.objective
+        if self.condition:
+            return f"{what}: {'held' if self.ok else 'FAILED'} ({self.note})"
         if self.measured is None:
             return f"{what}: not measurable ({self.note})"
         higher_is_better = self.objective == "availability"
@@ -206,12 +209,15 @@ def evaluate(
     endpoint_objectives: dict[str, Objectives] | None = None,
     windows: list[Window] | None = None,
     chaos_error_budget: float | None = None,
+    chaos_p95_ms: float | None = None,
 ) -> Verdict:
     """Judge `samples` against the objectives.
 
     Stack-wide objectives apply to every request outside fault windows; an endpoint's own
     objectives apply to that endpoint's requests. With `windows`, the requests inside them are
-    judged against `chaos_error_budget` (their error rate) instead.
+    judged against the chaos budget instead: `chaos_error_budget` (their error rate) and
+    `chaos_p95_ms` (the p95 of the successful ones). A window without requests fails the budget:
+    no data is no evidence, never 0 % errors.
     """
     windows = windows or []
     inside = [s for s in samples if any(w.overlaps(s) for w in windows)]
@@ -235,17 +241,21 @@ def evaluate(
     if windows:
         chaos = stats(inside)
         if chaos_error_budget is not None:
-            measured = chaos.error_rate if chaos.error_rate is not None else 0.0
+            measured = chaos.error_rate
             checks.append(
                 Check(
                     "chaos",
                     "error_rate",
                     chaos_error_budget,
                     measured,
-                    measured <= chaos_error_budget,
-                    f"{chaos.errors} errors in {chaos.requests} requests inside fault windows",
+                    measured is not None and measured <= chaos_error_budget,
+                    f"{chaos.errors} errors in {chaos.requests} requests inside fault windows"
+                    if measured is not None
+                    else "no judged request inside the fault windows: nothing shows the budget held",
                 )
             )
+        if chaos_p95_ms is not None:
+            checks.append(_check("chaos", "p95_ms", chaos_p95_ms, chaos))
     passed = bool(samples) and all(c.ok for c in checks)
     return Verdict(passed, overall, endpoints, {t: stats(v) for t, v in sorted(by_tenant.items())}, checks, chaos, notes)
 

@@ -105,8 +105,15 @@ class Recorder:
         if out is not None and (out / "windows.json").exists():
             windows = [Window(**w) for w in json.loads((out / "windows.json").read_text())]
         samples = [Sample(*r) for r in self.rows]
-        budget = spec.chaos.error_rate_for(windows[0].label) if windows else None
-        verdict = evaluate(samples, spec.objectives, spec.endpoints, windows, budget)
+        budget = spec.chaos.budget_for(windows[0].label) if windows else None
+        verdict = evaluate(
+            samples,
+            spec.objectives,
+            spec.endpoints,
+            windows,
+            budget.error_rate if budget else None,
+            budget.p95_ms if budget else None,
+        )
         environment.process_exit_code = 0 if verdict.passed else 1
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)

@@ -40,18 +40,33 @@ class ObjectivesSpec(_Model):
 
 
 class ScenarioBudget(_Model):
-    error_rate: Fraction
+    """A scenario's own window budget; what it leaves unset is the chaos section's."""
+
+    error_rate: Fraction | None = None
+    p95_ms: Ms | None = None
+
+
+@dataclass(frozen=True)
+class WindowBudget:
+    """What the requests made inside a fault window may cost: their error rate and the p95 of the successful ones."""
+
+    error_rate: float
+    p95_ms: float | None
 
 
 class ChaosBudget(_Model):
     error_rate: Fraction = Field(0.05, description="share of requests inside a fault window that may fail")
+    p95_ms: Ms | None = Field(None, description="p95 latency of the successful requests inside a fault window")
     recovery_slack_s: float = Field(1.0, ge=0, description="recovery may take the target's detection bound + this")
     mttr_s: float = Field(900, gt=0, description="game days: time to restore the steady state after a fault")
     scenarios: dict[str, ScenarioBudget] = Field({}, description="per chaos scenario: a budget of its own")
 
-    def error_rate_for(self, scenario: str) -> float:
-        own = self.scenarios.get(scenario)
-        return own.error_rate if own is not None else self.error_rate
+    def budget_for(self, scenario: str) -> WindowBudget:
+        own = self.scenarios.get(scenario) or ScenarioBudget()
+        return WindowBudget(
+            self.error_rate if own.error_rate is None else own.error_rate,
+            self.p95_ms if own.p95_ms is None else own.p95_ms,
+        )
 
 
 class SloFile(_Model):
