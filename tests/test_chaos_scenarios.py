@@ -34,7 +34,7 @@ def test_experiment_is_valid_for_chaos_toolkit(name, monkeypatch):
     from chaoslib.experiment import ensure_experiment_is_valid
     from chaoslib.loader import load_experiment
 
-    from components.config import load_stack
+    from stackconfig import load_stack
 
     monkeypatch.setenv("MERIDIAN_STACK", STACK)  # what `meridian chaos` sets: the stack and its tenants
     for key, value in chaosrun.experiment_tenants(load_stack(ROOT, STACK), STACK).env().items():
@@ -151,9 +151,9 @@ class _Target:
 
 
 def _judge(tmp_path, journal, samples, locust_code):
-    from components.config import load_stack
     from meridian.slo.objectives import DEFAULT_SLO_FILE, read_slo_file, resolve
     from meridian.targets import Health
+    from stackconfig import load_stack
 
     name = "db-latency"
     _, experiment, ext = chaosrun.load_experiment(name)
@@ -230,7 +230,7 @@ def test_each_experiment_probes_the_tenants_of_each_stack(name, stack, monkeypat
     from chaoslib import substitute
     from chaoslib.configuration import load_configuration
 
-    from components.config import load_stack
+    from stackconfig import load_stack
 
     cfg = load_stack(ROOT, stack)
     tenants = chaosrun.experiment_tenants(cfg, stack)
@@ -286,7 +286,7 @@ def _healthy(state_dir: Path) -> bool:
 @pytest.mark.parametrize("name", [s for s in SCENARIOS if s != "region-loss"])
 def test_scenario_runs_with_chaos_run_and_restores_the_steady_state(state_dir, tmp_path, name):
     journal = tmp_path / "journal.json"
-    from components.config import load_stack
+    from stackconfig import load_stack
 
     tenants = chaosrun.experiment_tenants(load_stack(ROOT, STACK), STACK)
     env = {
@@ -368,7 +368,7 @@ def test_region_loss_under_load_recovers_within_the_detection_bound(state_dir, t
 def test_db_latency_on_a_non_us_stack_injects_the_fault_and_is_judged(tmp_path):
     """On eu the experiments used to probe a us tenant: the steady state failed before the fault,
     nothing was injected, and the run passed. Now the probe is an eu tenant and the fault is felt."""
-    from components.config import load_stack
+    from stackconfig import load_stack
     from tests.test_targets_sandbox import running_sandbox
 
     stack = "eu"

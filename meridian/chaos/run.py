@@ -45,7 +45,7 @@ from meridian.slo.objectives import SloSpec
 from meridian.targets import Explains, FaultProxies, Target
 
 if TYPE_CHECKING:
-    from components.config import StackConfig
+    from stackconfig import StackConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "loadtests" / "chaos"
 POLL_S = 0.1
