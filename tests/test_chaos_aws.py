@@ -90,8 +90,9 @@ def test_faults_the_aws_target_cannot_inject_are_refused(previews, aws_env, tmp_
 
 def test_noisy_neighbour_makes_no_infrastructure_call(previews, aws_env, tmp_path):
     target, cloud, _ = make_target(previews, "us", tmp_path)
-    [(phase, activity, lines)] = chaosrun.dry_run("noisy-neighbour", target)
+    [(phase, activity, lines)] = chaosrun.dry_run("noisy-neighbour", target, chaosrun.ExperimentTenants("acme", "hooli"))
     assert "no infrastructure call" in lines[0]
+    assert "tenant='hooli'" in lines[0] and "${" not in lines[0]  # the stack's tenant, as a run fills it in
     assert cloud.calls == []
 
 
@@ -105,7 +106,7 @@ def test_dry_run_lists_the_calls_and_makes_none(previews, tmp_path, name):
 
     target, _, _ = make_target(previews, "us", tmp_path, health_checks=False)
     target._factory = no_client
-    plan = chaosrun.dry_run(name, target)
+    plan = chaosrun.dry_run(name, target, chaosrun.ExperimentTenants("acme", None))
     text = "\n".join(line for _, _, lines in plan for line in lines)
     assert calls == []
     assert "fis.start_experiment" in text and "fis.stop_experiment" in text

@@ -107,16 +107,19 @@ ACTION_OPS = {
 }
 
 
-def dry_run(name: str, target: Target) -> list[tuple[str, str, list[str]]]:
+def dry_run(name: str, target: Target, tenants: ExperimentTenants) -> list[tuple[str, str, list[str]]]:
     """(phase, activity, what it would do) for every action of the scenario, in order, doing none:
-    on AWS the exact API calls (`explain()`), elsewhere the Target operation and its arguments."""
+    on AWS the exact API calls (`explain()`), elsewhere the Target operation and its arguments,
+    with the stack's tenants filled in as a run would."""
     _, experiment, _ = load_experiment(name)
+    filled = {"${probe_tenant}": tenants.probe, "${noisy_tenant}": tenants.noisy or "(none: the stack has one tenant)"}
     out = []
     for phase, key in (("method", "method"), ("rollback", "rollbacks")):
         for a in experiment.get(key, []):
             if a["type"] != "action":
                 continue
-            func, args = a["provider"]["func"], dict(a["provider"].get("arguments", {}))
+            func = a["provider"]["func"]
+            args = {k: filled.get(v, v) if isinstance(v, str) else v for k, v in a["provider"].get("arguments", {}).items()}
             op = ACTION_OPS.get(func)
             if op is None:
                 lines = [

@@ -47,7 +47,10 @@ def run_chaos(req: ChaosRequest) -> int:
         from rich.markup import escape
 
         console.print(f"chaos {req.scenario} on {target.kind} ({req.stack}), dry run: nothing is done")
-        for phase, activity, lines in chaosrun.dry_run(req.scenario, target):
+        from meridian.stackconfig import load_validated
+
+        tenants = chaosrun.experiment_tenants(load_validated(project_dir, req.stack), req.stack)
+        for phase, activity, lines in chaosrun.dry_run(req.scenario, target, tenants):
             console.print(f"  {phase:<8} {activity}")
             for line in lines:
                 console.print(f"             {escape(line)}")
