@@ -50,7 +50,7 @@ def drill_record(project_dir: Path, stack: str, given: Path | None) -> list[Path
 
 def build(req: EvidenceRequest, console: Console | None = None, drill_files: list[Path] | None = None) -> int:
     console = console or Console()
-    from meridian.commands.preview import prepare
+    from meridian.commands.common import prepare
     from meridian.engine.pipeline import plan_stack
     from meridian.evidence.bundle import prepare_out_dir, write_bundle
     from meridian.reports import latest_slo_report

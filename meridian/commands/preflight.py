@@ -20,7 +20,7 @@ class PreflightRequest:
 
 
 def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
-    from meridian.commands.preview import prepare, writable
+    from meridian.commands.common import prepare, writable
 
     console = console or Console()
     prep = prepare(req.stack, req.project_dir, req.tenants)
