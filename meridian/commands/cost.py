@@ -14,7 +14,7 @@ from meridian.errors import EXIT_GATE, EXIT_OK
 from meridian.output import Format, report_console
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CostRequest:
     stack: str
     project_dir: Path | None = None

@@ -14,15 +14,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from meridian.choices import DrillMode, DrillName, Target
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DrillRequest:
-    drill: str
+    drill: DrillName
     stack: str
-    target: str
-    mode: str = "planned"
+    target: Target
+    mode: DrillMode = DrillMode.planned
     execute: bool = False
     allow_production: bool = False
     evidence: Path | None = None
@@ -174,6 +175,8 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     if evidence_dir is not None:
         from meridian.commands.evidence import EvidenceRequest, build
 
-        evidence_code = build(EvidenceRequest(req.stack, evidence_dir, project_dir), console, drill_files=files)
+        evidence_code = build(
+            EvidenceRequest(stack=req.stack, out=evidence_dir, project_dir=project_dir), console, drill_files=files
+        )
         code = max(code, evidence_code)
     return code

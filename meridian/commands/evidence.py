@@ -19,7 +19,7 @@ from rich.markup import escape
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvidenceRequest:
     stack: str
     out: Path

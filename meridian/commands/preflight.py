@@ -11,7 +11,7 @@ from rich.console import Console
 from meridian.errors import EXIT_GATE, EXIT_OK
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreflightRequest:
     stack: str
     project_dir: Path | None = None

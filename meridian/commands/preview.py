@@ -16,7 +16,7 @@ from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 from meridian.output import Format, report_console
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreviewRequest:
     stack: str
     project_dir: Path | None = None
