@@ -58,7 +58,14 @@ def main() -> int:
             for drill in results:
                 code = run_drill(
                     DrillRequest(
-                        drill, STACK, "sandbox", mode="planned", execute=True, project_dir=ROOT, state_dir=state, records=records
+                        drill=drill,
+                        stack=STACK,
+                        target="sandbox",
+                        mode="planned",
+                        execute=True,
+                        project_dir=ROOT,
+                        state_dir=state,
+                        records=records,
                     ),
                     quiet,
                 )
@@ -80,9 +87,9 @@ def main() -> int:
                 )
         restore_code = run_drill(
             DrillRequest(
-                "restore-from-backup",
-                STACK,
-                "sandbox",
+                drill="restore-from-backup",
+                stack=STACK,
+                target="sandbox",
                 execute=True,
                 project_dir=ROOT,
                 state_dir=state,

@@ -56,9 +56,9 @@ def main() -> int:
         for i in range(RUNS):
             report = state / f"report-{i}"
             req = RolloutRequest(
-                STACK,
-                "sandbox",
-                "bad",
+                stack=STACK,
+                target="sandbox",
+                version="bad",
                 region_order="primary",
                 users=USERS,
                 report_dir=report,

@@ -7,23 +7,49 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 import typer.core
 
+from meridian.choices import DrillMode, DrillName, Shape, Target
 from meridian.errors import EXIT_GATE, MeridianError
 from meridian.output import Format
 
-# typer 0.29 labels every flag `<bool>` in --help, as if it took a value; a flag takes none.
-_display_type = typer.core.TyperOption.display_type_rich
-typer.core.TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _display_type(self, ctx)
+
+class _FlagsTakeNoValue:
+    """typer 0.29 shows a flag's type as `<bool>` in --help, as if it took a value; a flag takes none.
+    An empty metavar is typer's own way to show no type (TyperOption.display_type_rich)."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Command(_FlagsTakeNoValue, typer.core.TyperCommand):
+    """Every meridian command (`cls=Command`)."""
+
+
+class Group(_FlagsTakeNoValue, typer.core.TyperGroup):
+    """Every meridian command group (`cls=Group`): the root, `sandbox`, `evidence`."""
+
+
+# -h everywhere: click hands a group's context settings down to every sub-command's context.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
+    cls=Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="meridian: preview, gate and operate the multi-region SaaS platform. Exit codes: 0 ok, 1 a gate failed, 2 bad input.",
+    context_settings=CONTEXT,
+    help="meridian: preview, gate and operate the multi-region SaaS platform. Exit codes: 0 ok, 1 a gate failed, 2 bad input. "
+    "Flags: --json PATH writes JSON to a file, --format says what goes to stdout, --out DIR is the folder a run writes into.",
 )
+
 
 StackOpt = typer.Option("us", "--stack", "-s", help="stack (residency zone): a Pulumi.<stack>.yaml in the project")
 ProjectOpt = typer.Option(None, "--project-dir", help="project directory (default: nearest with Pulumi.yaml)")
@@ -32,7 +58,18 @@ TenantsOpt = typer.Option(
     None, "--tenants", help="replace the stack's tenants with N synthetic ones of the same plan mix (scale runs)"
 )
 FormatOpt = typer.Option(
-    Format.text, "--format", help="text (terminal; plain and uncut when piped), json or markdown (PR comments), on stdout"
+    Format.text,
+    "--format",
+    help="what goes to stdout: text (terminal; plain and uncut when piped), json, or markdown (PR comments)",
+)
+StateDirOpt = typer.Option(None, "--state-dir", help="where sandboxes live (default: <project>/.meridian/sandbox)")
+TargetOpt = typer.Option(Target.sandbox, "--target", help="sandbox (the local region pair) or aws (the stack's outputs)")
+ShapeOpt = typer.Option(Shape.steady, "--shape", help="load shape: a stage table in loadtests/loadshapes.py")
+OutOpt = typer.Option(
+    None, "--out", help="folder the run writes its report into (default: .meridian/reports/<kind>-<stack>-<time>)"
+)
+SloFileOpt = typer.Option(
+    None, "--slo", help="SLO file (default: loadtests/slo.yaml; stack-wide objectives from the stack config)"
 )
 
 
@@ -58,16 +95,33 @@ def _guard(debug: bool, fn, *args, **kwargs) -> None:
     raise typer.Exit(code or 0)
 
 
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        typer.echo(f"meridian {version('meridian')}")
+    except PackageNotFoundError:
+        typer.echo("meridian: not installed as a package, so it has no version: `pip install -e .` in the project", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version of meridian and exit"
+    ),
+) -> None:
     """meridian: the offline engine and operator tools of the platform."""
 
 
-@app.command()
+@app.command(cls=Command)
 def preview(
     stack: str = StackOpt,
-    json_path: Path | None = typer.Option(None, "--json", help="write the plan JSON here"),
-    diagram: Path | None = typer.Option(None, "--diagram", help="write the topology (Mermaid in Markdown) here"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the plan JSON to this file"),
+    diagram: Path | None = typer.Option(None, "--diagram", help="write the topology (Mermaid in Markdown) to this file"),
     no_policy: bool = typer.Option(False, "--no-policy", help="skip the policy pack"),
     bare: bool = typer.Option(False, "--bare", help="the SDK floor: run the program under mocks and nothing else"),
     tenants: int | None = TenantsOpt,
@@ -98,13 +152,13 @@ def preview(
         debug,
         run_preview,
         PreviewRequest(
-            stack,
-            project_dir,
-            json_path,
-            diagram,
-            not no_policy,
-            bare,
-            tenants,
+            stack=stack,
+            project_dir=project_dir,
+            json_path=json_path,
+            diagram_path=diagram,
+            policy=not no_policy,
+            bare=bare,
+            tenants=tenants,
             format=fmt,
             full=full,
             timings=timings,
@@ -114,12 +168,14 @@ def preview(
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def policy(
     stack: str = StackOpt,
-    json_path: Path | None = typer.Option(None, "--json", help="write the policy report (violations, counts, timings) here"),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="write the policy report (violations, counts, timings) to this file"
+    ),
     catalog: Path | None = typer.Option(
-        None, "--catalog", help="instead: write the policy catalog (Markdown) here, e.g. docs/policies.md"
+        None, "--catalog", help="instead: write the policy catalog (Markdown) to this file, e.g. docs/policies.md"
     ),
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -131,13 +187,24 @@ def policy(
     """Evaluate the CrossGuard pack on the stack offline (program + analyzer); exit 1 on a mandatory violation."""
     from meridian.commands.policy import PolicyRequest, run_policy
 
-    _guard(debug, run_policy, PolicyRequest(stack, project_dir, json_path, catalog, format=fmt, write_config=write_config))
+    _guard(
+        debug,
+        run_policy,
+        PolicyRequest(
+            stack=stack,
+            project_dir=project_dir,
+            json_path=json_path,
+            catalog_path=catalog,
+            format=fmt,
+            write_config=write_config,
+        ),
+    )
 
 
-@app.command()
+@app.command(cls=Command)
 def cost(
     stack: str = StackOpt,
-    json_path: Path | None = typer.Option(None, "--json", help="write the estimate here"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the estimate to this file"),
     tenants: int | None = TenantsOpt,
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -146,10 +213,14 @@ def cost(
     """Offline monthly cost estimate per type, region and tenant, against the stack cap and tenant budgets; exit 1 if over."""
     from meridian.commands.cost import CostRequest, run_cost
 
-    _guard(debug, run_cost, CostRequest(stack, project_dir, json_path, tenants, format=fmt))
+    _guard(
+        debug,
+        run_cost,
+        CostRequest(stack=stack, project_dir=project_dir, json_path=json_path, tenants=tenants, format=fmt),
+    )
 
 
-@app.command()
+@app.command(cls=Command)
 def docs(
     write: bool = typer.Option(
         False, "--write", help="rewrite the generated sections (default: only check them; exit 1 if stale)"
@@ -160,28 +231,33 @@ def docs(
     """Figures and diagrams in docs/ generated from the program and `make bench`: check them, or --write them."""
     from meridian.commands.docs import DocsRequest, run_docs
 
-    _guard(debug, run_docs, DocsRequest(project_dir, write))
+    _guard(debug, run_docs, DocsRequest(project_dir=project_dir, write=write))
 
 
-@app.command()
+@app.command(cls=Command)
 def diff(
-    base: Path = typer.Argument(..., help="the base branch's plan JSON (`meridian preview --json`)"),
+    base: Path = typer.Argument(..., help="the base branch's plan JSON (`meridian preview --json PATH`)"),
     head: Path = typer.Argument(..., help="the plan JSON of the change under review, same stack"),
-    markdown: Path | None = typer.Option(None, "--markdown", help="write the PR comment (Markdown) here"),
-    json_path: Path | None = typer.Option(None, "--json", help="write the diff as JSON here"),
+    markdown: Path | None = typer.Option(None, "--markdown", help="write the PR comment (Markdown) to this file"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the diff as JSON to this file"),
     title: str | None = typer.Option(None, "--title", help="heading of the comment (default: the stack)"),
     debug: bool = DebugOpt,
+    fmt: Format = FormatOpt,
 ) -> None:
     """What changed between two plans of a stack: resources added/removed/changed, new and fixed violations, cost delta."""
     from meridian.commands.diff import DiffRequest, run_diff
 
-    _guard(debug, run_diff, DiffRequest(base, head, markdown, json_path, title))
+    _guard(
+        debug,
+        run_diff,
+        DiffRequest(base=base, head=head, markdown_path=markdown, json_path=json_path, title=title, format=fmt),
+    )
 
 
-@app.command()
+@app.command(cls=Command)
 def preflight(
     stack: str = StackOpt,
-    json_path: Path | None = typer.Option(None, "--json", help="write the checks and findings here"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the checks and findings to this file"),
     tenants: int | None = TenantsOpt,
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -189,16 +265,21 @@ def preflight(
     """Deploy checks from the plan, without AWS: names, quotas, k8s API reachability, zone, certificates, service settings, images; exit 1 listing fixes."""
     from meridian.commands.preflight import PreflightRequest, run_preflight
 
-    _guard(debug, run_preflight, PreflightRequest(stack, project_dir, json_path, tenants))
+    _guard(
+        debug,
+        run_preflight,
+        PreflightRequest(stack=stack, project_dir=project_dir, json_path=json_path, tenants=tenants),
+    )
 
 
-sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1.")
+sandbox_app = typer.Typer(
+    cls=Group, no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1."
+)
 app.add_typer(sandbox_app, name="sandbox")
-StateDirOpt = typer.Option(None, "--state-dir", help="where sandboxes live (default: <project>/.meridian/sandbox)")
-JsonOpt = typer.Option(False, "--json", help="print JSON instead of text")
+TextOrJsonOpt = typer.Option(Format.text, "--format", help="what goes to stdout: text or json (markdown: `sandbox status` only)")
 
 
-@sandbox_app.command("up")
+@sandbox_app.command("up", cls=Command)
 def sandbox_up(
     stack: str = StackOpt,
     time_scale: float = typer.Option(
@@ -208,7 +289,7 @@ def sandbox_up(
         False, "--fault-proxies", help="put a fault proxy in front of each database and service (chaos)"
     ),
     fresh: bool = typer.Option(False, "--fresh", help="start from empty databases and new API keys"),
-    json_out: bool = JsonOpt,
+    fmt: Format = TextOrJsonOpt,
     state_dir: Path | None = StateDirOpt,
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -216,14 +297,26 @@ def sandbox_up(
     """Start PostgreSQL primary + replica, the service per region and HAProxy; write the manifest."""
     from meridian.commands.sandbox import SandboxRequest, run_up
 
-    _guard(debug, run_up, SandboxRequest(stack, project_dir, state_dir, time_scale, fault_proxies, fresh, json_out=json_out))
+    _guard(
+        debug,
+        run_up,
+        SandboxRequest(
+            stack=stack,
+            project_dir=project_dir,
+            state_dir=state_dir,
+            time_scale=time_scale,
+            fault_proxies=fault_proxies,
+            fresh=fresh,
+            format=fmt,
+        ),
+    )
 
 
-@sandbox_app.command("down")
+@sandbox_app.command("down", cls=Command)
 def sandbox_down(
     stack: str = StackOpt,
     wipe: bool = typer.Option(False, "--wipe", help="also delete data, logs and the manifest (default: keep data)"),
-    json_out: bool = JsonOpt,
+    fmt: Format = TextOrJsonOpt,
     state_dir: Path | None = StateDirOpt,
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -231,13 +324,16 @@ def sandbox_down(
     """Stop exactly the processes `up` started (by pid), check their ports are free."""
     from meridian.commands.sandbox import SandboxRequest, run_down
 
-    _guard(debug, run_down, SandboxRequest(stack, project_dir, state_dir, wipe=wipe, json_out=json_out))
+    _guard(
+        debug,
+        run_down,
+        SandboxRequest(stack=stack, project_dir=project_dir, state_dir=state_dir, wipe=wipe, format=fmt),
+    )
 
 
-@sandbox_app.command("status")
+@sandbox_app.command("status", cls=Command)
 def sandbox_status(
     stack: str = StackOpt,
-    json_out: bool = JsonOpt,
     state_dir: Path | None = StateDirOpt,
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -246,31 +342,26 @@ def sandbox_status(
     """Each part's health and the replication lag; exit 1 unless all is healthy."""
     from meridian.commands.sandbox import SandboxRequest, run_status
 
-    _guard(debug, run_status, SandboxRequest(stack, project_dir, state_dir, json_out=json_out, format=fmt))
+    _guard(debug, run_status, SandboxRequest(stack=stack, project_dir=project_dir, state_dir=state_dir, format=fmt))
 
 
-TargetOpt = typer.Option("sandbox", "--target", help="sandbox (the local region pair) or aws (the stack's outputs)")
-ReportOpt = typer.Option(None, "--report", help="report directory (default: .meridian/reports/<kind>-<stack>-<time>)")
 SigningKeyOpt = typer.Option(
     None,
     "--signing-key",
     help="sign the evidence bundle: an Ed25519 private key (PEM) or an HMAC secret file (or $MERIDIAN_SIGNING_KEY)",
 )
-SloFileOpt = typer.Option(
-    None, "--slo", help="SLO file (default: loadtests/slo.yaml; stack-wide objectives from the stack config)"
-)
 
 
-@app.command()
+@app.command(cls=Command)
 def slo(
     stack: str = StackOpt,
-    target: str = TargetOpt,
-    shape: str = typer.Option("steady", "--shape", help="flat | steady | spike | soak (stage tables in loadtests/loadshapes.py)"),
+    target: Target = TargetOpt,
+    shape: Shape = ShapeOpt,
     users: int = typer.Option(20, "--users", "-u", help="simulated users (each one tenant)"),
     spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r", help="users started per second"),
     duration: float = typer.Option(30.0, "--duration", "-t", help="seconds of load"),
     slo_path: Path | None = SloFileOpt,
-    report: Path | None = ReportOpt,
+    out: Path | None = OutOpt,
     workers: int = typer.Option(0, "--workers", help="run Locust as a master + N local workers"),
     state_dir: Path | None = StateDirOpt,
     project_dir: Path | None = ProjectOpt,
@@ -282,21 +373,33 @@ def slo(
     _guard(
         debug,
         run_slo,
-        SloRequest(stack, target, shape, users, spawn_rate, duration, slo_path, report, workers, state_dir, project_dir),
+        SloRequest(
+            stack=stack,
+            target=target,
+            shape=shape,
+            users=users,
+            spawn_rate=spawn_rate,
+            duration_s=duration,
+            slo_path=slo_path,
+            report_dir=out,
+            workers=workers,
+            state_dir=state_dir,
+            project_dir=project_dir,
+        ),
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def chaos(
     scenario: str = typer.Argument(
         ...,
         help="a scenario in loadtests/chaos/: region-loss, database-failover, replica-loss, db-latency, packet-drops, noisy-neighbour",
     ),
     stack: str = StackOpt,
-    target: str = TargetOpt,
+    target: Target = TargetOpt,
     users: int = typer.Option(20, "--users", "-u", help="simulated users during the experiment"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list what each action would do (on AWS: the API calls), do nothing"),
-    report: Path | None = ReportOpt,
+    out: Path | None = OutOpt,
     slo_path: Path | None = SloFileOpt,
     state_dir: Path | None = StateDirOpt,
     project_dir: Path | None = ProjectOpt,
@@ -305,19 +408,35 @@ def chaos(
     """Run a chaos scenario under load: steady state, inject, detect, recover, roll back, judge; exit 1 on failure."""
     from meridian.commands.chaos import ChaosRequest, run_chaos
 
-    _guard(debug, run_chaos, ChaosRequest(scenario, stack, target, users, report, slo_path, state_dir, project_dir, dry_run))
+    _guard(
+        debug,
+        run_chaos,
+        ChaosRequest(
+            scenario=scenario,
+            stack=stack,
+            target=target,
+            users=users,
+            report_dir=out,
+            slo_path=slo_path,
+            state_dir=state_dir,
+            project_dir=project_dir,
+            dry_run=dry_run,
+        ),
+    )
 
 
-@app.command()
+@app.command(cls=Command)
 def up(
     stack: str = StackOpt,
-    target: str = TargetOpt,
+    target: Target = TargetOpt,
     time_scale: float = typer.Option(10.0, "--time-scale", help="sandbox: divide the health-check interval by this"),
     fault_proxies: bool = typer.Option(False, "--fault-proxies", help="sandbox: start fault proxies too (for chaos later)"),
-    shape: str = typer.Option("steady", "--shape", help="SLO gate load shape: flat | steady | spike | soak"),
+    shape: Shape = typer.Option(Shape.steady, "--shape", help="SLO gate: load shape (stage tables in loadtests/loadshapes.py)"),
     users: int = typer.Option(20, "--users", "-u", help="SLO gate: simulated users"),
     duration: float = typer.Option(30.0, "--duration", "-t", help="SLO gate: seconds of load"),
-    report: Path | None = ReportOpt,
+    out: Path | None = typer.Option(
+        None, "--out", help="folder for the plan and the SLO report (default: .meridian/reports/up-<stack>-<time>)"
+    ),
     slo_path: Path | None = SloFileOpt,
     state_dir: Path | None = StateDirOpt,
     project_dir: Path | None = ProjectOpt,
@@ -329,14 +448,26 @@ def up(
     _guard(
         debug,
         run_up,
-        UpRequest(stack, target, time_scale, fault_proxies, shape, users, duration, report, slo_path, state_dir, project_dir),
+        UpRequest(
+            stack=stack,
+            target=target,
+            time_scale=time_scale,
+            fault_proxies=fault_proxies,
+            shape=shape,
+            users=users,
+            duration_s=duration,
+            report_dir=out,
+            slo_path=slo_path,
+            state_dir=state_dir,
+            project_dir=project_dir,
+        ),
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def rollout(
     stack: str = StackOpt,
-    target: str = TargetOpt,
+    target: Target = TargetOpt,
     version: str = typer.Option(
         "", "--version", help="the version to roll out (a name in loadtests/versions.yaml gets its rehearsal fault)"
     ),
@@ -359,9 +490,12 @@ def rollout(
         None, "--min-samples", help="canary requests a step needs before it is judged (default 20)"
     ),
     users: int = typer.Option(40, "--users", "-u", help="simulated users loading the region under rollout"),
-    report: Path | None = ReportOpt,
+    out: Path | None = OutOpt,
     evidence: Path | None = typer.Option(
-        None, "--evidence", help="evidence bundle to add the provenance record to (default: a new one under .meridian/evidence)"
+        None,
+        "--evidence",
+        help="evidence bundle (not the report folder) to add the provenance record to "
+        "(default: a new one under .meridian/evidence)",
     ),
     signing_key: Path | None = typer.Option(
         None, "--signing-key", help="sign the bundle's manifest: Ed25519 PEM or an HMAC secret file (or $MERIDIAN_SIGNING_KEY)"
@@ -381,43 +515,45 @@ def rollout(
         debug,
         run_rollout,
         RolloutRequest(
-            stack,
-            target,
-            version,
-            steps,
-            region_order,
-            dry_run,
-            rollback,
-            window,
-            report,
-            fault,
-            versions_file,
-            min_samples,
-            users,
-            evidence,
-            signing_key,
-            digest,
-            slo_path,
-            state_dir,
-            project_dir,
+            stack=stack,
+            target=target,
+            version=version,
+            steps=steps,
+            region_order=region_order,
+            dry_run=dry_run,
+            rollback=rollback,
+            window_s=window,
+            report_dir=out,
+            fault=fault,
+            versions_file=versions_file,
+            min_samples=min_samples,
+            users=users,
+            evidence_dir=evidence,
+            signing_key=signing_key,
+            digest=digest,
+            slo_path=slo_path,
+            state_dir=state_dir,
+            project_dir=project_dir,
         ),
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def drill(
-    name: str = typer.Argument(..., help="region-failover | database-failover | failback | restore-from-backup"),
+    name: DrillName = typer.Argument(..., help="the drill to run"),
     stack: str = StackOpt,
-    target: str = typer.Option(..., "--target", help="sandbox | aws"),
-    mode: str = typer.Option(
-        "planned", "--mode", help="database-failover: planned (switchover, RPO 0) | unplanned (crash, promotion)"
+    target: Target = typer.Option(..., "--target", help="sandbox (the local region pair) or aws (the stack's outputs)"),
+    mode: DrillMode = typer.Option(
+        DrillMode.planned,
+        "--mode",
+        help="database-failover: planned (switchover, RPO 0) or unplanned (crash, promotion)",
     ),
     execute: bool = typer.Option(False, "--execute", help="run it (default: dry run, print every step and call)"),
     allow_production: bool = typer.Option(
         False, "--allow-production", help="needed to --execute on a stack with production: true"
     ),
     evidence: Path | None = typer.Option(
-        None, "--evidence", help="write an evidence bundle with the drill timeline into this new directory"
+        None, "--evidence", help="write an evidence bundle with the drill timeline into this new folder"
     ),
     signing_key: Path | None = SigningKeyOpt,
     resume: bool = typer.Option(
@@ -429,7 +565,9 @@ def drill(
         None, "--outputs", help="aws: `pulumi stack output --json` of the stack (default .meridian/outputs/<stack>.json)"
     ),
     records: Path | None = typer.Option(
-        None, "--records", help="where drill runs are recorded (default <project>/.meridian/drills)"
+        None,
+        "--records",
+        help="state, not output: where drill runs are recorded and --resume finds them (default <project>/.meridian/drills)",
     ),
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -441,26 +579,26 @@ def drill(
         debug,
         run_drill,
         DrillRequest(
-            name,
-            stack,
-            target,
-            mode,
-            execute,
-            allow_production,
-            evidence,
-            resume,
-            abandon,
-            project_dir,
-            state_dir,
-            outputs,
-            records,
+            drill=name,
+            stack=stack,
+            target=target,
+            mode=mode,
+            execute=execute,
+            allow_production=allow_production,
+            evidence=evidence,
+            resume=resume,
+            abandon=abandon,
+            project_dir=project_dir,
+            state_dir=state_dir,
+            outputs=outputs,
+            records=records,
             signing_key=signing_key,
         ),
     )
 
 
 evidence_app = typer.Typer(
-    help="Evidence bundles: plan, policy, cost, SLO report, drill timeline, residency attestation, sha256 manifest."
+    cls=Group, help="Evidence bundles: plan, policy, cost, SLO report, drill timeline, residency attestation, sha256 manifest."
 )
 app.add_typer(evidence_app, name="evidence")
 
@@ -469,7 +607,7 @@ app.add_typer(evidence_app, name="evidence")
 def evidence(
     ctx: typer.Context,
     stack: str = StackOpt,
-    out: Path | None = typer.Option(None, "--out", help="new or empty directory to write the bundle into"),
+    out: Path | None = typer.Option(None, "--out", help="new or empty folder to write the bundle into"),
     slo_report: Path | None = typer.Option(
         None,
         "--slo-report",
@@ -490,10 +628,16 @@ def evidence(
 
     if out is None:
         _guard(debug, _raise, BadInput("--out DIR is required (or use `meridian evidence verify DIR`)"))
-    _guard(debug, build, EvidenceRequest(stack, out, project_dir, slo_report, drill_dir, signing_key))
+    _guard(
+        debug,
+        build,
+        EvidenceRequest(
+            stack=stack, out=out, project_dir=project_dir, slo_report=slo_report, drill_dir=drill_dir, signing_key=signing_key
+        ),
+    )
 
 
-@evidence_app.command("verify")
+@evidence_app.command("verify", cls=Command)
 def evidence_verify(
     bundle_dir: Path = typer.Argument(..., help="a directory `meridian evidence` or `meridian drill --evidence` wrote"),
     key: Path | None = typer.Option(

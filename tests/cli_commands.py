@@ -178,7 +178,7 @@ def declared_flags(path: tuple[str, ...]) -> set[str]:
     node = _root()
     for name in path:
         node = node.commands[name]
-    return {"--help"} | {o for p in node.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")}
+    return {"--help", "-h"} | {o for p in node.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")}
 
 
 # --- make -------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ FLAT_PACKAGES = ("policies",)  # run with their own directory as the root: sibli
 
 # Broken by house/cli (issue 25, step 5): prepare, writable, policy_line, print_violations and
 # load_base move out of commands/preview.py into a module below the commands.
-KNOWN_CIRCLE = frozenset({"meridian.commands.diff", "meridian.commands.policy", "meridian.commands.preview"})
 
 
 # --- reading the tree ------------------------------------------------------------------------------
@@ -224,18 +223,8 @@ def _report(cycles: dict[frozenset[str], list[str]]) -> str:
 
 
 def test_no_import_cycle(graph):
-    cycles = {group: path for group, path in import_cycles(graph).items() if group != KNOWN_CIRCLE}
+    cycles = import_cycles(graph)
     assert not cycles, "import cycles:\n" + _report(cycles)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known circle commands/diff <-> commands/policy <-> commands/preview: house/cli (issue 25, step 5) moves "
-    "prepare/writable/policy_line/print_violations/load_base below the commands; once merged this passes: drop the mark",
-)
-def test_no_import_cycle_among_the_diff_policy_and_preview_commands(graph):
-    circle = {group: path for group, path in import_cycles(graph).items() if group == KNOWN_CIRCLE}
-    assert not circle, "import cycle: " + _report(circle)
 
 
 @pytest.mark.parametrize("rule", list(floor_violations({})))

@@ -341,7 +341,7 @@ def test_region_loss_under_load_recovers_within_the_detection_bound(state_dir, t
         STACK,
         "--state-dir",
         str(state_dir),
-        "--report",
+        "--out",
         str(report),
         "--users",
         "10",

@@ -314,7 +314,7 @@ def test_dry_run_lists_the_calls_and_makes_none(previews, tmp_path, monkeypatch,
 
     monkeypatch.setattr(aws_target, "_boto3_client", no_client)
     console = Console(file=(buf := open(tmp_path / "out.txt", "w+")), width=200)
-    code = run_drill(DrillRequest("region-failover", "us", "aws", outputs=outputs, project_dir=ROOT), console)
+    code = run_drill(DrillRequest(drill="region-failover", stack="us", target="aws", outputs=outputs, project_dir=ROOT), console)
     assert code == 0
     buf.seek(0)
     text = buf.read()
@@ -335,14 +335,21 @@ def test_production_stack_refuses_execute_without_the_flag(project_copy, tmp_pat
     stack_file.write_text(yaml.safe_dump(doc))
     (project_copy / "policies").mkdir()
     with pytest.raises(BadInput, match="--allow-production"):
-        run_drill(DrillRequest("database-failover", "us", "aws", execute=True, project_dir=project_copy))
+        run_drill(DrillRequest(drill="database-failover", stack="us", target="aws", execute=True, project_dir=project_copy))
     # a dry run is always allowed; the flag lets --execute through to the target (no outputs here)
     assert (
-        run_drill(DrillRequest("database-failover", "us", "aws", project_dir=project_copy), Console(file=open("/dev/null", "w")))
+        run_drill(
+            DrillRequest(drill="database-failover", stack="us", target="aws", project_dir=project_copy),
+            Console(file=open("/dev/null", "w")),
+        )
         == 0
     )
     with pytest.raises(BadInput, match="no stack outputs"):
-        run_drill(DrillRequest("database-failover", "us", "aws", execute=True, allow_production=True, project_dir=project_copy))
+        run_drill(
+            DrillRequest(
+                drill="database-failover", stack="us", target="aws", execute=True, allow_production=True, project_dir=project_copy
+            )
+        )
     assert load_stack(project_copy, "us").production is True
     assert not drills_root(project_copy, "us").exists(), "a refused drill leaves no lock behind"
 
@@ -353,7 +360,13 @@ def test_restore_drill_is_refused_on_a_target_that_cannot_restore(previews, tmp_
     with pytest.raises(BadInput, match=r"aws target has no Backups ability \(backup\(\), restore_backup\(\).*restore by hand"):
         run_drill(
             DrillRequest(
-                "restore-from-backup", "us", "aws", execute=True, outputs=outputs, project_dir=ROOT, records=tmp_path / "records"
+                drill="restore-from-backup",
+                stack="us",
+                target="aws",
+                execute=True,
+                outputs=outputs,
+                project_dir=ROOT,
+                records=tmp_path / "records",
             )
         )
     assert not (tmp_path / "records").exists()
@@ -362,9 +375,13 @@ def test_restore_drill_is_refused_on_a_target_that_cannot_restore(previews, tmp_
 def test_bad_drill_input_exits_2_with_what_is_allowed():
     from .conftest import run_meridian
 
+    def words(text: str) -> str:  # the message as one line, out of its error box
+        return " ".join(text.replace("│", " ").split())
+
     unknown = run_meridian("drill", "sideways", "--stack", "us", "--target", "sandbox")
-    assert unknown.code == 2 and "allowed: region-failover, database-failover, failback, restore-from-backup" in unknown.err
+    allowed = "'sideways' is not one of 'region-failover', 'database-failover', 'failback', 'restore-from-backup'"
+    assert unknown.code == 2 and allowed in words(unknown.err), unknown.err
     mode = run_meridian("drill", "database-failover", "--stack", "us", "--target", "sandbox", "--mode", "maybe")
-    assert mode.code == 2 and "allowed: planned, unplanned" in mode.err
+    assert mode.code == 2 and "'maybe' is not one of 'planned', 'unplanned'" in words(mode.err), mode.err
     evidence = run_meridian("drill", "region-failover", "--stack", "us", "--target", "sandbox", "--evidence", "/tmp/x")
     assert evidence.code == 2 and "--evidence needs --execute" in evidence.err

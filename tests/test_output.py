@@ -131,10 +131,13 @@ def test_violations_markdown_keeps_messages_whole_and_orders_by_level():
     assert violations_markdown(report).startswith("Policy pack `meridian`: no violations (2 rules")
 
 
-def test_sandbox_status_refuses_two_formats():
-    from meridian.commands.sandbox import SandboxRequest, run_status
+def test_sandbox_up_and_down_refuse_markdown_before_touching_anything(tmp_path):
+    from meridian.commands.sandbox import SandboxRequest, run_down, run_up
     from meridian.errors import BadInput
     from meridian.output import Format
 
-    with pytest.raises(BadInput, match="--json and --format markdown"):
-        run_status(SandboxRequest("us", ROOT, json_out=True, format=Format.markdown))
+    req = SandboxRequest(stack="us", project_dir=ROOT, state_dir=tmp_path, format=Format.markdown)
+    for run, command in ((run_up, "up"), (run_down, "down")):
+        with pytest.raises(BadInput, match=f"sandbox {command}` prints text or json, not markdown"):
+            run(req)
+    assert not any(tmp_path.iterdir())

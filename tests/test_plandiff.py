@@ -248,6 +248,18 @@ def cli(*args: str):
     return runner.invoke(app, list(args))
 
 
+def test_cli_format_says_what_goes_to_stdout(tmp_path, base, head):
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    plans = [str(tmp_path / "base.json"), str(tmp_path / "head.json")]
+    as_json = cli("diff", *plans, "--format", "json", "--json", str(tmp_path / "d.json"))
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == json.loads((tmp_path / "d.json").read_text()) == diff_plans(base, head).to_json()
+    assert "diff JSON written to" in as_json.stderr  # notes stay off stdout
+    as_markdown = cli("diff", *plans, "--format", "markdown")
+    assert as_markdown.exit_code == 0 and as_markdown.stdout == to_markdown(diff_plans(base, head))
+
+
 def test_cli_writes_markdown_and_json(tmp_path, base, head):
     (tmp_path / "base.json").write_text(json.dumps(base))
     (tmp_path / "head.json").write_text(json.dumps(head))

@@ -115,7 +115,7 @@ def _until(fn, timeout: float, step: float = 0.05):
 
 
 def test_status_reports_every_part_healthy(sb):
-    cli = sb.cli("status", "--json")
+    cli = sb.cli("status", "--format", "json")
     assert cli.code == 0, cli.out + cli.err
     st_ = json.loads(cli.out)
     assert st_["healthy"] is True
@@ -373,7 +373,7 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
         assert r2 is not None
         got = c.get(f"{endpoint}/v1/tenants/acme/events/{eid}", headers=h)
         assert got.status_code == 200 and got.json()["type"] == "post"
-    st_ = json.loads(sb.cli("status", "--json").out)
+    st_ = json.loads(sb.cli("status", "--format", "json").out)
     assert st_["healthy"] is False and st_["parts"]["pg-dr"]["role"] == "primary"
     assert st_["parts"]["haproxy"]["serving_region"] == "us-west-2"
 
@@ -391,7 +391,7 @@ def test_up_again_after_a_crash_cleans_stale_processes(sb):
     assert new["faults"] == {}
     for name, p in old["processes"].items():  # every old process is gone (killed or stopped by pid)
         assert not procs.alive(procs.ProcRef(name, p["pid"], p["create_time"], "")), name
-    st_ = json.loads(sb.cli("status", "--json").out)
+    st_ = json.loads(sb.cli("status", "--format", "json").out)
     assert st_["healthy"] is True, st_
     with _client() as c:
         r = c.post(f"{new['endpoint']}/v1/tenants/acme/events", json={"type": "again"}, headers=sb.headers("acme"))

@@ -40,7 +40,7 @@ def slo(state_dir: Path, report: Path | None, *args: str, duration: float = 4, c
         STACK,
         "--state-dir",
         str(state_dir),
-        *(("--report", str(report)) if report is not None else ()),
+        *(("--out", str(report)) if report is not None else ()),
         "--shape",
         "flat",
         "--users",
@@ -77,7 +77,7 @@ def test_a_short_real_run_passes_and_reports(state_dir, tmp_path):
 
 
 def test_evidence_bundles_the_report_slo_wrote_where_it_writes_by_default(state_dir, tmp_path):
-    # producer then consumer, as a user runs them: `meridian slo` (no --report) in a checkout,
+    # producer then consumer, as a user runs them: `meridian slo` (no --out) in a checkout,
     # then `meridian evidence` there finds that report and bundles it byte for byte
     project = full_project_copy(tmp_path)
     # long enough that every route the objectives name is requested (a read by id needs an event
@@ -138,8 +138,8 @@ def test_plain_locust_exit_code_is_the_verdict(state_dir, impossible):
     "args, message",
     [
         (("--users", "0"), "--users must be 1..10000"),
-        (("--shape", "zigzag"), "unknown shape 'zigzag'"),
-        (("--target", "gcp"), "unknown target 'gcp'"),
+        (("--shape", "zigzag"), "'zigzag' is not one of 'flat', 'steady', 'spike', 'soak'"),
+        (("--target", "gcp"), "'gcp' is not one of 'sandbox', 'aws'"),
     ],
 )
 def test_bad_input_exits_2(tmp_path, args, message):

@@ -87,7 +87,7 @@ def test_aws_without_the_pulumi_cli_exits_2_before_any_step(monkeypatch, tmp_pat
     ran = []
     monkeypatch.setattr(uplib.subprocess, "run", lambda *a, **k: ran.append(a))
     with pytest.raises(BadInput, match="needs the Pulumi CLI .* Nothing was run"):
-        uplib.run_up(uplib.UpRequest("us", "aws", project_dir=ROOT, report_dir=tmp_path))
+        uplib.run_up(uplib.UpRequest(stack="us", target="aws", project_dir=ROOT, report_dir=tmp_path))
     assert ran == []  # not even the preview
 
 
@@ -101,7 +101,7 @@ def test_aws_without_the_cli_through_the_command_line():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("--target", "gcp"), "unknown target 'gcp'"),
+        (("--target", "gcp"), "'gcp' is not one of 'sandbox', 'aws'"),
         (("--users", "0"), "--users must be 1..10000"),
         (("--time-scale", "0"), "--time-scale must be a number > 0"),
         (("--stack", "mars"), "unknown stack 'mars'"),
@@ -130,7 +130,7 @@ def test_a_failed_policy_gate_applies_nothing(project_copy, tmp_path):
         str(project_copy),
         "--state-dir",
         str(state),
-        "--report",
+        "--out",
         str(tmp_path / "report"),
         timeout=300,
     )

@@ -395,7 +395,7 @@ def test_the_deploy_gate_points_to_the_rollback_runbook_on_an_slo_breach(workflo
     ids = [s.get("id") for s in deploy["steps"]]
     assert ids.index("up") < ids.index("slo"), "the SLO gate runs after the update"
     slo = next(s for s in deploy["steps"] if s.get("id") == "slo")
-    assert "--target aws" in slo["run"] and "--report" in slo["run"]
+    assert "--target aws" in slo["run"] and "--out out/slo" in slo["run"]
     breach = next(s for s in deploy["steps"] if "runbook" in s.get("name", "").lower())
     assert breach["if"] == "failure() && steps.slo.outputs.code == '1'"
     assert "ROLLBACK_RUNBOOK" in breach["env"]["RUNBOOK_URL"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from meridian.choices import Target
 from meridian.errors import BadInput, GateFailed
 from meridian.project import find_project_dir, require_stack
 from meridian.reports import report_dir
@@ -14,11 +15,11 @@ class ChaosFailed(GateFailed):
     """The scenario broke an objective, the chaos budget, or the steady state (exit 1)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChaosRequest:
     scenario: str
     stack: str
-    target: str = "sandbox"
+    target: Target = Target.sandbox
     users: int = 20
     report_dir: Path | None = None
     slo_path: Path | None = None

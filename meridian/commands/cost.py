@@ -9,12 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from meridian.commands.preview import prepare, writable
+from meridian.commands.common import prepare, writable
 from meridian.errors import EXIT_GATE, EXIT_OK
 from meridian.output import Format, report_console
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CostRequest:
     stack: str
     project_dir: Path | None = None

@@ -9,7 +9,7 @@ from meridian.errors import EXIT_GATE, EXIT_OK
 from meridian.output import report_console
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DocsRequest:
     project_dir: Path | None = None
     write: bool = False

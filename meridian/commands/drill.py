@@ -14,16 +14,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from meridian.choices import DrillMode, DrillName, Target
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 from meridian.targets import Explains
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DrillRequest:
-    drill: str
+    drill: DrillName
     stack: str
-    target: str
-    mode: str = "planned"
+    target: Target
+    mode: DrillMode = DrillMode.planned
     execute: bool = False
     allow_production: bool = False
     evidence: Path | None = None
@@ -178,7 +179,9 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         from meridian.commands.evidence import EvidenceRequest, build
 
         evidence_code = build(
-            EvidenceRequest(req.stack, evidence_dir, project_dir, signing_key=req.signing_key), console, drill_files=files
+            EvidenceRequest(stack=req.stack, out=evidence_dir, project_dir=project_dir, signing_key=req.signing_key),
+            console,
+            drill_files=files,
         )
         code = max(code, evidence_code)
     return code

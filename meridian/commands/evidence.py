@@ -25,7 +25,7 @@ from rich.markup import escape
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvidenceRequest:
     stack: str
     out: Path
@@ -58,7 +58,7 @@ def drill_record(project_dir: Path, stack: str, given: Path | None) -> list[Path
 
 def build(req: EvidenceRequest, console: Console | None = None, drill_files: list[Path] | None = None) -> int:
     console = console or Console()
-    from meridian.commands.preview import prepare
+    from meridian.commands.common import prepare
     from meridian.engine.pipeline import plan_stack
     from meridian.evidence.bundle import prepare_out_dir, write_bundle
     from meridian.evidence.signature import sign, signing_key_path

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
+from meridian.commands.common import policy_line, prepare, print_violations, writable
 from meridian.errors import EXIT_GATE, EXIT_OK
 from meridian.output import Format, report_console
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PolicyRequest:
     stack: str
     project_dir: Path | None = None
@@ -35,7 +35,6 @@ class PolicyRequest:
 def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
     console = console or report_console()
     if req.write_config:
-        from meridian.commands.preview import prepare
         from meridian.engine.policy import config_path, load_policy_config
         from meridian.engine.policy.generated import render
 
@@ -45,7 +44,6 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
         console.print(f"policy config written to {path.relative_to(prep.project_dir)} (from Pulumi.{req.stack}.yaml)")
         return EXIT_OK
     if req.catalog_path is not None:
-        from meridian.commands.preview import writable
         from meridian.project import find_project_dir
 
         path = writable(req.catalog_path)
@@ -53,7 +51,6 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
         console.print(f"policy catalog written to {path}")
         return EXIT_OK
 
-    from meridian.commands.preview import policy_line, prepare, writable
     from meridian.engine.pipeline import open_policy_stream
     from meridian.engine.run import run_program
 
@@ -78,57 +75,6 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
         json_path.write_text(document)
         notes.print(f"policy report written to {json_path}")
     return EXIT_GATE if report.mandatory else EXIT_OK
-
-
-_ORDER = {"mandatory": 0, "advisory": 1, "remediate": 2, "disabled": 3}
-UNVERIFIABLE = "unverifiable at preview: "
-
-
-def unverifiable(report: Any) -> list[Any]:
-    """Findings the pack could not decide because a value is only known after apply (the rule named enforces them at `up`)."""
-    return [v for v in report.violations if v.message.startswith(UNVERIFIABLE)]
-
-
-def print_unverifiable(report: Any, console: Console) -> None:
-    """What a preview cannot verify, grouped by the rule that will enforce it at `pulumi up`."""
-    by_rule: dict[str, list[Any]] = defaultdict(list)
-    for v in unverifiable(report):
-        by_rule[v.policy].append(v)
-    if not by_rule:
-        return
-    console.print(
-        f"[yellow]UNVERIFIABLE AT PREVIEW[/] {sum(map(len, by_rule.values()))} checks; enforced at `pulumi up` by the rule named:",
-        highlight=False,
-    )
-    for name in sorted(by_rule):
-        props = sorted({v.message[len(UNVERIFIABLE) :].split(";")[0] for v in by_rule[name]})
-        console.print(
-            f"  [bold]{name}[/] ({len(by_rule[name])} resources): {escape(', '.join(props))}", highlight=False, soft_wrap=True
-        )
-
-
-def print_violations(report: Any, console: Console) -> None:
-    """Violations grouped by rule (mandatory rules first), each with the resource URN; what only
-    `up` can verify is summarised per rule instead."""
-    by_rule: dict[str, list[Any]] = defaultdict(list)
-    for v in report.violations:
-        if not v.message.startswith(UNVERIFIABLE):
-            by_rule[v.policy].append(v)
-    print_unverifiable(report, console)
-    if not by_rule and not unverifiable(report):
-        console.print(
-            f"[green]policy pack {report.pack.name}: no violations[/] ({len(report.pack.policies)} rules, config {report.config_file})"
-        )
-        return
-    for name in sorted(by_rule, key=lambda n: (min(_ORDER.get(v.level, 9) for v in by_rule[n]), n)):
-        found = by_rule[name]
-        level = found[0].level
-        style = "bold red" if level == "mandatory" else "yellow"
-        severity = f", {found[0].severity}" if found[0].severity else ""
-        console.print(f"[{style}]{level.upper()}[/] [bold]{name}[/] ({len(found)}{severity})", highlight=False)
-        for v in sorted(found, key=lambda v: (v.urn or "", v.message)):  # answers arrive in no fixed order
-            console.print(f"  {escape(v.urn or '(the stack)')}", highlight=False, soft_wrap=True)
-            console.print(f"    {escape(v.message)}", highlight=False, soft_wrap=True)
 
 
 # --- the catalog -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from rich.console import Console
 from meridian.errors import EXIT_GATE, EXIT_OK
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreflightRequest:
     stack: str
     project_dir: Path | None = None
@@ -20,7 +20,7 @@ class PreflightRequest:
 
 
 def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
-    from meridian.commands.preview import prepare, writable
+    from meridian.commands.common import prepare, writable
 
     console = console or Console()
     prep = prepare(req.stack, req.project_dir, req.tenants)

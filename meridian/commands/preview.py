@@ -11,14 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from meridian.commands.common import load_base, policy_line, prepare, print_against, print_violations, writable
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 from meridian.output import Format, report_console
-from meridian.project import find_project_dir, require_stack
-from meridian.stackconfig import load_validated
-from stackconfig import Overrides
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreviewRequest:
     stack: str
     project_dir: Path | None = None
@@ -32,27 +30,6 @@ class PreviewRequest:
     timings: bool = False  # measured timings in the plan JSON (benchmarks); off: two runs give the same bytes
     diff_base: Path | None = None  # a base plan JSON to show this plan's changes against
     first_preview: bool = False
-
-
-@dataclass
-class Prepared:
-    """A validated request: where the project is, the config in effect and its overrides."""
-
-    project_dir: Path
-    cfg: Any
-    overrides: Overrides | None
-
-
-def prepare(stack: str, project_dir: Path | None, tenants: int | None) -> Prepared:
-    """Checks shared by every command that runs the program: bad input exits 2 before any program code runs."""
-    project = find_project_dir(project_dir)
-    require_stack(project, stack)
-    overrides = None
-    if tenants is not None:
-        from meridian.scale import tenant_overrides
-
-        overrides = tenant_overrides(project, stack, tenants)
-    return Prepared(project, load_validated(project, stack, overrides), overrides)
 
 
 def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
@@ -69,8 +46,6 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     diagram_path = writable(req.diagram_path)
     base_plan = None
     if req.diff_base is not None:
-        from meridian.commands.diff import load_base
-
         base_plan = load_base(req.diff_base, req.stack, req.bare)
 
     from meridian.engine.run import run_program
@@ -108,8 +83,6 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     policy = document["policy"]
     if text:
         if report is not None:
-            from meridian.commands.policy import print_violations
-
             print_violations(report, console)
         console.print(counts_line(plan, report.analyzed if report else None))
         verdict = policy_line(report) if report else "skipped (--no-policy)"
@@ -131,8 +104,6 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         diagram_path.write_text(mermaid(plan))
         notes.print(f"diagram written to {diagram_path}")
     if base_plan is not None:
-        from meridian.commands.diff import print_against
-
         print_against(base_plan, document, notes)  # stdout stays the document in json/markdown formats
     mandatory = [v for v in policy["violations"] if v.get("level") == "mandatory"]
     for problem in cost.problems:
@@ -181,30 +152,3 @@ def preview_markdown(plan, report, cost, full: bool) -> str:
         out += ["### Policy", "", violations_markdown(report), ""]
     out += [f"- cost gate: {p}" for p in cost.problems]
     return "\n".join(out).rstrip() + "\n"
-
-
-def policy_line(report) -> str:
-    mandatory, advisory = len(report.mandatory), len(report.violations) - len(report.mandatory)
-    t = report.timings
-    cpu = (
-        f"; analyzer {t.analyzer_cpu_s:.2f} s CPU, {t.hidden_cpu_s:.2f} s of it hidden behind the program and report"
-        if t.analyzer_cpu_s is not None
-        else ""
-    )
-    status = "[bold red]FAILED[/]" if mandatory else "[green]passed[/]"
-    return (
-        f"{status} ({len(report.pack.policies)} rules, {mandatory} mandatory / {advisory} advisory violations, "
-        f"{report.analyzed} resources analyzed{cpu}, +{t.waited_s:.2f} s wait)"
-    )
-
-
-def writable(path: Path | None) -> Path | None:
-    """Fail on a bad output path before the (slow) program runs, not after."""
-    if path is None:
-        return None
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise BadInput(f"cannot write {path}: directory {parent} does not exist")
-    if path.is_dir():
-        raise BadInput(f"cannot write {path}: it is a directory")
-    return path.resolve()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from meridian.choices import Target
 from meridian.errors import BadInput
 from meridian.project import find_project_dir, require_stack
 
@@ -16,10 +17,10 @@ DEFAULT_VERSIONS_FILE = Path("loadtests") / "versions.yaml"
 FAULT_KEYS = ("latency_ms", "error_rate")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RolloutRequest:
     stack: str
-    target: str = "sandbox"
+    target: Target = Target.sandbox
     version: str = ""
     steps: str | None = None
     region_order: str = "dr,primary"

@@ -16,7 +16,7 @@ class SandboxFailed(GateFailed):
     """A part of the sandbox failed to start or is unhealthy (exit 1)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SandboxRequest:
     stack: str
     project_dir: Path | None = None
@@ -25,8 +25,7 @@ class SandboxRequest:
     fault_proxies: bool = False
     fresh: bool = False
     wipe: bool = False
-    json_out: bool = False
-    format: Format = Format.text  # status only; `json_out` is the older spelling of Format.json
+    format: Format = Format.text  # what goes to stdout; `up` and `down` print text or json
 
 
 def _root(req: SandboxRequest) -> tuple[Path, Path]:
@@ -37,11 +36,17 @@ def _root(req: SandboxRequest) -> tuple[Path, Path]:
     return project_dir, root_of(project_dir, req.stack, req.state_dir)
 
 
+def _text_or_json(req: SandboxRequest, command: str) -> None:
+    if req.format == Format.markdown:
+        raise BadInput(f"`meridian sandbox {command}` prints text or json, not markdown (`sandbox status` has a Markdown view)")
+
+
 def _console():
     return report_console()
 
 
 def run_up(req: SandboxRequest) -> int:
+    _text_or_json(req, "up")
     if not (req.time_scale > 0 and math.isfinite(req.time_scale)):
         raise BadInput(
             f"--time-scale must be a number > 0 (got {req.time_scale:g}): 1 keeps real seconds, 10 makes a 10 s check 1 s"
@@ -66,7 +71,7 @@ def run_up(req: SandboxRequest) -> int:
     except sandbox.SandboxError as exc:
         raise SandboxFailed(str(exc)) from None
     doc = res.manifest
-    if req.json_out:
+    if req.format == Format.json:
         print(
             json.dumps({"already_up": res.already_up, "seconds": round(res.seconds, 3), "manifest": str(root / "manifest.json")})
         )
@@ -103,11 +108,12 @@ def _print_summary(c, doc: dict, root: Path) -> None:
 
 
 def run_down(req: SandboxRequest) -> int:
+    _text_or_json(req, "down")
     _, root = _root(req)
     from meridian.targets import sandbox
 
     res = sandbox.down(root, wipe=req.wipe)
-    if req.json_out:
+    if req.format == Format.json:
         print(
             json.dumps(
                 {"stopped": res.stopped, "already_gone": res.already_gone, "ports_busy": res.ports_busy, "wiped": res.wiped}
@@ -129,16 +135,13 @@ def run_down(req: SandboxRequest) -> int:
 
 
 def run_status(req: SandboxRequest) -> int:
-    if req.json_out and req.format not in (Format.text, Format.json):
-        raise BadInput(f"--json and --format {req.format.value} ask for two outputs: give one (--json is --format json)")
     _, root = _root(req)
     from meridian.targets import sandbox
 
     st = sandbox.status(root)
-    fmt = Format.json if req.json_out else req.format
-    if fmt == Format.json:
+    if req.format == Format.json:
         print(json.dumps(st, indent=2, default=str))
-    elif fmt == Format.markdown:
+    elif req.format == Format.markdown:
         print(status_markdown(req.stack, st), end="")
     else:
         _print_status(_console(), req.stack, st)

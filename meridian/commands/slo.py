@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from meridian.choices import Shape, Target
 from meridian.errors import GateFailed
 from meridian.project import find_project_dir, require_stack
 from meridian.reports import report_dir
@@ -14,11 +15,11 @@ class SloBreached(GateFailed):
     """An objective was missed (exit 1); the message names it and by how much."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SloRequest:
     stack: str
-    target: str = "sandbox"
-    shape: str = "steady"
+    target: Target = Target.sandbox
+    shape: Shape = Shape.steady
     users: int = 20
     spawn_rate: float = 10.0
     duration_s: float = 30.0

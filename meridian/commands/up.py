@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from meridian.choices import Shape, Target
 from meridian.commands.slo import SloBreached, breach_message
 from meridian.errors import BadInput, GateFailed
 from meridian.project import find_project_dir, require_stack
@@ -41,13 +42,13 @@ class ApplyFailed(GateFailed):
     """`pulumi up` (or the sandbox) failed."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpRequest:
     stack: str
-    target: str = "sandbox"
+    target: Target = Target.sandbox
     time_scale: float = 10.0
     fault_proxies: bool = False
-    shape: str = "steady"
+    shape: Shape = Shape.steady
     users: int = 20
     duration_s: float = 30.0
     report_dir: Path | None = None
@@ -139,7 +140,15 @@ def _apply_sandbox(req: UpRequest, project_dir: Path) -> None:
     from meridian.commands.sandbox import SandboxRequest
     from meridian.commands.sandbox import run_up as sandbox_up
 
-    sandbox_up(SandboxRequest(req.stack, project_dir, req.state_dir, req.time_scale, req.fault_proxies))
+    sandbox_up(
+        SandboxRequest(
+            stack=req.stack,
+            project_dir=project_dir,
+            state_dir=req.state_dir,
+            time_scale=req.time_scale,
+            fault_proxies=req.fault_proxies,
+        )
+    )
 
 
 def _apply_aws(req: UpRequest, project_dir: Path, console) -> None:
