@@ -425,6 +425,9 @@ def drill(
     records: Path | None = typer.Option(
         None, "--records", help="where drill runs are recorded (default <project>/.meridian/drills)"
     ),
+    lead: float = typer.Option(
+        5.0, "--lead", help="seconds the probe writes before the fault (several replication intervals; >= 1)"
+    ),
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
@@ -448,6 +451,7 @@ def drill(
             state_dir,
             outputs,
             records,
+            lead,
         ),
     )
 

@@ -152,8 +152,17 @@ def test_a_failure_after_the_promotion_rolls_forward(tmp_path):
 
 
 def outcomes(spec):
-    """(t, kind, ok[, id]) tuples -> Outcomes."""
-    return [Outcome(t, kind, ok, 201 if ok else None, *(rest or (None,))) for t, kind, ok, *rest in spec]
+    """(t, kind, ok[, id]) tuples -> Outcomes of tenant acme; a write with database id n carries
+    client id pn and content digest dn."""
+    return [
+        Outcome(t, kind, ok, 201 if ok else None, *rest[:1], None, "acme", *((f"p{rest[0]}", f"d{rest[0]}") if rest else ()))
+        for t, kind, ok, *rest in spec
+    ]
+
+
+def stored(*ids, **changed):
+    """What a read-back found: writes n stored with their own content; changed: pn -> another digest."""
+    return {("acme", f"p{n}"): f"d{n}" for n in ids} | {("acme", k): v for k, v in changed.items()}
 
 
 def test_rto_runs_to_the_first_success_after_the_last_failure_of_both_kinds():
@@ -177,12 +186,28 @@ def test_rto_runs_to_the_first_success_after_the_last_failure_of_both_kinds():
 
 def test_rpo_names_every_lost_write_and_how_far_before_the_fault():
     acks = outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (9.5, "write", True, 3), (9.9, "write", True, 4)])
-    loss = data_loss(acks, present={1, 2}, fault_t=10.0)
-    assert loss.lost_ids == [3, 4] and loss.rpo_s == 0.5
+    loss = data_loss(acks, stored(1, 2), fault_t=10.0)
+    assert loss.lost_ids == ["p3", "p4"] and loss.rpo_s == 0.5 and loss.changed == 0
     obj = Objectives(rto_s=5, rpo_s=0.2, time_scale=10)
     missed = obj.judge(None, loss, zero_loss=True)
     assert any("lost in a planned switchover" in m for m in missed) and any("RPO 0.50 s exceeds" in m for m in missed)
-    assert obj.judge(None, data_loss(acks, {1, 2, 3, 4}, 10.0), zero_loss=True) == []
+    assert obj.judge(None, data_loss(acks, stored(1, 2, 3, 4), 10.0), zero_loss=True) == []
+
+
+def test_a_write_whose_id_now_holds_other_content_is_lost():
+    """After an async promotion the database hands the lost writes' ids out again: present by id,
+    gone by content."""
+    acks = outcomes([(1.0, "write", True, 1), (9.0, "write", True, 2)])
+    loss = data_loss(acks, stored(1, p2="another event's digest"), fault_t=10.0)
+    assert loss.lost_ids == ["p2"] and loss.changed == 1 and loss.rpo_s == 1.0
+    tampered = data_loss(acks, {("acme", "p1"): "d1", ("acme", "p2"): None}, fault_t=10.0)
+    assert tampered.lost_ids == ["p2"], "content that no longer matches its digest is a loss"
+
+
+def test_rpo_spans_every_lost_write_even_after_the_fault():
+    acks = outcomes([(3.0, "write", True, 1), (4.0, "write", True, 2), (12.5, "write", True, 3)])
+    loss = data_loss(acks, stored(1), fault_t=10.0)
+    assert loss.rpo_s == 8.5 and (loss.first_lost_t, loss.last_lost_t) == (4.0, 12.5)
 
 
 # --- restore-from-backup's verification -----------------------------------------------------------
@@ -206,7 +231,10 @@ def test_restore_verification_requires_every_write_acknowledged_before_the_backu
         drill = build("restore-from-backup")
         _, run = start(tmp_path / str(len(held)), Restored(held), drill)
         log = ProbeLog(
-            "acme", outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (5.0, "write", True, 3), (6.0, "write", True, 4)])
+            "acme",
+            ["acme"],
+            "drill.probe.test",
+            outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (5.0, "write", True, 3), (6.0, "write", True, 4)]),
         )
         run.probe = SimpleNamespace(log=log, tenant=SimpleNamespace(id="acme"))
         run.events = [

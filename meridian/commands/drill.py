@@ -33,6 +33,8 @@ class DrillRequest:
     outputs: Path | None = None
     records: Path | None = None
     """Where drill runs are recorded (default <project>/.meridian/drills/<stack>)."""
+    lead_s: float = 5.0
+    """Seconds the probe writes before the fault."""
 
 
 def _open(req: DrillRequest, project_dir: Path):
@@ -50,6 +52,8 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     from meridian.targets import TARGET_KINDS, TargetUnavailable
 
     drill = build(req.drill, req.mode)
+    if not 1.0 <= req.lead_s <= 600.0:
+        raise BadInput(f"--lead {req.lead_s:g}: the probe's lead before the fault must be 1..600 s")
     if req.target not in TARGET_KINDS:
         raise BadInput(f"unknown target {req.target!r} (allowed: {', '.join(TARGET_KINDS)})")
     project_dir = find_project_dir(req.project_dir)
@@ -124,7 +128,7 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         f"objectives: RTO {objectives.rto_s:.2f} s, RPO {objectives.rpo_s:.2f} s (stack dr config / time scale {time_scale:g}); "
         f"detection bound {target.detection_bound_s():.2f} s"
     )
-    run = Run(drill, target, req.stack, objectives, run_dir, console, state)
+    run = Run(drill, target, req.stack, objectives, run_dir, console, state, lead_s=req.lead_s)
     run.save()
     try:
         execute(run)

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.drills.measure import DataLoss, Objectives, Recovery, data_loss, recovery
-from meridian.drills.probe import Probe, ProbeLog, pick_tenant, present_ids
+from meridian.drills.probe import Probe, ProbeLog, read_back
 from meridian.errors import BadInput, GateFailed
 from meridian.targets import ActionResult, Target
 
@@ -99,6 +99,9 @@ class Run:
     probe: Probe | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     measured: dict[str, Any] = field(default_factory=dict)
+    lead_s: float = 5.0
+    """How long the probe writes before the fault (several replication intervals: a loss must not
+    predate the probe, or the RPO would be bounded by when the probe started)."""
 
     def mark(self, name: str, t: float | None = None, detail: str = "") -> None:
         self.events.append({"t": t if t is not None else time.time(), "event": name, "detail": detail})
@@ -113,7 +116,7 @@ class Run:
 
     def start_probe(self) -> None:
         if self.probe is None:
-            self.probe = Probe(self.target.endpoint(), pick_tenant(self.target.tenants())).start()
+            self.probe = Probe(self.target.endpoint(), self.target.tenants(), run_tag=self.state.get("run_id")).start()
 
     def probe_log(self) -> ProbeLog | None:
         return self.probe.log if self.probe is not None else None
@@ -338,10 +341,18 @@ def wait_for_recovery(run: Run, fault_event: str = "fault", timeout_s: float = 6
         time.sleep(0.05)
 
 
-def check_acknowledged_writes(run: Run, fault_event: str = "fault") -> DataLoss:
-    """Every write acknowledged so far must be readable from the serving region's database."""
+def check_acknowledged_writes(run: Run, fault_event: str, since: float | None) -> tuple[DataLoss, float]:
+    """Every write acknowledged in the window (after `since`: the phase's own; until now) must be
+    readable from the serving region's database with the content it was acknowledged with. Returns
+    the loss and the end of the window (the next phase judges from there: no write twice)."""
     fault_t = run.event_time(fault_event)
     assert run.probe is not None and fault_t is not None
-    acked = list(run.probe.log.acknowledged())
-    present = present_ids(run.target.endpoint(), run.probe.tenant, [o.event_id for o in acked])
-    return data_loss(acked, present, fault_t)
+    until = time.time()  # acknowledged later, a write may be stored after the read-back passed it
+    acked = [o for o in run.probe.log.acknowledged() if (since is None or o.t > since) and o.t < until]
+    endpoint, event_type = run.target.endpoint(), run.probe.event_type
+    stored = {
+        (tenant.id, probe_id): digest
+        for tenant in run.probe.tenants.values()
+        for probe_id, digest in read_back(endpoint, tenant, event_type).items()
+    }
+    return data_loss(acked, stored, fault_t), until

@@ -48,7 +48,8 @@ def document(
             "writes": sum(1 for o in outcomes if o.kind == "write"),
             "reads": sum(1 for o in outcomes if o.kind == "read"),
             "failed": sum(1 for o in outcomes if not o.ok),
-            "outcomes": [[round(o.t, 4), o.kind, o.ok, o.status, o.event_id] for o in outcomes],
+            "event_type": log.event_type if log else None,
+            "outcomes": [[round(o.t, 4), o.kind, o.ok, o.status, o.event_id, o.tenant, o.probe_id] for o in outcomes],
         },
     }
 

@@ -88,7 +88,10 @@ class Health:
     serving: Role | None  # the region the front door sends traffic to now (None: nothing answers)
     regions: dict[str, RegionHealth]
     replication_lag_ms: float | None = None
+    """How far the dr replica is behind in time while the primary writes (0: nothing to replay);
+    None: no replica streams. Never a stale last-known value: a stalled stream must show."""
     detail: str = ""
+    replication_bytes_behind: int | None = None  # WAL not yet replayed, where the target can tell
 
     def to_dict(self) -> dict:
         return asdict(self)
