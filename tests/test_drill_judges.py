@@ -18,6 +18,7 @@ import time
 import uuid
 
 import httpx
+import psutil
 import pytest
 
 from meridian.sandbox import postgres as pglib
@@ -112,8 +113,8 @@ class Writer:
         return sorted(t for key, (t, payload) in self.acked.items() if stored.get(key) != {"w": key, **payload})
 
 
-def drill(state_dir, records, *extra: str) -> subprocess.Popen:
-    argv = ["drill", "region-failover", "--stack", STACK, "--target", "sandbox", "--execute"]
+def drill(state_dir, records, *extra: str, name: str = "region-failover") -> subprocess.Popen:
+    argv = ["drill", name, "--stack", STACK, "--target", "sandbox", "--execute"]
     argv += ["--state-dir", str(state_dir), "--records", str(records), *extra]
     env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
     return subprocess.Popen(meridian_cmd(*argv), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -192,6 +193,36 @@ def test_stalled_stream_before_the_fault_fails_the_drill_with_the_loss_an_indepe
     present = present_client_ids(manifest, doc["probe"]["event_type"])
     gone = sorted(o[6] for o in acked if o[6] not in present)
     assert gone == sorted(failover["data_loss"]["lost_ids"] + failback["data_loss"]["lost_ids"]), (len(gone), failover)
+
+
+def step_status(records, name: str) -> str | None:
+    return next((s["status"] for s in run_state(records).get("steps", []) if s["name"] == name), None)
+
+
+def test_a_planned_switchover_that_had_to_be_forced_is_unclean(sandbox, tmp_path):
+    """The clean stop of a planned switchover waits for the walsender to ship every write; with the
+    stream stalled it cannot, and is forced: the verdict is "unclean", and the force took the whole
+    PostgreSQL process group (the stopped walsender too)."""
+    state_dir, manifest = sandbox
+    records = tmp_path / "records"
+    proc = drill(state_dir, records, "--mode", "planned", "--lead", "4", name="database-failover")
+    try:
+        assert until(lambda: step_status(records, "preflight") == "done", 60), "preflight did not pass on a healthy stack"
+        walsender = walsender_pid(manifest)
+        with stalled(walsender):
+            assert until(lambda: step_status(records, "fence") in ("done", "failed"), 60)
+            orphaned = psutil.pid_exists(walsender) and psutil.Process(walsender).status() != psutil.STATUS_ZOMBIE
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert not orphaned, "the forced stop left the primary's walsender running"
+    (timeline,) = (records / STACK).glob("*/timeline.json")
+    doc = json.loads(timeline.read_text())
+    assert proc.returncode == 1 and doc["verdict"] == "unclean", out
+    assert "was forced" in doc["objectives_missed"][0] and "clean shutdown" not in doc["steps"][2]["found"].split(";")[0][-20:]
+    assert until(lambda: run_meridian("sandbox", "status", "--stack", STACK, "--state-dir", str(state_dir)).code == 0, 30)
 
 
 def primary_down(manifest: dict) -> bool:

@@ -12,7 +12,7 @@ import time
 import pytest
 from rich.console import Console
 
-from meridian.drills.machine import Drill, Run, Step, claim, drills_root, execute, op, release
+from meridian.drills.machine import Drill, Run, Step, claim, drills_root, execute, op, release, verdict
 from meridian.drills.measure import Objectives, data_loss, recovery
 from meridian.drills.probe import Outcome
 from meridian.errors import BadInput
@@ -112,6 +112,71 @@ def test_a_partial_run_is_refused_then_resumed_from_its_first_unfinished_step(tm
     assert execute(resumed)["status"] == "completed"
     assert resumed.probe is not None, "later steps of a resumed run still get a probe"
     assert target.calls == ["promote('dr')", "flip_traffic('primary')"], "done steps are not repeated"
+
+
+def measuring_drill():
+    """DRILL plus a verify step that measures the failover unless the run was resumed (then the
+    probe never saw the fault), the way the catalog's verify does."""
+
+    def check(run):
+        if run.state.get("resumed"):
+            run.measured["failover"] = {"measured": False, "reason": "resumed run: the probe did not see the fault"}
+            return "not measured"
+        run.measured["failover"] = {"measured": True, "missed": []}
+        return "measured"
+
+    return Drill("demo", "a demo drill", (*DRILL.steps[:3], Step("verify", "measure", check=check)), measures=("failover",))
+
+
+def crash_after(root, run, steps: int) -> None:
+    for record in run.state["steps"][:steps]:
+        record["status"] = "done"
+    run.save()
+    lock = json.loads((root / "active.json").read_text())
+    (root / "active.json").write_text(json.dumps({**lock, "pid": dead_pid()}))
+
+
+def test_a_resumed_drill_that_cannot_measure_is_incomplete_never_passed(tmp_path):
+    drill = measuring_drill()
+    root, run = start(tmp_path, Recorder(), drill)
+    crash_after(root, run, 3)  # killed after the promotion, before verify
+    _, resumed = start(tmp_path, Recorder(), drill, resume=True)
+    assert execute(resumed)["status"] == "completed"
+    outcome, why = verdict(resumed)
+    assert outcome == "incomplete" and why == ["failover not measured: resumed run: the probe did not see the fault"]
+
+
+def test_a_resumed_drill_keeps_what_it_measured_before_the_crash(tmp_path):
+    drill = measuring_drill()
+    root, run = start(tmp_path, Recorder(), drill)
+    execute(run)
+    assert verdict(run) == ("passed", [])
+    crash_after(root, run, 4)  # every step done, the process died before the verdict: resume
+    _, resumed = start(tmp_path, Recorder(), drill, resume=True)
+    execute(resumed)
+    assert verdict(resumed) == ("passed", []), "the measurement survives in state.json"
+    (run.run_dir / "state.json").write_text(json.dumps({**json.loads((run.run_dir / "state.json").read_text()), "measured": {}}))
+    _, bare = start(tmp_path, Recorder(), drill, resume=True)
+    execute(bare)
+    assert verdict(bare)[0] == "incomplete", "a phase with no measurement at all is no pass"
+
+
+def test_a_planned_stop_that_had_to_be_forced_is_unclean(tmp_path):
+    class Forcing(Recorder):
+        def stop_database(self, role, *, planned=False):
+            self.calls.append(f"stop_database({role!r})")
+            return ActionResult("stop_database", role, time.time(), 10.2, True, "clean shutdown did not finish; forced", True)
+
+    drill = Drill(
+        "switch",
+        "planned switchover",
+        (Step("fence", "stop cleanly", ops=(op("stop_database", "primary", planned=True),)), *measuring_drill().steps[1:]),
+        measures=("failover",),
+    )
+    _, run = start(tmp_path, Forcing(), drill)
+    assert execute(run)["status"] == "completed"
+    outcome, why = verdict(run)
+    assert outcome == "unclean" and "stop_database('primary', planned=True) was forced" in why[0]
 
 
 def test_a_live_drill_blocks_another_and_abandon_clears_a_dead_one(tmp_path):

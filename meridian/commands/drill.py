@@ -113,20 +113,25 @@ def print_plan(drill, target, req: DrillRequest, console: Console) -> None:
 
 def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_dir: Path | None, console: Console) -> int:
     from meridian.drills import timeline
-    from meridian.drills.machine import Run, claim, drills_root, execute, release
+    from meridian.drills.machine import Run, claim, drills_root, execute, release, verdict
     from meridian.drills.measure import Objectives
 
     # The sandbox runs the stack's failover timings faster by its time scale; the objectives follow.
     time_scale = cfg.failover.detection_bound_s / target.detection_bound_s()
     objectives = Objectives(
-        rto_s=cfg.dr.rto_minutes * 60 / time_scale, rpo_s=cfg.dr.rpo_minutes * 60 / time_scale, time_scale=time_scale
+        rto_s=cfg.failover.rto_target_s / time_scale,  # the stack's failover objective, not dr.rto_minutes
+        rpo_s=cfg.dr.rpo_minutes * 60 / time_scale,
+        time_scale=time_scale,
+        # the bound (interval x threshold + TTL) plus one check interval: a fault lands anywhere in
+        # the interval before the first failing check (Route 53's checkers and HAProxy's alike)
+        detection_s=target.detection_bound_s() + cfg.failover.health_check_interval_s / time_scale,
     )
     root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
     run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
     console.print(f"[bold]drill {drill.name}[/] on {req.stack} ({req.target}), run {state['run_id']}: {drill.description}")
     console.print(
-        f"objectives: RTO {objectives.rto_s:.2f} s, RPO {objectives.rpo_s:.2f} s (stack dr config / time scale {time_scale:g}); "
-        f"detection bound {target.detection_bound_s():.2f} s"
+        f"objectives: RTO {objectives.rto_s:.2f} s (failover.rto_target_s), RPO {objectives.rpo_s:.2f} s (dr.rpo_minutes), "
+        f"detection {objectives.detection_s:.2f} s (failover detection bound + one check interval), each / time scale {time_scale:g}"
     )
     run = Run(drill, target, req.stack, objectives, run_dir, console, state, lead_s=req.lead_s)
     run.save()
@@ -137,9 +142,7 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         if state.get("status") == "running":  # interrupted (Ctrl-C): leave the lock for --resume
             state["status"] = "interrupted"
             run.save()
-    missed = [m for phase in run.measured.values() for m in phase.get("missed", [])]
-    completed = state["status"] == "completed"
-    verdict = ("passed" if not missed else "objectives missed") if completed else "failed"
+    outcome, missed = verdict(run)
     doc = timeline.document(
         state,
         stack=req.stack,
@@ -148,11 +151,12 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
             "rto_s": objectives.rto_s,
             "rpo_s": objectives.rpo_s,
             "time_scale": time_scale,
-            "rto_minutes": cfg.dr.rto_minutes,
+            "detection_s": objectives.detection_s,
+            "rto_target_s": cfg.failover.rto_target_s,
             "rpo_minutes": cfg.dr.rpo_minutes,
         },
         measured=run.measured,
-        verdict=verdict,
+        verdict=outcome,
         missed=missed,
         log=run.probe_log(),
     )
@@ -171,10 +175,10 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
                 f"(objective {objectives.rpo_s:.2f} s)"
             )
     for m in missed:
-        console.print(f"[bold red]objective missed:[/] {escape(m)}")
-    style = "green" if verdict == "passed" else "bold red"
-    console.print(f"drill {drill.name}: [{style}]{verdict}[/]; timeline in {run_dir}")
-    code = EXIT_OK if verdict == "passed" else EXIT_GATE
+        console.print(f"[bold red]{'objective missed' if outcome == 'objectives missed' else outcome}:[/] {escape(m)}")
+    style = "green" if outcome == "passed" else "bold red"
+    console.print(f"drill {drill.name}: [{style}]{outcome}[/]; timeline in {run_dir}")
+    code = EXIT_OK if outcome == "passed" else EXIT_GATE
     if evidence_dir is not None:
         from meridian.commands.evidence import EvidenceRequest, build
 

@@ -135,7 +135,8 @@ def detect(role: str):
             if not h.regions[role].routable:
                 run.mark("detected", detail=f"{role} failed its health checks")
                 fault_t = run.event_time("fault") or time.time()
-                return f"{role} out of rotation {time.time() - fault_t:.2f} s after the fault (bound {bound:.2f} s)"
+                run.state["detected_s"] = round(time.time() - fault_t, 4)  # verify judges it against the bound
+                return f"{role} out of rotation {run.state['detected_s']:.2f} s after the fault (bound {bound:.2f} s)"
             time.sleep(0.05)
         raise StepFailed(f"the health checks did not take {role} out within {3 * bound + 5:.0f} s")
 
@@ -147,7 +148,10 @@ def verify(serving: str, fault_event: str, key: str, *, zero_loss: bool, since: 
     the writes acknowledged after it (a loss is counted once, in the phase that lost it)."""
 
     def check(run: Run) -> str:
-        if run.state.get("resumed"):
+        fault_t = run.event_time(fault_event)
+        if run.probe is None or fault_t is None or (run.probe.started_at or fault_t) > fault_t:
+            # a resumed run re-measures a phase whose fault its new probe saw (a failback after the
+            # resume); one whose fault came before the crash cannot be: the verdict is "incomplete"
             h = run.target.health()
             run.measured[key] = {"measured": False, "reason": "resumed run: the probe did not see the fault"}
             if h.serving != serving:
@@ -166,7 +170,9 @@ def verify(serving: str, fault_event: str, key: str, *, zero_loss: bool, since: 
             "recovery": rec.to_dict(),
             "data_loss": loss.to_dict(),
             "zero_loss_required": zero_loss,
-            "missed": run.objectives.judge(rec, loss, zero_loss=zero_loss)
+            "missed": run.objectives.judge(
+                rec, loss, zero_loss=zero_loss, detected_s=run.state.get("detected_s") if fault_event == "fault" else None
+            )
             + (_replication_missed(run) if fault_event == "fault" and "lead" in {s.name for s in run.drill.steps} else []),
         }
         return (
@@ -325,7 +331,7 @@ def build(name: str, mode: str = "planned") -> Drill:
             ),
             *_failback_steps(),
         )
-        return Drill(name, "unplanned loss of the primary region", steps)
+        return Drill(name, "unplanned loss of the primary region", steps, measures=("failover", "failback"))
     if name == "database-failover":
         planned = mode == "planned"
         steps = (
@@ -363,6 +369,7 @@ def build(name: str, mode: str = "planned") -> Drill:
             name,
             f"{mode} database failover (" + ("switchover, RPO 0" if planned else "promotion, RPO = replication lag") + ")",
             steps,
+            measures=("failover", "failback"),
         )
     if name == "restore-from-backup":
         steps = (
@@ -394,6 +401,7 @@ def build(name: str, mode: str = "planned") -> Drill:
             "restore the primary database from its latest recovery point",
             steps,
             requires=("backup", "restore_backup", "restored_ids", "discard_restore"),
+            measures=("restore",),
         )
     steps = (
         Step(
@@ -404,4 +412,4 @@ def build(name: str, mode: str = "planned") -> Drill:
         ),
         *_failback_steps(),
     )
-    return Drill(name, "bring a failed-over stack home (planned switchover)", steps)
+    return Drill(name, "bring a failed-over stack home (planned switchover)", steps, measures=("failback",))

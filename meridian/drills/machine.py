@@ -83,6 +83,8 @@ class Drill:
     steps: tuple[Step, ...]
     requires: tuple[str, ...] = ()
     """Operations beyond the Target protocol the drill needs (a target without them is refused)."""
+    measures: tuple[str, ...] = ()
+    """The phases its verdict needs measured (e.g. failover, failback): one missing is no pass."""
 
 
 @dataclass
@@ -112,6 +114,7 @@ class Run:
         return next((e["t"] for e in self.events if e["event"] == name), None)
 
     def save(self) -> None:
+        self.state["measured"] = self.measured  # a resumed run keeps what was measured before the crash
         write_json(self.run_dir / "state.json", self.state)
 
     def start_probe(self) -> None:
@@ -236,6 +239,7 @@ def execute(run: Run) -> dict[str, Any]:
     console, steps = run.console, run.drill.steps
     states = {s["name"]: s for s in run.state["steps"]}
     run.events = list(run.state.get("events", []))
+    run.measured = {**run.state.get("measured", {}), **run.measured}
     if run.state.get("resumed") and any(s.get("status") == "done" for s in run.state["steps"]):
         run.start_probe()  # later steps read the probe; what it saw before the crash is gone (not measured)
     total = len(steps)
@@ -280,6 +284,8 @@ def _run_step(run: Run, step: Step, record: dict[str, Any]) -> str:
     for o in step.ops:
         result = o.run(run.target)
         record["results"].append(result.to_dict())
+        if result.forced:  # a planned, clean stop that had to be forced: the switchover is not clean
+            run.state.setdefault("unclean", []).append(f"step {step.name}: {o} was forced: {result.detail}")
         run.save()
         found.append(f"{o}: {result.detail}" if result.detail else str(o))
     if step.check is not None:
@@ -317,6 +323,27 @@ def rollback(run: Run) -> dict[str, Any]:
 
 def _status(run: Run, name: str) -> str | None:
     return next((s.get("status") for s in run.state["steps"] if s["name"] == name), None)
+
+
+# --- the verdict ---------------------------------------------------------------------------------
+
+
+def verdict(run: Run) -> tuple[str, list[str]]:
+    """(verdict, what it rests on): "passed" only on a completed run with every phase the drill
+    measures measured and every objective met. Otherwise "failed" (a step failed), "unclean" (a
+    planned stop had to be forced), "incomplete" (a phase not measured: exit 1, never a pass) or
+    "objectives missed"."""
+    missed = [m for phase in run.measured.values() for m in phase.get("missed", [])]
+    if run.state.get("status") != "completed":
+        return "failed", missed
+    unclean = run.state.get("unclean") or []
+    if unclean:
+        return "unclean", unclean + missed
+    unmeasured = [p for p in run.drill.measures if not run.measured.get(p, {}).get("measured")]
+    if unmeasured:
+        reasons = [f"{p} not measured: {run.measured.get(p, {}).get('reason', 'no measurement recorded')}" for p in unmeasured]
+        return "incomplete", reasons + missed
+    return ("passed" if not missed else "objectives missed"), missed
 
 
 # --- measuring (used by the catalog's checks) ----------------------------------------------------

@@ -84,14 +84,20 @@ def data_loss(acknowledged: Iterable[Outcome], stored: dict[tuple[str, str], str
 class Objectives:
     """What the drill is judged against: the stack's DR objectives, scaled like the target's time."""
 
-    rto_s: float
+    rto_s: float  # the stack's failover objective (failover.rto_target_s), scaled
     rpo_s: float
     time_scale: float
+    detection_s: float | None = None  # the failover detection bound (health checks x threshold + TTL), scaled
 
-    def judge(self, rec: Recovery | None, loss: DataLoss | None, *, zero_loss: bool) -> list[str]:
-        """`zero_loss`: a planned switchover must lose no acknowledged write at all."""
-        """Every objective missed, as sentences (empty: all met)."""
+    def judge(
+        self, rec: Recovery | None, loss: DataLoss | None, *, zero_loss: bool, detected_s: float | None = None
+    ) -> list[str]:
+        """Every objective missed, as sentences (empty: all met). `zero_loss`: a planned switchover
+        must lose no acknowledged write at all; `detected_s`: how long after the fault the health
+        checks took the failed region out (judged against the detection bound)."""
         out = []
+        if detected_s is not None and self.detection_s is not None and detected_s > self.detection_s:
+            out.append(f"detection took {detected_s:.2f} s, beyond the bound {self.detection_s:.2f} s")
         if rec is not None:
             if rec.rto_s is None:
                 out.append("the front door never served a good write and read after the fault")

@@ -670,10 +670,15 @@ def haproxy_command(doc: dict, command: str, timeout: float = 2.0) -> str:
 
 def stop_part(doc: dict, name: str, sig: int | None = None) -> bool:
     """Stop one recorded part (e.g. `pg-primary` to fail the primary region's database)."""
+    return stop_part_outcome(doc, name, sig) != "not running"
+
+
+def stop_part_outcome(doc: dict, name: str, sig: int | None = None) -> str:
+    """`stop_part`, saying how: "not running", "stopped" or "forced" (see procs.stop_outcome)."""
     ref = next((r for r in mf.processes(doc) if r.name == name), None)
     if ref is None:
         raise KeyError(f"no part {name!r} in the manifest (parts: {', '.join(doc.get('processes', {}))})")
-    return procs.stop(ref, sig if sig is not None else STOP_SIGNAL.get(name, signal.SIGTERM))
+    return procs.stop_outcome(ref, sig if sig is not None else STOP_SIGNAL.get(name, signal.SIGTERM))
 
 
 def promote_dr(doc: dict, timeout: float = 10.0) -> float:

@@ -107,6 +107,7 @@ class ActionResult:
     seconds: float
     changed: bool  # False: it was already so (operations are safe to repeat)
     detail: str = ""
+    forced: bool = False  # a clean (planned) stop that did not finish and was forced
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -109,11 +109,9 @@ class SandboxTarget:
 
     def stop_database(self, role: Role, *, planned: bool = False) -> ActionResult:
         check_role(role)
-        doc = self.doc
-        how = "clean shutdown" if planned else "crash (immediate shutdown)"
-        return timed(
-            "stop_database", role, lambda: (core.stop_part(doc, f"pg-{role}", CLEAN if planned else CRASH), f"pg-{role}: {how}")
-        )
+        started, t0 = time.time(), time.monotonic()
+        changed, detail, forced = _stop_database(self.doc, role, planned)
+        return ActionResult("stop_database", role, started, round(time.monotonic() - t0, 4), changed, detail, forced)
 
     def restore_database(self, role: Role) -> ActionResult:
         check_role(role)
@@ -415,6 +413,18 @@ class SandboxTarget:
         if action == "clear_faults":
             return ["fault proxies: PUT /faults (all cleared)"]
         return [f"(no sandbox call mapped for {action})"]
+
+
+def _stop_database(doc: dict, role: str, planned: bool) -> tuple[bool, str, bool]:
+    """(changed, detail, forced): a clean shutdown (planned: every committed write shipped first)
+    or a crash. A clean one that did not finish in time was forced: its whole process group
+    SIGKILLed, which is no clean shutdown, and it says so."""
+    outcome = core.stop_part_outcome(doc, f"pg-{role}", CLEAN if planned else CRASH)
+    if not planned:
+        return outcome != "not running", f"pg-{role}: crash (immediate shutdown)", False
+    if outcome == "forced":
+        return True, f"pg-{role}: clean shutdown did not finish; forced (process group SIGKILLed): unclean", True
+    return outcome != "not running", f"pg-{role}: clean shutdown", False
 
 
 def _other(role: str) -> Role:
