@@ -404,8 +404,8 @@ def drill(
     name: str = typer.Argument(..., help="region-failover | database-failover | failback | restore-from-backup"),
     stack: str = StackOpt,
     target: str = typer.Option(..., "--target", help="sandbox | aws"),
-    mode: str = typer.Option(
-        "planned", "--mode", help="database-failover: planned (switchover, RPO 0) | unplanned (crash, promotion)"
+    mode: str | None = typer.Option(
+        None, "--mode", help="database-failover only: planned (default; switchover, RPO 0) | unplanned (crash, promotion)"
     ),
     execute: bool = typer.Option(False, "--execute", help="run it (default: dry run, print every step and call)"),
     allow_production: bool = typer.Option(
@@ -425,8 +425,8 @@ def drill(
     records: Path | None = typer.Option(
         None, "--records", help="where drill runs are recorded (default <project>/.meridian/drills)"
     ),
-    lead: float = typer.Option(
-        5.0, "--lead", help="seconds the probe writes before the fault (several replication intervals; >= 1)"
+    lead: float | None = typer.Option(
+        None, "--lead", help="seconds the probe writes before the fault (default 5: several replication intervals)"
     ),
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,

@@ -318,3 +318,28 @@ def test_restore_verification_requires_every_write_acknowledged_before_the_backu
     assert whole["after_recovery_point"] == {"acknowledged": 2, "in_copy": 0}
     torn = measured({1})
     assert torn["data_loss"]["lost_ids"] == [2] and any("lost" in m for m in torn["missed"])
+
+
+# --- refusals: exit 2, no drill record -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("region-failover", "--mode", "unplanned", "--execute"), "--mode applies to database-failover only"),
+        (("failback", "--mode", "planned"), "--mode applies to database-failover only"),
+        (("region-failover", "--abandon"), "--abandon needs --execute"),
+        (("region-failover", "--resume"), "--resume needs --execute"),
+        (("restore-from-backup", "--lead", "3", "--execute"), "--lead applies to drills with a fault"),
+        (("region-failover", "--lead", "0.2", "--execute"), "must be 1..600 s"),
+    ],
+)
+def test_flags_a_drill_does_not_take_are_refused_without_a_record(tmp_path, args, says):
+    from tests.conftest import run_meridian
+
+    cli = run_meridian(
+        "drill", *args, "--stack", "us", "--target", "sandbox", "--state-dir", str(tmp_path / "none"),
+        "--records", str(tmp_path / "records"),
+    )  # fmt: skip
+    assert cli.code == 2 and says in " ".join((cli.out + cli.err).split()), cli.out + cli.err
+    assert not (tmp_path / "records").exists()

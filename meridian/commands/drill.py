@@ -22,7 +22,8 @@ class DrillRequest:
     drill: str
     stack: str
     target: str
-    mode: str = "planned"
+    mode: str | None = None
+    """database-failover only: planned (default) | unplanned."""
     execute: bool = False
     allow_production: bool = False
     evidence: Path | None = None
@@ -33,8 +34,8 @@ class DrillRequest:
     outputs: Path | None = None
     records: Path | None = None
     """Where drill runs are recorded (default <project>/.meridian/drills/<stack>)."""
-    lead_s: float = 5.0
-    """Seconds the probe writes before the fault."""
+    lead_s: float | None = None
+    """Seconds the probe writes before the fault (drills with a fault; default 5)."""
 
 
 def _open(req: DrillRequest, project_dir: Path):
@@ -51,9 +52,8 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     from meridian.stackconfig import load_validated
     from meridian.targets import TARGET_KINDS, TargetUnavailable
 
-    drill = build(req.drill, req.mode)
-    if not 1.0 <= req.lead_s <= 600.0:
-        raise BadInput(f"--lead {req.lead_s:g}: the probe's lead before the fault must be 1..600 s")
+    drill = build(req.drill, req.mode or "planned")
+    _refuse_flags_it_does_not_take(req, drill)
     if req.target not in TARGET_KINDS:
         raise BadInput(f"unknown target {req.target!r} (allowed: {', '.join(TARGET_KINDS)})")
     project_dir = find_project_dir(req.project_dir)
@@ -91,6 +91,20 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     return _execute(drill, target, cfg, req, project_dir, evidence_dir, console)
 
 
+def _refuse_flags_it_does_not_take(req: DrillRequest, drill) -> None:
+    """A flag a drill ignores would make a run other than the one asked for: refuse it (exit 2)."""
+    if req.mode is not None and drill.name != "database-failover":
+        raise BadInput(f"--mode applies to database-failover only; drill {drill.name} has one way to run")
+    for flag, given in (("--resume", req.resume), ("--abandon", req.abandon), ("--lead", req.lead_s is not None)):
+        if given and not req.execute:
+            raise BadInput(f"{flag} needs --execute: a dry run neither resumes, abandons nor writes")
+    if req.lead_s is not None:
+        if "lead" not in {s.name for s in drill.steps}:
+            raise BadInput(f"--lead applies to drills with a fault (region-failover, database-failover), not {drill.name}")
+        if not 1.0 <= req.lead_s <= 600.0:
+            raise BadInput(f"--lead {req.lead_s:g}: the probe's lead before the fault must be 1..600 s")
+
+
 def print_plan(drill, target, req: DrillRequest, console: Console) -> None:
     console.print(f"[bold]drill {drill.name}[/] on stack {req.stack}, target {req.target}: {drill.description}")
     console.print("DRY RUN: nothing is changed. Add --execute to run it.\n")
@@ -126,6 +140,9 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         # the interval before the first failing check (Route 53's checkers and HAProxy's alike)
         detection_s=target.detection_bound_s() + cfg.failover.health_check_interval_s / time_scale,
     )
+    # no credentials or tenant keys is a refusal (exit 2, no drill record), not a failed drill
+    if not target.tenants():
+        raise BadInput(f"the {req.target} target has no tenant to write as: the drill cannot measure anything")
     root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
     run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
     console.print(f"[bold]drill {drill.name}[/] on {req.stack} ({req.target}), run {state['run_id']}: {drill.description}")
@@ -133,7 +150,7 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         f"objectives: RTO {objectives.rto_s:.2f} s (failover.rto_target_s), RPO {objectives.rpo_s:.2f} s (dr.rpo_minutes), "
         f"detection {objectives.detection_s:.2f} s (failover detection bound + one check interval), each / time scale {time_scale:g}"
     )
-    run = Run(drill, target, req.stack, objectives, run_dir, console, state, lead_s=req.lead_s)
+    run = Run(drill, target, req.stack, objectives, run_dir, console, state, lead_s=req.lead_s or 5.0)
     run.save()
     try:
         execute(run)
