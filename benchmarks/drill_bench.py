@@ -58,7 +58,14 @@ def main() -> int:
             for drill in results:
                 code = run_drill(
                     DrillRequest(
-                        drill, STACK, "sandbox", mode="planned", execute=True, project_dir=ROOT, state_dir=state, records=records
+                        drill,
+                        STACK,
+                        "sandbox",
+                        mode="planned" if drill == "database-failover" else None,  # --mode is database-failover's only
+                        execute=True,
+                        project_dir=ROOT,
+                        state_dir=state,
+                        records=records,
                     ),
                     quiet,
                 )

@@ -127,6 +127,8 @@ def up(
             return UpResult(old, time.monotonic() - t0, already_up=True)
         # a crash, a failed up, or a half-stopped sandbox: stop what is left of it, by pid
         cleaned = _stop_all(old)
+        if not fresh:
+            _refuse_to_discard_a_promoted_dr(old, root, stack)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     try:
@@ -177,6 +179,20 @@ def up(
     doc["up_seconds"] = round(time.monotonic() - t0, 3)
     mf.write(root, doc)
     return UpResult(doc, time.monotonic() - t0, cleaned=cleaned)
+
+
+def _refuse_to_discard_a_promoted_dr(old: dict, root: Path, stack: str) -> None:
+    """`up` rebuilds dr from the primary; after a failover that did not fail back, dr's database is
+    the one that took the writes since the fault, and rebuilding it would discard them silently."""
+    dr = (old.get("regions") or {}).get("dr") or {}
+    data_dir = root / "pg" / "dr"
+    if dr.get("db_role") == "primary" and data_dir.exists():
+        raise SandboxMissing(
+            f"the sandbox of stack {stack} stopped failed over: its dr database ({data_dir}) was promoted and holds "
+            f"the writes acknowledged since the failover, which `sandbox up` would discard by rebuilding dr from the "
+            f"primary. Keep them: start nothing, copy what you need from that database (start it by hand with "
+            f"`postgres -D {data_dir}`), then `meridian sandbox up --stack {stack} --fresh` to start over knowingly"
+        )
 
 
 def _skeleton(
