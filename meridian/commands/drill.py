@@ -2,8 +2,10 @@
 
 Dry run by default: the steps, their Target operations and the API calls each would make.
 `--execute` runs it; a stack with `production: true` also needs `--allow-production`. Exit 0 when
-the drill completed and met the stack's objectives, 1 when a step failed (after rollback) or an
-objective was missed, 2 on bad input (unknown drill, target not there, partial run to resolve).
+the drill completed, measured every phase and met the stack's objectives, 1 when a step failed
+(after rollback), an objective was missed, a phase went unmeasured ("incomplete") or a planned stop
+was forced ("unclean"), 2 on a refused run, which writes no record (bad input or flags, target not
+there, partial run to resolve, lock held, no tenant to write as).
 """
 
 from __future__ import annotations
