@@ -141,6 +141,7 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         # the bound (interval x threshold + TTL) plus one check interval: a fault lands anywhere in
         # the interval before the first failing check (Route 53's checkers and HAProxy's alike)
         detection_s=target.detection_bound_s() + cfg.failover.health_check_interval_s / time_scale,
+        restore_rto_s=cfg.dr.rto_minutes * 60 / time_scale,
     )
     # no credentials or tenant keys is a refusal (exit 2, no drill record), not a failed drill
     if not target.tenants():
@@ -172,6 +173,8 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
             "time_scale": time_scale,
             "detection_s": objectives.detection_s,
             "rto_target_s": cfg.failover.rto_target_s,
+            "restore_rto_s": objectives.restore_rto_s,
+            "rto_minutes": cfg.dr.rto_minutes,
             "rpo_minutes": cfg.dr.rpo_minutes,
         },
         measured=run.measured,
@@ -188,8 +191,9 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     for phase, m in run.measured.items():
         if m.get("measured"):
             rec, loss = m["recovery"], m["data_loss"]
+            rto_objective = (objectives.for_restore() if phase == "restore" else objectives).rto_s
             console.print(
-                f"{phase}: RTO [bold]{rec['rto_s']} s[/] (objective {objectives.rto_s:.2f} s), "
+                f"{phase}: RTO [bold]{rec['rto_s']} s[/] (objective {rto_objective:.2f} s), "
                 f"{len(loss['lost_ids'])} of {loss['acknowledged']} acknowledged writes lost, RPO {loss['rpo_s']} s "
                 f"(objective {objectives.rpo_s:.2f} s)"
             )

@@ -239,7 +239,7 @@ def verify_restore(run: Run) -> str:
         "data_loss": loss.to_dict(),
         "zero_loss_required": True,
         "after_recovery_point": {"acknowledged": len(after), "in_copy": sum(1 for o in after if o.event_id in held)},
-        "missed": run.objectives.judge(rec, loss, zero_loss=True),
+        "missed": run.objectives.for_restore().judge(rec, loss, zero_loss=True),
     }
     return (
         f"restore queryable {rec.rto_s:.3f} s after it was requested; {len(before)} writes before the point, "

@@ -15,7 +15,7 @@ It is not bounded by when the probe started only because the probe starts a lead
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from meridian.drills.probe import Outcome
 
@@ -88,6 +88,11 @@ class Objectives:
     rpo_s: float
     time_scale: float
     detection_s: float | None = None  # the failover detection bound (health checks x threshold + TTL), scaled
+    restore_rto_s: float | None = None  # a restore from backup's budget (dr.rto_minutes), scaled
+
+    def for_restore(self) -> Objectives:
+        """A restore is judged against the DR restore budget, not the automatic failover objective."""
+        return replace(self, rto_s=self.restore_rto_s if self.restore_rto_s is not None else self.rto_s)
 
     def judge(
         self, rec: Recovery | None, loss: DataLoss | None, *, zero_loss: bool, detected_s: float | None = None
