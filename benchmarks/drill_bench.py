@@ -61,7 +61,7 @@ def main() -> int:
                         drill=drill,
                         stack=STACK,
                         target="sandbox",
-                        mode="planned",
+                        mode="planned" if drill == "database-failover" else None,  # --mode is database-failover's only
                         execute=True,
                         project_dir=ROOT,
                         state_dir=state,

@@ -543,10 +543,10 @@ def drill(
     name: DrillName = typer.Argument(..., help="the drill to run"),
     stack: str = StackOpt,
     target: Target = typer.Option(..., "--target", help="sandbox (the local region pair) or aws (the stack's outputs)"),
-    mode: DrillMode = typer.Option(
-        DrillMode.planned,
+    mode: DrillMode | None = typer.Option(
+        None,
         "--mode",
-        help="database-failover: planned (switchover, RPO 0) or unplanned (crash, promotion)",
+        help="database-failover only: planned (default; switchover, RPO 0) or unplanned (crash, promotion)",
     ),
     execute: bool = typer.Option(False, "--execute", help="run it (default: dry run, print every step and call)"),
     allow_production: bool = typer.Option(
@@ -568,6 +568,9 @@ def drill(
         None,
         "--records",
         help="state, not output: where drill runs are recorded and --resume finds them (default <project>/.meridian/drills)",
+    ),
+    lead: float | None = typer.Option(
+        None, "--lead", help="seconds the probe writes before the fault (default 5: several replication intervals)"
     ),
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -593,6 +596,7 @@ def drill(
             outputs=outputs,
             records=records,
             signing_key=signing_key,
+            lead_s=lead,
         ),
     )
 

@@ -12,7 +12,7 @@ import time
 import pytest
 from rich.console import Console
 
-from meridian.drills.machine import Drill, Run, Step, claim, drills_root, execute, op, release
+from meridian.drills.machine import Drill, Run, Step, claim, drills_root, execute, op, release, verdict
 from meridian.drills.measure import Objectives, data_loss, recovery
 from meridian.drills.probe import Outcome
 from meridian.errors import BadInput
@@ -114,6 +114,71 @@ def test_a_partial_run_is_refused_then_resumed_from_its_first_unfinished_step(tm
     assert target.calls == ["promote('dr')", "flip_traffic('primary')"], "done steps are not repeated"
 
 
+def measuring_drill():
+    """DRILL plus a verify step that measures the failover unless the run was resumed (then the
+    probe never saw the fault), the way the catalog's verify does."""
+
+    def check(run):
+        if run.state.get("resumed"):
+            run.measured["failover"] = {"measured": False, "reason": "resumed run: the probe did not see the fault"}
+            return "not measured"
+        run.measured["failover"] = {"measured": True, "missed": []}
+        return "measured"
+
+    return Drill("demo", "a demo drill", (*DRILL.steps[:3], Step("verify", "measure", check=check)), measures=("failover",))
+
+
+def crash_after(root, run, steps: int) -> None:
+    for record in run.state["steps"][:steps]:
+        record["status"] = "done"
+    run.save()
+    lock = json.loads((root / "active.json").read_text())
+    (root / "active.json").write_text(json.dumps({**lock, "pid": dead_pid()}))
+
+
+def test_a_resumed_drill_that_cannot_measure_is_incomplete_never_passed(tmp_path):
+    drill = measuring_drill()
+    root, run = start(tmp_path, Recorder(), drill)
+    crash_after(root, run, 3)  # killed after the promotion, before verify
+    _, resumed = start(tmp_path, Recorder(), drill, resume=True)
+    assert execute(resumed)["status"] == "completed"
+    outcome, why = verdict(resumed)
+    assert outcome == "incomplete" and why == ["failover not measured: resumed run: the probe did not see the fault"]
+
+
+def test_a_resumed_drill_keeps_what_it_measured_before_the_crash(tmp_path):
+    drill = measuring_drill()
+    root, run = start(tmp_path, Recorder(), drill)
+    execute(run)
+    assert verdict(run) == ("passed", [])
+    crash_after(root, run, 4)  # every step done, the process died before the verdict: resume
+    _, resumed = start(tmp_path, Recorder(), drill, resume=True)
+    execute(resumed)
+    assert verdict(resumed) == ("passed", []), "the measurement survives in state.json"
+    (run.run_dir / "state.json").write_text(json.dumps({**json.loads((run.run_dir / "state.json").read_text()), "measured": {}}))
+    _, bare = start(tmp_path, Recorder(), drill, resume=True)
+    execute(bare)
+    assert verdict(bare)[0] == "incomplete", "a phase with no measurement at all is no pass"
+
+
+def test_a_planned_stop_that_had_to_be_forced_is_unclean(tmp_path):
+    class Forcing(Recorder):
+        def stop_database(self, role, *, planned=False):
+            self.calls.append(f"stop_database({role!r})")
+            return ActionResult("stop_database", role, time.time(), 10.2, True, "clean shutdown did not finish; forced", True)
+
+    drill = Drill(
+        "switch",
+        "planned switchover",
+        (Step("fence", "stop cleanly", ops=(op("stop_database", "primary", planned=True),)), *measuring_drill().steps[1:]),
+        measures=("failover",),
+    )
+    _, run = start(tmp_path, Forcing(), drill)
+    assert execute(run)["status"] == "completed"
+    outcome, why = verdict(run)
+    assert outcome == "unclean" and "stop_database('primary', planned=True) was forced" in why[0]
+
+
 def test_a_live_drill_blocks_another_and_abandon_clears_a_dead_one(tmp_path):
     root, run = start(tmp_path, Recorder())
     lock = json.loads((root / "active.json").read_text())
@@ -152,8 +217,17 @@ def test_a_failure_after_the_promotion_rolls_forward(tmp_path):
 
 
 def outcomes(spec):
-    """(t, kind, ok[, id]) tuples -> Outcomes."""
-    return [Outcome(t, kind, ok, 201 if ok else None, *(rest or (None,))) for t, kind, ok, *rest in spec]
+    """(t, kind, ok[, id]) tuples -> Outcomes of tenant acme; a write with database id n carries
+    client id pn and content digest dn."""
+    return [
+        Outcome(t, kind, ok, 201 if ok else None, *rest[:1], None, "acme", *((f"p{rest[0]}", f"d{rest[0]}") if rest else ()))
+        for t, kind, ok, *rest in spec
+    ]
+
+
+def stored(*ids, **changed):
+    """What a read-back found: writes n stored with their own content; changed: pn -> another digest."""
+    return {("acme", f"p{n}"): f"d{n}" for n in ids} | {("acme", k): v for k, v in changed.items()}
 
 
 def test_rto_runs_to_the_first_success_after_the_last_failure_of_both_kinds():
@@ -177,12 +251,28 @@ def test_rto_runs_to_the_first_success_after_the_last_failure_of_both_kinds():
 
 def test_rpo_names_every_lost_write_and_how_far_before_the_fault():
     acks = outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (9.5, "write", True, 3), (9.9, "write", True, 4)])
-    loss = data_loss(acks, present={1, 2}, fault_t=10.0)
-    assert loss.lost_ids == [3, 4] and loss.rpo_s == 0.5
+    loss = data_loss(acks, stored(1, 2), fault_t=10.0)
+    assert loss.lost_ids == ["p3", "p4"] and loss.rpo_s == 0.5 and loss.changed == 0
     obj = Objectives(rto_s=5, rpo_s=0.2, time_scale=10)
     missed = obj.judge(None, loss, zero_loss=True)
     assert any("lost in a planned switchover" in m for m in missed) and any("RPO 0.50 s exceeds" in m for m in missed)
-    assert obj.judge(None, data_loss(acks, {1, 2, 3, 4}, 10.0), zero_loss=True) == []
+    assert obj.judge(None, data_loss(acks, stored(1, 2, 3, 4), 10.0), zero_loss=True) == []
+
+
+def test_a_write_whose_id_now_holds_other_content_is_lost():
+    """After an async promotion the database hands the lost writes' ids out again: present by id,
+    gone by content."""
+    acks = outcomes([(1.0, "write", True, 1), (9.0, "write", True, 2)])
+    loss = data_loss(acks, stored(1, p2="another event's digest"), fault_t=10.0)
+    assert loss.lost_ids == ["p2"] and loss.changed == 1 and loss.rpo_s == 1.0
+    tampered = data_loss(acks, {("acme", "p1"): "d1", ("acme", "p2"): None}, fault_t=10.0)
+    assert tampered.lost_ids == ["p2"], "content that no longer matches its digest is a loss"
+
+
+def test_rpo_spans_every_lost_write_even_after_the_fault():
+    acks = outcomes([(3.0, "write", True, 1), (4.0, "write", True, 2), (12.5, "write", True, 3)])
+    loss = data_loss(acks, stored(1), fault_t=10.0)
+    assert loss.rpo_s == 8.5 and (loss.first_lost_t, loss.last_lost_t) == (4.0, 12.5)
 
 
 # --- restore-from-backup's verification -----------------------------------------------------------
@@ -206,7 +296,10 @@ def test_restore_verification_requires_every_write_acknowledged_before_the_backu
         drill = build("restore-from-backup")
         _, run = start(tmp_path / str(len(held)), Restored(held), drill)
         log = ProbeLog(
-            "acme", outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (5.0, "write", True, 3), (6.0, "write", True, 4)])
+            "acme",
+            ["acme"],
+            "drill.probe.test",
+            outcomes([(1.0, "write", True, 1), (2.0, "write", True, 2), (5.0, "write", True, 3), (6.0, "write", True, 4)]),
         )
         run.probe = SimpleNamespace(log=log, tenant=SimpleNamespace(id="acme"))
         run.events = [
@@ -225,3 +318,28 @@ def test_restore_verification_requires_every_write_acknowledged_before_the_backu
     assert whole["after_recovery_point"] == {"acknowledged": 2, "in_copy": 0}
     torn = measured({1})
     assert torn["data_loss"]["lost_ids"] == [2] and any("lost" in m for m in torn["missed"])
+
+
+# --- refusals: exit 2, no drill record -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("region-failover", "--mode", "unplanned", "--execute"), "--mode applies to database-failover only"),
+        (("failback", "--mode", "planned"), "--mode applies to database-failover only"),
+        (("region-failover", "--abandon"), "--abandon needs --execute"),
+        (("region-failover", "--resume"), "--resume needs --execute"),
+        (("restore-from-backup", "--lead", "3", "--execute"), "--lead applies to drills with a fault"),
+        (("region-failover", "--lead", "0.2", "--execute"), "must be 1..600 s"),
+    ],
+)
+def test_flags_a_drill_does_not_take_are_refused_without_a_record(tmp_path, args, says):
+    from tests.conftest import run_meridian
+
+    cli = run_meridian(
+        "drill", *args, "--stack", "us", "--target", "sandbox", "--state-dir", str(tmp_path / "none"),
+        "--records", str(tmp_path / "records"),
+    )  # fmt: skip
+    assert cli.code == 2 and says in " ".join((cli.out + cli.err).split()), cli.out + cli.err
+    assert not (tmp_path / "records").exists()

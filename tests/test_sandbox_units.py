@@ -231,3 +231,16 @@ def test_missing_haproxy_is_exit_2_naming_it(tmp_path):
     assert env_cli.returncode == 2, out
     assert ("haproxy not found" in out or "PostgreSQL server binaries" in out) and "Traceback" not in out
     assert not (tmp_path / "us" / "manifest.json").exists()
+
+
+def test_up_refuses_to_discard_a_promoted_dr_and_says_the_way_out(tmp_path):
+    """A drill that failed after the promotion left the writes since the failover in dr; `up`
+    rebuilds dr from the primary, so it must refuse (exit 2) rather than discard them."""
+    root = tmp_path / "us"
+    (root / "pg" / "dr").mkdir(parents=True)
+    (root / "pg" / "dr" / "PG_VERSION").write_text("15\n")
+    mf.write(root, {"state": "up", "processes": {}, "regions": {"primary": {"db_role": "replica"}, "dr": {"db_role": "primary"}}})
+    cli = run_meridian("sandbox", "up", "--stack", "us", "--state-dir", str(tmp_path), timeout=60)
+    said = " ".join((cli.out + cli.err).split())
+    assert cli.code == 2 and "was promoted" in said and "--fresh" in said, said
+    assert (root / "pg" / "dr" / "PG_VERSION").exists(), "nothing discarded"

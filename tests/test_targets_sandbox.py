@@ -34,7 +34,7 @@ def sandbox_parts_missing() -> str | None:
 
 
 @contextlib.contextmanager
-def running_sandbox(prefix: str, *extra: str, stack: str = STACK):
+def running_sandbox(prefix: str, *extra: str, stack: str = STACK, time_scale: float = TIME_SCALE):
     """A fresh sandbox of `stack` (fault proxies on) in its own state dir; yields that dir."""
     state_dir = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
@@ -46,7 +46,7 @@ def running_sandbox(prefix: str, *extra: str, stack: str = STACK):
         "--state-dir",
         str(state_dir),
         "--time-scale",
-        str(TIME_SCALE),
+        str(time_scale),
         "--fault-proxies",
         *extra,
         timeout=120,

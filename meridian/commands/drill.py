@@ -2,8 +2,10 @@
 
 Dry run by default: the steps, their Target operations and the API calls each would make.
 `--execute` runs it; a stack with `production: true` also needs `--allow-production`. Exit 0 when
-the drill completed and met the stack's objectives, 1 when a step failed (after rollback) or an
-objective was missed, 2 on bad input (unknown drill, target not there, partial run to resolve).
+the drill completed, measured every phase and met the stack's objectives, 1 when a step failed
+(after rollback), an objective was missed, a phase went unmeasured ("incomplete") or a planned stop
+was forced ("unclean"), 2 on a refused run, which writes no record (bad input or flags, target not
+there, partial run to resolve, lock held, no tenant to write as).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ class DrillRequest:
     drill: DrillName
     stack: str
     target: Target
-    mode: DrillMode = DrillMode.planned
+    mode: DrillMode | None = None
+    """database-failover only: planned (default) | unplanned."""
     execute: bool = False
     allow_production: bool = False
     evidence: Path | None = None
@@ -37,6 +40,8 @@ class DrillRequest:
     """Where drill runs are recorded (default <project>/.meridian/drills/<stack>)."""
     signing_key: Path | None = None
     """--signing-key for the evidence bundle; None: $MERIDIAN_SIGNING_KEY, or unsigned when that is unset too."""
+    lead_s: float | None = None
+    """Seconds the probe writes before the fault (drills with a fault; default 5)."""
 
 
 def _open(req: DrillRequest, project_dir: Path):
@@ -53,7 +58,8 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     from meridian.stackconfig import load_validated
     from meridian.targets import TARGET_KINDS, TargetUnavailable, require
 
-    drill = build(req.drill, req.mode)
+    drill = build(req.drill, req.mode or "planned")
+    _refuse_flags_it_does_not_take(req, drill)
     if req.target not in TARGET_KINDS:
         raise BadInput(f"unknown target {req.target!r} (allowed: {', '.join(TARGET_KINDS)})")
     project_dir = find_project_dir(req.project_dir)
@@ -91,6 +97,20 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     return _execute(drill, target, cfg, req, project_dir, evidence_dir, console)
 
 
+def _refuse_flags_it_does_not_take(req: DrillRequest, drill) -> None:
+    """A flag a drill ignores would make a run other than the one asked for: refuse it (exit 2)."""
+    if req.mode is not None and drill.name != "database-failover":
+        raise BadInput(f"--mode applies to database-failover only; drill {drill.name} has one way to run")
+    for flag, given in (("--resume", req.resume), ("--abandon", req.abandon), ("--lead", req.lead_s is not None)):
+        if given and not req.execute:
+            raise BadInput(f"{flag} needs --execute: a dry run neither resumes, abandons nor writes")
+    if req.lead_s is not None:
+        if "lead" not in {s.name for s in drill.steps}:
+            raise BadInput(f"--lead applies to drills with a fault (region-failover, database-failover), not {drill.name}")
+        if not 1.0 <= req.lead_s <= 600.0:
+            raise BadInput(f"--lead {req.lead_s:g}: the probe's lead before the fault must be 1..600 s")
+
+
 def print_plan(drill, target, req: DrillRequest, console: Console) -> None:
     console.print(f"[bold]drill {drill.name}[/] on stack {req.stack}, target {req.target}: {drill.description}")
     console.print("DRY RUN: nothing is changed. Add --execute to run it.\n")
@@ -113,22 +133,31 @@ def print_plan(drill, target, req: DrillRequest, console: Console) -> None:
 
 def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_dir: Path | None, console: Console) -> int:
     from meridian.drills import timeline
-    from meridian.drills.machine import Run, claim, drills_root, execute, release
+    from meridian.drills.machine import Run, claim, drills_root, execute, release, verdict
     from meridian.drills.measure import Objectives
 
     # The sandbox runs the stack's failover timings faster by its time scale; the objectives follow.
     time_scale = cfg.failover.detection_bound_s / target.detection_bound_s()
     objectives = Objectives(
-        rto_s=cfg.dr.rto_minutes * 60 / time_scale, rpo_s=cfg.dr.rpo_minutes * 60 / time_scale, time_scale=time_scale
+        rto_s=cfg.failover.rto_target_s / time_scale,  # the stack's failover objective, not dr.rto_minutes
+        rpo_s=cfg.dr.rpo_minutes * 60 / time_scale,
+        time_scale=time_scale,
+        # the bound (interval x threshold + TTL) plus one check interval: a fault lands anywhere in
+        # the interval before the first failing check (Route 53's checkers and HAProxy's alike)
+        detection_s=target.detection_bound_s() + cfg.failover.health_check_interval_s / time_scale,
+        restore_rto_s=cfg.dr.rto_minutes * 60 / time_scale,
     )
+    # no credentials or tenant keys is a refusal (exit 2, no drill record), not a failed drill
+    if not target.tenants():
+        raise BadInput(f"the {req.target} target has no tenant to write as: the drill cannot measure anything")
     root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
     run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
     console.print(f"[bold]drill {drill.name}[/] on {req.stack} ({req.target}), run {state['run_id']}: {drill.description}")
     console.print(
-        f"objectives: RTO {objectives.rto_s:.2f} s, RPO {objectives.rpo_s:.2f} s (stack dr config / time scale {time_scale:g}); "
-        f"detection bound {target.detection_bound_s():.2f} s"
+        f"objectives: RTO {objectives.rto_s:.2f} s (failover.rto_target_s), RPO {objectives.rpo_s:.2f} s (dr.rpo_minutes), "
+        f"detection {objectives.detection_s:.2f} s (failover detection bound + one check interval), each / time scale {time_scale:g}"
     )
-    run = Run(drill, target, req.stack, objectives, run_dir, console, state)
+    run = Run(drill, target, req.stack, objectives, run_dir, console, state, lead_s=req.lead_s or 5.0)
     run.save()
     try:
         execute(run)
@@ -137,9 +166,7 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         if state.get("status") == "running":  # interrupted (Ctrl-C): leave the lock for --resume
             state["status"] = "interrupted"
             run.save()
-    missed = [m for phase in run.measured.values() for m in phase.get("missed", [])]
-    completed = state["status"] == "completed"
-    verdict = ("passed" if not missed else "objectives missed") if completed else "failed"
+    outcome, missed = verdict(run)
     doc = timeline.document(
         state,
         stack=req.stack,
@@ -148,11 +175,14 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
             "rto_s": objectives.rto_s,
             "rpo_s": objectives.rpo_s,
             "time_scale": time_scale,
+            "detection_s": objectives.detection_s,
+            "rto_target_s": cfg.failover.rto_target_s,
+            "restore_rto_s": objectives.restore_rto_s,
             "rto_minutes": cfg.dr.rto_minutes,
             "rpo_minutes": cfg.dr.rpo_minutes,
         },
         measured=run.measured,
-        verdict=verdict,
+        verdict=outcome,
         missed=missed,
         log=run.probe_log(),
     )
@@ -165,16 +195,17 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     for phase, m in run.measured.items():
         if m.get("measured"):
             rec, loss = m["recovery"], m["data_loss"]
+            rto_objective = (objectives.for_restore() if phase == "restore" else objectives).rto_s
             console.print(
-                f"{phase}: RTO [bold]{rec['rto_s']} s[/] (objective {objectives.rto_s:.2f} s), "
+                f"{phase}: RTO [bold]{rec['rto_s']} s[/] (objective {rto_objective:.2f} s), "
                 f"{len(loss['lost_ids'])} of {loss['acknowledged']} acknowledged writes lost, RPO {loss['rpo_s']} s "
                 f"(objective {objectives.rpo_s:.2f} s)"
             )
     for m in missed:
-        console.print(f"[bold red]objective missed:[/] {escape(m)}")
-    style = "green" if verdict == "passed" else "bold red"
-    console.print(f"drill {drill.name}: [{style}]{verdict}[/]; timeline in {run_dir}")
-    code = EXIT_OK if verdict == "passed" else EXIT_GATE
+        console.print(f"[bold red]{'objective missed' if outcome == 'objectives missed' else outcome}:[/] {escape(m)}")
+    style = "green" if outcome == "passed" else "bold red"
+    console.print(f"drill {drill.name}: [{style}]{outcome}[/]; timeline in {run_dir}")
+    code = EXIT_OK if outcome == "passed" else EXIT_GATE
     if evidence_dir is not None:
         from meridian.commands.evidence import EvidenceRequest, build
 

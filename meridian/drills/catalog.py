@@ -27,13 +27,45 @@ MODES = ("planned", "unplanned")
 BASELINE_WRITES = 5
 
 
-def _lag_ok(run: Run, health) -> str:
+STREAM_STALL_S = 1.5
+"""A dr replica that replayed nothing for this long while the primary wrote is stalled: the sandbox
+replays within milliseconds and reports every 1 s (wal_receiver_status_interval); Aurora's global
+lag is under a second in health. A stalled stream makes the RPO unbounded: it grows with the stall."""
+SAMPLE_S = 0.25
+
+
+def _lag_seen(health) -> tuple[float | None, int | None]:
+    """(seconds behind while the primary writes, bytes behind): None seconds is no streaming replica."""
     lag = health.replication_lag_ms
-    if lag is None:
-        raise StepFailed("replication lag is unknown: the dr replica is not streaming")
-    if lag / 1000 > run.objectives.rpo_s:
-        raise StepFailed(f"replication lag {lag:.0f} ms already exceeds the RPO objective ({run.objectives.rpo_s:.1f} s)")
-    return f"lag {lag:.1f} ms"
+    return (None if lag is None else lag / 1000), health.replication_bytes_behind
+
+
+def _describe_lag(lag_s: float | None, behind: int | None) -> str:
+    if lag_s is None:
+        return "no streaming replica (or one that never replayed a write)" + (
+            "" if behind is None else f", {behind} bytes behind"
+        )
+    return f"{lag_s:.3f} s since the replica last replayed a write" + ("" if behind is None else f", {behind} bytes behind")
+
+
+def _lag_ok(run: Run) -> str:
+    """Sample replication while the probe writes (an idle primary hides a stalled stream: nothing is
+    behind); fail closed on no replica, a stall, or a lag beyond the RPO objective."""
+    bound = min(STREAM_STALL_S, run.objectives.rpo_s)
+    worst: tuple[float, int | None] = (0.0, None)
+    until = time.monotonic() + STREAM_STALL_S + 2 * SAMPLE_S
+    while time.monotonic() < until:
+        lag_s, behind = _lag_seen(run.target.health())
+        if lag_s is None:
+            raise StepFailed("replication lag is unknown: the dr replica is not streaming (no replication row on the primary)")
+        if lag_s > bound:
+            raise StepFailed(
+                f"replication is stalled or too far behind: {_describe_lag(lag_s, behind)} while the primary is writing "
+                f"(bound {bound:.2f} s, RPO objective {run.objectives.rpo_s:.2f} s); a fault now would lose those writes"
+            )
+        worst = max(worst, (lag_s, behind), key=lambda w: w[0])
+        time.sleep(SAMPLE_S)
+    return f"replication within {bound:.2f} s while writing (worst {_describe_lag(*worst)})"
 
 
 def preflight(expect_serving: str, expect_primary_db: str, *, failed_over: bool = False):
@@ -48,17 +80,51 @@ def preflight(expect_serving: str, expect_primary_db: str, *, failed_over: bool 
             raise StepFailed(f"the front door serves {h.serving}, expected {expect_serving}")
         if h.regions[expect_primary_db].database != "primary":
             raise StepFailed(f"the {expect_primary_db} database is {h.regions[expect_primary_db].database}, expected primary")
-        lag = "failed over, no replica yet" if failed_over else _lag_ok(run, h)
         run.start_probe()
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        while True:
             log = run.probe.log
             if len(log.acknowledged()) >= BASELINE_WRITES and any(o.kind == "read" and o.ok for o in log.outcomes):
-                return f"healthy, serving {h.serving}, {lag}; probe writing as tenant {log.tenant}"
+                break
+            if time.monotonic() > deadline:
+                raise StepFailed("the front door took no writes before the fault: nothing to measure against")
             time.sleep(0.05)
-        raise StepFailed("the front door took no writes before the fault: nothing to measure against")
+        lag = "failed over, no replica yet" if failed_over else _lag_ok(run)
+        return f"healthy, serving {h.serving}, {lag}; probe writing as {', '.join(log.tenants)} ({log.event_type})"
 
     return check
+
+
+def lead(run: Run) -> str:
+    """The probe writes for `run.lead_s` before the fault; replication is sampled all along and kept
+    as evidence (verify judges it: a stream stalled before the fault is a missed objective)."""
+    samples = []
+    until = (run.probe.started_at or time.time()) + run.lead_s
+    while True:
+        lag_s, behind = _lag_seen(run.target.health())
+        samples.append({"t": time.time(), "lag_s": lag_s, "bytes_behind": behind})
+        if time.time() >= until:
+            break
+        time.sleep(min(SAMPLE_S, max(0.0, until - time.time())))
+    run.state["replication_before_fault"] = samples
+    worst = max(samples, key=lambda x: float("inf") if x["lag_s"] is None else x["lag_s"])
+    return f"probe writing {run.lead_s:g} s before the fault; worst replication: {_describe_lag(worst['lag_s'], worst['bytes_behind'])}"
+
+
+def _replication_missed(run: Run) -> list[str]:
+    """A stream not streaming, or stalled, in the lead before the fault: the RPO was unbounded then."""
+    samples = run.state.get("replication_before_fault") or []
+    if not samples:
+        return ["replication before the fault was not sampled: nothing shows the stream was healthy when the fault hit"]
+    fault_t = run.event_time("fault") or samples[-1]["t"]
+    bad = [x for x in samples if x["lag_s"] is None or x["lag_s"] > STREAM_STALL_S]
+    if not bad:
+        return []
+    worst = max(bad, key=lambda x: float("inf") if x["lag_s"] is None else x["lag_s"])
+    return [
+        f"replication was stalled before the fault: {_describe_lag(worst['lag_s'], worst['bytes_behind'])}, "
+        f"{fault_t - worst['t']:.2f} s before the fault (bound {STREAM_STALL_S:g} s)"
+    ]
 
 
 def detect(role: str):
@@ -70,16 +136,23 @@ def detect(role: str):
             if not h.regions[role].routable:
                 run.mark("detected", detail=f"{role} failed its health checks")
                 fault_t = run.event_time("fault") or time.time()
-                return f"{role} out of rotation {time.time() - fault_t:.2f} s after the fault (bound {bound:.2f} s)"
+                run.state["detected_s"] = round(time.time() - fault_t, 4)  # verify judges it against the bound
+                return f"{role} out of rotation {run.state['detected_s']:.2f} s after the fault (bound {bound:.2f} s)"
             time.sleep(0.05)
         raise StepFailed(f"the health checks did not take {role} out within {3 * bound + 5:.0f} s")
 
     return check
 
 
-def verify(serving: str, fault_event: str, key: str, *, zero_loss: bool):
+def verify(serving: str, fault_event: str, key: str, *, zero_loss: bool, since: str | None = None):
+    """`since`: the state key holding where the previous phase's window ended; this phase judges only
+    the writes acknowledged after it (a loss is counted once, in the phase that lost it)."""
+
     def check(run: Run) -> str:
-        if run.state.get("resumed"):
+        fault_t = run.event_time(fault_event)
+        if run.probe is None or fault_t is None or (run.probe.started_at or fault_t) > fault_t:
+            # a resumed run re-measures a phase whose fault its new probe saw (a failback after the
+            # resume); one whose fault came before the crash cannot be: the verdict is "incomplete"
             h = run.target.health()
             run.measured[key] = {"measured": False, "reason": "resumed run: the probe did not see the fault"}
             if h.serving != serving:
@@ -88,7 +161,8 @@ def verify(serving: str, fault_event: str, key: str, *, zero_loss: bool):
         rec = wait_for_recovery(run, fault_event, timeout_s=max(30.0, 4 * run.target.detection_bound_s()))
         run.mark(f"{key}: first good write", rec.recovered_write_t)
         run.mark(f"{key}: first good read", rec.recovered_read_t)
-        loss = check_acknowledged_writes(run, fault_event)
+        loss, until = check_acknowledged_writes(run, fault_event, run.state.get(since) if since else None)
+        run.state[f"{key}_judged_until"] = until
         h = run.target.health()
         if h.serving != serving:
             raise StepFailed(f"after recovery the front door serves {h.serving}, expected {serving}")
@@ -97,7 +171,10 @@ def verify(serving: str, fault_event: str, key: str, *, zero_loss: bool):
             "recovery": rec.to_dict(),
             "data_loss": loss.to_dict(),
             "zero_loss_required": zero_loss,
-            "missed": run.objectives.judge(rec, loss, zero_loss=zero_loss),
+            "missed": run.objectives.judge(
+                rec, loss, zero_loss=zero_loss, detected_s=run.state.get("detected_s") if fault_event == "fault" else None
+            )
+            + (_replication_missed(run) if fault_event == "fault" and "lead" in {s.name for s in run.drill.steps} else []),
         }
         return (
             f"RTO {rec.rto_s:.3f} s, {rec.failed_requests} failed requests; "
@@ -150,7 +227,7 @@ def verify_restore(run: Run) -> str:
         return "not measured (resumed run)"
     restore = next(s for s in run.state["steps"] if s["name"] == "restore")
     ready = restore["results"][-1]["started_at"] + restore["results"][-1]["seconds"]
-    acked = run.probe.log.acknowledged()
+    acked = [o for o in run.probe.log.acknowledged() if o.tenant == run.probe.tenant.id]
     before = [o for o in acked if o.t < started]
     after = [o for o in acked if o.t > point]
     held = require(run.target, Backups).restored_ids(run.probe.tenant.id, [o.event_id for o in before + after])
@@ -163,7 +240,7 @@ def verify_restore(run: Run) -> str:
         "data_loss": loss.to_dict(),
         "zero_loss_required": True,
         "after_recovery_point": {"acknowledged": len(after), "in_copy": sum(1 for o in after if o.event_id in held)},
-        "missed": run.objectives.judge(rec, loss, zero_loss=True),
+        "missed": run.objectives.for_restore().judge(rec, loss, zero_loss=True),
     }
     return (
         f"restore queryable {rec.rto_s:.3f} s after it was requested; {len(before)} writes before the point, "
@@ -192,7 +269,7 @@ def _failback_steps() -> tuple[Step, ...]:
         Step(
             "failback-verify",
             "writes and reads home again, no acknowledged write lost",
-            check=verify("primary", "failback", "failback", zero_loss=True),
+            check=verify("primary", "failback", "failback", zero_loss=True, since="failover_judged_until"),
             timeout_s=120,
         ),
         Step(
@@ -227,6 +304,12 @@ def build(name: str, mode: str = "planned") -> Drill:
                 timeout_s=30,
             ),
             Step(
+                "lead",
+                "the probe writes a lead before the fault; replication is sampled as evidence",
+                check=lead,
+                timeout_s=120,
+            ),
+            Step(
                 "fault",
                 "the primary region goes dark: its service is killed, its database crashes",
                 ops=(op("kill_region", "primary"), op("stop_database", "primary", planned=False)),
@@ -249,7 +332,7 @@ def build(name: str, mode: str = "planned") -> Drill:
             ),
             *_failback_steps(),
         )
-        return Drill(name, "unplanned loss of the primary region", steps)
+        return Drill(name, "unplanned loss of the primary region", steps, measures=("failover", "failback"))
     if name == "database-failover":
         planned = mode == "planned"
         steps = (
@@ -258,6 +341,12 @@ def build(name: str, mode: str = "planned") -> Drill:
                 "healthy, serving primary, replication lag within the RPO; start the probe",
                 check=preflight("primary", "primary"),
                 timeout_s=30,
+            ),
+            Step(
+                "lead",
+                "the probe writes a lead before the fault; replication is sampled as evidence",
+                check=lead,
+                timeout_s=120,
             ),
             Step(
                 "fence",
@@ -281,6 +370,7 @@ def build(name: str, mode: str = "planned") -> Drill:
             name,
             f"{mode} database failover (" + ("switchover, RPO 0" if planned else "promotion, RPO = replication lag") + ")",
             steps,
+            measures=("failover", "failback"),
         )
     if name == "restore-from-backup":
         steps = (
@@ -312,6 +402,7 @@ def build(name: str, mode: str = "planned") -> Drill:
             "restore the primary database from its latest recovery point",
             steps,
             requires=(Backups,),
+            measures=("restore",),
         )
     steps = (
         Step(
@@ -322,4 +413,4 @@ def build(name: str, mode: str = "planned") -> Drill:
         ),
         *_failback_steps(),
     )
-    return Drill(name, "bring a failed-over stack home (planned switchover)", steps)
+    return Drill(name, "bring a failed-over stack home (planned switchover)", steps, measures=("failback",))

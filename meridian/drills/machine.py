@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.drills.measure import DataLoss, Objectives, Recovery, data_loss, recovery
-from meridian.drills.probe import Probe, ProbeLog, pick_tenant, present_ids
+from meridian.drills.probe import Probe, ProbeLog, read_back
 from meridian.errors import BadInput, GateFailed
 from meridian.targets import ActionResult, Target, check_operation, perform
 
@@ -87,6 +87,8 @@ class Drill:
     requires: tuple[type, ...] = ()
     """Abilities beyond the Target protocol the drill needs, e.g. `Backups` (a target without them
     is refused before anything runs)."""
+    measures: tuple[str, ...] = ()
+    """The phases its verdict needs measured (e.g. failover, failback): one missing is no pass."""
 
 
 @dataclass
@@ -103,6 +105,9 @@ class Run:
     probe: Probe | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     measured: dict[str, Any] = field(default_factory=dict)
+    lead_s: float = 5.0
+    """How long the probe writes before the fault (several replication intervals: a loss must not
+    predate the probe, or the RPO would be bounded by when the probe started)."""
 
     def mark(self, name: str, t: float | None = None, detail: str = "") -> None:
         self.events.append({"t": t if t is not None else time.time(), "event": name, "detail": detail})
@@ -113,11 +118,12 @@ class Run:
         return next((e["t"] for e in self.events if e["event"] == name), None)
 
     def save(self) -> None:
+        self.state["measured"] = self.measured  # a resumed run keeps what was measured before the crash
         write_json(self.run_dir / "state.json", self.state)
 
     def start_probe(self) -> None:
         if self.probe is None:
-            self.probe = Probe(self.target.endpoint(), pick_tenant(self.target.tenants())).start()
+            self.probe = Probe(self.target.endpoint(), self.target.tenants(), run_tag=self.state.get("run_id")).start()
 
     def probe_log(self) -> ProbeLog | None:
         return self.probe.log if self.probe is not None else None
@@ -237,6 +243,7 @@ def execute(run: Run) -> dict[str, Any]:
     console, steps = run.console, run.drill.steps
     states = {s["name"]: s for s in run.state["steps"]}
     run.events = list(run.state.get("events", []))
+    run.measured = {**run.state.get("measured", {}), **run.measured}
     if run.state.get("resumed") and any(s.get("status") == "done" for s in run.state["steps"]):
         run.start_probe()  # later steps read the probe; what it saw before the crash is gone (not measured)
     total = len(steps)
@@ -281,6 +288,8 @@ def _run_step(run: Run, step: Step, record: dict[str, Any]) -> str:
     for o in step.ops:
         result = o.run(run.target)
         record["results"].append(result.to_dict())
+        if result.forced:  # a planned, clean stop that had to be forced: the switchover is not clean
+            run.state.setdefault("unclean", []).append(f"step {step.name}: {o} was forced: {result.detail}")
         run.save()
         found.append(f"{o}: {result.detail}" if result.detail else str(o))
     if step.check is not None:
@@ -320,6 +329,27 @@ def _status(run: Run, name: str) -> str | None:
     return next((s.get("status") for s in run.state["steps"] if s["name"] == name), None)
 
 
+# --- the verdict ---------------------------------------------------------------------------------
+
+
+def verdict(run: Run) -> tuple[str, list[str]]:
+    """(verdict, what it rests on): "passed" only on a completed run with every phase the drill
+    measures measured and every objective met. Otherwise "failed" (a step failed), "unclean" (a
+    planned stop had to be forced), "incomplete" (a phase not measured: exit 1, never a pass) or
+    "objectives missed"."""
+    missed = [m for phase in run.measured.values() for m in phase.get("missed", [])]
+    if run.state.get("status") != "completed":
+        return "failed", missed
+    unclean = run.state.get("unclean") or []
+    if unclean:
+        return "unclean", unclean + missed
+    unmeasured = [p for p in run.drill.measures if not run.measured.get(p, {}).get("measured")]
+    if unmeasured:
+        reasons = [f"{p} not measured: {run.measured.get(p, {}).get('reason', 'no measurement recorded')}" for p in unmeasured]
+        return "incomplete", reasons + missed
+    return ("passed" if not missed else "objectives missed"), missed
+
+
 # --- measuring (used by the catalog's checks) ----------------------------------------------------
 
 
@@ -342,10 +372,18 @@ def wait_for_recovery(run: Run, fault_event: str = "fault", timeout_s: float = 6
         time.sleep(0.05)
 
 
-def check_acknowledged_writes(run: Run, fault_event: str = "fault") -> DataLoss:
-    """Every write acknowledged so far must be readable from the serving region's database."""
+def check_acknowledged_writes(run: Run, fault_event: str, since: float | None) -> tuple[DataLoss, float]:
+    """Every write acknowledged in the window (after `since`: the phase's own; until now) must be
+    readable from the serving region's database with the content it was acknowledged with. Returns
+    the loss and the end of the window (the next phase judges from there: no write twice)."""
     fault_t = run.event_time(fault_event)
     assert run.probe is not None and fault_t is not None
-    acked = list(run.probe.log.acknowledged())
-    present = present_ids(run.target.endpoint(), run.probe.tenant, [o.event_id for o in acked])
-    return data_loss(acked, present, fault_t)
+    until = time.time()  # acknowledged later, a write may be stored after the read-back passed it
+    acked = [o for o in run.probe.log.acknowledged() if (since is None or o.t > since) and o.t < until]
+    endpoint, event_type = run.target.endpoint(), run.probe.event_type
+    stored = {
+        (tenant.id, probe_id): digest
+        for tenant in run.probe.tenants.values()
+        for probe_id, digest in read_back(endpoint, tenant, event_type).items()
+    }
+    return data_loss(acked, stored, fault_t), until

@@ -3,15 +3,19 @@
 RTO: from the fault to the moment writes *and* reads through the front door work again: for each
 kind, the first success after the last failure in the window (or the first success after the
 fault, if none failed); the later of the two.
-RPO: every write acknowledged before the check must be in the new primary; those that are not are
-lost, listed by id, and the RPO in time is how far before the fault the oldest lost one was
-acknowledged (0 when nothing is lost).
+RPO: every write acknowledged in the phase's window must be in the serving database with the content
+it was acknowledged with (client id and digest, see probe.py); those that are not are lost, listed
+by client id. The RPO is the span of time whose acknowledged writes are gone: from the first lost
+acknowledgement to the later of the fault and the last lost one (0 when nothing is lost). Counted
+back from the fault, as an RPO objective is; extended past it when a write acknowledged after the
+fault is lost too (an acknowledgement by a side that was later discarded), so no loss shortens it.
+It is not bounded by when the probe started only because the probe starts a lead before the fault.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from meridian.drills.probe import Outcome
 
@@ -50,32 +54,55 @@ def recovery(outcomes: Iterable[Outcome], fault_t: float, end_t: float) -> Recov
 @dataclass(frozen=True)
 class DataLoss:
     acknowledged: int
-    lost_ids: list[int]
+    lost_ids: list[str]  # client ids of acknowledged writes missing or changed
     rpo_s: float
+    changed: int = 0  # of the lost: present under their id but with other content
+    first_lost_t: float | None = None
+    last_lost_t: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def data_loss(acknowledged: Iterable[Outcome], present: set[int], fault_t: float) -> DataLoss:
-    acks = [o for o in acknowledged if o.event_id is not None]
-    lost = sorted((o for o in acks if o.event_id not in present), key=lambda o: o.t)
-    rpo = max(0.0, fault_t - lost[0].t) if lost else 0.0
-    return DataLoss(len(acks), [o.event_id for o in lost], round(rpo, 4))
+def data_loss(acknowledged: Iterable[Outcome], stored: dict[tuple[str, str], str | None], fault_t: float) -> DataLoss:
+    """`stored`: (tenant, client id) -> the digest the stored content matches (None: it matches none)."""
+    acks = [o for o in acknowledged if o.probe_id is not None]
+    lost = sorted((o for o in acks if stored.get((o.tenant, o.probe_id)) != o.digest), key=lambda o: o.t)
+    changed = sum(1 for o in lost if (o.tenant, o.probe_id) in stored)
+    rpo = max(fault_t, lost[-1].t) - lost[0].t if lost else 0.0
+    return DataLoss(
+        len(acks),
+        [o.probe_id for o in lost],
+        round(max(0.0, rpo), 4),
+        changed,
+        lost[0].t if lost else None,
+        lost[-1].t if lost else None,
+    )
 
 
 @dataclass(frozen=True)
 class Objectives:
     """What the drill is judged against: the stack's DR objectives, scaled like the target's time."""
 
-    rto_s: float
+    rto_s: float  # the stack's failover objective (failover.rto_target_s), scaled
     rpo_s: float
     time_scale: float
+    detection_s: float | None = None  # the failover detection bound (health checks x threshold + TTL), scaled
+    restore_rto_s: float | None = None  # a restore from backup's budget (dr.rto_minutes), scaled
 
-    def judge(self, rec: Recovery | None, loss: DataLoss | None, *, zero_loss: bool) -> list[str]:
-        """`zero_loss`: a planned switchover must lose no acknowledged write at all."""
-        """Every objective missed, as sentences (empty: all met)."""
+    def for_restore(self) -> Objectives:
+        """A restore is judged against the DR restore budget, not the automatic failover objective."""
+        return replace(self, rto_s=self.restore_rto_s if self.restore_rto_s is not None else self.rto_s)
+
+    def judge(
+        self, rec: Recovery | None, loss: DataLoss | None, *, zero_loss: bool, detected_s: float | None = None
+    ) -> list[str]:
+        """Every objective missed, as sentences (empty: all met). `zero_loss`: a planned switchover
+        must lose no acknowledged write at all; `detected_s`: how long after the fault the health
+        checks took the failed region out (judged against the detection bound)."""
         out = []
+        if detected_s is not None and self.detection_s is not None and detected_s > self.detection_s:
+            out.append(f"detection took {detected_s:.2f} s, beyond the bound {self.detection_s:.2f} s")
         if rec is not None:
             if rec.rto_s is None:
                 out.append("the front door never served a good write and read after the fault")

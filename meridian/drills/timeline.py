@@ -48,7 +48,8 @@ def document(
             "writes": sum(1 for o in outcomes if o.kind == "write"),
             "reads": sum(1 for o in outcomes if o.kind == "read"),
             "failed": sum(1 for o in outcomes if not o.ok),
-            "outcomes": [[round(o.t, 4), o.kind, o.ok, o.status, o.event_id] for o in outcomes],
+            "event_type": log.event_type if log else None,
+            "outcomes": [[round(o.t, 4), o.kind, o.ok, o.status, o.event_id, o.tenant, o.probe_id] for o in outcomes],
         },
     }
 
@@ -62,13 +63,14 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
     ]
     if doc["objectives_missed"]:
-        lines += ["Objectives missed:", *[f"- {m}" for m in doc["objectives_missed"]], ""]
+        lines += ["Why it is not a pass:", *[f"- {m}" for m in doc["objectives_missed"]], ""]
     obj = doc["objectives"]
     lines += [
         "## Objectives and measurements",
         "",
-        f"Objectives (stack config `dr`, divided by the target's time scale {obj['time_scale']:g}): "
-        f"RTO {obj['rto_s']:.2f} s, RPO {obj['rpo_s']:.2f} s.",
+        f"Objectives (stack config `failover.rto_target_s`, `dr.rpo_minutes` and the failover detection bound, "
+        f"divided by the target's time scale {obj['time_scale']:g}): RTO {obj['rto_s']:.2f} s, RPO {obj['rpo_s']:.2f} s, "
+        f"detection {obj.get('detection_s') or 0:.2f} s.",
         "",
         "| phase | RTO s | failed requests | acknowledged writes | lost | RPO s | zero loss required |",
         "|---|---:|---:|---:|---:|---:|---|",

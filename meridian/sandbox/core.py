@@ -127,6 +127,8 @@ def up(
             return UpResult(old, time.monotonic() - t0, already_up=True)
         # a crash, a failed up, or a half-stopped sandbox: stop what is left of it, by pid
         cleaned = _stop_all(old)
+        if not fresh:
+            _refuse_to_discard_a_promoted_dr(old, root, stack)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     try:
@@ -177,6 +179,20 @@ def up(
     doc["up_seconds"] = round(time.monotonic() - t0, 3)
     mf.write(root, doc)
     return UpResult(doc, time.monotonic() - t0, cleaned=cleaned)
+
+
+def _refuse_to_discard_a_promoted_dr(old: dict, root: Path, stack: str) -> None:
+    """`up` rebuilds dr from the primary; after a failover that did not fail back, dr's database is
+    the one that took the writes since the fault, and rebuilding it would discard them silently."""
+    dr = (old.get("regions") or {}).get("dr") or {}
+    data_dir = root / "pg" / "dr"
+    if dr.get("db_role") == "primary" and data_dir.exists():
+        raise SandboxMissing(
+            f"the sandbox of stack {stack} stopped failed over: its dr database ({data_dir}) was promoted and holds "
+            f"the writes acknowledged since the failover, which `sandbox up` would discard by rebuilding dr from the "
+            f"primary. Keep them: start nothing, copy what you need from that database (start it by hand with "
+            f"`postgres -D {data_dir}`), then `meridian sandbox up --stack {stack} --fresh` to start over knowingly"
+        )
 
 
 def _skeleton(
@@ -670,10 +686,15 @@ def haproxy_command(doc: dict, command: str, timeout: float = 2.0) -> str:
 
 def stop_part(doc: dict, name: str, sig: int | None = None) -> bool:
     """Stop one recorded part (e.g. `pg-primary` to fail the primary region's database)."""
+    return stop_part_outcome(doc, name, sig) != "not running"
+
+
+def stop_part_outcome(doc: dict, name: str, sig: int | None = None) -> str:
+    """`stop_part`, saying how: "not running", "stopped" or "forced" (see procs.stop_outcome)."""
     ref = next((r for r in mf.processes(doc) if r.name == name), None)
     if ref is None:
         raise KeyError(f"no part {name!r} in the manifest (parts: {', '.join(doc.get('processes', {}))})")
-    return procs.stop(ref, sig if sig is not None else STOP_SIGNAL.get(name, signal.SIGTERM))
+    return procs.stop_outcome(ref, sig if sig is not None else STOP_SIGNAL.get(name, signal.SIGTERM))
 
 
 def promote_dr(doc: dict, timeout: float = 10.0) -> float:

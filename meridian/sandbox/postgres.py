@@ -320,6 +320,36 @@ async def replication(port: int, timeout: float = 2.0) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+async def replay_age_s(port: int, timeout: float = 2.0) -> float:
+    """On the replica at `port`: seconds since it last replayed a transaction, or since it started
+    when it has replayed none yet (a replica stalled from its start is behind all that time)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn(port, "postgres", "postgres"), timeout=timeout)
+    try:
+        return await conn.fetchval(
+            "SELECT EXTRACT(EPOCH FROM clock_timestamp()"
+            " - COALESCE(pg_last_xact_replay_timestamp(), pg_postmaster_start_time()))::float8",
+            timeout=timeout,
+        )
+    finally:
+        await conn.close()
+
+
+async def replication_lag(primary_port: int, replica_port: int, timeout: float = 2.0) -> tuple[float | None, int | None]:
+    """(seconds, bytes) the replica is behind the primary. Bytes from the primary's current WAL
+    position against the standby's replay position (`pg_stat_replication`); seconds, while bytes
+    are behind, from the replica's last replayed transaction. Not `replay_lag`: it keeps its last
+    value while a stream is stalled and is NULL when idle. (None, None): no standby streams."""
+    rows = [r for r in await replication(primary_port, timeout) if r["state"] == "streaming"]
+    if not rows or any(r["lag_bytes"] is None for r in rows):
+        return None, None
+    behind = max(int(r["lag_bytes"]) for r in rows)
+    if behind <= 0:
+        return 0.0, 0
+    return max(0.0, await replay_age_s(replica_port, timeout)), behind
+
+
 async def promote(port: int, timeout: float = 10.0) -> None:
     """Promote the replica at `port` (pg_promote waits until it is a primary)."""
     import asyncpg

@@ -102,6 +102,14 @@ def group_members(pgid: int) -> list[psutil.Process]:
     return out
 
 
+def _alive(processes: list[psutil.Process]) -> bool:
+    out = False
+    for p in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            out = out or p.status() != psutil.STATUS_ZOMBIE
+    return out
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
@@ -113,6 +121,12 @@ def stop(ref: ProcRef, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool
     Sends `sig` to the leader, waits up to `timeout`, then SIGKILLs the group. Only a group whose
     leader is still the very process started (pid and create time) is signalled.
     """
+    return stop_outcome(ref, sig, timeout) != "not running"
+
+
+def stop_outcome(ref: ProcRef, sig: int = signal.SIGTERM, timeout: float = 10.0) -> str:
+    """`stop`, saying how it went: "not running", "stopped" (by `sig` within `timeout`) or "forced"
+    (the group was SIGKILLed: a clean shutdown that did not finish)."""
     p = _process(ref)
     pgid = ref.pid
     if p is None:
@@ -123,21 +137,32 @@ def stop(ref: ProcRef, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool
             for member in group_members(pgid):
                 with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                     member.kill()
-        return False
+        return "not running"
     with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
         p.send_signal(sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _process(ref) is not None:
         _reap(ref.pid)
         time.sleep(0.02)
+    leader = _process(ref)
+    forced = leader is not None
+    # PostgreSQL's children each call setsid(): the group alone misses them. Take the leader's
+    # descendants before the leader dies (then they are init's and nobody's to find).
+    descendants = []
+    if leader is not None:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            descendants = leader.children(recursive=True)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+    for child in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            child.kill()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (group_members(pgid) or _process(ref) is not None):
+    while time.monotonic() < deadline and (group_members(pgid) or _process(ref) is not None or _alive(descendants)):
         _reap(ref.pid)
         time.sleep(0.02)
     _reap(ref.pid)
-    return True
+    return "forced" if forced else "stopped"
 
 
 def tail(path: str | Path, lines: int = 15) -> str:

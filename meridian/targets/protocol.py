@@ -97,7 +97,10 @@ class Health:
     serving: Role | None  # the region the front door sends traffic to now (None: nothing answers)
     regions: dict[str, RegionHealth]
     replication_lag_ms: float | None = None
+    """How far the dr replica is behind in time while the primary writes (0: nothing to replay);
+    None: no replica streams. Never a stale last-known value: a stalled stream must show."""
     detail: str = ""
+    replication_bytes_behind: int | None = None  # WAL not yet replayed, where the target can tell
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +116,7 @@ class ActionResult:
     seconds: float
     changed: bool  # False: it was already so (operations are safe to repeat)
     detail: str = ""
+    forced: bool = False  # a clean (planned) stop that did not finish and was forced
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -118,11 +118,9 @@ class SandboxTarget:
 
     def stop_database(self, role: Role, *, planned: bool = False) -> ActionResult:
         check_role(role)
-        doc = self.doc
-        how = "clean shutdown" if planned else "crash (immediate shutdown)"
-        return timed(
-            "stop_database", role, lambda: (core.stop_part(doc, f"pg-{role}", CLEAN if planned else CRASH), f"pg-{role}: {how}")
-        )
+        started, t0 = time.time(), time.monotonic()
+        changed, detail, forced = _stop_database(self.doc, role, planned)
+        return ActionResult("stop_database", role, started, round(time.monotonic() - t0, 4), changed, detail, forced)
 
     def restore_database(self, role: Role) -> ActionResult:
         check_role(role)
@@ -429,6 +427,18 @@ class SandboxTarget:
         return [f"(no sandbox call mapped for {action})"]
 
 
+def _stop_database(doc: dict, role: str, planned: bool) -> tuple[bool, str, bool]:
+    """(changed, detail, forced): a clean shutdown (planned: every committed write shipped first)
+    or a crash. A clean one that did not finish in time was forced: its whole process group
+    SIGKILLed, which is no clean shutdown, and it says so."""
+    outcome = core.stop_part_outcome(doc, f"pg-{role}", CLEAN if planned else CRASH)
+    if not planned:
+        return outcome != "not running", f"pg-{role}: crash (immediate shutdown)", False
+    if outcome == "forced":
+        return True, f"pg-{role}: clean shutdown did not finish; forced (process group SIGKILLed): unclean", True
+    return outcome != "not running", f"pg-{role}: clean shutdown", False
+
+
 def _other(role: str) -> Role:
     return "dr" if role == "primary" else "primary"
 
@@ -501,22 +511,29 @@ async def _health(doc: dict, servers: dict[str, str]) -> Health:
             dbs[role],
             servers.get(names[role], "").startswith("UP"),
         )
-    lag = None
-    primary = next((r for r in ROLES if dbs[r] == "primary"), None)
-    if primary is not None:
-        try:
-            rows = await pglib.replication(doc["regions"][primary]["db_port"], timeout=HTTP_TIMEOUT_S)
-            live = [row["replay_lag_s"] for row in rows if row["state"] == "streaming"]
-            lag = round(max((x or 0.0) for x in live) * 1000, 3) if live else None
-        except Exception:
-            lag = None
+    lag, behind = await _replication_lag(doc, dbs)
     problems = [f"{role}: service down" for role in ROLES if not regions[role].service_up]
     problems += [f"{role}: database {dbs[role]}" for role in ROLES if dbs[role] not in ("primary", "replica")]
     if sorted(dbs.values()) != ["primary", "replica"] and not any("database" in p for p in problems):
         problems.append(f"databases are {dbs['primary']}/{dbs['dr']}, not one primary and one replica")
     if serving is None:
         problems.insert(0, "the front door does not answer")
-    return Health(not problems, serving, regions, lag, "; ".join(problems) or "ok")
+    return Health(not problems, serving, regions, lag, "; ".join(problems) or "ok", behind)
+
+
+async def _replication_lag(doc: dict, dbs: dict[str, str]) -> tuple[float | None, int | None]:
+    """(ms, bytes) the replica is behind the primary, or (None, None) when none streams."""
+    primary = next((r for r in ROLES if dbs[r] == "primary"), None)
+    replica = next((r for r in ROLES if dbs[r] == "replica"), None)
+    if primary is None or replica is None:
+        return None, None
+    try:
+        lag_s, behind = await pglib.replication_lag(
+            doc["regions"][primary]["db_port"], doc["regions"][replica]["db_port"], timeout=HTTP_TIMEOUT_S
+        )
+    except Exception:
+        return None, None
+    return (None if lag_s is None else round(lag_s * 1000, 3)), behind
 
 
 # --- restore records (the restore-from-backup drill) -----------------------------------------------
