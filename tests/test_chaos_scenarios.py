@@ -19,8 +19,7 @@ from meridian.chaos import run as chaosrun
 from meridian.errors import BadInput
 from meridian.slo.evaluate import ERROR, OK, Sample, Window
 from meridian.targets import Target, open_target
-from tests.conftest import ROOT, run_meridian
-from tests.test_targets_sandbox import STACK
+from tests.helpers import ROOT, STACK, run_meridian
 
 SCENARIOS = ("region-loss", "database-failover", "replica-loss", "db-latency", "packet-drops", "noisy-neighbour")
 
@@ -50,6 +49,7 @@ def test_experiment_is_valid_for_chaos_toolkit(name):
             assert prov["func"] in protocol, f"{a['name']}: {prov['func']} is not a Target operation"
 
 
+@pytest.mark.slow
 def test_unknown_scenario_is_bad_input():
     cli = run_meridian("chaos", "meteor-strike", "--stack", STACK)
     assert cli.code == 2 and "unknown chaos scenario 'meteor-strike'" in cli.err and "region-loss" in cli.err

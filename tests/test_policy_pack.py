@@ -16,7 +16,7 @@ import yaml
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 from meridian.errors import BadInput
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 PACK = ROOT / "policies"
 

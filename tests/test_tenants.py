@@ -14,11 +14,7 @@ from components.config import load_stack
 from components.planning import tenant_sizing
 from components.tenant import TENANT_LABEL
 
-from .conftest import ROOT, STACKS
-
-
-def of_type(plan, token):
-    return [r for r in plan["resources"] if r["type"] == token]
+from .helpers import ROOT, STACKS, of_type
 
 
 def tenant_of_namespace(r):

@@ -36,7 +36,9 @@ from meridian.sandbox import ports as portlib
 from meridian.sandbox import postgres as pglib
 from meridian.sandbox import procs
 
-from .conftest import ROOT
+from .helpers import ROOT, missing_part
+
+pytestmark = pytest.mark.slow  # the pods come from an offline run of the program
 
 STACK = "us"
 SETTINGS_PATH = "/etc/meridian/service.json"
@@ -192,7 +194,7 @@ def database(rendered):
     try:
         db = TlsPostgres(state)
     except pglib.PostgresMissing as exc:
-        pytest.skip(str(exc))
+        missing_part(str(exc))
     try:
         db.start()
         writer = _writer_database(rendered)
@@ -319,6 +321,7 @@ def _wait_status(url: str, proc: subprocess.Popen, log: Path, timeout: float = 3
     raise AssertionError(f"{url} never answered 200 (last: {last}):\n{log.read_text()[-3000:]}")
 
 
+@pytest.mark.sandbox
 def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(rendered, database, object_stand_in, tmp_path):
     (job,) = _containers(rendered, "kubernetes:batch/v1:Job")
     pod, proc = _run(job, tmp_path / "migrate", database.port, port=None, objects=object_stand_in)
@@ -538,7 +541,7 @@ def test_the_plans_quotas_are_exactly_what_the_service_enforces(rendered):
 
     from components.config import load_stack
     from service.app import create_app
-    from tests.test_service import MemoryObjects, MemoryStore
+    from tests.helpers import MemoryObjects, MemoryStore
 
     cfg = load_stack(ROOT, STACK)
     keys = rendered["api_keys"]
