@@ -5,8 +5,9 @@ with exactly that against a real PostgreSQL whose master login is the one the mi
 settings carry (its user the database resource's master user) and which, like RDS with
 `rds.force_ssl`, accepts only TLS with a password.
 
-What the engine cannot know before `up` is substituted explicitly and listed: the database
-endpoints (a new cluster's hostname), the pod's private port and the image's interpreter. A
+What the engine cannot know before `up` is substituted as the sandbox substitutes it
+(fromplan.local_substitutions) and listed: the database endpoints (a new cluster's hostname), the
+pod's private port and address, AWS's endpoints and the pod's identity, the image's interpreter. A
 wiring mismatch (a file the service never gets, a DSN it cannot use, a bind address the probes
 cannot reach, a probe path it does not serve) fails here, offline.
 
@@ -20,6 +21,7 @@ here: tenant isolation at the S3 layer is tested in tests/test_tenant_data.py, p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -214,30 +216,15 @@ def _tenant_s3(objects: dict, data):
     )
 
 
-def _endpoint_substitutions(container, db_port: int) -> dict[str, str]:
-    """Each database endpoint the settings name (unknown until the cluster exists) -> the local stand-in.
-    Only hosts of database resources the Secret was built from qualify: anything else stays and fails."""
+def _run(planned, role: str, container, root: Path, db_port: int, *, port: int | None, objects: dict):
+    """Start the container as the sandbox does: fromplan's one substitution (the database endpoints
+    become the stand-in's port, AWS's endpoints and the pod's identity the object stand-in's), then podrun."""
+    from meridian.sandbox.podrun import prepare, start
+
     assert any("aws:rds/" in urn for urn in container.secret_dependencies), "the settings do not come from the database resources"
-    subs = {}
-    for dsn in _settings_dsns(container).values():
-        netloc = urlsplit(dsn).netloc.rpartition("@")[2]
-        if netloc.split(":")[0].endswith(".rds.amazonaws.com"):
-            subs[netloc] = f"127.0.0.1:{db_port}"
-    return subs
-
-
-def _run(container, root: Path, db_port: int, *, port: int | None, objects: dict | None = None):
-    from meridian.sandbox.podrun import Substitutions, prepare, start
-
-    extra = {}
-    if objects is not None:
-        broker = objects["broker"]
-        extra = {
-            "objects_endpoint": objects["endpoint"],
-            "db_secrets": objects["db_secrets"],
-            "credentials": {"AWS_ACCESS_KEY_ID": broker["access_key_id"], "AWS_SECRET_ACCESS_KEY": broker["secret_access_key"]},
-        }
-    subs = Substitutions(hosts=_endpoint_substitutions(container, db_port), port=port, **extra)
+    subs = fromplan.local_substitutions(
+        planned, role, writer_ports=[db_port], reader_port=db_port, service_port=port, objects=objects
+    )
     pod = prepare(container, root, subs)
     return pod, start(pod, root / "pod.log", cwd=ROOT)
 
@@ -271,7 +258,7 @@ def _wait_status(url: str, proc: subprocess.Popen, log: Path, timeout: float = 3
 @pytest.mark.sandbox
 def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(planned, database, object_stand_in, tmp_path):
     job = planned.migration
-    pod, proc = _run(job, tmp_path / "migrate", database.port, port=None, objects=object_stand_in)
+    pod, proc = _run(planned, "primary", job, tmp_path / "migrate", database.port, port=None, objects=object_stand_in)
     assert proc.wait(60) == 0, f"migration failed:\n{(tmp_path / 'migrate' / 'pod.log').read_text()[-3000:]}"
     assert any(s.startswith("app_secret:") for s in pod.substituted)
 
@@ -279,13 +266,13 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(planne
     assert [d.region for d in deployments] == ["us-east-1", "us-west-2"]
     _the_service_user_is_not_the_master(planned, deployments[0], database.port, object_stand_in)
     keys = planned.api_keys
-    for i, container in enumerate(deployments):
+    for i, (role, container) in enumerate(zip(("primary", "dr"), deployments, strict=True)):
         spec = container.spec
         (port_spec,) = spec["ports"]
         assert spec["readinessProbe"]["httpGet"]["port"] == spec["livenessProbe"]["httpGet"]["port"] == port_spec["containerPort"]
         local_port = portlib.allocate([f"svc-{i}"])[f"svc-{i}"]
         root = tmp_path / container.region
-        pod, proc = _run(container, root, database.port, port=local_port, objects=object_stand_in)
+        pod, proc = _run(planned, role, container, root, database.port, port=local_port, objects=object_stand_in)
         try:
             assert any(s.startswith("write_dsn:") for s in pod.substituted) and any(
                 s.startswith("read_dsn:") for s in pod.substituted
@@ -462,7 +449,7 @@ def test_a_run_refuses_endpoints_left_unsubstituted(planned, tmp_path):
 
 def test_the_local_interpreter_is_not_remapped_onto_a_mount(planned, tmp_path):
     # the pod mounts an emptyDir at /tmp; a checkout (and so its venv) may live under /tmp too
-    from meridian.sandbox.podrun import Substitutions, prepare
+    from meridian.sandbox.podrun import prepare
 
     container = planned.services["primary"]
     mounted = {m["mountPath"] for m in container.spec.get("volumeMounts") or []}
@@ -471,7 +458,10 @@ def test_the_local_interpreter_is_not_remapped_onto_a_mount(planned, tmp_path):
     pod = prepare(
         container,
         tmp_path,
-        Substitutions(hosts=_endpoint_substitutions(container, 5432), interpreter=interpreter),
+        dataclasses.replace(
+            fromplan.local_substitutions(planned, "primary", writer_ports=[5432], reader_port=5432, service_port=None),
+            interpreter=interpreter,
+        ),
         settings_path=SETTINGS_PATH,
     )
     assert pod.argv[0] == interpreter
