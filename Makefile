@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup preview test bench sandbox clean fuzz docs lint
+.PHONY: setup preview test test-fast bench sandbox clean fuzz docs lint
 
 setup: $(STAMP)
 
@@ -20,9 +20,13 @@ $(STAMP): pyproject.toml constraints.txt
 preview: $(STAMP)
 	$(BIN)/meridian preview --stack $(STACK)
 
-# the lint step first (seconds), then the suite
+# the lint step first (seconds), then the whole suite on two workers (sandbox tests take their own ports and state)
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
+
+# under a minute: the lint step, then the pure unit tests (markers `sandbox` and `slow`: pyproject.toml)
+test-fast: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not sandbox and not slow"
 
 # ruff (config in pyproject.toml [tool.ruff]): the lint rules, then the formatting, checked without changing a file
 lint: $(STAMP)

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real stacks previewed once per session, one subprocess per stack, in parallel."""
+"""Shared fixtures (helpers are in helpers.py): the real stacks previewed once per session, one
+subprocess per stack, in parallel; moto; a project copy; one shared sandbox per test process."""
 
 from __future__ import annotations
 
@@ -6,26 +7,23 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-STACKS = ("us", "eu", "apac")
-PROJECT_FILES = ("Pulumi.yaml", "Pulumi.us.yaml", "Pulumi.eu.yaml", "Pulumi.apac.yaml", "__main__.py")
+from tests.helpers import PROJECT_FILES, ROOT, STACKS, Cli, meridian_cmd, running_sandbox
+
+# What a fixture costs marks every test that uses it (directly or through another fixture), so no
+# test has to repeat it; the markers are registered in pyproject.toml.
+MARKED_BY_FIXTURE = {"previews": "slow", "shared_sandbox": "sandbox"}
 
 
-@dataclass
-class Cli:
-    code: int
-    out: str
-    err: str
-
-
-def meridian_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "meridian", *args]
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, marker in MARKED_BY_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
 
 
 @pytest.fixture
@@ -39,12 +37,6 @@ def aws_env(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         yield
-
-
-def run_meridian(*args: str, cwd: Path = ROOT, timeout: float = 300) -> Cli:
-    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
-    proc = subprocess.run(meridian_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-    return Cli(proc.returncode, proc.stdout, proc.stderr)
 
 
 @dataclass
@@ -90,25 +82,10 @@ def project_copy(tmp_path) -> Path:
     return tmp_path
 
 
-def full_project_copy(dest: Path) -> Path:
-    """A copy of everything a user's checkout gives the CLI: the program, the service it renders,
-    the policy pack (reports and state then land in the copy, not in this checkout)."""
-    for name in PROJECT_FILES:
-        shutil.copy(ROOT / name, dest / name)
-    for part in ("components", "stackconfig", "service", "policies"):
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
-
-
 @pytest.fixture(scope="session")
 def shared_sandbox():
     """One us sandbox (time scale 20, fault proxies) for the modules that load it and leave it
     healthy (SLO runs, chaos scenarios): started once per test process instead of once per module
     (start and stop are most of their cost), down at the end; yields its state dir."""
-    from tests.test_targets_sandbox import running_sandbox, sandbox_parts_missing
-
-    missing = sandbox_parts_missing()
-    if missing:  # pragma: no cover - CI installs both
-        pytest.skip(f"sandbox parts not installed: {missing}")
     with running_sandbox("meridian-shared-test-") as state_dir:
         yield state_dir

@@ -12,7 +12,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from meridian.chaos import actions
 from meridian.chaos import run as chaosrun
-from tests.test_drill_aws import globals_response, inverted, make_target
+from tests.helpers import globals_response, inverted, make_target
 
 FIS = "fis"
 

@@ -19,8 +19,7 @@ from meridian.chaos import run as chaosrun
 from meridian.errors import BadInput
 from meridian.slo.evaluate import ERROR, OK, Sample, Window
 from meridian.targets import Target, open_target
-from tests.conftest import ROOT, run_meridian
-from tests.test_targets_sandbox import STACK
+from tests.helpers import ROOT, STACK, run_meridian
 
 SCENARIOS = ("region-loss", "database-failover", "replica-loss", "db-latency", "packet-drops", "noisy-neighbour")
 
@@ -55,6 +54,7 @@ def test_experiment_is_valid_for_chaos_toolkit(name, monkeypatch):
             assert prov["func"] in protocol, f"{a['name']}: {prov['func']} is not a Target operation"
 
 
+@pytest.mark.slow
 def test_unknown_scenario_is_bad_input():
     cli = run_meridian("chaos", "meteor-strike", "--stack", STACK)
     assert cli.code == 2 and "unknown chaos scenario 'meteor-strike'" in cli.err and "region-loss" in cli.err
@@ -365,11 +365,12 @@ def test_region_loss_under_load_recovers_within_the_detection_bound(state_dir, t
     assert _healthy(state_dir)
 
 
+@pytest.mark.sandbox
 def test_db_latency_on_a_non_us_stack_injects_the_fault_and_is_judged(tmp_path):
     """On eu the experiments used to probe a us tenant: the steady state failed before the fault,
     nothing was injected, and the run passed. Now the probe is an eu tenant and the fault is felt."""
     from stackconfig import load_stack
-    from tests.test_targets_sandbox import running_sandbox
+    from tests.helpers import running_sandbox
 
     stack = "eu"
     # the machine is shared: the stack-wide latency objectives loosened; the chaos budget as shipped

@@ -22,7 +22,7 @@ from stackconfig import (
 )
 from stackconfig.planning import plan_subnets
 
-from .conftest import ROOT, STACKS
+from .helpers import ROOT, STACKS
 
 
 def us_raw() -> RawConfig:

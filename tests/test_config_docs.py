@@ -11,7 +11,7 @@ from meridian.configdoc import config_reference
 from meridian.docs import _replace
 from stackconfig import StackConfig
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 CONFIG_DOC = ROOT / "docs" / "config.md"
 

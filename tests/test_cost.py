@@ -10,7 +10,7 @@ import yaml
 from meridian.costmodel import estimate, load_prices
 from stackconfig import load_stack
 
-from .conftest import ROOT, run_meridian
+from .helpers import ROOT, run_meridian
 
 PRICES = {
     "source": "test table",
@@ -99,6 +99,7 @@ def test_preview_fills_the_plan_cost_key(previews):
     assert cost["unpriced_types"] == []
 
 
+@pytest.mark.slow
 def test_cost_command_prints_tables_and_passes_within_caps():
     cli = run_meridian("cost", "--stack", "eu")
     assert cli.code == 0, cli.err
@@ -106,6 +107,7 @@ def test_cost_command_prints_tables_and_passes_within_caps():
         assert text in cli.out, text
 
 
+@pytest.mark.slow
 def test_plan_over_caps_exits_1_naming_the_offenders(project_copy):
     path = project_copy / "Pulumi.eu.yaml"
     doc = yaml.safe_load(path.read_text())
@@ -121,6 +123,7 @@ def test_plan_over_caps_exits_1_naming_the_offenders(project_copy):
     assert len(json.loads(out.read_text())["problems"]) == 1 + 4
 
 
+@pytest.mark.slow
 def test_budgets_over_cap_exit_2(project_copy):
     path = project_copy / "Pulumi.apac.yaml"
     doc = yaml.safe_load(path.read_text())
@@ -130,6 +133,7 @@ def test_budgets_over_cap_exit_2(project_copy):
     assert cli.code == 2 and "Pulumi.apac.yaml: meridian:tenants: tenant budgets sum to" in cli.err
 
 
+@pytest.mark.slow
 def test_synthetic_tenants_replace_the_stack_tenants(tmp_path):
     out = tmp_path / "plan.json"
     cli = run_meridian("preview", "--stack", "apac", "--tenants", "7", "--no-policy", "--json", str(out))
@@ -147,6 +151,7 @@ def test_synthetic_tenants_replace_the_stack_tenants(tmp_path):
     assert len(budgets) == 7 + 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["-1", "100000", "many"])
 def test_bad_tenant_count_exits_2(bad):
     cli = run_meridian("preview", "--stack", "us", "--tenants", bad)

@@ -11,7 +11,7 @@ import pytest
 from meridian.docs import BENCH_RESULTS, SECTIONS, StackFacts, bench_problems, load_bench, render_docs, stale_docs
 from meridian.errors import BadInput
 
-from .conftest import ROOT, run_meridian
+from .helpers import ROOT, run_meridian
 
 
 def facts_of(previews) -> dict[str, StackFacts]:

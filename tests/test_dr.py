@@ -13,7 +13,7 @@ from components.tenant import tenant_prefix
 from meridian.engine.mocks import OUTPUTS, _digest
 from stackconfig import ZONE_REGIONS, ConfigError, RawConfig, load_stack, parse_config, read_stack_files
 
-from .conftest import ROOT, STACKS
+from .helpers import ROOT, STACKS, by_urn, of_type
 
 VAULT = "aws:backup/vault:Vault"
 LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
@@ -24,14 +24,6 @@ BUCKET = "aws:s3/bucket:Bucket"
 KEY = "aws:kms/key:Key"
 FIS = "aws:fis/experimentTemplate:ExperimentTemplate"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-
-
-def of_type(plan, token, region=None):
-    return [r for r in plan["resources"] if r["type"] == token and (region is None or r["region"] == region)]
-
-
-def by_urn(plan):
-    return {r["urn"]: r for r in plan["resources"]}
 
 
 def owner_of(plan, arn):

@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import boto3
 import pytest
 import yaml
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 from rich.console import Console
 
 from meridian.commands.drill import DrillRequest, run_drill
@@ -26,101 +25,7 @@ from meridian.errors import BadInput
 from meridian.targets import aws as aws_target
 from stackconfig import load_stack
 
-from .conftest import ROOT
-
-ACCOUNT = "123456789012"
-
-
-def member(region, cluster, writer):
-    return {"DBClusterArn": f"arn:aws:rds:{region}:{ACCOUNT}:cluster:{cluster}", "IsWriter": writer}
-
-
-class Cloud:
-    """Clients for the target: moto Route 53, stubbed RDS / FIS; every call recorded in order."""
-
-    def __init__(self, outputs):
-        self.calls: list[tuple[str, str, str]] = []
-        self.stubs: dict[tuple[str, str], Stubber] = {}
-        self.clients: dict[tuple[str, str], object] = {}
-        self.outputs = outputs
-
-    def factory(self, service, region):
-        if (service, region) in self.clients:
-            return self.clients[(service, region)]
-        client = boto3.client(service, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
-        client.meta.events.register("before-call.*.*", lambda model, **_: self.calls.append((service, region, model.name)))
-        if service != "route53":
-            stub = Stubber(client)
-            stub.activate()
-            self.stubs[(service, region)] = stub
-        self.clients[(service, region)] = client
-        return client
-
-    def stub(self, service, region) -> Stubber:
-        if (service, region) not in self.stubs:
-            self.factory(service, region)
-        return self.stubs[(service, region)]
-
-    def mutating(self):
-        return [c for c in self.calls if not c[2].startswith(("Describe", "Get", "List"))]
-
-    def done(self):
-        for stub in self.stubs.values():
-            stub.assert_no_pending_responses()
-
-
-def make_target(previews, stack, tmp_path, *, health_checks=True):
-    """The target over the outputs the engine rendered, with the health checks made real in moto."""
-    outputs = json.loads(json.dumps(previews[stack].plan["outputs"]))
-    cloud = Cloud(outputs)
-    if health_checks:
-        r53 = boto3.client("route53", region_name="us-east-1")
-        for role in ("PRIMARY", "SECONDARY"):
-            created = r53.create_health_check(
-                CallerReference=role,
-                HealthCheckConfig={
-                    "Type": "HTTPS",
-                    "FullyQualifiedDomainName": f"{role.lower()}.example.com",
-                    "Port": 443,
-                    "ResourcePath": "/healthz",
-                    "RequestInterval": 10,
-                    "FailureThreshold": 3,
-                },
-            )
-            outputs["dr"]["health_check_ids"][role] = created["HealthCheck"]["Id"]
-    path = tmp_path / f"{stack}-outputs.json"
-    path.write_text(json.dumps(outputs))
-    target = aws_target.from_stack(stack, ROOT, outputs=path, client_factory=cloud.factory, poll_s=0, wait_s=5)
-    target._state_file = tmp_path / "aws-experiments.json"
-    return target, cloud, outputs
-
-
-def inverted(outputs) -> bool:
-    r53 = boto3.client("route53", region_name="us-east-1")
-    return r53.get_health_check(HealthCheckId=outputs["dr"]["health_check_ids"]["PRIMARY"])["HealthCheck"]["HealthCheckConfig"][
-        "Inverted"
-    ]
-
-
-def aurora_ids(outputs):
-    first = lambda host: host.split(".", 1)[0]  # noqa: E731
-    return first(outputs["regions"]["primary"]["db_writer_endpoint"]), first(outputs["regions"]["dr"]["db_reader_endpoint"])
-
-
-def globals_response(outputs, writer_role):
-    primary, dr = aurora_ids(outputs)
-    regions = {role: outputs["regions"][role]["region"] for role in ("primary", "dr")}
-    return {
-        "GlobalClusters": [
-            {
-                "GlobalClusterIdentifier": "us-db",
-                "GlobalClusterMembers": [
-                    member(regions["primary"], primary, writer_role == "primary"),
-                    member(regions["dr"], dr, writer_role == "dr"),
-                ],
-            }
-        ]
-    }
+from .helpers import ACCOUNT, ROOT, aurora_ids, globals_response, inverted, make_target
 
 
 def ops_only(drill):
@@ -372,8 +277,9 @@ def test_restore_drill_is_refused_on_a_target_that_cannot_restore(previews, tmp_
     assert not (tmp_path / "records").exists()
 
 
+@pytest.mark.slow
 def test_bad_drill_input_exits_2_with_what_is_allowed():
-    from .conftest import run_meridian
+    from .helpers import run_meridian
 
     def words(text: str) -> str:  # the message as one line, out of its error box
         return " ".join(text.replace("│", " ").split())

@@ -22,10 +22,9 @@ import psutil
 import pytest
 
 from meridian.sandbox import postgres as pglib
-from tests.conftest import ROOT, meridian_cmd, run_meridian
-from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing, until
+from tests.helpers import ROOT, STACK, meridian_cmd, run_meridian, running_sandbox, until
 
-pytestmark = pytest.mark.skipif(sandbox_parts_missing() is not None, reason=f"sandbox parts missing: {sandbox_parts_missing()}")
+pytestmark = pytest.mark.sandbox
 
 WRITER_TYPE = "judge.writer"
 RPO_TOLERANCE_S = 0.5

@@ -335,7 +335,7 @@ def test_restore_verification_requires_every_write_acknowledged_before_the_backu
     ],
 )
 def test_flags_a_drill_does_not_take_are_refused_without_a_record(tmp_path, args, says):
-    from tests.conftest import run_meridian
+    from tests.helpers import run_meridian
 
     cli = run_meridian(
         "drill", *args, "--stack", "us", "--target", "sandbox", "--state-dir", str(tmp_path / "none"),

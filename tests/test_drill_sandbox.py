@@ -9,10 +9,9 @@ import json
 import pytest
 
 from stackconfig import load_stack
-from tests.conftest import ROOT, run_meridian
-from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing
+from tests.helpers import ROOT, STACK, run_meridian, running_sandbox
 
-pytestmark = pytest.mark.skipif(sandbox_parts_missing() is not None, reason=f"sandbox parts missing: {sandbox_parts_missing()}")
+pytestmark = pytest.mark.sandbox
 
 
 def objectives(time_scale: float) -> tuple[float, float]:

@@ -11,7 +11,7 @@ import pytest
 from meridian.evidence.manifest import MANIFEST, verify, write_manifest
 from meridian.evidence.residency import attest
 
-from .conftest import run_meridian
+from .helpers import run_meridian
 
 EU = ["eu-west-1", "eu-central-1"]
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -231,6 +231,7 @@ def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_
     assert again.code == 2 and "not empty" in again.err
 
 
+@pytest.mark.slow
 def test_verify_refuses_a_directory_that_is_not_a_bundle(tmp_path):
     cli = run_meridian("evidence", "verify", str(tmp_path))
     assert cli.code == 2 and "not an evidence bundle" in cli.err
@@ -264,6 +265,7 @@ def _signed_bundle(tmp_path, kind: str):
     return bundle, key, public
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["hmac", "ed25519"])
 def test_verify_with_a_key_accepts_its_signature_and_rejects_a_forgery(tmp_path, kind):
     bundle, key, public = _signed_bundle(tmp_path, kind)
@@ -286,6 +288,7 @@ def test_verify_with_a_key_accepts_its_signature_and_rejects_a_forgery(tmp_path,
     assert "bundle intact" not in forged.out
 
 
+@pytest.mark.slow
 def test_verify_with_a_key_rejects_an_unsigned_bundle_a_stale_signature_and_a_wrong_kind_of_key(tmp_path):
     bundle, key, _ = _signed_bundle(tmp_path, "hmac")
     (bundle / "MANIFEST.sha256").write_text((bundle / "MANIFEST.sha256").read_text() + "\n")  # manifest changed after signing

@@ -14,18 +14,10 @@ from components.network import INTERFACE_ENDPOINTS
 from components.tagging import TAG_COST_CENTER, TAG_REGION, TAG_STACK, TAG_ZONE
 from stackconfig import ConfigError, RawConfig, load_stack, parse_config
 
-from .conftest import ROOT, STACKS
+from .helpers import ROOT, STACKS, by_urn, of_type
 
 PROVIDER = "pulumi:providers:aws"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-
-
-def of_type(plan: dict, token: str) -> list[dict]:
-    return [r for r in plan["resources"] if r["type"] == token]
-
-
-def by_urn(plan: dict) -> dict[str, dict]:
-    return {r["urn"]: r for r in plan["resources"]}
 
 
 def decoded(value):
@@ -300,6 +292,7 @@ def test_production_needs_an_account_and_somewhere_for_alerts_and_roles_in_that_
     assert "meridian:cluster.deploy_role_arn: arn:aws:iam::123456789012:role/deploy is in account 123456789012" in str(err.value)
 
 
+@pytest.mark.slow
 def test_the_program_keeps_an_account_id_with_a_leading_zero(tmp_path):
     """The engine passes every value as text: an account id must not be JSON-decoded into a number."""
     import subprocess

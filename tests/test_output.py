@@ -12,7 +12,7 @@ from meridian.costmodel import estimate
 from meridian.output import PIPE_WIDTH, report_console
 from meridian.render import cost_markdown, cost_rows, markdown_table
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 
 class FakeTerminal(io.StringIO):

@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from tests.conftest import ROOT, STACKS
+from tests.helpers import ROOT, STACKS
 
 FINGERPRINTS = ROOT / "tests" / "data" / "plans"
 

@@ -19,7 +19,7 @@ from meridian.cli import app
 from meridian.engine.plandiff import COMMENT_MARKER, diff_plans, headline, load_plan, to_markdown
 from meridian.errors import BadInput
 
-from .conftest import run_meridian
+from .helpers import run_meridian
 
 DATA = Path(__file__).parent / "data" / "plandiff"
 RULE = "s3-bucket-public-access-blocked"

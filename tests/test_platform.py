@@ -9,11 +9,7 @@ import yaml
 
 from stackconfig import load_stack
 
-from .conftest import ROOT, STACKS, run_meridian
-
-
-def of_type(plan, token, region=None):
-    return [r for r in plan["resources"] if r["type"] == token and (region is None or r["region"] == region)]
+from .helpers import ROOT, STACKS, of_type, run_meridian
 
 
 def pair(stack):
@@ -287,6 +283,7 @@ def test_one_validation_record_per_name_serves_both_regions_certificates(preview
     assert not of_type(plan, "aws:route53/zone:Zone"), "deploys use the existing delegated zone"
 
 
+@pytest.mark.slow
 def test_project_dir_previews_that_projects_own_components(project_copy, tmp_path):
     """`--project-dir DIR` runs DIR's components, not this checkout's (an edited copy must show its edit)."""
     registry = project_copy / "components" / "registry.py"

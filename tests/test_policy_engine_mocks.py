@@ -8,7 +8,7 @@ from pulumi.runtime import MockResourceArgs
 
 from meridian.engine.mocks import MeridianMocks, MockConfigError
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 PROVIDER_URN = "urn:pulumi:us::meridian::pulumi:providers:aws::{name}"
 

@@ -14,14 +14,16 @@ from meridian.engine.policy.generated import drift, generated, merged, require_c
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
 
-from .conftest import ROOT, STACKS
-from .test_policy_stacks import DUMP
+from .helpers import REGISTRATIONS_SCRIPT, ROOT, STACKS
 
 
 @pytest.fixture(scope="module")
 def first_preview_us():
     proc = subprocess.run(
-        [sys.executable, "-c", DUMP, str(ROOT), "us", "first-preview"], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", REGISTRATIONS_SCRIPT, str(ROOT), "us", "first-preview"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     resources = json.loads(proc.stdout)
@@ -32,6 +34,7 @@ def first_preview_us():
         yield resources, lambda rs: evaluate(analyzer, [Subject.from_dict(r) for r in rs])
 
 
+@pytest.mark.slow
 def test_first_preview_lists_what_only_up_can_verify_and_fails_nothing(first_preview_us):
     resources, run = first_preview_us
     violations = run(resources)
@@ -43,6 +46,7 @@ def test_first_preview_lists_what_only_up_can_verify_and_fails_nothing(first_pre
     assert not any("can't run" in v.message for v in violations)
 
 
+@pytest.mark.slow
 def test_first_preview_still_fails_on_what_is_decidable(first_preview_us):
     resources, run = first_preview_us
     mutated = json.loads(json.dumps(resources))

@@ -17,7 +17,7 @@ from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 from meridian.errors import BadInput
 
 from . import policydata
-from .conftest import ROOT
+from .helpers import ROOT
 
 PACK = ROOT / "policies"
 

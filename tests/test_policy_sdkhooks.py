@@ -19,7 +19,7 @@ from meridian.engine.policy import Analyzer
 from meridian.engine.policy.config import PolicyPackError
 from meridian.engine.recorder import UNKNOWN
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 PACK = ROOT / "policies"
 

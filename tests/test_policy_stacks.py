@@ -14,27 +14,15 @@ import pytest
 
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate, load_policy_config
 
-from .conftest import ROOT, STACKS, run_meridian
-
-# Runs the real program in a fresh process (SDK state is global) and dumps what the analyzer is sent
-# (argv: project dir, stack, and "first-preview" for the first-preview view).
-DUMP = """
-import json, sys
-from pathlib import Path
-from google.protobuf import json_format
-from meridian.engine.run import run_program
-run = run_program(Path(sys.argv[1]), sys.argv[2], first_preview=sys.argv[3:] == ["first-preview"])
-json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent or None,
-            "provider": r.provider_urn or None, "inputs": json_format.MessageToDict(r.inputs),
-            "dependencies": r.dependencies, "propertyDependencies": r.property_dependencies, "protect": r.protect}
-           for r in run.registrations], sys.stdout)
-"""
+from .helpers import REGISTRATIONS_SCRIPT, ROOT, STACKS, run_meridian
 
 
 @pytest.fixture(scope="session")
 def real_resources():
     procs = {
-        s: subprocess.Popen([sys.executable, "-c", DUMP, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        s: subprocess.Popen(
+            [sys.executable, "-c", REGISTRATIONS_SCRIPT, str(ROOT), s], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for s in ("us", "apac")
     }
     out = {}
@@ -85,11 +73,13 @@ def _caught(violations, rule, urn=None):
     return hits
 
 
+@pytest.mark.slow
 def test_unmutated_real_resources_pass(real_resources, stack_pack):
     for stack in ("us", "apac"):
         assert [v for v in stack_pack(stack, real_resources[stack]) if v.level == "mandatory"] == []
 
 
+@pytest.mark.slow
 def test_real_database_with_encryption_off(real_resources, stack_pack):
     resources = json.loads(json.dumps(real_resources["us"]))
     cluster = _one(resources, "aws:rds/cluster:Cluster")
@@ -97,6 +87,7 @@ def test_real_database_with_encryption_off(real_resources, stack_pack):
     _caught(stack_pack("us", resources), "rds-storage-encrypted", cluster["urn"])
 
 
+@pytest.mark.slow
 def test_real_bucket_made_public(real_resources, stack_pack):
     resources = json.loads(json.dumps(real_resources["us"]))
     block = _one(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
@@ -105,6 +96,7 @@ def test_real_bucket_made_public(real_resources, stack_pack):
     _caught(stack_pack("us", resources), "s3-bucket-public-access-blocked", block["urn"])
 
 
+@pytest.mark.slow
 def test_real_tenant_role_widened_to_everything(real_resources, stack_pack):
     # Tenants reach AWS through EKS Pod Identity (components.tenantidentity): a tenant's association
     # carries its session policy; widening it must be caught.
@@ -120,6 +112,7 @@ def test_real_tenant_role_widened_to_everything(real_resources, stack_pack):
     assert any('Resource "*"' in v.message and "globex" in v.message for v in hits)
 
 
+@pytest.mark.slow
 def test_real_resource_moved_outside_the_zone(real_resources, stack_pack):
     resources = json.loads(json.dumps(real_resources["us"]))
     key = _one(resources, "aws:kms/key:Key", lambda r: "-t-acme-" in r["name"])
@@ -131,6 +124,7 @@ def test_real_resource_moved_outside_the_zone(real_resources, stack_pack):
     assert provider["urn"] in urns and len(urns) > 50  # the provider and everything it creates
 
 
+@pytest.mark.slow
 def test_real_primary_record_without_health_check(real_resources, stack_pack):
     resources = json.loads(json.dumps(real_resources["us"]))
     record = _one(
@@ -143,12 +137,14 @@ def test_real_primary_record_without_health_check(real_resources, stack_pack):
     _caught(stack_pack("us", resources), "route53-failover-record-ready", record["urn"])
 
 
+@pytest.mark.slow
 def test_real_tenant_without_budget(real_resources, stack_pack):
     resources = [r for r in json.loads(json.dumps(real_resources["us"])) if not r["name"].startswith("us-cost-tenant-initech")]
     hits = _caught(stack_pack("us", resources), "budgets-tenant-budget-exists")
     assert [v.message.split(" must")[0] for v in hits] == ["Tenant initech"]
 
 
+@pytest.mark.slow
 def test_real_database_without_dr_member(real_resources, stack_pack):
     resources = json.loads(json.dumps(real_resources["apac"]))  # RDS postgres with a cross-region replica
     replica = _one(resources, "aws:rds/instance:Instance", lambda r: r["name"].endswith("-replica"))
@@ -162,6 +158,7 @@ def test_real_database_without_dr_member(real_resources, stack_pack):
     _caught(stack_pack("us", resources), "rds-database-dr-member", _one(resources, "aws:rds/globalCluster:GlobalCluster")["urn"])
 
 
+@pytest.mark.slow
 def test_real_tenant_namespace_without_default_deny(real_resources, stack_pack):
     resources = [r for r in json.loads(json.dumps(real_resources["us"])) if not r["name"].endswith("-t-acme-default-deny")]
     hits = _caught(stack_pack("us", resources), "tenant-namespace-guarded")
@@ -177,6 +174,7 @@ def project_with_pack(project_copy):
     return project_copy
 
 
+@pytest.mark.slow
 def test_missing_policy_config_exits_2_naming_the_file(project_with_pack):
     (project_with_pack / "policies" / "config" / "eu.json").unlink()
     cli = run_meridian("preview", "--stack", "eu", "--project-dir", str(project_with_pack))
@@ -184,12 +182,14 @@ def test_missing_policy_config_exits_2_naming_the_file(project_with_pack):
     assert "policies/config/eu.json: policy config not found" in cli.err and "Traceback" not in cli.err + cli.out
 
 
+@pytest.mark.slow
 def test_unparseable_policy_config_exits_2(project_with_pack):
     (project_with_pack / "policies" / "config" / "us.json").write_text('{"rds-storage-encrypted": "mandatory",}')
     cli = run_meridian("policy", "--stack", "us", "--project-dir", str(project_with_pack))
     assert cli.code == 2 and "us.json: not valid JSON (line 1" in cli.err and "Traceback" not in cli.err
 
 
+@pytest.mark.slow
 def test_invalid_policy_settings_exit_2(project_with_pack):
     path = project_with_pack / "policies" / "config" / "apac.json"
     cfg = json.loads(path.read_text())
@@ -200,6 +200,7 @@ def test_invalid_policy_settings_exit_2(project_with_pack):
     assert "policies/config/apac.json: invalid policy config" in cli.err and "minRetentionDays: must be an integer" in cli.err
 
 
+@pytest.mark.slow
 def test_mandatory_violation_exits_1_grouped_by_rule_and_in_the_plan(project_with_pack, tmp_path):
     path = project_with_pack / "policies" / "config" / "us.json"
     cfg = json.loads(path.read_text())
@@ -221,6 +222,7 @@ def test_mandatory_violation_exits_1_grouped_by_rule_and_in_the_plan(project_wit
     assert all("propertyDependencies" in r for r in plan["resources"])
 
 
+@pytest.mark.slow
 def test_policy_config_drifted_from_the_stack_config_exits_2_naming_both(project_with_pack):
     path = project_with_pack / "policies" / "config" / "us.json"
     cfg = json.loads(path.read_text())
@@ -238,6 +240,7 @@ def test_policy_config_drifted_from_the_stack_config_exits_2_naming_both(project
     ]
 
 
+@pytest.mark.slow
 def test_no_policy_skips_the_pack(project_with_pack):
     (project_with_pack / "policies" / "config" / "us.json").unlink()  # not even read
     cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project_with_pack), "--no-policy")
@@ -245,6 +248,7 @@ def test_no_policy_skips_the_pack(project_with_pack):
     assert "policy: skipped (--no-policy)" in cli.out
 
 
+@pytest.mark.slow
 def test_analyzer_process_is_stopped_even_when_the_program_fails(project_with_pack):
     (project_with_pack / "__main__.py").write_text("raise ValueError('boom')\n")
     before = _analyzers()

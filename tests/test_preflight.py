@@ -20,7 +20,9 @@ from meridian.engine.plan import Plan
 from meridian.preflight.checks import CHECKS, Context, run_checks
 from stackconfig import load_stack
 
-from .conftest import ROOT, run_meridian
+from .helpers import ROOT, run_meridian
+
+pytestmark = pytest.mark.slow  # the plan comes from an offline run of the program
 
 DUMP = r"""
 import pickle, sys

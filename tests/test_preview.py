@@ -25,7 +25,7 @@ from meridian.engine.recorder import (
 )
 from stackconfig import ZONE_REGIONS, load_stack
 
-from .conftest import ROOT, STACKS, meridian_cmd, run_meridian
+from .helpers import ROOT, STACKS, meridian_cmd, run_meridian
 
 RESOURCE_KEYS = {
     "urn",
@@ -266,6 +266,7 @@ def test_plain_struct_is_canonical_plain_of_the_dict():
     assert shown["password"] == shown["secretOutput"] == "[secret]" and shown["output"]["z"] == UNKNOWN_SHOWN
 
 
+@pytest.mark.slow
 def test_plain_struct_matches_on_every_resource_of_a_real_stack():
     script = (
         "from pathlib import Path; from google.protobuf import json_format\n"
@@ -288,6 +289,7 @@ def test_bare_runs_the_same_program(previews):
     assert f"{count} resources in" in cli.out
 
 
+@pytest.mark.slow
 def test_broken_stack_file_exits_2_naming_file_and_key(project_copy):
     path = project_copy / "Pulumi.us.yaml"
     doc = yaml.safe_load(path.read_text())
@@ -301,12 +303,14 @@ def test_broken_stack_file_exits_2_naming_file_and_key(project_copy):
     assert "Traceback" not in cli.err + cli.out
 
 
+@pytest.mark.slow
 def test_unparseable_yaml_exits_2(project_copy):
     (project_copy / "Pulumi.eu.yaml").write_text("config: [unclosed\n")
     cli = run_meridian("preview", "--stack", "eu", "--project-dir", str(project_copy))
     assert cli.code == 2 and "Pulumi.eu.yaml: not valid YAML" in cli.err and "Traceback" not in cli.err
 
 
+@pytest.mark.slow
 def test_unknown_stack_and_bad_output_path_exit_2(tmp_path):
     cli = run_meridian("preview", "--stack", "mars")
     assert cli.code == 2 and "unknown stack 'mars'" in cli.err and "us" in cli.err
@@ -314,6 +318,7 @@ def test_unknown_stack_and_bad_output_path_exit_2(tmp_path):
     assert cli.code == 2 and "does not exist" in cli.err
 
 
+@pytest.mark.slow
 def test_program_itself_refuses_bad_config(project_copy):
     """Under the real CLI the tooling check does not run first: the program must refuse on its own."""
     import subprocess
@@ -334,12 +339,14 @@ def test_program_itself_refuses_bad_config(project_copy):
     assert "meridian:tenants['acme'].plan: unknown plan 'platinum'" in proc.stdout
 
 
+@pytest.mark.slow
 def test_bare_refuses_outputs_it_cannot_write(tmp_path):
     cli = run_meridian("preview", "--stack", "us", "--bare", "--json", str(tmp_path / "plan.json"))
     assert cli.code == 2 and "--bare runs the program under mocks and nothing else" in cli.err
     assert not (tmp_path / "plan.json").exists()
 
 
+@pytest.mark.slow
 def test_flags_show_no_value_placeholder():
     cli = run_meridian("preview", "--help")
     assert cli.code == 0 and "--no-policy" in cli.out and "--full" in cli.out
@@ -347,6 +354,7 @@ def test_flags_show_no_value_placeholder():
     assert "<text|json|markdown>" in cli.out  # options that take a value keep theirs
 
 
+@pytest.mark.slow
 def test_config_error_keeps_the_pattern_and_names_the_tenant(project_copy):
     path = project_copy / "Pulumi.us.yaml"
     doc = yaml.safe_load(path.read_text())
@@ -360,6 +368,7 @@ def test_config_error_keeps_the_pattern_and_names_the_tenant(project_copy):
     )
 
 
+@pytest.mark.slow
 def test_namespace_typo_fails_the_preview_with_a_suggestion(project_copy):
     path = project_copy / "Pulumi.apac.yaml"
     doc = yaml.safe_load(path.read_text())
@@ -434,6 +443,7 @@ def test_format_json_prints_the_plan_document(previews, reruns):
     assert json.loads(done["json"]) == previews["us"].plan
 
 
+@pytest.mark.slow
 def test_piped_output_keeps_full_names(reruns):
     _, done = reruns
     text = done["again"]  # COLUMNS=80, stdout a pipe
@@ -442,6 +452,7 @@ def test_piped_output_keeps_full_names(reruns):
     assert max(len(line) for line in text.splitlines()) > 80
 
 
+@pytest.mark.slow
 def test_summary_tree_never_hides_a_tenant(reruns):
     _, done = reruns
     md = done["many"]

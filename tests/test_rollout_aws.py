@@ -24,21 +24,13 @@ from meridian.targets import aws as aws_target
 from stackconfig import ConfigError, RawConfig, load_stack, parse_config, read_stack_files
 from stackconfig.planning import DEFAULT_DNS_TTL_S, derived_failure_threshold, failover_budget
 
-from .conftest import ROOT, STACKS
+from .helpers import ROOT, STACKS, by_urn, of_type
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TG = "aws:lb/targetGroup:TargetGroup"
 LISTENER = "aws:lb/listener:Listener"
 BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-
-
-def of_type(plan, token, region=None):
-    return [r for r in plan["resources"] if r["type"] == token and (region is None or r["region"] == region)]
-
-
-def by_urn(plan):
-    return {r["urn"]: r for r in plan["resources"]}
 
 
 def regions_of(stack):

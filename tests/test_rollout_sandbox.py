@@ -18,8 +18,9 @@ from meridian.evidence.manifest import verify
 from meridian.slo.evaluate import OK, percentile
 from meridian.slo.raw import read_raw
 from meridian.targets.sandbox import SandboxTarget
-from tests.conftest import ROOT, meridian_cmd, run_meridian
-from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing
+from tests.helpers import ROOT, STACK, meridian_cmd, run_meridian, running_sandbox
+
+pytestmark = pytest.mark.sandbox
 
 FAST = ("--min-samples", "5", "--users", "30")
 # the tests judge the machinery, not this shared 2-core machine: p95 500 ms (a canary 600 ms slower
@@ -29,9 +30,6 @@ SLO = "version: 1\nobjectives:\n  p95_ms: 500\n  p99_ms: 5000\n  error_rate: 0.0
 
 @pytest.fixture(scope="module")
 def state_dir():
-    missing = sandbox_parts_missing()
-    if missing:  # pragma: no cover - CI installs both
-        pytest.skip(f"sandbox parts not installed: {missing}")
     with running_sandbox("meridian-rollout-test-") as d:
         yield d
 

@@ -4,7 +4,6 @@ provenance signing, the service's rehearsal fault. No sandbox, no load."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from hypothesis import given
@@ -260,13 +259,13 @@ def test_fault_option_and_versions_file(tmp_path):
 def test_the_service_answers_its_version_and_applies_its_fault():
     from service.app import create_app
     from service.settings import ServiceSettings, VersionFault
-    from tests.test_service import KEYS, MemoryStore, TestClient, _settings
+    from tests.helpers import KEYS, MemoryStore, TestClient, service_settings
 
     settings = ServiceSettings.from_dict(
-        {**_settings().to_dict(), "version": "v2", "fault": {"latency_ms": 1, "error_rate": 1.0}}
+        {**service_settings().to_dict(), "version": "v2", "fault": {"latency_ms": 1, "error_rate": 1.0}}
     )
     assert settings.fault == VersionFault(1.0, 1.0) and ServiceSettings.from_dict(settings.to_dict()) == settings
-    assert "fault" not in _settings().to_dict() and _settings().version == "stable"
+    assert "fault" not in service_settings().to_dict() and service_settings().version == "stable"
     with pytest.raises(ValueError):
         VersionFault(error_rate=1.5)
     with TestClient(create_app(settings, MemoryStore())) as client:
@@ -274,7 +273,7 @@ def test_the_service_answers_its_version_and_applies_its_fault():
         assert live.status_code == 200 and live.headers["x-meridian-version"] == "v2"  # health is never faulted
         r = client.get("/v1/tenants/acme/events", headers={"Authorization": f"Bearer {KEYS['acme']}"})
         assert r.status_code == 500 and r.json()["error"] == "injected_fault" and r.headers["x-meridian-version"] == "v2"
-    with TestClient(create_app(_settings(), MemoryStore())) as client:
+    with TestClient(create_app(service_settings(), MemoryStore())) as client:
         r = client.get("/v1/tenants/acme/events", headers={"Authorization": f"Bearer {KEYS['acme']}"})
         assert r.status_code == 200 and r.headers["x-meridian-version"] == "stable"
 
@@ -284,14 +283,12 @@ def test_the_service_answers_its_version_and_applies_its_fault():
 
 def test_haproxy_accepts_the_config_with_region_doors(tmp_path):
     import re
-    import shutil
     import subprocess
 
     from meridian.sandbox.haproxy import Backend, RegionDoor, ScaledFailover, render
+    from tests.helpers import require_haproxy
 
-    exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    if not os.access(exe, os.X_OK):
-        pytest.skip("haproxy not installed")
+    exe = require_haproxy()
     primary, dr = Backend("primary-x", "127.0.0.1", 18081, False), Backend("dr-y", "127.0.0.1", 18082, True)
     text = render(
         ScaledFailover(10, 3, 30, 60, 10.0),

@@ -14,7 +14,9 @@ import pytest
 from meridian.sandbox import fromplan, podrun
 from service.settings import ServiceSettings
 
-from .conftest import ROOT
+from .helpers import ROOT
+
+pytestmark = pytest.mark.slow  # the plan comes from an offline run of the program
 
 PORTS = {"writers": [15432, 15433], "reader": {"primary": 15432, "dr": 15433}, "service": {"primary": 18080, "dr": 18081}}
 

@@ -2,7 +2,7 @@
 proxies, all on 127.0.0.1. One sandbox for the module (up once through the CLI, down at the end);
 the tests run in order and the destructive ones (fault injection, promotion, crash) come last.
 
-Skipped only when the PostgreSQL server binaries or haproxy are absent (CI installs both).
+Skipped only when the PostgreSQL server binaries or haproxy are absent; under CI (CI=true) that fails.
 """
 
 from __future__ import annotations
@@ -26,15 +26,9 @@ from hypothesis import strategies as st
 from meridian import ports as portlib
 from meridian.sandbox import core, procs
 from meridian.sandbox import manifest as mf
-from tests.conftest import run_meridian
+from tests.helpers import STACK, TIME_SCALE, require_sandbox_parts, run_meridian, until
 
-try:
-    core.check_parts()
-except core.SandboxMissing as _exc:  # pragma: no cover - CI installs both
-    pytest.skip(f"sandbox parts not installed: {_exc}", allow_module_level=True)
-
-STACK = "us"
-TIME_SCALE = 20.0  # 10 s checks every 500 ms, threshold 3: failover in ~1.5-2 s
+pytestmark = pytest.mark.sandbox
 
 
 class Sandbox:
@@ -77,6 +71,7 @@ def _survivors(sb: Sandbox) -> list[str]:
 
 @pytest.fixture(scope="module")
 def sb():
+    require_sandbox_parts()
     state_dir = Path(tempfile.mkdtemp(prefix="meridian-sandbox-test-"))
     os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
     box = Sandbox(state_dir)
@@ -99,16 +94,6 @@ def sb():
 
 def _client() -> httpx.Client:
     return httpx.Client(timeout=5.0)
-
-
-def _until(fn, timeout: float, step: float = 0.05):
-    """Call fn until it returns a truthy value or `timeout` passes; return the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 # --- up and status ------------------------------------------------------------------------------
@@ -194,7 +179,7 @@ def test_a_write_on_the_primary_is_read_on_the_replica(sb):
             r = c.get(f"{dr}/v1/tenants/globex/events/{eid}", headers=sb.headers("globex"))
             return r if r.status_code == 200 else None
 
-        got = _until(seen, 10)
+        got = until(seen, 10)
         assert got is not None, "the write never reached the replica"
         assert got.json()["payload"] == {"mark": "r1"}
         assert c.get(f"{dr}/healthz").json()["db_role"] == "replica"
@@ -329,11 +314,11 @@ def test_blackholed_primary_service_fails_over_to_dr_and_back(sb):
         assert _serving(c, endpoint) == "us-east-1"
         _fault(sb, "svc-primary", blackhole=True)
         try:
-            assert _until(lambda: _serving(c, endpoint) == "us-west-2", 15), "no failover to the dr region"
+            assert until(lambda: _serving(c, endpoint) == "us-west-2", 15), "no failover to the dr region"
             assert core.haproxy_servers(sb.doc)["primary-us-east-1"].startswith("DOWN")
         finally:
             _fault(sb, "svc-primary", blackhole=False)
-        assert _until(lambda: _serving(c, endpoint) == "us-east-1", 15), "no fail back once the primary answered"
+        assert until(lambda: _serving(c, endpoint) == "us-east-1", 15), "no fail back once the primary answered"
 
 
 def test_promotion_stop_primary_promote_replica_writes_continue(sb):
@@ -345,7 +330,7 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
         assert core.stop_part(doc, "pg-primary") is True
         # no primary anywhere: neither region can take writes, so neither passes its deep health
         # check (the dr region's replica still reads, but the front door must not send it writes)
-        servers = _until(
+        servers = until(
             lambda: all(v.startswith("DOWN") for v in core.haproxy_servers(doc).values()) and core.haproxy_servers(doc), 15
         )
         assert servers, core.haproxy_servers(doc)
@@ -359,17 +344,17 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         core.promote_dr(doc)
         # the promoted dr region can write: its check passes and the front door moves there
-        assert _until(lambda: _serving(c, endpoint) == "us-west-2", 15)
+        assert until(lambda: _serving(c, endpoint) == "us-west-2", 15)
 
         def write(url):
             r = c.post(f"{url}/v1/tenants/acme/events", json={"type": "post", "payload": {"via": url}}, headers=h)
             return r if r.status_code == 201 else None
 
-        r = _until(lambda: write(endpoint), 10)
+        r = until(lambda: write(endpoint), 10)
         assert r is not None and r.json()["region"] == "us-west-2", "writes did not continue after promotion"
         eid = r.json()["ids"][0]
         # the primary region's service also follows the promotion: its multi-host DSN finds the new primary
-        r2 = _until(lambda: write(doc["regions"]["primary"]["service_url"]), 10)
+        r2 = until(lambda: write(doc["regions"]["primary"]["service_url"]), 10)
         assert r2 is not None
         got = c.get(f"{endpoint}/v1/tenants/acme/events/{eid}", headers=h)
         assert got.status_code == 200 and got.json()["type"] == "post"

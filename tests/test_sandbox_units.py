@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from meridian import ports
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import procs
 from meridian.sandbox.haproxy import Backend, ScaledFailover, parse_show_stat, render
-from tests.conftest import ROOT, run_meridian
+from tests.helpers import ROOT, require_haproxy, run_meridian
 
 # --- ports --------------------------------------------------------------------------------------
 
@@ -113,8 +112,8 @@ def test_render_refuses_configs_without_an_active_server():
         render(fo, 8000, [Backend("a", "127.0.0.1", 1, False), Backend("a", "127.0.0.1", 2, True)], "/tmp/s")
 
 
-@pytest.mark.skipif(not shutil.which("haproxy") and not os.access("/usr/sbin/haproxy", os.X_OK), reason="haproxy not installed")
 def test_haproxy_accepts_the_rendered_config(tmp_path):
+    exe = require_haproxy()
     fo = ScaledFailover(30, 10, 60, 600, 7.5)
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(
@@ -125,7 +124,6 @@ def test_haproxy_accepts_the_rendered_config(tmp_path):
             str(tmp_path / "h.sock"),
         )
     )
-    exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
     out = subprocess.run([exe, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ALERT" not in out.stdout + out.stderr and "WARNING" not in out.stdout + out.stderr
@@ -187,6 +185,7 @@ def test_manifest_is_written_atomically_and_private(tmp_path):
 # --- CLI: bad input is exit 2 with a message, no traceback ---------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, needle",
     [
@@ -206,6 +205,7 @@ def test_bad_input_exits_2(args, needle):
     assert "Traceback" not in cli.out + cli.err
 
 
+@pytest.mark.slow
 def test_status_and_down_of_a_sandbox_that_is_not_up(tmp_path):
     cli = run_meridian("sandbox", "status", "--stack", "eu", "--state-dir", str(tmp_path))
     assert cli.code == 1 and "not up" in cli.out
@@ -213,11 +213,13 @@ def test_status_and_down_of_a_sandbox_that_is_not_up(tmp_path):
     assert cli.code == 0 and "was not up" in cli.out
 
 
+@pytest.mark.slow
 def test_sandbox_help_lists_the_commands():
     cli = run_meridian("sandbox", "--help")
     assert cli.code == 0 and all(c in cli.out for c in ("up", "down", "status"))
 
 
+@pytest.mark.slow
 def test_missing_haproxy_is_exit_2_naming_it(tmp_path):
     env_cli = subprocess.run(
         [sys.executable, "-m", "meridian", "sandbox", "up", "--stack", "us", "--state-dir", str(tmp_path)],

@@ -1,6 +1,6 @@
 """The reference service without a database: quotas, keys, tenant isolation, errors (fast).
 
-`MemoryStore` is a test double of `service.store.Store`; the same behaviours run against real
+`MemoryStore` (tests/helpers.py) is a test double of `service.store.Store`; the same behaviours run against real
 PostgreSQL in tests/test_sandbox_integration.py.
 """
 
@@ -21,10 +21,9 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
 
 from service.app import create_app
 from service.auth import KeyRing, key_digest, key_from_headers, new_api_key
-from service.objects import GIB, ObjectsUnavailable, StorageFull
+from service.objects import GIB
 from service.quotas import QuotaBook, TenantQuota, TokenBucket, retry_after_header
-from service.settings import ServiceSettings, TenantEntry
-from service.store import Unavailable
+from tests.helpers import KEYS, TENANTS, MemoryObjects, MemoryStore, auth, service_settings
 
 # --- token bucket arithmetic --------------------------------------------------------------------
 
@@ -106,148 +105,13 @@ def test_key_from_headers():
 # --- the app over an in-memory store ------------------------------------------------------------
 
 
-class MemoryStore:
-    """The Store protocol in memory. It refuses what PostgreSQL refuses (NUL, lone surrogates,
-    integers outside int8) with an error that is no `Unavailable`, as asyncpg's would be: input
-    the app lets through unchecked becomes a 500 here as it would against the real database."""
-
-    def __init__(self):
-        self.rows: list[dict] = []
-        self.down = False
-        self.writes_down = False
-        self.calls = 0  # every call that would reach the database
-
-    async def start(self):
-        pass
-
-    async def close(self):
-        pass
-
-    def _check(self, *values):
-        self.calls += 1
-        if self.down:
-            raise Unavailable("ConnectionRefusedError: down")
-        for v in values:
-            _as_postgres_would(v)
-
-    async def insert_events(self, tenant, events):
-        self._check(tenant, events)
-        if self.writes_down:
-            raise Unavailable("InternalClientError: no read-write host")
-        ids = []
-        for type_, payload in events:
-            row = {
-                "id": len(self.rows) + 1,
-                "tenant": tenant,
-                "type": type_,
-                "payload": payload,
-                "created_at": "2026-12-02T08:00:00+00:00",
-            }
-            self.rows.append(row)
-            ids.append(row["id"])
-        return ids
-
-    async def list_events(self, tenant, after, limit, type_):
-        self._check(tenant, after, limit, type_)
-        return [r for r in self.rows if r["tenant"] == tenant and r["id"] > after and (type_ is None or r["type"] == type_)][
-            :limit
-        ]
-
-    async def get_event(self, tenant, event_id):
-        self._check(tenant, event_id)
-        return next((r for r in self.rows if r["tenant"] == tenant and r["id"] == event_id), None)
-
-    async def health(self):
-        if self.down:
-            return {"db": "unreachable", "error": "down", "writes": "unavailable", "write_error": "down"}
-        out = {"db": "reachable", "db_role": "primary"}
-        return {**out, "writes": "unavailable", "write_error": "no primary"} if self.writes_down else {**out, "writes": "ok"}
-
-
-class MemoryObjects:
-    """The ObjectStore protocol in memory, keyed by tenant as S3Objects' scoped sessions are; every
-    call counts on `store.calls` (a call that would reach the tenant's data)."""
-
-    def __init__(self, store: MemoryStore):
-        self.store = store
-        store.objects = self  # for tests holding only the store
-        self.blobs: dict[tuple[str, str], bytes] = {}
-        self.preused: dict[str, int] = {}  # bytes a tenant holds besides these blobs (to reach a quota)
-
-    def _check(self):
-        self.store.calls += 1
-        if self.store.down:
-            raise ObjectsUnavailable("EndpointConnectionError: down")
-
-    async def put(self, tenant, key, body, limit_bytes):
-        self._check()
-        used = self.preused.get(tenant, 0) + sum(len(b) for (t, _), b in self.blobs.items() if t == tenant)
-        if used - len(self.blobs.get((tenant, key), b"")) + len(body) > limit_bytes:
-            raise StorageFull(used, limit_bytes)
-        self.blobs[(tenant, key)] = body
-        return {"key": key, "size": len(body), "etag": "e"}
-
-    async def get(self, tenant, key):
-        self._check()
-        return self.blobs.get((tenant, key))
-
-    async def delete(self, tenant, key):
-        self._check()
-        return self.blobs.pop((tenant, key), None) is not None
-
-    async def list(self, tenant, prefix, after, limit):
-        self._check()
-        keys = sorted(k for t, k in self.blobs if t == tenant and k.startswith(prefix) and (after is None or k > after))
-        return [{"key": k, "size": len(self.blobs[(tenant, k)])} for k in keys[:limit]], len(keys) > limit
-
-
-def _as_postgres_would(value) -> None:
-    if isinstance(value, bool) or value is None:
-        return
-    if isinstance(value, int):
-        if not -(2**63) <= value < 2**63:
-            raise OverflowError(f"value out of int64 range: {value}")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{value} is not valid jsonb")
-    elif isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("invalid byte sequence for encoding UTF8: 0x00")
-        value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, as asyncpg's encoder does
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _as_postgres_would(k)
-            _as_postgres_would(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _as_postgres_would(v)
-
-
-TENANTS = {"acme": TenantQuota(1000, 20000, 1), "globex": TenantQuota(200, 5000, 1), "initech": TenantQuota(50, 1000, 1)}
-KEYS = {t: new_api_key(t) for t in TENANTS}
-
-
-def _settings() -> ServiceSettings:
-    return ServiceSettings(
-        "us-east-1",
-        "primary",
-        "postgresql://x",
-        "postgresql://x",
-        tuple(TenantEntry(t, "p", (key_digest(KEYS[t]),), q) for t, q in TENANTS.items()),
-    )
-
-
 @pytest.fixture
 def env():
     store = MemoryStore()
     clock = [0.0]
     book = QuotaBook(TENANTS, clock=lambda: clock[0])
-    with TestClient(create_app(_settings(), store, book, MemoryObjects(store))) as client:
+    with TestClient(create_app(service_settings(), store, book, MemoryObjects(store))) as client:
         yield client, store, clock
-
-
-def auth(tenant):
-    return {"Authorization": f"Bearer {KEYS[tenant]}"}
 
 
 def test_write_then_read_own_events(env):
@@ -403,7 +267,7 @@ def test_object_storage_down_or_absent_is_503(env):
     store.down = True
     r = client.get("/v1/tenants/acme/objects/x", headers=auth("acme"))
     assert r.status_code == 503 and r.json()["error"] == "storage_unavailable" and r.headers["retry-after"] == "1"
-    with TestClient(create_app(_settings(), MemoryStore())) as bare:
+    with TestClient(create_app(service_settings(), MemoryStore())) as bare:
         r = bare.put("/v1/tenants/acme/objects/x", content=b"x", headers=auth("acme"))
         assert r.status_code == 503 and r.json()["error"] == "storage_unavailable"
 
@@ -423,6 +287,7 @@ suffix_like = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(path_tenant=tenant_like, key=key_like, suffix=suffix_like)
 def test_fuzz_tenant_isolation(env, path_tenant, key, suffix):

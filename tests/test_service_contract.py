@@ -1,7 +1,7 @@
 """The service's contract, in process (fast): every input gets a clear status, the OpenAPI document
 served at /openapi.json matches the routes, and Schemathesis fuzzes the app against it.
 
-The store is tests/test_service.py's MemoryStore, which refuses what PostgreSQL refuses: an input
+The store is tests/helpers.py's MemoryStore, which refuses what PostgreSQL refuses: an input
 the app let through unchecked becomes a 500 here, as it would against the real database. The same
 contract is fuzzed against a real sandbox in tests/test_service_sandbox.py; `make fuzz` runs longer.
 """
@@ -28,8 +28,7 @@ from service import openapi
 from service.app import create_app
 from service.quotas import QuotaBook
 from service.validation import MAX_BODY_BYTES, MAX_JSON_DEPTH, TENANT_PATTERN, too_deep
-from tests.test_service import KEYS, MemoryObjects, MemoryStore, _settings, auth
-from tests.test_service_inputs import UNLIMITED, env  # noqa: F401 - env is a fixture
+from tests.helpers import KEYS, UNLIMITED, MemoryObjects, MemoryStore, auth, service_settings
 
 # examples per operation and generation mode; `make fuzz` raises it
 FUZZ_EXAMPLES = int(os.environ.get("MERIDIAN_FUZZ_EXAMPLES", "40"))
@@ -66,8 +65,8 @@ def test_too_deep_agrees_with_the_parsers_depth(doc):
 # --- the contract cannot drift from the routes ----------------------------------------------------
 
 
-def test_served_contract_lists_exactly_the_routes(env):
-    client, _ = env
+def test_served_contract_lists_exactly_the_routes():
+    client = TestClient(APP)
     doc = client.get("/openapi.json").json()
     assert doc["openapi"] == "3.1.0"
     described = {(path, m.upper()) for path, ops in doc["paths"].items() for m in ops}
@@ -106,7 +105,7 @@ def test_tenant_pattern_is_the_config_parsers():
 # --- Schemathesis: generated requests against the app, in process ---------------------------------
 
 STORE = MemoryStore()
-APP = create_app(_settings(), STORE, QuotaBook(UNLIMITED), MemoryObjects(STORE))
+APP = create_app(service_settings(), STORE, QuotaBook(UNLIMITED), MemoryObjects(STORE))
 SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
 OPERATIONS = {f"{op.method.upper()} {op.path}": op for op in (r.ok() for r in SCHEMA.get_all_operations())}
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -127,6 +126,7 @@ MODES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, mode", MODES, ids=[f"{n} {m.value}" for n, m in MODES])
 def test_schemathesis_finds_no_5xx_and_no_contract_violation(name, mode):
     """All of Schemathesis' checks: no 5xx, statuses/headers/bodies as described, schema-valid
@@ -147,6 +147,7 @@ AUTH_CASES = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(n for n in OPERATIONS if " /v1/" in n))
 def test_requests_without_a_key_or_for_another_tenant_never_reach_the_database(name):
     """Counted: generated requests (valid or not) with no key, an unknown key, or another tenant's
@@ -199,6 +200,7 @@ def _string_spots(value, out=None) -> list[tuple]:
     return out
 
 
+@pytest.mark.slow
 def test_one_unstorable_character_anywhere_in_a_valid_body_is_a_400():
     """Schema-valid bodies (Schemathesis) with one NUL or lone surrogate put into any string or key:
     always a 400 that says which character, and nothing stored. Targets the class of issue 17's

@@ -3,7 +3,7 @@ that were 500s (NUL in an event type or payload, a deeply nested body, a cursor 
 their relatives are 400s naming what and where; a fault of ours is a logged 500 with a request id;
 a database outage is 503 + Retry-After; /healthz also judges the write path.
 
-The store is tests/test_service.py's MemoryStore, which refuses what PostgreSQL refuses: input the
+The store is tests/helpers.py's MemoryStore, which refuses what PostgreSQL refuses: input the
 app let through unchecked becomes a 500 here, as it did against the real database. The bounds are
 written out (not imported) so these tests also run against code without `service.validation`.
 """
@@ -20,19 +20,18 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
     from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.quotas import QuotaBook, TenantQuota
-from tests.test_service import TENANTS, MemoryStore, _settings, auth
+from service.quotas import QuotaBook
+from tests.helpers import UNLIMITED, MemoryStore, auth, service_settings
 
 MAX_DEPTH = 32
 INT64_MAX = 2**63 - 1
 MAX_BODY = 1 << 20
-UNLIMITED = {t: TenantQuota(10**9, 10**9, 1) for t in TENANTS}
 
 
 @pytest.fixture
 def env():
     store = MemoryStore()
-    with TestClient(create_app(_settings(), store, QuotaBook(UNLIMITED))) as client:
+    with TestClient(create_app(service_settings(), store, QuotaBook(UNLIMITED))) as client:
         yield client, store
 
 
@@ -156,7 +155,7 @@ class BrokenStore(MemoryStore):
 
 
 def test_an_unexpected_exception_is_a_logged_500_with_its_request_id(caplog):
-    with TestClient(create_app(_settings(), BrokenStore(), QuotaBook(UNLIMITED))) as client:
+    with TestClient(create_app(service_settings(), BrokenStore(), QuotaBook(UNLIMITED))) as client:
         with caplog.at_level(logging.ERROR, logger="service"):
             r = client.get("/v1/tenants/acme/events", headers={**auth("acme"), "X-Request-Id": "req-42"})
     assert r.status_code == 500 and r.headers["x-request-id"] == "req-42"

@@ -3,7 +3,7 @@ HAProxy): the four inputs of issue 17 that PostgreSQL itself refused (500s befor
 the front door, one short Schemathesis run finds no server error and no schema violation, and the
 deep health check judges each region's write path.
 
-Skipped only when the PostgreSQL server binaries or haproxy are absent (CI installs both).
+Skipped only when the PostgreSQL server binaries or haproxy are absent; under CI (CI=true) that fails.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from meridian.sandbox import core
 from meridian.sandbox import manifest as mf
-from tests.conftest import run_meridian
+from tests.helpers import STACK, require_sandbox_parts, run_meridian
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -29,17 +28,13 @@ with warnings.catch_warnings():
     from schemathesis import GenerationMode
     from schemathesis.core.parameters import ParameterLocation
 
-try:
-    core.check_parts()
-except core.SandboxMissing as _exc:  # pragma: no cover - CI installs both
-    pytest.skip(f"sandbox parts not installed: {_exc}", allow_module_level=True)
-
-STACK = "us"
+pytestmark = pytest.mark.sandbox
 SANDBOX_EXAMPLES = int(os.environ.get("MERIDIAN_FUZZ_SANDBOX_EXAMPLES", "15"))
 
 
 @pytest.fixture(scope="module")
 def doc():
+    require_sandbox_parts()
     state_dir = Path(tempfile.mkdtemp(prefix="meridian-service-test-"))
     os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
     cli = run_meridian("sandbox", "up", "--stack", STACK, "--state-dir", str(state_dir), "--time-scale", "20", timeout=120)

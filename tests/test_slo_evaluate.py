@@ -15,7 +15,7 @@ from meridian.slo import objectives as objlib
 from meridian.slo.evaluate import ERROR, OK, THROTTLED, Objectives, Sample, Window, evaluate, percentile, stats, timeline
 from meridian.slo.raw import read_raw, write_raw
 from stackconfig import SloSettings, load_stack
-from tests.conftest import ROOT, STACKS
+from tests.helpers import ROOT, STACKS
 
 READ, WRITE = "GET /v1/tenants/[tenant]/events", "POST /v1/tenants/[tenant]/events"
 

@@ -14,8 +14,9 @@ import pytest
 
 from meridian.slo.evaluate import stats
 from meridian.slo.raw import read_raw
-from tests.conftest import ROOT, full_project_copy, run_meridian
-from tests.test_targets_sandbox import STACK
+from tests.helpers import ROOT, STACK, full_project_copy, run_meridian
+
+pytestmark = pytest.mark.slow  # every test runs the CLI or Locust
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 

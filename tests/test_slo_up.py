@@ -17,8 +17,7 @@ import pytest
 from meridian.commands import up as uplib
 from meridian.errors import BadInput
 from meridian.reports import latest_slo_report
-from tests.conftest import ROOT, full_project_copy, run_meridian
-from tests.test_targets_sandbox import STACK, sandbox_parts_missing
+from tests.helpers import ROOT, STACK, full_project_copy, require_sandbox_parts, run_meridian
 
 # a short, light gate: what is asserted is the order of the gates and their verdicts, not capacity
 GATE = ("--shape", "flat", "--users", "4", "--duration", "4")
@@ -27,9 +26,7 @@ GATE = ("--shape", "flat", "--users", "4", "--duration", "4")
 @pytest.fixture(scope="module")
 def user_project(tmp_path_factory):
     """(project copy, sandbox state dir); whatever the tests did, the sandbox is down afterwards."""
-    missing = sandbox_parts_missing()
-    if missing:  # pragma: no cover - CI installs both
-        pytest.skip(f"sandbox parts not installed: {missing}")
+    require_sandbox_parts()
     project = full_project_copy(tmp_path_factory.mktemp("project"))
     state = Path(tempfile.mkdtemp(prefix="meridian-up-test-"))
     os.chmod(state, 0o755)  # the postgres user must reach the data dirs
@@ -45,6 +42,7 @@ def up(project: Path, state: Path, *args: str):
     return run_meridian("up", "--stack", STACK, "--target", "sandbox", "--state-dir", str(state), *GATE, *args, cwd=project)
 
 
+@pytest.mark.sandbox
 def test_green_path_previews_brings_the_sandbox_up_and_passes_the_slo_gate(user_project):
     project, state = user_project
     # the machine is shared (a p95 of 500 ms was missed at load 25 on 2 cores): latency objectives
@@ -69,6 +67,7 @@ def test_green_path_previews_brings_the_sandbox_up_and_passes_the_slo_gate(user_
     assert status.code == 0, status.out + status.err
 
 
+@pytest.mark.sandbox
 def test_an_impossible_slo_exits_1_naming_the_objective_and_what_to_do(user_project):
     project, state = user_project
     impossible = project / "impossible.yaml"
@@ -91,6 +90,7 @@ def test_aws_without_the_pulumi_cli_exits_2_before_any_step(monkeypatch, tmp_pat
     assert ran == []  # not even the preview
 
 
+@pytest.mark.slow
 def test_aws_without_the_cli_through_the_command_line():
     cli = run_meridian("up", "--stack", "us", "--target", "aws")
     if shutil.which("pulumi"):  # pragma: no cover - no CLI on these machines
@@ -98,6 +98,7 @@ def test_aws_without_the_cli_through_the_command_line():
     assert cli.code == 2 and "needs the Pulumi CLI" in cli.err and "Traceback" not in cli.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -113,6 +114,7 @@ def test_bad_input_exits_2_before_any_step(args, message, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_failed_policy_gate_applies_nothing(project_copy, tmp_path):
     shutil.copytree(ROOT / "policies", project_copy / "policies", ignore=shutil.ignore_patterns("__pycache__"))
     config = project_copy / "policies" / "config" / "us.json"

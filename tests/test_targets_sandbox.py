@@ -5,69 +5,15 @@ scale 20 (a 10 s x 2 health check fails over in ~1 s).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from meridian.errors import BadInput
-from meridian.sandbox import core
 from meridian.targets import ROLES, Fault, Target, TargetUnavailable, Unsupported, open_target
-from tests.conftest import ROOT, run_meridian
-
-STACK = "us"
-TIME_SCALE = 20.0
-
-
-def sandbox_parts_missing() -> str | None:
-    try:
-        core.check_parts()
-    except core.SandboxMissing as exc:
-        return str(exc)
-    return None
-
-
-@contextlib.contextmanager
-def running_sandbox(prefix: str, *extra: str, stack: str = STACK, time_scale: float = TIME_SCALE):
-    """A fresh sandbox of `stack` (fault proxies on) in its own state dir; yields that dir."""
-    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
-    os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
-    cli = run_meridian(
-        "sandbox",
-        "up",
-        "--stack",
-        stack,
-        "--state-dir",
-        str(state_dir),
-        "--time-scale",
-        str(time_scale),
-        "--fault-proxies",
-        *extra,
-        timeout=120,
-    )
-    try:
-        assert cli.code == 0, cli.out + cli.err
-        yield state_dir
-    finally:
-        down = run_meridian("sandbox", "down", "--stack", stack, "--state-dir", str(state_dir), "--wipe", timeout=120)
-        shutil.rmtree(state_dir, ignore_errors=True)
-        assert down.code == 0, down.out + down.err
-
-
-def until(fn, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
-
+from tests.helpers import ROOT, STACK, running_sandbox, until
 
 # --- no sandbox needed ---------------------------------------------------------------------------
 
@@ -110,9 +56,6 @@ def test_faults_are_validated(kwargs, message):
 
 @pytest.fixture(scope="module")
 def target():
-    missing = sandbox_parts_missing()
-    if missing:  # pragma: no cover - CI installs both
-        pytest.skip(f"sandbox parts not installed: {missing}")
     with running_sandbox("meridian-targets-test-") as state_dir:
         t = open_target("sandbox", STACK, ROOT, state_dir=state_dir)
         yield t
@@ -129,6 +72,7 @@ def _serving(t: Target, role: str):
     return lambda: t.health().serving == role
 
 
+@pytest.mark.sandbox
 def test_protocol_surface(target):
     assert isinstance(target, Target)
     assert target.endpoint().startswith("http://127.0.0.1:")
@@ -147,6 +91,7 @@ def test_protocol_surface(target):
     assert target.detection_bound_s() == pytest.approx(1.5)
 
 
+@pytest.mark.sandbox
 def test_flip_traffic_drains_and_restores_the_primary(target):
     first = target.flip_traffic("dr")
     assert first.changed and target.health().serving == "dr"
@@ -155,6 +100,7 @@ def test_flip_traffic_drains_and_restores_the_primary(target):
     assert target.health().serving == "primary"
 
 
+@pytest.mark.sandbox
 def test_set_weights_maps_to_the_failover_pair(target):
     with pytest.raises(Unsupported, match="cannot split traffic"):
         target.set_weights({"primary": 90, "dr": 10})
@@ -171,6 +117,7 @@ def test_set_weights_maps_to_the_failover_pair(target):
     assert until(lambda: target.health().regions["dr"].routable, 5)
 
 
+@pytest.mark.sandbox
 def test_latency_fault_slows_the_region_and_clears(target):
     def livez_ms() -> float:
         t0 = time.perf_counter()
@@ -192,6 +139,7 @@ def test_latency_fault_slows_the_region_and_clears(target):
     assert not target.clear_faults().changed
 
 
+@pytest.mark.sandbox
 def test_database_partition_fails_the_regions_health(target):
     target.inject(Fault("blackhole", "database", "dr"))
     try:
@@ -202,6 +150,7 @@ def test_database_partition_fails_the_regions_health(target):
     assert until(lambda: all(target.health().regions["dr"].__dict__[k] for k in ("service_up", "routable")), 5), target.health()
 
 
+@pytest.mark.sandbox
 def test_dropped_connections_fail_the_front_door_over(target):
     # every health check opens a new connection: all reset -> the primary is marked down
     target.inject(Fault("drop", "service", "primary", probability=1.0))
@@ -212,6 +161,7 @@ def test_dropped_connections_fail_the_front_door_over(target):
     assert until(_serving(target, "primary"), target.detection_bound_s() + 2.0), target.health().detail
 
 
+@pytest.mark.sandbox
 def test_region_loss_fails_over_within_the_bound_and_back(target):
     bound = target.detection_bound_s()
     killed = target.kill_region("primary")
@@ -223,6 +173,7 @@ def test_region_loss_fails_over_within_the_bound_and_back(target):
     assert until(_serving(target, "primary"), bound + 2.0), target.health().detail
 
 
+@pytest.mark.sandbox
 def test_replica_loss_and_restore(target):
     target.stop_database("dr")
     assert target.health().regions["dr"].database == "down"
@@ -232,6 +183,7 @@ def test_replica_loss_and_restore(target):
     assert until(lambda: target.health().healthy, 10), target.health().detail
 
 
+@pytest.mark.sandbox
 def test_unplanned_database_failover_then_planned_failback(target):
     tenant = next(t for t in target.tenants() if t.id == "acme")
     headers = {"Authorization": f"Bearer {tenant.api_key}"}

@@ -22,9 +22,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from meridian.sandbox import core
 from meridian.sandbox import manifest as mf
-from tests.conftest import run_meridian
+from tests.helpers import require_sandbox_parts, run_meridian
 
 STACK = "us"
 
@@ -87,19 +86,9 @@ def test_the_broker_may_assume_only_with_a_tenant_namespace_tag_and_this_cluster
 # --- the sandbox -----------------------------------------------------------------------------------
 
 
-def _parts_missing() -> str | None:
-    try:
-        core.check_parts()
-    except core.SandboxMissing as exc:
-        return str(exc)
-    return None
-
-
 @pytest.fixture(scope="module")
 def box():
-    missing = _parts_missing()
-    if missing:
-        pytest.skip(f"sandbox parts not installed: {missing}")
+    require_sandbox_parts()
     state_dir = Path(tempfile.mkdtemp(prefix="meridian-tenant-data-"))
     os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
     try:
@@ -145,6 +134,7 @@ def _denied(fn) -> str:
     return exc.value.response["Error"]["Code"]
 
 
+@pytest.mark.sandbox
 def test_objects_through_the_front_door_land_in_the_tenants_place_under_its_key(box):
     doc, made = box
     region = doc["regions"]["primary"]["region"]  # HAProxy sends traffic to the primary region
@@ -164,6 +154,7 @@ def test_objects_through_the_front_door_land_in_the_tenants_place_under_its_key(
     assert globex["bucket"] == made["regions"][region]["tenants"]["initech"]["bucket"]  # pool: shared, by prefix
 
 
+@pytest.mark.sandbox
 def test_another_tenants_api_key_never_reaches_the_object(box):
     doc, _ = box
     url = f"{doc['endpoint']}/v1/tenants/acme/objects/private.bin"
@@ -176,6 +167,7 @@ def test_another_tenants_api_key_never_reaches_the_object(box):
     assert httpx.get(url, headers=_key(doc, "acme"), timeout=30).content == b"acme-only"
 
 
+@pytest.mark.sandbox
 def test_the_s3_layer_refuses_another_tenants_session(box):
     """moto evaluates the sessions' identity policies: a tenant's session cannot read, write or
     delete another tenant's objects, in a silo bucket or in the shared pool; the broker alone
@@ -202,6 +194,7 @@ def test_the_s3_layer_refuses_another_tenants_session(box):
     assert own.get_object(Bucket=globex["bucket"], Key=f"{globex['prefix']}pool.bin")["Body"].read() == b"globex"
 
 
+@pytest.mark.sandbox
 def test_the_manifest_names_each_tenants_data(box):
     doc, made = box
     assert doc["objects"]["endpoint"] == made["endpoint"]

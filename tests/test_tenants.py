@@ -14,11 +14,7 @@ from components.tenant import TENANT_LABEL
 from stackconfig import load_stack
 from stackconfig.planning import tenant_sizing
 
-from .conftest import ROOT, STACKS
-
-
-def of_type(plan, token):
-    return [r for r in plan["resources"] if r["type"] == token]
+from .helpers import ROOT, STACKS, of_type
 
 
 def tenant_of_namespace(r):

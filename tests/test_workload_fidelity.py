@@ -1,11 +1,13 @@
 """The workload's pods, run for real from the plan: what the Deployment and the migration Job would
-give a container (command, args, env, mounted Secret files) is extracted from a preview of the
-stack and the real service is started with exactly that against a real PostgreSQL that mirrors
-the database resource's own inputs (master user, password, database name) and, like RDS with
+give a container (command, args, env, mounted Secret files) is what the sandbox takes from the plan
+(meridian.sandbox.fromplan.load: the same rendering, the same cache) and the real service is started
+with exactly that against a real PostgreSQL whose master login is the one the migration Job's
+settings carry (its user the database resource's master user) and which, like RDS with
 `rds.force_ssl`, accepts only TLS with a password.
 
-What the engine cannot know before `up` is substituted explicitly and listed: the database
-endpoints (a new cluster's hostname), the pod's private port and the image's interpreter. A
+What the engine cannot know before `up` is substituted as the sandbox substitutes it
+(fromplan.local_substitutions) and listed: the database endpoints (a new cluster's hostname), the
+pod's private port and address, AWS's endpoints and the pod's identity, the image's interpreter. A
 wiring mismatch (a file the service never gets, a DSN it cannot use, a bind address the probes
 cannot reach, a probe path it does not serve) fails here, offline.
 
@@ -19,6 +21,7 @@ here: tenant isolation at the S3 layer is tested in tests/test_tenant_data.py, p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -33,85 +36,33 @@ import httpx
 import pytest
 
 from meridian import ports as portlib
+from meridian.sandbox import fromplan, procs
 from meridian.sandbox import postgres as pglib
-from meridian.sandbox import procs
 
-from .conftest import ROOT
+from .helpers import ROOT, missing_part
+
+pytestmark = pytest.mark.slow  # the pods come from an offline run of the program
 
 STACK = "us"
 SETTINGS_PATH = "/etc/meridian/service.json"
 
-# Runs in its own process (the SDK's runtime state is global): the stack's containers with their
-# mounted files (secrets revealed: a local test run only), the database's inputs and the API keys.
-DUMP = r"""
-import asyncio, dataclasses, json, sys
-from pathlib import Path
-import pulumi
-from google.protobuf import json_format
-from meridian.engine.plan import Plan
-from meridian.engine.run import run_program
-from meridian.preflight.workload import Unknown, rendered_containers, reveal
-
-project, stack, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-run = run_program(project, stack)
-plan = Plan("meridian", stack, run.registrations, run.outputs)
-containers = []
-for c in rendered_containers(run.registrations, plan.region_of):
-    files = {p: dataclasses.asdict(f) for p, f in c.files.items()}
-    for f in files.values():
-        assert not isinstance(f["content"], Unknown), f"{f['path']} unknown in the update view"
-    containers.append({"owner_urn": c.owner_urn, "owner_type": c.owner_type, "region": c.region, "namespace": c.namespace,
-                       "spec": c.spec, "pod_security": c.pod_security, "files": files,
-                       "secret_dependencies": c.secret_dependencies})
-databases = [{"urn": r.urn, "type": r.type, "inputs": reveal(json_format.MessageToDict(r.inputs))}
-             for r in run.registrations if r.type in ("aws:rds/cluster:Cluster", "aws:rds/instance:Instance")]
-root = pulumi.runtime.settings.get_root_resource()
-keys = asyncio.get_event_loop().run_until_complete(pulumi.Output.from_input(root.outputs["tenant_api_keys"]).future())
-out.write_text(json.dumps({"containers": containers, "databases": databases, "api_keys": keys}, default=repr))
-"""
-
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("rendered") / "pods.json"
-    proc = subprocess.run(
-        [sys.executable, "-c", DUMP, str(ROOT), STACK, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    os.chmod(out, 0o600)
-    return json.loads(out.read_text())
+def planned() -> fromplan.PlannedWorkload:
+    return fromplan.load(ROOT, STACK)
 
 
-def _containers(rendered: dict, owner_type: str) -> list:
-    from meridian.preflight.workload import MountedFile, RenderedContainer
-
-    out = []
-    for c in rendered["containers"]:
-        if c["owner_type"] == owner_type:
-            rc = RenderedContainer(
-                c["owner_urn"],
-                c["owner_type"],
-                c["region"],
-                c["namespace"],
-                c["spec"],
-                c["pod_security"],
-                {p: MountedFile(**f) for p, f in c["files"].items()},
-                c["secret_dependencies"],
-            )
-            out.append(rc)
-    return out
+def _services(planned: fromplan.PlannedWorkload) -> list:
+    """Each region's service container, as the plan's Deployments give it."""
+    return [planned.services[role] for role in ("primary", "dr")]
 
 
-def _writer_database(rendered: dict) -> dict:
-    """The database resource that takes the master credentials (Aurora writer cluster or RDS primary)."""
-    (writer,) = [d for d in rendered["databases"] if d["inputs"].get("masterPassword") or d["inputs"].get("password")]
-    i = writer["inputs"]
-    return {
-        "user": i.get("masterUsername") or i["username"],
-        "password": i.get("masterPassword") or i["password"],
-        "database": i.get("databaseName") or i["dbName"],
-        "urn": writer["urn"],
-    }
+def _master_login(planned: fromplan.PlannedWorkload) -> dict:
+    """The login the migration Job's settings carry: the database resource's master user, its
+    password and database (what the stand-in must accept, as RDS would from those inputs)."""
+    admin = urlsplit(planned.migration_settings().admin_dsn)
+    assert unquote(admin.username) == planned.master_user, "the migration does not log in as the database's master user"
+    return {"user": planned.master_user, "password": unquote(admin.password), "database": admin.path.lstrip("/")}
 
 
 class TlsPostgres:
@@ -186,16 +137,16 @@ class TlsPostgres:
 
 
 @pytest.fixture(scope="module")
-def database(rendered):
+def database(planned):
     state = Path(tempfile.mkdtemp(prefix="meridian-fidelity-"))
     os.chmod(state, 0o755)  # the postgres user must reach the data dir
     try:
         db = TlsPostgres(state)
     except pglib.PostgresMissing as exc:
-        pytest.skip(str(exc))
+        missing_part(str(exc))
     try:
         db.start()
-        writer = _writer_database(rendered)
+        writer = _master_login(planned)
         db.create(writer["user"], writer["password"], writer["database"])
         yield db
     finally:
@@ -222,11 +173,11 @@ def _rendered_settings(container):
 
 
 @pytest.fixture(scope="module")
-def object_stand_in(rendered, tmp_path_factory):
+def object_stand_in(planned, tmp_path_factory):
     """moto with exactly the buckets, keys and roles the rendered settings of both regions name."""
     from meridian.sandbox.objectstore import spec_from_settings
 
-    spec = spec_from_settings(_rendered_settings(c) for c in _containers(rendered, "kubernetes:apps/v1:Deployment"))
+    spec = spec_from_settings(_rendered_settings(c) for c in _services(planned))
     root = tmp_path_factory.mktemp("objects")
     (root / "spec.json").write_text(json.dumps(spec))
     port = portlib.allocate(["objects"])["objects"]
@@ -265,30 +216,15 @@ def _tenant_s3(objects: dict, data):
     )
 
 
-def _endpoint_substitutions(container, db_port: int) -> dict[str, str]:
-    """Each database endpoint the settings name (unknown until the cluster exists) -> the local stand-in.
-    Only hosts of database resources the Secret was built from qualify: anything else stays and fails."""
+def _run(planned, role: str, container, root: Path, db_port: int, *, port: int | None, objects: dict):
+    """Start the container as the sandbox does: fromplan's one substitution (the database endpoints
+    become the stand-in's port, AWS's endpoints and the pod's identity the object stand-in's), then podrun."""
+    from meridian.sandbox.podrun import prepare, start
+
     assert any("aws:rds/" in urn for urn in container.secret_dependencies), "the settings do not come from the database resources"
-    subs = {}
-    for dsn in _settings_dsns(container).values():
-        netloc = urlsplit(dsn).netloc.rpartition("@")[2]
-        if netloc.split(":")[0].endswith(".rds.amazonaws.com"):
-            subs[netloc] = f"127.0.0.1:{db_port}"
-    return subs
-
-
-def _run(container, root: Path, db_port: int, *, port: int | None, objects: dict | None = None):
-    from meridian.sandbox.podrun import Substitutions, prepare, start
-
-    extra = {}
-    if objects is not None:
-        broker = objects["broker"]
-        extra = {
-            "objects_endpoint": objects["endpoint"],
-            "db_secrets": objects["db_secrets"],
-            "credentials": {"AWS_ACCESS_KEY_ID": broker["access_key_id"], "AWS_SECRET_ACCESS_KEY": broker["secret_access_key"]},
-        }
-    subs = Substitutions(hosts=_endpoint_substitutions(container, db_port), port=port, **extra)
+    subs = fromplan.local_substitutions(
+        planned, role, writer_ports=[db_port], reader_port=db_port, service_port=port, objects=objects
+    )
     pod = prepare(container, root, subs)
     return pod, start(pod, root / "pod.log", cwd=ROOT)
 
@@ -319,23 +255,24 @@ def _wait_status(url: str, proc: subprocess.Popen, log: Path, timeout: float = 3
     raise AssertionError(f"{url} never answered 200 (last: {last}):\n{log.read_text()[-3000:]}")
 
 
-def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(rendered, database, object_stand_in, tmp_path):
-    (job,) = _containers(rendered, "kubernetes:batch/v1:Job")
-    pod, proc = _run(job, tmp_path / "migrate", database.port, port=None, objects=object_stand_in)
+@pytest.mark.sandbox
+def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(planned, database, object_stand_in, tmp_path):
+    job = planned.migration
+    pod, proc = _run(planned, "primary", job, tmp_path / "migrate", database.port, port=None, objects=object_stand_in)
     assert proc.wait(60) == 0, f"migration failed:\n{(tmp_path / 'migrate' / 'pod.log').read_text()[-3000:]}"
     assert any(s.startswith("app_secret:") for s in pod.substituted)
 
-    deployments = _containers(rendered, "kubernetes:apps/v1:Deployment")
-    assert {d.region for d in deployments} == {"us-east-1", "us-west-2"}
-    _the_service_user_is_not_the_master(rendered, deployments[0], database.port, object_stand_in)
-    keys = rendered["api_keys"]
-    for i, container in enumerate(deployments):
+    deployments = _services(planned)
+    assert [d.region for d in deployments] == ["us-east-1", "us-west-2"]
+    _the_service_user_is_not_the_master(planned, deployments[0], database.port, object_stand_in)
+    keys = planned.api_keys
+    for i, (role, container) in enumerate(zip(("primary", "dr"), deployments, strict=True)):
         spec = container.spec
         (port_spec,) = spec["ports"]
         assert spec["readinessProbe"]["httpGet"]["port"] == spec["livenessProbe"]["httpGet"]["port"] == port_spec["containerPort"]
         local_port = portlib.allocate([f"svc-{i}"])[f"svc-{i}"]
         root = tmp_path / container.region
-        pod, proc = _run(container, root, database.port, port=local_port, objects=object_stand_in)
+        pod, proc = _run(planned, role, container, root, database.port, port=local_port, objects=object_stand_in)
         try:
             assert any(s.startswith("write_dsn:") for s in pod.substituted) and any(
                 s.startswith("read_dsn:") for s in pod.substituted
@@ -375,7 +312,7 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(render
             )
             assert cross.status_code == 404 and b"acme in" not in cross.content
             if i == 0:
-                _a_rotated_password_is_picked_up(rendered, database.port, object_stand_in, container.region, base, acme)
+                _a_rotated_password_is_picked_up(planned, database.port, object_stand_in, container.region, base, acme)
         finally:
             _stop(proc)
 
@@ -403,14 +340,14 @@ def _app_password(objects: dict, region: str, stage: str = "AWSCURRENT") -> tupl
     return value["username"], value["password"]
 
 
-def _a_rotated_password_is_picked_up(rendered, db_port: int, objects: dict, region: str, base: str, api_key: str) -> None:
+def _a_rotated_password_is_picked_up(planned, db_port: int, objects: dict, region: str, base: str, api_key: str) -> None:
     """What AWS's single-user rotation does, step by step, while the service runs: the new password
     is set in the database first (AWSPENDING), then becomes AWSCURRENT. New connections (every old
     one is ended here) keep working at each step: the service reads the secret again when refused."""
     import asyncpg
 
     user, _ = _app_password(objects, region)
-    writer = _writer_database(rendered)
+    writer = _master_login(planned)
     operator = _secrets_client(objects, region, "operator")
     arn = objects["db_secrets"][region]
 
@@ -458,7 +395,7 @@ def _a_rotated_password_is_picked_up(rendered, db_port: int, objects: dict, regi
             _secrets_client(objects, other, "operator").put_secret_value(SecretId=other_arn, SecretString=pending)
 
 
-def _the_service_user_is_not_the_master(rendered, container, db_port: int, objects: dict) -> None:
+def _the_service_user_is_not_the_master(planned, container, db_port: int, objects: dict) -> None:
     """The service logs in as the user the migration created (with its secret's password, over TLS)
     and can use the schema but not change it: never as the master user. Its DSNs carry no password."""
     import asyncpg
@@ -467,7 +404,7 @@ def _the_service_user_is_not_the_master(rendered, container, db_port: int, objec
     assert write.password is None, "the settings carry the application user's password: it belongs in Secrets Manager"
     user, password = _app_password(objects, container.region)
     assert user == unquote(write.username)
-    assert user != _writer_database(rendered)["user"], "the service logs in as the database's master user"
+    assert user != planned.master_user, "the service logs in as the database's master user"
 
     async def go() -> None:
         conn = await asyncpg.connect(
@@ -485,10 +422,10 @@ def _the_service_user_is_not_the_master(rendered, container, db_port: int, objec
     asyncio.run(go())
 
 
-def test_settings_bind_every_interface_and_match_the_container_port(rendered):
+def test_settings_bind_every_interface_and_match_the_container_port(planned):
     from service.settings import ServiceSettings
 
-    for container in _containers(rendered, "kubernetes:apps/v1:Deployment"):
+    for container in _services(planned):
         args = container.spec["args"]
         path = args[args.index("--config") + 1]
         mounted = container.file(path)
@@ -502,32 +439,35 @@ def test_settings_bind_every_interface_and_match_the_container_port(rendered):
         )
 
 
-def test_a_run_refuses_endpoints_left_unsubstituted(rendered, tmp_path):
+def test_a_run_refuses_endpoints_left_unsubstituted(planned, tmp_path):
     from meridian.sandbox.podrun import Substitutions, Unsubstituted, prepare
 
-    container = _containers(rendered, "kubernetes:apps/v1:Deployment")[0]
+    container = planned.services["primary"]
     with pytest.raises(Unsubstituted, match="rds.amazonaws.com"):
         prepare(container, tmp_path, Substitutions(), settings_path=SETTINGS_PATH)
 
 
-def test_the_local_interpreter_is_not_remapped_onto_a_mount(rendered, tmp_path):
+def test_the_local_interpreter_is_not_remapped_onto_a_mount(planned, tmp_path):
     # the pod mounts an emptyDir at /tmp; a checkout (and so its venv) may live under /tmp too
-    from meridian.sandbox.podrun import Substitutions, prepare
+    from meridian.sandbox.podrun import prepare
 
-    container = _containers(rendered, "kubernetes:apps/v1:Deployment")[0]
+    container = planned.services["primary"]
     mounted = {m["mountPath"] for m in container.spec.get("volumeMounts") or []}
     assert "/tmp" in mounted, "this test needs the pod's /tmp mount"
     interpreter = "/tmp/some-checkout/.venv/bin/python"
     pod = prepare(
         container,
         tmp_path,
-        Substitutions(hosts=_endpoint_substitutions(container, 5432), interpreter=interpreter),
+        dataclasses.replace(
+            fromplan.local_substitutions(planned, "primary", writer_ports=[5432], reader_port=5432, service_port=None),
+            interpreter=interpreter,
+        ),
         settings_path=SETTINGS_PATH,
     )
     assert pod.argv[0] == interpreter
 
 
-def test_the_plans_quotas_are_exactly_what_the_service_enforces(rendered):
+def test_the_plans_quotas_are_exactly_what_the_service_enforces(planned):
     """One source: the stack config's quotas, rendered into the settings, are the limits the service
     applies (429 quota_exceeded + Retry-After one past them), and nothing else carries a copy."""
     import warnings
@@ -538,11 +478,11 @@ def test_the_plans_quotas_are_exactly_what_the_service_enforces(rendered):
 
     from service.app import create_app
     from stackconfig import load_stack
-    from tests.test_service import MemoryObjects, MemoryStore
+    from tests.helpers import MemoryObjects, MemoryStore
 
     cfg = load_stack(ROOT, STACK)
-    keys = rendered["api_keys"]
-    for container in _containers(rendered, "kubernetes:apps/v1:Deployment"):
+    keys = planned.api_keys
+    for container in _services(planned):
         settings = _rendered_settings(container)
         assert {t.id: vars(t.quota) for t in settings.tenants} == {t.id: cfg.quota_of(t).model_dump() for t in cfg.tenants}
         store = MemoryStore()

@@ -1,0 +1,405 @@
+"""Helpers the test modules share (fixtures live in conftest.py): the project and its CLI, lookups
+in a rendered plan, the sandbox's parts and a running sandbox, the service's in-memory doubles and
+the AWS target over moto and botocore's Stubber. Test modules import from here, never from each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is what is pinned here
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient  # noqa: F401 - the service tests' client, imported from here
+
+from meridian.sandbox import core
+from meridian.targets import aws as aws_target
+from service.auth import key_digest, new_api_key
+from service.objects import ObjectsUnavailable, StorageFull
+from service.quotas import TenantQuota
+from service.settings import ServiceSettings, TenantEntry
+from service.store import Unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("us", "eu", "apac")
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.us.yaml", "Pulumi.eu.yaml", "Pulumi.apac.yaml", "__main__.py")
+
+
+# --- the project and its CLI -----------------------------------------------------------------------
+
+
+@dataclass
+class Cli:
+    code: int
+    out: str
+    err: str
+
+
+def meridian_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "meridian", *args]
+
+
+def run_meridian(*args: str, cwd: Path = ROOT, timeout: float = 300) -> Cli:
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+    proc = subprocess.run(meridian_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return Cli(proc.returncode, proc.stdout, proc.stderr)
+
+
+def full_project_copy(dest: Path) -> Path:
+    """A copy of everything a user's checkout gives the CLI: the program, the service it renders,
+    the policy pack (reports and state then land in the copy, not in this checkout)."""
+    for name in PROJECT_FILES:
+        shutil.copy(ROOT / name, dest / name)
+    for part in ("components", "stackconfig", "service", "policies"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+# --- a rendered plan -------------------------------------------------------------------------------
+
+
+def of_type(plan: dict, token: str, region: str | None = None) -> list[dict]:
+    """The plan's resources of one type token (in one region if given)."""
+    return [r for r in plan["resources"] if r["type"] == token and (region is None or r["region"] == region)]
+
+
+def by_urn(plan: dict) -> dict[str, dict]:
+    return {r["urn"]: r for r in plan["resources"]}
+
+
+# Runs the real program in a fresh process (SDK state is global) and dumps what the analyzer is sent
+# (argv: project dir, stack, and "first-preview" for the first-preview view).
+REGISTRATIONS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from google.protobuf import json_format
+from meridian.engine.run import run_program
+run = run_program(Path(sys.argv[1]), sys.argv[2], first_preview=sys.argv[3:] == ["first-preview"])
+json.dump([{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom, "parent": r.parent or None,
+            "provider": r.provider_urn or None, "inputs": json_format.MessageToDict(r.inputs),
+            "dependencies": r.dependencies, "propertyDependencies": r.property_dependencies, "protect": r.protect}
+           for r in run.registrations], sys.stdout)
+"""
+
+
+def until(fn, timeout: float, step: float = 0.05):
+    """Call fn until it returns a truthy value or `timeout` passes; return the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+# --- the sandbox's real parts ----------------------------------------------------------------------
+
+STACK = "us"  # the stack every sandbox test brings up
+TIME_SCALE = 20.0  # 10 s health checks every 500 ms: a failover in a second or two
+CI_INSTALLS = "CI installs the Debian packages postgresql and haproxy before `make test`: .ci/run, .github/workflows/preview.yml"
+
+
+def missing_part(what: str) -> NoReturn:
+    """A sandbox part is not installed: the test skips on a developer's machine and fails under CI
+    (CI=true), where a skip would hide that the sandbox tests never ran."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"sandbox part missing under CI: {what} ({CI_INSTALLS})", pytrace=False)
+    pytest.skip(f"sandbox part not installed: {what}")
+
+
+def require_sandbox_parts() -> None:
+    """PostgreSQL's server binaries and HAProxy, or missing_part naming what is absent."""
+    try:
+        core.check_parts()
+    except core.SandboxMissing as exc:
+        missing_part(str(exc))
+
+
+def require_haproxy() -> str:
+    """The haproxy executable, or missing_part."""
+    try:
+        return core.find_haproxy()
+    except core.SandboxMissing as exc:
+        missing_part(str(exc))
+
+
+@contextlib.contextmanager
+def running_sandbox(prefix: str, *extra: str, stack: str = STACK, time_scale: float = TIME_SCALE):
+    """A fresh sandbox of `stack` (fault proxies on) in its own state dir; yields that dir."""
+    require_sandbox_parts()
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
+    cli = run_meridian(
+        "sandbox",
+        "up",
+        "--stack",
+        stack,
+        "--state-dir",
+        str(state_dir),
+        "--time-scale",
+        str(time_scale),
+        "--fault-proxies",
+        *extra,
+        timeout=120,
+    )
+    try:
+        assert cli.code == 0, cli.out + cli.err
+        yield state_dir
+    finally:
+        down = run_meridian("sandbox", "down", "--stack", stack, "--state-dir", str(state_dir), "--wipe", timeout=120)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert down.code == 0, down.out + down.err
+
+
+# --- the service in memory -------------------------------------------------------------------------
+
+
+class MemoryStore:
+    """The Store protocol in memory. It refuses what PostgreSQL refuses (NUL, lone surrogates,
+    integers outside int8) with an error that is no `Unavailable`, as asyncpg's would be: input
+    the app lets through unchecked becomes a 500 here as it would against the real database."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.down = False
+        self.writes_down = False
+        self.calls = 0  # every call that would reach the database
+
+    async def start(self):
+        pass
+
+    async def close(self):
+        pass
+
+    def _check(self, *values):
+        self.calls += 1
+        if self.down:
+            raise Unavailable("ConnectionRefusedError: down")
+        for v in values:
+            _as_postgres_would(v)
+
+    async def insert_events(self, tenant, events):
+        self._check(tenant, events)
+        if self.writes_down:
+            raise Unavailable("InternalClientError: no read-write host")
+        ids = []
+        for type_, payload in events:
+            row = {
+                "id": len(self.rows) + 1,
+                "tenant": tenant,
+                "type": type_,
+                "payload": payload,
+                "created_at": "2026-12-02T08:00:00+00:00",
+            }
+            self.rows.append(row)
+            ids.append(row["id"])
+        return ids
+
+    async def list_events(self, tenant, after, limit, type_):
+        self._check(tenant, after, limit, type_)
+        return [r for r in self.rows if r["tenant"] == tenant and r["id"] > after and (type_ is None or r["type"] == type_)][
+            :limit
+        ]
+
+    async def get_event(self, tenant, event_id):
+        self._check(tenant, event_id)
+        return next((r for r in self.rows if r["tenant"] == tenant and r["id"] == event_id), None)
+
+    async def health(self):
+        if self.down:
+            return {"db": "unreachable", "error": "down", "writes": "unavailable", "write_error": "down"}
+        out = {"db": "reachable", "db_role": "primary"}
+        return {**out, "writes": "unavailable", "write_error": "no primary"} if self.writes_down else {**out, "writes": "ok"}
+
+
+class MemoryObjects:
+    """The ObjectStore protocol in memory, keyed by tenant as S3Objects' scoped sessions are; every
+    call counts on `store.calls` (a call that would reach the tenant's data)."""
+
+    def __init__(self, store: MemoryStore):
+        self.store = store
+        store.objects = self  # for tests holding only the store
+        self.blobs: dict[tuple[str, str], bytes] = {}
+        self.preused: dict[str, int] = {}  # bytes a tenant holds besides these blobs (to reach a quota)
+
+    def _check(self):
+        self.store.calls += 1
+        if self.store.down:
+            raise ObjectsUnavailable("EndpointConnectionError: down")
+
+    async def put(self, tenant, key, body, limit_bytes):
+        self._check()
+        used = self.preused.get(tenant, 0) + sum(len(b) for (t, _), b in self.blobs.items() if t == tenant)
+        if used - len(self.blobs.get((tenant, key), b"")) + len(body) > limit_bytes:
+            raise StorageFull(used, limit_bytes)
+        self.blobs[(tenant, key)] = body
+        return {"key": key, "size": len(body), "etag": "e"}
+
+    async def get(self, tenant, key):
+        self._check()
+        return self.blobs.get((tenant, key))
+
+    async def delete(self, tenant, key):
+        self._check()
+        return self.blobs.pop((tenant, key), None) is not None
+
+    async def list(self, tenant, prefix, after, limit):
+        self._check()
+        keys = sorted(k for t, k in self.blobs if t == tenant and k.startswith(prefix) and (after is None or k > after))
+        return [{"key": k, "size": len(self.blobs[(tenant, k)])} for k in keys[:limit]], len(keys) > limit
+
+
+def _as_postgres_would(value) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise OverflowError(f"value out of int64 range: {value}")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not valid jsonb")
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("invalid byte sequence for encoding UTF8: 0x00")
+        value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, as asyncpg's encoder does
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _as_postgres_would(k)
+            _as_postgres_would(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _as_postgres_would(v)
+
+
+TENANTS = {"acme": TenantQuota(1000, 20000, 1), "globex": TenantQuota(200, 5000, 1), "initech": TenantQuota(50, 1000, 1)}
+KEYS = {t: new_api_key(t) for t in TENANTS}
+
+
+def service_settings() -> ServiceSettings:
+    return ServiceSettings(
+        "us-east-1",
+        "primary",
+        "postgresql://x",
+        "postgresql://x",
+        tuple(TenantEntry(t, "p", (key_digest(KEYS[t]),), q) for t, q in TENANTS.items()),
+    )
+
+
+UNLIMITED = {t: TenantQuota(10**9, 10**9, 1) for t in TENANTS}
+
+
+def auth(tenant):
+    return {"Authorization": f"Bearer {KEYS[tenant]}"}
+
+
+# --- the AWS target: Route 53 on moto, RDS and FIS on botocore's Stubber -----------------------------
+
+
+ACCOUNT = "123456789012"
+
+
+def member(region, cluster, writer):
+    return {"DBClusterArn": f"arn:aws:rds:{region}:{ACCOUNT}:cluster:{cluster}", "IsWriter": writer}
+
+
+class Cloud:
+    """Clients for the target: moto Route 53, stubbed RDS / FIS; every call recorded in order."""
+
+    def __init__(self, outputs):
+        self.calls: list[tuple[str, str, str]] = []
+        self.stubs: dict[tuple[str, str], Stubber] = {}
+        self.clients: dict[tuple[str, str], object] = {}
+        self.outputs = outputs
+
+    def factory(self, service, region):
+        if (service, region) in self.clients:
+            return self.clients[(service, region)]
+        client = boto3.client(service, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+        client.meta.events.register("before-call.*.*", lambda model, **_: self.calls.append((service, region, model.name)))
+        if service != "route53":
+            stub = Stubber(client)
+            stub.activate()
+            self.stubs[(service, region)] = stub
+        self.clients[(service, region)] = client
+        return client
+
+    def stub(self, service, region) -> Stubber:
+        if (service, region) not in self.stubs:
+            self.factory(service, region)
+        return self.stubs[(service, region)]
+
+    def mutating(self):
+        return [c for c in self.calls if not c[2].startswith(("Describe", "Get", "List"))]
+
+    def done(self):
+        for stub in self.stubs.values():
+            stub.assert_no_pending_responses()
+
+
+def make_target(previews, stack, tmp_path, *, health_checks=True):
+    """The target over the outputs the engine rendered, with the health checks made real in moto."""
+    outputs = json.loads(json.dumps(previews[stack].plan["outputs"]))
+    cloud = Cloud(outputs)
+    if health_checks:
+        r53 = boto3.client("route53", region_name="us-east-1")
+        for role in ("PRIMARY", "SECONDARY"):
+            created = r53.create_health_check(
+                CallerReference=role,
+                HealthCheckConfig={
+                    "Type": "HTTPS",
+                    "FullyQualifiedDomainName": f"{role.lower()}.example.com",
+                    "Port": 443,
+                    "ResourcePath": "/healthz",
+                    "RequestInterval": 10,
+                    "FailureThreshold": 3,
+                },
+            )
+            outputs["dr"]["health_check_ids"][role] = created["HealthCheck"]["Id"]
+    path = tmp_path / f"{stack}-outputs.json"
+    path.write_text(json.dumps(outputs))
+    target = aws_target.from_stack(stack, ROOT, outputs=path, client_factory=cloud.factory, poll_s=0, wait_s=5)
+    target._state_file = tmp_path / "aws-experiments.json"
+    return target, cloud, outputs
+
+
+def inverted(outputs) -> bool:
+    r53 = boto3.client("route53", region_name="us-east-1")
+    return r53.get_health_check(HealthCheckId=outputs["dr"]["health_check_ids"]["PRIMARY"])["HealthCheck"]["HealthCheckConfig"][
+        "Inverted"
+    ]
+
+
+def aurora_ids(outputs):
+    first = lambda host: host.split(".", 1)[0]  # noqa: E731
+    return first(outputs["regions"]["primary"]["db_writer_endpoint"]), first(outputs["regions"]["dr"]["db_reader_endpoint"])
+
+
+def globals_response(outputs, writer_role):
+    primary, dr = aurora_ids(outputs)
+    regions = {role: outputs["regions"][role]["region"] for role in ("primary", "dr")}
+    return {
+        "GlobalClusters": [
+            {
+                "GlobalClusterIdentifier": "us-db",
+                "GlobalClusterMembers": [
+                    member(regions["primary"], primary, writer_role == "primary"),
+                    member(regions["dr"], dr, writer_role == "dr"),
+                ],
+            }
+        ]
+    }
