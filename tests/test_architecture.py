@@ -9,7 +9,8 @@ inside a function, under `if TYPE_CHECKING:`), since each is a dependency of tha
 - only `meridian/targets/` and `meridian/sandbox/` itself import `meridian.sandbox`: everything above
   the targets floor asks a Target;
 - nothing in `meridian/` probes a target with `getattr`/`hasattr`/`callable(getattr(...))`: optional
-  abilities are protocols (`meridian/targets/protocol.py`).
+  abilities are protocols (`meridian/targets/protocol.py`);
+- every part sits on a floor of `docs/design.md` and imports only parts on lower floors.
 
 Each rule has a unit test on a tiny fake module set that seeds the violation and expects it found.
 """
@@ -17,6 +18,7 @@ Each rule has a unit test on a tiny fake module set that seeds the violation and
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -314,4 +316,60 @@ def test_probing_a_target_for_methods_is_found():
         "m:2: callable(getattr(target, 'start_canary', None))",
         "m:3: hasattr(target, 'explain')",
         "m:4: getattr(run.target, 'fault_proxies', True)",
+    ]
+
+
+# --- docs/design.md places every part on a floor, and the imports keep to it ----------------------
+
+DESIGN = ROOT / "docs" / "design.md"
+
+
+def part_of(module: str) -> str:
+    """`meridian.drills.probe` -> `meridian.drills`; a top-level package is one part."""
+    head, _, rest = module.partition(".")
+    return f"{head}.{rest.split('.')[0]}" if head == "meridian" and rest else head
+
+
+def floors(text: str) -> dict[str, int]:
+    table = re.search(r"<!-- floors: .*?-->\n(.*?)<!-- /floors -->", text, re.S)
+    assert table, "docs/design.md has no floors table between its markers"
+    placed: dict[str, int] = {}
+    for floor, parts in re.findall(r"^\|\s*(-?\d+)\s*\|(.*)\|\s*$", table.group(1), re.M):
+        for part in re.findall(r"`([\w.]+)`", parts):
+            assert part not in placed, f"{part} is on two floors"
+            placed[part] = int(floor)
+    return placed
+
+
+def floor_breaches(graph: dict[str, set[str]], placed: dict[str, int]) -> list[str]:
+    """Every import between parts that does not go to a lower floor, and every part not placed."""
+    found = set()
+    for importer, imported in graph.items():
+        for module in imported:
+            a, b = part_of(importer), part_of(module)
+            if a == b:
+                continue
+            if a not in placed or b not in placed:
+                found.update(f"{p} is on no floor of docs/design.md" for p in (a, b) if p not in placed)
+            elif placed[b] >= placed[a]:
+                found.add(f"{importer} (floor {placed[a]}) -> {module} (floor {placed[b]})")
+    return sorted(found)
+
+
+def test_every_part_is_placed_and_imports_only_go_down(graph):
+    breaches = floor_breaches(graph, floors(DESIGN.read_text()))
+    assert not breaches, "docs/design.md's floors and the imports disagree:\n" + "\n".join(breaches)
+
+
+def test_a_sideways_import_and_an_unplaced_part_are_found():
+    placed = {"meridian.drills": 5, "meridian.slo": 5, "meridian.errors": 0}
+    graph = {
+        "meridian.drills.probe": {"meridian.slo.run", "meridian.errors"},
+        "meridian.slo.run": {"meridian.errors"},
+        "meridian.newpart": set(),
+        "meridian.errors": {"meridian.newpart"},
+    }
+    assert floor_breaches(graph, placed) == [
+        "meridian.drills.probe (floor 5) -> meridian.slo.run (floor 5)",
+        "meridian.newpart is on no floor of docs/design.md",
     ]

@@ -24,7 +24,7 @@ class StackPlan:
     policy: Any  # PolicyReport, or None when run without the pack
 
     def document(self, *, timings: bool = False) -> dict[str, Any]:
-        """The plan JSON (DESIGN.md). Without `timings`, two runs of the same program give the same bytes."""
+        """The plan JSON (docs/design.md). Without `timings`, two runs of the same program give the same bytes."""
         policy = self.policy.to_json() if self.policy else {"evaluated": False, "reason": "--no-policy", "violations": []}
         if not timings:
             policy.pop("timings", None)

@@ -1,6 +1,6 @@
 """The plan: recorded registrations turned into the documented JSON shape, plus the views on it.
 
-Plan JSON (DESIGN.md):
+Plan JSON (docs/design.md, "The plan pipeline"):
   {"project", "stack", "resources": [{"urn", "type", "name", "parent", "provider", "region",
    "inputs", "dependencies", "propertyDependencies", "protect"}], "outputs", "policy", "cost"}
 
