@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 preview: $(STAMP)
 	$(BIN)/meridian preview --stack $(STACK)
 
-# the lint step first (seconds), then the whole suite on two workers (sandbox tests take their own ports and state)
+# the lint step first (seconds), then the whole suite on two workers; a module stays on one worker
+# (its module-scoped sandbox and the order its tests build on), each worker takes its own ports and state
 test: lint
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # under a minute: the lint step, then the pure unit tests (markers `sandbox` and `slow`: pyproject.toml)
 test-fast: lint

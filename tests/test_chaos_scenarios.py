@@ -387,7 +387,7 @@ def test_db_latency_on_a_non_us_stack_injects_the_fault_and_is_judged(tmp_path):
             stack,
             "--state-dir",
             str(state_dir),
-            "--report",
+            "--out",
             str(report),
             "--users",
             "5",

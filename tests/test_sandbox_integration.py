@@ -321,48 +321,6 @@ def test_blackholed_primary_service_fails_over_to_dr_and_back(sb):
         assert until(lambda: _serving(c, endpoint) == "us-east-1", 15), "no fail back once the primary answered"
 
 
-def test_promotion_stop_primary_promote_replica_writes_continue(sb):
-    doc = sb.doc
-    endpoint, h = doc["endpoint"], sb.headers("acme")
-    with _client() as c:
-        r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "pre", "payload": {"n": 0}}, headers=h)
-        assert r.status_code == 201
-        assert core.stop_part(doc, "pg-primary") is True
-        # no primary anywhere: neither region can take writes, so neither passes its deep health
-        # check (the dr region's replica still reads, but the front door must not send it writes)
-        servers = until(
-            lambda: all(v.startswith("DOWN") for v in core.haproxy_servers(doc).values()) and core.haproxy_servers(doc), 15
-        )
-        assert servers, core.haproxy_servers(doc)
-        dr_health = c.get(f"{doc['regions']['dr']['service_url']}/healthz")
-        assert (
-            dr_health.status_code == 503 and dr_health.json()["writes"] == "unavailable" and dr_health.json()["db"] == "reachable"
-        )
-        # no region passes its check: the front door itself refuses cleanly (JSON 503 + Retry-After),
-        # nothing is half-done
-        r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "during", "payload": {}}, headers=h)
-        assert r.status_code == 503 and r.headers["retry-after"] == "1"
-        core.promote_dr(doc)
-        # the promoted dr region can write: its check passes and the front door moves there
-        assert until(lambda: _serving(c, endpoint) == "us-west-2", 15)
-
-        def write(url):
-            r = c.post(f"{url}/v1/tenants/acme/events", json={"type": "post", "payload": {"via": url}}, headers=h)
-            return r if r.status_code == 201 else None
-
-        r = until(lambda: write(endpoint), 10)
-        assert r is not None and r.json()["region"] == "us-west-2", "writes did not continue after promotion"
-        eid = r.json()["ids"][0]
-        # the primary region's service also follows the promotion: its multi-host DSN finds the new primary
-        r2 = until(lambda: write(doc["regions"]["primary"]["service_url"]), 10)
-        assert r2 is not None
-        got = c.get(f"{endpoint}/v1/tenants/acme/events/{eid}", headers=h)
-        assert got.status_code == 200 and got.json()["type"] == "post"
-    st_ = json.loads(sb.cli("status", "--format", "json").out)
-    assert st_["healthy"] is False and st_["parts"]["pg-dr"]["role"] == "primary"
-    assert st_["parts"]["haproxy"]["serving_region"] == "us-west-2"
-
-
 def test_up_again_after_a_crash_cleans_stale_processes(sb):
     sb.remember()
     old = sb.doc
@@ -406,3 +364,53 @@ def test_down_stops_everything_and_keeps_data(sb):
     with _client() as c:
         r = c.get(f"{sb.doc['endpoint']}/v1/tenants/acme/events?type=kept", headers=sb.headers("acme"))
         assert r.status_code == 200 and len(r.json()["events"]) == 1
+
+
+# last: it leaves the sandbox failed over, which `up` then refuses to rebuild
+def test_promotion_stop_primary_promote_replica_writes_continue(sb):
+    doc = sb.doc
+    endpoint, h = doc["endpoint"], sb.headers("acme")
+    with _client() as c:
+        r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "pre", "payload": {"n": 0}}, headers=h)
+        assert r.status_code == 201
+        assert core.stop_part(doc, "pg-primary") is True
+        # no primary anywhere: neither region can take writes, so neither passes its deep health
+        # check (the dr region's replica still reads, but the front door must not send it writes)
+        servers = until(
+            lambda: all(v.startswith("DOWN") for v in core.haproxy_servers(doc).values()) and core.haproxy_servers(doc), 15
+        )
+        assert servers, core.haproxy_servers(doc)
+        dr_health = c.get(f"{doc['regions']['dr']['service_url']}/healthz")
+        assert (
+            dr_health.status_code == 503 and dr_health.json()["writes"] == "unavailable" and dr_health.json()["db"] == "reachable"
+        )
+        # no region passes its check: the front door itself refuses cleanly (JSON 503 + Retry-After),
+        # nothing is half-done
+        r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "during", "payload": {}}, headers=h)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        core.promote_dr(doc)
+        # the promoted dr region can write: its check passes and the front door moves there
+        assert until(lambda: _serving(c, endpoint) == "us-west-2", 15)
+
+        def write(url):
+            r = c.post(f"{url}/v1/tenants/acme/events", json={"type": "post", "payload": {"via": url}}, headers=h)
+            return r if r.status_code == 201 else None
+
+        r = until(lambda: write(endpoint), 10)
+        assert r is not None and r.json()["region"] == "us-west-2", "writes did not continue after promotion"
+        eid = r.json()["ids"][0]
+        # the primary region's service also follows the promotion: its multi-host DSN finds the new primary
+        r2 = until(lambda: write(doc["regions"]["primary"]["service_url"]), 10)
+        assert r2 is not None
+        got = c.get(f"{endpoint}/v1/tenants/acme/events/{eid}", headers=h)
+        assert got.status_code == 200 and got.json()["type"] == "post"
+    st_ = json.loads(sb.cli("status", "--format", "json").out)
+    assert st_["healthy"] is False and st_["parts"]["pg-dr"]["role"] == "primary"
+    assert st_["parts"]["haproxy"]["serving_region"] == "us-west-2"
+    # dr now holds writes the primary never saw: `up` would rebuild dr from the primary and lose
+    # them, so it refuses (exit 2), names the database and the way out, and changes nothing
+    again = sb.cli("up", "--time-scale", str(TIME_SCALE))
+    assert again.code == 2 and "pg/dr" in again.err and "--fresh" in again.err, again.out + again.err
+    with _client() as c:
+        got = c.get(f"{endpoint}/v1/tenants/acme/events/{eid}", headers=h)
+        assert got.status_code == 200 and got.json()["type"] == "post"

@@ -125,10 +125,10 @@ def up(
     if old is not None:
         if old.get("state") == "up" and all(procs.alive(p) for p in mf.processes(old)) and mf.processes(old):
             return UpResult(old, time.monotonic() - t0, already_up=True)
+        if not fresh:  # before anything is stopped: a refused `up` leaves the sandbox as it found it
+            _refuse_to_discard_a_promoted_dr(old, root, stack)
         # a crash, a failed up, or a half-stopped sandbox: stop what is left of it, by pid
         cleaned = _stop_all(old)
-        if not fresh:
-            _refuse_to_discard_a_promoted_dr(old, root, stack)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     try:
@@ -190,8 +190,9 @@ def _refuse_to_discard_a_promoted_dr(old: dict, root: Path, stack: str) -> None:
         raise SandboxMissing(
             f"the sandbox of stack {stack} stopped failed over: its dr database ({data_dir}) was promoted and holds "
             f"the writes acknowledged since the failover, which `sandbox up` would discard by rebuilding dr from the "
-            f"primary. Keep them: start nothing, copy what you need from that database (start it by hand with "
-            f"`postgres -D {data_dir}`), then `meridian sandbox up --stack {stack} --fresh` to start over knowingly"
+            f"primary. Keep them: copy what you need from that database (it runs while the sandbox does; after a crash "
+            f"start it by hand with `postgres -D {data_dir}`), then `meridian sandbox down --stack {stack}` and "
+            f"`meridian sandbox up --stack {stack} --fresh` to start over knowingly"
         )
 
 
