@@ -146,8 +146,8 @@ def main() -> int:
         core.down(root)
         warm = core.up(cfg, "us", root, time_scale=10.0).seconds
         doc = mf.read(root)
-        key = doc["tenants"][0]["api_key"]
-        direct, front = doc["regions"]["primary"]["service_url"], doc["endpoint"]
+        key = doc.tenants[0].api_key
+        direct, front = doc.regions["primary"].service_url, doc.endpoint
         # seed a few rows to read
         asyncio.run(_load(f"{direct}/v1/tenants/{BENCH_TENANT}/events", "POST", b'{"type":"seed"}', key, 0.5))
         read_path = f"/v1/tenants/{BENCH_TENANT}/events?limit=10"
