@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from meridian.sandbox import manifest as mf
 from stackconfig import load_stack
 from tests.conftest import ROOT, run_meridian
 from tests.test_targets_sandbox import STACK, running_sandbox, sandbox_parts_missing
@@ -25,8 +26,7 @@ def test_region_failover_and_failback_meet_the_stacks_objectives(tmp_path):
     signing_key = tmp_path / "evidence.key"
     signing_key.write_text("a shared HMAC secret of the game-day team")
     with running_sandbox("meridian-drill-") as state_dir:
-        manifest = json.loads((state_dir / STACK / "manifest.json").read_text())
-        time_scale = manifest["failover"]["time_scale"]
+        time_scale = mf.read(state_dir / STACK).failover.time_scale
         cli = run_meridian(
             "drill",
             "region-failover",

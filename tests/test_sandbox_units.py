@@ -175,12 +175,15 @@ def test_a_reused_pid_is_never_signalled(tmp_path):
 
 
 def test_manifest_is_written_atomically_and_private(tmp_path):
-    mf.write(tmp_path, {"state": "up", "processes": {"a": {"pid": 1, "create_time": 2.0, "log": "l"}}})
+    doc = mf.Manifest.from_json(json.loads((ROOT / "tests" / "data" / "sandbox_manifest_us_fault_proxies.json").read_text()))
+    doc.processes = {"a": procs.ProcRef("a", 1, 2.0, "l")}
+    mf.write(tmp_path, doc)
     assert oct(os.stat(tmp_path / "manifest.json").st_mode & 0o777) == "0o600"
-    doc = mf.read(tmp_path)
-    assert doc["state"] == "up" and [p.name for p in mf.processes(doc)] == ["a"]
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"], "no temp file left behind"
+    back = mf.read(tmp_path)
+    assert back.state == "up" and list(back.processes) == ["a"]
     (tmp_path / "manifest.json").write_text("{broken")
-    assert mf.read(tmp_path)["state"] == "corrupt"
+    assert mf.read(tmp_path).state == "corrupt"
     assert mf.read(tmp_path / "nowhere") is None
 
 
