@@ -159,7 +159,7 @@ def main() -> int:
             for label, base in paths if rnd % 2 == 0 else paths[::-1]:
                 results.setdefault(("read", label), []).append(asyncio.run(_load(base + read_path, "GET", b"", key, SECONDS)))
             for label, base in paths if rnd % 2 == 0 else paths[::-1]:
-                res, lags = asyncio.run(_writes_with_lag(base + write_path, key, doc["regions"]["primary"]["db_port"]))
+                res, lags = asyncio.run(_writes_with_lag(base + write_path, key, doc.regions["primary"].db_port))
                 results.setdefault(("write", label), []).append(res)
                 lag.setdefault(label, []).extend(lags)
         # median rps over the rounds; latencies and errors pooled

@@ -273,7 +273,7 @@ def main() -> int:
     if up.returncode != 0:
         raise SystemExit(f"sandbox up failed: {up.stdout}{up.stderr}")
     try:
-        manifest = mf.Manifest.from_json(json.loads((state_dir / STACK / "manifest.json").read_text()))
+        manifest = mf.read(state_dir / STACK)
         endpoint = manifest.endpoint
         tenants = work / "tenants.json"
         tenants.write_text(json.dumps([{"id": t.id, "plan": t.plan, "api_key": t.api_key} for t in manifest.tenants]))

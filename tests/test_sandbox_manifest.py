@@ -148,3 +148,11 @@ def test_down_stops_what_an_unreadable_manifest_still_names(unreadable_sandbox):
     root, sleeper = unreadable_sandbox
     res = core.down(root)
     assert res.stopped == ["svc-primary"] and sleeper.wait(5) is not None
+
+
+def test_a_mistyped_api_key_is_named_not_printed():
+    doc = _raw("us")
+    doc["tenants"][1]["api_key"] = [doc["tenants"][1]["api_key"]]
+    with pytest.raises(mf.ManifestInvalid) as err:
+        mf.Manifest.from_json(doc)
+    assert str(err.value) == "manifest.tenants[1].api_key: expected str, got list"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -30,7 +31,6 @@ from meridian.sandbox.procs import ProcRef
 
 VERSION = 1
 FILE = "manifest.json"
-ROLES = ("primary", "dr")
 
 
 class ManifestInvalid(ValueError):
@@ -202,7 +202,7 @@ def _decode(tp, value, where: str):
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _decode(inner, value, where)
-    if tp is ProcRef:
+    if tp is ProcRef:  # a process record: its name is its key in `processes`
         _expect(value, dict, where)
         try:
             return ProcRef.from_dict(where.rsplit(".", 1)[-1], value)
@@ -210,7 +210,7 @@ def _decode(tp, value, where: str):
             raise ManifestInvalid(f"{where}: not a process record ({type(exc).__name__}: {exc})") from None
     if dataclasses.is_dataclass(tp):
         _expect(value, dict, where)
-        hints = typing.get_type_hints(tp)
+        hints = _hints(tp)
         kwargs = {}
         for f in dataclasses.fields(tp):
             if f.name in value:
@@ -220,7 +220,7 @@ def _decode(tp, value, where: str):
         return tp(**kwargs)
     if origin is dict:
         _expect(value, dict, where)
-        key_type, item_type = args
+        _, item_type = args
         return {k: _decode(item_type, v, f"{where}.{k}") for k, v in value.items()}
     if origin is list:
         _expect(value, list, where)
@@ -233,10 +233,16 @@ def _decode(tp, value, where: str):
     return value
 
 
+@functools.cache
+def _hints(tp) -> dict:
+    return typing.get_type_hints(tp)
+
+
 def _expect(value, tp, where: str) -> None:
+    """The value itself stays out of the message: it may be an API key."""
     allowed = (int, float) if tp is float else (tp,)
     if not isinstance(value, allowed) or (isinstance(value, bool) and tp is not bool):
-        raise ManifestInvalid(f"{where}: expected {tp.__name__}, got {type(value).__name__} {json.dumps(value)[:60]}")
+        raise ManifestInvalid(f"{where}: expected {tp.__name__}, got {type(value).__name__}")
 
 
 def to_json(value):
