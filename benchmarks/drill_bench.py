@@ -53,7 +53,7 @@ def main() -> int:
     root = core.root_of(ROOT, STACK, state)
     try:
         doc = core.up(cfg, STACK, root, time_scale=TIME_SCALE).manifest
-        bound = float(doc["failover"]["detection_bound_scaled_s"])
+        bound = float(doc.failover.detection_bound_scaled_s)
         for i in range(RUNS):
             for drill in results:
                 code = run_drill(

@@ -146,8 +146,8 @@ def main() -> int:
         core.down(root)
         warm = core.up(cfg, "us", root, time_scale=10.0).seconds
         doc = mf.read(root)
-        key = doc["tenants"][0]["api_key"]
-        direct, front = doc["regions"]["primary"]["service_url"], doc["endpoint"]
+        key = doc.tenants[0].api_key
+        direct, front = doc.regions["primary"].service_url, doc.endpoint
         # seed a few rows to read
         asyncio.run(_load(f"{direct}/v1/tenants/{BENCH_TENANT}/events", "POST", b'{"type":"seed"}', key, 0.5))
         read_path = f"/v1/tenants/{BENCH_TENANT}/events?limit=10"
@@ -159,7 +159,7 @@ def main() -> int:
             for label, base in paths if rnd % 2 == 0 else paths[::-1]:
                 results.setdefault(("read", label), []).append(asyncio.run(_load(base + read_path, "GET", b"", key, SECONDS)))
             for label, base in paths if rnd % 2 == 0 else paths[::-1]:
-                res, lags = asyncio.run(_writes_with_lag(base + write_path, key, doc["regions"]["primary"]["db_port"]))
+                res, lags = asyncio.run(_writes_with_lag(base + write_path, key, doc.regions["primary"].db_port))
                 results.setdefault(("write", label), []).append(res)
                 lag.setdefault(label, []).extend(lags)
         # median rps over the rounds; latencies and errors pooled

@@ -33,6 +33,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from meridian.sandbox import manifest as mf
 from meridian.slo.raw import read_raw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,10 +273,10 @@ def main() -> int:
     if up.returncode != 0:
         raise SystemExit(f"sandbox up failed: {up.stdout}{up.stderr}")
     try:
-        manifest = json.loads((state_dir / STACK / "manifest.json").read_text())
-        endpoint = manifest["endpoint"]
+        manifest = mf.read(state_dir / STACK)
+        endpoint = manifest.endpoint
         tenants = work / "tenants.json"
-        tenants.write_text(json.dumps([{k: t[k] for k in ("id", "plan", "api_key")} for t in manifest["tenants"]]))
+        tenants.write_text(json.dumps([{"id": t.id, "plan": t.plan, "api_key": t.api_key} for t in manifest.tenants]))
         os.chmod(tenants, 0o600)
 
         ceiling = ceiling_run(work, endpoint, args.users)

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from meridian.sandbox import manifest as mf
 from stackconfig import load_stack
 from tests.helpers import ROOT, STACK, run_meridian, running_sandbox
 
@@ -27,8 +28,7 @@ def test_region_failover_and_failback_meet_the_stacks_objectives(tmp_path):
     # at the sandbox's default time scale (10) it meets the failover objective; at the suite's 20 the
     # fixed costs (promotion, reconnects) no longer fit in rto_target_s / 20 = 3 s
     with running_sandbox("meridian-drill-", time_scale=10) as state_dir:
-        manifest = json.loads((state_dir / STACK / "manifest.json").read_text())
-        time_scale = manifest["failover"]["time_scale"]
+        time_scale = mf.read(state_dir / STACK).failover.time_scale
         cli = run_meridian(
             "drill",
             "region-failover",

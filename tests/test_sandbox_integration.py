@@ -42,18 +42,18 @@ class Sandbox:
         return run_meridian("sandbox", *args, "--stack", STACK, "--state-dir", str(self.state_dir), timeout=timeout)
 
     @property
-    def doc(self) -> dict:
+    def doc(self) -> mf.Manifest:
         doc = mf.read(self.root)
-        assert doc is not None
+        assert isinstance(doc, mf.Manifest), doc
         return doc
 
     def remember(self) -> None:
         doc = self.doc
-        self.seen_pids |= {(p.pid, p.create_time) for p in mf.processes(doc)}
-        self.seen_ports |= set(doc["ports"].values())
+        self.seen_pids |= {(p.pid, p.create_time) for p in doc.processes.values()}
+        self.seen_ports |= set(doc.ports.values())
 
     def key(self, tenant: str) -> str:
-        return next(t["api_key"] for t in self.doc["tenants"] if t["id"] == tenant)
+        return next(t.api_key for t in self.doc.tenants if t.id == tenant)
 
     def headers(self, tenant: str) -> dict:
         return {"Authorization": f"Bearer {self.key(tenant)}"}
@@ -118,46 +118,46 @@ def test_status_reports_every_part_healthy(sb):
 
 def test_manifest_describes_the_sandbox(sb):
     doc = sb.doc
-    assert doc["state"] == "up" and doc["stack"] == STACK
+    assert doc.state == "up" and doc.stack == STACK
     assert oct((sb.root / "manifest.json").stat().st_mode & 0o777) == "0o600"
-    assert len(set(doc["ports"].values())) == len(doc["ports"])
-    assert doc["endpoint"].startswith("http://127.0.0.1:")
-    assert [t["id"] for t in doc["tenants"]] == ["acme", "globex", "initech", "umbrella"]
-    assert {t["id"]: t["quota"]["gql_qps"] for t in doc["tenants"]} == {
+    assert len(set(doc.ports.values())) == len(doc.ports)
+    assert doc.endpoint.startswith("http://127.0.0.1:")
+    assert [t.id for t in doc.tenants] == ["acme", "globex", "initech", "umbrella"]
+    assert {t.id: t.quota.gql_qps for t in doc.tenants} == {
         "acme": 1000,
         "globex": 200,
         "initech": 50,
         "umbrella": 50,
     }
-    assert len({t["api_key"] for t in doc["tenants"]}) == 4
-    fo = doc["failover"]
-    assert fo["time_scale"] == TIME_SCALE and fo["haproxy"] == {"inter_ms": 500, "fall": 2, "rise": 2, "timeout_check_ms": 500}
-    assert set(doc["faults"]) == {"db-primary", "db-dr", "svc-primary", "svc-dr"}
-    assert "target_session_attrs=read-write" in doc["database"]["write_dsn"]
-    for ref in mf.processes(doc):
+    assert len({t.api_key for t in doc.tenants}) == 4
+    fo = doc.failover
+    assert fo.time_scale == TIME_SCALE and fo.haproxy == mf.HAProxyChecks(inter_ms=500, fall=2, rise=2, timeout_check_ms=500)
+    assert set(doc.faults) == {"db-primary", "db-dr", "svc-primary", "svc-dr"}
+    assert "target_session_attrs=read-write" in doc.database.write_dsn
+    for ref in doc.processes.values():
         assert procs.alive(ref), ref
     # each service runs the plan's Deployment container: its mounted settings (the API keys are not
     # in them, only their digests), with the database endpoints, its port, the object stand-in (its
     # endpoint, its per-tenant roles and keys) and the broker's key for Pod Identity substituted, nothing else
     for role in ("primary", "dr"):
-        region = doc["regions"][role]
-        conf = Path(region["settings_file"]).read_text()
-        assert region["settings_file"].endswith("/etc/meridian/service.json")
-        assert all(t["api_key"] not in conf for t in doc["tenants"])
+        region = doc.regions[role]
+        conf = Path(region.settings_file).read_text()
+        assert region.settings_file.endswith("/etc/meridian/service.json")
+        assert all(t.api_key not in conf for t in doc.tenants)
         settings = json.loads(conf)
         assert settings["write_dsn"].startswith("postgresql://meridian_app@"), "no password in the DSN"
-        assert settings["db_secret"]["endpoint_url"] == doc["objects"]["endpoint"], "the password from the stand-in's secret"
-        tenant_data = {f"tenants[{t['id']}].data" for t in doc["tenants"]}
+        assert settings["db_secret"]["endpoint_url"] == doc.objects.endpoint, "the password from the stand-in's secret"
+        tenant_data = {f"tenants[{t.id}].data" for t in doc.tenants}
         expected = {"write_dsn", "read_dsn", "port", "host", "command[0]", "objects.endpoint_url", "db_secret", "credentials"}
         expected |= tenant_data
-        assert {line.split(":")[0] for line in region["substituted"]} == expected
+        assert {line.split(":")[0] for line in region.substituted} == expected
 
 
 def test_up_again_while_up_is_a_no_op(sb):
-    before = sb.doc["processes"]
+    before = sb.doc.processes
     cli = sb.cli("up", "--time-scale", str(TIME_SCALE), "--fault-proxies")
     assert cli.code == 0 and "already up" in cli.out
-    assert sb.doc["processes"] == before
+    assert sb.doc.processes == before
 
 
 # --- the service for real -----------------------------------------------------------------------
@@ -167,13 +167,13 @@ def test_a_write_on_the_primary_is_read_on_the_replica(sb):
     doc = sb.doc
     with _client() as c:
         r = c.post(
-            f"{doc['endpoint']}/v1/tenants/globex/events",
+            f"{doc.endpoint}/v1/tenants/globex/events",
             json={"type": "repl", "payload": {"mark": "r1"}},
             headers=sb.headers("globex"),
         )
         assert r.status_code == 201 and r.json()["region"] == "us-east-1"
         eid = r.json()["ids"][0]
-        dr = doc["regions"]["dr"]["service_url"]
+        dr = doc.regions["dr"].service_url
 
         def seen():
             r = c.get(f"{dr}/v1/tenants/globex/events/{eid}", headers=sb.headers("globex"))
@@ -186,7 +186,7 @@ def test_a_write_on_the_primary_is_read_on_the_replica(sb):
 
 
 def test_structured_logs_name_tenant_and_route(sb):
-    log = Path(sb.doc["processes"]["svc-primary"]["log"]).read_text().splitlines()
+    log = Path(sb.doc.processes["svc-primary"].log).read_text().splitlines()
     entries = [json.loads(ln) for ln in log if ln.startswith("{")]
     writes = [e for e in entries if e.get("route") == "/v1/tenants/{tenant}/events" and e.get("method") == "POST"]
     assert writes and writes[-1]["tenant"] == "globex" and writes[-1]["status"] == 201 and writes[-1]["region"] == "us-east-1"
@@ -194,7 +194,7 @@ def test_structured_logs_name_tenant_and_route(sb):
 
 def test_quota_noisy_neighbour(sb):
     """A starter tenant bursting over 50 rps gets 429 + Retry-After; a pro tenant alongside is unaffected."""
-    endpoint = sb.doc["endpoint"]
+    endpoint = sb.doc.endpoint
     noisy, calm = sb.headers("initech"), sb.headers("globex")
 
     async def go():
@@ -243,7 +243,7 @@ def seeded(sb):
     with _client() as c:
         for t in tenants:
             r = c.post(
-                f"{sb.doc['regions']['primary']['service_url']}/v1/tenants/{t}/events",
+                f"{sb.doc.regions['primary'].service_url}/v1/tenants/{t}/events",
                 json={"events": [{"type": "fuzz", "payload": {"owner": t}}] * 3},
                 headers=sb.headers(t),
             )
@@ -260,7 +260,7 @@ def seeded(sb):
 )
 def test_fuzz_keys_and_paths_never_cross_tenants(sb, seeded, path_tenant, key_tenant, junk, suffix):
     key = seeded[key_tenant] if key_tenant else junk
-    url = f"{sb.doc['regions']['primary']['service_url']}/v1/tenants/{urllib.parse.quote(path_tenant, safe='')}{suffix}"
+    url = f"{sb.doc.regions['primary'].service_url}/v1/tenants/{urllib.parse.quote(path_tenant, safe='')}{suffix}"
     with _client() as c:
         r = c.get(url, headers={"X-API-Key": key} if key else {})
     if key_tenant is None:
@@ -279,7 +279,7 @@ def test_fuzz_keys_and_paths_never_cross_tenants(sb, seeded, path_tenant, key_te
 
 
 def _fault(sb, name: str, **faults) -> dict:
-    r = httpx.put(f"{sb.doc['faults'][name]['control_url']}/faults", json=faults, timeout=5)
+    r = httpx.put(f"{sb.doc.faults[name].control_url}/faults", json=faults, timeout=5)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -293,7 +293,7 @@ def _serving(c: httpx.Client, endpoint: str) -> str | None:
 
 
 def test_fault_proxy_latency_on_the_dr_database(sb):
-    dr = sb.doc["regions"]["dr"]["service_url"]
+    dr = sb.doc.regions["dr"].service_url
     h = sb.headers("acme")
     with _client() as c:
         assert c.get(f"{dr}/v1/tenants/acme/events?limit=1", headers=h).status_code == 200
@@ -309,7 +309,7 @@ def test_fault_proxy_latency_on_the_dr_database(sb):
 def test_blackholed_primary_service_fails_over_to_dr_and_back(sb):
     """The Route 53 stand-in: the primary region's service stops answering; HAProxy's checks (scaled
     interval x threshold) move the front door to the dr region, and back once it answers again."""
-    endpoint = sb.doc["endpoint"]
+    endpoint = sb.doc.endpoint
     with _client() as c:
         assert _serving(c, endpoint) == "us-east-1"
         _fault(sb, "svc-primary", blackhole=True)
@@ -325,26 +325,26 @@ def test_up_again_after_a_crash_cleans_stale_processes(sb):
     sb.remember()
     old = sb.doc
     for name in ("haproxy", "svc-dr", "fp-svc-dr"):  # a crash: some parts die hard, the rest live on
-        os.kill(old["processes"][name]["pid"], signal.SIGKILL)
+        os.kill(old.processes[name].pid, signal.SIGKILL)
     cli = sb.cli("up", "--time-scale", str(TIME_SCALE))
     assert cli.code == 0, cli.out + cli.err
     assert "cleaned stale processes" in cli.out
     sb.remember()
     new = sb.doc
-    assert new["faults"] == {}
-    for name, p in old["processes"].items():  # every old process is gone (killed or stopped by pid)
-        assert not procs.alive(procs.ProcRef(name, p["pid"], p["create_time"], "")), name
+    assert new.faults == {}
+    for name, ref in old.processes.items():  # every old process is gone (killed or stopped by pid)
+        assert not procs.alive(ref), name
     st_ = json.loads(sb.cli("status", "--format", "json").out)
     assert st_["healthy"] is True, st_
     with _client() as c:
-        r = c.post(f"{new['endpoint']}/v1/tenants/acme/events", json={"type": "again"}, headers=sb.headers("acme"))
+        r = c.post(f"{new.endpoint}/v1/tenants/acme/events", json={"type": "again"}, headers=sb.headers("acme"))
         assert r.status_code == 201 and r.json()["region"] == "us-east-1"
 
 
 def test_down_stops_everything_and_keeps_data(sb):
     # its own write (tests of this module may run in other workers' sandboxes under xdist)
     with _client() as c:
-        r = c.post(f"{sb.doc['endpoint']}/v1/tenants/acme/events", json={"type": "kept"}, headers=sb.headers("acme"))
+        r = c.post(f"{sb.doc.endpoint}/v1/tenants/acme/events", json={"type": "kept"}, headers=sb.headers("acme"))
         assert r.status_code == 201, r.text
     sb.remember()
     doc = sb.doc
@@ -352,9 +352,9 @@ def test_down_stops_everything_and_keeps_data(sb):
     assert cli.code == 0, cli.out + cli.err
     assert "data kept" in cli.out
     assert not _survivors(sb)
-    assert not [p for p in doc["ports"].values() if portlib.is_listening(p)]
+    assert not [p for p in doc.ports.values() if portlib.is_listening(p)]
     assert (sb.root / "pg" / "primary" / "PG_VERSION").exists()
-    assert sb.doc["state"] == "down" and sb.doc["processes"] == {}
+    assert sb.doc.state == "down" and sb.doc.processes == {}
     st_ = sb.cli("status")
     assert st_.code == 1 and "down" in st_.out
     # and up again on the kept data: the events written before are still there
@@ -362,14 +362,14 @@ def test_down_stops_everything_and_keeps_data(sb):
     assert cli.code == 0, cli.out + cli.err
     sb.remember()
     with _client() as c:
-        r = c.get(f"{sb.doc['endpoint']}/v1/tenants/acme/events?type=kept", headers=sb.headers("acme"))
+        r = c.get(f"{sb.doc.endpoint}/v1/tenants/acme/events?type=kept", headers=sb.headers("acme"))
         assert r.status_code == 200 and len(r.json()["events"]) == 1
 
 
 # last: it leaves the sandbox failed over, which `up` then refuses to rebuild
 def test_promotion_stop_primary_promote_replica_writes_continue(sb):
     doc = sb.doc
-    endpoint, h = doc["endpoint"], sb.headers("acme")
+    endpoint, h = doc.endpoint, sb.headers("acme")
     with _client() as c:
         r = c.post(f"{endpoint}/v1/tenants/acme/events", json={"type": "pre", "payload": {"n": 0}}, headers=h)
         assert r.status_code == 201
@@ -380,7 +380,7 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
             lambda: all(v.startswith("DOWN") for v in core.haproxy_servers(doc).values()) and core.haproxy_servers(doc), 15
         )
         assert servers, core.haproxy_servers(doc)
-        dr_health = c.get(f"{doc['regions']['dr']['service_url']}/healthz")
+        dr_health = c.get(f"{doc.regions['dr'].service_url}/healthz")
         assert (
             dr_health.status_code == 503 and dr_health.json()["writes"] == "unavailable" and dr_health.json()["db"] == "reachable"
         )
@@ -400,7 +400,7 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
         assert r is not None and r.json()["region"] == "us-west-2", "writes did not continue after promotion"
         eid = r.json()["ids"][0]
         # the primary region's service also follows the promotion: its multi-host DSN finds the new primary
-        r2 = until(lambda: write(doc["regions"]["primary"]["service_url"]), 10)
+        r2 = until(lambda: write(doc.regions["primary"].service_url), 10)
         assert r2 is not None
         got = c.get(f"{endpoint}/v1/tenants/acme/events/{eid}", headers=h)
         assert got.status_code == 200 and got.json()["type"] == "post"

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meridian import ports
+from meridian.sandbox import core, procs
 from meridian.sandbox import manifest as mf
-from meridian.sandbox import procs
 from meridian.sandbox.haproxy import Backend, ScaledFailover, parse_show_stat, render
 from tests.helpers import ROOT, require_haproxy, run_meridian
 
@@ -173,12 +173,15 @@ def test_a_reused_pid_is_never_signalled(tmp_path):
 
 
 def test_manifest_is_written_atomically_and_private(tmp_path):
-    mf.write(tmp_path, {"state": "up", "processes": {"a": {"pid": 1, "create_time": 2.0, "log": "l"}}})
+    doc = mf.Manifest.from_json(json.loads((ROOT / "tests" / "data" / "sandbox_manifest_us_fault_proxies.json").read_text()))
+    doc.processes = {"a": procs.ProcRef("a", 1, 2.0, "l")}
+    mf.write(tmp_path, doc)
     assert oct(os.stat(tmp_path / "manifest.json").st_mode & 0o777) == "0o600"
-    doc = mf.read(tmp_path)
-    assert doc["state"] == "up" and [p.name for p in mf.processes(doc)] == ["a"]
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"], "no temp file left behind"
+    back = mf.read(tmp_path)
+    assert back.state == "up" and list(back.processes) == ["a"]
     (tmp_path / "manifest.json").write_text("{broken")
-    assert mf.read(tmp_path)["state"] == "corrupt"
+    assert mf.read(tmp_path).state == "corrupt"
     assert mf.read(tmp_path / "nowhere") is None
 
 
@@ -240,9 +243,19 @@ def test_up_refuses_to_discard_a_promoted_dr_and_says_the_way_out(tmp_path):
     rebuilds dr from the primary, so it must refuse (exit 2) rather than discard them."""
     root = tmp_path / "us"
     (root / "pg" / "dr").mkdir(parents=True)
-    (root / "pg" / "dr" / "PG_VERSION").write_text("15\n")
-    mf.write(root, {"state": "up", "processes": {}, "regions": {"primary": {"db_role": "replica"}, "dr": {"db_role": "primary"}}})
+    (root / "pg" / "dr" / "PG_VERSION").write_text("15\n")  # a data directory without standby.signal: promoted
     cli = run_meridian("sandbox", "up", "--stack", "us", "--state-dir", str(tmp_path), timeout=60)
     said = " ".join((cli.out + cli.err).split())
     assert cli.code == 2 and "was promoted" in said and "--fresh" in said, said
     assert (root / "pg" / "dr" / "PG_VERSION").exists(), "nothing discarded"
+
+
+def test_a_dr_that_is_still_a_replica_is_rebuilt_without_asking(tmp_path):
+    core._refuse_to_discard_a_promoted_dr(tmp_path, "us")  # no data dir at all: nothing to keep
+    (tmp_path / "pg" / "dr").mkdir(parents=True)
+    (tmp_path / "pg" / "dr" / "PG_VERSION").write_text("15\n")
+    (tmp_path / "pg" / "dr" / "standby.signal").write_text("")
+    core._refuse_to_discard_a_promoted_dr(tmp_path, "us")  # a replica holds nothing the primary lacks
+    (tmp_path / "pg" / "dr" / "standby.signal").unlink()
+    with pytest.raises(core.SandboxMissing, match="was promoted"):
+        core._refuse_to_discard_a_promoted_dr(tmp_path, "us")

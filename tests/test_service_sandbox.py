@@ -47,8 +47,8 @@ def doc():
         assert down.code == 0, down.out + down.err
 
 
-def _headers(doc: dict, tenant: str = "acme") -> dict:
-    key = next(t["api_key"] for t in doc["tenants"] if t["id"] == tenant)
+def _headers(doc: mf.Manifest, tenant: str = "acme") -> dict:
+    key = next(t.api_key for t in doc.tenants if t.id == tenant)
     return {"Authorization": f"Bearer {key}"}
 
 
@@ -66,17 +66,17 @@ def _headers(doc: dict, tenant: str = "acme") -> dict:
 )
 def test_inputs_postgresql_refuses_are_400_through_the_front_door(doc, method, path, body, where):
     with httpx.Client(timeout=10) as c:
-        before = c.get(f"{doc['endpoint']}/v1/tenants/acme/events?limit=1000", headers=_headers(doc)).json()["events"]
-        r = c.request(method, f"{doc['endpoint']}{path}", content=body, headers=_headers(doc))
+        before = c.get(f"{doc.endpoint}/v1/tenants/acme/events?limit=1000", headers=_headers(doc)).json()["events"]
+        r = c.request(method, f"{doc.endpoint}{path}", content=body, headers=_headers(doc))
         assert r.status_code == 400 and r.json()["error"] == "bad_request" and where in r.json()["message"], r.text
-        after = c.get(f"{doc['endpoint']}/v1/tenants/acme/events?limit=1000", headers=_headers(doc)).json()["events"]
+        after = c.get(f"{doc.endpoint}/v1/tenants/acme/events?limit=1000", headers=_headers(doc)).json()["events"]
         assert after == before  # nothing stored
 
 
 def test_schemathesis_against_the_sandbox_finds_no_server_error(doc):
     """The short run of `make fuzz`'s sandbox half: every operation, both modes, every check."""
-    schema = schemathesis.openapi.from_url(f"{doc['endpoint']}/openapi.json")
-    schema.config.update(base_url=doc["endpoint"])
+    schema = schemathesis.openapi.from_url(f"{doc.endpoint}/openapi.json")
+    schema.config.update(base_url=doc.endpoint)
     headers = _headers(doc)
     ran = 0
     for result in schema.get_all_operations():
@@ -107,11 +107,11 @@ def test_each_region_is_healthy_only_with_a_write_path(doc):
 
     with httpx.Client(timeout=5) as c:
         for role, db_role in (("primary", "primary"), ("dr", "replica")):
-            h = c.get(f"{doc['regions'][role]['service_url']}/healthz")
+            h = c.get(f"{doc.regions[role].service_url}/healthz")
             assert h.status_code == 200 and h.json()["writes"] == "ok" and h.json()["db_role"] == db_role, h.text
 
     async def replica_only() -> dict:
-        store = PgStore(doc["regions"]["dr"]["db_dsn"], doc["regions"]["dr"]["db_dsn"], timeout_s=2)
+        store = PgStore(doc.regions["dr"].db_dsn, doc.regions["dr"].db_dsn, timeout_s=2)
         await store.start()
         try:
             return await store.health()
@@ -132,7 +132,7 @@ def test_requests_without_the_right_key_never_reach_the_real_database(doc):
     import asyncpg
 
     async def touches() -> int:
-        conn = await asyncpg.connect(doc["regions"]["primary"]["db_dsn"], timeout=5)
+        conn = await asyncpg.connect(doc.regions["primary"].db_dsn, timeout=5)
         try:
             return await conn.fetchval(
                 "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) + n_tup_ins "
@@ -141,7 +141,7 @@ def test_requests_without_the_right_key_never_reach_the_real_database(doc):
         finally:
             await conn.close()
 
-    url = doc["regions"]["primary"]["service_url"]
+    url = doc.regions["primary"].service_url
     wrong = [{}, {"X-API-Key": "mk_acme_not-a-key"}, {"Authorization": "Basic eDp5"}, _headers(doc, "globex")]
 
     def settled() -> int:

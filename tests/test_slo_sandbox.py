@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from meridian.sandbox import manifest as mf
 from meridian.slo.evaluate import stats
 from meridian.slo.raw import read_raw
 from tests.helpers import ROOT, STACK, full_project_copy, run_meridian
@@ -71,10 +72,7 @@ def test_a_short_real_run_passes_and_reports(state_dir, tmp_path):
     assert (tmp_path / "latency.png").stat().st_size > 10_000
     assert "| all | p95_ms |" in (tmp_path / "report.md").read_text()
     assert not (tmp_path / "tenants.json").exists()  # API keys do not outlive the run
-    assert not any(
-        t["api_key"] in (tmp_path / "report.json").read_text()
-        for t in json.loads((state_dir / STACK / "manifest.json").read_text())["tenants"]
-    )
+    assert not any(t.api_key in (tmp_path / "report.json").read_text() for t in mf.read(state_dir / STACK).tenants)
 
 
 def test_evidence_bundles_the_report_slo_wrote_where_it_writes_by_default(state_dir, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 from meridian.commands import up as uplib
 from meridian.errors import BadInput
 from meridian.reports import latest_slo_report
+from meridian.sandbox import manifest as mf
 from tests.helpers import ROOT, STACK, full_project_copy, require_sandbox_parts, run_meridian
 
 # a short, light gate: what is asserted is the order of the gates and their verdicts, not capacity
@@ -61,7 +62,7 @@ def test_green_path_previews_brings_the_sandbox_up_and_passes_the_slo_gate(user_
     assert gate["passed"] is True and gate["target"] == "sandbox" and gate["verdict"]["overall"]["requests"] > 10
     assert {c["objective"] for c in gate["verdict"]["checks"]} >= {"error_rate", "availability", "p95_ms"}
     assert gate["objective_sources"]["error_rate"].startswith("Pulumi.us.yaml")
-    assert gate["endpoint"] == json.loads((state / STACK / "manifest.json").read_text())["endpoint"]
+    assert gate["endpoint"] == mf.read(state / STACK).endpoint
     assert latest_slo_report(project, STACK) == run / "slo" / "report.json"  # what `meridian evidence` bundles
     status = run_meridian("sandbox", "status", "--stack", STACK, "--state-dir", str(state), cwd=project)
     assert status.code == 0, status.out + status.err

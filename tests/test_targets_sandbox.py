@@ -128,8 +128,8 @@ def test_latency_fault_slows_the_region_and_clears(target):
     assert min(livez_ms() for _ in range(3)) >= 80 * 2 * 0.9  # delayed each way (a lower bound: no timing flake)
     cleared = target.clear_faults()
     assert cleared.changed and "svc-primary" in cleared.detail
-    for name, proxy in target.doc["faults"].items():
-        assert httpx.get(f"{proxy['control_url']}/faults").json() == {
+    for name, proxy in target.doc.faults.items():
+        assert httpx.get(f"{proxy.control_url}/faults").json() == {
             "latency_ms": 0,
             "jitter_ms": 0,
             "drop": 0,

@@ -104,8 +104,8 @@ def box():
         assert down.code == 0, down.out + down.err
 
 
-def _key(doc: dict, tenant: str) -> dict:
-    return {"authorization": "Bearer " + next(t["api_key"] for t in doc["tenants"] if t["id"] == tenant)}
+def _key(doc: mf.Manifest, tenant: str) -> dict:
+    return {"authorization": "Bearer " + next(t.api_key for t in doc.tenants if t.id == tenant)}
 
 
 def _session(made: dict, region: str, tenant: str | None):
@@ -137,14 +137,14 @@ def _denied(fn) -> str:
 @pytest.mark.sandbox
 def test_objects_through_the_front_door_land_in_the_tenants_place_under_its_key(box):
     doc, made = box
-    region = doc["regions"]["primary"]["region"]  # HAProxy sends traffic to the primary region
+    region = doc.regions["primary"].region  # HAProxy sends traffic to the primary region
     for tenant in ("acme", "globex"):  # silo, pool
-        url = f"{doc['endpoint']}/v1/tenants/{tenant}/objects/docs/hello.txt"
+        url = f"{doc.endpoint}/v1/tenants/{tenant}/objects/docs/hello.txt"
         put = httpx.put(url, content=f"hello from {tenant}".encode(), headers=_key(doc, tenant), timeout=30)
         assert put.status_code == 201, put.text
         got = httpx.get(url, headers=_key(doc, tenant), timeout=30)
         assert got.status_code == 200 and got.content == f"hello from {tenant}".encode()
-        listed = httpx.get(f"{doc['endpoint']}/v1/tenants/{tenant}/objects?prefix=docs/", headers=_key(doc, tenant), timeout=30)
+        listed = httpx.get(f"{doc.endpoint}/v1/tenants/{tenant}/objects?prefix=docs/", headers=_key(doc, tenant), timeout=30)
         assert [o["key"] for o in listed.json()["objects"]] == ["docs/hello.txt"]
         data = made["regions"][region]["tenants"][tenant]
         head = _session(made, region, tenant).head_object(Bucket=data["bucket"], Key=f"{data['prefix']}docs/hello.txt")
@@ -157,12 +157,12 @@ def test_objects_through_the_front_door_land_in_the_tenants_place_under_its_key(
 @pytest.mark.sandbox
 def test_another_tenants_api_key_never_reaches_the_object(box):
     doc, _ = box
-    url = f"{doc['endpoint']}/v1/tenants/acme/objects/private.bin"
+    url = f"{doc.endpoint}/v1/tenants/acme/objects/private.bin"
     assert httpx.put(url, content=b"acme-only", headers=_key(doc, "acme"), timeout=30).status_code == 201
     for method in ("GET", "PUT", "DELETE"):
         r = httpx.request(method, url, content=b"x", headers=_key(doc, "globex"), timeout=30)
         assert r.status_code == 404 and b"acme-only" not in r.content
-    own = httpx.get(f"{doc['endpoint']}/v1/tenants/globex/objects/private.bin", headers=_key(doc, "globex"), timeout=30)
+    own = httpx.get(f"{doc.endpoint}/v1/tenants/globex/objects/private.bin", headers=_key(doc, "globex"), timeout=30)
     assert own.status_code == 404
     assert httpx.get(url, headers=_key(doc, "acme"), timeout=30).content == b"acme-only"
 
@@ -173,10 +173,10 @@ def test_the_s3_layer_refuses_another_tenants_session(box):
     delete another tenant's objects, in a silo bucket or in the shared pool; the broker alone
     reaches no tenant data; an unknown key reaches nothing."""
     doc, made = box
-    region = doc["regions"]["primary"]["region"]
+    region = doc.regions["primary"].region
     t = made["regions"][region]["tenants"]
     acme, globex = t["acme"], t["globex"]
-    httpx.put(f"{doc['endpoint']}/v1/tenants/globex/objects/pool.bin", content=b"globex", headers=_key(doc, "globex"), timeout=30)
+    httpx.put(f"{doc.endpoint}/v1/tenants/globex/objects/pool.bin", content=b"globex", headers=_key(doc, "globex"), timeout=30)
     initech = _session(made, region, "initech")  # a pool neighbour of globex
     other = _session(made, region, "globex")
     assert _denied(lambda: initech.get_object(Bucket=globex["bucket"], Key=f"{globex['prefix']}pool.bin")) == "AccessDenied"
@@ -197,7 +197,7 @@ def test_the_s3_layer_refuses_another_tenants_session(box):
 @pytest.mark.sandbox
 def test_the_manifest_names_each_tenants_data(box):
     doc, made = box
-    assert doc["objects"]["endpoint"] == made["endpoint"]
+    assert doc.objects.endpoint == made["endpoint"]
     for role in ("primary", "dr"):
-        region = doc["regions"][role]["region"]
-        assert set(doc["objects"]["regions"][region]) == {t["id"] for t in doc["tenants"]}
+        region = doc.regions[role].region
+        assert set(doc.objects.regions[region]) == {t.id for t in doc.tenants}

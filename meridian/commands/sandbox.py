@@ -6,10 +6,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meridian.errors import BadInput, GateFailed, MeridianError
 from meridian.output import Format, report_console
 from meridian.project import find_project_dir, require_stack
+
+if TYPE_CHECKING:
+    from meridian.targets.sandbox import Manifest
 
 
 class SandboxFailed(GateFailed):
@@ -79,7 +83,7 @@ def run_up(req: SandboxRequest) -> int:
     c = _console()
     if res.already_up:
         c.print(
-            f"sandbox [bold]{req.stack}[/] is already up (time scale {doc['failover']['time_scale']:g}); "
+            f"sandbox [bold]{req.stack}[/] is already up (time scale {doc.failover.time_scale:g}); "
             f"`meridian sandbox down --stack {req.stack}` first to change it"
         )
     else:
@@ -90,20 +94,20 @@ def run_up(req: SandboxRequest) -> int:
     return 0
 
 
-def _print_summary(c, doc: dict, root: Path) -> None:
-    fo = doc["failover"]
-    c.print(f"  front door   {doc['endpoint']}  (HAProxy: {', '.join(doc['haproxy']['servers'])})")
-    for role, r in doc["regions"].items():
-        c.print(f"  {role:<8} {r['region']:<15} service {r['service_url']}  db 127.0.0.1:{r['db_port']} ({r['db_role']})")
-    for name, f in (doc.get("faults") or {}).items():
-        c.print(f"  fault proxy  {name:<12} 127.0.0.1:{f['port']} -> {f['upstream']}  control {f['control_url']}")
-    h = fo["haproxy"]
+def _print_summary(c, doc: Manifest, root: Path) -> None:
+    fo = doc.failover
+    c.print(f"  front door   {doc.endpoint}  (HAProxy: {', '.join(doc.haproxy.servers)})")
+    for role, r in doc.regions.items():
+        c.print(f"  {role:<8} {r.region:<15} service {r.service_url}  db 127.0.0.1:{r.db_port} ({r.db_role})")
+    for name, f in doc.faults.items():
+        c.print(f"  fault proxy  {name:<12} 127.0.0.1:{f.port} -> {f.upstream}  control {f.control_url}")
+    h = fo.haproxy
     c.print(
-        f"  failover     interval {fo['health_check_interval_s']} s x threshold {fo['failure_threshold']} at time scale "
-        f"{fo['time_scale']:g} -> inter {h['inter_ms']} ms fall {h['fall']} rise {h['rise']}; "
-        f"detection bound {fo['detection_bound_scaled_s']:g} s (RTO target {fo['rto_target_scaled_s']:g} s scaled)"
+        f"  failover     interval {fo.health_check_interval_s} s x threshold {fo.failure_threshold} at time scale "
+        f"{fo.time_scale:g} -> inter {h.inter_ms} ms fall {h.fall} rise {h.rise}; "
+        f"detection bound {fo.detection_bound_scaled_s:g} s (RTO target {fo.rto_target_scaled_s:g} s scaled)"
     )
-    c.print(f"  tenants      {', '.join(t['id'] + ' (' + t['plan'] + ')' for t in doc['tenants'])}; API keys in the manifest")
+    c.print(f"  tenants      {', '.join(f'{t.id} ({t.plan})' for t in doc.tenants)}; API keys in the manifest")
     c.print(f"  manifest     {root / 'manifest.json'}")
 
 
@@ -139,6 +143,8 @@ def run_status(req: SandboxRequest) -> int:
     from meridian.targets import sandbox
 
     st = sandbox.status(root)
+    if st["state"] == "corrupt":
+        raise BadInput(st["error"])
     if req.format == Format.json:
         print(json.dumps(st, indent=2, default=str))
     elif req.format == Format.markdown:

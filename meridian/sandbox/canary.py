@@ -23,7 +23,7 @@ from pathlib import Path
 from meridian import ports as portlib
 from meridian.sandbox import core, procs
 from meridian.sandbox import manifest as mf
-from meridian.sandbox.haproxy import ScaledFailover, check_params
+from meridian.sandbox.haproxy import check_params
 
 ROLES = ("primary", "dr")
 SERVICE_DIR = core.SERVICE_PROJECT_DIR / "service"
@@ -41,11 +41,11 @@ def server_name(role: str) -> str:
     return f"canary-{role}"
 
 
-def stable_server(doc: dict, role: str) -> str:
-    for name in doc["haproxy"]["servers"]:
+def stable_server(doc: mf.Manifest, role: str) -> str:
+    for name in doc.haproxy.servers:
         if name.split("-", 1)[0] == role:
             return name
-    raise CanaryError(f"no stable HAProxy server for {role} in the manifest ({list(doc['haproxy']['servers'])})")
+    raise CanaryError(f"no stable HAProxy server for {role} in the manifest ({list(doc.haproxy.servers)})")
 
 
 def backends_of(role: str) -> tuple[str, str]:
@@ -66,51 +66,54 @@ def version_digest(version: str, fault: dict | None) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _command(doc: dict, command: str) -> str:
+def _command(doc: mf.Manifest, command: str) -> str:
     try:
         return core.haproxy_command(doc, command).strip()
     except OSError as exc:
         raise CanaryError(f"HAProxy admin socket did not answer `{command}`: {exc}") from None
 
 
-def _expect_empty(doc: dict, command: str) -> None:
+def _expect_empty(doc: mf.Manifest, command: str) -> None:
     reply = _command(doc, command)
     if reply:
         raise CanaryError(f"HAProxy refused `{command}`: {reply}")
 
 
-def _weight(doc: dict, backend: str, server: str) -> int | None:
+def _weight(doc: mf.Manifest, backend: str, server: str) -> int | None:
     """The server's current weight, None if HAProxy has no such server."""
     reply = _command(doc, f"get weight {backend}/{server}")
     head = reply.split(" ", 1)[0]
     return int(head) if head.isdigit() else None
 
 
-def running(doc: dict) -> dict[str, dict]:
+def running(doc: mf.Manifest) -> dict[str, mf.Canary]:
     """The canaries the manifest records whose process is alive: role -> record."""
     out = {}
-    for role, rec in (doc.get("canary") or {}).items():
-        ref = next((r for r in mf.processes(doc) if r.name == process_name(role)), None)
+    for role, rec in (doc.canary or {}).items():
+        ref = doc.processes.get(process_name(role))
         if ref is not None and procs.alive(ref):
             out[role] = rec
     return out
 
 
-def start(doc: dict, role: str, version: str, fault: dict | None, timeout: float = core.READY_TIMEOUT_S) -> tuple[bool, str]:
+def start(
+    doc: mf.Manifest, role: str, version: str, fault: dict | None, timeout: float = core.READY_TIMEOUT_S
+) -> tuple[bool, str]:
     """Start (or keep) `role`'s canary running `version`; it joins HAProxy at weight 0."""
     from service.settings import ServiceSettings, VersionFault
 
-    root = Path(doc["root"])
+    root = Path(doc.root)
     current = running(doc).get(role)
-    if current is not None and current["version"] == version and current.get("fault") == fault:
-        _join(doc, role, current["port"])
+    if current is not None and current.version == version and current.fault == fault:
+        _join(doc, role, current.port)
         return False, f"{process_name(role)} already runs {version}"
     if current is not None:
         stop(doc, role)
-        doc = mf.read(root) or doc
+        reread = mf.read(root)
+        doc = reread if isinstance(reread, mf.Manifest) else doc
     # the settings the region's stable service runs with: what `sandbox up` wrote from the plan's Deployment
-    stable = ServiceSettings.from_dict(json.loads(Path(doc["regions"][role]["settings_file"]).read_text()))
-    port = portlib.allocate([process_name(role)], avoid=set(doc.get("ports", {}).values()))[process_name(role)]
+    stable = ServiceSettings.from_dict(json.loads(Path(doc.regions[role].settings_file).read_text()))
+    port = portlib.allocate([process_name(role)], avoid=set(doc.ports.values()))[process_name(role)]
     settings = dataclasses.replace(
         stable, port=port, version=version, fault=VersionFault(**fault) if fault else None
     )  # the region's own settings: same database, tenants and quotas; only what the version changes differs
@@ -130,15 +133,12 @@ def start(doc: dict, role: str, version: str, fault: dict | None, timeout: float
         env=env,
         cwd=core.SERVICE_PROJECT_DIR,
     )
-    doc["processes"][ref.name] = ref.to_dict()
-    doc["ports"][ref.name] = port
-    doc.setdefault("canary", {})[role] = {
-        "version": version,
-        "fault": fault,
-        "port": port,
-        "digest": version_digest(version, fault),
-        "started_at": mf.now_iso(),
-    }
+    doc.processes[ref.name] = ref
+    doc.ports[ref.name] = port
+    doc.canary = doc.canary or {}
+    doc.canary[role] = mf.Canary(
+        version=version, fault=fault, port=port, digest=version_digest(version, fault), started_at=mf.now_iso()
+    )
     mf.write(root, doc)
     try:
         asyncio.run(core._ready(ref.name, core._wait_http(f"http://{core.HOST}:{port}/healthz", timeout, proc), doc))
@@ -149,14 +149,9 @@ def start(doc: dict, role: str, version: str, fault: dict | None, timeout: float
     return True, f"{process_name(role)} runs {version} on port {port}, in HAProxy at weight 0"
 
 
-def _join(doc: dict, role: str, port: int) -> None:
+def _join(doc: mf.Manifest, role: str, port: int) -> None:
     """Add the canary's servers to HAProxy (weight 0, checked, ready) unless they are there."""
-    fo = ScaledFailover(
-        **{
-            k: doc["failover"][k]
-            for k in ("health_check_interval_s", "failure_threshold", "dns_ttl_s", "rto_target_s", "time_scale")
-        }
-    )
+    fo = doc.failover.scaled()
     name = server_name(role)
     for backend in backends_of(role):
         if _weight(doc, backend, name) is not None:
@@ -169,7 +164,7 @@ def _join(doc: dict, role: str, port: int) -> None:
         _expect_empty(doc, f"set server {backend}/{name} state ready")
 
 
-def set_weight(doc: dict, role: str, percent: int) -> tuple[bool, str]:
+def set_weight(doc: mf.Manifest, role: str, percent: int) -> tuple[bool, str]:
     """Send `percent` of the region's traffic to its canary, in both of the region's backends at
     once (one admin-socket line: HAProxy runs the commands back to back)."""
     name, stable = server_name(role), stable_server(doc, role)
@@ -191,13 +186,13 @@ def set_weight(doc: dict, role: str, percent: int) -> tuple[bool, str]:
     return before != percent, f"{role}: canary {percent} %, stable {100 - percent} %"
 
 
-def _restore_stable(doc: dict, role: str) -> None:
+def _restore_stable(doc: mf.Manifest, role: str) -> None:
     stable = stable_server(doc, role)
     for backend in backends_of(role):
         _expect_empty(doc, f"set weight {backend}/{stable} 100%")  # back to its configured weight
 
 
-def weights(doc: dict) -> dict[str, int]:
+def weights(doc: mf.Manifest) -> dict[str, int]:
     """Role -> the canary's share (0..100) as HAProxy has it now (the front door's backend)."""
     out = {}
     for role in ROLES:
@@ -210,9 +205,9 @@ def weights(doc: dict) -> dict[str, int]:
     return out
 
 
-def stop(doc: dict, role: str, timeout: float = 5.0) -> tuple[bool, str]:
+def stop(doc: mf.Manifest, role: str, timeout: float = 5.0) -> tuple[bool, str]:
     """Take the canary out of HAProxy (stable back to all traffic), then stop its process."""
-    root = Path(doc["root"])
+    root = Path(doc.root)
     name = server_name(role)
     said = []
     for backend in backends_of(role):
@@ -230,12 +225,12 @@ def stop(doc: dict, role: str, timeout: float = 5.0) -> tuple[bool, str]:
                 raise CanaryError(f"HAProxy would not delete {backend}/{name}: {reply}")
             time.sleep(0.05)
         said.append(f"{backend}/{name} removed")
-    ref = next((r for r in mf.processes(doc) if r.name == process_name(role)), None)
+    ref = doc.processes.get(process_name(role))
     if ref is not None:
         if procs.stop(ref):
             said.append(f"{process_name(role)} stopped")
-        doc["processes"].pop(ref.name, None)
-    doc["ports"].pop(process_name(role), None)
-    (doc.get("canary") or {}).pop(role, None)
+        doc.processes.pop(ref.name, None)
+    doc.ports.pop(process_name(role), None)
+    (doc.canary or {}).pop(role, None)
     mf.write(root, doc)
     return bool(said), ", ".join(said) or f"no canary in {role}"

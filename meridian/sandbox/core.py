@@ -65,7 +65,7 @@ class SandboxMissing(Exception):
 
 @dataclass(frozen=True)
 class UpResult:
-    manifest: dict
+    manifest: mf.Manifest
     seconds: float
     already_up: bool = False
     cleaned: list[str] = field(default_factory=list)
@@ -122,11 +122,11 @@ def up(
     t0 = time.monotonic()
     old = mf.read(root)
     cleaned: list[str] = []
+    if old is not None and old.state == "up" and old.processes and all(procs.alive(p) for p in old.processes.values()):
+        return UpResult(old, time.monotonic() - t0, already_up=True)
+    if not fresh:  # before anything is stopped: a refused `up` leaves the sandbox as it found it
+        _refuse_to_discard_a_promoted_dr(root, stack)
     if old is not None:
-        if old.get("state") == "up" and all(procs.alive(p) for p in mf.processes(old)) and mf.processes(old):
-            return UpResult(old, time.monotonic() - t0, already_up=True)
-        if not fresh:  # before anything is stopped: a refused `up` leaves the sandbox as it found it
-            _refuse_to_discard_a_promoted_dr(old, root, stack)
         # a crash, a failed up, or a half-stopped sandbox: stop what is left of it, by pid
         cleaned = _stop_all(old)
     root.mkdir(parents=True, exist_ok=True)
@@ -152,7 +152,7 @@ def up(
     if fault_proxies:
         for fp in ("fp-db-primary", "fp-db-dr", "fp-svc-primary", "fp-svc-dr"):
             names += [fp, f"{fp}-control"]
-    old_ports = set((old or {}).get("ports", {}).values())
+    old_ports = set(old.ports.values()) if isinstance(old, mf.Manifest) else set()
     port = portlib.allocate(names, avoid=old_ports)
 
     doc = _skeleton(cfg, stack, root, port, failover, fault_proxies, planned)
@@ -160,7 +160,7 @@ def up(
     popen: dict[str, object] = {}
 
     def started(ref: procs.ProcRef, proc) -> None:
-        doc["processes"][ref.name] = ref.to_dict()
+        doc.processes[ref.name] = ref
         popen[ref.name] = proc
         mf.write(root, doc)
 
@@ -168,25 +168,26 @@ def up(
         asyncio.run(_bring_up(planned, root, doc, port, pg, haproxy_bin, user, failover, fault_proxies, started, popen))
     except BaseException as exc:
         _stop_all(doc)
-        doc["state"] = "failed"
-        doc["error"] = str(exc)
-        doc["processes"] = {}
+        doc.state = "failed"
+        doc.error = str(exc)
+        doc.processes = {}
         mf.write(root, doc)
         if isinstance(exc, (SandboxError, SandboxMissing, KeyboardInterrupt)):
             raise
         raise SandboxError(f"sandbox up failed: {type(exc).__name__}: {exc}") from exc
-    doc["state"] = "up"
-    doc["up_seconds"] = round(time.monotonic() - t0, 3)
+    doc.state = "up"
+    doc.up_seconds = round(time.monotonic() - t0, 3)
     mf.write(root, doc)
     return UpResult(doc, time.monotonic() - t0, cleaned=cleaned)
 
 
-def _refuse_to_discard_a_promoted_dr(old: dict, root: Path, stack: str) -> None:
+def _refuse_to_discard_a_promoted_dr(root: Path, stack: str) -> None:
     """`up` rebuilds dr from the primary; after a failover that did not fail back, dr's database is
-    the one that took the writes since the fault, and rebuilding it would discard them silently."""
-    dr = (old.get("regions") or {}).get("dr") or {}
+    the one that took the writes since the fault, and rebuilding it would discard them silently.
+    The data directory says so itself, whatever the manifest says (or if it is unreadable): a
+    replica carries `standby.signal`, a promoted one no longer does."""
     data_dir = root / "pg" / "dr"
-    if dr.get("db_role") == "primary" and data_dir.exists():
+    if (data_dir / "PG_VERSION").exists() and not (data_dir / "standby.signal").exists():
         raise SandboxMissing(
             f"the sandbox of stack {stack} stopped failed over: its dr database ({data_dir}) was promoted and holds "
             f"the writes acknowledged since the failover, which `sandbox up` would discard by rebuilding dr from the "
@@ -204,20 +205,20 @@ def _skeleton(
     failover: ScaledFailover,
     fault_proxies: bool,
     planned: fromplan.PlannedWorkload,
-) -> dict:
+) -> mf.Manifest:
     regions = {}
     for role, spec in cfg.regions.both:
         db_port = port[f"fp-db-{role}"] if fault_proxies else port[f"pg-{role}"]
-        regions[role] = {
-            "region": spec.region,
-            "service_url": f"http://{HOST}:{port[f'svc-{role}']}",
-            "door_url": f"http://{HOST}:{port[f'door-{role}']}",
-            "db_port": port[f"pg-{role}"],
-            "db_dsn": pglib.dsn(port[f"pg-{role}"]),
-            "db_role": "primary" if role == "primary" else "replica",
-            "service_db_dsn": pglib.dsn(db_port),
-            "data_dir": str(root / "pg" / role),
-        }
+        regions[role] = mf.Region(
+            region=spec.region,
+            service_url=f"http://{HOST}:{port[f'svc-{role}']}",
+            door_url=f"http://{HOST}:{port[f'door-{role}']}",
+            db_port=port[f"pg-{role}"],
+            db_dsn=pglib.dsn(port[f"pg-{role}"]),
+            db_role="primary" if role == "primary" else "replica",
+            service_db_dsn=pglib.dsn(db_port),
+            data_dir=str(root / "pg" / role),
+        )
     db_ports = [port["fp-db-primary"], port["fp-db-dr"]] if fault_proxies else [port["pg-primary"], port["pg-dr"]]
     faults = {}
     if fault_proxies:
@@ -227,49 +228,49 @@ def _skeleton(
             ("fp-svc-primary", "svc-primary"),
             ("fp-svc-dr", "svc-dr"),
         ):
-            faults[fp.removeprefix("fp-")] = {
-                "port": port[fp],
-                "upstream": f"{HOST}:{port[upstream]}",
-                "control_url": f"http://{HOST}:{port[fp + '-control']}",
-            }
+            faults[fp.removeprefix("fp-")] = mf.FaultProxy(
+                port=port[fp],
+                upstream=f"{HOST}:{port[upstream]}",
+                control_url=f"http://{HOST}:{port[fp + '-control']}",
+            )
     # the tenants the services serve are the plan's, with the keys the plan hands them
     tenants = [
-        {
-            "id": t.id,
-            "plan": t.plan,
-            "api_key": planned.api_keys[t.id],
-            "quota": {"gql_qps": t.quota.gql_qps, "ingest_eps": t.quota.ingest_eps, "storage_gb": t.quota.storage_gb},
-        }
+        mf.Tenant(
+            id=t.id,
+            plan=t.plan,
+            api_key=planned.api_keys[t.id],
+            quota=mf.Quota(gql_qps=t.quota.gql_qps, ingest_eps=t.quota.ingest_eps, storage_gb=t.quota.storage_gb),
+        )
         for t in planned.service_settings("primary").tenants
     ]
-    return {
-        "version": mf.VERSION,
-        "stack": stack,
-        "state": "starting",
-        "root": str(root),
-        "created_at": mf.now_iso(),
-        "endpoint": f"http://{HOST}:{port['haproxy']}",
-        "regions": regions,
-        "database": {"name": pglib.DB_NAME, "user": pglib.APP_USER, "write_dsn": pglib.multi_host_dsn(db_ports)},
-        "haproxy": {
-            "port": port["haproxy"],
-            "config": str(root / "etc" / "haproxy.cfg"),
-            "stats_socket": str(root / "run" / "haproxy.sock"),
-            "servers": {},
-        },
-        "faults": faults,
-        "ports": port,
-        "processes": {},
-        "tenants": tenants,
-        "failover": failover.to_dict(),
-        "objects": {"endpoint": f"http://{HOST}:{port['objects']}", "spec": str(root / "etc" / "objects-spec.json")},
-    }
+    return mf.Manifest(
+        version=mf.VERSION,
+        stack=stack,
+        state="starting",
+        root=str(root),
+        created_at=mf.now_iso(),
+        endpoint=f"http://{HOST}:{port['haproxy']}",
+        regions=regions,
+        database=mf.Database(name=pglib.DB_NAME, user=pglib.APP_USER, write_dsn=pglib.multi_host_dsn(db_ports)),
+        haproxy=mf.HAProxy(
+            port=port["haproxy"],
+            config=str(root / "etc" / "haproxy.cfg"),
+            stats_socket=str(root / "run" / "haproxy.sock"),
+            servers={},
+        ),
+        faults=faults,
+        ports=port,
+        processes={},
+        tenants=tenants,
+        failover=mf.Failover.of(failover),
+        objects=mf.Objects(endpoint=f"http://{HOST}:{port['objects']}", spec=str(root / "etc" / "objects-spec.json")),
+    )
 
 
 async def _bring_up(
     planned: fromplan.PlannedWorkload,
     root: Path,
-    doc: dict,
+    doc: mf.Manifest,
     port: dict,
     pg: pglib.PgBin,
     haproxy_bin: str,
@@ -338,8 +339,8 @@ async def _bring_up(
             pod = podrun.prepare(planned.services[role], root / "pods" / role, subs)
         except podrun.Unsubstituted as exc:
             raise SandboxError(f"svc-{role}: {exc}") from None
-        doc["regions"][role]["settings_file"] = podrun.local_path(pod, podrun.settings_path_of(planned.services[role]))
-        doc["regions"][role]["substituted"] = pod.substituted
+        doc.regions[role].settings_file = podrun.local_path(pod, podrun.settings_path_of(planned.services[role]))
+        doc.regions[role].substituted = pod.substituted
         started(*procs.spawn(f"svc-{role}", pod.argv, logs / f"svc-{role}.log", env=_pod_env(pod), cwd=SERVICE_PROJECT_DIR))
     await asyncio.gather(
         *(
@@ -359,18 +360,17 @@ async def _bring_up(
     # HAProxy: the Route 53 stand-in
     svc_port = {role: port[f"fp-svc-{role}"] if fault_proxies else port[f"svc-{role}"] for role in ("primary", "dr")}
     backends = [
-        Backend(f"{role}-{doc['regions'][role]['region']}", HOST, svc_port[role], backup=(role == "dr"))
-        for role in ("primary", "dr")
+        Backend(f"{role}-{doc.regions[role].region}", HOST, svc_port[role], backup=(role == "dr")) for role in ("primary", "dr")
     ]
-    doc["haproxy"]["servers"] = {b.name: f"{b.host}:{b.port}" for b in backends}
-    sock = Path(doc["haproxy"]["stats_socket"])
+    doc.haproxy.servers = {b.name: f"{b.host}:{b.port}" for b in backends}
+    sock = Path(doc.haproxy.stats_socket)
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
-    cfg_path = Path(doc["haproxy"]["config"])
+    cfg_path = Path(doc.haproxy.config)
     doors = tuple(RegionDoor(role, port[f"door-{role}"], b) for role, b in zip(("primary", "dr"), backends, strict=True))
     cfg_path.write_text(render(failover, port["haproxy"], backends, str(sock), doors=doors))
     started(*procs.spawn("haproxy", [haproxy_bin, "-db", "-f", str(cfg_path)], logs / "haproxy.log"))
-    await _ready("haproxy", _wait_http(f"{doc['endpoint']}/healthz", READY_TIMEOUT_S, popen["haproxy"]), doc)
+    await _ready("haproxy", _wait_http(f"{doc.endpoint}/healthz", READY_TIMEOUT_S, popen["haproxy"]), doc)
 
 
 def _pod_env(pod: podrun.LocalPod) -> dict[str, str]:
@@ -406,11 +406,11 @@ def object_credentials(root: Path) -> dict[str, str]:
     return objectstore.broker_env(json.loads(out.read_text())) if out.is_file() else {}
 
 
-async def _start_objects(planned: fromplan.PlannedWorkload, doc: dict, root: Path, port: dict, started, popen) -> dict:
+async def _start_objects(planned: fromplan.PlannedWorkload, doc: mf.Manifest, root: Path, port: dict, started, popen) -> dict:
     """Start the stand-in with what the plan's service settings name, wait for its setup (its out
     file appears whole), and record what it made in the manifest."""
     spec = objectstore.spec_from_settings((planned.service_settings(role) for role in ("primary", "dr")), role_per_tenant=True)
-    spec_path, out = Path(doc["objects"]["spec"]), root / "run" / "objects.json"
+    spec_path, out = Path(doc.objects.spec), root / "run" / "objects.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     with contextlib.suppress(FileNotFoundError):
         out.unlink()
@@ -440,8 +440,11 @@ async def _start_objects(planned: fromplan.PlannedWorkload, doc: dict, root: Pat
 
     await _ready("objects", ready(), doc)
     made = json.loads(out.read_text())
-    doc["objects"]["regions"] = {
-        region: {tid: {k: t[k] for k in ("bucket", "prefix", "kms_key_arn", "role_arn")} for tid, t in r["tenants"].items()}
+    doc.objects.regions = {
+        region: {
+            tid: mf.ObjectGrant(bucket=t["bucket"], prefix=t["prefix"], kms_key_arn=t["kms_key_arn"], role_arn=t["role_arn"])
+            for tid, t in r["tenants"].items()
+        }
         for region, r in made["regions"].items()
     }
     return made
@@ -485,11 +488,12 @@ def _clear_stale_pidfile(data_dir: Path) -> None:
             pidfile.unlink()
 
 
-async def _ready(name: str, waiter, doc: dict) -> None:
+async def _ready(name: str, waiter, doc: mf.Manifest) -> None:
     try:
         await waiter
     except (TimeoutError, RuntimeError, OSError) as exc:
-        log = doc["processes"].get(name, {}).get("log", "")
+        ref = doc.processes.get(name)
+        log = ref.log if ref is not None else ""
         raise SandboxError(f"{name} did not become ready: {exc}\n--- {log} (tail) ---\n{procs.tail(log)}") from None
 
 
@@ -526,13 +530,13 @@ class DownResult:
     was_up: bool
 
 
-def _ordered(doc: dict) -> list[procs.ProcRef]:
-    refs = {r.name: r for r in mf.processes(doc)}
+def _ordered(doc: mf.Manifest | mf.Unreadable) -> list[procs.ProcRef]:
+    refs = doc.processes
     order = [n for n in STOP_ORDER if n in refs] + sorted(n for n in refs if n not in STOP_ORDER)
     return [refs[n] for n in order]
 
 
-def _stop_all(doc: dict) -> list[str]:
+def _stop_all(doc: mf.Manifest | mf.Unreadable) -> list[str]:
     stopped = []
     for ref in _ordered(doc):
         if procs.stop(ref, STOP_SIGNAL.get(ref.name, signal.SIGTERM)):
@@ -550,13 +554,13 @@ def down(root: Path, *, wipe: bool = False) -> DownResult:
     stopped, gone = [], []
     for ref in refs:
         (stopped if procs.stop(ref, STOP_SIGNAL.get(ref.name, signal.SIGTERM)) else gone).append(ref.name)
-    ports = sorted(set((doc.get("ports") or {}).values()))
+    ports = sorted(set(doc.ports.values())) if isinstance(doc, mf.Manifest) else []
     busy = _wait_ports_free(ports, 5.0)
     if wipe:
         shutil.rmtree(root, ignore_errors=True)
-    else:
-        doc["state"] = "down"
-        doc["processes"] = {}
+    elif isinstance(doc, mf.Manifest):  # an unreadable one stays for `up` to replace (status shows why)
+        doc.state = "down"
+        doc.processes = {}
         mf.write(root, doc)
     return DownResult(stopped, gone, busy, wipe, was_up=bool(refs))
 
@@ -576,23 +580,26 @@ def _wait_ports_free(ports: list[int], timeout: float) -> list[int]:
 def status(root: Path) -> dict:
     """Each part's health and the replication lag; `healthy` is true only if every part is."""
     doc = mf.read(root)
-    if doc is None or doc.get("state") in ("down", "failed", "corrupt"):
-        state = "not up" if doc is None else doc.get("state")
-        return {"state": state, "healthy": False, "parts": {}, "error": (doc or {}).get("error")}
+    if doc is None:
+        return {"state": "not up", "healthy": False, "parts": {}, "error": None}
+    if isinstance(doc, mf.Unreadable):
+        return {"state": doc.state, "healthy": False, "parts": {}, "error": doc.hint(root.name)}
+    if doc.state in ("down", "failed"):
+        return {"state": doc.state, "healthy": False, "parts": {}, "error": doc.error}
     return asyncio.run(_status(doc))
 
 
-async def _status(doc: dict) -> dict:
+async def _status(doc: mf.Manifest) -> dict:
     import httpx
 
     parts: dict[str, dict] = {}
-    for ref in mf.processes(doc):
-        parts[ref.name] = {"pid": ref.pid, "running": procs.alive(ref), "port": doc["ports"].get(ref.name)}
+    for ref in doc.processes.values():
+        parts[ref.name] = {"pid": ref.pid, "running": procs.alive(ref), "port": doc.ports.get(ref.name)}
 
     async def db(role: str) -> None:
         p = parts.setdefault(f"pg-{role}", {})
         try:
-            p["role"] = await pglib.role_of(doc["regions"][role]["db_port"])
+            p["role"] = await pglib.role_of(doc.regions[role].db_port)
             p["healthy"] = p.get("running", False)
         except Exception as exc:
             p.update(healthy=False, error=f"{type(exc).__name__}: {exc}")
@@ -600,7 +607,7 @@ async def _status(doc: dict) -> dict:
     async def svc(client, role: str) -> None:
         p = parts.setdefault(f"svc-{role}", {})
         try:
-            r = await client.get(f"{doc['regions'][role]['service_url']}/healthz")
+            r = await client.get(f"{doc.regions[role].service_url}/healthz")
             body = r.json()
             p.update(
                 healthy=r.status_code == 200 and p.get("running", False),
@@ -614,7 +621,7 @@ async def _status(doc: dict) -> dict:
     async def front(client) -> None:
         p = parts.setdefault("haproxy", {})
         try:
-            r = await client.get(f"{doc['endpoint']}/healthz")
+            r = await client.get(f"{doc.endpoint}/healthz")
             p.update(
                 healthy=r.status_code == 200 and p.get("running", False),
                 http=r.status_code,
@@ -629,13 +636,13 @@ async def _status(doc: dict) -> dict:
     async with httpx.AsyncClient(timeout=2.0) as client:
         await asyncio.gather(db("primary"), db("dr"), svc(client, "primary"), svc(client, "dr"), front(client))
     if "objects" in parts:
-        parts["objects"]["healthy"] = parts["objects"]["running"] and portlib.is_listening(doc["ports"]["objects"])
-    for name, fault in (doc.get("faults") or {}).items():
-        parts[f"fp-{name}"]["healthy"] = parts[f"fp-{name}"]["running"] and portlib.is_listening(fault["port"])
+        parts["objects"]["healthy"] = parts["objects"]["running"] and portlib.is_listening(doc.ports["objects"])
+    for name, fault in doc.faults.items():
+        parts[f"fp-{name}"]["healthy"] = parts[f"fp-{name}"]["running"] and portlib.is_listening(fault.port)
 
     replication: dict = {"state": "unknown"}
     try:
-        rows = await pglib.replication(doc["regions"]["primary"]["db_port"])
+        rows = await pglib.replication(doc.regions["primary"].db_port)
         dr = next((r for r in rows if r["application_name"] == "dr"), None)
         if dr is None:
             replication = {"state": "not streaming"}
@@ -649,17 +656,17 @@ async def _status(doc: dict) -> dict:
         replication = {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
     healthy = all(p.get("healthy", False) for p in parts.values()) and replication.get("state") == "streaming"
     return {
-        "state": doc.get("state"),
-        "stack": doc.get("stack"),
-        "endpoint": doc.get("endpoint"),
+        "state": doc.state,
+        "stack": doc.stack,
+        "endpoint": doc.endpoint,
         "healthy": healthy,
         "parts": parts,
         "replication": replication,
-        "failover": doc.get("failover"),
+        "failover": mf.to_json(doc.failover),
     }
 
 
-def haproxy_servers(doc: dict) -> dict[str, str]:
+def haproxy_servers(doc: mf.Manifest) -> dict[str, str]:
     """Server name -> status (UP, DOWN, ...) from HAProxy's stats socket; {} if it does not answer."""
     try:
         text = haproxy_command(doc, "show stat")
@@ -668,10 +675,10 @@ def haproxy_servers(doc: dict) -> dict[str, str]:
     return {name: row.get("status", "?") for name, row in parse_show_stat(text).items()}
 
 
-def haproxy_command(doc: dict, command: str, timeout: float = 2.0) -> str:
+def haproxy_command(doc: mf.Manifest, command: str, timeout: float = 2.0) -> str:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
-        s.connect(doc["haproxy"]["stats_socket"])
+        s.connect(doc.haproxy.stats_socket)
         s.sendall(command.encode() + b"\n")
         chunks = []
         while True:
@@ -685,44 +692,44 @@ def haproxy_command(doc: dict, command: str, timeout: float = 2.0) -> str:
 # --- operations for drills and tests -------------------------------------------------------------
 
 
-def stop_part(doc: dict, name: str, sig: int | None = None) -> bool:
+def stop_part(doc: mf.Manifest, name: str, sig: int | None = None) -> bool:
     """Stop one recorded part (e.g. `pg-primary` to fail the primary region's database)."""
     return stop_part_outcome(doc, name, sig) != "not running"
 
 
-def stop_part_outcome(doc: dict, name: str, sig: int | None = None) -> str:
+def stop_part_outcome(doc: mf.Manifest, name: str, sig: int | None = None) -> str:
     """`stop_part`, saying how: "not running", "stopped" or "forced" (see procs.stop_outcome)."""
-    ref = next((r for r in mf.processes(doc) if r.name == name), None)
+    ref = doc.processes.get(name)
     if ref is None:
-        raise KeyError(f"no part {name!r} in the manifest (parts: {', '.join(doc.get('processes', {}))})")
+        raise KeyError(f"no part {name!r} in the manifest (parts: {', '.join(doc.processes)})")
     return procs.stop_outcome(ref, sig if sig is not None else STOP_SIGNAL.get(name, signal.SIGTERM))
 
 
-def promote_dr(doc: dict, timeout: float = 10.0) -> float:
+def promote_dr(doc: mf.Manifest, timeout: float = 10.0) -> float:
     """Promote the dr region's replica; returns seconds taken. The manifest's db roles are updated."""
     return promote_db(doc, "dr", timeout)
 
 
-def restart_part(doc: dict, name: str, timeout: float = READY_TIMEOUT_S) -> float:
+def restart_part(doc: mf.Manifest, name: str, timeout: float = READY_TIMEOUT_S) -> float:
     """Start a stopped part again exactly as `up` started it and wait until it answers; returns
     seconds taken. The manifest records the new pid."""
-    ref = next((r for r in mf.processes(doc) if r.name == name), None)
+    ref = doc.processes.get(name)
     if ref is None:
-        raise KeyError(f"no part {name!r} in the manifest (parts: {', '.join(doc.get('processes', {}))})")
+        raise KeyError(f"no part {name!r} in the manifest (parts: {', '.join(doc.processes)})")
     t0 = time.monotonic()
     try:
         new, proc = procs.respawn(ref)
     except ValueError as exc:
         raise SandboxError(str(exc)) from None
-    doc["processes"][name] = new.to_dict()
-    mf.write(Path(doc["root"]), doc)
-    port = doc["ports"][name]
+    doc.processes[name] = new
+    mf.write(Path(doc.root), doc)
+    port = doc.ports[name]
     if name.startswith("pg-"):
         waiter = pglib.wait_ready(port, timeout, proc)
     elif name.startswith("svc-"):
         waiter = _wait_http(f"http://{HOST}:{port}/livez", timeout, proc)
     elif name == "haproxy":
-        waiter = _wait_http(f"{doc['endpoint']}/livez", timeout, proc)
+        waiter = _wait_http(f"{doc.endpoint}/livez", timeout, proc)
     else:
         waiter = _wait_listening(port, timeout, proc)
     asyncio.run(_ready(name, waiter, doc))
@@ -740,33 +747,33 @@ async def _wait_listening(port: int, timeout: float, proc) -> None:
         await asyncio.sleep(0.02)
 
 
-def promote_db(doc: dict, role: str, timeout: float = 10.0) -> float:
+def promote_db(doc: mf.Manifest, role: str, timeout: float = 10.0) -> float:
     """Promote `role`'s replica to primary; returns seconds taken. The manifest's db roles are updated."""
     t0 = time.monotonic()
-    asyncio.run(pglib.promote(doc["regions"][role]["db_port"], timeout))
+    asyncio.run(pglib.promote(doc.regions[role].db_port, timeout))
     elapsed = time.monotonic() - t0
-    doc["regions"][role]["db_role"] = "primary"
-    mf.write(Path(doc["root"]), doc)
+    doc.regions[role].db_role = "primary"
+    mf.write(Path(doc.root), doc)
     return elapsed
 
 
-def rebuild_replica(doc: dict, role: str, timeout: float = READY_TIMEOUT_S) -> float:
+def rebuild_replica(doc: mf.Manifest, role: str, timeout: float = READY_TIMEOUT_S) -> float:
     """Failback's first half: `role`'s database (stopped) is rebuilt as a streaming replica of the
     other region's database (now the primary), from a fresh base backup, then started."""
     other = "dr" if role == "primary" else "primary"
     name = f"pg-{role}"
-    ref = next((r for r in mf.processes(doc) if r.name == name), None)
+    ref = doc.processes.get(name)
     if ref is not None and procs.alive(ref):
         raise SandboxError(f"{name} is running: stop it before rebuilding it as a replica")
     t0 = time.monotonic()
     pg, user = pglib.find_pg(), pglib.run_as()
-    data_dir = Path(doc["regions"][role]["data_dir"])
+    data_dir = Path(doc.regions[role].data_dir)
     shutil.rmtree(data_dir, ignore_errors=True)
-    pglib.basebackup(pg, user, doc["regions"][other]["db_port"], data_dir, role)
+    pglib.basebackup(pg, user, doc.regions[other].db_port, data_dir, role)
     # a base backup copies the socket lock files it finds (the socket dir is the data dir): stale here
     for lock in data_dir.glob(".s.PGSQL.*.lock"):
         lock.unlink()
-    doc["regions"][role]["db_role"] = "replica"
-    mf.write(Path(doc["root"]), doc)
+    doc.regions[role].db_role = "replica"
+    mf.write(Path(doc.root), doc)
     restart_part(doc, name, timeout)
     return time.monotonic() - t0

@@ -53,6 +53,7 @@ def from_stack(stack: str, project_dir: Path, *, state_dir: Path | None = None) 
 # sandbox`: the commands reach the sandbox's parts only through this floor.
 root_of, up, down, status = core.root_of, core.up, core.down, core.status
 SandboxError, SandboxMissing = core.SandboxError, core.SandboxMissing
+Manifest = mf.Manifest
 
 
 class SandboxTarget:
@@ -62,8 +63,10 @@ class SandboxTarget:
         self.stack = stack
         self.root = root
         doc = mf.read(root)
-        if doc is None or doc.get("state") != "up":
-            state = "not up" if doc is None else doc.get("state")
+        if isinstance(doc, mf.Unreadable):
+            raise TargetUnavailable(doc.hint(stack))
+        if doc is None or doc.state != "up":
+            state = "not up" if doc is None else doc.state
             raise TargetUnavailable(
                 f"the {stack} sandbox is {state} ({root}): start it with "
                 f"`meridian sandbox up --stack {stack}` (add --fault-proxies for chaos)"
@@ -71,29 +74,28 @@ class SandboxTarget:
 
     # the manifest is re-read on every call: a drill in another process may have changed it
     @property
-    def doc(self) -> dict:
+    def doc(self) -> mf.Manifest:
         doc = mf.read(self.root)
-        if doc is None or doc.get("state") != "up":
+        if isinstance(doc, mf.Unreadable):
+            raise TargetUnavailable(doc.hint(self.stack))
+        if doc is None or doc.state != "up":
             raise TargetUnavailable(f"the {self.stack} sandbox is no longer up ({self.root})")
         return doc
 
     def endpoint(self) -> str:
-        return self.doc["endpoint"]
+        return self.doc.endpoint
 
     def tenants(self) -> list[TenantCredential]:
-        return [
-            TenantCredential(t["id"], t["plan"], t["api_key"], t["quota"]["gql_qps"], t["quota"]["ingest_eps"])
-            for t in self.doc["tenants"]
-        ]
+        return [TenantCredential(t.id, t.plan, t.api_key, t.quota.gql_qps, t.quota.ingest_eps) for t in self.doc.tenants]
 
     def detection_bound_s(self) -> float:
-        return float(self.doc["failover"]["detection_bound_scaled_s"])
+        return float(self.doc.failover.detection_bound_scaled_s)
 
     def time_scale(self) -> float:
-        return float(self.doc["failover"]["time_scale"])
+        return float(self.doc.failover.time_scale)
 
     def has_fault_proxies(self) -> bool:
-        return bool(self.doc.get("faults"))
+        return bool(self.doc.faults)
 
     # --- looking ---------------------------------------------------------------------------------
 
@@ -130,7 +132,7 @@ class SandboxTarget:
             name, other = f"pg-{role}", _other(role)
             if self._alive(doc, name):
                 return False, f"{name} already running"
-            was = doc["regions"][role]["db_role"]
+            was = doc.regions[role].db_role
             now_other = _db_role(doc, other)
             if was == "primary" and now_other == "primary":
                 # the other side was promoted while this one was down: its timeline moved on
@@ -213,7 +215,7 @@ class SandboxTarget:
         """The region's own door (HAProxy `door-<role>`): load for judging a region the failover
         pair keeps idle. Sandboxes started before doors existed answer with the front door."""
         check_role(role)
-        return self.doc["regions"][role].get("door_url") or self.endpoint()
+        return self.doc.regions[role].door_url
 
     def start_canary(self, role: Role, version: str, fault: dict | None = None) -> ActionResult:
         """Run `version` beside the region's stable service (HAProxy weight 0 until set)."""
@@ -241,7 +243,7 @@ class SandboxTarget:
 
     def canary_versions(self) -> dict[str, dict]:
         """Role -> the running canary's record (version, fault, port, digest)."""
-        return canary.running(self.doc)
+        return {role: mf.to_json(rec) for role, rec in canary.running(self.doc).items()}
 
     def _canary(self, fn, *args) -> tuple[bool, str]:
         try:
@@ -253,7 +255,7 @@ class SandboxTarget:
 
     def inject(self, fault: Fault) -> ActionResult:
         doc = self.doc
-        if not doc.get("faults"):
+        if not doc.faults:
             raise Unsupported(
                 f"the {self.stack} sandbox has no fault proxies: restart it with "
                 f"`meridian sandbox down --stack {self.stack} && meridian sandbox up --stack {self.stack} --fault-proxies`"
@@ -272,9 +274,9 @@ class SandboxTarget:
 
         def act() -> tuple[bool, str]:
             changed = []
-            for name, proxy in (doc.get("faults") or {}).items():
+            for name, proxy in doc.faults.items():
                 try:
-                    current = httpx.get(f"{proxy['control_url']}/faults", timeout=HTTP_TIMEOUT_S).json()
+                    current = httpx.get(f"{proxy.control_url}/faults", timeout=HTTP_TIMEOUT_S).json()
                 except httpx.HTTPError:
                     continue  # a proxy that is down carries no fault
                 if any(current.get(k) != v for k, v in clear.items()):
@@ -287,8 +289,8 @@ class SandboxTarget:
     # --- helpers ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _alive(doc: dict, name: str) -> bool:
-        ref = next((r for r in mf.processes(doc) if r.name == name), None)
+    def _alive(doc: mf.Manifest, name: str) -> bool:
+        ref = doc.processes.get(name)
         return ref is not None and procs.alive(ref)
 
     def _restart(self, name: str) -> tuple[bool, str]:
@@ -317,7 +319,7 @@ class SandboxTarget:
             pglib.chown_tree(parent, user)
             point = parent / (time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.3f}"[1:])
             try:
-                pglib.basebackup(pg, user, doc["regions"][role]["db_port"], point, "backup")
+                pglib.basebackup(pg, user, doc.regions[role].db_port, point, "backup")
             except (RuntimeError, OSError) as exc:
                 raise ActionFailed(f"base backup of pg-{role} failed: {exc}") from None
             return True, f"recovery point {point.name} of pg-{role}"
@@ -443,30 +445,30 @@ def _other(role: str) -> Role:
     return "dr" if role == "primary" else "primary"
 
 
-def _servers_by_role(doc: dict) -> dict[str, str]:
+def _servers_by_role(doc: mf.Manifest) -> dict[str, str]:
     out = {}
-    for name in doc["haproxy"]["servers"]:
+    for name in doc.haproxy.servers:
         role = name.split("-", 1)[0]
         if role in ROLES:
             out[role] = name
     if set(out) != set(ROLES):
         raise TargetUnavailable(
-            f"the sandbox manifest names HAProxy servers {list(doc['haproxy']['servers'])}, not one per role {ROLES}"
+            f"the sandbox manifest names HAProxy servers {list(doc.haproxy.servers)}, not one per role {ROLES}"
         )
     return out
 
 
-def _db_role(doc: dict, role: str) -> str:
+def _db_role(doc: mf.Manifest, role: str) -> str:
     try:
-        return asyncio.run(pglib.role_of(doc["regions"][role]["db_port"], timeout=HTTP_TIMEOUT_S))
+        return asyncio.run(pglib.role_of(doc.regions[role].db_port, timeout=HTTP_TIMEOUT_S))
     except Exception:  # refused, timed out, shutting down: not a database to act on
         return "down"
 
 
-def _put_faults(doc: dict, name: str, change: dict) -> dict:
-    proxy = doc["faults"][name]
+def _put_faults(doc: mf.Manifest, name: str, change: dict) -> dict:
+    proxy = doc.faults[name]
     try:
-        r = httpx.put(f"{proxy['control_url']}/faults", json=change, timeout=HTTP_TIMEOUT_S)
+        r = httpx.put(f"{proxy.control_url}/faults", json=change, timeout=HTTP_TIMEOUT_S)
     except httpx.HTTPError as exc:
         raise ActionFailed(f"fault proxy {name} did not answer: {type(exc).__name__}: {exc}") from None
     if r.status_code != 200:
@@ -474,13 +476,13 @@ def _put_faults(doc: dict, name: str, change: dict) -> dict:
     return r.json()
 
 
-async def _health(doc: dict, servers: dict[str, str]) -> Health:
-    by_region = {r["region"]: role for role, r in doc["regions"].items()}
+async def _health(doc: mf.Manifest, servers: dict[str, str]) -> Health:
+    by_region = {r.region: role for role, r in doc.regions.items()}
     names = _servers_by_role(doc)
 
     async def db(role: str) -> str:
         try:
-            return await pglib.role_of(doc["regions"][role]["db_port"], timeout=HTTP_TIMEOUT_S)
+            return await pglib.role_of(doc.regions[role].db_port, timeout=HTTP_TIMEOUT_S)
         except Exception:
             return "down"
 
@@ -492,7 +494,7 @@ async def _health(doc: dict, servers: dict[str, str]) -> Health:
 
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:
         front, *rest = await asyncio.gather(
-            svc(client, doc["endpoint"]), *(svc(client, doc["regions"][r]["service_url"]) for r in ROLES), *(db(r) for r in ROLES)
+            svc(client, doc.endpoint), *(svc(client, doc.regions[r].service_url) for r in ROLES), *(db(r) for r in ROLES)
         )
     services, dbs = dict(zip(ROLES, rest[:2], strict=True)), dict(zip(ROLES, rest[2:], strict=True))
     serving = None
@@ -506,7 +508,7 @@ async def _health(doc: dict, servers: dict[str, str]) -> Health:
         r = services[role]
         regions[role] = RegionHealth(
             role,
-            doc["regions"][role]["region"],
+            doc.regions[role].region,
             r is not None and r.status_code == 200,
             dbs[role],
             servers.get(names[role], "").startswith("UP"),
@@ -521,7 +523,7 @@ async def _health(doc: dict, servers: dict[str, str]) -> Health:
     return Health(not problems, serving, regions, lag, "; ".join(problems) or "ok", behind)
 
 
-async def _replication_lag(doc: dict, dbs: dict[str, str]) -> tuple[float | None, int | None]:
+async def _replication_lag(doc: Manifest, dbs: dict[str, str]) -> tuple[float | None, int | None]:
     """(ms, bytes) the replica is behind the primary, or (None, None) when none streams."""
     primary = next((r for r in ROLES if dbs[r] == "primary"), None)
     replica = next((r for r in ROLES if dbs[r] == "replica"), None)
@@ -529,7 +531,7 @@ async def _replication_lag(doc: dict, dbs: dict[str, str]) -> tuple[float | None
         return None, None
     try:
         lag_s, behind = await pglib.replication_lag(
-            doc["regions"][primary]["db_port"], doc["regions"][replica]["db_port"], timeout=HTTP_TIMEOUT_S
+            doc.regions[primary].db_port, doc.regions[replica].db_port, timeout=HTTP_TIMEOUT_S
         )
     except Exception:
         return None, None
