@@ -15,7 +15,7 @@ from meridian.sandbox import core, procs
 from meridian.sandbox import manifest as mf
 from meridian.targets.protocol import TargetUnavailable
 from meridian.targets.sandbox import SandboxTarget
-from tests.conftest import ROOT, run_meridian
+from tests.helpers import ROOT, run_meridian
 
 # `sandbox up --stack us --fault-proxies`, and `--stack eu` with a canary running in dr (the
 # broker's stand-in AWS keys in the launch records replaced by placeholders)
