@@ -30,7 +30,8 @@ class SloRequest:
 
 
 def breach_message(verdict, paths, advice: str = "") -> str:
-    lines = [f"SLO breached ({len(verdict.failures)} objective(s)):"] + [f"  {c.message}" for c in verdict.failures]
+    head = "not enough evidence: the SLO is not proven" if verdict.not_enough_evidence else "SLO breached"
+    lines = [f"{head} ({len(verdict.failures)} objective(s)):"] + [f"  {c.message}" for c in verdict.failures]
     lines += [f"  {n}" for n in verdict.notes]
     lines.append(f"report: {paths['md']}")
     if advice:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from meridian.slo import report, run
-from meridian.slo.evaluate import Verdict, evaluate, fmt_value
-from meridian.slo.objectives import SloSpec
+from meridian.slo.evaluate import Verdict, fmt_value
+from meridian.slo.objectives import SloSpec, judge
 from meridian.targets import Target
 
 
@@ -62,11 +62,11 @@ def run_gate(
     if code not in (0, 1):  # 0/1 are the suite's own SLO verdict; anything else is Locust failing
         raise run.LoadFailed(f"Locust exited with {code}; log tail:\n{run.tail(out_dir / 'locust.log')}")
     samples = loc.samples()
-    verdict = evaluate(samples, slo.objectives, slo.endpoints)
+    verdict = judge(slo, samples)
     if code != (0 if verdict.passed else 1):
         raise run.LoadFailed(
             f"the suite's own verdict (Locust exit {code}) disagrees with the gate's "
-            f"({'met' if verdict.passed else 'breached'}) on the same samples: a bug; see {out_dir}"
+            f"({'met' if verdict.passed else 'failed'}) on the same samples: a bug; see {out_dir}"
         )
     meta = {
         "stack": target.stack,

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meridian.errors import BadInput
-from meridian.slo.evaluate import Objectives
+from meridian.slo.evaluate import QUANTILES, Evidence, Objectives, Sample, TenantQuota, Verdict, Window, evaluate
 
 STACK_KEYS = ("p95_ms", "p99_ms", "error_rate", "availability")  # components.config.SloSettings
 DEFAULT_SLO_FILE = Path(__file__).resolve().parents[2] / "loadtests" / "slo.yaml"
@@ -54,11 +54,23 @@ class ChaosBudget(_Model):
         return own.error_rate if own is not None else self.error_rate
 
 
+class EvidenceSpec(_Model):
+    min_duration_s: float = Field(20.0, gt=0, description="the shortest run (outside fault windows) a verdict may rest on")
+
+
+class TenantsSpec(_Model):
+    throttled_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.01, description="share of each tenant's requests that may be refused with 429 (the suite stays under quota)"
+    )
+
+
 class SloFile(_Model):
     version: Literal[1] = 1
     objectives: ObjectivesSpec = ObjectivesSpec()
     endpoints: dict[str, ObjectivesSpec] = {}
     chaos: ChaosBudget = ChaosBudget()
+    evidence: EvidenceSpec = EvidenceSpec()
+    tenants: TenantsSpec = TenantsSpec()
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,38 @@ class SloSpec:
     chaos: ChaosBudget
     sources: dict[str, str] = field(default_factory=dict)  # objective -> where its threshold was set
     path: str = ""
+    evidence: Evidence | None = None  # None: no minimum (only for callers that judge partial data)
+    tenant_quotas: dict[str, TenantQuota] = field(default_factory=dict)  # every tenant of the stack: its plan quota
+    throttled_share: float | None = None
+
+
+# A request slower than this many times the loosest latency objective misses every latency
+# objective anyway; waiting longer only lets a hung request hold its user and stop producing samples.
+CLIENT_TIMEOUT_MULTIPLE = 3.0
+
+
+def client_timeout_s(spec: SloSpec) -> float:
+    """The load suite's request timeout, from the objectives: CLIENT_TIMEOUT_MULTIPLE x the largest
+    latency objective (stack-wide or per endpoint)."""
+    latencies = [v for obj in (spec.objectives, *spec.endpoints.values()) for k, v in obj.set_items() if k in QUANTILES]
+    return CLIENT_TIMEOUT_MULTIPLE * max(latencies, default=1000.0) / 1000
+
+
+def judge(
+    spec: SloSpec, samples: list[Sample], windows: list[Window] | None = None, chaos_error_budget: float | None = None
+) -> Verdict:
+    """The SLO gate's verdict: the objectives, the evidence rule, every tenant's error rate and
+    throttled share. The Locust plugin and `meridian slo`/`up` both call this, on the same samples."""
+    return evaluate(
+        samples,
+        spec.objectives,
+        spec.endpoints,
+        windows,
+        chaos_error_budget,
+        evidence=spec.evidence,
+        tenants=spec.tenant_quotas,
+        throttled_share=spec.throttled_share,
+    )
 
 
 def read_slo_file(path: Path) -> SloFile:
@@ -84,9 +128,17 @@ def read_slo_file(path: Path) -> SloFile:
         raise BadInput(f"invalid SLO file ({len(exc.errors())} problem(s)):\n{problems}") from None
 
 
-def resolve(slo_file: SloFile, stack_slo, *, path: str = "", stack_source: str = "stack config") -> SloSpec:
+def resolve(
+    slo_file: SloFile,
+    stack_slo,
+    *,
+    path: str = "",
+    stack_source: str = "stack config",
+    tenant_quotas: dict[str, TenantQuota] | None = None,
+) -> SloSpec:
     """The objectives in force: `stack_slo` (a `components.config.SloSettings`) for the stack-wide
-    ones, overridden by what `slo_file` sets."""
+    ones, overridden by what `slo_file` sets; `tenant_quotas`: the stack's tenants and the quotas
+    their plans sell (from the stack config)."""
     own = slo_file.objectives.model_dump(exclude_none=True)
     merged, sources = {}, {}
     for key in STACK_KEYS:
@@ -95,7 +147,17 @@ def resolve(slo_file: SloFile, stack_slo, *, path: str = "", stack_source: str =
     if "p50_ms" in own:
         merged["p50_ms"], sources["p50_ms"] = own["p50_ms"], path or "slo.yaml"
     endpoints = {name: Objectives(**spec.model_dump()) for name, spec in slo_file.endpoints.items()}
-    return SloSpec(Objectives(**merged), endpoints, slo_file.chaos, sources, path)
+    sources["throttled_share"] = path or "slo.yaml"
+    return SloSpec(
+        Objectives(**merged),
+        endpoints,
+        slo_file.chaos,
+        sources,
+        path,
+        Evidence(slo_file.evidence.min_duration_s),
+        dict(tenant_quotas or {}),
+        slo_file.tenants.throttled_share,
+    )
 
 
 def load(project_dir: Path, stack: str, slo_path: Path | None = None) -> SloSpec:
@@ -103,4 +165,11 @@ def load(project_dir: Path, stack: str, slo_path: Path | None = None) -> SloSpec
 
     cfg = load_validated(project_dir, stack)
     path = slo_path or DEFAULT_SLO_FILE
-    return resolve(read_slo_file(path), cfg.slo, path=str(path), stack_source=f"Pulumi.{stack}.yaml / Pulumi.yaml meridian:slo")
+    quotas = {t.id: TenantQuota(cfg.quota_of(t).gql_qps, cfg.quota_of(t).ingest_eps) for t in cfg.tenants}
+    return resolve(
+        read_slo_file(path),
+        cfg.slo,
+        path=str(path),
+        stack_source=f"Pulumi.{stack}.yaml / Pulumi.yaml meridian:slo",
+        tenant_quotas=quotas,
+    )
