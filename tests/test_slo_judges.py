@@ -208,3 +208,68 @@ def test_plain_locust_without_a_sandbox_exits_2(tmp_path):
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert "no tenants to load: the us sandbox is not up" in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+# --- an update not applied: the gate tests what was previewed ---------------------------------
+
+
+class _PlannedTarget:
+    kind, stack = "sandbox", "us"
+
+    def __init__(self, sha: str | None):
+        self.sha = sha
+
+    def plan_sha256(self) -> str | None:
+        return self.sha
+
+
+def test_the_gate_refuses_a_target_running_another_plan(tmp_path, monkeypatch):
+    """`up` previewed plan "new"; the sandbox still runs "old" (the update was not applied): the
+    gate fails before any load, instead of judging the old deployment and printing "gates passed"."""
+    from meridian.slo import gate, run
+
+    monkeypatch.setattr(run, "start", lambda *a, **kw: pytest.fail("load started against the old deployment"))
+    for running in ("old", None):
+        with pytest.raises(gate.PlanNotTested, match="not the previewed plan new: the update was not applied") as exc:
+            gate.run_gate(_PlannedTarget(running), ROOT, None, None, tmp_path, console=None, previewed_sha256="new")
+        assert exc.value.exit_code == 1
+    assert gate.check_tested_plan(_PlannedTarget("new"), "new") == "new"
+    assert gate.check_tested_plan(_PlannedTarget(None), None) is None  # `meridian slo`: reported, not compared
+
+
+def test_a_running_sandbox_is_restarted_when_its_plan_changed(tmp_path, monkeypatch):
+    """Before, `up` on a running sandbox returned "already up" whatever the program rendered now:
+    new settings, quotas and versions were never started. Now a running sandbox started from
+    another program is stopped and started from the new plan; one started from this program is
+    reused, and the preview's hash recorded."""
+    from meridian.sandbox import core, fromplan
+    from meridian.sandbox import manifest as mf
+    from meridian.stackconfig import load_validated
+
+    class Restarting(Exception):
+        pass
+
+    def stop_all(doc):
+        raise Restarting(doc.get("plan"))
+
+    monkeypatch.setattr(core, "check_parts", lambda: (None, None))
+    monkeypatch.setattr(core.pglib, "run_as", lambda: "postgres")
+    monkeypatch.setattr(core.procs, "alive", lambda ref: True)
+    monkeypatch.setattr(core, "_stop_all", stop_all)
+    cfg = load_validated(ROOT, "us")
+    program = fromplan.program_hash(ROOT, "us")
+    running = {"stack": "us", "state": "up", "processes": {"svc-primary": {"pid": 1, "create_time": 0.0, "log": "x"}}}
+
+    mf.write(tmp_path, {**running, "plan": {"program": "0ld0ld0ld0ld0ld0", "sha256": "old"}})
+    with pytest.raises(Restarting):
+        core.up(cfg, "us", tmp_path, time_scale=10, project_dir=ROOT, previewed=core.PreviewedPlan(program, "new"))
+
+    mf.write(tmp_path, running)  # started before plans were recorded: nothing says what it runs
+    with pytest.raises(Restarting):
+        core.up(cfg, "us", tmp_path, time_scale=10, project_dir=ROOT)
+
+    mf.write(tmp_path, {**running, "plan": {"program": program, "sha256": None}})
+    res = core.up(cfg, "us", tmp_path, time_scale=10, project_dir=ROOT, previewed=core.PreviewedPlan(program, "new"))
+    assert res.already_up and mf.read(tmp_path)["plan"] == {"program": program, "sha256": "new"}
+    # a preview of another program vouches for nothing
+    assert core.plan_record(program, core.PreviewedPlan("other", "new")) == {"program": program, "sha256": None}

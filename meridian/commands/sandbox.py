@@ -27,6 +27,7 @@ class SandboxRequest:
     wipe: bool = False
     json_out: bool = False
     format: Format = Format.text  # status only; `json_out` is the older spelling of Format.json
+    previewed: object = None  # core.PreviewedPlan: the plan `meridian up` previewed (up only)
 
 
 def _root(req: SandboxRequest) -> tuple[Path, Path]:
@@ -60,6 +61,7 @@ def run_up(req: SandboxRequest) -> int:
             fault_proxies=req.fault_proxies,
             fresh=req.fresh,
             project_dir=project_dir,
+            previewed=req.previewed,
         )
     except core.SandboxMissing as exc:
         raise BadInput(str(exc)) from None
@@ -78,7 +80,9 @@ def run_up(req: SandboxRequest) -> int:
             f"`meridian sandbox down --stack {req.stack}` first to change it"
         )
     else:
-        if res.cleaned:
+        if res.replanned:
+            c.print(f"the plan changed since the sandbox started (program {res.replanned}): restarted it from the new plan")
+        elif res.cleaned:
             c.print(f"cleaned stale processes of a previous run: {', '.join(res.cleaned)}")
         c.print(f"sandbox [bold]{req.stack}[/] up in {res.seconds:.1f} s")
     _print_summary(c, doc, root)

@@ -21,6 +21,8 @@ after every process start, so a crash half-way through `up` still leaves the pid
       "ports": {"<name>": <port>, ...},
       "processes": {"<name>": {"pid": <pid>, "create_time": <epoch s>, "log": "<file>"}},
       "tenants": [{"id", "plan", "api_key", "quota": {"gql_qps", "ingest_eps", "storage_gb"}}],
+      "plan": {"program": "<fromplan.program_hash it was rendered from>",
+               "sha256": "<the previewed plan.json's sha256 (meridian up), null when no preview vouches>"},
       "failover": {"health_check_interval_s", "failure_threshold", "dns_ttl_s", "rto_target_s", "time_scale",
                    "haproxy": {"inter_ms", "fall", "rise", "timeout_check_ms"},
                    "dns_ttl_scaled_s", "detection_bound_scaled_s", "rto_target_scaled_s"}

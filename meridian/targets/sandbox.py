@@ -73,6 +73,11 @@ class SandboxTarget:
     def endpoint(self) -> str:
         return self.doc["endpoint"]
 
+    def plan_sha256(self) -> str | None:
+        """The sha256 of the previewed plan the running services were started from (None: started
+        without a preview of the same program, e.g. by `meridian sandbox up`)."""
+        return (self.doc.get("plan") or {}).get("sha256")
+
     def tenants(self) -> list[TenantCredential]:
         return [
             TenantCredential(t["id"], t["plan"], t["api_key"], t["quota"]["gql_qps"], t["quota"]["ingest_eps"])
