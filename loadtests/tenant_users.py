@@ -81,6 +81,9 @@ def _body_ok(check, resp) -> bool:
 class TenantUser(FastHttpUser):
     """One tenant's client: reads and writes its own events, honours Retry-After."""
 
+    # set from the objectives by the SLO plugin (meridian.slo.objectives.client_timeout_s, hang_after_s)
+    hang_after_s = 0.0
+
     def wait_time(self) -> float:
         return max(random.uniform(*THINK_S), self.blocked_until - time.time())
 
@@ -105,11 +108,15 @@ class TenantUser(FastHttpUser):
     @contextmanager
     def _in_flight(self, request_type: str, name: str):
         """Locust kills a user still waiting for an answer when the run stops (`--stop-timeout`)
-        and reports nothing for its request: report it here as failed, so a hang stays in the data."""
+        and reports nothing for its request: report it here as failed when it had waited longer
+        than `hang_after_s`, so a hang stays in the data. One cut off sooner says nothing about
+        latency (it was just sent) and is left out."""
         start = time.time()
         try:
             yield
         except gevent.GreenletExit:
+            if time.time() - start < self.hang_after_s:
+                raise
             self.environment.events.request.fire(
                 request_type=request_type,
                 name=name,

@@ -179,13 +179,16 @@ class Recorder:
 
 def _set_client_timeout(environment, spec) -> None:
     """Every user class's request timeout (FastHttpUser's connection and network timeouts) from the
-    objectives, instead of Locust's fixed 60 s."""
-    from meridian.slo.objectives import client_timeout_s
+    objectives, instead of Locust's fixed 60 s; and how long a request cut off by the stop must have
+    waited to be recorded as failed (`hang_after_s`, for user classes that record them)."""
+    from meridian.slo.objectives import client_timeout_s, hang_after_s
 
     timeout = client_timeout_s(spec)
     for cls in environment.user_classes or ():
         if hasattr(cls, "network_timeout"):
             cls.network_timeout = cls.connection_timeout = timeout
+        if hasattr(cls, "hang_after_s"):
+            cls.hang_after_s = hang_after_s(spec)
 
 
 def _version_of(response) -> str:

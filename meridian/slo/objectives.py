@@ -90,11 +90,17 @@ class SloSpec:
 CLIENT_TIMEOUT_MULTIPLE = 3.0
 
 
+def hang_after_s(spec: SloSpec) -> float:
+    """The largest latency objective (stack-wide or per endpoint), in seconds: a request still
+    unanswered after this long misses every latency objective, whenever the run stops it."""
+    latencies = [v for obj in (spec.objectives, *spec.endpoints.values()) for k, v in obj.set_items() if k in QUANTILES]
+    return max(latencies, default=1000.0) / 1000
+
+
 def client_timeout_s(spec: SloSpec) -> float:
     """The load suite's request timeout, from the objectives: CLIENT_TIMEOUT_MULTIPLE x the largest
-    latency objective (stack-wide or per endpoint)."""
-    latencies = [v for obj in (spec.objectives, *spec.endpoints.values()) for k, v in obj.set_items() if k in QUANTILES]
-    return CLIENT_TIMEOUT_MULTIPLE * max(latencies, default=1000.0) / 1000
+    latency objective."""
+    return CLIENT_TIMEOUT_MULTIPLE * hang_after_s(spec)
 
 
 def judge(
