@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING
 from meridian.errors import BadInput, GateFailed
 from meridian.slo import report
 from meridian.slo import run as loadrun
-from meridian.slo.evaluate import ERROR, OK, Check, Sample, Verdict, Window, evaluate, stats
-from meridian.slo.objectives import SloSpec
+from meridian.slo.evaluate import ERROR, OK, Check, Sample, Verdict, Window, stats
+from meridian.slo.objectives import SloSpec, judge
 from meridian.targets import Explains, FaultProxies, Target
 
 if TYPE_CHECKING:
@@ -383,7 +383,7 @@ def _judge(
     windows = [window] if window else []
     budget = slo.chaos.budget_for(name)
     # the same judgement the Locust plugin made of the same samples and window (its exit code)
-    verdict = evaluate(samples, slo.objectives, slo.endpoints, windows, budget.error_rate, budget.p95_ms)
+    verdict = judge(slo, samples, windows, budget)
     checks = list(verdict.checks)
     metrics: dict = {
         "journal_status": journal.get("status"),

@@ -30,6 +30,7 @@ class SandboxRequest:
     fresh: bool = False
     wipe: bool = False
     format: Format = Format.text  # what goes to stdout; `up` and `down` print text or json
+    previewed: object = None  # targets.sandbox.PreviewedPlan: the plan `meridian up` previewed (up only)
 
 
 def _root(req: SandboxRequest) -> tuple[Path, Path]:
@@ -69,6 +70,7 @@ def run_up(req: SandboxRequest) -> int:
             fault_proxies=req.fault_proxies,
             fresh=req.fresh,
             project_dir=project_dir,
+            previewed=req.previewed,
         )
     except sandbox.SandboxMissing as exc:
         raise BadInput(str(exc)) from None
@@ -87,7 +89,9 @@ def run_up(req: SandboxRequest) -> int:
             f"`meridian sandbox down --stack {req.stack}` first to change it"
         )
     else:
-        if res.cleaned:
+        if res.replanned:
+            c.print(f"the plan changed since the sandbox started (program {res.replanned}): restarted it from the new plan")
+        elif res.cleaned:
             c.print(f"cleaned stale processes of a previous run: {', '.join(res.cleaned)}")
         c.print(f"sandbox [bold]{req.stack}[/] up in {res.seconds:.1f} s")
     _print_summary(c, doc, root)

@@ -30,8 +30,16 @@ class SloRequest:
     project_dir: Path | None = None
 
 
+def not_proven_line(verdict) -> str:
+    """What a passing run did not prove (watched objectives short of evidence), for the headline."""
+    if not verdict.not_proven:
+        return ""
+    return " (not proven by this run: " + "; ".join(c.message for c in verdict.not_proven) + ")"
+
+
 def breach_message(verdict, paths, advice: str = "") -> str:
-    lines = [f"SLO breached ({len(verdict.failures)} objective(s)):"] + [f"  {c.message}" for c in verdict.failures]
+    head = "not enough evidence: the SLO is not proven" if verdict.not_enough_evidence else "SLO breached"
+    lines = [f"{head} ({len(verdict.failures)} objective(s)):"] + [f"  {c.message}" for c in verdict.failures]
     lines += [f"  {n}" for n in verdict.notes]
     lines.append(f"report: {paths['md']}")
     if advice:
@@ -62,5 +70,5 @@ def run_slo(req: SloRequest) -> int:
     gate.print_verdict(console, result)
     if not result.verdict.passed:
         raise SloBreached(breach_message(result.verdict, result.paths))
-    console.print("[green]SLO met[/]")
+    console.print(f"[green]SLO met[/]{not_proven_line(result.verdict)}")
     return 0

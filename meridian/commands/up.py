@@ -3,7 +3,9 @@
 1. the offline preview of the real program with the policy pack and cost caps (`meridian preview`,
    in its own process: the SDK's runtime state is global); a mandatory violation or a cost over
    its cap exits 1 and nothing is applied;
-2. apply: `--target sandbox` brings the stack's sandbox up (or reuses a running one);
+2. apply: `--target sandbox` brings the stack's sandbox to the previewed plan: starts it, reuses a
+   running one started from the same program, or restarts one whose plan changed (settings,
+   quotas, versions); the SLO gate then fails unless the sandbox runs the previewed plan's hash;
    `--target aws` runs `pulumi up` through the Automation API with the same policy pack and its
    per-stack config (needs the Pulumi CLI and AWS credentials: without the CLI, exit 2 before
    anything runs);
@@ -18,12 +20,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meridian.choices import Shape, Target
-from meridian.commands.slo import SloBreached, breach_message
+from meridian.commands.slo import SloBreached, breach_message, not_proven_line
 from meridian.errors import BadInput, GateFailed
+from meridian.evidence.manifest import sha256_of
 from meridian.project import find_project_dir, require_stack
 from meridian.reports import report_dir
+
+if TYPE_CHECKING:
+    from meridian.targets.sandbox import PreviewedPlan
 
 ADVICE = {
     "sandbox": "The sandbox stays up for inspection: `meridian sandbox status --stack {stack}`, the report above; "
@@ -74,6 +81,7 @@ def run_up(req: UpRequest) -> int:
     from meridian.slo import gate, objectives
     from meridian.slo.run import LoadSpec
     from meridian.targets import TARGET_KINDS, open_target
+    from meridian.targets.sandbox import PreviewedPlan, program_hash
 
     if req.target not in TARGET_KINDS:
         raise BadInput(f"unknown target {req.target!r} (allowed: {', '.join(TARGET_KINDS)})")
@@ -90,6 +98,7 @@ def run_up(req: UpRequest) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     console.rule(f"1/3 preview + policy gate: {req.stack}")
+    program = program_hash(project_dir, req.stack)  # before the preview: a change during it is caught
     code = subprocess.run(
         [
             sys.executable,
@@ -110,9 +119,10 @@ def run_up(req: UpRequest) -> int:
     if code != 0:
         raise BadInput(f"preview of {req.stack} could not run (exit {code}, see above): nothing was applied")
 
+    previewed_sha256 = sha256_of(out / "plan.json")  # what evidence bundles and rollout provenance hash
     console.rule(f"2/3 apply: {req.stack} on {req.target}")
     if req.target == "sandbox":
-        _apply_sandbox(req, project_dir)
+        _apply_sandbox(req, project_dir, PreviewedPlan(program, previewed_sha256))
     else:
         _apply_aws(req, project_dir, console)
 
@@ -128,15 +138,20 @@ def run_up(req: UpRequest) -> int:
         console=console,
         slo_path=req.slo_path,
         title=f"meridian up {req.stack} on {req.target}: SLO gate",
+        # on AWS `pulumi up` renders its own plan and records no hash to compare with
+        previewed_sha256=previewed_sha256 if req.target == "sandbox" else None,
     )
     gate.print_verdict(console, result)
     if not result.verdict.passed:
         raise SloBreached(breach_message(result.verdict, result.paths, ADVICE[req.target].format(stack=req.stack)))
-    console.print(f"[green]{req.stack} is up on {req.target}: preview, policy, cost and SLO gates passed[/] (reports in {out})")
+    console.print(
+        f"[green]{req.stack} is up on {req.target}: preview, policy, cost and SLO gates passed[/]"
+        f"{not_proven_line(result.verdict)} (reports in {out})"
+    )
     return 0
 
 
-def _apply_sandbox(req: UpRequest, project_dir: Path) -> None:
+def _apply_sandbox(req: UpRequest, project_dir: Path, previewed: PreviewedPlan) -> None:
     from meridian.commands.sandbox import SandboxRequest
     from meridian.commands.sandbox import run_up as sandbox_up
 
@@ -147,6 +162,7 @@ def _apply_sandbox(req: UpRequest, project_dir: Path) -> None:
             state_dir=req.state_dir,
             time_scale=req.time_scale,
             fault_proxies=req.fault_proxies,
+            previewed=previewed,
         )
     )
 

@@ -69,6 +69,28 @@ class UpResult:
     seconds: float
     already_up: bool = False
     cleaned: list[str] = field(default_factory=list)
+    replanned: str = ""  # "old -> new" program hashes when a running sandbox was restarted for a new plan
+
+
+@dataclass(frozen=True)
+class PreviewedPlan:
+    """What `meridian up` previewed: the program hash it rendered from (`fromplan.program_hash`) and
+    the sha256 of its plan.json (`evidence.manifest.sha256_of`, as evidence and provenance hash it)."""
+
+    program: str
+    sha256: str
+
+
+def plan_record(program: str, previewed: PreviewedPlan | None) -> mf.PlanRecord:
+    """The manifest's `plan`: the program hash the services were rendered from, and the previewed
+    plan's sha256 when that preview rendered the same program (else None: no preview vouches for it)."""
+    return mf.PlanRecord(program, previewed.sha256 if previewed and previewed.program == program else None)
+
+
+def reuse_running(old: mf.Manifest, program: str) -> bool:
+    """A running sandbox serves this program's plan only if it was started from it: otherwise it
+    runs the old settings, quotas and versions, and gating it would gate the old deployment."""
+    return old.plan is not None and old.plan.program == program
 
 
 def root_of(project_dir: Path, stack: str, state_dir: Path | None = None) -> Path:
@@ -114,20 +136,34 @@ def up(
     fault_proxies: bool = False,
     fresh: bool = False,
     project_dir: Path | None = None,
+    previewed: PreviewedPlan | None = None,
 ) -> UpResult:
-    """`project_dir`: the checkout whose program renders the services (default: this one)."""
+    """`project_dir`: the checkout whose program renders the services (default: this one).
+    `previewed`: the plan `meridian up` previewed, recorded in the manifest (`plan_record`). A
+    running sandbox started from another program (settings, quotas, versions changed) is stopped
+    and started again from the new plan (every part; the primary's data is kept, the replica
+    rebuilt, as after any restart)."""
     failover = scaled_failover(cfg, time_scale)
     pg, haproxy_bin = check_parts()
     user = pglib.run_as()
     t0 = time.monotonic()
+    program = fromplan.program_hash(project_dir or SERVICE_PROJECT_DIR, stack)
     old = mf.read(root)
     cleaned: list[str] = []
-    if old is not None and old.state == "up" and old.processes and all(procs.alive(p) for p in old.processes.values()):
+    replanned = ""
+    running = isinstance(old, mf.Manifest) and old.state == "up" and bool(old.processes)
+    running = running and all(procs.alive(p) for p in old.processes.values())
+    if running and reuse_running(old, program):
+        if previewed is not None and old.plan != plan_record(program, previewed):
+            old.plan = plan_record(program, previewed)  # the same program: the preview vouches for it
+            mf.write(root, old)
         return UpResult(old, time.monotonic() - t0, already_up=True)
     if not fresh:  # before anything is stopped: a refused `up` leaves the sandbox as it found it
         _refuse_to_discard_a_promoted_dr(root, stack)
+    if running:
+        replanned = f"{old.plan.program if old.plan else 'unrecorded'} -> {program}"
     if old is not None:
-        # a crash, a failed up, or a half-stopped sandbox: stop what is left of it, by pid
+        # a new plan, a crash, a failed up, or a half-stopped sandbox: stop what is left of it, by pid
         cleaned = _stop_all(old)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
@@ -156,6 +192,7 @@ def up(
     port = portlib.allocate(names, avoid=old_ports)
 
     doc = _skeleton(cfg, stack, root, port, failover, fault_proxies, planned)
+    doc.plan = plan_record(program, previewed)
     mf.write(root, doc)
     popen: dict[str, object] = {}
 
@@ -178,7 +215,7 @@ def up(
     doc.state = "up"
     doc.up_seconds = round(time.monotonic() - t0, 3)
     mf.write(root, doc)
-    return UpResult(doc, time.monotonic() - t0, cleaned=cleaned)
+    return UpResult(doc, time.monotonic() - t0, cleaned=cleaned, replanned=replanned)
 
 
 def _refuse_to_discard_a_promoted_dr(root: Path, stack: str) -> None:

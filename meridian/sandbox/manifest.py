@@ -145,6 +145,12 @@ class Canary:
 
 
 @dataclass
+class PlanRecord:
+    program: str  # fromplan.program_hash: the program the services were rendered from
+    sha256: str | None  # the previewed plan.json's sha256 (`meridian up`); None: no preview vouches for it
+
+
+@dataclass
 class Manifest:
     version: int
     stack: str
@@ -165,6 +171,7 @@ class Manifest:
     error: str | None = None
     up_seconds: float | None = None
     canary: dict[str, Canary] | None = None  # role -> the canary running there
+    plan: PlanRecord | None = None  # what the running services were rendered from (None: before plans were recorded)
 
     @classmethod
     def from_json(cls, doc: object) -> Manifest:

@@ -9,25 +9,43 @@ What counts:
 - an *error* is a request that failed (transport error, 5xx, a wrong answer the user flagged);
 - a *throttled* request (HTTP 429 with Retry-After) is the quota doing its job: it is neither an
   error nor a latency sample (fast refusals would flatter the percentiles), and it is counted per
-  tenant so a report shows who was throttled;
+  tenant so a report shows who was throttled. The load suite stays under every tenant's plan quota
+  by design, so with the plan quotas given (`tenants`) a 429 for a tenant that was below its quota
+  is a defect and counts as an error; each tenant's throttled share is judged (`throttled_share`);
 - latency percentiles are over the successful requests;
 - availability is time-based: the share of seconds with traffic in which the service was
   available, a second being unavailable when more than half of its requests failed. Degradation
   below that is what the error rate measures.
 - requests in flight at any moment of a fault window (chaos) are judged against the chaos
-  budget, not the SLO: they are accounted separately, never dropped.
+  budget, not the SLO: they are accounted separately, never dropped;
+- with an `Evidence` rule, an objective passes only on enough samples (`samples_needed`): short of
+  them its check fails as "not enough evidence", naming what it had and what it needed.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 OK, ERROR, THROTTLED = "ok", "error", "throttled"
 ALL = "all"  # the scope of stack-wide objectives
 UNAVAILABLE_SECOND = 0.5  # a second with more than this share of failed requests counts as down
+QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
+HIGHER_IS_BETTER = ("availability", "duration_s")
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")  # take ingest_eps tokens (per event); the rest gql_qps
+MAX_EVENTS_PER_WRITE = 5  # the load suite's largest batch (loadtests/tenant_users.py uses this)
+
+# Expected samples beyond the threshold an objective needs before a run can prove it: the "rule of
+# three" (Hanley & Lippman-Hand, JAMA 1983). If the true share of requests beyond a quantile q (or
+# failing, for a rate r) were exactly 1-q (r), a run of n requests would see none of them with
+# probability (1-(1-q))^n ~ e^(-n(1-q)); n >= 3/(1-q) makes that <= 5 %. Put the other way: a run
+# with fewer samples can look perfect (p99 = its slowest request, 0 errors) while the objective is
+# missed, more often than 1 in 20. So a p50 needs 6 successful requests, a p95 60, a p99 300, an
+# error rate of 1 % 300 judged requests, an availability of 99.9 % 3,000 seconds with traffic.
+TAIL_SAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,41 @@ class Objectives:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """How much a run must show before its verdict means anything (see TAIL_SAMPLES)."""
+
+    min_duration_s: float  # first request to last, outside fault windows
+    tail_samples: int = TAIL_SAMPLES
+    # Objectives a run of this kind is not expected to prove: a measured miss still fails, but a
+    # pass short of evidence is reported "not proven" (never "met") instead of failing the run. A
+    # 99.9 % availability needs 3,000 s of traffic (TAIL_SAMPLES seconds beyond its 0.1 % tail):
+    # a post-update gate of a minute can only ever find it broken, and a soak proves it.
+    watch: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class TenantQuota:
+    """A tenant's plan quota (what it was sold, from the stack config, not what a server enforces)."""
+
+    gql_qps: float  # reads per second
+    ingest_eps: float  # events written per second
+
+
+def samples_needed(objective: str, threshold: float, tail_samples: int = TAIL_SAMPLES) -> float:
+    """Samples an objective needs (see TAIL_SAMPLES): successful requests for a latency quantile,
+    judged requests for the error rate, requests for the throttled share, seconds with traffic for
+    availability. A zero tolerance (error rate 0, availability 1) can never be proven by sampling:
+    `math.inf`."""
+    if objective in QUANTILES:
+        tail = 1 - QUANTILES[objective]
+    elif objective == "availability":
+        tail = 1 - threshold
+    else:  # error_rate, throttled_share
+        tail = threshold
+    return math.ceil(round(tail_samples / tail, 9)) if tail > 0 else math.inf
+
+
+@dataclass(frozen=True)
 class Window:
     """A fault window: [start, end) in epoch seconds, and what was injected."""
 
@@ -83,8 +136,10 @@ class Stats:
     max_ms: float | None
     error_rate: float | None  # errors / (ok + errors); None with no judged request
     availability: float | None
-    seconds: float  # first start to last start
+    seconds: float  # first start to last start (outside fault windows: their time left out)
     rps: float
+    throttled_share: float | None = None  # every 429 (counted as error or not) / requests
+    seconds_with_traffic: int = 0  # what availability is judged over
 
 
 @dataclass(frozen=True)
@@ -95,7 +150,21 @@ class Check:
     measured: float | None
     ok: bool
     note: str = ""
+    had: float | None = None  # the evidence: samples (or seconds) the check was judged on
+    needed: float | None = None  # what it takes to prove the objective (samples_needed)
     condition: bool = False  # a yes/no condition (1 = held), not a measured figure: its note says what was seen
+    proven: bool = True  # False: a watched objective (Evidence.watch) not missed, but short of the evidence to prove it
+
+    @property
+    def insufficient(self) -> bool:
+        """Failed for want of evidence (nothing to measure, or too few samples), not because the
+        measure missed the objective."""
+        if self.ok:
+            return False
+        if self.measured is None or self.objective == "duration_s":  # the run's length is evidence only
+            return True
+        short = self.had is not None and self.needed is not None and self.had < self.needed
+        return short and meets(self.objective, self.measured, self.threshold)
 
     @property
     def message(self) -> str:
@@ -104,8 +173,15 @@ class Check:
             return f"{what}: {'held' if self.ok else 'FAILED'} ({self.note})"
         if self.measured is None:
             return f"{what}: not measurable ({self.note})"
-        higher_is_better = self.objective == "availability"
+        higher_is_better = self.objective in HIGHER_IS_BETTER
         m, t = fmt_value(self.objective, self.measured), fmt_value(self.objective, self.threshold)
+        if self.insufficient or not self.proven:
+            needed = "more than any run can give (a zero tolerance)" if math.isinf(self.needed) else f"{self.needed:,.0f}"
+            if not self.proven:
+                return (
+                    f"{what}: not proven by this run ({m} over {self.had:,.0f} {self.note}, needs {needed}; a miss would fail it)"
+                )
+            return f"{what}: not enough evidence ({self.had:,.0f} {self.note}, needs {needed})"
         if self.ok:
             return f"{what} {m} meets {'>=' if higher_is_better else '<='} {t}"
         by = abs(self.measured - self.threshold)
@@ -128,11 +204,27 @@ class Verdict:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
+    @property
+    def not_proven(self) -> list[Check]:
+        """Watched objectives that held but that this run was too short to prove."""
+        return [c for c in self.checks if c.ok and not c.proven]
+
+    @property
+    def not_enough_evidence(self) -> bool:
+        """Failed only for want of evidence: no objective was measured as missed."""
+        return bool(self.failures) and all(c.insufficient for c in self.failures)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["failures"] = [c.message for c in self.failures]
-        d["checks"] = [{**asdict(c), "message": c.message} for c in self.checks]
+        d["not_enough_evidence"] = self.not_enough_evidence
+        d["not_proven"] = [c.message for c in self.not_proven]
+        d["checks"] = [{**asdict(c), "message": c.message, "insufficient": c.insufficient} for c in self.checks]
         return d
+
+
+def meets(objective: str, measured: float, threshold: float) -> bool:
+    return measured >= threshold if objective in HIGHER_IS_BETTER else measured <= threshold
 
 
 def fmt_value(objective: str, value: float | None) -> str:
@@ -170,12 +262,16 @@ def availability(samples: Iterable[Sample]) -> float | None:
     return 1 - down / len(per_second)
 
 
-def stats(samples: list[Sample]) -> Stats:
+def stats(samples: list[Sample], seconds: float | None = None) -> Stats:
+    """`seconds`: the span the samples cover when it is not first to last start (the time of fault
+    windows left out)."""
     lat = sorted(s.ms for s in samples if s.outcome == OK)
     errors = sum(1 for s in samples if s.outcome == ERROR)
     throttled = sum(1 for s in samples if s.outcome == THROTTLED)
     judged = len(lat) + errors
     span = (max(s.start for s in samples) - min(s.start for s in samples)) if samples else 0.0
+    if seconds is not None:
+        span = seconds
     return Stats(
         requests=len(samples),
         ok=len(lat),
@@ -189,18 +285,91 @@ def stats(samples: list[Sample]) -> Stats:
         availability=availability(samples),
         seconds=span,
         rps=len(samples) / span if span > 0 else float(len(samples)),
+        throttled_share=sum(s.status == 429 for s in samples) / len(samples) if samples else None,
+        seconds_with_traffic=len({int(s.start) for s in samples if s.outcome != THROTTLED}),
     )
 
 
-def _check(scope: str, objective: str, threshold: float, st: Stats) -> Check:
+EVIDENCE_UNITS = {
+    "p50_ms": "successful requests",
+    "p95_ms": "successful requests",
+    "p99_ms": "successful requests",
+    "error_rate": "judged requests",
+    "throttled_share": "requests",
+    "availability": "seconds with traffic",
+}
+
+
+def _evidence_of(objective: str, st: Stats) -> float:
+    if objective in QUANTILES:
+        return st.ok
+    if objective == "error_rate":
+        return st.ok + st.errors
+    if objective == "availability":
+        return st.seconds_with_traffic
+    return st.requests
+
+
+def _check(scope: str, objective: str, threshold: float, st: Stats, evidence: Evidence | None = None) -> Check:
     measured = getattr(st, objective)
     if measured is None:
         note = (
             "no requests" if st.requests == 0 else ("no successful request" if objective.endswith("_ms") else "no judged request")
         )
         return Check(scope, objective, threshold, None, False, note)
-    ok = measured >= threshold if objective == "availability" else measured <= threshold
-    return Check(scope, objective, threshold, measured, ok)
+    ok = meets(objective, measured, threshold)
+    if evidence is None:
+        return Check(scope, objective, threshold, measured, ok)
+    had, needed = _evidence_of(objective, st), samples_needed(objective, threshold, evidence.tail_samples)
+    # a measure that misses the objective is a breach whatever the sample size; only a pass needs proof
+    if ok and had < needed and objective in evidence.watch:
+        return Check(scope, objective, threshold, measured, True, EVIDENCE_UNITS[objective], had, needed, proven=False)
+    return Check(scope, objective, threshold, measured, ok and had >= needed, EVIDENCE_UNITS[objective], had, needed)
+
+
+def _span_outside(outside: list[Sample], windows: list[Window]) -> float:
+    """First to last start of the requests outside fault windows, less the windows' time between."""
+    if not outside:
+        return 0.0
+    t0, t1 = min(s.start for s in outside), max(s.start for s in outside)
+    covered, edge = 0.0, t0
+    for w in sorted(windows, key=lambda w: w.start):
+        lo, hi = max(w.start, edge), min(w.end, t1)
+        if hi > lo:
+            covered += hi - lo
+            edge = hi
+    return t1 - t0 - covered
+
+
+def reclassify_throttles(samples: list[Sample], quotas: dict[str, TenantQuota]) -> tuple[list[Sample], int]:
+    """A 429 for a tenant that was below its plan quota is an error: the suite stays under quota by
+    design, so the refusal is a defect (a quota cut in the running service, a bucket that leaks).
+    Below quota: the tenant's requests of the same kind started in the second up to this one fit
+    the quota (the service's bucket holds one second of its rate, so such a rate is never refused;
+    writes are counted at MAX_EVENTS_PER_WRITE events each). Returns the samples and how many
+    429s became errors."""
+    by_tenant: dict[tuple[str, bool], list[float]] = defaultdict(list)
+    for s in samples:
+        by_tenant[(s.tenant, _is_write(s))].append(s.start)
+    for starts in by_tenant.values():
+        starts.sort()
+    out, changed = [], 0
+    for s in samples:
+        quota = quotas.get(s.tenant)
+        if s.outcome == THROTTLED and quota is not None:
+            write = _is_write(s)
+            starts = by_tenant[(s.tenant, write)]
+            recent = bisect_right(starts, s.start) - bisect_left(starts, s.start - 1.0)
+            demand, allowed = (recent * MAX_EVENTS_PER_WRITE, quota.ingest_eps) if write else (recent, quota.gql_qps)
+            if demand <= allowed:
+                s = replace(s, outcome=ERROR)
+                changed += 1
+        out.append(s)
+    return out, changed
+
+
+def _is_write(s: Sample) -> bool:
+    return s.name.split(" ", 1)[0].upper() in WRITE_METHODS
 
 
 def evaluate(
@@ -210,6 +379,10 @@ def evaluate(
     windows: list[Window] | None = None,
     chaos_error_budget: float | None = None,
     chaos_p95_ms: float | None = None,
+    *,
+    evidence: Evidence | None = None,
+    tenants: dict[str, TenantQuota] | None = None,
+    throttled_share: float | None = None,
 ) -> Verdict:
     """Judge `samples` against the objectives.
 
@@ -218,23 +391,55 @@ def evaluate(
     judged against the chaos budget instead: `chaos_error_budget` (their error rate) and
     `chaos_p95_ms` (the p95 of the successful ones). A window without requests fails the budget:
     no data is no evidence, never 0 % errors.
+
+    With `evidence`, every objective (and the run's duration) must rest on enough samples. With
+    `tenants` (each tenant of the stack and its plan quota), every one of them is judged on its own:
+    its error rate against the stack-wide objective, its throttled share against
+    `throttled_share`, and a 429 below its quota counts as an error (`reclassify_throttles`).
     """
     windows = windows or []
+    notes = []
+    if tenants:
+        samples, changed = reclassify_throttles(samples, tenants)
+        if changed:
+            notes.append(f"{changed} requests refused with 429 while their tenant was below its plan quota: counted as errors")
     inside = [s for s in samples if any(w.overlaps(s) for w in windows)]
     outside = [s for s in samples if not any(w.overlaps(s) for w in windows)] if windows else samples
-    overall = stats(outside)
+    overall = stats(outside, _span_outside(outside, windows) if windows else None)
     by_endpoint: dict[str, list[Sample]] = defaultdict(list)
-    by_tenant: dict[str, list[Sample]] = defaultdict(list)
+    by_tenant: dict[str, list[Sample]] = defaultdict(list, {t: [] for t in tenants or {}})
     for s in outside:
         by_endpoint[s.name].append(s)
         if s.tenant:
             by_tenant[s.tenant].append(s)
     endpoints = {name: stats(v) for name, v in sorted(by_endpoint.items())}
-    checks = [_check(ALL, k, v, overall) for k, v in objectives.set_items()]
+    tenant_stats = {t: stats(v) for t, v in sorted(by_tenant.items())}
+    checks = []
+    if evidence is not None:
+        checks.append(
+            Check(
+                ALL,
+                "duration_s",
+                evidence.min_duration_s,
+                overall.seconds,
+                overall.seconds >= evidence.min_duration_s,
+                "s of load",
+                overall.seconds,
+                evidence.min_duration_s,
+            )
+        )
+    checks += [_check(ALL, k, v, overall, evidence) for k, v in objectives.set_items()]
     for name, obj in sorted((endpoint_objectives or {}).items()):
         st = endpoints.get(name) or stats([])
-        checks += [_check(name, k, v, st) for k, v in obj.set_items()]
-    notes = []
+        checks += [_check(name, k, v, st, evidence) for k, v in obj.set_items()]
+    if throttled_share is not None:
+        checks.append(_check(ALL, "throttled_share", throttled_share, overall, evidence))
+    for tenant in sorted(tenants or {}):
+        st = tenant_stats[tenant]
+        if objectives.error_rate is not None:
+            checks.append(_check(f"tenant {tenant}", "error_rate", objectives.error_rate, st, evidence))
+        if throttled_share is not None:
+            checks.append(_check(f"tenant {tenant}", "throttled_share", throttled_share, st, evidence))
     if not samples:
         notes.append("no requests were recorded: nothing shows the objectives are met")
     chaos = None
@@ -257,7 +462,7 @@ def evaluate(
         if chaos_p95_ms is not None:
             checks.append(_check("chaos", "p95_ms", chaos_p95_ms, chaos))
     passed = bool(samples) and all(c.ok for c in checks)
-    return Verdict(passed, overall, endpoints, {t: stats(v) for t, v in sorted(by_tenant.items())}, checks, chaos, notes)
+    return Verdict(passed, overall, endpoints, tenant_stats, checks, chaos, notes)
 
 
 def timeline(samples: list[Sample], bucket_s: float = 1.0) -> list[dict]:

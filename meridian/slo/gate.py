@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from meridian.errors import GateFailed
 from meridian.slo import report, run
-from meridian.slo.evaluate import Verdict, evaluate, fmt_value
-from meridian.slo.objectives import SloSpec
+from meridian.slo.evaluate import Verdict, fmt_value
+from meridian.slo.objectives import SloSpec, judge
 from meridian.targets import Target
 
 
@@ -19,6 +20,23 @@ class GateResult:
     verdict: Verdict
     paths: dict[str, Path]
     locust_exit: int  # the suite's own verdict (locust's exit code): must agree with ours
+
+
+class PlanNotTested(GateFailed):
+    """The target does not run the plan that was previewed (exit 1): gating it would judge another deployment."""
+
+
+def check_tested_plan(target: Target, previewed_sha256: str | None) -> str | None:
+    """The plan hash the target runs (what the report says it tested); with `previewed_sha256`,
+    a target running any other plan (or an unrecorded one) fails the gate."""
+    tested = target.plan_sha256()
+    if previewed_sha256 is not None and tested != previewed_sha256:
+        raise PlanNotTested(
+            f"the {target.stack} {target.kind} runs plan {tested or '(unrecorded)'}, not the previewed plan "
+            f"{previewed_sha256}: the update was not applied, so the SLO gate would judge another deployment. "
+            f"Bring the target to the new plan (`meridian up` restarts a sandbox whose plan changed) and rerun."
+        )
+    return tested
 
 
 def progress_printer(console, spec: run.LoadSpec):
@@ -51,7 +69,11 @@ def run_gate(
     console,
     slo_path: Path | None = None,
     title: str | None = None,
+    previewed_sha256: str | None = None,
 ) -> GateResult:
+    """`previewed_sha256`: the plan `meridian up` previewed; the target must run it before and after
+    the load (`check_tested_plan`)."""
+    check_tested_plan(target, previewed_sha256)
     loc = run.start(target, project_dir, load, out_dir, slo_path=slo_path)
     show = progress_printer(console, load)
     try:
@@ -61,17 +83,19 @@ def run_gate(
         run.finish(loc)
     if code not in (0, 1):  # 0/1 are the suite's own SLO verdict; anything else is Locust failing
         raise run.LoadFailed(f"Locust exited with {code}; log tail:\n{run.tail(out_dir / 'locust.log')}")
+    tested_plan = check_tested_plan(target, previewed_sha256)  # not restarted onto another plan meanwhile
     samples = loc.samples()
-    verdict = evaluate(samples, slo.objectives, slo.endpoints)
+    verdict = judge(slo, samples)
     if code != (0 if verdict.passed else 1):
         raise run.LoadFailed(
             f"the suite's own verdict (Locust exit {code}) disagrees with the gate's "
-            f"({'met' if verdict.passed else 'breached'}) on the same samples: a bug; see {out_dir}"
+            f"({'met' if verdict.passed else 'failed'}) on the same samples: a bug; see {out_dir}"
         )
     meta = {
         "stack": target.stack,
         "target": target.kind,
         "endpoint": target.endpoint(),
+        "plan_sha256": tested_plan or "unrecorded",
         "started_at": datetime.fromtimestamp(loc.started, UTC).isoformat(timespec="seconds"),
         "load": asdict(load),
         "samples": str(out_dir / "raw.csv"),

@@ -8,8 +8,11 @@ Imported only inside Locust processes (it imports locust, which monkey-patches w
 - `request`: every request's start, duration, status and tenant, kept raw (Locust's own stats round);
   a worker ships its samples to the master every second and when it stops (custom messages), so
   the master of a distributed run (in-region workers on EKS) judges the exact same data;
-- `quitting` (standalone or master): the verdict from `meridian.slo.evaluate` sets
-  `environment.process_exit_code`: 0 met, 1 breached. With `--raw-out DIR` the samples
+- `init` (every process): the user classes' request timeout from the objectives
+  (`objectives.client_timeout_s`): a hung request ends as a failed sample, not a silent one;
+- `quitting` (standalone or master): the verdict from `meridian.slo.objectives.judge` sets
+  `environment.process_exit_code`: 0 met, 1 breached or not enough evidence; an exit code set
+  earlier stands (2: the load could not start, e.g. no tenants). With `--raw-out DIR` the samples
   (`raw.csv`), a per-second progress log (`progress.jsonl`) and the verdict (`verdict.json`) are
   written there for `meridian slo` to report on.
 """
@@ -29,7 +32,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from meridian.errors import MeridianError
-from meridian.slo.evaluate import ERROR, OK, THROTTLED, Sample, Window, evaluate
+from meridian.slo.evaluate import ERROR, OK, THROTTLED, Sample, Window
 from meridian.slo.raw import RAW_FIELDS, outcome_of, write_raw
 
 log = logging.getLogger("meridian.slo")
@@ -78,15 +81,16 @@ class Recorder:
         self.is_worker = isinstance(runner, WorkerRunner)
         if isinstance(runner, MasterRunner):
             runner.register_message(RAW_MESSAGE, lambda msg, **kw: self.rows.extend(tuple(r) for r in msg.data))
-        if self.is_worker:
-            gevent.spawn(self._ship_forever)
-            return
         # a bad SLO file or stack is bad input: refuse at start (exit 2), not after the run
         try:
             self.spec = _load_spec(environment.parsed_options)
         except MeridianError as exc:
             sys.stderr.write(f"error: {exc}\n")
             sys.exit(exc.exit_code)
+        _set_client_timeout(environment, self.spec)
+        if self.is_worker:
+            gevent.spawn(self._ship_forever)
+            return
         if runner is not None and environment.parsed_options and environment.parsed_options.raw_out:
             gevent.spawn(self._progress_forever, Path(environment.parsed_options.raw_out))
             gevent.spawn(self._live_forever, Path(environment.parsed_options.raw_out))
@@ -96,8 +100,10 @@ class Recorder:
             self._ship()
 
     def on_quitting(self, environment, **_kw) -> None:
-        if self.is_worker:
-            return
+        if self.is_worker or environment.process_exit_code is not None:
+            return  # a worker has no verdict; a code set before (2: the load could not start) stands
+        from meridian.slo.objectives import judge
+
         opts = environment.parsed_options
         spec = self.spec
         windows = []
@@ -106,21 +112,16 @@ class Recorder:
             windows = [Window(**w) for w in json.loads((out / "windows.json").read_text())]
         samples = [Sample(*r) for r in self.rows]
         budget = spec.chaos.budget_for(windows[0].label) if windows else None
-        verdict = evaluate(
-            samples,
-            spec.objectives,
-            spec.endpoints,
-            windows,
-            budget.error_rate if budget else None,
-            budget.p95_ms if budget else None,
-        )
+        verdict = judge(spec, samples, windows, budget)
         environment.process_exit_code = 0 if verdict.passed else 1
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             write_raw(out / "raw.csv", self.rows)
             (out / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2, default=str))
-        lines = [f"SLO {'met' if verdict.passed else 'BREACHED'}: {len(samples)} requests"]
-        lines += [f"  FAILED {c.message}" for c in verdict.failures] + [f"  note: {n}" for n in verdict.notes]
+        outcome = "met" if verdict.passed else ("NOT PROVEN (not enough evidence)" if verdict.not_enough_evidence else "BREACHED")
+        lines = [f"SLO {outcome}: {len(samples)} requests"]
+        lines += [f"  FAILED {c.message}" for c in verdict.failures] + [f"  {c.message}" for c in verdict.not_proven]
+        lines += [f"  note: {n}" for n in verdict.notes]
         print("\n".join(lines), flush=True)
 
     # --- shipping and progress ----------------------------------------------------------------
@@ -175,6 +176,20 @@ class Recorder:
             }
             with path.open("a") as f:
                 f.write(json.dumps(line) + "\n")
+
+
+def _set_client_timeout(environment, spec) -> None:
+    """Every user class's request timeout (FastHttpUser's connection and network timeouts) from the
+    objectives, instead of Locust's fixed 60 s; and how long a request cut off by the stop must have
+    waited to be recorded as failed (`hang_after_s`, for user classes that record them)."""
+    from meridian.slo.objectives import client_timeout_s, hang_after_s
+
+    timeout = client_timeout_s(spec)
+    for cls in environment.user_classes or ():
+        if hasattr(cls, "network_timeout"):
+            cls.network_timeout = cls.connection_timeout = timeout
+        if hasattr(cls, "hang_after_s"):
+            cls.hang_after_s = hang_after_s(spec)
 
 
 def _version_of(response) -> str:

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from meridian.errors import BadInput
-from meridian.slo.evaluate import Objectives
+from meridian.slo.evaluate import QUANTILES, Evidence, Objectives, Sample, TenantQuota, Verdict, Window, evaluate
 
 STACK_KEYS = ("p95_ms", "p99_ms", "error_rate", "availability")  # stackconfig.SloSettings
 DEFAULT_SLO_FILE = Path(__file__).resolve().parents[2] / "loadtests" / "slo.yaml"
@@ -69,11 +69,28 @@ class ChaosBudget(_Model):
         )
 
 
+class EvidenceSpec(_Model):
+    min_duration_s: float = Field(20.0, gt=0, description="the shortest run (outside fault windows) a verdict may rest on")
+    watch: list[Literal["p50_ms", "p95_ms", "p99_ms", "error_rate", "availability"]] = Field(
+        ["availability"],
+        description="objectives a run may leave unproven: a miss still fails, a pass short of evidence is reported "
+        '"not proven", never "met" (availability 99.9 % needs 3,000 s of traffic: a soak proves it, a gate cannot)',
+    )
+
+
+class TenantsSpec(_Model):
+    throttled_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.01, description="share of each tenant's requests that may be refused with 429 (the suite stays under quota)"
+    )
+
+
 class SloFile(_Model):
     version: Literal[1] = 1
     objectives: ObjectivesSpec = ObjectivesSpec()
     endpoints: dict[str, ObjectivesSpec] = {}
     chaos: ChaosBudget = ChaosBudget()
+    evidence: EvidenceSpec = EvidenceSpec()
+    tenants: TenantsSpec = TenantsSpec()
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,54 @@ class SloSpec:
     chaos: ChaosBudget
     sources: dict[str, str] = field(default_factory=dict)  # objective -> where its threshold was set
     path: str = ""
+    evidence: Evidence | None = None  # None: no minimum (only for callers that judge partial data)
+    tenant_quotas: dict[str, TenantQuota] = field(default_factory=dict)  # every tenant of the stack: its plan quota
+    throttled_share: float | None = None
+
+
+# A request slower than this many times the loosest latency objective misses every latency
+# objective anyway; waiting longer only lets a hung request hold its user and stop producing samples.
+CLIENT_TIMEOUT_MULTIPLE = 3.0
+
+
+def hang_after_s(spec: SloSpec) -> float:
+    """The largest latency objective (stack-wide or per endpoint), in seconds: a request still
+    unanswered after this long misses every latency objective, whenever the run stops it."""
+    latencies = [v for obj in (spec.objectives, *spec.endpoints.values()) for k, v in obj.set_items() if k in QUANTILES]
+    return max(latencies, default=1000.0) / 1000
+
+
+def client_timeout_s(spec: SloSpec) -> float:
+    """The load suite's request timeout, from the objectives: CLIENT_TIMEOUT_MULTIPLE x the largest
+    latency objective."""
+    return CLIENT_TIMEOUT_MULTIPLE * hang_after_s(spec)
+
+
+def judge(
+    spec: SloSpec, samples: list[Sample], windows: list[Window] | None = None, chaos_budget: WindowBudget | None = None
+) -> Verdict:
+    """The SLO gate's verdict: the objectives, the evidence rule, every tenant's error rate and
+    throttled share, and inside fault windows the chaos budget. The Locust plugin, `meridian
+    slo`/`up` and chaos runs all call this, on the same samples, so their verdicts agree.
+
+    A chaos run is judged on its fault window (the budget, a window with requests in it), the
+    steady state before it and the recovery: the requests around the window are a few seconds of
+    warm-up and recovery, so there every objective is watched (a miss fails, nothing is claimed
+    proven) rather than held to the gate's evidence rule."""
+    evidence = spec.evidence
+    if windows and evidence is not None:
+        evidence = Evidence(0.0, evidence.tail_samples, watch=frozenset(QUANTILES) | {"error_rate", "availability"})
+    return evaluate(
+        samples,
+        spec.objectives,
+        spec.endpoints,
+        windows,
+        chaos_budget.error_rate if chaos_budget else None,
+        chaos_budget.p95_ms if chaos_budget else None,
+        evidence=evidence,
+        tenants=spec.tenant_quotas,
+        throttled_share=spec.throttled_share,
+    )
 
 
 def read_slo_file(path: Path) -> SloFile:
@@ -99,9 +164,17 @@ def read_slo_file(path: Path) -> SloFile:
         raise BadInput(f"invalid SLO file ({len(exc.errors())} problem(s)):\n{problems}") from None
 
 
-def resolve(slo_file: SloFile, stack_slo, *, path: str = "", stack_source: str = "stack config") -> SloSpec:
+def resolve(
+    slo_file: SloFile,
+    stack_slo,
+    *,
+    path: str = "",
+    stack_source: str = "stack config",
+    tenant_quotas: dict[str, TenantQuota] | None = None,
+) -> SloSpec:
     """The objectives in force: `stack_slo` (a `stackconfig.SloSettings`) for the stack-wide
-    ones, overridden by what `slo_file` sets."""
+    ones, overridden by what `slo_file` sets; `tenant_quotas`: the stack's tenants and the quotas
+    their plans sell (from the stack config)."""
     own = slo_file.objectives.model_dump(exclude_none=True)
     merged, sources = {}, {}
     for key in STACK_KEYS:
@@ -110,7 +183,17 @@ def resolve(slo_file: SloFile, stack_slo, *, path: str = "", stack_source: str =
     if "p50_ms" in own:
         merged["p50_ms"], sources["p50_ms"] = own["p50_ms"], path or "slo.yaml"
     endpoints = {name: Objectives(**spec.model_dump()) for name, spec in slo_file.endpoints.items()}
-    return SloSpec(Objectives(**merged), endpoints, slo_file.chaos, sources, path)
+    sources["throttled_share"] = path or "slo.yaml"
+    return SloSpec(
+        Objectives(**merged),
+        endpoints,
+        slo_file.chaos,
+        sources,
+        path,
+        Evidence(slo_file.evidence.min_duration_s, watch=frozenset(slo_file.evidence.watch)),
+        dict(tenant_quotas or {}),
+        slo_file.tenants.throttled_share,
+    )
 
 
 def load(project_dir: Path, stack: str, slo_path: Path | None = None) -> SloSpec:
@@ -118,4 +201,11 @@ def load(project_dir: Path, stack: str, slo_path: Path | None = None) -> SloSpec
 
     cfg = load_validated(project_dir, stack)
     path = slo_path or DEFAULT_SLO_FILE
-    return resolve(read_slo_file(path), cfg.slo, path=str(path), stack_source=f"Pulumi.{stack}.yaml / Pulumi.yaml meridian:slo")
+    quotas = {t.id: TenantQuota(cfg.quota_of(t).gql_qps, cfg.quota_of(t).ingest_eps) for t in cfg.tenants}
+    return resolve(
+        read_slo_file(path),
+        cfg.slo,
+        path=str(path),
+        stack_source=f"Pulumi.{stack}.yaml / Pulumi.yaml meridian:slo",
+        tenant_quotas=quotas,
+    )

@@ -57,16 +57,22 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.3g} %"
 
 
+def _evidence(c) -> str:
+    if c.had is None or c.needed is None:
+        return "-"
+    return f"{c.had:,.0f} / {'∞' if c.needed == float('inf') else format(c.needed, ',.0f')} {c.note}"
+
+
 def _row(name: str, s: Stats) -> str:
     return (
-        f"| {name} | {s.requests} | {s.errors} | {s.throttled} | {_ms(s.p50_ms)} | {_ms(s.p95_ms)} | {_ms(s.p99_ms)} "
+        f"| {name} | {s.requests} | {s.errors} | {s.throttled} | {_pct(s.throttled_share)} | {_ms(s.p50_ms)} | {_ms(s.p95_ms)} | {_ms(s.p99_ms)} "
         f"| {_pct(s.error_rate)} | {_pct(s.availability)} | {s.rps:.1f} |"
     )
 
 
 HEAD = (
-    "| scope | requests | errors | throttled (429) | p50 ms | p95 ms | p99 ms | error rate | availability | req/s |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| scope | requests | errors | throttled (429) | 429 share | p50 ms | p95 ms | p99 ms | error rate | availability | req/s |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -74,22 +80,27 @@ def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: 
     lines = [
         f"# {title}",
         "",
-        f"**{'PASSED' if verdict.passed else 'FAILED'}** — "
+        f"**{'PASSED' if verdict.passed else ('NOT ENOUGH EVIDENCE' if verdict.not_enough_evidence else 'FAILED')}** — "
         + ", ".join(f"{k} {v}" for k, v in meta.items() if isinstance(v, (str, int, float))),
         "",
     ]
-    if verdict.failures or verdict.notes:
-        lines += [f"- {c.message}" for c in verdict.failures] + [f"- {n}" for n in verdict.notes] + [""]
+    if verdict.failures or verdict.notes or verdict.not_proven:
+        lines += [f"- {c.message}" for c in verdict.failures + verdict.not_proven] + [f"- {n}" for n in verdict.notes] + [""]
     lines += [
         "## Objectives",
         "",
-        "| scope | objective | threshold | measured | result | threshold from |",
-        "|---|---|---:|---:|---|---|",
+        "| scope | objective | threshold | measured | evidence (had / needed) | result | threshold from |",
+        "|---|---|---:|---:|---:|---|---|",
     ]
     for c in verdict.checks:
-        src = spec.sources.get(c.objective, spec.path or "slo.yaml") if c.scope == "all" else (spec.path or "slo.yaml")
+        stack_wide = c.scope == "all" or c.scope.startswith("tenant ")  # a tenant is judged on the stack-wide numbers
+        src = spec.sources.get(c.objective, spec.path or "slo.yaml") if stack_wide else (spec.path or "slo.yaml")
+        result = (
+            ("ok" if c.proven else "not proven (watched)") if c.ok else ("not enough evidence" if c.insufficient else "FAILED")
+        )
         lines.append(
-            f"| {c.scope} | {c.objective} | {fmt_value(c.objective, c.threshold)} | {fmt_value(c.objective, c.measured)} | {'ok' if c.ok else 'FAILED'} | {src} |"
+            f"| {c.scope} | {c.objective} | {fmt_value(c.objective, c.threshold)} | {fmt_value(c.objective, c.measured)} "
+            f"| {_evidence(c)} | {result} | {src} |"
         )
     lines += ["", "## Traffic", "", HEAD, _row("all (outside fault windows)", verdict.overall)]
     lines += [_row(name, s) for name, s in verdict.endpoints.items()]

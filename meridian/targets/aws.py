@@ -185,6 +185,10 @@ class AwsTarget:
     def endpoint(self) -> str:
         return str(self.outputs["api_url"])
 
+    def plan_sha256(self) -> str | None:
+        """Not recorded on AWS: `pulumi up` renders its own plan; the stack's state is the record."""
+        return None
+
     def tenants(self) -> list[TenantCredential]:
         raw = os.environ.get(KEYS_ENV)
         if not raw:

@@ -180,6 +180,10 @@ class Target(CanaryTraffic, Protocol):
     def endpoint(self) -> str:
         """The front door's base URL (the API record on AWS, HAProxy in the sandbox)."""
 
+    def plan_sha256(self) -> str | None:
+        """The sha256 of the previewed plan the running stack was started from, None when not
+        recorded: what an SLO report says it tested."""
+
     def tenants(self) -> list[TenantCredential]:
         """Every tenant with its API key and quotas, for tenant-aware load."""
 

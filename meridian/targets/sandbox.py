@@ -21,7 +21,7 @@ import httpx
 
 from meridian import ports
 from meridian.errors import BadInput
-from meridian.sandbox import canary, core, procs
+from meridian.sandbox import canary, core, fromplan, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import postgres as pglib
 from meridian.targets.protocol import (
@@ -54,6 +54,7 @@ def from_stack(stack: str, project_dir: Path, *, state_dir: Path | None = None) 
 root_of, up, down, status = core.root_of, core.up, core.down, core.status
 SandboxError, SandboxMissing = core.SandboxError, core.SandboxMissing
 Manifest = mf.Manifest
+PreviewedPlan, program_hash = core.PreviewedPlan, fromplan.program_hash
 
 
 class SandboxTarget:
@@ -84,6 +85,12 @@ class SandboxTarget:
 
     def endpoint(self) -> str:
         return self.doc.endpoint
+
+    def plan_sha256(self) -> str | None:
+        """The sha256 of the previewed plan the running services were started from (None: started
+        without a preview of the same program, e.g. by `meridian sandbox up`)."""
+        plan = self.doc.plan
+        return plan.sha256 if plan else None
 
     def tenants(self) -> list[TenantCredential]:
         return [TenantCredential(t.id, t.plan, t.api_key, t.quota.gql_qps, t.quota.ingest_eps) for t in self.doc.tenants]
