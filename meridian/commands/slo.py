@@ -40,7 +40,7 @@ def not_proven_line(verdict) -> str:
 def breach_message(verdict, paths, advice: str = "") -> str:
     head = "not enough evidence: the SLO is not proven" if verdict.not_enough_evidence else "SLO breached"
     lines = [f"{head} ({len(verdict.failures)} objective(s)):"] + [f"  {c.message}" for c in verdict.failures]
-    lines += [f"  {n}" for n in verdict.notes]
+    lines += [f"  {c.message}" for c in verdict.not_proven] + [f"  {n}" for n in verdict.notes]
     lines.append(f"report: {paths['md']}")
     if advice:
         lines.append(advice)

@@ -71,7 +71,7 @@ class ChaosBudget(_Model):
 
 class EvidenceSpec(_Model):
     min_duration_s: float = Field(20.0, gt=0, description="the shortest run (outside fault windows) a verdict may rest on")
-    watch: list[Literal["p50_ms", "p95_ms", "p99_ms", "error_rate", "availability"]] = Field(
+    watch: list[Literal["p50_ms", "p95_ms", "p99_ms", "error_rate", "availability", "throttled_share"]] = Field(
         ["availability"],
         description="objectives a run may leave unproven: a miss still fails, a pass short of evidence is reported "
         '"not proven", never "met" (availability 99.9 % needs 3,000 s of traffic: a soak proves it, a gate cannot)',
@@ -136,7 +136,9 @@ def judge(
     proven) rather than held to the gate's evidence rule."""
     evidence = spec.evidence
     if windows and evidence is not None:
-        evidence = Evidence(0.0, evidence.tail_samples, watch=frozenset(QUANTILES) | {"error_rate", "availability"})
+        evidence = Evidence(
+            0.0, evidence.tail_samples, watch=frozenset(QUANTILES) | {"error_rate", "availability", "throttled_share"}
+        )
     return evaluate(
         samples,
         spec.objectives,
