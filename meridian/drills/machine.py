@@ -6,13 +6,14 @@ what it did, or says that it cannot (a promotion). A dry run (the default) print
 Target operation and, where the target can tell, every API call it would make, and touches nothing.
 
 Safety:
-- one drill at a time per stack: `.meridian/drills/<stack>/active.json` is created exclusively;
+- one drill at a time per stack: the target's lock (`StackLock`, taken by the drill command);
+  within a records folder, `.meridian/drills/<stack>/active.json` is created exclusively;
 - a run that died half-way leaves it behind: the next run refuses, or continues the same drill
   from the first unfinished step with `--resume`, or forgets it with `--abandon` (after a human
   checked the stack);
 - a failed or timed-out step rolls back: before an irreversible step, by undoing every completed
   step in reverse; after one, by rolling forward to a safe state (traffic where the writer is)
-  and saying that a failback is needed.
+  and saying that a failback is needed; either way, every injected fault is cleared last.
 """
 
 from __future__ import annotations
@@ -299,13 +300,17 @@ def _run_step(run: Run, step: Step, record: dict[str, Any]) -> str:
 
 def rollback(run: Run) -> dict[str, Any]:
     """Undo completed steps in reverse, unless an irreversible one completed: then roll forward
-    to the drill's safe state. Every operation is attempted; what failed is reported."""
+    to the drill's safe state; either way every fault the target injected is lifted last. Every
+    operation is attempted; what failed is reported."""
     done = [s for s in run.drill.steps if _status(run, s.name) in ("done", "running", "failed")]
     irreversible = [s for s in done if s.irreversible and _status(run, s.name) == "done"]
     if irreversible:
         plan, mode = list(irreversible[-1].safe_state), f"roll forward (after irreversible {irreversible[-1].name})"
     else:
         plan, mode = [o for s in reversed(done) for o in s.undo], "undo in reverse"
+    if not any(o.action == "clear_faults" for o in plan):
+        # whatever the drill reached, no injected fault outlives it (on AWS: a running FIS experiment)
+        plan.append(Op("clear_faults"))
     run.console.print(f"[yellow]rolling back: {mode}[/]")
     results, errors = [], []
     for o in plan:

@@ -45,6 +45,7 @@ import httpx
 
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
+from meridian.targets.lock import LockHeld, LockOwner, takeover_reason
 from meridian.targets.protocol import (
     ROLES,
     ActionFailed,
@@ -64,6 +65,17 @@ from stackconfig import StackConfig
 ROUTE53_REGION = "us-east-1"
 KEYS_ENV = "MERIDIAN_TENANT_KEYS"
 NETWORK_TEMPLATE = "disrupt-network"
+# The drill lock is an SSM parameter in the stack's primary region, created with Overwrite=False:
+# SSM refuses a second create atomically (ParameterAlreadyExists), it needs no resource the Pulumi
+# program would have to own (a DynamoDB table would change every stack's plan), every operator and
+# CI job with the stack's credentials sees it, and it stays in the stack's residency zone. An RDS
+# tag would need no new resource either, but AddTagsToResource has no condition: two drills could
+# both write theirs. The owner and the expiry are the parameter's value (LockOwner).
+LOCK_PARAMETER = "/meridian/{stack}/drill-lock"
+CREDENTIALS_HINT = (
+    "set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, with AWS_SESSION_TOKEN for a role), "
+    "or run where an instance or task role provides them"
+)
 TRACKS = ("stable", "canary")  # the listener's target groups (components.ingress)
 
 
@@ -136,6 +148,7 @@ class AwsTarget:
         self._state_file = state_file
         self._planned = False  # a planned stop_database turns the next promote into a switchover
         self._explain_planned = False  # the same, for explain() walking a drill's plan
+        self._account_checked = False
         self.poll_s, self.wait_s = poll_s, wait_s
 
     def client(self, service: str, region: str) -> Any:
@@ -149,6 +162,111 @@ class AwsTarget:
             return getattr(self.client(service, region), operation)(**params)
         except Exception as exc:  # botocore ClientError / EndpointConnectionError / ...
             raise ActionFailed(f"{service}.{operation} in {region} failed: {exc}") from None
+
+    # --- guards: the account, the engine ------------------------------------------------------
+
+    def check_account(self) -> str:
+        """The account the credentials act in, which must be the stack's `meridian:aws_account_id`
+        (exit 2 otherwise, and with no credentials at all): the first call a run makes."""
+        expected = self.cfg.aws_account_id
+        if not expected:
+            raise BadInput(
+                f"stack {self.stack} sets no meridian:aws_account_id: a drill checks the account it acts on against it; set it"
+            )
+        if self._account_checked:
+            return expected
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        region = self.regions["primary"]
+        try:
+            account = str(self.client("sts", region).get_caller_identity()["Account"])
+        except NoCredentialsError:
+            raise TargetUnavailable(
+                f"no AWS credentials for stack {self.stack} (account {expected}): {CREDENTIALS_HINT}"
+            ) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise TargetUnavailable(
+                f"the AWS credentials were refused (sts.get_caller_identity in {region}: {exc}): {CREDENTIALS_HINT}"
+            ) from None
+        if account != expected:
+            raise BadInput(
+                f"the AWS credentials act in account {account}, but stack {self.stack} lives in account {expected} "
+                f"(meridian:aws_account_id): use credentials for {expected}"
+            )
+        self._account_checked = True
+        return account
+
+    def refuse_unsafe(self, scenario: str, *, promotes: bool) -> None:
+        if promotes and not self.aurora:
+            raise Unsupported(
+                f"drill {scenario} would promote the {self.cfg.database.engine} cross-region read replica of stack "
+                f"{self.stack}, which RDS cannot fail back: the old primary is not rebuilt as a replica nor fenced. "
+                'Run it as the runbook\'s manual procedure instead (docs/runbooks/dr-drill.md, "RDS engine": stop '
+                "writes, promote by hand, swap the regions in config and `pulumi up` a new replica), or drill on a "
+                "stack with database.engine aurora-postgresql"
+            )
+        self.check_account()
+
+    # --- the drill lock (SSM parameter, see LOCK_PARAMETER) -----------------------------------
+
+    def _lock_name(self) -> str:
+        return LOCK_PARAMETER.format(stack=self.stack)
+
+    def _held_lock(self) -> tuple[str | None, LockOwner | None]:
+        from botocore.exceptions import ClientError
+
+        try:
+            value = self.client("ssm", self.regions["primary"]).get_parameter(Name=self._lock_name())["Parameter"]["Value"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+                return None, None
+            raise ActionFailed(f"ssm.get_parameter({self._lock_name()}) in {self.regions['primary']} failed: {exc}") from None
+        return value, LockOwner.parse(value)
+
+    def _create_lock(self, claimant: LockOwner) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client("ssm", self.regions["primary"]).put_parameter(
+                Name=self._lock_name(),
+                Value=claimant.dumps(),
+                Type="String",
+                Overwrite=False,  # the condition: SSM refuses when the parameter exists
+                Description=f"meridian drill lock of stack {self.stack}",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ParameterAlreadyExists":
+                return False
+            raise ActionFailed(f"ssm.put_parameter({self._lock_name()}) in {self.regions['primary']} failed: {exc}") from None
+        return True
+
+    def _delete_lock_if(self, value: str) -> None:
+        """Delete the parameter only while it still holds `value` (read, compare, delete: the window
+        is one round trip, and a drill that loses it is refused by the create that follows)."""
+        if self._held_lock()[0] == value:
+            self._call("ssm", self.regions["primary"], "delete_parameter", Name=self._lock_name())
+
+    def acquire_drill_lock(self, claimant: LockOwner, *, resume: bool = False, break_lock: bool = False) -> str:
+        self.check_account()
+        if self._create_lock(claimant):
+            return ""
+        value, held = self._held_lock()
+        where = f"SSM parameter {self._lock_name()} in {self.regions['primary']}"
+        note = ""
+        if value is not None:
+            note = takeover_reason(held, claimant, resume=resume, break_lock=break_lock, where=where)
+            self._delete_lock_if(value)
+        if self._create_lock(claimant):
+            return note
+        winner = self._held_lock()[1]
+        raise LockHeld(
+            f"another drill took the stack's lock just now ({winner.describe() if winner else where}); rerun when it is done"
+        )
+
+    def release_drill_lock(self, claimant: LockOwner) -> None:
+        value, held = self._held_lock()
+        if value is not None and held is not None and held.token == claimant.token:
+            self._delete_lock_if(value)
 
     # --- identity of the database ------------------------------------------------------------
 
