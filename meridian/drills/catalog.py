@@ -257,15 +257,25 @@ def _failback_steps() -> tuple[Step, ...]:
             ops=(op("restore_database", "primary"), op("restore_region", "primary")),
             timeout_s=120,
         ),
+        # three steps, so a failure lands on a known side: before the promotion dr holds the data
+        # (restarted, traffic stays there); after it, primary does (traffic home)
         Step(
-            "failback-switchover",
-            "planned switchover back: stop dr cleanly, promote primary, flip traffic home",
-            ops=(op("stop_database", "dr", planned=True), op("promote", "primary"), op("flip_traffic", "primary")),
+            "failback-fence",
+            "planned switchover back, 1/3: stop dr cleanly (every committed write ships to primary)",
+            ops=(op("stop_database", "dr", planned=True),),
+            undo=(op("restore_database", "dr"),),
             event="failback",
+            timeout_s=60,
+        ),
+        Step(
+            "failback-promote",
+            "planned switchover back, 2/3: promote primary",
+            ops=(op("promote", "primary"),),
             irreversible=True,
             safe_state=(op("flip_traffic", "primary"),),
             timeout_s=60,
         ),
+        Step("failback-home", "planned switchover back, 3/3: traffic home", ops=(op("flip_traffic", "primary"),), timeout_s=30),
         Step(
             "failback-verify",
             "writes and reads home again, no acknowledged write lost",

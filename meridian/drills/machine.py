@@ -299,13 +299,17 @@ def _run_step(run: Run, step: Step, record: dict[str, Any]) -> str:
 
 
 def rollback(run: Run) -> dict[str, Any]:
-    """Undo completed steps in reverse, unless an irreversible one completed: then roll forward
-    to the drill's safe state; either way every fault the target injected is lifted last. Every
+    """Undo completed steps in reverse, unless an irreversible one completed: then undo what ran
+    after it and roll forward to its safe state; either way every fault the target injected is lifted last. Every
     operation is attempted; what failed is reported."""
     done = [s for s in run.drill.steps if _status(run, s.name) in ("done", "running", "failed")]
     irreversible = [s for s in done if s.irreversible and _status(run, s.name) == "done"]
     if irreversible:
-        plan, mode = list(irreversible[-1].safe_state), f"roll forward (after irreversible {irreversible[-1].name})"
+        # what ran after the irreversible step is undone first (e.g. a stopped database restarted),
+        # then its safe state: traffic where the data is
+        later = done[done.index(irreversible[-1]) + 1 :]
+        plan = [o for s in reversed(later) for o in s.undo] + list(irreversible[-1].safe_state)
+        mode = f"roll forward (after irreversible {irreversible[-1].name})"
     else:
         plan, mode = [o for s in reversed(done) for o in s.undo], "undo in reverse"
     if not any(o.action == "clear_faults" for o in plan):
