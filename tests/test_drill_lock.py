@@ -273,3 +273,22 @@ def test_a_failure_after_the_promotion_still_stops_the_fis_experiment(previews, 
     cloud.done()
     assert [c[2] for c in cloud.mutating()][-1] == "StopExperiment", "the primary region's fault outlived the drill"
     assert json.loads(target._state_file.read_text()) == {}
+
+
+def test_an_experiment_that_ended_by_itself_is_forgotten_and_one_still_running_is_not(previews, aws_env, tmp_path):
+    target, cloud, _ = make_target(previews, "us", tmp_path)
+    fis = cloud.stub("fis", target.regions["primary"])
+    target._state_file.write_text(json.dumps({"disrupt-network": "EXP3"}))
+    fis.add_client_error(
+        "stop_experiment", "ValidationException", "experiment EXP3 is not running", expected_params={"id": "EXP3"}
+    )
+    fis.add_response("get_experiment", {"experiment": {"id": "EXP3", "state": {"status": "completed"}}}, {"id": "EXP3"})
+    result = target.clear_faults()
+    assert "EXP3 (already completed)" in result.detail and json.loads(target._state_file.read_text()) == {}
+    target._state_file.write_text(json.dumps({"disrupt-network": "EXP4"}))
+    fis.add_client_error("stop_experiment", "ThrottlingException", "slow down", expected_params={"id": "EXP4"})
+    fis.add_response("get_experiment", {"experiment": {"id": "EXP4", "state": {"status": "running"}}}, {"id": "EXP4"})
+    with pytest.raises(aws_target.ActionFailed, match="slow down"):
+        target.clear_faults()
+    assert json.loads(target._state_file.read_text()) == {"disrupt-network": "EXP4"}, "still running: remembered"
+    cloud.done()

@@ -76,6 +76,7 @@ CREDENTIALS_HINT = (
     "set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, with AWS_SESSION_TOKEN for a role), "
     "or run where an instance or task role provides them"
 )
+FIS_ENDED = ("completed", "stopping", "stopped", "failed", "cancelled")  # nothing left to stop
 TRACKS = ("stable", "canary")  # the listener's target groups (components.ingress)
 
 
@@ -439,14 +440,37 @@ class AwsTarget:
         return True, f"FIS experiment {ident} ({template}) started"
 
     def _stop(self, templates: list[str]) -> tuple[bool, str]:
+        """Stop the experiments this target started from `templates`. One that FIS refuses to stop
+        because it already ended (its duration ran out, or someone stopped it) is forgotten too;
+        one that still runs keeps the error, and stays remembered for the next attempt."""
         running = self._experiments()
-        stopped = []
-        for template in templates:
-            if template in running:
-                self._call("fis", self.regions["primary"], "stop_experiment", id=running[template])
-                stopped.append(running.pop(template))
-        self._remember(running)
-        return bool(stopped), f"stopped FIS experiments {', '.join(stopped)}" if stopped else "no experiment running"
+        stopped, ended = [], []
+        try:
+            for template in templates:
+                if template not in running:
+                    continue
+                ident = running[template]
+                try:
+                    self._call("fis", self.regions["primary"], "stop_experiment", id=ident)
+                    stopped.append(ident)
+                except ActionFailed:
+                    status = self._experiment_status(ident)
+                    if status not in FIS_ENDED:
+                        raise
+                    ended.append(f"{ident} (already {status})")
+                running.pop(template)
+        finally:
+            self._remember(running)
+        said = [f"stopped FIS experiments {', '.join(stopped)}"] if stopped else []
+        said += [f"FIS experiments ended by themselves: {', '.join(ended)}"] if ended else []
+        return bool(stopped), "; ".join(said) or "no experiment running"
+
+    def _experiment_status(self, ident: str) -> str | None:
+        try:
+            found = self._call("fis", self.regions["primary"], "get_experiment", id=ident)
+        except ActionFailed:
+            return None
+        return str((found.get("experiment") or {}).get("state", {}).get("status") or "") or None
 
     def _primary_only(self, role: str, what: str) -> None:
         if check_role(role) != "primary":
