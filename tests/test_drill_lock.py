@@ -292,3 +292,21 @@ def test_an_experiment_that_ended_by_itself_is_forgotten_and_one_still_running_i
         target.clear_faults()
     assert json.loads(target._state_file.read_text()) == {"disrupt-network": "EXP4"}, "still running: remembered"
     cloud.done()
+
+
+# --- the data-plane option, priced --------------------------------------------------------------
+
+
+def test_meridian_cost_shows_route53_arc_as_a_priced_option_outside_the_estimate():
+    import io
+
+    from meridian.commands.cost import print_options
+    from meridian.costmodel import load_prices, options_not_in_plan
+
+    (arc,) = options_not_in_plan()
+    prices = load_prices()
+    assert prices["hourly"]["arc_cluster"] == 2.50  # AWS's published cluster-hour price (docs/runbooks/dr-drill.md)
+    assert arc.monthly_usd == 2.50 * prices["hours_per_month"] == 1825.0
+    out = io.StringIO()
+    print_options(Console(file=out, width=300))
+    assert "option, not in the plan: Route 53 ARC routing controls $1,825.00/month" in out.getvalue()
