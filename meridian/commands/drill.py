@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.choices import DrillMode, DrillName, Target
-from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
+from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
 from meridian.targets import ExecutionGuard, Explains, LockOwner, StackLock
 
 
@@ -176,7 +176,7 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     try:
         run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
     except BaseException:
-        locker.release_drill_lock(claimant)  # refused (a partial run to resolve): the stack is not ours
+        _release_stack_lock(locker, claimant, console)  # refused (a partial run to resolve): the stack is not ours
         raise
     console.print(f"[bold]drill {drill.name}[/] on {req.stack} ({req.target}), run {state['run_id']}: {drill.description}")
     console.print(
@@ -216,7 +216,7 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     rollback_errors = (state.get("rollback") or {}).get("errors")
     if not rollback_errors:
         release(root)
-        locker.release_drill_lock(claimant)
+        _release_stack_lock(locker, claimant, console)
     else:
         console.print(
             "[bold red]rollback did not finish:[/] the stack's drill lock stays until it expires "
@@ -246,3 +246,15 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         )
         code = max(code, evidence_code)
     return code
+
+
+def _release_stack_lock(locker, claimant, console: Console) -> None:
+    """Give the stack's lock back; a release that fails (network, permissions) must not hide the
+    drill's verdict: the lock then expires by itself."""
+    try:
+        locker.release_drill_lock(claimant)
+    except (MeridianError, OSError) as exc:
+        console.print(
+            f"[yellow]the stack's drill lock was not released ({escape(str(exc))}); it expires at "
+            f"{time.strftime('%H:%M:%S UTC', time.gmtime(claimant.expires))}[/]"
+        )

@@ -214,18 +214,18 @@ class AwsTarget:
         return LOCK_PARAMETER.format(stack=self.stack)
 
     def _held_lock(self) -> tuple[str | None, LockOwner | None]:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             value = self.client("ssm", self.regions["primary"]).get_parameter(Name=self._lock_name())["Parameter"]["Value"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
                 return None, None
             raise ActionFailed(f"ssm.get_parameter({self._lock_name()}) in {self.regions['primary']} failed: {exc}") from None
         return value, LockOwner.parse(value)
 
     def _create_lock(self, claimant: LockOwner) -> bool:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.client("ssm", self.regions["primary"]).put_parameter(
@@ -235,8 +235,8 @@ class AwsTarget:
                 Overwrite=False,  # the condition: SSM refuses when the parameter exists
                 Description=f"meridian drill lock of stack {self.stack}",
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ParameterAlreadyExists":
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ParameterAlreadyExists":
                 return False
             raise ActionFailed(f"ssm.put_parameter({self._lock_name()}) in {self.regions['primary']} failed: {exc}") from None
         return True
