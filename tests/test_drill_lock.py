@@ -127,6 +127,26 @@ def test_two_drills_on_one_sandbox_stack_with_different_records_the_second_exits
     assert LockOwner.parse((state / DRILL_LOCK).read_text()) == first
 
 
+def test_the_cli_exits_2_naming_the_owner_and_records_nothing_while_another_drill_holds_the_stack(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from meridian.cli import app
+    from meridian.commands import drill as drill_cmd
+
+    state = tmp_path / "state"
+    target = StateOnlySandbox("us", state / "us")
+    monkeypatch.setattr(drill_cmd, "_open", lambda req, project_dir: target)
+    holder = LockOwner.new("failback", 600)
+    target.acquire_drill_lock(holder)
+    args = ["drill", "region-failover", "--stack", "us", "--target", "sandbox", "--execute", "--project-dir", str(ROOT)]
+    args += ["--state-dir", str(state), "--records", str(tmp_path / "records-b")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"})
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    said = " ".join(result.output.split())
+    assert f"locked by drill failback by {holder.owner} (pid {holder.pid})" in said and "--break-lock" in said
+    assert not (tmp_path / "records-b").exists()
+
+
 def test_break_lock_needs_execute():
     with pytest.raises(BadInput, match="--break-lock needs --execute"):
         run_drill(DrillRequest(drill="region-failover", stack="us", target="sandbox", break_lock=True, project_dir=ROOT), QUIET)
