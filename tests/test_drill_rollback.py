@@ -52,3 +52,20 @@ def test_a_failure_after_the_promotion_home_sends_traffic_home(tmp_path):
     state = execute(run)
     assert state["rollback"]["mode"] == "roll forward (after irreversible failback-promote)"
     assert state["rollback"]["operations"] == ["flip_traffic('primary')", "clear_faults()"]
+
+
+def test_steps_that_promote_or_rebuild_outwait_the_aws_targets_own_bound():
+    """A step timing out while AWS still promotes would roll back during the promotion: every step
+    (and rollback operation) that promotes or restores a database waits longer than the AWS target
+    polls (its WAIT_S), so the target's own bound is what fails it."""
+    from meridian.drills.machine import TARGET_BOUNDED_S
+    from meridian.targets.aws import WAIT_S
+
+    assert TARGET_BOUNDED_S > WAIT_S
+    short = [
+        f"{name}: {step.name} ({step.timeout_s:g} s)"
+        for name in catalog.DRILLS
+        for step in catalog.build(name).steps
+        if {o.action for o in step.ops} & {"promote", "restore_database"} and step.timeout_s <= WAIT_S
+    ]
+    assert short == []

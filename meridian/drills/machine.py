@@ -36,6 +36,12 @@ from meridian.drills.probe import Probe, ProbeLog, read_back
 from meridian.errors import BadInput, GateFailed
 from meridian.targets import ActionResult, Target, check_operation, perform
 
+# Operations that wait on the target's own bound (sandbox: pg_promote 10 s, a rebuild within its
+# ready timeout; AWS: polled until the member writes or rejoins, up to its WAIT_S of 900 s) get a
+# timeout above that bound, never below it: a step or rollback operation that times out while the
+# target still promotes would be followed by a rollback while the promotion goes on.
+TARGET_BOUNDED_S = 960.0
+
 
 class StepFailed(GateFailed):
     """A step did not complete (its error, or its timeout)."""
@@ -319,7 +325,7 @@ def rollback(run: Run) -> dict[str, Any]:
     results, errors = [], []
     for o in plan:
         try:
-            result = _with_timeout(lambda o=o: o.run(run.target), 120, str(o))
+            result = _with_timeout(lambda o=o: o.run(run.target), TARGET_BOUNDED_S, str(o))
             results.append(result.to_dict())
             run.console.print(f"  [yellow]{o}[/] {escape(result.detail)}")
         except Exception as exc:

@@ -63,6 +63,7 @@ from meridian.targets.protocol import (
 from stackconfig import StackConfig
 
 ROUTE53_REGION = "us-east-1"
+WAIT_S = 900.0  # how long a promotion or a rejoin is polled before it counts as failed
 KEYS_ENV = "MERIDIAN_TENANT_KEYS"
 NETWORK_TEMPLATE = "disrupt-network"
 # The drill lock is an SSM parameter in the stack's primary region, created with Overwrite=False:
@@ -87,7 +88,7 @@ def from_stack(
     outputs: Path | None = None,
     client_factory: Callable[[str, str], Any] | None = None,
     poll_s: float = 5.0,
-    wait_s: float = 900.0,
+    wait_s: float = WAIT_S,
 ) -> AwsTarget:
     path = outputs or project_dir / ".meridian" / "outputs" / f"{stack}.json"
     try:
@@ -132,7 +133,7 @@ class AwsTarget:
         state_file: Path,
         client_factory: Callable[[str, str], Any] | None = None,
         poll_s: float = 5.0,
-        wait_s: float = 900.0,
+        wait_s: float = WAIT_S,
     ):
         self.stack, self.cfg, self.outputs = stack, cfg, outputs
         missing = [k for k in ("api_url", "regions", "dr") if k not in outputs]
