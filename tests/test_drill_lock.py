@@ -330,3 +330,13 @@ def test_meridian_cost_shows_route53_arc_as_a_priced_option_outside_the_estimate
     out = io.StringIO()
     print_options(Console(file=out, width=300))
     assert "option, not in the plan: Route 53 ARC routing controls $1,825.00/month" in out.getvalue()
+
+
+def test_an_unreadable_lock_is_held_until_broken(tmp_path):
+    lock = tmp_path / DRILL_LOCK
+    lock.write_text("")
+    with pytest.raises(LockHeld, match="not readable.*--break-lock"):
+        file_acquire(lock, LockOwner.new("region-failover", 600))
+    claimant = LockOwner.new("region-failover", 600)
+    assert file_acquire(lock, claimant, break_lock=True) == "replaced an unreadable lock"
+    assert LockOwner.parse(lock.read_text()) == claimant and [p.name for p in tmp_path.iterdir()] == [DRILL_LOCK]

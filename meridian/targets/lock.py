@@ -108,7 +108,11 @@ def drill_ttl_s(step_timeouts: list[float]) -> float:
 def takeover_reason(held: LockOwner | None, claimant: LockOwner, *, resume: bool, break_lock: bool, where: str) -> str:
     """Why `claimant` may replace the lock `held` ("" when nothing is held); LockHeld when it may not."""
     if held is None:
-        return "an unreadable lock replaced" if break_lock else ""
+        if break_lock:
+            return "replaced an unreadable lock"
+        raise LockHeld(
+            f"the stack's drill lock ({where}) is not readable: check that no drill runs, then rerun with --break-lock"
+        )
     if break_lock:
         return f"broke the lock of {held.describe()}"
     if held.expired():
@@ -139,12 +143,16 @@ def file_acquire(path: Path, claimant: LockOwner, *, resume: bool = False, break
 
 
 def _create(path: Path, claimant: LockOwner) -> bool:
+    """Create the lock with its content in one step (a hard link of a written file fails if the
+    lock exists): no other drill ever reads a lock that is half written."""
+    tmp = path.with_name(f".{path.name}.{claimant.token}")
+    tmp.write_text(claimant.dumps())
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(tmp, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as fh:
-        fh.write(claimant.dumps())
+    finally:
+        tmp.unlink(missing_ok=True)
     return True
 
 
