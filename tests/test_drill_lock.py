@@ -88,8 +88,10 @@ def test_resume_takes_over_only_a_lock_whose_process_is_gone(tmp_path):
         file_acquire(lock, LockOwner.new("region-failover", 600), resume=True)
     crashed = dataclasses.replace(running, pid=dead_pid())
     lock.write_text(crashed.dumps())
-    with pytest.raises(LockHeld):  # another drill does not resume this one
-        file_acquire(lock, LockOwner.new("failback", 600), resume=True)
+    with pytest.raises(LockHeld):  # without --resume or --abandon a partial run is not taken over
+        file_acquire(lock, LockOwner.new("region-failover", 600))
+    with pytest.raises(LockHeld):  # nor from another host
+        file_acquire(lock, dataclasses.replace(LockOwner.new("region-failover", 600), owner="ops@elsewhere"), resume=True)
     assert "resumed the lock" in file_acquire(lock, LockOwner.new("region-failover", 600), resume=True)
 
 

@@ -82,8 +82,9 @@ class LockOwner:
         return (now if now is not None else time.time()) >= self.expires
 
     def resumable_by(self, claimant: LockOwner) -> bool:
-        """The same drill from the same host whose process is gone: what `--resume` continues."""
-        return self.owner == claimant.owner and self.drill == claimant.drill and not _pid_alive(self.pid)
+        """Held from the claimant's own host by a process that is gone: a partial run there, which
+        `--resume` continues or `--abandon` forgets (the records say which drill it was)."""
+        return self.owner == claimant.owner and not _pid_alive(self.pid)
 
 
 def _utc(t: float) -> str:
