@@ -560,6 +560,9 @@ def drill(
         False, "--resume", help="continue a partial run of the same drill from its first unfinished step"
     ),
     abandon: bool = typer.Option(False, "--abandon", help="forget a partial run (after checking the stack by hand)"),
+    break_lock: bool = typer.Option(
+        False, "--break-lock", help="take the stack's drill lock from its holder (after checking that no drill runs)"
+    ),
     state_dir: Path | None = StateDirOpt,
     outputs: Path | None = typer.Option(
         None, "--outputs", help="aws: `pulumi stack output --json` of the stack (default .meridian/outputs/<stack>.json)"
@@ -591,6 +594,7 @@ def drill(
             evidence=evidence,
             resume=resume,
             abandon=abandon,
+            break_lock=break_lock,
             project_dir=project_dir,
             state_dir=state_dir,
             outputs=outputs,

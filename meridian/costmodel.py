@@ -112,6 +112,29 @@ def load_prices() -> dict[str, Any]:
     return json.loads(resources.files("meridian").joinpath("data/aws_prices.json").read_text())
 
 
+@dataclass(frozen=True)
+class Option:
+    """Something the plan does not build that an operator may buy, with its monthly price."""
+
+    name: str
+    monthly_usd: float
+    detail: str
+
+
+def options_not_in_plan(prices: dict[str, Any] | None = None) -> list[Option]:
+    """Priced options the program does not build (shown beside the estimate, never added to it)."""
+    p = prices or load_prices()
+    hourly = p["hourly"]["arc_cluster"]
+    return [
+        Option(
+            "Route 53 ARC routing controls",
+            hourly * p["hours_per_month"],
+            f"one cluster at ${hourly:.2f}/hour, shareable by every stack: failover by a data-plane switch, "
+            "independent of Route 53's control plane (docs/runbooks/dr-drill.md)",
+        )
+    ]
+
+
 def _tenant_of(inputs: Mapping[str, Any]) -> str | None:
     tags = inputs.get("tags")
     if isinstance(tags, dict) and isinstance(tags.get("meridian:tenant"), str):

@@ -317,8 +317,11 @@ def member(region, cluster, writer):
     return {"DBClusterArn": f"arn:aws:rds:{region}:{ACCOUNT}:cluster:{cluster}", "IsWriter": writer}
 
 
+MOTO_SERVICES = ("route53", "sts", "ssm")  # moto holds real state for these (the checks, the identity, the lock)
+
+
 class Cloud:
-    """Clients for the target: moto Route 53, stubbed RDS / FIS; every call recorded in order."""
+    """Clients for the target: moto Route 53, STS and SSM, stubbed RDS / FIS; every call recorded in order."""
 
     def __init__(self, outputs):
         self.calls: list[tuple[str, str, str]] = []
@@ -331,7 +334,7 @@ class Cloud:
             return self.clients[(service, region)]
         client = boto3.client(service, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
         client.meta.events.register("before-call.*.*", lambda model, **_: self.calls.append((service, region, model.name)))
-        if service != "route53":
+        if service not in MOTO_SERVICES:
             stub = Stubber(client)
             stub.activate()
             self.stubs[(service, region)] = stub

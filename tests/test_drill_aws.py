@@ -173,7 +173,12 @@ def test_a_failure_before_the_promotion_undoes_every_completed_step_in_reverse(p
     assert state["status"] == "failed" and "busy" in state["error"]
     rollback = state["rollback"]
     assert rollback["mode"] == "undo in reverse" and not rollback["errors"] and not rollback["failback_needed"]
-    assert rollback["operations"] == ["flip_traffic('primary')", "restore_database('primary')", "restore_region('primary')"]
+    assert rollback["operations"] == [
+        "flip_traffic('primary')",
+        "restore_database('primary')",
+        "restore_region('primary')",
+        "clear_faults()",  # last, always: the experiment is already stopped, so no call
+    ]
     cloud.done()
     assert [c[2] for c in cloud.mutating()] == [
         "StartExperiment",

@@ -200,8 +200,8 @@ def test_a_step_that_times_out_before_the_promotion_is_undone_in_reverse(tmp_pat
     _, run = start(tmp_path, target)
     state = execute(run)
     assert state["status"] == "failed" and "timeout" in state["error"]
-    assert state["rollback"]["operations"] == ["flip_traffic('primary')", "restore_region('primary')"]
-    assert target.calls[-2:] == ["flip_traffic('primary')", "restore_region('primary')"]
+    assert state["rollback"]["operations"] == ["flip_traffic('primary')", "restore_region('primary')", "clear_faults()"]
+    assert target.calls[-3:] == ["flip_traffic('primary')", "restore_region('primary')", "clear_faults()"]
 
 
 def test_a_failure_after_the_promotion_rolls_forward(tmp_path):

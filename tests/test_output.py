@@ -64,7 +64,7 @@ STATUS = {
             "db_role": None,
         },
     },
-    "replication": {"state": "streaming", "lag_bytes": 0, "replay_lag_ms": None},
+    "replication": {"state": "streaming", "lag_bytes": 0, "since_replay_s": 12.5},
 }
 
 
@@ -73,14 +73,16 @@ def test_sandbox_status_never_prints_none(monkeypatch):
     _print_status(console_on(monkeypatch, out), "us", STATUS)
     text = out.getvalue()
     assert "None" not in text
-    assert "db unreachable" in text and "replay lag - (idle" in text and "0 bytes behind" in text
+    assert "db unreachable" in text and "0 bytes behind, last replay 12.5 s ago (caught up)" in text
     md = status_markdown("us", STATUS)
     assert "None" not in md and "| svc-dr | FAIL | 12 | 18082 | db unreachable |" in md
 
 
-def test_status_keeps_real_lag():
-    st = {**STATUS, "replication": {"state": "streaming", "lag_bytes": 128, "replay_lag_ms": 2.5}}
-    assert "Replication: streaming, 128 bytes behind, replay lag 2.5 ms" in status_markdown("us", st)
+def test_status_shows_bytes_behind_and_seconds_since_the_last_replay():
+    st = {**STATUS, "replication": {"state": "streaming", "lag_bytes": 393584, "since_replay_s": 6.4}}
+    md = status_markdown("us", st)
+    assert "Replication: streaming, 393584 bytes behind, last replay 6.4 s ago (stalled or catching up)" in md
+    assert "replay lag" not in md, "replay_lag is stale while a stream is stalled: status no longer shows it"
 
 
 def test_markdown_table_escapes_cells_and_aligns_numbers():

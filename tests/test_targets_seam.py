@@ -14,9 +14,11 @@ from meridian.targets import (
     Backups,
     CanaryHost,
     CanaryTraffic,
+    ExecutionGuard,
     Explains,
     FaultProxies,
     RegionDoors,
+    StackLock,
     Target,
     Unsupported,
     perform,
@@ -29,8 +31,8 @@ from meridian.targets.sandbox import SandboxTarget
 @pytest.mark.parametrize(
     ("cls", "has", "lacks"),
     [
-        (SandboxTarget, (CanaryTraffic, RegionDoors, CanaryHost, Explains, Backups, FaultProxies), ()),
-        (AwsTarget, (CanaryTraffic, RegionDoors, Explains), (CanaryHost, Backups, FaultProxies)),
+        (SandboxTarget, (CanaryTraffic, RegionDoors, CanaryHost, Explains, Backups, FaultProxies, StackLock), (ExecutionGuard,)),
+        (AwsTarget, (CanaryTraffic, RegionDoors, Explains, StackLock, ExecutionGuard), (CanaryHost, Backups, FaultProxies)),
     ],
 )
 def test_each_target_declares_the_abilities_it_has(cls, has, lacks):

@@ -45,9 +45,20 @@ def run_cost(req: CostRequest, console: Console | None = None) -> int:
         console.out(cost_markdown(report), highlight=False, end="")
     else:
         print_cost(report, console)
+        print_options(console)
     if json_path:
         json_path.write_text(document)
         notes.print(f"estimate written to {json_path}")
     for problem in report.problems:
         notes.print(f"[bold red]over cap:[/] {escape(problem)}")
     return EXIT_GATE if report.problems else EXIT_OK
+
+
+def print_options(console: Console) -> None:
+    from meridian.costmodel import options_not_in_plan
+
+    for option in options_not_in_plan():
+        console.print(
+            f"option, not in the plan: {escape(option.name)} ${option.monthly_usd:,.2f}/month ({escape(option.detail)})",
+            highlight=False,
+        )

@@ -1,15 +1,21 @@
-"""`meridian drill DRILL --stack S --target sandbox|aws [--execute] [--allow-production] [--evidence DIR [--signing-key KEY]]`.
+"""`meridian drill DRILL --stack S --target sandbox|aws [--execute] [--allow-production] [--break-lock] [--evidence DIR [--signing-key KEY]]`.
 
 Dry run by default: the steps, their Target operations and the API calls each would make.
 `--execute` runs it; a stack with `production: true` also needs `--allow-production`. Exit 0 when
 the drill completed, measured every phase and met the stack's objectives, 1 when a step failed
 (after rollback), an objective was missed, a phase went unmeasured ("incomplete") or a planned stop
 was forced ("unclean"), 2 on a refused run, which writes no record (bad input or flags, target not
-there, partial run to resolve, lock held, no tenant to write as).
+there, partial run to resolve, lock held, no tenant to write as, no or other AWS credentials, an
+engine the drill cannot fail back).
+
+One drill at a time per stack: the target holds the lock (`StackLock`: the sandbox in its state
+folder, AWS in an SSM parameter), whatever `--records` says; `--break-lock` takes it from a holder
+that is gone.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.choices import DrillMode, DrillName, Target
-from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
-from meridian.targets import Explains
+from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
+from meridian.targets import ExecutionGuard, Explains, LockOwner, StackLock
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +39,8 @@ class DrillRequest:
     evidence: Path | None = None
     resume: bool = False
     abandon: bool = False
+    break_lock: bool = False
+    """Take the stack's drill lock from its holder (after a human checked that no drill runs)."""
     project_dir: Path | None = None
     state_dir: Path | None = None
     outputs: Path | None = None
@@ -94,6 +102,8 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     target = _open(req, project_dir)
     for ability in drill.requires:
         require(target, ability, f"drill {drill.name} needs it; on AWS restore by hand as docs/runbooks/dr-drill.md describes")
+    if isinstance(target, ExecutionGuard):  # before any call that changes or even reads the stack
+        target.refuse_unsafe(drill.name, promotes=any(o.action == "promote" for s in drill.steps for o in s.ops))
     return _execute(drill, target, cfg, req, project_dir, evidence_dir, console)
 
 
@@ -101,9 +111,14 @@ def _refuse_flags_it_does_not_take(req: DrillRequest, drill) -> None:
     """A flag a drill ignores would make a run other than the one asked for: refuse it (exit 2)."""
     if req.mode is not None and drill.name != "database-failover":
         raise BadInput(f"--mode applies to database-failover only; drill {drill.name} has one way to run")
-    for flag, given in (("--resume", req.resume), ("--abandon", req.abandon), ("--lead", req.lead_s is not None)):
+    for flag, given in (
+        ("--resume", req.resume),
+        ("--abandon", req.abandon),
+        ("--lead", req.lead_s is not None),
+        ("--break-lock", req.break_lock),
+    ):
         if given and not req.execute:
-            raise BadInput(f"{flag} needs --execute: a dry run neither resumes, abandons nor writes")
+            raise BadInput(f"{flag} needs --execute: a dry run neither resumes, abandons, takes the lock nor writes")
     if req.lead_s is not None:
         if "lead" not in {s.name for s in drill.steps}:
             raise BadInput(f"--lead applies to drills with a fault (region-failover, database-failover), not {drill.name}")
@@ -135,6 +150,8 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     from meridian.drills import timeline
     from meridian.drills.machine import Run, claim, drills_root, execute, release, verdict
     from meridian.drills.measure import Objectives
+    from meridian.targets import require
+    from meridian.targets.lock import drill_ttl_s
 
     # The sandbox runs the stack's failover timings faster by its time scale; the objectives follow.
     time_scale = cfg.failover.detection_bound_s / target.detection_bound_s()
@@ -151,7 +168,16 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     if not target.tenants():
         raise BadInput(f"the {req.target} target has no tenant to write as: the drill cannot measure anything")
     root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
-    run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
+    locker = require(target, StackLock, "one drill at a time per stack")
+    claimant = LockOwner.new(drill.name, drill_ttl_s([s.timeout_s for s in drill.steps]))
+    taken_over = locker.acquire_drill_lock(claimant, resume=req.resume or req.abandon, break_lock=req.break_lock)
+    if taken_over:
+        console.print(f"[yellow]drill lock:[/] {escape(taken_over)}")
+    try:
+        run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
+    except BaseException:
+        _release_stack_lock(locker, claimant, console)  # refused (a partial run to resolve): the stack is not ours
+        raise
     console.print(f"[bold]drill {drill.name}[/] on {req.stack} ({req.target}), run {state['run_id']}: {drill.description}")
     console.print(
         f"objectives: RTO {objectives.rto_s:.2f} s (failover.rto_target_s), RPO {objectives.rpo_s:.2f} s (dr.rpo_minutes), "
@@ -190,8 +216,12 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     rollback_errors = (state.get("rollback") or {}).get("errors")
     if not rollback_errors:
         release(root)
+        _release_stack_lock(locker, claimant, console)
     else:
-        console.print("[bold red]rollback did not finish:[/] the drill lock stays; fix the stack, then --resume or --abandon")
+        console.print(
+            "[bold red]rollback did not finish:[/] the stack's drill lock stays until it expires "
+            f"({time.strftime('%H:%M:%S UTC', time.gmtime(claimant.expires))}); fix the stack, then --resume or --abandon"
+        )
     for phase, m in run.measured.items():
         if m.get("measured"):
             rec, loss = m["recovery"], m["data_loss"]
@@ -216,3 +246,15 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         )
         code = max(code, evidence_code)
     return code
+
+
+def _release_stack_lock(locker, claimant, console: Console) -> None:
+    """Give the stack's lock back; a release that fails (network, permissions) must not hide the
+    drill's verdict: the lock then expires by itself."""
+    try:
+        locker.release_drill_lock(claimant)
+    except (MeridianError, OSError) as exc:
+        console.print(
+            f"[yellow]the stack's drill lock was not released ({escape(str(exc))}); it expires at "
+            f"{time.strftime('%H:%M:%S UTC', time.gmtime(claimant.expires))}[/]"
+        )

@@ -181,10 +181,12 @@ def _replication_detail(r: dict) -> str:
         return str(r["error"])
     if r.get("lag_bytes") is None:
         return ""
-    # PostgreSQL reports no replay lag (NULL) once the replica has replayed everything and no WAL is flowing.
-    lag = r.get("replay_lag_ms")
-    replay = f"replay lag {lag:g} ms" if lag is not None else "replay lag - (idle: nothing left to replay)"
-    return f"{r['lag_bytes']} bytes behind, {replay}"
+    # what is behind, and for how long: seconds since the last replay only mean lag while bytes are behind
+    since = r.get("since_replay_s")
+    if since is None:
+        return f"{r['lag_bytes']} bytes behind"
+    state = "stalled or catching up" if r["lag_bytes"] else "caught up"
+    return f"{r['lag_bytes']} bytes behind, last replay {since:g} s ago ({state})"
 
 
 def _print_status(c, stack: str, st: dict) -> None:

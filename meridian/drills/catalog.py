@@ -17,7 +17,16 @@ from __future__ import annotations
 
 import time
 
-from meridian.drills.machine import Drill, Run, Step, StepFailed, check_acknowledged_writes, op, wait_for_recovery
+from meridian.drills.machine import (
+    TARGET_BOUNDED_S,
+    Drill,
+    Run,
+    Step,
+    StepFailed,
+    check_acknowledged_writes,
+    op,
+    wait_for_recovery,
+)
 from meridian.drills.measure import DataLoss, Recovery
 from meridian.errors import BadInput
 from meridian.targets import Backups, require
@@ -255,17 +264,27 @@ def _failback_steps() -> tuple[Step, ...]:
             "failback-rebuild",
             "rebuild the old primary as a replica of dr, restart its service",
             ops=(op("restore_database", "primary"), op("restore_region", "primary")),
-            timeout_s=120,
+            timeout_s=TARGET_BOUNDED_S,
         ),
+        # three steps, so a failure lands on a known side: before the promotion dr holds the data
+        # (restarted, traffic stays there); after it, primary does (traffic home)
         Step(
-            "failback-switchover",
-            "planned switchover back: stop dr cleanly, promote primary, flip traffic home",
-            ops=(op("stop_database", "dr", planned=True), op("promote", "primary"), op("flip_traffic", "primary")),
+            "failback-fence",
+            "planned switchover back, 1/3: stop dr cleanly (every committed write ships to primary)",
+            ops=(op("stop_database", "dr", planned=True),),
+            undo=(op("restore_database", "dr"),),
             event="failback",
-            irreversible=True,
-            safe_state=(op("flip_traffic", "primary"),),
             timeout_s=60,
         ),
+        Step(
+            "failback-promote",
+            "planned switchover back, 2/3: promote primary",
+            ops=(op("promote", "primary"),),
+            irreversible=True,
+            safe_state=(op("flip_traffic", "primary"),),
+            timeout_s=TARGET_BOUNDED_S,
+        ),
+        Step("failback-home", "planned switchover back, 3/3: traffic home", ops=(op("flip_traffic", "primary"),), timeout_s=30),
         Step(
             "failback-verify",
             "writes and reads home again, no acknowledged write lost",
@@ -277,7 +296,7 @@ def _failback_steps() -> tuple[Step, ...]:
             "rebuild dr as the replica of primary",
             ops=(op("restore_database", "dr"),),
             check=healthy_on("primary"),
-            timeout_s=120,
+            timeout_s=TARGET_BOUNDED_S,
         ),
     )
 
@@ -294,6 +313,7 @@ def build(name: str, mode: str = "planned") -> Drill:
         ops=(op("promote", "dr"),),
         irreversible=True,
         safe_state=(op("flip_traffic", "dr"),),
+        timeout_s=TARGET_BOUNDED_S,
     )
     if name == "region-failover":
         steps = (

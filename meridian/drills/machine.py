@@ -6,13 +6,14 @@ what it did, or says that it cannot (a promotion). A dry run (the default) print
 Target operation and, where the target can tell, every API call it would make, and touches nothing.
 
 Safety:
-- one drill at a time per stack: `.meridian/drills/<stack>/active.json` is created exclusively;
+- one drill at a time per stack: the target's lock (`StackLock`, taken by the drill command);
+  within a records folder, `.meridian/drills/<stack>/active.json` is created exclusively;
 - a run that died half-way leaves it behind: the next run refuses, or continues the same drill
   from the first unfinished step with `--resume`, or forgets it with `--abandon` (after a human
   checked the stack);
 - a failed or timed-out step rolls back: before an irreversible step, by undoing every completed
   step in reverse; after one, by rolling forward to a safe state (traffic where the writer is)
-  and saying that a failback is needed.
+  and saying that a failback is needed; either way, every injected fault is cleared last.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ from meridian.drills.measure import DataLoss, Objectives, Recovery, data_loss, r
 from meridian.drills.probe import Probe, ProbeLog, read_back
 from meridian.errors import BadInput, GateFailed
 from meridian.targets import ActionResult, Target, check_operation, perform
+
+# Operations that wait on the target's own bound (sandbox: pg_promote 10 s, a rebuild within its
+# ready timeout; AWS: polled until the member writes or rejoins, up to its WAIT_S of 900 s) get a
+# timeout above that bound, never below it: a step or rollback operation that times out while the
+# target still promotes would be followed by a rollback while the promotion goes on.
+TARGET_BOUNDED_S = 960.0
 
 
 class StepFailed(GateFailed):
@@ -298,19 +305,27 @@ def _run_step(run: Run, step: Step, record: dict[str, Any]) -> str:
 
 
 def rollback(run: Run) -> dict[str, Any]:
-    """Undo completed steps in reverse, unless an irreversible one completed: then roll forward
-    to the drill's safe state. Every operation is attempted; what failed is reported."""
+    """Undo completed steps in reverse, unless an irreversible one completed: then undo what ran
+    after it and roll forward to its safe state; either way every fault the target injected is lifted last. Every
+    operation is attempted; what failed is reported."""
     done = [s for s in run.drill.steps if _status(run, s.name) in ("done", "running", "failed")]
     irreversible = [s for s in done if s.irreversible and _status(run, s.name) == "done"]
     if irreversible:
-        plan, mode = list(irreversible[-1].safe_state), f"roll forward (after irreversible {irreversible[-1].name})"
+        # what ran after the irreversible step is undone first (e.g. a stopped database restarted),
+        # then its safe state: traffic where the data is
+        later = done[done.index(irreversible[-1]) + 1 :]
+        plan = [o for s in reversed(later) for o in s.undo] + list(irreversible[-1].safe_state)
+        mode = f"roll forward (after irreversible {irreversible[-1].name})"
     else:
         plan, mode = [o for s in reversed(done) for o in s.undo], "undo in reverse"
+    if not any(o.action == "clear_faults" for o in plan):
+        # whatever the drill reached, no injected fault outlives it (on AWS: a running FIS experiment)
+        plan.append(Op("clear_faults"))
     run.console.print(f"[yellow]rolling back: {mode}[/]")
     results, errors = [], []
     for o in plan:
         try:
-            result = _with_timeout(lambda o=o: o.run(run.target), 120, str(o))
+            result = _with_timeout(lambda o=o: o.run(run.target), TARGET_BOUNDED_S, str(o))
             results.append(result.to_dict())
             run.console.print(f"  [yellow]{o}[/] {escape(result.detail)}")
         except Exception as exc:

@@ -626,6 +626,21 @@ def status(root: Path) -> dict:
     return asyncio.run(_status(doc))
 
 
+async def replication_status(doc: mf.Manifest) -> dict:
+    """The dr replica as the drill measures it: WAL bytes not yet replayed (on the primary) and
+    seconds since the replica last replayed a transaction, never `replay_lag` (stale while a
+    stream is stalled, NULL when idle)."""
+    try:
+        rows = await pglib.replication(doc.regions["primary"].db_port)
+        dr = next((r for r in rows if r["application_name"] == "dr"), None)
+        if dr is None:
+            return {"state": "not streaming"}
+        age = await pglib.replay_age_s(doc.regions["dr"].db_port)
+        return {"state": dr["state"], "lag_bytes": dr["lag_bytes"], "since_replay_s": round(max(0.0, age), 3)}
+    except Exception as exc:
+        return {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
+
+
 async def _status(doc: mf.Manifest) -> dict:
     import httpx
 
@@ -677,20 +692,7 @@ async def _status(doc: mf.Manifest) -> dict:
     for name, fault in doc.faults.items():
         parts[f"fp-{name}"]["healthy"] = parts[f"fp-{name}"]["running"] and portlib.is_listening(fault.port)
 
-    replication: dict = {"state": "unknown"}
-    try:
-        rows = await pglib.replication(doc.regions["primary"].db_port)
-        dr = next((r for r in rows if r["application_name"] == "dr"), None)
-        if dr is None:
-            replication = {"state": "not streaming"}
-        else:
-            replication = {
-                "state": dr["state"],
-                "lag_bytes": dr["lag_bytes"],
-                "replay_lag_ms": None if dr["replay_lag_s"] is None else round(dr["replay_lag_s"] * 1000, 3),
-            }
-    except Exception as exc:
-        replication = {"state": "unknown", "error": f"{type(exc).__name__}: {exc}"}
+    replication = await replication_status(doc)
     healthy = all(p.get("healthy", False) for p in parts.values()) and replication.get("state") == "streaming"
     return {
         "state": doc.state,

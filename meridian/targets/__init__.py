@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from meridian.errors import BadInput
+from meridian.targets.lock import LockHeld, LockOwner
 from meridian.targets.protocol import (
     OPERATIONS,
     ROLES,
@@ -19,6 +20,7 @@ from meridian.targets.protocol import (
     Backups,
     CanaryHost,
     CanaryTraffic,
+    ExecutionGuard,
     Explains,
     Fault,
     FaultKind,
@@ -28,6 +30,7 @@ from meridian.targets.protocol import (
     RegionDoors,
     RegionHealth,
     Role,
+    StackLock,
     Target,
     TargetUnavailable,
     TenantCredential,
@@ -62,6 +65,10 @@ __all__ = [
     "Explains",
     "Backups",
     "FaultProxies",
+    "StackLock",
+    "ExecutionGuard",
+    "LockOwner",
+    "LockHeld",
     "require",
     "OPERATIONS",
     "check_operation",

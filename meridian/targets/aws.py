@@ -45,6 +45,7 @@ import httpx
 
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
+from meridian.targets.lock import LockHeld, LockOwner, takeover_reason
 from meridian.targets.protocol import (
     ROLES,
     ActionFailed,
@@ -62,8 +63,21 @@ from meridian.targets.protocol import (
 from stackconfig import StackConfig
 
 ROUTE53_REGION = "us-east-1"
+WAIT_S = 900.0  # how long a promotion or a rejoin is polled before it counts as failed
 KEYS_ENV = "MERIDIAN_TENANT_KEYS"
 NETWORK_TEMPLATE = "disrupt-network"
+# The drill lock is an SSM parameter in the stack's primary region, created with Overwrite=False:
+# SSM refuses a second create atomically (ParameterAlreadyExists), it needs no resource the Pulumi
+# program would have to own (a DynamoDB table would change every stack's plan), every operator and
+# CI job with the stack's credentials sees it, and it stays in the stack's residency zone. An RDS
+# tag would need no new resource either, but AddTagsToResource has no condition: two drills could
+# both write theirs. The owner and the expiry are the parameter's value (LockOwner).
+LOCK_PARAMETER = "/meridian/{stack}/drill-lock"
+CREDENTIALS_HINT = (
+    "set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, with AWS_SESSION_TOKEN for a role), "
+    "or run where an instance or task role provides them"
+)
+FIS_ENDED = ("completed", "stopping", "stopped", "failed", "cancelled")  # nothing left to stop
 TRACKS = ("stable", "canary")  # the listener's target groups (components.ingress)
 
 
@@ -74,7 +88,7 @@ def from_stack(
     outputs: Path | None = None,
     client_factory: Callable[[str, str], Any] | None = None,
     poll_s: float = 5.0,
-    wait_s: float = 900.0,
+    wait_s: float = WAIT_S,
 ) -> AwsTarget:
     path = outputs or project_dir / ".meridian" / "outputs" / f"{stack}.json"
     try:
@@ -119,7 +133,7 @@ class AwsTarget:
         state_file: Path,
         client_factory: Callable[[str, str], Any] | None = None,
         poll_s: float = 5.0,
-        wait_s: float = 900.0,
+        wait_s: float = WAIT_S,
     ):
         self.stack, self.cfg, self.outputs = stack, cfg, outputs
         missing = [k for k in ("api_url", "regions", "dr") if k not in outputs]
@@ -136,6 +150,7 @@ class AwsTarget:
         self._state_file = state_file
         self._planned = False  # a planned stop_database turns the next promote into a switchover
         self._explain_planned = False  # the same, for explain() walking a drill's plan
+        self._account_checked = False
         self.poll_s, self.wait_s = poll_s, wait_s
 
     def client(self, service: str, region: str) -> Any:
@@ -149,6 +164,111 @@ class AwsTarget:
             return getattr(self.client(service, region), operation)(**params)
         except Exception as exc:  # botocore ClientError / EndpointConnectionError / ...
             raise ActionFailed(f"{service}.{operation} in {region} failed: {exc}") from None
+
+    # --- guards: the account, the engine ------------------------------------------------------
+
+    def check_account(self) -> str:
+        """The account the credentials act in, which must be the stack's `meridian:aws_account_id`
+        (exit 2 otherwise, and with no credentials at all): the first call a run makes."""
+        expected = self.cfg.aws_account_id
+        if not expected:
+            raise BadInput(
+                f"stack {self.stack} sets no meridian:aws_account_id: a drill checks the account it acts on against it; set it"
+            )
+        if self._account_checked:
+            return expected
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        region = self.regions["primary"]
+        try:
+            account = str(self.client("sts", region).get_caller_identity()["Account"])
+        except NoCredentialsError:
+            raise TargetUnavailable(
+                f"no AWS credentials for stack {self.stack} (account {expected}): {CREDENTIALS_HINT}"
+            ) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise TargetUnavailable(
+                f"the AWS credentials were refused (sts.get_caller_identity in {region}: {exc}): {CREDENTIALS_HINT}"
+            ) from None
+        if account != expected:
+            raise BadInput(
+                f"the AWS credentials act in account {account}, but stack {self.stack} lives in account {expected} "
+                f"(meridian:aws_account_id): use credentials for {expected}"
+            )
+        self._account_checked = True
+        return account
+
+    def refuse_unsafe(self, scenario: str, *, promotes: bool) -> None:
+        if promotes and not self.aurora:
+            raise Unsupported(
+                f"drill {scenario} would promote the {self.cfg.database.engine} cross-region read replica of stack "
+                f"{self.stack}, which RDS cannot fail back: the old primary is not rebuilt as a replica nor fenced. "
+                'Run it as the runbook\'s manual procedure instead (docs/runbooks/dr-drill.md, "RDS engine": stop '
+                "writes, promote by hand, swap the regions in config and `pulumi up` a new replica), or drill on a "
+                "stack with database.engine aurora-postgresql"
+            )
+        self.check_account()
+
+    # --- the drill lock (SSM parameter, see LOCK_PARAMETER) -----------------------------------
+
+    def _lock_name(self) -> str:
+        return LOCK_PARAMETER.format(stack=self.stack)
+
+    def _held_lock(self) -> tuple[str | None, LockOwner | None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            value = self.client("ssm", self.regions["primary"]).get_parameter(Name=self._lock_name())["Parameter"]["Value"]
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+                return None, None
+            raise ActionFailed(f"ssm.get_parameter({self._lock_name()}) in {self.regions['primary']} failed: {exc}") from None
+        return value, LockOwner.parse(value)
+
+    def _create_lock(self, claimant: LockOwner) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client("ssm", self.regions["primary"]).put_parameter(
+                Name=self._lock_name(),
+                Value=claimant.dumps(),
+                Type="String",
+                Overwrite=False,  # the condition: SSM refuses when the parameter exists
+                Description=f"meridian drill lock of stack {self.stack}",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ParameterAlreadyExists":
+                return False
+            raise ActionFailed(f"ssm.put_parameter({self._lock_name()}) in {self.regions['primary']} failed: {exc}") from None
+        return True
+
+    def _delete_lock_if(self, value: str) -> None:
+        """Delete the parameter only while it still holds `value` (read, compare, delete: the window
+        is one round trip, and a drill that loses it is refused by the create that follows)."""
+        if self._held_lock()[0] == value:
+            self._call("ssm", self.regions["primary"], "delete_parameter", Name=self._lock_name())
+
+    def acquire_drill_lock(self, claimant: LockOwner, *, resume: bool = False, break_lock: bool = False) -> str:
+        self.check_account()
+        if self._create_lock(claimant):
+            return ""
+        value, held = self._held_lock()
+        where = f"SSM parameter {self._lock_name()} in {self.regions['primary']}"
+        note = ""
+        if value is not None:
+            note = takeover_reason(held, claimant, resume=resume, break_lock=break_lock, where=where)
+            self._delete_lock_if(value)
+        if self._create_lock(claimant):
+            return note
+        winner = self._held_lock()[1]
+        raise LockHeld(
+            f"another drill took the stack's lock just now ({winner.describe() if winner else where}); rerun when it is done"
+        )
+
+    def release_drill_lock(self, claimant: LockOwner) -> None:
+        value, held = self._held_lock()
+        if value is not None and held is not None and held.token == claimant.token:
+            self._delete_lock_if(value)
 
     # --- identity of the database ------------------------------------------------------------
 
@@ -325,14 +445,37 @@ class AwsTarget:
         return True, f"FIS experiment {ident} ({template}) started"
 
     def _stop(self, templates: list[str]) -> tuple[bool, str]:
+        """Stop the experiments this target started from `templates`. One that FIS refuses to stop
+        because it already ended (its duration ran out, or someone stopped it) is forgotten too;
+        one that still runs keeps the error, and stays remembered for the next attempt."""
         running = self._experiments()
-        stopped = []
-        for template in templates:
-            if template in running:
-                self._call("fis", self.regions["primary"], "stop_experiment", id=running[template])
-                stopped.append(running.pop(template))
-        self._remember(running)
-        return bool(stopped), f"stopped FIS experiments {', '.join(stopped)}" if stopped else "no experiment running"
+        stopped, ended = [], []
+        try:
+            for template in templates:
+                if template not in running:
+                    continue
+                ident = running[template]
+                try:
+                    self._call("fis", self.regions["primary"], "stop_experiment", id=ident)
+                    stopped.append(ident)
+                except ActionFailed:
+                    status = self._experiment_status(ident)
+                    if status not in FIS_ENDED:
+                        raise
+                    ended.append(f"{ident} (already {status})")
+                running.pop(template)
+        finally:
+            self._remember(running)
+        said = [f"stopped FIS experiments {', '.join(stopped)}"] if stopped else []
+        said += [f"FIS experiments ended by themselves: {', '.join(ended)}"] if ended else []
+        return bool(stopped), "; ".join(said) or "no experiment running"
+
+    def _experiment_status(self, ident: str) -> str | None:
+        try:
+            found = self._call("fis", self.regions["primary"], "get_experiment", id=ident)
+        except ActionFailed:
+            return None
+        return str((found.get("experiment") or {}).get("state", {}).get("status") or "") or None
 
     def _primary_only(self, role: str, what: str) -> None:
         if check_role(role) != "primary":

@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from meridian.errors import BadInput, GateFailed
+from meridian.targets.lock import LockOwner
 
 Role = Literal["primary", "dr"]
 ROLES: tuple[Role, ...] = ("primary", "dr")
@@ -286,6 +287,29 @@ class FaultProxies(Protocol):
 
     def has_fault_proxies(self) -> bool:
         """True when `inject()` can work: the proxies are running."""
+
+
+@runtime_checkable
+class StackLock(Protocol):
+    """One drill at a time per stack, held where every operator of the stack sees it (the sandbox:
+    its state folder; AWS: an SSM parameter), whatever folder the drill records go to."""
+
+    def acquire_drill_lock(self, claimant: LockOwner, *, resume: bool = False, break_lock: bool = False) -> str:
+        """Take the stack's drill lock for `claimant`, or raise `LockHeld` (exit 2) naming the owner
+        and its expiry; returns what was taken over ("" when the lock was free)."""
+
+    def release_drill_lock(self, claimant: LockOwner) -> None:
+        """Give the lock back if it is still `claimant`'s."""
+
+
+@runtime_checkable
+class ExecutionGuard(Protocol):
+    """Checks the target makes before a scenario changes anything (AWS: the account it would act
+    on, what its database engine can undo)."""
+
+    def refuse_unsafe(self, scenario: str, *, promotes: bool) -> None:
+        """Raise (exit 2) when `scenario` must not run on this target, saying what to do instead;
+        `promotes`: the scenario promotes a replica."""
 
 
 _Ability = TypeVar("_Ability")

@@ -24,6 +24,7 @@ from meridian.errors import BadInput
 from meridian.sandbox import canary, core, fromplan, procs
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import postgres as pglib
+from meridian.targets import lock as stacklock
 from meridian.targets.protocol import (
     ROLES,
     ActionFailed,
@@ -41,6 +42,7 @@ from meridian.targets.protocol import (
 )
 
 HTTP_TIMEOUT_S = 2.0
+DRILL_LOCK = "drill-lock.json"  # one drill at a time on this sandbox, whatever --records says
 # SIGQUIT is PostgreSQL's immediate shutdown: no checkpoint, no waiting for replicas (a crash)
 CRASH, CLEAN = signal.SIGQUIT, signal.SIGINT
 
@@ -103,6 +105,14 @@ class SandboxTarget:
 
     def has_fault_proxies(self) -> bool:
         return bool(self.doc.faults)
+
+    # --- the drill lock: in the stack's sandbox state, beside its manifest ----------------------
+
+    def acquire_drill_lock(self, claimant: stacklock.LockOwner, *, resume: bool = False, break_lock: bool = False) -> str:
+        return stacklock.file_acquire(self.root / DRILL_LOCK, claimant, resume=resume, break_lock=break_lock)
+
+    def release_drill_lock(self, claimant: stacklock.LockOwner) -> None:
+        stacklock.file_release(self.root / DRILL_LOCK, claimant)
 
     # --- looking ---------------------------------------------------------------------------------
 
