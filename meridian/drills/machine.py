@@ -35,6 +35,7 @@ from meridian.drills.measure import DataLoss, Objectives, Recovery, data_loss, r
 from meridian.drills.probe import Probe, ProbeLog, read_back
 from meridian.errors import BadInput, GateFailed
 from meridian.targets import ActionResult, Target, check_operation, perform
+from meridian.targets.lock import pid_alive
 
 # Operations that wait on the target's own bound (sandbox: pg_promote 10 s, a rebuild within its
 # ready timeout; AWS: polled until the member writes or rejoins, up to its WAIT_S of 900 s) get a
@@ -149,16 +150,6 @@ def drills_root(project_dir: Path, stack: str) -> Path:
     return project_dir / ".meridian" / "drills" / stack
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def claim(root: Path, drill: Drill, target_kind: str, *, resume: bool, abandon: bool) -> tuple[Path, dict[str, Any]]:
     """The run directory and state for this execution: a new run, or the partial run to resume."""
     root.mkdir(parents=True, exist_ok=True)
@@ -169,7 +160,7 @@ def claim(root: Path, drill: Drill, target_kind: str, *, resume: bool, abandon: 
         except ValueError:
             lock = {}
         pid = int(lock.get("pid") or 0)
-        if pid and pid != os.getpid() and _pid_alive(pid):
+        if pid and pid != os.getpid() and pid_alive(pid):
             raise BadInput(
                 f"drill {lock.get('drill')} is running on this stack (pid {pid}, run {lock.get('run_id')}); wait for it"
             )

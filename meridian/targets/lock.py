@@ -84,14 +84,15 @@ class LockOwner:
     def resumable_by(self, claimant: LockOwner) -> bool:
         """Held from the claimant's own host by a process that is gone: a partial run there, which
         `--resume` continues or `--abandon` forgets (the records say which drill it was)."""
-        return self.owner == claimant.owner and not _pid_alive(self.pid)
+        return self.owner == claimant.owner and not pid_alive(self.pid)
 
 
 def _utc(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (one we may not signal still runs)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
