@@ -12,11 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from tests import helpers
 from tests.helpers import PROJECT_FILES, ROOT, STACKS, Cli, meridian_cmd, running_sandbox
 
 # What a fixture costs marks every test that uses it (directly or through another fixture), so no
 # test has to repeat it; the markers are registered in pyproject.toml.
 MARKED_BY_FIXTURE = {"previews": "slow", "shared_sandbox": "sandbox"}
+
+
+def pytest_runtest_setup(item):
+    helpers.running_test_markers.clear()
+    helpers.running_test_markers.update(m.name for m in item.iter_markers())
 
 
 def pytest_collection_modifyitems(items):

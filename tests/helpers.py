@@ -122,8 +122,20 @@ def missing_part(what: str) -> NoReturn:
     pytest.skip(f"sandbox part not installed: {what}")
 
 
+# The markers of the test being set up (conftest's pytest_runtest_setup): a sandbox started by a
+# test not marked `sandbox` would run in `make test-fast`, whose promise is "no processes, a minute".
+running_test_markers: set[str] = set()
+
+
+def require_sandbox_marker() -> None:
+    if running_test_markers and "sandbox" not in running_test_markers:
+        pytest.fail("this test starts sandbox parts but is not marked `sandbox`: add @pytest.mark.sandbox", pytrace=False)
+
+
 def require_sandbox_parts() -> None:
-    """PostgreSQL's server binaries and HAProxy, or missing_part naming what is absent."""
+    """PostgreSQL's server binaries and HAProxy, or missing_part naming what is absent; only for
+    tests marked `sandbox`."""
+    require_sandbox_marker()
     try:
         core.check_parts()
     except core.SandboxMissing as exc:

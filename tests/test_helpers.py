@@ -28,6 +28,12 @@ def in_sandbox() -> None:
         raise AssertionError("a sandbox started without its parts")
 
 
+@pytest.fixture(autouse=True)
+def as_a_sandbox_test(monkeypatch):
+    """These tests stand in for a sandbox test (whose parts are missing): marked as one would be."""
+    monkeypatch.setattr(helpers, "running_test_markers", {"sandbox"})
+
+
 @pytest.fixture
 def no_haproxy(monkeypatch, tmp_path):
     monkeypatch.setenv("MERIDIAN_HAPROXY", str(tmp_path / "haproxy"))  # only this path is looked at, and it is empty
@@ -71,3 +77,11 @@ def test_a_present_part_passes_under_ci(monkeypatch, tmp_path):
     monkeypatch.setenv("MERIDIAN_HAPROXY", str(exe))
     monkeypatch.setenv("CI", "true")
     assert helpers.require_haproxy() == str(exe)
+
+
+def test_sandbox_parts_are_refused_to_a_test_not_marked_sandbox(monkeypatch):
+    monkeypatch.setattr(helpers, "running_test_markers", {"slow", "parametrize"})
+    with pytest.raises(pytest.fail.Exception, match="not marked `sandbox`"):
+        helpers.require_sandbox_marker()
+    monkeypatch.setattr(helpers, "running_test_markers", {"sandbox"})
+    helpers.require_sandbox_marker()

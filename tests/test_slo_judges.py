@@ -293,3 +293,17 @@ def test_a_running_sandbox_is_restarted_when_its_plan_changed(tmp_path, monkeypa
     assert res.already_up and mf.read(tmp_path).plan == mf.PlanRecord(program, "new")
     # a preview of another program vouches for nothing
     assert core.plan_record(program, core.PreviewedPlan("other", "new")) == mf.PlanRecord(program, None)
+
+
+def test_each_check_says_in_one_word_what_its_evidence_showed(us):
+    """The tables (terminal and report.md) once said FAILED for an objective short of evidence and
+    ok for one a run could not prove."""
+    v = objlib.judge(us, [ok(T0 + i * 0.08, (LIST, GET, WRITE)[i % 3], ("acme", "globex")[i % 2]) for i in range(25)])
+    checks = by_scope(v)
+    assert checks[("all", "p99_ms")].outcome == "not enough evidence"
+    assert checks[("all", "availability")].outcome == "not proven"
+    assert checks[("tenant initech", "error_rate")].outcome == "not enough evidence"  # never requested: nothing measured
+    slow = objlib.judge(us, [replace(s, ms=900.0) for s in healthy_run(sorted(us.tenant_quotas), 30)])
+    assert by_scope(slow)[(WRITE, "p95_ms")].outcome == "FAILED"
+    long = objlib.judge(us, healthy_run(sorted(us.tenant_quotas), 3000, per_second=1))
+    assert {c.outcome for c in long.checks} == {"ok"}

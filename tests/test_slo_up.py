@@ -95,6 +95,7 @@ def test_an_impossible_slo_exits_1_naming_the_objective_and_what_to_do(user_proj
     assert status.code == 0, status.out + status.err  # it did stay up
 
 
+@pytest.mark.sandbox
 def test_an_update_is_applied_to_the_running_sandbox_before_the_gate(user_project):
     """A tenant's quota changed in the stack config while the sandbox runs the old plan: `up`
     restarts it from the new plan and gates that (before, it gated the old deployment)."""

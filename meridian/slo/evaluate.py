@@ -167,6 +167,13 @@ class Check:
         return short and meets(self.objective, self.measured, self.threshold)
 
     @property
+    def outcome(self) -> str:
+        """The one word a table shows: ok, not proven (watched, held), not enough evidence, FAILED."""
+        if self.ok:
+            return "ok" if self.proven else "not proven"
+        return "not enough evidence" if self.insufficient else "FAILED"
+
+    @property
     def message(self) -> str:
         what = f"{self.objective} of {self.scope}" if self.scope != ALL else self.objective
         if self.condition:

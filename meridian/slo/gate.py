@@ -111,6 +111,9 @@ def run_gate(
     return GateResult(verdict, paths, code)
 
 
+_STYLE = {"ok": "green", "not proven": "yellow", "not enough evidence": "yellow", "FAILED": "red"}
+
+
 def print_verdict(console, result: GateResult) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -125,7 +128,7 @@ def print_verdict(console, result: GateResult) -> None:
             c.objective,
             fmt_value(c.objective, c.threshold),
             fmt_value(c.objective, c.measured),
-            "[green]ok[/]" if c.ok else "[red]FAILED[/]",
+            f"[{_STYLE[c.outcome]}]{c.outcome}[/]",
         )
     console.print(table)
     o = v.overall

@@ -95,12 +95,9 @@ def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: 
     for c in verdict.checks:
         stack_wide = c.scope == "all" or c.scope.startswith("tenant ")  # a tenant is judged on the stack-wide numbers
         src = spec.sources.get(c.objective, spec.path or "slo.yaml") if stack_wide else (spec.path or "slo.yaml")
-        result = (
-            ("ok" if c.proven else "not proven (watched)") if c.ok else ("not enough evidence" if c.insufficient else "FAILED")
-        )
         lines.append(
             f"| {c.scope} | {c.objective} | {fmt_value(c.objective, c.threshold)} | {fmt_value(c.objective, c.measured)} "
-            f"| {_evidence(c)} | {result} | {src} |"
+            f"| {_evidence(c)} | {c.outcome} | {src} |"
         )
     lines += ["", "## Traffic", "", HEAD, _row("all (outside fault windows)", verdict.overall)]
     lines += [_row(name, s) for name, s in verdict.endpoints.items()]
