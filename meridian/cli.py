@@ -359,7 +359,9 @@ def slo(
     shape: Shape = ShapeOpt,
     users: int = typer.Option(20, "--users", "-u", help="simulated users (each one tenant)"),
     spawn_rate: float = typer.Option(10.0, "--spawn-rate", "-r", help="users started per second"),
-    duration: float = typer.Option(30.0, "--duration", "-t", help="seconds of load"),
+    duration: float = typer.Option(
+        60.0, "--duration", "-t", help="seconds of load (60: what the default objectives need to be proven)"
+    ),
     slo_path: Path | None = SloFileOpt,
     out: Path | None = OutOpt,
     workers: int = typer.Option(0, "--workers", help="run Locust as a master + N local workers"),
@@ -433,7 +435,9 @@ def up(
     fault_proxies: bool = typer.Option(False, "--fault-proxies", help="sandbox: start fault proxies too (for chaos later)"),
     shape: Shape = typer.Option(Shape.steady, "--shape", help="SLO gate: load shape (stage tables in loadtests/loadshapes.py)"),
     users: int = typer.Option(20, "--users", "-u", help="SLO gate: simulated users"),
-    duration: float = typer.Option(30.0, "--duration", "-t", help="SLO gate: seconds of load"),
+    duration: float = typer.Option(
+        60.0, "--duration", "-t", help="SLO gate: seconds of load (60: what the default objectives need to be proven)"
+    ),
     out: Path | None = typer.Option(
         None, "--out", help="folder for the plan and the SLO report (default: .meridian/reports/up-<stack>-<time>)"
     ),

@@ -130,16 +130,18 @@ def _journal(*, before_met=True, method=True, after_met=True) -> dict:
     }
 
 
-def _samples(in_window_ms: float = 60.0, in_window: bool = True) -> list[Sample]:
-    """Ten requests a second on each of the suite's routes, from 10 s before the fault to 6 s after it is lifted,
-    all answered: 40 ms outside the window, `in_window_ms` inside it."""
+def _samples(in_window_ms: float = 60.0, in_window: bool = True, after_ms: float = 40.0, per_second: int = 10) -> list[Sample]:
+    """`per_second` requests a second on each of the suite's routes, from 10 s before the fault to 6 s
+    after it is lifted, all answered: 40 ms before the window, `in_window_ms` inside it, `after_ms`
+    after it."""
     routes = ("GET /v1/tenants/[tenant]/events", "GET /v1/tenants/[tenant]/events/[id]", "POST /v1/tenants/[tenant]/events")
     out = []
-    for i in range(int((LIFTED_AT + 6 - (FAULT_AT - 10)) * 10)):
-        t = FAULT_AT - 10 + i / 10
+    for i in range(int((LIFTED_AT + 6 - (FAULT_AT - 10)) * per_second)):
+        t = FAULT_AT - 10 + i / per_second
         inside = FAULT_AT <= t < LIFTED_AT
+        ms = in_window_ms if inside else (40.0 if t < FAULT_AT else after_ms)
         if in_window or not inside:
-            out += [Sample(t, route, in_window_ms if inside else 40.0, 200, OK, "acme") for route in routes]
+            out += [Sample(t, route, ms, 200, OK, "acme") for route in routes]
     return out
 
 
@@ -185,6 +187,38 @@ def test_a_steady_state_failing_before_the_fault_fails_the_run_naming_it(tmp_pat
     assert "writes-accepted" in failed["steady_state_before_fault"]
     assert "never ran: add-db-latency" in failed["method_ran"]
     assert "no fault window" in failed["fault_window_recorded"]
+
+
+def test_a_latency_fault_that_never_lifted_fails_the_run(tmp_path):
+    """The fault proxy kept its delay after `clear-faults`: no request failed, so "recovery" from
+    errors was 0.0 s and the run passed. The latency after the window is judged against before it."""
+    outcome = _judge(tmp_path, _journal(), _samples(in_window_ms=120.0, after_ms=120.0), locust_code=1)
+    assert not outcome.verdict.passed
+    assert _failed(outcome)["latency_restored"] == (
+        "latency_restored of chaos: FAILED (p50 120.0 ms after the fault lifted, 40.0 ms before it (at most 80.0 ms))"
+    )
+    lifted = _judge(tmp_path, _journal(), _samples(in_window_ms=120.0, after_ms=45.0), locust_code=0)
+    assert "latency_restored" not in _failed(lifted)
+
+
+def test_a_window_budget_from_a_handful_of_requests_is_not_enough_evidence(tmp_path):
+    """4 users once "passed" the chaos p95 from 46 requests in the window: the window's budget is an
+    objective like any other and needs its samples (a p95: 60)."""
+    outcome = _judge(tmp_path, _journal(), _samples(per_second=1), locust_code=1)  # 12 requests in the 4 s window
+    failed = _failed(outcome)
+    assert not outcome.verdict.passed
+    assert "p95_ms of chaos: not enough evidence (12 successful requests, needs 60)" in failed["p95_ms"]
+
+
+def test_a_429_inside_the_window_is_the_experiment_not_a_defect():
+    """noisy-neighbour drives a tenant over its quota with traffic the suite does not see: its 429s
+    inside the window are throttling (the quota doing its job), never reclassified as errors."""
+    from meridian.slo.evaluate import THROTTLED, Objectives, TenantQuota, evaluate
+
+    w = Window(100.0, 110.0, "noisy-neighbour")
+    refused = [Sample(100.0 + i / 10, "GET /v1/tenants/[tenant]/events", 5, 429, THROTTLED, "initech") for i in range(50)]
+    v = evaluate(refused, Objectives(), windows=[w], chaos_error_budget=0.1, tenants={"initech": TenantQuota(100, 100)})
+    assert v.chaos.throttled == 50 and v.chaos.errors == 0 and not v.notes
 
 
 def test_an_empty_fault_window_fails_the_run(tmp_path):

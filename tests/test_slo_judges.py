@@ -307,3 +307,21 @@ def test_each_check_says_in_one_word_what_its_evidence_showed(us):
     assert by_scope(slow)[(WRITE, "p95_ms")].outcome == "FAILED"
     long = objlib.judge(us, healthy_run(sorted(us.tenant_quotas), 3000, per_second=1))
     assert {c.outcome for c in long.checks} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    "evidence, says",
+    [
+        ("{watch: [p99_ms, error_rate]}", "evidence.watch.0"),  # 102 requests once "met" p99 this way
+        ("{min_duration_s: 5}", "evidence.min_duration_s"),
+    ],
+)
+def test_an_slo_file_can_make_the_gate_stricter_never_looser(tmp_path, evidence, says):
+    from meridian.errors import BadInput
+
+    path = tmp_path / "slo.yaml"
+    path.write_text(f"version: 1\nevidence: {evidence}\n")
+    with pytest.raises(BadInput, match=says.replace(".", r"\.")):
+        objlib.read_slo_file(path)
+    path.write_text("version: 1\nevidence: {min_duration_s: 120, watch: []}\n")  # stricter: accepted
+    assert objlib.read_slo_file(path).evidence.watch == []

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from meridian.errors import BadInput, GateFailed
 from meridian.slo import report
 from meridian.slo import run as loadrun
-from meridian.slo.evaluate import ERROR, OK, Check, Sample, Verdict, Window, stats
+from meridian.slo.evaluate import ERROR, OK, Check, Sample, Verdict, Window, percentile, stats
 from meridian.slo.objectives import SloSpec, judge
 from meridian.targets import Explains, FaultProxies, Target
 
@@ -373,6 +373,32 @@ def method_ran(journal: dict, experiment: dict) -> tuple[bool, str]:
     return True, f"{len(ran)} method steps ran and succeeded"
 
 
+RESTORED_MIN_SAMPLES = 20  # successful requests before the fault and after it lifted, to compare their p50
+RESTORED_SLACK_MS = 20.0  # p50 after may exceed p50 before by this (or by x2, whichever is more): noise
+
+
+def _latency_restored(samples: list[Sample], window: Window) -> Check:
+    """The latency the fault added is gone once it is lifted: the p50 of the successful requests made
+    after the window against the p50 of those made before it. Recovery from errors alone says
+    nothing of a latency fault, which makes no errors: one that never lifted would pass."""
+    before = [s.ms for s in samples if s.outcome == OK and s.start + s.ms / 1000 < window.start]
+    after = [s.ms for s in samples if s.outcome == OK and s.start >= window.end]
+    if min(len(before), len(after)) < RESTORED_MIN_SAMPLES:
+        return _condition(
+            "latency_restored",
+            False,
+            f"not measured: {len(before)} successful requests before the fault, {len(after)} after it lifted "
+            f"(needs {RESTORED_MIN_SAMPLES} each)",
+        )
+    p50_before, p50_after = percentile(sorted(before), 50), percentile(sorted(after), 50)
+    bound = max(2 * p50_before, p50_before + RESTORED_SLACK_MS)
+    return _condition(
+        "latency_restored",
+        p50_after <= bound,
+        f"p50 {p50_after:.1f} ms after the fault lifted, {p50_before:.1f} ms before it (at most {bound:.1f} ms)",
+    )
+
+
 def _condition(objective: str, ok: bool, note: str) -> Check:
     return Check("chaos", objective, 1.0, 1.0 if ok else 0.0, ok, note, condition=True)
 
@@ -449,6 +475,7 @@ def _judge(
         else:
             why = f"recovered {metrics['recovery_s']:.2f} s after the fault, health seen after it was lifted"
         checks.append(_condition("recovery_measured", metrics["recovery_s"] is not None and seen_after, why))
+        checks.append(_latency_restored(samples, window))
         if ext.get("recovery_within_detection_bound"):
             bound = target.detection_bound_s() + slo.chaos.recovery_slack_s
             r = metrics["recovery_s"]

@@ -22,7 +22,7 @@ class SloRequest:
     shape: Shape = Shape.steady
     users: int = 20
     spawn_rate: float = 10.0
-    duration_s: float = 30.0
+    duration_s: float = 60.0
     slo_path: Path | None = None
     report_dir: Path | None = None
     workers: int = 0
@@ -34,7 +34,9 @@ def not_proven_line(verdict) -> str:
     """What a passing run did not prove (watched objectives short of evidence), for the headline."""
     if not verdict.not_proven:
         return ""
-    return " (not proven by this run: " + "; ".join(c.message for c in verdict.not_proven) + ")"
+    from rich.markup import escape  # route names carry [tenant] and [id]
+
+    return escape(" (" + "; ".join(c.message for c in verdict.not_proven) + ")")
 
 
 def breach_message(verdict, paths, advice: str = "") -> str:

@@ -57,7 +57,7 @@ class UpRequest:
     fault_proxies: bool = False
     shape: Shape = Shape.steady
     users: int = 20
-    duration_s: float = 30.0
+    duration_s: float = 60.0
     report_dir: Path | None = None
     slo_path: Path | None = None
     state_dir: Path | None = None

@@ -70,11 +70,15 @@ class ChaosBudget(_Model):
 
 
 class EvidenceSpec(_Model):
-    min_duration_s: float = Field(20.0, gt=0, description="the shortest run (outside fault windows) a verdict may rest on")
-    watch: list[Literal["p50_ms", "p95_ms", "p99_ms", "error_rate", "availability", "throttled_share"]] = Field(
+    # an SLO file may make a gate stricter, never looser: a longer minimum, and nothing but
+    # availability left unproven (a file that watched p99 would let 100 requests "meet" it)
+    min_duration_s: float = Field(
+        20.0, ge=20, description="the shortest run (outside fault windows) a verdict may rest on: 20 s or more"
+    )
+    watch: list[Literal["availability"]] = Field(
         ["availability"],
-        description="objectives a run may leave unproven: a miss still fails, a pass short of evidence is reported "
-        '"not proven", never "met" (availability 99.9 % needs 3,000 s of traffic: a soak proves it, a gate cannot)',
+        description="objectives a run may leave unproven (only availability: 99.9 % needs 3,000 s of traffic, a soak "
+        'proves it, a gate cannot): a miss still fails, a pass short of evidence is reported "not proven", never "met"',
     )
 
 
@@ -134,11 +138,12 @@ def judge(
     steady state before it and the recovery: the requests around the window are a few seconds of
     warm-up and recovery, so there every objective is watched (a miss fails, nothing is claimed
     proven) rather than held to the gate's evidence rule."""
-    evidence = spec.evidence
+    evidence = window_evidence = spec.evidence
     if windows and evidence is not None:
         evidence = Evidence(
             0.0, evidence.tail_samples, watch=frozenset(QUANTILES) | {"error_rate", "availability", "throttled_share"}
         )
+        window_evidence = Evidence(0.0, evidence.tail_samples)  # the window's budget must be proven
     return evaluate(
         samples,
         spec.objectives,
@@ -147,6 +152,7 @@ def judge(
         chaos_budget.error_rate if chaos_budget else None,
         chaos_budget.p95_ms if chaos_budget else None,
         evidence=evidence,
+        window_evidence=window_evidence,
         tenants=spec.tenant_quotas,
         throttled_share=spec.throttled_share,
     )

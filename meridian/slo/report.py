@@ -76,12 +76,18 @@ HEAD = (
 )
 
 
+def _headline(verdict: Verdict) -> str:
+    if not verdict.passed:
+        return "NOT ENOUGH EVIDENCE" if verdict.not_enough_evidence else "FAILED"
+    unproven = ", ".join(sorted({c.objective for c in verdict.not_proven}))
+    return f"PASSED (not proven by this run: {unproven})" if unproven else "PASSED"
+
+
 def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: str = "") -> str:
     lines = [
         f"# {title}",
         "",
-        f"**{'PASSED' if verdict.passed else ('NOT ENOUGH EVIDENCE' if verdict.not_enough_evidence else 'FAILED')}** — "
-        + ", ".join(f"{k} {v}" for k, v in meta.items() if isinstance(v, (str, int, float))),
+        f"**{_headline(verdict)}** — " + ", ".join(f"{k} {v}" for k, v in meta.items() if isinstance(v, (str, int, float))),
         "",
     ]
     if verdict.failures or verdict.notes or verdict.not_proven:
