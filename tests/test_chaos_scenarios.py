@@ -424,7 +424,7 @@ def test_db_latency_on_a_non_us_stack_injects_the_fault_and_is_judged(tmp_path):
             "--out",
             str(report),
             "--users",
-            "5",
+            "12",  # enough requests inside the window to prove its p95 (60 successful ones)
             "--slo",
             str(slo),
             timeout=240,

@@ -27,12 +27,12 @@ from tests.helpers import ROOT, STACK, full_project_copy, require_sandbox_parts,
 GATE = ("--shape", "flat", "--users", "4", "--duration", "4")
 # the green path must prove what it passes: a p99 needs 300 successful requests whatever its
 # threshold (meridian.slo.evaluate.TAIL_SAMPLES), so more users for longer, and objectives loose
-# enough that a few seconds can prove them (availability 50 %: 6 s; 20 % errors: 15 requests)
-GREEN = ("--shape", "flat", "--users", "16", "--duration", "15")
+# enough that the shortest run an SLO file may allow (evidence.min_duration_s: 20 s) proves them
+# (availability 50 %: 6 s; 20 % errors: 15 requests)
+GREEN = ("--shape", "flat", "--users", "16", "--duration", "22")
 LOOSE = """version: 1
 objectives: {p50_ms: 5000, p95_ms: 10000, p99_ms: 20000, error_rate: 0.2, availability: 0.5}
 tenants: {throttled_share: 0.2}
-evidence: {min_duration_s: 5}
 """
 
 
