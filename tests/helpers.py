@@ -6,6 +6,7 @@ the AWS target over moto and botocore's Stubber. Test modules import from here, 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -418,3 +419,38 @@ def globals_response(outputs, writer_role):
             }
         ]
     }
+
+
+# --- drills --------------------------------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (a crashed drill's)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def ops_only(drill):
+    """The drill's steps with their checks removed: checks read the live front door, not AWS."""
+    return dataclasses.replace(drill, steps=tuple(dataclasses.replace(s, check=None) for s in drill.steps))
+
+
+def run_ops(drill, target, tmp_path):
+    """Execute `drill` on `target` with its records under tmp_path; the run's final state."""
+    from rich.console import Console
+
+    from meridian.drills.machine import Run, claim, execute, release
+    from meridian.drills.measure import Objectives
+
+    root = tmp_path / "drills"
+    run_dir, state = claim(root, drill, "aws", resume=False)
+    run = Run(drill, target, "us", Objectives(300, 900, 1), run_dir, Console(file=open(os.devnull, "w")), state)
+    execute(run)
+    release(root)
+    return run.state
+
+
+def fail_verification(run):
+    """A drill step check that always fails (a verification that did not hold)."""
+    raise RuntimeError("verification failed on purpose")

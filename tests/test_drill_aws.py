@@ -19,28 +19,12 @@ from rich.console import Console
 
 from meridian.commands.drill import DrillRequest, run_drill
 from meridian.drills import catalog
-from meridian.drills.machine import Run, claim, drills_root, execute, release
-from meridian.drills.measure import Objectives
+from meridian.drills.machine import drills_root
 from meridian.errors import BadInput
 from meridian.targets import aws as aws_target
 from stackconfig import load_stack
 
-from .helpers import ACCOUNT, ROOT, aurora_ids, globals_response, inverted, make_target
-
-
-def ops_only(drill):
-    """The drill's steps with their checks removed: checks read the live front door, not AWS."""
-    return dataclasses.replace(drill, steps=tuple(dataclasses.replace(s, check=None) for s in drill.steps))
-
-
-def run_ops(drill, target, tmp_path):
-    root = tmp_path / "drills"
-    run_dir, state = claim(root, drill, "aws", resume=False, abandon=False)
-    run = Run(drill, target, "us", Objectives(300, 900, 1), run_dir, Console(file=open("/dev/null", "w")), state)
-    execute(run)
-    release(root)
-    return run.state
-
+from .helpers import ACCOUNT, ROOT, aurora_ids, fail_verification, globals_response, inverted, make_target, ops_only, run_ops
 
 # --- operations --------------------------------------------------------------------------------
 
@@ -200,16 +184,12 @@ def test_a_failure_after_the_promotion_rolls_forward_to_traffic_on_dr(previews, 
     )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
     drill = ops_only(catalog.build("database-failover", "planned"))
-    broken = tuple(dataclasses.replace(s, check=_fail) if s.name == "verify" else s for s in drill.steps)
+    broken = tuple(dataclasses.replace(s, check=fail_verification) if s.name == "verify" else s for s in drill.steps)
     state = run_ops(dataclasses.replace(drill, steps=broken), target, tmp_path)
     assert state["status"] == "failed"
     assert state["rollback"]["mode"] == "roll forward (after irreversible promote)" and state["rollback"]["failback_needed"]
     assert inverted(outputs) is True, "the writer is in dr: traffic stays there"
     cloud.done()
-
-
-def _fail(run):
-    raise RuntimeError("verification failed on purpose")
 
 
 # --- dry run and guards -------------------------------------------------------------------------

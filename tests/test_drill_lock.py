@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -29,16 +27,9 @@ from meridian.targets.lock import file_acquire, file_release
 from meridian.targets.sandbox import DRILL_LOCK, SandboxTarget
 from stackconfig import load_stack
 
-from .helpers import ACCOUNT, ROOT, globals_response, make_target
-from .test_drill_aws import _fail, ops_only, run_ops
+from .helpers import ACCOUNT, ROOT, dead_pid, fail_verification, globals_response, make_target, ops_only, run_ops
 
 QUIET = Console(file=open("/dev/null", "w"))
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 # --- the lock's rules (the sandbox's file lock over a fake state folder) ---------------------------
@@ -127,6 +118,27 @@ def test_two_drills_on_one_sandbox_stack_with_different_records_the_second_exits
     assert refused.value.exit_code == EXIT_BAD_INPUT
     assert not (tmp_path / "records-b").exists(), "a refused drill writes no record"
     assert LockOwner.parse((state / DRILL_LOCK).read_text()) == first
+
+
+def test_resume_from_another_records_folder_refuses_and_leaves_the_crashed_runs_lock(tmp_path, monkeypatch):
+    """A drill crashed mid-way recording into records-a; `--resume --records records-b` once took its
+    lock over, started a new run, failed, and released the lock while the stack was half failed over."""
+    from meridian.commands import drill as drill_cmd
+
+    state = tmp_path / "state" / "us"
+    target = StateOnlySandbox("us", state)
+    monkeypatch.setattr(drill_cmd, "_open", lambda req, project_dir: target)
+    crashed = LockOwner(**{**dataclasses.asdict(LockOwner.new("region-failover", 600)), "pid": dead_pid()})
+    target.acquire_drill_lock(crashed)
+    for flag in ("resume", "abandon"):
+        request = DrillRequest(
+            drill="region-failover", stack="us", target="sandbox", execute=True, project_dir=ROOT,
+            records=tmp_path / "records-b", **{flag: True},
+        )  # fmt: skip
+        with pytest.raises(BadInput, match=f"--{flag}: no partial run in"):
+            run_drill(request, QUIET)
+        assert LockOwner.parse((state / DRILL_LOCK).read_text()) == crashed, "the crashed run's lock is untouched"
+        assert not list((tmp_path / "records-b").glob("*/state.json")), "no run was started"
 
 
 def test_the_cli_exits_2_naming_the_owner_and_records_nothing_while_another_drill_holds_the_stack(tmp_path, monkeypatch):
@@ -286,7 +298,7 @@ def test_a_failure_after_the_promotion_still_stops_the_fis_experiment(previews, 
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
     fis.add_response("stop_experiment", {"experiment": {"id": "EXP7"}}, {"id": "EXP7"})  # the rollback's last step
     drill = ops_only(catalog.build("region-failover"))
-    broken = tuple(dataclasses.replace(s, check=_fail) if s.name == "verify" else s for s in drill.steps)
+    broken = tuple(dataclasses.replace(s, check=fail_verification) if s.name == "verify" else s for s in drill.steps)
     state = run_ops(dataclasses.replace(drill, steps=broken), target, tmp_path)
     assert state["status"] == "failed"
     rollback = state["rollback"]

@@ -12,11 +12,12 @@ import time
 import pytest
 from rich.console import Console
 
-from meridian.drills.machine import Drill, Run, Step, claim, drills_root, execute, op, release, verdict
+from meridian.drills.machine import Drill, Run, Step, claim, drills_root, execute, forget, op, refuse_claim, release, verdict
 from meridian.drills.measure import Objectives, data_loss, recovery
 from meridian.drills.probe import Outcome
 from meridian.errors import BadInput
 from meridian.targets import ActionResult, TenantCredential
+from tests.helpers import dead_pid
 
 
 class Recorder:
@@ -73,14 +74,8 @@ def quiet() -> Console:
 
 def start(tmp_path, target, drill=DRILL, **kw):
     root = drills_root(tmp_path, "us")
-    run_dir, state = claim(root, drill, "fake", resume=kw.get("resume", False), abandon=kw.get("abandon", False))
+    run_dir, state = claim(root, drill, "fake", resume=kw.get("resume", False))
     return root, Run(drill, target, "us", Objectives(30, 90, 10), run_dir, quiet(), state)
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 def test_a_completed_run_releases_the_lock(tmp_path):
@@ -102,10 +97,10 @@ def test_a_partial_run_is_refused_then_resumed_from_its_first_unfinished_step(tm
     (root / "active.json").write_text(json.dumps({**lock, "pid": dead_pid()}))
 
     with pytest.raises(BadInput, match="partial run of drill demo.*after step 'fence'.*--resume"):
-        claim(root, DRILL, "fake", resume=False, abandon=False)
+        claim(root, DRILL, "fake", resume=False)
     other = Drill("other", "x", DRILL.steps)
     with pytest.raises(BadInput, match="not other on fake"):
-        claim(root, other, "fake", resume=True, abandon=False)
+        claim(root, other, "fake", resume=True)
 
     root, resumed = start(tmp_path, target, resume=True)
     assert resumed.state["resumed"] == 1
@@ -186,13 +181,16 @@ def test_a_live_drill_blocks_another_and_abandon_clears_a_dead_one(tmp_path):
     try:
         (root / "active.json").write_text(json.dumps({**lock, "pid": sleeper.pid}))
         with pytest.raises(BadInput, match="is running on this stack"):
-            claim(root, DRILL, "fake", resume=True, abandon=False)
+            claim(root, DRILL, "fake", resume=True)
     finally:
         sleeper.kill()
         sleeper.wait()
     (root / "active.json").write_text(json.dumps({**lock, "pid": dead_pid()}))
-    run_dir, state = claim(root, DRILL, "fake", resume=False, abandon=True)
-    assert state["run_id"] != lock["run_id"]
+    assert forget(root) == lock["run_id"] and not (root / "active.json").exists()  # forgotten, nothing started
+    assert (root / lock["run_id"]).is_dir()  # its records stay
+    for flag in ("resume", "abandon"):  # nothing left to resume or abandon: a refusal, not a new run
+        with pytest.raises(BadInput, match=f"--{flag}: no partial run in"):
+            refuse_claim(root, DRILL, "fake", **{"resume": flag == "resume", "abandon": flag == "abandon"})
 
 
 def test_a_step_that_times_out_before_the_promotion_is_undone_in_reverse(tmp_path):

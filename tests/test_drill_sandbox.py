@@ -98,7 +98,7 @@ def test_a_drill_that_fails_on_the_way_home_leaves_the_front_door_serving_from_d
         target = HomeFails(STACK, sandbox_target.root_of(ROOT, STACK, state_dir))
         rto_s, rpo_s = objectives(target.time_scale())
         drill = catalog.build("region-failover")
-        run_dir, state = claim(tmp_path / "records", drill, "sandbox", resume=False, abandon=False)
+        run_dir, state = claim(tmp_path / "records", drill, "sandbox", resume=False)
         run = Run(
             drill,
             target,

@@ -148,7 +148,7 @@ def print_plan(drill, target, req: DrillRequest, console: Console) -> None:
 
 def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_dir: Path | None, console: Console) -> int:
     from meridian.drills import timeline
-    from meridian.drills.machine import Run, claim, drills_root, execute, release, verdict
+    from meridian.drills.machine import Run, claim, drills_root, execute, forget, refuse_claim, release, verdict
     from meridian.drills.measure import Objectives
     from meridian.targets import require
     from meridian.targets.lock import drill_ttl_s
@@ -169,12 +169,24 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
         raise BadInput(f"the {req.target} target has no tenant to write as: the drill cannot measure anything")
     root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
     locker = require(target, StackLock, "one drill at a time per stack")
+    # what the records folder allows (a partial run to resume or abandon, or none) is settled before
+    # the stack's lock is touched: a refusal leaves the lock as it was, a crashed run's included
+    refuse_claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
     claimant = LockOwner.new(drill.name, drill_ttl_s([s.timeout_s for s in drill.steps]))
     taken_over = locker.acquire_drill_lock(claimant, resume=req.resume or req.abandon, break_lock=req.break_lock)
     if taken_over:
         console.print(f"[yellow]drill lock:[/] {escape(taken_over)}")
+    if req.abandon:  # forget the partial run and stop: abandoning never starts a new drill
+        forgotten = forget(root)
+        _release_stack_lock(locker, claimant, console)
+        console.print(
+            f"abandoned partial run {escape(forgotten)} of drill {drill.name} (its records stay in {root}); nothing else "
+            f"was done: check the stack (`meridian sandbox status` / the console) and bring it home by hand if it is "
+            f"still failed over"
+        )
+        return EXIT_OK
     try:
-        run_dir, state = claim(root, drill, req.target, resume=req.resume, abandon=req.abandon)
+        run_dir, state = claim(root, drill, req.target, resume=req.resume)
     except BaseException:
         _release_stack_lock(locker, claimant, console)  # refused (a partial run to resolve): the stack is not ours
         raise

@@ -150,44 +150,75 @@ def drills_root(project_dir: Path, stack: str) -> Path:
     return project_dir / ".meridian" / "drills" / stack
 
 
-def claim(root: Path, drill: Drill, target_kind: str, *, resume: bool, abandon: bool) -> tuple[Path, dict[str, Any]]:
-    """The run directory and state for this execution: a new run, or the partial run to resume."""
+def partial_run(root: Path) -> dict[str, Any] | None:
+    """The records folder's partial run (`active.json`: run id, drill, target, pid), None if none.
+    Refuses (exit 2) while the process that holds it still runs."""
+    active = root / "active.json"
+    if not active.exists():
+        return None
+    try:
+        lock = json.loads(active.read_text())
+    except ValueError:
+        lock = {}
+    pid = int(lock.get("pid") or 0)
+    if pid and pid != os.getpid() and pid_alive(pid):
+        raise BadInput(f"drill {lock.get('drill')} is running on this stack (pid {pid}, run {lock.get('run_id')}); wait for it")
+    return lock
+
+
+def refuse_claim(root: Path, drill: Drill, target_kind: str, *, resume: bool, abandon: bool) -> dict[str, Any] | None:
+    """Every reason this execution may not claim the records folder, checked before the stack's lock
+    is touched (a refusal must leave the lock, and a partial run's, as they were). Returns the
+    partial run it would resume or abandon."""
+    lock = partial_run(root)
+    if lock is None:
+        if resume or abandon:
+            flag = "--resume" if resume else "--abandon"
+            raise BadInput(
+                f"{flag}: no partial run in {root}; nothing to {flag[2:]} (an interrupted run's records are where its "
+                f"--records pointed: pass the same folder)"
+            )
+        return None
+    state_file = root / str(lock.get("run_id", "")) / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    done = [s["name"] for s in state.get("steps", []) if s.get("status") == "done"]
+    where = f"after step {done[-1]!r}" if done else "before its first step finished"
+    if not (resume or abandon):
+        raise BadInput(
+            f"a partial run of drill {lock.get('drill')} ({lock.get('run_id')}, status {state.get('status', '?')}) "
+            f"stopped {where}; the stack may be half failed over. Check it (`meridian sandbox status` / the console), "
+            f"then rerun with --resume to continue that drill from there, or --abandon to forget it"
+        )
+    if resume and (lock.get("drill") != drill.name or lock.get("target") != target_kind):
+        raise BadInput(
+            f"--resume: the partial run is drill {lock.get('drill')} on {lock.get('target')}, "
+            f"not {drill.name} on {target_kind}; resume that one, or --abandon it"
+        )
+    return lock
+
+
+def forget(root: Path) -> str:
+    """--abandon: forget the partial run (its records stay); nothing else is done."""
+    lock = partial_run(root) or {}
+    (root / "active.json").unlink(missing_ok=True)
+    return str(lock.get("run_id", "?"))
+
+
+def claim(root: Path, drill: Drill, target_kind: str, *, resume: bool) -> tuple[Path, dict[str, Any]]:
+    """The run directory and state for this execution: a new run, or the partial run to resume
+    (`refuse_claim` has checked that it may)."""
     root.mkdir(parents=True, exist_ok=True)
     active = root / "active.json"
-    if active.exists():
-        try:
-            lock = json.loads(active.read_text())
-        except ValueError:
-            lock = {}
-        pid = int(lock.get("pid") or 0)
-        if pid and pid != os.getpid() and pid_alive(pid):
-            raise BadInput(
-                f"drill {lock.get('drill')} is running on this stack (pid {pid}, run {lock.get('run_id')}); wait for it"
-            )
+    lock = refuse_claim(root, drill, target_kind, resume=resume, abandon=False)
+    if lock is not None:
         run_dir = root / str(lock.get("run_id", ""))
         state_file = run_dir / "state.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-        done = [s["name"] for s in state.get("steps", []) if s.get("status") == "done"]
-        where = f"after step {done[-1]!r}" if done else "before its first step finished"
-        if abandon:
-            active.unlink()
-        elif not resume:
-            raise BadInput(
-                f"a partial run of drill {lock.get('drill')} ({lock.get('run_id')}, status {state.get('status', '?')}) "
-                f"stopped {where}; the stack may be half failed over. Check it (`meridian sandbox status` / the console), "
-                f"then rerun with --resume to continue that drill from there, or --abandon to forget it"
-            )
-        elif lock.get("drill") != drill.name or lock.get("target") != target_kind:
-            raise BadInput(
-                f"--resume: the partial run is drill {lock.get('drill')} on {lock.get('target')}, "
-                f"not {drill.name} on {target_kind}; resume that one, or --abandon it"
-            )
-        else:
-            state["resumed"] = state.get("resumed", 0) + 1
-            state["status"] = "running"
-            lock["pid"] = os.getpid()
-            write_json(active, lock)
-            return run_dir, state
+        state["resumed"] = state.get("resumed", 0) + 1
+        state["status"] = "running"
+        lock["pid"] = os.getpid()
+        write_json(active, lock)
+        return run_dir, state
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     run_dir = root / run_id
     run_dir.mkdir(parents=True)
