@@ -244,9 +244,15 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
                 f"(objective {objectives.rpo_s:.2f} s)"
             )
     for m in missed:
-        console.print(f"[bold red]{'objective missed' if outcome == 'objectives missed' else outcome}:[/] {escape(m)}")
+        console.print(f"[bold red]objective missed:[/] {escape(m)}")
     style = "green" if outcome == "passed" else "bold red"
-    console.print(f"drill {drill.name}: [{style}]{outcome}[/]; timeline in {run_dir}")
+    lost = sum(len(m["data_loss"]["lost_ids"]) for m in run.measured.values() if m.get("measured"))
+    rpo = max((m["data_loss"]["rpo_s"] or 0.0 for m in run.measured.values() if m.get("measured")), default=0.0)
+    # a pass within the RPO objective may still have lost writes: the last line says so
+    within = (
+        f" ({lost} acknowledged writes lost, RPO {rpo} s <= {objectives.rpo_s:.2f} s)" if lost and outcome == "passed" else ""
+    )
+    console.print(f"drill {drill.name}: [{style}]{outcome}[/]{within}; timeline in {run_dir}")
     code = EXIT_OK if outcome == "passed" else EXIT_GATE
     if evidence_dir is not None:
         from meridian.commands.evidence import EvidenceRequest, build
