@@ -120,6 +120,24 @@ def test_two_drills_on_one_sandbox_stack_with_different_records_the_second_exits
     assert LockOwner.parse((state / DRILL_LOCK).read_text()) == first
 
 
+def test_failback_on_a_stack_at_home_is_refused_without_a_record_or_the_lock(tmp_path, monkeypatch):
+    """It once ran, failed its preflight and left a "failed" record that evidence bundled as the newest drill."""
+    from meridian.commands import drill as drill_cmd
+    from meridian.targets import Health, RegionHealth
+
+    class AtHome(StateOnlySandbox):
+        def health(self):
+            regions = {r: RegionHealth(r, r, True, "primary" if r == "primary" else "replica", True) for r in ("primary", "dr")}
+            return Health(True, "primary", regions)
+
+    state = tmp_path / "state" / "us"
+    monkeypatch.setattr(drill_cmd, "_open", lambda req, project_dir: AtHome("us", state))
+    request = DrillRequest(drill="failback", stack="us", target="sandbox", execute=True, project_dir=ROOT, records=tmp_path / "r")
+    with pytest.raises(BadInput, match="home already"):
+        run_drill(request, QUIET)
+    assert not (tmp_path / "r").exists() and not (state / DRILL_LOCK).exists()
+
+
 def test_resume_from_another_records_folder_refuses_and_leaves_the_crashed_runs_lock(tmp_path, monkeypatch):
     """A drill crashed mid-way recording into records-a; `--resume --records records-b` once took its
     lock over, started a new run, failed, and released the lock while the stack was half failed over."""

@@ -147,6 +147,14 @@ def test_changed_missing_and_extra_files_are_each_reported(bundle):
     assert not result.ok
 
 
+def test_an_added_empty_directory_is_an_extra_entry(bundle):
+    (bundle / "drill" / "later").mkdir()
+    result = verify(bundle)
+    assert result.extra == ["drill/later/"] and not result.ok
+    (bundle / "drill" / "later").rmdir()
+    assert verify(bundle).ok  # the bundle's own folders (drill/) hold listed files: not extra
+
+
 def test_manifest_lines_escaping_the_bundle_are_malformed(bundle):
     with (bundle / MANIFEST).open("a") as fh:
         fh.write(f"{'0' * 64}  ../outside.txt\nnot a line\n")

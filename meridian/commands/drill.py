@@ -107,6 +107,18 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     return _execute(drill, target, cfg, req, project_dir, evidence_dir, console)
 
 
+def _refuse_failback_at_home(target) -> None:
+    """Failback with nothing to fail back from is a wrong request (exit 2, no record), not a failed
+    drill: the primary region serves and holds the primary database. Refused only when the target
+    says so for certain (an unknown database role is left to the drill's own preflight)."""
+    h = target.health()
+    if h.serving == "primary" and h.regions["primary"].database == "primary":
+        raise BadInput(
+            "failback: the stack is home already (the front door serves primary, whose database is the primary): "
+            "nothing to fail back; run region-failover or database-failover, which fail back themselves"
+        )
+
+
 def _refuse_flags_it_does_not_take(req: DrillRequest, drill) -> None:
     """A flag a drill ignores would make a run other than the one asked for: refuse it (exit 2)."""
     if req.mode is not None and drill.name != "database-failover":
@@ -168,6 +180,8 @@ def _execute(drill, target, cfg, req: DrillRequest, project_dir: Path, evidence_
     if not target.tenants():
         raise BadInput(f"the {req.target} target has no tenant to write as: the drill cannot measure anything")
     root = req.records / req.stack if req.records is not None else drills_root(project_dir, req.stack)
+    if drill.name == "failback" and not req.resume:
+        _refuse_failback_at_home(target)
     locker = require(target, StackLock, "one drill at a time per stack")
     # what the records folder allows (a partial run to resume or abandon, or none) is settled before
     # the stack's lock is touched: a refusal leaves the lock as it was, a crashed run's included

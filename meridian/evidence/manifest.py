@@ -90,5 +90,12 @@ def verify(root: Path) -> Verification:
             result.changed.append(rel)
         else:
             result.checked += 1
-    result.extra = sorted(present - set(listed))
+    # a directory no listed file lives in is an addition too (an empty one holds no file to list)
+    holds = {parent.as_posix() for rel in listed for parent in PurePosixPath(rel).parents}
+    empty_dirs = [
+        f"{rel}/"
+        for path in root.rglob("*")
+        if path.is_dir() and not path.is_symlink() and (rel := path.relative_to(root).as_posix()) not in holds
+    ]
+    result.extra = sorted((present - set(listed)) | set(empty_dirs))
     return result
