@@ -3,7 +3,8 @@ rule the mutations that break it (each checked through the analyzer protocol in 
 
 `valid_stack()` composes the areas (keys, storage, database, cluster, network, operations, dr, iam,
 tenancy, cost, failover); `MUTATIONS` maps each rule to its failing cases; `CONFIG` is the pack
-config the tests run with. Plain data: imports nothing from the pack or the project.
+config the tests run with. Plain data: imports nothing from the pack; its URN and tag shapes are the
+catalog examples' (meridian.engine.policy.catalog_examples), one definition for both.
 """
 
 from .base import CONFIG, STACK, UNKNOWN, find, urn

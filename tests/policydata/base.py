@@ -11,7 +11,8 @@ import copy
 import json
 from collections.abc import Callable
 
-STACK = "test"
+from meridian.engine.policy.catalog_examples import STACK, stack_tags, urn  # one URN and tag shape for both
+
 ACCOUNT = "123456789012"
 PRIMARY, DR = "us-east-1", "us-west-2"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the wire format's "known after apply"
@@ -30,23 +31,8 @@ Mutation = Callable[[Resources], None]
 Mutations = dict[str, list[tuple[str, Mutation]]]  # rule -> [(what the mutation does, mutation)]
 
 
-def urn(type_: str, name: str) -> str:
-    return f"urn:pulumi:{STACK}::meridian::{type_}::{name}"
-
-
 def arn(service: str, region: str, rest: str) -> str:
     return f"arn:aws:{service}:{region}:{ACCOUNT}:{rest}"
-
-
-def stack_tags(region: str, **extra: str) -> dict[str, str]:
-    """The stack tags the program puts on every taggable AWS resource."""
-    return {
-        "meridian:stack": STACK,
-        "meridian:zone": "us",
-        "meridian:region": region,
-        "meridian:cost-center": "platform-test",
-        **extra,
-    }
 
 
 class Builder:
