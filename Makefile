@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup preview test test-fast bench sandbox clean fuzz docs lint
+.PHONY: setup preview test test-fast bench sandbox clean fuzz docs lint policy-venv
 
 setup: $(STAMP)
 
@@ -16,6 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# The policy pack's own virtualenv, where policies/PulumiPolicy.yaml names it (`virtualenv: venv`):
+# the real `pulumi preview/up --policy-pack policies` runs the pack from there (the offline engine
+# uses .venv). Its packages: policies/requirements.txt, the same pins as constraints.txt.
+POLICY_VENV := policies/venv
+policy-venv: $(POLICY_VENV)/.installed
+$(POLICY_VENV)/.installed: policies/requirements.txt
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/python -m pip install -q --disable-pip-version-check -r policies/requirements.txt
+	touch $@
 
 preview: $(STAMP)
 	$(BIN)/meridian preview --stack $(STACK)
@@ -63,7 +73,7 @@ drill: $(STAMP)
 	$(BIN)/meridian drill $(DRILL) --stack $(STACK) --target sandbox $(ARGS)
 
 clean:
-	rm -rf $(VENV) .meridian .pytest_cache *.egg-info
+	rm -rf $(VENV) $(POLICY_VENV) .meridian .pytest_cache *.egg-info
 
 # the SLO gate against the stack's sandbox (`make sandbox` first); chaos: meridian chaos SCENARIO --stack $(STACK)
 .PHONY: slo

@@ -27,6 +27,9 @@ from components.policydocs import assume_role_policy, managed_policy_arn
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# View every object, Secrets included: a refresh reads back the Secrets the program manages
+# (AmazonEKSViewPolicy leaves Secrets out). https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
+CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +54,8 @@ class ClusterArgs:
     runner_cidrs: Sequence[str] = ()
     """private-runner: the runner's network, admitted on 443 to the private endpoint."""
     operator_role_arns: Sequence[str] = ()
+    viewer_role_arns: Sequence[str] = ()
+    """Roles that run `pulumi preview`/refresh in CI: read access to every object, by access entry."""
     log_retention_days: int = 365
     node_tags: Mapping[str, str] = field(default_factory=dict)
     """Tags every node instance, its volumes and network interfaces carry (cost allocation): the
@@ -299,6 +304,26 @@ class Cluster(pulumi.ComponentResource):
                     access_scope={"type": "cluster"},
                     opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
                 )
+            )
+        # One access entry per principal and cluster (EKS refuses a second): an admin needs no view grant.
+        viewers = [
+            arn for arn in dict.fromkeys(args.viewer_role_arns) if arn not in (args.deploy_role_arn, *args.operator_role_arns)
+        ]
+        for i, principal in enumerate(viewers):
+            entry = aws.eks.AccessEntry(
+                f"{name}-access-viewer-{i}",
+                cluster_name=self.eks.name,
+                principal_arn=principal,
+                type="STANDARD",
+                opts=pulumi.ResourceOptions(parent=self.eks),
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-access-viewer-{i}-view",
+                cluster_name=self.eks.name,
+                principal_arn=principal,
+                policy_arn=CLUSTER_VIEW_POLICY,
+                access_scope={"type": "cluster"},
+                opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
             )
 
         kubeconfig_json = pulumi.Output.json_dumps(

@@ -82,6 +82,7 @@ def compose_base(
             runner_cidrs=[str(c) for c in cluster.runner_cidrs],
             deploy_role_arn=cluster.deploy_role_arn,
             operator_role_arns=cluster.operator_role_arns,
+            viewer_role_arns=cluster.viewer_role_arns,
             node_tags=node_tags,
         ),
         opts=regional,

@@ -96,6 +96,12 @@ class ClusterSettings(_Model):
     operator_role_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = Field(
         (), description="IAM roles of on-call operators: cluster admin through EKS access entries"
     )
+    viewer_role_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = Field(
+        (),
+        description="read-only IAM roles that run `pulumi preview` (pull requests, the deploy plan, drift detection): "
+        "view access to every Kubernetes object, Secrets included, through EKS access entries, so a preview or "
+        "refresh can read what the program manages; nothing they can change",
+    )
 
 
 class WorkloadSettings(_Model):

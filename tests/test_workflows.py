@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from meridian.cli import app
 from meridian.engine.plandiff import COMMENT_MARKER
+from stackconfig import load_stack
 
 from .cli_commands import ROOT, check, commands_in, flags_in, help_text, script_commands
 
@@ -30,28 +31,39 @@ CI_DOC = ROOT / "docs" / "ci.md"
 STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 RULE = "s3-bucket-public-access-blocked"  # the recorded change's violation (tests/data/plandiff)
 
-# Inputs of each action at the major version the workflows use, from its action.yml at that tag.
+# Each action pinned by commit (a tag can be moved; a commit cannot), with the release it is: the
+# commit each tag pointed to in the action's own repository when it was pinned.
+PINS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    "actions/github-script": ("ed597411d8f924073f98dfc5c65a23a2325f34cd", "v8.0.0"),
+    "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+}
+# Inputs of each action at the pinned release, from its action.yml at that commit.
 ACTION_INPUTS = {
-    "actions/checkout@v7": set(
+    "actions/checkout": set(
         (
             "allow-unsafe-pr-checkout clean fetch-depth fetch-tags filter github-server-url lfs path persist-credentials "
             "ref repository set-safe-directory show-progress sparse-checkout sparse-checkout-cone-mode ssh-key "
             "ssh-known-hosts ssh-strict ssh-user submodules token"
         ).split()
     ),
-    "actions/setup-python@v7": set(
+    "actions/setup-python": set(
         (
             "allow-prereleases architecture cache cache-dependency-path check-latest freethreaded pip-version "
             "python-version python-version-file token update-environment"
         ).split()
     ),
-    "actions/upload-artifact@v7": set(
+    "actions/upload-artifact": set(
         ("archive compression-level if-no-files-found include-hidden-files name overwrite path retention-days").split()
     ),
-    "actions/github-script@v8": set(
+    "actions/github-script": set(
         ("base-url debug github-token previews result-encoding retries retry-exempt-status-codes script user-agent").split()
     ),
-    "aws-actions/configure-aws-credentials@v6": set(
+    "aws-actions/configure-aws-credentials": set(
         (
             "action-timeout-s allowed-account-ids audience aws-access-key-id aws-profile aws-region aws-secret-access-key "
             "aws-session-token custom-tags disable-retry force-skip-oidc http-proxy inline-session-policy "
@@ -61,7 +73,7 @@ ACTION_INPUTS = {
             "transitive-tag-keys unset-current-credentials use-existing-credentials web-identity-token-file"
         ).split()
     ),
-    "pulumi/actions@v7": set(
+    "pulumi/actions": set(
         (
             "always-include-summary cloud-url color command comment-on-pr comment-on-pr-number comment-on-summary "
             "config-map continue-on-error debug diff edit-pr-comment exclude exclude-dependents exclude-protected "
@@ -71,7 +83,13 @@ ACTION_INPUTS = {
         ).split()
     ),
 }
-REQUIRED_INPUTS = {"aws-actions/configure-aws-credentials@v6": {"aws-region"}}
+ACTION_INPUTS["actions/download-artifact"] = set(
+    "artifact-ids digest-mismatch download-path github-token merge-multiple name path pattern repository run-id skip-decompress".split()
+)
+REQUIRED_INPUTS = {"aws-actions/configure-aws-credentials": {"aws-region"}}
+# The runner that reaches the clusters' Kubernetes API (docs/ci.md, "The runner").
+CLUSTER_RUNNER = '${{ fromJSON(vars.MERIDIAN_CLUSTER_RUNNER || \'["self-hosted", "meridian"]\') }}'
+USES = re.compile(r"^\s*(?:- )?uses: (?P<action>[\w.-]+/[\w.-]+)@(?P<ref>\S+)(?:\s+# (?P<release>\S+))?\s*$", re.M)
 # Subcommands still being written (issue 11), with the flags their issue gives; once one exists in
 # the CLI, its real --help is what is checked.
 PENDING = {("preflight",): {"--stack"}}
@@ -127,11 +145,24 @@ def test_run_scripts_pass_shellcheck(workflows, tmp_path):
     assert proc.returncode == 0, proc.stdout
 
 
+def test_actions_are_pinned_by_commit_with_their_release_named():
+    found = 0
+    for path in WORKFLOWS:
+        for m in USES.finditer(path.read_text()):
+            found += 1
+            where = f"{path.name}: {m.group(0).strip()}"
+            assert m["action"] in PINS, f"{where}: not one of the pinned actions"
+            sha, release = PINS[m["action"]]
+            assert m["ref"] == sha, f"{where}: pin {m['action']} by its commit {sha} ({release}), not a tag"
+            assert m["release"] == release, f"{where}: say which release the commit is (# {release})"
+    assert found >= 30
+
+
 def test_actions_are_known_versions_and_get_only_their_real_inputs(workflows):
     for where, _job, step in steps(workflows):
         if "uses" not in step:
             continue
-        action = step["uses"]
+        action = step["uses"].split("@")[0]
         assert action in ACTION_INPUTS, f"{where}: {action} is not one of the pinned actions whose inputs are known"
         given = set(step.get("with", {}))
         assert given <= ACTION_INPUTS[action], f"{where}: {action} has no input {sorted(given - ACTION_INPUTS[action])}"
@@ -220,9 +251,11 @@ def test_every_stack_matrix_covers_exactly_the_projects_stacks(workflows):
 
 
 def test_the_pr_comment_is_found_by_the_marker_meridian_diff_writes(workflows):
-    step = next(s for _, _, s in steps(workflows) if s.get("uses", "").startswith("actions/github-script"))
-    assert step["env"]["MARKER"] == COMMENT_MARKER.format(stack="${{ matrix.stack }}")
-    assert "startsWith(MARKER)" in step["with"]["script"] and "updateComment" in step["with"]["script"]
+    for job in ("preview", "aws-preview"):
+        step = comment_step(workflows, job)
+        assert step["env"]["MARKER"] == COMMENT_MARKER.format(stack="${{ matrix.stack }}")
+        assert "startsWith(MARKER)" in step["with"]["script"] and "updateComment" in step["with"]["script"]
+    step = comment_step(workflows, "preview")
     runs = [s["run"] for _, _, s in steps(workflows) if "meridian diff" in s.get("run", "")]
     assert runs and "--markdown out/comment.md" in runs[0]
     assert "out/comment.md" in step["with"]["script"]
@@ -243,17 +276,30 @@ const github = {
   }},
 };
 const context = {repo: {owner: 'acme', repo: 'infra'}, payload: {pull_request: {number: 42}}};
+const core = {setFailed: (message) => calls.push({call: 'failed', message})};
 const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
-new AsyncFunction('require', 'github', 'context', fs.readFileSync(process.argv[2], 'utf8'))(require, github, context)
+new AsyncFunction('require', 'github', 'context', 'core', fs.readFileSync(process.argv[2], 'utf8'))(require, github, context, core)
   .then(() => console.log(JSON.stringify(calls)), (err) => { console.error(err); process.exit(1); });
 """
 
 
+def comment_step(workflows, job: str) -> dict:
+    return next(
+        s for s in workflows["preview.yml"]["jobs"][job]["steps"] if s.get("uses", "").startswith("actions/github-script")
+    )
+
+
 def run_comment_script(
-    workflows, workdir: Path, existing: list[dict], pulumi_outcome: str, preview_code: str = "1"
+    workflows,
+    workdir: Path,
+    existing: list[dict],
+    *,
+    job: str = "preview",
+    aws_preview: str = "",
+    pulumi_outcome: str = "",
+    preview_code: str = "1",
 ) -> list[dict]:
-    step = next(s for _, _, s in steps(workflows) if s.get("uses", "").startswith("actions/github-script"))
-    script = step["with"]["script"]
+    script = comment_step(workflows, job)["with"]["script"]
     assert "${{" not in script, "expressions inside a script are code injection; pass values through env"
     (workdir / "script.js").write_text(script)
     (workdir / "harness.js").write_text(GITHUB_SCRIPT_HARNESS)
@@ -262,6 +308,7 @@ def run_comment_script(
         "MARKER": COMMENT_MARKER.format(stack="us"),
         "STACK": "us",
         "PREVIEW_CODE": preview_code,
+        "AWS_PREVIEW": aws_preview,
         "PULUMI_OUTCOME": pulumi_outcome,
         "RUN_URL": "https://github.example/acme/infra/actions/runs/1",
         "EXISTING_COMMENTS": json.dumps(existing),
@@ -295,24 +342,39 @@ def comment_dir(tmp_path) -> Path:
 def test_the_comment_script_creates_the_stacks_comment_once_then_updates_it(workflows, comment_dir):
     comment = (comment_dir / "out" / "comment.md").read_text()
     others = [{"id": 1, "body": "LGTM"}, {"id": 2, "body": COMMENT_MARKER.format(stack="eu") + "\n..."}, {"id": 3, "body": None}]
-    calls = run_comment_script(workflows, comment_dir, others, "skipped")
+    calls = run_comment_script(workflows, comment_dir, others)
     assert [c["call"] for c in calls] == ["list", "create"]
     created = calls[1]["params"]
     assert (created["owner"], created["repo"], created["issue_number"]) == ("acme", "infra", 42)
     assert created["body"].startswith(comment) and "Offline preview only" in created["body"]
 
     ours = {"id": 7, "body": comment + "\nan older run"}
-    calls = run_comment_script(workflows, comment_dir, [*others, ours], "failure")
+    calls = run_comment_script(workflows, comment_dir, [*others, ours], aws_preview="configured")
     assert [c["call"] for c in calls] == ["list", "update"]
     assert calls[1]["params"]["comment_id"] == 7
     body = calls[1]["params"]["body"]
-    assert body.startswith(comment) and "❌ `pulumi preview --policy-pack policies` on AWS: failure" in body
-    assert "actions/runs/1" in body and RULE in body
+    assert body.startswith(comment) and "⏳ `pulumi preview --policy-pack policies` on AWS: running" in body
+    assert "an older run" not in body and RULE in body
+
+    # the AWS preview job, later, turns the waiting line into its verdict (and only that line)
+    ours = {"id": 7, "body": body}
+    for outcome, mark in (("failure", "❌"), ("success", "✅")):
+        calls = run_comment_script(workflows, comment_dir, [*others, ours], job="aws-preview", pulumi_outcome=outcome)
+        assert [c["call"] for c in calls] == ["list", "update"] and calls[1]["params"]["comment_id"] == 7
+        after = calls[1]["params"]["body"]
+        assert f"{mark} `pulumi preview --policy-pack policies` on AWS: {outcome}" in after and "⏳" not in after
+        assert after.startswith(comment) and after.count("meridian:aws-preview") == 1 and "actions/runs/1" in after
+        ours = {"id": 7, "body": after}
+
+
+def test_the_aws_verdict_without_the_stacks_comment_fails_loudly(workflows, tmp_path):
+    calls = run_comment_script(workflows, tmp_path, [{"id": 1, "body": "LGTM"}], job="aws-preview", pulumi_outcome="success")
+    assert [c["call"] for c in calls] == ["list", "failed"] and "did not post it" in calls[1]["message"]
 
 
 def test_a_preview_that_could_not_run_still_gets_its_comment(workflows, tmp_path):
     (tmp_path / "out").mkdir()  # exit 2: no plan, no comment.md
-    calls = run_comment_script(workflows, tmp_path, [], "skipped", preview_code="2")
+    calls = run_comment_script(workflows, tmp_path, [], preview_code="2")
     body = calls[-1]["params"]["body"]
     assert calls[-1]["call"] == "create" and body.startswith(COMMENT_MARKER.format(stack="us"))
     assert "could not run (exit 2)" in body and "actions/runs/1" in body
@@ -420,3 +482,85 @@ def test_the_rollout_checks_its_version_signs_its_evidence_and_verifies_it_again
 def test_every_job_has_a_timeout(workflows):
     for name, job_id, job in jobs(workflows):
         assert int(job.get("timeout-minutes", 0)) > 0, f"{name}:{job_id}"
+
+
+def pulumi_steps(workflows):
+    """(where, job, step) of every pulumi/actions step that runs the program (not just reads outputs)."""
+    for where, job, step in steps(workflows):
+        if step.get("uses", "").startswith("pulumi/actions") and step["with"].get("command") in ("preview", "up"):
+            yield where, job, step
+
+
+def test_jobs_that_run_the_program_on_aws_run_where_the_clusters_api_is_reachable(workflows):
+    found = list(pulumi_steps(workflows))
+    assert len(found) >= 4
+    for where, job, _step in found:
+        # GitHub-hosted runners have no fixed egress addresses to put in cluster.public_access_cidrs
+        assert job["runs-on"] == CLUSTER_RUNNER, f"{where}: runs on {job['runs-on']!r}"
+    assert "`MERIDIAN_CLUSTER_RUNNER`" in CI_DOC.read_text()
+
+
+def test_stacks_are_created_on_their_first_run_and_the_policy_pack_has_its_venv(workflows):
+    policy_venv = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    made = subprocess.run(["make", "-n", "policy-venv"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0 and f"-m venv policies/{policy_venv}" in made.stdout, made.stdout + made.stderr
+    for where, job, step in pulumi_steps(workflows):
+        if step["with"].get("expect-no-changes") != "true":  # drift: a stack that does not exist is no drift
+            assert step["with"].get("upsert") == "true", f"{where}: a new stack must be created (upsert)"
+        if "policyPacks" in step["with"]:
+            before = job["steps"][: job["steps"].index(step)]
+            assert any("policy-venv" in s.get("run", "") for s in before), f"{where}: the pack's venv is not made"
+
+
+def test_the_deploy_applies_exactly_the_plan_its_approvers_saw(workflows):
+    wf = workflows["deploy.yml"]["jobs"]
+    plan, deploy = wf["plan"], wf["deploy"]
+    assert "environment" not in plan and deploy["environment"] == "${{ matrix.stack }}" and deploy["needs"] == "plan"
+    saved = next(s for s in plan["steps"] if s.get("with", {}).get("command") == "preview")
+    assert saved["with"]["plan"] == "out/update-plan.json" and saved["with"]["comment-on-summary"] == "true"
+    upload = next(s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["path"] == "out/update-plan.json" and upload["with"]["if-no-files-found"] == "error"
+    names = [s.get("id") or s.get("uses", "").split("@")[0] for s in deploy["steps"]]
+    download = next(s for s in deploy["steps"] if s.get("uses", "").startswith("actions/download-artifact"))
+    assert download["with"]["name"] == upload["with"]["name"]
+    up = next(s for s in deploy["steps"] if s.get("id") == "up")
+    assert up["with"]["plan"] == "out/update-plan.json" and names.index("actions/download-artifact") < names.index("up")
+    kept = next(s for s in deploy["steps"] if s.get("name") == "Plan, SLO report and evidence")
+    assert "!out/update-plan.json" in kept["with"]["path"], "the plan is not kept for 400 days with the evidence"
+
+
+def test_drift_is_detected_daily_without_changing_anything(workflows):
+    wf = workflows["drift.yml"]
+    assert wf["on"]["schedule"] and "workflow_dispatch" in wf["on"]
+    job = wf["jobs"]["drift"]
+    step = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions"))
+    assert step["with"]["command"] == "preview" and step["with"]["refresh"] == "true"
+    assert step["with"]["expect-no-changes"] == "true" and "environment" not in job
+    assert job["concurrency"]["group"] == "deploy-${{ matrix.stack }}", "never during an update"
+
+
+def test_every_role_that_runs_the_program_has_a_kubernetes_access_entry(workflows, previews):
+    """kubeconfig authenticates as whatever role the job holds (`aws eks get-token`): each such role is a
+    config key that the program turns into an access entry, and docs/ci.md says which variable is which key."""
+    role_key = {
+        "AWS_PREVIEW_ROLE_ARN": "viewer_role_arns",
+        "AWS_PLAN_ROLE_ARN": "viewer_role_arns",
+        "AWS_DEPLOY_ROLE_ARN": "deploy_role_arn",
+    }
+    doc = CI_DOC.read_text()
+    for where, job, _step in pulumi_steps(workflows):
+        creds = next(s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials"))
+        var = re.fullmatch(r"\$\{\{ vars\.(\w+) \}\}", creds["with"]["role-to-assume"])[1]
+        assert var in role_key, f"{where}: {var} is not a role the clusters grant access to"
+        assert re.search(rf"`{var}`.*`cluster\.{role_key[var]}`", doc), f"docs/ci.md: say {var} goes in cluster.{role_key[var]}"
+    for stack, preview in previews.items():
+        cluster = load_stack(ROOT, stack).cluster
+        grants = {
+            (r["inputs"]["principalArn"], r["inputs"]["policyArn"].rsplit("/", 1)[1])
+            for r in preview.plan["resources"]
+            if r["type"] == "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+        }
+        assert cluster.viewer_role_arns, stack
+        for arn in cluster.viewer_role_arns:
+            assert (arn, "AmazonEKSAdminViewPolicy") in grants, f"{stack}: {arn} has no view access entry"
+        assert (cluster.deploy_role_arn, "AmazonEKSClusterAdminPolicy") in grants, stack
