@@ -259,16 +259,22 @@ def preflight(
     stack: str = StackOpt,
     json_path: Path | None = typer.Option(None, "--json", help="write the checks and findings to this file"),
     tenants: int | None = TenantsOpt,
+    online: bool = typer.Option(
+        False,
+        "--online",
+        help="also ask the account with the runner's credentials (read-only calls): the caller's account, the "
+        "zone's public delegation, the image in ECR and its platform, cost-allocation tags billing knows",
+    ),
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
 ) -> None:
-    """Deploy checks from the plan, without AWS: names, quotas, k8s API reachability, zone, certificates, service settings, images; exit 1 listing fixes."""
+    """Deploy checks from the plan (names, quotas, k8s API reachability, zone, certificates, service settings, images), offline unless --online; exit 1 listing fixes."""
     from meridian.commands.preflight import PreflightRequest, run_preflight
 
     _guard(
         debug,
         run_preflight,
-        PreflightRequest(stack=stack, project_dir=project_dir, json_path=json_path, tenants=tenants),
+        PreflightRequest(stack=stack, project_dir=project_dir, json_path=json_path, tenants=tenants, online=online),
     )
 
 

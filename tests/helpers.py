@@ -83,6 +83,31 @@ def by_urn(plan: dict) -> dict[str, dict]:
     return {r["urn"]: r for r in plan["resources"]}
 
 
+# Runs the real program in a fresh process (SDK state is global) and pickles its Plan (argv: project dir, stack, out).
+PLAN_SCRIPT = r"""
+import pickle, sys
+from pathlib import Path
+from meridian.engine.plan import Plan
+from meridian.engine.run import run_program
+run = run_program(Path(sys.argv[1]), sys.argv[2])
+Path(sys.argv[3]).write_bytes(pickle.dumps(Plan("meridian", sys.argv[2], run.registrations, run.outputs)))
+"""
+
+
+def recorded_plan(out_dir: Path, stack: str = "us"):
+    """The stack's Plan from an offline run of the real program, and its typed config."""
+    import pickle
+
+    from stackconfig import load_stack
+
+    out = out_dir / f"{stack}.pickle"
+    proc = subprocess.run(
+        [sys.executable, "-c", PLAN_SCRIPT, str(ROOT), stack, str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return pickle.loads(out.read_bytes()), load_stack(ROOT, stack)
+
+
 # Runs the real program in a fresh process (SDK state is global) and dumps what the analyzer is sent
 # (argv: project dir, stack, and "first-preview" for the first-preview view).
 REGISTRATIONS_SCRIPT = """

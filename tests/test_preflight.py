@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import pickle
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -18,30 +15,15 @@ from google.protobuf import json_format, struct_pb2
 
 from meridian.engine.plan import Plan
 from meridian.preflight.checks import CHECKS, Context, run_checks
-from stackconfig import load_stack
 
-from .helpers import ROOT, run_meridian
+from .helpers import recorded_plan, run_meridian
 
 pytestmark = pytest.mark.slow  # the plan comes from an offline run of the program
-
-DUMP = r"""
-import pickle, sys
-from pathlib import Path
-from meridian.engine.plan import Plan
-from meridian.engine.run import run_program
-run = run_program(Path(sys.argv[1]), sys.argv[2])
-Path(sys.argv[3]).write_bytes(pickle.dumps(Plan("meridian", sys.argv[2], run.registrations, run.outputs)))
-"""
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> tuple[Plan, object]:
-    out = tmp_path_factory.mktemp("preflight") / "plan.pickle"
-    proc = subprocess.run(
-        [sys.executable, "-c", DUMP, str(ROOT), "us", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return pickle.loads(out.read_bytes()), load_stack(ROOT, "us")
+    return recorded_plan(tmp_path_factory.mktemp("preflight"))
 
 
 def mutated(plan: Plan, token: str, change, *, where=lambda reg: True) -> Plan:

@@ -17,6 +17,7 @@ class PreflightRequest:
     project_dir: Path | None = None
     json_path: Path | None = None
     tenants: int | None = None
+    online: bool = False
 
 
 def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
@@ -28,13 +29,20 @@ def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
 
     from meridian.engine.plan import Plan
     from meridian.engine.run import run_program
-    from meridian.preflight.checks import run_checks
+    from meridian.preflight.checks import Context, run_checks
     from meridian.preflight.run import print_report, summary_line, to_json
 
     with console.status(f"running the {req.stack} program offline"):
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
     plan = Plan("meridian", req.stack, run.registrations, run.outputs)
     results = run_checks(plan, prep.cfg)
+    if req.online:
+        import boto3
+
+        from meridian.preflight.online import Aws, run_online_checks
+
+        with console.status(f"asking AWS about {req.stack} (read-only)"):
+            results += run_online_checks(Context.of(plan, prep.cfg), Aws(boto3.session.Session()))
     print_report(results, console)
     console.print(f"preflight of {req.stack} ({len(plan.custom)} resources): {summary_line(results)}")
     if json_path:

@@ -1,0 +1,220 @@
+"""`meridian preflight --online` against moto's AWS (STS, Route 53, ECR) and botocore stubs (Cost
+Explorer, which moto does not implement), with public DNS answered by a stand-in resolver: each
+check passes on what a ready account holds and fails, naming the problem, on each way it is not."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from meridian.preflight.checks import Context
+from meridian.preflight.online import INDEX_TYPES, MANIFEST_TYPES, Aws, node_architecture, run_online_checks
+
+from .helpers import recorded_plan
+
+pytestmark = pytest.mark.slow  # the plan comes from an offline run of the program
+
+MOTO_ACCOUNT = "123456789012"  # moto's caller; the us stack's configured account too
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    return recorded_plan(tmp_path_factory.mktemp("online"))
+
+
+@pytest.fixture
+def account():
+    with mock_aws():
+        yield boto3.session.Session(region_name="us-east-1")
+
+
+def ready(session, cfg, *, architectures=("arm64", "amd64"), tag=None):
+    """An account as the operations guide leaves it: the zone, the image in both regions' repositories."""
+    zone = session.client("route53").create_hosted_zone(Name=cfg.failover.api_zone, CallerReference="guide")
+    zone_id = zone["HostedZone"]["Id"].rsplit("/", 1)[1]
+    index = {
+        "schemaVersion": 2,
+        "mediaType": INDEX_TYPES[1],
+        "manifests": [
+            {
+                "mediaType": MANIFEST_TYPES[1],
+                "digest": f"sha256:{i:064x}",
+                "size": 1,
+                "platform": {"architecture": a, "os": "linux"},
+            }
+            for i, a in enumerate(architectures)
+        ],
+    }
+    for region in (cfg.regions.primary.region, cfg.regions.dr.region):
+        ecr = session.client("ecr", region_name=region)
+        ecr.create_repository(repositoryName=cfg.workload.repository)
+        ecr.put_image(
+            repositoryName=cfg.workload.repository,
+            imageManifest=json.dumps(index),
+            imageManifestMediaType=INDEX_TYPES[1],
+            imageTag=tag or cfg.workload.image_tag,
+        )
+    failover = cfg.failover.model_copy(update={"hosted_zone_id": zone_id})
+    name_servers = session.client("route53").get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
+    return cfg.model_copy(update={"failover": failover}), {ns.lower() for ns in name_servers}
+
+
+class StubbedCe:
+    """A session whose Cost Explorer client answers from botocore stubs; everything else goes to moto."""
+
+    def __init__(self, session, known_tags: list[str] | None):
+        self.session, self.known = session, known_tags
+        self.stubbers: list[Stubber] = []
+
+    def client(self, service, region_name=None):
+        client = self.session.client(service, region_name=region_name)
+        if service == "ce":
+            stub = Stubber(client)
+            if self.known is None:
+                stub.add_client_error(
+                    "list_cost_allocation_tags", "AccessDeniedException", "not allowed: ce:ListCostAllocationTags"
+                )
+            else:
+                stub.add_response(
+                    "list_cost_allocation_tags",
+                    {"CostAllocationTags": [{"TagKey": k, "Type": "UserDefined", "Status": "Inactive"} for k in self.known]},
+                )
+            stub.activate()
+            self.stubbers.append(stub)
+        return client
+
+
+def cost_tags(plan) -> list[str]:
+    return sorted({r.inputs["tagKey"] for r in plan.custom if r.type == "aws:costexplorer/costAllocationTag:CostAllocationTag"})
+
+
+def results(plan, cfg, session, resolve, known_tags="all"):
+    known = cost_tags(plan) if known_tags == "all" else known_tags
+    stubbed = StubbedCe(session, known)
+    out = {r.check: r for r in run_online_checks(Context.of(plan, cfg), Aws(stubbed, resolve=resolve))}
+    for stub in stubbed.stubbers:
+        stub.assert_no_pending_responses()
+    return out
+
+
+def problems(result) -> str:
+    return " | ".join(f.problem for f in result.findings)
+
+
+def test_a_ready_account_passes_every_online_check(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    out = results(plan, cfg, account, resolve=lambda zone: ns)
+    assert all(r.passed for r in out.values()), {k: problems(r) for k, r in out.items() if not r.passed}
+    assert all(r.checked for r in out.values()), "a check that looked at nothing proves nothing"
+    assert out["online-images"].checked == 2, "the image, in both regions"
+    assert out["online-cost-tags"].checked == len(cost_tags(plan)) >= 3
+
+
+def test_credentials_of_another_account_fail(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    other = cfg.model_copy(update={"aws_account_id": "210987654321"})
+    out = results(plan, other, account, resolve=lambda zone: ns)
+    assert not out["online-account"].passed and f"of account {MOTO_ACCOUNT}, not the stack's 210987654321" in problems(
+        out["online-account"]
+    )
+
+
+def test_a_zone_public_dns_does_not_delegate_to_fails(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    out = results(plan, cfg, account, resolve=lambda zone: {"ns1.registrar.example"})
+    assert "delegates us.meridian.example.com to ns1.registrar.example" in problems(out["online-delegation"])
+
+    def nxdomain(zone):
+        raise LookupError(f"{zone}: NXDOMAIN")
+
+    out = results(plan, cfg, account, resolve=nxdomain)
+    assert "not delegated" in problems(out["online-delegation"])
+    assert all(n in out["online-delegation"].findings[0].fix for n in ns), "the fix lists the zone's name servers"
+
+
+def test_a_zone_of_another_name_fails(recorded, account):
+    plan, cfg = recorded
+    zone = account.client("route53").create_hosted_zone(Name="elsewhere.example.org", CallerReference="x")
+    wrong = cfg.model_copy(
+        update={"failover": cfg.failover.model_copy(update={"hosted_zone_id": zone["HostedZone"]["Id"].rsplit("/", 1)[1]})}
+    )
+    out = results(plan, wrong, account, resolve=lambda z: set())
+    assert "is elsewhere.example.org, not meridian:failover.api_zone" in problems(out["online-delegation"])
+
+
+def test_an_image_not_pushed_or_built_for_another_cpu_fails(recorded, account):
+    plan, cfg = recorded
+    assert node_architecture(cfg.cluster.node_ami_type) == "arm64"
+    cfg_ready, ns = ready(account, cfg, architectures=("amd64",))
+    out = results(plan, cfg_ready, account, resolve=lambda zone: ns)
+    assert "is built for amd64; the nodes are arm64" in problems(out["online-images"])
+    assert len(out["online-images"].findings) == 2, "both regions"
+
+
+def test_an_image_tag_not_pushed_fails(recorded, account):
+    plan, cfg = recorded
+    cfg_ready, ns = ready(account, cfg, tag="0.0.9")
+    out = results(plan, cfg_ready, account, resolve=lambda zone: ns)
+    assert f"{cfg.workload.image_tag} is not in" in problems(out["online-images"]) and "ImageNotFound" in problems(
+        out["online-images"]
+    )
+
+
+def test_a_single_platform_image_is_judged_by_its_config_blob(recorded, account):
+    plan, cfg = recorded
+    cfg_ready, ns = ready(account, cfg, tag="0.0.1")  # the repositories; the release below is one platform
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPES[1],
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + "c" * 64, "size": 2},
+        "layers": [],
+    }
+    for region in (cfg.regions.primary.region, cfg.regions.dr.region):
+        account.client("ecr", region_name=region).put_image(
+            repositoryName=cfg.workload.repository,
+            imageManifest=json.dumps(manifest),
+            imageManifestMediaType=MANIFEST_TYPES[1],
+            imageTag=cfg.workload.image_tag,
+        )
+    fetched = []
+
+    def blob(url):
+        fetched.append(url)
+        return json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+
+    # moto does not serve layer downloads: the config blob's URL is stubbed like the rest of ECR would be
+    class Layers(StubbedCe):
+        def client(self, service, region_name=None):
+            client = super().client(service, region_name)
+            if service == "ecr":
+                client.get_download_url_for_layer = lambda **kw: {"downloadUrl": f"https://ecr.example/{kw['layerDigest']}"}
+            return client
+
+    ctx = Context.of(plan, cfg_ready)
+    out = {r.check: r for r in run_online_checks(ctx, Aws(Layers(account, cost_tags(plan)), resolve=lambda z: ns, fetch=blob))}
+    assert fetched and all(u.endswith("c" * 64) for u in fetched), problems(out["online-images"])
+    assert "is built for amd64; the nodes are arm64" in problems(out["online-images"])
+
+
+def test_cost_allocation_tags_billing_has_not_seen_fail(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    tags = cost_tags(plan)
+    out = results(plan, cfg, account, resolve=lambda zone: ns, known_tags=tags[:1])
+    assert len(out["online-cost-tags"].findings) == len(tags) - 1
+    assert f"billing has not seen tag {tags[1]} yet" in problems(out["online-cost-tags"])
+
+
+def test_a_question_aws_would_not_answer_fails_saying_what_it_could_not_read(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    out = results(plan, cfg, account, resolve=lambda zone: ns, known_tags=None)
+    assert not out["online-cost-tags"].passed
+    assert "could not read the account's cost-allocation tags: ClientError" in problems(out["online-cost-tags"])
