@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from meridian.errors import EXIT_GATE, EXIT_OK
+from meridian.output import report_console
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,7 +23,7 @@ class PreflightRequest:
 def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
     from meridian.commands.common import prepare, writable
 
-    console = console or Console()
+    console = console or report_console()
     prep = prepare(req.stack, req.project_dir, req.tenants)
     json_path = writable(req.json_path)
 

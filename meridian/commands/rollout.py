@@ -11,6 +11,7 @@ import yaml
 
 from meridian.choices import Target
 from meridian.errors import BadInput
+from meridian.output import report_console
 from meridian.project import find_project_dir, require_stack
 
 DEFAULT_VERSIONS_FILE = Path("loadtests") / "versions.yaml"
@@ -92,7 +93,6 @@ def version_fault(version: str, versions_file: Path) -> dict | None:
 
 
 def run_rollout(req: RolloutRequest) -> int:
-    from rich.console import Console
 
     from meridian.rollout import drive
     from meridian.rollout.plan import RolloutPlan, check_steps, parse_region_order, parse_steps
@@ -101,7 +101,7 @@ def run_rollout(req: RolloutRequest) -> int:
     from meridian.stackconfig import load_validated
     from meridian.targets import TARGET_KINDS, CanaryHost, RegionDoors, open_target
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = report_console()
     if req.target not in TARGET_KINDS:
         raise BadInput(f"unknown target {req.target!r} (allowed: {', '.join(TARGET_KINDS)})")
     if not req.rollback and not req.version:

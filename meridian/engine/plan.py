@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any
 
 from meridian.engine.recorder import Registration, is_resource, plain_struct
+from meridian.engine.secretdigest import plan_secrets
 
 GLOBAL = "global"  # resources under no regional provider (components, the stack, providers themselves)
 
@@ -158,6 +159,7 @@ class Plan:
             "stack": self.stack,
             "resources": self.resource_dicts,
             "outputs": canonical(self.outputs),
+            "secrets": plan_secrets(self.registrations),
             "policy": {**policy, "violations": violations},
             "cost": cost,
         }
