@@ -233,15 +233,18 @@ def cost_summary(report) -> str:
     """One line for the preview: the estimate against the cap, and the unit economics (Rich markup)."""
     per_1k = report.usd_per_1k_requests
     unit = f", ${per_1k:.6f} per 1k requests at quota" if per_1k is not None else ""
-    verdict = "[red]over[/]" if report.problems else "[green]within caps[/]"
-    return f"cost: ${report.total_usd:,.2f}/month vs stack cap ${report.stack_cap_usd:,.2f} ({verdict}){unit}"
+    over_stack = report.total_usd > report.stack_cap_usd + 1e-9
+    stack = "[red]over the stack cap[/]" if over_stack else "[green]within the stack cap[/]"
+    over = [t.tenant for t in report.tenants if t.over_budget]
+    tenants = f"; [red]{len(over)} tenant{'s' if len(over) != 1 else ''} over budget[/] ({', '.join(over)})" if over else ""
+    return f"cost: ${report.total_usd:,.2f}/month vs stack cap ${report.stack_cap_usd:,.2f} ({stack}{tenants}){unit}"
 
 
 def cost_rows(report) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The cost tables as (header, rows), sorted by cost then name so ties never reorder."""
     total = report.total_usd or 1.0
     by_type = [
-        [short_type(t) if ":" in t else t, f"{usd:,.2f}", f"{usd / total:.0%}"]
+        [short_type(t), f"{usd:,.2f}", f"{usd / total:.0%}"]
         for t, usd in sorted(report.by("type").items(), key=lambda kv: (-round(kv[1], 6), kv[0]))
     ]
     by_region = [[r, f"{usd:,.2f}"] for r, usd in sorted(report.by("region").items(), key=lambda kv: (-round(kv[1], 6), kv[0]))]

@@ -23,7 +23,10 @@ GLOBAL = "global"  # resources under no regional provider (components, the stack
 
 
 def short_type(token: str) -> str:
-    """`aws:ec2/subnet:Subnet` -> `aws:ec2:Subnet`; `meridian:network:RegionNetwork` stays."""
+    """`aws:ec2/subnet:Subnet` -> `aws:ec2:Subnet`; `meridian:network:RegionNetwork` stays; a name that
+    is not a type token (a cost line's `s3-storage-at-quota`) stays as it is."""
+    if token.count(":") < 2:
+        return token
     pkg, _, rest = token.partition(":")
     module, _, kind = rest.partition(":")
     return f"{pkg}:{module.split('/')[0]}:{kind}"
