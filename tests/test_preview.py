@@ -308,6 +308,8 @@ def test_unparseable_yaml_exits_2(project_copy):
     (project_copy / "Pulumi.eu.yaml").write_text("config: [unclosed\n")
     cli = run_meridian("preview", "--stack", "eu", "--project-dir", str(project_copy))
     assert cli.code == 2 and "Pulumi.eu.yaml: not valid YAML" in cli.err and "Traceback" not in cli.err
+    err = " ".join(cli.err.split())
+    assert 'Pulumi.eu.yaml", line 2' in err and "<unicode string>" not in err, "the error points at the file and line"
 
 
 @pytest.mark.slow

@@ -180,8 +180,9 @@ def test_a_slo_file_may_override_and_says_so(tmp_path):
 def test_bad_slo_files_are_refused_with_the_key(tmp_path, text, message):
     path = tmp_path / "slo.yaml"
     path.write_text(text)
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(BadInput, match=message) as refused:
         objlib.load(ROOT, "us", path)
+    assert "<unicode string>" not in str(refused.value), "a YAML error names the file"
 
 
 def test_missing_slo_file(tmp_path):

@@ -73,7 +73,8 @@ def version_fault(version: str, versions_file: Path) -> dict | None:
     if not versions_file.exists():
         return None
     try:
-        doc = yaml.safe_load(versions_file.read_text()) or {}
+        with versions_file.open(encoding="utf-8") as stream:  # a named stream: errors name the file
+            doc = yaml.safe_load(stream) or {}
     except yaml.YAMLError as exc:
         raise BadInput(f"{versions_file}: not readable YAML: {exc}") from None
     versions = doc.get("versions") if isinstance(doc, dict) else None

@@ -160,7 +160,8 @@ def judge(
 
 def read_slo_file(path: Path) -> SloFile:
     try:
-        doc = yaml.safe_load(path.read_text())
+        with path.open(encoding="utf-8") as stream:  # a named stream: errors name the file
+            doc = yaml.safe_load(stream)
     except FileNotFoundError:
         raise BadInput(f"SLO file {path} not found (the default is {DEFAULT_SLO_FILE})") from None
     except (OSError, yaml.YAMLError) as exc:
