@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from meridian.errors import EXIT_GATE, EXIT_OK
-from meridian.output import report_console
+from meridian.output import Progress, report_console
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,7 +32,7 @@ def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
     from meridian.preflight.checks import run_checks
     from meridian.preflight.run import print_report, summary_line, to_json
 
-    with console.status(f"running the {req.stack} program offline"):
+    with Progress(console, f"running the {req.stack} program offline"):
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
     plan = Plan("meridian", req.stack, run.registrations, run.outputs)
     results = run_checks(plan, prep.cfg)

@@ -11,7 +11,7 @@ import yaml
 
 from meridian.choices import Target
 from meridian.errors import BadInput
-from meridian.output import report_console
+from meridian.output import Progress, report_console
 from meridian.project import find_project_dir, require_stack
 
 DEFAULT_VERSIONS_FILE = Path("loadtests") / "versions.yaml"
@@ -183,7 +183,7 @@ def run_rollout(req: RolloutRequest) -> int:
             res = target.start_canary(role, req.version, fault)
             console.print(f"  {role}: {res.detail} ({res.seconds:.1f} s)")
 
-    status = console.status("")
+    status = Progress(console)
 
     def on_event(kind: str, data: dict) -> None:
         if kind == "reconcile":
