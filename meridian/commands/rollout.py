@@ -187,11 +187,15 @@ def run_rollout(req: RolloutRequest) -> int:
 
     def on_event(kind: str, data: dict) -> None:
         if kind == "reconcile":
-            console.print(f"  state: {data['decision']} ({data['reason']})")
+            console.print(f"  state: {data['decision']}: {data['reason']}")
         elif kind == "reconciled":
             console.print(f"  rolled back to 0 % first in {data['seconds'] * 1000:.0f} ms (live {data['live']})")
         elif kind == "step":
             step = data["step"]
+            console.print(
+                f"  step {step.index + 1}: {step.role}: canary {data['before']} % -> {step.percent} % ({plan.version}); "
+                f"the stable image serves the other {100 - step.percent} %"
+            )
             status.update(f"step {step.index + 1}: {step.role} {step.percent} % set and read back; holding")
             status.start()
         elif kind == "look":
@@ -315,9 +319,14 @@ def _rollback(console, target, spath: Path) -> int:
     state = load(spath)
     if state is not None:
         state.phase, state.applied, state.updated_at = "rolled_back", after, drive.now_iso()
-        state.reason = f"--rollback (was {before})"
+        state.reason = f"--rollback (was {', '.join(f'{r} {w} %' for r, w in sorted(before.items()))})"
         save(spath, state)
+
+    def split(weights: dict[str, int]) -> str:
+        return ", ".join(f"{role} {w} %" for role, w in sorted(weights.items())) or "none"
+
     console.print(
-        f"[green]rolled back[/]: canary weights {before} -> {after} in {seconds * 1000:.0f} ms; stable serves everything"
+        f"[green]rolled back[/]: canary weights {split(before)} -> {split(after)} in {seconds * 1000:.0f} ms; "
+        "the stable image serves everything"
     )
     return 0
