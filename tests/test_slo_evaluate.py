@@ -188,3 +188,14 @@ def test_bad_slo_files_are_refused_with_the_key(tmp_path, text, message):
 def test_missing_slo_file(tmp_path):
     with pytest.raises(BadInput, match="not found"):
         objlib.load(ROOT, "us", tmp_path / "nope.yaml")
+
+
+def test_threshold_sources_are_project_relative_files_and_keys(tmp_path):
+    """report.md's 'threshold from' column: a file a reader can open anywhere, and the exact key."""
+    spec = objlib.load(ROOT, "us")
+    assert spec.path == "loadtests/slo.yaml"
+    stack_keys = {v for k, v in spec.sources.items() if v != spec.path}
+    assert stack_keys == {"Pulumi.yaml: meridian:slo"}, stack_keys  # the project default the us stack keeps
+    outside = tmp_path / "slo.yaml"
+    outside.write_text("objectives: {p95_ms: 400}\n")
+    assert objlib.load(ROOT, "us", outside).path == str(outside), "a file outside the project keeps its full path"
