@@ -241,16 +241,19 @@ def diff(
     markdown: Path | None = typer.Option(None, "--markdown", help="write the PR comment (Markdown) to this file"),
     json_path: Path | None = typer.Option(None, "--json", help="write the diff as JSON to this file"),
     title: str | None = typer.Option(None, "--title", help="heading of the comment (default: the stack)"),
+    strict: bool = typer.Option(
+        False, "--strict", help="exit 1 when `pulumi up` could not apply the change: a mandatory violation or a protected delete"
+    ),
     debug: bool = DebugOpt,
     fmt: Format = FormatOpt,
 ) -> None:
-    """What changed between two plans of a stack: resources added/removed/changed, new and fixed violations, cost delta."""
+    """What changed between two plans of a stack: resources added/removed/changed (secret values by digest), blockers, new and fixed violations, cost delta."""
     from meridian.commands.diff import DiffRequest, run_diff
 
     _guard(
         debug,
         run_diff,
-        DiffRequest(base=base, head=head, markdown_path=markdown, json_path=json_path, title=title, format=fmt),
+        DiffRequest(base=base, head=head, markdown_path=markdown, json_path=json_path, title=title, format=fmt, strict=strict),
     )
 
 

@@ -38,6 +38,7 @@ class TenantCost:
     direct_usd: float
     shared_usd: float
     budget_usd: float
+    budget_key: str = ""  # where the budget is set: `Pulumi.us.yaml: meridian:tenants['acme'].monthly_budget_usd`
 
     @property
     def total_usd(self) -> float:
@@ -58,6 +59,7 @@ class CostReport:
     source: str
     date: str
     unpriced_types: list[str] = field(default_factory=list)
+    stack_cap_key: str = ""  # where the cap is set: `Pulumi.us.yaml: meridian:cost.stack_cap_usd`
 
     @property
     def total_usd(self) -> float:
@@ -82,10 +84,11 @@ class CostReport:
         if self.total_usd > self.stack_cap_usd + 1e-9:
             out.append(
                 f"stack {self.stack}: estimate ${self.total_usd:,.2f}/month is over the stack cap ${self.stack_cap_usd:,.2f}"
+                + (f" ({self.stack_cap_key})" if self.stack_cap_key else "")
             )
         out += [
             f"tenant {t.tenant}: estimate ${t.total_usd:,.2f}/month (direct ${t.direct_usd:,.2f} + shared ${t.shared_usd:,.2f})"
-            f" is over its budget ${t.budget_usd:,.2f}"
+            f" is over its budget ${t.budget_usd:,.2f}" + (f" ({t.budget_key})" if t.budget_key else "")
             for t in self.tenants
             if t.over_budget
         ]
@@ -101,7 +104,16 @@ class CostReport:
             "stack_cap_usd": self.stack_cap_usd,
             "by_type": {k: round(v, 2) for k, v in self.by("type").items()},
             "by_region": {k: round(v, 2) for k, v in self.by("region").items()},
-            "tenants": [{**asdict(t), "total_usd": round(t.total_usd, 2), "over_budget": t.over_budget} for t in self.tenants],
+            "tenants": [
+                {
+                    **asdict(t),
+                    "direct_usd": round(t.direct_usd, 2),
+                    "shared_usd": round(t.shared_usd, 2),
+                    "total_usd": round(t.total_usd, 2),
+                    "over_budget": t.over_budget,
+                }
+                for t in self.tenants
+            ],
             "usd_per_1k_requests_at_quota": self.usd_per_1k_requests,
             "unpriced_types": self.unpriced_types,
             "problems": self.problems,
@@ -288,10 +300,28 @@ def estimate(
     weights = {t.id: _weight(cfg, t) for t in cfg.tenants}
     total_weight = sum(weights.values()) or 1.0
     tenants = [
-        TenantCost(t.id, t.plan, direct[t.id], shared * weights[t.id] / total_weight, t.monthly_budget_usd) for t in cfg.tenants
+        TenantCost(
+            t.id,
+            t.plan,
+            direct[t.id],
+            shared * weights[t.id] / total_weight,
+            t.monthly_budget_usd,
+            cfg.where(f"tenants[{t.id!r}].monthly_budget_usd"),
+        )
+        for t in cfg.tenants
     ]
     requests = sum(cfg.quota_of(t).gql_qps + cfg.quota_of(t).ingest_eps for t in cfg.tenants) * SECONDS_PER_MONTH
-    return CostReport(stack, lines, tenants, cfg.cost.stack_cap_usd, requests, prices["source"], prices["date"], sorted(unpriced))
+    return CostReport(
+        stack,
+        lines,
+        tenants,
+        cfg.cost.stack_cap_usd,
+        requests,
+        prices["source"],
+        prices["date"],
+        sorted(unpriced),
+        cfg.where("cost.stack_cap_usd"),
+    )
 
 
 def _weight(cfg: StackConfig, tenant) -> float:

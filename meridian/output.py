@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -42,3 +43,45 @@ def report_console(*, stderr: bool = False) -> Console:
         highlight=False,
         soft_wrap=not interactive,
     )
+
+
+class Progress:
+    """A status line for a long operation. In a terminal, Rich's live spinner line; anywhere else (a
+    CI log, a pipe) the spinner would print nothing at all, so the line is printed as plain text:
+    the first update, then at most one every `every_s` seconds, and the last one when it stops."""
+
+    def __init__(self, console: Console, text: str = "", *, every_s: float = 5.0) -> None:
+        self.console, self.text, self.every_s = console, text, every_s
+        self._status = console.status(text) if console.is_terminal else None
+        self._printed_at: float | None = None
+        self._shown = ""
+
+    def __enter__(self) -> Progress:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Progress:
+        if self._status is not None:
+            self._status.start()
+        elif self.text:
+            self._print()
+        return self
+
+    def update(self, text: str) -> None:
+        self.text = text
+        if self._status is not None:
+            self._status.update(text)
+        elif self._printed_at is None or time.monotonic() - self._printed_at >= self.every_s:
+            self._print()
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+        elif self.text and self.text != self._shown:
+            self._print()
+
+    def _print(self) -> None:
+        self.console.print(self.text, highlight=False, soft_wrap=True)
+        self._printed_at, self._shown = time.monotonic(), self.text

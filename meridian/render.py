@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -53,16 +54,27 @@ def _names(names: list[str]) -> str:
     return f"{prefix}{{{', '.join(n[len(prefix) :] for n in names)}}}"
 
 
-def region_label(regions: frozenset[str]) -> str:
+def region_label(regions: frozenset[str], roles: Mapping[str, str] | None = None) -> str:
+    """`eu-west-1 (dr)`; roles name the stack's primary and dr regions (other regions host what AWS
+    keeps in one region, like Route 53's health-check alarms in us-east-1)."""
+    roles = roles or {}
+
+    def named(region: str) -> str:
+        return f"{region} · {roles[region]}" if region in roles else region
+
     if len(regions) == 1:
-        return next(iter(regions))
+        return named(next(iter(regions)))
     if not regions:
         return GLOBAL
-    return "cross-region (" + " + ".join(sorted(regions)) + ")"
+    return "cross-region (" + " + ".join(named(r) for r in sorted(regions)) + ")"
 
 
-def plan_tree(plan: Plan, *, full: bool = False) -> TreeNode:
-    """Stack -> region groups -> components (-> nested components) -> resources by type."""
+def plan_tree(plan: Plan, *, full: bool = False, roles: Mapping[str, str] | None = None) -> TreeNode:
+    """Stack -> region groups -> components (-> nested components) -> resources by type.
+
+    A component whose resources span regions sits under `cross-region`, so a region's own line
+    counts only its single-region components; where that differs from the region's total in the
+    counts table, the line gives both."""
     root = next((r for r in plan.registrations if r.type == STACK_TYPE), None)
     n = len(plan.custom)
     tree = TreeNode("stack", f"{plan.project} stack {plan.stack}", f"{n} resource{'s' * (n != 1)}")
@@ -120,11 +132,16 @@ def plan_tree(plan: Plan, *, full: bool = False) -> TreeNode:
     for comp in components_under(root.urn):
         groups.setdefault(regions_of(comp.urn), []).append(comp)
     loose = [r for r in plan.owned.get(root.urn, []) if is_resource(r.type, r.custom)]  # directly under the stack
+    in_region = Counter(plan.region_of(r) for r in plan.custom)
     for regions in sorted(set(groups) | {frozenset({plan.region_of(r)}) for r in loose}, key=lambda g: (len(g) != 1, sorted(g))):
         comps = groups.get(regions, [])
         direct = [r for r in loose if frozenset({plan.region_of(r)}) == regions]
         count = sum(len(subtree(c.urn)) for c in comps) + len(direct)
-        node = TreeNode("region", region_label(regions), f"{count} resource{'s' * (count != 1)}")
+        detail = f"{count} resource{'s' * (count != 1)}"
+        total = in_region[next(iter(regions))] if len(regions) == 1 else count
+        if total != count:
+            detail += f"; {total} in {next(iter(regions))} with those of the cross-region components below"
+        node = TreeNode("region", region_label(regions, roles), detail)
         node.children += component_nodes(comps)
         if direct:
             node.children.append(TreeNode("types", _type_counts(Counter(r.type for r in direct)), "(directly under the stack)"))
@@ -173,8 +190,9 @@ def markdown_tree(node: TreeNode) -> str:
     return "\n".join(lines)
 
 
-def count_rows(plan: Plan) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (type, per region, total; last row the totals) of the counts table."""
+def count_rows(plan: Plan, roles: Mapping[str, str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (type, per region, total; last row the totals) of the counts table; a
+    region's column counts every resource in it, whichever component owns it."""
     regions = plan.regions()
     counts = plan.counts()
     rows = [[short_type(t), *(str(per.get(r, "")) for r in regions), str(sum(per.values()))] for t, per in counts.items()]
@@ -182,11 +200,11 @@ def count_rows(plan: Plan) -> tuple[list[str], list[list[str]]]:
     for per in counts.values():
         totals.update(per)
     rows.append(["all", *(str(totals.get(r, 0)) for r in regions), str(sum(totals.values()))])
-    return ["type", *regions, "total"], rows
+    return ["type", *(region_label(frozenset({r}), roles) for r in regions), "total"], rows
 
 
-def counts_table(plan: Plan) -> Table:
-    header, rows = count_rows(plan)
+def counts_table(plan: Plan, roles: Mapping[str, str] | None = None) -> Table:
+    header, rows = count_rows(plan, roles)
     table = Table(title=f"Resources per type and region ({len(plan.custom)} total)")
     table.add_column(header[0], no_wrap=True, overflow="fold")
     for col in header[1:]:
@@ -233,15 +251,35 @@ def cost_summary(report) -> str:
     """One line for the preview: the estimate against the cap, and the unit economics (Rich markup)."""
     per_1k = report.usd_per_1k_requests
     unit = f", ${per_1k:.6f} per 1k requests at quota" if per_1k is not None else ""
-    verdict = "[red]over[/]" if report.problems else "[green]within caps[/]"
-    return f"cost: ${report.total_usd:,.2f}/month vs stack cap ${report.stack_cap_usd:,.2f} ({verdict}){unit}"
+    return f"cost: ${report.total_usd:,.2f}/month vs stack cap ${report.stack_cap_usd:,.2f} ({cost_verdict(report, markup=True)}){unit}"
+
+
+def cost_verdict(report, *, markup: bool = False) -> str:
+    """Which cap, if any, the estimate is over: `within the stack cap; 1 tenant over budget (globex)`."""
+
+    def red(text: str) -> str:
+        return f"[red]{text}[/]" if markup else f"**{text}**"
+
+    over_stack = report.total_usd > report.stack_cap_usd + 1e-9
+    verdict = (
+        red("over the stack cap") if over_stack else ("[green]within the stack cap[/]" if markup else "within the stack cap")
+    )
+    over = [t.tenant for t in report.tenants if t.over_budget]
+    if over:
+        verdict += f"; {red(f'{len(over)} tenant' + ('s' if len(over) != 1 else '') + ' over budget')} ({', '.join(over)})"
+    return verdict
+
+
+def region_roles(cfg) -> dict[str, str]:
+    """The stack's primary and dr regions, as the tree and the counts table mark them."""
+    return {cfg.regions.primary.region: "primary", cfg.regions.dr.region: "dr"}
 
 
 def cost_rows(report) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The cost tables as (header, rows), sorted by cost then name so ties never reorder."""
     total = report.total_usd or 1.0
     by_type = [
-        [short_type(t) if ":" in t else t, f"{usd:,.2f}", f"{usd / total:.0%}"]
+        [short_type(t), f"{usd:,.2f}", f"{usd / total:.0%}"]
         for t, usd in sorted(report.by("type").items(), key=lambda kv: (-round(kv[1], 6), kv[0]))
     ]
     by_region = [[r, f"{usd:,.2f}"] for r, usd in sorted(report.by("region").items(), key=lambda kv: (-round(kv[1], 6), kv[0]))]

@@ -36,7 +36,8 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise StackFileError(f"{path.name}: file not found in {path.parent}")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        with path.open(encoding="utf-8") as stream:  # a named stream: errors name the file, not "<unicode string>"
+            doc = yaml.safe_load(stream) or {}
     except yaml.YAMLError as exc:
         raise StackFileError(f"{path.name}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict):

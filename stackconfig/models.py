@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from stackconfig.planning import DEFAULT_DNS_TTL_S, FailoverBudget, derived_failure_threshold, failover_budget
 
@@ -363,6 +363,15 @@ class QuotaSettings(_Model):
 
 class StackConfig(_Model):
     """Everything under the `meridian:` namespace of one stack."""
+
+    # per top-level key, the file that set it (a key no file set comes from the stack file's defaults)
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    _default_source: str = PrivateAttr("config")
+
+    def where(self, key: str) -> str:
+        """`Pulumi.us.yaml: meridian:cost.stack_cap_usd`: a key as config errors name it, with its file."""
+        top = key.split(".", 1)[0].split("[", 1)[0]
+        return f"{self._sources.get(top, self._default_source)}: meridian:{key}"
 
     zone: Literal["us", "eu", "apac"] = Field(description="residency zone: every region the stack uses must lie in it")
     config_namespaces: tuple[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")], ...] = Field(

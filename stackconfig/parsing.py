@@ -144,4 +144,5 @@ def validate(raw: RawConfig) -> StackConfig:
         raise ConfigError(exc.problems + foreign) from None
     if foreign:
         raise ConfigError(foreign)
+    cfg._sources, cfg._default_source = dict(raw.sources), raw.default_source
     return cfg

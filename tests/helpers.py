@@ -55,8 +55,8 @@ def meridian_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "meridian", *args]
 
 
-def run_meridian(*args: str, cwd: Path = ROOT, timeout: float = 300) -> Cli:
-    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+def run_meridian(*args: str, cwd: Path = ROOT, timeout: float = 300, env: dict[str, str] | None = None) -> Cli:
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1", **(env or {})}
     proc = subprocess.run(meridian_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     return Cli(proc.returncode, proc.stdout, proc.stderr)
 

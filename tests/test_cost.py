@@ -156,3 +156,36 @@ def test_synthetic_tenants_replace_the_stack_tenants(tmp_path):
 def test_bad_tenant_count_exits_2(bad):
     cli = run_meridian("preview", "--stack", "us", "--tenants", bad)
     assert cli.code == 2 and "Traceback" not in cli.err
+
+
+def test_one_tenant_over_budget_is_named_as_such_not_as_the_stack_over_its_cap():
+    from meridian.render import cost_summary
+
+    cfg = load_stack(ROOT, "us")
+    globex = next(t for t in cfg.tenants if t.id == "globex")
+    tight = cfg.model_copy(
+        update={"tenants": tuple(t.model_copy(update={"monthly_budget_usd": 1.0}) if t is globex else t for t in cfg.tenants)}
+    )
+    report = estimate([res("k", "aws:kms/key:Key", "us-east-1", {"tags": {"meridian:tenant": "globex"}})], tight, "us", PRICES)
+    line = cost_summary(report)
+    assert "within the stack cap" in line and "1 tenant over budget[/] (globex)" in line, line
+    assert "over the stack cap" not in line
+    (problem,) = report.problems
+    assert problem.endswith("is over its budget $1.00 (Pulumi.us.yaml: meridian:tenants['globex'].monthly_budget_usd)")
+    over = estimate(
+        [res("a", "aws:eks/cluster:Cluster", "us-east-1", {})],
+        cfg.model_copy(update={"cost": cfg.cost.model_copy(update={"stack_cap_usd": 1.0})}),
+        "us",
+        PRICES,
+    )
+    assert "(Pulumi.us.yaml: meridian:cost.stack_cap_usd)" in over.problems[0] and "over the stack cap" in cost_summary(over)
+    tenants = report.to_json()["tenants"]
+    assert all(t["shared_usd"] == round(t["shared_usd"], 2) and t["direct_usd"] == round(t["direct_usd"], 2) for t in tenants)
+
+
+def test_a_cost_line_that_is_not_a_type_token_keeps_its_name():
+    from meridian.engine.plan import short_type
+
+    assert short_type("s3-storage-at-quota") == "s3-storage-at-quota"
+    assert short_type("aws:ec2/subnet:Subnet") == "aws:ec2:Subnet"
+    assert short_type("meridian:network:RegionNetwork") == "meridian:network:RegionNetwork"

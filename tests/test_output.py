@@ -143,3 +143,62 @@ def test_sandbox_up_and_down_refuse_markdown_before_touching_anything(tmp_path):
         with pytest.raises(BadInput, match=f"sandbox {command}` prints text or json, not markdown"):
             run(req)
     assert not any(tmp_path.iterdir())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def plain_console():
+    from rich.console import Console
+
+    out = io.StringIO()
+    return Console(file=out, force_terminal=False, width=PIPE_WIDTH), out
+
+
+def test_progress_reaches_a_ci_log_every_few_seconds_and_always_its_last_line(monkeypatch):
+    from meridian import output
+
+    clock = Clock()
+    monkeypatch.setattr(output.time, "monotonic", clock)
+    console, out = plain_console()
+    progress = output.Progress(console, "load: starting", every_s=5).start()
+    for second in range(1, 13):
+        clock.now += 1
+        progress.update(f"load: {second}/12 s")
+    progress.stop()
+    lines = out.getvalue().splitlines()
+    assert lines == ["load: starting", "load: 5/12 s", "load: 10/12 s", "load: 12/12 s"], lines
+
+
+def test_progress_in_a_terminal_is_the_live_line_only():
+    from rich.console import Console
+
+    from meridian.output import Progress
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=80)
+    with Progress(console, "working") as progress:
+        progress.update("still working")
+    shown = out.getvalue()
+    assert "⠋" in shown and "\x1b[2K" in shown, "a spinner line, erased when done: not a log of plain lines"
+
+
+def test_the_load_clock_never_runs_past_the_duration(monkeypatch):
+    from meridian.slo import gate, run
+
+    clock = Clock()
+    monkeypatch.setattr(gate.time, "monotonic", clock)
+    console, out = plain_console()
+    show = gate.progress_printer(console, run.LoadSpec(users=5, spawn_rate=5, duration_s=8))
+    sample = {"users": 5, "requests": 10, "window_requests": 2, "window_errors": 0, "window_throttled": 0, "window_p95_ms": 12.0}
+    for _ in range(3):
+        clock.now += 5
+        show(sample)
+    show(None)
+    text = out.getvalue()
+    assert "5/8 s" in text and "8 s done, finishing" in text and "10/8" not in text and "15/8" not in text

@@ -343,3 +343,104 @@ def test_preview_diff_with_bare_is_refused(tmp_path):
 def test_bad_base_is_a_bad_input_error(tmp_path):
     with pytest.raises(BadInput, match="file not found"):
         load_plan(tmp_path / "nope.json", "base")
+
+
+def with_secrets(p: dict, key_id: str, digests: dict[str, dict[str, str]]) -> dict:
+    return {**p, "secrets": {"key_id": key_id, "digests": digests}}
+
+
+def settings(name: str = "api-settings") -> dict:
+    return resource(name, "kubernetes:core/v1:Secret", stringData="[secret]", metadata={"name": name})
+
+
+def test_a_secret_whose_value_changed_is_listed_as_changed_without_its_value():
+    urn = settings()["urn"]
+    before = with_secrets(plan(settings()), "k1", {urn: {"stringData": "aaaa"}})
+    after = with_secrets(plan(settings()), "k1", {urn: {"stringData": "bbbb"}})
+    diff = diff_plans(before, after)
+    assert [r.name for r in diff.changed] == ["api-settings"] and diff.changed[0].keys == ["stringData"]
+    assert "resources +0 ~1 -0" in headline(diff)
+    markdown = to_markdown(diff)
+    assert "`stringData` [secret]" in markdown and "aaaa" not in markdown + json.dumps(diff.to_json())
+    assert diff.to_json()["secrets"] == {"compared": True, "note": ""}
+    same = diff_plans(before, with_secrets(plan(settings()), "k1", {urn: {"stringData": "aaaa"}}))
+    assert not same.has_changes
+
+
+def test_secrets_of_plans_made_under_different_keys_are_not_compared_and_the_diff_says_so():
+    urn = settings()["urn"]
+    before = with_secrets(plan(settings()), "k1", {urn: {"stringData": "aaaa"}})
+    after = with_secrets(plan(settings()), "k2", {urn: {"stringData": "bbbb"}})
+    diff = diff_plans(before, after)
+    assert not diff.changed, "digests under different keys always differ: they say nothing"
+    assert "different digest keys" in to_markdown(diff) and diff.to_json()["secrets"]["compared"] is False
+    older = diff_plans(plan(settings()), after)
+    assert "the base plan records no secret digests" in to_markdown(older)
+
+
+def test_a_protected_delete_is_a_blocker_in_the_headline_and_fails_strict(tmp_path):
+    key = {**resource("t-hooli-key", "aws:kms/key:Key"), "protect": True}
+    diff = diff_plans(plan(key, resource("t-hooli-bucket")), plan())
+    assert headline(diff).startswith("🛑 1 protected delete (`pulumi up` fails until unprotected)")
+    markdown = to_markdown(diff)
+    assert markdown.index("Protected deletes (1)") < markdown.index("<details>"), "outside the collapsed list"
+    assert diff.blocked and diff.to_json()["resources"]["protected_deletes"] == [key["urn"]]
+    (tmp_path / "base.json").write_text(json.dumps(plan(key, resource("t-hooli-bucket"))))
+    (tmp_path / "head.json").write_text(json.dumps(plan()))
+    plans = [str(tmp_path / "base.json"), str(tmp_path / "head.json")]
+    assert cli("diff", *plans).exit_code == 0, "without --strict the diff only reports"
+    strict = cli("diff", *plans, "--strict")
+    assert strict.exit_code == 1, strict.output
+    unprotected = tmp_path / "unprotected.json"
+    unprotected.write_text(json.dumps(plan({**key, "protect": False}, resource("t-hooli-bucket"))))
+    assert cli("diff", str(unprotected), str(tmp_path / "head.json"), "--strict").exit_code == 0
+
+
+def test_strict_fails_on_a_mandatory_violation(tmp_path, base, head):
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    assert cli("diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--strict").exit_code == 1
+    assert cli("diff", str(tmp_path / "base.json"), str(tmp_path / "base.json"), "--strict").exit_code == 0
+
+
+def test_piped_output_never_cuts_a_name(tmp_path, base, head):
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    # stdout is a pipe, and no COLUMNS says how wide: what CI logs and `| cat` get
+    result = run_meridian("diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), env={"COLUMNS": ""})
+    assert result.code == 0, result.err
+    for name in [*POOL_BLOCKS, *POOL_POLICIES, *NODE_GROUPS]:
+        assert name in result.out, f"{name} cut in piped output"
+    assert "…" not in result.out
+
+
+@pytest.mark.slow
+def test_onboarding_a_tenant_lists_the_settings_secrets_it_changes(tmp_path):
+    """Two real previews of the us stack, before and after one more tenant, under one digest key."""
+    from .helpers import full_project_copy
+
+    project = tmp_path / "project"
+    project.mkdir()
+    full_project_copy(project)
+    env_key = {"MERIDIAN_PLAN_DIGEST_KEY": "test-key-onboarding"}
+    before = run_meridian(
+        "preview", "--stack", "us", "--no-policy", "--json", str(tmp_path / "base.json"), cwd=project, env=env_key
+    )
+    assert before.code == 0, before.err
+    stack_file = project / "Pulumi.us.yaml"
+    stack_file.write_text(
+        stack_file.read_text().replace(
+            "    - {id: umbrella, plan: starter, monthly_budget_usd: 500, data_tier: pool}\n",
+            "    - {id: umbrella, plan: starter, monthly_budget_usd: 500, data_tier: pool}\n"
+            "    - {id: hooli, plan: starter, monthly_budget_usd: 500, data_tier: pool}\n",
+        )
+    )
+    after = run_meridian(
+        "preview", "--stack", "us", "--no-policy", "--json", str(tmp_path / "head.json"), cwd=project, env=env_key
+    )
+    assert after.code == 0, after.err
+    diff = diff_plans(load_plan(tmp_path / "base.json", "base"), load_plan(tmp_path / "head.json", "head"))
+    secret_only = sorted(r.name for r in diff.changed if r.type == "kubernetes:core/v1:Secret")
+    assert len(secret_only) >= 4 and all(name.endswith("settings") for name in secret_only), secret_only
+    assert all(any(c.secret for c in r.changes) for r in diff.changed if r.name in secret_only)
+    assert "`stringData` [secret]" in to_markdown(diff)

@@ -7,6 +7,7 @@ copy of the recorded plan the way a real defect would look, and runs the real ch
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 
 import pytest
@@ -296,3 +297,35 @@ def test_cli_exit_codes_and_longest_names_the_config_allows(project_copy, tmp_pa
 def test_preview_reports_the_preflight_verdict(previews):
     for stack, preview in previews.items():
         assert "deploy preflight: passed (8 checks)" in preview.cli.out, stack
+
+
+def test_placeholders_are_named_with_their_keys_but_do_not_fail(recorded):
+    plan, cfg = recorded
+    result = CHECKS["placeholders"](Context.of(plan, cfg))
+    assert result.passed and result.checked >= 6
+    text = "\n".join(result.warnings)
+    for key in (
+        "meridian:aws_account_id = 123456789012",
+        "meridian:cluster.public_access_cidrs[0] = 203.0.113.0/28",
+        "meridian:failover.api_zone = us.meridian.example.com",
+        "meridian:failover.hosted_zone_id = Z0EXAMPLEMERIDIANUS",
+        "meridian:cluster.deploy_role_arn",
+    ):
+        assert key in text, key
+    assert "Pulumi.us.yaml: meridian:aws_account_id" in text and "Pulumi.yaml: meridian:cluster.deploy_role_arn" in text
+    real = cfg.model_copy(
+        update={
+            "aws_account_id": "444455556666",
+            "cluster": cfg.cluster.model_copy(
+                update={
+                    "deploy_role_arn": "arn:aws:iam::444455556666:role/deploy",
+                    "operator_role_arns": ("arn:aws:iam::444455556666:role/oncall",),
+                    "public_access_cidrs": (ipaddress.ip_network("52.94.0.0/28"),),
+                    **({"viewer_role_arns": ()} if hasattr(cfg.cluster, "viewer_role_arns") else {}),
+                }
+            ),
+            "failover": cfg.failover.model_copy(update={"api_zone": "api.acme-saas.io", "hosted_zone_id": "Z123456ABCDEFG"}),
+            "alerts": cfg.alerts.model_copy(update={"subscriptions": ()}),
+        }
+    )
+    assert CHECKS["placeholders"](Context.of(plan, real)).warnings == []

@@ -197,7 +197,7 @@ def test_terminal_tree_groups_by_region_then_component(previews):
     cfg = load_stack(ROOT, "eu")
     primary, dr = cfg.regions.primary.region, cfg.regions.dr.region
     # one section per region, each holding that region's components and nothing of the other's
-    at = {region: tree.index(f"── {region} (") for region in (primary, dr)}
+    at = {region: tree.index(f"── {region} · {role} (") for region, role in ((primary, "primary"), (dr, "dr"))}
     first, second = sorted(at, key=at.get)
     sections = {first: tree[at[first] : at[second]], second: tree[at[second] :]}
     for region, other in ((primary, dr), (dr, primary)):
@@ -208,8 +208,37 @@ def test_terminal_tree_groups_by_region_then_component(previews):
         ids = ", ".join(sorted(t.id for t in cfg.tenants))
         assert f"Tenant x{len(cfg.tenants)}: eu-{region}-t-{{{ids}}}" in section
     assert "ec2:Subnet x9" in tree  # summarised by type with counts
-    assert "cross-region (eu-central-1 + eu-west-1" in tree and "ReplicatedDatabase eu-db: " in tree
+    assert "cross-region (eu-central-1 · dr + eu-west-1 · primary" in tree and "ReplicatedDatabase eu-db: " in tree
     assert len(tree.splitlines()) < 40, "the summary stays short"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_tree_and_the_counts_table_agree_on_every_region(previews, stack):
+    """A region's line in the tree gives the region's total from the counts table, and both mark
+    which region is primary and which dr."""
+    import re
+
+    out = previews[stack].cli.out
+    plan = previews[stack].plan
+    cfg = load_stack(ROOT, stack)
+    per_region: dict[str, int] = {}
+    for r in plan["resources"]:
+        if r["custom"] and not r["type"].startswith("pulumi:providers:"):
+            per_region[r["region"]] = per_region.get(r["region"], 0) + 1
+    header = next(line for line in out.splitlines() if "┃ type" in line)
+    total = next(line for line in out.splitlines() if line.startswith("│ all"))
+    columns = [c.strip() for c in header.strip("┃").split("┃")]
+    values = [c.strip() for c in total.strip("│").split("│")]
+    assert f"{cfg.regions.primary.region} · primary" in columns and f"{cfg.regions.dr.region} · dr" in columns
+    for column, value in zip(columns[1:-1], values[1:-1], strict=True):
+        region = column.split(" · ")[0]
+        assert int(value) == per_region[region], column
+        line = next((x for x in tree_of(out).splitlines() if re.search(rf"── {re.escape(column)} \(", x)), None)
+        if line is None:  # all of the region's resources belong to cross-region components (us-east-1's alarms)
+            assert f"+ {column})" in out, column
+            continue
+        own, *whole = re.findall(r"(\d+) (?:resources?|in )", line)
+        assert int((whole or [own])[-1]) == per_region[region], f"tree says {line!r}, the table {value}"
 
 
 def test_counts_are_explained_in_one_line(previews):
@@ -308,6 +337,8 @@ def test_unparseable_yaml_exits_2(project_copy):
     (project_copy / "Pulumi.eu.yaml").write_text("config: [unclosed\n")
     cli = run_meridian("preview", "--stack", "eu", "--project-dir", str(project_copy))
     assert cli.code == 2 and "Pulumi.eu.yaml: not valid YAML" in cli.err and "Traceback" not in cli.err
+    err = " ".join(cli.err.split())
+    assert 'Pulumi.eu.yaml", line 2' in err and "<unicode string>" not in err, "the error points at the file and line"
 
 
 @pytest.mark.slow

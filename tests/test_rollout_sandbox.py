@@ -68,6 +68,9 @@ def test_a_good_version_is_promoted_to_100_with_a_provenance_record(state_dir, t
     assert cli.code == 0, cli.out + cli.err
     assert target.canary_weights() == {"primary": 100, "dr": 100}
     assert {r: c["version"] for r, c in target.canary_versions().items()} == {"primary": "good", "dr": "good"}
+    out = " ".join(cli.out.split())
+    assert "step 1: dr: canary 0 % -> 50 % (good); the stable image serves the other 50 %" in out, "every move said"
+    assert "step 3: primary: canary 0 % -> 50 % (good)" in out
     report = json.loads((tmp_path / "report" / "rollout.json").read_text())
     assert report["decision"] == "promoted"
     assert [(s["role"], s["percent"], s["decision"]) for s in report["steps"]] == [
@@ -156,6 +159,7 @@ def test_rollback_mid_way_restores_stable_at_once(state_dir, target, tmp_path):
         )
         cli = rollout(state_dir, tmp_path, "--rollback")
         assert cli.code == 0, cli.out + cli.err
+        assert "canary weights dr 25 %, primary 0 % -> dr 0 %, primary 0 %" in " ".join(cli.out.split()), "no Python dict"
         assert target.canary_weights() == {"primary": 0, "dr": 0}
         assert target.canary_versions() == {}
         state = json.loads((state_dir / "rollout" / f"{STACK}.json").read_text())
@@ -179,5 +183,5 @@ def test_an_interrupted_rollout_resumes_where_it_stopped(state_dir, target, tmp_
         state_dir, tmp_path, "--version", "v-resume", "--steps", "25,100", "--region-order", "dr", "--window", "1", *FAST
     )
     assert cli.code == 0, cli.out + cli.err
-    assert "state: resume (resuming at step 1)" in cli.out, cli.out
+    assert "state: resume: resuming at step 1" in cli.out, cli.out
     assert target.canary_weights() == {"primary": 0, "dr": 100}

@@ -129,7 +129,10 @@ def test_reconcile_decisions():
     assert d.kind == "rollback" and "v2" in d.reason
     promoted = _state(phase="promoted", position=6, applied={"dr": 100, "primary": 100})
     assert reconcile(promoted, {"dr": 100, "primary": 100}, "v2", 6).kind == "done"
-    assert reconcile(promoted, {"dr": 100, "primary": 100}, "v3", 6).kind == "fresh"
+    # a new version after a promoted one that is not stable yet: the move back to stable is said, not silent
+    d = reconcile(promoted, {"dr": 100, "primary": 100}, "v3", 6)
+    assert d.kind == "fresh" and "v2 was promoted on the canary track (dr 100 %, primary 100 %)" in d.reason
+    assert "v2's traffic goes back to the stable image first" in d.reason and "workload.image_tag: v2" in d.reason
     assert reconcile(promoted, {"dr": 0, "primary": 0}, "v2", 6).kind == "fresh"
     rolled = _state(phase="rolled_back", applied=zero)
     assert reconcile(rolled, zero, "v2", 6).kind == "fresh"

@@ -180,10 +180,22 @@ def test_a_slo_file_may_override_and_says_so(tmp_path):
 def test_bad_slo_files_are_refused_with_the_key(tmp_path, text, message):
     path = tmp_path / "slo.yaml"
     path.write_text(text)
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(BadInput, match=message) as refused:
         objlib.load(ROOT, "us", path)
+    assert "<unicode string>" not in str(refused.value), "a YAML error names the file"
 
 
 def test_missing_slo_file(tmp_path):
     with pytest.raises(BadInput, match="not found"):
         objlib.load(ROOT, "us", tmp_path / "nope.yaml")
+
+
+def test_threshold_sources_are_project_relative_files_and_keys(tmp_path):
+    """report.md's 'threshold from' column: a file a reader can open anywhere, and the exact key."""
+    spec = objlib.load(ROOT, "us")
+    assert spec.path == "loadtests/slo.yaml"
+    stack_keys = {v for k, v in spec.sources.items() if v != spec.path}
+    assert stack_keys == {"Pulumi.yaml: meridian:slo"}, stack_keys  # the project default the us stack keeps
+    outside = tmp_path / "slo.yaml"
+    outside.write_text("objectives: {p95_ms: 400}\n")
+    assert objlib.load(ROOT, "us", outside).path == str(outside), "a file outside the project keeps its full path"

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meridian.errors import BadInput, GateFailed
+from meridian.output import Progress
 from meridian.slo import report
 from meridian.slo import run as loadrun
 from meridian.slo.evaluate import ERROR, OK, Check, Sample, Verdict, Window, percentile, stats
@@ -214,8 +215,7 @@ def recovery_metrics(samples: list[Sample], window: Window, health: list[tuple[f
 
 
 def _progress(console, name: str, load: loadrun.LocustRun):
-    status = console.status(f"chaos {name}: warming up ...")
-    status.start()
+    status = Progress(console, f"chaos {name}: warming up ...").start()
 
     def show(phase: str) -> None:
         last = None

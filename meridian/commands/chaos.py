@@ -7,6 +7,7 @@ from pathlib import Path
 
 from meridian.choices import Target
 from meridian.errors import BadInput, GateFailed
+from meridian.output import report_console
 from meridian.project import find_project_dir, require_stack
 from meridian.reports import report_dir
 
@@ -29,7 +30,6 @@ class ChaosRequest:
 
 
 def run_chaos(req: ChaosRequest) -> int:
-    from rich.console import Console
 
     from meridian.chaos import run as chaosrun
     from meridian.slo import gate, objectives
@@ -43,7 +43,7 @@ def run_chaos(req: ChaosRequest) -> int:
     slo = objectives.load(project_dir, req.stack, req.slo_path)
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
-    console = Console(highlight=False, soft_wrap=True)
+    console = report_console()
     if req.dry_run:
         from rich.markup import escape
 

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from meridian.commands.common import show_diff, writable
 from meridian.engine.plandiff import diff_plans, load_plan, to_markdown
-from meridian.errors import EXIT_OK
+from meridian.errors import EXIT_GATE, EXIT_OK
 from meridian.output import Format, report_console
 
 
@@ -22,10 +22,11 @@ class DiffRequest:
     json_path: Path | None = None
     title: str | None = None
     format: Format = Format.text
+    strict: bool = False  # exit 1 on what blocks `pulumi up` (CI's gate)
 
 
 def run_diff(req: DiffRequest, console: Console | None = None) -> int:
-    console = console or Console()
+    console = console or report_console()
     notes = console if req.format == Format.text else report_console(stderr=True)  # stdout: the document only
     markdown_path, json_path = writable(req.markdown_path), writable(req.json_path)
     diff = diff_plans(load_plan(req.base, "base"), load_plan(req.head, "head"))
@@ -41,4 +42,4 @@ def run_diff(req: DiffRequest, console: Console | None = None) -> int:
     if json_path:
         json_path.write_text(document)
         notes.print(f"diff JSON written to {json_path}")
-    return EXIT_OK
+    return EXIT_GATE if req.strict and diff.blocked else EXIT_OK

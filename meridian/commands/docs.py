@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meridian.errors import EXIT_GATE, EXIT_OK
-from meridian.output import report_console
+from meridian.output import Progress, report_console
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,7 +21,7 @@ def run_docs(req: DocsRequest) -> int:
 
     console = report_console()
     project = find_project_dir(req.project_dir)
-    with console.status("previewing every stack"):
+    with Progress(console, "previewing every stack"):
         facts = stack_facts(project)
     bench = load_bench(project)
     wanted = render_docs(project, facts, bench)

@@ -24,6 +24,7 @@ from rich.markup import escape
 
 from meridian.choices import DrillMode, DrillName, Target
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
+from meridian.output import report_console
 from meridian.targets import ExecutionGuard, Explains, LockOwner, StackLock
 
 
@@ -60,7 +61,7 @@ def _open(req: DrillRequest, project_dir: Path):
 
 
 def run_drill(req: DrillRequest, console: Console | None = None) -> int:
-    console = console or Console()
+    console = console or report_console()
     from meridian.drills.catalog import build
     from meridian.project import find_project_dir, require_stack
     from meridian.stackconfig import load_validated

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
+from meridian.output import report_console
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +58,7 @@ def drill_record(project_dir: Path, stack: str, given: Path | None) -> list[Path
 
 
 def build(req: EvidenceRequest, console: Console | None = None, drill_files: list[Path] | None = None) -> int:
-    console = console or Console()
+    console = console or report_console()
     from meridian.commands.common import prepare
     from meridian.engine.pipeline import plan_stack
     from meridian.evidence.bundle import prepare_out_dir, write_bundle
@@ -112,7 +113,7 @@ def verify(bundle_dir: Path, console: Console | None = None, *, key: Path | None
     from meridian.evidence.manifest import verify as check
     from meridian.evidence.signature import SIGNING_KEY_ENV, check_signature, read_signature
 
-    console = console or Console()
+    console = console or report_console()
     if key is not None and allow_unsigned:
         raise BadInput("--allow-unsigned contradicts --key: with --key the bundle must be signed by that key")
     if key is not None and not key.is_file():

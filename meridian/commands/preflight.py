@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from meridian.errors import EXIT_GATE, EXIT_OK
+from meridian.output import Progress, report_console
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +24,7 @@ class PreflightRequest:
 def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
     from meridian.commands.common import prepare, writable
 
-    console = console or Console()
+    console = console or report_console()
     prep = prepare(req.stack, req.project_dir, req.tenants)
     json_path = writable(req.json_path)
 
@@ -32,7 +33,7 @@ def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
     from meridian.preflight.checks import Context, run_checks
     from meridian.preflight.run import print_report, summary_line, to_json
 
-    with console.status(f"running the {req.stack} program offline"):
+    with Progress(console, f"running the {req.stack} program offline"):
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
     plan = Plan("meridian", req.stack, run.registrations, run.outputs)
     results = run_checks(plan, prep.cfg)

@@ -61,12 +61,14 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         return EXIT_OK
 
     from meridian.engine.pipeline import plan_stack
-    from meridian.render import cost_summary, counts_line, counts_table, plan_tree, rich_tree
+    from meridian.render import cost_summary, counts_line, counts_table, plan_tree, region_roles, rich_tree
+
+    roles = region_roles(prep.cfg)
 
     def show_tree(plan, cost) -> None:  # while the analyzer finishes its stack rules
         if text:
-            console.print(rich_tree(plan_tree(plan, full=req.full)))
-            console.print(counts_table(plan))
+            console.print(rich_tree(plan_tree(plan, full=req.full, roles=roles)))
+            console.print(counts_table(plan, roles))
             console.print(cost_summary(cost))
 
     staged = plan_stack(
@@ -94,7 +96,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     elif req.format == Format.json:
         console.out(plan_json(document), highlight=False, end="")
     else:
-        console.out(preview_markdown(plan, report, cost, req.full), highlight=False, end="")
+        console.out(preview_markdown(plan, report, cost, req.full, roles), highlight=False, end="")
     if json_path:
         write_plan_json(document, json_path)
         notes.print(f"plan written to {json_path}")
@@ -126,26 +128,33 @@ def write_plan_json(document: dict[str, Any], path: Path) -> None:
         out.write("\n")
 
 
-def preview_markdown(plan, report, cost, full: bool) -> str:
+def preview_markdown(plan, report, cost, full: bool, roles: dict[str, str] | None = None) -> str:
     """The preview as a PR comment: the tree, the counts, the policy verdict and the cost line."""
-    from meridian.render import count_rows, counts_line, markdown_table, markdown_tree, plan_tree, violations_markdown
+    from meridian.render import (
+        cost_verdict,
+        count_rows,
+        counts_line,
+        markdown_table,
+        markdown_tree,
+        plan_tree,
+        violations_markdown,
+    )
 
     verdict = "skipped (--no-policy)" if report is None else ("**FAILED**" if report.mandatory else "passed")
-    over = "**over**" if cost.problems else "within caps"
     out = [
         f"## meridian preview: stack `{plan.stack}`",
         "",
         f"{counts_line(plan, report.analyzed if report else None)}.",
         "",
-        f"Policy: {verdict}. Cost: ${cost.total_usd:,.2f}/month vs stack cap ${cost.stack_cap_usd:,.2f} ({over}).",
+        f"Policy: {verdict}. Cost: ${cost.total_usd:,.2f}/month vs stack cap ${cost.stack_cap_usd:,.2f} ({cost_verdict(cost)}).",
         "",
         "### Resources by region and component" + (" (full)" if full else ""),
         "",
-        markdown_tree(plan_tree(plan, full=full)),
+        markdown_tree(plan_tree(plan, full=full, roles=roles)),
         "",
         "### Resources per type and region",
         "",
-        markdown_table(*count_rows(plan)),
+        markdown_table(*count_rows(plan, roles)),
         "",
     ]
     if report is not None:

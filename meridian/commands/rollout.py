@@ -11,6 +11,7 @@ import yaml
 
 from meridian.choices import Target
 from meridian.errors import BadInput
+from meridian.output import Progress, report_console
 from meridian.project import find_project_dir, require_stack
 
 DEFAULT_VERSIONS_FILE = Path("loadtests") / "versions.yaml"
@@ -72,7 +73,8 @@ def version_fault(version: str, versions_file: Path) -> dict | None:
     if not versions_file.exists():
         return None
     try:
-        doc = yaml.safe_load(versions_file.read_text()) or {}
+        with versions_file.open(encoding="utf-8") as stream:  # a named stream: errors name the file
+            doc = yaml.safe_load(stream) or {}
     except yaml.YAMLError as exc:
         raise BadInput(f"{versions_file}: not readable YAML: {exc}") from None
     versions = doc.get("versions") if isinstance(doc, dict) else None
@@ -92,7 +94,6 @@ def version_fault(version: str, versions_file: Path) -> dict | None:
 
 
 def run_rollout(req: RolloutRequest) -> int:
-    from rich.console import Console
 
     from meridian.rollout import drive
     from meridian.rollout.plan import RolloutPlan, check_steps, parse_region_order, parse_steps
@@ -101,7 +102,7 @@ def run_rollout(req: RolloutRequest) -> int:
     from meridian.stackconfig import load_validated
     from meridian.targets import TARGET_KINDS, CanaryHost, RegionDoors, open_target
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = report_console()
     if req.target not in TARGET_KINDS:
         raise BadInput(f"unknown target {req.target!r} (allowed: {', '.join(TARGET_KINDS)})")
     if not req.rollback and not req.version:
@@ -182,15 +183,19 @@ def run_rollout(req: RolloutRequest) -> int:
             res = target.start_canary(role, req.version, fault)
             console.print(f"  {role}: {res.detail} ({res.seconds:.1f} s)")
 
-    status = console.status("")
+    status = Progress(console)
 
     def on_event(kind: str, data: dict) -> None:
         if kind == "reconcile":
-            console.print(f"  state: {data['decision']} ({data['reason']})")
+            console.print(f"  state: {data['decision']}: {data['reason']}")
         elif kind == "reconciled":
             console.print(f"  rolled back to 0 % first in {data['seconds'] * 1000:.0f} ms (live {data['live']})")
         elif kind == "step":
             step = data["step"]
+            console.print(
+                f"  step {step.index + 1}: {step.role}: canary {data['before']} % -> {step.percent} % ({plan.version}); "
+                f"the stable image serves the other {100 - step.percent} %"
+            )
             status.update(f"step {step.index + 1}: {step.role} {step.percent} % set and read back; holding")
             status.start()
         elif kind == "look":
@@ -314,9 +319,14 @@ def _rollback(console, target, spath: Path) -> int:
     state = load(spath)
     if state is not None:
         state.phase, state.applied, state.updated_at = "rolled_back", after, drive.now_iso()
-        state.reason = f"--rollback (was {before})"
+        state.reason = f"--rollback (was {', '.join(f'{r} {w} %' for r, w in sorted(before.items()))})"
         save(spath, state)
+
+    def split(weights: dict[str, int]) -> str:
+        return ", ".join(f"{role} {w} %" for role, w in sorted(weights.items())) or "none"
+
     console.print(
-        f"[green]rolled back[/]: canary weights {before} -> {after} in {seconds * 1000:.0f} ms; stable serves everything"
+        f"[green]rolled back[/]: canary weights {split(before)} -> {split(after)} in {seconds * 1000:.0f} ms; "
+        "the stable image serves everything"
     )
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meridian.errors import BadInput, GateFailed, MeridianError
-from meridian.output import Format, report_console
+from meridian.output import Format, Progress, report_console
 from meridian.project import find_project_dir, require_stack
 
 if TYPE_CHECKING:
@@ -61,17 +61,22 @@ def run_up(req: SandboxRequest) -> int:
     from meridian.targets import sandbox
 
     cfg = load_validated(project_dir, req.stack)
+    progress = Progress(
+        _console() if req.format != Format.json else report_console(stderr=True), f"sandbox {req.stack}: starting"
+    )
     try:
-        res = sandbox.up(
-            cfg,
-            req.stack,
-            root,
-            time_scale=req.time_scale,
-            fault_proxies=req.fault_proxies,
-            fresh=req.fresh,
-            project_dir=project_dir,
-            previewed=req.previewed,
-        )
+        with progress:
+            res = sandbox.up(
+                cfg,
+                req.stack,
+                root,
+                time_scale=req.time_scale,
+                fault_proxies=req.fault_proxies,
+                fresh=req.fresh,
+                project_dir=project_dir,
+                previewed=req.previewed,
+                on_step=lambda what: progress.update(f"sandbox {req.stack}: {what}"),
+            )
     except sandbox.SandboxMissing as exc:
         raise BadInput(str(exc)) from None
     except sandbox.SandboxError as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from meridian.choices import Shape, Target
 from meridian.errors import GateFailed
+from meridian.output import report_console
 from meridian.project import find_project_dir, require_stack
 from meridian.reports import report_dir
 
@@ -50,7 +51,6 @@ def breach_message(verdict, paths, advice: str = "") -> str:
 
 
 def run_slo(req: SloRequest) -> int:
-    from rich.console import Console
 
     from meridian.slo import gate, objectives
     from meridian.slo.run import LoadSpec
@@ -63,7 +63,7 @@ def run_slo(req: SloRequest) -> int:
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
     out = req.report_dir or report_dir(project_dir, "slo", req.stack)
-    console = Console(highlight=False, soft_wrap=True)
+    console = report_console()
     console.print(
         f"SLO gate: {req.stack} on {target.kind} at {target.endpoint()}: {load.shape}, {load.users} users, "
         f"{load.duration_s:g} s{f', {load.workers} workers' if load.workers else ''}"

@@ -26,6 +26,7 @@ from meridian.choices import Shape, Target
 from meridian.commands.slo import SloBreached, breach_message, not_proven_line
 from meridian.errors import BadInput, GateFailed
 from meridian.evidence.manifest import sha256_of
+from meridian.output import report_console
 from meridian.project import find_project_dir, require_stack
 from meridian.reports import report_dir
 
@@ -76,7 +77,6 @@ def pulumi_cli() -> str:
 
 
 def run_up(req: UpRequest) -> int:
-    from rich.console import Console
 
     from meridian.slo import gate, objectives
     from meridian.slo.run import LoadSpec
@@ -93,7 +93,7 @@ def run_up(req: UpRequest) -> int:
     slo = objectives.load(project_dir, req.stack, req.slo_path)  # bad config or SLO file: exit 2 before any step
     if req.target == "aws":
         pulumi_cli()
-    console = Console(highlight=False, soft_wrap=True)
+    console = report_console()
     out = req.report_dir or report_dir(project_dir, "up", req.stack)
     out.mkdir(parents=True, exist_ok=True)
 

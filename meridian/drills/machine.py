@@ -34,6 +34,7 @@ from rich.markup import escape
 from meridian.drills.measure import DataLoss, Objectives, Recovery, data_loss, recovery
 from meridian.drills.probe import Probe, ProbeLog, read_back
 from meridian.errors import BadInput, GateFailed
+from meridian.output import Progress
 from meridian.targets import ActionResult, Target, check_operation, perform
 from meridian.targets.lock import pid_alive
 
@@ -286,7 +287,7 @@ def execute(run: Run) -> dict[str, Any]:
         run.save()
         t0 = time.monotonic()
         try:
-            with console.status(f"[{index}/{total}] {step.name}: {step.purpose}"):
+            with Progress(console, f"[{index}/{total}] {step.name}: {step.purpose}"):
                 found = _with_timeout(lambda s=step, r=record: _run_step(run, s, r), step.timeout_s, step.name)
         except Exception as exc:
             record.update(status="failed", seconds=round(time.monotonic() - t0, 3), error=str(exc))

@@ -105,7 +105,9 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def picture(doc: dict[str, Any], path: Path) -> None:
+def figure(doc: dict[str, Any]):
+    """The drill on one time axis: each probe write and read (ok or failed), every event labelled
+    with its time, the steps' spans; the legend beside the plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,18 +124,29 @@ def picture(doc: dict[str, Any], path: Path) -> None:
                     xs, [y] * len(xs), s=18, c=colour, marker=marker, linewidths=0.8, label=f"{kind} {'ok' if ok else 'failed'}"
                 )
     colours = {"fault": "#c62828", "detected": "#ef6c00", "failback": "#6a1b9a"}
-    for i, e in enumerate(doc["events"]):
+    # in time order, each label on its own level (four levels) with its time: labels of events a few
+    # ms apart neither overlap nor read in the wrong order
+    for i, e in enumerate(sorted(doc["events"], key=lambda e: e["t"])):
         x = e["t"] - t0
         colour = colours.get(e["event"], "#1565c0")
         ax.axvline(x, color=colour, lw=1, ls="--", alpha=0.8)
-        ax.text(x, 1.35 + 0.18 * (i % 3), e["event"], rotation=0, fontsize=7, color=colour, ha="left", va="bottom")
+        ax.text(
+            x,
+            1.3 + 0.17 * (i % 4),
+            f"{e['event']} {x:.2f} s",
+            fontsize=7,
+            color=colour,
+            ha="left",
+            va="bottom",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
     for s in doc["steps"]:
         if s.get("started_at") and s.get("seconds") is not None:
             ax.axvspan(
                 s["started_at"] - t0, s["started_at"] - t0 + s["seconds"], ymin=0.02, ymax=0.08, color="#90a4ae", alpha=0.6
             )
     ax.set_yticks(list(rows.values()), list(rows))
-    ax.set_ylim(-0.5, 2.0)
+    ax.set_ylim(-0.5, 2.1)
     ax.set_xlabel("seconds since the drill started")
     measured = "; ".join(
         f"{k}: RTO {m['recovery']['rto_s']} s, lost {len(m['data_loss']['lost_ids'])}"
@@ -142,9 +155,16 @@ def picture(doc: dict[str, Any], path: Path) -> None:
     )
     ax.set_title(f"{doc['drill']} on {doc['stack']} ({doc['target']}): {doc['verdict']}  {measured}", fontsize=9)
     if ax.get_legend_handles_labels()[0]:  # a drill that failed before the probe started has no requests
-        ax.legend(loc="lower right", fontsize=7, ncol=4)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, borderaxespad=0)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def picture(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(doc)
     fig.savefig(path)
     plt.close(fig)
 

@@ -17,12 +17,16 @@ from functools import cached_property
 from typing import Any
 
 from meridian.engine.recorder import Registration, is_resource, plain_struct
+from meridian.engine.secretdigest import plan_secrets
 
 GLOBAL = "global"  # resources under no regional provider (components, the stack, providers themselves)
 
 
 def short_type(token: str) -> str:
-    """`aws:ec2/subnet:Subnet` -> `aws:ec2:Subnet`; `meridian:network:RegionNetwork` stays."""
+    """`aws:ec2/subnet:Subnet` -> `aws:ec2:Subnet`; `meridian:network:RegionNetwork` stays; a name that
+    is not a type token (a cost line's `s3-storage-at-quota`) stays as it is."""
+    if token.count(":") < 2:
+        return token
     pkg, _, rest = token.partition(":")
     module, _, kind = rest.partition(":")
     return f"{pkg}:{module.split('/')[0]}:{kind}"
@@ -158,6 +162,7 @@ class Plan:
             "stack": self.stack,
             "resources": self.resource_dicts,
             "outputs": canonical(self.outputs),
+            "secrets": plan_secrets(self.registrations),
             "policy": {**policy, "violations": violations},
             "cost": cost,
         }

@@ -81,6 +81,7 @@ class ValueChange:
     before: Any = None  # shown only when both sides are short plain scalars
     after: Any = None
     shown: bool = False
+    secret: bool = False  # a secret input whose value changed (its keyed digest did): never shown
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,17 @@ class PlanDiff:
     head_mandatory: int
     policy_note: str
     cost: CostDiff
+    secrets_note: str = ""  # why secret values were not compared, if they were not
+
+    @property
+    def protected_deletes(self) -> list[ResourceChange]:
+        """Deletes `pulumi up` refuses: the update fails on each until it is unprotected."""
+        return [r for r in self.removed if r.protect]
+
+    @property
+    def blocked(self) -> bool:
+        """The update cannot go through as planned: a mandatory violation or a protected delete."""
+        return bool(self.head_mandatory or self.protected_deletes)
 
     @property
     def has_changes(self) -> bool:
@@ -169,12 +181,15 @@ class PlanDiff:
         cost = self.cost
         return {
             "stack": self.stack,
+            "blocked": self.blocked,
             "resources": {
                 "added": [resource(r) for r in self.added],
                 "removed": [{**resource(r), "protect": r.protect} for r in self.removed],
                 "changed": [resource(r) for r in self.changed],
                 "unchanged": self.unchanged,
+                "protected_deletes": [r.urn for r in self.protected_deletes],
             },
+            "secrets": {"compared": not self.secrets_note, "note": self.secrets_note},
             "policy": {
                 "compared": self.policy_compared,
                 "note": self.policy_note,
@@ -219,13 +234,45 @@ def diff_plans(base: dict[str, Any], head: dict[str, Any]) -> PlanDiff:
 
     added = [_ref(after[u]) for u in sorted(after.keys() - before.keys())]
     removed = [_ref(before[u]) for u in sorted(before.keys() - after.keys())]
+    old_secrets, new_secrets, secrets_note = _secret_digests(base, head)
     changed = []
     for urn in sorted(before.keys() & after.keys()):
         changes = resource_changes(before[urn], after[urn])
+        changes += secret_changes(old_secrets.get(urn, {}), new_secrets.get(urn, {}), {c.path for c in changes})
         if changes:
             changed.append(_ref(after[urn], tuple(changes)))
     unchanged = len(before.keys() & after.keys()) - len(changed)
-    return PlanDiff(head["stack"], added, removed, changed, unchanged, *_policy_diff(base, head), _cost_diff(base, head))
+    return PlanDiff(
+        head["stack"], added, removed, changed, unchanged, *_policy_diff(base, head), _cost_diff(base, head), secrets_note
+    )
+
+
+def _secret_digests(base: dict[str, Any], head: dict[str, Any]) -> tuple[dict, dict, str]:
+    """Both plans' secret digests, or empty maps and the reason they cannot be compared."""
+    old, new = base.get("secrets"), head.get("secrets")
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        missing = [side for side, s in (("base", old), ("head", new)) if not isinstance(s, dict)]
+        which = "the base and head plans record" if len(missing) == 2 else f"the {missing[0]} plan records"
+        return {}, {}, f"secret values not compared: {which} no secret digests (made by an older meridian)"
+    if old.get("key_id") != new.get("key_id"):
+        return (
+            {},
+            {},
+            (
+                "secret values not compared: the plans were made under different digest keys "
+                "(preview both with the same MERIDIAN_PLAN_DIGEST_KEY, as CI does)"
+            ),
+        )
+    return old.get("digests") or {}, new.get("digests") or {}, ""
+
+
+def secret_changes(before: dict[str, str], after: dict[str, str], seen: set[str]) -> list[ValueChange]:
+    """Secret inputs whose value changed (by keyed digest), where the inputs alone show `[secret]` on both sides."""
+    return [
+        ValueChange(path, secret=True)
+        for path in sorted(before.keys() | after.keys())
+        if before.get(path) != after.get(path) and path not in seen
+    ]
 
 
 def _ref(r: dict[str, Any], changes: tuple[ValueChange, ...] = ()) -> ResourceChange:
@@ -394,6 +441,9 @@ def _capped(rows: list[str], total: int) -> list[str]:
 
 def headline(d: PlanDiff) -> str:
     parts = []
+    if d.protected_deletes:
+        n = len(d.protected_deletes)
+        parts.append(f"🛑 {n} protected delete{'s' if n != 1 else ''} (`pulumi up` fails until unprotected)")
     if d.head_mandatory:
         parts.append(f"❌ {d.head_mandatory} mandatory violation{'s' if d.head_mandatory != 1 else ''} (blocks the update)")
     if d.policy_compared:
@@ -420,6 +470,7 @@ def to_markdown(d: PlanDiff, title: str | None = None) -> str:
         f"**{headline(d)}**",
         "",
     ]
+    out += _blockers_section(d)
     out += _policy_section(d)
     out += _cost_section(d.cost)
     out += _resources_section(d)
@@ -433,6 +484,22 @@ def _fit(markdown: str) -> str:
     cut = markdown[: markdown.rindex("\n", 0, _MAX_CHARS - 200)]
     closing = "\n\n</details>" if cut.count("<details>") > cut.count("</details>") else ""
     return f"{cut}\n\n... (cut to fit a PR comment: the diff JSON has everything){closing}\n"
+
+
+def _blockers_section(d: PlanDiff) -> list[str]:
+    if not d.protected_deletes:
+        return []
+    out = [
+        f"#### 🛑 Protected deletes ({len(d.protected_deletes)}): `pulumi up` fails on each",
+        "",
+        "Deleting these is what the change asks, but they are protected: unprotect them first in a change of "
+        'their own, or keep them (docs/operations.md, "Offboarding a tenant").',
+        "",
+        "| resource | region |",
+        "|---|---|",
+    ]
+    rows = [f"| {_resource_cell(r)} | {r.region or ''} |" for r in d.protected_deletes]
+    return out + _capped(rows, len(rows)) + [""]
 
 
 def _policy_section(d: PlanDiff) -> list[str]:
@@ -480,15 +547,19 @@ def _cost_section(cost: CostDiff) -> list[str]:
 
 
 def _change_text(c: ValueChange) -> str:
+    if c.secret:
+        return f"{_code(c.path)} [secret]"
     if c.shown:
         return f"{_code(c.path)}: {_cell(_fmt_value(c.before))} → {_cell(_fmt_value(c.after))}"
     return _code(c.path)
 
 
 def _resources_section(d: PlanDiff) -> list[str]:
+    note = [f"> {d.secrets_note}", ""] if d.secrets_note else []
     if not (d.added or d.removed or d.changed):
-        return [f"No resource changes ({d.unchanged} unchanged)."]
+        return [*note, f"No resource changes ({d.unchanged} unchanged)."]
     out = [
+        *note,
         f"<details><summary>Resources: {len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to delete, "
         f"{d.unchanged} unchanged</summary>",
         "",

@@ -36,6 +36,7 @@ class CheckResult:
     encodes: str  # the AWS (or Kubernetes) rule the check stands for
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what is wrong for a real deploy but not for a preview
     checked: int = 0
 
     @property
@@ -707,6 +708,8 @@ def check_account(ctx: Context) -> CheckResult:
     return result
 
 
+from meridian.preflight.placeholders import check_placeholders  # noqa: E402 (it builds on the types above)
+
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "names": check_names,
     "quotas": check_quotas,
@@ -716,6 +719,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "service-settings": check_service_settings,
     "images": check_images,
     "account": check_account,
+    "placeholders": check_placeholders,
 }
 
 

@@ -10,8 +10,13 @@ from meridian.preflight.checks import CheckResult
 
 def summary_line(results: list[CheckResult]) -> str:
     failed = [r.check for r in results if not r.passed]
+    warned = sum(len(r.warnings) for r in results)
     if not failed:
-        return f"[green]passed[/] ({len(results)} checks)"
+        return f"[green]passed[/] ({len(results)} checks)" + (
+            f"; [yellow]{warned} placeholder value{'s' if warned != 1 else ''} to replace before a real `pulumi up`[/]"
+            if warned
+            else ""
+        )
     return (
         f"[bold red]FAILED[/] {', '.join(failed)} ({len(failed)} of {len(results)} checks; `meridian preflight` lists the fixes)"
     )
@@ -34,6 +39,9 @@ def print_report(results: list[CheckResult], console: Console) -> None:
                 soft_wrap=True,
             )
     for r in results:
+        for warning in r.warnings:
+            console.print(f"[yellow]{r.check}:[/] {warning}", highlight=False, soft_wrap=True)
+    for r in results:
         for note in r.notes:
             console.print(f"[dim]{r.check}, to verify online: {note}[/]", highlight=False, soft_wrap=True)
 
@@ -48,6 +56,7 @@ def to_json(results: list[CheckResult]) -> dict:
                 "checked": r.checked,
                 "encodes": r.encodes,
                 "notes": r.notes,
+                "warnings": r.warnings,
                 "findings": [{"urn": f.urn, "problem": f.problem, "fix": f.fix} for f in r.findings],
             }
             for r in results

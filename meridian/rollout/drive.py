@@ -209,6 +209,7 @@ class Runner:
     def _hold(
         self, step: Step, state: RolloutState, reader: LiveReader, window: float, max_hold: float, outcome: Outcome
     ) -> StepRecord:
+        before = self.target.canary_weights().get(step.role, 0)
         self.target.set_canary_weight(step.role, step.percent)
         live = self.target.canary_weights()
         if live.get(step.role) != step.percent:
@@ -216,7 +217,7 @@ class Runner:
         started = time.time()
         state.applied, state.position, state.updated_at = live, step.index, now_iso()
         save(self.state_path, state)  # recorded before judging: an interrupted step is known
-        self.on_event("step", {"step": step, "live": live})
+        self.on_event("step", {"step": step, "live": live, "before": before})
         backlog = reader.new()  # up to now: the report keeps them all, the step judges those since its weight
         outcome.samples.extend(backlog)
         mine: list[Sample] = [s for s in backlog if s.start >= started]

@@ -59,24 +59,61 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(path: Path, doc: dict, samples: list[Sample], canary_version: str) -> None:
+MAX_POINTS = 4000  # per version: more points only hide each other (and the canary under the stable)
+
+
+def thinned(points: list[tuple[float, float]], cap: int = MAX_POINTS) -> list[tuple[float, float]]:
+    """Every n-th point, evenly over time, so at most `cap` remain (the same points every run)."""
+    if len(points) <= cap:
+        return points
+    step = len(points) / cap
+    return [points[int(i * step)] for i in range(cap)]
+
+
+def figure(doc: dict, samples: list[Sample], canary_version: str):
+    """Each request's latency (thinned to at most MAX_POINTS per version) with the steps, the pauses
+    between regions and the rollback marked; below, each step's p95 of canary and stable."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(10, 7), gridspec_kw={"height_ratios": [3, 2]})
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(12, 7.5), gridspec_kw={"height_ratios": [3, 2]})
     t0 = min((s.start for s in samples), default=0.0)
-    for version, colour, label in ((False, "tab:blue", "stable"), (True, "tab:red", f"canary ({canary_version})")):
-        pts = [
-            (s.start - t0, s.ms) for s in samples if s.outcome == OK and (s.version == canary_version) == version and s.version
-        ]
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            ax.scatter(xs, ys, s=6 if not version else 14, c=colour, alpha=0.35 if not version else 0.9, label=label)
-    for s in doc["steps"]:
+    for is_canary, colour, label in ((False, "tab:blue", "stable"), (True, "tab:red", f"canary ({canary_version})")):
+        pts = sorted(
+            (s.start - t0, s.ms) for s in samples if s.outcome == OK and s.version and (s.version == canary_version) == is_canary
+        )
+        shown = thinned(pts)
+        if shown:
+            xs, ys = zip(*shown, strict=True)
+            note = f", {len(shown):,} of {len(pts):,} shown" if len(shown) < len(pts) else ""
+            ax.scatter(
+                xs,
+                ys,
+                s=14 if is_canary else 5,
+                c=colour,
+                alpha=0.85 if is_canary else 0.3,
+                label=f"{label}{note}",
+                zorder=3 if is_canary else 2,
+            )
+    steps = doc["steps"]
+    for s in steps:
         ax.axvline(s["started_at"] - t0, color="grey", lw=0.8, ls=":")
-        ax.annotate(f" {s['role']} {s['percent']}%", (s["started_at"] - t0, 0.02), xycoords=("data", "axes fraction"), fontsize=7)
+        ax.annotate(
+            f"{s['index'] + 1}: {s['role']} {s['percent']} %",
+            (s["started_at"] - t0, 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize=8,
+            rotation=90,
+            va="top",
+            ha="right",
+        )
+    for before, after in zip(steps, steps[1:], strict=False):
+        if before["role"] != after["role"] and after["started_at"] > before["ended_at"]:
+            ax.axvspan(
+                before["ended_at"] - t0, after["started_at"] - t0, color="grey", alpha=0.15, label="pause: load moves region"
+            )
     rb = doc.get("rollback") or {}
     if rb:
         ax.axvline(rb["at_zero"] - t0, color="tab:red", lw=1.2, label="canary at 0 %")
@@ -86,19 +123,28 @@ def plot(path: Path, doc: dict, samples: list[Sample], canary_version: str) -> N
     ax.set_yscale("log")
     ax.set_xlabel("seconds")
     ax.set_ylabel("latency ms (each request)")
-    ax.legend(loc="upper right", fontsize=7)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))  # one entry for every pause
+    ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     ax.set_title(f"Rollout of {canary_version}: canary vs stable ({doc['decision'].replace('_', ' ')})")
-    labels = [f"{s['index'] + 1}: {s['role']} {s['percent']}%" for s in doc["steps"]]
+    labels = [f"{s['index'] + 1}: {s['role']} {s['percent']}%" for s in steps]
     xs = range(len(labels))
-    can = [s["canary"].get("p95_ms") or 0 for s in doc["steps"]]
-    sta = [s["stable"].get("p95_ms") or 0 for s in doc["steps"]]
+    can = [s["canary"].get("p95_ms") or 0 for s in steps]
+    sta = [s["stable"].get("p95_ms") or 0 for s in steps]
     bx.bar([x - 0.2 for x in xs], sta, width=0.4, color="tab:blue", label="stable p95")
     bx.bar([x + 0.2 for x in xs], can, width=0.4, color="tab:red", label="canary p95")
     if p95:
-        bx.axhline(p95, color="black", lw=0.8, ls="--")
-    bx.set_xticks(list(xs), labels, fontsize=7)
+        bx.axhline(p95, color="black", lw=0.8, ls="--", label=f"p95 objective {p95:g} ms")
+    bx.set_xticks(list(xs), labels, fontsize=9)
     bx.set_ylabel("p95 ms per step")
-    bx.legend(fontsize=7)
+    bx.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     fig.tight_layout()
+    return fig
+
+
+def plot(path: Path, doc: dict, samples: list[Sample], canary_version: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(doc, samples, canary_version)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -135,4 +135,16 @@ def reconcile(state: RolloutState | None, live: dict[str, int], version: str, pl
         return Decision(
             "rollback", reason=f"the live split {live_set} is not the recorded {recorded or 'all stable'}", then_fresh=True
         )
+    if state.phase == "promoted" and live_set:
+        # promoted on the canary track is not stable yet: the new version takes that track over
+        return Decision(
+            "fresh",
+            reason=f"{state.version} was promoted on the canary track ({_percent(live_set)}) but is not the stable image: "
+            f"step 1 puts {version} on that track, so {state.version}'s traffic goes back to the stable image first "
+            f"(to keep {state.version}, make it stable with `pulumi up` and workload.image_tag: {state.version} before rolling out)",
+        )
     return Decision("fresh", reason=f"the last rollout ({state.version}) {state.phase.replace('_', ' ')}")
+
+
+def _percent(weights: dict[str, int]) -> str:
+    return ", ".join(f"{role} {w} %" for role, w in sorted(weights.items()))

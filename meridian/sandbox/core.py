@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,8 +138,10 @@ def up(
     fresh: bool = False,
     project_dir: Path | None = None,
     previewed: PreviewedPlan | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> UpResult:
     """`project_dir`: the checkout whose program renders the services (default: this one).
+    `on_step`: told what `up` is doing as it goes (rendering the plan, each part started).
     `previewed`: the plan `meridian up` previewed, recorded in the manifest (`plan_record`). A
     running sandbox started from another program (settings, quotas, versions changed) is stopped
     and started again from the new plan (every part; the primary's data is kept, the replica
@@ -171,6 +174,8 @@ def up(
         pglib.check_traversable(root, user)
     except PermissionError as exc:
         raise SandboxMissing(str(exc)) from None
+    step = on_step or (lambda _what: None)
+    step(f"rendering the {stack} plan offline (what the sandbox runs)")
     try:
         planned = fromplan.load(project_dir or SERVICE_PROJECT_DIR, stack)
     except fromplan.PlanUnavailable as exc:
@@ -200,6 +205,7 @@ def up(
         doc.processes[ref.name] = ref
         popen[ref.name] = proc
         mf.write(root, doc)
+        step(f"{ref.name} started ({len(doc.processes)} of {len(names)} parts, {time.monotonic() - t0:.0f} s)")
 
     try:
         asyncio.run(_bring_up(planned, root, doc, port, pg, haproxy_bin, user, failover, fault_proxies, started, popen))

@@ -472,10 +472,15 @@ def evaluate(
 
 def timeline(samples: list[Sample], bucket_s: float = 1.0) -> list[dict]:
     """Per time bucket (from the first request): requests/s, errors/s, throttled/s and exact
-    p50/p95/p99 of the bucket's successful requests: what the report plots."""
+    p50/p95/p99 of the bucket's successful requests (`ok` of them): what the report plots.
+
+    The last bucket usually ends with the run, before its width is up: its rates are per full
+    width, so it is marked `partial` (with the `span_s` it covers) and the plot leaves it out
+    rather than draw a throughput drop that did not happen."""
     if not samples:
         return []
     t0 = min(s.start for s in samples)
+    last = max(s.start for s in samples)
     buckets: dict[int, list[Sample]] = defaultdict(list)
     for s in samples:
         buckets[int((s.start - t0) // bucket_s)].append(s)
@@ -493,6 +498,10 @@ def timeline(samples: list[Sample], bucket_s: float = 1.0) -> list[dict]:
                 "p50_ms": percentile(lat, 50),
                 "p95_ms": percentile(lat, 95),
                 "p99_ms": percentile(lat, 99),
+                "ok": len(lat),
             }
         )
+    span = last - (t0 + (len(out) - 1) * bucket_s)
+    if len(out) > 1 and span < 0.9 * bucket_s:
+        out[-1].update(partial=True, span_s=round(span, 3))
     return out

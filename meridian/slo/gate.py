@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from meridian.errors import GateFailed
+from meridian.output import Progress
 from meridian.slo import report, run
 from meridian.slo.evaluate import Verdict, fmt_value
 from meridian.slo.objectives import SloSpec, judge
@@ -40,9 +41,10 @@ def check_tested_plan(target: Target, previewed_sha256: str | None) -> str | Non
 
 
 def progress_printer(console, spec: run.LoadSpec):
-    """A callback for `LocustRun.wait`: one live line per second (rich status)."""
-    status = console.status("starting Locust ...")
-    status.start()
+    """A callback for `LocustRun.wait`: the load's progress, live in a terminal, a line every few
+    seconds in a CI log (output.Progress). The clock stops at the run's duration: after it, the
+    line says the run is finishing (the last requests and the report) instead of counting past it."""
+    status = Progress(console, "starting Locust ...").start()
     t0 = time.monotonic()
 
     def show(p: dict | None) -> None:
@@ -50,8 +52,12 @@ def progress_printer(console, spec: run.LoadSpec):
             status.stop()
             return
         p95 = "-" if p["window_p95_ms"] is None else f"{p['window_p95_ms']:.0f} ms"
+        elapsed = time.monotonic() - t0
+        clock = (
+            f"{elapsed:4.0f}/{spec.duration_s:g} s" if elapsed <= spec.duration_s else f"{spec.duration_s:g} s done, finishing"
+        )
         status.update(
-            f"{time.monotonic() - t0:4.0f}/{spec.duration_s:g} s  users {p['users']:>4}  "
+            f"{clock}  users {p['users']:>4}  "
             f"req {p['requests']:>7}  last s: {p['window_requests']:>5} req, {p['window_errors']} err, "
             f"{p['window_throttled']} 429, p95 {p95}"
         )

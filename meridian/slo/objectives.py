@@ -160,7 +160,8 @@ def judge(
 
 def read_slo_file(path: Path) -> SloFile:
     try:
-        doc = yaml.safe_load(path.read_text())
+        with path.open(encoding="utf-8") as stream:  # a named stream: errors name the file
+            doc = yaml.safe_load(stream)
     except FileNotFoundError:
         raise BadInput(f"SLO file {path} not found (the default is {DEFAULT_SLO_FILE})") from None
     except (OSError, yaml.YAMLError) as exc:
@@ -213,7 +214,16 @@ def load(project_dir: Path, stack: str, slo_path: Path | None = None) -> SloSpec
     return resolve(
         read_slo_file(path),
         cfg.slo,
-        path=str(path),
-        stack_source=f"Pulumi.{stack}.yaml / Pulumi.yaml meridian:slo",
+        path=shown_path(path, project_dir),
+        stack_source=cfg.where("slo"),
         tenant_quotas=quotas,
     )
+
+
+def shown_path(path: Path, project_dir: Path) -> str:
+    """A file as a report names it: relative to the project when inside it (a report read on
+    another machine, or from a temporary checkout, still says which file), else as given."""
+    try:
+        return str(path.resolve().relative_to(project_dir.resolve()))
+    except ValueError:
+        return str(path)

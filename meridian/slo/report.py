@@ -117,69 +117,95 @@ def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: 
     return "\n".join(lines)
 
 
-def plot(path: Path, title: str, series: list[dict], spec: SloSpec, windows, events) -> None:
+# Each line its own colour across both panels (the throttled line used to share p95's).
+COLOURS = {
+    "p50_ms": "tab:blue",
+    "p95_ms": "tab:purple",
+    "p99_ms": "tab:brown",
+    "ok": "tab:green",
+    "errors": "tab:red",
+    "throttled": "tab:olive",
+}
+# A percentile is drawn for a bin only with enough successful requests under it: below that, "p99"
+# of a bin is just its slowest request (p95 needs 20, p99 100).
+MIN_OK = {"p50_ms": 2, "p95_ms": 20, "p99_ms": 100}
+
+
+def figure(title: str, series: list[dict], spec: SloSpec, windows, events):
+    """The report's picture: latency percentiles against every objective set, throughput by
+    outcome, fault windows and chaos events; the partial last bin left out (`timeline`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (lat, tput) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    fig, (lat, tput) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     t0 = series[0]["t"] if series else 0.0
-    xs = [p["offset_s"] for p in series]
-    for key, style in (("p50_ms", "-"), ("p95_ms", "-"), ("p99_ms", "-")):
-        lat.plot(
-            xs,
-            [p[key] if p[key] is not None else float("nan") for p in series],
-            style,
-            label=key.replace("_ms", ""),
-            lw=1.2,
-            drawstyle="steps-post",
-        )
-    for key in ("p95_ms", "p99_ms"):
-        v = getattr(spec.objectives, key)
-        if v is not None:
-            lat.axhline(v, ls="--", lw=0.8, color="grey")
-            lat.annotate(
-                f"{key.replace('_ms', '')} objective {v:g} ms",
-                (0, v),
-                xycoords=("axes fraction", "data"),
-                fontsize=7,
-                color="grey",
-                va="bottom",
+    whole = [p for p in series if not p.get("partial")]
+    xs = [p["offset_s"] for p in whole]
+    for key in ("p50_ms", "p95_ms", "p99_ms"):
+        ys = [p[key] if p[key] is not None and p.get("ok", MIN_OK[key]) >= MIN_OK[key] else float("nan") for p in whole]
+        lat.plot(xs, ys, "-", color=COLOURS[key], label=key.replace("_ms", ""), lw=1.2, drawstyle="steps-post")
+        objective = getattr(spec.objectives, key, None)
+        if objective is not None:
+            lat.axhline(
+                objective, ls="--", lw=0.9, color=COLOURS[key], label=f"{key.replace('_ms', '')} objective {objective:g} ms"
             )
-    lat.set_ylabel("latency, ms")
+    lat.set_ylabel("latency, ms (log)")
     lat.set_yscale("log")
-    lat.legend(loc="upper right", fontsize=8)
-    tput.plot(
-        xs, [p["rps"] - p["errors_per_s"] - p["throttled_per_s"] for p in series], label="ok/s", lw=1.2, drawstyle="steps-post"
-    )
-    tput.plot(xs, [p["errors_per_s"] for p in series], label="errors/s", color="tab:red", lw=1.2, drawstyle="steps-post")
-    if any(p["throttled_per_s"] for p in series):
+    ok = [p["rps"] - p["errors_per_s"] - p["throttled_per_s"] for p in whole]
+    tput.plot(xs, ok, label="ok/s", color=COLOURS["ok"], lw=1.2, drawstyle="steps-post")
+    tput.plot(xs, [p["errors_per_s"] for p in whole], label="errors/s", color=COLOURS["errors"], lw=1.2, drawstyle="steps-post")
+    if any(p["throttled_per_s"] for p in whole):
         tput.plot(
             xs,
-            [p["throttled_per_s"] for p in series],
+            [p["throttled_per_s"] for p in whole],
             label="throttled (429)/s",
-            color="tab:orange",
+            color=COLOURS["throttled"],
             lw=1.0,
             drawstyle="steps-post",
         )
     tput.set_ylabel("requests/s")
-    lat.set_title(f"per {series[1]['offset_s'] - series[0]['offset_s']:g} s" if len(series) > 1 else "", fontsize=8, loc="left")
     tput.set_xlabel("seconds since the first request")
-    tput.legend(loc="upper right", fontsize=8)
+    width = series[1]["offset_s"] - series[0]["offset_s"] if len(series) > 1 else 0
+    cut = " (the last, partial bin left out)" if len(whole) < len(series) else ""
+    lat.set_title(
+        f"per {width:g} s bin{cut}; p95 drawn where a bin has >= {MIN_OK['p95_ms']} successful requests, "
+        f"p99 where >= {MIN_OK['p99_ms']}",
+        fontsize=8,
+        loc="left",
+    )
     for ax in (lat, tput):
         for w in windows:
             ax.axvspan(w.start - t0, w.end - t0, color="tab:red", alpha=0.12)
-        for e in events:
-            ax.axvline(e["t"] - t0, color="black", lw=0.7, ls=":")
         ax.grid(alpha=0.3)
     for w in windows:
-        lat.annotate(w.label, (w.start - t0, 1.0), xycoords=("data", "axes fraction"), fontsize=7, va="top", color="tab:red")
-    for i, e in enumerate(events):  # staggered: detection and recovery are often a few ms apart
+        lat.annotate(w.label, (w.start - t0, 1.0), xycoords=("data", "axes fraction"), fontsize=8, va="bottom", color="tab:red")
+    # events in time order, each label on its own level so near-simultaneous ones stay readable
+    for i, e in enumerate(sorted(events, key=lambda e: e["t"])):
+        x = e["t"] - t0
+        for ax in (lat, tput):
+            ax.axvline(x, color="black", lw=0.7, ls=":")
         tput.annotate(
-            e["label"], (e["t"] - t0, 1.0 - 0.3 * (i % 2)), xycoords=("data", "axes fraction"), fontsize=7, va="top", rotation=90
+            f"{e['label']} ({x:.1f} s)",
+            (x, 0.95 - 0.13 * (i % 4)),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            va="top",
+            ha="left",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
         )
+    # legends beside the plots: they cover no data
+    lat.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+    tput.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot(path: Path, title: str, series: list[dict], spec: SloSpec, windows, events) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(title, series, spec, windows, events)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -59,7 +59,8 @@ def declared_version(pack_dir: Path) -> str | None:
     import yaml
 
     try:
-        doc = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text())
+        with (pack_dir / "PulumiPolicy.yaml").open(encoding="utf-8") as stream:  # a named stream: errors name the file
+            doc = yaml.safe_load(stream)
     except (OSError, yaml.YAMLError):
         return None
     version = doc.get("version") if isinstance(doc, dict) else None

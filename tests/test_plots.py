@@ -1,0 +1,164 @@
+"""Each report picture rendered from recorded-shape data and read back element by element: every
+objective drawn, the partial last bin left out, thin percentiles not drawn, points thinned, phases
+labelled, labels that do not overlap, legends that cover no data, distinct colours."""
+
+from __future__ import annotations
+
+import random
+
+import matplotlib
+import pytest
+
+from meridian.drills import timeline as drill_timeline
+from meridian.rollout import report as rollout_report
+from meridian.slo import report as slo_report
+from meridian.slo.evaluate import ERROR, OK, THROTTLED, Objectives, Sample, Window, timeline
+from meridian.slo.objectives import SloSpec
+
+matplotlib.use("Agg")
+
+
+def render(fig):
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def legends_beside_the_data(fig) -> None:
+    renderer = render(fig)
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box, area = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert box.x0 >= area.x1 - 1, f"a legend over the plot area of {ax.get_title() or ax.get_ylabel()!r}"
+
+
+def no_overlap(texts, renderer) -> None:
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1 :]:
+            assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
+
+
+@pytest.fixture
+def slo_run():
+    """40.3 s of traffic (a last bin of 0.3 s), a fault window, 429s, and chaos events a few ms apart."""
+    rng = random.Random(3)
+    samples = []
+    for i in range(4030):
+        t = 1000.0 + i * 0.01
+        outcome = OK if i % 50 else (THROTTLED if i % 100 else ERROR)
+        samples.append(Sample(t, "read", rng.uniform(5, 80), 200, outcome, "acme"))
+    window = Window(1015.0, 1020.0, "db-primary-down")
+    events = [
+        {"t": 1015.0, "label": "fault injected"},
+        {"t": 1016.204, "label": "recovered"},
+        {"t": 1016.2, "label": "detected"},
+        {"t": 1020.0, "label": "restored"},
+    ]
+    spec = SloSpec(Objectives(p50_ms=50, p95_ms=300, p99_ms=900, error_rate=0.01), {}, None)
+    return samples, window, events, spec
+
+
+def test_the_slo_picture_draws_every_objective_and_leaves_the_partial_bin_out(slo_run):
+    samples, window, events, spec = slo_run
+    series = timeline(samples, 1.0)
+    assert series[-1].get("partial") and series[-1]["span_s"] == pytest.approx(0.29, abs=0.01)
+    fig = slo_report.figure("us: chaos", series, spec, [window], events)
+    lat, tput = fig.axes
+    labels = [line.get_label() for line in lat.get_lines()]
+    for objective in ("p50 objective 50 ms", "p95 objective 300 ms", "p99 objective 900 ms"):
+        assert objective in labels, labels
+    last_full = max(p["offset_s"] for p in series if not p.get("partial"))
+    for ax in (lat, tput):
+        for line in ax.get_lines():
+            xs = list(line.get_xdata())
+            if len(xs) > 2:  # a data line, not an objective or event line
+                assert max(xs) <= last_full, f"{line.get_label()} draws the partial bin"
+    colours = {line.get_label(): line.get_color() for ax in (lat, tput) for line in ax.get_lines()}
+    assert colours["throttled (429)/s"] != colours["p95"] and len({colours[k] for k in ("p50", "p95", "p99")}) == 3
+    legends_beside_the_data(fig)
+    assert "partial bin left out" in lat.get_title(loc="left")
+
+
+def test_a_percentile_is_not_drawn_from_too_few_requests():
+    samples = [Sample(1000.0 + i * 0.02, "read", 10.0 + i % 7, 200, OK) for i in range(200)]  # 50 a second
+    series = timeline(samples, 1.0)
+    fig = slo_report.figure("thin", series, SloSpec(Objectives(p95_ms=300), {}, None), [], [])
+    p99 = next(line for line in fig.axes[0].get_lines() if line.get_label() == "p99")
+    p95 = next(line for line in fig.axes[0].get_lines() if line.get_label() == "p95")
+    assert all(v != v for v in p99.get_ydata()), "p99 of 50 requests is their maximum: not drawn"
+    assert all(v == v for v in p95.get_ydata()), "p95 of 50 requests is drawn"
+
+
+def test_the_chaos_events_read_in_time_order_without_overlapping(slo_run):
+    samples, window, events, spec = slo_run
+    fig = slo_report.figure("us: chaos", timeline(samples, 0.5), spec, [window], events)
+    tput = fig.axes[1]
+    texts = [t for t in tput.texts if " s)" in t.get_text()]
+    assert [t.get_text().split(" (")[0] for t in texts] == ["fault injected", "detected", "recovered", "restored"]
+    no_overlap(texts, render(fig))
+
+
+def rollout_doc(t0: float) -> dict:
+    steps, t = [], t0
+    for index, (role, percent) in enumerate((("dr", 1), ("dr", 50), ("primary", 1), ("primary", 50))):
+        if index == 2:
+            t += 20  # the pause while the load moves to the primary
+        steps.append(
+            {
+                "index": index,
+                "role": role,
+                "percent": percent,
+                "started_at": t,
+                "ended_at": t + 30,
+                "canary": {"p95_ms": 40.0},
+                "stable": {"p95_ms": 38.0},
+            }
+        )
+        t += 30
+    return {"steps": steps, "decision": "promoted", "objectives": {"p95_ms": 500}, "rollback": {}}
+
+
+def test_the_rollout_picture_thins_its_points_labels_the_pause_and_keeps_the_legend_off_the_data():
+    t0 = 2000.0
+    rng = random.Random(5)
+    samples = [
+        Sample(t0 + i * 0.0047, "read", rng.uniform(5, 60), 200, OK, "acme", "v2" if i % 20 == 0 else "v1") for i in range(30_000)
+    ]
+    fig = rollout_report.figure(rollout_doc(t0), samples, "v2")
+    ax, bx = fig.axes
+    sizes = {c.get_label(): len(c.get_offsets()) for c in ax.collections if c.get_label().startswith(("stable", "canary"))}
+    assert all(n <= rollout_report.MAX_POINTS for n in sizes.values()) and sum(sizes.values()) < 30_000, sizes
+    assert any("of 28,500 shown" in label for label in sizes), sizes
+    assert "pause: load moves region" in ax.get_legend_handles_labels()[1]
+    assert [t.get_text() for t in ax.texts] == ["1: dr 1 %", "2: dr 50 %", "3: primary 1 %", "4: primary 50 %"]
+    assert min(t.get_fontsize() for t in ax.texts) >= 8 and min(t.get_fontsize() for t in bx.get_xticklabels()) >= 8
+    legends_beside_the_data(fig)
+
+
+def test_the_drill_picture_labels_events_in_order_with_their_times_and_no_overlap():
+    t0 = 3000.0
+    outcomes = [[t0 + i * 0.1, "write" if i % 2 else "read", i % 13 != 0, 200, f"e{i}", "acme", "p1"] for i in range(300)]
+    doc = {
+        "started_at": t0,
+        "drill": "region-failover",
+        "stack": "us",
+        "target": "sandbox",
+        "verdict": "passed",
+        "measured": {},
+        "steps": [{"started_at": t0 + 1, "seconds": 2.0}],
+        "events": [
+            {"t": t0 + 5.0, "event": "fault"},
+            {"t": t0 + 9.31, "event": "recovered"},
+            {"t": t0 + 9.3, "event": "detected"},
+            {"t": t0 + 20.0, "event": "failback"},
+        ],
+        "probe": {"outcomes": outcomes},
+    }
+    fig = drill_timeline.figure(doc)
+    ax = fig.axes[0]
+    texts = [t for t in ax.texts if t.get_text().endswith(" s")]
+    assert [t.get_text().split()[0] for t in texts] == ["fault", "detected", "recovered", "failback"]
+    no_overlap(texts, render(fig))
+    legends_beside_the_data(fig)
