@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from meridian.preflight.checks import ECR_IMAGE, CheckResult, Context, Finding
+from meridian.preflight.checks import ECR_IMAGE
+from meridian.preflight.context import CheckResult, Context, Finding
 
 # Docker and OCI media types of a multi-platform index, and of a single image's manifest.
 INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from meridian.preflight.checks import CheckResult, Context
+from meridian.preflight.context import CheckResult, Context
 
 EXAMPLE_ACCOUNT = "123456789012"  # the account id AWS documentation uses in its examples
 # RFC 5737: documentation ranges, never routed on the internet
