@@ -296,7 +296,8 @@ def test_cli_exit_codes_and_longest_names_the_config_allows(project_copy, tmp_pa
 
 def test_preview_reports_the_preflight_verdict(previews):
     for stack, preview in previews.items():
-        assert "deploy preflight: passed (8 checks)" in preview.cli.out, stack
+        assert f"deploy preflight: passed ({len(CHECKS)} checks); " in preview.cli.out, stack
+        assert "placeholder values to replace before a real `pulumi up`" in preview.cli.out, stack
 
 
 def test_placeholders_are_named_with_their_keys_but_do_not_fail(recorded):
