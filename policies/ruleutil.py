@@ -377,7 +377,10 @@ def tags_of(props: Any) -> dict[str, Any]:
 
 
 def labels_of(props: Any) -> dict[str, Any]:
+    """`metadata.labels` as a map; unknown labels as a whole are `UnknownTags` (every key `UNKNOWN`)."""
     labels = known(peek(props, "metadata", "labels"))
+    if labels is UNKNOWN:
+        return UnknownTags()
     return {str(k): v for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 

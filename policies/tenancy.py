@@ -791,6 +791,8 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
     def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
+        if tenant is UNKNOWN:  # whose namespace it is decides whether it must be guarded
+            raise unknown("metadata", "labels", label)
         if not tenant:
             return []
         found = []
