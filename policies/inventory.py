@@ -50,6 +50,11 @@ REVIEWED: dict[str, str] = {
     "aws:secretsmanager/secretVersion:SecretVersion": "a secret's value; stored under the secret's key, in the secret's region",
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": "the AWS-published rotation function for the database secret, deployed in the stack's own region",
     "aws:sns/topicPolicy:TopicPolicy": "who may publish to an alert topic (AWS Budgets, CloudWatch, the account); alerts carry no tenant data",
+    # the runtime backstops of issue 23 (item 6): each can only refuse or report, never grant or copy
+    "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock": "blocks public ACLs and policies account-wide; can only narrow access",
+    "aws:accessanalyzer/analyzer:Analyzer": "IAM Access Analyzer: reports external and unused access; grants nothing, holds findings only",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": "an admission check in the API server; can only refuse objects",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": "binds an admission check to namespaces; can only refuse objects",
     "kubernetes:core/v1:LimitRange": "default container limits in a namespace; can only constrain pods",
     "kubernetes:core/v1:Secret": "a secret in a namespace; who can read it is namespace RBAC (tenant-namespace-guarded judges the namespace)",
     "kubernetes:core/v1:Service": "ClusterIP services of the platform; traffic is admitted by NetworkPolicies, which are judged",
@@ -111,7 +116,7 @@ def inventory_policy(policies: Iterable[Any]):
         remediation="Review the type (what data it holds, where it sends data, who can reach it), then extend the rule "
         "that should judge it (its `types` or `reads`) or add it to REVIEWED in policies/inventory.py with a one-line reason.",
         limits="It proves that a reviewer or a rule saw every type, not that a rule judges every property of it: what "
-        "each rule proves is in its own entry, and a REVIEWED reason is a reviewer's judgment, not a check. Resources "
-        "made outside Pulumi (by controllers, by AWS) are not in the plan.",
+        "each rule proves is in its own entry, and a REVIEWED reason (policies/inventory.py, one line per type) is a "
+        "reviewer's judgment, not a check. Resources made outside Pulumi (by controllers, by AWS) are not in the plan.",
         tags=["inventory"],
     )
