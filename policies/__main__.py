@@ -12,9 +12,11 @@ sdkhooks.install()  # before the pack's server starts: refuses an unexpected pul
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 import cost  # noqa: E402
+import destinations  # noqa: E402
 import encryption  # noqa: E402
 import exposure  # noqa: E402
 import iam  # noqa: E402
+import inventory  # noqa: E402
 import operations  # noqa: E402
 import residency  # noqa: E402
 import resilience  # noqa: E402
@@ -24,6 +26,7 @@ import workloads  # noqa: E402
 
 POLICIES = [
     *residency.POLICIES,
+    *destinations.POLICIES,
     *encryption.POLICIES,
     *exposure.POLICIES,
     *iam.POLICIES,
@@ -34,6 +37,7 @@ POLICIES = [
     *operations.POLICIES,
     *workloads.POLICIES,
 ]
+POLICIES.append(inventory.inventory_policy(POLICIES))  # derives what is judged from the rules above
 
 PolicyPack(
     name="meridian",

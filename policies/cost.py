@@ -88,6 +88,7 @@ tenant_budgets = stack_policy(
     "budgets-tenant-budget-exists",
     what="Checks that every tenant found in the stack (AWS tag `meridian:tenant`, namespace label `meridian.io/tenant`) has an AWS Budget filtered on its tenant tag",
     why="A tenant without a budget has no alert and no hard-cap action: a runaway tenant spends the platform's margin before anyone notices.",
+    reads=[BUDGET],
     check=check_tenant_budgets,
     severity=HIGH,
     config={
@@ -137,6 +138,7 @@ stack_budget = stack_policy(
     "budgets-stack-budget-exists",
     what="Checks that the stack has an AWS Budget whose cost filter is the stack's own `meridian:stack` tag",
     why="The stack cap is the platform's spending limit per residency zone; without its budget nobody is alerted as the zone's bill approaches it.",
+    reads=[BUDGET],
     check=check_stack_budget,
     severity=MEDIUM,
     config={

@@ -14,6 +14,7 @@ from ruleutil import (
     RDS_CLUSTER,
     RDS_GLOBAL,
     RDS_INSTANCE,
+    S3_BUCKETS,
     UNKNOWN,
     Stack,
     UnknownValueError,
@@ -333,6 +334,7 @@ s3_encrypted = stack_policy(
     "s3-bucket-encrypted",
     what="Checks that every S3 bucket has default encryption `aws:kms` with a customer-managed KMS key, and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`)",
     why="Buckets hold tenant data (pool prefixes and silo buckets); each tenant's key only protects its data if the bucket default is KMS too.",
+    reads=[*S3_BUCKETS, *S3_SSE, S3_REPLICATION],
     check=check_s3_encrypted,
     severity=CRITICAL,
     config=_KEY_SCHEMA,
@@ -380,6 +382,7 @@ s3_tls_only = stack_policy(
     "s3-bucket-tls-only",
     what="Checks that every S3 bucket has a bucket policy denying all requests made without TLS (`aws:SecureTransport` false)",
     why="S3 accepts plain HTTP by default; only a deny in the bucket policy guarantees tenant objects never travel unencrypted.",
+    reads=[*S3_BUCKETS, S3_POLICY],
     check=check_s3_tls_only,
     severity=HIGH,
     remediation="Add a BucketPolicy with a Deny of `s3:*` on the bucket and `bucket/*` for `Principal: *` under "

@@ -13,6 +13,7 @@ from ruleutil import (
     RDS_CLUSTER,
     RDS_CLUSTER_INSTANCE,
     RDS_INSTANCE,
+    S3_BUCKETS,
     UNKNOWN,
     WORLD,
     Stack,
@@ -106,6 +107,7 @@ s3_public_access = stack_policy(
     "s3-bucket-public-access-blocked",
     what="Checks that every S3 bucket (Bucket and BucketV2) has a public access block with all four settings on, no public canned ACL or ACL grant to AllUsers / AuthenticatedUsers (bucket or BucketAcl), and no bucket policy (inline or BucketPolicy) that allows `Principal: *`, whatever its condition",
     why="One public bucket exposes every tenant whose data it holds; the public access block is the guard that survives later ACL or policy mistakes.",
+    reads=[*S3_BUCKETS, S3_PAB, *S3_ACLS, S3_POLICY],
     check=check_s3_public_access,
     severity=CRITICAL,
     remediation="Add a BucketPublicAccessBlock with `block_public_acls`, `block_public_policy`, `ignore_public_acls` and "
@@ -237,6 +239,7 @@ sg_ingress = stack_policy(
     "ec2-security-group-ingress-restricted",
     what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught) except on the public ports (80, 443) of a load balancer's group; that database security groups have no egress to public CIDRs; and that the VPC's default security group has no rules",
     why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas, and egress from a data tier is an exfiltration path.",
+    reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS],
     check=check_sg_ingress,
     severity=CRITICAL,
     config={

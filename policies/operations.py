@@ -50,6 +50,7 @@ vpc_flow_logs = stack_policy(
     "vpc-flow-logs-enabled",
     what="Checks that every VPC of the stack has a flow log built from its id",
     why="Flow logs are the record of who talked to what: without them an incident on a tenant's data path cannot be investigated.",
+    reads=[VPC, FLOW_LOG],
     check=check_flow_logs,
     severity=MEDIUM,
     remediation='Create an aws.ec2.FlowLog with `vpc_id=vpc.id`, `traffic_type="ALL"` to an encrypted log group (components.network does).',
@@ -167,6 +168,7 @@ access_logging = stack_policy(
     "s3-bucket-access-logging",
     what="Checks that every S3 bucket except the exempt log buckets has server access logging, where the policy config turns it on (`requireAccessLogs`)",
     why="Access logs record every request to tenant objects, including denied ones: evidence a data-access review needs (CloudTrail data events are the alternative).",
+    reads=[*S3_BUCKETS, *S3_LOGGING],
     check=check_access_logging,
     severity=MEDIUM,
     config={
@@ -256,6 +258,7 @@ backup_coverage = stack_policy(
     "backup-plan-coverage",
     what="Checks that AWS Backup plans keep recovery points at least `minRetentionDays` and that every database (not a replica) and bucket is selected by a backup Selection: listed by ARN, or carrying the tags a tag-based Selection picks (`selectionTags`, `conditions`)",
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
+    reads=[BACKUP_PLAN, BACKUP_SELECTION],
     check=check_backup_coverage,
     severity=HIGH,
     config={

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from destinations import AWS_NATIVE_PROVIDER, s3_bucket_region
 from ruleutil import (
     AWS_PROVIDER,
     BACKUP_PLAN,
@@ -62,9 +63,10 @@ def check_region_allowed(type_: str, props: Any, config: dict, provider_props: A
     exceptions = list(config.get("regionExceptions") or [])
     if not allowed:
         return ["allowedRegions is not configured for this stack: run `meridian policy --write-config`"]
-    what = "AWS provider" if type_ == AWS_PROVIDER else type_
+    provider = type_ in (AWS_PROVIDER, AWS_NATIVE_PROVIDER)
+    what = f"{type_.rsplit(':', 1)[-1]} provider" if provider else type_
     try:
-        region = dig(props, "region") if type_ == AWS_PROVIDER else region_of(props, provider_props)
+        region = dig(props, "region") if provider else region_of(props, provider_props)
     except UnknownValueError:
         return [f"{what} region must be known at preview to prove residency (it is computed)"]
     if region is None:
@@ -73,7 +75,7 @@ def check_region_allowed(type_: str, props: Any, config: dict, provider_props: A
         ]
     if region in allowed:
         return []
-    if type_ == AWS_PROVIDER and any(e.get("region") == region for e in exceptions):
+    if provider and any(e.get("region") == region for e in exceptions):
         return []  # the provider may exist; what it creates is checked type by type, component by component
     if _excepted(type_, urn, region, exceptions):
         return []
@@ -84,9 +86,9 @@ check_region_allowed.wants_urn = True  # type: ignore[attr-defined]
 
 region_allowed = resource_policy(
     "aws-resource-region-allowed",
-    what="Checks that every AWS provider and AWS resource is in one of the stack's allowed regions (a per-resource `region` wins over the provider's), except resources of the listed types inside the listed component in an exception region (the Route 53 failover alarms in us-east-1); a region computed at preview fails",
+    what="Checks that every AWS and AWS Cloud Control (`aws-native`) provider and resource is in one of the stack's allowed regions (a per-resource `region` wins over the provider's), except resources of the listed types inside the listed component in an exception region (the Route 53 failover alarms in us-east-1); a region computed at preview fails",
     why="Tenant data and the infrastructure that processes it must stay inside the residency zone the stack serves (contractual and legal data residency).",
-    types=["aws:*", AWS_PROVIDER],
+    types=["aws:*", "aws-native:*", AWS_PROVIDER, AWS_NATIVE_PROVIDER],
     check=check_region_allowed,
     severity=CRITICAL,
     config={**_REGIONS_SCHEMA, **_EXCEPTIONS_SCHEMA},
@@ -159,19 +161,13 @@ ECR_REPLICATION = "aws:ecr/replicationConfiguration:ReplicationConfiguration"
 SNAPSHOT_COPIES = ("aws:rds/snapshotCopy:SnapshotCopy", "aws:rds/clusterSnapshotCopy:ClusterSnapshotCopy")
 
 
-def _bucket_region(stack: Stack, holder: Any, prop: str, arn: Any, destinations: int) -> str | None:
-    """The destination bucket's own region: the linked bucket whose name the ARN carries, or the
-    only linked bucket when every rule names the same destination; None when it cannot be told."""
+def _bucket_region(stack: Stack, prop: str, arn: Any) -> str | None:
+    """The destination bucket's own region: the stack bucket the ARN names (destinations.named_bucket:
+    a link alone proves nothing, `<dr-bucket>-archive` is built from the dr bucket's ARN too);
+    None when it cannot be told."""
     if arn is UNKNOWN:
         raise unknown(prop, "destination", "bucket")
-    linked = stack.linked(holder, prop, *S3_BUCKETS)
-    name = str(arn).removeprefix("arn:aws:s3:::")
-    named = [b for b in linked if peek(b.props, "bucket") == name]
-    if named:
-        return resource_region(named[0])
-    if len(linked) == 1 and destinations == 1:
-        return resource_region(linked[0])
-    return None
+    return s3_bucket_region(stack, str(arn))
 
 
 def check_replication_destinations(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
@@ -202,7 +198,7 @@ def check_replication_destinations(resources: list[Any], config: dict) -> list[t
         dests = [d for r in enabled for d in as_list(dig(r, "destination")) + as_list(dig(r, "destinations"))]
         arns = {dig(d, "bucket") for d in dests}
         for arn in sorted(arns, key=str):
-            out += verdict(resource, _bucket_region(stack, resource, prop, arn, len(arns)), f"S3 replication to {arn}")
+            out += verdict(resource, _bucket_region(stack, prop, arn), f"S3 replication to {arn}")
         return out
 
     def judge_replication(r: Any) -> list[tuple[str | None, str]]:
@@ -270,6 +266,18 @@ replication_destination_allowed = stack_policy(
     "aws-replication-destination-allowed",
     what="Checks that every copy of data goes to an allowed region, judged from each destination itself: S3 replication rules (the destination bucket's own region), each AWS Backup copy action (its vault ARN), DynamoDB and Secrets Manager replicas, ECR replication, RDS snapshot copies, and the source of Aurora / RDS replicas",
     why="Replicas and backup copies are tenant data too: a copy outside the zone breaks residency as surely as the original would.",
+    reads=[
+        S3_REPLICATION,
+        *S3_BUCKETS,
+        BACKUP_PLAN,
+        DYNAMO_TABLE,
+        DYNAMO_REPLICA,
+        SECRET,
+        ECR_REPLICATION,
+        *SNAPSHOT_COPIES,
+        RDS_CLUSTER,
+        RDS_INSTANCE,
+    ],
     check=check_replication_destinations,
     severity=CRITICAL,
     config=_REGIONS_SCHEMA,

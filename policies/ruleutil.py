@@ -31,6 +31,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
+from normalise import canonical, normalise, normalised
 from sdkhooks import advisory_reporter, is_unknown
 
 __all__ = ["UnknownValueError"]
@@ -174,12 +175,14 @@ def resource_policy(
     tags: Sequence[str] = (),
     limits: str = "",
 ) -> ResourceValidationPolicy:
-    """A resource rule from a plain check; `types` limits it (`*` prefix match: `aws:*`)."""
+    """A resource rule from a plain check; `types` limits it (`*` prefix match: `aws:*`). A renamed
+    type (normalise.py) is judged as its canonical type, in its shape."""
     exact = {t for t in types if not t.endswith("*")}
     prefixes = tuple(t[:-1] for t in types if t.endswith("*"))
     schema = _schema(config, required)
 
     def applies_to(type_: str) -> bool:
+        type_ = canonical(type_)
         return type_ in exact or type_.startswith(prefixes or ("\0",))
 
     def validate(args: ResourceValidationArgs, report) -> None:
@@ -187,8 +190,9 @@ def resource_policy(
             return
         provider_props = args.provider.props if args.provider is not None else None
         extra = {"urn": args.urn} if getattr(check, "wants_urn", False) else {}
+        type_, props = normalise(args.resource_type, args.props)
         try:
-            messages = check(args.resource_type, args.props, settings(schema, args.get_config()), provider_props, **extra)
+            messages = check(type_, props, settings(schema, args.get_config()), provider_props, **extra)
         except UnknownValueError as exc:
             messages = [Unverifiable.of(exc)]
         _emit(report, ((None, m) for m in messages))
@@ -204,6 +208,7 @@ def resource_policy(
         tags=list(tags) or None,
     )
     policy.applies_to = applies_to  # sdkhooks hands a resource only to the rules that apply to its type
+    policy.reads = frozenset(exact)  # the types it judges by name (inventory.py); a prefix judges no type in particular
     return policy
 
 
@@ -220,17 +225,21 @@ def stack_policy(
     required: Sequence[str] | None = None,
     tags: Sequence[str] = (),
     limits: str = "",
+    reads: Iterable[str] | None = None,
 ) -> StackValidationPolicy:
+    """A stack rule from a plain check over every resource (renamed types seen through
+    normalise.py). `reads`: the resource types the rule judges, declared beside it (inventory.py
+    derives from them which types some rule reviews; None: not declared, which a test refuses)."""
     schema = _schema(config, required)
 
     def validate(args: StackValidationArgs, report) -> None:
         try:
-            findings = check(args.resources, settings(schema, args.get_config()))
+            findings = check(normalised(args.resources), settings(schema, args.get_config()))
         except UnknownValueError as exc:  # a check that does not judge resource by resource: a bug, but never fail open
             findings = [(None, Unverifiable.of(exc, "the rule read it outside its per-resource judgment"))]
         _emit(report, findings)
 
-    return StackValidationPolicy(
+    policy = StackValidationPolicy(
         name=name,
         description=describe(what, why, limits),
         validate=validate,
@@ -240,6 +249,8 @@ def stack_policy(
         remediation_steps=remediation,
         tags=list(tags) or None,
     )
+    policy.reads = frozenset(reads) if reads is not None else None
+    return policy
 
 
 # --- reading props -----------------------------------------------------------------------------
@@ -338,10 +349,26 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
+class UnknownTags(dict):
+    """Tags only known after apply, as a whole: every key may be there with any value, so each one
+    reads `UNKNOWN` (never "absent": a role whose whole tag map is computed may be a tenant's)."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return UNKNOWN
+
+    def __getitem__(self, key: Any) -> Any:
+        return UNKNOWN
+
+    def __contains__(self, key: Any) -> bool:
+        return True
+
+
 def tags_of(props: Any) -> dict[str, Any]:
     """`tags` as a map (a list of {key, value}, as autoscaling groups take, too); an unknown value
-    is `UNKNOWN`, and unknown tags as a whole are no tags."""
+    is `UNKNOWN`, and unknown tags as a whole are `UnknownTags` (every key `UNKNOWN`)."""
     tags = known(peek(props, "tags"))
+    if tags is UNKNOWN:
+        return UnknownTags()
     if isinstance(tags, dict):
         return {str(k): v for k, v in tags.items()}
     if isinstance(tags, list):
@@ -350,7 +377,10 @@ def tags_of(props: Any) -> dict[str, Any]:
 
 
 def labels_of(props: Any) -> dict[str, Any]:
+    """`metadata.labels` as a map; unknown labels as a whole are `UnknownTags` (every key `UNKNOWN`)."""
     labels = known(peek(props, "metadata", "labels"))
+    if labels is UNKNOWN:
+        return UnknownTags()
     return {str(k): v for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
@@ -371,11 +401,14 @@ def provider_default_tags(provider_props: Any) -> dict[str, Any]:
 
 def effective_tags(props: Any, provider_props: Any) -> dict[str, Any]:
     """Provider default tags < `tagsAll` < the resource's own `tags`, as the AWS provider merges them."""
+    own = tags_of(props)
+    if isinstance(own, UnknownTags):
+        return own
     tags_all = known(peek(props, "tagsAll"))
     merged = provider_default_tags(provider_props)
     if isinstance(tags_all, Mapping):
         merged.update({str(k): v for k, v in tags_all.items()})
-    merged.update(tags_of(props))
+    merged.update(own)
     return merged
 
 

@@ -36,8 +36,13 @@ from ruleutil import (
     CRITICAL,
     HIGH,
     KMS_KEY,
+    MANAGED_POLICY,
     NAMESPACE,
+    POLICY_ATTACHMENT,
     ROLE,
+    ROLE_ATTACHMENT,
+    ROLE_ATTACHMENTS_EXCLUSIVE,
+    ROLE_POLICY,
     S3_BUCKETS,
     Stack,
     UnknownValueError,
@@ -685,6 +690,16 @@ tenant_role_isolated = stack_policy(
     "`kubernetes-namespace` session tag",
     why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
     "The rule is an allowlist: what it cannot prove isolated is a violation.",
+    reads=[
+        ROLE,
+        POD_IDENTITY,
+        ROLE_POLICY,
+        ROLE_ATTACHMENT,
+        POLICY_ATTACHMENT,
+        ROLE_ATTACHMENTS_EXCLUSIVE,
+        MANAGED_POLICY,
+        SERVICE_ACCOUNT,
+    ],
     check=check_tenant_roles,
     severity=CRITICAL,
     config=_TENANT_SCHEMA,
@@ -776,6 +791,8 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
     def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
+        if tenant is UNKNOWN:  # whose namespace it is decides whether it must be guarded
+            raise unknown("metadata", "labels", label)
         if not tenant:
             return []
         found = []
@@ -811,6 +828,7 @@ tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
     what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, and that no NetworkPolicy in it admits every peer, every namespace, or 0.0.0.0/0 without excepting the private ranges",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
+    reads=[NAMESPACE, NETWORK_POLICY, QUOTA],
     check=check_tenant_namespaces,
     severity=HIGH,
     config={"tenantLabel": _TENANT_SCHEMA["tenantLabel"]},

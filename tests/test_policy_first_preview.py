@@ -59,6 +59,24 @@ def test_first_preview_still_fails_on_what_is_decidable(first_preview_us):
     assert ("ec2-security-group-ingress-restricted", group["urn"]) in mandatory
 
 
+@pytest.mark.slow
+def test_first_preview_lists_unknown_tag_maps_and_destinations(first_preview_us):
+    """Unknowns are never silent: a role and an association whose whole tag map is computed (whose
+    tenant?) and a copy whose destination is only known after apply each get their advisory."""
+    resources, run = first_preview_us
+    mutated = json.loads(json.dumps(resources))
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    association = next(r for r in mutated if r["type"] == "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    association["inputs"]["tags"] = unknown
+    role = next(r for r in mutated if r["type"] == "aws:iam/role:Role")
+    role["inputs"]["tags"] = unknown
+    advisory = {(v.policy, v.urn): v.message for v in run(mutated) if v.level == "advisory"}
+    for r in (association, role):
+        assert advisory[("tenant-role-isolated", r["urn"])].startswith("unverifiable at preview: tags"), r["urn"]
+    flow_log = next(r for r in mutated if r["type"] == "aws:ec2/flowLog:FlowLog")
+    assert advisory[("aws-data-path-destination-in-zone", flow_log["urn"])].startswith("unverifiable at preview: logDestination")
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_checked_in_policy_config_is_what_the_stack_config_generates(stack):
     cfg = load_validated(ROOT, stack)
@@ -67,6 +85,7 @@ def test_checked_in_policy_config_is_what_the_stack_config_generates(stack):
     assert merged(current, cfg) == current  # regenerating changes nothing
     assert current["aws-resource-region-allowed"]["allowedRegions"] == list(cfg.allowed_regions)
     assert current["aws-replication-destination-allowed"]["allowedRegions"] == list(cfg.allowed_regions)
+    assert current["aws-data-path-destination-in-zone"]["allowedRegions"] == list(cfg.allowed_regions)
     assert current["rds-database-dr-member"]["drRegion"] == cfg.regions.dr.region
 
 

@@ -125,6 +125,69 @@ def test_real_resource_moved_outside_the_zone(real_resources, stack_pack):
 
 
 @pytest.mark.slow
+def test_real_eu_pool_bucket_behind_cloudfront(previews, stack_pack):
+    """CloudFront's edges cache and serve from every region: EU data behind it leaves the zone."""
+    resources = json.loads(json.dumps(previews["eu"].plan["resources"]))
+    pool = _one(resources, "aws:s3/bucket:Bucket", lambda r: "tenant-pool-data" in r["name"])
+    cdn = {
+        **pool,
+        "urn": pool["urn"].replace("aws:s3/bucket:Bucket::", "aws:cloudfront/distribution:Distribution::") + "-cdn",
+        "type": "aws:cloudfront/distribution:Distribution",
+        "name": pool["name"] + "-cdn",
+        "inputs": {
+            "enabled": True,
+            "origins": [{"originId": "pool", "domainName": f"{pool['name']}.s3.{pool['region']}.amazonaws.com"}],
+            "defaultCacheBehavior": {"targetOriginId": "pool", "viewerProtocolPolicy": "https-only"},
+        },
+        "dependencies": [pool["urn"]],
+        "propertyDependencies": {"origins": [pool["urn"]]},
+    }
+    resources.append(cdn)
+    _caught(stack_pack("eu", resources), "aws-data-path-destination-in-zone", cdn["urn"])
+
+
+@pytest.mark.slow
+def test_real_eu_aws_native_bucket_through_a_us_east_1_provider(previews, stack_pack):
+    """The eu stack may hold an AWS provider in us-east-1 (the failover alarms); an aws-native
+    provider there and a bucket through it are neither excepted nor a reviewed type."""
+    resources = json.loads(json.dumps(previews["eu"].plan["resources"]))
+    stack_urn = next(r["urn"] for r in resources if r["type"] == "pulumi:pulumi:Stack")
+    provider = {
+        "urn": stack_urn.replace("pulumi:pulumi:Stack::", "pulumi:providers:aws-native::").rsplit("::", 1)[0] + "::native",
+        "type": "pulumi:providers:aws-native",
+        "name": "native",
+        "custom": True,
+        "parent": stack_urn,
+        "provider": None,
+        "inputs": {"region": "us-east-1"},
+        "dependencies": [],
+        "propertyDependencies": {},
+    }
+    bucket = {
+        **provider,
+        "urn": provider["urn"].replace("pulumi:providers:aws-native::native", "aws-native:s3:Bucket::native-bucket"),
+        "type": "aws-native:s3:Bucket",
+        "name": "native-bucket",
+        "provider": provider["urn"],
+        "inputs": {},
+    }
+    resources += [provider, bucket]
+    violations = stack_pack("eu", resources)
+    _caught(violations, "aws-resource-region-allowed", bucket["urn"])
+    _caught(violations, "pack-resource-type-reviewed", bucket["urn"])
+
+
+@pytest.mark.slow
+def test_real_replication_to_an_archive_bucket_with_the_link_kept(real_resources, stack_pack):
+    """The destination ARN is built from the dr bucket's (the property dependency stays), but names another bucket."""
+    resources = json.loads(json.dumps(real_resources["us"]))
+    replication = _one(resources, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    destination = replication["inputs"]["rules"][0]["destination"]
+    destination["bucket"] += "-archive"
+    _caught(stack_pack("us", resources), "aws-replication-destination-allowed", replication["urn"])
+
+
+@pytest.mark.slow
 def test_real_primary_record_without_health_check(real_resources, stack_pack):
     resources = json.loads(json.dumps(real_resources["us"]))
     record = _one(

@@ -21,6 +21,7 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the wire format's "known aft
 CONFIG = {
     "aws-resource-region-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "aws-replication-destination-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
+    "aws-data-path-destination-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "sns-subscription-endpoint-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
@@ -101,7 +102,7 @@ def stack_and_providers(b: Builder) -> None:
         b.providers[region] = b.add(
             "pulumi:providers:aws",
             region,
-            {"region": region, "skipCredentialsValidation": "false", **defaults},
+            {"region": region, "allowedAccountIds": [ACCOUNT], "skipCredentialsValidation": "false", **defaults},
             region=None,
             provider="",
         )

@@ -17,6 +17,7 @@ ALLOWED_REGIONS = ["us-east-1", "us-west-2", "us-east-2"]
 SETTINGS: dict[str, dict] = {
     "aws-resource-region-allowed": {"allowedRegions": ALLOWED_REGIONS},
     "aws-replication-destination-allowed": {"allowedRegions": ALLOWED_REGIONS},
+    "aws-data-path-destination-in-zone": {"allowedRegions": ALLOWED_REGIONS},
     "sns-subscription-endpoint-in-zone": {"allowedRegions": ALLOWED_REGIONS},
     "rds-database-dr-member": {"drRegion": "us-west-2"},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
@@ -102,6 +103,25 @@ EXAMPLES: dict[str, Example] = {
                     ]
                 },
             ),
+        ],
+    ),
+    "aws-data-path-destination-in-zone": Example(
+        "an EventBridge target on an event bus in eu-west-1",
+        [
+            resource("pulumi:providers:aws", "us-east-1", {"region": "us-east-1", "allowedAccountIds": ["123456789012"]}),
+            resource(
+                "aws:cloudwatch/eventTarget:EventTarget",
+                "tenant-events",
+                {"rule": "tenant-events", "arn": "arn:aws:events:eu-west-1:123456789012:event-bus/default"},
+                provider=urn("pulumi:providers:aws", "us-east-1"),
+            ),
+        ],
+    ),
+    "pack-resource-type-reviewed": Example(
+        "an aws-native bucket: a type no rule judges and nobody reviewed",
+        [
+            resource("pulumi:providers:aws-native", "us-east-1", {"region": "us-east-1"}),
+            resource("aws-native:s3:Bucket", "native-bucket", {}, provider=urn("pulumi:providers:aws-native", "us-east-1")),
         ],
     ),
     "sns-subscription-endpoint-in-zone": Example(

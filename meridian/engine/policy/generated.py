@@ -62,6 +62,7 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     return {
         "aws-resource-region-allowed": {"allowedRegions": allowed, "regionExceptions": exceptions},
         "aws-replication-destination-allowed": {"allowedRegions": allowed},
+        "aws-data-path-destination-in-zone": {"allowedRegions": allowed},
         "sns-subscription-endpoint-in-zone": {"allowedRegions": allowed},
         "rds-database-dr-member": {"drRegion": cfg.regions.dr.region},
         "tenant-role-isolated": {"tenantPrefix": tenant_prefix("{tenant}")},
