@@ -707,6 +707,8 @@ def check_account(ctx: Context) -> CheckResult:
     return result
 
 
+from meridian.preflight.readiness import check_readiness  # noqa: E402  (it builds on Context and CheckResult above)
+
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "names": check_names,
     "quotas": check_quotas,
@@ -716,6 +718,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "service-settings": check_service_settings,
     "images": check_images,
     "account": check_account,
+    "readiness": check_readiness,
 }
 
 
