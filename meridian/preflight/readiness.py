@@ -25,12 +25,12 @@ import json
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from meridian.preflight.base import CheckResult, Context, Finding
 from meridian.preflight.workload import DEPLOYMENT, JOB, RenderedContainer, Unknown
 from service.settings import MigrationSettings, ServiceSettings
 
-if TYPE_CHECKING:  # checks.py lists this check in CHECKS: importing it here at run time would be a cycle
+if TYPE_CHECKING:
     from meridian.engine.recorder import Registration
-    from meridian.preflight.checks import CheckResult, Context
 
 ENCODES = (
     "a pod reaches a database endpoint only inside its own VPC or over a peering / Transit Gateway "
@@ -149,8 +149,6 @@ def _settings_files(container: RenderedContainer):
 
 
 def check_readiness(ctx: Context) -> CheckResult:
-    from meridian.preflight.checks import CheckResult, Finding
-
     result = CheckResult("readiness", ENCODES)
     topo = Topology(ctx)
     for c in ctx.containers():
