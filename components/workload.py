@@ -50,6 +50,9 @@ MIGRATION_PATH = f"{SETTINGS_DIR}/{MIGRATION_FILE}"
 BIND_HOST = "0.0.0.0"  # in a pod the kubelet probes and the ALB reach the pod IP, never loopback
 RUN_AS = 10001  # the image's non-root user (service/Dockerfile); also the settings file's group (fsGroup)
 READINESS_PATH = "/healthz"
+# /healthz waits up to the settings' db_timeout_s (2 s) to get a connection and as long again for its
+# query; the kubelet's default probe timeout (1 s) would mark a slow but serving region unready
+READINESS_TIMEOUT_S = 5
 LIVENESS_PATH = "/livez"
 TRACKS = ("stable", "canary")
 TRACK_LABEL = "meridian.io/track"
@@ -240,6 +243,7 @@ def pod_spec(
         container["readinessProbe"] = {
             "httpGet": {"path": READINESS_PATH, "port": port},
             "periodSeconds": 5,
+            "timeoutSeconds": READINESS_TIMEOUT_S,
             "failureThreshold": 3,
         }
         container["livenessProbe"] = {

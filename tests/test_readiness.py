@@ -202,3 +202,14 @@ def test_passive_replica_is_ready_refuses_writes_then_takes_them_once_promoted(p
     promoted = _health(write_dsn, _dsn(replica), "passive")
     assert promoted["db_role"] == "primary" and promoted["writes"] == "ok"
     assert asyncio.run(write())
+
+
+def test_the_readiness_probe_waits_longer_than_healthz_can_take():
+    """/healthz may wait db_timeout_s for a connection and again for its query: a shorter probe
+    timeout (the kubelet's default is 1 s) would mark a slow but serving region unready."""
+    from components.workload import READINESS_TIMEOUT_S, pod_spec
+
+    spec = pod_spec(image="i", secret_name="s", settings_file="f", port=8080, command=("python",), probes=True)
+    probe = spec["containers"][0]["readinessProbe"]
+    assert probe["timeoutSeconds"] == READINESS_TIMEOUT_S > 2 * service_settings().db_timeout_s
+    assert probe["httpGet"]["path"] == "/healthz"
