@@ -705,6 +705,11 @@ async def _status(doc: mf.Manifest) -> dict:
         parts["objects"]["healthy"] = parts["objects"]["running"] and portlib.is_listening(doc.ports["objects"])
     for name, fault in doc.faults.items():
         parts[f"fp-{name}"]["healthy"] = parts[f"fp-{name}"]["running"] and portlib.is_listening(fault.port)
+    if doc.writer_endpoint is not None and "pg-writer" in parts:
+        writer = parts["pg-writer"]
+        writer["healthy"] = writer["running"] and portlib.is_listening(doc.writer_endpoint.port)
+        with contextlib.suppress(OSError):
+            writer["writer"] = Path(doc.writer_endpoint.writer_file).read_text().strip()
 
     replication = await replication_status(doc)
     healthy = all(p.get("healthy", False) for p in parts.values()) and replication.get("state") == "streaming"
