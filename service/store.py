@@ -47,7 +47,10 @@ class Passive(Exception):
 
 # Aurora PostgreSQL's session setting for global write forwarding: a secondary forwards a session's
 # writes unless it is `off` (default `session`). On a node that does not know it (plain PostgreSQL,
-# RDS) `current_setting(..., true)` is NULL: such a read-only node forwards nothing.
+# RDS) `current_setting(..., true)` is NULL: such a read-only node forwards nothing. What a session
+# can see stops there: whether the cluster has forwarding enabled is the RDS API's
+# `GlobalWriteForwardingStatus` (set by the program on both clusters, checked by preflight
+# `readiness` in the plan and by the AWS drills after every change of writer).
 FORWARDING_SETTING = "apg_write_forward.consistency_mode"
 FORWARDING_MODES = ("session", "eventual", "global")
 
