@@ -2,8 +2,11 @@
 
 `aurora-postgresql`: an Aurora global database; the primary cluster (writer + N readers) in the
 primary region, a secondary cluster in the dr region (storage-level replication, typically
-< 1 s lag, managed switchover with RPO 0). `postgres`: an RDS Multi-AZ primary with N in-region
-read replicas and a cross-region read replica in the dr region.
+< 1 s lag, managed switchover with RPO 0). Both clusters have global write forwarding on, so each
+region's pods write through their own cluster whichever one is the writer (it is idle on the
+writer and applies when a switchover or failover demotes it). `postgres`: an RDS Multi-AZ primary
+with N in-region read replicas and a cross-region read replica in the dr region, whose region is
+passive: it reads its replica and writes only after the replica is promoted (`endpoints`).
 
 Both: subnet groups on the data subnets, security groups that admit PostgreSQL only from the
 cluster nodes' security group, storage encrypted with a per-region KMS key, TLS forced by the
@@ -77,13 +80,20 @@ class ReplicatedDatabaseArgs:
         return self.engine_version.split(".")[0]
 
 
+WritePath = Literal["direct", "forwarded", "passive"]
+
+
 @dataclass
 class RegionEndpoints:
+    """What a region's pods connect to, all inside the region's own VPC: no connection crosses regions."""
+
     writer: pulumi.Output[str]
     reader: pulumi.Output[str]
-    forwards_writes: bool = False
-    """The writer is the region's own Aurora secondary forwarding writes to the primary (it stays
-    read-only to `target_session_attrs=read-write` checks, so clients must not ask for that)."""
+    write_path: WritePath
+    """How writes reach the writer (`service.settings.WRITE_PATHS`): `direct` (the writer itself),
+    `forwarded` (the region's own Aurora cluster: the global writer, or a secondary forwarding writes
+    to it, which answers read-only to `target_session_attrs=read-write`, so clients must not ask
+    for that), `passive` (the region's own RDS replica, which takes writes only once promoted)."""
 
 
 class ReplicatedDatabase(pulumi.ComponentResource):
@@ -268,6 +278,10 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             vpc_security_group_ids=[primary["sg"].id],
             db_cluster_parameter_group_name=primary["params"].name,
             final_snapshot_identifier=self._unique(f"{primary['name']}-final"),
+            # Idle while this cluster writes; AWS applies it the moment a switchover or failover
+            # demotes it to a secondary, so the primary region's pods keep writing through their own
+            # cluster (finding 12: without it the demoted cluster refuses every write).
+            enable_global_write_forwarding=True,
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
         )
         writer_members = [
@@ -311,11 +325,11 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             **self._instance_common(dr),
             opts=pulumi.ResourceOptions(parent=secondary, provider=args.dr.provider),
         )
+        # Each region writes through its own cluster: the global writer's, or a secondary's, which
+        # forwards them (global write forwarding); a switchover or failover swaps which is which.
         return {
-            "primary": RegionEndpoints(writer_cluster.endpoint, writer_cluster.reader_endpoint),
-            # The dr region writes to its local secondary, which forwards them (global write forwarding);
-            # after a switchover or promotion it is the writer itself.
-            "dr": RegionEndpoints(secondary.endpoint, secondary.reader_endpoint, forwards_writes=True),
+            "primary": RegionEndpoints(writer_cluster.endpoint, writer_cluster.reader_endpoint, "forwarded"),
+            "dr": RegionEndpoints(secondary.endpoint, secondary.reader_endpoint, "forwarded"),
         }
 
     # --- RDS postgres with replicas -----------------------------------------------------------
@@ -384,7 +398,10 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         )
         # Readers spread over the in-region replicas through the workload's own pool; expose the first.
         reader_endpoint = readers[0].address if readers else writer.address
+        # The dr region's pods reach only their own replica: the primary's private address lives in
+        # another VPC with no peering or Transit Gateway, behind a group admitting the primary's nodes.
+        # So dr is passive: it reads its replica and writes there only once the replica is promoted.
         return {
-            "primary": RegionEndpoints(writer.address, reader_endpoint),
-            "dr": RegionEndpoints(writer.address, dr_replica.address),
+            "primary": RegionEndpoints(writer.address, reader_endpoint, "direct"),
+            "dr": RegionEndpoints(dr_replica.address, dr_replica.address, "passive"),
         }

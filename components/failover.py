@@ -2,6 +2,13 @@
 
 An HTTPS health check per region on its load balancer's deep `/healthz`, PRIMARY and SECONDARY
 failover records for the API name, and a CloudWatch alarm per health check notifying an SNS topic.
+What each check means is the service's readiness for the region's role (service.store.readiness_problems):
+the PRIMARY check passes while the primary region serves reads and writes; the SECONDARY check
+while the dr region could take over: its service answers, its own replica is reachable (or
+promoted), and its write path is what a passive region has (Aurora write forwarding on its own
+secondary, or on RDS none until promotion, which is not counted against it). So the SECONDARY
+alarm fires when dr could not take over, never merely because dr is passive. The check cannot see
+replication lag (CloudWatch `AuroraGlobalDBReplicationLag` / `ReplicaLag`; the drills judge it).
 The records are CNAMEs to each region's ALB with their own short TTL and the health check attached.
 The check goes through the ALB, so a region leaves DNS when its service fails the deep check *or*
 its ALB has no healthy target (the ALB answers 503). Not aliases: Route 53 answers an alias to an
@@ -25,6 +32,10 @@ import pulumi_aws as aws
 from components.keys import customer_key
 
 METRICS_REGION = "us-east-1"
+ALARM_MEANING = {
+    "PRIMARY": "it cannot serve reads and writes",
+    "SECONDARY": "it could not take over (its service or its own replica is down)",
+}
 # The only resources a stack may place in METRICS_REGION outside its residency zone.
 METRICS_TYPES = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:sns/topic:Topic", "aws:kms/key:Key")
 
@@ -123,7 +134,8 @@ class Failover(pulumi.ComponentResource):
             )
             alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-{role.lower()}-alarm",
-                alarm_description=f"{args.fqdn}: {role.lower()} region {target.region} failing health checks",
+                alarm_description=f"{args.fqdn}: {role.lower()} region {target.region} failing health checks: "
+                + ALARM_MEANING[role],
                 namespace="AWS/Route53",
                 metric_name="HealthCheckStatus",
                 dimensions={"HealthCheckId": check.id},

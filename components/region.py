@@ -96,7 +96,7 @@ def compose_region(
                 secret_arn=database.app_credential.secret_arns[role],
                 admin_user=database.master_username,
                 admin_password=database.master_password,
-                writer_forwards=endpoints.forwards_writes,
+                write_path=endpoints.write_path,
             ),
             tenants=service_tenants(cfg, tenancy, api_keys),
             cost_labels={"meridian.io/stack": stack, "meridian.io/cost-center": cfg.cost.cost_center},

@@ -12,8 +12,11 @@ it; the DSNs carry none): the primary region runs the schema migration as a Job 
 Deployment rolls out, with its own Secret (`migrate.json`, `service.settings.MigrationSettings`:
 the master DSN, the application user it creates and the secret that user's password is read
 from); the dr region's schema and roles arrive by replication. Pods are non-root with a read-only root
-filesystem; readiness is the deep `/healthz` (database reachable), liveness the shallow `/livez`
-(a database outage must not restart every pod).
+filesystem; readiness is the deep `/healthz`, by role: the primary region's pods are ready while
+they serve reads and writes, the dr region's while the region could take over (its own replica
+answers; its write path is Aurora write forwarding, or on RDS none until promotion, declared
+`passive`, writes refused with 503 + Retry-After); liveness is the shallow `/livez` (a database
+outage must not restart every pod).
 
 Two tracks run side by side: `stable` (the Deployment `<name>-api`, `replicas` pods) and `canary`
 (`<name>-canary`, `canary_replicas` pods of the version being rolled out, or of the stable image
@@ -34,7 +37,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from service.quotas import TenantQuota
-from service.settings import DbSecret, MigrationSettings, ObjectStorage, ServiceSettings, TenantData, TenantEntry
+from service.settings import WRITE_PATHS, DbSecret, MigrationSettings, ObjectStorage, ServiceSettings, TenantData, TenantEntry
 
 NAMESPACE = "platform"
 APP = "meridian-api"
@@ -47,6 +50,9 @@ MIGRATION_PATH = f"{SETTINGS_DIR}/{MIGRATION_FILE}"
 BIND_HOST = "0.0.0.0"  # in a pod the kubelet probes and the ALB reach the pod IP, never loopback
 RUN_AS = 10001  # the image's non-root user (service/Dockerfile); also the settings file's group (fsGroup)
 READINESS_PATH = "/healthz"
+# /healthz waits up to the settings' db_timeout_s (2 s) to get a connection and as long again for its
+# query; the kubelet's default probe timeout (1 s) would mark a slow but serving region unready
+READINESS_TIMEOUT_S = 5
 LIVENESS_PATH = "/livez"
 TRACKS = ("stable", "canary")
 TRACK_LABEL = "meridian.io/track"
@@ -95,16 +101,19 @@ class DatabaseAccess:
     admin_user: str
     """The master user: the migration Job's only, never the service's."""
     admin_password: pulumi.Input[str]
-    writer_forwards: bool = False
-    """The writer is a secondary forwarding writes (Aurora global write forwarding): it answers
-    read-only to session checks, so the write DSN does not demand a read-write session."""
+    write_path: str = "direct"
+    """How writes reach the writer (`service.settings.WRITE_PATHS`): `direct` and `passive` demand a
+    read-write session (`passive`: the region's own replica, which takes writes once promoted);
+    `forwarded` (an Aurora cluster that may be a secondary forwarding writes, which answers
+    read-only to session checks) demands nothing."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkloadArgs:
     region: str
     role: str
-    """`primary` or `dr`: the service reads locally and writes to `database.writer_host` either way."""
+    """`primary` or `dr`: the service reads locally and writes to `database.writer_host` as
+    `database.write_path` says; its readiness means what the role needs (service.store.readiness_problems)."""
     image: pulumi.Input[str]
     replicas: int
     container_port: int
@@ -131,6 +140,10 @@ class WorkloadArgs:
             raise ValueError("the service must not log in as the database's master user")
         if self.role not in ("primary", "dr"):
             raise ValueError(f"role must be 'primary' or 'dr', got {self.role!r}")
+        if self.database.write_path not in WRITE_PATHS:
+            raise ValueError(f"database.write_path must be one of {', '.join(WRITE_PATHS)}, got {self.database.write_path!r}")
+        if self.database.write_path == "passive" and self.role != "dr":
+            raise ValueError("only the dr region may be passive: the primary region needs a write path")
         if self.replicas < 1 or self.canary_replicas < 1:
             raise ValueError(f"replicas and canary_replicas must be >= 1, got {self.replicas}, {self.canary_replicas}")
         if set(self.target_group_arns) != set(TRACKS):
@@ -168,7 +181,7 @@ def render_settings(
     settings = ServiceSettings(
         region=region,
         role=role,
-        write_dsn=dsn(writer_host, db.port, db.name, db.user, None, writer=not db.writer_forwards),
+        write_dsn=dsn(writer_host, db.port, db.name, db.user, None, writer=db.write_path != "forwarded"),
         read_dsn=dsn(reader_host, db.port, db.name, db.user, None, writer=False),
         tenants=tuple(
             TenantEntry(
@@ -185,6 +198,7 @@ def render_settings(
         objects=ObjectStorage(region=region, cluster_arn=cluster_arn) if any(data) else None,
         db_secret=DbSecret(arn=secret_arn, region=region),
         version=version,
+        writes=db.write_path,
     )
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
 
@@ -229,6 +243,7 @@ def pod_spec(
         container["readinessProbe"] = {
             "httpGet": {"path": READINESS_PATH, "port": port},
             "periodSeconds": 5,
+            "timeoutSeconds": READINESS_TIMEOUT_S,
             "failureThreshold": 3,
         }
         container["livenessProbe"] = {

@@ -53,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
 
         password = SecretPassword(settings.db_secret)
     store = PgStore(
-        settings.write_dsn, settings.read_dsn, pool_max=settings.pool_max, timeout_s=settings.db_timeout_s, password=password
+        settings.write_dsn,
+        settings.read_dsn,
+        pool_max=settings.pool_max,
+        timeout_s=settings.db_timeout_s,
+        password=password,
+        writes=settings.writes,
     )
     app = create_app(settings, store, objects=from_settings(settings))
     try:

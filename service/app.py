@@ -1,7 +1,8 @@
 """The reference service's HTTP API (the contract: `GET /openapi.json`, built by `service/openapi.py`).
 
     GET  /livez                                   process is up (no dependencies): the liveness probe
-    GET  /healthz                                 deep: this region can serve reads AND writes now; 503 if not
+    GET  /healthz                                 deep: this region can serve what its role needs now; 503 if not
+                                                  (primary: reads and writes; dr: take over, see `healthz`)
     GET  /openapi.json                            the OpenAPI 3.1 description of this API
     POST /v1/tenants/{tenant}/events              write events {"events": [{"type", "payload"}]} (or one event); 201 {"ids"}
     GET  /v1/tenants/{tenant}/events?after=&limit=&type=   read, from the region's own node (the replica in dr)
@@ -17,7 +18,8 @@ the key's tenant, never by the path; neither case touches the database. Over quo
 `{"error": "quota_exceeded", ...}` + Retry-After (rates: gql_qps per read, ingest_eps per event or
 object written; storage_gb: the bytes under the tenant's prefix). Objects are reached only through
 the tenant's own scoped credentials (`service/objects.py`). Input outside the contract: 400/413 naming what
-and where (`service/validation.py`). The database unable to serve: 503 + Retry-After. Anything
+and where (`service/validation.py`). The database unable to serve: 503 + Retry-After. A write to a
+passive dr region (its RDS replica not promoted): 503 `region_passive` + Retry-After. Anything
 else is a fault of ours: logged with its request id (`X-Request-Id`, echoed) and answered 500.
 """
 
@@ -44,7 +46,7 @@ from service.auth import KeyRing, key_from_headers
 from service.objects import GIB, ObjectStore, ObjectsUnavailable, StorageFull
 from service.quotas import QuotaBook, retry_after_header
 from service.settings import ServiceSettings, VersionFault
-from service.store import Store, Unavailable
+from service.store import Passive, Store, Unavailable, readiness_problems
 from service.validation import (
     DEFAULT_LIMIT,
     INT64_MAX,
@@ -75,6 +77,7 @@ def _error(status: int, error: str, message: str, headers: dict | None = None, *
 NOT_FOUND = {"error": "not_found", "message": "no such resource"}
 INTERNAL = "internal_error"
 STORAGE_RETRY_S = 60  # storage frees only when the tenant deletes: a retry before that is refused again
+PASSIVE_RETRY_S = 30  # a passive region takes writes only after a promotion: minutes, not a blip
 
 
 def request_id(scope) -> str:
@@ -241,6 +244,8 @@ def create_app(
                 return _error(exc.status, exc.error, exc.message)
             except Unavailable as exc:
                 return unavailable(exc)
+            except Passive as exc:
+                return _error(503, "region_passive", str(exc), {"Retry-After": str(PASSIVE_RETRY_S)}, **where)
             except ObjectsUnavailable as exc:
                 log.warning("object storage unavailable", extra={"error": str(exc)})
                 return _error(503, "storage_unavailable", str(exc), {"Retry-After": "1"}, **where)
@@ -268,12 +273,16 @@ def create_app(
         return JSONResponse({"status": "ok", **where})
 
     async def healthz(request: Request) -> JSONResponse:
-        # the front door (Route 53 / HAProxy) sends traffic here only while both paths work: a
-        # region that could read but not write would take every write and 503 it
+        """The readiness probe and Route 53's check, by the region's role (`readiness_problems`):
+        the primary is healthy while it serves reads and writes; the dr region while it could take
+        over (its own replica answers, its write path is what a passive region has: forwarding on
+        its Aurora secondary, or none until promotion, declared `passive`). A region that could
+        read but not take the writes its role needs would take traffic and 503 it."""
         h = await store.health()
-        ok = h.get("db") == "reachable" and h.get("db_role") in ("primary", "replica") and h.get("writes") == "ok"
+        problems = readiness_problems(settings.role, settings.writes, h)
+        ok = not problems
         return JSONResponse(
-            {"status": "ok" if ok else "unhealthy", **where, **h},
+            {"status": "ok" if ok else "unhealthy", **where, **h, **({"problems": problems} if problems else {})},
             status_code=200 if ok else 503,
             headers=None if ok else {"Retry-After": "1"},
         )

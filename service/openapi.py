@@ -56,7 +56,7 @@ SCHEMAS: dict[str, dict] = {
                 "type": "string",
                 "description": "a stable code: bad_request, body_too_large, "
                 "batch_too_large, unauthorized, not_found, method_not_allowed, quota_exceeded, db_unavailable, "
-                "storage_unavailable, internal_error",
+                "region_passive, storage_unavailable, internal_error",
             },
             "message": {"type": "string", "description": "what is wrong, where, and what is allowed"},
             "request_id": {"type": "string", "description": "on 500: the id the server logged the fault under"},
@@ -197,9 +197,12 @@ SCHEMAS: dict[str, dict] = {
                     "db": {"enum": ["reachable", "unreachable"], "description": "the region's own node (reads)"},
                     "db_role": {"enum": ["primary", "replica"], "description": "that node's role"},
                     "writes": {
-                        "enum": ["ok", "unavailable"],
-                        "description": "a read-write primary reachable through the write DSN",
+                        "enum": ["ok", "forwarding", "passive", "unavailable"],
+                        "description": "the write path: ok (a writable node), forwarding (an Aurora secondary "
+                        "forwarding writes), passive (a passive region's replica, not promoted), unavailable",
                     },
+                    "write_path": {"enum": ["direct", "forwarded", "passive"], "description": "how writes reach the writer"},
+                    "problems": {"type": "array", "items": {"type": "string"}, "description": "why unhealthy"},
                     "error": {"type": "string"},
                     "write_error": {"type": "string"},
                 },
@@ -216,7 +219,11 @@ ERRORS = {
     "404": _json(_ref("Error"), "no such resource; also another tenant's path (the same body: no oracle)"),
     "429": _json(_ref("QuotaExceeded"), "over the tenant's plan quota", RETRY_AFTER),
     "500": _json(_ref("Error"), "a fault of the service (logged under request_id); never an input's verdict"),
-    "503": _json(_ref("Unavailable"), "the database cannot serve now (down, failing over, no primary)", RETRY_AFTER),
+    "503": _json(
+        _ref("Unavailable"),
+        "the database cannot serve now (down, failing over, no primary), or a write to a passive region (region_passive)",
+        RETRY_AFTER,
+    ),
     "503-objects": _json(
         _ref("Unavailable"), "object storage cannot serve now (unreachable, throttling, not configured)", RETRY_AFTER
     ),
@@ -307,13 +314,14 @@ OPERATIONS: dict[str, tuple[str, str, dict]] = {
         {
             "summary": "Deep health of this region: the front door's check (Route 53 / HAProxy)",
             "security": [],
-            "description": "200 only while this region can serve reads (its own node reachable, role known) AND "
-            "writes (a read-write primary reachable through its write DSN). A dr region answers 200 "
-            "before a failover while the primary's database takes its writes, 503 while no primary "
-            "exists, and 200 again once its replica is promoted.",
+            "description": "By the region's role. primary: 200 only while it serves reads (its own node "
+            "reachable, role known) AND writes (a writable node, or its own Aurora secondary forwarding "
+            "them). dr: 200 while it could take over: its own replica (or promoted node) answers and its "
+            "write path is what a passive region has (forwarding on its Aurora secondary; or none until "
+            "promotion, reported as writes: passive and not counted).",
             "responses": {
-                "200": _json(_ref("Health"), "serving reads and writes"),
-                "503": _json(_ref("Health"), "cannot serve reads or writes now", RETRY_AFTER),
+                "200": _json(_ref("Health"), "serving what the region's role needs"),
+                "503": _json(_ref("Health"), "cannot serve what the region's role needs now", RETRY_AFTER),
             },
         },
     ),

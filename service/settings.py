@@ -17,6 +17,15 @@ from service.quotas import TenantQuota
 
 CONFIG_ENV = "MERIDIAN_SERVICE_CONFIG"
 
+# How a region's writes reach the writer (`ServiceSettings.writes`), and what readiness asks of it:
+WRITE_PATHS = {
+    "direct": "the write DSN names the writer and demands a read-write session: writes need it writable",
+    "forwarded": "the write DSN names the region's own Aurora cluster, which is the global writer or a "
+    "secondary forwarding writes to it (global write forwarding): writes need one of the two",
+    "passive": "the region has no write path while its replica is not promoted (an RDS cross-region "
+    "read replica): writes are refused as passive (503 + Retry-After) until the replica is promoted",
+}
+
 
 @dataclass(frozen=True)
 class TenantData:
@@ -84,7 +93,7 @@ class VersionFault:
 class ServiceSettings:
     region: str  # e.g. us-east-1
     role: str  # the region's role in the pair: primary | dr
-    write_dsn: str  # multi-host, target_session_attrs=read-write: follows a promotion
+    write_dsn: str  # where writes go (`writes` says how: WRITE_PATHS)
     read_dsn: str  # the region's own node (the replica in the dr region)
     tenants: tuple[TenantEntry, ...]
     host: str = "127.0.0.1"
@@ -95,6 +104,15 @@ class ServiceSettings:
     fault: VersionFault | None = None
     objects: ObjectStorage | None = None  # None: the object API answers 503 (no storage configured)
     db_secret: DbSecret | None = None  # the password's source; None: the DSNs carry it (local runs)
+    writes: str = "direct"  # how writes reach the writer: a key of WRITE_PATHS
+
+    def __post_init__(self) -> None:
+        if self.role not in ("primary", "dr"):
+            raise ValueError(f"role must be primary or dr (got {self.role!r})")
+        if self.writes not in WRITE_PATHS:
+            raise ValueError(f"writes must be one of {', '.join(WRITE_PATHS)} (got {self.writes!r})")
+        if self.writes == "passive" and self.role != "dr":
+            raise ValueError("only the dr region can be passive: the primary region must have a write path")
 
     @classmethod
     def from_dict(cls, d: dict) -> ServiceSettings:
@@ -108,7 +126,7 @@ class ServiceSettings:
             )
             for t in d["tenants"]
         )
-        known = {k: d[k] for k in ("host", "port", "pool_max", "db_timeout_s", "version") if k in d}
+        known = {k: d[k] for k in ("host", "port", "pool_max", "db_timeout_s", "version", "writes") if k in d}
         if d.get("fault") is not None:
             known["fault"] = VersionFault(**d["fault"])
         objects = ObjectStorage(**d["objects"]) if d.get("objects") else None
@@ -128,6 +146,7 @@ class ServiceSettings:
             "role": self.role,
             "write_dsn": self.write_dsn,
             "read_dsn": self.read_dsn,
+            "writes": self.writes,
             "host": self.host,
             "port": self.port,
             "pool_max": self.pool_max,

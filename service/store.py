@@ -1,8 +1,15 @@
 """The PostgreSQL store. Every query is scoped by the tenant the API key proved, never by the URL.
 
-Writes go through `write_dsn`, a multi-host DSN with `target_session_attrs=read-write`: a new
-connection lands on whichever node is primary now, so writes follow a promotion. Reads use the
-region's own node (`read_dsn`). Connection-level failures are retried briefly with backoff.
+Reads use the region's own node (`read_dsn`). Writes go through `write_dsn`, in one of three ways
+(`service.settings.WRITE_PATHS`): `direct` (the writer's endpoint, `target_session_attrs=read-write`),
+`forwarded` (the region's own Aurora cluster: the global writer, or a secondary forwarding writes
+to it, which answers session checks as read-only, so the DSN demands nothing) and `passive` (a dr
+region whose RDS replica is not promoted: the DSN names the region's own replica with
+`target_session_attrs=read-write`, so writes land there only once it is promoted, and are refused
+as `Passive` until then). Connection-level failures are retried briefly with backoff.
+
+`health()` reports what the region can do now; `readiness_problems()` judges it against what the
+region's role needs (the meaning of `/healthz`, the readiness probe and Route 53's checks).
 """
 
 from __future__ import annotations
@@ -31,6 +38,41 @@ TRANSIENT = (
 
 class Unavailable(Exception):
     """The database cannot serve this request now (maps to 503 + Retry-After)."""
+
+
+class Passive(Exception):
+    """This region takes no writes while its replica is not promoted (maps to 503 `region_passive`
+    + Retry-After): the caller writes through the primary region, or again after a failover."""
+
+
+# Aurora PostgreSQL's session setting for global write forwarding: a secondary forwards a session's
+# writes unless it is `off` (default `session`). On a node that does not know it (plain PostgreSQL,
+# RDS) `current_setting(..., true)` is NULL: such a read-only node forwards nothing. What a session
+# can see stops there: whether the cluster has forwarding enabled is the RDS API's
+# `GlobalWriteForwardingStatus` (set by the program on both clusters, checked by preflight
+# `readiness` in the plan and by the AWS drills after every change of writer).
+FORWARDING_SETTING = "apg_write_forward.consistency_mode"
+FORWARDING_MODES = ("session", "eventual", "global")
+
+
+def readiness_problems(role: str, writes: str, health: dict) -> list[str]:
+    """Why a region of this `role` cannot serve what it must now (empty: ready), from `health()`.
+
+    primary: it serves reads and writes: its own node answers, and writes land on the writer
+    (directly, or forwarded by its own Aurora cluster after a switchover demoted it).
+    dr: it could take over: its own node answers as a replica (or promoted primary), and its write
+    path is what the stack gives a passive region: forwarding configured on its own secondary
+    (`forwarded`), or none until promotion, declared as such (`passive`) and not counted against it.
+    """
+    problems = []
+    if health.get("db") != "reachable":
+        problems.append(f"the region's own database node is unreachable ({health.get('error')})")
+    elif health.get("db_role") not in ("primary", "replica"):
+        problems.append(f"the region's own database node has no known role ({health.get('db_role')})")
+    allowed = ("ok", "forwarding") + (("passive",) if role == "dr" and writes == "passive" else ())
+    if health.get("writes") not in allowed:
+        problems.append(f"writes {health.get('writes')}: {health.get('write_error', 'no write path')}")
+    return problems
 
 
 class Store(Protocol):
@@ -62,9 +104,11 @@ class PgStore:
         timeout_s: float = 2.0,
         attempts: int = 3,
         password: SecretPassword | None = None,
+        writes: str = "direct",
     ):
-        """`password`: where new connections take the password from (Secrets Manager); None: the DSNs'."""
-        self.write_dsn, self.read_dsn = write_dsn, read_dsn
+        """`password`: where new connections take the password from (Secrets Manager); None: the DSNs'.
+        `writes`: how `write_dsn` reaches the writer (`service.settings.WRITE_PATHS`)."""
+        self.write_dsn, self.read_dsn, self.writes = write_dsn, read_dsn, writes
         self.pool_max, self.timeout_s, self.attempts = pool_max, timeout_s, attempts
         self.password = password
         self._write: asyncpg.Pool | None = None
@@ -95,6 +139,11 @@ class PgStore:
                 async with pool.acquire(timeout=self.timeout_s) as conn:
                     return await fn(conn)
             except TRANSIENT as exc:
+                if pool is self._write and self.writes == "passive" and _is_read_only(exc):
+                    raise Passive(
+                        "this region is passive: its database is a read replica until it is promoted; "
+                        "write through the primary region, or retry after a failover"
+                    ) from None
                 if isinstance(exc, asyncpg.exceptions.InvalidPasswordError) and self.password is not None:
                     self.password.refused()
                 if attempt == self.attempts - 1:
@@ -153,8 +202,10 @@ class PgStore:
         return await self._run(self._read, go)
 
     async def health(self) -> dict:
-        """Deep check of both paths: the region's own node (reachable, its role) and the write path
-        (a read-write primary through `write_dsn`). Both run at once, each within the timeout."""
+        """What the region can do now: its own node (reachable, its role) and its write path, probed
+        at once, each within the timeout. `writes`: `ok` (a writable node), `forwarding` (an Aurora
+        secondary that forwards the session's writes), `passive` (a passive region's unpromoted
+        replica), `unavailable` (with `write_error`)."""
         assert self._read is not None and self._write is not None
 
         async def probe(pool: asyncpg.Pool, sql: str):
@@ -165,24 +216,47 @@ class PgStore:
                 if isinstance(exc, asyncpg.exceptions.InvalidPasswordError) and self.password is not None:
                     self.password.refused()
                 await pool.expire_connections()
-                return None, f"{type(exc).__name__}: {exc}"
+                return None, exc
 
         (read, read_err), (write, write_err) = await asyncio.gather(
             probe(self._read, "SELECT pg_is_in_recovery() AS standby"),
             # a pooled connection may sit on a node demoted since: target_session_attrs only
             # chose the node when it connected
-            probe(self._write, "SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') AS ro"),
+            probe(
+                self._write,
+                "SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') AS ro, "
+                f"current_setting('{FORWARDING_SETTING}', true) AS forwarding",
+            ),
         )
         out: dict[str, Any] = (
-            {"db": "unreachable", "error": read_err}
+            {"db": "unreachable", "error": _describe(read_err)}
             if read is None
             else {"db": "reachable", "db_role": "replica" if read["standby"] else "primary"}
         )
-        if write is not None and (write["standby"] or write["ro"] != "off"):
-            await self._write.expire_connections()
-            write, write_err = None, "the write DSN reached a read-only node"
-        out.update({"writes": "ok"} if write is not None else {"writes": "unavailable", "write_error": write_err})
+        out["write_path"] = self.writes
+        if write is not None and not write["standby"] and write["ro"] == "off":
+            out["writes"] = "ok"
+        elif write is not None and self.writes == "forwarded" and (write["forwarding"] or "").lower() in FORWARDING_MODES:
+            out["writes"] = "forwarding"
+        elif self.writes == "passive" and (
+            (write is not None and write["standby"]) or (write is None and _is_read_only(write_err))
+        ):
+            out["writes"] = "passive"
+        else:
+            if write is not None:
+                await self._write.expire_connections()
+                write_err = f"the write DSN reached a read-only node ({FORWARDING_SETTING}: {write['forwarding'] or 'absent'})"
+            out.update({"writes": "unavailable", "write_error": _describe(write_err)})
         return out
+
+
+def _is_read_only(exc: BaseException | None) -> bool:
+    """The write path reached only nodes that take no writes (a standby, a demoted primary)."""
+    return isinstance(exc, (asyncpg.exceptions.TargetServerAttributeNotMatched, asyncpg.exceptions.ReadOnlySQLTransactionError))
+
+
+def _describe(err: BaseException | str | None) -> str | None:
+    return err if err is None or isinstance(err, str) else f"{type(err).__name__}: {err}"
 
 
 async def ensure_app_user(admin_dsn: str, user: str, password: str) -> None:

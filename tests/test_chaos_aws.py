@@ -12,7 +12,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from meridian.chaos import actions
 from meridian.chaos import run as chaosrun
-from tests.helpers import globals_response, inverted, make_target
+from tests.helpers import aurora_ids, globals_response, inverted, make_target
 
 FIS = "fis"
 
@@ -60,12 +60,20 @@ def test_database_failover_and_failback_calls_in_order(previews, aws_env, tmp_pa
     )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"))
     # rollback: the primary rejoins (network back), planned switchover home, dr is a member again
+    # (every demoted or rejoined member is checked for global write forwarding: describe_db_clusters)
+    primary_cluster, dr_cluster = aurora_ids(outputs)
+    forwarding = {"DBClusters": [{"GlobalWriteForwardingStatus": "enabled"}]}
     fis.add_response("stop_experiment", {"experiment": {"id": "exp-1"}}, {"id": "exp-1"})
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"))
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"))
+    rds_p.add_response("describe_db_clusters", forwarding, {"DBClusterIdentifier": primary_cluster})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"))
     rds_p.add_response("switchover_global_cluster", {}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY})
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"))
+    rds_d.add_response("describe_db_clusters", forwarding, {"DBClusterIdentifier": dr_cluster})
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"))
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"))
+    rds_d.add_response("describe_db_clusters", forwarding, {"DBClusterIdentifier": dr_cluster})
     _play("database-failover", target, monkeypatch)
     cloud.done()
     ops = [op for _, _, op in cloud.mutating()]

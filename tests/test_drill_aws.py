@@ -45,16 +45,48 @@ def test_planned_promote_is_a_switchover_to_the_dr_member(previews, aws_env, tmp
     )
     rds.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # still switching
     rds.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
+    # the demoted primary must forward its region's writes (finding 12): here a cluster made without it
+    primary_cluster, _ = aurora_ids(outputs)
+    rds.add_response(
+        "describe_db_clusters",
+        {"DBClusters": [{"GlobalWriteForwardingStatus": "disabled"}]},
+        {"DBClusterIdentifier": primary_cluster},
+    )
+    rds.add_response(
+        "modify_db_cluster", {"DBCluster": {}}, {"DBClusterIdentifier": primary_cluster, "EnableGlobalWriteForwarding": True}
+    )
     target.stop_database("primary", planned=True)
     result = target.promote("dr")
-    assert result.changed and "switchover" in result.detail
+    assert result.changed and "switchover" in result.detail and "write forwarding turned on" in result.detail
     cloud.done()
     assert [c[2] for c in cloud.calls] == [
         "DescribeGlobalClusters",
         "SwitchoverGlobalCluster",
         "DescribeGlobalClusters",
         "DescribeGlobalClusters",
+        "DescribeDBClusters",
+        "ModifyDBCluster",
     ]
+
+
+def test_a_demoted_member_that_forwards_is_left_alone(previews, aws_env, tmp_path):
+    target, cloud, outputs = make_target(previews, "us", tmp_path)
+    rds = cloud.stub("rds", target.regions["primary"])
+    primary_cluster, _ = aurora_ids(outputs)
+    rds.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    rds.add_response(
+        "switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY}
+    )
+    rds.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
+    rds.add_response(
+        "describe_db_clusters",
+        {"DBClusters": [{"GlobalWriteForwardingStatus": "enabled"}]},
+        {"DBClusterIdentifier": primary_cluster},
+    )
+    target.stop_database("primary", planned=True)
+    assert "primary forwards writes (enabled)" in target.promote("dr").detail
+    cloud.done()
+    assert "ModifyDBCluster" not in [c[2] for c in cloud.calls]
 
 
 def test_unplanned_promote_fails_over_in_the_dr_region_allowing_data_loss(previews, aws_env, tmp_path):
@@ -119,13 +151,20 @@ def test_region_failover_drill_makes_the_right_calls_in_order(previews, aws_env,
     )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # dr writes
     fis.add_response("stop_experiment", {"experiment": {"id": "EXP1"}}, {"id": "EXP1"})  # failback: network back
+    primary_cluster, dr_cluster = aurora_ids(outputs)
+    forwarding = {"DBClusters": [{"GlobalWriteForwardingStatus": "enabled"}]}
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # old primary rejoined
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # ... and forwards writes
+    rds_p.add_response("describe_db_clusters", forwarding, {"DBClusterIdentifier": primary_cluster})
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})  # switchover: find members
     rds_p.add_response(
         "switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY}
     )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    rds_d.add_response("describe_db_clusters", forwarding, {"DBClusterIdentifier": dr_cluster})  # demoted dr forwards
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # reprotect: dr is a member
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # ... and forwards writes
+    rds_d.add_response("describe_db_clusters", forwarding, {"DBClusterIdentifier": dr_cluster})
     state = run_ops(ops_only(catalog.build("region-failover")), target, tmp_path)
     assert state["status"] == "completed", state.get("error")
     cloud.done()
@@ -153,6 +192,12 @@ def test_a_failure_before_the_promotion_undoes_every_completed_step_in_reverse(p
     # rollback, in reverse: traffic home (moto), then the fault undone: network back, primary still a member
     fis.add_response("stop_experiment", {"experiment": {"id": "EXP9"}}, {"id": "EXP9"})
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})
+    rds_p.add_response("describe_global_clusters", globals_response(outputs, "primary"), {})  # ... and forwards writes
+    rds_p.add_response(
+        "describe_db_clusters",
+        {"DBClusters": [{"GlobalWriteForwardingStatus": "enabled"}]},
+        {"DBClusterIdentifier": aurora_ids(outputs)[0]},
+    )
     state = run_ops(ops_only(catalog.build("region-failover")), target, tmp_path)
     assert state["status"] == "failed" and "busy" in state["error"]
     rollback = state["rollback"]
@@ -183,6 +228,11 @@ def test_a_failure_after_the_promotion_rolls_forward_to_traffic_on_dr(previews, 
         "switchover_global_cluster", {"GlobalCluster": {}}, {"GlobalClusterIdentifier": "us-db", "TargetDbClusterIdentifier": ANY}
     )
     rds_p.add_response("describe_global_clusters", globals_response(outputs, "dr"), {})
+    rds_p.add_response(
+        "describe_db_clusters",
+        {"DBClusters": [{"GlobalWriteForwardingStatus": "enabled"}]},
+        {"DBClusterIdentifier": aurora_ids(outputs)[0]},
+    )
     drill = ops_only(catalog.build("database-failover", "planned"))
     broken = tuple(dataclasses.replace(s, check=fail_verification) if s.name == "verify" else s for s in drill.steps)
     state = run_ops(dataclasses.replace(drill, steps=broken), target, tmp_path)
@@ -213,6 +263,8 @@ def test_dry_run_lists_the_calls_and_makes_none(previews, tmp_path, monkeypatch,
         "route53.update_health_check",
         "rds.failover_global_cluster",
         "rds.switchover_global_cluster",
+        "rds.describe_db_clusters",  # each demoted or rejoined member must forward writes
+        "EnableGlobalWriteForwarding=True",
     ):
         assert call in text, f"the dry run does not show {call}"
     assert "DRY RUN" in text

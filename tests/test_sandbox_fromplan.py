@@ -1,5 +1,6 @@
 """The sandbox's services come from the plan: the substitution between the plan's in-cluster
-endpoints and the sandbox's ports is the only change, and a wiring mismatch fails before start."""
+endpoints and the sandbox's processes (`podrun.sandbox_address_for`) is the only change, it touches
+only a DSN's host and port, and a wiring mismatch fails before start."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .helpers import ROOT
 
 pytestmark = pytest.mark.slow  # the plan comes from an offline run of the program
 
-PORTS = {"writers": [15432, 15433], "reader": {"primary": 15432, "dr": 15433}, "service": {"primary": 18080, "dr": 18081}}
+PORTS = {"nodes": {"primary": 15432, "dr": 15433}, "writer": 15434, "service": {"primary": 18080, "dr": 18081}}
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +27,53 @@ def planned() -> fromplan.PlannedWorkload:
     return fromplan.load(ROOT, "us")
 
 
+@pytest.fixture(scope="module")
+def apac() -> fromplan.PlannedWorkload:
+    return fromplan.load(ROOT, "apac")
+
+
+def _addresses(planned):
+    return fromplan.local_addresses(planned, nodes=PORTS["nodes"], writer_endpoint=PORTS["writer"])
+
+
 def _prepare(planned, role, tmp_path, container=None):
-    subs = fromplan.local_substitutions(
-        planned,
-        role,
-        writer_ports=PORTS["writers"],
-        reader_port=PORTS["reader"][role],
-        service_port=PORTS["service"][role],
-    )
+    subs = fromplan.local_substitutions(planned, role, addresses=_addresses(planned), service_port=PORTS["service"][role])
     return podrun.prepare(container or planned.services[role], tmp_path / role, subs)
+
+
+def _endpoints(dsn: str) -> str:
+    return urlsplit(dsn).netloc.rpartition("@")[2]
+
+
+@pytest.mark.parametrize("stack", ["us", "apac"])
+@pytest.mark.parametrize("role", ["primary", "dr"])
+def test_the_rendered_dsns_go_through_sandbox_address_for_and_only_host_and_port_change(planned, apac, stack, role, tmp_path):
+    """The exact DSNs the plan renders, as the sandbox runs them: scheme, user, database and the whole
+    query (sslmode, target_session_attrs) byte for byte; only the endpoint becomes a local address."""
+    plan = {"us": planned, "apac": apac}[stack]
+    pod = _prepare(plan, role, tmp_path)
+    rendered = plan.service_settings(role)
+    local = ServiceSettings.load(podrun.local_path(pod, podrun.settings_path_of(plan.services[role])))
+    for attr in ("write_dsn", "read_dsn"):
+        before, after = urlsplit(getattr(rendered, attr)), urlsplit(getattr(local, attr))
+        assert after._replace(netloc="") == before._replace(netloc=""), attr
+        assert after.netloc.rpartition("@")[0] == before.netloc.rpartition("@")[0], attr
+        assert _endpoints(getattr(local, attr)) == podrun.sandbox_address_for(
+            _endpoints(getattr(rendered, attr)), _addresses(plan)
+        )
+    assert local.writes == rendered.writes
+    # where each endpoint leads: the region's own node, or (an Aurora cluster endpoint) the writer stand-in
+    own = f"127.0.0.1:{PORTS['nodes'][role]}"
+    assert _endpoints(local.read_dsn) == own
+    assert _endpoints(local.write_dsn) == (f"127.0.0.1:{PORTS['writer']}" if rendered.writes == "forwarded" else own)
+
+
+def test_sandbox_address_for_refuses_an_endpoint_without_a_stand_in():
+    assert (
+        podrun.sandbox_address_for("db.x.rds.amazonaws.com:5432", {"db.x.rds.amazonaws.com:5432": "127.0.0.1:1"}) == "127.0.0.1:1"
+    )
+    with pytest.raises(podrun.Unsubstituted, match="no local stand-in for the endpoint other:5432"):
+        podrun.sandbox_address_for("other:5432", {"db.x.rds.amazonaws.com:5432": "127.0.0.1:1"})
 
 
 @pytest.mark.parametrize("role", ["primary", "dr"])
@@ -42,10 +81,6 @@ def test_only_endpoints_port_and_bind_address_differ_from_what_the_plan_mounts(p
     pod = _prepare(planned, role, tmp_path)
     rendered = planned.service_settings(role)
     local = ServiceSettings.load(podrun.local_path(pod, podrun.settings_path_of(planned.services[role])))
-    writers = ",".join(f"127.0.0.1:{p}" for p in PORTS["writers"])
-    assert urlsplit(local.write_dsn).netloc.rpartition("@")[2] == writers
-    assert urlsplit(local.read_dsn).netloc.rpartition("@")[2] == f"127.0.0.1:{PORTS['reader'][role]}"
-    assert "target_session_attrs=read-write" in local.write_dsn  # the dr's forwarding writer too: writes follow the primary
     assert (local.host, local.port) == ("127.0.0.1", PORTS["service"][role])
     # everything else exactly as rendered: user, password, database, TLS, tenants and their key digests, quotas
     for attr in ("write_dsn", "read_dsn"):
@@ -80,12 +115,13 @@ def test_settings_the_service_cannot_load_fail_before_start(planned, tmp_path):
 
 
 def test_the_migration_runs_the_plans_job_with_only_its_endpoint_substituted(planned, tmp_path):
-    subs = fromplan.local_substitutions(planned, "primary", writer_ports=[15432], reader_port=15432, service_port=None)
+    subs = fromplan.local_substitutions(planned, "primary", addresses=_addresses(planned), service_port=None)
     pod = podrun.prepare(planned.migration, tmp_path, subs)
     assert pod.argv[1:4] == ["-m", "service", "migrate"]
     local = json.loads((tmp_path / "etc/meridian/migrate.json").read_text())
     rendered = planned.migration_settings()
-    assert urlsplit(local["admin_dsn"]).netloc.endswith("@127.0.0.1:15432")
+    assert urlsplit(local["admin_dsn"]).netloc.endswith(f"@127.0.0.1:{PORTS['writer']}")  # Aurora: the writer endpoint
+    assert urlsplit(local["admin_dsn"]).query == urlsplit(rendered.admin_dsn).query
     assert urlsplit(local["admin_dsn"]).netloc.startswith(f"{planned.master_user}:")
     assert local["app_user"] == rendered.app_user != planned.master_user
     # no stand-in given: the secret stays the plan's (and the run would ask AWS for it)
@@ -99,9 +135,7 @@ def test_the_migration_runs_the_plans_job_with_only_its_endpoint_substituted(pla
         "broker": {"access_key_id": "k", "secret_access_key": "s"},
     }
     made["regions"][planned.service_settings("primary").objects.region] = {"tenants": {}}
-    subs = fromplan.local_substitutions(
-        planned, "primary", writer_ports=[15432], reader_port=15432, service_port=None, objects=made
-    )
+    subs = fromplan.local_substitutions(planned, "primary", addresses=_addresses(planned), service_port=None, objects=made)
     pod = podrun.prepare(planned.migration, tmp_path / "with", subs)
     local = json.loads((tmp_path / "with/etc/meridian/migrate.json").read_text())
     assert local["app_secret"] == {

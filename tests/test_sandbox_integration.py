@@ -399,7 +399,8 @@ def test_promotion_stop_primary_promote_replica_writes_continue(sb):
         r = until(lambda: write(endpoint), 10)
         assert r is not None and r.json()["region"] == "us-west-2", "writes did not continue after promotion"
         eid = r.json()["ids"][0]
-        # the primary region's service also follows the promotion: its multi-host DSN finds the new primary
+        # the primary region's service also follows the promotion: its cluster endpoint (the writer
+        # endpoint stand-in) now leads to the promoted node, as Aurora's does after a failover
         r2 = until(lambda: write(doc.regions["primary"].service_url), 10)
         assert r2 is not None
         got = c.get(f"{endpoint}/v1/tenants/acme/events/{eid}", headers=h)

@@ -101,14 +101,16 @@ def test_schemathesis_against_the_sandbox_finds_no_server_error(doc):
 
 
 def test_each_region_is_healthy_only_with_a_write_path(doc):
-    """Before any failover the dr region writes through its multi-host DSN to the primary's node:
-    healthy. A store whose write DSN reaches only a replica is judged unable to write."""
+    """Before any failover the dr region writes through its Aurora cluster endpoint, whose sandbox
+    stand-in leads to the writer: healthy. A store whose write DSN reaches only a replica is judged
+    unable to write."""
     from service.store import PgStore
 
     with httpx.Client(timeout=5) as c:
         for role, db_role in (("primary", "primary"), ("dr", "replica")):
             h = c.get(f"{doc.regions[role].service_url}/healthz")
             assert h.status_code == 200 and h.json()["writes"] == "ok" and h.json()["db_role"] == db_role, h.text
+            assert h.json()["write_path"] == "forwarded", h.text
 
     async def replica_only() -> dict:
         store = PgStore(doc.regions["dr"].db_dsn, doc.regions["dr"].db_dsn, timeout_s=2)

@@ -222,9 +222,9 @@ def _run(planned, role: str, container, root: Path, db_port: int, *, port: int |
     from meridian.sandbox.podrun import prepare, start
 
     assert any("aws:rds/" in urn for urn in container.secret_dependencies), "the settings do not come from the database resources"
-    subs = fromplan.local_substitutions(
-        planned, role, writer_ports=[db_port], reader_port=db_port, service_port=port, objects=objects
-    )
+    # one PostgreSQL stands in for every endpoint: each region's node and the Aurora writer endpoint
+    addresses = fromplan.local_addresses(planned, nodes={"primary": db_port, "dr": db_port}, writer_endpoint=db_port)
+    subs = fromplan.local_substitutions(planned, role, addresses=addresses, service_port=port, objects=objects)
     pod = prepare(container, root, subs)
     return pod, start(pod, root / "pod.log", cwd=ROOT)
 
@@ -459,7 +459,12 @@ def test_the_local_interpreter_is_not_remapped_onto_a_mount(planned, tmp_path):
         container,
         tmp_path,
         dataclasses.replace(
-            fromplan.local_substitutions(planned, "primary", writer_ports=[5432], reader_port=5432, service_port=None),
+            fromplan.local_substitutions(
+                planned,
+                "primary",
+                addresses=fromplan.local_addresses(planned, nodes={"primary": 5432, "dr": 5432}, writer_endpoint=5432),
+                service_port=None,
+            ),
             interpreter=interpreter,
         ),
         settings_path=SETTINGS_PATH,

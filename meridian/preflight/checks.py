@@ -19,6 +19,7 @@ from meridian.engine.plan import Plan
 from meridian.preflight import names as namerules
 from meridian.preflight.context import CheckResult, Context, Finding
 from meridian.preflight.placeholders import check_placeholders
+from meridian.preflight.readiness import check_readiness
 from meridian.preflight.workload import RenderedContainer, Unknown
 from stackconfig import StackConfig
 
@@ -678,6 +679,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "images": check_images,
     "account": check_account,
     "placeholders": check_placeholders,
+    "readiness": check_readiness,
 }
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meridian import ports as portlib
-from meridian.sandbox import fromplan, objectstore, podrun, procs
+from meridian.sandbox import fromplan, objectstore, podrun, procs, writerendpoint
 from meridian.sandbox import manifest as mf
 from meridian.sandbox import postgres as pglib
 from meridian.sandbox.haproxy import Backend, RegionDoor, ScaledFailover, parse_show_stat, render
@@ -49,6 +49,7 @@ STOP_ORDER = (
     "objects",
     "fp-db-primary",
     "fp-db-dr",
+    "pg-writer",
     "pg-dr",
     "pg-primary",
 )
@@ -189,7 +190,7 @@ def up(
     pg_root.mkdir(exist_ok=True)
     pglib.chown_tree(pg_root, user)
 
-    names = ["pg-primary", "pg-dr", "objects", "svc-primary", "svc-dr", "haproxy", "door-primary", "door-dr"]
+    names = ["pg-primary", "pg-dr", "pg-writer", "objects", "svc-primary", "svc-dr", "haproxy", "door-primary", "door-dr"]
     if fault_proxies:
         for fp in ("fp-db-primary", "fp-db-dr", "fp-svc-primary", "fp-svc-dr"):
             names += [fp, f"{fp}-control"]
@@ -337,6 +338,8 @@ async def _bring_up(
     )
     await _ready("pg-primary", pglib.wait_ready(port["pg-primary"], READY_TIMEOUT_S, popen["pg-primary"]), doc)
     await pglib.bootstrap(port["pg-primary"])
+    # the Aurora cluster endpoints' stand-in: connects to whichever node writes (the primary's now)
+    _spawn_writer_endpoint(doc, port, f"{HOST}:{port['pg-primary']}", logs, started)
     # object storage and the database user's secret: the AWS stand-in, IAM enforced once set up
     objects = await _start_objects(planned, doc, root, port, started, popen)
     # the plan's migration Job, as the master user: schema, and the service's own user (its
@@ -349,8 +352,9 @@ async def _bring_up(
         fromplan.local_substitutions(
             planned,
             "primary",
-            writer_ports=[port["pg-primary"]],
-            reader_port=port["pg-primary"],
+            addresses=fromplan.local_addresses(
+                planned, nodes={"primary": port["pg-primary"], "dr": port["pg-dr"]}, writer_endpoint=port["pg-writer"]
+            ),
             service_port=None,
             objects=objects,
         ),
@@ -369,15 +373,10 @@ async def _bring_up(
     # the service, one per region: the plan's Deployment container, run locally, with the broker's
     # key as its identity (Pod Identity on EKS)
     db_port = {role: port[f"fp-db-{role}"] if fault_proxies else port[f"pg-{role}"] for role in ("primary", "dr")}
+    writerendpoint.point(Path(doc.writer_endpoint.writer_file), f"{HOST}:{db_port['primary']}")
+    addresses = fromplan.local_addresses(planned, nodes=db_port, writer_endpoint=port["pg-writer"])
     for role in ("primary", "dr"):
-        subs = fromplan.local_substitutions(
-            planned,
-            role,
-            writer_ports=[db_port["primary"], db_port["dr"]],
-            reader_port=db_port[role],
-            service_port=port[f"svc-{role}"],
-            objects=objects,
-        )
+        subs = fromplan.local_substitutions(planned, role, addresses=addresses, service_port=port[f"svc-{role}"], objects=objects)
         try:
             pod = podrun.prepare(planned.services[role], root / "pods" / role, subs)
         except podrun.Unsubstituted as exc:
@@ -491,6 +490,21 @@ async def _start_objects(planned: fromplan.PlannedWorkload, doc: mf.Manifest, ro
         for region, r in made["regions"].items()
     }
     return made
+
+
+def _spawn_writer_endpoint(doc: mf.Manifest, port: dict, writer: str, logs: Path, started) -> None:
+    writer_file = Path(doc.root) / "etc" / "writer"
+    writerendpoint.point(writer_file, writer)
+    doc.writer_endpoint = mf.WriterEndpoint(port=port["pg-writer"], writer_file=str(writer_file))
+    argv = [sys.executable, "-m", "meridian.sandbox.writerendpoint", "--listen", f"{HOST}:{port['pg-writer']}"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_PROJECT_DIR), os.environ.get("PYTHONPATH")]))}
+    ref, proc = procs.spawn("pg-writer", [*argv, "--writer-file", str(writer_file)], logs / "pg-writer.log", env=env)
+    started(ref, proc)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not portlib.is_listening(port["pg-writer"]):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SandboxError(f"pg-writer did not start:\n{procs.tail(ref.log)}")
+        time.sleep(0.02)
 
 
 def _spawn_faultproxy(name: str, port: dict, upstream: str, logs: Path, started) -> None:
@@ -697,6 +711,11 @@ async def _status(doc: mf.Manifest) -> dict:
         parts["objects"]["healthy"] = parts["objects"]["running"] and portlib.is_listening(doc.ports["objects"])
     for name, fault in doc.faults.items():
         parts[f"fp-{name}"]["healthy"] = parts[f"fp-{name}"]["running"] and portlib.is_listening(fault.port)
+    if doc.writer_endpoint is not None and "pg-writer" in parts:
+        writer = parts["pg-writer"]
+        writer["healthy"] = writer["running"] and portlib.is_listening(doc.writer_endpoint.port)
+        with contextlib.suppress(OSError):
+            writer["writer"] = Path(doc.writer_endpoint.writer_file).read_text().strip()
 
     replication = await replication_status(doc)
     healthy = all(p.get("healthy", False) for p in parts.values()) and replication.get("state") == "streaming"
@@ -798,6 +817,11 @@ def promote_db(doc: mf.Manifest, role: str, timeout: float = 10.0) -> float:
     asyncio.run(pglib.promote(doc.regions[role].db_port, timeout))
     elapsed = time.monotonic() - t0
     doc.regions[role].db_role = "primary"
+    if doc.writer_endpoint is not None:  # the cluster endpoints now lead to the new writer (failover)
+        proxy = doc.faults.get(f"db-{role}")
+        writerendpoint.point(
+            Path(doc.writer_endpoint.writer_file), f"{HOST}:{proxy.port if proxy else doc.regions[role].db_port}"
+        )
     mf.write(Path(doc.root), doc)
     return elapsed
 

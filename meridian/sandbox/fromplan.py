@@ -3,12 +3,13 @@
 region's Job, exactly as `meridian preview` records them, so a wiring mismatch between the program
 and the service fails locally, offline.
 
-The one substitution (`local_substitutions`, nothing else changes what a container reads): the
-database endpoints the settings name (AWS hostnames known only after `up`) become the sandbox's
-PostgreSQL ports (or their fault proxies); the database user's secret becomes the stand-in's copy
-(meridian.sandbox.objectstore), read with the stand-in broker's key as the pod's identity; the pod's bind address and port become a free loopback
-port; a writer that relies on Aurora write forwarding (the dr region's) asks for a read-write session
-instead, since the sandbox's replica forwards nothing; the image's `python` is this checkout's.
+The one substitution (`local_substitutions`, nothing else changes what a container reads): each
+database endpoint the settings name (AWS hostnames known only after `up`) becomes the address of
+the local process standing in for it (`local_addresses`, applied by `podrun.sandbox_address_for`:
+only host and port change; user, database, sslmode, target_session_attrs stay as rendered); the
+database user's secret becomes the stand-in's copy (meridian.sandbox.objectstore), read with the
+stand-in broker's key as the pod's identity; the pod's bind address and port become a free loopback
+port; the image's `python` is this checkout's.
 
 The plan comes from running the program offline in a subprocess (the SDK's runtime state is global),
 cached per stack and program hash under `.meridian/cache/` (it holds the mock run's secrets: 0600).
@@ -67,26 +68,41 @@ def _netloc(dsn: str) -> str:
     return urlsplit(dsn).netloc.rpartition("@")[2]
 
 
+def local_addresses(planned: PlannedWorkload, *, nodes: dict[str, int], writer_endpoint: int) -> dict[str, str]:
+    """Each database endpoint the rendered settings name -> the local process standing in for it
+    (`podrun.sandbox_address_for` answers from this): a region's own node (its reader endpoint, and
+    its writer where it writes to its own node: RDS's `direct` primary, a `passive` dr replica) is
+    that region's PostgreSQL; an Aurora cluster endpoint (`forwarded`: the global writer, or a
+    secondary forwarding to it) is the writer endpoint stand-in (meridian.sandbox.writerendpoint).
+    `nodes`: role -> the port its service reaches its node at (the node or its fault proxy)."""
+    addresses: dict[str, str] = {}
+
+    def add(endpoint: str, local: str) -> None:
+        if addresses.setdefault(endpoint, local) != local:
+            raise PlanUnavailable(f"the endpoint {endpoint} is two different things in the plan's settings")
+
+    for role, port in nodes.items():
+        settings = planned.service_settings(role)
+        add(_netloc(settings.read_dsn), f"127.0.0.1:{port}")
+        add(_netloc(settings.write_dsn), f"127.0.0.1:{writer_endpoint if settings.writes == 'forwarded' else port}")
+    # the migration writes where the primary region's service does
+    add(_netloc(planned.migration_settings().admin_dsn), addresses[_netloc(planned.service_settings("primary").write_dsn)])
+    return addresses
+
+
 def local_substitutions(
     planned: PlannedWorkload,
     role: str,
     *,
-    writer_ports: list[int],
-    reader_port: int,
+    addresses: dict[str, str],
     service_port: int | None,
     objects: dict | None = None,
 ) -> Substitutions:
-    """The one place the plan's in-cluster endpoints meet the sandbox's ports (module docstring)."""
-    settings = planned.service_settings(role)
-    writers = ",".join(f"127.0.0.1:{p}" for p in writer_ports)
-    hosts = {_netloc(settings.write_dsn): writers, _netloc(settings.read_dsn): f"127.0.0.1:{reader_port}"}
-    if role == "primary":
-        hosts[_netloc(planned.migration_settings().admin_dsn)] = writers
+    """The one place the plan's in-cluster endpoints meet the sandbox's processes (module docstring)."""
     return Substitutions(
-        hosts=hosts,
+        hosts=addresses,
         port=service_port,
         bind_host="127.0.0.1" if service_port is not None else None,
-        writes_follow_primary=True,
         # the object stand-in (objectstore.set_up's result): its endpoint for AWS's, its broker's key for Pod Identity's
         objects_endpoint=objects["endpoint"] if objects else None,
         tenant_data=objects["regions"][planned.service_settings(role).objects.region]["tenants"] if objects else {},

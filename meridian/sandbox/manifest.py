@@ -74,6 +74,14 @@ class FaultProxy:
 
 
 @dataclass
+class WriterEndpoint:
+    """The stand-in for the Aurora cluster (writer) endpoints (meridian.sandbox.writerendpoint)."""
+
+    port: int
+    writer_file: str  # names the node it connects to now; promotions rewrite it
+
+
+@dataclass
 class Quota:
     gql_qps: int
     ingest_eps: int
@@ -172,6 +180,7 @@ class Manifest:
     up_seconds: float | None = None
     canary: dict[str, Canary] | None = None  # role -> the canary running there
     plan: PlanRecord | None = None  # what the running services were rendered from (None: before plans were recorded)
+    writer_endpoint: WriterEndpoint | None = None  # None: written before the stand-in existed
 
     @classmethod
     def from_json(cls, doc: object) -> Manifest:

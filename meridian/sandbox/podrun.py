@@ -14,8 +14,10 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from meridian.preflight.workload import RenderedContainer, Unknown
 from service.settings import MigrationSettings, ServiceSettings
@@ -32,16 +34,14 @@ class Unsubstituted(Exception):
 @dataclass(frozen=True)
 class Substitutions:
     hosts: dict[str, str] = field(default_factory=dict)
-    """`aws-host:port` (as the DSNs name it) -> `127.0.0.1:port` of the local stand-in."""
+    """`aws-host:port` (as the DSNs name it) -> `127.0.0.1:port` of the local stand-in: what
+    `sandbox_address_for` answers, the only change made to a DSN."""
     interpreter: str = sys.executable
     """What the image's `python` is here: this checkout's venv (the image bakes the same package)."""
     port: int | None = None
     """A pod has its own network namespace; here the service binds this free port instead."""
     bind_host: str | None = None
     """...and this address instead of the pod's 0.0.0.0 (the sandbox serves 127.0.0.1 only)."""
-    writes_follow_primary: bool = False
-    """No Aurora write forwarding locally: a writer DSN that relies on it (a dr region's) asks for a
-    read-write session instead, so its writes reach whichever local node is the primary."""
     objects_endpoint: str | None = None
     """The local S3/STS/Secrets Manager stand-in the settings' object storage and database secret are
     pointed at (AWS's regional endpoints otherwise)."""
@@ -69,12 +69,26 @@ def _remap(value: str, mounts: dict[str, str]) -> str:
     return value
 
 
+def sandbox_address_for(endpoint: str, addresses: Mapping[str, str]) -> str:
+    """The sandbox's one difference from AWS in a connection string: the local process that stands in
+    for an AWS endpoint (`host:port` as a DSN names it) is reached at its loopback address instead.
+    An endpoint with no stand-in is refused, never passed through or guessed."""
+    if endpoint not in addresses:
+        raise Unsubstituted(
+            f"no local stand-in for the endpoint {endpoint} (stand-ins: {', '.join(sorted(addresses)) or 'none'})"
+        )
+    return addresses[endpoint]
+
+
 def _substitute_dsn(attr: str, dsn: str, subs: Substitutions, done: list[str]) -> str:
-    for aws, local in subs.hosts.items():
-        if f"@{aws}/" in dsn:
-            dsn = dsn.replace(f"@{aws}/", f"@{local}/")
-            done.append(f"{attr}: {aws} -> {local}")
-    return dsn
+    """`dsn` with each endpoint its netloc names put through `sandbox_address_for`; user, database,
+    query (sslmode, target_session_attrs) stay as rendered."""
+    parts = urlsplit(dsn)
+    auth, at, endpoints = parts.netloc.rpartition("@")
+    local = ",".join(sandbox_address_for(e, subs.hosts) for e in endpoints.split(","))
+    if local != endpoints:
+        done.append(f"{attr}: {endpoints} -> {local}")
+    return urlunsplit(parts._replace(netloc=f"{auth}{at}{local}"))
 
 
 def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str:
@@ -88,10 +102,6 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str
         return json.dumps(dataclasses.replace(migration, admin_dsn=admin, app_secret=secret).to_dict(), indent=1)
     settings = ServiceSettings.from_dict(doc)
     changes: dict = {attr: _substitute_dsn(attr, getattr(settings, attr), subs, done) for attr in ("write_dsn", "read_dsn")}
-    if subs.writes_follow_primary and "target_session_attrs=" not in changes["write_dsn"]:
-        sep = "&" if "?" in changes["write_dsn"] else "?"
-        changes["write_dsn"] += f"{sep}target_session_attrs=read-write"
-        done.append("write_dsn: + target_session_attrs=read-write (no write forwarding locally: writes follow the primary)")
     if settings.objects is not None and subs.objects_endpoint is not None:
         changes["objects"] = dataclasses.replace(settings.objects, endpoint_url=subs.objects_endpoint)
         done.append(f"objects.endpoint_url: AWS's regional endpoints -> {subs.objects_endpoint}")

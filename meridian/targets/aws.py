@@ -15,9 +15,15 @@ How each operation maps (`explain()` lists exactly these calls; tests hold execu
     stop_database(primary)      the same FIS experiment (the database becomes unreachable)
     promote(role)               Aurora: rds.switchover_global_cluster (planned) or
                                 rds.failover_global_cluster(AllowDataLoss=True), then poll
-                                rds.describe_global_clusters until the member writes;
+                                rds.describe_global_clusters until the member writes; after a
+                                switchover, the demoted member must forward writes (below);
                                 RDS: rds.promote_read_replica, then poll rds.describe_db_instances
-    restore_database(role)      Aurora: stop the experiment; AWS rebuilds the old primary as a secondary
+    restore_database(role)      Aurora: stop the experiment; AWS rebuilds the old primary as a secondary;
+                                once it is a member again it must forward writes (below)
+    (write forwarding)          rds.describe_db_clusters(<member>) in its region: GlobalWriteForwardingStatus;
+                                not enabled: rds.modify_db_cluster(EnableGlobalWriteForwarding=True).
+                                Each region's pods write through their own cluster (components.database),
+                                so a secondary that forwards nothing refuses its whole region's writes
     flip_traffic(dr|primary)    route53.update_health_check(PRIMARY check, Inverted=True|False)
     set_canary_weight(role, p)  elbv2.describe_target_health(canary group) when p > 0 (a canary with no
                                 healthy target gets no traffic), then elbv2.modify_listener: the
@@ -526,9 +532,23 @@ class AwsTarget:
         def act() -> tuple[bool, str]:
             changed, detail = self._stop([NETWORK_TEMPLATE])
             self._wait(lambda: self._is_member(role), f"{role} rejoins the global cluster")
-            return changed, f"{detail}; {role} is a member of the global cluster again"
+            enabled, forwarding = self._ensure_forwarding(self._global(), role)
+            return changed or enabled, f"{detail}; {role} is a member of the global cluster again; {forwarding}"
 
         return timed("restore_database", role, act)
+
+    def _ensure_forwarding(self, glob: dict, role: str) -> tuple[bool, str]:
+        """The `role` member (a secondary now, or soon) forwards its region's writes; turn it on if not.
+        The program sets it on both clusters; a cluster made before that, or changed by hand, would
+        otherwise refuse every write of its region's pods after a switchover demoted it."""
+        arn = self._member(glob, role)["DBClusterArn"]
+        ident, region = arn.rsplit(":", 1)[-1], self.regions[role]
+        found = self._call("rds", region, "describe_db_clusters", DBClusterIdentifier=ident).get("DBClusters", [])
+        status = found[0].get("GlobalWriteForwardingStatus") if found else None
+        if status in ("enabled", "enabling"):
+            return False, f"{role} forwards writes ({status})"
+        self._call("rds", region, "modify_db_cluster", DBClusterIdentifier=ident, EnableGlobalWriteForwarding=True)
+        return True, f"{role}: global write forwarding turned on (it was {status or 'off'})"
 
     def _is_member(self, role: str) -> bool:
         try:
@@ -546,7 +566,8 @@ class AwsTarget:
             if member.get("IsWriter"):
                 return False, f"{role} already writes"
             ident, arn = glob["GlobalClusterIdentifier"], member["DBClusterArn"]
-            if self._planned:
+            planned = self._planned
+            if planned:
                 self._call(
                     "rds",
                     self.regions["primary"],
@@ -567,7 +588,12 @@ class AwsTarget:
                 how = "failover with data loss allowed"
             self._planned = False
             self._wait(lambda: bool(self._member(self._global(), role).get("IsWriter")), f"{role} becomes the writer")
-            return True, f"{arn}: {how}"
+            other = "primary" if role == "dr" else "dr"
+            if planned:
+                _, forwarding = self._ensure_forwarding(glob, other)
+            else:  # the old writer left the global cluster: checked when it rejoins (restore_database)
+                forwarding = f"{other} is checked for write forwarding when it rejoins (restore_database)"
+            return True, f"{arn}: {how}; {forwarding}"
 
         def rds() -> tuple[bool, str]:
             if role != "dr":
@@ -725,7 +751,7 @@ class AwsTarget:
             return ["(no call: the switchover in promote() fences the writer)"] if kwargs.get("planned") else [fis]
         if action == "restore_database":
             return (
-                [stop, f"{find}, polled until {role} is a member again"]
+                [stop, f"{find}, polled until {role} is a member again", *self._explain_forwarding(role)]
                 if self.aurora
                 else ["unsupported on RDS: recreate the replica with `pulumi up`"]
             )
@@ -742,7 +768,11 @@ class AwsTarget:
                 if planned
                 else f"rds.failover_global_cluster(GlobalClusterIdentifier=<global>, TargetDbClusterIdentifier=<{role} member ARN>, AllowDataLoss=True) in {self.regions[role]}"
             )
-            return [find, call, f"{find}, polled until {role} writes"]
+            other = "primary" if role == "dr" else "dr"
+            after = (
+                self._explain_forwarding(other) if planned else ["(the old writer's write forwarding is checked when it rejoins)"]
+            )
+            return [find, call, f"{find}, polled until {role} writes", *after]
         if action == "flip_traffic":
             return [f"route53.update_health_check(HealthCheckId={self.checks['PRIMARY']!r}, Inverted={role == 'dr'})"]
         if action == "set_weights":
@@ -761,6 +791,13 @@ class AwsTarget:
                 f"elbv2.modify_listener(ListenerArn={listener!r}, forward stable {100 - percent} / canary {percent}) {where}",
             ]
         return [f"(no AWS call mapped for {action})"]
+
+    def _explain_forwarding(self, role: str) -> list[str]:
+        where = f"in {self.regions[role]}"
+        return [
+            f"rds.describe_db_clusters(DBClusterIdentifier=<{role} member>) {where} [read: GlobalWriteForwardingStatus]",
+            f"rds.modify_db_cluster(DBClusterIdentifier=<{role} member>, EnableGlobalWriteForwarding=True) {where}, only if not enabled",
+        ]
 
 
 def _member_region(member: dict) -> str | None:

@@ -426,7 +426,10 @@ class SandboxTarget:
                 f"restart pg-{role}, or rebuild it with pg_basebackup as a replica of pg-{_other(role)} if that one was promoted"
             ]
         if action == "promote":
-            return [f"SELECT pg_promote() on pg-{role}"]
+            return [
+                f"SELECT pg_promote() on pg-{role}",
+                f"pg-writer (the Aurora cluster endpoints' stand-in) re-pointed at pg-{role}",
+            ]
         if action == "flip_traffic":
             other = _other(role)
             return [
