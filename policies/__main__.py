@@ -12,6 +12,7 @@ sdkhooks.install()  # before the pack's server starts: refuses an unexpected pul
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 import cost  # noqa: E402
+from access import rule as access_rule  # noqa: E402
 import encryption  # noqa: E402
 import exposure  # noqa: E402
 import iam  # noqa: E402
@@ -30,6 +31,7 @@ POLICIES = [
     *tags.POLICIES,
     *resilience.POLICIES,
     *tenancy.POLICIES,
+    *access_rule.POLICIES,
     *cost.POLICIES,
     *operations.POLICIES,
     *workloads.POLICIES,

@@ -1,0 +1,553 @@
+"""Who can reach each tenant's data: every session the stack lets someone obtain, evaluated by
+principalmapper against every tenant resource its documents could touch.
+
+Sessions are modelled from how they are obtained, not from the shape of one design:
+- a Pod Identity association gives the pods of its namespace and service account a session of its
+  role with the EKS session tags (`kubernetes-namespace`, `eks-cluster-arn`, ...; transitive)
+  unless `disableSessionTags`, narrowed by its session policy; `targetRoleArn` chains on;
+- an IRSA trust (`sts:AssumeRoleWithWebIdentity`) gives a session to every service account its
+  `:sub` condition admits, in every namespace of the plan (and one it does not name);
+- a trust naming an AWS principal gives that principal's sessions a chained session with the
+  request tags the trust admits (tried over every tenant's namespace and id where the trust leaves
+  the value open), keeping the caller's transitive tags, which STS refuses to overwrite;
+- a principal that may create pods in a namespace (EKS access policies, Kubernetes RBAC) obtains
+  every workload session of that namespace;
+- a principal that may write its own permissions (`iam:PutRolePolicy` / `AttachRolePolicy` on
+  itself) holds every permission;
+- foreign accounts named anywhere, anyone (`*`), and the stack's own account outside the stack
+  (any holder of `sts:AssumeRole`) are principals too, with whatever identity policies they like.
+
+Each session belongs to an origin: a tenant (workloads in its namespace), the platform (workloads
+in other namespaces), an AWS service, or an outsider. Candidate resources come from an index over
+resource ARNs (the literal prefix of each Allow statement's resource, after substituting the
+session's tags) and over the principals resource policies name, so the work grows with what each
+session can touch, not with principals x resources.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from access import simulator
+from access.arns import account_of
+from access.world import ADMIN, EKS_TAG_KEYS, NOT_POD_CREATING_ACCESS, DataResource, Doc, Principal, Workload, World
+
+ACTIONS = {
+    "object": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+    "listing": ("s3:ListBucket",),
+    "key": ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:PutKeyPolicy"),
+    "secret": ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:PutResourcePolicy"),
+}
+SENSITIVE = tuple(a for acts in ACTIONS.values() for a in acts)
+ESCALATE = {"role": ("iam:PutRolePolicy", "iam:AttachRolePolicy"), "user": ("iam:PutUserPolicy", "iam:AttachUserPolicy")}
+ANYONE_ACCOUNT = "999999999999"
+PROBE = "meridian-probe-object"
+_VAR = re.compile(r"\$\{([^}]*)\}")
+_MAX_HOPS = 4
+
+
+@dataclass(frozen=True)
+class Origin:
+    kind: str  # "tenant", "platform", "service", "outsider"
+    who: str
+    tenant: str | None = None
+
+
+@dataclass
+class Session:
+    principal: Principal
+    origin: Origin
+    path: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+    transitive: frozenset[str] = frozenset()
+    session_policy: Doc | None = None
+    chained: bool = False  # obtained by AssumeRole with tags the caller chose
+    workload: Workload | None = None
+    hops: int = 0
+
+    def key(self) -> tuple:
+        return (self.principal.arn, tuple(sorted(self.tags.items())), self.session_policy.urn if self.session_policy else None, self.origin, self.chained)
+
+
+@dataclass(frozen=True)
+class Access:
+    session: Session
+    resource: DataResource
+    actions: tuple[str, ...]
+    why: tuple[str, ...]  # the allowing statements
+    decided_by: str | None  # URN of the document that opened it
+    escalated: str = ""
+
+
+class Reach:
+    def __init__(self, world: World):
+        self.world = world
+        self._nodes: dict[tuple[str, bool], Any] = {}
+        self._memo: dict[tuple, list[tuple[DataResource, tuple[str, ...], tuple[str, ...], str | None, str]]] = {}
+        self.tenant_values = sorted(set(world.namespaces) | set(world.namespaces.values()))
+        self._index()
+        self.outsiders = self._outsiders()
+
+    # --- indexes ---------------------------------------------------------------------------
+
+    def _index(self) -> None:
+        self.by_arn = sorted(self.world.resources, key=lambda r: r.arn)
+        self.arns = [r.arn for r in self.by_arn]
+        self.objects: dict[str, list[DataResource]] = {}
+        for r in self.world.resources:
+            if r.kind == "object":
+                self.objects.setdefault(r.arn, []).append(r)
+        self.policy_of: dict[str, str] = {}  # data resource ARN -> the ARN its resource policy hangs on
+        self.governed: dict[str, list[DataResource]] = {}
+        for r in self.world.resources:
+            key = r.arn.split("/", 1)[0] if r.kind in ("object",) else r.arn
+            self.policy_of[r.arn] = key
+            self.governed.setdefault(key, []).append(r)
+        self.named: dict[str, set[str]] = {}  # principal ARN or account -> resource-policy ARNs whose Allow names it
+        self.open_to_all: set[str] = set()
+        self.rp: dict[str, dict] = {}
+        for arn, docs in self.world.resource_policies.items():
+            merged = {"Version": "2012-10-17", "Statement": [s for d in docs for s in simulator.for_any_request(d.document)["Statement"]]}
+            self.rp[arn] = merged
+            for st in merged["Statement"]:
+                if str(st.get("Effect", "")).lower() != "allow":
+                    continue
+                if "NotPrincipal" in st or st.get("Principal") == "*":
+                    self.open_to_all.add(arn)
+                    continue
+                aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
+                for p in aws if isinstance(aws, list) else [aws]:
+                    p = str(p)
+                    self.named.setdefault(p, set()).add(arn)
+                    acct = account_of(p)
+                    if acct and p.endswith(":root"):
+                        self.named.setdefault(acct, set()).add(arn)
+
+    def _outsiders(self) -> list[Session]:
+        """Foreign accounts named anywhere, anyone, and the stack's own account outside the stack."""
+        own = self.world.account
+        accounts, named = set(), set()
+        for docs in [*self.world.resource_policies.values(), *[[p.trust] for p in self.world.principals.values() if p.trust]]:
+            for d in docs:
+                for st in simulator.for_any_request(d.document)["Statement"]:
+                    for block in (st.get("Principal"), st.get("NotPrincipal")):
+                        aws = block.get("AWS", []) if isinstance(block, dict) else []
+                        for p in aws if isinstance(aws, list) else [aws]:
+                            acct = account_of(str(p))
+                            if acct and acct != own:
+                                accounts.add(acct)
+                            if acct and str(p).startswith("arn:") and not str(p).endswith(":root"):
+                                named.add(str(p))
+        out = []
+        assume_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}]}
+        for arn in sorted(named - set(self.world.principals)):
+            foreign = account_of(arn) != own
+            who = f"{arn} ({'another account' if foreign else 'not defined by this stack'})"
+            docs = [Doc(f"{arn}'s IAM policies (" + ("any)" if foreign else "taken as sts:AssumeRole on *)"), None, ADMIN if foreign else assume_only)]
+            out.append(Session(Principal(arn, who, None, docs, outsider=True), Origin("outsider", who), (who,)))
+        for acct in sorted(accounts) + [ANYONE_ACCOUNT]:
+            who = "anyone (any AWS account)" if acct == ANYONE_ACCOUNT else f"account {acct} (not this stack's)"
+            p = Principal(f"arn:aws:iam::{acct}:role/any-principal", who, None, [Doc(f"{who}'s own IAM policies (any)", None, ADMIN)], outsider=True)
+            out.append(Session(p, Origin("outsider", who), (who,)))
+        who = f"principals of account {own} outside this stack"
+        p = Principal(f"arn:aws:iam::{own}:role/principal-outside-this-stack", who, None, [Doc("their IAM policies (any sts:AssumeRole)", None, assume_only)], outsider=True)
+        out.append(Session(p, Origin("outsider", who), (who,)))
+        for p in self.world.principals.values():
+            if p.label.startswith("IAM user"):
+                out.append(Session(p, Origin("outsider", p.label), (p.label,)))
+        return out
+
+    def node(self, p: Principal, admin: bool = False) -> Any:
+        key = (p.arn, admin)
+        if key not in self._nodes:
+            docs = [(d.label, d.document) for d in p.documents] + ([("its own permissions, rewritten", ADMIN)] if admin else [])
+            groups = [(g, [(d.label, d.document) for d in ds]) for g, ds in p.groups]
+            self._nodes[key] = simulator.node(p.arn, docs, groups=groups, boundary=p.boundary.document if p.boundary else None)
+        return self._nodes[key]
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def origin_of(self, workload: Workload) -> Origin:
+        tenant = self.world.namespaces.get(workload.namespace)
+        where = f"pods in {workload.namespace} as {workload.service_account}"
+        return Origin("tenant", where, tenant) if tenant else Origin("platform", where)
+
+    def initial(self) -> list[Session]:
+        w = self.world
+        out: list[Session] = []
+        for a in w.associations:
+            role = w.principals.get(a.role_arn or "")
+            if role is None or not self._pods_may_assume(role, a.cluster_arn):
+                continue
+            tags = {}
+            if a.tags_on:
+                values = (a.cluster_arn, a.workload.cluster, a.workload.namespace, a.workload.service_account, "any-pod", "any-uid")
+                tags = dict(zip(EKS_TAG_KEYS, values, strict=True))
+            s = Session(role, self.origin_of(a.workload), (f"{self.origin_of(a.workload).who} ({a.label})", role.label), tags, frozenset(tags), a.session_policy, workload=a.workload)
+            out.append(s)
+            target = w.principals.get(a.target_role_arn or "")
+            if target is not None:
+                out.append(replace(s, principal=target, path=(*s.path, f"targetRoleArn -> {target.label}"), session_policy=None))
+        for role in w.principals.values():
+            if role.trust is None:
+                continue
+            for st in role.trust.document.get("Statement", []) if isinstance(role.trust.document.get("Statement"), list) else [role.trust.document.get("Statement")]:
+                if not isinstance(st, dict) or str(st.get("Effect", "")).lower() != "allow":
+                    continue
+                principal = st.get("Principal") if isinstance(st.get("Principal"), dict) else {}
+                if principal.get("Federated"):
+                    out += self._irsa(role, st)
+                services = principal.get("Service", [])
+                for svc in services if isinstance(services, list) else [services]:
+                    if svc != "pods.eks.amazonaws.com":
+                        out.append(Session(role, Origin("service", f"AWS service {svc}"), (f"AWS service {svc}", role.label)))
+        return out + list(self.outsiders)
+
+    def _pods_may_assume(self, role: Principal, cluster_arn: str) -> bool:
+        if role.trust is None:
+            return False
+        ctx = {"aws:SourceAccount": self.world.account, "aws:SourceArn": cluster_arn}
+        for st in simulator.for_any_request(role.trust.document)["Statement"]:
+            principal = st.get("Principal") if isinstance(st.get("Principal"), dict) else {}
+            svcs = principal.get("Service", [])
+            if str(st.get("Effect")).lower() == "allow" and "pods.eks.amazonaws.com" in (svcs if isinstance(svcs, list) else [svcs]):
+                if simulator.conditions_hold(st.get("Condition") or {}, ctx):
+                    return True
+        return False
+
+    def _irsa(self, role: Principal, st: dict) -> list[Session]:
+        cond = st.get("Condition") or {}
+        subs = [str(v) for body in cond.values() if isinstance(body, dict) for k, vs in body.items() if str(k).endswith(":sub") for v in (vs if isinstance(vs, list) else [vs])]
+        namespaces = set(self.world.namespaces) | set(self.world.service_accounts) | {"default", "kube-system", "an-unlisted-namespace"}
+        if subs and not any(re.search(r"[*?$]", s) for s in subs):
+            namespaces = {s.split(":")[2] for s in subs if s.count(":") >= 3}
+        out = []
+        for ns in sorted(namespaces):
+            for sa in sorted(self.world.service_accounts.get(ns, set()) | {"default"} | {s.split(":")[3] for s in subs if s.count(":") >= 3 and not re.search(r"[*?]", s.split(":")[3])}):
+                ctx = {k: f"system:serviceaccount:{ns}:{sa}" for body in cond.values() if isinstance(body, dict) for k in body if str(k).endswith(":sub")}
+                ctx |= {k: "sts.amazonaws.com" for body in cond.values() if isinstance(body, dict) for k in body if str(k).endswith(":aud")}
+                if simulator.conditions_hold(cond, ctx):
+                    workload = Workload("", ns, sa)
+                    origin = self.origin_of(workload)
+                    out.append(Session(role, origin, (f"{origin.who} (web identity, trust {st.get('Sid') or 'statement'})", role.label), workload=workload))
+        return out
+
+    def chains(self, s: Session) -> list[Session]:
+        """Sessions `s` obtains by AssumeRole into the stack's roles, with the request tags trusts admit."""
+        out = []
+        for role in self.world.principals.values():
+            if role.trust is None or role.arn == s.principal.arn and not s.chained:
+                continue
+            trust = simulator.for_any_request(role.trust.document)
+            if not self._names(trust, s.principal.arn):
+                continue
+            for request in self._tag_choices(trust, s):
+                ctx = self.context(s) | {f"aws:RequestTag/{k}": v for k, v in request.items()}
+                if request:
+                    ctx["aws:TagKeys"] = sorted(request)
+                node = self.node(s.principal)
+                sp = s.session_policy.document if s.session_policy else None
+                acct = account_of(role.arn)
+                ok = simulator.authorized(node, "sts:AssumeRole", role.arn, ctx, resource_policy=trust, owner=acct, session_policy=sp)
+                if ok and request:
+                    ok = simulator.authorized(node, "sts:TagSession", role.arn, ctx, resource_policy=trust, owner=acct, session_policy=sp)
+                if not ok:
+                    continue
+                tags = {k: v for k, v in s.tags.items() if k in s.transitive} | request
+                shown = ", ".join(f"{k}={v}" for k, v in sorted(request.items()))
+                out.append(
+                    Session(role, s.origin, (*s.path, f"sts:AssumeRole {role.label}" + (f" tagged {shown}" if shown else "")), tags, s.transitive | set(request), None, True, s.workload, s.hops + 1)
+                )
+        return out
+
+    @staticmethod
+    def _names(trust: dict, arn: str) -> bool:
+        acct = account_of(arn)
+        for st in trust["Statement"]:
+            if str(st.get("Effect", "")).lower() != "allow":
+                continue
+            if st.get("Principal") == "*" or "NotPrincipal" in st:
+                return True
+            aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
+            for p in aws if isinstance(aws, list) else [aws]:
+                if p in (arn, acct, f"arn:aws:iam::{acct}:root", "*"):
+                    return True
+        return False
+
+    def _tag_choices(self, trust: dict, s: Session) -> list[dict[str, str]]:
+        """Request tags worth trying: each key a trust conditions on, with the literal values it
+        admits, or every tenant's namespace and id where it leaves the value open. Keys the caller's
+        session already carries as transitive tags cannot be passed (STS refuses them)."""
+        literal: dict[str, set[str]] = {}
+        open_: set[str] = set()
+        for st in trust["Statement"]:
+            for op, body in (st.get("Condition") or {}).items():
+                if not isinstance(body, dict):
+                    continue
+                for k, vs in body.items():
+                    values = [str(v) for v in (vs if isinstance(vs, list) else [vs])]
+                    if str(k).lower() == "aws:tagkeys":
+                        open_ |= {v for v in values if v not in literal}
+                    elif str(k).lower().startswith("aws:requesttag/"):
+                        tag = str(k).split("/", 1)[1]
+                        fixed = [v for v in values if not re.search(r"[*?$]", v)]
+                        if fixed and "Not" not in op:
+                            literal.setdefault(tag, set()).update(fixed)
+                        else:
+                            open_.add(tag)
+        keys = (set(literal) | open_) - s.transitive
+        if not keys:
+            return [{}]
+        varied = sorted(k for k in keys if k not in literal)
+        fixed = {k: sorted(literal[k]) for k in keys if k in literal}
+        base = [dict(zip(fixed, combo, strict=True)) for combo in itertools.product(*fixed.values())] or [{}]
+        values = self.tenant_values or ["no-tenant"]
+        if len(varied) <= 1:
+            spread = [{varied[0]: v} for v in values] if varied else [{}]
+        else:
+            spread = [dict.fromkeys(varied, v) for v in values]
+            spread += [dict(zip(varied, (a, b) + (b,) * (len(varied) - 2), strict=True)) for a, b in itertools.permutations(values[:2], 2)]
+        return [{**b, **v} for b in base for v in spread] + [{}]
+
+    def pod_creation(self, s: Session) -> list[tuple[str, str, Any]]:
+        """(cluster, how, namespaces or "*") where `s` may create pods."""
+        out = []
+        for cluster, policy, namespaces in self.world.access.get(s.principal.arn, []):
+            if policy not in NOT_POD_CREATING_ACCESS:
+                out.append((cluster, f"EKS access policy {policy}", namespaces))
+        groups = {g for _, gs in self.world.k8s_groups.get(s.principal.arn, []) for g in gs}
+        if s.workload is not None:
+            ns = s.workload.namespace
+            groups |= {"system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"}
+        for kind, name, namespace, reach in self.world.rbac:
+            hit = (kind == "Group" and name in groups) or (
+                kind == "ServiceAccount" and s.workload is not None and namespace == s.workload.namespace and name in (s.workload.service_account, "*")
+            )
+            if hit:
+                out.append(("", f"Kubernetes binding of {kind} {name}", reach))
+        return out
+
+    # --- what a session reaches ---------------------------------------------------------------
+
+    def context(self, s: Session) -> dict[str, Any]:
+        acct = account_of(s.principal.arn) or ""
+        ctx: dict[str, Any] = {
+            "aws:PrincipalArn": s.principal.arn,
+            "aws:PrincipalAccount": acct,
+            "kms:CallerAccount": acct,
+            "aws:PrincipalType": "AssumedRole" if ":role/" in s.principal.arn else "User",
+            "aws:PrincipalIsAWSService": "false",
+        }
+        if acct != self.world.account:
+            ctx["aws:PrincipalOrgID"] = "o-not-this-organization"
+        for k, v in {**s.principal.tags, **s.tags}.items():
+            ctx[f"aws:PrincipalTag/{k}"] = v
+        return ctx
+
+    def _escalation(self, s: Session) -> str:
+        kind = "role" if ":role/" in s.principal.arn else "user"
+        node = self.node(s.principal)
+        sp = s.session_policy.document if s.session_policy else None
+        for action in ESCALATE[kind]:
+            if simulator.authorized(node, action, s.principal.arn, self.context(s), session_policy=sp):
+                return f"{action} on itself"
+        return ""
+
+    def reach(self, s: Session) -> list[tuple[DataResource, tuple[str, ...], tuple[str, ...], str | None, str]]:
+        key = (s.principal.arn, tuple(sorted(s.tags.items())), s.session_policy.urn if s.session_policy else None, s.principal.outsider)
+        if key not in self._memo:
+            self._memo[key] = self._reach(s)
+        return self._memo[key]
+
+    def _reach(self, s: Session):
+        escalated = "" if s.principal.outsider else self._escalation(s)
+        node = self.node(s.principal, admin=bool(escalated))
+        ctx = self.context(s)
+        candidates = self._candidates(s, admin=bool(escalated))
+        sp = s.session_policy.document if s.session_policy else None
+        out = []
+        resources = {(r.arn, r.kind): r for r in self.world.resources}
+        for (arn, kind), probes in sorted(candidates.items()):
+            r = resources[(arn, kind)]
+            rctx = dict(ctx)
+            rctx["aws:ResourceAccount"] = rctx["s3:ResourceAccount"] = self.world.account
+            for k, v in r.tags:
+                rctx[f"aws:ResourceTag/{k}"] = v
+            if r.kind == "listing":
+                rctx["s3:prefix"] = r.prefix
+            rp_arn = self.policy_of[r.arn]
+            rp = self.rp.get(rp_arn)
+            allowed: tuple[str, ...] = ()
+            resource = r.arn
+            for probe in sorted(probes) if r.kind == "object" else [""]:
+                target = f"{r.arn}{probe}" if r.kind == "object" else r.arn
+                granted = tuple(
+                    a
+                    for a in ACTIONS[r.kind]
+                    if simulator.authorized(node, a, target, rctx, resource_policy=rp, owner=self.world.account if rp else None, session_policy=sp)
+                )
+                if len(granted) > len(allowed):
+                    allowed, resource = granted, target
+            if allowed:
+                why, decided = self._why(s, node, allowed[0], resource, rctx, rp_arn, admin=bool(escalated))
+                out.append((r, allowed, why, decided, escalated))
+        return out
+
+    def _candidates(self, s: Session, admin: bool) -> dict[tuple[str, str], set[str]]:
+        """(resource ARN, kind) -> the object keys to probe, for what `s`'s documents or the
+        resource policies naming it could grant; indexed by ARN prefix, listing prefix and
+        resource tag, so a session costs what it can touch."""
+        found: dict[tuple[str, str], set[str]] = {}
+        docs = [d.document for d in s.principal.documents] + [d.document for _, ds in s.principal.groups for d in ds]
+        if admin:
+            docs.append(ADMIN)
+        for doc in docs:
+            for st in simulator.for_any_request(doc)["Statement"]:
+                if str(st.get("Effect", "")).lower() != "allow" or not _may_grant(st):
+                    continue
+                patterns = ["*"] if "NotResource" in st else st.get("Resource", [])
+                tag_filter = self._tag_filter(st, s)
+                prefixes = self._listing_prefixes(st, s)
+                for pattern in patterns if isinstance(patterns, list) else [patterns]:
+                    for r, probe in self._matching(_substitute(str(pattern), s), prefixes):
+                        if tag_filter is None or tag_filter(r):
+                            found.setdefault((r.arn, r.kind), set()).add(probe)
+        acct = account_of(s.principal.arn) or ""
+        rp_arns = set(self.open_to_all) | self.named.get(s.principal.arn, set())
+        if acct != self.world.account:
+            rp_arns |= self.named.get(acct, set()) | self.named.get(f"arn:aws:iam::{acct}:root", set())
+        for arn in rp_arns:
+            patterns = [p for st in self.rp[arn]["Statement"] for p in _as_list(st.get("Resource"))]
+            for r in self.governed.get(arn, []):
+                probes = found.setdefault((r.arn, r.kind), set())
+                probes.add(PROBE)
+                probes.update(_probe(p, r) for p in patterns if r.kind == "object" and _literal_prefix(p).startswith(r.arn))
+        return found
+
+    def _matching(self, pattern: str, listing_prefixes: list[str] | None) -> list[tuple[DataResource, str]]:
+        prefix = _literal_prefix(pattern)
+        out: list[tuple[DataResource, str]] = []
+        if prefix == pattern:  # an exact ARN: that bucket's listings, key or secret (objects are never named whole)
+            lo, hi = bisect.bisect_left(self.arns, pattern), bisect.bisect_right(self.arns, pattern)
+            for r in self.by_arn[lo:hi]:
+                if r.kind != "listing" or listing_prefixes is None or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes):
+                    out.append((r, PROBE))
+            return out
+        lo, hi = bisect.bisect_left(self.arns, prefix), bisect.bisect_left(self.arns, prefix + "\uffff")
+        for r in self.by_arn[lo:hi]:
+            if r.kind != "listing" or listing_prefixes is None or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes):
+                out.append((r, PROBE))
+        # a pattern under one tenant's prefix (".../tenants/t-acme/reports/*"): probe inside it
+        cut = prefix
+        while "/" in cut:
+            cut = cut[: cut.rindex("/")]
+            for r in self.objects.get(cut + "/", []):
+                out.append((r, _probe(pattern, r)))
+        return out
+
+    @staticmethod
+    def _listing_prefixes(st: dict, s: Session) -> list[str] | None:
+        """The `s3:prefix` values a statement is limited to (None: any prefix)."""
+        values = []
+        for op, body in (st.get("Condition") or {}).items():
+            if isinstance(body, dict) and "Not" not in op and op.split(":")[-1].replace("IfExists", "") in ("StringLike", "StringEquals"):
+                for k, vs in body.items():
+                    if str(k).lower() == "s3:prefix":
+                        values += [_literal_prefix(_substitute(str(v), s)) for v in _as_list(vs)]
+        return values or None
+
+    @staticmethod
+    def _tag_filter(st: dict, s: Session):
+        """A statement conditioned on `aws:ResourceTag/k` equal to a value reaches only resources so tagged."""
+        wanted: list[tuple[str, str]] = []
+        for op, body in (st.get("Condition") or {}).items():
+            if isinstance(body, dict) and op in ("StringEquals", "StringEqualsIgnoreCase"):
+                for k, vs in body.items():
+                    if str(k).lower().startswith("aws:resourcetag/"):
+                        values = [_substitute(str(v), s) for v in _as_list(vs)]
+                        if len(values) == 1 and not re.search(r"[*?]", values[0]):
+                            wanted.append((str(k).split("/", 1)[1], values[0]))
+        if not wanted:
+            return None
+        return lambda r: all((k, v) in r.tags for k, v in wanted) if r.kind in ("key", "secret") else True
+
+    def _why(self, s: Session, node: Any, action: str, resource: str, ctx: dict, rp_arn: str, admin: bool) -> tuple[tuple[str, ...], str | None]:
+        why, decided = [], None
+        for d in self.world.resource_policies.get(rp_arn, []):
+            for st in simulator.matching_statements(d.document, node, action, resource, ctx):
+                principal = st.get("Principal")
+                if principal == "*" or "NotPrincipal" in st or account_of(s.principal.arn) != self.world.account or _names_exactly(principal, s.principal.arn):
+                    why.append(f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}")
+                    decided = decided or d.urn
+        for d in [*s.principal.documents, *[d for _, ds in s.principal.groups for d in ds]]:
+            for st in simulator.matching_statements(d.document, node, action, resource, ctx):
+                why.append(f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}")
+                decided = decided or d.urn
+        if admin:
+            why.append(f"{s.principal.label} may rewrite its own permissions")
+        return tuple(why), decided
+
+    # --- all of it ----------------------------------------------------------------------------
+
+    def accesses(self) -> list[Access]:
+        queue = deque(self.initial())
+        workloads = [s for s in queue if s.workload is not None and not s.chained]
+        seen: set[tuple] = set()
+        out: list[Access] = []
+        while queue:
+            s = queue.popleft()
+            if s.key() in seen:
+                continue
+            seen.add(s.key())
+            for r, actions, why, decided, escalated in self.reach(s):
+                out.append(Access(s, r, actions, why, decided, escalated))
+            if s.hops >= _MAX_HOPS:
+                continue
+            queue.extend(self.chains(s))
+            for cluster, how, namespaces in self.pod_creation(s):
+                for w in workloads:
+                    if (namespaces == "*" or w.workload.namespace in namespaces) and (not cluster or not w.workload.cluster or cluster == w.workload.cluster):
+                        if w.origin == s.origin:
+                            continue
+                        queue.append(replace(w, origin=s.origin, path=(*s.path, f"creates pods in {w.workload.namespace} ({how})", *w.path[1:]), hops=s.hops + 1))
+        return out
+
+
+def _may_grant(st: dict) -> bool:
+    if "NotAction" in st:
+        return True
+    actions = st.get("Action", [])
+    for a in actions if isinstance(actions, list) else [actions]:
+        pattern = re.compile("^" + re.escape(str(a).lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$")
+        if any(pattern.match(x.lower()) for x in SENSITIVE):
+            return True
+    return False
+
+
+def _substitute(pattern: str, s: Session) -> str:
+    tags = {f"aws:principaltag/{k}".lower(): v for k, v in {**s.principal.tags, **s.tags}.items()}
+    return _VAR.sub(lambda m: tags.get(m.group(1).lower(), "*"), pattern)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else ([] if value is None else [value])
+
+
+def _probe(pattern: str, r: DataResource) -> str:
+    """An object key under `r` that `pattern` matches (its wildcards filled in)."""
+    return re.sub(r"[*?]", "x", pattern)[len(r.arn) :] or PROBE
+
+
+def _literal_prefix(pattern: str) -> str:
+    m = re.search(r"[*?]", pattern)
+    return pattern[: m.start()] if m else pattern
+
+
+def _names_exactly(principal: Any, arn: str) -> bool:
+    aws = principal.get("AWS", []) if isinstance(principal, dict) else []
+    return arn in (aws if isinstance(aws, list) else [aws])
