@@ -70,12 +70,22 @@ class Arns:
                         if prop == "bucket":  # sub-resources name their bucket, not its ARN
                             found |= {f"arn:aws:s3:::{s}" for s in text if re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", s)}
                     if found:
-                        links.append((type_, [d for d in wanted if d.resource_type == type_ or (type_ in S3_BUCKETS and d.resource_type in S3_BUCKETS)], found))
+                        links.append(
+                            (
+                                type_,
+                                [
+                                    d
+                                    for d in wanted
+                                    if d.resource_type == type_ or (type_ in S3_BUCKETS and d.resource_type in S3_BUCKETS)
+                                ],
+                                found,
+                            )
+                        )
         changed = True
         while changed:
             changed = False
             claimed = set(self.by_urn.values())
-            for type_, deps, found in links:
+            for _type, deps, found in links:
                 open_deps = [d for d in deps if d.urn not in self.by_urn]
                 if len(open_deps) != 1:
                     continue

@@ -71,7 +71,13 @@ class Session:
     hops: int = 0
 
     def key(self) -> tuple:
-        return (self.principal.arn, tuple(sorted(self.tags.items())), self.session_policy.urn if self.session_policy else None, self.origin, self.chained)
+        return (
+            self.principal.arn,
+            tuple(sorted(self.tags.items())),
+            self.session_policy.urn if self.session_policy else None,
+            self.origin,
+            self.chained,
+        )
 
 
 @dataclass(frozen=True)
@@ -79,25 +85,29 @@ class Access:
     session: Session
     resource: DataResource
     actions: tuple[str, ...]
-    why: tuple[str, ...]  # the allowing statements
-    decided_by: str | None  # URN of the document that opened it
+    target: str  # the ARN evaluated (an object key under the prefix)
+    context: dict[str, Any]
     escalated: str = ""
 
 
 class Reach:
-    def __init__(self, world: World):
-        self.world = world
-        self._nodes: dict[tuple[str, bool], Any] = {}
-        self._memo: dict[tuple, list[tuple[DataResource, tuple[str, ...], tuple[str, ...], str | None, str]]] = {}
+    def __init__(self, world: World, tenant: str | None = None):
+        """`tenant`: only that tenant's resources, and AWS services' sessions too (the matrix);
+        without it every tenant's, and no AWS service's (they act for the platform: the rule)."""
+        self.world, self.tenant = world, tenant
+        self._nodes: dict[tuple, Any] = {}
+        self._memo: dict[tuple, list[tuple[DataResource, tuple[str, ...], str, dict, str]]] = {}
         self.tenant_values = sorted(set(world.namespaces) | set(world.namespaces.values()))
         self._index()
         self.outsiders = self._outsiders()
+        self.referenced = self._referenced_keys()
 
     # --- indexes ---------------------------------------------------------------------------
 
     def _index(self) -> None:
         self.by_arn = sorted(self.world.resources, key=lambda r: r.arn)
         self.arns = [r.arn for r in self.by_arn]
+        self.tenant_of = {(r.arn, r.kind): r.tenant for r in self.world.resources}
         self.objects: dict[str, list[DataResource]] = {}
         for r in self.world.resources:
             if r.kind == "object":
@@ -110,10 +120,22 @@ class Reach:
             self.governed.setdefault(key, []).append(r)
         self.named: dict[str, set[str]] = {}  # principal ARN or account -> resource-policy ARNs whose Allow names it
         self.open_to_all: set[str] = set()
-        self.rp: dict[str, dict] = {}
+        self.rp_actions: dict[str, tuple] = {}
+        self.rp: dict[str, dict] = {}  # as outsiders meet them
+        self.rp_own: dict[str, dict] = {}  # as the stack's own principals (in the organization) meet them
         for arn, docs in self.world.resource_policies.items():
-            merged = {"Version": "2012-10-17", "Statement": [s for d in docs for s in simulator.for_any_request(d.document)["Statement"]]}
+            merged = {
+                "Version": "2012-10-17",
+                "Statement": [s for d in docs for s in simulator.for_any_request(d.document)["Statement"]],
+            }
             self.rp[arn] = merged
+            self.rp_actions[arn] = _action_patterns([merged])
+            self.rp_own[arn] = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    s for d in docs for s in simulator.for_any_request(d.document, simulator.ORGANIZATION_KEYS)["Statement"]
+                ],
+            }
             for st in merged["Statement"]:
                 if str(st.get("Effect", "")).lower() != "allow":
                     continue
@@ -144,30 +166,54 @@ class Reach:
                             if acct and str(p).startswith("arn:") and not str(p).endswith(":root"):
                                 named.add(str(p))
         out = []
-        assume_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}]}
+        assume_only = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}],
+        }
         for arn in sorted(named - set(self.world.principals)):
             foreign = account_of(arn) != own
             who = f"{arn} ({'another account' if foreign else 'not defined by this stack'})"
-            docs = [Doc(f"{arn}'s IAM policies (" + ("any)" if foreign else "taken as sts:AssumeRole on *)"), None, ADMIN if foreign else assume_only)]
+            docs = [
+                Doc(
+                    f"{arn}'s IAM policies (" + ("any)" if foreign else "taken as sts:AssumeRole on *)"),
+                    None,
+                    ADMIN if foreign else assume_only,
+                )
+            ]
             out.append(Session(Principal(arn, who, None, docs, outsider=True), Origin("outsider", who), (who,)))
         for acct in sorted(accounts) + [ANYONE_ACCOUNT]:
             who = "anyone (any AWS account)" if acct == ANYONE_ACCOUNT else f"account {acct} (not this stack's)"
-            p = Principal(f"arn:aws:iam::{acct}:role/any-principal", who, None, [Doc(f"{who}'s own IAM policies (any)", None, ADMIN)], outsider=True)
+            p = Principal(
+                f"arn:aws:iam::{acct}:role/any-principal",
+                who,
+                None,
+                [Doc(f"{who}'s own IAM policies (any)", None, ADMIN)],
+                outsider=True,
+            )
             out.append(Session(p, Origin("outsider", who), (who,)))
         who = f"principals of account {own} outside this stack"
-        p = Principal(f"arn:aws:iam::{own}:role/principal-outside-this-stack", who, None, [Doc("their IAM policies (any sts:AssumeRole)", None, assume_only)], outsider=True)
+        p = Principal(
+            f"arn:aws:iam::{own}:role/principal-outside-this-stack",
+            who,
+            None,
+            [Doc("their IAM policies (any sts:AssumeRole)", None, assume_only)],
+            outsider=True,
+        )
         out.append(Session(p, Origin("outsider", who), (who,)))
         for p in self.world.principals.values():
             if p.label.startswith("IAM user"):
                 out.append(Session(p, Origin("outsider", p.label), (p.label,)))
         return out
 
-    def node(self, p: Principal, admin: bool = False) -> Any:
-        key = (p.arn, admin)
+    def node(self, s: Session, admin: bool = False) -> Any:
+        """The evaluator's principal for session `s` (its documents bound to the session's tags)."""
+        p = s.principal
+        key = (p.arn, tuple(sorted(s.tags.items())), admin)
         if key not in self._nodes:
             docs = [(d.label, d.document) for d in p.documents] + ([("its own permissions, rewritten", ADMIN)] if admin else [])
             groups = [(g, [(d.label, d.document) for d in ds]) for g, ds in p.groups]
-            self._nodes[key] = simulator.node(p.arn, docs, groups=groups, boundary=p.boundary.document if p.boundary else None)
+            boundary = p.boundary.document if p.boundary else None
+            self._nodes[key] = simulator.node(p.arn, docs, values=self.context(s), groups=groups, boundary=boundary)
         return self._nodes[key]
 
     # --- sessions ---------------------------------------------------------------------------
@@ -186,9 +232,24 @@ class Reach:
                 continue
             tags = {}
             if a.tags_on:
-                values = (a.cluster_arn, a.workload.cluster, a.workload.namespace, a.workload.service_account, "any-pod", "any-uid")
+                values = (
+                    a.cluster_arn,
+                    a.workload.cluster,
+                    a.workload.namespace,
+                    a.workload.service_account,
+                    "any-pod",
+                    "any-uid",
+                )
                 tags = dict(zip(EKS_TAG_KEYS, values, strict=True))
-            s = Session(role, self.origin_of(a.workload), (f"{self.origin_of(a.workload).who} ({a.label})", role.label), tags, frozenset(tags), a.session_policy, workload=a.workload)
+            s = Session(
+                role,
+                self.origin_of(a.workload),
+                (f"{self.origin_of(a.workload).who} ({a.label})", role.label),
+                tags,
+                frozenset(tags),
+                a.session_policy,
+                workload=a.workload,
+            )
             out.append(s)
             target = w.principals.get(a.target_role_arn or "")
             if target is not None:
@@ -196,7 +257,11 @@ class Reach:
         for role in w.principals.values():
             if role.trust is None:
                 continue
-            for st in role.trust.document.get("Statement", []) if isinstance(role.trust.document.get("Statement"), list) else [role.trust.document.get("Statement")]:
+            for st in (
+                role.trust.document.get("Statement", [])
+                if isinstance(role.trust.document.get("Statement"), list)
+                else [role.trust.document.get("Statement")]
+            ):
                 if not isinstance(st, dict) or str(st.get("Effect", "")).lower() != "allow":
                     continue
                 principal = st.get("Principal") if isinstance(st.get("Principal"), dict) else {}
@@ -215,26 +280,60 @@ class Reach:
         for st in simulator.for_any_request(role.trust.document)["Statement"]:
             principal = st.get("Principal") if isinstance(st.get("Principal"), dict) else {}
             svcs = principal.get("Service", [])
-            if str(st.get("Effect")).lower() == "allow" and "pods.eks.amazonaws.com" in (svcs if isinstance(svcs, list) else [svcs]):
+            if str(st.get("Effect")).lower() == "allow" and "pods.eks.amazonaws.com" in (
+                svcs if isinstance(svcs, list) else [svcs]
+            ):
                 if simulator.conditions_hold(st.get("Condition") or {}, ctx):
                     return True
         return False
 
     def _irsa(self, role: Principal, st: dict) -> list[Session]:
         cond = st.get("Condition") or {}
-        subs = [str(v) for body in cond.values() if isinstance(body, dict) for k, vs in body.items() if str(k).endswith(":sub") for v in (vs if isinstance(vs, list) else [vs])]
-        namespaces = set(self.world.namespaces) | set(self.world.service_accounts) | {"default", "kube-system", "an-unlisted-namespace"}
+        subs = [
+            str(v)
+            for body in cond.values()
+            if isinstance(body, dict)
+            for k, vs in body.items()
+            if str(k).endswith(":sub")
+            for v in (vs if isinstance(vs, list) else [vs])
+        ]
+        namespaces = (
+            set(self.world.namespaces) | set(self.world.service_accounts) | {"default", "kube-system", "an-unlisted-namespace"}
+        )
         if subs and not any(re.search(r"[*?$]", s) for s in subs):
             namespaces = {s.split(":")[2] for s in subs if s.count(":") >= 3}
         out = []
         for ns in sorted(namespaces):
-            for sa in sorted(self.world.service_accounts.get(ns, set()) | {"default"} | {s.split(":")[3] for s in subs if s.count(":") >= 3 and not re.search(r"[*?]", s.split(":")[3])}):
-                ctx = {k: f"system:serviceaccount:{ns}:{sa}" for body in cond.values() if isinstance(body, dict) for k in body if str(k).endswith(":sub")}
-                ctx |= {k: "sts.amazonaws.com" for body in cond.values() if isinstance(body, dict) for k in body if str(k).endswith(":aud")}
+            for sa in sorted(
+                self.world.service_accounts.get(ns, set())
+                | {"default"}
+                | {s.split(":")[3] for s in subs if s.count(":") >= 3 and not re.search(r"[*?]", s.split(":")[3])}
+            ):
+                ctx = {
+                    k: f"system:serviceaccount:{ns}:{sa}"
+                    for body in cond.values()
+                    if isinstance(body, dict)
+                    for k in body
+                    if str(k).endswith(":sub")
+                }
+                ctx |= {
+                    k: "sts.amazonaws.com"
+                    for body in cond.values()
+                    if isinstance(body, dict)
+                    for k in body
+                    if str(k).endswith(":aud")
+                }
                 if simulator.conditions_hold(cond, ctx):
                     workload = Workload("", ns, sa)
                     origin = self.origin_of(workload)
-                    out.append(Session(role, origin, (f"{origin.who} (web identity, trust {st.get('Sid') or 'statement'})", role.label), workload=workload))
+                    out.append(
+                        Session(
+                            role,
+                            origin,
+                            (f"{origin.who} (web identity, trust {st.get('Sid') or 'statement'})", role.label),
+                            workload=workload,
+                        )
+                    )
         return out
 
     def chains(self, s: Session) -> list[Session]:
@@ -243,25 +342,41 @@ class Reach:
         for role in self.world.principals.values():
             if role.trust is None or role.arn == s.principal.arn and not s.chained:
                 continue
-            trust = simulator.for_any_request(role.trust.document)
+            trust = simulator.for_any_request(
+                role.trust.document, frozenset() if s.principal.outsider else simulator.ORGANIZATION_KEYS
+            )
             if not self._names(trust, s.principal.arn):
                 continue
-            for request in self._tag_choices(trust, s):
+            for request in self._tag_choices(trust, s, role):
                 ctx = self.context(s) | {f"aws:RequestTag/{k}": v for k, v in request.items()}
                 if request:
                     ctx["aws:TagKeys"] = sorted(request)
-                node = self.node(s.principal)
+                node = self.node(s)
                 sp = s.session_policy.document if s.session_policy else None
                 acct = account_of(role.arn)
-                ok = simulator.authorized(node, "sts:AssumeRole", role.arn, ctx, resource_policy=trust, owner=acct, session_policy=sp)
+                ok = simulator.authorized(
+                    node, "sts:AssumeRole", role.arn, ctx, resource_policy=trust, owner=acct, session_policy=sp
+                )
                 if ok and request:
-                    ok = simulator.authorized(node, "sts:TagSession", role.arn, ctx, resource_policy=trust, owner=acct, session_policy=sp)
+                    ok = simulator.authorized(
+                        node, "sts:TagSession", role.arn, ctx, resource_policy=trust, owner=acct, session_policy=sp
+                    )
                 if not ok:
                     continue
                 tags = {k: v for k, v in s.tags.items() if k in s.transitive} | request
                 shown = ", ".join(f"{k}={v}" for k, v in sorted(request.items()))
                 out.append(
-                    Session(role, s.origin, (*s.path, f"sts:AssumeRole {role.label}" + (f" tagged {shown}" if shown else "")), tags, s.transitive | set(request), None, True, s.workload, s.hops + 1)
+                    Session(
+                        role,
+                        s.origin,
+                        (*s.path, f"sts:AssumeRole {role.label}" + (f" tagged {shown}" if shown else "")),
+                        tags,
+                        s.transitive | set(request),
+                        None,
+                        True,
+                        s.workload,
+                        s.hops + 1,
+                    )
                 )
         return out
 
@@ -279,40 +394,59 @@ class Reach:
                     return True
         return False
 
-    def _tag_choices(self, trust: dict, s: Session) -> list[dict[str, str]]:
-        """Request tags worth trying: each key a trust conditions on, with the literal values it
-        admits, or every tenant's namespace and id where it leaves the value open. Keys the caller's
-        session already carries as transitive tags cannot be passed (STS refuses them)."""
+    def _tag_choices(self, trust: dict, s: Session, role: Principal) -> list[dict[str, str]]:
+        """Request tags worth trying: the keys the trust conditions on, then those plus the principal
+        tags the role's own documents read; each with the literal values conditions admit, or every
+        tenant's namespace and id where they leave it open. Keys the caller's session already carries
+        as transitive tags cannot be passed (STS refuses them)."""
         literal: dict[str, set[str]] = {}
         open_: set[str] = set()
-        for st in trust["Statement"]:
+        self._condition_keys(trust, "aws:requesttag/", literal, open_)
+        role_literal: dict[str, set[str]] = {}
+        role_open: set[str] = set()
+        for d in role.documents:
+            self._condition_keys(d.document, "aws:principaltag/", role_literal, role_open)
+            for st in simulator.for_any_request(d.document)["Statement"]:
+                for r in _as_list(st.get("Resource")) + _as_list(st.get("NotResource")):
+                    role_open |= {m.split("/", 1)[1] for m in _VAR.findall(str(r)) if m.lower().startswith("aws:principaltag/")}
+        out: list[dict[str, str]] = [{}]
+        for keys_literal, keys_open in ((literal, open_), (_merge(literal, role_literal), open_ | role_open)):
+            keys = (set(keys_literal) | keys_open) - s.transitive
+            if not keys:
+                continue
+            varied = sorted(k for k in keys if k not in keys_literal)
+            fixed = {k: sorted(keys_literal[k]) for k in sorted(keys) if k in keys_literal}
+            base = [dict(zip(fixed, combo, strict=True)) for combo in itertools.product(*fixed.values())] or [{}]
+            values = self.tenant_values or ["no-tenant"]
+            if len(varied) <= 1:
+                spread = [{varied[0]: v} for v in values] if varied else [{}]
+            else:
+                spread = [dict.fromkeys(varied, v) for v in values]
+                spread += [
+                    dict(zip(varied, (a, b) + (b,) * (len(varied) - 2), strict=True))
+                    for a, b in itertools.permutations(values[:2], 2)
+                ]
+            out += [{**b, **v} for b in base for v in spread]
+        unique = {tuple(sorted(c.items())): c for c in out}
+        return list(unique.values())
+
+    @staticmethod
+    def _condition_keys(doc: dict, prefix: str, literal: dict[str, set[str]], open_: set[str]) -> None:
+        for st in simulator.for_any_request(doc)["Statement"]:
             for op, body in (st.get("Condition") or {}).items():
                 if not isinstance(body, dict):
                     continue
                 for k, vs in body.items():
-                    values = [str(v) for v in (vs if isinstance(vs, list) else [vs])]
-                    if str(k).lower() == "aws:tagkeys":
+                    values = [str(v) for v in _as_list(vs)]
+                    if prefix == "aws:requesttag/" and str(k).lower() == "aws:tagkeys":
                         open_ |= {v for v in values if v not in literal}
-                    elif str(k).lower().startswith("aws:requesttag/"):
+                    elif str(k).lower().startswith(prefix):
                         tag = str(k).split("/", 1)[1]
                         fixed = [v for v in values if not re.search(r"[*?$]", v)]
                         if fixed and "Not" not in op:
                             literal.setdefault(tag, set()).update(fixed)
                         else:
                             open_.add(tag)
-        keys = (set(literal) | open_) - s.transitive
-        if not keys:
-            return [{}]
-        varied = sorted(k for k in keys if k not in literal)
-        fixed = {k: sorted(literal[k]) for k in keys if k in literal}
-        base = [dict(zip(fixed, combo, strict=True)) for combo in itertools.product(*fixed.values())] or [{}]
-        values = self.tenant_values or ["no-tenant"]
-        if len(varied) <= 1:
-            spread = [{varied[0]: v} for v in values] if varied else [{}]
-        else:
-            spread = [dict.fromkeys(varied, v) for v in values]
-            spread += [dict(zip(varied, (a, b) + (b,) * (len(varied) - 2), strict=True)) for a, b in itertools.permutations(values[:2], 2)]
-        return [{**b, **v} for b in base for v in spread] + [{}]
 
     def pod_creation(self, s: Session) -> list[tuple[str, str, Any]]:
         """(cluster, how, namespaces or "*") where `s` may create pods."""
@@ -326,13 +460,35 @@ class Reach:
             groups |= {"system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"}
         for kind, name, namespace, reach in self.world.rbac:
             hit = (kind == "Group" and name in groups) or (
-                kind == "ServiceAccount" and s.workload is not None and namespace == s.workload.namespace and name in (s.workload.service_account, "*")
+                kind == "ServiceAccount"
+                and s.workload is not None
+                and namespace == s.workload.namespace
+                and name in (s.workload.service_account, "*")
             )
             if hit:
                 out.append(("", f"Kubernetes binding of {kind} {name}", reach))
         return out
 
     # --- what a session reaches ---------------------------------------------------------------
+
+    def _referenced_keys(self) -> set[str]:
+        """Every condition key and policy variable the stack's documents read (lower case): the
+        evaluator's context carries only these (its cost grows with the context's size)."""
+        docs = [d for p in self.world.principals.values() for d in (*p.documents, *(x for _, ds in p.groups for x in ds))]
+        docs += [p.trust for p in self.world.principals.values() if p.trust] + [
+            d for ds in self.world.resource_policies.values() for d in ds
+        ]
+        docs += [a.session_policy for a in self.world.associations if a.session_policy]
+        keys: set[str] = set()
+        for d in docs:
+            for st in simulator.for_any_request(d.document)["Statement"]:
+                for body in (st.get("Condition") or {}).values():
+                    keys |= {str(k).lower() for k in body} if isinstance(body, dict) else set()
+                    for vs in body.values() if isinstance(body, dict) else []:
+                        keys |= {m.lower() for v in _as_list(vs) for m in _VAR.findall(str(v))}
+                for field_ in ("Resource", "NotResource"):
+                    keys |= {m.lower() for v in _as_list(st.get(field_)) for m in _VAR.findall(str(v))}
+        return keys
 
     def context(self, s: Session) -> dict[str, Any]:
         acct = account_of(s.principal.arn) or ""
@@ -343,59 +499,82 @@ class Reach:
             "aws:PrincipalType": "AssumedRole" if ":role/" in s.principal.arn else "User",
             "aws:PrincipalIsAWSService": "false",
         }
-        if acct != self.world.account:
+        if s.principal.outsider:  # the stack's own principals are in the organization (left free); others are not
             ctx["aws:PrincipalOrgID"] = "o-not-this-organization"
         for k, v in {**s.principal.tags, **s.tags}.items():
             ctx[f"aws:PrincipalTag/{k}"] = v
-        return ctx
+        keep = {"aws:principalarn", "aws:principalaccount"}
+        return {k: v for k, v in ctx.items() if k.lower() in self.referenced or k.lower() in keep}
 
     def _escalation(self, s: Session) -> str:
         kind = "role" if ":role/" in s.principal.arn else "user"
-        node = self.node(s.principal)
+        node = self.node(s)
         sp = s.session_policy.document if s.session_policy else None
         for action in ESCALATE[kind]:
             if simulator.authorized(node, action, s.principal.arn, self.context(s), session_policy=sp):
                 return f"{action} on itself"
         return ""
 
-    def reach(self, s: Session) -> list[tuple[DataResource, tuple[str, ...], tuple[str, ...], str | None, str]]:
-        key = (s.principal.arn, tuple(sorted(s.tags.items())), s.session_policy.urn if s.session_policy else None, s.principal.outsider)
+    def reach(self, s: Session) -> list[tuple[DataResource, tuple[str, ...], str, dict, str]]:
+        key = (
+            s.principal.arn,
+            tuple(sorted(s.tags.items())),
+            s.session_policy.urn if s.session_policy else None,
+            s.principal.outsider,
+        )
         if key not in self._memo:
             self._memo[key] = self._reach(s)
         return self._memo[key]
 
     def _reach(self, s: Session):
         escalated = "" if s.principal.outsider else self._escalation(s)
-        node = self.node(s.principal, admin=bool(escalated))
+        node = self.node(s, admin=bool(escalated))
         ctx = self.context(s)
         candidates = self._candidates(s, admin=bool(escalated))
         sp = s.session_policy.document if s.session_policy else None
+        # an action no Allow names (identity, resource policy) or the session policy drops is not asked
+        docs = [d.document for d in s.principal.documents] + [d.document for _, ds in s.principal.groups for d in ds]
+        identity = _action_patterns(docs + ([ADMIN] if escalated else []))
+        session = _action_patterns([sp]) if sp is not None else None
+
+        def granting(action: str) -> bool:
+            return _grants(identity, action)
+
+        def gate(action: str) -> bool:
+            return session is None or _grants(session, action)
+
         out = []
         resources = {(r.arn, r.kind): r for r in self.world.resources}
         for (arn, kind), probes in sorted(candidates.items()):
             r = resources[(arn, kind)]
             rctx = dict(ctx)
-            rctx["aws:ResourceAccount"] = rctx["s3:ResourceAccount"] = self.world.account
-            for k, v in r.tags:
-                rctx[f"aws:ResourceTag/{k}"] = v
+            extra = {"aws:ResourceAccount": self.world.account, "s3:ResourceAccount": self.world.account}
+            extra |= {f"aws:ResourceTag/{k}": v for k, v in r.tags}
             if r.kind == "listing":
-                rctx["s3:prefix"] = r.prefix
+                extra["s3:prefix"] = r.prefix
+            rctx |= {k: v for k, v in extra.items() if k.lower() in self.referenced}
             rp_arn = self.policy_of[r.arn]
-            rp = self.rp.get(rp_arn)
+            rp = (self.rp if s.principal.outsider else self.rp_own).get(rp_arn)
+            if rp is None and account_of(s.principal.arn) != self.world.account:
+                continue  # another account needs the resource's own policy to let it in
+            actions = [a for a in ACTIONS[r.kind] if gate(a) and (granting(a) or _grants(self.rp_actions.get(rp_arn, ()), a))]
+            if not actions:
+                continue
             allowed: tuple[str, ...] = ()
             resource = r.arn
             for probe in sorted(probes) if r.kind == "object" else [""]:
                 target = f"{r.arn}{probe}" if r.kind == "object" else r.arn
                 granted = tuple(
                     a
-                    for a in ACTIONS[r.kind]
-                    if simulator.authorized(node, a, target, rctx, resource_policy=rp, owner=self.world.account if rp else None, session_policy=sp)
+                    for a in actions
+                    if simulator.authorized(
+                        node, a, target, rctx, resource_policy=rp, owner=self.world.account if rp else None, session_policy=sp
+                    )
                 )
                 if len(granted) > len(allowed):
                     allowed, resource = granted, target
             if allowed:
-                why, decided = self._why(s, node, allowed[0], resource, rctx, rp_arn, admin=bool(escalated))
-                out.append((r, allowed, why, decided, escalated))
+                out.append((r, allowed, resource, rctx, escalated))
         return out
 
     def _candidates(self, s: Session, admin: bool) -> dict[tuple[str, str], set[str]]:
@@ -421,9 +600,13 @@ class Reach:
         rp_arns = set(self.open_to_all) | self.named.get(s.principal.arn, set())
         if acct != self.world.account:
             rp_arns |= self.named.get(acct, set()) | self.named.get(f"arn:aws:iam::{acct}:root", set())
+        if self.tenant is not None:
+            found = {k: v for k, v in found.items() if self.tenant_of.get(k) == self.tenant}
         for arn in rp_arns:
             patterns = [p for st in self.rp[arn]["Statement"] for p in _as_list(st.get("Resource"))]
             for r in self.governed.get(arn, []):
+                if self.tenant is not None and r.tenant != self.tenant:
+                    continue
                 probes = found.setdefault((r.arn, r.kind), set())
                 probes.add(PROBE)
                 probes.update(_probe(p, r) for p in patterns if r.kind == "object" and _literal_prefix(p).startswith(r.arn))
@@ -435,17 +618,27 @@ class Reach:
         if prefix == pattern:  # an exact ARN: that bucket's listings, key or secret (objects are never named whole)
             lo, hi = bisect.bisect_left(self.arns, pattern), bisect.bisect_right(self.arns, pattern)
             for r in self.by_arn[lo:hi]:
-                if r.kind != "listing" or listing_prefixes is None or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes):
+                if (
+                    r.kind != "listing"
+                    or listing_prefixes is None
+                    or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes)
+                ):
                     out.append((r, PROBE))
             return out
         lo, hi = bisect.bisect_left(self.arns, prefix), bisect.bisect_left(self.arns, prefix + "\uffff")
         for r in self.by_arn[lo:hi]:
-            if r.kind != "listing" or listing_prefixes is None or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes):
+            if (
+                r.kind != "listing"
+                or listing_prefixes is None
+                or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes)
+            ):
                 out.append((r, PROBE))
         # a pattern under one tenant's prefix (".../tenants/t-acme/reports/*"): probe inside it
         cut = prefix
         while "/" in cut:
             cut = cut[: cut.rindex("/")]
+            if cut + "/" == prefix:
+                continue  # the pattern is the whole prefix: found above, the usual probe serves
             for r in self.objects.get(cut + "/", []):
                 out.append((r, _probe(pattern, r)))
         return out
@@ -455,7 +648,11 @@ class Reach:
         """The `s3:prefix` values a statement is limited to (None: any prefix)."""
         values = []
         for op, body in (st.get("Condition") or {}).items():
-            if isinstance(body, dict) and "Not" not in op and op.split(":")[-1].replace("IfExists", "") in ("StringLike", "StringEquals"):
+            if (
+                isinstance(body, dict)
+                and "Not" not in op
+                and op.split(":")[-1].replace("IfExists", "") in ("StringLike", "StringEquals")
+            ):
                 for k, vs in body.items():
                     if str(k).lower() == "s3:prefix":
                         values += [_literal_prefix(_substitute(str(v), s)) for v in _as_list(vs)]
@@ -476,12 +673,20 @@ class Reach:
             return None
         return lambda r: all((k, v) in r.tags for k, v in wanted) if r.kind in ("key", "secret") else True
 
-    def _why(self, s: Session, node: Any, action: str, resource: str, ctx: dict, rp_arn: str, admin: bool) -> tuple[tuple[str, ...], str | None]:
+    def why(self, a: Access) -> tuple[tuple[str, ...], str | None]:
+        """The statements that allow `a` (resource policy first), and the URN of the document that opened it."""
+        s, action, resource, ctx = a.session, a.actions[0], a.target, a.context
+        node, rp_arn, admin = self.node(s, admin=bool(a.escalated)), self.policy_of[a.resource.arn], bool(a.escalated)
         why, decided = [], None
         for d in self.world.resource_policies.get(rp_arn, []):
             for st in simulator.matching_statements(d.document, node, action, resource, ctx):
                 principal = st.get("Principal")
-                if principal == "*" or "NotPrincipal" in st or account_of(s.principal.arn) != self.world.account or _names_exactly(principal, s.principal.arn):
+                if (
+                    principal == "*"
+                    or "NotPrincipal" in st
+                    or account_of(s.principal.arn) != self.world.account
+                    or _names_exactly(principal, s.principal.arn)
+                ):
                     why.append(f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}")
                     decided = decided or d.urn
         for d in [*s.principal.documents, *[d for _, ds in s.principal.groups for d in ds]]:
@@ -504,18 +709,48 @@ class Reach:
             if s.key() in seen:
                 continue
             seen.add(s.key())
-            for r, actions, why, decided, escalated in self.reach(s):
-                out.append(Access(s, r, actions, why, decided, escalated))
+            if s.origin.kind == "service" and self.tenant is None:
+                continue
+            for r, actions, target, ctx, escalated in self.reach(s):
+                out.append(Access(s, r, actions, target, ctx, escalated))
             if s.hops >= _MAX_HOPS:
                 continue
             queue.extend(self.chains(s))
             for cluster, how, namespaces in self.pod_creation(s):
                 for w in workloads:
-                    if (namespaces == "*" or w.workload.namespace in namespaces) and (not cluster or not w.workload.cluster or cluster == w.workload.cluster):
+                    if (namespaces == "*" or w.workload.namespace in namespaces) and (
+                        not cluster or not w.workload.cluster or cluster == w.workload.cluster
+                    ):
                         if w.origin == s.origin:
                             continue
-                        queue.append(replace(w, origin=s.origin, path=(*s.path, f"creates pods in {w.workload.namespace} ({how})", *w.path[1:]), hops=s.hops + 1))
+                        queue.append(
+                            replace(
+                                w,
+                                origin=s.origin,
+                                path=(*s.path, f"creates pods in {w.workload.namespace} ({how})", *w.path[1:]),
+                                hops=s.hops + 1,
+                            )
+                        )
         return out
+
+
+def _merge(a: dict[str, set[str]], b: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {k: a.get(k, set()) | b.get(k, set()) for k in {*a, *b}}
+
+
+def _action_patterns(docs: list[dict]) -> tuple:
+    """The action patterns of the Allow statements of `docs`, compiled ("*" for a NotAction)."""
+    out = set()
+    for doc in docs:
+        for st in _as_list(doc.get("Statement")):
+            if isinstance(st, dict) and str(st.get("Effect", "")).lower() == "allow":
+                out |= {"*"} if "NotAction" in st else {str(a).lower() for a in _as_list(st.get("Action"))}
+    return tuple(re.compile("^" + re.escape(a).replace(r"\*", ".*").replace(r"\?", ".") + "$") for a in sorted(out))
+
+
+def _grants(patterns: tuple, action: str) -> bool:
+    action = action.lower()
+    return any(p.match(action) for p in patterns)
 
 
 def _may_grant(st: dict) -> bool:

@@ -23,7 +23,11 @@ from ruleutil import CRITICAL, Unverifiable, stack_policy
 
 _SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
-    "tenantLabel": {"type": "string", "default": "meridian.io/tenant", "description": "Kubernetes label naming a namespace's tenant"},
+    "tenantLabel": {
+        "type": "string",
+        "default": "meridian.io/tenant",
+        "description": "Kubernetes label naming a namespace's tenant",
+    },
     "tenantPrefix": {
         "type": "string",
         "default": "tenants/{tenant}/",
@@ -54,26 +58,31 @@ def _names(tags: dict[str, str], tenant: str, world: World) -> bool:
     return any(v in spellings for v in tags.values())
 
 
-def _path(a: Access) -> str:
+def _path(a: Access, why: tuple[str, ...]) -> str:
     steps = [*a.session.path]
     if a.escalated:
         steps.append(f"{a.escalated}: holds every permission")
-    steps.append(a.why[0] if a.why else "(allowed)")
+    steps.append(why[0] if why else "(allowed)")
     return " -> ".join(steps) + f" -> {a.resource.label}"
 
 
-def findings(resources: list[Any], config: dict) -> tuple[World, list[Access], list[tuple[str | None, str]]]:
+def findings(
+    resources: list[Any], config: dict, tenant: str | None = None
+) -> tuple[World, Reach, list[Access], list[tuple[str | None, str]]]:
     world = build(resources, config)
-    reach = Reach(world)
+    reach = Reach(world, tenant)
     accesses = reach.accesses()
     out: list[tuple[str | None, str]] = []
     groups: dict[tuple, list[tuple[Access, str]]] = defaultdict(list)
     for a in accesses:
         problem = verdict(a, world)
         if problem:
-            groups[(a.resource.tenant, a.session.origin, a.decided_by or a.resource.urn)].append((a, problem))
-    for (tenant, origin, urn), items in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1].who, kv[0][2])):
+            groups[(a.resource.tenant, a.session.origin, a.session.principal.arn)].append((a, problem))
+    for (tenant_, _origin, _arn), items in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1].who, kv[0][2])):
         first, problem = items[0]
+        why, urn = reach.why(first)
+        urn = urn or first.resource.urn
+        tenant = tenant_
         labels = sorted({a.resource.label for a, _ in items})
         actions = sorted({x for a, _ in items for x in a.actions})
         more = f" and {len(labels) - _SHOWN} more" if len(labels) > _SHOWN else ""
@@ -81,12 +90,15 @@ def findings(resources: list[Any], config: dict) -> tuple[World, list[Access], l
             (
                 urn,
                 f"Tenant {tenant}'s data must be reachable only by tenant {tenant}'s principals and the platform acting for it: "
-                f"{problem} ({', '.join(actions)} on {', '.join(labels[:_SHOWN])}{more}). Path: {_path(first)}",
+                f"{problem} ({', '.join(actions)} on {', '.join(labels[:_SHOWN])}{more}). Path: {_path(first, why)}",
             )
         )
     out += _shared_roles(reach)
-    out += [(urn, Unverifiable(f"unverifiable at preview: {what}; the rule judges it when the value is known")) for urn, what in world.unknowns]
-    return world, accesses, out
+    out += [
+        (urn, Unverifiable(f"unverifiable at preview: {what}; the rule judges it when the value is known"))
+        for urn, what in world.unknowns
+    ]
+    return world, reach, accesses, out
 
 
 def _shared_roles(reach: Reach) -> list[tuple[str | None, str]]:
@@ -114,18 +126,18 @@ def _shared_roles(reach: Reach) -> list[tuple[str | None, str]]:
 
 
 def check_tenant_data_access(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
-    return findings(resources, config)[2]
+    return findings(resources, config)[3]
 
 
-def tenant_matrix(resources: list[Any], config: dict, tenant: str) -> list[dict[str, Any]]:
-    """Who reaches `tenant`'s data, with which actions, and why (one row per principal and resource)."""
-    world, accesses, _ = findings(resources, config)
+def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: str) -> list[dict[str, Any]]:
+    """Who reaches `tenant`'s data, with which actions, and why (one row per principal, resource and path)."""
     rows: dict[tuple, dict[str, Any]] = {}
     for a in accesses:
         if a.resource.tenant != tenant:
             continue
         problem = verdict(a, world)
-        key = (a.resource.label, a.session.origin.who, _path(a))
+        why, _ = reach.why(a)
+        key = (a.resource.label, a.session.origin.who, _path(a, why))
         row = rows.setdefault(
             key,
             {
@@ -135,8 +147,8 @@ def tenant_matrix(resources: list[Any], config: dict, tenant: str) -> list[dict[
                 "principal": a.session.principal.label,
                 "session_tags": dict(sorted(a.session.tags.items())),
                 "actions": [],
-                "allowed_by": list(a.why),
-                "path": _path(a),
+                "allowed_by": list(why),
+                "path": key[2],
                 "verdict": f"violation: {problem}" if problem else _allowed_as(a),
             },
         )
@@ -152,8 +164,7 @@ def _allowed_as(a: Access) -> str:
     }[a.session.origin.kind]
 
 
-def tenants_of(resources: list[Any], config: dict) -> list[str]:
-    world = build(resources, config)
+def tenants_of(world: World) -> list[str]:
     return sorted(set(world.namespaces.values()) | {r.tenant for r in world.resources})
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import collections
 import collections.abc
 import copy
+import re
+import zlib
 from importlib import metadata
 from typing import Any
 
@@ -85,8 +87,16 @@ def _statements(doc: Any) -> list[dict]:
     return [s for s in (raw if isinstance(raw, list) else [raw]) if isinstance(s, dict)]
 
 
-def for_any_request(doc: dict) -> dict:
-    """The document as it acts on a caller who picks every request-chosen key to suit itself."""
+ORGANIZATION_KEYS = frozenset({"aws:principalorgid", "aws:principalorgpaths"})
+
+
+def for_any_request(doc: dict, free: frozenset[str] = frozenset()) -> dict:
+    """The document as it acts on a caller who picks every request-chosen key to suit itself
+    (and satisfies every key in `free`: the organization keys, for the stack's own principals)."""
+
+    def known_key_(key: str) -> bool:
+        return known_key(key) and key.lower() not in free
+
     out = []
     for st in _statements(doc):
         if isinstance(st.get("Principal"), dict) and list(st["Principal"]) == ["AWS"] and st["Principal"]["AWS"] in ("*", ["*"]):
@@ -95,38 +105,73 @@ def for_any_request(doc: dict) -> dict:
         if not isinstance(cond, dict) or not cond:
             out.append(st)
             continue
-        free = any(not known_key(str(k)) for body in cond.values() if isinstance(body, dict) for k in body)
+        free_keys = any(not known_key_(str(k)) for body in cond.values() if isinstance(body, dict) for k in body)
         if str(st.get("Effect", "")).lower() == "deny":
-            if not free:
+            if not free_keys:
                 out.append(st)
             continue
-        kept = {
-            op: {k: v for k, v in body.items() if known_key(str(k))}
-            for op, body in cond.items()
-            if isinstance(body, dict)
-        }
+        kept = {op: {k: v for k, v in body.items() if known_key(str(k))} for op, body in cond.items() if isinstance(body, dict)}
         kept = {op: body for op, body in kept.items() if body}
         out.append({**{k: v for k, v in st.items() if k != "Condition"}, **({"Condition": kept} if kept else {})})
     return {"Version": "2012-10-17", "Statement": out}
 
 
-def node(arn: str, documents: list[tuple[str, dict]], *, groups: list[tuple[str, list[tuple[str, dict]]]] = (), boundary: dict | None = None) -> Node:
-    """A principalmapper principal: `documents` are (label, policy document) pairs."""
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def bind(doc: dict, values: dict[str, Any]) -> dict:
+    """The document with the policy variables of its condition values filled in from `values`
+    (IAM does; principalmapper 1.1.5 fills them in ARNs only). A variable without a value stays
+    as written, which matches no real value, as in IAM."""
+    lowered = {k.lower(): v for k, v in values.items() if isinstance(v, str)}
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str) and "${" in value:
+            return _VARIABLE.sub(lambda m: lowered.get(m.group(1).lower(), m.group(0)), value)
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    out = []
+    for st in _statements(doc):
+        cond = st.get("Condition")
+        if isinstance(cond, dict):
+            st = {
+                **st,
+                "Condition": {
+                    op: {k: fill(v) for k, v in body.items()} if isinstance(body, dict) else body for op, body in cond.items()
+                },
+            }
+        out.append(st)
+    return {**doc, "Statement": out}
+
+
+def node(
+    arn: str,
+    documents: list[tuple[str, dict]],
+    *,
+    values: dict[str, Any],
+    groups: list[tuple[str, list[tuple[str, dict]]]] = (),
+    boundary: dict | None = None,
+) -> Node:
+    """A principalmapper principal for one session: `documents` are (label, policy document) pairs,
+    their condition variables bound to the session's `values` (its context keys)."""
+
+    def policy(owner: str, label: str, doc: dict) -> Policy:
+        return Policy(owner, label, for_any_request(bind(doc, values)))
+
     name = arn.rsplit("/", 1)[-1]
-    policies = [Policy(arn, label, for_any_request(doc)) for label, doc in documents]
-    kind_trust = {"Version": "2012-10-17", "Statement": []} if ":role/" in arn else None
-    group_objs = [Group(g_arn, [Policy(g_arn, lbl, for_any_request(d)) for lbl, d in docs]) for g_arn, docs in groups]
     return Node(
         arn,
-        f"AID{abs(hash(arn)) % 10**12:012d}{name[:8]}",
-        policies,
-        group_objs,
-        kind_trust,
+        f"AID{zlib.crc32(arn.encode()):010d}{name[:8]}",
+        [policy(arn, label, doc) for label, doc in documents],
+        [Group(g_arn, [policy(g_arn, lbl, d) for lbl, d in docs]) for g_arn, docs in groups],
+        {"Version": "2012-10-17", "Statement": []} if ":role/" in arn else None,
         None,
         0,
         False,
         False,
-        Policy(arn, "boundary", for_any_request(boundary)) if boundary is not None else None,
+        policy(arn, "boundary", boundary) if boundary is not None else None,
         False,
         {},
     )
@@ -142,22 +187,23 @@ def authorized(
     owner: str | None = None,
     session_policy: dict | None = None,
 ) -> bool:
-    """Would AWS allow this request? (`resource_policy` already narrowed by `for_any_request`.)"""
+    """Would AWS allow this request? (`resource_policy` already narrowed by `for_any_request`;
+    its and the session policy's condition variables are bound to `context` here.)"""
     return local_check_authorization_full(
         principal,
         action,
         resource,
         copy.copy(context),
-        resource_policy,
+        bind(resource_policy, context) if resource_policy is not None else None,
         owner if resource_policy is not None else None,
         None,
-        for_any_request(session_policy) if session_policy is not None else None,
+        for_any_request(bind(session_policy, context)) if session_policy is not None else None,
     )
 
 
 def conditions_hold(condition: dict, context: dict[str, Any]) -> bool:
     """Whether a Condition block holds for `context` (request-chosen keys taken as satisfiable)."""
-    narrowed = for_any_request({"Statement": [{"Effect": "Allow", "Condition": condition}]})["Statement"][0]
+    narrowed = for_any_request(bind({"Statement": [{"Effect": "Allow", "Condition": condition}]}, context))["Statement"][0]
     if "Condition" not in narrowed:
         return True
     return _get_condition_match(narrowed["Condition"], CaseInsensitiveDict(context))
@@ -173,7 +219,7 @@ def matching_statements(doc: dict, principal: Node, action: str, resource: str, 
 
     ctx = CaseInsensitiveDict(context)
     out = []
-    for st in for_any_request(doc)["Statement"]:
+    for st in for_any_request(bind(doc, context))["Statement"]:
         if str(st.get("Effect", "")).lower() != "allow":
             continue
         if "Principal" in st and st["Principal"] != "*":

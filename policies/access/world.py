@@ -10,6 +10,7 @@ ARN the plan does not show.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,16 +54,36 @@ ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 K8S_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-_MANAGED = {k: v for k, v in json.loads((Path(__file__).parent / "aws_managed.json").read_text()).items() if not k.startswith("_")}
+_MANAGED = {
+    k: v for k, v in json.loads((Path(__file__).parent / "aws_managed.json").read_text()).items() if not k.startswith("_")
+}
 # EKS access policies that let a principal create pods (and so run as any service account in scope)
 POD_CREATING_ACCESS = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy", "AmazonEKSEditPolicy")
 NOT_POD_CREATING_ACCESS = ("AmazonEKSViewPolicy", "AmazonEKSAdminViewPolicy")
 POD_CREATING_CLUSTER_ROLES = {"cluster-admin", "admin", "edit"}
-_WORKLOADS = {"pods", "deployments", "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs", "replicationcontrollers", "*"}
+_WORKLOADS = {
+    "pods",
+    "deployments",
+    "statefulsets",
+    "daemonsets",
+    "replicasets",
+    "jobs",
+    "cronjobs",
+    "replicationcontrollers",
+    "*",
+}
 _WRITE_VERBS = {"create", "update", "patch", "*", "impersonate"}
-EKS_TAG_KEYS = ("eks-cluster-arn", "eks-cluster-name", "kubernetes-namespace", "kubernetes-service-account", "kubernetes-pod-name", "kubernetes-pod-uid")
+EKS_TAG_KEYS = (
+    "eks-cluster-arn",
+    "eks-cluster-name",
+    "kubernetes-namespace",
+    "kubernetes-service-account",
+    "kubernetes-pod-name",
+    "kubernetes-pod-uid",
+)
 
 
 @dataclass(frozen=True)
@@ -130,7 +151,9 @@ class World:
     resources: list[DataResource]
     resource_policies: dict[str, list[Doc]]  # resource ARN (bucket / key / secret) -> its policies (and grants)
     access: dict[str, list[tuple[str, str, Any]]]  # principal ARN -> [(cluster, policy name, namespaces or "*")]
-    rbac: list[tuple[str, str, str, Any]]  # (subject kind, subject name, subject namespace, namespaces the binding reaches or "*")
+    rbac: list[
+        tuple[str, str, str, Any]
+    ]  # (subject kind, subject name, subject namespace, namespaces the binding reaches or "*")
     k8s_groups: dict[str, list[tuple[str, list[str]]]]  # principal ARN -> [(cluster, groups)]
     unknowns: list[tuple[str | None, str]]
     tenant_prefix: str
@@ -182,7 +205,9 @@ def build(resources: list[Any], config: dict) -> World:
         if arn is None:
             unknowns.append((role.urn, f"role {role.name}'s ARN (resource and trust policies that name it cannot be matched)"))
             arn = f"arn:aws:iam::{account}:role/unresolved/{role.name}"
-        p = Principal(arn, f"role {role.name}", role.urn, tags={k: v for k, v in tags_of(role.props).items() if isinstance(v, str)})
+        p = Principal(
+            arn, f"role {role.name}", role.urn, tags={k: v for k, v in tags_of(role.props).items() if isinstance(v, str)}
+        )
         try:
             trust = _read(role, "assumeRolePolicy")
             p.trust = Doc(f"trust policy of role {role.name}", role.urn, trust) if trust else None
@@ -192,7 +217,9 @@ def build(resources: list[Any], config: dict) -> World:
             label = g.label if g.holder.urn == role.urn else f"{g.label}"
             if g.managed_arn is not None:
                 doc, why = _managed(g.managed_arn, stack_policies)
-                p.documents.append(Doc(f"{g.label}" + (" (text unknown: evaluated as every action)" if why else ""), g.holder.urn, doc))
+                p.documents.append(
+                    Doc(f"{g.label}" + (" (text unknown: evaluated as every action)" if why else ""), g.holder.urn, doc)
+                )
                 continue
             try:
                 doc = document(known(g.document.read())) if g.document is not None else None
@@ -311,7 +338,9 @@ def _users_and_groups(stack: Stack, arns: Arns, account: str, stack_policies: di
                     out.append(Doc(f"attached policy {linked[0].name}", linked[0].urn, doc))
                 elif isinstance(arn, str):
                     doc, why = _managed(arn, stack_policies)
-                    out.append(Doc(f"attached policy {arn}" + (" (text unknown: evaluated as every action)" if why else ""), a.urn, doc))
+                    out.append(
+                        Doc(f"attached policy {arn}" + (" (text unknown: evaluated as every action)" if why else ""), a.urn, doc)
+                    )
         return out
 
     groups: dict[str, tuple[str, list[Doc], Any]] = {}
@@ -343,6 +372,7 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
     def prefix(tenant: str) -> str:
         return template.replace("{tenant}", tenant).replace("{namespace}", tenants.get(tenant, tenant))
 
+    shared = _shared_buckets(stack, template)
     for bucket in stack.of(*S3_BUCKETS):
         owner = tags_of(bucket.props).get(tag)
         arn = arns.of(bucket)
@@ -353,7 +383,12 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
             unknowns.append((bucket.urn, f"bucket {bucket.name}'s name (who reaches the tenant data in it is not judged)"))
             continue
         region = resource_region(bucket)
-        owners = [owner] if owner else sorted(tenants)  # a bucket of no tenant holds every tenant's prefix
+        if not owner and arn.removeprefix("arn:aws:s3:::") not in shared:
+            inline = _safe_doc(bucket, "policy", unknowns)
+            if inline:
+                policies.setdefault(arn, []).append(Doc(f"bucket policy of {bucket.name}", bucket.urn, inline))
+            continue
+        owners = [owner] if owner else sorted(tenants)  # a shared bucket holds every tenant's prefix
         for t in owners:
             label = f"{'silo bucket' if owner else 'bucket'} {bucket.name}"
             p = prefix(t)
@@ -377,7 +412,12 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
         if arn is None:
             loose = _in_region(arns.unattributed[KMS_KEY], resource_region(key))
             if owner and loose:
-                unknowns.append((key.urn, f"tenant {owner}'s key {key.name} has no ARN in the plan, and {_few(loose)} name a key the plan cannot place: it may be this one"))
+                unknowns.append(
+                    (
+                        key.urn,
+                        f"tenant {owner}'s key {key.name} has no ARN in the plan, and {_few(loose)} name a key the plan cannot place: it may be this one",
+                    )
+                )
             # still judged under a stand-in ARN: wildcards and tag conditions reach it whatever its real ARN
             arn = f"arn:aws:kms:{resource_region(key) or 'unknown-region'}:{account}:key/not-in-plan-{key.name}"
         if isinstance(owner, str) and owner:
@@ -391,7 +431,9 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
         if arn is None:
             unknowns.append((kp.urn, f"key policy {kp.name}'s key"))
         elif doc:
-            policies[arn] = [Doc(f"key policy {kp.name}", kp.urn, doc)] + [d for d in policies.get(arn, []) if d.label.startswith("grant")]
+            policies[arn] = [Doc(f"key policy {kp.name}", kp.urn, doc)] + [
+                d for d in policies.get(arn, []) if d.label.startswith("grant")
+            ]
     for grant in stack.of(GRANT):
         arn = _key_arn(stack, arns, grant, "keyId")
         grantee = peek(grant.props, "granteePrincipal")
@@ -399,7 +441,13 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
         if arn is None or not isinstance(grantee, str):
             unknowns.append((grant.urn, f"KMS grant {grant.name}'s key or grantee"))
             continue
-        statement = {"Sid": grant.name, "Effect": "Allow", "Principal": {"AWS": grantee}, "Action": [f"kms:{o}" for o in operations], "Resource": "*"}
+        statement = {
+            "Sid": grant.name,
+            "Effect": "Allow",
+            "Principal": {"AWS": grantee},
+            "Action": [f"kms:{o}" for o in operations],
+            "Resource": "*",
+        }
         policies.setdefault(arn, [Doc("default key policy", None, _default_key_policy(account))]).append(
             Doc(f"grant {grant.name}", grant.urn, {"Version": "2012-10-17", "Statement": [statement]})
         )
@@ -409,10 +457,19 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
         if arn is None:
             loose = _in_region(arns.unattributed[SECRET], resource_region(secret))
             if owner and loose:
-                unknowns.append((secret.urn, f"tenant {owner}'s secret {secret.name} has no ARN in the plan, and {_few(loose)} name a secret the plan cannot place: it may be this one"))
-            arn = f"arn:aws:secretsmanager:{resource_region(secret) or 'unknown-region'}:{account}:secret:not-in-plan-{secret.name}"
+                unknowns.append(
+                    (
+                        secret.urn,
+                        f"tenant {owner}'s secret {secret.name} has no ARN in the plan, and {_few(loose)} name a secret the plan cannot place: it may be this one",
+                    )
+                )
+            arn = (
+                f"arn:aws:secretsmanager:{resource_region(secret) or 'unknown-region'}:{account}:secret:not-in-plan-{secret.name}"
+            )
         if isinstance(owner, str) and owner:
-            out.append(DataResource(owner, "secret", arn, f"tenant {owner}'s secret {secret.name}", secret.urn, resource_region(secret)))
+            out.append(
+                DataResource(owner, "secret", arn, f"tenant {owner}'s secret {secret.name}", secret.urn, resource_region(secret))
+            )
         doc = _safe_doc(secret, "policy", unknowns)
         if doc:
             policies.setdefault(arn, []).append(Doc(f"secret policy of {secret.name}", secret.urn, doc))
@@ -423,6 +480,38 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
         if isinstance(arn, str) and doc:
             policies.setdefault(arn, []).append(Doc(f"secret policy {sp.name}", sp.urn, doc))
     return out, policies
+
+
+def _shared_buckets(stack: Stack, template: str) -> set[str]:
+    """Buckets of no tenant that hold tenant prefixes: named with the prefix root (`tenants/`) by some
+    value of the stack, and the buckets they replicate to."""
+    head = template.split("{", 1)[0]
+    root = head[: head.rfind("/") + 1]  # "tenants/t-{tenant}/" -> "tenants/": ABAC documents write "tenants/${...}"
+    pattern = re.compile(r"arn:aws[\w-]*:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/" + re.escape(root))
+    names = {m for r in stack.resources for text in _all_strings(r.props) for m in pattern.findall(text)}
+    for config in stack.of(REPLICATION):
+        source = peek(config.props, "bucket")
+        if isinstance(source, str) and source in names:
+            rules = known(peek(config.props, "rules")) or []
+            for rule in rules if isinstance(rules, list) else []:
+                dest = (rule.get("destination") or {}).get("bucket") if isinstance(rule, dict) else None
+                if isinstance(dest, str):
+                    names.add(dest.removeprefix("arn:aws:s3:::"))
+    return names
+
+
+def _all_strings(value: Any) -> list[str]:
+    value = known(value)
+    out, todo = [], [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return out
 
 
 def _in_region(arns: dict[str, str], region: str | None) -> dict[str, str]:
@@ -457,7 +546,9 @@ def _default_key_policy(account: str) -> dict:
     """What KMS sets when a key is created without a policy: the account's IAM policies decide."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}],
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}
+        ],
     }
 
 
@@ -470,8 +561,14 @@ def _eks_access(stack: Stack, arns: Arns):
         cluster = peek(a.props, "clusterName")
         if principal is None:
             continue
-        namespaces: Any = "*" if not isinstance(scope, dict) or scope.get("type") != "namespace" else [str(n) for n in scope.get("namespaces") or []]
-        access.setdefault(principal, []).append((cluster if isinstance(cluster, str) else "", policy.rsplit("/", 1)[-1], namespaces))
+        namespaces: Any = (
+            "*"
+            if not isinstance(scope, dict) or scope.get("type") != "namespace"
+            else [str(n) for n in scope.get("namespaces") or []]
+        )
+        access.setdefault(principal, []).append(
+            (cluster if isinstance(cluster, str) else "", policy.rsplit("/", 1)[-1], namespaces)
+        )
     groups: dict[str, list[tuple[str, list[str]]]] = {}
     for e in stack.of(ACCESS_ENTRY):
         principal = _arn_prop(stack, arns, e, "principalArn")
@@ -502,7 +599,9 @@ def _rbac(stack: Stack) -> list[tuple[str, str, str, Any]]:
         ref = known(peek(b.props, "roleRef")) or {}
         if not isinstance(ref, dict) or (str(ref.get("kind")), str(ref.get("name"))) not in creating:
             continue
-        reach: Any = "*" if b.resource_type == CLUSTER_ROLE_BINDING else [str(peek(b.props, "metadata", "namespace", default="default"))]
+        reach: Any = (
+            "*" if b.resource_type == CLUSTER_ROLE_BINDING else [str(peek(b.props, "metadata", "namespace", default="default"))]
+        )
         for s in known(peek(b.props, "subjects")) or []:
             if isinstance(s, dict):
                 out.append((str(s.get("kind")), str(s.get("name")), str(s.get("namespace") or ""), reach))
