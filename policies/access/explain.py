@@ -41,7 +41,7 @@ def from_plan(resources: list[dict]) -> list[PlanResource]:
         res = out[r["urn"]]
         res.property_dependencies = {k: [out[d] for d in v if d in out] for k, v in (r.get("propertyDependencies") or {}).items()}
         provider = str(r.get("provider") or "")
-        res.provider = out.get(provider.rsplit("::", 1)[0]) if "::" in provider else None
+        res.provider = out.get(provider) or out.get(provider.rsplit("::", 1)[0])  # "<urn>" or "<urn>::<id>"
         res.parent = out.get(str(r.get("parent") or ""))
     return list(out.values())
 

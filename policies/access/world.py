@@ -226,8 +226,10 @@ def build(resources: list[Any], config: dict) -> World:
             except UnknownValueError:
                 doc = None
             if doc is None or _has_unknown(doc):
-                unknowns.append((g.holder.urn, f"role {role.name}'s {g.label} (evaluated as every action until it is known)"))
-                doc = ADMIN
+                unknowns.append(
+                    (g.holder.urn, f"role {role.name}'s {g.label} (what it lets the role reach is judged once it is known)")
+                )
+                continue
             p.documents.append(Doc(label, g.holder.urn, doc))
         boundary = peek(role.props, "permissionsBoundary")
         if isinstance(boundary, str):
@@ -325,8 +327,8 @@ def _users_and_groups(stack: Stack, arns: Arns, account: str, stack_policies: di
                 try:
                     doc = _read(p, "policy")
                 except UnknownValueError:
-                    unknowns.append((p.urn, f"{p.name}'s document (evaluated as every action)"))
-                    doc = ADMIN
+                    unknowns.append((p.urn, f"{p.name}'s document (what it grants is judged once it is known)"))
+                    doc = None
                 if doc:
                     out.append(Doc(f"inline policy {p.name}", p.urn, doc))
         for a in stack.of(attach_type):
