@@ -181,7 +181,10 @@ tenant_data_access = stack_policy(
     "ability to rewrite its own permissions. Resources carry their bucket, key (and grant) and secret policies; keys and buckets "
     "are matched by ARN read from the plan. A role a tenant's pods get must not also be held by platform workloads. Access is "
     "decided by principalmapper's local policy simulation (AWS's evaluation logic: explicit deny, identity x boundary x session "
-    "policy, resource policies, cross-account, KMS key policies, policy variables and condition operators).",
+    "policy, resource policies, cross-account, KMS key policies, policy variables and condition operators). Chosen over "
+    "policyuniverse (ARN and wildcard matching only) and parliament (lint only): of the candidates only principalmapper "
+    "evaluates a whole request; pinned at 1.1.5 behind a version check, its Python 3.10 import fixed, and condition variables "
+    "bound by the pack (it binds them in ARNs only).",
     why="Tenants share buckets, clusters and accounts; isolation holds only if every way in is closed, in both directions: what a "
     "tenant's principals reach, and who else reaches a tenant's data. A finding prints the path principal -> policy -> statement -> "
     "resource; `meridian policy --explain --tenant <id>` prints the whole matrix for one tenant.",

@@ -277,7 +277,9 @@ def build(resources: list[Any], config: dict) -> World:
         )
 
     prefix_template = str(config.get("tenantPrefix", "tenants/{namespace}/"))
-    data, policies = _data(stack, arns, account, namespaces, tenant_tag, prefix_template, unknowns)
+    tenant_docs = [d.document for p in principals.values() if p.tags.get(tenant_tag) for d in p.documents]
+    tenant_docs += [d.document for a in associations if a.workload.namespace in namespaces for d in _held(principals, a)]
+    data, policies = _data(stack, arns, account, namespaces, tenant_tag, prefix_template, unknowns, _buckets_named(tenant_docs))
     access, k8s_groups = _eks_access(stack, arns)
     return World(
         account=account,
@@ -365,7 +367,37 @@ def _users_and_groups(stack: Stack, arns: Arns, account: str, stack_policies: di
         principals[arn] = p
 
 
-def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], tag: str, template: str, unknowns: list):
+def _held(principals: dict[str, Principal], a: Association) -> list[Doc]:
+    role = principals.get(a.role_arn or "")
+    return [*(role.documents if role else []), *([a.session_policy] if a.session_policy else [])]
+
+
+def _buckets_named(docs: list[dict]) -> set[str]:
+    """Buckets a tenant's own documents reach: tenant data lives wherever tenants may write."""
+    pattern = re.compile(r"^arn:aws[\w-]*:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/|$)")
+    out = set()
+    for doc in docs:
+        statements = doc.get("Statement", [])
+        for st in statements if isinstance(statements, list) else [statements]:
+            if isinstance(st, dict) and str(st.get("Effect", "")).lower() == "allow":
+                resources = st.get("Resource", [])
+                for r in resources if isinstance(resources, list) else [resources]:
+                    m = pattern.match(str(r))
+                    if m:
+                        out.add(m.group(1))
+    return out
+
+
+def _data(
+    stack: Stack,
+    arns: Arns,
+    account: str,
+    namespaces: dict[str, str],
+    tag: str,
+    template: str,
+    unknowns: list,
+    tenant_buckets: set[str],
+):
     """Tenant data resources and the resource policies over them (keyed by bucket / key / secret ARN)."""
     tenants = {t: ns for ns, t in namespaces.items()}
     out: list[DataResource] = []
@@ -374,7 +406,7 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
     def prefix(tenant: str) -> str:
         return template.replace("{tenant}", tenant).replace("{namespace}", tenants.get(tenant, tenant))
 
-    shared = _shared_buckets(stack, template)
+    shared = _shared_buckets(stack, template, tenant_buckets)
     for bucket in stack.of(*S3_BUCKETS):
         owner = tags_of(bucket.props).get(tag)
         arn = arns.of(bucket)
@@ -484,13 +516,13 @@ def _data(stack: Stack, arns: Arns, account: str, namespaces: dict[str, str], ta
     return out, policies
 
 
-def _shared_buckets(stack: Stack, template: str) -> set[str]:
+def _shared_buckets(stack: Stack, template: str, tenant_buckets: set[str]) -> set[str]:
     """Buckets of no tenant that hold tenant prefixes: named with the prefix root (`tenants/`) by some
-    value of the stack, and the buckets they replicate to."""
+    value of the stack or reached by a tenant's own documents, and the buckets they replicate to."""
     head = template.split("{", 1)[0]
     root = head[: head.rfind("/") + 1]  # "tenants/t-{tenant}/" -> "tenants/": ABAC documents write "tenants/${...}"
     pattern = re.compile(r"arn:aws[\w-]*:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/" + re.escape(root))
-    names = {m for r in stack.resources for text in _all_strings(r.props) for m in pattern.findall(text)}
+    names = {m for r in stack.resources for text in _all_strings(r.props) for m in pattern.findall(text)} | tenant_buckets
     for config in stack.of(REPLICATION):
         source = peek(config.props, "bucket")
         if isinstance(source, str) and source in names:

@@ -25,6 +25,7 @@ from .base import (
     PRIMARY,
     Builder,
     Mutation,
+    Mutations,
     Resources,
     add,
     add_statement,
@@ -739,6 +740,29 @@ LEGITIMATE: list[tuple[str, Mutation]] = [
 ]
 
 
+# on the pack's valid stack (tests/policydata/stack.py), as every rule's cases are run there too
+MUTATIONS: Mutations = {
+    "tenant-data-access": [
+        (
+            "the tenant role widened to every object in the pool bucket",
+            set_input(
+                "t-acme-data-access",
+                "policy",
+                _doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/*"}),
+            ),
+        ),
+        (
+            "the tenant role's trust open to every AWS principal",
+            add_statement(
+                "t-acme-role",
+                {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"},
+                field="assumeRolePolicy",
+            ),
+        ),
+    ]
+}
+
+
 def mutated(design: str, mutation: Mutation) -> Resources:
     resources = tenancy_stack(design)
     mutation(resources)
@@ -750,4 +774,4 @@ def acme_session_policy_widened() -> Mutation:
     return set_input("t-acme-identity", "policy", _doc({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
 
 
-__all__ = ["CONFIG", "DESIGNS", "LEGITIMATE", "MISSES", "find", "mutated", "tenancy_stack"]
+__all__ = ["CONFIG", "DESIGNS", "LEGITIMATE", "MISSES", "MUTATIONS", "find", "mutated", "tenancy_stack"]
