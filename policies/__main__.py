@@ -12,7 +12,6 @@ sdkhooks.install()  # before the pack's server starts: refuses an unexpected pul
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 import cost  # noqa: E402
-from access import rule as access_rule  # noqa: E402
 import encryption  # noqa: E402
 import exposure  # noqa: E402
 import iam  # noqa: E402
@@ -22,6 +21,7 @@ import resilience  # noqa: E402
 import tags  # noqa: E402
 import tenancy  # noqa: E402
 import workloads  # noqa: E402
+from access import rule as access_rule  # noqa: E402
 
 POLICIES = [
     *residency.POLICIES,
