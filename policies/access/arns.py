@@ -108,6 +108,8 @@ class Arns:
                             if m not in claimed:
                                 self.unattributed[type_].setdefault(m, r.name)
         counts = Counter(m for a in self.by_urn.values() for m in _ACCOUNT.findall(a))
+        if not counts:  # a first preview: no ARN placed yet, but documents name the account (roots, trusts)
+            counts = Counter(m for r in stack.resources for text in _strings(r.props) for m in _ACCOUNT.findall(text))
         self.account: str | None = counts.most_common(1)[0][0] if counts else None
         # roles and users named but not placed: their ARN follows from the account once it is known
         for urn_, (kind, path, name) in self._named.items():

@@ -585,6 +585,8 @@ class Reach:
         docs = [d.document for d in s.principal.documents] + [d.document for _, ds in s.principal.groups for d in ds]
         if admin:
             docs.append(ADMIN)
+        if account_of(s.principal.arn) != self.world.account:
+            docs = []  # another account's own policies open nothing here: only resource policies naming it can
         for doc in docs:
             for st in simulator.for_any_request(doc)["Statement"]:
                 if str(st.get("Effect", "")).lower() != "allow" or not _may_grant(st):
@@ -593,7 +595,10 @@ class Reach:
                 tag_filter = self._tag_filter(st, s)
                 prefixes = self._listing_prefixes(st, s)
                 for pattern in patterns if isinstance(patterns, list) else [patterns]:
-                    for r, probe in self._matching(_substitute(str(pattern), s), prefixes):
+                    bound = _substitute(str(pattern), s)
+                    if bound is None:
+                        continue
+                    for r, probe in self._matching(bound, prefixes):
                         if tag_filter is None or tag_filter(r):
                             found.setdefault((r.arn, r.kind), set()).add(probe)
         acct = account_of(s.principal.arn) or ""
@@ -655,7 +660,7 @@ class Reach:
             ):
                 for k, vs in body.items():
                     if str(k).lower() == "s3:prefix":
-                        values += [_literal_prefix(_substitute(str(v), s)) for v in _as_list(vs)]
+                        values += [_literal_prefix(b) for v in _as_list(vs) if (b := _substitute(str(v), s)) is not None]
         return values or None
 
     @staticmethod
@@ -667,7 +672,9 @@ class Reach:
                 for k, vs in body.items():
                     if str(k).lower().startswith("aws:resourcetag/"):
                         values = [_substitute(str(v), s) for v in _as_list(vs)]
-                        if len(values) == 1 and not re.search(r"[*?]", values[0]):
+                        if values == [None]:
+                            return lambda r: r.kind not in ("key", "secret")  # an absent tag equals nothing
+                        if len(values) == 1 and values[0] is not None and not re.search(r"[*?]", values[0]):
                             wanted.append((str(k).split("/", 1)[1], values[0]))
         if not wanted:
             return None
@@ -764,8 +771,12 @@ def _may_grant(st: dict) -> bool:
     return False
 
 
-def _substitute(pattern: str, s: Session) -> str:
+def _substitute(pattern: str, s: Session) -> str | None:
+    """The pattern with the session's tags filled in; None when it reads a principal tag the session
+    lacks (IAM then matches nothing); any other variable is left open ("*")."""
     tags = {f"aws:principaltag/{k}".lower(): v for k, v in {**s.principal.tags, **s.tags}.items()}
+    if any(m.lower().startswith("aws:principaltag/") and m.lower() not in tags for m in _VAR.findall(pattern)):
+        return None
     return _VAR.sub(lambda m: tags.get(m.group(1).lower(), "*"), pattern)
 
 

@@ -72,12 +72,15 @@ def _pods_trust() -> dict:
     }
 
 
-def tenancy_stack(design: str = "tagged-broker") -> Resources:
+def tenancy_stack(design: str = "tagged-broker", more_tenants: int = 0) -> Resources:
+    """`more_tenants` adds tenants t-0000, t-0001, ... shaped like acme (for scale measurements)."""
     assert design in DESIGNS, design
     b = Builder()
     stack_and_providers(b)
     keys = {}
-    for tenant in ("acme", "globex"):
+    tenants = ("acme", "globex", *(f"{i:04d}" for i in range(more_tenants)))
+    key_arns = {**KEY_ARNS, **{t: f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/cccc-{t}" for t in tenants[2:]}}
+    for tenant in tenants:
         b.add(
             "kubernetes:core/v1:Namespace",
             f"t-{tenant}-ns",
@@ -98,7 +101,7 @@ def tenancy_stack(design: str = "tagged-broker") -> Resources:
         b.add(
             "aws:kms/alias:Alias",
             f"t-{tenant}-key-alias",
-            {"name": f"alias/t-{tenant}", "targetKeyId": KEY_ARNS[tenant]},
+            {"name": f"alias/t-{tenant}", "targetKeyId": key_arns[tenant]},
             deps={"targetKeyId": [keys[tenant]]},
             tags=False,
         )
@@ -222,7 +225,7 @@ def tenancy_stack(design: str = "tagged-broker") -> Resources:
         deps={"role": [tenant_role], "policy": [pool]},
         tags=False,
     )
-    for tenant in ("acme", "globex"):
+    for tenant in tenants:
         inputs = {
             "clusterName": CLUSTER,
             "namespace": f"t-{tenant}",
@@ -242,7 +245,7 @@ def tenancy_stack(design: str = "tagged-broker") -> Resources:
                     "Sid": "TenantKey",
                     "Effect": "Allow",
                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "Resource": KEY_ARNS[tenant],
+                    "Resource": key_arns[tenant],
                 },
             )
             deps["policy"] = [pool, keys[tenant]]

@@ -412,6 +412,13 @@ EXAMPLES: dict[str, Example] = {
                 "t-acme-ns",
                 {"metadata": {"name": "t-acme", "labels": {"meridian.io/tenant": "acme"}}},
             ),
+            resource("aws:kms/key:Key", "acme-key", {}, tags=stack_tags("us-east-1", **{"meridian:tenant": "acme"})),
+            resource(
+                "aws:kms/alias:Alias",
+                "acme-key-alias",
+                {"name": "alias/t-acme", "targetKeyId": "arn:aws:kms:us-east-1:123456789012:key/3333-acme"},
+                deps={"targetKeyId": [urn("aws:kms/key:Key", "acme-key")]},
+            ),
             resource("aws:s3/bucket:Bucket", "pool-bucket", {"bucket": "pool-bucket-1234567"}, tags=stack_tags("us-east-1")),
             resource(
                 "aws:s3/bucketPolicy:BucketPolicy",
