@@ -183,6 +183,10 @@ def policy(
     write_config: bool = typer.Option(
         False, "--write-config", help="instead: regenerate policies/config/<stack>.json from the stack config"
     ),
+    explain: bool = typer.Option(
+        False, "--explain", help="instead: print the tenancy matrix of --tenant (who reaches its data, with which actions, why)"
+    ),
+    tenant: str | None = typer.Option(None, "--tenant", help="the tenant id whose matrix --explain prints"),
 ) -> None:
     """Evaluate the CrossGuard pack on the stack offline (program + analyzer); exit 1 on a mandatory violation."""
     from meridian.commands.policy import PolicyRequest, run_policy
@@ -197,6 +201,8 @@ def policy(
             catalog_path=catalog,
             format=fmt,
             write_config=write_config,
+            explain=explain,
+            tenant=tenant,
         ),
     )
 

@@ -23,6 +23,7 @@ import resilience  # noqa: E402
 import tags  # noqa: E402
 import tenancy  # noqa: E402
 import workloads  # noqa: E402
+from access import rule as access_rule  # noqa: E402
 
 POLICIES = [
     *residency.POLICIES,
@@ -33,6 +34,7 @@ POLICIES = [
     *tags.POLICIES,
     *resilience.POLICIES,
     *tenancy.POLICIES,
+    *access_rule.POLICIES,
     *cost.POLICIES,
     *operations.POLICIES,
     *workloads.POLICIES,

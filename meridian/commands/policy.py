@@ -2,6 +2,9 @@
 
 `meridian policy --stack us [--json PATH]` runs the program offline and evaluates the pack exactly
 as `meridian preview` does; exit 1 on a mandatory violation.
+`meridian policy --stack us --explain --tenant acme` prints the tenancy matrix of one tenant: who can
+reach its data, with which actions, and the statements that allow it (the pack's `tenant-data-access`
+evaluator, run from the pack's own directory on the plan; `--format json` for programs).
 `meridian policy --catalog docs/policies.md` regenerates the catalog from the pack's own metadata
 (GetAnalyzerInfo) and the real messages of one failing example per rule (meridian/engine/policy/catalog_examples.py).
 """
@@ -30,10 +33,14 @@ class PolicyRequest:
     catalog_path: Path | None = None
     format: Format = Format.text
     write_config: bool = False
+    explain: bool = False
+    tenant: str | None = None
 
 
 def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
     console = console or report_console()
+    if req.explain or req.tenant is not None:
+        return explain_tenant(req, console)
     if req.write_config:
         from meridian.engine.policy import config_path, load_policy_config
         from meridian.engine.policy.generated import render
@@ -75,6 +82,75 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
         json_path.write_text(document)
         notes.print(f"policy report written to {json_path}")
     return EXIT_GATE if report.mandatory else EXIT_OK
+
+
+# --- the tenancy matrix ----------------------------------------------------------------------
+
+
+def explain_tenant(req: PolicyRequest, console: Console) -> int:
+    """Print who can reach one tenant's data and why; exit 1 if anyone may who should not."""
+    import subprocess
+    import sys
+
+    from meridian.engine.pipeline import plan_stack
+    from meridian.engine.policy import config_path, load_policy_config, pack_dir_of
+    from meridian.errors import BadInput
+
+    if not (req.explain and req.tenant):
+        raise BadInput("--explain needs --tenant <id> (the tenancy matrix of that tenant), and --tenant needs --explain")
+    prep = prepare(req.stack, req.project_dir, None)
+    path = config_path(prep.project_dir, req.stack)
+    settings = load_policy_config(path) if path.exists() else {}
+    rule = settings.get("tenant-data-access", {})
+    config = {k: v for k, v in rule.items() if k != "enforcementLevel"} if isinstance(rule, dict) else {}
+    planned = plan_stack(prep.project_dir, req.stack, prep.cfg, policy=False)
+    request = json.dumps({"resources": planned.plan.resource_dicts, "config": config, "tenant": req.tenant})
+    proc = subprocess.run(
+        [sys.executable, "-m", "access.explain"],
+        input=request,
+        capture_output=True,
+        text=True,
+        cwd=pack_dir_of(prep.project_dir),
+        check=False,
+    )
+    if proc.returncode == 2:
+        raise BadInput(proc.stderr.strip().removeprefix("error: "))
+    if proc.returncode != 0:
+        raise RuntimeError(f"the pack's access evaluator failed: {proc.stderr.strip()[-2000:]}")
+    matrix = json.loads(proc.stdout)
+    violations = [r for r in matrix["rows"] if r["verdict"].startswith("violation")]
+    mandatory = [f for f in matrix["findings"] if f["level"] == "mandatory"]
+    if req.format == Format.json:
+        console.out(json.dumps({"stack": req.stack, **matrix}, indent=1), highlight=False)
+    else:
+        _print_matrix(matrix, req.stack, console)
+    return EXIT_GATE if violations or mandatory else EXIT_OK
+
+
+def _print_matrix(matrix: dict[str, Any], stack: str, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"who can reach tenant {matrix['tenant']}'s data (stack {stack})", show_lines=True)
+    for column in ("resource", "who", "actions", "allowed by", "verdict"):
+        table.add_column(column, overflow="fold")
+    for row in matrix["rows"]:
+        style = "red" if row["verdict"].startswith("violation") else None
+        via = " -> ".join(row["path"].split(" -> ")[:-2])
+        table.add_row(
+            row["resource"],
+            f"{row['who']}\n[dim]{via}[/dim]",
+            "\n".join(row["actions"]),
+            "\n".join(row["allowed_by"]),
+            row["verdict"],
+            style=style,
+        )
+    console.print(table)
+    for f in matrix["findings"]:
+        console.print(
+            f"[{'red' if f['level'] == 'mandatory' else 'yellow'}]{f['level']}[/]: {f['urn'] or '(the stack)'}\n  {f['message']}"
+        )
+    bad = sum(r["verdict"].startswith("violation") for r in matrix["rows"])
+    console.print(f"tenant {matrix['tenant']}: {len(matrix['rows'])} ways in, {bad} not allowed by the tenancy design")
 
 
 # --- the catalog -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@ rule's failing case built from it."""
 
 from __future__ import annotations
 
-from . import cluster, cost, cover, database, dr, failover, iam, keys, network, operations, residency, storage, tags, tenancy
+from . import access, cluster, cost, cover, database, dr, failover, iam, keys, network, operations, residency, storage, tags, tenancy
 from .base import Builder, Mutations, Resources, stack_and_providers
 
 AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover)
@@ -18,7 +18,7 @@ def _merged(*modules) -> Mutations:
 
 
 # rule -> [(what the mutation does, mutation)], each breaking its rule alone
-MUTATIONS: Mutations = _merged(residency, tags, cover, *AREAS)
+MUTATIONS: Mutations = _merged(residency, tags, cover, access, *AREAS)
 for _rule, _cases in cover.EXTRA.items():  # cover's cases for rules other areas own
     MUTATIONS[_rule] = MUTATIONS[_rule] + _cases
 

@@ -424,6 +424,34 @@ EXAMPLES: dict[str, Example] = {
             ),
         ],
     ),
+    "tenant-data-access": Example(
+        "the pool bucket's policy letting another account read under the tenant prefixes",
+        [
+            resource(
+                "kubernetes:core/v1:Namespace",
+                "t-acme-ns",
+                {"metadata": {"name": "t-acme", "labels": {"meridian.io/tenant": "acme"}}},
+            ),
+            resource("aws:kms/key:Key", "acme-key", {}, tags=stack_tags("us-east-1", **{"meridian:tenant": "acme"})),
+            resource(
+                "aws:kms/alias:Alias",
+                "acme-key-alias",
+                {"name": "alias/t-acme", "targetKeyId": "arn:aws:kms:us-east-1:123456789012:key/3333-acme"},
+                deps={"targetKeyId": [urn("aws:kms/key:Key", "acme-key")]},
+            ),
+            resource("aws:s3/bucket:Bucket", "pool-bucket", {"bucket": "pool-bucket-1234567"}, tags=stack_tags("us-east-1")),
+            resource(
+                "aws:s3/bucketPolicy:BucketPolicy",
+                "pool-policy",
+                {
+                    "bucket": "pool-bucket-1234567",
+                    "policy": '{"Statement": [{"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, '
+                    '"Action": "s3:GetObject", "Resource": "arn:aws:s3:::pool-bucket-1234567/tenants/*"}]}',
+                },
+                deps={"bucket": [urn("aws:s3/bucket:Bucket", "pool-bucket")]},
+            ),
+        ],
+    ),
     "tenant-namespace-guarded": Example(
         "a tenant namespace without its default-deny NetworkPolicy",
         [

@@ -66,6 +66,7 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
         "sns-subscription-endpoint-in-zone": {"allowedRegions": allowed},
         "rds-database-dr-member": {"drRegion": cfg.regions.dr.region},
         "tenant-role-isolated": {"tenantPrefix": tenant_prefix("{tenant}")},
+        "tenant-data-access": {"tenantPrefix": tenant_prefix("{tenant}")},
     }
 
 

@@ -1,0 +1,387 @@
+"""Who can reach each tenant's data: every session (access.sessions) evaluated by principalmapper
+against every tenant resource its documents could touch; a principal that may write its own
+permissions (`iam:PutRolePolicy` / `AttachRolePolicy` on itself) holds every permission.
+
+Candidate resources come from an index over resource ARNs (the literal prefix of each Allow
+statement's resource, after substituting the session's tags; the `s3:prefix` a listing is limited
+to; the `aws:ResourceTag` a statement requires) and over the principals resource policies name, so
+the work grows with what each session can touch, not with principals x resources.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any
+
+from access import simulator
+from access.arns import account_of
+from access.sessions import _VAR, Session, Sessions, _as_list
+from access.world import ADMIN, DataResource, World
+
+ACTIONS = {
+    "object": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+    "listing": ("s3:ListBucket",),
+    "key": ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:PutKeyPolicy"),
+    "secret": ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:PutResourcePolicy"),
+}
+SENSITIVE = tuple(a for acts in ACTIONS.values() for a in acts)
+ESCALATE = {"role": ("iam:PutRolePolicy", "iam:AttachRolePolicy"), "user": ("iam:PutUserPolicy", "iam:AttachUserPolicy")}
+PROBE = "meridian-probe-object"
+_MAX_HOPS = 4
+
+
+@dataclass(frozen=True)
+class Access:
+    session: Session
+    resource: DataResource
+    actions: tuple[str, ...]
+    target: str  # the ARN evaluated (an object key under the prefix)
+    context: dict[str, Any]
+    escalated: str = ""
+
+
+class Reach(Sessions):
+    def __init__(self, world: World, tenant: str | None = None):
+        """`tenant`: only that tenant's resources, and AWS services' sessions too (the matrix);
+        without it every tenant's, and no AWS service's (they act for the platform: the rule)."""
+        super().__init__(world)
+        self.tenant = tenant
+        self._memo: dict[tuple, list[tuple[DataResource, tuple[str, ...], str, dict, str]]] = {}
+        self._index()
+
+    # --- indexes ---------------------------------------------------------------------------
+
+    def _index(self) -> None:
+        self.by_arn = sorted(self.world.resources, key=lambda r: r.arn)
+        self.arns = [r.arn for r in self.by_arn]
+        self.tenant_of = {(r.arn, r.kind): r.tenant for r in self.world.resources}
+        self.objects: dict[str, list[DataResource]] = {}
+        for r in self.world.resources:
+            if r.kind == "object":
+                self.objects.setdefault(r.arn, []).append(r)
+        self.policy_of: dict[str, str] = {}  # data resource ARN -> the ARN its resource policy hangs on
+        self.governed: dict[str, list[DataResource]] = {}
+        for r in self.world.resources:
+            key = r.arn.split("/", 1)[0] if r.kind in ("object",) else r.arn
+            self.policy_of[r.arn] = key
+            self.governed.setdefault(key, []).append(r)
+        self.named: dict[str, set[str]] = {}  # principal ARN or account -> resource-policy ARNs whose Allow names it
+        self.open_to_all: set[str] = set()
+        self.rp_actions: dict[str, tuple] = {}
+        self.rp: dict[str, dict] = {}  # as outsiders meet them
+        self.rp_own: dict[str, dict] = {}  # as the stack's own principals (in the organization) meet them
+        for arn, docs in self.world.resource_policies.items():
+            merged = {
+                "Version": "2012-10-17",
+                "Statement": [s for d in docs for s in simulator.for_any_request(d.document)["Statement"]],
+            }
+            self.rp[arn] = merged
+            self.rp_actions[arn] = _action_patterns([merged])
+            self.rp_own[arn] = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    s for d in docs for s in simulator.for_any_request(d.document, simulator.ORGANIZATION_KEYS)["Statement"]
+                ],
+            }
+            for st in merged["Statement"]:
+                if str(st.get("Effect", "")).lower() != "allow":
+                    continue
+                if "NotPrincipal" in st or st.get("Principal") == "*":
+                    self.open_to_all.add(arn)
+                    continue
+                aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
+                for p in aws if isinstance(aws, list) else [aws]:
+                    p = str(p)
+                    self.named.setdefault(p, set()).add(arn)
+                    acct = account_of(p)
+                    if acct and p.endswith(":root"):
+                        self.named.setdefault(acct, set()).add(arn)
+
+    # --- what a session reaches ---------------------------------------------------------------
+
+    def _escalation(self, s: Session) -> str:
+        kind = "role" if ":role/" in s.principal.arn else "user"
+        node = self.node(s)
+        sp = s.session_policy.document if s.session_policy else None
+        for action in ESCALATE[kind]:
+            if simulator.authorized(node, action, s.principal.arn, self.context(s), session_policy=sp):
+                return f"{action} on itself"
+        return ""
+
+    def reach(self, s: Session) -> list[tuple[DataResource, tuple[str, ...], str, dict, str]]:
+        key = (
+            s.principal.arn,
+            tuple(sorted(s.tags.items())),
+            s.session_policy.urn if s.session_policy else None,
+            s.principal.outsider,
+        )
+        if key not in self._memo:
+            self._memo[key] = self._reach(s)
+        return self._memo[key]
+
+    def _reach(self, s: Session):
+        escalated = "" if s.principal.outsider else self._escalation(s)
+        node = self.node(s, admin=bool(escalated))
+        ctx = self.context(s)
+        candidates = self._candidates(s, admin=bool(escalated))
+        sp = s.session_policy.document if s.session_policy else None
+        # an action no Allow names (identity, resource policy) or the session policy drops is not asked
+        docs = [d.document for d in s.principal.documents] + [d.document for _, ds in s.principal.groups for d in ds]
+        identity = _action_patterns(docs + ([ADMIN] if escalated else []))
+        session = _action_patterns([sp]) if sp is not None else None
+
+        def granting(action: str) -> bool:
+            return _grants(identity, action)
+
+        def gate(action: str) -> bool:
+            return session is None or _grants(session, action)
+
+        out = []
+        resources = {(r.arn, r.kind): r for r in self.world.resources}
+        for (arn, kind), probes in sorted(candidates.items()):
+            r = resources[(arn, kind)]
+            rctx = dict(ctx)
+            extra = {"aws:ResourceAccount": self.world.account, "s3:ResourceAccount": self.world.account}
+            extra |= {f"aws:ResourceTag/{k}": v for k, v in r.tags}
+            if r.kind == "listing":
+                extra["s3:prefix"] = r.prefix
+            rctx |= {k: v for k, v in extra.items() if k.lower() in self.referenced}
+            rp_arn = self.policy_of[r.arn]
+            rp = (self.rp if s.principal.outsider else self.rp_own).get(rp_arn)
+            if rp is None and account_of(s.principal.arn) != self.world.account:
+                continue  # another account needs the resource's own policy to let it in
+            actions = [a for a in ACTIONS[r.kind] if gate(a) and (granting(a) or _grants(self.rp_actions.get(rp_arn, ()), a))]
+            if not actions:
+                continue
+            allowed: tuple[str, ...] = ()
+            resource = r.arn
+            for probe in sorted(probes) if r.kind == "object" else [""]:
+                target = f"{r.arn}{probe}" if r.kind == "object" else r.arn
+                granted = tuple(
+                    a
+                    for a in actions
+                    if simulator.authorized(
+                        node, a, target, rctx, resource_policy=rp, owner=self.world.account if rp else None, session_policy=sp
+                    )
+                )
+                if len(granted) > len(allowed):
+                    allowed, resource = granted, target
+            if allowed:
+                out.append((r, allowed, resource, rctx, escalated))
+        return out
+
+    def _candidates(self, s: Session, admin: bool) -> dict[tuple[str, str], set[str]]:
+        """(resource ARN, kind) -> the object keys to probe, for what `s`'s documents or the
+        resource policies naming it could grant; indexed by ARN prefix, listing prefix and
+        resource tag, so a session costs what it can touch."""
+        found: dict[tuple[str, str], set[str]] = {}
+        docs = [d.document for d in s.principal.documents] + [d.document for _, ds in s.principal.groups for d in ds]
+        if admin:
+            docs.append(ADMIN)
+        if account_of(s.principal.arn) != self.world.account:
+            docs = []  # another account's own policies open nothing here: only resource policies naming it can
+        for doc in docs:
+            for st in simulator.for_any_request(doc)["Statement"]:
+                if str(st.get("Effect", "")).lower() != "allow" or not _may_grant(st):
+                    continue
+                patterns = ["*"] if "NotResource" in st else st.get("Resource", [])
+                tag_filter = self._tag_filter(st, s)
+                prefixes = self._listing_prefixes(st, s)
+                for pattern in patterns if isinstance(patterns, list) else [patterns]:
+                    bound = _substitute(str(pattern), s)
+                    if bound is None:
+                        continue
+                    for r, probe in self._matching(bound, prefixes):
+                        if tag_filter is None or tag_filter(r):
+                            found.setdefault((r.arn, r.kind), set()).add(probe)
+        acct = account_of(s.principal.arn) or ""
+        rp_arns = set(self.open_to_all) | self.named.get(s.principal.arn, set())
+        if acct != self.world.account:
+            rp_arns |= self.named.get(acct, set()) | self.named.get(f"arn:aws:iam::{acct}:root", set())
+        if self.tenant is not None:
+            found = {k: v for k, v in found.items() if self.tenant_of.get(k) == self.tenant}
+        for arn in rp_arns:
+            patterns = [p for st in self.rp[arn]["Statement"] for p in _as_list(st.get("Resource"))]
+            for r in self.governed.get(arn, []):
+                if self.tenant is not None and r.tenant != self.tenant:
+                    continue
+                probes = found.setdefault((r.arn, r.kind), set())
+                probes.add(PROBE)
+                probes.update(_probe(p, r) for p in patterns if r.kind == "object" and _literal_prefix(p).startswith(r.arn))
+        return found
+
+    def _matching(self, pattern: str, listing_prefixes: list[str] | None) -> list[tuple[DataResource, str]]:
+        prefix = _literal_prefix(pattern)
+        out: list[tuple[DataResource, str]] = []
+        if prefix == pattern:  # an exact ARN: that bucket's listings, key or secret (objects are never named whole)
+            lo, hi = bisect.bisect_left(self.arns, pattern), bisect.bisect_right(self.arns, pattern)
+            for r in self.by_arn[lo:hi]:
+                if (
+                    r.kind != "listing"
+                    or listing_prefixes is None
+                    or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes)
+                ):
+                    out.append((r, PROBE))
+            return out
+        lo, hi = bisect.bisect_left(self.arns, prefix), bisect.bisect_left(self.arns, prefix + "\uffff")
+        for r in self.by_arn[lo:hi]:
+            if (
+                r.kind != "listing"
+                or listing_prefixes is None
+                or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes)
+            ):
+                out.append((r, PROBE))
+        # a pattern under one tenant's prefix (".../tenants/t-acme/reports/*"): probe inside it
+        cut = prefix
+        while "/" in cut:
+            cut = cut[: cut.rindex("/")]
+            if cut + "/" == prefix:
+                continue  # the pattern is the whole prefix: found above, the usual probe serves
+            for r in self.objects.get(cut + "/", []):
+                out.append((r, _probe(pattern, r)))
+        return out
+
+    @staticmethod
+    def _listing_prefixes(st: dict, s: Session) -> list[str] | None:
+        """The `s3:prefix` values a statement is limited to (None: any prefix)."""
+        values = []
+        for op, body in (st.get("Condition") or {}).items():
+            if (
+                isinstance(body, dict)
+                and "Not" not in op
+                and op.split(":")[-1].replace("IfExists", "") in ("StringLike", "StringEquals")
+            ):
+                for k, vs in body.items():
+                    if str(k).lower() == "s3:prefix":
+                        values += [_literal_prefix(b) for v in _as_list(vs) if (b := _substitute(str(v), s)) is not None]
+        return values or None
+
+    @staticmethod
+    def _tag_filter(st: dict, s: Session):
+        """A statement conditioned on `aws:ResourceTag/k` equal to a value reaches only resources so tagged."""
+        wanted: list[tuple[str, str]] = []
+        for op, body in (st.get("Condition") or {}).items():
+            if isinstance(body, dict) and op in ("StringEquals", "StringEqualsIgnoreCase"):
+                for k, vs in body.items():
+                    if str(k).lower().startswith("aws:resourcetag/"):
+                        values = [_substitute(str(v), s) for v in _as_list(vs)]
+                        if values == [None]:
+                            return lambda r: r.kind not in ("key", "secret")  # an absent tag equals nothing
+                        if len(values) == 1 and values[0] is not None and not re.search(r"[*?]", values[0]):
+                            wanted.append((str(k).split("/", 1)[1], values[0]))
+        if not wanted:
+            return None
+        return lambda r: all((k, v) in r.tags for k, v in wanted) if r.kind in ("key", "secret") else True
+
+    def why(self, a: Access) -> tuple[tuple[str, ...], str | None]:
+        """The statements that allow `a` (resource policy first), and the URN of the document that opened it."""
+        s, action, resource, ctx = a.session, a.actions[0], a.target, a.context
+        node, rp_arn, admin = self.node(s, admin=bool(a.escalated)), self.policy_of[a.resource.arn], bool(a.escalated)
+        why, decided = [], None
+        for d in self.world.resource_policies.get(rp_arn, []):
+            for st in simulator.matching_statements(d.document, node, action, resource, ctx):
+                principal = st.get("Principal")
+                if (
+                    principal == "*"
+                    or "NotPrincipal" in st
+                    or account_of(s.principal.arn) != self.world.account
+                    or _names_exactly(principal, s.principal.arn)
+                ):
+                    why.append(f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}")
+                    decided = decided or d.urn
+        for d in [*s.principal.documents, *[d for _, ds in s.principal.groups for d in ds]]:
+            for st in simulator.matching_statements(d.document, node, action, resource, ctx):
+                why.append(f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}")
+                decided = decided or d.urn
+        if admin:
+            why.append(f"{s.principal.label} may rewrite its own permissions")
+        return tuple(why), decided
+
+    # --- all of it ----------------------------------------------------------------------------
+
+    def accesses(self) -> list[Access]:
+        queue = deque(self.initial())
+        workloads = [s for s in queue if s.workload is not None and not s.chained]
+        seen: set[tuple] = set()
+        out: list[Access] = []
+        while queue:
+            s = queue.popleft()
+            if s.key() in seen:
+                continue
+            seen.add(s.key())
+            if s.origin.kind == "service" and self.tenant is None:
+                continue
+            for r, actions, target, ctx, escalated in self.reach(s):
+                out.append(Access(s, r, actions, target, ctx, escalated))
+            if s.hops >= _MAX_HOPS:
+                continue
+            queue.extend(self.chains(s))
+            for cluster, how, namespaces in self.pod_creation(s):
+                for w in workloads:
+                    if (namespaces == "*" or w.workload.namespace in namespaces) and (
+                        not cluster or not w.workload.cluster or cluster == w.workload.cluster
+                    ):
+                        if w.origin == s.origin:
+                            continue
+                        queue.append(
+                            replace(
+                                w,
+                                origin=s.origin,
+                                path=(*s.path, f"creates pods in {w.workload.namespace} ({how})", *w.path[1:]),
+                                hops=s.hops + 1,
+                            )
+                        )
+        return out
+
+
+def _action_patterns(docs: list[dict]) -> tuple:
+    """The action patterns of the Allow statements of `docs`, compiled ("*" for a NotAction)."""
+    out = set()
+    for doc in docs:
+        for st in _as_list(doc.get("Statement")):
+            if isinstance(st, dict) and str(st.get("Effect", "")).lower() == "allow":
+                out |= {"*"} if "NotAction" in st else {str(a).lower() for a in _as_list(st.get("Action"))}
+    return tuple(re.compile("^" + re.escape(a).replace(r"\*", ".*").replace(r"\?", ".") + "$") for a in sorted(out))
+
+
+def _grants(patterns: tuple, action: str) -> bool:
+    action = action.lower()
+    return any(p.match(action) for p in patterns)
+
+
+def _may_grant(st: dict) -> bool:
+    if "NotAction" in st:
+        return True
+    actions = st.get("Action", [])
+    for a in actions if isinstance(actions, list) else [actions]:
+        pattern = re.compile("^" + re.escape(str(a).lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$")
+        if any(pattern.match(x.lower()) for x in SENSITIVE):
+            return True
+    return False
+
+
+def _substitute(pattern: str, s: Session) -> str | None:
+    """The pattern with the session's tags filled in; None when it reads a principal tag the session
+    lacks (IAM then matches nothing); any other variable is left open ("*")."""
+    tags = {f"aws:principaltag/{k}".lower(): v for k, v in {**s.principal.tags, **s.tags}.items()}
+    if any(m.lower().startswith("aws:principaltag/") and m.lower() not in tags for m in _VAR.findall(pattern)):
+        return None
+    return _VAR.sub(lambda m: tags.get(m.group(1).lower(), "*"), pattern)
+
+
+def _probe(pattern: str, r: DataResource) -> str:
+    """An object key under `r` that `pattern` matches (its wildcards filled in)."""
+    return re.sub(r"[*?]", "x", pattern)[len(r.arn) :] or PROBE
+
+
+def _literal_prefix(pattern: str) -> str:
+    m = re.search(r"[*?]", pattern)
+    return pattern[: m.start()] if m else pattern
+
+
+def _names_exactly(principal: Any, arn: str) -> bool:
+    aws = principal.get("AWS", []) if isinstance(principal, dict) else []
+    return arn in (aws if isinstance(aws, list) else [aws])

@@ -1,0 +1,210 @@
+"""`tenant-data-access`: who can reach each tenant's data, decided by an IAM evaluator, and the
+tenancy matrix `meridian policy --explain --tenant` prints.
+
+A tenant's data (objects under its prefix in any bucket of no tenant, its silo bucket, its KMS keys,
+its secrets) may be reached only by:
+- the tenant's own workloads (sessions obtained by pods in its namespace);
+- platform workloads through a session obtained by AssumeRole whose tags name that tenant (its
+  namespace or id): the broker acting for one tenant, never for two, never with its own session;
+- AWS services acting for the platform (replication, backup): roles only an AWS service assumes.
+Anyone else (another tenant, a platform workload directly or by creating pods, an IAM user, a
+foreign account, anyone, principals of the account the stack does not define) is a violation
+that prints the path principal -> policy -> statement -> resource.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from access.reach import Access, Reach
+from access.world import World, build
+from ruleutil import CRITICAL, Unverifiable, stack_policy
+
+_SCHEMA = {
+    "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
+    "tenantLabel": {
+        "type": "string",
+        "default": "meridian.io/tenant",
+        "description": "Kubernetes label naming a namespace's tenant",
+    },
+    "tenantPrefix": {
+        "type": "string",
+        "default": "tenants/{tenant}/",
+        "description": "the S3 key prefix of a tenant's data in a shared bucket; {tenant} is the tenant id, {namespace} its namespace",
+    },
+}
+_SHOWN = 3
+
+
+def verdict(a: Access, world: World) -> str | None:
+    """None when this access is one the design allows; else why it is not."""
+    origin, tenant = a.session.origin, a.resource.tenant
+    if origin.kind == "tenant":
+        return None if origin.tenant == tenant else f"tenant {origin.tenant}'s workloads reach it"
+    if origin.kind == "service":
+        return None
+    if origin.kind == "platform":
+        if a.session.chained and _names(a.session.tags, tenant, world):
+            return None
+        if a.session.chained:
+            return "a platform workload reaches it through a session whose tags do not name this tenant"
+        return "a platform workload reaches it without a session for this tenant"
+    return f"{origin.who} reaches it"
+
+
+def _names(tags: dict[str, str], tenant: str, world: World) -> bool:
+    spellings = {tenant} | {ns for ns, t in world.namespaces.items() if t == tenant}
+    return any(v in spellings for v in tags.values())
+
+
+def _path(a: Access, why: tuple[str, ...]) -> str:
+    steps = [*a.session.path]
+    if a.escalated:
+        steps.append(f"{a.escalated}: holds every permission")
+    steps.append(why[0] if why else "(allowed)")
+    return " -> ".join(steps) + f" -> {a.resource.label}"
+
+
+def findings(
+    resources: list[Any], config: dict, tenant: str | None = None
+) -> tuple[World, Reach, list[Access], list[tuple[str | None, str]]]:
+    world = build(resources, config)
+    reach = Reach(world, tenant)
+    accesses = reach.accesses()
+    out: list[tuple[str | None, str]] = []
+    groups: dict[tuple, list[tuple[Access, str]]] = defaultdict(list)
+    for a in accesses:
+        problem = verdict(a, world)
+        if problem:
+            groups[(a.resource.tenant, a.session.origin, a.session.principal.arn)].append((a, problem))
+    for (tenant_, _origin, _arn), items in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1].who, kv[0][2])):
+        first, problem = items[0]
+        why, urn = reach.why(first)
+        urn = urn or first.resource.urn
+        tenant = tenant_
+        labels = sorted({a.resource.label for a, _ in items})
+        actions = sorted({x for a, _ in items for x in a.actions})
+        more = f" and {len(labels) - _SHOWN} more" if len(labels) > _SHOWN else ""
+        out.append(
+            (
+                urn,
+                f"Tenant {tenant}'s data must be reachable only by tenant {tenant}'s principals and the platform acting for it: "
+                f"{problem} ({', '.join(actions)} on {', '.join(labels[:_SHOWN])}{more}). Path: {_path(first, why)}",
+            )
+        )
+    out += _shared_roles(reach)
+    out += [
+        (urn, Unverifiable(f"unverifiable at preview: {what}; the rule judges it when the value is known"))
+        for urn, what in world.unknowns
+    ]
+    return world, reach, accesses, out
+
+
+def _shared_roles(reach: Reach) -> list[tuple[str | None, str]]:
+    """A role a tenant's pods get directly must not also be held directly by anyone but tenants:
+    the tenant would act as the platform (or as whoever else holds it)."""
+    holders: dict[str, list] = defaultdict(list)
+    for s in reach.initial():
+        if s.workload is not None and not s.chained:
+            holders[s.principal.arn].append(s)
+    out = []
+    for sessions in holders.values():
+        others = sorted({s.origin.who for s in sessions if s.origin.kind != "tenant"})
+        if not others:
+            continue
+        for s in sessions:
+            if s.origin.kind == "tenant":
+                out.append(
+                    (
+                        s.principal.urn,
+                        f"Tenant {s.origin.tenant}'s pods must not get {s.principal.label}, which {', '.join(others)} also hold: "
+                        f"the tenant would act with the platform's permissions. Path: {' -> '.join(s.path)}",
+                    )
+                )
+    return out
+
+
+def check_tenant_data_access(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    return findings(resources, config)[3]
+
+
+def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: str) -> list[dict[str, Any]]:
+    """Who reaches `tenant`'s data, with which actions, and why (one row per principal, resource and path)."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for a in accesses:
+        if a.resource.tenant != tenant:
+            continue
+        problem = verdict(a, world)
+        why, _ = reach.why(a)
+        key = (a.resource.label, a.session.origin.who, _path(a, why))
+        row = rows.setdefault(
+            key,
+            {
+                "resource": a.resource.label,
+                "who": a.session.origin.who,
+                "origin": a.session.origin.kind,
+                "principal": a.session.principal.label,
+                "session_tags": dict(sorted(a.session.tags.items())),
+                "actions": [],
+                "allowed_by": list(why),
+                "path": key[2],
+                "verdict": f"violation: {problem}" if problem else _allowed_as(a),
+            },
+        )
+        row["actions"] = sorted(set(row["actions"]) | set(a.actions))
+    return sorted(rows.values(), key=lambda r: (not r["verdict"].startswith("violation"), r["resource"], r["who"]))
+
+
+def _allowed_as(a: Access) -> str:
+    return {
+        "tenant": "allowed: the tenant's own workloads",
+        "platform": "allowed: the platform, through a session for this tenant",
+        "service": "allowed: an AWS service acting for the platform",
+    }[a.session.origin.kind]
+
+
+def tenants_of(world: World) -> list[str]:
+    return sorted(set(world.namespaces.values()) | {r.tenant for r in world.resources})
+
+
+tenant_data_access = stack_policy(
+    "tenant-data-access",
+    what="Checks that every tenant's data (objects under "
+    "its prefix in shared buckets, its silo buckets, its KMS keys, its secrets) is reachable only by that tenant's own workloads, by "
+    "platform workloads through an AssumeRole session whose tags name that tenant, and by AWS services acting for the platform. "
+    "Principals are every role, user and group of the stack with their inline, attached, customer- and AWS-managed policies, "
+    "permission boundaries and trust policies; foreign accounts named anywhere; anyone; and principals of the account the stack "
+    "does not define. Sessions come from Pod Identity associations (EKS session tags, session policy, targetRoleArn), IRSA trusts "
+    "(every service account their `:sub` admits), AssumeRole chains (with the request tags trusts admit and the transitive tags "
+    "STS keeps), EKS access policies and Kubernetes RBAC that let a principal create pods in a namespace, and a principal's "
+    "ability to rewrite its own permissions. Resources carry their bucket, key (and grant) and secret policies; keys and buckets "
+    "are matched by ARN read from the plan. A role a tenant's pods get must not also be held by platform workloads. Access is "
+    "decided by principalmapper's local policy simulation (AWS's evaluation logic: explicit deny, identity x boundary x session "
+    "policy, resource policies, cross-account, KMS key policies, policy variables and condition operators). Chosen over "
+    "policyuniverse (ARN and wildcard matching only) and parliament (lint only): of the candidates only principalmapper "
+    "evaluates a whole request; pinned at 1.1.5 behind a version check, its Python 3.10 import fixed, and condition variables "
+    "bound by the pack (it binds them in ARNs only).",
+    why="Tenants share buckets, clusters and accounts; isolation holds only if every way in is closed, in both directions: what a "
+    "tenant's principals reach, and who else reaches a tenant's data. A finding prints the path principal -> policy -> statement -> "
+    "resource; `meridian policy --explain --tenant <id>` prints the whole matrix for one tenant.",
+    check=check_tenant_data_access,
+    severity=CRITICAL,
+    config=_SCHEMA,
+    remediation="Follow the printed path and close the link that should not be there: scope the statement to the tenant's own "
+    "prefix, key ARN or session tag, remove a foreign account or `*` from a resource policy (or constrain it with "
+    "`aws:PrincipalOrgID`), keep a platform role out of tenant namespaces, and give Kubernetes rights to create pods only to "
+    "the platform's operators.",
+    limits="Conditions on keys the caller chooses in a request (`aws:SourceIp`, `kms:ViaService`, encryption context, "
+    "`aws:SecureTransport`, `sts:ExternalId`, ...) are taken as satisfiable, and a Deny that depends on one as avoidable: the rule "
+    "over-approximates access and never credits them. The stack's own principals are taken to be in the organization; every "
+    "other account is not. Principals of the account outside the stack are assumed to hold `sts:AssumeRole` on `*` and nothing "
+    "else; cluster operators named only by EKS access entries to principals outside the stack are the platform's operators and "
+    "are not judged. S3 access points, Object Lambda, SCPs and RCPs are not modelled; AWS services act for the platform (a "
+    "confused deputy through a service principal is not judged). Node instance roles reached through the instance metadata "
+    "service are not modelled. A managed policy whose text neither the stack nor the pack holds is evaluated as granting every "
+    "action. principalmapper's matching is case-insensitive for ARNs (AWS is not for S3 keys): that can only add access.",
+    tags=["tenancy", "iam"],
+)
+
+POLICIES = [tenant_data_access]

@@ -1,0 +1,436 @@
+"""Every session the stack lets someone obtain, modelled from how it is obtained, not from the
+shape of one design:
+- a Pod Identity association gives the pods of its namespace and service account a session of its
+  role with the EKS session tags (`kubernetes-namespace`, `eks-cluster-arn`, ...; transitive)
+  unless `disableSessionTags`, narrowed by its session policy; `targetRoleArn` chains on;
+- an IRSA trust (`sts:AssumeRoleWithWebIdentity`) gives a session to every service account its
+  `:sub` condition admits, in every namespace of the plan (and one it does not name);
+- a trust naming an AWS principal gives that principal's sessions a chained session with the
+  request tags the trust admits (tried over every tenant's namespace and id where the trust leaves
+  the value open), keeping the caller's transitive tags, which STS refuses to overwrite;
+- a principal that may create pods in a namespace (EKS access policies, Kubernetes RBAC) obtains
+  every workload session of that namespace (`pod_creation`);
+- foreign accounts named anywhere, anyone (`*`), and the stack's own account outside the stack
+  (any holder of `sts:AssumeRole`) are principals too, with whatever identity policies they like.
+
+Each session belongs to an origin: a tenant (workloads in its namespace), the platform (workloads
+in other namespaces), an AWS service, or an outsider.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from access import simulator
+from access.arns import account_of
+from access.world import ADMIN, EKS_TAG_KEYS, NOT_POD_CREATING_ACCESS, Doc, Principal, Workload, World
+
+ANYONE_ACCOUNT = "999999999999"
+_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class Origin:
+    kind: str  # "tenant", "platform", "service", "outsider"
+    who: str
+    tenant: str | None = None
+
+
+@dataclass
+class Session:
+    principal: Principal
+    origin: Origin
+    path: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+    transitive: frozenset[str] = frozenset()
+    session_policy: Doc | None = None
+    chained: bool = False  # obtained by AssumeRole with tags the caller chose
+    workload: Workload | None = None
+    hops: int = 0
+
+    def key(self) -> tuple:
+        return (
+            self.principal.arn,
+            tuple(sorted(self.tags.items())),
+            self.session_policy.urn if self.session_policy else None,
+            self.origin,
+            self.chained,
+        )
+
+
+class Sessions:
+    """The sessions of a world, and the evaluator's principal and request context for each."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self._nodes: dict[tuple, Any] = {}
+        self.tenant_values = sorted(set(world.namespaces) | set(world.namespaces.values()))
+        self.outsiders = self._outsiders()
+        self.referenced = self._referenced_keys()
+
+    def _outsiders(self) -> list[Session]:
+        """Foreign accounts named anywhere, anyone, and the stack's own account outside the stack."""
+        own = self.world.account
+        accounts, named = set(), set()
+        for docs in [*self.world.resource_policies.values(), *[[p.trust] for p in self.world.principals.values() if p.trust]]:
+            for d in docs:
+                for st in simulator.for_any_request(d.document)["Statement"]:
+                    for block in (st.get("Principal"), st.get("NotPrincipal")):
+                        aws = block.get("AWS", []) if isinstance(block, dict) else []
+                        for p in aws if isinstance(aws, list) else [aws]:
+                            acct = account_of(str(p))
+                            if acct and acct != own:
+                                accounts.add(acct)
+                            if acct and str(p).startswith("arn:") and not str(p).endswith(":root"):
+                                named.add(str(p))
+        out = []
+        assume_only = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}],
+        }
+        for arn in sorted(named - set(self.world.principals)):
+            foreign = account_of(arn) != own
+            who = f"{arn} ({'another account' if foreign else 'not defined by this stack'})"
+            docs = [
+                Doc(
+                    f"{arn}'s IAM policies (" + ("any)" if foreign else "taken as sts:AssumeRole on *)"),
+                    None,
+                    ADMIN if foreign else assume_only,
+                )
+            ]
+            out.append(Session(Principal(arn, who, None, docs, outsider=True), Origin("outsider", who), (who,)))
+        for acct in sorted(accounts) + [ANYONE_ACCOUNT]:
+            who = "anyone (any AWS account)" if acct == ANYONE_ACCOUNT else f"account {acct} (not this stack's)"
+            p = Principal(
+                f"arn:aws:iam::{acct}:role/any-principal",
+                who,
+                None,
+                [Doc(f"{who}'s own IAM policies (any)", None, ADMIN)],
+                outsider=True,
+            )
+            out.append(Session(p, Origin("outsider", who), (who,)))
+        who = f"principals of account {own} outside this stack"
+        p = Principal(
+            f"arn:aws:iam::{own}:role/principal-outside-this-stack",
+            who,
+            None,
+            [Doc("their IAM policies (any sts:AssumeRole)", None, assume_only)],
+            outsider=True,
+        )
+        out.append(Session(p, Origin("outsider", who), (who,)))
+        for p in self.world.principals.values():
+            if p.label.startswith("IAM user"):
+                out.append(Session(p, Origin("outsider", p.label), (p.label,)))
+        return out
+
+    def node(self, s: Session, admin: bool = False) -> Any:
+        """The evaluator's principal for session `s` (its documents bound to the session's tags)."""
+        p = s.principal
+        key = (p.arn, tuple(sorted(s.tags.items())), admin)
+        if key not in self._nodes:
+            docs = [(d.label, d.document) for d in p.documents] + ([("its own permissions, rewritten", ADMIN)] if admin else [])
+            groups = [(g, [(d.label, d.document) for d in ds]) for g, ds in p.groups]
+            boundary = p.boundary.document if p.boundary else None
+            self._nodes[key] = simulator.node(p.arn, docs, values=self.context(s), groups=groups, boundary=boundary)
+        return self._nodes[key]
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def origin_of(self, workload: Workload) -> Origin:
+        tenant = self.world.namespaces.get(workload.namespace)
+        where = f"pods in {workload.namespace} as {workload.service_account}"
+        return Origin("tenant", where, tenant) if tenant else Origin("platform", where)
+
+    def initial(self) -> list[Session]:
+        w = self.world
+        out: list[Session] = []
+        for a in w.associations:
+            role = w.principals.get(a.role_arn or "")
+            if role is None or not self._pods_may_assume(role, a.cluster_arn):
+                continue
+            tags = {}
+            if a.tags_on:
+                values = (
+                    a.cluster_arn,
+                    a.workload.cluster,
+                    a.workload.namespace,
+                    a.workload.service_account,
+                    "any-pod",
+                    "any-uid",
+                )
+                tags = dict(zip(EKS_TAG_KEYS, values, strict=True))
+            s = Session(
+                role,
+                self.origin_of(a.workload),
+                (f"{self.origin_of(a.workload).who} ({a.label})", role.label),
+                tags,
+                frozenset(tags),
+                a.session_policy,
+                workload=a.workload,
+            )
+            out.append(s)
+            target = w.principals.get(a.target_role_arn or "")
+            if target is not None:
+                out.append(replace(s, principal=target, path=(*s.path, f"targetRoleArn -> {target.label}"), session_policy=None))
+        for role in w.principals.values():
+            if role.trust is None:
+                continue
+            for st in (
+                role.trust.document.get("Statement", [])
+                if isinstance(role.trust.document.get("Statement"), list)
+                else [role.trust.document.get("Statement")]
+            ):
+                if not isinstance(st, dict) or str(st.get("Effect", "")).lower() != "allow":
+                    continue
+                principal = st.get("Principal") if isinstance(st.get("Principal"), dict) else {}
+                if principal.get("Federated"):
+                    out += self._irsa(role, st)
+                services = principal.get("Service", [])
+                for svc in services if isinstance(services, list) else [services]:
+                    if svc != "pods.eks.amazonaws.com":
+                        out.append(Session(role, Origin("service", f"AWS service {svc}"), (f"AWS service {svc}", role.label)))
+        return out + list(self.outsiders)
+
+    def _pods_may_assume(self, role: Principal, cluster_arn: str) -> bool:
+        if role.trust is None:
+            return False
+        ctx = {"aws:SourceAccount": self.world.account, "aws:SourceArn": cluster_arn}
+        for st in simulator.for_any_request(role.trust.document)["Statement"]:
+            principal = st.get("Principal") if isinstance(st.get("Principal"), dict) else {}
+            svcs = principal.get("Service", [])
+            if str(st.get("Effect")).lower() == "allow" and "pods.eks.amazonaws.com" in (
+                svcs if isinstance(svcs, list) else [svcs]
+            ):
+                if simulator.conditions_hold(st.get("Condition") or {}, ctx):
+                    return True
+        return False
+
+    def _irsa(self, role: Principal, st: dict) -> list[Session]:
+        cond = st.get("Condition") or {}
+        subs = [
+            str(v)
+            for body in cond.values()
+            if isinstance(body, dict)
+            for k, vs in body.items()
+            if str(k).endswith(":sub")
+            for v in (vs if isinstance(vs, list) else [vs])
+        ]
+        namespaces = (
+            set(self.world.namespaces) | set(self.world.service_accounts) | {"default", "kube-system", "an-unlisted-namespace"}
+        )
+        if subs and not any(re.search(r"[*?$]", s) for s in subs):
+            namespaces = {s.split(":")[2] for s in subs if s.count(":") >= 3}
+        out = []
+        for ns in sorted(namespaces):
+            for sa in sorted(
+                self.world.service_accounts.get(ns, set())
+                | {"default"}
+                | {s.split(":")[3] for s in subs if s.count(":") >= 3 and not re.search(r"[*?]", s.split(":")[3])}
+            ):
+                ctx = {
+                    k: f"system:serviceaccount:{ns}:{sa}"
+                    for body in cond.values()
+                    if isinstance(body, dict)
+                    for k in body
+                    if str(k).endswith(":sub")
+                }
+                ctx |= {
+                    k: "sts.amazonaws.com"
+                    for body in cond.values()
+                    if isinstance(body, dict)
+                    for k in body
+                    if str(k).endswith(":aud")
+                }
+                if simulator.conditions_hold(cond, ctx):
+                    workload = Workload("", ns, sa)
+                    origin = self.origin_of(workload)
+                    out.append(
+                        Session(
+                            role,
+                            origin,
+                            (f"{origin.who} (web identity, trust {st.get('Sid') or 'statement'})", role.label),
+                            workload=workload,
+                        )
+                    )
+        return out
+
+    def chains(self, s: Session) -> list[Session]:
+        """Sessions `s` obtains by AssumeRole into the stack's roles, with the request tags trusts admit."""
+        out = []
+        for role in self.world.principals.values():
+            if role.trust is None or role.arn == s.principal.arn and not s.chained:
+                continue
+            trust = simulator.for_any_request(
+                role.trust.document, frozenset() if s.principal.outsider else simulator.ORGANIZATION_KEYS
+            )
+            if not self._names(trust, s.principal.arn):
+                continue
+            for request in self._tag_choices(trust, s, role):
+                ctx = self.context(s) | {f"aws:RequestTag/{k}": v for k, v in request.items()}
+                if request:
+                    ctx["aws:TagKeys"] = sorted(request)
+                node = self.node(s)
+                sp = s.session_policy.document if s.session_policy else None
+                acct = account_of(role.arn)
+                ok = simulator.authorized(
+                    node, "sts:AssumeRole", role.arn, ctx, resource_policy=trust, owner=acct, session_policy=sp
+                )
+                if ok and request:
+                    ok = simulator.authorized(
+                        node, "sts:TagSession", role.arn, ctx, resource_policy=trust, owner=acct, session_policy=sp
+                    )
+                if not ok:
+                    continue
+                tags = {k: v for k, v in s.tags.items() if k in s.transitive} | request
+                shown = ", ".join(f"{k}={v}" for k, v in sorted(request.items()))
+                out.append(
+                    Session(
+                        role,
+                        s.origin,
+                        (*s.path, f"sts:AssumeRole {role.label}" + (f" tagged {shown}" if shown else "")),
+                        tags,
+                        s.transitive | set(request),
+                        None,
+                        True,
+                        s.workload,
+                        s.hops + 1,
+                    )
+                )
+        return out
+
+    @staticmethod
+    def _names(trust: dict, arn: str) -> bool:
+        acct = account_of(arn)
+        for st in trust["Statement"]:
+            if str(st.get("Effect", "")).lower() != "allow":
+                continue
+            if st.get("Principal") == "*" or "NotPrincipal" in st:
+                return True
+            aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
+            for p in aws if isinstance(aws, list) else [aws]:
+                if p in (arn, acct, f"arn:aws:iam::{acct}:root", "*"):
+                    return True
+        return False
+
+    def _tag_choices(self, trust: dict, s: Session, role: Principal) -> list[dict[str, str]]:
+        """Request tags worth trying: the keys the trust conditions on, then those plus the principal
+        tags the role's own documents read; each with the literal values conditions admit, or every
+        tenant's namespace and id where they leave it open. Keys the caller's session already carries
+        as transitive tags cannot be passed (STS refuses them)."""
+        literal: dict[str, set[str]] = {}
+        open_: set[str] = set()
+        self._condition_keys(trust, "aws:requesttag/", literal, open_)
+        role_literal: dict[str, set[str]] = {}
+        role_open: set[str] = set()
+        for d in role.documents:
+            self._condition_keys(d.document, "aws:principaltag/", role_literal, role_open)
+            for st in simulator.for_any_request(d.document)["Statement"]:
+                for r in _as_list(st.get("Resource")) + _as_list(st.get("NotResource")):
+                    role_open |= {m.split("/", 1)[1] for m in _VAR.findall(str(r)) if m.lower().startswith("aws:principaltag/")}
+        out: list[dict[str, str]] = [{}]
+        for keys_literal, keys_open in ((literal, open_), (_merge(literal, role_literal), open_ | role_open)):
+            keys = (set(keys_literal) | keys_open) - s.transitive
+            if not keys:
+                continue
+            varied = sorted(k for k in keys if k not in keys_literal)
+            fixed = {k: sorted(keys_literal[k]) for k in sorted(keys) if k in keys_literal}
+            base = [dict(zip(fixed, combo, strict=True)) for combo in itertools.product(*fixed.values())] or [{}]
+            values = self.tenant_values or ["no-tenant"]
+            if len(varied) <= 1:
+                spread = [{varied[0]: v} for v in values] if varied else [{}]
+            else:
+                spread = [dict.fromkeys(varied, v) for v in values]
+                spread += [
+                    dict(zip(varied, (a, b) + (b,) * (len(varied) - 2), strict=True))
+                    for a, b in itertools.permutations(values[:2], 2)
+                ]
+            out += [{**b, **v} for b in base for v in spread]
+        unique = {tuple(sorted(c.items())): c for c in out}
+        return list(unique.values())
+
+    @staticmethod
+    def _condition_keys(doc: dict, prefix: str, literal: dict[str, set[str]], open_: set[str]) -> None:
+        for st in simulator.for_any_request(doc)["Statement"]:
+            for op, body in (st.get("Condition") or {}).items():
+                if not isinstance(body, dict):
+                    continue
+                for k, vs in body.items():
+                    values = [str(v) for v in _as_list(vs)]
+                    if prefix == "aws:requesttag/" and str(k).lower() == "aws:tagkeys":
+                        open_ |= {v for v in values if v not in literal}
+                    elif str(k).lower().startswith(prefix):
+                        tag = str(k).split("/", 1)[1]
+                        fixed = [v for v in values if not re.search(r"[*?$]", v)]
+                        if fixed and "Not" not in op:
+                            literal.setdefault(tag, set()).update(fixed)
+                        else:
+                            open_.add(tag)
+
+    def pod_creation(self, s: Session) -> list[tuple[str, str, Any]]:
+        """(cluster, how, namespaces or "*") where `s` may create pods."""
+        out = []
+        for cluster, policy, namespaces in self.world.access.get(s.principal.arn, []):
+            if policy not in NOT_POD_CREATING_ACCESS:
+                out.append((cluster, f"EKS access policy {policy}", namespaces))
+        groups = {g for _, gs in self.world.k8s_groups.get(s.principal.arn, []) for g in gs}
+        if s.workload is not None:
+            ns = s.workload.namespace
+            groups |= {"system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"}
+        for kind, name, namespace, reach in self.world.rbac:
+            hit = (kind == "Group" and name in groups) or (
+                kind == "ServiceAccount"
+                and s.workload is not None
+                and namespace == s.workload.namespace
+                and name in (s.workload.service_account, "*")
+            )
+            if hit:
+                out.append(("", f"Kubernetes binding of {kind} {name}", reach))
+        return out
+
+    # --- the request context -----------------------------------------------------------------
+
+    def _referenced_keys(self) -> set[str]:
+        """Every condition key and policy variable the stack's documents read (lower case): the
+        evaluator's context carries only these (its cost grows with the context's size)."""
+        docs = [d for p in self.world.principals.values() for d in (*p.documents, *(x for _, ds in p.groups for x in ds))]
+        docs += [p.trust for p in self.world.principals.values() if p.trust] + [
+            d for ds in self.world.resource_policies.values() for d in ds
+        ]
+        docs += [a.session_policy for a in self.world.associations if a.session_policy]
+        keys: set[str] = set()
+        for d in docs:
+            for st in simulator.for_any_request(d.document)["Statement"]:
+                for body in (st.get("Condition") or {}).values():
+                    keys |= {str(k).lower() for k in body} if isinstance(body, dict) else set()
+                    for vs in body.values() if isinstance(body, dict) else []:
+                        keys |= {m.lower() for v in _as_list(vs) for m in _VAR.findall(str(v))}
+                for field_ in ("Resource", "NotResource"):
+                    keys |= {m.lower() for v in _as_list(st.get(field_)) for m in _VAR.findall(str(v))}
+        return keys
+
+    def context(self, s: Session) -> dict[str, Any]:
+        acct = account_of(s.principal.arn) or ""
+        ctx: dict[str, Any] = {
+            "aws:PrincipalArn": s.principal.arn,
+            "aws:PrincipalAccount": acct,
+            "kms:CallerAccount": acct,
+            "aws:PrincipalType": "AssumedRole" if ":role/" in s.principal.arn else "User",
+            "aws:PrincipalIsAWSService": "false",
+        }
+        if s.principal.outsider:  # the stack's own principals are in the organization (left free); others are not
+            ctx["aws:PrincipalOrgID"] = "o-not-this-organization"
+        for k, v in {**s.principal.tags, **s.tags}.items():
+            ctx[f"aws:PrincipalTag/{k}"] = v
+        keep = {"aws:principalarn", "aws:principalaccount"}
+        return {k: v for k, v in ctx.items() if k.lower() in self.referenced or k.lower() in keep}
+
+
+def _merge(a: dict[str, set[str]], b: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {k: a.get(k, set()) | b.get(k, set()) for k in {*a, *b}}
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else ([] if value is None else [value])

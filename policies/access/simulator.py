@@ -1,0 +1,238 @@
+"""The IAM evaluator: principalmapper's local policy simulation, behind one version check.
+
+principalmapper (NCC Group, AGPL-3.0) implements AWS's evaluation logic locally: explicit deny in
+any policy wins; identity policies, group policies, the permission boundary and the session policy
+must all allow; a resource policy that names the principal grants on its own in the same account,
+a cross-account request needs both sides, and KMS keys (and role trust policies) must allow even
+in their own account; actions, ARNs and policy variables (`${aws:PrincipalTag/x}`) are matched as
+IAM does, with every condition operator (`StringLike`, `ForAllValues:`, `...IfExists`, `Null`,
+`ArnLike`, `IpAddress`, ...), `NotAction`, `NotResource` and `NotPrincipal`.
+
+What it takes is one concrete request (principal, action, resource, context keys). The question
+here is whether *any* request succeeds, so the documents are narrowed first (`for_any_request`):
+a condition on a key the caller chooses in the request (`aws:SourceIp`, `kms:ViaService`,
+`aws:SecureTransport`, ...) is one the caller can satisfy, so it is dropped from an Allow, and a
+Deny that depends on one is one the caller can avoid, so it is dropped. Keys the pack knows from
+the session and the resource (principal tags and ARN, accounts, org, resource tags, the request
+tags a trust admits) stay and are evaluated.
+
+principalmapper 1.1.5 (the current release) still imports `Mapping` from `collections`, removed
+in Python 3.10 (nccgroup/PMapper#130, #131, #140): the two aliases are put back before import,
+and any other version is refused so that a release that moves is noticed here, not mis-evaluated.
+"""
+
+from __future__ import annotations
+
+import collections
+import collections.abc
+import copy
+import re
+import zlib
+from importlib import metadata
+from typing import Any
+
+PRINCIPALMAPPER = "1.1.5"
+
+_found = metadata.version("principalmapper")
+if _found != PRINCIPALMAPPER:
+    raise ImportError(
+        f"the pack's access rules were written against principalmapper {PRINCIPALMAPPER}, found {_found}: "
+        "re-check policies/access/simulator.py against the new release, then change PRINCIPALMAPPER"
+    )
+for _name in ("Mapping", "MutableMapping"):
+    if not hasattr(collections, _name):
+        setattr(collections, _name, getattr(collections.abc, _name))
+
+from principalmapper.common import Group, Node, Policy  # noqa: E402
+from principalmapper.querying.local_policy_simulation import _get_condition_match  # noqa: E402
+from principalmapper.querying.query_interface import local_check_authorization_full  # noqa: E402
+from principalmapper.util.case_insensitive_dict import CaseInsensitiveDict  # noqa: E402
+
+# Keys whose value the pack decides from who calls and what is called; every other key is the
+# caller's to choose. (Request tags are known: the pack enumerates the tags a caller could pass.)
+KNOWN_PREFIXES = (
+    "aws:principaltag/",
+    "aws:resourcetag/",
+    "aws:requesttag/",
+)
+KNOWN_KEYS = {
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principaltype",
+    "aws:principalisawsservice",
+    "aws:principalservicename",
+    "aws:userid",
+    "aws:username",
+    "aws:tagkeys",
+    "aws:resourceaccount",
+    "aws:resourceorgid",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "s3:resourceaccount",
+    "s3:prefix",
+    "kms:calleraccount",
+    "iam:resourcetag",
+}
+
+
+def known_key(key: str) -> bool:
+    k = key.lower()
+    return k in KNOWN_KEYS or k.startswith(KNOWN_PREFIXES) or k.endswith((":sub", ":aud", ":amr"))
+
+
+def _statements(doc: Any) -> list[dict]:
+    raw = doc.get("Statement", []) if isinstance(doc, dict) else []
+    return [s for s in (raw if isinstance(raw, list) else [raw]) if isinstance(s, dict)]
+
+
+ORGANIZATION_KEYS = frozenset({"aws:principalorgid", "aws:principalorgpaths"})
+
+
+def for_any_request(doc: dict, free: frozenset[str] = frozenset()) -> dict:
+    """The document as it acts on a caller who picks every request-chosen key to suit itself
+    (and satisfies every key in `free`: the organization keys, for the stack's own principals)."""
+
+    def known_key_(key: str) -> bool:
+        return known_key(key) and key.lower() not in free
+
+    out = []
+    for st in _statements(doc):
+        if isinstance(st.get("Principal"), dict) and list(st["Principal"]) == ["AWS"] and st["Principal"]["AWS"] in ("*", ["*"]):
+            st = {**st, "Principal": "*"}  # IAM reads {"AWS": "*"} as "*"
+        cond = st.get("Condition")
+        if not isinstance(cond, dict) or not cond:
+            out.append(st)
+            continue
+        free_keys = any(not known_key_(str(k)) for body in cond.values() if isinstance(body, dict) for k in body)
+        if str(st.get("Effect", "")).lower() == "deny":
+            if not free_keys:
+                out.append(st)
+            continue
+        kept = {op: {k: v for k, v in body.items() if known_key(str(k))} for op, body in cond.items() if isinstance(body, dict)}
+        kept = {op: body for op, body in kept.items() if body}
+        out.append({**{k: v for k, v in st.items() if k != "Condition"}, **({"Condition": kept} if kept else {})})
+    return {"Version": "2012-10-17", "Statement": out}
+
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def bind(doc: dict, values: dict[str, Any]) -> dict:
+    """The document with the policy variables of its condition values filled in from `values`
+    (IAM does; principalmapper 1.1.5 fills them in ARNs only). A variable without a value stays
+    as written, which matches no real value, as in IAM."""
+    lowered = {k.lower(): v for k, v in values.items() if isinstance(v, str)}
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str) and "${" in value:
+            return _VARIABLE.sub(lambda m: lowered.get(m.group(1).lower(), m.group(0)), value)
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    out = []
+    for st in _statements(doc):
+        cond = st.get("Condition")
+        if isinstance(cond, dict):
+            st = {
+                **st,
+                "Condition": {
+                    op: {k: fill(v) for k, v in body.items()} if isinstance(body, dict) else body for op, body in cond.items()
+                },
+            }
+        out.append(st)
+    return {**doc, "Statement": out}
+
+
+def node(
+    arn: str,
+    documents: list[tuple[str, dict]],
+    *,
+    values: dict[str, Any],
+    groups: list[tuple[str, list[tuple[str, dict]]]] = (),
+    boundary: dict | None = None,
+) -> Node:
+    """A principalmapper principal for one session: `documents` are (label, policy document) pairs,
+    their condition variables bound to the session's `values` (its context keys)."""
+
+    def policy(owner: str, label: str, doc: dict) -> Policy:
+        return Policy(owner, label, for_any_request(bind(doc, values)))
+
+    name = arn.rsplit("/", 1)[-1]
+    return Node(
+        arn,
+        f"AID{zlib.crc32(arn.encode()):010d}{name[:8]}",
+        [policy(arn, label, doc) for label, doc in documents],
+        [Group(g_arn, [policy(g_arn, lbl, d) for lbl, d in docs]) for g_arn, docs in groups],
+        {"Version": "2012-10-17", "Statement": []} if ":role/" in arn else None,
+        None,
+        0,
+        False,
+        False,
+        policy(arn, "boundary", boundary) if boundary is not None else None,
+        False,
+        {},
+    )
+
+
+def authorized(
+    principal: Node,
+    action: str,
+    resource: str,
+    context: dict[str, Any],
+    *,
+    resource_policy: dict | None = None,
+    owner: str | None = None,
+    session_policy: dict | None = None,
+) -> bool:
+    """Would AWS allow this request? (`resource_policy` already narrowed by `for_any_request`;
+    its and the session policy's condition variables are bound to `context` here.)"""
+    return local_check_authorization_full(
+        principal,
+        action,
+        resource,
+        copy.copy(context),
+        bind(resource_policy, context) if resource_policy is not None else None,
+        owner if resource_policy is not None else None,
+        None,
+        for_any_request(bind(session_policy, context)) if session_policy is not None else None,
+    )
+
+
+def conditions_hold(condition: dict, context: dict[str, Any]) -> bool:
+    """Whether a Condition block holds for `context` (request-chosen keys taken as satisfiable)."""
+    narrowed = for_any_request(bind({"Statement": [{"Effect": "Allow", "Condition": condition}]}, context))["Statement"][0]
+    if "Condition" not in narrowed:
+        return True
+    return _get_condition_match(narrowed["Condition"], CaseInsensitiveDict(context))
+
+
+def matching_statements(doc: dict, principal: Node, action: str, resource: str, context: dict[str, Any]) -> list[dict]:
+    """The Allow statements of an identity or resource document that grant this request (for the path)."""
+    from principalmapper.querying.local_policy_simulation import (
+        _principal_matches_in_statement,
+        _statement_matches_action,
+        _statement_matches_resource,
+    )
+
+    ctx = CaseInsensitiveDict(context)
+    out = []
+    for st in for_any_request(bind(doc, context))["Statement"]:
+        if str(st.get("Effect", "")).lower() != "allow":
+            continue
+        if "Principal" in st and st["Principal"] != "*":
+            aws = st["Principal"].get("AWS") if isinstance(st["Principal"], dict) else None
+            if aws is None or not _principal_matches_in_statement(principal, aws if isinstance(aws, list) else [aws]):
+                continue
+        if "NotPrincipal" in st:
+            aws = st["NotPrincipal"].get("AWS") if isinstance(st["NotPrincipal"], dict) else None
+            if aws is not None and _principal_matches_in_statement(principal, aws if isinstance(aws, list) else [aws]):
+                continue
+        if not _statement_matches_action(st, action, ctx, True) or not _statement_matches_resource(st, resource, ctx):
+            continue
+        if "Condition" in st and not _get_condition_match(st["Condition"], ctx):
+            continue
+        out.append(st)
+    return out

@@ -1,0 +1,646 @@
+"""Everything that decides access to tenant data, read from the stack: principals with their
+documents, how sessions of them are obtained (Pod Identity, IRSA, AssumeRole, EKS access entries,
+Kubernetes RBAC), and every tenant data resource with its resource policy and KMS grants.
+
+Unknowns are collected, never guessed: a document only known after apply, a managed policy whose
+text the pack does not ship (evaluated as granting everything, and said so), a tenant resource whose
+ARN the plan does not show.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from access.arns import GROUP, SECRET, USER, Arns, account_of, parse_json
+from iamdoc import grants_by_role
+from ruleutil import (
+    KMS_KEY,
+    MANAGED_POLICY,
+    NAMESPACE,
+    ROLE,
+    S3_BUCKETS,
+    UNKNOWN,
+    Stack,
+    UnknownValueError,
+    as_list,
+    dig,
+    known,
+    labels_of,
+    peek,
+    resource_region,
+    tags_of,
+    truthy,
+)
+
+POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+GRANT = "aws:kms/grant:Grant"
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+USER_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"
+GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
+GROUP_ATTACHMENT = "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"
+GROUP_MEMBERSHIP = "aws:iam/groupMembership:GroupMembership"
+USER_GROUPS = "aws:iam/userGroupMembership:UserGroupMembership"
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+K8S_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+
+ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+_MANAGED = {
+    k: v for k, v in json.loads((Path(__file__).parent / "aws_managed.json").read_text()).items() if not k.startswith("_")
+}
+# EKS access policies that let a principal create pods (and so run as any service account in scope)
+POD_CREATING_ACCESS = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy", "AmazonEKSEditPolicy")
+NOT_POD_CREATING_ACCESS = ("AmazonEKSViewPolicy", "AmazonEKSAdminViewPolicy")
+POD_CREATING_CLUSTER_ROLES = {"cluster-admin", "admin", "edit"}
+_WORKLOADS = {
+    "pods",
+    "deployments",
+    "statefulsets",
+    "daemonsets",
+    "replicasets",
+    "jobs",
+    "cronjobs",
+    "replicationcontrollers",
+    "*",
+}
+_WRITE_VERBS = {"create", "update", "patch", "*", "impersonate"}
+EKS_TAG_KEYS = (
+    "eks-cluster-arn",
+    "eks-cluster-name",
+    "kubernetes-namespace",
+    "kubernetes-service-account",
+    "kubernetes-pod-name",
+    "kubernetes-pod-uid",
+)
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A policy document and where it comes from (for the path in a finding)."""
+
+    label: str  # "inline policy us-...-data-access"
+    urn: str | None
+    document: dict
+
+
+@dataclass
+class Principal:
+    arn: str
+    label: str
+    urn: str | None
+    documents: list[Doc] = field(default_factory=list)
+    groups: list[tuple[str, list[Doc]]] = field(default_factory=list)
+    boundary: Doc | None = None
+    trust: Doc | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    outsider: bool = False  # not defined by this stack: its identity policies are not known
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Pods in a namespace running as a service account (`*`: any account there)."""
+
+    cluster: str  # cluster name ("" when the plan does not say)
+    namespace: str
+    service_account: str
+
+
+@dataclass
+class Association:
+    urn: str
+    label: str
+    workload: Workload
+    role_arn: str | None
+    target_role_arn: str | None
+    tags_on: bool
+    session_policy: Doc | None
+    cluster_arn: str
+
+
+@dataclass(frozen=True)
+class DataResource:
+    tenant: str
+    kind: str  # "object", "listing", "key", "secret"
+    arn: str
+    label: str
+    urn: str
+    region: str | None
+    tags: tuple[tuple[str, str], ...] = ()
+    prefix: str = ""  # s3:prefix of a listing
+
+
+@dataclass
+class World:
+    account: str
+    principals: dict[str, Principal]
+    associations: list[Association]
+    namespaces: dict[str, str]  # namespace name -> tenant id
+    service_accounts: dict[str, set[str]]  # namespace -> service accounts the plan defines
+    resources: list[DataResource]
+    resource_policies: dict[str, list[Doc]]  # resource ARN (bucket / key / secret) -> its policies (and grants)
+    access: dict[str, list[tuple[str, str, Any]]]  # principal ARN -> [(cluster, policy name, namespaces or "*")]
+    rbac: list[
+        tuple[str, str, str, Any]
+    ]  # (subject kind, subject name, subject namespace, namespaces the binding reaches or "*")
+    k8s_groups: dict[str, list[tuple[str, list[str]]]]  # principal ARN -> [(cluster, groups)]
+    unknowns: list[tuple[str | None, str]]
+    tenant_prefix: str
+
+
+def document(value: Any) -> dict | None:
+    """A policy document (JSON text or map) as plain data; None if it is not one. Raises if unknown."""
+    doc = parse_json(value)
+    return doc if isinstance(doc, dict) else None
+
+
+def _read(holder: Any, prop: str) -> dict | None:
+    value = dig(holder.props, *prop.split("."))
+    return document(known(value)) if value is not None else None
+
+
+def _managed(arn: str, stack_policies: dict[str, Any]) -> tuple[dict, str | None]:
+    """A managed policy's document: the stack's own, one the pack ships, else everything (with the reason)."""
+    if arn in stack_policies:
+        return stack_policies[arn], None
+    if arn in _MANAGED:
+        return _MANAGED[arn], None
+    return ADMIN, f"managed policy {arn} (its text is not in the stack or the pack: evaluated as granting every action)"
+
+
+def build(resources: list[Any], config: dict) -> World:
+    stack = Stack(resources)
+    arns = Arns(stack)
+    account = arns.account or "000000000000"
+    unknowns: list[tuple[str | None, str]] = []
+    tenant_label = config.get("tenantLabel", "meridian.io/tenant")
+    tenant_tag = config.get("tenantTag", "meridian:tenant")
+
+    stack_policies: dict[str, dict] = {}
+    for p in stack.of(MANAGED_POLICY):
+        arn = arns.by_urn.get(p.urn) or _policy_arn(p, account)
+        try:
+            doc = _read(p, "policy")
+        except UnknownValueError:
+            doc = None
+            unknowns.append((p.urn, f"managed policy {p.name}'s document"))
+        if arn and doc is not None:
+            stack_policies[arn] = doc
+
+    principals: dict[str, Principal] = {}
+    grants = grants_by_role(stack)
+    for role in stack.of(ROLE):
+        arn = arns.of(role)
+        if arn is None:
+            unknowns.append((role.urn, f"role {role.name}'s ARN (resource and trust policies that name it cannot be matched)"))
+            arn = f"arn:aws:iam::{account}:role/unresolved/{role.name}"
+        p = Principal(
+            arn, f"role {role.name}", role.urn, tags={k: v for k, v in tags_of(role.props).items() if isinstance(v, str)}
+        )
+        try:
+            trust = _read(role, "assumeRolePolicy")
+            p.trust = Doc(f"trust policy of role {role.name}", role.urn, trust) if trust else None
+        except UnknownValueError:
+            unknowns.append((role.urn, f"role {role.name}'s trust policy"))
+        for g in grants.get(role.urn, []):
+            label = g.label if g.holder.urn == role.urn else f"{g.label}"
+            if g.managed_arn is not None:
+                doc, why = _managed(g.managed_arn, stack_policies)
+                p.documents.append(
+                    Doc(f"{g.label}" + (" (text unknown: evaluated as every action)" if why else ""), g.holder.urn, doc)
+                )
+                continue
+            try:
+                doc = document(known(g.document.read())) if g.document is not None else None
+            except UnknownValueError:
+                doc = None
+            if doc is None or _has_unknown(doc):
+                unknowns.append(
+                    (g.holder.urn, f"role {role.name}'s {g.label} (what it lets the role reach is judged once it is known)")
+                )
+                continue
+            p.documents.append(Doc(label, g.holder.urn, doc))
+        boundary = peek(role.props, "permissionsBoundary")
+        if isinstance(boundary, str):
+            doc, why = _managed(boundary, stack_policies)
+            p.boundary = Doc(f"permission boundary {boundary}", role.urn, doc) if why is None else None
+        principals[arn] = p
+    _users_and_groups(stack, arns, account, stack_policies, principals, unknowns)
+
+    namespaces: dict[str, str] = {}
+    for ns in stack.of(NAMESPACE):
+        name, tenant = peek(ns.props, "metadata", "name"), labels_of(ns.props).get(tenant_label)
+        if isinstance(name, str) and isinstance(tenant, str):
+            namespaces[name] = tenant
+    service_accounts: dict[str, set[str]] = {}
+    for sa in stack.of(SERVICE_ACCOUNT):
+        ns, name = peek(sa.props, "metadata", "namespace", default="default"), peek(sa.props, "metadata", "name")
+        if isinstance(ns, str) and isinstance(name, str):
+            service_accounts.setdefault(ns, set()).add(name)
+
+    associations = []
+    for assoc in stack.of(POD_IDENTITY):
+        ns, sa, cluster = (peek(assoc.props, k) for k in ("namespace", "serviceAccount", "clusterName"))
+        role_arn = _arn_prop(stack, arns, assoc, "roleArn")
+        if not all(isinstance(v, str) for v in (ns, sa)) or role_arn is None:
+            unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s namespace, service account or role"))
+            continue
+        cluster = cluster if isinstance(cluster, str) else ""
+        region = resource_region(assoc) or "unknown-region"
+        try:
+            policy = _read(assoc, "policy")
+        except UnknownValueError:
+            unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s session policy"))
+            policy = None
+        associations.append(
+            Association(
+                assoc.urn,
+                f"pod identity association {assoc.name}",
+                Workload(cluster, ns, sa),
+                role_arn,
+                _arn_prop(stack, arns, assoc, "targetRoleArn"),
+                not truthy(peek(assoc.props, "disableSessionTags", default=False)),
+                Doc(f"session policy of pod identity association {assoc.name}", assoc.urn, policy) if policy else None,
+                f"arn:aws:eks:{region}:{account}:cluster/{cluster}",
+            )
+        )
+
+    prefix_template = str(config.get("tenantPrefix", "tenants/{namespace}/"))
+    tenant_docs = [d.document for p in principals.values() if p.tags.get(tenant_tag) for d in p.documents]
+    tenant_docs += [d.document for a in associations if a.workload.namespace in namespaces for d in _held(principals, a)]
+    data, policies = _data(stack, arns, account, namespaces, tenant_tag, prefix_template, unknowns, _buckets_named(tenant_docs))
+    access, k8s_groups = _eks_access(stack, arns)
+    return World(
+        account=account,
+        principals=principals,
+        associations=associations,
+        namespaces=namespaces,
+        service_accounts=service_accounts,
+        resources=data,
+        resource_policies=policies,
+        access=access,
+        rbac=_rbac(stack),
+        k8s_groups=k8s_groups,
+        unknowns=unknowns,
+        tenant_prefix=prefix_template,
+    )
+
+
+def _has_unknown(value: Any) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_unknown(v) for v in value)
+    return False
+
+
+def _policy_arn(policy: Any, account: str) -> str | None:
+    name, path = peek(policy.props, "name"), peek(policy.props, "path", default="/")
+    return f"arn:aws:iam::{account}:policy{path}{name}" if isinstance(name, str) and isinstance(path, str) else None
+
+
+def _arn_prop(stack: Stack, arns: Arns, holder: Any, prop: str) -> str | None:
+    value = peek(holder.props, prop)
+    if isinstance(value, str) and value.startswith("arn:"):
+        return value
+    deps = stack.linked(holder, prop, ROLE)
+    return arns.of(deps[0]) if len(deps) == 1 else None
+
+
+def _users_and_groups(stack: Stack, arns: Arns, account: str, stack_policies: dict, principals: dict, unknowns: list) -> None:
+    def docs_of(holder_type: str, attach_type: str, target: Any, prop: str) -> list[Doc]:
+        out = []
+        name = peek(target.props, "name")
+        for p in stack.of(holder_type):
+            if target in stack.linked(p, prop) or peek(p.props, prop) == name:
+                try:
+                    doc = _read(p, "policy")
+                except UnknownValueError:
+                    unknowns.append((p.urn, f"{p.name}'s document (what it grants is judged once it is known)"))
+                    doc = None
+                if doc:
+                    out.append(Doc(f"inline policy {p.name}", p.urn, doc))
+        for a in stack.of(attach_type):
+            if target in stack.linked(a, prop) or peek(a.props, prop) == name:
+                arn = peek(a.props, "policyArn")
+                linked = stack.linked(a, "policyArn", MANAGED_POLICY)
+                if linked:
+                    doc = _read(linked[0], "policy") or ADMIN
+                    out.append(Doc(f"attached policy {linked[0].name}", linked[0].urn, doc))
+                elif isinstance(arn, str):
+                    doc, why = _managed(arn, stack_policies)
+                    out.append(
+                        Doc(f"attached policy {arn}" + (" (text unknown: evaluated as every action)" if why else ""), a.urn, doc)
+                    )
+        return out
+
+    groups: dict[str, tuple[str, list[Doc], Any]] = {}
+    for g in stack.of(GROUP):
+        arn = arns.of(g) or f"arn:aws:iam::{account}:group/{peek(g.props, 'name') or g.name}"
+        groups[g.urn] = (arn, docs_of(GROUP_POLICY, GROUP_ATTACHMENT, g, "group"), g)
+    by_group_name = {peek(g.props, "name"): u for u, (_, _, g) in groups.items()}
+    for user in stack.of(USER):
+        arn = arns.of(user) or f"arn:aws:iam::{account}:user/{peek(user.props, 'name') or user.name}"
+        p = Principal(arn, f"IAM user {user.name}", user.urn, docs_of(USER_POLICY, USER_ATTACHMENT, user, "user"))
+        member_of: set[str] = set()
+        for m in stack.of(GROUP_MEMBERSHIP):
+            if user in stack.linked(m, "users") or peek(user.props, "name") in as_list(known(peek(m.props, "users"))):
+                member_of |= {d.urn for d in stack.linked(m, "group", GROUP)} | {by_group_name.get(peek(m.props, "group"))}
+        for m in stack.of(USER_GROUPS):
+            if user in stack.linked(m, "user") or peek(m.props, "user") == peek(user.props, "name"):
+                member_of |= {d.urn for d in stack.linked(m, "groups", GROUP)}
+                member_of |= {by_group_name.get(n) for n in as_list(known(peek(m.props, "groups")))}
+        p.groups = [(groups[u][0], groups[u][1]) for u in sorted(u for u in member_of if u in groups)]
+        principals[arn] = p
+
+
+def _held(principals: dict[str, Principal], a: Association) -> list[Doc]:
+    role = principals.get(a.role_arn or "")
+    return [*(role.documents if role else []), *([a.session_policy] if a.session_policy else [])]
+
+
+def _buckets_named(docs: list[dict]) -> set[str]:
+    """Buckets a tenant's own documents reach: tenant data lives wherever tenants may write."""
+    pattern = re.compile(r"^arn:aws[\w-]*:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/|$)")
+    out = set()
+    for doc in docs:
+        statements = doc.get("Statement", [])
+        for st in statements if isinstance(statements, list) else [statements]:
+            if isinstance(st, dict) and str(st.get("Effect", "")).lower() == "allow":
+                resources = st.get("Resource", [])
+                for r in resources if isinstance(resources, list) else [resources]:
+                    m = pattern.match(str(r))
+                    if m:
+                        out.add(m.group(1))
+    return out
+
+
+def _data(
+    stack: Stack,
+    arns: Arns,
+    account: str,
+    namespaces: dict[str, str],
+    tag: str,
+    template: str,
+    unknowns: list,
+    tenant_buckets: set[str],
+):
+    """Tenant data resources and the resource policies over them (keyed by bucket / key / secret ARN)."""
+    tenants = {t: ns for ns, t in namespaces.items()}
+    out: list[DataResource] = []
+    policies: dict[str, list[Doc]] = {}
+
+    def prefix(tenant: str) -> str:
+        return template.replace("{tenant}", tenant).replace("{namespace}", tenants.get(tenant, tenant))
+
+    shared = _shared_buckets(stack, template, tenant_buckets)
+    for bucket in stack.of(*S3_BUCKETS):
+        owner = tags_of(bucket.props).get(tag)
+        arn = arns.of(bucket)
+        if owner is UNKNOWN:
+            unknowns.append((bucket.urn, f"bucket {bucket.name}'s `{tag}` tag"))
+            continue
+        if arn is None:
+            unknowns.append((bucket.urn, f"bucket {bucket.name}'s name (who reaches the tenant data in it is not judged)"))
+            continue
+        region = resource_region(bucket)
+        if not owner and arn.removeprefix("arn:aws:s3:::") not in shared:
+            inline = _safe_doc(bucket, "policy", unknowns)
+            if inline:
+                policies.setdefault(arn, []).append(Doc(f"bucket policy of {bucket.name}", bucket.urn, inline))
+            continue
+        owners = [owner] if owner else sorted(tenants)  # a shared bucket holds every tenant's prefix
+        for t in owners:
+            label = f"{'silo bucket' if owner else 'bucket'} {bucket.name}"
+            p = prefix(t)
+            out.append(DataResource(t, "object", f"{arn}/{p}", f"{label} objects under {p}", bucket.urn, region))
+            out.append(DataResource(t, "listing", arn, f"{label} listing of {p}", bucket.urn, region, prefix=p))
+        inline = _safe_doc(bucket, "policy", unknowns)
+        if inline:
+            policies.setdefault(arn, []).append(Doc(f"bucket policy of {bucket.name}", bucket.urn, inline))
+    for bp in stack.of(BUCKET_POLICY):
+        targets = stack.linked(bp, "bucket", *S3_BUCKETS)
+        name = peek(bp.props, "bucket")
+        arn = arns.of(targets[0]) if len(targets) == 1 else (f"arn:aws:s3:::{name}" if isinstance(name, str) else None)
+        doc = _safe_doc(bp, "policy", unknowns)
+        if arn and doc:
+            policies.setdefault(arn, []).append(Doc(f"bucket policy {bp.name}", bp.urn, doc))
+    for key in stack.of(KMS_KEY):
+        owner = tags_of(key.props).get(tag)
+        arn = arns.of(key)
+        if owner is UNKNOWN:
+            unknowns.append((key.urn, f"key {key.name}'s `{tag}` tag"))
+        if arn is None:
+            loose = _in_region(arns.unattributed[KMS_KEY], resource_region(key))
+            if owner and loose:
+                unknowns.append(
+                    (
+                        key.urn,
+                        f"tenant {owner}'s key {key.name} has no ARN in the plan, and {_few(loose)} name a key the plan cannot place: it may be this one",
+                    )
+                )
+            # still judged under a stand-in ARN: wildcards and tag conditions reach it whatever its real ARN
+            arn = f"arn:aws:kms:{resource_region(key) or 'unknown-region'}:{account}:key/not-in-plan-{key.name}"
+        if isinstance(owner, str) and owner:
+            tags = tuple(sorted((k, v) for k, v in tags_of(key.props).items() if isinstance(v, str)))
+            out.append(DataResource(owner, "key", arn, f"tenant {owner}'s key {key.name}", key.urn, resource_region(key), tags))
+        doc = _safe_doc(key, "policy", unknowns)
+        policies[arn] = [Doc(f"key policy of {key.name}", key.urn, doc or _default_key_policy(account))]
+    for kp in stack.of(KEY_POLICY):
+        arn = _key_arn(stack, arns, kp, "keyId")
+        doc = _safe_doc(kp, "policy", unknowns)
+        if arn is None:
+            unknowns.append((kp.urn, f"key policy {kp.name}'s key"))
+        elif doc:
+            policies[arn] = [Doc(f"key policy {kp.name}", kp.urn, doc)] + [
+                d for d in policies.get(arn, []) if d.label.startswith("grant")
+            ]
+    for grant in stack.of(GRANT):
+        arn = _key_arn(stack, arns, grant, "keyId")
+        grantee = peek(grant.props, "granteePrincipal")
+        operations = [str(o) for o in as_list(known(peek(grant.props, "operations"))) if isinstance(o, str)]
+        if arn is None or not isinstance(grantee, str):
+            unknowns.append((grant.urn, f"KMS grant {grant.name}'s key or grantee"))
+            continue
+        statement = {
+            "Sid": grant.name,
+            "Effect": "Allow",
+            "Principal": {"AWS": grantee},
+            "Action": [f"kms:{o}" for o in operations],
+            "Resource": "*",
+        }
+        policies.setdefault(arn, [Doc("default key policy", None, _default_key_policy(account))]).append(
+            Doc(f"grant {grant.name}", grant.urn, {"Version": "2012-10-17", "Statement": [statement]})
+        )
+    for secret in stack.of(SECRET):
+        owner = tags_of(secret.props).get(tag)
+        arn = arns.of(secret)
+        if arn is None:
+            loose = _in_region(arns.unattributed[SECRET], resource_region(secret))
+            if owner and loose:
+                unknowns.append(
+                    (
+                        secret.urn,
+                        f"tenant {owner}'s secret {secret.name} has no ARN in the plan, and {_few(loose)} name a secret the plan cannot place: it may be this one",
+                    )
+                )
+            arn = (
+                f"arn:aws:secretsmanager:{resource_region(secret) or 'unknown-region'}:{account}:secret:not-in-plan-{secret.name}"
+            )
+        if isinstance(owner, str) and owner:
+            out.append(
+                DataResource(owner, "secret", arn, f"tenant {owner}'s secret {secret.name}", secret.urn, resource_region(secret))
+            )
+        doc = _safe_doc(secret, "policy", unknowns)
+        if doc:
+            policies.setdefault(arn, []).append(Doc(f"secret policy of {secret.name}", secret.urn, doc))
+    for sp in stack.of(SECRET_POLICY):
+        deps = stack.linked(sp, "secretArn", SECRET)
+        arn = arns.of(deps[0]) if len(deps) == 1 else peek(sp.props, "secretArn")
+        doc = _safe_doc(sp, "policy", unknowns)
+        if isinstance(arn, str) and doc:
+            policies.setdefault(arn, []).append(Doc(f"secret policy {sp.name}", sp.urn, doc))
+    return out, policies
+
+
+def _shared_buckets(stack: Stack, template: str, tenant_buckets: set[str]) -> set[str]:
+    """Buckets of no tenant that hold tenant prefixes: named with the prefix root (`tenants/`) by some
+    value of the stack or reached by a tenant's own documents, and the buckets they replicate to."""
+    head = template.split("{", 1)[0]
+    root = head[: head.rfind("/") + 1]  # "tenants/t-{tenant}/" -> "tenants/": ABAC documents write "tenants/${...}"
+    pattern = re.compile(r"arn:aws[\w-]*:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/" + re.escape(root))
+    names = {m for r in stack.resources for text in _all_strings(r.props) for m in pattern.findall(text)} | tenant_buckets
+    for config in stack.of(REPLICATION):
+        source = peek(config.props, "bucket")
+        if isinstance(source, str) and source in names:
+            rules = known(peek(config.props, "rules")) or []
+            for rule in rules if isinstance(rules, list) else []:
+                dest = (rule.get("destination") or {}).get("bucket") if isinstance(rule, dict) else None
+                if isinstance(dest, str):
+                    names.add(dest.removeprefix("arn:aws:s3:::"))
+    return names
+
+
+def _all_strings(value: Any) -> list[str]:
+    value = known(value)
+    out, todo = [], [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return out
+
+
+def _in_region(arns: dict[str, str], region: str | None) -> dict[str, str]:
+    return {a: holder for a, holder in arns.items() if region is None or a.split(":")[3] == region}
+
+
+def _few(arns: dict[str, str]) -> str:
+    shown = [f"{a} (in {holder})" for a, holder in sorted(arns.items())[:2]]
+    return ", ".join(shown) + (f" and {len(arns) - 2} more" if len(arns) > 2 else "")
+
+
+def _key_arn(stack: Stack, arns: Arns, holder: Any, prop: str) -> str | None:
+    deps = stack.linked(holder, prop, KMS_KEY)
+    if len(deps) == 1 and arns.of(deps[0]):
+        return arns.of(deps[0])
+    value = peek(holder.props, prop)
+    return value if isinstance(value, str) and value.startswith("arn:") else None
+
+
+def _safe_doc(holder: Any, prop: str, unknowns: list) -> dict | None:
+    try:
+        doc = _read(holder, prop)
+    except UnknownValueError:
+        doc = None
+    if peek(holder.props, prop) is UNKNOWN or (doc is not None and _has_unknown(doc)):
+        unknowns.append((holder.urn, f"{holder.name}'s `{prop}` (a resource policy only known after apply)"))
+        return None
+    return doc
+
+
+def _default_key_policy(account: str) -> dict:
+    """What KMS sets when a key is created without a policy: the account's IAM policies decide."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}
+        ],
+    }
+
+
+def _eks_access(stack: Stack, arns: Arns):
+    access: dict[str, list[tuple[str, str, Any]]] = {}
+    for a in stack.of(ACCESS_POLICY):
+        principal = _arn_prop(stack, arns, a, "principalArn")
+        policy = str(peek(a.props, "policyArn") or "")
+        scope = known(peek(a.props, "accessScope")) or {}
+        cluster = peek(a.props, "clusterName")
+        if principal is None:
+            continue
+        namespaces: Any = (
+            "*"
+            if not isinstance(scope, dict) or scope.get("type") != "namespace"
+            else [str(n) for n in scope.get("namespaces") or []]
+        )
+        access.setdefault(principal, []).append(
+            (cluster if isinstance(cluster, str) else "", policy.rsplit("/", 1)[-1], namespaces)
+        )
+    groups: dict[str, list[tuple[str, list[str]]]] = {}
+    for e in stack.of(ACCESS_ENTRY):
+        principal = _arn_prop(stack, arns, e, "principalArn")
+        names = [str(g) for g in as_list(known(peek(e.props, "kubernetesGroups"))) if isinstance(g, str)]
+        cluster = peek(e.props, "clusterName")
+        if principal and names:
+            groups.setdefault(principal, []).append((cluster if isinstance(cluster, str) else "", names))
+    return access, groups
+
+
+def _rbac(stack: Stack) -> list[tuple[str, str, str, Any]]:
+    """(subject kind, name, namespace, reach) for every binding whose role lets its subjects create pods."""
+    creating: set[tuple[str, str]] = {("ClusterRole", n) for n in POD_CREATING_CLUSTER_ROLES}
+    for r in stack.of(CLUSTER_ROLE, K8S_ROLE):
+        rules = known(peek(r.props, "rules")) or []
+        kind = "ClusterRole" if r.resource_type == CLUSTER_ROLE else "Role"
+        name = peek(r.props, "metadata", "name")
+        for rule in rules if isinstance(rules, list) else []:
+            if not isinstance(rule, dict):
+                continue
+            resources, verbs = set(map(str, rule.get("resources") or [])), set(map(str, rule.get("verbs") or []))
+            runs_pods = resources & _WORKLOADS and verbs & _WRITE_VERBS
+            impersonates = "impersonate" in verbs and resources & {"serviceaccounts", "users", "groups", "*"}
+            if (runs_pods or impersonates) and isinstance(name, str):
+                creating.add((kind, name))
+    out = []
+    for b in stack.of(CLUSTER_ROLE_BINDING, ROLE_BINDING):
+        ref = known(peek(b.props, "roleRef")) or {}
+        if not isinstance(ref, dict) or (str(ref.get("kind")), str(ref.get("name"))) not in creating:
+            continue
+        reach: Any = (
+            "*" if b.resource_type == CLUSTER_ROLE_BINDING else [str(peek(b.props, "metadata", "namespace", default="default"))]
+        )
+        for s in known(peek(b.props, "subjects")) or []:
+            if isinstance(s, dict):
+                out.append((str(s.get("kind")), str(s.get("name")), str(s.get("namespace") or ""), reach))
+    return out
+
+
+def principal_account(arn: str) -> str | None:
+    return account_of(arn)
