@@ -12,54 +12,15 @@ import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from meridian.engine.plan import Plan
-from meridian.engine.recorder import Registration
 from meridian.preflight import names as namerules
-from meridian.preflight.workload import RenderedContainer, Unknown, rendered_containers
+from meridian.preflight.context import CheckResult, Context, Finding
+from meridian.preflight.teardown import check_teardown
+from meridian.preflight.workload import RenderedContainer, Unknown
 from stackconfig import StackConfig
-
-
-@dataclass(frozen=True)
-class Finding:
-    urn: str
-    problem: str
-    fix: str
-
-
-@dataclass
-class CheckResult:
-    check: str
-    encodes: str  # the AWS (or Kubernetes) rule the check stands for
-    findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    checked: int = 0
-
-    @property
-    def passed(self) -> bool:
-        return not self.findings
-
-
-@dataclass
-class Context:
-    plan: Plan
-    cfg: StackConfig
-    inputs: dict[str, dict[str, Any]]  # urn -> plain inputs (secrets redacted)
-
-    @classmethod
-    def of(cls, plan: Plan, cfg: StackConfig) -> Context:
-        # the plan JSON's own inputs: one plain copy of every resource's inputs shared with the plan
-        return cls(plan, cfg, {r["urn"]: r["inputs"] for r in plan.resource_dicts})
-
-    def of_type(self, token: str) -> list[Registration]:
-        return [r for r in self.plan.custom if r.type == token]
-
-    def containers(self) -> list[RenderedContainer]:
-        return rendered_containers(self.plan.registrations, self.plan.region_of)
-
 
 # --- names -----------------------------------------------------------------------------------------
 
@@ -699,10 +660,11 @@ def check_account(ctx: Context) -> CheckResult:
             "warning: meridian:aws_account_id is not set, so the providers act in whatever account the runner's "
             "credentials belong to; set it (required for production stacks)"
         )
-    if ctx.cfg.cost.activate_cost_allocation_tags:
+    if ctx.cfg.cost.activates_tags:
         result.notes.append(
-            "cost-allocation tags activate only once AWS billing has seen them (up to 24 h after the first tagged "
-            "resource runs); a brand-new account's first `up` fails there: docs/operations.md, step 7"
+            "cost-allocation tags activate only once AWS billing has seen them: `aws ce list-cost-allocation-tags` "
+            "must list meridian:stack, meridian:tenant and meridian:cost-center (else set "
+            "meridian:cost.cost_allocation_tags_in_billing: false; docs/operations.md, step 7)"
         )
     return result
 
@@ -716,6 +678,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "service-settings": check_service_settings,
     "images": check_images,
     "account": check_account,
+    "teardown": check_teardown,
 }
 
 
