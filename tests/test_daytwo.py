@@ -73,8 +73,8 @@ def _edited_copy(tmp_path: Path, stack: str, **sections) -> Path:
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_first_up_activates_no_cost_allocation_tag(previews, stack):
     """AWS refuses to activate a tag key billing has not seen: the shipped stacks (a first `up`) must not try."""
-    assert load_stack(ROOT, stack).cost.cost_allocation_tags_in_billing is False
     assert of_type(previews[stack].plan, TAG) == []
+    assert load_stack(ROOT, stack).cost.cost_allocation_tags_in_billing is False
 
 
 @pytest.mark.slow
