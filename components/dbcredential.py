@@ -114,6 +114,8 @@ class RotationTarget:
     days: int
     provider: aws.Provider
     initial_version: pulumi.Resource
+    earlier_urn: pulumi.Alias
+    """Where the schedule lived before it had a component of its own (a stack that got that far keeps it)."""
 
 
 class DatabaseCredential(pulumi.ComponentResource):
@@ -165,6 +167,7 @@ class DatabaseCredential(pulumi.ComponentResource):
             days=args.rotation_days,
             provider=args.primary.provider,
             initial_version=version,
+            earlier_urn=pulumi.Alias(name=f"{name}-rotation", parent=secret),
         )
         self.secret_arns = {
             "primary": secret.arn,

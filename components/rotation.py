@@ -43,7 +43,14 @@ class CredentialRotation(pulumi.ComponentResource):
             rotation_lambda_arn=target.lambda_arn,
             rotation_rules={"automatically_after_days": target.days},
             rotate_immediately=False,  # the first rotation one period after the user exists, not now
-            opts=pulumi.ResourceOptions(parent=self, provider=target.provider, depends_on=[target.initial_version, *args.after]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=target.provider,
+                depends_on=[target.initial_version, *args.after],
+                # a stack whose `up` created the schedule under the secret keeps it: a replacement would
+                # delete the old one last, and that delete (CancelRotateSecret) turns rotation off
+                aliases=[target.earlier_urn],
+            ),
         )
         self.rotation_id = rotation.id
         self.register_outputs({"rotation_id": self.rotation_id})

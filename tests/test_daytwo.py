@@ -301,3 +301,37 @@ def test_teardown_cli_formats_and_bad_input():
     md = run_meridian("teardown", "--stack", "eu", "--format", "markdown")
     assert md.code == 0 and md.out.startswith("## Teardown of `eu`") and "**Destroy**" in md.out
     assert run_meridian("teardown", "--stack", "nope").code == 2
+
+
+# Runs the real program in a fresh process and prints the alias specs the SecretRotation registers with.
+ALIAS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from google.protobuf import json_format
+from meridian.engine import recorder
+from meridian.engine.run import run_program
+seen, register = [], recorder.RecordingMonitor.RegisterResource
+def spy(self, request):
+    if request.type == "aws:secretsmanager/secretRotation:SecretRotation":
+        seen.append([json_format.MessageToDict(a) for a in request.aliases])
+    return register(self, request)
+recorder.RecordingMonitor.RegisterResource = spy
+run_program(Path(sys.argv[1]), sys.argv[2])
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.slow
+def test_the_moved_rotation_keeps_its_earlier_urn(previews):
+    """A stack whose `up` created the schedule under the secret must not get a second one and then
+    lose rotation when Pulumi deletes the first (CancelRotateSecret)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", ALIAS_SCRIPT, str(ROOT), "us"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ((alias,),) = json.loads(proc.stdout.strip().splitlines()[-1])
+    (secret,) = of_type(previews["us"].plan, "aws:secretsmanager/secret:Secret")
+    assert alias["spec"] == {"name": "us-db-app-credential-rotation", "parentUrn": secret["urn"]}
