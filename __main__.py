@@ -9,7 +9,7 @@ from components.oversight import compose_alerts, compose_cost_caps
 from components.recovery import compose_disaster_recovery, compose_failover
 from components.region import Region, compose_region, region_outputs
 from components.regionbase import RegionBase, Role, compose_base
-from components.shared import compose_database, compose_domain, compose_registry
+from components.shared import compose_database, compose_domain, compose_registry, schedule_rotation
 from components.tagging import ProviderSettings, configure_providers, regional_provider
 from stackconfig import ConfigError, from_engine
 
@@ -36,9 +36,9 @@ bases: dict[Role, RegionBase] = {
     )
     for role, spec in cfg.regions.both
 }
-database = compose_database(stack, cfg.database, bases)
+database = compose_database(stack, cfg.database, bases, backup_retention_days=cfg.dr.backup_retention_days)
 domain = compose_domain(stack, cfg.failover, bases)
-registry = compose_registry(stack, cfg.workload.repository, bases)
+registry = compose_registry(stack, cfg.workload.repository, bases, force_delete=cfg.force_delete)
 api_keys = TenantApiKeys(f"{stack}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
 account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers["primary"])).account_id
 
@@ -57,11 +57,18 @@ regions: dict[Role, Region] = {
     for role, base in bases.items()
 }
 
+schedule_rotation(stack, database, migrated_by=regions["primary"].workload.migration)
 cost_caps = compose_cost_caps(stack, cfg.cost, cfg.tenants, regions)
 failover = compose_failover(stack, cfg.failover, domain, regions)
 compose_alerts(stack, cfg.alerts, failover=failover, cost_caps=cost_caps, regions=regions)
 disaster_recovery = compose_disaster_recovery(
-    stack, cfg.dr, database_engine=cfg.database.engine, tenants=cfg.tenants, regions=regions, failover=failover
+    stack,
+    cfg.dr,
+    database_engine=cfg.database.engine,
+    tenants=cfg.tenants,
+    regions=regions,
+    failover=failover,
+    vault_lock_changeable_days=cfg.vault_lock_changeable_days,  # None: governance mode
 )
 
 pulumi.export("zone", cfg.zone)

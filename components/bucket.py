@@ -110,6 +110,9 @@ class SecureBucketArgs:
     """A physical name when something else must know it in advance (an ABAC policy); else auto-named."""
     tenant_data: TenantDataRules | None = None
     """Set when the bucket holds tenant data: its policy then binds that data to tenant sessions and keys."""
+    force_destroy: bool = False
+    """`pulumi destroy` deletes the bucket with every object version in it (outside production only);
+    False: the delete fails on a non-empty bucket until it is emptied by hand."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -123,6 +126,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-bucket",
             bucket=args.bucket_name,
             tags=args.tags,
+            force_destroy=args.force_destroy,
             opts=pulumi.ResourceOptions(parent=self, protect=True),  # tenant data lives here
         )
         under = pulumi.ResourceOptions(parent=self.bucket)

@@ -2,7 +2,8 @@
 
 The budgets filter on user tags (`meridian:stack`, `meridian:tenant`), which Budgets sees only once
 they are activated as cost-allocation tags: this component activates them (and `meridian:cost-center`)
-when the stack owns that account-wide setting (`cost.activate_cost_allocation_tags`).
+when the stack owns that account-wide setting (`cost.activate_cost_allocation_tags`) and billing has
+already seen the keys (`cost.cost_allocation_tags_in_billing`: AWS refuses to activate one it has not).
 
 Alert path: notifications at each configured threshold (actual spend) and at 100 % forecasted,
 to a KMS-encrypted SNS topic. Enforcement path: at 100 % of a tenant's budget a budget action
@@ -107,9 +108,10 @@ class CostCapsArgs:
     stack_cap_usd: float
     alert_thresholds_pct: Sequence[int]
     tenants: Sequence[TenantBudget]
-    activate_cost_allocation_tags: bool = True
+    activate_cost_allocation_tags: bool = False
     """Account-wide: exactly one stack per account owns the activation (a second would fight it, and
-    destroying either would deactivate the tags under the other's budgets)."""
+    destroying either would deactivate the tags under the other's budgets), and only once billing
+    has seen the keys (a new account's first `up` would fail on them)."""
 
     def __post_init__(self) -> None:
         if any(not 0 < t <= 100 for t in self.alert_thresholds_pct):

@@ -64,6 +64,9 @@ class ReplicatedDatabaseArgs:
     readers: int
     """In-region read replicas in the primary region."""
     backup_retention_days: int
+    """Automated backups (point-in-time restore): AWS Backup's continuous backup manages them with its
+    own rule's retention (https://docs.aws.amazon.com/aws-backup/latest/devguide/point-in-time-recovery.html),
+    so pass that rule's value here, never a second one."""
     primary: DatabaseRegion
     dr: DatabaseRegion
     allocated_storage_gb: int = 100

@@ -11,7 +11,8 @@ Rotation: AWS's single-user function for PostgreSQL (the Serverless Application 
 `SecretsManagerRDSPostgreSQLRotationSingleUser`, deployed as a CloudFormation stack) runs in the
 primary region's data subnets with its own security group, which the database admits; it reaches
 Secrets Manager through the VPC's interface endpoint. It logs in as the user itself and changes its
-own password every `rotation_days`. The service and the migration read the secret when they open a
+own password every `rotation_days`, first `rotation_days` after the migration created it
+(components.rotation). The service and the migration read the secret when they open a
 connection (service.dbsecret): a rotation needs no restart.
 
 Why not the alternatives: RDS-managed master passwords (`manage_master_user_password`) are not
@@ -104,9 +105,23 @@ def secret_value(*, username: str, password: str, host: str, port: int, dbname: 
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class RotationTarget:
+    """What a rotation schedule needs of the credential: the secret, AWS's function, the period."""
+
+    secret_id: pulumi.Output[str]
+    lambda_arn: pulumi.Output[str]
+    days: int
+    provider: aws.Provider
+    initial_version: pulumi.Resource
+    earlier_urn: pulumi.Alias
+    """Where the schedule lived before it had a component of its own (a stack that got that far keeps it)."""
+
+
 class DatabaseCredential(pulumi.ComponentResource):
     secret_arns: dict[str, pulumi.Output[str]]  # "primary" / "dr": each region's copy
     kms_key_arns: dict[str, pulumi.Input[str]]  # "primary" / "dr": what decrypts each copy
+    rotation: RotationTarget
 
     def __init__(self, name: str, args: DatabaseCredentialArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:database:DatabaseCredential", name, None, opts)
@@ -145,12 +160,14 @@ class DatabaseCredential(pulumi.ComponentResource):
             },
             opts=primary,
         )
-        aws.secretsmanager.SecretRotation(
-            f"{name}-rotation",
+        # Rotation itself is scheduled once the user exists (components.rotation, after the migration).
+        self.rotation = RotationTarget(
             secret_id=secret.id,
-            rotation_lambda_arn=rotator.outputs.apply(lambda o: o["RotationLambdaARN"]),
-            rotation_rules={"automatically_after_days": args.rotation_days},
-            opts=pulumi.ResourceOptions(parent=secret, provider=args.primary.provider, depends_on=[version]),
+            lambda_arn=rotator.outputs.apply(lambda o: o["RotationLambdaARN"]),
+            days=args.rotation_days,
+            provider=args.primary.provider,
+            initial_version=version,
+            earlier_urn=pulumi.Alias(name=f"{name}-rotation", parent=secret),
         )
         self.secret_arns = {
             "primary": secret.arn,

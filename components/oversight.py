@@ -30,7 +30,7 @@ def compose_cost_caps(
             stack=stack,
             stack_cap_usd=settings.stack_cap_usd,
             alert_thresholds_pct=settings.alert_thresholds_pct,
-            activate_cost_allocation_tags=settings.activate_cost_allocation_tags,
+            activate_cost_allocation_tags=settings.activates_tags,
             tenants=[
                 TenantBudget(
                     tenant_id=t.id,

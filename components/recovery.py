@@ -89,6 +89,7 @@ def compose_disaster_recovery(
     tenants: Sequence[TenantSpec],
     regions: Mapping[Role, Region],
     failover: Failover,
+    vault_lock_changeable_days: int | None,
 ) -> DisasterRecovery:
     """Backups copied to the dr region's locked vault, the tenant buckets replicated there, and the
     FIS experiments in the primary region, stopped by the failover alarms."""
@@ -103,7 +104,7 @@ def compose_disaster_recovery(
             bucket_pairs=replicated_buckets(tenants, primary.tenancy, dr.tenancy),
             backup_retention_days=settings.backup_retention_days,
             backup_schedule=settings.backup_schedule,
-            vault_lock_changeable_days=settings.vault_lock_changeable_days,
+            vault_lock_changeable_days=vault_lock_changeable_days,
             replicate_delete_markers=settings.replicate_delete_markers,
             replication_time_control=settings.replication_time_control,
             cluster_name=primary.cluster.cluster_name,

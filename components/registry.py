@@ -32,6 +32,9 @@ class ImageRegistryArgs:
     """Repository name, e.g. `meridian/service` (the same in both regions: replication keeps names)."""
     primary: RegionRegistry
     dr: RegionRegistry
+    force_delete: bool = False
+    """`pulumi destroy` deletes the repositories with every image (outside production only); False:
+    the delete fails while a repository holds images."""
 
     def __post_init__(self) -> None:
         if self.primary.region == self.dr.region:
@@ -55,6 +58,7 @@ class ImageRegistry(pulumi.ComponentResource):
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration={"scan_on_push": True},
                 encryption_configurations=[{"encryption_type": "KMS", "kms_key": key.arn}],
+                force_delete=args.force_delete,
                 opts=pulumi.ResourceOptions(parent=self, provider=side.provider),
             )
             repositories.append(repo)

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pulumi
+
 from components.apidomain import ApiDomain, ApiDomainArgs
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.regionbase import RegionBase, Role
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
+from components.rotation import CredentialRotation, CredentialRotationArgs
 from stackconfig import DatabaseSettings, FailoverSettings
 
 
-def compose_database(stack: str, settings: DatabaseSettings, bases: Mapping[Role, RegionBase]) -> ReplicatedDatabase:
+def compose_database(
+    stack: str, settings: DatabaseSettings, bases: Mapping[Role, RegionBase], *, backup_retention_days: int
+) -> ReplicatedDatabase:
     """The platform database: writer and readers in the primary region, a member in the dr region,
-    each on its region's data subnets and open to its cluster's nodes."""
+    each on its region's data subnets and open to its cluster's nodes. Its backup retention is AWS
+    Backup's continuous-backup retention (`dr.backup_retention_days`): continuous backup takes the
+    automated backups over and sets their retention, so a second value would be drift every `up` fights."""
 
     def side(base: RegionBase) -> DatabaseRegion:
         return DatabaseRegion(
@@ -36,11 +43,22 @@ def compose_database(stack: str, settings: DatabaseSettings, bases: Mapping[Role
             engine_version=settings.engine_version,
             instance_class=settings.instance_class,
             readers=settings.readers,
-            backup_retention_days=settings.backup_retention_days,
+            backup_retention_days=backup_retention_days,
             allocated_storage_gb=settings.allocated_storage_gb,
             primary=side(bases["primary"]),
             dr=side(bases["dr"]),
         ),
+    )
+
+
+def schedule_rotation(stack: str, database: ReplicatedDatabase, migrated_by: pulumi.Resource | None) -> CredentialRotation:
+    """The application user's password rotation, enabled once `migrated_by` (the primary region's
+    migration Job, which creates the user) has completed."""
+    if migrated_by is None:
+        raise ValueError("the primary region's workload has no migration Job: nothing creates the user rotation needs")
+    return CredentialRotation(
+        f"{stack}-db-app-rotation",
+        CredentialRotationArgs(target=database.app_credential.rotation, after=[migrated_by]),
     )
 
 
@@ -58,7 +76,7 @@ def compose_domain(stack: str, settings: FailoverSettings, bases: Mapping[Role, 
     )
 
 
-def compose_registry(stack: str, repository: str, bases: Mapping[Role, RegionBase]) -> ImageRegistry:
+def compose_registry(stack: str, repository: str, bases: Mapping[Role, RegionBase], *, force_delete: bool) -> ImageRegistry:
     """The service's image repository in both regions; the primary's replicates to the dr region's."""
     return ImageRegistry(
         f"{stack}-images",
@@ -66,5 +84,6 @@ def compose_registry(stack: str, repository: str, bases: Mapping[Role, RegionBas
             repository=repository,
             primary=RegionRegistry(region=bases["primary"].region, provider=bases["primary"].provider),
             dr=RegionRegistry(region=bases["dr"].region, provider=bases["dr"].provider),
+            force_delete=force_delete,
         ),
     )

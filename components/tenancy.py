@@ -38,7 +38,9 @@ def compose_tenancy(
     """Every tenant of the config in one region, on the region's cluster and data subnets."""
     region, cluster = base.region, base.cluster
     in_region = pulumi.ResourceOptions(providers={"aws": base.provider, "kubernetes": cluster.k8s_provider})
-    pool = TenantPool(f"{stack}-{region}-tenant-pool", TenantPoolArgs(region=region), opts=in_region)
+    pool = TenantPool(
+        f"{stack}-{region}-tenant-pool", TenantPoolArgs(region=region, force_destroy=cfg.force_delete), opts=in_region
+    )
     silo_prefix = account_id.apply(lambda acct: silo_bucket_prefix(acct, stack, region))
     identity = TenantIdentity(
         f"{stack}-{region}-tenant-identity",
@@ -66,6 +68,7 @@ def compose_tenancy(
                 data_tier=t.data_tier,
                 pool_bucket_arn=pool.bucket_arn,
                 pool_bucket_name=pool.bucket_name,
+                force_destroy=cfg.force_delete,
                 cluster_name=cluster.cluster_name,
                 identity_role_arn=identity.role_arn,
                 silo_bucket_prefix=silo_prefix,

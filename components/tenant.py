@@ -74,6 +74,8 @@ class TenantArgs:
     """Data subnet CIDRs: the only in-VPC destinations tenant pods may reach (PostgreSQL)."""
     platform_namespace: str
     """The reference service's namespace: the only one whose pods may reach the tenant's."""
+    force_destroy: bool = False
+    """Silo: `pulumi destroy` deletes the tenant's bucket with every object version (outside production only)."""
 
     def __post_init__(self) -> None:
         if self.data_tier not in ("pool", "silo"):
@@ -107,7 +109,11 @@ class Tenant(pulumi.ComponentResource):
             silo = SecureBucket(
                 f"{name}-silo",
                 SecureBucketArgs(
-                    kms_key_arn=key.arn, tags=tags, bucket_name=bucket_name, tenant_data=TenantDataRules(key_arn=key.arn)
+                    kms_key_arn=key.arn,
+                    tags=tags,
+                    bucket_name=bucket_name,
+                    tenant_data=TenantDataRules(key_arn=key.arn),
+                    force_destroy=args.force_destroy,
                 ),
                 opts=child,
             )

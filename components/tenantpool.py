@@ -21,6 +21,9 @@ from components.keys import customer_key
 class TenantPoolArgs:
     region: str
     """AWS region; must match the provider passed in `opts.providers`."""
+    force_destroy: bool = False
+    """`pulumi destroy` deletes the bucket with every object version in it (outside production only);
+    False: the delete fails on a non-empty bucket until it is emptied by hand."""
 
 
 class TenantPool(pulumi.ComponentResource):
@@ -32,7 +35,7 @@ class TenantPool(pulumi.ComponentResource):
         key = customer_key(f"{name}-key", f"{name}: default encryption of the shared tenant bucket", parent=self)
         bucket = SecureBucket(
             f"{name}-data",
-            SecureBucketArgs(kms_key_arn=key.arn, tenant_data=TenantDataRules()),
+            SecureBucketArgs(kms_key_arn=key.arn, tenant_data=TenantDataRules(), force_destroy=args.force_destroy),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.bucket_name = bucket.bucket_name

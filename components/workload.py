@@ -281,6 +281,7 @@ def pod_spec(
 class Workload(pulumi.ComponentResource):
     service_names: dict[str, pulumi.Output[str]]  # track -> its ClusterIP Service
     namespace: pulumi.Output[str]
+    migration: pulumi.Resource | None  # the primary region's migration Job (it creates the service's user)
 
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:workload:Workload", name, None, opts)
@@ -357,6 +358,7 @@ class Workload(pulumi.ComponentResource):
         pod_labels = {"app.kubernetes.io/name": APP}
 
         rollout_after: list[pulumi.Resource] = []
+        self.migration = None
         if args.role == "primary":
             migration_json = pulumi.Output.secret(
                 pulumi.Output.all(db.writer_host, db.admin_password, db.secret_arn).apply(
@@ -396,6 +398,7 @@ class Workload(pulumi.ComponentResource):
                 opts=in_ns,
             )
             rollout_after.append(migrate)  # new code never starts against an old schema
+            self.migration = migrate
 
         track_names = {"stable": f"{name}-api", "canary": f"{name}{CANARY_SUFFIX}"}  # the stable name predates the split
         track_images = {"stable": args.image, "canary": args.canary_image}

@@ -287,6 +287,22 @@ def preflight(
     )
 
 
+@app.command(cls=Command)
+def teardown(
+    stack: str = StackOpt,
+    json_path: Path | None = typer.Option(None, "--json", help="write the blockers and steps to this file"),
+    project_dir: Path | None = ProjectOpt,
+    debug: bool = DebugOpt,
+    fmt: Format = FormatOpt,
+) -> None:
+    """Dry run, offline: what blocks `pulumi destroy` of the stack (vault locks, protected keys, non-empty buckets and
+    repositories, deletion protection, zones, recovery points), for how long, and the steps in order; exit 1 when a
+    compliance-mode vault lock can make the stack undeletable."""
+    from meridian.commands.teardown import TeardownRequest, run_teardown
+
+    _guard(debug, run_teardown, TeardownRequest(stack=stack, project_dir=project_dir, json_path=json_path, format=fmt))
+
+
 sandbox_app = typer.Typer(
     cls=Group, no_args_is_help=True, help="The local sandbox: the stack's region pair from real parts on 127.0.0.1."
 )

@@ -81,7 +81,7 @@ backup_retention = resource_policy(
             "description": "skip instances with `replicateSourceDb` (they restore from their source)",
         },
     },
-    remediation="Set `backup_retention_period` (config `meridian:database.backup_retention_days`) to at least the minimum.",
+    remediation="Set `backup_retention_period` (config `meridian:dr.backup_retention_days`, which AWS Backup continuous backup shares) to at least the minimum.",
     tags=["data-protection"],
 )
 

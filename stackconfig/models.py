@@ -137,7 +137,6 @@ class DatabaseSettings(_Model):
     engine_version: str = Field("16.4", description="PostgreSQL engine version")
     instance_class: str = Field("db.r6g.large", description="DB instance class of the writer and every reader")
     readers: int = Field(2, ge=0, le=15, description="in-region read replicas in the primary region")
-    backup_retention_days: int = Field(14, ge=1, le=35, description="days of automated database backups (point-in-time restore)")
     allocated_storage_gb: int = Field(100, ge=20, le=65536, description="storage of each instance in GiB; engine postgres only")
 
 
@@ -245,9 +244,20 @@ class CostSettings(_Model):
     )
     activate_cost_allocation_tags: bool = Field(
         True,
-        description="this stack activates the cost-allocation tags its budgets filter on (an account-wide setting: "
-        "exactly one stack per account may own it; AWS refuses a tag not yet seen in billing, docs/operations.md)",
+        description="this stack owns the account-wide activation of the cost-allocation tags its budgets filter on "
+        "(exactly one stack per account may); it activates them only once cost_allocation_tags_in_billing is true",
     )
+    cost_allocation_tags_in_billing: bool = Field(
+        False,
+        description="the tag keys already appear in billing (`aws ce list-cost-allocation-tags` lists them, about 24 h "
+        "after the first tagged resources run); AWS refuses to activate a key it has not seen, so a first `up` keeps "
+        "false (docs/operations.md)",
+    )
+
+    @property
+    def activates_tags(self) -> bool:
+        """The stack creates the tag activations: it owns them and billing has seen the keys."""
+        return self.activate_cost_allocation_tags and self.cost_allocation_tags_in_billing
 
 
 ARN = re.compile(r"^arn:aws:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d{12}):(?P<resource>.+)$")
@@ -305,21 +315,43 @@ class DrSettings(_Model):
         35,
         ge=7,
         le=35,
-        description="AWS Backup recovery points (continuous backups keep at most 35 days); the vault lock's minimum",
+        description="days of point-in-time restore and of every recovery point: AWS Backup's continuous backup "
+        "(at most 35), the database's own automated backups (continuous backup takes them over) and the vault lock's minimum",
     )
     backup_schedule: str = Field(
         "cron(0 * ? * * *)",
         pattern=r"^(cron|rate)\(.+\)$",
         description="snapshot (and cross-region copy) schedule; continuous backup covers the time between",
     )
-    vault_lock_changeable_days: int | None = Field(
-        3, ge=3, description="days the vault lock stays changeable before compliance mode (immutable); null keeps governance mode"
+    vault_lock_mode: Literal["governance", "compliance"] | None = Field(
+        None,
+        json_schema_extra={"default_text": "governance; compliance when production"},  # the docs' default column
+        description="governance: recovery points keep their minimum retention, but a principal with "
+        "backup:DeleteBackupVaultLockConfiguration can remove the lock (and then the vaults); compliance: after "
+        "vault_lock_grace_days nobody can, and the vaults can never be deleted",
+    )
+    vault_lock_grace_days: int = Field(
+        3,
+        ge=3,
+        le=36500,
+        description="compliance mode only: days after the first `up` during which the lock can still be removed (AWS's minimum is 3)",
     )
     replicate_delete_markers: bool = Field(True, description="S3 replication copies delete markers to the dr region")
     replication_time_control: bool = Field(
         True, description="S3 Replication Time Control: 99.99 % of objects within 15 minutes, with metrics"
     )
     fis_duration_minutes: int = Field(5, ge=1, le=60, description="how long each FIS experiment holds its fault")
+
+
+class TeardownSettings(_Model):
+    """What `pulumi destroy` may delete with the stack (docs/operations.md, Teardown)."""
+
+    force_delete: bool | None = Field(
+        None,
+        json_schema_extra={"default_text": "true; false when production"},  # the docs' default column
+        description="versioned buckets (every object version) and ECR repositories (every image) are deleted with "
+        "the stack; false: destroy stops at the first non-empty one until it is emptied by hand",
+    )
 
 
 class RolloutSettings(_Model):
@@ -404,6 +436,19 @@ class StackConfig(_Model):
     alerts: AlertSettings = Field(AlertSettings(), description=AlertSettings.__doc__)
     quotas: QuotaSettings = Field(QuotaSettings(), description=QuotaSettings.__doc__)
     rollout: RolloutSettings = Field(RolloutSettings(), description=RolloutSettings.__doc__)
+    teardown: TeardownSettings = Field(TeardownSettings(), description=TeardownSettings.__doc__)
+
+    @property
+    def vault_lock_changeable_days(self) -> int | None:
+        """The vault lock's grace in days for compliance mode; None is governance mode (AWS's
+        ChangeableForDays omitted). Absent `dr.vault_lock_mode`: compliance only for production."""
+        mode = self.dr.vault_lock_mode or ("compliance" if self.production else "governance")
+        return self.dr.vault_lock_grace_days if mode == "compliance" else None
+
+    @property
+    def force_delete(self) -> bool:
+        """Buckets and image repositories are deleted with their contents; absent: outside production only."""
+        return not self.production if self.teardown.force_delete is None else self.teardown.force_delete
 
     @property
     def allowed_regions(self) -> tuple[str, ...]:

@@ -80,10 +80,21 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
+# Keys that moved: an old stack file is told where the setting lives now.
+MOVED_KEYS = {
+    ("database", "backup_retention_days"): "dr.backup_retention_days (AWS Backup's continuous backup owns the "
+    "database's retention: one value for both)",
+    ("dr", "vault_lock_changeable_days"): "dr.vault_lock_mode: compliance with dr.vault_lock_grace_days",
+}
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "extra_forbidden":
         loc = tuple(error["loc"])
+        moved = MOVED_KEYS.get(tuple(str(part) for part in loc))
+        if moved:
+            return f"this key moved: set {moved} instead"
         return "unknown key (remove it or check its spelling)" + did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
     if kind == "missing":
         return "required key is missing"

@@ -38,6 +38,7 @@ COMMAND_PATHS = [
     ("docs",),
     ("diff",),
     ("preflight",),
+    ("teardown",),
     ("sandbox",),
     ("sandbox", "up"),
     ("sandbox", "down"),

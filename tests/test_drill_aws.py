@@ -110,7 +110,10 @@ def test_rds_engine_promotes_the_cross_region_replica(previews, aws_env, tmp_pat
     target, cloud, outputs = make_target(previews, "apac", tmp_path)
     replica = outputs["regions"]["dr"]["db_reader_endpoint"].split(".", 1)[0]
     rds = cloud.stub("rds", target.regions["dr"])
-    rds.add_response("promote_read_replica", {"DBInstance": {}}, {"DBInstanceIdentifier": replica, "BackupRetentionPeriod": 14})
+    retention = target.cfg.dr.backup_retention_days  # the promoted primary keeps the continuous-backup retention
+    rds.add_response(
+        "promote_read_replica", {"DBInstance": {}}, {"DBInstanceIdentifier": replica, "BackupRetentionPeriod": retention}
+    )
     rds.add_response(
         "describe_db_instances", {"DBInstances": [{"DBInstanceStatus": "available"}]}, {"DBInstanceIdentifier": replica}
     )

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from components.cost import COST_ALLOCATION_TAGS
 from components.failover import METRICS_REGION
 from components.naming import tenant_namespace
 from components.network import INTERFACE_ENDPOINTS
@@ -315,23 +314,6 @@ def test_the_program_keeps_an_account_id_with_a_leading_zero(tmp_path):
 
 
 # --- item 8: cost caps that can trigger ----------------------------------------------------------
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_cost_allocation_tags_are_activated_for_what_the_budgets_filter_on(previews, stack):
-    plan = previews[stack].plan
-    activated = {
-        r["inputs"]["tagKey"]: r["inputs"]["status"]
-        for r in of_type(plan, "aws:costexplorer/costAllocationTag:CostAllocationTag")
-    }
-    assert activated == dict.fromkeys(COST_ALLOCATION_TAGS, "Active")
-    filtered = {
-        v.split("$")[0].removeprefix("user:")
-        for b in of_type(plan, "aws:budgets/budget:Budget")
-        for f in b["inputs"].get("costFilters", [])
-        for v in f["values"]
-    }
-    assert filtered <= set(activated), f"budgets filter on tags nobody activates: {filtered - set(activated)}"
 
 
 @pytest.mark.parametrize("stack", STACKS)

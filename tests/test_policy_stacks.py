@@ -267,7 +267,10 @@ def test_invalid_policy_settings_exit_2(project_with_pack):
 def test_mandatory_violation_exits_1_grouped_by_rule_and_in_the_plan(project_with_pack, tmp_path):
     path = project_with_pack / "policies" / "config" / "us.json"
     cfg = json.loads(path.read_text())
-    cfg["rds-backup-retention-sufficient"] = {"enforcementLevel": "mandatory", "minRetentionDays": 30}  # the stack keeps 14
+    cfg["rds-backup-retention-sufficient"] = {"enforcementLevel": "mandatory", "minRetentionDays": 30}
+    cfg["backup-plan-coverage"] = {"enforcementLevel": "mandatory", "minRetentionDays": 14}  # the plan passes this one
+    stack_file = project_with_pack / "Pulumi.us.yaml"
+    stack_file.write_text(stack_file.read_text() + "  meridian:dr: {backup_retention_days: 14}\n")  # the stack keeps 14
     cfg["aws-resource-required-tags"] = {"enforcementLevel": "advisory", "requiredTags": ["meridian:stack", "owner"]}
     path.write_text(json.dumps(cfg))
     out = tmp_path / "plan.json"

@@ -93,6 +93,10 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         from meridian.preflight.run import summary_line
 
         console.print(f"deploy preflight: {summary_line(run_checks(plan, prep.cfg))}")
+        from meridian.preflight.teardown import vault_lock_consequences
+
+        for line in vault_lock_consequences(plan.resource_dicts):  # what the first `up` commits to
+            console.print(f"vault lock: {escape(line)}", highlight=False)
     elif req.format == Format.json:
         console.out(plan_json(document), highlight=False, end="")
     else:

@@ -20,6 +20,7 @@ from meridian.preflight import names as namerules
 from meridian.preflight.context import CheckResult, Context, Finding
 from meridian.preflight.placeholders import check_placeholders
 from meridian.preflight.readiness import check_readiness
+from meridian.preflight.teardown import check_teardown
 from meridian.preflight.workload import RenderedContainer, Unknown
 from stackconfig import StackConfig
 
@@ -661,10 +662,11 @@ def check_account(ctx: Context) -> CheckResult:
             "warning: meridian:aws_account_id is not set, so the providers act in whatever account the runner's "
             "credentials belong to; set it (required for production stacks)"
         )
-    if ctx.cfg.cost.activate_cost_allocation_tags:
+    if ctx.cfg.cost.activates_tags:
         result.notes.append(
-            "cost-allocation tags activate only once AWS billing has seen them (up to 24 h after the first tagged "
-            "resource runs); a brand-new account's first `up` fails there: docs/operations.md, step 7"
+            "cost-allocation tags activate only once AWS billing has seen them: `aws ce list-cost-allocation-tags` "
+            "must list meridian:stack, meridian:tenant and meridian:cost-center (else set "
+            "meridian:cost.cost_allocation_tags_in_billing: false; docs/operations.md, step 7)"
         )
     return result
 
@@ -680,6 +682,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "account": check_account,
     "placeholders": check_placeholders,
     "readiness": check_readiness,
+    "teardown": check_teardown,
 }
 
 

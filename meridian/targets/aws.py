@@ -606,7 +606,7 @@ class AwsTarget:
                 self.regions["dr"],
                 "promote_read_replica",
                 DBInstanceIdentifier=ident,
-                BackupRetentionPeriod=self.cfg.database.backup_retention_days,
+                BackupRetentionPeriod=self.cfg.dr.backup_retention_days,
             )
             self._planned = False
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stackconfig.checks import account, alerts, cluster, cost, dr, failover, regions, tenants
+from stackconfig.checks import account, alerts, cluster, cost, dr, failover, regions, teardown, tenants
 
 # The order problems are reported in.
 SECTION_CHECKS = (
@@ -22,6 +22,7 @@ SECTION_CHECKS = (
     account.problems,
     alerts.problems,
     cost.problems,
+    teardown.problems,
 )
 
 

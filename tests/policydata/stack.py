@@ -3,7 +3,23 @@ rule's failing case built from it."""
 
 from __future__ import annotations
 
-from . import access, cluster, cost, cover, database, dr, failover, iam, keys, network, operations, residency, storage, tags, tenancy
+from . import (
+    access,
+    cluster,
+    cost,
+    cover,
+    database,
+    dr,
+    failover,
+    iam,
+    keys,
+    network,
+    operations,
+    residency,
+    storage,
+    tags,
+    tenancy,
+)
 from .base import Builder, Mutations, Resources, stack_and_providers
 
 AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover)
