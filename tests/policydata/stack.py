@@ -3,10 +3,10 @@ rule's failing case built from it."""
 
 from __future__ import annotations
 
-from . import cluster, cost, database, dr, failover, iam, keys, network, operations, residency, storage, tags, tenancy
+from . import cluster, cost, database, datastores, dr, failover, iam, keys, network, operations, residency, storage, tags, tenancy
 from .base import Builder, Mutations, Resources, stack_and_providers
 
-AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover)
+AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover, datastores)
 
 
 def _merged(*modules) -> Mutations:
