@@ -19,8 +19,9 @@ group (HTTPCode_Target_5XX_Count, TargetResponseTime), which is the canary's own
 - The ALB closes client connections after `CLIENT_KEEP_ALIVE_S` (its minimum), so a client on a
   keep-alive connection to a failed region whose ALB still answers re-resolves the name at the
   latest then (the budget's pinned-client term, stackconfig.planning).
-- No access logs: ALB log delivery writes only to SSE-S3 buckets, and the policy pack requires KMS
-  keys on buckets; per-target-group CloudWatch metrics carry what the rollout judges.
+- Access logs go to the region's log bucket (components.logbucket.AccessLogBucket), the only
+  bucket of the stack under SSE-S3: ALB log delivery takes no other encryption. Per-target-group
+  CloudWatch metrics carry what the rollout judges; the logs are the record of every request.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ RUNTIME_OWNED = [f"defaultActions[0].forward.targetGroups[{i}].weight" for i in 
 
 
 @dataclass(frozen=True, kw_only=True)
+class AccessLogs:
+    bucket: pulumi.Input[str]
+    prefix: str
+    ready: pulumi.Resource
+    """What must exist before the ALB logs (the bucket and its policy): ELB checks it can write when logging is enabled."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RegionIngressArgs:
     region: str
     vpc_id: pulumi.Input[str]
@@ -53,6 +62,7 @@ class RegionIngressArgs:
     """The security group the pods' ENIs carry (the EKS cluster security group): admits the ALB."""
     certificate_arn: pulumi.Input[str]
     container_port: int
+    access_logs: AccessLogs
     deletion_protection: bool = False
 
     def __post_init__(self) -> None:
@@ -122,7 +132,8 @@ class RegionIngress(pulumi.ComponentResource):
             client_keep_alive=CLIENT_KEEP_ALIVE_S,
             idle_timeout=60,
             enable_deletion_protection=args.deletion_protection,
-            opts=child,
+            access_logs={"bucket": args.access_logs.bucket, "prefix": args.access_logs.prefix, "enabled": True},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.access_logs.ready]),
         )
         groups = {
             track: aws.lb.TargetGroup(

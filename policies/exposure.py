@@ -114,7 +114,7 @@ s3_public_access = stack_policy(
     remediation="Add a BucketPublicAccessBlock with `block_public_acls`, `block_public_policy`, `ignore_public_acls` and "
     "`restrict_public_buckets` all True; use BucketOwnershipControls `BucketOwnerEnforced` instead of ACLs; "
     "grant access in bucket policies to named principals only; serve public content through CloudFront with origin access control.",
-    limits="The account-level public access block and SCPs are outside the stack; object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.",
+    limits="The account-level public access block is deployed by the stack that owns the account's guardrails (components.guardrails), not judged here; SCPs are organisation-level (docs/operations.md); object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.",
     tags=["exposure", "data"],
 )
 
