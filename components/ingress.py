@@ -19,7 +19,7 @@ group (HTTPCode_Target_5XX_Count, TargetResponseTime), which is the canary's own
 - The ALB closes client connections after `CLIENT_KEEP_ALIVE_S` (its minimum), so a client on a
   keep-alive connection to a failed region whose ALB still answers re-resolves the name at the
   latest then (the budget's pinned-client term, stackconfig.planning).
-- Access logs go to the region's log bucket (components.logbucket.AccessLogBucket), the only
+- Access logs go to the ingress's own log bucket (components.logbucket.AccessLogBucket), the only
   bucket of the stack under SSE-S3: ALB log delivery takes no other encryption. Per-target-group
   CloudWatch metrics carry what the rollout judges; the logs are the record of every request.
 """
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.logbucket import AccessLogBucket, AccessLogBucketArgs
 from components.naming import elb_logical_name
 from stackconfig.planning import CLIENT_KEEP_ALIVE_S
 
@@ -39,17 +40,10 @@ TRACKS = ("stable", "canary")
 HTTPS_PORT = 443
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 with forward secrecy only
 HEALTH_PATH = "/healthz"
+LOG_PREFIX = "alb"  # access logs land under <bucket>/alb/AWSLogs/<account>/
 INITIAL_WEIGHTS = {"stable": 100, "canary": 0}
 # The rollout tool owns these at runtime (see the module docstring); index = position in TRACKS.
 RUNTIME_OWNED = [f"defaultActions[0].forward.targetGroups[{i}].weight" for i in range(len(TRACKS))]
-
-
-@dataclass(frozen=True, kw_only=True)
-class AccessLogs:
-    bucket: pulumi.Input[str]
-    prefix: str
-    ready: pulumi.Resource
-    """What must exist before the ALB logs (the bucket and its policy): ELB checks it can write when logging is enabled."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +56,8 @@ class RegionIngressArgs:
     """The security group the pods' ENIs carry (the EKS cluster security group): admits the ALB."""
     certificate_arn: pulumi.Input[str]
     container_port: int
-    access_logs: AccessLogs
+    access_log_retention_days: int
+    """How long the ALB's access logs are kept (its own log bucket, components.logbucket)."""
     deletion_protection: bool = False
 
     def __post_init__(self) -> None:
@@ -121,6 +116,10 @@ class RegionIngress(pulumi.ComponentResource):
             to_port=args.container_port,
             opts=pulumi.ResourceOptions(parent=sg),
         )
+        # ELB checks it can write to the bucket when logging is turned on: the bucket and its policy come first
+        logs = AccessLogBucket(
+            f"{name}-logs", AccessLogBucketArgs(prefix=LOG_PREFIX, retention_days=args.access_log_retention_days), opts=child
+        )
         alb = aws.lb.LoadBalancer(
             elb_logical_name(name, "api"),
             load_balancer_type="application",
@@ -132,8 +131,8 @@ class RegionIngress(pulumi.ComponentResource):
             client_keep_alive=CLIENT_KEEP_ALIVE_S,
             idle_timeout=60,
             enable_deletion_protection=args.deletion_protection,
-            access_logs={"bucket": args.access_logs.bucket, "prefix": args.access_logs.prefix, "enabled": True},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.access_logs.ready]),
+            access_logs={"bucket": logs.bucket_name, "prefix": LOG_PREFIX, "enabled": True},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
         )
         groups = {
             track: aws.lb.TargetGroup(

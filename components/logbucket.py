@@ -68,7 +68,6 @@ class AccessLogBucketArgs:
 
 class AccessLogBucket(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
-    prefix: str
 
     def __init__(self, name: str, args: AccessLogBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:storage:AccessLogBucket", name, None, opts)
@@ -124,5 +123,4 @@ class AccessLogBucket(pulumi.ComponentResource):
             ),  # a policy naming other principals lands after the block
         )
         self.bucket_name = bucket.bucket
-        self.prefix = args.prefix
         self.register_outputs({"bucket_name": self.bucket_name})

@@ -14,9 +14,8 @@ import pulumi
 from components.admission import TenantAdmission, TenantAdmissionArgs
 from components.apikeys import TenantApiKeys
 from components.database import ReplicatedDatabase
-from components.ingress import AccessLogs, RegionIngress, RegionIngressArgs
+from components.ingress import RegionIngress, RegionIngressArgs
 from components.lbcontroller import LoadBalancerController, LoadBalancerControllerArgs
-from components.logbucket import AccessLogBucket, AccessLogBucketArgs
 from components.naming import NAMESPACE_PREFIX, elb_prefix
 from components.regionbase import RegionBase
 from components.registry import ImageRegistry
@@ -57,11 +56,6 @@ def compose_region(
         TenantAdmissionArgs(tenant_label=TENANT_LABEL, namespace_prefix=NAMESPACE_PREFIX),
         opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.k8s_provider}),
     )
-    logs = AccessLogBucket(
-        f"{stack}-{region}-alb-logs",
-        AccessLogBucketArgs(prefix="alb", retention_days=cfg.network.flow_log_retention_days),
-        opts=pulumi.ResourceOptions(providers={"aws": base.provider}),
-    )
     ingress = RegionIngress(
         elb_prefix(stack, region),  # short: ELB names are 32 characters (`us-use1-lb`)
         RegionIngressArgs(
@@ -72,7 +66,7 @@ def compose_region(
             pod_security_group_id=cluster.node_security_group_id,
             certificate_arn=certificate_arn,
             container_port=cfg.workload.container_port,
-            access_logs=AccessLogs(bucket=logs.bucket_name, prefix=logs.prefix, ready=logs),
+            access_log_retention_days=cfg.network.flow_log_retention_days,
             deletion_protection=cfg.production,
         ),
         opts=pulumi.ResourceOptions(providers={"aws": base.provider}),
