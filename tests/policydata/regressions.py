@@ -225,6 +225,62 @@ CAUGHT: list[tuple[str, str, Mutation]] = [
         "a queue policy open to a foreign account's root by bare id",
         policy_of("events-policy", {"Effect": "Allow", "Principal": {"AWS": FOREIGN}, "Action": "sqs:*", "Resource": "*"}),
     ),
+    (
+        "resource-policy-principals-in-account",
+        '`*` "pinned" by StringLike aws:PrincipalAccount `*`',
+        policy_of(
+            "platform-key-policy",
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringLike": {"aws:PrincipalAccount": "*"}},
+            },
+        ),
+    ),
+    (
+        "resource-policy-principals-in-account",
+        "a foreign role listed beside the own root in one statement",
+        policy_of(
+            "platform-key-policy",
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{FOREIGN}:role/reader"]},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            },
+        ),
+    ),
+    ("budgets-limit-and-cap-enforced", "a budget in another currency unit", set_input("budget-tenant-acme", "limitUnit", "JPY")),
+    (
+        "budgets-limit-and-cap-enforced",
+        "a hard cap that fires at 1000 % of the limit",
+        set_input("budget-tenant-acme-cap", "actionThreshold.actionThresholdValue", 1000),
+    ),
+    (
+        "s3-lifecycle-keeps-retention",
+        "a lifecycle rule expiring everything on a fixed date",
+        add(
+            resource(
+                "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                "pool-dated-expiry",
+                {
+                    "bucket": "pool-bucket-1234567",
+                    "rules": [{"id": "d", "status": "Enabled", "expiration": {"date": "2027-01-01"}}],
+                },
+                deps={"bucket": [POOL]},
+            )
+        ),
+    ),
+    (
+        "route53-failover-record-ready",
+        "the health check probes the right host through another resource's output",
+        together(
+            set_input("primary-check", "fqdn", "status.example.com"),
+            link("primary-check", "fqdn", urn("aws:route53/zone:Zone", "zone")),
+        ),
+    ),
     # --- encryption
     ("data-store-customer-key", "a secret without kmsKeyId", set_input("db-credential", "kmsKeyId", None)),
     (
