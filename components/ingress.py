@@ -19,7 +19,7 @@ group (HTTPCode_Target_5XX_Count, TargetResponseTime), which is the canary's own
 - The ALB closes client connections after `CLIENT_KEEP_ALIVE_S` (its minimum), so a client on a
   keep-alive connection to a failed region whose ALB still answers re-resolves the name at the
   latest then (the budget's pinned-client term, stackconfig.planning).
-- Access logs go to the ingress's own log bucket (components.logbucket.AccessLogBucket), the only
+- Access logs go to the ingress's own log bucket (components.logbucket.access_log_bucket), the only
   bucket of the stack under SSE-S3: ALB log delivery takes no other encryption. Per-target-group
   CloudWatch metrics carry what the rollout judges; the logs are the record of every request.
 """
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.logbucket import AccessLogBucket, AccessLogBucketArgs
+from components.logbucket import access_log_bucket
 from components.naming import elb_logical_name
 from stackconfig.planning import CLIENT_KEEP_ALIVE_S
 
@@ -117,8 +117,8 @@ class RegionIngress(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=sg),
         )
         # ELB checks it can write to the bucket when logging is turned on: the bucket and its policy come first
-        logs = AccessLogBucket(
-            f"{name}-logs", AccessLogBucketArgs(prefix=LOG_PREFIX, retention_days=args.access_log_retention_days), opts=child
+        log_bucket, log_policy = access_log_bucket(
+            f"{name}-logs", parent=self, prefix=LOG_PREFIX, retention_days=args.access_log_retention_days
         )
         alb = aws.lb.LoadBalancer(
             elb_logical_name(name, "api"),
@@ -131,8 +131,8 @@ class RegionIngress(pulumi.ComponentResource):
             client_keep_alive=CLIENT_KEEP_ALIVE_S,
             idle_timeout=60,
             enable_deletion_protection=args.deletion_protection,
-            access_logs={"bucket": logs.bucket_name, "prefix": LOG_PREFIX, "enabled": True},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
+            access_logs={"bucket": log_bucket.bucket, "prefix": LOG_PREFIX, "enabled": True},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
         )
         groups = {
             track: aws.lb.TargetGroup(

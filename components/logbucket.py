@@ -1,4 +1,4 @@
-"""AccessLogBucket: where a region's load balancer writes its access logs.
+"""The access-log bucket: where a region's load balancer writes its access logs.
 
 ALB log delivery writes only to buckets under SSE-S3 (`AES256`): the one bucket of the stack
 without a customer KMS key, which is why it holds nothing but these logs (the policy pack admits
@@ -14,7 +14,6 @@ and the `logdelivery.elasticloadbalancing.amazonaws.com` service principal (the 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -52,75 +51,61 @@ def access_log_policy(bucket_arn: str, prefix: str, account_id: str, elb_account
     return json.dumps(document)
 
 
-@dataclass(frozen=True, kw_only=True)
-class AccessLogBucketArgs:
-    prefix: str
-    """The load balancer writes under `<prefix>/AWSLogs/<account>/`."""
-    retention_days: int
-    """Logs (and their old versions) expire after this many days."""
-
-    def __post_init__(self) -> None:
-        if not self.prefix or self.prefix.startswith("/") or self.prefix.endswith("/"):
-            raise ValueError(f"prefix must be a plain path without leading or trailing '/', got {self.prefix!r}")
-        if self.retention_days < 1:
-            raise ValueError(f"retention_days must be at least 1, got {self.retention_days}")
-
-
-class AccessLogBucket(pulumi.ComponentResource):
-    bucket_name: pulumi.Output[str]
-
-    def __init__(self, name: str, args: AccessLogBucketArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:storage:AccessLogBucket", name, None, opts)
-        bucket = aws.s3.Bucket(f"{name}-bucket", opts=pulumi.ResourceOptions(parent=self))
-        under = pulumi.ResourceOptions(parent=bucket)
-        block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-no-public",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=under,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-owner", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=under
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=under
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-sse",
-            bucket=bucket.id,
-            # ALB log delivery accepts no other encryption (see the module docstring)
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=under,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-expiry",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "id": "expire-logs",
-                    "status": "Enabled",
-                    "filter": {"prefix": f"{args.prefix}/"},
-                    "expiration": {"days": args.retention_days},
-                    "noncurrent_version_expiration": {"noncurrent_days": args.retention_days},
-                }
-            ],
-            opts=under,
-        )
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        elb_account = aws.elb.get_service_account_output(opts=invoke).arn
-        aws.s3.BucketPolicy(
-            f"{name}-policy",
-            bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, account_id, elb_account).apply(
-                lambda v: access_log_policy(v[0], args.prefix, v[1], v[2])
-            ),
-            opts=pulumi.ResourceOptions(
-                parent=bucket, depends_on=[block]
-            ),  # a policy naming other principals lands after the block
-        )
-        self.bucket_name = bucket.bucket
-        self.register_outputs({"bucket_name": self.bucket_name})
+def access_log_bucket(
+    name: str, *, parent: pulumi.Resource, prefix: str, retention_days: int
+) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
+    """The log bucket and its guards, children of `parent` (a function, like components.keys.customer_key:
+    the bucket belongs to the load balancer's component). Returns the bucket and its policy: what
+    the load balancer must wait for (ELB checks it can write when logging is turned on)."""
+    if not prefix or prefix.startswith("/") or prefix.endswith("/"):
+        raise ValueError(f"prefix must be a plain path without leading or trailing '/', got {prefix!r}")
+    if retention_days < 1:
+        raise ValueError(f"retention_days must be at least 1, got {retention_days}")
+    bucket = aws.s3.Bucket(f"{name}-bucket", opts=pulumi.ResourceOptions(parent=parent))
+    under = pulumi.ResourceOptions(parent=bucket)
+    block = aws.s3.BucketPublicAccessBlock(
+        f"{name}-no-public",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=under,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-owner", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=under
+    )
+    aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=under)
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-sse",
+        bucket=bucket.id,
+        # ALB log delivery accepts no other encryption (see the module docstring)
+        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+        opts=under,
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-expiry",
+        bucket=bucket.id,
+        rules=[
+            {
+                "id": "expire-logs",
+                "status": "Enabled",
+                "filter": {"prefix": f"{prefix}/"},
+                "expiration": {"days": retention_days},
+                "noncurrent_version_expiration": {"noncurrent_days": retention_days},
+            }
+        ],
+        opts=under,
+    )
+    invoke = pulumi.InvokeOutputOptions(parent=parent)
+    account_id = aws.get_caller_identity_output(opts=invoke).account_id
+    elb_account = aws.elb.get_service_account_output(opts=invoke).arn
+    policy = aws.s3.BucketPolicy(
+        f"{name}-policy",
+        bucket=bucket.id,
+        policy=pulumi.Output.all(bucket.arn, account_id, elb_account).apply(
+            lambda v: access_log_policy(v[0], prefix, v[1], v[2])
+        ),
+        opts=pulumi.ResourceOptions(parent=bucket, depends_on=[block]),  # a policy naming other principals lands after the block
+    )
+    return bucket, policy
