@@ -5,7 +5,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.apikeys import TenantApiKeys, TenantApiKeysArgs
-from components.oversight import compose_alerts, compose_cost_caps
+from components.oversight import compose_alerts, compose_cost_caps, compose_guardrails
 from components.recovery import compose_disaster_recovery, compose_failover
 from components.region import Region, compose_region, region_outputs
 from components.regionbase import RegionBase, Role, compose_base
@@ -61,6 +61,7 @@ schedule_rotation(stack, database, migrated_by=regions["primary"].workload.migra
 cost_caps = compose_cost_caps(stack, cfg.cost, cfg.tenants, regions)
 failover = compose_failover(stack, cfg.failover, domain, regions)
 compose_alerts(stack, cfg.alerts, failover=failover, cost_caps=cost_caps, regions=regions)
+compose_guardrails(stack, cfg.owns_account_guardrails, regions)  # the runtime backstops behind the policy pack
 disaster_recovery = compose_disaster_recovery(
     stack,
     cfg.dr,

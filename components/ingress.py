@@ -19,8 +19,9 @@ group (HTTPCode_Target_5XX_Count, TargetResponseTime), which is the canary's own
 - The ALB closes client connections after `CLIENT_KEEP_ALIVE_S` (its minimum), so a client on a
   keep-alive connection to a failed region whose ALB still answers re-resolves the name at the
   latest then (the budget's pinned-client term, stackconfig.planning).
-- No access logs: ALB log delivery writes only to SSE-S3 buckets, and the policy pack requires KMS
-  keys on buckets; per-target-group CloudWatch metrics carry what the rollout judges.
+- Access logs go to the ingress's own log bucket (components.logbucket.access_log_bucket), the only
+  bucket of the stack under SSE-S3: ALB log delivery takes no other encryption. Per-target-group
+  CloudWatch metrics carry what the rollout judges; the logs are the record of every request.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.logbucket import access_log_bucket
 from components.naming import elb_logical_name
 from stackconfig.planning import CLIENT_KEEP_ALIVE_S
 
@@ -38,6 +40,7 @@ TRACKS = ("stable", "canary")
 HTTPS_PORT = 443
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 with forward secrecy only
 HEALTH_PATH = "/healthz"
+LOG_PREFIX = "alb"  # access logs land under <bucket>/alb/AWSLogs/<account>/
 INITIAL_WEIGHTS = {"stable": 100, "canary": 0}
 # The rollout tool owns these at runtime (see the module docstring); index = position in TRACKS.
 RUNTIME_OWNED = [f"defaultActions[0].forward.targetGroups[{i}].weight" for i in range(len(TRACKS))]
@@ -53,7 +56,11 @@ class RegionIngressArgs:
     """The security group the pods' ENIs carry (the EKS cluster security group): admits the ALB."""
     certificate_arn: pulumi.Input[str]
     container_port: int
+    access_log_retention_days: int
+    """How long the ALB's access logs are kept (its own log bucket, components.logbucket)."""
     deletion_protection: bool = False
+    force_destroy_logs: bool = False
+    """`pulumi destroy` deletes the log bucket with its logs (config teardown.force_delete)."""
 
     def __post_init__(self) -> None:
         if len(self.public_subnet_ids) < 2:
@@ -111,6 +118,14 @@ class RegionIngress(pulumi.ComponentResource):
             to_port=args.container_port,
             opts=pulumi.ResourceOptions(parent=sg),
         )
+        # ELB checks it can write to the bucket when logging is turned on: the bucket and its policy come first
+        log_bucket, log_policy = access_log_bucket(
+            f"{name}-logs",
+            parent=self,
+            prefix=LOG_PREFIX,
+            retention_days=args.access_log_retention_days,
+            force_destroy=args.force_destroy_logs,
+        )
         alb = aws.lb.LoadBalancer(
             elb_logical_name(name, "api"),
             load_balancer_type="application",
@@ -122,7 +137,8 @@ class RegionIngress(pulumi.ComponentResource):
             client_keep_alive=CLIENT_KEEP_ALIVE_S,
             idle_timeout=60,
             enable_deletion_protection=args.deletion_protection,
-            opts=child,
+            access_logs={"bucket": log_bucket.bucket, "prefix": LOG_PREFIX, "enabled": True},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
         )
         groups = {
             track: aws.lb.TargetGroup(

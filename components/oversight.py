@@ -1,5 +1,6 @@
-"""Who hears about the stack: budgets per stack and per tenant, and the subscribers every alert
-topic delivers to.
+"""Who hears about the stack and what watches the account: budgets per stack and per tenant, the
+subscribers every alert topic delivers to, and the account's runtime guardrails (Access Analyzers,
+the S3 public access block).
 
 Plain functions over the components, no component of their own (see components.regionbase).
 """
@@ -13,6 +14,7 @@ import pulumi
 from components.alerts import AlertSubscriptions, AlertSubscriptionsArgs, AlertTopic, Subscriber
 from components.cost import CostCaps, CostCapsArgs, TenantBudget
 from components.failover import METRICS_REGION, Failover
+from components.guardrails import AccountGuardrails, AccountGuardrailsArgs
 from components.region import Region
 from components.regionbase import ROLES, Role
 from components.tagging import regional_provider
@@ -60,3 +62,18 @@ def compose_alerts(
             provider_of=regional_provider,
         ),
     )
+
+
+def compose_guardrails(stack: str, owns: bool, regions: Mapping[Role, Region]) -> list[AccountGuardrails]:
+    """The account's guardrails in each region of the pair (the public access block in the primary),
+    when this stack owns them; none otherwise (another stack of the account does)."""
+    if not owns:
+        return []
+    return [
+        AccountGuardrails(
+            f"{stack}-{regions[role].region}-guardrails",
+            AccountGuardrailsArgs(stack=stack, region=regions[role].region, account_public_access_block=role == "primary"),
+            opts=pulumi.ResourceOptions(providers={"aws": regions[role].provider}),
+        )
+        for role in ROLES
+    ]

@@ -11,14 +11,16 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.admission import TenantAdmission, TenantAdmissionArgs
 from components.apikeys import TenantApiKeys
 from components.database import ReplicatedDatabase
 from components.ingress import RegionIngress, RegionIngressArgs
 from components.lbcontroller import LoadBalancerController, LoadBalancerControllerArgs
-from components.naming import elb_prefix
+from components.naming import NAMESPACE_PREFIX, elb_prefix
 from components.regionbase import RegionBase
 from components.registry import ImageRegistry
 from components.tenancy import RegionTenancy, compose_tenancy, service_tenants
+from components.tenant import TENANT_LABEL
 from components.workload import DatabaseAccess, Workload, WorkloadArgs
 from stackconfig import StackConfig
 
@@ -48,6 +50,12 @@ def compose_region(
     are the pair's (components.shared)."""
     role, region, cluster, network = base.role, base.region, base.cluster, base.network
     tenancy = compose_tenancy(stack, cfg, base, database=database, account_id=account_id)
+    # the cluster holds tenant namespaces to the pack's Kubernetes rules at runtime, whoever applies what
+    TenantAdmission(
+        f"{stack}-{region}-admission",
+        TenantAdmissionArgs(tenant_label=TENANT_LABEL, namespace_prefix=NAMESPACE_PREFIX),
+        opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.k8s_provider}),
+    )
     ingress = RegionIngress(
         elb_prefix(stack, region),  # short: ELB names are 32 characters (`us-use1-lb`)
         RegionIngressArgs(
@@ -58,7 +66,9 @@ def compose_region(
             pod_security_group_id=cluster.node_security_group_id,
             certificate_arn=certificate_arn,
             container_port=cfg.workload.container_port,
+            access_log_retention_days=cfg.network.flow_log_retention_days,
             deletion_protection=cfg.production,
+            force_destroy_logs=cfg.force_delete,
         ),
         opts=pulumi.ResourceOptions(providers={"aws": base.provider}),
     )

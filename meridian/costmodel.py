@@ -254,6 +254,9 @@ _FREE = (
     "aws:lb/listener",
     "aws:lb/targetGroup",
     "aws:vpc/securityGroup",  # VPC security group rules
+    # external access analysis is free; unused access is billed per IAM role and user analyzed each month
+    # (the account's principals, not the plan's): usage
+    "aws:accessanalyzer/",
 )
 
 

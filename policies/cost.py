@@ -15,6 +15,7 @@ from ruleutil import (
     dig,
     judge_each,
     labels_of,
+    peek,
     stack_policy,
     tags_of,
 )
@@ -105,6 +106,7 @@ tenant_budgets = stack_policy(
     },
     remediation="Add the tenant to `meridian:tenants` with a `monthly_budget_usd`: components.cost.CostCaps creates its budget "
     "(cost filter TagKeyValue `user:meridian:tenant$<id>`), alerts and the hard-cap action.",
+    limits="A budget's limit, alerts and enforcement are judged by budgets-limit-and-cap-enforced; a tenant known only at runtime has no resource to find.",
     tags=["cost", "tenancy"],
 )
 
@@ -149,7 +151,124 @@ stack_budget = stack_policy(
         }
     },
     remediation="Set `meridian:cost.stack_cap_usd`; components.cost.CostCaps creates the stack budget with alerts at the configured thresholds.",
+    limits="The budget's limit against the cap is judged by budgets-limit-and-cap-enforced.",
     tags=["cost"],
 )
 
-POLICIES = [tenant_budgets, stack_budget]
+BUDGET_ACTION = "aws:budgets/budgetAction:BudgetAction"
+ENFORCING_ACTIONS = ("APPLY_IAM_POLICY", "APPLY_SCP_POLICY", "RUN_SSM_DOCUMENTS")
+
+
+def _amount(value: Any) -> float:
+    return float(str(value).replace(",", ""))
+
+
+def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+    cap = config.get("stackCapUsd")
+    if cap is None:
+        return [
+            (
+                None,
+                "budgets-limit-and-cap-enforced needs `stackCapUsd` in policies/config/<stack>.json (generated from cost.stack_cap_usd)",
+            )
+        ]
+    cap = float(cap)
+    tenant_tag, stack_tag = config.get("tenantTag", "meridian:tenant"), config.get("stackTag", "meridian:stack")
+    by_name = {peek(b.props, "name"): b for b in stack.of(BUDGET) if isinstance(peek(b.props, "name"), str)}
+    actions: dict[str, list[Any]] = {}
+    for action in stack.of(BUDGET_ACTION):
+        name = peek(action.props, "budgetName")
+        for b in stack.linked(action, "budgetName", BUDGET) or (
+            [by_name[name]] if isinstance(name, str) and name in by_name else []
+        ):
+            actions.setdefault(b.urn, []).append(action)
+    tenant_total = 0.0
+
+    def enforces(action: Any, limit: float) -> bool:
+        threshold = dig(action.props, "actionThreshold", default={})
+        value = float(dig(threshold, "actionThresholdValue", default=float("inf")))
+        at_most_limit = value <= 100 if dig(threshold, "actionThresholdType") == "PERCENTAGE" else value <= limit
+        return (
+            str(dig(action.props, "actionType", default="")) in ENFORCING_ACTIONS
+            and str(dig(action.props, "approvalModel", default="MANUAL")) == "AUTOMATIC"
+            and at_most_limit
+        )
+
+    def judge(budget: Any) -> list[tuple[str | None, str]]:
+        nonlocal tenant_total
+        out = []
+        filters = _tag_filters(budget)
+        is_tenant = any(v.startswith(f"user:{tenant_tag}$") for v in filters)
+        is_stack = any(v.startswith(f"user:{stack_tag}$") for v in filters)
+        unit, period = dig(budget.props, "limitUnit"), dig(budget.props, "timeUnit")
+        if unit != "USD" or period != "MONTHLY":
+            out.append(
+                (
+                    budget.urn,
+                    f"AWS Budget must count USD per month (`limitUnit: USD`, `timeUnit: MONTHLY`), not {unit} per {period}",
+                )
+            )
+        limit = _amount(dig(budget.props, "limitAmount", default="inf"))
+        if not 0 < limit <= cap:
+            out.append((budget.urn, f"AWS Budget limit must be within the stack cap of {cap:.2f} USD, not {limit:.2f}"))
+        if is_tenant:
+            tenant_total += limit
+            if not any(enforces(a, limit) for a in actions.get(budget.urn, [])):
+                out.append(
+                    (
+                        budget.urn,
+                        "Tenant budget must have a BudgetAction that enforces the cap: an automatic APPLY_IAM_POLICY / SCP / SSM "
+                        "action at no more than 100 % of the limit",
+                    )
+                )
+        if is_tenant or is_stack:
+            alerts = [
+                n
+                for n in as_list(dig(budget.props, "notifications"))
+                if float(dig(n, "threshold", default=float("inf")))
+                <= (100 if dig(n, "thresholdType", default="PERCENTAGE") == "PERCENTAGE" else limit)
+                and (as_list(dig(n, "subscriberSnsTopicArns")) or as_list(dig(n, "subscriberEmailAddresses")))
+            ]
+            if not alerts:
+                out.append(
+                    (budget.urn, "AWS Budget must notify someone (an SNS topic or address) at or below 100 % of its limit")
+                )
+        return out
+
+    out = judge_each(stack.of(BUDGET), judge)
+    if tenant_total > cap:
+        out.append((None, f"Tenant budgets must add up to at most the stack cap of {cap:.2f} USD, not {tenant_total:.2f}"))
+    return out
+
+
+budget_caps = stack_policy(
+    "budgets-limit-and-cap-enforced",
+    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget has an automatic enforcing BudgetAction at no more than 100 % of its limit",
+    why="A budget only caps spend if its limit is the planned cap and something acts when it is reached: a budget of 1e9, one that only alerts, or one in another currency or period is present and caps nothing.",
+    check=check_budget_caps,
+    severity=HIGH,
+    config={
+        "stackCapUsd": {
+            "type": "number",
+            "minimum": 0,
+            "description": "the stack's monthly cap in USD (generated from cost.stack_cap_usd)",
+        },
+        "tenantTag": {
+            "type": "string",
+            "default": "meridian:tenant",
+            "description": "cost-allocation tag naming a resource's tenant",
+        },
+        "stackTag": {
+            "type": "string",
+            "default": "meridian:stack",
+            "description": "cost-allocation tag naming a resource's stack",
+        },
+    },
+    remediation="Set budgets from `meridian:cost` and `meridian:tenants` (components.cost.CostCaps): limit = the cap in USD per month, "
+    "notifications at the alert thresholds to the alert topic, and for each tenant an automatic APPLY_IAM_POLICY action at 100 %.",
+    limits="A tenant's own limit is compared with the stack cap, not with its plan's catalog price; AWS Budgets evaluates spend a few times a day, so the cap is not real time.",
+    tags=["cost"],
+)
+
+POLICIES = [tenant_budgets, stack_budget, budget_caps]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ from ruleutil import (
     RDS_GLOBAL,
     RDS_INSTANCE,
     S3_BUCKETS,
+    TAG_TENANT,
     UNKNOWN,
     Stack,
     UnknownValueError,
@@ -28,7 +30,9 @@ from ruleutil import (
     resource_policy,
     stack_policy,
     string_list,
+    tags_of,
     truthy,
+    unknown,
 )
 
 S3_SSE = (
@@ -152,6 +156,7 @@ rds_tls_required = resource_policy(
     severity=HIGH,
     remediation='Add `{"name": "rds.force_ssl", "value": "1"}` to the parameter group\'s `parameters` and '
     "use `sslmode=verify-full` in clients.",
+    limits="That each database actually uses this parameter group is read from the database's own settings by no rule here; client certificate verification is the clients'.",
     tags=["encryption", "transit"],
 )
 
@@ -168,6 +173,14 @@ def _key_check(label: str, field: str, *, flag: str | None = None):
     return check
 
 
+LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+INSTANCE_TYPES = {
+    "aws:ec2/instance:Instance": "instance",
+    "aws:ec2/spotInstanceRequest:SpotInstanceRequest": "spot instance request",
+    LAUNCH_CONFIGURATION: "launch configuration",
+}
+
+
 def check_ebs_encrypted(type_: str, props: Any, config: dict, provider: Any) -> list[str]:
     if type_ == "aws:ebs/volume:Volume":
         return _key_check("EBS volume", "kmsKeyId", flag="encrypted")(type_, props, config, provider)
@@ -178,16 +191,18 @@ def check_ebs_encrypted(type_: str, props: Any, config: dict, provider: Any) -> 
             for i, m in enumerate(as_list(dig(props, "blockDeviceMappings")))
         ]
         disks = [(n, d) for n, d in disks if d is not None]
-    elif type_ == "aws:ec2/instance:Instance":
-        disks = [("instance root volume", dig(props, "rootBlockDevice", default={}))]
+    elif type_ in INSTANCE_TYPES:
+        label = INSTANCE_TYPES[type_]
+        disks = [(f"{label} root volume", dig(props, "rootBlockDevice", default={}))]
         disks += [
-            (f"instance volume {dig(d, 'deviceName', default=i)}", d)
-            for i, d in enumerate(as_list(dig(props, "ebsBlockDevices")))
+            (f"{label} volume {dig(d, 'deviceName', default=i)}", d) for i, d in enumerate(as_list(dig(props, "ebsBlockDevices")))
         ]
     out = []
     for label, disk in disks:
         if not truthy(dig(disk, "encrypted", default=False)):
             out.append(f"{label} must set `encrypted: true` (the default follows the account setting, often off)")
+        elif type_ == LAUNCH_CONFIGURATION and dig(disk, "kmsKeyId") is None:
+            continue  # a launch configuration's disks take no key: the account's EBS default key encrypts them
         else:
             out += _key_problem(label, peek(disk, "kmsKeyId"), config, "kmsKeyId", provider, props)
     return out
@@ -195,13 +210,14 @@ def check_ebs_encrypted(type_: str, props: Any, config: dict, provider: Any) -> 
 
 ebs_encrypted = resource_policy(
     "ebs-volume-encrypted",
-    what="Checks that EBS volumes, launch-template block devices and instance volumes are encrypted with a customer-managed KMS key",
+    what="Checks that EBS volumes, launch-template block devices and the root and EBS volumes of instances, spot instance requests and launch configurations are encrypted (with a customer-managed KMS key wherever the resource takes one)",
     why="Node disks hold container images, logs and scratch data of every tenant scheduled on them; an unencrypted disk or snapshot leaks all of it.",
-    types=["aws:ebs/volume:Volume", "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance"],
+    types=["aws:ebs/volume:Volume", "aws:ec2/launchTemplate:LaunchTemplate", *INSTANCE_TYPES],
     check=check_ebs_encrypted,
     severity=HIGH,
     config=_KEY_SCHEMA,
     remediation="Set `encrypted=True` and `kms_key_id` on each volume / block device mapping (or enable EBS encryption by default with a customer key).",
+    limits="Volumes created at runtime (by the EBS CSI driver, by autoscaling from templates outside the stack) are covered only by the account's EBS encryption-by-default setting.",
     tags=["encryption", "data"],
 )
 
@@ -225,6 +241,7 @@ eks_secrets_encrypted = resource_policy(
     severity=HIGH,
     config=_KEY_SCHEMA,
     remediation='Set `encryption_config={"provider": {"key_arn": key.arn}, "resources": ["secrets"]}` on the cluster.',
+    limits="Secrets written to other stores (ConfigMaps, environment variables) are not covered.",
     tags=["encryption", "data"],
 )
 
@@ -237,6 +254,7 @@ sns_encrypted = resource_policy(
     severity=MEDIUM,
     config=_KEY_SCHEMA,
     remediation="Set `kms_master_key_id` to a customer key whose policy admits the publishing service (e.g. budgets.amazonaws.com, cloudwatch.amazonaws.com).",
+    limits="Who may publish or subscribe is judged by resource-policy-principals-in-account, not here.",
     tags=["encryption"],
 )
 
@@ -249,6 +267,7 @@ backup_vault_encrypted = resource_policy(
     severity=HIGH,
     config=_KEY_SCHEMA,
     remediation="Set `kms_key_arn` on the vault to a customer key (replace the vault: the key cannot change in place).",
+    limits="Who may use the vault's key is the key policy's (resource-policy-principals-in-account).",
     tags=["encryption", "data"],
 )
 
@@ -261,15 +280,94 @@ log_group_encrypted = resource_policy(
     severity=MEDIUM,
     config=_KEY_SCHEMA,
     remediation="Set `kms_key_id` to a customer key whose policy admits `logs.<region>.amazonaws.com`.",
+    limits="Log groups created at runtime by services (e.g. Lambda, EKS if its group is not in the stack) are not in the plan.",
     tags=["encryption"],
+)
+
+
+def check_data_store_key(type_: str, props: Any, config: dict, provider: Any) -> list[str]:
+    if type_ == SECRET:
+        out = _key_problem("Secrets Manager secret", peek(props, "kmsKeyId"), config, "kmsKeyId", provider, props)
+        for i, replica in enumerate(as_list(dig(props, "replicas"))):
+            region = dig(replica, "region")
+            out += key_problem(
+                f"Secrets Manager secret replica in {region}",
+                peek(replica, "kmsKeyId"),
+                config,
+                f"replicas[{i}].kmsKeyId",
+                region,
+            )
+        return out
+    if type_ == ECR_REPOSITORY:
+        configs = as_list(dig(props, "encryptionConfigurations"))
+        kind = str(dig(configs[0], "encryptionType", default="AES256")) if configs else "AES256"
+        if kind != "KMS":
+            return [f"ECR repository must use `encryptionType: KMS` with a customer-managed key, not {kind} (an AWS-owned key)"]
+        return _key_problem(
+            "ECR repository", peek(configs[0], "kmsKey"), config, "encryptionConfigurations[0].kmsKey", provider, props
+        )
+    # SQS: `sqsManagedSseEnabled` is SSE-SQS, a key AWS owns
+    return _key_problem("SQS queue", peek(props, "kmsMasterKeyId"), config, "kmsMasterKeyId", provider, props)
+
+
+SECRET = "aws:secretsmanager/secret:Secret"
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
+SQS_QUEUE = "aws:sqs/queue:Queue"
+
+data_store_key = resource_policy(
+    "data-store-customer-key",
+    what="Checks that every Secrets Manager secret (and each of its replicas), ECR repository and SQS queue is encrypted with a customer-managed KMS key in its own region: not the default `aws/secretsmanager` key, not ECR's `AES256`, not SQS-managed SSE",
+    why="Secrets hold database credentials, images carry the service's code and configuration, queues carry events; with AWS-owned or AWS-managed keys the key policy cannot limit who decrypts them, and no key grant or CloudTrail decrypt record shows who did.",
+    types=[SECRET, ECR_REPOSITORY, SQS_QUEUE],
+    check=check_data_store_key,
+    severity=HIGH,
+    config=_KEY_SCHEMA,
+    remediation="Secrets: `kms_key_id=<customer key>.arn` (and on each replica); ECR: "
+    '`encryption_configurations=[{"encryption_type": "KMS", "kms_key": key.arn}]` (replaces the repository); SQS: `kms_master_key_id=key.arn`.',
+    limits="Whether the named key's policy admits only the intended callers is judged by resource-policy-principals-in-account, not here.",
+    tags=["encryption", "data"],
 )
 
 
 # --- S3 (stack rules: a bucket's settings live on separate resources) ------------------------
 
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+
+
+def inline_sse_rules(bucket_props: Any) -> list[Any]:
+    """A bucket's inline default-encryption rules, in the shape of a BucketServerSideEncryptionConfiguration
+    rule: `serverSideEncryptionConfiguration.rule` (Bucket) or the lists of BucketV2
+    (`serverSideEncryptionConfigurations[].rules[].applyServerSideEncryptionByDefaults[]`)."""
+    out = []
+    rule = dig(bucket_props, "serverSideEncryptionConfiguration", "rule")
+    if rule is not None:
+        out.append(rule)
+    for conf in as_list(dig(bucket_props, "serverSideEncryptionConfigurations")):
+        for r in as_list(dig(conf, "rules")):
+            for default in as_list(dig(r, "applyServerSideEncryptionByDefaults")) or [{}]:
+                out.append({"applyServerSideEncryptionByDefault": default})
+    return out
+
+
+def alb_log_buckets(stack: Stack) -> set[str]:
+    """URNs of the buckets a load balancer delivers its access logs to (`accessLogs.bucket`, by link or name)."""
+    buckets = stack.of(*S3_BUCKETS)
+    by_name = {peek(b.props, "bucket"): b.urn for b in buckets if isinstance(peek(b.props, "bucket"), str)}
+    out: set[str] = set()
+    for lb in stack.of(*LOAD_BALANCERS):
+        if not truthy(peek(lb.props, "accessLogs", "enabled", default=False)):
+            continue
+        out |= {b.urn for b in stack.linked(lb, "accessLogs", *S3_BUCKETS)}
+        name = peek(lb.props, "accessLogs", "bucket")
+        if isinstance(name, str) and name in by_name:
+            out.add(by_name[name])
+    return out
+
 
 def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
+
+    log_buckets = alb_log_buckets(stack)
 
     def judge(bucket: Any, configs: list[Any]) -> list[tuple[str | None, str]]:
         out = []
@@ -279,9 +377,8 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
                 rules += [(c, r) for r in as_list(dig(c.props, "rules"))]
             except UnknownValueError as exc:
                 out.append((c.urn, Unverifiable.of(exc)))
-        inline = dig(bucket.props, "serverSideEncryptionConfiguration", "rule")
-        if inline is not None:
-            rules.append((bucket, inline))
+        rules += [(bucket, r) for r in inline_sse_rules(bucket.props)]
+        sse_s3_ok = bucket.urn in log_buckets and TAG_TENANT not in tags_of(bucket.props)
         if not rules and not out:
             out.append(
                 (
@@ -294,6 +391,8 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
             try:
                 default = dig(rule, "applyServerSideEncryptionByDefault", default={})
                 algorithm = dig(default, "sseAlgorithm")
+                if algorithm == "AES256" and sse_s3_ok:
+                    continue  # ALB log delivery writes only to SSE-S3 buckets: the one place the AWS-owned key is the rule
                 if algorithm not in ("aws:kms", "aws:kms:dsse"):
                     out.append((owner.urn, f"S3 default encryption must use `aws:kms` with a customer key, not {algorithm}"))
                 else:
@@ -332,7 +431,7 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
 
 s3_encrypted = stack_policy(
     "s3-bucket-encrypted",
-    what="Checks that every S3 bucket has default encryption `aws:kms` with a customer-managed KMS key, and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`)",
+    what="Checks that every S3 bucket (Bucket and BucketV2, default encryption inline or as its own resource) has default encryption `aws:kms` with a customer-managed KMS key, except a bucket that receives a load balancer's access logs and holds no tenant's data, which may use SSE-S3 (`AES256`, the only encryption ALB log delivery accepts), and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`)",
     why="Buckets hold tenant data (pool prefixes and silo buckets); each tenant's key only protects its data if the bucket default is KMS too.",
     reads=[*S3_BUCKETS, *S3_SSE, S3_REPLICATION],
     check=check_s3_encrypted,
@@ -340,16 +439,25 @@ s3_encrypted = stack_policy(
     config=_KEY_SCHEMA,
     remediation='Add a BucketServerSideEncryptionConfiguration with `sse_algorithm="aws:kms"`, `kms_master_key_id=<key>.arn` '
     "and `bucket_key_enabled=True` (components.bucket.SecureBucket does this).",
+    limits="Objects written before the default changed keep their old encryption; a writer may name another key per request (the tenant bucket policy binds keys, judged by the tenancy rules).",
     tags=["encryption", "data"],
 )
 
 
-def denies_insecure_transport(document: Any) -> bool:
+def _covers(patterns: tuple[Any, ...], arn: str) -> bool:
+    return any(p is not UNKNOWN and fnmatch.fnmatchcase(arn, str(p)) for p in patterns)
+
+
+def denies_insecure_transport(document: Any, bucket_name: str) -> bool:
+    """Whether a Deny to everyone of every S3 action without TLS covers this bucket and all its objects."""
+    bucket_arn = f"arn:aws:s3:::{bucket_name}"
     for st in parse(document):
-        if st.effect != "deny" or not public(st) or not any(a in ("s3:*", "*") for a in st.actions):
+        if st.effect != "deny" or not public(st) or not any(a in ("s3:*", "*") for a in st.actions) or st.not_resources:
+            continue
+        if not (_covers(st.resources, bucket_arn) and _covers(st.resources, f"{bucket_arn}/*")):
             continue
         if any(
-            str(op).lower() == "bool" and key == "aws:SecureTransport" and "false" in [str(v).lower() for v in vals]
+            str(op).lower() == "bool" and str(key).lower() == "aws:securetransport" and "false" in [str(v).lower() for v in vals]
             for op, key, vals in st.conditions
         ):
             return True
@@ -358,20 +466,23 @@ def denies_insecure_transport(document: Any) -> bool:
 
 def check_s3_tls_only(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     def judge(bucket: Any, policies: list[Any]) -> list[tuple[str | None, str]]:
-        holders = [(p, p.props) for p in policies]
+        holders = [(p, p.props, dig(p.props, "bucket")) for p in policies]
         if peek(bucket.props, "policy") is not None:
-            holders.append((bucket, bucket.props))
+            holders.append((bucket, bucket.props, dig(bucket.props, "bucket")))
         unverifiable = []
-        for holder, props in holders:
+        for holder, props, name in holders:
             try:
-                if denies_insecure_transport(dig(props, "policy")):
+                if not isinstance(name, str) or not name:
+                    raise unknown("bucket")
+                if denies_insecure_transport(dig(props, "policy"), name):
                     return []
             except UnknownValueError as exc:
                 unverifiable.append((holder.urn, Unverifiable.of(exc, "does it deny plain HTTP?")))
         return unverifiable or [
             (
                 bucket.urn,
-                "S3 bucket must have a bucket policy that denies `s3:*` to `Principal: *` when `aws:SecureTransport` is false",
+                "S3 bucket must have a bucket policy that denies `s3:*` to `Principal: *` when `aws:SecureTransport` is false, "
+                "on this bucket's own ARN and its objects (`arn:aws:s3:::<bucket>` and `arn:aws:s3:::<bucket>/*`)",
             )
         ]
 
@@ -380,13 +491,14 @@ def check_s3_tls_only(resources: list[Any], config: dict) -> list[tuple[str | No
 
 s3_tls_only = stack_policy(
     "s3-bucket-tls-only",
-    what="Checks that every S3 bucket has a bucket policy denying all requests made without TLS (`aws:SecureTransport` false)",
+    what="Checks that every S3 bucket has a bucket policy (inline or BucketPolicy) whose Deny to `*` of `s3:*` without TLS (`aws:SecureTransport` false) covers that same bucket's ARN and all its objects",
     why="S3 accepts plain HTTP by default; only a deny in the bucket policy guarantees tenant objects never travel unencrypted.",
     reads=[*S3_BUCKETS, S3_POLICY],
     check=check_s3_tls_only,
     severity=HIGH,
     remediation="Add a BucketPolicy with a Deny of `s3:*` on the bucket and `bucket/*` for `Principal: *` under "
     "`Condition: {Bool: {aws:SecureTransport: false}}` (components.bucket.bucket_policy).",
+    limits="The bucket is named by the policy's `bucket` (the bucket's name, known at `up`); a Deny covering it through a wildcard ARN counts.",
     tags=["encryption", "transit"],
 )
 
@@ -414,10 +526,12 @@ kms_key_guarded = resource_policy(
     check=check_kms_key,
     severity=HIGH,
     remediation="Use components.keys.customer_key (rotation on, a policy where the account administers the key and named services use it).",
+    limits="Principals outside the account are judged by resource-policy-principals-in-account; grants made at runtime are not in the plan.",
     tags=["encryption"],
 )
 
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+CLASSIC_ELB = "aws:elb/loadBalancer:LoadBalancer"
 _TLS_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-2021-06",
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
@@ -428,6 +542,13 @@ _TLS_POLICIES = [
 
 
 def check_listener_tls(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    if type_ == CLASSIC_ELB:
+        # a classic ELB cannot redirect: every listener must terminate TLS itself
+        return [
+            f"Classic load balancer listener on port {dig(listener, 'lbPort')} must use HTTPS or SSL, not {protocol.upper()}"
+            for listener in as_list(dig(props, "listeners"))
+            if (protocol := str(dig(listener, "lbProtocol", default=""))).lower() not in ("https", "ssl")
+        ]
     protocol = str(dig(props, "protocol", default="HTTP")).upper()
     if protocol in ("HTTPS", "TLS"):
         policy = dig(props, "sslPolicy")
@@ -449,9 +570,9 @@ def check_listener_tls(type_: str, props: Any, config: dict, _provider: Any) -> 
 
 listener_tls = resource_policy(
     "lb-listener-tls",
-    what="Checks that every ALB / NLB listener speaks HTTPS or TLS with a current TLS policy (TLS 1.2+ with TLS 1.3), or is an HTTP listener that only redirects to HTTPS",
+    what="Checks that every ALB / NLB listener speaks HTTPS or TLS with a current TLS policy (TLS 1.2+ with TLS 1.3), or is an HTTP listener that only redirects to HTTPS, and that every classic ELB listener speaks HTTPS or SSL",
     why="Tenant API traffic crosses the internet; the provider default TLS policy (2016-08) still accepts TLS 1.0 and weak ciphers.",
-    types=list(LISTENERS),
+    types=[*LISTENERS, CLASSIC_ELB],
     check=check_listener_tls,
     severity=HIGH,
     config={
@@ -463,6 +584,7 @@ listener_tls = resource_policy(
         }
     },
     remediation='Set `protocol="HTTPS"` (or TLS), `ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06"` and a certificate; make port 80 a redirect.',
+    limits="A classic ELB's TLS policy lives on separate ELB policy resources and is not judged: the protocol is.",
     tags=["encryption", "transit"],
 )
 
@@ -478,4 +600,5 @@ POLICIES = [
     log_group_encrypted,
     s3_encrypted,
     s3_tls_only,
+    data_store_key,
 ]

@@ -7,6 +7,7 @@ import ipaddress
 from typing import Any
 
 from iamdoc import parse, public
+from principals import account_of, outsiders
 from ruleutil import (
     CRITICAL,
     HIGH,
@@ -15,6 +16,7 @@ from ruleutil import (
     RDS_INSTANCE,
     S3_BUCKETS,
     UNKNOWN,
+    VPC,
     WORLD,
     Stack,
     as_list,
@@ -26,6 +28,7 @@ from ruleutil import (
     plain,
     resource_policy,
     stack_policy,
+    string_list,
     truthy,
     unknown,
 )
@@ -113,7 +116,7 @@ s3_public_access = stack_policy(
     remediation="Add a BucketPublicAccessBlock with `block_public_acls`, `block_public_policy`, `ignore_public_acls` and "
     "`restrict_public_buckets` all True; use BucketOwnershipControls `BucketOwnerEnforced` instead of ACLs; "
     "grant access in bucket policies to named principals only; serve public content through CloudFront with origin access control.",
-    limits="The account-level public access block and SCPs are outside the stack; object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.",
+    limits="The account-level public access block is deployed by the stack that owns the account's guardrails (components.guardrails), not judged here; SCPs are organisation-level (docs/operations.md); object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.",
     tags=["exposure", "data"],
 )
 
@@ -123,6 +126,9 @@ SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 NACL = "aws:ec2/networkAcl:NetworkAcl"
+PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
+PREFIX_LIST_ENTRY = "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry"
+SUBNET = "aws:ec2/subnet:Subnet"
 NACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer", "aws:elb/loadBalancer:LoadBalancer")
 DATABASES = (RDS_CLUSTER, RDS_INSTANCE, "aws:redshift/cluster:Cluster", "aws:elasticache/replicationGroup:ReplicationGroup")
@@ -159,6 +165,27 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
     allowed_ports = {int(p) for p in config.get("publicPorts", [80, 443])}
     fronting_lb = {sg.urn for lb in stack.of(*LOAD_BALANCERS) for sg in stack.linked(lb, "securityGroups", SG)}
     data_tier = {sg.urn for db in stack.of(*DATABASES) for sg in stack.linked(db, "vpcSecurityGroupIds", SG)}
+
+    lists: dict[str, list[Any]] = {
+        pl.urn: [dig(e, "cidr") for e in as_list(dig(pl.props, "entries"))] for pl in stack.of(PREFIX_LIST)
+    }
+    for entry in stack.of(PREFIX_LIST_ENTRY):
+        for pl in stack.linked(entry, "prefixListId", PREFIX_LIST):
+            lists[pl.urn].append(dig(entry.props, "cidr"))
+
+    def prefix_cidrs(owner: Any, props: Any, *fields: str) -> list[Any]:
+        """CIDRs of the stack's managed prefix lists a rule names (`prefixListIds` / `prefixListId`)."""
+        if not any(as_list(known(peek(props, f))) for f in ("prefixListIds", "prefixListId")):
+            return []
+        return [c for f in fields for pl in stack.linked(owner, f, PREFIX_LIST) for c in lists.get(pl.urn, [])]
+
+    def own_vpc_v6(owner: Any, field: str, cidrs: list[Any]) -> list[Any]:
+        """Drop IPv6 blocks of /56 or narrower built from a VPC of the stack (its own Amazon-provided block)."""
+        if not stack.linked(owner, field, VPC, SUBNET):
+            return cidrs
+        return [
+            c for c in cidrs if not (isinstance(c, str) and ":" in c and ipaddress.ip_network(c, strict=False).prefixlen >= 56)
+        ]
 
     def ingress(owner: Any, sg_urns: set[str], cidrs: list[Any], rule: Any, protocol_key: str) -> list[tuple[str | None, str]]:
         world = public_cidrs(cidrs)
@@ -201,7 +228,8 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
     def judge_sg(sg: Any) -> list[tuple[str | None, str]]:
         out = []
         for rule in as_list(dig(sg.props, "ingress")):
-            out += ingress(sg, {sg.urn}, cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks"), rule, "protocol")
+            cidrs = own_vpc_v6(sg, "ingress", cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks")) + prefix_cidrs(sg, rule, "ingress")
+            out += ingress(sg, {sg.urn}, cidrs, rule, "protocol")
         for rule in as_list(dig(sg.props, "egress")):
             out += egress(sg, {sg.urn}, cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks"))
         return out
@@ -215,14 +243,16 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
 
     def judge_rule(rule: Any) -> list[tuple[str | None, str]]:
         owners = {s.urn for s in stack.linked(rule, "securityGroupId", SG)}
-        cidrs = cidrs_of(rule.props, "cidrBlocks", "ipv6CidrBlocks")
+        cidrs = own_vpc_v6(rule, "ipv6CidrBlocks", cidrs_of(rule.props, "cidrBlocks", "ipv6CidrBlocks"))
+        cidrs += prefix_cidrs(rule, rule.props, "prefixListIds")
         if dig(rule.props, "type") == "ingress":
             return ingress(rule, owners, cidrs, rule.props, "protocol")
         return egress(rule, owners, cidrs)
 
     def judge_vpc_rule(rule: Any) -> list[tuple[str | None, str]]:
         owners = {s.urn for s in stack.linked(rule, "securityGroupId", SG)}
-        cidrs = [known(peek(rule.props, "cidrIpv4")), known(peek(rule.props, "cidrIpv6"))]
+        cidrs = [known(peek(rule.props, "cidrIpv4"))] + own_vpc_v6(rule, "cidrIpv6", [known(peek(rule.props, "cidrIpv6"))])
+        cidrs += prefix_cidrs(rule, rule.props, "prefixListId")
         if rule.resource_type == SG_INGRESS:
             return ingress(rule, owners, cidrs, rule.props, "ipProtocol")
         return egress(rule, owners, cidrs)
@@ -237,7 +267,7 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
 
 sg_ingress = stack_policy(
     "ec2-security-group-ingress-restricted",
-    what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught) except on the public ports (80, 443) of a load balancer's group; that database security groups have no egress to public CIDRs; and that the VPC's default security group has no rules",
+    what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught; the entries of the stack's managed prefix lists a rule names count as its CIDRs; an IPv6 block of /56 or narrower built from the stack's own VPC counts as private) except on the public ports (80, 443) of a load balancer's group; that database security groups have no egress to public CIDRs; and that the VPC's default security group has no rules",
     why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas, and egress from a data tier is an exfiltration path.",
     reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS],
     check=check_sg_ingress,
@@ -252,7 +282,7 @@ sg_ingress = stack_policy(
     },
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
     "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
-    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack.",
+    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`).",
     tags=["exposure", "network"],
 )
 
@@ -290,8 +320,15 @@ nacl_restricted = resource_policy(
     check=check_nacl,
     severity=HIGH,
     remediation="Allow inbound from the internet only on 443 (and the ephemeral return range) in public subnets; deny the rest.",
+    limits="Ports outside the listed administration and data ports are not judged; security groups are the primary control.",
     tags=["exposure", "network"],
 )
+
+
+INSTANCE = "aws:ec2/instance:Instance"
+SPOT_REQUEST = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
+LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 
 
 def check_not_public(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
@@ -300,11 +337,20 @@ def check_not_public(type_: str, props: Any, config: dict, _provider: Any) -> li
         if truthy(dig(props, "publiclyAccessible", default=False)):
             return ["Redshift cluster must set `publiclyAccessible: false`"]
         return []
-    if type_ == "aws:ec2/instance:Instance":
+    if type_ in (INSTANCE, SPOT_REQUEST, LAUNCH_CONFIGURATION):
         return (
-            ["EC2 instance must not get a public IP (`associatePublicIpAddress`)"]
+            [f"{kind} must not get a public IP (`associatePublicIpAddress`)"]
             if truthy(dig(props, "associatePublicIpAddress", default=False))
             else []
+        )
+    if type_ == FUNCTION_URL:
+        auth = str(dig(props, "authorizationType", default=""))
+        return (
+            []
+            if auth == "AWS_IAM"
+            else [
+                f"Lambda function URL must require `authorizationType: AWS_IAM`, not {auth or 'unset'}: NONE lets anyone on the internet invoke it"
+            ]
         )
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
         return [
@@ -325,22 +371,60 @@ def check_not_public(type_: str, props: Any, config: dict, _provider: Any) -> li
 
 db_not_public = resource_policy(
     "compute-and-data-not-public",
-    what="Checks that no RDS instance, Aurora cluster instance, RDS (Multi-AZ) cluster or Redshift cluster is publicly accessible, no EC2 instance or launch template associates a public IP, and no EKS node group enables SSH `remoteAccess`",
+    what="Checks that no RDS instance, Aurora cluster instance, RDS (Multi-AZ) cluster or Redshift cluster is publicly accessible, no EC2 instance, spot instance request, launch configuration or launch template associates a public IP, no EKS node group enables SSH `remoteAccess`, and no Lambda function URL is open without IAM auth",
     why="A public database endpoint is one leaked password away from every tenant's data; a public IP or SSH on a node is a path into the cluster that bypasses the load balancer and the network isolation of private subnets.",
     types=[
         RDS_INSTANCE,
         RDS_CLUSTER_INSTANCE,
         RDS_CLUSTER,
         "aws:redshift/cluster:Cluster",
-        "aws:ec2/instance:Instance",
+        INSTANCE,
+        SPOT_REQUEST,
+        LAUNCH_CONFIGURATION,
         "aws:ec2/launchTemplate:LaunchTemplate",
         "aws:eks/nodeGroup:NodeGroup",
+        FUNCTION_URL,
     ],
     check=check_not_public,
     severity=CRITICAL,
     remediation="Set `publicly_accessible=False` and place databases in the data subnets' subnet group; launch nodes in private subnets "
     "without public IPs; drop `remote_access` and use SSM Session Manager.",
+    limits="An instance launched into a subnet with `mapPublicIpOnLaunch` is judged by ec2-subnet-public-ip-unused.",
     tags=["exposure", "data"],
+)
+
+
+def check_public_subnet_launches(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+    auto_public = {s.urn for s in stack.of(SUBNET) if truthy(dig(s.props, "mapPublicIpOnLaunch", default=False))}
+
+    def judge(launch: Any) -> list[tuple[str | None, str]]:
+        subnets = {s.urn for s in stack.linked(launch, "subnetId", SUBNET)} | {
+            s.urn for s in stack.linked(launch, "vpcZoneIdentifiers", SUBNET)
+        }
+        explicit = peek(launch.props, "associatePublicIpAddress")
+        if subnets & auto_public and (explicit is None or truthy(explicit)):
+            return [
+                (
+                    launch.urn,
+                    f"{launch.resource_type.rsplit(':', 1)[-1]} launched into a subnet with `mapPublicIpOnLaunch` must set "
+                    "`associatePublicIpAddress: false` (or move to a private subnet): it gets a public IP otherwise",
+                )
+            ]
+        return []
+
+    return judge_each(stack.of(INSTANCE, SPOT_REQUEST), judge)
+
+
+public_subnet_launches = stack_policy(
+    "ec2-subnet-public-ip-unused",
+    what="Checks that no EC2 instance or spot instance request is launched into a subnet of the stack that sets `mapPublicIpOnLaunch` without refusing the public IP itself",
+    why="A subnet that maps public IPs on launch gives every instance in it an internet address, whatever the instance's own settings omit: nodes and workers stay on private addresses behind the load balancer.",
+    check=check_public_subnet_launches,
+    severity=HIGH,
+    remediation="Launch into the private subnets, or set `associate_public_ip_address=False` on the instance; keep `map_public_ip_on_launch=False` on subnets (components.network does).",
+    limits="Subnets are linked by `subnetId`; a subnet outside the stack, named by id, is not known and not judged; nor are autoscaling groups (their launch template's interfaces are judged by compute-and-data-not-public).",
+    tags=["exposure", "network"],
 )
 
 
@@ -369,6 +453,7 @@ eks_endpoint = resource_policy(
     severity=HIGH,
     remediation="Set `vpc_config.endpoint_public_access=False` (operators use the private endpoint through the VPN), or set "
     "`public_access_cidrs` to the operators' egress CIDRs (config `meridian:cluster.public_access_cidrs`).",
+    limits="That the listed operator CIDRs really belong to operators is not knowable from the plan.",
     tags=["exposure", "kubernetes"],
 )
 
@@ -406,7 +491,73 @@ alb_hardened = resource_policy(
     },
     remediation='Set `drop_invalid_header_fields=True`, `desync_mitigation_mode="defensive"` (or strictest) and '
     "`security_groups=[<a group admitting 443 only>]` (components.ingress does).",
+    limits="WAF rules, rate limits and the TLS policy (lb-listener-tls) are not part of this rule.",
     tags=["exposure", "network"],
 )
 
-POLICIES = [s3_public_access, sg_ingress, nacl_restricted, db_not_public, eks_endpoint, alb_hardened]
+RESOURCE_POLICY_FIELDS = {
+    "aws:kms/key:Key": "policy",
+    "aws:kms/keyPolicy:KeyPolicy": "policy",
+    "aws:secretsmanager/secret:Secret": "policy",
+    "aws:secretsmanager/secretPolicy:SecretPolicy": "policy",
+    "aws:sns/topic:Topic": "policy",
+    "aws:sns/topicPolicy:TopicPolicy": "policy",
+    "aws:sqs/queue:Queue": "policy",
+    "aws:sqs/queuePolicy:QueuePolicy": "policy",
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": "policy",
+}
+KMS_GRANT = "aws:kms/grant:Grant"
+
+
+def check_resource_policy_principals(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    kind = type_.rsplit(":", 1)[-1]
+    accounts = {str(a) for a in config.get("accountIds", [])}
+    if not accounts:
+        return [f"{kind} cannot be judged: the rule must be given the stack's `accountIds` (policies/config/<stack>.json)"]
+    orgs = {str(o) for o in config.get("organizationIds", [])}
+    if type_ == KMS_GRANT:
+        return [
+            f"KMS grant must not name a principal outside the stack's accounts in `{field}` ({who})"
+            for field in ("granteePrincipal", "retiringPrincipal")
+            if (who := dig(props, field)) is not None and account_of(str(who)) not in accounts
+        ]
+    document = dig(props, RESOURCE_POLICY_FIELDS[type_])
+    if document is None:
+        return []
+    return [
+        f"{kind} policy must not allow principals outside the stack's accounts or organisations ({st.label} admits {', '.join(who)}); "
+        "pin `*` with a StringEquals on aws:PrincipalAccount / aws:PrincipalOrgID / aws:SourceAccount"
+        for st in parse(document)
+        if (who := outsiders(st, accounts, orgs))
+    ]
+
+
+resource_policy_principals = resource_policy(
+    "resource-policy-principals-in-account",
+    what="Checks that no KMS key policy, secret, SNS topic, SQS queue or ECR repository policy, and no KMS grant, admits a principal outside the stack's accounts: no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`",
+    why="These resources hold or unlock platform data (keys decrypt every copy, secrets hold credentials, topics and queues carry alerts and events); a foreign account in their policy reads them from outside every control the stack has.",
+    types=[*RESOURCE_POLICY_FIELDS, KMS_GRANT],
+    check=check_resource_policy_principals,
+    severity=CRITICAL,
+    config={
+        "accountIds": string_list([], "the stack's own AWS account ids (generated from `meridian:aws_account_id`)"),
+        "organizationIds": string_list(
+            [], "AWS Organizations ids whose members may be admitted by an aws:PrincipalOrgID condition"
+        ),
+    },
+    remediation="Name principals of the stack's own account (`arn:aws:iam::<account>:role/...`) or AWS service principals; where `*` is needed, "
+    'add `"Condition": {"StringEquals": {"aws:PrincipalAccount": "<account>"}}` (or aws:PrincipalOrgID); never use NotPrincipal with Allow.',
+    limits="Statement by statement: it does not decide what an identity policy elsewhere grants, nor whether a named role of the own account belongs to a tenant (the tenancy rules judge that). Service principals are accepted as named.",
+    tags=["exposure", "iam"],
+)
+
+POLICIES = [
+    s3_public_access,
+    sg_ingress,
+    nacl_restricted,
+    db_not_public,
+    public_subnet_launches,
+    eks_endpoint,
+    alb_hardened,
+    resource_policy_principals,
+]

@@ -26,6 +26,7 @@ from ruleutil import (
     judge_each,
     peek,
     resource_policy,
+    resource_region,
     stack_policy,
     string_list,
     truthy,
@@ -54,6 +55,7 @@ vpc_flow_logs = stack_policy(
     check=check_flow_logs,
     severity=MEDIUM,
     remediation='Create an aws.ec2.FlowLog with `vpc_id=vpc.id`, `traffic_type="ALL"` to an encrypted log group (components.network does).',
+    limits="That the flow log's destination keeps the records (retention, encryption) is judged by the log-group rules when it is a log group in the stack.",
     tags=["logging"],
 )
 
@@ -75,6 +77,7 @@ eks_logs = resource_policy(
     severity=MEDIUM,
     config={"requiredLogTypes": string_list(_LOG_TYPES, "control-plane log types that must be on")},
     remediation='Set `enabled_cluster_log_types=["api", "audit", "authenticator", ...]` and a log group with retention for them.',
+    limits="Retention of the control-plane log group is judged by cloudwatch-log-group-retention only when that group is in the stack.",
     tags=["logging", "kubernetes"],
 )
 
@@ -100,6 +103,7 @@ log_retention = resource_policy(
     severity=MEDIUM,
     config={"minRetentionDays": {"type": "integer", "minimum": 1, "default": 90, "description": "minimum log retention, days"}},
     remediation="Set `retention_in_days` (config `meridian:network.flow_log_retention_days` for flow logs).",
+    limits="Log groups created at runtime by services are not in the plan.",
     tags=["logging"],
 )
 
@@ -143,6 +147,7 @@ rds_operations = resource_policy(
     config={"allowedCaCertificates": string_list(_CURRENT_CAS, "RDS CA identifiers instances may use")},
     remediation='Set `enabled_cloudwatch_logs_exports=["postgresql"]`, `iam_database_authentication_enabled=True`, `multi_az=True` '
     "(RDS instances) and leave `ca_cert_identifier` unset or current (components.database does).",
+    limits="That clients use IAM auth rather than the password, and that logs are reviewed, are operations', not the plan's.",
     tags=["operations", "data"],
 )
 
@@ -176,6 +181,7 @@ access_logging = stack_policy(
         "exemptBuckets": string_list([], "logical names of the log buckets themselves"),
     },
     remediation="Add a BucketLogging with `target_bucket` = the region's log bucket and `target_prefix` = the bucket's name.",
+    limits="That the log bucket keeps and protects the logs is judged by the bucket rules on that bucket.",
     tags=["logging", "data"],
 )
 
@@ -215,34 +221,89 @@ def selects_by_tags(selection: Any, resource: Any) -> bool:
     return True
 
 
+def _arn_parts(resource: Any) -> tuple:
+    """The resource's ARN as (service, region, account, resource[, resource type]) with None where
+    only `up` knows a part (for a database or bucket, the types this rule judges)."""
+    region = resource_region(resource)
+    if resource.resource_type in S3_BUCKETS:
+        name = peek(resource.props, "bucket")
+        return ("s3", "", "", name if isinstance(name, str) else None)
+    ident = peek(resource.props, "clusterIdentifier" if resource.resource_type == RDS_CLUSTER else "identifier")
+    kind = "cluster" if resource.resource_type == RDS_CLUSTER else "db"
+    return ("rds", region, None, f"{kind}:{ident}" if isinstance(ident, str) else None, kind)
+
+
+def _pattern_matches(pattern: Any, parts: tuple, *, sure: bool) -> bool:
+    """Whether an ARN pattern matches the resource: `sure` asks "certainly" (an unknown part needs
+    `*` there), otherwise "possibly" (an unknown part may match). The region is not compared (the
+    rule's stated limit)."""
+    if pattern is UNKNOWN:
+        raise unknown("resources")
+    if str(pattern) == "*":
+        return True
+    p = str(pattern).split(":", 5)
+    if len(p) < 6 or p[0] != "arn":
+        return False
+    service, _region, account, name = parts[:4]
+    if not fnmatch.fnmatchcase(service, p[2]):
+        return False
+    if account is not None and not fnmatch.fnmatchcase(account, p[4]):
+        return False
+    if name is None:
+        prefix = f"{parts[4]}:" if len(parts) > 4 else ""
+        return p[5] in ("*", f"{prefix}*") or (not sure and fnmatch.fnmatchcase(prefix, p[5][: len(prefix)]))
+    return fnmatch.fnmatchcase(name, p[5])
+
+
+def selection_picks(selection: Any, resource: Any, stack: Stack) -> bool:
+    """Whether a Selection backs `resource` up: named in `resources` (by link, or by an ARN pattern
+    that certainly matches), its tag criteria hold, and nothing in `notResources` (by link, or by a
+    pattern that possibly matches) excludes it."""
+    if resource.urn in {r.urn for r in stack.linked(selection, "notResources")}:
+        return False
+    parts = _arn_parts(resource)
+    if any(_pattern_matches(p, parts, sure=False) for p in as_list(dig(selection.props, "notResources"))):
+        return False
+    named = resource.urn in {r.urn for r in stack.linked(selection, "resources")} or any(
+        _pattern_matches(p, parts, sure=True) for p in as_list(dig(selection.props, "resources"))
+    )
+    has_tags = as_list(dig(selection.props, "selectionTags")) or as_list(dig(selection.props, "conditions"))
+    if not named and not (has_tags and not as_list(dig(selection.props, "resources"))):
+        return False
+    return selects_by_tags(selection, resource) if has_tags else named
+
+
 def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     minimum = int(config.get("minRetentionDays", 35))
-    covered = {r.urn for s in stack.of(BACKUP_SELECTION) for r in stack.linked(s, "resources")}
-    by_tags = [
-        s for s in stack.of(BACKUP_SELECTION) if as_list(peek(s.props, "selectionTags")) or as_list(peek(s.props, "conditions"))
-    ]
+    selections = stack.of(BACKUP_SELECTION)
 
     def judge_plan(plan: Any) -> list[tuple[str | None, str]]:
         out = []
         for rule in as_list(dig(plan.props, "rules")):
-            days = dig(rule, "lifecycle", "deleteAfter")
-            if days is not None and float(days) < minimum:
-                out.append(
-                    (
-                        plan.urn,
-                        f"Backup rule {dig(rule, 'ruleName')} must keep recovery points at least {minimum} days, not {int(float(days))}",
+            kept = [("recovery points", dig(rule, "lifecycle", "deleteAfter"))]
+            kept += [
+                (f"copies to {dig(c, 'destinationVaultArn', default='?')}", dig(c, "lifecycle", "deleteAfter"))
+                for c in as_list(dig(rule, "copyActions"))
+            ]
+            for what, days in kept:
+                if days is not None and float(days) < minimum:
+                    out.append(
+                        (
+                            plan.urn,
+                            f"Backup rule {dig(rule, 'ruleName')} must keep {what} at least {minimum} days, not {int(float(days))}",
+                        )
                     )
-                )
         return out
 
     def judge_data(r: Any) -> list[tuple[str | None, str]]:
-        if r.urn in covered or any(selects_by_tags(s, r) for s in by_tags):
+        if any(selection_picks(s, r, stack) for s in selections):
             return []
         return [
             (
                 r.urn,
-                f"{r.resource_type.rsplit(':', 1)[-1]} must be selected by an AWS Backup plan (a backup Selection listing its ARN)",
+                f"{r.resource_type.rsplit(':', 1)[-1]} must be selected by an AWS Backup plan (a backup Selection whose `resources` "
+                "name it, whose tag criteria it meets, and whose `notResources` do not exclude it)",
             )
         ]
 
@@ -256,7 +317,7 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
 
 backup_coverage = stack_policy(
     "backup-plan-coverage",
-    what="Checks that AWS Backup plans keep recovery points at least `minRetentionDays` and that every database (not a replica) and bucket is selected by a backup Selection: listed by ARN, or carrying the tags a tag-based Selection picks (`selectionTags`, `conditions`)",
+    what="Checks that AWS Backup plans keep recovery points and their cross-region copies at least `minRetentionDays`, and that every database (not a replica) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it)",
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     reads=[BACKUP_PLAN, BACKUP_SELECTION],
     check=check_backup_coverage,
@@ -271,8 +332,9 @@ backup_coverage = stack_policy(
     },
     remediation="Add an AWS Backup plan with a rule whose `lifecycle.delete_after` meets the minimum, a locked vault, and a Selection "
     "listing every database and bucket ARN (or selecting them by tag).",
-    limits="A tag-based Selection's ARN patterns (`resources` such as `arn:aws:s3:::*`) are not matched, as ARNs are only known after `up`: "
-    "its tag criteria alone decide; nor is the Selection's region compared with the resource's.",
+    limits="ARN patterns are matched on service, account and name where the plan knows them (an auto-named resource's name is "
+    "known only after `up`: a pattern must then be `*` there to count as naming it, and any pattern may exclude it); the Selection's "
+    "region is not compared with the resource's.",
     tags=["operations", "data-protection"],
 )
 

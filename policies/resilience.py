@@ -3,6 +3,7 @@ Route 53 failover pairs with health checks, a database member in the dr region."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ruleutil import (
@@ -31,19 +32,27 @@ from ruleutil import (
 
 
 def check_deletion_protection(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    kind = type_.rsplit(":", 1)[-1]
+    out = []
     if not truthy(dig(props, "deletionProtection", default=False)):
-        return [f"RDS {type_.rsplit(':', 1)[-1]} must set `deletionProtection: true` (the default is off)"]
-    return []
+        out.append(f"RDS {kind} must set `deletionProtection: true` (the default is off)")
+    replica = peek(props, "replicateSourceDb") is not None or peek(props, "replicationSourceIdentifier") is not None
+    if type_ != RDS_GLOBAL and not replica and truthy(dig(props, "skipFinalSnapshot", default=False)):
+        out.append(
+            f"RDS {kind} must keep a final snapshot on deletion (`skipFinalSnapshot: false` with a `finalSnapshotIdentifier`)"
+        )
+    return out
 
 
 deletion_protection = resource_policy(
     "rds-deletion-protection-enabled",
-    what="Checks that every Aurora global cluster, Aurora cluster and RDS instance has deletion protection on",
+    what="Checks that every Aurora global cluster, Aurora cluster and RDS instance has deletion protection on, and that every cluster and instance that is not a replica keeps a final snapshot on deletion",
     why="A mistaken `pulumi destroy`, a rename that becomes replace, or a console click must not be able to delete the platform database.",
     types=[RDS_CLUSTER, RDS_INSTANCE, RDS_GLOBAL],
     check=check_deletion_protection,
     severity=HIGH,
     remediation="Set `deletion_protection=True` (and `protect=True` in the resource options); turn it off deliberately, in a reviewed change, before a planned deletion.",
+    limits="Deletion protection stops API deletes, not a `pulumi destroy` of a resource whose protection a reviewed change turned off; whether the final snapshot is ever restorable is AWS's.",
     tags=["data-protection"],
 )
 
@@ -82,6 +91,7 @@ backup_retention = resource_policy(
         },
     },
     remediation="Set `backup_retention_period` (config `meridian:dr.backup_retention_days`, which AWS Backup continuous backup shares) to at least the minimum.",
+    limits="Whether automated backups succeed and restore is not provable from the plan: DR drills (`meridian drill restore`) show it.",
     tags=["data-protection"],
 )
 
@@ -101,13 +111,22 @@ def check_vault_lock(resources: list[Any], config: dict) -> list[tuple[str | Non
         for vault in vaults:
             locks.setdefault(vault.urn, []).append(lock)
 
+    compliance = str(config.get("lockMode", "compliance")) == "compliance"
+
     def judge_lock(lock: Any) -> list[tuple[str | None, str]]:
+        out = []
         days = dig(lock.props, "minRetentionDays")
-        return (
-            [(lock.urn, f"Backup vault lock must set `minRetentionDays` to at least {minimum}")]
-            if days is None or float(days) < minimum
-            else []
-        )
+        if days is None or float(days) < minimum:
+            out.append((lock.urn, f"Backup vault lock must set `minRetentionDays` to at least {minimum}"))
+        if compliance and dig(lock.props, "changeableForDays") is None:
+            out.append(
+                (
+                    lock.urn,
+                    "Backup vault lock must set `changeableForDays` (compliance mode): without it the lock stays in governance "
+                    "mode and any principal with backup:DeleteBackupVaultLockConfiguration removes it",
+                )
+            )
+        return out
 
     def judge(vault: Any) -> list[tuple[str | None, str]]:
         mine = locks.get(vault.urn, [])
@@ -125,15 +144,22 @@ def check_vault_lock(resources: list[Any], config: dict) -> list[tuple[str | Non
 
 vault_lock = stack_policy(
     "backup-vault-lock-enabled",
-    what="Checks that every AWS Backup vault has a vault lock whose minimum retention is at least `minRetentionDays`",
+    what="Checks that every AWS Backup vault has a vault lock whose minimum retention is at least `minRetentionDays` and, where the config's `lockMode` is compliance, that sets `changeableForDays` (compliance mode once the grace days pass)",
     why="Ransomware and compromised admins delete backups first; a vault lock makes recovery points immutable for the retention window.",
     reads=[BACKUP_VAULT, VAULT_LOCK],
     check=check_vault_lock,
     severity=HIGH,
     config={
-        "minRetentionDays": {"type": "integer", "minimum": 1, "default": 7, "description": "minimum vault-lock retention, days"}
+        "minRetentionDays": {"type": "integer", "minimum": 1, "default": 7, "description": "minimum vault-lock retention, days"},
+        "lockMode": {
+            "type": "string",
+            "enum": ["compliance", "governance"],
+            "default": "compliance",
+            "description": "compliance: every lock must set changeableForDays (generated from the stack's dr settings)",
+        },
     },
     remediation="Add a VaultLockConfiguration for the vault with `min_retention_days` >= the minimum (and `changeable_for_days` to enter compliance mode once tested).",
+    limits="Whether the lock's grace period has passed (compliance is reached only after `changeableForDays`) and what AWS Backup really holds are facts of the account, not the plan.",
     tags=["data-protection"],
 )
 
@@ -146,7 +172,8 @@ def check_versioning(resources: list[Any], config: dict) -> list[tuple[str | Non
         return [(v.urn, f"S3 bucket versioning must be Enabled, not {status}")] if status != "Enabled" else []
 
     def judge(bucket: Any, mine: list[Any]) -> list[tuple[str | None, str]]:
-        if not mine and not truthy(dig(bucket.props, "versioning", "enabled", default=False)):
+        inline = [dig(bucket.props, "versioning")] + as_list(dig(bucket.props, "versionings"))  # Bucket, BucketV2
+        if not mine and not any(truthy(dig(v, "enabled", default=False)) for v in inline):
             return [(bucket.urn, "S3 bucket must have versioning enabled (a BucketVersioning with status Enabled)")]
         return judge_each(mine, judge_config)
 
@@ -155,14 +182,93 @@ def check_versioning(resources: list[Any], config: dict) -> list[tuple[str | Non
 
 versioning = stack_policy(
     "s3-bucket-versioning-enabled",
-    what="Checks that every S3 bucket has versioning enabled",
+    what="Checks that every S3 bucket has versioning enabled (a BucketVersioning with status Enabled, or inline: Bucket's `versioning`, BucketV2's `versionings`)",
     why="Versioning is what lets us undo an overwrite or delete of tenant objects, and S3 replication requires it.",
     reads=[*S3_BUCKETS, *S3_VERSIONING],
     check=check_versioning,
     severity=MEDIUM,
     remediation='Add a BucketVersioning with `versioning_configuration={"status": "Enabled"}` (components.bucket.SecureBucket does this).',
+    limits="Versioning keeps old versions; how long is the lifecycle rule's and s3-lifecycle-keeps-retention's concern. MFA delete is not required.",
     tags=["data-protection"],
 )
+
+S3_LIFECYCLE = (
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
+)
+
+
+def _expirations(rule: Any) -> list[tuple[str, Any]]:
+    """(what expires, after how many days or on which date) of one lifecycle rule, in any of the
+    shapes: BucketLifecycleConfiguration, Bucket's inline `lifecycleRules`, BucketV2's lists."""
+    out = []
+    for exp in as_list(dig(rule, "expiration")) + as_list(dig(rule, "expirations")):
+        if dig(exp, "date") is not None:
+            out.append(("current objects", f"on {dig(exp, 'date')}"))
+        if dig(exp, "days") is not None:
+            out.append(("current objects", dig(exp, "days")))
+    for exp in as_list(dig(rule, "noncurrentVersionExpiration")) + as_list(dig(rule, "noncurrentVersionExpirations")):
+        days = dig(exp, "noncurrentDays", default=dig(exp, "days"))
+        if days is not None:
+            out.append(("noncurrent versions", days))
+    return out
+
+
+def _enabled(rule: Any) -> bool:
+    status = dig(rule, "status")
+    return str(status).lower() == "enabled" if status is not None else truthy(dig(rule, "enabled", default=True))
+
+
+def check_lifecycle_retention(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    minimum = int(config.get("minRetentionDays", 35))
+
+    def judge_rules(owner: Any, rules: list[Any]) -> list[tuple[str | None, str]]:
+        out = []
+        for rule in rules:
+            if not _enabled(rule):
+                continue
+            for what, when in _expirations(rule):
+                if isinstance(when, str) or float(when) < minimum:
+                    shown = when if isinstance(when, str) else f"after {int(float(when))} days"
+                    out.append(
+                        (
+                            owner.urn,
+                            f"S3 lifecycle rule {dig(rule, 'id', default='(no id)')} must not expire {what} {shown}: "
+                            f"keep them at least {minimum} days (the recovery window)",
+                        )
+                    )
+        return out
+
+    def judge(bucket: Any, configs: list[Any]) -> list[tuple[str | None, str]]:
+        out = judge_rules(bucket, as_list(dig(bucket.props, "lifecycleRules")))
+        for c in configs:
+            out += judge_rules(c, as_list(dig(c.props, "rules")))
+        return out
+
+    return judge_buckets(Stack(resources), S3_LIFECYCLE, judge)
+
+
+lifecycle_retention = stack_policy(
+    "s3-lifecycle-keeps-retention",
+    what="Checks that no enabled S3 lifecycle rule (BucketLifecycleConfiguration, or a bucket's inline rules) expires current objects or noncurrent versions sooner than `minRetentionDays`, or on a fixed date",
+    why="Versioning and backups are the recovery window; a lifecycle rule that deletes objects or old versions after a day empties that window silently, long before anyone notices the damage they should undo.",
+    reads=[*S3_BUCKETS, *S3_LIFECYCLE],
+    check=check_lifecycle_retention,
+    severity=HIGH,
+    config={
+        "minRetentionDays": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 35,
+            "description": "shortest expiration a lifecycle rule may set, days (generated: dr.backup_retention_days)",
+        }
+    },
+    remediation="Expire objects and noncurrent versions no sooner than the retention (config `meridian:dr.backup_retention_days`); "
+    "use transitions to cheaper storage classes instead of early expiration.",
+    limits="A rule's filter is not read: a short expiration on any prefix counts, since the prefix may hold tenant data.",
+    tags=["data-protection"],
+)
+
 
 RECORD = "aws:route53/record:Record"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -182,49 +288,197 @@ def _record_key(stack: Stack, record: Any) -> tuple:
     return (zone, name, str(dig(record.props, "type", default="")).upper())
 
 
+_PROBES = ("HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP")
+_ELB_REGION = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-\d)\.elb\.amazonaws\.com\.?$")
+ALIAS_TTL_S = 60  # Route 53 answers an alias to an ELB with the balancer's own 60 s TTL
+
+
+def _host(value: Any) -> str | None:
+    return str(value).rstrip(".").lower() if isinstance(value, str) and value else None
+
+
+def _target(record: Any) -> tuple[str | None, str, bool]:
+    """(the name a record answers with, the property it comes from, whether it is an alias evaluating target health)."""
+    aliases = as_list(dig(record.props, "aliases"))
+    if aliases:
+        return _host(dig(aliases[0], "name")), "aliases", truthy(dig(aliases[0], "evaluateTargetHealth", default=False))
+    records = as_list(dig(record.props, "records"))
+    return (_host(records[0]) if records else None), "records", False
+
+
+def _target_region(stack: Stack, record: Any) -> str | None:
+    host, prop, _ = _target(record)
+    regions = {resource_region(r) for r in stack.linked(record, prop) if r.resource_type.startswith("aws:")} - {None}
+    if len(regions) == 1:
+        return regions.pop()
+    m = _ELB_REGION.search(host or "")
+    return m.group(1) if m else None
+
+
+def _probe_problems(stack: Stack, record: Any, check: Any) -> list[str]:
+    """Why a record's health check does not tell whether the record's own target is serving."""
+    out = []
+    if truthy(dig(check.props, "disabled", default=False)):
+        out.append("is disabled (Route 53 then reports it healthy forever)")
+    if truthy(dig(check.props, "invertHealthcheck", default=False)):
+        out.append("is inverted (`invertHealthcheck`: healthy when the target fails)")
+    kind = str(dig(check.props, "type", default="")).upper()
+    if kind not in _PROBES:
+        return out + [f"must probe the record's target itself (type {kind or 'unset'} does not)"]
+    host, prop, _ = _target(record)
+    probed = _host(dig(check.props, "fqdn")) or _host(dig(check.props, "ipAddress"))
+    same_source = {r.urn for r in stack.linked(check, "fqdn")} & {r.urn for r in stack.linked(record, prop)}
+    if not same_source and (probed is None or probed != host):
+        out.append(f"probes {probed or 'nothing'}, not the record's target {host or '(unset)'}")
+    return out
+
+
 def check_failover_pairs(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    secondaries: set[tuple] = set()
-    primaries = []
+    dr = config.get("drRegion")
+    max_ttl = int(config.get("maxTtlSeconds", 60))
+    rto = config.get("rtoTargetSeconds")
+    margin = int(config.get("propagationMarginSeconds", 10))
+    by_key: dict[tuple, dict[str, list[Any]]] = {}
 
     def index(record: Any) -> list[tuple[str | None, str]]:
         kind = _failover_type(record)
-        if kind == "SECONDARY":
-            secondaries.add(_record_key(stack, record))
-        elif kind == "PRIMARY":
-            primaries.append(record)
+        if kind in ("PRIMARY", "SECONDARY"):
+            by_key.setdefault(_record_key(stack, record), {}).setdefault(kind, []).append(record)
         return []
 
     out = judge_each(stack.of(RECORD), index)
 
-    def judge(record: Any) -> list[tuple[str | None, str]]:
+    def judge_record(record: Any, kind: str) -> list[tuple[str | None, str]]:
         found = []
         name = dig(record.props, "name")
-        check = peek(record.props, "healthCheckId")
-        if check in (None, "") and not stack.linked(record, "healthCheckId", HEALTH_CHECK):
+        _, _, evaluates = _target(record)
+        ttl = ALIAS_TTL_S if as_list(dig(record.props, "aliases")) else dig(record.props, "ttl")
+        checks = stack.linked(record, "healthCheckId", HEALTH_CHECK)
+        check_id = peek(record.props, "healthCheckId")
+        if not checks and check_id not in (None, ""):
             found.append(
                 (
                     record.urn,
-                    f"PRIMARY failover record {name} must have a health check (`healthCheckId`): without one Route 53 never fails over",
+                    Unverifiable.at("healthCheckId", "a health check outside the stack: is it enabled, and what does it probe?"),
                 )
             )
-        if _record_key(stack, record) not in secondaries:
+        elif not checks and not evaluates and kind == "PRIMARY":
             found.append(
-                (record.urn, f"PRIMARY failover record {name} must have a SECONDARY record for the same zone, name and type")
+                (
+                    record.urn,
+                    f"PRIMARY failover record {name} must have a health check (`healthCheckId`, or an alias with "
+                    "`evaluateTargetHealth`): without one Route 53 never fails over",
+                )
             )
+        for check in checks:
+            found += [
+                (
+                    record.urn,
+                    f"{kind} failover record {name}: its health check {p}; the check must be enabled and probe the record's own target",
+                )
+                for p in _probe_problems(stack, record, check)
+            ]
+        if ttl is not None and float(ttl) > max_ttl:
+            found.append(
+                (record.urn, f"{kind} failover record {name} must keep its TTL at most {max_ttl} s, not {int(float(ttl))}")
+            )
+        if rto is not None and ttl is not None:
+            for check in checks:
+                interval = float(dig(check.props, "requestInterval", default=30))
+                threshold = float(dig(check.props, "failureThreshold", default=3))
+                bound = interval * threshold + interval + margin + float(ttl)
+                if bound > float(rto):
+                    found.append(
+                        (
+                            record.urn,
+                            f"{kind} failover record {name} must fail over within the RTO target {rto} s: checks {int(interval)} x "
+                            f"{int(threshold)} + aggregation {int(interval)} + margin {margin} + TTL {int(float(ttl))} = {int(bound)} s",
+                        )
+                    )
         return found
 
-    return out + judge_each(primaries, judge)
+    def judge_pair(key: tuple) -> list[tuple[str | None, str]]:
+        pair = by_key[key]
+        found = []
+        for kind in ("PRIMARY", "SECONDARY"):
+            found += judge_each(pair.get(kind, []), lambda r, kind=kind: judge_record(r, kind))
+        for record in pair.get("PRIMARY", []):
+            if not pair.get("SECONDARY"):
+                found.append(
+                    (
+                        record.urn,
+                        f"PRIMARY failover record {dig(record.props, 'name')} must have a SECONDARY record for the same zone, name and type",
+                    )
+                )
+        if not dr:
+            return found + [
+                (None, "drRegion is not configured for route53-failover-record-ready: set it in policies/config/<stack>.json")
+            ]
+
+        def judge_secondary(record: Any) -> list[tuple[str | None, str]]:
+            region = _target_region(stack, record)
+            if region is None:
+                return [(record.urn, Unverifiable.at("records", "which region does the SECONDARY answer with?"))]
+            if region != dr:
+                return [
+                    (
+                        record.urn,
+                        f"SECONDARY failover record {dig(record.props, 'name')} must answer with the dr region {dr}, not {region}",
+                    )
+                ]
+            return []
+
+        def judge_primary(record: Any) -> list[tuple[str | None, str]]:
+            region = _target_region(stack, record)
+            if region == dr:
+                return [
+                    (
+                        record.urn,
+                        f"PRIMARY failover record {dig(record.props, 'name')} must not answer with the dr region {dr}: both answers would fail together",
+                    )
+                ]
+            return []
+
+        return found + judge_each(pair.get("SECONDARY", []), judge_secondary) + judge_each(pair.get("PRIMARY", []), judge_primary)
+
+    for key in sorted(by_key, key=str):
+        try:
+            out += judge_pair(key)
+        except UnknownValueError as exc:
+            out.append((None, Unverifiable.of(exc)))
+    return out
 
 
 failover_pairs = stack_policy(
     "route53-failover-record-ready",
-    what="Checks that every PRIMARY Route 53 failover record has a health check and a SECONDARY record for the same zone, name and type",
-    why="Failover routing only moves traffic when the PRIMARY's health check fails and a SECONDARY exists; without either, a region outage is a full outage.",
+    what="Checks that every PRIMARY Route 53 failover record has a SECONDARY for the same zone, name and type, that the SECONDARY answers with the dr region (and the PRIMARY does not), that each record's health check is enabled, not inverted, and probes that record's own target (or the record is an alias evaluating target health), and that TTL (at most `maxTtlSeconds`) plus checks x threshold, checker aggregation and margin fit the RTO target",
+    why="Failover routing only moves traffic when the PRIMARY's health check fails and a SECONDARY in another region exists: a disabled or inverted check, a check of some other endpoint, a SECONDARY in the same region or a long TTL each turn a region outage into a full outage while the records look complete.",
     reads=[RECORD, HEALTH_CHECK],
     check=check_failover_pairs,
     severity=CRITICAL,
-    remediation="Give the PRIMARY record `health_check_id=<HealthCheck>.id` and create the SECONDARY record pointing at the dr region (components.failover.Failover).",
+    config={
+        "drRegion": {"type": "string", "description": "the dr region of the stack's pair (generated from the stack config)"},
+        "maxTtlSeconds": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 60,
+            "description": "largest TTL of a failover record, seconds",
+        },
+        "rtoTargetSeconds": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "automatic failover must finish within this (generated: failover.rto_target_s)",
+        },
+        "propagationMarginSeconds": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 10,
+            "description": "health status reaching Route 53's name servers (generated)",
+        },
+    },
+    remediation="Give the PRIMARY record `health_check_id=<HealthCheck>.id` of an enabled HTTPS check on the same load balancer the record names, create the SECONDARY record pointing at the dr region's load balancer, and keep TTL and check settings within the failover budget (components.failover.Failover).",
+    limits="A record's target region is read from the resource it was built from, or an ELB DNS name; a health check outside the stack is reported, not judged.",
     tags=["resilience", "failover"],
 )
 
@@ -300,6 +554,7 @@ dr_member = stack_policy(
     },
     required=["drRegion"],
     remediation="Use components.database.ReplicatedDatabase: Aurora global with a secondary cluster (and an instance) in the dr region, or an RDS cross-region read replica there.",
+    limits="That the dr member is in sync (replication lag) and can be promoted in time is measured by drills, not proved by the plan.",
     tags=["resilience", "failover"],
 )
 
@@ -335,7 +590,17 @@ target_group_health = resource_policy(
     check=check_target_group_health,
     severity=HIGH,
     remediation='Set `health_check={"enabled": True, "path": "/healthz", "matcher": "200", ...}` (components.ingress does).',
+    limits="That the named health path really checks the service's dependencies is the service's; the thresholds are not judged.",
     tags=["resilience", "network"],
 )
 
-POLICIES = [deletion_protection, backup_retention, vault_lock, versioning, failover_pairs, dr_member, target_group_health]
+POLICIES = [
+    deletion_protection,
+    backup_retention,
+    vault_lock,
+    versioning,
+    lifecycle_retention,
+    failover_pairs,
+    dr_member,
+    target_group_health,
+]

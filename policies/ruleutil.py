@@ -174,9 +174,11 @@ def resource_policy(
     required: Sequence[str] | None = None,
     tags: Sequence[str] = (),
     limits: str = "",
+    reads: Iterable[str] = (),
 ) -> ResourceValidationPolicy:
     """A resource rule from a plain check; `types` limits it (`*` prefix match: `aws:*`). A renamed
-    type (normalise.py) is judged as its canonical type, in its shape."""
+    type (normalise.py) is judged as its canonical type, in its shape. `reads`: types a prefix rule
+    judges by name all the same (it reads their shape, not just a tag), for the inventory."""
     exact = {t for t in types if not t.endswith("*")}
     prefixes = tuple(t[:-1] for t in types if t.endswith("*"))
     schema = _schema(config, required)
@@ -208,7 +210,7 @@ def resource_policy(
         tags=list(tags) or None,
     )
     policy.applies_to = applies_to  # sdkhooks hands a resource only to the rules that apply to its type
-    policy.reads = frozenset(exact)  # the types it judges by name (inventory.py); a prefix judges no type in particular
+    policy.reads = frozenset(exact) | frozenset(reads)  # the types it judges by name (inventory.py); a bare prefix judges none
     return policy
 
 

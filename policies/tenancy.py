@@ -32,6 +32,7 @@ from iamdoc import (
     read_statements,
     services,
 )
+from k8snet import ip_blocks_problem, namespace_selector_problem
 from ruleutil import (
     CRITICAL,
     HIGH,
@@ -738,8 +739,9 @@ def _default_deny(spec: Any) -> bool:
     )
 
 
-def _opens(spec: Any) -> list[str]:
-    """Rules of a NetworkPolicy that admit every peer, or every namespace's pods (other tenants)."""
+def _opens(spec: Any, label: str, own: set[str]) -> list[str]:
+    """Rules of a NetworkPolicy that admit every peer, other namespaces' pods, or the internet with
+    the private ranges (selectors and ipBlock unions by meaning: k8snet)."""
     out = []
     for direction, peers_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(as_list(dig(spec, direction))):
@@ -747,14 +749,13 @@ def _opens(spec: Any) -> list[str]:
             if not peers:
                 out.append(f"{direction}[{i}] has no `{peers_key}`: it admits every peer")
             for peer in peers:
-                ns_sel, block = dig(peer, "namespaceSelector"), dig(peer, "ipBlock")
-                if ns_sel is not None and _selects_all(ns_sel):
-                    out.append(f"{direction}[{i}] selects every namespace's pods (`namespaceSelector: {{}}`)")
-                if block is not None:
-                    cidr = dig(block, "cidr")
-                    excepted = {str(e) for e in as_list(dig(block, "except"))}
-                    if cidr in ("0.0.0.0/0", "::/0") and not set(_PRIVATE) <= excepted:
-                        out.append(f"{direction}[{i}] admits {cidr} without excepting the private ranges pods use")
+                ns_sel = dig(peer, "namespaceSelector")
+                problem = namespace_selector_problem(ns_sel, label, own) if ns_sel is not None else None
+                if problem:
+                    out.append(f"{direction}[{i}] {problem}")
+            problem = ip_blocks_problem([dig(p, "ipBlock") for p in peers if dig(p, "ipBlock") is not None], _PRIVATE)
+            if problem:
+                out.append(f"{direction}[{i}] {problem}")
     return out
 
 
@@ -815,7 +816,9 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                 try:
                     found += [
                         (policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}")
-                        for p in _opens(dig(policy.props, "spec", default={}))
+                        for p in _opens(
+                            dig(policy.props, "spec", default={}), label, {tenant, str(dig(ns.props, "metadata", "name"))}
+                        )
                     ]
                 except UnknownValueError as exc:
                     found.append((policy.urn, Unverifiable.of(exc)))

@@ -9,40 +9,74 @@ from typing import Any
 
 from ruleutil import HIGH, UnknownValueError, Unverifiable, as_list, dig, resource_policy, string_list, truthy
 
+# kind -> where its pod spec lives; every API version of the kind, and its server-side-apply
+# `<Kind>Patch` variant (pulumi-kubernetes), are judged alike
 POD_SPEC_PATHS = {
-    "kubernetes:core/v1:Pod": ("spec",),
-    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+    "PodTemplate": ("template", "spec"),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
+
+
+# every API version pulumi-kubernetes 4 has of those kinds: what the rule judges by name (inventory)
+_GROUP_VERSIONS = {
+    "Pod": ("core/v1",),
+    "PodTemplate": ("core/v1",),
+    "ReplicationController": ("core/v1",),
+    "Deployment": ("apps/v1", "apps/v1beta1", "apps/v1beta2"),
+    "StatefulSet": ("apps/v1", "apps/v1beta1", "apps/v1beta2"),
+    "DaemonSet": ("apps/v1", "apps/v1beta2"),
+    "ReplicaSet": ("apps/v1", "apps/v1beta2"),
+    "Job": ("batch/v1",),
+    "CronJob": ("batch/v1", "batch/v1beta1", "batch/v2alpha1"),
+}
+WORKLOAD_TYPES = [
+    f"kubernetes:{gv}:{kind}{patch}" for kind, gvs in _GROUP_VERSIONS.items() for gv in gvs for patch in ("", "Patch")
+]
+
+
+def workload_kind(type_: str) -> tuple[str | None, bool]:
+    """(`Deployment`, is it a Patch) for `kubernetes:apps/v1:DeploymentPatch`; (None, False) for other types."""
+    kind = type_.rsplit(":", 1)[-1]
+    patch = kind.endswith("Patch")
+    kind = kind.removesuffix("Patch")
+    return (kind, patch) if type_.startswith("kubernetes:") and kind in POD_SPEC_PATHS else (None, False)
+
+
 _SECCOMP = ("RuntimeDefault", "Localhost")
 
 
-def _container_problems(c: Any, pod_ctx: Any) -> list[str]:
+def _container_problems(c: Any, pod_ctx: Any, patch: bool) -> list[str]:
+    """What makes a container not "restricted"; for a patch (`patch`), only what it sets: what it
+    leaves out keeps the live object's value, which the admission policy in the cluster judges."""
     name = dig(c, "name", default="?")
     sc = dig(c, "securityContext", default={})
     out = []
     if truthy(dig(sc, "privileged", default=False)):
         out.append(f"container {name} must not be privileged")
-    if dig(sc, "allowPrivilegeEscalation") is None or truthy(dig(sc, "allowPrivilegeEscalation")):
+    escalation = dig(sc, "allowPrivilegeEscalation")
+    if truthy(escalation) or (escalation is None and not patch):
         out.append(f"container {name} must set `allowPrivilegeEscalation: false`")
     drops = {str(d) for d in as_list(dig(sc, "capabilities", "drop"))}
-    if "ALL" not in drops:
+    if "ALL" not in drops and not (patch and dig(sc, "capabilities", "drop") is None):
         out.append(f"container {name} must drop ALL capabilities")
     added = sorted({str(a) for a in as_list(dig(sc, "capabilities", "add"))} - {"NET_BIND_SERVICE"})
     if added:
         out.append(f"container {name} must not add capabilities {', '.join(added)}")
     non_root = dig(sc, "runAsNonRoot", default=dig(pod_ctx, "runAsNonRoot"))
-    if not truthy(non_root if non_root is not None else False):
+    if (non_root is not None or not patch) and not truthy(non_root if non_root is not None else False):
         out.append(f"container {name} must run as non-root (`runAsNonRoot: true` on the pod or container)")
     user = dig(sc, "runAsUser", default=dig(pod_ctx, "runAsUser"))
     if user is not None and int(float(user)) == 0:
         out.append(f"container {name} must not run as UID 0")
     seccomp = dig(sc, "seccompProfile", "type", default=dig(pod_ctx, "seccompProfile", "type"))
-    if seccomp not in _SECCOMP:
+    if seccomp not in _SECCOMP and not (patch and seccomp is None):
         out.append(f"container {name} must use a RuntimeDefault or Localhost seccomp profile")
     if any(int(float(dig(p, "hostPort", default=0))) for p in as_list(dig(c, "ports"))):
         out.append(f"container {name} must not use a hostPort")
@@ -50,10 +84,13 @@ def _container_problems(c: Any, pod_ctx: Any) -> list[str]:
 
 
 def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    kind, patch = workload_kind(type_)
+    if kind is None:
+        return []
     namespace = dig(props, "metadata", "namespace", default="default")
     if namespace in config.get("exemptNamespaces", ["kube-system"]):
         return []
-    pod = dig(props, *POD_SPEC_PATHS[type_], default={})
+    pod = dig(props, *POD_SPEC_PATHS[kind], default={})
     out = []
     for flag in ("hostNetwork", "hostPID", "hostIPC"):
         if truthy(dig(pod, flag, default=False)):
@@ -67,7 +104,7 @@ def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> 
     for kind in ("containers", "initContainers", "ephemeralContainers"):
         for i, c in enumerate(as_list(dig(pod, kind))):
             try:
-                out += [f"Pod {m} (Pod Security restricted)" for m in _container_problems(c, ctx)]
+                out += [f"Pod {m} (Pod Security restricted)" for m in _container_problems(c, ctx, patch)]
             except UnknownValueError as exc:
                 out.append(Unverifiable.of(exc, f"{kind}[{i}]"))
     return out
@@ -75,16 +112,17 @@ def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> 
 
 pod_security_restricted = resource_policy(
     "k8s-workload-pod-security-restricted",
-    what='Checks that every Pod and pod template (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) outside the exempt namespaces meets Pod Security "restricted": no privileged containers, no host network / PID / IPC, no hostPath volumes or hostPorts, `allowPrivilegeEscalation: false`, capabilities drop ALL (add at most NET_BIND_SERVICE), non-root, not UID 0, a RuntimeDefault or Localhost seccomp profile',
+    what='Checks that every Pod and pod template (Pod, PodTemplate, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, in every API version, and each one\'s `...Patch` variant for what the patch sets) outside the exempt namespaces meets Pod Security "restricted": no privileged containers, no host network / PID / IPC, no hostPath volumes or hostPorts, `allowPrivilegeEscalation: false`, capabilities drop ALL (add at most NET_BIND_SERVICE), non-root, not UID 0, a RuntimeDefault or Localhost seccomp profile',
     why="Tenant and platform pods share nodes: one privileged, host-namespaced or root container can read every other tenant's memory, files and service-account tokens on the node.",
-    types=list(POD_SPEC_PATHS),
+    types=["kubernetes:*"],
+    reads=WORKLOAD_TYPES,
     check=check_pod_security,
     severity=HIGH,
     config={"exemptNamespaces": string_list(["kube-system"], "namespaces whose system workloads may need host access")},
     remediation="Set the pod's `securityContext` to `{runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}` and each container's to "
     "`{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}`; label namespaces "
     "`pod-security.kubernetes.io/enforce: restricted`.",
-    limits="Only workloads the stack creates: pods made by controllers and Helm charts are left to the Pod Security admission label on their namespace.",
+    limits="Only workloads the stack creates: pods made by controllers and Helm charts, and the fields a patch leaves to the live object, are left to the cluster's admission (the tenant ValidatingAdmissionPolicy and the Pod Security label on the namespace).",
     tags=["kubernetes", "workloads"],
 )
 

@@ -433,6 +433,12 @@ class StackConfig(_Model):
         description="the AWS account the stack deploys into: every provider refuses credentials of any other "
         '(allowed_account_ids); required for production stacks; quote it in YAML ("012345678901")',
     )
+    owns_account_guardrails: bool = Field(
+        True,
+        description="this stack manages the account's runtime guardrails: the S3 public access block (account-wide) and an "
+        "IAM Access Analyzer for external and one for unused access in each of its regions (AWS allows one of each per "
+        "account and region): exactly one stack per account may own them (docs/operations.md)",
+    )
     alerts: AlertSettings = Field(AlertSettings(), description=AlertSettings.__doc__)
     quotas: QuotaSettings = Field(QuotaSettings(), description=QuotaSettings.__doc__)
     rollout: RolloutSettings = Field(RolloutSettings(), description=RolloutSettings.__doc__)

@@ -180,27 +180,37 @@ def test_no_session_policy_reaches_another_tenants_prefix_or_key(previews, stack
 def test_silo_tenants_have_their_own_bucket_and_pool_tenants_share_one(previews, stack):
     plan = previews[stack].plan
     cfg = load_stack(ROOT, stack)
-    buckets = of_type(plan, "aws:s3/bucket:Bucket")
+    access_logs = {
+        u for lb in of_type(plan, "aws:lb/loadBalancer:LoadBalancer") for u in lb["propertyDependencies"]["accessLogs"]
+    }
+    buckets = [b for b in of_type(plan, "aws:s3/bucket:Bucket") if b["urn"] not in access_logs]  # the data buckets
     silo = {t.id for t in cfg.tenants if t.data_tier == "silo"}
     tagged = [(b["inputs"].get("tags") or {}).get("meridian:tenant") for b in buckets]
     assert sorted(t for t in tagged if t) == sorted(list(silo) * 2), "each silo tenant has its own bucket per region"
     assert tagged.count(None) == 2, "one shared pool bucket per region"
     for b in buckets:
         assert b["protect"], b["urn"]
-    blocks = of_type(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    blocks = [
+        blk
+        for blk in of_type(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        if not set(blk["propertyDependencies"]["bucket"]) & access_logs
+    ]
     assert len(blocks) == len(buckets) and all(
         all(blk["inputs"][k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
         for blk in blocks
     )
     key_of = {}  # silo bucket name -> its tenant's key ARN (the bucket's default encryption)
+    log_names = {lb["inputs"]["accessLogs"]["bucket"] for lb in of_type(plan, "aws:lb/loadBalancer:LoadBalancer")}
     for sse in of_type(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"):
+        if sse["inputs"]["bucket"] in log_names:
+            continue  # SSE-S3: ALB log delivery takes no KMS key (tests/test_backstops.py)
         key_of[sse["inputs"]["bucket"]] = sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
     silo_buckets = {b["inputs"].get("bucket") for b in buckets if (b["inputs"].get("tags") or {}).get("meridian:tenant")}
     for policy in of_type(plan, "aws:s3/bucketPolicy:BucketPolicy"):
         statements = {s["Sid"]: s for s in json.loads(policy["inputs"]["policy"])["Statement"]}
         tls = statements["DenyInsecureTransport"]
         assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        if len(statements) == 1:
+        if len(statements) == 1 or policy["inputs"]["bucket"] in log_names:
             continue  # a platform bucket (logs, replicas of nothing tenant-owned)
         # tenant data: explicit SSE-KMS key, tenant sessions only, each in its own prefix
         assert {"TenantWritesNameTheirKey", "TenantWritesUseKms", "OnlyTenantSessionsWriteTenantData"} <= set(statements)

@@ -211,7 +211,8 @@ def catalog_markdown(project_dir: Path) -> str:
         "every other resource is still judged at the rule's level. `meridian preview` (the default, *update view*) gives every output "
         "a value, as the analyzer sees resources during `pulumi up`; `meridian preview --first-preview` leaves the computed outputs "
         "of resources being created unknown, as a real first `pulumi preview` does, and lists what stays unverifiable until `up`, "
-        "per rule that will enforce it then. Each rule below says what it proves and what it leaves to `pulumi up` or to AWS.",
+        "per rule that will enforce it then. Each rule below says what it proves and what it does not prove: what it leaves to "
+        "`pulumi up`, to AWS, to the runtime backstops the program deploys (docs/operations.md) or to another rule.",
         "",
         "| rule | kind | default level | severity | " + " | ".join(f"{s}" for s in per_stack) + " |",
         "|---|---|---|---|" + "---|" * len(per_stack),
@@ -239,7 +240,7 @@ def catalog_markdown(project_dir: Path) -> str:
                 "",
                 f"**Why.** {why}",
                 "",
-                f"**Left to `pulumi up` (or to AWS).** {limits or 'nothing beyond what is listed above.'}",
+                f"**What it does not prove.** {limits or 'nothing beyond what is listed above.'}",
                 "",
                 f"**Kind:** {policy.kind} rule. **Default level:** {policy.level}. **Severity:** {policy.severity}.",
                 "",

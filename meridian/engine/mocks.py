@@ -371,6 +371,23 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
     "aws:iam/rolePolicy:RolePolicy": lambda n, i, r, x: {"id": f"{i.get('role', 'role')}:{_physical(n)}", "name": _physical(n)},
 }
 
+# the ELB accounts AWS documents for log delivery in regions opened before August 2022
+ELB_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-west-3": "009996457667",
+    "eu-central-1": "054676820928",
+    "eu-north-1": "897822967062",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864",
+    "ap-south-1": "718504428378",
+}
+
 # invoke token -> result(args, region)
 INVOKES: dict[str, Callable[[Outputs, str], Outputs]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": lambda a, r: {
@@ -386,6 +403,12 @@ INVOKES: dict[str, Callable[[Outputs, str], Outputs]] = {
     },
     "aws:index/getPartition:getPartition": lambda a, r: {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
     "aws:index/getRegion:getRegion": lambda a, r: {"name": r, "region": r, "id": r},
+    # the region's Elastic Load Balancing account (what an ALB log bucket's policy admits)
+    "aws:elb/getServiceAccount:getServiceAccount": lambda a, r: {
+        "id": ELB_ACCOUNTS.get(r, "000000000000"),
+        "arn": f"arn:aws:iam::{ELB_ACCOUNTS.get(r, '000000000000')}:root",
+        "region": r,
+    },
 }
 
 

@@ -25,6 +25,12 @@ CONFIG = {
     "sns-subscription-endpoint-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
+    "route53-failover-record-ready": {"drRegion": DR, "rtoTargetSeconds": 60, "propagationMarginSeconds": 10},
+    "resource-policy-principals-in-account": {"accountIds": [ACCOUNT], "organizationIds": ["o-meridian123"]},
+    "backup-vault-lock-enabled": {"minRetentionDays": 14, "lockMode": "compliance"},
+    "backup-plan-coverage": {"minRetentionDays": 35},
+    "s3-lifecycle-keeps-retention": {"minRetentionDays": 35},
+    "budgets-limit-and-cap-enforced": {"stackCapUsd": 5000},
 }
 
 Resources = list[dict]

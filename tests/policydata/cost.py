@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import STACK, Builder, Mutations, drop
+from .base import ACCOUNT, STACK, Builder, Mutations, drop, set_input, urn
+
+TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:budget-alerts"
 
 
 def build(b: Builder) -> None:
@@ -20,13 +22,48 @@ def build(b: Builder) -> None:
                 "limitAmount": "1000.00",
                 "limitUnit": "USD",
                 "costFilters": [{"name": "TagKeyValue", "values": [tag]}],
+                "notifications": [
+                    {
+                        "comparisonOperator": "GREATER_THAN",
+                        "threshold": t,
+                        "thresholdType": "PERCENTAGE",
+                        "notificationType": "ACTUAL",
+                        "subscriberSnsTopicArns": [TOPIC_ARN],
+                    }
+                    for t in (50, 80, 100)
+                ],
             },
         )
+        if name.startswith("tenant-"):
+            b.add(
+                "aws:budgets/budgetAction:BudgetAction",
+                f"budget-{name}-cap",
+                {
+                    "budgetName": f"budget-{name}",
+                    "actionType": "APPLY_IAM_POLICY",
+                    "approvalModel": "AUTOMATIC",
+                    "notificationType": "ACTUAL",
+                    "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/budget-actions",
+                    "actionThreshold": {"actionThresholdType": "PERCENTAGE", "actionThresholdValue": 100},
+                    "definition": {
+                        "iamActionDefinition": {"policyArn": f"arn:aws:iam::{ACCOUNT}:policy/hard-cap", "roles": ["r"]}
+                    },
+                    "subscribers": [{"address": TOPIC_ARN, "subscriptionType": "SNS"}],
+                },
+                deps={"budgetName": [urn("aws:budgets/budget:Budget", f"budget-{name}")]},
+            )
 
 
 MUTATIONS: Mutations = {
     "budgets-tenant-budget-exists": [
         ("a tenant without a budget", drop("budget-tenant-globex")),
+    ],
+    "budgets-limit-and-cap-enforced": [
+        ("a tenant budget of 1e9", set_input("budget-tenant-acme", "limitAmount", "1000000000.00")),
+        ("a tenant budget without its enforcing action", drop("budget-tenant-globex-cap")),
+        ("a hard cap that waits for manual approval", set_input("budget-tenant-acme-cap", "approvalModel", "MANUAL")),
+        ("a stack budget that alerts nobody", set_input("budget-stack", "notifications", [])),
+        ("a budget counted per year", set_input("budget-stack", "timeUnit", "ANNUALLY")),
     ],
     "budgets-stack-budget-exists": [
         ("the stack budget removed", drop("budget-stack")),

@@ -22,7 +22,7 @@ def build(b: Builder) -> None:
         b.add(
             "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
             f"{name}-lock",
-            {"backupVaultName": name, "minRetentionDays": 14},
+            {"backupVaultName": name, "minRetentionDays": 14, "changeableForDays": 3},
             region=region,
             provider=b.providers[region],
             deps={"backupVaultName": [v]},
@@ -39,7 +39,9 @@ def build(b: Builder) -> None:
                     "targetVaultName": "test-vault",
                     "schedule": "cron(0 5 * * ? *)",
                     "lifecycle": {"deleteAfter": 35},
-                    "copyActions": [{"destinationVaultArn": arn("backup", DR, "backup-vault:test-dr-vault")}],
+                    "copyActions": [
+                        {"destinationVaultArn": arn("backup", DR, "backup-vault:test-dr-vault"), "lifecycle": {"deleteAfter": 35}}
+                    ],
                 }
             ],
         },

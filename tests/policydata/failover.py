@@ -5,6 +5,11 @@ from __future__ import annotations
 from .base import DELETE, DR, PRIMARY, Builder, Mutations, drop, find, set_input, together
 
 
+def elb(region: str) -> str:
+    """A region's load balancer DNS name, as the ALB reports it."""
+    return f"test-api-1234567890.{region}.elb.amazonaws.com"
+
+
 def build(b: Builder) -> None:
     zone = b.add("aws:route53/zone:Zone", "zone", {"name": "test.meridian.example.com"})
     for role_, region in (("primary", PRIMARY), ("secondary", DR)):
@@ -13,7 +18,7 @@ def build(b: Builder) -> None:
             f"{role_}-check",
             {
                 "type": "HTTPS",
-                "fqdn": f"lb.{region}.example.com",
+                "fqdn": elb(region),
                 "port": 443,
                 "resourcePath": "/healthz",
                 "requestInterval": 10,
@@ -27,8 +32,8 @@ def build(b: Builder) -> None:
                 "zoneId": "ZTEST",
                 "name": "api.test.meridian.example.com",
                 "type": "CNAME",
-                "ttl": 30,
-                "records": [f"lb.{region}.example.com"],
+                "ttl": 10,
+                "records": [elb(region)],
                 "setIdentifier": f"{role_}-{region}",
                 "failoverRoutingPolicies": [{"type": role_.upper()}],
                 "healthCheckId": f"hc-{role_}",

@@ -87,6 +87,28 @@ def build(b: Builder) -> None:
 
 
 MUTATIONS: Mutations = {
+    "ec2-subnet-public-ip-unused": [
+        (
+            "an instance in a subnet that maps public IPs on launch",
+            together(
+                add(
+                    resource(
+                        "aws:ec2/subnet:Subnet",
+                        "public-a",
+                        {"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/24", "mapPublicIpOnLaunch": True},
+                    )
+                ),
+                add(
+                    resource(
+                        "aws:ec2/instance:Instance",
+                        "bastion",
+                        {"ami": "ami-1", "instanceType": "t3.micro", "subnetId": "subnet-1"},
+                        deps={"subnetId": [urn("aws:ec2/subnet:Subnet", "public-a")]},
+                    )
+                ),
+            ),
+        ),
+    ],
     "vpc-flow-logs-enabled": [
         (
             "a VPC without a flow log",

@@ -9,6 +9,7 @@ from . import (
     cost,
     cover,
     database,
+    datastores,
     dr,
     failover,
     iam,
@@ -22,7 +23,7 @@ from . import (
 )
 from .base import Builder, Mutations, Resources, stack_and_providers
 
-AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover)
+AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover, datastores)
 
 
 def _merged(*modules) -> Mutations:

@@ -135,7 +135,25 @@ def build(b: Builder) -> None:
     )
 
 
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+
+
+def lifecycle(days: int, *, noncurrent: bool = False) -> dict:
+    """A lifecycle configuration of the pool bucket expiring objects (or old versions) after `days`."""
+    expiry = {"noncurrentVersionExpiration": {"noncurrentDays": days}} if noncurrent else {"expiration": {"days": days}}
+    return resource(
+        LIFECYCLE,
+        "pool-lifecycle",
+        {"bucket": "pool-bucket-1234567", "rules": [{"id": "expire", "status": "Enabled", "filter": {}, **expiry}]},
+        deps={"bucket": [POOL]},
+    )
+
+
 MUTATIONS: Mutations = {
+    "s3-lifecycle-keeps-retention": [
+        ("a lifecycle rule expiring objects after a day", add(lifecycle(1))),
+        ("a lifecycle rule expiring noncurrent versions after a day", add(lifecycle(1, noncurrent=True))),
+    ],
     "s3-bucket-encrypted": [
         (
             "default encryption switched to SSE-S3",

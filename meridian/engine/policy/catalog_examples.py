@@ -8,6 +8,7 @@ case per rule live in tests/policydata. Plain data, shaped like the plan's resou
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 STACK = "test"
@@ -21,6 +22,10 @@ SETTINGS: dict[str, dict] = {
     "sns-subscription-endpoint-in-zone": {"allowedRegions": ALLOWED_REGIONS},
     "rds-database-dr-member": {"drRegion": "us-west-2"},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
+    "route53-failover-record-ready": {"drRegion": "us-west-2", "rtoTargetSeconds": 60, "propagationMarginSeconds": 10},
+    "resource-policy-principals-in-account": {"accountIds": ["123456789012"]},
+    "backup-vault-lock-enabled": {"minRetentionDays": 14, "lockMode": "compliance"},
+    "budgets-limit-and-cap-enforced": {"stackCapUsd": 5000},
 }
 
 
@@ -547,6 +552,75 @@ EXAMPLES: dict[str, Example] = {
                     }
                 },
             ),
+        ],
+    ),
+    "data-store-customer-key": Example(
+        "an ECR repository on AES256",
+        [resource("aws:ecr/repository:Repository", "images", {"encryptionConfigurations": [{"encryptionType": "AES256"}]})],
+    ),
+    "resource-policy-principals-in-account": Example(
+        "a key policy open to `*` under only a kms:ViaService condition",
+        [
+            resource(
+                "aws:kms/keyPolicy:KeyPolicy",
+                "platform-key-policy",
+                {
+                    "keyId": "1111-platform",
+                    "policy": json.dumps(
+                        {
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Principal": {"AWS": "*"},
+                                    "Action": "kms:Decrypt",
+                                    "Resource": "*",
+                                    "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+                                }
+                            ]
+                        }
+                    ),
+                },
+            )
+        ],
+    ),
+    "ec2-subnet-public-ip-unused": Example(
+        "an instance in a subnet that maps public IPs on launch",
+        [
+            resource("aws:ec2/subnet:Subnet", "public-a", {"cidrBlock": "10.0.0.0/24", "mapPublicIpOnLaunch": True}),
+            resource(
+                "aws:ec2/instance:Instance",
+                "bastion",
+                {"ami": "ami-1", "subnetId": "subnet-1"},
+                deps={"subnetId": [urn("aws:ec2/subnet:Subnet", "public-a")]},
+            ),
+        ],
+    ),
+    "s3-lifecycle-keeps-retention": Example(
+        "a lifecycle rule expiring the pool's objects after a day",
+        [
+            resource("aws:s3/bucket:Bucket", "pool-bucket", {}),
+            resource(
+                "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                "pool-lifecycle",
+                {"bucket": "pool-bucket-1234567", "rules": [{"id": "expire", "status": "Enabled", "expiration": {"days": 1}}]},
+                deps={"bucket": [urn("aws:s3/bucket:Bucket", "pool-bucket")]},
+            ),
+        ],
+    ),
+    "budgets-limit-and-cap-enforced": Example(
+        "a tenant budget of 1e9 USD",
+        [
+            resource(
+                "aws:budgets/budget:Budget",
+                "tenant-acme",
+                {
+                    "budgetType": "COST",
+                    "timeUnit": "MONTHLY",
+                    "limitAmount": "1000000000.00",
+                    "limitUnit": "USD",
+                    "costFilters": [{"name": "TagKeyValue", "values": ["user:meridian:tenant$acme"]}],
+                },
+            )
         ],
     ),
 }

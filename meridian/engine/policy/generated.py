@@ -1,8 +1,9 @@
 """The stack's policy config (`policies/config/<stack>.json`): settings that copy the stack config
 are generated from it, the rest (levels, thresholds) is the security team's to edit.
 
-The residency zone's regions, the dr region, the failover-alarm exception and the tenant prefix
-have one source of truth: `Pulumi.<stack>.yaml` (through stackconfig), components.failover
+The residency zone's regions, the dr region, the failover-alarm exception, the tenant prefix, the
+failover budget, the account, the backup retention and vault-lock mode and the stack cap have one
+source of truth: `Pulumi.<stack>.yaml` (through stackconfig), components.failover
 (where Route 53 publishes health-check metrics) and components.tenant (the tenant's S3 prefix). `meridian policy --stack S --write-config` writes them into the
 file the real CLI takes (`pulumi preview --policy-pack-config`), keeping every other entry; every
 preview refuses a file whose generated settings have drifted, naming both files and the command.
@@ -30,6 +31,7 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
     from components.tenant import tenant_prefix  # where a tenant's objects live in a shared bucket
+    from stackconfig.planning import PROPAGATION_MARGIN_S  # the failover budget's stated margin
 
     allowed = list(cfg.allowed_regions)
     exceptions = []
@@ -67,6 +69,19 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
         "rds-database-dr-member": {"drRegion": cfg.regions.dr.region},
         "tenant-role-isolated": {"tenantPrefix": tenant_prefix("{tenant}")},
         "tenant-data-access": {"tenantPrefix": tenant_prefix("{tenant}")},
+        "route53-failover-record-ready": {
+            "drRegion": cfg.regions.dr.region,
+            "rtoTargetSeconds": cfg.failover.rto_target_s,
+            "propagationMarginSeconds": PROPAGATION_MARGIN_S,
+        },
+        "resource-policy-principals-in-account": {"accountIds": [cfg.aws_account_id] if cfg.aws_account_id else []},
+        "backup-vault-lock-enabled": {
+            "minRetentionDays": cfg.dr.backup_retention_days,
+            "lockMode": "governance" if cfg.vault_lock_changeable_days is None else "compliance",
+        },
+        "backup-plan-coverage": {"minRetentionDays": cfg.dr.backup_retention_days},
+        "s3-lifecycle-keeps-retention": {"minRetentionDays": cfg.dr.backup_retention_days},
+        "budgets-limit-and-cap-enforced": {"stackCapUsd": cfg.cost.stack_cap_usd},
     }
 
 

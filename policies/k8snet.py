@@ -1,0 +1,117 @@
+"""NetworkPolicy peers by what they match, not by how they are written: a namespace selector that
+any other namespace can satisfy is "every namespace", and the ipBlocks of one rule are judged as
+the union of addresses they admit.
+
+A namespaceSelector is bounded only when every one of its requirements pins named values
+(`matchLabels`, or `In` with values); `Exists`, `DoesNotExist` and `NotIn` are satisfied by
+namespaces nobody listed (`kubernetes.io/metadata.name Exists` matches every namespace), and so is
+an empty selector. A bounded selector that names another tenant's namespace (by name or tenant
+label) opens the tenant to it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from ruleutil import UNKNOWN, as_list, dig, known, unknown
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def namespace_selector_problem(selector: Any, tenant_label: str, own: set[str], tenant_prefix: str = "t-") -> str | None:
+    """Why a namespaceSelector reaches other namespaces than the ones it names, or None.
+    `own` holds the tenant's own namespace name and tenant id (what it may name)."""
+    selector = known(selector)
+    if selector is UNKNOWN:
+        raise unknown("namespaceSelector")
+    if not isinstance(selector, dict):
+        return None
+    labels = selector.get("matchLabels") or {}
+    expressions = as_list(selector.get("matchExpressions"))
+    if not labels and not expressions:
+        return "selects every namespace (an empty `namespaceSelector`)"
+    pinned: list[tuple[str, list[str]]] = [(str(k), [str(v)]) for k, v in labels.items()]
+    for e in expressions:
+        operator, key = str(dig(e, "operator", default="")), str(dig(e, "key", default=""))
+        if operator != "In":
+            # every requirement must hold: one open-ended requirement leaves the others to bound it
+            continue
+        pinned.append((key, [str(v) for v in as_list(dig(e, "values"))]))
+    if not pinned:
+        ops = ", ".join(f"{dig(e, 'key')} {dig(e, 'operator')}" for e in expressions)
+        return f"selects namespaces nobody named (`matchExpressions` {ops} only: satisfied by every namespace that carries or lacks the label)"
+    for key, values in pinned:
+        foreign = [
+            v for v in values if (key == NAME_LABEL and v.startswith(tenant_prefix) or key == tenant_label) and v not in own
+        ]
+        if foreign:
+            return f"selects another tenant's namespace ({key} = {', '.join(foreign)})"
+    return None
+
+
+def _nets(cidr: Any) -> Net:
+    if cidr is UNKNOWN:
+        raise unknown("ipBlock", "cidr")
+    return ipaddress.ip_network(str(cidr), strict=False)
+
+
+def admitted(blocks: list[Any]) -> list[Net]:
+    """The union of addresses a rule's ipBlocks admit (each `cidr` minus its `except`), collapsed."""
+    out: list[Net] = []
+    for block in blocks:
+        nets = [_nets(dig(block, "cidr"))]
+        for hole in as_list(dig(block, "except")):
+            hole = _nets(hole)
+            nets = [
+                piece
+                for n in nets
+                for piece in (n.address_exclude(hole) if hole.version == n.version and hole.subnet_of(n) else [n])
+            ]
+        out += nets
+    v4 = list(ipaddress.collapse_addresses([n for n in out if n.version == 4]))
+    v6 = list(ipaddress.collapse_addresses([n for n in out if n.version == 6]))
+    return v4 + v6
+
+
+def _covered(target: Net, union: list[Net]) -> bool:
+    remaining = [target]
+    for net in union:
+        if net.version != target.version:
+            continue
+        nxt = []
+        for r in remaining:
+            if r.subnet_of(net):
+                continue
+            nxt += list(r.address_exclude(net)) if net.subnet_of(r) else [r]
+        remaining = nxt
+        if not remaining:
+            return True
+    return not remaining
+
+
+def ip_blocks_problem(blocks: list[Any], private: tuple[str, ...]) -> str | None:
+    """Why a rule's ipBlocks together admit the internet without excepting the private ranges pods
+    use (0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0), or None."""
+    if not blocks:
+        return None
+    union = admitted(blocks)
+    for world in ("0.0.0.0/0", "::/0"):
+        world_net = ipaddress.ip_network(world)
+        public = [world_net]
+        for p in private:
+            p_net = ipaddress.ip_network(p)
+            if p_net.version == world_net.version:
+                public = [piece for n in public for piece in (n.address_exclude(p_net) if p_net.subnet_of(n) else [n])]
+        if not all(_covered(n, union) for n in public):
+            continue
+        reached = [
+            p for p in private if any(ipaddress.ip_network(p).overlaps(n) for n in union if n.version == world_net.version)
+        ]
+        if reached or world == "::/0":
+            blocks_text = ", ".join(str(dig(b, "cidr")) for b in blocks)
+            return f"its ipBlocks ({blocks_text}) together admit {world}" + (
+                f" including the private ranges {', '.join(reached)} pods use" if reached else ""
+            )
+    return None

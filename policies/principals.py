@@ -1,0 +1,71 @@
+"""Who one Allow statement of a resource policy admits, judged statement by statement against the
+stack's own accounts (and organisations): for key, secret, topic, queue and repository policies,
+and KMS grants. A statement-level helper: it reads the principal and the conditions of one
+statement, never what an identity policy elsewhere grants (that is an evaluator's question).
+
+A principal is inside when it is a service principal, the account's own root or an ARN of an own
+account; `*` (or `{"AWS": "*"}`) and foreign principals are inside only under a condition that
+pins the caller to own accounts or organisations with a positive string test (`StringEquals` on
+`aws:PrincipalAccount`, `aws:SourceAccount`, `kms:CallerAccount`, `aws:PrincipalOrgID`, ...).
+Conditions that do not constrain the caller's account (`kms:ViaService`, `aws:SecureTransport`,
+`...IfExists`, negative operators) leave `*` open. Allow with `NotPrincipal` admits every
+principal not named: always outside.
+"""
+
+from __future__ import annotations
+
+import re
+
+from iamdoc import Statement
+from ruleutil import UNKNOWN, unknown
+
+ACCOUNT_KEYS = ("aws:principalaccount", "aws:sourceaccount", "kms:calleraccount", "aws:sourceowner")
+ORG_KEYS = ("aws:principalorgid", "aws:sourceorgid")
+POSITIVE = ("stringequals", "stringequalsignorecase", "arnequals", "arnlike", "stringlike")
+_ACCOUNT = re.compile(r"^(?:arn:aws[\w-]*:(?:iam|sts)::(?P<arn>\d{12}):.+|(?P<bare>\d{12}))$")
+
+
+def account_of(principal: str) -> str | None:
+    """The account of an AWS principal (`123456789012`, an IAM/STS ARN); None if it names none."""
+    m = _ACCOUNT.match(principal)
+    return (m.group("arn") or m.group("bare")) if m else None
+
+
+def _pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
+    """Whether a condition pins the caller to own accounts or organisations (every value inside)."""
+    for op, key, values in st.conditions:
+        op_l, key_l = str(op).lower(), str(key).lower()
+        if op_l.startswith("forallvalues:") or op_l.endswith("ifexists") or op_l.removeprefix("foranyvalue:") not in POSITIVE:
+            continue
+        if any(v is UNKNOWN for v in values):
+            raise unknown("Condition", str(key))
+        own = accounts if key_l in ACCOUNT_KEYS else orgs if key_l in ORG_KEYS else None
+        if own is not None and values and all(str(v) in own for v in values):
+            return True
+    return False
+
+
+def outsiders(st: Statement, accounts: set[str], orgs: set[str] = frozenset()) -> list[str]:
+    """What an Allow statement admits outside `accounts` / `orgs` (empty: nothing). Raises
+    `UnknownValueError` where a deciding principal or condition value is only known after apply."""
+    if not st.allow:
+        return []
+    if st.raw.get("NotPrincipal") is not None:
+        return ["`NotPrincipal` under Allow (it admits every principal it does not name, in any account)"]
+    principal = st.principal
+    if principal is UNKNOWN:
+        raise unknown("Principal")
+    if principal is None:
+        return []  # an identity policy's statement: no principal to judge
+    entries = [("AWS", principal)] if isinstance(principal, str) else [(k, v) for k, vs in principal.items() for v in vs]
+    out = []
+    for kind, value in entries:
+        if value is UNKNOWN:
+            raise unknown("Principal", kind)
+        if kind == "Service" and value != "*":
+            continue  # a named AWS service acts for this account (its callers are pinned by aws:SourceAccount where it matters)
+        if value == "*" or kind != "AWS" or account_of(str(value)) not in accounts:
+            out.append(f"`{value}`" if kind == "AWS" else f"{kind} `{value}`")
+    if out and _pinned(st, accounts, orgs):
+        return []
+    return out
