@@ -246,6 +246,7 @@ budget_caps = stack_policy(
     "budgets-limit-and-cap-enforced",
     what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget has an automatic enforcing BudgetAction at no more than 100 % of its limit",
     why="A budget only caps spend if its limit is the planned cap and something acts when it is reached: a budget of 1e9, one that only alerts, or one in another currency or period is present and caps nothing.",
+    reads=[BUDGET, BUDGET_ACTION],
     check=check_budget_caps,
     severity=HIGH,
     config={

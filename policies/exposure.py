@@ -420,6 +420,7 @@ public_subnet_launches = stack_policy(
     "ec2-subnet-public-ip-unused",
     what="Checks that no EC2 instance or spot instance request is launched into a subnet of the stack that sets `mapPublicIpOnLaunch` without refusing the public IP itself",
     why="A subnet that maps public IPs on launch gives every instance in it an internet address, whatever the instance's own settings omit: nodes and workers stay on private addresses behind the load balancer.",
+    reads=[INSTANCE, SPOT_REQUEST, SUBNET],
     check=check_public_subnet_launches,
     severity=HIGH,
     remediation="Launch into the private subnets, or set `associate_public_ip_address=False` on the instance; keep `map_public_ip_on_launch=False` on subnets (components.network does).",

@@ -210,7 +210,8 @@ def resource_policy(
         tags=list(tags) or None,
     )
     policy.applies_to = applies_to  # sdkhooks hands a resource only to the rules that apply to its type
-    policy.reads = frozenset(exact) | frozenset(reads)  # the types it judges by name (inventory.py); a bare prefix judges none
+    # the types it judges by name (inventory.py); a bare prefix judges none in particular
+    policy.reads = frozenset(exact) | frozenset(reads)
     return policy
 
 

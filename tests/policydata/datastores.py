@@ -47,6 +47,7 @@ def build(b: Builder) -> None:
         "aws:kms/grant:Grant",
         "platform-key-grant",
         {"keyId": "1111-platform", "granteePrincipal": f"arn:aws:iam::{ACCOUNT}:role/backup", "operations": ["Decrypt"]},
+        deps={"keyId": [PLATFORM_KEY]},
         tags=False,
     )
     b.add(
