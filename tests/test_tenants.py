@@ -268,3 +268,33 @@ def test_quota_sizing_is_monotone_in_the_plan(a, b):
         assert int(small[key]) <= int(big[key]), key
     assert big["requests.storage"] == f"{high[2]}Gi"
     assert big["services.loadbalancers"] == "0", "tenants never open their own load balancers"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_pod_starts_without_its_identity_or_falls_back_to_the_node_role(previews, stack):
+    """The service's pods (and the migration Job) wait for the broker's Pod Identity association; and
+    the nodes answer IMDSv2 only to themselves (hop limit 1), so no pod in any namespace gets the node
+    role's credentials from instance metadata."""
+    plan = previews[stack].plan
+    brokers = {
+        a["region"]: a["urn"]
+        for a in of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if a["inputs"]["namespace"] == "platform"
+    }
+    workloads = [
+        r
+        for token in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job")
+        for r in of_type(plan, token)
+        if r["inputs"]["metadata"]["namespace"] == "platform"
+    ]
+    assert workloads and len(brokers) == 2
+    for w in workloads:
+        assert brokers[w["region"]] in w["dependencies"], f"{w['urn']} may start before its identity exists"
+    templates = of_type(plan, "aws:ec2/launchTemplate:LaunchTemplate")
+    assert templates
+    for t in templates:
+        assert t["inputs"]["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 1,
+        }
