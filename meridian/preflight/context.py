@@ -1,8 +1,6 @@
-"""What every preflight check reads and returns: the plan with its plain inputs and the typed
-config (`Context`), and the verdict with its findings (`CheckResult`). Its own module so that each
-check module (meridian.preflight.<topic>) and the list of checks (meridian.preflight.checks) can
-both import it.
-"""
+"""What every preflight check works with: the plan, the typed config, and the result it returns.
+Checks live one topic to a module (`checks` holds the first ones and the registry, CHECKS), and
+each imports only this, so the registry can import them all."""
 
 from __future__ import annotations
 
@@ -28,6 +26,7 @@ class CheckResult:
     encodes: str  # the AWS (or Kubernetes) rule the check stands for
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what is wrong for a real deploy but not for a preview
     checked: int = 0
 
     @property
