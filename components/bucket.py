@@ -2,12 +2,15 @@
 
 A bucket holding tenant data (`TenantDataRules`) also refuses, in its policy, any PUT under the
 tenant root (`tenants/`) that does not name its SSE-KMS key explicitly (the bucket's default key
-is never a tenant's), any PUT there by a principal that is not a tenant session (no
-`kubernetes-namespace` session tag), and any object request by a tenant session outside its own
-`tenants/<namespace>/`. A silo bucket (one tenant, `key_arn` set) further refuses every PUT that
-names another key than the tenant's. A pool bucket cannot list each tenant's key (20 KB policy
-limit against 1,000 tenants): there the key is bound by the sessions, whose role and session
-policy reach only the caller's own key (components.tenantidentity, docs/tenancy-and-cost.md).
+is never a tenant's), any PUT there by a principal that is not a tenant session (neither a tenant
+pod's `kubernetes-namespace` nor a brokered `meridian-tenant` session tag), and any object request
+by a tenant session outside its own `tenants/<tenant>/`: one statement per kind of session, through
+the session's own tag as a policy variable, and one refusing a tenant role's session that names no
+tenant (components.tenantidentity.tenant_session_guards). The policy is the same size for one
+tenant or 1,000. A silo bucket (one tenant, `key_arn` set) further refuses every PUT that names
+another key than the tenant's. A pool bucket cannot list each tenant's key (20 KB policy limit
+against 1,000 tenants): there the key is bound by the key's own policy, which only its tenant's
+sessions may use (docs/tenancy-and-cost.md).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.naming import NAMESPACE_PREFIX
-from components.tenantidentity import NAMESPACE_KEY, NAMESPACE_TAG
+from components.tenantidentity import BROKERED_KEY, BROKERED_TAG, NAMESPACE_KEY, NAMESPACE_TAG, tenant_session_guards
 
 KMS_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
 OBJECT_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
@@ -59,16 +62,26 @@ def tenant_data_statements(bucket_arn: str, prefix_root: str, key_arn: str | Non
             "Principal": "*",
             "Action": "s3:PutObject",
             "Resource": tenant_objects,
-            "Condition": {"Null": {NAMESPACE_KEY: "true"}},
+            "Condition": {"StringNotLike": {NAMESPACE_KEY: f"{NAMESPACE_PREFIX}*"}, "Null": {BROKERED_KEY: "true"}},
         },
+    ]
+    # each kind of tenant session stays in the prefix its own tag names; a tenant role's session naming none reaches nothing
+    guard = tenant_session_guards()
+    deny = {"Effect": "Deny", "Principal": "*", "Action": OBJECT_ACTIONS}
+    out += [
         {
             "Sid": "TenantSessionsStayInTheirPrefix",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": OBJECT_ACTIONS,
+            **deny,
             "NotResource": f"{bucket_arn}/{prefix_root}{NAMESPACE_TAG}/*",
-            "Condition": {"StringLike": {NAMESPACE_KEY: f"{NAMESPACE_PREFIX}*"}},
+            "Condition": guard["pod"],
         },
+        {
+            "Sid": "BrokeredSessionsStayInTheirTenantsPrefix",
+            **deny,
+            "NotResource": f"{bucket_arn}/{prefix_root}{BROKERED_TAG}/*",
+            "Condition": guard["brokered"],
+        },
+        {"Sid": "TenantRoleSessionsNameATenant", **deny, "Resource": f"{bucket_arn}/*", "Condition": guard["untagged"]},
     ]
     if key_arn is not None:
         out.append(

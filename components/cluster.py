@@ -208,12 +208,15 @@ class Cluster(pulumi.ComponentResource):
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
         ]
         # What the node group launches is tagged only through its launch template (cost allocation of
-        # the shared EC2 and EBS spend); IMDSv2 only, with the hop limit EKS itself uses for pods on AL2023.
+        # the shared EC2 and EBS spend). IMDSv2 only, hop limit 1 (EKS security best practices): a
+        # pod's IMDSv2 token answer dies at the extra hop, so no pod in any namespace, with or before
+        # its Pod Identity credentials, falls back to the node role. A NetworkPolicy cannot do this:
+        # it only allows, and namespaces without one (kube-system, the add-ons') would still reach IMDS.
         node_template = aws.ec2.LaunchTemplate(
             f"{name}-nodes-lt",
             description=f"{name} managed nodes: tags for what they launch, IMDSv2",
             update_default_version=True,
-            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 2},
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
             tag_specifications=[
                 {"resource_type": kind, "tags": dict(args.node_tags)} for kind in ("instance", "volume", "network-interface")
             ],

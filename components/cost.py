@@ -7,9 +7,9 @@ already seen the keys (`cost.cost_allocation_tags_in_billing`: AWS refuses to ac
 
 Alert path: notifications at each configured threshold (actual spend) and at 100 % forecasted,
 to a KMS-encrypted SNS topic. Enforcement path: at 100 % of a tenant's budget a budget action
-attaches the tenant's deny policy to the regions' tenant roles; the deny matches only sessions
-of the tenant's namespace (EKS Pod Identity session tag), so other tenants sharing the role keep
-working (no new writes, no new data keys for the capped one). Each attachment counts against the
+attaches the tenant's deny policy to the regions' tenant roles; the deny matches only the tenant's
+sessions (its pods' EKS Pod Identity `kubernetes-namespace` tag, and the service's brokered sessions
+naming it in `meridian-tenant`), so other tenants sharing the role keep working (no new writes, no new data keys for the capped one). Each attachment counts against the
 role's managed-policy quota (10, at most 20): more tenants capped at once than that fail to attach
 (docs/tenancy-and-cost.md). AWS Budgets evaluates spend a few times a day: the cap is not real time, which is why the
 service also enforces plan quotas (429 `quota_exceeded`) on every request.
@@ -28,7 +28,7 @@ from components.keys import customer_key
 from components.policydocs import assume_role_policy
 from components.tagging import TAG_COST_CENTER, TAG_STACK, TAG_TENANT
 from components.tenant import namespace_of
-from components.tenantidentity import NAMESPACE_KEY, TENANT_ROLE_PATH
+from components.tenantidentity import BROKERED_KEY, NAMESPACE_KEY, TENANT_ROLE_PATH
 
 HARD_CAP_PATH = "/meridian/hard-caps/"  # the budget actions may attach these policies, and only these
 # The tag keys the budgets filter on (and finance reports by): Budgets and Cost Explorer ignore a
@@ -42,18 +42,16 @@ def tenant_cost_filter(tenant_id: str) -> dict:
 
 
 def hard_cap_policy(tenant_id: str) -> str:
-    """Denies the writes and key use that grow a tenant's bill, to its own sessions only; reads keep working."""
+    """Denies the writes and key use that grow a tenant's bill, to its own sessions only (its pods', and
+    the service's on its behalf); reads keep working."""
+    deny = {"Effect": "Deny", "Action": ["s3:PutObject", "kms:GenerateDataKey*", "kms:Encrypt"], "Resource": "*"}
+    namespace = namespace_of(tenant_id)
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "TenantOverBudget",
-                    "Effect": "Deny",
-                    "Action": ["s3:PutObject", "kms:GenerateDataKey*", "kms:Encrypt"],
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {NAMESPACE_KEY: namespace_of(tenant_id)}},
-                }
+                {"Sid": "TenantOverBudget", **deny, "Condition": {"StringEquals": {NAMESPACE_KEY: namespace}}},
+                {"Sid": "TenantOverBudgetThroughTheService", **deny, "Condition": {"StringEquals": {BROKERED_KEY: namespace}}},
             ],
         }
     )

@@ -18,17 +18,19 @@ def customer_key(
     service_principals: Sequence[str] = (),
     provider: aws.Provider | None = None,
     tags: Mapping[str, str] | None = None,
+    guards: Sequence[dict] = (),
 ) -> aws.kms.Key:
     """A KMS key with rotation, a 30-day deletion window and an account-scoped policy (plus the AWS
-    service principals that must use it directly). Protected: what it encrypts is unreadable without it."""
+    service principals that must use it directly, and `guards`: Deny statements that hold whatever
+    IAM grants). Protected: what it encrypts is unreadable without it."""
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=parent, provider=provider)).account_id
-    principals = list(service_principals)
+    principals, denies = list(service_principals), list(guards)
     return aws.kms.Key(
         name,
         description=description,
         enable_key_rotation=True,
         deletion_window_in_days=30,
-        policy=account_id.apply(lambda acct: service_key_policy(acct, principals)),
+        policy=account_id.apply(lambda acct: service_key_policy(acct, principals, denies)),
         tags=dict(tags) if tags else None,
         opts=pulumi.ResourceOptions(parent=parent, provider=provider, protect=True),
     )

@@ -6,9 +6,10 @@ import json
 from collections.abc import Sequence
 
 
-def service_key_policy(account_id: str, service_principals: Sequence[str] = ()) -> str:
+def service_key_policy(account_id: str, service_principals: Sequence[str] = (), guards: Sequence[dict] = ()) -> str:
     """KMS key policy: the account administers the key (IAM decides who else may use it);
-    the named AWS service principals may use it too, on behalf of this account only."""
+    the named AWS service principals may use it too, on behalf of this account only; `guards`
+    (Deny statements) hold whatever IAM grants."""
     statements: list[dict] = [
         {
             "Sid": "AccountAdministers",
@@ -29,6 +30,7 @@ def service_key_policy(account_id: str, service_principals: Sequence[str] = ()) 
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         )
+    statements += guards
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 

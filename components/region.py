@@ -110,7 +110,9 @@ def compose_region(
             ),
             tenants=service_tenants(cfg, tenancy, api_keys),
             cost_labels={"meridian.io/stack": stack, "meridian.io/cost-center": cfg.cost.cost_center},
-            cluster_arn=cluster.cluster_arn,
+            vpc_cidr=str(base.spec.cidr),
+            database_cidrs=network.data_subnet_cidrs,
+            identity=[tenancy.identity.broker_association],
         ),
         opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.k8s_provider}),
     )

@@ -73,6 +73,7 @@ def compose_tenancy(
                 identity_role_arn=identity.role_arn,
                 silo_bucket_prefix=silo_prefix,
                 database_cidrs=base.network.data_subnet_cidrs,
+                vpc_cidr=str(base.spec.cidr),
                 platform_namespace=WORKLOAD_NAMESPACE,
             ),
             opts=in_region,

@@ -2,15 +2,18 @@
 
 Kubernetes: a namespace `t-<id>` with a default-deny NetworkPolicy (ingress and egress) plus only
 the allows the tenant needs (ingress from the platform namespace; egress to cluster DNS, to the
-database subnets on 5432 and to AWS APIs on 443), a ResourceQuota and LimitRange sized by plan,
+EKS Pod Identity agent for credentials, to the database subnets on 5432 and to AWS APIs on 443:
+the VPC's interface endpoints and the public ranges), a ResourceQuota and LimitRange sized by plan,
 and a service account bound by an EKS Pod Identity association to the region's tenant role
-(components.tenantidentity: one role for all tenants, access by session tags).
-AWS: the tenant's own KMS key (tagged with its namespace); its data under `tenants/t-<id>/` in the
-region's pool bucket (pool tier) or in a bucket of its own named `<silo prefix>t-<id>` (silo
-tier), every object encrypted under the tenant's key (the bucket policies refuse anything else,
-components.bucket). The association's session policy names only that prefix or bucket and that
-key, so the session can reach nothing else even if the role's policy were wrong; the reference
-service assumes the same role with the same session policy per tenant (service/objects.py).
+(components.tenantidentity: one role for all tenants, access by session tags). The association
+carries no session policy: EKS accepts one only with session tags off, and the tags are what
+tells tenants apart.
+AWS: the tenant's own KMS key (tagged with its namespace, usable by no other tenant's session:
+its key policy says so); its data under `tenants/t-<id>/` in the region's pool bucket (pool tier)
+or in a bucket of its own named `<silo prefix>t-<id>` (silo tier), every object encrypted under
+the tenant's key (the bucket policies refuse anything else, and refuse every tenant session each
+object outside its own prefix: components.bucket). The reference service reaches the tenant's data
+through a brokered session of the same role, naming the tenant (service/objects.py).
 The tenant's quotas reach the service only through its settings (components.workload): one source.
 """
 
@@ -27,9 +30,9 @@ import pulumi_kubernetes as k8s
 from components.bucket import SecureBucket, SecureBucketArgs, TenantDataRules
 from components.keys import customer_key
 from components.naming import silo_bucket_name, tenant_data_prefix, tenant_namespace
+from components.podnetwork import essential_egress
 from components.tagging import TAG_TENANT
-from components.tenantidentity import TAG_NAMESPACE
-from service.objects import session_policy
+from components.tenantidentity import TAG_NAMESPACE, tenant_key_statements
 from stackconfig.planning import tenant_sizing
 
 TENANT_LABEL = "meridian.io/tenant"
@@ -46,12 +49,6 @@ def service_account_of(tenant_id: str) -> str:
 def tenant_prefix(tenant_id: str) -> str:
     """The tenant's prefix in the pool bucket: named by namespace, as the ABAC role sees the caller."""
     return tenant_data_prefix(tenant_id)
-
-
-def data_policy(bucket_arn: str, key_arn: str, tenant_id: str) -> str:
-    """The session policy of the tenant's Pod Identity association (at most 2,048 characters packed),
-    the same document the service passes when it assumes the role for this tenant."""
-    return session_policy(bucket_arn, tenant_prefix(tenant_id), key_arn)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +68,9 @@ class TenantArgs:
     """The region's tenant role (components.tenantidentity) the association binds the service account to."""
     silo_bucket_prefix: pulumi.Input[str]
     database_cidrs: Sequence[str]
-    """Data subnet CIDRs: the only in-VPC destinations tenant pods may reach (PostgreSQL)."""
+    """Data subnet CIDRs: tenant pods reach PostgreSQL there."""
+    vpc_cidr: str
+    """The region's VPC: its interface endpoints (STS, Secrets Manager, ...) answer on private addresses in it."""
     platform_namespace: str
     """The reference service's namespace: the only one whose pods may reach the tenant's."""
     force_destroy: bool = False
@@ -102,7 +101,11 @@ class Tenant(pulumi.ComponentResource):
         # --- AWS: key, data, role ---------------------------------------------------------------
         # The namespace tag is what the region's ABAC role matches the caller's session against.
         key = customer_key(
-            f"{name}-key", f"tenant {tid} data in {args.region}", parent=self, tags={**tags, TAG_NAMESPACE: self.namespace}
+            f"{name}-key",
+            f"tenant {tid} data in {args.region}",
+            parent=self,
+            tags={**tags, TAG_NAMESPACE: self.namespace},
+            guards=tenant_key_statements(self.namespace),
         )
         if args.data_tier == "silo":
             bucket_name = pulumi.Output.from_input(args.silo_bucket_prefix).apply(lambda p: silo_bucket_name(p, self.namespace))
@@ -146,21 +149,8 @@ class Tenant(pulumi.ComponentResource):
                     {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.platform_namespace}}}]}
                 ],
                 "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                            }
-                        ],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    },
+                    *essential_egress(args.vpc_cidr),
                     {"to": [{"ipBlock": {"cidr": c}} for c in args.database_cidrs], "ports": [{"protocol": "TCP", "port": 5432}]},
-                    # AWS APIs (S3, KMS, STS) over TLS; pod-to-pod traffic stays denied.
-                    {
-                        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}],
-                        "ports": [{"protocol": "TCP", "port": 443}],
-                    },
                 ],
             },
             opts=in_ns,
@@ -198,7 +188,6 @@ class Tenant(pulumi.ComponentResource):
             namespace=self.namespace,
             service_account=service_account_of(tid),
             role_arn=args.identity_role_arn,
-            policy=pulumi.Output.all(bucket_arn, key.arn).apply(lambda v: data_policy(v[0], v[1], tid)),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[sa]),
         )

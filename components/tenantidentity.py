@@ -9,20 +9,28 @@ pool bucket or in the silo bucket `<silo prefix>t-acme`, and KMS keys tagged `me
 and nothing of any other tenant, however many tenants there are. Every statement also requires the
 session to come from this region's cluster and a tenant namespace (`t-*`).
 
-Each tenant's Pod Identity association additionally carries a session policy naming only its own
-literal prefix, bucket and key (components.tenant), so the effective permissions are the
-intersection of both: a mistake in one document alone does not open another tenant's data.
+No association carries a session policy: pulumi-aws (and EKS) accept `policy` only with
+`disable_session_tags = true`, which would remove the very tags this role tells tenants apart by.
+The second wall is on the resources instead, and holds for any number of tenants in a constant
+size: the pool and silo bucket policies deny every tenant session each object outside its own
+prefix (one statement per kind of session, through the same policy variables, components.bucket),
+and each tenant key's policy denies its use to any tenant session whose tenant is another
+(`tenant_key_statements`). A mistake in the role's policy alone does not open another tenant's data.
 
 The reference service serves every tenant from the platform namespace, so it cannot be one tenant's
 pod. It gets its own Pod Identity role, the broker, which may do two things: read the database
 user's secret (its region's copy, decrypted only through Secrets Manager), and assume this tenant
-role with the session tags a tenant pod would carry (`kubernetes-namespace` = a tenant namespace `t-*`,
-`eks-cluster-arn` = this cluster) and no others. The service does so per request's tenant, with
-the tenant's literal session policy (service/objects.py), and so reaches each tenant's data only
-through that tenant's own session: the same role, the same ABAC statements, the same intersection.
-The tenant role trusts the broker for exactly that (`sts:AssumeRole` + `sts:TagSession` with those
-tag conditions); the broker is associated with the service's service account only, outside every
-tenant namespace.
+role for one tenant. Pod Identity's session tags are transitive: the broker's session already
+carries `kubernetes-namespace` (= the service's namespace) and `eks-cluster-arn`, and STS refuses a
+request tag whose key an inherited transitive tag has. So the broker names the tenant with a key of
+its own, `meridian-tenant` (= the tenant's namespace), and nothing else; the tenant role trusts the
+broker for exactly that (`sts:AssumeRole` + `sts:TagSession`, `aws:RequestTag/meridian-tenant` like
+`t-*`, no other request tag key). The role's policy has a second set of statements for these
+brokered sessions: inherited `kubernetes-namespace` = the service's namespace, this cluster, data
+named through `${aws:PrincipalTag/meridian-tenant}`. The service also passes the tenant's literal
+session policy on every AssumeRole (plain STS, where a session policy and tags go together:
+service/objects.py), and the bucket and key guards cover brokered sessions too. The broker is
+associated with the service's service account only, outside every tenant namespace.
 """
 
 from __future__ import annotations
@@ -37,23 +45,29 @@ from components.naming import NAMESPACE_PREFIX as TENANT_NAMESPACE_PREFIX
 from components.policydocs import pod_identity_trust, pod_identity_trust_policy
 
 TENANT_ROLE_PATH = "/meridian/tenants/"  # lets the budget action target tenant roles, and only them
+TENANT_ROLES = f"arn:aws:iam::*:role{TENANT_ROLE_PATH}*"  # every tenant role's sessions (aws:PrincipalArn)
 TAG_NAMESPACE = "meridian:namespace"  # on tenant KMS keys: the namespace whose sessions may use them
-NAMESPACE_KEY = "aws:PrincipalTag/kubernetes-namespace"  # set by EKS Pod Identity on every session
+POD_NAMESPACE_TAG = "kubernetes-namespace"  # set by EKS Pod Identity on every session, transitive
+BROKER_TENANT_TAG = "meridian-tenant"  # set by the broker on a tenant's session: the tenant's namespace
+NAMESPACE_KEY = f"aws:PrincipalTag/{POD_NAMESPACE_TAG}"
 NAMESPACE_TAG = "${" + NAMESPACE_KEY + "}"  # the policy variable
-SESSION_TAG_KEYS = ["kubernetes-namespace", "eks-cluster-arn"]  # what the broker may (and must) set
+BROKERED_KEY = f"aws:PrincipalTag/{BROKER_TENANT_TAG}"
+BROKERED_TAG = "${" + BROKERED_KEY + "}"
+SESSION_TAG_KEYS = [BROKER_TENANT_TAG]  # what the broker may (and must) set
+TENANT_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
 
 
-def broker_tag_conditions(cluster_arn: str) -> dict:
-    """A tenant session's tags and nothing else: a tenant namespace, this cluster."""
+def broker_tag_conditions() -> dict:
+    """A brokered tenant session's request tags: `meridian-tenant` = a tenant namespace, and no other key
+    (the Pod Identity keys arrive inherited, and STS refuses them as request tags)."""
     return {
-        "StringLike": {"aws:RequestTag/kubernetes-namespace": f"{TENANT_NAMESPACE_PREFIX}*"},
-        "StringEquals": {"aws:RequestTag/eks-cluster-arn": cluster_arn},
+        "StringLike": {f"aws:RequestTag/{BROKER_TENANT_TAG}": f"{TENANT_NAMESPACE_PREFIX}*"},
         "ForAllValues:StringEquals": {"aws:TagKeys": SESSION_TAG_KEYS},
     }
 
 
 def trust_policy(account_id: str, cluster_arn: str, broker_arn: str) -> str:
-    """Tenant pods through EKS Pod Identity, and the service's broker role with a tenant's session tags."""
+    """Tenant pods through EKS Pod Identity, and the service's broker role naming one tenant."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -64,7 +78,7 @@ def trust_policy(account_id: str, cluster_arn: str, broker_arn: str) -> str:
                     "Effect": "Allow",
                     "Principal": {"AWS": broker_arn},
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": broker_tag_conditions(cluster_arn),
+                    "Condition": broker_tag_conditions(),
                 },
             ],
         }
@@ -95,8 +109,8 @@ def secret_read_policy(secret_arn: str, key_arn: str, region: str) -> str:
     )
 
 
-def broker_policy(tenant_role_arn: str, cluster_arn: str) -> str:
-    """The broker may assume the tenant role with a tenant's session tags; nothing else."""
+def broker_policy(tenant_role_arn: str) -> str:
+    """The broker may assume the tenant role naming one tenant; nothing else."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -106,71 +120,142 @@ def broker_policy(tenant_role_arn: str, cluster_arn: str) -> str:
                     "Effect": "Allow",
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
                     "Resource": tenant_role_arn,
-                    "Condition": broker_tag_conditions(cluster_arn),
+                    "Condition": broker_tag_conditions(),
                 }
             ],
         }
     )
 
 
-def abac_policy(
-    *, account_id: str, region: str, cluster_arn: str, pool_bucket_arn: str, silo_bucket_prefix: str, prefix_root: str
-) -> str:
-    """Tenant data by session tag: the pool prefix, the silo bucket and the KMS keys of the caller's namespace."""
-    session = {
-        "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": cluster_arn, "s3:ResourceAccount": account_id},
-        "StringLike": {NAMESPACE_KEY: f"{TENANT_NAMESPACE_PREFIX}*"},
-    }
-    kms_session = {
-        "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": cluster_arn, f"aws:ResourceTag/{TAG_NAMESPACE}": NAMESPACE_TAG},
-        "StringLike": {NAMESPACE_KEY: f"{TENANT_NAMESPACE_PREFIX}*"},
-    }
-    own_prefix = f"{prefix_root}{NAMESPACE_TAG}/"
-    silo_bucket = f"arn:aws:s3:::{silo_bucket_prefix}{NAMESPACE_TAG}"
+def _data_statements(
+    kind: str,
+    tenant: str,
+    session: dict,
+    *,
+    account_id: str,
+    region: str,
+    pool_bucket_arn: str,
+    silo_bucket_prefix: str,
+    prefix_root: str,
+) -> list[dict]:
+    """The pool prefix, the silo bucket and the KMS keys of the tenant `tenant` (a policy variable) names."""
+    own_prefix = f"{prefix_root}{tenant}/"
+    silo_bucket = f"arn:aws:s3:::{silo_bucket_prefix}{tenant}"
     objects = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
+    s3_session = {**session, "StringEquals": {**session["StringEquals"], "s3:ResourceAccount": account_id}}
+    listing = {**s3_session, "StringLike": {**s3_session.get("StringLike", {}), "s3:prefix": [f"{own_prefix}*"]}}
+    return [
+        {
+            "Sid": f"{kind}PoolObjects",
+            "Effect": "Allow",
+            "Action": objects,
+            "Resource": f"{pool_bucket_arn}/{own_prefix}*",
+            "Condition": s3_session,
+        },
+        {
+            "Sid": f"{kind}PoolListing",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": pool_bucket_arn,
+            "Condition": listing,
+        },
+        # A silo bucket keeps the same layout: the tenant's data under its own prefix.
+        {
+            "Sid": f"{kind}SiloObjects",
+            "Effect": "Allow",
+            "Action": objects,
+            "Resource": f"{silo_bucket}/{own_prefix}*",
+            "Condition": s3_session,
+        },
+        {
+            "Sid": f"{kind}SiloListing",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": silo_bucket,
+            "Condition": listing,
+        },
+        {
+            "Sid": f"{kind}OwnKeys",
+            "Effect": "Allow",
+            "Action": TENANT_KEY_ACTIONS,
+            "Resource": f"arn:aws:kms:{region}:{account_id}:key/*",
+            "Condition": {**session, "StringEquals": {**session["StringEquals"], f"aws:ResourceTag/{TAG_NAMESPACE}": tenant}},
+        },
+    ]
+
+
+def abac_policy(
+    *,
+    account_id: str,
+    region: str,
+    cluster_arn: str,
+    pool_bucket_arn: str,
+    silo_bucket_prefix: str,
+    prefix_root: str,
+    service_namespace: str,
+) -> str:
+    """Tenant data by session tag: the pool prefix, the silo bucket and the KMS keys of the caller's
+    tenant, for a tenant pod (its own namespace) and for the broker's session naming one tenant."""
+    where = dict(
+        account_id=account_id,
+        region=region,
+        pool_bucket_arn=pool_bucket_arn,
+        silo_bucket_prefix=silo_bucket_prefix,
+        prefix_root=prefix_root,
+    )
+    pod = {
+        "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": cluster_arn},
+        "StringLike": {NAMESPACE_KEY: f"{TENANT_NAMESPACE_PREFIX}*"},
+    }
+    brokered = {
+        "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": cluster_arn, NAMESPACE_KEY: service_namespace},
+        "StringLike": {BROKERED_KEY: f"{TENANT_NAMESPACE_PREFIX}*"},
+    }
     return json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "PoolObjects",
-                    "Effect": "Allow",
-                    "Action": objects,
-                    "Resource": f"{pool_bucket_arn}/{own_prefix}*",
-                    "Condition": session,
-                },
-                {
-                    "Sid": "PoolListing",
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": pool_bucket_arn,
-                    "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"{own_prefix}*"]}},
-                },
-                # A silo bucket keeps the same layout: the tenant's data under its own prefix.
-                {
-                    "Sid": "SiloObjects",
-                    "Effect": "Allow",
-                    "Action": objects,
-                    "Resource": f"{silo_bucket}/{own_prefix}*",
-                    "Condition": session,
-                },
-                {
-                    "Sid": "SiloListing",
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": silo_bucket,
-                    "Condition": {**session, "StringLike": {**session["StringLike"], "s3:prefix": [f"{own_prefix}*"]}},
-                },
-                {
-                    "Sid": "OwnKeys",
-                    "Effect": "Allow",
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                    "Resource": f"arn:aws:kms:{region}:{account_id}:key/*",
-                    "Condition": kms_session,
-                },
-            ],
+            "Statement": _data_statements("", NAMESPACE_TAG, pod, **where)
+            + _data_statements("Brokered", BROKERED_TAG, brokered, **where),
         }
     )
+
+
+def tenant_session_guards(namespace: str | None = None) -> dict[str, dict]:
+    """Conditions for Deny statements that single out tenant sessions whose tenant is not `namespace`
+    (every tenant session when None): `pod`, a pod in a tenant namespace; `brokered`, a session the
+    broker opened naming a tenant; `untagged`, a session of a tenant role naming no tenant at all."""
+    pod: dict = {"StringLike": {NAMESPACE_KEY: f"{TENANT_NAMESPACE_PREFIX}*"}}
+    brokered: dict = {"Null": {BROKERED_KEY: "false"}}
+    if namespace is not None:
+        pod["StringNotEquals"] = {NAMESPACE_KEY: namespace}
+        brokered["StringNotEquals"] = {BROKERED_KEY: namespace}
+    untagged = {
+        "ArnLike": {"aws:PrincipalArn": TENANT_ROLES},
+        "StringNotLike": {NAMESPACE_KEY: f"{TENANT_NAMESPACE_PREFIX}*"},
+        "Null": {BROKERED_KEY: "true"},
+    }
+    return {"pod": pod, "brokered": brokered, "untagged": untagged}
+
+
+def tenant_key_statements(namespace: str) -> list[dict]:
+    """A tenant key's own policy: no tenant session but the tenant's own (pod or brokered) may use it.
+    Constant in size: one key per tenant, each naming only its own namespace."""
+    sids = {
+        "pod": "OtherTenantsPodsMayNotUseIt",
+        "brokered": "OtherTenantsBrokeredSessionsMayNotUseIt",
+        "untagged": "TenantRoleSessionsNameATenant",
+    }
+    return [
+        {
+            "Sid": sids[kind],
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": TENANT_KEY_ACTIONS,
+            "Resource": "*",
+            "Condition": condition,
+        }
+        for kind, condition in tenant_session_guards(namespace).items()
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,8 +266,9 @@ class TenantIdentityArgs:
     silo_bucket_prefix: pulumi.Input[str]
     """Silo buckets are named `<prefix><namespace>` (components.naming.silo_bucket_name)."""
     cluster_name: pulumi.Input[str]
-    service_namespace: pulumi.Input[str]
-    """The reference service's namespace and service account: the broker's only holder."""
+    service_namespace: str
+    """The reference service's namespace and service account: the broker's only holder (and the
+    `kubernetes-namespace` its sessions carry into every tenant session it opens)."""
     service_account: str
     db_secret_arn: pulumi.Input[str]
     """The region's copy of the application user's secret: the broker (the service) reads it, nothing more."""
@@ -194,6 +280,8 @@ class TenantIdentity(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
     role_name: pulumi.Output[str]
     broker_role_arn: pulumi.Output[str]
+    broker_association: aws.eks.PodIdentityAssociation
+    """What the service's pods must wait for: without it they start with no identity of their own."""
 
     def __init__(self, name: str, args: TenantIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:tenant:TenantIdentity", name, None, opts)
@@ -228,6 +316,7 @@ class TenantIdentity(pulumi.ComponentResource):
                     pool_bucket_arn=v[2],
                     silo_bucket_prefix=v[3],
                     prefix_root=args.prefix_root,
+                    service_namespace=args.service_namespace,
                 )
             ),
             opts=pulumi.ResourceOptions(parent=role),
@@ -235,7 +324,7 @@ class TenantIdentity(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-broker-assume",
             role=broker.id,
-            policy=pulumi.Output.all(role.arn, args.cluster_arn).apply(lambda v: broker_policy(v[0], v[1])),
+            policy=role.arn.apply(broker_policy),
             opts=pulumi.ResourceOptions(parent=broker),
         )
         aws.iam.RolePolicy(
@@ -246,7 +335,7 @@ class TenantIdentity(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=broker),
         )
-        aws.eks.PodIdentityAssociation(
+        self.broker_association = aws.eks.PodIdentityAssociation(
             f"{name}-broker-identity",
             cluster_name=args.cluster_name,
             namespace=args.service_namespace,

@@ -5,8 +5,12 @@ What a pod gets is exactly what the service reads: its settings file `/etc/merid
 DSNs, tenants with key digests and quotas, each tenant's bucket, prefix, key and role, the region
 and cluster for its sessions, bind address), passed as `--config`. Nothing else configures it.
 The pods run as the service account `meridian-api`, whose Pod Identity role (the broker,
-components.tenantidentity) may assume the tenant role with one tenant's session tags and read the
-application user's secret, nothing else. The service logs in as the application user, never the
+components.tenantidentity) may assume the tenant role naming one tenant and read the application
+user's secret, nothing else; no pod (nor the migration Job) is created before that association
+exists, so none starts without its identity (and the nodes' hop limit of 1 keeps pods off the node
+role, components.cluster). The `platform` namespace is fenced like a tenant's: a default deny, then
+ingress from the VPC (the ALB and the kubelet's probes) on the container port, and egress to DNS,
+the Pod Identity agent, the database subnets on 5432 and AWS APIs on 443 (components.podnetwork). The service logs in as the application user, never the
 master, with the password it reads from that secret when it opens a connection (rotation changes
 it; the DSNs carry none): the primary region runs the schema migration as a Job before the
 Deployment rolls out, with its own Secret (`migrate.json`, `service.settings.MigrationSettings`:
@@ -36,6 +40,7 @@ from urllib.parse import quote
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.podnetwork import essential_egress
 from service.quotas import TenantQuota
 from service.settings import WRITE_PATHS, DbSecret, MigrationSettings, ObjectStorage, ServiceSettings, TenantData, TenantEntry
 
@@ -132,8 +137,12 @@ class WorkloadArgs:
     """What must exist before a TargetGroupBinding (the load balancer controller's chart: its CRD)."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     """Pod labels EKS split cost allocation imports as cost-allocation tags (once enabled in billing)."""
-    cluster_arn: pulumi.Input[str] | None = None
-    """The `eks-cluster-arn` session tag of tenant sessions; with tenant data, the object API is configured."""
+    vpc_cidr: str
+    """The region's VPC: the ALB and the kubelet reach pods from it; its interface endpoints answer in it."""
+    database_cidrs: Sequence[str]
+    """Where the service's database answers (PostgreSQL, 5432): the only other egress its pods get."""
+    identity: Sequence[pulumi.Resource] = ()
+    """The service account's Pod Identity association: every pod waits for it."""
 
     def __post_init__(self) -> None:
         if self.database.user == self.database.admin_user:
@@ -172,7 +181,6 @@ def render_settings(
     tenants: Sequence[WorkloadTenant],
     digests: Sequence[str],
     data: Sequence[tuple[str, str, str] | None] = (),
-    cluster_arn: str | None = None,
     version: str = "stable",
 ) -> str:
     """The settings file, through the service's own model: what it cannot load, it is never given.
@@ -195,7 +203,7 @@ def render_settings(
         ),
         host=BIND_HOST,
         port=port,
-        objects=ObjectStorage(region=region, cluster_arn=cluster_arn) if any(data) else None,
+        objects=ObjectStorage(region=region) if any(data) else None,
         db_secret=DbSecret(arn=secret_arn, region=region),
         version=version,
         writes=db.write_path,
@@ -295,6 +303,30 @@ class Workload(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_ns = pulumi.ResourceOptions(parent=ns)
+        net_meta = {"namespace": NAMESPACE, "labels": labels}
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata={**net_meta, "name": "default-deny"},
+            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            opts=in_ns,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-needed",
+            metadata={**net_meta, "name": "allow-needed"},
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [
+                    {"from": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": args.container_port}]}
+                ],
+                "egress": [
+                    *essential_egress(args.vpc_cidr),
+                    {"to": [{"ipBlock": {"cidr": c}} for c in args.database_cidrs], "ports": [{"protocol": "TCP", "port": 5432}]},
+                ],
+            },
+            opts=in_ns,
+        )
+        with_identity = list(args.identity)
         db = args.database
         n = len(args.tenants)
         data_inputs = [
@@ -312,7 +344,6 @@ class Workload(pulumi.ComponentResource):
                     db.writer_host,
                     db.reader_host,
                     db.secret_arn,
-                    args.cluster_arn,
                     *[t.key_digest for t in args.tenants],
                     *data_inputs,
                 ).apply(
@@ -325,9 +356,8 @@ class Workload(pulumi.ComponentResource):
                         reader_host=v[1],
                         secret_arn=v[2],
                         tenants=args.tenants,
-                        digests=v[4 : 4 + n],
-                        data=tenant_data(v[4 + n :]),
-                        cluster_arn=v[3],
+                        digests=v[3 : 3 + n],
+                        data=tenant_data(v[3 + n :]),
                         version=version,
                     )
                 )
@@ -395,7 +425,7 @@ class Workload(pulumi.ComponentResource):
                         },
                     },
                 },
-                opts=in_ns,
+                opts=pulumi.ResourceOptions(parent=ns, depends_on=with_identity),
             )
             rollout_after.append(migrate)  # new code never starts against an old schema
             self.migration = migrate
@@ -438,7 +468,7 @@ class Workload(pulumi.ComponentResource):
                         },
                     },
                 },
-                opts=pulumi.ResourceOptions(parent=ns, depends_on=rollout_after),
+                opts=pulumi.ResourceOptions(parent=ns, depends_on=[*with_identity, *rollout_after]),
             )
             service = k8s.core.v1.Service(
                 f"{name}-{track}",

@@ -92,8 +92,8 @@ def _covered(target: Net, union: list[Net]) -> bool:
 
 
 def ip_blocks_problem(blocks: list[Any], private: tuple[str, ...]) -> str | None:
-    """Why a rule's ipBlocks together admit the internet without excepting the private ranges pods
-    use (0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0), or None."""
+    """Why a rule's ipBlocks together admit the internet and a whole private range pods use
+    (0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0), or None."""
     if not blocks:
         return None
     union = admitted(blocks)
@@ -106,8 +106,12 @@ def ip_blocks_problem(blocks: list[Any], private: tuple[str, ...]) -> str | None
                 public = [piece for n in public for piece in (n.address_exclude(p_net) if p_net.subnet_of(n) else [n])]
         if not all(_covered(n, union) for n in public):
             continue
+        # a private range wholly admitted with the internet is the disguised 0.0.0.0/0; one subnet of
+        # it (the VPC's interface endpoints) next to the internet is a deliberate, narrower choice
         reached = [
-            p for p in private if any(ipaddress.ip_network(p).overlaps(n) for n in union if n.version == world_net.version)
+            p
+            for p in private
+            if ipaddress.ip_network(p).version == world_net.version and _covered(ipaddress.ip_network(p), union)
         ]
         if reached or world == "::/0":
             blocks_text = ", ".join(str(dig(b, "cidr")) for b in blocks)

@@ -377,6 +377,21 @@ def _reaches_tenant_objects(res: str, marker: str) -> bool:
 
 
 NAMESPACE_VARIABLE = "${aws:PrincipalTag/kubernetes-namespace}"  # set by EKS Pod Identity from the pod's namespace
+BROKER_TAG = "meridian-tenant"  # set by a broker of the stack on the sessions it opens: the tenant's namespace
+BROKERED_VARIABLE = "${aws:PrincipalTag/" + BROKER_TAG + "}"
+TENANT_VARIABLES = (NAMESPACE_VARIABLE, BROKERED_VARIABLE)  # each names one tenant namespace per session
+
+
+def _names_a_tenant(value: object) -> bool:
+    return isinstance(value, str) and any(v in value for v in TENANT_VARIABLES)
+
+
+def _with_namespace(value: object, namespace: str) -> object:
+    if not isinstance(value, str):
+        return value
+    for variable in TENANT_VARIABLES:
+        value = value.replace(variable, namespace)
+    return value
 
 
 def _pod_identity_only(role: Any) -> bool:
@@ -473,7 +488,9 @@ def _session_tags_trusted(
 ) -> tuple[bool, list[str]]:
     """Whether every principal that may assume the role with session tags either is EKS Pod Identity
     (which sets `kubernetes-namespace` from the pod's namespace) or a broker of this stack that
-    no tenant can reach and that must set a `kubernetes-namespace` tag (`_broker_problems`)."""
+    no tenant can reach and that must name the tenant in a `meridian-tenant` tag (`_broker_problems`).
+    A broker cannot set `kubernetes-namespace` itself: its own Pod Identity session carries that key,
+    transitively, and STS refuses a request tag with an inherited key."""
     try:
         trust = [st for st in read_statements(_Path(role.props, "assumeRolePolicy")) if st.allow]
     except UnknownValueError:
@@ -490,10 +507,10 @@ def _session_tags_trusted(
         tagged = [
             vals
             for op, key, vals in st.conditions
-            if not negated(op) and str(key).lower() == "aws:requesttag/kubernetes-namespace" and "*" not in vals
+            if not negated(op) and str(key).lower() == f"aws:requesttag/{BROKER_TAG}" and "*" not in vals
         ]
         if not tagged:
-            problems.append(f"trust statement {st.label} must require a `kubernetes-namespace` session tag")
+            problems.append(f"trust statement {st.label} must require a `{BROKER_TAG}` session tag naming the tenant")
     if not named:
         return bool(trust), []
     if len(named) > len(brokers):
@@ -504,7 +521,7 @@ def _session_tags_trusted(
 
 
 def _substituted(st: Statement, namespace: str) -> Statement:
-    sub = lambda v: v.replace(NAMESPACE_VARIABLE, namespace) if isinstance(v, str) else v  # noqa: E731
+    sub = lambda v: _with_namespace(v, namespace)  # noqa: E731
     return replace(
         st,
         resources=tuple(sub(r) for r in st.resources),
@@ -518,7 +535,7 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]
     tags = [
         key.split("/", 1)[1]
         for op, key, vals in st.conditions
-        if not negated(op) and str(key).lower().startswith("aws:resourcetag/") and tuple(vals) == (NAMESPACE_VARIABLE,)
+        if not negated(op) and str(key).lower().startswith("aws:resourcetag/") and len(vals) == 1 and vals[0] in TENANT_VARIABLES
     ]
     if not tags:
         return "reaches every KMS key (`key/*`) without an `aws:ResourceTag/...` = the caller's namespace condition"
@@ -565,7 +582,7 @@ def _abac_problems(
     per_ns_buckets = [
         b
         for b in (
-            r.replace(NAMESPACE_VARIABLE, ns_mark).removeprefix("arn:aws:s3:::").partition("/")[0]
+            str(_with_namespace(r, ns_mark)).removeprefix("arn:aws:s3:::").partition("/")[0]
             for r in st.resources
             if isinstance(r, str) and r.startswith("arn:aws:s3:::")
         )
@@ -608,12 +625,31 @@ def _untagged_role(
         (role.urn, f"Role {role.name} trusts session tags it cannot: {p}") for p in broker_problems
     ]
     if abac:
+        shadowed = sorted(k for k in tags_of(role.props) if str(k).lower() in ("kubernetes-namespace", BROKER_TAG))
+        if shadowed:
+            out.append(
+                (
+                    role.urn,
+                    f"Role {role.name} must not carry the IAM tag(s) {', '.join(shadowed)}: a session without that session tag "
+                    "would take the role's value as its tenant",
+                )
+            )
         for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
-            if truthy(dig(assoc.props, "disableSessionTags", default=False)):
+            tags_off = truthy(dig(assoc.props, "disableSessionTags", default=False))
+            if tags_off:
                 out.append(
                     (
                         assoc.urn,
                         f"Pod identity association must keep session tags on: role {role.name} tells tenants apart by them",
+                    )
+                )
+            elif dig(assoc.props, "policy") is not None:
+                out.append(
+                    (
+                        assoc.urn,
+                        f"Pod identity association must not carry a session policy: EKS accepts one only with "
+                        f"`disableSessionTags`, which removes the tags role {role.name} tells tenants apart by "
+                        "(guard each tenant's data in its bucket and key policies instead)",
                     )
                 )
             if dig(assoc.props, "targetRoleArn") is not None:
@@ -646,8 +682,8 @@ def _untagged_role(
                 if UNKNOWN in st.resources:
                     raise unknown("Statement", "Resource")
                 if abac and (
-                    any(NAMESPACE_VARIABLE in r for r in st.resources)
-                    or any(NAMESPACE_VARIABLE in str(v) for _, _, vals in st.conditions for v in vals)
+                    any(_names_a_tenant(r) for r in st.resources)
+                    or any(_names_a_tenant(v) for _, _, vals in st.conditions for v in vals)
                 ):
                     out += [
                         (
@@ -682,13 +718,15 @@ tenant_role_isolated = stack_policy(
     "allow only S3 objects under the tenant's prefix (or in its own silo bucket), listing limited to that prefix, and KMS on exact key ARNs "
     "built from the tenant's own key; that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
-    "`kubernetes-namespace` session tag (a whole path segment, or a KMS `aws:ResourceTag` condition that every tenant key satisfies "
-    "for its own namespace only), with session tags on and no role chaining; a role it trusts to set those tags (the reference "
+    "`kubernetes-namespace` session tag or a broker's `meridian-tenant` tag (a whole path segment, or a KMS `aws:ResourceTag` "
+    "condition that every tenant key satisfies for its own namespace only), with session tags on, no session policy on its "
+    "associations (EKS takes one only with session tags off) and no role chaining, and carries neither tag key as an IAM tag; "
+    "a role it trusts to set the tenant tag (the reference "
     "service's broker) must be one of the stack's, held only through pod identity outside tenant namespaces, allowed only sts "
     "(besides `secretsmanager:GetSecretValue` on secrets named by exact ARN, none of them a secret the stack tags as a tenant's, "
     "and `kms:Decrypt` on exact key ARNs under a `kms:ViaService` condition naming Secrets Manager: its database password), "
     "and the trust must require a "
-    "`kubernetes-namespace` session tag",
+    "`meridian-tenant` session tag (its own Pod Identity tags are transitive, so it cannot set `kubernetes-namespace`)",
     why="Tenants share buckets, clusters and accounts; the role's policy is the only wall between one tenant's pods and another tenant's data. "
     "The rule is an allowlist: what it cannot prove isolated is a violation.",
     reads=[
@@ -709,7 +747,8 @@ tenant_role_isolated = stack_policy(
     "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
     limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com (EKS sets "
     "it from the pod's namespace and no caller can choose it through sts:TagSession) and brokers of the stack that no tenant can reach: "
-    "a broker chooses the tenant by design (the service serves every tenant), so its own holders are trusted. The rule assumes that tenants cannot create "
+    "a broker chooses the tenant by design (the service serves every tenant, naming it in `meridian-tenant`, a key only those brokers may set), "
+    "so its own holders are trusted. The rule assumes that tenants cannot create "
     "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
     "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "

@@ -1,13 +1,16 @@
 """Tenant objects: each tenant's blobs in its own place in S3, under its own KMS key, reached only
 through credentials scoped to that tenant.
 
-For every tenant the service assumes the tenant data role (`TenantData.role_arn`) with the
-tenant's session tags (`kubernetes-namespace`, and `eks-cluster-arn` on EKS) and a session policy
-naming only the tenant's prefix, bucket and key (`session_policy`, the same document the tenant's
-own Pod Identity association carries). The session's permissions are the intersection of the
-role's policy and that session policy: the S3 client used for a tenant cannot reach another
-tenant's objects or key, whatever the request. Every PUT names the tenant's key explicitly
-(SSE-KMS); the bucket policies refuse a PUT under a tenant prefix that does not.
+For every tenant the service assumes the tenant data role (`TenantData.role_arn`) naming the
+tenant in one session tag, `meridian-tenant` = the tenant's namespace, and passes a session policy
+naming only the tenant's prefix, bucket and key (`session_policy`). It cannot pass the tags a
+tenant pod's session carries (`kubernetes-namespace`, `eks-cluster-arn`): its own EKS Pod Identity
+session already has them, they are transitive, and STS refuses a request tag whose key an inherited
+one has (components.tenantidentity). The session's permissions are the intersection of the role's
+brokered statements and that session policy, and the bucket and key policies refuse a brokered
+session anything of another tenant: the S3 client used for a tenant cannot reach another tenant's
+objects or key, whatever the request. Every PUT names the tenant's key explicitly (SSE-KMS); the
+bucket policies refuse a PUT under a tenant prefix that does not.
 
 Storage quota: the tenant's `storage_gb` bounds the bytes under its prefix (current versions).
 Usage is counted from a listing once per process and kept up to date by this process's own writes;
@@ -25,8 +28,7 @@ from typing import Protocol
 
 from service.settings import ObjectStorage, TenantData
 
-NAMESPACE_TAG = "kubernetes-namespace"
-CLUSTER_TAG = "eks-cluster-arn"
+TENANT_TAG = "meridian-tenant"  # the broker's own session tag key: the Pod Identity keys are inherited
 SESSION_SECONDS = 3600
 REFRESH_BEFORE_S = 300  # renew a tenant's session this long before it expires
 GIB = 1 << 30
@@ -34,7 +36,7 @@ GIB = 1 << 30
 
 def session_policy(bucket_arn: str, prefix: str, key_arn: str) -> str:
     """Objects under the tenant's prefix, listing limited to it, and the tenant's key: nothing else.
-    The session policy of the tenant's Pod Identity association and of the service's AssumeRole."""
+    The session policy of the service's AssumeRole for the tenant."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -101,14 +103,11 @@ class S3Objects:
         import boto3
 
         sts = self._base.client("sts", region_name=self.storage.region, endpoint_url=self.storage.endpoint_url)
-        tags = [{"Key": NAMESPACE_TAG, "Value": data.namespace}]
-        if self.storage.cluster_arn:
-            tags.append({"Key": CLUSTER_TAG, "Value": self.storage.cluster_arn})
         creds = sts.assume_role(
             RoleArn=data.role_arn,
             RoleSessionName=f"meridian-api-{tenant}"[:64],
             DurationSeconds=SESSION_SECONDS,
-            Tags=tags,
+            Tags=[{"Key": TENANT_TAG, "Value": data.namespace}],
             Policy=session_policy(f"arn:aws:s3:::{data.bucket}", data.prefix, data.kms_key_arn),
         )["Credentials"]
         session = boto3.session.Session(

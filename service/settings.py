@@ -36,7 +36,7 @@ class TenantData:
     prefix: str  # `tenants/t-<id>/`: the same layout in pool and silo buckets
     kms_key_arn: str  # every object under the prefix is encrypted with this key, named on every PUT
     role_arn: str  # assumed per tenant with the tenant's session tag and a session policy naming only the above
-    namespace: str  # the `kubernetes-namespace` session tag value: what the role's ABAC statements key on
+    namespace: str  # the `meridian-tenant` session tag value: what the role's brokered statements key on
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ class ObjectStorage:
     """How the service reaches S3, KMS and STS in its region."""
 
     region: str
-    cluster_arn: str | None = None  # the `eks-cluster-arn` session tag the tenant role's statements require
     endpoint_url: str | None = None  # a local S3/STS stand-in (the sandbox's moto server); None on AWS
 
 

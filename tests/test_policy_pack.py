@@ -386,6 +386,30 @@ def test_broker_bypasses_are_caught(pack, index):
     assert found and all(v.level == "mandatory" for v in found), policydata.BROKER_MUTATIONS[index][0]
 
 
+@pytest.mark.parametrize(
+    "stack,what,expected",
+    [
+        ("abac", "a session policy on acme's association with session tags left on", "must not carry a session policy"),
+        ("abac", "the shared role carrying the IAM tag meridian-tenant", "must not carry the IAM tag(s) meridian-tenant"),
+        (
+            "broker",
+            "the tenant role trusting the broker to pass a tenant pod's own tags",
+            "must require a `meridian-tenant` session tag",
+        ),
+        ("broker", "a brokered statement with the tenant variable inside a longer segment", "outside tenants/t-acme/"),
+    ],
+)
+def test_the_identity_redesign_bypasses_are_caught_for_their_reason(pack, stack, what, expected):
+    """The classes the redesign adds (issue 24: session policy vs session tags, transitive tags) are
+    caught by the check written for them, not by a neighbour's."""
+    cases = policydata.ABAC_MUTATIONS if stack == "abac" else policydata.BROKER_MUTATIONS
+    (mutate,) = [m for w, m in cases if w.startswith(what)]
+    resources = policydata.abac_stack() if stack == "abac" else policydata.broker_stack()
+    mutate(resources)
+    messages = [v.message for v in pack.run(resources, policydata.ABAC_CONFIG) if v.policy == "tenant-role-isolated"]
+    assert any(expected in m for m in messages), messages
+
+
 def test_decoding_once_per_request_changes_no_verdict(pack, tmp_path):
     """policies/sdkhooks.py memoises the SDK's per-policy decoding; the pack as shipped by the SDK
     (hooks not installed) must find exactly the same violations, resource and stack rules alike."""

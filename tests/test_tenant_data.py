@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -40,10 +41,22 @@ def test_pool_bucket_policy_binds_tenant_objects_to_tenant_sessions_and_named_ke
     assert by_sid["TenantWritesNameTheirKey"]["Resource"] == "arn:aws:s3:::pool/tenants/*"
     assert by_sid["TenantWritesNameTheirKey"]["Condition"] == {"Null": {KMS_KEY_HEADER: "true"}}
     assert by_sid["TenantWritesUseKms"]["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
-    assert by_sid["OnlyTenantSessionsWriteTenantData"]["Condition"] == {"Null": {"aws:PrincipalTag/kubernetes-namespace": "true"}}
+    # a writer that is neither a tenant pod nor a session the broker opened for a tenant
+    assert by_sid["OnlyTenantSessionsWriteTenantData"]["Condition"] == {
+        "StringNotLike": {"aws:PrincipalTag/kubernetes-namespace": "t-*"},
+        "Null": {"aws:PrincipalTag/meridian-tenant": "true"},
+    }
     stay = by_sid["TenantSessionsStayInTheirPrefix"]
     assert stay["NotResource"] == "arn:aws:s3:::pool/tenants/${aws:PrincipalTag/kubernetes-namespace}/*"
+    assert stay["Condition"] == {"StringLike": {"aws:PrincipalTag/kubernetes-namespace": "t-*"}}
     assert "s3:PutObject" in stay["Action"] and "s3:GetObject" in stay["Action"]
+    brokered = by_sid["BrokeredSessionsStayInTheirTenantsPrefix"]
+    assert brokered["NotResource"] == "arn:aws:s3:::pool/tenants/${aws:PrincipalTag/meridian-tenant}/*"
+    assert brokered["Condition"] == {"Null": {"aws:PrincipalTag/meridian-tenant": "false"}}
+    untagged = by_sid["TenantRoleSessionsNameATenant"]
+    assert untagged["Resource"] == "arn:aws:s3:::pool/*"
+    assert untagged["Condition"]["ArnLike"] == {"aws:PrincipalArn": "arn:aws:iam::*:role/meridian/tenants/*"}
+    assert brokered["Action"] == stay["Action"] == untagged["Action"]
     assert "TenantWritesUseTheTenantKey" not in by_sid  # a pool has many tenants: the sessions bind the key
     assert len(json.dumps(doc, separators=(",", ":"))) < 20 * 1024  # S3's bucket policy limit, whatever the tenant count
 
@@ -59,28 +72,71 @@ def test_silo_bucket_policy_refuses_any_key_but_the_tenants():
     assert own_key["Condition"] == {"StringNotEquals": {KMS_KEY_HEADER: key}}
 
 
-def test_the_service_and_the_pod_identity_association_pass_one_session_policy():
-    from components.tenant import data_policy, tenant_prefix
+def test_the_service_session_policy_names_only_the_tenants_prefix_bucket_and_key():
     from service.objects import session_policy
 
-    assert data_policy("arn:aws:s3:::b", "arn:k", "acme") == session_policy("arn:aws:s3:::b", tenant_prefix("acme"), "arn:k")
     doc = json.loads(session_policy("arn:aws:s3:::b", "tenants/t-acme/", "arn:k"))
     resources = {json.dumps(s["Resource"]) for s in doc["Statement"]}
     assert resources == {'"arn:aws:s3:::b/tenants/t-acme/*"', '"arn:aws:s3:::b"', '"arn:k"'}
 
 
-def test_the_broker_may_assume_only_with_a_tenant_namespace_tag_and_this_cluster():
+def test_the_broker_may_assume_only_naming_a_tenant_in_its_own_tag():
+    """Its Pod Identity session's kubernetes-namespace and eks-cluster-arn are transitive: STS refuses
+    them as request tags, so the trust and the broker's grant allow exactly one key, meridian-tenant."""
     from components.tenantidentity import broker_policy, trust_policy
 
     cluster = "arn:aws:eks:us-east-1:123456789012:cluster/c"
     trust = json.loads(trust_policy("123456789012", cluster, "arn:aws:iam::123456789012:role/broker"))
     (broker,) = [s for s in trust["Statement"] if s["Sid"] == "ServiceBroker"]
     assert broker["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/broker"}
-    assert broker["Condition"]["StringLike"] == {"aws:RequestTag/kubernetes-namespace": "t-*"}
-    assert broker["Condition"]["StringEquals"] == {"aws:RequestTag/eks-cluster-arn": cluster}
-    assert broker["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["kubernetes-namespace", "eks-cluster-arn"]}
-    (grant,) = json.loads(broker_policy("arn:aws:iam::123456789012:role/meridian/tenants/r", cluster))["Statement"]
+    assert broker["Condition"] == {
+        "StringLike": {"aws:RequestTag/meridian-tenant": "t-*"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["meridian-tenant"]},
+    }
+    (grant,) = json.loads(broker_policy("arn:aws:iam::123456789012:role/meridian/tenants/r"))["Statement"]
     assert set(grant["Action"]) == {"sts:AssumeRole", "sts:TagSession"} and grant["Condition"] == broker["Condition"]
+
+
+def test_the_service_names_the_tenant_in_meridian_tenant_and_never_an_inherited_key():
+    """What the service sends STS, through botocore's Stubber (moto accepts any tags and models no
+    transitive ones): one tag, meridian-tenant = the tenant's namespace, and the session policy."""
+    from botocore.stub import Stubber
+
+    from service.objects import S3Objects, session_policy
+    from service.settings import ObjectStorage, TenantData
+
+    data = TenantData(
+        "pool", "tenants/t-acme/", "arn:aws:kms:us-east-1:123456789012:key/k", "arn:aws:iam::123456789012:role/r", "t-acme"
+    )
+    sts = boto3.client("sts", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+
+    class PodIdentity:  # the pod's own session; its STS client stubbed
+        def client(self, service: str, **_: object):
+            assert service == "sts"
+            return sts
+
+    objects = S3Objects(ObjectStorage(region="us-east-1"), {"acme": data}, base_session=PodIdentity())
+    with Stubber(sts) as stub:
+        stub.add_response(
+            "assume_role",
+            {
+                "Credentials": {
+                    "AccessKeyId": "ASIAEXAMPLEEXAMPLE00",
+                    "SecretAccessKey": "s" * 40,
+                    "SessionToken": "t",
+                    "Expiration": datetime(2099, 1, 1, tzinfo=UTC),
+                }
+            },
+            {
+                "RoleArn": data.role_arn,
+                "RoleSessionName": "meridian-api-acme",
+                "DurationSeconds": 3600,
+                "Tags": [{"Key": "meridian-tenant", "Value": "t-acme"}],
+                "Policy": session_policy("arn:aws:s3:::pool", "tenants/t-acme/", data.kms_key_arn),
+            },
+        )
+        objects.client_of("acme")
+        stub.assert_no_pending_responses()
 
 
 # --- the sandbox -----------------------------------------------------------------------------------
@@ -118,7 +174,7 @@ def _session(made: dict, region: str, tenant: str | None):
         c = sts.assume_role(
             RoleArn=data["role_arn"],
             RoleSessionName=f"test-{tenant}",
-            Tags=[{"Key": "kubernetes-namespace", "Value": data["namespace"]}],
+            Tags=[{"Key": "meridian-tenant", "Value": data["namespace"]}],
         )["Credentials"]
         creds = {
             "aws_access_key_id": c["AccessKeyId"],

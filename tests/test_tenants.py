@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections import defaultdict
 
 import pytest
 from hypothesis import given
@@ -59,6 +58,8 @@ def test_each_tenant_gets_exactly_its_namespace_policies_quota_and_role(previews
         assert {a["region"] for a in associations} == regions and len(associations) == 2
         for association in associations:
             assert association["inputs"]["serviceAccount"] == f"{tenant.id}-app"
+            # EKS takes a session policy only with session tags off, and the tags tell tenants apart
+            assert "policy" not in association["inputs"] and not association["inputs"].get("disableSessionTags")
             (role,) = [r for r in tenant_roles(plan) if r["region"] == association["region"]]
             assert role["urn"] in association["dependencies"], f"{association['urn']} must bind the region's tenant role"
 
@@ -74,24 +75,32 @@ def test_tenant_roles_do_not_grow_with_tenants(previews, stack):
     roles = tenant_roles(plan)
     assert len(roles) == 2 and not any((r["inputs"].get("tags") or {}).get("meridian:tenant") for r in roles)
     for role in roles:
-        # tenant pods through EKS Pod Identity, and the reference service's broker with a tenant's tags
+        # tenant pods through EKS Pod Identity, and the reference service's broker naming one tenant
         pods, broker = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
         assert pods["Principal"] == {"Service": "pods.eks.amazonaws.com"}
         assert sorted(pods["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
         assert pods["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(f"arn:aws:eks:{role['region']}:")
         assert list(broker["Principal"]) == ["AWS"] and sorted(broker["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
-        assert broker["Condition"]["StringLike"] == {"aws:RequestTag/kubernetes-namespace": "t-*"}
-        assert broker["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-arn"].startswith(f"arn:aws:eks:{role['region']}:")
+        # its own kubernetes-namespace and eks-cluster-arn are inherited (transitive): it may set only meridian-tenant
+        assert broker["Condition"] == {
+            "StringLike": {"aws:RequestTag/meridian-tenant": "t-*"},
+            "ForAllValues:StringEquals": {"aws:TagKeys": ["meridian-tenant"]},
+        }
 
 
 def _matches(pattern: str, arn: str) -> bool:
     return fnmatch.fnmatchcase(arn, pattern)
 
 
+POD_VARIABLE = "${aws:PrincipalTag/kubernetes-namespace}"
+BROKERED_VARIABLE = "${aws:PrincipalTag/meridian-tenant}"
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_abac_role_resolves_to_the_callers_own_data_only(previews, stack):
-    """Evaluate the shared role's policy for each tenant's session (its namespace tag substituted as
-    IAM would) against every other tenant's objects, buckets and keys: nothing of theirs matches."""
+    """Evaluate the shared role's policy for each tenant's session, a pod's (its namespace tag) and the
+    broker's naming it (its meridian-tenant tag), substituted as IAM would, against every other
+    tenant's objects, buckets and keys: nothing of theirs matches."""
     plan = previews[stack].plan
     cfg = load_stack(ROOT, stack)
     by_urn = {r["urn"]: r for r in plan["resources"]}
@@ -101,79 +110,74 @@ def test_abac_role_resolves_to_the_callers_own_data_only(previews, stack):
         if tags.get("meridian:tenant"):
             assert tags["meridian:namespace"] == f"t-{tags['meridian:tenant']}"
             keys[(key["region"], tags["meridian:tenant"])] = tags["meridian:namespace"]
+    kinds = ("PoolObjects", "PoolListing", "SiloObjects", "SiloListing", "OwnKeys")
     for policy in of_type(plan, "aws:iam/rolePolicy:RolePolicy"):
         role = by_urn[policy["parent"]]
         if role["inputs"].get("path") != "/meridian/tenants/":
             continue
         statements = json.loads(policy["inputs"]["policy"])["Statement"]
-        pool = next(s["Resource"] for s in statements if s["Sid"] == "PoolListing")
-        silo_prefix = next(s["Resource"] for s in statements if s["Sid"] == "SiloListing").split("${")[0]
+        assert {s_["Sid"] for s_ in statements} == {f"{who}{kind}" for who in ("", "Brokered") for kind in kinds}
+        pool = next(s_["Resource"] for s_ in statements if s_["Sid"] == "PoolListing")
+        silo_prefix = next(s_["Resource"] for s_ in statements if s_["Sid"] == "SiloListing").split("${")[0]
         for st_ in statements:
             cond = st_["Condition"]
-            assert cond["StringLike"]["aws:PrincipalTag/kubernetes-namespace"] == "t-*", f"{st_['Sid']}: tenant namespaces only"
             assert cond["StringEquals"]["aws:PrincipalTag/eks-cluster-arn"].startswith(f"arn:aws:eks:{role['region']}:")
-        for me in cfg.tenants:
-            mine = f"t-{me.id}"
-            for other in cfg.tenants:
-                if other.id == me.id:
-                    continue
-                theirs = f"t-{other.id}"
-                targets = [
-                    f"{pool}/tenants/{theirs}/data.json",
-                    f"{silo_prefix}{theirs}/tenants/{theirs}/data.json",
-                    f"{silo_prefix}{theirs}",
-                ]
-                for st_ in statements:
+            if st_["Sid"].startswith("Brokered"):  # the service's sessions: from its namespace, naming a tenant
+                assert cond["StringEquals"]["aws:PrincipalTag/kubernetes-namespace"] == "platform"
+                assert cond["StringLike"]["aws:PrincipalTag/meridian-tenant"] == "t-*"
+                variable, other_variable = BROKERED_VARIABLE, POD_VARIABLE
+            else:
+                assert cond["StringLike"]["aws:PrincipalTag/kubernetes-namespace"] == "t-*", (
+                    f"{st_['Sid']}: tenant namespaces only"
+                )
+                variable, other_variable = POD_VARIABLE, BROKERED_VARIABLE
+            assert other_variable not in json.dumps(st_), f"{st_['Sid']} names data by the other kind's tag"
+            for me in cfg.tenants:
+                mine = f"t-{me.id}"
+                for other in cfg.tenants:
+                    if other.id == me.id:
+                        continue
+                    theirs = f"t-{other.id}"
+                    targets = [
+                        f"{pool}/tenants/{theirs}/data.json",
+                        f"{silo_prefix}{theirs}/tenants/{theirs}/data.json",
+                        f"{silo_prefix}{theirs}",
+                    ]
                     for resource in as_list(st_["Resource"]):
-                        resolved = resource.replace("${aws:PrincipalTag/kubernetes-namespace}", mine)
-                        if st_["Sid"] == "OwnKeys":
-                            assert (
-                                st_["Condition"]["StringEquals"]["aws:ResourceTag/meridian:namespace"]
-                                == "${aws:PrincipalTag/kubernetes-namespace}"
-                            )
+                        resolved = resource.replace(variable, mine)
+                        if st_["Sid"].endswith("OwnKeys"):
+                            assert cond["StringEquals"]["aws:ResourceTag/meridian:namespace"] == variable
                             assert keys[(role["region"], other.id)] != mine, "another tenant's key carries my namespace tag"
                             continue
                         for target in targets:
                             assert not _matches(resolved, target), f"{me.id}'s session reaches {target} through {resource}"
-                        listing = st_["Condition"].get("StringLike", {}).get("s3:prefix")
+                        listing = cond.get("StringLike", {}).get("s3:prefix")
                         if listing:
-                            assert all(
-                                p.replace("${aws:PrincipalTag/kubernetes-namespace}", mine) == f"tenants/{mine}/*"
-                                for p in listing
-                            )
+                            assert all(p.replace(variable, mine) == f"tenants/{mine}/*" for p in listing)
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_no_session_policy_reaches_another_tenants_prefix_or_key(previews, stack):
+def test_tenant_keys_refuse_every_other_tenants_sessions(previews, stack):
+    """The second wall, on the keys: a tenant key's own policy denies its use to pods of other tenant
+    namespaces, to brokered sessions naming another tenant and to tenant-role sessions naming none,
+    in three statements whatever the number of tenants."""
     plan = previews[stack].plan
-    cfg = load_stack(ROOT, stack)
-    keys_of = defaultdict(set)
-    for association in of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation"):
-        if association["inputs"]["namespace"] == "platform":  # the service's broker: no session policy of a tenant
-            continue
-        if association["inputs"]["namespace"] == "kube-system":
-            continue  # platform controllers (the load balancer controller), not a tenant
-        tenant = association["inputs"]["tags"]["meridian:tenant"]
-        prefix = f"tenants/t-{tenant}/"
-        for statement in json.loads(association["inputs"]["policy"])["Statement"]:
-            assert statement["Effect"] == "Allow"
-            for resource in as_list(statement["Resource"]):
-                assert resource != "*", f"{association['urn']}: wildcard resource"
-                if resource.startswith("arn:aws:kms:"):
-                    assert "*" not in resource, f"{association['urn']}: key wildcard"
-                    keys_of[tenant].add(resource)
-                elif "/" in resource:  # an object ARN: must sit under the tenant's own prefix
-                    bucket, _, key = resource.partition(":::")[2].partition("/")
-                    assert key == f"{prefix}*", f"{association['urn']} reaches {resource}"
-                else:  # the bucket itself: only listing, only under the tenant's prefix
-                    assert statement["Action"] == "s3:ListBucket"
-                    assert statement["Condition"]["StringLike"]["s3:prefix"] == [f"{prefix}*"]
-    assert set(keys_of) == {t.id for t in cfg.tenants}
-    owners = defaultdict(set)
-    for tenant, keys in keys_of.items():
-        for key in keys:
-            owners[key].add(tenant)
-    assert all(len(o) == 1 for o in owners.values()), "a KMS key is shared between tenants"
+    tenant_keys = [k for k in of_type(plan, "aws:kms/key:Key") if (k["inputs"].get("tags") or {}).get("meridian:tenant")]
+    assert tenant_keys
+    pod_tag, tenant_tag = "aws:PrincipalTag/kubernetes-namespace", "aws:PrincipalTag/meridian-tenant"
+    for key in tenant_keys:
+        namespace = key["inputs"]["tags"]["meridian:namespace"]
+        denies = [s_ for s_ in json.loads(key["inputs"]["policy"])["Statement"] if s_["Effect"] == "Deny"]
+        assert [d["Condition"] for d in denies] == [
+            {"StringLike": {pod_tag: "t-*"}, "StringNotEquals": {pod_tag: namespace}},
+            {"Null": {tenant_tag: "false"}, "StringNotEquals": {tenant_tag: namespace}},
+            {
+                "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/meridian/tenants/*"},
+                "StringNotLike": {pod_tag: "t-*"},
+                "Null": {tenant_tag: "true"},
+            },
+        ], key["urn"]
+        assert all(d["Principal"] == "*" and "kms:Decrypt" in d["Action"] for d in denies)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -214,9 +218,9 @@ def test_silo_tenants_have_their_own_bucket_and_pool_tenants_share_one(previews,
             continue  # a platform bucket (logs, replicas of nothing tenant-owned)
         # tenant data: explicit SSE-KMS key, tenant sessions only, each in its own prefix
         assert {"TenantWritesNameTheirKey", "TenantWritesUseKms", "OnlyTenantSessionsWriteTenantData"} <= set(statements)
-        assert statements["TenantSessionsStayInTheirPrefix"]["NotResource"].endswith(
-            "/tenants/${aws:PrincipalTag/kubernetes-namespace}/*"
-        )
+        assert statements["TenantSessionsStayInTheirPrefix"]["NotResource"].endswith(f"/tenants/{POD_VARIABLE}/*")
+        assert statements["BrokeredSessionsStayInTheirTenantsPrefix"]["NotResource"].endswith(f"/tenants/{BROKERED_VARIABLE}/*")
+        assert "TenantRoleSessionsNameATenant" in statements
         if policy["inputs"]["bucket"] in silo_buckets:
             required = statements["TenantWritesUseTheTenantKey"]["Condition"]["StringNotEquals"]
             assert required == {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_of[policy["inputs"]["bucket"]]}
@@ -253,10 +257,13 @@ def test_every_tenant_has_a_budget_filtered_on_its_tag_with_a_hard_cap(previews,
         )
     for deny in [p for p in of_type(plan, "aws:iam/policy:Policy") if p["inputs"].get("path") == "/meridian/hard-caps/"]:
         tenant = deny["inputs"]["tags"]["meridian:tenant"]
-        (statement,) = json.loads(deny["inputs"]["policy"])["Statement"]
-        assert statement["Effect"] == "Deny"
-        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": f"t-{tenant}"}}, (
+        pods, brokered = json.loads(deny["inputs"]["policy"])["Statement"]
+        assert pods["Effect"] == brokered["Effect"] == "Deny"
+        assert pods["Condition"] == {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": f"t-{tenant}"}}, (
             "the cap must stop only the capped tenant's sessions on the shared role"
+        )
+        assert brokered["Condition"] == {"StringEquals": {"aws:PrincipalTag/meridian-tenant": f"t-{tenant}"}}, (
+            "and the service's sessions on its behalf"
         )
 
 
@@ -271,3 +278,33 @@ def test_quota_sizing_is_monotone_in_the_plan(a, b):
         assert int(small[key]) <= int(big[key]), key
     assert big["requests.storage"] == f"{high[2]}Gi"
     assert big["services.loadbalancers"] == "0", "tenants never open their own load balancers"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_pod_starts_without_its_identity_or_falls_back_to_the_node_role(previews, stack):
+    """The service's pods (and the migration Job) wait for the broker's Pod Identity association; and
+    the nodes answer IMDSv2 only to themselves (hop limit 1), so no pod in any namespace gets the node
+    role's credentials from instance metadata."""
+    plan = previews[stack].plan
+    brokers = {
+        a["region"]: a["urn"]
+        for a in of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if a["inputs"]["namespace"] == "platform"
+    }
+    workloads = [
+        r
+        for token in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job")
+        for r in of_type(plan, token)
+        if r["inputs"]["metadata"]["namespace"] == "platform"
+    ]
+    assert workloads and len(brokers) == 2
+    for w in workloads:
+        assert brokers[w["region"]] in w["dependencies"], f"{w['urn']} may start before its identity exists"
+    templates = of_type(plan, "aws:ec2/launchTemplate:LaunchTemplate")
+    assert templates
+    for t in templates:
+        assert t["inputs"]["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 1,
+        }

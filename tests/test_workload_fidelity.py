@@ -204,7 +204,7 @@ def _tenant_s3(objects: dict, data):
         aws_access_key_id=broker["access_key_id"], aws_secret_access_key=broker["secret_access_key"], region_name="us-east-1"
     )
     creds = base.client("sts", endpoint_url=objects["endpoint"]).assume_role(
-        RoleArn=data.role_arn, RoleSessionName="fidelity-check", Tags=[{"Key": "kubernetes-namespace", "Value": data.namespace}]
+        RoleArn=data.role_arn, RoleSessionName="fidelity-check", Tags=[{"Key": "meridian-tenant", "Value": data.namespace}]
     )["Credentials"]
     return boto3.client(
         "s3",

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 from meridian.engine.plan import Plan
 from meridian.preflight import names as namerules
 from meridian.preflight.context import CheckResult, Context, Finding
+from meridian.preflight.identity import check_identity
 from meridian.preflight.placeholders import check_placeholders
 from meridian.preflight.readiness import check_readiness
 from meridian.preflight.teardown import check_teardown
@@ -683,6 +684,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "placeholders": check_placeholders,
     "readiness": check_readiness,
     "teardown": check_teardown,
+    "identity": check_identity,
 }
 
 

@@ -1,7 +1,8 @@
 """The other tenant identity design: one role per region through EKS Pod Identity (ABAC), tenants
-told apart by the `kubernetes-namespace` session tag; and the reference service's broker, which
-assumes that shared role with one tenant's session tags. Each with the bypasses the tenancy rule
-must catch."""
+told apart by the `kubernetes-namespace` session tag, associations without a session policy (EKS
+takes one only with session tags off); and the reference service's broker, which assumes that
+shared role naming one tenant in its own `meridian-tenant` tag (its Pod Identity tags are
+inherited, transitively). Each with the bypasses the tenancy rule must catch."""
 
 from __future__ import annotations
 
@@ -20,18 +21,21 @@ from .base import (
     resource,
     set_input,
     stack_tags,
+    together,
     urn,
 )
 from .stack import valid_stack
 
 NS_VARIABLE = "${aws:PrincipalTag/kubernetes-namespace}"
+TENANT_VARIABLE = "${aws:PrincipalTag/meridian-tenant}"
+POOL = "arn:aws:s3:::pool-bucket-1234567"
 ABAC_CONFIG = {**CONFIG, "tenant-role-isolated": {"tenantPrefix": "tenants/t-{tenant}/"}}
 
 
 def abac_stack() -> Resources:
     """The valid stack with acme's IRSA role replaced by a shared pod-identity role that tells
-    tenants apart by the `kubernetes-namespace` session tag, and acme's association (with its
-    own session policy) to it."""
+    tenants apart by the `kubernetes-namespace` session tag, and acme's association to it (session
+    tags on, no session policy)."""
     resources = [r for r in valid_stack() if r["name"] not in ("t-acme-role", "t-acme-data-access")]
     sa = find(resources, "t-acme-sa")
     sa["inputs"]["metadata"].pop("annotations")
@@ -40,7 +44,7 @@ def abac_stack() -> Resources:
         find(resources, key)["inputs"]["tags"]["meridian:namespace"] = ns
     b = Builder()
     b.providers = {PRIMARY: urn("pulumi:providers:aws", PRIMARY)}
-    pool = "arn:aws:s3:::pool-bucket-1234567"
+    pool = POOL
     session = {
         "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": f"arn:aws:eks:{PRIMARY}:{ACCOUNT}:cluster/eks"},
         "StringLike": {"aws:PrincipalTag/kubernetes-namespace": "t-*"},
@@ -119,26 +123,8 @@ def abac_stack() -> Resources:
             "namespace": "t-acme",
             "serviceAccount": "acme-app",
             "roleArn": f"arn:aws:iam::{ACCOUNT}:role/meridian/tenants/tenants-role-1234567",
-            "policy": json.dumps(
-                {
-                    "Statement": [
-                        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{pool}/tenants/t-acme/*"},
-                        {
-                            "Effect": "Allow",
-                            "Action": "s3:ListBucket",
-                            "Resource": pool,
-                            "Condition": {"StringLike": {"s3:prefix": ["tenants/t-acme/*"]}},
-                        },
-                        {
-                            "Effect": "Allow",
-                            "Action": "kms:Decrypt",
-                            "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/3333-acme",
-                        },
-                    ]
-                }
-            ),
         },
-        deps={"roleArn": [role], "policy": [urn("aws:s3/bucket:Bucket", "pool-bucket"), urn("aws:kms/key:Key", "acme-key")]},
+        deps={"roleArn": [role]},
         tags=stack_tags(PRIMARY, **{"meridian:tenant": "acme"}),
     )
     return resources + b.resources
@@ -146,6 +132,10 @@ def abac_stack() -> Resources:
 
 def _abac_doc(statement: dict) -> Mutation:
     return add_statement("tenants-abac", statement)
+
+
+def _session_policy(objects: str) -> str:
+    return json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": objects}]})
 
 
 ABAC_MUTATIONS: list[tuple[str, Mutation]] = [
@@ -192,22 +182,19 @@ ABAC_MUTATIONS: list[tuple[str, Mutation]] = [
     ),
     ("acme's key tagged with globex's namespace", set_input("acme-key", "tags.meridian:namespace", "t-globex")),
     (
-        "acme's session policy reaching globex's prefix",
-        set_input(
-            "t-acme-identity",
-            "policy",
-            json.dumps(
-                {
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "s3:GetObject",
-                            "Resource": "arn:aws:s3:::pool-bucket-1234567/tenants/t-globex/*",
-                        }
-                    ]
-                }
-            ),
+        "acme's session policy reaching globex's prefix, session tags off as EKS demands for a session policy",
+        together(
+            set_input("t-acme-identity", "disableSessionTags", True),
+            set_input("t-acme-identity", "policy", _session_policy(f"{POOL}/tenants/t-globex/*")),
         ),
+    ),
+    (
+        "a session policy on acme's association with session tags left on (EKS refuses it; tags off would erase the tenant)",
+        set_input("t-acme-identity", "policy", _session_policy(f"{POOL}/tenants/t-acme/*")),
+    ),
+    (
+        "the shared role carrying the IAM tag meridian-tenant (a pod session would take it as its tenant)",
+        set_input("tenants-role", "tags.meridian-tenant", "t-acme"),
     ),
     ("acme's association in globex's namespace", set_input("t-acme-identity", "namespace", "t-globex")),
     (
@@ -221,10 +208,67 @@ ABAC_MUTATIONS: list[tuple[str, Mutation]] = [
 
 BROKER_ARN = f"arn:aws:iam::{ACCOUNT}:role/service-broker-1234567"
 _BROKER_TAGS = {
+    "StringLike": {"aws:RequestTag/meridian-tenant": "t-*"},
+    "ForAllValues:StringEquals": {"aws:TagKeys": ["meridian-tenant"]},
+}
+# the broker passing the tags a tenant pod's session carries: STS refuses them (its own Pod Identity
+# session has those keys, transitively), and a trust keyed on them names no tenant the broker can set
+_POD_TAGS_FROM_BROKER = {
     "StringLike": {"aws:RequestTag/kubernetes-namespace": "t-*"},
     "StringEquals": {"aws:RequestTag/eks-cluster-arn": f"arn:aws:eks:{PRIMARY}:{ACCOUNT}:cluster/eks"},
     "ForAllValues:StringEquals": {"aws:TagKeys": ["kubernetes-namespace", "eks-cluster-arn"]},
 }
+_BROKERED = {
+    "StringEquals": {
+        "aws:PrincipalTag/eks-cluster-arn": f"arn:aws:eks:{PRIMARY}:{ACCOUNT}:cluster/eks",
+        "aws:PrincipalTag/kubernetes-namespace": "platform",
+    },
+    "StringLike": {"aws:PrincipalTag/meridian-tenant": "t-*"},
+}
+
+
+def _brokered(statement: dict) -> Mutation:
+    """A statement for the broker's sessions: the brokered conditions, plus the statement's own."""
+    own = statement.get("Condition", {})
+    condition = {op: {**_BROKERED.get(op, {}), **own.get(op, {})} for op in {*_BROKERED, *own}}
+    return add_statement("tenants-abac", {**statement, "Condition": condition})
+
+
+def _brokered_statements() -> list[dict]:
+    """The shared role's statements for the broker's sessions: the tenant named by `meridian-tenant`."""
+    return [
+        {
+            "Sid": "BrokeredPoolObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": f"{POOL}/tenants/{TENANT_VARIABLE}/*",
+            "Condition": _BROKERED,
+        },
+        {
+            "Sid": "BrokeredPoolListing",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": POOL,
+            "Condition": {**_BROKERED, "StringLike": {**_BROKERED["StringLike"], "s3:prefix": [f"tenants/{TENANT_VARIABLE}/*"]}},
+        },
+        {
+            "Sid": "BrokeredSiloObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": f"arn:aws:s3:::silo-{TENANT_VARIABLE}/*",
+            "Condition": _BROKERED,
+        },
+        {
+            "Sid": "BrokeredOwnKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/*",
+            "Condition": {
+                **_BROKERED,
+                "StringEquals": {**_BROKERED["StringEquals"], "aws:ResourceTag/meridian:namespace": TENANT_VARIABLE},
+            },
+        },
+    ]
 
 
 def _broker_trust(statement: dict | None = None) -> str:
@@ -254,8 +298,9 @@ _DB_KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0000aaaa-1111-2222-3333-4444
 
 
 def broker_stack() -> Resources:
-    """The ABAC stack whose shared tenant role also trusts the service's broker role: a pod-identity
-    role held only by the service's account in the platform namespace, allowed only sts."""
+    """The ABAC stack whose shared tenant role also trusts the service's broker role (a pod-identity
+    role held only by the service's account in the platform namespace, allowed only sts) naming the
+    tenant in `meridian-tenant`, with the role's statements for those brokered sessions."""
     resources = abac_stack()
     b = Builder()
     b.providers = {PRIMARY: urn("pulumi:providers:aws", PRIMARY)}
@@ -314,6 +359,8 @@ def broker_stack() -> Resources:
         {"clusterName": "eks", "namespace": "platform", "serviceAccount": "meridian-api", "roleArn": BROKER_ARN},
         deps={"roleArn": [broker]},
     )
+    for statement in _brokered_statements():
+        add_statement("tenants-abac", statement)(resources)
     role = find(resources, "tenants-role")
     role["inputs"]["assumeRolePolicy"] = _broker_trust()
     role["propertyDependencies"] = {**role.get("propertyDependencies", {}), "assumeRolePolicy": [broker]}
@@ -417,7 +464,41 @@ BROKER_MUTATIONS: list[tuple[str, Mutation]] = [
         ),
     ),
     (
-        "the tenant role trusting the broker without a namespace session tag condition",
+        "the tenant role trusting the broker to pass a tenant pod's own tags (transitive: STS refuses them; no tenant named)",
+        set_input(
+            "tenants-role",
+            "assumeRolePolicy",
+            _broker_trust(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": BROKER_ARN},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": _POD_TAGS_FROM_BROKER,
+                }
+            ),
+        ),
+    ),
+    (
+        "a brokered statement reaching every tenant prefix instead of the one its tag names",
+        _brokered({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{POOL}/tenants/*"}),
+    ),
+    (
+        "a brokered statement with the tenant variable inside a longer segment (tenants/x<tenant>/)",
+        _brokered({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{POOL}/tenants/x{TENANT_VARIABLE}/*"}),
+    ),
+    (
+        "a brokered statement reaching every key of the region, one tenant's tag fixed",
+        _brokered(
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/meridian:namespace": "t-acme"}},
+            }
+        ),
+    ),
+    (
+        "the tenant role trusting the broker without a meridian-tenant session tag condition",
         set_input(
             "tenants-role",
             "assumeRolePolicy",
