@@ -81,7 +81,7 @@ class BucketPair:
     """The keys the source objects are encrypted with: by ARN, or the tenant keys by tag."""
     routes: Sequence[ReplicaRoute]
     depends_on: Sequence[pulumi.Resource] = ()
-    """The components owning both buckets: replication needs their versioning in place first."""
+    """What replication waits for: both buckets' versioning (S3 refuses it before) and their owners."""
 
     def __post_init__(self) -> None:
         if not self.routes:

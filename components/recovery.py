@@ -59,7 +59,7 @@ def replicated_buckets(stack: str, tenants: Sequence[TenantSpec], primary: Regio
                 replica_bucket_arn=dr.pool.bucket_arn,
                 source_keys=TenantKeysByTag(stack=stack, tag_key=TAG_NAMESPACE, namespace_pattern=f"{NAMESPACE_PREFIX}*"),
                 routes=[ReplicaRoute(prefix=TENANT_ROOT, replica_key_arn=dr.pool.key_arn)],
-                depends_on=[primary.pool, dr.pool],
+                depends_on=[primary.pool, dr.pool, primary.pool.versioning, dr.pool.versioning],
             )
         )
     for t in tenants:
@@ -72,7 +72,7 @@ def replicated_buckets(stack: str, tenants: Sequence[TenantSpec], primary: Regio
                     replica_bucket_arn=replica.bucket_arn,
                     source_keys=[source.key_arn],
                     routes=[ReplicaRoute(prefix="", replica_key_arn=replica.key_arn)],
-                    depends_on=[source, replica],
+                    depends_on=[source, replica, *[t.versioning for t in (source, replica) if t.versioning is not None]],
                 )
             )
     return pairs

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from components.bucket import SecureBucket, SecureBucketArgs, TenantDataRules
 from components.keys import customer_key
@@ -32,6 +33,7 @@ class TenantPool(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     key_arn: pulumi.Output[str]
+    versioning: aws.s3.BucketVersioning
 
     def __init__(self, name: str, args: TenantPoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:tenant:TenantPool", name, None, opts)
@@ -44,4 +46,5 @@ class TenantPool(pulumi.ComponentResource):
         self.bucket_name = bucket.bucket_name
         self.bucket_arn = bucket.arn
         self.key_arn = key.arn
+        self.versioning = bucket.versioning
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn, "key_arn": self.key_arn})
