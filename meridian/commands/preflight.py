@@ -34,7 +34,7 @@ def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
     with console.status(f"running the {req.stack} program offline"):
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
     plan = Plan("meridian", req.stack, run.registrations, run.outputs)
-    results = run_checks(plan, prep.cfg)
+    results = run_checks(plan, prep.cfg, prep.project_dir)
     print_report(results, console)
     console.print(f"preflight of {req.stack} ({len(plan.custom)} resources): {summary_line(results)}")
     if json_path:

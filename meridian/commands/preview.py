@@ -90,7 +90,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         from meridian.preflight.checks import run_checks
         from meridian.preflight.run import summary_line
 
-        console.print(f"deploy preflight: {summary_line(run_checks(plan, prep.cfg))}")
+        console.print(f"deploy preflight: {summary_line(run_checks(plan, prep.cfg, prep.project_dir))}")
     elif req.format == Format.json:
         console.out(plan_json(document), highlight=False, end="")
     else:
