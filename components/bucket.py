@@ -130,6 +130,8 @@ class SecureBucketArgs:
 
 class SecureBucket(pulumi.ComponentResource):
     bucket: aws.s3.Bucket
+    versioning: aws.s3.BucketVersioning
+    """What replication must wait for: `depends_on` the component does not reach the bucket's children."""
     bucket_name: pulumi.Output[str]
     arn: pulumi.Output[str]
 
@@ -155,7 +157,7 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketOwnershipControls(
             f"{name}-owner", bucket=self.bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=under
         )
-        aws.s3.BucketVersioning(
+        self.versioning = aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"}, opts=under
         )
         aws.s3.BucketServerSideEncryptionConfiguration(

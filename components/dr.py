@@ -8,8 +8,12 @@ and FIS experiment templates to rehearse the failures the pair is built for.
   that region, chosen by resource type and the stack tag.
 - S3: each replicated bucket (the tenant pool, every silo bucket) replicates to its counterpart in
   the dr region through a role of its own that can read only that source and write only that
-  replica; replicas are encrypted with the dr region's key of the tenant, delete markers and
-  Replication Time Control follow config.
+  replica; delete markers and Replication Time Control follow config. A silo bucket replicates
+  whole under its tenant's dr key. The pool replicates under one rule for the tenant root, its
+  replicas under the dr pool key, and its role decrypts the tenants' source keys by tag
+  (`TenantKeysByTag`), so neither the role's policy nor the rule count grows with pool tenants:
+  listing each tenant's keys and a rule per prefix broke IAM's 10,240 characters of inline policy
+  per role at 60 tenants and reaches S3's 1,000 rules per bucket at 1,000.
 - FIS (primary region): stop the cluster's nodes, fail over the database, cut the data subnets
   off; each stops when a failover health-check alarm (components.failover) fires.
 
@@ -47,11 +51,21 @@ def replication_role_name(component: str, pair_role: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TenantKeysByTag:
+    """The source objects' keys, named by tag rather than ARN: every KMS key of `stack` in the source
+    region tagged with a tenant namespace (`tag_key` like `namespace_pattern`). Decryption is further
+    bound to S3 in that region and to the source bucket's encryption context."""
+
+    stack: str
+    tag_key: str
+    namespace_pattern: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReplicaRoute:
-    """Objects under `prefix` ("" = all) are encrypted with `source_key_arn` and replicated under `replica_key_arn`."""
+    """Objects under `prefix` ("" = all) replicate encrypted under `replica_key_arn`."""
 
     prefix: str
-    source_key_arn: pulumi.Input[str]
     replica_key_arn: pulumi.Input[str]
 
 
@@ -63,9 +77,11 @@ class BucketPair:
     """Short name of the pair, used in child names (`pool`, `t-acme`)."""
     source_bucket_arn: pulumi.Input[str]
     replica_bucket_arn: pulumi.Input[str]
+    source_keys: Sequence[pulumi.Input[str]] | TenantKeysByTag
+    """The keys the source objects are encrypted with: by ARN, or the tenant keys by tag."""
     routes: Sequence[ReplicaRoute]
     depends_on: Sequence[pulumi.Resource] = ()
-    """The components owning both buckets: replication needs their versioning in place first."""
+    """What replication waits for: both buckets' versioning (S3 refuses it before) and their owners."""
 
     def __post_init__(self) -> None:
         if not self.routes:
@@ -120,12 +136,39 @@ def bucket_name_of(arn: str) -> str:
     return arn.rsplit(":", 1)[-1]
 
 
+def decrypt_source_statement(source_arn: str, keys: Sequence[str] | TenantKeysByTag, source_region: str, account_id: str) -> dict:
+    """Decrypt through S3 in the source region: the listed keys, or the tenant keys by tag (the same
+    size for 1 tenant or 1,000) and then only for objects of the source bucket (encryption context:
+    the object's ARN, or the bucket's with S3 Bucket Keys)."""
+    via_s3 = {"kms:ViaService": f"s3.{source_region}.amazonaws.com"}
+    if not isinstance(keys, TenantKeysByTag):
+        return {
+            "Sid": "DecryptSource",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": sorted(set(keys)),
+            "Condition": {"StringEquals": via_s3},
+        }
+    return {
+        "Sid": "DecryptSource",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": f"arn:aws:kms:{source_region}:{account_id}:key/*",
+        "Condition": {
+            "StringEquals": {**via_s3, f"aws:ResourceTag/{TAG_STACK}": keys.stack},
+            "StringLike": {
+                f"aws:ResourceTag/{keys.tag_key}": keys.namespace_pattern,
+                "kms:EncryptionContext:aws:s3:arn": [source_arn, f"{source_arn}/*"],
+            },
+        },
+    }
+
+
 def replication_policy(
     source_arn: str,
     replica_arn: str,
-    source_keys: Sequence[str],
+    decrypt_source: dict,
     replica_keys: Sequence[str],
-    source_region: str,
     replica_region: str,
 ) -> str:
     """Read one source bucket's versions, write only into its replica, use only the keys of the routes."""
@@ -151,13 +194,7 @@ def replication_policy(
                     "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
                     "Resource": f"{replica_arn}/*",
                 },
-                {
-                    "Sid": "DecryptSource",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": sorted(set(source_keys)),
-                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{source_region}.amazonaws.com"}},
-                },
+                decrypt_source,
                 {
                     "Sid": "EncryptReplicas",
                     "Effect": "Allow",
@@ -331,16 +368,30 @@ class DisasterRecovery(pulumi.ComponentResource):
             description=f"S3 replication of {pair.role} to {args.dr.region}",
             opts=opts,
         )
+        keys = pair.source_keys
+        tagged = keys if isinstance(keys, TenantKeysByTag) else None
+        account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)
+        ).account_id
         inputs = pulumi.Output.all(
             pair.source_bucket_arn,
             pair.replica_bucket_arn,
-            pulumi.Output.all(*[r.source_key_arn for r in pair.routes]),
+            pulumi.Output.all(*([] if tagged else keys)),
             pulumi.Output.all(*[r.replica_key_arn for r in pair.routes]),
+            account_id,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-replication-access",
             role=role.id,
-            policy=inputs.apply(lambda v: replication_policy(v[0], v[1], v[2], v[3], args.primary.region, args.dr.region)),
+            policy=inputs.apply(
+                lambda v: replication_policy(
+                    v[0],
+                    v[1],
+                    decrypt_source_statement(v[0], tagged or v[2], args.primary.region, v[4]),
+                    v[3],
+                    args.dr.region,
+                )
+            ),
             opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider),
         )
         aws.s3.BucketReplicationConfig(

@@ -13,6 +13,7 @@ import hashlib
 S3_BUCKET_MAX = 63  # AWS::S3::Bucket BucketName maxLength
 TENANT_ID_MAX = 32  # stackconfig.TenantId
 NAMESPACE_PREFIX = "t-"
+TENANT_ROOT = "tenants/"  # every tenant's data prefix is under it, in the pool and in a silo bucket
 
 
 def tenant_namespace(tenant_id: str) -> str:
@@ -21,7 +22,7 @@ def tenant_namespace(tenant_id: str) -> str:
 
 def tenant_data_prefix(tenant_id: str) -> str:
     """The tenant's key prefix in its bucket (pool or silo): named by namespace, as the ABAC role sees the caller."""
-    return f"tenants/{tenant_namespace(tenant_id)}/"
+    return f"{TENANT_ROOT}{tenant_namespace(tenant_id)}/"
 
 
 def stable_hash(*parts: str, n: int = 10) -> str:

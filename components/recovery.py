@@ -10,13 +10,14 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from components.apidomain import ApiDomain
-from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute
+from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute, TenantKeysByTag
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
+from components.naming import NAMESPACE_PREFIX, TENANT_ROOT
 from components.region import Region
 from components.regionbase import Role
 from components.tagging import regional_provider
 from components.tenancy import RegionTenancy
-from components.tenant import tenant_prefix
+from components.tenantidentity import TAG_NAMESPACE
 from stackconfig import DrSettings, FailoverSettings, TenantSpec
 
 
@@ -45,25 +46,20 @@ def compose_failover(stack: str, settings: FailoverSettings, domain: ApiDomain, 
     )
 
 
-def replicated_buckets(tenants: Sequence[TenantSpec], primary: RegionTenancy, dr: RegionTenancy) -> list[BucketPair]:
-    """What replicates to the dr region: the pool bucket per pool tenant's prefix, each silo bucket
-    whole; every object to its tenant's key in the dr region."""
-
-    def route(prefix: str, tenant_id: str) -> ReplicaRoute:
-        return ReplicaRoute(
-            prefix=prefix, source_key_arn=primary.tenants[tenant_id].key_arn, replica_key_arn=dr.tenants[tenant_id].key_arn
-        )
-
+def replicated_buckets(stack: str, tenants: Sequence[TenantSpec], primary: RegionTenancy, dr: RegionTenancy) -> list[BucketPair]:
+    """What replicates to the dr region: the pool's tenant root under one rule (replicas under the dr
+    pool key, the tenants' source keys reached by tag: the same documents for 1 pool tenant or 1,000),
+    and each silo bucket whole under its tenant's dr key."""
     pairs: list[BucketPair] = []
-    pool_tenants = [t.id for t in tenants if t.data_tier == "pool"]
-    if pool_tenants:
+    if any(t.data_tier == "pool" for t in tenants):
         pairs.append(
             BucketPair(
                 role="pool",
                 source_bucket_arn=primary.pool.bucket_arn,
                 replica_bucket_arn=dr.pool.bucket_arn,
-                routes=[route(tenant_prefix(tenant_id), tenant_id) for tenant_id in pool_tenants],
-                depends_on=[primary.pool, dr.pool],
+                source_keys=TenantKeysByTag(stack=stack, tag_key=TAG_NAMESPACE, namespace_pattern=f"{NAMESPACE_PREFIX}*"),
+                routes=[ReplicaRoute(prefix=TENANT_ROOT, replica_key_arn=dr.pool.key_arn)],
+                depends_on=[primary.pool, dr.pool, primary.pool.versioning, dr.pool.versioning],
             )
         )
     for t in tenants:
@@ -74,8 +70,9 @@ def replicated_buckets(tenants: Sequence[TenantSpec], primary: RegionTenancy, dr
                     role=f"t-{t.id}",
                     source_bucket_arn=source.bucket_arn,
                     replica_bucket_arn=replica.bucket_arn,
-                    routes=[route("", t.id)],
-                    depends_on=[source, replica],
+                    source_keys=[source.key_arn],
+                    routes=[ReplicaRoute(prefix="", replica_key_arn=replica.key_arn)],
+                    depends_on=[source, replica, *[t.versioning for t in (source, replica) if t.versioning is not None]],
                 )
             )
     return pairs
@@ -101,7 +98,7 @@ def compose_disaster_recovery(
             primary=DrRegion(region=primary.region, provider=primary.provider),
             dr=DrRegion(region=dr.region, provider=dr.provider),
             database_engine=database_engine,
-            bucket_pairs=replicated_buckets(tenants, primary.tenancy, dr.tenancy),
+            bucket_pairs=replicated_buckets(stack, tenants, primary.tenancy, dr.tenancy),
             backup_retention_days=settings.backup_retention_days,
             backup_schedule=settings.backup_schedule,
             vault_lock_changeable_days=vault_lock_changeable_days,

@@ -89,6 +89,8 @@ class Tenant(pulumi.ComponentResource):
     key_arn: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
+    versioning: aws.s3.BucketVersioning | None
+    """Silo: its bucket's versioning, which replication waits for. Pool: None (the pool's)."""
 
     def __init__(self, name: str, args: TenantArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:tenant:Tenant", name, None, opts)
@@ -121,7 +123,9 @@ class Tenant(pulumi.ComponentResource):
                 opts=child,
             )
             bucket_arn, bucket_name = silo.arn, silo.bucket_name
+            self.versioning = silo.versioning
         else:
+            self.versioning = None
             bucket_arn = pulumi.Output.from_input(args.pool_bucket_arn)
             bucket_name = pulumi.Output.from_input(args.pool_bucket_name)
 

@@ -391,6 +391,10 @@ class QuotaSettings(_Model):
     eips_per_region: int = Field(5, ge=1, description="Elastic IP addresses per region")
     nat_gateways_per_az: int = Field(5, ge=1, description="NAT gateways per availability zone")
     pod_identity_associations_per_cluster: int = Field(5000, ge=1, description="EKS Pod Identity associations per cluster")
+    raised: dict[Annotated[str, Field(pattern=r"^L-[0-9A-F]{8}$")], Annotated[int, Field(ge=1)]] = Field(
+        {},
+        description="other quotas raised in Service Quotas, by quota code (e.g. L-0EA8095F: 120); preflight plans against AWS's defaults otherwise",
+    )
 
 
 class StackConfig(_Model):

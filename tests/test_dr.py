@@ -9,7 +9,6 @@ import json
 import pytest
 
 from components.naming import NAMESPACE_PREFIX
-from components.tenant import tenant_prefix
 from meridian.engine.mocks import OUTPUTS, _digest
 from stackconfig import ZONE_REGIONS, ConfigError, RawConfig, load_stack, parse_config, read_stack_files
 
@@ -90,7 +89,9 @@ def test_backup_plan_copies_to_the_dr_vault_and_selects_every_database_and_bucke
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_tenant_bucket_replicates_to_its_dr_counterpart_under_the_tenants_dr_key(previews, stack):
+def test_every_tenant_bucket_replicates_to_its_dr_counterpart_under_a_dr_key(previews, stack):
+    """A silo bucket replicates whole under its tenant's dr key; the pool's tenant root under one rule
+    and the dr pool key (one rule, whatever the number of pool tenants)."""
     plan = previews[stack].plan
     cfg = load_stack(ROOT, stack)
     primary, dr = cfg.regions.primary.region, cfg.regions.dr.region
@@ -103,29 +104,33 @@ def test_every_tenant_bucket_replicates_to_its_dr_counterpart_under_the_tenants_
         assert replication["region"] == primary
         source = owner_of(plan, f"arn:aws:s3:::{replication['inputs']['bucket']}")
         assert source["type"] == BUCKET and source["region"] == primary
-        for rule in replication["inputs"]["rules"]:
+        rules = replication["inputs"]["rules"]
+        assert len(rules) == 1, f"{name}: one rule per bucket, got {len(rules)}"
+        for rule in rules:
             dest = rule["destination"]
             replica = owner_of(plan, dest["bucket"])
             assert replica["type"] == BUCKET and replica["region"] == dr, f"{name}: replica must be a dr-region bucket"
             key = owner_of(plan, dest["encryptionConfiguration"]["replicaKmsKeyId"])
             assert key["type"] == KEY and key["region"] == dr
-            tenant = rule["filter"]["prefix"].removeprefix("tenants/").removeprefix(NAMESPACE_PREFIX).rstrip(
-                "/"
-            ) or name.removeprefix(f"{stack}-dr-t-").removesuffix("-replication")
-            assert f"-t-{tenant}-key" in key["name"], (
-                f"{name}: replicas of {tenant} must use {tenant}'s own dr key, not {key['name']}"
-            )
+            if name.endswith("-pool-replication"):
+                assert rule["filter"]["prefix"] == "tenants/"
+                assert key["name"] == f"{stack}-{dr}-tenant-pool-key", (
+                    f"{name}: pool replicas use the dr pool key, not {key['name']}"
+                )
+            else:
+                tenant = name.removeprefix(f"{stack}-dr-t-").removesuffix("-replication")
+                assert rule["filter"]["prefix"] == ""
+                assert key["name"] == f"{stack}-{dr}-t-{tenant}-key", f"{name}: replicas of {tenant} use its own dr key"
             assert rule["deleteMarkerReplication"]["status"] == ("Enabled" if cfg.dr.replicate_delete_markers else "Disabled")
             assert ("replicationTime" in dest) == cfg.dr.replication_time_control
             assert rule["sourceSelectionCriteria"]["sseKmsEncryptedObjects"]["status"] == "Enabled"
-        pool_prefixes = sorted(r["filter"]["prefix"] for r in replication["inputs"]["rules"])
-        if name.endswith("-pool-replication"):
-            assert pool_prefixes == sorted(tenant_prefix(t.id) for t in cfg.tenants if t.data_tier == "pool")
 
 
 @pytest.mark.parametrize("stack", ["eu"])
 def test_replication_role_reaches_only_its_own_buckets_and_keys(previews, stack):
     plan = previews[stack].plan
+    cfg = load_stack(ROOT, stack)
+    primary = cfg.regions.primary.region
     policies = [r for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy") if r["name"].endswith("-replication-access")]
     assert policies
     for policy in policies:
@@ -139,6 +144,20 @@ def test_replication_role_reaches_only_its_own_buckets_and_keys(previews, stack)
         assert len(s3) == 2, f"{policy['name']}: one source and one replica bucket, got {s3}"
         marker = "tenant-pool" if pair == "pool" else pair
         assert all(marker in arn for arn in s3), f"{policy['name']} reaches buckets of another pair: {s3}"
+        (decrypt,) = [st for st in doc["Statement"] if st["Sid"] == "DecryptSource"]
+        if pair == "pool":
+            # every key of the account in the region, narrowed by tag to this stack's tenant keys and
+            # by encryption context to objects of the source bucket
+            source = next(a for a in s3 if primary in owner_of(plan, a)["region"])
+            assert decrypt["Resource"].startswith(f"arn:aws:kms:{primary}:") and decrypt["Resource"].endswith(":key/*")
+            cond = decrypt["Condition"]
+            assert cond["StringEquals"]["aws:ResourceTag/meridian:stack"] == stack
+            assert cond["StringEquals"]["kms:ViaService"] == f"s3.{primary}.amazonaws.com"
+            assert cond["StringLike"]["aws:ResourceTag/meridian:namespace"] == f"{NAMESPACE_PREFIX}*"
+            assert cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"] == [source, f"{source}/*"]
+        else:
+            (key,) = decrypt["Resource"]
+            assert owner_of(plan, key)["name"] == f"{stack}-{primary}-{pair}-key"
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -74,7 +74,7 @@ def test_quotas_fail_when_the_account_has_too_few(recorded):
     plan, cfg = recorded
     tight = cfg.model_copy(update={"quotas": cfg.quotas.model_copy(update={"eips_per_region": 2, "iam_roles": 5})})
     problems = " ".join(f.problem for f in failing(plan, tight, "quotas"))
-    assert "Elastic IPs in us-east-1: this stack needs 3, over 2" in problems
+    assert "Elastic IP addresses in us-east-1: this stack needs 3, over 2" in problems
     assert "IAM roles" in problems
     shared = cfg.model_copy(update={"quotas": cfg.quotas.model_copy(update={"stacks_per_account": 1000})})
     assert "/ 1000 stacks" in " ".join(f.problem for f in failing(plan, shared, "quotas"))

@@ -36,14 +36,14 @@ def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
     with Progress(console, f"running the {req.stack} program offline"):
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
     plan = Plan("meridian", req.stack, run.registrations, run.outputs)
-    results = run_checks(plan, prep.cfg)
+    results = run_checks(plan, prep.cfg, prep.project_dir)
     if req.online:
         import boto3
 
         from meridian.preflight.online import Aws, run_online_checks
 
-        with console.status(f"asking AWS about {req.stack} (read-only)"):
-            results += run_online_checks(Context.of(plan, prep.cfg), Aws(boto3.session.Session()))
+        with Progress(console, f"asking AWS about {req.stack} (read-only)"):
+            results += run_online_checks(Context.of(plan, prep.cfg, prep.project_dir), Aws(boto3.session.Session()))
     print_report(results, console)
     console.print(f"preflight of {req.stack} ({len(plan.custom)} resources): {summary_line(results)}")
     if json_path:

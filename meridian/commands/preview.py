@@ -92,7 +92,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         from meridian.preflight.checks import run_checks
         from meridian.preflight.run import summary_line
 
-        console.print(f"deploy preflight: {summary_line(run_checks(plan, prep.cfg))}")
+        console.print(f"deploy preflight: {summary_line(run_checks(plan, prep.cfg, prep.project_dir))}")
         from meridian.preflight.teardown import vault_lock_consequences
 
         for line in vault_lock_consequences(plan.resource_dicts):  # what the first `up` commits to

@@ -10,12 +10,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from meridian.engine.plan import Plan
+from meridian.preflight import constraints, limits, quotas
 from meridian.preflight import names as namerules
 from meridian.preflight.context import CheckResult, Context, Finding
 from meridian.preflight.identity import check_identity
@@ -24,6 +26,9 @@ from meridian.preflight.readiness import check_readiness
 from meridian.preflight.teardown import check_teardown
 from meridian.preflight.workload import RenderedContainer, Unknown
 from stackconfig import StackConfig
+
+__all__ = ["CHECKS", "CheckResult", "Context", "Finding", "run_checks"]
+
 
 # --- names -----------------------------------------------------------------------------------------
 
@@ -54,83 +59,6 @@ def check_names(ctx: Context) -> CheckResult:
             )
             for p in problems
         ]
-    return result
-
-
-# --- quotas ------------------------------------------------------------------------------------------
-
-
-def check_quotas(ctx: Context) -> CheckResult:
-    q = ctx.cfg.quotas
-    result = CheckResult(
-        "quotas",
-        "account and regional service quotas: IAM roles and managed policies, budgets (per account, "
-        "shared by the stacks in it), KMS keys, EIPs (per region), NAT gateways per AZ, security "
-        "groups per VPC, Pod Identity associations per cluster",
-    )
-    share = q.stacks_per_account
-
-    def over(what: str, used: int, limit: int, key: str, urn: str = "", scope: str = "") -> None:
-        result.checked += 1
-        if used > limit:
-            result.findings.append(
-                Finding(
-                    urn,
-                    f"{what}{scope}: this stack needs {used}, over {limit} available",
-                    f"raise the quota in Service Quotas and set meridian:quotas.{key}, or reduce what needs it",
-                )
-            )
-
-    count = Counter(r.type for r in ctx.plan.custom)
-    over(
-        "IAM roles",
-        count["aws:iam/role:Role"],
-        q.iam_roles // share,
-        "iam_roles",
-        scope=f" (account quota {q.iam_roles} / {share} stacks)",
-    )
-    over(
-        "IAM managed policies",
-        count["aws:iam/policy:Policy"],
-        q.iam_managed_policies // share,
-        "iam_managed_policies",
-        scope=f" (account quota {q.iam_managed_policies} / {share} stacks)",
-    )
-    over(
-        "AWS Budgets",
-        count["aws:budgets/budget:Budget"],
-        q.budgets // share,
-        "budgets",
-        scope=f" (account quota {q.budgets} / {share} stacks)",
-    )
-    per_region: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in ctx.plan.custom:
-        per_region[ctx.plan.region_of(r)][r.type] += 1
-    for region, c in sorted(per_region.items()):
-        over("KMS keys", c["aws:kms/key:Key"], q.kms_keys_per_region, "kms_keys_per_region", scope=f" in {region}")
-        over("Elastic IPs", c["aws:ec2/eip:Eip"], q.eips_per_region, "eips_per_region", scope=f" in {region}")
-    sg_per_vpc: Counter[str] = Counter()
-    nat_per_subnet: Counter[str] = Counter()
-    for r in ctx.of_type("aws:ec2/securityGroup:SecurityGroup"):
-        sg_per_vpc[str(ctx.inputs[r.urn].get("vpcId"))] += 1
-    for r in ctx.of_type("aws:ec2/natGateway:NatGateway"):
-        nat_per_subnet[str(ctx.inputs[r.urn].get("subnetId"))] += 1  # one public subnet per AZ
-    for vpc, n in sorted(sg_per_vpc.items()):
-        over("security groups", n, q.security_groups_per_vpc, "security_groups_per_vpc", scope=f" in VPC {vpc}")
-    for subnet, n in sorted(nat_per_subnet.items()):
-        over("NAT gateways", n, q.nat_gateways_per_az, "nat_gateways_per_az", scope=f" in the AZ of subnet {subnet}")
-    associations: Counter[str] = Counter(
-        str(ctx.inputs[r.urn].get("clusterName")) for r in ctx.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
-    )
-    for cluster, n in sorted(associations.items()):
-        over(
-            "Pod Identity associations",
-            n,
-            q.pod_identity_associations_per_cluster,
-            "pod_identity_associations_per_cluster",
-            scope=f" in cluster {cluster}",
-        )
-    result.notes.append("usage by other workloads in the account: compare with Service Quotas before up")
     return result
 
 
@@ -674,7 +602,9 @@ def check_account(ctx: Context) -> CheckResult:
 
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "names": check_names,
-    "quotas": check_quotas,
+    "quotas": quotas.check_quotas,
+    "limits": limits.check_limits,
+    "constraints": constraints.check_constraints,
     "k8s-reachability": check_k8s_reachability,
     "zone-delegation": check_zone_delegation,
     "certificates": check_certificates,
@@ -688,6 +618,6 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
 }
 
 
-def run_checks(plan: Plan, cfg: StackConfig) -> list[CheckResult]:
-    ctx = Context.of(plan, cfg)
+def run_checks(plan: Plan, cfg: StackConfig, project_dir: Path | None = None) -> list[CheckResult]:
+    ctx = Context.of(plan, cfg, project_dir)
     return [check(ctx) for check in CHECKS.values()]

@@ -5,6 +5,7 @@ each imports only this, so the registry can import them all."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from meridian.engine.plan import Plan
@@ -39,11 +40,12 @@ class Context:
     plan: Plan
     cfg: StackConfig
     inputs: dict[str, dict[str, Any]]  # urn -> plain inputs (secrets redacted)
+    project_dir: Path | None = None  # the project's stack files (stacks sharing an account); None: this stack alone
 
     @classmethod
-    def of(cls, plan: Plan, cfg: StackConfig) -> Context:
+    def of(cls, plan: Plan, cfg: StackConfig, project_dir: Path | None = None) -> Context:
         # the plan JSON's own inputs: one plain copy of every resource's inputs shared with the plan
-        return cls(plan, cfg, {r["urn"]: r["inputs"] for r in plan.resource_dicts})
+        return cls(plan, cfg, {r["urn"]: r["inputs"] for r in plan.resource_dicts}, project_dir)
 
     def of_type(self, token: str) -> list[Registration]:
         return [r for r in self.plan.custom if r.type == token]

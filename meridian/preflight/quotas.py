@@ -1,0 +1,271 @@
+"""Service quotas the plan consumes: one row per quota, with its scope, AWS's default, the Service
+Quotas code where one exists, and the page that states it.
+
+Account-wide quotas are shared by every stack deployed into the account: the stacks whose config
+names the same `meridian:aws_account_id` (read from the project's stack files), or
+`meridian:quotas.stacks_per_account` if that is larger (other projects in the account). Each stack
+may use its fair share, the quota divided by that number. Defaults the config can raise are read
+from `meridian:quotas`; the others are AWS's defaults, or `meridian:quotas.raised[<code>]`.
+What other workloads already use is only known online (Service Quotas, `meridian preflight --online`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from meridian.preflight.context import CheckResult, Context, Finding
+
+Scope = Literal["account", "region", "VPC", "AZ", "security group", "route table", "cluster", "hosted zone"]
+
+IAM = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
+VPC = "https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html"
+PRIVATELINK = "https://docs.aws.amazon.com/vpc/latest/privatelink/privatelink-limits.html"
+EIP = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/elastic-ip-addresses-eip.html#using-instance-addressing-limit"
+EKS = "https://docs.aws.amazon.com/eks/latest/userguide/service-quotas.html"
+KMS = "https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html"
+BUDGETS = "https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-limits.html"
+S3 = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/BucketRestrictions.html"
+ROUTE53 = "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html"
+
+
+@dataclass(frozen=True)
+class Quota:
+    name: str
+    scope: Scope
+    default: int
+    code: str | None  # Service Quotas code; None where the quota is not in Service Quotas or not adjustable there
+    source: str
+    setting: str | None = None  # the meridian:quotas field that carries it
+    count: Callable[[Context], dict[str, Counter[str]]] | None = None  # scope key -> what uses it
+
+
+def _types(*tokens: str) -> Callable[[Context], dict[str, Counter[str]]]:
+    """Resources of these types, per account / per region (the scope decides which key is used)."""
+
+    def count(ctx: Context) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in ctx.plan.custom:
+            if r.type in tokens:
+                out["account"][r.urn] += 1
+                out[ctx.plan.region_of(r)][r.urn] += 1
+        return out
+
+    return count
+
+
+def _by_input(token: str, key: str) -> Callable[[Context], dict[str, Counter[str]]]:
+    """Resources of a type per value of one input (a VPC id, a cluster name, a zone id)."""
+
+    def count(ctx: Context) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in ctx.of_type(token):
+            out[str(ctx.inputs[r.urn].get(key))][r.urn] += 1
+        return out
+
+    return count
+
+
+def _endpoints(kind: str, per: str) -> Callable[[Context], dict[str, Counter[str]]]:
+    def count(ctx: Context) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in ctx.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
+            inputs = ctx.inputs[r.urn]
+            if inputs.get("vpcEndpointType", "Gateway") == kind:
+                out[str(inputs.get("vpcId")) if per == "VPC" else ctx.plan.region_of(r)][r.urn] += 1
+        return out
+
+    return count
+
+
+def _sources(rule: dict) -> int:
+    """A rule with several sources counts once per source (CIDR, prefix list or group)."""
+    n = sum(len(rule.get(k) or []) for k in ("cidrBlocks", "ipv6CidrBlocks", "prefixListIds", "securityGroups"))
+    return max(n + (1 if rule.get("self") else 0), 1)
+
+
+def _sg_rules(direction: str) -> Callable[[Context], dict[str, Counter[str]]]:
+    inline, standalone = (
+        ("ingress", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if direction == "in"
+        else (
+            "egress",
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        )
+    )
+
+    def count(ctx: Context) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        for sg in ctx.of_type("aws:ec2/securityGroup:SecurityGroup"):
+            out[sg.id or sg.urn][sg.urn] += sum(_sources(rule) for rule in ctx.inputs[sg.urn].get(inline) or [])
+        for rule in ctx.of_type(standalone):
+            out[str(ctx.inputs[rule.urn].get("securityGroupId"))][rule.urn] += 1
+        for rule in ctx.of_type("aws:ec2/securityGroupRule:SecurityGroupRule"):
+            inputs = ctx.inputs[rule.urn]
+            if inputs.get("type") == inline:
+                out[str(inputs.get("securityGroupId"))][rule.urn] += _sources(inputs)
+        return out
+
+    return count
+
+
+def _routes(ctx: Context) -> dict[str, Counter[str]]:
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for table in ctx.of_type("aws:ec2/routeTable:RouteTable"):
+        out[table.id or table.urn][table.urn] += len(ctx.inputs[table.urn].get("routes") or [])
+    for route in ctx.of_type("aws:ec2/route:Route"):
+        out[str(ctx.inputs[route.urn].get("routeTableId"))][route.urn] += 1
+    return out
+
+
+def _nat_per_az(ctx: Context) -> dict[str, Counter[str]]:
+    """Keyed by the subnet (one public subnet per AZ in this program, components.network)."""
+    return _by_input("aws:ec2/natGateway:NatGateway", "subnetId")(ctx)
+
+
+QUOTAS: tuple[Quota, ...] = (
+    Quota("IAM roles", "account", 1_000, "L-FE177D64", IAM, "iam_roles", _types("aws:iam/role:Role")),
+    Quota(
+        "IAM customer managed policies",
+        "account",
+        1_500,
+        "L-E95E4862",
+        IAM,
+        "iam_managed_policies",
+        _types("aws:iam/policy:Policy"),
+    ),
+    Quota(
+        "IAM OIDC identity providers",
+        "account",
+        100,
+        None,
+        IAM,
+        None,
+        _types("aws:iam/openIdConnectProvider:OpenIdConnectProvider"),
+    ),
+    Quota("AWS Budgets", "account", 20_000, None, BUDGETS, "budgets", _types("aws:budgets/budget:Budget")),
+    Quota(
+        "S3 general purpose buckets",
+        "account",
+        10_000,
+        "L-DC2B2D3D",
+        S3,
+        None,
+        _types("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"),
+    ),
+    Quota("Route 53 health checks", "account", 200, None, ROUTE53, None, _types("aws:route53/healthCheck:HealthCheck")),
+    Quota(
+        "KMS customer managed keys",
+        "region",
+        100_000,
+        None,
+        KMS,
+        "kms_keys_per_region",
+        _types("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey"),
+    ),
+    Quota("Elastic IP addresses", "region", 5, "L-0263D0A3", EIP, "eips_per_region", _types("aws:ec2/eip:Eip")),
+    Quota("VPCs", "region", 5, "L-F678F1CE", VPC, None, _types("aws:ec2/vpc:Vpc")),
+    Quota("Internet gateways", "region", 5, "L-A4707A72", VPC, None, _types("aws:ec2/internetGateway:InternetGateway")),
+    Quota(
+        "VPC security groups",
+        "region",
+        2_500,
+        "L-E79EC296",
+        VPC,
+        "security_groups_per_vpc",
+        _types("aws:ec2/securityGroup:SecurityGroup"),
+    ),
+    Quota("Gateway VPC endpoints", "region", 20, "L-1B52E74A", PRIVATELINK, None, _endpoints("Gateway", "region")),
+    Quota("EKS clusters", "region", 100, None, EKS, None, _types("aws:eks/cluster:Cluster")),
+    Quota("Interface VPC endpoints", "VPC", 50, "L-29B6F2EB", PRIVATELINK, None, _endpoints("Interface", "VPC")),
+    Quota("Subnets", "VPC", 200, "L-407747CB", VPC, None, _by_input("aws:ec2/subnet:Subnet", "vpcId")),
+    Quota("Route tables", "VPC", 200, "L-589F43AA", VPC, None, _by_input("aws:ec2/routeTable:RouteTable", "vpcId")),
+    Quota("NAT gateways", "AZ", 5, "L-FE5A380F", VPC, "nat_gateways_per_az", _nat_per_az),
+    Quota("Inbound rules", "security group", 60, "L-0EA8095F", VPC, None, _sg_rules("in")),
+    Quota("Outbound rules", "security group", 60, "L-0EA8095F", VPC, None, _sg_rules("out")),
+    Quota("Routes", "route table", 50, "L-93826ACB", VPC, None, _routes),
+    Quota(
+        "Pod Identity associations",
+        "cluster",
+        5_000,
+        None,
+        EKS,
+        "pod_identity_associations_per_cluster",
+        _by_input("aws:eks/podIdentityAssociation:PodIdentityAssociation", "clusterName"),
+    ),
+    Quota("Managed node groups", "cluster", 30, None, EKS, None, _by_input("aws:eks/nodeGroup:NodeGroup", "clusterName")),
+    Quota("Records", "hosted zone", 10_000, None, ROUTE53, None, _by_input("aws:route53/record:Record", "zoneId")),
+)
+
+
+def sharing_stacks(project_dir: Path | None, account_id: str | None) -> list[str]:
+    """The project's stacks whose config names `account_id` (they share its account-wide quotas)."""
+    if project_dir is None or account_id is None:
+        return []
+    out = []
+    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        if str(config.get("meridian:aws_account_id")) == account_id:
+            out.append(path.name[len("Pulumi.") : -len(".yaml")])
+    return out
+
+
+def available(ctx: Context, quota: Quota) -> int:
+    q = ctx.cfg.quotas
+    if quota.setting is not None:
+        return int(getattr(q, quota.setting))
+    return q.raised.get(quota.code or "", quota.default)
+
+
+def check_quotas(ctx: Context) -> CheckResult:
+    result = CheckResult(
+        "quotas",
+        "service quotas the plan consumes, per scope (account-wide ones shared by the stacks in the account): "
+        + "; ".join(f"{q.name} per {q.scope} {q.default:,}" + (f" ({q.code})" if q.code else "") for q in QUOTAS),
+    )
+    sharers = sharing_stacks(ctx.project_dir, ctx.cfg.aws_account_id)
+    share = max(len(sharers), ctx.cfg.quotas.stacks_per_account)
+    who = (
+        f"{', '.join(sharers)} name account {ctx.cfg.aws_account_id}"
+        if len(sharers) > 1
+        else "meridian:quotas.stacks_per_account"
+    )
+    for quota in QUOTAS:
+        assert quota.count is not None
+        usage = quota.count(ctx)
+        limit = available(ctx, quota)
+        if quota.scope == "account":
+            keys = {"account": usage.get("account", Counter())}
+            allowed, scope = limit // share, f" (account quota {limit:,} / {share} stacks: {who})"
+        elif quota.scope == "region":
+            keys = {k: v for k, v in usage.items() if k != "account"}
+            allowed, scope = limit, ""
+        else:
+            keys, allowed, scope = dict(usage), limit, ""
+        for key, users in sorted(keys.items()):
+            result.checked += 1
+            used = sum(users.values())
+            if used <= allowed:
+                continue
+            where = {"account": "", "region": f" in {key}"}.get(quota.scope, f" in {quota.scope} {key}")
+            raise_it = (
+                f"meridian:quotas.{quota.setting}"
+                if quota.setting
+                else (f"meridian:quotas.raised.{quota.code}" if quota.code else "nothing: this quota is fixed")
+            )
+            result.findings.append(
+                Finding(
+                    max(users, key=lambda u: users[u]),
+                    f"{quota.name}{where}: this stack needs {used:,}, over {allowed:,} available{scope} ({quota.source})",
+                    f"raise the quota in Service Quotas{f' ({quota.code})' if quota.code else ''} and set {raise_it}, or reduce what needs it",
+                )
+            )
+    result.notes.append(
+        "usage by other workloads in the account: compare with Service Quotas before up (`meridian preflight --online`)"
+    )
+    return result
