@@ -347,11 +347,9 @@ SETTINGS_FLAG = "--config"
 
 
 def _service_routes() -> set[str]:
-    from service.app import create_app
-    from service.settings import ServiceSettings
+    from service.paths import SERVED  # the app's routes, without its packages (a preview has none of them)
 
-    app = create_app(ServiceSettings("r", "primary", "postgresql://x@h/d", "postgresql://x@h/d", ()), store=None)  # routes only
-    return {getattr(r, "path", "") for r in app.routes}
+    return set(SERVED)
 
 
 def _settings_path(container: RenderedContainer) -> str | None:
@@ -707,6 +705,8 @@ def check_account(ctx: Context) -> CheckResult:
     return result
 
 
+from meridian.preflight import image  # noqa: E402  (its check reads this module's types at call time)
+
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "names": check_names,
     "quotas": check_quotas,
@@ -716,6 +716,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "service-settings": check_service_settings,
     "images": check_images,
     "account": check_account,
+    "image": image.check_image,
 }
 
 
