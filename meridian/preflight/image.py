@@ -178,7 +178,7 @@ class DockerInstall:
     problems: list[str]
 
 
-def _commands(dockerfile: str) -> list[str]:
+def run_commands(dockerfile: str) -> list[str]:
     """The shell commands of every RUN instruction (continuations joined, split at && and ;)."""
     text = re.sub(r"\\\n", " ", dockerfile)
     out = []
@@ -191,7 +191,7 @@ def _commands(dockerfile: str) -> list[str]:
 
 def dockerfile_installs(dockerfile: str, pyproject: str) -> DockerInstall:
     """What the Dockerfile's `pip install` commands put in the image."""
-    commands = _commands(dockerfile)
+    commands = run_commands(dockerfile)
     result = DockerInstall({}, [])
     for command in commands:
         if not re.search(r"\bpip\s+install\b", command):
