@@ -93,4 +93,4 @@ image: $(PREVIEW_STAMP)
 	@test -n "$(IMAGE_NAME)" || { echo "make image: the $(STACK) stack's config does not load (meridian preview --stack $(STACK))" >&2; exit 2; }
 	docker buildx build --platform $(IMAGE_PLATFORMS) -f service/Dockerfile -t $(REGISTRY)/$(IMAGE_NAME) --push .
 	mkdir -p build/image
-	printf '{"image": "%s", "platforms": "%s"}\n' $(REGISTRY)/$(IMAGE_NAME) $(IMAGE_PLATFORMS) > build/image/$(lastword $(subst :, ,$(IMAGE_NAME))).json
+	printf '{"image": "%s", "platforms": "%s"}\n' '$(REGISTRY)/$(IMAGE_NAME)' '$(IMAGE_PLATFORMS)' > build/image/$(lastword $(subst :, ,$(IMAGE_NAME))).json

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,7 +24,7 @@ from meridian.preflight import image
 from meridian.preflight.checks import CHECKS, Context
 from stackconfig import load_stack
 
-from .helpers import ROOT
+from .helpers import ROOT, full_project_copy
 
 SOURCE = ROOT / "service"
 # service/Dockerfile's install line before the extra (the AWS review's finding 2): boto3 is missing
@@ -202,3 +204,86 @@ def test_architectures_of_ami_and_instance_types():
         assert image.instance_architecture(arm) == "linux/arm64", arm
     for x86 in ("m5.large", "c6i.xlarge", "m7a.large", "g5.xlarge", "inf2.xlarge"):
         assert image.instance_architecture(x86) == "linux/amd64", x86
+
+
+# --- the build ----------------------------------------------------------------------------------------
+
+FAKE_DOCKER = """#!/bin/sh
+printf '%s\\n' "$@" > "$(dirname "$0")/args"
+"""
+
+
+def _make_image(project: Path, bindir: Path, registry: str, *extra: str) -> subprocess.CompletedProcess:
+    """`make image` in a copy of the project, with a `docker` that records its arguments (no
+    container runtime here) and this interpreter's environment for the stack config."""
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [
+            "make",
+            "-s",
+            "image",
+            "STACK=us",
+            f"REGISTRY={registry}",
+            "PREVIEW_STAMP=Makefile",
+            f"BIN={Path(sys.executable).parent}",
+            *extra,
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_make_image_builds_for_both_architectures_and_its_manifest_passes_the_check(recorded, tmp_path):
+    plan, cfg = recorded
+    (tmp_path / "project").mkdir()
+    project = full_project_copy(tmp_path / "project")
+    shutil.copy(ROOT / "Makefile", project / "Makefile")
+    shutil.copy(ROOT / "constraints.txt", project / "constraints.txt")
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "docker").write_text(FAKE_DOCKER)
+    (bindir / "docker").chmod(0o755)
+    registry = f"{cfg.aws_account_id}.dkr.ecr.{cfg.regions.primary.region}.amazonaws.com"
+    proc = _make_image(project, bindir, registry)
+    assert proc.returncode == 0, proc.stderr
+    args = (bindir / "args").read_text().split()
+    assert args[:2] == ["buildx", "build"] and args[args.index("--platform") + 1] == "linux/arm64,linux/amd64"
+    assert args[args.index("-t") + 1] == f"{registry}/{cfg.workload.repository}:{cfg.workload.image_tag}" and "--push" in args
+    result = image.check_image(Context.of(plan, cfg), image.BuildManifests(project))
+    assert result.passed and not any("unknown" in n for n in result.notes), (result.findings, result.notes)
+    # the same manifest from an x86-only build fails the Graviton stack
+    assert _make_image(project, bindir, registry, "IMAGE_PLATFORMS=linux/amd64").returncode == 0
+    assert not image.check_image(Context.of(plan, cfg), image.BuildManifests(project)).passed
+    # no registry: refused before any build
+    (bindir / "args").unlink()
+    refused = _make_image(project, bindir, "")
+    assert refused.returncode != 0 and "set REGISTRY=" in refused.stderr and not (bindir / "args").exists()
+
+
+def test_the_documented_build_is_the_one_make_runs():
+    """docs/operations.md shows the command `make image` runs, word for word."""
+    registry = "<account>.dkr.ecr.us-east-1.amazonaws.com"
+    dry = subprocess.run(
+        [
+            "make",
+            "-n",
+            "image",
+            "STACK=us",
+            f"REGISTRY={registry}",
+            "PREVIEW_STAMP=Makefile",
+            f"BIN={Path(sys.executable).parent}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry.returncode == 0, dry.stderr
+    (build,) = [line for line in dry.stdout.splitlines() if line.startswith("docker buildx build")]
+    assert "--platform linux/arm64,linux/amd64" in build
+    assert build in (ROOT / "docs" / "operations.md").read_text()
