@@ -287,3 +287,89 @@ def test_the_documented_build_is_the_one_make_runs():
     (build,) = [line for line in dry.stdout.splitlines() if line.startswith("docker buildx build")]
     assert "--platform linux/arm64,linux/amd64" in build
     assert build in (ROOT / "docs" / "operations.md").read_text()
+
+
+# --- online: the platforms from ECR ------------------------------------------------------------------
+
+REF = "123456789012.dkr.ecr.us-east-1.amazonaws.com/meridian/service:0.1.0"
+ECR_CALL = {"registryId": "123456789012", "repositoryName": "meridian/service"}
+
+
+def _ecr_session(responses):
+    """A boto3 session whose ECR client answers with `responses` (botocore's Stubber checks each call)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x").client("ecr", region_name="us-east-1")
+    stub = Stubber(client)
+    for method, response, params in responses:
+        if isinstance(response, str):
+            stub.add_client_error(method, service_error_code=response, expected_params=params)
+        else:
+            stub.add_response(method, response, params)
+    stub.activate()
+
+    class Session:
+        def client(self, name, region_name=None):
+            assert (name, region_name) == ("ecr", "us-east-1")
+            return client
+
+    return Session(), stub
+
+
+def _get_image(manifest: dict, media: str) -> tuple:
+    params = {**ECR_CALL, "imageIds": [{"imageTag": "0.1.0"}], "acceptedMediaTypes": [*image.INDEX_TYPES, *image.MANIFEST_TYPES]}
+    found = {"registryId": "123456789012", "repositoryName": "meridian/service", "imageId": {"imageTag": "0.1.0"}}
+    return (
+        "batch_get_image",
+        {"images": [{**found, "imageManifest": json.dumps(manifest), "imageManifestMediaType": media}]},
+        params,
+    )
+
+
+def test_online_reads_an_image_index_without_its_attestations():
+    index = {
+        "mediaType": image.INDEX_TYPES[0],
+        "manifests": [
+            {"digest": "sha256:" + "a" * 64, "platform": {"os": "linux", "architecture": "arm64"}},
+            {"digest": "sha256:" + "b" * 64, "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:" + "c" * 64, "platform": {"os": "unknown", "architecture": "unknown"}},
+        ],
+    }
+    session, stub = _ecr_session([_get_image(index, image.INDEX_TYPES[0])])
+    platforms, why = image.EcrPlatforms(session).platforms(REF)
+    assert platforms == {"linux/arm64", "linux/amd64"} and "index" in why
+    stub.assert_no_pending_responses()
+
+
+def test_online_reads_a_single_manifests_architecture_from_its_config():
+    """What a plain `docker build` on x86 pushes: one manifest, its architecture in the config blob."""
+    config = "sha256:" + "d" * 64
+    manifest = {"mediaType": image.MANIFEST_TYPES[1], "config": {"digest": config}, "layers": []}
+    url = "https://prod-us-east-1-starport-layer-bucket.s3.amazonaws.com/config?signed"
+    session, stub = _ecr_session(
+        [
+            _get_image(manifest, image.MANIFEST_TYPES[1]),
+            ("get_download_url_for_layer", {"downloadUrl": url, "layerDigest": config}, {**ECR_CALL, "layerDigest": config}),
+        ]
+    )
+    fetched = []
+    reader = image.EcrPlatforms(session, fetch=lambda u: fetched.append(u) or b'{"os": "linux", "architecture": "amd64"}')
+    assert reader.platforms(REF)[0] == {"linux/amd64"} and fetched == [url]
+
+
+def test_online_says_why_it_cannot_tell():
+    params = {**ECR_CALL, "imageIds": [{"imageTag": "0.1.0"}], "acceptedMediaTypes": [*image.INDEX_TYPES, *image.MANIFEST_TYPES]}
+    missing = {
+        "images": [],
+        "failures": [
+            {"imageId": {"imageTag": "0.1.0"}, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"}
+        ],
+    }
+    session, _ = _ecr_session([("batch_get_image", missing, params)])
+    platforms, why = image.EcrPlatforms(session).platforms(REF)
+    assert platforms is None and "Requested image not found" in why
+    session, _ = _ecr_session([("batch_get_image", "AccessDeniedException", params)])
+    platforms, why = image.EcrPlatforms(session).platforms(REF)
+    assert platforms is None and "AccessDenied" in why
+    assert image.EcrPlatforms(session).platforms("ghcr.io/x/y:1")[0] is None

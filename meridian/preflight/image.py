@@ -20,7 +20,7 @@ import re
 import shlex
 import sys
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -306,6 +306,57 @@ class BuildManifests:
             return None, f"{path.name} describes {doc.get('image')!r}, not {image}"
         platforms = doc.get("platforms", "")
         return {p.strip() for p in (platforms.split(",") if isinstance(platforms, str) else platforms) if p.strip()}, path.name
+
+
+ECR_REF = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repo>[^:@]+):(?P<tag>[^@]+)$")
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
+
+
+@dataclass(frozen=True)
+class EcrPlatforms:
+    """The platforms of a pushed image, from ECR (`meridian preflight --online`): an image index
+    lists them; a single manifest's config blob names its one architecture."""
+
+    session: object  # a boto3 Session with ecr:BatchGetImage and ecr:GetDownloadUrlForLayer
+    fetch: Callable[[str], bytes] | None = None  # the config blob's presigned URL -> its bytes (default: urllib)
+
+    def platforms(self, image: str) -> tuple[set[str] | None, str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        m = ECR_REF.match(image)
+        if m is None:
+            return None, "not an ECR image with a tag"
+        ecr = self.session.client("ecr", region_name=m["region"])
+        ids = {"registryId": m["account"], "repositoryName": m["repo"]}
+        try:
+            got = ecr.batch_get_image(
+                **ids, imageIds=[{"imageTag": m["tag"]}], acceptedMediaTypes=[*INDEX_TYPES, *MANIFEST_TYPES]
+            )
+            if not got.get("images"):
+                reasons = "; ".join(f.get("failureReason", "") for f in got.get("failures", []))
+                return None, f"ECR has no {m['repo']}:{m['tag']} in {m['region']} ({reasons or 'not found'})"
+            found = got["images"][0]
+            manifest = json.loads(found["imageManifest"])
+            media = found.get("imageManifestMediaType") or manifest.get("mediaType", "")
+            if media in INDEX_TYPES:
+                return {
+                    f"{p['os']}/{p['architecture']}"
+                    for p in (entry.get("platform") or {} for entry in manifest.get("manifests", []))
+                    if p.get("os") and p.get("architecture") not in (None, "unknown")  # attestations: unknown/unknown
+                }, f"ECR image index in {m['region']}"
+            url = ecr.get_download_url_for_layer(**ids, layerDigest=manifest["config"]["digest"])["downloadUrl"]
+        except (BotoCoreError, ClientError) as exc:
+            return None, f"ECR in {m['region']}: {exc}"
+        config = json.loads((self.fetch or _download)(url))
+        return {f"{config['os']}/{config['architecture']}"}, f"ECR single-platform manifest in {m['region']}"
+
+
+def _download(url: str) -> bytes:
+    from urllib.request import urlopen
+
+    with urlopen(url, timeout=30) as response:  # a presigned S3 URL that ECR handed out
+        return response.read()
 
 
 def _same_image(built: str, pulled: str) -> bool:
