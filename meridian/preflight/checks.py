@@ -12,54 +12,15 @@ import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from meridian.engine.plan import Plan
-from meridian.engine.recorder import Registration
 from meridian.preflight import names as namerules
-from meridian.preflight.workload import RenderedContainer, Unknown, rendered_containers
+from meridian.preflight.image import check_image
+from meridian.preflight.result import CheckResult, Context, Finding
+from meridian.preflight.workload import RenderedContainer, Unknown
 from stackconfig import StackConfig
-
-
-@dataclass(frozen=True)
-class Finding:
-    urn: str
-    problem: str
-    fix: str
-
-
-@dataclass
-class CheckResult:
-    check: str
-    encodes: str  # the AWS (or Kubernetes) rule the check stands for
-    findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    checked: int = 0
-
-    @property
-    def passed(self) -> bool:
-        return not self.findings
-
-
-@dataclass
-class Context:
-    plan: Plan
-    cfg: StackConfig
-    inputs: dict[str, dict[str, Any]]  # urn -> plain inputs (secrets redacted)
-
-    @classmethod
-    def of(cls, plan: Plan, cfg: StackConfig) -> Context:
-        # the plan JSON's own inputs: one plain copy of every resource's inputs shared with the plan
-        return cls(plan, cfg, {r["urn"]: r["inputs"] for r in plan.resource_dicts})
-
-    def of_type(self, token: str) -> list[Registration]:
-        return [r for r in self.plan.custom if r.type == token]
-
-    def containers(self) -> list[RenderedContainer]:
-        return rendered_containers(self.plan.registrations, self.plan.region_of)
-
 
 # --- names -----------------------------------------------------------------------------------------
 
@@ -705,8 +666,6 @@ def check_account(ctx: Context) -> CheckResult:
     return result
 
 
-from meridian.preflight import image  # noqa: E402  (its check reads this module's types at call time)
-
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "names": check_names,
     "quotas": check_quotas,
@@ -716,7 +675,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "service-settings": check_service_settings,
     "images": check_images,
     "account": check_account,
-    "image": image.check_image,
+    "image": check_image,
 }
 
 

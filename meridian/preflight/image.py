@@ -23,10 +23,9 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:  # checks.py lists this check in CHECKS: imported at call time, so either module may load first
-    from meridian.preflight.checks import CheckResult, Context, Finding
+from meridian.preflight.result import CheckResult, Context, Finding
 
 SERVICE = "service"
 EXTRA = "service"
@@ -368,8 +367,6 @@ def _same_image(built: str, pulled: str) -> bool:
 
 def architecture_findings(ctx: Context, images: dict[str, str], source: ImagePlatforms) -> tuple[list[Finding], list[str], int]:
     """Node groups against the images the plan's containers run (image -> a container's owner URN)."""
-    from meridian.preflight.checks import Finding
-
     findings, notes = [], []
     needs: dict[str, list[str]] = {}  # platform -> node group URNs
     groups = ctx.of_type(NODE_GROUP)
@@ -430,8 +427,6 @@ def service_source() -> Path:
 
 def check_image(ctx: Context, platforms: ImagePlatforms | None = None) -> CheckResult:
     """`platforms`: where the image's platforms are read (default: the build manifests; online: ECR)."""
-    from meridian.preflight.checks import CheckResult, Finding
-
     result = CheckResult(
         "image",
         "the image holds every package the service imports (a missing module crashes the pod at start: "
