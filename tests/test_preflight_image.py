@@ -373,3 +373,14 @@ def test_online_says_why_it_cannot_tell():
     platforms, why = image.EcrPlatforms(session).platforms(REF)
     assert platforms is None and "AccessDenied" in why
     assert image.EcrPlatforms(session).platforms("ghcr.io/x/y:1")[0] is None
+
+
+def test_the_paths_preflight_checks_probes_against_are_the_apps_routes():
+    """service.paths lets preflight judge probe paths without Starlette or asyncpg (a preview has
+    neither); the app routes exactly these."""
+    from service import paths
+    from service.app import create_app
+    from service.settings import ServiceSettings
+
+    app = create_app(ServiceSettings("r", "primary", "postgresql://x@h/d", "postgresql://x@h/d", ()), store=None)
+    assert {r.path for r in app.routes} == set(paths.SERVED)
