@@ -141,7 +141,7 @@ def service_imports(source: Path, entry: str = "__main__") -> list[Import]:
                 todo += [sub.with_suffix(".py"), sub / "__init__.py"]
             elif top not in sys.stdlib_module_names:
                 found.append(Import(top, f"{rel.as_posix()}:{line}", optional))
-    return sorted(set(found), key=lambda i: (i.module, i.where))
+    return sorted(set(found), key=lambda i: (i.module, i.where.split(":")[0], int(i.where.split(":")[1])))
 
 
 def distribution_of(module: str, installed: dict[str, list[str]]) -> str:
@@ -258,7 +258,7 @@ def package_findings(source: Path, dockerfile: str, pyproject: str, installed: d
             problems.append(f"pyproject.toml's `{EXTRA}` extra misses {dist}, which the service imports at {where}")
     for dist in sorted(set(extra) - set(needed)):
         problems.append(f"pyproject.toml's `{EXTRA}` extra lists {dist}, which no module of the service imports")
-    for dist in sorted(set(image.packages) - set(extra)):
+    for dist in sorted(set(image.packages) - set(extra)) if extra else ():
         problems.append(f"the image installs {dist} ({image.packages[dist]}), which is not in the `{EXTRA}` extra")
     return problems, len(imports)
 
