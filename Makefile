@@ -75,7 +75,7 @@ drill: $(STAMP)
 	$(BIN)/meridian drill $(DRILL) --stack $(STACK) --target sandbox $(ARGS)
 
 clean:
-	rm -rf $(VENV) .meridian .pytest_cache *.egg-info
+	rm -rf $(VENV) .meridian .pytest_cache *.egg-info build
 
 # the SLO gate against the stack's sandbox (`make sandbox` first); chaos: meridian chaos SCENARIO --stack $(STACK)
 .PHONY: slo
