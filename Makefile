@@ -4,18 +4,25 @@ STACK ?= us
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# two install sets (extras in pyproject.toml): preview's base set, and everything `make test` runs
+PREVIEW_STAMP := $(VENV)/.installed-preview
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup preview test test-fast bench sandbox clean fuzz docs lint policy-venv
+.PHONY: setup setup-preview preview test test-fast bench sandbox clean fuzz docs lint policy-venv image
 
 setup: $(STAMP)
+setup-preview: $(PREVIEW_STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 
 # pip compiles bytecode at install, which matters here: PYTHONDONTWRITEBYTECODE=1 is set and
 # pulumi_aws imports take 3-5 s without .pyc files.
-$(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+# `meridian preview` and `meridian preflight` need only the base set: no Locust, moto, matplotlib, Chaos Toolkit
+$(PREVIEW_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e .
+	touch $@
 
 # The policy pack's own virtualenv, where policies/PulumiPolicy.yaml names it (`virtualenv: venv`):
 # the real `pulumi preview/up --policy-pack policies` runs the pack from there (the offline engine
@@ -27,7 +34,12 @@ $(POLICY_VENV)/.installed: policies/requirements.txt
 	$(POLICY_VENV)/bin/python -m pip install -q --disable-pip-version-check -r policies/requirements.txt
 	touch $@
 
-preview: $(STAMP)
+# the service (the image's packages), the harness (sandbox, load, chaos, drills) and the test tools
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[service,harness,dev]'
+	touch $@ $(PREVIEW_STAMP)
+
+preview: $(PREVIEW_STAMP)
 	$(BIN)/meridian preview --stack $(STACK)
 
 # the lint step first (seconds), then the whole suite on two workers; a module stays on one worker
@@ -73,9 +85,22 @@ drill: $(STAMP)
 	$(BIN)/meridian drill $(DRILL) --stack $(STACK) --target sandbox $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(POLICY_VENV) .meridian .pytest_cache *.egg-info
+	rm -rf $(VENV) $(POLICY_VENV) .meridian .pytest_cache *.egg-info build
 
 # the SLO gate against the stack's sandbox (`make sandbox` first); chaos: meridian chaos SCENARIO --stack $(STACK)
 .PHONY: slo
 slo: $(STAMP)
 	$(BIN)/meridian slo --stack $(STACK) --target sandbox
+
+# The service image for every node architecture (Graviton nodes run linux/arm64; x86 nodes linux/amd64),
+# pushed to the stack's primary ECR repository (docs/operations.md, step 3); then the build manifest
+# build/image/<tag>.json, which `meridian preflight` reads to check the platforms against the node groups.
+# REGISTRY=<account>.dkr.ecr.<primary region>.amazonaws.com; repository and tag from the stack config.
+IMAGE_PLATFORMS := linux/arm64,linux/amd64
+IMAGE_NAME = $(shell $(BIN)/python -c 'from pathlib import Path; from stackconfig import load_stack; w = load_stack(Path("."), "$(STACK)").workload; print(f"{w.repository}:{w.image_tag}")')
+image: $(PREVIEW_STAMP)
+	@test -n "$(REGISTRY)" || { echo "make image: set REGISTRY=<account>.dkr.ecr.<primary region>.amazonaws.com" >&2; exit 2; }
+	@test -n "$(IMAGE_NAME)" || { echo "make image: the $(STACK) stack's config does not load (meridian preview --stack $(STACK))" >&2; exit 2; }
+	docker buildx build --platform $(IMAGE_PLATFORMS) -f service/Dockerfile -t $(REGISTRY)/$(IMAGE_NAME) --push .
+	mkdir -p build/image
+	printf '{"image": "%s", "platforms": "%s"}\n' '$(REGISTRY)/$(IMAGE_NAME)' '$(IMAGE_PLATFORMS)' > build/image/$(lastword $(subst :, ,$(IMAGE_NAME))).json

@@ -61,17 +61,25 @@ def main(argv: list[str] | None = None) -> int:
         writes=settings.writes,
     )
     app = create_app(settings, store, objects=from_settings(settings))
+    # the fast event loop and HTTP parser the image installs (the service extra); plain Python without them
     try:
         import uvloop  # noqa: F401
 
         loop = "uvloop"
     except ImportError:
         loop = "asyncio"
+    try:
+        import httptools  # noqa: F401
+
+        http = "httptools"
+    except ImportError:
+        http = "h11"
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop=loop,
+        http=http,
         access_log=False,
         log_config=None,
         lifespan="on",

@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
-from service import openapi
+from service import openapi, paths
 from service.auth import KeyRing, key_from_headers
 from service.objects import GIB, ObjectStore, ObjectsUnavailable, StorageFull
 from service.quotas import QuotaBook, retry_after_header
@@ -375,16 +375,16 @@ def create_app(
         return Response(contract_body, media_type="application/json")
 
     routes = [
-        Route("/livez", livez, methods=["GET"], name="livez"),
-        Route("/healthz", healthz, methods=["GET"], name="healthz"),
-        Route("/openapi.json", openapi_json, methods=["GET"], name="openapi"),
-        Route("/v1/tenants/{tenant}/events", answers(write_events), methods=["POST"], name="write_events"),
-        Route("/v1/tenants/{tenant}/events", answers(list_events), methods=["GET"], name="list_events"),
-        Route("/v1/tenants/{tenant}/events/{event_id}", answers(get_event), methods=["GET"], name="get_event"),
-        Route("/v1/tenants/{tenant}/objects", answers(list_objects), methods=["GET"], name="list_objects"),
-        Route("/v1/tenants/{tenant}/objects/{key:path}", answers(put_object), methods=["PUT"], name="put_object"),
-        Route("/v1/tenants/{tenant}/objects/{key:path}", answers(get_object), methods=["GET"], name="get_object"),
-        Route("/v1/tenants/{tenant}/objects/{key:path}", answers(delete_object), methods=["DELETE"], name="delete_object"),
+        Route(paths.LIVEZ, livez, methods=["GET"], name="livez"),
+        Route(paths.HEALTHZ, healthz, methods=["GET"], name="healthz"),
+        Route(paths.OPENAPI, openapi_json, methods=["GET"], name="openapi"),
+        Route(paths.EVENTS, answers(write_events), methods=["POST"], name="write_events"),
+        Route(paths.EVENTS, answers(list_events), methods=["GET"], name="list_events"),
+        Route(paths.EVENT, answers(get_event), methods=["GET"], name="get_event"),
+        Route(paths.OBJECTS, answers(list_objects), methods=["GET"], name="list_objects"),
+        Route(paths.OBJECT, answers(put_object), methods=["PUT"], name="put_object"),
+        Route(paths.OBJECT, answers(get_object), methods=["GET"], name="get_object"),
+        Route(paths.OBJECT, answers(delete_object), methods=["DELETE"], name="delete_object"),
     ]
     # built once, from these very routes: raises if a route and its description disagree
     contract_body = json.dumps(openapi.document(routes), sort_keys=True).encode()

@@ -21,6 +21,7 @@ from meridian.preflight import constraints, limits, quotas
 from meridian.preflight import names as namerules
 from meridian.preflight.context import CheckResult, Context, Finding
 from meridian.preflight.identity import check_identity
+from meridian.preflight.image import check_image
 from meridian.preflight.placeholders import check_placeholders
 from meridian.preflight.readiness import check_readiness
 from meridian.preflight.teardown import check_teardown
@@ -239,11 +240,9 @@ SETTINGS_FLAG = "--config"
 
 
 def _service_routes() -> set[str]:
-    from service.app import create_app
-    from service.settings import ServiceSettings
+    from service.paths import SERVED  # the app's routes, without its packages (a preview has none of them)
 
-    app = create_app(ServiceSettings("r", "primary", "postgresql://x@h/d", "postgresql://x@h/d", ()), store=None)  # routes only
-    return {getattr(r, "path", "") for r in app.routes}
+    return set(SERVED)
 
 
 def _settings_path(container: RenderedContainer) -> str | None:
@@ -615,6 +614,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "readiness": check_readiness,
     "teardown": check_teardown,
     "identity": check_identity,
+    "image": check_image,
 }
 
 
