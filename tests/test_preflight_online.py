@@ -5,14 +5,17 @@ check passes on what a ready account holds and fails, naming the problem, on eac
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from components.cost import COST_ALLOCATION_TAGS
 from meridian.preflight.checks import Context
-from meridian.preflight.online import INDEX_TYPES, MANIFEST_TYPES, Aws, node_architecture, run_online_checks
+from meridian.preflight.image import INDEX_TYPES, MANIFEST_TYPES
+from meridian.preflight.online import Aws, run_online_checks
 
 from .helpers import recorded_plan
 
@@ -89,13 +92,26 @@ class StubbedCe:
 
 
 def cost_tags(plan) -> list[str]:
-    return sorted({r.inputs["tagKey"] for r in plan.custom if r.type == "aws:costexplorer/costAllocationTag:CostAllocationTag"})
+    """The keys the stack activates once billing has them (the first `up` activates none)."""
+    return sorted(COST_ALLOCATION_TAGS)
 
 
-def results(plan, cfg, session, resolve, known_tags="all"):
+class Activating(Context):
+    """The plan as it is once cost.cost_allocation_tags_in_billing is true: one activation per key."""
+
+    def of_type(self, token):
+        if token != "aws:costexplorer/costAllocationTag:CostAllocationTag":
+            return super().of_type(token)
+        for key in COST_ALLOCATION_TAGS:
+            self.inputs[f"urn:activation:{key}"] = {"tagKey": key, "status": "Active"}
+        return [SimpleNamespace(urn=f"urn:activation:{key}") for key in COST_ALLOCATION_TAGS]
+
+
+def results(plan, cfg, session, resolve, known_tags="all", activating=False):
     known = cost_tags(plan) if known_tags == "all" else known_tags
     stubbed = StubbedCe(session, known)
-    out = {r.check: r for r in run_online_checks(Context.of(plan, cfg), Aws(stubbed, resolve=resolve))}
+    ctx = (Activating if activating else Context).of(plan, cfg)
+    out = {r.check: r for r in run_online_checks(ctx, Aws(stubbed, resolve=resolve))}
     for stub in stubbed.stubbers:
         stub.assert_no_pending_responses()
     return out
@@ -111,7 +127,7 @@ def test_a_ready_account_passes_every_online_check(recorded, account):
     out = results(plan, cfg, account, resolve=lambda zone: ns)
     assert all(r.passed for r in out.values()), {k: problems(r) for k, r in out.items() if not r.passed}
     assert all(r.checked for r in out.values()), "a check that looked at nothing proves nothing"
-    assert out["online-images"].checked == 2, "the image, in both regions"
+    assert not any("unknown" in n for n in out["image"].notes), "both regions' platforms read from ECR"
     assert out["online-cost-tags"].checked == len(cost_tags(plan)) >= 3
 
 
@@ -151,20 +167,17 @@ def test_a_zone_of_another_name_fails(recorded, account):
 
 def test_an_image_not_pushed_or_built_for_another_cpu_fails(recorded, account):
     plan, cfg = recorded
-    assert node_architecture(cfg.cluster.node_ami_type) == "arm64"
     cfg_ready, ns = ready(account, cfg, architectures=("amd64",))
     out = results(plan, cfg_ready, account, resolve=lambda zone: ns)
-    assert "is built for amd64; the nodes are arm64" in problems(out["online-images"])
-    assert len(out["online-images"].findings) == 2, "both regions"
+    assert "is built for linux/amd64; the node group us-us-east-1-eks-nodes runs linux/arm64" in problems(out["image"])
+    assert len(out["image"].findings) == 2, "both regions"
 
 
 def test_an_image_tag_not_pushed_fails(recorded, account):
     plan, cfg = recorded
     cfg_ready, ns = ready(account, cfg, tag="0.0.9")
     out = results(plan, cfg_ready, account, resolve=lambda zone: ns)
-    assert f"{cfg.workload.image_tag} is not in" in problems(out["online-images"]) and "ImageNotFound" in problems(
-        out["online-images"]
-    )
+    assert f"ECR has no meridian/service:{cfg.workload.image_tag} in us-east-1" in problems(out["image"])
 
 
 def test_a_single_platform_image_is_judged_by_its_config_blob(recorded, account):
@@ -199,15 +212,15 @@ def test_a_single_platform_image_is_judged_by_its_config_blob(recorded, account)
 
     ctx = Context.of(plan, cfg_ready)
     out = {r.check: r for r in run_online_checks(ctx, Aws(Layers(account, cost_tags(plan)), resolve=lambda z: ns, fetch=blob))}
-    assert fetched and all(u.endswith("c" * 64) for u in fetched), problems(out["online-images"])
-    assert "is built for amd64; the nodes are arm64" in problems(out["online-images"])
+    assert fetched and all(u.endswith("c" * 64) for u in fetched), problems(out["image"])
+    assert "is built for linux/amd64; the node group" in problems(out["image"])
 
 
 def test_cost_allocation_tags_billing_has_not_seen_fail(recorded, account):
     plan, cfg = recorded
     cfg, ns = ready(account, cfg)
     tags = cost_tags(plan)
-    out = results(plan, cfg, account, resolve=lambda zone: ns, known_tags=tags[:1])
+    out = results(plan, cfg, account, resolve=lambda zone: ns, known_tags=tags[:1], activating=True)
     assert len(out["online-cost-tags"].findings) == len(tags) - 1
     assert f"billing has not seen tag {tags[1]} yet" in problems(out["online-cost-tags"])
 
@@ -218,3 +231,12 @@ def test_a_question_aws_would_not_answer_fails_saying_what_it_could_not_read(rec
     out = results(plan, cfg, account, resolve=lambda zone: ns, known_tags=None)
     assert not out["online-cost-tags"].passed
     assert "could not read the account's cost-allocation tags: ClientError" in problems(out["online-cost-tags"])
+
+
+def test_before_activation_the_online_check_says_when_the_tags_can_be_turned_on(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    waiting = results(plan, cfg, account, resolve=lambda zone: ns, known_tags=[])["online-cost-tags"]
+    assert waiting.passed and "billing has not seen" in " ".join(waiting.notes)
+    ready_now = results(plan, cfg, account, resolve=lambda zone: ns)["online-cost-tags"]
+    assert ready_now.passed and "cost_allocation_tags_in_billing to true" in " ".join(ready_now.notes)

@@ -43,7 +43,9 @@ def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
         from meridian.preflight.online import Aws, run_online_checks
 
         with Progress(console, f"asking AWS about {req.stack} (read-only)"):
-            results += run_online_checks(Context.of(plan, prep.cfg, prep.project_dir), Aws(boto3.session.Session()))
+            online = run_online_checks(Context.of(plan, prep.cfg, prep.project_dir), Aws(boto3.session.Session()))
+        asked = {r.check for r in online}  # an offline check asked again online (image: ECR's platforms) is replaced
+        results = [r for r in results if r.check not in asked] + online
     print_report(results, console)
     console.print(f"preflight of {req.stack} ({len(plan.custom)} resources): {summary_line(results)}")
     if json_path:

@@ -318,6 +318,7 @@ class EcrPlatforms:
     lists them; a single manifest's config blob names its one architecture."""
 
     session: object  # a boto3 Session with ecr:BatchGetImage and ecr:GetDownloadUrlForLayer
+    authoritative = True  # the registry answers for what the nodes will pull: no answer is a finding
     fetch: Callable[[str], bytes] | None = None  # the config blob's presigned URL -> its bytes (default: urllib)
 
     def platforms(self, image: str) -> tuple[set[str] | None, str]:
@@ -395,6 +396,12 @@ def architecture_findings(ctx: Context, images: dict[str, str], source: ImagePla
                 )
     for image, owner in sorted(images.items()):
         platforms, why = source.platforms(image)
+        if platforms is None and getattr(source, "authoritative", False):
+            # asked of the registry itself: an image it cannot show is one the pods cannot pull
+            findings.append(
+                Finding(owner, f"{image}: {why}", "push it with `make image` (replication copies it to the dr region)")
+            )
+            continue
         if platforms is None:
             notes.append(
                 f"the platforms of {image} are unknown ({why}); the nodes run {', '.join(sorted(needs)) or 'nothing'}: "

@@ -7,18 +7,12 @@ could not read: an unanswered question is not a pass.
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from meridian.preflight.checks import ECR_IMAGE
 from meridian.preflight.context import CheckResult, Context, Finding
-
-# Docker and OCI media types of a multi-platform index, and of a single image's manifest.
-INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json")
-MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
 
 Resolver = Callable[[str], set[str]]  # a zone name -> the name servers public DNS returns for it
 
@@ -136,76 +130,26 @@ def online_delegation(ctx: Context, aws: Aws) -> CheckResult:
     return result
 
 
-def node_architecture(ami_type: str) -> str:
-    """The CPU architecture of an EKS AMI type (AL2023_ARM_64_STANDARD -> arm64)."""
-    return "arm64" if "ARM" in ami_type.upper() else "amd64"
+def online_image(ctx: Context, aws: Aws) -> CheckResult:
+    """The offline `image` check again, with the image's platforms read from each region's ECR
+    (ecr:BatchGetImage, and the config blob of a one-platform image) instead of the build manifest."""
+    from meridian.preflight.image import EcrPlatforms, check_image
 
-
-def _platforms(ecr, aws: Aws, repo: str, tag: str) -> set[str]:
-    """The architectures the image `repo:tag` runs on, from its manifest (or its config blob)."""
-    got = ecr.batch_get_image(
-        repositoryName=repo, imageIds=[{"imageTag": tag}], acceptedMediaTypes=[*INDEX_TYPES, *MANIFEST_TYPES]
-    )
-    if not got["images"]:
-        reasons = "; ".join(f"{f.get('failureCode')}: {f.get('failureReason')}" for f in got.get("failures", []))
-        raise LookupError(reasons or "no such image")
-    manifest = json.loads(got["images"][0]["imageManifest"])
-    if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
-        return {m["platform"]["architecture"] for m in manifest["manifests"] if m.get("platform", {}).get("os") != "unknown"}
-    # one platform: its architecture is in the config blob
-    url = ecr.get_download_url_for_layer(repositoryName=repo, layerDigest=manifest["config"]["digest"])["downloadUrl"]
-    return {json.loads(aws.fetch(url))["architecture"]}
-
-
-def online_images(ctx: Context, aws: Aws) -> CheckResult:
-    arch = node_architecture(ctx.cfg.cluster.node_ami_type)
-    result = CheckResult(
-        "online-images",
-        f"each region's ECR repository holds the image its containers run, built for the nodes' CPU ({arch}, from "
-        "cluster.node_ami_type) (ecr:DescribeImages, ecr:BatchGetImage)",
-    )
-    images = sorted({(c.region, str(c.spec.get("image", ""))) for c in ctx.containers()})
-    for region, image in images:
-        m = ECR_IMAGE.match(image)
-        if not m or not m["tag"]:
-            continue  # the offline `images` check reports it
-        result.checked += 1
-        try:
-            platforms = _platforms(aws.client("ecr", region), aws, m["repo"], m["tag"])
-        except LookupError as e:
-            result.findings.append(
-                Finding(
-                    "",
-                    f"{image} is not in {region}'s repository ({e})",
-                    "push it to the primary's repository (make image-push); replication copies it",
-                )
-            )
-            continue
-        except Exception as e:  # noqa: BLE001
-            _unanswered(result, f"{image} in {region}", e)
-            continue
-        if arch not in platforms:
-            result.findings.append(
-                Finding(
-                    "",
-                    f"{image} is built for {', '.join(sorted(platforms))}; the nodes are {arch}: pods fail with 'exec format error'",
-                    "build for the nodes' platform (make image: docker buildx --platform linux/arm64,linux/amd64)",
-                )
-            )
-    return result
+    return check_image(ctx, EcrPlatforms(aws.session, fetch=aws.fetch))
 
 
 def online_cost_tags(ctx: Context, aws: Aws) -> CheckResult:
+    from components.cost import COST_ALLOCATION_TAGS
+
     result = CheckResult(
         "online-cost-tags",
         "each cost-allocation tag the stack activates is already known to AWS billing (ce:ListCostAllocationTags): "
-        "activating one billing has not seen fails the `up`",
+        "activating one billing has not seen fails the `up`; while the stack does not activate them, says when it can",
     )
-    wanted = sorted(
+    activated = sorted(
         {str(ctx.inputs[r.urn].get("tagKey")) for r in ctx.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag")}
     )
-    if not wanted:
-        return result
+    wanted = activated or sorted(COST_ALLOCATION_TAGS)
     try:
         ce = aws.client("ce", "us-east-1")
         known: set[str] = set()
@@ -221,22 +165,30 @@ def online_cost_tags(ctx: Context, aws: Aws) -> CheckResult:
         _unanswered(result, "the account's cost-allocation tags", e)
         return result
     result.checked = len(wanted)
-    for key in wanted:
-        if key not in known:
+    missing = [key for key in wanted if key not in known]
+    if activated:
+        for key in missing:
             result.findings.append(
                 Finding(
                     "",
                     f"billing has not seen tag {key} yet: activating it fails (it appears up to 24 h after a tagged resource runs)",
-                    "first `up` without activation (meridian:cost.activate_cost_allocation_tags: false), then turn it on",
+                    f"set {ctx.cfg.where('cost.cost_allocation_tags_in_billing')} to false until "
+                    "`aws ce list-cost-allocation-tags` lists it",
                 )
             )
+    elif missing:
+        result.notes.append(f"billing has not seen {', '.join(missing)} yet: keep cost.cost_allocation_tags_in_billing false")
+    else:
+        result.notes.append(
+            f"billing knows {', '.join(wanted)}: set {ctx.cfg.where('cost.cost_allocation_tags_in_billing')} to true to activate them"
+        )
     return result
 
 
 ONLINE_CHECKS: dict[str, Callable[[Context, Aws], CheckResult]] = {
     "online-account": online_account,
     "online-delegation": online_delegation,
-    "online-images": online_images,
+    "image": online_image,  # replaces the offline result of the same name
     "online-cost-tags": online_cost_tags,
 }
 
