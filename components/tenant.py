@@ -109,6 +109,11 @@ class Tenant(pulumi.ComponentResource):
             tags={**tags, TAG_NAMESPACE: self.namespace},
             guards=tenant_key_statements(self.namespace),
         )
+        # the tenant's key by name, for operators (`aws kms describe-key --key-id alias/meridian/<name>`,
+        # offboarding) and for the policy pack, which ties each tenant's key to its ARN through it
+        aws.kms.Alias(
+            f"{name}-key-alias", name=f"alias/meridian/{name}", target_key_id=key.arn, opts=pulumi.ResourceOptions(parent=key)
+        )
         if args.data_tier == "silo":
             bucket_name = pulumi.Output.from_input(args.silo_bucket_prefix).apply(lambda p: silo_bucket_name(p, self.namespace))
             silo = SecureBucket(

@@ -178,6 +178,12 @@ def test_tenant_keys_refuse_every_other_tenants_sessions(previews, stack):
             },
         ], key["urn"]
         assert all(d["Principal"] == "*" and "kms:Decrypt" in d["Action"] for d in denies)
+    # each tenant key has its own name (operators, offboarding, and the pack's tie from key to ARN)
+    aliases = {a["inputs"]["name"]: a for a in of_type(plan, "aws:kms/alias:Alias")}
+    for key in tenant_keys:
+        name = key["urn"].rsplit("::", 1)[1].removesuffix("-key")
+        alias = aliases[f"alias/meridian/{name}"]
+        assert alias["parent"] == key["urn"] and alias["propertyDependencies"]["targetKeyId"] == [key["urn"]]
 
 
 @pytest.mark.parametrize("stack", STACKS)
