@@ -45,6 +45,15 @@ def report_console(*, stderr: bool = False) -> Console:
     )
 
 
+def section(console: Console, title: str) -> None:
+    """A heading between the stages of a long command: Rich's rule across a terminal; in a pipe or
+    a CI log (PIPE_WIDTH wide) one plain line, not 10,000 characters of rule."""
+    if console.is_terminal:
+        console.rule(title)
+    else:
+        console.print(f"── {title} ──", highlight=False, soft_wrap=True)
+
+
 class Progress:
     """A status line for a long operation. In a terminal, Rich's live spinner line; anywhere else (a
     CI log, a pipe) the spinner would print nothing at all, so the line is printed as plain text:

@@ -404,6 +404,11 @@ class StackConfig(_Model):
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
     _default_source: str = PrivateAttr("config")
 
+    def __eq__(self, other: object) -> bool:  # the same config, wherever each key was written
+        return isinstance(other, StackConfig) and self.__dict__ == other.__dict__
+
+    __hash__ = _Model.__hash__
+
     def where(self, key: str) -> str:
         """`Pulumi.us.yaml: meridian:cost.stack_cap_usd`: a key as config errors name it, with its file."""
         top = key.split(".", 1)[0].split("[", 1)[0]

@@ -138,29 +138,26 @@ def test_the_image_runs_the_migration_and_serves_both_regions(tmp_path):
         ports = json.loads(path_of(root).read_text())["ports"]
         objects = json.loads((root / "run" / "objects.json").read_text())
 
-        def pod(container, role: str, *, writers: list[int], reader: int, port: int | None) -> tuple[subprocess.Popen, Path]:
-            subs = fromplan.local_substitutions(
-                planned, role, writer_ports=writers, reader_port=reader, service_port=port, objects=objects
-            )
+        # the one substitution the sandbox makes (fromplan.local_addresses): the plan's endpoints -> local ports
+        addresses = fromplan.local_addresses(
+            planned, nodes={"primary": ports["pg-primary"], "dr": ports["pg-dr"]}, writer_endpoint=ports["pg-writer"]
+        )
+
+        def pod(container, role: str, *, port: int | None) -> tuple[subprocess.Popen, Path]:
+            subs = fromplan.local_substitutions(planned, role, addresses=addresses, service_port=port, objects=objects)
             prepared = podrun.prepare(container, tmp_path / f"pod-{role}-{port}", dataclasses.replace(subs, interpreter=python))
             assert prepared.argv[0] == python
             log = tmp_path / f"pod-{role}-{port}.log"
             return podrun.start(prepared, log, cwd=app), log
 
         # the migration Job again, from the image (schema, the service's user with its secret's password)
-        proc, log = pod(planned.migration, "primary", writers=[ports["pg-primary"]], reader=ports["pg-primary"], port=None)
+        proc, log = pod(planned.migration, "primary", port=None)
         assert proc.wait(120) == 0, f"the migration Job fails from the image's packages:\n{log.read_text()[-3000:]}"
 
         key = planned.api_keys["acme"]
         for role in ("primary", "dr"):
             port = portlib.allocate([f"image-{role}"])[f"image-{role}"]
-            proc, log = pod(
-                planned.services[role],
-                role,
-                writers=[ports["pg-primary"], ports["pg-dr"]],
-                reader=ports[f"pg-{role}"],
-                port=port,
-            )
+            proc, log = pod(planned.services[role], role, port=port)
             try:
                 base = f"http://127.0.0.1:{port}"
                 ready = _wait_ready(base + planned.services[role].spec["readinessProbe"]["httpGet"]["path"], proc, log)

@@ -266,7 +266,9 @@ def test_mandatory_violation_exits_1_grouped_by_rule_and_in_the_plan(project_wit
     path = project_with_pack / "policies" / "config" / "us.json"
     cfg = json.loads(path.read_text())
     cfg["rds-backup-retention-sufficient"] = {"enforcementLevel": "mandatory", "minRetentionDays": 30}
-    cfg["backup-plan-coverage"] = {"enforcementLevel": "mandatory", "minRetentionDays": 14}  # the plan passes this one
+    # the stack keeps 14 days: every rule whose retention comes from the stack config follows it (the plan passes them)
+    for rule in ("backup-plan-coverage", "backup-vault-lock-enabled", "s3-lifecycle-keeps-retention"):
+        cfg[rule] = {**cfg.get(rule, {}), "enforcementLevel": "mandatory", "minRetentionDays": 14}
     stack_file = project_with_pack / "Pulumi.us.yaml"
     stack_file.write_text(stack_file.read_text() + "  meridian:dr: {backup_retention_days: 14}\n")  # the stack keeps 14
     cfg["aws-resource-required-tags"] = {"enforcementLevel": "advisory", "requiredTags": ["meridian:stack", "owner"]}

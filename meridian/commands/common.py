@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.errors import BadInput
+from meridian.output import section
 from meridian.project import find_project_dir, require_stack
 from meridian.stackconfig import load_validated
 from stackconfig import Overrides
@@ -142,7 +143,11 @@ def show_diff(markdown: str, console: Console) -> None:
     """A diff's comment as the reviewer will see it, rendered in the terminal."""
     from rich.markdown import Markdown
 
-    console.print(Markdown(markdown.split("\n", 1)[1]))  # without the HTML marker line
+    body = markdown.split("\n", 1)[1]  # without the HTML marker line
+    if console.is_terminal:
+        console.print(Markdown(body))
+    else:  # a pipe or a CI log: the Markdown itself, every row whole, no padding to the pipe's width
+        console.out(body, highlight=False, end="")
 
 
 def print_against(base: dict[str, Any], head: dict[str, Any], console: Console) -> None:
@@ -150,5 +155,5 @@ def print_against(base: dict[str, Any], head: dict[str, Any], console: Console) 
     from meridian.engine.plandiff import diff_plans, to_markdown
 
     diff = diff_plans(base, json.loads(json.dumps(head, default=str)))
-    console.rule("against the base plan")
+    section(console, "against the base plan")
     show_diff(to_markdown(diff), console)

@@ -26,7 +26,7 @@ from meridian.choices import Shape, Target
 from meridian.commands.slo import SloBreached, breach_message, not_proven_line
 from meridian.errors import BadInput, GateFailed
 from meridian.evidence.manifest import sha256_of
-from meridian.output import report_console
+from meridian.output import report_console, section
 from meridian.project import find_project_dir, require_stack
 from meridian.reports import report_dir
 
@@ -97,7 +97,7 @@ def run_up(req: UpRequest) -> int:
     out = req.report_dir or report_dir(project_dir, "up", req.stack)
     out.mkdir(parents=True, exist_ok=True)
 
-    console.rule(f"1/3 preview + policy gate: {req.stack}")
+    section(console, f"1/3 preview + policy gate: {req.stack}")
     program = program_hash(project_dir, req.stack)  # before the preview: a change during it is caught
     code = subprocess.run(
         [
@@ -120,13 +120,13 @@ def run_up(req: UpRequest) -> int:
         raise BadInput(f"preview of {req.stack} could not run (exit {code}, see above): nothing was applied")
 
     previewed_sha256 = sha256_of(out / "plan.json")  # what evidence bundles and rollout provenance hash
-    console.rule(f"2/3 apply: {req.stack} on {req.target}")
+    section(console, f"2/3 apply: {req.stack} on {req.target}")
     if req.target == "sandbox":
         _apply_sandbox(req, project_dir, PreviewedPlan(program, previewed_sha256))
     else:
         _apply_aws(req, project_dir, console)
 
-    console.rule(f"3/3 SLO gate: {req.stack} on {req.target}")
+    section(console, f"3/3 SLO gate: {req.stack} on {req.target}")
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
     result = gate.run_gate(

@@ -31,15 +31,21 @@ class StackPlan:
         return self.plan.to_json(policy, self.cost.to_json())
 
 
-def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str, cfg: Any = None):
+def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str, cfg: Any = None, *, overridden: bool = False):
     """Read the stack's policy config (exit 2 if missing or bad; with `cfg`, also if it has drifted
     from the stack config), start the pack's analyzer (stopped when `scope` closes, whatever
-    happens) and return the stream to feed registrations into."""
+    happens) and return the stream to feed registrations into. `overridden`: `cfg` is the stack
+    config with overrides (`--tenants N`), so the settings generated from it replace the file's
+    generated ones for this run (the file still answers for the stack as written)."""
     from meridian.engine.policy import Analyzer, PolicyStream, config_path, load_policy_config, pack_dir_of, stack_shards
 
     path = config_path(project_dir, stack)
     file_config = load_policy_config(path)
-    if cfg is not None:
+    if cfg is not None and overridden:
+        from meridian.engine.policy.generated import merged
+
+        file_config = merged(file_config, cfg)
+    elif cfg is not None:
         from meridian.engine.policy.generated import require_current
 
         require_current(project_dir, path, file_config, cfg, stack)
@@ -65,7 +71,7 @@ def plan_stack(
     before the analyzer's last answer (its stack rules): a caller renders there for free."""
     with contextlib.ExitStack() as scope:
         # bad policy config exits 2 before the program; the analyzer starts now and works while the program runs
-        stream = open_policy_stream(scope, project_dir, stack, cfg) if policy else None
+        stream = open_policy_stream(scope, project_dir, stack, cfg, overridden=overrides is not None) if policy else None
         run = run_program(
             project_dir,
             stack,

@@ -566,8 +566,8 @@ def _resources_section(d: PlanDiff) -> list[str]:
         "| | resource | region | changed inputs |",
         "|---|---|---|---|",
     ]
-    rows = [f"| + | {_resource_cell(r)} | {r.region or ''} | |" for r in d.added]
-    rows += [
+    # deletes and changes first: a long list is capped, and what it hides then are additions
+    rows = [
         f"| - | {_resource_cell(r)} | {r.region or ''} | {'⚠️ protected: the delete fails until unprotected' if r.protect else ''} |"
         for r in d.removed
     ]
@@ -576,5 +576,6 @@ def _resources_section(d: PlanDiff) -> list[str]:
         f"{f' (+{len(r.changes) - 8} more)' if len(r.changes) > 8 else ''} |"
         for r in d.changed
     ]
+    rows += [f"| + | {_resource_cell(r)} | {r.region or ''} | |" for r in d.added]
     out += _capped(rows, len(rows))
     return out + ["", "</details>"]

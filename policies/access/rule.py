@@ -6,7 +6,9 @@ its secrets) may be reached only by:
 - the tenant's own workloads (sessions obtained by pods in its namespace);
 - platform workloads through a session obtained by AssumeRole whose tags name that tenant (its
   namespace or id): the broker acting for one tenant, never for two, never with its own session;
-- AWS services acting for the platform (replication, backup): roles only an AWS service assumes.
+- AWS services acting for the platform (replication, backup, monitoring, log delivery): roles only
+  such a service assumes (access.sessions.PLATFORM_SERVICES). A role of a service that runs code
+  (EC2, Lambda, CodeBuild, ECS tasks) is a workload like any other and may not.
 Anyone else (another tenant, a platform workload directly or by creating pods, an IAM user, a
 foreign account, anyone, principals of the account the stack does not define) is a violation
 that prints the path principal -> policy -> statement -> resource.

@@ -31,6 +31,27 @@ from access.world import ADMIN, EKS_TAG_KEYS, NOT_POD_CREATING_ACCESS, Doc, Prin
 ANYONE_ACCOUNT = "999999999999"
 _VAR = re.compile(r"\$\{([^}]*)\}")
 
+# AWS services that act for the platform on their own (replicate, back up, monitor, deliver logs,
+# run budget actions and experiments, manage the cluster) and run no code of ours or anyone's: a
+# role only they assume may reach tenant data. Any other service principal (EC2 instances, Lambda,
+# CodeBuild, ECS tasks, Glue, ...) runs code, so its role is judged like any other workload's.
+PLATFORM_SERVICES = frozenset(
+    {
+        "backup.amazonaws.com",
+        "s3.amazonaws.com",
+        "batchoperations.s3.amazonaws.com",
+        "monitoring.rds.amazonaws.com",
+        "rds.amazonaws.com",
+        "vpc-flow-logs.amazonaws.com",
+        "delivery.logs.amazonaws.com",
+        "logs.amazonaws.com",
+        "budgets.amazonaws.com",
+        "fis.amazonaws.com",
+        "eks.amazonaws.com",
+        "replication.ecr.amazonaws.com",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -190,8 +211,13 @@ class Sessions:
                     out += self._irsa(role, st)
                 services = principal.get("Service", [])
                 for svc in services if isinstance(services, list) else [services]:
-                    if svc != "pods.eks.amazonaws.com":
+                    if svc == "pods.eks.amazonaws.com":
+                        continue
+                    if svc in PLATFORM_SERVICES:
                         out.append(Session(role, Origin("service", f"AWS service {svc}"), (f"AWS service {svc}", role.label)))
+                    else:  # a service that runs code (EC2, Lambda, CodeBuild, ECS tasks, ...): whoever wrote it
+                        who = f"code run by AWS service {svc}"
+                        out.append(Session(role, Origin("compute", who), (who, role.label)))
         return out + list(self.outsiders)
 
     def _pods_may_assume(self, role: Principal, cluster_arn: str) -> bool:

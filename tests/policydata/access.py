@@ -445,6 +445,37 @@ def _platform_pod_role(name: str, namespace: str, *statements: dict, attach: str
     return mutate
 
 
+def _service_role(name: str, service: str, *statements: dict, attach: str | None = None) -> Mutation:
+    """A role only `service` assumes, with inline `statements` and/or an attached managed policy."""
+    trust = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    role = resource(ROLE, name, {"name": name, "assumeRolePolicy": _doc(trust)})
+    extra = []
+    if statements:
+        extra.append(
+            resource(
+                "aws:iam/rolePolicy:RolePolicy",
+                f"{name}-inline",
+                {"role": name, "policy": _doc(*statements)},
+                deps={"role": [role["urn"]]},
+            )
+        )
+    if attach:
+        extra.append(
+            resource(
+                "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                f"{name}-attach",
+                {"role": name, "policyArn": attach},
+                deps={"role": [role["urn"]]},
+            )
+        )
+
+    def mutate(resources: Resources) -> None:
+        for r in (role, *extra):
+            add(r)(resources)
+
+    return mutate
+
+
 def _k8s(type_: str, name: str, body: dict) -> Mutation:
     def mutate(resources: Resources) -> None:
         resources.append({**resource(type_, name, body), "provider": K8S})
@@ -648,6 +679,17 @@ MISSES: list[tuple[str, Mutation]] = [
             },
         ),
     ),
+    # a service that runs code is a workload: its role is no "AWS service acting for the platform"
+    (
+        "an EC2 instance role with AmazonS3ReadOnlyAccess",
+        _service_role("batch-node", "ec2.amazonaws.com", attach="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"),
+    ),
+    ("a Lambda role reading the pool bucket", _service_role("etl-fn", "lambda.amazonaws.com", GET_ALL)),
+    (
+        "a Lambda role with kms:Decrypt on every key and GetObject on the pool",
+        _service_role("etl-fn", "lambda.amazonaws.com", GET_ALL, {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}),
+    ),
+    ("a CodeBuild role reading the pool bucket", _service_role("ci-build", "codebuild.amazonaws.com", GET_ALL)),
     (
         "trust :root with only aws:SecureTransport (the shared ABAC role, tags left to the caller)",
         add_statement(
