@@ -48,10 +48,6 @@ REVIEWED: dict[str, str] = {
     "aws:secretsmanager/secretVersion:SecretVersion": "a secret's value; stored under the secret's key, in the secret's region",
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": "the AWS-published rotation function for the database secret, deployed in the stack's own region",
     # the runtime backstops of issue 23 (item 6): each can only refuse or report, never grant or copy
-    "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock": "blocks public ACLs and policies account-wide; can only narrow access",
-    "aws:accessanalyzer/analyzer:Analyzer": "IAM Access Analyzer: reports external and unused access; grants nothing, holds findings only",
-    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": "an admission check in the API server; can only refuse objects",
-    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": "binds an admission check to namespaces; can only refuse objects",
     "kubernetes:core/v1:LimitRange": "default container limits in a namespace; can only constrain pods",
     "kubernetes:core/v1:Secret": "a secret in a namespace; who can read it is namespace RBAC (tenant-namespace-guarded judges the namespace)",
     "kubernetes:core/v1:Service": "ClusterIP services of the platform; traffic is admitted by NetworkPolicies, which are judged",

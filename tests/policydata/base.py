@@ -31,6 +31,7 @@ CONFIG = {
     "backup-plan-coverage": {"minRetentionDays": 35},
     "s3-lifecycle-keeps-retention": {"minRetentionDays": 35},
     "budgets-limit-and-cap-enforced": {"stackCapUsd": 5000},
+    "runtime-backstops-enforced": {"ownsAccountGuardrails": True, "regions": [PRIMARY, DR]},
 }
 
 Resources = list[dict]

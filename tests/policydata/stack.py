@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from . import (
     access,
+    backstops,
     cluster,
     cost,
     cover,
@@ -23,7 +24,7 @@ from . import (
 )
 from .base import Builder, Mutations, Resources, stack_and_providers
 
-AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover, datastores)
+AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover, datastores, backstops)
 
 
 def _merged(*modules) -> Mutations:

@@ -607,6 +607,16 @@ EXAMPLES: dict[str, Example] = {
             ),
         ],
     ),
+    "runtime-backstops-enforced": Example(
+        "the account-level S3 public access block with its policy checks turned off",
+        [
+            resource(
+                "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock",
+                "account-no-public",
+                {"blockPublicAcls": True, "blockPublicPolicy": False, "ignorePublicAcls": True, "restrictPublicBuckets": False},
+            )
+        ],
+    ),
     "budgets-limit-and-cap-enforced": Example(
         "a tenant budget of 1e9 USD",
         [

@@ -82,6 +82,10 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
         "backup-plan-coverage": {"minRetentionDays": cfg.dr.backup_retention_days},
         "s3-lifecycle-keeps-retention": {"minRetentionDays": cfg.dr.backup_retention_days},
         "budgets-limit-and-cap-enforced": {"stackCapUsd": cfg.cost.stack_cap_usd},
+        "runtime-backstops-enforced": {
+            "ownsAccountGuardrails": cfg.owns_account_guardrails,
+            "regions": [cfg.regions.primary.region, cfg.regions.dr.region],
+        },
     }
 
 
