@@ -112,8 +112,8 @@ class Tenant(pulumi.ComponentResource):
         # the tenant's key by name, for operators (`aws kms describe-key --key-id alias/meridian/<name>`,
         # offboarding) and for the policy pack, which ties each tenant's key to its ARN through it
         aws.kms.Alias(
-            f"{name}-key-alias", name=f"alias/meridian/{name}", target_key_id=key.arn, opts=pulumi.ResourceOptions(parent=key)
-        )
+            f"{name}-key-alias", name=f"alias/meridian/{name}", target_key_id=key.arn, opts=child
+        )  # not a child of the key: it would inherit the key's protection, and offboarding needs no second unprotect
         if args.data_tier == "silo":
             bucket_name = pulumi.Output.from_input(args.silo_bucket_prefix).apply(lambda p: silo_bucket_name(p, self.namespace))
             silo = SecureBucket(

@@ -74,7 +74,7 @@ class Progress:
     def start(self) -> Progress:
         if self._status is not None:
             self._status.start()
-        elif self.text:
+        elif self.text and self.text != self._shown:  # started again on the same line: said once
             self._print()
         return self
 

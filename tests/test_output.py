@@ -202,3 +202,14 @@ def test_the_load_clock_never_runs_past_the_duration(monkeypatch):
     show(None)
     text = out.getvalue()
     assert "5/8 s" in text and "8 s done, finishing" in text and "10/8" not in text and "15/8" not in text
+
+
+def test_progress_started_again_on_the_same_line_says_it_once():
+    from meridian.output import Progress
+
+    console, out = plain_console()
+    progress = Progress(console, every_s=5)
+    progress.update("step 1 set and read back; holding")
+    progress.start()  # a rollout step starts the line it just set
+    progress.stop()
+    assert out.getvalue().splitlines() == ["step 1 set and read back; holding"]

@@ -183,7 +183,7 @@ def test_tenant_keys_refuse_every_other_tenants_sessions(previews, stack):
     for key in tenant_keys:
         name = key["urn"].rsplit("::", 1)[1].removesuffix("-key")
         alias = aliases[f"alias/meridian/{name}"]
-        assert alias["parent"] == key["urn"] and alias["propertyDependencies"]["targetKeyId"] == [key["urn"]]
+        assert alias["propertyDependencies"]["targetKeyId"] == [key["urn"]] and not alias["protect"]
 
 
 @pytest.mark.parametrize("stack", STACKS)

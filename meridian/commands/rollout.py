@@ -149,7 +149,7 @@ def run_rollout(req: RolloutRequest) -> int:
     console.print(
         f"Rollout of [bold]{req.version}[/] on {req.stack} ({target.kind}): steps {', '.join(f'{s} %' for s in steps)}, "
         f"regions {' -> '.join(order)}, window {window:g} s, >= {min_samples} canary requests per step"
-        + (f", rehearsal fault {fault}" if fault else "")
+        + (f", rehearsal fault {', '.join(f'{k} {v:g}' for k, v in fault.items())}" if fault else "")
     )
     if req.dry_run:
         return _dry_run(console, target, plan, spath)
@@ -194,7 +194,11 @@ def run_rollout(req: RolloutRequest) -> int:
             step = data["step"]
             console.print(
                 f"  step {step.index + 1}: {step.role}: canary {data['before']} % -> {step.percent} % ({plan.version}); "
-                f"the stable image serves the other {100 - step.percent} %"
+                + (
+                    f"the stable image serves the other {100 - step.percent} %"
+                    if step.percent < 100
+                    else "the stable image serves none"
+                )
             )
             status.update(f"step {step.index + 1}: {step.role} {step.percent} % set and read back; holding")
             status.start()
