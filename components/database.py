@@ -332,7 +332,9 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         # forwards them (global write forwarding); a switchover or failover swaps which is which.
         return {
             "primary": RegionEndpoints(writer_cluster.endpoint, writer_cluster.reader_endpoint, "forwarded"),
-            "dr": RegionEndpoints(secondary.endpoint, secondary.reader_endpoint, "forwarded"),
+            # a secondary's cluster (writer) endpoint is inactive: forwarded writes go through its reader
+            # endpoint (AWS, "Connecting to Amazon Aurora Global Database"; write forwarding)
+            "dr": RegionEndpoints(secondary.reader_endpoint, secondary.reader_endpoint, "forwarded"),
         }
 
     # --- RDS postgres with replicas -----------------------------------------------------------

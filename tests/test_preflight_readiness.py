@@ -120,6 +120,12 @@ def test_aurora_regions_write_through_their_own_forwarding_cluster(plans, stack)
         assert f".{spec.region}.rds." in urlsplit(s["write_dsn"]).hostname
     clusters = [r for r in plans[stack].custom if r.type == CLUSTER]
     assert len(clusters) == 2 and all(json_format.MessageToDict(r.inputs)["enableGlobalWriteForwarding"] for r in clusters)
+    # the dr region (a global secondary) writes through its reader endpoint: its writer endpoint is inactive
+    dr = settings_of(plans[stack], cfg.regions.dr.region)
+    assert (
+        ".cluster-ro-" in urlsplit(dr["write_dsn"]).hostname
+        and urlsplit(dr["write_dsn"]).hostname == urlsplit(dr["read_dsn"]).hostname
+    )
 
 
 def test_old_apac_dr_writing_to_the_primarys_address_in_another_region_is_a_finding(plans):
@@ -167,6 +173,14 @@ def test_old_aurora_shapes_are_findings(plans):
     assert any(
         "demands target_session_attrs=read-write" in f.problem for f in judge(mutated(plan, SECRET, change, where)).findings
     )
+    # the dr secondary writing through its cluster (writer) endpoint, inactive on a secondary (the AWS review's N1)
+    dr = cfg.regions.dr.region
+
+    def writer_endpoint(d):
+        d["write_dsn"] = d["write_dsn"].replace(".cluster-ro-", ".cluster-")
+
+    change, where = with_settings(dr, writer_endpoint)
+    assert any("AWS keeps it inactive" in f.problem for f in judge(mutated(plan, SECRET, change, where)).findings)
     # an Aurora member written `direct` (today's settings, which carried no write path)
     change, where = with_settings(primary, lambda d: d.update(writes="direct"))
     assert any(

@@ -217,6 +217,17 @@ def _judge_write_path(topo: Topology, c: RenderedContainer, write_dsn: str, writ
         inputs = topo.ctx.inputs[holder.urn]
         is_global = bool(inputs.get("globalClusterIdentifier"))
         if writes == "forwarded":
+            secondary = c.region != topo.ctx.cfg.regions.primary.region
+            if secondary and ".cluster-" in host and ".cluster-ro-" not in host:
+                out.append(
+                    Problem(
+                        c.owner_urn,
+                        f"{where} through {host}, the cluster (writer) endpoint of an Aurora global secondary: AWS keeps "
+                        "it inactive, so no write connects and the region never gets Ready",
+                        "write through the secondary's reader endpoint, which forwards writes "
+                        "(https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-connecting.html)",
+                    )
+                )
             if _demands_read_write(write_dsn):
                 out.append(
                     Problem(

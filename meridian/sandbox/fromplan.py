@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from components.workload import CANARY_SUFFIX
 from meridian.preflight.workload import DEPLOYMENT, JOB, MountedFile, RenderedContainer
 from meridian.sandbox.objectstore import broker_env
-from meridian.sandbox.podrun import Substitutions, settings_path_of
+from meridian.sandbox.podrun import FORWARDED_WRITES, Substitutions, settings_path_of
 from service.settings import MigrationSettings, ServiceSettings
 
 CACHE_VERSION = 1
@@ -83,10 +83,20 @@ def local_addresses(planned: PlannedWorkload, *, nodes: dict[str, int], writer_e
 
     for role, port in nodes.items():
         settings = planned.service_settings(role)
-        add(_netloc(settings.read_dsn), f"127.0.0.1:{port}")
-        add(_netloc(settings.write_dsn), f"127.0.0.1:{writer_endpoint if settings.writes == 'forwarded' else port}")
+        read, write = _netloc(settings.read_dsn), _netloc(settings.write_dsn)
+        add(read, f"127.0.0.1:{port}")
+        local = f"127.0.0.1:{writer_endpoint if settings.writes == 'forwarded' else port}"
+        if write == read and settings.writes == "forwarded":
+            # an Aurora secondary's reader endpoint: it reads locally and forwards writes to the
+            # primary's writer; a local replica cannot forward, so writes meet the writer's stand-in
+            add(FORWARDED_WRITES + write, local)
+        else:
+            add(write, local)
     # the migration writes where the primary region's service does
-    add(_netloc(planned.migration_settings().admin_dsn), addresses[_netloc(planned.service_settings("primary").write_dsn)])
+    primary_write = _netloc(planned.service_settings("primary").write_dsn)
+    add(
+        _netloc(planned.migration_settings().admin_dsn), addresses.get(FORWARDED_WRITES + primary_write, addresses[primary_write])
+    )
     return addresses
 
 

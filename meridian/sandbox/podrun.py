@@ -69,6 +69,10 @@ def _remap(value: str, mounts: dict[str, str]) -> str:
     return value
 
 
+# the key under which a stand-in answers for writes forwarded by an endpoint that also serves reads
+FORWARDED_WRITES = "forwarded-writes:"
+
+
 def sandbox_address_for(endpoint: str, addresses: Mapping[str, str]) -> str:
     """The sandbox's one difference from AWS in a connection string: the local process that stands in
     for an AWS endpoint (`host:port` as a DSN names it) is reached at its loopback address instead.
@@ -85,7 +89,16 @@ def _substitute_dsn(attr: str, dsn: str, subs: Substitutions, done: list[str]) -
     query (sslmode, target_session_attrs) stay as rendered."""
     parts = urlsplit(dsn)
     auth, at, endpoints = parts.netloc.rpartition("@")
-    local = ",".join(sandbox_address_for(e, subs.hosts) for e in endpoints.split(","))
+
+    def stand_in(endpoint: str) -> str:
+        # a write through an endpoint that also serves reads (an Aurora secondary's reader endpoint,
+        # forwarding writes) has its own stand-in (fromplan.local_addresses)
+        forwarded = FORWARDED_WRITES + endpoint
+        if attr == "write_dsn" and forwarded in subs.hosts:
+            return sandbox_address_for(forwarded, subs.hosts)
+        return sandbox_address_for(endpoint, subs.hosts)
+
+    local = ",".join(stand_in(e) for e in endpoints.split(","))
     if local != endpoints:
         done.append(f"{attr}: {endpoints} -> {local}")
     return urlunsplit(parts._replace(netloc=f"{auth}{at}{local}"))
