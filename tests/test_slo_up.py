@@ -154,7 +154,8 @@ def test_a_failed_policy_gate_applies_nothing(project_copy, tmp_path):
     shutil.copytree(ROOT / "policies", project_copy / "policies", ignore=shutil.ignore_patterns("__pycache__"))
     config = project_copy / "policies" / "config" / "us.json"
     doc = json.loads(config.read_text())
-    doc["rds-backup-retention-sufficient"]["minRetentionDays"] = 60  # the stack keeps 35 days (dr.backup_retention_days)
+    # a tag no resource of the stack carries, required as mandatory: the gate fails on every resource
+    doc["aws-resource-required-tags"] = {"enforcementLevel": "mandatory", "requiredTags": ["meridian:stack", "owner"]}
     config.write_text(json.dumps(doc))
     state = tmp_path / "state"
     cli = run_meridian(
@@ -173,5 +174,5 @@ def test_a_failed_policy_gate_applies_nothing(project_copy, tmp_path):
     )
     assert cli.code == 1, cli.out + cli.err
     assert "preview gate failed for us" in cli.err and "nothing was applied" in cli.err
-    assert "rds-backup-retention-sufficient" in cli.out
+    assert "aws-resource-required-tags" in cli.out
     assert not state.exists()  # no sandbox was started
