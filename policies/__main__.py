@@ -12,6 +12,7 @@ sdkhooks.install()  # before the pack's server starts: refuses an unexpected pul
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 import backstops  # noqa: E402
+import clusteraccess  # noqa: E402
 import cost  # noqa: E402
 import destinations  # noqa: E402
 import encryption  # noqa: E402
@@ -40,6 +41,7 @@ POLICIES = [
     *operations.POLICIES,
     *workloads.POLICIES,
     *backstops.POLICIES,
+    *clusteraccess.POLICIES,
 ]
 POLICIES.append(inventory.inventory_policy(POLICIES))  # derives what is judged from the rules above
 

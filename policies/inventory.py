@@ -36,8 +36,6 @@ REVIEWED: dict[str, str] = {
     "aws:ec2/routeTable:RouteTable": "routes of a subnet; reachability is judged on security groups and ACLs",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "binds a route table to a subnet; no data, no access",
     "aws:ec2/vpcEndpoint:VpcEndpoint": "a private path to an AWS service in the VPC's own region; keeps traffic off the internet",
-    "aws:eks/accessEntry:AccessEntry": "names a principal the cluster admits; what it may do comes from its access policy associations and RBAC",
-    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": "the stack grants cluster-admin only to its platform roles; tenant roles get no access entry (tenant-role-isolated judges tenant roles' reach)",
     "aws:eks/addon:Addon": "an AWS-managed cluster add-on (CNI, CoreDNS, kube-proxy, Pod Identity agent, EBS CSI); its role is judged as an IAM role",
     "aws:fis/experimentTemplate:ExperimentTemplate": "a fault-injection experiment on the stack's own resources; its role's policy is judged as an IAM document",
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "trusts the cluster's OIDC issuer; what it admits is decided by role trust policies, which are judged",

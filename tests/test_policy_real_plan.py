@@ -73,7 +73,29 @@ def ec2_role_reads_tenant_data(resources):
     resources += [role, attach]
 
 
+def _tenant_role_entry(**inputs):
+    def mutate(resources):
+        entry = copy.deepcopy(one(resources, "", "aws:eks/accessEntry:AccessEntry"))
+        entry["name"] += "-tenant"
+        entry["urn"] += "-tenant"
+        role = one(resources, "us-us-east-1-tenant-identity-role", "aws:iam/role:Role")
+        entry["inputs"] = {
+            **entry["inputs"],
+            "principalArn": f"arn:aws:iam::123456789012:role/meridian/tenants/{role['inputs'].get('name', role['name'])}",
+            **inputs,
+        }
+        resources.append(entry)
+
+    return mutate
+
+
 ATTACKS = [
+    (
+        "an access entry for the tenant role in system:masters",
+        _tenant_role_entry(kubernetesGroups=["system:masters"]),
+        "eks-access-platform-roles-only",
+    ),
+    ("an EC2_LINUX access entry for the tenant role", _tenant_role_entry(type="EC2_LINUX"), "eks-access-platform-roles-only"),
     ("every runtime backstop removed", remove_backstops, "runtime-backstops-enforced"),
     ("the account public access block turned off", pab_off, "runtime-backstops-enforced"),
     ("the tenant workloads' admission binding on Audit", binding_audit_only, "runtime-backstops-enforced"),

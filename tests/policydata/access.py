@@ -50,7 +50,10 @@ KEY_ARNS = {
 }
 SECRET_ARN = f"arn:aws:secretsmanager:{PRIMARY}:{ACCOUNT}:secret:acme-settings-AbCdEf"
 FOREIGN = "444455556666"
-CONFIG = {"tenant-data-access": {"tenantPrefix": "tenants/t-{tenant}/"}}
+CONFIG = {
+    "tenant-data-access": {"tenantPrefix": "tenants/t-{tenant}/"},
+    "eks-access-platform-roles-only": {"adminPrincipals": [f"arn:aws:iam::{ACCOUNT}:role/meridian-deploy"]},
+}
 NS = "${aws:PrincipalTag/kubernetes-namespace}"
 TENANT_TAG = "${aws:PrincipalTag/meridian-tenant}"
 ROLE = "aws:iam/role:Role"

@@ -32,6 +32,10 @@ CONFIG = {
     "s3-lifecycle-keeps-retention": {"minRetentionDays": 35},
     "budgets-limit-and-cap-enforced": {"stackCapUsd": 5000},
     "runtime-backstops-enforced": {"ownsAccountGuardrails": True, "regions": [PRIMARY, DR]},
+    "eks-access-platform-roles-only": {
+        "adminPrincipals": [f"arn:aws:iam::{ACCOUNT}:role/meridian-deploy"],
+        "viewPrincipals": [f"arn:aws:iam::{ACCOUNT}:role/meridian-preview"],
+    },
 }
 
 Resources = list[dict]

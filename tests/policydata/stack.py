@@ -7,6 +7,7 @@ from . import (
     access,
     backstops,
     cluster,
+    clusteraccess,
     cost,
     cover,
     database,
@@ -24,7 +25,22 @@ from . import (
 )
 from .base import Builder, Mutations, Resources, stack_and_providers
 
-AREAS = (keys, storage, database, cluster, network, operations, dr, iam, tenancy, cost, failover, datastores, backstops)
+AREAS = (
+    keys,
+    storage,
+    database,
+    cluster,
+    network,
+    operations,
+    dr,
+    iam,
+    tenancy,
+    cost,
+    failover,
+    datastores,
+    backstops,
+    clusteraccess,
+)
 
 
 def _merged(*modules) -> Mutations:

@@ -607,6 +607,21 @@ EXAMPLES: dict[str, Example] = {
             ),
         ],
     ),
+    "eks-access-platform-roles-only": Example(
+        "an access entry for a tenant's role that joins system:masters",
+        [
+            resource(
+                "aws:eks/accessEntry:AccessEntry",
+                "eks-access-tenant",
+                {
+                    "clusterName": "eks",
+                    "principalArn": "arn:aws:iam::123456789012:role/meridian/tenants/tenant-identity",
+                    "type": "STANDARD",
+                    "kubernetesGroups": ["system:masters"],
+                },
+            )
+        ],
+    ),
     "runtime-backstops-enforced": Example(
         "the account-level S3 public access block with its policy checks turned off",
         [

@@ -82,6 +82,10 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
         "backup-plan-coverage": {"minRetentionDays": cfg.dr.backup_retention_days},
         "s3-lifecycle-keeps-retention": {"minRetentionDays": cfg.dr.backup_retention_days},
         "budgets-limit-and-cap-enforced": {"stackCapUsd": cfg.cost.stack_cap_usd},
+        "eks-access-platform-roles-only": {
+            "adminPrincipals": sorted({a for a in (cfg.cluster.deploy_role_arn, *cfg.cluster.operator_role_arns) if a}),
+            "viewPrincipals": sorted(cfg.cluster.viewer_role_arns),
+        },
         "runtime-backstops-enforced": {
             "ownsAccountGuardrails": cfg.owns_account_guardrails,
             "regions": [cfg.regions.primary.region, cfg.regions.dr.region],
