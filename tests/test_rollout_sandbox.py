@@ -73,6 +73,8 @@ def test_a_good_version_is_promoted_to_100_with_a_provenance_record(state_dir, t
     assert "step 3: primary: canary 0 % -> 50 % (good)" in out
     report = json.loads((tmp_path / "report" / "rollout.json").read_text())
     assert report["decision"] == "promoted"
+    provenance = Path(report["provenance"])
+    assert not provenance.is_absolute() and (tmp_path / "report" / provenance).is_file(), "found from the report's folder"
     assert [(s["role"], s["percent"], s["decision"]) for s in report["steps"]] == [
         ("dr", 50, "promote"),
         ("dr", 100, "promote"),

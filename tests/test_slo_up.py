@@ -74,6 +74,7 @@ def test_green_path_previews_brings_the_sandbox_up_and_passes_the_slo_gate(user_
     assert gate["passed"] is True and gate["target"] == "sandbox" and gate["verdict"]["overall"]["requests"] > 10
     assert {c["objective"] for c in gate["verdict"]["checks"]} >= {"error_rate", "availability", "p95_ms", "throttled_share"}
     assert gate["objective_sources"]["availability"] == "loose.yaml"  # project-relative, as a reader elsewhere opens it
+    assert gate["samples"] == "raw.csv", "the samples beside the report, not a temporary absolute path"
     assert gate["plan_sha256"] == sha256_of(run / "plan.json")  # it tested what was previewed
     assert gate["endpoint"] == mf.read(state / STACK).endpoint
     assert latest_slo_report(project, STACK) == run / "slo" / "report.json"  # what `meridian evidence` bundles

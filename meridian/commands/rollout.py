@@ -3,6 +3,7 @@ requests at every step, promote or roll back; `--rollback` restores 100 % stable
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,7 +233,8 @@ def run_rollout(req: RolloutRequest) -> int:
     evidence = req.evidence_dir or project_dir / ".meridian" / "evidence" / f"rollout-{req.stack}-{stamp}"
     record = provenance_record(plan, outcome, project_dir)
     prov_path = provenance.write_record(evidence, record, key_path=key_path)
-    doc["provenance"] = str(prov_path)
+    # where the record is, from the report's own folder: a report read elsewhere still finds it
+    doc["provenance"] = os.path.relpath(prov_path, out)
     paths = reportlib.write(out, doc, outcome.samples, req.version)
     console.print(f"report: {paths['md']}  provenance: {prov_path}{' (signed)' if key_path else ''}")
     if outcome.decision == "rolled_back":

@@ -104,7 +104,7 @@ def run_gate(
         "plan_sha256": tested_plan or "unrecorded",
         "started_at": datetime.fromtimestamp(loc.started, UTC).isoformat(timespec="seconds"),
         "load": asdict(load),
-        "samples": str(out_dir / "raw.csv"),
+        "samples": "raw.csv",  # beside the report: the folder reads the same wherever it is copied
     }
     paths = report.write(
         out_dir,
