@@ -479,3 +479,44 @@ def run_ops(drill, target, tmp_path):
 def fail_verification(run):
     """A drill step check that always fails (a verification that did not hold)."""
     raise RuntimeError("verification failed on purpose")
+
+
+def small_raw_config(**values):
+    """A minimal valid eu stack config as the parser gets it (RawConfig), with `values` replacing
+    whole top-level sections: for tests of one section's rules."""
+    from stackconfig import RawConfig
+
+    doc = {
+        "zone": "eu",
+        "regions": {
+            "primary": {"region": "eu-west-1", "cidr": "10.0.0.0/16"},
+            "dr": {"region": "eu-central-1", "cidr": "10.1.0.0/16"},
+        },
+        "workload": {"image_tag": "1.0.0"},
+        "failover": {"api_zone": "eu.example.com", "hosted_zone_id": "Z123"},
+        "plans": {"starter": {"quota": {"gql_qps": 1, "ingest_eps": 1, "storage_gb": 1}}},
+        "tenants": [{"id": "acme", "plan": "starter", "monthly_budget_usd": 10}],
+        "cost": {"cost_center": "cc", "stack_cap_usd": 100},
+        "cluster": {"public_access_cidrs": ["203.0.113.0/28"], "deploy_role_arn": "arn:aws:iam::123456789012:role/deploy"},
+        **values,
+    }
+    return RawConfig(doc, {}, default_source="Pulumi.eu.yaml")
+
+
+def wait_ok(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30):
+    """The first 200 from `url` (polled), failing with the pod's log if its process exits or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the pod's process exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
+        try:
+            r = httpx.get(url, timeout=1)
+            if r.status_code == 200:
+                return r
+            last = f"{r.status_code} {r.text[:300]}"
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200 (last: {last}):\n{log.read_text()[-3000:]}")

@@ -15,32 +15,14 @@ import yaml
 from components.cost import COST_ALLOCATION_TAGS
 from components.rotation import CredentialRotationArgs
 from meridian.preflight.teardown import STEP_KEYS, analyze, check_teardown
-from stackconfig import ConfigError, RawConfig, load_stack, parse_config
-from tests.helpers import ROOT, STACKS, by_urn, full_project_copy, of_type, run_meridian
+from stackconfig import ConfigError, load_stack, parse_config
+from tests.helpers import ROOT, STACKS, by_urn, full_project_copy, of_type, run_meridian, small_raw_config
 
 TAG = "aws:costexplorer/costAllocationTag:CostAllocationTag"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
 BACKUP_PLAN = "aws:backup/plan:Plan"
 JOB = "kubernetes:batch/v1:Job"
-
-
-def _raw(**values) -> RawConfig:
-    doc = {
-        "zone": "eu",
-        "regions": {
-            "primary": {"region": "eu-west-1", "cidr": "10.0.0.0/16"},
-            "dr": {"region": "eu-central-1", "cidr": "10.1.0.0/16"},
-        },
-        "workload": {"image_tag": "1.0.0"},
-        "failover": {"api_zone": "eu.example.com", "hosted_zone_id": "Z123"},
-        "plans": {"starter": {"quota": {"gql_qps": 1, "ingest_eps": 1, "storage_gb": 1}}},
-        "tenants": [{"id": "acme", "plan": "starter", "monthly_budget_usd": 10}],
-        "cost": {"cost_center": "cc", "stack_cap_usd": 100},
-        "cluster": {"public_access_cidrs": ["203.0.113.0/28"], "deploy_role_arn": "arn:aws:iam::123456789012:role/deploy"},
-        **values,
-    }
-    return RawConfig(doc, {}, default_source="Pulumi.eu.yaml")
 
 
 PRODUCTION = {
@@ -52,7 +34,7 @@ PRODUCTION = {
 
 def _refused(**values) -> str:
     with pytest.raises(ConfigError) as err:
-        parse_config(_raw(**values))
+        parse_config(small_raw_config(**values))
     return str(err.value)
 
 
@@ -98,10 +80,10 @@ def test_the_tags_activate_once_the_config_says_billing_has_them(tmp_path):
 
 def test_activation_needs_both_ownership_and_billing_and_a_wrong_value_names_file_and_key():
     cost = {"cost_center": "cc", "stack_cap_usd": 100}
-    assert parse_config(_raw()).cost.activates_tags is False
-    assert parse_config(_raw(cost={**cost, "cost_allocation_tags_in_billing": True})).cost.activates_tags is True
+    assert parse_config(small_raw_config()).cost.activates_tags is False
+    assert parse_config(small_raw_config(cost={**cost, "cost_allocation_tags_in_billing": True})).cost.activates_tags is True
     owned_elsewhere = {**cost, "cost_allocation_tags_in_billing": True, "activate_cost_allocation_tags": False}
-    assert parse_config(_raw(cost=owned_elsewhere)).cost.activates_tags is False
+    assert parse_config(small_raw_config(cost=owned_elsewhere)).cost.activates_tags is False
     text = _refused(cost={**cost, "cost_allocation_tags_in_billing": "soon"})
     assert "Pulumi.eu.yaml: meridian:cost.cost_allocation_tags_in_billing: Input should be a valid boolean" in text
 
@@ -162,7 +144,7 @@ def test_the_database_keeps_backups_exactly_as_long_as_the_continuous_backup_rul
 
 def test_the_database_retention_key_moved_to_the_one_that_owns_it():
     assert "database.backup_retention_days" not in json.dumps(
-        {k: v for k, v in parse_config(_raw()).model_dump(mode="json")["database"].items()}
+        {k: v for k, v in parse_config(small_raw_config()).model_dump(mode="json")["database"].items()}
     )
     text = _refused(database={"backup_retention_days": 14})
     assert "Pulumi.eu.yaml: meridian:database.backup_retention_days: this key moved: set dr.backup_retention_days" in text
@@ -172,11 +154,11 @@ def test_the_database_retention_key_moved_to_the_one_that_owns_it():
 
 
 def test_vault_lock_is_governance_outside_production_and_compliance_only_when_configured():
-    assert parse_config(_raw()).vault_lock_changeable_days is None
-    assert parse_config(_raw(**PRODUCTION)).vault_lock_changeable_days == 3
-    compliance = parse_config(_raw(dr={"vault_lock_mode": "compliance", "vault_lock_grace_days": 10}))
+    assert parse_config(small_raw_config()).vault_lock_changeable_days is None
+    assert parse_config(small_raw_config(**PRODUCTION)).vault_lock_changeable_days == 3
+    compliance = parse_config(small_raw_config(dr={"vault_lock_mode": "compliance", "vault_lock_grace_days": 10}))
     assert compliance.vault_lock_changeable_days == 10
-    assert parse_config(_raw(**PRODUCTION, dr={"vault_lock_mode": "governance"})).vault_lock_changeable_days is None
+    assert parse_config(small_raw_config(**PRODUCTION, dr={"vault_lock_mode": "governance"})).vault_lock_changeable_days is None
     text = _refused(dr={"vault_lock_grace_days": 10})
     assert "Pulumi.eu.yaml: meridian:dr.vault_lock_grace_days: only compliance mode has a grace period" in text
     assert "Pulumi.eu.yaml: meridian:dr.vault_lock_mode: Input should be 'governance' or 'compliance'" in _refused(
@@ -189,9 +171,9 @@ def test_vault_lock_is_governance_outside_production_and_compliance_only_when_co
 
 
 def test_force_delete_is_on_outside_production_and_refused_in_it():
-    assert parse_config(_raw()).force_delete is True
-    assert parse_config(_raw(**PRODUCTION)).force_delete is False
-    assert parse_config(_raw(teardown={"force_delete": False})).force_delete is False
+    assert parse_config(small_raw_config()).force_delete is True
+    assert parse_config(small_raw_config(**PRODUCTION)).force_delete is False
+    assert parse_config(small_raw_config(teardown={"force_delete": False})).force_delete is False
     text = _refused(**PRODUCTION, teardown={"force_delete": True})
     assert "Pulumi.eu.yaml: meridian:teardown.force_delete: a production stack must not delete" in text
 
@@ -310,6 +292,7 @@ from pathlib import Path
 from google.protobuf import json_format
 from meridian.engine import recorder
 from meridian.engine.run import run_program
+
 seen, register = [], recorder.RecordingMonitor.RegisterResource
 def spy(self, request):
     if request.type == "aws:secretsmanager/secretRotation:SecretRotation":

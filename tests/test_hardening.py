@@ -11,9 +11,9 @@ from components.failover import METRICS_REGION
 from components.naming import tenant_namespace
 from components.network import INTERFACE_ENDPOINTS
 from components.tagging import TAG_COST_CENTER, TAG_REGION, TAG_STACK, TAG_ZONE
-from stackconfig import ConfigError, RawConfig, load_stack, parse_config
+from stackconfig import ConfigError, load_stack, parse_config
 
-from .helpers import ROOT, STACKS, by_urn, of_type
+from .helpers import ROOT, STACKS, by_urn, of_type, small_raw_config
 
 PROVIDER = "pulumi:providers:aws"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
@@ -224,27 +224,9 @@ def test_every_alert_topic_delivers_to_every_configured_subscriber(previews, sta
     assert {urns[t]["region"] for t in failover_topics} == {METRICS_REGION}
 
 
-def _raw(**values) -> RawConfig:
-    doc = {
-        "zone": "eu",
-        "regions": {
-            "primary": {"region": "eu-west-1", "cidr": "10.0.0.0/16"},
-            "dr": {"region": "eu-central-1", "cidr": "10.1.0.0/16"},
-        },
-        "workload": {"image_tag": "1.0.0"},
-        "failover": {"api_zone": "eu.example.com", "hosted_zone_id": "Z123"},
-        "plans": {"starter": {"quota": {"gql_qps": 1, "ingest_eps": 1, "storage_gb": 1}}},
-        "tenants": [{"id": "acme", "plan": "starter", "monthly_budget_usd": 10}],
-        "cost": {"cost_center": "cc", "stack_cap_usd": 100},
-        "cluster": {"public_access_cidrs": ["203.0.113.0/28"], "deploy_role_arn": "arn:aws:iam::123456789012:role/deploy"},
-        **values,
-    }
-    return RawConfig(doc, {}, default_source="Pulumi.eu.yaml")
-
-
 def test_alert_subscriptions_are_validated_with_file_and_key():
     ok = parse_config(
-        _raw(
+        small_raw_config(
             aws_account_id="123456789012",
             alerts={
                 "subscriptions": [
@@ -259,12 +241,14 @@ def test_alert_subscriptions_are_validated_with_file_and_key():
     assert [s.region for s in ok.alerts.subscriptions] == [None, None, "eu-west-1", "eu-central-1"]
     with pytest.raises(ConfigError) as err:
         parse_config(
-            _raw(alerts={"subscriptions": [{"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-1:123456789012:alerts"}]})
+            small_raw_config(
+                alerts={"subscriptions": [{"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-1:123456789012:alerts"}]}
+            )
         )
     assert "meridian:alerts.subscriptions[0].endpoint: sqs endpoint in us-east-1 is outside residency zone 'eu'" in str(err.value)
     with pytest.raises(ConfigError) as err:
         parse_config(
-            _raw(
+            small_raw_config(
                 alerts={
                     "subscriptions": [
                         {"protocol": "http", "endpoint": "http://hooks.example.com"},
@@ -282,12 +266,12 @@ def test_alert_subscriptions_are_validated_with_file_and_key():
 
 def test_production_needs_an_account_and_somewhere_for_alerts_and_roles_in_that_account():
     with pytest.raises(ConfigError) as err:
-        parse_config(_raw(production=True))
+        parse_config(small_raw_config(production=True))
     text = str(err.value)
     assert "meridian:aws_account_id: required for a production stack" in text
     assert "meridian:alerts.subscriptions: a production stack needs at least one" in text
     with pytest.raises(ConfigError) as err:
-        parse_config(_raw(aws_account_id="210987654321"))
+        parse_config(small_raw_config(aws_account_id="210987654321"))
     assert "meridian:cluster.deploy_role_arn: arn:aws:iam::123456789012:role/deploy is in account 123456789012" in str(err.value)
 
 

@@ -20,7 +20,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -32,7 +31,7 @@ from meridian.sandbox import fromplan, podrun
 from meridian.sandbox.core import root_of
 from meridian.sandbox.manifest import path_of
 
-from .helpers import ROOT, STACK, running_sandbox
+from .helpers import ROOT, STACK, running_sandbox, wait_ok
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -94,22 +93,6 @@ def _installed(venv: Path) -> set[str]:
     return {image.normalize(p["name"]) for p in json.loads((venv.parent / "installed.json").read_text())}
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the pod's process exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
-        try:
-            r = httpx.get(url, timeout=1)
-            if r.status_code == 200:
-                return r
-            last = f"{r.status_code} {r.text[:300]}"
-        except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never answered 200 (last: {last}):\n{log.read_text()[-3000:]}")
-
-
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -160,7 +143,7 @@ def test_the_image_runs_the_migration_and_serves_both_regions(tmp_path):
             proc, log = pod(planned.services[role], role, port=port)
             try:
                 base = f"http://127.0.0.1:{port}"
-                ready = _wait_ready(base + planned.services[role].spec["readinessProbe"]["httpGet"]["path"], proc, log)
+                ready = wait_ok(base + planned.services[role].spec["readinessProbe"]["httpGet"]["path"], proc, log, timeout=60)
                 assert ready.json()["region"] == planned.services[role].region
                 auth = {"authorization": f"Bearer {key}"}
                 wrote = httpx.post(

@@ -39,7 +39,7 @@ from meridian import ports as portlib
 from meridian.sandbox import fromplan, procs
 from meridian.sandbox import postgres as pglib
 
-from .helpers import ROOT, missing_part
+from .helpers import ROOT, missing_part, wait_ok
 
 pytestmark = pytest.mark.slow  # the pods come from an offline run of the program
 
@@ -239,22 +239,6 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def _wait_status(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the pod's process exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
-        try:
-            r = httpx.get(url, timeout=1)
-            if r.status_code == 200:
-                return r
-            last = f"{r.status_code} {r.text[:300]}"
-        except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never answered 200 (last: {last}):\n{log.read_text()[-3000:]}")
-
-
 @pytest.mark.sandbox
 def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(planned, database, object_stand_in, tmp_path):
     job = planned.migration
@@ -280,7 +264,7 @@ def test_migration_job_then_every_region_serves_from_what_the_plan_mounts(planne
             assert any(s.startswith("objects.endpoint_url:") for s in pod.substituted)
             assert any(s.startswith("db_secret:") for s in pod.substituted)
             base = f"http://127.0.0.1:{local_port}"
-            ready = _wait_status(base + spec["readinessProbe"]["httpGet"]["path"], proc, root / "pod.log")
+            ready = wait_ok(base + spec["readinessProbe"]["httpGet"]["path"], proc, root / "pod.log")
             assert ready.json()["region"] == container.region
             assert httpx.get(base + spec["livenessProbe"]["httpGet"]["path"]).status_code == 200
             # the keys the stack hands tenants open exactly their own data
