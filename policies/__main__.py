@@ -19,7 +19,9 @@ import encryption  # noqa: E402
 import exposure  # noqa: E402
 import iam  # noqa: E402
 import inventory  # noqa: E402
+import k8sexposure  # noqa: E402
 import operations  # noqa: E402
+import providers  # noqa: E402
 import residency  # noqa: E402
 import resilience  # noqa: E402
 import tags  # noqa: E402
@@ -30,6 +32,7 @@ from access import rule as access_rule  # noqa: E402
 POLICIES = [
     *residency.POLICIES,
     *destinations.POLICIES,
+    *providers.POLICIES,
     *encryption.POLICIES,
     *exposure.POLICIES,
     *iam.POLICIES,
@@ -40,6 +43,7 @@ POLICIES = [
     *cost.POLICIES,
     *operations.POLICIES,
     *workloads.POLICIES,
+    *k8sexposure.POLICIES,
     *backstops.POLICIES,
     *clusteraccess.POLICIES,
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from iamdoc import parse
 from ruleutil import (
     HIGH,
     MEDIUM,
@@ -159,6 +161,75 @@ BUDGET_ACTION = "aws:budgets/budgetAction:BudgetAction"
 ENFORCING_ACTIONS = ("APPLY_IAM_POLICY", "APPLY_SCP_POLICY", "RUN_SSM_DOCUMENTS")
 
 
+MANAGED_POLICY = "aws:iam/policy:Policy"
+ORG_POLICY = "aws:organizations/policy:Policy"
+PRINCIPAL_TYPES = {"roles": "aws:iam/role:Role", "users": "aws:iam/user:User", "groups": "aws:iam/group:Group"}
+DENY_ALL = "arn:aws:iam::aws:policy/AWSDenyAll"  # the one AWS-managed policy that only denies
+_AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-naming: `<logical name>-<7 random hex>`
+
+
+class _Named:
+    """The stack's resources of some types by physical name: the `name` input, or Pulumi's
+    auto-name `<logical name>-<7 hex>` when none is given (built once per stack)."""
+
+    def __init__(self, stack: Stack, *types: str):
+        self.given: dict[tuple[str, str], Any] = {}
+        self.auto: dict[tuple[str, str], Any] = {}
+        for r in stack.of(*types):
+            name = peek(r.props, "name")
+            if isinstance(name, str):
+                self.given[(r.resource_type, name)] = r
+            elif name is None:
+                self.auto[(r.resource_type, r.name)] = r
+
+    def find(self, type_: str, name: str, linked: list[Any]) -> Any | None:
+        if (type_, name) in self.given:
+            return self.given[(type_, name)]
+        if _AUTONAME.search(name) and (type_, name[:-8]) in self.auto:
+            return self.auto[(type_, name[:-8])]
+        # a name only known after apply, built from a resource the definition links to
+        return next((r for r in linked if r.resource_type == type_ and peek(r.props, "name") is UNKNOWN), None)
+
+
+def _denies(document: Any) -> bool:
+    statements = parse(document)
+    return bool(statements) and all(st.effect == "deny" for st in statements)
+
+
+def _definition_problem(action: Any, kind: str, principals: _Named, policies: _Named) -> str | None:
+    """Whether the action's definition attaches a deny to principals the stack has (None: it does)."""
+    linked = list(action.property_dependencies.get("definition", []))
+    if kind == "APPLY_IAM_POLICY":
+        definition = dig(action.props, "definition", "iamActionDefinition", default={})
+        targets = [(t, str(n)) for field, t in PRINCIPAL_TYPES.items() for n in as_list(dig(definition, field))]
+        if not targets:
+            return f"{action.name}: attaches its policy to no role, user or group"
+        missing = [n for t, n in targets if principals.find(t, n, linked) is None]
+        if missing:
+            return f"{action.name}: attaches to {', '.join(missing)}, no principal of the stack"
+        arn = str(dig(definition, "policyArn", default=""))
+        if arn == DENY_ALL:
+            return None
+        policy = policies.find(MANAGED_POLICY, arn.rsplit("/", 1)[-1], linked) if ":policy/" in arn else None
+        if policy is None:
+            return f"{action.name}: applies {arn or 'no policy'}, not a policy of the stack the pack can read (or AWSDenyAll)"
+        if not _denies(dig(policy.props, "policy")):
+            return f"{action.name}: its policy {arn} allows; a hard cap must only deny"
+        return None
+    if kind == "APPLY_SCP_POLICY":
+        definition = dig(action.props, "definition", "scpActionDefinition", default={})
+        if not as_list(dig(definition, "targetIds")):
+            return f"{action.name}: applies its SCP to no account or organizational unit"
+        scp = next((r for r in linked if r.resource_type == ORG_POLICY), None)
+        if scp is None or not _denies(dig(scp.props, "content")):
+            return f"{action.name}: its SCP {dig(definition, 'policyId')} is not a deny-only policy of the stack"
+        return None
+    definition = dig(action.props, "definition", "ssmActionDefinition", default={})
+    if not as_list(dig(definition, "instanceIds")):
+        return f"{action.name}: runs its SSM document on no instance"
+    return None
+
+
 def _amount(value: Any) -> float:
     return float(str(value).replace(",", ""))
 
@@ -185,15 +256,21 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             actions.setdefault(b.urn, []).append(action)
     tenant_total = 0.0
 
-    def enforces(action: Any, limit: float) -> bool:
+    principals = _Named(stack, *PRINCIPAL_TYPES.values())
+    policies = _Named(stack, MANAGED_POLICY, ORG_POLICY)
+
+    def cap_problem(action: Any, limit: float) -> str | None:
+        """Why an action does not enforce the cap, or None."""
         threshold = dig(action.props, "actionThreshold", default={})
         value = float(dig(threshold, "actionThresholdValue", default=float("inf")))
-        at_most_limit = value <= 100 if dig(threshold, "actionThresholdType") == "PERCENTAGE" else value <= limit
-        return (
-            str(dig(action.props, "actionType", default="")) in ENFORCING_ACTIONS
-            and str(dig(action.props, "approvalModel", default="MANUAL")) == "AUTOMATIC"
-            and at_most_limit
-        )
+        kind = str(dig(action.props, "actionType", default=""))
+        if kind not in ENFORCING_ACTIONS:
+            return f"{action.name}: action type {kind or 'none'} enforces nothing"
+        if str(dig(action.props, "approvalModel", default="MANUAL")) != "AUTOMATIC":
+            return f"{action.name}: waits for a manual approval"
+        if not (value <= 100 if dig(threshold, "actionThresholdType") == "PERCENTAGE" else value <= limit):
+            return f"{action.name}: fires above 100 % of the limit"
+        return _definition_problem(action, kind, principals, policies)
 
     def judge(budget: Any) -> list[tuple[str | None, str]]:
         nonlocal tenant_total
@@ -214,12 +291,14 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             out.append((budget.urn, f"AWS Budget limit must be within the stack cap of {cap:.2f} USD, not {limit:.2f}"))
         if is_tenant:
             tenant_total += limit
-            if not any(enforces(a, limit) for a in actions.get(budget.urn, [])):
+            problems = [cap_problem(a, limit) for a in actions.get(budget.urn, [])]
+            if None not in problems:
                 out.append(
                     (
                         budget.urn,
                         "Tenant budget must have a BudgetAction that enforces the cap: an automatic APPLY_IAM_POLICY / SCP / SSM "
-                        "action at no more than 100 % of the limit",
+                        "action at no more than 100 % of the limit, attaching a deny policy to principals of the stack "
+                        f"({'; '.join(problems) or 'it has none'})",
                     )
                 )
         if is_tenant or is_stack:
@@ -244,9 +323,12 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
 
 budget_caps = stack_policy(
     "budgets-limit-and-cap-enforced",
-    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget has an automatic enforcing BudgetAction at no more than 100 % of its limit",
+    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget has an automatic enforcing BudgetAction at no more than 100 % of its limit whose "
+    "definition does something: an IAM action attaches a deny-only policy of the stack (or AWSDenyAll) to roles, users or "
+    "groups the stack creates (by name, Pulumi auto-name or link), an SCP action a deny-only SCP of the stack to at least "
+    "one target, an SSM action runs on at least one instance",
     why="A budget only caps spend if its limit is the planned cap and something acts when it is reached: a budget of 1e9, one that only alerts, or one in another currency or period is present and caps nothing.",
-    reads=[BUDGET, BUDGET_ACTION],
+    reads=[BUDGET, BUDGET_ACTION, MANAGED_POLICY, ORG_POLICY],
     check=check_budget_caps,
     severity=HIGH,
     config={
@@ -268,7 +350,9 @@ budget_caps = stack_policy(
     },
     remediation="Set budgets from `meridian:cost` and `meridian:tenants` (components.cost.CostCaps): limit = the cap in USD per month, "
     "notifications at the alert thresholds to the alert topic, and for each tenant an automatic APPLY_IAM_POLICY action at 100 %.",
-    limits="A tenant's own limit is compared with the stack cap, not with its plan's catalog price; AWS Budgets evaluates spend a few times a day, so the cap is not real time.",
+    limits="A tenant's own limit is compared with the stack cap, not with its plan's catalog price; AWS Budgets evaluates spend a few times a day, so the cap is not real time. "
+    "That the deny covers what the tenant's spend runs through (the principals its pods use, the actions that cost) is "
+    "the program's design, not proved here; an SSM document's effect is not read.",
     tags=["cost"],
 )
 

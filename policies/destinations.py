@@ -15,7 +15,6 @@ destination that cannot be placed is a violation, one only known after apply is 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +31,7 @@ from ruleutil import (
     judge_each,
     known,
     peek,
+    provider_accounts,
     resource_region,
     stack_policy,
 )
@@ -51,6 +51,7 @@ DLM_POLICY = "aws:dlm/lifecyclePolicy:LifecyclePolicy"
 MULTI_REGION_ACCESS_POINT = "aws:s3control/multiRegionAccessPoint:MultiRegionAccessPoint"
 SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 # copy paths whose region aws-replication-destination-allowed judges: here, their account
 BACKUP_PLAN = "aws:backup/plan:Plan"
 S3_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
@@ -71,6 +72,7 @@ FIREHOSE_DESTINATIONS = {
 # Firehose destinations outside AWS: the data leaves AWS, and with it the zone.
 OUTSIDE_AWS = ("snowflakeConfiguration", "splunkConfiguration", "httpEndpointConfiguration")
 
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
 _AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-naming: `<logical name>-<7 random hex>`
 _REGIONS = {
     "allowedRegions": {
@@ -91,16 +93,7 @@ _REGIONS = {
 
 def stack_accounts(stack: Stack) -> set[str]:
     """The accounts the stack deploys into: its AWS providers' `allowedAccountIds` (a list, or JSON text as provider inputs arrive)."""
-    out: set[str] = set()
-    for provider in stack.of(AWS_PROVIDER, AWS_NATIVE_PROVIDER):
-        ids = known(peek(provider.props, "allowedAccountIds"))
-        if isinstance(ids, str):
-            try:
-                ids = json.loads(ids)
-            except ValueError:
-                ids = [ids]
-        out |= {str(i) for i in as_list(ids) if isinstance(i, (str, int)) and i is not UNKNOWN}
-    return out
+    return {a for provider in stack.of(AWS_PROVIDER, AWS_NATIVE_PROVIDER) for a in provider_accounts(provider.props)}
 
 
 def arn_account(arn: Any) -> str | None:
@@ -174,6 +167,12 @@ def _at(props: Any, path: str) -> Any:
         if value is None or value is UNKNOWN:
             return value
     return value
+
+
+def service_region(service_name: str) -> str | None:
+    """The region a VPC endpoint service name names: `com.amazonaws.<region>.<service>`,
+    `com.amazonaws.vpce.<region>.vpce-svc-...` (PrivateLink), `aws.sagemaker.<region>.notebook`."""
+    return next((part for part in service_name.split(".") if _REGION.match(part)), None)
 
 
 def destinations(stack: Stack, r: Any, allow_edge: bool) -> Iterator[tuple[str, Any]]:
@@ -250,6 +249,12 @@ def destinations(stack: Stack, r: Any, allow_edge: bool) -> Iterator[tuple[str, 
             for j, dest in enumerate(as_list(peek(rule, "destinations") if rule is not UNKNOWN else UNKNOWN)):
                 registry = UNKNOWN if dest is UNKNOWN else peek(dest, "registryId")
                 yield f"replicationConfiguration.rules.{i}.destinations.{j}.registryId", ("account-id", registry)
+    elif t == VPC_ENDPOINT:
+        # cross-region PrivateLink: `serviceRegion` (Interface endpoints), or a service name of another region
+        if _at(p, "serviceRegion") is not None:
+            yield "serviceRegion", ("region", _at(p, "serviceRegion"))
+        name = _at(p, "serviceName")
+        yield "serviceName", ("region", name if name is UNKNOWN else service_region(str(name)))
     elif t == CLOUDFRONT and not allow_edge:
         yield "origins", ("edge", [known(o) for o in as_list(known(peek(p, "origins")))])
 
@@ -269,6 +274,7 @@ TYPES = (
     MULTI_REGION_ACCESS_POINT,
     SNS_SUBSCRIPTION,
     CLOUDFRONT,
+    VPC_ENDPOINT,
     BACKUP_PLAN,
     S3_REPLICATION,
     *S3_BUCKETS,
@@ -357,7 +363,8 @@ destination_in_zone = stack_policy(
     "the stack's own account, judged from the destination: EventBridge targets and global-endpoint buses, Pipes and "
     "Scheduler targets, CloudWatch Logs subscription filters and log destinations, VPC flow log destinations, Firehose "
     "delivery destinations (none outside AWS), DynamoDB Kinesis streaming and legacy global-table replicas, DLM "
-    "cross-region copies, S3 Multi-Region Access Point buckets; the account of backup copy vaults, S3 replication "
+    "cross-region copies, S3 Multi-Region Access Point buckets, VPC endpoints' service region (`serviceRegion`, cross-region "
+    "PrivateLink, and the region the `serviceName` names); the account of backup copy vaults, S3 replication "
     "destinations (`accountId`), ECR replication registries and SNS subscription endpoints; and no CloudFront "
     "distribution (its edges serve from every region) unless `allowGlobalEdge`",
     why="Data leaves the zone by every path that copies or forwards it, not only replication: an event, a log line or a "
@@ -372,7 +379,8 @@ destination_in_zone = stack_policy(
     "data from the regional load balancer, not CloudFront.",
     limits="A destination is placed by its ARN's region and account, or an S3 bucket by name (a stack bucket's given "
     "name, prefix or Pulumi auto-name from its logical name); what a destination forwards onwards is judged only if "
-    "that destination is in the stack. Paths AWS opens at runtime (a Lambda function's own API calls, an application "
+    "that destination is in the stack. A VPC endpoint service is placed by the region its name carries, not by who "
+    "runs it (a PrivateLink service of another account in the zone passes). Paths AWS opens at runtime (a Lambda function's own API calls, an application "
     "writing to another region's endpoint) are not in the plan.",
     tags=["residency"],
 )

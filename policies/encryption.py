@@ -26,6 +26,7 @@ from ruleutil import (
     judge_buckets,
     judge_each,
     peek,
+    provider_accounts,
     region_of,
     resource_policy,
     stack_policy,
@@ -51,16 +52,19 @@ _KEY_SCHEMA = {
     "externalKeyArns": string_list([], "KMS key ARNs managed outside the stack that may be used anyway"),
 }
 _KEY_REF = re.compile(
-    r"^(arn:aws[\w-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(?P<kind>key|alias)/(?P<name>[\w/+=,.@-]+)"
+    r"^(arn:aws[\w-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<kind>key|alias)/(?P<name>[\w/+=,.@-]+)"
     r"|(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
     r"|alias/(?P<alias>[\w/+=,.@-]+))$"
 )
 
 
-def key_problem(name: str, key: Any, config: dict, field: str, region: str | None = None) -> list[str]:
+def key_problem(
+    name: str, key: Any, config: dict, field: str, region: str | None = None, accounts: frozenset[str] = frozenset()
+) -> list[str]:
     """A key setting must name a customer-managed KMS key: a key ARN or alias ARN in the resource's
-    own region, a key id or alias name (they resolve in the resource's region), or a configured
-    external key. An unknown value is unverifiable (it is another resource's output)."""
+    own region and in one of the stack's `accounts` (its providers' `allowedAccountIds`), a key id or
+    alias name (they resolve in the resource's own account and region), or a configured external
+    key. An unknown value is unverifiable (it is another resource's output)."""
     if not config.get("requireCustomerKey", True):
         return []
     if key is UNKNOWN:
@@ -76,12 +80,20 @@ def key_problem(name: str, key: Any, config: dict, field: str, region: str | Non
         return [f"{name} must use a customer-managed KMS key in `{field}`, not the AWS-managed {key}"]
     if region and m.group("region") and m.group("region") != region:
         return [f"{name} must use a KMS key in its own region {region} (`{field}` is in {m.group('region')})"]
+    if accounts and m.group("account") and m.group("account") not in accounts:
+        return [
+            f"{name} must use a KMS key of the stack's own account ({', '.join(sorted(accounts))}), not account "
+            f"{m.group('account')} (`{field}`): that account's key policy decides who decrypts the data, and it can "
+            "disable the key"
+        ]
     return []
 
 
 def _key_problem(name: str, key: Any, config: dict, field: str, provider: Any = None, props: Any = None) -> list[str]:
     region = region_of(props, provider) if props is not None else None
-    return key_problem(name, key, config, field, region if isinstance(region, str) else None)
+    return key_problem(
+        name, key, config, field, region if isinstance(region, str) else None, frozenset(provider_accounts(provider))
+    )
 
 
 # --- RDS / Aurora ----------------------------------------------------------------------------
@@ -296,6 +308,7 @@ def check_data_store_key(type_: str, props: Any, config: dict, provider: Any) ->
                 config,
                 f"replicas[{i}].kmsKeyId",
                 region,
+                frozenset(provider_accounts(provider)),
             )
         return out
     if type_ == ECR_REPOSITORY:
@@ -369,6 +382,9 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
 
     log_buckets = alb_log_buckets(stack)
 
+    def accounts_of(r: Any) -> frozenset[str]:
+        return frozenset(provider_accounts(r.provider.props if r.provider is not None else None))
+
     def judge(bucket: Any, configs: list[Any]) -> list[tuple[str | None, str]]:
         out = []
         rules = []
@@ -403,6 +419,7 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
                             peek(default, "kmsMasterKeyId"),
                             config,
                             "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId",
+                            accounts=accounts_of(bucket),
                         )
                     ]
             except UnknownValueError as exc:
@@ -422,6 +439,7 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
                         peek(dest, "encryptionConfiguration", "replicaKmsKeyId"),
                         config,
                         "rules.destination.encryptionConfiguration.replicaKmsKeyId",
+                        accounts=accounts_of(r),
                     )
                 ]
         return out
@@ -503,8 +521,22 @@ s3_tls_only = stack_policy(
 )
 
 
+# AWS KMS schedules deletion 7 to 30 days ahead, 30 when not given (ScheduleKeyDeletion, PendingWindowInDays:
+# https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html)
+KMS_MAX_DELETION_WINDOW = 30
+
+
 def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
     out = []
+    if not truthy(dig(props, "isEnabled", default=True)):
+        out.append("KMS key must be enabled (`isEnabled: true`, the default): a disabled key decrypts nothing it protects")
+    window = float(dig(props, "deletionWindowInDays", default=KMS_MAX_DELETION_WINDOW))
+    minimum = float(config.get("minDeletionWindowDays", KMS_MAX_DELETION_WINDOW))
+    if window < minimum:
+        out.append(
+            f"KMS key must keep a deletion window of at least {minimum:g} days (`deletionWindowInDays`), not {window:g}: "
+            "the window is the only time to cancel a scheduled deletion before everything the key encrypted is lost"
+        )
     spec = peek(props, "customerMasterKeySpec") or peek(props, "keySpec") or "SYMMETRIC_DEFAULT"
     if spec == "SYMMETRIC_DEFAULT" and not truthy(dig(props, "enableKeyRotation", default=False)):
         out.append("KMS key must set `enableKeyRotation: true` (symmetric keys; the default is off)")
@@ -520,13 +552,26 @@ def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[
 
 kms_key_guarded = resource_policy(
     "kms-key-rotation-and-policy",
-    what="Checks that every symmetric KMS key rotates (`enableKeyRotation`) and that its key policy, where set, allows nothing to `Principal: *` without a condition",
+    what="Checks that every symmetric KMS key rotates (`enableKeyRotation`), is enabled (`isEnabled`, default true), keeps a "
+    "deletion window (`deletionWindowInDays`, AWS's default 30) of at least `minDeletionWindowDays`, and that its key policy, "
+    "where set, allows nothing to `Principal: *` without a condition",
     why="Keys guard every tenant's data; rotation limits what one leaked key version decrypts, and a public key policy hands the key to every AWS account.",
     types=[KMS_KEY],
     check=check_kms_key,
     severity=HIGH,
+    config={
+        "minDeletionWindowDays": {
+            "type": "integer",
+            "minimum": 7,
+            "maximum": KMS_MAX_DELETION_WINDOW,
+            "default": KMS_MAX_DELETION_WINDOW,
+            "description": "shortest deletion window a key may have, days (generated from components.keys; AWS allows 7-30)",
+        }
+    },
     remediation="Use components.keys.customer_key (rotation on, a policy where the account administers the key and named services use it).",
-    limits="Principals outside the account are judged by resource-policy-principals-in-account; grants made at runtime are not in the plan.",
+    limits="Principals outside the account are judged by resource-policy-principals-in-account; grants made at runtime are not "
+    "in the plan; a key disabled or scheduled for deletion after `up` (DisableKey, ScheduleKeyDeletion) is CloudTrail's and "
+    "the key policy's to prevent, not the plan's.",
     tags=["encryption"],
 )
 

@@ -552,7 +552,42 @@ resource_policy_principals = resource_policy(
     tags=["exposure", "iam"],
 )
 
+
+def check_rds_data_api(_type: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    if config.get("allowDataApi", False) or not truthy(dig(props, "enableHttpEndpoint", default=False)):
+        return []
+    return [
+        "Aurora cluster must not enable the Data API (`enableHttpEndpoint`): it opens an HTTPS path to the "
+        "database (rds-data) that any principal with the secret and rds-data permissions uses from anywhere, outside the "
+        "VPC, its security groups and the database's own network controls"
+    ]
+
+
+rds_data_api = resource_policy(
+    "rds-data-api-disabled",
+    what="Checks that no Aurora cluster enables the RDS Data API (`enableHttpEndpoint`, off by default) unless the stack's "
+    "policy config allows it (`allowDataApi`)",
+    why="The Data API answers SQL over an AWS HTTPS endpoint with IAM and Secrets Manager authentication: the database's "
+    "subnets, security groups and private endpoint no longer stand between the internet and the data.",
+    types=[RDS_CLUSTER],  # pulumi-aws 7's rds Instance has no Data API argument
+    check=check_rds_data_api,
+    severity=HIGH,
+    config={
+        "allowDataApi": {
+            "type": "boolean",
+            "default": False,
+            "description": "the stack serves SQL through the Data API on purpose (its callers' IAM is then the only gate)",
+        }
+    },
+    remediation="Remove `enable_http_endpoint` (the service reaches the database through the VPC); if the Data API is "
+    "required, set `allowDataApi` in policies/config/<stack>.json and limit `rds-data:*` in IAM to the callers that need it.",
+    limits="With `allowDataApi`, who may call rds-data:ExecuteStatement is judged only as far as the IAM rules judge any "
+    "action; a Data API enabled outside Pulumi (console, CLI) is not in the plan.",
+    tags=["exposure", "data"],
+)
+
 POLICIES = [
+    rds_data_api,
     s3_public_access,
     sg_ingress,
     nacl_restricted,

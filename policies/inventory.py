@@ -35,7 +35,6 @@ REVIEWED: dict[str, str] = {
     "aws:ec2/route:Route": "a route in a route table; reachability is judged on security groups and ACLs",
     "aws:ec2/routeTable:RouteTable": "routes of a subnet; reachability is judged on security groups and ACLs",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "binds a route table to a subnet; no data, no access",
-    "aws:ec2/vpcEndpoint:VpcEndpoint": "a private path to an AWS service in the VPC's own region; keeps traffic off the internet",
     "aws:eks/addon:Addon": "an AWS-managed cluster add-on (CNI, CoreDNS, kube-proxy, Pod Identity agent, EBS CSI); its role is judged as an IAM role",
     "aws:fis/experimentTemplate:ExperimentTemplate": "a fault-injection experiment on the stack's own resources; its role's policy is judged as an IAM document",
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "trusts the cluster's OIDC issuer; what it admits is decided by role trust policies, which are judged",
@@ -48,9 +47,7 @@ REVIEWED: dict[str, str] = {
     # the runtime backstops of issue 23 (item 6): each can only refuse or report, never grant or copy
     "kubernetes:core/v1:LimitRange": "default container limits in a namespace; can only constrain pods",
     "kubernetes:core/v1:Secret": "a secret in a namespace; who can read it is namespace RBAC (tenant-namespace-guarded judges the namespace)",
-    "kubernetes:core/v1:Service": "ClusterIP services of the platform; traffic is admitted by NetworkPolicies, which are judged",
     "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": "binds a Service to a target group of the stack's own load balancer (judged by the lb rules)",
-    "kubernetes:helm.sh/v3:Release": "the AWS Load Balancer Controller chart, pinned; its IAM role is judged as an IAM role",
     "kubernetes:policy/v1:PodDisruptionBudget": "limits voluntary evictions; no access, no data",
 }
 

@@ -5,6 +5,7 @@ where configured, and AWS Backup plans that keep long enough and cover every dat
 from __future__ import annotations
 
 import fnmatch
+from datetime import timedelta
 from typing import Any
 
 from ruleutil import (
@@ -32,6 +33,7 @@ from ruleutil import (
     truthy,
     unknown,
 )
+from schedules import NEVER, ScheduleError, longest_gap
 
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 
@@ -273,14 +275,59 @@ def selection_picks(selection: Any, resource: Any, stack: Stack) -> bool:
     return selects_by_tags(selection, resource) if has_tags else named
 
 
+# AWS Backup's schedule when a rule names none (BackupRuleInput.ScheduleExpression, AWS Backup API reference)
+DEFAULT_SCHEDULE = "cron(0 5 ? * * *)"
+
+
+def _span(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    return f"{minutes / 1440:g} days" if minutes >= 2880 else f"{minutes / 60:g} h" if minutes >= 120 else f"{minutes:g} min"
+
+
 def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     minimum = int(config.get("minRetentionDays", 35))
     selections = stack.of(BACKUP_SELECTION)
 
+    rpo = float(config.get("rpoMinutes", 15))
+    copy_hours = float(config.get("continuousScheduleMaxHours", 24))
+
+    def judge_schedule(plan: Any, rule: Any) -> list[tuple[str | None, str]]:
+        expression = str(dig(rule, "schedule", default=DEFAULT_SCHEDULE))
+        continuous = truthy(dig(rule, "enableContinuousBackup", default=False))
+        name = dig(rule, "ruleName")
+        try:
+            gap = longest_gap(expression)
+        except ScheduleError as exc:
+            return [(plan.urn, f"Backup rule {name} must have a schedule AWS Backup runs: {exc}")]
+        if gap == NEVER:
+            return [
+                (
+                    plan.urn,
+                    f"Backup rule {name} must run: its schedule {expression} never fires (no such date, or past years only)",
+                )
+            ]
+        limit, why = (
+            (
+                timedelta(hours=copy_hours),
+                f"continuousScheduleMaxHours ({copy_hours:g} h: the age of the newest copy in the dr vault)",
+            )
+            if continuous
+            else (timedelta(minutes=rpo), f"the RPO ({rpo:g} min: a recovery point is all a restore has)")
+        )
+        if gap > limit:
+            return [
+                (
+                    plan.urn,
+                    f"Backup rule {name} must run at least every {_span(limit)} ({why}); {expression} leaves up to {_span(gap)} between runs",
+                )
+            ]
+        return []
+
     def judge_plan(plan: Any) -> list[tuple[str | None, str]]:
         out = []
         for rule in as_list(dig(plan.props, "rules")):
+            out += judge_schedule(plan, rule)
             kept = [("recovery points", dig(rule, "lifecycle", "deleteAfter"))]
             kept += [
                 (f"copies to {dig(c, 'destinationVaultArn', default='?')}", dig(c, "lifecycle", "deleteAfter"))
@@ -317,7 +364,10 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
 
 backup_coverage = stack_policy(
     "backup-plan-coverage",
-    what="Checks that AWS Backup plans keep recovery points and their cross-region copies at least `minRetentionDays`, and that every database (not a replica) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it)",
+    what="Checks that AWS Backup plans keep recovery points and their cross-region copies at least `minRetentionDays`; that "
+    "every rule's schedule (AWS cron, 6 fields, UTC, or rate; absent: AWS's default `cron(0 5 ? * * *)`) fires, with at most "
+    "`rpoMinutes` between runs, or `continuousScheduleMaxHours` for a rule with continuous backup (evaluated with cronsim over "
+    "a leap year and the next); and that every database (not a replica) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it)",
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     reads=[BACKUP_PLAN, BACKUP_SELECTION],
     check=check_backup_coverage,
@@ -328,13 +378,28 @@ backup_coverage = stack_policy(
             "minimum": 1,
             "default": 35,
             "description": "minimum recovery-point retention, days",
-        }
+        },
+        "rpoMinutes": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 15,
+            "description": "the recovery point objective (generated from dr.rpo_minutes): a rule without continuous backup must run at least this often",
+        },
+        "continuousScheduleMaxHours": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 24,
+            "description": "a rule with continuous backup (point-in-time restore covers the RPO in-region) must still run at least "
+            "this often: its scheduled recovery points are the ones copied to the dr vault",
+        },
     },
     remediation="Add an AWS Backup plan with a rule whose `lifecycle.delete_after` meets the minimum, a locked vault, and a Selection "
     "listing every database and bucket ARN (or selecting them by tag).",
     limits="ARN patterns are matched on service, account and name where the plan knows them (an auto-named resource's name is "
     "known only after `up`: a pattern must then be `*` there to count as naming it, and any pattern may exclude it); the Selection's "
-    "region is not compared with the resource's.",
+    "region is not compared with the resource's. A schedule is judged by its longest gap over a leap year and the next (a "
+    "rule firing only on 29 February shows as 400 days); AWS's `nW` (nearest weekday) is refused, since cronsim cannot "
+    "evaluate it; whether a job started on time finishes within its window is AWS's to tell.",
     tags=["operations", "data-protection"],
 )
 

@@ -402,6 +402,17 @@ def provider_default_tags(provider_props: Any) -> dict[str, Any]:
     return {str(k): v for k, v in tags.items()} if isinstance(tags, Mapping) else {}
 
 
+def provider_accounts(provider_props: Any) -> set[str]:
+    """An AWS provider's `allowedAccountIds` (a list, or JSON text as provider inputs arrive); empty if none or unknown."""
+    ids = known(peek(provider_props, "allowedAccountIds"))
+    if isinstance(ids, str):
+        try:
+            ids = json.loads(ids)
+        except ValueError:
+            ids = [ids]
+    return {str(i) for i in as_list(ids) if isinstance(i, (str, int)) and i is not UNKNOWN}
+
+
 def effective_tags(props: Any, provider_props: Any) -> dict[str, Any]:
     """Provider default tags < `tagsAll` < the resource's own `tags`, as the AWS provider merges them."""
     own = tags_of(props)

@@ -22,6 +22,10 @@ CONFIG = {
     "aws-resource-region-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "aws-replication-destination-allowed": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "aws-data-path-destination-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
+    "provider-account-and-endpoints-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"], "accountIds": [ACCOUNT]},
+    "helm-release-allowlisted": {
+        "allowedCharts": [{"chart": "aws-load-balancer-controller", "repo": "https://aws.github.io/eks-charts", "version": "3.5.0"}]
+    },
     "sns-subscription-endpoint-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 from .base import ACCOUNT, STACK, Builder, Mutations, drop, set_input, urn
 
 TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:budget-alerts"
+HARD_CAP = urn("aws:iam/policy:Policy", "hard-cap")
+TENANT_ROLE = urn("aws:iam/role:Role", "t-acme-role")  # tenancy's tenant role, auto-named `t-acme-role-<7 hex>`
+DENY_WRITES = {"Effect": "Deny", "Action": ["s3:PutObject", "kms:GenerateDataKey*"], "Resource": "*"}
 
 
 def build(b: Builder) -> None:
+    b.add(
+        "aws:iam/policy:Policy",
+        "hard-cap",
+        {"name": "hard-cap", "policy": json.dumps({"Version": "2012-10-17", "Statement": [DENY_WRITES]})},
+    )
     for name, tag in (
         ("stack", f"user:meridian:stack${STACK}"),
         ("tenant-acme", "user:meridian:tenant$acme"),
@@ -46,11 +56,14 @@ def build(b: Builder) -> None:
                     "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/budget-actions",
                     "actionThreshold": {"actionThresholdType": "PERCENTAGE", "actionThresholdValue": 100},
                     "definition": {
-                        "iamActionDefinition": {"policyArn": f"arn:aws:iam::{ACCOUNT}:policy/hard-cap", "roles": ["r"]}
+                        "iamActionDefinition": {
+                            "policyArn": f"arn:aws:iam::{ACCOUNT}:policy/meridian/hard-cap",
+                            "roles": ["t-acme-role-1a2b3c4"],
+                        }
                     },
                     "subscribers": [{"address": TOPIC_ARN, "subscriptionType": "SNS"}],
                 },
-                deps={"budgetName": [urn("aws:budgets/budget:Budget", f"budget-{name}")]},
+                deps={"budgetName": [urn("aws:budgets/budget:Budget", f"budget-{name}")], "definition": [HARD_CAP, TENANT_ROLE]},
             )
 
 
@@ -64,6 +77,28 @@ MUTATIONS: Mutations = {
         ("a hard cap that waits for manual approval", set_input("budget-tenant-acme-cap", "approvalModel", "MANUAL")),
         ("a stack budget that alerts nobody", set_input("budget-stack", "notifications", [])),
         ("a budget counted per year", set_input("budget-stack", "timeUnit", "ANNUALLY")),
+        (
+            "a hard cap attached to nobody",
+            set_input("budget-tenant-acme-cap", "definition.iamActionDefinition.roles", []),
+        ),
+        (
+            "a hard cap attached to a role the stack does not have",
+            set_input("budget-tenant-acme-cap", "definition.iamActionDefinition.roles", ["someone-else"]),
+        ),
+        (
+            "a hard cap whose policy allows instead of denying",
+            set_input(
+                "hard-cap",
+                "policy",
+                json.dumps({"Version": "2012-10-17", "Statement": [{**DENY_WRITES, "Effect": "Allow"}]}),
+            ),
+        ),
+        (
+            "a hard cap applying an AWS managed policy that grants (ReadOnlyAccess)",
+            set_input(
+                "budget-tenant-acme-cap", "definition.iamActionDefinition.policyArn", "arn:aws:iam::aws:policy/ReadOnlyAccess"
+            ),
+        ),
     ],
     "budgets-stack-budget-exists": [
         ("the stack budget removed", drop("budget-stack")),

@@ -38,6 +38,7 @@ def build(b: Builder) -> None:
                     "ruleName": "daily",
                     "targetVaultName": "test-vault",
                     "schedule": "cron(0 5 * * ? *)",
+                    "enableContinuousBackup": True,
                     "lifecycle": {"deleteAfter": 35},
                     "copyActions": [
                         {"destinationVaultArn": arn("backup", DR, "backup-vault:test-dr-vault"), "lifecycle": {"deleteAfter": 35}}

@@ -11,6 +11,7 @@ from . import (
     cost,
     cover,
     database,
+    dataside,
     datastores,
     dr,
     failover,
@@ -40,6 +41,7 @@ AREAS = (
     datastores,
     backstops,
     clusteraccess,
+    dataside,
 )
 
 

@@ -19,6 +19,7 @@ SETTINGS: dict[str, dict] = {
     "aws-resource-region-allowed": {"allowedRegions": ALLOWED_REGIONS},
     "aws-replication-destination-allowed": {"allowedRegions": ALLOWED_REGIONS},
     "aws-data-path-destination-in-zone": {"allowedRegions": ALLOWED_REGIONS},
+    "provider-account-and-endpoints-in-zone": {"allowedRegions": ALLOWED_REGIONS, "accountIds": ["123456789012"]},
     "sns-subscription-endpoint-in-zone": {"allowedRegions": ALLOWED_REGIONS},
     "rds-database-dr-member": {"drRegion": "us-west-2"},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},

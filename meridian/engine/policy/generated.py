@@ -30,6 +30,8 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     """policy name -> the settings that come from the stack config (a validated StackConfig)."""
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
+    from components.keys import DELETION_WINDOW_DAYS  # every customer key's deletion window
+    from components.lbcontroller import CHART, CHART_REPO, CHART_VERSION  # the one Helm chart the program installs
     from components.tenant import tenant_prefix  # where a tenant's objects live in a shared bucket
     from stackconfig.planning import PROPAGATION_MARGIN_S  # the failover budget's stated margin
 
@@ -79,7 +81,13 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
             "minRetentionDays": cfg.dr.backup_retention_days,
             "lockMode": "governance" if cfg.vault_lock_changeable_days is None else "compliance",
         },
-        "backup-plan-coverage": {"minRetentionDays": cfg.dr.backup_retention_days},
+        "backup-plan-coverage": {"minRetentionDays": cfg.dr.backup_retention_days, "rpoMinutes": cfg.dr.rpo_minutes},
+        "provider-account-and-endpoints-in-zone": {
+            "allowedRegions": allowed,
+            "accountIds": [cfg.aws_account_id] if cfg.aws_account_id else [],
+        },
+        "kms-key-rotation-and-policy": {"minDeletionWindowDays": DELETION_WINDOW_DAYS},
+        "helm-release-allowlisted": {"allowedCharts": [{"chart": CHART, "repo": CHART_REPO, "version": CHART_VERSION}]},
         "s3-lifecycle-keeps-retention": {"minRetentionDays": cfg.dr.backup_retention_days},
         "budgets-limit-and-cap-enforced": {"stackCapUsd": cfg.cost.stack_cap_usd},
         "eks-access-platform-roles-only": {
