@@ -58,6 +58,12 @@ _KEY_REF = re.compile(
 )
 
 
+KEY_ACCOUNT = (
+    "A key ARN of another account than the resource's provider declares (`allowedAccountIds`) is refused; a key id or "
+    "alias resolves in the resource's own account and region. "
+)
+
+
 def key_problem(
     name: str, key: Any, config: dict, field: str, region: str | None = None, accounts: frozenset[str] = frozenset()
 ) -> list[str]:
@@ -129,7 +135,8 @@ rds_storage_encrypted = resource_policy(
     config=_KEY_SCHEMA,
     remediation="Set `storage_encrypted=True` and `kms_key_id=<customer key>.arn` (components.keys.customer_key). "
     "Encryption cannot be turned on in place: restore from an encrypted snapshot copy.",
-    limits="Whether a key named by ARN is a customer-managed key of this stack is not provable from the resource alone; AWS-managed keys are recognised by their `alias/aws/` names.",
+    limits=KEY_ACCOUNT
+    + "Whether a key named by ARN is a customer-managed key of this stack is not provable from the resource alone; AWS-managed keys are recognised by their `alias/aws/` names.",
     tags=["encryption", "data"],
 )
 
@@ -229,7 +236,8 @@ ebs_encrypted = resource_policy(
     severity=HIGH,
     config=_KEY_SCHEMA,
     remediation="Set `encrypted=True` and `kms_key_id` on each volume / block device mapping (or enable EBS encryption by default with a customer key).",
-    limits="Volumes created at runtime (by the EBS CSI driver, by autoscaling from templates outside the stack) are covered only by the account's EBS encryption-by-default setting.",
+    limits=KEY_ACCOUNT
+    + "Volumes created at runtime (by the EBS CSI driver, by autoscaling from templates outside the stack) are covered only by the account's EBS encryption-by-default setting.",
     tags=["encryption", "data"],
 )
 
@@ -253,7 +261,7 @@ eks_secrets_encrypted = resource_policy(
     severity=HIGH,
     config=_KEY_SCHEMA,
     remediation='Set `encryption_config={"provider": {"key_arn": key.arn}, "resources": ["secrets"]}` on the cluster.',
-    limits="Secrets written to other stores (ConfigMaps, environment variables) are not covered.",
+    limits=KEY_ACCOUNT + "Secrets written to other stores (ConfigMaps, environment variables) are not covered.",
     tags=["encryption", "data"],
 )
 
@@ -266,7 +274,7 @@ sns_encrypted = resource_policy(
     severity=MEDIUM,
     config=_KEY_SCHEMA,
     remediation="Set `kms_master_key_id` to a customer key whose policy admits the publishing service (e.g. budgets.amazonaws.com, cloudwatch.amazonaws.com).",
-    limits="Who may publish or subscribe is judged by resource-policy-principals-in-account, not here.",
+    limits=KEY_ACCOUNT + "Who may publish or subscribe is judged by resource-policy-principals-in-account, not here.",
     tags=["encryption"],
 )
 
@@ -279,7 +287,7 @@ backup_vault_encrypted = resource_policy(
     severity=HIGH,
     config=_KEY_SCHEMA,
     remediation="Set `kms_key_arn` on the vault to a customer key (replace the vault: the key cannot change in place).",
-    limits="Who may use the vault's key is the key policy's (resource-policy-principals-in-account).",
+    limits=KEY_ACCOUNT + "Who may use the vault's key is the key policy's (resource-policy-principals-in-account).",
     tags=["encryption", "data"],
 )
 
@@ -292,7 +300,8 @@ log_group_encrypted = resource_policy(
     severity=MEDIUM,
     config=_KEY_SCHEMA,
     remediation="Set `kms_key_id` to a customer key whose policy admits `logs.<region>.amazonaws.com`.",
-    limits="Log groups created at runtime by services (e.g. Lambda, EKS if its group is not in the stack) are not in the plan.",
+    limits=KEY_ACCOUNT
+    + "Log groups created at runtime by services (e.g. Lambda, EKS if its group is not in the stack) are not in the plan.",
     tags=["encryption"],
 )
 
@@ -337,7 +346,8 @@ data_store_key = resource_policy(
     config=_KEY_SCHEMA,
     remediation="Secrets: `kms_key_id=<customer key>.arn` (and on each replica); ECR: "
     '`encryption_configurations=[{"encryption_type": "KMS", "kms_key": key.arn}]` (replaces the repository); SQS: `kms_master_key_id=key.arn`.',
-    limits="Whether the named key's policy admits only the intended callers is judged by resource-policy-principals-in-account, not here.",
+    limits=KEY_ACCOUNT
+    + "Whether the named key's policy admits only the intended callers is judged by resource-policy-principals-in-account, not here.",
     tags=["encryption", "data"],
 )
 
@@ -457,7 +467,8 @@ s3_encrypted = stack_policy(
     config=_KEY_SCHEMA,
     remediation='Add a BucketServerSideEncryptionConfiguration with `sse_algorithm="aws:kms"`, `kms_master_key_id=<key>.arn` '
     "and `bucket_key_enabled=True` (components.bucket.SecureBucket does this).",
-    limits="Objects written before the default changed keep their old encryption; a writer may name another key per request (the tenant bucket policy binds keys, judged by the tenancy rules).",
+    limits=KEY_ACCOUNT
+    + "Objects written before the default changed keep their old encryption; a writer may name another key per request (the tenant bucket policy binds keys, judged by the tenancy rules).",
     tags=["encryption", "data"],
 )
 
@@ -565,7 +576,7 @@ kms_key_guarded = resource_policy(
             "minimum": 7,
             "maximum": KMS_MAX_DELETION_WINDOW,
             "default": KMS_MAX_DELETION_WINDOW,
-            "description": "shortest deletion window a key may have, days (generated from components.keys; AWS allows 7-30)",
+            "description": "shortest deletion window a key may have, days (generated from the program's key window; AWS allows 7-30)",
         }
     },
     remediation="Use components.keys.customer_key (rotation on, a policy where the account administers the key and named services use it).",

@@ -20,7 +20,6 @@ from ruleutil import HIGH, stack_policy
 # type -> why no rule needs to judge it (reviewed against pulumi-aws 7 / pulumi-kubernetes 4)
 REVIEWED: dict[str, str] = {
     "pulumi:pulumi:Stack": "the stack itself: holds outputs only, creates nothing",
-    "pulumi:providers:kubernetes": "a connection to a cluster the stack creates; every Kubernetes object it deploys is judged by type",
     "pulumi:providers:random": "generates values locally; no cloud API, no data",
     "random:index/randomId:RandomId": "a random value in state; no cloud resource",
     "random:index/randomPassword:RandomPassword": "a secret value in state (encrypted by Pulumi); no cloud resource",

@@ -156,11 +156,11 @@ provider_in_zone = resource_policy(
         "accountIds": {
             "type": "array",
             "items": {"type": "string"},
-            "description": "the stack's AWS account (generated from meridian:aws_account_id)",
+            "description": "the stack's AWS account (generated from the stack setting aws_account_id)",
         },
     },
     required=["allowedRegions"],
-    remediation="Build providers as the program does (components: one per region, `allowed_account_ids=[meridian:aws_account_id]`, "
+    remediation="Build providers as the program does (components: one per region, `allowed_account_ids=[<the stack setting aws_account_id>]`, "
     "no endpoint overrides); to deploy with a role, assume one of the stack's own account; the cluster component writes each "
     "kubeconfig for its own cluster.",
     limits="A role's account is read from its ARN; what the role may do is the IAM rules'. HTTP proxies (`httpProxy`, "

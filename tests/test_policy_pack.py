@@ -247,8 +247,9 @@ def test_bad_config_lists_every_problem(pack):
     with pytest.raises(BadInput) as err:
         effective_config(pack.info, bad, "policies/config/x.json")
     text = str(err.value)
-    # five in the file, and the four residency rules left without their required `allowedRegions`
-    assert text.startswith("policies/config/x.json: invalid policy config (9 problems)")
+    # five in the file, and the five residency rules left without their required `allowedRegions`
+    assert text.startswith("policies/config/x.json: invalid policy config (10 problems)")
+    assert "provider-account-and-endpoints-in-zone.allowedRegions: required setting is missing" in text
     assert "aws-data-path-destination-in-zone.allowedRegions: required setting is missing" in text
     assert "aws-resource-region-allowed.allowedRegions: required setting is missing" in text
     assert "sns-subscription-endpoint-in-zone.allowedRegions: required setting is missing" in text

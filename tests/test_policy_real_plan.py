@@ -89,6 +89,109 @@ def _tenant_role_entry(**inputs):
     return mutate
 
 
+def _inputs(name_part: str, type_part: str, path: str, value):
+    """Set inputs.<path> of the first resource whose name and type contain the given parts."""
+
+    def mutate(resources):
+        node = one(resources, name_part, type_part)["inputs"]
+        *head, last = path.split(".")
+        for step in head:
+            node = node[int(step)] if isinstance(node, list) else node.setdefault(step, {})
+        node[int(last) if isinstance(node, list) else last] = value
+
+    return mutate
+
+
+FOREIGN = "999988887777"
+PROVIDER = "pulumi:providers:aws"
+
+# the data-side bypasses (tests/policydata/dataside.py), on the real plan
+DATA_SIDE_ATTACKS = [
+    (
+        "the stable api Service as a LoadBalancer",
+        _inputs("api-stable", "core/v1:Service", "spec.type", "LoadBalancer"),
+        "k8s-service-internal-only",
+    ),
+    (
+        "the controller chart at an unreviewed version",
+        _inputs("lb-controller-chart", "helm.sh", "version", "1.4.0"),
+        "helm-release-allowlisted",
+    ),
+    (
+        "an S3 endpoint override into eu-west-1 (provider inputs as JSON text)",
+        _inputs("us-east-1", PROVIDER, "endpoints", json.dumps([{"s3": "https://s3.eu-west-1.amazonaws.com"}])),
+        "provider-account-and-endpoints-in-zone",
+    ),
+    (
+        "the dr provider assuming a role of another account",
+        _inputs("us-west-2", PROVIDER, "assumeRoles", json.dumps([{"roleArn": f"arn:aws:iam::{FOREIGN}:role/deployer"}])),
+        "provider-account-and-endpoints-in-zone",
+    ),
+    (
+        "the ECR endpoint to eu-west-1 over cross-region PrivateLink",
+        _inputs("ecr-api-endpoint", "vpcEndpoint", "serviceRegion", "eu-west-1"),
+        "aws-data-path-destination-in-zone",
+    ),
+    (
+        "the tenant pool's SSE on a foreign account's key",
+        _inputs(
+            "tenant-pool-data",
+            "ServerSideEncryption",
+            "rules.0.applyServerSideEncryptionByDefault.kmsMasterKeyId",
+            f"arn:aws:kms:us-east-1:{FOREIGN}:key/0000-theirs",
+        ),
+        "s3-bucket-encrypted",
+    ),
+    ("acme's key created disabled", _inputs("t-acme-key", "kms/key", "isEnabled", False), "kms-key-rotation-and-policy"),
+    (
+        "acme's key deletable after 7 days",
+        _inputs("t-acme-key", "kms/key", "deletionWindowInDays", 7),
+        "kms-key-rotation-and-policy",
+    ),
+    (
+        "the Data API on the writer cluster",
+        _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", True),
+        "rds-data-api-disabled",
+    ),
+    (
+        "the backup rule scheduled on 31 February",
+        _inputs("", "backup/plan", "rules.0.schedule", "cron(0 0 31 2 ? *)"),
+        "backup-plan-coverage",
+    ),
+    (
+        "acme's hard cap attached to nobody",
+        _inputs("tenant-acme-cap", "budgetAction", "definition.iamActionDefinition.roles", []),
+        "budgets-limit-and-cap-enforced",
+    ),
+    (
+        "acme's hard-cap policy allowing instead of denying",
+        _inputs(
+            "tenant-acme-hard-cap",
+            "iam/policy:Policy",
+            "policy",
+            json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}),
+        ),
+        "budgets-limit-and-cap-enforced",
+    ),
+]
+
+# their legitimate twins: the whole pack still passes
+DATA_SIDE_TWINS = [
+    (
+        "a FIPS S3 endpoint in the stack's region",
+        _inputs("us-east-1", PROVIDER, "endpoints", json.dumps([{"s3": "https://s3-fips.us-east-1.amazonaws.com"}])),
+    ),
+    (
+        "the dr provider assuming a deploy role of the stack's account",
+        _inputs(
+            "us-west-2", PROVIDER, "assumeRoles", json.dumps([{"roleArn": "arn:aws:iam::123456789012:role/meridian-deploy"}])
+        ),
+    ),
+    ("the ECR endpoint served from the dr region", _inputs("ecr-api-endpoint", "vpcEndpoint", "serviceRegion", "us-west-2")),
+    ("snapshots every 6 hours with continuous backup", _inputs("", "backup/plan", "rules.0.schedule", "cron(0 */6 ? * * *)")),
+    ("the Data API written out as off", _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", False)),
+]
+
 ATTACKS = [
     (
         "an access entry for the tenant role in system:masters",
@@ -102,6 +205,7 @@ ATTACKS = [
     ("the admission binding narrowed to no namespace", binding_narrowed, "runtime-backstops-enforced"),
     ("an admission policy failing open", policy_fails_open, "runtime-backstops-enforced"),
     ("an EC2 role with AmazonS3ReadOnlyAccess", ec2_role_reads_tenant_data, "tenant-data-access"),
+    *DATA_SIDE_ATTACKS,
 ]
 
 
@@ -129,3 +233,8 @@ def test_the_rendered_plan_draws_no_violation(judge):
 def test_each_attack_on_the_real_plan_is_a_mandatory_violation(judge, what, mutation, rule):
     found = [v for v in judge(mutation) if v.policy == rule]
     assert found and all(v.level == "mandatory" for v in found), (what, [(v.policy, v.level, v.message) for v in judge(mutation)])
+
+
+@pytest.mark.parametrize("what,mutation", DATA_SIDE_TWINS, ids=[t[0] for t in DATA_SIDE_TWINS])
+def test_each_legitimate_twin_on_the_real_plan_passes(judge, what, mutation):
+    assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what

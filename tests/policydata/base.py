@@ -24,7 +24,9 @@ CONFIG = {
     "aws-data-path-destination-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "provider-account-and-endpoints-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"], "accountIds": [ACCOUNT]},
     "helm-release-allowlisted": {
-        "allowedCharts": [{"chart": "aws-load-balancer-controller", "repo": "https://aws.github.io/eks-charts", "version": "3.5.0"}]
+        "allowedCharts": [
+            {"chart": "aws-load-balancer-controller", "repo": "https://aws.github.io/eks-charts", "version": "3.5.0"}
+        ]
     },
     "sns-subscription-endpoint-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},

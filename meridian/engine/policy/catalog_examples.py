@@ -649,4 +649,43 @@ EXAMPLES: dict[str, Example] = {
             )
         ],
     ),
+    "k8s-service-internal-only": Example(
+        "a LoadBalancer Service in a tenant namespace",
+        [
+            resource(
+                "kubernetes:core/v1:Service",
+                "open",
+                {"metadata": {"namespace": "t-acme", "name": "open"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+            )
+        ],
+    ),
+    "helm-release-allowlisted": Example(
+        "a Helm release of a chart nobody reviewed",
+        [
+            resource(
+                "kubernetes:helm.sh/v3:Release",
+                "ingress",
+                {"chart": "ingress-nginx", "repositoryOpts": {"repo": "https://kubernetes.github.io/ingress-nginx"}},
+            )
+        ],
+    ),
+    "provider-account-and-endpoints-in-zone": Example(
+        "a provider sending S3 calls to eu-west-1 and assuming a role of another account",
+        [
+            resource(
+                "pulumi:providers:aws",
+                "us-east-1",
+                {
+                    "region": "us-east-1",
+                    "allowedAccountIds": ["123456789012"],
+                    "endpoints": [{"s3": "https://s3.eu-west-1.amazonaws.com"}],
+                    "assumeRoles": [{"roleArn": "arn:aws:iam::999988887777:role/deployer"}],
+                },
+            )
+        ],
+    ),
+    "rds-data-api-disabled": Example(
+        "an Aurora cluster with the Data API on",
+        [resource("aws:rds/cluster:Cluster", "db-primary-cluster", {"enableHttpEndpoint": True})],
+    ),
 }
