@@ -291,7 +291,13 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             out.append((budget.urn, f"AWS Budget limit must be within the stack cap of {cap:.2f} USD, not {limit:.2f}"))
         if is_tenant:
             tenant_total += limit
-            problems = [cap_problem(a, limit) for a in actions.get(budget.urn, [])]
+            problems = []
+            for a in actions.get(budget.urn, []):
+                try:
+                    problems.append(cap_problem(a, limit))
+                except UnknownValueError as exc:  # this action may enforce: reported on it, never assumed either way
+                    out.append((a.urn, Unverifiable.of(exc, "does the hard cap attach a deny to principals of the stack?")))
+                    problems.append(None)
             if None not in problems:
                 out.append(
                     (

@@ -75,6 +75,10 @@ def check_helm(type_: str, props: Any, config: dict, _provider: Any) -> list[str
     chart = dig(props, "chart")
     version = dig(props, "version")
     repo = dig(props, "repositoryOpts", "repo") or dig(props, "fetchOpts", "repo") or ""  # an unknown one raises: unverifiable
+    if dig(props, "postrender"):
+        return [
+            f"Helm {type_.rsplit(':', 1)[-1]} must not run a post-renderer (`postrender`): it rewrites the rendered objects after review"
+        ]
     pinned = (str(chart), str(repo).rstrip("/"), str(version))
     if pinned in _allowed(config):
         return []
@@ -88,7 +92,7 @@ def check_helm(type_: str, props: Any, config: dict, _provider: Any) -> list[str
 helm_allowlisted = resource_policy(
     "helm-release-allowlisted",
     what="Checks that every Helm Release and Chart (helm.sh v3 and v4) installs a chart named in `allowedCharts` by chart "
-    "name, repository and exact version",
+    "name, repository and exact version, without a post-renderer",
     why="A chart renders Kubernetes objects inside the provider or Helm, after the pack has judged the plan: a "
     "LoadBalancer Service, a ClusterRoleBinding or a privileged DaemonSet would deploy unjudged. Only a chart a reviewer "
     "has read, pinned to the version read, may install.",

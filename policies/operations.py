@@ -292,42 +292,39 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
     rpo = float(config.get("rpoMinutes", 15))
     copy_hours = float(config.get("continuousScheduleMaxHours", 24))
 
-    def judge_schedule(plan: Any, rule: Any) -> list[tuple[str | None, str]]:
-        expression = str(dig(rule, "schedule", default=DEFAULT_SCHEDULE))
-        continuous = truthy(dig(rule, "enableContinuousBackup", default=False))
-        name = dig(rule, "ruleName")
-        try:
-            gap = longest_gap(expression)
-        except ScheduleError as exc:
-            return [(plan.urn, f"Backup rule {name} must have a schedule AWS Backup runs: {exc}")]
-        if gap == NEVER:
-            return [
-                (
-                    plan.urn,
-                    f"Backup rule {name} must run: its schedule {expression} never fires (no such date, or past years only)",
+    def judge_schedules(plan: Any, rules: list[Any]) -> list[tuple[str | None, str]]:
+        """Each rule must run; the plan must hold one rule running within its bound (more rules,
+        such as a monthly archive, only add recovery points)."""
+        out, best = [], []
+        for rule in rules:
+            expression = str(dig(rule, "schedule", default=DEFAULT_SCHEDULE))
+            name = dig(rule, "ruleName")
+            try:
+                gap = longest_gap(expression)
+            except ScheduleError as exc:
+                out.append((plan.urn, f"Backup rule {name} must have a schedule AWS Backup runs: {exc}"))
+                continue
+            if gap == NEVER:
+                out.append(
+                    (
+                        plan.urn,
+                        f"Backup rule {name} must run: its schedule {expression} never fires (no such date, or past years only)",
+                    )
                 )
-            ]
-        limit, why = (
-            (
-                timedelta(hours=copy_hours),
-                f"continuousScheduleMaxHours ({copy_hours:g} h: the age of the newest copy in the dr vault)",
-            )
-            if continuous
-            else (timedelta(minutes=rpo), f"the RPO ({rpo:g} min: a recovery point is all a restore has)")
-        )
-        if gap > limit:
-            return [
-                (
-                    plan.urn,
-                    f"Backup rule {name} must run at least every {_span(limit)} ({why}); {expression} leaves up to {_span(gap)} between runs",
-                )
-            ]
-        return []
+                continue
+            if truthy(dig(rule, "enableContinuousBackup", default=False)):
+                limit = timedelta(hours=copy_hours)
+                why = f"continuousScheduleMaxHours, {copy_hours:g} h: the age of the newest copy in the dr vault"
+            else:
+                limit, why = timedelta(minutes=rpo), f"the RPO, {rpo:g} min: a recovery point is all a restore has"
+            best.append((gap <= limit, f"rule {name}: {expression} leaves up to {_span(gap)} between runs ({why})"))
+        if rules and best and not any(ok for ok, _ in best):
+            out.append((plan.urn, f"Backup plan must have a rule that runs within its bound: {'; '.join(w for _, w in best)}"))
+        return out
 
     def judge_plan(plan: Any) -> list[tuple[str | None, str]]:
-        out = []
+        out = judge_schedules(plan, as_list(dig(plan.props, "rules")))
         for rule in as_list(dig(plan.props, "rules")):
-            out += judge_schedule(plan, rule)
             kept = [("recovery points", dig(rule, "lifecycle", "deleteAfter"))]
             kept += [
                 (f"copies to {dig(c, 'destinationVaultArn', default='?')}", dig(c, "lifecycle", "deleteAfter"))
@@ -399,7 +396,8 @@ backup_coverage = stack_policy(
     "known only after `up`: a pattern must then be `*` there to count as naming it, and any pattern may exclude it); the Selection's "
     "region is not compared with the resource's. A schedule is judged by its longest gap over a leap year and the next (a "
     "rule firing only on 29 February shows as 400 days); AWS's `nW` (nearest weekday) is refused, since cronsim cannot "
-    "evaluate it; whether a job started on time finishes within its window is AWS's to tell.",
+    "evaluate it; schedules are evaluated in UTC (a `scheduleExpressionTimezone` with daylight saving moves one gap a year by an "
+    "hour), and a run may start up to the rule's `startWindow` late; whether a job finishes within its window is AWS's to tell.",
     tags=["operations", "data-protection"],
 )
 

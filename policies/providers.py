@@ -18,8 +18,9 @@ from ruleutil import AWS_PROVIDER, CRITICAL, UNKNOWN, as_list, known, peek, prov
 
 AWS_NATIVE_PROVIDER = "pulumi:providers:aws-native"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
-_AWS_DOMAINS = (".amazonaws.com", ".api.aws")
+
+
+_EKS_HOST = re.compile(r"^[0-9a-z]+\.[a-z0-9]+\.(?P<region>[a-z0-9-]+)\.eks\.amazonaws\.com$")
 
 
 def _decoded(value: Any) -> Any:
@@ -38,17 +39,28 @@ def _arn_account(arn: Any) -> str | None:
     return parts[4] if len(parts) > 5 and parts[0] == "arn" and parts[4] else None
 
 
+_REGION_PART = r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)"
+# the host forms AWS itself serves (no customer-chosen label: an API Gateway id or a bucket name is not one)
+_AWS_HOSTS = (
+    re.compile(rf"^[a-z0-9-]+(\.dualstack)?\.{_REGION_PART}\.amazonaws\.com$"),  # s3.us-east-1, s3-fips.dualstack.us-east-1
+    re.compile(rf"^[a-z0-9-]+\.{_REGION_PART}\.api\.aws$"),  # dual-stack endpoints of newer services
+    re.compile(
+        rf"^(\*\.)?vpce-[0-9a-z-]+\.[a-z0-9-]+\.{_REGION_PART}\.vpce\.amazonaws\.com$"
+    ),  # the stack's own interface endpoints
+    re.compile(r"^[a-z0-9-]+\.amazonaws\.com$"),  # global endpoints: sts, iam, route53, ...
+)
+
+
 def endpoint_problem(url: Any, allowed: set[str]) -> str | None:
-    """Why an endpoint override may leave the zone, or None: it must be an AWS host (`*.amazonaws.com`,
-    `*.api.aws`) naming an allowed region, or a global AWS endpoint (`<service>.amazonaws.com`)."""
+    """Why an endpoint override may leave the zone, or None: it must be a host AWS serves for a
+    service (`<service>[.dualstack].<region>.amazonaws.com`, `<service>.<region>.api.aws`, an
+    interface endpoint's `vpce-...` name, or a global `<service>.amazonaws.com`) in an allowed region."""
     host = urlparse(str(url) if "://" in str(url) else f"https://{url}").hostname or ""
-    if not host.endswith(_AWS_DOMAINS):
-        return f"{url} is not an AWS endpoint"
-    regions = [label for label in host.split(".") if _REGION.match(label)]
-    if not regions:
-        return None if host.count(".") == 2 else f"{url} names no region"
-    outside = [r for r in regions if r not in allowed]
-    return f"{url} is in {outside[0]}, outside the zone" if outside else None
+    match = next((m for m in (p.match(host) for p in _AWS_HOSTS) if m), None)
+    if match is None:
+        return f"{url} is not a service endpoint AWS serves"
+    region = match.groupdict().get("region")
+    return f"{url} is in {region}, outside the zone" if region and region not in allowed else None
 
 
 def _role_problems(what: str, roles: Any, accounts: set[str]) -> list[str]:
@@ -107,11 +119,11 @@ def _kubeconfig_problems(props: Any, allowed: set[str], accounts: set[str]) -> l
         server = (cluster.get("cluster") or {}).get("server") if isinstance(cluster, dict) else None
         if server is UNKNOWN:
             raise unknown("kubeconfig.clusters.server")
-        host = urlparse(str(server)).hostname or ""
-        if not host.endswith(".eks.amazonaws.com"):
+        match = _EKS_HOST.match(urlparse(str(server)).hostname or "")
+        if match is None:
             out.append(f"Kubernetes provider must deploy to an EKS cluster endpoint, not {server}")
-        elif problem := endpoint_problem(server, allowed):
-            out.append(f"Kubernetes provider must deploy to a cluster in the zone: {problem}")
+        elif match.group("region") not in allowed:
+            out.append(f"Kubernetes provider must deploy to a cluster in the zone: {server} is in {match.group('region')}")
     for user in as_list(config.get("users")):
         args = (
             [str(a) for a in as_list(((user.get("user") or {}).get("exec") or {}).get("args"))] if isinstance(user, dict) else []
@@ -163,7 +175,7 @@ provider_in_zone = resource_policy(
     remediation="Build providers as the program does (components: one per region, `allowed_account_ids=[<the stack setting aws_account_id>]`, "
     "no endpoint overrides); to deploy with a role, assume one of the stack's own account; the cluster component writes each "
     "kubeconfig for its own cluster.",
-    limits="A role's account is read from its ARN; what the role may do is the IAM rules'. HTTP proxies (`httpProxy`, "
+    limits="A role's account is read from its ARN; what the role may do is the IAM rules'. An interface endpoint's `vpce-` name is admitted by its region, its owner not compared. HTTP proxies (`httpProxy`, "
     "`httpsProxy`) and a custom CA bundle are not judged. A kubeconfig in YAML is refused, not parsed. The ambient "
     "credentials of a provider without `assumeRoles` are the caller's, held to the account only by `allowedAccountIds`.",
     tags=["residency", "iam"],

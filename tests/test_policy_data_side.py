@@ -38,3 +38,13 @@ def test_each_bypass_is_a_mandatory_violation_of_its_rule(analyzer, rule, what, 
 def test_each_legitimate_twin_passes_the_whole_pack(analyzer, what, mutation):
     violations = _run(analyzer, mutation)
     assert violations == [], f"{what} blocked: {[(v.policy, v.level, v.urn, v.message) for v in violations]}"
+
+
+def test_a_hard_cap_whose_roles_are_unknown_is_reported_on_its_action(analyzer):
+    from .policydata.dataside import UNKNOWN_ROLES
+
+    violations = _run(analyzer, UNKNOWN_ROLES)
+    assert [(v.policy, v.level, v.urn.rsplit("::", 1)[-1]) for v in violations] == [
+        ("budgets-limit-and-cap-enforced", "advisory", "budget-tenant-acme-cap")
+    ], violations
+    assert violations[0].message.startswith("unverifiable at preview: definition.iamActionDefinition.roles")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import json
 
-from .base import ACCOUNT, DR, K8S, PRIMARY, Builder, Mutation, Mutations, Resources, add, find, set_input, together, urn
+from .base import ACCOUNT, DR, K8S, PRIMARY, UNKNOWN, Builder, Mutation, Mutations, Resources, add, find, set_input, together, urn
 
 FOREIGN = "999988887777"
 SERVICE = "kubernetes:core/v1:Service"
@@ -91,6 +91,14 @@ def _schedule(expression: str | None, continuous: bool = False) -> Mutation:
     )
 
 
+def _add_rule(rule: dict) -> Mutation:
+    def mutate(resources: Resources) -> None:
+        rules = find(resources, "backups")["inputs"]["rules"]
+        rules.append({**copy.deepcopy(rules[0]), "enableContinuousBackup": False, **rule})
+
+    return mutate
+
+
 def _foreign_key(region: str = PRIMARY) -> str:
     return f"arn:aws:kms:{region}:{FOREIGN}:key/0000-theirs"
 
@@ -131,6 +139,7 @@ MUTATIONS: Mutations = {
             "the controller's chart from another repository",
             set_input("lb-controller-chart", "repositoryOpts.repo", "https://charts.example.net"),
         ),
+        ("the controller's chart through a post-renderer", set_input("lb-controller-chart", "postrender", "./inject.sh")),
         (
             "a helm v4 Chart of the same name from a local path",
             add(_k8s("kubernetes:helm.sh/v4:Chart", "local", {"chart": "./charts/aws-load-balancer-controller"})),
@@ -224,6 +233,11 @@ ADMITTED: list[tuple[str, Mutation]] = [
         _provider(PRIMARY, endpoints=[{"s3": f"https://s3-fips.{PRIMARY}.amazonaws.com"}]),
     ),
     ("the global STS endpoint", _provider(PRIMARY, endpoints=[{"sts": "https://sts.amazonaws.com"}])),
+    ("a dual-stack S3 endpoint", _provider(PRIMARY, endpoints=[{"s3": f"https://s3.dualstack.{PRIMARY}.amazonaws.com"}])),
+    (
+        "an interface endpoint's own DNS name for KMS",
+        _provider(PRIMARY, endpoints=[{"kms": f"https://vpce-0a1b2c3d4e5f-abcdefgh.kms.{PRIMARY}.vpce.amazonaws.com"}]),
+    ),
     (
         "assumeRoles into the stack's own account",
         _provider(DR, assumeRoles=[{"roleArn": f"arn:aws:iam::{ACCOUNT}:role/deployer"}]),
@@ -241,6 +255,10 @@ ADMITTED: list[tuple[str, Mutation]] = [
     ("the Data API written out as off", set_input("db-primary-cluster", "enableHttpEndpoint", False)),
     ("hourly continuous backup (the program's)", _schedule("cron(0 * ? * * *)", continuous=True)),
     ("snapshots every 15 minutes without continuous backup", _schedule("rate(15 minutes)")),
+    (
+        "a monthly archive rule beside the daily continuous one",
+        _add_rule({"ruleName": "monthly", "schedule": "cron(0 3 1 * ? *)"}),
+    ),
     ("continuous backup on AWS's default schedule (daily 05:00 UTC)", _schedule(None, continuous=True)),
     ("snapshots every 6 hours with continuous backup", _schedule("cron(0 */6 ? * * *)", continuous=True)),
     (
@@ -258,3 +276,6 @@ ADMITTED: list[tuple[str, Mutation]] = [
         ),
     ),
 ]
+
+# a hard cap whose principals are only known after apply: an advisory on the action, never a pass in silence
+UNKNOWN_ROLES = set_input("budget-tenant-acme-cap", "definition.iamActionDefinition.roles", UNKNOWN)
