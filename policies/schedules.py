@@ -17,7 +17,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from cronsim import CronSim, CronSimError
+try:
+    from cronsim import CronSim, CronSimError
+except ImportError as exc:  # a pack installed without its requirements: say which, not a bare traceback
+    raise ImportError(
+        "the pack's backup-plan-coverage rule evaluates schedules with cronsim, which is not installed: "
+        "`pip install -r policies/requirements.txt`"
+    ) from exc
 
 NEVER = timedelta.max  # a schedule that never fires
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
