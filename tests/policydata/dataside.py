@@ -152,6 +152,14 @@ MUTATIONS: Mutations = {
             _provider(PRIMARY, endpoints=[{"kms": "https://collector.example.net"}]),
         ),
         (
+            "an endpoint override to someone's API Gateway in the zone",
+            _provider(PRIMARY, endpoints=[{"kms": f"https://a1b2c3.execute-api.{PRIMARY}.amazonaws.com/prod"}]),
+        ),
+        (
+            "an endpoint override to an AWS-looking host of another domain",
+            _provider(PRIMARY, endpoints=[{"s3": f"https://s3.{PRIMARY}.amazonaws.com.example.net"}]),
+        ),
+        (
             "assumeRoles into another account",
             _provider(DR, assumeRoles=[{"roleArn": f"arn:aws:iam::{FOREIGN}:role/deployer", "sessionName": "x"}]),
         ),
