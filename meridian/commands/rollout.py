@@ -259,6 +259,7 @@ def _report_doc(plan, outcome, slo, project_dir: Path) -> dict:
         "objectives": asdict(slo.objectives),
         "steps": [s.to_dict() for s in outcome.steps],
         "rollback": outcome.rollback,
+        "traffic_moves": outcome.moves,
     }
 
 
@@ -291,6 +292,7 @@ def provenance_record(plan, outcome, project_dir: Path) -> dict:
         "decision": outcome.decision,
         "reason": outcome.reason,
         "rollback": outcome.rollback or None,
+        "traffic_moves": outcome.moves,
         "ran_by": drive.actor(),
         "finished_at": drive.now_iso(),
     }

@@ -39,6 +39,7 @@ def markdown(doc: dict) -> str:
             f"| {s['index'] + 1} | {s['role']} | {s['percent']} | {s['decision']} | {fmt_summary(s['canary'])} "
             f"| {fmt_summary(s['stable'])} | {s['ended_at'] - s['started_at']:.1f} |"
         )
+    lines += traffic_moves(doc)
     rb = doc.get("rollback") or {}
     if rb:
         frac = rb.get("canary_fraction")
@@ -57,6 +58,20 @@ def markdown(doc: dict) -> str:
         lines += ["", f"Provenance record: `{prov}`"]
     lines += ["", f"![canary vs stable latency]({PNG})", ""]
     return "\n".join(lines)
+
+
+def traffic_moves(doc: dict) -> list[str]:
+    """Every canary weight the run changed, in order: the evidence says what the terminal said."""
+    moves = doc.get("traffic_moves") or []
+    if not moves:
+        return ["", "## Traffic moves", "", "- none: this run changed no weight"]
+    lines = ["", "## Traffic moves", "", "| when (UTC) | region | canary % | version | why |", "|---|---|---|---|---|"]
+    for m in moves:
+        lines.append(
+            f"| {m['at_utc']} | {m['role']} | {m['from_percent']} -> {m['to_percent']} | {m['version']} "
+            f"| {m['why'].replace('|', '/')} |"
+        )
+    return lines
 
 
 MAX_POINTS = 4000  # per version: more points only hide each other (and the canary under the stable)
