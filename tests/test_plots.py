@@ -45,8 +45,8 @@ def slo_run():
     """40.3 s of traffic (a last bin of 0.3 s), a fault window, 429s, and chaos events a few ms apart."""
     rng = random.Random(3)
     samples = []
-    for i in range(4030):
-        t = 1000.0 + i * 0.01
+    for i in range(8060):  # 200 a second: enough for a p99 in every bin
+        t = 1000.0 + i * 0.005
         outcome = OK if i % 50 else (THROTTLED if i % 100 else ERROR)
         samples.append(Sample(t, "read", rng.uniform(5, 80), 200, outcome, "acme"))
     window = Window(1015.0, 1020.0, "db-primary-down")
@@ -85,10 +85,13 @@ def test_a_percentile_is_not_drawn_from_too_few_requests():
     samples = [Sample(1000.0 + i * 0.02, "read", 10.0 + i % 7, 200, OK) for i in range(200)]  # 50 a second
     series = timeline(samples, 1.0)
     fig = slo_report.figure("thin", series, SloSpec(Objectives(p95_ms=300), {}, None), [], [])
-    p99 = next(line for line in fig.axes[0].get_lines() if line.get_label() == "p99")
-    p95 = next(line for line in fig.axes[0].get_lines() if line.get_label() == "p95")
-    assert all(v != v for v in p99.get_ydata()), "p99 of 50 requests is their maximum: not drawn"
+    lat = fig.axes[0]
+    p95 = next(line for line in lat.get_lines() if line.get_label() == "p95")
     assert all(v == v for v in p95.get_ydata()), "p95 of 50 requests is drawn"
+    assert "p99" not in [line.get_label() for line in lat.get_lines()], "p99 of 50 requests is their maximum: not drawn"
+    legend = [t.get_text() for t in lat.get_legend().get_texts()]
+    assert "p95" in legend and "p99" not in legend, f"no legend entry for a series that draws nothing: {legend}"
+    assert "p99 not drawn: no bin has 100 successful requests (most 50)" in lat.get_title(loc="left")
 
 
 def test_the_chaos_events_read_in_time_order_without_overlapping(slo_run):
