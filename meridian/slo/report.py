@@ -90,8 +90,11 @@ def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: 
         f"**{_headline(verdict)}** — " + ", ".join(f"{k} {v}" for k, v in meta.items() if isinstance(v, (str, int, float))),
         "",
     ]
-    if verdict.failures or verdict.notes or verdict.not_proven:
-        lines += [f"- {c.message}" for c in verdict.failures + verdict.not_proven] + [f"- {n}" for n in verdict.notes] + [""]
+    for outcome, checks in verdict.unmet():
+        lines += [f"- {len(checks)} objective(s) {outcome}:"] + [f"  - {c.message}" for c in checks]
+    lines += [f"- {n}" for n in verdict.notes]
+    if verdict.unmet() or verdict.notes:
+        lines.append("")
     lines += [
         "## Objectives",
         "",
