@@ -480,3 +480,32 @@ def test_an_added_resource_lists_at_most_eight_inputs_in_the_comment_and_all_in_
     row = next(line for line in to_markdown(diff).splitlines() if "`wide`" in line)
     assert "`setting07`: 7" in row and "setting08" not in row and "(+4 more)" in row
     assert len(diff.to_json()["resources"]["added"][0]["inputs"]) == 12
+
+
+def test_inputs_that_restate_the_type_are_left_out():
+    quota = resource("t-hooli-quota", "kubernetes:core/v1:ResourceQuota", apiVersion="v1", kind="ResourceQuota")
+    diff = diff_plans(plan(), plan(quota))
+    assert diff.added[0].inputs == () and 'ResourceQuota"' not in to_markdown(diff)
+
+
+@pytest.mark.slow
+def test_adding_an_alert_subscriber_shows_its_endpoint_on_both_topics(tmp_path):
+    """Two real previews of the us stack, before and after an HTTPS subscriber (docs/operations.md)."""
+    from .helpers import full_project_copy
+
+    project = tmp_path / "project"
+    project.mkdir()
+    full_project_copy(project)
+    hook = "https://oncall.meridian.example.com/hooks/aws-sns"
+    before = run_meridian("preview", "--stack", "us", "--no-policy", "--json", str(tmp_path / "base.json"), cwd=project)
+    assert before.code == 0, before.err
+    stack_file = project / "Pulumi.us.yaml"
+    queue = '      - {protocol: sqs, endpoint: "arn:aws:sqs:us-east-1:123456789012:meridian-alerts"}\n'
+    assert queue in stack_file.read_text()
+    stack_file.write_text(stack_file.read_text().replace(queue, queue + f'      - {{protocol: https, endpoint: "{hook}"}}\n'))
+    after = run_meridian("preview", "--stack", "us", "--no-policy", "--json", str(tmp_path / "head.json"), cwd=project)
+    assert after.code == 0, after.err
+    diff = diff_plans(load_plan(tmp_path / "base.json", "base"), load_plan(tmp_path / "head.json", "head"))
+    assert not diff.changed and not diff.removed and len(diff.added) == 2
+    rows = [line for line in to_markdown(diff).splitlines() if line.startswith("| + |")]
+    assert len(rows) == 2 and all(f'`endpoint`: "{hook}"' in row and '`protocol`: "https"' in row for row in rows), rows

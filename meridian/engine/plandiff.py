@@ -23,8 +23,10 @@ from meridian.errors import BadInput
 SECRET = "[secret]"
 STACK_SCOPE = "(stack)"  # a stack policy's violation has no resource URN
 COMMENT_MARKER = "<!-- meridian:plan-diff:{stack} -->"  # how CI finds this stack's comment to update it
-_VALUE_LIMIT = 120  # longer values are named, not shown (an https endpoint fits)
+_VALUE_LIMIT = 40  # a changed value longer than this is named, not shown (a digest changing says nothing)
+_INPUT_LIMIT = 120  # an added or removed resource's input: an https endpoint fits
 _INPUTS_SHOWN = 8  # inputs listed per row; the JSON has them all
+_RESTATES_TYPE = frozenset({"apiVersion", "kind"})  # a Kubernetes object's type, already in the row
 _ROWS = 40  # rows per Markdown section; the JSON has them all
 _MAX_CHARS = 60_000  # GitHub refuses a comment over 65,536 characters
 _EPSILON = 0.005  # cost moves below half a cent are noise from rounding
@@ -293,7 +295,7 @@ def plain_inputs(r: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(
         (key, value)
         for key, value in sorted(inputs.items())
-        if value is not None and _showable(value) and not _SENSITIVE.search(key)
+        if value is not None and _showable(value, _INPUT_LIMIT) and not _SENSITIVE.search(key) and key not in _RESTATES_TYPE
     )
 
 
@@ -336,10 +338,10 @@ def _value_change(path: str, before: Any, after: Any) -> ValueChange:
     return ValueChange(path)
 
 
-def _showable(value: Any) -> bool:
+def _showable(value: Any, limit: int = _VALUE_LIMIT) -> bool:
     if value is None or isinstance(value, (bool, int, float)):
         return True
-    return isinstance(value, str) and value != SECRET and len(value) <= _VALUE_LIMIT and "\n" not in value
+    return isinstance(value, str) and value != SECRET and len(value) <= limit and "\n" not in value
 
 
 def _violations(plan: dict[str, Any]) -> tuple[bool, dict[tuple[str, str, str], ViolationRef]]:
