@@ -171,6 +171,11 @@ def test_the_rollout_picture_draws_each_objective_the_gate_judges():
     error_panel = panels[3]
     assert {c.get_label(): round(c[0].get_height(), 3) for c in error_panel.containers} == {"stable": 0.2, "canary": 0.2}
     assert [p.get_xticklabels()[0].get_text() for p in panels[:-1]] == ["", "", ""], "step labels once, under the last panel"
+    with_availability = rollout_report.figure(rollout_doc(2000.0, (1, 100), {**OBJECTIVES, "availability": 0.999}), [], "v2")
+    availability = with_availability.axes[-1]
+    assert availability.get_ylabel().startswith("availability %") and availability.get_ylim()[0] >= 97, (
+        "99.9 % against 99.8 % must be told apart, not drawn from 0"
+    )
     latency_lines = {line.get_label(): line.get_linestyle() for line in ax.get_lines() if "objective" in line.get_label()}
     assert list(latency_lines) == ["p50 objective 100 ms", "p95 objective 500 ms", "p99 objective 900 ms"]
     assert len(set(latency_lines.values())) == 3, f"each objective line tells itself apart: {latency_lines}"

@@ -202,6 +202,10 @@ def figure(doc: dict, samples: list[Sample], canary_version: str):
         bx.set_ylabel(f"{unit}\nper step", fontsize=9)
         bx.set_xticks(xs, [step_label(s) for s in steps] if i == len(keys) - 1 else [""] * len(xs), fontsize=9)
         bx.set_xlim(-0.6, len(steps) - 0.4)
+        if key == "availability":  # 99.9 against 100 from a zero baseline are one bar height: start near them
+            shown = [v for s in steps for v in (_panel_value(key, s["canary"].get(key)), _panel_value(key, s["stable"].get(key)))]
+            floor = min([v for v in shown if v == v] + ([threshold] if objectives.get(key) is not None else []), default=0.0)
+            bx.set_ylim(max(0.0, floor - max(1.0, 100.0 - floor)), 100.0 + 0.05 * max(1.0, 100.0 - floor))
         bx.grid(axis="y", alpha=0.3)
         bx.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     fig.tight_layout()
