@@ -116,6 +116,16 @@ def test_unknown_plan_lists_catalog():
     assert "meridian:tenants['globex'].plan: unknown plan 'platinum' (allowed: starter, pro, enterprise)" in problem
 
 
+def test_moving_a_tenant_to_a_per_tenant_plan_says_which_quota_keys_it_needs():
+    raw = us_raw()
+    raw.values["tenants"][1]["plan"] = "enterprise"
+    (problem,) = problems_of(raw)
+    assert problem.endswith(
+        "meridian:tenants['globex'].quota: plan 'enterprise' is set per tenant: give this tenant a quota "
+        "(quota: {gql_qps: <n>, ingest_eps: <n>, storage_gb: <n>})"
+    ), problem
+
+
 def test_tenant_errors_name_the_tenant_by_its_id_as_written():
     raw = us_raw()
     raw.values["tenants"][3]["id"] = "Fjord_Analytics"
