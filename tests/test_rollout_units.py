@@ -486,3 +486,22 @@ def test_the_report_lists_the_traffic_moves_as_the_terminal_said_them(tmp_path):
     assert len(rows) == 2 and "| primary | 0 -> 1 | v2 | step 1 of the plan" in rows[0]
     assert "| primary | 1 -> 0 | v2 | step 1 judged: " in rows[1]
     assert reportlib.markdown(dict(doc, traffic_moves=[])).count("this run changed no weight") == 1
+
+
+def test_every_input_file_s_mistake_is_refused_in_one_run(project_copy):
+    """The stack config, the versions file and the SLO file used to be refused one per run."""
+    from meridian.commands.rollout import RolloutRequest, run_rollout
+
+    stack_file = project_copy / "Pulumi.us.yaml"
+    stack_file.write_text(stack_file.read_text().replace("meridian:zone: us", "meridian:zone: us\n  meridian:colour: blue"))
+    versions = project_copy / "versions.yaml"
+    versions.write_text("versions:\n  bad: {fault: {latency_ms: -1}}\n")
+    slo = project_copy / "slo.yaml"
+    slo.write_text("version: 1\nobjectives: {p96_ms: 3}\n")
+    request = RolloutRequest(stack="us", version="bad", versions_file=versions, slo_path=slo, project_dir=project_copy)
+    with pytest.raises(BadInput) as refused:
+        run_rollout(request)
+    message = str(refused.value)
+    assert "Pulumi.us.yaml: meridian:colour: unknown key" in message, message
+    assert "versions.yaml: versions.bad.fault" in message, message
+    assert "slo.yaml: objectives.p96_ms" in message, message

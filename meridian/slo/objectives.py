@@ -224,6 +224,11 @@ def load(project_dir: Path, stack: str, slo_path: Path | None = None) -> SloSpec
         refused.append(exc)
     if refused:
         raise BadInput("\n".join(str(exc) for exc in refused))
+    return spec_of(project_dir, cfg, path, slo_file)
+
+
+def spec_of(project_dir: Path, cfg, path: Path, slo_file: SloFile) -> SloSpec:
+    """The objectives in force from a validated stack config and a read SLO file."""
     quotas = {t.id: TenantQuota(cfg.quota_of(t).gql_qps, cfg.quota_of(t).ingest_eps) for t in cfg.tenants}
     return resolve(
         slo_file,
