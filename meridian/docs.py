@@ -198,7 +198,14 @@ SECTIONS = (
     Section("docs/offline-engine.md", "stack-counts", lambda facts, _: _stack_counts(facts)),
     Section("docs/benchmarks.md", "scale-results", lambda _, bench: _scale_results(bench)),
     Section("docs/config.md", "config-reference", lambda *_: config_reference()),
+    Section("docs/config.md", "pack-settings", lambda *_: pack_settings()),
 )
+
+
+def pack_settings() -> str:
+    from meridian.engine.policy.generated import sources_table
+
+    return sources_table()
 
 
 def bench_problems(facts: dict[str, StackFacts], bench: dict[str, Any] | None) -> list[str]:

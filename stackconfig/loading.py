@@ -57,9 +57,16 @@ def read_stack_files(project_dir: Path, stack: str, overrides: Overrides | None 
     keys (e.g. `aws:region`) as the engine would pass them, as strings. `overrides` replace
     whole top-level keys after the files (e.g. synthetic tenants for scale runs).
     """
-    project_doc = _load_yaml(project_dir / "Pulumi.yaml")
     stack_file = f"Pulumi.{stack}.yaml"
-    stack_doc = _load_yaml(project_dir / stack_file)
+    docs, unreadable = {}, []
+    for file in ("Pulumi.yaml", stack_file):  # both read before either is refused: one run names both
+        try:
+            docs[file] = _load_yaml(project_dir / file)
+        except StackFileError as exc:
+            unreadable.append(str(exc))
+    if unreadable:
+        raise StackFileError("\n".join(unreadable))
+    project_doc, stack_doc = docs["Pulumi.yaml"], docs[stack_file]
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     others: dict[str, str] = {}

@@ -15,6 +15,7 @@ from stackconfig import (
     ZONE_REGIONS,
     ConfigError,
     RawConfig,
+    StackFileError,
     engine_config,
     load_stack,
     parse_config,
@@ -22,7 +23,7 @@ from stackconfig import (
 )
 from stackconfig.planning import plan_subnets
 
-from .helpers import ROOT, STACKS
+from .helpers import ROOT, STACKS, run_meridian
 
 
 def us_raw() -> RawConfig:
@@ -113,6 +114,16 @@ def test_unknown_plan_lists_catalog():
     raw.values["tenants"][1]["plan"] = "platinum"
     (problem,) = problems_of(raw)
     assert "meridian:tenants['globex'].plan: unknown plan 'platinum' (allowed: starter, pro, enterprise)" in problem
+
+
+def test_moving_a_tenant_to_a_per_tenant_plan_says_which_quota_keys_it_needs():
+    raw = us_raw()
+    raw.values["tenants"][1]["plan"] = "enterprise"
+    (problem,) = problems_of(raw)
+    assert problem.endswith(
+        "meridian:tenants['globex'].quota: plan 'enterprise' is set per tenant: give this tenant a quota "
+        "(quota: {gql_qps: <n>, ingest_eps: <n>, storage_gb: <n>})"
+    ), problem
 
 
 def test_tenant_errors_name_the_tenant_by_its_id_as_written():
@@ -336,3 +347,27 @@ def test_cross_key_problems_come_section_by_section_in_one_run():
         "meridian:tenants['globex'].plan",
         "meridian:tenants",
     ], keys
+
+
+def test_both_malformed_files_are_named_in_one_run(project_copy):
+    (project_copy / "Pulumi.yaml").write_text((project_copy / "Pulumi.yaml").read_text() + "config: [unclosed\n")
+    (project_copy / "Pulumi.us.yaml").write_text("config:\n  meridian:zone: us\n   bad: indent\n")
+    with pytest.raises(StackFileError) as info:
+        load_stack(project_copy, "us")
+    text = str(info.value)
+    assert text.startswith("Pulumi.yaml: not valid YAML") and "\nPulumi.us.yaml: not valid YAML" in text, text
+    assert "<unicode string>" not in str(info.value)
+
+
+def test_a_stack_config_mistake_and_an_slo_file_mistake_exit_2_together(project_copy):
+    """The gate's two inputs used to be refused one after the other: fix the stack file, run again,
+    only then hear of the SLO file."""
+    edit_stack(project_copy, "us", meridian__colour="blue")
+    slo = project_copy / "slo.yaml"
+    slo.write_text("version: 1\nobjectives: {p95_ms: -1, p96_ms: 3}\n")
+    cli = run_meridian("slo", "--stack", "us", "--slo", str(slo), "--project-dir", str(project_copy), cwd=project_copy)
+    assert cli.code == 2 and "Traceback" not in cli.err, cli.err
+    err = " ".join(cli.err.split())
+    assert "Pulumi.us.yaml: meridian:colour: unknown key" in err, err
+    assert "slo.yaml: objectives.p95_ms:" in err and "slo.yaml: objectives.p96_ms:" in err, err
+    assert str(project_copy) not in err, "the SLO file is named from the project, as the stack file is"

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meridian.cli import app
-from meridian.engine.plandiff import COMMENT_MARKER, diff_plans, headline, load_plan, to_markdown
+from meridian.engine.plandiff import COMMENT_MARKER, diff_plans, headline, load_plan, to_markdown, urn_name
 from meridian.errors import BadInput
 
 from .helpers import run_meridian
@@ -444,3 +444,68 @@ def test_onboarding_a_tenant_lists_the_settings_secrets_it_changes(tmp_path):
     assert len(secret_only) >= 4 and all(name.endswith("settings") for name in secret_only), secret_only
     assert all(any(c.secret for c in r.changes) for r in diff.changed if r.name in secret_only)
     assert "`stringData` [secret]" in to_markdown(diff)
+
+
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+HOOK = "https://hooks.example.com/services/meridian/alerts/on-call-primary-rotation"  # 74 characters
+
+
+def test_a_new_alert_subscriber_shows_its_endpoint_as_pulumi_preview_does():
+    old = resource("us-alerts-failover-e1a2", SUBSCRIPTION, protocol="email", endpoint="oncall@example.com", topic="[unknown]")
+    new = resource("us-alerts-failover-9f3c", SUBSCRIPTION, protocol="https", endpoint=HOOK, topic="[unknown]")
+    with_token = resource(
+        "us-alerts-hook-auth", "aws:ssm/parameter:Parameter", name="hook", authToken="clear-token", value="[secret]"
+    )
+    diff = diff_plans(plan(old), plan(new, with_token))
+    markdown, document = to_markdown(diff), diff.to_json()
+    added = next(line for line in markdown.splitlines() if "us-alerts-failover-9f3c" in line)
+    assert f'`endpoint`: "{HOOK}"' in added and '`protocol`: "https"' in added, added
+    removed = next(line for line in markdown.splitlines() if "us-alerts-failover-e1a2" in line)
+    assert removed.startswith("| - |") and '`endpoint`: "oncall@example.com"' in removed, removed
+    added_inputs = {urn_name(r["urn"]): r["inputs"] for r in document["resources"]["added"]}
+    assert added_inputs["us-alerts-failover-9f3c"]["endpoint"] == HOOK
+    assert document["resources"]["removed"][0]["inputs"] == {
+        "endpoint": "oncall@example.com",
+        "protocol": "email",
+        "topic": "[unknown]",
+    }
+    hidden = markdown + json.dumps(document)
+    assert "clear-token" not in hidden and "[secret]" not in hidden, "secrets and credential-like inputs stay unnamed values"
+    assert '`name`: "hook"' in markdown
+
+
+def test_an_added_resource_lists_at_most_eight_inputs_in_the_comment_and_all_in_the_json():
+    many = resource("wide", "aws:sqs/queue:Queue", **{f"setting{i:02d}": i for i in range(12)})
+    diff = diff_plans(plan(), plan(many))
+    row = next(line for line in to_markdown(diff).splitlines() if "`wide`" in line)
+    assert "`setting07`: 7" in row and "setting08" not in row and "(+4 more)" in row
+    assert len(diff.to_json()["resources"]["added"][0]["inputs"]) == 12
+
+
+def test_inputs_that_restate_the_type_are_left_out():
+    quota = resource("t-hooli-quota", "kubernetes:core/v1:ResourceQuota", apiVersion="v1", kind="ResourceQuota")
+    diff = diff_plans(plan(), plan(quota))
+    assert diff.added[0].inputs == () and 'ResourceQuota"' not in to_markdown(diff)
+
+
+@pytest.mark.slow
+def test_adding_an_alert_subscriber_shows_its_endpoint_on_both_topics(tmp_path):
+    """Two real previews of the us stack, before and after an HTTPS subscriber (docs/operations.md)."""
+    from .helpers import full_project_copy
+
+    project = tmp_path / "project"
+    project.mkdir()
+    full_project_copy(project)
+    hook = "https://oncall.meridian.example.com/hooks/aws-sns"
+    before = run_meridian("preview", "--stack", "us", "--no-policy", "--json", str(tmp_path / "base.json"), cwd=project)
+    assert before.code == 0, before.err
+    stack_file = project / "Pulumi.us.yaml"
+    queue = '      - {protocol: sqs, endpoint: "arn:aws:sqs:us-east-1:123456789012:meridian-alerts"}\n'
+    assert queue in stack_file.read_text()
+    stack_file.write_text(stack_file.read_text().replace(queue, queue + f'      - {{protocol: https, endpoint: "{hook}"}}\n'))
+    after = run_meridian("preview", "--stack", "us", "--no-policy", "--json", str(tmp_path / "head.json"), cwd=project)
+    assert after.code == 0, after.err
+    diff = diff_plans(load_plan(tmp_path / "base.json", "base"), load_plan(tmp_path / "head.json", "head"))
+    assert not diff.changed and not diff.removed and len(diff.added) == 2
+    rows = [line for line in to_markdown(diff).splitlines() if line.startswith("| + |")]
+    assert len(rows) == 2 and all(f'`endpoint`: "{hook}"' in row and '`protocol`: "https"' in row for row in rows), rows

@@ -45,8 +45,8 @@ def slo_run():
     """40.3 s of traffic (a last bin of 0.3 s), a fault window, 429s, and chaos events a few ms apart."""
     rng = random.Random(3)
     samples = []
-    for i in range(4030):
-        t = 1000.0 + i * 0.01
+    for i in range(8060):  # 200 a second: enough for a p99 in every bin
+        t = 1000.0 + i * 0.005
         outcome = OK if i % 50 else (THROTTLED if i % 100 else ERROR)
         samples.append(Sample(t, "read", rng.uniform(5, 80), 200, outcome, "acme"))
     window = Window(1015.0, 1020.0, "db-primary-down")
@@ -85,10 +85,13 @@ def test_a_percentile_is_not_drawn_from_too_few_requests():
     samples = [Sample(1000.0 + i * 0.02, "read", 10.0 + i % 7, 200, OK) for i in range(200)]  # 50 a second
     series = timeline(samples, 1.0)
     fig = slo_report.figure("thin", series, SloSpec(Objectives(p95_ms=300), {}, None), [], [])
-    p99 = next(line for line in fig.axes[0].get_lines() if line.get_label() == "p99")
-    p95 = next(line for line in fig.axes[0].get_lines() if line.get_label() == "p95")
-    assert all(v != v for v in p99.get_ydata()), "p99 of 50 requests is their maximum: not drawn"
+    lat = fig.axes[0]
+    p95 = next(line for line in lat.get_lines() if line.get_label() == "p95")
     assert all(v == v for v in p95.get_ydata()), "p95 of 50 requests is drawn"
+    assert "p99" not in [line.get_label() for line in lat.get_lines()], "p99 of 50 requests is their maximum: not drawn"
+    legend = [t.get_text() for t in lat.get_legend().get_texts()]
+    assert "p95" in legend and "p99" not in legend, f"no legend entry for a series that draws nothing: {legend}"
+    assert "p99 not drawn: no bin has 100 successful requests (most 50)" in lat.get_title(loc="left")
 
 
 def test_the_chaos_events_read_in_time_order_without_overlapping(slo_run):
@@ -100,11 +103,16 @@ def test_the_chaos_events_read_in_time_order_without_overlapping(slo_run):
     no_overlap(texts, render(fig))
 
 
-def rollout_doc(t0: float) -> dict:
+OBJECTIVES = {"p50_ms": 100, "p95_ms": 500, "p99_ms": 900, "error_rate": 0.01}
+
+
+def rollout_doc(t0: float, percents=(1, 50), objectives=None) -> dict:
     steps, t = [], t0
-    for index, (role, percent) in enumerate((("dr", 1), ("dr", 50), ("primary", 1), ("primary", 50))):
-        if index == 2:
+    plan = [("dr", p) for p in percents] + [("primary", p) for p in percents]
+    for index, (role, percent) in enumerate(plan):
+        if index == len(percents):
             t += 20  # the pause while the load moves to the primary
+        measured = {"p50_ms": 12.0, "p95_ms": 40.0, "p99_ms": 70.0, "error_rate": 0.002, "availability": 0.998}
         steps.append(
             {
                 "index": index,
@@ -112,12 +120,12 @@ def rollout_doc(t0: float) -> dict:
                 "percent": percent,
                 "started_at": t,
                 "ended_at": t + 30,
-                "canary": {"p95_ms": 40.0},
-                "stable": {"p95_ms": 38.0},
+                "canary": dict(measured, p95_ms=44.0 + index),
+                "stable": measured,
             }
         )
         t += 30
-    return {"steps": steps, "decision": "promoted", "objectives": {"p95_ms": 500}, "rollback": {}}
+    return {"steps": steps, "decision": "promoted", "objectives": objectives or {"p95_ms": 500}, "rollback": {}}
 
 
 def test_the_rollout_picture_thins_its_points_labels_the_pause_and_keeps_the_legend_off_the_data():
@@ -128,12 +136,49 @@ def test_the_rollout_picture_thins_its_points_labels_the_pause_and_keeps_the_leg
     ]
     fig = rollout_report.figure(rollout_doc(t0), samples, "v2")
     ax, bx = fig.axes
+    assert bx.get_ylabel().startswith("p95 ms"), "no objective set: p95 is still drawn"
     sizes = {c.get_label(): len(c.get_offsets()) for c in ax.collections if c.get_label().startswith(("stable", "canary"))}
     assert all(n <= rollout_report.MAX_POINTS for n in sizes.values()) and sum(sizes.values()) < 30_000, sizes
     assert any("of 28,500 shown" in label for label in sizes), sizes
     assert "pause: load moves region" in ax.get_legend_handles_labels()[1]
     assert [t.get_text() for t in ax.texts] == ["1: dr 1 %", "2: dr 50 %", "3: primary 1 %", "4: primary 50 %"]
     assert min(t.get_fontsize() for t in ax.texts) >= 8 and min(t.get_fontsize() for t in bx.get_xticklabels()) >= 8
+    legends_beside_the_data(fig)
+
+
+@pytest.mark.parametrize("percents", [(1, 5, 25, 100), (1, 2, 5, 10, 25, 50, 100)], ids=["default plan", "7 steps a region"])
+def test_the_rollout_step_labels_do_not_collide(percents):
+    doc = rollout_doc(2000.0, percents)
+    fig = rollout_report.figure(doc, [], "v2")
+    bottom = fig.axes[-1]
+    renderer = render(fig)
+    labels = [t for t in bottom.get_xticklabels() if t.get_text()]
+    assert len(labels) == 2 * len(percents)
+    assert [" ".join(t.get_text().split()) for t in labels][:2] == ["1 dr 1 %", f"2 dr {percents[1]} %"]
+    no_overlap(labels, renderer)
+
+
+def test_the_rollout_picture_draws_each_objective_the_gate_judges():
+    fig = rollout_report.figure(rollout_doc(2000.0, (1, 25, 100), OBJECTIVES), [], "v2")
+    ax, *panels = fig.axes
+    assert [p.get_ylabel().split("\n")[0] for p in panels] == ["p50 ms", "p95 ms", "p99 ms", "error rate %"]
+    for panel, (key, objective) in zip(panels, OBJECTIVES.items(), strict=True):
+        bars = {c.get_label(): [round(b.get_height(), 3) for b in c] for c in panel.containers}
+        assert set(bars) == {"stable", "canary"} and all(len(v) == 6 for v in bars.values()), (key, bars)
+        lines = {line.get_label(): line.get_ydata()[0] for line in panel.get_lines()}
+        shown = objective * (1 if key.endswith("_ms") else 100)
+        assert lines[next(k for k in lines if k.startswith("objective"))] == pytest.approx(shown), (key, lines)
+    error_panel = panels[3]
+    assert {c.get_label(): round(c[0].get_height(), 3) for c in error_panel.containers} == {"stable": 0.2, "canary": 0.2}
+    assert [p.get_xticklabels()[0].get_text() for p in panels[:-1]] == ["", "", ""], "step labels once, under the last panel"
+    with_availability = rollout_report.figure(rollout_doc(2000.0, (1, 100), {**OBJECTIVES, "availability": 0.999}), [], "v2")
+    availability = with_availability.axes[-1]
+    assert availability.get_ylabel().startswith("availability %") and availability.get_ylim()[0] >= 97, (
+        "99.9 % against 99.8 % must be told apart, not drawn from 0"
+    )
+    latency_lines = {line.get_label(): line.get_linestyle() for line in ax.get_lines() if "objective" in line.get_label()}
+    assert list(latency_lines) == ["p50 objective 100 ms", "p95 objective 500 ms", "p99 objective 900 ms"]
+    assert len(set(latency_lines.values())) == 3, f"each objective line tells itself apart: {latency_lines}"
     legends_beside_the_data(fig)
 
 

@@ -83,6 +83,9 @@ def test_a_good_version_is_promoted_to_100_with_a_provenance_record(state_dir, t
     ]
     assert all(s["canary"]["judged"] >= 5 and s["canary"]["passed"] for s in report["steps"])
     assert (tmp_path / "report" / "rollout.png").stat().st_size > 10_000
+    moves = [(m["role"], m["from_percent"], m["to_percent"]) for m in report["traffic_moves"]]
+    assert moves == [("dr", 0, 50), ("dr", 50, 100), ("primary", 0, 50), ("primary", 50, 100)], "every move kept"
+    assert "## Traffic moves" in (tmp_path / "report" / "rollout.md").read_text()
     records = list((tmp_path / "evidence" / "rollout").glob("good-*.json"))
     assert len(records) == 1 and verify(tmp_path / "evidence").ok
     record = json.loads(records[0].read_text())
@@ -103,6 +106,7 @@ def test_a_version_600ms_slower_is_rolled_back_at_the_first_step(state_dir, targ
     assert report["steps"][0]["canary"]["p95_ms"] >= 600
     rb = report["rollback"]
     assert rb["canary_requests"] >= 3 and rb["canary_fraction"] < 0.05
+    assert [(m["from_percent"], m["to_percent"]) for m in report["traffic_moves"]] == [(0, 1), (1, 0)]
     # stable's own requests, the whole run long, kept the SLO
     samples = read_raw(tmp_path / "report" / "load-primary" / "raw.csv")
     # stable answers with the version the plan gave it (the stack's image tag), the canary with "bad"

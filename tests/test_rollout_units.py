@@ -414,3 +414,94 @@ def test_a_run_that_breaks_rolls_back_instead_of_leaving_a_split(tmp_path):
         runner.run()
     assert target.weights == {"primary": 0, "dr": 0} and stopped == ["primary"]
     assert load(tmp_path / "state.json").phase == "rolled_back"
+
+
+# --- the traffic moves the report keeps --------------------------------------------------------
+
+
+def _moves(outcome) -> list[tuple]:
+    return [(m["role"], m["from_percent"], m["to_percent"], m["version"]) for m in outcome.moves]
+
+
+def test_every_weight_the_run_sets_is_a_traffic_move_with_when_and_why(tmp_path):
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=30.0)
+    runner, _ = _runner(tmp_path, target)
+    outcome = runner.run()
+    assert _moves(outcome) == [("primary", 0, 1, "v2"), ("primary", 1, 5, "v2"), ("primary", 5, 100, "v2")]
+    assert [m["why"] for m in outcome.moves] == [f"step {i} of the plan (primary {p} %)" for i, p in ((1, 1), (2, 5), (3, 100))]
+    assert [m["at"] for m in outcome.moves] == sorted(m["at"] for m in outcome.moves)
+    assert all(m["at_utc"].endswith("+00:00") for m in outcome.moves)
+
+
+def test_the_rollback_is_a_traffic_move_that_says_the_judgement(tmp_path):
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=640.0)
+    runner, _ = _runner(tmp_path, target)
+    outcome = runner.run()
+    assert _moves(outcome) == [("primary", 0, 1, "v2"), ("primary", 1, 0, "v2")]
+    assert outcome.moves[1]["why"].startswith("step 1 judged: ") and "p95_ms" in outcome.moves[1]["why"]
+
+
+def test_taking_over_a_promoted_canary_track_says_whose_traffic_went_back_to_stable(tmp_path):
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=30.0)
+    target.weights["primary"] = 100  # v1 was promoted on the canary track, never made stable
+    state = RolloutState("us", "aws", "v1", "sha256:old", "x", [1, 100], ["primary"], phase="promoted")
+    state.applied = {"primary": 100, "dr": 0}
+    save(tmp_path / "state.json", state)
+    runner, _ = _runner(tmp_path, target)
+    outcome = runner.run()
+    first = outcome.moves[0]
+    assert (first["role"], first["from_percent"], first["to_percent"]) == ("primary", 100, 1)
+    assert "the 100 % before were v1's, now back on the stable image" in first["why"]
+    assert "v1 was promoted on the canary track" in first["why"]
+    assert "were v1's" not in outcome.moves[1]["why"], "only the move that took the share over says so"
+
+
+def test_an_unknown_split_rolled_back_before_step_1_is_a_traffic_move(tmp_path):
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=30.0)
+    target.weights["dr"] = 5  # nobody recorded this split
+    runner, _ = _runner(tmp_path, target)
+    outcome = runner.run()
+    assert _moves(outcome)[0] == ("dr", 5, 0, "an unrecorded version")
+    assert outcome.moves[0]["why"].startswith("reconcile before step 1: no rollout record")
+
+
+def test_the_report_lists_the_traffic_moves_as_the_terminal_said_them(tmp_path):
+    from meridian.rollout import report as reportlib
+
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=640.0)
+    runner, _ = _runner(tmp_path, target)
+    outcome = runner.run()
+    doc = {
+        "plan": runner.plan.to_dict(),
+        "plan_sha256": runner.plan.sha256,
+        "decision": outcome.decision,
+        "reason": outcome.reason,
+        "steps": [s.to_dict() for s in outcome.steps],
+        "rollback": outcome.rollback,
+        "traffic_moves": outcome.moves,
+    }
+    md = reportlib.markdown(doc)
+    section = md.split("## Traffic moves", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| 20")]
+    assert len(rows) == 2 and "| primary | 0 -> 1 | v2 | step 1 of the plan" in rows[0]
+    assert "| primary | 1 -> 0 | v2 | step 1 judged: " in rows[1]
+    assert reportlib.markdown(dict(doc, traffic_moves=[])).count("this run changed no weight") == 1
+
+
+def test_every_input_file_s_mistake_is_refused_in_one_run(project_copy):
+    """The stack config, the versions file and the SLO file used to be refused one per run."""
+    from meridian.commands.rollout import RolloutRequest, run_rollout
+
+    stack_file = project_copy / "Pulumi.us.yaml"
+    stack_file.write_text(stack_file.read_text().replace("meridian:zone: us", "meridian:zone: us\n  meridian:colour: blue"))
+    versions = project_copy / "versions.yaml"
+    versions.write_text("versions:\n  bad: {fault: {latency_ms: -1}}\n")
+    slo = project_copy / "slo.yaml"
+    slo.write_text("version: 1\nobjectives: {p96_ms: 3}\n")
+    request = RolloutRequest(stack="us", version="bad", versions_file=versions, slo_path=slo, project_dir=project_copy)
+    with pytest.raises(BadInput) as refused:
+        run_rollout(request)
+    message = str(refused.value)
+    assert "Pulumi.us.yaml: meridian:colour: unknown key" in message, message
+    assert "versions.yaml: versions.bad.fault" in message, message
+    assert "slo.yaml: objectives.p96_ms" in message, message

@@ -199,3 +199,41 @@ def test_threshold_sources_are_project_relative_files_and_keys(tmp_path):
     outside = tmp_path / "slo.yaml"
     outside.write_text("objectives: {p95_ms: 400}\n")
     assert objlib.load(ROOT, "us", outside).path == str(outside), "a file outside the project keeps its full path"
+
+
+def _counted_groups(text: str, heading: str, item: str) -> dict[str, list[str]]:
+    """`<heading>N objective(s) <outcome>:` lines and the `<item>` lines under each, as printed."""
+    groups: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith(heading) and " objective(s) " in line and line.endswith(":"):
+            count, _, outcome = line.removeprefix(heading).removesuffix(":").partition(" objective(s) ")
+            current = groups.setdefault(outcome, [count])
+        elif current is not None and line.startswith(item):
+            current.append(line.removeprefix(item))
+        else:
+            current = None
+    return groups
+
+
+def test_the_not_enough_evidence_count_is_the_list_printed_under_it():
+    from meridian.commands.slo import breach_message
+    from meridian.slo.evaluate import Evidence
+    from meridian.slo.objectives import SloSpec
+    from meridian.slo.report import markdown
+
+    samples = [sample(10.0, t=1000 + i * 0.1) for i in range(60)]  # 6 s: too short for the tail objectives
+    objectives = Objectives(p95_ms=500, p99_ms=900, error_rate=0.001, availability=0.999)
+    v = evaluate(samples, objectives, evidence=Evidence(min_duration_s=30, watch=frozenset({"availability"})))
+    table = {}
+    for c in v.checks:
+        table.setdefault(c.outcome, []).append(c.message)
+    assert set(table) == {"ok", "not enough evidence", "not proven"}, table
+    message = breach_message(v, {"md": "report.md"})
+    assert message.startswith("not enough evidence: the SLO is not proven:")
+    report = markdown("t", {}, SloSpec(objectives, {}, None), v)
+    for text, heading, item in ((message, "  ", "    "), (report, "- ", "  - ")):
+        groups = _counted_groups(text, heading, item)
+        assert set(groups) == {"not enough evidence", "not proven"}, text
+        for outcome, (count, *listed) in groups.items():
+            assert int(count) == len(listed) == len(table[outcome]) and listed == table[outcome], (outcome, text)

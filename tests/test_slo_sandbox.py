@@ -145,7 +145,7 @@ def test_plain_locust_exit_code_is_the_verdict(state_dir, impossible):
     ]
     breached = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=90, env={**os.environ, "NO_COLOR": "1"})
     assert breached.returncode == 1, breached.stdout + breached.stderr
-    assert "SLO BREACHED" in breached.stdout and "FAILED p95_ms" in breached.stdout
+    assert "SLO BREACHED" in breached.stdout and "1 objective(s) FAILED:\n    p95_ms" in breached.stdout
 
 
 @pytest.mark.parametrize(

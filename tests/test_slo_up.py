@@ -89,7 +89,12 @@ def test_an_impossible_slo_exits_1_naming_the_objective_and_what_to_do(user_proj
     impossible.write_text("version: 1\nobjectives:\n  p95_ms: 0.001\n")
     cli = up(project, state, "--slo", str(impossible))  # the sandbox of the green path, reused
     assert cli.code == 1, cli.out + cli.err
-    assert "SLO breached (" in cli.err and "p95_ms" in cli.err and "is over the objective" in cli.err
+    assert (
+        "SLO breached:" in cli.err
+        and "1 objective(s) FAILED:" in cli.err
+        and "p95_ms" in cli.err
+        and "is over the objective" in cli.err
+    )
     assert "The sandbox stays up for inspection: `meridian sandbox status --stack us`" in cli.err
     assert "docs/slo.md (When the gate fails)" in cli.err and "Traceback" not in cli.err
     status = run_meridian("sandbox", "status", "--stack", STACK, "--state-dir", str(state), cwd=project)

@@ -119,18 +119,32 @@ def run_rollout(req: RolloutRequest) -> int:
     order = parse_region_order(req.region_order)
     project_dir = find_project_dir(req.project_dir)
     require_stack(project_dir, req.stack)
-    cfg = load_validated(project_dir, req.stack)
-    steps = parse_steps(req.steps) if req.steps else check_steps(cfg.rollout.steps, "rollout.steps")
-    fault = parse_fault(req.fault) if req.fault else None
-    if fault is None and req.version and req.target == "sandbox":
-        fault = version_fault(req.version, req.versions_file or project_dir / DEFAULT_VERSIONS_FILE)
+    # every input file read before any is refused: the stack config, the versions file and the SLO
+    # file each name their own mistakes in one run (exit 2), not one per run
+    refused: list[BadInput] = []
+
+    def attempt(read):
+        try:
+            return read()
+        except BadInput as exc:
+            refused.append(exc)
+            return None
+
+    cfg = attempt(lambda: load_validated(project_dir, req.stack))
+    steps = attempt(lambda: parse_steps(req.steps) if req.steps else cfg and check_steps(cfg.rollout.steps, "rollout.steps"))
+    fault = attempt(lambda: parse_fault(req.fault)) if req.fault else None
+    if fault is None and not req.fault and req.version and req.target == "sandbox":
+        fault = attempt(lambda: version_fault(req.version, req.versions_file or project_dir / DEFAULT_VERSIONS_FILE))
+    slo_file = req.slo_path or (project_dir / (cfg.rollout.slo_file if cfg else objectives.DEFAULT_SLO_FILE))
+    slo_spec = attempt(lambda: objectives.read_slo_file(slo_file, objectives.shown_path(slo_file, project_dir)))
+    if refused:
+        raise BadInput("\n".join(str(exc) for exc in refused))
     if fault is not None and req.target != "sandbox":
         raise BadInput("--fault / a versions-file fault is a sandbox rehearsal; on AWS the canary is what `pulumi up` deployed")
     from meridian.evidence.signature import signing_key_path
 
     key_path = signing_key_path(req.signing_key)
-    slo_file = req.slo_path or (project_dir / cfg.rollout.slo_file)
-    slo = objectives.load(project_dir, req.stack, slo_file)
+    slo = objectives.spec_of(project_dir, cfg, slo_file, slo_spec)
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
     drive.require_canary_api(target)
@@ -259,6 +273,7 @@ def _report_doc(plan, outcome, slo, project_dir: Path) -> dict:
         "objectives": asdict(slo.objectives),
         "steps": [s.to_dict() for s in outcome.steps],
         "rollback": outcome.rollback,
+        "traffic_moves": outcome.moves,
     }
 
 
@@ -291,6 +306,7 @@ def provenance_record(plan, outcome, project_dir: Path) -> dict:
         "decision": outcome.decision,
         "reason": outcome.reason,
         "rollback": outcome.rollback or None,
+        "traffic_moves": outcome.moves,
         "ran_by": drive.actor(),
         "finished_at": drive.now_iso(),
     }

@@ -42,8 +42,11 @@ def not_proven_line(verdict) -> str:
 
 def breach_message(verdict, paths, advice: str = "") -> str:
     head = "not enough evidence: the SLO is not proven" if verdict.not_enough_evidence else "SLO breached"
-    lines = [f"{head} ({len(verdict.failures)} objective(s)):"] + [f"  {c.message}" for c in verdict.failures]
-    lines += [f"  {c.message}" for c in verdict.not_proven] + [f"  {n}" for n in verdict.notes]
+    lines = [f"{head}:"]
+    for outcome, checks in verdict.unmet():  # each count is the list under it (and the table's rows)
+        lines.append(f"  {len(checks)} objective(s) {outcome}:")
+        lines += [f"    {c.message}" for c in checks]
+    lines += [f"  note: {n}" for n in verdict.notes]
     lines.append(f"report: {paths['md']}")
     if advice:
         lines.append(advice)

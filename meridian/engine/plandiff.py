@@ -23,7 +23,10 @@ from meridian.errors import BadInput
 SECRET = "[secret]"
 STACK_SCOPE = "(stack)"  # a stack policy's violation has no resource URN
 COMMENT_MARKER = "<!-- meridian:plan-diff:{stack} -->"  # how CI finds this stack's comment to update it
-_VALUE_LIMIT = 40  # longer values are named, not shown
+_VALUE_LIMIT = 40  # a changed value longer than this is named, not shown (a digest changing says nothing)
+_INPUT_LIMIT = 120  # an added or removed resource's input: an https endpoint fits
+_INPUTS_SHOWN = 8  # inputs listed per row; the JSON has them all
+_RESTATES_TYPE = frozenset({"apiVersion", "kind"})  # a Kubernetes object's type, already in the row
 _ROWS = 40  # rows per Markdown section; the JSON has them all
 _MAX_CHARS = 60_000  # GitHub refuses a comment over 65,536 characters
 _EPSILON = 0.005  # cost moves below half a cent are noise from rounding
@@ -92,6 +95,9 @@ class ResourceChange:
     region: str | None
     changes: tuple[ValueChange, ...] = ()
     protect: bool = False
+    # an added or removed resource's plain top-level inputs (what `pulumi preview --diff` prints with
+    # + or -): a new alert subscriber's endpoint is read in the comment, not guessed from a hash
+    inputs: tuple[tuple[str, Any], ...] = ()
 
     @property
     def keys(self) -> list[str]:
@@ -176,6 +182,8 @@ class PlanDiff:
             out: dict[str, Any] = {"urn": rc.urn, "type": rc.type, "region": rc.region}
             if rc.changes:
                 out["changed_keys"] = rc.keys
+            if rc.inputs:
+                out["inputs"] = dict(rc.inputs)
             return out
 
         cost = self.cost
@@ -232,8 +240,8 @@ def diff_plans(base: dict[str, Any], head: dict[str, Any]) -> PlanDiff:
     before = {r["urn"]: r for r in base["resources"] if _is_resource(r)}
     after = {r["urn"]: r for r in head["resources"] if _is_resource(r)}
 
-    added = [_ref(after[u]) for u in sorted(after.keys() - before.keys())]
-    removed = [_ref(before[u]) for u in sorted(before.keys() - after.keys())]
+    added = [_ref(after[u], inputs=plain_inputs(after[u])) for u in sorted(after.keys() - before.keys())]
+    removed = [_ref(before[u], inputs=plain_inputs(before[u])) for u in sorted(before.keys() - after.keys())]
     old_secrets, new_secrets, secrets_note = _secret_digests(base, head)
     changed = []
     for urn in sorted(before.keys() & after.keys()):
@@ -275,9 +283,19 @@ def secret_changes(before: dict[str, str], after: dict[str, str], seen: set[str]
     ]
 
 
-def _ref(r: dict[str, Any], changes: tuple[ValueChange, ...] = ()) -> ResourceChange:
+def _ref(r: dict[str, Any], changes: tuple[ValueChange, ...] = (), inputs: tuple = ()) -> ResourceChange:
     return ResourceChange(
-        r["urn"], r["type"], r.get("name") or urn_name(r["urn"]), r.get("region"), changes, bool(r.get("protect"))
+        r["urn"], r["type"], r.get("name") or urn_name(r["urn"]), r.get("region"), changes, bool(r.get("protect")), inputs
+    )
+
+
+def plain_inputs(r: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The top-level inputs shown in clear: set, short, one line, neither secret nor credential-like."""
+    inputs = r.get("inputs") or {}
+    return tuple(
+        (key, value)
+        for key, value in sorted(inputs.items())
+        if value is not None and _showable(value, _INPUT_LIMIT) and not _SENSITIVE.search(key) and key not in _RESTATES_TYPE
     )
 
 
@@ -320,10 +338,10 @@ def _value_change(path: str, before: Any, after: Any) -> ValueChange:
     return ValueChange(path)
 
 
-def _showable(value: Any) -> bool:
+def _showable(value: Any, limit: int = _VALUE_LIMIT) -> bool:
     if value is None or isinstance(value, (bool, int, float)):
         return True
-    return isinstance(value, str) and value != SECRET and len(value) <= _VALUE_LIMIT and "\n" not in value
+    return isinstance(value, str) and value != SECRET and len(value) <= limit and "\n" not in value
 
 
 def _violations(plan: dict[str, Any]) -> tuple[bool, dict[tuple[str, str, str], ViolationRef]]:
@@ -546,6 +564,12 @@ def _cost_section(cost: CostDiff) -> list[str]:
     return out + ([""] if cost.head_problems else [])
 
 
+def _inputs_text(r: ResourceChange) -> str:
+    shown = ", ".join(f"{_code(k)}: {_cell(_fmt_value(v))}" for k, v in r.inputs[:_INPUTS_SHOWN])
+    more = len(r.inputs) - _INPUTS_SHOWN
+    return shown + (f" (+{more} more)" if more > 0 else "")
+
+
 def _change_text(c: ValueChange) -> str:
     if c.secret:
         return f"{_code(c.path)} [secret]"
@@ -563,12 +587,13 @@ def _resources_section(d: PlanDiff) -> list[str]:
         f"<details><summary>Resources: {len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to delete, "
         f"{d.unchanged} unchanged</summary>",
         "",
-        "| | resource | region | changed inputs |",
+        "| | resource | region | inputs: changed (~), set (+ / -) |",
         "|---|---|---|---|",
     ]
     # deletes and changes first: a long list is capped, and what it hides then are additions
     rows = [
-        f"| - | {_resource_cell(r)} | {r.region or ''} | {'⚠️ protected: the delete fails until unprotected' if r.protect else ''} |"
+        f"| - | {_resource_cell(r)} | {r.region or ''} | "
+        f"{'⚠️ protected: the delete fails until unprotected; ' if r.protect else ''}{_inputs_text(r)} |"
         for r in d.removed
     ]
     rows += [
@@ -576,6 +601,6 @@ def _resources_section(d: PlanDiff) -> list[str]:
         f"{f' (+{len(r.changes) - 8} more)' if len(r.changes) > 8 else ''} |"
         for r in d.changed
     ]
-    rows += [f"| + | {_resource_cell(r)} | {r.region or ''} | |" for r in d.added]
+    rows += [f"| + | {_resource_cell(r)} | {r.region or ''} | {_inputs_text(r)} |" for r in d.added]
     out += _capped(rows, len(rows))
     return out + ["", "</details>"]

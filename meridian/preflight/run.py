@@ -22,10 +22,15 @@ def summary_line(results: list[CheckResult]) -> str:
     )
 
 
+ENCODES_WIDTH = 100
+
+
 def print_report(results: list[CheckResult], console: Console) -> None:
     table = Table(title="deploy preflight", show_lines=False)
     for col in ("check", "result", "checked", "what it encodes"):
-        table.add_column(col, overflow="fold")
+        # the rule text wraps at ENCODES_WIDTH: in a CI log (no width limit) one line of it padded
+        # every row of the table to 2,000 columns; wrapped, every word is still there
+        table.add_column(col, overflow="fold", max_width=ENCODES_WIDTH if col == "what it encodes" else None)
     for r in results:
         table.add_row(
             r.check, "[green]pass[/]" if r.passed else f"[bold red]{len(r.findings)} failing[/]", str(r.checked), r.encodes

@@ -70,6 +70,22 @@ class Outcome:
     samples: list[Sample] = field(default_factory=list)
     rollback: dict = field(default_factory=dict)  # when, how long to 0 %, canary requests served
     reason: str = ""
+    moves: list[dict] = field(default_factory=list)  # every canary weight this run changed: see `move`
+
+
+def move(role: str, before: int, after: int, version: str, why: str, at: float | None = None) -> dict:
+    """One traffic move as the report keeps it: which region's canary share went from what to what,
+    carrying which version, when (epoch and UTC) and why."""
+    at = time.time() if at is None else at
+    return {
+        "role": role,
+        "from_percent": before,
+        "to_percent": after,
+        "version": version,
+        "at": at,
+        "at_utc": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+        "why": why,
+    }
 
 
 def require_canary_api(target: Target) -> None:
@@ -117,6 +133,8 @@ class Runner:
     prepare_region: Callable[[str], None] = lambda role: None  # sandbox: start the canary process
     on_event: Callable[[str, dict], None] = lambda kind, data: None
     max_hold_s: float | None = None
+    _carried: str = field(default="", init=False, repr=False)  # whose canary share was live before this run
+    _before_run: str = field(default="", init=False, repr=False)  # what reconcile said about it
 
     def decide(self) -> tuple[Decision, RolloutState | None]:
         from meridian.rollout.state import load
@@ -129,8 +147,18 @@ class Runner:
         self.on_event("reconcile", {"decision": decision.kind, "reason": decision.reason})
         if decision.kind == "done":
             return Outcome("done", reason=decision.reason)
+        moves: list[dict] = []
+        # the canary track's share before this run is the last recorded version's (or nobody's)
+        self._carried = state.version if state is not None else "an unrecorded version"
+        self._before_run = decision.reason
         if decision.kind == "rollback":
+            before = self.target.canary_weights()
             seconds, live = rollback_all(self.target)
+            moves += [
+                move(role, before[role], live.get(role, 0), self._carried, f"reconcile before step 1: {decision.reason}")
+                for role in sorted(before)
+                if before[role] != live.get(role, 0)
+            ]
             if state is not None:
                 state.phase, state.applied, state.reason = "rolled_back", live, f"reconciled: {decision.reason}"
                 state.updated_at = now_iso()
@@ -152,7 +180,7 @@ class Runner:
                 started_at=now_iso(),
             )
         try:
-            return self._steps(state, position)
+            return self._steps(state, position, moves)
         except Exception as exc:
             # the run broke (load died, a weight did not read back, ...): no split is left to chance.
             # (An interrupt, Ctrl-C, is not caught: its split stays recorded for the next run.)
@@ -165,9 +193,9 @@ class Runner:
             save(self.state_path, state)
             raise
 
-    def _steps(self, state: RolloutState, position: int) -> Outcome:
+    def _steps(self, state: RolloutState, position: int, moves: list[dict]) -> Outcome:
         plan = self.plan.steps_list()
-        outcome = Outcome("promoted")
+        outcome = Outcome("promoted", moves=moves)
         window = self.plan.window_s
         max_hold = self.max_hold_s if self.max_hold_s is not None else window * judgelib.HOLD_FACTOR
         by_region: dict[str, list[Step]] = {}
@@ -217,6 +245,12 @@ class Runner:
         started = time.time()
         state.applied, state.position, state.updated_at = live, step.index, now_iso()
         save(self.state_path, state)  # recorded before judging: an interrupted step is known
+        why = f"step {step.index + 1} of the plan ({step.label})"
+        taken_over = self._carried != self.plan.version
+        if before and taken_over and not any(m["role"] == step.role and m["version"] == self.plan.version for m in outcome.moves):
+            # a share this run did not set: the previous version's, which this step takes over
+            why += f"; the {before} % before were {self._carried}'s, now back on the stable image ({self._before_run})"
+        outcome.moves.append(move(step.role, before, step.percent, self.plan.version, why, at=started))
         self.on_event("step", {"step": step, "live": live, "before": before})
         backlog = reader.new()  # up to now: the report keeps them all, the step judges those since its weight
         outcome.samples.extend(backlog)
@@ -252,8 +286,15 @@ class Runner:
 
     def _roll_back(self, state: RolloutState, step: Step, record: StepRecord, outcome: Outcome, reader: LiveReader) -> Outcome:
         decided = time.time()
+        before = self.target.canary_weights()
         seconds, live = rollback_all(self.target, first=step.role)
         at_zero = time.time()
+        why = f"step {step.index + 1} judged: {record.reason}"
+        outcome.moves += [
+            move(role, before[role], live.get(role, 0), self.plan.version, why, at_zero)
+            for role in sorted(before, key=lambda r: r != step.role)
+            if before[role] != live.get(role, 0)
+        ]
         state.phase, state.applied, state.updated_at = "rolled_back", live, now_iso()
         state.reason = f"step {step.index + 1} ({step.label}): {record.reason}"
         save(self.state_path, state)

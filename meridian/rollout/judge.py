@@ -102,6 +102,7 @@ def summary(verdict: Verdict | None) -> dict:
         "p95_ms": o.p95_ms,
         "p99_ms": o.p99_ms,
         "error_rate": o.error_rate,
+        "availability": o.availability,
         "passed": verdict.passed,
         "failures": [c.message for c in verdict.failures],
     }

@@ -1,5 +1,6 @@
 """The rollout report: `rollout.json` (everything), `rollout.md` and `rollout.png` (the canary's
-latency against stable's: every request over time by version with the steps marked, and p95 per step)."""
+latency against stable's: every request over time by version with the steps marked, and each
+objective the gate judges per step)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def markdown(doc: dict) -> str:
             f"| {s['index'] + 1} | {s['role']} | {s['percent']} | {s['decision']} | {fmt_summary(s['canary'])} "
             f"| {fmt_summary(s['stable'])} | {s['ended_at'] - s['started_at']:.1f} |"
         )
+    lines += traffic_moves(doc)
     rb = doc.get("rollback") or {}
     if rb:
         frac = rb.get("canary_fraction")
@@ -59,6 +61,20 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def traffic_moves(doc: dict) -> list[str]:
+    """Every canary weight the run changed, in order: the evidence says what the terminal said."""
+    moves = doc.get("traffic_moves") or []
+    if not moves:
+        return ["", "## Traffic moves", "", "- none: this run changed no weight"]
+    lines = ["", "## Traffic moves", "", "| when (UTC) | region | canary % | version | why |", "|---|---|---|---|---|"]
+    for m in moves:
+        lines.append(
+            f"| {m['at_utc']} | {m['role']} | {m['from_percent']} -> {m['to_percent']} | {m['version']} "
+            f"| {m['why'].replace('|', '/')} |"
+        )
+    return lines
+
+
 MAX_POINTS = 4000  # per version: more points only hide each other (and the canary under the stable)
 
 
@@ -70,15 +86,50 @@ def thinned(points: list[tuple[float, float]], cap: int = MAX_POINTS) -> list[tu
     return [points[int(i * step)] for i in range(cap)]
 
 
+# What each step's panel draws: every objective the gate judges, in this order; p95 when none is set.
+PANELS = ("p50_ms", "p95_ms", "p99_ms", "error_rate", "availability")
+LINE_STYLES = {"p50_ms": ":", "p95_ms": "--", "p99_ms": "-."}
+
+
+def judged_objectives(objectives: dict) -> list[str]:
+    return [key for key in PANELS if objectives.get(key) is not None] or ["p95_ms"]
+
+
+def _panel_label(key: str) -> str:
+    return key.removesuffix("_ms").replace("_", " ") + (" ms" if key.endswith("_ms") else " %")
+
+
+def _panel_value(key: str, value: float | None) -> float:
+    if value is None:
+        return float("nan")  # nothing measured (too little evidence): no bar
+    return value if key.endswith("_ms") else value * 100
+
+
+def step_label(step: dict) -> str:
+    """Three short lines ("1", "dr", "5 %"): ten steps side by side stay apart."""
+    return f"{step['index'] + 1}\n{step['role']}\n{step['percent']} %"
+
+
 def figure(doc: dict, samples: list[Sample], canary_version: str):
     """Each request's latency (thinned to at most MAX_POINTS per version) with the steps, the pauses
-    between regions and the rollback marked; below, each step's p95 of canary and stable."""
+    between regions and the rollback marked; below, one panel per objective the gate judges (p50,
+    p95, p99, error rate, availability as configured): canary against stable at every step."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(12, 7.5), gridspec_kw={"height_ratios": [3, 2]})
+    steps = doc["steps"]
+    objectives = doc.get("objectives") or {}
+    keys = judged_objectives(objectives)
+    width = max(12.0, 3.5 + 0.9 * len(steps))  # room for every step's label
+    fig, axes = plt.subplots(
+        1 + len(keys),
+        1,
+        figsize=(width, 4.5 + 1.7 * len(keys)),
+        gridspec_kw={"height_ratios": [3] + [1.2] * len(keys)},
+    )
+    ax, panels = axes[0], axes[1:]
     t0 = min((s.start for s in samples), default=0.0)
     for is_canary, colour, label in ((False, "tab:blue", "stable"), (True, "tab:red", f"canary ({canary_version})")):
         pts = sorted(
@@ -97,7 +148,6 @@ def figure(doc: dict, samples: list[Sample], canary_version: str):
                 label=f"{label}{note}",
                 zorder=3 if is_canary else 2,
             )
-    steps = doc["steps"]
     for s in steps:
         ax.axvline(s["started_at"] - t0, color="grey", lw=0.8, ls=":")
         ax.annotate(
@@ -117,9 +167,11 @@ def figure(doc: dict, samples: list[Sample], canary_version: str):
     rb = doc.get("rollback") or {}
     if rb:
         ax.axvline(rb["at_zero"] - t0, color="tab:red", lw=1.2, label="canary at 0 %")
-    p95 = doc.get("objectives", {}).get("p95_ms")
-    if p95:
-        ax.axhline(p95, color="black", lw=0.8, ls="--", label=f"p95 objective {p95:g} ms")
+    for key in keys:  # one line style per percentile: three black dashes would read as one
+        if key.endswith("_ms") and objectives.get(key) is not None:
+            name = key.removesuffix("_ms")
+            style = LINE_STYLES[key]
+            ax.axhline(objectives[key], color="black", lw=0.8, ls=style, label=f"{name} objective {objectives[key]:g} ms")
     ax.set_yscale("log")
     ax.set_xlabel("seconds")
     ax.set_ylabel("latency ms (each request)")
@@ -127,17 +179,35 @@ def figure(doc: dict, samples: list[Sample], canary_version: str):
     unique = dict(zip(labels, handles, strict=True))  # one entry for every pause
     ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     ax.set_title(f"Rollout of {canary_version}: canary vs stable ({doc['decision'].replace('_', ' ')})")
-    labels = [f"{s['index'] + 1}: {s['role']} {s['percent']}%" for s in steps]
-    xs = range(len(labels))
-    can = [s["canary"].get("p95_ms") or 0 for s in steps]
-    sta = [s["stable"].get("p95_ms") or 0 for s in steps]
-    bx.bar([x - 0.2 for x in xs], sta, width=0.4, color="tab:blue", label="stable p95")
-    bx.bar([x + 0.2 for x in xs], can, width=0.4, color="tab:red", label="canary p95")
-    if p95:
-        bx.axhline(p95, color="black", lw=0.8, ls="--", label=f"p95 objective {p95:g} ms")
-    bx.set_xticks(list(xs), labels, fontsize=9)
-    bx.set_ylabel("p95 ms per step")
-    bx.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+    xs = list(range(len(steps)))
+    for i, (bx, key) in enumerate(zip(panels, keys, strict=True)):
+        unit = _panel_label(key)
+        bx.bar(
+            [x - 0.2 for x in xs],
+            [_panel_value(key, s["stable"].get(key)) for s in steps],
+            width=0.4,
+            color="tab:blue",
+            label="stable",
+        )
+        bx.bar(
+            [x + 0.2 for x in xs],
+            [_panel_value(key, s["canary"].get(key)) for s in steps],
+            width=0.4,
+            color="tab:red",
+            label="canary",
+        )
+        if objectives.get(key) is not None:
+            threshold = _panel_value(key, objectives[key])
+            bx.axhline(threshold, color="black", lw=0.8, ls="--", label=f"objective {threshold:g} {unit.split()[-1]}")
+        bx.set_ylabel(f"{unit}\nper step", fontsize=9)
+        bx.set_xticks(xs, [step_label(s) for s in steps] if i == len(keys) - 1 else [""] * len(xs), fontsize=9)
+        bx.set_xlim(-0.6, len(steps) - 0.4)
+        if key == "availability":  # 99.9 against 100 from a zero baseline are one bar height: start near them
+            shown = [v for s in steps for v in (_panel_value(key, s["canary"].get(key)), _panel_value(key, s["stable"].get(key)))]
+            floor = min([v for v in shown if v == v] + ([threshold] if objectives.get(key) is not None else []), default=0.0)
+            bx.set_ylim(max(0.0, floor - max(1.0, 100.0 - floor)), 100.0 + 0.05 * max(1.0, 100.0 - floor))
+        bx.grid(axis="y", alpha=0.3)
+        bx.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     fig.tight_layout()
     return fig
 

@@ -221,6 +221,16 @@ class Verdict:
         """Failed only for want of evidence: no objective was measured as missed."""
         return bool(self.failures) and all(c.insufficient for c in self.failures)
 
+    def unmet(self) -> list[tuple[str, list[Check]]]:
+        """The checks a summary lists, grouped by the outcome the table prints for each (FAILED,
+        not enough evidence, not proven), in that order, empty groups left out: every count said
+        is the length of the list printed under it."""
+        groups: dict[str, list[Check]] = {"FAILED": [], "not enough evidence": [], "not proven": []}
+        for c in self.checks:
+            if c.outcome in groups:
+                groups[c.outcome].append(c)
+        return [(outcome, checks) for outcome, checks in groups.items() if checks]
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["failures"] = [c.message for c in self.failures]

@@ -120,7 +120,8 @@ class Recorder:
             (out / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2, default=str))
         outcome = "met" if verdict.passed else ("NOT PROVEN (not enough evidence)" if verdict.not_enough_evidence else "BREACHED")
         lines = [f"SLO {outcome}: {len(samples)} requests"]
-        lines += [f"  FAILED {c.message}" for c in verdict.failures] + [f"  {c.message}" for c in verdict.not_proven]
+        for group, checks in verdict.unmet():
+            lines += [f"  {len(checks)} objective(s) {group}:"] + [f"    {c.message}" for c in checks]
         lines += [f"  note: {n}" for n in verdict.notes]
         print("\n".join(lines), flush=True)
 

@@ -158,18 +158,20 @@ def judge(
     )
 
 
-def read_slo_file(path: Path) -> SloFile:
+def read_slo_file(path: Path, shown: str | None = None) -> SloFile:
+    """`shown`: the file as messages name it (project-relative), `path` by default."""
+    shown = shown or str(path)
     try:
         with path.open(encoding="utf-8") as stream:  # a named stream: errors name the file
             doc = yaml.safe_load(stream)
     except FileNotFoundError:
-        raise BadInput(f"SLO file {path} not found (the default is {DEFAULT_SLO_FILE})") from None
+        raise BadInput(f"SLO file {shown} not found (the default is {DEFAULT_SLO_FILE})") from None
     except (OSError, yaml.YAMLError) as exc:
-        raise BadInput(f"SLO file {path} is not readable YAML: {exc}") from None
+        raise BadInput(f"SLO file {shown} is not readable YAML: {exc}") from None
     try:
         return SloFile.model_validate(doc or {})
     except ValidationError as exc:
-        problems = "\n".join(f"  {path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
+        problems = "\n".join(f"  {shown}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
         raise BadInput(f"invalid SLO file ({len(exc.errors())} problem(s)):\n{problems}") from None
 
 
@@ -206,13 +208,30 @@ def resolve(
 
 
 def load(project_dir: Path, stack: str, slo_path: Path | None = None) -> SloSpec:
+    """The stack config and the SLO file, both read before either is refused: a mistake in each is
+    reported in one run (exit 2), not the second after the first is fixed."""
     from meridian.stackconfig import load_validated
 
-    cfg = load_validated(project_dir, stack)
     path = slo_path or DEFAULT_SLO_FILE
+    refused: list[BadInput] = []
+    try:
+        cfg = load_validated(project_dir, stack)
+    except BadInput as exc:
+        refused.append(exc)
+    try:
+        slo_file = read_slo_file(path, shown_path(path, project_dir))
+    except BadInput as exc:
+        refused.append(exc)
+    if refused:
+        raise BadInput("\n".join(str(exc) for exc in refused))
+    return spec_of(project_dir, cfg, path, slo_file)
+
+
+def spec_of(project_dir: Path, cfg, path: Path, slo_file: SloFile) -> SloSpec:
+    """The objectives in force from a validated stack config and a read SLO file."""
     quotas = {t.id: TenantQuota(cfg.quota_of(t).gql_qps, cfg.quota_of(t).ingest_eps) for t in cfg.tenants}
     return resolve(
-        read_slo_file(path),
+        slo_file,
         cfg.slo,
         path=shown_path(path, project_dir),
         stack_source=cfg.where("slo"),

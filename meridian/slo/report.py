@@ -90,8 +90,11 @@ def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: 
         f"**{_headline(verdict)}** — " + ", ".join(f"{k} {v}" for k, v in meta.items() if isinstance(v, (str, int, float))),
         "",
     ]
-    if verdict.failures or verdict.notes or verdict.not_proven:
-        lines += [f"- {c.message}" for c in verdict.failures + verdict.not_proven] + [f"- {n}" for n in verdict.notes] + [""]
+    for outcome, checks in verdict.unmet():
+        lines += [f"- {len(checks)} objective(s) {outcome}:"] + [f"  - {c.message}" for c in checks]
+    lines += [f"- {n}" for n in verdict.notes]
+    if verdict.unmet() or verdict.notes:
+        lines.append("")
     lines += [
         "## Objectives",
         "",
@@ -143,9 +146,14 @@ def figure(title: str, series: list[dict], spec: SloSpec, windows, events):
     t0 = series[0]["t"] if series else 0.0
     whole = [p for p in series if not p.get("partial")]
     xs = [p["offset_s"] for p in whole]
+    missing = []  # percentiles no bin had enough requests for: no line, no legend entry, said in the title
     for key in ("p50_ms", "p95_ms", "p99_ms"):
         ys = [p[key] if p[key] is not None and p.get("ok", MIN_OK[key]) >= MIN_OK[key] else float("nan") for p in whole]
-        lat.plot(xs, ys, "-", color=COLOURS[key], label=key.replace("_ms", ""), lw=1.2, drawstyle="steps-post")
+        if all(y != y for y in ys):
+            most = max((p.get("ok", 0) for p in whole), default=0)
+            missing.append(f"{key.replace('_ms', '')} not drawn: no bin has {MIN_OK[key]} successful requests (most {most})")
+        else:
+            lat.plot(xs, ys, "-", color=COLOURS[key], label=key.replace("_ms", ""), lw=1.2, drawstyle="steps-post")
         objective = getattr(spec.objectives, key, None)
         if objective is not None:
             lat.axhline(
@@ -171,7 +179,7 @@ def figure(title: str, series: list[dict], spec: SloSpec, windows, events):
     cut = " (the last, partial bin left out)" if len(whole) < len(series) else ""
     lat.set_title(
         f"per {width:g} s bin{cut}; p95 drawn where a bin has >= {MIN_OK['p95_ms']} successful requests, "
-        f"p99 where >= {MIN_OK['p99_ms']}",
+        f"p99 where >= {MIN_OK['p99_ms']}" + "".join(f"\n{m}" for m in missing),
         fontsize=8,
         loc="left",
     )

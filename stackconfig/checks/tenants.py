@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stackconfig.errors import did_you_mean
+from stackconfig.models import Quota
 
 
 def problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -37,7 +38,13 @@ def problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
                 (f"{at}.plan", f"unknown plan {tenant.plan!r} (allowed: {', '.join(plans)})" + did_you_mean(tenant.plan, plans))
             )
         elif plan.per_tenant and tenant.quota is None:
-            out.append((f"{at}.quota", f"plan {tenant.plan!r} is set per tenant: give this tenant a quota"))
+            out.append(
+                (
+                    f"{at}.quota",
+                    f"plan {tenant.plan!r} is set per tenant: give this tenant a quota "
+                    f"(quota: {{{', '.join(f'{key}: <n>' for key in Quota.model_fields)}}})",
+                )
+            )
         elif not plan.per_tenant and tenant.quota is not None:
             out.append((f"{at}.quota", f"plan {tenant.plan!r} has fixed quotas; remove the tenant's own"))
     return out

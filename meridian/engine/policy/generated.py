@@ -101,6 +101,47 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     }
 
 
+# Where each generated setting comes from: the stack config key(s) a change of which makes the
+# file stale (docs/config.md, "Settings the policy pack copies"), or the code that fixes it.
+SOURCES: dict[tuple[str, str], str] = {
+    ("aws-resource-region-allowed", "allowedRegions"): "zone",
+    ("aws-resource-region-allowed", "regionExceptions"): "zone (us-east-1 exceptions when outside the zone)",
+    ("aws-replication-destination-allowed", "allowedRegions"): "zone",
+    ("aws-data-path-destination-in-zone", "allowedRegions"): "zone",
+    ("sns-subscription-endpoint-in-zone", "allowedRegions"): "zone",
+    ("rds-database-dr-member", "drRegion"): "regions.dr.region",
+    ("tenant-role-isolated", "tenantPrefix"): "code: components.tenant",
+    ("tenant-data-access", "tenantPrefix"): "code: components.tenant",
+    ("route53-failover-record-ready", "drRegion"): "regions.dr.region",
+    ("route53-failover-record-ready", "rtoTargetSeconds"): "failover.rto_target_s",
+    ("route53-failover-record-ready", "propagationMarginSeconds"): "code: stackconfig.planning",
+    ("resource-policy-principals-in-account", "accountIds"): "aws_account_id",
+    ("backup-vault-lock-enabled", "minRetentionDays"): "dr.backup_retention_days",
+    ("backup-vault-lock-enabled", "lockMode"): "dr.vault_lock_mode (absent: production)",
+    ("backup-plan-coverage", "minRetentionDays"): "dr.backup_retention_days",
+    ("s3-lifecycle-keeps-retention", "minRetentionDays"): "dr.backup_retention_days",
+    ("budgets-limit-and-cap-enforced", "stackCapUsd"): "cost.stack_cap_usd",
+    ("eks-access-platform-roles-only", "adminPrincipals"): "cluster.deploy_role_arn, cluster.operator_role_arns",
+    ("eks-access-platform-roles-only", "viewPrincipals"): "cluster.viewer_role_arns",
+    ("runtime-backstops-enforced", "ownsAccountGuardrails"): "owns_account_guardrails",
+    ("runtime-backstops-enforced", "regions"): "regions.primary.region, regions.dr.region",
+}
+_SHOWN = 60  # a value longer than this (as JSON) is said to differ, not printed
+
+
+def sources_table() -> str:
+    """docs/config.md's "Settings the policy pack copies": each stack key and the settings it feeds."""
+    by_source: dict[str, list[str]] = {}
+    for (policy, key), source in SOURCES.items():
+        by_source.setdefault(source, []).append(f"`{policy}.{key}`")
+    rows = ["| from | copied into `policies/config/<stack>.json` |", "|---|---|"]
+    for source in sorted(by_source, key=lambda s: (s.startswith("code:"), s)):
+        shown = source if source.startswith("code:") else ", ".join(f"`{k}`" for k in source.split(" (")[0].split(", "))
+        note = f" ({source.split(' (', 1)[1]}" if " (" in source else ""
+        rows.append(f"| {shown}{note} | {', '.join(by_source[source])} |")
+    return "\n".join(rows)
+
+
 def merged(current: dict[str, Any] | None, cfg: Any) -> dict[str, Any]:
     """The file's content with its generated settings brought up to date (levels and other settings kept)."""
     out = json.loads(json.dumps(current if current is not None else INITIAL))
@@ -116,19 +157,32 @@ def render(current: dict[str, Any] | None, cfg: Any) -> str:
 
 
 def drift(current: dict[str, Any], cfg: Any, stack: str, name: str) -> str | None:
-    """Why the file's generated settings differ from what the stack config gives, or None."""
+    """Why the file's generated settings differ from what the stack config gives, or None: each
+    setting with its value in the file, the value the stack key gives, and the one command to run."""
     stale = []
     for policy, settings in generated(cfg).items():
         entry = current.get(policy)
         for key, value in settings.items():
-            if not isinstance(entry, dict) or entry.get(key) != value:
-                stale.append(f"{policy}.{key}")
+            have = entry.get(key) if isinstance(entry, dict) else None
+            if not isinstance(entry, dict) or have != value:
+                source = SOURCES.get((policy, key), "the stack config")
+                was, now = _shown(have), _shown(value)
+                values = f"{was} in {name}, {now} from" if len(was) <= _SHOWN and len(now) <= _SHOWN else "differs from"
+                stale.append(f"  {policy}.{key}: {values} {source}")
     if not stale:
         return None
     return (
-        f"{name} is out of date with Pulumi.{stack}.yaml ({', '.join(stale)} come from the stack config and differ): "
-        f"run `meridian policy --stack {stack} --write-config`"
+        f"{name} is out of date with Pulumi.{stack}.yaml. The policy pack reads its settings from {name} "
+        f"(`pulumi preview --policy-pack-config`); these copy the stack config and differ:\n" + "\n".join(stale) + "\n"
+        f"run `meridian policy --stack {stack} --write-config` and commit {name} with this change "
+        "(docs/config.md, Settings the policy pack copies)"
     )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 60000.0 in the JSON is the 60000 of the stack file
+    return json.dumps(value)
 
 
 def require_current(project_dir: Path, path: Path, current: dict[str, Any], cfg: Any, stack: str) -> None:

@@ -1,0 +1,60 @@
+"""The pack's copy of the stack config (policies/config/<stack>.json): every copied setting names the
+stack key it comes from, a stale copy is refused with both values and the one command to run, and
+docs/config.md shows that message and the table as the code has them."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import reduce
+
+import pytest
+
+from meridian.engine.policy.generated import SOURCES, drift, generated, sources_table
+from meridian.stackconfig import load_validated
+from stackconfig import Overrides, as_written
+
+from .helpers import ROOT, STACKS
+
+DOC = (ROOT / "docs" / "config.md").read_text()
+
+
+def with_cap(stack: str, cap: int):
+    cfg = load_validated(ROOT, stack)
+    cost = {**as_written(cfg.cost), "stack_cap_usd": cap}
+    return load_validated(ROOT, stack, Overrides({"cost": cost}, f"Pulumi.{stack}.yaml"))
+
+
+def test_a_stack_cap_change_names_the_setting_both_values_and_the_command():
+    current = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
+    message = drift(current, with_cap("us", 65000), "us", "policies/config/us.json")
+    assert message is not None
+    lines = message.splitlines()
+    assert (
+        lines[1]
+        == "  budgets-limit-and-cap-enforced.stackCapUsd: 60000 in policies/config/us.json, 65000 from cost.stack_cap_usd"
+    )
+    assert lines[-1].startswith("run `meridian policy --stack us --write-config` and commit policies/config/us.json")
+    documented = re.search(r"```\nerror: (policies/config/us.json is out of date.*?)\n```", DOC, re.S)
+    assert documented and documented.group(1) == message, "docs/config.md shows the message the preview prints"
+
+
+def test_an_unchanged_cap_is_not_stale():
+    current = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
+    assert drift(current, with_cap("us", 60000), "us", "policies/config/us.json") is None
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_copied_setting_names_the_stack_key_it_comes_from(stack):
+    cfg = load_validated(ROOT, stack)
+    copied = {(policy, key) for policy, settings in generated(cfg).items() for key in settings}
+    assert copied == set(SOURCES), f"add each new generated setting to SOURCES: {copied ^ set(SOURCES)}"
+    for source in SOURCES.values():
+        if source.startswith("code:"):
+            continue
+        for path in source.split(" (")[0].split(", "):  # a real key of the config: reading it cannot fail
+            reduce(getattr, path.split("."), cfg)
+
+
+def test_the_doc_table_is_the_code_s():
+    assert sources_table() in DOC and "| `cost.stack_cap_usd` | `budgets-limit-and-cap-enforced.stackCapUsd` |" in DOC
