@@ -125,6 +125,11 @@ SOURCES: dict[tuple[str, str], str] = {
     ("eks-access-platform-roles-only", "viewPrincipals"): "cluster.viewer_role_arns",
     ("runtime-backstops-enforced", "ownsAccountGuardrails"): "owns_account_guardrails",
     ("runtime-backstops-enforced", "regions"): "regions.primary.region, regions.dr.region",
+    ("provider-account-and-endpoints-in-zone", "allowedRegions"): "zone",
+    ("provider-account-and-endpoints-in-zone", "accountIds"): "aws_account_id",
+    ("kms-key-rotation-and-policy", "minDeletionWindowDays"): "code: components.keys",
+    ("backup-plan-coverage", "rpoMinutes"): "dr.rpo_minutes",
+    ("helm-release-allowlisted", "allowedCharts"): "code: components.lbcontroller",
 }
 _SHOWN = 60  # a value longer than this (as JSON) is said to differ, not printed
 
