@@ -60,6 +60,11 @@ class DatabaseRegion:
 class ReplicatedDatabaseArgs:
     engine: Literal["aurora-postgresql", "postgres"]
     engine_version: str
+    """The major version only ("16"): every member upgrades its minor version itself
+    (`auto_minor_version_upgrade`), and the provider keeps a major-only value in step with the
+    running minor (`engine_version_actual`; pulumi-aws `rds.Instance`: "If auto_minor_version_upgrade
+    is enabled, you can provide a prefix of the version"). A pinned minor would be a difference the
+    next `up` after an AWS upgrade tries to undo (a downgrade RDS refuses)."""
     instance_class: str
     readers: int
     """In-region read replicas in the primary region."""
@@ -77,10 +82,11 @@ class ReplicatedDatabaseArgs:
             raise ValueError("the dr member must live in another region than the primary")
         if self.readers < 0:
             raise ValueError(f"readers must be >= 0, got {self.readers}")
-
-    @property
-    def major_version(self) -> str:
-        return self.engine_version.split(".")[0]
+        if not self.engine_version.isdigit():
+            raise ValueError(
+                f"engine_version must be the major version only (e.g. '16'), got {self.engine_version!r}: minor "
+                "versions are AWS's to apply (auto_minor_version_upgrade), and a pinned one drifts"
+            )
 
 
 WritePath = Literal["direct", "forwarded", "passive"]
@@ -204,11 +210,11 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         params = [{"name": "rds.force_ssl", "value": "1"}, {"name": "log_min_duration_statement", "value": "1000"}]
         if args.engine == "aurora-postgresql":
             param_group = aws.rds.ClusterParameterGroup(
-                f"{name}-params", family=f"aurora-postgresql{args.major_version}", parameters=params, opts=opts
+                f"{name}-params", family=f"aurora-postgresql{args.engine_version}", parameters=params, opts=opts
             )
         else:
             param_group = aws.rds.ParameterGroup(
-                f"{name}-params", family=f"postgres{args.major_version}", parameters=params, opts=opts
+                f"{name}-params", family=f"postgres{args.engine_version}", parameters=params, opts=opts
             )
         monitoring_role = aws.iam.Role(
             f"{name}-monitoring-role", assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"), opts=opts

@@ -134,10 +134,25 @@ class DatabaseSettings(_Model):
         "aurora-postgresql",
         description="aurora-postgresql: an Aurora global database; postgres: RDS with a cross-region read replica",
     )
-    engine_version: str = Field("16.4", description="PostgreSQL engine version")
+    engine_version: str = Field(
+        "16",
+        description="PostgreSQL major version only: AWS applies minor versions itself (auto_minor_version_upgrade), and "
+        "the provider keeps a major-only value in step with the running minor (engine_version_actual); a pinned minor "
+        "(16.4) would be fought by the next `up` after AWS upgrades. A major upgrade is a change of this value",
+    )
     instance_class: str = Field("db.r6g.large", description="DB instance class of the writer and every reader")
     readers: int = Field(2, ge=0, le=15, description="in-region read replicas in the primary region")
     allocated_storage_gb: int = Field(100, ge=20, le=65536, description="storage of each instance in GiB; engine postgres only")
+
+    @field_validator("engine_version")
+    @classmethod
+    def _major_only(cls, value: str) -> str:
+        if not value.isdigit():
+            raise ValueError(
+                f"give the major version only (e.g. {value.split('.')[0]!r}), got {value!r}: AWS applies minor "
+                "versions itself (auto_minor_version_upgrade) and a pinned one is drift the next `up` fights"
+            )
+        return value
 
 
 class FailoverSettings(_Model):
