@@ -107,6 +107,8 @@ class RegionEndpoints:
 
 class ReplicatedDatabase(pulumi.ComponentResource):
     endpoints: dict[str, RegionEndpoints]  # "primary" / "dr"
+    primary_arn: pulumi.Output[str]
+    """What holds the data: the Aurora primary cluster or the RDS writer (what backups select)."""
     master_password: pulumi.Output[str]
     master_username: str
     app_username: str
@@ -154,6 +156,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
                 "endpoints": {role: {"writer": e.writer, "reader": e.reader} for role, e in self.endpoints.items()},
                 "master_username": self.master_username,
                 "app_username": self.app_username,
+                "primary_arn": self.primary_arn,
             }
         )
 
@@ -293,6 +296,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             enable_global_write_forwarding=True,
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
         )
+        self.primary_arn = writer_cluster.arn
         writer_members = [
             aws.rds.ClusterInstance(
                 f"{primary['name']}-{i}",
@@ -377,6 +381,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             final_snapshot_identifier=self._unique(f"{primary['name']}-final"),
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
         )
+        self.primary_arn = writer.arn
         readers = [
             aws.rds.Instance(
                 f"{primary['name']}-reader-{i}",

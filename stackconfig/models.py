@@ -369,6 +369,18 @@ class TeardownSettings(_Model):
     )
 
 
+class GuardrailSettings(_Model):
+    """The account's runtime guardrails, for the stack that owns them (owns_account_guardrails)."""
+
+    access_analyzer: Literal["create", "existing"] = Field(
+        "create",
+        description="create: the stack creates an account-level IAM Access Analyzer for external and one for unused "
+        "access in each of its regions; existing: the account already runs them (AWS allows one account-level "
+        "analyzer of each type per account and region, not adjustable: creating a second fails the `up`), and "
+        "`meridian preflight --online` checks they are there",
+    )
+
+
 class RolloutSettings(_Model):
     """Progressive delivery: a canary beside the stable version, its traffic share raised step by step."""
 
@@ -463,6 +475,7 @@ class StackConfig(_Model):
         "IAM Access Analyzer for external and one for unused access in each of its regions (AWS allows one of each per "
         "account and region): exactly one stack per account may own them (docs/operations.md)",
     )
+    guardrails: GuardrailSettings = Field(GuardrailSettings(), description=GuardrailSettings.__doc__)
     alerts: AlertSettings = Field(AlertSettings(), description=AlertSettings.__doc__)
     quotas: QuotaSettings = Field(QuotaSettings(), description=QuotaSettings.__doc__)
     rollout: RolloutSettings = Field(RolloutSettings(), description=RolloutSettings.__doc__)

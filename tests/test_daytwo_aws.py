@@ -3,10 +3,15 @@ meet once the stack has run for a while. Each test reads the rendered plans or t
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
+import pytest
+import yaml
+
+from meridian.engine.policy.generated import generated
 from stackconfig import ConfigError, parse_config
-from tests.helpers import STACKS, of_type, small_raw_config
+from tests.helpers import STACKS, full_project_copy, of_type, run_meridian, small_raw_config
 
 RDS_VERSIONED = (
     "aws:rds/globalCluster:GlobalCluster",
@@ -53,3 +58,72 @@ def test_the_component_refuses_a_minor_version_too():
             primary=DatabaseRegion(region="us-east-1", **side),
             dr=DatabaseRegion(region="us-west-2", **side),
         )
+
+
+# --- N7: an account that already runs its Access Analyzers ----------------------------------------------
+
+ANALYZER = "aws:accessanalyzer/analyzer:Analyzer"
+ACCOUNT_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
+
+
+def _edited_copy(tmp_path: Path, stack: str, **sections) -> Path:
+    project = full_project_copy(tmp_path)
+    path = project / f"Pulumi.{stack}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    for key, value in sections.items():
+        doc["config"][f"meridian:{key}"] = value
+    path.write_text(yaml.safe_dump(doc))
+    return project
+
+
+@pytest.mark.slow
+def test_relying_on_the_accounts_analyzers_creates_none_and_the_pack_agrees(tmp_path):
+    """`guardrails.access_analyzer: existing`: no second account-level analyzer (AWS allows one per
+    type, account and region), the public access block still; the pack then asks for no analyzer."""
+    project = _edited_copy(tmp_path, "us", guardrails={"access_analyzer": "existing"})
+    stale = run_meridian("preview", "--stack", "us", "--project-dir", str(project))
+    assert stale.code == 2 and "runtime-backstops-enforced.regions" in stale.err  # the pack's config follows the stack's
+    assert run_meridian("policy", "--stack", "us", "--project-dir", str(project), "--write-config").code == 0
+    out = tmp_path / "us.json"
+    cli = run_meridian("preview", "--stack", "us", "--project-dir", str(project), "--json", str(out))
+    assert cli.code == 0, cli.err + cli.out  # the policy pack runs in the preview
+    plan = json.loads(out.read_text())
+    assert of_type(plan, ANALYZER) == []
+    assert len(of_type(plan, ACCOUNT_BLOCK)) == 1
+
+
+def test_the_pack_wants_analyzers_in_both_regions_only_when_the_stack_creates_them():
+    create = parse_config(small_raw_config())
+    assert generated(create)["runtime-backstops-enforced"]["regions"] == [
+        create.regions.primary.region,
+        create.regions.dr.region,
+    ]
+    existing = parse_config(small_raw_config(guardrails={"access_analyzer": "existing"}))
+    assert generated(existing)["runtime-backstops-enforced"]["regions"] == []
+    with pytest.raises(ConfigError) as err:
+        parse_config(small_raw_config(guardrails={"access_analyzer": "adopt"}))
+    assert "meridian:guardrails.access_analyzer" in str(err.value)
+
+
+# --- the backup selection's scope ------------------------------------------------------------------------
+
+SELECTION = "aws:backup/selection:Selection"
+DATABASES = ("aws:rds/cluster:Cluster", "aws:rds/instance:Instance")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_backup_selection_takes_the_database_not_its_replicas_and_only_the_stacks_buckets(previews, stack):
+    """AWS Backup ANDs `resources` with `conditions`, and a selection with neither takes every
+    supported resource of the account: the database by ARN (its replicas hold the same data; an RDS
+    `db:*` pattern took the in-region read replicas too), buckets only under the stack's tag."""
+    plan = previews[stack].plan
+    (selection,) = of_type(plan, SELECTION)
+    inputs = selection["inputs"]
+    assert inputs["conditions"] == [{"stringEquals": [{"key": "aws:ResourceTag/meridian:stack", "value": stack}]}]
+    patterns = [p for p in inputs["resources"] if "*" in p]
+    assert patterns == ["arn:aws:s3:::*"], f"{selection['urn']}: patterns beyond the stack's buckets: {patterns}"
+    in_region = [r for t in DATABASES for r in of_type(plan, t) if r["region"] == selection["region"]]
+    picked = {r["urn"] for r in in_region if r["urn"] in selection["propertyDependencies"].get("resources", [])}
+    meant = {r["urn"] for r in in_region if not r["inputs"].get("replicateSourceDb")}
+    assert len(meant) == 1 and picked == meant, f"picked {sorted(picked)}, meant {sorted(meant)}"
+    assert len(inputs["resources"]) == 2  # the database's ARN and the bucket pattern, nothing else
