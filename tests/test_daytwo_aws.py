@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.tagging import TAG_STACK
 from meridian.engine.policy.generated import generated
+from meridian.preflight.refresh import granted_actions, refresh_policy, uncovered
 from stackconfig import ConfigError, parse_config
-from tests.helpers import STACKS, full_project_copy, of_type, run_meridian, small_raw_config
+from tests.helpers import ROOT, STACKS, full_project_copy, of_type, run_meridian, small_raw_config
 
 RDS_VERSIONED = (
     "aws:rds/globalCluster:GlobalCluster",
@@ -127,3 +129,37 @@ def test_the_backup_selection_takes_the_database_not_its_replicas_and_only_the_s
     meant = {r["urn"] for r in in_region if not r["inputs"].get("replicateSourceDb")}
     assert len(meant) == 1 and picked == meant, f"picked {sorted(picked)}, meant {sorted(meant)}"
     assert len(inputs["resources"]) == 2  # the database's ARN and the bucket pattern, nothing else
+
+
+# --- N4: what the drift job's refresh reads ---------------------------------------------------------------
+
+
+def _types(plan: dict) -> set[str]:
+    return {r["type"] for r in plan["resources"] if r.get("custom") and not r["type"].startswith("pulumi:providers:")}
+
+
+def _documented_refresh_policy() -> dict:
+    text = (ROOT / "docs" / "ci.md").read_text()
+    block = text.split("<!-- refresh-policy: tests/test_daytwo_aws.py -->", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    return json.loads(block)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_plan_and_drift_role_reads_back_every_type_of_the_plan(previews, stack):
+    """ReadOnlyAccess alone (the old role) cannot refresh a SecretVersion (GetSecretValue, and the
+    customer key's Decrypt); the documented role's inline policy covers every type of the plan."""
+    types = _types(previews[stack].plan)
+    assert uncovered(types, {}) == {
+        "aws:secretsmanager/secretVersion:SecretVersion": ["secretsmanager:GetSecretValue", "kms:Decrypt"]
+    }
+    documented = _documented_refresh_policy()
+    assert documented == refresh_policy(TAG_STACK, list(STACKS)), "docs/ci.md's policy is not the generated one"
+    assert uncovered(types, documented) == {}
+
+
+def test_a_type_nobody_classified_fails_the_refresh_check():
+    assert uncovered({"aws:lambda/function:Function"}, refresh_policy(TAG_STACK, ["us"])) == {
+        "aws:lambda/function:Function": ["?"]
+    }
+    granted = granted_actions(refresh_policy(TAG_STACK, ["us"]))
+    assert granted == {"secretsmanager:GetSecretValue", "kms:Decrypt"}  # reads only: nothing that writes
