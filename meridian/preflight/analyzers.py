@@ -10,12 +10,16 @@ administrator account) counts against another quota and covers the account too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from meridian.preflight.context import CheckResult, Context, Finding
 
-if TYPE_CHECKING:
-    from meridian.preflight.online import Aws
+
+class Clients(Protocol):
+    """What the check needs of `meridian.preflight.online.Aws`: a boto3 client by service and region."""
+
+    def client(self, service: str, region: str) -> Any: ...
+
 
 ANALYZER = "aws:accessanalyzer/analyzer:Analyzer"
 # account-level type -> the types that watch the account for the same thing
@@ -26,7 +30,7 @@ COVERED_BY = {
 WHAT = {"ACCOUNT": "external access", "ACCOUNT_UNUSED_ACCESS": "unused access"}
 
 
-def _active(aws: Aws, region: str) -> dict[str, list[str]]:
+def _active(aws: Clients, region: str) -> dict[str, list[str]]:
     """Analyzer type -> names of the region's analyzers that are not being deleted (accessanalyzer:ListAnalyzers)."""
     client = aws.client("accessanalyzer", region)
     out: dict[str, list[str]] = {}
@@ -41,7 +45,7 @@ def _active(aws: Aws, region: str) -> dict[str, list[str]]:
         kwargs["nextToken"] = page["nextToken"]
 
 
-def online_access_analyzers(ctx: Context, aws: Aws) -> CheckResult:
+def online_access_analyzers(ctx: Context, aws: Clients) -> CheckResult:
     result = CheckResult(
         "online-access-analyzers",
         "one account-level IAM Access Analyzer of each type per account and region, not adjustable "
