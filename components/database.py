@@ -99,6 +99,19 @@ class RegionEndpoints:
     writer: pulumi.Output[str]
     reader: pulumi.Output[str]
     write_path: WritePath
+    demoted_writer: pulumi.Output[str] | None = None
+    """Where this region writes once a switchover or failover has demoted its Aurora cluster to a
+    secondary: its own reader endpoint, which forwards writes (its cluster endpoint goes inactive).
+    The write DSN names it after `writer` (libpq and asyncpg try the hosts in order), so writes
+    keep working after a switchover with no stack update; None where the region has no such change."""
+
+    @property
+    def write_hosts(self) -> pulumi.Output[str]:
+        """The hosts the region's write DSN names, in order, comma-separated (a multi-host DSN)."""
+        if self.demoted_writer is None:
+            return self.writer
+        return pulumi.Output.all(self.writer, self.demoted_writer).apply(",".join)
+
     """How writes reach the writer (`service.settings.WRITE_PATHS`): `direct` (the writer itself),
     `forwarded` (the region's own Aurora cluster: the global writer, or a secondary forwarding writes
     to it, which answers read-only to `target_session_attrs=read-write`, so clients must not ask
@@ -341,7 +354,14 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         # Each region writes through its own cluster: the global writer's, or a secondary's, which
         # forwards them (global write forwarding); a switchover or failover swaps which is which.
         return {
-            "primary": RegionEndpoints(writer_cluster.endpoint, writer_cluster.reader_endpoint, "forwarded"),
+            # the global writer's endpoint, and its reader endpoint once a switchover demotes it (the
+            # global writer endpoint would follow the writer into the other region: no route there)
+            "primary": RegionEndpoints(
+                writer_cluster.endpoint,
+                writer_cluster.reader_endpoint,
+                "forwarded",
+                demoted_writer=writer_cluster.reader_endpoint,
+            ),
             # a secondary's cluster (writer) endpoint is inactive: forwarded writes go through its reader
             # endpoint (AWS, "Connecting to Amazon Aurora Global Database"; write forwarding)
             "dr": RegionEndpoints(secondary.reader_endpoint, secondary.reader_endpoint, "forwarded"),
