@@ -61,11 +61,12 @@ schedule_rotation(stack, database, migrated_by=regions["primary"].workload.migra
 cost_caps = compose_cost_caps(stack, cfg.cost, cfg.tenants, regions)
 failover = compose_failover(stack, cfg.failover, domain, regions)
 compose_alerts(stack, cfg.alerts, failover=failover, cost_caps=cost_caps, regions=regions)
-compose_guardrails(stack, cfg.owns_account_guardrails, regions)  # the runtime backstops behind the policy pack
+compose_guardrails(stack, cfg.owns_account_guardrails, regions, cfg.guardrails)  # the runtime backstops behind the policy pack
 disaster_recovery = compose_disaster_recovery(
     stack,
     cfg.dr,
     database_engine=cfg.database.engine,
+    database_arn=database.primary_arn,  # what the backup plan selects (not the replicas)
     tenants=cfg.tenants,
     regions=regions,
     failover=failover,

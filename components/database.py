@@ -60,6 +60,11 @@ class DatabaseRegion:
 class ReplicatedDatabaseArgs:
     engine: Literal["aurora-postgresql", "postgres"]
     engine_version: str
+    """The major version only ("16"): every member upgrades its minor version itself
+    (`auto_minor_version_upgrade`), and the provider keeps a major-only value in step with the
+    running minor (`engine_version_actual`; pulumi-aws `rds.Instance`: "If auto_minor_version_upgrade
+    is enabled, you can provide a prefix of the version"). A pinned minor would be a difference the
+    next `up` after an AWS upgrade tries to undo (a downgrade RDS refuses)."""
     instance_class: str
     readers: int
     """In-region read replicas in the primary region."""
@@ -77,10 +82,11 @@ class ReplicatedDatabaseArgs:
             raise ValueError("the dr member must live in another region than the primary")
         if self.readers < 0:
             raise ValueError(f"readers must be >= 0, got {self.readers}")
-
-    @property
-    def major_version(self) -> str:
-        return self.engine_version.split(".")[0]
+        if not self.engine_version.isdigit():
+            raise ValueError(
+                f"engine_version must be the major version only (e.g. '16'), got {self.engine_version!r}: minor "
+                "versions are AWS's to apply (auto_minor_version_upgrade), and a pinned one drifts"
+            )
 
 
 WritePath = Literal["direct", "forwarded", "passive"]
@@ -93,6 +99,19 @@ class RegionEndpoints:
     writer: pulumi.Output[str]
     reader: pulumi.Output[str]
     write_path: WritePath
+    demoted_writer: pulumi.Output[str] | None = None
+    """Where this region writes once a switchover or failover has demoted its Aurora cluster to a
+    secondary: its own reader endpoint, which forwards writes (its cluster endpoint goes inactive).
+    The write DSN names it after `writer` (libpq and asyncpg try the hosts in order), so writes
+    keep working after a switchover with no stack update; None where the region has no such change."""
+
+    @property
+    def write_hosts(self) -> pulumi.Output[str]:
+        """The hosts the region's write DSN names, in order, comma-separated (a multi-host DSN)."""
+        if self.demoted_writer is None:
+            return self.writer
+        return pulumi.Output.all(self.writer, self.demoted_writer).apply(",".join)
+
     """How writes reach the writer (`service.settings.WRITE_PATHS`): `direct` (the writer itself),
     `forwarded` (the region's own Aurora cluster: the global writer, or a secondary forwarding writes
     to it, which answers read-only to `target_session_attrs=read-write`, so clients must not ask
@@ -101,6 +120,8 @@ class RegionEndpoints:
 
 class ReplicatedDatabase(pulumi.ComponentResource):
     endpoints: dict[str, RegionEndpoints]  # "primary" / "dr"
+    primary_arn: pulumi.Output[str]
+    """What holds the data: the Aurora primary cluster or the RDS writer (what backups select)."""
     master_password: pulumi.Output[str]
     master_username: str
     app_username: str
@@ -148,6 +169,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
                 "endpoints": {role: {"writer": e.writer, "reader": e.reader} for role, e in self.endpoints.items()},
                 "master_username": self.master_username,
                 "app_username": self.app_username,
+                "primary_arn": self.primary_arn,
             }
         )
 
@@ -204,11 +226,11 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         params = [{"name": "rds.force_ssl", "value": "1"}, {"name": "log_min_duration_statement", "value": "1000"}]
         if args.engine == "aurora-postgresql":
             param_group = aws.rds.ClusterParameterGroup(
-                f"{name}-params", family=f"aurora-postgresql{args.major_version}", parameters=params, opts=opts
+                f"{name}-params", family=f"aurora-postgresql{args.engine_version}", parameters=params, opts=opts
             )
         else:
             param_group = aws.rds.ParameterGroup(
-                f"{name}-params", family=f"postgres{args.major_version}", parameters=params, opts=opts
+                f"{name}-params", family=f"postgres{args.engine_version}", parameters=params, opts=opts
             )
         monitoring_role = aws.iam.Role(
             f"{name}-monitoring-role", assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"), opts=opts
@@ -287,6 +309,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             enable_global_write_forwarding=True,
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
         )
+        self.primary_arn = writer_cluster.arn
         writer_members = [
             aws.rds.ClusterInstance(
                 f"{primary['name']}-{i}",
@@ -331,7 +354,14 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         # Each region writes through its own cluster: the global writer's, or a secondary's, which
         # forwards them (global write forwarding); a switchover or failover swaps which is which.
         return {
-            "primary": RegionEndpoints(writer_cluster.endpoint, writer_cluster.reader_endpoint, "forwarded"),
+            # the global writer's endpoint, and its reader endpoint once a switchover demotes it (the
+            # global writer endpoint would follow the writer into the other region: no route there)
+            "primary": RegionEndpoints(
+                writer_cluster.endpoint,
+                writer_cluster.reader_endpoint,
+                "forwarded",
+                demoted_writer=writer_cluster.reader_endpoint,
+            ),
             # a secondary's cluster (writer) endpoint is inactive: forwarded writes go through its reader
             # endpoint (AWS, "Connecting to Amazon Aurora Global Database"; write forwarding)
             "dr": RegionEndpoints(secondary.reader_endpoint, secondary.reader_endpoint, "forwarded"),
@@ -371,6 +401,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             final_snapshot_identifier=self._unique(f"{primary['name']}-final"),
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
         )
+        self.primary_arn = writer.arn
         readers = [
             aws.rds.Instance(
                 f"{primary['name']}-reader-{i}",

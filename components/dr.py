@@ -4,8 +4,10 @@ and FIS experiment templates to rehearse the failures the pair is built for.
 - AWS Backup: a vault per region under a customer KMS key with a vault lock (minimum retention =
   `dr.backup_retention_days`; compliance mode after `vault_lock_changeable_days`), a plan in the
   primary region (continuous backup for point-in-time restore plus scheduled recovery points
-  copied to the dr region's vault) and one selection: every database and bucket of the stack in
-  that region, chosen by resource type and the stack tag.
+  copied to the dr region's vault) and one selection: the stack's database by its ARN (the
+  Aurora primary cluster or the RDS writer, not their replicas, which hold the same data) and the
+  stack's buckets, by type and the stack tag (AWS Backup ANDs `resources` with `conditions`; a
+  selection with neither takes every supported resource of the account).
 - S3: each replicated bucket (the tenant pool, every silo bucket) replicates to its counterpart in
   the dr region through a role of its own that can read only that source and write only that
   replica; delete markers and Replication Time Control follow config. A silo bucket replicates
@@ -105,6 +107,9 @@ class DisasterRecoveryArgs:
     primary: DrRegion
     dr: DrRegion
     database_engine: Literal["aurora-postgresql", "postgres"]
+    database_arn: pulumi.Input[str]
+    """The database the backup plan selects: the Aurora primary cluster or the RDS writer (its
+    replicas, in-region or cross-region, hold the same data)."""
     bucket_pairs: Sequence[BucketPair]
     backup_retention_days: int
     backup_schedule: str
@@ -344,14 +349,13 @@ class DisasterRecovery(pulumi.ComponentResource):
             )
             for policy in BACKUP_MANAGED_POLICIES
         ]
-        account_id = aws.get_caller_identity_output(
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)
-        ).account_id
         aws.backup.Selection(
             f"{name}-data",
             plan_id=plan.id,
             iam_role_arn=role.arn,
-            resources=account_id.apply(lambda acct: backup_resource_patterns(args.database_engine, args.primary.region, acct)),
+            # the database by ARN (a `db:*` pattern also took the RDS read replicas), every bucket of
+            # the stack by the tag condition, which AWS Backup ANDs with `resources`
+            resources=[args.database_arn, "arn:aws:s3:::*"],
             conditions=[{"string_equals": [{"key": f"aws:ResourceTag/{TAG_STACK}", "value": args.stack}]}],
             opts=pulumi.ResourceOptions(parent=plan, provider=args.primary.provider, depends_on=attachments),
         )
@@ -534,10 +538,3 @@ class DisasterRecovery(pulumi.ComponentResource):
             ).id
             for scenario, spec in scenarios.items()
         }
-
-
-def backup_resource_patterns(engine: str, region: str, account_id: str) -> list[str]:
-    """The resource types the plan covers in its region (the stack-tag condition narrows them):
-    Aurora is backed up per cluster, RDS per instance; every S3 bucket."""
-    rds = f"arn:aws:rds:{region}:{account_id}"
-    return [f"{rds}:cluster:*" if engine == "aurora-postgresql" else f"{rds}:db:*", "arn:aws:s3:::*"]

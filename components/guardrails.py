@@ -7,9 +7,12 @@ policy pack cannot see (a bucket made by hand, a console change, a policy edited
 - The account-level S3 public access block (all four settings): no bucket of the account can be
   made public, whoever creates it. An account-wide setting: created once, in the primary region.
 
-AWS allows one account-level analyzer of each type per account and region, and one public access
-block per account: only the stack that owns the account's guardrails (`owns_account_guardrails`)
-composes this component (components.oversight.compose_guardrails).
+AWS allows one account-level analyzer of each type per account and region, not adjustable
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/access-analyzer-quotas.html), and one public
+access block per account: only the stack that owns the account's guardrails
+(`owns_account_guardrails`) composes this component (components.oversight.compose_guardrails), and
+in an account that already runs its analyzers (`guardrails.access_analyzer: existing`) it creates
+none, where a second would fail the `up` (meridian.preflight.analyzers checks them online).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class AccountGuardrailsArgs:
     region: str
     account_public_access_block: bool
     """True in exactly one region of one stack per account (the block is account-wide)."""
+    create_access_analyzers: bool = True
+    """False: the account already runs its account-level analyzers in this region (AWS allows one per type)."""
     unused_access_age_days: int = 90
     """Access unused this long becomes a finding (Access Analyzer accepts 1-365)."""
 
@@ -44,7 +49,7 @@ class AccountGuardrails(pulumi.ComponentResource):
         super().__init__("meridian:guardrails:AccountGuardrails", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.analyzer_arns = {}
-        for kind, analyzer_type in ANALYZER_TYPES.items():
+        for kind, analyzer_type in ANALYZER_TYPES.items() if args.create_access_analyzers else ():
             analyzer = aws.accessanalyzer.Analyzer(
                 f"{name}-{kind}-access",
                 analyzer_name=f"meridian-{args.stack}-{args.region}-{kind}-access",

@@ -18,7 +18,7 @@ from components.guardrails import AccountGuardrails, AccountGuardrailsArgs
 from components.region import Region
 from components.regionbase import ROLES, Role
 from components.tagging import regional_provider
-from stackconfig import AlertSettings, CostSettings, TenantSpec
+from stackconfig import AlertSettings, CostSettings, GuardrailSettings, TenantSpec
 
 
 def compose_cost_caps(
@@ -64,15 +64,23 @@ def compose_alerts(
     )
 
 
-def compose_guardrails(stack: str, owns: bool, regions: Mapping[Role, Region]) -> list[AccountGuardrails]:
+def compose_guardrails(
+    stack: str, owns: bool, regions: Mapping[Role, Region], settings: GuardrailSettings
+) -> list[AccountGuardrails]:
     """The account's guardrails in each region of the pair (the public access block in the primary),
-    when this stack owns them; none otherwise (another stack of the account does)."""
+    when this stack owns them; none otherwise (another stack of the account does). The Access
+    Analyzers only where the account has none of its own (`settings.access_analyzer`)."""
     if not owns:
         return []
     return [
         AccountGuardrails(
             f"{stack}-{regions[role].region}-guardrails",
-            AccountGuardrailsArgs(stack=stack, region=regions[role].region, account_public_access_block=role == "primary"),
+            AccountGuardrailsArgs(
+                stack=stack,
+                region=regions[role].region,
+                account_public_access_block=role == "primary",
+                create_access_analyzers=settings.access_analyzer == "create",
+            ),
             opts=pulumi.ResourceOptions(providers={"aws": regions[role].provider}),
         )
         for role in ROLES

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+import pulumi
+
 from components.apidomain import ApiDomain
 from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute, TenantKeysByTag
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
@@ -83,6 +85,7 @@ def compose_disaster_recovery(
     settings: DrSettings,
     *,
     database_engine: Literal["aurora-postgresql", "postgres"],
+    database_arn: pulumi.Input[str],
     tenants: Sequence[TenantSpec],
     regions: Mapping[Role, Region],
     failover: Failover,
@@ -98,6 +101,7 @@ def compose_disaster_recovery(
             primary=DrRegion(region=primary.region, provider=primary.provider),
             dr=DrRegion(region=dr.region, provider=dr.provider),
             database_engine=database_engine,
+            database_arn=database_arn,
             bucket_pairs=replicated_buckets(stack, tenants, primary.tenancy, dr.tenancy),
             backup_retention_days=settings.backup_retention_days,
             backup_schedule=settings.backup_schedule,

@@ -98,7 +98,7 @@ def compose_region(
             target_group_arns=ingress.target_group_arns,
             binding_depends_on=[controller.release],
             database=DatabaseAccess(
-                writer_host=endpoints.writer,
+                writer_host=endpoints.write_hosts,
                 reader_host=endpoints.reader,
                 port=database.port,
                 name=database.database_name,

@@ -96,6 +96,8 @@ class WorkloadTenant:
 @dataclass(frozen=True, kw_only=True)
 class DatabaseAccess:
     writer_host: pulumi.Input[str]
+    """Where writes go: one host, or comma-separated hosts tried in order (the region's Aurora
+    cluster endpoint, then its reader endpoint, which forwards writes once the cluster is demoted)."""
     reader_host: pulumi.Input[str]
     port: int
     name: str
@@ -163,10 +165,12 @@ class WorkloadArgs:
 
 def dsn(host: str, port: int, db: str, user: str, password: str | None, *, writer: bool) -> str:
     """A libpq/asyncpg URL; credentials percent-encoded (RDS passwords carry URL metacharacters).
-    No password: the reader takes it from elsewhere (the application user's, from Secrets Manager)."""
+    No password: the reader takes it from elsewhere (the application user's, from Secrets Manager).
+    `host`: one host, or several comma-separated, tried in order (a multi-host URL)."""
     query = f"sslmode={DB_SSLMODE}" + ("&target_session_attrs=read-write" if writer else "")
     auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password is not None else "")
-    return f"postgresql://{auth}@{host}:{port}/{quote(db, safe='')}?{query}"
+    hosts = ",".join(f"{h}:{port}" for h in host.split(","))
+    return f"postgresql://{auth}@{hosts}/{quote(db, safe='')}?{query}"
 
 
 def render_settings(
@@ -392,7 +396,10 @@ class Workload(pulumi.ComponentResource):
         if args.role == "primary":
             migration_json = pulumi.Output.secret(
                 pulumi.Output.all(db.writer_host, db.admin_password, db.secret_arn).apply(
-                    lambda v: render_migration(db=db, region=args.region, writer_host=v[0], admin_password=v[1], secret_arn=v[2])
+                    # the writer alone: DDL is never forwarded, and the master DSN demands a read-write session
+                    lambda v: render_migration(
+                        db=db, region=args.region, writer_host=v[0].split(",")[0], admin_password=v[1], secret_arn=v[2]
+                    )
                 )
             )
             migration_secret = k8s.core.v1.Secret(

@@ -132,7 +132,11 @@ backstops = stack_policy(
             "default": True,
             "description": "this stack declares the account's guardrails (generated: owns_account_guardrails)",
         },
-        "regions": string_list([], "the stack's regions, where an Access Analyzer must run (generated)"),
+        "regions": string_list(
+            [],
+            "the stack's regions, where it must run an Access Analyzer (generated; none when the account runs its own: "
+            "guardrails.access_analyzer existing)",
+        ),
     },
     remediation="Keep components.admission.TenantAdmission and components.guardrails.AccountGuardrails in the stack "
     "(compose_guardrails), with their bindings on Deny and every flag of the account public access block on.",

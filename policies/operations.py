@@ -351,8 +351,15 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
             )
         ]
 
+    def replica_cluster(c: Any) -> bool:
+        """A copy of another cluster's data: a replica, or an Aurora global secondary (it joins a
+        global cluster without master credentials; its data comes from the global primary)."""
+        if peek(c.props, "replicationSourceIdentifier") is not None:
+            return True
+        return peek(c.props, "globalClusterIdentifier") is not None and peek(c.props, "masterUsername") is None
+
     data = (
-        [c for c in stack.of(RDS_CLUSTER) if peek(c.props, "replicationSourceIdentifier") is None]
+        [c for c in stack.of(RDS_CLUSTER) if not replica_cluster(c)]
         + [i for i in stack.of(RDS_INSTANCE) if peek(i.props, "replicateSourceDb") is None]
         + stack.of(*S3_BUCKETS)
     )
@@ -364,7 +371,7 @@ backup_coverage = stack_policy(
     what="Checks that AWS Backup plans keep recovery points and their cross-region copies at least `minRetentionDays`; that "
     "every rule's schedule (AWS cron, 6 fields, UTC, or rate; absent: AWS's default `cron(0 5 ? * * *)`) fires, with at most "
     "`rpoMinutes` between runs, or `continuousScheduleMaxHours` for a rule with continuous backup (evaluated with cronsim over "
-    "a leap year and the next); and that every database (not a replica) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it)",
+    "a leap year and the next); and that every database (not a replica nor an Aurora global secondary) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it)",
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     reads=[BACKUP_PLAN, BACKUP_SELECTION],
     check=check_backup_coverage,

@@ -134,10 +134,25 @@ class DatabaseSettings(_Model):
         "aurora-postgresql",
         description="aurora-postgresql: an Aurora global database; postgres: RDS with a cross-region read replica",
     )
-    engine_version: str = Field("16.4", description="PostgreSQL engine version")
+    engine_version: str = Field(
+        "16",
+        description="PostgreSQL major version only: AWS applies minor versions itself (auto_minor_version_upgrade), and "
+        "the provider keeps a major-only value in step with the running minor (engine_version_actual); a pinned minor "
+        "(16.4) would be fought by the next `up` after AWS upgrades. A major upgrade is a change of this value",
+    )
     instance_class: str = Field("db.r6g.large", description="DB instance class of the writer and every reader")
     readers: int = Field(2, ge=0, le=15, description="in-region read replicas in the primary region")
     allocated_storage_gb: int = Field(100, ge=20, le=65536, description="storage of each instance in GiB; engine postgres only")
+
+    @field_validator("engine_version")
+    @classmethod
+    def _major_only(cls, value: str) -> str:
+        if not value.isdigit():
+            raise ValueError(
+                f"give the major version only (e.g. {value.split('.')[0]!r}), got {value!r}: AWS applies minor "
+                "versions itself (auto_minor_version_upgrade) and a pinned one is drift the next `up` fights"
+            )
+        return value
 
 
 class FailoverSettings(_Model):
@@ -354,6 +369,18 @@ class TeardownSettings(_Model):
     )
 
 
+class GuardrailSettings(_Model):
+    """The account's runtime guardrails, for the stack that owns them (owns_account_guardrails)."""
+
+    access_analyzer: Literal["create", "existing"] = Field(
+        "create",
+        description="create: the stack creates an account-level IAM Access Analyzer for external and one for unused "
+        "access in each of its regions; existing: the account already runs them (AWS allows one account-level "
+        "analyzer of each type per account and region, not adjustable: creating a second fails the `up`), and "
+        "`meridian preflight --online` checks they are there",
+    )
+
+
 class RolloutSettings(_Model):
     """Progressive delivery: a canary beside the stable version, its traffic share raised step by step."""
 
@@ -448,6 +475,7 @@ class StackConfig(_Model):
         "IAM Access Analyzer for external and one for unused access in each of its regions (AWS allows one of each per "
         "account and region): exactly one stack per account may own them (docs/operations.md)",
     )
+    guardrails: GuardrailSettings = Field(GuardrailSettings(), description=GuardrailSettings.__doc__)
     alerts: AlertSettings = Field(AlertSettings(), description=AlertSettings.__doc__)
     quotas: QuotaSettings = Field(QuotaSettings(), description=QuotaSettings.__doc__)
     rollout: RolloutSettings = Field(RolloutSettings(), description=RolloutSettings.__doc__)

@@ -14,7 +14,7 @@ from components.failover import METRICS_REGION, METRICS_TYPES
 from components.naming import NAMESPACE_PREFIX
 from components.oversight import compose_guardrails
 from components.tenant import TENANT_LABEL
-from stackconfig import ZONE_REGIONS, load_stack
+from stackconfig import ZONE_REGIONS, GuardrailSettings, load_stack
 
 from .helpers import ROOT, STACKS
 
@@ -51,7 +51,7 @@ def test_each_region_has_both_access_analyzers_and_the_account_one_public_access
 
 
 def test_a_stack_that_does_not_own_the_account_guardrails_creates_none():
-    assert compose_guardrails("us", False, {}) == []
+    assert compose_guardrails("us", False, {}, GuardrailSettings()) == []
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -199,6 +199,21 @@ def test_a_tag_based_backup_selection_sees_the_providers_default_tags(pack):
     assert found == ["pool-replica-bucket"]
 
 
+def test_a_selection_of_the_global_primary_alone_covers_the_database(pack):
+    """An Aurora global secondary (no master credentials, data from the primary) is a replica: a
+    selection naming the primary cluster covers the database; one naming only the secondary does not."""
+    stack = policydata.valid_stack()
+    selection = policydata.find(stack, "backup-everything")
+    primary, secondary = (policydata.find(stack, n)["urn"] for n in ("db-primary-cluster", "db-dr-cluster"))
+    selection["inputs"]["resources"] = ["arn:aws:rds:primary-cluster-arn", "arn:aws:s3:::*"]
+    selection["propertyDependencies"]["resources"] = [primary]
+    selection["inputs"]["conditions"] = [{"stringEquals": [{"key": "aws:ResourceTag/meridian:stack", "value": policydata.STACK}]}]
+    assert [v for v in pack.run(stack) if v.policy == "backup-plan-coverage"] == []
+    selection["propertyDependencies"]["resources"] = [secondary]
+    found = [v.urn for v in pack.run(stack) if v.policy == "backup-plan-coverage"]
+    assert found == [primary]
+
+
 def test_tenant_isolation_still_follows_links_when_the_document_is_unknown(pack):
     stack = policydata.mutated("tenant-role-isolated", 2)  # reaches globex's key (a property dependency)
     policydata.find(stack, "t-acme-data-access")["inputs"]["policy"] = policydata.UNKNOWN

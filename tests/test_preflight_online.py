@@ -5,6 +5,7 @@ check passes on what a ready account holds and fails, naming the problem, on eac
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import boto3
@@ -13,9 +14,11 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from components.cost import COST_ALLOCATION_TAGS
+from meridian.preflight.analyzers import ANALYZER
 from meridian.preflight.checks import Context
 from meridian.preflight.image import INDEX_TYPES, MANIFEST_TYPES
 from meridian.preflight.online import Aws, run_online_checks
+from stackconfig import GuardrailSettings
 
 from .helpers import recorded_plan
 
@@ -66,15 +69,27 @@ def ready(session, cfg, *, architectures=("arm64", "amd64"), tag=None):
     return cfg.model_copy(update={"failover": failover}), {ns.lower() for ns in name_servers}
 
 
-class StubbedCe:
-    """A session whose Cost Explorer client answers from botocore stubs; everything else goes to moto."""
+DENIED = {"*": []}  # ListAnalyzers refuses (access denied)
 
-    def __init__(self, session, known_tags: list[str] | None):
-        self.session, self.known = session, known_tags
+
+class StubbedCe:
+    """A session whose Cost Explorer and Access Analyzer clients answer from botocore stubs (moto has
+    neither); everything else goes to moto. `analyzers`: region -> the analyzers ListAnalyzers returns."""
+
+    def __init__(self, session, known_tags: list[str] | None, analyzers: dict[str, list[dict]] | None = None):
+        self.session, self.known, self.analyzers = session, known_tags, {} if analyzers is None else analyzers
         self.stubbers: list[Stubber] = []
 
     def client(self, service, region_name=None):
         client = self.session.client(service, region_name=region_name)
+        if service == "accessanalyzer":
+            stub = Stubber(client)
+            if self.analyzers == DENIED:
+                stub.add_client_error("list_analyzers", "AccessDeniedException", "not allowed: access-analyzer:ListAnalyzers")
+            else:
+                stub.add_response("list_analyzers", {"analyzers": self.analyzers.get(region_name, [])})
+            stub.activate()
+            self.stubbers.append(stub)
         if service == "ce":
             stub = Stubber(client)
             if self.known is None:
@@ -107,10 +122,10 @@ class Activating(Context):
         return [SimpleNamespace(urn=f"urn:activation:{key}") for key in COST_ALLOCATION_TAGS]
 
 
-def results(plan, cfg, session, resolve, known_tags="all", activating=False):
+def results(plan, cfg, session, resolve, known_tags="all", activating=False, analyzers=None, context=None):
     known = cost_tags(plan) if known_tags == "all" else known_tags
-    stubbed = StubbedCe(session, known)
-    ctx = (Activating if activating else Context).of(plan, cfg)
+    stubbed = StubbedCe(session, known, analyzers)
+    ctx = (context or (Activating if activating else Context)).of(plan, cfg)
     out = {r.check: r for r in run_online_checks(ctx, Aws(stubbed, resolve=resolve))}
     for stub in stubbed.stubbers:
         stub.assert_no_pending_responses()
@@ -240,3 +255,79 @@ def test_before_activation_the_online_check_says_when_the_tags_can_be_turned_on(
     assert waiting.passed and "billing has not seen" in " ".join(waiting.notes)
     ready_now = results(plan, cfg, account, resolve=lambda zone: ns)["online-cost-tags"]
     assert ready_now.passed and "cost_allocation_tags_in_billing to true" in " ".join(ready_now.notes)
+
+
+# --- Access Analyzers: one account-level analyzer of each type per account and region ---------------
+
+
+def _analyzer(name: str, type_: str, region: str) -> dict:
+    return {
+        "arn": f"arn:aws:access-analyzer:{region}:{MOTO_ACCOUNT}:analyzer/{name}",
+        "name": name,
+        "type": type_,
+        "createdAt": datetime(2026, 1, 1, tzinfo=UTC),
+        "status": "ACTIVE",
+    }
+
+
+def _planned_analyzers(plan) -> dict[str, list[dict]]:
+    """The analyzers the plan creates, as ListAnalyzers answers once an `up` made them."""
+    out: dict[str, list[dict]] = {}
+    for r in plan.resource_dicts:
+        if r["type"] == ANALYZER:
+            region = plan.region_of(next(g for g in plan.custom if g.urn == r["urn"]))
+            out.setdefault(region, []).append(_analyzer(r["inputs"]["analyzerName"], r["inputs"]["type"], region))
+    return out
+
+
+class WithoutAnalyzers(Context):
+    """The plan as `guardrails.access_analyzer: existing` renders it: no analyzer of its own."""
+
+    def of_type(self, token):
+        return [] if token == ANALYZER else super().of_type(token)
+
+
+def test_an_account_that_already_runs_an_analyzer_of_a_type_the_stack_creates_fails(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    primary = cfg.regions.primary.region
+    found = results(
+        plan, cfg, account, resolve=lambda zone: ns, analyzers={primary: [_analyzer("account-default", "ACCOUNT", primary)]}
+    )["online-access-analyzers"]
+    assert len(found.findings) == 1, problems(found)
+    (finding,) = found.findings
+    assert f"{primary} already has the account-level ACCOUNT analyzer account-default" in finding.problem
+    assert finding.urn.endswith("-external-access") and "meridian:guardrails.access_analyzer to existing" in finding.fix
+    assert found.checked == 4  # two types in each of two regions
+
+
+def test_the_stacks_own_analyzers_after_its_up_pass(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    found = results(plan, cfg, account, resolve=lambda zone: ns, analyzers=_planned_analyzers(plan))["online-access-analyzers"]
+    assert found.passed and found.checked == 4, problems(found)
+
+
+def test_relying_on_the_accounts_analyzers_needs_each_type_in_each_region(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    cfg = cfg.model_copy(update={"guardrails": GuardrailSettings(access_analyzer="existing")})
+    primary, dr = cfg.regions.primary.region, cfg.regions.dr.region
+    covered = {
+        primary: [_analyzer("org", "ORGANIZATION", primary), _analyzer("unused", "ACCOUNT_UNUSED_ACCESS", primary)],
+        dr: [_analyzer("ext", "ACCOUNT", dr), _analyzer("org-unused", "ORGANIZATION_UNUSED_ACCESS", dr)],
+    }
+    run = results(plan, cfg, account, resolve=lambda zone: ns, analyzers=covered, context=WithoutAnalyzers)
+    assert run.get("online-access-analyzers").passed, problems(run["online-access-analyzers"])
+    missing = {primary: covered[primary], dr: covered[dr][:1]}
+    found = results(plan, cfg, account, resolve=lambda zone: ns, analyzers=missing, context=WithoutAnalyzers)
+    (finding,) = found["online-access-analyzers"].findings
+    assert f"existing, but {dr} has no ACCOUNT_UNUSED_ACCESS or ORGANIZATION_UNUSED_ACCESS analyzer" in finding.problem
+
+
+def test_analyzers_that_cannot_be_listed_fail_saying_so(recorded, account):
+    plan, cfg = recorded
+    cfg, ns = ready(account, cfg)
+    found = results(plan, cfg, account, resolve=lambda zone: ns, analyzers=DENIED)["online-access-analyzers"]
+    assert not found.passed and found.checked == 0
+    assert "could not read the Access Analyzers of" in problems(found) and "AccessDenied" in problems(found)

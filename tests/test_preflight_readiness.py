@@ -188,6 +188,28 @@ def test_old_aurora_shapes_are_findings(plans):
     )
 
 
+@pytest.mark.parametrize("stack", ["us", "eu"])
+def test_the_primary_keeps_writing_after_a_switchover_through_its_own_reader_endpoint(plans, stack):
+    """After a planned switchover the old primary's cluster endpoint is inactive (a secondary's is):
+    its write DSN names that endpoint, then the same cluster's reader endpoint, which forwards writes,
+    both in its own region; the old single-host DSN (writes failed until a stack update) is a finding."""
+    plan, cfg = plans[stack], load_stack(ROOT, stack)
+    primary = cfg.regions.primary.region
+    s = settings_of(plan, primary)
+    netloc = urlsplit(s["write_dsn"]).netloc.rpartition("@")[2]
+    writer, demoted = (h.rsplit(":", 1)[0] for h in netloc.split(","))
+    assert ".cluster-" in writer and ".cluster-ro-" not in writer and f".{primary}.rds." in writer
+    assert demoted == urlsplit(s["read_dsn"]).hostname and ".cluster-ro-" in demoted
+    assert "target_session_attrs" not in s["write_dsn"]
+
+    def single_host(d):  # as the program rendered it before: the cluster endpoint alone
+        d["write_dsn"] = d["write_dsn"].replace(f",{demoted}:5432", "")
+
+    change, where = with_settings(primary, single_host)
+    found = [f.problem for f in judge(mutated(plan, SECRET, change, where)).findings]
+    assert any("alone, the cluster (writer) endpoint of the global writer" in p for p in found), found
+
+
 def test_a_host_no_database_of_the_plan_answers_at_is_a_finding(plans):
     plan = plans["us"]
     change, where = with_settings(

@@ -58,15 +58,18 @@ def test_the_rendered_dsns_go_through_sandbox_address_for_and_only_host_and_port
         before, after = urlsplit(getattr(rendered, attr)), urlsplit(getattr(local, attr))
         assert after._replace(netloc="") == before._replace(netloc=""), attr
         assert after.netloc.rpartition("@")[0] == before.netloc.rpartition("@")[0], attr
-        endpoint, addresses = _endpoints(getattr(rendered, attr)), _addresses(plan)
-        forwarded = podrun.FORWARDED_WRITES + endpoint  # writes forwarded by an endpoint that also serves reads
-        key = forwarded if attr == "write_dsn" and forwarded in addresses else endpoint
-        assert _endpoints(getattr(local, attr)) == podrun.sandbox_address_for(key, addresses)
+        addresses = _addresses(plan)
+        keys = [  # a multi-host DSN: each endpoint in its order; writes an endpoint forwards have their own
+            podrun.FORWARDED_WRITES + e if attr == "write_dsn" and podrun.FORWARDED_WRITES + e in addresses else e
+            for e in _endpoints(getattr(rendered, attr)).split(",")
+        ]
+        assert _endpoints(getattr(local, attr)) == ",".join(podrun.sandbox_address_for(k, addresses) for k in keys)
     assert local.writes == rendered.writes
-    # where each endpoint leads: the region's own node, or (an Aurora cluster endpoint) the writer stand-in
+    # where each endpoint leads: the region's own node, or (an Aurora cluster's endpoints) the writer stand-in
     own = f"127.0.0.1:{PORTS['nodes'][role]}"
     assert _endpoints(local.read_dsn) == own
-    assert _endpoints(local.write_dsn) == (f"127.0.0.1:{PORTS['writer']}" if rendered.writes == "forwarded" else own)
+    writes_to = f"127.0.0.1:{PORTS['writer']}" if rendered.writes == "forwarded" else own
+    assert set(_endpoints(local.write_dsn).split(",")) == {writes_to}
 
 
 def test_sandbox_address_for_refuses_an_endpoint_without_a_stand_in():

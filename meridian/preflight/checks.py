@@ -24,6 +24,7 @@ from meridian.preflight.identity import check_identity
 from meridian.preflight.image import check_image
 from meridian.preflight.placeholders import check_placeholders
 from meridian.preflight.readiness import check_readiness
+from meridian.preflight.refresh import check_refresh
 from meridian.preflight.teardown import check_teardown
 from meridian.preflight.workload import RenderedContainer, Unknown
 from stackconfig import StackConfig
@@ -615,6 +616,7 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "teardown": check_teardown,
     "identity": check_identity,
     "image": check_image,
+    "refresh": check_refresh,
 }
 
 

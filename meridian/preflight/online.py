@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from meridian.preflight.analyzers import online_access_analyzers
 from meridian.preflight.context import CheckResult, Context, Finding
 
 Resolver = Callable[[str], set[str]]  # a zone name -> the name servers public DNS returns for it
@@ -190,6 +191,7 @@ ONLINE_CHECKS: dict[str, Callable[[Context, Aws], CheckResult]] = {
     "online-delegation": online_delegation,
     "image": online_image,  # replaces the offline result of the same name
     "online-cost-tags": online_cost_tags,
+    "online-access-analyzers": online_access_analyzers,
 }
 
 

@@ -209,7 +209,8 @@ def _judge_endpoint(topo: Topology, c: RenderedContainer, attr: str, host: str, 
 def _judge_write_path(topo: Topology, c: RenderedContainer, write_dsn: str, writes: str) -> list[Problem]:
     where = f"{c.owner_urn} ({c.region}): writes {writes}"
     out = []
-    for host, _ in _hosts(write_dsn):
+    hosts = [host for host, _ in _hosts(write_dsn)]
+    for i, host in enumerate(hosts):
         db = topo.database(host)
         if db is None:
             continue
@@ -218,6 +219,21 @@ def _judge_write_path(topo: Topology, c: RenderedContainer, write_dsn: str, writ
         is_global = bool(inputs.get("globalClusterIdentifier"))
         if writes == "forwarded":
             secondary = c.region != topo.ctx.cfg.regions.primary.region
+            demoted_path = [
+                h for h in hosts[i + 1 :] if ".cluster-ro-" in h and (d := topo.database(h)) and topo.cluster_of(d) == holder
+            ]
+            if not secondary and is_global and ".cluster-" in host and ".cluster-ro-" not in host and not demoted_path:
+                out.append(
+                    Problem(
+                        c.owner_urn,
+                        f"{where} through {host} alone, the cluster (writer) endpoint of the global writer: a switchover "
+                        "or failover demotes the cluster and AWS makes that endpoint inactive, so the region's writes "
+                        "fail until the stack is updated",
+                        "name the same cluster's reader endpoint after it in the write DSN (a multi-host DSN: once "
+                        "demoted, the reader endpoint forwards writes; "
+                        "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-connecting.html)",
+                    )
+                )
             if secondary and ".cluster-" in host and ".cluster-ro-" not in host:
                 out.append(
                     Problem(

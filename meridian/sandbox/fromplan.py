@@ -83,17 +83,18 @@ def local_addresses(planned: PlannedWorkload, *, nodes: dict[str, int], writer_e
 
     for role, port in nodes.items():
         settings = planned.service_settings(role)
-        read, write = _netloc(settings.read_dsn), _netloc(settings.write_dsn)
+        read = _netloc(settings.read_dsn)
         add(read, f"127.0.0.1:{port}")
         local = f"127.0.0.1:{writer_endpoint if settings.writes == 'forwarded' else port}"
-        if write == read and settings.writes == "forwarded":
-            # an Aurora secondary's reader endpoint: it reads locally and forwards writes to the
-            # primary's writer; a local replica cannot forward, so writes meet the writer's stand-in
-            add(FORWARDED_WRITES + write, local)
-        else:
-            add(write, local)
-    # the migration writes where the primary region's service does
-    primary_write = _netloc(planned.service_settings("primary").write_dsn)
+        for write in _netloc(settings.write_dsn).split(","):  # a multi-host DSN: each endpoint its stand-in
+            if write == read and settings.writes == "forwarded":
+                # an Aurora cluster's reader endpoint: it reads locally and forwards writes to the
+                # global writer; a local replica cannot forward, so writes meet the writer's stand-in
+                add(FORWARDED_WRITES + write, local)
+            else:
+                add(write, local)
+    # the migration writes where the primary region's service does (its first write endpoint)
+    primary_write = _netloc(planned.service_settings("primary").write_dsn).split(",")[0]
     add(
         _netloc(planned.migration_settings().admin_dsn), addresses.get(FORWARDED_WRITES + primary_write, addresses[primary_write])
     )

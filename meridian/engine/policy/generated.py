@@ -96,7 +96,9 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
         },
         "runtime-backstops-enforced": {
             "ownsAccountGuardrails": cfg.owns_account_guardrails,
-            "regions": [cfg.regions.primary.region, cfg.regions.dr.region],
+            # where the stack must run its own external-access analyzer: none when the account already
+            # runs them (guardrails.access_analyzer: existing; preflight --online checks those)
+            "regions": [cfg.regions.primary.region, cfg.regions.dr.region] if cfg.guardrails.access_analyzer == "create" else [],
         },
     }
 
