@@ -27,12 +27,12 @@ caches() { # $1: the step; PIP_CACHE_DIR and UV_CACHE_DIR for it
   export PIP_CACHE_DIR=$dir/pip UV_CACHE_DIR=$dir/uv
 }
 
-step() { # $1: name; the rest: the command, run in the clone; prints "name wall user sys load"
+step() { # $1: name; the rest: the command; prints "name wall user sys load"
   local name=$1 load times
   shift
   caches "$name"
   load=$(cut -d' ' -f1 /proc/loadavg)
-  times=$({ time (cd "$work/clone" && "$@") >"$work/$name.log" 2>&1; } 2>&1) || {
+  times=$({ time "$@" >"$work/$name.log" 2>&1; } 2>&1) || {
     tail -20 "$work/$name.log" >&2
     exit 1
   }
@@ -49,7 +49,8 @@ floor_uv() {
   "$work/floor-uv/bin/uv" pip install -q --python "$work/floor-uv/bin/python" -c "$pins" "${sdks[@]}"
 }
 
-echo "ref=$(git -C "$work/clone" rev-parse --short HEAD) setup=${SETUP:-setup-preview} cache=${CACHE:-empty per step} $(nproc) cores"
+cd "$work/clone"
+echo "ref=$(git rev-parse --short HEAD) setup=${SETUP:-setup-preview} cache=${CACHE:-empty per step} $(nproc) cores"
 echo "step           wall user sys (s)"
 {
   step "floor-pip" floor_pip
@@ -59,7 +60,7 @@ echo "step           wall user sys (s)"
   step "preview-again" make preview STACK="${STACK:-us}"
 } | tee "$work/times"
 grep -q "deploy preflight" "$work/preview.log"
-echo "venv: $(du -sm "$work/clone/.venv" | cut -f1) MB; floor venvs: pip $(du -sm "$work/floor-pip" | cut -f1) MB, uv $(du -sm "$work/floor-uv" | cut -f1) MB"
+echo "venv: $(du -sm .venv | cut -f1) MB; floor venvs: pip $(du -sm "$work/floor-pip" | cut -f1) MB, uv $(du -sm "$work/floor-uv" | cut -f1) MB"
 awk '{ wall[$1] = $2; cpu[$1] = $3 + $4 }
   END {
     first = wall["install"] + wall["preview"]; first_cpu = cpu["install"] + cpu["preview"]
