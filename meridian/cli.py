@@ -13,7 +13,7 @@ import typer
 import typer.core
 
 from meridian.choices import DrillMode, DrillName, Shape, Target
-from meridian.errors import EXIT_GATE, MeridianError
+from meridian.errors import EXIT_BAD_INPUT, EXIT_GATE, MeridianError
 from meridian.output import Format
 
 
@@ -84,6 +84,16 @@ def _guard(debug: bool, fn, *args, **kwargs) -> None:
         if debug:
             raise
         raise typer.Exit(exc.exit_code) from None
+    except ModuleNotFoundError as exc:  # `make preview` installs only the base set (pyproject.toml's extras)
+        if debug:
+            raise
+        Console(stderr=True).print(
+            f"[bold red]error:[/] this command needs {escape(exc.name or str(exc))}, which is not installed: `make preview` "
+            "installs only what a preview needs; `make setup` installs the rest (pyproject.toml's extras)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except Exception as exc:
         if debug:
             raise

@@ -1,7 +1,8 @@
 """`make preview` installs only pyproject.toml's base set, so `meridian preview` (and the preflight it
 runs) must work with nothing else: every package outside the base set's dependency closure is made
 unimportable in a subprocess (a meta-path finder from sitecustomize; the policy pack's analyzer
-inherits it), which then runs the CLI's start and a whole preview."""
+inherits it), which then runs the CLI's start and a whole preview. The same sitecustomize records
+what each process imported, so the base set is shown to hold nothing the preview does not import."""
 
 from __future__ import annotations
 
@@ -19,9 +20,25 @@ from packaging.requirements import Requirement
 from .helpers import ROOT
 
 BLOCKER = """\
+import atexit
+import os
+import signal
 import sys
 
 BLOCKED = frozenset({blocked})
+RECORD = {record}
+
+
+def record(signum=None, frame=None):
+    with open(os.path.join(RECORD, f"{{os.getpid()}}.txt"), "w") as out:
+        out.write("\\n".join(sorted({{m.partition(".")[0] for m in list(sys.modules)}})))
+    if signum is not None:  # the engine stops the analyzer with SIGTERM: record, then die of it as before
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+atexit.register(record)
+signal.signal(signal.SIGTERM, record)
 
 
 class OutsideTheBaseSet:
@@ -69,12 +86,28 @@ def blocked_modules() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def base_env(tmp_path_factory) -> dict[str, str]:
+def imports_dir(tmp_path_factory) -> Path:
+    """Where each process in the base-only environment writes the top-level modules it imported."""
+    return tmp_path_factory.mktemp("imports")
+
+
+@pytest.fixture(scope="module")
+def base_env(tmp_path_factory, imports_dir) -> dict[str, str]:
     site = tmp_path_factory.mktemp("base-only")
     blocked = blocked_modules()
     assert HARNESS <= blocked, f"the base set pulls in {sorted(HARNESS - blocked)}"
-    (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=json.dumps(sorted(blocked))))
+    (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=json.dumps(sorted(blocked)), record=repr(str(imports_dir))))
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+
+
+def import_names(distribution: str) -> set[str]:
+    """The top-level modules an installed distribution provides."""
+    wanted = distribution.lower().replace("_", "-").replace(".", "-")
+    return {
+        module
+        for module, dists in metadata.packages_distributions().items()
+        if wanted in {d.lower().replace("_", "-").replace(".", "-") for d in dists}
+    }
 
 
 def _run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -83,10 +116,10 @@ def _run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Co
 
 def test_the_blocker_blocks(base_env):
     """What the other tests prove rests on this: a harness package really is unimportable there."""
-    for module in ("locust", "moto", "asyncpg", "matplotlib"):
+    for module in ("locust", "moto", "asyncpg", "matplotlib", "cfnlint", "boto3", "dns"):
         proc = _run(base_env, "-c", f"import {module}")
         assert proc.returncode == 1 and "outside the base set" in proc.stderr, (module, proc.stderr[-500:])
-    assert _run(base_env, "-c", "import pulumi_aws, pulumi_policy, typer, rich, pydantic, yaml, boto3").returncode == 0
+    assert _run(base_env, "-c", "import pulumi_aws, pulumi_policy, principalmapper, typer, rich, pydantic, yaml").returncode == 0
 
 
 def test_the_cli_starts_without_the_extras(base_env):
@@ -96,20 +129,43 @@ def test_the_cli_starts_without_the_extras(base_env):
 
 
 @pytest.mark.slow
-def test_a_whole_preview_runs_on_the_base_set(base_env):
-    """The program, the policy pack's analyzer, cost and the deploy preflight, as `make preview` runs them."""
+def test_a_whole_preview_runs_on_the_base_set_and_imports_all_of_it(base_env, imports_dir):
+    """The program, the policy pack's analyzer, cost and the deploy preflight, as `make preview` runs
+    them, need nothing outside the base set; and each of the base set's own dependencies is imported
+    by the preview or its analyzer: the base set holds nothing a preview does not need."""
+    for old in imports_dir.iterdir():
+        old.unlink()
     proc = _run(base_env, "-m", "meridian", "preview", "--stack", "us")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "deploy preflight: passed" in proc.stdout, proc.stdout[-3000:]
     assert "outside the base set" not in proc.stdout + proc.stderr
 
+    processes = [set(path.read_text().split()) for path in imports_dir.iterdir()]
+    assert any("pulumi_aws" in p for p in processes), "the CLI's process recorded no imports"
+    assert any("pulumi_policy" in p for p in processes), "the analyzer's process recorded no imports"
+    imported = set().union(*processes)
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    unused = sorted(req.name for req in map(Requirement, dependencies) if not import_names(req.name) & imported)
+    assert not unused, f"in the base set but never imported by a preview (move them to an extra): {unused}"
+
+
+@pytest.mark.slow
+def test_a_command_that_needs_an_extra_says_so(base_env):
+    """`meridian preflight --online` needs boto3 (the `aws` extra), which `make preview` does not install."""
+    proc = _run(base_env, "-m", "meridian", "preflight", "--stack", "us", "--online")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "needs boto3, which is not installed" in proc.stderr and "`make setup`" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
 
 def test_make_preview_installs_the_base_set_and_make_test_everything():
     makefile = (ROOT / "Makefile").read_text()
-    assert "preview: $(PREVIEW_STAMP)" in makefile and "$(PIP) -e .\n" in makefile
-    assert "$(PIP) -e '.[service,harness,dev]'" in makefile and "lint: $(STAMP)" in makefile and "test: lint" in makefile
+    assert "preview: $(PREVIEW_STAMP)" in makefile and "$(INSTALL) -e .\n" in makefile
+    assert "$(INSTALL) --compile-bytecode -e '.[service,harness,dev]'" in makefile
+    assert "lint: $(STAMP)" in makefile and "test: lint" in makefile
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert {"service", "harness", "dev"} == set(extras)
+    assert {"service", "aws", "harness", "dev"} == set(extras)
+    assert "meridian[service,aws]" in extras["harness"], "make test installs the aws extra through the harness"
 
 
 def test_the_extras_hold_every_package_the_harness_imports():

@@ -1,19 +1,20 @@
 """AWS's rules for physical names, and the physical name each registration would get.
 
-Limits come from the CloudFormation resource schemas bundled in cfn-lint (AWS's own `maxLength`
-and `pattern` per property); where a schema states none, the documented limit is written below
-with its source. Auto-naming is pulumi-aws's: the logical name, lowercased for the types whose
+Limits come from the CloudFormation resource schemas AWS publishes (their `maxLength` and `pattern`
+per property), as cfn-lint bundles them: `meridian/data/cfn_name_limits.json` holds the properties
+named below, extracted from the pinned cfn-lint (tests/test_name_limits.py compares and rewrites
+it), so a preview needs no cfn-lint. Where a schema states none, the documented limit is written
+below with its source. Auto-naming is pulumi-aws's: the logical name, lowercased for the types whose
 names must be lowercase, plus `-` and 7 random hex characters.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 AUTONAME_SUFFIX = 8  # "-" + 7 random characters
@@ -131,32 +132,21 @@ DNS_LABEL = (63, r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # namespaces, label values
 DNS_SUBDOMAIN = (253, r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")  # most other Kubernetes object names
 
 
-@functools.cache
-def _schema_dir() -> Path:
-    """cfn-lint's bundled CloudFormation schemas, found without importing cfn-lint (its package
-    import costs seconds and nothing of it is used here)."""
-    spec = importlib.util.find_spec("cfnlint")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("cfnlint")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas"
+SCHEMA_LIMITS = "data/cfn_name_limits.json"
 
 
 @functools.cache
-def _schemas() -> dict[str, str]:
-    return json.loads((_schema_dir() / "providers" / "us-east-1.json").read_text())
+def _schema_limits() -> dict[str, dict[str, dict[str, int | str]]]:
+    """CloudFormation type -> property -> its schema's maxLength and pattern (those it states)."""
+    return json.loads(resources.files("meridian").joinpath(SCHEMA_LIMITS).read_text())["types"]
 
 
 @functools.cache
 def limits(rule: NameRule) -> tuple[int | None, str | None]:
-    """(max length, pattern) for a rule: the schema's, else the documented ones above."""
-    max_length, pattern = rule.max_length, rule.pattern
-    digest = _schemas().get(rule.cfn_type)
-    if digest:
-        schema = json.loads((_schema_dir() / "resources" / f"{digest}.json").read_text())
-        prop: dict[str, Any] = schema.get("properties", {}).get(rule.cfn_property, {})
-        max_length = prop.get("maxLength", max_length)
-        pattern = prop.get("pattern", pattern)
-    return max_length, pattern
+    """(max length, pattern) for a rule: the schema's, else the documented ones above. A rule whose
+    property the extract lacks is an error (regenerate it), never a silent pass."""
+    prop = _schema_limits()[rule.cfn_type][rule.cfn_property]
+    return prop.get("maxLength", rule.max_length), prop.get("pattern", rule.pattern)
 
 
 @dataclass(frozen=True)
