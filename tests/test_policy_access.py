@@ -233,6 +233,11 @@ def test_explain_prints_the_matrix_of_one_tenant_and_refuses_an_unknown_one():
     own = [r for r in matrix["rows"] if r["who"] == "pods in t-acme as acme-app"]
     assert own and all(r["verdict"] == "allowed: the tenant's own workloads" for r in own)
     assert any("statement" in why for r in own for why in r["allowed_by"])
+    # an AWS-managed policy the pack does not ship is said to be taken as every action, never cited as a statement
+    backup = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"
+    cited = [why for r in matrix["rows"] for why in r["allowed_by"] if backup in why]
+    assert cited and set(cited) == {f"unknown AWS-managed policy {backup} treated as every action"}, cited
+    assert all(f"only by unknown AWS-managed policy {backup}" in r["path"] for r in matrix["rows"] if "backup-role" in r["path"])
     bad = runner.invoke(app, ["policy", "--stack", "us", "--explain", "--tenant", "nobody"], env=ENV)
     assert bad.exit_code == 2 and "'nobody' is not in the plan" in " ".join(bad.output.split())
     lone = runner.invoke(app, ["policy", "--stack", "us", "--explain"], env=ENV)
