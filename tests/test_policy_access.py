@@ -102,6 +102,12 @@ def test_a_grant_to_a_role_outside_the_plan_that_reaches_no_tenant_data_is_an_ad
     assert "not in the plan" in found[0].message and "metrics-writer" in found[0].message
 
 
+@pytest.mark.parametrize("what", [w for w, _ in bypass.UNKNOWNS])
+def test_a_value_these_paths_need_unknown_at_preview_is_an_advisory(pack, what):
+    found = pack(data.mutated("tagged-broker", dict(bypass.UNKNOWNS)[what]))
+    assert [v.level for v in found] == ["advisory"], [v.message for v in found]
+
+
 def test_a_foreign_target_role_names_the_association_and_the_account_and_is_quiet_once_listed():
     mutation = dict(bypass.BYPASSES)["a tenant's pod identity association chaining to another account's role (targetRoleArn)"]
     rule, _, _ = _rule()

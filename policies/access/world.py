@@ -314,11 +314,13 @@ def build(resources: list[Any], config: dict) -> World:
         except UnknownValueError:
             unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s session policy"))
             policy = None
-        if peek(assoc.props, "targetRoleArn") is UNKNOWN:
+        if known(peek(assoc.props, "targetRoleArn")) is UNKNOWN:
             unknowns.append(
                 (assoc.urn, f"pod identity association {assoc.name}'s `targetRoleArn` (the role its pods end up with)")
             )
         target = _arn_prop(stack, arns, assoc, "targetRoleArn")
+        if target is None and isinstance(known(peek(assoc.props, "targetRoleArn")), str):
+            unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s `targetRoleArn` (no role the plan can place)"))
         for prop, arn in (("roleArn", role_arn), ("targetRoleArn", target)):
             if arn is not None and arn not in principals and arn not in external:
                 problems.append((assoc.urn, _foreign_role(assoc.name, prop, arn, ns, namespaces.get(ns), account)))
@@ -387,8 +389,8 @@ def _unplaced_roles(stack: Stack, account: str, stack_policies: dict, principals
         (ROLE_ATTACHMENTS_EXCLUSIVE, "roleName"),
     ):
         for holder in stack.of(holder_type):
-            value = peek(holder.props, prop)
-            if value is UNKNOWN:
+            value = known(peek(holder.props, prop))
+            if value is UNKNOWN or (isinstance(value, list) and UNKNOWN in value):
                 unknowns.append((holder.urn, f"{holder.name}'s `{prop}` (the role it grants to)"))
                 continue
             if {r.urn for r in _roles_of(stack, holder, prop, by_name)} & placed:
@@ -420,8 +422,8 @@ def _granted(holder: Any, holder_type: str, stack: Stack, stack_policies: dict, 
             if doc:
                 out.append(Doc(f"attached policy {p.name}", p.urn, doc))
         return out
-    value = peek(holder.props, prop)
-    if value is UNKNOWN:
+    value = known(peek(holder.props, prop))
+    if value is UNKNOWN or (isinstance(value, list) and UNKNOWN in value):
         unknowns.append((holder.urn, f"{holder.name}'s `{prop}`"))
         return []
     return [

@@ -407,9 +407,27 @@ ADVISORIES: list[tuple[str, Mutation]] = [
 ]
 
 
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's value for an output unknown at preview
+
+# values that decide these new paths but are only known after apply: an advisory each, never silence
+UNKNOWNS: list[tuple[str, Mutation]] = [
+    ("a tenant association's targetRoleArn unknown at preview", set_input("t-acme-identity", "targetRoleArn", UNKNOWN)),
+    (
+        "a RolePolicy whose role is unknown at preview",
+        add(
+            resource(
+                "aws:iam/rolePolicy:RolePolicy",
+                "late-inline",
+                {"role": UNKNOWN, "policy": _doc({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"})},
+            )
+        ),
+    ),
+]
+
+
 def external_role_listed(config: dict) -> dict:
     """The rule's config with the foreign target of the first bypass reviewed and listed."""
     return {**config, "podIdentityExternalRoles": [f"arn:aws:iam::{FOREIGN}:role/exfil"]}
 
 
-__all__ = ["ADVISORIES", "BYPASSES", "TAGGED_BROKER_ONLY", "TWINS", "external_role_listed"]
+__all__ = ["ADVISORIES", "BYPASSES", "TAGGED_BROKER_ONLY", "TWINS", "UNKNOWNS", "external_role_listed"]
