@@ -389,14 +389,14 @@ def _unplaced_roles(stack: Stack, account: str, stack_policies: dict, principals
         (ROLE_ATTACHMENTS_EXCLUSIVE, "roleName"),
     ):
         for holder in stack.of(holder_type):
+            if {r.urn for r in _roles_of(stack, holder, prop, by_name)} & placed:
+                continue  # built from a role of the stack (its name may be unknown until apply)
+            if holder_type == ROLE_POLICY and holder.parent is not None and holder.parent.urn in placed:
+                continue  # iamdoc reads a RolePolicy under its role as that role's
             value = known(peek(holder.props, prop))
             if value is UNKNOWN or (isinstance(value, list) and UNKNOWN in value):
                 unknowns.append((holder.urn, f"{holder.name}'s `{prop}` (the role it grants to)"))
                 continue
-            if {r.urn for r in _roles_of(stack, holder, prop, by_name)} & placed:
-                continue
-            if holder_type == ROLE_POLICY and holder.parent is not None and holder.parent.urn in placed:
-                continue  # iamdoc reads a RolePolicy under its role as that role's
             for name in as_list(value):
                 if not isinstance(name, str) or name is UNKNOWN:
                     continue
