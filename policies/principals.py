@@ -3,10 +3,14 @@ stack's own accounts (and organisations): for key, secret, topic, queue and repo
 and KMS grants. A statement-level helper: it reads the principal and the conditions of one
 statement, never what an identity policy elsewhere grants (that is an evaluator's question).
 
-A principal is inside when it is a service principal, the account's own root or an ARN of an own
-account; `*` (or `{"AWS": "*"}`) and foreign principals are inside only under a condition that
-pins the caller to own accounts or organisations with a positive string test (`StringEquals` on
-`aws:PrincipalAccount`, `aws:SourceAccount`, `kms:CallerAccount`, `aws:PrincipalOrgID`, ...).
+A principal is inside when it is the account's own root or an ARN of an own account; `*` (or
+`{"AWS": "*"}`) and foreign principals are inside only under a condition that pins the caller to
+own accounts or organisations with a positive string test (`StringEquals` on
+`aws:PrincipalAccount`, `aws:SourceAccount`, `kms:CallerAccount`, `aws:PrincipalOrgID`, ...). A
+service principal acts for whichever account's resource calls it: it is inside only when a
+positive condition pins the request's source to own accounts (`aws:SourceAccount`,
+`aws:SourceOwner`, `aws:SourceOrgID`, or `aws:SourceArn` naming own-account resources), else any
+account could make the service act on this resource (a confused deputy).
 Conditions that do not constrain the caller's account (`kms:ViaService`, `aws:SecureTransport`,
 `...IfExists`, negative operators) leave `*` open. Allow with `NotPrincipal` admits every
 principal not named: always outside.
@@ -21,6 +25,10 @@ from ruleutil import UNKNOWN, unknown
 
 ACCOUNT_KEYS = ("aws:principalaccount", "aws:sourceaccount", "kms:calleraccount", "aws:sourceowner")
 ORG_KEYS = ("aws:principalorgid", "aws:sourceorgid")
+SOURCE_ACCOUNT_KEYS = ("aws:sourceaccount", "aws:sourceowner")
+SOURCE_ORG_KEYS = ("aws:sourceorgid",)
+_ARN_ACCOUNT = re.compile(r"^arn:aws[\w-]*:[\w-]+:[\w*?-]*:(\d{12})?:")
+_S3_ARN = re.compile(r"^arn:aws[\w-]*:s3:::[a-z0-9][a-z0-9.-]*[a-z0-9](/.*)?$")
 POSITIVE = ("stringequals", "stringequalsignorecase", "arnequals", "arnlike", "stringlike")
 _ACCOUNT = re.compile(r"^(?:arn:aws[\w-]*:(?:iam|sts)::(?P<arn>\d{12}):.+|(?P<bare>\d{12}))$")
 
@@ -45,6 +53,34 @@ def _pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
     return False
 
 
+def _source_pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
+    """Whether a condition pins a service's request to a source in own accounts or organisations."""
+    for op, key, values in st.conditions:
+        op_l, key_l = str(op).lower(), str(key).lower()
+        if op_l.startswith("forallvalues:") or op_l.endswith("ifexists") or op_l.removeprefix("foranyvalue:") not in POSITIVE:
+            continue
+        if any(v is UNKNOWN for v in values):
+            raise unknown("Condition", str(key))
+        if not values:
+            continue
+        texts = [str(v) for v in values]
+        if key_l in SOURCE_ACCOUNT_KEYS and all(v in accounts for v in texts):
+            return True
+        if key_l in SOURCE_ORG_KEYS and all(v in orgs for v in texts):
+            return True
+        if key_l == "aws:sourcearn" and all(_own_source_arn(v, accounts) for v in texts):
+            return True
+    return False
+
+
+def _own_source_arn(arn: str, accounts: set[str]) -> bool:
+    """An ARN in an own account (no wildcard in its account), or one S3 bucket named whole (bucket ARNs carry no account)."""
+    m = _ARN_ACCOUNT.match(arn)
+    if m and m.group(1):
+        return m.group(1) in accounts
+    return bool(_S3_ARN.match(arn)) and not re.search(r"[*?]", arn.split("/", 1)[0])
+
+
 def outsiders(st: Statement, accounts: set[str], orgs: set[str] = frozenset()) -> list[str]:
     """What an Allow statement admits outside `accounts` / `orgs` (empty: nothing). Raises
     `UnknownValueError` where a deciding principal or condition value is only known after apply."""
@@ -63,9 +99,11 @@ def outsiders(st: Statement, accounts: set[str], orgs: set[str] = frozenset()) -
         if value is UNKNOWN:
             raise unknown("Principal", kind)
         if kind == "Service" and value != "*":
-            continue  # a named AWS service acts for this account (its callers are pinned by aws:SourceAccount where it matters)
+            if not _source_pinned(st, accounts, orgs):
+                out.append(f"Service `{value}` for any account (no aws:SourceAccount / aws:SourceArn pins it to this one)")
+            continue
         if value == "*" or kind != "AWS" or account_of(str(value)) not in accounts:
             out.append(f"`{value}`" if kind == "AWS" else f"{kind} `{value}`")
     if out and _pinned(st, accounts, orgs):
-        return []
+        return [o for o in out if o.startswith("Service")]
     return out

@@ -1,6 +1,9 @@
 """Attacks from the security review, replayed on the us stack's real plan through the analyzer: the
-runtime backstops removed or disarmed, and a role of a service that runs code reading tenant data.
-Each mutated plan must draw the named rule's mandatory violation; the plan as rendered draws none."""
+runtime backstops removed or disarmed, a role of a service that runs code reading tenant data, and
+the access-side bypasses the last review left open (pod identity roles the stack does not define,
+canonical users, unpinned service principals, the platform's secret, grants to roles outside the
+plan). Each mutated plan must draw the named rule's mandatory violation; each legitimate twin and
+the plan as rendered draw none."""
 
 from __future__ import annotations
 
@@ -102,6 +105,26 @@ def _inputs(name_part: str, type_part: str, path: str, value):
     return mutate
 
 
+ACCOUNT = "123456789012"
+POOL_POLICY = "us-us-east-1-tenant-pool-data-tls-only"
+
+
+def _pool_bucket(resources) -> str:
+    return one(resources, POOL_POLICY, "bucketPolicy")["inputs"]["bucket"]
+
+
+def add_statement(name_part: str, statement, type_part: str = ""):
+    """Add a statement (or one built from the plan's resources) to a resource's policy document."""
+
+    def mutate(resources):
+        holder = one(resources, name_part, type_part)
+        doc = json.loads(holder["inputs"]["policy"])
+        doc["Statement"].append(statement(resources) if callable(statement) else statement)
+        holder["inputs"]["policy"] = json.dumps(doc)
+
+    return mutate
+
+
 FOREIGN = "999988887777"
 PROVIDER = "pulumi:providers:aws"
 
@@ -192,6 +215,68 @@ DATA_SIDE_TWINS = [
     ("the Data API written out as off", _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", False)),
 ]
 
+
+def pool_statement(principal: dict, action: str = "s3:GetObject", condition: dict | None = None):
+    def build(resources):
+        st = {
+            "Sid": "Added",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": action,
+            "Resource": f"arn:aws:s3:::{_pool_bucket(resources)}/*",
+        }
+        return {**st, "Condition": condition} if condition else st
+
+    return add_statement(POOL_POLICY, build, "bucketPolicy")
+
+
+def target_role(arn: str):
+    def mutate(resources):
+        one(resources, "us-us-east-1-t-acme-identity", "podIdentityAssociation")["inputs"]["targetRoleArn"] = arn
+
+    return mutate
+
+
+def _role_policy(resources, name: str, role: str, statement: dict, deps: list[str]) -> dict:
+    like = one(resources, "us-us-east-1-tenant-identity-data-access", "aws:iam/rolePolicy:RolePolicy")
+    component = one(resources, "us-us-east-1-tenant-identity", "TenantIdentity")
+    holder = copy.deepcopy(like)
+    holder.update(
+        parent=component["urn"],  # not under a role: `role` alone says whose it is
+        name=name,
+        urn=like["urn"].rsplit("::", 1)[0] + f"::{name}",
+        inputs={"role": role, "policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})},
+        dependencies=deps,
+        propertyDependencies={"role": deps} if deps else {},
+    )
+    return holder
+
+
+def tenant_role_reads_db_secret(resources):
+    role = one(resources, "us-us-east-1-tenant-identity-role", "aws:iam/role:Role")
+    secret_arn = next(
+        json.loads(r["inputs"]["policy"])["Statement"][0]["Resource"]
+        for r in resources
+        if r["name"] == "us-us-east-1-tenant-identity-broker-db-credential"
+    )
+    statement = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}
+    name = one(resources, "us-us-east-1-tenant-identity-data-access", "aws:iam/rolePolicy:RolePolicy")["inputs"]["role"]
+    resources.append(_role_policy(resources, "tenant-reads-db-secret", name, statement, [role["urn"]]))
+
+
+def outside_role_reads_pool(resources):
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{_pool_bucket(resources)}/*"}
+    resources.append(_role_policy(resources, "export-reads-pool", "data-export", statement, []))
+
+
+def budgets_publish_unpinned(resources):
+    holder = one(resources, "us-cost-alerts-policy", "topicPolicy")
+    doc = json.loads(holder["inputs"]["policy"])
+    for st in doc["Statement"]:
+        st.pop("Condition", None)
+    holder["inputs"]["policy"] = json.dumps(doc)
+
+
 ATTACKS = [
     (
         "an access entry for the tenant role in system:masters",
@@ -206,6 +291,67 @@ ATTACKS = [
     ("an admission policy failing open", policy_fails_open, "runtime-backstops-enforced"),
     ("an EC2 role with AmazonS3ReadOnlyAccess", ec2_role_reads_tenant_data, "tenant-data-access"),
     *DATA_SIDE_ATTACKS,
+    (
+        "acme's pod identity association chaining to another account's role",
+        target_role("arn:aws:iam::444455556666:role/exfil"),
+        "tenant-data-access",
+    ),
+    (
+        "acme's pod identity association chaining to a role of this account outside the plan",
+        target_role(f"arn:aws:iam::{ACCOUNT}:role/ops-admin"),
+        "tenant-data-access",
+    ),
+    (
+        "the pool bucket policy granting a CanonicalUser",
+        pool_statement({"CanonicalUser": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"}),
+        "tenant-data-access",
+    ),
+    (
+        "the pool bucket policy letting log delivery write with no source condition",
+        pool_statement({"Service": "delivery.logs.amazonaws.com"}, "s3:PutObject"),
+        "tenant-data-access",
+    ),
+    (
+        "acme's key policy letting CloudWatch Logs use it with no source condition",
+        add_statement(
+            "us-us-east-1-t-acme-key",
+            {"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "kms:Decrypt", "Resource": "*"},
+            "aws:kms/key:Key",
+        ),
+        "tenant-data-access",
+    ),
+    ("the tenant role reading the platform's database secret", tenant_role_reads_db_secret, "tenant-data-access"),
+    ("a RolePolicy reading the pool for a role outside the plan", outside_role_reads_pool, "tenant-data-access"),
+    (
+        "the budget alerts topic letting Budgets publish for any account",
+        budgets_publish_unpinned,
+        "resource-policy-principals-in-account",
+    ),
+]
+
+TWINS = [
+    (
+        "the pool bucket policy letting log delivery write for this account's log groups",
+        pool_statement(
+            {"Service": "delivery.logs.amazonaws.com"},
+            "s3:PutObject",
+            {"StringEquals": {"aws:SourceAccount": ACCOUNT}, "ArnLike": {"aws:SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:*"}},
+        ),
+    ),
+    (
+        "acme's key policy letting CloudWatch Logs use it for this account",
+        add_statement(
+            "us-us-east-1-t-acme-key",
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "logs.us-east-1.amazonaws.com"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+            },
+            "aws:kms/key:Key",
+        ),
+    ),
 ]
 
 
@@ -235,6 +381,6 @@ def test_each_attack_on_the_real_plan_is_a_mandatory_violation(judge, what, muta
     assert found and all(v.level == "mandatory" for v in found), (what, [(v.policy, v.level, v.message) for v in judge(mutation)])
 
 
-@pytest.mark.parametrize("what,mutation", DATA_SIDE_TWINS, ids=[t[0] for t in DATA_SIDE_TWINS])
+@pytest.mark.parametrize("what,mutation", [*DATA_SIDE_TWINS, *TWINS], ids=[t[0] for t in [*DATA_SIDE_TWINS, *TWINS]])
 def test_each_legitimate_twin_on_the_real_plan_passes(judge, what, mutation):
     assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what

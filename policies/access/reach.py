@@ -31,6 +31,20 @@ SENSITIVE = tuple(a for acts in ACTIONS.values() for a in acts)
 ESCALATE = {"role": ("iam:PutRolePolicy", "iam:AttachRolePolicy"), "user": ("iam:PutUserPolicy", "iam:AttachUserPolicy")}
 PROBE = "meridian-probe-object"
 _MAX_HOPS = 4
+DEPUTY_ACCOUNT = "999999999999"  # the account a confused deputy acts for: any but this one
+
+
+@dataclass(frozen=True)
+class Deputy:
+    """An AWS service principal that a resource policy lets act on tenant data for any account:
+    nothing in the statement (`aws:SourceAccount`, `aws:SourceArn`, ...) pins the request to a
+    resource of this account, so another account's resource can make the service do it."""
+
+    service: str
+    resource: DataResource
+    actions: tuple[str, ...]
+    why: tuple[str, ...]  # the statements that allow it
+    urn: str | None  # the document that opened it
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,7 @@ class Reach(Sessions):
         super().__init__(world)
         self.tenant = tenant
         self._memo: dict[tuple, list[tuple[DataResource, tuple[str, ...], str, dict, str]]] = {}
+        self._deputies: list[Deputy] | None = None
         self._index()
 
     # --- indexes ---------------------------------------------------------------------------
@@ -73,6 +88,8 @@ class Reach(Sessions):
         self.rp_actions: dict[str, tuple] = {}
         self.rp: dict[str, dict] = {}  # as outsiders meet them
         self.rp_own: dict[str, dict] = {}  # as the stack's own principals (in the organization) meet them
+        self.services: dict[str, set[str]] = {}  # resource-policy ARN -> service principals its Allow statements name
+        self.source_accounts: dict[str, set[str]] = {}  # resource-policy ARN -> accounts its service grants name as source
         for arn, docs in self.world.resource_policies.items():
             merged = {
                 "Version": "2012-10-17",
@@ -89,6 +106,10 @@ class Reach(Sessions):
             for st in merged["Statement"]:
                 if str(st.get("Effect", "")).lower() != "allow":
                     continue
+                block = st.get("Principal")
+                if isinstance(block, dict) and block.get("Service"):
+                    self.services.setdefault(arn, set()).update(str(v) for v in _as_list(block["Service"]))
+                    self.source_accounts.setdefault(arn, set()).update(_source_accounts(st))
                 if "NotPrincipal" in st or st.get("Principal") == "*":
                     self.open_to_all.add(arn)
                     continue
@@ -108,8 +129,19 @@ class Reach(Sessions):
         sp = s.session_policy.document if s.session_policy else None
         for action in ESCALATE[kind]:
             if simulator.authorized(node, action, s.principal.arn, self.context(s), session_policy=sp):
+                stand_ins = [d.label for d in s.principal.documents if d.stand_in]
+                if stand_ins and not self._escalates_without_stand_ins(s, action, sp):
+                    return f"{action} on itself (only by {'; '.join(stand_ins)})"
                 return f"{action} on itself"
         return ""
+
+    def _escalates_without_stand_ins(self, s: Session, action: str, sp: dict | None) -> bool:
+        p = s.principal
+        docs = [(d.label, d.document) for d in p.documents if not d.stand_in]
+        groups = [(g, [(d.label, d.document) for d in ds]) for g, ds in p.groups]
+        boundary = p.boundary.document if p.boundary else None
+        node = simulator.node(p.arn, docs, values=self.context(s), groups=groups, boundary=boundary)
+        return simulator.authorized(node, action, p.arn, self.context(s), session_policy=sp)
 
     def reach(self, s: Session) -> list[tuple[DataResource, tuple[str, ...], str, dict, str]]:
         key = (
@@ -293,12 +325,93 @@ class Reach(Sessions):
                     why.append(f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}")
                     decided = decided or d.urn
         for d in [*s.principal.documents, *[d for _, ds in s.principal.groups for d in ds]]:
+            if d.stand_in:  # no statement to cite: the label says what it is taken to be
+                why.append(d.label)
+                decided = decided or d.urn
+                continue
             for st in simulator.matching_statements(d.document, node, action, resource, ctx):
                 why.append(f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}")
                 decided = decided or d.urn
         if admin:
             why.append(f"{s.principal.label} may rewrite its own permissions")
         return tuple(why), decided
+
+    # --- AWS services acting for another account -----------------------------------------------
+
+    def deputies(self) -> list[Deputy]:
+        if self._deputies is None:
+            self._deputies = self._find_deputies()
+        return self._deputies
+
+    def _find_deputies(self) -> list[Deputy]:
+        """Every service principal a tenant resource's policy lets act on the data for an account
+        other than this one, asked of the evaluator twice: with the request's source (account,
+        ARN, owner, organization) set to another account's, and with no source at all (services
+        that send none, `...IfExists` and `Null` conditions)."""
+        out = []
+        for arn, services in sorted(self.services.items()):
+            for r in self.governed.get(arn, []):
+                if self.tenant is not None and r.tenant != self.tenant:
+                    continue
+                target = f"{r.arn}{PROBE}" if r.kind == "object" else r.arn
+                for service in sorted(services):
+                    contexts = self._deputy_contexts(service, r, self.source_accounts.get(arn, set()))
+                    actions = tuple(
+                        a
+                        for a in ACTIONS[r.kind]
+                        if any(
+                            simulator.service_allowed(service, a, target, ctx, self.rp[arn], self.world.account)
+                            for ctx in contexts
+                        )
+                    )
+                    if actions:
+                        why, urn = self._deputy_why(arn, service, actions[0], target, contexts)
+                        out.append(Deputy(service, r, actions, why, urn))
+        return out
+
+    def _deputy_contexts(self, service: str, r: DataResource, named: set[str]) -> list[dict[str, Any]]:
+        """The request as another account's resource makes the service send it: from any account,
+        from each foreign account the policy names as a source, and with no source at all."""
+        prefix = service.split(".", 1)[0]
+        base: dict[str, Any] = {
+            "aws:PrincipalIsAWSService": "true",
+            "aws:PrincipalServiceName": service,
+            "aws:ResourceAccount": self.world.account,
+            "s3:ResourceAccount": self.world.account,
+            **{f"aws:ResourceTag/{k}": v for k, v in r.tags},
+        }
+        if r.kind == "listing":
+            base["s3:prefix"] = r.prefix
+        out = []
+        for account in [DEPUTY_ACCOUNT, *sorted(named - {self.world.account})]:
+            source = (
+                f"arn:aws:s3:::a-bucket-of-account-{account}"
+                if prefix in ("s3", "logging")
+                else f"arn:aws:{prefix}:{r.region or 'us-east-1'}:{account}:another-accounts-resource"
+            )
+            out.append(
+                {
+                    **base,
+                    "aws:SourceAccount": account,
+                    "aws:SourceOwner": account,
+                    "aws:SourceArn": source,
+                    "aws:SourceOrgID": "o-not-this-organization",
+                }
+            )
+        return [*out, base]
+
+    def _deputy_why(
+        self, arn: str, service: str, action: str, target: str, contexts: list[dict[str, Any]]
+    ) -> tuple[tuple[str, ...], str | None]:
+        why, decided = [], None
+        for d in self.world.resource_policies.get(arn, []):
+            for ctx in contexts:
+                found = simulator.service_statements(d.document, service, action, target, ctx)
+                if found:
+                    why += [f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}" for st in found]
+                    decided = decided or d.urn
+                    break
+        return tuple(dict.fromkeys(why)), decided
 
     # --- all of it ----------------------------------------------------------------------------
 
@@ -335,6 +448,16 @@ class Reach(Sessions):
                             )
                         )
         return out
+
+
+def _source_accounts(st: dict) -> set[str]:
+    """Accounts a statement's conditions name as the request's source (account, owner, or in a source ARN)."""
+    out = set()
+    for body in (st.get("Condition") or {}).values():
+        for k, vs in body.items() if isinstance(body, dict) else ():
+            if str(k).lower() in ("aws:sourceaccount", "aws:sourceowner", "aws:sourcearn"):
+                out |= {a for v in _as_list(vs) if (a := account_of(str(v)))}
+    return out
 
 
 def _action_patterns(docs: list[dict]) -> tuple:

@@ -10,8 +10,10 @@ its secrets) may be reached only by:
   such a service assumes (access.sessions.PLATFORM_SERVICES). A role of a service that runs code
   (EC2, Lambda, CodeBuild, ECS tasks) is a workload like any other and may not.
 Anyone else (another tenant, a platform workload directly or by creating pods, an IAM user, a
-foreign account, anyone, principals of the account the stack does not define) is a violation
-that prints the path principal -> policy -> statement -> resource.
+foreign account, anyone, principals of the account the stack does not define, whoever holds a role
+the stack grants to without defining it, an AWS service acting for another account's resource) is
+a violation that prints the path principal -> policy -> statement -> resource. The platform's
+secrets (no tenant's tag) are reachable only by the platform and AWS services acting for it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from access.reach import Access, Reach
-from access.world import World, build
+from access.reach import Access, Deputy, Reach
+from access.world import PLATFORM, World, build
 from ruleutil import CRITICAL, Unverifiable, stack_policy
 
 _SCHEMA = {
@@ -36,12 +38,23 @@ _SCHEMA = {
         "description": "the S3 key prefix of a tenant's data in a shared bucket; {tenant} is the tenant id, {namespace} its namespace",
     },
 }
+_SCHEMA["podIdentityExternalRoles"] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": [],
+    "description": "ARNs of roles outside the stack (in this or another account) that a pod identity association may name "
+    "as `roleArn` or `targetRoleArn` once reviewed: their permissions are not judged",
+}
 _SHOWN = 3
 
 
 def verdict(a: Access, world: World) -> str | None:
     """None when this access is one the design allows; else why it is not."""
     origin, tenant = a.session.origin, a.resource.tenant
+    if tenant == PLATFORM:  # a platform secret: the platform and AWS services for it, never a tenant or an outsider
+        if origin.kind in ("platform", "service"):
+            return None
+        return f"tenant {origin.tenant}'s workloads reach it" if origin.kind == "tenant" else f"{origin.who} reaches it"
     if origin.kind == "tenant":
         return None if origin.tenant == tenant else f"tenant {origin.tenant}'s workloads reach it"
     if origin.kind == "service":
@@ -91,16 +104,64 @@ def findings(
         out.append(
             (
                 urn,
-                f"Tenant {tenant}'s data must be reachable only by tenant {tenant}'s principals and the platform acting for it: "
-                f"{problem} ({', '.join(actions)} on {', '.join(labels[:_SHOWN])}{more}). Path: {_path(first, why)}",
+                f"{_must(tenant)}: {problem} ({', '.join(actions)} on {', '.join(labels[:_SHOWN])}{more}). Path: {_path(first, why)}",
             )
         )
+    out += _deputies(reach.deputies())
+    out += world.problems
+    out += _unplaced(world, {k[2] for k in groups})
     out += _shared_roles(reach)
     out += [
         (urn, Unverifiable(f"unverifiable at preview: {what}; the rule judges it when the value is known"))
         for urn, what in world.unknowns
     ]
     return world, reach, accesses, out
+
+
+def _must(tenant: str) -> str:
+    if tenant == PLATFORM:
+        return "The platform's secrets must be reachable only by the platform and AWS services acting for it"
+    return f"Tenant {tenant}'s data must be reachable only by tenant {tenant}'s principals and the platform acting for it"
+
+
+def _deputies(deputies: list[Deputy]) -> list[tuple[str | None, str]]:
+    """A service principal granted tenant data for any account: one finding per service and tenant."""
+    groups: dict[tuple[str, str], list[Deputy]] = defaultdict(list)
+    for d in deputies:
+        groups[(d.resource.tenant, d.service)].append(d)
+    out = []
+    for (tenant, service), items in sorted(groups.items()):
+        first = items[0]
+        labels = sorted({d.resource.label for d in items})
+        actions = sorted({a for d in items for a in d.actions})
+        more = f" and {len(labels) - _SHOWN} more" if len(labels) > _SHOWN else ""
+        who = f"AWS service {service} acting for another account"
+        path = " -> ".join([who, *(first.why[:1] or ["(allowed)"]), first.resource.label])
+        out.append(
+            (
+                first.urn or first.resource.urn,
+                f"{_must(tenant)}: {who} reaches it, since nothing pins the grant to this account's own resources "
+                f"(add `aws:SourceAccount` and `aws:SourceArn` conditions: a confused deputy otherwise) "
+                f"({', '.join(actions)} on {', '.join(labels[:_SHOWN])}{more}). Path: {path}",
+            )
+        )
+    return out
+
+
+def _unplaced(world: World, reported: set[str]) -> list[tuple[str | None, str]]:
+    """A role the stack grants to but does not define, whose grant reaches no tenant data: what its
+    holders do with the rest cannot be judged (an advisory; reaching tenant data is a violation above)."""
+    return [
+        (
+            p.unplaced,
+            Unverifiable(
+                f"unverifiable: {p.label} is not in the plan, so who holds what this stack grants it is unknown; "
+                "the grant reaches no tenant data or platform secret (define the role in the stack, or grant to one it defines)"
+            ),
+        )
+        for arn, p in sorted(world.principals.items())
+        if p.unplaced and arn not in reported
+    ]
 
 
 def _shared_roles(reach: Reach) -> list[tuple[str | None, str]]:
@@ -155,6 +216,22 @@ def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: st
             },
         )
         row["actions"] = sorted(set(row["actions"]) | set(a.actions))
+    for d in reach.deputies():
+        if d.resource.tenant != tenant:
+            continue
+        who = f"AWS service {d.service} acting for another account"
+        path = " -> ".join([who, *(d.why[:1] or ["(allowed)"]), d.resource.label])
+        rows[(d.resource.label, who, path)] = {
+            "resource": d.resource.label,
+            "who": who,
+            "origin": "outsider",
+            "principal": f"service principal {d.service}",
+            "session_tags": {},
+            "actions": sorted(d.actions),
+            "allowed_by": list(d.why),
+            "path": path,
+            "verdict": f"violation: {who} reaches it (no aws:SourceAccount / aws:SourceArn pins it to this account)",
+        }
     return sorted(rows.values(), key=lambda r: (not r["verdict"].startswith("violation"), r["resource"], r["who"]))
 
 
@@ -167,21 +244,32 @@ def _allowed_as(a: Access) -> str:
 
 
 def tenants_of(world: World) -> list[str]:
-    return sorted(set(world.namespaces.values()) | {r.tenant for r in world.resources})
+    return sorted((set(world.namespaces.values()) | {r.tenant for r in world.resources}) - {PLATFORM})
 
 
 tenant_data_access = stack_policy(
     "tenant-data-access",
     what="Checks that every tenant's data (objects under "
     "its prefix in shared buckets, its silo buckets, its KMS keys, its secrets) is reachable only by that tenant's own workloads, by "
-    "platform workloads through an AssumeRole session whose tags name that tenant, and by AWS services acting for the platform. "
+    "platform workloads through an AssumeRole session whose tags name that tenant, and by AWS services acting for the platform; "
+    "and that the platform's secrets (those no tenant's tag names, such as the database credential) are reachable by no tenant "
+    "and no outsider. "
     "Principals are every role, user and group of the stack with their inline, attached, customer- and AWS-managed policies, "
     "permission boundaries and trust policies; foreign accounts named anywhere; anyone; and principals of the account the stack "
-    "does not define. Sessions come from Pod Identity associations (EKS session tags, session policy, targetRoleArn), IRSA trusts "
+    "does not define; a role that a RolePolicy or an attachment names but the stack does not define is a principal of its own, "
+    "held by someone unknown, with what the stack grants it (a violation if that reaches tenant data, else an advisory). "
+    "Sessions come from Pod Identity associations (EKS session tags, session policy, targetRoleArn), IRSA trusts "
     "(every service account their `:sub` admits), AssumeRole chains (with the request tags trusts admit and the transitive tags "
     "STS keeps), EKS access policies and Kubernetes RBAC that let a principal create pods in a namespace, and a principal's "
-    "ability to rewrite its own permissions. Resources carry their bucket, key (and grant) and secret policies; keys and buckets "
-    "are matched by ARN read from the plan. A role a tenant's pods get must not also be held by platform workloads. Access is "
+    "ability to rewrite its own permissions; an association whose `roleArn` or `targetRoleArn` names a role the stack does not "
+    "define (another account's, or this account's outside the plan) is a violation unless the role is listed in "
+    "`podIdentityExternalRoles`. Resources carry their bucket policies and ACLs (canned and granted; a canonical user ID, in "
+    "`CanonicalUser` or written as `AWS`, and an e-mail grantee are placed in an account of their own, never this one; "
+    "AllUsers and AuthenticatedUsers are anyone), key policies and grants, and secret policies; keys and buckets "
+    "are matched by ARN read from the plan. Each AWS service principal a tenant resource's policy names is asked for a request "
+    "made for another account's resource (its `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner` and `aws:SourceOrgID` that "
+    "account's, including each foreign account the policy names as a source) and for one with no source at all: if either is "
+    "allowed, the service is a confused deputy and the grant a violation. A role a tenant's pods get must not also be held by platform workloads. Access is "
     "decided by principalmapper's local policy simulation (AWS's evaluation logic: explicit deny, identity x boundary x session "
     "policy, resource policies, cross-account, KMS key policies, policy variables and condition operators). Chosen over "
     "policyuniverse (ARN and wildcard matching only) and parliament (lint only): of the candidates only principalmapper "
@@ -195,17 +283,24 @@ tenant_data_access = stack_policy(
     config=_SCHEMA,
     remediation="Follow the printed path and close the link that should not be there: scope the statement to the tenant's own "
     "prefix, key ARN or session tag, remove a foreign account or `*` from a resource policy (or constrain it with "
-    "`aws:PrincipalOrgID`), keep a platform role out of tenant namespaces, and give Kubernetes rights to create pods only to "
-    "the platform's operators.",
+    "`aws:PrincipalOrgID`), pin a service principal with `aws:SourceAccount` and `aws:SourceArn`, grant nothing through ACLs "
+    "(BucketOwnerEnforced), keep a platform role out of tenant namespaces and pod identity on roles the stack defines, grant "
+    "only to roles the stack defines, and give Kubernetes rights to create pods only to the platform's operators.",
     limits="Conditions on keys the caller chooses in a request (`aws:SourceIp`, `kms:ViaService`, encryption context, "
     "`aws:SecureTransport`, `sts:ExternalId`, ...) are taken as satisfiable, and a Deny that depends on one as avoidable: the rule "
     "over-approximates access and never credits them. The stack's own principals are taken to be in the organization; every "
     "other account is not. Principals of the account outside the stack are assumed to hold `sts:AssumeRole` on `*` and nothing "
     "else; cluster operators named only by EKS access entries to principals outside the stack are the platform's operators and "
-    "are not judged. S3 access points, Object Lambda, SCPs and RCPs are not modelled; AWS services act for the platform (a "
-    "confused deputy through a service principal is not judged). Node instance roles reached through the instance metadata "
+    "are not judged. S3 access points, Object Lambda, SCPs and RCPs are not modelled. A role only an AWS service that runs no "
+    "code assumes acts for the platform: its trust is not asked for `aws:SourceAccount` (handing a role to a service takes "
+    "`iam:PassRole` in the role's own account). A service's pin through an encryption context (`kms:EncryptionContext:...`) is "
+    "not credited, as for any caller. Bucket ACLs never grant reading objects the owner wrote (object ACLs, not in the plan); "
+    "`BucketOwnerEnforced`, which turns ACLs off, is not credited; the only canonical user ID taken as this account is the "
+    "owner an ACL names itself. Roles listed in `podIdentityExternalRoles` are trusted, not judged; for a role the stack grants "
+    "to but does not define, only what this stack grants it is known. Node instance roles reached through the instance metadata "
     "service are not modelled. A managed policy whose text neither the stack nor the pack holds is evaluated as granting every "
-    "action. principalmapper's matching is case-insensitive for ARNs (AWS is not for S3 keys): that can only add access.",
+    'action, and the path says so ("unknown AWS-managed policy <arn> treated as every action"). principalmapper\'s matching is '
+    "case-insensitive for ARNs (AWS is not for S3 keys): that can only add access.",
     tags=["tenancy", "iam"],
 )
 

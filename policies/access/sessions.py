@@ -124,7 +124,11 @@ class Sessions:
             ]
             out.append(Session(Principal(arn, who, None, docs, outsider=True), Origin("outsider", who), (who,)))
         for acct in sorted(accounts) + [ANYONE_ACCOUNT]:
-            who = "anyone (any AWS account)" if acct == ANYONE_ACCOUNT else f"account {acct} (not this stack's)"
+            who = (
+                "anyone (any AWS account)"
+                if acct == ANYONE_ACCOUNT
+                else self.world.aliases.get(acct, f"account {acct} (not this stack's)")
+            )
             p = Principal(
                 f"arn:aws:iam::{acct}:role/any-principal",
                 who,
@@ -145,6 +149,9 @@ class Sessions:
         for p in self.world.principals.values():
             if p.label.startswith("IAM user"):
                 out.append(Session(p, Origin("outsider", p.label), (p.label,)))
+            elif p.unplaced:  # a role the stack grants to but does not define: its holders are unknown
+                who = f"whoever holds {p.label}"
+                out.append(Session(p, Origin("outsider", who), (who,)))
         return out
 
     def node(self, s: Session, admin: bool = False) -> Any:

@@ -44,7 +44,12 @@ for _name in ("Mapping", "MutableMapping"):
         setattr(collections, _name, getattr(collections.abc, _name))
 
 from principalmapper.common import Group, Node, Policy  # noqa: E402
-from principalmapper.querying.local_policy_simulation import _get_condition_match  # noqa: E402
+from principalmapper.querying.local_policy_simulation import (  # noqa: E402
+    ResourcePolicyEvalResult,
+    _get_condition_match,
+    resource_policy_authorization,
+    resource_policy_matching_statements,
+)
 from principalmapper.querying.query_interface import local_check_authorization_full  # noqa: E402
 from principalmapper.util.case_insensitive_dict import CaseInsensitiveDict  # noqa: E402
 
@@ -70,6 +75,9 @@ KNOWN_KEYS = {
     "aws:resourceorgid",
     "aws:sourceaccount",
     "aws:sourcearn",
+    "aws:sourceowner",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
     "s3:resourceaccount",
     "s3:prefix",
     "kms:calleraccount",
@@ -110,7 +118,7 @@ def for_any_request(doc: dict, free: frozenset[str] = frozenset()) -> dict:
             if not free_keys:
                 out.append(st)
             continue
-        kept = {op: {k: v for k, v in body.items() if known_key(str(k))} for op, body in cond.items() if isinstance(body, dict)}
+        kept = {op: {k: v for k, v in body.items() if known_key_(str(k))} for op, body in cond.items() if isinstance(body, dict)}
         kept = {op: body for op, body in kept.items() if body}
         out.append({**{k: v for k, v in st.items() if k != "Condition"}, **({"Condition": kept} if kept else {})})
     return {"Version": "2012-10-17", "Statement": out}
@@ -236,3 +244,19 @@ def matching_statements(doc: dict, principal: Node, action: str, resource: str, 
             continue
         out.append(st)
     return out
+
+
+def service_allowed(service: str, action: str, resource: str, context: dict[str, Any], resource_policy: dict, owner: str) -> bool:
+    """Would this resource policy let AWS service `service` (a service principal) make this request?
+    (`resource_policy` already narrowed by `for_any_request`; bound to `context` here.)"""
+    result = resource_policy_authorization(
+        service, owner, bind(resource_policy, context), action, resource, CaseInsensitiveDict(context)
+    )
+    return result == ResourcePolicyEvalResult.SERVICE_MATCH
+
+
+def service_statements(doc: dict, service: str, action: str, resource: str, context: dict[str, Any]) -> list[dict]:
+    """The Allow statements of a resource policy that grant `service` this request (for the path)."""
+    narrowed = for_any_request(bind(doc, context))
+    found = resource_policy_matching_statements(service, narrowed, action, resource, CaseInsensitiveDict(context))
+    return [st for st in found if str(st.get("Effect", "")).lower() == "allow"]

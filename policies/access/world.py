@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from access.arns import GROUP, SECRET, USER, Arns, account_of, parse_json
-from iamdoc import grants_by_role
+from iamdoc import _roles_of, grants_by_role
 from ruleutil import (
     KMS_KEY,
     MANAGED_POLICY,
     NAMESPACE,
+    POLICY_ATTACHMENT,
     ROLE,
+    ROLE_ATTACHMENT,
+    ROLE_ATTACHMENTS_EXCLUSIVE,
+    ROLE_POLICY,
     S3_BUCKETS,
     UNKNOWN,
     Stack,
@@ -55,6 +60,37 @@ CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 K8S_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+BUCKET_ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
+PLATFORM = ""  # the owner of a platform resource (a secret no tenant's tag names)
+
+# What a bucket ACL permission lets its grantee do to the data (bucket ACLs never grant reading
+# objects the owner wrote: object ACLs do). WRITE_ACP lets the grantee give itself the rest.
+_ACL_READ, _ACL_WRITE = ["s3:ListBucket", "s3:ListBucketVersions"], ["s3:PutObject", "s3:DeleteObject"]
+ACL_ACTIONS = {
+    "READ": _ACL_READ,
+    "WRITE": _ACL_WRITE,
+    "WRITE_ACP": _ACL_READ + _ACL_WRITE,
+    "FULL_CONTROL": _ACL_READ + _ACL_WRITE,
+    "READ_ACP": [],
+}
+_ACL_GROUPS = {
+    "http://acs.amazonaws.com/groups/global/AllUsers": "*",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers": "*",  # anyone with an AWS account
+    "http://acs.amazonaws.com/groups/s3/LogDelivery": {"Service": "logging.s3.amazonaws.com"},
+}
+_ALL, _AUTH, _LOGS = (
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+    "http://acs.amazonaws.com/groups/s3/LogDelivery",
+)
+CANNED_ACLS = {
+    "public-read": [(_ALL, "READ")],
+    "public-read-write": [(_ALL, "READ"), (_ALL, "WRITE")],
+    "authenticated-read": [(_AUTH, "READ")],
+    "log-delivery-write": [(_LOGS, "WRITE"), (_LOGS, "READ_ACP")],
+    "aws-exec-read": [({"Service": "ec2.amazonaws.com"}, "READ")],
+}
+_CANONICAL_ID = re.compile(r"^[0-9a-fA-F]{64}$")
 
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 _MANAGED = {
@@ -93,6 +129,7 @@ class Doc:
     label: str  # "inline policy us-...-data-access"
     urn: str | None
     document: dict
+    stand_in: bool = False  # a managed policy whose text is unknown, evaluated as every action (the label says so)
 
 
 @dataclass
@@ -106,6 +143,7 @@ class Principal:
     trust: Doc | None = None
     tags: dict[str, str] = field(default_factory=dict)
     outsider: bool = False  # not defined by this stack: its identity policies are not known
+    unplaced: str | None = None  # a role the stack grants to (this URN) but does not define: who holds it is unknown
 
 
 @dataclass(frozen=True)
@@ -157,6 +195,8 @@ class World:
     k8s_groups: dict[str, list[tuple[str, list[str]]]]  # principal ARN -> [(cluster, groups)]
     unknowns: list[tuple[str | None, str]]
     tenant_prefix: str
+    problems: list[tuple[str | None, str]] = field(default_factory=list)  # found while reading the stack
+    aliases: dict[str, str] = field(default_factory=dict)  # stand-in account -> who it stands for
 
 
 def document(value: Any) -> dict | None:
@@ -176,7 +216,18 @@ def _managed(arn: str, stack_policies: dict[str, Any]) -> tuple[dict, str | None
         return stack_policies[arn], None
     if arn in _MANAGED:
         return _MANAGED[arn], None
-    return ADMIN, f"managed policy {arn} (its text is not in the stack or the pack: evaluated as granting every action)"
+    return ADMIN, unknown_managed(arn)
+
+
+def unknown_managed(arn: str) -> str:
+    """What a path says of a managed policy whose text neither the stack nor the pack holds."""
+    owner = "AWS-managed" if arn.startswith("arn:aws:iam::aws:policy/") else "managed"
+    return f"unknown {owner} policy {arn} treated as every action"
+
+
+def _attached_doc(label: str, urn: str | None, arn: str, stack_policies: dict[str, Any]) -> Doc:
+    doc, why = _managed(arn, stack_policies)
+    return Doc(why, urn, doc, stand_in=True) if why else Doc(label, urn, doc)
 
 
 def build(resources: list[Any], config: dict) -> World:
@@ -216,10 +267,7 @@ def build(resources: list[Any], config: dict) -> World:
         for g in grants.get(role.urn, []):
             label = g.label if g.holder.urn == role.urn else f"{g.label}"
             if g.managed_arn is not None:
-                doc, why = _managed(g.managed_arn, stack_policies)
-                p.documents.append(
-                    Doc(f"{g.label}" + (" (text unknown: evaluated as every action)" if why else ""), g.holder.urn, doc)
-                )
+                p.documents.append(_attached_doc(g.label, g.holder.urn, g.managed_arn, stack_policies))
                 continue
             try:
                 doc = document(known(g.document.read())) if g.document is not None else None
@@ -237,6 +285,7 @@ def build(resources: list[Any], config: dict) -> World:
             p.boundary = Doc(f"permission boundary {boundary}", role.urn, doc) if why is None else None
         principals[arn] = p
     _users_and_groups(stack, arns, account, stack_policies, principals, unknowns)
+    _unplaced_roles(stack, account, stack_policies, principals, unknowns)
 
     namespaces: dict[str, str] = {}
     for ns in stack.of(NAMESPACE):
@@ -250,6 +299,8 @@ def build(resources: list[Any], config: dict) -> World:
             service_accounts.setdefault(ns, set()).add(name)
 
     associations = []
+    problems: list[tuple[str | None, str]] = []
+    external = {str(a) for a in config.get("podIdentityExternalRoles", [])}
     for assoc in stack.of(POD_IDENTITY):
         ns, sa, cluster = (peek(assoc.props, k) for k in ("namespace", "serviceAccount", "clusterName"))
         role_arn = _arn_prop(stack, arns, assoc, "roleArn")
@@ -263,13 +314,23 @@ def build(resources: list[Any], config: dict) -> World:
         except UnknownValueError:
             unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s session policy"))
             policy = None
+        if known(peek(assoc.props, "targetRoleArn")) is UNKNOWN:
+            unknowns.append(
+                (assoc.urn, f"pod identity association {assoc.name}'s `targetRoleArn` (the role its pods end up with)")
+            )
+        target = _arn_prop(stack, arns, assoc, "targetRoleArn")
+        if target is None and isinstance(known(peek(assoc.props, "targetRoleArn")), str):
+            unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s `targetRoleArn` (no role the plan can place)"))
+        for prop, arn in (("roleArn", role_arn), ("targetRoleArn", target)):
+            if arn is not None and arn not in principals and arn not in external:
+                problems.append((assoc.urn, _foreign_role(assoc.name, prop, arn, ns, namespaces.get(ns), account)))
         associations.append(
             Association(
                 assoc.urn,
                 f"pod identity association {assoc.name}",
                 Workload(cluster, ns, sa),
                 role_arn,
-                _arn_prop(stack, arns, assoc, "targetRoleArn"),
+                target,
                 not truthy(peek(assoc.props, "disableSessionTags", default=False)),
                 Doc(f"session policy of pod identity association {assoc.name}", assoc.urn, policy) if policy else None,
                 f"arn:aws:eks:{region}:{account}:cluster/{cluster}",
@@ -280,6 +341,8 @@ def build(resources: list[Any], config: dict) -> World:
     tenant_docs = [d.document for p in principals.values() if p.tags.get(tenant_tag) for d in p.documents]
     tenant_docs += [d.document for a in associations if a.workload.namespace in namespaces for d in _held(principals, a)]
     data, policies = _data(stack, arns, account, namespaces, tenant_tag, prefix_template, unknowns, _buckets_named(tenant_docs))
+    aliases: dict[str, str] = {}
+    policies = {arn: [replace(d, document=_placed(d.document, aliases)) for d in docs] for arn, docs in policies.items()}
     access, k8s_groups = _eks_access(stack, arns)
     return World(
         account=account,
@@ -294,7 +357,165 @@ def build(resources: list[Any], config: dict) -> World:
         k8s_groups=k8s_groups,
         unknowns=unknowns,
         tenant_prefix=prefix_template,
+        problems=problems,
+        aliases=aliases,
     )
+
+
+def _foreign_role(name: str, prop: str, arn: str, namespace: str, tenant: str | None, account: str) -> str:
+    who = f"Tenant {tenant}'s pods in {namespace}" if tenant else f"Pods in {namespace}"
+    where = (
+        f"a role of account {account_of(arn)}, not this stack's"
+        if account_of(arn) != account
+        else "a role this stack does not define"
+    )
+    return (
+        f"{who} must get only roles this stack defines or the pack's `podIdentityExternalRoles` list: pod identity "
+        f"association {name}'s `{prop}` names {arn}, {where}, whose permissions (and what the pods carry out with it) "
+        "no rule can judge"
+    )
+
+
+def _unplaced_roles(stack: Stack, account: str, stack_policies: dict, principals: dict[str, Principal], unknowns: list) -> None:
+    """Roles that a RolePolicy or an attachment names but the stack does not define: what the stack
+    grants them is known, who holds them is not. Each becomes a principal of its own (held by
+    someone outside the stack), so the evaluator decides whether the grant reaches tenant data."""
+    by_name = {n: r for r in stack.of(ROLE) if isinstance(n := peek(r.props, "name"), str)}
+    placed = {p.urn for p in principals.values() if p.urn}
+    for holder_type, prop in (
+        (ROLE_POLICY, "role"),
+        (ROLE_ATTACHMENT, "role"),
+        (POLICY_ATTACHMENT, "roles"),
+        (ROLE_ATTACHMENTS_EXCLUSIVE, "roleName"),
+    ):
+        for holder in stack.of(holder_type):
+            if {r.urn for r in _roles_of(stack, holder, prop, by_name)} & placed:
+                continue  # built from a role of the stack (its name may be unknown until apply)
+            if holder_type == ROLE_POLICY and holder.parent is not None and holder.parent.urn in placed:
+                continue  # iamdoc reads a RolePolicy under its role as that role's
+            value = known(peek(holder.props, prop))
+            if value is UNKNOWN or (isinstance(value, list) and UNKNOWN in value):
+                unknowns.append((holder.urn, f"{holder.name}'s `{prop}` (the role it grants to)"))
+                continue
+            for name in as_list(value):
+                if not isinstance(name, str) or name is UNKNOWN:
+                    continue
+                arn = name if name.startswith("arn:") else f"arn:aws:iam::{account}:role/{name}"
+                if arn in principals and not principals[arn].unplaced:
+                    continue
+                p = principals.setdefault(
+                    arn, Principal(arn, f"role {arn.rsplit('/', 1)[-1]} (not defined by this stack)", None, unplaced=holder.urn)
+                )
+                p.documents += _granted(holder, holder_type, stack, stack_policies, unknowns)
+
+
+def _granted(holder: Any, holder_type: str, stack: Stack, stack_policies: dict, unknowns: list) -> list[Doc]:
+    if holder_type == ROLE_POLICY:
+        doc = _safe_doc(holder, "policy", unknowns)
+        return [Doc(f"inline policy {holder.name}", holder.urn, doc)] if doc else []
+    prop = "policyArns" if holder_type == ROLE_ATTACHMENTS_EXCLUSIVE else "policyArn"
+    linked = stack.linked(holder, prop, MANAGED_POLICY)
+    if linked:
+        out = []
+        for p in linked:
+            doc = _safe_doc(p, "policy", unknowns)
+            if doc:
+                out.append(Doc(f"attached policy {p.name}", p.urn, doc))
+        return out
+    value = known(peek(holder.props, prop))
+    if value is UNKNOWN or (isinstance(value, list) and UNKNOWN in value):
+        unknowns.append((holder.urn, f"{holder.name}'s `{prop}`"))
+        return []
+    return [
+        _attached_doc(f"attached policy {arn}", holder.urn, arn, stack_policies) for arn in as_list(value) if isinstance(arn, str)
+    ]
+
+
+def _stand_in_account(identifier: str) -> str:
+    """A 12-digit account standing for a principal IAM names without its account (a canonical user
+    ID, an e-mail grantee): never this stack's, one per identifier."""
+    return f"8{zlib.crc32(identifier.encode()) % 10**11:011d}"
+
+
+def _placed(doc: dict, aliases: dict[str, str]) -> dict:
+    """A resource policy with its `CanonicalUser` principals (and `AWS` principals written as a
+    canonical user ID) as the root of a stand-in account, so the evaluator treats them as another
+    account: the plan cannot tell whose account a canonical user ID is."""
+    statements = doc.get("Statement")
+    if not isinstance(statements, list):
+        statements = [statements] if isinstance(statements, dict) else []
+    out = []
+    for st in statements:
+        if not isinstance(st, dict):
+            continue
+        st = dict(st)
+        for field_ in ("Principal", "NotPrincipal"):
+            block = st.get(field_)
+            if not isinstance(block, dict):
+                continue
+            block = dict(block)
+            aws = [str(v) for v in as_list(block.get("AWS"))]
+            ids = [str(v) for v in as_list(block.pop("CanonicalUser", None))]
+            ids += [v for v in aws if _CANONICAL_ID.match(v)]
+            if not ids:
+                continue
+            aws = [v for v in aws if not _CANONICAL_ID.match(v)]
+            for i in ids:
+                acct = _stand_in_account(i)
+                aliases[acct] = f"canonical user {i[:16]}... (an account the plan cannot place)"
+                aws.append(f"arn:aws:iam::{acct}:root")
+            block["AWS"] = aws
+            st[field_] = block
+        out.append(st)
+    return {**doc, "Statement": out}
+
+
+def _acl_doc(bucket_arn: str, grants: list[tuple[Any, str]], owner: Any) -> dict | None:
+    """A bucket ACL as the resource-policy statements it amounts to (None if it grants nothing)."""
+    statements = []
+    for grantee, permission in grants:
+        actions = ACL_ACTIONS.get(str(permission), ACL_ACTIONS["FULL_CONTROL"])
+        if isinstance(grantee, dict):
+            principal: Any = grantee
+        elif isinstance(grantee, str) and grantee in _ACL_GROUPS:
+            principal = _ACL_GROUPS[grantee]
+        elif isinstance(grantee, str) and grantee.startswith("id:"):
+            if grantee[3:] == owner:
+                continue  # the bucket owner: this account
+            principal = {"CanonicalUser": grantee[3:]}
+        elif isinstance(grantee, str) and grantee.startswith("email:"):
+            principal = {"CanonicalUser": grantee}
+        else:
+            principal = "*"  # a grantee the pack cannot read: anyone, until it can
+        if actions:
+            statements.append(
+                {
+                    "Sid": f"ACL {permission}",
+                    "Effect": "Allow",
+                    "Principal": principal,
+                    "Action": actions,
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                }
+            )
+    return {"Version": "2012-10-17", "Statement": statements} if statements else None
+
+
+def _acl_grants(props: Any) -> tuple[list[tuple[Any, str]], Any]:
+    """(grantee, permission) pairs of a bucket's or a BucketAcl's canned ACL and grants, and the owner's canonical ID.
+    A grantee is "id:<canonical id>", "email:<address>", a group URI, or a principal block."""
+    out: list[tuple[Any, str]] = list(CANNED_ACLS.get(str(known(peek(props, "acl"))), []))
+    for g in as_list(known(peek(props, "grants"))):  # Bucket / BucketV2
+        if isinstance(g, dict):
+            who = g.get("uri") or (f"id:{g['id']}" if g.get("id") else None) or f"email:{g.get('emailAddress')}"
+            out += [(who, str(p)) for p in as_list(g.get("permissions"))]
+    policy = known(peek(props, "accessControlPolicy"))  # BucketAcl
+    for g in as_list(policy.get("grants") if isinstance(policy, dict) else None):
+        if isinstance(g, dict) and isinstance(g.get("grantee"), dict):
+            e = g["grantee"]
+            who = e.get("uri") or (f"id:{e['id']}" if e.get("id") else None) or f"email:{e.get('emailAddress')}"
+            out.append((who, str(g.get("permission"))))
+    owner = (policy.get("owner") or {}).get("id") if isinstance(policy, dict) else None
+    return out, owner
 
 
 def _has_unknown(value: Any) -> bool:
@@ -341,10 +562,7 @@ def _users_and_groups(stack: Stack, arns: Arns, account: str, stack_policies: di
                     doc = _read(linked[0], "policy") or ADMIN
                     out.append(Doc(f"attached policy {linked[0].name}", linked[0].urn, doc))
                 elif isinstance(arn, str):
-                    doc, why = _managed(arn, stack_policies)
-                    out.append(
-                        Doc(f"attached policy {arn}" + (" (text unknown: evaluated as every action)" if why else ""), a.urn, doc)
-                    )
+                    out.append(_attached_doc(f"attached policy {arn}", a.urn, arn, stack_policies))
         return out
 
     groups: dict[str, tuple[str, list[Doc], Any]] = {}
@@ -417,6 +635,9 @@ def _data(
             unknowns.append((bucket.urn, f"bucket {bucket.name}'s name (who reaches the tenant data in it is not judged)"))
             continue
         region = resource_region(bucket)
+        acl = _acl_doc(arn, *_acl_grants(bucket.props))
+        if acl:
+            policies.setdefault(arn, []).append(Doc(f"ACL of bucket {bucket.name}", bucket.urn, acl))
         if not owner and arn.removeprefix("arn:aws:s3:::") not in shared:
             inline = _safe_doc(bucket, "policy", unknowns)
             if inline:
@@ -438,6 +659,13 @@ def _data(
         doc = _safe_doc(bp, "policy", unknowns)
         if arn and doc:
             policies.setdefault(arn, []).append(Doc(f"bucket policy {bp.name}", bp.urn, doc))
+    for holder in stack.of(*BUCKET_ACLS):
+        targets = stack.linked(holder, "bucket", *S3_BUCKETS)
+        name = peek(holder.props, "bucket")
+        arn = arns.of(targets[0]) if len(targets) == 1 else (f"arn:aws:s3:::{name}" if isinstance(name, str) else None)
+        acl = _acl_doc(arn, *_acl_grants(holder.props)) if arn else None
+        if acl:
+            policies.setdefault(arn, []).append(Doc(f"bucket ACL {holder.name}", holder.urn, acl))
     for key in stack.of(KMS_KEY):
         owner = tags_of(key.props).get(tag)
         arn = arns.of(key)
@@ -503,6 +731,12 @@ def _data(
         if isinstance(owner, str) and owner:
             out.append(
                 DataResource(owner, "secret", arn, f"tenant {owner}'s secret {secret.name}", secret.urn, resource_region(secret))
+            )
+        elif owner is UNKNOWN:
+            unknowns.append((secret.urn, f"secret {secret.name}'s `{tag}` tag"))
+        elif not owner:  # no tenant's: the platform's, which no tenant may read
+            out.append(
+                DataResource(PLATFORM, "secret", arn, f"the platform's secret {secret.name}", secret.urn, resource_region(secret))
             )
         doc = _safe_doc(secret, "policy", unknowns)
         if doc:

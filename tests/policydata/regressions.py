@@ -165,6 +165,57 @@ CAUGHT: list[tuple[str, str, Mutation]] = [
         set_input("db-primary-cluster", "skipFinalSnapshot", True),
     ),
     # --- resource policies
+    # a service principal acts for whichever account's resource calls it: unpinned, a confused deputy
+    (
+        "resource-policy-principals-in-account",
+        "a queue policy letting SNS send with no source condition (confused deputy)",
+        policy_of(
+            "events-policy",
+            {"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": "*"},
+        ),
+    ),
+    (
+        "resource-policy-principals-in-account",
+        "a queue policy letting EventBridge send, pinned only by StringEqualsIfExists aws:SourceAccount",
+        policy_of(
+            "events-policy",
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": "*",
+                "Condition": {"StringEqualsIfExists": {"aws:SourceAccount": ACCOUNT}},
+            },
+        ),
+    ),
+    (
+        "resource-policy-principals-in-account",
+        "a key policy letting CloudWatch Logs use the key for log groups of any account (ArnLike *)",
+        policy_of(
+            "platform-key-policy",
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{PRIMARY}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:logs:*:*:*"}},
+            },
+        ),
+    ),
+    (
+        "resource-policy-principals-in-account",
+        "a key policy letting SNS use the key for a foreign account's topics",
+        policy_of(
+            "platform-key-policy",
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": FOREIGN}},
+            },
+        ),
+    ),
     (
         "resource-policy-principals-in-account",
         "a key policy with `Principal: *` constrained only by kms:ViaService",
@@ -512,6 +563,38 @@ CAUGHT: list[tuple[str, str, Mutation]] = [
 
 # (what, mutation): legitimate setups that must pass the whole pack
 ADMITTED: list[tuple[str, Mutation]] = [
+    (
+        "a key policy letting CloudWatch Logs use the key for this account's log groups (aws:SourceArn)",
+        policy_of(
+            "platform-key-policy",
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{PRIMARY}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:logs:{PRIMARY}:{ACCOUNT}:log-group:*"}},
+            },
+        ),
+    ),
+    (
+        "a queue policy letting EventBridge send from one rule of this account",
+        policy_of(
+            "events-policy",
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:events:{PRIMARY}:{ACCOUNT}:rule/alerts"}},
+            },
+        ),
+    ),
     (
         "an ALB access-log bucket with SSE-S3 (the only encryption ALB log delivery takes)",
         together(
