@@ -225,7 +225,7 @@ class Reach(Sessions):
         if account_of(s.principal.arn) != self.world.account:
             docs = []  # another account's own policies open nothing here: only resource policies naming it can
         for doc in docs:
-            for st in simulator.for_any_request(doc)["Statement"]:
+            for st in self.narrowed(doc)["Statement"]:
                 if str(st.get("Effect", "")).lower() != "allow" or not _may_grant(st):
                     continue
                 patterns = ["*"] if "NotResource" in st else st.get("Resource", [])

@@ -88,6 +88,7 @@ class Sessions:
     def __init__(self, world: World):
         self.world = world
         self._nodes: dict[tuple, Any] = {}
+        self._narrowed: dict[tuple[int, frozenset[str]], tuple[dict, dict]] = {}
         self.tenant_values = sorted(set(world.namespaces) | set(world.namespaces.values()))
         self.outsiders = self._outsiders()
         self.referenced = self._referenced_keys()
@@ -146,6 +147,17 @@ class Sessions:
             if p.label.startswith("IAM user"):
                 out.append(Session(p, Origin("outsider", p.label), (p.label,)))
         return out
+
+    def narrowed(self, doc: dict, free: frozenset[str] = frozenset()) -> dict:
+        """`simulator.for_any_request(doc, free)`, once per document and `free`: every session asks
+        again of the same trust and identity documents, which nothing changes while a world is
+        judged (the result is shared: read it, never change it). Keyed by the document's identity
+        and held with it, so an identity is never reused while cached."""
+        key = (id(doc), free)
+        hit = self._narrowed.get(key)
+        if hit is None or hit[0] is not doc:
+            hit = self._narrowed[key] = (doc, simulator.for_any_request(doc, free))
+        return hit[1]
 
     def node(self, s: Session, admin: bool = False) -> Any:
         """The evaluator's principal for session `s` (its documents bound to the session's tags)."""
@@ -289,9 +301,7 @@ class Sessions:
         for role in self.world.principals.values():
             if role.trust is None or role.arn == s.principal.arn and not s.chained:
                 continue
-            trust = simulator.for_any_request(
-                role.trust.document, frozenset() if s.principal.outsider else simulator.ORGANIZATION_KEYS
-            )
+            trust = self.narrowed(role.trust.document, frozenset() if s.principal.outsider else simulator.ORGANIZATION_KEYS)
             if not self._names(trust, s.principal.arn):
                 continue
             for request in self._tag_choices(trust, s, role):
@@ -353,7 +363,7 @@ class Sessions:
         role_open: set[str] = set()
         for d in role.documents:
             self._condition_keys(d.document, "aws:principaltag/", role_literal, role_open)
-            for st in simulator.for_any_request(d.document)["Statement"]:
+            for st in self.narrowed(d.document)["Statement"]:
                 for r in _as_list(st.get("Resource")) + _as_list(st.get("NotResource")):
                     role_open |= {m.split("/", 1)[1] for m in _VAR.findall(str(r)) if m.lower().startswith("aws:principaltag/")}
         out: list[dict[str, str]] = [{}]
@@ -377,9 +387,8 @@ class Sessions:
         unique = {tuple(sorted(c.items())): c for c in out}
         return list(unique.values())
 
-    @staticmethod
-    def _condition_keys(doc: dict, prefix: str, literal: dict[str, set[str]], open_: set[str]) -> None:
-        for st in simulator.for_any_request(doc)["Statement"]:
+    def _condition_keys(self, doc: dict, prefix: str, literal: dict[str, set[str]], open_: set[str]) -> None:
+        for st in self.narrowed(doc)["Statement"]:
             for op, body in (st.get("Condition") or {}).items():
                 if not isinstance(body, dict):
                     continue
