@@ -251,3 +251,63 @@ def test_the_indexes_find_what_a_scan_finds(pattern):
         assert set(indexed) == _scanned(resources, pattern, listings, tags), (pattern, listings, tags)
         found_any = found_any or bool(indexed)
     assert found_any
+
+
+# --- roles found by what their trust names -------------------------------------------------------
+
+OTHER = "222222222222"
+
+
+def _names(trust: dict, arn: str) -> bool:
+    """The long way: every Allow statement of the (narrowed) trust read for `arn`."""
+    acct = arn.split(":")[4]
+    for st in trust["Statement"]:
+        if str(st.get("Effect", "")).lower() != "allow":
+            continue
+        if st.get("Principal") == "*" or "NotPrincipal" in st:
+            return True
+        aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
+        if any(p in (arn, acct, f"arn:aws:iam::{acct}:root", "*") for p in (aws if isinstance(aws, list) else [aws])):
+            return True
+    return False
+
+
+def _role(name: str, *statements: dict):
+    from access.world import Doc, Principal
+
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    return Principal(arn, f"role {name}", None, trust=Doc(f"trust of {name}", None, {"Statement": list(statements)}))
+
+
+def test_the_roles_a_principal_may_assume_are_those_a_scan_of_every_trust_finds():
+    """By ARN, account, account root, `*` as a string or in a list, `NotPrincipal`, a Deny that
+    names it (not a way in), a service trust, and an organization condition that binds outsiders only."""
+    me, stranger = f"arn:aws:iam::{ACCOUNT}:role/me", f"arn:aws:iam::{OTHER}:role/stranger"
+    allow = {"Effect": "Allow", "Action": "sts:AssumeRole"}
+    roles = [
+        _role("by-arn", {**allow, "Principal": {"AWS": me}}),
+        _role("by-account", {**allow, "Principal": {"AWS": [OTHER]}}),
+        _role("by-root", {**allow, "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:root", "arn:aws:iam::333333333333:root"]}}),
+        _role("anyone", {**allow, "Principal": "*"}),
+        _role("anyone-aws", {**allow, "Principal": {"AWS": ["*"]}}),
+        _role("not-principal", {**allow, "NotPrincipal": {"AWS": me}}),
+        _role("deny-only", {"Effect": "Deny", "Action": "sts:AssumeRole", "Principal": {"AWS": me}}),
+        _role("service", {**allow, "Principal": {"Service": "ec2.amazonaws.com"}}),
+        _role(
+            "org-only",
+            {**allow, "Principal": {"AWS": stranger}, "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}},
+        ),
+        _role("no-trust"),
+    ]
+    roles[-1].trust = None
+    world = _world([])
+    world.principals = {r.arn: r for r in roles}
+    sessions = Sessions(world)
+    seen = set()
+    for arn in (me, stranger, f"arn:aws:iam::{ACCOUNT}:user/someone", "arn:aws:iam::444444444444:role/x"):
+        for free in (frozenset(), simulator.ORGANIZATION_KEYS):
+            found = [r.label for r in sessions._trusting(arn, free)]
+            scanned = [r.label for r in roles if r.trust and _names(sessions.narrowed(r.trust.document, free), arn)]
+            assert found == scanned, (arn, free)
+            seen.add(tuple(found))
+    assert len(seen) > 3  # the cases do tell the principals apart

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,6 +90,7 @@ class Sessions:
         self.world = world
         self._nodes: dict[tuple, Any] = {}
         self._narrowed: dict[tuple[int, frozenset[str]], tuple[dict, dict]] = {}
+        self._trust_index: dict[frozenset[str], tuple[list[Principal], dict[Any, set[int]], set[int]]] = {}
         self.tenant_values = sorted(set(world.namespaces) | set(world.namespaces.values()))
         self.outsiders = self._outsiders()
         self.referenced = self._referenced_keys()
@@ -298,12 +300,11 @@ class Sessions:
     def chains(self, s: Session) -> list[Session]:
         """Sessions `s` obtains by AssumeRole into the stack's roles, with the request tags trusts admit."""
         out = []
-        for role in self.world.principals.values():
-            if role.trust is None or role.arn == s.principal.arn and not s.chained:
+        free = frozenset() if s.principal.outsider else simulator.ORGANIZATION_KEYS
+        for role in self._trusting(s.principal.arn, free):
+            if role.arn == s.principal.arn and not s.chained:
                 continue
-            trust = self.narrowed(role.trust.document, frozenset() if s.principal.outsider else simulator.ORGANIZATION_KEYS)
-            if not self._names(trust, s.principal.arn):
-                continue
+            trust = self.narrowed(role.trust.document, free)
             for request in self._tag_choices(trust, s, role):
                 ctx = self.context(s) | {f"aws:RequestTag/{k}": v for k, v in request.items()}
                 if request:
@@ -337,19 +338,39 @@ class Sessions:
                 )
         return out
 
-    @staticmethod
-    def _names(trust: dict, arn: str) -> bool:
+    def _trusting(self, arn: str, free: frozenset[str]) -> list[Principal]:
+        """The roles whose trust (narrowed with `free`) lets `arn` ask to assume them: an Allow that
+        names it, its account or the account's root, or admits anyone (`*`, `NotPrincipal`); in the
+        world's order. Looked up in an index of what each trust names, not asked of every role by
+        every session (the roles grow with the tenants, and so do the sessions)."""
+        index = self._trust_index.get(free)
+        if index is None:
+            index = self._trust_index[free] = self._index_trusts(free)
+        roles, named, open_ = index
         acct = account_of(arn)
-        for st in trust["Statement"]:
-            if str(st.get("Effect", "")).lower() != "allow":
-                continue
-            if st.get("Principal") == "*" or "NotPrincipal" in st:
-                return True
-            aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
-            for p in aws if isinstance(aws, list) else [aws]:
-                if p in (arn, acct, f"arn:aws:iam::{acct}:root", "*"):
-                    return True
-        return False
+        hits = open_ | named.get(arn, set()) | named.get(acct, set()) | named.get(f"arn:aws:iam::{acct}:root", set())
+        return [roles[i] for i in sorted(hits)]
+
+    def _index_trusts(self, free: frozenset[str]) -> tuple[list[Principal], dict[Any, set[int]], set[int]]:
+        """(roles with a trust, principal -> positions of the roles whose trust names it, positions
+        of the roles whose trust admits anyone)."""
+        roles = [role for role in self.world.principals.values() if role.trust is not None]
+        named: dict[Any, set[int]] = {}
+        open_: set[int] = set()
+        for i, role in enumerate(roles):
+            for st in self.narrowed(role.trust.document, free)["Statement"]:
+                if str(st.get("Effect", "")).lower() != "allow":
+                    continue
+                if st.get("Principal") == "*" or "NotPrincipal" in st:
+                    open_.add(i)
+                    continue
+                aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
+                for p in aws if isinstance(aws, list) else [aws]:
+                    if p == "*":
+                        open_.add(i)
+                    elif isinstance(p, Hashable):  # anything else is never equal to an ARN or account
+                        named.setdefault(p, set()).add(i)
+        return roles, named, open_
 
     def _tag_choices(self, trust: dict, s: Session, role: Principal) -> list[dict[str, str]]:
         """Request tags worth trying: the keys the trust conditions on, then those plus the principal
