@@ -8,6 +8,11 @@ actually waited for policy results.
 Table 2: the us stack with 0, 100, 500, 1000 synthetic tenants (BENCH_TENANTS), both modes side by side:
 wall time, peak RSS, ms per resource, the ratio (target <= 1.3), and time per tenant against the
 smallest non-zero run (target: within 1.2x, i.e. linear).
+Table 3: the same runs by CPU seconds, which other work on a shared machine moves far less than
+wall time: the program (the bare run's whole process), the pack's analyzers (startup included) and
+the engine (what the preview process spends beyond the bare run: recording, the analyzer protocol,
+plan, cost, report, preflight, plan JSON). The process's CPU comes from the kernel (`wait4`: it
+includes the analyzers it reaped), the analyzers' from /proc, in the plan's `policy.timings`.
 """
 
 from __future__ import annotations
@@ -45,6 +50,14 @@ class Run:
     rss_mib: float
     resources: int
     policy: dict | None = None
+    cpu: float = 0.0  # user + system CPU of the process and the analyzers it started
+
+    def analyzer_cpu(self) -> float | None:
+        """All the analyzers' CPU, startup included (None when the run did not report it)."""
+        t = (self.policy or {}).get("timings") or {}
+        if t.get("analyzer_cpu_s") is None or t.get("startup_cpu_s") is None:
+            return None
+        return t["analyzer_cpu_s"] + t["startup_cpu_s"]
 
     def policy_cells(self) -> list[str]:
         """analyzer CPU s, hidden share, wait s (from the plan JSON's policy.timings)."""
@@ -76,7 +89,8 @@ def timed(args: list[str]) -> Run:
         plan_path = Path(args[args.index("--json") + 1])
         if plan_path.is_file():
             policy = json.loads(plan_path.read_text()).get("policy")
-    return Run(wall, usage.ru_maxrss / 1024, int(found.group(1)) if found else 0, policy)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, usage.ru_maxrss / 1024, int(found.group(1)) if found else 0, policy, cpu)
 
 
 def stacks_table(console: Console, tmp: str) -> Table:
@@ -121,6 +135,25 @@ def stacks_table(console: Console, tmp: str) -> Table:
                     "policy": (median_run.policy or {}).get("timings"),
                 }
             )
+    return table
+
+
+def cpu_table() -> Table:
+    """Table 3, from the runs table 2 made (RESULTS["tenants"])."""
+    table = Table(title="3. the same runs by CPU seconds: program (bare) vs analyzers vs engine")
+    for col in ("tenants", "bare CPU s", "preview CPU s", "CPU ratio", "analyzers CPU s", "engine CPU s"):
+        table.add_column(col, justify="right")
+    for row in RESULTS["tenants"]:
+        analyzers = row.get("analyzers_cpu_s")
+        engine = None if analyzers is None else row["cpu_s"] - analyzers - row["bare_cpu_s"]
+        table.add_row(
+            str(row["tenants"]),
+            f"{row['bare_cpu_s']:.1f}",
+            f"{row['cpu_s']:.1f}",
+            f"{row['cpu_s'] / row['bare_cpu_s']:.2f}",
+            "-" if analyzers is None else f"{analyzers:.1f}",
+            "-" if engine is None else f"{engine:.1f}",
+        )
     return table
 
 
@@ -180,6 +213,9 @@ def tenants_table(console: Console, tmp: str) -> Table:
                     "preview_s": round(full.wall, 3),
                     "bare_rss_mib": round(bare.rss_mib),
                     "rss_mib": round(full.rss_mib),
+                    "bare_cpu_s": round(bare.cpu, 2),
+                    "cpu_s": round(full.cpu, 2),
+                    "analyzers_cpu_s": None if full.analyzer_cpu() is None else round(full.analyzer_cpu(), 2),
                     "policy": (full.policy or {}).get("timings"),
                 }
             )
@@ -197,6 +233,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         console.print(stacks_table(console, tmp))
         console.print(tenants_table(console, tmp))
+        console.print(cpu_table())
     console.print(
         f"targets: ratio <= {RATIO_TARGET}; s/tenant within {LINEAR_TARGET}x of the smallest run; peak RSS <= {RSS_TARGET_MIB} MiB"
     )

@@ -11,10 +11,11 @@ label) opens the tenant to it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
-from ruleutil import UNKNOWN, as_list, dig, known, unknown
+from ruleutil import UNKNOWN, UnknownValueError, as_list, dig, known, unknown
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -93,7 +94,27 @@ def _covered(target: Net, union: list[Net]) -> bool:
 
 def ip_blocks_problem(blocks: list[Any], private: tuple[str, ...]) -> str | None:
     """Why a rule's ipBlocks together admit the internet and a whole private range pods use
-    (0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0), or None."""
+    (0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0), or None.
+
+    Every tenant's namespace carries the same few rules, and the address arithmetic was most of
+    its rule's time: blocks whose `cidr` and `except` are all known text are judged once per
+    distinct (cidr, except) list (the answer depends on nothing else); any other block (an
+    unknown, a non-text value) is judged as it is, raising where it raised."""
+    try:
+        texts = tuple((dig(b, "cidr"), tuple(as_list(dig(b, "except")))) for b in blocks)
+    except UnknownValueError:
+        return _ip_blocks_problem(blocks, private)
+    if not all(isinstance(cidr, str) and all(isinstance(h, str) for h in holes) for cidr, holes in texts):
+        return _ip_blocks_problem(blocks, private)
+    return _ip_blocks_problem_of_texts(texts, private)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip_blocks_problem_of_texts(texts: tuple[tuple[str, tuple[str, ...]], ...], private: tuple[str, ...]) -> str | None:
+    return _ip_blocks_problem([{"cidr": cidr, "except": list(holes)} for cidr, holes in texts], private)
+
+
+def _ip_blocks_problem(blocks: list[Any], private: tuple[str, ...]) -> str | None:
     if not blocks:
         return None
     union = admitted(blocks)

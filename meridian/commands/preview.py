@@ -64,12 +64,16 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     from meridian.render import cost_summary, counts_line, counts_table, plan_tree, region_roles, rich_tree
 
     roles = region_roles(prep.cfg)
+    preflight = []  # the deploy preflight's results, found while the analyzer works and printed after its verdict
 
     def show_tree(plan, cost) -> None:  # while the analyzer finishes its stack rules
         if text:
+            from meridian.preflight.checks import run_checks
+
             console.print(rich_tree(plan_tree(plan, full=req.full, roles=roles)))
             console.print(counts_table(plan, roles))
             console.print(cost_summary(cost))
+            preflight.extend(run_checks(plan, prep.cfg, prep.project_dir))  # reads the plan and config only
 
     staged = plan_stack(
         prep.project_dir,
@@ -89,10 +93,9 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         console.print(counts_line(plan, report.analyzed if report else None))
         verdict = policy_line(report) if report else "skipped (--no-policy)"
         console.print(f"[bold]{len(plan.custom)}[/] resources in {run.seconds:.2f} s; policy: {verdict}")
-        from meridian.preflight.checks import run_checks
         from meridian.preflight.run import summary_line
 
-        console.print(f"deploy preflight: {summary_line(run_checks(plan, prep.cfg, prep.project_dir))}")
+        console.print(f"deploy preflight: {summary_line(preflight)}")
         from meridian.preflight.teardown import vault_lock_consequences
 
         for line in vault_lock_consequences(plan.resource_dicts):  # what the first `up` commits to

@@ -91,6 +91,14 @@ class Plan:
         return [r for r in self.registrations if is_resource(r.type, r.custom)]
 
     @cached_property
+    def custom_by_type(self) -> dict[str, list[Registration]]:
+        """type -> its custom resources, in registration order (checks ask by type, dozens of times)."""
+        out: dict[str, list[Registration]] = defaultdict(list)
+        for r in self.custom:
+            out[r.type].append(r)
+        return out
+
+    @cached_property
     def children(self) -> dict[str, list[Registration]]:
         out: dict[str, list[Registration]] = defaultdict(list)
         for r in self.registrations:

@@ -48,7 +48,7 @@ class Context:
         return cls(plan, cfg, {r["urn"]: r["inputs"] for r in plan.resource_dicts}, project_dir)
 
     def of_type(self, token: str) -> list[Registration]:
-        return [r for r in self.plan.custom if r.type == token]
+        return list(self.plan.custom_by_type.get(token, ()))
 
     def containers(self) -> list[RenderedContainer]:
         return rendered_containers(self.plan.registrations, self.plan.region_of)

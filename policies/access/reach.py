@@ -47,6 +47,24 @@ class Deputy:
     urn: str | None  # the document that opened it
 
 
+_TAGGED = ("key", "secret")  # the kinds a statement's `aws:ResourceTag` condition limits
+
+
+@dataclass(frozen=True)
+class TagFilter:
+    """Which keys and secrets a statement conditioned on `aws:ResourceTag/<k>` reaches: those that
+    carry every (tag, value) of `wanted`; none at all when `none` (the condition compares with a
+    tag the session lacks). Objects and listings are not limited by it."""
+
+    wanted: tuple[tuple[str, str], ...] = ()
+    none: bool = False
+
+    def admits(self, r: DataResource) -> bool:
+        if r.kind not in _TAGGED:
+            return True
+        return not self.none and all(pair in r.tags for pair in self.wanted)
+
+
 @dataclass(frozen=True)
 class Access:
     session: Session
@@ -70,13 +88,37 @@ class Reach(Sessions):
     # --- indexes ---------------------------------------------------------------------------
 
     def _index(self) -> None:
-        self.by_arn = sorted(self.world.resources, key=lambda r: r.arn)
+        # sorted by ARN for prefix ranges: objects and listings apart from keys and secrets, which
+        # a statement may limit by resource tag (found through `by_tag` instead of a scan)
+        self.by_arn = sorted((r for r in self.world.resources if r.kind not in _TAGGED), key=lambda r: r.arn)
         self.arns = [r.arn for r in self.by_arn]
+        self.tagged_by_arn = sorted((r for r in self.world.resources if r.kind in _TAGGED), key=lambda r: r.arn)
+        self.tagged_arns = [r.arn for r in self.tagged_by_arn]
+        self.by_tag: dict[tuple[str, str], list[DataResource]] = {}
+        for r in self.tagged_by_arn:
+            for pair in set(r.tags):
+                self.by_tag.setdefault(pair, []).append(r)
         self.tenant_of = {(r.arn, r.kind): r.tenant for r in self.world.resources}
+        self.by_key = {(r.arn, r.kind): r for r in self.world.resources}  # as tenant_of: the last of a key wins
         self.objects: dict[str, list[DataResource]] = {}
+        # bucket ARN -> its listings' prefixes, sorted, and prefix -> listings: a session limited to
+        # `s3:prefix` values finds its listings by lookup, not by scanning every tenant's
+        self.listing_prefixes: dict[str, list[str]] = {}
+        self.listings: dict[tuple[str, str], list[DataResource]] = {}
+        self.listings_of: dict[str, list[DataResource]] = {}
+        self.unlisted: dict[str, list[DataResource]] = {}  # ARN -> its resources that are not listings
         for r in self.world.resources:
             if r.kind == "object":
                 self.objects.setdefault(r.arn, []).append(r)
+            if r.kind == "listing":
+                self.listings.setdefault((r.arn, r.prefix), []).append(r)
+                self.listings_of.setdefault(r.arn, []).append(r)
+            else:
+                self.unlisted.setdefault(r.arn, []).append(r)
+        for arn, prefix in self.listings:
+            self.listing_prefixes.setdefault(arn, []).append(prefix)
+        for prefixes in self.listing_prefixes.values():
+            prefixes.sort()
         self.policy_of: dict[str, str] = {}  # data resource ARN -> the ARN its resource policy hangs on
         self.governed: dict[str, list[DataResource]] = {}
         for r in self.world.resources:
@@ -172,9 +214,8 @@ class Reach(Sessions):
             return session is None or _grants(session, action)
 
         out = []
-        resources = {(r.arn, r.kind): r for r in self.world.resources}
         for (arn, kind), probes in sorted(candidates.items()):
-            r = resources[(arn, kind)]
+            r = self.by_key[(arn, kind)]
             rctx = dict(ctx)
             extra = {"aws:ResourceAccount": self.world.account, "s3:ResourceAccount": self.world.account}
             extra |= {f"aws:ResourceTag/{k}": v for k, v in r.tags}
@@ -216,7 +257,7 @@ class Reach(Sessions):
         if account_of(s.principal.arn) != self.world.account:
             docs = []  # another account's own policies open nothing here: only resource policies naming it can
         for doc in docs:
-            for st in simulator.for_any_request(doc)["Statement"]:
+            for st in self.narrowed(doc)["Statement"]:
                 if str(st.get("Effect", "")).lower() != "allow" or not _may_grant(st):
                     continue
                 patterns = ["*"] if "NotResource" in st else st.get("Resource", [])
@@ -226,9 +267,8 @@ class Reach(Sessions):
                     bound = _substitute(str(pattern), s)
                     if bound is None:
                         continue
-                    for r, probe in self._matching(bound, prefixes):
-                        if tag_filter is None or tag_filter(r):
-                            found.setdefault((r.arn, r.kind), set()).add(probe)
+                    for r, probe in self._matching(bound, prefixes, tag_filter):
+                        found.setdefault((r.arn, r.kind), set()).add(probe)
         acct = account_of(s.principal.arn) or ""
         rp_arns = set(self.open_to_all) | self.named.get(s.principal.arn, set())
         if acct != self.world.account:
@@ -245,19 +285,20 @@ class Reach(Sessions):
                 probes.update(_probe(p, r) for p in patterns if r.kind == "object" and _literal_prefix(p).startswith(r.arn))
         return found
 
-    def _matching(self, pattern: str, listing_prefixes: list[str] | None) -> list[tuple[DataResource, str]]:
+    def _matching(
+        self, pattern: str, listing_prefixes: list[str] | None, tags: TagFilter | None = None
+    ) -> list[tuple[DataResource, str]]:
+        """The resources `pattern` names (listings limited to `listing_prefixes`, keys and secrets
+        to what `tags` admits), each with the object key to probe."""
         prefix = _literal_prefix(pattern)
-        out: list[tuple[DataResource, str]] = []
         if prefix == pattern:  # an exact ARN: that bucket's listings, key or secret (objects are never named whole)
-            lo, hi = bisect.bisect_left(self.arns, pattern), bisect.bisect_right(self.arns, pattern)
-            for r in self.by_arn[lo:hi]:
-                if (
-                    r.kind != "listing"
-                    or listing_prefixes is None
-                    or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes)
-                ):
-                    out.append((r, PROBE))
-            return out
+            named = [r for r in self.unlisted.get(pattern, []) if tags is None or tags.admits(r)]
+            if listing_prefixes is None:
+                named += self.listings_of.get(pattern, [])
+            else:
+                named += self._listings_within(pattern, listing_prefixes)
+            return [(r, PROBE) for r in named]
+        out: list[tuple[DataResource, str]] = []
         lo, hi = bisect.bisect_left(self.arns, prefix), bisect.bisect_left(self.arns, prefix + "\uffff")
         for r in self.by_arn[lo:hi]:
             if (
@@ -266,6 +307,7 @@ class Reach(Sessions):
                 or any(p.startswith(r.prefix) or r.prefix.startswith(p) for p in listing_prefixes)
             ):
                 out.append((r, PROBE))
+        out += [(r, PROBE) for r in self._tagged_within(prefix, tags)]
         # a pattern under one tenant's prefix (".../tenants/t-acme/reports/*"): probe inside it
         cut = prefix
         while "/" in cut:
@@ -275,6 +317,28 @@ class Reach(Sessions):
             for r in self.objects.get(cut + "/", []):
                 out.append((r, _probe(pattern, r)))
         return out
+
+    def _tagged_within(self, prefix: str, tags: TagFilter | None) -> list[DataResource]:
+        """The keys and secrets whose ARN starts with `prefix` that `tags` admits: by tag when it
+        names one (a tenant's tag is on a tenant's few), by ARN range otherwise."""
+        if tags is not None and tags.none:
+            return []
+        if tags is None or not tags.wanted:
+            lo, hi = bisect.bisect_left(self.tagged_arns, prefix), bisect.bisect_left(self.tagged_arns, prefix + "\uffff")
+            return self.tagged_by_arn[lo:hi]
+        end = prefix + "\uffff"  # the same range as the bisection above
+        return [r for r in self.by_tag.get(tags.wanted[0], []) if prefix <= r.arn < end and tags.admits(r)]
+
+    def _listings_within(self, arn: str, listing_prefixes: list[str]) -> list[DataResource]:
+        """The listings of bucket `arn` whose prefix and one of `listing_prefixes` overlap (one
+        starts with the other), each once."""
+        known = self.listing_prefixes.get(arn, [])
+        hits: set[str] = set()
+        for p in listing_prefixes:
+            hits.update(p[:i] for i in range(len(p) + 1) if (arn, p[:i]) in self.listings)  # theirs is a prefix of p
+            lo, hi = bisect.bisect_left(known, p), bisect.bisect_left(known, p + "\uffff")
+            hits.update(known[lo:hi])  # p is a prefix of theirs
+        return [r for h in sorted(hits) for r in self.listings[(arn, h)]]
 
     @staticmethod
     def _listing_prefixes(st: dict, s: Session) -> list[str] | None:
@@ -292,7 +356,7 @@ class Reach(Sessions):
         return values or None
 
     @staticmethod
-    def _tag_filter(st: dict, s: Session):
+    def _tag_filter(st: dict, s: Session) -> TagFilter | None:
         """A statement conditioned on `aws:ResourceTag/k` equal to a value reaches only resources so tagged."""
         wanted: list[tuple[str, str]] = []
         for op, body in (st.get("Condition") or {}).items():
@@ -301,12 +365,10 @@ class Reach(Sessions):
                     if str(k).lower().startswith("aws:resourcetag/"):
                         values = [_substitute(str(v), s) for v in _as_list(vs)]
                         if values == [None]:
-                            return lambda r: r.kind not in ("key", "secret")  # an absent tag equals nothing
+                            return TagFilter(none=True)  # an absent tag equals nothing
                         if len(values) == 1 and values[0] is not None and not re.search(r"[*?]", values[0]):
                             wanted.append((str(k).split("/", 1)[1], values[0]))
-        if not wanted:
-            return None
-        return lambda r: all((k, v) in r.tags for k, v in wanted) if r.kind in ("key", "secret") else True
+        return TagFilter(tuple(wanted)) if wanted else None
 
     def why(self, a: Access) -> tuple[tuple[str, ...], str | None]:
         """The statements that allow `a` (resource policy first), and the URN of the document that opened it."""

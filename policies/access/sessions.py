@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -88,6 +89,8 @@ class Sessions:
     def __init__(self, world: World):
         self.world = world
         self._nodes: dict[tuple, Any] = {}
+        self._narrowed: dict[tuple[int, frozenset[str]], tuple[dict, dict]] = {}
+        self._trust_index: dict[frozenset[str], tuple[list[Principal], dict[Any, set[int]], set[int]]] = {}
         self.tenant_values = sorted(set(world.namespaces) | set(world.namespaces.values()))
         self.outsiders = self._outsiders()
         self.referenced = self._referenced_keys()
@@ -153,6 +156,17 @@ class Sessions:
                 who = f"whoever holds {p.label}"
                 out.append(Session(p, Origin("outsider", who), (who,)))
         return out
+
+    def narrowed(self, doc: dict, free: frozenset[str] = frozenset()) -> dict:
+        """`simulator.for_any_request(doc, free)`, once per document and `free`: every session asks
+        again of the same trust and identity documents, which nothing changes while a world is
+        judged (the result is shared: read it, never change it). Keyed by the document's identity
+        and held with it, so an identity is never reused while cached."""
+        key = (id(doc), free)
+        hit = self._narrowed.get(key)
+        if hit is None or hit[0] is not doc:
+            hit = self._narrowed[key] = (doc, simulator.for_any_request(doc, free))
+        return hit[1]
 
     def node(self, s: Session, admin: bool = False) -> Any:
         """The evaluator's principal for session `s` (its documents bound to the session's tags)."""
@@ -293,14 +307,11 @@ class Sessions:
     def chains(self, s: Session) -> list[Session]:
         """Sessions `s` obtains by AssumeRole into the stack's roles, with the request tags trusts admit."""
         out = []
-        for role in self.world.principals.values():
-            if role.trust is None or role.arn == s.principal.arn and not s.chained:
+        free = frozenset() if s.principal.outsider else simulator.ORGANIZATION_KEYS
+        for role in self._trusting(s.principal.arn, free):
+            if role.arn == s.principal.arn and not s.chained:
                 continue
-            trust = simulator.for_any_request(
-                role.trust.document, frozenset() if s.principal.outsider else simulator.ORGANIZATION_KEYS
-            )
-            if not self._names(trust, s.principal.arn):
-                continue
+            trust = self.narrowed(role.trust.document, free)
             for request in self._tag_choices(trust, s, role):
                 ctx = self.context(s) | {f"aws:RequestTag/{k}": v for k, v in request.items()}
                 if request:
@@ -334,19 +345,39 @@ class Sessions:
                 )
         return out
 
-    @staticmethod
-    def _names(trust: dict, arn: str) -> bool:
+    def _trusting(self, arn: str, free: frozenset[str]) -> list[Principal]:
+        """The roles whose trust (narrowed with `free`) lets `arn` ask to assume them: an Allow that
+        names it, its account or the account's root, or admits anyone (`*`, `NotPrincipal`); in the
+        world's order. Looked up in an index of what each trust names, not asked of every role by
+        every session (the roles grow with the tenants, and so do the sessions)."""
+        index = self._trust_index.get(free)
+        if index is None:
+            index = self._trust_index[free] = self._index_trusts(free)
+        roles, named, open_ = index
         acct = account_of(arn)
-        for st in trust["Statement"]:
-            if str(st.get("Effect", "")).lower() != "allow":
-                continue
-            if st.get("Principal") == "*" or "NotPrincipal" in st:
-                return True
-            aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
-            for p in aws if isinstance(aws, list) else [aws]:
-                if p in (arn, acct, f"arn:aws:iam::{acct}:root", "*"):
-                    return True
-        return False
+        hits = open_ | named.get(arn, set()) | named.get(acct, set()) | named.get(f"arn:aws:iam::{acct}:root", set())
+        return [roles[i] for i in sorted(hits)]
+
+    def _index_trusts(self, free: frozenset[str]) -> tuple[list[Principal], dict[Any, set[int]], set[int]]:
+        """(roles with a trust, principal -> positions of the roles whose trust names it, positions
+        of the roles whose trust admits anyone)."""
+        roles = [role for role in self.world.principals.values() if role.trust is not None]
+        named: dict[Any, set[int]] = {}
+        open_: set[int] = set()
+        for i, role in enumerate(roles):
+            for st in self.narrowed(role.trust.document, free)["Statement"]:
+                if str(st.get("Effect", "")).lower() != "allow":
+                    continue
+                if st.get("Principal") == "*" or "NotPrincipal" in st:
+                    open_.add(i)
+                    continue
+                aws = st.get("Principal", {}).get("AWS", []) if isinstance(st.get("Principal"), dict) else []
+                for p in aws if isinstance(aws, list) else [aws]:
+                    if p == "*":
+                        open_.add(i)
+                    elif isinstance(p, Hashable):  # anything else is never equal to an ARN or account
+                        named.setdefault(p, set()).add(i)
+        return roles, named, open_
 
     def _tag_choices(self, trust: dict, s: Session, role: Principal) -> list[dict[str, str]]:
         """Request tags worth trying: the keys the trust conditions on, then those plus the principal
@@ -360,7 +391,7 @@ class Sessions:
         role_open: set[str] = set()
         for d in role.documents:
             self._condition_keys(d.document, "aws:principaltag/", role_literal, role_open)
-            for st in simulator.for_any_request(d.document)["Statement"]:
+            for st in self.narrowed(d.document)["Statement"]:
                 for r in _as_list(st.get("Resource")) + _as_list(st.get("NotResource")):
                     role_open |= {m.split("/", 1)[1] for m in _VAR.findall(str(r)) if m.lower().startswith("aws:principaltag/")}
         out: list[dict[str, str]] = [{}]
@@ -384,9 +415,8 @@ class Sessions:
         unique = {tuple(sorted(c.items())): c for c in out}
         return list(unique.values())
 
-    @staticmethod
-    def _condition_keys(doc: dict, prefix: str, literal: dict[str, set[str]], open_: set[str]) -> None:
-        for st in simulator.for_any_request(doc)["Statement"]:
+    def _condition_keys(self, doc: dict, prefix: str, literal: dict[str, set[str]], open_: set[str]) -> None:
+        for st in self.narrowed(doc)["Statement"]:
             for op, body in (st.get("Condition") or {}).items():
                 if not isinstance(body, dict):
                     continue

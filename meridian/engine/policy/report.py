@@ -12,6 +12,7 @@ from meridian.engine.policy.wire import Violation
 @dataclass
 class PolicyTimings:
     startup_s: float = 0.0  # spawn -> answering GetAnalyzerInfo (runs while the program imports)
+    startup_cpu_s: float | None = None  # the analyzers' CPU until they answered (importing the pack), all of them
     analyzer_cpu_s: float | None = None  # the analyzer's own CPU for Analyze + AnalyzeStack (startup excluded)
     during_program_cpu_s: float | None = None  # of it, spent while the program was still registering
     hidden_cpu_s: float | None = None  # of it, spent before anyone waited for it (program + report rendering)

@@ -184,6 +184,7 @@ class PolicyStream:
         )
         readies = [a.cpu_at_ready for a in (self.analyzer, *self.helpers)]
         ready = None if None in readies else sum(readies)
+        timings.startup_cpu_s = ready
         if None not in (cpu_done, ready, self._cpu_at_close, cpu_wait_started):
             timings.analyzer_cpu_s = cpu_done - ready
             timings.during_program_cpu_s = max(0.0, self._cpu_at_close - ready)
