@@ -135,10 +135,12 @@ def _data_statements(
     account_id: str,
     region: str,
     pool_bucket_arn: str,
+    pool_key_arn: str,
     silo_bucket_prefix: str,
     prefix_root: str,
 ) -> list[dict]:
-    """The pool prefix, the silo bucket and the KMS keys of the tenant `tenant` (a policy variable) names."""
+    """The pool prefix, the silo bucket and the KMS keys of the tenant `tenant` (a policy variable) names,
+    and the pool key for the replicas under its prefix."""
     own_prefix = f"{prefix_root}{tenant}/"
     silo_bucket = f"arn:aws:s3:::{silo_bucket_prefix}{tenant}"
     objects = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
@@ -181,7 +183,34 @@ def _data_statements(
             "Resource": f"arn:aws:kms:{region}:{account_id}:key/*",
             "Condition": {**session, "StringEquals": {**session["StringEquals"], f"aws:ResourceTag/{TAG_NAMESPACE}": tenant}},
         },
+        # Replicas of pool objects arrive in the other region's pool bucket under that pool's key
+        # (one replica key per replication rule, components.dr): reading them back decrypts with it.
+        {
+            "Sid": f"{kind}PoolReplicas",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": pool_key_arn,
+            "Condition": {
+                **session,
+                "StringEquals": {**session["StringEquals"], "kms:ViaService": f"s3.{region}.amazonaws.com"},
+                "StringLike": {
+                    **session.get("StringLike", {}),
+                    REPLICA_CONTEXT_KEY: replica_contexts(pool_bucket_arn, own_prefix),
+                },
+            },
+        },
     ]
+
+
+REPLICA_CONTEXT_KEY = "kms:EncryptionContext:aws:s3:arn"
+
+
+def replica_contexts(pool_bucket_arn: str, own_prefix: str) -> list[str]:
+    """The S3 encryption contexts of a tenant's replicas: the object's ARN under its own prefix, or,
+    as the pool bucket uses S3 Bucket Keys, the bucket's ARN (S3 then names no object to KMS: the
+    wall between tenants' replicas is the bucket policy, which S3 applies before it asks KMS, and
+    `kms:ViaService`, which keeps the key out of direct KMS calls)."""
+    return [pool_bucket_arn, f"{pool_bucket_arn}/{own_prefix}*"]
 
 
 def abac_policy(
@@ -190,6 +219,7 @@ def abac_policy(
     region: str,
     cluster_arn: str,
     pool_bucket_arn: str,
+    pool_key_arn: str,
     silo_bucket_prefix: str,
     prefix_root: str,
     service_namespace: str,
@@ -200,6 +230,7 @@ def abac_policy(
         account_id=account_id,
         region=region,
         pool_bucket_arn=pool_bucket_arn,
+        pool_key_arn=pool_key_arn,
         silo_bucket_prefix=silo_bucket_prefix,
         prefix_root=prefix_root,
     )
@@ -263,6 +294,8 @@ class TenantIdentityArgs:
     region: str
     cluster_arn: pulumi.Input[str]
     pool_bucket_arn: pulumi.Input[str]
+    pool_key_arn: pulumi.Input[str]
+    """The region's pool key: replicas of pool objects from the other region are encrypted with it."""
     silo_bucket_prefix: pulumi.Input[str]
     """Silo buckets are named `<prefix><namespace>` (components.naming.silo_bucket_name)."""
     cluster_name: pulumi.Input[str]
@@ -308,12 +341,15 @@ class TenantIdentity(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-data-access",
             role=role.id,
-            policy=pulumi.Output.all(account_id, args.cluster_arn, args.pool_bucket_arn, args.silo_bucket_prefix).apply(
+            policy=pulumi.Output.all(
+                account_id, args.cluster_arn, args.pool_bucket_arn, args.silo_bucket_prefix, args.pool_key_arn
+            ).apply(
                 lambda v: abac_policy(
                     account_id=v[0],
                     region=args.region,
                     cluster_arn=v[1],
                     pool_bucket_arn=v[2],
+                    pool_key_arn=v[4],
                     silo_bucket_prefix=v[3],
                     prefix_root=args.prefix_root,
                     service_namespace=args.service_namespace,
