@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.functions.cap_enforcer import OVER_BUDGET_TAG
 from components.naming import NAMESPACE_PREFIX as TENANT_NAMESPACE_PREFIX
 from components.policydocs import pod_identity_trust, pod_identity_trust_policy
 
@@ -246,9 +247,23 @@ def abac_policy(
         {
             "Version": "2012-10-17",
             "Statement": _data_statements("", NAMESPACE_TAG, pod, **where)
-            + _data_statements("Brokered", BROKERED_TAG, brokered, **where),
+            + _data_statements("Brokered", BROKERED_TAG, brokered, **where)
+            + [over_budget_statement()],
         }
     )
+
+
+def over_budget_statement() -> dict:
+    """The hard cap: no new data key and no encryption under a key the cap enforcer has tagged over
+    budget (components.cost). Tenant writes are SSE-KMS under the tenant's key, so they stop; reads
+    (decrypt) keep working; every other tenant's keys are untagged and untouched."""
+    return {
+        "Sid": "TenantOverBudget",
+        "Effect": "Deny",
+        "Action": ["kms:Encrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {f"aws:ResourceTag/{OVER_BUDGET_TAG}": "true"}},
+    }
 
 
 def tenant_session_guards(namespace: str | None = None) -> dict[str, dict]:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components.functions.cap_enforcer import OVER_BUDGET_TAG
 from components.tenant import TENANT_LABEL
 from stackconfig import load_stack
 from stackconfig.planning import tenant_sizing
@@ -253,23 +254,32 @@ def test_every_tenant_has_a_budget_filtered_on_its_tag_with_a_hard_cap(previews,
         assert float(budget["inputs"]["limitAmount"]) == tenant.monthly_budget_usd
         thresholds = sorted(n["threshold"] for n in budget["inputs"]["notifications"] if n["notificationType"] == "ACTUAL")
         assert thresholds == sorted(cfg.cost.alert_thresholds_pct)
-    actions = of_type(plan, "aws:budgets/budgetAction:BudgetAction")
-    assert len(actions) == len(cfg.tenants)
-    for action in actions:
-        assert action["inputs"]["actionType"] == "APPLY_IAM_POLICY"
-        assert action["inputs"]["actionThreshold"] == {"actionThresholdType": "PERCENTAGE", "actionThresholdValue": 100}
-        assert len(action["inputs"]["definition"]["iamActionDefinition"]["roles"]) == 2, (
-            "the cap reaches the tenant role in both regions"
-        )
-    for deny in [p for p in of_type(plan, "aws:iam/policy:Policy") if p["inputs"].get("path") == "/meridian/hard-caps/"]:
-        tenant = deny["inputs"]["tags"]["meridian:tenant"]
-        pods, brokered = json.loads(deny["inputs"]["policy"])["Statement"]
-        assert pods["Effect"] == brokered["Effect"] == "Deny"
-        assert pods["Condition"] == {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": f"t-{tenant}"}}, (
-            "the cap must stop only the capped tenant's sessions on the shared role"
-        )
-        assert brokered["Condition"] == {"StringEquals": {"aws:PrincipalTag/meridian-tenant": f"t-{tenant}"}}, (
-            "and the service's sessions on its behalf"
+    assert not of_type(plan, "aws:budgets/budgetAction:BudgetAction"), "no managed policy per tenant on the shared role"
+    assert not [p for p in of_type(plan, "aws:iam/policy:Policy") if "meridian:tenant" in (p["inputs"].get("tags") or {})], (
+        "no IAM object grows with tenants for the caps"
+    )
+    (enforcer,) = of_type(plan, "aws:lambda/function:Function")
+    env = enforcer["inputs"]["environment"]["variables"]
+    assert env["STACK"] == stack
+    assert sorted(env["REGIONS"].split(",")) == sorted([cfg.regions.primary.region, cfg.regions.dr.region])
+    tenant_budget_names = [b["inputs"].get("name") or b["name"] for t, b in by_tenant.items()]
+    assert all(n.startswith(env["BUDGET_PREFIX"]) for n in tenant_budget_names), "the enforcer finds every tenant budget"
+    assert not stack_budget["name"].startswith(env["BUDGET_PREFIX"])
+    (subscription,) = [
+        s for s in of_type(plan, "aws:sns/topicSubscription:TopicSubscription") if s["inputs"]["protocol"] == "lambda"
+    ]
+    assert subscription["propertyDependencies"]["endpoint"] == [enforcer["urn"]]
+    (topic,) = subscription["propertyDependencies"]["topic"]
+    for budget in by_tenant.values():
+        at_limit = [n for n in budget["inputs"]["notifications"] if n["notificationType"] == "ACTUAL" and n["threshold"] <= 100]
+        assert at_limit and topic in budget["propertyDependencies"]["notifications"], budget["urn"]
+    for policy in [
+        p for p in of_type(plan, "aws:iam/rolePolicy:RolePolicy") if p["name"].endswith("-tenant-identity-data-access")
+    ]:
+        (deny,) = [st for st in json.loads(policy["inputs"]["policy"])["Statement"] if st["Sid"] == "TenantOverBudget"]
+        assert deny["Effect"] == "Deny" and set(deny["Action"]) == {"kms:Encrypt", "kms:GenerateDataKey*"}
+        assert deny["Condition"] == {"StringEquals": {f"aws:ResourceTag/{OVER_BUDGET_TAG}": "true"}}, (
+            "the cap stops only sessions using a key the enforcer tagged: the capped tenant's own"
         )
 
 
