@@ -31,6 +31,12 @@ named through `${aws:PrincipalTag/meridian-tenant}`. The service also passes the
 session policy on every AssumeRole (plain STS, where a session policy and tags go together:
 service/objects.py), and the bucket and key guards cover brokered sessions too. The broker is
 associated with the service's service account only, outside every tenant namespace.
+
+Two more statements keep the same size for any number of tenants: a pool tenant decrypts the
+replicas of its objects that arrived from the other region under this region's pool key (S3 takes
+one replica key per replication rule, components.dr), only through S3 here and for the pool bucket
+or its own prefix (`replica_contexts`); and no tenant session encrypts or makes data keys with a key
+the cap enforcer has tagged over budget (`over_budget_statement`, components.cost).
 """
 
 from __future__ import annotations
