@@ -111,13 +111,18 @@ def test_abac_role_resolves_to_the_callers_own_data_only(previews, stack):
         if tags.get("meridian:tenant"):
             assert tags["meridian:namespace"] == f"t-{tags['meridian:tenant']}"
             keys[(key["region"], tags["meridian:tenant"])] = tags["meridian:namespace"]
-    kinds = ("PoolObjects", "PoolListing", "SiloObjects", "SiloListing", "OwnKeys")
+    kinds = ("PoolObjects", "PoolListing", "SiloObjects", "SiloListing", "OwnKeys", "PoolReplicas")
     for policy in of_type(plan, "aws:iam/rolePolicy:RolePolicy"):
         role = by_urn[policy["parent"]]
         if role["inputs"].get("path") != "/meridian/tenants/":
             continue
         statements = json.loads(policy["inputs"]["policy"])["Statement"]
-        assert {s_["Sid"] for s_ in statements} == {f"{who}{kind}" for who in ("", "Brokered") for kind in kinds}
+        assert {s_["Sid"] for s_ in statements} == {f"{who}{kind}" for who in ("", "Brokered") for kind in kinds} | {
+            "TenantOverBudget"
+        }
+        (cap,) = [s_ for s_ in statements if s_["Sid"] == "TenantOverBudget"]
+        assert cap["Effect"] == "Deny", "the cap only takes away"
+        statements = [s_ for s_ in statements if s_ is not cap]
         pool = next(s_["Resource"] for s_ in statements if s_["Sid"] == "PoolListing")
         silo_prefix = next(s_["Resource"] for s_ in statements if s_["Sid"] == "SiloListing").split("${")[0]
         for st_ in statements:
@@ -144,6 +149,11 @@ def test_abac_role_resolves_to_the_callers_own_data_only(previews, stack):
                         f"{silo_prefix}{theirs}/tenants/{theirs}/data.json",
                         f"{silo_prefix}{theirs}",
                     ]
+                    if st_["Sid"].endswith("PoolReplicas"):  # the pool key: for my prefix (or the bucket, S3 Bucket Keys)
+                        contexts = [c.replace(variable, mine) for c in cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"]]
+                        assert contexts == [pool, f"{pool}/tenants/{mine}/*"]
+                        assert not any(_matches(c, f"{pool}/tenants/{theirs}/data.json") for c in contexts)
+                        continue
                     for resource in as_list(st_["Resource"]):
                         resolved = resource.replace(variable, mine)
                         if st_["Sid"].endswith("OwnKeys"):
