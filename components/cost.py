@@ -6,12 +6,17 @@ when the stack owns that account-wide setting (`cost.activate_cost_allocation_ta
 already seen the keys (`cost.cost_allocation_tags_in_billing`: AWS refuses to activate one it has not).
 
 Alert path: notifications at each configured threshold (actual spend) and at 100 % forecasted,
-to a KMS-encrypted SNS topic. Enforcement path: at 100 % of a tenant's budget a budget action
-attaches the tenant's deny policy to the regions' tenant roles; the deny matches only the tenant's
-sessions (its pods' EKS Pod Identity `kubernetes-namespace` tag, and the service's brokered sessions
-naming it in `meridian-tenant`), so other tenants sharing the role keep working (no new writes, no new data keys for the capped one). Each attachment counts against the
-role's managed-policy quota (10, at most 20): more tenants capped at once than that fail to attach
-(docs/tenancy-and-cost.md). AWS Budgets evaluates spend a few times a day: the cap is not real time, which is why the
+to a KMS-encrypted SNS topic. Enforcement path: the cap enforcer (components/functions/cap_enforcer.py,
+a Lambda function subscribed to that topic and run hourly) tags the KMS keys of every tenant whose
+actual spend has reached its budget `meridian:over-budget = true`, in both regions, and removes the
+tag once it is under again (a new month). The regions' tenant roles deny data-key generation and
+encryption with a key so tagged (components.tenantidentity), and every tenant write is SSE-KMS under
+the tenant's own key: the capped tenant's pods and the service's sessions on its behalf stop
+writing, reads keep working, other tenants are untouched. The same IAM documents for 1 tenant or
+1,000: AWS Budgets actions can only attach an existing managed policy (or an SCP, or stop EC2 / RDS
+instances), so a per-tenant cap through them needed a managed policy per tenant, attached to the one
+role all tenants share, whose managed-policy quota (10, at most 20) failed the 11th tenant capped at
+once. AWS Budgets evaluates spend a few times a day: the cap is not real time, which is why the
 service also enforces plan quotas (429 `quota_exceeded`) on every request.
 """
 
@@ -20,17 +25,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
+from components.functions import cap_enforcer
 from components.keys import customer_key
 from components.policydocs import assume_role_policy
 from components.tagging import TAG_COST_CENTER, TAG_STACK, TAG_TENANT
-from components.tenant import namespace_of
-from components.tenantidentity import BROKERED_KEY, NAMESPACE_KEY, TENANT_ROLE_PATH
 
-HARD_CAP_PATH = "/meridian/hard-caps/"  # the budget actions may attach these policies, and only these
+ENFORCER_SOURCE = Path(cap_enforcer.__file__)
+ENFORCER_SCHEDULE = "rate(1 hour)"  # Budgets refreshes spend a few times a day; also the new month's release
+LOG_RETENTION_DAYS = 90
 # The tag keys the budgets filter on (and finance reports by): Budgets and Cost Explorer ignore a
 # user tag until it is activated as a cost-allocation tag in the (payer) account.
 COST_ALLOCATION_TAGS = (TAG_STACK, TAG_TENANT, TAG_COST_CENTER)
@@ -39,22 +46,6 @@ COST_ALLOCATION_TAGS = (TAG_STACK, TAG_TENANT, TAG_COST_CENTER)
 def tenant_cost_filter(tenant_id: str) -> dict:
     """Budgets filter on the activated cost-allocation tag `meridian:tenant`."""
     return {"name": "TagKeyValue", "values": [f"user:{TAG_TENANT}${tenant_id}"]}
-
-
-def hard_cap_policy(tenant_id: str) -> str:
-    """Denies the writes and key use that grow a tenant's bill, to its own sessions only (its pods', and
-    the service's on its behalf); reads keep working."""
-    deny = {"Effect": "Deny", "Action": ["s3:PutObject", "kms:GenerateDataKey*", "kms:Encrypt"], "Resource": "*"}
-    namespace = namespace_of(tenant_id)
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "TenantOverBudget", **deny, "Condition": {"StringEquals": {NAMESPACE_KEY: namespace}}},
-                {"Sid": "TenantOverBudgetThroughTheService", **deny, "Condition": {"StringEquals": {BROKERED_KEY: namespace}}},
-            ],
-        }
-    )
 
 
 def _topic_policy(topic_arn: str, account_id: str) -> str:
@@ -75,19 +66,37 @@ def _topic_policy(topic_arn: str, account_id: str) -> str:
     )
 
 
-def _action_role_policy(account_id: str) -> str:
-    """The budget actions may attach and detach the hard-cap policies, on tenant roles only
-    (both by IAM path: listing every ARN would outgrow the inline-policy size limit)."""
+def enforcer_policy(*, account_id: str, stack: str, regions: Sequence[str], log_group_arn: str) -> str:
+    """Read budgets, find the stack's tenant keys by tag, and set or remove only the over-budget tag
+    on them (tag keys limited to it, keys limited to this stack's tenant keys); write its own log."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
+                    "Sid": "ReadBudgets",
                     "Effect": "Allow",
-                    "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
-                    "Resource": f"arn:aws:iam::{account_id}:role{TENANT_ROLE_PATH}*",
-                    "Condition": {"ArnLike": {"iam:PolicyARN": f"arn:aws:iam::{account_id}:policy{HARD_CAP_PATH}*"}},
-                }
+                    "Action": "budgets:ViewBudget",
+                    "Resource": f"arn:aws:budgets::{account_id}:budget/*",
+                },
+                {"Sid": "FindTenantKeys", "Effect": "Allow", "Action": "tag:GetResources", "Resource": "*"},  # takes no resource
+                {
+                    "Sid": "TagTenantKeysOverBudget",
+                    "Effect": "Allow",
+                    "Action": ["kms:TagResource", "kms:UntagResource"],
+                    "Resource": [f"arn:aws:kms:{r}:{account_id}:key/*" for r in regions],
+                    "Condition": {
+                        "StringEquals": {f"aws:ResourceTag/{TAG_STACK}": stack},
+                        "Null": {f"aws:ResourceTag/{TAG_TENANT}": "false"},
+                        "ForAllValues:StringEquals": {"aws:TagKeys": [cap_enforcer.OVER_BUDGET_TAG]},
+                    },
+                },
+                {
+                    "Sid": "OwnLog",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{log_group_arn}:*",
+                },
             ],
         }
     )
@@ -97,7 +106,6 @@ def _action_role_policy(account_id: str) -> str:
 class TenantBudget:
     tenant_id: str
     monthly_budget_usd: float
-    role_names: Sequence[pulumi.Input[str]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +114,10 @@ class CostCapsArgs:
     stack_cap_usd: float
     alert_thresholds_pct: Sequence[int]
     tenants: Sequence[TenantBudget]
+    home_region: str
+    """The provider's region, where the enforcer runs (Budgets is global)."""
+    regions: Sequence[str]
+    """Where the tenants' keys are: the enforcer tags them in each."""
     activate_cost_allocation_tags: bool = False
     """Account-wide: exactly one stack per account owns the activation (a second would fight it, and
     destroying either would deactivate the tags under the other's budgets), and only once billing
@@ -164,18 +176,6 @@ class CostCaps(pulumi.ComponentResource):
             opts=child,
         )
 
-        action_role = aws.iam.Role(
-            f"{name}-budget-actions",
-            assume_role_policy=account_id.apply(lambda a: assume_role_policy("budgets.amazonaws.com", a)),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-budget-actions-policy",
-            role=action_role.id,
-            policy=account_id.apply(_action_role_policy),
-            opts=pulumi.ResourceOptions(parent=action_role),
-        )
-
         # Without these the tag-filtered budgets below see $0 and never alert or act.
         self.activated_tags = []
         if args.activate_cost_allocation_tags:
@@ -202,29 +202,9 @@ class CostCaps(pulumi.ComponentResource):
                 tags={TAG_TENANT: tenant.tenant_id},
                 opts=child,
             )
-            deny = aws.iam.Policy(
-                f"{name}-tenant-{tenant.tenant_id}-hard-cap",
-                path=HARD_CAP_PATH,
-                description=f"attached by a budget action when tenant {tenant.tenant_id} is over budget",
-                policy=hard_cap_policy(tenant.tenant_id),
-                tags={TAG_TENANT: tenant.tenant_id},
-                opts=pulumi.ResourceOptions(parent=budget),
-            )
-            aws.budgets.BudgetAction(
-                f"{name}-tenant-{tenant.tenant_id}-cap",
-                budget_name=budget.name,
-                action_type="APPLY_IAM_POLICY",
-                approval_model="AUTOMATIC",
-                notification_type="ACTUAL",
-                execution_role_arn=action_role.arn,
-                action_threshold={"action_threshold_type": "PERCENTAGE", "action_threshold_value": 100},
-                definition={"iam_action_definition": {"policy_arn": deny.arn, "roles": list(tenant.role_names)}},
-                subscribers=[{"address": topic.arn, "subscription_type": "SNS"}],
-                tags={TAG_TENANT: tenant.tenant_id},
-                opts=pulumi.ResourceOptions(parent=budget),
-            )
             self.tenant_budget_names[tenant.tenant_id] = budget.name
 
+        self._enforcer(name, args, topic, account_id)
         self.alert_topic_arn = topic.arn
         self.stack_budget_name = stack_budget.name
         self.register_outputs(
@@ -234,4 +214,87 @@ class CostCaps(pulumi.ComponentResource):
                 "tenant_budget_names": self.tenant_budget_names,
                 "activated_tags": self.activated_tags,
             }
+        )
+
+    def _enforcer(self, name: str, args: CostCapsArgs, topic: aws.sns.Topic, account_id: pulumi.Output[str]) -> None:
+        """The cap enforcer: run by every notification of the alert topic (a tenant's budget reaching
+        100 % among them) and hourly; it reconciles every tenant budget on each run."""
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = f"{name}-cap-enforcer"  # the log group must be named after it before it first runs
+        log_key = customer_key(
+            f"{name}-enforcer-logs-key",
+            f"{name}: the cap enforcer's log",
+            parent=self,
+            service_principals=[f"logs.{args.home_region}.amazonaws.com"],
+        )
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-enforcer-logs",
+            name=f"/aws/lambda/{function_name}",
+            retention_in_days=LOG_RETENTION_DAYS,
+            kms_key_id=log_key.arn,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-enforcer-role",
+            description=f"{name}: tags the keys of tenants over budget (components/functions/cap_enforcer.py)",
+            assume_role_policy=account_id.apply(lambda a: assume_role_policy("lambda.amazonaws.com", a)),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-enforcer-access",
+            role=role.id,
+            policy=pulumi.Output.all(account_id, logs.arn).apply(
+                lambda v: enforcer_policy(account_id=v[0], stack=args.stack, regions=args.regions, log_group_arn=v[1])
+            ),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+        function = aws.lambda_.Function(
+            f"{name}-enforcer",
+            name=function_name,
+            description="tenant hard caps: tags the KMS keys of tenants over budget, releases them under it",
+            role=role.arn,
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler=f"{ENFORCER_SOURCE.stem}.handler",
+            # the source's text, not its path: the plan (and its fingerprint) must not depend on where the checkout is
+            code=pulumi.AssetArchive({ENFORCER_SOURCE.name: pulumi.StringAsset(ENFORCER_SOURCE.read_text())}),
+            timeout=300,
+            memory_size=256,
+            reserved_concurrent_executions=1,  # one reconciliation at a time (SNS and the schedule may overlap)
+            environment={
+                "variables": {"STACK": args.stack, "REGIONS": ",".join(args.regions), "BUDGET_PREFIX": f"{name}-tenant-"}
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, policy]),
+        )
+        aws.lambda_.Permission(
+            f"{name}-enforcer-from-alerts",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="sns.amazonaws.com",
+            source_arn=topic.arn,
+            opts=pulumi.ResourceOptions(parent=function),
+        )
+        aws.sns.TopicSubscription(
+            f"{name}-alerts-to-enforcer",
+            topic=topic.arn,
+            protocol="lambda",
+            endpoint=function.arn,
+            opts=pulumi.ResourceOptions(parent=function),
+        )
+        schedule = aws.cloudwatch.EventRule(
+            f"{name}-enforcer-schedule",
+            description=f"{name}: reconcile tenant caps hourly (and release them in a new month)",
+            schedule_expression=ENFORCER_SCHEDULE,
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-enforcer-from-schedule",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="events.amazonaws.com",
+            source_arn=schedule.arn,
+            opts=pulumi.ResourceOptions(parent=function),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-enforcer-target", rule=schedule.name, arn=function.arn, opts=pulumi.ResourceOptions(parent=schedule)
         )

@@ -9,13 +9,16 @@ and FIS experiment templates to rehearse the failures the pair is built for.
   stack's buckets, by type and the stack tag (AWS Backup ANDs `resources` with `conditions`; a
   selection with neither takes every supported resource of the account).
 - S3: each replicated bucket (the tenant pool, every silo bucket) replicates to its counterpart in
-  the dr region through a role of its own that can read only that source and write only that
-  replica; delete markers and Replication Time Control follow config. A silo bucket replicates
-  whole under its tenant's dr key. The pool replicates under one rule for the tenant root, its
-  replicas under the dr pool key, and its role decrypts the tenants' source keys by tag
-  (`TenantKeysByTag`), so neither the role's policy nor the rule count grows with pool tenants:
-  listing each tenant's keys and a rule per prefix broke IAM's 10,240 characters of inline policy
-  per role at 60 tenants and reaches S3's 1,000 rules per bucket at 1,000.
+  the dr region; delete markers and Replication Time Control follow config. The pool replicates
+  under one rule for the tenant root, its replicas under the dr pool key, through a role of its
+  own that reads only that source, writes only that replica and decrypts the tenants' source keys
+  by tag (`TenantKeysByTag`), so neither the role's policy nor the rule count grows with pool
+  tenants: listing each tenant's keys and a rule per prefix broke IAM's 10,240 characters of
+  inline policy per role at 60 tenants and reaches S3's 1,000 rules per bucket at 1,000. Every
+  silo bucket replicates whole under its tenant's dr key through one role for all of them
+  (`SharedReplicationRole`): the stack's silo buckets by their name prefix, the tenant keys by tag.
+  A role per silo bucket made IAM roles grow with tenants (1,000 silo tenants are 1,000 roles per
+  stack, against an account quota of 1,000 that the stacks of an account share).
 - FIS (primary region): stop the cluster's nodes, fail over the database, cut the data subnets
   off; each stops when a failover health-check alarm (components.failover) fires.
 
@@ -64,6 +67,19 @@ class TenantKeysByTag:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SharedReplicationRole:
+    """One replication role for every pair that names it: sources are the buckets named
+    `<source_bucket_prefix>*` in the primary region, replicas those named `<replica_bucket_prefix>*`
+    in the dr region, and keys the tenant keys `keys` tags in either region. The same documents
+    for one silo bucket or 1,000."""
+
+    name: str
+    source_bucket_prefix: pulumi.Input[str]
+    replica_bucket_prefix: pulumi.Input[str]
+    keys: TenantKeysByTag
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReplicaRoute:
     """Objects under `prefix` ("" = all) replicate encrypted under `replica_key_arn`."""
 
@@ -84,6 +100,9 @@ class BucketPair:
     routes: Sequence[ReplicaRoute]
     depends_on: Sequence[pulumi.Resource] = ()
     """What replication waits for: both buckets' versioning (S3 refuses it before) and their owners."""
+    shared_role: str | None = None
+    """The `SharedReplicationRole` that replicates this pair (its buckets and keys must be ones the
+    shared role names); None: a role of the pair's own, for exactly its buckets and `source_keys`."""
 
     def __post_init__(self) -> None:
         if not self.routes:
@@ -122,6 +141,7 @@ class DisasterRecoveryArgs:
     stop_alarm_arns: Mapping[str, pulumi.Input[str]]
     """"PRIMARY" / "SECONDARY": the alarms of each region's API health check (components.failover.Failover)."""
     fis_duration_minutes: int = 5
+    shared_replication_roles: Sequence[SharedReplicationRole] = ()
 
     def __post_init__(self) -> None:
         if self.primary.region == self.dr.region:
@@ -135,6 +155,10 @@ class DisasterRecoveryArgs:
         roles = [p.role for p in self.bucket_pairs]
         if len(set(roles)) != len(roles):
             raise ValueError(f"bucket pair roles must be unique, got {roles}")
+        shared = {r.name for r in self.shared_replication_roles}
+        unknown = sorted({p.shared_role for p in self.bucket_pairs if p.shared_role is not None} - shared)
+        if unknown:
+            raise ValueError(f"bucket pairs name shared replication roles {unknown} that are not in shared_replication_roles")
 
 
 def bucket_name_of(arn: str) -> str:
@@ -169,14 +193,36 @@ def decrypt_source_statement(source_arn: str, keys: Sequence[str] | TenantKeysBy
     }
 
 
+def encrypt_replicas_statement(
+    replica_keys: Sequence[str] | TenantKeysByTag, replica_region: str, account_id: str, replica_arn: str
+) -> dict:
+    """Encrypt through S3 in the replica region: the listed keys, or the tenant keys by tag, and then
+    only for objects of the replica buckets (encryption context)."""
+    via_s3 = {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"}
+    statement: dict = {"Sid": "EncryptReplicas", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:GenerateDataKey"]}
+    if not isinstance(replica_keys, TenantKeysByTag):
+        return {**statement, "Resource": sorted(set(replica_keys)), "Condition": {"StringEquals": via_s3}}
+    return {
+        **statement,
+        "Resource": f"arn:aws:kms:{replica_region}:{account_id}:key/*",
+        "Condition": {
+            "StringEquals": {**via_s3, f"aws:ResourceTag/{TAG_STACK}": replica_keys.stack},
+            "StringLike": {
+                f"aws:ResourceTag/{replica_keys.tag_key}": replica_keys.namespace_pattern,
+                "kms:EncryptionContext:aws:s3:arn": [replica_arn, f"{replica_arn}/*"],
+            },
+        },
+    }
+
+
 def replication_policy(
     source_arn: str,
     replica_arn: str,
     decrypt_source: dict,
-    replica_keys: Sequence[str],
-    replica_region: str,
+    encrypt_replicas: dict,
 ) -> str:
-    """Read one source bucket's versions, write only into its replica, use only the keys of the routes."""
+    """Read the source bucket's versions, write only into its replica, use only the keys named.
+    With a shared role, `source_arn` and `replica_arn` are name patterns (`arn:aws:s3:::<prefix>*`)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -200,13 +246,7 @@ def replication_policy(
                     "Resource": f"{replica_arn}/*",
                 },
                 decrypt_source,
-                {
-                    "Sid": "EncryptReplicas",
-                    "Effect": "Allow",
-                    "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
-                    "Resource": sorted(set(replica_keys)),
-                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"}},
-                },
+                encrypt_replicas,
             ],
         }
     )
@@ -273,8 +313,9 @@ class DisasterRecovery(pulumi.ComponentResource):
     def __init__(self, name: str, args: DisasterRecoveryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:dr:DisasterRecovery", name, None, opts)
         self._name, self._args = name, args
-        for pair in args.bucket_pairs:
-            role_name = replication_role_name(name, pair.role)
+        owners = [p.role for p in args.bucket_pairs if p.shared_role is None] + [r.name for r in args.shared_replication_roles]
+        for owner in owners:
+            role_name = replication_role_name(name, owner)
             if len(role_name) + AUTONAME_SUFFIX > IAM_ROLE_NAME_MAX:
                 raise ValueError(
                     f"replication role {role_name!r} + Pulumi's suffix exceeds IAM's {IAM_ROLE_NAME_MAX} characters: shorten the pair role"
@@ -283,6 +324,7 @@ class DisasterRecovery(pulumi.ComponentResource):
         vaults = {role: self._vault(side) for role, side in regions.items()}
         self.vault_arns = {side.region: vaults[role].arn for role, side in regions.items()}
         self.backup_plan_id = self._backup_plan(vaults)
+        self._shared = {shared.name: self._shared_role(shared) for shared in args.shared_replication_roles}
         self.replication_role_arns = {pair.role: self._replicate(pair) for pair in args.bucket_pairs}
         self.experiment_template_ids = self._experiments()
         self.register_outputs(
@@ -363,43 +405,72 @@ class DisasterRecovery(pulumi.ComponentResource):
 
     # --- S3 replication -----------------------------------------------------------------------
 
-    def _replicate(self, pair: BucketPair) -> pulumi.Output[str]:
-        name, args = f"{self._name}-{pair.role}", self._args
-        opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
-        role = aws.iam.Role(
-            replication_role_name(self._name, pair.role),
+    def _account_id(self) -> pulumi.Output[str]:
+        return aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self._args.primary.provider)
+        ).account_id
+
+    def _role(self, logical_name: str, what: str) -> aws.iam.Role:
+        return aws.iam.Role(
+            logical_name,
             assume_role_policy=assume_role_policy("s3.amazonaws.com"),
-            description=f"S3 replication of {pair.role} to {args.dr.region}",
-            opts=opts,
+            description=f"S3 replication of {what} to {self._args.dr.region}",
+            opts=pulumi.ResourceOptions(parent=self, provider=self._args.primary.provider),
         )
+
+    def _shared_role(self, shared: SharedReplicationRole) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """One role and one policy for every pair that names `shared` (see SharedReplicationRole)."""
+        args = self._args
+        role = self._role(replication_role_name(self._name, shared.name), f"every {shared.name} bucket")
+        inputs = pulumi.Output.all(shared.source_bucket_prefix, shared.replica_bucket_prefix, self._account_id())
+        policy = aws.iam.RolePolicy(
+            f"{self._name}-{shared.name}-replication-access",
+            role=role.id,
+            policy=inputs.apply(
+                lambda v: replication_policy(
+                    f"arn:aws:s3:::{v[0]}*",
+                    f"arn:aws:s3:::{v[1]}*",
+                    decrypt_source_statement(f"arn:aws:s3:::{v[0]}*", shared.keys, args.primary.region, v[2]),
+                    encrypt_replicas_statement(shared.keys, args.dr.region, v[2], f"arn:aws:s3:::{v[1]}*"),
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider),
+        )
+        return role, policy
+
+    def _own_role(self, pair: BucketPair) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """A role for exactly this pair's buckets and keys."""
+        args = self._args
+        role = self._role(replication_role_name(self._name, pair.role), pair.role)
         keys = pair.source_keys
         tagged = keys if isinstance(keys, TenantKeysByTag) else None
-        account_id = aws.get_caller_identity_output(
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=args.primary.provider)
-        ).account_id
         inputs = pulumi.Output.all(
             pair.source_bucket_arn,
             pair.replica_bucket_arn,
             pulumi.Output.all(*([] if tagged else keys)),
             pulumi.Output.all(*[r.replica_key_arn for r in pair.routes]),
-            account_id,
+            self._account_id(),
         )
         policy = aws.iam.RolePolicy(
-            f"{name}-replication-access",
+            f"{self._name}-{pair.role}-replication-access",
             role=role.id,
             policy=inputs.apply(
                 lambda v: replication_policy(
                     v[0],
                     v[1],
                     decrypt_source_statement(v[0], tagged or v[2], args.primary.region, v[4]),
-                    v[3],
-                    args.dr.region,
+                    encrypt_replicas_statement(v[3], args.dr.region, v[4], v[1]),
                 )
             ),
             opts=pulumi.ResourceOptions(parent=role, provider=args.primary.provider),
         )
+        return role, policy
+
+    def _replicate(self, pair: BucketPair) -> pulumi.Output[str]:
+        args = self._args
+        role, policy = self._shared[pair.shared_role] if pair.shared_role is not None else self._own_role(pair)
         aws.s3.BucketReplicationConfig(
-            f"{name}-replication",
+            f"{self._name}-{pair.role}-replication",
             bucket=pulumi.Output.from_input(pair.source_bucket_arn).apply(bucket_name_of),
             role=role.arn,
             rules=[self._rule(pair, i, route) for i, route in enumerate(pair.routes)],

@@ -24,8 +24,8 @@ from stackconfig import AlertSettings, CostSettings, GuardrailSettings, TenantSp
 def compose_cost_caps(
     stack: str, settings: CostSettings, tenants: Sequence[TenantSpec], regions: Mapping[Role, Region]
 ) -> CostCaps:
-    """The stack's budget and one per tenant; a tenant over budget gets its hard cap attached to the
-    tenant roles of both regions."""
+    """The stack's budget and one per tenant; a tenant over budget gets its keys in both regions tagged
+    over budget by the cap enforcer, which the tenant roles deny writes with."""
     return CostCaps(
         f"{stack}-cost",
         CostCapsArgs(
@@ -33,14 +33,9 @@ def compose_cost_caps(
             stack_cap_usd=settings.stack_cap_usd,
             alert_thresholds_pct=settings.alert_thresholds_pct,
             activate_cost_allocation_tags=settings.activates_tags,
-            tenants=[
-                TenantBudget(
-                    tenant_id=t.id,
-                    monthly_budget_usd=t.monthly_budget_usd,
-                    role_names=[regions[role].tenancy.identity.role_name for role in ROLES],
-                )
-                for t in tenants
-            ],
+            tenants=[TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd) for t in tenants],
+            home_region=regions["primary"].region,
+            regions=[regions[role].region for role in ROLES],
         ),
         # AWS Budgets is a global service; it is managed through the primary region's provider.
         opts=pulumi.ResourceOptions(providers={"aws": regions["primary"].provider}),

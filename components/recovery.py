@@ -12,7 +12,15 @@ from typing import Literal
 import pulumi
 
 from components.apidomain import ApiDomain
-from components.dr import BucketPair, DisasterRecovery, DisasterRecoveryArgs, DrRegion, ReplicaRoute, TenantKeysByTag
+from components.dr import (
+    BucketPair,
+    DisasterRecovery,
+    DisasterRecoveryArgs,
+    DrRegion,
+    ReplicaRoute,
+    SharedReplicationRole,
+    TenantKeysByTag,
+)
 from components.failover import METRICS_REGION, Failover, FailoverArgs, FailoverTarget
 from components.naming import NAMESPACE_PREFIX, TENANT_ROOT
 from components.region import Region
@@ -48,10 +56,36 @@ def compose_failover(stack: str, settings: FailoverSettings, domain: ApiDomain, 
     )
 
 
+SILOS = "silos"  # the shared replication role of every silo bucket
+
+
+def tenant_keys(stack: str) -> TenantKeysByTag:
+    """The stack's tenant keys (either region), by their namespace tag."""
+    return TenantKeysByTag(stack=stack, tag_key=TAG_NAMESPACE, namespace_pattern=f"{NAMESPACE_PREFIX}*")
+
+
+def silo_replication_role(
+    stack: str, tenants: Sequence[TenantSpec], primary: RegionTenancy, dr: RegionTenancy
+) -> list[SharedReplicationRole]:
+    """One role for every silo bucket of the stack (none without silo tenants): the silo buckets by
+    their name prefix in each region, the keys by tag. IAM roles stay constant in the tenant count."""
+    if not any(t.data_tier == "silo" for t in tenants):
+        return []
+    return [
+        SharedReplicationRole(
+            name=SILOS,
+            source_bucket_prefix=primary.silo_bucket_prefix,
+            replica_bucket_prefix=dr.silo_bucket_prefix,
+            keys=tenant_keys(stack),
+        )
+    ]
+
+
 def replicated_buckets(stack: str, tenants: Sequence[TenantSpec], primary: RegionTenancy, dr: RegionTenancy) -> list[BucketPair]:
     """What replicates to the dr region: the pool's tenant root under one rule (replicas under the dr
     pool key, the tenants' source keys reached by tag: the same documents for 1 pool tenant or 1,000),
-    and each silo bucket whole under its tenant's dr key."""
+    and each silo bucket whole under its tenant's dr key, all silo buckets through one role
+    (`silo_replication_role`)."""
     pairs: list[BucketPair] = []
     if any(t.data_tier == "pool" for t in tenants):
         pairs.append(
@@ -59,7 +93,7 @@ def replicated_buckets(stack: str, tenants: Sequence[TenantSpec], primary: Regio
                 role="pool",
                 source_bucket_arn=primary.pool.bucket_arn,
                 replica_bucket_arn=dr.pool.bucket_arn,
-                source_keys=TenantKeysByTag(stack=stack, tag_key=TAG_NAMESPACE, namespace_pattern=f"{NAMESPACE_PREFIX}*"),
+                source_keys=tenant_keys(stack),
                 routes=[ReplicaRoute(prefix=TENANT_ROOT, replica_key_arn=dr.pool.key_arn)],
                 depends_on=[primary.pool, dr.pool, primary.pool.versioning, dr.pool.versioning],
             )
@@ -74,6 +108,7 @@ def replicated_buckets(stack: str, tenants: Sequence[TenantSpec], primary: Regio
                     replica_bucket_arn=replica.bucket_arn,
                     source_keys=[source.key_arn],
                     routes=[ReplicaRoute(prefix="", replica_key_arn=replica.key_arn)],
+                    shared_role=SILOS,
                     depends_on=[source, replica, *[t.versioning for t in (source, replica) if t.versioning is not None]],
                 )
             )
@@ -103,6 +138,7 @@ def compose_disaster_recovery(
             database_engine=database_engine,
             database_arn=database_arn,
             bucket_pairs=replicated_buckets(stack, tenants, primary.tenancy, dr.tenancy),
+            shared_replication_roles=silo_replication_role(stack, tenants, primary.tenancy, dr.tenancy),
             backup_retention_days=settings.backup_retention_days,
             backup_schedule=settings.backup_schedule,
             vault_lock_changeable_days=vault_lock_changeable_days,

@@ -30,6 +30,8 @@ class RegionTenancy:
     """The tenant role (sessions tagged with one tenant) and the service's broker role."""
     tenants: Mapping[str, Tenant]
     """Tenant id -> the tenant's slice of this region, in the config's order."""
+    silo_bucket_prefix: pulumi.Output[str]
+    """Every silo bucket of the region is named `<prefix><namespace>` (components.naming)."""
 
 
 def compose_tenancy(
@@ -48,6 +50,7 @@ def compose_tenancy(
             region=region,
             cluster_arn=cluster.cluster_arn,
             pool_bucket_arn=pool.bucket_arn,
+            pool_key_arn=pool.key_arn,
             silo_bucket_prefix=silo_prefix,
             cluster_name=cluster.cluster_name,
             service_namespace=WORKLOAD_NAMESPACE,
@@ -80,7 +83,7 @@ def compose_tenancy(
         )
         for t in cfg.tenants
     }
-    return RegionTenancy(pool=pool, identity=identity, tenants=tenants)
+    return RegionTenancy(pool=pool, identity=identity, tenants=tenants, silo_bucket_prefix=silo_prefix)
 
 
 def service_tenants(cfg: StackConfig, tenancy: RegionTenancy, api_keys: TenantApiKeys) -> list[WorkloadTenant]:
@@ -97,6 +100,8 @@ def service_tenants(cfg: StackConfig, tenancy: RegionTenancy, api_keys: TenantAp
                 namespace=tenancy.tenants[t.id].namespace,
                 kms_key_arn=tenancy.tenants[t.id].key_arn,
                 role_arn=tenancy.identity.role_arn,
+                # pool replicas from the other region are under this region's pool key; silo replicas under the tenant's
+                replica_key_arn=tenancy.pool.key_arn if t.data_tier == "pool" else None,
             ),
             **cfg.quota_of(t).model_dump(),
         )

@@ -31,6 +31,12 @@ named through `${aws:PrincipalTag/meridian-tenant}`. The service also passes the
 session policy on every AssumeRole (plain STS, where a session policy and tags go together:
 service/objects.py), and the bucket and key guards cover brokered sessions too. The broker is
 associated with the service's service account only, outside every tenant namespace.
+
+Two more statements keep the same size for any number of tenants: a pool tenant decrypts the
+replicas of its objects that arrived from the other region under this region's pool key (S3 takes
+one replica key per replication rule, components.dr), only through S3 here and for the pool bucket
+or its own prefix (`replica_contexts`); and no tenant session encrypts or makes data keys with a key
+the cap enforcer has tagged over budget (`over_budget_statement`, components.cost).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.functions.cap_enforcer import OVER_BUDGET_TAG
 from components.naming import NAMESPACE_PREFIX as TENANT_NAMESPACE_PREFIX
 from components.policydocs import pod_identity_trust, pod_identity_trust_policy
 
@@ -135,10 +142,12 @@ def _data_statements(
     account_id: str,
     region: str,
     pool_bucket_arn: str,
+    pool_key_arn: str,
     silo_bucket_prefix: str,
     prefix_root: str,
 ) -> list[dict]:
-    """The pool prefix, the silo bucket and the KMS keys of the tenant `tenant` (a policy variable) names."""
+    """The pool prefix, the silo bucket and the KMS keys of the tenant `tenant` (a policy variable) names,
+    and the pool key for the replicas under its prefix."""
     own_prefix = f"{prefix_root}{tenant}/"
     silo_bucket = f"arn:aws:s3:::{silo_bucket_prefix}{tenant}"
     objects = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
@@ -181,7 +190,34 @@ def _data_statements(
             "Resource": f"arn:aws:kms:{region}:{account_id}:key/*",
             "Condition": {**session, "StringEquals": {**session["StringEquals"], f"aws:ResourceTag/{TAG_NAMESPACE}": tenant}},
         },
+        # Replicas of pool objects arrive in the other region's pool bucket under that pool's key
+        # (one replica key per replication rule, components.dr): reading them back decrypts with it.
+        {
+            "Sid": f"{kind}PoolReplicas",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": pool_key_arn,
+            "Condition": {
+                **session,
+                "StringEquals": {**session["StringEquals"], "kms:ViaService": f"s3.{region}.amazonaws.com"},
+                "StringLike": {
+                    **session.get("StringLike", {}),
+                    REPLICA_CONTEXT_KEY: replica_contexts(pool_bucket_arn, own_prefix),
+                },
+            },
+        },
     ]
+
+
+REPLICA_CONTEXT_KEY = "kms:EncryptionContext:aws:s3:arn"
+
+
+def replica_contexts(pool_bucket_arn: str, own_prefix: str) -> list[str]:
+    """The S3 encryption contexts of a tenant's replicas: the object's ARN under its own prefix, or,
+    as the pool bucket uses S3 Bucket Keys, the bucket's ARN (S3 then names no object to KMS: the
+    wall between tenants' replicas is the bucket policy, which S3 applies before it asks KMS, and
+    `kms:ViaService`, which keeps the key out of direct KMS calls)."""
+    return [pool_bucket_arn, f"{pool_bucket_arn}/{own_prefix}*"]
 
 
 def abac_policy(
@@ -190,6 +226,7 @@ def abac_policy(
     region: str,
     cluster_arn: str,
     pool_bucket_arn: str,
+    pool_key_arn: str,
     silo_bucket_prefix: str,
     prefix_root: str,
     service_namespace: str,
@@ -200,6 +237,7 @@ def abac_policy(
         account_id=account_id,
         region=region,
         pool_bucket_arn=pool_bucket_arn,
+        pool_key_arn=pool_key_arn,
         silo_bucket_prefix=silo_bucket_prefix,
         prefix_root=prefix_root,
     )
@@ -215,9 +253,23 @@ def abac_policy(
         {
             "Version": "2012-10-17",
             "Statement": _data_statements("", NAMESPACE_TAG, pod, **where)
-            + _data_statements("Brokered", BROKERED_TAG, brokered, **where),
+            + _data_statements("Brokered", BROKERED_TAG, brokered, **where)
+            + [over_budget_statement()],
         }
     )
+
+
+def over_budget_statement() -> dict:
+    """The hard cap: no new data key and no encryption under a key the cap enforcer has tagged over
+    budget (components.cost). Tenant writes are SSE-KMS under the tenant's key, so they stop; reads
+    (decrypt) keep working; every other tenant's keys are untagged and untouched."""
+    return {
+        "Sid": "TenantOverBudget",
+        "Effect": "Deny",
+        "Action": ["kms:Encrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {f"aws:ResourceTag/{OVER_BUDGET_TAG}": "true"}},
+    }
 
 
 def tenant_session_guards(namespace: str | None = None) -> dict[str, dict]:
@@ -263,6 +315,8 @@ class TenantIdentityArgs:
     region: str
     cluster_arn: pulumi.Input[str]
     pool_bucket_arn: pulumi.Input[str]
+    pool_key_arn: pulumi.Input[str]
+    """The region's pool key: replicas of pool objects from the other region are encrypted with it."""
     silo_bucket_prefix: pulumi.Input[str]
     """Silo buckets are named `<prefix><namespace>` (components.naming.silo_bucket_name)."""
     cluster_name: pulumi.Input[str]
@@ -308,12 +362,15 @@ class TenantIdentity(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-data-access",
             role=role.id,
-            policy=pulumi.Output.all(account_id, args.cluster_arn, args.pool_bucket_arn, args.silo_bucket_prefix).apply(
+            policy=pulumi.Output.all(
+                account_id, args.cluster_arn, args.pool_bucket_arn, args.silo_bucket_prefix, args.pool_key_arn
+            ).apply(
                 lambda v: abac_policy(
                     account_id=v[0],
                     region=args.region,
                     cluster_arn=v[1],
                     pool_bucket_arn=v[2],
+                    pool_key_arn=v[4],
                     silo_bucket_prefix=v[3],
                     prefix_root=args.prefix_root,
                     service_namespace=args.service_namespace,

@@ -78,6 +78,8 @@ class TenantDataAccess:
     namespace: str
     kms_key_arn: pulumi.Input[str]
     role_arn: pulumi.Input[str]
+    replica_key_arn: pulumi.Input[str] | None = None
+    """Pool tenants: the region's pool key, under which the other region's replicas of their objects arrive."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,7 +203,7 @@ def render_settings(
                 t.plan,
                 (digest,),
                 TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb),
-                TenantData(d[0], t.data.prefix, d[1], d[2], t.data.namespace) if d and t.data else None,
+                TenantData(d[0], t.data.prefix, d[1], d[2], t.data.namespace, d[3]) if d and t.data else None,
             )
             for t, digest, d in zip(tenants, digests, data, strict=True)
         ),
@@ -334,12 +336,15 @@ class Workload(pulumi.ComponentResource):
         db = args.database
         n = len(args.tenants)
         data_inputs = [
-            x for t in args.tenants if t.data is not None for x in (t.data.bucket, t.data.kms_key_arn, t.data.role_arn)
+            x
+            for t in args.tenants
+            if t.data is not None
+            for x in (t.data.bucket, t.data.kms_key_arn, t.data.role_arn, t.data.replica_key_arn)
         ]
 
         def tenant_data(values: list) -> list:
-            """Per tenant, its resolved (bucket, key, role), in tenant order."""
-            resolved = iter([tuple(values[i : i + 3]) for i in range(0, len(values), 3)])
+            """Per tenant, its resolved (bucket, key, role, replica key), in tenant order."""
+            resolved = iter([tuple(values[i : i + 4]) for i in range(0, len(values), 4)])
             return [next(resolved) if t.data is not None else None for t in args.tenants]
 
         def settings_of(version: str) -> pulumi.Output[str]:

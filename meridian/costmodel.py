@@ -246,6 +246,11 @@ _FREE = (
     "aws:eks/podIdentityAssociation",
     "aws:costexplorer/costAllocationTag",  # activating a cost-allocation tag is free
     "aws:lambda/permission",
+    # a function is billed per request and GB-second (the cap enforcer's hourly run stays in the free tier);
+    # scheduled EventBridge rules and their targets are free
+    "aws:lambda/function",
+    "aws:cloudwatch/eventRule",
+    "aws:cloudwatch/eventTarget",
     # a secret's versions and rotation schedule are free; the rotation function runs a few seconds a month
     "aws:secretsmanager/secretVersion",
     "aws:secretsmanager/secretRotation",
@@ -268,8 +273,18 @@ def estimate(
     pricer = _Pricer(prices, cfg)
     lines: list[Line] = []
     unpriced: set[str] = set()
+    resources = list(resources)
+    # AWS Budgets bills only budgets with actions; one without is free
+    with_actions = {
+        u
+        for r in resources
+        if r["type"] == "aws:budgets/budgetAction:BudgetAction"
+        for u in (r.get("propertyDependencies") or {}).get("budgetName", [])
+    }
     for r in resources:
         if not r.get("custom") or r["type"].startswith("pulumi:providers:"):
+            continue
+        if r["type"] == "aws:budgets/budget:Budget" and r["urn"] not in with_actions:
             continue
         priced = pricer.price(r["type"], r["inputs"], r.get("region") or "")
         if priced is None:

@@ -159,6 +159,19 @@ stack_budget = stack_policy(
 
 BUDGET_ACTION = "aws:budgets/budgetAction:BudgetAction"
 ENFORCING_ACTIONS = ("APPLY_IAM_POLICY", "APPLY_SCP_POLICY", "RUN_SSM_DOCUMENTS")
+TOPIC = "aws:sns/topic:Topic"
+TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+FUNCTION = "aws:lambda/function:Function"
+
+
+def _enforcing_topics(stack: Stack) -> set[str]:
+    """Topics whose every message runs a function of the stack (an SNS subscription with protocol `lambda`)."""
+    return {
+        topic.urn
+        for sub in stack.of(TOPIC_SUBSCRIPTION)
+        if str(peek(sub.props, "protocol")) == "lambda" and stack.linked(sub, "endpoint", FUNCTION)
+        for topic in stack.linked(sub, "topic", TOPIC)
+    }
 
 
 MANAGED_POLICY = "aws:iam/policy:Policy"
@@ -254,6 +267,7 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             [by_name[name]] if isinstance(name, str) and name in by_name else []
         ):
             actions.setdefault(b.urn, []).append(action)
+    enforcing_topics = _enforcing_topics(stack)
     tenant_total = 0.0
 
     principals = _Named(stack, *PRINCIPAL_TYPES.values())
@@ -271,6 +285,15 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
         if not (value <= 100 if dig(threshold, "actionThresholdType") == "PERCENTAGE" else value <= limit):
             return f"{action.name}: fires above 100 % of the limit"
         return _definition_problem(action, kind, principals, policies)
+
+    def runs_enforcer(budget: Any, limit: float) -> bool:
+        at_the_limit = any(
+            dig(n, "notificationType", default="") == "ACTUAL"
+            and float(dig(n, "threshold", default=float("inf")))
+            <= (100 if dig(n, "thresholdType", default="PERCENTAGE") == "PERCENTAGE" else limit)
+            for n in as_list(dig(budget.props, "notifications"))
+        )
+        return at_the_limit and any(t.urn in enforcing_topics for t in stack.linked(budget, "notifications", TOPIC))
 
     def judge(budget: Any) -> list[tuple[str | None, str]]:
         nonlocal tenant_total
@@ -298,13 +321,14 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
                 except UnknownValueError as exc:  # this action may enforce: reported on it, never assumed either way
                     out.append((a.urn, Unverifiable.of(exc, "does the hard cap attach a deny to principals of the stack?")))
                     problems.append(None)
-            if None not in problems:
+            if None not in problems and not runs_enforcer(budget, limit):
                 out.append(
                     (
                         budget.urn,
-                        "Tenant budget must have a BudgetAction that enforces the cap: an automatic APPLY_IAM_POLICY / SCP / SSM "
-                        "action at no more than 100 % of the limit, attaching a deny policy to principals of the stack "
-                        f"({'; '.join(problems) or 'it has none'})",
+                        "Tenant budget must enforce the cap: an automatic APPLY_IAM_POLICY / SCP / SSM BudgetAction at no more "
+                        "than 100 % of the limit attaching a deny policy to principals of the stack, or an actual-spend "
+                        "notification at no more than 100 % to a topic that runs an enforcing function (SNS subscription, "
+                        f"protocol lambda) ({'; '.join(problems) or 'it has no action'})",
                     )
                 )
         if is_tenant or is_stack:
@@ -329,12 +353,12 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
 
 budget_caps = stack_policy(
     "budgets-limit-and-cap-enforced",
-    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget has an automatic enforcing BudgetAction at no more than 100 % of its limit whose "
+    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget is enforced at no more than 100 % of its limit: by an actual-spend notification to a topic that runs a function of the stack, or by an automatic enforcing BudgetAction whose "
     "definition does something: an IAM action attaches a deny-only policy of the stack (or AWSDenyAll) to roles, users or "
     "groups the stack creates (by name, Pulumi auto-name or link), an SCP action a deny-only SCP of the stack to at least "
     "one target, an SSM action runs on at least one instance",
     why="A budget only caps spend if its limit is the planned cap and something acts when it is reached: a budget of 1e9, one that only alerts, or one in another currency or period is present and caps nothing.",
-    reads=[BUDGET, BUDGET_ACTION, MANAGED_POLICY, ORG_POLICY],
+    reads=[BUDGET, BUDGET_ACTION, MANAGED_POLICY, ORG_POLICY, TOPIC_SUBSCRIPTION, FUNCTION],
     check=check_budget_caps,
     severity=HIGH,
     config={
@@ -355,9 +379,9 @@ budget_caps = stack_policy(
         },
     },
     remediation="Set budgets from `meridian:cost` and `meridian:tenants` (components.cost.CostCaps): limit = the cap in USD per month, "
-    "notifications at the alert thresholds to the alert topic, and for each tenant an automatic APPLY_IAM_POLICY action at 100 %.",
-    limits="A tenant's own limit is compared with the stack cap, not with its plan's catalog price; AWS Budgets evaluates spend a few times a day, so the cap is not real time. "
-    "That the deny covers what the tenant's spend runs through (the principals its pods use, the actions that cost) is "
+    "notifications at the alert thresholds to the alert topic, which runs the cap enforcer (components/functions/cap_enforcer.py).",
+    limits="A tenant's own limit is compared with the stack cap, not with its plan's catalog price; AWS Budgets evaluates spend a few times a day, so the cap is not real time; "
+    "what an enforcing function does is not judged here (its code is tested with the program: tests/test_cap_enforcer.py), nor that its role may do it; that a BudgetAction's deny covers what the tenant's spend runs through is "
     "the program's design, not proved here; an SSM document's effect is not read.",
     tags=["cost"],
 )

@@ -26,6 +26,8 @@ REVIEWED: dict[str, str] = {
     "aws:acm/certificate:Certificate": "a public TLS certificate (DNS-validated); holds no data, its region is judged by aws-resource-region-allowed",
     "aws:acm/certificateValidation:CertificateValidation": "waits for a certificate's DNS validation; creates nothing in AWS",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "an alarm on a metric; its actions publish to topics whose subscriptions are judged",
+    "aws:cloudwatch/eventRule:EventRule": "a schedule (EventBridge rule); it carries no data, its targets are functions of the stack",
+    "aws:lambda/permission:Permission": "lets one AWS service (SNS, EventBridge) invoke a function of the stack, for one source ARN; grants no data",
     "aws:kms/alias:Alias": "a name pointing at a key; it grants nothing and holds no data (the key's policy and grants decide access)",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a tag key for cost reports; account metadata, no data",
     "aws:ec2/eip:Eip": "an address for a NAT gateway; what is reachable through it is judged on security groups",

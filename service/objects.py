@@ -34,9 +34,29 @@ REFRESH_BEFORE_S = 300  # renew a tenant's session this long before it expires
 GIB = 1 << 30
 
 
-def session_policy(bucket_arn: str, prefix: str, key_arn: str) -> str:
+def session_policy(
+    bucket_arn: str, prefix: str, key_arn: str, *, replica_key_arn: str | None = None, region: str | None = None
+) -> str:
     """Objects under the tenant's prefix, listing limited to it, and the tenant's key: nothing else.
-    The session policy of the service's AssumeRole for the tenant."""
+    A pool tenant's replicas from the other region are under the region's pool key (`replica_key_arn`):
+    decrypting with it is allowed only through S3 in `region`, for the bucket or the tenant's prefix
+    (components.tenantidentity.replica_contexts). The session policy of the service's AssumeRole for the tenant."""
+    replicas = []
+    if replica_key_arn is not None:
+        if region is None:
+            raise ValueError("a replica key needs the region whose S3 decrypts with it")
+        replicas.append(
+            {
+                "Sid": "TenantReplicas",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": replica_key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, f"{bucket_arn}/{prefix}*"]},
+                },
+            }
+        )
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -60,6 +80,7 @@ def session_policy(bucket_arn: str, prefix: str, key_arn: str) -> str:
                     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
                     "Resource": key_arn,
                 },
+                *replicas,
             ],
         }
     )
@@ -108,7 +129,13 @@ class S3Objects:
             RoleSessionName=f"meridian-api-{tenant}"[:64],
             DurationSeconds=SESSION_SECONDS,
             Tags=[{"Key": TENANT_TAG, "Value": data.namespace}],
-            Policy=session_policy(f"arn:aws:s3:::{data.bucket}", data.prefix, data.kms_key_arn),
+            Policy=session_policy(
+                f"arn:aws:s3:::{data.bucket}",
+                data.prefix,
+                data.kms_key_arn,
+                replica_key_arn=data.replica_key_arn,
+                region=self.storage.region,
+            ),
         )["Credentials"]
         session = boto3.session.Session(
             aws_access_key_id=creds["AccessKeyId"],

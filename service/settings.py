@@ -37,6 +37,7 @@ class TenantData:
     kms_key_arn: str  # every object under the prefix is encrypted with this key, named on every PUT
     role_arn: str  # assumed per tenant with the tenant's session tag and a session policy naming only the above
     namespace: str  # the `meridian-tenant` session tag value: what the role's brokered statements key on
+    replica_key_arn: str | None = None  # pool tenants: the region's pool key, which the other region's replicas arrive under
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ all inside the residency zone; and the DR config rules."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
@@ -134,34 +135,45 @@ def test_every_tenant_bucket_replicates_to_its_dr_counterpart_under_a_dr_key(pre
 def test_replication_role_reaches_only_its_own_buckets_and_keys(previews, stack):
     plan = previews[stack].plan
     cfg = load_stack(ROOT, stack)
-    primary = cfg.regions.primary.region
-    policies = [r for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy") if r["name"].endswith("-replication-access")]
-    assert policies
-    for policy in policies:
-        pair = policy["name"].removeprefix(f"{stack}-dr-").removesuffix("-replication-access")
-        doc = json.loads(policy["inputs"]["policy"])
+    primary, dr = cfg.regions.primary.region, cfg.regions.dr.region
+    policies = {
+        r["name"].removeprefix(f"{stack}-dr-").removesuffix("-replication-access"): json.loads(r["inputs"]["policy"])
+        for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
+        if r["name"].endswith("-replication-access")
+    }
+    assert sorted(policies) == ["pool", "silos"], "one role for the pool, one for every silo bucket: not one per tenant"
+    buckets = {
+        OUTPUTS[b["type"]](b["name"], b["inputs"], b["region"], _digest(b["type"], b["name"], b["region"]))["arn"]: b
+        for b in of_type(plan, "aws:s3/bucket:Bucket")
+    }
+    for pair, doc in policies.items():
         resources = [
             r for st in doc["Statement"] for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
         ]
         assert "*" not in resources
         s3 = {r.removesuffix("/*") for r in resources if r.startswith("arn:aws:s3:::")}
-        assert len(s3) == 2, f"{policy['name']}: one source and one replica bucket, got {s3}"
-        marker = "tenant-pool" if pair == "pool" else pair
-        assert all(marker in arn for arn in s3), f"{policy['name']} reaches buckets of another pair: {s3}"
+        assert len(s3) == 2, f"{pair}: one source and one replica (pattern), got {s3}"
+        reached = {arn for arn in buckets for pattern in s3 if fnmatch.fnmatchcase(arn, pattern)}
+        silo = {arn for arn, b in buckets.items() if "-silo-" in b["name"]}
+        expected = silo if pair == "silos" else {a for a, b in buckets.items() if "tenant-pool" in b["name"]}
+        assert reached == expected, f"{pair} reaches {sorted(reached ^ expected)} it should not (or misses them)"
         (decrypt,) = [st for st in doc["Statement"] if st["Sid"] == "DecryptSource"]
-        if pair == "pool":
-            # every key of the account in the region, narrowed by tag to this stack's tenant keys and
-            # by encryption context to objects of the source bucket
-            source = next(a for a in s3 if primary in owner_of(plan, a)["region"])
-            assert decrypt["Resource"].startswith(f"arn:aws:kms:{primary}:") and decrypt["Resource"].endswith(":key/*")
-            cond = decrypt["Condition"]
-            assert cond["StringEquals"]["aws:ResourceTag/meridian:stack"] == stack
-            assert cond["StringEquals"]["kms:ViaService"] == f"s3.{primary}.amazonaws.com"
-            assert cond["StringLike"]["aws:ResourceTag/meridian:namespace"] == f"{NAMESPACE_PREFIX}*"
-            assert cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"] == [source, f"{source}/*"]
+        (encrypt,) = [st for st in doc["Statement"] if st["Sid"] == "EncryptReplicas"]
+        source = next(a for a in s3 if any(fnmatch.fnmatchcase(b, a) and buckets[b]["region"] == primary for b in buckets))
+        # every key of the account in the region, narrowed by tag to this stack's tenant keys and
+        # by encryption context to objects of the source bucket(s)
+        assert decrypt["Resource"].startswith(f"arn:aws:kms:{primary}:") and decrypt["Resource"].endswith(":key/*")
+        cond = decrypt["Condition"]
+        assert cond["StringEquals"]["aws:ResourceTag/meridian:stack"] == stack
+        assert cond["StringEquals"]["kms:ViaService"] == f"s3.{primary}.amazonaws.com"
+        assert cond["StringLike"]["aws:ResourceTag/meridian:namespace"] == f"{NAMESPACE_PREFIX}*"
+        assert cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"] == [source, f"{source}/*"]
+        assert encrypt["Condition"]["StringEquals"]["kms:ViaService"] == f"s3.{dr}.amazonaws.com"
+        if pair == "silos":
+            assert encrypt["Resource"] == decrypt["Resource"].replace(primary, dr), "replicas under the tenants' dr keys, by tag"
         else:
-            (key,) = decrypt["Resource"]
-            assert owner_of(plan, key)["name"] == f"{stack}-{primary}-{pair}-key"
+            (key,) = encrypt["Resource"]
+            assert owner_of(plan, key)["name"] == f"{stack}-{dr}-tenant-pool-key"
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -217,7 +217,14 @@ def test_every_alert_topic_delivers_to_every_configured_subscriber(previews, sta
     assert wanted
     for topic in alarmed | budgeted:
         subs = [r for r in of_type(plan, SUBSCRIPTION) if topic in r["propertyDependencies"].get("topic", [])]
-        assert {(r["inputs"]["protocol"], r["inputs"]["endpoint"]) for r in subs} == wanted, topic
+        delivered = {(r["inputs"]["protocol"], r["inputs"]["endpoint"]) for r in subs}
+        assert wanted <= delivered, topic
+        # beyond the subscribers, only the budget topic runs the stack's cap enforcer
+        extra = [r for r in subs if (r["inputs"]["protocol"], r["inputs"]["endpoint"]) not in wanted]
+        assert all(r["inputs"]["protocol"] == "lambda" and topic in budgeted for r in extra), topic
+        assert all(
+            urns[d]["type"] == "aws:lambda/function:Function" for r in extra for d in r["propertyDependencies"]["endpoint"]
+        )
         for r in subs:
             assert r["region"] == urns[topic]["region"], f"{r['urn']}: a subscription lives in its topic's region"
     failover_topics = {t for t in alarmed if "failover" in t}
@@ -301,7 +308,7 @@ def test_the_program_keeps_an_account_id_with_a_leading_zero(tmp_path):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_hard_cap_attaches_to_the_roles_the_tenants_workloads_assume(previews, stack):
+def test_the_hard_cap_reaches_the_roles_the_tenants_workloads_assume(previews, stack):
     plan = previews[stack].plan
     urns = by_urn(plan)
     identity_roles = {r["urn"] for r in of_type(plan, "aws:iam/role:Role") if r["inputs"].get("path") == "/meridian/tenants/"}
@@ -313,13 +320,23 @@ def test_the_hard_cap_attaches_to_the_roles_the_tenants_workloads_assume(preview
         for u in a["propertyDependencies"]["roleArn"]
     }
     assert identity_roles and assumed == identity_roles, "tenant service accounts assume the tenant identity roles"
-    actions = of_type(plan, "aws:budgets/budgetAction:BudgetAction")
-    assert actions
-    for action in actions:
-        deps = {urns[u]["type"]: u for u in action["propertyDependencies"]["definition"]}
-        roles = {u for u in action["propertyDependencies"]["definition"] if urns[u]["type"] == "aws:iam/role:Role"}
-        assert roles == identity_roles, f"{action['urn']} caps roles no workload uses"
-        assert "aws:iam/policy:Policy" in deps
+    # the cap: a deny in the data-access policy of each of these roles, on keys the enforcer tags
+    capped = {
+        p["propertyDependencies"]["role"][0]
+        for p in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
+        if any(st.get("Sid") == "TenantOverBudget" for st in json.loads(p["inputs"]["policy"])["Statement"])
+    }
+    assert capped == identity_roles, "every role the tenants' workloads assume carries the cap"
+    (enforcer,) = of_type(plan, "aws:lambda/function:Function")
+    assert set(enforcer["inputs"]["environment"]["variables"]["REGIONS"].split(",")) == {
+        urns[u]["region"] for u in identity_roles
+    }
+    (access,) = [p for p in of_type(plan, "aws:iam/rolePolicy:RolePolicy") if p["name"].endswith("-enforcer-access")]
+    (tagging,) = [st for st in json.loads(access["inputs"]["policy"])["Statement"] if st.get("Sid") == "TagTenantKeysOverBudget"]
+    assert tagging["Condition"]["StringEquals"] == {"aws:ResourceTag/meridian:stack": stack}
+    assert tagging["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["meridian:over-budget"]}, (
+        "the enforcer sets no tag but the cap's, and only on this stack's tenant keys"
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)

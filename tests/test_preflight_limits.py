@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from google.protobuf import json_format, struct_pb2
 
-from components.dr import TenantKeysByTag, decrypt_source_statement, replication_policy
+from components.dr import TenantKeysByTag, decrypt_source_statement, encrypt_replicas_statement, replication_policy
 from components.naming import tenant_data_prefix
 from components.recovery import replicated_buckets
 from meridian.engine.plan import Plan
@@ -113,7 +113,8 @@ def new_pool_replication() -> tuple[str, list[dict]]:
     keys = TenantKeysByTag(stack="us", tag_key="meridian:namespace", namespace_pattern="t-*")
     decrypt = decrypt_source_statement(SOURCE, keys, "us-east-1", ACCOUNT)
     replica_key = key_arn("us-west-2", 99_999)
-    return replication_policy(SOURCE, REPLICA, decrypt, [replica_key], "us-west-2"), [rule("pool-0", 0, "tenants/", replica_key)]
+    encrypt = encrypt_replicas_statement([replica_key], "us-west-2", ACCOUNT, REPLICA)
+    return replication_policy(SOURCE, REPLICA, decrypt, encrypt), [rule("pool-0", 0, "tenants/", replica_key)]
 
 
 def rule(rule_id: str, priority: int, prefix: str, replica_key: str) -> dict:
@@ -293,12 +294,27 @@ def test_account_quotas_are_shared_by_the_stacks_naming_the_same_account(tmp_pat
     cfg = load_stack(ROOT, "us")
     alone = cfg.model_copy(update={"quotas": cfg.quotas.model_copy(update={"stacks_per_account": 1})})
     ctx = Context.of(Plan("meridian", "us", [provider(), *roles], {}), alone, tmp_path)
-    (finding,) = quotas.check_quotas(ctx).findings
-    assert (
-        "IAM roles: this stack needs 501, over 500 available (account quota 1,000 / 2 stacks: eu, us name account"
-        in finding.problem
-    )
-    assert "L-FE177D64" in finding.fix
+    result = quotas.check_quotas(ctx)
+    assert result.passed, "adjustable, and 2 x 501 is within the 5,000 Service Quotas grants: a warning, not a failure"
+    (warning,) = result.warnings
+    assert "IAM roles: this stack needs 501, over 500 available (account quota 1,000 / 2 stacks: eu, us name account" in warning
+    assert "adjustable to 5,000: request 1,002" in warning
+    assert "--service-code iam --quota-code L-FE177D64 --desired-value 1002" in warning
+
+
+def test_an_account_quota_past_its_adjustable_maximum_fails(tmp_path):
+    """2 stacks x 2,501 roles is past the 5,000 roles IAM grants at most: no request can make room."""
+    for stack in ("us", "eu"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(f'config:\n  meridian:aws_account_id: "{ACCOUNT}"\n')
+    cfg = load_stack(ROOT, "us")
+    alone = cfg.model_copy(update={"quotas": cfg.quotas.model_copy(update={"stacks_per_account": 1})})
+    for n, passes in ((2_500, True), (2_501, False)):
+        roles = [reg("aws:iam/role:Role", f"r{i}", {"assumeRolePolicy": "{}"}) for i in range(n)]
+        result = quotas.check_quotas(Context.of(Plan("meridian", "us", [provider(), *roles], {}), alone, tmp_path))
+        assert result.passed == passes, (n, result.findings)
+        if not passes:
+            (finding,) = result.findings
+            assert f"IAM roles: this stack needs {n:,}, over 500 available" in finding.problem
 
 
 def test_rules_per_security_group_count_each_source():
@@ -401,3 +417,43 @@ def test_preflight_at_1000_tenants_passes_limits_and_constraints(tmp_path):
     for finding in report["quotas"]["findings"]:
         assert "3 stacks: apac, eu, us name account" in finding["problem"] and "Service Quotas" in finding["fix"], finding
     assert cli.code == (0 if all(c["passed"] for c in report.values()) else 1), cli.out[-2000:]
+
+
+# --- budget actions on a shared role (N3) and silo replication roles (roles per tenant) -------------------------------
+
+
+def _tenant_caps(tenants: int) -> list[Registration]:
+    """The cap design before the fix: a deny policy per tenant that its budget action attaches to the
+    shared tenant role (both regions) when the tenant is over budget."""
+    roles = [
+        reg("aws:iam/role:Role", f"us-{r}-tenant-identity-role", {"path": "/meridian/tenants/"}, id_=f"us-{r}-role-1a2b3c4")
+        for r in ("us-east-1", "us-west-2")
+    ]
+    actions = [
+        reg(
+            "aws:budgets/budgetAction:BudgetAction",
+            f"us-cost-tenant-t{i}-cap",
+            {
+                "actionType": "APPLY_IAM_POLICY",
+                "definition": {
+                    "iamActionDefinition": {
+                        "policyArn": f"arn:aws:iam::{ACCOUNT}:policy/meridian/hard-caps/t{i}",
+                        "roles": [r.id for r in roles],
+                    }
+                },
+            },
+        )
+        for i in range(tenants)
+    ]
+    return [*roles, *actions]
+
+
+def test_budget_actions_that_may_attach_more_policies_to_one_role_than_iam_allows_fail():
+    over = limits.check_limits(context(*_tenant_caps(11)))
+    assert sorted(f.urn.rsplit("::", 1)[1] for f in over.findings) == [
+        "us-us-east-1-tenant-identity-role",
+        "us-us-west-2-tenant-identity-role",
+    ]
+    assert all("11 budget actions may attach" in f.fix for f in over.findings), over.findings
+    at = limits.check_limits(context(*_tenant_caps(10)))
+    assert at.passed, at.findings

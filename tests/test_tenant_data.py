@@ -257,3 +257,140 @@ def test_the_manifest_names_each_tenants_data(box):
     for role in ("primary", "dr"):
         region = doc.regions[role].region
         assert set(doc.objects.regions[region]) == {t.id for t in doc.tenants}
+
+
+# --- replicas in the other region (N2): the region's pool key, each tenant only its own ------------------------------
+
+ACCT = "123456789012"
+DR = "us-west-2"
+DR_POOL = "arn:aws:s3:::us-us-west-2-tenant-pool-data-bucket-e321cb3"
+DR_POOL_KEY = f"arn:aws:kms:{DR}:{ACCT}:key/00000000-0000-4000-8000-000000000001"
+CLUSTER = f"arn:aws:eks:{DR}:{ACCT}:cluster/us-us-west-2-eks"
+TENANT_ROLE = f"arn:aws:iam::{ACCT}:role/meridian/tenants/us-us-west-2-tenant-identity-role-1a2b3c4"
+
+
+def _evaluator():
+    """The pack's evaluator (principalmapper behind its version check), imported as the analyzer does."""
+    import sys
+
+    pack = str(Path(__file__).resolve().parents[1] / "policies")
+    sys.path.insert(0, pack)
+    try:
+        from access import simulator
+
+        return simulator
+    finally:
+        sys.path.remove(pack)
+
+
+def _replica_request(session: dict[str, str], owner: str, *, via: str | None = f"s3.{DR}.amazonaws.com"):
+    """kms:Decrypt of the dr pool key as S3 asks it for a replica of `owner`'s object (object-ARN context)."""
+    from principalmapper.util.case_insensitive_dict import CaseInsensitiveDict
+
+    context = {
+        **{f"aws:PrincipalTag/{k}": v for k, v in session.items()},
+        "aws:PrincipalArn": TENANT_ROLE,
+        "kms:EncryptionContext:aws:s3:arn": f"{DR_POOL}/tenants/{owner}/report.csv",
+    }
+    if via:
+        context["kms:ViaService"] = via
+    return CaseInsensitiveDict(context)
+
+
+def _role_doc():
+    from components.tenantidentity import abac_policy
+
+    return json.loads(
+        abac_policy(
+            account_id=ACCT,
+            region=DR,
+            cluster_arn=CLUSTER,
+            pool_bucket_arn=DR_POOL,
+            pool_key_arn=DR_POOL_KEY,
+            silo_bucket_prefix="mer-0123456789-",
+            prefix_root="tenants/",
+            service_namespace="platform",
+        )
+    )
+
+
+def _grants_decrypt(sim, doc: dict, context) -> bool:
+    """An Allow of kms:Decrypt on the dr pool key whose every condition holds, with IAM's own matching
+    (principalmapper), the request's S3-set keys bound rather than narrowed away."""
+    from principalmapper.querying.local_policy_simulation import _get_condition_match
+
+    bound = sim.bind(doc, dict(context))
+    for st in bound["Statement"]:
+        actions = st.get("Action")
+        actions = [actions] if isinstance(actions, str) else actions or []
+        resources = st.get("Resource")
+        resources = [resources] if isinstance(resources, str) else resources or []
+        if st["Effect"] != "Allow" or "kms:Decrypt" not in actions or DR_POOL_KEY not in resources:
+            continue
+        if _get_condition_match(st.get("Condition", {}), context):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("kind", ["pod", "brokered"])
+def test_a_pool_tenant_decrypts_its_own_replicas_with_the_regions_pool_key_and_never_anothers(kind):
+    """The objects the dr region received by replication are under its pool key (components.dr): tenant A's
+    sessions (a pod in t-a, or the broker's session naming t-a) decrypt them through S3 for A's prefix,
+    not for B's, and never outside S3. Before N2 no statement allowed the pool key at all."""
+    sim = _evaluator()
+    session = (
+        {"eks-cluster-arn": CLUSTER, "kubernetes-namespace": "t-a"}
+        if kind == "pod"
+        else {"eks-cluster-arn": CLUSTER, "kubernetes-namespace": "platform", "meridian-tenant": "t-a"}
+    )
+    doc = _role_doc()
+    assert _grants_decrypt(sim, doc, _replica_request(session, "t-a")), "A reads its own replicas"
+    assert not _grants_decrypt(sim, doc, _replica_request(session, "t-b")), "A decrypts B's replicas"
+    assert not _grants_decrypt(sim, doc, _replica_request(session, "t-a", via=None)), "the key outside S3"
+    assert not _grants_decrypt(sim, doc, _replica_request(session, "t-a", via="s3.us-east-1.amazonaws.com"))
+
+
+def test_the_s3_layer_keeps_a_tenant_off_anothers_replicas_whatever_kms_allows():
+    """With S3 Bucket Keys the context is the bucket's ARN, the same for every tenant: what keeps A off B's
+    replicas then is S3, which refuses the GetObject before it asks KMS. The pack's evaluator, over the
+    role's policy and the pool bucket's policy: A gets its own replica and not B's."""
+    from components.bucket import TenantDataRules, bucket_policy
+
+    sim = _evaluator()
+    values = {
+        "aws:PrincipalTag/eks-cluster-arn": CLUSTER,
+        "aws:PrincipalTag/kubernetes-namespace": "t-a",
+        "aws:PrincipalArn": TENANT_ROLE,
+        "s3:ResourceAccount": ACCT,
+        "aws:PrincipalAccount": ACCT,
+    }
+    principal = sim.node(TENANT_ROLE, [("data-access", _role_doc())], values=values)
+    resource_policy = sim.for_any_request(json.loads(bucket_policy(DR_POOL, TenantDataRules())))
+
+    def get(owner: str) -> bool:
+        return sim.authorized(
+            principal,
+            "s3:GetObject",
+            f"{DR_POOL}/tenants/{owner}/report.csv",
+            values,
+            resource_policy=resource_policy,
+            owner=ACCT,
+        )
+
+    assert get("t-a")
+    assert not get("t-b")
+
+
+def test_the_service_session_policy_lets_the_broker_decrypt_only_the_tenants_replicas():
+    from service.objects import session_policy
+
+    sim = _evaluator()
+    doc = json.loads(
+        session_policy(DR_POOL, "tenants/t-a/", "arn:aws:kms:us-west-2:1:key/a", replica_key_arn=DR_POOL_KEY, region=DR)
+    )
+    session = {"eks-cluster-arn": CLUSTER, "kubernetes-namespace": "platform", "meridian-tenant": "t-a"}
+    assert _grants_decrypt(sim, doc, _replica_request(session, "t-a"))
+    assert not _grants_decrypt(sim, doc, _replica_request(session, "t-b"))
+    assert not _grants_decrypt(sim, doc, _replica_request(session, "t-a", via=None))
+    without = json.loads(session_policy(DR_POOL, "tenants/t-a/", "arn:aws:kms:us-west-2:1:key/a"))
+    assert not _grants_decrypt(sim, without, _replica_request(session, "t-a")), "silo tenants: no pool key"

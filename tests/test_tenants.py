@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components.functions.cap_enforcer import OVER_BUDGET_TAG
 from components.tenant import TENANT_LABEL
 from stackconfig import load_stack
 from stackconfig.planning import tenant_sizing
@@ -110,13 +111,18 @@ def test_abac_role_resolves_to_the_callers_own_data_only(previews, stack):
         if tags.get("meridian:tenant"):
             assert tags["meridian:namespace"] == f"t-{tags['meridian:tenant']}"
             keys[(key["region"], tags["meridian:tenant"])] = tags["meridian:namespace"]
-    kinds = ("PoolObjects", "PoolListing", "SiloObjects", "SiloListing", "OwnKeys")
+    kinds = ("PoolObjects", "PoolListing", "SiloObjects", "SiloListing", "OwnKeys", "PoolReplicas")
     for policy in of_type(plan, "aws:iam/rolePolicy:RolePolicy"):
         role = by_urn[policy["parent"]]
         if role["inputs"].get("path") != "/meridian/tenants/":
             continue
         statements = json.loads(policy["inputs"]["policy"])["Statement"]
-        assert {s_["Sid"] for s_ in statements} == {f"{who}{kind}" for who in ("", "Brokered") for kind in kinds}
+        assert {s_["Sid"] for s_ in statements} == {f"{who}{kind}" for who in ("", "Brokered") for kind in kinds} | {
+            "TenantOverBudget"
+        }
+        (cap,) = [s_ for s_ in statements if s_["Sid"] == "TenantOverBudget"]
+        assert cap["Effect"] == "Deny", "the cap only takes away"
+        statements = [s_ for s_ in statements if s_ is not cap]
         pool = next(s_["Resource"] for s_ in statements if s_["Sid"] == "PoolListing")
         silo_prefix = next(s_["Resource"] for s_ in statements if s_["Sid"] == "SiloListing").split("${")[0]
         for st_ in statements:
@@ -143,6 +149,11 @@ def test_abac_role_resolves_to_the_callers_own_data_only(previews, stack):
                         f"{silo_prefix}{theirs}/tenants/{theirs}/data.json",
                         f"{silo_prefix}{theirs}",
                     ]
+                    if st_["Sid"].endswith("PoolReplicas"):  # the pool key: for my prefix (or the bucket, S3 Bucket Keys)
+                        contexts = [c.replace(variable, mine) for c in cond["StringLike"]["kms:EncryptionContext:aws:s3:arn"]]
+                        assert contexts == [pool, f"{pool}/tenants/{mine}/*"]
+                        assert not any(_matches(c, f"{pool}/tenants/{theirs}/data.json") for c in contexts)
+                        continue
                     for resource in as_list(st_["Resource"]):
                         resolved = resource.replace(variable, mine)
                         if st_["Sid"].endswith("OwnKeys"):
@@ -253,23 +264,32 @@ def test_every_tenant_has_a_budget_filtered_on_its_tag_with_a_hard_cap(previews,
         assert float(budget["inputs"]["limitAmount"]) == tenant.monthly_budget_usd
         thresholds = sorted(n["threshold"] for n in budget["inputs"]["notifications"] if n["notificationType"] == "ACTUAL")
         assert thresholds == sorted(cfg.cost.alert_thresholds_pct)
-    actions = of_type(plan, "aws:budgets/budgetAction:BudgetAction")
-    assert len(actions) == len(cfg.tenants)
-    for action in actions:
-        assert action["inputs"]["actionType"] == "APPLY_IAM_POLICY"
-        assert action["inputs"]["actionThreshold"] == {"actionThresholdType": "PERCENTAGE", "actionThresholdValue": 100}
-        assert len(action["inputs"]["definition"]["iamActionDefinition"]["roles"]) == 2, (
-            "the cap reaches the tenant role in both regions"
-        )
-    for deny in [p for p in of_type(plan, "aws:iam/policy:Policy") if p["inputs"].get("path") == "/meridian/hard-caps/"]:
-        tenant = deny["inputs"]["tags"]["meridian:tenant"]
-        pods, brokered = json.loads(deny["inputs"]["policy"])["Statement"]
-        assert pods["Effect"] == brokered["Effect"] == "Deny"
-        assert pods["Condition"] == {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": f"t-{tenant}"}}, (
-            "the cap must stop only the capped tenant's sessions on the shared role"
-        )
-        assert brokered["Condition"] == {"StringEquals": {"aws:PrincipalTag/meridian-tenant": f"t-{tenant}"}}, (
-            "and the service's sessions on its behalf"
+    assert not of_type(plan, "aws:budgets/budgetAction:BudgetAction"), "no managed policy per tenant on the shared role"
+    assert not [p for p in of_type(plan, "aws:iam/policy:Policy") if "meridian:tenant" in (p["inputs"].get("tags") or {})], (
+        "no IAM object grows with tenants for the caps"
+    )
+    (enforcer,) = of_type(plan, "aws:lambda/function:Function")
+    env = enforcer["inputs"]["environment"]["variables"]
+    assert env["STACK"] == stack
+    assert sorted(env["REGIONS"].split(",")) == sorted([cfg.regions.primary.region, cfg.regions.dr.region])
+    tenant_budget_names = [b["inputs"].get("name") or b["name"] for t, b in by_tenant.items()]
+    assert all(n.startswith(env["BUDGET_PREFIX"]) for n in tenant_budget_names), "the enforcer finds every tenant budget"
+    assert not stack_budget["name"].startswith(env["BUDGET_PREFIX"])
+    (subscription,) = [
+        s for s in of_type(plan, "aws:sns/topicSubscription:TopicSubscription") if s["inputs"]["protocol"] == "lambda"
+    ]
+    assert subscription["propertyDependencies"]["endpoint"] == [enforcer["urn"]]
+    (topic,) = subscription["propertyDependencies"]["topic"]
+    for budget in by_tenant.values():
+        at_limit = [n for n in budget["inputs"]["notifications"] if n["notificationType"] == "ACTUAL" and n["threshold"] <= 100]
+        assert at_limit and topic in budget["propertyDependencies"]["notifications"], budget["urn"]
+    for policy in [
+        p for p in of_type(plan, "aws:iam/rolePolicy:RolePolicy") if p["name"].endswith("-tenant-identity-data-access")
+    ]:
+        (deny,) = [st for st in json.loads(policy["inputs"]["policy"])["Statement"] if st["Sid"] == "TenantOverBudget"]
+        assert deny["Effect"] == "Deny" and set(deny["Action"]) == {"kms:Encrypt", "kms:GenerateDataKey*"}
+        assert deny["Condition"] == {"StringEquals": {f"aws:ResourceTag/{OVER_BUDGET_TAG}": "true"}}, (
+            "the cap stops only sessions using a key the enforcer tagged: the capped tenant's own"
         )
 
 

@@ -369,6 +369,17 @@ OUTPUTS: dict[str, Callable[[str, Outputs, str, str], Outputs]] = {
         "associationArn": _arn("eks", r, f"podidentityassociation/{i.get('clusterName')}/a-{x}"),
     },
     "aws:iam/rolePolicy:RolePolicy": lambda n, i, r, x: {"id": f"{i.get('role', 'role')}:{_physical(n)}", "name": _physical(n)},
+    "aws:lambda/function:Function": lambda n, i, r, x: {
+        **_named("lambda", "function:{}")(n, i, r, x),
+        "invokeArn": f"arn:aws:apigateway:{r}:lambda:path/2015-03-31/functions/{_named('lambda', 'function:{}')(n, i, r, x)['arn']}/invocations",
+        "qualifiedArn": _named("lambda", "function:{}")(n, i, r, x)["arn"] + ":$LATEST",
+    },
+    "aws:lambda/permission:Permission": lambda n, i, r, x: {"id": i.get("statementId") or _physical(n)},
+    "aws:cloudwatch/eventRule:EventRule": _named("events", "rule/{}"),
+    "aws:cloudwatch/eventTarget:EventTarget": lambda n, i, r, x: {
+        "id": f"{i.get('rule')}-{_physical(n)}",
+        "targetId": _physical(n),
+    },
 }
 
 # the ELB accounts AWS documents for log delivery in regions opened before August 2022

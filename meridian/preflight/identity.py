@@ -329,7 +329,15 @@ def _service_sessions(ctx: Context, result: CheckResult) -> None:
                 continue
             result.checked += 1
             d = tenant.data
-            size = len(session_policy(f"arn:aws:s3:::{d.bucket}", d.prefix, d.kms_key_arn))
+            size = len(
+                session_policy(
+                    f"arn:aws:s3:::{d.bucket}",
+                    d.prefix,
+                    d.kms_key_arn,
+                    replica_key_arn=d.replica_key_arn,
+                    region=settings.objects.region if settings.objects else None,
+                )
+            )
             if size > MAX_SESSION_POLICY:
                 result.findings.append(
                     Finding(

@@ -127,6 +127,7 @@ POLICY_DOCUMENTS: dict[str, tuple[str, Limit]] = {
 IAM_MEASURED = {MANAGED_POLICY, TRUST_POLICY, ROLE_INLINE}
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+BUDGET_ACTION = "aws:budgets/budgetAction:BudgetAction"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -240,12 +241,33 @@ def _role_totals(ctx: Context, result: CheckResult) -> None:
             f"the role's inline policies ({', '.join(sorted(holders[owner])) or 'inlinePolicies'}) must shrink: "
             "grant by tag or pattern (e.g. aws:ResourceTag) instead of listing ARNs per tenant",
         )
-    attached: dict[str, int] = defaultdict(int)
+    attached: dict[str, set[str]] = defaultdict(set)
     for reg in ctx.of_type(ROLE_ATTACHMENT):
         role = roles.get(str(ctx.inputs[reg.urn].get("role")))
-        attached[role.urn if role else f"role {ctx.inputs[reg.urn].get('role')}"] += 1
-    for owner, n in sorted(attached.items()):
-        over(result, owner, MANAGED_PER_ROLE, n, "combine the managed policies, or raise the quota (L-0DA4ABF3)")
+        attached[role.urn if role else f"role {ctx.inputs[reg.urn].get('role')}"].add(reg.urn)
+    # A budget action attaches its policy when its budget is exceeded: every tenant over budget at
+    # once must fit next to what is attached already, or AttachRolePolicy fails for the next one.
+    by_actions: dict[str, set[str]] = defaultdict(set)
+    for reg in ctx.of_type(BUDGET_ACTION):
+        inputs = ctx.inputs[reg.urn]
+        if inputs.get("actionType") != "APPLY_IAM_POLICY":
+            continue
+        definition = (inputs.get("definition") or {}).get("iamActionDefinition") or {}
+        for name in definition.get("roles") or []:
+            role = roles.get(str(name))
+            owner = role.urn if role else f"role {name}"
+            attached[owner].add(str(definition.get("policyArn") or reg.urn))
+            by_actions[owner].add(reg.urn)
+    for owner, policies in sorted(attached.items()):
+        how = (
+            f"{len(by_actions[owner])} budget actions may attach their policies to it at once: enforce caps without one "
+            "managed policy per tenant on a shared role (docs/tenancy-and-cost.md), or "
+            if by_actions.get(owner)
+            else ""
+        )
+        over(
+            result, owner, MANAGED_PER_ROLE, len(policies), f"{how}combine the managed policies, or raise the quota (L-0DA4ABF3)"
+        )
 
 
 def _replication_rules(ctx: Context, result: CheckResult) -> None:

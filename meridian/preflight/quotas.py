@@ -6,6 +6,9 @@ names the same `meridian:aws_account_id` (read from the project's stack files), 
 `meridian:quotas.stacks_per_account` if that is larger (other projects in the account). Each stack
 may use its fair share, the quota divided by that number. Defaults the config can raise are read
 from `meridian:quotas`; the others are AWS's defaults, or `meridian:quotas.raised[<code>]`.
+Over its share, an adjustable quota whose maximum (in Service Quotas) covers every sharing stack at
+this stack's usage is a warning naming the increase to request and its command; past the maximum,
+or for a quota that cannot be raised, it is a finding.
 What other workloads already use is only known online (Service Quotas, `meridian preflight --online`).
 """
 
@@ -43,6 +46,8 @@ class Quota:
     source: str
     setting: str | None = None  # the meridian:quotas field that carries it
     count: Callable[[Context], dict[str, Counter[str]]] | None = None  # scope key -> what uses it
+    maximum: int | None = None  # the most Service Quotas grants on request (adjustable quotas); None: not modelled
+    service: str | None = None  # the Service Quotas service code of `code`
 
 
 def _types(*tokens: str) -> Callable[[Context], dict[str, Counter[str]]]:
@@ -129,7 +134,8 @@ def _nat_per_az(ctx: Context) -> dict[str, Counter[str]]:
 
 
 QUOTAS: tuple[Quota, ...] = (
-    Quota("IAM roles", "account", 1_000, "L-FE177D64", IAM, "iam_roles", _types("aws:iam/role:Role")),
+    # IAM's page: roles 1,000 "can be increased" to 5,000, customer managed policies 1,500 to 5,000
+    Quota("IAM roles", "account", 1_000, "L-FE177D64", IAM, "iam_roles", _types("aws:iam/role:Role"), 5_000, "iam"),
     Quota(
         "IAM customer managed policies",
         "account",
@@ -138,6 +144,8 @@ QUOTAS: tuple[Quota, ...] = (
         IAM,
         "iam_managed_policies",
         _types("aws:iam/policy:Policy"),
+        5_000,
+        "iam",
     ),
     Quota(
         "IAM OIDC identity providers",
@@ -222,6 +230,22 @@ def available(ctx: Context, quota: Quota) -> int:
     return q.raised.get(quota.code or "", quota.default)
 
 
+def _increase(quota: Quota, used: int, share: int) -> int | None:
+    """The quota to request for `share` stacks using `used` each, if Service Quotas grants that much; None if not."""
+    if quota.maximum is None or quota.code is None:
+        return None
+    needed = used * share
+    return needed if needed <= quota.maximum else None
+
+
+def _request(quota: Quota, value: int) -> str:
+    return (
+        f"aws service-quotas request-service-quota-increase --service-code {quota.service} "
+        f"--quota-code {quota.code} --desired-value {value}"
+        + (" --region us-east-1" if quota.service == "iam" else "")  # IAM's quotas are global, requested in us-east-1
+    )
+
+
 def check_quotas(ctx: Context) -> CheckResult:
     result = CheckResult(
         "quotas",
@@ -253,6 +277,14 @@ def check_quotas(ctx: Context) -> CheckResult:
             if used <= allowed:
                 continue
             where = {"account": "", "region": f" in {key}"}.get(quota.scope, f" in {quota.scope} {key}")
+            needed = _increase(quota, used, share if quota.scope == "account" else 1)
+            if needed is not None:
+                result.warnings.append(
+                    f"{quota.name}{where}: this stack needs {used:,}, over {allowed:,} available{scope}; the quota is adjustable "
+                    f"to {quota.maximum:,}: request {needed:,} before `up` ({_request(quota, needed)}), then set "
+                    f"{f'meridian:quotas.{quota.setting}' if quota.setting else f'meridian:quotas.raised.{quota.code}'} = {needed:,} ({quota.source})"
+                )
+                continue
             raise_it = (
                 f"meridian:quotas.{quota.setting}"
                 if quota.setting

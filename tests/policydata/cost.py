@@ -10,6 +10,8 @@ TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:budget-alerts"
 HARD_CAP = urn("aws:iam/policy:Policy", "hard-cap")
 TENANT_ROLE = urn("aws:iam/role:Role", "t-acme-role")  # tenancy's tenant role, auto-named `t-acme-role-<7 hex>`
 DENY_WRITES = {"Effect": "Deny", "Action": ["s3:PutObject", "kms:GenerateDataKey*"], "Resource": "*"}
+ENFORCER_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:cap-enforcer"
+TOPIC = urn("aws:sns/topic:Topic", "alerts")  # operations.py's alert topic (KMS-encrypted)
 
 
 def build(b: Builder) -> None:
@@ -22,6 +24,7 @@ def build(b: Builder) -> None:
         ("stack", f"user:meridian:stack${STACK}"),
         ("tenant-acme", "user:meridian:tenant$acme"),
         ("tenant-globex", "user:meridian:tenant$globex"),
+        ("tenant-initech", "user:meridian:tenant$initech"),  # capped by the enforcer, not by a budget action
     ):
         b.add(
             "aws:budgets/budget:Budget",
@@ -43,8 +46,9 @@ def build(b: Builder) -> None:
                     for t in (50, 80, 100)
                 ],
             },
+            deps={"notifications": [TOPIC]} if name == "tenant-initech" else None,
         )
-        if name.startswith("tenant-"):
+        if name.startswith("tenant-") and name != "tenant-initech":
             b.add(
                 "aws:budgets/budgetAction:BudgetAction",
                 f"budget-{name}-cap",
@@ -66,6 +70,23 @@ def build(b: Builder) -> None:
                 deps={"budgetName": [urn("aws:budgets/budget:Budget", f"budget-{name}")], "definition": [HARD_CAP, TENANT_ROLE]},
             )
 
+    function = b.add(
+        "aws:lambda/function:Function",
+        "cap-enforcer",
+        {
+            "name": "cap-enforcer",
+            "runtime": "python3.12",
+            "handler": "cap_enforcer.handler",
+            "role": f"arn:aws:iam::{ACCOUNT}:role/x",
+        },
+    )
+    b.add(
+        "aws:sns/topicSubscription:TopicSubscription",
+        "alerts-to-enforcer",
+        {"topic": TOPIC_ARN, "protocol": "lambda", "endpoint": ENFORCER_ARN},
+        deps={"topic": [TOPIC], "endpoint": [function]},
+    )
+
 
 MUTATIONS: Mutations = {
     "budgets-tenant-budget-exists": [
@@ -77,6 +98,24 @@ MUTATIONS: Mutations = {
         ("a hard cap that waits for manual approval", set_input("budget-tenant-acme-cap", "approvalModel", "MANUAL")),
         ("a stack budget that alerts nobody", set_input("budget-stack", "notifications", [])),
         ("a budget counted per year", set_input("budget-stack", "timeUnit", "ANNUALLY")),
+        ("a tenant budget whose topic runs no enforcer", drop("alerts-to-enforcer")),
+        ("an enforcer reached by e-mail, which runs nothing", set_input("alerts-to-enforcer", "protocol", "email")),
+        (
+            "an enforcer notified only past the limit",
+            set_input(
+                "budget-tenant-initech",
+                "notifications",
+                [
+                    {
+                        "comparisonOperator": "GREATER_THAN",
+                        "threshold": 150,
+                        "thresholdType": "PERCENTAGE",
+                        "notificationType": "ACTUAL",
+                        "subscriberSnsTopicArns": [TOPIC_ARN],
+                    }
+                ],
+            ),
+        ),
         (
             "a hard cap attached to nobody",
             set_input("budget-tenant-acme-cap", "definition.iamActionDefinition.roles", []),
