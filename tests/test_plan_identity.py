@@ -56,3 +56,11 @@ def test_rendered_plan_is_the_pinned_one(previews, stack):
     if got["outputs"] != pinned["outputs"]:
         problems.append("changed stack outputs")
     assert not problems, f"the {stack} plan differs from {path.relative_to(ROOT)} ({len(problems)}):\n" + "\n".join(problems[:40])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_plan_does_not_name_the_checkout(previews, stack):
+    """A plan that carries the checkout's path (a FileAsset by absolute path) changes with where the
+    clone is: every runner would see a diff, and the pinned fingerprints would fail in CI's clone."""
+    text = json.dumps(previews[stack].plan)
+    assert str(ROOT) not in text, f"the {stack} plan names {ROOT}: use the file's text (StringAsset), not its path"
