@@ -35,7 +35,8 @@ READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 _AWS_TYPES = """
 accessanalyzer/analyzer:Analyzer acm/certificate:Certificate acm/certificateValidation:CertificateValidation
 backup/plan:Plan backup/selection:Selection backup/vault:Vault backup/vaultLockConfiguration:VaultLockConfiguration
-budgets/budget:Budget budgets/budgetAction:BudgetAction cloudwatch/logGroup:LogGroup cloudwatch/metricAlarm:MetricAlarm
+budgets/budget:Budget budgets/budgetAction:BudgetAction cloudwatch/eventRule:EventRule cloudwatch/eventTarget:EventTarget
+cloudwatch/logGroup:LogGroup cloudwatch/metricAlarm:MetricAlarm lambda/function:Function lambda/permission:Permission
 costexplorer/costAllocationTag:CostAllocationTag ec2/defaultSecurityGroup:DefaultSecurityGroup ec2/eip:Eip
 ec2/flowLog:FlowLog ec2/internetGateway:InternetGateway ec2/launchTemplate:LaunchTemplate ec2/natGateway:NatGateway
 ec2/route:Route ec2/routeTable:RouteTable ec2/routeTableAssociation:RouteTableAssociation
