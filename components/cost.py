@@ -260,7 +260,8 @@ class CostCaps(pulumi.ComponentResource):
             code=pulumi.AssetArchive({ENFORCER_SOURCE.name: pulumi.StringAsset(ENFORCER_SOURCE.read_text())}),
             timeout=300,
             memory_size=256,
-            reserved_concurrent_executions=1,  # one reconciliation at a time (SNS and the schedule may overlap)
+            # no reserved concurrency: a new account's Lambda concurrency quota can be 10, and AWS refuses any
+            # reservation that leaves less than 10 unreserved; reconcile is idempotent, so overlapping runs are harmless
             environment={
                 "variables": {"STACK": args.stack, "REGIONS": ",".join(args.regions), "BUDGET_PREFIX": f"{name}-tenant-"}
             },

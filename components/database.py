@@ -277,7 +277,13 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             engine_version=args.engine_version,
             storage_encrypted=True,
             deletion_protection=True,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, protect=True),
+            # The provider reads a global cluster's version back as the running one (16.6), unlike a cluster's,
+            # which keeps a major-only value in step (engine_version_actual): without this every `up` after an
+            # automatic minor upgrade would modify the global cluster and the drift job would never be clean.
+            # A major upgrade of a global database is a runbook step (docs/operations.md), then this config.
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.primary.provider, protect=True, ignore_changes=["engineVersion"]
+            ),
         )
         common_cluster = {
             "engine": args.engine,

@@ -138,7 +138,9 @@ class DatabaseSettings(_Model):
         "16",
         description="PostgreSQL major version only: AWS applies minor versions itself (auto_minor_version_upgrade), and "
         "the provider keeps a major-only value in step with the running minor (engine_version_actual); a pinned minor "
-        "(16.4) would be fought by the next `up` after AWS upgrades. A major upgrade is a change of this value",
+        "(16.4) would be fought by the next `up` after AWS upgrades. A major upgrade is a change of this value; for an Aurora global database (us, eu) "
+        "first `aws rds modify-global-cluster --engine-version <major.minor> --allow-major-version-upgrade`: the global "
+        "cluster ignores later changes of its version (the provider reads it back as the running minor)",
     )
     instance_class: str = Field("db.r6g.large", description="DB instance class of the writer and every reader")
     readers: int = Field(2, ge=0, le=15, description="in-region read replicas in the primary region")

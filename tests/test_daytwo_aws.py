@@ -39,6 +39,24 @@ def test_every_database_member_names_the_major_version_only(previews, stack):
             assert inputs.get("autoMinorVersionUpgrade") is True, f"{member['urn']}: who applies the minor versions?"
 
 
+@pytest.mark.parametrize("stack", ["us", "eu"])
+def test_the_global_cluster_leaves_its_version_to_aws(previews, stack):
+    """The provider reads a global cluster's version back as the running minor (16.6), unlike a
+    cluster's: without ignoreChanges every `up` after an automatic minor upgrade modifies it."""
+    (global_cluster,) = of_type(previews[stack].plan, "aws:rds/globalCluster:GlobalCluster")
+    assert "engineVersion" in global_cluster.get("ignoreChanges", [])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_function_reserves_concurrency(previews, stack):
+    """A new account's Lambda concurrency quota can be 10, and AWS refuses a reservation that leaves
+    fewer than 10 unreserved: the first `up` would fail on the cap enforcer."""
+    functions = of_type(previews[stack].plan, "aws:lambda/function:Function")
+    assert functions
+    for function in functions:
+        assert function["inputs"].get("reservedConcurrentExecutions") in (None, -1), function["urn"]
+
+
 def test_a_pinned_minor_version_is_refused_naming_the_key():
     with pytest.raises(ConfigError) as err:
         parse_config(small_raw_config(database={"engine": "postgres", "engine_version": "16.4"}))
@@ -158,8 +176,6 @@ def test_the_plan_and_drift_role_reads_back_every_type_of_the_plan(previews, sta
 
 
 def test_a_type_nobody_classified_fails_the_refresh_check():
-    assert uncovered({"aws:lambda/function:Function"}, refresh_policy(TAG_STACK, ["us"])) == {
-        "aws:lambda/function:Function": ["?"]
-    }
+    assert uncovered({"aws:sqs/queue:Queue"}, refresh_policy(TAG_STACK, ["us"])) == {"aws:sqs/queue:Queue": ["?"]}
     granted = granted_actions(refresh_policy(TAG_STACK, ["us"]))
     assert granted == {"secretsmanager:GetSecretValue", "kms:Decrypt"}  # reads only: nothing that writes

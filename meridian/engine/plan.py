@@ -2,7 +2,7 @@
 
 Plan JSON (docs/design.md, "The plan pipeline"):
   {"project", "stack", "resources": [{"urn", "type", "name", "parent", "provider", "region",
-   "inputs", "dependencies", "propertyDependencies", "protect"}], "outputs", "policy", "cost"}
+   "inputs", "dependencies", "propertyDependencies", "protect", "ignoreChanges" (only where set)}], "outputs", "policy", "cost"}
 
 Deterministic: registration order depends on how the program's outputs resolve, and dependency
 lists on set order, so resources are sorted by URN, dependencies too, and every mapping by key:
@@ -156,6 +156,8 @@ class Plan:
                 "dependencies": sorted(set(r.dependencies)),
                 "propertyDependencies": {k: sorted(set(v)) for k, v in sorted(r.property_dependencies.items())},
                 "protect": r.protect,
+                # only where set, so plans without it read as before
+                **({"ignoreChanges": sorted(r.ignore_changes)} if r.ignore_changes else {}),
             }
             for r in self.registrations
         ]

@@ -121,6 +121,7 @@ class Registration:
     wire: bytes
     protect: bool = False
     retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()  # inputs the next `up` leaves as they are on AWS
     id: str = ""
 
     @property
@@ -170,6 +171,7 @@ class RecordingMonitor(MockMonitor):
             wire=request.object.SerializeToString(),  # no reference into the request: it holds the stack trace too
             protect=bool(request.protect) if request.HasField("protect") else False,
             retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+            ignore_changes=tuple(request.ignoreChanges),
             id=response.id,
         )
         with self._lock:
