@@ -37,6 +37,7 @@ from components.tagging import TAG_COST_CENTER, TAG_STACK, TAG_TENANT
 
 ENFORCER_SOURCE = Path(cap_enforcer.__file__)
 ENFORCER_SCHEDULE = "rate(1 hour)"  # Budgets refreshes spend a few times a day; also the new month's release
+ENFORCER_ALARM_PERIOD_S = 3600  # one schedule period: a failed run alarms until a run succeeds
 LOG_RETENTION_DAYS = 90
 # The tag keys the budgets filter on (and finance reports by): Budgets and Cost Explorer ignore a
 # user tag until it is activated as a cost-allocation tag in the (payer) account.
@@ -60,7 +61,15 @@ def _topic_policy(topic_arn: str, account_id: str) -> str:
                     "Action": "SNS:Publish",
                     "Resource": topic_arn,
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                }
+                },
+                {
+                    "Sid": "EnforcerAlarmPublish",  # the cap enforcer's failure alarm (CostCaps._enforcer)
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "SNS:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
             ],
         }
     )
@@ -143,7 +152,10 @@ class CostCaps(pulumi.ComponentResource):
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
         key = customer_key(
-            f"{name}-alerts-key", f"{name}: budget alert notifications", parent=self, service_principals=["budgets.amazonaws.com"]
+            f"{name}-alerts-key",
+            f"{name}: budget alert notifications",
+            parent=self,
+            service_principals=["budgets.amazonaws.com", "cloudwatch.amazonaws.com"],
         )
         topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=key.id, opts=child)
         aws.sns.TopicPolicy(
@@ -297,4 +309,23 @@ class CostCaps(pulumi.ComponentResource):
         )
         aws.cloudwatch.EventTarget(
             f"{name}-enforcer-target", rule=schedule.name, arn=function.arn, opts=pulumi.ResourceOptions(parent=schedule)
+        )
+        # A run that fails (a key it could not tag, a region it could not list: cap_enforcer.ReconcileIncomplete,
+        # or a crash) leaves caps unapplied: the alert topic's subscribers hear of it. (Its notification also
+        # runs the enforcer once more, which only reconciles again.)
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-enforcer-errors",
+            alarm_description=f"{name}: the tenant cap enforcer failed; over-budget tenants may be uncapped (see its log)",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions={"FunctionName": function.name},
+            statistic="Sum",
+            period=ENFORCER_ALARM_PERIOD_S,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",  # no run in the period is no failure
+            alarm_actions=[topic.arn],
+            ok_actions=[topic.arn],
+            opts=pulumi.ResourceOptions(parent=function),
         )
