@@ -1,4 +1,4 @@
-"""CostCaps: AWS Budgets for the stack and for every tenant, alerts, and a hard cap per tenant.
+"""CostCaps: AWS Budgets for the stack and for every tenant, alerts, and a cap on each tenant's new writes.
 
 The budgets filter on user tags (`meridian:stack`, `meridian:tenant`), which Budgets sees only once
 they are activated as cost-allocation tags: this component activates them (and `meridian:cost-center`)
@@ -10,14 +10,19 @@ to a KMS-encrypted SNS topic. Enforcement path: the cap enforcer (components/fun
 a Lambda function subscribed to that topic and run hourly) tags the KMS keys of every tenant whose
 actual spend has reached its budget `meridian:over-budget = true`, in both regions, and removes the
 tag once it is under again (a new month). The regions' tenant roles deny data-key generation and
-encryption with a key so tagged (components.tenantidentity), and every tenant write is SSE-KMS under
-the tenant's own key: the capped tenant's pods and the service's sessions on its behalf stop
-writing, reads keep working, other tenants are untouched. The same IAM documents for 1 tenant or
-1,000: AWS Budgets actions can only attach an existing managed policy (or an SCP, or stop EC2 / RDS
+encryption with a key so tagged, and with any key but the tenant's own (components.tenantidentity):
+so the capped tenant's new object writes stop (its pods', and the service's on its behalf: 403
+`over_budget`), other tenants are untouched. What the cap does not stop: reads and deletes, event
+writes (the database), and what keeps costing: stored objects, requests, compute, KMS calls. It
+ends new data under the tenant's key, not spend. The same IAM documents for 1 tenant or 1,000: AWS
+Budgets actions can only attach an existing managed policy (or an SCP, or stop EC2 / RDS
 instances), so a per-tenant cap through them needed a managed policy per tenant, attached to the one
 role all tenants share, whose managed-policy quota (10, at most 20) failed the 11th tenant capped at
-once. AWS Budgets evaluates spend a few times a day: the cap is not real time, which is why the
-service also enforces plan quotas (429 `quota_exceeded`) on every request.
+once. AWS Budgets evaluates spend a few times a day (up to ~24 h behind): the cap comes that late,
+which is why the service also enforces plan quotas (429 `quota_exceeded`) on every request. A
+failed enforcer run (one key's error does not stop the others) raises at the end, and an alarm on
+the function's Errors notifies the alert topic; the providers ignore the enforcer's tag
+(components.tagging), so a refresh does not un-cap a tenant.
 """
 
 from __future__ import annotations

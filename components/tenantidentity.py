@@ -282,9 +282,10 @@ def own_keys_only_statements() -> list[dict]:
 
 
 def over_budget_statement() -> dict:
-    """The hard cap: no new data key and no encryption under a key the cap enforcer has tagged over
-    budget (components.cost). Tenant writes are SSE-KMS under the tenant's key, so they stop; reads
-    (decrypt) keep working; every other tenant's keys are untagged and untouched."""
+    """The cap on new writes: no new data key and no encryption under a key the cap enforcer has tagged
+    over budget (components.cost). Tenant writes are SSE-KMS under the tenant's key (and under no
+    other: `own_keys_only_statements`), so they stop; reads (decrypt) keep working; every other
+    tenant's keys are untagged and untouched."""
     return {
         "Sid": "TenantOverBudget",
         "Effect": "Deny",

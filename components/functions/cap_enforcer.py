@@ -4,12 +4,17 @@ A tenant whose monthly budget's actual spend has reached its limit gets its KMS 
 of the stack) tagged `meridian:over-budget = true`; a tenant under its limit (a new month) gets the
 tag removed. The region's tenant role denies `kms:Encrypt` / `kms:GenerateDataKey*` on a key so
 tagged (components.tenantidentity), and every tenant write is SSE-KMS under the tenant's key, so
-the tenant's sessions (pods and the service's on its behalf) stop writing while reads keep working.
+the tenant's sessions (pods and the service's on its behalf) stop writing new objects while reads,
+deletes and everything that keeps costing (storage, requests) go on.
 
 It reconciles every tenant budget on each run, whatever invoked it (a budget notification through
 SNS, or the hourly schedule), so a missed or repeated event changes nothing. Budgets are this
 stack's: named `<BUDGET_PREFIX>...`, the tenant named by the budget's cost filter
 `user:meridian:tenant$<id>` (components.cost).
+
+One key's error (or one region's listing) does not stop the others: the run reconciles every key it
+can, then raises `ReconcileIncomplete` naming the failures, so the invocation counts in the
+function's Errors metric, which an alarm watches (components.cost).
 """
 
 from __future__ import annotations
