@@ -1,4 +1,4 @@
-"""CostCaps: AWS Budgets for the stack and for every tenant, alerts, and a hard cap per tenant.
+"""CostCaps: AWS Budgets for the stack and for every tenant, alerts, and a cap on each tenant's new writes.
 
 The budgets filter on user tags (`meridian:stack`, `meridian:tenant`), which Budgets sees only once
 they are activated as cost-allocation tags: this component activates them (and `meridian:cost-center`)
@@ -10,14 +10,19 @@ to a KMS-encrypted SNS topic. Enforcement path: the cap enforcer (components/fun
 a Lambda function subscribed to that topic and run hourly) tags the KMS keys of every tenant whose
 actual spend has reached its budget `meridian:over-budget = true`, in both regions, and removes the
 tag once it is under again (a new month). The regions' tenant roles deny data-key generation and
-encryption with a key so tagged (components.tenantidentity), and every tenant write is SSE-KMS under
-the tenant's own key: the capped tenant's pods and the service's sessions on its behalf stop
-writing, reads keep working, other tenants are untouched. The same IAM documents for 1 tenant or
-1,000: AWS Budgets actions can only attach an existing managed policy (or an SCP, or stop EC2 / RDS
+encryption with a key so tagged, and with any key but the tenant's own (components.tenantidentity):
+so the capped tenant's new object writes stop (its pods', and the service's on its behalf: 403
+`over_budget`), other tenants are untouched. What the cap does not stop: reads and deletes, event
+writes (the database), and what keeps costing: stored objects, requests, compute, KMS calls. It
+ends new data under the tenant's key, not spend. The same IAM documents for 1 tenant or 1,000: AWS
+Budgets actions can only attach an existing managed policy (or an SCP, or stop EC2 / RDS
 instances), so a per-tenant cap through them needed a managed policy per tenant, attached to the one
 role all tenants share, whose managed-policy quota (10, at most 20) failed the 11th tenant capped at
-once. AWS Budgets evaluates spend a few times a day: the cap is not real time, which is why the
-service also enforces plan quotas (429 `quota_exceeded`) on every request.
+once. AWS Budgets evaluates spend a few times a day (up to ~24 h behind): the cap comes that late,
+which is why the service also enforces plan quotas (429 `quota_exceeded`) on every request. A
+failed enforcer run (one key's error does not stop the others) raises at the end, and an alarm on
+the function's Errors notifies the alert topic; the providers ignore the enforcer's tag
+(components.tagging), so a refresh does not un-cap a tenant.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from components.tagging import TAG_COST_CENTER, TAG_STACK, TAG_TENANT
 
 ENFORCER_SOURCE = Path(cap_enforcer.__file__)
 ENFORCER_SCHEDULE = "rate(1 hour)"  # Budgets refreshes spend a few times a day; also the new month's release
+ENFORCER_ALARM_PERIOD_S = 3600  # one schedule period: a failed run alarms until a run succeeds
 LOG_RETENTION_DAYS = 90
 # The tag keys the budgets filter on (and finance reports by): Budgets and Cost Explorer ignore a
 # user tag until it is activated as a cost-allocation tag in the (payer) account.
@@ -60,7 +66,15 @@ def _topic_policy(topic_arn: str, account_id: str) -> str:
                     "Action": "SNS:Publish",
                     "Resource": topic_arn,
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                }
+                },
+                {
+                    "Sid": "EnforcerAlarmPublish",  # the cap enforcer's failure alarm (CostCaps._enforcer)
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "SNS:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
             ],
         }
     )
@@ -143,7 +157,10 @@ class CostCaps(pulumi.ComponentResource):
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
         key = customer_key(
-            f"{name}-alerts-key", f"{name}: budget alert notifications", parent=self, service_principals=["budgets.amazonaws.com"]
+            f"{name}-alerts-key",
+            f"{name}: budget alert notifications",
+            parent=self,
+            service_principals=["budgets.amazonaws.com", "cloudwatch.amazonaws.com"],
         )
         topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=key.id, opts=child)
         aws.sns.TopicPolicy(
@@ -298,4 +315,23 @@ class CostCaps(pulumi.ComponentResource):
         )
         aws.cloudwatch.EventTarget(
             f"{name}-enforcer-target", rule=schedule.name, arn=function.arn, opts=pulumi.ResourceOptions(parent=schedule)
+        )
+        # A run that fails (a key it could not tag, a region it could not list: cap_enforcer.ReconcileIncomplete,
+        # or a crash) leaves caps unapplied: the alert topic's subscribers hear of it. (Its notification also
+        # runs the enforcer once more, which only reconciles again.)
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-enforcer-errors",
+            alarm_description=f"{name}: the tenant cap enforcer failed; over-budget tenants may be uncapped (see its log)",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions={"FunctionName": function.name},
+            statistic="Sum",
+            period=ENFORCER_ALARM_PERIOD_S,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",  # no run in the period is no failure
+            alarm_actions=[topic.arn],
+            ok_actions=[topic.arn],
+            opts=pulumi.ResourceOptions(parent=function),
         )

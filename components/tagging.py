@@ -10,6 +10,9 @@ resource's `tags_all` (resource tags win), so a component sets only what is its 
 `allowed_account_ids` pins every provider to the stack's account (`meridian:aws_account_id`):
 credentials for another account make `pulumi up` stop before it creates anything.
 
+`ignore_tags` hides the tags set at run time (`RUNTIME_TAGS`: the cap enforcer's over-budget tag on
+tenant keys) from every resource's state, so `pulumi refresh` / `up --refresh` keep them.
+
 Default tags are not in a resource's inputs (a real preview shows them only in `tags_all`, after
 the provider's Check): the policy pack's tag rule reads them from the resource's provider
 (policies/tags.py), and so does every offline check that needs a resource's effective tags.
@@ -21,11 +24,16 @@ from dataclasses import dataclass
 
 import pulumi_aws as aws
 
+from components.functions.cap_enforcer import OVER_BUDGET_TAG
+
 TAG_STACK = "meridian:stack"
 TAG_ZONE = "meridian:zone"
 TAG_REGION = "meridian:region"
 TAG_COST_CENTER = "meridian:cost-center"
 TAG_TENANT = "meridian:tenant"
+# Tags something other than Pulumi owns at run time: every provider ignores them (`ignore_tags`), so
+# neither a refresh nor an `up` sees or removes them.
+RUNTIME_TAGS = (OVER_BUDGET_TAG,)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,5 +70,8 @@ def regional_provider(region: str) -> aws.Provider:
             region=region,
             default_tags={"tags": settings.tags(region)},
             allowed_account_ids=[settings.account_id] if settings.account_id else None,
+            # The cap enforcer sets and removes this tag on tenant keys at run time (components.cost):
+            # seen as drift, `pulumi up --refresh` would remove it and un-cap the tenant.
+            ignore_tags={"keys": list(RUNTIME_TAGS)},
         )
     return _PROVIDERS[region]

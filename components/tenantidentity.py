@@ -35,8 +35,10 @@ associated with the service's service account only, outside every tenant namespa
 Two more statements keep the same size for any number of tenants: a pool tenant decrypts the
 replicas of its objects that arrived from the other region under this region's pool key (S3 takes
 one replica key per replication rule, components.dr), only through S3 here and for the pool bucket
-or its own prefix (`replica_contexts`); and no tenant session encrypts or makes data keys with a key
-the cap enforcer has tagged over budget (`over_budget_statement`, components.cost).
+or its own prefix (`replica_contexts`); no tenant session encrypts or makes data keys with any key
+but its own tenant's (`own_keys_only_statements`: not `aws/s3`, not the pool key, not another
+tenant's), nor with a key the cap enforcer has tagged over budget (`over_budget_statement`,
+components.cost): so every tenant write is under the tenant's key, and the cap holds.
 """
 
 from __future__ import annotations
@@ -254,19 +256,40 @@ def abac_policy(
             "Version": "2012-10-17",
             "Statement": _data_statements("", NAMESPACE_TAG, pod, **where)
             + _data_statements("Brokered", BROKERED_TAG, brokered, **where)
+            + own_keys_only_statements()
             + [over_budget_statement()],
         }
     )
 
 
+WRITE_KEY_ACTIONS = ["kms:Encrypt", "kms:GenerateDataKey*"]
+
+
+def own_keys_only_statements() -> list[dict]:
+    """No tenant session encrypts or makes data keys under any key but its own tenant's: one whose
+    `meridian:namespace` tag is not the session's tenant (another tenant's key, the pool key, the
+    AWS-managed `aws/s3` key, any untagged key) is denied. Without it a pool tenant could write
+    SSE-KMS under `aws/s3` (whose key policy admits every principal of the account through S3):
+    outside its own key, and so outside the hard cap (`over_budget_statement`). Constant in size."""
+    tenant_of = {"pod": NAMESPACE_TAG, "brokered": BROKERED_TAG}
+    sids = {"pod": "PodsWriteOnlyUnderTheirKey", "brokered": "BrokeredWriteOnlyUnderTheirKey", "untagged": "UntaggedWriteNoKey"}
+    out = []
+    for kind, condition in tenant_session_guards().items():
+        if kind in tenant_of:
+            condition = {**condition, "StringNotEquals": {f"aws:ResourceTag/{TAG_NAMESPACE}": tenant_of[kind]}}
+        out.append({"Sid": sids[kind], "Effect": "Deny", "Action": WRITE_KEY_ACTIONS, "Resource": "*", "Condition": condition})
+    return out
+
+
 def over_budget_statement() -> dict:
-    """The hard cap: no new data key and no encryption under a key the cap enforcer has tagged over
-    budget (components.cost). Tenant writes are SSE-KMS under the tenant's key, so they stop; reads
-    (decrypt) keep working; every other tenant's keys are untagged and untouched."""
+    """The cap on new writes: no new data key and no encryption under a key the cap enforcer has tagged
+    over budget (components.cost). Tenant writes are SSE-KMS under the tenant's key (and under no
+    other: `own_keys_only_statements`), so they stop; reads (decrypt) keep working; every other
+    tenant's keys are untagged and untouched."""
     return {
         "Sid": "TenantOverBudget",
         "Effect": "Deny",
-        "Action": ["kms:Encrypt", "kms:GenerateDataKey*"],
+        "Action": WRITE_KEY_ACTIONS,
         "Resource": "*",
         "Condition": {"StringEquals": {f"aws:ResourceTag/{OVER_BUDGET_TAG}": "true"}},
     }

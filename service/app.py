@@ -16,7 +16,9 @@ No key or an unknown key: 401. A key for another tenant than the path names: 404
 body as an absent resource, so a caller learns nothing about other tenants. Queries are scoped by
 the key's tenant, never by the path; neither case touches the database. Over quota: 429
 `{"error": "quota_exceeded", ...}` + Retry-After (rates: gql_qps per read, ingest_eps per event or
-object written; storage_gb: the bytes under the tenant's prefix). Objects are reached only through
+object written; storage_gb: the bytes under the tenant's prefix). A tenant over its monthly budget
+(its keys tagged by the cap enforcer): an object PUT is 403 `over_budget` (no Retry-After: it lasts
+until the tenant is under budget again), reads go on. Objects are reached only through
 the tenant's own scoped credentials (`service/objects.py`). Input outside the contract: 400/413 naming what
 and where (`service/validation.py`). The database unable to serve: 503 + Retry-After. A write to a
 passive dr region (its RDS replica not promoted): 503 `region_passive` + Retry-After. Anything
@@ -43,7 +45,7 @@ from starlette.routing import Match, Route
 
 from service import openapi, paths
 from service.auth import KeyRing, key_from_headers
-from service.objects import GIB, ObjectStore, ObjectsUnavailable, StorageFull
+from service.objects import GIB, ObjectStore, ObjectsUnavailable, OverBudget, StorageFull
 from service.quotas import QuotaBook, retry_after_header
 from service.settings import ServiceSettings, VersionFault
 from service.store import Passive, Store, Unavailable, readiness_problems
@@ -249,6 +251,8 @@ def create_app(
             except ObjectsUnavailable as exc:
                 log.warning("object storage unavailable", extra={"error": str(exc)})
                 return _error(503, "storage_unavailable", str(exc), {"Retry-After": "1"}, **where)
+            except OverBudget as exc:  # the tenant's hard cap (components.cost): its own state, not a fault of ours
+                return _error(403, "over_budget", str(exc), tenant=request.scope["state"]["tenant"])
             except StorageFull as exc:
                 tenant = request.scope["state"]["tenant"]
                 return _error(

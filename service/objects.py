@@ -98,6 +98,28 @@ class StorageFull(Exception):
         self.used, self.limit = used, limit
 
 
+class OverBudget(Exception):
+    """The tenant's key refuses new data keys: the cap enforcer tagged it over budget (components.cost)."""
+
+
+WRITE_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Encrypt")
+
+
+def refused_by_the_cap(exc, key_arn: str) -> bool:
+    """Whether S3 refused a write because KMS explicitly denied the tenant's own key. The tenant role's
+    only explicit deny of these actions on a session's own key is the over-budget one
+    (components.tenantidentity); a missing grant or another key reads "no ... policy allows", a
+    wiring fault of ours that stays a 500. S3 passes KMS's message on in its AccessDenied."""
+    error = exc.response.get("Error", {})
+    message = error.get("Message", "")
+    return (
+        error.get("Code") in ("AccessDenied", "KMS.AccessDeniedException", "AccessDeniedException")
+        and "explicit deny" in message
+        and any(action in message for action in WRITE_KEY_ACTIONS)
+        and key_arn.rsplit("/", 1)[-1] in message
+    )
+
+
 class ObjectStore(Protocol):
     async def put(self, tenant: str, key: str, body: bytes, limit_bytes: int) -> dict: ...
     async def get(self, tenant: str, key: str) -> bytes | None: ...
@@ -205,15 +227,24 @@ class S3Objects:
             old = self._size_of(client, data, key) or 0
             if used - old + len(body) > limit_bytes:
                 raise StorageFull(used, limit_bytes)
-            r = client.put_object(
-                Bucket=data.bucket,
-                Key=data.prefix + key,
-                Body=body,
-                ContentType="application/octet-stream",
-                ServerSideEncryption="aws:kms",
-                SSEKMSKeyId=data.kms_key_arn,
-                BucketKeyEnabled=True,
-            )
+            from botocore.exceptions import ClientError
+
+            try:
+                r = client.put_object(
+                    Bucket=data.bucket,
+                    Key=data.prefix + key,
+                    Body=body,
+                    ContentType="application/octet-stream",
+                    ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId=data.kms_key_arn,
+                    BucketKeyEnabled=True,
+                )
+            except ClientError as exc:
+                if refused_by_the_cap(exc, data.kms_key_arn):
+                    raise OverBudget(
+                        f"tenant {tenant} is over its monthly budget: new writes are refused until it is under it"
+                    ) from None
+                raise
             self._add(tenant, len(body) - old)
             return {"key": key, "size": len(body), "etag": r.get("ETag", "").strip('"')}
 

@@ -56,7 +56,7 @@ SCHEMAS: dict[str, dict] = {
                 "type": "string",
                 "description": "a stable code: bad_request, body_too_large, "
                 "batch_too_large, unauthorized, not_found, method_not_allowed, quota_exceeded, db_unavailable, "
-                "region_passive, storage_unavailable, internal_error",
+                "region_passive, storage_unavailable, over_budget, internal_error",
             },
             "message": {"type": "string", "description": "what is wrong, where, and what is allowed"},
             "request_id": {"type": "string", "description": "on 500: the id the server logged the fault under"},
@@ -215,6 +215,11 @@ ERRORS = {
     "400": _json(_ref("Error"), "input outside this contract: the message names what, where, and what is allowed"),
     "401": _json(
         _ref("Error"), "missing or unknown API key", {"WWW-Authenticate": {"required": True, "schema": {"const": "Bearer"}}}
+    ),
+    "403": _json(
+        _ref("Error"),
+        "over_budget: the tenant's spend has reached its monthly budget; new object writes are refused until it is "
+        "under it again (a new month, a higher budget); reads go on",
     ),
     "404": _json(_ref("Error"), "no such resource; also another tenant's path (the same body: no oracle)"),
     "429": _json(_ref("QuotaExceeded"), "over the tenant's plan quota", RETRY_AFTER),
@@ -411,7 +416,7 @@ OPERATIONS: dict[str, tuple[str, str, dict]] = {
             },
             "responses": {
                 "201": _json(_ref("StoredObject"), "stored"),
-                **_object_errors("400", "401", "404"),
+                **_object_errors("400", "401", "403", "404"),
                 "413": _json(_ref("Error"), f"body over {MAX_BODY_BYTES} bytes"),
                 **_object_errors("429", "500", "503"),
             },

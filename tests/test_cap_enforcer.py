@@ -93,3 +93,30 @@ def test_caps_the_spent_tenants_keys_in_every_region_and_releases_them_in_a_new_
     done = reconcile(budgets=new_month, **run)
     assert sorted(done["released"]) == sorted(keys[(r, "us", "acme")] for r in REGIONS)
     assert not any(capped(clients, arn) for arn in keys.values())
+
+
+def test_one_keys_error_does_not_stop_the_others_and_fails_the_run(aws):
+    """A key that refuses TagResource (as AWS does for a key pending deletion, KMSInvalidStateException):
+    every other key is still capped, and the run raises at the end so Lambda counts it in Errors."""
+    from components.functions.cap_enforcer import ReconcileIncomplete
+
+    keys, clients = aws
+    broken = keys[("us-east-1", "us", "acme")]
+
+    class Refused:
+        status_code = 400
+
+    def refuse(params, **_):  # params: the serialized request; KMS's body is JSON naming the key
+        if broken in params["body"].decode():
+            return Refused(), {"Error": {"Code": "KMSInvalidStateException", "Message": f"{broken} is pending deletion."}}
+        return None
+
+    clients["us-east-1"][1].meta.events.register("before-call.kms.TagResource", refuse)
+    spent = FakeBudgets([budget("us-cost-tenant-acme-1", "acme", 100, 120), budget("us-cost-tenant-beta-2", "beta", 100, 120)])
+    with pytest.raises(ReconcileIncomplete) as failed:
+        reconcile(budgets=spent, account_id=ACCOUNT, stack="us", budget_prefix="us-cost-tenant-", regions=clients)
+    (failure,) = failed.value.failures
+    assert broken in failure and "KMSInvalidStateException" in failure
+    expected = {keys[(r, "us", t)] for r in REGIONS for t in ("acme", "beta")} - {broken}
+    assert set(failed.value.done["capped"]) == expected, "every other key is capped, in both regions"
+    assert all(capped(clients, arn) for arn in expected) and not capped(clients, broken)

@@ -90,7 +90,7 @@ def test_every_primary_record_has_a_health_check_and_a_secondary(previews, stack
         assert check["inputs"]["fqdn"] == record["inputs"]["records"][0], "the check watches the endpoint the record serves"
     assert by_role["PRIMARY"]["inputs"]["records"][0].endswith(f".{primary}.elb.amazonaws.com")
     assert by_role["SECONDARY"]["inputs"]["records"][0].endswith(f".{dr}.elb.amazonaws.com")
-    alarms = of_type(plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    alarms = [a for a in of_type(plan, "aws:cloudwatch/metricAlarm:MetricAlarm") if a["inputs"]["namespace"] == "AWS/Route53"]
     assert sorted(a["inputs"]["dimensions"]["HealthCheckId"] for a in alarms) == sorted(
         r["inputs"]["healthCheckId"] for r in records
     )

@@ -394,3 +394,71 @@ def test_the_service_session_policy_lets_the_broker_decrypt_only_the_tenants_rep
     assert not _grants_decrypt(sim, doc, _replica_request(session, "t-a", via=None))
     without = json.loads(session_policy(DR_POOL, "tenants/t-a/", "arn:aws:kms:us-west-2:1:key/a"))
     assert not _grants_decrypt(sim, without, _replica_request(session, "t-a")), "silo tenants: no pool key"
+
+
+# --- every tenant write under the tenant's own key (the hard cap's premise) ----------------------------------------
+
+AWS_S3_KEY = f"arn:aws:kms:{DR}:{ACCT}:key/00000000-0000-4000-8000-0000000000a5"
+
+
+def _aws_s3_key_policy() -> dict:
+    """The AWS-managed `aws/s3` key's policy: any principal of the account, through S3."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": ACCT, "kms:ViaService": f"s3.{DR}.amazonaws.com"}},
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("kind", ["pod", "brokered"])
+def test_a_tenant_makes_data_keys_only_under_its_own_key(kind):
+    """A pool tenant's PutObject with SSE-KMS under `aws/s3` (or another tenant's key, or the pool key)
+    would be a write outside its key and so outside its hard cap. The pack's evaluator over the tenant
+    role's policy and each key's policy: A makes data keys (through S3) under its own key only."""
+    from components.tenantidentity import tenant_key_statements
+
+    sim = _evaluator()
+    session = (
+        {"eks-cluster-arn": CLUSTER, "kubernetes-namespace": "t-a"}
+        if kind == "pod"
+        else {"eks-cluster-arn": CLUSTER, "kubernetes-namespace": "platform", "meridian-tenant": "t-a"}
+    )
+    values = {f"aws:PrincipalTag/{k}": v for k, v in session.items()} | {
+        "aws:PrincipalArn": TENANT_ROLE,
+        "aws:PrincipalAccount": ACCT,
+        "kms:CallerAccount": ACCT,
+        "kms:ViaService": f"s3.{DR}.amazonaws.com",
+    }
+    principal = sim.node(TENANT_ROLE, [("data-access", _role_doc())], values=values)
+    account_root = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCT}:root"}, "Action": "kms:*", "Resource": "*"}
+
+    def tenant_key(namespace: str) -> tuple[dict, dict]:
+        doc = {"Version": "2012-10-17", "Statement": [account_root, *tenant_key_statements(namespace)]}
+        return doc, {"aws:ResourceTag/meridian:namespace": namespace, "aws:ResourceTag/meridian:tenant": namespace[2:]}
+
+    def data_key(key_arn: str, key_policy: dict, key_tags: dict) -> bool:
+        return sim.authorized(
+            principal,
+            "kms:GenerateDataKey",
+            key_arn,
+            values | key_tags,
+            resource_policy=sim.for_any_request(key_policy),
+            owner=ACCT,
+        )
+
+    own, own_tags = tenant_key("t-a")
+    other, other_tags = tenant_key("t-b")
+    assert data_key(f"arn:aws:kms:{DR}:{ACCT}:key/a", own, own_tags), "A under its own key"
+    assert not data_key(AWS_S3_KEY, _aws_s3_key_policy(), {}), "A under aws/s3"
+    assert not data_key(f"arn:aws:kms:{DR}:{ACCT}:key/b", other, other_tags), "A under B's key"
+    pool_key = {"Version": "2012-10-17", "Statement": [account_root]}
+    assert not data_key(DR_POOL_KEY, pool_key, {"aws:ResourceTag/meridian:stack": "us"}), "A under the pool key"
+    capped = own_tags | {"aws:ResourceTag/meridian:over-budget": "true"}
+    assert not data_key(f"arn:aws:kms:{DR}:{ACCT}:key/a", own, capped), "A capped, under its own key"

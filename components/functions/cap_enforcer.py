@@ -4,12 +4,17 @@ A tenant whose monthly budget's actual spend has reached its limit gets its KMS 
 of the stack) tagged `meridian:over-budget = true`; a tenant under its limit (a new month) gets the
 tag removed. The region's tenant role denies `kms:Encrypt` / `kms:GenerateDataKey*` on a key so
 tagged (components.tenantidentity), and every tenant write is SSE-KMS under the tenant's key, so
-the tenant's sessions (pods and the service's on its behalf) stop writing while reads keep working.
+the tenant's sessions (pods and the service's on its behalf) stop writing new objects while reads,
+deletes and everything that keeps costing (storage, requests) go on.
 
 It reconciles every tenant budget on each run, whatever invoked it (a budget notification through
 SNS, or the hourly schedule), so a missed or repeated event changes nothing. Budgets are this
 stack's: named `<BUDGET_PREFIX>...`, the tenant named by the budget's cost filter
 `user:meridian:tenant$<id>` (components.cost).
+
+One key's error (or one region's listing) does not stop the others: the run reconciles every key it
+can, then raises `ReconcileIncomplete` naming the failures, so the invocation counts in the
+function's Errors metric, which an alarm watches (components.cost).
 """
 
 from __future__ import annotations
@@ -56,21 +61,44 @@ def _tenant_keys(tagging, stack: str) -> Iterable[tuple[str, str, bool]]:
             yield item["ResourceARN"], tags[TENANT_TAG], tags.get(OVER_BUDGET_TAG) == "true"
 
 
+class ReconcileIncomplete(Exception):
+    """Some keys (or a region's listing) failed; every other key was reconciled. Raised at the end of the
+    run, so the invocation counts as failed (the function's Errors metric, which an alarm watches)."""
+
+    def __init__(self, done: dict[str, list[str]], failures: list[str]):
+        super().__init__(f"{len(failures)} failure(s), {done}: " + "; ".join(failures))
+        self.done, self.failures = done, failures
+
+
 def reconcile(*, budgets, account_id: str, stack: str, budget_prefix: str, regions: dict[str, tuple]) -> dict[str, list[str]]:
     """Tag the keys of tenants over budget, untag the others. `regions`: region -> (tagging, kms) clients.
-    Returns the keys capped and released (ARNs), for the log."""
+    Returns the keys capped and released (ARNs), for the log. One key's (or region's) error does not
+    stop the others: they are collected and raised together at the end (`ReconcileIncomplete`)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     over = tenants_over_budget(_budgets(budgets, account_id), budget_prefix)
     done: dict[str, list[str]] = {"capped": [], "released": []}
-    for tagging, kms in regions.values():
-        for arn, tenant, capped in _tenant_keys(tagging, stack):
+    failures: list[str] = []
+    for region, (tagging, kms) in regions.items():
+        try:
+            keys = list(_tenant_keys(tagging, stack))
+        except (BotoCoreError, ClientError) as exc:
+            failures.append(f"{region}: listing tenant keys: {exc}")
+            continue
+        for arn, tenant, capped in keys:
             if tenant not in over:
                 continue  # no budget seen for it (yet): leave it as it is
-            if over[tenant] and not capped:
-                kms.tag_resource(KeyId=arn, Tags=[{"TagKey": OVER_BUDGET_TAG, "TagValue": "true"}])
-                done["capped"].append(arn)
-            elif capped and not over[tenant]:
-                kms.untag_resource(KeyId=arn, TagKeys=[OVER_BUDGET_TAG])
-                done["released"].append(arn)
+            try:
+                if over[tenant] and not capped:
+                    kms.tag_resource(KeyId=arn, Tags=[{"TagKey": OVER_BUDGET_TAG, "TagValue": "true"}])
+                    done["capped"].append(arn)
+                elif capped and not over[tenant]:
+                    kms.untag_resource(KeyId=arn, TagKeys=[OVER_BUDGET_TAG])
+                    done["released"].append(arn)
+            except (BotoCoreError, ClientError) as exc:
+                failures.append(f"{arn} (tenant {tenant}): {exc}")
+    if failures:
+        raise ReconcileIncomplete(done, failures)
     return done
 
 
