@@ -564,3 +564,41 @@ def test_every_role_that_runs_the_program_has_a_kubernetes_access_entry(workflow
         for arn in cluster.viewer_role_arns:
             assert (arn, "AmazonEKSAdminViewPolicy") in grants, f"{stack}: {arn} has no view access entry"
         assert (cluster.deploy_role_arn, "AmazonEKSClusterAdminPolicy") in grants, stack
+
+
+# IAM: a role's MaxSessionDuration defaults to 3600 s, and AssumeRoleWithWebIdentity refuses a longer
+# DurationSeconds ("exceeds the MaxSessionDuration set for this role"):
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_update-role-settings.html#id_roles_update-session-duration
+# https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html (DurationSeconds)
+IAM_DEFAULT_MAX_SESSION_S = 3600
+
+
+def documented_max_sessions() -> dict[str, int]:
+    """docs/ci.md's table of the MaxSessionDuration each role variable must be raised to."""
+    text = CI_DOC.read_text()
+    assert "<!-- max-session-duration: tests/test_workflows.py -->" in text
+    table = text.split("<!-- max-session-duration: tests/test_workflows.py -->", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:-1] for line in table.strip().splitlines()[2:]]
+    out: dict[str, int] = {}
+    for cells in rows:
+        var, need = cells[0].strip().strip("`"), int(cells[-1].strip())
+        out[var] = max(out.get(var, 0), need)
+    return out
+
+
+def test_credentials_longer_than_an_hour_only_from_roles_whose_setup_raises_their_limit(workflows):
+    documented = documented_max_sessions()
+    asked = []
+    for where, _job, step in steps(workflows):
+        if not step.get("uses", "").startswith("aws-actions/configure-aws-credentials@"):
+            continue
+        seconds = int(step["with"].get("role-duration-seconds", IAM_DEFAULT_MAX_SESSION_S))
+        if seconds <= IAM_DEFAULT_MAX_SESSION_S:
+            continue
+        var = re.fullmatch(r"\$\{\{ vars\.(\w+) \}\}", step["with"]["role-to-assume"]).group(1)
+        asked.append(var)
+        assert documented.get(var, IAM_DEFAULT_MAX_SESSION_S) >= seconds, (
+            f"{where}: asks {seconds} s of {var}, whose MaxSessionDuration docs/ci.md does not raise to that "
+            f"(IAM's default is {IAM_DEFAULT_MAX_SESSION_S} s: the first run would fail to assume the role)"
+        )
+    assert set(asked) == set(documented), "the docs' table lists exactly the roles asked for more than an hour"
