@@ -204,7 +204,7 @@ def test_every_expression_refers_to_something_that_exists(workflows):
                         "matrix": key in matrix_keys,
                         "inputs": key in inputs,
                         "env": key in step_env,
-                        "needs": key in set(job.get("needs", [])),
+                        "needs": key in ({job["needs"]} if isinstance(job.get("needs"), str) else set(job.get("needs", []))),
                         "vars": f"`{key}`" in documented,
                         "secrets": f"`{key}`" in documented,
                     }[ctx]
@@ -232,6 +232,8 @@ def matrix_stacks(job) -> list[str] | None:
         return None
     if isinstance(stack, list):
         return stack
+    if stack == "${{ fromJSON(needs.planned.outputs.stacks) }}":  # deploy: the stacks the plan job planned
+        return sorted(k.removeprefix("planned_") for k in load(ROOT / ".github/workflows/deploy.yml")["jobs"]["plan"]["outputs"])
     default = re.search(r"'(\[[^']*\])'\s*\)\s*\}\}\s*$", stack)  # fromJSON(<one stack chosen> || '["us", ...]')
     assert default, f"cannot read the stack list from {stack!r}"
     return yaml.safe_load(default.group(1))
@@ -515,7 +517,8 @@ def test_stacks_are_created_on_their_first_run_and_the_policy_pack_has_its_venv(
 def test_the_deploy_applies_exactly_the_plan_its_approvers_saw(workflows):
     wf = workflows["deploy.yml"]["jobs"]
     plan, deploy = wf["plan"], wf["deploy"]
-    assert "environment" not in plan and deploy["environment"] == "${{ matrix.stack }}" and deploy["needs"] == "plan"
+    assert "environment" not in plan and deploy["environment"] == "${{ matrix.stack }}" and deploy["needs"] == "planned"
+    assert wf["planned"]["needs"] == "plan"
     saved = next(s for s in plan["steps"] if s.get("with", {}).get("command") == "preview")
     assert saved["with"]["plan"] == "out/update-plan.json" and saved["with"]["comment-on-summary"] == "true"
     upload = next(s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
@@ -602,3 +605,39 @@ def test_credentials_longer_than_an_hour_only_from_roles_whose_setup_raises_thei
             f"(IAM's default is {IAM_DEFAULT_MAX_SESSION_S} s: the first run would fail to assume the role)"
         )
     assert set(asked) == set(documented), "the docs' table lists exactly the roles asked for more than an hour"
+
+
+def run_planned_step(workflows, planned: dict, asked: str) -> tuple[list[str], str]:
+    """deploy.yml's `planned` step under bash and jq, as the runner runs it: (stacks, annotations)."""
+    step = workflows["deploy.yml"]["jobs"]["planned"]["steps"][0]
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"gh-output-{os.getpid()}"
+    out.write_text("")
+    env = {**os.environ, "PLANNED": json.dumps(planned), "ASKED": asked, "GITHUB_OUTPUT": str(out)}
+    proc = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in out.read_text().splitlines() if ln.startswith("stacks="))
+    out.unlink()
+    return json.loads(line.removeprefix("stacks=")), proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq (on GitHub's ubuntu runners) is not installed here")
+def test_a_stack_whose_plan_failed_asks_nobody_for_approval(workflows):
+    # GitHub asks for an environment's approval before a job's first step, and a job's `if` cannot see
+    # its matrix (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/accessing-contextual-information-about-workflow-runs#context-availability):
+    # the deploy matrix itself must leave out a stack whose plan leg failed. A matrix job's outputs are
+    # merged by name and a failed leg sets none (docs: "Using job outputs in a matrix job").
+    wf = workflows["deploy.yml"]["jobs"]
+    plan, planned, deploy = wf["plan"], wf["planned"], wf["deploy"]
+    assert plan["steps"][-1]["id"] == "planned", "the ready flag is the plan job's last step: set only if all before passed"
+    assert plan["outputs"] == {f"planned_{s}": f"${{{{ steps.planned.outputs.planned_{s} }}}}" for s in STACKS}
+    assert planned["if"] == "${{ !cancelled() }}" and "environment" not in planned
+    assert deploy["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.planned.outputs.stacks) }}"
+    assert "needs.planned.outputs.stacks != '[]'" in deploy["if"] and "!cancelled()" in deploy["if"]
+    assert planned["steps"][0]["env"]["ASKED"].endswith("""'["us", "eu", "apac"]' }}""")
+    stacks, said = run_planned_step(workflows, {"planned_us": "true", "planned_apac": "true"}, '["us", "eu", "apac"]')
+    assert stacks == ["us", "apac"] and "::error title=No plan, no deploy::the plan job failed for eu:" in said
+    stacks, said = run_planned_step(
+        workflows, {"planned_us": "true", "planned_eu": "true", "planned_apac": "true"}, '["us", "eu", "apac"]'
+    )
+    assert stacks == ["us", "eu", "apac"] and said == ""
+    assert run_planned_step(workflows, {}, '["eu"]')[0] == []
