@@ -641,3 +641,17 @@ def test_a_stack_whose_plan_failed_asks_nobody_for_approval(workflows):
     )
     assert stacks == ["us", "eu", "apac"] and said == ""
     assert run_planned_step(workflows, {}, '["eu"]')[0] == []
+
+
+def test_every_stack_s_aws_verdict_replaces_its_running_line_even_when_an_offline_gate_failed(workflows):
+    # GitHub: "If a job fails or is skipped, all jobs that need it are skipped unless the jobs use a
+    # conditional expression that causes the job to continue"; a matrix job fails when any leg fails
+    # (https://docs.github.com/en/actions/writing-workflows/workflow-syntax-for-github-actions#jobsjobs_idneeds).
+    # The preview legs post "running" for the AWS line whatever their gate says, so the job that
+    # replaces it must run after a failed leg too (but not after a cancel: then nothing was posted).
+    job = workflows["preview.yml"]["jobs"]["aws-preview"]
+    assert job["needs"] == "preview"
+    condition = job["if"].removeprefix("${{").removesuffix("}}").strip()
+    assert condition.startswith("!cancelled() && "), job["if"]
+    posted = comment_step(workflows, "preview")
+    assert posted["if"].startswith("always()"), "the running line is posted whatever the offline gate said"
