@@ -655,3 +655,65 @@ def test_every_stack_s_aws_verdict_replaces_its_running_line_even_when_an_offlin
     assert condition.startswith("!cancelled() && "), job["if"]
     posted = comment_step(workflows, "preview")
     assert posted["if"].startswith("always()"), "the running line is posted whatever the offline gate said"
+
+
+FAKE_GH = """#!/usr/bin/env bash
+# gh api repos/<repo>/actions/runs?status=<s>&per_page=100: the runs file's runs with that status
+status=$(printf '%s' "$2" | sed -E 's/.*status=([a-z_]+).*/\\1/')
+jq --arg s "$status" '{workflow_runs: [.[] | select(.status == $s)]}' "$RUNS_FILE"
+"""
+
+
+def stack_busy(tmp_path, runs: list[dict]) -> subprocess.CompletedProcess:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RUNS_FILE": str(tmp_path / "runs.json"),
+        "GITHUB_REPOSITORY": "acme/infra",
+        "GITHUB_RUN_ID": "7",
+    }
+    script = ROOT / ".github" / "scripts" / "stack-busy.sh"
+    return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+
+
+def _run(run_id: int, workflow: str, status: str) -> dict:
+    return {
+        "id": run_id,
+        "name": workflow,
+        "run_number": run_id,
+        "status": status,
+        "path": f".github/workflows/{workflow}.yml",
+        "html_url": f"https://github.example/acme/infra/actions/runs/{run_id}",
+    }
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq (on GitHub's ubuntu runners) is not installed here")
+def test_nothing_queues_behind_the_stack_lock_where_a_deploy_may_be_pending(workflows, tmp_path):
+    # GitHub keeps one pending job per concurrency group: "any existing pending job or workflow in the
+    # same concurrency group ... will be canceled and the new queued job or workflow will take its place"
+    # (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/control-the-concurrency-of-workflows-and-jobs).
+    # So only deploy may queue on deploy-<stack>; every other job there checks first.
+    for name, job_id, job in jobs(workflows):
+        if not job.get("concurrency", {}).get("group", "").startswith("deploy-") or (name, job_id) == ("deploy.yml", "deploy"):
+            continue
+        assert job["needs"] == "stack-free", f"{name}:{job_id} queues on the deploy lock unchecked"
+        free = workflows[name]["jobs"]["stack-free"]
+        assert free["permissions"] == {"contents": "read", "actions": "read"}
+        assert ".github/scripts/stack-busy.sh" in free["steps"][-1]["run"]
+        if name == "drift.yml":
+            assert job["if"] == "needs.stack-free.outputs.free == 'true'", "drift skips instead of queueing"
+    # the script: a deploy waiting for approval (pending behind a running job) makes the stack busy
+    busy = stack_busy(
+        tmp_path, [_run(7, "rollout", "in_progress"), _run(3, "deploy", "waiting"), _run(4, "preview", "in_progress")]
+    )
+    assert busy.returncode == 1, busy.stderr
+    assert busy.stdout.strip() == "deploy run #3: waiting (https://github.example/acme/infra/actions/runs/3)"
+    free = stack_busy(
+        tmp_path, [_run(7, "rollout", "in_progress"), _run(4, "preview", "in_progress"), _run(5, "deploy", "completed")]
+    )
+    assert free.returncode == 0 and free.stdout == "", free.stderr
