@@ -412,6 +412,25 @@ def test_piped_output_never_cuts_a_name(tmp_path, base, head):
     for name in [*POOL_BLOCKS, *POOL_POLICIES, *NODE_GROUPS]:
         assert name in result.out, f"{name} cut in piped output"
     assert "…" not in result.out
+    # plain text, not the Markdown source: `--format text` says "plain and uncut when piped"
+    assert "**" not in result.out and "|---" not in result.out and "<details>" not in result.out
+    assert "`" not in result.out.split("Resources:", 1)[1], "inline code marks are Markdown, not text"
+    row = next(line for line in result.out.splitlines() if POOL_BLOCKS[0] in line and "blockPublicPolicy" in line)
+    assert len(row) > 80, "a row is as long as its cells, never cut to 80 columns"
+    total = next(line for line in result.out.splitlines() if line.startswith("total "))
+    assert total.split()[1] == f"${base['cost']['monthly_total_usd']:,.2f}"
+
+
+def test_tenant_cost_rows_say_they_include_an_allocated_share_and_pseudo_types_are_not_types(base, head):
+    more_storage = copy.deepcopy(head)
+    more_storage["cost"]["by_type"]["s3-storage-at-quota"] += 9.2
+    more_storage["cost"]["monthly_total_usd"] += 9.2
+    markdown = to_markdown(diff_plans(base, more_storage))
+    assert "its share of the platform's shared costs" in markdown and "allocated by request quota" in markdown
+    assert "| estimate `s3-storage-at-quota` |" in markdown
+    for row in markdown.splitlines():
+        if row.startswith("| type "):
+            assert ":" in row.split("`")[1], f"{row}: a cost line that is not a resource type is labelled type"
 
 
 @pytest.mark.slow

@@ -558,8 +558,19 @@ def _cost_section(cost: CostDiff) -> list[str]:
     for label, lines in (("region", cost.regions), ("tenant", cost.tenants), ("type", cost.types)):
         for line in lines[:_ROWS]:
             key = _code(short_type(line.key)) if label == "type" else _code(line.key)
-            out.append(f"| {label} {key} | {_usd(line.before)} | {_usd(line.after)} | {_delta(line)} |")
+            if label == "type" and ":" not in line.key:
+                label_here = "estimate"  # a cost line that is no resource (tenants' storage at quota)
+            else:
+                label_here = label
+            out.append(f"| {label_here} {key} | {_usd(line.before)} | {_usd(line.after)} | {_delta(line)} |")
     out.append("")
+    if cost.tenants:
+        out += [
+            "_A tenant's row is its own resources plus its share of the platform's shared costs (clusters, "
+            "database, network), allocated by request quota: adding or removing a tenant moves every other "
+            "tenant's row._",
+            "",
+        ]
     out += [f"- ⚠️ {_cell(p)}" for p in cost.head_problems]
     return out + ([""] if cost.head_problems else [])
 
