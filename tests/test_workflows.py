@@ -40,6 +40,7 @@ PINS = {
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
     "actions/github-script": ("ed597411d8f924073f98dfc5c65a23a2325f34cd", "v8.0.0"),
     "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+    "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
     "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
 }
 # Inputs of each action at the pinned release, from its action.yml at that commit.
@@ -83,6 +84,9 @@ ACTION_INPUTS = {
         ).split()
     ),
 }
+ACTION_INPUTS["actions/cache"] = set(
+    "enableCrossOsArchive fail-on-cache-miss key lookup-only path restore-keys save-always upload-chunk-size".split()
+)
 ACTION_INPUTS["actions/download-artifact"] = set(
     "artifact-ids digest-mismatch download-path github-token merge-multiple name path pattern repository run-id skip-decompress".split()
 )
@@ -717,3 +721,19 @@ def test_nothing_queues_behind_the_stack_lock_where_a_deploy_may_be_pending(work
         tmp_path, [_run(7, "rollout", "in_progress"), _run(4, "preview", "in_progress"), _run(5, "deploy", "completed")]
     )
     assert free.returncode == 0 and free.stdout == "", free.stderr
+
+
+def test_the_pr_preview_installs_only_the_preview_set_and_caches_what_installs_it(workflows):
+    # the preview job runs `meridian preview`, `preflight` and `diff`, which need only the base set
+    # (tests/test_extras.py); the Makefile installs with uv, whose cache is ~/.cache/uv (uv docs,
+    # "Caching": https://docs.astral.sh/uv/concepts/cache/), which setup-python's `cache: pip` does not keep
+    job = workflows["preview.yml"]["jobs"]["preview"]
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "make setup-preview" in runs and "make -C base setup-preview" in runs
+    assert not re.search(r"make (-C base )?setup(?!-)", runs), "the whole harness installed for a preview"
+    py = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
+    assert "cache" not in py.get("with", {}), "a pip cache for an install pip does not do"
+    cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache"))
+    assert cache["with"]["path"] == "~/.cache/uv" and "constraints.txt" in cache["with"]["key"]
+    uses = [s.get("uses", "") or s.get("run", "") for s in job["steps"]]
+    assert uses.index(cache["uses"]) < uses.index("make setup-preview")
