@@ -198,6 +198,8 @@ def run_rollout(req: RolloutRequest) -> int:
             res = target.start_canary(role, req.version, fault)
             console.print(f"  {role}: {res.detail} ({res.seconds:.1f} s)")
 
+    from rich.markup import escape
+
     status = Progress(console)
 
     def on_event(kind: str, data: dict) -> None:
@@ -226,7 +228,7 @@ def run_rollout(req: RolloutRequest) -> int:
             clock = drive.judgelib.hold_clock(
                 data["elapsed"], window, data["max_hold"], short_of_samples=j.canary_judged < plan.min_samples
             )
-            status.update(f"step {step.index + 1}: {step.role} {step.percent} %, {clock}: {j.reason}")
+            status.update(f"step {step.index + 1}: {step.role} {step.percent} %, {clock}: {escape(j.reason)}")
         elif kind == "judged":
             status.stop()
             r = data["record"]
