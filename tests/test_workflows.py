@@ -737,3 +737,12 @@ def test_the_pr_preview_installs_only_the_preview_set_and_caches_what_installs_i
     assert cache["with"]["path"] == "~/.cache/uv" and "constraints.txt" in cache["with"]["key"]
     uses = [s.get("uses", "") or s.get("run", "") for s in job["steps"]]
     assert uses.index(cache["uses"]) < uses.index("make setup-preview")
+
+
+def test_the_rollout_job_points_to_a_report_only_when_one_was_written(workflows):
+    # a rollout that exits 1 before writing its report (an error) must not send readers to it
+    job = workflows["rollout.yml"]["jobs"]["rollout"]
+    said = next(s for s in job["steps"] if s.get("name") == "A rolled-back canary says where and why")
+    assert "hashFiles('out/rollout/rollout.md') != ''" in said["if"]
+    broke = next(s for s in job["steps"] if s.get("name") == "A rollout that broke before its report says so")
+    assert "hashFiles('out/rollout/rollout.md') == ''" in broke["if"] and "--rollback" in broke["run"]
