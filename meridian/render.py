@@ -66,7 +66,15 @@ def region_label(regions: frozenset[str], roles: Mapping[str, str] | None = None
         return named(next(iter(regions)))
     if not regions:
         return GLOBAL
-    return "cross-region (" + " + ".join(named(r) for r in sorted(regions)) + ")"
+    return "cross-region (" + " + ".join(named(r) for r in sorted(regions, key=lambda r: role_rank(r, roles))) + ")"
+
+
+ROLE_ORDER = {"primary": 0, "dr": 1}
+
+
+def role_rank(region: str, roles: Mapping[str, str] | None) -> tuple[int, str]:
+    """Sort key of a region: the primary first, then the dr region, then the others by name."""
+    return (ROLE_ORDER.get((roles or {}).get(region, ""), len(ROLE_ORDER)), region)
 
 
 def plan_tree(plan: Plan, *, full: bool = False, roles: Mapping[str, str] | None = None) -> TreeNode:
@@ -133,7 +141,8 @@ def plan_tree(plan: Plan, *, full: bool = False, roles: Mapping[str, str] | None
         groups.setdefault(regions_of(comp.urn), []).append(comp)
     loose = [r for r in plan.owned.get(root.urn, []) if is_resource(r.type, r.custom)]  # directly under the stack
     in_region = Counter(plan.region_of(r) for r in plan.custom)
-    for regions in sorted(set(groups) | {frozenset({plan.region_of(r)}) for r in loose}, key=lambda g: (len(g) != 1, sorted(g))):
+    every_group = set(groups) | {frozenset({plan.region_of(r)}) for r in loose}
+    for regions in sorted(every_group, key=lambda g: (len(g) != 1, [role_rank(r, roles) for r in sorted(g)])):
         comps = groups.get(regions, [])
         direct = [r for r in loose if frozenset({plan.region_of(r)}) == regions]
         count = sum(len(subtree(c.urn)) for c in comps) + len(direct)
@@ -193,7 +202,7 @@ def markdown_tree(node: TreeNode) -> str:
 def count_rows(plan: Plan, roles: Mapping[str, str] | None = None) -> tuple[list[str], list[list[str]]]:
     """Header and rows (type, per region, total; last row the totals) of the counts table; a
     region's column counts every resource in it, whichever component owns it."""
-    regions = plan.regions()
+    regions = sorted(plan.regions(), key=lambda r: role_rank(r, roles))
     counts = plan.counts()
     rows = [[short_type(t), *(str(per.get(r, "")) for r in regions), str(sum(per.values()))] for t, per in counts.items()]
     totals: Counter[str] = Counter()

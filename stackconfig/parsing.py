@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from stackconfig.checks import cross_field_problems
+from stackconfig.checks import tenants as tenant_checks
 from stackconfig.errors import ConfigError, Problem, did_you_mean
 from stackconfig.models import NAMESPACE, StackConfig
 from stackconfig.providers import declared_namespaces, foreign_key_problems
@@ -98,6 +99,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         return "unknown key (remove it or check its spelling)" + did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
     if kind == "missing":
         return "required key is missing"
+    if kind in ("value_error", "assertion_error"):  # pydantic's own prefix says nothing to a reader
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "literal_error":
         return f"{msg} (got {error['input']!r})"
     if "input" in error and not isinstance(error["input"], (dict, list)):
@@ -123,10 +126,10 @@ def parse_config(raw: RawConfig) -> StackConfig:
             for e in errors
         ]
         sections = _valid_sections(raw.values, {str(e["loc"][0]) for e in errors if e["loc"]})
-    problems += [
-        Problem(raw.source_of(key.split(".")[0].split("[")[0]), f"{NAMESPACE}:{key}", msg)
-        for key, msg in cross_field_problems(sections)
-    ]
+    found = cross_field_problems(sections)
+    if "tenants" not in sections and "plans" in sections:  # the tenants failed: their plans still checked
+        found += tenant_checks.unknown_plans_of_raw_entries(raw.values.get("tenants"), sections["plans"])
+    problems += [Problem(raw.source_of(key.split(".")[0].split("[")[0]), f"{NAMESPACE}:{key}", msg) for key, msg in found]
     if problems:
         raise ConfigError(problems)
     assert cfg is not None

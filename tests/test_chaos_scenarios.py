@@ -436,3 +436,23 @@ def test_db_latency_on_a_non_us_stack_injects_the_fault_and_is_judged(tmp_path):
     assert checks["fault_window_recorded"]["ok"] and doc["verdict"]["chaos"]["requests"] > 0
     assert doc["verdict"]["chaos"]["p50_ms"] > doc["verdict"]["overall"]["p50_ms"], "the latency fault must be felt"
     assert cli.code == 0, cli.out + cli.err
+
+
+def test_the_fault_line_says_what_happened_in_words_never_none_or_a_zero_recovery():
+    from meridian.commands.chaos import fault_summary
+
+    quiet = {
+        "mttr_s": 6.38,
+        "detect_s": 2.21,
+        "first_error_s": None,
+        "recovery_s": 0.0,
+        "detection_bound_s": 3,
+        "journal_status": "completed",
+    }
+    line = fault_summary(quiet)
+    assert "None" not in line and "recovered after 0.0" not in line
+    assert "detected after 2.21 s (detection bound 3 s); no request failed, so nothing to recover from" in line
+    hit = dict(quiet, detect_s=None, first_error_s=0.4, recovery_s=3.1)
+    assert "never detected by the health checks" in fault_summary(hit)
+    assert "first error after 0.40 s, recovered after 3.10 s" in fault_summary(hit)
+    assert "no good answer after the last error" in fault_summary(dict(hit, recovery_s=None))

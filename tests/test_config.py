@@ -371,3 +371,20 @@ def test_a_stack_config_mistake_and_an_slo_file_mistake_exit_2_together(project_
     assert "Pulumi.us.yaml: meridian:colour: unknown key" in err, err
     assert "slo.yaml: objectives.p95_ms:" in err and "slo.yaml: objectives.p96_ms:" in err, err
     assert str(project_copy) not in err, "the SLO file is named from the project, as the stack file is"
+
+
+def test_a_tenant_entry_with_several_mistakes_gets_all_of_them_named_in_one_run():
+    raw = us_raw()
+    raw.values["tenants"][1].update(plan="premium", monthly_budget_usd=-5, data_tier="poool")
+    found = problems_of(raw)
+    assert any("meridian:tenants['globex'].plan: unknown plan 'premium' (allowed: starter, pro, enterprise)" in p for p in found)
+    assert any("tenants['globex'].monthly_budget_usd" in p for p in found)
+    assert any("tenants['globex'].data_tier" in p for p in found)
+
+
+def test_a_validator_s_message_reads_without_pydantic_s_prefix():
+    raw = us_raw()
+    raw.values["alerts"]["subscriptions"][0] = {"protocol": "email", "endpoint": "not-an-address"}
+    (problem,) = problems_of(raw)
+    assert "Value error" not in problem
+    assert "subscriptions[0]: email endpoint must be an address like oncall@example.com" in problem

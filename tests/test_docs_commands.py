@@ -125,3 +125,25 @@ def test_placeholders_and_optional_parts_are_accepted(tmp_path):
 def test_what_counts_as_a_command(tmp_path, text, args):
     commands = commands_in(_quoted(text + "\n", tmp_path))
     assert [c.args for c in commands] == ([args] if args is not None else [])
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    return {
+        re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in markdown.splitlines()
+        if line.startswith("#")
+    }
+
+
+def test_a_newcomer_finds_tenant_onboarding_from_the_readme_and_the_tenancy_doc():
+    operations = _anchors((ROOT / "docs" / "operations.md").read_text())
+    assert {"onboarding-a-tenant", "offboarding-a-tenant"} <= operations
+    readme_row = next(line for line in (ROOT / "README.md").read_text().splitlines() if "tenancy-and-cost.md" in line)
+    tenancy = (ROOT / "docs" / "tenancy-and-cost.md").read_text()
+    for where, text, prefix in (
+        ("README.md", readme_row, "docs/operations.md"),
+        ("tenancy-and-cost.md", tenancy, "operations.md"),
+    ):
+        for anchor in ("onboarding-a-tenant", "offboarding-a-tenant"):
+            assert f"]({prefix}#{anchor})" in text, f"{where} does not link {anchor}"

@@ -192,3 +192,15 @@ def test_the_extras_hold_every_package_the_harness_imports():
                     if not dists & {n.replace("_", "-") for n in listed}:
                         missing.add(f"{top} ({Path(path).relative_to(ROOT)})")
     assert not missing, sorted(missing)
+
+
+def test_the_pr_preview_job_s_diff_runs_on_the_base_set(base_env, tmp_path):
+    """preview.yml installs only the base set (`make setup-preview`) and runs `meridian diff` there."""
+    import gzip
+
+    data = ROOT / "tests" / "data" / "plandiff"
+    for label in ("base", "head-public-bucket"):
+        (tmp_path / f"{label}.json").write_bytes(gzip.decompress((data / f"us-{label}.json.gz").read_bytes()))
+    proc = _run(base_env, "-m", "meridian", "diff", str(tmp_path / "base.json"), str(tmp_path / "head-public-bucket.json"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "outside the base set" not in proc.stdout + proc.stderr and "Resources:" in proc.stdout

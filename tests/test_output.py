@@ -201,7 +201,21 @@ def test_the_load_clock_never_runs_past_the_duration(monkeypatch):
         show(sample)
     show(None)
     text = out.getvalue()
-    assert "5/8 s" in text and "8 s done, finishing" in text and "10/8" not in text and "15/8" not in text
+    assert "5/8 s" in text and "8 s done: the last requests in flight" in text and "10/8" not in text and "15/8" not in text
+
+
+def test_the_finishing_line_is_said_once_though_the_counts_still_move(monkeypatch):
+    from meridian.slo import gate, run
+
+    clock = Clock()
+    monkeypatch.setattr(gate.time, "monotonic", clock)
+    console, out = plain_console()
+    show = gate.progress_printer(console, run.LoadSpec(users=5, spawn_rate=5, duration_s=8))
+    for n, dt in ((10, 9), (60, 1), (62, 1)):  # past the duration, the requests in flight still come in
+        clock.now += dt
+        show({"users": 5, "requests": n, "window_requests": 2, "window_errors": 0, "window_throttled": 0, "window_p95_ms": 9.0})
+    show(None)
+    assert sum("8 s done" in line for line in out.getvalue().splitlines()) == 1, out.getvalue()
 
 
 def test_progress_started_again_on_the_same_line_says_it_once():

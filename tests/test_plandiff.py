@@ -91,7 +91,8 @@ def test_changed_resources_name_the_input_keys_that_changed(base, head):
     assert changed[POOL_BLOCKS[0]].keys == ["blockPublicPolicy", "restrictPublicBuckets"]
     assert changed[POOL_POLICIES[0]].keys == ["policy.Statement"]  # the policy document, compared as JSON
     assert changed[NODE_GROUPS[0]].keys == ["scalingConfig.desiredSize"]
-    assert diff.unchanged == sum(1 for r in head["resources"] if r["custom"]) - 6
+    providers = sum(1 for r in head["resources"] if r["type"].startswith("pulumi:providers:"))
+    assert diff.unchanged == sum(1 for r in head["resources"] if r["custom"]) - providers - 6
     markdown = to_markdown(diff)
     assert "`blockPublicPolicy`: true → false" in markdown
     assert "`scalingConfig.desiredSize`: 3 → 4" in markdown
@@ -412,6 +413,25 @@ def test_piped_output_never_cuts_a_name(tmp_path, base, head):
     for name in [*POOL_BLOCKS, *POOL_POLICIES, *NODE_GROUPS]:
         assert name in result.out, f"{name} cut in piped output"
     assert "…" not in result.out
+    # plain text, not the Markdown source: `--format text` says "plain and uncut when piped"
+    assert "**" not in result.out and "|---" not in result.out and "<details>" not in result.out
+    assert "`" not in result.out.split("Resources:", 1)[1], "inline code marks are Markdown, not text"
+    row = next(line for line in result.out.splitlines() if POOL_BLOCKS[0] in line and "blockPublicPolicy" in line)
+    assert len(row) > 80, "a row is as long as its cells, never cut to 80 columns"
+    total = next(line for line in result.out.splitlines() if line.startswith("total "))
+    assert total.split()[1] == f"${base['cost']['monthly_total_usd']:,.2f}"
+
+
+def test_tenant_cost_rows_say_they_include_an_allocated_share_and_pseudo_types_are_not_types(base, head):
+    more_storage = copy.deepcopy(head)
+    more_storage["cost"]["by_type"]["s3-storage-at-quota"] += 9.2
+    more_storage["cost"]["monthly_total_usd"] += 9.2
+    markdown = to_markdown(diff_plans(base, more_storage))
+    assert "its share of the platform's shared costs" in markdown and "allocated by request quota" in markdown
+    assert "| estimate `s3-storage-at-quota` |" in markdown
+    for row in markdown.splitlines():
+        if row.startswith("| type "):
+            assert ":" in row.split("`")[1], f"{row}: a cost line that is not a resource type is labelled type"
 
 
 @pytest.mark.slow
@@ -509,3 +529,16 @@ def test_adding_an_alert_subscriber_shows_its_endpoint_on_both_topics(tmp_path):
     assert not diff.changed and not diff.removed and len(diff.added) == 2
     rows = [line for line in to_markdown(diff).splitlines() if line.startswith("| + |")]
     assert len(rows) == 2 and all(f'`endpoint`: "{hook}"' in row and '`protocol`: "https"' in row for row in rows), rows
+
+
+def test_the_diff_s_counts_add_up_to_the_preview_s(base, head):
+    """`meridian preview` says "N resources + P providers": the diff's add/change/unchanged add up to N
+    and the providers are named apart, never folded into "unchanged"."""
+    diff = diff_plans(base, head)
+    providers = sum(1 for r in head["resources"] if r["type"].startswith("pulumi:providers:"))
+    resources = sum(1 for r in head["resources"] if r["custom"]) - providers
+    assert providers and diff.unchanged_providers == providers
+    assert len(diff.added) + len(diff.changed) + diff.unchanged == resources == diff.head_resources
+    summary = next(line for line in to_markdown(diff).splitlines() if line.startswith("<details><summary>Resources:"))
+    assert f"{diff.unchanged} unchanged; the change's plan: {resources} resources + {providers} providers" in summary
+    assert diff.to_json()["resources"]["unchanged_providers"] == providers

@@ -4,6 +4,7 @@ labelled, labels that do not overlap, legends that cover no data, distinct colou
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import matplotlib
@@ -78,7 +79,35 @@ def test_the_slo_picture_draws_every_objective_and_leaves_the_partial_bin_out(sl
     colours = {line.get_label(): line.get_color() for ax in (lat, tput) for line in ax.get_lines()}
     assert colours["throttled (429)/s"] != colours["p95"] and len({colours[k] for k in ("p50", "p95", "p99")}) == 3
     legends_beside_the_data(fig)
-    assert "partial bin left out" in lat.get_title(loc="left")
+    assert "partial bins at the ends left out" in lat.get_title(loc="left")
+
+
+def test_a_spike_starts_at_the_fault_line_not_at_the_bin_edge_before_it(slo_run):
+    # the reviewer's run: the fault at 3.2 s, 0.5 s bins from the first request: the bin [3.0, 3.5)
+    # mixed 0.2 s before the fault with 0.3 s after it, and its p50 spike was drawn from 3.0 s
+    samples, _, _, spec = slo_run
+    fault = Window(1003.2, 1008.0, "region-loss")
+    slow = [dataclasses.replace(s, ms=900.0) for s in samples if fault.start <= s.start < fault.end]
+    fast = [s for s in samples if not fault.start <= s.start < fault.end]
+    series = timeline(fast + slow, 0.5, align_to=fault.start)
+    first = min(s.start for s in samples)
+    edges = [p["t"] for p in series]
+    assert any(abs(e - fault.start) < 1e-6 for e in edges), "no bin edge at the fault"
+    spike = next(p for p in series if p["p50_ms"] and p["p50_ms"] > 500)
+    assert spike["offset_s"] == pytest.approx(fault.start - first), "the spike starts at the fault"
+    assert series[0].get("partial") and series[0]["offset_s"] < 0 < series[1]["offset_s"] + 1e-9
+    fig = slo_report.figure("us: chaos", series, spec, [fault], [{"t": fault.start, "label": "fault injected"}])
+    lat = fig.axes[0]
+    p50 = next(line for line in lat.get_lines() if line.get_label() == "p50")
+    xs, ys = list(p50.get_xdata()), list(p50.get_ydata())
+    rise = next(x for x, y in zip(xs, ys, strict=True) if y > 500)
+    assert rise == pytest.approx(fault.start - first), "drawn from the fault line"
+    # the window's label sits inside the plot, clear of the title above it
+    renderer = render(fig)
+    label = next(t for t in lat.texts if t.get_text() == "region-loss")
+    title = lat.title if lat.get_title() else lat._left_title
+    assert label.get_window_extent(renderer).y1 <= lat.get_window_extent(renderer).y1 + 1
+    assert not label.get_window_extent(renderer).overlaps(title.get_window_extent(renderer))
 
 
 def test_a_percentile_is_not_drawn_from_too_few_requests():

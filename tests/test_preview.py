@@ -209,7 +209,7 @@ def test_terminal_tree_groups_by_region_then_component(previews):
         ids = ", ".join(sorted(t.id for t in cfg.tenants))
         assert f"Tenant x{len(cfg.tenants)}: eu-{region}-t-{{{ids}}}" in section
     assert "ec2:Subnet x9" in tree  # summarised by type with counts
-    assert "cross-region (eu-central-1 · dr + eu-west-1 · primary" in tree and "ReplicatedDatabase eu-db: " in tree
+    assert "cross-region (eu-west-1 · primary + eu-central-1 · dr" in tree and "ReplicatedDatabase eu-db: " in tree
     assert len(tree.splitlines()) < 45, "the summary stays short"
 
 
@@ -261,8 +261,18 @@ def test_counts_are_explained_in_one_line(previews):
 def test_diagram_is_mermaid_with_a_subgraph_per_region(previews):
     diagram = previews["apac"].diagram
     assert "```mermaid" in diagram and "flowchart LR" in diagram
-    assert 'subgraph n_ap_southeast_1["ap-southeast-1"]' in diagram
-    assert 'subgraph n_ap_southeast_2["ap-southeast-2"]' in diagram
+    assert 'subgraph n_ap_southeast_1["ap-southeast-1 · primary"]' in diagram
+    assert 'subgraph n_ap_southeast_2["ap-southeast-2 · dr"]' in diagram
+
+
+def test_the_primary_comes_before_the_dr_region_in_the_tree_the_counts_and_the_diagram(previews):
+    # eu's dr region (eu-central-1) sorts before its primary (eu-west-1) by name
+    eu = previews["eu"]
+    tree = tree_of(eu.cli.out)
+    assert tree.index("── eu-west-1 · primary (") < tree.index("── eu-central-1 · dr (")
+    header = next(line for line in eu.cli.out.splitlines() if "┃ type" in line)
+    assert header.index("eu-west-1 · primary") < header.index("eu-central-1 · dr")
+    assert eu.diagram.index('["eu-west-1 · primary"]') < eu.diagram.index('["eu-central-1 · dr"]')
 
 
 def test_secrets_are_redacted_and_unknowns_marked():

@@ -441,19 +441,36 @@ def test_the_rollback_is_a_traffic_move_that_says_the_judgement(tmp_path):
     assert outcome.moves[1]["why"].startswith("step 1 judged: ") and "p95_ms" in outcome.moves[1]["why"]
 
 
-def test_taking_over_a_promoted_canary_track_says_whose_traffic_went_back_to_stable(tmp_path):
+def test_a_version_promoted_on_the_canary_track_goes_back_to_stable_before_step_1_everywhere(tmp_path):
+    # after v1 was promoted (both regions' canary at 100 %), rolling out v2 must first move every
+    # region's v1 share back to stable, recorded as v1's moves; no region keeps v1 while v2 is judged
     target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=30.0)
-    target.weights["primary"] = 100  # v1 was promoted on the canary track, never made stable
-    state = RolloutState("us", "aws", "v1", "sha256:old", "x", [1, 100], ["primary"], phase="promoted")
-    state.applied = {"primary": 100, "dr": 0}
+    target.weights = {"primary": 100, "dr": 100}
+    state = RolloutState("us", "aws", "v1", "sha256:old", "x", [1, 100], ["dr", "primary"], phase="promoted")
+    state.applied = {"primary": 100, "dr": 100}
+    save(tmp_path / "state.json", state)
+    runner, _ = _runner(tmp_path, target)
+    events = []
+    runner.on_event = lambda kind, data: events.append((kind, data))
+    outcome = runner.run()
+    assert _moves(outcome)[:3] == [("dr", 100, 0, "v1"), ("primary", 100, 0, "v1"), ("primary", 0, 1, "v2")]
+    assert all("v1 was promoted on the canary track" in m["why"] for m in outcome.moves[:2])
+    first_set = [c for c in target.calls if c[0] == "set_canary_weight"][:2]
+    assert sorted(first_set) == [("set_canary_weight", "dr", 0), ("set_canary_weight", "primary", 0)]
+    said = [d for k, d in events if k == "reconciled"]
+    assert len(said) == 1 and [m["role"] for m in said[0]["moves"]] == ["dr", "primary"]
+
+
+def test_a_v2_rolled_back_after_v1_was_promoted_records_only_v2_s_own_shares(tmp_path):
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=640.0)
+    target.weights = {"primary": 100, "dr": 100}
+    state = RolloutState("us", "aws", "v1", "sha256:old", "x", [1, 100], ["dr", "primary"], phase="promoted")
+    state.applied = {"primary": 100, "dr": 100}
     save(tmp_path / "state.json", state)
     runner, _ = _runner(tmp_path, target)
     outcome = runner.run()
-    first = outcome.moves[0]
-    assert (first["role"], first["from_percent"], first["to_percent"]) == ("primary", 100, 1)
-    assert "the 100 % before were v1's, now back on the stable image" in first["why"]
-    assert "v1 was promoted on the canary track" in first["why"]
-    assert "were v1's" not in outcome.moves[1]["why"], "only the move that took the share over says so"
+    assert outcome.decision == "rolled_back"
+    assert _moves(outcome) == [("dr", 100, 0, "v1"), ("primary", 100, 0, "v1"), ("primary", 0, 1, "v2"), ("primary", 1, 0, "v2")]
 
 
 def test_an_unknown_split_rolled_back_before_step_1_is_a_traffic_move(tmp_path):
@@ -505,3 +522,57 @@ def test_every_input_file_s_mistake_is_refused_in_one_run(project_copy):
     assert "Pulumi.us.yaml: meridian:colour: unknown key" in message, message
     assert "versions.yaml: versions.bad.fault" in message, message
     assert "slo.yaml: objectives.p96_ms" in message, message
+
+
+# --- what a step says when the canary was never judged -----------------------------------------
+
+
+def test_a_side_never_judged_says_so_instead_of_percentiles():
+    assert judgelib.fmt_summary({"requests": 14, "judged": 14}) == "14 req, 14 judged: too few to judge"
+    assert judgelib.fmt_summary({"requests": 0}) == "no requests"
+    v = judgelib.judge(
+        judgelib.split_by_version(_samples(30, 40, "v2"), "v2"), SLO, min_samples=5, elapsed_s=3, window_s=3, max_hold_s=12
+    )
+    assert judgelib.fmt_summary(judgelib.summary(v.canary)).startswith("30 req, p95 40.0 ms")
+
+
+def test_the_hold_clock_never_runs_past_its_limit():
+    assert judgelib.hold_clock(2.04, 3, 12, short_of_samples=True) == "2.0/3 s"
+    assert judgelib.hold_clock(10.1, 3, 12, short_of_samples=True) == "window 3 s over, short of requests 10.1/12 s"
+    assert judgelib.hold_clock(12.3, 3, 12, short_of_samples=True).endswith("12.0/12 s")
+    assert judgelib.hold_clock(5.1, 5, 20, short_of_samples=False) == "window 5 s done"
+
+
+def test_not_enough_evidence_rolls_back_and_the_report_is_written(tmp_path):
+    # the canary gets 1 % of 200 requests per weight change: never the 50 asked for
+    from meridian.rollout import report as reportlib
+    from meridian.rollout.drive import Runner
+    from meridian.slo.raw import RAW_FIELDS
+
+    target = ProtocolOnlyTarget(tmp_path / "live.csv", canary_ms=30.0)
+    target.live_csv.write_text(",".join(RAW_FIELDS) + "\n0.0,GET /x,1,200,ok,acme,stable\n")
+    plan = RolloutPlan("us", "aws", "v2", "sha256:img", (1, 100), ("primary",), 0.3, 50)
+    lines = []
+
+    def on_event(kind, data):
+        if kind == "judged":
+            r = data["record"]
+            lines.append(f"canary {judgelib.fmt_summary(r.canary)}; stable {judgelib.fmt_summary(r.stable)}")
+
+    runner = Runner(target, plan, SLO, tmp_path / "state.json", lambda role: (target.live_csv, lambda: None), on_event=on_event)
+    runner.max_hold_s = 0.6
+    outcome = runner.run()
+    assert outcome.decision == "rolled_back" and "not enough evidence" in outcome.reason
+    assert lines and "too few to judge" in lines[0]
+    doc = {
+        "plan": plan.to_dict(),
+        "plan_sha256": plan.sha256,
+        "decision": outcome.decision,
+        "reason": outcome.reason,
+        "objectives": {},
+        "steps": [s.to_dict() for s in outcome.steps],
+        "rollback": outcome.rollback,
+        "traffic_moves": outcome.moves,
+    }
+    paths = reportlib.write(tmp_path / "report", doc, outcome.samples, "v2")
+    assert "too few to judge" in paths["md"].read_text()

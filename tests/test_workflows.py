@@ -40,6 +40,7 @@ PINS = {
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
     "actions/github-script": ("ed597411d8f924073f98dfc5c65a23a2325f34cd", "v8.0.0"),
     "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+    "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
     "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
 }
 # Inputs of each action at the pinned release, from its action.yml at that commit.
@@ -83,6 +84,9 @@ ACTION_INPUTS = {
         ).split()
     ),
 }
+ACTION_INPUTS["actions/cache"] = set(
+    "enableCrossOsArchive fail-on-cache-miss key lookup-only path restore-keys save-always upload-chunk-size".split()
+)
 ACTION_INPUTS["actions/download-artifact"] = set(
     "artifact-ids digest-mismatch download-path github-token merge-multiple name path pattern repository run-id skip-decompress".split()
 )
@@ -204,7 +208,7 @@ def test_every_expression_refers_to_something_that_exists(workflows):
                         "matrix": key in matrix_keys,
                         "inputs": key in inputs,
                         "env": key in step_env,
-                        "needs": key in set(job.get("needs", [])),
+                        "needs": key in ({job["needs"]} if isinstance(job.get("needs"), str) else set(job.get("needs", []))),
                         "vars": f"`{key}`" in documented,
                         "secrets": f"`{key}`" in documented,
                     }[ctx]
@@ -232,6 +236,8 @@ def matrix_stacks(job) -> list[str] | None:
         return None
     if isinstance(stack, list):
         return stack
+    if stack == "${{ fromJSON(needs.planned.outputs.stacks) }}":  # deploy: the stacks the plan job planned
+        return sorted(k.removeprefix("planned_") for k in load(ROOT / ".github/workflows/deploy.yml")["jobs"]["plan"]["outputs"])
     default = re.search(r"'(\[[^']*\])'\s*\)\s*\}\}\s*$", stack)  # fromJSON(<one stack chosen> || '["us", ...]')
     assert default, f"cannot read the stack list from {stack!r}"
     return yaml.safe_load(default.group(1))
@@ -515,7 +521,8 @@ def test_stacks_are_created_on_their_first_run_and_the_policy_pack_has_its_venv(
 def test_the_deploy_applies_exactly_the_plan_its_approvers_saw(workflows):
     wf = workflows["deploy.yml"]["jobs"]
     plan, deploy = wf["plan"], wf["deploy"]
-    assert "environment" not in plan and deploy["environment"] == "${{ matrix.stack }}" and deploy["needs"] == "plan"
+    assert "environment" not in plan and deploy["environment"] == "${{ matrix.stack }}" and deploy["needs"] == "planned"
+    assert wf["planned"]["needs"] == "plan"
     saved = next(s for s in plan["steps"] if s.get("with", {}).get("command") == "preview")
     assert saved["with"]["plan"] == "out/update-plan.json" and saved["with"]["comment-on-summary"] == "true"
     upload = next(s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
@@ -564,3 +571,178 @@ def test_every_role_that_runs_the_program_has_a_kubernetes_access_entry(workflow
         for arn in cluster.viewer_role_arns:
             assert (arn, "AmazonEKSAdminViewPolicy") in grants, f"{stack}: {arn} has no view access entry"
         assert (cluster.deploy_role_arn, "AmazonEKSClusterAdminPolicy") in grants, stack
+
+
+# IAM: a role's MaxSessionDuration defaults to 3600 s, and AssumeRoleWithWebIdentity refuses a longer
+# DurationSeconds ("exceeds the MaxSessionDuration set for this role"):
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_update-role-settings.html#id_roles_update-session-duration
+# https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html (DurationSeconds)
+IAM_DEFAULT_MAX_SESSION_S = 3600
+
+
+def documented_max_sessions() -> dict[str, int]:
+    """docs/ci.md's table of the MaxSessionDuration each role variable must be raised to."""
+    text = CI_DOC.read_text()
+    assert "<!-- max-session-duration: tests/test_workflows.py -->" in text
+    table = text.split("<!-- max-session-duration: tests/test_workflows.py -->", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:-1] for line in table.strip().splitlines()[2:]]
+    out: dict[str, int] = {}
+    for cells in rows:
+        var, need = cells[0].strip().strip("`"), int(cells[-1].strip())
+        out[var] = max(out.get(var, 0), need)
+    return out
+
+
+def test_credentials_longer_than_an_hour_only_from_roles_whose_setup_raises_their_limit(workflows):
+    documented = documented_max_sessions()
+    asked = []
+    for where, _job, step in steps(workflows):
+        if not step.get("uses", "").startswith("aws-actions/configure-aws-credentials@"):
+            continue
+        seconds = int(step["with"].get("role-duration-seconds", IAM_DEFAULT_MAX_SESSION_S))
+        if seconds <= IAM_DEFAULT_MAX_SESSION_S:
+            continue
+        var = re.fullmatch(r"\$\{\{ vars\.(\w+) \}\}", step["with"]["role-to-assume"]).group(1)
+        asked.append(var)
+        assert documented.get(var, IAM_DEFAULT_MAX_SESSION_S) >= seconds, (
+            f"{where}: asks {seconds} s of {var}, whose MaxSessionDuration docs/ci.md does not raise to that "
+            f"(IAM's default is {IAM_DEFAULT_MAX_SESSION_S} s: the first run would fail to assume the role)"
+        )
+    assert set(asked) == set(documented), "the docs' table lists exactly the roles asked for more than an hour"
+
+
+def run_planned_step(workflows, planned: dict, asked: str) -> tuple[list[str], str]:
+    """deploy.yml's `planned` step under bash and jq, as the runner runs it: (stacks, annotations)."""
+    step = workflows["deploy.yml"]["jobs"]["planned"]["steps"][0]
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"gh-output-{os.getpid()}"
+    out.write_text("")
+    env = {**os.environ, "PLANNED": json.dumps(planned), "ASKED": asked, "GITHUB_OUTPUT": str(out)}
+    proc = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in out.read_text().splitlines() if ln.startswith("stacks="))
+    out.unlink()
+    return json.loads(line.removeprefix("stacks=")), proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq (on GitHub's ubuntu runners) is not installed here")
+def test_a_stack_whose_plan_failed_asks_nobody_for_approval(workflows):
+    # GitHub asks for an environment's approval before a job's first step, and a job's `if` cannot see
+    # its matrix (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/accessing-contextual-information-about-workflow-runs#context-availability):
+    # the deploy matrix itself must leave out a stack whose plan leg failed. A matrix job's outputs are
+    # merged by name and a failed leg sets none (docs: "Using job outputs in a matrix job").
+    wf = workflows["deploy.yml"]["jobs"]
+    plan, planned, deploy = wf["plan"], wf["planned"], wf["deploy"]
+    assert plan["steps"][-1]["id"] == "planned", "the ready flag is the plan job's last step: set only if all before passed"
+    assert plan["outputs"] == {f"planned_{s}": f"${{{{ steps.planned.outputs.planned_{s} }}}}" for s in STACKS}
+    assert planned["if"] == "${{ !cancelled() }}" and "environment" not in planned
+    assert deploy["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.planned.outputs.stacks) }}"
+    assert "needs.planned.outputs.stacks != '[]'" in deploy["if"] and "!cancelled()" in deploy["if"]
+    assert planned["steps"][0]["env"]["ASKED"].endswith("""'["us", "eu", "apac"]' }}""")
+    stacks, said = run_planned_step(workflows, {"planned_us": "true", "planned_apac": "true"}, '["us", "eu", "apac"]')
+    assert stacks == ["us", "apac"] and "::error title=No plan, no deploy::the plan job failed for eu:" in said
+    stacks, said = run_planned_step(
+        workflows, {"planned_us": "true", "planned_eu": "true", "planned_apac": "true"}, '["us", "eu", "apac"]'
+    )
+    assert stacks == ["us", "eu", "apac"] and said == ""
+    assert run_planned_step(workflows, {}, '["eu"]')[0] == []
+
+
+def test_every_stack_s_aws_verdict_replaces_its_running_line_even_when_an_offline_gate_failed(workflows):
+    # GitHub: "If a job fails or is skipped, all jobs that need it are skipped unless the jobs use a
+    # conditional expression that causes the job to continue"; a matrix job fails when any leg fails
+    # (https://docs.github.com/en/actions/writing-workflows/workflow-syntax-for-github-actions#jobsjobs_idneeds).
+    # The preview legs post "running" for the AWS line whatever their gate says, so the job that
+    # replaces it must run after a failed leg too (but not after a cancel: then nothing was posted).
+    job = workflows["preview.yml"]["jobs"]["aws-preview"]
+    assert job["needs"] == "preview"
+    condition = job["if"].removeprefix("${{").removesuffix("}}").strip()
+    assert condition.startswith("!cancelled() && "), job["if"]
+    posted = comment_step(workflows, "preview")
+    assert posted["if"].startswith("always()"), "the running line is posted whatever the offline gate said"
+
+
+FAKE_GH = """#!/usr/bin/env bash
+# gh api repos/<repo>/actions/runs?status=<s>&per_page=100: the runs file's runs with that status
+status=$(printf '%s' "$2" | sed -E 's/.*status=([a-z_]+).*/\\1/')
+jq --arg s "$status" '{workflow_runs: [.[] | select(.status == $s)]}' "$RUNS_FILE"
+"""
+
+
+def stack_busy(tmp_path, runs: list[dict]) -> subprocess.CompletedProcess:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RUNS_FILE": str(tmp_path / "runs.json"),
+        "GITHUB_REPOSITORY": "acme/infra",
+        "GITHUB_RUN_ID": "7",
+    }
+    script = ROOT / ".github" / "scripts" / "stack-busy.sh"
+    return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+
+
+def _run(run_id: int, workflow: str, status: str) -> dict:
+    return {
+        "id": run_id,
+        "name": workflow,
+        "run_number": run_id,
+        "status": status,
+        "path": f".github/workflows/{workflow}.yml",
+        "html_url": f"https://github.example/acme/infra/actions/runs/{run_id}",
+    }
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq (on GitHub's ubuntu runners) is not installed here")
+def test_nothing_queues_behind_the_stack_lock_where_a_deploy_may_be_pending(workflows, tmp_path):
+    # GitHub keeps one pending job per concurrency group: "any existing pending job or workflow in the
+    # same concurrency group ... will be canceled and the new queued job or workflow will take its place"
+    # (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/control-the-concurrency-of-workflows-and-jobs).
+    # So only deploy may queue on deploy-<stack>; every other job there checks first.
+    for name, job_id, job in jobs(workflows):
+        if not job.get("concurrency", {}).get("group", "").startswith("deploy-") or (name, job_id) == ("deploy.yml", "deploy"):
+            continue
+        assert job["needs"] == "stack-free", f"{name}:{job_id} queues on the deploy lock unchecked"
+        free = workflows[name]["jobs"]["stack-free"]
+        assert free["permissions"] == {"contents": "read", "actions": "read"}
+        assert ".github/scripts/stack-busy.sh" in free["steps"][-1]["run"]
+        if name == "drift.yml":
+            assert job["if"] == "needs.stack-free.outputs.free == 'true'", "drift skips instead of queueing"
+    # the script: a deploy waiting for approval (pending behind a running job) makes the stack busy
+    busy = stack_busy(
+        tmp_path, [_run(7, "rollout", "in_progress"), _run(3, "deploy", "waiting"), _run(4, "preview", "in_progress")]
+    )
+    assert busy.returncode == 1, busy.stderr
+    assert busy.stdout.strip() == "deploy run #3: waiting (https://github.example/acme/infra/actions/runs/3)"
+    free = stack_busy(
+        tmp_path, [_run(7, "rollout", "in_progress"), _run(4, "preview", "in_progress"), _run(5, "deploy", "completed")]
+    )
+    assert free.returncode == 0 and free.stdout == "", free.stderr
+
+
+def test_the_pr_preview_installs_only_the_preview_set_and_caches_what_installs_it(workflows):
+    # the preview job runs `meridian preview`, `preflight` and `diff`, which need only the base set
+    # (tests/test_extras.py); the Makefile installs with uv, whose cache is ~/.cache/uv (uv docs,
+    # "Caching": https://docs.astral.sh/uv/concepts/cache/), which setup-python's `cache: pip` does not keep
+    job = workflows["preview.yml"]["jobs"]["preview"]
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "make setup-preview" in runs and "make -C base setup-preview" in runs
+    assert not re.search(r"make (-C base )?setup(?!-)", runs), "the whole harness installed for a preview"
+    py = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
+    assert "cache" not in py.get("with", {}), "a pip cache for an install pip does not do"
+    cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache"))
+    assert cache["with"]["path"] == "~/.cache/uv" and "constraints.txt" in cache["with"]["key"]
+    uses = [s.get("uses", "") or s.get("run", "") for s in job["steps"]]
+    assert uses.index(cache["uses"]) < uses.index("make setup-preview")
+
+
+def test_the_rollout_job_points_to_a_report_only_when_one_was_written(workflows):
+    # a rollout that exits 1 before writing its report (an error) must not send readers to it
+    job = workflows["rollout.yml"]["jobs"]["rollout"]
+    said = next(s for s in job["steps"] if s.get("name") == "A rolled-back canary says where and why")
+    assert "hashFiles('out/rollout/rollout.md') != ''" in said["if"]
+    broke = next(s for s in job["steps"] if s.get("name") == "A rollout that broke before its report says so")
+    assert "hashFiles('out/rollout/rollout.md') == ''" in broke["if"] and "--rollback" in broke["run"]

@@ -73,11 +73,7 @@ def run_chaos(req: ChaosRequest) -> int:
     gate.print_verdict(console, result)
     m = outcome.metrics
     if "mttr_s" in m:
-        console.print(
-            f"fault window {m['mttr_s']:.2f} s: detected after {m.get('detect_s')} s, first error after "
-            f"{m.get('first_error_s')} s, recovered after {m.get('recovery_s')} s "
-            f"(detection bound {m['detection_bound_s']:g} s); journal {m['journal_status']}"
-        )
+        console.print(fault_summary(m))
     else:  # the journal's status can say completed when nothing was injected
         console.print(f"no fault window: the method never ran (journal {m['journal_status']})")
     if not outcome.verdict.passed:
@@ -86,3 +82,20 @@ def run_chaos(req: ChaosRequest) -> int:
         raise ChaosFailed("\n".join(lines))
     console.print(f"[green]chaos {req.scenario} passed[/]")
     return 0
+
+
+def fault_summary(m: dict) -> str:
+    """The fault window in words: what was detected when, and what users saw (no `None s`, no
+    "recovered after 0.0 s" when nothing failed)."""
+    detect = m.get("detect_s")
+    detected = "never detected by the health checks" if detect is None else f"detected after {detect:.2f} s"
+    if m.get("first_error_s") is None:
+        users = "no request failed, so nothing to recover from"
+    elif m.get("recovery_s") is None:
+        users = f"first error after {m['first_error_s']:.2f} s, no good answer after the last error within the run"
+    else:
+        users = f"first error after {m['first_error_s']:.2f} s, recovered after {m['recovery_s']:.2f} s"
+    return (
+        f"fault window {m['mttr_s']:.2f} s: {detected} (detection bound {m['detection_bound_s']:g} s); "
+        f"{users}; journal {m['journal_status']}"
+    )

@@ -8,6 +8,7 @@ Commands import from here, never from each other, so `preview`, `policy`, `diff`
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,8 +147,55 @@ def show_diff(markdown: str, console: Console) -> None:
     body = markdown.split("\n", 1)[1]  # without the HTML marker line
     if console.is_terminal:
         console.print(Markdown(body))
-    else:  # a pipe or a CI log: the Markdown itself, every row whole, no padding to the pipe's width
-        console.out(body, highlight=False, end="")
+    else:  # a pipe or a CI log: plain text, every row whole, columns as wide as their widest cell
+        console.out(markdown_as_plain_text(body), highlight=False, end="")
+
+
+_INLINE = re.compile(r"\*\*(.+?)\*\*|(?<![\w`])_(.+?)_(?![\w`])|`([^`]*)`")
+_DETAILS = re.compile(r"</?details>|</?summary>")
+
+
+def _inline(text: str) -> str:
+    while (plain := _INLINE.sub(lambda m: next(g for g in m.groups() if g is not None), text)) != text:
+        text = plain  # bold around code: each layer in turn
+    return plain
+
+
+def _cells(row: str) -> list[str]:
+    return [c.strip() for c in row.strip().strip("|").split(" | ")]
+
+
+def markdown_as_plain_text(markdown: str) -> str:
+    """The diff's Markdown as plain text for a pipe: no `**`, backticks, `#` or HTML tags; each table
+    aligned to its widest cell (never cut), numbers right-aligned where the table says so."""
+    out: list[str] = []
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            table = []
+            while i < len(lines) and lines[i].startswith("|"):
+                table.append(lines[i])
+                i += 1
+            rows = [[_inline(c) for c in _cells(r)] for r in table if not re.fullmatch(r"\|[\s|:-]+\|", r.strip())]
+            separator = next((r for r in table if re.fullmatch(r"\|[\s|:-]+\|", r.strip())), "")
+            align = [a.strip() for a in separator.strip().strip("|").split("|")]
+            right = [a.endswith(":") for a in align]
+            widths = [max(len(r[c]) for r in rows if c < len(r)) for c in range(max(map(len, rows)))]
+            for r in rows:
+                cells = [(v.rjust if c < len(right) and right[c] else v.ljust)(widths[c]) for c, v in enumerate(r)]
+                out.append("  ".join(cells).rstrip())
+            continue
+        if line.startswith("<!--") and line.rstrip().endswith("-->"):
+            i += 1
+            continue
+        text = _inline(_DETAILS.sub("", line)).rstrip()
+        if text.startswith("#"):
+            text = text.lstrip("#").strip()
+        out.append(text)
+        i += 1
+    return "\n".join(out).strip("\n") + "\n"
 
 
 def print_against(base: dict[str, Any], head: dict[str, Any], console: Console) -> None:

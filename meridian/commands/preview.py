@@ -110,7 +110,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     if diagram_path:
         from meridian.engine.diagram import mermaid
 
-        diagram_path.write_text(mermaid(plan))
+        diagram_path.write_text(mermaid(plan, roles))
         notes.print(f"diagram written to {diagram_path}")
     if base_plan is not None:
         print_against(base_plan, document, notes)  # stdout stays the document in json/markdown formats

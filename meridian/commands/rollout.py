@@ -198,13 +198,19 @@ def run_rollout(req: RolloutRequest) -> int:
             res = target.start_canary(role, req.version, fault)
             console.print(f"  {role}: {res.detail} ({res.seconds:.1f} s)")
 
+    from rich.markup import escape
+
     status = Progress(console)
 
     def on_event(kind: str, data: dict) -> None:
         if kind == "reconcile":
             console.print(f"  state: {data['decision']}: {data['reason']}")
         elif kind == "reconciled":
-            console.print(f"  rolled back to 0 % first in {data['seconds'] * 1000:.0f} ms (live {data['live']})")
+            shifted = ", ".join(f"{m['role']} {m['from_percent']} % -> {m['to_percent']} %" for m in data["moves"])
+            console.print(
+                f"  before step 1: {data['version']}'s canary traffic back to the stable image ({shifted}) "
+                f"in {data['seconds'] * 1000:.0f} ms; canary weights now {drive.fmt_weights(data['live'])}"
+            )
         elif kind == "step":
             step = data["step"]
             console.print(
@@ -219,7 +225,10 @@ def run_rollout(req: RolloutRequest) -> int:
             status.start()
         elif kind == "look":
             step, j = data["step"], data["judgement"]
-            status.update(f"step {step.index + 1}: {step.role} {step.percent} %, {data['elapsed']:.1f}/{window:g} s: {j.reason}")
+            clock = drive.judgelib.hold_clock(
+                data["elapsed"], window, data["max_hold"], short_of_samples=j.canary_judged < plan.min_samples
+            )
+            status.update(f"step {step.index + 1}: {step.role} {step.percent} %, {clock}: {escape(j.reason)}")
         elif kind == "judged":
             status.stop()
             r = data["record"]
@@ -313,16 +322,18 @@ def provenance_record(plan, outcome, project_dir: Path) -> dict:
 
 
 def _dry_run(console, target, plan, spath: Path) -> int:
+    from meridian.rollout import drive
     from meridian.rollout.plan import weights_at
     from meridian.rollout.state import load, reconcile
 
     steps = plan.steps_list()
     live = target.canary_weights()
     decision = reconcile(load(spath), live, plan.version, len(steps))
-    console.print(f"  live canary weights {live}; state {spath}: {decision.kind} ({decision.reason})")
+    console.print(f"  live canary weights {drive.fmt_weights(live)}; state {spath}: {decision.kind} ({decision.reason})")
     for step in steps:
         console.print(
-            f"  step {step.index + 1}: {step.label} -> weights {weights_at(steps, step.index)}, hold {plan.window_s:g} s"
+            f"  step {step.index + 1}: {step.label} -> canary weights {drive.fmt_weights(weights_at(steps, step.index))}, "
+            f"hold {plan.window_s:g} s"
         )
     console.print("dry run: nothing changed")
     return 0
@@ -341,14 +352,12 @@ def _rollback(console, target, spath: Path) -> int:
     state = load(spath)
     if state is not None:
         state.phase, state.applied, state.updated_at = "rolled_back", after, drive.now_iso()
-        state.reason = f"--rollback (was {', '.join(f'{r} {w} %' for r, w in sorted(before.items()))})"
+        state.reason = f"--rollback (was {drive.fmt_weights(before)})"
         save(spath, state)
 
-    def split(weights: dict[str, int]) -> str:
-        return ", ".join(f"{role} {w} %" for role, w in sorted(weights.items())) or "none"
-
     console.print(
-        f"[green]rolled back[/]: canary weights {split(before)} -> {split(after)} in {seconds * 1000:.0f} ms; "
+        f"[green]rolled back[/]: canary weights {drive.fmt_weights(before)} -> {drive.fmt_weights(after)} "
+        f"in {seconds * 1000:.0f} ms; "
         "the stable image serves everything"
     )
     return 0

@@ -18,7 +18,9 @@ def _node_id(urn: str) -> str:
     return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", urn.rsplit("::", 1)[-1])
 
 
-def mermaid(plan: Plan) -> str:
+def mermaid(plan: Plan, roles: dict[str, str] | None = None) -> str:
+    """`roles`: the stack's primary and dr regions, marked on their subgraphs and drawn first."""
+    roles = roles or {}
     components = [r for r in plan.registrations if not r.custom and r.type != "pulumi:pulumi:Stack"]
     owner = {reg.urn: comp_urn for comp_urn, regs in plan.owned.items() for reg in regs}
 
@@ -36,8 +38,10 @@ def mermaid(plan: Plan) -> str:
         by_region[plan.component_region(comp.urn) or "stack-wide"].append(comp)
 
     lines = ["```mermaid", "flowchart LR"]
-    for region in sorted(by_region):
-        lines.append(f'  subgraph {_node_id(region)}["{region}"]')
+    rank = {"primary": 0, "dr": 1}
+    for region in sorted(by_region, key=lambda r: (rank.get(roles.get(r, ""), len(rank)), r)):
+        title = f"{region} · {roles[region]}" if region in roles else region
+        lines.append(f'  subgraph {_node_id(region)}["{title}"]')
         lines.extend(f'    {_node_id(c.urn)}["{label(c)}"]' for c in by_region[region])
         lines.append("  end")
     comp_urns = {c.urn for c in components}

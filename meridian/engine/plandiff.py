@@ -155,6 +155,10 @@ class PlanDiff:
     policy_note: str
     cost: CostDiff
     secrets_note: str = ""  # why secret values were not compared, if they were not
+    # providers are counted apart, as `meridian preview` counts them ("N resources + P providers")
+    unchanged_providers: int = 0
+    head_resources: int = 0
+    head_providers: int = 0
 
     @property
     def protected_deletes(self) -> list[ResourceChange]:
@@ -195,6 +199,7 @@ class PlanDiff:
                 "removed": [{**resource(r), "protect": r.protect} for r in self.removed],
                 "changed": [resource(r) for r in self.changed],
                 "unchanged": self.unchanged,
+                "unchanged_providers": self.unchanged_providers,
                 "protected_deletes": [r.urn for r in self.protected_deletes],
             },
             "secrets": {"compared": not self.secrets_note, "note": self.secrets_note},
@@ -249,10 +254,26 @@ def diff_plans(base: dict[str, Any], head: dict[str, Any]) -> PlanDiff:
         changes += secret_changes(old_secrets.get(urn, {}), new_secrets.get(urn, {}), {c.path for c in changes})
         if changes:
             changed.append(_ref(after[urn], tuple(changes)))
-    unchanged = len(before.keys() & after.keys()) - len(changed)
+    kept = (before.keys() & after.keys()) - {r.urn for r in changed}
+    kept_providers = sum(1 for u in kept if _is_provider(after[u]))
+    head_providers = sum(1 for r in after.values() if _is_provider(r))
     return PlanDiff(
-        head["stack"], added, removed, changed, unchanged, *_policy_diff(base, head), _cost_diff(base, head), secrets_note
+        head["stack"],
+        added,
+        removed,
+        changed,
+        len(kept) - kept_providers,
+        *_policy_diff(base, head),
+        _cost_diff(base, head),
+        secrets_note,
+        kept_providers,
+        len(after) - head_providers,
+        head_providers,
     )
+
+
+def _is_provider(r: dict[str, Any]) -> bool:
+    return r["type"].startswith("pulumi:providers:")
 
 
 def _secret_digests(base: dict[str, Any], head: dict[str, Any]) -> tuple[dict, dict, str]:
@@ -558,8 +579,19 @@ def _cost_section(cost: CostDiff) -> list[str]:
     for label, lines in (("region", cost.regions), ("tenant", cost.tenants), ("type", cost.types)):
         for line in lines[:_ROWS]:
             key = _code(short_type(line.key)) if label == "type" else _code(line.key)
-            out.append(f"| {label} {key} | {_usd(line.before)} | {_usd(line.after)} | {_delta(line)} |")
+            if label == "type" and ":" not in line.key:
+                label_here = "estimate"  # a cost line that is no resource (tenants' storage at quota)
+            else:
+                label_here = label
+            out.append(f"| {label_here} {key} | {_usd(line.before)} | {_usd(line.after)} | {_delta(line)} |")
     out.append("")
+    if cost.tenants:
+        out += [
+            "_A tenant's row is its own resources plus its share of the platform's shared costs (clusters, "
+            "database, network), allocated by request quota: adding or removing a tenant moves every other "
+            "tenant's row._",
+            "",
+        ]
     out += [f"- ⚠️ {_cell(p)}" for p in cost.head_problems]
     return out + ([""] if cost.head_problems else [])
 
@@ -578,14 +610,22 @@ def _change_text(c: ValueChange) -> str:
     return _code(c.path)
 
 
+def _providers_note(d: PlanDiff) -> str:
+    """The head plan's size as `meridian preview` states it, so the two outputs' counts add up."""
+    if not d.head_resources and not d.head_providers:
+        return ""
+    providers = f" + {d.head_providers} provider{'s' * (d.head_providers != 1)}" if d.head_providers else ""
+    return f"; the change's plan: {d.head_resources} resources{providers}, as `meridian preview` counts them"
+
+
 def _resources_section(d: PlanDiff) -> list[str]:
     note = [f"> {d.secrets_note}", ""] if d.secrets_note else []
     if not (d.added or d.removed or d.changed):
-        return [*note, f"No resource changes ({d.unchanged} unchanged)."]
+        return [*note, f"No resource changes ({d.unchanged} unchanged{_providers_note(d)})."]
     out = [
         *note,
         f"<details><summary>Resources: {len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to delete, "
-        f"{d.unchanged} unchanged</summary>",
+        f"{d.unchanged} unchanged{_providers_note(d)}</summary>",
         "",
         "| | resource | region | inputs: changed (~), set (+ / -) |",
         "|---|---|---|---|",

@@ -88,6 +88,11 @@ def move(role: str, before: int, after: int, version: str, why: str, at: float |
     }
 
 
+def fmt_weights(weights: dict[str, int]) -> str:
+    """Canary weights as a person reads them: `dr 0 %, primary 100 %` (never a Python dict)."""
+    return ", ".join(f"{role} {w} %" for role, w in sorted(weights.items())) or "none"
+
+
 def require_canary_api(target: Target) -> None:
     require(target, CanaryTraffic, "it cannot shift canary traffic")
 
@@ -133,8 +138,6 @@ class Runner:
     prepare_region: Callable[[str], None] = lambda role: None  # sandbox: start the canary process
     on_event: Callable[[str, dict], None] = lambda kind, data: None
     max_hold_s: float | None = None
-    _carried: str = field(default="", init=False, repr=False)  # whose canary share was live before this run
-    _before_run: str = field(default="", init=False, repr=False)  # what reconcile said about it
 
     def decide(self) -> tuple[Decision, RolloutState | None]:
         from meridian.rollout.state import load
@@ -149,13 +152,16 @@ class Runner:
             return Outcome("done", reason=decision.reason)
         moves: list[dict] = []
         # the canary track's share before this run is the last recorded version's (or nobody's)
-        self._carried = state.version if state is not None else "an unrecorded version"
-        self._before_run = decision.reason
-        if decision.kind == "rollback":
-            before = self.target.canary_weights()
+        carried = state.version if state is not None else "an unrecorded version"
+        before = self.target.canary_weights()
+        if decision.kind == "rollback" or (decision.kind == "fresh" and any(before.values())):
+            # a share this run did not set (an unknown split, or a version promoted on the canary
+            # track): back to the stable image before step 1, said and recorded, so no region keeps
+            # another version's canary traffic while this one is judged
             seconds, live = rollback_all(self.target)
+            why = f"reconcile before step 1: {decision.reason}"
             moves += [
-                move(role, before[role], live.get(role, 0), self._carried, f"reconcile before step 1: {decision.reason}")
+                move(role, before[role], live.get(role, 0), carried, why)
                 for role in sorted(before)
                 if before[role] != live.get(role, 0)
             ]
@@ -163,7 +169,7 @@ class Runner:
                 state.phase, state.applied, state.reason = "rolled_back", live, f"reconciled: {decision.reason}"
                 state.updated_at = now_iso()
                 save(self.state_path, state)
-            self.on_event("reconciled", {"seconds": seconds, "live": live})
+            self.on_event("reconciled", {"seconds": seconds, "live": live, "moves": list(moves), "version": carried})
             position = 0
         else:
             position = decision.position
@@ -246,10 +252,6 @@ class Runner:
         state.applied, state.position, state.updated_at = live, step.index, now_iso()
         save(self.state_path, state)  # recorded before judging: an interrupted step is known
         why = f"step {step.index + 1} of the plan ({step.label})"
-        taken_over = self._carried != self.plan.version
-        if before and taken_over and not any(m["role"] == step.role and m["version"] == self.plan.version for m in outcome.moves):
-            # a share this run did not set: the previous version's, which this step takes over
-            why += f"; the {before} % before were {self._carried}'s, now back on the stable image ({self._before_run})"
         outcome.moves.append(move(step.role, before, step.percent, self.plan.version, why, at=started))
         self.on_event("step", {"step": step, "live": live, "before": before})
         backlog = reader.new()  # up to now: the report keeps them all, the step judges those since its weight
@@ -265,7 +267,7 @@ class Runner:
             verdict = judgelib.judge(
                 split, self.slo, min_samples=self.plan.min_samples, elapsed_s=elapsed, window_s=window, max_hold_s=max_hold
             )
-            self.on_event("look", {"step": step, "elapsed": elapsed, "judgement": verdict})
+            self.on_event("look", {"step": step, "elapsed": elapsed, "judgement": verdict, "max_hold": max_hold})
             if verdict.decision != "hold":
                 break
         return StepRecord(

@@ -109,6 +109,20 @@ def summary(verdict: Verdict | None) -> dict:
 
 
 def fmt_summary(d: dict) -> str:
+    """One side of a step (canary or stable) in a line. A side that was never judged (too few
+    requests) has only its counts: it says so instead of percentiles it does not have."""
     if not d.get("requests"):
         return "no requests"
+    if "p95_ms" not in d:
+        return f"{d['requests']} req, {d.get('judged', 0)} judged: too few to judge"
     return f"{d['requests']} req, p95 {fmt_value('p95_ms', d['p95_ms'])}, errors {fmt_value('error_rate', d['error_rate'])}"
+
+
+def hold_clock(elapsed_s: float, window_s: float, max_hold_s: float, *, short_of_samples: bool) -> str:
+    """Where a step is in its hold, never past its own limit: within the window `2.0/5 s`; after it,
+    while short of canary requests, against the longest hold `9.1/20 s`; else the window is done."""
+    if elapsed_s < window_s:
+        return f"{elapsed_s:.1f}/{window_s:g} s"
+    if short_of_samples:
+        return f"window {window_s:g} s over, short of requests {min(elapsed_s, max_hold_s):.1f}/{max_hold_s:g} s"
+    return f"window {window_s:g} s done"

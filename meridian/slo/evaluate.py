@@ -480,17 +480,21 @@ def evaluate(
     return Verdict(passed, overall, endpoints, tenant_stats, checks, chaos, notes)
 
 
-def timeline(samples: list[Sample], bucket_s: float = 1.0) -> list[dict]:
-    """Per time bucket (from the first request): requests/s, errors/s, throttled/s and exact
-    p50/p95/p99 of the bucket's successful requests (`ok` of them): what the report plots.
+def timeline(samples: list[Sample], bucket_s: float = 1.0, align_to: float | None = None) -> list[dict]:
+    """Per time bucket: requests/s, errors/s, throttled/s and exact p50/p95/p99 of the bucket's
+    successful requests (`ok` of them): what the report plots. `offset_s` is the bucket's start in
+    seconds since the first request.
 
-    The last bucket usually ends with the run, before its width is up: its rates are per full
-    width, so it is marked `partial` (with the `span_s` it covers) and the plot leaves it out
+    `align_to` (a fault's start): a bucket edge falls exactly there, so no bucket mixes requests from
+    before and after it and a spike starts where the fault does, not at the edge before it. A bucket
+    the run covers only in part (the last one, usually; the first one when aligned) has rates per
+    full width, so it is marked `partial` (with the `span_s` it covers) and the plot leaves it out
     rather than draw a throughput drop that did not happen."""
     if not samples:
         return []
-    t0 = min(s.start for s in samples)
+    first = min(s.start for s in samples)
     last = max(s.start for s in samples)
+    t0 = first if align_to is None else align_to - math.ceil((align_to - first) / bucket_s) * bucket_s
     buckets: dict[int, list[Sample]] = defaultdict(list)
     for s in samples:
         buckets[int((s.start - t0) // bucket_s)].append(s)
@@ -501,7 +505,7 @@ def timeline(samples: list[Sample], bucket_s: float = 1.0) -> list[dict]:
         out.append(
             {
                 "t": round(t0 + i * bucket_s, 3),
-                "offset_s": i * bucket_s,
+                "offset_s": round(t0 + i * bucket_s - first, 3),
                 "rps": len(b) / bucket_s,
                 "errors_per_s": sum(s.outcome == ERROR for s in b) / bucket_s,
                 "throttled_per_s": sum(s.outcome == THROTTLED for s in b) / bucket_s,
@@ -514,4 +518,7 @@ def timeline(samples: list[Sample], bucket_s: float = 1.0) -> list[dict]:
     span = last - (t0 + (len(out) - 1) * bucket_s)
     if len(out) > 1 and span < 0.9 * bucket_s:
         out[-1].update(partial=True, span_s=round(span, 3))
+    lead = t0 + bucket_s - first
+    if len(out) > 1 and lead < 0.9 * bucket_s:
+        out[0].update(partial=True, span_s=round(lead, 3))
     return out

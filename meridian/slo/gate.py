@@ -43,7 +43,7 @@ def check_tested_plan(target: Target, previewed_sha256: str | None) -> str | Non
 def progress_printer(console, spec: run.LoadSpec):
     """A callback for `LocustRun.wait`: the load's progress, live in a terminal, a line every few
     seconds in a CI log (output.Progress). The clock stops at the run's duration: after it, the
-    line says the run is finishing (the last requests and the report) instead of counting past it."""
+    line says once that the run is finishing (the last requests and the report) instead of counting past it."""
     status = Progress(console, "starting Locust ...").start()
     t0 = time.monotonic()
 
@@ -53,9 +53,10 @@ def progress_printer(console, spec: run.LoadSpec):
             return
         p95 = "-" if p["window_p95_ms"] is None else f"{p['window_p95_ms']:.0f} ms"
         elapsed = time.monotonic() - t0
-        clock = (
-            f"{elapsed:4.0f}/{spec.duration_s:g} s" if elapsed <= spec.duration_s else f"{spec.duration_s:g} s done, finishing"
-        )
+        if elapsed > spec.duration_s:  # said once: the counts come whole in the summary after it
+            status.update(f"{spec.duration_s:g} s done: the last requests in flight, then the report")
+            return
+        clock = f"{elapsed:4.0f}/{spec.duration_s:g} s"
         status.update(
             f"{clock}  users {p['users']:>4}  "
             f"req {p['requests']:>7}  last s: {p['window_requests']:>5} req, {p['window_errors']} err, "

@@ -28,7 +28,8 @@ def write(
 ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     span = (max(x.start for x in samples) - min(x.start for x in samples)) if samples else 0.0
-    series = timeline(samples, 0.5 if span < 120 else 1.0)  # short chaos runs: fault edges need finer steps
+    # short chaos runs: fault edges need finer steps; a bin edge on the (first) fault's start
+    series = timeline(samples, 0.5 if span < 120 else 1.0, align_to=min((w.start for w in windows), default=None))
     doc = {
         "title": title,
         **meta,
@@ -143,7 +144,7 @@ def figure(title: str, series: list[dict], spec: SloSpec, windows, events):
     import matplotlib.pyplot as plt
 
     fig, (lat, tput) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    t0 = series[0]["t"] if series else 0.0
+    t0 = series[0]["t"] - series[0]["offset_s"] if series else 0.0  # the first request: x = 0
     whole = [p for p in series if not p.get("partial")]
     xs = [p["offset_s"] for p in whole]
     missing = []  # percentiles no bin had enough requests for: no line, no legend entry, said in the title
@@ -176,7 +177,7 @@ def figure(title: str, series: list[dict], spec: SloSpec, windows, events):
     tput.set_ylabel("requests/s")
     tput.set_xlabel("seconds since the first request")
     width = series[1]["offset_s"] - series[0]["offset_s"] if len(series) > 1 else 0
-    cut = " (the last, partial bin left out)" if len(whole) < len(series) else ""
+    cut = " (partial bins at the ends left out)" if len(whole) < len(series) else ""
     lat.set_title(
         f"per {width:g} s bin{cut}; p95 drawn where a bin has >= {MIN_OK['p95_ms']} successful requests, "
         f"p99 where >= {MIN_OK['p99_ms']}" + "".join(f"\n{m}" for m in missing),
@@ -187,8 +188,17 @@ def figure(title: str, series: list[dict], spec: SloSpec, windows, events):
         for w in windows:
             ax.axvspan(w.start - t0, w.end - t0, color="tab:red", alpha=0.12)
         ax.grid(alpha=0.3)
-    for w in windows:
-        lat.annotate(w.label, (w.start - t0, 1.0), xycoords=("data", "axes fraction"), fontsize=8, va="bottom", color="tab:red")
+    for w in windows:  # inside the plot, under its top edge: the title above stays clear
+        lat.annotate(
+            w.label,
+            (w.start - t0, 0.98),
+            xycoords=("data", "axes fraction"),
+            fontsize=8,
+            va="top",
+            ha="left",
+            color="tab:red",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
     # events in time order, each label on its own level so near-simultaneous ones stay readable
     for i, e in enumerate(sorted(events, key=lambda e: e["t"])):
         x = e["t"] - t0

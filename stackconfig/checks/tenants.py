@@ -9,6 +9,20 @@ from stackconfig.errors import did_you_mean
 from stackconfig.models import Quota
 
 
+def unknown_plans_of_raw_entries(raw_tenants: Any, plans: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """When the tenants section did not validate (another key of some entry is wrong), the plan
+    check still runs on the entries as written, so one run names every problem of an entry."""
+    out: list[tuple[str, str]] = []
+    for i, entry in enumerate(raw_tenants if isinstance(raw_tenants, list) else ()):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("plan"), str) or entry["plan"] in plans:
+            continue
+        tenant_id = entry.get("id")
+        at = f"tenants[{tenant_id!r}]" if isinstance(tenant_id, str) else f"tenants[{i}]"
+        plan = entry["plan"]
+        out.append((f"{at}.plan", f"unknown plan {plan!r} (allowed: {', '.join(plans)})" + did_you_mean(plan, plans)))
+    return out
+
+
 def problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     plans = s.get("plans")
