@@ -94,6 +94,12 @@ def _row(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def dsn_hosts(dsn: str) -> list[str]:
+    """The hosts of a `postgresql://user@host1:port,host2:port/db` DSN, in order (at least one)."""
+    netloc = dsn.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    return [h for h in netloc.split(",") if h] or [""]
+
+
 class PgStore:
     def __init__(
         self,
@@ -119,13 +125,22 @@ class PgStore:
         kw = dict(
             min_size=0,
             max_size=self.pool_max,
-            timeout=self.timeout_s,
             command_timeout=self.timeout_s,
             max_inactive_connection_lifetime=30,
             **({"password": self.password} if self.password is not None else {}),
         )
-        self._write = await asyncpg.create_pool(self.write_dsn, **kw)
-        self._read = self._write if self.read_dsn == self.write_dsn else await asyncpg.create_pool(self.read_dsn, **kw)
+        self._write = await asyncpg.create_pool(self.write_dsn, timeout=self.connect_timeout(self.write_dsn), **kw)
+        self._read = (
+            self._write
+            if self.read_dsn == self.write_dsn
+            else await asyncpg.create_pool(self.read_dsn, timeout=self.connect_timeout(self.read_dsn), **kw)
+        )
+
+    def connect_timeout(self, dsn: str) -> float:
+        """`timeout_s` for each host the DSN lists: asyncpg spends one connect timeout across all of
+        them, so a first host that swallows packets (a switched-over cluster endpoint) would use it up
+        before the next host (the reader endpoint that forwards writes) is ever tried."""
+        return self.timeout_s * len(dsn_hosts(dsn))
 
     async def close(self) -> None:
         for pool in {id(p): p for p in (self._write, self._read) if p is not None}.values():
