@@ -298,10 +298,10 @@ class AlertSubscription(_Model):
         if self.protocol == "https" and not re.fullmatch(r"https://[^\s/]+(/\S*)?", ep):
             raise ValueError(f"https endpoint must be an https:// URL, got {ep!r}")
         if self.protocol in ("sqs", "lambda"):
-            service = {"sqs": "sqs", "lambda": "lambda"}[self.protocol]
+            what = {"sqs": "an SQS queue", "lambda": "a Lambda function"}[self.protocol]
             m = ARN.match(ep)
-            if m is None or m["service"] != service or not m["region"]:
-                raise ValueError(f"{self.protocol} endpoint must be the ARN of an {service} resource with its region, got {ep!r}")
+            if m is None or m["service"] != self.protocol or not m["region"]:
+                raise ValueError(f"{self.protocol} endpoint must be the ARN of {what} with its region, got {ep!r}")
         return self
 
     @property

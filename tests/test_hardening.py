@@ -267,8 +267,8 @@ def test_alert_subscriptions_are_validated_with_file_and_key():
         )
     text = str(err.value)
     assert "Pulumi.eu.yaml: meridian:alerts.subscriptions[0].protocol" in text
-    assert "meridian:alerts.subscriptions[1]: Value error, email endpoint must be an address" in text
-    assert "meridian:alerts.subscriptions[2]: Value error, lambda endpoint must be the ARN of an lambda resource" in text
+    assert "meridian:alerts.subscriptions[1]: email endpoint must be an address" in text
+    assert "meridian:alerts.subscriptions[2]: lambda endpoint must be the ARN of a Lambda function" in text
 
 
 def test_production_needs_an_account_and_somewhere_for_alerts_and_roles_in_that_account():

@@ -325,7 +325,7 @@ def test_preview_diff_shows_the_change_against_a_base_plan(previews, tmp_path):
     out = " ".join(result.out.split())
     assert "against the base plan" in out
     assert re.search(r"resources \+1 ~1 -1", out), out[-3000:]
-    assert "`blockPublicPolicy`: false → true" in out  # piped: the Markdown itself
+    assert "blockPublicPolicy: false → true" in out  # piped: plain text, nothing cut
     assert "policy pack not evaluated in the head plan" in out
 
 
