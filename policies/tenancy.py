@@ -83,13 +83,32 @@ _KEY_ARN = re.compile(r"^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
 _LIST_ACTIONS = ("s3:listbucket", "s3:listbucketversions")
 
 
-def _tenant_namespaces(stack: Stack, label: str) -> dict[str, set[str]]:
-    """Namespace name -> tenants whose namespace has that name (in any cluster)."""
-    out: dict[str, set[str]] = {}
+class _Namespaces(dict[str, set[str]]):
+    """Namespace name -> tenants whose namespace has that name (in any cluster); `unsure` holds the
+    names of namespaces whose labels are unknown at preview, so whose tenant is too."""
+
+    def __init__(self, label: str):
+        super().__init__()
+        self.label = label
+        self.unsure: set[str] = set()
+
+    def owned_by(self, ns: Any, tenant: str) -> bool:
+        """Namespace `ns` is tenant `tenant`'s alone (unknown if its labels are)."""
+        if ns in self.unsure:
+            raise unknown(f"namespace {ns}'s metadata", "labels", self.label)
+        return self.get(ns) == {tenant}
+
+
+def _tenant_namespaces(stack: Stack, label: str) -> _Namespaces:
+    out = _Namespaces(label)
     for ns in stack.of(NAMESPACE):
         tenant = labels_of(ns.props).get(label) if peek(ns.props, "metadata") is not UNKNOWN else None
         name = peek(ns.props, "metadata", "name")
-        if tenant and isinstance(name, str):
+        if not isinstance(name, str):
+            continue
+        if tenant is UNKNOWN:
+            out.unsure.add(name)
+        elif tenant:
             out.setdefault(name, set()).add(tenant)
     return out
 
@@ -260,7 +279,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
             return []
         out: list[tuple[str | None, str]] = []
         ns = dig(assoc.props, "namespace")
-        if namespaces.get(ns) != {tenant}:
+        if not namespaces.owned_by(ns, tenant):
             out.append(
                 (assoc.urn, f"Tenant {tenant}'s pod identity association must be in tenant {tenant}'s namespace, not {ns}")
             )
@@ -281,7 +300,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     return judge_each(stack.of(ROLE), judge) + judge_each(stack.of(POD_IDENTITY), judge_association)
 
 
-def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, set[str]]) -> list[tuple[str | None, str]]:
+def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespaces) -> list[tuple[str | None, str]]:
     """Who may assume the role: only service accounts in the tenant's own namespace."""
     out: list[tuple[str | None, str]] = []
     try:
@@ -326,7 +345,7 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, 
                         continue
                     m = _SUB.match(str(subject))
                     ns = m.group(1) if m else str(subject)
-                    if WILDCARD.search(ns) or namespaces.get(ns) != {tenant}:
+                    if WILDCARD.search(ns) or not namespaces.owned_by(ns, tenant):
                         out.append(
                             (
                                 role.urn,
@@ -336,11 +355,11 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, 
     # Service accounts annotated with the role, and pod identity associations, must be in the tenant's namespace.
     for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT):
         ns = dig(sa.props, "metadata", "namespace")
-        if namespaces.get(ns) != {tenant}:
+        if not namespaces.owned_by(ns, tenant):
             out.append((sa.urn, f"Service account in namespace {ns} must not use tenant {tenant}'s role"))
     for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
         ns = dig(assoc.props, "namespace")
-        if namespaces.get(ns) != {tenant}:
+        if not namespaces.owned_by(ns, tenant):
             out.append((assoc.urn, f"Pod identity association in namespace {ns} must not use tenant {tenant}'s role"))
     return out
 
@@ -447,7 +466,7 @@ def _reads_named_secret(st: Statement) -> bool:
     return False
 
 
-def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[str, set[str]], tag: str) -> list[str]:
+def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Namespaces, tag: str) -> list[str]:
     """A role trusted to set a tenant's session tags (the service's broker) chooses the tenant, so
     it must be reachable by no tenant: held only through pod identity, associated only outside
     tenant namespaces, and able to do nothing but assume roles (sts) itself, besides reading
@@ -457,7 +476,7 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[s
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
     for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
         ns = dig(assoc.props, "namespace")
-        if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces:
+        if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces or ns in namespaces.unsure:
             out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's (or unknown)")
     for sa in stack.referring(broker, "metadata", SERVICE_ACCOUNT):
         out.append(f"broker {broker.name} must not be held through a service account annotation ({sa.name})")
@@ -483,9 +502,7 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[s
     return out
 
 
-def _session_tags_trusted(
-    stack: Stack, role: Any, grants: dict, namespaces: dict[str, set[str]], tag: str
-) -> tuple[bool, list[str]]:
+def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Namespaces, tag: str) -> tuple[bool, list[str]]:
     """Whether every principal that may assume the role with session tags either is EKS Pod Identity
     (which sets `kubernetes-namespace` from the pod's namespace) or a broker of this stack that
     no tenant can reach and that must name the tenant in a `meridian-tenant` tag (`_broker_problems`).
@@ -529,7 +546,7 @@ def _substituted(st: Statement, namespace: str) -> Statement:
     )
 
 
-def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]], tenant_keys: dict[str, Any]) -> str | None:
+def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenant_keys: dict[str, Any]) -> str | None:
     """KMS through `key/*` is isolated only under `aws:ResourceTag/<T>` = the namespace variable, and
     only if every tenant key carries <T> = its own namespace and no other key a tenant namespace."""
     tags = [
@@ -543,6 +560,8 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]
     for key in stack.of(KMS_KEY):
         value = tags_of(key.props).get(tags[0])
         owner = tenant_keys.get(key.urn)
+        if owner and owner not in ns_of and namespaces.unsure:
+            raise unknown(f"namespaces {', '.join(sorted(namespaces.unsure))}' metadata", "labels", namespaces.label)
         if owner and value != ns_of.get(owner):
             return f"relies on KMS tag {tags[0]}, but tenant {owner}'s key {key.name} carries {value!r}, not its namespace"
         if not owner and value in ns_of.values():
@@ -555,7 +574,7 @@ def _abac_problems(
     role: Any,
     grant: Any,
     st: Statement,
-    namespaces: dict[str, set[str]],
+    namespaces: _Namespaces,
     tenant_keys: dict[str, Any],
     tag: str,
     config: dict,
@@ -610,7 +629,7 @@ def _untagged_role(
     role: Any,
     grants: list,
     tenant_keys: dict[str, Any],
-    namespaces: dict[str, set[str]],
+    namespaces: _Namespaces,
     config: dict,
     all_grants: dict | None = None,
 ) -> list[tuple[str | None, str]]:

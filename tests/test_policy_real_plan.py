@@ -15,6 +15,7 @@ import pytest
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
 from .helpers import ROOT
+from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
 
@@ -384,3 +385,13 @@ def test_each_attack_on_the_real_plan_is_a_mandatory_violation(judge, what, muta
 @pytest.mark.parametrize("what,mutation", [*DATA_SIDE_TWINS, *TWINS], ids=[t[0] for t in [*DATA_SIDE_TWINS, *TWINS]])
 def test_each_legitimate_twin_on_the_real_plan_passes(judge, what, mutation):
     assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
+
+
+def test_a_tenant_namespace_whose_labels_are_unknown_is_an_advisory_naming_it_never_a_crash(judge):
+    """The shared ABAC role is judged per tenant namespace: an unknown label map used to put the
+    unknown sentinel among the tenants and crash AnalyzeStack on sorting them (review U05)."""
+    found = judge(_inputs("us-us-east-1-t-acme-ns", "Namespace", "metadata.labels", UNKNOWN))
+    assert [v for v in found if v.level == "mandatory"] == [], [(v.policy, v.message) for v in found]
+    role = [v.message for v in found if v.policy == "tenant-role-isolated"]
+    assert role and all("namespace t-acme's metadata.labels.meridian.io/tenant" in m for m in role), role
+    assert any(v.policy == "tenant-namespace-guarded" and "metadata.labels" in v.message for v in found)
