@@ -278,6 +278,15 @@ def budgets_publish_unpinned(resources):
     holder["inputs"]["policy"] = json.dumps(doc)
 
 
+NODES_LT = "us-us-east-1-eks-nodes-lt"
+
+
+def node_group_without_template(resources):
+    group = one(resources, "us-us-east-1-eks-nodes", "aws:eks/nodeGroup:NodeGroup")
+    group["inputs"].pop("launchTemplate")
+    group["propertyDependencies"].pop("launchTemplate")
+
+
 ATTACKS = [
     (
         "an access entry for the tenant role in system:masters",
@@ -324,6 +333,22 @@ ATTACKS = [
     ("the tenant role reading the platform's database secret", tenant_role_reads_db_secret, "tenant-data-access"),
     ("a RolePolicy reading the pool for a role outside the plan", outside_role_reads_pool, "tenant-data-access"),
     (
+        "the nodes' launch template with hop limit 2 (pods reach the node role through IMDSv2)",
+        _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpPutResponseHopLimit", 2),
+        "eks-node-metadata-pods-blocked",
+    ),
+    (
+        "the nodes' launch template with IMDSv1 allowed",
+        _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpTokens", "optional"),
+        "eks-node-metadata-pods-blocked",
+    ),
+    (
+        "the nodes' launch template without metadata options (the AMI decides)",
+        lambda resources: one(resources, NODES_LT, "launchTemplate")["inputs"].pop("metadataOptions"),
+        "eks-node-metadata-pods-blocked",
+    ),
+    ("a node group without a launch template of the stack", node_group_without_template, "eks-node-metadata-pods-blocked"),
+    (
         "the budget alerts topic letting Budgets publish for any account",
         budgets_publish_unpinned,
         "resource-policy-principals-in-account",
@@ -331,6 +356,10 @@ ATTACKS = [
 ]
 
 TWINS = [
+    (
+        "the nodes' launch template with the metadata endpoint disabled",
+        _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpEndpoint", "disabled"),
+    ),
     (
         "the pool bucket policy letting log delivery write for this account's log groups",
         pool_statement(
@@ -395,3 +424,9 @@ def test_a_tenant_namespace_whose_labels_are_unknown_is_an_advisory_naming_it_ne
     role = [v.message for v in found if v.policy == "tenant-role-isolated"]
     assert role and all("namespace t-acme's metadata.labels.meridian.io/tenant" in m for m in role), role
     assert any(v.policy == "tenant-namespace-guarded" and "metadata.labels" in v.message for v in found)
+
+
+def test_node_metadata_options_unknown_at_preview_are_an_advisory_naming_them(judge):
+    found = judge(_inputs(NODES_LT, "launchTemplate", "metadataOptions", UNKNOWN))
+    rule = [(v.level, v.message) for v in found if v.policy == "eks-node-metadata-pods-blocked"]
+    assert rule and all(level == "advisory" and "metadataOptions" in m for level, m in rule), rule
