@@ -499,7 +499,34 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Names
                     f"broker {broker.name} may only assume roles (sts) and read secrets named by ARN "
                     f"(kms:Decrypt only via Secrets Manager), not {st.label}"
                 )
+            elif st.allow and services(st) == {"sts"}:
+                foreign = [r for r in st.resources if not _stack_role(stack, r)] + (["NotResource"] if st.not_resources else [])
+                if foreign:
+                    out.append(
+                        f"broker {broker.name} may assume only the stack's own roles, not {', '.join(map(str, foreign))} "
+                        f"({st.label}): it chooses the tenant, and any other role trusting the account is a way out"
+                    )
     return out
+
+
+_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/(.+)$")
+
+
+def _stack_role(stack: Stack, arn: Any) -> bool:
+    """`arn` is the exact ARN of a role the stack defines (path and name; an auto-name is the
+    logical name and a 7-character random suffix)."""
+    m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
+    if not m or WILDCARD.search(arn):
+        return False
+    for role in stack.of(ROLE):
+        path = str(peek(role.props, "path") or "/").strip("/")
+        name = peek(role.props, "name")
+        expected = re.escape(f"{path}/" if path else "") + (
+            re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
+        )
+        if re.fullmatch(expected, m.group(1)):
+            return True
+    return False
 
 
 def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Namespaces, tag: str) -> tuple[bool, list[str]]:
@@ -678,6 +705,14 @@ def _untagged_role(
                         f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)",
                     )
                 )
+    held_in = sorted(
+        {
+            str(ns)
+            for ns in [dig(a.props, "namespace") for a in stack.referring(role, "roleArn", POD_IDENTITY)]
+            + [dig(sa.props, "metadata", "namespace") for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT)]
+            if ns in namespaces or ns in namespaces.unsure
+        }
+    )
     for grant in grants:
         for dep in stack.linked(grant.holder, grant.prop, KMS_KEY):
             if tenant_keys.get(dep.urn):
@@ -696,6 +731,17 @@ def _untagged_role(
             continue
         for st in sts:
             try:
+                beyond = sorted(services(st) - {"s3", "kms"})
+                if held_in and beyond:
+                    out.append(
+                        (
+                            grant.holder.urn,
+                            f"Role {role.name} is held by tenant namespaces ({', '.join(held_in)}), so it must grant only S3 under "
+                            f"the tenant's prefix and its own key, not {', '.join(beyond)} actions ({st.label}): "
+                            "sts:AssumeRole on other roles, for one, lets every tenant's pods leave their prefix",
+                        )
+                    )
+                    continue
                 if not st.allow or not ({"s3", "kms", "*"} & services(st)):
                     continue
                 if UNKNOWN in st.resources:

@@ -278,6 +278,36 @@ def budgets_publish_unpinned(resources):
     holder["inputs"]["policy"] = json.dumps(doc)
 
 
+ASSUME_ANY = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
+DATA_ACCESS = "us-us-east-1-tenant-identity-data-access"
+BROKER_ASSUME = "us-us-east-1-tenant-identity-broker-assume"
+
+
+def tenant_role_assumes_any_role(resources):
+    role = one(resources, "us-us-east-1-tenant-identity-role", "aws:iam/role:Role")
+    name = one(resources, DATA_ACCESS, "aws:iam/rolePolicy:RolePolicy")["inputs"]["role"]
+    resources.append(_role_policy(resources, "tenant-assumes-any", name, ASSUME_ANY, [role["urn"]]))
+
+
+def broker_assumes(resource):
+    """The broker's assume policy on another Resource (a function of the one the stack renders)."""
+
+    def mutate(resources):
+        holder = one(resources, BROKER_ASSUME, "aws:iam/rolePolicy:RolePolicy")
+        doc = json.loads(holder["inputs"]["policy"])
+        doc["Statement"][0]["Resource"] = resource(doc["Statement"][0]["Resource"])
+        holder["inputs"]["policy"] = json.dumps(doc)
+
+    return mutate
+
+
+def extra_pool_statement(resources):
+    holder = one(resources, DATA_ACCESS, "aws:iam/rolePolicy:RolePolicy")
+    doc = json.loads(holder["inputs"]["policy"])
+    doc["Statement"].append({**doc["Statement"][0], "Sid": "PoolObjectsAgain", "Action": "s3:GetObjectTagging"})
+    holder["inputs"]["policy"] = json.dumps(doc)
+
+
 NODES_LT = "us-us-east-1-eks-nodes-lt"
 
 
@@ -333,6 +363,27 @@ ATTACKS = [
     ("the tenant role reading the platform's database secret", tenant_role_reads_db_secret, "tenant-data-access"),
     ("a RolePolicy reading the pool for a role outside the plan", outside_role_reads_pool, "tenant-data-access"),
     (
+        "the shared tenant role given sts:AssumeRole on * by a new RolePolicy",
+        tenant_role_assumes_any_role,
+        "tenant-role-isolated",
+    ),
+    (
+        "the shared tenant role's data-access policy given sts:AssumeRole on *",
+        add_statement(DATA_ACCESS, ASSUME_ANY, "aws:iam/rolePolicy:RolePolicy"),
+        "tenant-role-isolated",
+    ),
+    ("the broker allowed to assume any role", broker_assumes(lambda _: "*"), "tenant-role-isolated"),
+    (
+        "the broker allowed to assume every role under the tenant path",
+        broker_assumes(lambda arn: arn.rsplit("/", 1)[0] + "/*"),
+        "tenant-role-isolated",
+    ),
+    (
+        "the broker allowed to assume a role of this account outside the plan",
+        broker_assumes(lambda _: f"arn:aws:iam::{ACCOUNT}:role/ops-admin"),
+        "tenant-role-isolated",
+    ),
+    (
         "the nodes' launch template with hop limit 2 (pods reach the node role through IMDSv2)",
         _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpPutResponseHopLimit", 2),
         "eks-node-metadata-pods-blocked",
@@ -356,6 +407,8 @@ ATTACKS = [
 ]
 
 TWINS = [
+    ("the shared tenant role with one more S3 statement under the namespace prefix", extra_pool_statement),
+    ("the broker's assume policy naming the tenant role in a list", broker_assumes(lambda arn: [arn])),
     (
         "the nodes' launch template with the metadata endpoint disabled",
         _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpEndpoint", "disabled"),
