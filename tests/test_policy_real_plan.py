@@ -308,6 +308,26 @@ def extra_pool_statement(resources):
     holder["inputs"]["policy"] = json.dumps(doc)
 
 
+def added(type_: str, name: str, inputs):
+    """A new resource beside the pool's policy (same provider and parent); `inputs` may be built from the plan."""
+
+    def mutate(resources):
+        like = one(resources, POOL_POLICY, "bucketPolicy")
+        resources.append(
+            {
+                **copy.deepcopy(like),
+                "type": type_,
+                "name": name,
+                "urn": like["urn"].rsplit("::", 2)[0] + f"::{type_}::{name}",
+                "inputs": inputs(resources) if callable(inputs) else inputs,
+                "dependencies": [],
+                "propertyDependencies": {},
+            }
+        )
+
+    return mutate
+
+
 NODES_LT = "us-us-east-1-eks-nodes-lt"
 
 
@@ -407,6 +427,23 @@ ATTACKS = [
 ]
 
 TWINS = [
+    (
+        "a CloudWatch dashboard",
+        added("aws:cloudwatch/dashboard:Dashboard", "api-dash", {"dashboardName": "api", "dashboardBody": '{"widgets": []}'}),
+    ),
+    (
+        "an S3 Intelligent-Tiering configuration on the pool",
+        added(
+            "aws:s3/bucketIntelligentTieringConfiguration:BucketIntelligentTieringConfiguration",
+            "pool-tiering",
+            lambda resources: {
+                "bucket": _pool_bucket(resources),
+                "name": "all",
+                "status": "Enabled",
+                "tierings": [{"accessTier": "ARCHIVE_ACCESS", "days": 125}],
+            },
+        ),
+    ),
     ("the shared tenant role with one more S3 statement under the namespace prefix", extra_pool_statement),
     ("the broker's assume policy naming the tenant role in a list", broker_assumes(lambda arn: [arn])),
     (
