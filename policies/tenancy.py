@@ -14,6 +14,7 @@ hold) is a violation, because it cannot be proven isolated.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import replace
 from typing import Any
@@ -64,6 +65,8 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
 
 _TENANT_SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
@@ -865,6 +868,62 @@ def _opens(spec: Any, label: str, own: set[str]) -> list[str]:
     return out
 
 
+def _pod_subnets(stack: Stack) -> list[Any]:
+    """IPv4 ranges of the subnets EKS nodes run in: with the VPC CNI, pods of every tenant take their
+    addresses there. `UNKNOWN` stands for a range only known after apply."""
+    out: list[Any] = []
+    for group in stack.of(NODE_GROUP):
+        for subnet in stack.linked(group, "subnetIds", SUBNET):
+            cidr = peek(subnet.props, "cidrBlock")
+            if cidr is UNKNOWN:
+                out.append(UNKNOWN)
+            elif isinstance(cidr, str):
+                try:
+                    out.append(ipaddress.ip_network(cidr, strict=False))
+                except ValueError:
+                    continue
+    return out
+
+
+def _pod_subnet_ingress(spec: Any, pod_subnets: list[Any]) -> list[str]:
+    """Ingress ipBlocks that, after their `except`s, still cover addresses of a pod subnet: they admit
+    other tenants' pods, whatever the namespace selectors say."""
+    out = []
+    for i, rule in enumerate(as_list(dig(spec, "ingress"))):
+        for peer in as_list(dig(rule, "from")):
+            block = dig(peer, "ipBlock")
+            if block is None:
+                continue
+            if UNKNOWN in pod_subnets:
+                raise unknown("aws:ec2/subnet", "cidrBlock")
+            try:
+                cidr = ipaddress.ip_network(str(dig(block, "cidr")), strict=False)
+                excepts = [ipaddress.ip_network(str(e), strict=False) for e in as_list(dig(block, "except"))]
+            except ValueError:
+                continue  # not a range: k8snet's ipBlock check reports it
+            for pod in pod_subnets:
+                if pod.version != cidr.version or not cidr.overlaps(pod):
+                    continue
+                rest = [pod if pod.subnet_of(cidr) else cidr]
+                for e in excepts:
+                    rest = [
+                        piece
+                        for r in rest
+                        for piece in (
+                            r.address_exclude(e)
+                            if e.version == r.version and e.subnet_of(r) and e != r
+                            else ([] if e.version == r.version and r.subnet_of(e) else [r])
+                        )
+                    ]
+                if rest:
+                    out.append(
+                        f"ingress[{i}] admits ipBlock {cidr}, which covers pod subnet {pod}: pods take VPC addresses, "
+                        "so it admits other tenants' pods"
+                    )
+                    break
+    return out
+
+
 def _cluster_of(resource: Any) -> str:
     return resource.provider.urn if resource.provider is not None else ""
 
@@ -895,6 +954,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
         return []
 
     out = judge_each(stack.of(NETWORK_POLICY), index_policy) + judge_each(stack.of(QUOTA), index_quota)
+    pod_subnets = _pod_subnets(stack)
 
     def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
@@ -920,11 +980,11 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                     continue
                 seen.add(policy.urn)
                 try:
+                    spec = dig(policy.props, "spec", default={})
                     found += [
                         (policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}")
-                        for p in _opens(
-                            dig(policy.props, "spec", default={}), label, {tenant, str(dig(ns.props, "metadata", "name"))}
-                        )
+                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))})
+                        + _pod_subnet_ingress(spec, pod_subnets)
                     ]
                 except UnknownValueError as exc:
                     found.append((policy.urn, Unverifiable.of(exc)))
@@ -935,16 +995,19 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, and that no NetworkPolicy in it admits every peer, every namespace, or 0.0.0.0/0 without excepting the private ranges",
+    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, and that no NetworkPolicy in it admits every peer, every namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
-    reads=[NAMESPACE, NETWORK_POLICY, QUOTA],
+    reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET],
     check=check_tenant_namespaces,
     severity=HIGH,
     config={"tenantLabel": _TENANT_SCHEMA["tenantLabel"]},
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
     "and a ResourceQuota sized by the tenant's plan (components.tenant).",
-    limits="That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack.",
+    limits="That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
+    "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
+    "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides).",
     tags=["tenancy", "kubernetes"],
 )
 

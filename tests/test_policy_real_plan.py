@@ -328,6 +328,14 @@ def added(type_: str, name: str, inputs):
     return mutate
 
 
+def acme_ingress_from(block: dict):
+    def mutate(resources):
+        spec = one(resources, "us-us-east-1-t-acme-allow-needed", "NetworkPolicy")["inputs"]["spec"]
+        spec["ingress"].append({"from": [{"ipBlock": block}]})
+
+    return mutate
+
+
 NODES_LT = "us-us-east-1-eks-nodes-lt"
 
 
@@ -404,6 +412,21 @@ ATTACKS = [
         "tenant-role-isolated",
     ),
     (
+        "acme's ingress from an ipBlock on the whole VPC (every tenant's pods)",
+        acme_ingress_from({"cidr": "10.10.0.0/16"}),
+        "tenant-namespace-guarded",
+    ),
+    (
+        "acme's ingress from the VPC excepting all but one pod subnet",
+        acme_ingress_from({"cidr": "10.10.0.0/16", "except": ["10.10.0.0/19", "10.10.32.0/19"]}),
+        "tenant-namespace-guarded",
+    ),
+    (
+        "acme's ingress from a /24 inside a pod subnet",
+        acme_ingress_from({"cidr": "10.10.33.0/24"}),
+        "tenant-namespace-guarded",
+    ),
+    (
         "the nodes' launch template with hop limit 2 (pods reach the node role through IMDSv2)",
         _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpPutResponseHopLimit", 2),
         "eks-node-metadata-pods-blocked",
@@ -427,6 +450,11 @@ ATTACKS = [
 ]
 
 TWINS = [
+    ("acme's ingress from the public subnets (the load balancer's addresses)", acme_ingress_from({"cidr": "10.10.192.0/18"})),
+    (
+        "acme's ingress from the VPC excepting every pod subnet",
+        acme_ingress_from({"cidr": "10.10.0.0/16", "except": ["10.10.0.0/19", "10.10.32.0/19", "10.10.64.0/19"]}),
+    ),
     (
         "a CloudWatch dashboard",
         added("aws:cloudwatch/dashboard:Dashboard", "api-dash", {"dashboardName": "api", "dashboardBody": '{"widgets": []}'}),
@@ -520,3 +548,12 @@ def test_node_metadata_options_unknown_at_preview_are_an_advisory_naming_them(ju
     found = judge(_inputs(NODES_LT, "launchTemplate", "metadataOptions", UNKNOWN))
     rule = [(v.level, v.message) for v in found if v.policy == "eks-node-metadata-pods-blocked"]
     assert rule and all(level == "advisory" and "metadataOptions" in m for level, m in rule), rule
+
+
+def test_an_ingress_ipblock_against_a_pod_subnet_unknown_at_preview_is_an_advisory(judge):
+    def mutate(resources):
+        acme_ingress_from({"cidr": "10.10.192.0/18"})(resources)
+        one(resources, "us-us-east-1-net-private-0", "aws:ec2/subnet:Subnet")["inputs"]["cidrBlock"] = UNKNOWN
+
+    found = [(v.level, v.message) for v in judge(mutate) if v.policy == "tenant-namespace-guarded"]
+    assert found and all(level == "advisory" and "cidrBlock" in m for level, m in found), found
