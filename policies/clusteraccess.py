@@ -1,13 +1,25 @@
 """Who the clusters admit: EKS access entries and access policy associations only for the roles the
 stack config names (the deploy role, operators, CI's viewers), as STANDARD entries, without
 Kubernetes groups (RBAC would then decide, out of the plan's sight), and with the access policy
-the config gives each (admin for deploy and operators, the view policy for viewers)."""
+the config gives each (admin for deploy and operators, the view policy for viewers); and pods on the
+nodes kept from the node role through the instance metadata service (IMDS)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ruleutil import CRITICAL, UnknownValueError, Unverifiable, as_list, dig, resource_policy, string_list
+from ruleutil import (
+    CRITICAL,
+    Stack,
+    UnknownValueError,
+    Unverifiable,
+    as_list,
+    dig,
+    judge_each,
+    resource_policy,
+    stack_policy,
+    string_list,
+)
 
 ENTRY = "aws:eks/accessEntry:AccessEntry"
 ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
@@ -66,4 +78,85 @@ cluster_access = resource_policy(
     tags=["kubernetes", "tenancy"],
 )
 
-POLICIES = [cluster_access]
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
+def _metadata_problems(template: Any) -> list[str]:
+    """What lets a pod on a node launched from `template` read the node role's credentials from IMDS."""
+    options = dig(template.props, "metadataOptions")
+    where = f"Launch template {template.name} of EKS nodes"
+    if options is None:
+        return [
+            f"{where} must set `metadataOptions` (httpTokens required, httpPutResponseHopLimit 1): unset, the AMI's "
+            "defaults decide, and IMDSv1 or a hop limit of 2 hands every pod the node role"
+        ]
+    if dig(options, "httpEndpoint") == "disabled":
+        return []  # no metadata service at all: nothing for a pod to reach
+    out = []
+    tokens = dig(options, "httpTokens")
+    if tokens != "required":
+        out.append(
+            f"{where} must set `metadataOptions.httpTokens: required`, not {tokens or 'unset'}: IMDSv1 answers any "
+            "process that reaches 169.254.169.254, so every pod gets the node role's credentials"
+        )
+    hops = dig(options, "httpPutResponseHopLimit")
+    if hops is None or float(hops) > 1:
+        out.append(
+            f"{where} must set `metadataOptions.httpPutResponseHopLimit: 1`, not {'unset' if hops is None else f'{float(hops):g}'}: "
+            "a token response that survives a second hop reaches pods in their own network namespace, and with it the node role"
+        )
+    return out
+
+
+def check_node_metadata(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+
+    def judge(group: Any) -> list[tuple[str | None, str]]:
+        if dig(group.props, "launchTemplate") is None:
+            return [
+                (
+                    group.urn,
+                    f"EKS node group {group.name} must launch from a launch template of the stack that sets IMDSv2 and "
+                    "hop limit 1: without one, EKS's generated template and the AMI decide what pods can reach",
+                )
+            ]
+        templates = stack.linked(group, "launchTemplate", LAUNCH_TEMPLATE)
+        if not templates:
+            return [
+                (
+                    group.urn,
+                    f"EKS node group {group.name} must launch from a launch template the stack defines: the metadata "
+                    "options of one outside the plan cannot be judged",
+                )
+            ]
+        out: list[tuple[str | None, str]] = []
+        for template in templates:
+            try:
+                out += [(template.urn, p) for p in _metadata_problems(template)]
+            except UnknownValueError as exc:
+                out.append((template.urn, Unverifiable.of(exc, "the EKS nodes' metadata options")))
+        return out
+
+    return judge_each(stack.of(NODE_GROUP), judge)
+
+
+node_metadata = stack_policy(
+    "eks-node-metadata-pods-blocked",
+    what="Checks that every EKS managed node group launches from a launch template of the stack whose metadata options "
+    "require IMDSv2 tokens (`httpTokens: required`) and a PUT response hop limit of 1 (or disable the endpoint)",
+    why="Tenant pods are meant to hold only their pod identity credentials; the node role (ECR pull, CNI, everything the "
+    "nodes need) reaches far more. With IMDSv1 or a hop limit above 1, any pod reads the node role's credentials from "
+    "169.254.169.254, and the tenancy matrix built from pod identity no longer describes what a pod can do.",
+    reads=[NODE_GROUP, LAUNCH_TEMPLATE],
+    check=check_node_metadata,
+    severity=CRITICAL,
+    remediation='Give the node group a launch template with `metadata_options` `http_tokens="required"`, '
+    "`http_put_response_hop_limit=1` (https://docs.aws.amazon.com/eks/latest/best-practices/identity-and-access-management.html#_restrict_access_to_the_instance_profile_assigned_to_the_worker_node).",
+    limits="It does not judge launch templates no node group uses, plain EC2 instances, self-managed or Karpenter nodes "
+    "(not in these stacks), nor pods with `hostNetwork`, which reach IMDS at one hop (k8s-workload-pod-security-restricted "
+    "forbids them in tenant namespaces); the node role's own permissions are judged by the IAM rules.",
+    tags=["tenancy", "identity", "eks"],
+)
+
+POLICIES = [cluster_access, node_metadata]

@@ -26,6 +26,9 @@ REVIEWED: dict[str, str] = {
     "aws:acm/certificate:Certificate": "a public TLS certificate (DNS-validated); holds no data, its region is judged by aws-resource-region-allowed",
     "aws:acm/certificateValidation:CertificateValidation": "waits for a certificate's DNS validation; creates nothing in AWS",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "an alarm on a metric; its actions publish to topics whose subscriptions are judged",
+    "aws:cloudwatch/dashboard:Dashboard": "a page of metric and log widgets in the console; holds no data, sends nothing, grants no access",
+    "aws:s3/bucketIntelligentTieringConfiguration:BucketIntelligentTieringConfiguration": "moves a bucket's objects between "
+    "its own storage tiers; nothing leaves the bucket or is deleted (archive tiers only delay reads until a restore)",
     "aws:cloudwatch/eventRule:EventRule": "a schedule (EventBridge rule); it carries no data, its targets are functions of the stack",
     "aws:lambda/permission:Permission": "lets one AWS service (SNS, EventBridge) invoke a function of the stack, for one source ARN; grants no data",
     "aws:kms/alias:Alias": "a name pointing at a key; it grants nothing and holds no data (the key's policy and grants decide access)",

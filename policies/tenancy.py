@@ -14,6 +14,7 @@ hold) is a violation, because it cannot be proven isolated.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import replace
 from typing import Any
@@ -64,6 +65,8 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
 
 _TENANT_SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
@@ -83,13 +86,32 @@ _KEY_ARN = re.compile(r"^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
 _LIST_ACTIONS = ("s3:listbucket", "s3:listbucketversions")
 
 
-def _tenant_namespaces(stack: Stack, label: str) -> dict[str, set[str]]:
-    """Namespace name -> tenants whose namespace has that name (in any cluster)."""
-    out: dict[str, set[str]] = {}
+class _Namespaces(dict[str, set[str]]):
+    """Namespace name -> tenants whose namespace has that name (in any cluster); `unsure` holds the
+    names of namespaces whose labels are unknown at preview, so whose tenant is too."""
+
+    def __init__(self, label: str):
+        super().__init__()
+        self.label = label
+        self.unsure: set[str] = set()
+
+    def owned_by(self, ns: Any, tenant: str) -> bool:
+        """Namespace `ns` is tenant `tenant`'s alone (unknown if its labels are)."""
+        if ns in self.unsure:
+            raise unknown(f"namespace {ns}'s metadata", "labels", self.label)
+        return self.get(ns) == {tenant}
+
+
+def _tenant_namespaces(stack: Stack, label: str) -> _Namespaces:
+    out = _Namespaces(label)
     for ns in stack.of(NAMESPACE):
         tenant = labels_of(ns.props).get(label) if peek(ns.props, "metadata") is not UNKNOWN else None
         name = peek(ns.props, "metadata", "name")
-        if tenant and isinstance(name, str):
+        if not isinstance(name, str):
+            continue
+        if tenant is UNKNOWN:
+            out.unsure.add(name)
+        elif tenant:
             out.setdefault(name, set()).add(tenant)
     return out
 
@@ -260,7 +282,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
             return []
         out: list[tuple[str | None, str]] = []
         ns = dig(assoc.props, "namespace")
-        if namespaces.get(ns) != {tenant}:
+        if not namespaces.owned_by(ns, tenant):
             out.append(
                 (assoc.urn, f"Tenant {tenant}'s pod identity association must be in tenant {tenant}'s namespace, not {ns}")
             )
@@ -281,7 +303,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     return judge_each(stack.of(ROLE), judge) + judge_each(stack.of(POD_IDENTITY), judge_association)
 
 
-def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, set[str]]) -> list[tuple[str | None, str]]:
+def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespaces) -> list[tuple[str | None, str]]:
     """Who may assume the role: only service accounts in the tenant's own namespace."""
     out: list[tuple[str | None, str]] = []
     try:
@@ -326,7 +348,7 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, 
                         continue
                     m = _SUB.match(str(subject))
                     ns = m.group(1) if m else str(subject)
-                    if WILDCARD.search(ns) or namespaces.get(ns) != {tenant}:
+                    if WILDCARD.search(ns) or not namespaces.owned_by(ns, tenant):
                         out.append(
                             (
                                 role.urn,
@@ -336,11 +358,11 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: dict[str, 
     # Service accounts annotated with the role, and pod identity associations, must be in the tenant's namespace.
     for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT):
         ns = dig(sa.props, "metadata", "namespace")
-        if namespaces.get(ns) != {tenant}:
+        if not namespaces.owned_by(ns, tenant):
             out.append((sa.urn, f"Service account in namespace {ns} must not use tenant {tenant}'s role"))
     for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
         ns = dig(assoc.props, "namespace")
-        if namespaces.get(ns) != {tenant}:
+        if not namespaces.owned_by(ns, tenant):
             out.append((assoc.urn, f"Pod identity association in namespace {ns} must not use tenant {tenant}'s role"))
     return out
 
@@ -447,7 +469,7 @@ def _reads_named_secret(st: Statement) -> bool:
     return False
 
 
-def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[str, set[str]], tag: str) -> list[str]:
+def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Namespaces, tag: str) -> list[str]:
     """A role trusted to set a tenant's session tags (the service's broker) chooses the tenant, so
     it must be reachable by no tenant: held only through pod identity, associated only outside
     tenant namespaces, and able to do nothing but assume roles (sts) itself, besides reading
@@ -457,7 +479,7 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[s
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
     for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
         ns = dig(assoc.props, "namespace")
-        if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces:
+        if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces or ns in namespaces.unsure:
             out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's (or unknown)")
     for sa in stack.referring(broker, "metadata", SERVICE_ACCOUNT):
         out.append(f"broker {broker.name} must not be held through a service account annotation ({sa.name})")
@@ -480,12 +502,37 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: dict[s
                     f"broker {broker.name} may only assume roles (sts) and read secrets named by ARN "
                     f"(kms:Decrypt only via Secrets Manager), not {st.label}"
                 )
+            elif st.allow and services(st) == {"sts"}:
+                foreign = [r for r in st.resources if not _stack_role(stack, r)] + (["NotResource"] if st.not_resources else [])
+                if foreign:
+                    out.append(
+                        f"broker {broker.name} may assume only the stack's own roles, not {', '.join(map(str, foreign))} "
+                        f"({st.label}): it chooses the tenant, and any other role trusting the account is a way out"
+                    )
     return out
 
 
-def _session_tags_trusted(
-    stack: Stack, role: Any, grants: dict, namespaces: dict[str, set[str]], tag: str
-) -> tuple[bool, list[str]]:
+_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/(.+)$")
+
+
+def _stack_role(stack: Stack, arn: Any) -> bool:
+    """`arn` is the exact ARN of a role the stack defines (path and name; an auto-name is the
+    logical name and a 7-character random suffix)."""
+    m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
+    if not m or WILDCARD.search(arn):
+        return False
+    for role in stack.of(ROLE):
+        path = str(peek(role.props, "path") or "/").strip("/")
+        name = peek(role.props, "name")
+        expected = re.escape(f"{path}/" if path else "") + (
+            re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
+        )
+        if re.fullmatch(expected, m.group(1)):
+            return True
+    return False
+
+
+def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Namespaces, tag: str) -> tuple[bool, list[str]]:
     """Whether every principal that may assume the role with session tags either is EKS Pod Identity
     (which sets `kubernetes-namespace` from the pod's namespace) or a broker of this stack that
     no tenant can reach and that must name the tenant in a `meridian-tenant` tag (`_broker_problems`).
@@ -529,7 +576,7 @@ def _substituted(st: Statement, namespace: str) -> Statement:
     )
 
 
-def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]], tenant_keys: dict[str, Any]) -> str | None:
+def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenant_keys: dict[str, Any]) -> str | None:
     """KMS through `key/*` is isolated only under `aws:ResourceTag/<T>` = the namespace variable, and
     only if every tenant key carries <T> = its own namespace and no other key a tenant namespace."""
     tags = [
@@ -543,6 +590,8 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: dict[str, set[str]
     for key in stack.of(KMS_KEY):
         value = tags_of(key.props).get(tags[0])
         owner = tenant_keys.get(key.urn)
+        if owner and owner not in ns_of and namespaces.unsure:
+            raise unknown(f"namespaces {', '.join(sorted(namespaces.unsure))}' metadata", "labels", namespaces.label)
         if owner and value != ns_of.get(owner):
             return f"relies on KMS tag {tags[0]}, but tenant {owner}'s key {key.name} carries {value!r}, not its namespace"
         if not owner and value in ns_of.values():
@@ -555,7 +604,7 @@ def _abac_problems(
     role: Any,
     grant: Any,
     st: Statement,
-    namespaces: dict[str, set[str]],
+    namespaces: _Namespaces,
     tenant_keys: dict[str, Any],
     tag: str,
     config: dict,
@@ -610,7 +659,7 @@ def _untagged_role(
     role: Any,
     grants: list,
     tenant_keys: dict[str, Any],
-    namespaces: dict[str, set[str]],
+    namespaces: _Namespaces,
     config: dict,
     all_grants: dict | None = None,
 ) -> list[tuple[str | None, str]]:
@@ -659,6 +708,14 @@ def _untagged_role(
                         f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)",
                     )
                 )
+    held_in = sorted(
+        {
+            str(ns)
+            for ns in [dig(a.props, "namespace") for a in stack.referring(role, "roleArn", POD_IDENTITY)]
+            + [dig(sa.props, "metadata", "namespace") for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT)]
+            if ns in namespaces or ns in namespaces.unsure
+        }
+    )
     for grant in grants:
         for dep in stack.linked(grant.holder, grant.prop, KMS_KEY):
             if tenant_keys.get(dep.urn):
@@ -677,6 +734,17 @@ def _untagged_role(
             continue
         for st in sts:
             try:
+                beyond = sorted(services(st) - {"s3", "kms"})
+                if held_in and beyond:
+                    out.append(
+                        (
+                            grant.holder.urn,
+                            f"Role {role.name} is held by tenant namespaces ({', '.join(held_in)}), so it must grant only S3 under "
+                            f"the tenant's prefix and its own key, not {', '.join(beyond)} actions ({st.label}): "
+                            "sts:AssumeRole on other roles, for one, lets every tenant's pods leave their prefix",
+                        )
+                    )
+                    continue
                 if not st.allow or not ({"s3", "kms", "*"} & services(st)):
                     continue
                 if UNKNOWN in st.resources:
@@ -721,8 +789,10 @@ tenant_role_isolated = stack_policy(
     "`kubernetes-namespace` session tag or a broker's `meridian-tenant` tag (a whole path segment, or a KMS `aws:ResourceTag` "
     "condition that every tenant key satisfies for its own namespace only), with session tags on, no session policy on its "
     "associations (EKS takes one only with session tags off) and no role chaining, and carries neither tag key as an IAM tag; "
+    "an untagged role associated with (or annotated on a service account in) a tenant namespace grants nothing but S3 and KMS; "
     "a role it trusts to set the tenant tag (the reference "
     "service's broker) must be one of the stack's, held only through pod identity outside tenant namespaces, allowed only sts "
+    "on exact ARNs of the stack's own roles "
     "(besides `secretsmanager:GetSecretValue` on secrets named by exact ARN, none of them a secret the stack tags as a tenant's, "
     "and `kms:Decrypt` on exact key ARNs under a `kms:ViaService` condition naming Secrets Manager: its database password), "
     "and the trust must require a "
@@ -798,6 +868,62 @@ def _opens(spec: Any, label: str, own: set[str]) -> list[str]:
     return out
 
 
+def _pod_subnets(stack: Stack) -> list[Any]:
+    """IPv4 ranges of the subnets EKS nodes run in: with the VPC CNI, pods of every tenant take their
+    addresses there. `UNKNOWN` stands for a range only known after apply."""
+    out: list[Any] = []
+    for group in stack.of(NODE_GROUP):
+        for subnet in stack.linked(group, "subnetIds", SUBNET):
+            cidr = peek(subnet.props, "cidrBlock")
+            if cidr is UNKNOWN:
+                out.append(UNKNOWN)
+            elif isinstance(cidr, str):
+                try:
+                    out.append(ipaddress.ip_network(cidr, strict=False))
+                except ValueError:
+                    continue
+    return out
+
+
+def _pod_subnet_ingress(spec: Any, pod_subnets: list[Any]) -> list[str]:
+    """Ingress ipBlocks that, after their `except`s, still cover addresses of a pod subnet: they admit
+    other tenants' pods, whatever the namespace selectors say."""
+    out = []
+    for i, rule in enumerate(as_list(dig(spec, "ingress"))):
+        for peer in as_list(dig(rule, "from")):
+            block = dig(peer, "ipBlock")
+            if block is None:
+                continue
+            if UNKNOWN in pod_subnets:
+                raise unknown("aws:ec2/subnet", "cidrBlock")
+            try:
+                cidr = ipaddress.ip_network(str(dig(block, "cidr")), strict=False)
+                excepts = [ipaddress.ip_network(str(e), strict=False) for e in as_list(dig(block, "except"))]
+            except ValueError:
+                continue  # not a range: k8snet's ipBlock check reports it
+            for pod in pod_subnets:
+                if pod.version != cidr.version or not cidr.overlaps(pod):
+                    continue
+                rest = [pod if pod.subnet_of(cidr) else cidr]
+                for e in excepts:
+                    rest = [
+                        piece
+                        for r in rest
+                        for piece in (
+                            r.address_exclude(e)
+                            if e.version == r.version and e.subnet_of(r) and e != r
+                            else ([] if e.version == r.version and r.subnet_of(e) else [r])
+                        )
+                    ]
+                if rest:
+                    out.append(
+                        f"ingress[{i}] admits ipBlock {cidr}, which covers pod subnet {pod}: pods take VPC addresses, "
+                        "so it admits other tenants' pods"
+                    )
+                    break
+    return out
+
+
 def _cluster_of(resource: Any) -> str:
     return resource.provider.urn if resource.provider is not None else ""
 
@@ -828,6 +954,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
         return []
 
     out = judge_each(stack.of(NETWORK_POLICY), index_policy) + judge_each(stack.of(QUOTA), index_quota)
+    pod_subnets = _pod_subnets(stack)
 
     def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
@@ -853,11 +980,11 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                     continue
                 seen.add(policy.urn)
                 try:
+                    spec = dig(policy.props, "spec", default={})
                     found += [
                         (policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}")
-                        for p in _opens(
-                            dig(policy.props, "spec", default={}), label, {tenant, str(dig(ns.props, "metadata", "name"))}
-                        )
+                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))})
+                        + _pod_subnet_ingress(spec, pod_subnets)
                     ]
                 except UnknownValueError as exc:
                     found.append((policy.urn, Unverifiable.of(exc)))
@@ -868,16 +995,19 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, and that no NetworkPolicy in it admits every peer, every namespace, or 0.0.0.0/0 without excepting the private ranges",
+    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, and that no NetworkPolicy in it admits every peer, every namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
-    reads=[NAMESPACE, NETWORK_POLICY, QUOTA],
+    reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET],
     check=check_tenant_namespaces,
     severity=HIGH,
     config={"tenantLabel": _TENANT_SCHEMA["tenantLabel"]},
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
     "and a ResourceQuota sized by the tenant's plan (components.tenant).",
-    limits="That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack.",
+    limits="That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
+    "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
+    "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides).",
     tags=["tenancy", "kubernetes"],
 )
 

@@ -15,6 +15,7 @@ import pytest
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
 from .helpers import ROOT
+from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
 
@@ -272,6 +273,73 @@ def budgets_publish_unpinned(resources):
     holder["inputs"]["policy"] = json.dumps(doc)
 
 
+ASSUME_ANY = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
+DATA_ACCESS = "us-us-east-1-tenant-identity-data-access"
+BROKER_ASSUME = "us-us-east-1-tenant-identity-broker-assume"
+
+
+def tenant_role_assumes_any_role(resources):
+    role = one(resources, "us-us-east-1-tenant-identity-role", "aws:iam/role:Role")
+    name = one(resources, DATA_ACCESS, "aws:iam/rolePolicy:RolePolicy")["inputs"]["role"]
+    resources.append(_role_policy(resources, "tenant-assumes-any", name, ASSUME_ANY, [role["urn"]]))
+
+
+def broker_assumes(resource):
+    """The broker's assume policy on another Resource (a function of the one the stack renders)."""
+
+    def mutate(resources):
+        holder = one(resources, BROKER_ASSUME, "aws:iam/rolePolicy:RolePolicy")
+        doc = json.loads(holder["inputs"]["policy"])
+        doc["Statement"][0]["Resource"] = resource(doc["Statement"][0]["Resource"])
+        holder["inputs"]["policy"] = json.dumps(doc)
+
+    return mutate
+
+
+def extra_pool_statement(resources):
+    holder = one(resources, DATA_ACCESS, "aws:iam/rolePolicy:RolePolicy")
+    doc = json.loads(holder["inputs"]["policy"])
+    doc["Statement"].append({**doc["Statement"][0], "Sid": "PoolObjectsAgain", "Action": "s3:GetObjectTagging"})
+    holder["inputs"]["policy"] = json.dumps(doc)
+
+
+def added(type_: str, name: str, inputs):
+    """A new resource beside the pool's policy (same provider and parent); `inputs` may be built from the plan."""
+
+    def mutate(resources):
+        like = one(resources, POOL_POLICY, "bucketPolicy")
+        resources.append(
+            {
+                **copy.deepcopy(like),
+                "type": type_,
+                "name": name,
+                "urn": like["urn"].rsplit("::", 2)[0] + f"::{type_}::{name}",
+                "inputs": inputs(resources) if callable(inputs) else inputs,
+                "dependencies": [],
+                "propertyDependencies": {},
+            }
+        )
+
+    return mutate
+
+
+def acme_ingress_from(block: dict):
+    def mutate(resources):
+        spec = one(resources, "us-us-east-1-t-acme-allow-needed", "NetworkPolicy")["inputs"]["spec"]
+        spec["ingress"].append({"from": [{"ipBlock": block}]})
+
+    return mutate
+
+
+NODES_LT = "us-us-east-1-eks-nodes-lt"
+
+
+def node_group_without_template(resources):
+    group = one(resources, "us-us-east-1-eks-nodes", "aws:eks/nodeGroup:NodeGroup")
+    group["inputs"].pop("launchTemplate")
+    group["propertyDependencies"].pop("launchTemplate")
+
+
 ATTACKS = [
     (
         "an access entry for the tenant role in system:masters",
@@ -318,6 +386,58 @@ ATTACKS = [
     ("the tenant role reading the platform's database secret", tenant_role_reads_db_secret, "tenant-data-access"),
     ("a RolePolicy reading the pool for a role outside the plan", outside_role_reads_pool, "tenant-data-access"),
     (
+        "the shared tenant role given sts:AssumeRole on * by a new RolePolicy",
+        tenant_role_assumes_any_role,
+        "tenant-role-isolated",
+    ),
+    (
+        "the shared tenant role's data-access policy given sts:AssumeRole on *",
+        add_statement(DATA_ACCESS, ASSUME_ANY, "aws:iam/rolePolicy:RolePolicy"),
+        "tenant-role-isolated",
+    ),
+    ("the broker allowed to assume any role", broker_assumes(lambda _: "*"), "tenant-role-isolated"),
+    (
+        "the broker allowed to assume every role under the tenant path",
+        broker_assumes(lambda arn: arn.rsplit("/", 1)[0] + "/*"),
+        "tenant-role-isolated",
+    ),
+    (
+        "the broker allowed to assume a role of this account outside the plan",
+        broker_assumes(lambda _: f"arn:aws:iam::{ACCOUNT}:role/ops-admin"),
+        "tenant-role-isolated",
+    ),
+    (
+        "acme's ingress from an ipBlock on the whole VPC (every tenant's pods)",
+        acme_ingress_from({"cidr": "10.10.0.0/16"}),
+        "tenant-namespace-guarded",
+    ),
+    (
+        "acme's ingress from the VPC excepting all but one pod subnet",
+        acme_ingress_from({"cidr": "10.10.0.0/16", "except": ["10.10.0.0/19", "10.10.32.0/19"]}),
+        "tenant-namespace-guarded",
+    ),
+    (
+        "acme's ingress from a /24 inside a pod subnet",
+        acme_ingress_from({"cidr": "10.10.33.0/24"}),
+        "tenant-namespace-guarded",
+    ),
+    (
+        "the nodes' launch template with hop limit 2 (pods reach the node role through IMDSv2)",
+        _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpPutResponseHopLimit", 2),
+        "eks-node-metadata-pods-blocked",
+    ),
+    (
+        "the nodes' launch template with IMDSv1 allowed",
+        _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpTokens", "optional"),
+        "eks-node-metadata-pods-blocked",
+    ),
+    (
+        "the nodes' launch template without metadata options (the AMI decides)",
+        lambda resources: one(resources, NODES_LT, "launchTemplate")["inputs"].pop("metadataOptions"),
+        "eks-node-metadata-pods-blocked",
+    ),
+    ("a node group without a launch template of the stack", node_group_without_template, "eks-node-metadata-pods-blocked"),
+    (
         "the budget alerts topic letting Budgets publish for any account",
         budgets_publish_unpinned,
         "resource-policy-principals-in-account",
@@ -325,6 +445,34 @@ ATTACKS = [
 ]
 
 TWINS = [
+    ("acme's ingress from the public subnets (the load balancer's addresses)", acme_ingress_from({"cidr": "10.10.192.0/18"})),
+    (
+        "acme's ingress from the VPC excepting every pod subnet",
+        acme_ingress_from({"cidr": "10.10.0.0/16", "except": ["10.10.0.0/19", "10.10.32.0/19", "10.10.64.0/19"]}),
+    ),
+    (
+        "a CloudWatch dashboard",
+        added("aws:cloudwatch/dashboard:Dashboard", "api-dash", {"dashboardName": "api", "dashboardBody": '{"widgets": []}'}),
+    ),
+    (
+        "an S3 Intelligent-Tiering configuration on the pool",
+        added(
+            "aws:s3/bucketIntelligentTieringConfiguration:BucketIntelligentTieringConfiguration",
+            "pool-tiering",
+            lambda resources: {
+                "bucket": _pool_bucket(resources),
+                "name": "all",
+                "status": "Enabled",
+                "tierings": [{"accessTier": "ARCHIVE_ACCESS", "days": 125}],
+            },
+        ),
+    ),
+    ("the shared tenant role with one more S3 statement under the namespace prefix", extra_pool_statement),
+    ("the broker's assume policy naming the tenant role in a list", broker_assumes(lambda arn: [arn])),
+    (
+        "the nodes' launch template with the metadata endpoint disabled",
+        _inputs(NODES_LT, "launchTemplate", "metadataOptions.httpEndpoint", "disabled"),
+    ),
     (
         "the pool bucket policy letting log delivery write for this account's log groups",
         pool_statement(
@@ -379,3 +527,28 @@ def test_each_attack_on_the_real_plan_is_a_mandatory_violation(judge, what, muta
 @pytest.mark.parametrize("what,mutation", [*DATA_SIDE_TWINS, *TWINS], ids=[t[0] for t in [*DATA_SIDE_TWINS, *TWINS]])
 def test_each_legitimate_twin_on_the_real_plan_passes(judge, what, mutation):
     assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
+
+
+def test_a_tenant_namespace_whose_labels_are_unknown_is_an_advisory_naming_it_never_a_crash(judge):
+    """The shared ABAC role is judged per tenant namespace: an unknown label map used to put the
+    unknown sentinel among the tenants and crash AnalyzeStack on sorting them (review U05)."""
+    found = judge(_inputs("us-us-east-1-t-acme-ns", "Namespace", "metadata.labels", UNKNOWN))
+    assert [v for v in found if v.level == "mandatory"] == [], [(v.policy, v.message) for v in found]
+    role = [v.message for v in found if v.policy == "tenant-role-isolated"]
+    assert role and all("namespace t-acme's metadata.labels.meridian.io/tenant" in m for m in role), role
+    assert any(v.policy == "tenant-namespace-guarded" and "metadata.labels" in v.message for v in found)
+
+
+def test_node_metadata_options_unknown_at_preview_are_an_advisory_naming_them(judge):
+    found = judge(_inputs(NODES_LT, "launchTemplate", "metadataOptions", UNKNOWN))
+    rule = [(v.level, v.message) for v in found if v.policy == "eks-node-metadata-pods-blocked"]
+    assert rule and all(level == "advisory" and "metadataOptions" in m for level, m in rule), rule
+
+
+def test_an_ingress_ipblock_against_a_pod_subnet_unknown_at_preview_is_an_advisory(judge):
+    def mutate(resources):
+        acme_ingress_from({"cidr": "10.10.192.0/18"})(resources)
+        one(resources, "us-us-east-1-net-private-0", "aws:ec2/subnet:Subnet")["inputs"]["cidrBlock"] = UNKNOWN
+
+    found = [(v.level, v.message) for v in judge(mutate) if v.policy == "tenant-namespace-guarded"]
+    assert found and all(level == "advisory" and "cidrBlock" in m for level, m in found), found

@@ -1,9 +1,10 @@
 """Cluster access in the valid stack: the deploy role's STANDARD entry with cluster admin; and the
-doors into the clusters `eks-access-platform-roles-only` must close (from the security review)."""
+doors into the clusters `eks-access-platform-roles-only` must close (from the security review); and
+EKS nodes whose metadata service hands pods the node role (`eks-node-metadata-pods-blocked`)."""
 
 from __future__ import annotations
 
-from .base import ACCOUNT, Builder, Mutations, add, resource, set_input
+from .base import ACCOUNT, Builder, Mutation, Mutations, add, resource, set_input, stack_tags, together, urn
 
 DEPLOY = f"arn:aws:iam::{ACCOUNT}:role/meridian-deploy"
 VIEWER = f"arn:aws:iam::{ACCOUNT}:role/meridian-preview"
@@ -31,7 +32,44 @@ def _entry(name: str, **inputs) -> dict:
     return resource(ENTRY, name, {"clusterName": "eks", "principalArn": TENANT_ROLE, "type": "STANDARD", **inputs})
 
 
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+def nodes(metadata_options: dict | None, *, template: bool = True) -> Mutation:
+    """An EKS node group, launched from a launch template with these metadata options (or from none)."""
+    lt_inputs = {"imageId": "ami-0123456789abcdef0", "instanceType": "m7i.large", "tags": stack_tags("us-east-1")}
+    if metadata_options is not None:
+        lt_inputs["metadataOptions"] = metadata_options
+    lt = resource(LAUNCH_TEMPLATE, "nodes-lt", lt_inputs)
+    group_inputs = {
+        "clusterName": "eks",
+        "nodeRoleArn": f"arn:aws:iam::{ACCOUNT}:role/eks-node-role",
+        "subnetIds": ["subnet-0a"],
+        "scalingConfig": {"desiredSize": 1, "maxSize": 1, "minSize": 1},
+        "tags": stack_tags("us-east-1"),
+    }
+    if not template:
+        return add(resource(NODE_GROUP, "nodes", group_inputs))
+    group = resource(
+        NODE_GROUP,
+        "nodes",
+        {**group_inputs, "launchTemplate": {"id": "lt-0123456789abcdef0", "version": "1"}},
+        deps={"launchTemplate": [urn(LAUNCH_TEMPLATE, "nodes-lt")]},
+    )
+    return together(add(lt), add(group))
+
+
 MUTATIONS: Mutations = {
+    "eks-node-metadata-pods-blocked": [
+        (
+            "nodes whose launch template lets a token response make two hops",
+            nodes({"httpTokens": "required", "httpPutResponseHopLimit": 2}),
+        ),
+        ("nodes whose launch template leaves IMDSv1 on", nodes({"httpTokens": "optional", "httpPutResponseHopLimit": 1})),
+        ("nodes whose launch template sets no metadata options (the AMI decides)", nodes(None)),
+        ("a node group without a launch template of the stack", nodes(None, template=False)),
+    ],
     "eks-access-platform-roles-only": [
         (
             "an access entry for the tenant role joining system:masters",
@@ -61,5 +99,5 @@ MUTATIONS: Mutations = {
             "the viewer given cluster admin",
             set_input("eks-access-viewer-policy", "policyArn", POLICY + "AmazonEKSClusterAdminPolicy"),
         ),
-    ]
+    ],
 }

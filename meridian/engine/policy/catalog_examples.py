@@ -623,6 +623,22 @@ EXAMPLES: dict[str, Example] = {
             )
         ],
     ),
+    "eks-node-metadata-pods-blocked": Example(
+        "EKS nodes launched from a template whose IMDS token response makes two hops",
+        [
+            resource(
+                "aws:ec2/launchTemplate:LaunchTemplate",
+                "nodes-lt",
+                {"metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 2}},
+            ),
+            resource(
+                "aws:eks/nodeGroup:NodeGroup",
+                "nodes",
+                {"clusterName": "eks", "launchTemplate": {"id": "lt-0123456789abcdef0", "version": "1"}},
+                deps={"launchTemplate": [urn("aws:ec2/launchTemplate:LaunchTemplate", "nodes-lt")]},
+            ),
+        ],
+    ),
     "runtime-backstops-enforced": Example(
         "the account-level S3 public access block with its policy checks turned off",
         [
