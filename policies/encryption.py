@@ -548,6 +548,11 @@ def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[
             f"KMS key must keep a deletion window of at least {minimum:g} days (`deletionWindowInDays`), not {window:g}: "
             "the window is the only time to cancel a scheduled deletion before everything the key encrypted is lost"
         )
+    if truthy(dig(props, "multiRegion", default=False)):
+        out.append(
+            "KMS key must be single-Region (`multiRegion` false, the default): a multi-Region primary key can be "
+            "replicated (ReplicateKey) into any region, outside the stack's zone, by whoever the key policy lets"
+        )
     spec = peek(props, "customerMasterKeySpec") or peek(props, "keySpec") or "SYMMETRIC_DEFAULT"
     if spec == "SYMMETRIC_DEFAULT" and not truthy(dig(props, "enableKeyRotation", default=False)):
         out.append("KMS key must set `enableKeyRotation: true` (symmetric keys; the default is off)")
@@ -563,10 +568,11 @@ def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[
 
 kms_key_guarded = resource_policy(
     "kms-key-rotation-and-policy",
-    what="Checks that every symmetric KMS key rotates (`enableKeyRotation`), is enabled (`isEnabled`, default true), keeps a "
+    what="Checks that every KMS key is single-Region (`multiRegion` off), every symmetric key rotates (`enableKeyRotation`), is enabled (`isEnabled`, default true), keeps a "
     "deletion window (`deletionWindowInDays`, AWS's default 30) of at least `minDeletionWindowDays`, and that its key policy, "
     "where set, allows nothing to `Principal: *` without a condition",
-    why="Keys guard every tenant's data; rotation limits what one leaked key version decrypts, and a public key policy hands the key to every AWS account.",
+    why="Keys guard every tenant's data; rotation limits what one leaked key version decrypts, a public key policy hands the key to "
+    "every AWS account, and a multi-Region key's replicas (same key material) can be created in any region, out of zone.",
     types=[KMS_KEY],
     check=check_kms_key,
     severity=HIGH,

@@ -173,6 +173,11 @@ DATA_SIDE_ATTACKS = [
         "kms-key-rotation-and-policy",
     ),
     (
+        "acme's key made multi-Region (replicas creatable in any region)",
+        _inputs("t-acme-key", "kms/key", "multiRegion", True),
+        "kms-key-rotation-and-policy",
+    ),
+    (
         "the Data API on the writer cluster",
         _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", True),
         "rds-data-api-disabled",
@@ -209,6 +214,7 @@ DATA_SIDE_TWINS = [
     ("the ECR endpoint served from the dr region", _inputs("ecr-api-endpoint", "vpcEndpoint", "serviceRegion", "us-west-2")),
     ("snapshots every 6 hours with continuous backup", _inputs("", "backup/plan", "rules.0.schedule", "cron(0 */6 ? * * *)")),
     ("the Data API written out as off", _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", False)),
+    ("acme's key written out as single-Region", _inputs("t-acme-key", "kms/key", "multiRegion", False)),
 ]
 
 
