@@ -928,6 +928,10 @@ def _cluster_of(resource: Any) -> str:
     return resource.provider.urn if resource.provider is not None else ""
 
 
+# Pod Security Admission: https://kubernetes.io/docs/concepts/security/pod-security-admission/
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
 def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     label = config.get("tenantLabel", "meridian.io/tenant")
@@ -973,6 +977,20 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
             )
         if not mine & quotas:
             found.append((ns.urn, f"Tenant {tenant} namespace must have a ResourceQuota with `spec.hard` limits"))
+        level = labels_of(ns.props).get(PSA_ENFORCE)
+        if level is UNKNOWN:
+            found.append(
+                (ns.urn, Unverifiable.of(unknown("metadata", "labels", PSA_ENFORCE), "which Pod Security level is enforced?"))
+            )
+        elif level != "restricted":
+            found.append(
+                (
+                    ns.urn,
+                    f"Tenant {tenant} namespace must enforce the `restricted` Pod Security Standard "
+                    f"(label `{PSA_ENFORCE}: restricted`), not {level or 'none'}: "
+                    "baseline and privileged admit pods that run as root, add capabilities or escalate privileges",
+                )
+            )
         seen = set()
         for key in mine:
             for policy in policies_in.get(key, []):
@@ -995,7 +1013,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, and that no NetworkPolicy in it admits every peer, every namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
     "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
     reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET],
@@ -1004,8 +1022,8 @@ tenant_namespace_guarded = stack_policy(
     config={"tenantLabel": _TENANT_SCHEMA["tenantLabel"]},
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
-    "and a ResourceQuota sized by the tenant's plan (components.tenant).",
-    limits="That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
+    "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",
+    limits="The Pod Security label is judged for its level; an `enforce-version` pinning an older standard is not. That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
     "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
     "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides).",
     tags=["tenancy", "kubernetes"],

@@ -178,6 +178,20 @@ DATA_SIDE_ATTACKS = [
         "kms-key-rotation-and-policy",
     ),
     (
+        "acme's namespace enforcing only the baseline Pod Security Standard",
+        lambda resources: one(resources, "t-acme-ns", "core/v1:Namespace")["inputs"]["metadata"]["labels"].update(
+            {"pod-security.kubernetes.io/enforce": "baseline"}
+        ),
+        "tenant-namespace-guarded",
+    ),
+    (
+        "acme's namespace without a Pod Security label",
+        lambda resources: one(resources, "t-acme-ns", "core/v1:Namespace")["inputs"]["metadata"]["labels"].pop(
+            "pod-security.kubernetes.io/enforce"
+        ),
+        "tenant-namespace-guarded",
+    ),
+    (
         "the Data API on the writer cluster",
         _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", True),
         "rds-data-api-disabled",
@@ -215,6 +229,12 @@ DATA_SIDE_TWINS = [
     ("snapshots every 6 hours with continuous backup", _inputs("", "backup/plan", "rules.0.schedule", "cron(0 */6 ? * * *)")),
     ("the Data API written out as off", _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", False)),
     ("acme's key written out as single-Region", _inputs("t-acme-key", "kms/key", "multiRegion", False)),
+    (
+        "acme's namespace also warning and auditing at restricted",
+        lambda resources: one(resources, "t-acme-ns", "core/v1:Namespace")["inputs"]["metadata"]["labels"].update(
+            {"pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}
+        ),
+    ),
 ]
 
 
@@ -543,6 +563,16 @@ def test_a_tenant_namespace_whose_labels_are_unknown_is_an_advisory_naming_it_ne
     role = [v.message for v in found if v.policy == "tenant-role-isolated"]
     assert role and all("namespace t-acme's metadata.labels.meridian.io/tenant" in m for m in role), role
     assert any(v.policy == "tenant-namespace-guarded" and "metadata.labels" in v.message for v in found)
+
+
+def test_a_pod_security_label_unknown_at_preview_is_an_advisory_naming_it(judge):
+    def mutation(resources):
+        one(resources, "t-acme-ns", "core/v1:Namespace")["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = (
+            UNKNOWN
+        )
+
+    found = [(v.level, v.message) for v in judge(mutation) if v.policy == "tenant-namespace-guarded"]
+    assert found and all(level == "advisory" and "pod-security.kubernetes.io/enforce" in m for level, m in found), found
 
 
 def test_node_metadata_options_unknown_at_preview_are_an_advisory_naming_them(judge):
