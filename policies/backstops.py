@@ -10,6 +10,8 @@ exist with their settings.
   public access block with all four settings on, and an external-access Access Analyzer
   (`ACCOUNT`) in each of its regions. Whichever stack declares an account public access block, it
   may not turn a setting off.
+- Every internet-facing application load balancer delivers access logs (`accessLogs.enabled` true,
+  `accessLogs.bucket` set): the record of who called the public edge.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyB
 ACCOUNT_PAB = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
 ANALYZER = "aws:accessanalyzer/analyzer:Analyzer"
 NAMESPACE = "kubernetes:core/v1:Namespace"
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PAB_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
@@ -111,14 +115,39 @@ def check_backstops(resources: list[Any], config: dict) -> list[tuple[str | None
                     )
     except UnknownValueError as exc:
         out.append((None, Unverifiable.of(exc)))
+    for lb in stack.of(*LOAD_BALANCERS):
+        try:
+            out += [(lb.urn, p) for p in _alb_logging_problems(stack, lb)]
+        except UnknownValueError as exc:
+            out.append((lb.urn, Unverifiable.of(exc, "are its access logs delivered?")))
     return out
+
+
+def _alb_logging_problems(stack: Stack, lb: Any) -> list[str]:
+    """Why an internet-facing ALB does not deliver access logs (ELB access logs:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html)."""
+    if (
+        dig(lb.props, "loadBalancerType", default="application") != "application"
+        or dig(lb.props, "internal", default=False) is True
+    ):
+        return []
+    if str(dig(lb.props, "accessLogs", "enabled", default=False)).lower() != "true":
+        return [
+            "Internet-facing load balancer must deliver access logs (`accessLogs.enabled: true` with a bucket): they are the record of who called the public edge"
+        ]
+    if stack.linked(lb, "accessLogs", *S3_BUCKETS):
+        return []
+    bucket = dig(lb.props, "accessLogs", "bucket")
+    if not isinstance(bucket, str) or not bucket:
+        return ["Internet-facing load balancer must name the bucket its access logs go to (`accessLogs.bucket`)"]
+    return []
 
 
 backstops = stack_policy(
     "runtime-backstops-enforced",
-    what="Checks that every cluster with tenant namespaces has each required ValidatingAdmissionPolicy failing closed with a binding that denies in every tenant namespace, that an account-level S3 public access block never turns a setting off, and that the stack owning the account's guardrails (`ownsAccountGuardrails`) declares that block and an external-access Access Analyzer in each of its `regions`",
+    what="Checks that every cluster with tenant namespaces has each required ValidatingAdmissionPolicy failing closed with a binding that denies in every tenant namespace, that an account-level S3 public access block never turns a setting off, and that the stack owning the account's guardrails (`ownsAccountGuardrails`) declares that block and an external-access Access Analyzer in each of its `regions`, and that every internet-facing application load balancer has access logging on (`accessLogs.enabled` with a bucket)",
     why="The pack judges only what `pulumi up` creates; the admission policies, the account public access block and Access Analyzer are what still hold against what bypasses it, and each is worthless once removed, set to Audit or narrowed to no namespace.",
-    reads=[POLICY, BINDING, ACCOUNT_PAB, ANALYZER, NAMESPACE],
+    reads=[POLICY, BINDING, ACCOUNT_PAB, ANALYZER, NAMESPACE, *LOAD_BALANCERS, *S3_BUCKETS],
     check=check_backstops,
     severity=CRITICAL,
     config={
@@ -140,7 +169,7 @@ backstops = stack_policy(
     },
     remediation="Keep components.admission.TenantAdmission and components.guardrails.AccountGuardrails in the stack "
     "(compose_guardrails), with their bindings on Deny and every flag of the account public access block on.",
-    limits="What the policies' CEL expressions allow is tested by evaluating them (tests/test_admission.py), not by this rule; an analyzer or block another stack of the account owns is trusted to exist there.",
+    limits="What the policies' CEL expressions allow is tested by evaluating them (tests/test_admission.py), not by this rule; an analyzer or block another stack of the account owns is trusted to exist there; that the access-log bucket's policy lets ELB log delivery write is AWS's to check at `up` (creating the load balancer fails otherwise).",
     tags=["backstops"],
 )
 

@@ -126,6 +126,16 @@ def add_statement(name_part: str, statement, type_part: str = ""):
     return mutate
 
 
+def no_alb_logs(resources):
+    """The us-east-1 ALB without `accessLogs`, and every resource of its log bucket gone (review E07b)."""
+    one(resources, "us-use1-lb-api", "loadBalancer")["inputs"].pop("accessLogs")
+    resources[:] = [r for r in resources if "us-use1-lb-logs" not in r["name"]]
+    for r in resources:
+        r["dependencies"] = [d for d in r.get("dependencies", []) if "us-use1-lb-logs" not in d]
+        for prop, deps in (r.get("propertyDependencies") or {}).items():
+            r["propertyDependencies"][prop] = [d for d in deps if "us-use1-lb-logs" not in d]
+
+
 FOREIGN = "999988887777"
 PROVIDER = "pulumi:providers:aws"
 
@@ -192,6 +202,12 @@ DATA_SIDE_ATTACKS = [
         "tenant-namespace-guarded",
     ),
     (
+        "the public ALB's access logging turned off",
+        _inputs("us-use1-lb-api", "loadBalancer", "accessLogs.enabled", False),
+        "runtime-backstops-enforced",
+    ),
+    ("the public ALB's access logging and its bucket removed", no_alb_logs, "runtime-backstops-enforced"),
+    (
         "the Data API on the writer cluster",
         _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", True),
         "rds-data-api-disabled",
@@ -229,6 +245,7 @@ DATA_SIDE_TWINS = [
     ("snapshots every 6 hours with continuous backup", _inputs("", "backup/plan", "rules.0.schedule", "cron(0 */6 ? * * *)")),
     ("the Data API written out as off", _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", False)),
     ("acme's key written out as single-Region", _inputs("t-acme-key", "kms/key", "multiRegion", False)),
+    ("the public ALB's access logs under another prefix", _inputs("us-use1-lb-api", "loadBalancer", "accessLogs.prefix", "edge")),
     (
         "acme's namespace also warning and auditing at restricted",
         lambda resources: one(resources, "t-acme-ns", "core/v1:Namespace")["inputs"]["metadata"]["labels"].update(
