@@ -29,6 +29,7 @@ from ruleutil import (
     provider_accounts,
     region_of,
     resource_policy,
+    resource_region,
     stack_policy,
     string_list,
     tags_of,
@@ -387,6 +388,54 @@ def alb_log_buckets(stack: Stack) -> set[str]:
     return out
 
 
+def _name(resource: Any) -> str:
+    return resource.urn.rsplit("::", 1)[-1]
+
+
+_SSE_PROPS = ("rules", "serverSideEncryptionConfiguration", "serverSideEncryptionConfigurations")
+
+
+def _key_owner_problems(stack: Stack, bucket: Any, owner: Any, key: Any, region: Any) -> list[Any]:
+    """A bucket's default key must be a key of the bucket's region (S3 cannot use a key of another
+    region: https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#sse-kms-requirements)
+    and, for a tenant's bucket (tag `meridian:tenant`), that tenant's key: the key resource the
+    setting was built from, with the same tenant tag."""
+    keys = [k for prop in _SSE_PROPS for k in stack.linked(owner, prop, KMS_KEY)]
+    out: list[Any] = []
+    for k in keys:
+        key_region = resource_region(k)
+        if isinstance(region, str) and isinstance(key_region, str) and key_region != region:
+            out.append(
+                f"S3 default encryption must use a KMS key in the bucket's region {region}, not {_name(k)} of {key_region}: "
+                "S3 cannot use a key of another region, so every write fails"
+            )
+    tenant = tags_of(bucket.props).get(TAG_TENANT)
+    if tenant is UNKNOWN:
+        return [*out, Unverifiable.at(f"tags.{TAG_TENANT}", "whose bucket is it, and so whose key must it use?")]
+    if not tenant:
+        return out
+    if not keys:
+        what = "a key from another resource" if key is UNKNOWN else f"whose key is {key}?"
+        return [
+            *out,
+            Unverifiable.at(
+                "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId",
+                f"{what} tenant {tenant}'s bucket must use tenant {tenant}'s key, and no key of the stack is linked",
+            ),
+        ]
+    for k in keys:
+        owner_tenant = tags_of(k.props).get(TAG_TENANT)
+        if owner_tenant is UNKNOWN:
+            out.append(Unverifiable.at(f"tags.{TAG_TENANT}", f"whose key is {_name(k)}?"))
+        elif owner_tenant != tenant:
+            out.append(
+                f"Tenant {tenant}'s bucket must be encrypted under tenant {tenant}'s own KMS key (tag {TAG_TENANT}: {tenant}), "
+                f"not {_name(k)} ({'tenant ' + str(owner_tenant) if owner_tenant else 'no tenant'}): whoever that key's policy "
+                "lets decrypt reads this tenant's objects"
+            )
+    return out
+
+
 def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
 
@@ -413,6 +462,7 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
                     "the default SSE-S3 uses an AWS-owned key",
                 )
             )
+        region = resource_region(bucket)
         for owner, rule in rules:
             try:
                 default = dig(rule, "applyServerSideEncryptionByDefault", default={})
@@ -422,16 +472,18 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
                 if algorithm not in ("aws:kms", "aws:kms:dsse"):
                     out.append((owner.urn, f"S3 default encryption must use `aws:kms` with a customer key, not {algorithm}"))
                 else:
-                    out += [
-                        (owner.urn, m)
-                        for m in key_problem(
-                            "S3 default encryption",
-                            peek(default, "kmsMasterKeyId"),
-                            config,
-                            "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId",
-                            accounts=accounts_of(bucket),
-                        )
-                    ]
+                    key = peek(default, "kmsMasterKeyId")
+                    problems = key_problem(
+                        "S3 default encryption",
+                        key,
+                        config,
+                        "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId",
+                        region if isinstance(region, str) else None,
+                        accounts=accounts_of(bucket),
+                    )
+                    out += [(owner.urn, m) for m in problems]
+                    if not problems:
+                        out += [(owner.urn, m) for m in _key_owner_problems(stack, bucket, owner, key, region)]
             except UnknownValueError as exc:
                 out.append((owner.urn, Unverifiable.of(exc)))
         return out
@@ -459,7 +511,7 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
 
 s3_encrypted = stack_policy(
     "s3-bucket-encrypted",
-    what="Checks that every S3 bucket (Bucket and BucketV2, default encryption inline or as its own resource) has default encryption `aws:kms` with a customer-managed KMS key, except a bucket that receives a load balancer's access logs and holds no tenant's data, which may use SSE-S3 (`AES256`, the only encryption ALB log delivery accepts), and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`)",
+    what="Checks that every S3 bucket (Bucket and BucketV2, default encryption inline or as its own resource) has default encryption `aws:kms` with a customer-managed KMS key, except a bucket that receives a load balancer's access logs and holds no tenant's data, which may use SSE-S3 (`AES256`, the only encryption ALB log delivery accepts), and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`); a bucket's default key must be in the bucket's region, and a tenant's bucket (tag `meridian:tenant`) must use the key of the stack, linked, that carries the same tenant tag (unknown -> advisory)",
     why="Buckets hold tenant data (pool prefixes and silo buckets); each tenant's key only protects its data if the bucket default is KMS too.",
     reads=[*S3_BUCKETS, *S3_SSE, S3_REPLICATION],
     check=check_s3_encrypted,

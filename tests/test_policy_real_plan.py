@@ -136,6 +136,27 @@ def no_alb_logs(resources):
             r["propertyDependencies"][prop] = [d for d in deps if "us-use1-lb-logs" not in d]
 
 
+def sse_under(bucket_sse: str, key: str, key_value):
+    """Point a bucket's default encryption at another key of the plan: the value and the link (review E02, E03)."""
+
+    def mutate(resources):
+        sse = one(resources, bucket_sse, "ServerSideEncryption")
+        sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] = key_value(resources)
+        sse["propertyDependencies"]["rules"] = [one(resources, key, "aws:kms/key:Key")["urn"]]
+
+    return mutate
+
+
+def _alias_target(alias: str):
+    return lambda resources: one(resources, alias, "kms/alias")["inputs"]["targetKeyId"]
+
+
+def _sse_key(bucket_sse: str):
+    return lambda resources: one(resources, bucket_sse, "ServerSideEncryption")["inputs"]["rules"][0][
+        "applyServerSideEncryptionByDefault"
+    ]["kmsMasterKeyId"]
+
+
 FOREIGN = "999988887777"
 PROVIDER = "pulumi:providers:aws"
 
@@ -208,6 +229,23 @@ DATA_SIDE_ATTACKS = [
     ),
     ("the public ALB's access logging and its bucket removed", no_alb_logs, "runtime-backstops-enforced"),
     (
+        "acme's silo bucket encrypted under globex's key",
+        sse_under("us-us-east-1-t-acme-silo-sse", "us-us-east-1-t-globex-key", _alias_target("us-us-east-1-t-globex-key-alias")),
+        "s3-bucket-encrypted",
+    ),
+    (
+        "acme's silo bucket encrypted under the shared pool key",
+        sse_under("us-us-east-1-t-acme-silo-sse", "us-us-east-1-tenant-pool-key", _sse_key("us-us-east-1-tenant-pool-data-sse")),
+        "s3-bucket-encrypted",
+    ),
+    (
+        "the us-east-1 pool bucket encrypted under the us-west-2 pool key",
+        sse_under(
+            "us-us-east-1-tenant-pool-data-sse", "us-us-west-2-tenant-pool-key", _sse_key("us-us-west-2-tenant-pool-data-sse")
+        ),
+        "s3-bucket-encrypted",
+    ),
+    (
         "the Data API on the writer cluster",
         _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", True),
         "rds-data-api-disabled",
@@ -245,6 +283,10 @@ DATA_SIDE_TWINS = [
     ("snapshots every 6 hours with continuous backup", _inputs("", "backup/plan", "rules.0.schedule", "cron(0 */6 ? * * *)")),
     ("the Data API written out as off", _inputs("", "rds/cluster:Cluster", "enableHttpEndpoint", False)),
     ("acme's key written out as single-Region", _inputs("t-acme-key", "kms/key", "multiRegion", False)),
+    (
+        "acme's silo bucket encrypted under acme's key named by its alias's target",
+        sse_under("us-us-east-1-t-acme-silo-sse", "us-us-east-1-t-acme-key", _alias_target("us-us-east-1-t-acme-key-alias")),
+    ),
     ("the public ALB's access logs under another prefix", _inputs("us-use1-lb-api", "loadBalancer", "accessLogs.prefix", "edge")),
     (
         "acme's namespace also warning and auditing at restricted",
@@ -590,6 +632,16 @@ def test_a_pod_security_label_unknown_at_preview_is_an_advisory_naming_it(judge)
 
     found = [(v.level, v.message) for v in judge(mutation) if v.policy == "tenant-namespace-guarded"]
     assert found and all(level == "advisory" and "pod-security.kubernetes.io/enforce" in m for level, m in found), found
+
+
+def test_a_tenant_bucket_key_no_key_of_the_stack_is_linked_to_is_an_advisory(judge):
+    def mutation(resources):
+        one(resources, "us-us-east-1-t-acme-silo-sse", "ServerSideEncryption")["propertyDependencies"]["rules"] = []
+
+    found = [(v.level, v.message) for v in judge(mutation) if v.policy == "s3-bucket-encrypted"]
+    assert found and all(level == "advisory" and "tenant acme's bucket must use tenant acme's key" in m for level, m in found), (
+        found
+    )
 
 
 def test_node_metadata_options_unknown_at_preview_are_an_advisory_naming_them(judge):
