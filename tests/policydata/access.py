@@ -90,7 +90,10 @@ def tenancy_stack(design: str = "tagged-broker", more_tenants: int = 0) -> Resou
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {"name": f"t-{tenant}", "labels": {"meridian.io/tenant": tenant}},
+                "metadata": {
+                    "name": f"t-{tenant}",
+                    "labels": {"meridian.io/tenant": tenant, "pod-security.kubernetes.io/enforce": "restricted"},
+                },
             },
             region=None,
             provider=K8S,

@@ -34,6 +34,8 @@ def build(b: Builder) -> None:
             "subnets": ["subnet-a", "subnet-b"],
             "dropInvalidHeaderFields": True,
             "desyncMitigationMode": "defensive",
+            # a log bucket outside this fixture (components.ingress keeps its own, SSE-S3)
+            "accessLogs": {"bucket": "meridian-alb-logs", "enabled": True, "prefix": "alb"},
         },
         deps={"securityGroups": [lb_sg]},
     )

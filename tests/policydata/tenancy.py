@@ -35,7 +35,14 @@ def build(b: Builder) -> None:
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": "t-acme", "labels": {"meridian.io/tenant": "acme", "meridian.io/plan": "pro"}},
+            "metadata": {
+                "name": "t-acme",
+                "labels": {
+                    "meridian.io/tenant": "acme",
+                    "meridian.io/plan": "pro",
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                },
+            },
         },
         region=None,
         provider=K8S,
@@ -184,7 +191,14 @@ def build(b: Builder) -> None:
     b.add(
         "kubernetes:core/v1:Namespace",
         "t-globex-ns",
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t-globex", "labels": {"meridian.io/tenant": "globex"}}},
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": "t-globex",
+                "labels": {"meridian.io/tenant": "globex", "pod-security.kubernetes.io/enforce": "restricted"},
+            },
+        },
         region=None,
         provider=K8S,
     )
