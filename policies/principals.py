@@ -39,14 +39,21 @@ def account_of(principal: str) -> str | None:
     return (m.group("arn") or m.group("bare")) if m else None
 
 
-def _pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
-    """Whether a condition pins the caller to own accounts or organisations (every value inside)."""
+def _positive_conditions(st: Statement):
+    """Each (lower-case key, values) of a condition that must hold for the statement to apply: not
+    `ForAllValues:` (true on an absent key), not `...IfExists`, only the operators in POSITIVE."""
     for op, key, values in st.conditions:
         op_l, key_l = str(op).lower(), str(key).lower()
         if op_l.startswith("forallvalues:") or op_l.endswith("ifexists") or op_l.removeprefix("foranyvalue:") not in POSITIVE:
             continue
         if any(v is UNKNOWN for v in values):
             raise unknown("Condition", str(key))
+        yield key_l, values
+
+
+def _pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
+    """Whether a condition pins the caller to own accounts or organisations (every value inside)."""
+    for key_l, values in _positive_conditions(st):
         own = accounts if key_l in ACCOUNT_KEYS else orgs if key_l in ORG_KEYS else None
         if own is not None and values and all(str(v) in own for v in values):
             return True
@@ -55,12 +62,7 @@ def _pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
 
 def _source_pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
     """Whether a condition pins a service's request to a source in own accounts or organisations."""
-    for op, key, values in st.conditions:
-        op_l, key_l = str(op).lower(), str(key).lower()
-        if op_l.startswith("forallvalues:") or op_l.endswith("ifexists") or op_l.removeprefix("foranyvalue:") not in POSITIVE:
-            continue
-        if any(v is UNKNOWN for v in values):
-            raise unknown("Condition", str(key))
+    for key_l, values in _positive_conditions(st):
         if not values:
             continue
         texts = [str(v) for v in values]

@@ -28,6 +28,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: F401 - the service tests' client, imported from here
 
+from meridian.engine.policy import Subject, evaluate
 from meridian.sandbox import core
 from meridian.targets import aws as aws_target
 from service.auth import key_digest, new_api_key
@@ -72,6 +73,23 @@ def full_project_copy(dest: Path) -> Path:
 
 
 # --- a rendered plan -------------------------------------------------------------------------------
+
+
+def judge_mutated_valid_stack(analyzer, mutation) -> list:
+    """The whole pack's violations, through the analyzer protocol, on the synthetic stack that passes
+    every rule (tests/policydata) with one mutation applied."""
+    from tests.policydata import valid_stack  # test data, imported where it is used
+
+    resources = valid_stack()
+    mutation(resources)
+    return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
+
+
+def assert_mandatory(violations: list, rule: str, what: str) -> None:
+    """`rule` drew at least one mandatory violation, each saying what must hold."""
+    hits = [v for v in violations if v.policy == rule and v.level == "mandatory"]
+    assert hits, f"{rule} missed: {what}; got {[(v.policy, v.level, v.message) for v in violations]}"
+    assert all(" must " in v.message for v in hits), hits
 
 
 def of_type(plan: dict, token: str, region: str | None = None) -> list[dict]:
