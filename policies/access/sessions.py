@@ -56,7 +56,7 @@ PLATFORM_SERVICES = frozenset(
 
 @dataclass(frozen=True)
 class Origin:
-    kind: str  # "tenant", "platform", "service", "outsider"
+    kind: str  # "tenant", "platform", "service", "operator", "outsider"
     who: str
     tenant: str | None = None
 
@@ -72,6 +72,7 @@ class Session:
     chained: bool = False  # obtained by AssumeRole with tags the caller chose
     workload: Workload | None = None
     hops: int = 0
+    assumed: tuple[str, ...] = ()  # managed policies of unknown text this session was obtained through
 
     def key(self) -> tuple:
         return (
@@ -80,6 +81,7 @@ class Session:
             self.session_policy.urn if self.session_policy else None,
             self.origin,
             self.chained,
+            bool(self.assumed),
         )
 
 
@@ -168,13 +170,15 @@ class Sessions:
             hit = self._narrowed[key] = (doc, simulator.for_any_request(doc, free))
         return hit[1]
 
-    def node(self, s: Session, admin: bool = False) -> Any:
-        """The evaluator's principal for session `s` (its documents bound to the session's tags)."""
+    def node(self, s: Session, admin: bool = False, known_only: bool = False) -> Any:
+        """The evaluator's principal for session `s` (its documents bound to the session's tags);
+        `known_only`: without the managed policies of unknown text (what is proven, not assumed)."""
         p = s.principal
-        key = (p.arn, tuple(sorted(s.tags.items())), admin)
+        key = (p.arn, tuple(sorted(s.tags.items())), admin, known_only)
         if key not in self._nodes:
-            docs = [(d.label, d.document) for d in p.documents] + ([("its own permissions, rewritten", ADMIN)] if admin else [])
-            groups = [(g, [(d.label, d.document) for d in ds]) for g, ds in p.groups]
+            docs = [(d.label, d.document) for d in p.documents if not (known_only and d.stand_in)]
+            docs += [("its own permissions, rewritten", ADMIN)] if admin else []
+            groups = [(g, [(d.label, d.document) for d in ds if not (known_only and d.stand_in)]) for g, ds in p.groups]
             boundary = p.boundary.document if p.boundary else None
             self._nodes[key] = simulator.node(p.arn, docs, values=self.context(s), groups=groups, boundary=boundary)
         return self._nodes[key]
@@ -328,6 +332,17 @@ class Sessions:
                     )
                 if not ok:
                     continue
+                assumed = s.assumed
+                if stand_ins(s.principal) and not simulator.authorized(
+                    self.node(s, known_only=True),
+                    "sts:AssumeRole",
+                    role.arn,
+                    ctx,
+                    resource_policy=trust,
+                    owner=acct,
+                    session_policy=sp,
+                ):
+                    assumed = (*assumed, *stand_ins(s.principal))
                 tags = {k: v for k, v in s.tags.items() if k in s.transitive} | request
                 shown = ", ".join(f"{k}={v}" for k, v in sorted(request.items()))
                 out.append(
@@ -341,6 +356,7 @@ class Sessions:
                         True,
                         s.workload,
                         s.hops + 1,
+                        tuple(dict.fromkeys(assumed)),
                     )
                 )
         return out
@@ -432,12 +448,23 @@ class Sessions:
                         else:
                             open_.add(tag)
 
+    def operators(self) -> list[Session]:
+        """Cluster operators outside the plan: principals the stack's EKS access entries name but
+        does not define. What their own IAM policies reach is the account's business (the account
+        row of the matrix); what they reach by creating pods is a session of those pods."""
+        out = []
+        for arn in sorted((set(self.world.access) | set(self.world.k8s_groups)) - set(self.world.principals)):
+            who = f"{arn} (a cluster operator outside the plan)"
+            out.append(Session(Principal(arn, who, None, outsider=True), Origin("operator", who), (who,)))
+        return out
+
     def pod_creation(self, s: Session) -> list[tuple[str, str, Any]]:
         """(cluster, how, namespaces or "*") where `s` may create pods."""
         out = []
         for cluster, policy, namespaces in self.world.access.get(s.principal.arn, []):
             if policy not in NOT_POD_CREATING_ACCESS:
-                out.append((cluster, f"EKS access policy {policy}", namespaces))
+                where = f" on {cluster}" if cluster else ""
+                out.append((cluster, f"EKS access entry{where} with access policy {policy}", namespaces))
         groups = {g for _, gs in self.world.k8s_groups.get(s.principal.arn, []) for g in gs}
         if s.workload is not None:
             ns = s.workload.namespace
@@ -489,6 +516,11 @@ class Sessions:
             ctx[f"aws:PrincipalTag/{k}"] = v
         keep = {"aws:principalarn", "aws:principalaccount"}
         return {k: v for k, v in ctx.items() if k.lower() in self.referenced or k.lower() in keep}
+
+
+def stand_ins(p: Principal) -> tuple[str, ...]:
+    """The labels of `p`'s managed policies whose text neither the stack nor the pack holds."""
+    return tuple(d.label for d in [*p.documents, *(d for _, ds in p.groups for d in ds)] if d.stand_in)
 
 
 def _merge(a: dict[str, set[str]], b: dict[str, set[str]]) -> dict[str, set[str]]:
