@@ -19,6 +19,8 @@ from meridian.commands.policy import _print_matrix
 from meridian.engine.policy import Analyzer, Subject, config_path, effective_config, evaluate, load_policy_config
 
 from .helpers import ROOT
+from .policydata import access as data
+from .policydata.base import K8S, resource
 
 PACK = ROOT / "policies"
 RULE = "tenant-data-access"
@@ -170,7 +172,7 @@ def test_the_us_matrix_lists_the_cluster_operators_by_their_path_to_the_tenant_r
             steps = r["path"].split(" -> ")
             assert steps[0] == f"arn:aws:iam::{ACCOUNT}:role/{who} (a cluster operator outside the plan)"
             assert re.fullmatch(
-                r"creates pods in t-acme \(EKS access entry on us-us-(east-1|west-2)-eks with access policy AmazonEKSClusterAdminPolicy\)",
+                r"runs code in pods in t-acme \(EKS access entry on us-us-(east-1|west-2)-eks with access policy AmazonEKSClusterAdminPolicy\)",
                 steps[1],
             )
             assert steps[3].endswith("tenant-identity-role") and steps[-1] == r["resource"]
@@ -229,3 +231,53 @@ def test_an_unshipped_managed_policy_is_an_assumed_row_and_still_fails_the_rule(
         violations = [v for v in evaluate(analyzer, [Subject.from_dict(r) for r in resources]) if v.policy == RULE]
     mandatory = [v.message for v in violations if v.level == "mandatory"]
     assert any("Tenant acme's data" in m and label in m for m in mandatory), mandatory
+
+
+# --- Kubernetes RBAC: running code in a tenant's pods ---------------------------------------------
+
+
+def _exec_into_acme(subject: dict) -> list[dict]:
+    """The synthetic tenancy stack with a Role in t-acme that may exec into its pods, bound to `subject`."""
+    resources = data.tenancy_stack("tagged-broker")
+    rules = [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}]
+    role = {"metadata": {"name": "acme-debug", "namespace": "t-acme"}, "rules": rules}
+    binding = {
+        "metadata": {"name": "acme-debug", "namespace": "t-acme"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "acme-debug"},
+        "subjects": [subject],
+    }
+    for type_, name, body in (("Role", "acme-debug-role", role), ("RoleBinding", "acme-debug-binding", binding)):
+        resources.append({**resource(f"kubernetes:rbac.authorization.k8s.io/v1:{type_}", name, body), "provider": K8S})
+    return resources
+
+
+def _synthetic(resources: list[dict], tenant: str = "acme") -> tuple[list, dict]:
+    sys.path.insert(0, str(PACK))
+    try:
+        from access import explain, rule
+
+        found = rule.findings(explain.from_plan(resources), data.CONFIG[RULE])[3]
+        return [m for _, m in found], explain.explain({"resources": resources, "config": data.CONFIG[RULE], "tenant": tenant})
+    finally:
+        sys.path.remove(str(PACK))
+
+
+def test_a_kubernetes_user_bound_to_exec_into_a_tenants_pods_is_listed_with_its_path():
+    found, explained = _synthetic(_exec_into_acme({"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}))
+    assert found == []  # who alice is the plan does not say: platform administration, listed, not a violation
+    alice = [r for r in explained["rows"] if r["who"].startswith("Kubernetes User alice")]
+    assert alice and all(r["origin"] == "operator" for r in alice)
+    assert any(
+        "-> runs code in pods in t-acme (Kubernetes binding of User alice) -> pods in t-acme as acme-app (" in r["path"]
+        for r in alice
+    )
+    _, plain = _synthetic(data.tenancy_stack("tagged-broker"))
+    assert not [r for r in plain["rows"] if "alice" in r["who"]]
+
+
+def test_a_platform_workload_bound_to_exec_into_a_tenants_pods_is_a_violation():
+    found, _ = _synthetic(_exec_into_acme({"kind": "ServiceAccount", "name": "meridian-api", "namespace": "platform"}))
+    assert any(
+        "Tenant acme's data" in m and "runs code in pods in t-acme (Kubernetes binding of ServiceAccount meridian-api)" in m
+        for m in found
+    ), found

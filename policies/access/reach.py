@@ -561,11 +561,14 @@ class Reach(Sessions):
             seen.add(s.key())
             if s.origin.kind == "service" and self.tenant is None:
                 continue
-            for r, actions, target, ctx, escalated in self.reach(s):
-                out.append(Access(s, r, actions, target, ctx, escalated))
+            operator = s.origin.kind == "operator" and s.workload is None
+            if not operator:  # an operator's own IAM policies are the account's row (`account_principals`)
+                for r, actions, target, ctx, escalated in self.reach(s):
+                    out.append(Access(s, r, actions, target, ctx, escalated))
             if s.hops >= _MAX_HOPS:
                 continue
-            queue.extend(self.chains(s))
+            if not operator:
+                queue.extend(self.chains(s))
             for cluster, how, namespaces in self.pod_creation(s):
                 for w in workloads:
                     if (namespaces == "*" or w.workload.namespace in namespaces) and (
@@ -577,7 +580,7 @@ class Reach(Sessions):
                             replace(
                                 w,
                                 origin=s.origin,
-                                path=(*s.path, f"creates pods in {w.workload.namespace} ({how})", *w.path),
+                                path=(*s.path, f"runs code in pods in {w.workload.namespace} ({how})", *w.path),
                                 hops=s.hops + 1,
                             )
                         )

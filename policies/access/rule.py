@@ -9,7 +9,7 @@ its secrets) may be reached only by:
 - AWS services acting for the platform (replication, backup, monitoring, log delivery): roles only
   such a service assumes (access.sessions.PLATFORM_SERVICES). A role of a service that runs code
   (EC2, Lambda, CodeBuild, ECS tasks) is a workload like any other and may not.
-Anyone else (another tenant, a platform workload directly or by creating pods, an IAM user, a
+Anyone else (another tenant, a platform workload directly or by running code in pods, an IAM user, a
 foreign account, anyone, principals of the account the stack does not define, whoever holds a role
 the stack grants to without defining it, an AWS service acting for another account's resource) is
 a violation that prints the path principal -> policy -> statement -> resource. The platform's
@@ -48,11 +48,11 @@ _SCHEMA["podIdentityExternalRoles"] = {
 _SHOWN = 3
 # Who administers the platform from outside the plan: principals of the stack's account the plan does
 # not define (through a key policy that lets the account's IAM decide, or their own identity
-# policies), and cluster operators the stack's EKS access entries name (by creating pods). The design
+# policies), and cluster operators the stack's EKS access entries or bindings name (by running code in pods). The design
 # allows them; the matrix lists what they reach, so that its count is not read as complete without them.
 PLATFORM_ADMINISTRATION = {
     "account": "allowed: platform administration (the account's IAM, outside the plan)",
-    "operator": "allowed: platform administration (a cluster operator outside the plan, by creating pods)",
+    "operator": "allowed: platform administration (a cluster operator outside the plan, by running code in pods)",
 }
 ASSUMED = "assumed: policy document not shipped"
 
@@ -286,7 +286,7 @@ CLASSES = (
         "IAM policies)",
         ("account",),
     ),
-    ("cluster operators outside the plan (EKS access entries, Kubernetes bindings: by creating pods)", ("operator",)),
+    ("cluster operators outside the plan (EKS access entries, Kubernetes bindings: by running code in pods)", ("operator",)),
 )
 NOT_COUNTED = (
     "what SCPs and RCPs deny (not in the plan: a row may be closed by them)",
@@ -318,7 +318,7 @@ tenant_data_access = stack_policy(
     "held by someone unknown, with what the stack grants it (a violation if that reaches tenant data, else an advisory). "
     "Sessions come from Pod Identity associations (EKS session tags, session policy, targetRoleArn), IRSA trusts "
     "(every service account their `:sub` admits), AssumeRole chains (with the request tags trusts admit and the transitive tags "
-    "STS keeps), EKS access policies and Kubernetes RBAC that let a principal create pods in a namespace, and a principal's "
+    "STS keeps), EKS access policies and Kubernetes RBAC that let a principal create pods in a namespace or exec or attach into them, and a principal's "
     "ability to rewrite its own permissions; an association whose `roleArn` or `targetRoleArn` names a role the stack does not "
     "define (another account's, or this account's outside the plan) is a violation unless the role is listed in "
     "`podIdentityExternalRoles`. Resources carry their bucket policies and ACLs (canned and granted; a canonical user ID, in "
@@ -351,7 +351,7 @@ tenant_data_access = stack_policy(
     "else; cluster operators named only by EKS access entries to principals outside the stack are the platform's operators and "
     "are not judged. Both are platform administration: `--explain` lists what they reach (the account's principals with any "
     "identity permissions, through a key policy naming the account's root or with no resource policy denying them; the operators "
-    "by creating pods), never as a violation. S3 access points, Object Lambda, SCPs and RCPs are not modelled. A role only an AWS service that runs no "
+    "by running code in pods), never as a violation. S3 access points, Object Lambda, SCPs and RCPs are not modelled. A role only an AWS service that runs no "
     "code assumes acts for the platform: its trust is not asked for `aws:SourceAccount` (handing a role to a service takes "
     "`iam:PassRole` in the role's own account). A service's pin through an encryption context (`kms:EncryptionContext:...`) is "
     "not credited, as for any caller. Bucket ACLs never grant reading objects the owner wrote (object ACLs, not in the plan); "

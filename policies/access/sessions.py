@@ -8,8 +8,8 @@ shape of one design:
 - a trust naming an AWS principal gives that principal's sessions a chained session with the
   request tags the trust admits (tried over every tenant's namespace and id where the trust leaves
   the value open), keeping the caller's transitive tags, which STS refuses to overwrite;
-- a principal that may create pods in a namespace (EKS access policies, Kubernetes RBAC) obtains
-  every workload session of that namespace (`pod_creation`);
+- a principal that may create pods in a namespace, or exec or attach into them (EKS access policies,
+  Kubernetes RBAC), obtains every workload session of that namespace (`pod_creation`);
 - foreign accounts named anywhere, anyone (`*`), and the stack's own account outside the stack
   (any holder of `sts:AssumeRole`) are principals too, with whatever identity policies they like.
 
@@ -450,16 +450,23 @@ class Sessions:
 
     def operators(self) -> list[Session]:
         """Cluster operators outside the plan: principals the stack's EKS access entries name but
-        does not define. What their own IAM policies reach is the account's business (the account
-        row of the matrix); what they reach by creating pods is a session of those pods."""
+        does not define, and the Kubernetes users and groups its bindings name (who they are, the
+        plan does not say). What their own IAM policies reach is the account's business (the account
+        row of the matrix); what they reach by running code in pods is a session of those pods."""
         out = []
         for arn in sorted((set(self.world.access) | set(self.world.k8s_groups)) - set(self.world.principals)):
             who = f"{arn} (a cluster operator outside the plan)"
             out.append(Session(Principal(arn, who, None, outsider=True), Origin("operator", who), (who,)))
+        mapped = {g for entries in self.world.k8s_groups.values() for _, groups in entries for g in groups}
+        for kind, name in sorted({(k, n) for k, n, _, _ in self.world.rbac if k in ("User", "Group")}):
+            if name in mapped or name.startswith("system:serviceaccount"):  # sessions of their own above / workloads
+                continue
+            who = f"Kubernetes {kind} {name} (bound in the plan; who it is, the plan does not say)"
+            out.append(Session(Principal(_subject(kind, name), who, None, outsider=True), Origin("operator", who), (who,)))
         return out
 
     def pod_creation(self, s: Session) -> list[tuple[str, str, Any]]:
-        """(cluster, how, namespaces or "*") where `s` may create pods."""
+        """(cluster, how, namespaces or "*") where `s` may run code in pods (create, exec, attach)."""
         out = []
         for cluster, policy, namespaces in self.world.access.get(s.principal.arn, []):
             if policy not in NOT_POD_CREATING_ACCESS:
@@ -470,11 +477,15 @@ class Sessions:
             ns = s.workload.namespace
             groups |= {"system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"}
         for kind, name, namespace, reach in self.world.rbac:
-            hit = (kind == "Group" and name in groups) or (
-                kind == "ServiceAccount"
-                and s.workload is not None
-                and namespace == s.workload.namespace
-                and name in (s.workload.service_account, "*")
+            hit = (
+                (kind == "Group" and name in groups)
+                or s.principal.arn == _subject(kind, name)
+                or (
+                    kind == "ServiceAccount"
+                    and s.workload is not None
+                    and namespace == s.workload.namespace
+                    and name in (s.workload.service_account, "*")
+                )
             )
             if hit:
                 out.append(("", f"Kubernetes binding of {kind} {name}", reach))
@@ -516,6 +527,11 @@ class Sessions:
             ctx[f"aws:PrincipalTag/{k}"] = v
         keep = {"aws:principalarn", "aws:principalaccount"}
         return {k: v for k, v in ctx.items() if k.lower() in self.referenced or k.lower() in keep}
+
+
+def _subject(kind: str, name: str) -> str:
+    """What stands for a Kubernetes user or group as a principal (never an IAM ARN)."""
+    return f"kubernetes-{kind.lower()}:{name}"
 
 
 def stand_ins(p: Principal) -> tuple[str, ...]:

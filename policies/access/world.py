@@ -109,6 +109,10 @@ _WORKLOADS = {
     "jobs",
     "cronjobs",
     "replicationcontrollers",
+    # running code in a pod that exists: its service account's credentials with it
+    "pods/exec",
+    "pods/attach",
+    "pods/ephemeralcontainers",
     "*",
 }
 _WRITE_VERBS = {"create", "update", "patch", "*", "impersonate"}
@@ -848,7 +852,8 @@ def _eks_access(stack: Stack, arns: Arns):
 
 
 def _rbac(stack: Stack) -> list[tuple[str, str, str, Any]]:
-    """(subject kind, name, namespace, reach) for every binding whose role lets its subjects create pods."""
+    """(subject kind, name, namespace, reach) for every binding whose role lets its subjects run code in
+    pods (create workloads, exec, attach, add ephemeral containers) or impersonate."""
     creating: set[tuple[str, str]] = {("ClusterRole", n) for n in POD_CREATING_CLUSTER_ROLES}
     for r in stack.of(CLUSTER_ROLE, K8S_ROLE):
         rules = known(peek(r.props, "rules")) or []
