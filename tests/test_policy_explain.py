@@ -281,3 +281,15 @@ def test_a_platform_workload_bound_to_exec_into_a_tenants_pods_is_a_violation():
         "Tenant acme's data" in m and "runs code in pods in t-acme (Kubernetes binding of ServiceAccount meridian-api)" in m
         for m in found
     ), found
+
+
+def test_a_cluster_that_makes_its_creator_admin_lists_the_creator(us, us_matrix):
+    creator = "the IAM principal that creates cluster us-us-east-1-eks"
+    assert not [r for r in us_matrix["rows"] if r["who"].startswith("the IAM principal that creates")]  # false in the plan
+    resources = copy.deepcopy(us)
+    cluster = next(r for r in resources if r["type"] == "aws:eks/cluster:Cluster" and r["inputs"]["name"] == "us-us-east-1-eks")
+    del cluster["inputs"]["accessConfig"]["bootstrapClusterCreatorAdminPermissions"]  # EKS's default: true
+    rows = [r for r in matrix(resources)["rows"] if r["who"].startswith(creator)]
+    assert rows and all(r["verdict"].startswith("allowed: platform administration") for r in rows)
+    assert any("-> pods in t-acme as acme-app (pod identity association us-us-east-1-t-acme-identity)" in r["path"] for r in rows)
+    assert not [r for r in rows if "us-us-west-2" in r["path"]]  # that cluster's own pods only

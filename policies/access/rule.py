@@ -286,7 +286,10 @@ CLASSES = (
         "IAM policies)",
         ("account",),
     ),
-    ("cluster operators outside the plan (EKS access entries, Kubernetes bindings: by running code in pods)", ("operator",)),
+    (
+        "cluster operators outside the plan (EKS access entries, a cluster's creator, Kubernetes bindings: by running code in pods)",
+        ("operator",),
+    ),
 )
 NOT_COUNTED = (
     "what SCPs and RCPs deny (not in the plan: a row may be closed by them)",

@@ -450,8 +450,8 @@ class Sessions:
 
     def operators(self) -> list[Session]:
         """Cluster operators outside the plan: principals the stack's EKS access entries name but
-        does not define, and the Kubernetes users and groups its bindings name (who they are, the
-        plan does not say). What their own IAM policies reach is the account's business (the account
+        does not define (and the creator of a cluster that makes its creator admin), and the
+        Kubernetes users and groups its bindings name (who they are, the plan does not say). What their own IAM policies reach is the account's business (the account
         row of the matrix); what they reach by running code in pods is a session of those pods."""
         out = []
         for arn in sorted((set(self.world.access) | set(self.world.k8s_groups)) - set(self.world.principals)):
