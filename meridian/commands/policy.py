@@ -4,7 +4,9 @@
 as `meridian preview` does; exit 1 on a mandatory violation.
 `meridian policy --stack us --explain --tenant acme` prints the tenancy matrix of one tenant: who can
 reach its data, with which actions, and the statements that allow it (the pack's `tenant-data-access`
-evaluator, run from the pack's own directory on the plan; `--format json` for programs).
+evaluator, run from the pack's own directory on the plan; `--format json` for programs), with a
+headline that says which classes of principal it counts; a row that rests on an AWS-managed policy
+the pack does not ship is printed as assumed, never as proven reach.
 `meridian policy --catalog docs/policies.md` regenerates the catalog from the pack's own metadata
 (GetAnalyzerInfo) and the real messages of one failing example per rule (meridian/engine/policy/catalog_examples.py).
 """
@@ -134,14 +136,16 @@ def _print_matrix(matrix: dict[str, Any], stack: str, console: Console) -> None:
     for column in ("resource", "who", "actions", "allowed by", "verdict"):
         table.add_column(column, overflow="fold")
     for row in matrix["rows"]:
-        style = "red" if row["verdict"].startswith("violation") else None
+        style = "red" if row["verdict"].startswith("violation") else ("yellow" if row["assumed"] else None)
         via = " -> ".join(row["path"].split(" -> ")[:-2])
+        via = f"\n[dim]{via}[/dim]" if via != row["who"] else ""
+        basis = f"{ASSUMED}:\n" + "\n".join(row["assumed"]) + "\n" if row["assumed"] else ""
         table.add_row(
             row["resource"],
-            f"{row['who']}\n[dim]{via}[/dim]",
+            row["who"] + via,
             "\n".join(row["actions"]),
             "\n".join(row["allowed_by"]),
-            row["verdict"],
+            basis + row["verdict"],
             style=style,
         )
     console.print(table)
@@ -149,8 +153,25 @@ def _print_matrix(matrix: dict[str, Any], stack: str, console: Console) -> None:
         console.print(
             f"[{'red' if f['level'] == 'mandatory' else 'yellow'}]{f['level']}[/]: {f['urn'] or '(the stack)'}\n  {f['message']}"
         )
-    bad = sum(r["verdict"].startswith("violation") for r in matrix["rows"])
-    console.print(f"tenant {matrix['tenant']}: {len(matrix['rows'])} ways in, {bad} not allowed by the tenancy design")
+    console.print(_headline(matrix), highlight=False)
+
+
+ASSUMED = "assumed: policy document not shipped"
+
+
+def _headline(matrix: dict[str, Any]) -> str:
+    """The count, what it covers and what it cannot: "0 not allowed" is complete only for the classes listed."""
+    rows = matrix["rows"]
+    bad = [r for r in rows if r["verdict"].startswith("violation")]
+    assumed = sum(bool(r["assumed"]) for r in rows)
+    counted = "; ".join(f"{c['class']}: {c['ways']}" for c in matrix["coverage"])
+    return (
+        f"tenant {matrix['tenant']}: {len(rows)} ways in ({len(rows) - assumed} proven by the documents the plan and the pack hold, "
+        f"{assumed} {ASSUMED}), {len(bad)} not allowed by the tenancy design "
+        f"({sum(bool(r['assumed']) for r in bad)} of them assumed).\n"
+        f"Counted, by who: {counted}.\n"
+        f"Not counted: {'; '.join(matrix['not_counted'])}."
+    )
 
 
 # --- the catalog -----------------------------------------------------------------------------

@@ -5,8 +5,9 @@ nothing from the project, so the CLI hands it the plan on stdin):
     cd policies && python -m access.explain < request.json
 
 where request.json is {"resources": [<plan resources>], "config": {<rule settings>}, "tenant": "acme"}.
-Prints {"tenant", "tenants", "rows": [...], "findings": [...]}; exit 2 with a message for a tenant
-the plan does not have.
+Prints {"tenant", "tenants", "rows": [...], "coverage": [{"class", "ways"}], "not_counted": [...],
+"findings": [...]}; a row whose reach rests on a managed policy the pack does not ship names it in
+`assumed`. Exit 2 with a message for a tenant the plan does not have.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from access.rule import findings, tenant_matrix, tenants_of
+from access.rule import NOT_COUNTED, coverage, findings, tenant_matrix, tenants_of
 
 
 @dataclass
@@ -58,7 +59,15 @@ def explain(request: dict[str, Any]) -> dict[str, Any]:
         for u, m in found
         if f"enant {tenant}'s" in str(m)
     ]
-    return {"tenant": tenant, "tenants": tenants, "rows": tenant_matrix(world, reach, accesses, tenant), "findings": own}
+    rows = tenant_matrix(world, reach, accesses, tenant)
+    return {
+        "tenant": tenant,
+        "tenants": tenants,
+        "rows": rows,
+        "coverage": coverage(rows),
+        "not_counted": list(NOT_COUNTED),
+        "findings": own,
+    }
 
 
 def main() -> int:

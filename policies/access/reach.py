@@ -18,8 +18,8 @@ from typing import Any
 
 from access import simulator
 from access.arns import account_of
-from access.sessions import _VAR, Session, Sessions, _as_list
-from access.world import ADMIN, DataResource, World
+from access.sessions import _VAR, Origin, Principal, Session, Sessions, _as_list, stand_ins
+from access.world import ADMIN, DataResource, Doc, World
 
 ACTIONS = {
     "object": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
@@ -31,6 +31,7 @@ SENSITIVE = tuple(a for acts in ACTIONS.values() for a in acts)
 ESCALATE = {"role": ("iam:PutRolePolicy", "iam:AttachRolePolicy"), "user": ("iam:PutUserPolicy", "iam:AttachUserPolicy")}
 PROBE = "meridian-probe-object"
 _MAX_HOPS = 4
+ONLY_BY = " (only by "  # how an escalation that only a managed policy of unknown text grants is told
 DEPUTY_ACCOUNT = "999999999999"  # the account a confused deputy acts for: any but this one
 
 
@@ -171,19 +172,42 @@ class Reach(Sessions):
         sp = s.session_policy.document if s.session_policy else None
         for action in ESCALATE[kind]:
             if simulator.authorized(node, action, s.principal.arn, self.context(s), session_policy=sp):
-                stand_ins = [d.label for d in s.principal.documents if d.stand_in]
-                if stand_ins and not self._escalates_without_stand_ins(s, action, sp):
-                    return f"{action} on itself (only by {'; '.join(stand_ins)})"
+                unknown = stand_ins(s.principal)
+                if unknown and not self._escalates_without_stand_ins(s, action, sp):
+                    return f"{action} on itself{ONLY_BY}{'; '.join(unknown)})"
                 return f"{action} on itself"
         return ""
 
     def _escalates_without_stand_ins(self, s: Session, action: str, sp: dict | None) -> bool:
-        p = s.principal
-        docs = [(d.label, d.document) for d in p.documents if not d.stand_in]
-        groups = [(g, [(d.label, d.document) for d in ds]) for g, ds in p.groups]
-        boundary = p.boundary.document if p.boundary else None
-        node = simulator.node(p.arn, docs, values=self.context(s), groups=groups, boundary=boundary)
-        return simulator.authorized(node, action, p.arn, self.context(s), session_policy=sp)
+        node = self.node(s, known_only=True)
+        return simulator.authorized(node, action, s.principal.arn, self.context(s), session_policy=sp)
+
+    def split(self, a: Access) -> tuple[Access | None, Access | None, tuple[str, ...]]:
+        """`a` as what the documents the stack and the pack hold prove (its escalation kept only if
+        they grant it too), the rest of it, and the labels of the managed policies of unknown text
+        the rest is assumed from. A session obtained through such a policy proves nothing."""
+        s = a.session
+        unknown = stand_ins(s.principal)
+        if s.assumed:
+            return None, a, tuple(dict.fromkeys((*s.assumed, *unknown)))
+        if not unknown:
+            return a, None, ()
+        escalated = a.escalated if ONLY_BY not in a.escalated else ""
+        node = self.node(s, admin=bool(escalated), known_only=True)
+        rp = (self.rp if s.principal.outsider else self.rp_own).get(self.policy_of[a.resource.arn])
+        sp = s.session_policy.document if s.session_policy else None
+        owner = self.world.account if rp else None
+        granted = tuple(
+            x
+            for x in a.actions
+            if simulator.authorized(node, x, a.target, a.context, resource_policy=rp, owner=owner, session_policy=sp)
+        )
+        rest = tuple(x for x in a.actions if x not in granted)
+        return (
+            replace(a, actions=granted, escalated=escalated) if granted else None,
+            replace(a, actions=rest) if rest else None,
+            unknown if rest else (),
+        )
 
     def reach(self, s: Session) -> list[tuple[DataResource, tuple[str, ...], str, dict, str]]:
         key = (
@@ -370,10 +394,11 @@ class Reach(Sessions):
                             wanted.append((str(k).split("/", 1)[1], values[0]))
         return TagFilter(tuple(wanted)) if wanted else None
 
-    def why(self, a: Access) -> tuple[tuple[str, ...], str | None]:
-        """The statements that allow `a` (resource policy first), and the URN of the document that opened it."""
+    def why(self, a: Access, known_only: bool = False) -> tuple[tuple[str, ...], str | None]:
+        """The statements that allow `a` (resource policy first), and the URN of the document that
+        opened it; `known_only`: only those of documents whose text is known (for `split`'s first part)."""
         s, action, resource, ctx = a.session, a.actions[0], a.target, a.context
-        node, rp_arn, admin = self.node(s, admin=bool(a.escalated)), self.policy_of[a.resource.arn], bool(a.escalated)
+        node, rp_arn = self.node(s, admin=bool(a.escalated), known_only=known_only), self.policy_of[a.resource.arn]
         why, decided = [], None
         for d in self.world.resource_policies.get(rp_arn, []):
             for st in simulator.matching_statements(d.document, node, action, resource, ctx):
@@ -388,15 +413,60 @@ class Reach(Sessions):
                     decided = decided or d.urn
         for d in [*s.principal.documents, *[d for _, ds in s.principal.groups for d in ds]]:
             if d.stand_in:  # no statement to cite: the label says what it is taken to be
-                why.append(d.label)
+                if not known_only:
+                    why.append(d.label)
                 decided = decided or d.urn
                 continue
             for st in simulator.matching_statements(d.document, node, action, resource, ctx):
                 why.append(f"{d.label}: statement {st.get('Sid') or '(no Sid)'} allows {action}")
                 decided = decided or d.urn
-        if admin:
+        if a.escalated:
             why.append(f"{s.principal.label} may rewrite its own permissions")
         return tuple(why), decided
+
+    # --- the account's own principals outside the plan -------------------------------------------
+
+    def account_principals(self) -> list[tuple[Access, tuple[str, ...]]]:
+        """What a principal of the stack's account that the plan does not define (an administrator,
+        an SSO or CI role) reaches of the tenant's data given identity policies that allow it: in its
+        own account an identity policy suffices for objects, listings and secrets unless a resource
+        policy denies it; a key only if its key policy lets the account's IAM decide (a statement
+        naming the account's root). Each with the statements that let it (or what stands for them)."""
+        acct = self.world.account
+        who = f"principals of account {acct} outside the plan"
+        p = Principal(
+            f"arn:aws:iam::{acct}:role/a-principal-outside-this-stack",
+            who,
+            None,
+            [Doc("their own IAM policies (any: the account's IAM decides)", None, ADMIN)],
+        )
+        s = Session(p, Origin("account", who), (who,))
+        node, ctx = self.node(s), self.context(s)
+        out = []
+        for r in self.world.resources:
+            if self.tenant is not None and r.tenant != self.tenant:
+                continue
+            rp_arn = self.policy_of[r.arn]
+            rp = self.rp_own.get(rp_arn)
+            target = f"{r.arn}{PROBE}" if r.kind == "object" else r.arn
+            rctx = dict(ctx) | {"aws:ResourceAccount": acct, "s3:ResourceAccount": acct}
+            rctx |= {f"aws:ResourceTag/{k}": v for k, v in r.tags} | ({"s3:prefix": r.prefix} if r.kind == "listing" else {})
+            allowed = tuple(
+                a
+                for a in ACTIONS[r.kind]
+                if simulator.authorized(node, a, target, rctx, resource_policy=rp, owner=acct if rp else None)
+            )
+            if not allowed:
+                continue
+            why = [
+                f"{d.label}: statement {st.get('Sid') or '(no Sid)'} lets {_principals_of(st)} {allowed[0]}"
+                for d in self.world.resource_policies.get(rp_arn, [])
+                for st in simulator.matching_statements(d.document, node, allowed[0], target, rctx)
+            ]
+            if not why and r.kind != "key":  # a key's policy must allow even its own account: a statement is found above
+                why = [f"their own IAM policies: in the account that owns it no {_resource_policy_of(r)} grant is needed"]
+            out.append((Access(s, r, allowed, target, rctx), tuple(why)))
+        return out
 
     # --- AWS services acting for another account -----------------------------------------------
 
@@ -480,6 +550,8 @@ class Reach(Sessions):
     def accesses(self) -> list[Access]:
         queue = deque(self.initial())
         workloads = [s for s in queue if s.workload is not None and not s.chained]
+        if self.tenant is not None:  # the matrix lists the cluster operators the rule takes as the platform's
+            queue.extend(self.operators())
         seen: set[tuple] = set()
         out: list[Access] = []
         while queue:
@@ -489,11 +561,14 @@ class Reach(Sessions):
             seen.add(s.key())
             if s.origin.kind == "service" and self.tenant is None:
                 continue
-            for r, actions, target, ctx, escalated in self.reach(s):
-                out.append(Access(s, r, actions, target, ctx, escalated))
+            operator = s.origin.kind == "operator" and s.workload is None
+            if not operator:  # an operator's own IAM policies are the account's row (`account_principals`)
+                for r, actions, target, ctx, escalated in self.reach(s):
+                    out.append(Access(s, r, actions, target, ctx, escalated))
             if s.hops >= _MAX_HOPS:
                 continue
-            queue.extend(self.chains(s))
+            if not operator:
+                queue.extend(self.chains(s))
             for cluster, how, namespaces in self.pod_creation(s):
                 for w in workloads:
                     if (namespaces == "*" or w.workload.namespace in namespaces) and (
@@ -505,11 +580,20 @@ class Reach(Sessions):
                             replace(
                                 w,
                                 origin=s.origin,
-                                path=(*s.path, f"creates pods in {w.workload.namespace} ({how})", *w.path[1:]),
+                                path=(*s.path, f"runs code in pods in {w.workload.namespace} ({how})", *w.path),
                                 hops=s.hops + 1,
                             )
                         )
         return out
+
+
+def _principals_of(st: dict) -> str:
+    aws = st.get("Principal", {}).get("AWS") if isinstance(st.get("Principal"), dict) else st.get("Principal")
+    return ", ".join(str(x) for x in _as_list(aws)) or "anyone"
+
+
+def _resource_policy_of(r: DataResource) -> str:
+    return "secret policy" if r.kind == "secret" else "bucket policy"
 
 
 def _source_accounts(st: dict) -> set[str]:

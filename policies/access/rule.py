@@ -9,7 +9,7 @@ its secrets) may be reached only by:
 - AWS services acting for the platform (replication, backup, monitoring, log delivery): roles only
   such a service assumes (access.sessions.PLATFORM_SERVICES). A role of a service that runs code
   (EC2, Lambda, CodeBuild, ECS tasks) is a workload like any other and may not.
-Anyone else (another tenant, a platform workload directly or by creating pods, an IAM user, a
+Anyone else (another tenant, a platform workload directly or by running code in pods, an IAM user, a
 foreign account, anyone, principals of the account the stack does not define, whoever holds a role
 the stack grants to without defining it, an AWS service acting for another account's resource) is
 a violation that prints the path principal -> policy -> statement -> resource. The platform's
@@ -46,11 +46,22 @@ _SCHEMA["podIdentityExternalRoles"] = {
     "as `roleArn` or `targetRoleArn` once reviewed: their permissions are not judged",
 }
 _SHOWN = 3
+# Who administers the platform from outside the plan: principals of the stack's account the plan does
+# not define (through a key policy that lets the account's IAM decide, or their own identity
+# policies), and cluster operators the stack's EKS access entries or bindings name (by running code in pods). The design
+# allows them; the matrix lists what they reach, so that its count is not read as complete without them.
+PLATFORM_ADMINISTRATION = {
+    "account": "allowed: platform administration (the account's IAM, outside the plan)",
+    "operator": "allowed: platform administration (a cluster operator outside the plan, by running code in pods)",
+}
+ASSUMED = "assumed: policy document not shipped"
 
 
 def verdict(a: Access, world: World) -> str | None:
     """None when this access is one the design allows; else why it is not."""
     origin, tenant = a.session.origin, a.resource.tenant
+    if origin.kind in PLATFORM_ADMINISTRATION:  # listed by the matrix only, never sessions of the rule
+        return None
     if tenant == PLATFORM:  # a platform secret: the platform and AWS services for it, never a tenant or an outsider
         if origin.kind in ("platform", "service"):
             return None
@@ -193,14 +204,14 @@ def check_tenant_data_access(resources: list[Any], config: dict) -> list[tuple[s
 
 
 def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: str) -> list[dict[str, Any]]:
-    """Who reaches `tenant`'s data, with which actions, and why (one row per principal, resource and path)."""
+    """Who reaches `tenant`'s data, with which actions, and why: one row per principal, resource and
+    path, and per basis: what the documents the stack and the pack hold prove, apart from what is only
+    assumed of a managed policy whose text the pack does not ship (`assumed` names them)."""
     rows: dict[tuple, dict[str, Any]] = {}
-    for a in accesses:
-        if a.resource.tenant != tenant:
-            continue
+
+    def add(a: Access, why: tuple[str, ...], path: str, assumed: tuple[str, ...]) -> None:
         problem = verdict(a, world)
-        why, _ = reach.why(a)
-        key = (a.resource.label, a.session.origin.who, _path(a, why))
+        key = (a.resource.label, a.session.origin.who, path, bool(assumed))
         row = rows.setdefault(
             key,
             {
@@ -211,17 +222,31 @@ def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: st
                 "session_tags": dict(sorted(a.session.tags.items())),
                 "actions": [],
                 "allowed_by": list(why),
-                "path": key[2],
+                "path": path,
+                "assumed": list(assumed),
                 "verdict": f"violation: {problem}" if problem else _allowed_as(a),
             },
         )
         row["actions"] = sorted(set(row["actions"]) | set(a.actions))
+
+    for a in accesses:
+        if a.resource.tenant != tenant:
+            continue
+        proven, rest, assumed = reach.split(a)
+        if proven is not None:
+            why, _ = reach.why(proven, known_only=True)
+            add(proven, why, _path(proven, why), ())
+        if rest is not None:
+            why, _ = reach.why(rest)
+            add(rest, why, _path(rest, why), assumed)
+    for a, why in reach.account_principals():
+        add(a, why, " -> ".join([*a.session.path, why[0], a.resource.label]), ())
     for d in reach.deputies():
         if d.resource.tenant != tenant:
             continue
         who = f"AWS service {d.service} acting for another account"
         path = " -> ".join([who, *(d.why[:1] or ["(allowed)"]), d.resource.label])
-        rows[(d.resource.label, who, path)] = {
+        rows[(d.resource.label, who, path, False)] = {
             "resource": d.resource.label,
             "who": who,
             "origin": "outsider",
@@ -230,9 +255,10 @@ def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: st
             "actions": sorted(d.actions),
             "allowed_by": list(d.why),
             "path": path,
+            "assumed": [],
             "verdict": f"violation: {who} reaches it (no aws:SourceAccount / aws:SourceArn pins it to this account)",
         }
-    return sorted(rows.values(), key=lambda r: (not r["verdict"].startswith("violation"), r["resource"], r["who"]))
+    return sorted(rows.values(), key=lambda r: (not r["verdict"].startswith("violation"), r["resource"], r["who"], r["path"]))
 
 
 def _allowed_as(a: Access) -> str:
@@ -240,7 +266,42 @@ def _allowed_as(a: Access) -> str:
         "tenant": "allowed: the tenant's own workloads",
         "platform": "allowed: the platform, through a session for this tenant",
         "service": "allowed: an AWS service acting for the platform",
+        **PLATFORM_ADMINISTRATION,
     }[a.session.origin.kind]
+
+
+# What the matrix counts, by the origin of each row; and what no row can show.
+CLASSES = (
+    (
+        "the plan's principals (tenant and platform workloads, AWS services, code run by them)",
+        ("tenant", "platform", "service", "compute"),
+    ),
+    (
+        "principals the plan names but does not hold (foreign accounts, anyone, IAM users, roles it does not define, "
+        "AWS services acting for another account)",
+        ("outsider",),
+    ),
+    (
+        "principals of the stack's account outside the plan (through a key policy naming the account's root, or their own "
+        "IAM policies)",
+        ("account",),
+    ),
+    (
+        "cluster operators outside the plan (EKS access entries, a cluster's creator, Kubernetes bindings: by running code in pods)",
+        ("operator",),
+    ),
+)
+NOT_COUNTED = (
+    "what SCPs and RCPs deny (not in the plan: a row may be closed by them)",
+    "S3 access points and Object Lambda",
+    "node instance roles reached through the instance metadata service",
+    "Kubernetes bindings and aws-auth entries the plan does not hold",
+)
+
+
+def coverage(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How many rows each class of principal has (every class is listed, with none as 0)."""
+    return [{"class": what, "ways": sum(r["origin"] in kinds for r in rows)} for what, kinds in CLASSES]
 
 
 def tenants_of(world: World) -> list[str]:
@@ -260,7 +321,7 @@ tenant_data_access = stack_policy(
     "held by someone unknown, with what the stack grants it (a violation if that reaches tenant data, else an advisory). "
     "Sessions come from Pod Identity associations (EKS session tags, session policy, targetRoleArn), IRSA trusts "
     "(every service account their `:sub` admits), AssumeRole chains (with the request tags trusts admit and the transitive tags "
-    "STS keeps), EKS access policies and Kubernetes RBAC that let a principal create pods in a namespace, and a principal's "
+    "STS keeps), EKS access policies and Kubernetes RBAC that let a principal create pods in a namespace or exec or attach into them, and a principal's "
     "ability to rewrite its own permissions; an association whose `roleArn` or `targetRoleArn` names a role the stack does not "
     "define (another account's, or this account's outside the plan) is a violation unless the role is listed in "
     "`podIdentityExternalRoles`. Resources carry their bucket policies and ACLs (canned and granted; a canonical user ID, in "
@@ -291,7 +352,9 @@ tenant_data_access = stack_policy(
     "over-approximates access and never credits them. The stack's own principals are taken to be in the organization; every "
     "other account is not. Principals of the account outside the stack are assumed to hold `sts:AssumeRole` on `*` and nothing "
     "else; cluster operators named only by EKS access entries to principals outside the stack are the platform's operators and "
-    "are not judged. S3 access points, Object Lambda, SCPs and RCPs are not modelled. A role only an AWS service that runs no "
+    "are not judged. Both are platform administration: `--explain` lists what they reach (the account's principals with any "
+    "identity permissions, through a key policy naming the account's root or with no resource policy denying them; the operators "
+    "by running code in pods), never as a violation. S3 access points, Object Lambda, SCPs and RCPs are not modelled. A role only an AWS service that runs no "
     "code assumes acts for the platform: its trust is not asked for `aws:SourceAccount` (handing a role to a service takes "
     "`iam:PassRole` in the role's own account). A service's pin through an encryption context (`kms:EncryptionContext:...`) is "
     "not credited, as for any caller. Bucket ACLs never grant reading objects the owner wrote (object ACLs, not in the plan); "
@@ -299,7 +362,9 @@ tenant_data_access = stack_policy(
     "owner an ACL names itself. Roles listed in `podIdentityExternalRoles` are trusted, not judged; for a role the stack grants "
     "to but does not define, only what this stack grants it is known. Node instance roles reached through the instance metadata "
     "service are not modelled. A managed policy whose text neither the stack nor the pack holds is evaluated as granting every "
-    'action, and the path says so ("unknown AWS-managed policy <arn> treated as every action"). principalmapper\'s matching is '
+    'action, and the path says so ("unknown AWS-managed policy <arn> treated as every action"); the pack ships the documents '
+    "of every AWS-managed policy the program attaches (policies/access/aws_managed.json, each with its source and version id), "
+    "and `--explain` prints a row that rests on one it does not ship as assumed, not as proven reach. principalmapper's matching is "
     "case-insensitive for ARNs (AWS is not for S3 keys): that can only add access.",
     tags=["tenancy", "iam"],
 )

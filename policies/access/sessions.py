@@ -8,8 +8,8 @@ shape of one design:
 - a trust naming an AWS principal gives that principal's sessions a chained session with the
   request tags the trust admits (tried over every tenant's namespace and id where the trust leaves
   the value open), keeping the caller's transitive tags, which STS refuses to overwrite;
-- a principal that may create pods in a namespace (EKS access policies, Kubernetes RBAC) obtains
-  every workload session of that namespace (`pod_creation`);
+- a principal that may create pods in a namespace, or exec or attach into them (EKS access policies,
+  Kubernetes RBAC), obtains every workload session of that namespace (`pod_creation`);
 - foreign accounts named anywhere, anyone (`*`), and the stack's own account outside the stack
   (any holder of `sts:AssumeRole`) are principals too, with whatever identity policies they like.
 
@@ -56,7 +56,7 @@ PLATFORM_SERVICES = frozenset(
 
 @dataclass(frozen=True)
 class Origin:
-    kind: str  # "tenant", "platform", "service", "outsider"
+    kind: str  # "tenant", "platform", "service", "operator", "outsider"
     who: str
     tenant: str | None = None
 
@@ -72,6 +72,7 @@ class Session:
     chained: bool = False  # obtained by AssumeRole with tags the caller chose
     workload: Workload | None = None
     hops: int = 0
+    assumed: tuple[str, ...] = ()  # managed policies of unknown text this session was obtained through
 
     def key(self) -> tuple:
         return (
@@ -80,6 +81,7 @@ class Session:
             self.session_policy.urn if self.session_policy else None,
             self.origin,
             self.chained,
+            bool(self.assumed),
         )
 
 
@@ -168,13 +170,15 @@ class Sessions:
             hit = self._narrowed[key] = (doc, simulator.for_any_request(doc, free))
         return hit[1]
 
-    def node(self, s: Session, admin: bool = False) -> Any:
-        """The evaluator's principal for session `s` (its documents bound to the session's tags)."""
+    def node(self, s: Session, admin: bool = False, known_only: bool = False) -> Any:
+        """The evaluator's principal for session `s` (its documents bound to the session's tags);
+        `known_only`: without the managed policies of unknown text (what is proven, not assumed)."""
         p = s.principal
-        key = (p.arn, tuple(sorted(s.tags.items())), admin)
+        key = (p.arn, tuple(sorted(s.tags.items())), admin, known_only)
         if key not in self._nodes:
-            docs = [(d.label, d.document) for d in p.documents] + ([("its own permissions, rewritten", ADMIN)] if admin else [])
-            groups = [(g, [(d.label, d.document) for d in ds]) for g, ds in p.groups]
+            docs = [(d.label, d.document) for d in p.documents if not (known_only and d.stand_in)]
+            docs += [("its own permissions, rewritten", ADMIN)] if admin else []
+            groups = [(g, [(d.label, d.document) for d in ds if not (known_only and d.stand_in)]) for g, ds in p.groups]
             boundary = p.boundary.document if p.boundary else None
             self._nodes[key] = simulator.node(p.arn, docs, values=self.context(s), groups=groups, boundary=boundary)
         return self._nodes[key]
@@ -328,6 +332,17 @@ class Sessions:
                     )
                 if not ok:
                     continue
+                assumed = s.assumed
+                if stand_ins(s.principal) and not simulator.authorized(
+                    self.node(s, known_only=True),
+                    "sts:AssumeRole",
+                    role.arn,
+                    ctx,
+                    resource_policy=trust,
+                    owner=acct,
+                    session_policy=sp,
+                ):
+                    assumed = (*assumed, *stand_ins(s.principal))
                 tags = {k: v for k, v in s.tags.items() if k in s.transitive} | request
                 shown = ", ".join(f"{k}={v}" for k, v in sorted(request.items()))
                 out.append(
@@ -341,6 +356,7 @@ class Sessions:
                         True,
                         s.workload,
                         s.hops + 1,
+                        tuple(dict.fromkeys(assumed)),
                     )
                 )
         return out
@@ -432,22 +448,44 @@ class Sessions:
                         else:
                             open_.add(tag)
 
+    def operators(self) -> list[Session]:
+        """Cluster operators outside the plan: principals the stack's EKS access entries name but
+        does not define (and the creator of a cluster that makes its creator admin), and the
+        Kubernetes users and groups its bindings name (who they are, the plan does not say). What their own IAM policies reach is the account's business (the account
+        row of the matrix); what they reach by running code in pods is a session of those pods."""
+        out = []
+        for arn in sorted((set(self.world.access) | set(self.world.k8s_groups)) - set(self.world.principals)):
+            who = f"{arn} (a cluster operator outside the plan)"
+            out.append(Session(Principal(arn, who, None, outsider=True), Origin("operator", who), (who,)))
+        mapped = {g for entries in self.world.k8s_groups.values() for _, groups in entries for g in groups}
+        for kind, name in sorted({(k, n) for k, n, _, _ in self.world.rbac if k in ("User", "Group")}):
+            if name in mapped or name.startswith("system:serviceaccount"):  # sessions of their own above / workloads
+                continue
+            who = f"Kubernetes {kind} {name} (bound in the plan; who it is, the plan does not say)"
+            out.append(Session(Principal(_subject(kind, name), who, None, outsider=True), Origin("operator", who), (who,)))
+        return out
+
     def pod_creation(self, s: Session) -> list[tuple[str, str, Any]]:
-        """(cluster, how, namespaces or "*") where `s` may create pods."""
+        """(cluster, how, namespaces or "*") where `s` may run code in pods (create, exec, attach)."""
         out = []
         for cluster, policy, namespaces in self.world.access.get(s.principal.arn, []):
             if policy not in NOT_POD_CREATING_ACCESS:
-                out.append((cluster, f"EKS access policy {policy}", namespaces))
+                where = f" on {cluster}" if cluster else ""
+                out.append((cluster, f"EKS access entry{where} with access policy {policy}", namespaces))
         groups = {g for _, gs in self.world.k8s_groups.get(s.principal.arn, []) for g in gs}
         if s.workload is not None:
             ns = s.workload.namespace
             groups |= {"system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"}
         for kind, name, namespace, reach in self.world.rbac:
-            hit = (kind == "Group" and name in groups) or (
-                kind == "ServiceAccount"
-                and s.workload is not None
-                and namespace == s.workload.namespace
-                and name in (s.workload.service_account, "*")
+            hit = (
+                (kind == "Group" and name in groups)
+                or s.principal.arn == _subject(kind, name)
+                or (
+                    kind == "ServiceAccount"
+                    and s.workload is not None
+                    and namespace == s.workload.namespace
+                    and name in (s.workload.service_account, "*")
+                )
             )
             if hit:
                 out.append(("", f"Kubernetes binding of {kind} {name}", reach))
@@ -489,6 +527,16 @@ class Sessions:
             ctx[f"aws:PrincipalTag/{k}"] = v
         keep = {"aws:principalarn", "aws:principalaccount"}
         return {k: v for k, v in ctx.items() if k.lower() in self.referenced or k.lower() in keep}
+
+
+def _subject(kind: str, name: str) -> str:
+    """What stands for a Kubernetes user or group as a principal (never an IAM ARN)."""
+    return f"kubernetes-{kind.lower()}:{name}"
+
+
+def stand_ins(p: Principal) -> tuple[str, ...]:
+    """The labels of `p`'s managed policies whose text neither the stack nor the pack holds."""
+    return tuple(d.label for d in [*p.documents, *(d for _, ds in p.groups for d in ds)] if d.stand_in)
 
 
 def _merge(a: dict[str, set[str]], b: dict[str, set[str]]) -> dict[str, set[str]]:

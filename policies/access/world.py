@@ -42,6 +42,7 @@ from ruleutil import (
 )
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
 ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
 ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
@@ -109,6 +110,10 @@ _WORKLOADS = {
     "jobs",
     "cronjobs",
     "replicationcontrollers",
+    # running code in a pod that exists: its service account's credentials with it
+    "pods/exec",
+    "pods/attach",
+    "pods/ephemeralcontainers",
     "*",
 }
 _WRITE_VERBS = {"create", "update", "patch", "*", "impersonate"}
@@ -837,6 +842,13 @@ def _eks_access(stack: Stack, arns: Arns):
         access.setdefault(principal, []).append(
             (cluster if isinstance(cluster, str) else "", policy.rsplit("/", 1)[-1], namespaces)
         )
+    for c in stack.of(EKS_CLUSTER):
+        # EKS makes whoever creates the cluster its admin unless told not to (the API's default is true)
+        if peek(c.props, "accessConfig", "bootstrapClusterCreatorAdminPermissions", default=True) is not False:
+            name = peek(c.props, "name")
+            name = name if isinstance(name, str) else c.name
+            creator = f"the IAM principal that creates cluster {name} (`bootstrapClusterCreatorAdminPermissions` not false)"
+            access.setdefault(creator, []).append((name, "AmazonEKSClusterAdminPolicy", "*"))
     groups: dict[str, list[tuple[str, list[str]]]] = {}
     for e in stack.of(ACCESS_ENTRY):
         principal = _arn_prop(stack, arns, e, "principalArn")
@@ -848,7 +860,8 @@ def _eks_access(stack: Stack, arns: Arns):
 
 
 def _rbac(stack: Stack) -> list[tuple[str, str, str, Any]]:
-    """(subject kind, name, namespace, reach) for every binding whose role lets its subjects create pods."""
+    """(subject kind, name, namespace, reach) for every binding whose role lets its subjects run code in
+    pods (create workloads, exec, attach, add ephemeral containers) or impersonate."""
     creating: set[tuple[str, str]] = {("ClusterRole", n) for n in POD_CREATING_CLUSTER_ROLES}
     for r in stack.of(CLUSTER_ROLE, K8S_ROLE):
         rules = known(peek(r.props, "rules")) or []
