@@ -76,10 +76,10 @@ class TenantDirectory:
         """Read what changed in the directory and compose the set again; True when `current` changed."""
         if self.directory is None:
             return False
+        before = self._served()
         changed = self._read_changes()
         if not changed and not any(f.wanted is not None for f in self._files.values()):
             return False
-        before = self._served()
         self._compose()
         after = self._served()
         if after == before:
