@@ -45,7 +45,7 @@ from starlette.routing import Match, Route
 
 from service import openapi, paths
 from service.auth import key_from_headers
-from service.objects import GIB, ObjectStore, ObjectsUnavailable, OverBudget, StorageFull
+from service.objects import GIB, FollowsTenants, ObjectStore, ObjectsUnavailable, OverBudget, StorageFull
 from service.quotas import QuotaBook, retry_after_header
 from service.settings import ServiceSettings, VersionFault
 from service.store import Passive, Store, Unavailable, readiness_problems
@@ -199,21 +199,28 @@ def create_app(
     tenants (a given book is used as it is); `objects` None: the object API answers 503 (no object
     storage configured)."""
     directory = tenants or TenantDirectory(settings.tenants, settings.tenant_files_dir)
-    directory.refresh()  # before the first request: the files as they are at start
     book = quotas or QuotaBook(directory.current.quotas(), clock=clock)
     where = {"region": settings.region, "role": settings.role}
+
+    def follow(changed: bool) -> None:
+        """What serves tenants besides the key check moves with the set: quotas (an own book), object access."""
+        if not changed:
+            return
+        if quotas is None:
+            book.set_quotas(directory.current.quotas())
+        if isinstance(objects, FollowsTenants):
+            objects.set_tenants(directory.current.data())
+
+    follow(directory.refresh())  # before the first request: the files as they are at start
 
     async def follow_tenant_files() -> None:
         """One task, one worker thread at a time: the request path never touches the files."""
         while True:
             await asyncio.sleep(settings.tenant_poll_s)
             try:
-                changed = await asyncio.to_thread(directory.refresh)
+                follow(await asyncio.to_thread(directory.refresh))
             except Exception:  # a bug here must not stop the following, nor the serving
                 log.exception("tenant files refresh failed; the tenants served stay as they were")
-                continue
-            if changed and quotas is None:
-                book.set_quotas(directory.current.quotas())
 
     def identify(request: Request) -> tuple[str | None, JSONResponse | None]:
         """The key's tenant, or the answer to give: decided before the body is read or anything

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from service.auth import KeyRing
 from service.quotas import TenantQuota
-from service.settings import TenantEntry, load_tenant_file
+from service.settings import TenantData, TenantEntry, load_tenant_file
 
 log = logging.getLogger("service.tenants")
 
@@ -48,6 +48,9 @@ class TenantSet:
 
     def quotas(self) -> dict[str, TenantQuota]:
         return {t.id: t.quota for t in self.entries.values()}
+
+    def data(self) -> dict[str, TenantData]:
+        return {t.id: t.data for t in self.entries.values() if t.data is not None}
 
     def __len__(self) -> int:
         return len(self.entries)
