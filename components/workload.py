@@ -3,7 +3,11 @@
 What a pod gets is exactly what the service reads: its settings file `/etc/meridian/service.json`
 (a Secret rendered from the service's own settings model, `service.settings.ServiceSettings`:
 DSNs, tenants with key digests and quotas, each tenant's bucket, prefix, key and role, the region
-and cluster for its sessions, bind address), passed as `--config`. Nothing else configures it.
+and cluster for its sessions, bind address), passed as `--config`. Nothing else configures it,
+but for a platform serving cell stacks (`WorkloadArgs.cells`): their tenants arrive as tenant
+files, each cell's Secret `meridian-tenants-<cell>` (`tenant_file`, the same entries the settings
+carry inline) mounted at `/etc/meridian/tenants/<cell>.json`, which the service follows while it
+runs (service.tenants).
 The pods run as the service account `meridian-api`, whose Pod Identity role (the broker,
 components.tenantidentity) may assume the tenant role naming one tenant and read the application
 user's secret, nothing else; no pod (nor the migration Job) is created before that association

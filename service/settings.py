@@ -1,4 +1,6 @@
-"""The service's settings: one JSON file (a mounted Secret in a cluster, written by the sandbox locally).
+"""The service's settings: one JSON file (a mounted Secret in a cluster, written by the sandbox locally),
+and the tenant files beside it (a cell stack's tenants, `tenant_files_dir`: service.tenants), whose
+entries are the settings' own `TenantEntry`, rendered and read by the same two functions.
 
 `ServiceSettings` is what the API reads; `MigrationSettings` what the schema migration reads: the
 master DSN (DDL, role management) and the application user it creates for the API. The API's

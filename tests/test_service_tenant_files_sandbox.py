@@ -40,7 +40,12 @@ def doc():
     root = core.root_of(PROJECT, STACK, state)
     try:
         res = core.up(
-            load_stack(PROJECT, STACK), STACK, root, time_scale=TIME_SCALE, project_dir=PROJECT, tenant_files={"us-cell-001": IN_FILES}
+            load_stack(PROJECT, STACK),
+            STACK,
+            root,
+            time_scale=TIME_SCALE,
+            project_dir=PROJECT,
+            tenant_files={"us-cell-001": IN_FILES},
         )
         yield res.manifest
     finally:
@@ -83,7 +88,10 @@ def test_a_running_service_follows_its_tenant_files(doc):
         assert _status(doc.endpoint, t.id, t.api_key) == 200, t.id
     globex = next(t.api_key for t in doc.tenants if t.id == "globex")
     put = httpx.put(
-        f"{doc.endpoint}/v1/tenants/globex/objects/a.txt", content=b"hi", headers={"Authorization": f"Bearer {globex}"}, timeout=10
+        f"{doc.endpoint}/v1/tenants/globex/objects/a.txt",
+        content=b"hi",
+        headers={"Authorization": f"Bearer {globex}"},
+        timeout=10,
     )
     assert put.status_code == 201, put.text
 

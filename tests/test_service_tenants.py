@@ -12,12 +12,13 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 
-with __import__("warnings").catch_warnings():
-    __import__("warnings").simplefilter("ignore")
+with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is what is pinned here
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from components.workload import (
