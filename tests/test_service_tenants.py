@@ -341,3 +341,95 @@ def test_the_app_follows_the_files_and_their_quotas_while_it_runs(tmp_path):
             assert time.monotonic() < deadline, "the new tenant file was not picked up"
             time.sleep(0.05)
         assert client.get("/v1/tenants/newco/events", headers=bearer).status_code == 200  # its new quota's bucket
+
+
+# --- the Workload component under SDK mocks (its own process: the SDK's runtime state is global) --------
+
+WORKLOAD_PROBE = """
+import json, sys
+import pulumi
+
+class Mocks(pulumi.runtime.Mocks):
+    seen = []
+    def new_resource(self, args):
+        self.seen.append((args.typ, args.inputs))
+        return args.name + "-id", {**args.inputs, "metadata": {**(args.inputs.get("metadata") or {}), "name": args.name}}
+    def call(self, args):
+        return {}
+
+pulumi.runtime.set_mocks(Mocks(), preview=False)
+from components.workload import DatabaseAccess, TenantDataAccess, Workload, WorkloadArgs, WorkloadTenant, tenant_file
+
+db = DatabaseAccess(writer_host="w", reader_host="r", port=5432, name="d", user="app", secret_arn="s", admin_user="m",
+                    admin_password="p")
+tenants = [
+    WorkloadTenant(id="acme", plan="pro", gql_qps=1, ingest_eps=1, storage_gb=1, key_digest=pulumi.Output.from_input("a" * 64)),
+    WorkloadTenant(id="globex", plan="pro", gql_qps=2, ingest_eps=2, storage_gb=2, key_digest="b" * 64,
+                   data=TenantDataAccess(bucket=pulumi.Output.from_input("bk"), prefix="tenants/t-globex/", namespace="t-globex",
+                                         kms_key_arn="k", role_arn="r")),
+]
+w = Workload("w", WorkloadArgs(region="us-east-1", role="primary", image="i", replicas=2, container_port=8080, database=db,
+    tenants=tenants[:1], canary_image="i", canary_replicas=1, target_group_arns={"stable": "a", "canary": "b"},
+    vpc_cidr="10.0.0.0/16", database_cidrs=["10.0.1.0/24"], cells=tuple(sys.argv[1:])))
+cell = {}
+
+@pulumi.runtime.test
+def run():
+    return pulumi.Output.all(*w.service_names.values(), tenant_file(tenants)).apply(lambda v: cell.update(file=v[-1]))
+
+run()
+print(json.dumps({"resources": Mocks.seen, "cell_file": cell["file"]}, default=str))
+"""
+
+
+def _probe_workload(*cells: str) -> dict:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKLOAD_PROBE, *cells],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def _settings_secrets(resources) -> list[dict]:
+    out = []
+    for typ, inputs in resources:
+        data = inputs.get("stringData") or {}
+        data = data.get("value", data)  # a secret arrives wrapped
+        if typ == "kubernetes:core/v1:Secret" and "service.json" in data:
+            out.append(json.loads(data["service.json"]))
+    return out
+
+
+@pytest.mark.slow
+def test_the_workload_mounts_the_cells_files_into_its_deployments_only_and_names_the_dir_in_its_settings():
+    with_cells, without = _probe_workload("us-cell-001", "us-cell-002"), _probe_workload()
+    for probe, cells in ((with_cells, True), (without, False)):
+        deployments = [
+            [v["name"] for v in i["spec"]["template"]["spec"]["volumes"]]
+            for t, i in probe["resources"]
+            if t == "kubernetes:apps/v1:Deployment"
+        ]
+        jobs = [
+            [v["name"] for v in i["spec"]["template"]["spec"]["volumes"]]
+            for t, i in probe["resources"]
+            if t == "kubernetes:batch/v1:Job"
+        ]
+        assert len(deployments) == 2 and jobs == [["settings", "tmp"]]
+        assert all(d == (["settings", "tmp", "tenants"] if cells else ["settings", "tmp"]) for d in deployments)
+        settings = _settings_secrets(probe["resources"])
+        assert len(settings) == 2  # stable and canary
+        for s in settings:
+            assert s.get("tenant_files_dir") == (TENANTS_DIR if cells else None)
+            assert (s.get("objects") is not None) == cells  # cell tenants reach storage even if no inline one has data
+    # a cell's file, through the Output plumbing a cell stack uses: the entries the settings would carry
+    entries = load_tenant_file(with_cells["cell_file"])
+    assert [e.id for e in entries] == ["acme", "globex"] and entries[1].data.bucket == "bk" and entries[0].data is None
