@@ -116,8 +116,9 @@ class TenantEntry:
                 data = TenantData(**data)
             except TypeError as exc:
                 raise ValueError(f"{tid}: data: {exc}") from None
-            if not all(isinstance(v, str) for v in asdict(data).values() if v is not None):
-                raise ValueError(f"{tid}: data values must be strings")
+            named = (data.bucket, data.prefix, data.kms_key_arn, data.role_arn, data.namespace)
+            if not all(isinstance(v, str) for v in named) or not isinstance(data.replica_key_arn, str | None):
+                raise ValueError(f"{tid}: data must name bucket, prefix, kms_key_arn, role_arn, namespace (strings)")
         return cls(tid, d["plan"], tuple(digests), TenantQuota(**quota), data)
 
 

@@ -143,35 +143,46 @@ class TenantDirectory:
         """Accept every wanted content that claims no id or key digest another source holds; a
         refused file keeps what it served. Repeated until nothing more is accepted, so a content
         freed by another file's change in the same round is taken in that round."""
+        ids, digests = self._owners()
         progress = True
         while progress:
             progress = False
-            ids, digests = self._owners()
             for name in sorted(n for n, f in self._files.items() if f.wanted is not None):
-                f = self._files[name]
-                clash = self._clash(name, f.wanted, ids, digests)
+                f, me = self._files[name], self._path(name)
+                clash = self._clash(me, f.wanted, ids, digests)
                 if clash is None:
+                    for t in f.served:  # this file's own: nobody else's claim is dropped
+                        del ids[t.id]
+                        for d in t.key_sha256:
+                            del digests[d]
                     f.served, f.wanted, f.refused = f.wanted, None, ""
-                    ids, digests = self._owners()
+                    self._claim(me, f.served, ids, digests)
                     progress = True
                 elif clash != f.refused:
                     f.refused = clash
                     log.error(
                         f"tenant file refused: {clash}; its previous tenants stay in force",
-                        extra={"file": self._path(name), "problem": clash, "kept": len(f.served)},
+                        extra={"file": me, "problem": clash, "kept": len(f.served)},
                     )
 
     def _owners(self) -> tuple[dict[str, str], dict[str, str]]:
-        ids = {t.id: self.inline_source for t in self.inline}
-        digests = {d: self.inline_source for t in self.inline for d in t.key_sha256}
+        """Who serves each id and key digest now: the inline settings, or a file."""
+        ids: dict[str, str] = {}
+        digests: dict[str, str] = {}
+        self._claim(self.inline_source, self.inline, ids, digests)
         for name, f in sorted(self._files.items()):
-            for t in f.served:
-                ids[t.id] = self._path(name)
-                digests.update(dict.fromkeys(t.key_sha256, self._path(name)))
+            self._claim(self._path(name), f.served, ids, digests)
         return ids, digests
 
-    def _clash(self, name: str, entries: tuple[TenantEntry, ...], ids: dict[str, str], digests: dict[str, str]) -> str | None:
-        me = self._path(name)
+    @staticmethod
+    def _claim(source: str, entries: Iterable[TenantEntry], ids: dict[str, str], digests: dict[str, str]) -> None:
+        for t in entries:
+            ids[t.id] = source
+            for d in t.key_sha256:
+                digests[d] = source
+
+    @staticmethod
+    def _clash(me: str, entries: tuple[TenantEntry, ...], ids: dict[str, str], digests: dict[str, str]) -> str | None:
         for t in entries:
             if ids.get(t.id, me) != me:
                 return f"tenant {t.id} in {me} is already served from {ids[t.id]}"
