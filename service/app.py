@@ -49,7 +49,7 @@ from service.objects import GIB, FollowsTenants, ObjectStore, ObjectsUnavailable
 from service.quotas import QuotaBook, retry_after_header
 from service.settings import ServiceSettings, VersionFault
 from service.store import Passive, Store, Unavailable, readiness_problems
-from service.tenants import TenantDirectory
+from service.tenants import TenantDirectory, TenantSet
 from service.validation import (
     DEFAULT_LIMIT,
     INT64_MAX,
@@ -202,25 +202,27 @@ def create_app(
     book = quotas or QuotaBook(directory.current.quotas(), clock=clock)
     where = {"region": settings.region, "role": settings.role}
 
-    def follow(changed: bool) -> None:
-        """What serves tenants besides the key check moves with the set: quotas (an own book), object access."""
-        if not changed:
+    def serve(composed: TenantSet | None) -> None:
+        """Swap in a new set with what follows it (quotas of an own book, object access), in one
+        step of the event loop: no request sees a tenant without its quota or its data."""
+        if composed is None:
             return
+        directory.current = composed
         if quotas is None:
-            book.set_quotas(directory.current.quotas())
+            book.set_quotas(composed.quotas())
         if isinstance(objects, FollowsTenants):
-            objects.set_tenants(directory.current.data())
+            objects.set_tenants(composed.data())
 
-    follow(directory.refresh())  # before the first request: the files as they are at start
+    serve(directory.reload())  # before the first request: the files as they are at start
 
     async def follow_tenant_files() -> None:
         """One task, one worker thread at a time: the request path never touches the files."""
         while True:
             await asyncio.sleep(settings.tenant_poll_s)
             try:
-                follow(await asyncio.to_thread(directory.refresh))
+                serve(await asyncio.to_thread(directory.reload))
             except Exception:  # a bug here must not stop the following, nor the serving
-                log.exception("tenant files refresh failed; the tenants served stay as they were")
+                log.exception("tenant files reload failed; the tenants served stay as they were")
 
     def identify(request: Request) -> tuple[str | None, JSONResponse | None]:
         """The key's tenant, or the answer to give: decided before the body is read or anything

@@ -2,17 +2,18 @@
 its `tenant_files_dir` (in a cluster, one per cell stack: the Secret `meridian-tenants-<cell>`,
 mounted by components.workload), followed while it runs.
 
-`TenantDirectory.refresh` stats the directory's files and reads only those whose inode, mtime or
+`TenantDirectory.reload` stats the directory's files and reads only those whose inode, mtime or
 size changed (the kubelet replaces a mounted Secret's file atomically, a new inode each time); the
-app calls it from one background task every `tenant_poll_s`, in a worker thread, and requests only
-ever read `current`, an immutable `TenantSet` swapped in one assignment: no request does file I/O.
+app calls it from one background task every `tenant_poll_s`, in a worker thread, and swaps the set
+it composed in on its event loop. Requests only ever read `current`, an immutable `TenantSet`: no
+request does file I/O.
 
 A bad change never drops a serving tenant:
 - a file that cannot be read, parsed or validated is logged with the file and the problem, and what
   that file held before stays in force (nothing, for a file never read well);
 - a file that would serve an id (or a key digest) another source already serves (the inline
   settings, or another file) is refused, logged naming both files, and its previous content stays;
-  its new content is tried again on every refresh, so a tenant moved between two cells, whose two
+  its new content is tried again on every reload, so a tenant moved between two cells, whose two
   files change in either order, is served from its new file as soon as the old one lets it go;
 - a file that disappears takes its tenants with it (its cell's Secret was deleted).
 """
@@ -60,7 +61,7 @@ class TenantSet:
 class _File:
     seen: tuple[int, int, int] | None = None  # (inode, mtime_ns, size) when last read
     served: tuple[TenantEntry, ...] = ()  # what is in force
-    wanted: tuple[TenantEntry, ...] | None = None  # read well but refused (a duplicate): tried again each refresh
+    wanted: tuple[TenantEntry, ...] | None = None  # read well but refused (a duplicate): tried again each reload
     refused: str = ""  # the last refusal logged, so a lasting one is logged once
 
 
@@ -76,23 +77,32 @@ class TenantDirectory:
         self.current = TenantSet(self.inline)
 
     def refresh(self) -> bool:
-        """Read what changed in the directory and compose the set again; True when `current` changed."""
+        """`reload`, and serve what it composed; True when `current` changed."""
+        composed = self.reload()
+        if composed is not None:
+            self.current = composed
+        return composed is not None
+
+    def reload(self) -> TenantSet | None:
+        """Read what changed in the directory and compose the set again: the new set, or None when
+        what is served stays. Not yet served: the app swaps it in on its event loop, in the same step
+        as what follows the set (quotas, object access), so no request sees one without the other."""
         if self.directory is None:
-            return False
+            return None
         before = self._served()
         changed = self._read_changes()
         if not changed and not any(f.wanted is not None for f in self._files.values()):
-            return False
+            return None
         self._compose()
         after = self._served()
         if after == before:
-            return False
-        self.current = TenantSet(self.inline + tuple(t for name in sorted(after) for t in after[name]))
+            return None
+        composed = TenantSet(self.inline + tuple(t for name in sorted(after) for t in after[name]))
         log.info(
             "tenants loaded",
-            extra={"tenants": len(self.current), "tenant_files": {name: len(entries) for name, entries in sorted(after.items())}},
+            extra={"tenants": len(composed), "tenant_files": {name: len(entries) for name, entries in sorted(after.items())}},
         )
-        return True
+        return composed
 
     def _served(self) -> dict[str, tuple[TenantEntry, ...]]:
         return {name: f.served for name, f in self._files.items() if f.served}
