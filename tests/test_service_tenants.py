@@ -7,6 +7,7 @@ Kubernetes Secret may hold. The same, end to end in a running sandbox: tests/tes
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -433,3 +434,35 @@ def test_the_workload_mounts_the_cells_files_into_its_deployments_only_and_names
     # a cell's file, through the Output plumbing a cell stack uses: the entries the settings would carry
     entries = load_tenant_file(with_cells["cell_file"])
     assert [e.id for e in entries] == ["acme", "globex"] and entries[1].data.bucket == "bk" and entries[0].data is None
+
+
+def test_object_access_follows_the_set_a_tenant_whose_data_moved_gets_a_new_session():
+    from datetime import UTC, datetime, timedelta
+
+    from service.objects import FollowsTenants, ObjectsUnavailable, S3Objects
+    from service.settings import ObjectStorage
+
+    assumed = []
+
+    class Sts:
+        def assume_role(self, **kw):
+            assumed.append((kw["RoleArn"], kw["Tags"][0]["Value"]))
+            expiry = datetime.now(UTC) + timedelta(hours=1)
+            return {"Credentials": {"AccessKeyId": "a", "SecretAccessKey": "s", "SessionToken": "t", "Expiration": expiry}}
+
+    class Base:
+        def client(self, *_a, **_kw):
+            return Sts()
+
+    def data(role: str) -> TenantData:
+        return TenantData("b", "tenants/t-x/", "arn:aws:kms:us-east-1:1:key/k", role, "t-x")
+
+    objects = S3Objects(ObjectStorage("us-east-1"), {"acme": data("r1"), "globex": data("g1")}, base_session=Base())
+    assert isinstance(objects, FollowsTenants)
+    objects.client_of("acme"), objects.client_of("globex")
+    objects.set_tenants({"acme": data("r2"), "globex": data("g1"), "newco": data("n1")})
+    objects.client_of("acme"), objects.client_of("globex"), objects.client_of("newco")
+    assert [role for role, _ in assumed] == ["r1", "g1", "r2", "n1"]  # globex kept its session
+    objects.set_tenants({"globex": data("g1")})
+    with pytest.raises(ObjectsUnavailable, match="no object storage configured for tenant acme"):  # acme went
+        asyncio.run(objects.get("acme", "k"))
