@@ -40,24 +40,45 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 
 def check_flow_logs(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    logged = {v.urn for f in stack.of(FLOW_LOG) for v in stack.linked(f, "vpcId", VPC)}
-    return judge_each(
-        stack.of(VPC),
-        lambda vpc: (
-            [] if vpc.urn in logged else [(vpc.urn, "VPC must have a flow log (aws.ec2.FlowLog with `vpc_id` = the VPC's id)")]
-        ),
-    )
+    logs_of: dict[str, list[Any]] = {}
+    for flow_log in stack.of(FLOW_LOG):
+        for vpc in stack.linked(flow_log, "vpcId", VPC):
+            logs_of.setdefault(vpc.urn, []).append(flow_log)
+
+    def judge(vpc: Any) -> list[tuple[str | None, str]]:
+        logs = logs_of.get(vpc.urn, [])
+        if not logs:
+            return [(vpc.urn, "VPC must have a flow log (aws.ec2.FlowLog with `vpc_id` = the VPC's id)")]
+        # one log of all traffic is the record; others beside it (rejects only, to a SIEM) take nothing away
+        traffic = {f.urn: peek(f.props, "trafficType") for f in logs}
+        if "ALL" in traffic.values():
+            return []
+        unsure = [f for f in logs if traffic[f.urn] is UNKNOWN]
+        if unsure:
+            return [
+                (f.urn, Unverifiable.of(unknown("trafficType"), "does the VPC's flow log record all traffic?")) for f in unsure
+            ]
+        return [
+            (
+                f.urn,
+                f"VPC flow log must record `trafficType: ALL`, not {traffic[f.urn] or 'unset'}: a log of "
+                "accepted or rejected traffic alone misses half of who talked to what",
+            )
+            for f in logs
+        ]
+
+    return judge_each(stack.of(VPC), judge)
 
 
 vpc_flow_logs = stack_policy(
     "vpc-flow-logs-enabled",
-    what="Checks that every VPC of the stack has a flow log built from its id",
-    why="Flow logs are the record of who talked to what: without them an incident on a tenant's data path cannot be investigated.",
+    what="Checks that every VPC of the stack has a flow log built from its id that records all traffic (`trafficType: ALL`; further logs of accepted or rejected traffic only may sit beside it)",
+    why="Flow logs are the record of who talked to what: without them, or with only the accepted or only the rejected half, an incident on a tenant's data path cannot be investigated.",
     reads=[VPC, FLOW_LOG],
     check=check_flow_logs,
     severity=MEDIUM,
     remediation='Create an aws.ec2.FlowLog with `vpc_id=vpc.id`, `traffic_type="ALL"` to an encrypted log group (components.network does).',
-    limits="That the flow log's destination keeps the records (retention, encryption) is judged by the log-group rules when it is a log group in the stack.",
+    limits="That the flow log's destination keeps the records (retention, encryption) is judged by the log-group rules when it is a log group in the stack; its destination's region by aws-data-path-destination-in-zone. A custom `logFormat` is not judged for the fields it keeps. A `trafficType` unknown at preview, where no other log of the VPC records all traffic, gives an advisory.",
     tags=["logging"],
 )
 
