@@ -213,10 +213,11 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         return out
 
     def data_tier_ingress(
-        owner: Any, sg: Any, cidrs: list[Any], ids: list[Any], linked: list[Any]
+        owner: Any, sg: Any, cidrs: list[Any], ids: list[Any], source: tuple[Any, str] | None = None
     ) -> list[tuple[str | None, str]]:
         """A database group admits only addresses of its own VPC and no internet-facing load balancer's
-        group (public CIDRs are reported by `ingress`)."""
+        group (public CIDRs are reported by `ingress`). `source`: the resource and property the group
+        ids were written in, whose links name the groups they were built from."""
         out = []
         inside = [c for c in cidrs if c not in (None, "") and not public_cidrs([c])]
         if inside:
@@ -245,8 +246,11 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
                         "subnets or the clients' security groups",
                     )
                 )
+        holder, prop = source or (owner, "")
+        if UNKNOWN in ids and not holder.property_dependencies.get(prop):
+            raise unknown(prop)  # an id built from nothing in the stack (an invoke's result): any group
         hits = [facing_ids[i] for i in ids if isinstance(i, str) and i in facing_ids]
-        hits += [facing_urns[s.urn] for s in linked if s.urn in facing_urns]
+        hits += [facing_urns[s.urn] for s in stack.linked(holder, prop, SG) if s.urn in facing_urns]
         for lb, unsure in hits:
             if unsure:
                 raise unknown(f"{lb.name}", "internal")
@@ -314,10 +318,10 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
             cidrs = own_vpc_v6(sg, "ingress", cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks")) + prefix_cidrs(sg, rule, "ingress")
             out += ingress(sg, {sg.urn}, cidrs, rule, "protocol")
             if sg.urn in data_tier:
-                out += data_tier_ingress(sg, sg, cidrs, [], [])
+                out += data_tier_ingress(sg, sg, cidrs, [])
                 ids += as_list(known(peek(rule, "securityGroups")))
         if sg.urn in data_tier:  # the links of inline rules are the whole `ingress`'s: judged once per group
-            out += data_tier_ingress(sg, sg, [], ids, stack.linked(sg, "ingress", SG))
+            out += data_tier_ingress(sg, sg, [], ids, (sg, "ingress"))
         for rule in as_list(dig(sg.props, "egress")):
             out += egress(sg, {sg.urn}, cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks"))
         return out
@@ -343,7 +347,7 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
                     sg,
                     cidrs,
                     [known(peek(rule.props, "sourceSecurityGroupId"))],
-                    stack.linked(rule, "sourceSecurityGroupId", SG),
+                    (rule, "sourceSecurityGroupId"),
                 )
             ]
         return egress(rule, owners, cidrs)
@@ -362,7 +366,7 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
                     sg,
                     cidrs,
                     [known(peek(rule.props, "referencedSecurityGroupId"))],
-                    stack.linked(rule, "referencedSecurityGroupId", SG),
+                    (rule, "referencedSecurityGroupId"),
                 )
             ]
         return egress(rule, owners, cidrs)
@@ -379,7 +383,7 @@ sg_ingress = stack_policy(
     "ec2-security-group-ingress-restricted",
     what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught; the entries of the stack's managed prefix lists a rule names count as its CIDRs; an IPv6 block of /56 or narrower built from the stack's own VPC counts as private) except on the public ports (80, 443) of a load balancer's group; that a database's security groups (those its `vpcSecurityGroupIds` are built from) admit no CIDR outside the IPv4 blocks of the stack's VPC they are built in (primary and VpcIpv4CidrBlockAssociation; IPv6 only as the VPC's own block above) and no security group of an internet-facing load balancer (named by the id the load balancer's `securityGroups` carries, or built from it), and have no egress to public CIDRs; and that the VPC's default security group has no rules",
     why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas. A private range wider than the VPC (10.0.0.0/8) admits peered VPCs, VPNs and Direct Connect; the edge's group in a database rule puts the internet one rule away from tenant data; egress from a data tier is an exfiltration path.",
-    reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS],
+    reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS, VPC_CIDR],
     check=check_sg_ingress,
     severity=CRITICAL,
     config={
@@ -392,7 +396,7 @@ sg_ingress = stack_policy(
     },
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
     "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
-    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`). A database group's security-group sources are judged against the stack's internet-facing load balancers only: a group named by an id no resource of the stack carries, or a group of another kind that is itself open, is not resolved; a database whose security groups are named by literal ids is not known as a data tier. A VPC block unknown at preview (computed, or allocated from IPAM) gives the database group an advisory.",
+    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`). A database group's security-group sources are judged against the stack's internet-facing load balancers only: a group named by an id no resource of the stack carries, or a group of another kind that is itself open, is not resolved; a database whose security groups are named by literal ids is not known as a data tier. A VPC block unknown at preview (computed, or allocated from IPAM), a load balancer's unknown `internal`, or a group id unknown at preview that no resource of the stack links gives the database group an advisory.",
     tags=["exposure", "network"],
 )
 

@@ -25,6 +25,7 @@ VPC = "us-us-east-1-net-vpc"
 ACME_POLICY = "us-us-east-1-t-acme-allow-needed"
 FLOW_LOG = "us-us-east-1-net-flowlog"
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+VPC_CIDR = "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation"
 
 
 def one(resources, name: str, type_part: str = "") -> dict:
@@ -89,6 +90,26 @@ def db_ingress_rule(inputs: dict, links: dict[str, str]):
     return mutate
 
 
+def secondary_block(cidr: str):
+    """A secondary IPv4 block associated with the us-east-1 VPC."""
+
+    def mutate(resources):
+        vpc = one(resources, VPC, "ec2/vpc:Vpc")
+        resources.append(
+            {
+                **copy.deepcopy(vpc),
+                "type": VPC_CIDR,
+                "name": "vpc-secondary",
+                "urn": vpc["urn"].rsplit("::", 2)[0] + f"::{VPC_CIDR}::vpc-secondary",
+                "inputs": {"vpcId": "vpc-1", "cidrBlock": cidr},
+                "dependencies": [vpc["urn"]],
+                "propertyDependencies": {"vpcId": [vpc["urn"]]},
+            }
+        )
+
+    return mutate
+
+
 # --- tenant NetworkPolicies ----------------------------------------------------------------------
 
 
@@ -146,6 +167,11 @@ ATTACKS = [
     (
         "a SecurityGroupIngressRule admitting 10.0.0.0/8 to the database",
         db_ingress_rule({"cidrIpv4": "10.0.0.0/8"}, {}),
+        "ec2-security-group-ingress-restricted",
+    ),
+    (
+        "the database admitting all of 100.64.0.0/10 where the VPC's secondary block is a /16 of it",
+        both(secondary_block("100.64.0.0/16"), db_ingress({"cidrBlocks": ["100.64.0.0/10"]})),
         "ec2-security-group-ingress-restricted",
     ),
     # E20
@@ -219,6 +245,10 @@ TWINS = [
         db_ingress({"ipv6CidrBlocks": ["2600:1f18:1234:5600::/56"]}, linked=(VPC,)),
     ),
     (
+        "the database admitting the VPC's secondary block",
+        both(secondary_block("100.64.0.0/16"), db_ingress({"cidrBlocks": ["100.64.0.0/16"]})),
+    ),
+    (
         "a SecurityGroupIngressRule admitting a private subnet to the database",
         db_ingress_rule({"cidrIpv4": "10.10.64.0/19"}, {}),
     ),
@@ -285,6 +315,18 @@ UNKNOWNS = [
         both(_with_alb_rule, set_input("us-use1-lb-api", "loadBalancer", "internal", UNKNOWN)),
         "ec2-security-group-ingress-restricted",
         "internal",
+    ),
+    (
+        "a group id the database admits, built from nothing in the stack",
+        db_ingress_rule({"referencedSecurityGroupId": UNKNOWN}, {}),
+        "ec2-security-group-ingress-restricted",
+        "referencedSecurityGroupId",
+    ),
+    (
+        "the database's secondary VPC block",
+        both(secondary_block(UNKNOWN), db_ingress({"cidrBlocks": ["10.10.0.0/19"]})),
+        "ec2-security-group-ingress-restricted",
+        "cidrBlock",
     ),
     (
         "a tenant NetworkPolicy's namespaceSelector",
