@@ -110,6 +110,29 @@ def secondary_block(cidr: str):
     return mutate
 
 
+def cache_open_to(cidr: str):
+    """An ElastiCache replication group (it names its groups `securityGroupIds`) in its own group admitting `cidr`."""
+
+    def mutate(resources):
+        sg = one(resources, DB_SG, "securityGroup:SecurityGroup")
+        group = copy.deepcopy(sg)
+        group.update(name="cache-sg", urn=sg["urn"].rsplit("::", 1)[0] + "::cache-sg")
+        group["inputs"]["ingress"] = [{"fromPort": 6379, "toPort": 6379, "protocol": "tcp", "cidrBlocks": [cidr]}]
+        group["propertyDependencies"]["ingress"] = []
+        cache = copy.deepcopy(sg)
+        cache.update(
+            type="aws:elasticache/replicationGroup:ReplicationGroup",
+            name="cache",
+            urn=sg["urn"].rsplit("::", 2)[0] + "::aws:elasticache/replicationGroup:ReplicationGroup::cache",
+            inputs={"description": "sessions", "securityGroupIds": ["sg-cache"]},
+            dependencies=[group["urn"]],
+            propertyDependencies={"securityGroupIds": [group["urn"]]},
+        )
+        resources += [group, cache]
+
+    return mutate
+
+
 # --- tenant NetworkPolicies ----------------------------------------------------------------------
 
 
@@ -172,6 +195,11 @@ ATTACKS = [
     (
         "the database admitting all of 100.64.0.0/10 where the VPC's secondary block is a /16 of it",
         both(secondary_block("100.64.0.0/16"), db_ingress({"cidrBlocks": ["100.64.0.0/10"]})),
+        "ec2-security-group-ingress-restricted",
+    ),
+    (
+        "an ElastiCache replication group's group admitting 10.0.0.0/8",
+        cache_open_to("10.0.0.0/8"),
         "ec2-security-group-ingress-restricted",
     ),
     # E20
