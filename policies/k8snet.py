@@ -24,11 +24,17 @@ Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def namespace_selector_problem(
-    selector: Any, tenant_label: str, own: set[str], tenants: frozenset[str] = frozenset(), tenant_prefix: str = "t-"
+    selector: Any,
+    tenant_label: str,
+    own: set[str],
+    tenants: frozenset[str] = frozenset(),
+    unsure: frozenset[str] = frozenset(),
+    tenant_prefix: str = "t-",
 ) -> str | None:
     """Why a namespaceSelector reaches other namespaces than the ones it names, or None.
     `own` holds the tenant's own namespace name and tenant id (what it may name); `tenants` the
-    names of the stack's tenant namespaces (besides any name with the tenant prefix)."""
+    names of the stack's tenant namespaces (besides any name with the tenant prefix), `unsure`
+    those of its namespaces whose tenant label is unknown at preview."""
     selector = known(selector)
     if selector is UNKNOWN:
         raise unknown("namespaceSelector")
@@ -56,6 +62,9 @@ def namespace_selector_problem(
         ]
         if foreign:
             return f"selects another tenant's namespace ({key} = {', '.join(foreign)})"
+        for v in values:
+            if key == NAME_LABEL and v in unsure and v not in own:
+                raise unknown(f"namespace {v}'s metadata", "labels", tenant_label)
     if not any(key == NAME_LABEL for key, _ in pinned):
         shared = ", ".join(f"{k} = {', '.join(v)}" for k, v in pinned)
         return (

@@ -852,7 +852,7 @@ def _default_deny(spec: Any) -> bool:
     )
 
 
-def _opens(spec: Any, label: str, own: set[str], tenants: frozenset[str]) -> list[str]:
+def _opens(spec: Any, label: str, own: set[str], tenants: frozenset[str], unsure: frozenset[str]) -> list[str]:
     """Rules of a NetworkPolicy that admit every peer, other namespaces' pods, or the internet with
     the private ranges (selectors and ipBlock unions by meaning: k8snet)."""
     out = []
@@ -863,7 +863,7 @@ def _opens(spec: Any, label: str, own: set[str], tenants: frozenset[str]) -> lis
                 out.append(f"{direction}[{i}] has no `{peers_key}`: it admits every peer")
             for peer in peers:
                 ns_sel = dig(peer, "namespaceSelector")
-                problem = namespace_selector_problem(ns_sel, label, own, tenants) if ns_sel is not None else None
+                problem = namespace_selector_problem(ns_sel, label, own, tenants, unsure) if ns_sel is not None else None
                 if problem:
                     out.append(f"{direction}[{i}] {problem}")
             problem = ip_blocks_problem([dig(p, "ipBlock") for p in peers if dig(p, "ipBlock") is not None], _PRIVATE)
@@ -963,11 +963,8 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
     out = judge_each(stack.of(NETWORK_POLICY), index_policy) + judge_each(stack.of(QUOTA), index_quota)
     pod_subnets = _pod_subnets(stack)
-    tenant_names = frozenset(
-        str(name)
-        for ns in stack.of(NAMESPACE)
-        if labels_of(ns.props).get(label) not in (None, "") and isinstance(name := peek(ns.props, "metadata", "name"), str)
-    )
+    namespaces = _tenant_namespaces(stack, label)
+    tenant_names, unsure_names = frozenset(namespaces), frozenset(namespaces.unsure)
 
     def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
@@ -1010,7 +1007,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                     spec = dig(policy.props, "spec", default={})
                     found += [
                         (policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}")
-                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))}, tenant_names)
+                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))}, tenant_names, unsure_names)
                         + _pod_subnet_ingress(spec, pod_subnets)
                     ]
                 except UnknownValueError as exc:
