@@ -213,7 +213,7 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         for holder in [h for vpc in vpcs for h in (vpc, *secondary.get(vpc.urn, []))]:
             cidr = peek(holder.props, "cidrBlock")
             if not isinstance(cidr, str):  # unknown, or allocated from IPAM at apply
-                raise unknown(f"{holder.name}", "cidrBlock")
+                raise unknown(holder.name, "cidrBlock")
             out.append(ipaddress.ip_network(cidr, strict=False))
         return out
 
@@ -258,7 +258,7 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         hits += [facing_urns[s.urn] for s in stack.linked(holder, prop, SG) if s.urn in facing_urns]
         for lb, unsure in hits:
             if unsure:
-                raise unknown(f"{lb.name}", "internal")
+                raise unknown(lb.name, "internal")
         if hits:
             out.append(
                 (
