@@ -388,7 +388,7 @@ sg_ingress = stack_policy(
     "ec2-security-group-ingress-restricted",
     what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught; the entries of the stack's managed prefix lists a rule names count as its CIDRs; an IPv6 block of /56 or narrower built from the stack's own VPC counts as private) except on the public ports (80, 443) of a load balancer's group; that a database's security groups (those its `vpcSecurityGroupIds`, or an ElastiCache replication group's `securityGroupIds`, are built from) admit no CIDR outside the IPv4 blocks of the stack's VPC they are built in (primary and VpcIpv4CidrBlockAssociation; IPv6 only as the VPC's own block above) and no security group of an internet-facing load balancer (named by the id the load balancer's `securityGroups` carries, or built from it), and have no egress to public CIDRs; and that the VPC's default security group has no rules",
     why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas. A private range wider than the VPC (10.0.0.0/8) admits peered VPCs, VPNs and Direct Connect; the edge's group in a database rule puts the internet one rule away from tenant data; egress from a data tier is an exfiltration path.",
-    reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS, VPC_CIDR],
+    reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS, VPC_CIDR, PREFIX_LIST, PREFIX_LIST_ENTRY],
     check=check_sg_ingress,
     severity=CRITICAL,
     config={

@@ -90,6 +90,45 @@ def db_ingress_rule(inputs: dict, links: dict[str, str]):
     return mutate
 
 
+def db_group_rule(inputs: dict, links: dict[str, str]):
+    """A SecurityGroupRule of type ingress on the database's group (`links`: property -> resource)."""
+
+    def mutate(resources):
+        db_ingress_rule({}, {})(resources)
+        rule = resources[-1]
+        deps = {prop: [urn(resources, name)] for prop, name in {"securityGroupId": DB_SG, **links}.items()}
+        rule.update(
+            type="aws:ec2/securityGroupRule:SecurityGroupRule",
+            urn=rule["urn"].replace(SG_INGRESS, "aws:ec2/securityGroupRule:SecurityGroupRule"),
+            inputs={"type": "ingress", "securityGroupId": "sg-db", "protocol": "tcp", "fromPort": 5432, "toPort": 5432, **inputs},
+            propertyDependencies=deps,
+            dependencies=[u for us in deps.values() for u in us],
+        )
+
+    return mutate
+
+
+def db_from_prefix_list(cidr: str):
+    """A managed prefix list of the stack holding `cidr`, named by the database's group."""
+
+    def mutate(resources):
+        vpc = one(resources, VPC, "ec2/vpc:Vpc")
+        token = "aws:ec2/managedPrefixList:ManagedPrefixList"
+        prefix_list = {
+            **copy.deepcopy(vpc),
+            "type": token,
+            "name": "partners",
+            "urn": vpc["urn"].rsplit("::", 2)[0] + f"::{token}::partners",
+            "inputs": {"name": "partners", "addressFamily": "IPv4", "maxEntries": 5, "entries": [{"cidr": cidr}]},
+            "dependencies": [],
+            "propertyDependencies": {},
+        }
+        resources.append(prefix_list)
+        db_ingress({"prefixListIds": ["pl-partners"]}, linked=("partners",))(resources)
+
+    return mutate
+
+
 def secondary_block(cidr: str):
     """A secondary IPv4 block associated with the us-east-1 VPC."""
 
@@ -202,6 +241,16 @@ ATTACKS = [
         cache_open_to("10.0.0.0/8"),
         "ec2-security-group-ingress-restricted",
     ),
+    (
+        "a SecurityGroupRule admitting 10.0.0.0/8 to the database",
+        db_group_rule({"cidrBlocks": ["10.0.0.0/8"]}, {}),
+        "ec2-security-group-ingress-restricted",
+    ),
+    (
+        "the database admitting a prefix list of the stack that holds 10.0.0.0/8",
+        db_from_prefix_list("10.0.0.0/8"),
+        "ec2-security-group-ingress-restricted",
+    ),
     # E20
     (
         "the database admitting the internet-facing ALB's group by its id",
@@ -211,6 +260,11 @@ ATTACKS = [
     (
         "the database admitting the internet-facing ALB's group built from it",
         db_ingress({"securityGroups": ["sg-from-alb"]}, linked=(ALB_SG,)),
+        "ec2-security-group-ingress-restricted",
+    ),
+    (
+        "a SecurityGroupRule admitting the ALB's group to the database by its id",
+        lambda resources: db_group_rule({"sourceSecurityGroupId": alb_sg_id(resources)}, {})(resources),
         "ec2-security-group-ingress-restricted",
     ),
     (
@@ -295,6 +349,11 @@ TWINS = [
         acme_peer("ingress", {"matchLabels": {NAME: "platform", "meridian.io/plan": "enterprise"}}),
     ),
     ("a second flow log of rejected traffic beside the one of all traffic", second_flow_log("REJECT")),
+    (
+        "a SecurityGroupRule admitting the nodes' group to the database, built from the cluster",
+        db_group_rule({"sourceSecurityGroupId": "sg-nodes"}, {"sourceSecurityGroupId": "us-us-east-1-eks-eks"}),
+    ),
+    ("the database admitting a prefix list of the stack that holds a private subnet", db_from_prefix_list("10.10.0.0/19")),
 ]
 
 
