@@ -1,9 +1,10 @@
 """Network and flow-log paths from the security review, replayed on the us stack's real plan through
 the analyzer: the database's security group admitting more than its VPC or the internet-facing
-load balancer's group (E19, E20), a tenant NetworkPolicy naming namespaces by a label other tenants
-share (O09), a VPC flow log of half the traffic (E12). Each attack draws the named rule's mandatory
-violation, each legitimate twin nothing, and every value these rules read that is unknown at
-preview draws that rule's advisory (U13, U15), never silence and never a violation."""
+load balancer's group (E19, E20), a tenant NetworkPolicy naming namespaces by a label other
+tenants share (O09), a VPC flow log of half the traffic (E12) or without the addresses. Each attack
+draws the named rule's mandatory violation, each legitimate twin nothing, and every value these
+rules read that is unknown at preview draws that rule's advisory (U13, U15), never silence and
+never a violation."""
 
 from __future__ import annotations
 
@@ -313,6 +314,11 @@ ATTACKS = [
         "vpc-flow-logs-enabled",
     ),
     (
+        "the flow log of all traffic in a format without the addresses",
+        set_input(FLOW_LOG, "flowLog", "logFormat", "${version} ${start} ${end} ${action} ${log-status}"),
+        "vpc-flow-logs-enabled",
+    ),
+    (
         "two flow logs, of accepted and of rejected traffic, and none of all",
         both(set_input(FLOW_LOG, "flowLog", "trafficType", "ACCEPT"), second_flow_log("REJECT")),
         "vpc-flow-logs-enabled",
@@ -349,6 +355,16 @@ TWINS = [
         acme_peer("ingress", {"matchLabels": {NAME: "platform", "meridian.io/plan": "enterprise"}}),
     ),
     ("a second flow log of rejected traffic beside the one of all traffic", second_flow_log("REJECT")),
+    (
+        "the flow log in a custom format that keeps the addresses, ports and action",
+        set_input(
+            FLOW_LOG,
+            "flowLog",
+            "logFormat",
+            "${version} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} ${action} "
+            "${pkt-srcaddr} ${pkt-dstaddr}",
+        ),
+    ),
     (
         "a SecurityGroupRule admitting the nodes' group to the database, built from the cluster",
         db_group_rule({"sourceSecurityGroupId": "sg-nodes"}, {"sourceSecurityGroupId": "us-us-east-1-eks-eks"}),
@@ -443,6 +459,7 @@ UNKNOWNS = [
         "vpc-flow-logs-enabled",
         "trafficType",
     ),
+    ("the flow log's logFormat", set_input(FLOW_LOG, "flowLog", "logFormat", UNKNOWN), "vpc-flow-logs-enabled", "logFormat"),
     (
         "the shared tenant role's path, which the broker's assume policy names (U13)",
         set_input("us-us-east-1-tenant-identity-role", "iam/role:Role", "path", UNKNOWN),

@@ -126,6 +126,7 @@ MUTATIONS: Mutations = {
             add(resource("aws:ec2/vpc:Vpc", "vpc-2", {"cidrBlock": "10.1.0.0/16", "tags": stack_tags(PRIMARY)})),
         ),
         ("the VPC's flow log recording rejected traffic only", set_input("vpc-flow-log", "trafficType", "REJECT")),
+        ("the VPC's flow log in a format without the addresses", set_input("vpc-flow-log", "logFormat", "${version} ${action}")),
     ],
     "ec2-security-group-ingress-restricted": [
         ("the database security group open to 0.0.0.0/0 on 5432", set_input("db-sg", "ingress.0.cidrBlocks", ["0.0.0.0/0"])),
