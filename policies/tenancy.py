@@ -522,12 +522,15 @@ def _stack_role(stack: Stack, arn: Any) -> bool:
     if not m or WILDCARD.search(arn):
         return False
     for role in stack.of(ROLE):
-        path = str(peek(role.props, "path") or "/").strip("/")
+        path = peek(role.props, "path")
         name = peek(role.props, "name")
-        expected = re.escape(f"{path}/" if path else "") + (
-            re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
-        )
-        if re.fullmatch(expected, m.group(1)):
+        named = re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
+        if path is UNKNOWN:  # the ARN's path is the role's own only if the unknown path turns out to be it
+            if re.fullmatch(f"(.+/)?{named}", m.group(1)):
+                raise unknown(f"role {role.name}", "path")
+            continue
+        path = str(path or "/").strip("/")
+        if re.fullmatch(re.escape(f"{path}/" if path else "") + named, m.group(1)):
             return True
     return False
 
@@ -823,7 +826,8 @@ tenant_role_isolated = stack_policy(
     "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
     "further are not credited. Whose secret a broker reads is known only for secrets of the stack its policy is built from; "
-    "an ARN written by hand is trusted to be the platform's.",
+    "an ARN written by hand is trusted to be the platform's. A broker's assume target is matched to the stack's roles by path and "
+    "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory.",
     tags=["tenancy", "iam"],
 )
 
@@ -848,7 +852,7 @@ def _default_deny(spec: Any) -> bool:
     )
 
 
-def _opens(spec: Any, label: str, own: set[str]) -> list[str]:
+def _opens(spec: Any, label: str, own: set[str], tenants: frozenset[str], unsure: frozenset[str]) -> list[str]:
     """Rules of a NetworkPolicy that admit every peer, other namespaces' pods, or the internet with
     the private ranges (selectors and ipBlock unions by meaning: k8snet)."""
     out = []
@@ -859,7 +863,7 @@ def _opens(spec: Any, label: str, own: set[str]) -> list[str]:
                 out.append(f"{direction}[{i}] has no `{peers_key}`: it admits every peer")
             for peer in peers:
                 ns_sel = dig(peer, "namespaceSelector")
-                problem = namespace_selector_problem(ns_sel, label, own) if ns_sel is not None else None
+                problem = namespace_selector_problem(ns_sel, label, own, tenants, unsure) if ns_sel is not None else None
                 if problem:
                     out.append(f"{direction}[{i}] {problem}")
             problem = ip_blocks_problem([dig(p, "ipBlock") for p in peers if dig(p, "ipBlock") is not None], _PRIVATE)
@@ -959,6 +963,8 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
     out = judge_each(stack.of(NETWORK_POLICY), index_policy) + judge_each(stack.of(QUOTA), index_quota)
     pod_subnets = _pod_subnets(stack)
+    namespaces = _tenant_namespaces(stack, label)
+    tenant_names, unsure_names = frozenset(namespaces), frozenset(namespaces.unsure)
 
     def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
@@ -1001,7 +1007,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                     spec = dig(policy.props, "spec", default={})
                     found += [
                         (policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}")
-                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))})
+                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))}, tenant_names, unsure_names)
                         + _pod_subnet_ingress(spec, pod_subnets)
                     ]
                 except UnknownValueError as exc:
@@ -1013,7 +1019,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
     "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
     reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET],
@@ -1025,7 +1031,8 @@ tenant_namespace_guarded = stack_policy(
     "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",
     limits="The Pod Security label is judged for its level; an `enforce-version` pinning an older standard is not. That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
     "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
-    "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides).",
+    "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides). "
+    "Another tenant's namespace is known by the `t-` prefix or the stack's tenant label; a name selector naming a namespace outside the stack without that prefix is taken as a platform namespace.",
     tags=["tenancy", "kubernetes"],
 )
 
