@@ -130,6 +130,7 @@ class Doc:
     urn: str | None
     document: dict
     stand_in: bool = False  # a managed policy whose text is unknown, evaluated as every action (the label says so)
+    managed: str | None = None  # the ARN of the managed policy it is, if attached by ARN
 
 
 @dataclass
@@ -197,6 +198,8 @@ class World:
     tenant_prefix: str
     problems: list[tuple[str | None, str]] = field(default_factory=list)  # found while reading the stack
     aliases: dict[str, str] = field(default_factory=dict)  # stand-in account -> who it stands for
+    regions: frozenset[str] = frozenset()  # the regions the stack's resources are in
+    buckets: frozenset[str] = frozenset()  # the names of the buckets the stack defines (whose ARN the plan shows)
 
 
 def document(value: Any) -> dict | None:
@@ -227,7 +230,7 @@ def unknown_managed(arn: str) -> str:
 
 def _attached_doc(label: str, urn: str | None, arn: str, stack_policies: dict[str, Any]) -> Doc:
     doc, why = _managed(arn, stack_policies)
-    return Doc(why, urn, doc, stand_in=True) if why else Doc(label, urn, doc)
+    return Doc(why, urn, doc, stand_in=True, managed=arn) if why else Doc(label, urn, doc, managed=arn)
 
 
 def build(resources: list[Any], config: dict) -> World:
@@ -359,6 +362,8 @@ def build(resources: list[Any], config: dict) -> World:
         tenant_prefix=prefix_template,
         problems=problems,
         aliases=aliases,
+        regions=frozenset(x for r in stack.resources if isinstance(x := resource_region(r), str) and x is not UNKNOWN),
+        buckets=frozenset(a.split(":::", 1)[1] for t in S3_BUCKETS for a in arns.arns_of(t)),
     )
 
 

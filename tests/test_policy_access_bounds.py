@@ -1,0 +1,302 @@
+"""The access-side misses of the last security review, replayed on the us stack's real plan through
+the analyzer: roles of the AWS services that act for the platform held to what each service does
+(I16, I18, I20), CloudWatch Logs' documented key-policy statement (L03). Each mutated plan must draw
+the named rule's mandatory violation; each legitimate twin and the plan as rendered draw none."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
+
+from .helpers import ROOT
+
+pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
+
+ACCOUNT = "123456789012"
+FOREIGN = "999988887777"
+POOL_POLICY = "us-us-east-1-tenant-pool-data-tls-only"
+POOL_REPLICATION = "us-dr-pool-replication-access"
+
+
+def one(resources, name_part: str, type_part: str = "") -> dict:
+    return next(r for r in resources if name_part in r["name"] and type_part in r["type"])
+
+
+def bucket_of(resources, policy_name: str) -> str:
+    return one(resources, policy_name, "bucketPolicy")["inputs"]["bucket"]
+
+
+def pool(resources) -> str:
+    return bucket_of(resources, POOL_POLICY)
+
+
+def dr_pool(resources) -> str:
+    return bucket_of(resources, "us-us-west-2-tenant-pool-data-tls-only")
+
+
+def add_statement(name_part: str, statement, type_part: str = ""):
+    """Add a statement (or one built from the plan's resources) to a resource's policy document."""
+
+    def mutate(resources):
+        holder = one(resources, name_part, type_part)
+        doc = json.loads(holder["inputs"]["policy"])
+        doc["Statement"].append(statement(resources) if callable(statement) else statement)
+        holder["inputs"]["policy"] = json.dumps(doc)
+
+    return mutate
+
+
+def service_role(name: str, service: str, statements):
+    """A role only `service` assumes (pinned to this account), with one inline policy of `statements`
+    (a function of the plan's resources), beside the replication role in the plan."""
+
+    def mutate(resources):
+        like = one(resources, "us-dr-pool-repl-role", "aws:iam/role:Role")
+        base = like["urn"].rsplit("::", 2)[0]
+        trust = {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        }
+        role = {
+            **copy.deepcopy(like),
+            "name": name,
+            "urn": f"{base}::aws:iam/role:Role::{name}",
+            "inputs": {"name": name, "assumeRolePolicy": json.dumps({"Version": "2012-10-17", "Statement": [trust]})},
+            "dependencies": [],
+            "propertyDependencies": {},
+        }
+        policy = {
+            **copy.deepcopy(role),
+            "type": "aws:iam/rolePolicy:RolePolicy",
+            "name": f"{name}-access",
+            "urn": f"{base}::aws:iam/rolePolicy:RolePolicy::{name}-access",
+            "inputs": {"role": name, "policy": json.dumps({"Version": "2012-10-17", "Statement": statements(resources)})},
+            "dependencies": [role["urn"]],
+            "propertyDependencies": {"role": [role["urn"]]},
+        }
+        resources += [role, policy]
+
+    return mutate
+
+
+def attach(role_part: str, policy_arn: str):
+    """Attach a managed policy to a role of the plan (beside its own attachments)."""
+
+    def mutate(resources):
+        role = one(resources, role_part, "aws:iam/role:Role")
+        like = one(resources, "us-dr-us-east-1-backup-AWSBackupServiceRolePolicyForBackup", "rolePolicyAttachment")
+        name = f"{role_part}-extra"
+        resources.append(
+            {
+                **copy.deepcopy(like),
+                "name": name,
+                "urn": like["urn"].rsplit("::", 1)[0] + f"::{name}",
+                "inputs": {"role": role["inputs"].get("name", role["name"]), "policyArn": policy_arn},
+                "dependencies": [role["urn"]],
+                "propertyDependencies": {"role": [role["urn"]]},
+            }
+        )
+
+    return mutate
+
+
+def batch_copy(destination):
+    return service_role(
+        "batch-copy",
+        "batchoperations.s3.amazonaws.com",
+        lambda rs: [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"arn:aws:s3:::{pool(rs)}/*"},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": destination(rs)},
+        ],
+    )
+
+
+def fis_role(statements):
+    return service_role("fis-extra", "fis.amazonaws.com", statements)
+
+
+def replication_writes(resource, actions=("s3:ReplicateObject",)):
+    return add_statement(
+        POOL_REPLICATION,
+        lambda rs: {"Sid": "Extra", "Effect": "Allow", "Action": list(actions), "Resource": resource(rs)},
+        "rolePolicy",
+    )
+
+
+# attacks on the platform-service bound: (what, mutation, what the finding's path must name)
+SERVICE_ROLE_ATTACKS = [
+    (
+        "I16: an S3 Batch Operations role reading the pool and writing to every bucket",
+        batch_copy(lambda _: "arn:aws:s3:::*"),
+        ["AWS service batchoperations.s3.amazonaws.com", "role batch-copy", "inline policy batch-copy-access", "arn:aws:s3:::*"],
+    ),
+    (
+        "I18: a FIS role with ssm:SendCommand and s3:GetObject on *",
+        fis_role(lambda _: [{"Effect": "Allow", "Action": ["ssm:SendCommand", "s3:GetObject"], "Resource": "*"}]),
+        ["AWS service fis.amazonaws.com", "role fis-extra", "ssm:SendCommand", "s3:GetObject"],
+    ),
+    (
+        "I20: the pool replication role given s3:ReplicateObject and s3:PutObject on every bucket",
+        replication_writes(lambda _: "arn:aws:s3:::*", ("s3:ReplicateObject", "s3:PutObject")),
+        ["AWS service s3.amazonaws.com", POOL_REPLICATION, "statement Extra", "s3:PutObject", "arn:aws:s3:::*"],
+    ),
+    (
+        "the replication role writing replicas to any bucket whose name starts with 'us-'",
+        replication_writes(lambda _: "arn:aws:s3:::us-*/*"),
+        ["AWS service s3.amazonaws.com", "arn:aws:s3:::us-*/*"],
+    ),
+    (
+        "the replication role writing replicas to a bucket the stack does not define",
+        replication_writes(lambda _: "arn:aws:s3:::someone-elses-bucket/*"),
+        ["bucket someone-elses-bucket, which this stack does not define"],
+    ),
+    (
+        "the replication role encrypting replicas under another account's keys",
+        replication_writes(lambda _: f"arn:aws:kms:us-west-2:{FOREIGN}:key/*", ("kms:Encrypt",)),
+        [f"account {FOREIGN}"],
+    ),
+    (
+        "the replication role with every action but IAM's (NotAction)",
+        add_statement(POOL_REPLICATION, {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, "rolePolicy"),
+        ["NotAction"],
+    ),
+    (
+        "the backup role given AmazonS3FullAccess",
+        attach("us-dr-us-east-1-backup-role", "arn:aws:iam::aws:policy/AmazonS3FullAccess"),
+        ["AWS service backup.amazonaws.com", "AWS-managed policy arn:aws:iam::aws:policy/AmazonS3FullAccess"],
+    ),
+    (
+        "a FIS role stopping instances of another region",
+        fis_role(
+            lambda _: [
+                {"Effect": "Allow", "Action": "ec2:StopInstances", "Resource": f"arn:aws:ec2:eu-west-1:{ACCOUNT}:instance/*"}
+            ]
+        ),
+        ["region eu-west-1"],
+    ),
+]
+
+SERVICE_ROLE_TWINS = [
+    (
+        "an S3 Batch Operations role copying the pool into the dr pool",
+        batch_copy(lambda rs: f"arn:aws:s3:::{dr_pool(rs)}/*"),
+    ),
+    (
+        "a FIS role rebooting this account's instances in the stack's region, describing on *",
+        fis_role(
+            lambda _: [
+                {"Effect": "Allow", "Action": "ec2:RebootInstances", "Resource": f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*"},
+                {"Effect": "Allow", "Action": ["ec2:DescribeInstances", "tag:GetResources"], "Resource": "*"},
+            ]
+        ),
+    ),
+    (
+        "the replication role also letting replicas change owner in the dr pool",
+        replication_writes(lambda rs: f"arn:aws:s3:::{dr_pool(rs)}/*", ("s3:ObjectOwnerOverrideToBucketOwner",)),
+    ),
+    (
+        "the silo replication role's documented pattern for every silo of the dr region",
+        replication_writes(
+            lambda rs: f"arn:aws:s3:::{one(rs, 'us-us-west-2-t-acme-silo-bucket', 's3/bucket')['inputs']['bucket'][:15]}*/*"
+        ),
+    ),
+    (
+        "the backup role given the documented S3 backup policy once more",
+        attach("us-dr-us-east-1-backup-role", "arn:aws:iam::aws:policy/AWSBackupServiceRolePolicyForS3Backup"),
+    ),
+]
+
+ACME_KEY = "us-us-east-1-t-acme-key"
+LOGS_STATEMENT = {
+    "Effect": "Allow",
+    "Principal": {"Service": "logs.us-east-1.amazonaws.com"},
+    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+    "Resource": "*",
+}
+
+
+def logs_statement(condition: dict | None) -> dict:
+    return {**LOGS_STATEMENT, **({"Condition": condition} if condition else {})}
+
+
+def logs_pinned_to(account: str, operator: str = "ArnLike") -> dict:
+    return {operator: {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{account}:log-group:/t-acme/*"}}
+
+
+# L03: AWS's documented key-policy statement for encrypted log groups, and what it must not become
+LOGS_KEY_ATTACKS = [
+    ("CloudWatch Logs on acme's key for another account's log groups", logs_statement(logs_pinned_to(FOREIGN))),
+    ("CloudWatch Logs on acme's key with no condition", logs_statement(None)),
+    (
+        "CloudWatch Logs on acme's key pinned to a log group of any account",
+        logs_statement({"ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-east-1:*:log-group:*"}}),
+    ),
+    (
+        "acme's key letting any principal use it under a CloudWatch Logs encryption context",
+        {**logs_statement(logs_pinned_to(ACCOUNT)), "Principal": {"AWS": "*"}},
+    ),
+]
+LOGS_KEY_TWINS = [
+    ("CloudWatch Logs on acme's key for this account's log groups (ArnLike)", logs_statement(logs_pinned_to(ACCOUNT))),
+    (
+        "CloudWatch Logs on acme's key for one log group of this account (ArnEquals)",
+        logs_statement(
+            {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/t-acme/app"}}
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def judge(previews):
+    plan = previews["us"].plan["resources"]
+    config = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
+    with Analyzer(ROOT / "policies") as analyzer:
+        analyzer.configure(effective_config(analyzer.wait_ready(), config, "us"))
+
+        def run(mutation=None):
+            resources = copy.deepcopy(plan)
+            if mutation:
+                mutation(resources)
+            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
+
+        yield run
+
+
+def _shown(violations) -> list:
+    return [(v.policy, v.level, v.message) for v in violations]
+
+
+def test_the_rendered_plan_draws_no_violation(judge):
+    assert _shown(judge()) == []
+
+
+@pytest.mark.parametrize("what,mutation,path", SERVICE_ROLE_ATTACKS, ids=[a[0] for a in SERVICE_ROLE_ATTACKS])
+def test_a_platform_service_role_outside_its_service_is_a_mandatory_violation_with_its_path(judge, what, mutation, path):
+    found = [v for v in judge(mutation) if v.policy == "tenant-data-access" and "Path: AWS service" in v.message]
+    assert found and all(v.level == "mandatory" and " must " in v.message for v in found), (what, _shown(judge(mutation)))
+    text = " ".join(v.message for v in found)
+    assert all(part in text for part in path), (what, path, text)
+
+
+@pytest.mark.parametrize("what,mutation", SERVICE_ROLE_TWINS, ids=[t[0] for t in SERVICE_ROLE_TWINS])
+def test_a_platform_service_role_within_its_service_passes(judge, what, mutation):
+    assert _shown(judge(mutation)) == [], what
+
+
+@pytest.mark.parametrize("what,statement", LOGS_KEY_ATTACKS, ids=[a[0] for a in LOGS_KEY_ATTACKS])
+def test_cloudwatch_logs_on_a_tenant_key_not_pinned_to_this_account_is_a_mandatory_violation(judge, what, statement):
+    found = judge(add_statement(ACME_KEY, statement, "aws:kms/key:Key"))
+    rules = {v.policy for v in found if v.level == "mandatory"}
+    assert {"tenant-data-access", "resource-policy-principals-in-account"} <= rules, (what, _shown(found))
+
+
+@pytest.mark.parametrize("what,statement", LOGS_KEY_TWINS, ids=[t[0] for t in LOGS_KEY_TWINS])
+def test_cloudwatch_logs_documented_key_statement_on_a_tenant_key_passes(judge, what, statement):
+    assert _shown(judge(add_statement(ACME_KEY, statement, "aws:kms/key:Key"))) == [], what
