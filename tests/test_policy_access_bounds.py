@@ -300,3 +300,39 @@ def test_cloudwatch_logs_on_a_tenant_key_not_pinned_to_this_account_is_a_mandato
 @pytest.mark.parametrize("what,statement", LOGS_KEY_TWINS, ids=[t[0] for t in LOGS_KEY_TWINS])
 def test_cloudwatch_logs_documented_key_statement_on_a_tenant_key_passes(judge, what, statement):
     assert _shown(judge(add_statement(ACME_KEY, statement, "aws:kms/key:Key"))) == [], what
+
+
+def replicas_owned_by(account: str):
+    """The pool's replication rule handing the replicas to `account` (review R09)."""
+
+    def mutate(resources):
+        rule = one(resources, "us-dr-pool-replication", "bucketReplicationConfig")["inputs"]["rules"][0]
+        rule["destination"].update(account=account, accessControlTranslation={"owner": "Destination"})
+
+    return mutate
+
+
+def pool_inline_replication_to(account: str):
+    """The pool bucket with an inline replication configuration (aws:s3/bucket's `replicationConfiguration`)."""
+
+    def mutate(resources):
+        config = one(resources, "us-dr-pool-replication", "bucketReplicationConfig")["inputs"]
+        bucket = one(resources, "us-us-east-1-tenant-pool-data-bucket", "aws:s3/bucket:Bucket")
+        destination = {**config["rules"][0]["destination"], "accountId": account}
+        destination["accessControlTranslation"] = {"owner": "Destination"}
+        bucket["inputs"]["replicationConfiguration"] = {
+            "role": config["role"],
+            "rules": [{"id": "inline", "status": "Enabled", "destination": destination}],
+        }
+
+    return mutate
+
+
+def test_replicas_owned_by_a_foreign_account_are_a_mandatory_violation(judge):
+    for mutation in (replicas_owned_by(FOREIGN), pool_inline_replication_to(FOREIGN)):
+        found = [v for v in judge(mutation) if v.policy == "aws-data-path-destination-in-zone"]
+        assert found and all(v.level == "mandatory" and FOREIGN in v.message for v in found), _shown(judge(mutation))
+
+
+def test_replicas_owned_by_the_stacks_own_account_pass(judge):
+    assert _shown(judge(replicas_owned_by(ACCOUNT))) == []
