@@ -336,3 +336,121 @@ def test_replicas_owned_by_a_foreign_account_are_a_mandatory_violation(judge):
 
 def test_replicas_owned_by_the_stacks_own_account_pass(judge):
     assert _shown(judge(replicas_owned_by(ACCOUNT))) == []
+
+
+# --- types reviewed for one use (review R14, structural weakness 5) --------------------------------
+
+ROTATOR = "us-db-app-credential-rotator"
+PRIVATE_ROUTE = "us-us-east-1-net-private-0-default"
+
+
+def copied(name_part: str, type_part: str, name: str, change):
+    """A copy of a resource of the plan (same parent, provider and links) under `name`, changed by `change`."""
+
+    def mutate(resources):
+        like = one(resources, name_part, type_part)
+        new = copy.deepcopy(like)
+        new["name"] = name
+        new["urn"] = like["urn"].rsplit("::", 1)[0] + f"::{name}"
+        change(new)
+        resources.append(new)
+
+    return mutate
+
+
+def sar_application(app: str):
+    return copied(ROTATOR, "serverlessrepository", "sar-extra", lambda r: r["inputs"].update(applicationId=app))
+
+
+def fis_changed(change):
+    return lambda resources: change(one(resources, "us-dr-us-east-1-fis-database-failover", "fis/experimentTemplate"))
+
+
+def route_to(field: str, value: str):
+    def change(route):
+        route["inputs"].pop("natGatewayId")
+        route["propertyDependencies"].pop("natGatewayId")
+        route["inputs"].update({field: value, "destinationCidrBlock": "10.99.0.0/16"})
+
+    return copied(PRIVATE_ROUTE, "ec2/route", "route-extra", change)
+
+
+REVIEWED_ATTACKS = [
+    (
+        "R14: a SAR application of another account beside the rotator",
+        sar_application(f"arn:aws:serverlessrepo:eu-west-1:{FOREIGN}:applications/s3-exporter"),
+        f"arn:aws:serverlessrepo:eu-west-1:{FOREIGN}:applications/s3-exporter",
+    ),
+    (
+        "the rotator's stack deploying another AWS-published application",
+        lambda resources: one(resources, ROTATOR, "serverlessrepository")["inputs"].update(
+            applicationId="arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationMultiUser"
+        ),
+        "SecretsManagerRDSPostgreSQLRotationMultiUser",
+    ),
+    (
+        "a FIS experiment running an SSM document on the nodes",
+        fis_changed(lambda t: t["inputs"]["actions"].append({"actionId": "aws:ssm:send-command", "name": "run"})),
+        "aws:ssm:send-command",
+    ),
+    (
+        "a FIS experiment selecting every data-tier subnet of the account (not this stack's)",
+        fis_changed(lambda t: t["inputs"]["targets"][0].update(resourceTags=[{"key": "meridian:tier", "value": "data"}])),
+        "none of which names this stack",
+    ),
+    (
+        "a FIS experiment running as a role the stack does not define",
+        fis_changed(
+            lambda t: (
+                t["inputs"].update(roleArn=f"arn:aws:iam::{ACCOUNT}:role/chaos-admin"),
+                t["propertyDependencies"].pop("roleArn", None),
+            )
+        ),
+        "chaos-admin",
+    ),
+    ("a route into a VPC peering connection", route_to("vpcPeeringConnectionId", "pcx-0123456789abcdef0"), "pcx-0123"),
+    ("a route into a transit gateway", route_to("transitGatewayId", "tgw-0123456789abcdef0"), "tgw-0123"),
+    ("a route to a NAT gateway the stack does not define", route_to("natGatewayId", "nat-0123456789abcdef0"), "nat-0123"),
+    (
+        "a route table's inline route into a transit gateway",
+        lambda resources: one(resources, "us-us-east-1-net-private-0-rt", "routeTable:RouteTable")["inputs"].update(
+            routes=[{"cidrBlock": "10.99.0.0/16", "transitGatewayId": "tgw-0123456789abcdef0"}]
+        ),
+        "routes.0.transitGatewayId",
+    ),
+]
+
+REVIEWED_TWINS = [
+    (
+        "the failover experiment also waiting a minute",
+        fis_changed(
+            lambda t: t["inputs"]["actions"].append(
+                {"actionId": "aws:fis:wait", "name": "settle", "parameters": [{"key": "duration", "value": "PT1M"}]}
+            )
+        ),
+    ),
+    (
+        "a second route to the stack's own NAT gateway",
+        copied(PRIVATE_ROUTE, "ec2/route", "route-extra", lambda r: r["inputs"].update(destinationCidrBlock="10.99.0.0/16")),
+    ),
+]
+
+
+@pytest.mark.parametrize("what,mutation,named", REVIEWED_ATTACKS, ids=[a[0] for a in REVIEWED_ATTACKS])
+def test_a_type_reviewed_for_one_use_used_otherwise_is_a_mandatory_violation_naming_the_value(judge, what, mutation, named):
+    found = [v for v in judge(mutation) if v.policy == "pack-resource-type-reviewed"]
+    assert found and all(v.level == "mandatory" and " must " in v.message for v in found), (what, _shown(judge(mutation)))
+    assert any(named in v.message for v in found), (what, _shown(found))
+
+
+@pytest.mark.parametrize("what,mutation", REVIEWED_TWINS, ids=[t[0] for t in REVIEWED_TWINS])
+def test_a_type_reviewed_for_one_use_used_that_way_passes(judge, what, mutation):
+    assert _shown(judge(mutation)) == [], what
+
+
+def test_a_sar_application_unknown_at_preview_is_an_advisory_naming_it(judge):
+    from .policydata import UNKNOWN
+
+    found = judge(lambda resources: one(resources, ROTATOR, "serverlessrepository")["inputs"].update(applicationId=UNKNOWN))
+    rule = [(v.level, v.message) for v in found if v.policy == "pack-resource-type-reviewed"]
+    assert rule and all(level == "advisory" and "applicationId" in m for level, m in rule), rule

@@ -1,0 +1,158 @@
+"""Types reviewed for one use: the review holds only while each resource of the type is used that
+way, so the value that makes it that use is checked, resource by resource (inventory.py's
+`REVIEWED_FOR`). A reason that claims something about a value ("the AWS rotation function", "on the
+stack's own resources", "to a gateway of the stack") is a check here, never only a sentence.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ruleutil import ROLE, UNKNOWN, Stack, as_list, dig, effective_tags, peek
+
+SAR_STACK = "aws:serverlessrepository/cloudFormationStack:CloudFormationStack"
+FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
+ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+
+# The Serverless Application Repository applications reviewed: AWS's own Secrets Manager rotation
+# function (published by AWS's account 297356227824), the one components.dbcredential deploys. Any
+# other application is CloudFormation of someone else's, deployed with CAPABILITY_IAM.
+ROTATION_APPLICATIONS = frozenset(
+    {"arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"}
+)
+
+
+def serverless_application(r: Any, _stack: Stack) -> list[str]:
+    app = dig(r.props, "applicationId")
+    if app in ROTATION_APPLICATIONS:
+        return []
+    return [
+        f"Serverless application stack must deploy a reviewed application (AWS's Secrets Manager rotation function: "
+        f"{', '.join(sorted(ROTATION_APPLICATIONS))}), not applicationId {app!r}: another application is someone else's "
+        "CloudFormation, deployed with the IAM capabilities it asks for, that no rule of the pack reads"
+    ]
+
+
+# FIS actions that stop, reboot, fail over or cut the network (the FIS role's bound, access.bounds);
+# not those that run code (aws:ssm:*, aws:lambda:*, pod and task faults, Kubernetes custom resources).
+FIS_ACTIONS = frozenset(
+    {
+        "aws:ec2:stop-instances",
+        "aws:ec2:reboot-instances",
+        "aws:ec2:terminate-instances",
+        "aws:ec2:send-spot-instance-interruptions",
+        "aws:network:disrupt-connectivity",
+        "aws:rds:failover-db-cluster",
+        "aws:rds:reboot-db-instances",
+        "aws:fis:wait",
+    }
+)
+
+
+@functools.lru_cache(maxsize=1)  # once per AnalyzeStack call, whatever the number of templates
+def _stack_tags(stack: Stack) -> frozenset[tuple[str, str]]:
+    """Tags that name this stack: (`k`, the Pulumi stack's name) as its resources carry it, and
+    (`eks:cluster-name`, a cluster of the plan)."""
+    name = stack.resources[0].urn.split(":")[2] if stack.resources else ""
+    out = {
+        (k, v)
+        for r in stack.resources
+        for k, v in effective_tags(r.props, r.provider.props if r.provider is not None else None).items()
+        if isinstance(v, str) and v == name and isinstance(k, str)
+    }
+    for c in stack.of(EKS_CLUSTER):
+        cluster = peek(c.props, "name")
+        if isinstance(cluster, str) and cluster is not UNKNOWN:
+            out.add(("eks:cluster-name", cluster))
+    return frozenset(out)
+
+
+def fis_template(r: Any, stack: Stack) -> list[str]:
+    out = []
+    for i, action in enumerate(as_list(dig(r.props, "actions"))):
+        action_id = dig(action, "actionId")
+        if action_id not in FIS_ACTIONS:
+            out.append(
+                f"FIS experiment template must only stop, reboot, fail over or cut the network of the stack's own resources "
+                f"({', '.join(sorted(FIS_ACTIONS))}): actions.{i} is {action_id!r}"
+            )
+    own = _stack_tags(stack)
+    role = dig(r.props, "roleArn")
+    account = str(role).split(":")[4] if str(role).startswith("arn:") and str(role).count(":") >= 5 else None
+    for i, target in enumerate(as_list(dig(r.props, "targets"))):
+        tags = {(dig(t, "key"), dig(t, "value")) for t in as_list(dig(target, "resourceTags"))}
+        arns = [str(a) for a in as_list(dig(target, "resourceArns"))]
+        if arns and not tags:
+            foreign = [a for a in arns if not a.startswith("arn:") or a.count(":") < 5 or a.split(":")[4] != account]
+            if foreign:
+                out.append(
+                    f"FIS experiment template must target the stack's own resources: targets.{i} names {foreign[0]!r}, "
+                    f"not a resource of the account its role is in ({account or 'unknown'})"
+                )
+            continue
+        if not tags & own:
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(own)) or "no tag does"
+            out.append(
+                f"FIS experiment template must target the stack's own resources: targets.{i} selects by tags "
+                f"{sorted(tags) or 'none'}, none of which names this stack ({shown})"
+            )
+    if role is not None and not stack.linked(r, "roleArn", ROLE):
+        out.append(
+            f"FIS experiment template must run as a role of the stack (whose policy the pack judges), not {role!r}, which "
+            "the plan does not define"
+        )
+    return out
+
+
+# Where a route may send a subnet's traffic: the stack's own gateways (its link tells which); a
+# peering connection, transit gateway, network interface, carrier, local or core network gateway
+# joins another network, whose reach no rule judges.
+_ROUTE_TARGETS = {
+    "gatewayId": ("aws:ec2/internetGateway:InternetGateway", "aws:ec2/vpnGateway:VpnGateway"),
+    "natGatewayId": ("aws:ec2/natGateway:NatGateway",),
+    "egressOnlyGatewayId": ("aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway",),
+    "vpcEndpointId": ("aws:ec2/vpcEndpoint:VpcEndpoint",),
+}
+_OTHER_NETWORKS = (
+    "vpcPeeringConnectionId",
+    "transitGatewayId",
+    "networkInterfaceId",
+    "carrierGatewayId",
+    "localGatewayId",
+    "coreNetworkArn",
+)
+
+
+def _route_problems(route: Any, where: str, linked: list[Any]) -> list[str]:
+    out = []
+    for field in _OTHER_NETWORKS:
+        value = dig(route, field)
+        if value:
+            out.append(
+                f"Route must send traffic only to the stack's own gateways (internet, NAT, egress-only, VPC endpoint): "
+                f"{where}{field} is {value!r}, another network whose reach no rule judges"
+            )
+    for field, types in _ROUTE_TARGETS.items():
+        value = dig(route, field)
+        if value and value != "local" and not any(d.resource_type in types for d in linked):
+            out.append(
+                f"Route must send traffic only to the stack's own gateways: {where}{field} is {value!r}, not built from a "
+                f"gateway of the stack ({', '.join(t.rsplit(':', 1)[-1] for t in types)})"
+            )
+    return out
+
+
+def route(r: Any, stack: Stack) -> list[str]:
+    linked = [d for field in _ROUTE_TARGETS for d in stack.linked(r, field)]
+    return _route_problems(r.props, "", linked)
+
+
+def route_table(r: Any, stack: Stack) -> list[str]:
+    linked = stack.linked(r, "routes")
+    return [p for i, rt in enumerate(as_list(dig(r.props, "routes"))) for p in _route_problems(rt, f"routes.{i}.", linked)]
+
+
+CHECKS = {SAR_STACK: serverless_application, FIS_TEMPLATE: fis_template, ROUTE: route, ROUTE_TABLE: route_table}
