@@ -499,6 +499,7 @@ alb_hardened = resource_policy(
 RESOURCE_POLICY_FIELDS = {
     "aws:kms/key:Key": "policy",
     "aws:kms/keyPolicy:KeyPolicy": "policy",
+    "aws:kms/replicaKey:ReplicaKey": "policy",
     "aws:secretsmanager/secret:Secret": "policy",
     "aws:secretsmanager/secretPolicy:SecretPolicy": "policy",
     "aws:sns/topic:Topic": "policy",

@@ -1,7 +1,9 @@
 """The access-side misses of the last security review, replayed on the us stack's real plan through
 the analyzer: roles of the AWS services that act for the platform held to what each service does
-(I16, I18, I20), CloudWatch Logs' documented key-policy statement (L03). Each mutated plan must draw
-the named rule's mandatory violation; each legitimate twin and the plan as rendered draw none."""
+(I16, I18, I20), CloudWatch Logs' documented key-policy statement (L03), replicas owned by another
+account (R09), types reviewed for one use used otherwise (R14), and multi-Region replica keys judged
+as keys. Each mutated plan must draw the named rule's mandatory violation; each legitimate twin and
+the plan as rendered draw none."""
 
 from __future__ import annotations
 
@@ -454,3 +456,116 @@ def test_a_sar_application_unknown_at_preview_is_an_advisory_naming_it(judge):
     found = judge(lambda resources: one(resources, ROTATOR, "serverlessrepository")["inputs"].update(applicationId=UNKNOWN))
     rule = [(v.level, v.message) for v in found if v.policy == "pack-resource-type-reviewed"]
     assert rule and all(level == "advisory" and "applicationId" in m for level, m in rule), rule
+
+
+# --- multi-Region replica keys are keys (item 5) ---------------------------------------------------
+
+
+def replica_of(tenant: str, region: str = "us-west-2", name: str = "", **inputs):
+    """A replica (`aws:kms/replicaKey`) of `tenant`'s us-east-1 key in `region`, its primary made
+    multi-Region; the replica's inputs are the primary's policy, window and tags unless given."""
+    name = name or f"{tenant}-key-replica"
+
+    def mutate(resources):
+        primary = one(resources, f"us-us-east-1-t-{tenant}-key", "aws:kms/key:Key")
+        primary["inputs"]["multiRegion"] = True
+        provider = one(resources, f"us-us-west-2-t-{tenant}-key", "aws:kms/key:Key")["provider"]
+        arn = one(resources, f"us-us-east-1-t-{tenant}-key-alias", "kms/alias")["inputs"]["targetKeyId"]
+        replica = copy.deepcopy(primary)
+        replica.update(
+            type="aws:kms/replicaKey:ReplicaKey",
+            name=name,
+            urn=primary["urn"].rsplit("::", 2)[0] + f"::aws:kms/replicaKey:ReplicaKey::{name}",
+            provider=provider.rsplit("::", 1)[0] + f"::{region}",
+            inputs={
+                "primaryKeyArn": arn,
+                "policy": primary["inputs"]["policy"],
+                "deletionWindowInDays": 30,
+                "tags": dict(primary["inputs"]["tags"]),
+                **inputs,
+            },
+            dependencies=[primary["urn"]],
+            propertyDependencies={"primaryKeyArn": [primary["urn"]]},
+        )
+        resources.append(replica)
+
+    return mutate
+
+
+def replica_policy_with(statement: dict):
+    def policy(resources) -> str:
+        doc = json.loads(one(resources, "us-us-east-1-t-acme-key", "aws:kms/key:Key")["inputs"]["policy"])
+        doc["Statement"].append(statement)
+        return json.dumps(doc)
+
+    def mutate(resources):
+        replica_of("acme")(resources)
+        one(resources, "acme-key-replica", "replicaKey")["inputs"]["policy"] = policy(resources)
+
+    return mutate
+
+
+def silo_under_replica_of(tenant: str):
+    """acme's dr silo bucket encrypted under the us-west-2 replica of `tenant`'s key (value and link)."""
+
+    def mutate(resources):
+        replica_of(tenant)(resources)
+        replica = one(resources, f"{tenant}-key-replica", "replicaKey")
+        sse = one(resources, "us-us-west-2-t-acme-silo-sse", "ServerSideEncryption")
+        arn = replica["inputs"]["primaryKeyArn"].replace(":us-east-1:", ":us-west-2:")
+        sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] = arn
+        sse["propertyDependencies"]["rules"] = [replica["urn"]]
+
+    return mutate
+
+
+def replica_tagged(namespace: str):
+    def mutate(resources):
+        replica_of("acme")(resources)
+        one(resources, "acme-key-replica", "replicaKey")["inputs"]["tags"]["meridian:namespace"] = namespace
+
+    return mutate
+
+
+REPLICA_ATTACKS = [
+    ("a replica key created disabled", replica_of("acme", enabled=False), "kms-key-rotation-and-policy"),
+    ("a replica key deletable after 7 days", replica_of("acme", deletionWindowInDays=7), "kms-key-rotation-and-policy"),
+    (
+        "a replica key whose policy lets anyone use it",
+        replica_policy_with({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}),
+        "kms-key-rotation-and-policy",
+    ),
+    (
+        "a replica of acme's key whose policy lets another account decrypt",
+        replica_policy_with(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{FOREIGN}:root"}, "Action": "kms:Decrypt", "Resource": "*"}
+        ),
+        "resource-policy-principals-in-account",
+    ),
+    (
+        "a replica of acme's key whose policy lets another account decrypt (who reaches acme's data)",
+        replica_policy_with(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{FOREIGN}:root"}, "Action": "kms:Decrypt", "Resource": "*"}
+        ),
+        "tenant-data-access",
+    ),
+    ("a replica of acme's key in eu-west-1", replica_of("acme", region="eu-west-1"), "aws-replication-destination-allowed"),
+    ("acme's dr silo under a replica of globex's key", silo_under_replica_of("globex"), "s3-bucket-encrypted"),
+    ("a replica of acme's key tagged with globex's namespace", replica_tagged("t-globex"), "tenant-role-isolated"),
+]
+
+
+@pytest.mark.parametrize("what,mutation,rule", REPLICA_ATTACKS, ids=[a[0] for a in REPLICA_ATTACKS])
+def test_each_key_rule_judges_a_replica_key_as_a_key(judge, what, mutation, rule):
+    found = [v for v in judge(mutation) if v.policy == rule]
+    assert found and all(v.level == "mandatory" for v in found), (what, _shown(judge(mutation)))
+    if rule != "tenant-role-isolated":  # that one reports on the role that relies on the tag
+        assert any("key-replica" in (v.urn or "") or "key-replica" in v.message for v in found), (what, _shown(found))
+
+
+def test_acme_data_under_a_replica_of_acmes_own_key_passes_the_key_rules(judge):
+    """A multi-Region primary is refused by kms-key-rotation-and-policy; the replica itself, in the
+    zone, with the primary's policy and tags, and acme's silo under it, draw nothing else."""
+    found = judge(silo_under_replica_of("acme"))
+    assert {v.policy for v in found} == {"kms-key-rotation-and-policy"}, _shown(found)
+    assert all("multi-Region" in v.message and "key-replica" not in (v.urn or "") for v in found), _shown(found)

@@ -20,6 +20,7 @@ from access.arns import GROUP, SECRET, USER, Arns, account_of, parse_json
 from iamdoc import _roles_of, grants_by_role
 from ruleutil import (
     KMS_KEY,
+    KMS_KEYS,
     MANAGED_POLICY,
     NAMESPACE,
     POLICY_ATTACHMENT,
@@ -33,6 +34,7 @@ from ruleutil import (
     UnknownValueError,
     as_list,
     dig,
+    key_tenant,
     known,
     labels_of,
     peek,
@@ -671,8 +673,8 @@ def _data(
         acl = _acl_doc(arn, *_acl_grants(holder.props)) if arn else None
         if acl:
             policies.setdefault(arn, []).append(Doc(f"bucket ACL {holder.name}", holder.urn, acl))
-    for key in stack.of(KMS_KEY):
-        owner = tags_of(key.props).get(tag)
+    for key in stack.of(*KMS_KEYS):
+        owner = key_tenant(stack, key, tag)  # a replica key: its primary's owner (it holds the same key material)
         arn = arns.of(key)
         if owner is UNKNOWN:
             unknowns.append((key.urn, f"key {key.name}'s `{tag}` tag"))
@@ -797,7 +799,7 @@ def _few(arns: dict[str, str]) -> str:
 
 
 def _key_arn(stack: Stack, arns: Arns, holder: Any, prop: str) -> str | None:
-    deps = stack.linked(holder, prop, KMS_KEY)
+    deps = stack.linked(holder, prop, *KMS_KEYS)
     if len(deps) == 1 and arns.of(deps[0]):
         return arns.of(deps[0])
     value = peek(holder.props, prop)
