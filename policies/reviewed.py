@@ -155,4 +155,90 @@ def route_table(r: Any, stack: Stack) -> list[str]:
     return [p for i, rt in enumerate(as_list(dig(r.props, "routes"))) for p in _route_problems(rt, f"routes.{i}.", linked)]
 
 
-CHECKS = {SAR_STACK: serverless_application, FIS_TEMPLATE: fis_template, ROUTE: route, ROUTE_TABLE: route_table}
+def _built_from(r: Any, stack: Stack, prop: str, types: tuple[str, ...], what: str, claim: str) -> list[str]:
+    """`prop` must be built from a resource of `types` of the stack (its link says so), when set."""
+    value = dig(r.props, *prop.split("."))
+    if value is None or stack.linked(r, prop.split(".", 1)[0], *types):
+        return []
+    return [
+        f"{what} must {claim}: `{prop}` is {value!r}, not built from a {' or '.join(t.rsplit(':', 1)[-1] for t in types)} of the stack"
+    ]
+
+
+def eip(r: Any, _stack: Stack) -> list[str]:
+    fields = [f for f in ("instance", "networkInterface", "associateWithPrivateIp") if dig(r.props, f) is not None]
+    return [
+        f"Elastic IP must only be a NAT gateway's address (reviewed as such): it sets `{f}`, a public address on an instance "
+        "or interface, whose exposure no rule reviewed"
+        for f in fields
+    ]
+
+
+# The AWS add-ons reviewed (each installs AWS's own controller; their roles are judged as IAM roles)
+EKS_ADDONS = frozenset({"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"})
+
+
+def eks_addon(r: Any, stack: Stack) -> list[str]:
+    name = dig(r.props, "addonName")
+    if name in EKS_ADDONS:
+        return []
+    return [
+        f"EKS add-on must be one of the AWS add-ons reviewed ({', '.join(sorted(EKS_ADDONS))}), not {name!r}: another add-on "
+        "(a marketplace one among them) runs someone else's controller in the cluster, unjudged"
+    ]
+
+
+def oidc_provider(r: Any, stack: Stack) -> list[str]:
+    return _built_from(r, stack, "url", (EKS_CLUSTER,), "OIDC provider", "trust the issuer of a cluster of the stack")
+
+
+def secret_rotation(r: Any, stack: Stack) -> list[str]:
+    return _built_from(
+        r,
+        stack,
+        "rotationLambdaArn",
+        (SAR_STACK, "aws:lambda/function:Function"),
+        "Secret rotation",
+        "rotate with a function of the stack",
+    )
+
+
+def target_group_binding(r: Any, stack: Stack) -> list[str]:
+    return _built_from(
+        r,
+        stack,
+        "spec.targetGroupARN",
+        ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"),
+        "TargetGroupBinding",
+        "bind a target group of the stack's own load balancer",
+    )
+
+
+def lambda_permission(r: Any, stack: Stack) -> list[str]:
+    principal, source = dig(r.props, "principal"), dig(r.props, "sourceArn")
+    out = []
+    if not (isinstance(principal, str) and principal.endswith(".amazonaws.com")):
+        out.append(
+            f"Lambda permission must let only an AWS service invoke the function (reviewed as such), not {principal!r}: "
+            "an account or `*` invokes it with whatever event it likes"
+        )
+    if source is None or not stack.linked(r, "sourceArn"):
+        out.append(
+            f"Lambda permission must name one source of the stack (`sourceArn` built from it), not {source!r}: without it, "
+            "the service invokes the function for any account's resource (a confused deputy)"
+        )
+    return out
+
+
+CHECKS = {
+    SAR_STACK: serverless_application,
+    FIS_TEMPLATE: fis_template,
+    ROUTE: route,
+    ROUTE_TABLE: route_table,
+    "aws:ec2/eip:Eip": eip,
+    "aws:eks/addon:Addon": eks_addon,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": oidc_provider,
+    "aws:secretsmanager/secretRotation:SecretRotation": secret_rotation,
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": target_group_binding,
+    "aws:lambda/permission:Permission": lambda_permission,
+}

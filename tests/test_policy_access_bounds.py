@@ -422,6 +422,66 @@ REVIEWED_ATTACKS = [
     ),
 ]
 
+
+def set_unlinked(name_part: str, type_part: str, path: str, value):
+    """inputs.<path> of a resource set to `value` (a literal: its link to what it was built from dropped)."""
+
+    def mutate(resources):
+        r = one(resources, name_part, type_part)
+        node = r["inputs"]
+        *head, last = path.split(".")
+        for step in head:
+            node = node.setdefault(step, {})
+        node[last] = value
+        r["propertyDependencies"].pop(path.split(".", 1)[0], None)
+
+    return mutate
+
+
+REVIEWED_ATTACKS += [
+    (
+        "an Elastic IP on an instance",
+        set_unlinked("us-us-east-1-net-nat-0-eip", "ec2/eip", "instance", "i-0123456789abcdef0"),
+        "instance",
+    ),
+    ("a third-party EKS add-on", set_unlinked("us-us-east-1-eks-coredns", "eks/addon", "addonName", "acme-mesh"), "acme-mesh"),
+    (
+        "the cluster's OIDC provider trusting another issuer",
+        set_unlinked("us-us-east-1-eks-oidc", "openIdConnectProvider", "url", "https://token.actions.githubusercontent.com"),
+        "token.actions.githubusercontent.com",
+    ),
+    (
+        "the database secret rotated by a function outside the stack",
+        set_unlinked(
+            "us-db-app-rotation-schedule", "secretRotation", "rotationLambdaArn", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:x"
+        ),
+        "function:x",
+    ),
+    (
+        "a TargetGroupBinding to a target group outside the stack",
+        set_unlinked(
+            "us-us-east-1-api-stable-binding",
+            "TargetGroupBinding",
+            "spec.targetGroupARN",
+            f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/other/0123456789abcdef",
+        ),
+        "targetgroup/other",
+    ),
+    (
+        "a Lambda permission letting any principal invoke the cap enforcer",
+        set_unlinked("us-cost-enforcer-from-alerts", "lambda/permission", "principal", "*"),
+        "not '*'",
+    ),
+    (
+        "a Lambda permission for SNS with no source",
+        lambda resources: (
+            one(resources, "us-cost-enforcer-from-alerts", "lambda/permission")["inputs"].pop("sourceArn"),
+            one(resources, "us-cost-enforcer-from-alerts", "lambda/permission")["propertyDependencies"].pop("sourceArn"),
+        ),
+        "confused deputy",
+    ),
+]
+
 REVIEWED_TWINS = [
     (
         "the failover experiment also waiting a minute",
