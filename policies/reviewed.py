@@ -80,12 +80,13 @@ def fis_template(r: Any, stack: Stack) -> list[str]:
                 f"({', '.join(sorted(FIS_ACTIONS))}): actions.{i} is {action_id!r}"
             )
     own = _stack_tags(stack)
-    role = dig(r.props, "roleArn")
-    account = str(role).split(":")[4] if str(role).startswith("arn:") and str(role).count(":") >= 5 else None
+    roles = stack.linked(r, "roleArn", ROLE)
     for i, target in enumerate(as_list(dig(r.props, "targets"))):
         tags = {(dig(t, "key"), dig(t, "value")) for t in as_list(dig(target, "resourceTags"))}
         arns = [str(a) for a in as_list(dig(target, "resourceArns"))]
         if arns and not tags:
+            role = dig(r.props, "roleArn")
+            account = str(role).split(":")[4] if str(role).startswith("arn:") and str(role).count(":") >= 5 else None
             foreign = [a for a in arns if not a.startswith("arn:") or a.count(":") < 5 or a.split(":")[4] != account]
             if foreign:
                 out.append(
@@ -99,7 +100,7 @@ def fis_template(r: Any, stack: Stack) -> list[str]:
                 f"FIS experiment template must target the stack's own resources: targets.{i} selects by tags "
                 f"{sorted(tags) or 'none'}, none of which names this stack ({shown})"
             )
-    if role is not None and not stack.linked(r, "roleArn", ROLE):
+    if not roles and (role := dig(r.props, "roleArn")) is not None:
         out.append(
             f"FIS experiment template must run as a role of the stack (whose policy the pack judges), not {role!r}, which "
             "the plan does not define"
@@ -129,15 +130,17 @@ _OTHER_NETWORKS = (
 def _route_problems(route: Any, where: str, linked: list[Any]) -> list[str]:
     out = []
     for field in _OTHER_NETWORKS:
-        value = dig(route, field)
+        value = peek(route, field)  # present is enough, even if known only after apply
         if value:
             out.append(
                 f"Route must send traffic only to the stack's own gateways (internet, NAT, egress-only, VPC endpoint): "
                 f"{where}{field} is {value!r}, another network whose reach no rule judges"
             )
     for field, types in _ROUTE_TARGETS.items():
+        if any(d.resource_type in types for d in linked):
+            continue
         value = dig(route, field)
-        if value and value != "local" and not any(d.resource_type in types for d in linked):
+        if value and value != "local":
             out.append(
                 f"Route must send traffic only to the stack's own gateways: {where}{field} is {value!r}, not built from a "
                 f"gateway of the stack ({', '.join(t.rsplit(':', 1)[-1] for t in types)})"
@@ -157,8 +160,10 @@ def route_table(r: Any, stack: Stack) -> list[str]:
 
 def _built_from(r: Any, stack: Stack, prop: str, types: tuple[str, ...], what: str, claim: str) -> list[str]:
     """`prop` must be built from a resource of `types` of the stack (its link says so), when set."""
+    if stack.linked(r, prop.split(".", 1)[0], *types):
+        return []  # built from one: its value (often known only after apply) is that resource's
     value = dig(r.props, *prop.split("."))
-    if value is None or stack.linked(r, prop.split(".", 1)[0], *types):
+    if value is None:
         return []
     return [
         f"{what} must {claim}: `{prop}` is {value!r}, not built from a {' or '.join(t.rsplit(':', 1)[-1] for t in types)} of the stack"
@@ -215,14 +220,15 @@ def target_group_binding(r: Any, stack: Stack) -> list[str]:
 
 
 def lambda_permission(r: Any, stack: Stack) -> list[str]:
-    principal, source = dig(r.props, "principal"), dig(r.props, "sourceArn")
+    principal = dig(r.props, "principal")
+    source = None if stack.linked(r, "sourceArn") else dig(r.props, "sourceArn")
     out = []
     if not (isinstance(principal, str) and principal.endswith(".amazonaws.com")):
         out.append(
             f"Lambda permission must let only an AWS service invoke the function (reviewed as such), not {principal!r}: "
             "an account or `*` invokes it with whatever event it likes"
         )
-    if source is None or not stack.linked(r, "sourceArn"):
+    if not stack.linked(r, "sourceArn"):
         out.append(
             f"Lambda permission must name one source of the stack (`sourceArn` built from it), not {source!r}: without it, "
             "the service invokes the function for any account's resource (a confused deputy)"
