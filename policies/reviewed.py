@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ruleutil import ROLE, UNKNOWN, Stack, as_list, dig, effective_tags, peek
+from ruleutil import AWS_PROVIDER, ROLE, UNKNOWN, Stack, as_list, dig, is_map, peek, provider_default_tags, tags_of
 
 SAR_STACK = "aws:serverlessrepository/cloudFormationStack:CloudFormationStack"
 FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
@@ -54,15 +54,12 @@ FIS_ACTIONS = frozenset(
 
 @functools.lru_cache(maxsize=1)  # once per AnalyzeStack call, whatever the number of templates
 def _stack_tags(stack: Stack) -> frozenset[tuple[str, str]]:
-    """Tags that name this stack: (`k`, the Pulumi stack's name) as its resources carry it, and
-    (`eks:cluster-name`, a cluster of the plan)."""
+    """Tags that name this stack: (`k`, the Pulumi stack's name) as its AWS providers' default tags or
+    its resources' own tags carry it, and (`eks:cluster-name`, a cluster of the plan)."""
     name = stack.resources[0].urn.split(":")[2] if stack.resources else ""
-    out = {
-        (k, v)
-        for r in stack.resources
-        for k, v in effective_tags(r.props, r.provider.props if r.provider is not None else None).items()
-        if isinstance(v, str) and v == name and isinstance(k, str)
-    }
+    tag_maps = [provider_default_tags(p.props) for p in stack.of(AWS_PROVIDER)]
+    tag_maps += [tags_of(r.props) for r in stack.resources if is_map(peek(r.props, "tags"))]
+    out = {(str(k), v) for tags in tag_maps for k, v in tags.items() if v == name and isinstance(v, str)}
     for c in stack.of(EKS_CLUSTER):
         cluster = peek(c.props, "name")
         if isinstance(cluster, str) and cluster is not UNKNOWN:
