@@ -618,6 +618,7 @@ alb_hardened = resource_policy(
 RESOURCE_POLICY_FIELDS = {
     "aws:kms/key:Key": "policy",
     "aws:kms/keyPolicy:KeyPolicy": "policy",
+    "aws:kms/replicaKey:ReplicaKey": "policy",
     "aws:secretsmanager/secret:Secret": "policy",
     "aws:secretsmanager/secretPolicy:SecretPolicy": "policy",
     "aws:sns/topic:Topic": "policy",
@@ -654,7 +655,7 @@ def check_resource_policy_principals(type_: str, props: Any, config: dict, _prov
 
 resource_policy_principals = resource_policy(
     "resource-policy-principals-in-account",
-    what="Checks that no KMS key policy, secret, SNS topic, SQS queue or ECR repository policy, and no KMS grant, admits a principal outside the stack's accounts: no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, or `aws:SourceArn` naming resources of those accounts or one S3 bucket by name)",
+    what="Checks that no KMS key policy (of a key or a multi-Region replica key), secret, SNS topic, SQS queue or ECR repository policy, and no KMS grant, admits a principal outside the stack's accounts: no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, `aws:SourceArn` naming resources of those accounts or one S3 bucket by name, or for CloudWatch Logs the encryption context `aws:logs:arn` naming log groups of those accounts)",
     why="These resources hold or unlock platform data (keys decrypt every copy, secrets hold credentials, topics and queues carry alerts and events); a foreign account in their policy reads them from outside every control the stack has, and a service principal granted without its source pinned acts for any account's resource that names this one (a confused deputy).",
     types=[*RESOURCE_POLICY_FIELDS, KMS_GRANT],
     check=check_resource_policy_principals,
@@ -669,7 +670,7 @@ resource_policy_principals = resource_policy(
     'add `"Condition": {"StringEquals": {"aws:PrincipalAccount": "<account>"}}` (or aws:PrincipalOrgID); give a service principal '
     '`"Condition": {"StringEquals": {"aws:SourceAccount": "<account>"}}` and, where the service sends it, an `aws:SourceArn` of the '
     "resource that uses it (components.policydocs.service_key_policy does); never use NotPrincipal with Allow.",
-    limits="Statement by statement: it does not decide what an identity policy elsewhere grants, nor whether a named role of the own account belongs to a tenant (the tenancy rules judge that). A service principal pinned to an own account may still act for any resource of that account (`aws:SourceArn` narrows it; not required). Pins through other keys (an encryption context naming a log group, `kms:ViaService`) are not credited: AWS sets `aws:SourceAccount` for these services too.",
+    limits="Statement by statement: it does not decide what an identity policy elsewhere grants, nor whether a named role of the own account belongs to a tenant (the tenancy rules judge that). A service principal pinned to an own account may still act for any resource of that account (`aws:SourceArn` narrows it; not required). Pins through other keys (`kms:ViaService`, an encryption context) are not credited, except CloudWatch Logs' `kms:EncryptionContext:aws:logs:arn` naming log groups of the stack's accounts, which the service sets itself to the log group it acts for (AWS's documented key policy for encrypted log groups).",
     tags=["exposure", "iam"],
 )
 

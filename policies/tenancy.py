@@ -37,7 +37,7 @@ from k8snet import ip_blocks_problem, namespace_selector_problem
 from ruleutil import (
     CRITICAL,
     HIGH,
-    KMS_KEY,
+    KMS_KEYS,
     MANAGED_POLICY,
     NAMESPACE,
     POLICY_ATTACHMENT,
@@ -52,6 +52,7 @@ from ruleutil import (
     as_list,
     dig,
     judge_each,
+    key_tenant,
     known,
     labels_of,
     peek,
@@ -190,8 +191,8 @@ def _tenant_document(
     linked = stack.linked(holder, prop)
     own_keys = 0
     for dep in linked:
-        owner = tenant_keys.get(dep.urn, "-") if dep.resource_type == KMS_KEY else tags_of(dep.props).get(tag)
-        if dep.resource_type == KMS_KEY:
+        owner = tenant_keys.get(dep.urn, "-") if dep.resource_type in KMS_KEYS else tags_of(dep.props).get(tag)
+        if dep.resource_type in KMS_KEYS:
             if owner != tenant:
                 out.append(
                     (
@@ -235,7 +236,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     tag, label = config.get("tenantTag", "meridian:tenant"), config.get("tenantLabel", "meridian.io/tenant")
     grants = grants_by_role(stack)
     namespaces = _tenant_namespaces(stack, label)
-    tenant_keys = {k.urn: tags_of(k.props).get(tag) for k in stack.of(KMS_KEY)}
+    tenant_keys = {k.urn: key_tenant(stack, k, tag) for k in stack.of(*KMS_KEYS)}
 
     def prefix_of(tenant: str) -> str:
         return str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
@@ -590,7 +591,7 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenan
     if not tags:
         return "reaches every KMS key (`key/*`) without an `aws:ResourceTag/...` = the caller's namespace condition"
     ns_of = {t: ns for ns, ts in namespaces.items() for t in ts}
-    for key in stack.of(KMS_KEY):
+    for key in stack.of(*KMS_KEYS):
         value = tags_of(key.props).get(tags[0])
         owner = tenant_keys.get(key.urn)
         if owner and owner not in ns_of and namespaces.unsure:
@@ -720,7 +721,7 @@ def _untagged_role(
         }
     )
     for grant in grants:
-        for dep in stack.linked(grant.holder, grant.prop, KMS_KEY):
+        for dep in stack.linked(grant.holder, grant.prop, *KMS_KEYS):
             if tenant_keys.get(dep.urn):
                 out.append(
                     (
@@ -811,6 +812,7 @@ tenant_role_isolated = stack_policy(
         ROLE_ATTACHMENTS_EXCLUSIVE,
         MANAGED_POLICY,
         SERVICE_ACCOUNT,
+        *KMS_KEYS,
     ],
     check=check_tenant_roles,
     severity=CRITICAL,
