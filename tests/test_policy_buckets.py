@@ -45,12 +45,13 @@ def bucket_name(resources, bucket: str) -> str:
 
 
 def setting(type_: str, name: str, bucket: str, inputs, *, linked: bool = False):
-    """A second setting beside the bucket's own (same provider and parent), naming the bucket by its
-    physical name; linked to it only if `linked` (what `bucket=bucket.id` does)."""
+    """A second setting of the bucket, declared elsewhere in the program (under the bucket's
+    component, not the bucket), naming the bucket by its physical name; linked to it only if
+    `linked` (what `bucket=bucket.id` does)."""
 
     def mutate(resources):
         target = one(resources, bucket)
-        like = {**next(r for r in resources if r["type"] == type_), "parent": target["urn"], "provider": target["provider"]}
+        like = {**next(r for r in resources if r["type"] == type_), "parent": target["parent"], "provider": target["provider"]}
         body = inputs(resources) if callable(inputs) else copy.deepcopy(inputs)
         resources.append(
             {
