@@ -8,7 +8,6 @@ import fnmatch
 from datetime import timedelta
 from typing import Any
 
-from access.arns import Arns
 from iamdoc import allows, parse, principals
 from ruleutil import (
     BACKUP_PLAN,
@@ -34,6 +33,7 @@ from ruleutil import (
     resource_policy,
     resource_region,
     stack_policy,
+    stack_role,
     string_list,
     truthy,
     unknown,
@@ -335,13 +335,13 @@ def trusts_backup(role: Any) -> bool:
     )
 
 
-def selection_role_problems(selection: Any, stack: Stack, roles: dict[str, Any]) -> list[tuple[str | None, str]]:
+def selection_role_problems(selection: Any, stack: Stack) -> list[tuple[str | None, str]]:
     """A Selection's `iamRoleArn` must be a role of the plan that AWS Backup may assume: matched by
-    ARN (`roles`: ARN -> role), by its one link where the ARN is unknown at preview; a role the plan
-    does not hold, or an unknown ARN or trust, is an advisory naming it."""
+    ARN (`stack_role`), by its one link where the ARN is unknown at preview; a role the plan does not
+    hold, or an unknown ARN or trust, is an advisory naming it."""
     arn = known(peek(selection.props, "iamRoleArn"))
     linked = stack.linked(selection, "iamRoleArn", ROLE)
-    role = roles.get(arn) if isinstance(arn, str) else (linked[0] if arn is UNKNOWN and len(linked) == 1 else None)
+    role = stack_role(stack, arn) if isinstance(arn, str) else (linked[0] if arn is UNKNOWN and len(linked) == 1 else None)
     if role is None:
         if isinstance(arn, str):
             return [
@@ -453,11 +453,9 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
         + [i for i in stack.of(RDS_INSTANCE) if peek(i.props, "replicateSourceDb") is None]
         + stack.of(*S3_BUCKETS)
     )
-    arns = Arns(stack)
-    roles = {a: r for r in stack.of(ROLE) if (a := arns.of(r)) is not None}
     return (
         judge_each(stack.of(BACKUP_PLAN), judge_plan)
-        + judge_each(selections, lambda s: selection_role_problems(s, stack, roles))
+        + judge_each(selections, lambda s: selection_role_problems(s, stack))
         + judge_each(data, judge_data)
     )
 

@@ -498,6 +498,30 @@ def key_tenant(stack: Stack, key: Any, tag: str) -> Any:
     return tags_of(key.props).get(tag)
 
 
+_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/(.+)$")
+
+
+def stack_role(stack: Stack, arn: Any) -> Any | None:
+    """The role of the stack whose exact ARN `arn` is (path and name; an auto-name is the logical
+    name and a 7-character random suffix); None for a pattern or any other ARN. Raises
+    `UnknownValueError` where a role whose `path` is unknown at preview could be the one named."""
+    m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
+    if not m or re.search(r"[*?]|\$\{", arn):
+        return None
+    for role in stack.of(ROLE):
+        path = peek(role.props, "path")
+        name = peek(role.props, "name")
+        named = re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
+        if path is UNKNOWN:  # the ARN's path is the role's own only if the unknown path turns out to be it
+            if re.fullmatch(f"(.+/)?{named}", m.group(1)):
+                raise unknown(f"role {role.name}", "path")
+            continue
+        path = str(path or "/").strip("/")
+        if re.fullmatch(re.escape(f"{path}/" if path else "") + named, m.group(1)):
+            return role
+    return None
+
+
 _AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-naming: `<logical name>-<7 random hex>`
 
 

@@ -418,10 +418,8 @@ def test_a_setting_whose_bucket_is_unknown_and_unlinked_is_an_advisory(judge):
 def test_a_backup_selection_role_outside_the_plan_is_an_advisory_naming_it(judge):
     arn = f"arn:aws:iam::{ACCOUNT}:role/backup-role-typo"
 
-    def mutate(resources):  # a literal ARN: no link to any role
-        selection = one(resources, "us-dr-us-east-1-data", "backup/selection")
-        selection["inputs"]["iamRoleArn"] = arn
-        selection["propertyDependencies"].pop("iamRoleArn")
+    def mutate(resources):  # the link to the backup role kept: the ARN decides, not the link
+        one(resources, "us-dr-us-east-1-data", "backup/selection")["inputs"]["iamRoleArn"] = arn
 
     messages = _advisories(judge(mutate), "backup-plan-coverage")
     assert messages and all(arn in m for m in messages), messages
