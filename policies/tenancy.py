@@ -57,6 +57,7 @@ from ruleutil import (
     labels_of,
     peek,
     stack_policy,
+    stack_role,
     tags_of,
     truthy,
     unknown,
@@ -513,27 +514,9 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Names
     return out
 
 
-_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/(.+)$")
-
-
 def _stack_role(stack: Stack, arn: Any) -> bool:
-    """`arn` is the exact ARN of a role the stack defines (path and name; an auto-name is the
-    logical name and a 7-character random suffix)."""
-    m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
-    if not m or WILDCARD.search(arn):
-        return False
-    for role in stack.of(ROLE):
-        path = peek(role.props, "path")
-        name = peek(role.props, "name")
-        named = re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
-        if path is UNKNOWN:  # the ARN's path is the role's own only if the unknown path turns out to be it
-            if re.fullmatch(f"(.+/)?{named}", m.group(1)):
-                raise unknown(f"role {role.name}", "path")
-            continue
-        path = str(path or "/").strip("/")
-        if re.fullmatch(re.escape(f"{path}/" if path else "") + named, m.group(1)):
-            return True
-    return False
+    """`arn` is the exact ARN of a role the stack defines (ruleutil.stack_role)."""
+    return stack_role(stack, arn) is not None
 
 
 def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Namespaces, tag: str) -> tuple[bool, list[str]]:
