@@ -30,7 +30,6 @@ REVIEWED: dict[str, str] = {
     "aws:s3/bucketIntelligentTieringConfiguration:BucketIntelligentTieringConfiguration": "moves a bucket's objects between "
     "its own storage tiers; nothing leaves the bucket or is deleted (archive tiers only delay reads until a restore)",
     "aws:cloudwatch/eventRule:EventRule": "a schedule (EventBridge rule); it carries no data, its targets are functions of the stack",
-    "aws:lambda/permission:Permission": "lets one AWS service (SNS, EventBridge) invoke a function of the stack, for one source ARN; grants no data",
     "aws:kms/alias:Alias": "a name pointing at a key; it grants nothing and holds no data (the key's policy and grants decide access)",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a tag key for cost reports; account metadata, no data",
     "aws:ec2/eip:Eip": "an address for a NAT gateway; what is reachable through it is judged on security groups",
@@ -39,7 +38,6 @@ REVIEWED: dict[str, str] = {
     "aws:ec2/route:Route": "a route in a route table; reachability is judged on security groups and ACLs",
     "aws:ec2/routeTable:RouteTable": "routes of a subnet; reachability is judged on security groups and ACLs",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "binds a route table to a subnet; no data, no access",
-    "aws:eks/addon:Addon": "an AWS-managed cluster add-on (CNI, CoreDNS, kube-proxy, Pod Identity agent, EBS CSI); its role is judged as an IAM role",
     "aws:fis/experimentTemplate:ExperimentTemplate": "a fault-injection experiment on the stack's own resources; its role's policy is judged as an IAM document",
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "trusts the cluster's OIDC issuer; what it admits is decided by role trust policies, which are judged",
     "aws:rds/subnetGroup:SubnetGroup": "the subnets a database may use; public access is judged on the database itself",
@@ -50,15 +48,22 @@ REVIEWED: dict[str, str] = {
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": "the AWS-published rotation function for the database secret, deployed in the stack's own region",
     # the runtime backstops of issue 23 (item 6): each can only refuse or report, never grant or copy
     "kubernetes:core/v1:LimitRange": "default container limits in a namespace; can only constrain pods",
-    "kubernetes:core/v1:Secret": "a secret in a namespace; who can read it is namespace RBAC (tenant-namespace-guarded judges the namespace)",
-    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": "binds a Service to a target group of the stack's own load balancer (judged by the lb rules)",
     "kubernetes:policy/v1:PodDisruptionBudget": "limits voluntary evictions; no access, no data",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": "permissions on its own namespace only, granted to nobody until a RoleBinding "
+    "of that namespace binds it (k8s-rbac-binding-scoped judges every binding); a Role cannot aggregate into other roles",
 }
 
 # Component resources (ComponentResource): they create nothing; their children are judged one by one.
+# Only a resource that looks like one passes as one (`is_component`): a provider package may use the same prefix.
 REVIEWED_PREFIXES: dict[str, str] = {
-    "meridian:": "a component of this program: creates nothing itself, each child resource is judged by its own type",
+    "meridian:": "a component of this program (no provider, no inputs): creates nothing itself, each child resource is judged by its own type",
 }
+
+
+COMPONENT_LOOKALIKE = (
+    ", and it is no component of this program (it is registered with a provider or with inputs: a custom resource "
+    "of a package that shares the prefix)"
+)
 
 
 def judged_types(policies: Iterable[Any]) -> frozenset[str]:
@@ -66,25 +71,38 @@ def judged_types(policies: Iterable[Any]) -> frozenset[str]:
     return frozenset(t for p in policies for t in (getattr(p, "reads", None) or ()))
 
 
-def reviewed(type_: str, judged: frozenset[str]) -> bool:
+def reviewed(type_: str, judged: frozenset[str], component: bool = True) -> bool:
+    """Whether a resource of `type_` is judged or reviewed; a type under a component prefix only
+    for a `component` (see `is_component`)."""
     type_ = canonical(type_)
-    return type_ in judged or type_ in REVIEWED or type_.startswith(tuple(REVIEWED_PREFIXES))
+    return type_ in judged or type_ in REVIEWED or (component and type_.startswith(tuple(REVIEWED_PREFIXES)))
+
+
+def is_component(resource: Any) -> bool:
+    """The analyzer protocol carries no `custom` flag: a ComponentResource is told by what it is
+    registered with, no provider reference and no inputs (a component's data lives in its children).
+    A custom resource of a provider package that shares the prefix has a provider and its inputs."""
+    if resource.provider is not None:
+        return False
+    props = resource.props
+    return props is None or len(props) == 0
 
 
 def check_inventory(resources: list[Any], _config: dict, judged: frozenset[str]) -> list[tuple[str | None, str]]:
-    seen: dict[str, bool] = {}
+    seen: dict[tuple[str, bool], bool] = {}
     out: list[tuple[str | None, str]] = []
     for r in resources:
         type_ = getattr(r, "original_type", r.resource_type)
-        ok = seen.get(type_)
+        key = (type_, canonical(type_).startswith(tuple(REVIEWED_PREFIXES)) and is_component(r))
+        ok = seen.get(key)
         if ok is None:
-            ok = seen[type_] = reviewed(type_, judged)
+            ok = seen[key] = reviewed(type_, judged, component=key[1])
         if not ok:
             out.append(
                 (
                     r.urn,
                     f"Resource type {type_} must be judged by a rule or reviewed before it is deployed: no rule of the pack "
-                    "reads it. Review what data it holds, where it sends data and who can reach it; then declare it in the "
+                    f"reads it{COMPONENT_LOOKALIKE if canonical(type_).startswith(tuple(REVIEWED_PREFIXES)) else ''}. Review what data it holds, where it sends data and who can reach it; then declare it in the "
                     "`types`/`reads` of the rule that judges it, or add it to REVIEWED in policies/inventory.py with a "
                     "one-line reason",
                 )
@@ -109,6 +127,10 @@ def inventory_policy(policies: Iterable[Any]):
         "that should judge it (its `types` or `reads`) or add it to REVIEWED in policies/inventory.py with a one-line reason.",
         limits="It proves that a reviewer or a rule saw every type, not that a rule judges every property of it: what "
         "each rule proves is in its own entry, and a REVIEWED reason (policies/inventory.py, one line per type) is a "
-        "reviewer's judgment, not a check. Resources made outside Pulumi (by controllers, by AWS) are not in the plan.",
+        "reviewer's judgment, not a check (each reason is written to hold for every value of the type; a type whose values "
+        "decide is judged by a rule instead). A type under a component prefix (`meridian:`) passes only as a component: no "
+        "provider reference and no inputs, as a ComponentResource registers (the analyzer protocol carries no `custom` flag); "
+        "a custom resource registered with neither would pass as one. Resources made outside Pulumi (by controllers, by AWS) "
+        "are not in the plan.",
         tags=["inventory"],
     )
