@@ -39,7 +39,7 @@ from ruleutil import (
 ADDON = "aws:eks/addon:Addon"
 K8S_SECRET = "kubernetes:core/v1:Secret"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-TARGET_GROUP_BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
+TARGET_GROUP_BINDINGS = ("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",)  # another version: unreviewed (inventory.py)
 TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
 ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
@@ -90,7 +90,13 @@ class Namespaces:
                 raise unknown(f"namespace {ns.name}'s metadata", "labels", self.label)
             ns_name = peek(ns.props, "metadata", "name")
             return (ns_name if isinstance(ns_name, str) else ns.name), (str(tenant) if tenant else None)
-        return "default", self.tenant_of("default")
+        # no namespace given: the kubernetes provider's `namespace` setting, else `default`
+        provider = obj.provider
+        default = peek(provider.props, "namespace") if provider is not None else None
+        if default is UNKNOWN:
+            raise unknown("provider", "namespace")
+        default = default if isinstance(default, str) and default else "default"
+        return default, self.tenant_of(default)
 
 
 # --- EKS add-ons ---------------------------------------------------------------------------------
@@ -169,6 +175,23 @@ GENERATED = (
     "tls:index/privateKey:PrivateKey",
 )
 K8S_DATA = (K8S_SECRET, CONFIG_MAP)
+# Kubernetes kinds that live in no namespace (and the Helm release, whose namespace is an argument of its own)
+CLUSTER_SCOPED = frozenset(
+    {
+        NAMESPACE,
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
+        "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
+        "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+        "kubernetes:core/v1:PersistentVolume",
+        "kubernetes:storage.k8s.io/v1:StorageClass",
+        "kubernetes:scheduling.k8s.io/v1:PriorityClass",
+        "kubernetes:helm.sh/v3:Release",
+    }
+)
 
 
 def _has_unknown(value: Any) -> bool:
@@ -236,11 +259,14 @@ def check_tenant_secrets(resources: list[Any], config: dict) -> list[tuple[str |
             return []
         kind = obj.resource_type.rsplit(":", 1)[-1]
         found = []
-        for field in DATA_FIELDS:
+        fields = DATA_FIELDS if obj.resource_type in K8S_DATA else tuple(obj.property_dependencies)
+        for field in fields:
             for src in stack.linked(obj, field):
                 problem = source_problem(src, obj, tenant, ns)
                 if problem:
                     found.append(f"its `{field}` is built from {problem}")
+            if obj.resource_type not in K8S_DATA:
+                continue
             value = known(peek(obj.props, field))
             key = (field, json.dumps(value, sort_keys=True, default=str))
             for twin in copies.get(key, []):
@@ -257,13 +283,17 @@ def check_tenant_secrets(resources: list[Any], config: dict) -> list[tuple[str |
         )
         return [(obj.urn, message)]
 
-    return judge_each(stack.of(*K8S_DATA), judge)
+    namespaced = [
+        r for r in stack.resources if r.resource_type.startswith("kubernetes:") and r.resource_type not in CLUSTER_SCOPED
+    ]
+    return judge_each(namespaced, judge)
 
 
 tenant_secrets = stack_policy(
     "k8s-tenant-secret-own-data-only",
-    what="Checks that no Secret or ConfigMap in a tenant namespace holds data that is not that tenant's: its `data`, "
-    "`stringData` or `binaryData` must not be built from (linked to) a Secret or ConfigMap of another namespace, a "
+    what="Checks that no Secret or ConfigMap in a tenant namespace holds data that is not that tenant's, nor any other "
+    "object there carries it in its spec (a workload's env): its `data`, `stringData` or `binaryData` (any property, for "
+    "other objects) must not be built from (linked to) a Secret or ConfigMap of another namespace, a "
     "credential-holding resource (Secrets Manager secret or version, RDS cluster or instance, IAM access key, SSM "
     "parameter) not tagged as the tenant's, a resource tagged as another tenant's, or a generated value (random, TLS "
     "key) that anything other than the tenant's own resources also uses; nor equal the data of a Secret or ConfigMap "
@@ -280,7 +310,8 @@ tenant_secrets = stack_policy(
     "credential pasted in as a literal (from config or by hand), or a value transformed before it is written (a "
     "different encoding, a subset of the settings file), is not recognised. Secrets copied at runtime (a controller "
     "or an operator syncing secrets across namespaces) are not in the plan. A namespace outside the plan, or one "
-    "without the tenant label, is not a tenant's.",
+    "without the tenant label, is not a tenant's; an object without `metadata.namespace` is in its kubernetes provider's "
+    "`namespace`, else `default`. Equality is judged for Secrets and ConfigMaps only.",
     tags=["tenancy", "kubernetes"],
 )
 
@@ -341,7 +372,7 @@ def check_target_group_bindings(resources: list[Any], config: dict) -> list[tupl
                 )
         return [(binding.urn, f"TargetGroupBinding {binding.name} {problem}") for problem in out]
 
-    return judge_each(stack.of(TARGET_GROUP_BINDING), judge)
+    return judge_each(stack.of(*TARGET_GROUP_BINDINGS), judge)
 
 
 target_group_bindings = stack_policy(
@@ -353,7 +384,7 @@ target_group_bindings = stack_policy(
     why="A binding registers pods as targets of a load balancer: in a tenant namespace it exposes that tenant's pods "
     "on the platform's internet-facing ALB past the API's authentication, and a target group outside the plan (another "
     "account's) sends the load balancer's traffic, and with it tenant data, to whoever owns it.",
-    reads=[TARGET_GROUP_BINDING],
+    reads=list(TARGET_GROUP_BINDINGS),
     check=check_target_group_bindings,
     severity=HIGH,
     config={"tenantLabel": _TENANCY["tenantLabel"]},

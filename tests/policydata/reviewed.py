@@ -120,6 +120,25 @@ def own_random_value(resources):
     tenant_object("Secret", "stringData", {"password": UNKNOWN}, links=["acme-own-password"])(resources)
 
 
+def acme_workload_with_master_password(resources):
+    """A Deployment in t-acme (a copy of the API's) whose env carries the database master password."""
+    x = renamed(resources, "us-us-east-1-api-api", "acme-worker")
+    x["inputs"]["metadata"] = {"name": "acme-worker", "namespace": "t-acme", "labels": {"meridian.io/tenant": "acme"}}
+    pod = x["inputs"]["spec"]["template"]["spec"]
+    pod["containers"][0]["env"] = [{"name": "DB_PASSWORD", "value": UNKNOWN}]
+    x["propertyDependencies"] = {"spec": [one(resources, "us-db-master-password")["urn"]]}
+
+
+def settings_under_a_provider_defaulting_to_acme(resources):
+    """The settings copied with no namespace, under a second kubernetes provider whose default namespace is t-acme."""
+    provider = renamed(resources, "us-us-east-1-eks-k8s", "acme-k8s")
+    provider["inputs"]["namespace"] = "t-acme"
+    x = renamed(resources, "us-us-east-1-api-settings", "acme-copy-settings")
+    x["inputs"]["metadata"].pop("namespace")
+    x["propertyDependencies"]["metadata"] = []
+    x["provider"] = provider["urn"]
+
+
 # --- O08 / O09: TargetGroupBindings -----------------------------------------------------------------
 
 
@@ -287,6 +306,18 @@ ATTACKS = [
         "T13e the platform settings pasted into t-acme as the same literal value",
         "us",
         settings_pasted_into_acme,
+        "k8s-tenant-secret-own-data-only",
+    ),
+    (
+        "T13f Deployment in t-acme whose env carries the database master password",
+        "us",
+        acme_workload_with_master_password,
+        "k8s-tenant-secret-own-data-only",
+    ),
+    (
+        "T13g settings copied with no namespace under a provider defaulting to t-acme",
+        "us",
+        settings_under_a_provider_defaulting_to_acme,
         "k8s-tenant-secret-own-data-only",
     ),
     (
