@@ -101,17 +101,15 @@ class Namespaces:
 
 # --- EKS add-ons ---------------------------------------------------------------------------------
 
-# Add-ons that may run in the clusters, each with why its data stays in the account and region. The
-# first five are the ones components.cluster installs; the others are AWS-authored add-ons that only
-# drive AWS resources of the cluster's own account and region.
+# Add-ons that may run in the clusters: the ones components.cluster installs, each AWS-authored and
+# with why what it handles stays in the cluster, its VPC or the account (their `configurationValues`
+# are not judged: see the rule's limits).
 ADDONS: dict[str, str] = {
-    "vpc-cni": "AWS VPC CNI: gives pods VPC addresses and enforces NetworkPolicies on the nodes; sends nothing out of the VPC",
-    "coredns": "cluster DNS inside the cluster; resolves through the VPC resolver",
-    "kube-proxy": "programs Service routing on each node; no data leaves the node",
+    "vpc-cni": "AWS VPC CNI: gives pods VPC addresses and enforces NetworkPolicies on the nodes; carries no data elsewhere",
+    "coredns": "cluster DNS, run on the cluster's own nodes; holds no data",
+    "kube-proxy": "programs Service routing on each node; holds no data",
     "eks-pod-identity-agent": "hands pods their role's credentials from EKS Auth in the cluster's own region",
-    "aws-ebs-csi-driver": "attaches EBS volumes of the account in the cluster's availability zones",
-    "aws-efs-csi-driver": "mounts EFS file systems of the account through mount targets in the VPC",
-    "snapshot-controller": "takes volume snapshots through the CSI drivers, in the volumes' own region",
+    "aws-ebs-csi-driver": "attaches EBS volumes, which live in the nodes' own account and availability zone",
 }
 
 
@@ -130,8 +128,8 @@ def check_addon(_type: str, props: Any, config: dict, _provider: Any) -> list[st
 
 addon_reviewed = resource_policy(
     "eks-addon-reviewed",
-    what="Checks that every EKS add-on is one the pack lists as reviewed (the add-ons components.cluster installs and "
-    "AWS-authored add-ons that only drive the account's own resources in the cluster's region) or one the stack's pack "
+    what="Checks that every EKS add-on is one the pack lists as reviewed (the AWS-authored add-ons components.cluster "
+    "installs: vpc-cni, coredns, kube-proxy, eks-pod-identity-agent, aws-ebs-csi-driver) or one the stack's pack "
     "config allows (`allowedAddons`)",
     why="An add-on is code its publisher runs with node-level access in every cluster: a third-party one (monitoring, "
     "security agents) can send tenant pods' data, logs and metrics to the vendor's site, outside the zone and the account.",
@@ -206,7 +204,7 @@ def check_tenant_secrets(resources: list[Any], config: dict) -> list[tuple[str |
     stack = Stack(resources)
     namespaces = Namespaces(stack, config.get("tenantLabel", TENANT_LABEL))
     tag = config.get("tenantTag", TAG_TENANT)
-    where: dict[str, str] = {}  # urn -> namespace name, for Secrets and ConfigMaps whose namespace is known
+    where: dict[str, str] = {}  # urn -> namespace name, of objects whose namespace is known
 
     def namespace_name(obj: Any) -> str | None:
         if obj.urn not in where:
@@ -227,8 +225,8 @@ def check_tenant_secrets(resources: list[Any], config: dict) -> list[tuple[str |
         return tags_of(r.props).get(tag)
 
     def owned_by(r: Any, tenant: str, ns: str) -> bool:
-        """`r` is the tenant's: tagged with it, or a Secret/ConfigMap of its namespace."""
-        if r.resource_type in K8S_DATA:
+        """`r` is the tenant's: tagged with it, or a Kubernetes object of its namespace."""
+        if r.resource_type.startswith("kubernetes:") and r.resource_type not in CLUSTER_SCOPED:
             return namespace_name(r) == ns
         who = owner(r)
         if who is UNKNOWN:

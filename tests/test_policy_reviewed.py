@@ -15,7 +15,7 @@ from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
 from .helpers import ROOT, STACKS
 from .policydata import UNKNOWN
-from .policydata.reviewed import ATTACKS, TWINS, binding_copy, dead_letter, one, permission
+from .policydata.reviewed import ATTACKS, TWINS, addon, binding_copy, dead_letter, one, permission
 
 pytestmark = pytest.mark.slow  # the plans come from the previews fixture
 
@@ -25,8 +25,10 @@ def judge(previews):
     with Analyzer(ROOT / "policies") as analyzer:
         info = analyzer.wait_ready()
 
-        def run(stack: str, mutation=None):
+        def run(stack: str, mutation=None, settings: dict | None = None):
             config = json.loads((ROOT / "policies" / "config" / f"{stack}.json").read_text())
+            for rule, values in (settings or {}).items():
+                config[rule] = {**config.get(rule, {}), **values}
             analyzer.configure(effective_config(info, config, stack))
             resources = copy.deepcopy(previews[stack].plan["resources"])
             if mutation:
@@ -54,6 +56,14 @@ def test_each_miss_is_a_mandatory_violation_of_its_rule(judge, what, stack, muta
 @pytest.mark.parametrize("what,stack,mutation", TWINS, ids=[t[0] for t in TWINS])
 def test_each_legitimate_twin_passes_the_whole_pack(judge, what, stack, mutation):
     assert [(v.policy, v.level, v.message) for v in judge(stack, mutation)] == [], what
+
+
+def test_an_add_on_the_stack_config_allows_passes_and_only_that_one(judge):
+    """The R02 twin: an add-on reviewed for one stack (`allowedAddons`) passes; another still does not."""
+    allowed = {"eks-addon-reviewed": {"allowedAddons": ["aws-efs-csi-driver"]}}
+    assert judge("us", addon("aws-efs-csi-driver"), allowed) == []
+    found = judge("us", addon("datadog_operator"), allowed)
+    assert [(v.policy, v.level) for v in found] == [("eks-addon-reviewed", "mandatory")] * len(found) and found
 
 
 def _advisories_only(found, rule: str, needle: str) -> None:

@@ -409,7 +409,6 @@ ATTACKS = [
 
 # (what, stack, mutation)
 TWINS = [
-    ("R02 twin: an AWS add-on of the list (EFS CSI)", "us", addon("aws-efs-csi-driver")),
     (
         "O04 twin: lambda permission to a service pinned by sourceArn of the stack's topic",
         "us",
