@@ -163,7 +163,10 @@ SECRET_SOURCES = (
     "aws:rds/clusterInstance:ClusterInstance",
     "aws:rds/globalCluster:GlobalCluster",
     "aws:iam/accessKey:AccessKey",
+    "aws:iam/serviceSpecificCredential:ServiceSpecificCredential",
     "aws:ssm/parameter:Parameter",
+    "aws:cognito/userPoolClient:UserPoolClient",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
 )
 # Generated values with no owner of their own: they belong to whoever uses them.
 GENERATED = (
@@ -257,14 +260,12 @@ def check_tenant_secrets(resources: list[Any], config: dict) -> list[tuple[str |
             return []
         kind = obj.resource_type.rsplit(":", 1)[-1]
         found = []
-        fields = DATA_FIELDS if obj.resource_type in K8S_DATA else tuple(obj.property_dependencies)
-        for field in fields:
+        for field in obj.property_dependencies:
             for src in stack.linked(obj, field):
                 problem = source_problem(src, obj, tenant, ns)
                 if problem:
                     found.append(f"its `{field}` is built from {problem}")
-            if obj.resource_type not in K8S_DATA:
-                continue
+        for field in DATA_FIELDS if obj.resource_type in K8S_DATA else ():
             value = known(peek(obj.props, field))
             key = (field, json.dumps(value, sort_keys=True, default=str))
             for twin in copies.get(key, []):
@@ -290,10 +291,10 @@ def check_tenant_secrets(resources: list[Any], config: dict) -> list[tuple[str |
 tenant_secrets = stack_policy(
     "k8s-tenant-secret-own-data-only",
     what="Checks that no Secret or ConfigMap in a tenant namespace holds data that is not that tenant's, nor any other "
-    "object there carries it in its spec (a workload's env): its `data`, `stringData` or `binaryData` (any property, for "
-    "other objects) must not be built from (linked to) a Secret or ConfigMap of another namespace, a "
-    "credential-holding resource (Secrets Manager secret or version, RDS cluster or instance, IAM access key, SSM "
-    "parameter) not tagged as the tenant's, a resource tagged as another tenant's, or a generated value (random, TLS "
+    "object there carries it (a workload's env): no property of an object in a tenant namespace may be built from (linked to) a Secret or ConfigMap of another namespace, a "
+    "credential-holding resource (Secrets Manager secret or version, RDS cluster or instance, IAM access key or "
+    "service-specific credential, SSM parameter, Cognito user pool client, ElastiCache replication group) not tagged as "
+    "the tenant's, a resource tagged as another tenant's, or a generated value (random, TLS "
     "key) that anything other than the tenant's own resources also uses; nor equal the data of a Secret or ConfigMap "
     "of another namespace",
     why="Every pod of a namespace can mount its Secrets: the platform's settings (database credential, every tenant's "
@@ -305,7 +306,7 @@ tenant_secrets = stack_policy(
     remediation="Keep the platform's Secrets in the platform namespace (components.workload does); give a tenant's "
     "workloads only values derived from the tenant's own resources (tagged `meridian:tenant: <id>`).",
     limits="Derivation is proved from the plan's links (`propertyDependencies`) and equality of known values: a "
-    "credential pasted in as a literal (from config or by hand), or a value transformed before it is written (a "
+    "credential of a type not listed, a credential pasted in as a literal (from config or by hand), or a value transformed before it is written (a "
     "different encoding, a subset of the settings file), is not recognised. Secrets copied at runtime (a controller "
     "or an operator syncing secrets across namespaces) are not in the plan. A namespace outside the plan, or one "
     "without the tenant label, is not a tenant's; an object without `metadata.namespace` is in its kubernetes provider's "
@@ -399,6 +400,7 @@ target_group_bindings = stack_policy(
 
 BROAD_GROUPS = ("system:authenticated", "system:unauthenticated", "system:serviceaccounts")
 SA_GROUP = "system:serviceaccounts:"
+_SA_USER = re.compile(r"^system:serviceaccount:([^:]+):(.+)$")  # a service account's username
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
@@ -415,7 +417,10 @@ def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str
         label = f"{kind} {name}"
         if (kind == "Group" and name in BROAD_GROUPS) or (kind == "User" and name == "system:anonymous"):
             return [f"grants to {label}: every service account or caller of the cluster, every tenant's included"]
-        if kind == "ServiceAccount":
+        as_user = _SA_USER.match(name) if kind == "User" else None
+        if as_user:  # a service account named by its username: the same subject
+            kind, ns, label = "ServiceAccount", as_user.group(1), f"{label} (service account {as_user.group(2)})"
+        elif kind == "ServiceAccount":
             ns = str(subject.get("namespace") or binding_ns or "")
         elif kind == "Group" and name.startswith(SA_GROUP):
             ns = name.removeprefix(SA_GROUP)
@@ -424,11 +429,11 @@ def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str
             if binding_tenant is None:
                 return []
             return [f"grants tenant {binding_tenant}'s namespace to {label}, who is no service account of it"]
-        label = f"{label} of namespace {ns}" if kind == "ServiceAccount" else label
+        label = f"{label} of namespace {ns}" if kind == "ServiceAccount" and not as_user else label
         if binding_ns is None:  # cluster-wide
             tenant = namespaces.tenant_of(ns)
             return [f"grants every namespace to tenant {tenant}'s {label}"] if tenant else []
-        return [] if ns == binding_ns else [f"grants namespace {binding_ns} to {label} of another namespace"]
+        return [] if ns == binding_ns else [f"grants namespace {binding_ns} to {label}, another namespace's"]
 
     def judge(r: Any) -> list[tuple[str | None, str]]:
         kind = r.resource_type.rsplit(":", 1)[-1]
@@ -465,7 +470,8 @@ rbac_scoped = stack_policy(
     "k8s-rbac-binding-scoped",
     what="Checks that every RoleBinding grants only to service accounts of its own namespace (and, outside tenant "
     "namespaces, to users and groups the cluster maps), that no ClusterRoleBinding grants to a tenant namespace's "
-    "service accounts (`ServiceAccount` subjects or the `system:serviceaccounts:<ns>` group), that no binding grants "
+    "service accounts (`ServiceAccount` subjects, their `system:serviceaccount:<ns>:<name>` usernames as `User`, or the "
+    "`system:serviceaccounts:<ns>` group), that no binding grants "
     "to `system:authenticated`, `system:unauthenticated`, `system:serviceaccounts` or `system:anonymous`, and that no "
     "ClusterRole aggregates into other roles (`rbac.authorization.k8s.io/aggregate-to-*` labels)",
     why="A binding across namespaces hands one namespace's Secrets, pods and service accounts to another namespace's "

@@ -139,6 +139,22 @@ def settings_under_a_provider_defaulting_to_acme(resources):
     x["provider"] = provider["urn"]
 
 
+def settings_in_annotations(resources):
+    """acme's own Secret (no platform data in `data`), the database credential put in its annotations."""
+    new(
+        resources,
+        "kubernetes:core/v1:Secret",
+        "acme-annotated",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "app", "namespace": "t-acme", "annotations": {"db": UNKNOWN}},
+        },
+        like="us-us-east-1-api-settings",
+        links={"metadata": ["us-db-app-credential-secret"]},
+    )
+
+
 # --- O08 / O09: TargetGroupBindings -----------------------------------------------------------------
 
 
@@ -321,6 +337,12 @@ ATTACKS = [
         "k8s-tenant-secret-own-data-only",
     ),
     (
+        "T13h Secret in t-acme carrying the database credential in its annotations",
+        "us",
+        settings_in_annotations,
+        "k8s-tenant-secret-own-data-only",
+    ),
+    (
         "O08 TargetGroupBinding in t-acme onto the public ALB's group",
         "us",
         binding_copy("t-acme"),
@@ -397,6 +419,17 @@ ATTACKS = [
         "L15a RoleBinding in platform granting acme's service account",
         "us",
         binding("RoleBinding", "platform-view-acme", "view", [ACME_SA], namespace="platform"),
+        "k8s-rbac-binding-scoped",
+    ),
+    (
+        "L15c ClusterRoleBinding to acme's service account by its username (a User subject)",
+        "us",
+        binding(
+            "ClusterRoleBinding",
+            "acme-as-user",
+            "view",
+            [{"kind": "User", "name": "system:serviceaccount:t-acme:acme-app", "apiGroup": "rbac.authorization.k8s.io"}],
+        ),
         "k8s-rbac-binding-scoped",
     ),
     (
