@@ -20,6 +20,7 @@ import exposure  # noqa: E402
 import iam  # noqa: E402
 import inventory  # noqa: E402
 import k8sexposure  # noqa: E402
+import k8splatform  # noqa: E402
 import operations  # noqa: E402
 import providers  # noqa: E402
 import residency  # noqa: E402
@@ -44,6 +45,7 @@ POLICIES = [
     *operations.POLICIES,
     *workloads.POLICIES,
     *k8sexposure.POLICIES,
+    *k8splatform.POLICIES,
     *backstops.POLICIES,
     *clusteraccess.POLICIES,
 ]

@@ -5,7 +5,8 @@ The sender's own region is aws-resource-region-allowed's; replication, backup co
 snapshot copies are aws-replication-destination-allowed's. This rule judges the other paths:
 EventBridge targets and global endpoints, Pipes and Scheduler targets, CloudWatch Logs subscription
 filters and log destinations, VPC flow logs, Firehose delivery streams, DynamoDB Kinesis streaming
-and legacy global tables, DLM cross-region copies, S3 Multi-Region Access Points, SNS subscriptions
+and legacy global tables, DLM cross-region copies, S3 Multi-Region Access Points, Lambda dead-letter
+targets and asynchronous-invocation destinations, SNS subscriptions
 (by account: their region is sns-subscription-endpoint-in-zone's) and CloudFront, whose edges serve
 from everywhere. A destination is placed by its ARN (region and account), by the stack resource it
 names (an S3 bucket by name, or a resource auto-named from the linked one), or not at all: a
@@ -53,6 +54,8 @@ MULTI_REGION_ACCESS_POINT = "aws:s3control/multiRegionAccessPoint:MultiRegionAcc
 SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+LAMBDA_INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 # copy paths whose region aws-replication-destination-allowed judges: here, their account
 BACKUP_PLAN = "aws:backup/plan:Plan"
 S3_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
@@ -227,6 +230,16 @@ def destinations(stack: Stack, r: Any, allow_edge: bool) -> Iterator[tuple[str, 
             yield "serviceRegion", ("region", _at(p, "serviceRegion"))
         name = _at(p, "serviceName")
         yield "serviceName", ("region", name if name is UNKNOWN else service_region(str(name)))
+    elif t == LAMBDA_FUNCTION:
+        # a dead-letter queue or topic receives the whole event of every failed asynchronous invocation
+        target = _at(p, "deadLetterConfig.targetArn")
+        if target is not None:
+            yield "deadLetterConfig.targetArn", target
+    elif t == LAMBDA_INVOKE_CONFIG:
+        for outcome in ("onFailure", "onSuccess"):
+            target = _at(p, f"destinationConfig.{outcome}.destination")
+            if target is not None:
+                yield f"destinationConfig.{outcome}.destination", target
     elif t == CLOUDFRONT and not allow_edge:
         yield "origins", ("edge", [known(o) for o in as_list(known(peek(p, "origins")))])
 
@@ -247,6 +260,8 @@ TYPES = (
     SNS_SUBSCRIPTION,
     CLOUDFRONT,
     VPC_ENDPOINT,
+    LAMBDA_FUNCTION,
+    LAMBDA_INVOKE_CONFIG,
     BACKUP_PLAN,
     S3_REPLICATION,
     *S3_BUCKETS,
@@ -335,7 +350,8 @@ destination_in_zone = stack_policy(
     "the stack's own account, judged from the destination: EventBridge targets and global-endpoint buses, Pipes and "
     "Scheduler targets, CloudWatch Logs subscription filters and log destinations, VPC flow log destinations, Firehose "
     "delivery destinations (none outside AWS), DynamoDB Kinesis streaming and legacy global-table replicas, DLM "
-    "cross-region copies, S3 Multi-Region Access Point buckets, VPC endpoints' service region (`serviceRegion`, cross-region "
+    "cross-region copies, S3 Multi-Region Access Point buckets, Lambda functions' dead-letter queue or topic "
+    "(`deadLetterConfig.targetArn`) and event invoke configs' `onSuccess`/`onFailure` destinations, VPC endpoints' service region (`serviceRegion`, cross-region "
     "PrivateLink, and the region the `serviceName` names); the account of backup copy vaults, S3 replication "
     "destinations (`account` of a BucketReplicationConfig, `accountId` inline on a bucket), ECR replication registries and SNS subscription endpoints; and no CloudFront "
     "distribution (its edges serve from every region) unless `allowGlobalEdge`",

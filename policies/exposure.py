@@ -4,6 +4,7 @@ and the Kubernetes API stay private."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from iamdoc import parse, public
@@ -633,6 +634,31 @@ RESOURCE_POLICY_FIELDS = {
     **{t: "policy" for t in S3_BUCKETS},
 }
 KMS_GRANT = "aws:kms/grant:Grant"
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+_SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9.-]+\.amazon(aws)?\.com(\.cn)?$")
+
+
+def lambda_permission_statement(props: Any) -> dict[str, Any]:
+    """The statement Lambda's AddPermission writes into the function's resource policy for one
+    `aws:lambda/permission` (https://docs.aws.amazon.com/lambda/latest/api/API_AddPermission.html):
+    the principal as given (a service, an account, an ARN or `*`), `sourceArn` as ArnLike
+    aws:SourceArn, `sourceAccount` as StringEquals aws:SourceAccount, `principalOrgId` as StringEquals
+    aws:PrincipalOrgID. Unknown values stay unknown (the judgment then reports them)."""
+    principal = known(peek(props, "principal"))
+    if isinstance(principal, str) and principal != "*":
+        principal = {"Service" if _SERVICE_PRINCIPAL.match(principal) else "AWS": principal}
+    conditions: dict[str, dict[str, Any]] = {}
+    for prop, op, key in (
+        ("sourceArn", "ArnLike", "aws:SourceArn"),
+        ("sourceAccount", "StringEquals", "aws:SourceAccount"),
+        ("principalOrgId", "StringEquals", "aws:PrincipalOrgID"),
+    ):
+        value = known(peek(props, prop))
+        if value is not None:
+            conditions.setdefault(op, {})[key] = value
+    statement = {"Effect": "Allow", "Principal": principal, "Action": known(peek(props, "action")), "Resource": "*"}
+    return {"Statement": [{**statement, "Condition": conditions} if conditions else statement]}
+
 
 # The Elastic Load Balancing account that delivers a region's load balancer access logs (regions
 # opened before August 2022; later ones use the logdelivery.elasticloadbalancing.amazonaws.com service
@@ -684,7 +710,7 @@ def check_resource_policy_principals(type_: str, props: Any, config: dict, provi
             for field in ("granteePrincipal", "retiringPrincipal")
             if (who := dig(props, field)) is not None and account_of(str(who)) not in accounts
         ]
-    document = dig(props, RESOURCE_POLICY_FIELDS[type_])
+    document = lambda_permission_statement(props) if type_ == LAMBDA_PERMISSION else dig(props, RESOURCE_POLICY_FIELDS[type_])
     if document is None:
         return []
     region = region_of(props, provider) if type_ in (S3_POLICY, *S3_BUCKETS) else None
@@ -698,9 +724,10 @@ def check_resource_policy_principals(type_: str, props: Any, config: dict, provi
 
 resource_policy_principals = resource_policy(
     "resource-policy-principals-in-account",
-    what="Checks that no KMS key policy (of a key or a multi-Region replica key), S3 bucket policy (BucketPolicy or inline), secret, SNS topic, SQS queue or ECR repository policy, and no KMS grant, admits a principal outside the stack's accounts (a bucket policy may let the bucket region's Elastic Load Balancing log-delivery account put objects, and nothing else): no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, `aws:SourceArn` naming resources of those accounts or one S3 bucket by name, or for CloudWatch Logs the encryption context `aws:logs:arn` naming log groups of those accounts)",
-    why="These resources hold or unlock platform data (keys decrypt every copy, secrets hold credentials, topics and queues carry alerts and events); a foreign account in their policy reads them from outside every control the stack has, and a service principal granted without its source pinned acts for any account's resource that names this one (a confused deputy).",
-    types=[*RESOURCE_POLICY_FIELDS, KMS_GRANT],
+    what="Checks that no KMS key policy (of a key or a multi-Region replica key), S3 bucket policy (BucketPolicy or inline), secret, SNS topic, SQS queue or ECR repository policy, no KMS grant, and no Lambda "
+    "permission (the statement it adds to the function's policy) admits a principal outside the stack's accounts (a bucket policy may let the bucket region's Elastic Load Balancing log-delivery account put objects, and nothing else): no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, `aws:SourceArn` naming resources of those accounts or one S3 bucket by name, or for CloudWatch Logs the encryption context `aws:logs:arn` naming log groups of those accounts)",
+    why="These resources hold or unlock platform data (keys decrypt every copy, secrets hold credentials, topics and queues carry alerts and events, a function runs with its role's rights for whoever may invoke it); a foreign account in their policy reads them from outside every control the stack has, and a service principal granted without its source pinned acts for any account's resource that names this one (a confused deputy).",
+    types=[*RESOURCE_POLICY_FIELDS, KMS_GRANT, LAMBDA_PERMISSION],
     check=check_resource_policy_principals,
     severity=CRITICAL,
     config={
@@ -712,7 +739,9 @@ resource_policy_principals = resource_policy(
     remediation="Name principals of the stack's own account (`arn:aws:iam::<account>:role/...`); where `*` is needed, "
     'add `"Condition": {"StringEquals": {"aws:PrincipalAccount": "<account>"}}` (or aws:PrincipalOrgID); give a service principal '
     '`"Condition": {"StringEquals": {"aws:SourceAccount": "<account>"}}` and, where the service sends it, an `aws:SourceArn` of the '
-    "resource that uses it (components.policydocs.service_key_policy does); never use NotPrincipal with Allow.",
+    "resource that uses it (components.policydocs.service_key_policy does); never use NotPrincipal with Allow. A Lambda "
+    "permission names a service principal with `source_arn` of the stack's resource (or `source_account`), or a principal "
+    "of the own account.",
     limits="Statement by statement: it does not decide what an identity policy elsewhere grants, nor whether a named role of the own account belongs to a tenant (the tenancy rules judge that). A service principal pinned to an own account may still act for any resource of that account (`aws:SourceArn` narrows it; not required). Pins through other keys (`kms:ViaService`, an encryption context) are not credited, except CloudWatch Logs' `kms:EncryptionContext:aws:logs:arn` naming log groups of the stack's accounts, which the service sets itself to the log group it acts for (AWS's documented key policy for encrypted log groups).",
     tags=["exposure", "iam"],
 )

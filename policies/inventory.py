@@ -31,8 +31,6 @@ REVIEWED: dict[str, str] = {
     "aws:s3/bucketIntelligentTieringConfiguration:BucketIntelligentTieringConfiguration": "moves a bucket's objects between "
     "its own storage tiers; nothing leaves the bucket or is deleted (archive tiers only delay reads until a restore)",
     "aws:cloudwatch/eventRule:EventRule": "a schedule (EventBridge rule); it carries no data, its targets are functions of the stack",
-    "aws:lambda/permission:Permission": "lets one AWS service (SNS, EventBridge) invoke a function of the stack, for one "
-    "source ARN of the stack (checked: reviewed.lambda_permission); grants no data",
     "aws:kms/alias:Alias": "a name pointing at a key; it grants nothing and holds no data (the key's policy and grants decide access)",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a tag key for cost reports; account metadata, no data",
     "aws:ec2/eip:Eip": "an address for a NAT gateway, on no instance or interface (checked: reviewed.eip)",
@@ -43,8 +41,6 @@ REVIEWED: dict[str, str] = {
     "aws:ec2/routeTable:RouteTable": "routes of a subnet, each to a gateway of the stack (checked: reviewed.route_table); "
     "reachability is judged on security groups and ACLs",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "binds a route table to a subnet; no data, no access",
-    "aws:eks/addon:Addon": "an AWS-managed cluster add-on (CNI, CoreDNS, kube-proxy, Pod Identity agent, EBS CSI; checked: "
-    "reviewed.eks_addon); its role is judged as an IAM role",
     "aws:fis/experimentTemplate:ExperimentTemplate": "a fault-injection experiment that stops, reboots, fails over or cuts "
     "the network of the stack's own resources, as a role of the stack (checked: reviewed.fis_template); the role's policy "
     "is judged by tenant-data-access",
@@ -60,16 +56,22 @@ REVIEWED: dict[str, str] = {
     "database secret, deployed in the stack's own region (checked: reviewed.serverless_application, by applicationId)",
     # the runtime backstops of issue 23 (item 6): each can only refuse or report, never grant or copy
     "kubernetes:core/v1:LimitRange": "default container limits in a namespace; can only constrain pods",
-    "kubernetes:core/v1:Secret": "a secret in a namespace; who can read it is namespace RBAC (tenant-namespace-guarded judges the namespace)",
-    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": "binds a Service to a target group of the stack's own load "
-    "balancer (checked: reviewed.target_group_binding; the load balancer is judged by the lb rules)",
     "kubernetes:policy/v1:PodDisruptionBudget": "limits voluntary evictions; no access, no data",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": "permissions on its own namespace only, granted to nobody until a RoleBinding "
+    "of that namespace binds it (k8s-rbac-binding-scoped judges every binding); a Role cannot aggregate into other roles",
 }
 
 # Component resources (ComponentResource): they create nothing; their children are judged one by one.
+# Only a resource that looks like one passes as one (`is_component`): a provider package may use the same prefix.
 REVIEWED_PREFIXES: dict[str, str] = {
-    "meridian:": "a component of this program: creates nothing itself, each child resource is judged by its own type",
+    "meridian:": "a component of this program (no provider, no inputs): creates nothing itself, each child resource is judged by its own type",
 }
+
+
+COMPONENT_LOOKALIKE = (
+    ", and it is no component of this program (it is registered with a provider or with inputs: a custom resource "
+    "of a package that shares the prefix)"
+)
 
 
 def judged_types(policies: Iterable[Any]) -> frozenset[str]:
@@ -77,20 +79,33 @@ def judged_types(policies: Iterable[Any]) -> frozenset[str]:
     return frozenset(t for p in policies for t in (getattr(p, "reads", None) or ()))
 
 
-def reviewed(type_: str, judged: frozenset[str]) -> bool:
+def reviewed(type_: str, judged: frozenset[str], component: bool = True) -> bool:
+    """Whether a resource of `type_` is judged or reviewed; a type under a component prefix only
+    for a `component` (see `is_component`)."""
     type_ = canonical(type_)
-    return type_ in judged or type_ in REVIEWED or type_.startswith(tuple(REVIEWED_PREFIXES))
+    return type_ in judged or type_ in REVIEWED or (component and type_.startswith(tuple(REVIEWED_PREFIXES)))
+
+
+def is_component(resource: Any) -> bool:
+    """The analyzer protocol carries no `custom` flag: a ComponentResource is told by what it is
+    registered with, no provider reference and no inputs (a component's data lives in its children).
+    A custom resource of a provider package that shares the prefix has a provider and its inputs."""
+    if resource.provider is not None:
+        return False
+    props = resource.props
+    return props is None or len(props) == 0
 
 
 def check_inventory(resources: list[Any], _config: dict, judged: frozenset[str]) -> list[tuple[str | None, str]]:
-    seen: dict[str, bool] = {}
+    seen: dict[tuple[str, bool], bool] = {}
     out: list[tuple[str | None, str]] = []
     stack: Stack | None = None
     for r in resources:
         type_ = getattr(r, "original_type", r.resource_type)
-        ok = seen.get(type_)
+        key = (type_, canonical(type_).startswith(tuple(REVIEWED_PREFIXES)) and is_component(r))
+        ok = seen.get(key)
         if ok is None:
-            ok = seen[type_] = reviewed(type_, judged)
+            ok = seen[key] = reviewed(type_, judged, component=key[1])
         check = reviewed_for.CHECKS.get(canonical(type_))
         if ok and check is not None and canonical(type_) not in judged:  # reviewed for one use: is it used that way?
             stack = stack or Stack(resources)
@@ -100,7 +115,7 @@ def check_inventory(resources: list[Any], _config: dict, judged: frozenset[str])
                 (
                     r.urn,
                     f"Resource type {type_} must be judged by a rule or reviewed before it is deployed: no rule of the pack "
-                    "reads it. Review what data it holds, where it sends data and who can reach it; then declare it in the "
+                    f"reads it{COMPONENT_LOOKALIKE if canonical(type_).startswith(tuple(REVIEWED_PREFIXES)) else ''}. Review what data it holds, where it sends data and who can reach it; then declare it in the "
                     "`types`/`reads` of the rule that judges it, or add it to REVIEWED in policies/inventory.py with a "
                     "one-line reason",
                 )
@@ -133,9 +148,9 @@ def inventory_policy(policies: Iterable[Any]):
         "actions that stop, reboot, fail over or cut the network, targets selected by a tag naming this stack (or ARNs of "
         "its role's account) and a role of the stack; a route (and a route table's inline routes) only to a gateway the "
         "stack defines, never a peering connection, transit gateway or network interface; an Elastic IP on no instance or "
-        "interface; an EKS add-on among the five AWS ones reviewed; an OIDC provider, a secret rotation function, a "
-        "TargetGroupBinding's target group and a Lambda permission's source built from resources of the stack (and the "
-        "permission's principal an AWS service). Resources made outside Pulumi "
-        "(by controllers, by AWS) are not in the plan.",
+        "interface; an OIDC provider and a secret rotation function built from resources of the stack. A type under a "
+        "component prefix (`meridian:`) passes only as a component: no provider reference and no inputs, as a "
+        "ComponentResource registers (the analyzer protocol carries no `custom` flag); a custom resource registered with "
+        "neither would pass as one. Resources made outside Pulumi (by controllers, by AWS) are not in the plan.",
         tags=["inventory"],
     )

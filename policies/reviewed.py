@@ -176,20 +176,6 @@ def eip(r: Any, _stack: Stack) -> list[str]:
     ]
 
 
-# The AWS add-ons reviewed (each installs AWS's own controller; their roles are judged as IAM roles)
-EKS_ADDONS = frozenset({"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"})
-
-
-def eks_addon(r: Any, stack: Stack) -> list[str]:
-    name = dig(r.props, "addonName")
-    if name in EKS_ADDONS:
-        return []
-    return [
-        f"EKS add-on must be one of the AWS add-ons reviewed ({', '.join(sorted(EKS_ADDONS))}), not {name!r}: another add-on "
-        "(a marketplace one among them) runs someone else's controller in the cluster, unjudged"
-    ]
-
-
 def oidc_provider(r: Any, stack: Stack) -> list[str]:
     return _built_from(r, stack, "url", (EKS_CLUSTER,), "OIDC provider", "trust the issuer of a cluster of the stack")
 
@@ -205,43 +191,12 @@ def secret_rotation(r: Any, stack: Stack) -> list[str]:
     )
 
 
-def target_group_binding(r: Any, stack: Stack) -> list[str]:
-    return _built_from(
-        r,
-        stack,
-        "spec.targetGroupARN",
-        ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"),
-        "TargetGroupBinding",
-        "bind a target group of the stack's own load balancer",
-    )
-
-
-def lambda_permission(r: Any, stack: Stack) -> list[str]:
-    principal = dig(r.props, "principal")
-    source = None if stack.linked(r, "sourceArn") else dig(r.props, "sourceArn")
-    out = []
-    if not (isinstance(principal, str) and principal.endswith(".amazonaws.com")):
-        out.append(
-            f"Lambda permission must let only an AWS service invoke the function (reviewed as such), not {principal!r}: "
-            "an account or `*` invokes it with whatever event it likes"
-        )
-    if not stack.linked(r, "sourceArn"):
-        out.append(
-            f"Lambda permission must name one source of the stack (`sourceArn` built from it), not {source!r}: without it, "
-            "the service invokes the function for any account's resource (a confused deputy)"
-        )
-    return out
-
-
 CHECKS = {
     SAR_STACK: serverless_application,
     FIS_TEMPLATE: fis_template,
     ROUTE: route,
     ROUTE_TABLE: route_table,
     "aws:ec2/eip:Eip": eip,
-    "aws:eks/addon:Addon": eks_addon,
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": oidc_provider,
     "aws:secretsmanager/secretRotation:SecretRotation": secret_rotation,
-    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": target_group_binding,
-    "aws:lambda/permission:Permission": lambda_permission,
 }

@@ -444,7 +444,6 @@ REVIEWED_ATTACKS += [
         set_unlinked("us-us-east-1-net-nat-0-eip", "ec2/eip", "instance", "i-0123456789abcdef0"),
         "instance",
     ),
-    ("a third-party EKS add-on", set_unlinked("us-us-east-1-eks-coredns", "eks/addon", "addonName", "acme-mesh"), "acme-mesh"),
     (
         "the cluster's OIDC provider trusting another issuer",
         set_unlinked("us-us-east-1-eks-oidc", "openIdConnectProvider", "url", "https://token.actions.githubusercontent.com"),
@@ -457,6 +456,16 @@ REVIEWED_ATTACKS += [
         ),
         "function:x",
     ),
+]
+
+# Reviewed once by type, now judged by their own rules (policies/k8splatform.py, exposure.py): the same
+# attacks must still be mandatory violations, of the rule that owns the type.
+RULE_ATTACKS = [
+    (
+        "a third-party EKS add-on",
+        set_unlinked("us-us-east-1-eks-coredns", "eks/addon", "addonName", "acme-mesh"),
+        "eks-addon-reviewed",
+    ),
     (
         "a TargetGroupBinding to a target group outside the stack",
         set_unlinked(
@@ -465,12 +474,12 @@ REVIEWED_ATTACKS += [
             "spec.targetGroupARN",
             f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/other/0123456789abcdef",
         ),
-        "targetgroup/other",
+        "k8s-target-group-binding-platform-only",
     ),
     (
         "a Lambda permission letting any principal invoke the cap enforcer",
         set_unlinked("us-cost-enforcer-from-alerts", "lambda/permission", "principal", "*"),
-        "not '*'",
+        "resource-policy-principals-in-account",
     ),
     (
         "a Lambda permission for SNS with no source",
@@ -478,7 +487,7 @@ REVIEWED_ATTACKS += [
             one(resources, "us-cost-enforcer-from-alerts", "lambda/permission")["inputs"].pop("sourceArn"),
             one(resources, "us-cost-enforcer-from-alerts", "lambda/permission")["propertyDependencies"].pop("sourceArn"),
         ),
-        "confused deputy",
+        "resource-policy-principals-in-account",
     ),
 ]
 
@@ -503,6 +512,12 @@ def test_a_type_reviewed_for_one_use_used_otherwise_is_a_mandatory_violation_nam
     found = [v for v in judge(mutation) if v.policy == "pack-resource-type-reviewed"]
     assert found and all(v.level == "mandatory" and " must " in v.message for v in found), (what, _shown(judge(mutation)))
     assert any(named in v.message for v in found), (what, _shown(found))
+
+
+@pytest.mark.parametrize("what,mutation,rule", RULE_ATTACKS, ids=[a[0] for a in RULE_ATTACKS])
+def test_a_type_once_reviewed_now_judged_by_its_rule_still_fails_there(judge, what, mutation, rule):
+    found = [v for v in judge(mutation) if v.policy == rule]
+    assert found and all(v.level == "mandatory" for v in found), (what, _shown(judge(mutation)))
 
 
 @pytest.mark.parametrize("what,mutation", REVIEWED_TWINS, ids=[t[0] for t in REVIEWED_TWINS])

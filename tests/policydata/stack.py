@@ -16,6 +16,7 @@ from . import (
     dr,
     failover,
     iam,
+    k8splatform,
     keys,
     network,
     operations,
@@ -42,6 +43,7 @@ AREAS = (
     backstops,
     clusteraccess,
     dataside,
+    k8splatform,
 )
 
 

@@ -711,4 +711,72 @@ EXAMPLES: dict[str, Example] = {
         "an Aurora cluster with the Data API on",
         [resource("aws:rds/cluster:Cluster", "db-primary-cluster", {"enableHttpEndpoint": True})],
     ),
+    "eks-addon-reviewed": Example(
+        "a vendor's telemetry add-on",
+        [
+            resource(
+                "aws:eks/addon:Addon",
+                "datadog",
+                {"addonName": "datadog_operator", "clusterName": "prod", "configurationValues": '{"site": "datadoghq.com"}'},
+            )
+        ],
+    ),
+    "k8s-tenant-secret-own-data-only": Example(
+        "the platform's database credential copied into a tenant namespace",
+        [
+            resource(
+                "kubernetes:core/v1:Namespace",
+                "t-acme-ns",
+                {"metadata": {"name": "t-acme", "labels": {"meridian.io/tenant": "acme"}}},
+            ),
+            resource("aws:secretsmanager/secret:Secret", "db-credential", {}, tags=stack_tags("us-east-1")),
+            resource(
+                "kubernetes:core/v1:Secret",
+                "acme-db",
+                {"metadata": {"name": "db", "namespace": "t-acme"}, "stringData": {"password": "[secret]"}},
+                deps={"stringData": [urn("aws:secretsmanager/secret:Secret", "db-credential")]},
+            ),
+        ],
+    ),
+    "k8s-target-group-binding-platform-only": Example(
+        "a tenant's pods bound to another account's target group",
+        [
+            resource("pulumi:providers:aws", "us-east-1", {"region": "us-east-1", "allowedAccountIds": ["123456789012"]}),
+            resource(
+                "kubernetes:core/v1:Namespace",
+                "t-acme-ns",
+                {"metadata": {"name": "t-acme", "labels": {"meridian.io/tenant": "acme"}}},
+            ),
+            resource(
+                "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",
+                "acme-exposed",
+                {
+                    "metadata": {"name": "acme", "namespace": "t-acme"},
+                    "spec": {
+                        "serviceRef": {"name": "acme", "port": 80},
+                        "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:999988887777:targetgroup/x/1",
+                    },
+                },
+            ),
+        ],
+    ),
+    "k8s-rbac-binding-scoped": Example(
+        "a ClusterRoleBinding of `view` to a tenant's service account",
+        [
+            resource(
+                "kubernetes:core/v1:Namespace",
+                "t-acme-ns",
+                {"metadata": {"name": "t-acme", "labels": {"meridian.io/tenant": "acme"}}},
+            ),
+            resource(
+                "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+                "acme-view-all",
+                {
+                    "metadata": {"name": "acme-view-all"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                    "subjects": [{"kind": "ServiceAccount", "name": "acme-app", "namespace": "t-acme"}],
+                },
+            ),
+        ],
+    ),
 }
