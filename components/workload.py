@@ -197,16 +197,7 @@ def render_settings(
         role=role,
         write_dsn=dsn(writer_host, db.port, db.name, db.user, None, writer=db.write_path != "forwarded"),
         read_dsn=dsn(reader_host, db.port, db.name, db.user, None, writer=False),
-        tenants=tuple(
-            TenantEntry(
-                t.id,
-                t.plan,
-                (digest,),
-                TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb),
-                TenantData(d[0], t.data.prefix, d[1], d[2], t.data.namespace, d[3]) if d and t.data else None,
-            )
-            for t, digest, d in zip(tenants, digests, data, strict=True)
-        ),
+        tenants=render_tenant_entries(tenants, digests, data),
         host=BIND_HOST,
         port=port,
         objects=ObjectStorage(region=region) if any(data) else None,
@@ -215,6 +206,83 @@ def render_settings(
         writes=db.write_path,
     )
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
+
+
+def render_tenant_entries(
+    tenants: Sequence[WorkloadTenant], digests: Sequence[str], data: Sequence[tuple[str, str, str, str | None] | None]
+) -> tuple[TenantEntry, ...]:
+    """The service's entries for `tenants` (resolved key digests and data, in tenant order): what the
+    settings file and a cell's tenant file hold, through the service's own model."""
+    return tuple(
+        TenantEntry(
+            t.id,
+            t.plan,
+            (digest,),
+            TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb),
+            TenantData(d[0], t.data.prefix, d[1], d[2], t.data.namespace, d[3]) if d and t.data else None,
+        )
+        for t, digest, d in zip(tenants, digests, data, strict=True)
+    )
+
+
+def tenant_data_inputs(tenants: Sequence[WorkloadTenant]) -> list[pulumi.Input[str] | None]:
+    """The tenants' data inputs to resolve, four per tenant with data (bucket, key, role, replica key)."""
+    return [
+        x
+        for t in tenants
+        if t.data is not None
+        for x in (t.data.bucket, t.data.kms_key_arn, t.data.role_arn, t.data.replica_key_arn)
+    ]
+
+
+def resolved_tenant_data(tenants: Sequence[WorkloadTenant], values: Sequence) -> list:
+    """Per tenant, its resolved (bucket, key, role, replica key) from `tenant_data_inputs`' values, in tenant order."""
+    resolved = iter([tuple(values[i : i + 4]) for i in range(0, len(values), 4)])
+    return [next(resolved) if t.data is not None else None for t in tenants]
+
+
+TENANT_FILE_KEY = "tenants.json"
+SECRET_MAX_BYTES = 1024 * 1024  # a Kubernetes Secret's data, all keys together
+
+
+def tenant_file_secret_name(cell: str) -> str:
+    """The Secret in the platform namespace holding a cell's tenant file (the platform's workload mounts it)."""
+    return f"meridian-tenants-{cell}"
+
+
+def render_tenant_file(entries: Sequence[TenantEntry]) -> str:
+    """A cell's tenant file: a JSON list of its tenants' entries exactly as the settings file holds them."""
+    text = json.dumps([e.to_dict() for e in entries], indent=1, sort_keys=True)
+    if len(text.encode()) > SECRET_MAX_BYTES:
+        raise ValueError(
+            f"the tenant file of {len(entries)} tenants is {len(text.encode()):,} bytes, over a Secret's "
+            f"{SECRET_MAX_BYTES:,}: lower cells.size"
+        )
+    return text
+
+
+def tenant_file(tenants: Sequence[WorkloadTenant]) -> pulumi.Output[str]:
+    """The tenant file of `tenants` once their digests and data resolve (secret: it carries key digests and ARNs)."""
+    n = len(tenants)
+    return pulumi.Output.secret(
+        pulumi.Output.all(*[t.key_digest for t in tenants], *tenant_data_inputs(tenants)).apply(
+            lambda v: render_tenant_file(render_tenant_entries(tenants, v[:n], resolved_tenant_data(tenants, v[n:])))
+        )
+    )
+
+
+def tenant_file_secret(
+    name: str, cell: str, tenants: Sequence[WorkloadTenant], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    """A cell's tenant file, `meridian-tenants-<cell>` in the platform namespace (key `tenants.json`),
+    which the platform's workload mounts: a Secret holds at most 1 MiB, so a cell's tenants get their own."""
+    return k8s.core.v1.Secret(
+        name,
+        metadata={"name": tenant_file_secret_name(cell), "namespace": NAMESPACE, "labels": {"meridian.io/cell": cell}},
+        type="Opaque",
+        string_data={TENANT_FILE_KEY: tenant_file(tenants)},
+        opts=opts,
+    )
 
 
 def render_migration(*, db: DatabaseAccess, region: str, writer_host: str, admin_password: str, secret_arn: str) -> str:
@@ -335,17 +403,10 @@ class Workload(pulumi.ComponentResource):
         with_identity = list(args.identity)
         db = args.database
         n = len(args.tenants)
-        data_inputs = [
-            x
-            for t in args.tenants
-            if t.data is not None
-            for x in (t.data.bucket, t.data.kms_key_arn, t.data.role_arn, t.data.replica_key_arn)
-        ]
+        data_inputs = tenant_data_inputs(args.tenants)
 
         def tenant_data(values: list) -> list:
-            """Per tenant, its resolved (bucket, key, role, replica key), in tenant order."""
-            resolved = iter([tuple(values[i : i + 4]) for i in range(0, len(values), 4)])
-            return [next(resolved) if t.data is not None else None for t in args.tenants]
+            return resolved_tenant_data(args.tenants, values)
 
         def settings_of(version: str) -> pulumi.Output[str]:
             return pulumi.Output.secret(

@@ -65,6 +65,16 @@ class TenantEntry:
     quota: TenantQuota
     data: TenantData | None = None
 
+    def to_dict(self) -> dict:
+        """The entry as the settings file (and a cell's tenant file) holds it."""
+        return {
+            "id": self.id,
+            "plan": self.plan,
+            "key_sha256": list(self.key_sha256),
+            "quota": {"gql_qps": self.quota.gql_qps, "ingest_eps": self.quota.ingest_eps, "storage_gb": self.quota.storage_gb},
+            **({"data": asdict(self.data)} if self.data else {}),
+        }
+
 
 @dataclass(frozen=True)
 class VersionFault:
@@ -153,16 +163,7 @@ class ServiceSettings:
             "db_timeout_s": self.db_timeout_s,
             "version": self.version,
             **({"fault": self.fault.to_dict()} if self.fault is not None else {}),
-            "tenants": [
-                {
-                    "id": t.id,
-                    "plan": t.plan,
-                    "key_sha256": list(t.key_sha256),
-                    "quota": {"gql_qps": t.quota.gql_qps, "ingest_eps": t.quota.ingest_eps, "storage_gb": t.quota.storage_gb},
-                    **({"data": asdict(t.data)} if t.data else {}),
-                }
-                for t in self.tenants
-            ],
+            "tenants": [t.to_dict() for t in self.tenants],
         }
         if self.objects is not None:
             out["objects"] = asdict(self.objects)
