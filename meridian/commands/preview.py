@@ -48,13 +48,10 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     if req.diff_base is not None:
         base_plan = load_base(req.diff_base, req.stack, req.bare)
 
-    from meridian.engine.cells import referenced_outputs
     from meridian.engine.run import run_program
 
-    # a cell reads its platform's outputs: the platform is previewed first, in its own process
-    references = referenced_outputs(prep.project_dir, prep.cfg.platform, first_preview=req.first_preview)
-    if req.bare:
-        run = run_program(prep.project_dir, req.stack, record=False, overrides=prep.overrides, stack_outputs=references)
+    if req.bare:  # a cell's platform is run first (engine.run.referenced_outputs), in a process of its own
+        run = run_program(prep.project_dir, req.stack, record=False, overrides=prep.overrides)
         if text:
             console.print(f"{run.resource_count} resources in {run.seconds:.2f} s (bare)")
         else:
@@ -86,7 +83,6 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         policy=req.policy,
         first_preview=req.first_preview,
         while_analyzing=show_tree,
-        stack_outputs=references,
     )
     run, plan, cost, report = staged.run, staged.plan, staged.cost, staged.policy
     document = staged.document(timings=req.timings)

@@ -70,7 +70,7 @@ def plan_stack(
     """Run the program once, recording every registration, with the policy pack (unless `policy`
     is off) analyzing them as they come. `while_analyzing(plan, cost)` runs after the program and
     before the analyzer's last answer (its stack rules): a caller renders there for free.
-    `stack_outputs`: what the program's StackReferences read (engine.cells: a cell's platform's)."""
+    `stack_outputs`: what the program's StackReferences read (default: a cell's platform's, engine.run)."""
     with contextlib.ExitStack() as scope:
         # bad policy config exits 2 before the program; the analyzer starts now and works while the program runs
         stream = open_policy_stream(scope, project_dir, stack, cfg, overridden=overrides is not None) if policy else None

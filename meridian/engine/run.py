@@ -6,11 +6,13 @@ Runtime state in the SDK is global: run one stack per process.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import runpy
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ from meridian.errors import ProgramFailed
 from stackconfig import Overrides, engine_config
 
 PROJECT = "meridian"
-ORGANIZATION = "organization"  # what a self-managed backend names every stack's organization
+ORGANIZATION = "organization"
+PLATFORM_KEY = "meridian:platform"  # a cell stack's config names its platform  # what a self-managed backend names every stack's organization
 # Packages the program imports from its own directory (meridian itself imports some of them too).
 PROGRAM_PACKAGES = ("components", "stackconfig", "service")
 
@@ -65,8 +68,11 @@ def run_program(
 ) -> ProgramRun:
     """Run `__main__.py` of `project_dir` for `stack`; with `record`, keep every registration.
     `first_preview`: computed outputs of resources being created are unknown, as in a first `pulumi preview`.
-    `stack_outputs`: stack name -> its `wire_outputs`, what the program's StackReferences read."""
+    `stack_outputs`: stack name -> its `wire_outputs`, what the program's StackReferences read
+    (default: a cell's platform's, from a run of it in a process of its own: `referenced_outputs`)."""
     config = engine_config(project_dir, stack, overrides)
+    if stack_outputs is None:  # a cell reads its platform's outputs: previewed first, in a process of its own
+        stack_outputs = referenced_outputs(project_dir, config.get(PLATFORM_KEY), first_preview=first_preview)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(config)
@@ -105,7 +111,7 @@ def qualified(stack: str) -> str:
 
 def stack_wire_outputs(project_dir: Path, stack: str, *, first_preview: bool = False) -> dict[str, Any]:
     """Run `stack` bare and return its outputs as its state would hold them. Runs in a process of its
-    own (`meridian.engine.cells`): the SDK's runtime state is global, one stack per process."""
+    own (`referenced_outputs`): the SDK's runtime state is global, one stack per process."""
     return run_program(project_dir, stack, record=False, first_preview=first_preview).wire_outputs
 
 
@@ -136,3 +142,17 @@ class _CountingMonitor(MockMonitor):
         if is_resource(request.type, request.custom):
             self.count += 1
         return super().RegisterResource(request)
+
+
+def referenced_outputs(project_dir: Path, platform: str | None, *, first_preview: bool = False) -> dict[str, dict[str, Any]]:
+    """The outputs a stack's StackReferences read: a cell's platform's, from a run of the platform in
+    a process of its own (the SDK's runtime state is global: one stack per process), as its state
+    would hold them (unknowns stay unknown); nothing for a platform stack."""
+    if platform is None:
+        return {}
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            outputs = pool.submit(stack_wire_outputs, project_dir, platform, first_preview=first_preview).result()
+        except ProgramFailed as exc:
+            raise ProgramFailed(f"platform stack {platform} (previewed first, for its outputs): {exc}") from None
+    return {platform: outputs}
