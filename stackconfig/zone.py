@@ -50,6 +50,11 @@ def _config_of(path: Path) -> dict[str, Any] | None:
     return section if isinstance(section, dict) else None
 
 
+def stack_config(project_dir: Path, stack: str) -> dict[str, Any] | None:
+    """The `config` mapping of `Pulumi.<stack>.yaml`, or None when it cannot be read."""
+    return _config_of(project_dir / stack_file(stack))
+
+
 def stack_tenants(stack: str, entries: Any) -> StackTenants:
     """The ids and budgets of raw tenant entries (malformed entries are the stack's own parse's problem)."""
     entries = entries if isinstance(entries, list) else []
