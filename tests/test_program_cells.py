@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -15,7 +16,7 @@ import yaml
 
 from meridian.engine.mocks import STACK_REFERENCE, stack_reference_state
 
-from .helpers import ROOT, Cli, full_project_copy, meridian_cmd
+from .helpers import ROOT, Cli, full_project_copy, meridian_cmd, run_meridian
 
 CELL = "us-cell-001"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's sentinel for an unknown value
@@ -220,3 +221,12 @@ def test_a_moved_tenant_renders_in_a_cell_as_it_did_inline(tmp_path):
     before, after = slice_of(inline, "us-"), slice_of(moved[CELL], f"{CELL}-")
     assert len(before) > 10 and before == after
     assert not slice_of(moved["us"], "us-")  # and gone from the platform
+
+
+def test_the_deploy_preflight_passes_a_cell(tmp_path):
+    """A cell runs no service (its platform's does, from the cell's tenant file): a note, not a finding."""
+    project = _zone(tmp_path)
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")  # the image check reads the service's packages
+    res = run_meridian("preflight", "--stack", CELL, cwd=project, timeout=900)
+    assert res.code == 0, res
+    assert "a cell stack runs no service: its platform us's does" in res.out
