@@ -115,11 +115,33 @@ def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> d
     }
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClusterAccess:
+    """How `pulumi up` reaches a cluster's Kubernetes API: the cluster's own (components.Cluster)
+    or, in a cell stack, its platform's exported cluster name, endpoint and CA."""
+
+    region: str
+    cluster_name: pulumi.Input[str]
+    endpoint: pulumi.Input[str]
+    ca_data: pulumi.Input[str]
+
+
+def cluster_provider(name: str, access: ClusterAccess, opts: pulumi.ResourceOptions | None = None) -> k8s.Provider:
+    """The one kubernetes Provider of a cluster, authenticating through `aws eks get-token`."""
+    kubeconfig_json = pulumi.Output.json_dumps(
+        pulumi.Output.all(access.cluster_name, access.endpoint, access.ca_data).apply(
+            lambda v: kubeconfig(v[0], access.region, v[1], v[2])
+        )
+    )
+    return k8s.Provider(name, kubeconfig=kubeconfig_json, enable_server_side_apply=True, opts=opts)
+
+
 class Cluster(pulumi.ComponentResource):
     eks: aws.eks.Cluster
     cluster_name: pulumi.Output[str]
     cluster_arn: pulumi.Output[str]
     endpoint: pulumi.Output[str]
+    certificate_authority_data: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
@@ -329,16 +351,16 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
             )
 
-        kubeconfig_json = pulumi.Output.json_dumps(
-            pulumi.Output.all(self.eks.name, self.eks.endpoint, self.eks.certificate_authority.data).apply(
-                lambda v: kubeconfig(v[0], args.region, v[1], v[2])
-            )
-        )
+        self.certificate_authority_data = self.eks.certificate_authority.data
         # The runner's calls are authorised only once the deploy role's access entry is in place.
-        self.k8s_provider = k8s.Provider(
+        self.k8s_provider = cluster_provider(
             f"{name}-k8s",
-            kubeconfig=kubeconfig_json,
-            enable_server_side_apply=True,
+            ClusterAccess(
+                region=args.region,
+                cluster_name=self.eks.name,
+                endpoint=self.eks.endpoint,
+                ca_data=self.certificate_authority_data,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=admin_grants[:1]),
         )
         self.register_outputs(

@@ -122,6 +122,46 @@ class TenantBudget:
     monthly_budget_usd: float
 
 
+def budget_notifications(thresholds_pct: Sequence[int], topic_arn: pulumi.Input[str]) -> list[dict]:
+    """Each threshold of actual spend, and 100 % forecasted, to the alert topic (which runs the cap enforcer)."""
+    return [
+        {
+            "comparison_operator": "GREATER_THAN",
+            "threshold": t,
+            "threshold_type": "PERCENTAGE",
+            "notification_type": kind,
+            "subscriber_sns_topic_arns": [topic_arn],
+        }
+        for kind, t in [*(("ACTUAL", t) for t in thresholds_pct), ("FORECASTED", 100)]
+    ]
+
+
+def tenant_budget_prefix(caps_name: str) -> str:
+    """What the cap enforcer of the CostCaps named `caps_name` reads budgets by (its BUDGET_PREFIX)."""
+    return f"{caps_name}-tenant-"
+
+
+def tenant_budget(
+    caps_name: str, tenant: TenantBudget, notifications: list[dict], *, opts: pulumi.ResourceOptions, stack: str | None = None
+) -> aws.budgets.Budget:
+    """A tenant's monthly budget, filtered on its `meridian:tenant` tag. Named after the CostCaps
+    `caps_name` whose enforcer reconciles it; `stack`: a cell's budget, its logical name the cell's
+    own and its physical name still under the enforcer's prefix."""
+    prefix = tenant_budget_prefix(caps_name)
+    return aws.budgets.Budget(
+        f"{prefix}{tenant.tenant_id}" if stack is None else f"{stack}-cost-tenant-{tenant.tenant_id}",
+        name_prefix=None if stack is None else f"{prefix}{tenant.tenant_id}-",
+        budget_type="COST",
+        time_unit="MONTHLY",
+        limit_amount=f"{tenant.monthly_budget_usd:.2f}",
+        limit_unit="USD",
+        cost_filters=[tenant_cost_filter(tenant.tenant_id)],
+        notifications=notifications,
+        tags={TAG_TENANT: tenant.tenant_id},
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class CostCapsArgs:
     stack: str
@@ -171,16 +211,7 @@ class CostCaps(pulumi.ComponentResource):
         )
 
         # Alert path: each threshold of actual spend, and 100 % forecasted.
-        alerts = [
-            {
-                "comparison_operator": "GREATER_THAN",
-                "threshold": t,
-                "threshold_type": "PERCENTAGE",
-                "notification_type": kind,
-                "subscriber_sns_topic_arns": [topic.arn],
-            }
-            for kind, t in [*(("ACTUAL", t) for t in args.alert_thresholds_pct), ("FORECASTED", 100)]
-        ]
+        alerts = budget_notifications(args.alert_thresholds_pct, topic.arn)
 
         stack_budget = aws.budgets.Budget(
             f"{name}-stack",
@@ -208,18 +239,7 @@ class CostCaps(pulumi.ComponentResource):
 
         self.tenant_budget_names = {}
         for tenant in args.tenants:
-            budget = aws.budgets.Budget(
-                f"{name}-tenant-{tenant.tenant_id}",
-                budget_type="COST",
-                time_unit="MONTHLY",
-                limit_amount=f"{tenant.monthly_budget_usd:.2f}",
-                limit_unit="USD",
-                cost_filters=[tenant_cost_filter(tenant.tenant_id)],
-                notifications=alerts,
-                tags={TAG_TENANT: tenant.tenant_id},
-                opts=child,
-            )
-            self.tenant_budget_names[tenant.tenant_id] = budget.name
+            self.tenant_budget_names[tenant.tenant_id] = tenant_budget(name, tenant, alerts, opts=child).name
 
         self._enforcer(name, args, topic, account_id)
         self.alert_topic_arn = topic.arn
@@ -280,7 +300,7 @@ class CostCaps(pulumi.ComponentResource):
             # no reserved concurrency: a new account's Lambda concurrency quota can be 10, and AWS refuses any
             # reservation that leaves less than 10 unreserved; reconcile is idempotent, so overlapping runs are harmless
             environment={
-                "variables": {"STACK": args.stack, "REGIONS": ",".join(args.regions), "BUDGET_PREFIX": f"{name}-tenant-"}
+                "variables": {"STACK": args.stack, "REGIONS": ",".join(args.regions), "BUDGET_PREFIX": tenant_budget_prefix(name)}
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, policy]),
         )

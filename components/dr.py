@@ -304,10 +304,53 @@ def fis_policy(region: str, account_id: str) -> str:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReplicationSettings:
+    time_control: bool
+    """S3 Replication Time Control (and its metrics) on every rule."""
+    delete_markers: bool
+
+
+def replication_rule(pair: BucketPair, index: int, route: ReplicaRoute, replication: ReplicationSettings) -> dict:
+    destination: dict = {
+        "bucket": pair.replica_bucket_arn,
+        "storage_class": "STANDARD",
+        "encryption_configuration": {"replica_kms_key_id": route.replica_key_arn},
+    }
+    if replication.time_control:
+        destination["replication_time"] = {"status": "Enabled", "time": {"minutes": RTC_MINUTES}}
+        destination["metrics"] = {"status": "Enabled", "event_threshold": {"minutes": RTC_MINUTES}}
+    return {
+        "id": f"{pair.role}-{index}",
+        "priority": index,
+        "status": "Enabled",
+        "filter": {"prefix": route.prefix},
+        "delete_marker_replication": {"status": "Enabled" if replication.delete_markers else "Disabled"},
+        "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
+        "destination": destination,
+    }
+
+
+def replicate_bucket(
+    name: str, pair: BucketPair, role_arn: pulumi.Input[str], *, replication: ReplicationSettings, opts: pulumi.ResourceOptions
+) -> aws.s3.BucketReplicationConfig:
+    """A pair's replication to the dr region through `role_arn`: the DisasterRecovery's own roles, or
+    in a cell stack its platform's shared silo role (the one composition both use). `opts` carries
+    the primary region's provider and what replication waits for (`pair.depends_on`, the role's policy)."""
+    return aws.s3.BucketReplicationConfig(
+        name,
+        bucket=pulumi.Output.from_input(pair.source_bucket_arn).apply(bucket_name_of),
+        role=role_arn,
+        rules=[replication_rule(pair, i, route, replication) for i, route in enumerate(pair.routes)],
+        opts=opts,
+    )
+
+
 class DisasterRecovery(pulumi.ComponentResource):
     vault_arns: dict[str, pulumi.Output[str]]  # region -> vault ARN
     backup_plan_id: pulumi.Output[str]
     replication_role_arns: dict[str, pulumi.Output[str]]  # pair role -> replication role ARN
+    shared_role_arns: dict[str, pulumi.Output[str]]  # shared replication role name -> its ARN (a cell's silos use it)
     experiment_template_ids: dict[str, pulumi.Output[str]]  # scenario -> FIS template id
 
     def __init__(self, name: str, args: DisasterRecoveryArgs, opts: pulumi.ResourceOptions | None = None):
@@ -325,6 +368,7 @@ class DisasterRecovery(pulumi.ComponentResource):
         self.vault_arns = {side.region: vaults[role].arn for role, side in regions.items()}
         self.backup_plan_id = self._backup_plan(vaults)
         self._shared = {shared.name: self._shared_role(shared) for shared in args.shared_replication_roles}
+        self.shared_role_arns = {name: role.arn for name, (role, _) in self._shared.items()}
         self.replication_role_arns = {pair.role: self._replicate(pair) for pair in args.bucket_pairs}
         self.experiment_template_ids = self._experiments()
         self.register_outputs(
@@ -469,34 +513,16 @@ class DisasterRecovery(pulumi.ComponentResource):
     def _replicate(self, pair: BucketPair) -> pulumi.Output[str]:
         args = self._args
         role, policy = self._shared[pair.shared_role] if pair.shared_role is not None else self._own_role(pair)
-        aws.s3.BucketReplicationConfig(
+        replicate_bucket(
             f"{self._name}-{pair.role}-replication",
-            bucket=pulumi.Output.from_input(pair.source_bucket_arn).apply(bucket_name_of),
-            role=role.arn,
-            rules=[self._rule(pair, i, route) for i, route in enumerate(pair.routes)],
+            pair,
+            role.arn,
+            replication=ReplicationSettings(
+                time_control=args.replication_time_control, delete_markers=args.replicate_delete_markers
+            ),
             opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, depends_on=[policy, *pair.depends_on]),
         )
         return role.arn
-
-    def _rule(self, pair: BucketPair, index: int, route: ReplicaRoute) -> dict:
-        args = self._args
-        destination: dict = {
-            "bucket": pair.replica_bucket_arn,
-            "storage_class": "STANDARD",
-            "encryption_configuration": {"replica_kms_key_id": route.replica_key_arn},
-        }
-        if args.replication_time_control:
-            destination["replication_time"] = {"status": "Enabled", "time": {"minutes": RTC_MINUTES}}
-            destination["metrics"] = {"status": "Enabled", "event_threshold": {"minutes": RTC_MINUTES}}
-        return {
-            "id": f"{pair.role}-{index}",
-            "priority": index,
-            "status": "Enabled",
-            "filter": {"prefix": route.prefix},
-            "delete_marker_replication": {"status": "Enabled" if args.replicate_delete_markers else "Disabled"},
-            "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
-            "destination": destination,
-        }
 
     # --- FIS ----------------------------------------------------------------------------------
 

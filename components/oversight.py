@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 
 from components.alerts import AlertSubscriptions, AlertSubscriptionsArgs, AlertTopic, Subscriber
-from components.cost import CostCaps, CostCapsArgs, TenantBudget
+from components.cost import CostCaps, CostCapsArgs, TenantBudget, budget_notifications, tenant_budget
 from components.failover import METRICS_REGION, Failover
 from components.guardrails import AccountGuardrails, AccountGuardrailsArgs
 from components.region import Region
@@ -21,13 +21,17 @@ from components.tagging import regional_provider
 from stackconfig import AlertSettings, CostSettings, GuardrailSettings, TenantSpec
 
 
+def cost_caps_name(stack: str) -> str:
+    return f"{stack}-cost"
+
+
 def compose_cost_caps(
     stack: str, settings: CostSettings, tenants: Sequence[TenantSpec], regions: Mapping[Role, Region]
 ) -> CostCaps:
     """The stack's budget and one per tenant; a tenant over budget gets its keys in both regions tagged
     over budget by the cap enforcer, which the tenant roles deny writes with."""
     return CostCaps(
-        f"{stack}-cost",
+        cost_caps_name(stack),
         CostCapsArgs(
             stack=stack,
             stack_cap_usd=settings.stack_cap_usd,
@@ -40,6 +44,32 @@ def compose_cost_caps(
         # AWS Budgets is a global service; it is managed through the primary region's provider.
         opts=pulumi.ResourceOptions(providers={"aws": regions["primary"].provider}),
     )
+
+
+def compose_cell_budgets(
+    stack: str,
+    platform: str,
+    settings: CostSettings,
+    tenants: Sequence[TenantSpec],
+    *,
+    alerts_topic_arn: pulumi.Input[str],
+    provider,
+) -> dict[str, pulumi.Output[str]]:
+    """A cell's tenant budgets: the platform's CostCaps's per-tenant part, notifying the platform's
+    alert topic and named under its enforcer's prefix, so the platform's cap enforcer reconciles them
+    (and finds the tenants' keys by the platform's stack tag, which a cell's resources carry)."""
+    notifications = budget_notifications(settings.alert_thresholds_pct, alerts_topic_arn)
+    opts = pulumi.ResourceOptions(provider=provider)  # Budgets is global: the primary region's provider
+    return {
+        t.id: tenant_budget(
+            cost_caps_name(platform),
+            TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd),
+            notifications,
+            opts=opts,
+            stack=stack,
+        ).name
+        for t in tenants
+    }
 
 
 def compose_alerts(

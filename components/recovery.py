@@ -27,6 +27,7 @@ from components.region import Region
 from components.regionbase import Role
 from components.tagging import regional_provider
 from components.tenancy import RegionTenancy
+from components.tenant import Tenant
 from components.tenantidentity import TAG_NAMESPACE
 from stackconfig import DrSettings, FailoverSettings, TenantSpec
 
@@ -65,11 +66,12 @@ def tenant_keys(stack: str) -> TenantKeysByTag:
 
 
 def silo_replication_role(
-    stack: str, tenants: Sequence[TenantSpec], primary: RegionTenancy, dr: RegionTenancy
+    stack: str, tenants: Sequence[TenantSpec], primary: RegionTenancy, dr: RegionTenancy, *, serves_cells: bool = False
 ) -> list[SharedReplicationRole]:
-    """One role for every silo bucket of the stack (none without silo tenants): the silo buckets by
-    their name prefix in each region, the keys by tag. IAM roles stay constant in the tenant count."""
-    if not any(t.data_tier == "silo" for t in tenants):
+    """One role for every silo bucket of the zone (none without silo tenants, here or in a cell the
+    platform serves): the silo buckets by their name prefix in each region, the keys by tag (a
+    cell's carry the platform's stack tag). IAM roles stay constant in the tenant count."""
+    if not serves_cells and not any(t.data_tier == "silo" for t in tenants):
         return []
     return [
         SharedReplicationRole(
@@ -98,9 +100,16 @@ def replicated_buckets(stack: str, tenants: Sequence[TenantSpec], primary: Regio
                 depends_on=[primary.pool, dr.pool, primary.pool.versioning, dr.pool.versioning],
             )
         )
+    return pairs + silo_pairs(tenants, primary.tenants, dr.tenants)
+
+
+def silo_pairs(tenants: Sequence[TenantSpec], primary: Mapping[str, Tenant], dr: Mapping[str, Tenant]) -> list[BucketPair]:
+    """Each silo tenant's bucket whole to its dr counterpart under its dr key, through the shared
+    silo role (`SILOS`): the platform's inline tenants and a cell's alike."""
+    pairs = []
     for t in tenants:
         if t.data_tier == "silo":
-            source, replica = primary.tenants[t.id], dr.tenants[t.id]
+            source, replica = primary[t.id], dr[t.id]
             pairs.append(
                 BucketPair(
                     role=f"t-{t.id}",
@@ -125,6 +134,7 @@ def compose_disaster_recovery(
     regions: Mapping[Role, Region],
     failover: Failover,
     vault_lock_changeable_days: int | None,
+    serves_cells: bool = False,
 ) -> DisasterRecovery:
     """Backups copied to the dr region's locked vault, the tenant buckets replicated there, and the
     FIS experiments in the primary region, stopped by the failover alarms."""
@@ -138,7 +148,9 @@ def compose_disaster_recovery(
             database_engine=database_engine,
             database_arn=database_arn,
             bucket_pairs=replicated_buckets(stack, tenants, primary.tenancy, dr.tenancy),
-            shared_replication_roles=silo_replication_role(stack, tenants, primary.tenancy, dr.tenancy),
+            shared_replication_roles=silo_replication_role(
+                stack, tenants, primary.tenancy, dr.tenancy, serves_cells=serves_cells
+            ),
             backup_retention_days=settings.backup_retention_days,
             backup_schedule=settings.backup_schedule,
             vault_lock_changeable_days=vault_lock_changeable_days,

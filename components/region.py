@@ -108,7 +108,7 @@ def compose_region(
                 admin_password=database.master_password,
                 write_path=endpoints.write_path,
             ),
-            tenants=service_tenants(cfg, tenancy, api_keys),
+            tenants=service_tenants(cfg, cfg.tenants, tenancy.tenants, tenancy.handles, api_keys.digests),
             cost_labels={"meridian.io/stack": stack, "meridian.io/cost-center": cfg.cost.cost_center},
             vpc_cidr=str(base.spec.cidr),
             database_cidrs=network.data_subnet_cidrs,

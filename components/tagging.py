@@ -31,6 +31,7 @@ TAG_ZONE = "meridian:zone"
 TAG_REGION = "meridian:region"
 TAG_COST_CENTER = "meridian:cost-center"
 TAG_TENANT = "meridian:tenant"
+TAG_CELL = "meridian:cell"
 # Tags something other than Pulumi owns at run time: every provider ignores them (`ignore_tags`), so
 # neither a refresh nor an `up` sees or removes them.
 RUNTIME_TAGS = (OVER_BUDGET_TAG,)
@@ -43,9 +44,14 @@ class ProviderSettings:
     cost_center: str
     account_id: str | None = None
     """The only account the providers may act in; None leaves them unpinned (preflight warns)."""
+    cell: str | None = None
+    """A cell stack's name: its resources carry `meridian:cell` and, as `meridian:stack`, their
+    platform's name (`stack`), so what the platform finds by that tag (the cap enforcer's tenant
+    keys, the replication roles' tenant keys, the backup selection, the zone's budget) covers them."""
 
     def tags(self, region: str) -> dict[str, str]:
-        return {TAG_STACK: self.stack, TAG_ZONE: self.zone, TAG_REGION: region, TAG_COST_CENTER: self.cost_center}
+        tags = {TAG_STACK: self.stack, TAG_ZONE: self.zone, TAG_REGION: region, TAG_COST_CENTER: self.cost_center}
+        return tags if self.cell is None else {**tags, TAG_CELL: self.cell}
 
 
 _SETTINGS: list[ProviderSettings] = []

@@ -1,17 +1,21 @@
 """A region's tenancy, composed: the shared pool, the tenant identity, and each tenant's slice.
 
+The slices stand on the region's handles (components.handles): a platform's own pool, identity and
+cluster, or a cell's reading of its platform's; `compose_tenant_slices` and `service_tenants` serve both.
+
 Plain functions over the components, no component of their own (see components.regionbase).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 
-from components.apikeys import TenantApiKeys
+from components.cluster import Cluster
 from components.database import ReplicatedDatabase
+from components.handles import RegionHandles
 from components.naming import silo_bucket_prefix
 from components.regionbase import RegionBase
 from components.tenant import Tenant, TenantArgs
@@ -19,7 +23,7 @@ from components.tenantidentity import TenantIdentity, TenantIdentityArgs
 from components.tenantpool import TenantPool, TenantPoolArgs
 from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
 from components.workload import SERVICE_ACCOUNT, TenantDataAccess, WorkloadTenant
-from stackconfig import StackConfig
+from stackconfig import StackConfig, TenantSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +36,8 @@ class RegionTenancy:
     """Tenant id -> the tenant's slice of this region, in the config's order."""
     silo_bucket_prefix: pulumi.Output[str]
     """Every silo bucket of the region is named `<prefix><namespace>` (components.naming)."""
+    handles: RegionHandles
+    """What the region's tenant slices stand on: the platform's tenants, and its cells' (exported)."""
 
 
 def compose_tenancy(
@@ -60,7 +66,51 @@ def compose_tenancy(
         ),
         opts=pulumi.ResourceOptions(providers={"aws": base.provider}),
     )
-    tenants = {
+    handles = region_handles(pool, identity, silo_prefix, cluster)
+    tenants = compose_tenant_slices(
+        stack,
+        cfg,
+        cfg.tenants,
+        region=region,
+        handles=handles,
+        database_cidrs=base.network.data_subnet_cidrs,
+        vpc_cidr=str(base.spec.cidr),
+        opts=in_region,
+    )
+    return RegionTenancy(pool=pool, identity=identity, tenants=tenants, silo_bucket_prefix=silo_prefix, handles=handles)
+
+
+def region_handles(
+    pool: TenantPool, identity: TenantIdentity, silo_prefix: pulumi.Output[str], cluster: Cluster
+) -> RegionHandles:
+    """The platform's live parts of a region as the handles its tenants (and its cells') stand on."""
+    return RegionHandles(
+        pool_bucket_name=pool.bucket_name,
+        pool_bucket_arn=pool.bucket_arn,
+        pool_key_arn=pool.key_arn,
+        identity_role_arn=identity.role_arn,
+        silo_bucket_prefix=silo_prefix,
+        cluster_name=cluster.cluster_name,
+        cluster_endpoint=cluster.endpoint,
+        cluster_ca_data=cluster.certificate_authority_data,
+    )
+
+
+def compose_tenant_slices(
+    stack: str,
+    cfg: StackConfig,
+    tenants: Sequence[TenantSpec],
+    *,
+    region: str,
+    handles: RegionHandles,
+    database_cidrs: Sequence[str],
+    vpc_cidr: str,
+    opts: pulumi.ResourceOptions,
+) -> dict[str, Tenant]:
+    """Each tenant's slice of one region, on the region's handles (the platform's live parts, or a
+    cell's reading of them): the one composition platform and cells share. `opts` carries the
+    region's AWS and kubernetes providers."""
+    return {
         t.id: Tenant(
             f"{stack}-{region}-t-{t.id}",
             TenantArgs(
@@ -69,41 +119,46 @@ def compose_tenancy(
                 region=region,
                 **cfg.quota_of(t).model_dump(),
                 data_tier=t.data_tier,
-                pool_bucket_arn=pool.bucket_arn,
-                pool_bucket_name=pool.bucket_name,
+                pool_bucket_arn=handles.pool_bucket_arn,
+                pool_bucket_name=handles.pool_bucket_name,
                 force_destroy=cfg.force_delete,
-                cluster_name=cluster.cluster_name,
-                identity_role_arn=identity.role_arn,
-                silo_bucket_prefix=silo_prefix,
-                database_cidrs=base.network.data_subnet_cidrs,
-                vpc_cidr=str(base.spec.cidr),
+                cluster_name=handles.cluster_name,
+                identity_role_arn=handles.identity_role_arn,
+                silo_bucket_prefix=handles.silo_bucket_prefix,
+                database_cidrs=database_cidrs,
+                vpc_cidr=vpc_cidr,
                 platform_namespace=WORKLOAD_NAMESPACE,
             ),
-            opts=in_region,
+            opts=opts,
         )
-        for t in cfg.tenants
+        for t in tenants
     }
-    return RegionTenancy(pool=pool, identity=identity, tenants=tenants, silo_bucket_prefix=silo_prefix)
 
 
-def service_tenants(cfg: StackConfig, tenancy: RegionTenancy, api_keys: TenantApiKeys) -> list[WorkloadTenant]:
+def service_tenants(
+    cfg: StackConfig,
+    tenants: Sequence[TenantSpec],
+    slices: Mapping[str, Tenant],
+    handles: RegionHandles,
+    digests: Mapping[str, pulumi.Input[str]],
+) -> list[WorkloadTenant]:
     """The service's view of each tenant in one region: quotas (the stack config: their one source),
     key digest, and where its data lives with the role that reaches it."""
     return [
         WorkloadTenant(
             id=t.id,
             plan=t.plan,
-            key_digest=api_keys.digests[t.id],
+            key_digest=digests[t.id],
             data=TenantDataAccess(
-                bucket=tenancy.tenants[t.id].bucket_name,
-                prefix=tenancy.tenants[t.id].prefix,
-                namespace=tenancy.tenants[t.id].namespace,
-                kms_key_arn=tenancy.tenants[t.id].key_arn,
-                role_arn=tenancy.identity.role_arn,
+                bucket=slices[t.id].bucket_name,
+                prefix=slices[t.id].prefix,
+                namespace=slices[t.id].namespace,
+                kms_key_arn=slices[t.id].key_arn,
+                role_arn=handles.identity_role_arn,
                 # pool replicas from the other region are under this region's pool key; silo replicas under the tenant's
-                replica_key_arn=tenancy.pool.key_arn if t.data_tier == "pool" else None,
+                replica_key_arn=handles.pool_key_arn if t.data_tier == "pool" else None,
             ),
             **cfg.quota_of(t).model_dump(),
         )
-        for t in cfg.tenants
+        for t in tenants
     ]

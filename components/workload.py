@@ -261,9 +261,21 @@ def tenant_file(tenants: Sequence[WorkloadTenant]) -> pulumi.Output[str]:
     n = len(tenants)
     return pulumi.Output.secret(
         pulumi.Output.all(*[t.key_digest for t in tenants], *_data_inputs(tenants)).apply(
-            lambda v: render_tenant_entries(tenants=tenants, digests=v[:n], data=_resolved_data(tenants, v[n:]))
+            lambda v: _within_a_secret(
+                render_tenant_entries(tenants=tenants, digests=v[:n], data=_resolved_data(tenants, v[n:])), n
+            )
         )
     )
+
+
+def _within_a_secret(text: str, tenants: int) -> str:
+    """`text`, refused if a Secret cannot hold it (the preview fails naming the fix, not the apply)."""
+    size = len(text.encode())
+    if size > SECRET_MAX_BYTES:
+        raise ValueError(
+            f"the tenant file of {tenants} tenants is {size:,} bytes, over a Secret's {SECRET_MAX_BYTES:,}: lower cells.size"
+        )
+    return text
 
 
 def render_settings(
@@ -300,6 +312,23 @@ def render_settings(
         tenant_files_dir=tenant_files_dir,
     )
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
+
+
+SECRET_MAX_BYTES = 1024 * 1024  # a Kubernetes Secret's data, all keys together
+
+
+def tenant_file_secret(
+    name: str, cell: str, tenants: Sequence[WorkloadTenant], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    """A cell's tenant file, `meridian-tenants-<cell>` in the platform namespace (key `tenants.json`),
+    which the platform's workload mounts: a Secret holds at most 1 MiB, so a cell's tenants get their own."""
+    return k8s.core.v1.Secret(
+        name,
+        metadata={"name": tenant_file_secret_name(cell), "namespace": NAMESPACE, "labels": {"meridian.io/cell": cell}},
+        type="Opaque",
+        string_data={TENANT_FILE_KEY: tenant_file(tenants)},
+        opts=opts,
+    )
 
 
 def render_migration(*, db: DatabaseAccess, region: str, writer_host: str, admin_password: str, secret_arn: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from meridian.configdoc import config_reference
 from meridian.engine.plan import GLOBAL
 from meridian.errors import BadInput
-from meridian.project import stacks_of
+from meridian.project import platform_stacks_of
 
 BENCH_RESULTS = Path("benchmarks") / "results" / "preview_scale.json"
 # Timings describe a program of a given size: within this share of its resource count they still do
@@ -71,7 +71,7 @@ def stack_facts(project_dir: Path) -> dict[str, StackFacts]:
                 text=True,
                 env={**os.environ, "NO_COLOR": "1"},
             )
-            for stack in stacks_of(project_dir)
+            for stack in platform_stacks_of(project_dir)  # a cell's figures come with its zone's (the zone preview)
         }
         facts = {}
         for stack, proc in procs.items():

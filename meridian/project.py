@@ -20,6 +20,13 @@ def stacks_of(project_dir: Path) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
+def platform_stacks_of(project_dir: Path) -> list[str]:
+    """The stacks that are not cells (a cell's file names `meridian:platform`)."""
+    from stackconfig.zone import PLATFORM_KEY, stack_config
+
+    return [s for s in stacks_of(project_dir) if PLATFORM_KEY not in (stack_config(project_dir, s) or {})]
+
+
 def require_stack(project_dir: Path, stack: str) -> None:
     known = stacks_of(project_dir)
     if stack not in known:

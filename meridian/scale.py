@@ -29,4 +29,8 @@ def tenant_overrides(project_dir: Path, stack: str, count: int) -> Overrides:
     headroom = cfg.cost.stack_cap_usd - sum(t.monthly_budget_usd for t in cfg.tenants)
     budgets = sum(t.monthly_budget_usd for t in tenants)
     cost = cfg.cost.model_copy(update={"stack_cap_usd": max(cfg.cost.stack_cap_usd, math.ceil(budgets + headroom))})
-    return Overrides({"tenants": [as_written(t) for t in tenants], "cost": as_written(cost)}, source=f"--tenants {count}")
+    cells = cfg.cells.model_copy(update={"size": max(cfg.cells.size, count)})  # a scale run of one stack, whatever its cells
+    return Overrides(
+        {"tenants": [as_written(t) for t in tenants], "cost": as_written(cost), "cells": as_written(cells)},
+        source=f"--tenants {count}",
+    )

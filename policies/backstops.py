@@ -20,12 +20,14 @@ from typing import Any
 
 from ruleutil import (
     CRITICAL,
+    InPlatform,
     Stack,
     UnknownValueError,
     Unverifiable,
     as_list,
     dig,
     peek,
+    platform_stack_setting,
     resource_region,
     stack_policy,
     string_list,
@@ -70,13 +72,11 @@ def check_backstops(resources: list[Any], config: dict) -> list[tuple[str | None
             where = cluster.rsplit("::", 1)[-1] or "the default cluster"
             for name in required:
                 policy = policies.get((cluster, name))
-                if policy is None:
-                    out.append(
-                        (
-                            None,
-                            f"Cluster {where} must have the ValidatingAdmissionPolicy {name} (tenant namespaces' runtime backstop)",
-                        )
+                if policy is None:  # a cell's cluster is its platform's, which installs them
+                    finding = (
+                        f"Cluster {where} must have the ValidatingAdmissionPolicy {name} (tenant namespaces' runtime backstop)"
                     )
+                    out.append((None, InPlatform.note(config, finding)))
                     continue
                 if dig(policy.props, "spec", "failurePolicy", default="Fail") != "Fail":
                     out.append((policy.urn, f"ValidatingAdmissionPolicy {name} must fail closed (`failurePolicy: Fail`)"))
@@ -151,6 +151,7 @@ backstops = stack_policy(
     check=check_backstops,
     severity=CRITICAL,
     config={
+        **platform_stack_setting(),
         "requiredAdmissionPolicies": string_list(
             ["meridian-tenant-workloads", "meridian-tenant-role-bindings", "meridian-tenant-cluster-bindings"],
             "ValidatingAdmissionPolicy names every tenant cluster must have (components.admission)",

@@ -10,6 +10,7 @@ from ruleutil import (
     HIGH,
     MEDIUM,
     UNKNOWN,
+    InPlatform,
     Stack,
     UnknownValueError,
     Unverifiable,
@@ -18,6 +19,7 @@ from ruleutil import (
     judge_each,
     labels_of,
     peek,
+    platform_stack_setting,
     stack_policy,
     tags_of,
 )
@@ -134,7 +136,13 @@ def check_stack_budget(resources: list[Any], config: dict) -> list[tuple[str | N
         return unverifiable
     seen = ", ".join(sorted(names)) or "<stack>"
     return [
-        (None, f"The stack must have an AWS Budget filtered on tag `{tag}` = {seen} (cost filter TagKeyValue user:{tag}${seen})")
+        (
+            None,
+            InPlatform.note(
+                config,
+                f"The stack must have an AWS Budget filtered on tag `{tag}` = {seen} (cost filter TagKeyValue user:{tag}${seen})",
+            ),
+        )
     ]
 
 
@@ -150,7 +158,8 @@ stack_budget = stack_policy(
             "type": "string",
             "default": "meridian:stack",
             "description": "cost-allocation tag naming a resource's stack",
-        }
+        },
+        **platform_stack_setting(),
     },
     remediation="Set `meridian:cost.stack_cap_usd`; components.cost.CostCaps creates the stack budget with alerts at the configured thresholds.",
     limits="The budget's limit against the cap is judged by budgets-limit-and-cap-enforced.",
@@ -286,14 +295,18 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             return f"{action.name}: fires above 100 % of the limit"
         return _definition_problem(action, kind, principals, policies)
 
-    def runs_enforcer(budget: Any, limit: float) -> bool:
-        at_the_limit = any(
+    def notifies_at_limit(budget: Any, limit: float) -> bool:
+        return any(
             dig(n, "notificationType", default="") == "ACTUAL"
             and float(dig(n, "threshold", default=float("inf")))
             <= (100 if dig(n, "thresholdType", default="PERCENTAGE") == "PERCENTAGE" else limit)
             for n in as_list(dig(budget.props, "notifications"))
         )
-        return at_the_limit and any(t.urn in enforcing_topics for t in stack.linked(budget, "notifications", TOPIC))
+
+    def runs_enforcer(budget: Any, limit: float) -> bool:
+        return notifies_at_limit(budget, limit) and any(
+            t.urn in enforcing_topics for t in stack.linked(budget, "notifications", TOPIC)
+        )
 
     def judge(budget: Any) -> list[tuple[str | None, str]]:
         nonlocal tenant_total
@@ -322,15 +335,15 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
                     out.append((a.urn, Unverifiable.of(exc, "does the hard cap attach a deny to principals of the stack?")))
                     problems.append(None)
             if None not in problems and not runs_enforcer(budget, limit):
-                out.append(
-                    (
-                        budget.urn,
-                        "Tenant budget must enforce the cap: an automatic APPLY_IAM_POLICY / SCP / SSM BudgetAction at no more "
-                        "than 100 % of the limit attaching a deny policy to principals of the stack, or an actual-spend "
-                        "notification at no more than 100 % to a topic that runs an enforcing function (SNS subscription, "
-                        f"protocol lambda) ({'; '.join(problems) or 'it has no action'})",
-                    )
+                finding = (
+                    "Tenant budget must enforce the cap: an automatic APPLY_IAM_POLICY / SCP / SSM BudgetAction at no more "
+                    "than 100 % of the limit attaching a deny policy to principals of the stack, or an actual-spend "
+                    "notification at no more than 100 % to a topic that runs an enforcing function (SNS subscription, "
+                    f"protocol lambda) ({'; '.join(problems) or 'it has no action'})"
                 )
+                # a cell's budget notifying a topic its plan does not hold: the platform's, whose enforcer it cannot see
+                elsewhere = not problems and not stack.linked(budget, "notifications", TOPIC) and notifies_at_limit(budget, limit)
+                out.append((budget.urn, InPlatform.note(config, finding) if elsewhere else finding))
         if is_tenant or is_stack:
             alerts = [
                 n
@@ -377,6 +390,7 @@ budget_caps = stack_policy(
             "default": "meridian:stack",
             "description": "cost-allocation tag naming a resource's stack",
         },
+        **platform_stack_setting(),
     },
     remediation="Set budgets from `meridian:cost` and `meridian:tenants` (components.cost.CostCaps): limit = the cap in USD per month, "
     "notifications at the alert thresholds to the alert topic, which runs the cap enforcer (components/functions/cap_enforcer.py).",

@@ -20,6 +20,7 @@ from ruleutil import (
     S3_BUCKETS,
     UNKNOWN,
     VPC,
+    InPlatform,
     Stack,
     UnknownValueError,
     Unverifiable,
@@ -30,6 +31,7 @@ from ruleutil import (
     judge_each,
     known,
     peek,
+    platform_stack_setting,
     resource_policy,
     resource_region,
     stack_policy,
@@ -433,13 +435,12 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
     def judge_data(r: Any) -> list[tuple[str | None, str]]:
         if any(selection_picks(s, r, stack) for s in selections):
             return []
-        return [
-            (
-                r.urn,
-                f"{r.resource_type.rsplit(':', 1)[-1]} must be selected by an AWS Backup plan (a backup Selection whose `resources` "
-                "name it, whose tag criteria it meets, and whose `notResources` do not exclude it)",
-            )
-        ]
+        finding = (
+            f"{r.resource_type.rsplit(':', 1)[-1]} must be selected by an AWS Backup plan (a backup Selection whose `resources` "
+            "name it, whose tag criteria it meets, and whose `notResources` do not exclude it)"
+        )
+        # a cell's buckets carry its platform's stack tag, which the platform's selection picks
+        return [(r.urn, InPlatform.note(config, finding) if not selections else finding)]
 
     def replica_cluster(c: Any) -> bool:
         """A copy of another cluster's data: a replica, or an Aurora global secondary (it joins a
@@ -471,6 +472,7 @@ backup_coverage = stack_policy(
     check=check_backup_coverage,
     severity=HIGH,
     config={
+        **platform_stack_setting(),
         "minRetentionDays": {
             "type": "integer",
             "minimum": 1,

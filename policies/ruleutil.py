@@ -94,6 +94,36 @@ class Unverifiable(str):
         return cls.of(unknown(*path.split(".")), what)
 
 
+class InPlatform(Unverifiable):
+    """A cell stack's finding about what its platform stack holds (pack config `platformStack`: the
+    stack budget, the cap enforcer, the tenant role, the admission policies, the backup selection):
+    reported advisory, as unverifiable from this stack's plan; never passed silently, never failed
+    for absence alone. The platform's own plan is judged in full."""
+
+    @classmethod
+    def note(cls, config: Mapping[str, Any], finding: str) -> InPlatform | str:
+        """`finding` as an advisory when this stack is a cell, else as it is (a violation)."""
+        platform = config.get("platformStack")
+        if not platform:
+            return finding
+        return cls(
+            f"{finding} -- in platform stack {platform!r}, which this cell stack reads through a StackReference: "
+            "not verifiable from this stack's plan; the platform's own plan is judged in full"
+        )
+
+
+def platform_stack_setting() -> dict[str, Any]:
+    """The config property of the rules that leave parts of a cell stack to its platform."""
+    return {
+        "platformStack": {
+            "type": "string",
+            "default": "",
+            "description": "a cell stack's platform stack (generated from `meridian:platform`): what the platform "
+            "holds is reported as an advisory, not a violation; empty for a platform stack",
+        }
+    }
+
+
 def judge_each(resources: Iterable[Any], judge: Callable[[Any], list[tuple[str | None, str]]]) -> list[tuple[str | None, str]]:
     """Judge resource by resource: an unknown value met while judging one resource becomes that
     resource's own `Unverifiable` finding, and the next resource is judged all the same."""

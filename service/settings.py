@@ -78,6 +78,7 @@ class TenantEntry:
     data: TenantData | None = None
 
     def to_dict(self) -> dict:
+        """The entry as the settings file (and a cell's tenant file) holds it."""
         q = self.quota
         return {
             "id": self.id,

@@ -13,7 +13,8 @@ This package sits below both `components/` and `meridian/` and imports neither:
   checks/    the rules that span keys, one module per section
   parsing    values -> StackConfig or ConfigError (pydantic's errors plus the checks')
   providers  keys of other namespaces, checked against the installed provider SDKs
-  loading    the sources: the YAML files, overrides, the engine
+  loading    the sources: the YAML files, overrides, the engine; a cell stack as its platform's keys with its tenants
+  zone       the stack files of a zone read together: a tenant in two stacks, the zone's budgets over its cap
   planning   the pure arithmetic the config and the components share (failover budget, subnets, sizing)
 """
 
@@ -26,6 +27,7 @@ from stackconfig.models import (
     ZONE_REGIONS,
     AlertSettings,
     AlertSubscription,
+    CellSettings,
     ClusterSettings,
     CostSettings,
     DatabaseSettings,
@@ -56,6 +58,7 @@ __all__ = [
     "ZONE_REGIONS",
     "AlertSettings",
     "AlertSubscription",
+    "CellSettings",
     "ClusterSettings",
     "ConfigError",
     "CostSettings",

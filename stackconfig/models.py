@@ -28,6 +28,9 @@ ZONE_REGIONS: dict[str, tuple[str, ...]] = {
 S3_RTC_MINUTES = 15  # S3 Replication Time Control's bound (the only value AWS accepts)
 
 TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
+# A stack's name as its file spells it (`Pulumi.<name>.yaml`); short, because it prefixes resource names.
+StackName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
+DEFAULT_CELL_SIZE = 1000
 Percent = Annotated[int, Field(ge=1, le=100)]
 
 
@@ -255,7 +258,12 @@ class CostSettings(_Model):
     """What the stack may cost and who is told as it gets close."""
 
     cost_center: str = Field(min_length=1, description="value of the meridian:cost-center tag on every resource")
-    stack_cap_usd: float = Field(gt=0, description="the stack's AWS Budget in USD per month; tenant budgets must fit in it")
+    stack_cap_usd: float = Field(
+        gt=0,
+        description="the AWS Budget in USD per month of the platform stack and its cells together (a cell's resources "
+        "carry the platform's meridian:stack tag, so the one budget sees the zone's spend): the tenant budgets of "
+        "every stack of the zone must fit in it",
+    )
     alert_thresholds_pct: tuple[Percent, ...] = Field(
         (50, 80, 100), description="budget alerts at these percentages of each budget, strictly increasing"
     )
@@ -426,6 +434,22 @@ class QuotaSettings(_Model):
     )
 
 
+class CellSettings(_Model):
+    """Tenant cells: the cell stacks a platform stack serves, and how many tenants one stack may hold."""
+
+    size: int = Field(
+        DEFAULT_CELL_SIZE,
+        ge=1,
+        description="the most tenants any one stack of the zone holds: each cell's, and the platform's own inline tenants",
+    )
+    names: tuple[StackName, ...] = Field(
+        (),
+        description="the cell stacks this platform serves (each a Pulumi.<name>.yaml naming this stack as its platform): "
+        "the workload mounts their tenant files and the stack exports cell_handles for them; a listed cell may "
+        "come up after the platform",
+    )
+
+
 class StackConfig(_Model):
     """Everything under the `meridian:` namespace of one stack."""
 
@@ -461,6 +485,12 @@ class StackConfig(_Model):
         description="The stack's tenants: unique ids, each on a plan of the catalog, budgets summing to at most cost.stack_cap_usd."
     )
     cost: CostSettings = Field(description=CostSettings.__doc__)
+    cells: CellSettings = Field(CellSettings(), description=CellSettings.__doc__)
+    platform: StackName | None = Field(
+        None,
+        description="a cell stack only: the platform stack it belongs to (its file holds only platform and tenants; "
+        "everything else is the platform's, read from Pulumi.<platform>.yaml at the same commit)",
+    )
     dr: DrSettings = Field(DrSettings(), description=DrSettings.__doc__)
     production: bool = Field(
         False, description="a production stack: drills refuse it without an explicit flag; needs aws_account_id and alerts"
@@ -498,6 +528,10 @@ class StackConfig(_Model):
     @property
     def allowed_regions(self) -> tuple[str, ...]:
         return ZONE_REGIONS[self.zone]
+
+    @property
+    def is_cell(self) -> bool:
+        return self.platform is not None
 
     def quota_of(self, tenant: TenantSpec) -> Quota:
         plan = self.plans[tenant.plan]

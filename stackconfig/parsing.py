@@ -23,12 +23,14 @@ from stackconfig.providers import declared_namespaces, foreign_key_problems
 @dataclass(frozen=True)
 class RawConfig:
     """The merged `meridian:` keys of one stack and, per top-level key, the file that set it;
-    `foreign` holds every key of another namespace (`aws:region`) and the file that set it."""
+    `foreign` holds every key of another namespace (`aws:region`) and the file that set it;
+    `problems` what reading the files found already (a cell's platform, the zone's other stacks)."""
 
     values: dict[str, Any]
     sources: dict[str, str]
     default_source: str = "config"
     foreign: dict[str, str] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
 
     def source_of(self, top_key: str) -> str:
         return self.sources.get(top_key, self.default_source)
@@ -151,7 +153,7 @@ def _valid_sections(values: Mapping[str, Any], failed: set[str]) -> dict[str, An
 
 def validate(raw: RawConfig) -> StackConfig:
     """`parse_config` plus the keys of other namespaces: every problem of both in one ConfigError."""
-    foreign = foreign_key_problems(raw.foreign, declared_namespaces(raw.values))
+    foreign = list(raw.problems) + foreign_key_problems(raw.foreign, declared_namespaces(raw.values))
     try:
         cfg = parse_config(raw)
     except ConfigError as exc:

@@ -50,7 +50,7 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
 
     from meridian.engine.run import run_program
 
-    if req.bare:
+    if req.bare:  # a cell's platform is run first (engine.run.referenced_outputs), in a process of its own
         run = run_program(prep.project_dir, req.stack, record=False, overrides=prep.overrides)
         if text:
             console.print(f"{run.resource_count} resources in {run.seconds:.2f} s (bare)")

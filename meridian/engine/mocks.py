@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
+from pulumi.runtime.rpc import _special_secret_sig as SECRET_SIG  # noqa: N812
+from pulumi.runtime.rpc import _special_sig_key as SIG_KEY  # noqa: N812 - the wire format's own names
 
 ACCOUNT_ID = "123456789012"
 
@@ -423,7 +425,7 @@ INVOKES: dict[str, Callable[[Outputs, str], Outputs]] = {
 }
 
 
-def _kubeconfig_region(kubeconfig: Any) -> str | None:
+def kubeconfig_region(kubeconfig: Any) -> str | None:
     """The region a kubernetes provider talks to, from its `aws eks get-token --region` exec args."""
     try:
         exec_args = json.loads(kubeconfig)["users"][0]["user"]["exec"]["args"]
@@ -436,6 +438,28 @@ class MockConfigError(Exception):
     """The program placed a resource where no region can be determined (the engine would refuse it too)."""
 
 
+class UnknownStackReference(Exception):
+    """The program reads a stack the engine was not given the outputs of."""
+
+
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+def stack_reference_state(name: str, outputs: Outputs) -> Outputs:
+    """What the engine's builtin provider reads for a `pulumi:pulumi:StackReference` (its id the
+    stack's name): the stack's outputs as the referenced stack's state holds them (secrets still
+    secret, wire-encoded) and the names of the outputs holding a secret, sorted."""
+    return {"name": name, "outputs": outputs, "secretOutputNames": sorted(k for k, v in outputs.items() if _holds_secret(v))}
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get(SIG_KEY) == SECRET_SIG or any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
+
+
 class MeridianMocks(pulumi.runtime.Mocks):
     """Mocks that answer like AWS would, per region of the resource's provider.
 
@@ -444,8 +468,13 @@ class MeridianMocks(pulumi.runtime.Mocks):
     is an error: the real engine would fail at `up` (no region), and silently assuming us-east-1
     would make every residency check pass or fail for the wrong reason."""
 
-    def __init__(self, default_region: str | None = None, first_preview: bool = False) -> None:
+    def __init__(
+        self, default_region: str | None = None, first_preview: bool = False, stack_outputs: Mapping[str, Outputs] | None = None
+    ) -> None:
         self._provider_region: dict[str, str] = {}  # provider id -> region
+        # fully qualified stack name (`organization/meridian/us`) -> its outputs, wire-encoded
+        # (unknowns as the engine's sentinel, secrets as secret values): what a StackReference reads
+        self._stack_outputs = dict(stack_outputs or {})
         self._default_region = default_region
         # A first `pulumi preview`: nothing exists yet, so every computed output (ids, ARNs,
         # endpoints) of a resource being created is unknown; only its own inputs are known.
@@ -472,12 +501,21 @@ class MeridianMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ.startswith("pulumi:providers:"):
             pid = f"provider-{_digest(args.typ, args.name)}"
-            region = args.inputs.get("region") or _kubeconfig_region(args.inputs.get("kubeconfig"))
+            region = args.inputs.get("region") or kubeconfig_region(args.inputs.get("kubeconfig"))
             if isinstance(region, str) and region:
                 self._provider_region[pid] = region
             elif args.typ == "pulumi:providers:aws":
                 raise MockConfigError(f"AWS provider {args.name} has no `region`: give every provider its region explicitly")
             return pid, dict(args.inputs)
+        if args.typ == STACK_REFERENCE:  # a read (the SDK's mocks pass reads as custom=False)
+            name = str(args.inputs.get("name") or args.resource_id)
+            if name not in self._stack_outputs:
+                given = ", ".join(sorted(self._stack_outputs)) or "none"
+                raise UnknownStackReference(
+                    f"the program reads stack {name} (StackReference {args.name}): preview it first and pass its outputs "
+                    f"(stacks given: {given})"
+                )
+            return name, stack_reference_state(name, self._stack_outputs[name])
         if not args.custom:
             return "", {}
         region = self.region_of(args.provider, args.inputs, f"{args.typ} {args.name}") or ""

@@ -5,7 +5,7 @@ get the same document from the same run (and the same checks: a stale policy con
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,12 @@ def plan_stack(
     policy: bool = True,
     first_preview: bool = False,
     while_analyzing: Callable[[Plan, CostReport], None] | None = None,
+    stack_outputs: Mapping[str, dict[str, Any]] | None = None,
 ) -> StackPlan:
     """Run the program once, recording every registration, with the policy pack (unless `policy`
     is off) analyzing them as they come. `while_analyzing(plan, cost)` runs after the program and
-    before the analyzer's last answer (its stack rules): a caller renders there for free."""
+    before the analyzer's last answer (its stack rules): a caller renders there for free.
+    `stack_outputs`: what the program's StackReferences read (default: a cell's platform's, engine.run)."""
     with contextlib.ExitStack() as scope:
         # bad policy config exits 2 before the program; the analyzer starts now and works while the program runs
         stream = open_policy_stream(scope, project_dir, stack, cfg, overridden=overrides is not None) if policy else None
@@ -79,6 +81,7 @@ def plan_stack(
             overrides=overrides,
             on_register=stream.on_register if stream else None,
             first_preview=first_preview,
+            stack_outputs=stack_outputs,
         )
         if stream is not None:
             stream.close()  # the analyzer drains and runs AnalyzeStack in the background from here

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from meridian.engine.mocks import kubeconfig_region
 from meridian.engine.recorder import Registration, is_resource, plain_struct
 from meridian.engine.secretdigest import plan_secrets
 
@@ -67,6 +68,15 @@ class Plan:
             if r.type == "pulumi:providers:aws" and (region := r.explicit_region) is not None
         }
 
+    @cached_property
+    def kubernetes_provider_regions(self) -> dict[str, str]:
+        return {
+            r.urn: region
+            for r in self.registrations
+            if r.type == "pulumi:providers:kubernetes"
+            and (region := kubeconfig_region(plain_struct(r.inputs).get("kubeconfig"))) is not None
+        }
+
     def region_of(self, reg: Registration) -> str:
         """A per-resource `region` (pulumi-aws 7) wins over the provider's region."""
         region = self._regions.get(reg.urn)
@@ -80,8 +90,12 @@ class Plan:
             return explicit
         if reg.provider_urn in self.provider_regions:
             return self.provider_regions[reg.provider_urn]
-        # A provider of another package (kubernetes) sits in the component of the cluster it talks to.
+        # A provider of another package (kubernetes) talks to one region's cluster: its kubeconfig's
+        # `aws eks get-token --region` says which (a cell's, parented to the stack), else the component
+        # of the cluster it sits in does.
         provider = self.by_urn.get(reg.provider_urn)
+        if reg.provider_urn in self.kubernetes_provider_regions:
+            return self.kubernetes_provider_regions[reg.provider_urn]
         if provider is not None and provider.parent in self.by_urn and provider.parent != reg.urn:
             return self.component_region(provider.parent) or GLOBAL
         return GLOBAL

@@ -6,24 +6,31 @@ Runtime state in the SDK is global: run one stack per process.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import runpy
 import sys
 import time
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf.json_format import MessageToDict
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 
-from meridian.engine.mocks import MeridianMocks
+from meridian.engine.mocks import MeridianMocks, UnknownStackReference
 from meridian.engine.recorder import REDACTED, RecordingMonitor, Registration, is_resource
 from meridian.errors import ProgramFailed
 from stackconfig import Overrides, engine_config
 
 PROJECT = "meridian"
+ORGANIZATION = "organization"
+PLATFORM_KEY = "meridian:platform"  # a cell stack's config names its platform  # what a self-managed backend names every stack's organization
 # Packages the program imports from its own directory (meridian itself imports some of them too).
 PROGRAM_PACKAGES = ("components", "stackconfig", "service")
 
@@ -35,6 +42,9 @@ class ProgramRun:
     seconds: float
     registrations: list[Registration] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    wire_outputs: dict[str, Any] = field(default_factory=dict)
+    """The outputs as the engine keeps them in the stack's state (unknowns as its sentinel, secrets
+    still secret): what another stack's StackReference reads."""
 
 
 async def _resolve(value: Any) -> Any:
@@ -54,16 +64,22 @@ def run_program(
     on_register=None,
     overrides: Overrides | None = None,
     first_preview: bool = False,
+    stack_outputs: Mapping[str, dict[str, Any]] | None = None,
 ) -> ProgramRun:
     """Run `__main__.py` of `project_dir` for `stack`; with `record`, keep every registration.
-    `first_preview`: computed outputs of resources being created are unknown, as in a first `pulumi preview`."""
+    `first_preview`: computed outputs of resources being created are unknown, as in a first `pulumi preview`.
+    `stack_outputs`: stack name -> its `wire_outputs`, what the program's StackReferences read
+    (default: a cell's platform's, from a run of it in a process of its own: `referenced_outputs`)."""
     config = engine_config(project_dir, stack, overrides)
+    if stack_outputs is None:  # a cell reads its platform's outputs: previewed first, in a process of its own
+        stack_outputs = referenced_outputs(project_dir, config.get(PLATFORM_KEY), first_preview=first_preview)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(config)
-    mocks = MeridianMocks(config.get("aws:region"), first_preview=first_preview)
+    references = {qualified(name): outputs for name, outputs in (stack_outputs or {}).items()}
+    mocks = MeridianMocks(config.get("aws:region"), first_preview=first_preview, stack_outputs=references)
     monitor: MockMonitor = RecordingMonitor(mocks, on_register) if record else _CountingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor, organization=ORGANIZATION)
 
     os.chdir(project_dir)
     use_project_modules(project_dir)
@@ -72,16 +88,31 @@ def run_program(
         loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
     except pulumi.RunError as exc:
         raise ProgramFailed(f"the program stopped: {exc}") from None
+    except UnknownStackReference as exc:
+        raise ProgramFailed(f"stack {stack}: {exc}") from None
     except Exception as exc:  # the program's own bug: report it as the engine would
         raise ProgramFailed(f"the program raised {type(exc).__name__}: {exc}") from exc
     seconds = time.perf_counter() - started
 
-    if not record:
-        return ProgramRun(stack, monitor.count, seconds)
     root = pulumi.runtime.settings.get_root_resource()
-    outputs = {k: loop.run_until_complete(_resolve(v)) for k, v in (root.outputs if root else {}).items()}
+    exported = root.outputs if root else {}
+    wire = MessageToDict(loop.run_until_complete(rpc.serialize_properties(exported, {})))
+    if not record:
+        return ProgramRun(stack, monitor.count, seconds, wire_outputs=wire)
+    outputs = {k: loop.run_until_complete(_resolve(v)) for k, v in exported.items()}
     regs = monitor.registrations
-    return ProgramRun(stack, sum(is_resource(r.type, r.custom) for r in regs), seconds, regs, outputs)
+    return ProgramRun(stack, sum(is_resource(r.type, r.custom) for r in regs), seconds, regs, outputs, wire)
+
+
+def qualified(stack: str) -> str:
+    """A stack's name as a StackReference in this project names it (`organization/meridian/us`)."""
+    return stack if "/" in stack else f"{ORGANIZATION}/{PROJECT}/{stack}"
+
+
+def stack_wire_outputs(project_dir: Path, stack: str, *, first_preview: bool = False) -> dict[str, Any]:
+    """Run `stack` bare and return its outputs as its state would hold them. Runs in a process of its
+    own (`referenced_outputs`): the SDK's runtime state is global, one stack per process."""
+    return run_program(project_dir, stack, record=False, first_preview=first_preview).wire_outputs
 
 
 def use_project_modules(project_dir: Path) -> None:
@@ -111,3 +142,17 @@ class _CountingMonitor(MockMonitor):
         if is_resource(request.type, request.custom):
             self.count += 1
         return super().RegisterResource(request)
+
+
+def referenced_outputs(project_dir: Path, platform: str | None, *, first_preview: bool = False) -> dict[str, dict[str, Any]]:
+    """The outputs a stack's StackReferences read: a cell's platform's, from a run of the platform in
+    a process of its own (the SDK's runtime state is global: one stack per process), as its state
+    would hold them (unknowns stay unknown); nothing for a platform stack."""
+    if platform is None:
+        return {}
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            outputs = pool.submit(stack_wire_outputs, project_dir, platform, first_preview=first_preview).result()
+        except ProgramFailed as exc:
+            raise ProgramFailed(f"platform stack {platform} (previewed first, for its outputs): {exc}") from None
+    return {platform: outputs}

@@ -26,7 +26,7 @@ from typing import Any
 from access.bounds import service_role_problems
 from access.reach import Access, Deputy, Reach
 from access.world import PLATFORM, World, build
-from ruleutil import CRITICAL, Unverifiable, stack_policy
+from ruleutil import CRITICAL, Unverifiable, platform_stack_setting, stack_policy
 
 _SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
@@ -41,6 +41,7 @@ _SCHEMA = {
         "description": "the S3 key prefix of a tenant's data in a shared bucket; {tenant} is the tenant id, {namespace} its namespace",
     },
 }
+_SCHEMA.update(platform_stack_setting())
 _SCHEMA["podIdentityExternalRoles"] = {
     "type": "array",
     "items": {"type": "string"},

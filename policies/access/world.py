@@ -30,6 +30,7 @@ from ruleutil import (
     ROLE_POLICY,
     S3_BUCKETS,
     UNKNOWN,
+    InPlatform,
     Stack,
     UnknownValueError,
     as_list,
@@ -333,7 +334,9 @@ def build(resources: list[Any], config: dict) -> World:
             unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s `targetRoleArn` (no role the plan can place)"))
         for prop, arn in (("roleArn", role_arn), ("targetRoleArn", target)):
             if arn is not None and arn not in principals and arn not in external:
-                problems.append((assoc.urn, _foreign_role(assoc.name, prop, arn, ns, namespaces.get(ns), account)))
+                finding = _foreign_role(assoc.name, prop, arn, ns, namespaces.get(ns), account)
+                # a cell's tenants assume their platform's tenant role (same account): advisory there
+                problems.append((assoc.urn, InPlatform.note(config, finding) if account_of(arn) == account else finding))
         associations.append(
             Association(
                 assoc.urn,

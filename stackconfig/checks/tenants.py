@@ -33,6 +33,15 @@ def problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
             out.append((f"plans.{name}.quota", "required unless per_tenant: true"))
 
     tenants = s.get("tenants") or ()
+    if "cells" in s and len(tenants) > s["cells"].size:
+        where = "this cell" if s.get("platform") else "the platform's inline tenants (a stack of the zone like any cell)"
+        out.append(
+            (
+                "tenants",
+                f"{len(tenants)} tenants in {where}, over cells.size {s['cells'].size}: put new tenants in a cell stack "
+                "with room, or a new one (docs/operations.md)",
+            )
+        )
     first_at: dict[str, int] = {}
     for i, tenant in enumerate(tenants):
         at = f"tenants[{tenant.id!r}]"  # named by id, as written: nobody counts list entries

@@ -63,7 +63,7 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
                 "(each endpoint is judged by sns-subscription-endpoint-in-zone)",
             }
         )
-    return {
+    out: dict[str, dict[str, Any]] = {
         "aws-resource-region-allowed": {"allowedRegions": allowed, "regionExceptions": exceptions},
         "aws-replication-destination-allowed": {"allowedRegions": allowed},
         "aws-data-path-destination-in-zone": {"allowedRegions": allowed},
@@ -99,12 +99,28 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
             "viewPrincipals": sorted(cfg.cluster.viewer_role_arns),
         },
         "runtime-backstops-enforced": {
-            "ownsAccountGuardrails": cfg.owns_account_guardrails,
+            # a cell owns no account guardrails: its platform's config says whether the platform does
+            "ownsAccountGuardrails": cfg.owns_account_guardrails and not cfg.is_cell,
             # where the stack must run its own external-access analyzer: none when the account already
             # runs them (guardrails.access_analyzer: existing; preflight --online checks those)
             "regions": [cfg.regions.primary.region, cfg.regions.dr.region] if cfg.guardrails.access_analyzer == "create" else [],
         },
     }
+    if cfg.is_cell:  # what a cell leaves to its platform is reported advisory (policies/ruleutil.InPlatform)
+        for policy in IN_PLATFORM:
+            out.setdefault(policy, {})["platformStack"] = cfg.platform
+    return out
+
+
+# The rules whose findings about a cell stack's platform parts (stack budget, cap enforcer, tenant
+# role, admission policies, backup selection) are advisories in a cell.
+IN_PLATFORM = (
+    "budgets-stack-budget-exists",
+    "budgets-limit-and-cap-enforced",
+    "tenant-data-access",
+    "runtime-backstops-enforced",
+    "backup-plan-coverage",
+)
 
 
 # Where each generated setting comes from: the stack config key(s) a change of which makes the
@@ -131,13 +147,14 @@ SOURCES: dict[tuple[str, str], str] = {
     ("budgets-limit-and-cap-enforced", "stackCapUsd"): "cost.stack_cap_usd",
     ("eks-access-platform-roles-only", "adminPrincipals"): "cluster.deploy_role_arn, cluster.operator_role_arns",
     ("eks-access-platform-roles-only", "viewPrincipals"): "cluster.viewer_role_arns",
-    ("runtime-backstops-enforced", "ownsAccountGuardrails"): "owns_account_guardrails",
+    ("runtime-backstops-enforced", "ownsAccountGuardrails"): "owns_account_guardrails (false in a cell)",
     ("runtime-backstops-enforced", "regions"): "regions.primary.region, regions.dr.region",
     ("provider-account-and-endpoints-in-zone", "allowedRegions"): "zone",
     ("provider-account-and-endpoints-in-zone", "accountIds"): "aws_account_id",
     ("kms-key-rotation-and-policy", "minDeletionWindowDays"): "code: components.keys",
     ("backup-plan-coverage", "rpoMinutes"): "dr.rpo_minutes",
     ("helm-release-allowlisted", "allowedCharts"): "code: components.lbcontroller",
+    **{(policy, "platformStack"): "platform (a cell stack's)" for policy in IN_PLATFORM},
 }
 _SHOWN = 60  # a value longer than this (as JSON) is said to differ, not printed
 

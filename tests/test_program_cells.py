@@ -1,0 +1,232 @@
+"""A cell stack under the offline engine: the platform previewed first (its own process), its
+outputs answering the cell's StackReference exactly as the engine's builtin provider would, and
+the cell's tenants composed by the platform's own functions on the platform's handles."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meridian.engine.mocks import STACK_REFERENCE, stack_reference_state
+
+from .helpers import ROOT, Cli, full_project_copy, meridian_cmd, run_meridian
+
+CELL = "us-cell-001"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's sentinel for an unknown value
+SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "mk_x"}
+CELL_TENANTS = [
+    {"id": "hooli", "plan": "pro", "monthly_budget_usd": 2000, "data_tier": "pool"},
+    {
+        "id": "stark",
+        "plan": "enterprise",
+        "monthly_budget_usd": 5000,
+        "data_tier": "silo",
+        "quota": {"gql_qps": 800, "ingest_eps": 15000, "storage_gb": 8000},
+    },
+]
+
+
+def _zone(dest: Path, *, cell_tenants=CELL_TENANTS, move: str | None = None) -> Path:
+    """A project copy whose `us` serves one cell; `move`: a tenant of `us` moved into the cell."""
+    full_project_copy(dest)
+    us = yaml.safe_load((dest / "Pulumi.us.yaml").read_text())
+    us["config"]["meridian:cells"] = {"names": [CELL]}
+    tenants = list(cell_tenants)
+    if move:
+        tenants.append(next(t for t in us["config"]["meridian:tenants"] if t["id"] == move))
+        us["config"]["meridian:tenants"] = [t for t in us["config"]["meridian:tenants"] if t["id"] != move]
+    (dest / "Pulumi.us.yaml").write_text(yaml.safe_dump(us, sort_keys=False))
+    cell = {"config": {"aws:region": "us-east-1", "meridian:platform": "us", "meridian:tenants": tenants}}
+    (dest / f"Pulumi.{CELL}.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
+    return dest
+
+
+def _previews(project: Path, *stacks: str) -> dict[str, dict]:
+    procs = {
+        s: subprocess.Popen(
+            meridian_cmd("preview", "--stack", s, "--no-policy", "--json", str(project / f"{s}.plan.json")),
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in stacks
+    }
+    plans = {}
+    for s, proc in procs.items():
+        out, err = proc.communicate(timeout=900)
+        assert proc.returncode in (0, 1), Cli(proc.returncode, out, err)  # 1: the deploy preflight's verdict, not ours
+        plans[s] = json.loads((project / f"{s}.plan.json").read_text())
+    return plans
+
+
+@pytest.fixture(scope="module")
+def zone_plans(tmp_path_factory) -> dict[str, dict]:
+    return _previews(_zone(tmp_path_factory.mktemp("zone")), "us", CELL)
+
+
+def _by_name(plan: dict) -> dict[str, dict]:
+    return {r["name"]: r for r in plan["resources"]}
+
+
+def test_the_stack_reference_reads_what_the_engine_would():
+    """The builtin provider's state: name, the outputs (secrets still secret), sorted secret names."""
+    outputs = {"zone": "us", "tenant_api_keys": {"acme": SECRET}, "b": [SECRET], "cell_handles": {"x": "y"}}
+    assert stack_reference_state("organization/meridian/us", outputs) == {
+        "name": "organization/meridian/us",
+        "outputs": outputs,
+        "secretOutputNames": ["b", "tenant_api_keys"],
+    }
+
+
+def _read_reference(outputs: dict, *, given: str = "organization/meridian/us") -> dict:
+    """Run a tiny program under the engine's mocks in a fresh process: read `cell_handles` and a secret."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, json, sys
+        import pulumi
+        from pulumi.runtime.stack import run_pulumi_func
+        from meridian.engine.mocks import MeridianMocks
+        loop = asyncio.new_event_loop(); asyncio.set_event_loop(loop)
+        mocks = MeridianMocks("us-east-1", stack_outputs={{{given!r}: json.loads(sys.argv[1])}})
+        pulumi.runtime.set_mocks(mocks, project="meridian", stack="c", preview=True, organization="organization")
+        seen = {{}}
+        def program():
+            ref = pulumi.StackReference("c-platform", stack_name="organization/meridian/us")
+            handles, key = ref.require_output("cell_handles"), ref.get_output("tenant_api_keys")
+            async def look():
+                seen.update(known=await handles.is_known(), value=await handles.future(), secret=await handles.is_secret(),
+                            key_secret=await key.is_secret())
+            seen["task"] = asyncio.ensure_future(look())
+        try:
+            loop.run_until_complete(run_pulumi_func(program))
+            loop.run_until_complete(seen.pop("task"))
+        except Exception as exc:
+            seen = {{"error": f"{{type(exc).__name__}}: {{exc}}"}}
+        print(json.dumps(seen))
+        """
+    )
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-c", script, json.dumps(outputs)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_known_outputs_arrive_known_and_secrets_stay_secret():
+    seen = _read_reference({"cell_handles": {"a": "b"}, "tenant_api_keys": SECRET})
+    assert seen == {"known": True, "value": {"a": "b"}, "secret": False, "key_secret": True}
+
+
+def test_an_unknown_platform_output_stays_unknown_in_the_cell():
+    """Not None, not the sentinel string: unknown, as a value the platform's preview could not know."""
+    seen = _read_reference({"cell_handles": {"a": UNKNOWN}, "tenant_api_keys": SECRET})
+    assert seen["known"] is False and seen["value"] is None
+
+
+def test_a_stack_the_engine_was_not_given_is_a_clear_failure():
+    seen = _read_reference({"cell_handles": {}}, given="organization/meridian/eu")
+    assert "the program reads stack organization/meridian/us" in seen["error"] and "preview it first" in seen["error"]
+    assert STACK_REFERENCE == "pulumi:pulumi:StackReference"
+
+
+def test_the_platform_exports_cell_handles_only_when_it_serves_cells(zone_plans):
+    handles = zone_plans["us"]["outputs"]["cell_handles"]
+    assert sorted(handles) == ["budget_alerts_topic_arn", "regions", "silo_replication_role_arn"]
+    assert sorted(handles["regions"]) == ["dr", "primary"]
+
+
+def test_the_cell_stands_on_the_platforms_handles(zone_plans):
+    platform, cell = zone_plans["us"], zone_plans[CELL]
+    handles = platform["outputs"]["cell_handles"]
+    resources = _by_name(cell)
+    for role, region in (("primary", "us-east-1"), ("dr", "us-west-2")):
+        h = handles["regions"][role]
+        association = resources[f"{CELL}-{region}-t-hooli-identity"]["inputs"]
+        assert association["roleArn"] == h["identity_role_arn"] and association["clusterName"] == h["cluster_name"]
+        assert resources[f"{CELL}-{region}-t-stark-silo-bucket"]["inputs"]["bucket"] == f"{h['silo_bucket_prefix']}t-stark"
+        secret = resources[f"{CELL}-{region}-tenant-file"]["inputs"]
+        assert secret["metadata"] == {
+            "labels": {"meridian.io/cell": CELL},
+            "name": f"meridian-tenants-{CELL}",
+            "namespace": "platform",
+        }
+    replication = resources[f"{CELL}-dr-t-stark-replication"]["inputs"]
+    assert replication["role"] == handles["silo_replication_role_arn"]
+    budget = resources[f"{CELL}-cost-tenant-hooli"]["inputs"]
+    assert budget["namePrefix"] == "us-cost-tenant-hooli-"  # the platform's cap enforcer reads budgets by this prefix
+    assert budget["notifications"][0]["subscriberSnsTopicArns"] == [handles["budget_alerts_topic_arn"]]
+    enforcer = next(r for r in platform["resources"] if r["name"] == "us-cost-enforcer")["inputs"]
+    assert enforcer["environment"]["variables"]["BUDGET_PREFIX"] == "us-cost-tenant-"
+    assert enforcer["environment"]["variables"]["STACK"] == "us"
+
+
+def test_a_cells_resources_carry_the_platforms_stack_tag(zone_plans):
+    """What the platform finds by `meridian:stack` (the enforcer's tenant keys, the replication roles'
+    keys, the backup selection, the zone budget) covers the cell without the platform listing it."""
+    for r in zone_plans[CELL]["resources"]:
+        if r["type"] == "pulumi:providers:aws":
+            tags = json.loads(r["inputs"]["defaultTags"])["tags"]
+            assert tags["meridian:stack"] == "us" and tags["meridian:cell"] == CELL, tags
+    named = [
+        r["name"] for r in zone_plans[CELL]["resources"] if not r["type"].startswith(("pulumi:providers:", "pulumi:pulumi:"))
+    ]
+    assert named and [n for n in named if not n.startswith(f"{CELL}-")] == []
+
+
+def test_the_cell_holds_no_platform_part(zone_plans):
+    types = {r["type"] for r in zone_plans[CELL]["resources"]}
+    for platform_only in (
+        "aws:ec2/vpc:Vpc",
+        "aws:eks/cluster:Cluster",
+        "aws:rds/cluster:Cluster",
+        "aws:iam/role:Role",
+        "aws:lambda/function:Function",
+        "aws:backup/vault:Vault",
+        "kubernetes:apps/v1:Deployment",
+    ):
+        assert platform_only not in types
+
+
+def _unprefixed(text: str, prefix: str) -> str:
+    """The slice's own names (`<stack>-<region>-t-<id>-key`) without the stack; the platform's parts keep theirs."""
+    for region in ("us-east-1", "us-west-2"):
+        text = text.replace(f"{prefix}{region}-t-", f"<stack>-{region}-t-")
+    return re.sub(r"key/[0-9a-f-]{36}", "key/<new key>", text)  # the cell's key is a new key
+
+
+def test_a_moved_tenant_renders_in_a_cell_as_it_did_inline(tmp_path):
+    """One composition: a tenant moved from the platform into a cell gets the same slice, input by
+    input, under the cell's names (what the move's previewed delete and create show)."""
+    moved_dir, inline_dir = tmp_path / "moved", tmp_path / "inline"
+    moved_dir.mkdir()
+    inline_dir.mkdir()
+    moved = _previews(_zone(moved_dir, cell_tenants=[], move="globex"), "us", CELL)
+    inline = _previews(_zone(inline_dir, cell_tenants=[]), "us")["us"]
+
+    def slice_of(plan: dict, prefix: str) -> dict[str, tuple[str, str]]:
+        return {
+            r["name"].removeprefix(prefix): (r["type"], _unprefixed(json.dumps(r["inputs"], sort_keys=True), prefix))
+            for r in plan["resources"]
+            if r["name"].startswith(prefix) and "-t-globex" in r["name"]
+        }
+
+    before, after = slice_of(inline, "us-"), slice_of(moved[CELL], f"{CELL}-")
+    assert len(before) > 10 and before == after
+    assert not slice_of(moved["us"], "us-")  # and gone from the platform
+
+
+def test_the_deploy_preflight_passes_a_cell(tmp_path):
+    """A cell runs no service (its platform's does, from the cell's tenant file): a note, not a finding."""
+    project = _zone(tmp_path)
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")  # the image check reads the service's packages
+    res = run_meridian("preflight", "--stack", CELL, cwd=project, timeout=900)
+    assert res.code == 0, res
+    assert "a cell stack runs no service: its platform us's does" in res.out
