@@ -113,6 +113,7 @@ def compose_region(
             vpc_cidr=str(base.spec.cidr),
             database_cidrs=network.data_subnet_cidrs,
             identity=[tenancy.identity.broker_association],
+            cells=cfg.cells.names,  # the cells' tenant files, mounted and followed (empty: none, as before)
         ),
         opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.k8s_provider}),
     )

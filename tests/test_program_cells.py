@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.workload import TENANT_FILE_KEY
 from meridian.engine.mocks import STACK_REFERENCE, stack_reference_state
 
 from .helpers import ROOT, Cli, full_project_copy, meridian_cmd, run_meridian
@@ -166,6 +167,29 @@ def test_the_cell_stands_on_the_platforms_handles(zone_plans):
     enforcer = next(r for r in platform["resources"] if r["name"] == "us-cost-enforcer")["inputs"]
     assert enforcer["environment"]["variables"]["BUDGET_PREFIX"] == "us-cost-tenant-"
     assert enforcer["environment"]["variables"]["STACK"] == "us"
+
+
+def test_the_platform_mounts_the_tenant_file_the_cell_renders(zone_plans):
+    """Renderer and consumer agree: each region's service (both tracks) mounts, from its own namespace,
+    the Secret name and key the cell's Secret in that region has, at the path the settings name."""
+    cell = _by_name(zone_plans[CELL])
+    platform = {r["name"]: r for r in zone_plans["us"]["resources"] if r["type"] == "kubernetes:apps/v1:Deployment"}
+    for region in ("us-east-1", "us-west-2"):
+        rendered = cell[f"{CELL}-{region}-tenant-file"]["inputs"]
+        for track in ("api", "canary"):
+            deployment = platform[f"us-{region}-api-{track}"]["inputs"]
+            pod = deployment["spec"]["template"]["spec"]
+            assert deployment["metadata"]["namespace"] == rendered["metadata"]["namespace"]
+            projected = [v["projected"] for v in pod["volumes"] if "projected" in v]
+            sources = [s["secret"] for p in projected for s in p["sources"]]
+            assert {"name": rendered["metadata"]["name"], "optional": True} == {
+                k: v for k, v in sources[0].items() if k in ("name", "optional")
+            }
+            # the file's content is secret in the plan (the whole stringData with it): its key is the one tenant_file_secret writes
+            assert rendered["stringData"] == "[secret]"
+            assert [i["key"] for i in sources[0]["items"]] == [TENANT_FILE_KEY]
+            mounted = {m["mountPath"] for c in pod["containers"] for m in c.get("volumeMounts", [])}
+            assert "/etc/meridian/tenants" in mounted
 
 
 def test_a_cells_resources_carry_the_platforms_stack_tag(zone_plans):
