@@ -932,9 +932,47 @@ def _cluster_of(resource: Any) -> str:
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
+def _tenant_ties(stack: Stack, config: dict) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Namespace name -> what in the plan makes it a tenant's, whatever its labels say: the tenant
+    namespace prefix, a pod identity association into it tagged for a tenant or holding the role
+    tenants' associations hold, a key tagged with it as its tenant namespace. Second: namespace
+    name -> the association whose tags are unknown at preview (so may tie it)."""
+    tag, ns_tag = config.get("tenantTag", "meridian:tenant"), config.get("namespaceTag", "meridian:namespace")
+    prefix = config.get("tenantNamespacePrefix", "t-")
+    ties: dict[str, list[str]] = {}
+    unsure: dict[str, str] = {}
+    for ns in stack.of(NAMESPACE):
+        name = peek(ns.props, "metadata", "name")
+        if isinstance(name, str) and prefix and name.startswith(prefix):
+            ties.setdefault(name, []).append(f"its name starts with the tenant prefix {prefix}")
+
+    def role_of(assoc: Any) -> set[str]:
+        arn = peek(assoc.props, "roleArn")
+        return {r.urn for r in stack.linked(assoc, "roleArn")} | ({arn} if isinstance(arn, str) else set())
+
+    associations = stack.of(POD_IDENTITY)
+    tenant_roles = set().union(*[role_of(a) for a in associations if isinstance(tags_of(a.props).get(tag), str)])
+    for assoc in associations:
+        ns, tenant = peek(assoc.props, "namespace"), tags_of(assoc.props).get(tag)
+        if not isinstance(ns, str):
+            continue
+        if isinstance(tenant, str) and tenant:
+            ties.setdefault(ns, []).append(f"pod identity association {assoc.name} is tenant {tenant}'s")
+        elif role_of(assoc) & tenant_roles:
+            ties.setdefault(ns, []).append(f"pod identity association {assoc.name} holds the tenants' role")
+        elif tenant is UNKNOWN:
+            unsure.setdefault(ns, assoc.name)
+    for key in stack.of(KMS_KEY):
+        ns = tags_of(key.props).get(ns_tag)
+        if isinstance(ns, str) and ns:
+            ties.setdefault(ns, []).append(f"key {key.name} is tagged {ns_tag}={ns}")
+    return ties, unsure
+
+
 def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     label = config.get("tenantLabel", "meridian.io/tenant")
+    ties, unsure = _tenant_ties(stack, config)
     denies: set[tuple[str, str]] = set()
     quotas: set[tuple[str, str]] = set()
     policies_in: dict[tuple[str, str], list[Any]] = {}
@@ -965,6 +1003,18 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
         if tenant is UNKNOWN:  # whose namespace it is decides whether it must be guarded
             raise unknown("metadata", "labels", label)
         if not tenant:
+            name = peek(ns.props, "metadata", "name")
+            if name in ties:
+                return [
+                    (
+                        ns.urn,
+                        f"Namespace {name} must carry the tenant label {label}: the plan makes it a tenant's "
+                        f"({'; '.join(dict.fromkeys(ties[name]))}), and without the label neither this pack nor the admission policies "
+                        "guard it as one",
+                    )
+                ]
+            if name in unsure:
+                raise unknown("pod identity association " + unsure[name], "tags", config.get("tenantTag", "meridian:tenant"))
             return []
         found = []
         mine = {(_cluster_of(ns), dig(ns.props, "metadata", "name")), (_cluster_of(ns), ns.urn)}
@@ -1013,13 +1063,26 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
     "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
-    reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET],
+    reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET, POD_IDENTITY, KMS_KEY],
     check=check_tenant_namespaces,
     severity=HIGH,
-    config={"tenantLabel": _TENANT_SCHEMA["tenantLabel"]},
+    config={
+        "tenantLabel": _TENANT_SCHEMA["tenantLabel"],
+        "tenantTag": _TENANT_SCHEMA["tenantTag"],
+        "tenantNamespacePrefix": {
+            "type": "string",
+            "default": "t-",
+            "description": "every tenant namespace's name starts with it (components.naming.NAMESPACE_PREFIX)",
+        },
+        "namespaceTag": {
+            "type": "string",
+            "default": "meridian:namespace",
+            "description": "tag naming the namespace whose sessions may use a tenant key (components.tenantidentity.TAG_NAMESPACE)",
+        },
+    },
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
     "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",
