@@ -16,6 +16,7 @@ import pytest
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
 from .helpers import ROOT
+from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
 
@@ -109,6 +110,13 @@ def tenant_role_into_scratch(resources):
     association["inputs"].pop("tags")
 
 
+def access_config(**settings):
+    def mutate(resources):
+        one(resources, f"{PRIMARY}-eks-eks", "aws:eks/cluster:Cluster")["inputs"]["accessConfig"].update(settings)
+
+    return mutate
+
+
 ATTACKS = [
     ("E22 the workloads VAP skipped by `matchConditions: false`", match_condition("false"), "runtime-backstops-enforced"),
     (
@@ -126,6 +134,16 @@ ATTACKS = [
     ("E29 t-acme without the tenant label", acme_unlabelled, "tenant-namespace-guarded"),
     ("E29 acme's namespace renamed off the prefix, unlabelled", acme_renamed_unlabelled, "tenant-namespace-guarded"),
     ("E29 the tenants' role associated into an unlabelled namespace", tenant_role_into_scratch, "tenant-namespace-guarded"),
+    (
+        "E09 the cluster making its creator admin",
+        access_config(bootstrapClusterCreatorAdminPermissions=True),
+        "eks-access-platform-roles-only",
+    ),
+    (
+        "E10 the cluster reading aws-auth too",
+        access_config(authenticationMode="API_AND_CONFIG_MAP"),
+        "eks-access-platform-roles-only",
+    ),
 ]
 
 TWINS = [
@@ -167,5 +185,11 @@ def test_each_attack_on_the_real_plan_is_a_mandatory_violation(judge, what, muta
 
 
 @pytest.mark.parametrize("what,mutation", TWINS, ids=[t[0] for t in TWINS])
+def test_a_cluster_access_mode_unknown_at_preview_is_an_advisory_naming_it(judge):
+    violations = judge(access_config(authenticationMode=UNKNOWN))
+    assert [(v.policy, v.level) for v in violations] == [("eks-access-platform-roles-only", "advisory")]
+    assert "accessConfig.authenticationMode" in violations[0].message
+
+
 def test_each_legitimate_twin_on_the_real_plan_passes(judge, what, mutation):
     assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
