@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import replace
+from fnmatch import fnmatchcase
 from typing import Any
 
 from iamdoc import (
@@ -65,6 +66,7 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+ADDON = "aws:eks/addon:Addon"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
 
@@ -152,6 +154,30 @@ def _s3_problems(st: Statement, resource: str, prefix: str, own_buckets: set[str
     return []
 
 
+def _grant_problem(st: Statement) -> str | None:
+    """`kms:CreateGrant` lets the caller hand its key to any principal of any account, at runtime and
+    outside every policy the plan holds; only grants an AWS service makes for the caller's resource
+    (`kms:GrantIsForAWSResource` true: https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grant-is-for-aws-resource)
+    stay with the caller."""
+    if not st.allow:
+        return None
+    if UNKNOWN in st.actions:
+        raise unknown("Statement", "Action")
+    if not any(fnmatchcase("kms:creategrant", str(a)) for a in st.actions):
+        return None
+    pinned = [
+        vals
+        for op, vals in st.condition_values("kms:grantisforawsresource")
+        if not negated(op) and "ifexists" not in op.lower() and op.lower() in ("bool", "stringequals", "stringequalsignorecase")
+    ]
+    if any(vals and all(str(v).lower() == "true" for v in vals) for vals in pinned):
+        return None
+    return (
+        "grants kms:CreateGrant without `kms:GrantIsForAWSResource: true`: the tenant could grant its key to any "
+        "account at runtime, outside every policy the plan holds"
+    )
+
+
 def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_keys: int) -> list[str]:
     if not st.allow:
         return []
@@ -163,6 +189,9 @@ def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_k
     others = sorted(granted - {"s3", "kms"})
     if others:
         return [f"grants {', '.join(others)} actions (a tenant reaches only S3 under its prefix and its own key)"]
+    grant = _grant_problem(st)
+    if grant:
+        return [grant]
     if UNKNOWN in st.resources:
         raise unknown("Statement", "Resource")
     out = []
@@ -469,18 +498,35 @@ def _reads_named_secret(st: Statement) -> bool:
     return False
 
 
-def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Namespaces, tag: str) -> list[str]:
+def _broker_problems(
+    stack: Stack, broker: Any, grants: dict, namespaces: _Namespaces, tag: str, holder: tuple[str, str]
+) -> list[str]:
     """A role trusted to set a tenant's session tags (the service's broker) chooses the tenant, so
-    it must be reachable by no tenant: held only through pod identity, associated only outside
-    tenant namespaces, and able to do nothing but assume roles (sts) itself, besides reading
-    secrets named by exact ARN (`_reads_named_secret`)."""
+    it must be reachable by no tenant: held only through pod identity, only by the service's own
+    service account `holder` (namespace, name), and able to do nothing but assume roles (sts)
+    itself, besides reading secrets named by exact ARN (`_reads_named_secret`)."""
     out = []
     if not _pod_identity_only(broker):
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
     for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
-        ns = dig(assoc.props, "namespace")
+        ns, sa = dig(assoc.props, "namespace"), dig(assoc.props, "serviceAccount")
         if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces or ns in namespaces.unsure:
             out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's (or unknown)")
+        elif (ns, sa) != holder:
+            out.append(
+                f"broker {broker.name} must be held only by the service's account {'/'.join(holder)}, not {ns}/{sa} "
+                f"({assoc.name}): whoever holds it chooses the tenant"
+            )
+    for addon in stack.of(ADDON):
+        linked = broker in stack.linked(addon, "podIdentityAssociations", ROLE)
+        named = [
+            e for e in as_list(known(peek(addon.props, "podIdentityAssociations"))) if _is_role_arn(broker, dig(e, "roleArn"))
+        ]
+        if linked or named:
+            out.append(
+                f"broker {broker.name} must not be held through add-on {addon.name}'s pod identity associations: "
+                f"only the service's account {'/'.join(holder)} may choose the tenant"
+            )
     for sa in stack.referring(broker, "metadata", SERVICE_ACCOUNT):
         out.append(f"broker {broker.name} must not be held through a service account annotation ({sa.name})")
     for grant in grants.get(broker.urn, []):
@@ -521,18 +567,26 @@ def _stack_role(stack: Stack, arn: Any) -> bool:
     m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
     if not m or WILDCARD.search(arn):
         return False
-    for role in stack.of(ROLE):
-        path = str(peek(role.props, "path") or "/").strip("/")
-        name = peek(role.props, "name")
-        expected = re.escape(f"{path}/" if path else "") + (
-            re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
-        )
-        if re.fullmatch(expected, m.group(1)):
-            return True
-    return False
+    return any(_is_role_arn(role, arn) for role in stack.of(ROLE))
 
 
-def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Namespaces, tag: str) -> tuple[bool, list[str]]:
+def _is_role_arn(role: Any, arn: Any) -> bool:
+    """`arn` is exactly `role`'s ARN (path and name; an auto-name is the logical name and a
+    7-character random suffix)."""
+    m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
+    if not m or WILDCARD.search(arn):
+        return False
+    path = str(peek(role.props, "path") or "/").strip("/")
+    name = peek(role.props, "name")
+    expected = re.escape(f"{path}/" if path else "") + (
+        re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
+    )
+    return re.fullmatch(expected, m.group(1)) is not None
+
+
+def _session_tags_trusted(
+    stack: Stack, role: Any, grants: dict, namespaces: _Namespaces, tag: str, holder: tuple[str, str]
+) -> tuple[bool, list[str]]:
     """Whether every principal that may assume the role with session tags either is EKS Pod Identity
     (which sets `kubernetes-namespace` from the pod's namespace) or a broker of this stack that
     no tenant can reach and that must name the tenant in a `meridian-tenant` tag (`_broker_problems`).
@@ -563,7 +617,7 @@ def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Na
     if len(named) > len(brokers):
         problems.append(f"trust admits AWS principals {sorted(named)} that are not roles of this stack")
     for broker in brokers:
-        problems += _broker_problems(stack, broker, grants, namespaces, tag)
+        problems += _broker_problems(stack, broker, grants, namespaces, tag, holder)
     return not problems, problems
 
 
@@ -617,6 +671,9 @@ def _abac_problems(
         problem = _abac_keys_sound(stack, st, namespaces, tenant_keys)
         if problem:
             out.append(problem)
+        grant = _grant_problem(st)
+        if grant:
+            out.append(grant)
         st = replace(st, resources=tuple(r for r in st.resources if r not in kms))
         if not st.resources:
             return out
@@ -669,7 +726,8 @@ def _untagged_role(
         return []  # AWS service roles (replication, backup): they act for the platform, not for a tenant
     tag = config.get("tenantTag", "meridian:tenant")
     marker = str(config.get("tenantPrefix", "tenants/{tenant}/")).split("{tenant}")[0]
-    abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces, tag)
+    holder = (str(config.get("brokerNamespace", "platform")), str(config.get("brokerServiceAccount", "meridian-api")))
+    abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces, tag, holder)
     out: list[tuple[str | None, str]] = [
         (role.urn, f"Role {role.name} trusts session tags it cannot: {p}") for p in broker_problems
     ]
@@ -811,7 +869,19 @@ tenant_role_isolated = stack_policy(
     ],
     check=check_tenant_roles,
     severity=CRITICAL,
-    config=_TENANT_SCHEMA,
+    config={
+        **_TENANT_SCHEMA,
+        "brokerNamespace": {
+            "type": "string",
+            "default": "platform",
+            "description": "namespace of the only service account that may hold the broker role (components.workload.NAMESPACE)",
+        },
+        "brokerServiceAccount": {
+            "type": "string",
+            "default": "meridian-api",
+            "description": "the only service account that may hold the broker role (components.workload.SERVICE_ACCOUNT)",
+        },
+    },
     remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to a `StringLike` `s3:prefix` condition "
     "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
     "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
