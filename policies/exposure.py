@@ -19,6 +19,7 @@ from ruleutil import (
     VPC,
     WORLD,
     Stack,
+    Unverifiable,
     as_list,
     dig,
     judge_buckets,
@@ -179,6 +180,27 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
             return []
         return [c for f in fields for pl in stack.linked(owner, f, PREFIX_LIST) for c in lists.get(pl.urn, [])]
 
+    def unresolved_lists(
+        owner: Any, sg_urns: set[str], props: Any, field: str, link: str, protocol_key: str
+    ) -> list[tuple[str | None, str]]:
+        """A prefix list named by an id the stack does not define holds addresses only AWS knows: an
+        advisory wherever the internet would not be allowed, never silence."""
+        named = [n for n in as_list(known(peek(props, field))) if n is not None]
+        if not named or len(stack.linked(owner, link, PREFIX_LIST)) >= len(named):
+            return []
+        if not ingress(owner, sg_urns or {"?"}, ["0.0.0.0/0"], props, protocol_key):
+            return []  # the internet itself would be allowed here
+        ids = ", ".join(str(n) for n in named if isinstance(n, str)) or "(unknown)"
+        return [
+            (
+                owner.urn,
+                Unverifiable(
+                    f"cannot resolve: ingress from the prefix list(s) {ids}, which the stack does not define; the addresses "
+                    "they hold are read only by AWS (define the list in the stack, or name CIDRs or security groups)"
+                ),
+            )
+        ]
+
     def own_vpc_v6(owner: Any, field: str, cidrs: list[Any]) -> list[Any]:
         """Drop IPv6 blocks of /56 or narrower built from a VPC of the stack (its own Amazon-provided block)."""
         if not stack.linked(owner, field, VPC, SUBNET):
@@ -202,7 +224,17 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
                     f"(only {', '.join(map(str, sorted(allowed_ports)))} on a load balancer may face the internet)",
                 )
             ]
-        if not sg_urns or not sg_urns <= fronting_lb:
+        if not sg_urns:  # a group named by id: whose it is cannot be read from the plan
+            return [
+                (
+                    owner.urn,
+                    Unverifiable(
+                        f"cannot resolve: ingress from {', '.join(world)} on port {lo} is allowed only on a load balancer's "
+                        "security group, and `securityGroupId` names no security group of the stack; link it to the group"
+                    ),
+                )
+            ]
+        if not sg_urns <= fronting_lb:
             return [
                 (
                     owner.urn,
@@ -229,7 +261,9 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         out = []
         for rule in as_list(dig(sg.props, "ingress")):
             cidrs = own_vpc_v6(sg, "ingress", cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks")) + prefix_cidrs(sg, rule, "ingress")
-            out += ingress(sg, {sg.urn}, cidrs, rule, "protocol")
+            out += ingress(sg, {sg.urn}, cidrs, rule, "protocol") + unresolved_lists(
+                sg, {sg.urn}, rule, "prefixListIds", "ingress", "protocol"
+            )
         for rule in as_list(dig(sg.props, "egress")):
             out += egress(sg, {sg.urn}, cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks"))
         return out
@@ -246,7 +280,9 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         cidrs = own_vpc_v6(rule, "ipv6CidrBlocks", cidrs_of(rule.props, "cidrBlocks", "ipv6CidrBlocks"))
         cidrs += prefix_cidrs(rule, rule.props, "prefixListIds")
         if dig(rule.props, "type") == "ingress":
-            return ingress(rule, owners, cidrs, rule.props, "protocol")
+            return ingress(rule, owners, cidrs, rule.props, "protocol") + unresolved_lists(
+                rule, owners, rule.props, "prefixListIds", "prefixListIds", "protocol"
+            )
         return egress(rule, owners, cidrs)
 
     def judge_vpc_rule(rule: Any) -> list[tuple[str | None, str]]:
@@ -254,7 +290,9 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         cidrs = [known(peek(rule.props, "cidrIpv4"))] + own_vpc_v6(rule, "cidrIpv6", [known(peek(rule.props, "cidrIpv6"))])
         cidrs += prefix_cidrs(rule, rule.props, "prefixListId")
         if rule.resource_type == SG_INGRESS:
-            return ingress(rule, owners, cidrs, rule.props, "ipProtocol")
+            return ingress(rule, owners, cidrs, rule.props, "ipProtocol") + unresolved_lists(
+                rule, owners, rule.props, "prefixListId", "prefixListId", "ipProtocol"
+            )
         return egress(rule, owners, cidrs)
 
     return (
@@ -282,7 +320,7 @@ sg_ingress = stack_policy(
     },
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
     "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
-    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`).",
+    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved: it is an advisory wherever 0.0.0.0/0 would not be allowed; a rule whose `securityGroupId` names no group of the stack cannot be tied to a load balancer: ingress from the internet on a public port there is an advisory; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`).",
     tags=["exposure", "network"],
 )
 
