@@ -3,7 +3,11 @@
 What a pod gets is exactly what the service reads: its settings file `/etc/meridian/service.json`
 (a Secret rendered from the service's own settings model, `service.settings.ServiceSettings`:
 DSNs, tenants with key digests and quotas, each tenant's bucket, prefix, key and role, the region
-and cluster for its sessions, bind address), passed as `--config`. Nothing else configures it.
+and cluster for its sessions, bind address), passed as `--config`. Nothing else configures it,
+but for a platform serving cell stacks (`WorkloadArgs.cells`): their tenants arrive as tenant
+files, each cell's Secret `meridian-tenants-<cell>` (`tenant_file`, the same entries the settings
+carry inline) mounted at `/etc/meridian/tenants/<cell>.json`, which the service follows while it
+runs (service.tenants).
 The pods run as the service account `meridian-api`, whose Pod Identity role (the broker,
 components.tenantidentity) may assume the tenant role naming one tenant and read the application
 user's secret, nothing else; no pod (nor the migration Job) is created before that association
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -42,7 +47,16 @@ import pulumi_kubernetes as k8s
 
 from components.podnetwork import essential_egress
 from service.quotas import TenantQuota
-from service.settings import WRITE_PATHS, DbSecret, MigrationSettings, ObjectStorage, ServiceSettings, TenantData, TenantEntry
+from service.settings import (
+    WRITE_PATHS,
+    DbSecret,
+    MigrationSettings,
+    ObjectStorage,
+    ServiceSettings,
+    TenantData,
+    TenantEntry,
+    dump_tenant_file,
+)
 
 NAMESPACE = "platform"
 APP = "meridian-api"
@@ -51,6 +65,14 @@ SETTINGS_DIR = "/etc/meridian"
 SETTINGS_FILE = "service.json"
 SETTINGS_PATH = f"{SETTINGS_DIR}/{SETTINGS_FILE}"
 MIGRATION_FILE = "migrate.json"
+# Cell stacks' tenants (a Secret of at most 1 MiB each, created by the cell stack): one projected
+# volume of all of them, each Secret optional so the platform can be up before its cells. Mounted
+# inside the settings volume's directory: the kubelet creates the mount point there (Kubernetes >= 1.10,
+# kubernetes/kubernetes#60342).
+TENANTS_DIR = f"{SETTINGS_DIR}/tenants"
+TENANT_FILE_KEY = "tenants.json"
+TENANT_FILE_SECRET_PREFIX = "meridian-tenants-"
+CELL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # a DNS label: the Secret's name and the file's
 MIGRATION_PATH = f"{SETTINGS_DIR}/{MIGRATION_FILE}"
 BIND_HOST = "0.0.0.0"  # in a pod the kubelet probes and the ALB reach the pod IP, never loopback
 RUN_AS = 10001  # the image's non-root user (service/Dockerfile); also the settings file's group (fsGroup)
@@ -147,6 +169,10 @@ class WorkloadArgs:
     """Where the service's database answers (PostgreSQL, 5432): the only other egress its pods get."""
     identity: Sequence[pulumi.Resource] = ()
     """The service account's Pod Identity association: every pod waits for it."""
+    cells: Sequence[str] = ()
+    """The cell stacks whose tenants this region's service serves besides `tenants`: each cell's Secret
+    (`tenant_file_secret_name(cell)`, key `TENANT_FILE_KEY`) is mounted at `TENANTS_DIR/<cell>.json`
+    and followed while the pods run (service.tenants); empty: no mount, the settings as before."""
 
     def __post_init__(self) -> None:
         if self.database.user == self.database.admin_user:
@@ -159,6 +185,9 @@ class WorkloadArgs:
             raise ValueError("only the dr region may be passive: the primary region needs a write path")
         if self.replicas < 1 or self.canary_replicas < 1:
             raise ValueError(f"replicas and canary_replicas must be >= 1, got {self.replicas}, {self.canary_replicas}")
+        bad = [c for c in self.cells if not CELL_NAME.match(c)]
+        if bad or len(set(self.cells)) != len(self.cells):
+            raise ValueError(f"cells must be distinct DNS labels ({CELL_NAME.pattern}), got {', '.join(self.cells)}")
         if set(self.target_group_arns) != set(TRACKS):
             raise ValueError(
                 f"target_group_arns must name the tracks {', '.join(TRACKS)}, got {', '.join(self.target_group_arns)}"
@@ -175,6 +204,68 @@ def dsn(host: str, port: int, db: str, user: str, password: str | None, *, write
     return f"postgresql://{auth}@{hosts}/{quote(db, safe='')}?{query}"
 
 
+def tenant_file_secret_name(cell: str) -> str:
+    """The Secret (namespace `NAMESPACE`) holding a cell's tenant file, under `TENANT_FILE_KEY`."""
+    return f"{TENANT_FILE_SECRET_PREFIX}{cell}"
+
+
+ResolvedData = tuple[str, str, str, str | None]
+"""A tenant's data access, resolved: (bucket, KMS key ARN, role ARN, replica key ARN or None)."""
+
+
+def tenant_entries(
+    *, tenants: Sequence[WorkloadTenant], digests: Sequence[str], data: Sequence[ResolvedData | None] = ()
+) -> tuple[TenantEntry, ...]:
+    """The service's entries for these tenants (`service.settings.TenantEntry`), in tenant order: the
+    one rendering the settings file's `tenants` and a cell's tenant file share.
+    `data`: per tenant, its resolved data access, or None without tenant data (empty: none has any)."""
+    data = list(data) or [None] * len(tenants)
+    return tuple(
+        TenantEntry(
+            t.id,
+            t.plan,
+            (digest,),
+            TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb),
+            TenantData(d[0], t.data.prefix, d[1], d[2], t.data.namespace, d[3]) if d and t.data else None,
+        )
+        for t, digest, d in zip(tenants, digests, data, strict=True)
+    )
+
+
+def render_tenant_entries(
+    *, tenants: Sequence[WorkloadTenant], digests: Sequence[str], data: Sequence[ResolvedData | None] = ()
+) -> str:
+    """A cell's tenant file: `tenant_entries` as the JSON list the service loads (`service.settings.dump_tenant_file`)."""
+    return dump_tenant_file(tenant_entries(tenants=tenants, digests=digests, data=data))
+
+
+def _data_inputs(tenants: Sequence[WorkloadTenant]) -> list[pulumi.Input[str] | None]:
+    """The unresolved data access of the tenants that have it, four values each, in tenant order."""
+    return [
+        x
+        for t in tenants
+        if t.data is not None
+        for x in (t.data.bucket, t.data.kms_key_arn, t.data.role_arn, t.data.replica_key_arn)
+    ]
+
+
+def _resolved_data(tenants: Sequence[WorkloadTenant], values: Sequence) -> list[ResolvedData | None]:
+    """`_data_inputs` resolved -> per tenant, its (bucket, key, role, replica key), in tenant order."""
+    resolved = iter([tuple(values[i : i + 4]) for i in range(0, len(values), 4)])
+    return [next(resolved) if t.data is not None else None for t in tenants]
+
+
+def tenant_file(tenants: Sequence[WorkloadTenant]) -> pulumi.Output[str]:
+    """The content of a cell's tenant file (`render_tenant_entries` once the digests and data
+    resolve), secret: what a cell stack puts in its Secret `tenant_file_secret_name(cell)`."""
+    n = len(tenants)
+    return pulumi.Output.secret(
+        pulumi.Output.all(*[t.key_digest for t in tenants], *_data_inputs(tenants)).apply(
+            lambda v: render_tenant_entries(tenants=tenants, digests=v[:n], data=_resolved_data(tenants, v[n:]))
+        )
+    )
+
+
 def render_settings(
     *,
     region: str,
@@ -186,33 +277,27 @@ def render_settings(
     secret_arn: str,
     tenants: Sequence[WorkloadTenant],
     digests: Sequence[str],
-    data: Sequence[tuple[str, str, str] | None] = (),
+    data: Sequence[ResolvedData | None] = (),
     version: str = "stable",
+    tenant_files_dir: str | None = None,
 ) -> str:
     """The settings file, through the service's own model: what it cannot load, it is never given.
-    `data`: per tenant, its resolved (bucket, key ARN, role ARN), or None without tenant data."""
-    data = list(data) or [None] * len(tenants)
+    `data`: per tenant, its resolved data access, or None without tenant data. `tenant_files_dir`:
+    where the cells' tenant files are mounted (None: no cells, the inline tenants only)."""
     settings = ServiceSettings(
         region=region,
         role=role,
         write_dsn=dsn(writer_host, db.port, db.name, db.user, None, writer=db.write_path != "forwarded"),
         read_dsn=dsn(reader_host, db.port, db.name, db.user, None, writer=False),
-        tenants=tuple(
-            TenantEntry(
-                t.id,
-                t.plan,
-                (digest,),
-                TenantQuota(t.gql_qps, t.ingest_eps, t.storage_gb),
-                TenantData(d[0], t.data.prefix, d[1], d[2], t.data.namespace, d[3]) if d and t.data else None,
-            )
-            for t, digest, d in zip(tenants, digests, data, strict=True)
-        ),
+        tenants=tenant_entries(tenants=tenants, digests=digests, data=data),
         host=BIND_HOST,
         port=port,
-        objects=ObjectStorage(region=region) if any(data) else None,
+        # cell tenants have data too: a platform whose inline tenants have none still reaches storage
+        objects=ObjectStorage(region=region) if any(data) or tenant_files_dir is not None else None,
         db_secret=DbSecret(arn=secret_arn, region=region),
         version=version,
         writes=db.write_path,
+        tenant_files_dir=tenant_files_dir,
     )
     return json.dumps(settings.to_dict(), indent=1, sort_keys=True)
 
@@ -237,8 +322,10 @@ def pod_spec(
     command: Sequence[str],
     probes: bool,
     service_account: pulumi.Input[str] | None = None,
+    cells: Sequence[str] = (),
 ) -> dict:
-    """The pod both the Deployment and the migration Job run: same image, each its own settings Secret."""
+    """The pod both the Deployment and the migration Job run: same image, each its own settings Secret.
+    `cells`: the cells whose tenant files the service follows (`TENANTS_DIR`)."""
     container: dict = {
         "name": "api" if probes else "migrate",
         "image": image,
@@ -267,6 +354,27 @@ def pod_spec(
             "initialDelaySeconds": 5,
         }
     identity = {"serviceAccountName": service_account} if service_account is not None else {}
+    tenant_files = []
+    if cells:
+        container["volumeMounts"].append({"name": "tenants", "mountPath": TENANTS_DIR, "readOnly": True})
+        tenant_files.append(
+            {
+                "name": "tenants",
+                "projected": {
+                    "defaultMode": 0o440,
+                    "sources": [
+                        {
+                            "secret": {
+                                "name": tenant_file_secret_name(cell),
+                                "optional": True,  # a cell not yet up: its file is absent, the others are served
+                                "items": [{"key": TENANT_FILE_KEY, "path": f"{cell}.json"}],
+                            }
+                        }
+                        for cell in cells
+                    ],
+                },
+            }
+        )
     return {
         **identity,
         "securityContext": {
@@ -288,6 +396,7 @@ def pod_spec(
                 },
             },
             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+            *tenant_files,
         ],
     }
 
@@ -335,17 +444,7 @@ class Workload(pulumi.ComponentResource):
         with_identity = list(args.identity)
         db = args.database
         n = len(args.tenants)
-        data_inputs = [
-            x
-            for t in args.tenants
-            if t.data is not None
-            for x in (t.data.bucket, t.data.kms_key_arn, t.data.role_arn, t.data.replica_key_arn)
-        ]
-
-        def tenant_data(values: list) -> list:
-            """Per tenant, its resolved (bucket, key, role, replica key), in tenant order."""
-            resolved = iter([tuple(values[i : i + 4]) for i in range(0, len(values), 4)])
-            return [next(resolved) if t.data is not None else None for t in args.tenants]
+        data_inputs = _data_inputs(args.tenants)
 
         def settings_of(version: str) -> pulumi.Output[str]:
             return pulumi.Output.secret(
@@ -366,8 +465,9 @@ class Workload(pulumi.ComponentResource):
                         secret_arn=v[2],
                         tenants=args.tenants,
                         digests=v[3 : 3 + n],
-                        data=tenant_data(v[3 + n :]),
+                        data=_resolved_data(args.tenants, v[3 + n :]),
                         version=version,
+                        tenant_files_dir=TENANTS_DIR if args.cells else None,
                     )
                 )
             )
@@ -468,6 +568,7 @@ class Workload(pulumi.ComponentResource):
                                 command=SERVICE_COMMAND,
                                 probes=True,
                                 service_account=service_account.metadata.name,
+                                cells=args.cells,
                             ),
                             "topologySpreadConstraints": [
                                 {

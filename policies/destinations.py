@@ -238,11 +238,13 @@ def destinations(stack: Stack, r: Any, allow_edge: bool) -> Iterator[tuple[str, 
     elif t in (S3_REPLICATION, *S3_BUCKETS):
         inline = "" if t == S3_REPLICATION else "replicationConfiguration."
         rules = known(peek(p, "rules") if t == S3_REPLICATION else peek(p, "replicationConfiguration", "rules"))
+        # the replicas' owner: `account` on a BucketReplicationConfig, `accountId` inline on a bucket (pulumi-aws 7)
+        field = "account" if t == S3_REPLICATION else "accountId"
         for i, rule in enumerate(as_list(rules)):
             for dest in as_list(peek(rule, "destination") if rule is not UNKNOWN else UNKNOWN):
-                account = UNKNOWN if dest is UNKNOWN else peek(dest, "accountId")
+                account = UNKNOWN if dest is UNKNOWN else peek(dest, field)
                 if account is not None:
-                    yield f"{inline}rules.{i}.destination.accountId", ("account-id", account)
+                    yield f"{inline}rules.{i}.destination.{field}", ("account-id", account)
     elif t == ECR_REPLICATION:
         rules = known(peek(p, "replicationConfiguration", "rules"))
         for i, rule in enumerate(as_list(rules)):
@@ -365,7 +367,7 @@ destination_in_zone = stack_policy(
     "delivery destinations (none outside AWS), DynamoDB Kinesis streaming and legacy global-table replicas, DLM "
     "cross-region copies, S3 Multi-Region Access Point buckets, VPC endpoints' service region (`serviceRegion`, cross-region "
     "PrivateLink, and the region the `serviceName` names); the account of backup copy vaults, S3 replication "
-    "destinations (`accountId`), ECR replication registries and SNS subscription endpoints; and no CloudFront "
+    "destinations (`account` of a BucketReplicationConfig, `accountId` inline on a bucket), ECR replication registries and SNS subscription endpoints; and no CloudFront "
     "distribution (its edges serve from every region) unless `allowGlobalEdge`",
     why="Data leaves the zone by every path that copies or forwards it, not only replication: an event, a log line or a "
     "cached object delivered to another region or account is tenant data outside the residency the zone promises.",

@@ -10,7 +10,8 @@ from iamdoc import parse, public
 from ruleutil import (
     CRITICAL,
     HIGH,
-    KMS_KEY,
+    KMS_KEYS,
+    KMS_REPLICA_KEY,
     MEDIUM,
     RDS_CLUSTER,
     RDS_GLOBAL,
@@ -25,6 +26,7 @@ from ruleutil import (
     dig,
     judge_buckets,
     judge_each,
+    key_tenant,
     peek,
     provider_accounts,
     region_of,
@@ -400,7 +402,7 @@ def _key_owner_problems(stack: Stack, bucket: Any, owner: Any, key: Any, region:
     region: https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#sse-kms-requirements)
     and, for a tenant's bucket (tag `meridian:tenant`), that tenant's key: the key resource the
     setting was built from, with the same tenant tag."""
-    keys = [k for prop in _SSE_PROPS for k in stack.linked(owner, prop, KMS_KEY)]
+    keys = [k for prop in _SSE_PROPS for k in stack.linked(owner, prop, *KMS_KEYS)]
     out: list[Any] = []
     for k in keys:
         key_region = resource_region(k)
@@ -424,7 +426,7 @@ def _key_owner_problems(stack: Stack, bucket: Any, owner: Any, key: Any, region:
             ),
         ]
     for k in keys:
-        owner_tenant = tags_of(k.props).get(TAG_TENANT)
+        owner_tenant = key_tenant(stack, k, TAG_TENANT)
         if owner_tenant is UNKNOWN:
             out.append(Unverifiable.at(f"tags.{TAG_TENANT}", f"whose key is {_name(k)}?"))
         elif owner_tenant != tenant:
@@ -511,7 +513,7 @@ def check_s3_encrypted(resources: list[Any], config: dict) -> list[tuple[str | N
 
 s3_encrypted = stack_policy(
     "s3-bucket-encrypted",
-    what="Checks that every S3 bucket (Bucket and BucketV2, default encryption inline or as its own resource) has default encryption `aws:kms` with a customer-managed KMS key, except a bucket that receives a load balancer's access logs and holds no tenant's data, which may use SSE-S3 (`AES256`, the only encryption ALB log delivery accepts), and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`); a bucket's default key must be in the bucket's region, and a tenant's bucket (tag `meridian:tenant`) must use the key of the stack, linked, that carries the same tenant tag (unknown -> advisory)",
+    what="Checks that every S3 bucket (Bucket and BucketV2, default encryption inline or as its own resource) has default encryption `aws:kms` with a customer-managed KMS key, except a bucket that receives a load balancer's access logs and holds no tenant's data, which may use SSE-S3 (`AES256`, the only encryption ALB log delivery accepts), and that every S3 replication rule encrypts its replicas with one (`replicaKmsKeyId`); a bucket's default key must be in the bucket's region, and a tenant's bucket (tag `meridian:tenant`) must use the key of the stack, linked, that carries the same tenant tag, or a replica key of that key (linked by `primaryKeyArn`, whose key material it holds) (unknown -> advisory)",
     why="Buckets hold tenant data (pool prefixes and silo buckets); each tenant's key only protects its data if the bucket default is KMS too.",
     reads=[*S3_BUCKETS, *S3_SSE, S3_REPLICATION],
     check=check_s3_encrypted,
@@ -591,8 +593,10 @@ KMS_MAX_DELETION_WINDOW = 30
 
 def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
     out = []
-    if not truthy(dig(props, "isEnabled", default=True)):
-        out.append("KMS key must be enabled (`isEnabled: true`, the default): a disabled key decrypts nothing it protects")
+    replica = type_ == KMS_REPLICA_KEY  # its rotation and spec are its primary's; `enabled`, not `isEnabled`
+    enabled = "enabled" if replica else "isEnabled"
+    if not truthy(dig(props, enabled, default=True)):
+        out.append(f"KMS key must be enabled (`{enabled}: true`, the default): a disabled key decrypts nothing it protects")
     window = float(dig(props, "deletionWindowInDays", default=KMS_MAX_DELETION_WINDOW))
     minimum = float(config.get("minDeletionWindowDays", KMS_MAX_DELETION_WINDOW))
     if window < minimum:
@@ -600,13 +604,13 @@ def check_kms_key(type_: str, props: Any, config: dict, _provider: Any) -> list[
             f"KMS key must keep a deletion window of at least {minimum:g} days (`deletionWindowInDays`), not {window:g}: "
             "the window is the only time to cancel a scheduled deletion before everything the key encrypted is lost"
         )
-    if truthy(dig(props, "multiRegion", default=False)):
+    if not replica and truthy(dig(props, "multiRegion", default=False)):
         out.append(
             "KMS key must be single-Region (`multiRegion` false, the default): a multi-Region primary key can be "
             "replicated (ReplicateKey) into any region, outside the stack's zone, by whoever the key policy lets"
         )
     spec = peek(props, "customerMasterKeySpec") or peek(props, "keySpec") or "SYMMETRIC_DEFAULT"
-    if spec == "SYMMETRIC_DEFAULT" and not truthy(dig(props, "enableKeyRotation", default=False)):
+    if not replica and spec == "SYMMETRIC_DEFAULT" and not truthy(dig(props, "enableKeyRotation", default=False)):
         out.append("KMS key must set `enableKeyRotation: true` (symmetric keys; the default is off)")
     policy = dig(props, "policy")
     if policy is not None:
@@ -622,10 +626,11 @@ kms_key_guarded = resource_policy(
     "kms-key-rotation-and-policy",
     what="Checks that every KMS key is single-Region (`multiRegion` off), every symmetric key rotates (`enableKeyRotation`), is enabled (`isEnabled`, default true), keeps a "
     "deletion window (`deletionWindowInDays`, AWS's default 30) of at least `minDeletionWindowDays`, and that its key policy, "
-    "where set, allows nothing to `Principal: *` without a condition",
+    "where set, allows nothing to `Principal: *` without a condition; a multi-Region replica key (`aws:kms/replicaKey`) "
+    "likewise for `enabled`, its deletion window and its policy (its rotation is its primary's)",
     why="Keys guard every tenant's data; rotation limits what one leaked key version decrypts, a public key policy hands the key to "
     "every AWS account, and a multi-Region key's replicas (same key material) can be created in any region, out of zone.",
-    types=[KMS_KEY],
+    types=list(KMS_KEYS),
     check=check_kms_key,
     severity=HIGH,
     config={

@@ -131,6 +131,7 @@ PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
 PREFIX_LIST_ENTRY = "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry"
 SUBNET = "aws:ec2/subnet:Subnet"
 NACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
+VPC_CIDR = "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer", "aws:elb/loadBalancer:LoadBalancer")
 DATABASES = (RDS_CLUSTER, RDS_INSTANCE, "aws:redshift/cluster:Cluster", "aws:elasticache/replicationGroup:ReplicationGroup")
 
@@ -165,7 +166,12 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
     stack = Stack(resources)
     allowed_ports = {int(p) for p in config.get("publicPorts", [80, 443])}
     fronting_lb = {sg.urn for lb in stack.of(*LOAD_BALANCERS) for sg in stack.linked(lb, "securityGroups", SG)}
-    data_tier = {sg.urn for db in stack.of(*DATABASES) for sg in stack.linked(db, "vpcSecurityGroupIds", SG)}
+    data_tier = {
+        sg.urn
+        for db in stack.of(*DATABASES)
+        for field in ("vpcSecurityGroupIds", "securityGroupIds")  # ElastiCache names its groups `securityGroupIds`
+        for sg in stack.linked(db, field, SG)
+    }
 
     lists: dict[str, list[Any]] = {
         pl.urn: [dig(e, "cidr") for e in as_list(dig(pl.props, "entries"))] for pl in stack.of(PREFIX_LIST)
@@ -200,6 +206,91 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
                 ),
             )
         ]
+
+    # security groups of internet-facing load balancers, by id (as other rules name them) and by link;
+    # True where the load balancer's `internal` is unknown at preview
+    facing_ids: dict[str, tuple[Any, bool]] = {}
+    facing_urns: dict[str, tuple[Any, bool]] = {}
+    for lb in stack.of(*LOAD_BALANCERS):
+        internal = peek(lb.props, "internal", default=False)
+        if internal is not UNKNOWN and truthy(internal):
+            continue
+        for sg_id in as_list(known(peek(lb.props, "securityGroups"))):
+            if isinstance(sg_id, str):
+                facing_ids[sg_id] = (lb, internal is UNKNOWN)
+        for sg in stack.linked(lb, "securityGroups", SG):
+            facing_urns[sg.urn] = (lb, internal is UNKNOWN)
+    secondary: dict[str, list[Any]] = {}
+    for association in stack.of(VPC_CIDR):
+        for vpc in stack.linked(association, "vpcId", VPC):
+            secondary.setdefault(vpc.urn, []).append(association)
+
+    def vpc_ranges(sg: Any) -> list[Any] | None:
+        """The IPv4 ranges of the stack's VPC a group is built in (primary and secondary blocks), or
+        None when its VPC is not one of the stack's."""
+        vpcs = stack.linked(sg, "vpcId", VPC)
+        if not vpcs:
+            return None
+        out = []
+        for holder in [h for vpc in vpcs for h in (vpc, *secondary.get(vpc.urn, []))]:
+            cidr = peek(holder.props, "cidrBlock")
+            if not isinstance(cidr, str):  # unknown, or allocated from IPAM at apply
+                raise unknown(holder.name, "cidrBlock")
+            out.append(ipaddress.ip_network(cidr, strict=False))
+        return out
+
+    def data_tier_ingress(
+        owner: Any, sg: Any, cidrs: list[Any], ids: list[Any], source: tuple[Any, str] | None = None
+    ) -> list[tuple[str | None, str]]:
+        """A database group admits only addresses of its own VPC and no internet-facing load balancer's
+        group (public CIDRs are reported by `ingress`). `source`: the resource and property the group
+        ids were written in, whose links name the groups they were built from."""
+        out = []
+        inside = [c for c in cidrs if c not in (None, "") and not public_cidrs([c])]
+        if inside:
+            ranges = vpc_ranges(sg)
+            beyond = [
+                str(c)
+                for c in inside
+                if ranges is None
+                or not any(
+                    n.version == r.version and n.subnet_of(r)
+                    for n in [ipaddress.ip_network(str(c), strict=False)]
+                    for r in ranges
+                )
+            ]
+            if beyond:
+                within = (
+                    ", ".join(map(str, ranges))
+                    if ranges is not None
+                    else "none of the stack's VPCs: its `vpcId` is not built from one"
+                )
+                out.append(
+                    (
+                        owner.urn,
+                        f"Database security group ingress from {', '.join(beyond)} must be removed: it reaches beyond the "
+                        f"database's VPC ({within}) to peered networks, VPNs or other VPCs; admit the VPC's private "
+                        "subnets or the clients' security groups",
+                    )
+                )
+        holder, prop = source or (owner, "")
+        if UNKNOWN in ids and not holder.property_dependencies.get(prop):
+            raise unknown(prop)  # an id built from nothing in the stack (an invoke's result): any group
+        hits = [facing_ids[i] for i in ids if isinstance(i, str) and i in facing_ids]
+        hits += [facing_urns[s.urn] for s in stack.linked(holder, prop, SG) if s.urn in facing_urns]
+        for lb, unsure in hits:
+            if unsure:
+                raise unknown(lb.name, "internal")
+        if hits:
+            out.append(
+                (
+                    owner.urn,
+                    "Database security group must not admit the security group of internet-facing load balancer "
+                    f"{', '.join(sorted({lb.name for lb, _ in hits}))}: the database is reached from the cluster's nodes "
+                    "and pods only, and the edge's group is one rule away from the internet",
+                )
+            )
+        return out
 
     def own_vpc_v6(owner: Any, field: str, cidrs: list[Any]) -> list[Any]:
         """Drop IPv6 blocks of /56 or narrower built from a VPC of the stack (its own Amazon-provided block)."""
@@ -259,11 +350,17 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
 
     def judge_sg(sg: Any) -> list[tuple[str | None, str]]:
         out = []
+        ids: list[Any] = []
         for rule in as_list(dig(sg.props, "ingress")):
             cidrs = own_vpc_v6(sg, "ingress", cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks")) + prefix_cidrs(sg, rule, "ingress")
             out += ingress(sg, {sg.urn}, cidrs, rule, "protocol") + unresolved_lists(
                 sg, {sg.urn}, rule, "prefixListIds", "ingress", "protocol"
             )
+            if sg.urn in data_tier:
+                out += data_tier_ingress(sg, sg, cidrs, [])
+                ids += as_list(known(peek(rule, "securityGroups")))
+        if sg.urn in data_tier:  # the links of inline rules are the whole `ingress`'s: judged once per group
+            out += data_tier_ingress(sg, sg, [], ids, (sg, "ingress"))
         for rule in as_list(dig(sg.props, "egress")):
             out += egress(sg, {sg.urn}, cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks"))
         return out
@@ -280,8 +377,21 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         cidrs = own_vpc_v6(rule, "ipv6CidrBlocks", cidrs_of(rule.props, "cidrBlocks", "ipv6CidrBlocks"))
         cidrs += prefix_cidrs(rule, rule.props, "prefixListIds")
         if dig(rule.props, "type") == "ingress":
-            return ingress(rule, owners, cidrs, rule.props, "protocol") + unresolved_lists(
-                rule, owners, rule.props, "prefixListIds", "prefixListIds", "protocol"
+            return (
+                ingress(rule, owners, cidrs, rule.props, "protocol")
+                + unresolved_lists(rule, owners, rule.props, "prefixListIds", "prefixListIds", "protocol")
+                + [
+                    finding
+                    for sg in stack.linked(rule, "securityGroupId", SG)
+                    if sg.urn in data_tier
+                    for finding in data_tier_ingress(
+                        rule,
+                        sg,
+                        cidrs,
+                        [known(peek(rule.props, "sourceSecurityGroupId"))],
+                        (rule, "sourceSecurityGroupId"),
+                    )
+                ]
             )
         return egress(rule, owners, cidrs)
 
@@ -290,8 +400,21 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         cidrs = [known(peek(rule.props, "cidrIpv4"))] + own_vpc_v6(rule, "cidrIpv6", [known(peek(rule.props, "cidrIpv6"))])
         cidrs += prefix_cidrs(rule, rule.props, "prefixListId")
         if rule.resource_type == SG_INGRESS:
-            return ingress(rule, owners, cidrs, rule.props, "ipProtocol") + unresolved_lists(
-                rule, owners, rule.props, "prefixListId", "prefixListId", "ipProtocol"
+            return (
+                ingress(rule, owners, cidrs, rule.props, "ipProtocol")
+                + unresolved_lists(rule, owners, rule.props, "prefixListId", "prefixListId", "ipProtocol")
+                + [
+                    finding
+                    for sg in stack.linked(rule, "securityGroupId", SG)
+                    if sg.urn in data_tier
+                    for finding in data_tier_ingress(
+                        rule,
+                        sg,
+                        cidrs,
+                        [known(peek(rule.props, "referencedSecurityGroupId"))],
+                        (rule, "referencedSecurityGroupId"),
+                    )
+                ]
             )
         return egress(rule, owners, cidrs)
 
@@ -305,9 +428,9 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
 
 sg_ingress = stack_policy(
     "ec2-security-group-ingress-restricted",
-    what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught; the entries of the stack's managed prefix lists a rule names count as its CIDRs; an IPv6 block of /56 or narrower built from the stack's own VPC counts as private) except on the public ports (80, 443) of a load balancer's group; that database security groups have no egress to public CIDRs; and that the VPC's default security group has no rules",
-    why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas, and egress from a data tier is an exfiltration path.",
-    reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS],
+    what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught; the entries of the stack's managed prefix lists a rule names count as its CIDRs; an IPv6 block of /56 or narrower built from the stack's own VPC counts as private) except on the public ports (80, 443) of a load balancer's group; that a database's security groups (those its `vpcSecurityGroupIds`, or an ElastiCache replication group's `securityGroupIds`, are built from) admit no CIDR outside the IPv4 blocks of the stack's VPC they are built in (primary and VpcIpv4CidrBlockAssociation; IPv6 only as the VPC's own block above) and no security group of an internet-facing load balancer (named by the id the load balancer's `securityGroups` carries, or built from it), and have no egress to public CIDRs; and that the VPC's default security group has no rules",
+    why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas. A private range wider than the VPC (10.0.0.0/8) admits peered VPCs, VPNs and Direct Connect; the edge's group in a database rule puts the internet one rule away from tenant data; egress from a data tier is an exfiltration path.",
+    reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS, VPC_CIDR, PREFIX_LIST, PREFIX_LIST_ENTRY],
     check=check_sg_ingress,
     severity=CRITICAL,
     config={
@@ -320,7 +443,7 @@ sg_ingress = stack_policy(
     },
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
     "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
-    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved: it is an advisory wherever 0.0.0.0/0 would not be allowed; a rule whose `securityGroupId` names no group of the stack cannot be tied to a load balancer: ingress from the internet on a public port there is an advisory; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`).",
+    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved: it is an advisory wherever 0.0.0.0/0 would not be allowed; a rule whose `securityGroupId` names no group of the stack cannot be tied to a load balancer: ingress from the internet on a public port there is an advisory; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`). A database group's security-group sources are judged against the stack's internet-facing load balancers only: a group named by an id no resource of the stack carries, or a group of another kind that is itself open, is not resolved; a database whose security groups are named by literal ids is not known as a data tier. A VPC block unknown at preview (computed, or allocated from IPAM), a load balancer's unknown `internal`, or a group id unknown at preview that no resource of the stack links gives the database group an advisory.",
     tags=["exposure", "network"],
 )
 
@@ -537,6 +660,7 @@ alb_hardened = resource_policy(
 RESOURCE_POLICY_FIELDS = {
     "aws:kms/key:Key": "policy",
     "aws:kms/keyPolicy:KeyPolicy": "policy",
+    "aws:kms/replicaKey:ReplicaKey": "policy",
     "aws:secretsmanager/secret:Secret": "policy",
     "aws:secretsmanager/secretPolicy:SecretPolicy": "policy",
     "aws:sns/topic:Topic": "policy",
@@ -573,7 +697,7 @@ def check_resource_policy_principals(type_: str, props: Any, config: dict, _prov
 
 resource_policy_principals = resource_policy(
     "resource-policy-principals-in-account",
-    what="Checks that no KMS key policy, secret, SNS topic, SQS queue or ECR repository policy, and no KMS grant, admits a principal outside the stack's accounts: no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, or `aws:SourceArn` naming resources of those accounts or one S3 bucket by name)",
+    what="Checks that no KMS key policy (of a key or a multi-Region replica key), secret, SNS topic, SQS queue or ECR repository policy, and no KMS grant, admits a principal outside the stack's accounts: no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, `aws:SourceArn` naming resources of those accounts or one S3 bucket by name, or for CloudWatch Logs the encryption context `aws:logs:arn` naming log groups of those accounts)",
     why="These resources hold or unlock platform data (keys decrypt every copy, secrets hold credentials, topics and queues carry alerts and events); a foreign account in their policy reads them from outside every control the stack has, and a service principal granted without its source pinned acts for any account's resource that names this one (a confused deputy).",
     types=[*RESOURCE_POLICY_FIELDS, KMS_GRANT],
     check=check_resource_policy_principals,
@@ -588,7 +712,7 @@ resource_policy_principals = resource_policy(
     'add `"Condition": {"StringEquals": {"aws:PrincipalAccount": "<account>"}}` (or aws:PrincipalOrgID); give a service principal '
     '`"Condition": {"StringEquals": {"aws:SourceAccount": "<account>"}}` and, where the service sends it, an `aws:SourceArn` of the '
     "resource that uses it (components.policydocs.service_key_policy does); never use NotPrincipal with Allow.",
-    limits="Statement by statement: it does not decide what an identity policy elsewhere grants, nor whether a named role of the own account belongs to a tenant (the tenancy rules judge that). A service principal pinned to an own account may still act for any resource of that account (`aws:SourceArn` narrows it; not required). Pins through other keys (an encryption context naming a log group, `kms:ViaService`) are not credited: AWS sets `aws:SourceAccount` for these services too.",
+    limits="Statement by statement: it does not decide what an identity policy elsewhere grants, nor whether a named role of the own account belongs to a tenant (the tenancy rules judge that). A service principal pinned to an own account may still act for any resource of that account (`aws:SourceArn` narrows it; not required). Pins through other keys (`kms:ViaService`, an encryption context) are not credited, except CloudWatch Logs' `kms:EncryptionContext:aws:logs:arn` naming log groups of the stack's accounts, which the service sets itself to the log group it acts for (AWS's documented key policy for encrypted log groups).",
     tags=["exposure", "iam"],
 )
 

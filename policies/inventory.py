@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import reviewed as reviewed_for
 from normalise import canonical
-from ruleutil import HIGH, stack_policy
+from ruleutil import HIGH, Stack, judge_each, stack_policy
 
 # type -> why no rule needs to judge it (reviewed against pulumi-aws 7 / pulumi-kubernetes 4)
 REVIEWED: dict[str, str] = {
@@ -30,28 +31,38 @@ REVIEWED: dict[str, str] = {
     "aws:s3/bucketIntelligentTieringConfiguration:BucketIntelligentTieringConfiguration": "moves a bucket's objects between "
     "its own storage tiers; nothing leaves the bucket or is deleted (archive tiers only delay reads until a restore)",
     "aws:cloudwatch/eventRule:EventRule": "a schedule (EventBridge rule); it carries no data, its targets are functions of the stack",
-    "aws:lambda/permission:Permission": "lets one AWS service (SNS, EventBridge) invoke a function of the stack, for one source ARN; grants no data",
+    "aws:lambda/permission:Permission": "lets one AWS service (SNS, EventBridge) invoke a function of the stack, for one "
+    "source ARN of the stack (checked: reviewed.lambda_permission); grants no data",
     "aws:kms/alias:Alias": "a name pointing at a key; it grants nothing and holds no data (the key's policy and grants decide access)",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a tag key for cost reports; account metadata, no data",
-    "aws:ec2/eip:Eip": "an address for a NAT gateway; what is reachable through it is judged on security groups",
+    "aws:ec2/eip:Eip": "an address for a NAT gateway, on no instance or interface (checked: reviewed.eip)",
     "aws:ec2/internetGateway:InternetGateway": "the VPC's route to the internet; exposure is judged on security groups, ACLs and load balancers",
     "aws:ec2/natGateway:NatGateway": "outbound-only address translation; accepts no inbound connection",
-    "aws:ec2/route:Route": "a route in a route table; reachability is judged on security groups and ACLs",
-    "aws:ec2/routeTable:RouteTable": "routes of a subnet; reachability is judged on security groups and ACLs",
+    "aws:ec2/route:Route": "a route to a gateway of the stack (internet, NAT, egress-only, VPC endpoint; checked: "
+    "reviewed.route); reachability is judged on security groups and ACLs",
+    "aws:ec2/routeTable:RouteTable": "routes of a subnet, each to a gateway of the stack (checked: reviewed.route_table); "
+    "reachability is judged on security groups and ACLs",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "binds a route table to a subnet; no data, no access",
-    "aws:eks/addon:Addon": "an AWS-managed cluster add-on (CNI, CoreDNS, kube-proxy, Pod Identity agent, EBS CSI); its role is judged as an IAM role",
-    "aws:fis/experimentTemplate:ExperimentTemplate": "a fault-injection experiment on the stack's own resources; its role's policy is judged as an IAM document",
-    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "trusts the cluster's OIDC issuer; what it admits is decided by role trust policies, which are judged",
+    "aws:eks/addon:Addon": "an AWS-managed cluster add-on (CNI, CoreDNS, kube-proxy, Pod Identity agent, EBS CSI; checked: "
+    "reviewed.eks_addon); its role is judged as an IAM role",
+    "aws:fis/experimentTemplate:ExperimentTemplate": "a fault-injection experiment that stops, reboots, fails over or cuts "
+    "the network of the stack's own resources, as a role of the stack (checked: reviewed.fis_template); the role's policy "
+    "is judged by tenant-data-access",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "trusts the cluster's OIDC issuer (checked: reviewed.oidc_provider); "
+    "what it admits is decided by role trust policies, which are judged",
     "aws:rds/subnetGroup:SubnetGroup": "the subnets a database may use; public access is judged on the database itself",
     "aws:route53/zone:Zone": "a hosted zone for the API's names; its failover records are judged (route53-failover-record-ready)",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "object ownership (BucketOwnerEnforced disables ACLs); can only narrow access",
-    "aws:secretsmanager/secretRotation:SecretRotation": "rotates a secret with a function of the stack; the secret's encryption and residency are judged",
+    "aws:secretsmanager/secretRotation:SecretRotation": "rotates a secret with a function of the stack (checked: "
+    "reviewed.secret_rotation); the secret's encryption and residency are judged",
     "aws:secretsmanager/secretVersion:SecretVersion": "a secret's value; stored under the secret's key, in the secret's region",
-    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": "the AWS-published rotation function for the database secret, deployed in the stack's own region",
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": "the AWS-published rotation function for the "
+    "database secret, deployed in the stack's own region (checked: reviewed.serverless_application, by applicationId)",
     # the runtime backstops of issue 23 (item 6): each can only refuse or report, never grant or copy
     "kubernetes:core/v1:LimitRange": "default container limits in a namespace; can only constrain pods",
     "kubernetes:core/v1:Secret": "a secret in a namespace; who can read it is namespace RBAC (tenant-namespace-guarded judges the namespace)",
-    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": "binds a Service to a target group of the stack's own load balancer (judged by the lb rules)",
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": "binds a Service to a target group of the stack's own load "
+    "balancer (checked: reviewed.target_group_binding; the load balancer is judged by the lb rules)",
     "kubernetes:policy/v1:PodDisruptionBudget": "limits voluntary evictions; no access, no data",
 }
 
@@ -74,11 +85,16 @@ def reviewed(type_: str, judged: frozenset[str]) -> bool:
 def check_inventory(resources: list[Any], _config: dict, judged: frozenset[str]) -> list[tuple[str | None, str]]:
     seen: dict[str, bool] = {}
     out: list[tuple[str | None, str]] = []
+    stack: Stack | None = None
     for r in resources:
         type_ = getattr(r, "original_type", r.resource_type)
         ok = seen.get(type_)
         if ok is None:
             ok = seen[type_] = reviewed(type_, judged)
+        check = reviewed_for.CHECKS.get(canonical(type_))
+        if ok and check is not None and canonical(type_) not in judged:  # reviewed for one use: is it used that way?
+            stack = stack or Stack(resources)
+            out += judge_each([r], lambda r, check=check, stack=stack: [(r.urn, m) for m in check(r, stack)])
         if not ok:
             out.append(
                 (
@@ -99,7 +115,9 @@ def inventory_policy(policies: Iterable[Any]):
         "pack-resource-type-reviewed",
         what="Checks that every resource type in the plan, of every provider (aws, aws-native, kubernetes, random, "
         "providers, components), is judged by a rule of the pack (by name, in its `types` or `reads`, renamed types as "
-        "their current name) or listed in the pack as reviewed with a one-line reason",
+        "their current name) or listed in the pack as reviewed with a one-line reason, and that each resource of a type "
+        "reviewed for one use (a Serverless Application Repository stack, a FIS experiment template, a route, an Elastic IP, "
+        "an EKS add-on, ...) is used that way",
         why="A pack that only knows a fixed list of types passes every other type in silence: a new data path, a legacy "
         "type or another provider's resource would deploy unjudged.",
         reads=(),
@@ -109,6 +127,15 @@ def inventory_policy(policies: Iterable[Any]):
         "that should judge it (its `types` or `reads`) or add it to REVIEWED in policies/inventory.py with a one-line reason.",
         limits="It proves that a reviewer or a rule saw every type, not that a rule judges every property of it: what "
         "each rule proves is in its own entry, and a REVIEWED reason (policies/inventory.py, one line per type) is a "
-        "reviewer's judgment, not a check. Resources made outside Pulumi (by controllers, by AWS) are not in the plan.",
+        "reviewer's judgment, not a check, except where the reason claims a value: a type reviewed for one use passes only "
+        "while each resource is used that way (policies/reviewed.py): a Serverless Application Repository stack only "
+        "for AWS's rotation application the program deploys (by `applicationId`); a FIS experiment template only with "
+        "actions that stop, reboot, fail over or cut the network, targets selected by a tag naming this stack (or ARNs of "
+        "its role's account) and a role of the stack; a route (and a route table's inline routes) only to a gateway the "
+        "stack defines, never a peering connection, transit gateway or network interface; an Elastic IP on no instance or "
+        "interface; an EKS add-on among the five AWS ones reviewed; an OIDC provider, a secret rotation function, a "
+        "TargetGroupBinding's target group and a Lambda permission's source built from resources of the stack (and the "
+        "permission's principal an AWS service). Resources made outside Pulumi "
+        "(by controllers, by AWS) are not in the plan.",
         tags=["inventory"],
     )

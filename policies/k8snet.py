@@ -2,11 +2,13 @@
 any other namespace can satisfy is "every namespace", and the ipBlocks of one rule are judged as
 the union of addresses they admit.
 
-A namespaceSelector is bounded only when every one of its requirements pins named values
-(`matchLabels`, or `In` with values); `Exists`, `DoesNotExist` and `NotIn` are satisfied by
-namespaces nobody listed (`kubernetes.io/metadata.name Exists` matches every namespace), and so is
-an empty selector. A bounded selector that names another tenant's namespace (by name or tenant
-label) opens the tenant to it.
+A namespaceSelector is bounded only when it names namespaces by `kubernetes.io/metadata.name`
+(`matchLabels`, or `In` with values): the API server sets that label to the namespace's own name,
+so only that namespace carries it. Any other label may be shared (every enterprise tenant carries
+`meridian.io/plan: enterprise`) or put on another namespace later, so a selector on it alone
+reaches namespaces nobody named; `Exists`, `DoesNotExist` and `NotIn` are satisfied by namespaces
+nobody listed (`kubernetes.io/metadata.name Exists` matches every namespace), and so is an empty
+selector. A name or tenant label naming another tenant's namespace opens the tenant to it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ NAME_LABEL = "kubernetes.io/metadata.name"
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def namespace_selector_problem(selector: Any, tenant_label: str, own: set[str], tenant_prefix: str = "t-") -> str | None:
+def namespace_selector_problem(
+    selector: Any,
+    tenant_label: str,
+    own: set[str],
+    tenants: frozenset[str] = frozenset(),
+    unsure: frozenset[str] = frozenset(),
+    tenant_prefix: str = "t-",
+) -> str | None:
     """Why a namespaceSelector reaches other namespaces than the ones it names, or None.
-    `own` holds the tenant's own namespace name and tenant id (what it may name)."""
+    `own` holds the tenant's own namespace name and tenant id (what it may name); `tenants` the
+    names of the stack's tenant namespaces (besides any name with the tenant prefix), `unsure`
+    those of its namespaces whose tenant label is unknown at preview."""
     selector = known(selector)
     if selector is UNKNOWN:
         raise unknown("namespaceSelector")
@@ -33,23 +44,41 @@ def namespace_selector_problem(selector: Any, tenant_label: str, own: set[str], 
     expressions = as_list(selector.get("matchExpressions"))
     if not labels and not expressions:
         return "selects every namespace (an empty `namespaceSelector`)"
-    pinned: list[tuple[str, list[str]]] = [(str(k), [str(v)]) for k, v in labels.items()]
+    pinned: list[tuple[str, list[str]]] = [(str(k), [_text(v, k)]) for k, v in labels.items()]
     for e in expressions:
-        operator, key = str(dig(e, "operator", default="")), str(dig(e, "key", default=""))
+        operator, key = _text(dig(e, "operator", default=""), "operator"), _text(dig(e, "key", default=""), "key")
         if operator != "In":
             # every requirement must hold: one open-ended requirement leaves the others to bound it
             continue
-        pinned.append((key, [str(v) for v in as_list(dig(e, "values"))]))
+        pinned.append((key, [_text(v, key) for v in as_list(dig(e, "values"))]))
     if not pinned:
         ops = ", ".join(f"{dig(e, 'key')} {dig(e, 'operator')}" for e in expressions)
         return f"selects namespaces nobody named (`matchExpressions` {ops} only: satisfied by every namespace that carries or lacks the label)"
     for key, values in pinned:
         foreign = [
-            v for v in values if (key == NAME_LABEL and v.startswith(tenant_prefix) or key == tenant_label) and v not in own
+            v
+            for v in values
+            if (key == NAME_LABEL and (v.startswith(tenant_prefix) or v in tenants) or key == tenant_label) and v not in own
         ]
         if foreign:
             return f"selects another tenant's namespace ({key} = {', '.join(foreign)})"
+        for v in values:
+            if key == NAME_LABEL and v in unsure and v not in own:
+                raise unknown(f"namespace {v}'s metadata", "labels", tenant_label)
+    if not any(key == NAME_LABEL for key, _ in pinned):
+        shared = ", ".join(f"{k} = {', '.join(v)}" for k, v in pinned)
+        return (
+            f"selects namespaces by {shared}, a label other namespaces (other tenants') may carry: "
+            f"name the namespace by `{NAME_LABEL}` (the tenant's own, or a platform namespace)"
+        )
     return None
+
+
+def _text(value: Any, where: Any) -> str:
+    """A selector's key, operator or value; one unknown at preview leaves the whole selector unknown."""
+    if value is UNKNOWN:
+        raise unknown("namespaceSelector", str(where))
+    return str(value)
 
 
 def _nets(cidr: Any) -> Net:

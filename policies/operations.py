@@ -19,6 +19,7 @@ from ruleutil import (
     UNKNOWN,
     VPC,
     Stack,
+    UnknownValueError,
     Unverifiable,
     as_list,
     dig,
@@ -38,26 +39,69 @@ from schedules import NEVER, ScheduleError, longest_gap
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 
 
+# what a record must keep to say who talked to what (the default format has them all):
+# https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html
+FLOW_LOG_FIELDS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action", "start")
+
+
+def _flow_log_gap(flow_log: Any) -> str | None:
+    """Why a flow log is not a full record of its VPC's traffic, or None; raises on an unknown."""
+    traffic = peek(flow_log.props, "trafficType")
+    if traffic is UNKNOWN:
+        raise unknown("trafficType")
+    if traffic != "ALL":
+        return (
+            f"VPC flow log must record `trafficType: ALL`, not {traffic or 'unset'}: a log of accepted or rejected "
+            "traffic alone misses half of who talked to what"
+        )
+    fmt = peek(flow_log.props, "logFormat")
+    if fmt is UNKNOWN:
+        raise unknown("logFormat")
+    missing = [f for f in FLOW_LOG_FIELDS if fmt and f"${{{f}}}" not in str(fmt)]
+    if missing:
+        return (
+            f"VPC flow log's `logFormat` must keep {', '.join(f'${{{f}}}' for f in missing)} (or be left at the default): "
+            "without them a record does not say who talked to what"
+        )
+    return None
+
+
 def check_flow_logs(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    logged = {v.urn for f in stack.of(FLOW_LOG) for v in stack.linked(f, "vpcId", VPC)}
-    return judge_each(
-        stack.of(VPC),
-        lambda vpc: (
-            [] if vpc.urn in logged else [(vpc.urn, "VPC must have a flow log (aws.ec2.FlowLog with `vpc_id` = the VPC's id)")]
-        ),
-    )
+    logs_of: dict[str, list[Any]] = {}
+    for flow_log in stack.of(FLOW_LOG):
+        for vpc in stack.linked(flow_log, "vpcId", VPC):
+            logs_of.setdefault(vpc.urn, []).append(flow_log)
+
+    def judge(vpc: Any) -> list[tuple[str | None, str]]:
+        logs = logs_of.get(vpc.urn, [])
+        if not logs:
+            return [(vpc.urn, "VPC must have a flow log (aws.ec2.FlowLog with `vpc_id` = the VPC's id)")]
+        gaps: list[tuple[str | None, str]] = []
+        unsure: list[tuple[str | None, str]] = []
+        for f in logs:
+            try:
+                gap = _flow_log_gap(f)
+            except UnknownValueError as exc:
+                unsure.append((f.urn, Unverifiable.of(exc, "does the VPC's flow log record all its traffic?")))
+                continue
+            if gap is None:
+                return []  # one full record is enough; others beside it (rejects only, to a SIEM) take nothing away
+            gaps.append((f.urn, gap))
+        return unsure or gaps
+
+    return judge_each(stack.of(VPC), judge)
 
 
 vpc_flow_logs = stack_policy(
     "vpc-flow-logs-enabled",
-    what="Checks that every VPC of the stack has a flow log built from its id",
-    why="Flow logs are the record of who talked to what: without them an incident on a tenant's data path cannot be investigated.",
+    what="Checks that every VPC of the stack has a flow log built from its id that records all traffic (`trafficType: ALL`) in the default format or a `logFormat` keeping ${srcaddr}, ${dstaddr}, ${srcport}, ${dstport}, ${protocol}, ${action} and ${start}; further logs of part of the traffic may sit beside it",
+    why="Flow logs are the record of who talked to what: without them, or with only the accepted or only the rejected half, an incident on a tenant's data path cannot be investigated.",
     reads=[VPC, FLOW_LOG],
     check=check_flow_logs,
     severity=MEDIUM,
     remediation='Create an aws.ec2.FlowLog with `vpc_id=vpc.id`, `traffic_type="ALL"` to an encrypted log group (components.network does).',
-    limits="That the flow log's destination keeps the records (retention, encryption) is judged by the log-group rules when it is a log group in the stack.",
+    limits="That the flow log's destination keeps the records (retention, encryption) is judged by the log-group rules when it is a log group in the stack; its destination's region by aws-data-path-destination-in-zone. Fields beyond those seven (interface, account, packet addresses behind NAT) are not required. A `trafficType` or `logFormat` unknown at preview, where no other log of the VPC is a full record, gives an advisory.",
     tags=["logging"],
 )
 

@@ -9,8 +9,9 @@ own accounts or organisations with a positive string test (`StringEquals` on
 `aws:PrincipalAccount`, `aws:SourceAccount`, `kms:CallerAccount`, `aws:PrincipalOrgID`, ...). A
 service principal acts for whichever account's resource calls it: it is inside only when a
 positive condition pins the request's source to own accounts (`aws:SourceAccount`,
-`aws:SourceOwner`, `aws:SourceOrgID`, or `aws:SourceArn` naming own-account resources), else any
-account could make the service act on this resource (a confused deputy).
+`aws:SourceOwner`, `aws:SourceOrgID`, or `aws:SourceArn` naming own-account resources, or a key
+the service sets itself to the resource it acts for: CloudWatch Logs' encryption context
+`aws:logs:arn`), else any account could make the service act on this resource (a confused deputy).
 Conditions that do not constrain the caller's account (`kms:ViaService`, `aws:SecureTransport`,
 `...IfExists`, negative operators) leave `*` open. Allow with `NotPrincipal` admits every
 principal not named: always outside.
@@ -60,7 +61,7 @@ def _pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
     return False
 
 
-def _source_pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
+def _source_pinned(st: Statement, accounts: set[str], orgs: set[str], service: str = "") -> bool:
     """Whether a condition pins a service's request to a source in own accounts or organisations."""
     for key_l, values in _positive_conditions(st):
         if not values:
@@ -72,7 +73,29 @@ def _source_pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
             return True
         if key_l == "aws:sourcearn" and all(_own_source_arn(v, accounts) for v in texts):
             return True
+        if key_l in service_source_keys(service) and all(_own_arn_of(v, service, accounts) for v in texts):
+            return True
     return False
+
+
+# Condition keys a service sets itself, to the ARN of the resource it acts for: as good a pin as
+# aws:SourceArn. CloudWatch Logs encrypts a log group's data with the encryption context
+# `aws:logs:arn` = the log group's ARN (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
+SERVICE_SOURCE_KEYS = {"logs": ("kms:encryptioncontext:aws:logs:arn",)}
+
+
+def service_source_keys(service: str) -> tuple[str, ...]:
+    """The keys `service` (a service principal: `logs.amazonaws.com`, `logs.<region>.amazonaws.com`) sets itself."""
+    name = str(service).lower()
+    if not name.endswith(".amazonaws.com"):
+        return ()
+    return SERVICE_SOURCE_KEYS.get(name.split(".", 1)[0], ())
+
+
+def _own_arn_of(arn: str, service: str, accounts: set[str]) -> bool:
+    """An ARN of `service`'s own resources (a log group for CloudWatch Logs) in an own account."""
+    m = _ARN_ACCOUNT.match(arn)
+    return bool(m and m.group(1) in accounts and arn.split(":")[2] == service.split(".", 1)[0])
 
 
 def _own_source_arn(arn: str, accounts: set[str]) -> bool:
@@ -101,7 +124,7 @@ def outsiders(st: Statement, accounts: set[str], orgs: set[str] = frozenset()) -
         if value is UNKNOWN:
             raise unknown("Principal", kind)
         if kind == "Service" and value != "*":
-            if not _source_pinned(st, accounts, orgs):
+            if not _source_pinned(st, accounts, orgs, str(value)):
                 out.append(f"Service `{value}` for any account (no aws:SourceAccount / aws:SourceArn pins it to this one)")
             continue
         if value == "*" or kind != "AWS" or account_of(str(value)) not in accounts:

@@ -12,6 +12,7 @@ from ruleutil import (
     BACKUP_PLAN,
     CRITICAL,
     HIGH,
+    KMS_REPLICA_KEY,
     RDS_CLUSTER,
     RDS_INSTANCE,
     S3_BUCKETS,
@@ -239,6 +240,9 @@ def check_replication_destinations(resources: list[Any], config: dict) -> list[t
         dest = dig(c.props, "destinationRegion")
         return verdict(c, dest, "RDS snapshot copy") if dest is not None else []
 
+    def judge_replica_key(k: Any) -> list[tuple[str | None, str]]:
+        return verdict(k, resource_region(k), "KMS replica key (a copy of its primary's key material)")
+
     def judge_replica_source(db: Any) -> list[tuple[str | None, str]]:
         source = dig(db.props, "replicationSourceIdentifier" if db.resource_type == RDS_CLUSTER else "replicateSourceDb")
         linked = stack.linked(db, "replicationSourceIdentifier" if db.resource_type == RDS_CLUSTER else "replicateSourceDb")
@@ -259,12 +263,13 @@ def check_replication_destinations(resources: list[Any], config: dict) -> list[t
         + judge_each(stack.of(ECR_REPLICATION), judge_ecr)
         + judge_each(stack.of(*SNAPSHOT_COPIES), judge_snapshot_copy)
         + judge_each(stack.of(RDS_CLUSTER, RDS_INSTANCE), judge_replica_source)
+        + judge_each(stack.of(KMS_REPLICA_KEY), judge_replica_key)
     )
 
 
 replication_destination_allowed = stack_policy(
     "aws-replication-destination-allowed",
-    what="Checks that every copy of data goes to an allowed region, judged from each destination itself: S3 replication rules (the destination bucket's own region), each AWS Backup copy action (its vault ARN), DynamoDB and Secrets Manager replicas, ECR replication, RDS snapshot copies, and the source of Aurora / RDS replicas",
+    what="Checks that every copy of data goes to an allowed region, judged from each destination itself: S3 replication rules (the destination bucket's own region), each AWS Backup copy action (its vault ARN), DynamoDB and Secrets Manager replicas, KMS replica keys (their own region: the primary's key material), ECR replication, RDS snapshot copies, and the source of Aurora / RDS replicas",
     why="Replicas and backup copies are tenant data too: a copy outside the zone breaks residency as surely as the original would.",
     reads=[
         S3_REPLICATION,
@@ -277,6 +282,7 @@ replication_destination_allowed = stack_policy(
         *SNAPSHOT_COPIES,
         RDS_CLUSTER,
         RDS_INSTANCE,
+        KMS_REPLICA_KEY,
     ],
     check=check_replication_destinations,
     severity=CRITICAL,

@@ -53,6 +53,8 @@ POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
 ROLE_ATTACHMENTS_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
 MANAGED_POLICY = "aws:iam/policy:Policy"
 KMS_KEY = "aws:kms/key:Key"
+KMS_REPLICA_KEY = "aws:kms/replicaKey:ReplicaKey"  # a multi-Region key's replica: the primary's key material
+KMS_KEYS = (KMS_KEY, KMS_REPLICA_KEY)
 KMS_ALIAS = "aws:kms/alias:Alias"
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 S3_BUCKET = S3_BUCKETS[0]
@@ -483,6 +485,16 @@ class Stack:
             for r, p in self.referrers.get(target.urn, [])
             if (prop is None or p == prop) and (not types or r.resource_type in types)
         ]
+
+
+def key_tenant(stack: Stack, key: Any, tag: str) -> Any:
+    """Whose data a KMS key protects (its `tag`): a replica key linked to its primary holds the
+    primary's key material, so the primary's owner; any other key, its own tag."""
+    if key.resource_type == KMS_REPLICA_KEY:
+        primaries = stack.linked(key, "primaryKeyArn", KMS_KEY)
+        if primaries:
+            return tags_of(primaries[0].props).get(tag)
+    return tags_of(key.props).get(tag)
 
 
 def buckets_with(stack: Stack, *sub_types: str) -> dict[str, list[Any]]:

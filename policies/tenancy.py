@@ -38,7 +38,7 @@ from k8snet import ip_blocks_problem, namespace_selector_problem
 from ruleutil import (
     CRITICAL,
     HIGH,
-    KMS_KEY,
+    KMS_KEYS,
     MANAGED_POLICY,
     NAMESPACE,
     POLICY_ATTACHMENT,
@@ -53,6 +53,7 @@ from ruleutil import (
     as_list,
     dig,
     judge_each,
+    key_tenant,
     known,
     labels_of,
     peek,
@@ -219,8 +220,8 @@ def _tenant_document(
     linked = stack.linked(holder, prop)
     own_keys = 0
     for dep in linked:
-        owner = tenant_keys.get(dep.urn, "-") if dep.resource_type == KMS_KEY else tags_of(dep.props).get(tag)
-        if dep.resource_type == KMS_KEY:
+        owner = tenant_keys.get(dep.urn, "-") if dep.resource_type in KMS_KEYS else tags_of(dep.props).get(tag)
+        if dep.resource_type in KMS_KEYS:
             if owner != tenant:
                 out.append(
                     (
@@ -264,7 +265,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     tag, label = config.get("tenantTag", "meridian:tenant"), config.get("tenantLabel", "meridian.io/tenant")
     grants = grants_by_role(stack)
     namespaces = _tenant_namespaces(stack, label)
-    tenant_keys = {k.urn: tags_of(k.props).get(tag) for k in stack.of(KMS_KEY)}
+    tenant_keys = {k.urn: key_tenant(stack, k, tag) for k in stack.of(*KMS_KEYS)}
 
     def prefix_of(tenant: str) -> str:
         return str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
@@ -572,16 +573,19 @@ def _stack_role(stack: Stack, arn: Any) -> bool:
 
 def _is_role_arn(role: Any, arn: Any) -> bool:
     """`arn` is exactly `role`'s ARN (path and name; an auto-name is the logical name and a
-    7-character random suffix)."""
+    7-character random suffix); raises if only the role's unknown path can tell."""
     m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
     if not m or WILDCARD.search(arn):
         return False
-    path = str(peek(role.props, "path") or "/").strip("/")
+    path = peek(role.props, "path")
     name = peek(role.props, "name")
-    expected = re.escape(f"{path}/" if path else "") + (
-        re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
-    )
-    return re.fullmatch(expected, m.group(1)) is not None
+    named = re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
+    if path is UNKNOWN:  # the ARN's path is the role's own only if the unknown path turns out to be it
+        if re.fullmatch(f"(.+/)?{named}", m.group(1)):
+            raise unknown(f"role {role.name}", "path")
+        return False
+    path = str(path or "/").strip("/")
+    return re.fullmatch(re.escape(f"{path}/" if path else "") + named, m.group(1)) is not None
 
 
 def _session_tags_trusted(
@@ -641,7 +645,7 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenan
     if not tags:
         return "reaches every KMS key (`key/*`) without an `aws:ResourceTag/...` = the caller's namespace condition"
     ns_of = {t: ns for ns, ts in namespaces.items() for t in ts}
-    for key in stack.of(KMS_KEY):
+    for key in stack.of(*KMS_KEYS):
         value = tags_of(key.props).get(tags[0])
         owner = tenant_keys.get(key.urn)
         if owner and owner not in ns_of and namespaces.unsure:
@@ -775,7 +779,7 @@ def _untagged_role(
         }
     )
     for grant in grants:
-        for dep in stack.linked(grant.holder, grant.prop, KMS_KEY):
+        for dep in stack.linked(grant.holder, grant.prop, *KMS_KEYS):
             if tenant_keys.get(dep.urn):
                 out.append(
                     (
@@ -868,6 +872,7 @@ tenant_role_isolated = stack_policy(
         ROLE_ATTACHMENTS_EXCLUSIVE,
         MANAGED_POLICY,
         SERVICE_ACCOUNT,
+        *KMS_KEYS,
     ],
     check=check_tenant_roles,
     severity=CRITICAL,
@@ -895,7 +900,8 @@ tenant_role_isolated = stack_policy(
     "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
     "further are not credited. Whose secret a broker reads is known only for secrets of the stack its policy is built from; "
-    "an ARN written by hand is trusted to be the platform's.",
+    "an ARN written by hand is trusted to be the platform's. A broker's assume target is matched to the stack's roles by path and "
+    "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory.",
     tags=["tenancy", "iam"],
 )
 
@@ -920,7 +926,7 @@ def _default_deny(spec: Any) -> bool:
     )
 
 
-def _opens(spec: Any, label: str, own: set[str]) -> list[str]:
+def _opens(spec: Any, label: str, own: set[str], tenants: frozenset[str], unsure: frozenset[str]) -> list[str]:
     """Rules of a NetworkPolicy that admit every peer, other namespaces' pods, or the internet with
     the private ranges (selectors and ipBlock unions by meaning: k8snet)."""
     out = []
@@ -931,7 +937,7 @@ def _opens(spec: Any, label: str, own: set[str]) -> list[str]:
                 out.append(f"{direction}[{i}] has no `{peers_key}`: it admits every peer")
             for peer in peers:
                 ns_sel = dig(peer, "namespaceSelector")
-                problem = namespace_selector_problem(ns_sel, label, own) if ns_sel is not None else None
+                problem = namespace_selector_problem(ns_sel, label, own, tenants, unsure) if ns_sel is not None else None
                 if problem:
                     out.append(f"{direction}[{i}] {problem}")
             problem = ip_blocks_problem([dig(p, "ipBlock") for p in peers if dig(p, "ipBlock") is not None], _PRIVATE)
@@ -1034,7 +1040,7 @@ def _tenant_ties(stack: Stack, config: dict) -> tuple[dict[str, list[str]], dict
             ties.setdefault(ns, []).append(f"pod identity association {assoc.name} holds the tenants' role")
         elif tenant is UNKNOWN:
             unsure.setdefault(ns, assoc.name)
-    for key in stack.of(KMS_KEY):
+    for key in stack.of(*KMS_KEYS):
         ns = tags_of(key.props).get(ns_tag)
         if isinstance(ns, str) and ns:
             ties.setdefault(ns, []).append(f"key {key.name} is tagged {ns_tag}={ns}")
@@ -1069,6 +1075,8 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
     out = judge_each(stack.of(NETWORK_POLICY), index_policy) + judge_each(stack.of(QUOTA), index_quota)
     pod_subnets = _pod_subnets(stack)
+    namespaces = _tenant_namespaces(stack, label)
+    tenant_names, unsure_names = frozenset(namespaces), frozenset(namespaces.unsure)
 
     def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
@@ -1123,7 +1131,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                     spec = dig(policy.props, "spec", default={})
                     found += [
                         (policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}")
-                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))})
+                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))}, tenant_names, unsure_names)
                         + _pod_subnet_ingress(spec, pod_subnets)
                     ]
                 except UnknownValueError as exc:
@@ -1135,10 +1143,10 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
     "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
-    reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET, POD_IDENTITY, KMS_KEY],
+    reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET, POD_IDENTITY, *KMS_KEYS],
     check=check_tenant_namespaces,
     severity=HIGH,
     config={
@@ -1160,7 +1168,8 @@ tenant_namespace_guarded = stack_policy(
     "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",
     limits="The Pod Security label is judged for its level; an `enforce-version` pinning an older standard is not. That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
     "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
-    "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides).",
+    "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides). "
+    "Another tenant's namespace is known by the `t-` prefix or the stack's tenant label; a name selector naming a namespace outside the stack without that prefix is taken as a platform namespace.",
     tags=["tenancy", "kubernetes"],
 )
 

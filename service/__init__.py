@@ -3,7 +3,9 @@
 The same code runs in the local sandbox (one process per region) and in the Pulumi workload
 (the image built from `service/Dockerfile`). Pieces:
 
-- `settings`: the service's config (region, DSNs, tenants with hashed API keys and quotas);
+- `settings`: the service's config (region, DSNs, tenants with hashed API keys and quotas, and where
+  the cells' tenant files are);
+- `tenants`: the tenants served: the settings' own plus those tenant files, followed while it runs;
 - `auth`: API key -> tenant;
 - `quotas`: per-tenant token buckets from the plan quotas (429 + Retry-After);
 - `store`: the PostgreSQL store (writes through a multi-host DSN to whichever node is primary,

@@ -44,11 +44,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from service import openapi, paths
-from service.auth import KeyRing, key_from_headers
-from service.objects import GIB, ObjectStore, ObjectsUnavailable, OverBudget, StorageFull
+from service.auth import key_from_headers
+from service.objects import GIB, FollowsTenants, ObjectStore, ObjectsUnavailable, OverBudget, StorageFull
 from service.quotas import QuotaBook, retry_after_header
 from service.settings import ServiceSettings, VersionFault
 from service.store import Passive, Store, Unavailable, readiness_problems
+from service.tenants import TenantDirectory, TenantSet
 from service.validation import (
     DEFAULT_LIMIT,
     INT64_MAX,
@@ -190,21 +191,48 @@ def create_app(
     quotas: QuotaBook | None = None,
     objects: ObjectStore | None = None,
     clock: Callable[[], float] = time.monotonic,
+    tenants: TenantDirectory | None = None,
 ) -> Starlette:
-    """`quotas` default to the settings' (the one source: the stack config, rendered into them),
-    refilled by `clock`; `objects` None: the object API answers 503 (no object storage configured)."""
-    ring = KeyRing({d: t.id for t in settings.tenants for d in t.key_sha256})
-    book = quotas or QuotaBook({t.id: t.quota for t in settings.tenants}, clock=clock)
-    storage_gb = {t.id: t.quota.storage_gb for t in settings.tenants}
+    """`tenants` default to the settings' (inline, plus the tenant files of `tenant_files_dir`,
+    read now and followed every `tenant_poll_s` while the app runs); `quotas` default to theirs (the
+    one source: the stack config, rendered into them), refilled by `clock`, kept in step with the
+    tenants (a given book is used as it is); `objects` None: the object API answers 503 (no object
+    storage configured)."""
+    directory = tenants or TenantDirectory(settings.tenants, settings.tenant_files_dir)
+    book = quotas or QuotaBook(directory.current.quotas(), clock=clock)
     where = {"region": settings.region, "role": settings.role}
+
+    def serve(composed: TenantSet | None) -> None:
+        """Swap in a new set with what follows it (quotas of an own book, object access), in one
+        step of the event loop: no request sees a tenant without its quota or its data."""
+        if composed is None:
+            return
+        directory.current = composed
+        if quotas is None:
+            book.set_quotas(composed.quotas())
+        if isinstance(objects, FollowsTenants):
+            objects.set_tenants(composed.data())
+
+    serve(directory.reload())  # before the first request: the files as they are at start
+
+    async def follow_tenant_files() -> None:
+        """One task, one worker thread at a time: the request path never touches the files."""
+        while True:
+            await asyncio.sleep(settings.tenant_poll_s)
+            try:
+                serve(await asyncio.to_thread(directory.reload))
+            except Exception:  # a bug here must not stop the following, nor the serving
+                log.exception("tenant files reload failed; the tenants served stay as they were")
 
     def identify(request: Request) -> tuple[str | None, JSONResponse | None]:
         """The key's tenant, or the answer to give: decided before the body is read or anything
         reaches the database."""
-        tenant = ring.tenant_of(key_from_headers(request.headers))
+        served = directory.current  # one set for the whole request, whatever a reload swaps in meanwhile
+        tenant = served.tenant_of(key_from_headers(request.headers))
         if tenant is None:
             return None, _error(401, "unauthorized", "missing or unknown API key", {"WWW-Authenticate": "Bearer"})
         request.scope["state"]["tenant"] = tenant
+        request.scope["state"]["storage_gb"] = served.entries[tenant].quota.storage_gb
         if request.path_params["tenant"] != tenant:
             return None, JSONResponse(NOT_FOUND, status_code=404)
         return tenant, None
@@ -254,15 +282,15 @@ def create_app(
             except OverBudget as exc:  # the tenant's hard cap (components.cost): its own state, not a fault of ours
                 return _error(403, "over_budget", str(exc), tenant=request.scope["state"]["tenant"])
             except StorageFull as exc:
-                tenant = request.scope["state"]["tenant"]
+                tenant, storage_gb = request.scope["state"]["tenant"], request.scope["state"]["storage_gb"]
                 return _error(
                     429,
                     "quota_exceeded",
-                    f"over the storage_gb quota of {storage_gb[tenant]}: {exc.used} bytes stored; delete objects, then retry",
+                    f"over the storage_gb quota of {storage_gb}: {exc.used} bytes stored; delete objects, then retry",
                     {"Retry-After": str(STORAGE_RETRY_S)},
                     tenant=tenant,
                     quota="storage_gb",
-                    limit=storage_gb[tenant],
+                    limit=storage_gb,
                     retry_after_s=STORAGE_RETRY_S,
                 )
 
@@ -336,7 +364,7 @@ def create_app(
         if denied:
             return denied
         body = await read_body(request)
-        stored = await object_store().put(tenant, key, body, storage_gb[tenant] * GIB)
+        stored = await object_store().put(tenant, key, body, request.scope["state"]["storage_gb"] * GIB)
         return JSONResponse({**stored, **where}, status_code=201)
 
     async def get_object(request: Request) -> Response:
@@ -369,10 +397,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app):
         await store.start()
-        log.info("service started", extra={"tenants": len(settings.tenants)})
+        log.info("service started", extra={"tenants": len(directory.current)})
+        following = asyncio.create_task(follow_tenant_files()) if directory.directory is not None else None
         try:
             yield
         finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
             await store.close()
 
     async def openapi_json(request: Request) -> Response:

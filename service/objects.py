@@ -24,7 +24,7 @@ import asyncio
 import json
 import threading
 import time
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from service.settings import ObjectStorage, TenantData
 
@@ -127,6 +127,13 @@ class ObjectStore(Protocol):
     async def list(self, tenant: str, prefix: str, after: str | None, limit: int) -> tuple[list[dict], bool]: ...
 
 
+@runtime_checkable
+class FollowsTenants(Protocol):
+    """An object store whose tenants are told when the served set changes (`S3Objects`)."""
+
+    def set_tenants(self, tenants: dict[str, TenantData]) -> None: ...
+
+
 class S3Objects:
     """The ObjectStore over S3, one scoped session per tenant (boto3, run in worker threads)."""
 
@@ -167,6 +174,15 @@ class S3Objects:
         )
         client = session.client("s3", endpoint_url=self.storage.endpoint_url)
         return client, creds["Expiration"].timestamp()
+
+    def set_tenants(self, tenants: dict[str, TenantData]) -> None:
+        """The served tenants changed (service.tenants): a tenant whose data moved or went loses its
+        cached session and usage; the others keep theirs."""
+        with self._lock:
+            stale = {t for t in {*self.tenants, *tenants} if self.tenants.get(t) != tenants.get(t)}
+            self.tenants = dict(tenants)
+            self._clients = {t: c for t, c in self._clients.items() if t not in stale}
+            self._usage = {t: u for t, u in self._usage.items() if t not in stale}
 
     def client_of(self, tenant: str):
         """The S3 client whose credentials reach only `tenant`'s data (renewed before they expire)."""

@@ -70,6 +70,14 @@ class QuotaBook:
         self._burst_s = burst_s
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
 
+    def set_quotas(self, quotas: dict[str, TenantQuota]) -> None:
+        """The served tenants changed (service.tenants): a tenant whose quota changed starts a fresh
+        bucket at its new rate. Quotas of tenants no longer served stay, so a request already past
+        its key check when they went finishes under them."""
+        changed = {t for t, q in quotas.items() if self._quotas.get(t, q) != q}
+        self._quotas = {**self._quotas, **quotas}
+        self._buckets = {k: b for k, b in self._buckets.items() if k[0] not in changed}
+
     def limit_of(self, tenant: str, kind: str) -> int:
         return getattr(self._quotas[tenant], KIND_LIMIT[kind])
 

@@ -140,13 +140,17 @@ def up(
     project_dir: Path | None = None,
     previewed: PreviewedPlan | None = None,
     on_step: Callable[[str], None] | None = None,
+    tenant_files: dict[str, tuple[str, ...]] | None = None,
 ) -> UpResult:
     """`project_dir`: the checkout whose program renders the services (default: this one).
     `on_step`: told what `up` is doing as it goes (rendering the plan, each part started).
     `previewed`: the plan `meridian up` previewed, recorded in the manifest (`plan_record`). A
     running sandbox started from another program (settings, quotas, versions changed) is stopped
     and started again from the new plan (every part; the primary's data is kept, the replica
-    rebuilt, as after any restart)."""
+    rebuilt, as after any restart). `tenant_files`: cell -> tenant ids each region's service serves
+    from that cell's tenant file (`<tenants dir>/<cell>.json`) instead of its settings, as a platform
+    serves its cells' tenants (service.tenants): it changes where the services read tenants from, never
+    which, and asking for it always starts the sandbox afresh."""
     failover = scaled_failover(cfg, time_scale)
     pg, haproxy_bin = check_parts()
     user = pglib.run_as()
@@ -157,7 +161,7 @@ def up(
     replanned = ""
     running = isinstance(old, mf.Manifest) and old.state == "up" and bool(old.processes)
     running = running and all(procs.alive(p) for p in old.processes.values())
-    if running and reuse_running(old, program):
+    if running and reuse_running(old, program) and not tenant_files:
         if previewed is not None and old.plan != plan_record(program, previewed):
             old.plan = plan_record(program, previewed)  # the same program: the preview vouches for it
             mf.write(root, old)
@@ -181,6 +185,12 @@ def up(
         planned = fromplan.load(project_dir or SERVICE_PROJECT_DIR, stack)
     except fromplan.PlanUnavailable as exc:
         raise SandboxError(str(exc)) from None
+    tenant_files = {cell: tuple(ids) for cell, ids in (tenant_files or {}).items()}
+    unknown = sorted(
+        {t for ids in tenant_files.values() for t in ids} - {t.id for t in planned.service_settings("primary").tenants}
+    )
+    if unknown:
+        raise SandboxMissing(f"tenant files name tenants stack {stack} does not have: {', '.join(unknown)}")
     pg_root = root / "pg"
     if fresh and pg_root.exists():
         shutil.rmtree(pg_root)
@@ -209,7 +219,9 @@ def up(
         step(f"{ref.name} started ({len(doc.processes)} of {len(names)} parts, {time.monotonic() - t0:.0f} s)")
 
     try:
-        asyncio.run(_bring_up(planned, root, doc, port, pg, haproxy_bin, user, failover, fault_proxies, started, popen))
+        asyncio.run(
+            _bring_up(planned, root, doc, port, pg, haproxy_bin, user, failover, fault_proxies, started, popen, tenant_files)
+        )
     except BaseException as exc:
         _stop_all(doc)
         doc.state = "failed"
@@ -323,6 +335,7 @@ async def _bring_up(
     fault_proxies: bool,
     started,
     popen,
+    tenant_files: dict[str, tuple[str, ...]],
 ) -> None:
     logs = root / "logs"
     primary_dir, dr_dir = root / "pg" / "primary", root / "pg" / "dr"
@@ -376,7 +389,9 @@ async def _bring_up(
     writerendpoint.point(Path(doc.writer_endpoint.writer_file), f"{HOST}:{db_port['primary']}")
     addresses = fromplan.local_addresses(planned, nodes=db_port, writer_endpoint=port["pg-writer"])
     for role in ("primary", "dr"):
-        subs = fromplan.local_substitutions(planned, role, addresses=addresses, service_port=port[f"svc-{role}"], objects=objects)
+        subs = fromplan.local_substitutions(
+            planned, role, addresses=addresses, service_port=port[f"svc-{role}"], objects=objects, tenant_files=tenant_files
+        )
         try:
             pod = podrun.prepare(planned.services[role], root / "pods" / role, subs)
         except podrun.Unsubstituted as exc:

@@ -108,9 +108,12 @@ def local_substitutions(
     addresses: dict[str, str],
     service_port: int | None,
     objects: dict | None = None,
+    tenant_files: dict[str, tuple[str, ...]] | None = None,
 ) -> Substitutions:
-    """The one place the plan's in-cluster endpoints meet the sandbox's processes (module docstring)."""
+    """The one place the plan's in-cluster endpoints meet the sandbox's processes (module docstring).
+    `tenant_files`: cell -> the tenants served from its tenant file instead of inline (podrun.Substitutions)."""
     return Substitutions(
+        tenant_files=dict(tenant_files or {}),
         hosts=addresses,
         port=service_port,
         bind_host="127.0.0.1" if service_port is not None else None,

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from components.workload import TENANTS_DIR
 from meridian.preflight.workload import RenderedContainer, Unknown
-from service.settings import MigrationSettings, ServiceSettings
+from service.settings import MigrationSettings, ServiceSettings, dump_tenant_file
 
 SETTINGS_FLAG = "--config"
 
@@ -51,6 +52,9 @@ class Substitutions:
     """tenant id -> the stand-in's `kms_key_arn` / `role_arn` for it, in place of the plan's (objectstore.spec_from_settings)."""
     credentials: dict[str, str] = field(default_factory=dict)
     """Env that stands in for the pod's EKS Pod Identity credentials (e.g. the stand-in broker's key)."""
+    tenant_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """cell -> tenant ids served from its tenant file (`<tenants dir>/<cell>.json`, as a cell's mounted
+    Secret) instead of inline: the service's tenant files exercised with the plan's own entries."""
 
 
 @dataclass
@@ -104,15 +108,16 @@ def _substitute_dsn(attr: str, dsn: str, subs: Substitutions, done: list[str]) -
     return urlunsplit(parts._replace(netloc=f"{auth}{at}{local}"))
 
 
-def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str:
+def _substitute_settings(text: str, subs: Substitutions, done: list[str], mounts: dict[str, str]) -> tuple[str, dict[str, str]]:
     """The settings file the container's `--config` names, through the model that reads it (the
-    service's or the migration's): what its reader cannot load fails here."""
+    service's or the migration's): what its reader cannot load fails here. Also returns the tenant
+    files to write (local path -> content)."""
     doc = json.loads(text)
     if "admin_dsn" in doc:
         migration = MigrationSettings.from_dict(doc)
         admin = _substitute_dsn("admin_dsn", migration.admin_dsn, subs, done)
         secret = _substitute_secret("app_secret", migration.app_secret, subs, done)
-        return json.dumps(dataclasses.replace(migration, admin_dsn=admin, app_secret=secret).to_dict(), indent=1)
+        return json.dumps(dataclasses.replace(migration, admin_dsn=admin, app_secret=secret).to_dict(), indent=1), {}
     settings = ServiceSettings.from_dict(doc)
     changes: dict = {attr: _substitute_dsn(attr, getattr(settings, attr), subs, done) for attr in ("write_dsn", "read_dsn")}
     if settings.objects is not None and subs.objects_endpoint is not None:
@@ -122,13 +127,42 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str]) -> str
         changes["db_secret"] = _substitute_secret("db_secret", settings.db_secret, subs, done)
     if subs.tenant_data:
         changes["tenants"] = tuple(_substitute_tenant(t, subs.tenant_data, done) for t in settings.tenants)
+    files = _split_tenants(settings, changes, subs, done, mounts)
     if subs.port is not None:
         changes["port"] = subs.port
         done.append(f"port: {settings.port} -> {subs.port} (the pod's own network namespace)")
     if subs.bind_host is not None:
         changes["host"] = subs.bind_host
         done.append(f"host: {settings.host} -> {subs.bind_host}")
-    return json.dumps(dataclasses.replace(settings, **changes).to_dict(), indent=1)
+    return json.dumps(dataclasses.replace(settings, **changes).to_dict(), indent=1), files
+
+
+def _split_tenants(
+    settings: ServiceSettings, changes: dict, subs: Substitutions, done: list[str], mounts: dict[str, str]
+) -> dict:
+    """The tenants directory where the pod would have it (the cells' mount, or where it would be);
+    `subs.tenant_files`' tenants moved out of the inline settings into their cells' files there."""
+    if settings.tenant_files_dir is None and not subs.tenant_files:
+        return {}
+    inside = settings.tenant_files_dir or TENANTS_DIR  # no cells in the plan: where their mount would be
+    local = _remap(inside, mounts)
+    if local == inside:
+        raise Unsubstituted(f"the tenants directory {inside} is under none of the container's mounts")
+    changes["tenant_files_dir"] = local
+    done.append(f"tenant_files_dir: {inside} -> {local}")
+    tenants = changes.get("tenants", settings.tenants)
+    served = {t.id for t in tenants}
+    moved = {tid: cell for cell, ids in subs.tenant_files.items() for tid in ids}
+    unknown = sorted(set(moved) - served)
+    if unknown:
+        raise Unsubstituted(f"tenant_files names tenants the settings do not serve: {', '.join(unknown)}")
+    changes["tenants"] = tuple(t for t in tenants if t.id not in moved)
+    files = {}
+    for cell, ids in sorted(subs.tenant_files.items()):
+        files[f"{local}/{cell}.json"] = dump_tenant_file([t for t in tenants if t.id in ids])
+        done.append(f"tenants {', '.join(ids)}: inline -> the tenant file {cell}.json")
+    Path(local).mkdir(parents=True, exist_ok=True)
+    return files
 
 
 def _substitute_secret(attr: str, secret, subs: Substitutions, done: list[str]):
@@ -166,7 +200,7 @@ def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, se
             raise Unsubstituted(
                 f"{container.owner_urn}: mounted file {f.path} has no content in the plan ({f.secret_urn or 'no such Secret'})"
             )
-        text = _substitute_settings(f.content, subs, done) if f.path == settings_path else f.content
+        text, tenant_files = _substitute_settings(f.content, subs, done, mounts) if f.path == settings_path else (f.content, {})
         left = sorted(set(AWS_HOST.findall(text)))
         if left:
             raise Unsubstituted(f"{container.owner_urn}: {f.path} still names AWS endpoints {left}: substitute each explicitly")
@@ -174,6 +208,9 @@ def prepare(container: RenderedContainer, root: Path, subs: Substitutions, *, se
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_text(text)
         os.chmod(local, f.mode)
+        for path, content in tenant_files.items():
+            Path(path).write_text(content)
+            os.chmod(path, f.mode)
     command = list(container.spec.get("command") or [])
     # container paths are remapped onto the mounts; the local interpreter is a host path (it may
     # itself lie under a directory the pod mounts, e.g. a checkout in /tmp), so it goes in after

@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from ruleutil import KMS_KEY, ROLE, S3_BUCKETS, UNKNOWN, Stack, known, peek, resource_region
+from ruleutil import KMS_KEY, KMS_REPLICA_KEY, ROLE, S3_BUCKETS, UNKNOWN, Stack, known, peek, resource_region
 
 SECRET = "aws:secretsmanager/secret:Secret"
 USER = "aws:iam/user:User"
@@ -24,13 +24,14 @@ GROUP = "aws:iam/group:Group"
 
 PATTERNS = {
     KMS_KEY: re.compile(r"arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+"),
+    KMS_REPLICA_KEY: re.compile(r"arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+"),  # a replica's ARN is a key ARN
     SECRET: re.compile(r"arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+"),
     ROLE: re.compile(r"arn:aws[\w-]*:iam::\d{12}:role/[\w/+=,.@-]+"),
     USER: re.compile(r"arn:aws[\w-]*:iam::\d{12}:user/[\w/+=,.@-]+"),
     GROUP: re.compile(r"arn:aws[\w-]*:iam::\d{12}:group/[\w/+=,.@-]+"),
     **{t: re.compile(r"arn:aws[\w-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]") for t in S3_BUCKETS},
 }
-_REGIONAL = (KMS_KEY, SECRET)
+_REGIONAL = (KMS_KEY, KMS_REPLICA_KEY, SECRET)
 _ACCOUNT = re.compile(r"arn:aws[\w-]*:[\w-]+:[a-z0-9-]*:(\d{12}):")
 
 
@@ -99,7 +100,7 @@ class Arns:
         claimed = set(self.by_urn.values())
         self.unattributed: dict[str, dict[str, str]] = {KMS_KEY: {}, SECRET: {}}
         for r in stack.resources:
-            if r.resource_type in (KMS_KEY, SECRET):
+            if r.resource_type in (KMS_KEY, KMS_REPLICA_KEY, SECRET):
                 continue
             for s in _strings(r.props):
                 for type_ in (KMS_KEY, SECRET):

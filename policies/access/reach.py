@@ -20,6 +20,7 @@ from access import simulator
 from access.arns import account_of
 from access.sessions import _VAR, Origin, Principal, Session, Sessions, _as_list, stand_ins
 from access.world import ADMIN, DataResource, Doc, World
+from principals import SERVICE_SOURCE_KEYS, service_source_keys
 
 ACTIONS = {
     "object": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
@@ -133,6 +134,7 @@ class Reach(Sessions):
         self.rp_own: dict[str, dict] = {}  # as the stack's own principals (in the organization) meet them
         self.services: dict[str, set[str]] = {}  # resource-policy ARN -> service principals its Allow statements name
         self.source_accounts: dict[str, set[str]] = {}  # resource-policy ARN -> accounts its service grants name as source
+        self.source_examples: dict[str, set[str]] = {}  # resource-policy ARN -> a resource each service-set key may name
         for arn, docs in self.world.resource_policies.items():
             merged = {
                 "Version": "2012-10-17",
@@ -153,6 +155,7 @@ class Reach(Sessions):
                 if isinstance(block, dict) and block.get("Service"):
                     self.services.setdefault(arn, set()).update(str(v) for v in _as_list(block["Service"]))
                     self.source_accounts.setdefault(arn, set()).update(_source_accounts(st))
+                    self.source_examples.setdefault(arn, set()).update(_service_set_sources(st))
                 if "NotPrincipal" in st or st.get("Principal") == "*":
                     self.open_to_all.add(arn)
                     continue
@@ -487,7 +490,7 @@ class Reach(Sessions):
                     continue
                 target = f"{r.arn}{PROBE}" if r.kind == "object" else r.arn
                 for service in sorted(services):
-                    contexts = self._deputy_contexts(service, r, self.source_accounts.get(arn, set()))
+                    contexts = self._deputy_contexts(service, r, self.source_accounts.get(arn, set()), arn)
                     actions = tuple(
                         a
                         for a in ACTIONS[r.kind]
@@ -501,7 +504,7 @@ class Reach(Sessions):
                         out.append(Deputy(service, r, actions, why, urn))
         return out
 
-    def _deputy_contexts(self, service: str, r: DataResource, named: set[str]) -> list[dict[str, Any]]:
+    def _deputy_contexts(self, service: str, r: DataResource, named: set[str], arn: str) -> list[dict[str, Any]]:
         """The request as another account's resource makes the service send it: from any account,
         from each foreign account the policy names as a source, and with no source at all."""
         prefix = service.split(".", 1)[0]
@@ -515,21 +518,29 @@ class Reach(Sessions):
         if r.kind == "listing":
             base["s3:prefix"] = r.prefix
         out = []
+        set_keys = service_source_keys(service)
         for account in [DEPUTY_ACCOUNT, *sorted(named - {self.world.account})]:
+            region = r.region or "us-east-1"
             source = (
                 f"arn:aws:s3:::a-bucket-of-account-{account}"
                 if prefix in ("s3", "logging")
-                else f"arn:aws:{prefix}:{r.region or 'us-east-1'}:{account}:another-accounts-resource"
+                else f"arn:aws:logs:{region}:{account}:log-group:another-accounts-log-group"
+                if prefix == "logs"
+                else f"arn:aws:{prefix}:{region}:{account}:another-accounts-resource"
             )
-            out.append(
-                {
-                    **base,
-                    "aws:SourceAccount": account,
-                    "aws:SourceOwner": account,
-                    "aws:SourceArn": source,
-                    "aws:SourceOrgID": "o-not-this-organization",
-                }
-            )
+            request = {
+                **base,
+                "aws:SourceAccount": account,
+                "aws:SourceOwner": account,
+                "aws:SourceArn": source,
+                "aws:SourceOrgID": "o-not-this-organization",
+            }
+            # a key the service sets to the resource it acts for: each resource of that account the policy names, or any
+            named_here = [a for a in sorted(self.source_examples.get(arn, set())) if account_of(a) == account]
+            for value in named_here or ([source] if set_keys else []):
+                out.append({**request, **dict.fromkeys(set_keys, value)})
+            if not set_keys:
+                out.append(request)
         return [*out, base]
 
     def _deputy_why(
@@ -597,13 +608,29 @@ def _resource_policy_of(r: DataResource) -> str:
 
 
 def _source_accounts(st: dict) -> set[str]:
-    """Accounts a statement's conditions name as the request's source (account, owner, or in a source ARN)."""
+    """Accounts a statement's conditions name as the request's source (account, owner, in a source
+    ARN, or in a key the service sets to the resource it acts for)."""
     out = set()
     for body in (st.get("Condition") or {}).values():
         for k, vs in body.items() if isinstance(body, dict) else ():
-            if str(k).lower() in ("aws:sourceaccount", "aws:sourceowner", "aws:sourcearn"):
+            if str(k).lower() in ("aws:sourceaccount", "aws:sourceowner", "aws:sourcearn", *_SERVICE_SET):
                 out |= {a for v in _as_list(vs) if (a := account_of(str(v)))}
     return out
+
+
+_SERVICE_SET = {k for keys in SERVICE_SOURCE_KEYS.values() for k in keys}
+
+
+def _service_set_sources(st: dict) -> set[str]:
+    """A resource each value of a service-set key names (its wildcards filled in), to ask the evaluator with."""
+    return {
+        re.sub(r"[*?]", "x", str(v))
+        for body in (st.get("Condition") or {}).values()
+        if isinstance(body, dict)
+        for k, vs in body.items()
+        if str(k).lower() in _SERVICE_SET
+        for v in _as_list(vs)
+    }
 
 
 def _action_patterns(docs: list[dict]) -> tuple:

@@ -7,8 +7,10 @@ its secrets) may be reached only by:
 - platform workloads through a session obtained by AssumeRole whose tags name that tenant (its
   namespace or id): the broker acting for one tenant, never for two, never with its own session;
 - AWS services acting for the platform (replication, backup, monitoring, log delivery): roles only
-  such a service assumes (access.sessions.PLATFORM_SERVICES). A role of a service that runs code
-  (EC2, Lambda, CodeBuild, ECS tasks) is a workload like any other and may not.
+  such a service assumes (access.sessions.PLATFORM_SERVICES), each bounded to what its service does
+  (access.bounds: the actions AWS documents for its role, on resources of this stack; a statement
+  outside is a violation with its path). A role of a service that runs code (EC2, Lambda,
+  CodeBuild, ECS tasks) is a workload like any other and may not.
 Anyone else (another tenant, a platform workload directly or by running code in pods, an IAM user, a
 foreign account, anyone, principals of the account the stack does not define, whoever holds a role
 the stack grants to without defining it, an AWS service acting for another account's resource) is
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from access.bounds import service_role_problems
 from access.reach import Access, Deputy, Reach
 from access.world import PLATFORM, World, build
 from ruleutil import CRITICAL, Unverifiable, stack_policy
@@ -120,6 +123,7 @@ def findings(
         )
     out += _deputies(reach.deputies())
     out += world.problems
+    out += service_role_problems(world)
     out += _unplaced(world, {k[2] for k in groups})
     out += _shared_roles(reach)
     out += [
@@ -331,7 +335,15 @@ tenant_data_access = stack_policy(
     "are matched by ARN read from the plan. Each AWS service principal a tenant resource's policy names is asked for a request "
     "made for another account's resource (its `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner` and `aws:SourceOrgID` that "
     "account's, including each foreign account the policy names as a source) and for one with no source at all: if either is "
-    "allowed, the service is a confused deputy and the grant a violation. A role a tenant's pods get must not also be held by platform workloads. Access is "
+    "allowed, the service is a confused deputy and the grant a violation (CloudWatch Logs is asked with the encryption context "
+    "`aws:logs:arn` it sets itself, a log group of that account). A role that only an AWS service acting for the platform "
+    "assumes (replication, batch operations, backup, RDS monitoring, flow logs, log delivery, budgets, FIS, the EKS cluster) "
+    "must hold only the actions AWS documents for that service's role, minus those that run code (FIS's SSM commands, "
+    "Batch Operations' Lambda invocation), each on resources of this stack (a bucket the plan defines, or a name pattern "
+    "beginning with at least 12 characters of one; an ARN of the stack's account in one of its regions; `*` only for the "
+    "few documented actions without resource-level permissions), and no AWS-managed policy but those AWS documents for "
+    "that role: any other statement is a violation printing service -> role -> policy -> statement -> resource. A role a "
+    "tenant's pods get must not also be held by platform workloads. Access is "
     "decided by principalmapper's local policy simulation (AWS's evaluation logic: explicit deny, identity x boundary x session "
     "policy, resource policies, cross-account, KMS key policies, policy variables and condition operators). Chosen over "
     "policyuniverse (ARN and wildcard matching only) and parliament (lint only): of the candidates only principalmapper "
@@ -357,8 +369,13 @@ tenant_data_access = stack_policy(
     "identity permissions, through a key policy naming the account's root or with no resource policy denying them; the operators "
     "by running code in pods), never as a violation. S3 access points, Object Lambda, SCPs and RCPs are not modelled. A role only an AWS service that runs no "
     "code assumes acts for the platform: its trust is not asked for `aws:SourceAccount` (handing a role to a service takes "
-    "`iam:PassRole` in the role's own account). A service's pin through an encryption context (`kms:EncryptionContext:...`) is "
-    "not credited, as for any caller. Bucket ACLs never grant reading objects the owner wrote (object ACLs, not in the plan); "
+    "`iam:PassRole` in the role's own account); within its service's bound it is trusted for any tenant, and the bound "
+    "is the actions AWS documents, not what a runtime job (a batch operation's manifest, an experiment) does with them; "
+    "an ARN of the stack's own account in its regions counts as the stack's, and a bucket name pattern is not told apart "
+    "from another account's bucket with the same prefix; statement conditions are not credited in the bound; documented "
+    "AWS-managed policies pass as AWS publishes them. A service's pin through an encryption context "
+    "(`kms:EncryptionContext:...`) is not credited, as for any caller, except CloudWatch Logs' `aws:logs:arn`, which "
+    "the service sets to the log group it acts for. Bucket ACLs never grant reading objects the owner wrote (object ACLs, not in the plan); "
     "`BucketOwnerEnforced`, which turns ACLs off, is not credited; the only canonical user ID taken as this account is the "
     "owner an ACL names itself. Roles listed in `podIdentityExternalRoles` are trusted, not judged; for a role the stack grants "
     "to but does not define, only what this stack grants it is known. Node instance roles reached through the instance metadata "

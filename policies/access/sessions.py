@@ -34,8 +34,10 @@ _VAR = re.compile(r"\$\{([^}]*)\}")
 
 # AWS services that act for the platform on their own (replicate, back up, monitor, deliver logs,
 # run budget actions and experiments, manage the cluster) and run no code of ours or anyone's: a
-# role only they assume may reach tenant data. Any other service principal (EC2 instances, Lambda,
-# CodeBuild, ECS tasks, Glue, ...) runs code, so its role is judged like any other workload's.
+# role only they assume may reach tenant data, within the bound access.bounds holds it to (each
+# service's documented actions, on resources of this stack). Any other service principal (EC2
+# instances, Lambda, CodeBuild, ECS tasks, Glue, ...) runs code, so its role is judged like any
+# other workload's.
 PLATFORM_SERVICES = frozenset(
     {
         "backup.amazonaws.com",

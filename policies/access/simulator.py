@@ -54,6 +54,8 @@ from principalmapper.querying.local_policy_simulation import (  # noqa: E402
 from principalmapper.querying.query_interface import local_check_authorization_full  # noqa: E402
 from principalmapper.util.case_insensitive_dict import CaseInsensitiveDict  # noqa: E402
 
+from principals import service_source_keys  # noqa: E402
+
 _expanding_match = local_policy_simulation._matches_after_expansion
 
 
@@ -130,15 +132,31 @@ def for_any_request(doc: dict, free: frozenset[str] = frozenset()) -> dict:
         if not isinstance(cond, dict) or not cond:
             out.append(st)
             continue
-        free_keys = any(not known_key_(str(k)) for body in cond.values() if isinstance(body, dict) for k in body)
+        set_by_service = _service_set_keys(st)
+
+        def decided(key: str, set_by_service: frozenset[str] = set_by_service) -> bool:
+            return known_key_(key) or key.lower() in set_by_service
+
+        free_keys = any(not decided(str(k)) for body in cond.values() if isinstance(body, dict) for k in body)
         if str(st.get("Effect", "")).lower() == "deny":
             if not free_keys:
                 out.append(st)
             continue
-        kept = {op: {k: v for k, v in body.items() if known_key_(str(k))} for op, body in cond.items() if isinstance(body, dict)}
+        kept = {op: {k: v for k, v in body.items() if decided(str(k))} for op, body in cond.items() if isinstance(body, dict)}
         kept = {op: body for op, body in kept.items() if body}
         out.append({**{k: v for k, v in st.items() if k != "Condition"}, **({"Condition": kept} if kept else {})})
     return {"Version": "2012-10-17", "Statement": out}
+
+
+def _service_set_keys(st: dict) -> frozenset[str]:
+    """Keys that the statement's principals, all AWS services, set themselves on their requests
+    (CloudWatch Logs' encryption context): no caller chooses them, so they are evaluated."""
+    principal = st.get("Principal")
+    if not isinstance(principal, dict) or set(principal) != {"Service"}:
+        return frozenset()
+    services = principal["Service"] if isinstance(principal["Service"], list) else [principal["Service"]]
+    keys = [set(service_source_keys(str(s))) for s in services]
+    return frozenset(set.intersection(*keys)) if keys else frozenset()
 
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")

@@ -20,6 +20,7 @@ from access.arns import GROUP, SECRET, USER, Arns, account_of, parse_json
 from iamdoc import _roles_of, grants_by_role
 from ruleutil import (
     KMS_KEY,
+    KMS_KEYS,
     MANAGED_POLICY,
     NAMESPACE,
     POLICY_ATTACHMENT,
@@ -33,6 +34,7 @@ from ruleutil import (
     UnknownValueError,
     as_list,
     dig,
+    key_tenant,
     known,
     labels_of,
     peek,
@@ -137,6 +139,7 @@ class Doc:
     urn: str | None
     document: dict
     stand_in: bool = False  # a managed policy whose text is unknown, evaluated as every action (the label says so)
+    managed: str | None = None  # the ARN of the managed policy it is, if attached by ARN
 
 
 @dataclass
@@ -204,6 +207,8 @@ class World:
     tenant_prefix: str
     problems: list[tuple[str | None, str]] = field(default_factory=list)  # found while reading the stack
     aliases: dict[str, str] = field(default_factory=dict)  # stand-in account -> who it stands for
+    regions: frozenset[str] = frozenset()  # the regions the stack's resources are in
+    buckets: frozenset[str] = frozenset()  # the names of the buckets the stack defines (whose ARN the plan shows)
 
 
 def document(value: Any) -> dict | None:
@@ -234,7 +239,7 @@ def unknown_managed(arn: str) -> str:
 
 def _attached_doc(label: str, urn: str | None, arn: str, stack_policies: dict[str, Any]) -> Doc:
     doc, why = _managed(arn, stack_policies)
-    return Doc(why, urn, doc, stand_in=True) if why else Doc(label, urn, doc)
+    return Doc(why, urn, doc, stand_in=True, managed=arn) if why else Doc(label, urn, doc, managed=arn)
 
 
 def build(resources: list[Any], config: dict) -> World:
@@ -368,6 +373,8 @@ def build(resources: list[Any], config: dict) -> World:
         tenant_prefix=prefix_template,
         problems=problems,
         aliases=aliases,
+        regions=frozenset(x for r in stack.resources if isinstance(x := resource_region(r), str) and x is not UNKNOWN),
+        buckets=frozenset(a.split(":::", 1)[1] for t in S3_BUCKETS for a in arns.arns_of(t)),
     )
 
 
@@ -717,8 +724,8 @@ def _data(
         acl = _acl_doc(arn, *_acl_grants(holder.props)) if arn else None
         if acl:
             policies.setdefault(arn, []).append(Doc(f"bucket ACL {holder.name}", holder.urn, acl))
-    for key in stack.of(KMS_KEY):
-        owner = tags_of(key.props).get(tag)
+    for key in stack.of(*KMS_KEYS):
+        owner = key_tenant(stack, key, tag)  # a replica key: its primary's owner (it holds the same key material)
         arn = arns.of(key)
         if owner is UNKNOWN:
             unknowns.append((key.urn, f"key {key.name}'s `{tag}` tag"))
@@ -843,7 +850,7 @@ def _few(arns: dict[str, str]) -> str:
 
 
 def _key_arn(stack: Stack, arns: Arns, holder: Any, prop: str) -> str | None:
-    deps = stack.linked(holder, prop, KMS_KEY)
+    deps = stack.linked(holder, prop, *KMS_KEYS)
     if len(deps) == 1 and arns.of(deps[0]):
         return arns.of(deps[0])
     value = peek(holder.props, prop)

@@ -243,8 +243,10 @@ MUTATIONS: Mutations = {
             ),
         ),
         (
-            "S3 replication to a bucket of a foreign account (`accountId`)",
-            set_input("pool-replication", "rules.0.destination.accountId", FOREIGN),
+            "S3 replication to a bucket of a foreign account, replicas owned by it (`account`, review R09)",
+            lambda rs: find(rs, "pool-replication")["inputs"]["rules"][0]["destination"].update(
+                account=FOREIGN, accessControlTranslation={"owner": "Destination"}
+            ),
         ),
         (
             "legacy BucketV2 replication to a foreign account",

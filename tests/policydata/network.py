@@ -88,6 +88,15 @@ def build(b: Builder) -> None:
     )
 
 
+# the database's group as the program builds it: the writer cluster's group, in the VPC's id
+DB_TIER = together(
+    set_input("db-primary-cluster", "vpcSecurityGroupIds", ["sg-db"]),
+    lambda rs: find(rs, "db-primary-cluster")["propertyDependencies"].update(
+        vpcSecurityGroupIds=[urn("aws:ec2/securityGroup:SecurityGroup", "db-sg")]
+    ),
+    lambda rs: find(rs, "db-sg")["propertyDependencies"].update(vpcId=[urn("aws:ec2/vpc:Vpc", "vpc")]),
+)
+
 MUTATIONS: Mutations = {
     "ec2-subnet-public-ip-unused": [
         (
@@ -116,6 +125,8 @@ MUTATIONS: Mutations = {
             "a VPC without a flow log",
             add(resource("aws:ec2/vpc:Vpc", "vpc-2", {"cidrBlock": "10.1.0.0/16", "tags": stack_tags(PRIMARY)})),
         ),
+        ("the VPC's flow log recording rejected traffic only", set_input("vpc-flow-log", "trafficType", "REJECT")),
+        ("the VPC's flow log in a format without the addresses", set_input("vpc-flow-log", "logFormat", "${version} ${action}")),
     ],
     "ec2-security-group-ingress-restricted": [
         ("the database security group open to 0.0.0.0/0 on 5432", set_input("db-sg", "ingress.0.cidrBlocks", ["0.0.0.0/0"])),
@@ -155,6 +166,19 @@ MUTATIONS: Mutations = {
                     vpcSecurityGroupIds=[urn("aws:ec2/securityGroup:SecurityGroup", "db-sg")]
                 ),
             ),
+        ),
+        (
+            "the database's group admitting 10.0.0.0/8, beyond its /16 VPC",
+            together(
+                DB_TIER,
+                set_input(
+                    "db-sg", "ingress.0", {"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.0.0.0/8"]}
+                ),
+            ),
+        ),
+        (
+            "the database's group admitting the internet-facing load balancer's group by its id",
+            together(DB_TIER, set_input("db-sg", "ingress.0.securityGroups", ["sg-lb"])),
         ),
     ],
     "ec2-network-acl-admin-ports-closed": [

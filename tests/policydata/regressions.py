@@ -512,6 +512,17 @@ CAUGHT: list[tuple[str, str, Mutation]] = [
     ),
     (
         "tenant-namespace-guarded",
+        "a tenant NetworkPolicy admitting namespaces by a label other tenants share (review O09)",
+        netpol(
+            "to-enterprise",
+            {
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"meridian.io/plan": "enterprise"}}}]}],
+            },
+        ),
+    ),
+    (
+        "tenant-namespace-guarded",
         "egress ipBlocks 0.0.0.0/1 + 128.0.0.0/1",
         netpol(
             "halves",
