@@ -169,6 +169,13 @@ def addon_holding(arn_of, linked: str | None = None):
     return mutate
 
 
+def ebs_csi_node_holds_its_role(resources):
+    """The EBS CSI add-on's role given to its node service account too (a second entry of the add-on)."""
+    addon = one(resources, f"{PRIMARY}-eks-aws-ebs-csi-driver", "aws:eks/addon:Addon")["inputs"]
+    entries = addon["podIdentityAssociations"]
+    entries.append({**entries[0], "serviceAccount": "ebs-csi-node-sa"})
+
+
 def broker_held_by(namespace: str, service_account: str):
     def mutate(resources):
         association = one(resources, f"{PRIMARY}-tenant-identity-broker-identity")["inputs"]
@@ -339,7 +346,7 @@ TWINS = [
     ("the workloads VAP on every operation", workload_operations("*")),
     ("the cluster-bindings binding denying and auditing", binding_actions("Deny", "Audit")),
     ("an unlabelled namespace nothing ties to a tenant", namespace("tools")),
-    ("a second add-on holding the EBS CSI role", addon_holding(lambda rs: _addon_role_arn(rs, "aws-ebs-csi-driver"))),
+    ("the EBS CSI add-on giving its role to its node service account too", ebs_csi_node_holds_its_role),
     ("a restricted workload in kube-system", workload("agent", "kube-system", lambda pod: None)),
     ("L04 dual-stack 443 on the load balancer's group, linked", ingress_rule("alb-v6", ALB_V6, group="us-use1-lb-alb-sg")),
     (
