@@ -30,6 +30,7 @@ from ruleutil import (
     as_list,
     judge_each,
     known,
+    named_bucket,
     peek,
     provider_accounts,
     resource_region,
@@ -73,7 +74,6 @@ FIREHOSE_DESTINATIONS = {
 OUTSIDE_AWS = ("snowflakeConfiguration", "splunkConfiguration", "httpEndpointConfiguration")
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
-_AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-naming: `<logical name>-<7 random hex>`
 _REGIONS = {
     "allowedRegions": {
         "type": "array",
@@ -102,36 +102,6 @@ def arn_account(arn: Any) -> str | None:
         if len(parts) > 4 and parts[4]:
             return parts[4]
     return None
-
-
-def _bucket_names(stack: Stack) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any]]]:
-    """The stack's buckets by given name, by logical name (auto-named ones) and by prefix; built once per stack."""
-    index = getattr(stack, "_bucket_names", None)
-    if index is None:
-        given, auto, prefixed = {}, {}, []
-        for bucket in stack.of(*S3_BUCKETS):
-            name, prefix = peek(bucket.props, "bucket"), peek(bucket.props, "bucketPrefix")
-            if isinstance(name, str):
-                given.setdefault(name, bucket)
-            elif isinstance(prefix, str):
-                prefixed.append((prefix, bucket))
-            elif name is None and prefix is None:
-                auto.setdefault(bucket.name, bucket)
-        index = stack._bucket_names = (given, auto, prefixed)
-    return index
-
-
-def named_bucket(stack: Stack, name: str) -> Any | None:
-    """The stack bucket called `name`: by its `bucket` input, its `bucketPrefix`, or (no name
-    given) Pulumi's auto-name from its logical name (`<name>-<7 hex>`). A name none of them
-    explains (`<dr-bucket>-archive`, built from the dr bucket's ARN) is no bucket of the stack,
-    whatever the property's links say."""
-    given, auto, prefixed = _bucket_names(stack)
-    if name in given:
-        return given[name]
-    if _AUTONAME.search(name) and name[:-8] in auto:
-        return auto[name[:-8]]
-    return next((b for prefix, b in prefixed if name.startswith(prefix)), None)
 
 
 def s3_bucket_region(stack: Stack, arn: str) -> str | None:

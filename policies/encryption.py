@@ -8,12 +8,14 @@ from typing import Any
 
 from iamdoc import parse, public
 from ruleutil import (
+    BUCKET_SETTINGS,
     CRITICAL,
     HIGH,
     KMS_KEYS,
     KMS_REPLICA_KEY,
     MEDIUM,
     RDS_CLUSTER,
+    RDS_CLUSTER_INSTANCE,
     RDS_GLOBAL,
     RDS_INSTANCE,
     S3_BUCKETS,
@@ -27,6 +29,8 @@ from ruleutil import (
     judge_buckets,
     judge_each,
     key_tenant,
+    known,
+    named_bucket,
     peek,
     provider_accounts,
     region_of,
@@ -111,10 +115,11 @@ def _key_problem(name: str, key: Any, config: dict, field: str, provider: Any = 
 def check_rds_storage_encrypted(type_: str, props: Any, config: dict, provider: Any) -> list[str]:
     name = type_.rsplit(":", 1)[-1]
     out = []
-    if not truthy(dig(props, "storageEncrypted", default=False)):
+    # an Aurora cluster instance's storage is its cluster's (judged there); its Performance Insights are its own
+    if type_ != RDS_CLUSTER_INSTANCE and not truthy(dig(props, "storageEncrypted", default=False)):
         # Absent means the provider default: unencrypted (a read replica inherits, but says so too).
         out.append(f"RDS {name} must set `storageEncrypted: true` (the default is unencrypted)")
-    elif type_ != RDS_GLOBAL:  # the member clusters carry the keys
+    elif type_ in (RDS_CLUSTER, RDS_INSTANCE):  # the global cluster's members carry the keys
         out += _key_problem(f"RDS {name}", peek(props, "kmsKeyId"), config, "kmsKeyId", provider, props)
     if type_ != RDS_GLOBAL and truthy(peek(props, "performanceInsightsEnabled", default=False)):
         out += _key_problem(
@@ -130,9 +135,9 @@ def check_rds_storage_encrypted(type_: str, props: Any, config: dict, provider: 
 
 rds_storage_encrypted = resource_policy(
     "rds-storage-encrypted",
-    what="Checks that every Aurora global cluster, Aurora cluster and RDS instance has storage encryption on with a customer-managed KMS key named by ARN, alias or id in its own region, and that Performance Insights, where on, uses such a key too",
+    what="Checks that every Aurora global cluster, Aurora cluster and RDS instance has storage encryption on with a customer-managed KMS key named by ARN, alias or id in its own region, and that Performance Insights, where on (RDS instances and Aurora cluster instances), uses such a key too",
     why="The database holds every tenant's records; encryption at rest with our own key keeps snapshots, replicas and disks unreadable without a key we control and can audit.",
-    types=[RDS_CLUSTER, RDS_INSTANCE, RDS_GLOBAL],
+    types=[RDS_CLUSTER, RDS_INSTANCE, RDS_GLOBAL, RDS_CLUSTER_INSTANCE],
     check=check_rds_storage_encrypted,
     severity=CRITICAL,
     config=_KEY_SCHEMA,
@@ -376,17 +381,16 @@ def inline_sse_rules(bucket_props: Any) -> list[Any]:
 
 
 def alb_log_buckets(stack: Stack) -> set[str]:
-    """URNs of the buckets a load balancer delivers its access logs to (`accessLogs.bucket`, by link or name)."""
-    buckets = stack.of(*S3_BUCKETS)
-    by_name = {peek(b.props, "bucket"): b.urn for b in buckets if isinstance(peek(b.props, "bucket"), str)}
+    """URNs of the buckets a load balancer delivers its access logs to (`accessLogs.bucket`, by link or by
+    name: given, prefix or Pulumi auto-name)."""
     out: set[str] = set()
     for lb in stack.of(*LOAD_BALANCERS):
         if not truthy(peek(lb.props, "accessLogs", "enabled", default=False)):
             continue
         out |= {b.urn for b in stack.linked(lb, "accessLogs", *S3_BUCKETS)}
-        name = peek(lb.props, "accessLogs", "bucket")
-        if isinstance(name, str) and name in by_name:
-            out.add(by_name[name])
+        name = known(peek(lb.props, "accessLogs", "bucket"))
+        if isinstance(name, str) and (bucket := named_bucket(stack, name)) is not None:
+            out.add(bucket.urn)
     return out
 
 
@@ -522,7 +526,8 @@ s3_encrypted = stack_policy(
     remediation='Add a BucketServerSideEncryptionConfiguration with `sse_algorithm="aws:kms"`, `kms_master_key_id=<key>.arn` '
     "and `bucket_key_enabled=True` (components.bucket.SecureBucket does this).",
     limits=KEY_ACCOUNT
-    + "Objects written before the default changed keep their old encryption; a writer may name another key per request (the tenant bucket policy binds keys, judged by the tenancy rules).",
+    + BUCKET_SETTINGS
+    + " Objects written before the default changed keep their old encryption; a writer may name another key per request (the tenant bucket policy binds keys, judged by the tenancy rules).",
     tags=["encryption", "data"],
 )
 
@@ -548,40 +553,43 @@ def denies_insecure_transport(document: Any, bucket_name: str) -> bool:
 
 
 def check_s3_tls_only(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    must_deny = (
+        "must deny `s3:*` to `Principal: *` when `aws:SecureTransport` is false, on this bucket's own ARN and its objects "
+        "(`arn:aws:s3:::<bucket>` and `arn:aws:s3:::<bucket>/*`)"
+    )
+
     def judge(bucket: Any, policies: list[Any]) -> list[tuple[str | None, str]]:
         holders = [(p, p.props, dig(p.props, "bucket")) for p in policies]
         if peek(bucket.props, "policy") is not None:
             holders.append((bucket, bucket.props, dig(bucket.props, "bucket")))
-        unverifiable = []
+        if not holders:
+            return [(bucket.urn, f"S3 bucket must have a bucket policy that {must_deny.removeprefix('must ')}")]
+        # a bucket has one policy: with several, whichever is applied last is in force, so each must deny
+        out = []
         for holder, props, name in holders:
             try:
                 if not isinstance(name, str) or not name:
                     raise unknown("bucket")
-                if denies_insecure_transport(dig(props, "policy"), name):
-                    return []
+                if not denies_insecure_transport(dig(props, "policy"), name):
+                    others = f" (one of {len(holders)} policies of this bucket: whichever is applied last is in force)"
+                    out.append((holder.urn, f"S3 bucket policy {must_deny}{others if len(holders) > 1 else ''}"))
             except UnknownValueError as exc:
-                unverifiable.append((holder.urn, Unverifiable.of(exc, "does it deny plain HTTP?")))
-        return unverifiable or [
-            (
-                bucket.urn,
-                "S3 bucket must have a bucket policy that denies `s3:*` to `Principal: *` when `aws:SecureTransport` is false, "
-                "on this bucket's own ARN and its objects (`arn:aws:s3:::<bucket>` and `arn:aws:s3:::<bucket>/*`)",
-            )
-        ]
+                out.append((holder.urn, Unverifiable.of(exc, "does it deny plain HTTP?")))
+        return out
 
     return judge_buckets(Stack(resources), [S3_POLICY], judge)
 
 
 s3_tls_only = stack_policy(
     "s3-bucket-tls-only",
-    what="Checks that every S3 bucket has a bucket policy (inline or BucketPolicy) whose Deny to `*` of `s3:*` without TLS (`aws:SecureTransport` false) covers that same bucket's ARN and all its objects",
+    what="Checks that every S3 bucket has a bucket policy (inline or BucketPolicy) whose Deny to `*` of `s3:*` without TLS (`aws:SecureTransport` false) covers that same bucket's ARN and all its objects, and that every policy applying to a bucket does (a bucket has one policy: whichever is applied last is in force)",
     why="S3 accepts plain HTTP by default; only a deny in the bucket policy guarantees tenant objects never travel unencrypted.",
     reads=[*S3_BUCKETS, S3_POLICY],
     check=check_s3_tls_only,
     severity=HIGH,
     remediation="Add a BucketPolicy with a Deny of `s3:*` on the bucket and `bucket/*` for `Principal: *` under "
     "`Condition: {Bool: {aws:SecureTransport: false}}` (components.bucket.bucket_policy).",
-    limits="The bucket is named by the policy's `bucket` (the bucket's name, known at `up`); a Deny covering it through a wildcard ARN counts.",
+    limits=BUCKET_SETTINGS + " A Deny covering the bucket through a wildcard ARN counts.",
     tags=["encryption", "transit"],
 )
 

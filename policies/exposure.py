@@ -9,6 +9,7 @@ from typing import Any
 from iamdoc import parse, public
 from principals import account_of, outsiders
 from ruleutil import (
+    BUCKET_SETTINGS,
     CRITICAL,
     HIGH,
     RDS_CLUSTER,
@@ -27,6 +28,7 @@ from ruleutil import (
     known,
     peek,
     plain,
+    region_of,
     resource_policy,
     stack_policy,
     string_list,
@@ -117,7 +119,8 @@ s3_public_access = stack_policy(
     remediation="Add a BucketPublicAccessBlock with `block_public_acls`, `block_public_policy`, `ignore_public_acls` and "
     "`restrict_public_buckets` all True; use BucketOwnershipControls `BucketOwnerEnforced` instead of ACLs; "
     "grant access in bucket policies to named principals only; serve public content through CloudFront with origin access control.",
-    limits="The account-level public access block is deployed by the stack that owns the account's guardrails (components.guardrails), not judged here; SCPs are organisation-level (docs/operations.md); object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.",
+    limits=BUCKET_SETTINGS
+    + " The account-level public access block is deployed by the stack that owns the account's guardrails (components.guardrails), not judged here; SCPs are organisation-level (docs/operations.md); object ACLs written at runtime are neutralised by `ignorePublicAcls`, not seen.",
     tags=["exposure", "data"],
 )
 
@@ -668,11 +671,50 @@ RESOURCE_POLICY_FIELDS = {
     "aws:sqs/queue:Queue": "policy",
     "aws:sqs/queuePolicy:QueuePolicy": "policy",
     "aws:ecr/repositoryPolicy:RepositoryPolicy": "policy",
+    S3_POLICY: "policy",
+    **{t: "policy" for t in S3_BUCKETS},
 }
 KMS_GRANT = "aws:kms/grant:Grant"
 
+# The Elastic Load Balancing account that delivers a region's load balancer access logs (regions
+# opened before August 2022; later ones use the logdelivery.elasticloadbalancing.amazonaws.com service
+# principal): https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580",
+    "ap-south-1": "718504428378",
+    "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667",
+    "eu-north-1": "897822967062",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+}
+_LOG_WRITE = ("s3:putobject",)
 
-def check_resource_policy_principals(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+
+def _log_writer(st: Any, region: str | None) -> set[str]:
+    """The region's ELB log-delivery account, where `st` lets it write objects and nothing else."""
+    account = ELB_LOG_ACCOUNTS.get(region or "")
+    if account is None or st.not_actions or not st.actions or any(a not in _LOG_WRITE for a in st.actions):
+        return set()
+    return {account}
+
+
+def check_resource_policy_principals(type_: str, props: Any, config: dict, provider: Any) -> list[str]:
     kind = type_.rsplit(":", 1)[-1]
     accounts = {str(a) for a in config.get("accountIds", [])}
     if not accounts:
@@ -687,17 +729,18 @@ def check_resource_policy_principals(type_: str, props: Any, config: dict, _prov
     document = dig(props, RESOURCE_POLICY_FIELDS[type_])
     if document is None:
         return []
+    region = region_of(props, provider) if type_ in (S3_POLICY, *S3_BUCKETS) else None
     return [
         f"{kind} policy must not allow principals outside the stack's accounts or organisations ({st.label} admits {', '.join(who)}); "
         "pin `*` with a StringEquals on aws:PrincipalAccount / aws:PrincipalOrgID / aws:SourceAccount"
         for st in parse(document)
-        if (who := outsiders(st, accounts, orgs))
+        if (who := outsiders(st, accounts | _log_writer(st, region), orgs))
     ]
 
 
 resource_policy_principals = resource_policy(
     "resource-policy-principals-in-account",
-    what="Checks that no KMS key policy (of a key or a multi-Region replica key), secret, SNS topic, SQS queue or ECR repository policy, and no KMS grant, admits a principal outside the stack's accounts: no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, `aws:SourceArn` naming resources of those accounts or one S3 bucket by name, or for CloudWatch Logs the encryption context `aws:logs:arn` naming log groups of those accounts)",
+    what="Checks that no KMS key policy (of a key or a multi-Region replica key), S3 bucket policy (BucketPolicy or inline), secret, SNS topic, SQS queue or ECR repository policy, and no KMS grant, admits a principal outside the stack's accounts (a bucket policy may let the bucket region's Elastic Load Balancing log-delivery account put objects, and nothing else): no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, `aws:SourceArn` naming resources of those accounts or one S3 bucket by name, or for CloudWatch Logs the encryption context `aws:logs:arn` naming log groups of those accounts)",
     why="These resources hold or unlock platform data (keys decrypt every copy, secrets hold credentials, topics and queues carry alerts and events); a foreign account in their policy reads them from outside every control the stack has, and a service principal granted without its source pinned acts for any account's resource that names this one (a confused deputy).",
     types=[*RESOURCE_POLICY_FIELDS, KMS_GRANT],
     check=check_resource_policy_principals,

@@ -8,6 +8,7 @@ import fnmatch
 from datetime import timedelta
 from typing import Any
 
+from iamdoc import allows, parse, principals
 from ruleutil import (
     BACKUP_PLAN,
     HIGH,
@@ -15,6 +16,7 @@ from ruleutil import (
     RDS_CLUSTER,
     RDS_CLUSTER_INSTANCE,
     RDS_INSTANCE,
+    ROLE,
     S3_BUCKETS,
     UNKNOWN,
     VPC,
@@ -26,10 +28,12 @@ from ruleutil import (
     effective_tags,
     judge_buckets,
     judge_each,
+    known,
     peek,
     resource_policy,
     resource_region,
     stack_policy,
+    stack_role,
     string_list,
     truthy,
     unknown,
@@ -319,6 +323,48 @@ def selection_picks(selection: Any, resource: Any, stack: Stack) -> bool:
     return selects_by_tags(selection, resource) if has_tags else named
 
 
+BACKUP_SERVICE = "backup.amazonaws.com"
+
+
+def trusts_backup(role: Any) -> bool:
+    """Whether a role's trust policy lets AWS Backup assume it (an Allow of sts:AssumeRole to the
+    `backup.amazonaws.com` service principal). Raises `UnknownValueError` on an unknown trust."""
+    return any(
+        BACKUP_SERVICE in principals(st, "Service") and allows(st, "sts:AssumeRole")
+        for st in parse(dig(role.props, "assumeRolePolicy"))
+    )
+
+
+def selection_role_problems(selection: Any, stack: Stack) -> list[tuple[str | None, str]]:
+    """A Selection's `iamRoleArn` must be a role of the plan that AWS Backup may assume: matched by
+    ARN (`stack_role`), by its one link where the ARN is unknown at preview; a role the plan does not
+    hold, or an unknown ARN or trust, is an advisory naming it."""
+    arn = known(peek(selection.props, "iamRoleArn"))
+    linked = stack.linked(selection, "iamRoleArn", ROLE)
+    role = stack_role(stack, arn) if isinstance(arn, str) else (linked[0] if arn is UNKNOWN and len(linked) == 1 else None)
+    if role is None:
+        if isinstance(arn, str):
+            return [
+                (
+                    selection.urn,
+                    Unverifiable(
+                        f"backup Selection {selection.name}'s `iamRoleArn` {arn} is no role of this stack: whether AWS Backup "
+                        "may assume it and back the selected data up is not judged"
+                    ),
+                )
+            ]
+        raise unknown("iamRoleArn")
+    if trusts_backup(role):
+        return []
+    return [
+        (
+            selection.urn,
+            f"Backup Selection must run as a role AWS Backup may assume (trust `{BACKUP_SERVICE}`), not role {role.name}, "
+            "which does not trust it: every backup job of the selection fails, and its data has no recovery point",
+        )
+    ]
+
+
 # AWS Backup's schedule when a rule names none (BackupRuleInput.ScheduleExpression, AWS Backup API reference)
 DEFAULT_SCHEDULE = "cron(0 5 ? * * *)"
 
@@ -407,7 +453,11 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
         + [i for i in stack.of(RDS_INSTANCE) if peek(i.props, "replicateSourceDb") is None]
         + stack.of(*S3_BUCKETS)
     )
-    return judge_each(stack.of(BACKUP_PLAN), judge_plan) + judge_each(data, judge_data)
+    return (
+        judge_each(stack.of(BACKUP_PLAN), judge_plan)
+        + judge_each(selections, lambda s: selection_role_problems(s, stack))
+        + judge_each(data, judge_data)
+    )
 
 
 backup_coverage = stack_policy(
@@ -415,7 +465,7 @@ backup_coverage = stack_policy(
     what="Checks that AWS Backup plans keep recovery points and their cross-region copies at least `minRetentionDays`; that "
     "every rule's schedule (AWS cron, 6 fields, UTC, or rate; absent: AWS's default `cron(0 5 ? * * *)`) fires, with at most "
     "`rpoMinutes` between runs, or `continuousScheduleMaxHours` for a rule with continuous backup (evaluated with cronsim over "
-    "a leap year and the next); and that every database (not a replica nor an Aurora global secondary) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it)",
+    "a leap year and the next); and that every database (not a replica nor an Aurora global secondary) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it); and that every Selection runs as a role of the plan (matched by ARN) whose trust policy lets `backup.amazonaws.com` assume it",
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     reads=[BACKUP_PLAN, BACKUP_SELECTION],
     check=check_backup_coverage,
@@ -448,7 +498,9 @@ backup_coverage = stack_policy(
     "region is not compared with the resource's. A schedule is judged by its longest gap over a leap year and the next (a "
     "rule firing only on 29 February shows as 400 days); AWS's `nW` (nearest weekday) is refused, since cronsim cannot "
     "evaluate it; schedules are evaluated in UTC (a `scheduleExpressionTimezone` with daylight saving moves one gap a year by an "
-    "hour), and a run may start up to the rule's `startWindow` late; whether a job finishes within its window is AWS's to tell.",
+    "hour), and a run may start up to the rule's `startWindow` late; whether a job finishes within its window is AWS's to tell. "
+    "A Selection's role is judged by its trust only: that its permissions cover each selected resource type (AWS's "
+    "AWSBackupServiceRolePolicyForBackup and the S3 backup policy) is not; a role outside the plan is an advisory naming it.",
     tags=["operations", "data-protection"],
 )
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from encryption import alb_log_buckets
 from ruleutil import (
     BACKUP_VAULT,
+    BUCKET_SETTINGS,
     CRITICAL,
     HIGH,
     MEDIUM,
@@ -16,6 +18,8 @@ from ruleutil import (
     RDS_GLOBAL,
     RDS_INSTANCE,
     S3_BUCKETS,
+    TAG_TENANT,
+    UNKNOWN,
     Stack,
     UnknownValueError,
     Unverifiable,
@@ -27,6 +31,7 @@ from ruleutil import (
     resource_policy,
     resource_region,
     stack_policy,
+    tags_of,
     truthy,
 )
 
@@ -53,6 +58,57 @@ deletion_protection = resource_policy(
     severity=HIGH,
     remediation="Set `deletion_protection=True` (and `protect=True` in the resource options); turn it off deliberately, in a reviewed change, before a planned deletion.",
     limits="Deletion protection stops API deletes, not a `pulumi destroy` of a resource whose protection a reviewed change turned off; whether the final snapshot is ever restorable is AWS's.",
+    tags=["data-protection"],
+)
+
+
+SECRET = "aws:secretsmanager/secret:Secret"
+# what deletes a data holder with its contents and no way back, by type: (property, its dangerous value, why)
+_FORCE_DELETION = {
+    **{t: ("forceDestroy", "deletes the bucket with every object version in it") for t in S3_BUCKETS},
+    BACKUP_VAULT: ("forceDestroy", "deletes the vault with every recovery point in it"),
+}
+
+
+def check_production_deletion(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    if not truthy(config.get("production", False)):
+        return []
+    kind = type_.rsplit(":", 1)[-1]
+    if type_ == SECRET:
+        window = dig(props, "recoveryWindowInDays")  # absent: AWS keeps a deleted secret 30 days
+        if window is not None and float(window) == 0:
+            return [
+                "Secret in a production stack must keep a recovery window (`recoveryWindowInDays` 7 to 30, 30 when absent), "
+                "not 0: a deletion (a rename that becomes replace, a `pulumi destroy`) loses the credential at once, with no restore"
+            ]
+        return []
+    prop, why = _FORCE_DELETION[type_]
+    if truthy(dig(props, prop, default=False)):
+        return [f"{kind} in a production stack must not set `{prop}: true`: a `pulumi destroy` or a replace {why}"]
+    return []
+
+
+production_deletion = resource_policy(
+    "production-data-not-force-deletable",
+    what="Checks that in a production stack (`production`, generated from the stack config) no S3 bucket or AWS Backup vault "
+    "is force-destroyable (`forceDestroy`) and no Secrets Manager secret is deleted without a recovery window (`recoveryWindowInDays: 0`)",
+    why="A production bucket, vault or secret is the data itself, its last copy, or the credential to it: `forceDestroy` and a zero "
+    "recovery window turn a mistaken destroy or a replace into a loss nothing undoes. The stack config refuses "
+    "`teardown.force_delete` in production; this is the check that the plan obeys it.",
+    types=[*S3_BUCKETS, BACKUP_VAULT, SECRET],
+    check=check_production_deletion,
+    severity=HIGH,
+    config={
+        "production": {
+            "type": "boolean",
+            "default": False,
+            "description": "the stack is a production stack (generated from the stack config's `production`)",
+        }
+    },
+    remediation="Leave `force_destroy` off (components read `meridian:teardown.force_delete`, false in production) and "
+    "`recovery_window_in_days` unset or 7..30; empty a bucket or vault by hand in a reviewed teardown.",
+    limits="Outside production nothing is judged (teardown of test stacks deletes their data on purpose). ECR repositories' "
+    "`forceDelete` (images, rebuilt from source) is not judged; `protect` and deletion protection are other rules' or Pulumi's.",
     tags=["data-protection"],
 )
 
@@ -188,7 +244,8 @@ versioning = stack_policy(
     check=check_versioning,
     severity=MEDIUM,
     remediation='Add a BucketVersioning with `versioning_configuration={"status": "Enabled"}` (components.bucket.SecureBucket does this).',
-    limits="Versioning keeps old versions; how long is the lifecycle rule's and s3-lifecycle-keeps-retention's concern. MFA delete is not required.",
+    limits=BUCKET_SETTINGS
+    + " Versioning keeps old versions; how long is the lifecycle rule's and s3-lifecycle-keeps-retention's concern. MFA delete is not required.",
     tags=["data-protection"],
 )
 
@@ -219,38 +276,80 @@ def _enabled(rule: Any) -> bool:
     return str(status).lower() == "enabled" if status is not None else truthy(dig(rule, "enabled", default=True))
 
 
+def tenant_root(config: dict) -> str:
+    """The key prefix under which every tenant's objects live: the folder of `tenantPrefix` before
+    its `{tenant}` (`tenants/t-{tenant}/` -> `tenants/`); "" (the whole bucket) if it has none."""
+    head = str(config.get("tenantPrefix", "tenants/t-{tenant}/")).split("{tenant}", 1)[0]
+    return head[: head.rfind("/") + 1]
+
+
+def _rule_prefix(rule: Any) -> str | None:
+    """The key prefix a lifecycle rule's filter limits it to, in any of the shapes (`filter.prefix`,
+    `filter.and.prefix`, the legacy rule-level `prefix`); None: no prefix, every key. Tags and
+    object sizes narrow nothing the plan can tell (objects' tags are set at runtime)."""
+    for filter_ in as_list(dig(rule, "filter")) or [None]:
+        for value in (dig(filter_, "prefix"), dig(filter_, "and", "prefix")):
+            if value:
+                return str(value)
+    legacy = dig(rule, "prefix")
+    return str(legacy) if legacy else None
+
+
+def covers_tenant_data(rule: Any, root: str) -> bool:
+    """Whether a lifecycle rule may expire tenant objects: no prefix, or a prefix that contains the
+    tenant root or lies within it. Raises `UnknownValueError` on a prefix only known after apply."""
+    prefix = _rule_prefix(rule)
+    return prefix is None or root.startswith(prefix) or prefix.startswith(root)
+
+
 def check_lifecycle_retention(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     minimum = int(config.get("minRetentionDays", 35))
+    root = tenant_root(config)
+    stack = Stack(resources)
+    log_buckets = alb_log_buckets(stack)
 
-    def judge_rules(owner: Any, rules: list[Any]) -> list[tuple[str | None, str]]:
+    def judge_rules(owner: Any, rules: list[Any], whole: str | None) -> list[tuple[str | None, str]]:
+        """`whole`: why every key of the bucket counts (a tenant's own bucket, access logs), else
+        only rules whose filter may select keys under the tenant root."""
         out = []
         for rule in rules:
-            if not _enabled(rule):
+            if not _enabled(rule) or (whole is None and not covers_tenant_data(rule, root)):
                 continue
+            prefix = _rule_prefix(rule)
+            scope = f"under `{prefix}` " if prefix else ""
+            why = whole or f"its filter may select tenant data under `{root}`"
             for what, when in _expirations(rule):
                 if isinstance(when, str) or float(when) < minimum:
                     shown = when if isinstance(when, str) else f"after {int(float(when))} days"
                     out.append(
                         (
                             owner.urn,
-                            f"S3 lifecycle rule {dig(rule, 'id', default='(no id)')} must not expire {what} {shown}: "
-                            f"keep them at least {minimum} days (the recovery window)",
+                            f"S3 lifecycle rule {dig(rule, 'id', default='(no id)')} must not expire {what} {scope}{shown}: "
+                            f"keep them at least {minimum} days (the recovery window; {why})",
                         )
                     )
         return out
 
     def judge(bucket: Any, configs: list[Any]) -> list[tuple[str | None, str]]:
-        out = judge_rules(bucket, as_list(dig(bucket.props, "lifecycleRules")))
+        tenant = tags_of(bucket.props).get(TAG_TENANT)
+        whole = None
+        if tenant is UNKNOWN:
+            whole = f"its {TAG_TENANT} tag is unknown at preview: the whole bucket may be a tenant's"
+        elif tenant is not None:
+            whole = f"the whole bucket is tenant {tenant}'s"
+        if bucket.urn in log_buckets:
+            whole = "it holds a load balancer's access logs, the evidence runtime-backstops-enforced requires"
+        out = judge_rules(bucket, as_list(dig(bucket.props, "lifecycleRules")), whole)
         for c in configs:
-            out += judge_rules(c, as_list(dig(c.props, "rules")))
+            out += judge_rules(c, as_list(dig(c.props, "rules")), whole)
         return out
 
-    return judge_buckets(Stack(resources), S3_LIFECYCLE, judge)
+    return judge_buckets(stack, S3_LIFECYCLE, judge)
 
 
 lifecycle_retention = stack_policy(
     "s3-lifecycle-keeps-retention",
-    what="Checks that no enabled S3 lifecycle rule (BucketLifecycleConfiguration, or a bucket's inline rules) expires current objects or noncurrent versions sooner than `minRetentionDays`, or on a fixed date",
+    what="Checks that no enabled S3 lifecycle rule (BucketLifecycleConfiguration, or a bucket's inline rules) that may select tenant data or access logs expires current objects or noncurrent versions sooner than `minRetentionDays`, or on a fixed date: every rule of a tenant's bucket (tag `meridian:tenant`, or unknown) or of a bucket a load balancer logs to, and on other buckets every rule whose filter has no prefix or a prefix containing or within the tenant root of `tenantPrefix`",
     why="Versioning and backups are the recovery window; a lifecycle rule that deletes objects or old versions after a day empties that window silently, long before anyone notices the damage they should undo.",
     reads=[*S3_BUCKETS, *S3_LIFECYCLE],
     check=check_lifecycle_retention,
@@ -261,11 +360,18 @@ lifecycle_retention = stack_policy(
             "minimum": 1,
             "default": 35,
             "description": "shortest expiration a lifecycle rule may set, days (generated: dr.backup_retention_days)",
-        }
+        },
+        "tenantPrefix": {
+            "type": "string",
+            "default": "tenants/t-{tenant}/",
+            "description": "where a tenant's objects live in a shared bucket; its folder before `{tenant}` is the tenant root (generated: components.tenant)",
+        },
     },
     remediation="Expire objects and noncurrent versions no sooner than the retention (config `meridian:dr.backup_retention_days`); "
-    "use transitions to cheaper storage classes instead of early expiration.",
-    limits="A rule's filter is not read: a short expiration on any prefix counts, since the prefix may hold tenant data.",
+    "use transitions to cheaper storage classes instead of early expiration; scratch data goes under its own prefix outside the tenant root.",
+    limits=BUCKET_SETTINGS
+    + " On a shared bucket only a prefix outside the tenant root exempts a rule: a tag or object-size filter is judged as covering "
+    "tenant data (objects' tags are set at runtime); tenant data the application writes outside the root of a shared bucket is not seen.",
     tags=["data-protection"],
 )
 
@@ -596,6 +702,7 @@ target_group_health = resource_policy(
 
 POLICIES = [
     deletion_protection,
+    production_deletion,
     backup_retention,
     vault_lock,
     versioning,

@@ -16,6 +16,7 @@ the analyzer sees every value, so the same rule then decides.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -497,27 +498,124 @@ def key_tenant(stack: Stack, key: Any, tag: str) -> Any:
     return tags_of(key.props).get(tag)
 
 
-def buckets_with(stack: Stack, *sub_types: str) -> dict[str, list[Any]]:
-    """Bucket URN -> its sub-resources of `sub_types` (linked by the `bucket` property, by name, or by parent)."""
-    buckets = stack.of(*S3_BUCKETS)
-    by_name = {peek(b.props, "bucket"): b for b in buckets if isinstance(peek(b.props, "bucket"), str)}
-    out: dict[str, list[Any]] = {b.urn: [] for b in buckets}
+_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/(.+)$")
+
+
+def stack_role(stack: Stack, arn: Any) -> Any | None:
+    """The role of the stack whose exact ARN `arn` is (path and name; an auto-name is the logical
+    name and a 7-character random suffix); None for a pattern or any other ARN. Raises
+    `UnknownValueError` where a role whose `path` is unknown at preview could be the one named."""
+    m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
+    if not m or re.search(r"[*?]|\$\{", arn):
+        return None
+    for role in stack.of(ROLE):
+        path = peek(role.props, "path")
+        name = peek(role.props, "name")
+        named = re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
+        if path is UNKNOWN:  # the ARN's path is the role's own only if the unknown path turns out to be it
+            if re.fullmatch(f"(.+/)?{named}", m.group(1)):
+                raise unknown(f"role {role.name}", "path")
+            continue
+        path = str(path or "/").strip("/")
+        if re.fullmatch(re.escape(f"{path}/" if path else "") + named, m.group(1)):
+            return role
+    return None
+
+
+_AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-naming: `<logical name>-<7 random hex>`
+
+
+def _bucket_names(stack: Stack) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any]]]:
+    """The stack's buckets by given name, by logical name (auto-named ones) and by prefix; built once per stack."""
+    index = getattr(stack, "_bucket_names", None)
+    if index is None:
+        given, auto, prefixed = {}, {}, []
+        for bucket in stack.of(*S3_BUCKETS):
+            name, prefix = known(peek(bucket.props, "bucket")), known(peek(bucket.props, "bucketPrefix"))
+            if isinstance(name, str):
+                given.setdefault(name, bucket)
+            elif isinstance(prefix, str):
+                prefixed.append((prefix, bucket))
+            elif name is None and prefix is None:
+                auto.setdefault(bucket.name, bucket)
+        index = stack._bucket_names = (given, auto, prefixed)
+    return index
+
+
+def named_bucket(stack: Stack, name: str) -> Any | None:
+    """The stack bucket called `name`: by its `bucket` input, its `bucketPrefix`, or (no name
+    given) Pulumi's auto-name from its logical name (`<name>-<7 hex>`). A name none of them
+    explains (`<dr-bucket>-archive`, built from the dr bucket's ARN) is no bucket of the stack,
+    whatever the property's links say."""
+    given, auto, prefixed = _bucket_names(stack)
+    if name in given:
+        return given[name]
+    if _AUTONAME.search(name) and name[:-8] in auto:
+        return auto[name[:-8]]
+    return next((b for prefix, b in prefixed if name.startswith(prefix)), None)
+
+
+def _name_unknown(bucket: Any) -> bool:
+    """A bucket whose name the plan cannot tell (its `bucket` or `bucketPrefix` is another resource's output)."""
+    return known(peek(bucket.props, "bucket")) is UNKNOWN or known(peek(bucket.props, "bucketPrefix")) is UNKNOWN
+
+
+def setting_bucket(stack: Stack, setting: Any) -> Any:
+    """The bucket a bucket setting (versioning, encryption, public access block, policy, lifecycle...)
+    applies to: AWS applies it to the bucket its `bucket` names, so a known name decides
+    (`named_bucket`: given name, prefix or auto-name), whatever the links say; a link to one bucket
+    decides only where the name is not known yet (a first preview), or where the linked bucket's
+    own name is unknown. Raises `UnknownValueError` if neither tells; returns an `Unverifiable`
+    (never a pass) for a name no bucket of the stack has."""
+    name = known(peek(setting.props, "bucket"))
+    linked = stack.linked(setting, "bucket", *S3_BUCKETS)
+    if isinstance(name, str):
+        bucket = named_bucket(stack, name)
+        if bucket is not None:
+            return bucket
+        unnamed = [b for b in linked if _name_unknown(b)]
+        if len(unnamed) == 1:
+            return unnamed[0]
+        return Unverifiable(
+            f"names bucket {name!r}, which is no bucket of this stack (by given name, prefix or Pulumi auto-name): "
+            "what it sets on that bucket is not judged here"
+        )
+    if len(linked) == 1:
+        return linked[0]
+    raise unknown("bucket")
+
+
+BUCKET_SETTINGS = (
+    "A bucket setting applies to the bucket its `bucket` names (given name, prefix or Pulumi auto-name; a link decides "
+    "only where the name is unknown at preview); every setting applying to one bucket is judged, so the weakest decides; "
+    "a setting whose bucket cannot be resolved is an advisory naming it."
+)
+
+
+def buckets_with(stack: Stack, *sub_types: str) -> tuple[dict[str, list[Any]], list[tuple[str | None, str]]]:
+    """Bucket URN -> the settings of `sub_types` that apply to it (`setting_bucket`), and an advisory
+    finding for each setting whose bucket cannot be resolved (never silently skipped)."""
+    out: dict[str, list[Any]] = {b.urn: [] for b in stack.of(*S3_BUCKETS)}
+    unresolved: list[tuple[str | None, str]] = []
     for sub in stack.of(*sub_types):
-        targets = stack.linked(sub, "bucket", *S3_BUCKETS)
-        name = peek(sub.props, "bucket")
-        if not targets and isinstance(name, str) and name in by_name:
-            targets = [by_name[name]]
-        if not targets and sub.parent is not None and sub.parent.resource_type in S3_BUCKETS:
-            targets = [sub.parent]
-        for t in targets:
-            out.setdefault(t.urn, []).append(sub)
-    return out
+        kind = sub.resource_type.rsplit(":", 1)[-1]
+        try:
+            target = setting_bucket(stack, sub)
+        except UnknownValueError as exc:
+            unresolved.append((sub.urn, Unverifiable.of(exc, f"the bucket this {kind} applies to")))
+            continue
+        if isinstance(target, Unverifiable):
+            unresolved.append((sub.urn, Unverifiable(f"{kind} {sub.name} {target}")))
+        else:
+            out.setdefault(target.urn, []).append(sub)
+    return out, unresolved
 
 
 def judge_buckets(
     stack: Stack, sub_types: Iterable[str], judge: Callable[[Any, list[Any]], list[tuple[str | None, str]]]
 ) -> list[tuple[str | None, str]]:
-    """Judge every S3 bucket, one by one (`judge_each`), with the sub-resources of `sub_types`
-    that configure it (`buckets_with`): `judge(bucket, subs)`."""
-    subs = buckets_with(stack, *sub_types)
-    return judge_each(stack.of(*S3_BUCKETS), lambda bucket: judge(bucket, subs.get(bucket.urn, [])))
+    """Judge every S3 bucket, one by one (`judge_each`), with every setting of `sub_types` that
+    applies to it (`buckets_with`; each is judged, so the weakest decides): `judge(bucket, subs)`;
+    plus an advisory for each setting whose bucket is not resolved."""
+    subs, unresolved = buckets_with(stack, *sub_types)
+    return judge_each(stack.of(*S3_BUCKETS), lambda bucket: judge(bucket, subs.get(bucket.urn, []))) + unresolved

@@ -58,6 +58,7 @@ from ruleutil import (
     labels_of,
     peek,
     stack_policy,
+    stack_role,
     tags_of,
     truthy,
     unknown,
@@ -521,7 +522,9 @@ def _broker_problems(
     for addon in stack.of(ADDON):
         linked = broker in stack.linked(addon, "podIdentityAssociations", ROLE)
         named = [
-            e for e in as_list(known(peek(addon.props, "podIdentityAssociations"))) if _is_role_arn(broker, dig(e, "roleArn"))
+            e
+            for e in as_list(known(peek(addon.props, "podIdentityAssociations")))
+            if getattr(stack_role(stack, dig(e, "roleArn")), "urn", None) == broker.urn
         ]
         if linked or named:
             out.append(
@@ -559,33 +562,9 @@ def _broker_problems(
     return out
 
 
-_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/(.+)$")
-
-
 def _stack_role(stack: Stack, arn: Any) -> bool:
-    """`arn` is the exact ARN of a role the stack defines (path and name; an auto-name is the
-    logical name and a 7-character random suffix)."""
-    m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
-    if not m or WILDCARD.search(arn):
-        return False
-    return any(_is_role_arn(role, arn) for role in stack.of(ROLE))
-
-
-def _is_role_arn(role: Any, arn: Any) -> bool:
-    """`arn` is exactly `role`'s ARN (path and name; an auto-name is the logical name and a
-    7-character random suffix); raises if only the role's unknown path can tell."""
-    m = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
-    if not m or WILDCARD.search(arn):
-        return False
-    path = peek(role.props, "path")
-    name = peek(role.props, "name")
-    named = re.escape(name) if isinstance(name, str) else re.escape(role.name) + "-[0-9a-f]{7}"
-    if path is UNKNOWN:  # the ARN's path is the role's own only if the unknown path turns out to be it
-        if re.fullmatch(f"(.+/)?{named}", m.group(1)):
-            raise unknown(f"role {role.name}", "path")
-        return False
-    path = str(path or "/").strip("/")
-    return re.fullmatch(re.escape(f"{path}/" if path else "") + named, m.group(1)) is not None
+    """`arn` is the exact ARN of a role the stack defines (ruleutil.stack_role)."""
+    return stack_role(stack, arn) is not None
 
 
 def _session_tags_trusted(

@@ -36,6 +36,7 @@ CONFIG = {
     "backup-vault-lock-enabled": {"minRetentionDays": 14, "lockMode": "compliance"},
     "backup-plan-coverage": {"minRetentionDays": 35},
     "s3-lifecycle-keeps-retention": {"minRetentionDays": 35},
+    "production-data-not-force-deletable": {"production": True},
     "budgets-limit-and-cap-enforced": {"stackCapUsd": 5000},
     "runtime-backstops-enforced": {"ownsAccountGuardrails": True, "regions": [PRIMARY, DR]},
     "eks-access-platform-roles-only": {

@@ -3,10 +3,14 @@ covering the data; the mutations of the backup rules."""
 
 from __future__ import annotations
 
+import json
+
 from .base import ACCOUNT, DELETE, DR, PRIMARY, Builder, Mutations, arn, drop, find, set_input, together
 from .database import SECONDARY, WRITER
 from .keys import DR_KEY_ARN, KEY_ARN
 from .storage import POOL, REPLICA
+
+_EC2_TRUST = {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
 
 
 def build(b: Builder) -> None:
@@ -48,6 +52,12 @@ def build(b: Builder) -> None:
         },
         deps={"rules": [vault, dr_vault]},
     )
+    trust = {"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    role = b.add(
+        "aws:iam/role:Role",
+        "backup-role",
+        {"name": "backup", "assumeRolePolicy": json.dumps({"Version": "2012-10-17", "Statement": [trust]})},
+    )
     covered = [WRITER, SECONDARY, POOL, REPLICA]
     b.add(
         "aws:backup/selection:Selection",
@@ -63,12 +73,16 @@ def build(b: Builder) -> None:
                 "arn:aws:s3:::pool-replica-bucket-1234567",
             ],
         },
-        deps={"planId": [plan], "resources": covered},
+        deps={"planId": [plan], "resources": covered, "iamRoleArn": [role]},
         tags=False,
     )
 
 
 MUTATIONS: Mutations = {
+    "production-data-not-force-deletable": [
+        ("the backup vault force-destroyable", set_input("vault", "forceDestroy", True)),
+        ("the pool bucket force-destroyable", set_input("pool-bucket", "forceDestroy", True)),
+    ],
     "backup-vault-encrypted": [
         ("a vault on the default key", set_input("vault", "kmsKeyArn", DELETE)),
     ],
@@ -89,5 +103,9 @@ MUTATIONS: Mutations = {
             ),
         ),
         ("recovery points kept 7 days", set_input("backups", "rules.0.lifecycle.deleteAfter", 7)),
+        (
+            "the selection running as a role AWS Backup cannot assume",
+            set_input("backup-role", "assumeRolePolicy", json.dumps({"Version": "2012-10-17", "Statement": [_EC2_TRUST]})),
+        ),
     ],
 }

@@ -27,6 +27,7 @@ SETTINGS: dict[str, dict] = {
     "resource-policy-principals-in-account": {"accountIds": ["123456789012"]},
     "backup-vault-lock-enabled": {"minRetentionDays": 14, "lockMode": "compliance"},
     "budgets-limit-and-cap-enforced": {"stackCapUsd": 5000},
+    "production-data-not-force-deletable": {"production": True},
 }
 
 
@@ -364,6 +365,12 @@ EXAMPLES: dict[str, Example] = {
         "the primary cluster without deletion protection",
         [
             resource("aws:rds/cluster:Cluster", "db-primary-cluster", {}),
+        ],
+    ),
+    "production-data-not-force-deletable": Example(
+        "a production stack's backup vault that `pulumi destroy` empties",
+        [
+            resource("aws:backup/vault:Vault", "vault", {"forceDestroy": True}),
         ],
     ),
     "rds-backup-retention-sufficient": Example(

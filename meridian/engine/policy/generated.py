@@ -88,7 +88,11 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
         },
         "kms-key-rotation-and-policy": {"minDeletionWindowDays": DELETION_WINDOW_DAYS},
         "helm-release-allowlisted": {"allowedCharts": [{"chart": CHART, "repo": CHART_REPO, "version": CHART_VERSION}]},
-        "s3-lifecycle-keeps-retention": {"minRetentionDays": cfg.dr.backup_retention_days},
+        "s3-lifecycle-keeps-retention": {
+            "minRetentionDays": cfg.dr.backup_retention_days,
+            "tenantPrefix": tenant_prefix("{tenant}"),
+        },
+        "production-data-not-force-deletable": {"production": cfg.production},
         "budgets-limit-and-cap-enforced": {"stackCapUsd": cfg.cost.stack_cap_usd},
         "eks-access-platform-roles-only": {
             "adminPrincipals": sorted({a for a in (cfg.cluster.deploy_role_arn, *cfg.cluster.operator_role_arns) if a}),
@@ -122,6 +126,8 @@ SOURCES: dict[tuple[str, str], str] = {
     ("backup-vault-lock-enabled", "lockMode"): "dr.vault_lock_mode (absent: production)",
     ("backup-plan-coverage", "minRetentionDays"): "dr.backup_retention_days",
     ("s3-lifecycle-keeps-retention", "minRetentionDays"): "dr.backup_retention_days",
+    ("s3-lifecycle-keeps-retention", "tenantPrefix"): "code: components.tenant",
+    ("production-data-not-force-deletable", "production"): "production",
     ("budgets-limit-and-cap-enforced", "stackCapUsd"): "cost.stack_cap_usd",
     ("eks-access-platform-roles-only", "adminPrincipals"): "cluster.deploy_role_arn, cluster.operator_role_arns",
     ("eks-access-platform-roles-only", "viewPrincipals"): "cluster.viewer_role_arns",
