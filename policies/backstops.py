@@ -3,9 +3,13 @@ bypasses the pack (a bucket made by hand, a chart applied with kubectl) holds on
 exist with their settings.
 
 - Each cluster (each Kubernetes provider with tenant namespaces) has a ValidatingAdmissionPolicy of
-  every required name, failing closed (`failurePolicy: Fail`), and a binding of each that denies
-  (`validationActions` holds `Deny`) for every tenant namespace (no `matchResources` narrower than
-  "the tenant label exists").
+  every required name, failing closed (`failurePolicy: Fail`), whose scope is the one the pack's
+  rules need at runtime (`REQUIRED_SCOPE`: CREATE and UPDATE of every resource the matching rule
+  judges, in every tenant namespace, no `matchConditions` but `true`, no object selector, nothing
+  excluded), and a binding of each that denies (`validationActions: [Deny]`) for every tenant
+  namespace (no `matchResources` narrower than "the tenant label exists"). A binding of a required
+  policy that does not deny (only warns or audits) is a finding of its own: it reads as a backstop
+  and holds nothing.
 - The stack that owns the account's guardrails (`ownsAccountGuardrails`) has the account-level S3
   public access block with all four settings on, and an external-access Access Analyzer
   (`ACCOUNT`) in each of its regions. Whichever stack declares an account public access block, it
@@ -32,6 +36,7 @@ from ruleutil import (
     stack_policy,
     string_list,
 )
+from workloads import POD_SPEC_PATHS
 
 POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
@@ -41,6 +46,102 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PAB_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+# kind -> (API group, resource) of the workload kinds k8s-workload-pod-security-restricted judges
+_WORKLOAD_RESOURCES = {
+    "Pod": ("", "pods"),
+    "PodTemplate": ("", "podtemplates"),
+    "ReplicationController": ("", "replicationcontrollers"),
+    "Deployment": ("apps", "deployments"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "ReplicaSet": ("apps", "replicasets"),
+    "Job": ("batch", "jobs"),
+    "CronJob": ("batch", "cronjobs"),
+}
+assert set(_WORKLOAD_RESOURCES) == set(POD_SPEC_PATHS), "every workload kind the pack judges has its admission scope"
+RBAC = "rbac.authorization.k8s.io"
+# policy name -> (the (API group, resource)s it must admit on CREATE and UPDATE, namespaced?): the
+# runtime half of the rules that judge the same objects in the plan (workloads:
+# k8s-workload-pod-security-restricted; bindings: tenant-data-access's Kubernetes RBAC)
+REQUIRED_SCOPE: dict[str, tuple[tuple[tuple[str, str], ...], bool]] = {
+    "meridian-tenant-workloads": (tuple(_WORKLOAD_RESOURCES.values()), True),
+    "meridian-tenant-role-bindings": (((RBAC, "rolebindings"),), True),
+    "meridian-tenant-cluster-bindings": (((RBAC, "clusterrolebindings"),), False),
+}
+REQUIRED_OPERATIONS = ("CREATE", "UPDATE")
+
+
+def _rule_matches(rule: Any, group: str, resource: str, operation: str, namespaced: bool) -> bool:
+    """A NamedRuleWithOperations admits `operation` on every object of group/resource (v1)
+    (https://kubernetes.io/docs/reference/kubernetes-api/extend-resources/validating-admission-policy-v1/)."""
+    scope = dig(rule, "scope", default="*")
+    return (
+        bool({group, "*"} & set(as_list(dig(rule, "apiGroups"))))
+        and bool({"v1", "*"} & set(as_list(dig(rule, "apiVersions"))))
+        and bool({resource, "*", "*/*"} & set(as_list(dig(rule, "resources"))))
+        and bool({operation, "*"} & set(as_list(dig(rule, "operations"))))
+        and scope in ("*", "Namespaced" if namespaced else "Cluster")
+    )
+
+
+def _rule_touches(rule: Any, group: str, resource: str, operation: str) -> bool:
+    """An exclude rule reaches some object of group/resource on `operation` (any scope, any names)."""
+    return (
+        bool({group, "*"} & set(as_list(dig(rule, "apiGroups"))))
+        and bool({"v1", "*"} & set(as_list(dig(rule, "apiVersions"))))
+        and any(r in (resource, "*", "*/*") for r in as_list(dig(rule, "resources")))
+        and bool({operation, "*"} & set(as_list(dig(rule, "operations"))))
+    )
+
+
+def _scope_problems(match: Any, name: str, label: str, *, binding: bool) -> list[str]:
+    """Why `match` (a policy's matchConstraints or a binding's matchResources) leaves out some
+    object of policy `name`'s required scope."""
+    required, namespaced = REQUIRED_SCOPE[name]
+    rules = dig(match, "resourceRules")
+    out = []
+    if not binding or rules is not None:  # a binding without resourceRules keeps the policy's
+        missed = [
+            f"{op} {g or 'core'}/{r}"
+            for g, r in required
+            for op in REQUIRED_OPERATIONS
+            if not any(
+                _rule_matches(rule, g, r, op, namespaced) and not as_list(dig(rule, "resourceNames")) for rule in as_list(rules)
+            )
+        ]
+        if missed:
+            out.append(f"must admit {', '.join(missed)} (its resourceRules leave them out)")
+    excluded = [
+        f"{op} {g or 'core'}/{r}"
+        for g, r in required
+        for op in REQUIRED_OPERATIONS
+        if any(_rule_touches(rule, g, r, op) for rule in as_list(dig(match, "excludeResourceRules")))
+    ]
+    if excluded:
+        out.append(f"must not exclude {', '.join(excluded)} (`excludeResourceRules`)")
+    if namespaced and not _selects_every_tenant(dig(match, "namespaceSelector"), label):
+        out.append(f"must select every namespace labelled {label} (its namespaceSelector is narrower)")
+    if dig(match, "objectSelector"):
+        out.append("must not narrow the objects it admits by an `objectSelector`")
+    return out
+
+
+def _policy_scope_problems(policy: Any, name: str, label: str) -> list[str]:
+    spec = dig(policy.props, "spec", default={})
+    out = [
+        f"ValidatingAdmissionPolicy {name} {p}"
+        for p in _scope_problems(dig(spec, "matchConstraints", default={}), name, label, binding=False)
+    ]
+    conditions = [c for c in as_list(dig(spec, "matchConditions")) if str(dig(c, "expression", default="")).strip() != "true"]
+    if conditions:
+        names = ", ".join(str(dig(c, "name", default="?")) for c in conditions)
+        out.append(
+            f"ValidatingAdmissionPolicy {name} must not skip objects by `matchConditions` ({names}): "
+            "the pack cannot prove a condition true for every tenant object, and a false one turns the policy off for it"
+        )
+    return out
 
 
 def _provider(resource: Any) -> str:
@@ -53,6 +154,41 @@ def _selects_every_tenant(selector: Any, label: str) -> bool:
         return True
     labels, exprs = dig(selector, "matchLabels", default={}) or {}, as_list(dig(selector, "matchExpressions"))
     return not labels and all(dig(e, "key") == label and dig(e, "operator") == "Exists" for e in exprs)
+
+
+def _judge_policy(policy: Any, name: str, bindings: list[Any], label: str) -> list[tuple[str | None, str]]:
+    out: list[tuple[str | None, str]] = []
+    if dig(policy.props, "spec", "failurePolicy", default="Fail") != "Fail":
+        out.append((policy.urn, f"ValidatingAdmissionPolicy {name} must fail closed (`failurePolicy: Fail`)"))
+    if name in REQUIRED_SCOPE:
+        out += [(policy.urn, p) for p in _policy_scope_problems(policy, name, label)]
+    armed = []
+    for b in bindings:
+        actions = {str(a) for a in as_list(dig(b.props, "spec", "validationActions"))}
+        if "Deny" not in actions:  # Audit or Warn beside Deny only add a record
+            out.append(
+                (
+                    b.urn,
+                    f"Binding of ValidatingAdmissionPolicy {name} must deny (`validationActions: [Deny]`), "
+                    f"not {sorted(actions) or 'nothing'}: a binding that only warns or audits admits what the policy forbids",
+                )
+            )
+            continue
+        match = dig(b.props, "spec", "matchResources", default={})
+        if name in REQUIRED_SCOPE:
+            if not _scope_problems(match, name, label, binding=True):
+                armed.append(b)
+        elif _selects_every_tenant(dig(match, "namespaceSelector"), label) and not dig(match, "objectSelector"):
+            armed.append(b)
+    if not armed:
+        out.append(
+            (
+                policy.urn,
+                f"ValidatingAdmissionPolicy {name} must have a binding that denies (`validationActions: [Deny]`) "
+                f"in every namespace labelled {label} (no narrower matchResources)",
+            )
+        )
+    return out
 
 
 def check_backstops(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
@@ -78,23 +214,10 @@ def check_backstops(resources: list[Any], config: dict) -> list[tuple[str | None
                     )
                     out.append((None, InPlatform.note(config, finding)))
                     continue
-                if dig(policy.props, "spec", "failurePolicy", default="Fail") != "Fail":
-                    out.append((policy.urn, f"ValidatingAdmissionPolicy {name} must fail closed (`failurePolicy: Fail`)"))
-                armed = [
-                    b
-                    for b in bindings.get((cluster, name), [])
-                    if "Deny" in as_list(dig(b.props, "spec", "validationActions"))
-                    and _selects_every_tenant(dig(b.props, "spec", "matchResources", "namespaceSelector"), label)
-                    and not dig(b.props, "spec", "matchResources", "objectSelector")
-                ]
-                if not armed:
-                    out.append(
-                        (
-                            policy.urn,
-                            f"ValidatingAdmissionPolicy {name} must have a binding that denies (`validationActions: [Deny]`) "
-                            f"in every namespace labelled {label} (no narrower matchResources)",
-                        )
-                    )
+                try:
+                    out += _judge_policy(policy, name, bindings.get((cluster, name), []), label)
+                except UnknownValueError as exc:
+                    out.append((policy.urn, Unverifiable.of(exc, "what does the admission policy hold?")))
         for pab in stack.of(ACCOUNT_PAB):
             off = [s for s in PAB_SETTINGS if peek(pab.props, s) is not True]
             if off:
@@ -145,7 +268,7 @@ def _alb_logging_problems(stack: Stack, lb: Any) -> list[str]:
 
 backstops = stack_policy(
     "runtime-backstops-enforced",
-    what="Checks that every cluster with tenant namespaces has each required ValidatingAdmissionPolicy failing closed with a binding that denies in every tenant namespace, that an account-level S3 public access block never turns a setting off, and that the stack owning the account's guardrails (`ownsAccountGuardrails`) declares that block and an external-access Access Analyzer in each of its `regions`, and that every internet-facing application load balancer has access logging on (`accessLogs.enabled` with a bucket)",
+    what="Checks that every cluster with tenant namespaces has each required ValidatingAdmissionPolicy failing closed, scoped to what the pack's Kubernetes rules judge (CREATE and UPDATE of every workload kind k8s-workload-pod-security-restricted judges, of RoleBindings and of ClusterRoleBindings, in every namespace labelled as a tenant's: no `matchConditions` other than `true`, no `objectSelector`, no `excludeResourceRules` reaching them), with a binding that denies in every tenant namespace and no binding of it that does not deny; that an account-level S3 public access block never turns a setting off, and that the stack owning the account's guardrails (`ownsAccountGuardrails`) declares that block and an external-access Access Analyzer in each of its `regions`, and that every internet-facing application load balancer has access logging on (`accessLogs.enabled` with a bucket)",
     why="The pack judges only what `pulumi up` creates; the admission policies, the account public access block and Access Analyzer are what still hold against what bypasses it, and each is worthless once removed, set to Audit or narrowed to no namespace.",
     reads=[POLICY, BINDING, ACCOUNT_PAB, ANALYZER, NAMESPACE, *LOAD_BALANCERS, *S3_BUCKETS],
     check=check_backstops,
@@ -170,7 +293,7 @@ backstops = stack_policy(
     },
     remediation="Keep components.admission.TenantAdmission and components.guardrails.AccountGuardrails in the stack "
     "(compose_guardrails), with their bindings on Deny and every flag of the account public access block on.",
-    limits="What the policies' CEL expressions allow is tested by evaluating them (tests/test_admission.py), not by this rule; an analyzer or block another stack of the account owns is trusted to exist there; that the access-log bucket's policy lets ELB log delivery write is AWS's to check at `up` (creating the load balancer fails otherwise).",
+    limits="What the policies' CEL expressions allow is tested by evaluating them (tests/test_admission.py), not by this rule; a `matchConditions` entry is accepted only when its expression is literally `true` (the pack does not evaluate CEL); an analyzer or block another stack of the account owns is trusted to exist there; that the access-log bucket's policy lets ELB log delivery write is AWS's to check at `up` (creating the load balancer fails otherwise).",
     tags=["backstops"],
 )
 

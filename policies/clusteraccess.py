@@ -24,9 +24,36 @@ from ruleutil import (
 ENTRY = "aws:eks/accessEntry:AccessEntry"
 ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
 POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
+CLUSTER = "aws:eks/cluster:Cluster"
+
+
+def _cluster_access_config_problems(props: Any) -> list[str]:
+    """Doors into the cluster besides access entries: the creator's implicit admin and aws-auth. An
+    absent setting is EKS's default, which opens the door (CreateCluster `accessConfig`:
+    https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessConfigRequest.html)."""
+    out = []
+    bootstrap = dig(props, "accessConfig", "bootstrapClusterCreatorAdminPermissions")
+    if bootstrap is None or str(bootstrap).lower() != "false":
+        out.append(
+            "EKS cluster must set `accessConfig.bootstrapClusterCreatorAdminPermissions: false`, not "
+            f"{'unset (EKS defaults to true)' if bootstrap is None else bootstrap}: the identity that creates the cluster "
+            "becomes its admin through an entry the stack does not declare"
+        )
+    mode = dig(props, "accessConfig", "authenticationMode")
+    if mode != "API":
+        out.append(
+            f"EKS cluster must set `accessConfig.authenticationMode: API`, not {mode or 'unset (the EKS API defaults to CONFIG_MAP)'}: "
+            "with CONFIG_MAP the aws-auth ConfigMap, which no rule sees, admits IAM principals to the cluster"
+        )
+    return out
 
 
 def check_cluster_access(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+    if type_ == CLUSTER:
+        try:
+            return _cluster_access_config_problems(props)
+        except UnknownValueError as exc:
+            return [Unverifiable.of(exc, "who besides the access entries does the cluster admit?")]
     admins, viewers = set(config.get("adminPrincipals", [])), set(config.get("viewPrincipals", []))
     view_policies = set(config.get("viewPolicies", []))
     try:
@@ -63,9 +90,9 @@ def check_cluster_access(type_: str, props: Any, config: dict, _provider: Any) -
 
 cluster_access = resource_policy(
     "eks-access-platform-roles-only",
-    what="Checks that every EKS access entry and access policy association names a role the stack config admits (`adminPrincipals`: deploy and operators; `viewPrincipals`: CI's viewers), that entries are STANDARD without Kubernetes groups, and that a viewer gets only a view policy",
+    what="Checks that every EKS access entry and access policy association names a role the stack config admits (`adminPrincipals`: deploy and operators; `viewPrincipals`: CI's viewers), that entries are STANDARD without Kubernetes groups, that a viewer gets only a view policy, and that every EKS cluster admits no one else: `accessConfig.authenticationMode: API` (no aws-auth ConfigMap) and `bootstrapClusterCreatorAdminPermissions: false` (no implicit entry for its creator); either unset is EKS's default, which is a violation",
     why="An access entry is a door into every tenant namespace: a tenant role, a node-typed entry or a `system:masters` group turns a workload identity into cluster admin, and the pack would not see it in RBAC.",
-    types=[ENTRY, ASSOCIATION],
+    types=[ENTRY, ASSOCIATION, CLUSTER],
     check=check_cluster_access,
     severity=CRITICAL,
     config={
@@ -74,7 +101,7 @@ cluster_access = resource_policy(
         "viewPolicies": string_list(["AmazonEKSAdminViewPolicy", "AmazonEKSViewPolicy"], "EKS access policies a viewer may hold"),
     },
     remediation="Grant cluster access through the config (cluster.deploy_role_arn, operator_role_arns, viewer_role_arns), which components.cluster turns into STANDARD entries with one access policy each.",
-    limits="Access granted outside the stack (aws-auth edits, entries made by hand) is not in the plan; RBAC bindings to IAM-mapped groups are judged only where the stack creates them.",
+    limits="Access granted outside the stack (entries made by hand, the IAM permissions to change the cluster's access config) is not in the plan; RBAC bindings to IAM-mapped groups are judged only where the stack creates them.",
     tags=["kubernetes", "tenancy"],
 )
 

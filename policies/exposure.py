@@ -21,6 +21,7 @@ from ruleutil import (
     VPC,
     WORLD,
     Stack,
+    Unverifiable,
     as_list,
     dig,
     judge_buckets,
@@ -189,6 +190,27 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
             return []
         return [c for f in fields for pl in stack.linked(owner, f, PREFIX_LIST) for c in lists.get(pl.urn, [])]
 
+    def unresolved_lists(
+        owner: Any, sg_urns: set[str], props: Any, field: str, link: str, protocol_key: str
+    ) -> list[tuple[str | None, str]]:
+        """A prefix list named by an id the stack does not define holds addresses only AWS knows: an
+        advisory wherever the internet would not be allowed, never silence."""
+        named = [n for n in as_list(known(peek(props, field))) if n is not None]
+        if not named or len(stack.linked(owner, link, PREFIX_LIST)) >= len(named):
+            return []
+        if not ingress(owner, sg_urns or {"?"}, ["0.0.0.0/0"], props, protocol_key):
+            return []  # the internet itself would be allowed here
+        ids = ", ".join(str(n) for n in named if isinstance(n, str)) or "(unknown)"
+        return [
+            (
+                owner.urn,
+                Unverifiable(
+                    f"cannot resolve: ingress from the prefix list(s) {ids}, which the stack does not define; the addresses "
+                    "they hold are read only by AWS (define the list in the stack, or name CIDRs or security groups)"
+                ),
+            )
+        ]
+
     # security groups of internet-facing load balancers, by id (as other rules name them) and by link;
     # True where the load balancer's `internal` is unknown at preview
     facing_ids: dict[str, tuple[Any, bool]] = {}
@@ -297,7 +319,17 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
                     f"(only {', '.join(map(str, sorted(allowed_ports)))} on a load balancer may face the internet)",
                 )
             ]
-        if not sg_urns or not sg_urns <= fronting_lb:
+        if not sg_urns:  # a group named by id: whose it is cannot be read from the plan
+            return [
+                (
+                    owner.urn,
+                    Unverifiable(
+                        f"cannot resolve: ingress from {', '.join(world)} on port {lo} is allowed only on a load balancer's "
+                        "security group, and `securityGroupId` names no security group of the stack; link it to the group"
+                    ),
+                )
+            ]
+        if not sg_urns <= fronting_lb:
             return [
                 (
                     owner.urn,
@@ -325,7 +357,9 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         ids: list[Any] = []
         for rule in as_list(dig(sg.props, "ingress")):
             cidrs = own_vpc_v6(sg, "ingress", cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks")) + prefix_cidrs(sg, rule, "ingress")
-            out += ingress(sg, {sg.urn}, cidrs, rule, "protocol")
+            out += ingress(sg, {sg.urn}, cidrs, rule, "protocol") + unresolved_lists(
+                sg, {sg.urn}, rule, "prefixListIds", "ingress", "protocol"
+            )
             if sg.urn in data_tier:
                 out += data_tier_ingress(sg, sg, cidrs, [])
                 ids += as_list(known(peek(rule, "securityGroups")))
@@ -347,18 +381,22 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         cidrs = own_vpc_v6(rule, "ipv6CidrBlocks", cidrs_of(rule.props, "cidrBlocks", "ipv6CidrBlocks"))
         cidrs += prefix_cidrs(rule, rule.props, "prefixListIds")
         if dig(rule.props, "type") == "ingress":
-            return ingress(rule, owners, cidrs, rule.props, "protocol") + [
-                finding
-                for sg in stack.linked(rule, "securityGroupId", SG)
-                if sg.urn in data_tier
-                for finding in data_tier_ingress(
-                    rule,
-                    sg,
-                    cidrs,
-                    [known(peek(rule.props, "sourceSecurityGroupId"))],
-                    (rule, "sourceSecurityGroupId"),
-                )
-            ]
+            return (
+                ingress(rule, owners, cidrs, rule.props, "protocol")
+                + unresolved_lists(rule, owners, rule.props, "prefixListIds", "prefixListIds", "protocol")
+                + [
+                    finding
+                    for sg in stack.linked(rule, "securityGroupId", SG)
+                    if sg.urn in data_tier
+                    for finding in data_tier_ingress(
+                        rule,
+                        sg,
+                        cidrs,
+                        [known(peek(rule.props, "sourceSecurityGroupId"))],
+                        (rule, "sourceSecurityGroupId"),
+                    )
+                ]
+            )
         return egress(rule, owners, cidrs)
 
     def judge_vpc_rule(rule: Any) -> list[tuple[str | None, str]]:
@@ -366,18 +404,22 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         cidrs = [known(peek(rule.props, "cidrIpv4"))] + own_vpc_v6(rule, "cidrIpv6", [known(peek(rule.props, "cidrIpv6"))])
         cidrs += prefix_cidrs(rule, rule.props, "prefixListId")
         if rule.resource_type == SG_INGRESS:
-            return ingress(rule, owners, cidrs, rule.props, "ipProtocol") + [
-                finding
-                for sg in stack.linked(rule, "securityGroupId", SG)
-                if sg.urn in data_tier
-                for finding in data_tier_ingress(
-                    rule,
-                    sg,
-                    cidrs,
-                    [known(peek(rule.props, "referencedSecurityGroupId"))],
-                    (rule, "referencedSecurityGroupId"),
-                )
-            ]
+            return (
+                ingress(rule, owners, cidrs, rule.props, "ipProtocol")
+                + unresolved_lists(rule, owners, rule.props, "prefixListId", "prefixListId", "ipProtocol")
+                + [
+                    finding
+                    for sg in stack.linked(rule, "securityGroupId", SG)
+                    if sg.urn in data_tier
+                    for finding in data_tier_ingress(
+                        rule,
+                        sg,
+                        cidrs,
+                        [known(peek(rule.props, "referencedSecurityGroupId"))],
+                        (rule, "referencedSecurityGroupId"),
+                    )
+                ]
+            )
         return egress(rule, owners, cidrs)
 
     return (
@@ -405,7 +447,7 @@ sg_ingress = stack_policy(
     },
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
     "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
-    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`). A database group's security-group sources are judged against the stack's internet-facing load balancers only: a group named by an id no resource of the stack carries, or a group of another kind that is itself open, is not resolved; a database whose security groups are named by literal ids is not known as a data tier. A VPC block unknown at preview (computed, or allocated from IPAM), a load balancer's unknown `internal`, or a group id unknown at preview that no resource of the stack links gives the database group an advisory.",
+    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved: it is an advisory wherever 0.0.0.0/0 would not be allowed; a rule whose `securityGroupId` names no group of the stack cannot be tied to a load balancer: ingress from the internet on a public port there is an advisory; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`). A database group's security-group sources are judged against the stack's internet-facing load balancers only: a group named by an id no resource of the stack carries, or a group of another kind that is itself open, is not resolved; a database whose security groups are named by literal ids is not known as a data tier. A VPC block unknown at preview (computed, or allocated from IPAM), a load balancer's unknown `internal`, or a group id unknown at preview that no resource of the stack links gives the database group an advisory.",
     tags=["exposure", "network"],
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import replace
+from fnmatch import fnmatchcase
 from typing import Any
 
 from iamdoc import (
@@ -67,6 +68,7 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+ADDON = "aws:eks/addon:Addon"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
 
@@ -154,6 +156,30 @@ def _s3_problems(st: Statement, resource: str, prefix: str, own_buckets: set[str
     return []
 
 
+def _grant_problem(st: Statement) -> str | None:
+    """`kms:CreateGrant` lets the caller hand its key to any principal of any account, at runtime and
+    outside every policy the plan holds; only grants an AWS service makes for the caller's resource
+    (`kms:GrantIsForAWSResource` true: https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grant-is-for-aws-resource)
+    stay with the caller."""
+    if not st.allow:
+        return None
+    if UNKNOWN in st.actions:
+        raise unknown("Statement", "Action")
+    if not any(fnmatchcase("kms:creategrant", str(a)) for a in st.actions):
+        return None
+    pinned = [
+        vals
+        for op, vals in st.condition_values("kms:grantisforawsresource")
+        if not negated(op) and "ifexists" not in op.lower() and op.lower() in ("bool", "stringequals", "stringequalsignorecase")
+    ]
+    if any(vals and all(str(v).lower() == "true" for v in vals) for vals in pinned):
+        return None
+    return (
+        "grants kms:CreateGrant without `kms:GrantIsForAWSResource: true`: the tenant could grant its key to any "
+        "account at runtime, outside every policy the plan holds"
+    )
+
+
 def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_keys: int) -> list[str]:
     if not st.allow:
         return []
@@ -165,6 +191,9 @@ def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_k
     others = sorted(granted - {"s3", "kms"})
     if others:
         return [f"grants {', '.join(others)} actions (a tenant reaches only S3 under its prefix and its own key)"]
+    grant = _grant_problem(st)
+    if grant:
+        return [grant]
     if UNKNOWN in st.resources:
         raise unknown("Statement", "Resource")
     out = []
@@ -471,18 +500,37 @@ def _reads_named_secret(st: Statement) -> bool:
     return False
 
 
-def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Namespaces, tag: str) -> list[str]:
+def _broker_problems(
+    stack: Stack, broker: Any, grants: dict, namespaces: _Namespaces, tag: str, holder: tuple[str, str]
+) -> list[str]:
     """A role trusted to set a tenant's session tags (the service's broker) chooses the tenant, so
-    it must be reachable by no tenant: held only through pod identity, associated only outside
-    tenant namespaces, and able to do nothing but assume roles (sts) itself, besides reading
-    secrets named by exact ARN (`_reads_named_secret`)."""
+    it must be reachable by no tenant: held only through pod identity, only by the service's own
+    service account `holder` (namespace, name), and able to do nothing but assume roles (sts)
+    itself, besides reading secrets named by exact ARN (`_reads_named_secret`)."""
     out = []
     if not _pod_identity_only(broker):
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
     for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
-        ns = dig(assoc.props, "namespace")
+        ns, sa = dig(assoc.props, "namespace"), dig(assoc.props, "serviceAccount")
         if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces or ns in namespaces.unsure:
             out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's (or unknown)")
+        elif (ns, sa) != holder:
+            out.append(
+                f"broker {broker.name} must be held only by the service's account {'/'.join(holder)}, not {ns}/{sa} "
+                f"({assoc.name}): whoever holds it chooses the tenant"
+            )
+    for addon in stack.of(ADDON):
+        linked = broker in stack.linked(addon, "podIdentityAssociations", ROLE)
+        named = [
+            e
+            for e in as_list(known(peek(addon.props, "podIdentityAssociations")))
+            if getattr(stack_role(stack, dig(e, "roleArn")), "urn", None) == broker.urn
+        ]
+        if linked or named:
+            out.append(
+                f"broker {broker.name} must not be held through add-on {addon.name}'s pod identity associations: "
+                f"only the service's account {'/'.join(holder)} may choose the tenant"
+            )
     for sa in stack.referring(broker, "metadata", SERVICE_ACCOUNT):
         out.append(f"broker {broker.name} must not be held through a service account annotation ({sa.name})")
     for grant in grants.get(broker.urn, []):
@@ -519,7 +567,9 @@ def _stack_role(stack: Stack, arn: Any) -> bool:
     return stack_role(stack, arn) is not None
 
 
-def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Namespaces, tag: str) -> tuple[bool, list[str]]:
+def _session_tags_trusted(
+    stack: Stack, role: Any, grants: dict, namespaces: _Namespaces, tag: str, holder: tuple[str, str]
+) -> tuple[bool, list[str]]:
     """Whether every principal that may assume the role with session tags either is EKS Pod Identity
     (which sets `kubernetes-namespace` from the pod's namespace) or a broker of this stack that
     no tenant can reach and that must name the tenant in a `meridian-tenant` tag (`_broker_problems`).
@@ -550,7 +600,7 @@ def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Na
     if len(named) > len(brokers):
         problems.append(f"trust admits AWS principals {sorted(named)} that are not roles of this stack")
     for broker in brokers:
-        problems += _broker_problems(stack, broker, grants, namespaces, tag)
+        problems += _broker_problems(stack, broker, grants, namespaces, tag, holder)
     return not problems, problems
 
 
@@ -604,6 +654,9 @@ def _abac_problems(
         problem = _abac_keys_sound(stack, st, namespaces, tenant_keys)
         if problem:
             out.append(problem)
+        grant = _grant_problem(st)
+        if grant:
+            out.append(grant)
         st = replace(st, resources=tuple(r for r in st.resources if r not in kms))
         if not st.resources:
             return out
@@ -656,7 +709,8 @@ def _untagged_role(
         return []  # AWS service roles (replication, backup): they act for the platform, not for a tenant
     tag = config.get("tenantTag", "meridian:tenant")
     marker = str(config.get("tenantPrefix", "tenants/{tenant}/")).split("{tenant}")[0]
-    abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces, tag)
+    holder = (str(config.get("brokerNamespace", "platform")), str(config.get("brokerServiceAccount", "meridian-api")))
+    abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces, tag, holder)
     out: list[tuple[str | None, str]] = [
         (role.urn, f"Role {role.name} trusts session tags it cannot: {p}") for p in broker_problems
     ]
@@ -771,14 +825,16 @@ tenant_role_isolated = stack_policy(
     what="Checks that every tenant principal reaches only its own data and key: each tenant-tagged IAM role, through every source of permissions "
     "(inline and RolePolicy documents, managed policy ARNs, attachments), and each tenant-tagged EKS Pod Identity association's session policy, "
     "allow only S3 objects under the tenant's prefix (or in its own silo bucket), listing limited to that prefix, and KMS on exact key ARNs "
-    "built from the tenant's own key; that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
+    "built from the tenant's own key, with `kms:CreateGrant` only under `kms:GrantIsForAWSResource: true` (else the tenant can hand its key "
+    "to any account at runtime); that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
     "`kubernetes-namespace` session tag or a broker's `meridian-tenant` tag (a whole path segment, or a KMS `aws:ResourceTag` "
     "condition that every tenant key satisfies for its own namespace only), with session tags on, no session policy on its "
     "associations (EKS takes one only with session tags off) and no role chaining, and carries neither tag key as an IAM tag; "
     "an untagged role associated with (or annotated on a service account in) a tenant namespace grants nothing but S3 and KMS; "
     "a role it trusts to set the tenant tag (the reference "
-    "service's broker) must be one of the stack's, held only through pod identity outside tenant namespaces, allowed only sts "
+    "service's broker) must be one of the stack's, held only through pod identity by the service's own service account "
+    "(`brokerNamespace`/`brokerServiceAccount`), never through an EKS add-on's associations, allowed only sts "
     "on exact ARNs of the stack's own roles "
     "(besides `secretsmanager:GetSecretValue` on secrets named by exact ARN, none of them a secret the stack tags as a tenant's, "
     "and `kms:Decrypt` on exact key ARNs under a `kms:ViaService` condition naming Secrets Manager: its database password), "
@@ -799,7 +855,19 @@ tenant_role_isolated = stack_policy(
     ],
     check=check_tenant_roles,
     severity=CRITICAL,
-    config=_TENANT_SCHEMA,
+    config={
+        **_TENANT_SCHEMA,
+        "brokerNamespace": {
+            "type": "string",
+            "default": "platform",
+            "description": "namespace of the only service account that may hold the broker role (components.workload.NAMESPACE)",
+        },
+        "brokerServiceAccount": {
+            "type": "string",
+            "default": "meridian-api",
+            "description": "the only service account that may hold the broker role (components.workload.SERVICE_ACCOUNT)",
+        },
+    },
     remediation="Scope object actions to `arn:aws:s3:::<bucket>/tenants/<id>/*`, `s3:ListBucket` to a `StringLike` `s3:prefix` condition "
     "of `tenants/<id>/*`, KMS actions to the tenant's key ARN (built from the key resource), and the trust policy's `:sub` to "
     "`system:serviceaccount:t-<id>:<id>-app` (components.tenant). Do not attach managed policies to tenant roles.",
@@ -921,9 +989,47 @@ def _cluster_of(resource: Any) -> str:
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
+def _tenant_ties(stack: Stack, config: dict) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Namespace name -> what in the plan makes it a tenant's, whatever its labels say: the tenant
+    namespace prefix, a pod identity association into it tagged for a tenant or holding the role
+    tenants' associations hold, a key tagged with it as its tenant namespace. Second: namespace
+    name -> the association whose tags are unknown at preview (so may tie it)."""
+    tag, ns_tag = config.get("tenantTag", "meridian:tenant"), config.get("namespaceTag", "meridian:namespace")
+    prefix = config.get("tenantNamespacePrefix", "t-")
+    ties: dict[str, list[str]] = {}
+    unsure: dict[str, str] = {}
+    for ns in stack.of(NAMESPACE):
+        name = peek(ns.props, "metadata", "name")
+        if isinstance(name, str) and prefix and name.startswith(prefix):
+            ties.setdefault(name, []).append(f"its name starts with the tenant prefix {prefix}")
+
+    def role_of(assoc: Any) -> set[str]:
+        arn = peek(assoc.props, "roleArn")
+        return {r.urn for r in stack.linked(assoc, "roleArn")} | ({arn} if isinstance(arn, str) else set())
+
+    associations = stack.of(POD_IDENTITY)
+    tenant_roles = set().union(*[role_of(a) for a in associations if isinstance(tags_of(a.props).get(tag), str)])
+    for assoc in associations:
+        ns, tenant = peek(assoc.props, "namespace"), tags_of(assoc.props).get(tag)
+        if not isinstance(ns, str):
+            continue
+        if isinstance(tenant, str) and tenant:
+            ties.setdefault(ns, []).append(f"pod identity association {assoc.name} is tenant {tenant}'s")
+        elif role_of(assoc) & tenant_roles:
+            ties.setdefault(ns, []).append(f"pod identity association {assoc.name} holds the tenants' role")
+        elif tenant is UNKNOWN:
+            unsure.setdefault(ns, assoc.name)
+    for key in stack.of(*KMS_KEYS):
+        ns = tags_of(key.props).get(ns_tag)
+        if isinstance(ns, str) and ns:
+            ties.setdefault(ns, []).append(f"key {key.name} is tagged {ns_tag}={ns}")
+    return ties, unsure
+
+
 def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     label = config.get("tenantLabel", "meridian.io/tenant")
+    ties, unsure = _tenant_ties(stack, config)
     denies: set[tuple[str, str]] = set()
     quotas: set[tuple[str, str]] = set()
     policies_in: dict[tuple[str, str], list[Any]] = {}
@@ -956,6 +1062,18 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
         if tenant is UNKNOWN:  # whose namespace it is decides whether it must be guarded
             raise unknown("metadata", "labels", label)
         if not tenant:
+            name = peek(ns.props, "metadata", "name")
+            if name in ties:
+                return [
+                    (
+                        ns.urn,
+                        f"Namespace {name} must carry the tenant label {label}: the plan makes it a tenant's "
+                        f"({'; '.join(dict.fromkeys(ties[name]))}), and without the label neither this pack nor the admission policies "
+                        "guard it as one",
+                    )
+                ]
+            if name in unsure:
+                raise unknown("pod identity association " + unsure[name], "tags", config.get("tenantTag", "meridian:tenant"))
             return []
         found = []
         mine = {(_cluster_of(ns), dig(ns.props, "metadata", "name")), (_cluster_of(ns), ns.urn)}
@@ -1004,13 +1122,26 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every tenant namespace (label `meridian.io/tenant`) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
     "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
-    reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET],
+    reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET, POD_IDENTITY, *KMS_KEYS],
     check=check_tenant_namespaces,
     severity=HIGH,
-    config={"tenantLabel": _TENANT_SCHEMA["tenantLabel"]},
+    config={
+        "tenantLabel": _TENANT_SCHEMA["tenantLabel"],
+        "tenantTag": _TENANT_SCHEMA["tenantTag"],
+        "tenantNamespacePrefix": {
+            "type": "string",
+            "default": "t-",
+            "description": "every tenant namespace's name starts with it (components.naming.NAMESPACE_PREFIX)",
+        },
+        "namespaceTag": {
+            "type": "string",
+            "default": "meridian:namespace",
+            "description": "tag naming the namespace whose sessions may use a tenant key (components.tenantidentity.TAG_NAMESPACE)",
+        },
+    },
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
     "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",

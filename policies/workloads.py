@@ -50,6 +50,64 @@ def workload_kind(type_: str) -> tuple[str | None, bool]:
 
 
 _SECCOMP = ("RuntimeDefault", "Localhost")
+# Pod Security Standards, https://kubernetes.io/docs/concepts/security/pod-security-standards/
+# (baseline controls hold in restricted too): restricted's volume types, baseline's SELinux types,
+# /proc mount types, safe sysctls and AppArmor profiles
+_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+_SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
+_APPARMOR = ("RuntimeDefault", "Localhost")
+
+
+def _context_problems(sc: Any, who: str) -> list[str]:
+    """Baseline's controls on a pod's or a container's securityContext: SELinux type, user and role,
+    Windows HostProcess, AppArmor profile; a container's /proc mount."""
+    out = []
+    selinux = dig(sc, "seLinuxOptions", default={})
+    if dig(selinux, "type") is not None and str(dig(selinux, "type")) not in _SELINUX_TYPES:
+        out.append(
+            f"{who} must not use the SELinux type {dig(selinux, 'type')} (allowed: {', '.join(sorted(_SELINUX_TYPES - {''}))})"
+        )
+    for field in ("user", "role"):
+        if dig(selinux, field) not in (None, ""):
+            out.append(f"{who} must not set the SELinux {field} ({dig(selinux, field)})")
+    if truthy(dig(sc, "windowsOptions", "hostProcess", default=False)):
+        out.append(f"{who} must not run as a Windows HostProcess (`windowsOptions.hostProcess`): it is a process on the node")
+    apparmor = dig(sc, "appArmorProfile", "type")
+    if apparmor is not None and apparmor not in _APPARMOR:
+        out.append(f"{who} must use a RuntimeDefault or Localhost AppArmor profile, not {apparmor}")
+    if dig(sc, "procMount") not in (None, "Default"):
+        out.append(
+            f"{who} must keep the Default /proc mount, not {dig(sc, 'procMount')}: Unmasked exposes the host's /proc paths"
+        )
+    return out
+
+
+def _pod_problems(pod: Any) -> list[str]:
+    """The pod-level fields of restricted beyond host namespaces and host paths."""
+    out = []
+    for v in as_list(dig(pod, "volumes")):
+        kinds = sorted(set(dig(v, default={}) or {}) - {"name", "hostPath"} - _VOLUME_TYPES)
+        if kinds:
+            out.append(
+                f"Pod must not mount a {', '.join(kinds)} volume ({dig(v, 'name')}): restricted allows only "
+                f"{', '.join(sorted(_VOLUME_TYPES))}"
+            )
+    sysctls = sorted({str(dig(x, "name")) for x in as_list(dig(pod, "securityContext", "sysctls"))} - _SAFE_SYSCTLS)
+    if sysctls:
+        out.append(f"Pod must not set the sysctls {', '.join(sysctls)}: only the namespaced safe set is isolated from other pods")
+    return out + _context_problems(dig(pod, "securityContext", default={}), "Pod")
 
 
 def _container_problems(c: Any, pod_ctx: Any, patch: bool) -> list[str]:
@@ -80,7 +138,7 @@ def _container_problems(c: Any, pod_ctx: Any, patch: bool) -> list[str]:
         out.append(f"container {name} must use a RuntimeDefault or Localhost seccomp profile")
     if any(int(float(dig(p, "hostPort", default=0))) for p in as_list(dig(c, "ports"))):
         out.append(f"container {name} must not use a hostPort")
-    return out
+    return out + _context_problems(sc, f"container {name}")
 
 
 def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
@@ -88,8 +146,8 @@ def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> 
     if kind is None:
         return []
     namespace = dig(props, "metadata", "namespace", default="default")
-    if namespace in config.get("exemptNamespaces", ["kube-system"]):
-        return []
+    if f"{namespace}/{kind}/{dig(props, 'metadata', 'name')}" in config.get("systemWorkloads", []):
+        return []  # a system workload the program installs and reviewed by name, never a namespace's any
     pod = dig(props, *POD_SPEC_PATHS[kind], default={})
     out = []
     for flag in ("hostNetwork", "hostPID", "hostIPC"):
@@ -100,6 +158,7 @@ def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> 
         for v in as_list(dig(pod, "volumes"))
         if dig(v, "hostPath") is not None
     ]
+    out += [f"{m} (Pod Security restricted)" for m in _pod_problems(pod)]
     ctx = dig(pod, "securityContext", default={})
     for kind in ("containers", "initContainers", "ephemeralContainers"):
         for i, c in enumerate(as_list(dig(pod, kind))):
@@ -112,17 +171,24 @@ def check_pod_security(type_: str, props: Any, config: dict, _provider: Any) -> 
 
 pod_security_restricted = resource_policy(
     "k8s-workload-pod-security-restricted",
-    what='Checks that every Pod and pod template (Pod, PodTemplate, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, in every API version, and each one\'s `...Patch` variant for what the patch sets) outside the exempt namespaces meets Pod Security "restricted": no privileged containers, no host network / PID / IPC, no hostPath volumes or hostPorts, `allowPrivilegeEscalation: false`, capabilities drop ALL (add at most NET_BIND_SERVICE), non-root, not UID 0, a RuntimeDefault or Localhost seccomp profile',
+    what="Checks that every Pod and pod template (Pod, PodTemplate, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, in every API version, and each one's `...Patch` variant for what the patch sets) in any namespace, kube-system included, unless listed by namespace, kind and name in `systemWorkloads`, meets Pod Security \"restricted\": no privileged containers, no host network / PID / IPC, no hostPath volumes or hostPorts, `allowPrivilegeEscalation: false`, capabilities drop ALL (add at most NET_BIND_SERVICE), non-root, not UID 0, a RuntimeDefault or Localhost seccomp profile, volumes only of restricted's types (configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected, secret), SELinux type only container_t / container_init_t / container_kvm_t / container_engine_t and no SELinux user or role, no Windows HostProcess, the Default /proc mount, AppArmor RuntimeDefault or Localhost, and only the safe sysctls (as listed by the Pod Security Standards, https://kubernetes.io/docs/concepts/security/pod-security-standards/)",
     why="Tenant and platform pods share nodes: one privileged, host-namespaced or root container can read every other tenant's memory, files and service-account tokens on the node.",
     types=["kubernetes:*"],
     reads=WORKLOAD_TYPES,
     check=check_pod_security,
     severity=HIGH,
-    config={"exemptNamespaces": string_list(["kube-system"], "namespaces whose system workloads may need host access")},
+    config={
+        "systemWorkloads": string_list(
+            [],
+            "`<namespace>/<Kind>/<name>` of each workload the program itself declares that needs host access (none today: "
+            "kube-system's privileged pods come from EKS add-ons and the load balancer controller's Helm release, which the "
+            "plan holds as add-on and release resources, not as workloads)",
+        )
+    },
     remediation="Set the pod's `securityContext` to `{runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}` and each container's to "
     "`{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}`; label namespaces "
     "`pod-security.kubernetes.io/enforce: restricted`.",
-    limits="Only workloads the stack creates: pods made by controllers and Helm charts, and the fields a patch leaves to the live object, are left to the cluster's admission (the tenant ValidatingAdmissionPolicy and the Pod Security label on the namespace).",
+    limits="Only workloads the stack creates: pods made by controllers and Helm charts, and the fields a patch leaves to the live object, are left to the cluster's admission (the tenant ValidatingAdmissionPolicy and the Pod Security label on the namespace). Restricted's optional non-root groups and the legacy seccomp and AppArmor annotations are not read. A workload listed in `systemWorkloads` is trusted by its namespace, kind and name, not judged.",
     tags=["kubernetes", "workloads"],
 )
 

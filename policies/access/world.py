@@ -45,6 +45,8 @@ from ruleutil import (
 )
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+ADDON = "aws:eks/addon:Addon"
+ADDON_NAMESPACE = "kube-system"  # where EKS installs an AWS add-on's service accounts
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
 ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
@@ -350,6 +352,8 @@ def build(resources: list[Any], config: dict) -> World:
             )
         )
 
+    associations += _addon_associations(stack, account, principals, external, namespaces, unknowns, problems)
+
     prefix_template = str(config.get("tenantPrefix", "tenants/{namespace}/"))
     tenant_docs = [d.document for p in principals.values() if p.tags.get(tenant_tag) for d in p.documents]
     tenant_docs += [d.document for a in associations if a.workload.namespace in namespaces for d in _held(principals, a)]
@@ -375,6 +379,48 @@ def build(resources: list[Any], config: dict) -> World:
         regions=frozenset(x for r in stack.resources if isinstance(x := resource_region(r), str) and x is not UNKNOWN),
         buckets=frozenset(a.split(":::", 1)[1] for t in S3_BUCKETS for a in arns.arns_of(t)),
     )
+
+
+def _addon_associations(
+    stack: Stack, account: str, principals: dict, external: set[str], namespaces: dict, unknowns: list, problems: list
+) -> list[Association]:
+    """An EKS add-on's `podIdentityAssociations`: each hands its role to the add-on's service account
+    as a standalone association would (EKS creates one per entry:
+    https://docs.aws.amazon.com/eks/latest/userguide/add-ons-iam.html)."""
+    out = []
+    for addon in stack.of(ADDON):
+        entries = known(peek(addon.props, "podIdentityAssociations"))
+        if entries is UNKNOWN or any(not isinstance(e, dict) for e in as_list(entries)):
+            unknowns.append((addon.urn, f"add-on {addon.name}'s `podIdentityAssociations` (the roles its pods hold)"))
+            continue
+        cluster = peek(addon.props, "clusterName")
+        cluster = cluster if isinstance(cluster, str) else ""
+        ns = peek(addon.props, "namespaceConfig", "namespace", default=ADDON_NAMESPACE)
+        ns = ns if isinstance(ns, str) else ADDON_NAMESPACE
+        region = resource_region(addon) or "unknown-region"
+        for i, entry in enumerate(as_list(entries)):
+            sa, role_arn = entry.get("serviceAccount"), entry.get("roleArn")
+            if not isinstance(sa, str) or not (isinstance(role_arn, str) and role_arn.startswith("arn:")):
+                unknowns.append((addon.urn, f"add-on {addon.name}'s podIdentityAssociations[{i}] service account or role"))
+                continue
+            if role_arn not in principals and role_arn not in external:
+                problems.append(
+                    (addon.urn, _foreign_role(addon.name, "podIdentityAssociations", role_arn, ns, namespaces.get(ns), account))
+                )
+            label = f"add-on {addon.name}'s pod identity association for {sa}"
+            out.append(
+                Association(
+                    addon.urn,
+                    label,
+                    Workload(cluster, ns, sa),
+                    role_arn,
+                    None,
+                    True,
+                    None,
+                    f"arn:aws:eks:{region}:{account}:cluster/{cluster}",
+                )
+            )
+    return out
 
 
 def _foreign_role(name: str, prop: str, arn: str, namespace: str, tenant: str | None, account: str) -> str:

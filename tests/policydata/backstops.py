@@ -3,12 +3,18 @@ ways to remove or disarm them that `runtime-backstops-enforced` must catch."""
 
 from __future__ import annotations
 
+import copy
+
+from components.admission import TenantAdmissionArgs, admission_policies
+
 from .base import DELETE, DR, K8S, PRIMARY, Builder, Mutations, drop, set_input
 
 POLICIES = ("meridian-tenant-workloads", "meridian-tenant-role-bindings", "meridian-tenant-cluster-bindings")
 VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 TENANTS = {"matchExpressions": [{"key": "meridian.io/tenant", "operator": "Exists"}]}
+# the program's own specs (their scope is what the rule compares against)
+SPECS = admission_policies(TenantAdmissionArgs(tenant_label="meridian.io/tenant", namespace_prefix="t-"))
 
 
 def build(b: Builder) -> None:
@@ -18,11 +24,7 @@ def build(b: Builder) -> None:
             name,
             {
                 "metadata": {"name": name},
-                "spec": {
-                    "failurePolicy": "Fail",
-                    "matchConstraints": {"namespaceSelector": TENANTS, "resourceRules": []},
-                    "validations": [{"expression": "true"}],
-                },
+                "spec": copy.deepcopy(SPECS[name]),
             },
             region=None,
             provider=K8S,
@@ -69,5 +71,17 @@ MUTATIONS: Mutations = {
         ("the account public access block removed", drop("account-no-public")),
         ("no external-access analyzer in the dr region", drop(f"external-access-{DR}")),
         ("a binding with no validation action", set_input("meridian-tenant-workloads-binding", "spec.validationActions", DELETE)),
+        (
+            "the workloads' policy skipping every object (`matchConditions: false`)",
+            set_input("meridian-tenant-workloads", "spec.matchConditions", [{"name": "never", "expression": "false"}]),
+        ),
+        (
+            "the role-bindings policy matching DELETE only",
+            set_input("meridian-tenant-role-bindings", "spec.matchConstraints.resourceRules.0.operations", ["DELETE"]),
+        ),
+        (
+            "the cluster-bindings policy's binding on Warn",
+            set_input("meridian-tenant-cluster-bindings-binding", "spec.validationActions", ["Warn"]),
+        ),
     ]
 }

@@ -16,6 +16,7 @@ def build(b: Builder) -> None:
             "vpcConfig": {"subnetIds": ["subnet-1", "subnet-2"], "endpointPrivateAccess": True, "endpointPublicAccess": False},
             "encryptionConfig": {"provider": {"keyArn": KEY_ARN}, "resources": ["secrets"]},
             "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+            "accessConfig": {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
         },
         deps={"encryptionConfig": [PLATFORM_KEY]},
     )

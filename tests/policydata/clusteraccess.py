@@ -4,7 +4,7 @@ EKS nodes whose metadata service hands pods the node role (`eks-node-metadata-po
 
 from __future__ import annotations
 
-from .base import ACCOUNT, Builder, Mutation, Mutations, add, resource, set_input, stack_tags, together, urn
+from .base import ACCOUNT, DELETE, Builder, Mutation, Mutations, add, resource, set_input, stack_tags, together, urn
 
 DEPLOY = f"arn:aws:iam::{ACCOUNT}:role/meridian-deploy"
 VIEWER = f"arn:aws:iam::{ACCOUNT}:role/meridian-preview"
@@ -99,5 +99,14 @@ MUTATIONS: Mutations = {
             "the viewer given cluster admin",
             set_input("eks-access-viewer-policy", "policyArn", POLICY + "AmazonEKSClusterAdminPolicy"),
         ),
+        (
+            "the cluster making its creator admin",
+            set_input("eks", "accessConfig.bootstrapClusterCreatorAdminPermissions", True),
+        ),
+        (
+            "the cluster reading the aws-auth ConfigMap too",
+            set_input("eks", "accessConfig.authenticationMode", "API_AND_CONFIG_MAP"),
+        ),
+        ("the cluster leaving its access config to EKS's defaults", set_input("eks", "accessConfig", DELETE)),
     ],
 }
