@@ -337,6 +337,21 @@ def known(value: Any) -> Any:
     return value
 
 
+def texts_of(value: Any) -> list[str]:
+    """Every known text in a value, depth first (unknown leaves left out)."""
+    out: list[str] = []
+    todo = [known(value)]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return out
+
+
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -468,6 +483,15 @@ class Stack:
             for prop, deps in r.property_dependencies.items():
                 for dep in deps:
                     self.referrers[dep.urn].append((r, prop))
+        self._strings: dict[str, tuple[Any, list[str]]] = {}
+
+    def strings(self, resource: Any) -> list[str]:
+        """Every known text in `resource`'s props (`texts_of`), read once per Stack however many
+        indexes of a rule look for ARNs in every resource."""
+        hit = self._strings.get(resource.urn)
+        if hit is None or hit[0] is not resource:
+            hit = self._strings[resource.urn] = (resource, texts_of(resource.props))
+        return hit[1]
 
     def of(self, *types: str) -> list[Any]:
         return [r for t in types for r in self.by_type.get(t, [])]

@@ -271,11 +271,22 @@ def authorized(
         action,
         resource,
         copy.copy(context),
-        bind(resource_policy, context) if resource_policy is not None else None,
+        _Document(bind(resource_policy, context)) if resource_policy is not None else None,
         owner if resource_policy is not None else None,
         None,
-        for_any_request(bind(session_policy, context)) if session_policy is not None else None,
+        _Document(for_any_request(bind(session_policy, context))) if session_policy is not None else None,
     )
+
+
+class _Document(dict):
+    """A policy document handed to principalmapper, which formats every request it is asked into a
+    debug message before the logger decides to drop it (`local_check_authorization_full`): the
+    documents' text was 7% of tenant-data-access. The document reads as itself; only its text is short."""
+
+    def __repr__(self) -> str:
+        return "<policy document>"
+
+    __str__ = __repr__
 
 
 def conditions_hold(condition: dict, context: dict[str, Any]) -> bool:
