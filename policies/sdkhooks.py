@@ -137,6 +137,19 @@ def _message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
     return json_format.MessageToDict(message, *args, **kwargs)
 
 
+def shared(key: tuple, build: Callable[[], Any]) -> Any:
+    """`build()` once per Analyze / AnalyzeStack call for `key`, for every rule of the call that
+    asks (outside a call, e.g. a rule's check run directly, built every time). The key names what is
+    built and from which objects (their ids: the call holds them, so no id is reused within it)."""
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        return build()
+    key = ("shared", *key)
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
 def _per_call(method: Callable[..., Any]) -> Callable[..., Any]:
     def call(self: Any, request: Any, context: Any) -> Any:
         _local.cache = {}
