@@ -33,7 +33,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from normalise import canonical, normalise, normalised
-from sdkhooks import advisory_reporter, is_unknown
+from sdkhooks import advisory_reporter, is_unknown, shared
 
 __all__ = ["UnknownValueError"]
 
@@ -270,7 +270,9 @@ def stack_policy(
 
     def validate(args: StackValidationArgs, report) -> None:
         try:
-            findings = check(normalised(args.resources), settings(schema, args.get_config()))
+            resources = args.resources
+            views = shared(("normalised", *map(id, resources)), lambda: normalised(resources))
+            findings = check(list(views), settings(schema, args.get_config()))
         except UnknownValueError as exc:  # a check that does not judge resource by resource: a bug, but never fail open
             findings = [(None, Unverifiable.of(exc, "the rule read it outside its per-resource judgment"))]
         _emit(report, findings)
@@ -368,6 +370,21 @@ def known(value: Any) -> Any:
                 items.append(UNKNOWN)
         return items
     return value
+
+
+def texts_of(value: Any) -> list[str]:
+    """Every known text in a value, depth first (unknown leaves left out)."""
+    out: list[str] = []
+    todo = [known(value)]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return out
 
 
 def as_list(value: Any) -> list[Any]:
@@ -487,20 +504,38 @@ def arn_region(arn: Any) -> str | None:
 # --- the stack as a graph -----------------------------------------------------------------------
 
 
+def _indexes(resources: list[Any]) -> tuple[dict, dict, dict, dict]:
+    by_type: dict[str, list[Any]] = defaultdict(list)
+    by_urn: dict[str, Any] = {}
+    referrers: dict[str, list[tuple[Any, str]]] = defaultdict(list)  # urn -> [(resource, property)]
+    for r in resources:
+        by_type[r.resource_type].append(r)
+        by_urn[r.urn] = r
+        for prop, deps in r.property_dependencies.items():
+            for dep in deps:
+                referrers[dep.urn].append((r, prop))
+    strings: dict[str, tuple[Any, list[str]]] = {}  # urn -> (resource, its texts), filled as read
+    return by_type, by_urn, referrers, strings
+
+
 class Stack:
     """Indexes over the resources of an AnalyzeStack call: by type, and who references whom."""
 
     def __init__(self, resources: Sequence[Any]):
+        """Every stack rule of one AnalyzeStack call indexes the same resources: the indexes are
+        built once per call (`sdkhooks.shared`) and only read."""
         self.resources = list(resources)
-        self.by_type: dict[str, list[Any]] = defaultdict(list)
-        self.by_urn: dict[str, Any] = {}
-        self.referrers: dict[str, list[tuple[Any, str]]] = defaultdict(list)  # urn -> [(resource, property)]
-        for r in self.resources:
-            self.by_type[r.resource_type].append(r)
-            self.by_urn[r.urn] = r
-            for prop, deps in r.property_dependencies.items():
-                for dep in deps:
-                    self.referrers[dep.urn].append((r, prop))
+        self.by_type, self.by_urn, self.referrers, self._strings = shared(
+            ("stack", *map(id, self.resources)), lambda: _indexes(self.resources)
+        )
+
+    def strings(self, resource: Any) -> list[str]:
+        """Every known text in `resource`'s props (`texts_of`), read once per call however many rules and
+        indexes of a rule look for ARNs in every resource."""
+        hit = self._strings.get(resource.urn)
+        if hit is None or hit[0] is not resource:
+            hit = self._strings[resource.urn] = (resource, texts_of(resource.props))
+        return hit[1]
 
     def of(self, *types: str) -> list[Any]:
         return [r for t in types for r in self.by_type.get(t, [])]

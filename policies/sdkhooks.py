@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import threading
 import types
 from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
+from google.protobuf import json_format
 from pulumi_policy import policy as sdk
 from pulumi_policy.proxy import _is_unknown
 from pulumi_policy.version import VERSION as INSTALLED
@@ -103,6 +105,51 @@ def _memo(fn: Callable[..., Any]) -> Callable[..., Any]:
     return cached
 
 
+def _struct_to_dict(struct: Any) -> dict[str, Any]:
+    """`json_format.MessageToDict` of a `google.protobuf.Struct`, without the generic printer's
+    dispatch on field descriptors per value (the same values: a Struct holds only null, number,
+    string, bool, list and struct; a NaN or infinite number refused with the printer's error)."""
+    fields = struct.fields
+    return {key: _value_to_python(fields[key]) for key in fields}
+
+
+def _value_to_python(value: Any) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "struct_value":
+        return _struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_value_to_python(v) for v in value.list_value.values]
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        number = value.number_value
+        if math.isinf(number) or math.isnan(number):
+            return json_format.MessageToDict(value)  # raises the printer's ValueError
+        return number
+    return None  # null_value, or unset (the printer's null too)
+
+
+def _message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
+    if not args and not kwargs and message.DESCRIPTOR.full_name == "google.protobuf.Struct":
+        return _struct_to_dict(message)
+    return json_format.MessageToDict(message, *args, **kwargs)
+
+
+def shared(key: tuple, build: Callable[[], Any]) -> Any:
+    """`build()` once per Analyze / AnalyzeStack call for `key`, for every rule of the call that
+    asks (outside a call, e.g. a rule's check run directly, built every time). The key names what is
+    built and from which objects (their ids: the call holds them, so no id is reused within it)."""
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        return build()
+    key = ("shared", *key)
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
 def _per_call(method: Callable[..., Any]) -> Callable[..., Any]:
     def call(self: Any, request: Any, context: Any) -> Any:
         _local.cache = {}
@@ -142,13 +189,17 @@ def _dispatching(analyze: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _stack_resources(self: Any, request: Any) -> list[Any]:
-    """The SDK's AnalyzeStack resources (pulumi-policy 1.21, `AnalyzeStack`'s inner loop), built once."""
+    """The SDK's AnalyzeStack resources (pulumi-policy 1.21, `AnalyzeStack`'s inner loop), built once.
+    Every resource carries a copy of its provider; each distinct provider is decoded once."""
     resources, links = [], []
+    providers: dict[tuple[bool, bytes], Any] = {}
     for r in request.resources:
         props = sdk.unknown_checking_proxy(sdk.deserialize_properties(sdk.json_format.MessageToDict(r.properties)))
-        resource = sdk.PolicyResource(
-            r.type, props, r.urn, r.name, self._get_resource_options(r), self._get_provider_resource(r), None, [], {}
-        )
+        has_provider = r.HasField("provider")
+        key = (has_provider, r.provider.SerializeToString(deterministic=True) if has_provider else b"")
+        if key not in providers:
+            providers[key] = self._get_provider_resource(r)
+        resource = sdk.PolicyResource(r.type, props, r.urn, r.name, self._get_resource_options(r), providers[key], None, [], {})
         resources.append(resource)
         links.append((r.parent, list(r.dependencies), {k: list(v.urns) for k, v in r.propertyDependencies.items()}))
     by_urn = {res.urn: res for res in resources}
@@ -214,7 +265,7 @@ def install() -> None:
     servicer = sdk._PolicyAnalyzerServicer
     json_format = sdk.json_format
     shim = types.SimpleNamespace(**{k: getattr(json_format, k) for k in dir(json_format) if not k.startswith("__")})
-    shim.MessageToDict = _memo(json_format.MessageToDict)
+    shim.MessageToDict = _memo(_message_to_dict)
     sdk.json_format = shim
     sdk.deserialize_properties = _memo(sdk.deserialize_properties)
     sdk.unknown_checking_proxy = _memo(sdk.unknown_checking_proxy)

@@ -81,12 +81,15 @@ def test_the_matcher_decides_as_principalmapper_does_with_and_without_variables(
 
     assert lps._matches_after_expansion is simulator._matches_after_expansion  # installed in the evaluator
     decided = set()
-    for pattern, string, context in itertools.product(PATTERNS, STRINGS, CONTEXTS):
-        keys = None if context is None else simulator.CaseInsensitiveDict(context)
-        ours = simulator._matches_after_expansion(string, pattern, keys)
-        assert ours == simulator._expanding_match(string, pattern, keys), (string, pattern, context)
-        decided.add(ours)
+    simulator._PAIRS.clear()
+    for _ in range(2):  # the second time from the cache of (action or principal, pattern) pairs
+        for pattern, string, context in itertools.product(PATTERNS, STRINGS, CONTEXTS):
+            keys = None if context is None else simulator.CaseInsensitiveDict(context)
+            ours = simulator._matches_after_expansion(string, pattern, keys)
+            assert ours == simulator._expanding_match(string, pattern, keys), (string, pattern, context)
+            decided.add(ours)
     assert decided == {True, False}
+    assert simulator._PAIRS  # the cache was used
     # the pass still runs where a pattern has a variable: the tenant's own prefix only
     tags = simulator.CaseInsensitiveDict({"aws:PrincipalTag/kubernetes-namespace": "t-acme"})
     assert simulator._matches_after_expansion(STRINGS[0], PATTERNS[1], tags)
@@ -311,3 +314,139 @@ def test_the_roles_a_principal_may_assume_are_those_a_scan_of_every_trust_finds(
             assert found == scanned, (arn, free)
             seen.add(tuple(found))
     assert len(seen) > 3  # the cases do tell the principals apart
+
+
+# --- regexes compiled once per pattern, variables bound only where there are some ----------------
+
+LIKE = ["t-acme", "t-*", "t-ac?e", "a.b", "a$b^c", "(x)", "[ab]*", "x+y", "*", "", "ê", "ß"]
+VALUES = [
+    "t-acme",
+    "t-globex",
+    "t-acxe",
+    "a.b",
+    "aXb",
+    "a$b^c",
+    "x",
+    "(x)",
+    "a",
+    "ab",
+    "xy",
+    "xxy",
+    "x+y",
+    "",
+    "ê",
+    "ss",
+    "T-ACME",
+]
+
+
+def test_like_conditions_match_as_principalmapper_matches_them():
+    """The long way: principalmapper 1.1.5's `_expand_str_and_compare`, a regex built and looked up per call."""
+    import re
+
+    from principalmapper.querying import local_policy_simulation as lps
+
+    def long_way(pattern, value):
+        escaped = pattern.replace(".", "\\.").replace("*", ".*").replace("?", ".").replace("$", "\\$").replace("^", "\\^")
+        return re.match(f"^{escaped}$", value, flags=re.UNICODE) is not None
+
+    assert lps._expand_str_and_compare is simulator._expand_str_and_compare  # installed in the evaluator
+    decided = {(p, v): long_way(p, v) for p, v in itertools.product(LIKE, VALUES)}
+    assert set(decided.values()) == {True, False}
+    for (pattern, value), expected in decided.items():
+        assert simulator._expand_str_and_compare(pattern, value) == expected, (pattern, value)
+    context = simulator.CaseInsensitiveDict({"aws:PrincipalTag/tenant": "t-acme"})
+    assert simulator._get_condition_match({"StringLike": {"aws:PrincipalTag/tenant": "t-*"}}, context)
+    assert not simulator._get_condition_match({"StringLike": {"aws:PrincipalTag/tenant": "t-g*"}}, context)
+
+
+def _bound_the_long_way(doc, values):
+    """`bind` as written before it skipped blocks without a variable: every block rebuilt."""
+    lowered = {k.lower(): v for k, v in values.items() if isinstance(v, str)}
+
+    def fill(value):
+        if isinstance(value, str) and "${" in value:
+            return simulator._VARIABLE.sub(lambda m: lowered.get(m.group(1).lower(), m.group(0)), value)
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    out = []
+    for st in simulator._statements(doc):
+        cond = st.get("Condition")
+        if isinstance(cond, dict):
+            st = {
+                **st,
+                "Condition": {op: {k: fill(v) for k, v in b.items()} if isinstance(b, dict) else b for op, b in cond.items()},
+            }
+        out.append(st)
+    return {**doc, "Statement": out}
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEquals": {"aws:ResourceTag/tenant": "t-acme"}},  # no variable
+        {"StringEquals": {"aws:ResourceTag/tenant": "${aws:PrincipalTag/tenant}"}},
+        {"StringLike": {"s3:prefix": ["reports/*", "${aws:PrincipalTag/tenant}/*"]}},  # in a list
+        {"StringLike": {"s3:prefix": [["${aws:PrincipalTag/tenant}"]]}},  # in a list in a list
+        {"StringEquals": {"aws:ResourceTag/tenant": "${aws:PrincipalTag/absent}"}},  # no value: kept as written
+        {"Bool": "not-a-block"},
+        {},
+    ],
+)
+def test_bind_fills_in_what_the_long_way_fills_in(condition):
+    values = {"aws:PrincipalTag/tenant": "t-acme", "aws:TagKeys": ["a"]}
+    for doc in (
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": condition}]},
+        {"Statement": {"Effect": "Deny", "Action": "*", "Condition": condition}},  # one statement, not a list
+    ):
+        assert simulator.bind(doc, values) == _bound_the_long_way(doc, values)
+    if "${aws:PrincipalTag/tenant}" in str(condition):
+        assert "t-acme" in str(simulator.bind(doc, values))
+
+
+# --- a Struct decoded without the generic JSON printer -----------------------------------------
+
+STRUCT_VALUES = [
+    {"s": "text", "ê": "unicode key", "empty": ""},
+    {"int": 1, "big": 2**53, "neg": -0.0, "frac": 0.1, "tiny": 5e-324, "huge": 1.7976931348623157e308},
+    {"bool": True, "false": False, "none": None},
+    {"list": [1, "a", None, True, [], {}, [[{"deep": [1.5]}]]], "struct": {"nested": {"more": {}}}},
+    {},
+]
+
+
+@pytest.mark.parametrize("value", STRUCT_VALUES)
+def test_a_struct_decodes_as_the_printer_decodes_it(value):
+    """Same values and same types (1.0 stays a float, as the printer returns it), same key order."""
+    from google.protobuf import json_format, struct_pb2
+
+    with _pack_path():
+        import sdkhooks
+
+    struct = struct_pb2.Struct()
+    struct.update(value)
+    expected = json_format.MessageToDict(struct)
+    ours = sdkhooks._message_to_dict(struct)
+    assert ours == expected and repr(ours) == repr(expected)
+    # anything but a Struct, or with the printer's options, goes to the printer
+    assert sdkhooks._message_to_dict(struct, preserving_proto_field_name=True) == expected
+    as_value = struct_pb2.Value(struct_value=struct)
+    assert sdkhooks._message_to_dict(as_value) == json_format.MessageToDict(as_value)
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_struct_the_printer_refuses_is_refused(number):
+    from google.protobuf import json_format, struct_pb2
+
+    with _pack_path():
+        import sdkhooks
+
+    struct = struct_pb2.Struct()
+    struct.update({"ok": 1, "bad": [number]})
+    with pytest.raises(ValueError) as printer:
+        json_format.MessageToDict(struct)
+    with pytest.raises(ValueError) as ours:
+        sdkhooks._message_to_dict(struct)
+    assert str(ours.value) == str(printer.value)

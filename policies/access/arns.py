@@ -102,7 +102,7 @@ class Arns:
         for r in stack.resources:
             if r.resource_type in (KMS_KEY, KMS_REPLICA_KEY, SECRET):
                 continue
-            for s in _strings(r.props):
+            for s in stack.strings(r):
                 for type_ in (KMS_KEY, SECRET):
                     if PATTERNS[type_].pattern.split(":")[2] in s:
                         for m in PATTERNS[type_].findall(s):
@@ -110,7 +110,7 @@ class Arns:
                                 self.unattributed[type_].setdefault(m, r.name)
         counts = Counter(m for a in self.by_urn.values() for m in _ACCOUNT.findall(a))
         if not counts:  # a first preview: no ARN placed yet, but documents name the account (roots, trusts)
-            counts = Counter(m for r in stack.resources for text in _strings(r.props) for m in _ACCOUNT.findall(text))
+            counts = Counter(m for r in stack.resources for text in stack.strings(r) for m in _ACCOUNT.findall(text))
         self.account: str | None = counts.most_common(1)[0][0] if counts else None
         # roles and users named but not placed: their ARN follows from the account once it is known
         for urn_, (kind, path, name) in self._named.items():

@@ -817,7 +817,7 @@ def _shared_buckets(stack: Stack, template: str, tenant_buckets: set[str]) -> se
     head = template.split("{", 1)[0]
     root = head[: head.rfind("/") + 1]  # "tenants/t-{tenant}/" -> "tenants/": ABAC documents write "tenants/${...}"
     pattern = re.compile(r"arn:aws[\w-]*:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/" + re.escape(root))
-    names = {m for r in stack.resources for text in _all_strings(r.props) for m in pattern.findall(text)} | tenant_buckets
+    names = {m for r in stack.resources for text in stack.strings(r) for m in pattern.findall(text)} | tenant_buckets
     for config in stack.of(REPLICATION):
         source = peek(config.props, "bucket")
         if isinstance(source, str) and source in names:
@@ -827,20 +827,6 @@ def _shared_buckets(stack: Stack, template: str, tenant_buckets: set[str]) -> se
                 if isinstance(dest, str):
                     names.add(dest.removeprefix("arn:aws:s3:::"))
     return names
-
-
-def _all_strings(value: Any) -> list[str]:
-    value = known(value)
-    out, todo = [], [value]
-    while todo:
-        v = todo.pop()
-        if isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, dict):
-            todo.extend(v.values())
-        elif isinstance(v, list):
-            todo.extend(v)
-    return out
 
 
 def _in_region(arns: dict[str, str], region: str | None) -> dict[str, str]:

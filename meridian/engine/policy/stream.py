@@ -14,6 +14,12 @@ from meridian.engine.policy.config import PackInfo, PolicyPackError, effective_c
 from meridian.engine.policy.report import PolicyReport, PolicyTimings
 from meridian.engine.policy.wire import Subject, Violation, _violations
 
+# The stack rule that costs most of AnalyzeStack at scale: `tenant-data-access` evaluates every
+# session against every tenant resource it could reach (measured at 1,000 tenants, 26,135
+# resources: 11.7 s of the 15 s all stack rules take together, the next 0.7 s). It runs alone on
+# the last shard, every other stack rule on the others, so the shards finish close together.
+HEAVY_STACK_POLICIES = ("tenant-data-access",)
+
 
 def shard_config(
     pack: PackInfo, config: Mapping[str, tuple[str, dict[str, Any]]], shard: int, shards: int
@@ -23,8 +29,12 @@ def shard_config(
     SDK a full decode of every resource per stack policy, so splitting the stack policies over
     processes divides its wall time (the resource policies run hidden, during the program)."""
     stack_policies = [p.name for p in pack.policies if p.kind == "stack"]
-    # shard 0 also finishes the Analyze backlog: give it the smaller share
-    mine = {name for i, name in enumerate(stack_policies) if (len(stack_policies) - 1 - i) % shards == shard}
+    heavy = [name for name in stack_policies if name in HEAVY_STACK_POLICIES]
+    light = [name for name in stack_policies if name not in HEAVY_STACK_POLICIES]
+    if heavy and shards > 1:  # the heavy ones alone on the last shard; the rest shared by the others
+        mine = set(heavy) if shard == shards - 1 else {n for i, n in enumerate(light) if i % (shards - 1) == shard}
+    else:  # shard 0 also finishes the Analyze backlog: give it the smaller share
+        mine = {name for i, name in enumerate(stack_policies) if (len(stack_policies) - 1 - i) % shards == shard}
     out = {}
     for p in pack.policies:
         level, props = config[p.name]
