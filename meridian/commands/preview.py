@@ -253,10 +253,11 @@ def preview_stack(
 
 
 def zone_stacks(project_dir: Path, zone: str) -> dict[str, Prepared]:
-    """The platform stack `zone` and the cells it lists, each validated as `--stack` validates it;
-    every problem of every stack in one round (exit 2)."""
+    """The platform stack `zone` and the cells it lists, each validated as `--stack` validates it
+    (the platform's own load refuses a cell naming it that it does not list); every cell's problems
+    in one round (exit 2)."""
     from meridian.project import platform_stacks_of
-    from stackconfig.zone import PLATFORM_KEY, cells_of, stack_config, stack_file, unlisted
+    from stackconfig.zone import PLATFORM_KEY, stack_config, stack_file
 
     config = stack_config(project_dir, zone)
     if config is None or PLATFORM_KEY in config:
@@ -289,8 +290,6 @@ def zone_stacks(project_dir: Path, zone: str) -> dict[str, Prepared]:
             prepared[cell] = prepare(cell, project_dir, None)
         except BadInput as exc:
             problems.append(f"cell {cell}: {exc}")
-    for cell in cells_of(project_dir, zone):
-        problems += [f"{p.file}: {p.key}: {p.message}" for p in unlisted(cell.stack, zone, names)]
     if problems:
         raise BadInput(f"zone {zone}: " + "\n".join(dict.fromkeys(problems)))
     return prepared
@@ -343,7 +342,8 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
     workers = max(1, min(os.cpu_count() or 1, len(cells) or 1))
     with (
         Progress(*columns, console=console, transient=True) as progress,
-        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool,
+        # a fresh process per stack: the SDK's runtime state (the root stack resource, config) is global
+        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool,
     ):
         task = progress.add_task(f"zone {req.zone}: platform {req.zone}", total=1 + len(cells))
         platform = previews[req.zone] = job(pool, req.zone, {}).result()  # once: every cell reads these outputs
