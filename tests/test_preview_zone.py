@@ -188,6 +188,14 @@ def test_a_cell_its_platform_does_not_list_exits_2(tmp_path):
     assert "Pulumi.us.yaml: meridian:cells.names" in cli.err and "does not list cell 'us-cell-009'" in cli.err
 
 
+def test_a_cell_without_its_policy_config_exits_2_naming_the_stack(tmp_path):
+    """Found in the cell's worker, after the platform's preview: the error still names the stack."""
+    project = _two_cell_project(tmp_path, second_tenants=[{"id": "dunder", "plan": "pro", "monthly_budget_usd": 1500}])
+    cli = run_meridian("preview", "--zone", "us", cwd=project, timeout=900)
+    assert cli.code == 2, cli
+    assert f"stack {SECOND}: " in cli.err and f"policies/config/{SECOND}.json" in cli.err and "Traceback" not in cli.err
+
+
 def test_flags_a_zone_does_not_take_exit_2():
     cli = run_meridian("preview", "--zone", "us", "--bare", "--diagram", "x.md")
     assert cli.code == 2 and "does not take --diagram, --bare" in cli.err, cli

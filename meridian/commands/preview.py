@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from meridian.commands.common import Prepared, load_base, policy_line, prepare, print_against, print_violations, writable
-from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
+from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
 from meridian.output import Format, report_console
 
 
@@ -346,11 +346,11 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool,
     ):
         task = progress.add_task(f"zone {req.zone}: platform {req.zone}", total=1 + len(cells))
-        platform = previews[req.zone] = job(pool, req.zone, {}).result()  # once: every cell reads these outputs
+        platform = previews[req.zone] = _outcome(job(pool, req.zone, {}), req.zone)  # once: every cell reads these outputs
         progress.update(task, advance=1, description=f"zone {req.zone}: {len(cells)} cells on {workers} workers")
         futures = {job(pool, cell, {req.zone: platform.wire_outputs}): cell for cell in cells}
         for done in as_completed(futures):
-            previews[futures[done]] = done.result()
+            previews[futures[done]] = _outcome(done, futures[done])
             progress.update(task, advance=1, description=f"zone {req.zone}: cell {futures[done]} done")
     seconds = time.perf_counter() - started
     ordered = [previews[s] for s in prepared]
@@ -364,6 +364,16 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         console.print(f"plans and zone index written to {req.json_dir}")
     failed = problems or any(p.violations("mandatory") or p.cost_problems for p in ordered)
     return EXIT_GATE if failed else EXIT_OK
+
+
+def _outcome(future, stack: str) -> StackPreview:
+    """A worker's preview, or its error (a bad policy config, the program failing) naming the stack."""
+    try:
+        return future.result()
+    except MeridianError as exc:
+        named = MeridianError(f"stack {stack}: {exc}")
+        named.exit_code = exc.exit_code  # exit 2 for bad input (a stale policy config), 1 for a failed program
+        raise named from None
 
 
 def index_entry_file(stack: str) -> str:
