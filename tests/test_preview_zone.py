@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -104,7 +105,11 @@ def test_each_stack_of_the_zone_is_planned_as_its_own_preview_plans_it(repo_zone
         assert zone_plan["cost"] == single["cost"]
         key = lambda v: (v["policy"], v.get("urn") or "", v["message"])  # noqa: E731 - the analyzer answers in no fixed order
         assert sorted(zone_plan["policy"]["violations"], key=key) == sorted(single["policy"]["violations"], key=key)
-        assert entry["resources"] == len(single["resources"]) > 0
+        assert (
+            entry["resources"]
+            == sum(r["custom"] and not r["type"].startswith("pulumi:providers:") for r in single["resources"])
+            > 0
+        )
         assert entry["cost_usd"] == single["cost"]["monthly_total_usd"]
         assert entry["violations"]["mandatory"] == sum(v["level"] == "mandatory" for v in single["policy"]["violations"])
     tenants = {s["stack"]: s["tenants"] for s in index["stacks"]}
@@ -123,6 +128,10 @@ def test_the_zone_prints_one_tree_and_a_line_per_stack(repo_zone):
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
     assert set(rows) >= {"us", CELL, "zone"}
     assert "platform" in rows["us"] and "cell" in rows[CELL]
+    for stack in ("us", CELL):  # the count `--stack` prints, on the stack's line and its branch of the tree
+        single = re.search(r"^(\d+) resources in ", repo_zone["cli"][stack].out, re.M).group(1)
+        assert rows[stack].split("│")[3].strip() == single
+        assert f"meridian stack {stack} ({single} resources)" in out
     assert "zone checks: passed (1 cells, each reading platform us)" in out
 
 

@@ -204,7 +204,10 @@ class StackPreview:
 
     @property
     def resources(self) -> int:
-        return len(self.document["resources"])
+        """Custom resources, not providers or components: the count `--stack` prints."""
+        from meridian.engine.recorder import is_resource
+
+        return sum(is_resource(r["type"], r["custom"]) for r in self.document["resources"])
 
     def violations(self, level: str) -> int:
         return sum(v.get("level") == level for v in self.document["policy"]["violations"])
