@@ -205,6 +205,17 @@ def test_a_cell_without_its_policy_config_exits_2_naming_the_stack(tmp_path):
     assert f"stack {SECOND}: " in cli.err and f"policies/config/{SECOND}.json" in cli.err and "Traceback" not in cli.err
 
 
+def test_a_first_preview_of_the_zone_leaves_the_platforms_unknowns_unknown_in_the_cell(tmp_path):
+    """The platform's ids and endpoints are unknown before its first `up`: the cell's StackReference
+    yields them unknown (its Kubernetes provider's kubeconfig too), and the zone still plans."""
+    cli = run_meridian("preview", "--zone", "us", "--first-preview", "--no-policy", "--json", str(tmp_path), timeout=900)
+    assert cli.code == 0, cli
+    cell = json.loads((tmp_path / f"{CELL}.plan.json").read_text())
+    provider = next(r for r in cell["resources"] if r["type"] == "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == "[unknown]"
+    assert json.loads((tmp_path / "zone.json").read_text())["stacks"][1]["resources"] > 0
+
+
 def test_flags_a_zone_does_not_take_exit_2():
     cli = run_meridian("preview", "--zone", "us", "--bare", "--diagram", "x.md")
     assert cli.code == 2 and "does not take --diagram, --bare" in cli.err, cli
