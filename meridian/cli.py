@@ -154,9 +154,42 @@ def preview(
         "--first-preview",
         help="outputs of resources being created are unknown, as in a first `pulumi preview`; lists what only `up` can verify",
     ),
+    zone: str | None = typer.Option(
+        None,
+        "--zone",
+        help="instead of --stack: the zone's platform stack, then its cells in parallel (one worker per core); "
+        "--json names a directory (one plan per stack and zone.json)",
+    ),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
-    from meridian.commands.preview import PreviewRequest, run_preview
+    from meridian.commands.preview import PreviewRequest, ZoneRequest, run_preview, run_zone_preview
+
+    if zone is not None:
+        _guard(
+            debug,
+            run_zone_preview,
+            ZoneRequest(
+                zone=zone,
+                project_dir=project_dir,
+                json_dir=json_path,
+                policy=not no_policy,
+                full=full,
+                timings=timings,
+                first_preview=first_preview,
+                unsupported=tuple(
+                    flag
+                    for flag, given in (
+                        ("--diagram", diagram),
+                        ("--bare", bare),
+                        ("--tenants", tenants is not None),
+                        ("--diff", diff_base),
+                        ("--format", fmt != Format.text),
+                    )
+                    if given
+                ),
+            ),
+        )
+        return
 
     _guard(
         debug,

@@ -475,6 +475,7 @@ class MeridianMocks(pulumi.runtime.Mocks):
         # fully qualified stack name (`organization/meridian/us`) -> its outputs, wire-encoded
         # (unknowns as the engine's sentinel, secrets as secret values): what a StackReference reads
         self._stack_outputs = dict(stack_outputs or {})
+        self.stacks_read: list[str] = []  # every stack a StackReference of the program named, in order
         self._default_region = default_region
         # A first `pulumi preview`: nothing exists yet, so every computed output (ids, ARNs,
         # endpoints) of a resource being created is unknown; only its own inputs are known.
@@ -509,6 +510,7 @@ class MeridianMocks(pulumi.runtime.Mocks):
             return pid, dict(args.inputs)
         if args.typ == STACK_REFERENCE:  # a read (the SDK's mocks pass reads as custom=False)
             name = str(args.inputs.get("name") or args.resource_id)
+            self.stacks_read.append(name)
             if name not in self._stack_outputs:
                 given = ", ".join(sorted(self._stack_outputs)) or "none"
                 raise UnknownStackReference(

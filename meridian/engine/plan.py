@@ -140,6 +140,10 @@ class Plan:
     def component_region(self, urn: str) -> str | None:
         """The region of a component whose resources all sit in one region, else None."""
         if urn not in self._component_regions:
+            # None while computing: a resource whose region would come from this component's own
+            # (a cell's Kubernetes provider under the stack, its kubeconfig unknown in a first
+            # preview) is global rather than a cycle that never ends
+            self._component_regions[urn] = None
             regions = {self.region_of(r) for r in self.owned.get(urn, [])}
             self._component_regions[urn] = regions.pop() if len(regions) == 1 else None
         return self._component_regions[urn]

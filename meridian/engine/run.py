@@ -45,6 +45,7 @@ class ProgramRun:
     wire_outputs: dict[str, Any] = field(default_factory=dict)
     """The outputs as the engine keeps them in the stack's state (unknowns as its sentinel, secrets
     still secret): what another stack's StackReference reads."""
+    stacks_read: list[str] = field(default_factory=list)  # the stacks its StackReferences named (qualified)
 
 
 async def _resolve(value: Any) -> Any:
@@ -98,10 +99,12 @@ def run_program(
     exported = root.outputs if root else {}
     wire = MessageToDict(loop.run_until_complete(rpc.serialize_properties(exported, {})))
     if not record:
-        return ProgramRun(stack, monitor.count, seconds, wire_outputs=wire)
+        return ProgramRun(stack, monitor.count, seconds, wire_outputs=wire, stacks_read=mocks.stacks_read)
     outputs = {k: loop.run_until_complete(_resolve(v)) for k, v in exported.items()}
     regs = monitor.registrations
-    return ProgramRun(stack, sum(is_resource(r.type, r.custom) for r in regs), seconds, regs, outputs, wire)
+    return ProgramRun(
+        stack, sum(is_resource(r.type, r.custom) for r in regs), seconds, regs, outputs, wire, stacks_read=mocks.stacks_read
+    )
 
 
 def qualified(stack: str) -> str:

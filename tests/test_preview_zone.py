@@ -1,0 +1,246 @@
+"""`meridian preview --zone`: the platform previewed once, then its cells in parallel worker
+processes with the platform's outputs; each stack's plan the one `--stack` writes, one zone index."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meridian.commands.preview import StackPreview, zone_reference_problems
+
+from .helpers import ROOT, Cli, full_project_copy, meridian_cmd, run_meridian
+
+CELL = "us-cell-001"
+SECOND = "us-cell-002"
+# A stray bucket only the second cell's program makes: untagged, so the pack's mandatory
+# aws-resource-required-tags flags it in that stack and no other.
+STRAY = f"""
+
+if pulumi.get_stack() == {SECOND!r}:
+    import pulumi_aws
+
+    pulumi_aws.s3.Bucket("stray")
+"""
+
+
+def _started(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+    return subprocess.Popen(meridian_cmd(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finished(proc: subprocess.Popen) -> Cli:
+    out, err = proc.communicate(timeout=900)
+    return Cli(proc.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def repo_zone(tmp_path_factory) -> dict:
+    """`--zone us` on the repo's own files beside `--stack us` and `--stack us-cell-001`, run side by side."""
+    out = tmp_path_factory.mktemp("repo-zone")
+    (out / "zone").mkdir()
+    procs = {
+        "zone": _started("preview", "--zone", "us", "--json", str(out / "zone"), cwd=ROOT),
+        "us": _started("preview", "--stack", "us", "--json", str(out / "us.json"), cwd=ROOT),
+        CELL: _started("preview", "--stack", CELL, "--json", str(out / f"{CELL}.json"), cwd=ROOT),
+    }
+    return {"dir": out, "cli": {k: _finished(p) for k, p in procs.items()}}
+
+
+def _two_cell_project(dest: Path, *, second_tenants: list[dict], stray: bool = False) -> Path:
+    """A project copy whose `us` serves us-cell-001 (as in the repo) and a second cell."""
+    full_project_copy(dest)
+    shutil.copy(ROOT / f"Pulumi.{CELL}.yaml", dest / f"Pulumi.{CELL}.yaml")
+    us = yaml.safe_load((dest / "Pulumi.us.yaml").read_text())
+    us["config"]["meridian:cells"]["names"] = [CELL, SECOND]
+    (dest / "Pulumi.us.yaml").write_text(yaml.safe_dump(us, sort_keys=False))
+    cell = {"config": {"aws:region": "us-east-1", "meridian:platform": "us", "meridian:tenants": second_tenants}}
+    (dest / f"Pulumi.{SECOND}.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
+    if stray:
+        main = dest / "__main__.py"
+        main.write_text(main.read_text() + STRAY)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def two_cells(tmp_path_factory) -> dict:
+    """A zone of two cells, the second with a stray untagged bucket: `--zone us --json DIR`."""
+    project = _two_cell_project(
+        tmp_path_factory.mktemp("two-cells"),
+        second_tenants=[{"id": "dunder", "plan": "pro", "monthly_budget_usd": 1500, "data_tier": "pool"}],
+        stray=True,
+    )
+    written = run_meridian("policy", "--stack", SECOND, "--write-config", cwd=project)
+    assert written.code == 0, written
+    out = project / "plans"
+    out.mkdir()
+    cli = run_meridian("preview", "--zone", "us", "--json", str(out), cwd=project, timeout=900)
+    return {"cli": cli, "dir": out, "index": json.loads((out / "zone.json").read_text())}
+
+
+def _resources(plan: dict) -> dict[str, dict]:
+    return {r["urn"]: r for r in plan["resources"]}
+
+
+def test_each_stack_of_the_zone_is_planned_as_its_own_preview_plans_it(repo_zone):
+    cli = repo_zone["cli"]
+    for name, run in cli.items():
+        assert run.code == 0, (name, run)
+    out = repo_zone["dir"]
+    index = json.loads((out / "zone" / "zone.json").read_text())
+    assert [s["stack"] for s in index["stacks"]] == ["us", CELL]
+    assert [s["role"] for s in index["stacks"]] == ["platform", "cell"]
+    for entry in index["stacks"]:
+        zone_plan = json.loads((out / "zone" / entry["plan"]).read_text())
+        single = json.loads((out / f"{entry['stack']}.json").read_text())
+        assert zone_plan["stack"] == entry["stack"]
+        assert _resources(zone_plan) == _resources(single)  # resource for resource, inputs, outputs and all
+        assert zone_plan["outputs"] == single["outputs"]
+        assert zone_plan["cost"] == single["cost"]
+        key = lambda v: (v["policy"], v.get("urn") or "", v["message"])  # noqa: E731 - the analyzer answers in no fixed order
+        assert sorted(zone_plan["policy"]["violations"], key=key) == sorted(single["policy"]["violations"], key=key)
+        assert (
+            entry["resources"]
+            == sum(r["custom"] and not r["type"].startswith("pulumi:providers:") for r in single["resources"])
+            > 0
+        )
+        assert entry["cost_usd"] == single["cost"]["monthly_total_usd"]
+        assert entry["violations"]["mandatory"] == sum(v["level"] == "mandatory" for v in single["policy"]["violations"])
+    tenants = {s["stack"]: s["tenants"] for s in index["stacks"]}
+    cell_file = yaml.safe_load((ROOT / f"Pulumi.{CELL}.yaml").read_text())
+    assert tenants[CELL] == [t["id"] for t in cell_file["config"]["meridian:tenants"]]
+    assert not set(tenants["us"]) & set(tenants[CELL])
+    assert index["stacks"][1]["reads"] == ["organization/meridian/us"]
+    assert index["resources"] == sum(s["resources"] for s in index["stacks"])
+    assert index["zone_problems"] == []
+
+
+def test_the_zone_prints_one_tree_and_a_line_per_stack(repo_zone):
+    out = repo_zone["cli"]["zone"].out
+    assert out.count("zone us") >= 2  # the tree's root and the table's title
+    assert "meridian stack us " in out and f"meridian stack {CELL}" in out  # one branch per stack under the zone
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
+    assert set(rows) >= {"us", CELL, "zone"}
+    assert "platform" in rows["us"] and "cell" in rows[CELL]
+    for stack in ("us", CELL):  # the count `--stack` prints, on the stack's line and its branch of the tree
+        single = re.search(r"^(\d+) resources in ", repo_zone["cli"][stack].out, re.M).group(1)
+        assert rows[stack].split("│")[3].strip() == single
+        assert f"meridian stack {stack} ({single} resources)" in out
+    assert "zone checks: passed (1 cells, each reading platform us)" in out
+
+
+def test_two_cells_run_and_the_index_lists_both(two_cells):
+    index, out = two_cells["index"], two_cells["dir"]
+    assert index["cells"] == [CELL, SECOND]
+    tenants = {s["stack"]: s["tenants"] for s in index["stacks"]}
+    assert tenants[SECOND] == ["dunder"]
+    assert tenants[CELL] == ["vandelay", "stark", "wonka"]
+    second = json.loads((out / f"{SECOND}.plan.json").read_text())
+    names = [r["name"] for r in second["resources"]]
+    assert any(n.startswith(f"{SECOND}-us-east-1-t-dunder") for n in names)
+    assert not any("vandelay" in n for n in names)  # each cell plans only its own tenants
+    assert all(s["reads"] == ["organization/meridian/us"] for s in index["stacks"] if s["role"] == "cell")
+
+
+def test_a_violation_in_one_cell_fails_the_zone_and_the_index_names_the_stack(two_cells):
+    cli, index = two_cells["cli"], two_cells["index"]
+    assert cli.code == 1, cli
+    mandatory = {s["stack"]: s["violations"]["mandatory"] for s in index["stacks"]}
+    assert mandatory[SECOND] > 0
+    assert mandatory["us"] == mandatory[CELL] == 0
+    assert index["violations"]["mandatory"] == mandatory[SECOND]
+    second = json.loads((two_cells["dir"] / f"{SECOND}.plan.json").read_text())
+    flagged = {v["urn"] for v in second["policy"]["violations"] if v["level"] == "mandatory"}
+    assert flagged and all(urn.endswith("::stray") for urn in flagged)
+    assert f"stack {SECOND}" in cli.out and "stray" in cli.out
+
+
+def test_a_tenant_in_two_cells_exits_2_naming_both_files(tmp_path):
+    project = _two_cell_project(tmp_path, second_tenants=[{"id": "stark", "plan": "pro", "monthly_budget_usd": 500}])
+    cli = run_meridian("preview", "--zone", "us", cwd=project)
+    assert cli.code == 2, cli
+    assert f"Pulumi.{CELL}.yaml" in cli.err and f"Pulumi.{SECOND}.yaml" in cli.err and "'stark'" in cli.err
+    assert "Traceback" not in cli.err
+
+
+@pytest.mark.parametrize(
+    ("zone", "said"),
+    [("nope", "unknown zone 'nope': no readable Pulumi.nope.yaml"), (CELL, f"Pulumi.{CELL}.yaml is a cell of 'us'")],
+)
+def test_a_zone_without_its_platform_stack_file_exits_2(zone, said):
+    cli = run_meridian("preview", "--zone", zone)
+    assert cli.code == 2, cli
+    assert said in cli.err and "zones: apac, eu, us" in cli.err
+
+
+def test_a_listed_cell_without_its_file_exits_2(tmp_path):
+    project = _two_cell_project(tmp_path, second_tenants=[])
+    (project / f"Pulumi.{SECOND}.yaml").unlink()
+    cli = run_meridian("preview", "--zone", "us", cwd=project)
+    assert cli.code == 2, cli
+    assert f"lists '{SECOND}', which has no cell file Pulumi.{SECOND}.yaml" in cli.err
+
+
+def test_a_cell_its_platform_does_not_list_exits_2(tmp_path):
+    project = _two_cell_project(tmp_path, second_tenants=[])
+    (project / "Pulumi.us-cell-009.yaml").write_text(
+        yaml.safe_dump({"config": {"aws:region": "us-east-1", "meridian:platform": "us", "meridian:tenants": []}})
+    )
+    cli = run_meridian("preview", "--zone", "us", cwd=project)
+    assert cli.code == 2, cli
+    assert "Pulumi.us.yaml: meridian:cells.names" in cli.err and "does not list cell 'us-cell-009'" in cli.err
+
+
+def test_a_cell_without_its_policy_config_exits_2_naming_the_stack(tmp_path):
+    """Found in the cell's worker, after the platform's preview: the error still names the stack."""
+    project = _two_cell_project(tmp_path, second_tenants=[{"id": "dunder", "plan": "pro", "monthly_budget_usd": 1500}])
+    cli = run_meridian("preview", "--zone", "us", cwd=project, timeout=900)
+    assert cli.code == 2, cli
+    assert f"stack {SECOND}: " in cli.err and f"policies/config/{SECOND}.json" in cli.err and "Traceback" not in cli.err
+
+
+def test_a_first_preview_of_the_zone_leaves_the_platforms_unknowns_unknown_in_the_cell(tmp_path):
+    """The platform's ids and endpoints are unknown before its first `up`: the cell's StackReference
+    yields them unknown (its Kubernetes provider's kubeconfig too), and the zone still plans."""
+    cli = run_meridian("preview", "--zone", "us", "--first-preview", "--no-policy", "--json", str(tmp_path), timeout=900)
+    assert cli.code == 0, cli
+    cell = json.loads((tmp_path / f"{CELL}.plan.json").read_text())
+    provider = next(r for r in cell["resources"] if r["type"] == "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == "[unknown]"
+    assert json.loads((tmp_path / "zone.json").read_text())["stacks"][1]["resources"] > 0
+
+
+def test_flags_a_zone_does_not_take_exit_2():
+    cli = run_meridian("preview", "--zone", "us", "--bare", "--diagram", "x.md")
+    assert cli.code == 2 and "does not take --diagram, --bare" in cli.err, cli
+
+
+def _cell(stack: str, reads: list[str]) -> StackPreview:
+    return StackPreview(
+        stack=stack,
+        document={},
+        tree=None,
+        wire_outputs={},
+        stacks_read=reads,
+        seconds=0.0,
+        violations_text="",
+        cost_summary="",
+        cost_problems=[],
+        preflight="",
+    )
+
+
+def test_every_cell_must_read_its_zones_platform_and_only_it():
+    ok = _cell(CELL, ["organization/meridian/us", "organization/meridian/us"])
+    none = _cell("us-cell-002", [])
+    other = _cell("us-cell-003", ["organization/meridian/us", "organization/meridian/eu"])
+    problems = zone_reference_problems("us", [ok, none, other])
+    assert len(problems) == 2
+    assert problems[0].startswith("cell us-cell-002 reads no stack")
+    assert problems[1].startswith("cell us-cell-003 reads organization/meridian/us, organization/meridian/eu")
