@@ -277,6 +277,8 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     def judge_association(assoc: Any) -> list[tuple[str | None, str]]:
         """A tenant's EKS Pod Identity association: its namespace, and its session policy (which
         narrows whatever the role grants) against the same allowlist."""
+        if peek(assoc.props, "roleArn") is UNKNOWN and not stack.linked(assoc, "roleArn", ROLE):
+            raise unknown("roleArn")  # which role its pods hold, tenant or not, is known only after apply
         tenant = tags_of(assoc.props).get(tag)
         if tenant is UNKNOWN:
             raise unknown("tags", tag)
@@ -302,7 +304,25 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
             )
         return out
 
-    return judge_each(stack.of(ROLE), judge) + judge_each(stack.of(POD_IDENTITY), judge_association)
+    return (
+        judge_each(stack.of(ROLE), judge)
+        + judge_each(stack.of(POD_IDENTITY), judge_association)
+        + judge_each(stack.of(*_ROLE_GRANTS), lambda g: _unplaced_grant(stack, g))
+    )
+
+
+_ROLE_GRANTS = {ROLE_POLICY: "role", ROLE_ATTACHMENT: "role", POLICY_ATTACHMENT: "roles", ROLE_ATTACHMENTS_EXCLUSIVE: "roleName"}
+
+
+def _unplaced_grant(stack: Stack, grant: Any) -> list[tuple[str | None, str]]:
+    """A policy or attachment whose role is unknown at preview and built from no role of the stack:
+    whose permissions it widens (a tenant's role?) is known only after apply."""
+    prop = _ROLE_GRANTS[grant.resource_type]
+    value = peek(grant.props, prop)
+    in_role = grant.resource_type == ROLE_POLICY and grant.parent is not None and grant.parent.resource_type == ROLE
+    if (value is UNKNOWN or UNKNOWN in as_list(value)) and not stack.linked(grant, prop, ROLE) and not in_role:
+        raise unknown(prop)
+    return []
 
 
 def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespaces) -> list[tuple[str | None, str]]:
@@ -481,8 +501,17 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Names
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
     for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
         ns = dig(assoc.props, "namespace")
-        if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces or ns in namespaces.unsure:
-            out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's (or unknown)")
+        if ns is UNKNOWN:
+            out.append(Unverifiable.of(unknown("namespace"), f"broker {broker.name}'s pod identity association: a tenant's?"))
+        elif not isinstance(ns, str) or ns in namespaces:
+            out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's")
+        elif ns in namespaces.unsure:
+            out.append(
+                Unverifiable.of(
+                    unknown(f"namespace {ns}'s metadata", "labels", namespaces.label),
+                    f"broker {broker.name} is associated with namespace {ns}: a tenant's?",
+                )
+            )
     for sa in stack.referring(broker, "metadata", SERVICE_ACCOUNT):
         out.append(f"broker {broker.name} must not be held through a service account annotation ({sa.name})")
     for grant in grants.get(broker.urn, []):
@@ -491,8 +520,8 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Names
             continue
         try:
             sts = grant_statements(grant)
-        except UnknownValueError:
-            out.append(f"broker {broker.name}'s {grant.label} is unknown")
+        except UnknownValueError as exc:
+            out.append(Unverifiable.of(exc, f"broker {broker.name}'s {grant.label}"))
             continue
         # the secrets a document is built from: none may be a tenant's
         owned = sorted(s.name for s in stack.linked(grant.holder, grant.prop, SECRET) if tags_of(s.props).get(tag) is not None)
@@ -551,7 +580,8 @@ def _session_tags_trusted(stack: Stack, role: Any, grants: dict, namespaces: _Na
         problems.append(f"trust admits AWS principals {sorted(named)} that are not roles of this stack")
     for broker in brokers:
         problems += _broker_problems(stack, broker, grants, namespaces, tag)
-    return not problems, problems
+    # what is only unknown at preview is reported (advisory) and does not decide the verdict
+    return not [p for p in problems if not isinstance(p, Unverifiable)], problems
 
 
 def _substituted(st: Statement, namespace: str) -> Statement:
@@ -577,6 +607,8 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenan
     for key in stack.of(*KMS_KEYS):
         value = tags_of(key.props).get(tags[0])
         owner = tenant_keys.get(key.urn)
+        if owner is UNKNOWN or value is UNKNOWN:  # whose key, or the tag the statement relies on
+            raise unknown(f"key {key.name}'s tags", tags[0] if value is UNKNOWN else "(its tenant)")
         if owner and owner not in ns_of and namespaces.unsure:
             raise unknown(f"namespaces {', '.join(sorted(namespaces.unsure))}' metadata", "labels", namespaces.label)
         if owner and value != ns_of.get(owner):
@@ -658,7 +690,8 @@ def _untagged_role(
     marker = str(config.get("tenantPrefix", "tenants/{tenant}/")).split("{tenant}")[0]
     abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces, tag)
     out: list[tuple[str | None, str]] = [
-        (role.urn, f"Role {role.name} trusts session tags it cannot: {p}") for p in broker_problems
+        (role.urn, p if isinstance(p, Unverifiable) else f"Role {role.name} trusts session tags it cannot: {p}")
+        for p in broker_problems
     ]
     if abac:
         shadowed = sorted(k for k in tags_of(role.props) if str(k).lower() in ("kubernetes-namespace", BROKER_TAG))
@@ -695,14 +728,12 @@ def _untagged_role(
                         f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)",
                     )
                 )
-    held_in = sorted(
-        {
-            str(ns)
-            for ns in [dig(a.props, "namespace") for a in stack.referring(role, "roleArn", POD_IDENTITY)]
-            + [dig(sa.props, "metadata", "namespace") for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT)]
-            if ns in namespaces or ns in namespaces.unsure
-        }
-    )
+    holding = [dig(a.props, "namespace") for a in stack.referring(role, "roleArn", POD_IDENTITY)] + [
+        dig(sa.props, "metadata", "namespace") for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT)
+    ]
+    held_in = sorted({str(ns) for ns in holding if ns in namespaces})
+    # a namespace whose labels (or name) are unknown may or may not be a tenant's: an advisory, never a verdict
+    unsure = sorted({str(ns) for ns in holding if ns is UNKNOWN or (ns not in namespaces and ns in namespaces.unsure)})
     for grant in grants:
         for dep in stack.linked(grant.holder, grant.prop, *KMS_KEYS):
             if tenant_keys.get(dep.urn):
@@ -722,6 +753,17 @@ def _untagged_role(
         for st in sts:
             try:
                 beyond = sorted(services(st) - {"s3", "kms"})
+                if unsure and not held_in and beyond:
+                    out.append(
+                        (
+                            grant.holder.urn,
+                            Unverifiable.of(
+                                unknown(f"namespace {', '.join(unsure)}'s metadata", "labels", namespaces.label),
+                                f"role {role.name} grants {', '.join(beyond)} actions ({st.label}) and is held there: "
+                                "a tenant's namespace?",
+                            ),
+                        )
+                    )
                 if held_in and beyond:
                     out.append(
                         (
