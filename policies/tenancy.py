@@ -854,7 +854,9 @@ tenant_role_isolated = stack_policy(
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
     "further are not credited. Whose secret a broker reads is known only for secrets of the stack its policy is built from; "
     "an ARN written by hand is trusted to be the platform's. A broker's assume target is matched to the stack's roles by path and "
-    "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory.",
+    "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory. A namespace whose labels "
+    "are unknown at preview, a key whose tags are unknown, or an association or policy whose role is unknown and built from no "
+    "role of the stack, gives an advisory naming the value, never a verdict.",
     tags=["tenancy", "iam"],
 )
 
