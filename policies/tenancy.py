@@ -88,6 +88,9 @@ _KEY_ARN = re.compile(r"^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
 _LIST_ACTIONS = ("s3:listbucket", "s3:listbucketversions")
 
 
+_BUILT_IN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})  # exist before the stack
+
+
 class _Namespaces(dict[str, set[str]]):
     """Namespace name -> tenants whose namespace has that name (in any cluster); `unsure` holds the
     names of namespaces whose labels are unknown at preview, so whose tenant is too."""
@@ -96,12 +99,29 @@ class _Namespaces(dict[str, set[str]]):
         super().__init__()
         self.label = label
         self.unsure: set[str] = set()
+        self.names: set[str] = set()  # every namespace name the plan shows, tenant or not
+        self.unnamed: set[str] = set()  # tenants with a namespace whose name is unknown at preview
+
+    def could_be_unnamed(self, ns: Any) -> bool:
+        """Whether `ns` might be a tenant namespace whose name is known only after apply."""
+        return bool(self.unnamed) and ns not in self.names and ns not in _BUILT_IN_NAMESPACES
+
+    def unknown_owner(self, ns: Any) -> UnknownValueError:
+        """What keeps `ns`'s tenant unknown: its own labels, or the name of a tenant namespace."""
+        if ns in self.unsure:
+            return unknown(f"namespace {ns}'s metadata", "labels", self.label)
+        return unknown(f"namespace of tenant(s) {', '.join(sorted(self.unnamed))}: metadata", "name")
 
     def owned_by(self, ns: Any, tenant: str) -> bool:
-        """Namespace `ns` is tenant `tenant`'s alone (unknown if its labels are)."""
+        """Namespace `ns` is tenant `tenant`'s alone (unknown if its labels are, or if it could be a
+        tenant namespace whose name is unknown)."""
         if ns in self.unsure:
-            raise unknown(f"namespace {ns}'s metadata", "labels", self.label)
-        return self.get(ns) == {tenant}
+            raise self.unknown_owner(ns)
+        if self.get(ns) == {tenant}:
+            return True
+        if self.could_be_unnamed(ns):
+            raise self.unknown_owner(ns)
+        return False
 
 
 def _tenant_namespaces(stack: Stack, label: str) -> _Namespaces:
@@ -110,7 +130,10 @@ def _tenant_namespaces(stack: Stack, label: str) -> _Namespaces:
         tenant = labels_of(ns.props).get(label) if peek(ns.props, "metadata") is not UNKNOWN else None
         name = peek(ns.props, "metadata", "name")
         if not isinstance(name, str):
+            if isinstance(tenant, str) and tenant:
+                out.unnamed.add(tenant)
             continue
+        out.names.add(name)
         if tenant is UNKNOWN:
             out.unsure.add(name)
         elif tenant:
@@ -505,11 +528,10 @@ def _broker_problems(stack: Stack, broker: Any, grants: dict, namespaces: _Names
             out.append(Unverifiable.of(unknown("namespace"), f"broker {broker.name}'s pod identity association: a tenant's?"))
         elif not isinstance(ns, str) or ns in namespaces:
             out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's")
-        elif ns in namespaces.unsure:
+        elif ns in namespaces.unsure or namespaces.could_be_unnamed(ns):
             out.append(
                 Unverifiable.of(
-                    unknown(f"namespace {ns}'s metadata", "labels", namespaces.label),
-                    f"broker {broker.name} is associated with namespace {ns}: a tenant's?",
+                    namespaces.unknown_owner(ns), f"broker {broker.name} is associated with namespace {ns}: a tenant's?"
                 )
             )
     for sa in stack.referring(broker, "metadata", SERVICE_ACCOUNT):
@@ -611,6 +633,8 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenan
             raise unknown(f"key {key.name}'s tags", tags[0] if value is UNKNOWN else "(its tenant)")
         if owner and owner not in ns_of and namespaces.unsure:
             raise unknown(f"namespaces {', '.join(sorted(namespaces.unsure))}' metadata", "labels", namespaces.label)
+        if owner and owner in namespaces.unnamed:
+            raise unknown(f"namespace of tenant {owner}: metadata", "name")
         if owner and value != ns_of.get(owner):
             return f"relies on KMS tag {tags[0]}, but tenant {owner}'s key {key.name} carries {value!r}, not its namespace"
         if not owner and value in ns_of.values():
@@ -662,6 +686,8 @@ def _abac_problems(
             own = {b for b, owner in owners.items() if owner == tenant}
             for pattern in per_ns_buckets:
                 name = pattern.replace(ns_mark, ns)
+                if owners.get(name) is UNKNOWN:
+                    raise unknown(f"bucket {name}'s tags", tag)
                 if name in owners and owners[name] != tenant:
                     return out + [
                         f"names bucket {name} through the namespace, but it belongs to {owners[name] or 'the platform'}"
@@ -733,7 +759,13 @@ def _untagged_role(
     ]
     held_in = sorted({str(ns) for ns in holding if ns in namespaces})
     # a namespace whose labels (or name) are unknown may or may not be a tenant's: an advisory, never a verdict
-    unsure = sorted({str(ns) for ns in holding if ns is UNKNOWN or (ns not in namespaces and ns in namespaces.unsure)})
+    unsure = sorted(
+        {
+            str(ns)
+            for ns in holding
+            if ns is UNKNOWN or (ns not in namespaces and (ns in namespaces.unsure or namespaces.could_be_unnamed(ns)))
+        }
+    )
     for grant in grants:
         for dep in stack.linked(grant.holder, grant.prop, *KMS_KEYS):
             if tenant_keys.get(dep.urn):
@@ -758,9 +790,9 @@ def _untagged_role(
                         (
                             grant.holder.urn,
                             Unverifiable.of(
-                                unknown(f"namespace {', '.join(unsure)}'s metadata", "labels", namespaces.label),
-                                f"role {role.name} grants {', '.join(beyond)} actions ({st.label}) and is held there: "
-                                "a tenant's namespace?",
+                                namespaces.unknown_owner(unsure[0]) if unsure[0] != str(UNKNOWN) else unknown("namespace"),
+                                f"role {role.name} grants {', '.join(beyond)} actions ({st.label}) and is held in namespace "
+                                f"{', '.join(unsure)}: a tenant's?",
                             ),
                         )
                     )
@@ -855,7 +887,7 @@ tenant_role_isolated = stack_policy(
     "further are not credited. Whose secret a broker reads is known only for secrets of the stack its policy is built from; "
     "an ARN written by hand is trusted to be the platform's. A broker's assume target is matched to the stack's roles by path and "
     "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory. A namespace whose labels "
-    "are unknown at preview, a key whose tags are unknown, or an association or policy whose role is unknown and built from no "
+    "(or, labelled a tenant's, whose name) are unknown at preview, a key or silo bucket whose tags are unknown, or an association or policy whose role is unknown and built from no "
     "role of the stack, gives an advisory naming the value, never a verdict.",
     tags=["tenancy", "iam"],
 )

@@ -54,7 +54,38 @@ def unlinked(name: str, type_part: str, prop: str):
 
 TENANCY, GUARDED, DATA = "tenant-role-isolated", "tenant-namespace-guarded", "tenant-data-access"
 
+
+def in_both_clusters(namespace: str, key: str, value):
+    """The namespace's metadata `key` set in both regions' clusters (else the other cluster's namespace
+    of the same name tells the tenant)."""
+
+    def mutate(resources):
+        for region in ("us-east-1", "us-west-2"):
+            one(resources, f"us-{region}-{namespace}", "Namespace")["inputs"]["metadata"][key] = value
+
+    return mutate
+
+
 UNKNOWNS = [
+    (
+        "acme's namespace names, in both clusters",
+        in_both_clusters("t-acme-ns", "name", UNKNOWN),
+        {TENANCY, GUARDED, DATA},
+        "name",
+    ),
+    (
+        "acme's namespace labels, in both clusters",
+        in_both_clusters("t-acme-ns", "labels", UNKNOWN),
+        {TENANCY, GUARDED, DATA},
+        "label",
+    ),
+    (
+        "the platform namespace's labels, in both clusters",
+        in_both_clusters("api-ns", "labels", UNKNOWN),
+        {TENANCY, GUARDED, DATA},
+        "label",
+    ),
+    ("acme's silo bucket's tags", set_input(P("t-acme-silo-bucket"), "s3/bucket:Bucket", "tags", UNKNOWN), {TENANCY}, "tags"),
     (
         "the platform namespace's labels",
         set_input(P("api-ns"), "Namespace", "labels", UNKNOWN, at="metadata"),

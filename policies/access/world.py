@@ -210,6 +210,9 @@ class World:
     buckets: frozenset[str] = frozenset()  # the names of the buckets the stack defines (whose ARN the plan shows)
 
 
+BUILT_IN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")  # exist before any stack
+
+
 def document(value: Any) -> dict | None:
     """A policy document (JSON text or map) as plain data; None if it is not one. Raises if unknown."""
     doc = parse_json(value)
@@ -342,10 +345,20 @@ def build(resources: list[Any], config: dict) -> World:
     _unplaced_roles(stack, account, stack_policies, principals, unknowns)
 
     namespaces: dict[str, str] = {}
+    named: set[str] = set(BUILT_IN_NAMESPACES)
+    unsure: dict[str, str] = {}  # namespace name (or "" for any name) -> why its tenant is unknown at preview
     for ns in stack.of(NAMESPACE):
-        name, tenant = peek(ns.props, "metadata", "name"), labels_of(ns.props).get(tenant_label)
-        if isinstance(name, str) and isinstance(tenant, str):
-            namespaces[name] = tenant
+        metadata = peek(ns.props, "metadata")
+        name = peek(ns.props, "metadata", "name") if metadata is not UNKNOWN else UNKNOWN
+        tenant = labels_of(ns.props).get(tenant_label) if metadata is not UNKNOWN else UNKNOWN
+        if isinstance(name, str):
+            named.add(name)
+            if isinstance(tenant, str):
+                namespaces[name] = tenant
+            elif tenant is UNKNOWN:
+                unsure[name] = f"namespace {name}'s `{tenant_label}` label"
+        elif tenant is not None:
+            unsure[""] = f"the name of namespace {ns.name} (labelled a tenant's)"
     service_accounts: dict[str, set[str]] = {}
     for sa in stack.of(SERVICE_ACCOUNT):
         ns, name = peek(sa.props, "metadata", "namespace", default="default"), peek(sa.props, "metadata", "name")
@@ -361,6 +374,10 @@ def build(resources: list[Any], config: dict) -> World:
         if not all(isinstance(v, str) for v in (ns, sa)) or role_arn is None:
             unread = [k for k, v in (("namespace", ns), ("serviceAccount", sa), ("roleArn", role_arn)) if not isinstance(v, str)]
             unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s {', '.join(unread)}"))
+            continue
+        why = unsure.get(ns) or (unsure.get("") if ns not in named else None)
+        if why:  # whether its pods are a tenant's is known only after apply
+            unknowns.append((assoc.urn, f"pod identity association {assoc.name} in namespace {ns}: a tenant's? ({why})"))
             continue
         cluster = cluster if isinstance(cluster, str) else ""
         region = resource_region(assoc) or "unknown-region"
