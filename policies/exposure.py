@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Any
 
 from iamdoc import parse, public
@@ -27,6 +28,7 @@ from ruleutil import (
     judge_buckets,
     judge_each,
     known,
+    named_bucket,
     peek,
     plain,
     region_of,
@@ -740,7 +742,9 @@ def _log_writer(st: Any, region: str | None) -> set[str]:
     return {account}
 
 
-def check_resource_policy_principals(type_: str, props: Any, config: dict, provider: Any) -> list[str]:
+def check_resource_policy_principals(
+    type_: str, props: Any, config: dict, provider: Any, own_bucket: Callable[[str], bool]
+) -> list[str]:
     kind = type_.rsplit(":", 1)[-1]
     accounts = {str(a) for a in config.get("accountIds", [])}
     if not accounts:
@@ -760,17 +764,38 @@ def check_resource_policy_principals(type_: str, props: Any, config: dict, provi
         f"{kind} policy must not allow principals outside the stack's accounts or organisations ({st.label} admits {', '.join(who)}); "
         "pin `*` with a StringEquals on aws:PrincipalAccount / aws:PrincipalOrgID / aws:SourceAccount"
         for st in parse(document)
-        if (who := outsiders(st, accounts | _log_writer(st, region), orgs))
+        if (who := outsiders(st, accounts | _log_writer(st, region), orgs, own_bucket))
     ]
 
 
-resource_policy_principals = resource_policy(
+_POLICY_HOLDERS = [*RESOURCE_POLICY_FIELDS, KMS_GRANT, LAMBDA_PERMISSION]
+
+
+def check_resource_policies(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    """Each resource policy on its own; the stack only tells which buckets are its own (by planned name)."""
+    stack = Stack(resources)
+
+    def own_bucket(name: str) -> bool:
+        if named_bucket(stack, name) is not None:
+            return True
+        if any(known(peek(b.props, "bucket")) is UNKNOWN for b in stack.of(*S3_BUCKETS)):
+            raise unknown("Condition", "aws:SourceArn")  # a bucket whose name is unknown could be the one named
+        return False
+
+    def judge(r: Any) -> list[tuple[str | None, str]]:
+        provider = r.provider.props if r.provider is not None else None
+        return [(r.urn, m) for m in check_resource_policy_principals(r.resource_type, r.props, config, provider, own_bucket)]
+
+    return judge_each(stack.of(*_POLICY_HOLDERS), judge)
+
+
+resource_policy_principals = stack_policy(
     "resource-policy-principals-in-account",
     what="Checks that no KMS key policy (of a key or a multi-Region replica key), S3 bucket policy (BucketPolicy or inline), secret, SNS topic, SQS queue or ECR repository policy, no KMS grant, and no Lambda "
-    "permission (the statement it adds to the function's policy) admits a principal outside the stack's accounts (a bucket policy may let the bucket region's Elastic Load Balancing log-delivery account put objects, and nothing else): no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, `aws:SourceArn` naming resources of those accounts or one S3 bucket by name, or for CloudWatch Logs the encryption context `aws:logs:arn` naming log groups of those accounts)",
+    "permission (the statement it adds to the function's policy) admits a principal outside the stack's accounts (a bucket policy may let the bucket region's Elastic Load Balancing log-delivery account put objects, and nothing else): no foreign account or role, no `*` or `{AWS: *}` unless a positive condition pins the caller to the stack's accounts or organisations, no Allow with `NotPrincipal`, and no AWS service principal unless a positive condition pins the request's source to the stack's accounts or organisations (`aws:SourceAccount`, `aws:SourceOwner`, `aws:SourceOrgID`, `aws:SourceArn` naming resources of those accounts or a bucket the stack defines, by its planned name: given, prefix or auto-name, or for CloudWatch Logs the encryption context `aws:logs:arn` naming log groups of those accounts)",
     why="These resources hold or unlock platform data (keys decrypt every copy, secrets hold credentials, topics and queues carry alerts and events, a function runs with its role's rights for whoever may invoke it); a foreign account in their policy reads them from outside every control the stack has, and a service principal granted without its source pinned acts for any account's resource that names this one (a confused deputy).",
-    types=[*RESOURCE_POLICY_FIELDS, KMS_GRANT, LAMBDA_PERMISSION],
-    check=check_resource_policy_principals,
+    reads=_POLICY_HOLDERS,
+    check=check_resource_policies,
     severity=CRITICAL,
     config={
         "accountIds": string_list([], "the stack's own AWS account ids (generated from `meridian:aws_account_id`)"),

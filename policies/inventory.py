@@ -24,13 +24,16 @@ REVIEWED: dict[str, str] = {
     "pulumi:providers:random": "generates values locally; no cloud API, no data",
     "random:index/randomId:RandomId": "a random value in state; no cloud resource",
     "random:index/randomPassword:RandomPassword": "a secret value in state (encrypted by Pulumi); no cloud resource",
-    "aws:acm/certificate:Certificate": "a public TLS certificate (DNS-validated); holds no data, its region is judged by aws-resource-region-allowed",
+    "aws:acm/certificate:Certificate": "a public TLS certificate ACM issues and keeps the key of (DNS-validated, not imported, no private CA; checked: "
+    "reviewed.certificate); holds no data, its region is judged by aws-resource-region-allowed",
     "aws:acm/certificateValidation:CertificateValidation": "waits for a certificate's DNS validation; creates nothing in AWS",
-    "aws:cloudwatch/metricAlarm:MetricAlarm": "an alarm on a metric; its actions publish to topics whose subscriptions are judged",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "an alarm on a metric; its actions publish to topics of the stack, whose "
+    "subscriptions are judged, or there are none (checked: reviewed.metric_alarm)",
     "aws:cloudwatch/dashboard:Dashboard": "a page of metric and log widgets in the console; holds no data, sends nothing, grants no access",
     "aws:s3/bucketIntelligentTieringConfiguration:BucketIntelligentTieringConfiguration": "moves a bucket's objects between "
     "its own storage tiers; nothing leaves the bucket or is deleted (archive tiers only delay reads until a restore)",
-    "aws:cloudwatch/eventRule:EventRule": "a schedule (EventBridge rule); it carries no data, its targets are functions of the stack",
+    "aws:cloudwatch/eventRule:EventRule": "a schedule (EventBridge rule: a `scheduleExpression`, no `eventPattern`; checked: "
+    "reviewed.schedule_rule); it carries no data, its targets' destinations are judged by aws-data-path-destination-in-zone",
     "aws:kms/alias:Alias": "a name pointing at a key; it grants nothing and holds no data (the key's policy and grants decide access)",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a tag key for cost reports; account metadata, no data",
     "aws:ec2/eip:Eip": "an address for a NAT gateway, on no instance or interface (checked: reviewed.eip)",
@@ -47,8 +50,10 @@ REVIEWED: dict[str, str] = {
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "trusts the cluster's OIDC issuer (checked: reviewed.oidc_provider); "
     "what it admits is decided by role trust policies, which are judged",
     "aws:rds/subnetGroup:SubnetGroup": "the subnets a database may use; public access is judged on the database itself",
-    "aws:route53/zone:Zone": "a hosted zone for the API's names; its failover records are judged (route53-failover-record-ready)",
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "object ownership (BucketOwnerEnforced disables ACLs); can only narrow access",
+    "aws:route53/zone:Zone": "a hosted zone: names, no data; a private zone answers only VPCs of the stack "
+    "(checked: reviewed.hosted_zone); its failover records are judged (route53-failover-record-ready)",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "object ownership, BucketOwnerEnforced only (ACLs disabled; checked: "
+    "reviewed.ownership_controls): it can only narrow access",
     "aws:secretsmanager/secretRotation:SecretRotation": "rotates a secret with a function of the stack (checked: "
     "reviewed.secret_rotation); the secret's encryption and residency are judged",
     "aws:secretsmanager/secretVersion:SecretVersion": "a secret's value; stored under the secret's key, in the secret's region",

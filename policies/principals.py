@@ -9,7 +9,8 @@ own accounts or organisations with a positive string test (`StringEquals` on
 `aws:PrincipalAccount`, `aws:SourceAccount`, `kms:CallerAccount`, `aws:PrincipalOrgID`, ...). A
 service principal acts for whichever account's resource calls it: it is inside only when a
 positive condition pins the request's source to own accounts (`aws:SourceAccount`,
-`aws:SourceOwner`, `aws:SourceOrgID`, or `aws:SourceArn` naming own-account resources, or a key
+`aws:SourceOwner`, `aws:SourceOrgID`, or `aws:SourceArn` naming own-account resources or buckets
+the stack defines (an S3 ARN carries no account: any bucket of any account could be named), or a key
 the service sets itself to the resource it acts for: CloudWatch Logs' encryption context
 `aws:logs:arn`), else any account could make the service act on this resource (a confused deputy).
 Conditions that do not constrain the caller's account (`kms:ViaService`, `aws:SecureTransport`,
@@ -20,6 +21,7 @@ principal not named: always outside.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from iamdoc import Statement
 from ruleutil import UNKNOWN, unknown
@@ -61,7 +63,14 @@ def _pinned(st: Statement, accounts: set[str], orgs: set[str]) -> bool:
     return False
 
 
-def _source_pinned(st: Statement, accounts: set[str], orgs: set[str], service: str = "") -> bool:
+OwnBucket = Callable[[str], bool]  # whether a bucket name is one the stack defines
+
+
+def _no_bucket(_name: str) -> bool:
+    return False
+
+
+def _source_pinned(st: Statement, accounts: set[str], orgs: set[str], service: str, own_bucket: OwnBucket) -> bool:
     """Whether a condition pins a service's request to a source in own accounts or organisations."""
     for key_l, values in _positive_conditions(st):
         if not values:
@@ -71,7 +80,7 @@ def _source_pinned(st: Statement, accounts: set[str], orgs: set[str], service: s
             return True
         if key_l in SOURCE_ORG_KEYS and all(v in orgs for v in texts):
             return True
-        if key_l == "aws:sourcearn" and all(_own_source_arn(v, accounts) for v in texts):
+        if key_l == "aws:sourcearn" and all(_own_source_arn(v, accounts, own_bucket) for v in texts):
             return True
         if key_l in service_source_keys(service) and all(_own_arn_of(v, service, accounts) for v in texts):
             return True
@@ -98,16 +107,19 @@ def _own_arn_of(arn: str, service: str, accounts: set[str]) -> bool:
     return bool(m and m.group(1) in accounts and arn.split(":")[2] == service.split(".", 1)[0])
 
 
-def _own_source_arn(arn: str, accounts: set[str]) -> bool:
-    """An ARN in an own account (no wildcard in its account), or one S3 bucket named whole (bucket ARNs carry no account)."""
+def _own_source_arn(arn: str, accounts: set[str], own_bucket: OwnBucket) -> bool:
+    """An ARN in an own account (no wildcard in its account), or a bucket of the stack named whole:
+    a bucket ARN carries no account, so a name the stack does not define may be anyone's bucket."""
     m = _ARN_ACCOUNT.match(arn)
     if m and m.group(1):
         return m.group(1) in accounts
-    return bool(_S3_ARN.match(arn)) and not re.search(r"[*?]", arn.split("/", 1)[0])
+    bucket = arn.split(":::", 1)[-1].split("/", 1)[0]
+    return bool(_S3_ARN.match(arn)) and not re.search(r"[*?]", bucket) and own_bucket(bucket)
 
 
-def outsiders(st: Statement, accounts: set[str], orgs: set[str] = frozenset()) -> list[str]:
-    """What an Allow statement admits outside `accounts` / `orgs` (empty: nothing). Raises
+def outsiders(st: Statement, accounts: set[str], orgs: set[str] = frozenset(), own_bucket: OwnBucket = _no_bucket) -> list[str]:
+    """What an Allow statement admits outside `accounts` / `orgs` (empty: nothing); `own_bucket`
+    tells the stack's buckets (an `aws:SourceArn` naming one pins a service). Raises
     `UnknownValueError` where a deciding principal or condition value is only known after apply."""
     if not st.allow:
         return []
@@ -124,8 +136,11 @@ def outsiders(st: Statement, accounts: set[str], orgs: set[str] = frozenset()) -
         if value is UNKNOWN:
             raise unknown("Principal", kind)
         if kind == "Service" and value != "*":
-            if not _source_pinned(st, accounts, orgs, str(value)):
-                out.append(f"Service `{value}` for any account (no aws:SourceAccount / aws:SourceArn pins it to this one)")
+            if not _source_pinned(st, accounts, orgs, str(value), own_bucket):
+                out.append(
+                    f"Service `{value}` for any account (no aws:SourceAccount, nor an aws:SourceArn of this account's "
+                    "resources or the stack's buckets, pins it to this one)"
+                )
             continue
         if value == "*" or kind != "AWS" or account_of(str(value)) not in accounts:
             out.append(f"`{value}`" if kind == "AWS" else f"{kind} `{value}`")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ruleutil import AWS_PROVIDER, ROLE, UNKNOWN, Stack, as_list, dig, is_map, peek, provider_default_tags, tags_of
+from ruleutil import AWS_PROVIDER, ROLE, UNKNOWN, Stack, as_list, dig, is_map, peek, provider_default_tags, tags_of, unknown
 
 SAR_STACK = "aws:serverlessrepository/cloudFormationStack:CloudFormationStack"
 FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
@@ -191,7 +191,94 @@ def secret_rotation(r: Any, stack: Stack) -> list[str]:
     )
 
 
+TOPIC = "aws:sns/topic:Topic"
+_ALARM_ACTIONS = ("alarmActions", "okActions", "insufficientDataActions")
+
+
+def metric_alarm(r: Any, stack: Stack) -> list[str]:
+    """An alarm's actions publish to the stack's topics (whose subscriptions are judged) or do nothing:
+    an Auto Scaling, EC2 (stop, terminate, reboot, recover), Systems Manager or foreign topic action
+    acts or sends data where no rule looks."""
+    out = []
+    for field in _ALARM_ACTIONS:
+        actions = as_list(peek(r.props, field))
+        topics = stack.linked(r, field, TOPIC)
+        if len(actions) <= len(topics):
+            continue  # each built from a topic of the stack (a link: its ARN is often known only after apply)
+        if UNKNOWN in actions:
+            raise unknown(field)
+        out.append(
+            f"Metric alarm must act only by publishing to topics of the stack: `{field}` holds {actions!r}, "
+            f"{len(actions) - len(topics)} of them not built from an SNS topic of the stack"
+        )
+    return out
+
+
+def schedule_rule(r: Any, _stack: Stack) -> list[str]:
+    """Reviewed as a schedule: a rule that matches events (`eventPattern`) forwards whatever the bus
+    carries, from any source the pattern admits, to its targets."""
+    if dig(r.props, "eventPattern") is not None:
+        return [
+            "EventBridge rule must be a schedule (`scheduleExpression`), not match events (`eventPattern`): it would "
+            "forward the events of the bus it reads, which no rule judges, to its targets"
+        ]
+    if dig(r.props, "scheduleExpression") is None:
+        return ["EventBridge rule must be a schedule: it sets no `scheduleExpression`"]
+    return []
+
+
+def certificate(r: Any, _stack: Stack) -> list[str]:
+    """Reviewed as a public, DNS-validated certificate whose private key AWS generates and never
+    releases: an imported one (`privateKey`) puts a key into the plan and state, a private CA's
+    (`certificateAuthorityArn`) is exportable."""
+    out = [
+        f"ACM certificate must be a public certificate AWS issues (DNS-validated, key kept by ACM): it sets `{f}`"
+        for f in ("privateKey", "certificateBody", "certificateChain", "certificateAuthorityArn")
+        if dig(r.props, f) is not None
+    ]
+    method = dig(r.props, "validationMethod")
+    if not out and method != "DNS":
+        out.append(f"ACM certificate must be DNS-validated (reviewed as such): `validationMethod` is {method!r}")
+    return out
+
+
+def ownership_controls(r: Any, _stack: Stack) -> list[str]:
+    """Only BucketOwnerEnforced narrows access (ACLs off: the bucket policy alone decides). BucketOwnerPreferred
+    and ObjectWriter turn ACLs back on, so an object or bucket ACL can grant another account or everyone,
+    and under ObjectWriter another account's uploads stay that account's."""
+    owner = dig(r.props, "rule", "objectOwnership")
+    if owner == "BucketOwnerEnforced":
+        return []
+    return [
+        f"Bucket ownership controls must be BucketOwnerEnforced (ACLs disabled), not {owner!r}: ACLs would grant "
+        "access the bucket policy does not show"
+    ]
+
+
+VPC = "aws:ec2/vpc:Vpc"
+
+
+def hosted_zone(r: Any, stack: Stack) -> list[str]:
+    """A public zone holds names only; a private zone answers only the VPCs it is associated with,
+    which must be the stack's: another VPC would resolve, and so find, the stack's private endpoints."""
+    vpcs = as_list(peek(r.props, "vpcs"))
+    linked = stack.linked(r, "vpcs", VPC)
+    if len(vpcs) <= len(linked):
+        return []  # each built from a VPC of the stack
+    if UNKNOWN in vpcs or any(peek(v, "vpcId") is UNKNOWN for v in vpcs):
+        raise unknown("vpcs", "vpcId")
+    return [
+        f"Route 53 private zone must be associated only with VPCs of the stack: `vpcs` names "
+        f"{[dig(v, 'vpcId') for v in vpcs]!r}, {len(vpcs) - len(linked)} of them not built from a VPC of the stack"
+    ]
+
+
 CHECKS = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm": metric_alarm,
+    "aws:cloudwatch/eventRule:EventRule": schedule_rule,
+    "aws:acm/certificate:Certificate": certificate,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ownership_controls,
+    "aws:route53/zone:Zone": hosted_zone,
     SAR_STACK: serverless_application,
     FIS_TEMPLATE: fis_template,
     ROUTE: route,

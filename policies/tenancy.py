@@ -90,6 +90,9 @@ _KEY_ARN = re.compile(r"^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
 _LIST_ACTIONS = ("s3:listbucket", "s3:listbucketversions")
 
 
+_BUILT_IN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})  # exist before the stack
+
+
 class _Namespaces(dict[str, set[str]]):
     """Namespace name -> tenants whose namespace has that name (in any cluster); `unsure` holds the
     names of namespaces whose labels are unknown at preview, so whose tenant is too."""
@@ -98,12 +101,29 @@ class _Namespaces(dict[str, set[str]]):
         super().__init__()
         self.label = label
         self.unsure: set[str] = set()
+        self.names: set[str] = set()  # every namespace name the plan shows, tenant or not
+        self.unnamed: set[str] = set()  # tenants with a namespace whose name is unknown at preview
+
+    def could_be_unnamed(self, ns: Any) -> bool:
+        """Whether `ns` might be a tenant namespace whose name is known only after apply."""
+        return bool(self.unnamed) and ns not in self.names and ns not in _BUILT_IN_NAMESPACES
+
+    def unknown_owner(self, ns: Any) -> UnknownValueError:
+        """What keeps `ns`'s tenant unknown: its own labels, or the name of a tenant namespace."""
+        if ns in self.unsure:
+            return unknown(f"namespace {ns}'s metadata", "labels", self.label)
+        return unknown(f"namespace of tenant(s) {', '.join(sorted(self.unnamed))}: metadata", "name")
 
     def owned_by(self, ns: Any, tenant: str) -> bool:
-        """Namespace `ns` is tenant `tenant`'s alone (unknown if its labels are)."""
+        """Namespace `ns` is tenant `tenant`'s alone (unknown if its labels are, or if it could be a
+        tenant namespace whose name is unknown)."""
         if ns in self.unsure:
-            raise unknown(f"namespace {ns}'s metadata", "labels", self.label)
-        return self.get(ns) == {tenant}
+            raise self.unknown_owner(ns)
+        if self.get(ns) == {tenant}:
+            return True
+        if self.could_be_unnamed(ns):
+            raise self.unknown_owner(ns)
+        return False
 
 
 def _tenant_namespaces(stack: Stack, label: str) -> _Namespaces:
@@ -112,7 +132,10 @@ def _tenant_namespaces(stack: Stack, label: str) -> _Namespaces:
         tenant = labels_of(ns.props).get(label) if peek(ns.props, "metadata") is not UNKNOWN else None
         name = peek(ns.props, "metadata", "name")
         if not isinstance(name, str):
+            if isinstance(tenant, str) and tenant:
+                out.unnamed.add(tenant)
             continue
+        out.names.add(name)
         if tenant is UNKNOWN:
             out.unsure.add(name)
         elif tenant:
@@ -306,6 +329,8 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     def judge_association(assoc: Any) -> list[tuple[str | None, str]]:
         """A tenant's EKS Pod Identity association: its namespace, and its session policy (which
         narrows whatever the role grants) against the same allowlist."""
+        if peek(assoc.props, "roleArn") is UNKNOWN and not stack.linked(assoc, "roleArn", ROLE):
+            raise unknown("roleArn")  # which role its pods hold, tenant or not, is known only after apply
         tenant = tags_of(assoc.props).get(tag)
         if tenant is UNKNOWN:
             raise unknown("tags", tag)
@@ -331,7 +356,25 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
             )
         return out
 
-    return judge_each(stack.of(ROLE), judge) + judge_each(stack.of(POD_IDENTITY), judge_association)
+    return (
+        judge_each(stack.of(ROLE), judge)
+        + judge_each(stack.of(POD_IDENTITY), judge_association)
+        + judge_each(stack.of(*_ROLE_GRANTS), lambda g: _unplaced_grant(stack, g))
+    )
+
+
+_ROLE_GRANTS = {ROLE_POLICY: "role", ROLE_ATTACHMENT: "role", POLICY_ATTACHMENT: "roles", ROLE_ATTACHMENTS_EXCLUSIVE: "roleName"}
+
+
+def _unplaced_grant(stack: Stack, grant: Any) -> list[tuple[str | None, str]]:
+    """A policy or attachment whose role is unknown at preview and built from no role of the stack:
+    whose permissions it widens (a tenant's role?) is known only after apply."""
+    prop = _ROLE_GRANTS[grant.resource_type]
+    value = peek(grant.props, prop)
+    in_role = grant.resource_type == ROLE_POLICY and grant.parent is not None and grant.parent.resource_type == ROLE
+    if (value is UNKNOWN or UNKNOWN in as_list(value)) and not stack.linked(grant, prop, ROLE) and not in_role:
+        raise unknown(prop)
+    return []
 
 
 def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespaces) -> list[tuple[str | None, str]]:
@@ -512,8 +555,16 @@ def _broker_problems(
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
     for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
         ns, sa = dig(assoc.props, "namespace"), dig(assoc.props, "serviceAccount")
-        if ns is UNKNOWN or not isinstance(ns, str) or ns in namespaces or ns in namespaces.unsure:
-            out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's (or unknown)")
+        if ns is UNKNOWN:
+            out.append(Unverifiable.of(unknown("namespace"), f"broker {broker.name}'s pod identity association: a tenant's?"))
+        elif not isinstance(ns, str) or ns in namespaces:
+            out.append(f"broker {broker.name} is associated with namespace {ns}, a tenant's")
+        elif ns in namespaces.unsure or namespaces.could_be_unnamed(ns):
+            out.append(
+                Unverifiable.of(
+                    namespaces.unknown_owner(ns), f"broker {broker.name} is associated with namespace {ns}: a tenant's?"
+                )
+            )
         elif (ns, sa) != holder:
             out.append(
                 f"broker {broker.name} must be held only by the service's account {'/'.join(holder)}, not {ns}/{sa} "
@@ -539,8 +590,8 @@ def _broker_problems(
             continue
         try:
             sts = grant_statements(grant)
-        except UnknownValueError:
-            out.append(f"broker {broker.name}'s {grant.label} is unknown")
+        except UnknownValueError as exc:
+            out.append(Unverifiable.of(exc, f"broker {broker.name}'s {grant.label}"))
             continue
         # the secrets a document is built from: none may be a tenant's
         owned = sorted(s.name for s in stack.linked(grant.holder, grant.prop, SECRET) if tags_of(s.props).get(tag) is not None)
@@ -601,7 +652,8 @@ def _session_tags_trusted(
         problems.append(f"trust admits AWS principals {sorted(named)} that are not roles of this stack")
     for broker in brokers:
         problems += _broker_problems(stack, broker, grants, namespaces, tag, holder)
-    return not problems, problems
+    # what is only unknown at preview is reported (advisory) and does not decide the verdict
+    return not [p for p in problems if not isinstance(p, Unverifiable)], problems
 
 
 def _substituted(st: Statement, namespace: str) -> Statement:
@@ -627,8 +679,12 @@ def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenan
     for key in stack.of(*KMS_KEYS):
         value = tags_of(key.props).get(tags[0])
         owner = tenant_keys.get(key.urn)
+        if owner is UNKNOWN or value is UNKNOWN:  # whose key, or the tag the statement relies on
+            raise unknown(f"key {key.name}'s tags", tags[0] if value is UNKNOWN else "(its tenant)")
         if owner and owner not in ns_of and namespaces.unsure:
             raise unknown(f"namespaces {', '.join(sorted(namespaces.unsure))}' metadata", "labels", namespaces.label)
+        if owner and owner in namespaces.unnamed:
+            raise unknown(f"namespace of tenant {owner}: metadata", "name")
         if owner and value != ns_of.get(owner):
             return f"relies on KMS tag {tags[0]}, but tenant {owner}'s key {key.name} carries {value!r}, not its namespace"
         if not owner and value in ns_of.values():
@@ -683,6 +739,8 @@ def _abac_problems(
             own = {b for b, owner in owners.items() if owner == tenant}
             for pattern in per_ns_buckets:
                 name = pattern.replace(ns_mark, ns)
+                if owners.get(name) is UNKNOWN:
+                    raise unknown(f"bucket {name}'s tags", tag)
                 if name in owners and owners[name] != tenant:
                     return out + [
                         f"names bucket {name} through the namespace, but it belongs to {owners[name] or 'the platform'}"
@@ -712,7 +770,8 @@ def _untagged_role(
     holder = (str(config.get("brokerNamespace", "platform")), str(config.get("brokerServiceAccount", "meridian-api")))
     abac, broker_problems = _session_tags_trusted(stack, role, all_grants or {}, namespaces, tag, holder)
     out: list[tuple[str | None, str]] = [
-        (role.urn, f"Role {role.name} trusts session tags it cannot: {p}") for p in broker_problems
+        (role.urn, p if isinstance(p, Unverifiable) else f"Role {role.name} trusts session tags it cannot: {p}")
+        for p in broker_problems
     ]
     if abac:
         shadowed = sorted(k for k in tags_of(role.props) if str(k).lower() in ("kubernetes-namespace", BROKER_TAG))
@@ -749,12 +808,16 @@ def _untagged_role(
                         f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)",
                     )
                 )
-    held_in = sorted(
+    holding = [dig(a.props, "namespace") for a in stack.referring(role, "roleArn", POD_IDENTITY)] + [
+        dig(sa.props, "metadata", "namespace") for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT)
+    ]
+    held_in = sorted({str(ns) for ns in holding if ns in namespaces})
+    # a namespace whose labels (or name) are unknown may or may not be a tenant's: an advisory, never a verdict
+    unsure = sorted(
         {
             str(ns)
-            for ns in [dig(a.props, "namespace") for a in stack.referring(role, "roleArn", POD_IDENTITY)]
-            + [dig(sa.props, "metadata", "namespace") for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT)]
-            if ns in namespaces or ns in namespaces.unsure
+            for ns in holding
+            if ns is UNKNOWN or (ns not in namespaces and (ns in namespaces.unsure or namespaces.could_be_unnamed(ns)))
         }
     )
     for grant in grants:
@@ -776,6 +839,17 @@ def _untagged_role(
         for st in sts:
             try:
                 beyond = sorted(services(st) - {"s3", "kms"})
+                if unsure and not held_in and beyond:
+                    out.append(
+                        (
+                            grant.holder.urn,
+                            Unverifiable.of(
+                                namespaces.unknown_owner(unsure[0]) if unsure[0] != str(UNKNOWN) else unknown("namespace"),
+                                f"role {role.name} grants {', '.join(beyond)} actions ({st.label}) and is held in namespace "
+                                f"{', '.join(unsure)}: a tenant's?",
+                            ),
+                        )
+                    )
                 if held_in and beyond:
                     out.append(
                         (
@@ -880,7 +954,9 @@ tenant_role_isolated = stack_policy(
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
     "further are not credited. Whose secret a broker reads is known only for secrets of the stack its policy is built from; "
     "an ARN written by hand is trusted to be the platform's. A broker's assume target is matched to the stack's roles by path and "
-    "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory.",
+    "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory. A namespace whose labels "
+    "(or, labelled a tenant's, whose name) are unknown at preview, a key or silo bucket whose tags are unknown, or an association or policy whose role is unknown and built from no "
+    "role of the stack, gives an advisory naming the value, never a verdict.",
     tags=["tenancy", "iam"],
 )
 

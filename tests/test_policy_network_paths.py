@@ -406,7 +406,6 @@ def _with_alb_rule(resources):
 
 
 PLATFORM_LABELS_UNKNOWN = "the labels of the platform namespace acme admits by name (whose is it?)"
-NOT_THESE_RULES = {PLATFORM_LABELS_UNKNOWN: {"tenant-role-isolated"}}
 
 
 UNKNOWNS = [
@@ -472,9 +471,6 @@ UNKNOWNS = [
 @pytest.mark.parametrize("what,mutation,rule,prop", UNKNOWNS, ids=[u[0] for u in UNKNOWNS])
 def test_a_value_these_rules_read_unknown_at_preview_is_that_rules_advisory(judge, what, mutation, rule, prop):
     found = judge(mutation)
-    # the platform namespace's unknown labels also make tenant-role-isolated count it as a tenant's
-    # (fail closed, mandatory): that rule's judgment, not these rules'
-    others = NOT_THESE_RULES.get(what, set())
-    assert [(v.policy, v.message) for v in found if v.level == "mandatory" and v.policy not in others] == [], what
+    assert [(v.policy, v.message) for v in found if v.level == "mandatory"] == [], what
     advisories = [v.message for v in found if v.policy == rule]
     assert advisories and all(m.startswith("unverifiable at preview: ") and prop in m for m in advisories), (what, advisories)

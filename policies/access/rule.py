@@ -381,7 +381,10 @@ tenant_data_access = stack_policy(
     "owner an ACL names itself. Roles listed in `podIdentityExternalRoles` are trusted, not judged; for a role the stack grants "
     "to but does not define, only what this stack grants it is known. Node instance roles reached through the instance metadata "
     "service are not modelled. A managed policy whose text neither the stack nor the pack holds is evaluated as granting every "
-    'action, and the path says so ("unknown AWS-managed policy <arn> treated as every action"); the pack ships the documents '
+    'action, and the path says so ("unknown AWS-managed policy <arn> treated as every action"); a policy of the stack named by '
+    "ARN is found by its given name or auto-name under its path, and an ARN that could be a policy of the stack whose path or "
+    "name is unknown at preview gives an advisory (its document is judged once the ARN is known), and so does a pod identity "
+    "association in a namespace whose tenant label (or a tenant namespace's name) is unknown; the pack ships the documents "
     "of every AWS-managed policy the program attaches (policies/access/aws_managed.json, each with its source and version id), "
     "and `--explain` prints a row that rests on one it does not ship as assumed, not as proven reach. principalmapper's matching is "
     "case-insensitive for ARNs (AWS is not for S3 keys): that can only add access.",

@@ -212,6 +212,9 @@ class World:
     buckets: frozenset[str] = frozenset()  # the names of the buckets the stack defines (whose ARN the plan shows)
 
 
+BUILT_IN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")  # exist before any stack
+
+
 def document(value: Any) -> dict | None:
     """A policy document (JSON text or map) as plain data; None if it is not one. Raises if unknown."""
     doc = parse_json(value)
@@ -223,12 +226,53 @@ def _read(holder: Any, prop: str) -> dict | None:
     return document(known(value)) if value is not None else None
 
 
-def _managed(arn: str, stack_policies: dict[str, Any]) -> tuple[dict, str | None]:
-    """A managed policy's document: the stack's own, one the pack ships, else everything (with the reason)."""
-    if arn in stack_policies:
-        return stack_policies[arn], None
+class StackPolicies:
+    """The stack's customer-managed policies, found by the ARN an attachment names: its given name
+    or Pulumi auto-name (logical name and 7 hex characters) under its path. A policy whose path or
+    name is unknown at preview cannot be placed: an ARN that could be it is reported (advisory),
+    never dropped nor replaced by a stand-in, since its document might grant tenant data."""
+
+    def __init__(self, unknowns: list[tuple[str | None, str]]):
+        self.unknowns = unknowns
+        self.placed: list[tuple[re.Pattern[str], dict | None]] = []
+        self.unplaced: list[tuple[re.Pattern[str], Any]] = []
+
+    def add(self, policy: Any, doc: dict | None) -> None:
+        name, path = peek(policy.props, "name"), peek(policy.props, "path", default="/")
+        named = re.escape(name) if isinstance(name, str) else re.escape(policy.name) + "-[0-9a-f]{7}"
+        if name is UNKNOWN:
+            named = r"[\w+=,.@-]+"
+        head = r"arn:aws[\w-]*:iam::\d{12}:policy"
+        if name is UNKNOWN or path is UNKNOWN or not isinstance(path, str):
+            self.unplaced.append((re.compile(f"{head}/([\\w+=,.@-]+/)*{named}"), policy))
+        else:
+            self.placed.append((re.compile(f"{head}{re.escape(path)}{named}"), doc))
+
+    def document(self, arn: str) -> tuple[bool, dict | None]:
+        """(whether `arn` is a policy of the stack, its document: None if unknown)."""
+        for pattern, doc in self.placed:
+            if pattern.fullmatch(arn):
+                return True, doc
+        return False, None
+
+    def could_be(self, arn: str) -> Any | None:
+        return next((p for pattern, p in self.unplaced if pattern.fullmatch(arn)), None)
+
+
+def _managed(arn: str, stack_policies: StackPolicies) -> tuple[dict | None, str | None]:
+    """A managed policy's document: the stack's own, one the pack ships, else everything (with the
+    reason); None (with the reason) where the ARN could be a policy of the stack that cannot be placed."""
+    ours, doc = stack_policies.document(arn)
+    if ours:
+        return doc, None if doc is not None else f"policy {arn}'s document"
     if arn in _MANAGED:
         return _MANAGED[arn], None
+    could = stack_policies.could_be(arn)
+    if could is not None:
+        return None, (
+            f"whether {arn} is managed policy {could.name}, whose path or name is unknown "
+            "(its document is judged once its ARN is known)"
+        )
     return ADMIN, unknown_managed(arn)
 
 
@@ -238,9 +282,13 @@ def unknown_managed(arn: str) -> str:
     return f"unknown {owner} policy {arn} treated as every action"
 
 
-def _attached_doc(label: str, urn: str | None, arn: str, stack_policies: dict[str, Any]) -> Doc:
+def _attached_doc(label: str, urn: str | None, arn: str, stack_policies: StackPolicies) -> list[Doc]:
+    """The document an attachment of `arn` grants (none, reported, where it is unknown at preview)."""
     doc, why = _managed(arn, stack_policies)
-    return Doc(why, urn, doc, stand_in=True, managed=arn) if why else Doc(label, urn, doc, managed=arn)
+    if doc is None:
+        stack_policies.unknowns.append((urn, why or f"policy {arn}'s document"))
+        return []
+    return [Doc(why, urn, doc, stand_in=True, managed=arn) if why else Doc(label, urn, doc, managed=arn)]
 
 
 def build(resources: list[Any], config: dict) -> World:
@@ -251,16 +299,14 @@ def build(resources: list[Any], config: dict) -> World:
     tenant_label = config.get("tenantLabel", "meridian.io/tenant")
     tenant_tag = config.get("tenantTag", "meridian:tenant")
 
-    stack_policies: dict[str, dict] = {}
+    stack_policies = StackPolicies(unknowns)
     for p in stack.of(MANAGED_POLICY):
-        arn = arns.by_urn.get(p.urn) or _policy_arn(p, account)
         try:
             doc = _read(p, "policy")
         except UnknownValueError:
             doc = None
             unknowns.append((p.urn, f"managed policy {p.name}'s document"))
-        if arn and doc is not None:
-            stack_policies[arn] = doc
+        stack_policies.add(p, doc)
 
     principals: dict[str, Principal] = {}
     grants = grants_by_role(stack)
@@ -280,7 +326,7 @@ def build(resources: list[Any], config: dict) -> World:
         for g in grants.get(role.urn, []):
             label = g.label if g.holder.urn == role.urn else f"{g.label}"
             if g.managed_arn is not None:
-                p.documents.append(_attached_doc(g.label, g.holder.urn, g.managed_arn, stack_policies))
+                p.documents += _attached_doc(g.label, g.holder.urn, g.managed_arn, stack_policies)
                 continue
             try:
                 doc = document(known(g.document.read())) if g.document is not None else None
@@ -301,10 +347,20 @@ def build(resources: list[Any], config: dict) -> World:
     _unplaced_roles(stack, account, stack_policies, principals, unknowns)
 
     namespaces: dict[str, str] = {}
+    named: set[str] = set(BUILT_IN_NAMESPACES)
+    unsure: dict[str, str] = {}  # namespace name (or "" for any name) -> why its tenant is unknown at preview
     for ns in stack.of(NAMESPACE):
-        name, tenant = peek(ns.props, "metadata", "name"), labels_of(ns.props).get(tenant_label)
-        if isinstance(name, str) and isinstance(tenant, str):
-            namespaces[name] = tenant
+        metadata = peek(ns.props, "metadata")
+        name = peek(ns.props, "metadata", "name") if metadata is not UNKNOWN else UNKNOWN
+        tenant = labels_of(ns.props).get(tenant_label) if metadata is not UNKNOWN else UNKNOWN
+        if isinstance(name, str):
+            named.add(name)
+            if isinstance(tenant, str):
+                namespaces[name] = tenant
+            elif tenant is UNKNOWN:
+                unsure[name] = f"namespace {name}'s `{tenant_label}` label"
+        elif tenant is not None:
+            unsure[""] = f"the name of namespace {ns.name} (labelled a tenant's)"
     service_accounts: dict[str, set[str]] = {}
     for sa in stack.of(SERVICE_ACCOUNT):
         ns, name = peek(sa.props, "metadata", "namespace", default="default"), peek(sa.props, "metadata", "name")
@@ -318,7 +374,12 @@ def build(resources: list[Any], config: dict) -> World:
         ns, sa, cluster = (peek(assoc.props, k) for k in ("namespace", "serviceAccount", "clusterName"))
         role_arn = _arn_prop(stack, arns, assoc, "roleArn")
         if not all(isinstance(v, str) for v in (ns, sa)) or role_arn is None:
-            unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s namespace, service account or role"))
+            unread = [k for k, v in (("namespace", ns), ("serviceAccount", sa), ("roleArn", role_arn)) if not isinstance(v, str)]
+            unknowns.append((assoc.urn, f"pod identity association {assoc.name}'s {', '.join(unread)}"))
+            continue
+        why = unsure.get(ns) or (unsure.get("") if ns not in named else None)
+        if why:  # whether its pods are a tenant's is known only after apply
+            unknowns.append((assoc.urn, f"pod identity association {assoc.name} in namespace {ns}: a tenant's? ({why})"))
             continue
         cluster = cluster if isinstance(cluster, str) else ""
         region = resource_region(assoc) or "unknown-region"
@@ -437,7 +498,9 @@ def _foreign_role(name: str, prop: str, arn: str, namespace: str, tenant: str | 
     )
 
 
-def _unplaced_roles(stack: Stack, account: str, stack_policies: dict, principals: dict[str, Principal], unknowns: list) -> None:
+def _unplaced_roles(
+    stack: Stack, account: str, stack_policies: StackPolicies, principals: dict[str, Principal], unknowns: list
+) -> None:
     """Roles that a RolePolicy or an attachment names but the stack does not define: what the stack
     grants them is known, who holds them is not. Each becomes a principal of its own (held by
     someone outside the stack), so the evaluator decides whether the grant reaches tenant data."""
@@ -470,7 +533,7 @@ def _unplaced_roles(stack: Stack, account: str, stack_policies: dict, principals
                 p.documents += _granted(holder, holder_type, stack, stack_policies, unknowns)
 
 
-def _granted(holder: Any, holder_type: str, stack: Stack, stack_policies: dict, unknowns: list) -> list[Doc]:
+def _granted(holder: Any, holder_type: str, stack: Stack, stack_policies: StackPolicies, unknowns: list) -> list[Doc]:
     if holder_type == ROLE_POLICY:
         doc = _safe_doc(holder, "policy", unknowns)
         return [Doc(f"inline policy {holder.name}", holder.urn, doc)] if doc else []
@@ -488,7 +551,10 @@ def _granted(holder: Any, holder_type: str, stack: Stack, stack_policies: dict, 
         unknowns.append((holder.urn, f"{holder.name}'s `{prop}`"))
         return []
     return [
-        _attached_doc(f"attached policy {arn}", holder.urn, arn, stack_policies) for arn in as_list(value) if isinstance(arn, str)
+        d
+        for arn in as_list(value)
+        if isinstance(arn, str)
+        for d in _attached_doc(f"attached policy {arn}", holder.urn, arn, stack_policies)
     ]
 
 
@@ -589,11 +655,6 @@ def _has_unknown(value: Any) -> bool:
     return False
 
 
-def _policy_arn(policy: Any, account: str) -> str | None:
-    name, path = peek(policy.props, "name"), peek(policy.props, "path", default="/")
-    return f"arn:aws:iam::{account}:policy{path}{name}" if isinstance(name, str) and isinstance(path, str) else None
-
-
 def _arn_prop(stack: Stack, arns: Arns, holder: Any, prop: str) -> str | None:
     value = peek(holder.props, prop)
     if isinstance(value, str) and value.startswith("arn:"):
@@ -602,7 +663,9 @@ def _arn_prop(stack: Stack, arns: Arns, holder: Any, prop: str) -> str | None:
     return arns.of(deps[0]) if len(deps) == 1 else None
 
 
-def _users_and_groups(stack: Stack, arns: Arns, account: str, stack_policies: dict, principals: dict, unknowns: list) -> None:
+def _users_and_groups(
+    stack: Stack, arns: Arns, account: str, stack_policies: StackPolicies, principals: dict, unknowns: list
+) -> None:
     def docs_of(holder_type: str, attach_type: str, target: Any, prop: str) -> list[Doc]:
         out = []
         name = peek(target.props, "name")
@@ -623,7 +686,7 @@ def _users_and_groups(stack: Stack, arns: Arns, account: str, stack_policies: di
                     doc = _read(linked[0], "policy") or ADMIN
                     out.append(Doc(f"attached policy {linked[0].name}", linked[0].urn, doc))
                 elif isinstance(arn, str):
-                    out.append(_attached_doc(f"attached policy {arn}", a.urn, arn, stack_policies))
+                    out += _attached_doc(f"attached policy {arn}", a.urn, arn, stack_policies)
         return out
 
     groups: dict[str, tuple[str, list[Doc], Any]] = {}
