@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from meridian import ports as portlib
 from meridian.sandbox import core, procs
 from meridian.sandbox import manifest as mf
-from tests.helpers import STACK, TIME_SCALE, require_sandbox_parts, run_meridian, until
+from stackconfig import load_stack
+from tests.helpers import ROOT, STACK, TIME_SCALE, require_sandbox_parts, run_meridian, until
 
 pytestmark = pytest.mark.sandbox
 
@@ -150,6 +151,9 @@ def test_manifest_describes_the_sandbox(sb):
         tenant_data = {f"tenants[{t.id}].data" for t in doc.tenants}
         expected = {"write_dsn", "read_dsn", "port", "host", "command[0]", "objects.endpoint_url", "db_secret", "credentials"}
         expected |= tenant_data
+        if load_stack(ROOT, STACK).cells.names:  # the cells' tenant files are mounted there: a local directory instead
+            expected.add("tenant_files_dir")
+            assert not settings["tenant_files_dir"].startswith("/etc/meridian/"), "the pod's mount path, not a local one"
         assert {line.split(":")[0] for line in region.substituted} == expected
 
 
