@@ -185,12 +185,20 @@ def broker_held_by(namespace: str, service_account: str):
 
 
 def workload(name: str, namespace: str, change):
-    """A copy of the platform API's Deployment (restricted as rendered) into `namespace`, its pod spec changed."""
+    """A copy of the platform API's Deployment (restricted as rendered) into `namespace`, its pod spec
+    changed: a workload of its own, so not built from the platform's settings Secret (its links and
+    that volume dropped; a tenant workload holding platform data is k8s-tenant-secret-own-data-only's)."""
 
     def mutate(resources):
         api = next(r for r in resources if r["type"] == "kubernetes:apps/v1:Deployment")
         deployment = copied(resources, api["name"], name)
         deployment["inputs"]["metadata"].update(namespace=namespace, name=name)
+        deployment["propertyDependencies"], deployment["dependencies"] = {}, []
+        pod = deployment["inputs"]["spec"]["template"]["spec"]
+        pod["volumes"] = [v for v in pod.get("volumes", []) if "secret" not in v]
+        for c in pod["containers"]:
+            mounted = {v["name"] for v in pod["volumes"]}
+            c["volumeMounts"] = [m for m in c.get("volumeMounts", []) if m["name"] in mounted]
         change(deployment["inputs"]["spec"]["template"]["spec"])
 
     return mutate
