@@ -466,3 +466,13 @@ def test_object_access_follows_the_set_a_tenant_whose_data_moved_gets_a_new_sess
     objects.set_tenants({"globex": data("g1")})
     with pytest.raises(ObjectsUnavailable, match="no object storage configured for tenant acme"):  # acme went
         asyncio.run(objects.get("acme", "k"))
+
+
+def test_a_tenant_file_a_secret_cannot_hold_is_refused_when_rendered():
+    """Over 1 MiB the preview fails naming the fix (at `pulumi up` the API server would refuse the Secret)."""
+    from components.workload import SECRET_MAX_BYTES, _within_a_secret
+
+    fits = "x" * SECRET_MAX_BYTES
+    assert _within_a_secret(fits, 1483) is fits
+    with pytest.raises(ValueError, match=r"over a Secret's 1,048,576: lower cells.size"):
+        _within_a_secret(fits + "x", 1484)
