@@ -28,7 +28,7 @@ PACKAGES = ("meridian", "components", "policies", "service", "stackconfig")
 FLAT_PACKAGES = ("policies",)  # run with their own directory as the root: siblings import by bare name
 
 # Broken by house/cli (issue 25, step 5): prepare, writable, policy_line, print_violations and
-# load_base move out of commands/preview.py into a module below the commands.
+# load_base move out of commands/preview/ into a module below the commands.
 
 
 # --- reading the tree ------------------------------------------------------------------------------
