@@ -308,6 +308,7 @@ def diff(
 
 @app.command(cls=Command)
 def preflight(
+    context: typer.Context,
     stack: str = StackOpt,
     json_path: Path | None = typer.Option(None, "--json", help="write the checks and findings to this file"),
     tenants: int | None = TenantsOpt,
@@ -319,10 +320,42 @@ def preflight(
     ),
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
+    account: str | None = typer.Option(
+        None,
+        "--account",
+        help="instead of --stack: every stack deploying into this AWS account (meridian:aws_account_id; stacks naming "
+        "none are counted in), its quotas and document limits summed over all of them",
+    ),
+    zone: str | None = typer.Option(
+        None, "--zone", help="instead of --stack: the account(s) this zone's platform and cells deploy into, as --account"
+    ),
+    plans_dir: Path | None = typer.Option(
+        None,
+        "--plans",
+        help="with --account/--zone: read <stack>.plan.json from this directory (meridian preview --zone Z --json DIR) "
+        "instead of previewing each stack",
+    ),
 ) -> None:
     """Deploy checks from the plan (names, quotas, k8s API reachability, zone, certificates, service settings, images), offline unless --online; exit 1 listing fixes."""
-    from meridian.commands.preflight import PreflightRequest, run_preflight
+    from meridian.commands.preflight import AccountRequest, PreflightRequest, run_account_preflight, run_preflight
 
+    if account is not None or zone is not None or plans_dir is not None:
+        given = context.get_parameter_source("stack").name == "COMMANDLINE"
+        _guard(
+            debug,
+            run_account_preflight,
+            AccountRequest(
+                account=account,
+                zone=zone,
+                project_dir=project_dir,
+                plans_dir=plans_dir,
+                json_path=json_path,
+                unsupported=tuple(
+                    flag for flag, on in (("--stack", given), ("--tenants", tenants is not None), ("--online", online)) if on
+                ),
+            ),
+        )
+        return
     _guard(
         debug,
         run_preflight,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-from meridian.errors import EXIT_GATE, EXIT_OK
+from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
 from meridian.output import Progress, report_console
 
 
@@ -52,3 +54,202 @@ def run_preflight(req: PreflightRequest, console: Console | None = None) -> int:
         json_path.write_text(json.dumps(to_json(results), indent=1))
         console.print(f"preflight written to {json_path}")
     return EXIT_OK if all(r.passed for r in results) else EXIT_GATE
+
+
+# --- an account: every stack deploying into it, judged together ------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountRequest:
+    account: str | None = None  # `--account ID`
+    zone: str | None = None  # `--zone Z`: the account(s) zone Z's stacks deploy into
+    project_dir: Path | None = None
+    plans_dir: Path | None = None  # read `<stack>.plan.json` (`meridian preview --zone Z --json DIR`) instead of previewing
+    json_path: Path | None = None
+    unsupported: tuple[str, ...] = ()  # flags given that an account preflight does not take
+
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+def run_account_preflight(req: AccountRequest, console: Console | None = None) -> int:
+    """`meridian preflight --account ID` / `--zone Z`: every stack of the account (each zone's platform
+    and its cells; stacks naming no account are counted in), previewed or read from plan files, then
+    the account's quotas and document limits summed over all of them."""
+    from meridian.commands.common import writable
+    from meridian.preflight.account import Account, AccountStack, check_account, summary
+    from meridian.preflight.run import print_report, to_json
+    from meridian.project import find_project_dir
+
+    if req.unsupported:
+        raise BadInput(
+            f"--account/--zone judge every stack of an account from their plans; they do not take {', '.join(req.unsupported)} "
+            "(run `meridian preflight --stack S` for one stack)"
+        )
+    if (req.account is None) == (req.zone is None):
+        raise BadInput("give one of --account ID (a 12-digit AWS account id) or --zone Z (a platform stack), not both")
+    if req.account is not None and not ACCOUNT_ID.match(req.account):
+        raise BadInput(f"--account {req.account!r}: an AWS account id is 12 digits (as in meridian:aws_account_id)")
+    if req.plans_dir is not None and not req.plans_dir.is_dir():
+        raise BadInput(f"--plans {req.plans_dir}: not a directory (write one with `meridian preview --zone Z --json DIR`)")
+    console = console or report_console()
+    project = find_project_dir(req.project_dir)
+    json_path = writable(req.json_path)
+    prepared = project_stacks(project)
+    accounts = accounts_for(req, {s: p.cfg for s, p in prepared.items()})
+    stacks = sorted({s for members, assumed in accounts.values() for s in (*members, *assumed)}, key=list(prepared).index)
+    plans, per_stack = (
+        (read_plans(req.plans_dir, stacks), {})
+        if req.plans_dir is not None
+        else preview_plans(project, {s: prepared[s] for s in stacks}, console)
+    )
+    verdicts, report = [], []
+    for account_id, (members, assumed) in accounts.items():
+        account = Account(
+            account_id,
+            [AccountStack(s, prepared[s].cfg, plans[s]) for s in stacks if s in members or s in assumed],
+            assumed=[s for s in stacks if s in assumed and account_id is not None],
+        )
+        results = check_account(account)
+        if account_id is None:
+            results[0].notes.insert(
+                0,
+                f"no stack names meridian:aws_account_id: {', '.join(s.stack for s in account.stacks)} are assumed to "
+                "share one account (set it per stack to judge each account apart)",
+            )
+        console.print(f"[bold]{account.label}[/]: {', '.join(s.stack for s in account.stacks)}", highlight=False)
+        for stack in (s.stack for s in account.stacks):
+            if stack in per_stack:
+                console.print(f"  {stack}: deploy preflight {per_stack[stack]}", highlight=False)
+        print_report(results, console)
+        resources = sum(len(s.plan.custom) for s in account.stacks)
+        console.print(f"preflight of {account.label} ({len(account.stacks)} stacks, {resources} resources): {summary(results)}")
+        verdicts.append(all(r.passed for r in results))
+        report.append(
+            {"account": account_id, "stacks": [s.stack for s in account.stacks], "assumed": account.assumed, **to_json(results)}
+        )
+    if req.plans_dir is not None:
+        console.print(
+            "[dim]each stack's own preflight is not run on plan files (their secrets are redacted): "
+            "`meridian preflight --stack S` per stack[/]"
+        )
+    if json_path:
+        json_path.write_text(json.dumps({"passed": all(verdicts), "accounts": report}, indent=1))
+        console.print(f"preflight written to {json_path}")
+    return EXIT_OK if all(verdicts) else EXIT_GATE
+
+
+def project_stacks(project: Path) -> dict[str, Any]:
+    """Every stack of the project, zone by zone (platform, then its cells), validated as `--stack`
+    validates it (`preview.zone_stacks`)."""
+    from meridian.commands.preview import zone_stacks
+    from meridian.project import platform_stacks_of, stacks_of
+
+    prepared: dict[str, Any] = {}
+    for zone in platform_stacks_of(project):
+        prepared |= zone_stacks(project, zone)
+    stray = [s for s in stacks_of(project) if s not in prepared]
+    if stray:
+        raise BadInput(
+            f"{', '.join(f'Pulumi.{s}.yaml' for s in stray)}: a cell no platform lists in meridian:cells.names; "
+            "an account preflight needs every stack of the project placed"
+        )
+    return prepared
+
+
+def accounts_for(req: AccountRequest, cfgs: dict[str, Any]) -> dict[str | None, tuple[list[str], list[str]]]:
+    """The accounts asked for: `--account ID`, or the account(s) of `--zone Z`'s stacks."""
+    from meridian.preflight.account import account_of, group_accounts
+
+    groups = group_accounts(cfgs)
+    named = sorted(a for a in groups if a is not None)
+    if req.account is not None:
+        if req.account not in groups:
+            unknown = [s for s, c in cfgs.items() if account_of(c) is None]
+            if not unknown:
+                raise BadInput(
+                    f"--account {req.account}: no stack deploys into it (meridian:aws_account_id of the stacks: "
+                    f"{', '.join(named) or 'none'})"
+                )
+            return {req.account: ([], unknown)} if named else {None: ([], unknown)}
+        return {req.account: groups[req.account]}
+    if req.zone not in cfgs or cfgs[req.zone].is_cell:
+        zones = [s for s in cfgs if not cfgs[s].is_cell]
+        raise BadInput(f"--zone {req.zone!r}: not a platform stack of the project (zones: {', '.join(zones) or 'none'})")
+    account = account_of(cfgs[req.zone])
+    return {account: groups[account]} if account is not None else groups
+
+
+def read_plans(plans_dir: Path, stacks: list[str]) -> dict[str, Any]:
+    """`<stack>.plan.json` of each stack, as `meridian preview --zone Z --json DIR` writes them."""
+    from meridian.commands.preview import index_entry_file
+    from meridian.preflight.account import plan_from_document
+
+    plans, problems = {}, []
+    for stack in stacks:
+        path = plans_dir / index_entry_file(stack)
+        try:
+            document = json.loads(path.read_text())
+            if document.get("stack") != stack:
+                problems.append(f"{path}: the plan of stack {document.get('stack')!r}, not {stack!r}")
+                continue
+            plans[stack] = plan_from_document(document)
+        except FileNotFoundError:
+            problems.append(f"{path}: missing (write it with `meridian preview --zone <its zone> --json {plans_dir}`)")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            problems.append(f"{path}: not a plan JSON of `meridian preview --json` ({type(exc).__name__}: {exc})")
+    if problems:
+        raise BadInput("--plans: " + "\n".join(problems))
+    return plans
+
+
+def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each stack previewed as `meridian preview --zone` previews it (`preview.preview_stack`, a fresh
+    worker process per stack, no policy pack): platforms first, then every cell with its platform's
+    outputs. Returns the plans and each stack's own preflight summary."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from meridian.commands.preview import preview_stack
+    from meridian.preflight.account import plan_from_document
+
+    platforms = [s for s, p in prepared.items() if not p.cfg.is_cell]
+    cells = [s for s in prepared if s not in platforms]
+    previews: dict[str, Any] = {}
+
+    def run(pool, stacks: list[str]) -> None:
+        futures = {
+            stack: pool.submit(
+                preview_stack,
+                project,
+                stack,
+                prepared[stack].cfg,
+                policy=False,
+                first_preview=False,
+                full=False,
+                timings=False,
+                stack_outputs={p: previews[p].wire_outputs for p in [prepared[stack].cfg.platform] if p},
+            )
+            for stack in stacks
+        }
+        for stack, future in futures.items():
+            try:
+                previews[stack] = future.result()
+            except MeridianError as exc:
+                named = MeridianError(f"stack {stack}: {exc}")
+                named.exit_code = exc.exit_code
+                raise named from None
+
+    workers = max(1, min(os.cpu_count() or 1, len(prepared)))
+    with (
+        Progress(console, f"previewing {len(platforms)} platform and {len(cells)} cell stacks on {workers} workers"),
+        # a fresh process per stack: the SDK's runtime state is global (as `meridian preview --zone`)
+        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool,
+    ):
+        run(pool, platforms)
+        run(pool, cells)
+    return (
+        {s: plan_from_document(previews[s].document) for s in prepared},
+        {s: previews[s].preflight for s in prepared},
+    )

@@ -165,6 +165,7 @@ QUOTAS: tuple[Quota, ...] = (
         S3,
         None,
         _types("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"),
+        service="s3",  # adjustable; the page names no maximum
     ),
     Quota("Route 53 health checks", "account", 200, None, ROUTE53, None, _types("aws:route53/healthCheck:HealthCheck")),
     Quota(
@@ -176,9 +177,18 @@ QUOTAS: tuple[Quota, ...] = (
         "kms_keys_per_region",
         _types("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey"),
     ),
-    Quota("Elastic IP addresses", "region", 5, "L-0263D0A3", EIP, "eips_per_region", _types("aws:ec2/eip:Eip")),
-    Quota("VPCs", "region", 5, "L-F678F1CE", VPC, None, _types("aws:ec2/vpc:Vpc")),
-    Quota("Internet gateways", "region", 5, "L-A4707A72", VPC, None, _types("aws:ec2/internetGateway:InternetGateway")),
+    Quota("Elastic IP addresses", "region", 5, "L-0263D0A3", EIP, "eips_per_region", _types("aws:ec2/eip:Eip"), service="ec2"),
+    Quota("VPCs", "region", 5, "L-F678F1CE", VPC, None, _types("aws:ec2/vpc:Vpc"), service="vpc"),
+    Quota(
+        "Internet gateways",
+        "region",
+        5,
+        "L-A4707A72",
+        VPC,
+        None,
+        _types("aws:ec2/internetGateway:InternetGateway"),
+        service="vpc",
+    ),
     Quota(
         "VPC security groups",
         "region",
@@ -187,16 +197,19 @@ QUOTAS: tuple[Quota, ...] = (
         VPC,
         "security_groups_per_vpc",
         _types("aws:ec2/securityGroup:SecurityGroup"),
+        service="vpc",
     ),
-    Quota("Gateway VPC endpoints", "region", 20, "L-1B52E74A", PRIVATELINK, None, _endpoints("Gateway", "region")),
+    Quota("Gateway VPC endpoints", "region", 20, "L-1B52E74A", PRIVATELINK, None, _endpoints("Gateway", "region"), service="vpc"),
     Quota("EKS clusters", "region", 100, None, EKS, None, _types("aws:eks/cluster:Cluster")),
-    Quota("Interface VPC endpoints", "VPC", 50, "L-29B6F2EB", PRIVATELINK, None, _endpoints("Interface", "VPC")),
-    Quota("Subnets", "VPC", 200, "L-407747CB", VPC, None, _by_input("aws:ec2/subnet:Subnet", "vpcId")),
-    Quota("Route tables", "VPC", 200, "L-589F43AA", VPC, None, _by_input("aws:ec2/routeTable:RouteTable", "vpcId")),
-    Quota("NAT gateways", "AZ", 5, "L-FE5A380F", VPC, "nat_gateways_per_az", _nat_per_az),
-    Quota("Inbound rules", "security group", 60, "L-0EA8095F", VPC, None, _sg_rules("in")),
-    Quota("Outbound rules", "security group", 60, "L-0EA8095F", VPC, None, _sg_rules("out")),
-    Quota("Routes", "route table", 50, "L-93826ACB", VPC, None, _routes),
+    Quota("Interface VPC endpoints", "VPC", 50, "L-29B6F2EB", PRIVATELINK, None, _endpoints("Interface", "VPC"), service="vpc"),
+    Quota("Subnets", "VPC", 200, "L-407747CB", VPC, None, _by_input("aws:ec2/subnet:Subnet", "vpcId"), service="vpc"),
+    Quota(
+        "Route tables", "VPC", 200, "L-589F43AA", VPC, None, _by_input("aws:ec2/routeTable:RouteTable", "vpcId"), service="vpc"
+    ),
+    Quota("NAT gateways", "AZ", 5, "L-FE5A380F", VPC, "nat_gateways_per_az", _nat_per_az, service="vpc"),
+    Quota("Inbound rules", "security group", 60, "L-0EA8095F", VPC, None, _sg_rules("in"), service="vpc"),
+    Quota("Outbound rules", "security group", 60, "L-0EA8095F", VPC, None, _sg_rules("out"), service="vpc"),
+    Quota("Routes", "route table", 50, "L-93826ACB", VPC, None, _routes, service="vpc"),
     Quota(
         "Pod Identity associations",
         "cluster",
@@ -212,15 +225,22 @@ QUOTAS: tuple[Quota, ...] = (
 
 
 def sharing_stacks(project_dir: Path | None, account_id: str | None) -> list[str]:
-    """The project's stacks whose config names `account_id` (they share its account-wide quotas)."""
+    """The project's stacks whose config names `account_id` (they share its account-wide quotas); a
+    cell stack's file names no account: it deploys into its platform's (`meridian:platform`)."""
     if project_dir is None or account_id is None:
         return []
-    out = []
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
-        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-        if str(config.get("meridian:aws_account_id")) == account_id:
-            out.append(path.name[len("Pulumi.") : -len(".yaml")])
-    return out
+    configs = {
+        path.name[len("Pulumi.") : -len(".yaml")]: (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        for path in sorted(project_dir.glob("Pulumi.*.yaml"))
+    }
+
+    def account(stack: str) -> str:
+        config = configs.get(stack) or {}
+        platform = config.get("meridian:platform")
+        own = config if platform is None else configs.get(str(platform)) or {}
+        return str(own.get("meridian:aws_account_id"))
+
+    return [stack for stack in configs if account(stack) == account_id]
 
 
 def available(ctx: Context, quota: Quota) -> int:
@@ -238,11 +258,11 @@ def _increase(quota: Quota, used: int, share: int) -> int | None:
     return needed if needed <= quota.maximum else None
 
 
-def _request(quota: Quota, value: int) -> str:
+def request_command(quota: Quota, value: int) -> str:
     return (
         f"aws service-quotas request-service-quota-increase --service-code {quota.service} "
-        f"--quota-code {quota.code} --desired-value {value}"
-        + (" --region us-east-1" if quota.service == "iam" else "")  # IAM's quotas are global, requested in us-east-1
+        f"--quota-code {quota.code} --desired-value {value}" + (" --region us-east-1" if quota.service in ("iam", "s3") else "")
+        # IAM's quotas are global and S3's bucket quota account-wide: both are requested in us-east-1
     )
 
 
@@ -281,7 +301,7 @@ def check_quotas(ctx: Context) -> CheckResult:
             if needed is not None:
                 result.warnings.append(
                     f"{quota.name}{where}: this stack needs {used:,}, over {allowed:,} available{scope}; the quota is adjustable "
-                    f"to {quota.maximum:,}: request {needed:,} before `up` ({_request(quota, needed)}), then set "
+                    f"to {quota.maximum:,}: request {needed:,} before `up` ({request_command(quota, needed)}), then set "
                     f"{f'meridian:quotas.{quota.setting}' if quota.setting else f'meridian:quotas.raised.{quota.code}'} = {needed:,} ({quota.source})"
                 )
                 continue
