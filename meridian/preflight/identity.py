@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from components.workload import SETTINGS_PATH
+from components.workload import SETTINGS_PATH, TENANT_FILE_KEY, TENANT_FILE_SECRET_PREFIX
 from meridian.engine.recorder import UNKNOWN
 from meridian.preflight.context import CheckResult, Context, Finding
 
@@ -304,8 +304,10 @@ def _role_chains(ctx: Context, result: CheckResult) -> None:
 
 
 def _service_sessions(ctx: Context, result: CheckResult) -> None:
-    """What the service asks STS for, per tenant: the session policy's size and the chained duration."""
-    from service.objects import SESSION_SECONDS, session_policy
+    """What the service asks STS for, per tenant: the session policy's size and the chained duration.
+    The tenants are the settings file's (a platform's inline tenants) and every tenant file in the
+    plan (a cell's Secret `meridian-tenants-<cell>`, which its platform's service mounts)."""
+    from service.objects import SESSION_SECONDS
     from service.settings import ServiceSettings
 
     if SESSION_SECONDS > MAX_CHAINED_SECONDS:
@@ -324,28 +326,62 @@ def _service_sessions(ctx: Context, result: CheckResult) -> None:
             settings = ServiceSettings.from_dict(json.loads(mounted.content))
         except (ValueError, KeyError, TypeError):
             continue  # the service-settings check reports it
-        for tenant in settings.tenants:
-            if tenant.data is None:
-                continue
-            result.checked += 1
-            d = tenant.data
-            size = len(
-                session_policy(
-                    f"arn:aws:s3:::{d.bucket}",
-                    d.prefix,
-                    d.kms_key_arn,
-                    replica_key_arn=d.replica_key_arn,
-                    region=settings.objects.region if settings.objects else None,
+        region = settings.objects.region if settings.objects else None
+        _session_policies(result, mounted.secret_urn or c.owner_urn, settings.tenants, region)
+    _tenant_file_sessions(ctx, result)
+
+
+def _tenant_file_sessions(ctx: Context, result: CheckResult) -> None:
+    """A cell's tenants: its tenant file Secrets, one per region, served by the platform's service
+    of that region (which asks STS in its own region)."""
+    from google.protobuf import json_format
+
+    from meridian.preflight.workload import SECRET, reveal
+    from service.settings import load_tenant_file
+
+    for secret in ctx.of_type(SECRET):
+        name = (ctx.inputs[secret.urn].get("metadata") or {}).get("name")
+        if not (isinstance(name, str) and name.startswith(TENANT_FILE_SECRET_PREFIX)):
+            continue
+        content = (reveal(json_format.MessageToDict(secret.inputs)).get("stringData") or {}).get(TENANT_FILE_KEY)
+        if not isinstance(content, str):
+            result.notes.append(
+                f"{name} in {ctx.plan.region_of(secret)}: tenant file unknown at preview; its tenants' session policies unjudged"
+            )
+            continue
+        try:
+            tenants = load_tenant_file(content)
+        except ValueError as exc:
+            result.findings.append(
+                Finding(
+                    secret.urn,
+                    f"{name}: the service refuses this tenant file ({exc})",
+                    "render it with service.settings.dump_tenant_file",
                 )
             )
-            if size > MAX_SESSION_POLICY:
-                result.findings.append(
-                    Finding(
-                        mounted.secret_urn or c.owner_urn,
-                        f"tenant {tenant.id}'s session policy is {size} characters, over STS's {MAX_SESSION_POLICY}",
-                        "shorten the bucket name or prefix",
-                    )
+            continue
+        _session_policies(result, secret.urn, tenants, ctx.plan.region_of(secret))
+
+
+def _session_policies(result: CheckResult, urn: str, tenants: Any, region: str | None) -> None:
+    from service.objects import session_policy
+
+    for tenant in tenants:
+        if tenant.data is None:
+            continue
+        result.checked += 1
+        d = tenant.data
+        size = len(
+            session_policy(f"arn:aws:s3:::{d.bucket}", d.prefix, d.kms_key_arn, replica_key_arn=d.replica_key_arn, region=region)
+        )
+        if size > MAX_SESSION_POLICY:
+            result.findings.append(
+                Finding(
+                    urn,
+                    f"tenant {tenant.id}'s session policy is {size} characters, over STS's {MAX_SESSION_POLICY}",
+                    "shorten the bucket name or prefix",
                 )
+            )
 
 
 # --- 3. the egress every pod needs -------------------------------------------------------------------
