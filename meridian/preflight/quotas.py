@@ -2,14 +2,16 @@
 Quotas code where one exists, and the page that states it.
 
 Account-wide quotas are shared by every stack deployed into the account: the stacks whose config
-names the same `meridian:aws_account_id` (read from the project's stack files), or
+names the same `meridian:aws_account_id` (read from the project's stack files; a cell's is its
+platform's), or
 `meridian:quotas.stacks_per_account` if that is larger (other projects in the account). Each stack
 may use its fair share, the quota divided by that number. Defaults the config can raise are read
 from `meridian:quotas`; the others are AWS's defaults, or `meridian:quotas.raised[<code>]`.
 Over its share, an adjustable quota whose maximum (in Service Quotas) covers every sharing stack at
 this stack's usage is a warning naming the increase to request and its command; past the maximum,
 or for a quota that cannot be raised, it is a finding.
-What other workloads already use is only known online (Service Quotas, `meridian preflight --online`).
+What other workloads already use is only known online (Service Quotas, `meridian preflight --online`);
+what the stacks of one account need together, `meridian preflight --account` sums (preflight.account).
 """
 
 from __future__ import annotations
