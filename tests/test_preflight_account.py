@@ -287,3 +287,38 @@ def test_plan_files_missing_or_of_another_stack_exit_2(tmp_path):
     assert "us.plan.json: the plan of stack 'eu', not 'us'" in text
     assert "eu.plan.json: not a plan JSON" in text
     assert "apac.plan.json: missing" in text
+
+
+def test_a_synthetic_zone_past_the_pod_identity_limit_fails_through_the_cli(project_copy, tmp_path_factory):
+    """Stacks naming no account are assumed to share one, and say so; a cell whose tenants bring the
+    platform's cluster to 5,001 associations fails the account (exit 1), from plan files."""
+    import shutil
+
+    shutil.copy(ROOT / "Pulumi.us-cell-001.yaml", project_copy / "Pulumi.us-cell-001.yaml")
+    for stack in ("us", "eu", "apac"):
+        path = project_copy / f"Pulumi.{stack}.yaml"
+        path.write_text("".join(line for line in path.read_text().splitlines(True) if "meridian:aws_account_id" not in line))
+    plans = tmp_path_factory.mktemp("plans")
+    cluster = {"clusterName": "us-us-east-1-eks"}
+    for plan in (
+        StackPlan("us").add(ASSOCIATION, 2, inputs=cluster),
+        StackPlan("us-cell-001").add(ASSOCIATION, 4_999, inputs=cluster),
+        StackPlan("eu", ("eu-west-1",)).add(ROLE, 1, "eu-west-1"),
+        StackPlan("apac", ("ap-southeast-1",)).add(ROLE, 1, "ap-southeast-1"),
+    ):
+        document = {"project": "meridian", "stack": plan.stack, "resources": plan.plan().resource_dicts}
+        (plans / f"{plan.stack}.plan.json").write_text(json.dumps(document))
+    report = plans / "account.json"
+    cli = run_meridian(
+        "preflight", "--zone", "us", "--plans", str(plans), "--project-dir", str(project_copy), "--json", str(report)
+    )
+    assert cli.code == 1, cli.out + cli.err
+    text = " ".join(cli.out.split())
+    assert "no stack names meridian:aws_account_id: apac, eu, us, us-cell-001 are assumed to share one account" in text
+    (account,) = json.loads(report.read_text())["accounts"]
+    assert account["account"] is None and not account["passed"]
+    (finding,) = next(c for c in account["checks"] if c["check"] == "account-quotas")["findings"]
+    assert (
+        "Pod Identity associations in cluster us-us-east-1-eks: one assumed account needs 5,001 (us 2, us-cell-001 4,999)"
+        in finding["problem"]
+    )
