@@ -141,8 +141,8 @@ def run_account_preflight(req: AccountRequest, console: Console | None = None) -
 
 def project_stacks(project: Path) -> dict[str, Any]:
     """Every stack of the project, zone by zone (platform, then its cells), validated as `--stack`
-    validates it (`preview.zone_stacks`)."""
-    from meridian.commands.preview import zone_stacks
+    validates it (`preview.zone.zone_stacks`)."""
+    from meridian.commands.preview.zone import zone_stacks
     from meridian.project import platform_stacks_of, stacks_of
 
     prepared: dict[str, Any] = {}
@@ -182,7 +182,7 @@ def accounts_for(req: AccountRequest, cfgs: dict[str, Any]) -> dict[str | None, 
 
 def read_plans(plans_dir: Path, stacks: list[str]) -> dict[str, Any]:
     """`<stack>.plan.json` of each stack, as `meridian preview --zone Z --json DIR` writes them."""
-    from meridian.commands.preview import index_entry_file
+    from meridian.commands.preview.zone import index_entry_file
     from meridian.preflight.account import plan_from_document
 
     plans, problems = {}, []
@@ -204,14 +204,14 @@ def read_plans(plans_dir: Path, stacks: list[str]) -> dict[str, Any]:
 
 
 def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> tuple[dict[str, Any], dict[str, str]]:
-    """Each stack previewed as `meridian preview --zone` previews it (`preview.preview_stack`, a fresh
+    """Each stack previewed as `meridian preview --zone` previews it (`preview.zone.preview_stack`, a fresh
     worker process per stack, no policy pack): platforms first, then every cell with its platform's
     outputs. Returns the plans and each stack's own preflight summary."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from meridian.commands.preview import preview_stack
+    from meridian.commands.preview.zone import preview_stack
     from meridian.preflight.account import plan_from_document
 
     platforms = [s for s, p in prepared.items() if not p.cfg.is_cell]
