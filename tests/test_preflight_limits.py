@@ -8,6 +8,7 @@ pool tenant in the pool's replication role policy.
 
 from __future__ import annotations
 
+import base64
 import json
 from types import SimpleNamespace
 
@@ -457,3 +458,31 @@ def test_budget_actions_that_may_attach_more_policies_to_one_role_than_iam_allow
     assert all("11 budget actions may attach" in f.fix for f in over.findings), over.findings
     at = limits.check_limits(context(*_tenant_caps(10)))
     assert at.passed, at.findings
+
+
+# --- Kubernetes Secrets ------------------------------------------------------------------------------------------
+
+
+def test_a_kubernetes_secret_past_1_mib_fails_whatever_its_keys():
+    """The settings file (a platform's inline tenants) and a cell's tenant file grow with tenants."""
+    from meridian.engine.recorder import SECRET_SIG, SIG_KEY
+
+    def secret(size: int) -> Registration:
+        encoded = base64.b64encode(b"x" * 1_000).decode()
+        string = {"tenants.json": "y" * (size - 1_000)}
+        wrapped = {SIG_KEY: SECRET_SIG, "value": string}  # as the SDK sends a secret input
+        return reg("kubernetes:core/v1:Secret", "tenants", {"data": {"a": encoded}, "stringData": wrapped})
+
+    assert limits.check_limits(context(secret(1_048_576))).passed
+    (finding,) = limits.check_limits(context(secret(1_048_577))).findings
+    assert "Kubernetes Secret data, all keys together: 1,048,577 bytes, over AWS's 1,048,576" in finding.problem
+
+
+def test_redacted_secrets_of_a_plan_read_back_are_noted_not_measured():
+    result = limits.check_limits(
+        context(
+            reg("kubernetes:core/v1:Secret", "s", {"stringData": "[secret]"}),
+            reg("aws:secretsmanager/secretVersion:SecretVersion", "v", {"secretString": "[secret]"}),
+        )
+    )
+    assert result.passed and len([n for n in result.notes if "redacted in this plan" in n]) == 2

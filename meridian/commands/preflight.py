@@ -124,9 +124,22 @@ def run_account_preflight(req: AccountRequest, console: Console | None = None) -
         print_report(results, console)
         resources = sum(len(s.plan.custom) for s in account.stacks)
         console.print(f"preflight of {account.label} ({len(account.stacks)} stacks, {resources} resources): {summary(results)}")
-        verdicts.append(all(r.passed for r in results))
+        # each stack's own preflight, as its worker summed it up (`run.summary_line` opens a failure with FAILED)
+        failed = [s.stack for s in account.stacks if "FAILED" in per_stack.get(s.stack, "")]
+        if failed:
+            console.print(
+                f"[bold red]stacks failing their own preflight:[/] {', '.join(failed)} (`meridian preflight --stack S`)"
+            )
+        verdicts.append(all(r.passed for r in results) and not failed)
         report.append(
-            {"account": account_id, "stacks": [s.stack for s in account.stacks], "assumed": account.assumed, **to_json(results)}
+            {
+                "account": account_id,
+                "stacks": [s.stack for s in account.stacks],
+                "assumed": account.assumed,
+                "stacks_failing_own_preflight": failed,
+                **to_json(results),
+                "passed": verdicts[-1],
+            }
         )
     if req.plans_dir is not None:
         console.print(

@@ -19,6 +19,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from meridian.engine.recorder import REDACTED
 from meridian.preflight.context import CheckResult, Context, Finding
 from meridian.preflight.workload import Unknown, reveal
 
@@ -84,6 +85,12 @@ SECRET_VALUE = Limit(
     "bytes",
     "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html",
 )
+K8S_SECRET = Limit(
+    "Kubernetes Secret data, all keys together",
+    1_048_576,
+    "bytes",
+    "https://kubernetes.io/docs/concepts/configuration/secret/#restriction-data-size",
+)
 TAGS = Limit(
     "user tags on one AWS resource (provider default tags included)",
     50,
@@ -106,6 +113,7 @@ LIMITS: tuple[Limit, ...] = (
     REPLICATION_RULES,
     USER_DATA,
     SECRET_VALUE,
+    K8S_SECRET,
     TAGS,
     TAG_KEY,
     TAG_VALUE,
@@ -131,6 +139,7 @@ BUDGET_ACTION = "aws:budgets/budgetAction:BudgetAction"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+K8S_SECRET_TYPE = "kubernetes:core/v1:Secret"
 
 
 # --- measuring -------------------------------------------------------------------------------------------
@@ -178,13 +187,14 @@ def check_limits(ctx: Context) -> CheckResult:
         "AWS document-size limits: "
         + "; ".join(f"{limit.what} <= {limit.maximum:,} {limit.unit}" for limit in LIMITS)
         + " (sources: IAM quotas, S3 user guide, KMS PutKeyPolicy, SNS and SQS policy quotas, EC2 user data, "
-        "Secrets Manager quotas, tagging guide; docs/operations.md lists each page)",
+        "Secrets Manager quotas, Kubernetes Secret size, tagging guide; docs/operations.md lists each page)",
     )
     _policy_documents(ctx, result)
     _role_totals(ctx, result)
     _replication_rules(ctx, result)
     _user_data(ctx, result)
     _secret_values(ctx, result)
+    _k8s_secrets(ctx, result)
     _tags(ctx, result)
     return result
 
@@ -320,6 +330,11 @@ def _secret_values(ctx: Context, result: CheckResult) -> None:
         value = reveal(json_format.MessageToDict(reg.inputs)).get("secretString")
         if value is None:
             continue
+        if value == REDACTED:  # a plan read back from JSON
+            result.notes.append(
+                f"{reg.name}: the secret value is redacted in this plan; its size is judged by its stack's preflight"
+            )
+            continue
         if isinstance(value, Unknown):
             unmeasurable(result, reg.urn, "the secret value")
             continue
@@ -329,6 +344,30 @@ def _secret_values(ctx: Context, result: CheckResult) -> None:
             SECRET_VALUE,
             byte_size(value),
             "store large material in S3 under a KMS key and keep its pointer in the secret",
+        )
+
+
+def _k8s_secrets(ctx: Context, result: CheckResult) -> None:
+    """The service's settings file (a platform's inline tenants) and a cell's tenant file grow with
+    tenants; the API server refuses a Secret whose data passes 1 MiB. Measured on the wire inputs
+    (`data` decoded from base64, `stringData` as is); the values are never shown."""
+    for reg in ctx.of_type(K8S_SECRET_TYPE):
+        doc = reveal(json_format.MessageToDict(reg.inputs))
+        fields = [doc.get("data") or {}, doc.get("stringData") or {}]
+        if REDACTED in fields or not all(isinstance(f, dict) for f in fields):  # a plan read back from JSON
+            result.notes.append(f"{reg.name}: its data is redacted in this plan; its size is judged by its stack's preflight")
+            continue
+        values = [(v, True) for v in fields[0].values()] + [(v, False) for v in fields[1].values()]
+        if any(isinstance(v, Unknown) for v, _ in values):
+            result.notes.append(f"{reg.name}: a value unknown at preview; its size is judged by the API server at up")
+            continue
+        size = sum(len(base64.b64decode(str(v))) if encoded else byte_size(str(v)) for v, encoded in values)
+        over(
+            result,
+            reg.urn,
+            K8S_SECRET,
+            size,
+            "split it: a platform's inline tenants over to cell stacks (each its own tenant file), or a smaller cells.size",
         )
 
 

@@ -322,4 +322,10 @@ def check_quotas(ctx: Context) -> CheckResult:
     result.notes.append(
         "usage by other workloads in the account: compare with Service Quotas before up (`meridian preflight --online`)"
     )
+    if ctx.cfg.is_cell or ctx.cfg.cells.names:  # a zone's stacks share its clusters and the account
+        zone = ctx.cfg.platform or ctx.plan.stack
+        result.notes.append(
+            f"the platform {zone} and its cells share its clusters' Pod Identity associations and the account's quotas: "
+            f"`meridian preflight --zone {zone}` sums them over every stack of the account"
+        )
     return result
