@@ -107,7 +107,9 @@ def union_context(account: Account) -> Context:
     read each stack's quota settings themselves)."""
     registrations = [r for s in account.stacks for r in s.plan.registrations]
     plan = Plan("meridian", account.label, registrations, {})
-    return Context.of(plan, account.stacks[0].cfg)
+    # each stack's plain inputs as its own plan made them (URNs are distinct across stacks)
+    inputs = {r["urn"]: r["inputs"] for s in account.stacks for r in s.plan.resource_dicts}
+    return Context(plan, account.stacks[0].cfg, inputs)
 
 
 # --- quotas ---------------------------------------------------------------------------------------------
@@ -122,7 +124,7 @@ def _adjustable(quota: quotas.Quota) -> str:
 def _available(account: Account, quota: quotas.Quota, result: CheckResult) -> int:
     """What the account has of a quota, as its stacks' `meridian:quotas` say (one account, one value:
     stacks that disagree are told to agree; the largest value anyone declared is planned against)."""
-    values = {s.stack: quotas.available(Context.of(s.plan, s.cfg), quota) for s in account.stacks}
+    values = {s.stack: quotas.available(s.cfg.quotas, quota) for s in account.stacks}
     if len(set(values.values())) > 1:
         setting = f"meridian:quotas.{quota.setting}" if quota.setting else f"meridian:quotas.raised.{quota.code}"
         result.warnings.append(

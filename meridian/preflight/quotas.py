@@ -25,6 +25,7 @@ from typing import Literal
 import yaml
 
 from meridian.preflight.context import CheckResult, Context, Finding
+from stackconfig import QuotaSettings
 
 Scope = Literal["account", "region", "VPC", "AZ", "security group", "route table", "cluster", "hosted zone"]
 
@@ -245,8 +246,8 @@ def sharing_stacks(project_dir: Path | None, account_id: str | None) -> list[str
     return [stack for stack in configs if account(stack) == account_id]
 
 
-def available(ctx: Context, quota: Quota) -> int:
-    q = ctx.cfg.quotas
+def available(q: QuotaSettings, quota: Quota) -> int:
+    """What the account has of `quota`: the `meridian:quotas` field that carries it, a raised code, or AWS's default."""
     if quota.setting is not None:
         return int(getattr(q, quota.setting))
     return q.raised.get(quota.code or "", quota.default)
@@ -284,7 +285,7 @@ def check_quotas(ctx: Context) -> CheckResult:
     for quota in QUOTAS:
         assert quota.count is not None
         usage = quota.count(ctx)
-        limit = available(ctx, quota)
+        limit = available(ctx.cfg.quotas, quota)
         if quota.scope == "account":
             keys = {"account": usage.get("account", Counter())}
             allowed, scope = limit // share, f" (account quota {limit:,} / {share} stacks: {who})"
