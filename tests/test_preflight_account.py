@@ -322,3 +322,14 @@ def test_a_synthetic_zone_past_the_pod_identity_limit_fails_through_the_cli(proj
         "Pod Identity associations in cluster us-us-east-1-eks: one assumed account needs 5,001 (us 2, us-cell-001 4,999)"
         in finding["problem"]
     )
+
+
+def test_a_stack_failing_its_own_preflight_is_read_from_its_summary_line():
+    """The account preflight fails a stack whose worker's own preflight failed (it gets the summary line only)."""
+    from meridian.commands.preflight import own_preflight_failed
+    from meridian.preflight.context import CheckResult, Finding
+    from meridian.preflight.run import summary_line
+
+    passing, failing = CheckResult("names", "x"), CheckResult("names", "x", findings=[Finding("u", "p", "f")])
+    assert not own_preflight_failed(summary_line([passing, CheckResult("quotas", "y", warnings=["w"])]))
+    assert own_preflight_failed(summary_line([passing, failing]))

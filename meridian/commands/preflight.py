@@ -124,8 +124,7 @@ def run_account_preflight(req: AccountRequest, console: Console | None = None) -
         print_report(results, console)
         resources = sum(len(s.plan.custom) for s in account.stacks)
         console.print(f"preflight of {account.label} ({len(account.stacks)} stacks, {resources} resources): {summary(results)}")
-        # each stack's own preflight, as its worker summed it up (`run.summary_line` opens a failure with FAILED)
-        failed = [s.stack for s in account.stacks if "FAILED" in per_stack.get(s.stack, "")]
+        failed = [s.stack for s in account.stacks if s.stack in per_stack and own_preflight_failed(per_stack[s.stack])]
         if failed:
             console.print(
                 f"[bold red]stacks failing their own preflight:[/] {', '.join(failed)} (`meridian preflight --stack S`)"
@@ -150,6 +149,11 @@ def run_account_preflight(req: AccountRequest, console: Console | None = None) -
         json_path.write_text(json.dumps({"passed": all(verdicts), "accounts": report}, indent=1))
         console.print(f"preflight written to {json_path}")
     return EXIT_OK if all(verdicts) else EXIT_GATE
+
+
+def own_preflight_failed(summary: str) -> bool:
+    """A stack's own preflight as its worker summed it up (`run.summary_line`: a failure opens with FAILED)."""
+    return "FAILED" in summary
 
 
 def project_stacks(project: Path) -> dict[str, Any]:
