@@ -145,8 +145,9 @@ def check_account_quotas(account: Account) -> CheckResult:
         "account-quotas",
         "service quotas summed over every stack of the account (platforms of each zone and their cells): "
         + "; ".join(f"{q.name} per {q.scope} {q.default:,}, {_adjustable(q)} ({q.source})" for q in shared)
-        + ". Over the quota but within what Service Quotas grants: request the increase; past it, or not adjustable: "
-        "fails (per VPC, AZ, security group and route table: each stack's own `quotas` check)",
+        + ". Over the quota but within the maximum Service Quotas grants: a warning to request the increase; adjustable "
+        "with no published maximum: fails naming the request until meridian:quotas declares it granted; past the "
+        "maximum, or no code to request: fails (per VPC, AZ, security group and route table: each stack's `quotas`)",
     )
     ctx = union_context(account)
     for quota in shared:
@@ -169,10 +170,21 @@ def check_account_quotas(account: Account) -> CheckResult:
                 f"over the {limit:,} available ({quota.source})"
             )
             setting = f"meridian:quotas.{quota.setting}" if quota.setting else f"meridian:quotas.raised.{quota.code}"
-            if quota.code is not None and (quota.maximum is None or used <= quota.maximum):
-                result.warnings.append(
-                    f"{what}: request an increase of quota {quota.code} ({quota.name}) to {used:,} before `up` "
-                    f"({quotas.request_command(quota, used)}), then set {setting}: {used:,} in every stack of the account"
+            request = (
+                f"request an increase of quota {quota.code} ({quota.name}) to {used:,} before `up` "
+                f"({quotas.request_command(quota, used)}), then set {setting}: {used:,} in every stack of the account"
+            )
+            if quota.code is not None and quota.maximum is not None and used <= quota.maximum:
+                result.warnings.append(f"{what}: {request}")
+                continue
+            if quota.code is not None and quota.maximum is None:
+                # adjustable, but no maximum is published: nothing proves the request is granted until the config says so
+                result.findings.append(
+                    Finding(
+                        max(users, key=lambda u: users[u]),
+                        f"{what}: Service Quotas publishes no maximum for it",
+                        f"{request} once granted",
+                    )
                 )
                 continue
             past = (
