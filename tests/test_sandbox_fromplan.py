@@ -154,7 +154,7 @@ def test_the_migration_runs_the_plans_job_with_only_its_endpoint_substituted(pla
 
 def test_the_plan_is_cached_per_program_hash(tmp_path, planned, monkeypatch):
     project = tmp_path / "p"
-    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.us.yaml"):
+    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.us.yaml", "Pulumi.us-cell-001.yaml"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, project / name)
     for package in ("components", "stackconfig", "service"):
@@ -167,6 +167,10 @@ def test_the_plan_is_cached_per_program_hash(tmp_path, planned, monkeypatch):
     workload = project / "components" / "workload.py"
     workload.write_text(workload.read_text().replace('BIND_HOST = "0.0.0.0"', 'BIND_HOST = "127.0.0.1"'))
     assert fromplan.program_hash(project, "us") != before, "a changed component must re-render the sandbox's services"
+    changed = fromplan.program_hash(project, "us")
+    cell = project / "Pulumi.us-cell-001.yaml"  # the zone's cell: its tenant file is what us's services serve
+    cell.write_text(cell.read_text().replace("monthly_budget_usd: 400", "monthly_budget_usd: 500"))
+    assert fromplan.program_hash(project, "us") != changed, "a changed cell must re-render the zone's tenant files"
 
     # a second load of an unchanged program reads the cache: no program run
     def no_run(*args, **kwargs):
