@@ -268,7 +268,15 @@ def zone_tenants(project_dir: Path, platform: str, cfg) -> tuple[dict[str, Tenan
 
     quotas: dict[str, TenantQuota] = {}
     stacks: dict[str, str] = {}
-    for stack, one in [(platform, cfg), *((cell, load_validated(project_dir, cell)) for cell in cfg.cells.names)]:
+    configs = [(platform, cfg)]
+    for cell in cfg.cells.names:
+        try:
+            configs.append((cell, load_validated(project_dir, cell)))
+        except BadInput as exc:
+            raise BadInput(
+                f"zone {platform}: Pulumi.{platform}.yaml lists the cell {cell} (meridian:cells.names): {exc}"
+            ) from None
+    for stack, one in configs:
         for t in one.tenants:
             quotas[t.id] = TenantQuota(one.quota_of(t).gql_qps, one.quota_of(t).ingest_eps)
             stacks[t.id] = stack
