@@ -52,6 +52,10 @@ app = typer.Typer(
 
 
 StackOpt = typer.Option("us", "--stack", "-s", help="stack (residency zone): a Pulumi.<stack>.yaml in the project")
+# what the harness acts on: a zone's one front door, database pair and workload, serving every stack's tenants
+ZoneStackOpt = typer.Option(
+    "us", "--stack", "-s", help="the zone, by its platform stack (us): its cells' tenants come with it; a cell stack is refused"
+)
 ProjectOpt = typer.Option(None, "--project-dir", help="project directory (default: nearest with Pulumi.yaml)")
 DebugOpt = typer.Option(False, "--debug", help="show tracebacks")
 TenantsOpt = typer.Option(
@@ -388,7 +392,7 @@ TextOrJsonOpt = typer.Option(Format.text, "--format", help="what goes to stdout:
 
 @sandbox_app.command("up", cls=Command)
 def sandbox_up(
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     time_scale: float = typer.Option(
         10.0, "--time-scale", help="divide the stack's health-check interval by this (10: a 10 s check runs every 1 s); > 0"
     ),
@@ -421,7 +425,7 @@ def sandbox_up(
 
 @sandbox_app.command("down", cls=Command)
 def sandbox_down(
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     wipe: bool = typer.Option(False, "--wipe", help="also delete data, logs and the manifest (default: keep data)"),
     fmt: Format = TextOrJsonOpt,
     state_dir: Path | None = StateDirOpt,
@@ -440,7 +444,7 @@ def sandbox_down(
 
 @sandbox_app.command("status", cls=Command)
 def sandbox_status(
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     state_dir: Path | None = StateDirOpt,
     project_dir: Path | None = ProjectOpt,
     debug: bool = DebugOpt,
@@ -461,7 +465,7 @@ SigningKeyOpt = typer.Option(
 
 @app.command(cls=Command)
 def slo(
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     target: Target = TargetOpt,
     shape: Shape = ShapeOpt,
     users: int = typer.Option(20, "--users", "-u", help="simulated users (each one tenant)"),
@@ -504,7 +508,7 @@ def chaos(
         ...,
         help="a scenario in loadtests/chaos/: region-loss, database-failover, replica-loss, db-latency, packet-drops, noisy-neighbour",
     ),
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     target: Target = TargetOpt,
     users: int = typer.Option(20, "--users", "-u", help="simulated users during the experiment"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list what each action would do (on AWS: the API calls), do nothing"),
@@ -536,7 +540,7 @@ def chaos(
 
 @app.command(cls=Command)
 def up(
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     target: Target = TargetOpt,
     time_scale: float = typer.Option(10.0, "--time-scale", help="sandbox: divide the health-check interval by this"),
     fault_proxies: bool = typer.Option(False, "--fault-proxies", help="sandbox: start fault proxies too (for chaos later)"),
@@ -577,7 +581,7 @@ def up(
 
 @app.command(cls=Command)
 def rollout(
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     target: Target = TargetOpt,
     version: str = typer.Option(
         "", "--version", help="the version to roll out (a name in loadtests/versions.yaml gets its rehearsal fault)"
@@ -652,7 +656,7 @@ def rollout(
 @app.command(cls=Command)
 def drill(
     name: DrillName = typer.Argument(..., help="the drill to run"),
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     target: Target = typer.Option(..., "--target", help="sandbox (the local region pair) or aws (the stack's outputs)"),
     mode: DrillMode | None = typer.Option(
         None,
@@ -725,7 +729,7 @@ app.add_typer(evidence_app, name="evidence")
 @evidence_app.callback(invoke_without_command=True)
 def evidence(
     ctx: typer.Context,
-    stack: str = StackOpt,
+    stack: str = ZoneStackOpt,
     out: Path | None = typer.Option(None, "--out", help="new or empty folder to write the bundle into"),
     slo_report: Path | None = typer.Option(
         None,

@@ -31,3 +31,20 @@ def require_stack(project_dir: Path, stack: str) -> None:
     known = stacks_of(project_dir)
     if stack not in known:
         raise BadInput(f"unknown stack {stack!r}: no Pulumi.{stack}.yaml in {project_dir} (stacks: {', '.join(known) or 'none'})")
+
+
+def require_zone(project_dir: Path, stack: str) -> None:
+    """What the harness (sandbox, SLO gate, chaos, drills, rollouts, evidence) acts on: a zone, named
+    by its platform stack. The zone's one front door serves the tenants of all its stacks (the
+    platform's inline ones and every cell's tenant file), so `--stack us` means the zone `us`; a
+    cell has no front door, database or workload of its own and is refused (exit 2)."""
+    from stackconfig.zone import PLATFORM_KEY, stack_config
+
+    require_stack(project_dir, stack)
+    platform = (stack_config(project_dir, stack) or {}).get(PLATFORM_KEY)
+    if platform is not None:
+        raise BadInput(
+            f"stack {stack!r} is a cell of zone {platform!r}: a cell has no front door of its own (its platform's "
+            f"service serves its tenants); use --stack {platform}: the sandbox, SLO gate, chaos, drills, rollouts and "
+            "evidence act on a whole zone, named by its platform stack"
+        )

@@ -67,6 +67,8 @@ def full_project_copy(dest: Path) -> Path:
     the policy pack (reports and state then land in the copy, not in this checkout)."""
     for name in PROJECT_FILES:
         shutil.copy(ROOT / name, dest / name)
+    for cell in ROOT.glob("Pulumi.*-cell-*.yaml"):  # a zone's cells come with it: its front door serves their tenants
+        shutil.copy(cell, dest / cell.name)
     for part in ("components", "stackconfig", "service", "policies"):
         shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
     return dest

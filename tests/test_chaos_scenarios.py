@@ -98,6 +98,44 @@ def test_recovery_is_the_first_good_response_after_the_last_error():
     assert quiet["recovery_s"] == 0.0 and quiet["detect_s"] is None  # never seen by the health checks
 
 
+def test_a_health_look_waiting_on_the_dead_region_does_not_delay_detection():
+    """The flake this fixes: one look at a time, each waiting out a dead region's timeout, read
+    detection late by that wait (2.9 s against a 2.5 s bound under load). Here every look after the
+    fault hangs 1 s (as the dead region's connect would), and the region is taken out 0.3 s after
+    the fault: detection must be read within a couple of poll rounds of that, not a second late."""
+    import threading
+    import time
+
+    from meridian.targets.protocol import Health, RegionHealth
+
+    fault_at = time.time() + 0.3
+    out_at = fault_at + 0.15
+    calls = threading.BoundedSemaphore(chaosrun.HealthPoller.MAX_IN_FLIGHT)  # never more than that at once
+
+    class DyingRegion:
+        def health(self):
+            assert calls.acquire(blocking=False), "more looks in flight than the poller allows"
+            try:
+                now = time.time()
+                routable = now < out_at  # the front door's checks, read first thing
+                if now >= fault_at:
+                    time.sleep(1.0)  # the rest of the look waits on the dead region
+                regions = {r: RegionHealth(r, r, True, "primary", routable or r == "dr") for r in ("primary", "dr")}
+                return Health(False, "primary", regions)
+            finally:
+                calls.release()
+
+    poller = chaosrun.HealthPoller(DyingRegion())
+    poller.start()
+    time.sleep(2.2)
+    poller.stop()
+    m = chaosrun.recovery_metrics([], Window(fault_at, fault_at + 2, "region-loss"), poller.samples)
+    # one look at a time reads it at >= 1.0 s (the look begun at the fault returns a second later, still routable)
+    assert m["detect_s"] is not None and 0.15 <= m["detect_s"] < 0.6, (m, poller.samples)
+    assert poller.skipped > 0  # the hanging looks filled every slot for a while: rounds were skipped, not queued
+    assert poller.samples == sorted(poller.samples)
+
+
 # --- the judge: a run passes only on evidence that the fault happened and was survived ----------
 
 FAULT_AT, LIFTED_AT = 1_000_010.0, 1_000_014.0  # the fault window of the journals below (epoch s)
@@ -388,8 +426,8 @@ def test_region_loss_under_load_recovers_within_the_detection_bound(state_dir, t
     m = doc["chaos"]
     assert m["journal_status"] == "completed" and m["errors_in_window"] > 0  # the kill was felt ...
     assert 0 < m["recovery_s"] <= m["detection_bound_s"] + 1.0  # ... and failed over within the bound
-    # the health checks took the primary out within the bound too (sampled by a poller whose
-    # health() call waits on the dead region, so not compared with recovery to the sub-second)
+    # the health checks took the primary out within the bound too (looks stamped when they began,
+    # one every 100 ms however long a look waits on the dead region: HealthPoller)
     assert m["detect_s"] is not None and m["detect_s"] <= m["detection_bound_s"] + 1.0
     assert [e["label"] for e in doc["events"]] == ["fault injected", "detected", "recovered", "restored"]
     assert doc["verdict"]["chaos"]["errors"] == m["errors_in_window"]

@@ -197,31 +197,47 @@ def test_latest_slo_report_is_the_newest_gate_report_of_the_stack(tmp_path):
 
 
 def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_tampered(tmp_path, previews):
+    """A zone's bundle: the platform us and its cell us-cell-001, each with its plan, policy, cost and
+    residency, listed in bundle.json with its config file's digest and tenant count."""
+    import hashlib
+
+    from stackconfig import load_stack
+    from tests.helpers import ROOT
+
     out = tmp_path / "bundle"
-    slo = tmp_path / "slo-eu-20261202T000000Z"
+    slo = tmp_path / "slo-us-20261202T000000Z"
     slo.mkdir()
     (slo / "report.json").write_text('{"verdict": "pass"}\n')
     (slo / "report.md").write_text("# SLO report\n")
-    built = run_meridian("evidence", "--stack", "eu", "--out", str(out), "--slo-report", str(slo / "report.json"))
+    built = run_meridian("evidence", "--stack", "us", "--out", str(out), "--slo-report", str(slo / "report.json"))
     assert built.code == 0, built.err + built.out
     index = json.loads((out / "bundle.json").read_text())
-    assert index["residency_verdict"] == "compliant"
+    assert index["residency_verdict"] == "compliant" and index["zone"] == "us"
+    # every stack of the zone, with the digest of the config it rendered from and its tenant count
+    cells = list(load_stack(ROOT, "us").cells.names)
+    assert cells == ["us-cell-001"]
+    assert [(s["stack"], s["role"], s["tenants"]) for s in index["stacks"]] == [("us", "platform", 4), ("us-cell-001", "cell", 3)]
+    assert index["tenants"] == 7
+    for s in index["stacks"]:
+        assert s["config_sha256"] == hashlib.sha256((ROOT / f"Pulumi.{s['stack']}.yaml").read_bytes()).hexdigest()
+        assert s["plan_sha256"] == hashlib.sha256((out / s["plan"]).read_bytes()).hexdigest()
+        assert s["residency_verdict"] == "compliant" and s["mandatory"] == 0 and s["policy_evaluated"]
     # one pipeline: the bundle's plan is the document `meridian preview --json` writes
-    assert json.loads((out / "plan.json").read_text()) == previews["eu"].plan
+    assert json.loads((out / "plan.json").read_text()) == previews["us"].plan
+    cell_plan = json.loads((out / "cells" / "us-cell-001" / "plan.json").read_text())
+    assert cell_plan["stack"] == "us-cell-001" and cell_plan["policy"]["evaluated"]
+    assert {r["name"] for r in cell_plan["resources"]} >= {
+        "us-cell-001-us-east-1-tenant-file",
+        "us-cell-001-us-west-2-tenant-file",
+    }
     residency = json.loads((out / "residency.json").read_text())
     assert {d["kind"] for d in residency["destinations"]["items"]} >= {"s3-replication", "backup-copy", "database-member"}
+    cell_residency = json.loads((out / "cells" / "us-cell-001" / "residency.json").read_text())
+    assert {d["kind"] for d in cell_residency["destinations"]["items"]} >= {"s3-replication"}  # stark's silo replication
     listed = sorted(line.split("  ", 1)[1] for line in (out / MANIFEST).read_text().splitlines())
+    per_stack = ["cost.json", "plan.json", "policy.json", "residency.json", "residency.md"]
     assert listed == sorted(
-        [
-            "bundle.json",
-            "cost.json",
-            "plan.json",
-            "policy.json",
-            "residency.json",
-            "residency.md",
-            "slo/report.json",
-            "slo/report.md",
-        ]
+        ["bundle.json", "slo/report.json", "slo/report.md", *per_stack, *(f"cells/us-cell-001/{f}" for f in per_stack)]
     )
 
     ok = run_meridian("evidence", "verify", str(out), "--allow-unsigned")
@@ -235,8 +251,10 @@ def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_
     assert tampered.code == 1
     assert "changed: residency.json" in tampered.out and "extra (not in the manifest): extra.md" in tampered.out
 
-    again = run_meridian("evidence", "--stack", "eu", "--out", str(out))
+    again = run_meridian("evidence", "--stack", "us", "--out", str(out))
     assert again.code == 2 and "not empty" in again.err
+    cell = run_meridian("evidence", "--stack", "us-cell-001", "--out", str(tmp_path / "cell"))
+    assert cell.code == 2 and "a cell has no front door of its own" in cell.err and "use --stack us" in cell.err
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import copy
 import json
 import shutil
 import subprocess
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -154,7 +155,7 @@ def test_the_migration_runs_the_plans_job_with_only_its_endpoint_substituted(pla
 
 def test_the_plan_is_cached_per_program_hash(tmp_path, planned, monkeypatch):
     project = tmp_path / "p"
-    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.us.yaml"):
+    for name in ("__main__.py", "Pulumi.yaml", "Pulumi.us.yaml", "Pulumi.us-cell-001.yaml"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, project / name)
     for package in ("components", "stackconfig", "service"):
@@ -167,6 +168,10 @@ def test_the_plan_is_cached_per_program_hash(tmp_path, planned, monkeypatch):
     workload = project / "components" / "workload.py"
     workload.write_text(workload.read_text().replace('BIND_HOST = "0.0.0.0"', 'BIND_HOST = "127.0.0.1"'))
     assert fromplan.program_hash(project, "us") != before, "a changed component must re-render the sandbox's services"
+    changed = fromplan.program_hash(project, "us")
+    cell = project / "Pulumi.us-cell-001.yaml"  # the zone's cell: its tenant file is what us's services serve
+    cell.write_text(cell.read_text().replace("monthly_budget_usd: 400", "monthly_budget_usd: 500"))
+    assert fromplan.program_hash(project, "us") != changed, "a changed cell must re-render the zone's tenant files"
 
     # a second load of an unchanged program reads the cache: no program run
     def no_run(*args, **kwargs):
@@ -175,3 +180,19 @@ def test_the_plan_is_cached_per_program_hash(tmp_path, planned, monkeypatch):
     monkeypatch.setattr(subprocess, "run", no_run)
     again = fromplan.load(ROOT, "us")
     assert again.api_keys == planned.api_keys
+
+
+@pytest.mark.parametrize("role", ["primary", "dr"])
+def test_a_cells_tenant_file_is_written_where_the_pod_mounts_it_byte_for_byte(planned, role, tmp_path):
+    """us lists the cell us-cell-001: its tenant file, as the cell's plan renders it for this region
+    (a run of the cell's own program against the platform's outputs), lands in the pod's tenants
+    directory unchanged; its tenants are not added to the inline settings."""
+    cell = planned.cells["us-cell-001"]
+    assert [t.id for t in cell.entries(role)] == ["vandelay", "stark", "wonka"]
+    assert set(cell.api_keys) == {"vandelay", "stark", "wonka"}
+    assert cell.entries(role)[1].data.bucket != cell.entries("dr" if role == "primary" else "primary")[1].data.bucket
+    pod = _prepare(planned, role, tmp_path)
+    local = ServiceSettings.load(podrun.local_path(pod, podrun.settings_path_of(planned.services[role])))
+    assert (Path(local.tenant_files_dir) / "us-cell-001.json").read_text() == cell.tenant_files[role]
+    assert {t.id for t in local.tenants} == {t.id for t in planned.service_settings(role).tenants}
+    assert planned.tenant_stacks("us")["stark"] == "us-cell-001" and planned.tenant_stacks("us")["acme"] == "us"

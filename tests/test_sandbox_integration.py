@@ -8,6 +8,7 @@ Skipped only when the PostgreSQL server binaries or haproxy are absent; under CI
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -123,14 +124,26 @@ def test_manifest_describes_the_sandbox(sb):
     assert oct((sb.root / "manifest.json").stat().st_mode & 0o777) == "0o600"
     assert len(set(doc.ports.values())) == len(doc.ports)
     assert doc.endpoint.startswith("http://127.0.0.1:")
-    assert [t.id for t in doc.tenants] == ["acme", "globex", "initech", "umbrella"]
+    # the zone's tenants: the platform's inline ones, then its cell's (Pulumi.us-cell-001.yaml)
+    assert [(t.id, t.stack) for t in doc.tenants] == [
+        ("acme", "us"),
+        ("globex", "us"),
+        ("initech", "us"),
+        ("umbrella", "us"),
+        ("vandelay", "us-cell-001"),
+        ("stark", "us-cell-001"),
+        ("wonka", "us-cell-001"),
+    ]
     assert {t.id: t.quota.gql_qps for t in doc.tenants} == {
         "acme": 1000,
         "globex": 200,
         "initech": 50,
         "umbrella": 50,
+        "vandelay": 200,
+        "stark": 800,
+        "wonka": 50,
     }
-    assert len({t.api_key for t in doc.tenants}) == 4
+    assert len({t.api_key for t in doc.tenants}) == 7
     fo = doc.failover
     assert fo.time_scale == TIME_SCALE and fo.haproxy == mf.HAProxyChecks(inter_ms=500, fall=2, rise=2, timeout_check_ms=500)
     assert set(doc.faults) == {"db-primary", "db-dr", "svc-primary", "svc-dr"}
@@ -151,10 +164,65 @@ def test_manifest_describes_the_sandbox(sb):
         tenant_data = {f"tenants[{t.id}].data" for t in doc.tenants}
         expected = {"write_dsn", "read_dsn", "port", "host", "command[0]", "objects.endpoint_url", "db_secret", "credentials"}
         expected |= tenant_data
-        if load_stack(ROOT, STACK).cells.names:  # the cells' tenant files are mounted there: a local directory instead
-            expected.add("tenant_files_dir")
+        cells = load_stack(ROOT, STACK).cells.names
+        if cells:  # the cells' tenant files are mounted there: a local directory instead, with each cell's file
+            expected |= {"tenant_files_dir"} | {f"cell_files[{cell}]" for cell in cells}
             assert not settings["tenant_files_dir"].startswith("/etc/meridian/"), "the pod's mount path, not a local one"
         assert {line.split(":")[0] for line in region.substituted} == expected
+        assert {t["id"] for t in settings["tenants"]} == {t.id for t in doc.tenants if t.stack == STACK}, "cells' not inline"
+
+
+def test_the_zone_serves_its_cells_tenants_from_the_tenant_files_their_plans_render(sb, tmp_path):
+    """The platform us lists the cell us-cell-001, whose tenants its one front door serves from the
+    cell's tenant file (its Secret, mounted into the platform's pods). The sandbox writes the file the
+    cell's plan renders: its bytes are the ones `meridian preview --stack us-cell-001` digests, and
+    what the service reads differs only where the inline tenants' settings differ (each tenant's key
+    and role: the object stand-in's)."""
+    import hashlib
+    import hmac
+
+    from components.workload import TENANT_FILE_KEY
+    from meridian.engine.secretdigest import digest_key, key_id
+    from meridian.sandbox import fromplan
+    from service.settings import load_tenant_file
+
+    cell = "us-cell-001"
+    assert cell in load_stack(ROOT, STACK).cells.names
+    preview = run_meridian("preview", "--stack", cell, "--no-policy", "--json", str(tmp_path / "cell.json"))
+    assert preview.code == 0, preview.out + preview.err
+    plan = json.loads((tmp_path / "cell.json").read_text())
+    key = digest_key()
+    assert plan["secrets"]["key_id"] == key_id(key), "the preview digested its secrets under this machine's key"
+    previewed = {
+        r["region"]: plan["secrets"]["digests"][r["urn"]]["stringData"]
+        for r in plan["resources"]
+        if r["type"] == "kubernetes:core/v1:Secret" and r["inputs"]["metadata"]["name"] == f"meridian-tenants-{cell}"
+    }
+    doc = sb.doc
+    assert set(previewed) == {r.region for r in doc.regions.values()}
+    rendered = fromplan.load(ROOT, STACK).cells[cell]  # what `sandbox up` wrote from (its cache)
+    cell_tenants = [t for t in doc.tenants if t.stack == cell]
+    for role, region in doc.regions.items():
+        text = rendered.tenant_files[role]
+        canonical = json.dumps({TENANT_FILE_KEY: text}, sort_keys=True, separators=(",", ":")).encode()
+        assert hmac.new(key, canonical, hashlib.sha256).hexdigest()[:32] == previewed[region.region], role
+        settings = json.loads(Path(region.settings_file).read_text())
+        served = load_tenant_file((Path(settings["tenant_files_dir"]) / f"{cell}.json").read_text())
+        stand_in = doc.objects.regions[region.region]
+        expected = []
+        for t in load_tenant_file(text):
+            grant = stand_in[t.id]
+            data = dataclasses.replace(t.data, kms_key_arn=grant.kms_key_arn, role_arn=grant.role_arn)
+            expected.append(dataclasses.replace(t, data=data))
+        assert list(served) == expected, role
+        assert [t.id for t in served] == [t.id for t in cell_tenants]
+    with _client() as c:
+        for t in cell_tenants:  # through the zone's one front door, with the key the cell's plan hands it
+            r = c.get(f"{doc.endpoint}/v1/tenants/{t.id}/events", headers=sb.headers(t.id))
+            assert r.status_code == 200, (t.id, r.text)
+            assert c.get(f"{doc.endpoint}/v1/tenants/acme/events", headers=sb.headers(t.id)).status_code == 404  # not its own
+        put = c.put(f"{doc.endpoint}/v1/tenants/stark/objects/cell.txt", content=b"silo", headers=sb.headers("stark"))
+        assert put.status_code == 201, put.text  # stark's own silo bucket and key, in the stand-in
 
 
 def test_up_again_while_up_is_a_no_op(sb):

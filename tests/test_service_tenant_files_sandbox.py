@@ -1,5 +1,6 @@
-"""Tenants from files, for real: a sandbox of stack `us` whose services serve two of its tenants from a
-cell's tenant file (the plan's own entries, moved out of the settings: meridian.sandbox.podrun), with
+"""Tenants from files, for real: a sandbox of zone `us` whose services serve two of its platform's tenants
+from a tenant file of their own (the plan's own entries, moved out of the settings:
+meridian.sandbox.podrun) beside the zone's cell us-cell-001's rendered tenant file, with
 PostgreSQL, the object stand-in and HAProxy. While it runs, a new cell file's tenant authenticates
 within the poll interval, a malformed file keeps the tenants it served, and an id already served is
 refused with the log line naming both files.
@@ -30,6 +31,7 @@ from tests.helpers import STACK, TIME_SCALE, require_sandbox_parts
 pytestmark = pytest.mark.sandbox
 PROJECT = Path(__file__).resolve().parent.parent
 IN_FILES = ("globex", "initech")
+MOVED_TO = "us-cell-009"  # a file of no cell of the zone: us-cell-001's own file is its plan's
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def doc():
             root,
             time_scale=TIME_SCALE,
             project_dir=PROJECT,
-            tenant_files={"us-cell-001": IN_FILES},
+            tenant_files={MOVED_TO: IN_FILES},
         )
         yield res.manifest
     finally:
@@ -80,8 +82,8 @@ def test_a_running_service_follows_its_tenant_files(doc):
     primary = _settings(doc, "primary")
     poll = primary.tenant_poll_s
     tenants_dir = Path(primary.tenant_files_dir)
-    assert {t.id for t in primary.tenants} == {t.id for t in doc.tenants} - set(IN_FILES)
-    assert sorted(p.name for p in tenants_dir.glob("*.json")) == ["us-cell-001.json"]
+    assert {t.id for t in primary.tenants} == {t.id for t in doc.tenants if t.stack == STACK} - set(IN_FILES)
+    assert sorted(p.name for p in tenants_dir.glob("*.json")) == ["us-cell-001.json", f"{MOVED_TO}.json"]
 
     # every tenant of the plan is served through the front door, those of the cell file too, with their data
     for t in doc.tenants:
@@ -131,3 +133,18 @@ def test_a_running_service_follows_its_tenant_files(doc):
     ), messages
     for t in doc.tenants:  # nothing of that dropped a tenant
         assert _status(doc.endpoint, t.id, t.api_key) == 200, t.id
+
+
+def test_tenant_files_named_after_a_cell_of_the_zone_are_refused():
+    """The cell's file is its plan's: a test's (or anyone's) file of the same name would replace it."""
+    require_sandbox_parts()
+    state = Path(tempfile.mkdtemp(prefix="meridian-tenant-files-refused-"))
+    os.chmod(state, 0o755)  # the postgres user must reach the data dirs
+    try:
+        with pytest.raises(core.SandboxMissing, match="us-cell-001: a cell of zone us has that file"):
+            core.up(
+                load_stack(PROJECT, STACK), STACK, state / STACK, time_scale=TIME_SCALE, tenant_files={"us-cell-001": ("acme",)}
+            )
+        assert mf.read(state / STACK) is None, "refused before anything started"
+    finally:
+        shutil.rmtree(state, ignore_errors=True)

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from meridian.errors import BadInput
 from meridian.slo import objectives as objlib
+from meridian.slo import report
 from meridian.slo.evaluate import ERROR, OK, THROTTLED, Evidence, Objectives, Sample, Window, evaluate, samples_needed
 from tests.conftest import ROOT
 
@@ -126,6 +128,39 @@ def test_a_throttled_tenant_fails_the_gate(us):
     assert not checks[("tenant globex", "error_rate")].ok
     assert checks[("tenant acme", "throttled_share")].ok and checks[("tenant acme", "error_rate")].ok
     assert any("below its plan quota" in n for n in v.notes)
+
+
+def test_a_cell_whose_tenants_the_run_never_reached_fails_the_zone_gate(us):
+    """The zone us serves its cell us-cell-001's tenants through the same front door. A run that
+    never reached them (the service lost the cell's tenant file, or the load was handed only the
+    platform's tenants) used to pass with fewer tenants: the gate judged the tenants of one stack
+    file. Now the zone's tenants come from every stack's config, not from what a target serves, and
+    each stack's requests are counted and judged by name."""
+    cell = {t for t, s in us.tenant_stacks.items() if s == "us-cell-001"}
+    assert cell == {"stark", "vandelay", "wonka"} and set(us.tenant_quotas) >= cell
+    platform_only = healthy_run(sorted(set(us.tenant_quotas) - cell), 3000, per_second=1)
+    v = objlib.judge(us, platform_only)
+    assert not v.passed  # a failure for want of evidence (exit 1 all the same): no request is no proof
+    assert v.stacks["us-cell-001"].requests == 0 and v.stacks["us"].requests == len(platform_only)
+    failed = {c.scope for c in v.failures}
+    assert failed == {"stack us-cell-001"} | {f"tenant {t}" for t in cell}, failed
+    assert by_scope(v)[("stack us-cell-001", "error_rate")].note == "no requests"
+    # the cell's tenants reached but refused (401: the service does not serve them): fails by name too
+    whole = healthy_run(sorted(us.tenant_quotas), 3000, per_second=1)
+    refused = [replace(s, status=401, outcome=ERROR) if s.tenant in cell else s for s in whole]
+    v = objlib.judge(us, refused)
+    assert not v.passed and not by_scope(v)[("stack us-cell-001", "error_rate")].ok
+    assert by_scope(v)[("stack us", "error_rate")].ok
+    passed = objlib.judge(us, whole)
+    assert passed.passed, [c.message for c in passed.failures]
+    assert passed.stacks["us-cell-001"].requests == 3000 * 3 * len(cell)  # the evidence per stack
+    assert "## Per stack of the zone" in report.markdown("SLO", {}, us, passed)
+
+
+def test_fewer_users_than_the_zone_has_tenants_is_refused_before_any_load(us):
+    with pytest.raises(BadInput, match=r"--users 6 is fewer than the zone's 7 tenants \(us 4, us-cell-001 3\)"):
+        objlib.require_users_for_every_tenant(us, 6)
+    objlib.require_users_for_every_tenant(us, 7)
 
 
 def test_a_429_above_the_plan_quota_is_throttling_not_an_error(us):

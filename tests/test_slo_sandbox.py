@@ -82,7 +82,17 @@ def test_a_short_real_run_is_not_enough_evidence_and_reports(state_dir, tmp_path
     samples = read_raw(tmp_path / "raw.csv")
     assert len(samples) > 50
     assert doc["verdict"]["overall"]["p95_ms"] == stats(samples).p95_ms
-    assert {s.tenant for s in samples} == {"acme", "globex", "initech", "umbrella"}
+    # the zone's tenants: the platform's inline ones and its cell's, all through the one front door,
+    # every request counted for the stack holding its tenant
+    zone = {t.id: t.stack for t in mf.read(state_dir / STACK).tenants}
+    assert set(zone) == {"acme", "globex", "initech", "umbrella", "vandelay", "stark", "wonka"}
+    assert {s.tenant for s in samples} == set(zone)
+    stacks = doc["verdict"]["stacks"]
+    assert {name: st["requests"] for name, st in stacks.items()} == {
+        stack: sum(zone.get(s.tenant) == stack for s in samples) for stack in ("us", "us-cell-001")
+    }
+    cell = stacks["us-cell-001"]
+    assert cell["errors"] < cell["requests"] / 2, "the cell's tenants are served (refused, every request would be an error)"
     assert {s.name for s in samples} >= {"GET /v1/tenants/[tenant]/events", "POST /v1/tenants/[tenant]/events"}
     assert (tmp_path / "latency.png").stat().st_size > 10_000
     assert "| all | p95_ms |" in (tmp_path / "report.md").read_text()

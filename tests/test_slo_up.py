@@ -24,7 +24,7 @@ from meridian.sandbox import manifest as mf
 from tests.helpers import ROOT, STACK, full_project_copy, require_sandbox_parts, run_meridian
 
 # a short, light gate: what is asserted is the order of the gates and their verdicts, not capacity
-GATE = ("--shape", "flat", "--users", "4", "--duration", "4")
+GATE = ("--shape", "flat", "--users", "7", "--duration", "4")  # a user per tenant of the zone us: 4 inline, 3 in us-cell-001
 # the green path must prove what it passes: a p99 needs 300 successful requests whatever its
 # threshold (meridian.slo.evaluate.TAIL_SAMPLES), so more users for longer, and objectives loose
 # enough that the shortest run an SLO file may allow (evidence.min_duration_s: 20 s) proves them
@@ -158,6 +158,8 @@ def test_bad_input_exits_2_before_any_step(args, message, tmp_path):
 @pytest.mark.slow
 def test_a_failed_policy_gate_applies_nothing(project_copy, tmp_path):
     shutil.copytree(ROOT / "policies", project_copy / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    for cell in ROOT.glob("Pulumi.*-cell-*.yaml"):  # the zone's cells: the gate judges their tenants too
+        shutil.copy(cell, project_copy / cell.name)
     config = project_copy / "policies" / "config" / "us.json"
     doc = json.loads(config.read_text())
     # a tag no resource of the stack carries, required as mandatory: the gate fails on every resource

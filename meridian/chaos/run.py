@@ -144,26 +144,58 @@ class ChaosOutcome:
 
 
 class HealthPoller(threading.Thread):
-    """The target's health every POLL_S, for time-to-detect and the timeline."""
+    """The target's health every POLL_S, for time-to-detect and the timeline.
+
+    A look starts every POLL_S whether or not the previous one has answered: a call waiting on the
+    dead region (its database connect, the front door's request) must not hold back the next look,
+    or detection is read late by however long that call waited (under load, more than the bound
+    itself). At most MAX_IN_FLIGHT looks run at once, so a target that stops answering costs a few
+    threads, never one per round. Each look is stamped with when it began: the sandbox reads the
+    front door's check state (HAProxy's stats socket) first thing, so a region taken out is seen
+    from the round that began after it was taken out. Rounds skipped for want of a free thread are
+    counted (`skipped`)."""
+
+    MAX_IN_FLIGHT = 4
 
     def __init__(self, target: Target):
         super().__init__(daemon=True)
         self.target = target
-        self.samples: list[tuple[float, str | None, bool]] = []  # (t, serving role, every region routable)
+        self._samples: list[tuple[float, str | None, bool]] = []  # (t, serving role, every region routable)
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.MAX_IN_FLIGHT)
         self._halt = threading.Event()
+        self.skipped = 0
+
+    @property
+    def samples(self) -> list[tuple[float, str | None, bool]]:
+        """Every look so far, in the order they began (they may answer out of order)."""
+        with self._lock:
+            return sorted(self._samples)
+
+    def _look(self) -> None:
+        t = time.time()
+        try:
+            h = self.target.health()
+        except Exception:  # the target mid-change: nothing to record this round
+            return
+        finally:
+            self._slots.release()
+        with self._lock:
+            if not self._halt.is_set():
+                self._samples.append((t, h.serving, all(r.routable for r in h.regions.values())))
 
     def run(self) -> None:
         while not self._halt.is_set():
-            t = time.time()
-            try:
-                h = self.target.health()
-                self.samples.append((t, h.serving, all(r.routable for r in h.regions.values())))
-            except Exception:  # the target mid-change: nothing to record this round
-                pass
+            if self._slots.acquire(blocking=False):
+                threading.Thread(target=self._look, daemon=True).start()
+            else:
+                self.skipped += 1
             self._halt.wait(POLL_S)
 
     def stop(self) -> None:
-        self._halt.set()
+        """No look is recorded after this returns (one still in flight is dropped)."""
+        with self._lock:
+            self._halt.set()
         self.join(5)
 
 

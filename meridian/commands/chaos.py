@@ -8,7 +8,7 @@ from pathlib import Path
 from meridian.choices import Target
 from meridian.errors import BadInput, GateFailed
 from meridian.output import report_console
-from meridian.project import find_project_dir, require_stack
+from meridian.project import find_project_dir, require_zone
 from meridian.reports import report_dir
 
 
@@ -39,8 +39,9 @@ def run_chaos(req: ChaosRequest) -> int:
     if not 1 <= req.users <= 1000:
         raise BadInput(f"--users must be 1..1000 (got {req.users})")
     project_dir = find_project_dir(req.project_dir)
-    require_stack(project_dir, req.stack)
+    require_zone(project_dir, req.stack)
     slo = objectives.load(project_dir, req.stack, req.slo_path)
+    objectives.require_users_for_every_tenant(slo, req.users)
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
     console = report_console()

@@ -63,7 +63,7 @@ def _open(req: DrillRequest, project_dir: Path):
 def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     console = console or report_console()
     from meridian.drills.catalog import build
-    from meridian.project import find_project_dir, require_stack
+    from meridian.project import find_project_dir, require_zone
     from meridian.stackconfig import load_validated
     from meridian.targets import TARGET_KINDS, TargetUnavailable, require
 
@@ -72,7 +72,7 @@ def run_drill(req: DrillRequest, console: Console | None = None) -> int:
     if req.target not in TARGET_KINDS:
         raise BadInput(f"unknown target {req.target!r} (allowed: {', '.join(TARGET_KINDS)})")
     project_dir = find_project_dir(req.project_dir)
-    require_stack(project_dir, req.stack)
+    require_zone(project_dir, req.stack)
     cfg = load_validated(project_dir, req.stack)
     if req.evidence is not None and not req.execute:
         raise BadInput("--evidence needs --execute: a dry run leaves no drill record to bundle")

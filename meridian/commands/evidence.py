@@ -1,9 +1,11 @@
 """`meridian evidence --stack S --out DIR` builds a bundle; `meridian evidence verify DIR` checks one.
 
-The bundle's plan, policy report and cost come from one offline run of the program, the same
-`plan_stack` run that `meridian preview` renders; the residency attestation is derived from that
-plan. Exit 1 when the residency attestation or the policy gate fails (the bundle is still
-written: it is the evidence of that).
+A bundle is a zone's, named by its platform stack (a cell stack is refused, exit 2: its evidence is
+its zone's). Each stack's plan, policy report and cost come from one offline run of the program, the
+same `plan_stack` run that `meridian preview` renders: the platform's here, then each cell's in a
+process of its own (the SDK's runtime state is global) reading the platform run's outputs; the
+residency attestation is derived from each plan. Exit 1 when any stack's residency attestation or
+policy gate fails (the bundle is still written: it is the evidence of that).
 A configured key (`--signing-key PATH` or `$MERIDIAN_SIGNING_KEY`) signs the bundle's manifest.
 
 `verify` calls a bundle intact only when its manifest matches every file *and* a signature under a
@@ -57,52 +59,93 @@ def drill_record(project_dir: Path, stack: str, given: Path | None) -> list[Path
     return report_files(latest) if latest is not None and latest.name == "timeline.json" else None
 
 
+def cell_plan(project_dir: Path, cell: str, platform_outputs: dict[str, dict]) -> dict:
+    """A cell's plan document, in a worker process of its own (the SDK's runtime state is global)."""
+    from meridian.engine.pipeline import plan_stack
+    from meridian.stackconfig import load_validated
+
+    return plan_stack(project_dir, cell, load_validated(project_dir, cell), stack_outputs=platform_outputs).document()
+
+
+def zone_evidence(project_dir: Path, platform: str, cfg, console: Console) -> list:
+    """Every stack of the zone as the bundle holds it: the platform planned here, its cells in
+    parallel worker processes (one per core), each reading the platform run's outputs."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from meridian.engine.pipeline import plan_stack
+    from meridian.evidence.bundle import StackEvidence, config_digest
+    from meridian.stackconfig import load_validated
+
+    def evidence(stack: str, role: str, one, plan: dict) -> StackEvidence:
+        name, digest = config_digest(project_dir, stack)
+        return StackEvidence(
+            stack=stack,
+            role=role,
+            config_file=name,
+            config_sha256=digest,
+            tenants=len(one.tenants),
+            plan=plan,
+            allowed_regions=list(one.allowed_regions),
+            region_exceptions=region_exceptions(project_dir, stack),
+        )
+
+    cells = {cell: load_validated(project_dir, cell) for cell in cfg.cells.names}  # bad cell config: exit 2 first
+    staged = plan_stack(project_dir, platform, cfg)
+    stacks = [evidence(platform, "platform", cfg, staged.document())]
+    if cells:
+        console.print(f"evidence for zone {platform}: its cells {', '.join(cells)}, each against the platform's outputs ...")
+        outputs = {platform: staged.run.wire_outputs}
+        workers = max(1, min(len(cells), multiprocessing.cpu_count()))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            plans = {cell: pool.submit(cell_plan, project_dir, cell, outputs) for cell in cells}
+            stacks += [evidence(cell, "cell", cells[cell], plans[cell].result()) for cell in cells]
+    return stacks
+
+
 def build(req: EvidenceRequest, console: Console | None = None, drill_files: list[Path] | None = None) -> int:
     console = console or report_console()
     from meridian.commands.common import prepare
-    from meridian.engine.pipeline import plan_stack
     from meridian.evidence.bundle import prepare_out_dir, write_bundle
     from meridian.evidence.signature import sign, signing_key_path
+    from meridian.project import find_project_dir, require_zone
     from meridian.reports import latest_slo_report
 
     key_path = signing_key_path(req.signing_key)  # an unusable key is refused before the plan is run
+    require_zone(find_project_dir(req.project_dir), req.stack)
     prep = prepare(req.stack, req.project_dir, None)
     out = prepare_out_dir(req.out)
     if req.slo_report is not None and not req.slo_report.is_file():
         raise BadInput(f"--slo-report {req.slo_report}: no such file")
     slo = req.slo_report or latest_slo_report(prep.project_dir, req.stack)
     drill = drill_files if drill_files is not None else drill_record(prep.project_dir, req.stack, req.drill_dir)
-    exceptions = region_exceptions(prep.project_dir, req.stack)
-    console.print(f"evidence for stack {req.stack}: running the program offline with the policy pack ...")
-    plan = plan_stack(prep.project_dir, req.stack, prep.cfg).document()
-    bundle = write_bundle(
-        out,
-        project_dir=prep.project_dir,
-        stack=req.stack,
-        zone=prep.cfg.zone,
-        allowed_regions=list(prep.cfg.allowed_regions),
-        region_exceptions=exceptions,
-        plan=plan,
-        slo_report=slo,
-        drill_files=drill,
-    )
+    console.print(f"evidence for zone {req.stack}: running the program offline with the policy pack ...")
+    stacks = zone_evidence(prep.project_dir, req.stack, prep.cfg, console)
+    bundle = write_bundle(out, project_dir=prep.project_dir, zone=prep.cfg.zone, stacks=stacks, slo_report=slo, drill_files=drill)
     signature = sign(out, key_path) if key_path is not None else None
     for rel in sorted(bundle.contents):
         console.print(f"  {rel}", highlight=False)
     for part, why in bundle.absent.items():
         console.print(f"  [yellow]no {part}:[/] {escape(why)}")
-    att = bundle.attestation
-    mandatory = [v for v in plan["policy"]["violations"] if v.get("level") == "mandatory"]
-    style = "green" if att["verdict"] == "compliant" else "bold red"
+    for one in stacks:
+        att = bundle.attestations[one.stack]
+        style = "green" if att["verdict"] == "compliant" else "bold red"
+        console.print(
+            f"  {one.role} {one.stack} ({one.tenants} tenants, {one.config_file} sha256 {one.config_sha256[:12]}): "
+            f"residency [{style}]{att['verdict']}[/] ({att['resources']['count']} resources, "
+            f"{att['destinations']['count']} copy destinations); policy: {bundle.mandatory[one.stack]} mandatory violations"
+        )
+    verdict = bundle.attestation["verdict"]
+    style = "green" if verdict == "compliant" else "bold red"
     console.print(
-        f"residency: [{style}]{att['verdict']}[/] ({att['resources']['count']} resources, "
-        f"{att['destinations']['count']} copy destinations); policy: {len(mandatory)} mandatory violations"
+        f"zone {req.stack}: residency [{style}]{verdict}[/] across {len(stacks)} stack(s); "
+        f"policy: {sum(bundle.mandatory.values())} mandatory violations"
     )
     signed = (
         f"signed ({signature['algorithm']}, key {signature['key_id']})" if signature else "unsigned (no signing key configured)"
     )
     console.print(f"bundle written to {out} (MANIFEST.sha256: {len(bundle.contents)} files; {signed})")
-    return EXIT_GATE if att["verdict"] != "compliant" or mandatory else EXIT_OK
+    return EXIT_GATE if verdict != "compliant" or any(bundle.mandatory.values()) else EXIT_OK
 
 
 def verify(bundle_dir: Path, console: Console | None = None, *, key: Path | None = None, allow_unsigned: bool = False) -> int:

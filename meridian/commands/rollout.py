@@ -13,7 +13,7 @@ import yaml
 from meridian.choices import Target
 from meridian.errors import BadInput
 from meridian.output import Progress, report_console
-from meridian.project import find_project_dir, require_stack
+from meridian.project import find_project_dir, require_zone
 
 DEFAULT_VERSIONS_FILE = Path("loadtests") / "versions.yaml"
 FAULT_KEYS = ("latency_ms", "error_rate")
@@ -118,7 +118,7 @@ def run_rollout(req: RolloutRequest) -> int:
         raise BadInput(f"--users must be 1..10000 (got {req.users})")
     order = parse_region_order(req.region_order)
     project_dir = find_project_dir(req.project_dir)
-    require_stack(project_dir, req.stack)
+    require_zone(project_dir, req.stack)
     # every input file read before any is refused: the stack config, the versions file and the SLO
     # file each name their own mistakes in one run (exit 2), not one per run
     refused: list[BadInput] = []
@@ -144,7 +144,7 @@ def run_rollout(req: RolloutRequest) -> int:
     from meridian.evidence.signature import signing_key_path
 
     key_path = signing_key_path(req.signing_key)
-    slo = objectives.spec_of(project_dir, cfg, slo_file, slo_spec)
+    slo = objectives.spec_of(project_dir, req.stack, cfg, slo_file, slo_spec)
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
     drive.require_canary_api(target)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from meridian.errors import BadInput, GateFailed, MeridianError
 from meridian.output import Format, Progress, report_console
-from meridian.project import find_project_dir, require_stack
+from meridian.project import find_project_dir, require_zone
 
 if TYPE_CHECKING:
     from meridian.targets.sandbox import Manifest
@@ -35,7 +35,7 @@ class SandboxRequest:
 
 def _root(req: SandboxRequest) -> tuple[Path, Path]:
     project_dir = find_project_dir(req.project_dir)
-    require_stack(project_dir, req.stack)
+    require_zone(project_dir, req.stack)
     from meridian.targets.sandbox import root_of
 
     return project_dir, root_of(project_dir, req.stack, req.state_dir)

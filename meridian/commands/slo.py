@@ -8,7 +8,7 @@ from pathlib import Path
 from meridian.choices import Shape, Target
 from meridian.errors import GateFailed
 from meridian.output import report_console
-from meridian.project import find_project_dir, require_stack
+from meridian.project import find_project_dir, require_zone
 from meridian.reports import report_dir
 
 
@@ -61,8 +61,9 @@ def run_slo(req: SloRequest) -> int:
 
     load = LoadSpec(req.shape, req.users, req.spawn_rate, req.duration_s, req.workers)  # validates first
     project_dir = find_project_dir(req.project_dir)
-    require_stack(project_dir, req.stack)
+    require_zone(project_dir, req.stack)
     slo = objectives.load(project_dir, req.stack, req.slo_path)
+    objectives.require_users_for_every_tenant(slo, load.users)
     options = {"state_dir": req.state_dir} if req.target == "sandbox" and req.state_dir else {}
     target = open_target(req.target, req.stack, project_dir, **options)
     out = req.report_dir or report_dir(project_dir, "slo", req.stack)

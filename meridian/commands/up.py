@@ -27,7 +27,7 @@ from meridian.commands.slo import SloBreached, breach_message, not_proven_line
 from meridian.errors import BadInput, GateFailed
 from meridian.evidence.manifest import sha256_of
 from meridian.output import report_console, section
-from meridian.project import find_project_dir, require_stack
+from meridian.project import find_project_dir, require_zone
 from meridian.reports import report_dir
 
 if TYPE_CHECKING:
@@ -89,8 +89,9 @@ def run_up(req: UpRequest) -> int:
         raise BadInput(f"--time-scale must be a number > 0 (got {req.time_scale:g})")
     load = LoadSpec(req.shape, req.users, float(req.users), req.duration_s)
     project_dir = find_project_dir(req.project_dir)
-    require_stack(project_dir, req.stack)
+    require_zone(project_dir, req.stack)
     slo = objectives.load(project_dir, req.stack, req.slo_path)  # bad config or SLO file: exit 2 before any step
+    objectives.require_users_for_every_tenant(slo, load.users)
     if req.target == "aws":
         pulumi_cli()
     console = report_console()

@@ -1,17 +1,26 @@
-"""Evidence bundles: what a release or a drill leaves behind for auditors and SREs.
+"""Evidence bundles: what a release or a drill leaves behind for auditors and SREs, for a zone: its
+platform stack and every cell stack it lists (one front door, database and workload serve them all,
+so the SLO report and the drill speak for the whole zone).
 
-<dir>/bundle.json        what is inside, where each part came from, what is absent and why
-<dir>/plan.json          the offline plan (resources, outputs, policy, cost)
-<dir>/policy.json        the policy pack's report
-<dir>/cost.json          the cost estimate against the caps
-<dir>/residency.json|md  the residency attestation derived from the plan
-<dir>/slo/...            the stack's newest SLO gate report (meridian.reports), if there is one
+<dir>/bundle.json        what is inside, where each part came from, what is absent and why; `stacks`:
+                         every stack of the zone with its config file's sha256, its tenant count,
+                         its plan's sha256 and its own residency and policy verdicts
+<dir>/plan.json          the platform stack's offline plan (resources, outputs, policy, cost)
+<dir>/policy.json        its policy pack report
+<dir>/cost.json          its cost estimate against the caps
+<dir>/residency.json|md  its residency attestation derived from the plan
+<dir>/cells/<cell>/...   the same five files for each cell stack of the zone
+<dir>/slo/...            the zone's newest SLO gate report (meridian.reports), if there is one
 <dir>/drill/...          the drill timeline (JSON, Markdown, PNG), if a drill ran
 <dir>/MANIFEST.sha256    sha256 of every other file (`meridian evidence verify <dir>`)
+
+The bundle's verdicts are the zone's: compliant only if every stack's attestation is, its mandatory
+violations the sum over every stack.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -71,29 +80,54 @@ def git_revision(project_dir: Path) -> dict[str, Any]:
     return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
 
 
+@dataclass(frozen=True, kw_only=True)
+class StackEvidence:
+    """One stack of the zone as the bundle holds it."""
+
+    stack: str
+    role: str  # "platform" or "cell"
+    config_file: str  # Pulumi.<stack>.yaml, as the project holds it
+    config_sha256: str  # of that file's bytes: the config the plan rendered from (a cell's also reads its platform's)
+    tenants: int  # the tenants this stack holds (inline in the platform, or the cell's)
+    plan: dict[str, Any]
+    allowed_regions: list[str]
+    region_exceptions: list[Mapping[str, Any]]
+
+    @property
+    def folder(self) -> str:
+        return "" if self.role == "platform" else f"cells/{self.stack}/"
+
+
+def config_digest(project_dir: Path, stack: str) -> tuple[str, str]:
+    """(file name, sha256 of its bytes) of a stack's config file."""
+    name = f"Pulumi.{stack}.yaml"
+    return name, hashlib.sha256((project_dir / name).read_bytes()).hexdigest()
+
+
 @dataclass
 class Bundle:
     out: Path
-    attestation: dict[str, Any]
+    attestation: dict[str, Any]  # the zone's: per stack in `attestations`
     contents: dict[str, str] = field(default_factory=dict)  # path -> what it is
     absent: dict[str, str] = field(default_factory=dict)  # part -> why
+    attestations: dict[str, dict[str, Any]] = field(default_factory=dict)  # stack -> its attestation
+    mandatory: dict[str, int] = field(default_factory=dict)  # stack -> its mandatory violations
 
 
 def write_bundle(
     out: Path,
     *,
     project_dir: Path,
-    stack: str,
     zone: str,
-    allowed_regions: list[str],
-    region_exceptions: Sequence[Mapping[str, Any]],
-    plan: dict[str, Any],
+    stacks: Sequence[StackEvidence],
     slo_report: Path | None,
     drill_files: list[Path] | None,
 ) -> Bundle:
+    """`stacks`: the zone's platform first, then its cells."""
+    platform = stacks[0]
+    assert platform.role == "platform" and all(s.role == "cell" for s in stacks[1:]), "the platform, then its cells"
     out.mkdir(exist_ok=True)
-    attestation = attest(plan, allowed_regions, region_exceptions, zone)
-    bundle = Bundle(out, attestation)
+    bundle = Bundle(out, {})
 
     def put(rel: str, text: str, what: str) -> None:
         path = out / rel
@@ -104,36 +138,69 @@ def write_bundle(
     def dump(value: Any) -> str:
         return json.dumps(value, indent=1, sort_keys=True, default=str) + "\n"
 
-    put("plan.json", dump(plan), "offline plan: every resource with inputs, region, dependencies; outputs; policy; cost")
-    put("policy.json", dump({"stack": stack, **plan.get("policy", {})}), "policy pack report (violations by rule and level)")
-    put("cost.json", dump(plan.get("cost", {})), "monthly cost estimate per type, region and tenant against the caps")
-    put("residency.json", dump(attestation), f"residency attestation: {attestation['verdict']}")
-    put("residency.md", markdown(attestation), "residency attestation, readable")
+    listed = []
+    for one in stacks:
+        plan, at = one.plan, one.folder
+        attestation = attest(plan, one.allowed_regions, one.region_exceptions, zone)
+        bundle.attestations[one.stack] = attestation
+        bundle.mandatory[one.stack] = sum(
+            1 for v in plan.get("policy", {}).get("violations", []) if v.get("level") == "mandatory"
+        )
+        whose = f"stack {one.stack}'s"
+        put(
+            f"{at}plan.json",
+            dump(plan),
+            f"{whose} offline plan: every resource with inputs, region, dependencies; outputs; policy; cost",
+        )
+        put(f"{at}policy.json", dump({"stack": one.stack, **plan.get("policy", {})}), f"{whose} policy pack report")
+        put(f"{at}cost.json", dump(plan.get("cost", {})), f"{whose} monthly cost estimate per type, region and tenant")
+        put(f"{at}residency.json", dump(attestation), f"{whose} residency attestation: {attestation['verdict']}")
+        put(f"{at}residency.md", markdown(attestation), f"{whose} residency attestation, readable")
+        listed.append(
+            {
+                "stack": one.stack,
+                "role": one.role,
+                "config_file": one.config_file,
+                "config_sha256": one.config_sha256,
+                "tenants": one.tenants,
+                "plan": f"{at}plan.json",
+                "plan_sha256": hashlib.sha256((out / f"{at}plan.json").read_bytes()).hexdigest(),
+                "residency_verdict": attestation["verdict"],
+                "mandatory": bundle.mandatory[one.stack],
+                "policy_evaluated": bool(plan.get("policy", {}).get("evaluated")),
+            }
+        )
+    compliant = all(a["verdict"] == "compliant" for a in bundle.attestations.values())
+    bundle.attestation = {"verdict": "compliant" if compliant else "not compliant", "stacks": len(stacks)}
 
     if slo_report is None:
         bundle.absent["slo"] = (
-            f"no SLO report found at {slo_report_patterns(stack)} (run `meridian slo` or `meridian up`, or pass --slo-report)"
+            f"no SLO report found at {slo_report_patterns(platform.stack)} (run `meridian slo` or `meridian up`, or pass --slo-report)"
         )
     else:
         for src in slo_report_files(slo_report):
             _copy(src, out / "slo" / src.name, bundle, f"SLO report ({slo_report.name})")
     if not drill_files:
-        bundle.absent["drill"] = f"no drill record found under {DRILL_DIR / stack} (run `meridian drill ... --evidence DIR`)"
+        bundle.absent["drill"] = (
+            f"no drill record found under {DRILL_DIR / platform.stack} (run `meridian drill ... --evidence DIR`)"
+        )
     else:
         for src in drill_files:
             _copy(src, out / "drill" / src.name, bundle, "drill timeline")
 
     index = {
         "kind": "meridian-evidence",
-        "version": 1,
-        "stack": stack,
+        "version": 2,  # 2: a zone, every stack of it listed
+        "stack": platform.stack,
         "zone": zone,
+        "stacks": listed,
+        "tenants": sum(s.tenants for s in stacks),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": git_revision(project_dir),
-        "residency_verdict": attestation["verdict"],
+        "residency_verdict": bundle.attestation["verdict"],
         "policy": {
-            "mandatory": sum(1 for v in plan.get("policy", {}).get("violations", []) if v.get("level") == "mandatory"),
-            "evaluated": bool(plan.get("policy", {}).get("evaluated")),
+            "mandatory": sum(bundle.mandatory.values()),
+            "evaluated": all(s["policy_evaluated"] for s in listed),
         },
         "contents": dict(sorted(bundle.contents.items())),
         "absent": bundle.absent,

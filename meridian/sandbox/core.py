@@ -191,6 +191,9 @@ def up(
     )
     if unknown:
         raise SandboxMissing(f"tenant files name tenants stack {stack} does not have: {', '.join(unknown)}")
+    taken = sorted(set(tenant_files) & set(planned.cells))
+    if taken:
+        raise SandboxMissing(f"tenant files named {', '.join(taken)}: a cell of zone {stack} has that file; name another")
     pg_root = root / "pg"
     if fresh and pg_root.exists():
         shutil.rmtree(pg_root)
@@ -289,15 +292,18 @@ def _skeleton(
                 upstream=f"{HOST}:{port[upstream]}",
                 control_url=f"http://{HOST}:{port[fp + '-control']}",
             )
-    # the tenants the services serve are the plan's, with the keys the plan hands them
+    # the tenants the services serve are the zone's (the platform's inline ones, then each cell's
+    # tenant file), with the keys each stack's plan hands them
+    keys, stacks = planned.zone_api_keys(), planned.tenant_stacks(stack)
     tenants = [
         mf.Tenant(
             id=t.id,
             plan=t.plan,
-            api_key=planned.api_keys[t.id],
+            api_key=keys[t.id],
             quota=mf.Quota(gql_qps=t.quota.gql_qps, ingest_eps=t.quota.ingest_eps, storage_gb=t.quota.storage_gb),
+            stack=stacks[t.id],
         )
-        for t in planned.service_settings("primary").tenants
+        for t in planned.zone_settings("primary").tenants
     ]
     return mf.Manifest(
         version=mf.VERSION,
@@ -466,7 +472,7 @@ def object_credentials(root: Path) -> dict[str, str]:
 async def _start_objects(planned: fromplan.PlannedWorkload, doc: mf.Manifest, root: Path, port: dict, started, popen) -> dict:
     """Start the stand-in with what the plan's service settings name, wait for its setup (its out
     file appears whole), and record what it made in the manifest."""
-    spec = objectstore.spec_from_settings((planned.service_settings(role) for role in ("primary", "dr")), role_per_tenant=True)
+    spec = objectstore.spec_from_settings((planned.zone_settings(role) for role in ("primary", "dr")), role_per_tenant=True)
     spec_path, out = Path(doc.objects.spec), root / "run" / "objects.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     with contextlib.suppress(FileNotFoundError):

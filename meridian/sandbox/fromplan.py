@@ -11,8 +11,15 @@ database user's secret becomes the stand-in's copy (meridian.sandbox.objectstore
 stand-in broker's key as the pod's identity; the pod's bind address and port become a free loopback
 port; the image's `python` is this checkout's.
 
-The plan comes from running the program offline in a subprocess (the SDK's runtime state is global),
-cached per stack and program hash under `.meridian/cache/` (it holds the mock run's secrets: 0600).
+A zone is what the sandbox runs: a platform whose config lists cells serves their tenants too, from
+each cell's tenant file (its Secret `meridian-tenants-<cell>`, mounted into the platform's pods). So
+the plan of a platform with cells comes with each cell's rendering of that file per region, from a
+run of the cell's own program whose StackReference reads the platform run's outputs
+(`PlannedCell`): the same bytes `meridian preview --stack <cell>` renders, never a rewrite.
+
+The plan comes from running the program offline in a subprocess per stack (the SDK's runtime state
+is global; the cells in parallel, after their platform), cached per zone and program hash under
+`.meridian/cache/` (it holds the mock run's secrets: 0600).
 """
 
 from __future__ import annotations
@@ -23,17 +30,19 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from components.workload import CANARY_SUFFIX
-from meridian.preflight.workload import DEPLOYMENT, JOB, MountedFile, RenderedContainer
+from components.workload import CANARY_SUFFIX, TENANT_FILE_KEY, tenant_file_secret_name
+from meridian.preflight.workload import DEPLOYMENT, JOB, SECRET, MountedFile, RenderedContainer
 from meridian.sandbox.objectstore import broker_env
 from meridian.sandbox.podrun import FORWARDED_WRITES, Substitutions, settings_path_of
-from service.settings import MigrationSettings, ServiceSettings
+from service.settings import MigrationSettings, ServiceSettings, TenantEntry, load_tenant_file
+from stackconfig.zone import stack_config
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: a platform's plan carries its cells' tenant files
 # What the plan of a stack depends on: the program, the service it renders settings for, the config.
 PROGRAM_GLOBS = ("__main__.py", "Pulumi.yaml", "components/**/*.py", "stackconfig/**/*.py", "service/**/*.py", "service/*.sql")
 
@@ -43,14 +52,43 @@ class PlanUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class PlannedCell:
+    """A cell stack of the zone, as its own plan renders what the platform's service reads of it."""
+
+    tenant_files: dict[str, str]  # role -> its tenant file in that region (the Secret's `tenants.json`), as rendered
+    api_keys: dict[str, str]  # tenant id -> the key the cell's plan hands it
+
+    def entries(self, role: str) -> tuple[TenantEntry, ...]:
+        return load_tenant_file(self.tenant_files[role])
+
+
+@dataclass(frozen=True)
 class PlannedWorkload:
     services: dict[str, RenderedContainer]  # role (primary / dr) -> the Deployment's service container
     migration: RenderedContainer  # the primary region's migration Job container
     master_user: str  # what the migration logs in as (the database resource's master user)
     api_keys: dict[str, str]  # tenant id -> the key the plan hands it (its digest is in the settings)
+    cells: dict[str, PlannedCell] = field(default_factory=dict)  # the cells the platform serves, by stack name
 
     def service_settings(self, role: str) -> ServiceSettings:
         return ServiceSettings.from_dict(json.loads(_settings_file(self.services[role]).content))
+
+    def zone_settings(self, role: str) -> ServiceSettings:
+        """`role`'s settings with every cell's tenants beside the inline ones: what the service in
+        that region serves once it has read its tenant files (what the object stand-in must hold)."""
+        settings = self.service_settings(role)
+        cells = tuple(t for cell in sorted(self.cells) for t in self.cells[cell].entries(role))
+        return dataclasses.replace(settings, tenants=settings.tenants + cells)
+
+    def tenant_stacks(self, platform: str) -> dict[str, str]:
+        """Each tenant of the zone -> the stack holding it, the platform's inline ones first."""
+        out = {t.id: platform for t in self.service_settings("primary").tenants}
+        for cell in sorted(self.cells):
+            out.update({t.id: cell for t in self.cells[cell].entries("primary")})
+        return out
+
+    def zone_api_keys(self) -> dict[str, str]:
+        return {**self.api_keys, **{tid: key for cell in self.cells.values() for tid, key in cell.api_keys.items()}}
 
     def migration_settings(self) -> MigrationSettings:
         return MigrationSettings.from_dict(json.loads(_settings_file(self.migration).content))
@@ -111,9 +149,12 @@ def local_substitutions(
     tenant_files: dict[str, tuple[str, ...]] | None = None,
 ) -> Substitutions:
     """The one place the plan's in-cluster endpoints meet the sandbox's processes (module docstring).
-    `tenant_files`: cell -> the tenants served from its tenant file instead of inline (podrun.Substitutions)."""
+    `tenant_files`: cell -> the tenants served from its tenant file instead of inline (podrun.Substitutions).
+    The zone's cells' tenant files, as their plans render them for `role`'s region, go where the pod
+    mounts them (`cell_files`)."""
     return Substitutions(
         tenant_files=dict(tenant_files or {}),
+        cell_files={cell: planned.cells[cell].tenant_files[role] for cell in sorted(planned.cells)},
         hosts=addresses,
         port=service_port,
         bind_host="127.0.0.1" if service_port is not None else None,
@@ -125,9 +166,18 @@ def local_substitutions(
     )
 
 
+def zone_cells(project_dir: Path, stack: str) -> list[str]:
+    """The cells a platform stack lists (`meridian:cells.names`), as its file says: what its sandbox serves."""
+    cells = (stack_config(project_dir, stack) or {}).get("meridian:cells") or {}
+    names = cells.get("names") if isinstance(cells, dict) else None
+    return sorted(str(n) for n in names) if isinstance(names, list) else []
+
+
 def program_hash(project_dir: Path, stack: str) -> str:
+    """What the zone of `stack` renders from: the program and the stack files of the platform and its cells."""
     digest = hashlib.sha256(f"v{CACHE_VERSION}\0{stack}\0".encode())
-    files = {p for pattern in PROGRAM_GLOBS for p in project_dir.glob(pattern)} | {project_dir / f"Pulumi.{stack}.yaml"}
+    stack_files = {project_dir / f"Pulumi.{s}.yaml" for s in [stack, *zone_cells(project_dir, stack)]}
+    files = {p for pattern in PROGRAM_GLOBS for p in project_dir.glob(pattern)} | stack_files
     for path in sorted(files):
         if path.is_file():
             digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -135,26 +185,52 @@ def program_hash(project_dir: Path, stack: str) -> str:
 
 
 def load(project_dir: Path, stack: str, *, timeout: float = 600) -> PlannedWorkload:
-    """The stack's planned workload, from the cache or a fresh offline run of the program."""
+    """The zone's planned workload (a platform stack's, with its cells'), from the cache or fresh
+    offline runs of the program: the platform first, then its cells in parallel reading its outputs."""
     project_dir = project_dir.resolve()
     cache = project_dir / ".meridian" / "cache"
     path = cache / f"sandbox-plan-{stack}-{program_hash(project_dir, stack)}.json"
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        proc = subprocess.run(
-            [sys.executable, "-m", "meridian.sandbox.fromplan", str(project_dir), stack, str(tmp)],
-            cwd=project_dir,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project_dir), os.environ.get("PYTHONPATH")]))},
-        )
-        if proc.returncode != 0:
+        try:
+            _render_in_subprocess(project_dir, [stack, str(tmp)], stack, timeout)
+            doc = json.loads(tmp.read_text())
+            outputs = doc.pop("platform_outputs", None)
+            if doc["cells"]:
+                tmp.write_text(json.dumps(outputs))  # what the cells' StackReferences read (0600: secrets)
+            doc["cells"] = _render_cells(project_dir, doc["cells"], tmp, timeout) if doc["cells"] else {}
+            tmp.write_text(json.dumps(doc))
+            os.replace(tmp, path)  # atomic: concurrent `up`s of one stack share the result
+        finally:
             tmp.unlink(missing_ok=True)
-            raise PlanUnavailable(f"the offline plan of stack {stack!r} failed:\n{proc.stderr.strip()[-3000:]}")
-        os.replace(tmp, path)  # atomic: concurrent `up`s of one stack share the result
     return _decode(json.loads(path.read_text()))
+
+
+def _render_cells(project_dir: Path, cells: list[str], outputs: Path, timeout: float) -> dict[str, dict]:
+    def one(cell: str) -> dict:
+        out = outputs.with_name(f"{outputs.name}.{cell}")
+        try:
+            _render_in_subprocess(project_dir, [cell, str(out), "--platform-outputs", str(outputs)], cell, timeout)
+            return json.loads(out.read_text())
+        finally:
+            out.unlink(missing_ok=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(cells), os.cpu_count() or 1))) as pool:
+        return dict(zip(cells, pool.map(one, cells), strict=True))
+
+
+def _render_in_subprocess(project_dir: Path, args: list[str], stack: str, timeout: float) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "meridian.sandbox.fromplan", str(project_dir), *args],
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project_dir), os.environ.get("PYTHONPATH")]))},
+    )
+    if proc.returncode != 0:
+        raise PlanUnavailable(f"the offline plan of stack {stack!r} failed:\n{proc.stderr.strip()[-3000:]}")
 
 
 def _decode(doc: dict) -> PlannedWorkload:
@@ -167,6 +243,7 @@ def _decode(doc: dict) -> PlannedWorkload:
         migration=container(doc["migration"]),
         master_user=doc["master_user"],
         api_keys=doc["api_keys"],
+        cells={cell: PlannedCell(**c) for cell, c in doc["cells"].items()},
     )
 
 
@@ -213,9 +290,53 @@ def render(project_dir: Path, stack: str, out: Path) -> None:
     loop = asyncio.get_event_loop()
     keys = loop.run_until_complete(pulumi.Output.from_input(root.outputs["tenant_api_keys"]).future())
     doc = {"services": services, "migration": migrations[0], "master_user": masters.pop(), "api_keys": keys}
+    doc["cells"] = list(cfg.cells.names)
+    if cfg.cells.names:  # what the cells' StackReferences read, as the platform's state would hold it
+        doc["platform_outputs"] = run.wire_outputs
     out.touch(mode=0o600)
     out.write_text(json.dumps(doc))
 
 
+def render_cell(project_dir: Path, cell: str, platform_outputs: Path, out: Path) -> None:
+    """Run a cell's program offline, its StackReference answered with `platform_outputs`, and write
+    what its platform's service reads of it to `out` (0600): its tenant file per region, exactly as
+    its Secret renders it, and its tenants' keys."""
+    import asyncio
+
+    import pulumi
+    from google.protobuf import json_format
+
+    from meridian.engine.plan import Plan
+    from meridian.engine.run import run_program
+    from meridian.preflight.workload import reveal
+    from stackconfig import load_stack
+
+    cfg = load_stack(project_dir, cell)
+    run = run_program(project_dir, cell, stack_outputs={cfg.platform: json.loads(platform_outputs.read_text())})
+    plan = Plan("meridian", cell, run.registrations, run.outputs)
+    role_of = {spec.region: role for role, spec in cfg.regions.both}
+    files: dict[str, str] = {}
+    for r in run.registrations:
+        if r.type != SECRET:
+            continue
+        secret = reveal(json_format.MessageToDict(r.inputs))
+        if (secret.get("metadata") or {}).get("name") != tenant_file_secret_name(cell):
+            continue
+        content = (secret.get("stringData") or {}).get(TENANT_FILE_KEY)
+        if not isinstance(content, str):
+            raise SystemExit(f"{r.urn}: no known {TENANT_FILE_KEY} in the plan")
+        files[role_of[plan.region_of(r)]] = content
+    if set(files) != {"primary", "dr"}:
+        raise SystemExit(f"expected the cell's tenant file Secret in each of its regions, got {sorted(files)}")
+    root = pulumi.runtime.settings.get_root_resource()
+    loop = asyncio.get_event_loop()
+    keys = loop.run_until_complete(pulumi.Output.from_input(root.outputs["tenant_api_keys"]).future())
+    out.touch(mode=0o600)
+    out.write_text(json.dumps({"tenant_files": files, "api_keys": keys}))
+
+
 if __name__ == "__main__":
-    render(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
+    if sys.argv[4:5] == ["--platform-outputs"]:
+        render_cell(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[5]), Path(sys.argv[3]))
+    else:
+        render(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))

@@ -94,6 +94,7 @@ class Tenant:
     plan: str
     api_key: str = field(repr=False)
     quota: Quota
+    stack: str | None = None  # the stack of the zone holding it: the platform (inline) or a cell (None: written before cells)
 
 
 @dataclass

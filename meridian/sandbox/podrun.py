@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from components.workload import TENANTS_DIR
 from meridian.preflight.workload import RenderedContainer, Unknown
-from service.settings import MigrationSettings, ServiceSettings, dump_tenant_file
+from service.settings import MigrationSettings, ServiceSettings, dump_tenant_file, load_tenant_file
 
 SETTINGS_FLAG = "--config"
 
@@ -55,6 +55,10 @@ class Substitutions:
     tenant_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """cell -> tenant ids served from its tenant file (`<tenants dir>/<cell>.json`, as a cell's mounted
     Secret) instead of inline: the service's tenant files exercised with the plan's own entries."""
+    cell_files: dict[str, str] = field(default_factory=dict)
+    """cell -> its tenant file as the cell's plan renders it for this region (the Secret the pod
+    mounts at `<tenants dir>/<cell>.json`): written there byte for byte, unless `tenant_data` stands
+    in for its tenants' keys and roles as for the inline ones."""
 
 
 @dataclass
@@ -140,9 +144,10 @@ def _substitute_settings(text: str, subs: Substitutions, done: list[str], mounts
 def _split_tenants(
     settings: ServiceSettings, changes: dict, subs: Substitutions, done: list[str], mounts: dict[str, str]
 ) -> dict:
-    """The tenants directory where the pod would have it (the cells' mount, or where it would be);
-    `subs.tenant_files`' tenants moved out of the inline settings into their cells' files there."""
-    if settings.tenant_files_dir is None and not subs.tenant_files:
+    """The tenants directory where the pod would have it (the cells' mount, or where it would be),
+    with the zone's cells' tenant files in it (`subs.cell_files`), and `subs.tenant_files`' tenants
+    moved out of the inline settings into files of their own there."""
+    if settings.tenant_files_dir is None and not subs.tenant_files and not subs.cell_files:
         return {}
     inside = settings.tenant_files_dir or TENANTS_DIR  # no cells in the plan: where their mount would be
     local = _remap(inside, mounts)
@@ -150,6 +155,18 @@ def _split_tenants(
         raise Unsubstituted(f"the tenants directory {inside} is under none of the container's mounts")
     changes["tenant_files_dir"] = local
     done.append(f"tenant_files_dir: {inside} -> {local}")
+    clash = sorted(set(subs.tenant_files) & set(subs.cell_files))
+    if clash:
+        raise Unsubstituted(f"tenant_files names {', '.join(clash)}, a cell of the zone with a tenant file of its own")
+    files = {}
+    for cell, rendered in sorted(subs.cell_files.items()):
+        try:
+            entries = load_tenant_file(rendered)
+        except ValueError as exc:
+            raise Unsubstituted(f"the tenant file cell {cell}'s plan renders does not load: {exc}") from None
+        local_entries = [_substitute_tenant(t, subs.tenant_data, done) for t in entries]
+        files[f"{local}/{cell}.json"] = rendered if local_entries == list(entries) else dump_tenant_file(local_entries)
+        done.append(f"cell_files[{cell}]: its plan's tenant file ({len(entries)} tenants) -> {local}/{cell}.json")
     tenants = changes.get("tenants", settings.tenants)
     served = {t.id for t in tenants}
     moved = {tid: cell for cell, ids in subs.tenant_files.items() for tid in ids}
@@ -157,7 +174,6 @@ def _split_tenants(
     if unknown:
         raise Unsubstituted(f"tenant_files names tenants the settings do not serve: {', '.join(unknown)}")
     changes["tenants"] = tuple(t for t in tenants if t.id not in moved)
-    files = {}
     for cell, ids in sorted(subs.tenant_files.items()):
         files[f"{local}/{cell}.json"] = dump_tenant_file([t for t in tenants if t.id in ids])
         done.append(f"tenants {', '.join(ids)}: inline -> the tenant file {cell}.json")

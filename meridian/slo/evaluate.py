@@ -206,6 +206,7 @@ class Verdict:
     checks: list[Check]
     chaos: Stats | None = None  # the requests inside fault windows
     notes: list[str] = field(default_factory=list)
+    stacks: dict[str, Stats] = field(default_factory=dict)  # per stack of the zone: its tenants' requests together
 
     @property
     def failures(self) -> list[Check]:
@@ -401,6 +402,7 @@ def evaluate(
     tenants: dict[str, TenantQuota] | None = None,
     throttled_share: float | None = None,
     window_evidence: Evidence | None = None,
+    stacks: dict[str, str] | None = None,
 ) -> Verdict:
     """Judge `samples` against the objectives.
 
@@ -414,6 +416,9 @@ def evaluate(
     `tenants` (each tenant of the stack and its plan quota), every one of them is judged on its own:
     its error rate against the stack-wide objective, its throttled share against
     `throttled_share`, and a 429 below its quota counts as an error (`reclassify_throttles`).
+    With `stacks` (each tenant of the zone -> the stack holding it: the platform or a cell), each
+    stack's tenants' requests are counted together (`Verdict.stacks`) and judged like a tenant's: a
+    stack whose tenants the run never reached, or the service does not serve, fails by name.
     """
     windows = windows or []
     notes = []
@@ -436,6 +441,11 @@ def evaluate(
     span = (lambda v: _span_outside(v, windows)) if windows else (lambda v: None)  # req/s over the time outside windows
     endpoints = {name: stats(v, span(v)) for name, v in sorted(by_endpoint.items())}
     tenant_stats = {t: stats(v, span(v)) for t, v in sorted(by_tenant.items())}
+    by_stack: dict[str, list[Sample]] = {stack: [] for stack in sorted(set((stacks or {}).values()))}
+    for tenant, v in by_tenant.items():
+        if tenant in (stacks or {}):
+            by_stack[stacks[tenant]] += v
+    stack_stats = {stack: stats(v, span(v)) for stack, v in by_stack.items()}
     checks = []
     if evidence is not None:
         checks.append(
@@ -462,6 +472,9 @@ def evaluate(
             checks.append(_check(f"tenant {tenant}", "error_rate", objectives.error_rate, st, evidence))
         if throttled_share is not None:
             checks.append(_check(f"tenant {tenant}", "throttled_share", throttled_share, st, evidence))
+    for stack, st in stack_stats.items():
+        if objectives.error_rate is not None:
+            checks.append(_check(f"stack {stack}", "error_rate", objectives.error_rate, st, evidence))
     if not samples:
         notes.append("no requests were recorded: nothing shows the objectives are met")
     chaos = None
@@ -477,7 +490,7 @@ def evaluate(
         if chaos_p95_ms is not None:
             checks.append(_check("chaos", "p95_ms", chaos_p95_ms, chaos, window_evidence))
     passed = bool(samples) and all(c.ok for c in checks)
-    return Verdict(passed, overall, endpoints, tenant_stats, checks, chaos, notes)
+    return Verdict(passed, overall, endpoints, tenant_stats, checks, chaos, notes, stack_stats)
 
 
 def timeline(samples: list[Sample], bucket_s: float = 1.0, align_to: float | None = None) -> list[dict]:

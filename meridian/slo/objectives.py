@@ -10,6 +10,7 @@ threshold came from.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -105,8 +106,9 @@ class SloSpec:
     sources: dict[str, str] = field(default_factory=dict)  # objective -> where its threshold was set
     path: str = ""
     evidence: Evidence | None = None  # None: no minimum (only for callers that judge partial data)
-    tenant_quotas: dict[str, TenantQuota] = field(default_factory=dict)  # every tenant of the stack: its plan quota
+    tenant_quotas: dict[str, TenantQuota] = field(default_factory=dict)  # every tenant of the zone: its plan quota
     throttled_share: float | None = None
+    tenant_stacks: dict[str, str] = field(default_factory=dict)  # every tenant of the zone -> the stack holding it
 
 
 # A request slower than this many times the loosest latency objective misses every latency
@@ -155,6 +157,7 @@ def judge(
         window_evidence=window_evidence,
         tenants=spec.tenant_quotas,
         throttled_share=spec.throttled_share,
+        stacks=spec.tenant_stacks,
     )
 
 
@@ -182,10 +185,11 @@ def resolve(
     path: str = "",
     stack_source: str = "stack config",
     tenant_quotas: dict[str, TenantQuota] | None = None,
+    tenant_stacks: dict[str, str] | None = None,
 ) -> SloSpec:
     """The objectives in force: `stack_slo` (a `stackconfig.SloSettings`) for the stack-wide
-    ones, overridden by what `slo_file` sets; `tenant_quotas`: the stack's tenants and the quotas
-    their plans sell (from the stack config)."""
+    ones, overridden by what `slo_file` sets; `tenant_quotas`: the zone's tenants and the quotas
+    their plans sell (from the stack configs); `tenant_stacks`: the stack of the zone holding each."""
     own = slo_file.objectives.model_dump(exclude_none=True)
     merged, sources = {}, {}
     for key in STACK_KEYS:
@@ -204,6 +208,7 @@ def resolve(
         Evidence(slo_file.evidence.min_duration_s, watch=frozenset(slo_file.evidence.watch)),
         dict(tenant_quotas or {}),
         slo_file.tenants.throttled_share,
+        dict(tenant_stacks or {}),
     )
 
 
@@ -224,19 +229,58 @@ def load(project_dir: Path, stack: str, slo_path: Path | None = None) -> SloSpec
         refused.append(exc)
     if refused:
         raise BadInput("\n".join(str(exc) for exc in refused))
-    return spec_of(project_dir, cfg, path, slo_file)
+    return spec_of(project_dir, stack, cfg, path, slo_file)
 
 
-def spec_of(project_dir: Path, cfg, path: Path, slo_file: SloFile) -> SloSpec:
-    """The objectives in force from a validated stack config and a read SLO file."""
-    quotas = {t.id: TenantQuota(cfg.quota_of(t).gql_qps, cfg.quota_of(t).ingest_eps) for t in cfg.tenants}
+def spec_of(project_dir: Path, stack: str, cfg, path: Path, slo_file: SloFile) -> SloSpec:
+    """The objectives in force from a validated stack config (a zone's platform) and a read SLO
+    file, over every tenant of the zone: the gate judges each tenant the zone's front door serves."""
+    quotas, stacks = zone_tenants(project_dir, stack, cfg)
     return resolve(
         slo_file,
         cfg.slo,
         path=shown_path(path, project_dir),
         stack_source=cfg.where("slo"),
         tenant_quotas=quotas,
+        tenant_stacks=stacks,
     )
+
+
+def require_users_for_every_tenant(spec: SloSpec, users: int) -> None:
+    """Each simulated user is one tenant (round-robin, loadtests/tenant_users.py): fewer users than
+    the zone has tenants leaves some never exercised, a verdict that can only fail. Refused before
+    any load (exit 2), naming the count the zone needs."""
+    if users < len(spec.tenant_quotas):
+        per_stack = Counter(spec.tenant_stacks.values())
+        stacks = ", ".join(f"{stack} {n}" for stack, n in sorted(per_stack.items()))
+        raise BadInput(
+            f"--users {users} is fewer than the zone's {len(spec.tenant_quotas)} tenants ({stacks}): each user is one "
+            f"tenant, and every tenant is judged; give --users {len(spec.tenant_quotas)} or more"
+        )
+
+
+def zone_tenants(project_dir: Path, platform: str, cfg) -> tuple[dict[str, TenantQuota], dict[str, str]]:
+    """Every tenant of the zone of `platform` (its config `cfg`): its plan quota and the stack holding
+    it (the platform's inline tenants, then each cell it lists, each cell's config validated).
+    From the configs, never from what a target says it serves: a tenant the service lost is still
+    judged, and fails for want of requests."""
+    from meridian.stackconfig import load_validated
+
+    quotas: dict[str, TenantQuota] = {}
+    stacks: dict[str, str] = {}
+    configs = [(platform, cfg)]
+    for cell in cfg.cells.names:
+        try:
+            configs.append((cell, load_validated(project_dir, cell)))
+        except BadInput as exc:
+            raise BadInput(
+                f"zone {platform}: Pulumi.{platform}.yaml lists the cell {cell} (meridian:cells.names): {exc}"
+            ) from None
+    for stack, one in configs:
+        for t in one.tenants:
+            quotas[t.id] = TenantQuota(one.quota_of(t).gql_qps, one.quota_of(t).ingest_eps)
+            stacks[t.id] = stack
+    return quotas, stacks
 
 
 def shown_path(path: Path, project_dir: Path) -> str:

@@ -103,7 +103,8 @@ def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: 
         "|---|---|---:|---:|---:|---|---|",
     ]
     for c in verdict.checks:
-        stack_wide = c.scope == "all" or c.scope.startswith("tenant ")  # a tenant is judged on the stack-wide numbers
+        # a tenant, and a stack of the zone, is judged on the stack-wide numbers
+        stack_wide = c.scope == "all" or c.scope.startswith(("tenant ", "stack "))
         src = spec.sources.get(c.objective, spec.path or "slo.yaml") if stack_wide else (spec.path or "slo.yaml")
         lines.append(
             f"| {c.scope} | {c.objective} | {fmt_value(c.objective, c.threshold)} | {fmt_value(c.objective, c.measured)} "
@@ -113,6 +114,8 @@ def markdown(title: str, meta: dict, spec: SloSpec, verdict: Verdict, extra_md: 
     lines += [_row(name, s) for name, s in verdict.endpoints.items()]
     if verdict.chaos is not None:
         lines.append(_row("inside fault windows", verdict.chaos))
+    if verdict.stacks:
+        lines += ["", "## Per stack of the zone", "", HEAD] + [_row(t, s) for t, s in verdict.stacks.items()]
     if verdict.tenants:
         lines += ["", "## Per tenant", "", HEAD] + [_row(t, s) for t, s in verdict.tenants.items()]
     lines += (

@@ -42,7 +42,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -106,10 +106,12 @@ def from_stack(
     except ValueError as exc:
         raise BadInput(f"{path}: not JSON ({exc})") from None
     cfg = load_validated(project_dir, stack)
+    cells = [load_validated(project_dir, cell) for cell in cfg.cells.names]
     return AwsTarget(
         stack,
         cfg,
         doc,
+        cells=cells,
         state_file=project_dir / ".meridian" / "drills" / stack / "aws-experiments.json",
         client_factory=client_factory,
         poll_s=poll_s,
@@ -137,11 +139,15 @@ class AwsTarget:
         outputs: dict,
         *,
         state_file: Path,
+        cells: Sequence[StackConfig] = (),
         client_factory: Callable[[str, str], Any] | None = None,
         poll_s: float = 5.0,
         wait_s: float = WAIT_S,
     ):
+        """`cfg`: the zone's platform stack's config; `cells`: its cells' (whose tenants the
+        platform's front door serves too)."""
         self.stack, self.cfg, self.outputs = stack, cfg, outputs
+        self.zone_tenants = [(t, one.quota_of(t)) for one in (cfg, *cells) for t in one.tenants]
         missing = [k for k in ("api_url", "regions", "dr") if k not in outputs]
         dr = outputs.get("dr") or {}
         missing += [f"dr.{k}" for k in ("health_check_ids", "experiment_templates") if k not in dr]
@@ -327,12 +333,12 @@ class AwsTarget:
         except ValueError:
             raise BadInput(f"{KEYS_ENV} is not JSON") from None
         out = []
-        for tenant in self.cfg.tenants:
+        for tenant, quota in self.zone_tenants:  # the zone's: the platform's and every cell's
             if tenant.id in keys:
-                quota = self.cfg.quota_of(tenant)
                 out.append(TenantCredential(tenant.id, tenant.plan, str(keys[tenant.id]), quota.gql_qps, quota.ingest_eps))
         if not out:
-            raise BadInput(f"{KEYS_ENV} names none of the stack's tenants ({', '.join(t.id for t in self.cfg.tenants)})")
+            ids = ", ".join(t.id for t, _ in self.zone_tenants)
+            raise BadInput(f"{KEYS_ENV} names none of the zone's tenants ({ids})")
         return out
 
     def detection_bound_s(self) -> float:
