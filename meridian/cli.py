@@ -160,9 +160,44 @@ def preview(
         help="instead of --stack: the zone's platform stack, then its cells in parallel (one worker per core); "
         "--json names a directory (one plan per stack and zone.json)",
     ),
+    changed: bool = typer.Option(
+        False,
+        "--changed",
+        help="instead of --stack: only the stacks whose preview can differ from --base (platforms whose config changed, "
+        "cells whose tenants changed, every stack when the program or pack changed), each with its diff against the base; "
+        "--json names a directory",
+    ),
+    base: str | None = typer.Option(
+        None, "--base", help="with --changed: the git ref to compare with (default: the merge-base of HEAD and main)"
+    ),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, ZoneRequest, run_preview, run_zone_preview
+
+    if changed or base is not None:
+        from meridian.commands.preview.changed import ChangedRequest, run_changed_preview
+
+        given = {
+            "--zone": zone is not None,
+            "--diagram": diagram is not None,
+            "--bare": bare,
+            "--tenants": tenants is not None,
+            "--diff": diff_base is not None,
+            "--full": full,
+            "--first-preview": first_preview,
+            "--timings": timings,
+            "--base without --changed": not changed,
+        }
+        req = ChangedRequest(
+            project_dir=project_dir,
+            base=base,
+            format=fmt,
+            policy=not no_policy,
+            json_dir=json_path,
+            unsupported=tuple(flag for flag, on in given.items() if on),
+        )
+        _guard(debug, run_changed_preview, req)
+        return
 
     if zone is not None:
         _guard(
