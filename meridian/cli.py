@@ -54,6 +54,7 @@ app = typer.Typer(
 StackOpt = typer.Option("us", "--stack", "-s", help="stack (residency zone): a Pulumi.<stack>.yaml in the project")
 ProjectOpt = typer.Option(None, "--project-dir", help="project directory (default: nearest with Pulumi.yaml)")
 DebugOpt = typer.Option(False, "--debug", help="show tracebacks")
+BaseRefOpt = typer.Option(None, "--base", help="the git ref to compare with (default: the merge-base of HEAD and main)")
 TenantsOpt = typer.Option(
     None, "--tenants", help="replace the stack's tenants with N synthetic ones of the same plan mix (scale runs)"
 )
@@ -167,14 +168,15 @@ def preview(
         "cells whose tenants changed, every stack when the program or pack changed), each with its diff against the base; "
         "--json names a directory",
     ),
-    base: str | None = typer.Option(
-        None, "--base", help="with --changed: the git ref to compare with (default: the merge-base of HEAD and main)"
+    base: str | None = BaseRefOpt,
+    only: str | None = typer.Option(
+        None, "--only", help="with --changed: preview only this stack of the change set (CI's matrix: one job per stack)"
     ),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, ZoneRequest, run_preview, run_zone_preview
 
-    if changed or base is not None:
+    if changed or base is not None or only is not None:
         from meridian.commands.preview.changed import ChangedRequest, run_changed_preview
 
         given = {
@@ -186,7 +188,8 @@ def preview(
             "--full": full,
             "--first-preview": first_preview,
             "--timings": timings,
-            "--base without --changed": not changed,
+            "--base without --changed": not changed and base is not None,
+            "--only without --changed": not changed and only is not None,
         }
         req = ChangedRequest(
             project_dir=project_dir,
@@ -194,6 +197,7 @@ def preview(
             format=fmt,
             policy=not no_policy,
             json_dir=json_path,
+            only=only,
             unsupported=tuple(flag for flag, on in given.items() if on),
         )
         _guard(debug, run_changed_preview, req)
@@ -244,6 +248,19 @@ def preview(
             first_preview=first_preview,
         ),
     )
+
+
+@app.command(cls=Command)
+def changes(
+    base: str | None = BaseRefOpt,
+    project_dir: Path | None = ProjectOpt,
+    fmt: Format = FormatOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Which stacks a change touches against --base, and why (what `preview --changed` previews); nothing runs."""
+    from meridian.commands.preview.changed import run_changes
+
+    _guard(debug, run_changes, project_dir, base, fmt)
 
 
 @app.command(cls=Command)

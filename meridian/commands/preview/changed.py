@@ -56,6 +56,7 @@ class ChangedRequest:
     format: Format = Format.text
     policy: bool = True
     json_dir: Path | None = None  # each previewed stack's head plan and diff
+    only: str | None = None  # one stack of the change set (CI's matrix: a job per stack, a comment per stack)
     unsupported: tuple[str, ...] = ()  # flags given that --changed does not take
 
 
@@ -194,6 +195,11 @@ def run_changed_preview(req: ChangedRequest, console: Console | None = None) -> 
     if req.json_dir is not None and not req.json_dir.is_dir():
         raise BadInput(f"--json {req.json_dir}: with --changed, give an existing directory (a plan and a diff per stack)")
     changes = detect(project, req.base)
+    if req.only is not None:
+        if req.only not in changes.stacks:
+            listed = ", ".join(changes.stacks) or "none"
+            raise BadInput(f"--only {req.only}: not a stack this change touches (stacks it touches: {listed})")
+        changes.stacks = {req.only: changes.stacks[req.only]}
     if text:
         print_selection(changes, console)
     if not changes.stacks:
@@ -213,8 +219,9 @@ def run_changed_preview(req: ChangedRequest, console: Console | None = None) -> 
         for o in outcomes:
             print_outcome(o, console)
     else:
-        console.out(changed_markdown(changes, outcomes), highlight=False, end="")
-    failed = any(o.mandatory or o.diff.cost.head_problems for o in outcomes)
+        console.out(changed_markdown(changes, outcomes, per_stack=req.only is not None), highlight=False, end="")
+    # a mandatory violation, a cost gate or a protected delete: the change cannot go through as planned
+    failed = any(o.diff.blocked or o.diff.cost.head_problems for o in outcomes)
     return EXIT_GATE if failed else EXIT_OK
 
 
@@ -343,6 +350,46 @@ def cost_line(o: StackOutcome) -> str:
     return line
 
 
+def changes_json(changes: ChangeSet) -> dict[str, Any]:
+    """`meridian changes --format json`: what CI makes its matrices from."""
+    stacks = [
+        {
+            "stack": c.stack,
+            "zone": c.zone,
+            "role": c.role,
+            "subset": c.subset,
+            "reasons": c.reasons,
+            "added": c.added,
+            "modified": c.modified,
+            "removed": c.removed,
+            "at_base": c.at_base,
+        }
+        for c in changes.ordered()
+    ]
+    return {
+        "base": {"ref": changes.base.ref, "commit": changes.base.commit},
+        "stacks": stacks,
+        "platforms": [s["stack"] for s in stacks if s["role"] == "platform"],
+        "cells": [s["stack"] for s in stacks if s["role"] == "cell"],
+        "removed_stacks": changes.removed_stacks,
+    }
+
+
+def run_changes(project_dir: Path | None, base: str | None, fmt: Format, console: Console | None = None) -> int:
+    """`meridian changes`: which stacks a change touches and why, nothing previewed."""
+    from meridian.project import find_project_dir
+
+    console = console or report_console()
+    changes = detect(find_project_dir(project_dir), base)
+    if fmt == Format.json:
+        console.out(json.dumps(changes_json(changes), indent=1), highlight=False)
+    elif fmt == Format.markdown:
+        console.out(selection_markdown(changes), highlight=False, end="")
+    else:
+        print_selection(changes, console)
+    return EXIT_OK
+
+
 def print_selection(changes: ChangeSet, console: Console) -> None:
     base = changes.base
     console.print(f"base: {escape(base.ref)} ({base.commit[:12]}); {len(changes.changed_paths)} files changed", highlight=False)
@@ -372,10 +419,10 @@ def print_outcome(o: StackOutcome, console: Console) -> None:
         console.print(f"[bold red]cost gate:[/] {escape(problem)}")
 
 
-def selection_markdown(changes: ChangeSet) -> str:
+def selection_markdown(changes: ChangeSet, marker: str = COMMENT_MARKER) -> str:
     base = changes.base
     out = [
-        COMMENT_MARKER,
+        marker,
         f"## meridian preview --changed: {len(changes.stacks)} stack(s) against `{base.ref}` (`{base.commit[:12]}`)",
         "",
     ]
@@ -388,11 +435,14 @@ def selection_markdown(changes: ChangeSet) -> str:
     return "\n".join(out) + "\n"
 
 
-def changed_markdown(changes: ChangeSet, outcomes: list[StackOutcome]) -> str:
-    """One PR comment: which stacks and why, then per stack its diff, verdict, cost and limits."""
+def changed_markdown(changes: ChangeSet, outcomes: list[StackOutcome], *, per_stack: bool = False) -> str:
+    """One PR comment: which stacks and why, then per stack its diff, verdict, cost and limits.
+    `per_stack` (`--only`): the one stack's comment, under the marker `meridian diff` writes for it."""
+    from meridian.engine.plandiff import COMMENT_MARKER as STACK_MARKER
     from meridian.engine.plandiff import to_markdown
 
-    out = [selection_markdown(changes)]
+    marker = STACK_MARKER.format(stack=outcomes[0].change.stack) if per_stack and outcomes else COMMENT_MARKER
+    out = [selection_markdown(changes, marker)]
     for o in outcomes:
         body = to_markdown(o.diff, title=f"stack `{o.change.stack}` ({o.change.role}, {scope_line(o.change)})")
         lines = body.split("\n")
