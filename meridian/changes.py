@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from meridian.errors import BadInput
-from stackconfig.zone import PLATFORM_KEY, TENANTS_KEY, stack_file
+from stackconfig.zone import FAST_LOADER, PLATFORM_KEY, TENANTS_KEY, stack_file
 
 DEFAULT_BRANCH = "main"
 
@@ -157,7 +157,7 @@ def _config(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = yaml.load(text, Loader=FAST_LOADER) or {}
     except yaml.YAMLError:
         return {}  # unreadable: it differs, and loading the stack reports what is wrong
     config = doc.get("config") if isinstance(doc, dict) else None

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from stackconfig.errors import ConfigError, Problem, StackFileError
 from stackconfig.models import NAMESPACE, ZONE_REGIONS, StackConfig
 from stackconfig.parsing import RawConfig, validate
-from stackconfig.zone import StackTenants, cells_of, stack_file, stack_tenants, unlisted, zone_problems
+from stackconfig.zone import FAST_LOADER, StackTenants, cells_of, stack_file, stack_tenants, unlisted, zone_problems
 
 CELL_KEYS = ("platform", "tenants")  # all a cell stack's file may set of `meridian:`
 
@@ -39,10 +39,14 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise StackFileError(f"{path.name}: file not found in {path.parent}")
     try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}
+    except yaml.YAMLError:  # read again for the error as the pure-Python loader words it, naming the file
         with path.open(encoding="utf-8") as stream:  # a named stream: errors name the file, not "<unicode string>"
-            doc = yaml.safe_load(stream) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"{path.name}: not valid YAML: {exc}") from None
+            try:
+                yaml.safe_load(stream)
+            except yaml.YAMLError as exc:
+                raise StackFileError(f"{path.name}: not valid YAML: {exc}") from None
+        raise
     if not isinstance(doc, dict):
         raise StackFileError(f"{path.name}: top level must be a mapping")
     return doc

@@ -41,9 +41,14 @@ class StackTenants:
         return stack_file(self.stack)
 
 
+# libyaml's safe loader where PyYAML has it (its wheels do): the same documents ~9x faster, which a
+# zone of 10,000 tenants (every stack checks every cell file of its zone) needs
+FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _config_of(path: Path) -> dict[str, Any] | None:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}
     except (OSError, yaml.YAMLError):
         return None
     section = doc.get("config") if isinstance(doc, dict) else None
