@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from meridian.errors import BadInput
-from stackconfig.zone import FAST_LOADER, PLATFORM_KEY, TENANTS_KEY, stack_file
+from stackconfig.zone import FAST_LOADER, PLATFORM_KEY, TENANTS_KEY, stack_file, zone_entry
 
 DEFAULT_BRANCH = "main"
 
@@ -180,9 +180,9 @@ def detect(project_dir: Path, ref: str | None) -> ChangeSet:
     """Every stack whose preview can differ from the base's, and why."""
     base = resolve_base(project_dir, ref)
     paths = changed_paths(base)
-    heads = {s: _config((project_dir / stack_file(s)).read_text(encoding="utf-8")) for s in _stacks_on_disk(project_dir)}
-    zone_of = {s: (c or {}).get(PLATFORM_KEY) or s for s, c in heads.items()}
-    zone_of = {s: z if isinstance(z, str) else s for s, z in zone_of.items()}
+    named = {s: zone_entry(project_dir / stack_file(s)) for s in _stacks_on_disk(project_dir)}
+    zone_of = {s: e[0] if e is not None and isinstance(e[0], str) else s for s, e in named.items()}
+    heads = {s: {PLATFORM_KEY: zone_of[s]} if zone_of[s] != s else {} for s in named}  # the role of each stack
     stacks: dict[str, StackChange] = {}
     removed_stacks: list[str] = []
 
@@ -218,7 +218,7 @@ def detect(project_dir: Path, ref: str | None) -> ChangeSet:
         if stack not in heads:
             removed_stacks.append(stack)
             continue
-        before, after = _config(base.show(path)), heads[stack] or {}
+        before, after = _config(base.show(path)), _config((project_dir / path).read_text(encoding="utf-8")) or {}
         if before is None:
             change = entry(stack)
             change.at_base = False
