@@ -215,14 +215,16 @@ def preview(
                 full=full,
                 timings=timings,
                 first_preview=first_preview,
+                markdown=fmt == Format.markdown,
+                diff_base=diff_base,
                 unsupported=tuple(
                     flag
                     for flag, given in (
                         ("--diagram", diagram),
                         ("--bare", bare),
                         ("--tenants", tenants is not None),
-                        ("--diff", diff_base),
-                        ("--format", fmt != Format.text),
+                        ("--format json", fmt == Format.json),
+                        ("--diff without --format markdown", diff_base is not None and fmt != Format.markdown),
                     )
                     if given
                 ),
