@@ -231,47 +231,53 @@ def preview_changes(project: Path, changes: ChangeSet, policy: bool, tmp: Path, 
     from meridian.engine.plandiff import diff_plans
 
     ordered = changes.ordered()
-    base_dir = extract_base(changes, tmp / "base") if any(c.at_base for c in ordered) else None
-    head_cfg = {c.stack: prepare(c.stack, project, None).cfg for c in ordered}  # exit 2 before any program runs
-    base_cfg = {}
-    for c in ordered:
-        if c.at_base and base_dir is not None:
-            try:
-                base_cfg[c.stack] = prepare(c.stack, base_dir, None).cfg
-            except BadInput as exc:
-                raise BadInput(f"stack {c.stack} at the base {changes.base.ref}: {exc}") from None
     platforms = [c for c in ordered if c.role == "platform"]
     cells = [c for c in ordered if c.role == "cell"]
     workers = max(1, min(os.cpu_count() or 1, 2 * len(ordered)))
     heads: dict[str, Future] = {}
     bases: dict[str, Future] = {}
+    head_outputs: dict[str, Future] = {}
+    base_outputs: dict[str, Future] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+        # the outputs of unchanged platforms whose cells are previewed (the same at the base): first, as
+        # the rest waits for them, while the configs are checked here
+        for zone in sorted({c.zone for c in cells} - {c.stack for c in platforms}):
+            head_outputs[zone] = base_outputs[zone] = pool.submit(platform_outputs, project, zone)
+        base_dir = extract_base(changes, tmp / "base") if any(c.at_base for c in ordered) else None
+        head_cfg = {c.stack: prepare(c.stack, project, None).cfg for c in ordered}  # exit 2 before any stack's preview
+        base_cfg = {}
+        for c in ordered:
+            if c.at_base and base_dir is not None:
+                try:
+                    base_cfg[c.stack] = prepare(c.stack, base_dir, None).cfg
+                except BadInput as exc:
+                    raise BadInput(f"stack {c.stack} at the base {changes.base.ref}: {exc}") from None
 
-        def submit(where: Path, c: StackChange, cfg: Any, tenants: list[str] | None, outputs: dict, side: str) -> Future:
-            overrides = subset_overrides(cfg, tenants, side) if tenants is not None else None
-            if overrides is not None:
-                cfg = prepare_with(where, c.stack, overrides)
+        # what each run renders: the whole stack, or a cell's subset at the change and at the base
+        runs: dict[tuple[str, str], tuple[Path, Any, Overrides | None]] = {}
+        for c in ordered:
+            sides = [("head", project, head_cfg[c.stack], c.head_tenants)]
+            if c.stack in base_cfg:
+                sides.append(("base", base_dir, base_cfg[c.stack], c.base_tenants))
+            for side, where, cfg, tenants in sides:
+                overrides = subset_overrides(cfg, tenants, side) if c.subset else None
+                runs[c.stack, side] = (where, prepare_with(where, c.stack, overrides) if overrides else cfg, overrides)
+
+        def submit(c: StackChange, side: str, outputs: dict) -> Future:
+            where, cfg, overrides = runs[c.stack, side]
             return pool.submit(
                 plan_in_worker, where, c.stack, cfg, overrides, policy=policy, stack_outputs=outputs, subset=c.subset
             )
 
-        # platforms: previewed ones, and the outputs of the others whose cells are previewed
-        zones = sorted({c.zone for c in cells})
-        head_outputs: dict[str, Future] = {}
-        base_outputs: dict[str, Future] = {}
         for c in platforms:
-            heads[c.stack] = head_outputs[c.stack] = submit(project, c, head_cfg[c.stack], None, {}, "head")
+            heads[c.stack] = head_outputs[c.stack] = submit(c, "head", {})
             if c.stack in base_cfg:
-                bases[c.stack] = base_outputs[c.stack] = submit(base_dir, c, base_cfg[c.stack], None, {}, "base")
-        for zone in zones:
-            if zone not in head_outputs:  # the platform did not change: the same outputs at the base
-                head_outputs[zone] = base_outputs[zone] = pool.submit(platform_outputs, project, zone)
+                bases[c.stack] = base_outputs[c.stack] = submit(c, "base", {})
         for c in cells:
-            head_in = {c.zone: _outcome(head_outputs[c.zone], c.zone).wire_outputs}
-            heads[c.stack] = submit(project, c, head_cfg[c.stack], c.head_tenants if c.subset else None, head_in, "head")
+            heads[c.stack] = submit(c, "head", {c.zone: _outcome(head_outputs[c.zone], c.zone).wire_outputs})
             if c.stack in base_cfg:  # a platform previewed has its base outputs; one not changed, the same as now
                 base_in = {c.zone: _outcome(base_outputs.get(c.zone) or head_outputs[c.zone], c.zone).wire_outputs}
-                bases[c.stack] = submit(base_dir, c, base_cfg[c.stack], c.base_tenants if c.subset else None, base_in, "base")
+                bases[c.stack] = submit(c, "base", base_in)
         outcomes = []
         for c in ordered:
             head = _outcome(heads[c.stack], c.stack)
