@@ -174,6 +174,22 @@ def test_onboarding_one_tenant_shows_a_one_cell_diff(tmp_path):
     assert "policy: passed" in comment
 
 
+def test_a_platform_setting_hidden_in_a_cell_file_exits_2_naming_file_and_key(tmp_path):
+    """Never previewed as a tenant change: the cell is whole (meridian.changes) and loading refuses it."""
+    repo = project(tmp_path / "repo")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    path = repo / f"Pulumi.{CELL}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["meridian:force_delete"] = True
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    got = run_meridian("preview", "--changed", "--project-dir", str(repo), timeout=300)
+    assert got.code == 2, got
+    assert f"{CELL} (cell, whole stack): Pulumi.{CELL}.yaml: meridian:force_delete changed" in got.out
+    assert f"Pulumi.{CELL}.yaml: meridian:force_delete: a cell stack's file holds only" in got.err
+
+
 def test_bad_input_exits_2(tmp_path):
     (tmp_path / "Pulumi.yaml").write_text("name: meridian\n")
     got = run_meridian("preview", "--changed", "--project-dir", str(tmp_path))

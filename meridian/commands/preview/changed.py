@@ -238,13 +238,13 @@ def preview_changes(project: Path, changes: ChangeSet, policy: bool, tmp: Path, 
     bases: dict[str, Future] = {}
     head_outputs: dict[str, Future] = {}
     base_outputs: dict[str, Future] = {}
+    head_cfg = {c.stack: prepare(c.stack, project, None).cfg for c in ordered}  # exit 2 before any program runs
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
         # the outputs of unchanged platforms whose cells are previewed (the same at the base): first, as
-        # the rest waits for them, while the configs are checked here
+        # the rest waits for them, while the base is extracted and the subsets' configs are made here
         for zone in sorted({c.zone for c in cells} - {c.stack for c in platforms}):
             head_outputs[zone] = base_outputs[zone] = pool.submit(platform_outputs, project, zone)
         base_dir = extract_base(changes, tmp / "base") if any(c.at_base for c in ordered) else None
-        head_cfg = {c.stack: prepare(c.stack, project, None).cfg for c in ordered}  # exit 2 before any stack's preview
         base_cfg = {}
         for c in ordered:
             if c.at_base and base_dir is not None:
