@@ -58,6 +58,7 @@ ZoneStackOpt = typer.Option(
 )
 ProjectOpt = typer.Option(None, "--project-dir", help="project directory (default: nearest with Pulumi.yaml)")
 DebugOpt = typer.Option(False, "--debug", help="show tracebacks")
+BaseRefOpt = typer.Option(None, "--base", help="the git ref to compare with (default: the merge-base of HEAD and main)")
 TenantsOpt = typer.Option(
     None, "--tenants", help="replace the stack's tenants with N synthetic ones of the same plan mix (scale runs)"
 )
@@ -164,9 +165,47 @@ def preview(
         help="instead of --stack: the zone's platform stack, then its cells in parallel (one worker per core); "
         "--json names a directory (one plan per stack and zone.json)",
     ),
+    changed: bool = typer.Option(
+        False,
+        "--changed",
+        help="instead of --stack: only the stacks whose preview can differ from --base (platforms whose config changed, "
+        "cells whose tenants changed, every stack when the program or pack changed), each with its diff against the base; "
+        "--json names a directory",
+    ),
+    base: str | None = BaseRefOpt,
+    only: str | None = typer.Option(
+        None, "--only", help="with --changed: preview only this stack of the change set (CI's matrix: one job per stack)"
+    ),
 ) -> None:
     """Run the real program offline under mocks: resource tree, counts, policy, cost; exit 1 on a failed gate."""
     from meridian.commands.preview import PreviewRequest, ZoneRequest, run_preview, run_zone_preview
+
+    if changed or base is not None or only is not None:
+        from meridian.commands.preview.changed import ChangedRequest, run_changed_preview
+
+        given = {
+            "--zone": zone is not None,
+            "--diagram": diagram is not None,
+            "--bare": bare,
+            "--tenants": tenants is not None,
+            "--diff": diff_base is not None,
+            "--full": full,
+            "--first-preview": first_preview,
+            "--timings": timings,
+            "--base without --changed": not changed and base is not None,
+            "--only without --changed": not changed and only is not None,
+        }
+        req = ChangedRequest(
+            project_dir=project_dir,
+            base=base,
+            format=fmt,
+            policy=not no_policy,
+            json_dir=json_path,
+            only=only,
+            unsupported=tuple(flag for flag, on in given.items() if on),
+        )
+        _guard(debug, run_changed_preview, req)
+        return
 
     if zone is not None:
         _guard(
@@ -180,14 +219,16 @@ def preview(
                 full=full,
                 timings=timings,
                 first_preview=first_preview,
+                markdown=fmt == Format.markdown,
+                diff_base=diff_base,
                 unsupported=tuple(
                     flag
                     for flag, given in (
                         ("--diagram", diagram),
                         ("--bare", bare),
                         ("--tenants", tenants is not None),
-                        ("--diff", diff_base),
-                        ("--format", fmt != Format.text),
+                        ("--format json", fmt == Format.json),
+                        ("--diff without --format markdown", diff_base is not None and fmt != Format.markdown),
                     )
                     if given
                 ),
@@ -213,6 +254,19 @@ def preview(
             first_preview=first_preview,
         ),
     )
+
+
+@app.command(cls=Command)
+def changes(
+    base: str | None = BaseRefOpt,
+    project_dir: Path | None = ProjectOpt,
+    fmt: Format = FormatOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Which stacks a change touches against --base, and why (what `preview --changed` previews); nothing runs."""
+    from meridian.commands.preview.changed import run_changes
+
+    _guard(debug, run_changes, project_dir, base, fmt)
 
 
 @app.command(cls=Command)

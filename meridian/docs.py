@@ -28,6 +28,7 @@ from meridian.errors import BadInput
 from meridian.project import platform_stacks_of
 
 BENCH_RESULTS = Path("benchmarks") / "results" / "preview_scale.json"
+CHANGED_RESULTS = Path("benchmarks") / "results" / "changed_preview.json"  # benchmarks/changed_preview.py
 # Timings describe a program of a given size: within this share of its resource count they still do
 # (a resource more or less moves no figure); beyond it they are stale and `make bench` must re-measure.
 BENCH_SIZE_TOLERANCE = 0.05
@@ -85,8 +86,15 @@ def stack_facts(project_dir: Path) -> dict[str, StackFacts]:
 
 
 def load_bench(project_dir: Path) -> dict[str, Any] | None:
+    """`make bench`'s results: preview_scale's, with changed_preview's under `changed_preview` (if any)."""
     path = project_dir / BENCH_RESULTS
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    bench = json.loads(path.read_text())
+    changed = project_dir / CHANGED_RESULTS
+    if changed.is_file():
+        bench["changed_preview"] = json.loads(changed.read_text())
+    return bench
 
 
 # --- the sections -------------------------------------------------------------------------------
@@ -184,6 +192,40 @@ def _scale_results(bench: dict[str, Any] | None) -> str:
     return "\n".join(out)
 
 
+def _changed_results(bench: dict[str, Any] | None) -> str:
+    changed = (bench or {}).get("changed_preview")
+    if changed is None:
+        return f"No results yet: run `make bench` (writes `{CHANGED_RESULTS}`), then `meridian docs --write`."
+    load = changed["load_avg_1m"]
+    context = f"; load average {load[0]:g} at the start, {load[1]:g} at the end"
+    if max(load) > changed["cpus"]:
+        context += (
+            f". The machine was busy (load above its {changed['cpus']} cores): these times say nothing against the"
+            " 30 s target; re-run on a quiet machine"
+        )
+    out = [
+        f"Measured {changed['date']} at commit `{changed['commit']}` on {changed['cpus']} cores"
+        f" (`make bench`, `benchmarks/changed_preview.py`){context}.",
+        "",
+        "| zone tenants | cells | tenant changed | `--changed` s | CPU s | target s | previewed |",
+        "|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for row in changed["rows"]:
+        previewed = "; ".join(row["previewed"]).replace("|", "/")
+        out.append(
+            f"| {row['tenants']:,} | {row['cells']} | {row['changed']} | {row['seconds']:.1f} | {row['cpu_s']:.1f} | "
+            f"< {changed['seconds_target']:g} | {previewed} |"
+        )
+    if changed.get("ratio") is not None:
+        first, last = changed["rows"][0]["tenants"], changed["rows"][-1]["tenants"]
+        out += [
+            "",
+            f"Ratio {last:,} / {first:,} tenants: **{changed['ratio']:.2f}** by wall time, {changed['cpu_ratio']:.2f} by CPU"
+            f" seconds (target <= {changed['ratio_target']:g}).",
+        ]
+    return "\n".join(out)
+
+
 @dataclass(frozen=True)
 class Section:
     path: str  # relative to the project
@@ -197,6 +239,7 @@ SECTIONS = (
     Section("docs/topology/apac.md", "topology-apac", lambda facts, _: _topology(facts, "apac")),
     Section("docs/offline-engine.md", "stack-counts", lambda facts, _: _stack_counts(facts)),
     Section("docs/benchmarks.md", "scale-results", lambda _, bench: _scale_results(bench)),
+    Section("docs/benchmarks.md", "changed-results", lambda _, bench: _changed_results(bench)),
     Section("docs/config.md", "config-reference", lambda *_: config_reference()),
     Section("docs/config.md", "pack-settings", lambda *_: pack_settings()),
 )

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
-from stackconfig import Overrides, as_written
+from stackconfig import Overrides, TenantSpec, as_written
 
 MAX_TENANTS = 5000
+
+
+def synthetic_tenants(templates: Sequence[TenantSpec], count: int) -> list[TenantSpec]:
+    """N tenants of the mix: each a copy of a template (plan, tier, budget, quota kept) under a
+    numbered id (`acme-0042`), cycling through the templates (`--tenants N`, benchmarks' zones)."""
+    width = len(str(max(count - 1, 0)))
+    out = []
+    for i in range(count):
+        template = templates[i % len(templates)]
+        out.append(template.model_copy(update={"id": f"{template.id[:24].rstrip('-')}-{i:0{width}d}"}))
+    return out
 
 
 def tenant_overrides(project_dir: Path, stack: str, count: int) -> Overrides:
@@ -21,11 +33,7 @@ def tenant_overrides(project_dir: Path, stack: str, count: int) -> Overrides:
     templates = cfg.tenants
     if count and not templates:
         raise BadInput(f"stack {stack!r} has no tenants to take a plan mix from")
-    width = len(str(max(count - 1, 0)))
-    tenants = []
-    for i in range(count):
-        template = templates[i % len(templates)]
-        tenants.append(template.model_copy(update={"id": f"{template.id[:24].rstrip('-')}-{i:0{width}d}"}))
+    tenants = synthetic_tenants(templates, count)
     headroom = cfg.cost.stack_cap_usd - sum(t.monthly_budget_usd for t in cfg.tenants)
     budgets = sum(t.monthly_budget_usd for t in tenants)
     cost = cfg.cost.model_copy(update={"stack_cap_usd": max(cfg.cost.stack_cap_usd, math.ceil(budgets + headroom))})

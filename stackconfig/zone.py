@@ -10,6 +10,7 @@ A stack file that cannot be read is skipped here: loading that stack reports it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +42,14 @@ class StackTenants:
         return stack_file(self.stack)
 
 
+# libyaml's safe loader where PyYAML has it (its wheels do): the same documents ~9x faster, which a
+# zone of 10,000 tenants (every stack checks every cell file of its zone) needs
+FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _config_of(path: Path) -> dict[str, Any] | None:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}
     except (OSError, yaml.YAMLError):
         return None
     section = doc.get("config") if isinstance(doc, dict) else None
@@ -69,15 +75,32 @@ def stack_tenants(stack: str, entries: Any) -> StackTenants:
     return StackTenants(stack, ids, budgets)
 
 
+_ZONE_ENTRIES: dict[tuple[str, str], tuple[Any, StackTenants] | None] = {}
+
+
+def zone_entry(path: Path) -> tuple[Any, StackTenants] | None:
+    """(the platform a stack file names or None, its tenants' ids and budgets), or None when it
+    cannot be read; kept per file name and content: every stack of a zone of 10,000 tenants reads
+    every cell file of the zone (and a base commit's copy of a file is the same file)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    key = (path.name, hashlib.sha256(data).hexdigest())
+    if key not in _ZONE_ENTRIES:
+        config = _config_of(path)
+        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        _ZONE_ENTRIES[key] = None if config is None else (config.get(PLATFORM_KEY), stack_tenants(stack, config.get(TENANTS_KEY)))
+    return _ZONE_ENTRIES[key]
+
+
 def cells_of(project_dir: Path, platform: str) -> list[StackTenants]:
     """Every cell stack file of the project that names `platform` as its platform, sorted by name."""
     found = []
     for path in sorted(project_dir.glob("Pulumi.*.yaml")):
-        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        config = _config_of(path)
-        if config is None or config.get(PLATFORM_KEY) != platform:
-            continue
-        found.append(stack_tenants(stack, config.get(TENANTS_KEY)))
+        entry = zone_entry(path)
+        if entry is not None and entry[0] == platform:
+            found.append(entry[1])
     return found
 
 

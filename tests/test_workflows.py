@@ -30,7 +30,9 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 CI_DOC = ROOT / "docs" / "ci.md"
 STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 # Stacks that are no cell: what deploys, drifts and drills run on (a cell is updated after its platform,
-# with the CLI, until the workflows run cells in order: docs/ci.md)
+# with the CLI, until the workflows run cells in order: docs/ci.md); a PR previews the stacks it touches
+CHANGED_MATRIX = "${{ fromJSON(needs.changes.outputs.stacks) }}"
+CELLS_MATRIX = "${{ fromJSON(needs.cells.outputs.cells) }}"  # deploy: the changed cells, after their platform
 PLATFORMS = sorted(
     s for s in STACKS if "meridian:platform" not in (yaml.safe_load((ROOT / f"Pulumi.{s}.yaml").read_text())["config"])
 )
@@ -200,7 +202,10 @@ def test_every_expression_refers_to_something_that_exists(workflows):
         inputs = set((wf["on"].get("workflow_dispatch") or {}).get("inputs", {}) if isinstance(wf["on"], dict) else {})
         env = set(wf.get("env", {})) | set(job.get("env", {}))
         matrix = job.get("strategy", {}).get("matrix", {})
-        matrix_keys = set(matrix) - {"include", "exclude"} | {k for inc in matrix.get("include", []) for k in inc}
+        included = matrix.get("include", [])
+        if included == CELLS_MATRIX:  # deploy's cells: the {stack, zone} objects its cells job writes
+            included = [{"stack": "", "zone": ""}]
+        matrix_keys = set(matrix) - {"include", "exclude"} | {k for inc in included for k in inc}
         seen_steps: set[str] = set()
         for step in job.get("steps", []):
             found: list[str] = []
@@ -236,11 +241,15 @@ def test_every_expression_refers_to_something_that_exists(workflows):
 
 
 def matrix_stacks(job) -> list[str] | None:
+    if job.get("strategy", {}).get("matrix", {}).get("include") == CELLS_MATRIX:
+        return ["changed cells"]
     stack = job.get("strategy", {}).get("matrix", {}).get("stack")
     if stack is None:
         return None
     if isinstance(stack, list):
         return stack
+    if stack == CHANGED_MATRIX:  # the PR's: the stacks `meridian changes` names (the changes job)
+        return ["changed"]
     if stack == "${{ fromJSON(needs.planned.outputs.stacks) }}":  # deploy: the stacks the plan job planned
         return sorted(k.removeprefix("planned_") for k in load(ROOT / ".github/workflows/deploy.yml")["jobs"]["plan"]["outputs"])
     default = re.search(r"'(\[[^']*\])'\s*\)\s*\}\}\s*$", stack)  # fromJSON(<one stack chosen> || '["us", ...]')
@@ -253,13 +262,91 @@ def test_every_stack_matrix_covers_exactly_the_projects_stacks(workflows):
     matrices = {f"{name}:{job_id}": matrix_stacks(job) for name, job_id, job in jobs(workflows)}
     matrices = {k: v for k, v in matrices.items() if v is not None}
     assert {"preview.yml:preview", "deploy.yml:deploy", "drill.yml:dry-run", "drill.yml:sandbox"} <= set(matrices)
-    previews = {"preview.yml:preview", "preview.yml:aws-preview"}  # every PR previews every stack, cells too
+    previews = {"preview.yml:preview", "preview.yml:aws-preview"}  # a PR previews the stacks it touches, cells too
+    cells = {"deploy.yml:plan-cells", "deploy.yml:deploy-cells"}  # the changed cells, after their platform
     for where, stacks in matrices.items():
-        assert sorted(stacks) == (STACKS if where in previews else PLATFORMS), where
+        want = ["changed"] if where in previews else ["changed cells"] if where in cells else PLATFORMS
+        assert sorted(stacks) == want, where
     for name, wf in workflows.items():
         dispatch = (wf["on"].get("workflow_dispatch") or {}).get("inputs", {})
         if "stack" in dispatch:
             assert sorted(set(dispatch["stack"]["options"]) - {"all"}) == PLATFORMS, name
+
+
+def changes_step(workflows) -> dict:
+    return next(s for s in workflows["preview.yml"]["jobs"]["changes"]["steps"] if s.get("id") == "changes")
+
+
+def repo_with_one_tenant_added(tmp_path: Path) -> tuple[Path, str]:
+    """The project's stack files committed on main, then one tenant added to the example cell; its
+    `.venv/bin/meridian` is this checkout's CLI."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("Pulumi.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS)):
+        shutil.copy(ROOT / name, repo / name)
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=repo, check=True)
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    cell = repo / "Pulumi.us-cell-001.yaml"
+    cell.write_text(cell.read_text() + "    - {id: pied-piper, plan: starter, monthly_budget_usd: 50, data_tier: pool}\n")
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    (repo / ".venv" / "bin" / "meridian").write_text(f'#!/bin/sh\nexec {sys.executable} -m meridian "$@"\n')
+    (repo / ".venv" / "bin" / "meridian").chmod(0o755)
+    (repo / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    return repo, base
+
+
+def run_step(step: dict, repo: Path, tmp_path: Path, **env: str) -> tuple[str, str]:
+    """A step's script in `repo` as the runner runs it (bash -e): what it wrote to GITHUB_OUTPUT and the summary."""
+    for name in ("output", "summary"):
+        (tmp_path / name).write_text("")
+    env = {
+        **os.environ,
+        **env,
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return (tmp_path / "output").read_text(), (tmp_path / "summary").read_text()
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq (on GitHub's ubuntu runners) is not installed here")
+def test_the_pr_matrix_is_the_stacks_meridian_changes_names(workflows, tmp_path):
+    """The changes job's script, run on a repository where one cell's tenant was added: its output
+    is the one-cell matrix the preview jobs run on."""
+    job = workflows["preview.yml"]["jobs"]["changes"]
+    assert job["outputs"]["stacks"] == "${{ steps.changes.outputs.stacks }}"
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == "0", "the base commit must be in the clone"
+    repo, base = repo_with_one_tenant_added(tmp_path)
+    output, summary = run_step(changes_step(workflows), repo, tmp_path, BASE_SHA=base)
+    assert output == 'stacks=["us-cell-001"]\n'
+    assert "its tenants changed: added pied-piper" in summary
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq (on GitHub's ubuntu runners) is not installed here")
+def test_deploy_updates_the_changed_cells_after_every_platform(workflows, tmp_path):
+    wf = workflows["deploy.yml"]["jobs"]
+    cells, plan, deploy = wf["cells"], wf["plan-cells"], wf["deploy-cells"]
+    assert cells["needs"] == ["planned", "deploy"] and "needs.deploy.result == 'success'" in cells["if"]
+    assert plan["needs"] == "cells" and deploy["needs"] == ["cells", "plan-cells"]
+    assert "needs.plan-cells.result == 'success'" in deploy["if"] and "environment" not in plan
+    assert deploy["environment"] == "${{ matrix.zone }}", "a cell deploys behind its zone's environment"
+    gate = next(s for s in plan["steps"] if "meridian preview --stack" in s.get("run", ""))
+    assert "--changed" not in gate["run"], "at merge the whole cell is judged (what a PR's subset left to it)"
+    step = next(s for s in cells["steps"] if s.get("id") == "cells")
+    repo, base = repo_with_one_tenant_added(tmp_path)
+    output, _ = run_step(step, repo, tmp_path, BEFORE=base, DEPLOYED='["us", "eu", "apac"]')
+    assert output == 'cells=[{"stack":"us-cell-001","zone":"us"}]\n'
+    output, _ = run_step(step, repo, tmp_path, BEFORE=base, DEPLOYED='["eu"]')
+    assert output == "cells=[]\n", "a cell whose platform was not deployed waits"
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "x"], cwd=repo, check=True)
+    output, _ = run_step(step, repo, tmp_path, BEFORE="", DEPLOYED='["us"]')  # by hand: every cell of the platform
+    assert output == 'cells=[{"stack":"us-cell-001","zone":"us"}]\n'
 
 
 def test_the_pr_comment_is_found_by_the_marker_meridian_diff_writes(workflows):
@@ -268,8 +355,8 @@ def test_the_pr_comment_is_found_by_the_marker_meridian_diff_writes(workflows):
         assert step["env"]["MARKER"] == COMMENT_MARKER.format(stack="${{ matrix.stack }}")
         assert "startsWith(MARKER)" in step["with"]["script"] and "updateComment" in step["with"]["script"]
     step = comment_step(workflows, "preview")
-    runs = [s["run"] for _, _, s in steps(workflows) if "meridian diff" in s.get("run", "")]
-    assert runs and "--markdown out/comment.md" in runs[0]
+    runs = [s["run"] for _, _, s in steps(workflows) if "meridian preview --changed" in s.get("run", "")]
+    assert runs and '--only "$STACK" --format markdown' in runs[0] and "> out/comment.md" in runs[0]
     assert "out/comment.md" in step["with"]["script"]
 
 
@@ -412,7 +499,7 @@ def test_meridian_and_make_commands_in_the_workflows_are_accepted(workflows):
     commands = workflow_commands(workflows)
     assert {c.args[0] for c in commands if c.tool == "meridian"} >= {
         "preview",
-        "diff",
+        "changes",
         "slo",
         "drill",
         "evidence",
@@ -660,7 +747,7 @@ def test_every_stack_s_aws_verdict_replaces_its_running_line_even_when_an_offlin
     # The preview legs post "running" for the AWS line whatever their gate says, so the job that
     # replaces it must run after a failed leg too (but not after a cancel: then nothing was posted).
     job = workflows["preview.yml"]["jobs"]["aws-preview"]
-    assert job["needs"] == "preview"
+    assert job["needs"] == ["changes", "preview"]
     condition = job["if"].removeprefix("${{").removesuffix("}}").strip()
     assert condition.startswith("!cancelled() && "), job["if"]
     posted = comment_step(workflows, "preview")
@@ -709,7 +796,8 @@ def test_nothing_queues_behind_the_stack_lock_where_a_deploy_may_be_pending(work
     # (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/control-the-concurrency-of-workflows-and-jobs).
     # So only deploy may queue on deploy-<stack>; every other job there checks first.
     for name, job_id, job in jobs(workflows):
-        if not job.get("concurrency", {}).get("group", "").startswith("deploy-") or (name, job_id) == ("deploy.yml", "deploy"):
+        deploys = {("deploy.yml", "deploy"), ("deploy.yml", "deploy-cells")}  # the deploy's own queue on its lock
+        if not job.get("concurrency", {}).get("group", "").startswith("deploy-") or (name, job_id) in deploys:
             continue
         assert job["needs"] == "stack-free", f"{name}:{job_id} queues on the deploy lock unchecked"
         free = workflows[name]["jobs"]["stack-free"]
@@ -730,12 +818,12 @@ def test_nothing_queues_behind_the_stack_lock_where_a_deploy_may_be_pending(work
 
 
 def test_the_pr_preview_installs_only_the_preview_set_and_caches_what_installs_it(workflows):
-    # the preview job runs `meridian preview`, `preflight` and `diff`, which need only the base set
+    # the preview job runs `meridian preview --changed` and `preflight`, which need only the base set
     # (tests/test_extras.py); the Makefile installs with uv, whose cache is ~/.cache/uv (uv docs,
     # "Caching": https://docs.astral.sh/uv/concepts/cache/), which setup-python's `cache: pip` does not keep
     job = workflows["preview.yml"]["jobs"]["preview"]
     runs = "\n".join(s.get("run", "") for s in job["steps"])
-    assert "make setup-preview" in runs and "make -C base setup-preview" in runs
+    assert "make setup-preview" in runs
     assert not re.search(r"make (-C base )?setup(?!-)", runs), "the whole harness installed for a preview"
     py = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
     assert "cache" not in py.get("with", {}), "a pip cache for an install pip does not do"

@@ -27,6 +27,8 @@ class ZoneRequest:
     full: bool = False
     timings: bool = False
     first_preview: bool = False
+    markdown: bool = False  # one PR comment on stdout (zonecomment.py) instead of the tree and table
+    diff_base: Path | None = None  # a base zone's --json DIR: each stack's diff in the comment
     unsupported: tuple[str, ...] = ()  # flags given that a zone preview does not take
 
 
@@ -158,11 +160,17 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
             f"--zone previews every stack of the zone as text and --json DIR; it does not take {', '.join(req.unsupported)}"
         )
     console = console or report_console()
+    document, console = (console, report_console(stderr=True)) if req.markdown else (None, console)
     project = find_project_dir(req.project_dir)
     if req.json_dir is not None and not req.json_dir.is_dir():
         raise BadInput(f"--json {req.json_dir}: with --zone, give an existing directory (one plan per stack and zone.json)")
     prepared = zone_stacks(project, req.zone)
     cells = [s for s in prepared if s != req.zone]
+    base = None
+    if req.diff_base is not None:
+        from meridian.commands.preview.zonecomment import load_zone_base
+
+        base = load_zone_base(req.diff_base, req.zone)  # bad input before the (slow) previews
 
     def job(pool, stack: str, outputs: dict[str, dict[str, Any]]):
         return pool.submit(
@@ -202,7 +210,12 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
     seconds = time.perf_counter() - started
     ordered = [previews[s] for s in prepared]
     problems = zone_reference_problems(req.zone, [previews[c] for c in cells])
-    print_zone(req.zone, ordered, problems, seconds, console)
+    if document is not None:
+        from meridian.commands.preview.zonecomment import zone_markdown
+
+        document.out(zone_markdown(req.zone, ordered, problems, base), highlight=False, end="")
+    else:
+        print_zone(req.zone, ordered, problems, seconds, console)
     if req.json_dir is not None:
         index = zone_index(req.zone, ordered, problems, {s: prepared[s].cfg for s in prepared})
         for p in ordered:
