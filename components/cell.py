@@ -65,6 +65,7 @@ def compose_cell(stack: str, cfg: StackConfig, handles: CellHandles, providers: 
         k8s_provider = cluster_provider(
             f"{stack}-{region}-k8s",
             ClusterAccess(region=region, cluster_name=h.cluster_name, endpoint=h.cluster_endpoint, ca_data=h.cluster_ca_data),
+            secrets_mutable=True,  # the tenant file is mounted by its fixed name: updated in place, never deleted and created
         )
         slices = compose_tenant_slices(
             stack,

@@ -192,6 +192,23 @@ def test_the_platform_mounts_the_tenant_file_the_cell_renders(zone_plans):
             assert "/etc/meridian/tenants" in mounted
 
 
+def test_the_cells_tenant_file_is_updated_in_place_and_the_platforms_settings_replaced(zone_plans):
+    """The cell's Secret has a fixed name the platform's pods mount: its provider must patch it
+    (enableSecretMutable), never delete and create it. The platform's settings Secrets are
+    auto-named and rolled by the Deployment: their provider keeps the default."""
+    cell_providers = [r for r in zone_plans[CELL]["resources"] if r["type"] == "pulumi:providers:kubernetes"]
+    assert len(cell_providers) == 2
+    for provider in cell_providers:
+        assert provider["inputs"].get("enableSecretMutable") in (True, "true"), provider["name"]
+    platform = [r for r in zone_plans["us"]["resources"] if r["type"] == "pulumi:providers:kubernetes"]
+    assert platform and all("enableSecretMutable" not in r["inputs"] for r in platform)
+    secrets = [r for r in zone_plans[CELL]["resources"] if r["type"] == "kubernetes:core/v1:Secret"]
+    names = [f"pulumi:providers:kubernetes::{p['name']}" for p in cell_providers]
+    assert len(secrets) == 2 and all(any(n in r["provider"] for n in names) for r in secrets)
+    settings = [r for r in zone_plans["us"]["resources"] if r["type"] == "kubernetes:core/v1:Secret"]
+    assert settings and all("name" not in r["inputs"]["metadata"] for r in settings)  # auto-named: created before deleted
+
+
 def test_a_cells_resources_carry_the_platforms_stack_tag(zone_plans):
     """What the platform finds by `meridian:stack` (the enforcer's tenant keys, the replication roles'
     keys, the backup selection, the zone budget) covers the cell without the platform listing it."""
