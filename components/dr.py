@@ -346,6 +346,9 @@ def replicate_bucket(
     )
 
 
+DISASTER_RECOVERY_TYPE = "meridian:dr:DisasterRecovery"
+
+
 class DisasterRecovery(pulumi.ComponentResource):
     vault_arns: dict[str, pulumi.Output[str]]  # region -> vault ARN
     backup_plan_id: pulumi.Output[str]
@@ -354,7 +357,7 @@ class DisasterRecovery(pulumi.ComponentResource):
     experiment_template_ids: dict[str, pulumi.Output[str]]  # scenario -> FIS template id
 
     def __init__(self, name: str, args: DisasterRecoveryArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:dr:DisasterRecovery", name, None, opts)
+        super().__init__(DISASTER_RECOVERY_TYPE, name, None, opts)
         self._name, self._args = name, args
         owners = [p.role for p in args.bucket_pairs if p.shared_role is None] + [r.name for r in args.shared_replication_roles]
         for owner in owners:
@@ -520,7 +523,12 @@ class DisasterRecovery(pulumi.ComponentResource):
             replication=ReplicationSettings(
                 time_control=args.replication_time_control, delete_markers=args.replicate_delete_markers
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, depends_on=[policy, *pair.depends_on]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.primary.provider,
+                depends_on=[policy, *pair.depends_on],
+                aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)],  # a silo tenant moved in from a cell
+            ),
         )
         return role.arn
 

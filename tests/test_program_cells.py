@@ -150,19 +150,20 @@ def test_the_cell_stands_on_the_platforms_handles(zone_plans):
     resources = _by_name(cell)
     for role, region in (("primary", "us-east-1"), ("dr", "us-west-2")):
         h = handles["regions"][role]
-        association = resources[f"{CELL}-{region}-t-hooli-identity"]["inputs"]
+        association = resources[f"us-{region}-t-hooli-identity"]["inputs"]
         assert association["roleArn"] == h["identity_role_arn"] and association["clusterName"] == h["cluster_name"]
-        assert resources[f"{CELL}-{region}-t-stark-silo-bucket"]["inputs"]["bucket"] == f"{h['silo_bucket_prefix']}t-stark"
+        assert resources[f"us-{region}-t-stark-silo-bucket"]["inputs"]["bucket"] == f"{h['silo_bucket_prefix']}t-stark"
         secret = resources[f"{CELL}-{region}-tenant-file"]["inputs"]
         assert secret["metadata"] == {
             "labels": {"meridian.io/cell": CELL},
             "name": f"meridian-tenants-{CELL}",
             "namespace": "platform",
         }
-    replication = resources[f"{CELL}-dr-t-stark-replication"]["inputs"]
+    replication = resources["us-dr-t-stark-replication"]["inputs"]
     assert replication["role"] == handles["silo_replication_role_arn"]
-    budget = resources[f"{CELL}-cost-tenant-hooli"]["inputs"]
-    assert budget["namePrefix"] == "us-cost-tenant-hooli-"  # the platform's cap enforcer reads budgets by this prefix
+    budget = resources["us-cost-tenant-hooli"]["inputs"]
+    # auto-named from its logical name, as the platform's: under the prefix the platform's cap enforcer reads
+    assert "name" not in budget and "namePrefix" not in budget
     assert budget["notifications"][0]["subscriberSnsTopicArns"] == [handles["budget_alerts_topic_arn"]]
     enforcer = next(r for r in platform["resources"] if r["name"] == "us-cost-enforcer")["inputs"]
     assert enforcer["environment"]["variables"]["BUDGET_PREFIX"] == "us-cost-tenant-"
@@ -219,7 +220,10 @@ def test_a_cells_resources_carry_the_platforms_stack_tag(zone_plans):
     named = [
         r["name"] for r in zone_plans[CELL]["resources"] if not r["type"].startswith(("pulumi:providers:", "pulumi:pulumi:"))
     ]
-    assert named and [n for n in named if not n.startswith(f"{CELL}-")] == []
+    # the tenants' own under the zone's names (they move between stacks), the cell's own under its name
+    own = {f"{CELL}-us-east-1-tenant-file", f"{CELL}-us-west-2-tenant-file", f"{CELL}-platform"}
+    assert {n for n in named if CELL in n} == own & set(named) and len(own & set(named)) == 2  # the reference is no resource
+    assert named and all(n.startswith("us-") for n in named)
 
 
 def test_the_cell_holds_no_platform_part(zone_plans):
@@ -236,32 +240,68 @@ def test_the_cell_holds_no_platform_part(zone_plans):
         assert platform_only not in types
 
 
-def _unprefixed(text: str, prefix: str) -> str:
-    """The slice's own names (`<stack>-<region>-t-<id>-key`) without the stack; the platform's parts keep theirs."""
-    for region in ("us-east-1", "us-west-2"):
-        text = text.replace(f"{prefix}{region}-t-", f"<stack>-{region}-t-")
-    return re.sub(r"key/[0-9a-f-]{36}", "key/<new key>", text)  # the cell's key is a new key
+def _tenants_own(plan: dict, tenant: str) -> dict[str, dict]:
+    """A tenant's own resources by URN less the stack (`<type chain>::<name>`): its slices, API key,
+    budget and replication, wherever the stack holds it."""
+    marks = (f"-t-{tenant}", f"-api-keys-{tenant}", f"-cost-tenant-{tenant}")
+    return {
+        r["urn"].split("::", 2)[2]: r
+        for r in plan["resources"]
+        if any(m in r["name"] for m in marks) and not r["type"].startswith("pulumi:providers:")
+    }
 
 
-def test_a_moved_tenant_renders_in_a_cell_as_it_did_inline(tmp_path):
-    """One composition: a tenant moved from the platform into a cell gets the same slice, input by
-    input, under the cell's names (what the move's previewed delete and create show)."""
+def _comparable(resource: dict) -> str:
+    """Its inputs, less the ids the offline engine derives from the stack (a KMS key's id)."""
+    return re.sub(r"key/[0-9a-f-]{36}", "key/<id>", json.dumps(resource["inputs"], sort_keys=True))
+
+
+# Where the platform parents a tenant's resource to a component of its own, a cell parents it to its
+# stack and carries an alias to the platform's parentage (and the platform one to the stack's).
+PLATFORM_PARENTS = {
+    "aws:budgets/budget:Budget": "meridian:cost:CostCaps",
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "meridian:dr:DisasterRecovery",
+}
+
+
+def test_a_tenant_has_the_same_urns_and_inputs_in_the_platform_and_in_a_cell(tmp_path):
+    """The invariant `pulumi state move` needs to move a tenant without a replacement: a silo tenant
+    rendered inline in the platform and the same tenant in a cell have the same resources, URN (type
+    chain and name) and inputs, but for the budget and the replication, parented to the platform's
+    CostCaps and DisasterRecovery in the platform and to the stack in a cell (aliased both ways:
+    components.cell). No name of the tenant's mentions the cell: between two cells the URNs are the same."""
     moved_dir, inline_dir = tmp_path / "moved", tmp_path / "inline"
     moved_dir.mkdir()
     inline_dir.mkdir()
-    moved = _previews(_zone(moved_dir, cell_tenants=[], move="globex"), "us", CELL)
+    moved = _previews(_zone(moved_dir, cell_tenants=[], move="acme"), CELL)[CELL]
     inline = _previews(_zone(inline_dir, cell_tenants=[]), "us")["us"]
+    before, after = _tenants_own(inline, "acme"), _tenants_own(moved, "acme")
+    assert len(before) > 20, sorted(before)  # two regions' slices with a silo bucket, key, budget, replication
 
-    def slice_of(plan: dict, prefix: str) -> dict[str, tuple[str, str]]:
-        return {
-            r["name"].removeprefix(prefix): (r["type"], _unprefixed(json.dumps(r["inputs"], sort_keys=True), prefix))
-            for r in plan["resources"]
-            if r["name"].startswith(prefix) and "-t-globex" in r["name"]
-        }
+    def moved_urn(tail: str, resource: dict) -> str:
+        parent = PLATFORM_PARENTS.get(resource["type"])
+        return tail.replace(f"{parent}$", "pulumi:pulumi:Stack$", 1) if parent and tail.startswith(f"{parent}$") else tail
 
-    before, after = slice_of(inline, "us-"), slice_of(moved[CELL], f"{CELL}-")
-    assert len(before) > 10 and before == after
-    assert not slice_of(moved["us"], "us-")  # and gone from the platform
+    expected = {moved_urn(tail, r): r for tail, r in before.items()}
+    assert sorted(after) == sorted(expected)
+    for tail, r in after.items():
+        assert _comparable(r) == _comparable(expected[tail]), tail
+    reparented = sorted(t for t, r in before.items() if moved_urn(t, r) != t)
+    assert [t.split("::")[0] for t in reparented] == [
+        "meridian:cost:CostCaps$aws:budgets/budget:Budget",
+        "meridian:dr:DisasterRecovery$aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+    ]
+    assert not [t for t in after if CELL in t]
+    assert not _tenants_own(_previews(moved_dir, "us")["us"], "acme")  # and gone from the platform
+
+
+def test_a_cells_aws_providers_are_its_own(zone_plans):
+    """`pulumi state move` copies a moved resource's provider into the destination and refuses one
+    whose URN is there with other inputs: a cell's providers carry its `meridian:cell` tag, so their
+    names must not be the platform's (`us-east-1`) nor another cell's."""
+    cell = sorted(r["name"] for r in zone_plans[CELL]["resources"] if r["type"] == "pulumi:providers:aws")
+    platform = {r["name"] for r in zone_plans["us"]["resources"] if r["type"] == "pulumi:providers:aws"}
+    assert cell == [f"{CELL}-us-east-1", f"{CELL}-us-west-2"] and not platform & set(cell)
 
 
 def test_the_deploy_preflight_passes_a_cell(tmp_path):
