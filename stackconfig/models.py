@@ -31,6 +31,8 @@ TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
 # A stack's name as its file spells it (`Pulumi.<name>.yaml`); short, because it prefixes resource names.
 StackName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
 DEFAULT_CELL_SIZE = 1000
+# A quota's ceiling: far past any tenant, and it bounds the digits a tenant file entry may take.
+QUOTA_MAX = 1_000_000_000
 Percent = Annotated[int, Field(ge=1, le=100)]
 
 
@@ -230,9 +232,9 @@ class SloSettings(_Model):
 class Quota(_Model):
     """What a tenant may use; over it the service answers HTTP 429 quota_exceeded with Retry-After."""
 
-    gql_qps: int = Field(gt=0, description="GraphQL queries per second")
-    ingest_eps: int = Field(gt=0, description="ingested events per second")
-    storage_gb: int = Field(gt=0, description="stored data in GB; also caps the tenant's storage claims")
+    gql_qps: int = Field(gt=0, le=QUOTA_MAX, description="GraphQL queries per second")
+    ingest_eps: int = Field(gt=0, le=QUOTA_MAX, description="ingested events per second")
+    storage_gb: int = Field(gt=0, le=QUOTA_MAX, description="stored data in GB; also caps the tenant's storage claims")
 
 
 class PlanSpec(_Model):
@@ -440,7 +442,9 @@ class CellSettings(_Model):
     size: int = Field(
         DEFAULT_CELL_SIZE,
         ge=1,
-        description="the most tenants any one stack of the zone holds: each cell's, and the platform's own inline tenants",
+        description="the most tenants any one stack of the zone holds: each cell's, and the platform's own inline tenants; "
+        "at most what a cell's tenant file (one Kubernetes Secret, 1 MiB) holds of the longest entry the plan catalog allows "
+        "(1,460 with the shipped catalog: stackconfig.checks.tenants.max_tenants_per_file)",
     )
     names: tuple[StackName, ...] = Field(
         (),

@@ -147,6 +147,24 @@ def test_a_stack_over_the_cell_size(zone):
     assert any(p.startswith("Pulumi.us.yaml: meridian:tenants: 4 tenants in the platform's inline tenants") for p in found), found
 
 
+def test_a_cell_size_no_tenant_file_can_hold_is_refused_before_any_value_is_known(zone):
+    """A first preview cannot size the tenant file (its key ARNs are unknown): the config bounds
+    cells.size by the longest entry its plan catalog allows, naming the key, for every stack of the zone."""
+    from stackconfig.checks.tenants import max_tenants_per_file
+
+    platform = load_stack(zone, "us")
+    most = max_tenants_per_file(platform.plans)
+    _list_cells(zone, CELL, size=most)
+    assert load_stack(zone, CELL).cells.size == most
+    _list_cells(zone, CELL, size=most + 1)
+    for stack in ("us", CELL):
+        (problem,) = [p for p in _problems(zone, stack) if "cells.size" in p.split(": ")[1]]
+        assert problem.startswith(f"Pulumi.us.yaml: meridian:cells.size: {most + 1:,} is over {most:,}: a cell's tenant file")
+        assert f"set cells.size to at most {most:,}" in problem
+    res = run_meridian("preview", "--stack", CELL, "--no-policy", cwd=zone)
+    assert res.code == 2 and "meridian:cells.size" in res.out + res.err, res
+
+
 def test_a_cell_in_another_region(zone):
     _write_cell(zone, region="us-west-2")
     assert _problems(zone, CELL) == [

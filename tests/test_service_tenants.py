@@ -210,6 +210,48 @@ def test_a_cell_of_1000_tenants_fits_a_kubernetes_secret():
     assert size < 2**20
 
 
+def _longest_entries(n: int, plan: str) -> str:
+    """`n` of the longest tenant file entries the config allows with plan `plan`: a 32-character id,
+    quotas at QUOTA_MAX, a silo tenant's data at their longest (63-character bucket, multi-Region key
+    ARNs in the longest region names, a 64-character role name)."""
+    from stackconfig.models import QUOTA_MAX
+
+    account = "123456789012"
+    tenants, digests, data = [], [], []
+    for i in range(n):
+        tid = f"t{i:05d}" + "x" * 25 + "z"
+        access = TenantDataAccess(bucket="", prefix=f"tenants/t-{tid}/", namespace=f"t-{tid}", kms_key_arn="", role_arn="")
+        tenants.append(
+            WorkloadTenant(
+                id=tid, plan=plan, gql_qps=QUOTA_MAX, ingest_eps=QUOTA_MAX, storage_gb=QUOTA_MAX, key_digest="", data=access
+            )
+        )
+        digests.append(key_digest(tid))
+        key = f"arn:aws:kms:ap-southeast-2:{account}:key/mrk-{i:032x}"
+        data.append(("b" * 63, key, f"arn:aws:iam::{account}:role/{'r' * 64}", key.replace("ap-southeast-2", "ap-northeast-1")))
+    return render_tenant_entries(tenants=tenants, digests=digests, data=data)
+
+
+def test_the_longest_tenant_entry_is_the_bound_cells_size_is_checked_against():
+    """stackconfig bounds cells.size before any value is known (a first preview's key ARNs are
+    unknown, so the rendered file's own check cannot run): by the longest entry, measured here."""
+    from stackconfig.checks.tenants import (
+        SECRET_MAX_BYTES,
+        TENANT_ENTRY_MAX_BYTES_BUT_PLAN,
+        max_tenants_per_file,
+        tenant_entry_max_bytes,
+    )
+
+    one = _longest_entries(1, "enterprise")
+    assert len(one.encode()) - 2 - len("enterprise") == TENANT_ENTRY_MAX_BYTES_BUT_PLAN  # `[...]`, less the plan
+    plans = {"starter": None, "enterprise-plus": None}
+    assert tenant_entry_max_bytes(plans) == TENANT_ENTRY_MAX_BYTES_BUT_PLAN + len("enterprise-plus")
+    most = max_tenants_per_file(plans)
+    assert len(_longest_entries(most, "enterprise-plus").encode()) <= SECRET_MAX_BYTES
+    assert len(_longest_entries(most + 1, "enterprise-plus").encode()) > SECRET_MAX_BYTES
+    assert 1_400 < most < 1_500, most
+
+
 # --- the directory ------------------------------------------------------------------------------------
 
 
