@@ -226,6 +226,21 @@ def test_a_cells_resources_carry_the_platforms_stack_tag(zone_plans):
     assert named and all(n.startswith("us-") for n in named)
 
 
+def test_the_platform_associates_what_the_zone_check_counts_per_cluster(zone_plans):
+    """stackconfig.zone refuses a zone whose tenants, plus the platform's own associations, pass the
+    5,000 Pod Identity associations EKS allows per cluster: the platform's own count is measured here."""
+    from stackconfig.zone import PLATFORM_POD_IDENTITY_ASSOCIATIONS
+
+    inline = len(zone_plans["us"]["outputs"]["tenants"])
+    for plan, expected_extra in ((zone_plans["us"], PLATFORM_POD_IDENTITY_ASSOCIATIONS), (zone_plans[CELL], 0)):
+        per_cluster: dict[str, int] = {}
+        for r in plan["resources"]:
+            if r["type"] == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+                per_cluster[r["inputs"]["clusterName"]] = per_cluster.get(r["inputs"]["clusterName"], 0) + 1
+        tenants = inline if plan is zone_plans["us"] else len(CELL_TENANTS)
+        assert len(per_cluster) == 2 and set(per_cluster.values()) == {tenants + expected_extra}, per_cluster
+
+
 def test_the_cell_holds_no_platform_part(zone_plans):
     types = {r["type"] for r in zone_plans[CELL]["resources"]}
     for platform_only in (
