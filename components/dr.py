@@ -36,6 +36,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.keys import customer_key
+from components.naming import NAMESPACE_PREFIX
 from components.policydocs import assume_role_policy, managed_policy_arn
 from components.tagging import TAG_STACK
 
@@ -527,7 +528,8 @@ class DisasterRecovery(pulumi.ComponentResource):
                 parent=self,
                 provider=args.primary.provider,
                 depends_on=[policy, *pair.depends_on],
-                aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)],  # a silo tenant moved in from a cell
+                # a silo tenant's, moved in from a cell (`pulumi state move`), arrives a child of the stack
+                aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)] if pair.role.startswith(NAMESPACE_PREFIX) else None,
             ),
         )
         return role.arn

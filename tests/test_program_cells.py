@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -308,6 +309,57 @@ def test_a_tenant_has_the_same_urns_and_inputs_in_the_platform_and_in_a_cell(tmp
     ]
     assert not [t for t in after if CELL in t]
     assert not _tenants_own(_previews(moved_dir, "us")["us"], "acme")  # and gone from the platform
+
+
+ALIAS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from google.protobuf import json_format
+from meridian.engine import recorder
+from meridian.engine.run import run_program
+
+TYPES = ("aws:budgets/budget:Budget", "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+         "random:index/randomPassword:RandomPassword")
+seen, register = {}, recorder.RecordingMonitor.RegisterResource
+def spy(self, request):
+    if request.type in TYPES:
+        seen[request.name] = [json_format.MessageToDict(a)["spec"] for a in request.aliases]
+    return register(self, request)
+if __name__ == "__main__":
+    recorder.RecordingMonitor.RegisterResource = spy
+    run_program(Path(sys.argv[1]), sys.argv[2])
+    print(json.dumps(seen))
+"""
+
+
+def test_a_moved_tenants_parts_are_found_under_the_other_stacks_parentage(tmp_path):
+    """The plan does not hold aliases; the registrations do. A tenant's budget and replication are
+    the platform's CostCaps's and DisasterRecovery's children there and the stack's in a cell; its
+    API key is moved out of its stack's TenantApiKeys alone: each side declares the other's parentage."""
+    script = tmp_path / "aliases.py"
+    script.write_text(ALIAS_SCRIPT)
+    procs = {
+        s: subprocess.Popen(
+            [sys.executable, str(script), str(ROOT), s], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for s in ("us", "us-cell-001")
+    }
+    seen = {}
+    for s, proc in procs.items():
+        out, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-2000:]
+        seen[s] = json.loads(out.strip().splitlines()[-1])
+    root = [{"noParent": True}]
+    platform, cell = seen["us"], seen["us-cell-001"]
+    assert platform["us-cost-tenant-acme"] == root and platform["us-dr-t-acme-replication"] == root
+    assert platform["us-api-keys-acme"] == root
+    assert cell["us-cost-tenant-vandelay"] == [{"parentUrn": "urn:pulumi:us-cell-001::meridian::meridian:cost:CostCaps::us-cost"}]
+    assert cell["us-dr-t-stark-replication"] == [
+        {"parentUrn": "urn:pulumi:us-cell-001::meridian::meridian:dr:DisasterRecovery::us-dr"}
+    ]
+    assert cell["us-api-keys-stark"] == root
+    others = [n for n, a in platform.items() if not n.startswith(("us-cost-tenant-", "us-dr-t-", "us-api-keys-")) and a]
+    assert others == []  # nothing else of the platform's is aliased
 
 
 def test_a_cells_aws_providers_are_its_own(zone_plans):
