@@ -375,6 +375,9 @@ def test_the_deploy_preflight_passes_a_cell(tmp_path):
     """A cell runs no service (its platform's does, from the cell's tenant file): a note, not a finding."""
     project = _zone(tmp_path)
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")  # the image check reads the service's packages
-    res = run_meridian("preflight", "--stack", CELL, cwd=project, timeout=900)
+    res = run_meridian("preflight", "--stack", CELL, "--json", str(tmp_path / "preflight.json"), cwd=project, timeout=900)
     assert res.code == 0, res
     assert "a cell stack runs no service: its platform us's does" in res.out
+    # the drift role reads the secrets a cell's resources are tagged with: its platform's stack tag
+    (refresh,) = [c for c in json.loads((tmp_path / "preflight.json").read_text())["checks"] if c["check"] == "refresh"]
+    assert '"secretsmanager:ResourceTag/meridian:stack": ["us"]' in refresh["notes"][0]
