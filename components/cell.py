@@ -114,6 +114,7 @@ def compose_cell(stack: str, cfg: StackConfig, handles: CellHandles, providers: 
             opts=pulumi.ResourceOptions(
                 provider=providers["primary"],
                 depends_on=list(pair.depends_on),
+                # a silo tenant moved in from the platform (`pulumi state move`) arrives under its DisasterRecovery
                 aliases=[pulumi.Alias(parent=pulumi.create_urn(disaster_recovery_name(platform), DISASTER_RECOVERY_TYPE))],
             ),
         )
