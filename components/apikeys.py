@@ -37,7 +37,13 @@ class TenantApiKeys(pulumi.ComponentResource):
         self.keys, self.digests = {}, {}
         for tid in args.tenant_ids:
             secret_part = random.RandomPassword(
-                f"{name}-{tid}", length=KEY_ENTROPY_CHARS, special=False, opts=pulumi.ResourceOptions(parent=self)
+                f"{name}-{tid}",
+                length=KEY_ENTROPY_CHARS,
+                special=False,
+                # A tenant moved between stacks: `pulumi state move` of its key alone parents it to the
+                # destination's stack, and CLIs that fix the URN then (pulumi/pulumi#21816) drop this
+                # component's type from it; the alias finds it there, so the key is not a new one.
+                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]),
             )
             key = pulumi.Output.secret(secret_part.result.apply(lambda s, t=tid: api_key(t, s)))
             self.keys[tid] = key

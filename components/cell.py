@@ -6,6 +6,13 @@ composition: components.tenancy) and the cell's tenant file for the platform's s
 the pair, its tenants' API keys, their budgets (the platform's cap enforcer reconciles them) and
 each silo tenant's replication through the platform's shared silo role.
 
+A tenant's own resources (its slices, API key, budget, replication) have the names, and the
+parents, the platform gives its inline tenants: the same URN, less the stack, whichever stack of the
+zone holds the tenant, so `pulumi state move` moves a tenant without a replacement
+(docs/operations.md, "Moving a tenant between stacks"). Where the platform parents one to a
+component of its own (budget, replication), the cell's carries an alias to that parentage. What is
+the cell's own (its tenant file, its providers, the reference) is named after the cell.
+
 The platform's networks, clusters, database, pool, identity, workload, stack budget, cap enforcer,
 backups and guardrails stay in the platform stack. Plain functions over the components, no
 component of their own (see components.regionbase).
@@ -22,10 +29,10 @@ import pulumi_kubernetes as k8s
 
 from components.apikeys import TenantApiKeys, TenantApiKeysArgs
 from components.cluster import ClusterAccess, cluster_provider
-from components.dr import ReplicationSettings, replicate_bucket
+from components.dr import DISASTER_RECOVERY_TYPE, ReplicationSettings, replicate_bucket
 from components.handles import CellHandles
 from components.oversight import compose_cell_budgets
-from components.recovery import silo_pairs
+from components.recovery import disaster_recovery_name, silo_pairs
 from components.regionbase import Role
 from components.tenancy import compose_tenant_slices, service_tenants
 from components.tenant import Tenant
@@ -58,16 +65,18 @@ class Cell:
 def compose_cell(stack: str, cfg: StackConfig, handles: CellHandles, providers: Mapping[Role, aws.Provider]) -> Cell:
     """The cell's tenants in both regions of its platform, on `handles` (its platform's, read)."""
     assert cfg.platform is not None, "a cell's config names its platform"
-    api_keys = TenantApiKeys(f"{stack}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
+    platform = cfg.platform
+    api_keys = TenantApiKeys(f"{platform}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
     regions: dict[Role, CellRegion] = {}
     for role, spec in cfg.regions.both:
         region, h = spec.region, handles.regions[role]
         k8s_provider = cluster_provider(
             f"{stack}-{region}-k8s",
             ClusterAccess(region=region, cluster_name=h.cluster_name, endpoint=h.cluster_endpoint, ca_data=h.cluster_ca_data),
+            secrets_mutable=True,  # the tenant file is mounted by its fixed name: updated in place, never deleted and created
         )
         slices = compose_tenant_slices(
-            stack,
+            platform,  # the zone's names: a tenant's slice is the same in any of its stacks
             cfg,
             cfg.tenants,
             region=region,
@@ -87,8 +96,7 @@ def compose_cell(stack: str, cfg: StackConfig, handles: CellHandles, providers: 
         regions[role] = CellRegion(region=region, tenants=slices, tenant_file=tenant_file)
 
     budget_names = compose_cell_budgets(
-        stack,
-        cfg.platform,
+        platform,
         cfg.cost,
         cfg.tenants,
         alerts_topic_arn=handles.budget_alerts_topic_arn,
@@ -99,10 +107,15 @@ def compose_cell(stack: str, cfg: StackConfig, handles: CellHandles, providers: 
     )
     for pair in silo_pairs(cfg.tenants, regions["primary"].tenants, regions["dr"].tenants):
         replicate_bucket(
-            f"{stack}-dr-{pair.role}-replication",
+            f"{disaster_recovery_name(platform)}-{pair.role}-replication",  # as the platform's DisasterRecovery names it
             pair,
             handles.silo_replication_role_arn,
             replication=replication,
-            opts=pulumi.ResourceOptions(provider=providers["primary"], depends_on=list(pair.depends_on)),
+            opts=pulumi.ResourceOptions(
+                provider=providers["primary"],
+                depends_on=list(pair.depends_on),
+                # a silo tenant moved in from the platform (`pulumi state move`) arrives under its DisasterRecovery
+                aliases=[pulumi.Alias(parent=pulumi.create_urn(disaster_recovery_name(platform), DISASTER_RECOVERY_TYPE))],
+            ),
         )
     return Cell(regions=regions, api_keys=api_keys, budget_names=budget_names)

@@ -126,14 +126,20 @@ class ClusterAccess:
     ca_data: pulumi.Input[str]
 
 
-def cluster_provider(name: str, access: ClusterAccess, opts: pulumi.ResourceOptions | None = None) -> k8s.Provider:
-    """The one kubernetes Provider of a cluster, authenticating through `aws eks get-token`."""
+def cluster_provider(
+    name: str, access: ClusterAccess, opts: pulumi.ResourceOptions | None = None, *, secrets_mutable: bool = False
+) -> k8s.Provider:
+    """The one kubernetes Provider of a cluster, authenticating through `aws eks get-token`.
+    `secrets_mutable`: a change to a Secret's data is an update in place (pulumi-kubernetes'
+    `enableSecretMutable`, 4.18+), not a replacement: what a Secret others mount by a fixed name needs,
+    since replacing it deletes it first and the pods' volume lacks it until the kubelet's next resync."""
     kubeconfig_json = pulumi.Output.json_dumps(
         pulumi.Output.all(access.cluster_name, access.endpoint, access.ca_data).apply(
             lambda v: kubeconfig(v[0], access.region, v[1], v[2])
         )
     )
-    return k8s.Provider(name, kubeconfig=kubeconfig_json, enable_server_side_apply=True, opts=opts)
+    mutable = {"enable_secret_mutable": True} if secrets_mutable else {}  # absent otherwise: the platform's as before
+    return k8s.Provider(name, kubeconfig=kubeconfig_json, enable_server_side_apply=True, **mutable, opts=opts)
 
 
 class Cluster(pulumi.ComponentResource):

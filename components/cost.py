@@ -136,21 +136,23 @@ def budget_notifications(thresholds_pct: Sequence[int], topic_arn: pulumi.Input[
     ]
 
 
+COST_CAPS_TYPE = "meridian:cost:CostCaps"
+
+
 def tenant_budget_prefix(caps_name: str) -> str:
     """What the cap enforcer of the CostCaps named `caps_name` reads budgets by (its BUDGET_PREFIX)."""
     return f"{caps_name}-tenant-"
 
 
 def tenant_budget(
-    caps_name: str, tenant: TenantBudget, notifications: list[dict], *, opts: pulumi.ResourceOptions, stack: str | None = None
+    caps_name: str, tenant: TenantBudget, notifications: list[dict], *, opts: pulumi.ResourceOptions
 ) -> aws.budgets.Budget:
     """A tenant's monthly budget, filtered on its `meridian:tenant` tag. Named after the CostCaps
-    `caps_name` whose enforcer reconciles it; `stack`: a cell's budget, its logical name the cell's
-    own and its physical name still under the enforcer's prefix."""
+    `caps_name` (the platform's) whose enforcer reconciles it, whichever stack of the zone holds the
+    tenant: the same logical name and inputs in a platform and its cells, so `pulumi state move` moves it."""
     prefix = tenant_budget_prefix(caps_name)
     return aws.budgets.Budget(
-        f"{prefix}{tenant.tenant_id}" if stack is None else f"{stack}-cost-tenant-{tenant.tenant_id}",
-        name_prefix=None if stack is None else f"{prefix}{tenant.tenant_id}-",
+        f"{prefix}{tenant.tenant_id}",
         budget_type="COST",
         time_unit="MONTHLY",
         limit_amount=f"{tenant.monthly_budget_usd:.2f}",
@@ -192,7 +194,7 @@ class CostCaps(pulumi.ComponentResource):
     tenant_budget_names: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: CostCapsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:cost:CostCaps", name, None, opts)
+        super().__init__(COST_CAPS_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
@@ -238,8 +240,10 @@ class CostCaps(pulumi.ComponentResource):
                 )
 
         self.tenant_budget_names = {}
+        # A tenant moved in from a cell (`pulumi state move`) arrives with its budget a child of the stack.
+        moved_in = pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)])
         for tenant in args.tenants:
-            self.tenant_budget_names[tenant.tenant_id] = tenant_budget(name, tenant, alerts, opts=child).name
+            self.tenant_budget_names[tenant.tenant_id] = tenant_budget(name, tenant, alerts, opts=moved_in).name
 
         self._enforcer(name, args, topic, account_id)
         self.alert_topic_arn = topic.arn

@@ -36,6 +36,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.keys import customer_key
+from components.naming import NAMESPACE_PREFIX
 from components.policydocs import assume_role_policy, managed_policy_arn
 from components.tagging import TAG_STACK
 
@@ -346,6 +347,9 @@ def replicate_bucket(
     )
 
 
+DISASTER_RECOVERY_TYPE = "meridian:dr:DisasterRecovery"
+
+
 class DisasterRecovery(pulumi.ComponentResource):
     vault_arns: dict[str, pulumi.Output[str]]  # region -> vault ARN
     backup_plan_id: pulumi.Output[str]
@@ -354,7 +358,7 @@ class DisasterRecovery(pulumi.ComponentResource):
     experiment_template_ids: dict[str, pulumi.Output[str]]  # scenario -> FIS template id
 
     def __init__(self, name: str, args: DisasterRecoveryArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:dr:DisasterRecovery", name, None, opts)
+        super().__init__(DISASTER_RECOVERY_TYPE, name, None, opts)
         self._name, self._args = name, args
         owners = [p.role for p in args.bucket_pairs if p.shared_role is None] + [r.name for r in args.shared_replication_roles]
         for owner in owners:
@@ -520,7 +524,13 @@ class DisasterRecovery(pulumi.ComponentResource):
             replication=ReplicationSettings(
                 time_control=args.replication_time_control, delete_markers=args.replicate_delete_markers
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.primary.provider, depends_on=[policy, *pair.depends_on]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.primary.provider,
+                depends_on=[policy, *pair.depends_on],
+                # a silo tenant's, moved in from a cell (`pulumi state move`), arrives a child of the stack
+                aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)] if pair.role.startswith(NAMESPACE_PREFIX) else None,
+            ),
         )
         return role.arn
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 
 from components.alerts import AlertSubscriptions, AlertSubscriptionsArgs, AlertTopic, Subscriber
-from components.cost import CostCaps, CostCapsArgs, TenantBudget, budget_notifications, tenant_budget
+from components.cost import COST_CAPS_TYPE, CostCaps, CostCapsArgs, TenantBudget, budget_notifications, tenant_budget
 from components.failover import METRICS_REGION, Failover
 from components.guardrails import AccountGuardrails, AccountGuardrailsArgs
 from components.region import Region
@@ -47,7 +47,6 @@ def compose_cost_caps(
 
 
 def compose_cell_budgets(
-    stack: str,
     platform: str,
     settings: CostSettings,
     tenants: Sequence[TenantSpec],
@@ -57,16 +56,20 @@ def compose_cell_budgets(
 ) -> dict[str, pulumi.Output[str]]:
     """A cell's tenant budgets: the platform's CostCaps's per-tenant part, notifying the platform's
     alert topic and named under its enforcer's prefix, so the platform's cap enforcer reconciles them
-    (and finds the tenants' keys by the platform's stack tag, which a cell's resources carry)."""
+    (and finds the tenants' keys by the platform's stack tag, which a cell's resources carry). Named
+    as the platform names its own; a child of the cell's stack where the platform's are its CostCaps's."""
     notifications = budget_notifications(settings.alert_thresholds_pct, alerts_topic_arn)
-    opts = pulumi.ResourceOptions(provider=provider)  # Budgets is global: the primary region's provider
+    caps = cost_caps_name(platform)
+    opts = pulumi.ResourceOptions(
+        provider=provider,  # Budgets is global: the primary region's provider
+        aliases=[pulumi.Alias(parent=pulumi.create_urn(caps, COST_CAPS_TYPE))],  # a tenant moved in from the platform
+    )
     return {
         t.id: tenant_budget(
-            cost_caps_name(platform),
+            caps,
             TenantBudget(tenant_id=t.id, monthly_budget_usd=t.monthly_budget_usd),
             notifications,
             opts=opts,
-            stack=stack,
         ).name
         for t in tenants
     }

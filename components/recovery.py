@@ -124,6 +124,11 @@ def silo_pairs(tenants: Sequence[TenantSpec], primary: Mapping[str, Tenant], dr:
     return pairs
 
 
+def disaster_recovery_name(stack: str) -> str:
+    """The platform's DisasterRecovery: its silo tenants' replication is named under it, a cell's too."""
+    return f"{stack}-dr"
+
+
 def compose_disaster_recovery(
     stack: str,
     settings: DrSettings,
@@ -140,7 +145,7 @@ def compose_disaster_recovery(
     FIS experiments in the primary region, stopped by the failover alarms."""
     primary, dr = regions["primary"], regions["dr"]
     return DisasterRecovery(
-        f"{stack}-dr",
+        disaster_recovery_name(stack),
         DisasterRecoveryArgs(
             stack=stack,
             primary=DrRegion(region=primary.region, provider=primary.provider),

@@ -72,7 +72,9 @@ def regional_provider(region: str) -> aws.Provider:
     if region not in _PROVIDERS:
         settings = _SETTINGS[0]
         _PROVIDERS[region] = aws.Provider(
-            region,
+            # A cell's are its own: `pulumi state move` copies a moved resource's provider into the
+            # destination and refuses one whose URN is there with other inputs (a cell's tag differs).
+            region if settings.cell is None else f"{settings.cell}-{region}",
             region=region,
             default_tags={"tags": settings.tags(region)},
             allowed_account_ids=[settings.account_id] if settings.account_id else None,

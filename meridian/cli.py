@@ -430,8 +430,8 @@ def teardown(
     fmt: Format = FormatOpt,
 ) -> None:
     """Dry run, offline: what blocks `pulumi destroy` of the stack (vault locks, protected keys, non-empty buckets and
-    repositories, deletion protection, zones, recovery points), for how long, and the steps in order; exit 1 when a
-    compliance-mode vault lock can make the stack undeletable."""
+    repositories, deletion protection, zones, recovery points, a platform's cells), for how long, and the steps in order;
+    exit 1 when a compliance-mode vault lock can make the stack undeletable or a platform still has cells."""
     from meridian.commands.teardown import TeardownRequest, run_teardown
 
     _guard(debug, run_teardown, TeardownRequest(stack=stack, project_dir=project_dir, json_path=json_path, format=fmt))

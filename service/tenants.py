@@ -15,14 +15,19 @@ A bad change never drops a serving tenant:
   settings, or another file) is refused, logged naming both files, and its previous content stays;
   its new content is tried again on every reload, so a tenant moved between two cells, whose two
   files change in either order, is served from its new file as soon as the old one lets it go;
-- a file that disappears takes its tenants with it (its cell's Secret was deleted).
+- a file that disappears keeps its tenants for `MISSING_FILE_GRACE_S` (logged when it goes, when
+  it comes back, and when the grace ends and its tenants are dropped): a Secret deleted and created
+  again (a replacement, or an operator's `kubectl` fix) is missing from the pod's projected volume
+  until the kubelet's next resync, about a minute, and its tenants must not get 401s meanwhile; a
+  cell's Secret deleted for good (the cell destroyed) stops serving its tenants after the grace.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +40,10 @@ log = logging.getLogger("service.tenants")
 SUFFIX = ".json"
 # A Kubernetes Secret holds at most 1 MiB; anything far larger is not a tenant file.
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# How long a missing file's tenants stay served: the kubelet resyncs a pod's projected volume every
+# sync period (1 min) plus its Secret cache's TTL, so a Secret back within one resync is missed for
+# up to ~2 min; 3 min covers that and the poll, and bounds how long a destroyed cell's tenants outlive it.
+MISSING_FILE_GRACE_S = 180.0
 
 
 class TenantSet:
@@ -63,15 +72,26 @@ class _File:
     served: tuple[TenantEntry, ...] = ()  # what is in force
     wanted: tuple[TenantEntry, ...] | None = None  # read well but refused (a duplicate): tried again each reload
     refused: str = ""  # the last refusal logged, so a lasting one is logged once
+    missing_since: float | None = None  # when the file was last seen gone (its tenants served through the grace)
 
 
 class TenantDirectory:
     """The inline tenants plus the tenant files of `directory` (None: inline only)."""
 
-    def __init__(self, inline: Iterable[TenantEntry], directory: str | Path | None, *, inline_source: str = "the settings file"):
+    def __init__(
+        self,
+        inline: Iterable[TenantEntry],
+        directory: str | Path | None,
+        *,
+        inline_source: str = "the settings file",
+        grace_s: float = MISSING_FILE_GRACE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.inline = tuple(inline)
         self.inline_source = inline_source
         self.directory = Path(directory) if directory is not None else None
+        self.grace_s = grace_s
+        self.clock = clock
         self._files: dict[str, _File] = {}
         self._missing_logged = False
         self.current = TenantSet(self.inline)
@@ -91,7 +111,7 @@ class TenantDirectory:
             return None
         before = self._served()
         changed = self._read_changes()
-        if not changed and not any(f.wanted is not None for f in self._files.values()):
+        if not changed and not any(f.wanted is not None or f.missing_since is not None for f in self._files.values()):
             return None
         self._compose()
         after = self._served()
@@ -124,12 +144,14 @@ class TenantDirectory:
                 self._missing_logged = True
             found = {}
         changed = False
-        for name in set(self._files) - set(found):
-            gone = self._files.pop(name)
-            changed = changed or bool(gone.served)
-            log.info("tenant file removed: its tenants are no longer served", extra={"file": self._path(name)})
+        now = self.clock()
+        for name in sorted(set(self._files) - set(found)):
+            changed = self._missing(name, now) or changed
         for name, st in found.items():
             f = self._files.setdefault(name, _File())
+            if f.missing_since is not None:
+                log.info("tenant file back: its tenants were served throughout", extra={"file": self._path(name)})
+                f.missing_since = None
             signature = (st.st_ino, st.st_mtime_ns, st.st_size)
             if f.seen == signature:
                 continue
@@ -148,6 +170,31 @@ class TenantDirectory:
             f.wanted = None if entries == f.served else entries
             f.refused = ""
         return changed
+
+    def _missing(self, name: str, now: float) -> bool:
+        """A file gone from the directory: its tenants stay served for the grace, then are dropped;
+        True when that drops a served tenant."""
+        f = self._files[name]
+        if not f.served:  # nothing served: nothing to keep
+            del self._files[name]
+            return False
+        if f.missing_since is None:
+            f.missing_since, f.seen, f.wanted = now, None, None  # read again in full when it is back
+            log.warning(
+                f"tenant file missing: {self._path(name)}; its {len(f.served)} tenants stay served for up to "
+                f"{self.grace_s:g} s while it is gone",
+                extra={"file": self._path(name), "kept": len(f.served), "grace_s": self.grace_s},
+            )
+            return False
+        if now - f.missing_since < self.grace_s:
+            return False
+        del self._files[name]
+        log.warning(
+            f"tenant file gone for {now - f.missing_since:.0f} s: {self._path(name)}; its {len(f.served)} tenants "
+            "are no longer served",
+            extra={"file": self._path(name), "dropped": len(f.served)},
+        )
+        return True
 
     def _compose(self) -> None:
         """Accept every wanted content that claims no id or key digest another source holds; a

@@ -31,6 +31,11 @@ TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
 # A stack's name as its file spells it (`Pulumi.<name>.yaml`); short, because it prefixes resource names.
 StackName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
 DEFAULT_CELL_SIZE = 1000
+# EKS: "up to 5,000 EKS Pod Identity associations per cluster", not adjustable in Service Quotas
+# (https://docs.aws.amazon.com/eks/latest/userguide/pod-identities.html, .../service-quotas.html).
+POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER = 5000
+# A quota's ceiling: far past any tenant, and it bounds the digits a tenant file entry may take.
+QUOTA_MAX = 1_000_000_000
 Percent = Annotated[int, Field(ge=1, le=100)]
 
 
@@ -230,9 +235,9 @@ class SloSettings(_Model):
 class Quota(_Model):
     """What a tenant may use; over it the service answers HTTP 429 quota_exceeded with Retry-After."""
 
-    gql_qps: int = Field(gt=0, description="GraphQL queries per second")
-    ingest_eps: int = Field(gt=0, description="ingested events per second")
-    storage_gb: int = Field(gt=0, description="stored data in GB; also caps the tenant's storage claims")
+    gql_qps: int = Field(gt=0, le=QUOTA_MAX, description="GraphQL queries per second")
+    ingest_eps: int = Field(gt=0, le=QUOTA_MAX, description="ingested events per second")
+    storage_gb: int = Field(gt=0, le=QUOTA_MAX, description="stored data in GB; also caps the tenant's storage claims")
 
 
 class PlanSpec(_Model):
@@ -427,7 +432,13 @@ class QuotaSettings(_Model):
     security_groups_per_vpc: int = Field(2500, ge=1, description="VPC security groups per VPC (per region)")
     eips_per_region: int = Field(5, ge=1, description="Elastic IP addresses per region")
     nat_gateways_per_az: int = Field(5, ge=1, description="NAT gateways per availability zone")
-    pod_identity_associations_per_cluster: int = Field(5000, ge=1, description="EKS Pod Identity associations per cluster")
+    pod_identity_associations_per_cluster: int = Field(
+        POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER,
+        ge=1,
+        le=POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER,
+        description="EKS Pod Identity associations per cluster: AWS's fixed 5,000, which Service Quotas cannot raise "
+        "(lower it only to plan with headroom)",
+    )
     raised: dict[Annotated[str, Field(pattern=r"^L-[0-9A-F]{8}$")], Annotated[int, Field(ge=1)]] = Field(
         {},
         description="other quotas raised in Service Quotas, by quota code (e.g. L-0EA8095F: 120); preflight plans against AWS's defaults otherwise",
@@ -440,7 +451,9 @@ class CellSettings(_Model):
     size: int = Field(
         DEFAULT_CELL_SIZE,
         ge=1,
-        description="the most tenants any one stack of the zone holds: each cell's, and the platform's own inline tenants",
+        description="the most tenants any one stack of the zone holds: each cell's, and the platform's own inline tenants; "
+        "at most what a cell's tenant file (one Kubernetes Secret, 1 MiB) holds of the longest entry the plan catalog allows "
+        "(1,460 with the shipped catalog: stackconfig.checks.tenants.max_tenants_per_file)",
     )
     names: tuple[StackName, ...] = Field(
         (),

@@ -2,7 +2,8 @@
 
 What no single stack file can show is checked here, across every stack file of the zone in the
 project directory (the tooling and the program see the same files at the same commit): a tenant
-in two stacks, and tenant budgets over the zone's cap. Each problem names the file and key of the
+in two stacks, tenant budgets over the zone's cap, and more tenants than the platform's clusters
+can give Pod Identity associations. Each problem names the file and key of the
 stack being loaded, so every stack involved reports it when it is loaded.
 
 A stack file that cannot be read is skipped here: loading that stack reports it.
@@ -19,7 +20,15 @@ from typing import Any
 import yaml
 
 from stackconfig.errors import Problem
-from stackconfig.models import NAMESPACE
+from stackconfig.models import NAMESPACE, POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER
+
+# What the platform associates on each of its clusters besides its tenants: the service's broker
+# (components.tenantidentity) and the AWS Load Balancer Controller (components.lbcontroller).
+# Counted in the us plan by tests/test_config_cells.py.
+PLATFORM_POD_IDENTITY_ASSOCIATIONS = 2
+# A zone's two clusters serve every stack of the zone, one association per tenant on each.
+MAX_ZONE_TENANTS = POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER - PLATFORM_POD_IDENTITY_ASSOCIATIONS
+POD_IDENTITY_LIMITS_URL = "https://docs.aws.amazon.com/eks/latest/userguide/pod-identities.html"
 
 PLATFORM_KEY = f"{NAMESPACE}:platform"
 TENANTS_KEY = f"{NAMESPACE}:tenants"
@@ -131,6 +140,21 @@ def zone_problems(
                     "(moving one is an edit of both files: docs/operations.md)",
                 )
             )
+    tenants = len({tid for s in stacks for tid in s.tenant_ids})
+    if tenants > MAX_ZONE_TENANTS:
+        parts = ", ".join(f"{s.stack} {len(s.tenant_ids):,}" for s in stacks)
+        out.append(
+            Problem(
+                this.file,
+                TENANTS_KEY,
+                f"the zone holds {tenants:,} tenants ({parts}): each needs a Pod Identity association on each of the "
+                f"platform's two clusters, which with the platform's own {PLATFORM_POD_IDENTITY_ASSOCIATIONS} is "
+                f"{tenants + PLATFORM_POD_IDENTITY_ASSOCIATIONS:,} per cluster, over the "
+                f"{POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER:,} EKS allows (a fixed limit Service Quotas cannot raise: "
+                f"{POD_IDENTITY_LIMITS_URL}). A cluster pair holds at most {MAX_ZONE_TENANTS:,} tenants: put these "
+                "in a zone of their own; more cluster pairs per zone are not built yet (docs/operations.md)",
+            )
+        )
     total = sum(s.budgets_usd for s in stacks)
     if isinstance(stack_cap_usd, (int, float)) and len(stacks) > 1 and total > stack_cap_usd:
         parts = ", ".join(f"{s.stack} ${s.budgets_usd:,.2f}" for s in stacks)

@@ -147,6 +147,61 @@ def test_a_stack_over_the_cell_size(zone):
     assert any(p.startswith("Pulumi.us.yaml: meridian:tenants: 4 tenants in the platform's inline tenants") for p in found), found
 
 
+def test_a_cell_size_no_tenant_file_can_hold_is_refused_before_any_value_is_known(zone):
+    """A first preview cannot size the tenant file (its key ARNs are unknown): the config bounds
+    cells.size by the longest entry its plan catalog allows, naming the key, for every stack of the zone."""
+    from stackconfig.checks.tenants import max_tenants_per_file
+
+    platform = load_stack(zone, "us")
+    most = max_tenants_per_file(platform.plans)
+    _list_cells(zone, CELL, size=most)
+    assert load_stack(zone, CELL).cells.size == most
+    _list_cells(zone, CELL, size=most + 1)
+    for stack in ("us", CELL):
+        (problem,) = [p for p in _problems(zone, stack) if "cells.size" in p.split(": ")[1]]
+        assert problem.startswith(f"Pulumi.us.yaml: meridian:cells.size: {most + 1:,} is over {most:,}: a cell's tenant file")
+        assert f"set cells.size to at most {most:,}" in problem
+    res = run_meridian("preview", "--stack", CELL, "--no-policy", cwd=zone)
+    assert res.code == 2 and "meridian:cells.size" in res.out + res.err, res
+
+
+def test_the_pod_identity_association_quota_cannot_be_raised_past_awss_fixed_limit(zone):
+    _set(zone / "Pulumi.us.yaml", "meridian:quotas", {"pod_identity_associations_per_cluster": 6000})
+    found = _problems(zone, "us")
+    assert any(
+        p.startswith("Pulumi.us.yaml: meridian:quotas.pod_identity_associations_per_cluster") and "5000" in p for p in found
+    ), found
+    res = run_meridian("cost", "--stack", "us", "--project-dir", str(zone))
+    assert res.code == 2 and "pod_identity_associations_per_cluster" in res.out + res.err, res
+
+
+def test_a_zone_past_what_its_clusters_can_associate_is_refused_in_every_stack(zone):
+    """One association per tenant on each of the platform's two clusters, plus the platform's own:
+    5,000 per cluster, which AWS does not raise. 4,998 tenants in the zone fit; one more is refused,
+    by the platform and by every cell, naming the file being loaded and the fix."""
+    from stackconfig.zone import MAX_ZONE_TENANTS
+
+    inline = len(load_stack(zone, "us").tenants)
+    cells = [f"us-cell-{i:03d}" for i in range(11, 16)]
+    _list_cells(zone, *cells)
+    (zone / f"Pulumi.{CELL}.yaml").unlink()
+    remaining = MAX_ZONE_TENANTS - inline
+    for n, cell in enumerate(cells):
+        count = min(1000, remaining)
+        _write_cell(zone, cell, tenants=[_tenant(f"z{n}-{i:04d}", budget=1) for i in range(count)])
+        remaining -= count
+    assert remaining == 0
+    for stack in ("us", cells[0]):
+        load_stack(zone, stack)  # exactly what fits
+    last = cells[-1]
+    _write_cell(zone, last, tenants=[_tenant(f"z4-{i:04d}", budget=1) for i in range(MAX_ZONE_TENANTS - inline - 3999)])
+    for stack in ("us", cells[0], last):
+        (problem,) = [p for p in _problems(zone, stack) if "Pod Identity" in p]
+        assert problem.startswith(f"Pulumi.{stack}.yaml: meridian:tenants: the zone holds 4,999 tenants (us {inline}, ")
+        assert "5,001 per cluster, over the 5,000 EKS allows" in problem
+        assert "A cluster pair holds at most 4,998 tenants" in problem
+
+
 def test_a_cell_in_another_region(zone):
     _write_cell(zone, region="us-west-2")
     assert _problems(zone, CELL) == [

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -150,19 +151,20 @@ def test_the_cell_stands_on_the_platforms_handles(zone_plans):
     resources = _by_name(cell)
     for role, region in (("primary", "us-east-1"), ("dr", "us-west-2")):
         h = handles["regions"][role]
-        association = resources[f"{CELL}-{region}-t-hooli-identity"]["inputs"]
+        association = resources[f"us-{region}-t-hooli-identity"]["inputs"]
         assert association["roleArn"] == h["identity_role_arn"] and association["clusterName"] == h["cluster_name"]
-        assert resources[f"{CELL}-{region}-t-stark-silo-bucket"]["inputs"]["bucket"] == f"{h['silo_bucket_prefix']}t-stark"
+        assert resources[f"us-{region}-t-stark-silo-bucket"]["inputs"]["bucket"] == f"{h['silo_bucket_prefix']}t-stark"
         secret = resources[f"{CELL}-{region}-tenant-file"]["inputs"]
         assert secret["metadata"] == {
             "labels": {"meridian.io/cell": CELL},
             "name": f"meridian-tenants-{CELL}",
             "namespace": "platform",
         }
-    replication = resources[f"{CELL}-dr-t-stark-replication"]["inputs"]
+    replication = resources["us-dr-t-stark-replication"]["inputs"]
     assert replication["role"] == handles["silo_replication_role_arn"]
-    budget = resources[f"{CELL}-cost-tenant-hooli"]["inputs"]
-    assert budget["namePrefix"] == "us-cost-tenant-hooli-"  # the platform's cap enforcer reads budgets by this prefix
+    budget = resources["us-cost-tenant-hooli"]["inputs"]
+    # auto-named from its logical name, as the platform's: under the prefix the platform's cap enforcer reads
+    assert "name" not in budget and "namePrefix" not in budget
     assert budget["notifications"][0]["subscriberSnsTopicArns"] == [handles["budget_alerts_topic_arn"]]
     enforcer = next(r for r in platform["resources"] if r["name"] == "us-cost-enforcer")["inputs"]
     assert enforcer["environment"]["variables"]["BUDGET_PREFIX"] == "us-cost-tenant-"
@@ -192,6 +194,23 @@ def test_the_platform_mounts_the_tenant_file_the_cell_renders(zone_plans):
             assert "/etc/meridian/tenants" in mounted
 
 
+def test_the_cells_tenant_file_is_updated_in_place_and_the_platforms_settings_replaced(zone_plans):
+    """The cell's Secret has a fixed name the platform's pods mount: its provider must patch it
+    (enableSecretMutable), never delete and create it. The platform's settings Secrets are
+    auto-named and rolled by the Deployment: their provider keeps the default."""
+    cell_providers = [r for r in zone_plans[CELL]["resources"] if r["type"] == "pulumi:providers:kubernetes"]
+    assert len(cell_providers) == 2
+    for provider in cell_providers:
+        assert provider["inputs"].get("enableSecretMutable") in (True, "true"), provider["name"]
+    platform = [r for r in zone_plans["us"]["resources"] if r["type"] == "pulumi:providers:kubernetes"]
+    assert platform and all("enableSecretMutable" not in r["inputs"] for r in platform)
+    secrets = [r for r in zone_plans[CELL]["resources"] if r["type"] == "kubernetes:core/v1:Secret"]
+    names = [f"pulumi:providers:kubernetes::{p['name']}" for p in cell_providers]
+    assert len(secrets) == 2 and all(any(n in r["provider"] for n in names) for r in secrets)
+    settings = [r for r in zone_plans["us"]["resources"] if r["type"] == "kubernetes:core/v1:Secret"]
+    assert settings and all("name" not in r["inputs"]["metadata"] for r in settings)  # auto-named: created before deleted
+
+
 def test_a_cells_resources_carry_the_platforms_stack_tag(zone_plans):
     """What the platform finds by `meridian:stack` (the enforcer's tenant keys, the replication roles'
     keys, the backup selection, the zone budget) covers the cell without the platform listing it."""
@@ -202,7 +221,25 @@ def test_a_cells_resources_carry_the_platforms_stack_tag(zone_plans):
     named = [
         r["name"] for r in zone_plans[CELL]["resources"] if not r["type"].startswith(("pulumi:providers:", "pulumi:pulumi:"))
     ]
-    assert named and [n for n in named if not n.startswith(f"{CELL}-")] == []
+    # the tenants' own under the zone's names (they move between stacks), the cell's own under its name
+    own = {f"{CELL}-us-east-1-tenant-file", f"{CELL}-us-west-2-tenant-file", f"{CELL}-platform"}
+    assert {n for n in named if CELL in n} == own & set(named) and len(own & set(named)) == 2  # the reference is no resource
+    assert named and all(n.startswith("us-") for n in named)
+
+
+def test_the_platform_associates_what_the_zone_check_counts_per_cluster(zone_plans):
+    """stackconfig.zone refuses a zone whose tenants, plus the platform's own associations, pass the
+    5,000 Pod Identity associations EKS allows per cluster: the platform's own count is measured here."""
+    from stackconfig.zone import PLATFORM_POD_IDENTITY_ASSOCIATIONS
+
+    inline = len(zone_plans["us"]["outputs"]["tenants"])
+    for plan, expected_extra in ((zone_plans["us"], PLATFORM_POD_IDENTITY_ASSOCIATIONS), (zone_plans[CELL], 0)):
+        per_cluster: dict[str, int] = {}
+        for r in plan["resources"]:
+            if r["type"] == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+                per_cluster[r["inputs"]["clusterName"]] = per_cluster.get(r["inputs"]["clusterName"], 0) + 1
+        tenants = inline if plan is zone_plans["us"] else len(CELL_TENANTS)
+        assert len(per_cluster) == 2 and set(per_cluster.values()) == {tenants + expected_extra}, per_cluster
 
 
 def test_the_cell_holds_no_platform_part(zone_plans):
@@ -219,38 +256,128 @@ def test_the_cell_holds_no_platform_part(zone_plans):
         assert platform_only not in types
 
 
-def _unprefixed(text: str, prefix: str) -> str:
-    """The slice's own names (`<stack>-<region>-t-<id>-key`) without the stack; the platform's parts keep theirs."""
-    for region in ("us-east-1", "us-west-2"):
-        text = text.replace(f"{prefix}{region}-t-", f"<stack>-{region}-t-")
-    return re.sub(r"key/[0-9a-f-]{36}", "key/<new key>", text)  # the cell's key is a new key
+def _tenants_own(plan: dict, tenant: str) -> dict[str, dict]:
+    """A tenant's own resources by URN less the stack (`<type chain>::<name>`): its slices, API key,
+    budget and replication, wherever the stack holds it."""
+    marks = (f"-t-{tenant}", f"-api-keys-{tenant}", f"-cost-tenant-{tenant}")
+    return {
+        r["urn"].split("::", 2)[2]: r
+        for r in plan["resources"]
+        if any(m in r["name"] for m in marks) and not r["type"].startswith("pulumi:providers:")
+    }
 
 
-def test_a_moved_tenant_renders_in_a_cell_as_it_did_inline(tmp_path):
-    """One composition: a tenant moved from the platform into a cell gets the same slice, input by
-    input, under the cell's names (what the move's previewed delete and create show)."""
+def _comparable(resource: dict) -> str:
+    """Its inputs, less the ids the offline engine derives from the stack (a KMS key's id)."""
+    return re.sub(r"key/[0-9a-f-]{36}", "key/<id>", json.dumps(resource["inputs"], sort_keys=True))
+
+
+# Where the platform parents a tenant's resource to a component of its own, a cell parents it to its
+# stack and carries an alias to the platform's parentage (and the platform one to the stack's).
+PLATFORM_PARENTS = {
+    "aws:budgets/budget:Budget": "meridian:cost:CostCaps",
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "meridian:dr:DisasterRecovery",
+}
+
+
+def test_a_tenant_has_the_same_urns_and_inputs_in_the_platform_and_in_a_cell(tmp_path):
+    """The invariant `pulumi state move` needs to move a tenant without a replacement: a silo tenant
+    rendered inline in the platform and the same tenant in a cell have the same resources, URN (type
+    chain and name) and inputs, but for the budget and the replication, parented to the platform's
+    CostCaps and DisasterRecovery in the platform and to the stack in a cell (aliased both ways:
+    components.cell). No name of the tenant's mentions the cell: between two cells the URNs are the same."""
     moved_dir, inline_dir = tmp_path / "moved", tmp_path / "inline"
     moved_dir.mkdir()
     inline_dir.mkdir()
-    moved = _previews(_zone(moved_dir, cell_tenants=[], move="globex"), "us", CELL)
+    moved = _previews(_zone(moved_dir, cell_tenants=[], move="acme"), CELL)[CELL]
     inline = _previews(_zone(inline_dir, cell_tenants=[]), "us")["us"]
+    before, after = _tenants_own(inline, "acme"), _tenants_own(moved, "acme")
+    assert len(before) > 20, sorted(before)  # two regions' slices with a silo bucket, key, budget, replication
 
-    def slice_of(plan: dict, prefix: str) -> dict[str, tuple[str, str]]:
-        return {
-            r["name"].removeprefix(prefix): (r["type"], _unprefixed(json.dumps(r["inputs"], sort_keys=True), prefix))
-            for r in plan["resources"]
-            if r["name"].startswith(prefix) and "-t-globex" in r["name"]
-        }
+    def moved_urn(tail: str, resource: dict) -> str:
+        parent = PLATFORM_PARENTS.get(resource["type"])
+        return tail.replace(f"{parent}$", "pulumi:pulumi:Stack$", 1) if parent and tail.startswith(f"{parent}$") else tail
 
-    before, after = slice_of(inline, "us-"), slice_of(moved[CELL], f"{CELL}-")
-    assert len(before) > 10 and before == after
-    assert not slice_of(moved["us"], "us-")  # and gone from the platform
+    expected = {moved_urn(tail, r): r for tail, r in before.items()}
+    assert sorted(after) == sorted(expected)
+    for tail, r in after.items():
+        assert _comparable(r) == _comparable(expected[tail]), tail
+    reparented = sorted(t for t, r in before.items() if moved_urn(t, r) != t)
+    assert [t.split("::")[0] for t in reparented] == [
+        "meridian:cost:CostCaps$aws:budgets/budget:Budget",
+        "meridian:dr:DisasterRecovery$aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+    ]
+    assert not [t for t in after if CELL in t]
+    assert not _tenants_own(_previews(moved_dir, "us")["us"], "acme")  # and gone from the platform
+
+
+ALIAS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from google.protobuf import json_format
+from meridian.engine import recorder
+from meridian.engine.run import run_program
+
+TYPES = ("aws:budgets/budget:Budget", "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+         "random:index/randomPassword:RandomPassword")
+seen, register = {}, recorder.RecordingMonitor.RegisterResource
+def spy(self, request):
+    if request.type in TYPES:
+        seen[request.name] = [json_format.MessageToDict(a)["spec"] for a in request.aliases]
+    return register(self, request)
+if __name__ == "__main__":
+    recorder.RecordingMonitor.RegisterResource = spy
+    run_program(Path(sys.argv[1]), sys.argv[2])
+    print(json.dumps(seen))
+"""
+
+
+def test_a_moved_tenants_parts_are_found_under_the_other_stacks_parentage(tmp_path):
+    """The plan does not hold aliases; the registrations do. A tenant's budget and replication are
+    the platform's CostCaps's and DisasterRecovery's children there and the stack's in a cell; its
+    API key is moved out of its stack's TenantApiKeys alone: each side declares the other's parentage."""
+    script = tmp_path / "aliases.py"
+    script.write_text(ALIAS_SCRIPT)
+    procs = {
+        s: subprocess.Popen(
+            [sys.executable, str(script), str(ROOT), s], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for s in ("us", "us-cell-001")
+    }
+    seen = {}
+    for s, proc in procs.items():
+        out, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-2000:]
+        seen[s] = json.loads(out.strip().splitlines()[-1])
+    root = [{"noParent": True}]
+    platform, cell = seen["us"], seen["us-cell-001"]
+    assert platform["us-cost-tenant-acme"] == root and platform["us-dr-t-acme-replication"] == root
+    assert platform["us-api-keys-acme"] == root
+    assert cell["us-cost-tenant-vandelay"] == [{"parentUrn": "urn:pulumi:us-cell-001::meridian::meridian:cost:CostCaps::us-cost"}]
+    assert cell["us-dr-t-stark-replication"] == [
+        {"parentUrn": "urn:pulumi:us-cell-001::meridian::meridian:dr:DisasterRecovery::us-dr"}
+    ]
+    assert cell["us-api-keys-stark"] == root
+    others = [n for n, a in platform.items() if not n.startswith(("us-cost-tenant-", "us-dr-t-", "us-api-keys-")) and a]
+    assert others == []  # nothing else of the platform's is aliased
+
+
+def test_a_cells_aws_providers_are_its_own(zone_plans):
+    """`pulumi state move` copies a moved resource's provider into the destination and refuses one
+    whose URN is there with other inputs: a cell's providers carry its `meridian:cell` tag, so their
+    names must not be the platform's (`us-east-1`) nor another cell's."""
+    cell = sorted(r["name"] for r in zone_plans[CELL]["resources"] if r["type"] == "pulumi:providers:aws")
+    platform = {r["name"] for r in zone_plans["us"]["resources"] if r["type"] == "pulumi:providers:aws"}
+    assert cell == [f"{CELL}-us-east-1", f"{CELL}-us-west-2"] and not platform & set(cell)
 
 
 def test_the_deploy_preflight_passes_a_cell(tmp_path):
     """A cell runs no service (its platform's does, from the cell's tenant file): a note, not a finding."""
     project = _zone(tmp_path)
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")  # the image check reads the service's packages
-    res = run_meridian("preflight", "--stack", CELL, cwd=project, timeout=900)
+    res = run_meridian("preflight", "--stack", CELL, "--json", str(tmp_path / "preflight.json"), cwd=project, timeout=900)
     assert res.code == 0, res
     assert "a cell stack runs no service: its platform us's does" in res.out
+    # the drift role reads the secrets a cell's resources are tagged with: its platform's stack tag
+    (refresh,) = [c for c in json.loads((tmp_path / "preflight.json").read_text())["checks"] if c["check"] == "refresh"]
+    assert '"secretsmanager:ResourceTag/meridian:stack": ["us"]' in refresh["notes"][0]

@@ -210,16 +210,67 @@ def test_a_cell_of_1000_tenants_fits_a_kubernetes_secret():
     assert size < 2**20
 
 
+def _longest_entries(n: int, plan: str) -> str:
+    """`n` of the longest tenant file entries the config allows with plan `plan`: a 32-character id,
+    quotas at QUOTA_MAX, a silo tenant's data at their longest (63-character bucket, multi-Region key
+    ARNs in the longest region names, a 64-character role name)."""
+    from stackconfig.models import QUOTA_MAX
+
+    account = "123456789012"
+    tenants, digests, data = [], [], []
+    for i in range(n):
+        tid = f"t{i:05d}" + "x" * 25 + "z"
+        access = TenantDataAccess(bucket="", prefix=f"tenants/t-{tid}/", namespace=f"t-{tid}", kms_key_arn="", role_arn="")
+        tenants.append(
+            WorkloadTenant(
+                id=tid, plan=plan, gql_qps=QUOTA_MAX, ingest_eps=QUOTA_MAX, storage_gb=QUOTA_MAX, key_digest="", data=access
+            )
+        )
+        digests.append(key_digest(tid))
+        key = f"arn:aws:kms:ap-southeast-2:{account}:key/mrk-{i:032x}"
+        data.append(("b" * 63, key, f"arn:aws:iam::{account}:role/{'r' * 64}", key.replace("ap-southeast-2", "ap-northeast-1")))
+    return render_tenant_entries(tenants=tenants, digests=digests, data=data)
+
+
+def test_the_longest_tenant_entry_is_the_bound_cells_size_is_checked_against():
+    """stackconfig bounds cells.size before any value is known (a first preview's key ARNs are
+    unknown, so the rendered file's own check cannot run): by the longest entry, measured here."""
+    from stackconfig.checks.tenants import (
+        SECRET_MAX_BYTES,
+        TENANT_ENTRY_MAX_BYTES_BUT_PLAN,
+        max_tenants_per_file,
+        tenant_entry_max_bytes,
+    )
+
+    one = _longest_entries(1, "enterprise")
+    assert len(one.encode()) - 2 - len("enterprise") == TENANT_ENTRY_MAX_BYTES_BUT_PLAN  # `[...]`, less the plan
+    plans = {"starter": None, "enterprise-plus": None}
+    assert tenant_entry_max_bytes(plans) == TENANT_ENTRY_MAX_BYTES_BUT_PLAN + len("enterprise-plus")
+    most = max_tenants_per_file(plans)
+    assert len(_longest_entries(most, "enterprise-plus").encode()) <= SECRET_MAX_BYTES
+    assert len(_longest_entries(most + 1, "enterprise-plus").encode()) > SECRET_MAX_BYTES
+    assert 1_400 < most < 1_500, most
+
+
 # --- the directory ------------------------------------------------------------------------------------
 
 
-def test_files_are_read_on_refresh_only_and_a_removed_file_takes_its_tenants(tmp_path, monkeypatch):
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_files_are_read_on_refresh_only_and_a_removed_file_takes_its_tenants_after_the_grace(tmp_path, monkeypatch):
     import service.tenants
 
     reads = []
     monkeypatch.setattr(service.tenants, "load_tenant_file", lambda text: reads.append(text) or load_tenant_file(text))
     inline, _ = entry("acme")
-    d = TenantDirectory([inline], tmp_path)
+    clock = Clock()
+    d = TenantDirectory([inline], tmp_path, grace_s=180, clock=clock)
     assert d.refresh() is False and set(d.current.entries) == {"acme"}
     new, key = entry("newco")
     write(tmp_path / "us-cell-001.json", [new])
@@ -228,7 +279,58 @@ def test_files_are_read_on_refresh_only_and_a_removed_file_takes_its_tenants(tmp
     assert d.refresh() is True and d.current.tenant_of(key) == "newco" and len(reads) == 1
     assert d.refresh() is False and len(reads) == 1  # unchanged: not re-read
     (tmp_path / "us-cell-001.json").unlink()
+    assert d.refresh() is False and d.current.tenant_of(key) == "newco"  # gone: served through the grace
+    clock.now += 179
+    assert d.refresh() is False and d.current.tenant_of(key) == "newco"
+    clock.now += 1
     assert d.refresh() is True and set(d.current.entries) == {"acme"}
+
+
+def test_a_secret_deleted_and_created_again_never_drops_its_tenants_and_is_logged(tmp_path, caplog):
+    """A Secret replaced (delete, then create: a fixed name) or deleted by hand and put back: the
+    pod's projected volume lacks the file until the kubelet's next resync (about a minute). Its
+    tenants stay served throughout, the content it comes back with is read, and both ends are logged."""
+    clock = Clock()
+    d = TenantDirectory([], tmp_path, grace_s=180, clock=clock)
+    path = tmp_path / "us-cell-001.json"
+    served, key = entry("newco")
+    write(path, [served])
+    d.refresh()
+    with caplog.at_level(logging.INFO, logger="service.tenants"):
+        path.unlink()
+        for _ in range(4):  # polls over a kubelet resync gap
+            clock.now += 20
+            assert d.refresh() is False and d.current.tenant_of(key) == "newco"
+        onboarded, new_key = entry("initech")
+        write(path, [served, onboarded])  # back, with the change the replacement carried
+        clock.now += 20
+        assert d.refresh() is True
+    assert d.current.tenant_of(key) == "newco" and d.current.tenant_of(new_key) == "initech"
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == f"tenant file missing: {path}; its 1 tenants stay served for up to 180 s while it is gone"
+    assert messages[1] == "tenant file back: its tenants were served throughout"
+    clock.now += 1000  # the grace is counted from the last absence only: back means back
+    assert d.refresh() is False and d.current.tenant_of(key) == "newco"
+
+
+def test_a_missing_files_tenants_end_after_the_grace_and_the_drop_is_logged(tmp_path, caplog):
+    clock = Clock()
+    d = TenantDirectory([], tmp_path, grace_s=180, clock=clock)
+    write(tmp_path / "us-cell-001.json", [entry("newco")[0]])
+    kept, kept_key = entry("globex")
+    write(tmp_path / "us-cell-002.json", [kept])
+    d.refresh()
+    (tmp_path / "us-cell-001.json").unlink()
+    d.refresh()
+    clock.now += 200
+    with caplog.at_level(logging.WARNING, logger="service.tenants"):
+        assert d.refresh() is True
+    assert set(d.current.entries) == {"globex"} and d.current.tenant_of(kept_key) == "globex"
+    (rec,) = [r for r in caplog.records if r.getMessage().startswith("tenant file gone")]
+    assert (
+        rec.getMessage() == (f"tenant file gone for 200 s: {tmp_path / 'us-cell-001.json'}; its 1 tenants are no longer served")
+        and rec.dropped == 1
+    )
 
 
 def test_a_malformed_file_keeps_its_previous_tenants_and_is_logged(tmp_path, caplog):

@@ -3,7 +3,8 @@
 A dry run, offline: it runs the program under mocks and reads the plan and the config (no AWS is
 called, nothing is deleted). Exit 0 when every blocker clears with time and the steps; 1 when a
 vault is locked in compliance mode, which makes the stack undeletable for good once its grace has
-passed; 2 on bad input.
+passed, or when a platform still has cells (listed in its `cells.names`, or a cell file naming it),
+which must be destroyed first; 2 on bad input.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ def run_teardown(req: TeardownRequest, console: Console | None = None) -> int:
     from meridian.engine.plan import Plan
     from meridian.engine.run import run_program
     from meridian.preflight.teardown import analyze
+    from stackconfig.zone import cells_of
 
     with notes.status(f"running the {req.stack} program under mocks"):
         run = run_program(prep.project_dir, req.stack, record=True, overrides=prep.overrides)
     plan = Plan("meridian", req.stack, run.registrations, run.outputs)
-    report = analyze(plan.resource_dicts, prep.cfg, req.stack)
+    cells = () if prep.cfg.platform else (*prep.cfg.cells.names, *(c.stack for c in cells_of(prep.project_dir, req.stack)))
+    report = analyze(plan.resource_dicts, prep.cfg, req.stack, cells)
     document = json.dumps(report.to_json(), indent=1) + "\n"
     if req.format == Format.json:
         console.out(document, highlight=False, end="")
@@ -54,7 +57,13 @@ def run_teardown(req: TeardownRequest, console: Console | None = None) -> int:
         notes.print(f"teardown written to {json_path}")
     for b in report.permanent:
         notes.print(f"[bold red]cannot always be torn down:[/] {escape(b.wait)}", highlight=False)
-    return EXIT_GATE if report.permanent else EXIT_OK
+    if report.cells:
+        notes.print(
+            f"[bold red]destroy the cells first:[/] {escape(', '.join(b.name for b in report.cells))} "
+            f"stand on {escape(req.stack)} (step 1)",
+            highlight=False,
+        )
+    return EXIT_GATE if report.permanent or report.cells else EXIT_OK
 
 
 def _summary(report) -> list[str]:

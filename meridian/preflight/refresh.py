@@ -137,7 +137,7 @@ def check_refresh(ctx: Context) -> CheckResult:
     )
     types = {r.type for r in ctx.plan.custom if not r.type.startswith("pulumi:providers:")}
     result.checked = len(types)
-    policy = refresh_policy(TAG_STACK, [ctx.plan.stack])
+    policy = refresh_policy(TAG_STACK, [ctx.cfg.platform or ctx.plan.stack])  # a cell's resources carry its platform's tag
     for t, missing in uncovered(types, policy).items():
         urn = next(r.urn for r in ctx.plan.custom if r.type == t)
         if missing == ["?"]:

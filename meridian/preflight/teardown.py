@@ -21,15 +21,21 @@ AWS rules encoded (sources):
   deletion without `skip_final_snapshot` leaves a final snapshot behind.
 - Route 53 DeleteHostedZone fails while records other than the zone's SOA and NS remain.
 - Pulumi refuses to delete a resource with `protect` set until `pulumi state unprotect`.
+- A cell stack stands on its platform's clusters, roles, pool buckets and alert topic: destroying the
+  platform first deletes what the cell's state still holds and leaves the cell's kubernetes provider
+  without a cluster (pulumi-kubernetes then needs PULUMI_K8S_DELETE_UNREACHABLE), so cells go first.
+- A cell's pool tenants keep their objects under `tenants/t-<id>/` of the platform's pool buckets:
+  destroying the cell deletes none of them (and schedules the deletion of the keys they are under).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.naming import tenant_data_prefix
 from meridian.preflight.context import CheckResult, Context, Finding
 from stackconfig import StackConfig
 
@@ -86,8 +92,43 @@ class Step:
     how: str
 
 
+CELLS_FIRST = Step(
+    "cells",
+    "Destroy the cells first",
+    "for each cell listed: `meridian teardown --stack <cell>` and its steps, `pulumi destroy --stack <cell>`, "
+    "`pulumi stack rm <cell>`, remove it from `meridian:cells.names` in this platform's file and delete "
+    "`Pulumi.<cell>.yaml`; then `pulumi up --stack <platform>` (its workload stops mounting the cell's tenant file)",
+)
+# A cell's own wording of the steps a platform's speak of databases in: a cell has none.
+CELL_STEPS = {
+    s.key: s
+    for s in (
+        Step(
+            "keep",
+            "Decide what outlives the cell",
+            "a cell holds no database and no backup vault: what outlives it is its pool tenants' objects in the "
+            "platform's pool buckets (listed below) and, until their windows end, its keys; copy out any object you must keep",
+        ),
+        Step(
+            "keys",
+            "Let the keys' deletion run out (or cancel it)",
+            "each destroyed tenant key waits its pending-deletion window; `aws kms cancel-key-deletion` keeps one "
+            "(e.g. a pool tenant's whose objects you keep); after the window what it encrypted is unreadable",
+        ),
+    )
+}
+POOL_OBJECTS = Step(
+    "pool-objects",
+    "Delete the cell's pool tenants' objects from the platform's pool buckets (or keep them on purpose)",
+    "for each prefix listed, in both regions (the pool buckets replicate to the dr region): every object version "
+    "and delete marker under it (`aws s3api list-object-versions --bucket <pool bucket> --prefix <prefix>` + "
+    "`delete-objects`); the buckets: `pulumi stack output cell_handles --stack <platform>`, "
+    "regions.<role>.pool_bucket_name. Left there they are billed for good, unreadable once the tenant's key is deleted",
+)
+
 # The order a teardown must follow: each step clears what the later ones would fail on.
 STEPS = (
+    CELLS_FIRST,
     Step(
         "keep",
         "Decide what outlives the stack",
@@ -123,6 +164,7 @@ STEPS = (
         "`aws ecr batch-delete-image`; a zone the stack created: delete records other than SOA and NS "
         "and remove the parent's NS delegation",
     ),
+    POOL_OBJECTS,
     Step(
         "unprotect",
         "Unprotect the protected resources",
@@ -152,7 +194,13 @@ class TeardownReport:
     production: bool
     force_delete: bool
     vault_lock_changeable_days: int | None
+    platform: str | None = None  # a cell's platform; None: this is a platform
     blockers: list[Blocker] = field(default_factory=list)
+
+    @property
+    def cells(self) -> list[Blocker]:
+        """The live cells of a platform: what must be destroyed before it."""
+        return [b for b in self.blockers if b.step == "cells"]
 
     @property
     def permanent(self) -> list[Blocker]:
@@ -168,11 +216,13 @@ class TeardownReport:
         by_step: dict[str, list[Blocker]] = defaultdict(list)
         for b in self.blockers:
             by_step[b.step].append(b)
-        return [(s, by_step[s.key]) for s in STEPS if by_step[s.key] or s.key in ("destroy", "keep")]
+        steps = [(s, by_step[s.key]) for s in STEPS if by_step[s.key] or s.key in ("destroy", "keep")]
+        return [((CELL_STEPS.get(s.key, s) if self.platform else s), bs) for s, bs in steps]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
+            "platform": self.platform,
             "production": self.production,
             "force_delete": self.force_delete,
             "vault_lock": (
@@ -181,6 +231,7 @@ class TeardownReport:
                 else {"mode": "compliance", "grace_days": self.vault_lock_changeable_days}
             ),
             "can_be_torn_down": not self.permanent,
+            "cells_first": [b.name for b in self.cells],
             "blockers": [b.to_json() for b in self.blockers],
             "steps": [
                 {"step": i, "key": s.key, "title": s.title, "how": s.how, "clears": [b.urn for b in bs]}
@@ -233,16 +284,34 @@ def vault_lock_consequences(resources: Iterable[Mapping[str, Any]]) -> list[str]
     ]
 
 
-def analyze(resources: Iterable[Mapping[str, Any]], cfg: StackConfig, stack: str) -> TeardownReport:
-    """Every blocker of `pulumi destroy` the plan shows, each with its wait and the step that clears it."""
+def analyze(resources: Iterable[Mapping[str, Any]], cfg: StackConfig, stack: str, cells: Sequence[str] = ()) -> TeardownReport:
+    """Every blocker of `pulumi destroy` the plan shows, each with its wait and the step that clears it;
+    `cells`: a platform's live cells (its `cells.names` and the cell files naming it)."""
     resources = list(resources)
     report = TeardownReport(
         stack=stack,
         production=cfg.production,
         force_delete=cfg.force_delete,
         vault_lock_changeable_days=cfg.vault_lock_changeable_days,
+        platform=cfg.platform,
     )
     add = report.blockers.append
+    for cell in sorted(set(cells)):
+        add(
+            Blocker(
+                "cell",
+                f"urn:pulumi:{cell}::meridian::pulumi:pulumi:Stack::meridian-{cell}",
+                cell,
+                None,
+                "its tenants stand on this platform's clusters, tenant role, pool buckets, replication role and alert "
+                "topic: destroyed first, the platform takes the cell's namespaces, associations and tenant file with "
+                "its clusters, and the cell's own destroy cannot reach a cluster any more",
+                "until the cell is destroyed and removed (step 1)",
+                "cells",
+            )
+        )
+    if cfg.platform is not None:
+        _pool_prefixes(resources, cfg, add)
     retention = max(
         (
             _days((rule.get("lifecycle") or {}).get("deleteAfter")) or 0
@@ -397,6 +466,27 @@ def analyze(resources: Iterable[Mapping[str, Any]], cfg: StackConfig, stack: str
             )
     report.blockers.sort(key=lambda b: (STEP_KEYS.index(b.step), b.kind, b.urn))
     return report
+
+
+def _pool_prefixes(resources: list[Mapping[str, Any]], cfg: StackConfig, add) -> None:
+    """A cell's pool tenants' prefixes in the platform's pool buckets, one per region: they outlive the cell."""
+    slices = {r["name"]: r["urn"] for r in resources if r["type"] == "meridian:tenant:Tenant"}
+    for tenant in (t for t in cfg.tenants if t.data_tier == "pool"):
+        for _, spec in cfg.regions.both:
+            urn = next((u for n, u in slices.items() if n.endswith(f"-{spec.region}-t-{tenant.id}")), None)
+            if urn is None:
+                continue
+            add(
+                Blocker(
+                    "pool-prefix",
+                    urn,
+                    tenant_data_prefix(tenant.id),
+                    spec.region,
+                    f"{cfg.platform}'s pool bucket keeps the tenant's objects: destroying the cell deletes none",
+                    "for good (billed), unreadable once the tenant's key's deletion window ends",
+                    "pool-objects",
+                )
+            )
 
 
 # --- the preflight check ---------------------------------------------------------------------------
