@@ -28,7 +28,7 @@ INITIAL: dict[str, Any] = {
 
 def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """policy name -> the settings that come from the stack config (a validated StackConfig; a cell's
-    platform's names from the platform's file in `project_dir`, default: the project around the cwd)."""
+    platform's names from the platform's file in `project_dir`, default: the working directory)."""
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
     from components.keys import DELETION_WINDOW_DAYS  # every customer key's deletion window
@@ -122,10 +122,9 @@ def platform_names(cfg: Any, project_dir: Path | None) -> dict[str, list[str]]:
     tenants may get (the platform's tenant role in each region) and the namespaces the platform uses."""
     from components.naming import tenant_namespace, tenant_role_name
     from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
-    from meridian.project import find_project_dir
     from stackconfig import load_stack
 
-    platform = load_stack(project_dir or find_project_dir(), cfg.platform)
+    platform = load_stack(project_dir or Path.cwd(), cfg.platform)
     regions = dict.fromkeys([platform.regions.primary.region, platform.regions.dr.region])
     return {
         "platformTenantRoles": [tenant_role_name(cfg.platform, region) for region in regions],
