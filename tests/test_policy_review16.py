@@ -97,7 +97,11 @@ def bound(role: str, rules=None, aggregation=None, subject=("platform", "meridia
                 body["aggregationRule"] = {"clusterRoleSelectors": [aggregation]}
             resources.append(rbac("ClusterRole", role, body))
         ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}
-        subjects = [{"kind": "ServiceAccount", "namespace": subject[0], "name": subject[1]}]
+        subjects = (
+            [{"kind": "ServiceAccount", "namespace": subject[0], "name": subject[1]}]
+            if len(subject) == 2
+            else [{"kind": subject[0], "apiGroup": "rbac.authorization.k8s.io", "name": subject[2]}]
+        )
         resources.append(rbac("ClusterRoleBinding", f"{role}-binding", {"roleRef": ref, "subjects": subjects}))
 
     return mutate
@@ -319,6 +323,12 @@ ATTACKS = [
         DATA,
     ),
     ("K05b the built-in admin for kube-system:default", bound("admin", subject=("kube-system", "default")), DATA),
+    (
+        "the built-in edit for every service account of the default namespace",
+        bound("edit", subject=("Group", "", "system:serviceaccounts:default")),
+        DATA,
+    ),
+    ("the built-in edit for anonymous requests", bound("edit", subject=("User", "", "system:anonymous")), DATA),
     (
         "K17 create serviceaccounts/token for the platform API",
         bound("tokens", rules=[{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}]),

@@ -474,16 +474,25 @@ class Sessions:
 
     def bound_service_accounts(self, workloads: list[Session]) -> list[Session]:
         """Service accounts a binding lets run code in pods (`World.rbac`) that run no workload of the plan
-        (`kube-system/default`, a controller's account): no AWS session of their own, but whatever the
-        pods they may create or enter obtain is theirs, and theirs is not the tenant's."""
+        (`kube-system/default`, a controller's account, every account of a namespace through its
+        `system:serviceaccounts:<ns>` group): no AWS session of their own, but whatever the pods they may
+        create or enter obtain is theirs, and theirs is not the tenant's; and anyone, where a binding
+        names `system:anonymous` or `system:unauthenticated`."""
         running = {(w.workload.namespace, w.workload.service_account) for w in workloads if w.workload is not None}
+        busy = {ns for ns, _ in running}
         out = []
         for kind, name, namespace, _ in self.world.rbac:
-            if kind != "ServiceAccount" or not namespace or (namespace, name) in running:
+            if kind == "Group" and name.startswith(_SA_GROUP) and name[len(_SA_GROUP) :] not in busy:
+                namespace, name = name[len(_SA_GROUP) :], "*"  # every service account of a namespace with no workload of the plan
+            elif kind in ("User", "Group") and name in _ANONYMOUS:  # anyone who reaches the API server
+                who = f"anyone (Kubernetes {kind} {name}, bound in the plan)"
+                out.append(Session(Principal(_subject(kind, name), who, None), Origin("outsider", who), (who,)))
+                continue
+            elif kind != "ServiceAccount" or not namespace or (namespace, name) in running:
                 continue
             workload = Workload("", namespace, name)
             who = f"Kubernetes ServiceAccount {namespace}/{name} (bound in the plan; runs no workload of it)"
-            principal = Principal(_subject(kind, f"{namespace}:{name}"), who, None)
+            principal = Principal(_subject("ServiceAccount", f"{namespace}:{name}"), who, None)
             out.append(Session(principal, self.origin_of(workload), (who,), workload=workload))
         return out
 
@@ -551,6 +560,8 @@ class Sessions:
         return {k: v for k, v in ctx.items() if k.lower() in self.referenced or k.lower() in keep}
 
 
+_SA_GROUP = "system:serviceaccounts:"  # every service account of one namespace
+_ANONYMOUS = ("system:anonymous", "system:unauthenticated")  # requests without credentials, when the API server admits them
 _SERVICE_LINKED = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/aws-service-role/([a-z0-9.-]+\.amazonaws\.com)/[^/*?]+$")
 
 
