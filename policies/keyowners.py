@@ -17,6 +17,7 @@ from ruleutil import (
     Unverifiable,
     as_list,
     dig,
+    judge_each,
     key_tenant,
     peek,
     setting_bucket,
@@ -41,52 +42,57 @@ def _keys_named(resource: Any) -> list[Any]:
 
 
 def check_key_owners(stack: Stack, tenant_keys: dict[str, set[str]], tag: str) -> list[tuple[str | None, Any]]:
-    """`tenant_keys`: a tenant key's ARN -> the tenants whose keys the plan resolves to it."""
-    out: list[tuple[str | None, Any]] = []
-    for r in stack.resources:
-        if r.resource_type in KMS_KEYS or r.resource_type == ALIAS:
-            continue
-        owners = {t for v in _keys_named(r) if isinstance(v, str) for t in tenant_keys.get(v, ())}
-        if not owners:
-            continue
-        subject = r
-        if r.resource_type in SSE:
-            try:
-                target = setting_bucket(stack, r)
-            except UnknownValueError:
-                continue  # the bucket rules report the unknown name
-            if isinstance(target, Unverifiable):
-                continue  # the bucket rules (and a cell's lane) report a bucket that is not the stack's
-            subject = target
-        tenant = tags_of(subject.props).get(tag)
-        if tenant is UNKNOWN:
-            out.append(
-                (r.urn, Unverifiable.at(f"tags.{tag}", f"whose resource is {subject.name}, under tenant {sorted(owners)}'s key?"))
-            )
-            continue
-        foreign = sorted(owners - {tenant})
-        if foreign:
-            whose = f"tenant {tenant}'s" if tenant else "the platform's"
-            out.append(
-                (
-                    r.urn,
-                    f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} ({whose}) must not be encrypted under tenant "
-                    f"{', '.join(foreign)}'s KMS key: that tenant's principals decrypt it, and offboarding the tenant "
-                    "(its key scheduled for deletion) makes it unreadable",
-                )
-            )
-    for alias in stack.of(ALIAS):
-        value = peek(alias.props, "targetKeyId")
-        built = {key_tenant(stack, k, tag) for k in stack.linked(alias, "targetKeyId", *KMS_KEYS)}
-        built = {t for t in built if isinstance(t, str) and t}
-        named = tenant_keys.get(value, set()) if isinstance(value, str) else set()
-        if built and named and named != built:
-            out.append(
-                (
-                    alias.urn,
-                    f"KMS alias {alias.name}, built from tenant {', '.join(sorted(built))}'s key, must name that key, not tenant "
-                    f"{', '.join(sorted(named - built))}'s ({value}): whatever is written through the alias lands under the "
-                    "other tenant's key, which that tenant decrypts",
-                )
-            )
-    return out
+    """`tenant_keys`: a tenant key's ARN -> the tenants whose keys the plan resolves to it. Judged resource by resource."""
+    users = [r for r in stack.resources if r.resource_type not in KMS_KEYS and r.resource_type != ALIAS]
+    return judge_each(users, lambda r: _user_problems(stack, r, tenant_keys, tag)) + judge_each(
+        stack.of(ALIAS), lambda a: _alias_problems(stack, a, tenant_keys, tag)
+    )
+
+
+def _user_problems(stack: Stack, r: Any, tenant_keys: dict[str, set[str]], tag: str) -> list[tuple[str | None, Any]]:
+    owners = {t for v in _keys_named(r) if isinstance(v, str) for t in tenant_keys.get(v, ())}
+    if not owners:
+        return []
+    subject = r
+    if r.resource_type in SSE:
+        try:
+            target = setting_bucket(stack, r)
+        except UnknownValueError:
+            return []  # the bucket rules report the unknown name
+        if isinstance(target, Unverifiable):
+            return []  # the bucket rules (and a cell's lane) report a bucket that is not the stack's
+        subject = target
+    tenant = tags_of(subject.props).get(tag)
+    if tenant is UNKNOWN:
+        return [
+            (r.urn, Unverifiable.at(f"tags.{tag}", f"whose resource is {subject.name}, under tenant {sorted(owners)}'s key?"))
+        ]
+    foreign = sorted(owners - {tenant})
+    if not foreign:
+        return []
+    whose = f"tenant {tenant}'s" if tenant else "the platform's"
+    return [
+        (
+            r.urn,
+            f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} ({whose}) must not be encrypted under tenant "
+            f"{', '.join(foreign)}'s KMS key: that tenant's principals decrypt it, and offboarding the tenant "
+            "(its key scheduled for deletion) makes it unreadable",
+        )
+    ]
+
+
+def _alias_problems(stack: Stack, alias: Any, tenant_keys: dict[str, set[str]], tag: str) -> list[tuple[str | None, Any]]:
+    value = peek(alias.props, "targetKeyId")
+    built = {key_tenant(stack, k, tag) for k in stack.linked(alias, "targetKeyId", *KMS_KEYS)}
+    built = {t for t in built if isinstance(t, str) and t}
+    named = tenant_keys.get(value, set()) if isinstance(value, str) else set()
+    if not (built and named and named != built):
+        return []
+    return [
+        (
+            alias.urn,
+            f"KMS alias {alias.name}, built from tenant {', '.join(sorted(built))}'s key, must name that key, not tenant "
+            f"{', '.join(sorted(named - built))}'s ({value}): whatever is written through the alias lands under the "
+            "other tenant's key, which that tenant decrypts",
+        )
+    ]

@@ -255,13 +255,13 @@ def metric_alarm(r: Any, stack: Stack) -> list[str]:
             continue  # each built from a topic of the stack (a link: its ARN is often known only after apply)
         if UNKNOWN in actions:
             raise unknown(field)
-        # an action written out as the exact ARN of a topic of the stack is that topic (ARNs name one resource)
-        named = [a for a in actions if _stack_topic(stack, a)]
-        if len(actions) - len(named) <= len(topics):
+        # more actions than links: each must be written out as the exact ARN of a topic of the stack (ARNs name one resource)
+        rest = [a for a in actions if not _stack_topic(stack, a)]
+        if not rest:
             continue
         out.append(
             f"Metric alarm must act only by publishing to topics of the stack: `{field}` holds {actions!r}, "
-            f"{len(actions) - max(len(topics), len(named))} of them neither built from an SNS topic of the stack nor its exact ARN"
+            f"{', '.join(map(str, rest))} neither built from an SNS topic of the stack nor its exact ARN"
         )
     return out
 
