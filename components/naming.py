@@ -77,3 +77,10 @@ def elb_logical_name(prefix: str, thing: str) -> str:
 def elb_prefix(stack: str, region: str) -> str:
     """The name of a region's load-balancing component, short enough that its children fit: `us-use1-lb`."""
     return f"{stack}-{region_code(region)}-lb"
+
+
+def tenant_role_name(stack: str, region: str) -> str:
+    """The logical name of a platform region's shared tenant role (components.tenancy builds its
+    TenantIdentity `<stack>-<region>-tenant-identity`, whose role is `<that>-role`); AWS's name is it
+    plus Pulumi's auto-name suffix. A cell's policy config lists these as the only roles its tenants may get."""
+    return f"{stack}-{region}-tenant-identity-role"

@@ -16,8 +16,10 @@ from ruleutil import (
     as_list,
     dig,
     judge_each,
-    resource_policy,
+    peek,
+    provider_accounts,
     stack_policy,
+    stack_role,
     string_list,
 )
 
@@ -48,7 +50,49 @@ def _cluster_access_config_problems(props: Any) -> list[str]:
     return out
 
 
-def check_cluster_access(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+# The one access policy a principal the config does not name may hold, and only on named namespaces: EKS's `view`
+# (read-only; no Secrets, no exec, attach or port-forward, no RBAC objects:
+# https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html#access-policy-permissions-amazoneksviewpolicy).
+NAMESPACE_VIEW = "AmazonEKSViewPolicy"
+
+
+def _namespace_view(props: Any) -> bool:
+    scope = dig(props, "accessScope")
+    namespaces = [str(n) for n in as_list(dig(scope, "namespaces"))]
+    return (
+        str(dig(props, "policyArn") or "") == POLICY_PREFIX + NAMESPACE_VIEW
+        and dig(scope, "type") == "namespace"
+        and bool(namespaces)
+        and not any(c in n for n in namespaces for c in "*?")
+    )
+
+
+def _administration(stack: Stack, principal: str, provider: Any) -> bool:
+    """A role of the stack's account (its provider's `allowedAccountIds`) that the plan does not define: platform
+    administration, as tenant-data-access takes the account's principals outside the plan (its workloads' and
+    tenants' roles are the plan's, so never this)."""
+    parts = principal.split(":")
+    return (
+        len(parts) == 6
+        and parts[2] == "iam"
+        and parts[5].startswith("role/")
+        and parts[4] in provider_accounts(provider)
+        and stack_role(stack, principal) is None
+    )
+
+
+def _unnamed_view(stack: Stack, type_: str, props: Any, principal: str, provider: Any) -> bool:
+    """A principal the config does not name holds only namespace-scoped views: its associations each one, its entry
+    STANDARD without Kubernetes groups (judged below) and with at least one such association."""
+    if not _administration(stack, principal, provider):
+        return False
+    if type_ == ASSOCIATION:
+        return _namespace_view(props)
+    views = [a for a in stack.of(ASSOCIATION) if peek(a.props, "principalArn") == principal]
+    return bool(views) and all(_namespace_view(a.props) for a in views)
+
+
+def check_cluster_access(type_: str, props: Any, config: dict, _provider: Any, stack: Stack | None = None) -> list[str]:
     if type_ == CLUSTER:
         try:
             return _cluster_access_config_problems(props)
@@ -61,7 +105,10 @@ def check_cluster_access(type_: str, props: Any, config: dict, _provider: Any) -
         if principal is None:
             return ["EKS access must name its principal (`principalArn`)"]
         principal = str(principal)
-        if principal not in admins | viewers:
+        unnamed_view = (
+            stack is not None and principal not in admins | viewers and _unnamed_view(stack, type_, props, principal, _provider)
+        )
+        if principal not in admins | viewers and not unnamed_view:
             return [
                 f"EKS access for {principal}, which the stack config does not name (cluster.deploy_role_arn, "
                 "operator_role_arns, viewer_role_arns): a tenant's or any other role must not reach the Kubernetes API"
@@ -88,12 +135,25 @@ def check_cluster_access(type_: str, props: Any, config: dict, _provider: Any) -
         return [Unverifiable.of(exc)]
 
 
-cluster_access = resource_policy(
+def check_cluster_access_in_stack(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+    return judge_each(
+        stack.of(ENTRY, ASSOCIATION, CLUSTER),
+        lambda r: [
+            (r.urn, m)
+            for m in check_cluster_access(
+                r.resource_type, r.props, config, r.provider.props if r.provider is not None else None, stack
+            )
+        ],
+    )
+
+
+cluster_access = stack_policy(
     "eks-access-platform-roles-only",
-    what="Checks that every EKS access entry and access policy association names a role the stack config admits (`adminPrincipals`: deploy and operators; `viewPrincipals`: CI's viewers), that entries are STANDARD without Kubernetes groups, that a viewer gets only a view policy, and that every EKS cluster admits no one else: `accessConfig.authenticationMode: API` (no aws-auth ConfigMap) and `bootstrapClusterCreatorAdminPermissions: false` (no implicit entry for its creator); either unset is EKS's default, which is a violation",
+    what="Checks that every EKS access entry and access policy association names a role the stack config admits (`adminPrincipals`: deploy and operators; `viewPrincipals`: CI's viewers), that entries are STANDARD without Kubernetes groups, that a viewer gets only a view policy, that a role the config does not name gets at most `AmazonEKSViewPolicy` scoped to named namespaces and only if it is a role of the stack's account the plan does not define (platform administration), and that every EKS cluster admits no one else: `accessConfig.authenticationMode: API` (no aws-auth ConfigMap) and `bootstrapClusterCreatorAdminPermissions: false` (no implicit entry for its creator); either unset is EKS's default, which is a violation",
     why="An access entry is a door into every tenant namespace: a tenant role, a node-typed entry or a `system:masters` group turns a workload identity into cluster admin, and the pack would not see it in RBAC.",
-    types=[ENTRY, ASSOCIATION, CLUSTER],
-    check=check_cluster_access,
+    reads=[ENTRY, ASSOCIATION, CLUSTER],
+    check=check_cluster_access_in_stack,
     severity=CRITICAL,
     config={
         "adminPrincipals": string_list([], "roles with cluster admin (generated: cluster.deploy_role_arn, operator_role_arns)"),

@@ -54,7 +54,7 @@ REVIEWED: dict[str, str] = {
     "(checked: reviewed.hosted_zone); its failover records are judged (route53-failover-record-ready)",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "object ownership, BucketOwnerEnforced only (ACLs disabled; checked: "
     "reviewed.ownership_controls): it can only narrow access",
-    "aws:secretsmanager/secretRotation:SecretRotation": "rotates a secret with a function of the stack (checked: "
+    "aws:secretsmanager/secretRotation:SecretRotation": "rotates a secret with a function of the stack, at least every 90 days (checked: "
     "reviewed.secret_rotation); the secret's encryption and residency are judged",
     "aws:secretsmanager/secretVersion:SecretVersion": "a secret's value; stored under the secret's key, in the secret's region",
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": "the AWS-published rotation function for the "

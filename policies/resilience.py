@@ -33,6 +33,7 @@ from ruleutil import (
     stack_policy,
     tags_of,
     truthy,
+    unknown,
 )
 
 
@@ -685,18 +686,41 @@ def check_target_group_health(type_: str, props: Any, config: dict, _provider: A
         out.append(
             "Target group health check must state the healthy status (`healthCheck.matcher`, e.g. 200): the default accepts any 200-399"
         )
+    elif str(dig(props, "protocolVersion", default="HTTP1")).upper() != "GRPC":
+        wrong = _matcher_problem(matcher)
+        if wrong:
+            out.append(
+                f"Target group health check must count only 2xx/3xx as healthy, not {wrong} (`healthCheck.matcher` {matcher!r})"
+            )
     return out
+
+
+def _matcher_problem(matcher: Any) -> str | None:
+    """What an HTTP matcher (`200`, `200,202`, `200-299`: https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_Matcher.html)
+    accepts beyond 200-399: a 4xx or 5xx answer (the service saying it cannot serve) counted as healthy."""
+    if matcher is UNKNOWN:
+        raise unknown("healthCheck", "matcher")
+    for part in str(matcher).split(","):
+        low, _, high = part.strip().partition("-")
+        try:
+            lo, hi = int(low), int(high or low)
+        except ValueError:
+            return f"an unreadable code {part.strip()!r}"
+        if lo < 200 or hi > 399 or lo > hi:
+            return f"codes {part.strip()}"
+    return None
 
 
 target_group_health = resource_policy(
     "lb-target-group-health-checked",
-    what="Checks that every load balancer target group (except Lambda) keeps its health check on, and that HTTP(S) checks name the service's health path and the status that counts as healthy",
+    what="Checks that every load balancer target group (except Lambda) keeps its health check on, and that HTTP(S) checks name the service's health path and the status that counts as healthy, only codes within 200-399",
     why="Weighted rollouts and failover rest on the load balancer taking unready pods out: the default check (`/`, any 2xx-3xx) passes a pod whose database is gone, and a disabled check sends tenants' requests to dead targets.",
     types=list(TARGET_GROUPS),
     check=check_target_group_health,
     severity=HIGH,
     remediation='Set `health_check={"enabled": True, "path": "/healthz", "matcher": "200", ...}` (components.ingress does).',
-    limits="That the named health path really checks the service's dependencies is the service's; the thresholds are not judged.",
+    limits="That the named health path really checks the service's dependencies is the service's; the thresholds are not judged, "
+    "nor a gRPC matcher's codes (`protocolVersion` GRPC).",
     tags=["resilience", "network"],
 )
 

@@ -7,9 +7,24 @@ stack's own resources", "to a gateway of the stack") is a check here, never only
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
-from ruleutil import AWS_PROVIDER, ROLE, UNKNOWN, Stack, as_list, dig, is_map, peek, provider_default_tags, tags_of, unknown
+from ruleutil import (
+    AWS_PROVIDER,
+    ROLE,
+    UNKNOWN,
+    Stack,
+    as_list,
+    dig,
+    is_map,
+    peek,
+    provider_accounts,
+    provider_default_tags,
+    resource_region,
+    tags_of,
+    unknown,
+)
 
 SAR_STACK = "aws:serverlessrepository/cloudFormationStack:CloudFormationStack"
 FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
@@ -180,6 +195,13 @@ def oidc_provider(r: Any, stack: Stack) -> list[str]:
     return _built_from(r, stack, "url", (EKS_CLUSTER,), "OIDC provider", "trust the issuer of a cluster of the stack")
 
 
+# The longest interval between rotations: AWS Security Hub's control SecretsManager.4 ("Secrets Manager secrets should
+# be rotated within a specified number of days", parameter maxDaysSinceRotation, default 90:
+# https://docs.aws.amazon.com/securityhub/latest/userguide/secretsmanager-controls.html#secretsmanager-4).
+MAX_ROTATION_DAYS = 90
+_RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
+
+
 def secret_rotation(r: Any, stack: Stack) -> list[str]:
     return _built_from(
         r,
@@ -188,7 +210,33 @@ def secret_rotation(r: Any, stack: Stack) -> list[str]:
         (SAR_STACK, "aws:lambda/function:Function"),
         "Secret rotation",
         "rotate with a function of the stack",
-    )
+    ) + _rotation_interval(r)
+
+
+def _rotation_interval(r: Any) -> list[str]:
+    """A schedule that rotates at least every MAX_ROTATION_DAYS: a count of days, a `rate()` or a `cron()` that runs every month."""
+    rules = dig(r.props, "rotationRules")
+    if rules is UNKNOWN:
+        raise unknown("rotationRules")
+    days, expression = dig(rules, "automaticallyAfterDays"), dig(rules, "scheduleExpression")
+    if days is UNKNOWN or expression is UNKNOWN:
+        raise unknown("rotationRules", "automaticallyAfterDays" if days is UNKNOWN else "scheduleExpression")
+    bound = f"at least every {MAX_ROTATION_DAYS} days (AWS Security Hub SecretsManager.4)"
+    if expression is not None:
+        text = str(expression).strip()
+        rate = _RATE.match(text)
+        if rate:
+            n = int(rate.group(1)) / (24 if rate.group(2).startswith("hour") else 1)
+            return [] if n <= MAX_ROTATION_DAYS else [f"Secret rotation must run {bound}, not {text}"]
+        fields = text.removeprefix("cron(").removesuffix(")").split()
+        if text.startswith("cron(") and len(fields) == 6 and fields[3] == "*" and fields[5] in ("*", "?"):
+            return []
+        return [f"Secret rotation must run {bound}: {text!r} is not a `rate()` within it nor a `cron()` running every month"]
+    if days is None:
+        return [f"Secret rotation must set `rotationRules` running {bound}"]
+    if not isinstance(days, (int, float)) or not 1 <= days <= MAX_ROTATION_DAYS:
+        return [f"Secret rotation must run {bound}, not every {days!r} days (`rotationRules.automaticallyAfterDays`)"]
+    return []
 
 
 TOPIC = "aws:sns/topic:Topic"
@@ -207,11 +255,35 @@ def metric_alarm(r: Any, stack: Stack) -> list[str]:
             continue  # each built from a topic of the stack (a link: its ARN is often known only after apply)
         if UNKNOWN in actions:
             raise unknown(field)
+        # more actions than links: each must be written out as the exact ARN of a topic of the stack (ARNs name one resource)
+        rest = [a for a in actions if not _stack_topic(stack, a)]
+        if not rest:
+            continue
         out.append(
             f"Metric alarm must act only by publishing to topics of the stack: `{field}` holds {actions!r}, "
-            f"{len(actions) - len(topics)} of them not built from an SNS topic of the stack"
+            f"{', '.join(map(str, rest))} neither built from an SNS topic of the stack nor its exact ARN"
         )
     return out
+
+
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_.-]+)$")
+
+
+def _stack_topic(stack: Stack, arn: Any) -> bool:
+    """`arn` is the exact ARN of a topic of the stack: its region, an account its provider is pinned to
+    (`allowedAccountIds`: without one, the account is not known and nothing matches), and its given name or
+    Pulumi auto-name (`<logical name>-<7 hex>`)."""
+    m = _TOPIC_ARN.match(arn) if isinstance(arn, str) else None
+    if not m:
+        return False
+    region, account, name = m.groups()
+    for topic in stack.of(TOPIC):
+        given = peek(topic.props, "name")
+        named = name == given if isinstance(given, str) else re.fullmatch(re.escape(topic.name) + "-[0-9a-f]{7}", name)
+        provider = topic.provider.props if topic.provider is not None else None
+        if named and resource_region(topic) == region and account in provider_accounts(provider):
+            return True
+    return False
 
 
 def schedule_rule(r: Any, _stack: Stack) -> list[str]:

@@ -71,6 +71,7 @@ POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ADDON = "aws:eks/addon:Addon"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
 
 _TENANT_SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
@@ -203,6 +204,55 @@ def _grant_problem(st: Statement) -> str | None:
     )
 
 
+# Every KMS action (AWS Service Authorization Reference, AWS Key Management Service:
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html),
+# lower case, and the ones a tenant may hold on its own key: use it, never administer it (a key policy,
+# tag, alias or grant the tenant writes reaches every account; `kms:CreateGrant` is judged by `_grant_problem`).
+_KMS_ACTIONS = frozenset(
+    "kms:" + a.lower()
+    for a in (
+        "CancelKeyDeletion ConnectCustomKeyStore CreateAlias CreateCustomKeyStore CreateGrant CreateKey Decrypt DeleteAlias "
+        "DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret DescribeCustomKeyStores DescribeKey DisableKey "
+        "DisableKeyRotation DisconnectCustomKeyStore EnableKey EnableKeyRotation Encrypt GenerateDataKey GenerateDataKeyPair "
+        "GenerateDataKeyPairWithoutPlaintext GenerateDataKeyWithoutPlaintext GenerateMac GenerateRandom GetKeyPolicy "
+        "GetKeyRotationStatus GetParametersForImport GetPublicKey ImportKeyMaterial ListAliases ListGrants ListKeyPolicies "
+        "ListKeyRotations ListKeys ListResourceTags ListRetirableGrants PutKeyPolicy ReEncryptFrom ReEncryptTo ReplicateKey "
+        "RetireGrant RevokeGrant RotateKeyOnDemand ScheduleKeyDeletion Sign SynchronizeMultiRegionKey TagResource "
+        "UntagResource UpdateAlias UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac"
+    ).split()
+)
+_TENANT_KMS_ACTIONS = frozenset(
+    "kms:" + a.lower()
+    for a in (
+        "Encrypt Decrypt ReEncryptFrom ReEncryptTo GenerateDataKey GenerateDataKeyWithoutPlaintext GenerateDataKeyPair "
+        "GenerateDataKeyPairWithoutPlaintext DescribeKey CreateGrant GetPublicKey Sign Verify GenerateMac VerifyMac"
+    ).split()
+)
+
+
+def _kms_admin_problem(st: Statement) -> str | None:
+    """KMS actions of an Allow statement beyond using a key: each pattern is expanded over every KMS
+    action, and an action the pack does not know is refused rather than trusted."""
+    beyond = sorted(
+        {
+            str(a)
+            for a in st.actions
+            if str(a).startswith("kms:")
+            and (
+                str(a) not in _KMS_ACTIONS
+                and not WILDCARD.search(str(a))
+                or any(fnmatchcase(k, str(a)) for k in _KMS_ACTIONS - _TENANT_KMS_ACTIONS)
+            )
+        }
+    )
+    if not beyond:
+        return None
+    return (
+        f"grants {', '.join(beyond)}: a tenant may only use its key (encrypt, decrypt, data keys, describe), never change "
+        "its policy, tags, aliases, grants or state"
+    )
+
+
 def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_keys: int) -> list[str]:
     if not st.allow:
         return []
@@ -214,7 +264,7 @@ def _statement_problems(st: Statement, prefix: str, own_buckets: set[str], own_k
     others = sorted(granted - {"s3", "kms"})
     if others:
         return [f"grants {', '.join(others)} actions (a tenant reaches only S3 under its prefix and its own key)"]
-    grant = _grant_problem(st)
+    grant = _grant_problem(st) or ("kms" in granted and _kms_admin_problem(st))
     if grant:
         return [grant]
     if UNKNOWN in st.resources:
@@ -429,6 +479,7 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespace
                                 f"Tenant {tenant} role must be assumable only from tenant {tenant}'s namespace, not {subject}",
                             )
                         )
+    out += [(role.urn, p) for p in _cluster_pin_problems(stack, role, f"Tenant {tenant} role")]
     # Service accounts annotated with the role, and pod identity associations, must be in the tenant's namespace.
     for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT):
         ns = dig(sa.props, "metadata", "namespace")
@@ -438,6 +489,47 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespace
         ns = dig(assoc.props, "namespace")
         if not namespaces.owned_by(ns, tenant):
             out.append((assoc.urn, f"Pod identity association in namespace {ns} must not use tenant {tenant}'s role"))
+    return out
+
+
+_CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:eks:[a-z0-9-]+:\d{12}:cluster/([^*?/]+)$")
+_PIN_OPERATORS = ("arnequals", "stringequals", "arnlike", "stringlike")  # the -like ones only without a wildcard
+
+
+def _stack_clusters(stack: Stack) -> set[str]:
+    """Names of the EKS clusters of this stack: its clusters' and those its pod identity associations name."""
+    names = {peek(c.props, "name") for c in stack.of(EKS_CLUSTER)} | {
+        peek(a.props, "clusterName") for a in stack.of(POD_IDENTITY)
+    }
+    return {n for n in names if isinstance(n, str)}
+
+
+def _cluster_pin_problems(stack: Stack, role: Any, what: str) -> list[Any]:
+    """EKS Pod Identity assumes a role for a pod of any cluster of any account the trust admits; only
+    `aws:SourceArn` (the cluster the pod runs in: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html)
+    limits it to the stack's own clusters. `aws:SourceAccount` alone admits every cluster of the account (a sandbox
+    one too), whose pods set their own namespace tag."""
+    try:
+        trust = [st for st in read_statements(_Path(role.props, "assumeRolePolicy")) if st.allow]
+    except UnknownValueError:
+        return []  # said by the callers
+    clusters = _stack_clusters(stack)
+    out: list[Any] = []
+    for st in trust:
+        if "pods.eks.amazonaws.com" not in principals(st, "Service"):
+            continue
+        pins = [vals for op, key, vals in st.conditions if str(key).lower() == "aws:sourcearn" and op.lower() in _PIN_OPERATORS]
+        if any(v is UNKNOWN for vals in pins for v in vals):
+            out.append(Unverifiable.at("assumeRolePolicy.Statement.Condition", "aws:SourceArn"))
+            continue
+        held = [vals for vals in pins if vals and all((m := _CLUSTER_ARN.match(str(v))) and m.group(1) in clusters for v in vals)]
+        if not held:
+            named = ", ".join(str(v) for vals in pins for v in vals) or "none"
+            out.append(
+                f"{what} must pin EKS Pod Identity to the stack's own cluster(s) ({', '.join(sorted(clusters)) or 'none'}) "
+                f"by `ArnEquals` `aws:SourceArn` = the cluster's ARN ({st.label} names {named}): otherwise a pod of any "
+                "cluster the trust admits holds it with the namespace tag that cluster sets"
+            )
     return out
 
 
@@ -553,6 +645,7 @@ def _broker_problems(
     out = []
     if not _pod_identity_only(broker):
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
+    out += _cluster_pin_problems(stack, broker, f"broker {broker.name}")
     for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
         ns, sa = dig(assoc.props, "namespace"), dig(assoc.props, "serviceAccount")
         if ns is UNKNOWN:
@@ -710,7 +803,7 @@ def _abac_problems(
         problem = _abac_keys_sound(stack, st, namespaces, tenant_keys)
         if problem:
             out.append(problem)
-        grant = _grant_problem(st)
+        grant = _grant_problem(st) or _kms_admin_problem(st)
         if grant:
             out.append(grant)
         st = replace(st, resources=tuple(r for r in st.resources if r not in kms))
@@ -750,6 +843,23 @@ def _abac_problems(
             if found:
                 return out + [f"{found[0]}, for namespace {ns} (tenant {tenant})"]
     return out
+
+
+def _names_tenants(grants: list) -> bool:
+    """Some statement of the role's own documents names a tenant through a session-tag variable."""
+    for grant in grants:
+        if grant.managed_arn is not None:
+            continue
+        try:
+            sts = grant_statements(grant)
+        except UnknownValueError:
+            continue
+        if any(
+            any(_names_a_tenant(r) for r in st.resources) or any(_names_a_tenant(v) for _, _, vals in st.conditions for v in vals)
+            for st in sts
+        ):
+            return True
+    return False
 
 
 def _untagged_role(
@@ -820,6 +930,11 @@ def _untagged_role(
             if ns is UNKNOWN or (ns not in namespaces and (ns in namespaces.unsure or namespaces.could_be_unnamed(ns)))
         }
     )
+    # the shared tenant role (held in tenant namespaces, or telling tenants apart by a session tag): every statement
+    # answers to the tenant allowlist, with the session tag standing for each tenant in turn
+    shared = abac and (bool(held_in) or _names_tenants(grants))
+    if shared:
+        out += [(role.urn, p) for p in _cluster_pin_problems(stack, role, f"Role {role.name} (the tenants' shared role)")]
     for grant in grants:
         for dep in stack.linked(grant.holder, grant.prop, *KMS_KEYS):
             if tenant_keys.get(dep.urn):
@@ -830,6 +945,14 @@ def _untagged_role(
                     )
                 )
         if grant.managed_arn is not None:
+            if shared:
+                out.append(
+                    (
+                        grant.holder.urn,
+                        f"Role {role.name} (the tenants' shared role) must hold no managed policy ({grant.label}): "
+                        "a policy the stack does not define cannot be proven to stay inside each tenant's prefix and key",
+                    )
+                )
             continue
         try:
             sts = grant_statements(grant)
@@ -864,10 +987,7 @@ def _untagged_role(
                     continue
                 if UNKNOWN in st.resources:
                     raise unknown("Statement", "Resource")
-                if abac and (
-                    any(_names_a_tenant(r) for r in st.resources)
-                    or any(_names_a_tenant(v) for _, _, vals in st.conditions for v in vals)
-                ):
+                if shared:
                     out += [
                         (
                             grant.holder.urn,
@@ -899,15 +1019,20 @@ tenant_role_isolated = stack_policy(
     what="Checks that every tenant principal reaches only its own data and key: each tenant-tagged IAM role, through every source of permissions "
     "(inline and RolePolicy documents, managed policy ARNs, attachments), and each tenant-tagged EKS Pod Identity association's session policy, "
     "allow only S3 objects under the tenant's prefix (or in its own silo bucket), listing limited to that prefix, and KMS on exact key ARNs "
-    "built from the tenant's own key, with `kms:CreateGrant` only under `kms:GrantIsForAWSResource: true` (else the tenant can hand its key "
-    "to any account at runtime); that a tenant role's trust admits only web identities of its own namespace; and that an untagged role "
+    "built from the tenant's own key, only KMS actions that use a key (encrypt, decrypt, data keys, describe; never its policy, tags, "
+    "aliases or state: `kms:*` is expanded over every KMS action), with `kms:CreateGrant` only under `kms:GrantIsForAWSResource: true` (else the tenant can hand its key "
+    "to any account at runtime); that a tenant role's trust admits only web identities of its own namespace, and EKS Pod Identity "
+    "only from the stack's own cluster (`ArnEquals`/`StringEquals` `aws:SourceArn` = its ARN; `aws:SourceAccount` alone admits every "
+    "cluster of the account); and that an untagged role "
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
     "`kubernetes-namespace` session tag or a broker's `meridian-tenant` tag (a whole path segment, or a KMS `aws:ResourceTag` "
-    "condition that every tenant key satisfies for its own namespace only), with session tags on, no session policy on its "
+    "condition that every tenant key satisfies for its own namespace only); the tenants' shared role (held in tenant namespaces, or "
+    "naming a session-tag variable) answers to the tenant allowlist in every statement, for each tenant namespace in turn (no "
+    "bucket-level action but listing, no `*` or access-point ARN, no managed policy), with session tags on, no session policy on its "
     "associations (EKS takes one only with session tags off) and no role chaining, and carries neither tag key as an IAM tag; "
     "an untagged role associated with (or annotated on a service account in) a tenant namespace grants nothing but S3 and KMS; "
     "a role it trusts to set the tenant tag (the reference "
-    "service's broker) must be one of the stack's, held only through pod identity by the service's own service account "
+    "service's broker) must be one of the stack's, held only through pod identity (pinned to the stack's cluster) by the service's own service account "
     "(`brokerNamespace`/`brokerServiceAccount`), never through an EKS add-on's associations, allowed only sts "
     "on exact ARNs of the stack's own roles "
     "(besides `secretsmanager:GetSecretValue` on secrets named by exact ARN, none of them a secret the stack tags as a tenant's, "
@@ -1065,6 +1190,27 @@ def _cluster_of(resource: Any) -> str:
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
+PSA_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
+_PSA_VERSION = re.compile(r"^v1\.(\d+)$")
+
+
+def _psa_version_problems(ns: Any, tenant: str, config: dict) -> list[Any]:
+    """`enforce-version` pins the standard's checks to a release: an old one lacks controls added since (absent: latest)."""
+    version = labels_of(ns.props).get(PSA_ENFORCE_VERSION)
+    if version is None or version == "latest":
+        return []
+    if version is UNKNOWN:
+        return [Unverifiable.of(unknown("metadata", "labels", PSA_ENFORCE_VERSION), "which Pod Security version is enforced?")]
+    floor = str(config.get("minPodSecurityVersion", "v1.25"))
+    m, least = _PSA_VERSION.match(str(version)), _PSA_VERSION.match(floor)
+    if m and least and int(m.group(1)) >= int(least.group(1)):
+        return []
+    return [
+        f"Tenant {tenant} namespace must enforce Pod Security at `latest` or a version from {floor} on "
+        f"(label `{PSA_ENFORCE_VERSION}`), not {version!r}: an older version's `restricted` lacks the controls added since"
+    ]
+
+
 def _tenant_ties(stack: Stack, config: dict) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Namespace name -> what in the plan makes it a tenant's, whatever its labels say: the tenant
     namespace prefix, a pod identity association into it tagged for a tenant or holding the role
@@ -1176,6 +1322,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                     "baseline and privileged admit pods that run as root, add capabilities or escalate privileges",
                 )
             )
+        found += [(ns.urn, p) for p in _psa_version_problems(ns, tenant, config)]
         seen = set()
         for key in mine:
             for policy in policies_in.get(key, []):
@@ -1198,7 +1345,7 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`), and that no NetworkPolicy in it admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`, its `enforce-version` `latest`, absent or from `minPodSecurityVersion` on), and that no NetworkPolicy in it admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
     "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
     reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET, POD_IDENTITY, *KMS_KEYS],
@@ -1217,11 +1364,19 @@ tenant_namespace_guarded = stack_policy(
             "default": "meridian:namespace",
             "description": "tag naming the namespace whose sessions may use a tenant key (components.tenantidentity.TAG_NAMESPACE)",
         },
+        "minPodSecurityVersion": {
+            "type": "string",
+            "default": "v1.25",
+            "description": "the oldest `pod-security.kubernetes.io/enforce-version` a tenant namespace may pin (else `latest` "
+            "or absent): v1.25, where Pod Security Admission became stable with every control of today's `restricted` "
+            "profile for Linux pods (https://kubernetes.io/docs/concepts/security/pod-security-standards/ lists each control's "
+            "version); raise it to pin newer baseline controls (AppArmor fields v1.30, host probes v1.34)",
+        },
     },
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
     "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",
-    limits="The Pod Security label is judged for its level; an `enforce-version` pinning an older standard is not. That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
+    limits="The Pod Security label is judged for its level and its `enforce-version` (`latest`, absent, or from `minPodSecurityVersion` on). That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
     "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
     "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides). "
     "Another tenant's namespace is known by the `t-` prefix or the stack's tenant label; a name selector naming a namespace outside the stack without that prefix is taken as a platform namespace.",

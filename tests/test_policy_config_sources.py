@@ -10,7 +10,7 @@ from functools import reduce
 
 import pytest
 
-from meridian.engine.policy.generated import IN_PLATFORM, SOURCES, drift, generated, sources_table
+from meridian.engine.policy.generated import IN_PLATFORM, PLATFORM_NAMES, SOURCES, drift, generated, sources_table
 from meridian.stackconfig import load_validated
 from stackconfig import Overrides, as_written
 
@@ -47,8 +47,9 @@ def test_an_unchanged_cap_is_not_stale():
 @pytest.mark.parametrize("stack", [*STACKS, "us-cell-001"])
 def test_every_copied_setting_names_the_stack_key_it_comes_from(stack):
     cfg = load_validated(ROOT, stack)
-    copied = {(policy, key) for policy, settings in generated(cfg).items() for key in settings}
+    copied = {(policy, key) for policy, settings in generated(cfg, ROOT).items() for key in settings}
     cell_only = {(policy, "platformStack") for policy in IN_PLATFORM}  # what a cell leaves to its platform
+    cell_only |= {("tenant-data-access", key) for key in PLATFORM_NAMES}  # and the platform's names it must not take
     expected = set(SOURCES) if cfg.is_cell else set(SOURCES) - cell_only
     assert copied == expected, f"add each new generated setting to SOURCES: {copied ^ expected}"
     for source in SOURCES.values():

@@ -44,7 +44,7 @@ def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: st
     if cfg is not None and overridden:
         from meridian.engine.policy.generated import merged
 
-        file_config = merged(file_config, cfg)
+        file_config = merged(file_config, cfg, project_dir)
     elif cfg is not None:
         from meridian.engine.policy.generated import require_current
 

@@ -291,10 +291,44 @@ def _doc_problems(doc: Doc, bound: Bound, scope: Scope) -> list[tuple[str, str]]
     return out
 
 
+def _granted_to_services(world: World, scope: Scope) -> list[tuple[str | None, str]]:
+    """A resource policy (key, bucket, secret) granting a platform service's role, the stack's or its service-linked
+    one, holds it to the same bound: what the resource's own policy hands the role counts as much as its own policies
+    (the policy's Resource is its own resource, so only the actions are asked)."""
+    from access.sessions import PLATFORM_SERVICES, linked_service
+
+    roles = {arn: _services(p) for arn, p in world.principals.items() if not p.outsider and not p.unplaced}
+    out: list[tuple[str | None, str]] = []
+    for resource, docs in sorted(world.resource_policies.items()):
+        for doc in docs:
+            for i, st in enumerate(_as_list(doc.document.get("Statement")), start=1):
+                if not isinstance(st, dict) or str(st.get("Effect", "")).lower() != "allow":
+                    continue
+                principal = st.get("Principal")
+                for arn in _as_list(principal.get("AWS") if isinstance(principal, dict) else None):
+                    linked = linked_service(str(arn), world.account)
+                    services = roles.get(str(arn)) or ([linked] if linked in PLATFORM_SERVICES and linked in BOUNDS else [])
+                    if not services:
+                        continue
+                    bound = Bound(tuple(a for s in services for a in BOUNDS[s].actions))
+                    who = " and ".join(f"AWS service {s}" for s in services)
+                    sid = f"statement {st['Sid']}" if st.get("Sid") else f"statement #{i}"
+                    for what, why in _statement_problems({**st, "Resource": resource}, bound, scope):
+                        out.append(
+                            (
+                                doc.urn,
+                                f"A role that {who} assumes must be granted only what that service does for the platform "
+                                f"(the actions AWS documents for its role): {doc.label} grants {arn} {what}, outside it ({why}). "
+                                f"Path: {who} -> {arn} -> {doc.label} -> {sid}",
+                            )
+                        )
+    return out
+
+
 def service_role_problems(world: World) -> list[tuple[str | None, str]]:
     """A finding for each statement of a platform service's role outside what that service does."""
     scope = Scope(world.account, world.regions, world.buckets)
-    out: list[tuple[str | None, str]] = []
+    out: list[tuple[str | None, str]] = _granted_to_services(world, scope)
     for role in world.principals.values():
         if role.outsider or role.unplaced:
             continue

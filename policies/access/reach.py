@@ -561,6 +561,7 @@ class Reach(Sessions):
     def accesses(self) -> list[Access]:
         queue = deque(self.initial())
         workloads = [s for s in queue if s.workload is not None and not s.chained]
+        queue.extend(self.bound_service_accounts(workloads))
         if self.tenant is not None:  # the matrix lists the cluster operators the rule takes as the platform's
             queue.extend(self.operators())
         seen: set[tuple] = set()
@@ -572,8 +573,9 @@ class Reach(Sessions):
             seen.add(s.key())
             if s.origin.kind == "service" and self.tenant is None:
                 continue
-            operator = s.origin.kind == "operator" and s.workload is None
-            if not operator:  # an operator's own IAM policies are the account's row (`account_principals`)
+            # an operator's own IAM policies are the account's row; a bound service account without a workload has none
+            operator = (s.origin.kind == "operator" and s.workload is None) or s.principal.arn.startswith("kubernetes-")
+            if not operator:  # (`account_principals`)
                 for r, actions, target, ctx, escalated in self.reach(s):
                     out.append(Access(s, r, actions, target, ctx, escalated))
             if s.hops >= _MAX_HOPS:

@@ -26,7 +26,9 @@ from typing import Any
 from access.bounds import service_role_problems
 from access.reach import Access, Deputy, Reach
 from access.world import PLATFORM, World, build
-from ruleutil import CRITICAL, Unverifiable, platform_stack_setting, stack_policy
+from celllane import check_cell_lane
+from keyowners import check_key_owners
+from ruleutil import CRITICAL, Stack, Unverifiable, platform_stack_setting, stack_policy
 
 _SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
@@ -42,6 +44,26 @@ _SCHEMA = {
     },
 }
 _SCHEMA.update(platform_stack_setting())
+_SCHEMA["platformTenantRoles"] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": [],
+    "description": "a cell stack's only: the logical names of its platform's tenant roles (generated): the only roles "
+    "a cell's pod identity association may name that the cell does not define",
+}
+_SCHEMA["platformNamespaces"] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": [],
+    "description": "a cell stack's only: its platform's tenant namespaces (generated): no resource of the cell may be in one",
+}
+_SCHEMA["platformServiceNamespaces"] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": [],
+    "description": "a cell stack's only: its platform's service namespace(s) (generated): a cell puts only its tenant "
+    "file (a Secret) there",
+}
 _SCHEMA["podIdentityExternalRoles"] = {
     "type": "array",
     "items": {"type": "string"},
@@ -205,7 +227,14 @@ def _shared_roles(reach: Reach) -> list[tuple[str | None, str]]:
 
 
 def check_tenant_data_access(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
-    return findings(resources, config)[3]
+    world, _, _, out = findings(resources, config)
+    stack = Stack(resources)
+    keys: dict[str, set[str]] = defaultdict(set)
+    for r in world.resources:
+        if r.kind == "key" and r.tenant != PLATFORM:
+            keys[r.arn].add(r.tenant)
+    tag = str(config.get("tenantTag", "meridian:tenant"))
+    return out + check_cell_lane(stack, config) + check_key_owners(stack, keys, tag)
 
 
 def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: str) -> list[dict[str, Any]]:
@@ -327,7 +356,10 @@ tenant_data_access = stack_policy(
     "Sessions come from Pod Identity associations (EKS session tags, session policy, targetRoleArn; an EKS add-on's "
     "`podIdentityAssociations` as associations of its kube-system service accounts), IRSA trusts "
     "(every service account their `:sub` admits), AssumeRole chains (with the request tags trusts admit and the transitive tags "
-    "STS keeps), EKS access policies and Kubernetes RBAC that let a principal create pods in a namespace or exec or attach into them, and a principal's "
+    "STS keeps), EKS access policies and Kubernetes RBAC that let a principal create pods in a namespace or exec or attach into them "
+    "(or impersonate, create a service account's token, `escalate` or `bind` roles; a ClusterRole's `aggregationRule` counts the "
+    "rules of every ClusterRole it selects, the built-in `admin`/`edit` aggregations included; a bound service account that runs "
+    "no workload of the plan, such as kube-system's `default`, obtains what the pods it may create obtain), and a principal's "
     "ability to rewrite its own permissions; an association whose `roleArn` or `targetRoleArn` names a role the stack does not "
     "define (another account's, or this account's outside the plan) is a violation unless the role is listed in "
     "`podIdentityExternalRoles`. Resources carry their bucket policies and ACLs (canned and granted; a canonical user ID, in "
@@ -339,12 +371,17 @@ tenant_data_access = stack_policy(
     "allowed, the service is a confused deputy and the grant a violation (CloudWatch Logs is asked with the encryption context "
     "`aws:logs:arn` it sets itself, a log group of that account). A role that only an AWS service acting for the platform "
     "assumes (replication, batch operations, backup, RDS monitoring, flow logs, log delivery, budgets, FIS, the EKS cluster) "
-    "must hold only the actions AWS documents for that service's role, minus those that run code (FIS's SSM commands, "
+    "must hold (and be granted by a key, bucket or secret policy, as must that service's service-linked role of the account, which "
+    "the pack takes as the service acting for the platform) only the actions AWS documents for that service's role, minus those that run code (FIS's SSM commands, "
     "Batch Operations' Lambda invocation), each on resources of this stack (a bucket the plan defines, or a name pattern "
     "beginning with at least 12 characters of one; an ARN of the stack's account in one of its regions; `*` only for the "
     "few documented actions without resource-level permissions), and no AWS-managed policy but those AWS documents for "
     "that role: any other statement is a violation printing service -> role -> policy -> statement -> resource. A role a "
-    "tenant's pods get must not also be held by platform workloads. Access is "
+    "tenant's pods get must not also be held by platform workloads. A cell stack, judged alone, names of its platform's "
+    "roles only the tenant role (`platformTenantRoles`), puts nothing in its platform's tenant namespaces "
+    "(`platformNamespaces`) and only its tenant file (a Secret) in the service's (`platformServiceNamespaces`; all "
+    "generated from the platform's stack file), and sets nothing on a bucket it does not "
+    "define (policies/celllane.py). Access is "
     "decided by principalmapper's local policy simulation (AWS's evaluation logic: explicit deny, identity x boundary x session "
     "policy, resource policies, cross-account, KMS key policies, policy variables and condition operators). Chosen over "
     "policyuniverse (ARN and wildcard matching only) and parliament (lint only): of the candidates only principalmapper "

@@ -120,6 +120,11 @@ class Sessions:
             "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}],
         }
         for arn in sorted(named - set(self.world.principals)):
+            service = linked_service(arn, own)
+            if service in PLATFORM_SERVICES:  # only its service assumes it: a service acting for the platform (bounds.py)
+                who = f"AWS service {service} (its service-linked role {arn})"
+                out.append(Session(Principal(arn, who, None), Origin("service", who), (who,)))
+                continue
             foreign = account_of(arn) != own
             who = f"{arn} ({'another account' if foreign else 'not defined by this stack'})"
             docs = [
@@ -467,6 +472,30 @@ class Sessions:
             out.append(Session(Principal(_subject(kind, name), who, None, outsider=True), Origin("operator", who), (who,)))
         return out
 
+    def bound_service_accounts(self, workloads: list[Session]) -> list[Session]:
+        """Service accounts a binding lets run code in pods (`World.rbac`) that run no workload of the plan
+        (`kube-system/default`, a controller's account, every account of a namespace through its
+        `system:serviceaccounts:<ns>` group): no AWS session of their own, but whatever the pods they may
+        create or enter obtain is theirs, and theirs is not the tenant's; and anyone, where a binding
+        names `system:anonymous` or `system:unauthenticated`."""
+        running = {(w.workload.namespace, w.workload.service_account) for w in workloads if w.workload is not None}
+        busy = {ns for ns, _ in running}
+        out = []
+        for kind, name, namespace, _ in self.world.rbac:
+            if kind == "Group" and name.startswith(_SA_GROUP) and name[len(_SA_GROUP) :] not in busy:
+                namespace, name = name[len(_SA_GROUP) :], "*"  # every service account of a namespace with no workload of the plan
+            elif kind in ("User", "Group") and name in _ANONYMOUS:  # anyone who reaches the API server
+                who = f"anyone (Kubernetes {kind} {name}, bound in the plan)"
+                out.append(Session(Principal(_subject(kind, name), who, None), Origin("outsider", who), (who,)))
+                continue
+            elif kind != "ServiceAccount" or not namespace or (namespace, name) in running:
+                continue
+            workload = Workload("", namespace, name)
+            who = f"Kubernetes ServiceAccount {namespace}/{name} (bound in the plan; runs no workload of it)"
+            principal = Principal(_subject("ServiceAccount", f"{namespace}:{name}"), who, None)
+            out.append(Session(principal, self.origin_of(workload), (who,), workload=workload))
+        return out
+
     def pod_creation(self, s: Session) -> list[tuple[str, str, Any]]:
         """(cluster, how, namespaces or "*") where `s` may run code in pods (create, exec, attach)."""
         out = []
@@ -529,6 +558,18 @@ class Sessions:
             ctx[f"aws:PrincipalTag/{k}"] = v
         keep = {"aws:principalarn", "aws:principalaccount"}
         return {k: v for k, v in ctx.items() if k.lower() in self.referenced or k.lower() in keep}
+
+
+_SA_GROUP = "system:serviceaccounts:"  # every service account of one namespace
+_ANONYMOUS = ("system:anonymous", "system:unauthenticated")  # requests without credentials, when the API server admits them
+_SERVICE_LINKED = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/aws-service-role/([a-z0-9.-]+\.amazonaws\.com)/[^/*?]+$")
+
+
+def linked_service(arn: str, account: str | None) -> str | None:
+    """The AWS service whose service-linked role of `account` `arn` is: AWS writes its trust policy, which
+    admits that service alone and cannot be edited (https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html)."""
+    m = _SERVICE_LINKED.match(arn)
+    return m.group(2) if m and m.group(1) == account else None
 
 
 def _subject(kind: str, name: str) -> str:

@@ -964,22 +964,87 @@ def _eks_access(stack: Stack, arns: Arns):
     return access, groups
 
 
+# Built-in ClusterRoles that aggregate (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#default-roles-and-role-bindings):
+# their labels, and whether their rules let a subject run code as any service account in scope. `edit` and
+# system:aggregate-to-edit (pods, workloads, exec) are aggregated into `admin` and `edit`; `view` adds nothing of the kind.
+_BUILT_IN_AGGREGATED = (
+    ({"rbac.authorization.k8s.io/aggregate-to-admin": "true"}, True),  # edit, system:aggregate-to-admin
+    ({"rbac.authorization.k8s.io/aggregate-to-edit": "true"}, True),  # system:aggregate-to-edit, view
+    ({"rbac.authorization.k8s.io/aggregate-to-view": "true"}, False),  # system:aggregate-to-view
+    ({"kubernetes.io/bootstrapping": "rbac-defaults"}, True),  # cluster-admin, admin, edit, ... carry it
+)
+
+
+def _selects(selector: Any, labels: dict) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions) matched against `labels`; one it
+    cannot read matches (an aggregation it cannot bound is taken to collect everything)."""
+    if not isinstance(selector, dict):
+        return True
+    match = selector.get("matchLabels") or {}
+    if not isinstance(match, dict) or any(labels.get(k) != v for k, v in match.items()):
+        return not isinstance(match, dict)
+    for e in selector.get("matchExpressions") or []:
+        if not isinstance(e, dict):
+            return True
+        key, op, values = e.get("key"), str(e.get("operator")), e.get("values") or []
+        has = key in labels
+        if (
+            (op == "In" and labels.get(key) not in values)
+            or (op == "NotIn" and has and labels.get(key) in values)
+            or (op == "Exists" and not has)
+            or (op == "DoesNotExist" and has)
+        ):
+            return False
+    return True
+
+
+def _runs_as_others(rule: dict) -> bool:
+    """An RBAC rule that lets its subject run code as a service account, or obtain its credentials:
+    write workloads or exec/attach into pods; impersonate; create a service account's token (which the
+    Pod Identity agent exchanges for that account's role); or `escalate`/`bind` on roles (then grant
+    itself any of these: https://kubernetes.io/docs/concepts/security/rbac-good-practices/#privilege-escalation-risks)."""
+    resources, verbs = set(map(str, rule.get("resources") or [])), set(map(str, rule.get("verbs") or []))
+    return bool(
+        (resources & _WORKLOADS and verbs & _WRITE_VERBS)
+        or ("impersonate" in verbs and resources & {"serviceaccounts", "users", "groups", "*"})
+        or (resources & {"serviceaccounts/token", "serviceaccounts/*", "*"} and verbs & {"create", "*"})
+        or (resources & {"roles", "clusterroles", "*"} and verbs & {"escalate", "bind", "*"})
+    )
+
+
 def _rbac(stack: Stack) -> list[tuple[str, str, str, Any]]:
     """(subject kind, name, namespace, reach) for every binding whose role lets its subjects run code in
-    pods (create workloads, exec, attach, add ephemeral containers) or impersonate."""
+    pods (create workloads, exec, attach, add ephemeral containers), impersonate, mint service account
+    tokens or grant themselves more (`_runs_as_others`), counting a ClusterRole's aggregated rules."""
     creating: set[tuple[str, str]] = {("ClusterRole", n) for n in POD_CREATING_CLUSTER_ROLES}
+    aggregators: list[tuple[str, list]] = []
+    labelled: list[tuple[str, dict]] = []  # the plan's ClusterRoles: name, labels
     for r in stack.of(CLUSTER_ROLE, K8S_ROLE):
         rules = known(peek(r.props, "rules")) or []
         kind = "ClusterRole" if r.resource_type == CLUSTER_ROLE else "Role"
         name = peek(r.props, "metadata", "name")
-        for rule in rules if isinstance(rules, list) else []:
-            if not isinstance(rule, dict):
+        if not isinstance(name, str):
+            continue
+        if kind == "ClusterRole":
+            labelled.append((name, labels_of(r.props)))
+            selectors = known(peek(r.props, "aggregationRule", "clusterRoleSelectors"))
+            if selectors:
+                aggregators.append((name, selectors if isinstance(selectors, list) else [selectors]))
+        if any(isinstance(rule, dict) and _runs_as_others(rule) for rule in (rules if isinstance(rules, list) else [])):
+            creating.add((kind, name))
+    # an aggregated ClusterRole holds the rules of every ClusterRole its selectors match (built-in ones included)
+    changed = True
+    while changed:
+        changed = False
+        for name, selectors in aggregators:
+            if ("ClusterRole", name) in creating:
                 continue
-            resources, verbs = set(map(str, rule.get("resources") or [])), set(map(str, rule.get("verbs") or []))
-            runs_pods = resources & _WORKLOADS and verbs & _WRITE_VERBS
-            impersonates = "impersonate" in verbs and resources & {"serviceaccounts", "users", "groups", "*"}
-            if (runs_pods or impersonates) and isinstance(name, str):
-                creating.add((kind, name))
+            candidates = [(labels, runs) for labels, runs in _BUILT_IN_AGGREGATED] + [
+                (labels, ("ClusterRole", n) in creating) for n, labels in labelled if n != name
+            ]
+            if any(runs and _selects(sel, labels) for sel in selectors for labels, runs in candidates):
+                creating.add(("ClusterRole", name))
+                changed = True
     out = []
     for b in stack.of(CLUSTER_ROLE_BINDING, ROLE_BINDING):
         ref = known(peek(b.props, "roleRef")) or {}

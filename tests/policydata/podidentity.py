@@ -29,6 +29,8 @@ from .stack import valid_stack
 NS_VARIABLE = "${aws:PrincipalTag/kubernetes-namespace}"
 TENANT_VARIABLE = "${aws:PrincipalTag/meridian-tenant}"
 POOL = "arn:aws:s3:::pool-bucket-1234567"
+# EKS Pod Identity pinned to the valid stack's cluster (policydata.cluster): tenant-role-isolated requires it
+CLUSTER_ARN = f"arn:aws:eks:{PRIMARY}:{ACCOUNT}:cluster/eks"
 ABAC_CONFIG = {**CONFIG, "tenant-role-isolated": {"tenantPrefix": "tenants/t-{tenant}/"}}
 
 
@@ -61,7 +63,10 @@ def abac_stack() -> Resources:
                             "Effect": "Allow",
                             "Principal": {"Service": "pods.eks.amazonaws.com"},
                             "Action": ["sts:AssumeRole", "sts:TagSession"],
-                            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                "ArnEquals": {"aws:SourceArn": CLUSTER_ARN},
+                            },
                         }
                     ]
                 }
@@ -279,7 +284,7 @@ def _broker_trust(statement: dict | None = None) -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": "pods.eks.amazonaws.com"},
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                    "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}, "ArnEquals": {"aws:SourceArn": CLUSTER_ARN}},
                 },
                 statement
                 or {
@@ -315,7 +320,10 @@ def broker_stack() -> Resources:
                             "Effect": "Allow",
                             "Principal": {"Service": "pods.eks.amazonaws.com"},
                             "Action": ["sts:AssumeRole", "sts:TagSession"],
-                            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                "ArnEquals": {"aws:SourceArn": CLUSTER_ARN},
+                            },
                         }
                     ]
                 }

@@ -26,8 +26,9 @@ INITIAL: dict[str, Any] = {
 }
 
 
-def generated(cfg: Any) -> dict[str, dict[str, Any]]:
-    """policy name -> the settings that come from the stack config (a validated StackConfig)."""
+def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """policy name -> the settings that come from the stack config (a validated StackConfig; a cell's
+    platform's names from the platform's file in `project_dir`, default: the working directory)."""
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
     from components.keys import DELETION_WINDOW_DAYS  # every customer key's deletion window
@@ -109,7 +110,27 @@ def generated(cfg: Any) -> dict[str, dict[str, Any]]:
     if cfg.is_cell:  # what a cell leaves to its platform is reported advisory (policies/ruleutil.InPlatform)
         for policy in IN_PLATFORM:
             out.setdefault(policy, {})["platformStack"] = cfg.platform
+        out["tenant-data-access"].update(platform_names(cfg, project_dir))
     return out
+
+
+PLATFORM_NAMES = ("platformTenantRoles", "platformNamespaces", "platformServiceNamespaces")  # tenant-data-access, cells only
+
+
+def platform_names(cfg: Any, project_dir: Path | None) -> dict[str, list[str]]:
+    """What a cell judged alone must not take from its platform (policies/celllane.py): the only roles its
+    tenants may get (the platform's tenant role in each region) and the namespaces the platform uses."""
+    from components.naming import tenant_namespace, tenant_role_name
+    from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
+    from stackconfig import load_stack
+
+    platform = load_stack(project_dir or Path.cwd(), cfg.platform)
+    regions = dict.fromkeys([platform.regions.primary.region, platform.regions.dr.region])
+    return {
+        "platformTenantRoles": [tenant_role_name(cfg.platform, region) for region in regions],
+        "platformNamespaces": sorted(tenant_namespace(t.id) for t in platform.tenants),
+        "platformServiceNamespaces": [WORKLOAD_NAMESPACE],
+    }
 
 
 # The rules whose findings about a cell stack's platform parts (stack budget, cap enforcer, tenant
@@ -155,6 +176,9 @@ SOURCES: dict[tuple[str, str], str] = {
     ("backup-plan-coverage", "rpoMinutes"): "dr.rpo_minutes",
     ("helm-release-allowlisted", "allowedCharts"): "code: components.lbcontroller",
     **{(policy, "platformStack"): "platform (a cell stack's)" for policy in IN_PLATFORM},
+    ("tenant-data-access", "platformTenantRoles"): "platform (a cell stack's: read from the platform's stack file)",
+    ("tenant-data-access", "platformNamespaces"): "platform (a cell stack's: read from the platform's stack file)",
+    ("tenant-data-access", "platformServiceNamespaces"): "code: components.workload",
 }
 _SHOWN = 60  # a value longer than this (as JSON) is said to differ, not printed
 
@@ -172,25 +196,25 @@ def sources_table() -> str:
     return "\n".join(rows)
 
 
-def merged(current: dict[str, Any] | None, cfg: Any) -> dict[str, Any]:
+def merged(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None) -> dict[str, Any]:
     """The file's content with its generated settings brought up to date (levels and other settings kept)."""
     out = json.loads(json.dumps(current if current is not None else INITIAL))
-    for policy, settings in generated(cfg).items():
+    for policy, settings in generated(cfg, project_dir).items():
         entry = out.get(policy, {"enforcementLevel": "mandatory"})
         entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
         out[policy] = {**entry, **settings}
     return out
 
 
-def render(current: dict[str, Any] | None, cfg: Any) -> str:
-    return json.dumps(merged(current, cfg), indent=2) + "\n"
+def render(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None) -> str:
+    return json.dumps(merged(current, cfg, project_dir), indent=2) + "\n"
 
 
-def drift(current: dict[str, Any], cfg: Any, stack: str, name: str) -> str | None:
+def drift(current: dict[str, Any], cfg: Any, stack: str, name: str, project_dir: Path | None = None) -> str | None:
     """Why the file's generated settings differ from what the stack config gives, or None: each
     setting with its value in the file, the value the stack key gives, and the one command to run."""
     stale = []
-    for policy, settings in generated(cfg).items():
+    for policy, settings in generated(cfg, project_dir).items():
         entry = current.get(policy)
         for key, value in settings.items():
             have = entry.get(key) if isinstance(entry, dict) else None
@@ -217,6 +241,6 @@ def _shown(value: Any) -> str:
 
 def require_current(project_dir: Path, path: Path, current: dict[str, Any], cfg: Any, stack: str) -> None:
     where = path.relative_to(project_dir) if path.is_relative_to(project_dir) else path
-    problem = drift(current, cfg, stack, str(where))
+    problem = drift(current, cfg, stack, str(where), project_dir)
     if problem:
         raise BadInput(problem)

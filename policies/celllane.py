@@ -1,0 +1,104 @@
+"""A cell stack judged alone stays in its lane: its tenants get only the platform's tenant role, it
+takes none of the platform's namespaces, and it sets nothing on a bucket it does not define.
+
+A cell runs its tenants on its platform's parts (cluster, tenant role) read through a StackReference;
+the platform's plan never sees the cell's resources, so what the cell does to the platform's names is
+judged here, from the names the cell's generated policy config carries (`meridian policy --stack
+<cell> --write-config` reads them from the platform's stack file at the same commit):
+`platformTenantRoles`, `platformNamespaces` (its tenants') and `platformServiceNamespaces` (where only a cell's
+tenant file, a Secret, may go), beside `platformStack`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ruleutil import S3_BUCKETS, Stack, UnknownValueError, Unverifiable, peek, setting_bucket
+
+POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+SECRET = "kubernetes:core/v1:Secret"
+_AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-name suffix
+
+
+def _role_name(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def _platform_tenant_role(arn: str, names: list[str]) -> bool:
+    name = _role_name(arn)
+    return name in names or (bool(_AUTONAME.search(name)) and name[:-8] in names)
+
+
+def _namespaced(r: Any) -> Any:
+    if r.resource_type == POD_IDENTITY:
+        return peek(r.props, "namespace")
+    if r.resource_type == NAMESPACE:
+        return peek(r.props, "metadata", "name")
+    return peek(r.props, "metadata", "namespace") if r.resource_type.startswith("kubernetes:") else None
+
+
+def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
+    platform = config.get("platformStack")
+    if not platform:
+        return []  # a platform stack: its own plan holds every name
+    roles = [str(n) for n in config.get("platformTenantRoles") or []]
+    namespaces = {str(n) for n in config.get("platformNamespaces") or []}
+    service = {str(n) for n in config.get("platformServiceNamespaces") or []}
+    out: list[tuple[str | None, Any]] = []
+    if not roles or not service:
+        out.append(
+            (
+                None,
+                Unverifiable(
+                    f"unverifiable: cell of platform {platform!r} without `platformTenantRoles` / `platformServiceNamespaces` "
+                    f"in its policy config: run `meridian policy --stack <cell> --write-config`"
+                ),
+            )
+        )
+    for assoc in stack.of(POD_IDENTITY):
+        for prop in ("roleArn", "targetRoleArn"):
+            arn = peek(assoc.props, prop)
+            if not isinstance(arn, str) or not roles or stack.linked(assoc, prop, "aws:iam/role:Role"):
+                continue  # unknown (tenant-data-access says so), or a role the cell defines (judged there)
+            if not _platform_tenant_role(arn, roles):
+                out.append(
+                    (
+                        assoc.urn,
+                        f"Pod identity association {assoc.name} of a cell must name only its platform {platform!r}'s tenant "
+                        f"role ({', '.join(roles)}) as `{prop}`, not {arn}: any other platform role (its broker chooses "
+                        "any tenant's session) hands the platform's permissions to the cell's tenant",
+                    )
+                )
+    for r in stack.resources:
+        ns = _namespaced(r)
+        # the platform's service namespace takes a cell's tenant file (a Secret, judged by k8s-tenant-secret-own-data-only)
+        if isinstance(ns, str) and (ns in namespaces or (ns in service and r.resource_type != SECRET)):
+            whose = "a tenant" if ns in namespaces else "the service"
+            out.append(
+                (
+                    r.urn,
+                    f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} of a cell must not be in namespace {ns}, {whose} namespace "
+                    f"of its platform {platform!r}: the cell would share (a Namespace: take over) the platform's namespace, "
+                    "its pods, service accounts and identity",
+                )
+            )
+    for setting in stack.resources:
+        kind = setting.resource_type
+        if not kind.startswith("aws:s3/bucket") or kind in S3_BUCKETS or peek(setting.props, "bucket") is None:
+            continue
+        try:
+            target = setting_bucket(stack, setting)
+        except UnknownValueError:
+            continue  # the bucket rules report the unknown name
+        if isinstance(target, Unverifiable):
+            out.append(
+                (
+                    setting.urn,
+                    f"{kind.rsplit(':', 1)[-1]} {setting.name} of a cell must set only the cell's own buckets: it names "
+                    f"{peek(setting.props, 'bucket')!r}, no bucket of this stack (its platform {platform!r}'s? a bucket has "
+                    "one policy, one public access block, one lifecycle...: the last stack to write it wins)",
+                )
+            )
+    return out
