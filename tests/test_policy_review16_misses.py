@@ -1,0 +1,175 @@
+"""The last misses of the pack, replayed on the real plans through the analyzer: a database on a
+parameter group that does not force TLS (review 15, E08), an admission backstop whose validations
+are hollowed out, the AWS Backup role given more than Backup does, an ECR repository
+force-deletable in production, and an IRSA annotation on a tenant's service account. Each mutated
+plan draws the named rule's mandatory violation (or, for a value unknown at preview, its advisory);
+each legitimate twin draws nothing."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
+
+from .helpers import ROOT
+from .policydata import UNKNOWN
+
+pytestmark = pytest.mark.slow  # the plans come from the previews fixture
+
+TLS = "rds-parameter-group-tls-required"
+
+
+def one(resources, name: str, type_part: str = "") -> dict:
+    return next(r for r in resources if r["name"] == name and type_part in r["type"])
+
+
+def db_group(name: str, prop: str, value, *, linked: bool = False):
+    """Set database `name`'s parameter group setting `prop` (None: removed); unlinked unless told."""
+
+    def mutate(resources):
+        db = one(resources, name)
+        if value is None:
+            db["inputs"].pop(prop, None)
+        else:
+            db["inputs"][prop] = value
+        if not linked:
+            db["propertyDependencies"].pop(prop, None)
+
+    return mutate
+
+
+def engine(name: str, version: str):
+    def mutate(resources):
+        one(resources, name)["inputs"]["engineVersion"] = version
+
+    return mutate
+
+
+def both(*mutations):
+    def mutate(resources):
+        for m in mutations:
+            m(resources)
+
+    return mutate
+
+
+def plain_group(resources):
+    """A cluster parameter group of the stack without rds.force_ssl, used by the primary cluster (linked)."""
+    group = copy.deepcopy(one(resources, "us-db-us-east-1-params"))
+    group["name"] = "us-db-us-east-1-plain"
+    group["urn"] = group["urn"].rsplit("::", 1)[0] + "::us-db-us-east-1-plain"
+    group["inputs"]["parameters"] = [{"name": "log_min_duration_statement", "value": "1000"}]
+    resources.append(group)
+    cluster = one(resources, "us-db-us-east-1-cluster")
+    cluster["inputs"]["dbClusterParameterGroupName"] = "us-db-us-east-1-plain-0a1b2c3"
+    cluster["propertyDependencies"]["dbClusterParameterGroupName"] = [group["urn"]]
+
+
+PRIMARY, SECONDARY = "us-db-us-east-1-cluster", "us-db-us-west-2-cluster"
+CLUSTER_GROUP = "dbClusterParameterGroupName"
+
+# (what, stack, mutation, the database named in the finding)
+TLS_MISSES = [
+    (
+        "E08: the primary cluster on the default group of aurora-postgresql16 (rds.force_ssl 0)",
+        "us",
+        db_group(PRIMARY, CLUSTER_GROUP, "default.aurora-postgresql16"),
+        PRIMARY,
+    ),
+    (
+        "the secondary cluster with no group named (the engine's default: 0)",
+        "us",
+        db_group(SECONDARY, CLUSTER_GROUP, None),
+        SECONDARY,
+    ),
+    ("the primary cluster on a group of the stack that does not force TLS", "us", plain_group, PRIMARY),
+    (
+        "an RDS PostgreSQL 14 writer on its default group (rds.force_ssl 0 before 15)",
+        "apac",
+        both(
+            engine("apac-db-ap-southeast-1-writer", "14"),
+            db_group("apac-db-ap-southeast-1-writer", "parameterGroupName", "default.postgres14"),
+        ),
+        "apac-db-ap-southeast-1-writer",
+    ),
+]
+
+TLS_UNKNOWNS = [
+    (
+        "a group of another region's name (no group of the stack in the cluster's region)",
+        "us",
+        db_group(PRIMARY, CLUSTER_GROUP, "us-db-us-west-2-params-d566c9d"),
+        PRIMARY,
+    ),
+    ("a group outside the stack", "us", db_group(PRIMARY, CLUSTER_GROUP, "shared-pg16-tls"), PRIMARY),
+    ("a group name unknown at preview and linked to nothing", "us", db_group(PRIMARY, CLUSTER_GROUP, UNKNOWN), PRIMARY),
+]
+
+TLS_LEGITIMATE = [
+    (
+        "an Aurora PostgreSQL 17 cluster on its default group (rds.force_ssl 1 from 17)",
+        "us",
+        both(engine(PRIMARY, "17"), db_group(PRIMARY, CLUSTER_GROUP, "default.aurora-postgresql17")),
+    ),
+    (
+        "an RDS PostgreSQL 16 writer on its default group (rds.force_ssl 1 from 15)",
+        "apac",
+        db_group("apac-db-ap-southeast-1-writer", "parameterGroupName", "default.postgres16"),
+    ),
+    (
+        "an RDS PostgreSQL 16 replica naming no group",
+        "apac",
+        db_group("apac-db-ap-southeast-2-replica", "parameterGroupName", None),
+    ),
+    (
+        "the group's name unknown at preview, linked to the stack's TLS group",
+        "us",
+        db_group(PRIMARY, CLUSTER_GROUP, UNKNOWN, linked=True),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def judge(previews):
+    configs = {s: json.loads((ROOT / "policies" / "config" / f"{s}.json").read_text()) for s in ("us", "apac")}
+    with Analyzer(ROOT / "policies") as analyzer:
+        info = analyzer.wait_ready()
+        current = []
+
+        def run(mutation=None, stack: str = "us"):
+            if current != [stack]:
+                analyzer.configure(effective_config(info, configs[stack], stack))
+                current[:] = [stack]
+            resources = copy.deepcopy(previews[stack].plan["resources"])
+            if mutation:
+                mutation(resources)
+            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
+
+        yield run
+
+
+@pytest.mark.parametrize("stack", ["us", "apac"])
+def test_the_rendered_plans_draw_no_violation(judge, stack):
+    assert [(v.policy, v.message) for v in judge(stack=stack)] == []
+
+
+@pytest.mark.parametrize("what,stack,mutation,db", TLS_MISSES, ids=[m[0][:60] for m in TLS_MISSES])
+def test_a_database_on_a_group_that_does_not_force_tls_is_a_mandatory_violation(judge, what, stack, mutation, db):
+    found = [v for v in judge(mutation, stack) if v.policy == TLS and v.urn.endswith(f"::{db}")]
+    assert [v.level for v in found] == ["mandatory"], (what, found)
+    assert "TLS" in found[0].message and " must " in found[0].message
+
+
+@pytest.mark.parametrize("what,stack,mutation,db", TLS_UNKNOWNS, ids=[m[0][:60] for m in TLS_UNKNOWNS])
+def test_a_database_whose_group_cannot_be_told_is_an_advisory_never_a_pass(judge, what, stack, mutation, db):
+    found = judge(mutation, stack)
+    assert [(v.policy, v.level) for v in found] == [(TLS, "advisory")], (what, found)
+    assert found[0].urn.endswith(f"::{db}")
+
+
+@pytest.mark.parametrize("what,stack,mutation", TLS_LEGITIMATE, ids=[m[0][:60] for m in TLS_LEGITIMATE])
+def test_a_database_whose_group_forces_tls_passes(judge, what, stack, mutation):
+    assert [(v.policy, v.message) for v in judge(mutation, stack)] == []
