@@ -139,10 +139,14 @@ def judge(previews):
         info = analyzer.wait_ready()
         current = []
 
-        def run(mutation=None, stack: str = "us"):
-            if current != [stack]:
-                analyzer.configure(effective_config(info, configs[stack], stack))
-                current[:] = [stack]
+        def run(mutation=None, stack: str = "us", settings: dict | None = None):
+            """The stack's plan, mutated, under its policy config with `settings` (rule -> settings) laid over it."""
+            config = copy.deepcopy(configs[stack])
+            for rule, values in (settings or {}).items():
+                config[rule] = {**config[rule], **values}
+            if current != [config]:
+                analyzer.configure(effective_config(info, config, stack))
+                current[:] = [config]
             resources = copy.deepcopy(previews[stack].plan["resources"])
             if mutation:
                 mutation(resources)
@@ -173,3 +177,35 @@ def test_a_database_whose_group_cannot_be_told_is_an_advisory_never_a_pass(judge
 @pytest.mark.parametrize("what,stack,mutation", TLS_LEGITIMATE, ids=[m[0][:60] for m in TLS_LEGITIMATE])
 def test_a_database_whose_group_forces_tls_passes(judge, what, stack, mutation):
     assert [(v.policy, v.message) for v in judge(mutation, stack)] == []
+
+
+PRODUCTION = {"production-data-not-force-deletable": {"production": True}}
+ECR = "aws:ecr/repository:Repository"
+
+
+def repositories(resources) -> list[dict]:
+    return [r for r in resources if r["type"] == ECR]
+
+
+def ecr_force_delete(value: bool):
+    def mutate(resources):
+        for repo in repositories(resources):
+            repo["inputs"]["forceDelete"] = value
+
+    return mutate
+
+
+def test_an_ecr_repository_force_deletable_in_production_is_a_mandatory_violation(judge, previews):
+    urns = {r["urn"] for r in repositories(previews["us"].plan["resources"])}
+    assert len(urns) == 2
+    found = [v for v in judge(ecr_force_delete(True), settings=PRODUCTION) if v.urn in urns]
+    assert {(v.urn, v.policy, v.level) for v in found} == {(u, "production-data-not-force-deletable", "mandatory") for u in urns}
+    assert all("forceDelete" in v.message and " must " in v.message for v in found)
+
+
+@pytest.mark.parametrize(
+    "mutation", [ecr_force_delete(False), lambda rs: [r["inputs"].pop("forceDelete") for r in repositories(rs)]]
+)
+def test_an_ecr_repository_not_force_deletable_in_production_passes(judge, previews, mutation):
+    urns = {r["urn"] for r in repositories(previews["us"].plan["resources"])}
+    assert [v for v in judge(mutation, settings=PRODUCTION) if v.urn in urns] == []

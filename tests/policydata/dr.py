@@ -82,6 +82,7 @@ MUTATIONS: Mutations = {
     "production-data-not-force-deletable": [
         ("the backup vault force-destroyable", set_input("vault", "forceDestroy", True)),
         ("the pool bucket force-destroyable", set_input("pool-bucket", "forceDestroy", True)),
+        ("the image repository force-deletable", set_input("images", "forceDelete", True)),
     ],
     "backup-vault-encrypted": [
         ("a vault on the default key", set_input("vault", "kmsKeyArn", DELETE)),
