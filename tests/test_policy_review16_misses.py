@@ -209,3 +209,84 @@ def test_an_ecr_repository_force_deletable_in_production_is_a_mandatory_violatio
 def test_an_ecr_repository_not_force_deletable_in_production_passes(judge, previews, mutation):
     urns = {r["urn"] for r in repositories(previews["us"].plan["resources"])}
     assert [v for v in judge(mutation, settings=PRODUCTION) if v.urn in urns] == []
+
+
+BACKSTOPS = "runtime-backstops-enforced"
+WORKLOADS_VAP = "us-us-east-1-admission-meridian-tenant-workloads"
+BINDINGS_VAP = "us-us-east-1-admission-meridian-tenant-role-bindings"
+VAP = ":ValidatingAdmissionPolicy"
+
+
+def vap_spec(resources, name: str) -> dict:
+    return one(resources, name, VAP)["inputs"]["spec"]
+
+
+def validations(name: str, change):
+    """Change the `validations` list of admission policy `name` (the list is passed, changed in place)."""
+
+    def mutate(resources):
+        change(vap_spec(resources, name)["validations"])
+
+    return mutate
+
+
+def without(text: str):
+    def change(items):
+        items[:] = [v for v in items if text not in v["expression"]]
+
+    return change
+
+
+def variable(name: str, var: str, expression: str):
+    def mutate(resources):
+        next(v for v in vap_spec(resources, name)["variables"] if v["name"] == var)["expression"] = expression
+
+    return mutate
+
+
+def denies_by(*actions: str):
+    def mutate(resources):
+        one(resources, f"{WORKLOADS_VAP}-binding")["inputs"]["spec"]["validationActions"] = list(actions)
+
+    return mutate
+
+
+# (what, mutation, a text the finding names)
+HOLLOW_BACKSTOPS = [
+    ("the workloads policy's validations emptied", validations(WORKLOADS_VAP, lambda v: v.clear()), "privileged"),
+    ("the host path validation removed", validations(WORKLOADS_VAP, without("hostPath")), "hostPath"),
+    (
+        "the privileged-container validation made always true",
+        validations(WORKLOADS_VAP, lambda v: v[0].update(expression="true")),
+        "privileged",
+    ),
+    ("the containers it inspects replaced by none", variable(WORKLOADS_VAP, "containers", "[]"), "containers"),
+    ("the role bindings policy's validations emptied", validations(BINDINGS_VAP, lambda v: v.clear()), "RoleBinding"),
+    ("the workloads binding only warns", denies_by("Warn"), "Deny"),
+]
+
+SOUND_BACKSTOPS = [
+    (
+        "a stricter extra validation",
+        validations(WORKLOADS_VAP, lambda v: v.append({"expression": "!has(object.spec.hostUsers)", "message": "x"})),
+    ),
+    (
+        "the same expressions laid out on other lines",
+        validations(WORKLOADS_VAP, lambda v: [x.update(expression=x["expression"].replace(" && ", "\n  && ")) for x in v]),
+    ),
+    ("Deny with an Audit record", denies_by("Deny", "Audit")),
+]
+
+
+@pytest.mark.parametrize("what,mutation,named", HOLLOW_BACKSTOPS, ids=[h[0] for h in HOLLOW_BACKSTOPS])
+def test_an_admission_backstop_that_no_longer_holds_the_rules_is_a_mandatory_violation_naming_what_is_missing(
+    judge, what, mutation, named
+):
+    found = judge(mutation)
+    assert {(v.policy, v.level) for v in found} == {(BACKSTOPS, "mandatory")}, (what, found)
+    assert any(named in v.message for v in found), [v.message for v in found]
+
+
+@pytest.mark.parametrize("what,mutation", SOUND_BACKSTOPS, ids=[s[0] for s in SOUND_BACKSTOPS])
+def test_an_admission_backstop_that_holds_at_least_the_rules_passes(judge, what, mutation):
+    assert [(v.policy, v.message) for v in judge(mutation)] == []
