@@ -290,3 +290,72 @@ def test_an_admission_backstop_that_no_longer_holds_the_rules_is_a_mandatory_vio
 @pytest.mark.parametrize("what,mutation", SOUND_BACKSTOPS, ids=[s[0] for s in SOUND_BACKSTOPS])
 def test_an_admission_backstop_that_holds_at_least_the_rules_passes(judge, what, mutation):
     assert [(v.policy, v.message) for v in judge(mutation)] == []
+
+
+IRSA = "eks.amazonaws.com/role-arn"
+ACME_SA = "us-us-east-1-t-acme-sa"
+ROLES = "tenant-role-isolated"
+
+
+def role_arn(resources, name: str) -> str:
+    """A role's ARN as the plan's pod identity associations give it (path and auto-name)."""
+    role = one(resources, name, ":Role")
+    path = role["inputs"].get("path", "/")
+    assoc = next(
+        (
+            r["inputs"]["roleArn"]
+            for r in resources
+            if "podIdentityAssociation" in r["type"] and role["urn"] in r["propertyDependencies"].get("roleArn", [])
+        ),
+        None,
+    )
+    return assoc or f"arn:aws:iam::123456789012:role{path}{name}"
+
+
+def irsa(value, *, linked_to: str | None = None):
+    """Annotate acme's service account with an IRSA role: a value (or one built from a role of the plan), linked or not."""
+
+    def mutate(resources):
+        sa = one(resources, ACME_SA)
+        sa["inputs"]["metadata"].setdefault("annotations", {})[IRSA] = value(resources) if callable(value) else value
+        if linked_to:
+            sa["propertyDependencies"]["metadata"] = [one(resources, linked_to, ":Role")["urn"]]
+
+    return mutate
+
+
+IRSA_VIOLATIONS = [
+    ("the broker role by its ARN", irsa(lambda rs: role_arn(rs, "us-us-east-1-tenant-identity-broker"))),
+    ("the load balancer controller's role by its ARN", irsa(lambda rs: role_arn(rs, "us-us-east-1-lb-controller-role"))),
+    (
+        "the EBS CSI role, built from it (linked)",
+        irsa(lambda rs: role_arn(rs, "us-us-east-1-eks-ebs-csi-role"), linked_to="us-us-east-1-eks-ebs-csi-role"),
+    ),
+    ("a role of another account", irsa("arn:aws:iam::999988887777:role/reader")),
+    ("a role this stack does not define", irsa("arn:aws:iam::123456789012:role/shared-reader")),
+]
+
+
+@pytest.mark.parametrize("what,mutation", IRSA_VIOLATIONS, ids=[i[0] for i in IRSA_VIOLATIONS])
+def test_an_irsa_annotation_on_a_tenant_service_account_naming_another_role_is_a_mandatory_violation(judge, what, mutation):
+    found = [v for v in judge(mutation) if v.urn.endswith(f"::{ACME_SA}")]
+    assert [(v.policy, v.level) for v in found] == [(ROLES, "mandatory")], (what, found)
+    assert IRSA in found[0].message and "acme" in found[0].message
+
+
+def test_an_irsa_annotation_unknown_at_preview_is_an_advisory_never_silent(judge):
+    found = judge(irsa(UNKNOWN))
+    assert [(v.policy, v.level, v.urn.rsplit("::", 1)[-1]) for v in found] == [(ROLES, "advisory", ACME_SA)]
+    assert IRSA in found[0].message
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        irsa(lambda rs: role_arn(rs, "us-us-east-1-tenant-identity-role")),
+        irsa(UNKNOWN, linked_to="us-us-east-1-tenant-identity-role"),
+    ],
+    ids=["by its ARN", "unknown, built from it"],
+)
+def test_an_irsa_annotation_naming_the_role_the_tenant_already_holds_passes(judge, mutation):
+    assert [(v.policy, v.message) for v in judge(mutation)] == []

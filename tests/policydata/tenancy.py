@@ -146,7 +146,9 @@ def build(b: Builder) -> None:
             "metadata": {
                 **meta,
                 "name": "acme-app",
-                "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/t-acme-role-1234567"},
+                "annotations": {
+                    "eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/meridian/tenants/t-acme-role-1234567"
+                },
             },
         },
         region=None,
@@ -227,6 +229,12 @@ def _add_wide_policy() -> Mutation:
 
 MUTATIONS: Mutations = {
     "tenant-role-isolated": [
+        (
+            "the tenant's service account naming another account's role through IRSA",
+            set_input(
+                "t-acme-sa", "metadata.annotations", {"eks.amazonaws.com/role-arn": "arn:aws:iam::999988887777:role/reader"}
+            ),
+        ),
         (
             "the tenant role widened to every object in the bucket",
             set_input(
