@@ -359,3 +359,112 @@ def test_an_irsa_annotation_unknown_at_preview_is_an_advisory_never_silent(judge
 )
 def test_an_irsa_annotation_naming_the_role_the_tenant_already_holds_passes(judge, mutation):
     assert [(v.policy, v.message) for v in judge(mutation)] == []
+
+
+BACKUP_ROLE = "us-dr-us-east-1-backup-role"
+COVERAGE, BOUNDED = "backup-plan-coverage", "tenant-data-access"
+SELECTION = "us-dr-us-east-1-data"
+
+
+def without_attachments(*policies: str):
+    """The Backup role without the named AWS-managed policies the program attaches."""
+
+    def mutate(resources):
+        resources[:] = [r for r in resources if r["name"] not in {f"us-dr-us-east-1-backup-{p}" for p in policies}]
+
+    return mutate
+
+
+def backup_grant(kind: str, value):
+    """Give the Backup role one more grant: an attachment of an AWS-managed policy, or an inline statement."""
+
+    def mutate(resources):
+        like = one(resources, "us-dr-us-east-1-backup-AWSBackupServiceRolePolicyForBackup")
+        extra = copy.deepcopy(like)
+        extra["name"] = "us-dr-us-east-1-backup-extra"
+        if kind == "managed":
+            extra["urn"] = like["urn"].rsplit("::", 1)[0] + "::us-dr-us-east-1-backup-extra"
+            extra["inputs"]["policyArn"] = f"arn:aws:iam::aws:policy/{value}"
+        else:
+            extra["type"] = "aws:iam/rolePolicy:RolePolicy"
+            extra["urn"] = like["urn"].rsplit("::", 2)[0] + "::aws:iam/rolePolicy:RolePolicy::us-dr-us-east-1-backup-extra"
+            document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **value}]}
+            extra["inputs"] = {"role": like["inputs"]["role"], "policy": json.dumps(document)}
+        resources.append(extra)
+
+    return mutate
+
+
+def backup_managed_on_role(resources):
+    """The same four managed policies, as the role's own `managedPolicyArns` instead of attachments."""
+    arns = [r["inputs"]["policyArn"] for r in resources if r["name"].startswith("us-dr-us-east-1-backup-AWSBackup")]
+    without_attachments(*(a.rsplit("/", 1)[-1] for a in arns))(resources)
+    one(resources, BACKUP_ROLE, ":Role")["inputs"]["managedPolicyArns"] = arns
+
+
+# (what, mutation, rule, the resource the finding is on, a text it names)
+BACKUP_MISSES = [
+    (
+        "the role keeps only the restore policies",
+        without_attachments("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForS3Backup"),
+        COVERAGE,
+        SELECTION,
+        "AWSBackupServiceRolePolicyForS3Backup",
+    ),
+    (
+        "the role cannot back up S3 (the buckets it selects)",
+        without_attachments("AWSBackupServiceRolePolicyForS3Backup"),
+        COVERAGE,
+        SELECTION,
+        "Bucket",
+    ),
+    (
+        "the role cannot back up RDS (the cluster it selects)",
+        without_attachments("AWSBackupServiceRolePolicyForBackup"),
+        COVERAGE,
+        SELECTION,
+        "Cluster",
+    ),
+    (
+        "a broader managed policy: AmazonS3FullAccess",
+        backup_grant("managed", "AmazonS3FullAccess"),
+        BOUNDED,
+        "",
+        "AmazonS3FullAccess",
+    ),
+    (
+        "a broader managed policy: AWSBackupFullAccess",
+        backup_grant("managed", "AWSBackupFullAccess"),
+        BOUNDED,
+        "",
+        "AWSBackupFullAccess",
+    ),
+    (
+        "an inline read of every tenant prefix",
+        backup_grant("inline", {"Action": "s3:GetObject", "Resource": "arn:aws:s3:::*/tenants/*"}),
+        BOUNDED,
+        "",
+        "s3:GetObject",
+    ),
+    (
+        "an inline decrypt of every key",
+        backup_grant("inline", {"Action": "kms:Decrypt", "Resource": "*"}),
+        BOUNDED,
+        "",
+        "kms:Decrypt on *",
+    ),
+]
+
+
+@pytest.mark.parametrize("what,mutation,rule,on,named", BACKUP_MISSES, ids=[b[0] for b in BACKUP_MISSES])
+def test_the_backup_role_with_less_than_its_selections_need_or_more_than_backup_does_is_a_mandatory_violation(
+    judge, what, mutation, rule, on, named
+):
+    found = judge(mutation)
+    assert {(v.policy, v.level) for v in found} >= {(rule, "mandatory")}, (what, found)
+    mine = [v for v in found if v.policy == rule and (not on or v.urn.endswith(f"::{on}"))]
+    assert mine and any(named in v.message for v in mine), [v.message for v in found]
+
+
+def test_the_backup_role_with_its_policies_held_another_way_passes(judge):
+    assert [(v.policy, v.message) for v in judge(backup_managed_on_role)] == []

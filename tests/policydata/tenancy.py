@@ -230,12 +230,6 @@ def _add_wide_policy() -> Mutation:
 MUTATIONS: Mutations = {
     "tenant-role-isolated": [
         (
-            "the tenant's service account naming another account's role through IRSA",
-            set_input(
-                "t-acme-sa", "metadata.annotations", {"eks.amazonaws.com/role-arn": "arn:aws:iam::999988887777:role/reader"}
-            ),
-        ),
-        (
             "the tenant role widened to every object in the bucket",
             set_input(
                 "t-acme-data-access",
@@ -472,6 +466,12 @@ MUTATIONS: Mutations = {
                         deps={"role": [urn("aws:iam/role:Role", "reporting-role")]},
                     )
                 ),
+            ),
+        ),
+        (
+            "the tenant's service account naming another account's role through IRSA",
+            set_input(
+                "t-acme-sa", "metadata.annotations", {"eks.amazonaws.com/role-arn": "arn:aws:iam::999988887777:role/reader"}
             ),
         ),
     ],
