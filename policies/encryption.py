@@ -211,11 +211,12 @@ def _stack_group(stack: Stack, name: str, types: tuple[str, ...], region: str | 
 
 
 def _engine_major(stack: Stack, db: Any) -> tuple[str, int | None]:
-    """The database's engine and major version (a global cluster's member may leave the version to it)."""
+    """The database's engine and major version."""
     engine, version = dig(db.props, "engine", default=""), dig(db.props, "engineVersion")
-    if version is None:
-        for glob in stack.linked(db, "globalClusterIdentifier", RDS_GLOBAL):
-            version = dig(glob.props, "engineVersion")
+    # a global cluster's member may leave the version to it; a read replica, its engine and version to its source
+    for source in stack.linked(db, "globalClusterIdentifier", RDS_GLOBAL) + stack.linked(db, "replicateSourceDb", RDS_INSTANCE):
+        engine = engine or dig(source.props, "engine", default="")
+        version = version if version is not None else dig(source.props, "engineVersion")
     m = re.match(r"^(\d+)", str(version)) if version is not None else None
     return str(engine), int(m.group(1)) if m else None
 
@@ -229,6 +230,10 @@ def _database_tls_problem(stack: Stack, db: Any) -> str | None:
     )
     label = f"RDS {'cluster' if cluster else 'instance'} {db.name}"
     engine, major = _engine_major(stack, db)
+    if not engine:
+        return Unverifiable(
+            f"{label} names no `engine` (nor a source of the stack that does): which TLS parameter applies is not judged"
+        )
     if not any(e in engine for e in ("postgres", "mysql", "mariadb")):
         return None
     name = known(peek(db.props, prop))
@@ -243,8 +248,8 @@ def _database_tls_problem(stack: Stack, db: Any) -> str | None:
         if not family:
             return (
                 f"{label} must name a parameter group that forces TLS in `{prop}` or pin `engineVersion`: its engine's "
-                f"default group is the one of whatever version AWS picks, and {engine}'s leave TLS optional before "
-                f"{_TLS_BY_DEFAULT_FROM.get(engine, 'any version')}"
+                f"default group is the one of whatever version AWS picks, and {engine}'s leave TLS optional"
+                + (f" before {_TLS_BY_DEFAULT_FROM[engine]}" if engine in _TLS_BY_DEFAULT_FROM else "")
             )
         if _default_forces_tls(family):
             return None

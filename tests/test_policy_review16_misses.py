@@ -94,6 +94,26 @@ TLS_MISSES = [
     ),
 ]
 
+
+def unset(name: str, *props: str):
+    def mutate(resources):
+        db = one(resources, name)
+        for prop in props:
+            db["inputs"].pop(prop, None)
+            db["propertyDependencies"].pop(prop, None)
+
+    return mutate
+
+
+TLS_MISSES += [
+    (
+        "an RDS writer naming neither a group nor its engine version (the default group of whatever AWS picks)",
+        "apac",
+        unset("apac-db-ap-southeast-1-writer", "engineVersion", "parameterGroupName"),
+        "apac-db-ap-southeast-1-writer",
+    ),
+]
+
 TLS_UNKNOWNS = [
     (
         "a group of another region's name (no group of the stack in the cluster's region)",
@@ -106,6 +126,11 @@ TLS_UNKNOWNS = [
 ]
 
 TLS_LEGITIMATE = [
+    (
+        "an RDS PostgreSQL 16 replica naming no group, engine nor version (its source's: 16)",
+        "apac",
+        unset("apac-db-ap-southeast-2-replica", "engine", "engineVersion", "parameterGroupName"),
+    ),
     (
         "an Aurora PostgreSQL 17 cluster on its default group (rds.force_ssl 1 from 17)",
         "us",
