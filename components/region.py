@@ -24,6 +24,10 @@ from components.tenant import TENANT_LABEL
 from components.workload import DatabaseAccess, Workload, WorkloadArgs
 from stackconfig import StackConfig
 
+# The cluster's admission backstops; the policy pack's config holds what they render
+# (runtime-backstops-enforced.requiredValidations, generated from these args).
+TENANT_ADMISSION = TenantAdmissionArgs(tenant_label=TENANT_LABEL, namespace_prefix=NAMESPACE_PREFIX)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Region(RegionBase):
@@ -53,7 +57,7 @@ def compose_region(
     # the cluster holds tenant namespaces to the pack's Kubernetes rules at runtime, whoever applies what
     TenantAdmission(
         f"{stack}-{region}-admission",
-        TenantAdmissionArgs(tenant_label=TENANT_LABEL, namespace_prefix=NAMESPACE_PREFIX),
+        TENANT_ADMISSION,
         opts=pulumi.ResourceOptions(providers={"kubernetes": cluster.k8s_provider}),
     )
     ingress = RegionIngress(

@@ -154,13 +154,30 @@ _TLS_PARAMS = {
     "mysql": ("require_secure_transport", "1"),
     "mariadb": ("require_secure_transport", "1"),
 }
+# The first major version whose default parameter group sets rds.force_ssl to 1, by group family:
+# RDS for PostgreSQL from 15 ("Requiring an SSL connection to a PostgreSQL DB instance",
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html#PostgreSQL.Concepts.General.SSL.Requiring),
+# Aurora PostgreSQL from 17 (0 on 16 and older; "Securing Aurora PostgreSQL data with SSL/TLS",
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Security.html). MySQL and
+# MariaDB groups are taken as leaving require_secure_transport off.
+_TLS_BY_DEFAULT_FROM = {"postgres": 15, "aurora-postgresql": 17}
+_FAMILY = re.compile(r"^(?P<engine>aurora-postgresql|postgres|aurora-mysql|mysql|mariadb)(?P<major>\d+)")
+PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
+CLUSTER_PARAMETER_GROUP = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
 
 
-def check_rds_tls_required(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
+def _default_forces_tls(family: str) -> bool:
+    m = _FAMILY.match(family)
+    return bool(m) and int(m.group("major")) >= _TLS_BY_DEFAULT_FROM.get(m.group("engine"), 10**6)
+
+
+def _group_tls_problem(props: Any) -> str | None:
+    """Why a parameter group lets clients connect without TLS, or None (a parameter it leaves
+    unset takes its family's default)."""
     family = str(dig(props, "family", default=""))
     engine = next((e for e in ("postgres", "mysql", "mariadb") if e in family), None)
     if engine is None:
-        return []
+        return None
     param, value = _TLS_PARAMS[engine]
     params = {
         str(dig(p, "name", default="")).lower(): str(dig(p, "value", default="")).strip().lower()
@@ -168,22 +185,130 @@ def check_rds_tls_required(type_: str, props: Any, config: dict, _provider: Any)
     }
     got = params.get(param)
     if got is None:
-        return [f"RDS parameter group ({family}) must set `{param}` to {value}: clients may connect without TLS (default off)"]
+        if _default_forces_tls(family):
+            return None
+        return f"RDS parameter group ({family}) must set `{param}` to {value}: clients may connect without TLS (the {family} default is off)"
     if got not in (value, "on", "true"):
-        return [f"RDS parameter group ({family}) must set `{param}` to {value}, not {got}"]
-    return []
+        return f"RDS parameter group ({family}) must set `{param}` to {value}, not {got}"
+    return None
 
 
-rds_tls_required = resource_policy(
+_AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-naming: `<logical name>-<7 random hex>`
+
+
+def _stack_group(stack: Stack, name: str, types: tuple[str, ...], region: str | None) -> Any | None:
+    """The parameter group of the stack called `name` in `region` (names are per region): by its
+    `name`, its `namePrefix`, or (no name given) Pulumi's auto-name from its logical name."""
+    for group in stack.of(*types):
+        if resource_region(group) != region:
+            continue
+        given, prefix = known(peek(group.props, "name")), known(peek(group.props, "namePrefix"))
+        if given == name or (isinstance(prefix, str) and name.startswith(prefix)):
+            return group
+        if given is None and prefix is None and _AUTONAME.search(name) and name[:-8] == group.name:
+            return group
+    return None
+
+
+def _engine_major(stack: Stack, db: Any) -> tuple[str, int | None]:
+    """The database's engine and major version."""
+    engine, version = dig(db.props, "engine", default=""), dig(db.props, "engineVersion")
+    # a global cluster's member may leave the version to it; a read replica, its engine and version to its source
+    for source in stack.linked(db, "globalClusterIdentifier", RDS_GLOBAL) + stack.linked(db, "replicateSourceDb", RDS_INSTANCE):
+        engine = engine or dig(source.props, "engine", default="")
+        version = version if version is not None else dig(source.props, "engineVersion")
+    m = re.match(r"^(\d+)", str(version)) if version is not None else None
+    return str(engine), int(m.group(1)) if m else None
+
+
+def _database_tls_problem(stack: Stack, db: Any) -> str | None:
+    """Why database `db` may accept connections without TLS, judged by the parameter group it
+    names; an `Unverifiable` where the group cannot be told."""
+    cluster = db.resource_type == RDS_CLUSTER
+    prop, types = (
+        ("dbClusterParameterGroupName", (CLUSTER_PARAMETER_GROUP,)) if cluster else ("parameterGroupName", (PARAMETER_GROUP,))
+    )
+    label = f"RDS {'cluster' if cluster else 'instance'} {db.name}"
+    engine, major = _engine_major(stack, db)
+    if not engine:
+        return Unverifiable(
+            f"{label} names no `engine` (nor a source of the stack that does): which TLS parameter applies is not judged"
+        )
+    if not any(e in engine for e in ("postgres", "mysql", "mariadb")):
+        return None
+    name = known(peek(db.props, prop))
+    linked = stack.linked(db, prop, *types)
+    if name is UNKNOWN:
+        if len(linked) == 1:
+            group = linked[0]
+        else:
+            raise unknown(prop)
+    elif name in (None, "") or str(name).startswith("default."):
+        family = str(name)[len("default.") :] if name else (f"{engine}{major}" if major is not None else "")
+        if not family:
+            return (
+                f"{label} must name a parameter group that forces TLS in `{prop}` or pin `engineVersion`: its engine's "
+                f"default group is the one of whatever version AWS picks, and {engine}'s leave TLS optional"
+                + (f" before {_TLS_BY_DEFAULT_FROM[engine]}" if engine in _TLS_BY_DEFAULT_FROM else "")
+            )
+        if _default_forces_tls(family):
+            return None
+        return (
+            f"{label} must use a parameter group that forces TLS (`{prop}`): it uses the default group of {family}, "
+            f"which leaves TLS optional ({_TLS_PARAMS['postgres' if 'postgres' in family else 'mysql'][0]} is off by default"
+            + (f" before {engine} {_TLS_BY_DEFAULT_FROM[engine]})" if engine in _TLS_BY_DEFAULT_FROM else ")")
+        )
+    else:
+        group = _stack_group(stack, str(name), types, resource_region(db))
+        if group is None:
+            unnamed = [g for g in linked if known(peek(g.props, "name")) is UNKNOWN]
+            if len(unnamed) != 1:
+                return Unverifiable(
+                    f"{label} names parameter group {name!r}, which is no group of this stack in its region "
+                    f"{resource_region(db)}: whether it forces TLS is not judged here"
+                )
+            group = unnamed[0]
+    problem = _group_tls_problem(group.props)
+    if problem is None:
+        return None
+    return f"{label} must use a parameter group that forces TLS: it uses {group.name}, and {problem}"
+
+
+def check_rds_tls_required(resources: list[Any], _config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+
+    def judge_group(group: Any) -> list[tuple[str | None, str]]:
+        problem = _group_tls_problem(group.props)
+        return [(group.urn, problem)] if problem else []
+
+    def judge_database(db: Any) -> list[tuple[str | None, str]]:
+        problem = _database_tls_problem(stack, db)
+        return [(db.urn, problem)] if problem else []
+
+    return judge_each(stack.of(PARAMETER_GROUP, CLUSTER_PARAMETER_GROUP), judge_group) + judge_each(
+        stack.of(RDS_CLUSTER, RDS_INSTANCE), judge_database
+    )
+
+
+rds_tls_required = stack_policy(
     "rds-parameter-group-tls-required",
-    what="Checks that every RDS / Aurora parameter group for PostgreSQL sets `rds.force_ssl` to 1 (MySQL / MariaDB: `require_secure_transport`)",
-    why="Database traffic crosses subnets and, for the dr member, regions: the server itself must refuse plaintext connections rather than trust every client to ask for TLS.",
-    types=["aws:rds/parameterGroup:ParameterGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup"],
+    what="Checks that every RDS / Aurora parameter group for PostgreSQL forces TLS (`rds.force_ssl` 1, set or its family's "
+    "default; MySQL / MariaDB: `require_secure_transport`), and that every Aurora / RDS cluster and RDS instance uses a "
+    "group that does: the group of this stack it names in its own region (by name, prefix, Pulumi auto-name or, where "
+    "the name is unknown at preview, its link), or an engine default group that forces TLS (RDS for PostgreSQL 15 and "
+    "later, Aurora PostgreSQL 17 and later)",
+    why="Database traffic crosses subnets and, for the dr member, regions: the server itself must refuse plaintext connections rather than trust every client to ask for TLS; a group that forces TLS holds only for the databases that use it.",
+    reads=[PARAMETER_GROUP, CLUSTER_PARAMETER_GROUP, RDS_CLUSTER, RDS_INSTANCE, RDS_GLOBAL],
     check=check_rds_tls_required,
     severity=HIGH,
-    remediation='Add `{"name": "rds.force_ssl", "value": "1"}` to the parameter group\'s `parameters` and '
-    "use `sslmode=verify-full` in clients.",
-    limits="That each database actually uses this parameter group is read from the database's own settings by no rule here; client certificate verification is the clients'.",
+    remediation='Add `{"name": "rds.force_ssl", "value": "1"}` to the parameter group\'s `parameters`, name that group '
+    "in each database's `db_cluster_parameter_group_name` / `parameter_group_name`, and use `sslmode=verify-full` in clients.",
+    limits="A group named that the stack does not define (in the database's region) is an advisory naming it, never a pass; "
+    "the engine defaults are AWS's documented ones (RDS for PostgreSQL: rds.force_ssl 1 from 15; Aurora PostgreSQL: from 17); "
+    "MySQL and MariaDB default groups are taken as not forcing TLS. An Aurora cluster instance's own DB parameter group "
+    "is not read (rds.force_ssl is a cluster-level parameter in Aurora). A same-region read replica naming no group "
+    "takes its source's (judged there) where AWS would; it is judged here by its engine's default. Client certificate "
+    "verification is the clients'.",
     tags=["encryption", "transit"],
 )
 

@@ -132,6 +132,13 @@ DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+# A stand-alone rule's properties, by type: (IPv4 CIDRs, IPv6 CIDRs, prefix lists, protocol, source
+# group). SecurityGroupRule takes lists and says its direction in `type`; the VPC rules take one of
+# each and are typed by direction.
+_RULE_FIELDS = {
+    SG_RULE: ("cidrBlocks", "ipv6CidrBlocks", "prefixListIds", "protocol", "sourceSecurityGroupId"),
+    **{t: ("cidrIpv4", "cidrIpv6", "prefixListId", "ipProtocol", "referencedSecurityGroupId") for t in (SG_INGRESS, SG_EGRESS)},
+}
 NACL = "aws:ec2/networkAcl:NetworkAcl"
 PREFIX_LIST = "aws:ec2/managedPrefixList:ManagedPrefixList"
 PREFIX_LIST_ENTRY = "aws:ec2/managedPrefixListEntry:ManagedPrefixListEntry"
@@ -379,47 +386,20 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         return []
 
     def judge_rule(rule: Any) -> list[tuple[str | None, str]]:
+        """A stand-alone rule (SecurityGroupRule, or a VPC ingress / egress rule), read through its type's fields."""
+        v4, v6, lists_field, protocol_key, source = _RULE_FIELDS[rule.resource_type]
         owners = {s.urn for s in stack.linked(rule, "securityGroupId", SG)}
-        cidrs = own_vpc_v6(rule, "ipv6CidrBlocks", cidrs_of(rule.props, "cidrBlocks", "ipv6CidrBlocks"))
-        cidrs += prefix_cidrs(rule, rule.props, "prefixListIds")
-        if dig(rule.props, "type") == "ingress":
+        cidrs = own_vpc_v6(rule, v6, cidrs_of(rule.props, v4, v6))
+        cidrs += prefix_cidrs(rule, rule.props, lists_field)
+        if rule.resource_type == SG_INGRESS or (rule.resource_type == SG_RULE and dig(rule.props, "type") == "ingress"):
             return (
-                ingress(rule, owners, cidrs, rule.props, "protocol")
-                + unresolved_lists(rule, owners, rule.props, "prefixListIds", "prefixListIds", "protocol")
+                ingress(rule, owners, cidrs, rule.props, protocol_key)
+                + unresolved_lists(rule, owners, rule.props, lists_field, lists_field, protocol_key)
                 + [
                     finding
                     for sg in stack.linked(rule, "securityGroupId", SG)
                     if sg.urn in data_tier
-                    for finding in data_tier_ingress(
-                        rule,
-                        sg,
-                        cidrs,
-                        [known(peek(rule.props, "sourceSecurityGroupId"))],
-                        (rule, "sourceSecurityGroupId"),
-                    )
-                ]
-            )
-        return egress(rule, owners, cidrs)
-
-    def judge_vpc_rule(rule: Any) -> list[tuple[str | None, str]]:
-        owners = {s.urn for s in stack.linked(rule, "securityGroupId", SG)}
-        cidrs = [known(peek(rule.props, "cidrIpv4"))] + own_vpc_v6(rule, "cidrIpv6", [known(peek(rule.props, "cidrIpv6"))])
-        cidrs += prefix_cidrs(rule, rule.props, "prefixListId")
-        if rule.resource_type == SG_INGRESS:
-            return (
-                ingress(rule, owners, cidrs, rule.props, "ipProtocol")
-                + unresolved_lists(rule, owners, rule.props, "prefixListId", "prefixListId", "ipProtocol")
-                + [
-                    finding
-                    for sg in stack.linked(rule, "securityGroupId", SG)
-                    if sg.urn in data_tier
-                    for finding in data_tier_ingress(
-                        rule,
-                        sg,
-                        cidrs,
-                        [known(peek(rule.props, "referencedSecurityGroupId"))],
-                        (rule, "referencedSecurityGroupId"),
-                    )
+                    for finding in data_tier_ingress(rule, sg, cidrs, [known(peek(rule.props, source))], (rule, source))
                 ]
             )
         return egress(rule, owners, cidrs)
@@ -427,8 +407,7 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
     return (
         judge_each(stack.of(SG), judge_sg)
         + judge_each(stack.of(DEFAULT_SG), judge_default)
-        + judge_each(stack.of(SG_RULE), judge_rule)
-        + judge_each(stack.of(SG_INGRESS, SG_EGRESS), judge_vpc_rule)
+        + judge_each(stack.of(SG_RULE, SG_INGRESS, SG_EGRESS), judge_rule)
     )
 
 

@@ -8,7 +8,7 @@ import fnmatch
 from datetime import timedelta
 from typing import Any
 
-from iamdoc import allows, parse, principals
+from iamdoc import Grant, allows, grant_statements, grants_by_role, parse, principals
 from ruleutil import (
     BACKUP_PLAN,
     HIGH,
@@ -337,10 +337,49 @@ def trusts_backup(role: Any) -> bool:
     )
 
 
-def selection_role_problems(selection: Any, stack: Stack) -> list[tuple[str | None, str]]:
+# What AWS Backup's role needs to back up each type of selected resource: the AWS-managed policy AWS
+# documents for it, or statements allowing the calls a backup job of that type makes (from that
+# policy's document, policies/access/aws_managed.json). Sources: "Default service role for AWS
+# Backup" (https://docs.aws.amazon.com/aws-backup/latest/devguide/iam-service-roles.html) and "Amazon
+# S3 backups" (https://docs.aws.amazon.com/aws-backup/latest/devguide/s3-backups.html: S3 needs
+# AWSBackupServiceRolePolicyForS3Backup besides the default role's policy).
+_BACKUP_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{
+        t: (
+            "AWSBackupServiceRolePolicyForS3Backup",
+            ("s3:GetObject", "s3:ListBucket", "s3:GetBucketVersioning", "s3:PutInventoryConfiguration"),
+        )
+        for t in S3_BUCKETS
+    },
+    RDS_CLUSTER: ("service-role/AWSBackupServiceRolePolicyForBackup", ("rds:CreateDBClusterSnapshot", "rds:AddTagsToResource")),
+    RDS_INSTANCE: ("service-role/AWSBackupServiceRolePolicyForBackup", ("rds:CreateDBSnapshot", "rds:AddTagsToResource")),
+}
+_AWS_MANAGED = "arn:aws:iam::aws:policy/"
+
+
+def _backup_gaps(grants: list[Grant], types: set[str]) -> list[str]:
+    """For each selected resource type the role cannot back up, what it lacks (raises
+    `UnknownValueError` where a statement it would rest on is unknown)."""
+    managed = {g.managed_arn for g in grants if g.managed_arn}
+    statements = [st for g in grants if g.managed_arn is None for st in grant_statements(g)]
+    gaps = []
+    for policy, actions in sorted({_BACKUP_NEEDS[t] for t in types if t in _BACKUP_NEEDS}):
+        if _AWS_MANAGED + policy in managed:
+            continue
+        missing = [a for a in actions if not any(allows(st, a) for st in statements)]
+        if missing:
+            kinds = sorted({t.rsplit(":", 1)[-1] for t in types if _BACKUP_NEEDS.get(t, ("",))[0] == policy})
+            gaps.append(f"{' and '.join(kinds)} ({_AWS_MANAGED}{policy}, or {', '.join(missing)})")
+    return gaps
+
+
+def selection_role_problems(
+    selection: Any, stack: Stack, picked: set[str], grants: dict[str, list[Grant]]
+) -> list[tuple[str | None, str]]:
     """A Selection's `iamRoleArn` must be a role of the plan that AWS Backup may assume: matched by
     ARN (`stack_role`), by its one link where the ARN is unknown at preview; a role the plan does not
-    hold, or an unknown ARN or trust, is an advisory naming it."""
+    hold, or an unknown ARN or trust, is an advisory naming it. The role must hold what a backup job
+    of each type the selection picks (`picked`) needs."""
     arn = known(peek(selection.props, "iamRoleArn"))
     linked = stack.linked(selection, "iamRoleArn", ROLE)
     role = stack_role(stack, arn) if isinstance(arn, str) else (linked[0] if arn is UNKNOWN and len(linked) == 1 else None)
@@ -356,15 +395,24 @@ def selection_role_problems(selection: Any, stack: Stack) -> list[tuple[str | No
                 )
             ]
         raise unknown("iamRoleArn")
-    if trusts_backup(role):
-        return []
-    return [
-        (
-            selection.urn,
-            f"Backup Selection must run as a role AWS Backup may assume (trust `{BACKUP_SERVICE}`), not role {role.name}, "
-            "which does not trust it: every backup job of the selection fails, and its data has no recovery point",
-        )
-    ]
+    if not trusts_backup(role):
+        return [
+            (
+                selection.urn,
+                f"Backup Selection must run as a role AWS Backup may assume (trust `{BACKUP_SERVICE}`), not role {role.name}, "
+                "which does not trust it: every backup job of the selection fails, and its data has no recovery point",
+            )
+        ]
+    gaps = _backup_gaps(grants.get(role.urn, []), picked)
+    if gaps:
+        return [
+            (
+                selection.urn,
+                f"Backup Selection must run as a role that can back up what it selects: role {role.name} lacks what a backup "
+                f"job of {'; '.join(gaps)} needs: those jobs fail, and the data has no recovery point",
+            )
+        ]
+    return []
 
 
 # AWS Backup's schedule when a rule names none (BackupRuleInput.ScheduleExpression, AWS Backup API reference)
@@ -454,11 +502,24 @@ def check_backup_coverage(resources: list[Any], config: dict) -> list[tuple[str 
         + [i for i in stack.of(RDS_INSTANCE) if peek(i.props, "replicateSourceDb") is None]
         + stack.of(*S3_BUCKETS)
     )
-    return (
-        judge_each(stack.of(BACKUP_PLAN), judge_plan)
-        + judge_each(selections, lambda s: selection_role_problems(s, stack))
-        + judge_each(data, judge_data)
-    )
+    grants = grants_by_role(stack)
+
+    def judge_selection(selection: Any) -> list[tuple[str | None, str]]:
+        picked, unsure = set(), set()  # the types it selects; those of data whose selection is known only after apply
+        for r in data:
+            try:
+                if selection_picks(selection, r, stack):
+                    picked.add(r.resource_type)
+            except UnknownValueError:
+                unsure.add(r.resource_type)
+        out = selection_role_problems(selection, stack, picked, grants)
+        if not out and unsure - picked:
+            out = selection_role_problems(selection, stack, picked | unsure, grants)
+            if out:  # whether it selects that data at all is unknown (the data gets its own advisory too)
+                raise unknown("the types of data it selects")
+        return out
+
+    return judge_each(stack.of(BACKUP_PLAN), judge_plan) + judge_each(selections, judge_selection) + judge_each(data, judge_data)
 
 
 backup_coverage = stack_policy(
@@ -466,7 +527,7 @@ backup_coverage = stack_policy(
     what="Checks that AWS Backup plans keep recovery points and their cross-region copies at least `minRetentionDays`; that "
     "every rule's schedule (AWS cron, 6 fields, UTC, or rate; absent: AWS's default `cron(0 5 ? * * *)`) fires, with at most "
     "`rpoMinutes` between runs, or `continuousScheduleMaxHours` for a rule with continuous backup (evaluated with cronsim over "
-    "a leap year and the next); and that every database (not a replica nor an Aurora global secondary) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it); and that every Selection runs as a role of the plan (matched by ARN) whose trust policy lets `backup.amazonaws.com` assume it",
+    "a leap year and the next); and that every database (not a replica nor an Aurora global secondary) and bucket is selected by a backup Selection as AWS Backup evaluates one: named in `resources` (by link or an ARN pattern that certainly matches it) or picked by its tag criteria (`selectionTags` ORed, `conditions` ANDed), and not excluded by `notResources` (by link or any pattern that may match it); and that every Selection runs as a role of the plan (matched by ARN) whose trust policy lets `backup.amazonaws.com` assume it and that can back up each type it selects (S3: AWSBackupServiceRolePolicyForS3Backup; RDS: AWSBackupServiceRolePolicyForBackup; or statements allowing the calls those jobs make)",
     why="Automated RDS backups and S3 versioning live inside the same account and region as the data; an AWS Backup plan with a locked vault is the copy that survives an account compromise.",
     reads=[BACKUP_PLAN, BACKUP_SELECTION],
     check=check_backup_coverage,

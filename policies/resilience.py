@@ -64,10 +64,13 @@ deletion_protection = resource_policy(
 
 
 SECRET = "aws:secretsmanager/secret:Secret"
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
 # what deletes a data holder with its contents and no way back, by type: (property, its dangerous value, why)
 _FORCE_DELETION = {
     **{t: ("forceDestroy", "deletes the bucket with every object version in it") for t in S3_BUCKETS},
     BACKUP_VAULT: ("forceDestroy", "deletes the vault with every recovery point in it"),
+    # the images the running pods pull (and the only copy of a release's image once its build is gone)
+    ECR_REPOSITORY: ("forceDelete", "deletes the repository with every image in it"),
 }
 
 
@@ -92,11 +95,12 @@ def check_production_deletion(type_: str, props: Any, config: dict, _provider: A
 production_deletion = resource_policy(
     "production-data-not-force-deletable",
     what="Checks that in a production stack (`production`, generated from the stack config) no S3 bucket or AWS Backup vault "
-    "is force-destroyable (`forceDestroy`) and no Secrets Manager secret is deleted without a recovery window (`recoveryWindowInDays: 0`)",
-    why="A production bucket, vault or secret is the data itself, its last copy, or the credential to it: `forceDestroy` and a zero "
+    "is force-destroyable (`forceDestroy`), no ECR repository force-deletable (`forceDelete`) and no Secrets Manager secret is deleted without a recovery window (`recoveryWindowInDays: 0`)",
+    why="A production bucket, vault or secret is the data itself, its last copy, or the credential to it, and a production "
+    "repository holds the images every running pod pulls: `forceDestroy`, `forceDelete` and a zero "
     "recovery window turn a mistaken destroy or a replace into a loss nothing undoes. The stack config refuses "
     "`teardown.force_delete` in production; this is the check that the plan obeys it.",
-    types=[*S3_BUCKETS, BACKUP_VAULT, SECRET],
+    types=[*S3_BUCKETS, BACKUP_VAULT, ECR_REPOSITORY, SECRET],
     check=check_production_deletion,
     severity=HIGH,
     config={
@@ -106,10 +110,10 @@ production_deletion = resource_policy(
             "description": "the stack is a production stack (generated from the stack config's `production`)",
         }
     },
-    remediation="Leave `force_destroy` off (components read `meridian:teardown.force_delete`, false in production) and "
+    remediation="Leave `force_destroy` / `force_delete` off (components read `meridian:teardown.force_delete`, false in production) and "
     "`recovery_window_in_days` unset or 7..30; empty a bucket or vault by hand in a reviewed teardown.",
-    limits="Outside production nothing is judged (teardown of test stacks deletes their data on purpose). ECR repositories' "
-    "`forceDelete` (images, rebuilt from source) is not judged; `protect` and deletion protection are other rules' or Pulumi's.",
+    limits="Outside production nothing is judged (teardown of test stacks deletes their data on purpose); `protect` and "
+    "deletion protection are other rules' or Pulumi's.",
     tags=["data-protection"],
 )
 

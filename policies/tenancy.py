@@ -410,7 +410,70 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
         judge_each(stack.of(ROLE), judge)
         + judge_each(stack.of(POD_IDENTITY), judge_association)
         + judge_each(stack.of(*_ROLE_GRANTS), lambda g: _unplaced_grant(stack, g))
+        + judge_each(stack.of(SERVICE_ACCOUNT), lambda sa: _irsa_problems(stack, sa, namespaces, tag))
     )
+
+
+IRSA = "eks.amazonaws.com/role-arn"  # IAM roles for service accounts: the role the SDKs in its pods assume
+
+
+def _irsa_problems(stack: Stack, sa: Any, namespaces: _Namespaces, tag: str) -> list[tuple[str | None, str]]:
+    """A service account in a tenant's namespace may name through IRSA only a role its tenant
+    already holds: one tagged as that tenant's, or one the tenant's pod identity associations name.
+    Any other role (of the platform, of another account, one the stack does not define) would hand
+    the tenant's pods that role's permissions wherever its trust admits the cluster's OIDC provider."""
+    annotations = known(peek(sa.props, "metadata", "annotations"))
+    value = annotations.get(IRSA) if isinstance(annotations, dict) else annotations
+    if value is None:
+        return []
+    ns = peek(sa.props, "metadata", "namespace", default="default")
+    if ns is UNKNOWN:
+        raise unknown("metadata", "namespace")
+    if ns in namespaces.unsure or namespaces.could_be_unnamed(ns):
+        raise namespaces.unknown_owner(ns)
+    tenants = namespaces.get(ns, set())
+    if not tenants:
+        return []  # not a tenant's: a platform role by annotation is judged where that role is
+    if annotations is UNKNOWN:
+        raise unknown("metadata", "annotations")
+    linked = stack.linked(sa, "metadata", ROLE)
+    if value is UNKNOWN:
+        if len(linked) != 1:
+            raise unknown("metadata", "annotations", IRSA)
+        role = linked[0]
+    else:
+        role = stack_role(stack, value)
+    who = " and ".join(f"tenant {t}" for t in sorted(tenants))
+    name = f"{ns}/{peek(sa.props, 'metadata', 'name')}"
+    if role is None:
+        return [
+            (
+                sa.urn,
+                f"Service account {name} of {who} must not name role {value} (`{IRSA}`): no role of this stack, so it "
+                "cannot be proven one the tenant holds",
+            )
+        ]
+    if any(not _tenant_holds(stack, role, t, namespaces, tag) for t in tenants):
+        return [
+            (
+                sa.urn,
+                f"Service account {name} of {who} must name only a role the tenant holds (`{IRSA}`), not {role.name}: "
+                "neither tagged as the tenant's nor named by the tenant's pod identity associations",
+            )
+        ]
+    return []
+
+
+def _tenant_holds(stack: Stack, role: Any, tenant: str, namespaces: _Namespaces, tag: str) -> bool:
+    """Role `role` is tenant `tenant`'s: tagged as its, or named by a pod identity association in its namespace."""
+    if tags_of(role.props).get(tag) == tenant:
+        return True
+    for assoc in stack.of(POD_IDENTITY):
+        arn = peek(assoc.props, "roleArn")
+        names = role in stack.linked(assoc, "roleArn", ROLE) if arn is UNKNOWN else stack_role(stack, arn) is role
+        if names and namespaces.owned_by(peek(assoc.props, "namespace"), tenant):
+            return True
+    return False
 
 
 _ROLE_GRANTS = {ROLE_POLICY: "role", ROLE_ATTACHMENT: "role", POLICY_ATTACHMENT: "roles", ROLE_ATTACHMENTS_EXCLUSIVE: "roleName"}
@@ -1031,6 +1094,8 @@ tenant_role_isolated = stack_policy(
     "bucket-level action but listing, no `*` or access-point ARN, no managed policy), with session tags on, no session policy on its "
     "associations (EKS takes one only with session tags off) and no role chaining, and carries neither tag key as an IAM tag; "
     "an untagged role associated with (or annotated on a service account in) a tenant namespace grants nothing but S3 and KMS; "
+    "that a service account in a tenant namespace names through IRSA (`eks.amazonaws.com/role-arn`) only a role of the stack "
+    "its tenant holds (tagged as its, or named by its pod identity associations), its value unknown at preview an advisory; "
     "a role it trusts to set the tenant tag (the reference "
     "service's broker) must be one of the stack's, held only through pod identity (pinned to the stack's cluster) by the service's own service account "
     "(`brokerNamespace`/`brokerServiceAccount`), never through an EKS add-on's associations, allowed only sts "

@@ -78,6 +78,13 @@ def previews(tmp_path_factory) -> dict[str, StackPreview]:
     return results
 
 
+@pytest.fixture(scope="module")
+def judge(previews):
+    """The real plans replayed through the pack's analyzer, one analyzer per test module (helpers.plan_judge)."""
+    with helpers.plan_judge(previews) as run:
+        yield run
+
+
 @pytest.fixture
 def project_copy(tmp_path) -> Path:
     """A scratch copy of the Pulumi project, to break on purpose."""

@@ -28,7 +28,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges toward httpx2; httpx is 
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: F401 - the service tests' client, imported from here
 
-from meridian.engine.policy import Subject, evaluate
+from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 from meridian.sandbox import core
 from meridian.targets import aws as aws_target
 from service.auth import key_digest, new_api_key
@@ -85,6 +85,30 @@ def judge_mutated_valid_stack(analyzer, mutation) -> list:
     resources = valid_stack()
     mutation(resources)
     return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
+
+
+@contextlib.contextmanager
+def plan_judge(previews: dict):
+    """One analyzer of the pack for a module's replays of the real plans: yields
+    `run(mutation=None, stack="us", settings=None)`, which evaluates a copy of `stack`'s rendered plan
+    (from the `previews` fixture) with `mutation(resources)` applied, through the analyzer protocol,
+    under policies/config/<stack>.json with `settings` (rule -> settings) laid over it."""
+    with Analyzer(ROOT / "policies") as analyzer:
+        info, configured = analyzer.wait_ready(), []
+
+        def run(mutation=None, stack: str = "us", settings: dict | None = None) -> list:
+            config = json.loads((ROOT / "policies" / "config" / f"{stack}.json").read_text())
+            for rule, values in (settings or {}).items():
+                config[rule] = {**config.get(rule, {}), **values}
+            if configured != [config]:  # reconfigure only when the config changes
+                analyzer.configure(effective_config(info, config, stack))
+                configured[:] = [config]
+            resources = json.loads(json.dumps(previews[stack].plan["resources"]))
+            if mutation:
+                mutation(resources)
+            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
+
+        yield run
 
 
 def assert_mandatory(violations: list, rule: str, what: str) -> None:

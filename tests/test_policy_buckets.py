@@ -15,7 +15,6 @@ import re
 import pytest
 
 from meridian.engine import mocks
-from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
 from .helpers import ROOT
 from .policydata import UNKNOWN
@@ -112,11 +111,17 @@ def selection_runs_as(role: str):
     return mutate
 
 
+PRODUCTION = {"production-data-not-force-deletable": {"production": True}}
+
+
 def as_production_renders(resources):
-    """What a production stack renders (teardown.force_delete is refused there): no bucket force-destroyable."""
+    """What a production stack renders (teardown.force_delete is refused there): no bucket force-destroyable,
+    no image repository force-deletable."""
     for r in resources:
         if r["type"] == "aws:s3/bucket:Bucket":
             r["inputs"]["forceDestroy"] = False
+        elif r["type"] == "aws:ecr/repository:Repository":
+            r["inputs"]["forceDelete"] = False
 
 
 def both(*mutations):
@@ -325,26 +330,6 @@ PRODUCTION_TWINS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def judge(previews):
-    plan = previews["us"].plan["resources"]
-    config = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
-    with Analyzer(ROOT / "policies") as analyzer:
-        info = analyzer.wait_ready()
-
-        def run(mutation=None, production: bool = False):
-            settings = copy.deepcopy(config)
-            if production:
-                settings.setdefault("production-data-not-force-deletable", {})["production"] = True
-            analyzer.configure(effective_config(info, settings, "us"))
-            resources = copy.deepcopy(plan)
-            if mutation:
-                mutation(resources)
-            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
-
-        yield run
-
-
 def _caught(found, rule: str, what: str) -> None:
     hits = [v for v in found if v.policy == rule]
     assert hits and all(v.level == "mandatory" and " must " in v.message for v in hits), (
@@ -365,18 +350,20 @@ def test_each_legitimate_twin_on_the_real_plan_passes(judge, what, mutation):
 
 @pytest.mark.parametrize("what,mutation", PRODUCTION_ATTACKS, ids=[a[0] for a in PRODUCTION_ATTACKS])
 def test_in_production_data_is_never_force_deletable(judge, what, mutation):
-    _caught(judge(mutation, production=True), "production-data-not-force-deletable", what)
+    _caught(judge(mutation, settings=PRODUCTION), "production-data-not-force-deletable", what)
 
 
 @pytest.mark.parametrize("what,mutation", PRODUCTION_TWINS, ids=[t[0] for t in PRODUCTION_TWINS])
 def test_each_production_twin_passes(judge, what, mutation):
-    assert [(v.policy, v.level, v.message) for v in judge(mutation, production=True)] == [], what
+    assert [(v.policy, v.level, v.message) for v in judge(mutation, settings=PRODUCTION)] == [], what
 
 
 def test_the_plan_as_rendered_outside_production_is_force_deletable_in_production(judge):
-    """The shipped (non-production) plans force-destroy every bucket: the same plan called production is refused, bucket by bucket."""
-    found = [v for v in judge(production=True) if v.policy == "production-data-not-force-deletable"]
-    assert len(found) == 6 and all(v.level == "mandatory" and "forceDestroy" in v.message for v in found), found
+    """The shipped (non-production) plans force-destroy every bucket and image repository: the same plan called
+    production is refused, resource by resource."""
+    found = [v for v in judge(settings=PRODUCTION) if v.policy == "production-data-not-force-deletable"]
+    assert all(v.level == "mandatory" for v in found), found
+    assert sum("forceDestroy" in v.message for v in found) == 6 and sum("forceDelete" in v.message for v in found) == 2, found
 
 
 def _advisories(found, rule: str) -> list[str]:

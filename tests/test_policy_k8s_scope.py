@@ -13,9 +13,6 @@ import json
 
 import pytest
 
-from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
-
-from .helpers import ROOT
 from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
@@ -385,22 +382,6 @@ TWINS = [
         ),
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def judge(previews):
-    plan = previews["us"].plan["resources"]
-    config = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
-    with Analyzer(ROOT / "policies") as analyzer:
-        analyzer.configure(effective_config(analyzer.wait_ready(), config, "us"))
-
-        def run(mutation=None):
-            resources = copy.deepcopy(plan)
-            if mutation:
-                mutation(resources)
-            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
-
-        yield run
 
 
 def test_the_rendered_plan_draws_no_violation(judge):

@@ -9,13 +9,10 @@ never a violation."""
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
-from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
-
-from .helpers import ROOT, assert_mandatory
+from .helpers import assert_mandatory
 from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
@@ -371,22 +368,6 @@ TWINS = [
     ),
     ("the database admitting a prefix list of the stack that holds a private subnet", db_from_prefix_list("10.10.0.0/19")),
 ]
-
-
-@pytest.fixture(scope="module")
-def judge(previews):
-    plan = previews["us"].plan["resources"]
-    config = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
-    with Analyzer(ROOT / "policies") as analyzer:
-        analyzer.configure(effective_config(analyzer.wait_ready(), config, "us"))
-
-        def run(mutation=None):
-            resources = copy.deepcopy(plan)
-            if mutation:
-                mutation(resources)
-            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
-
-        yield run
 
 
 @pytest.mark.parametrize("what,mutation,rule", ATTACKS, ids=[a[0] for a in ATTACKS])

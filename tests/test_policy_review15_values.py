@@ -13,9 +13,6 @@ import json
 
 import pytest
 
-from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
-
-from .helpers import ROOT
 from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
@@ -157,21 +154,6 @@ TWINS = [
     ("a public zone", private_zone(None, linked=False)),
     ("a private zone on the stack's VPC", private_zone("vpc-of-the-stack", linked=True)),
 ]
-
-
-@pytest.fixture(scope="module")
-def judge(previews):
-    plan = previews["us"].plan["resources"]
-    config = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
-    with Analyzer(ROOT / "policies") as analyzer:
-        analyzer.configure(effective_config(analyzer.wait_ready(), config, "us"))
-
-        def run(mutation):
-            resources = copy.deepcopy(plan)
-            mutation(resources)
-            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
-
-        yield run
 
 
 @pytest.mark.parametrize("what,mutation,rule", ATTACKS, ids=[a[0] for a in ATTACKS])

@@ -6,12 +6,9 @@ what stays unknown at preview (an advisory naming the value, never a pass)."""
 from __future__ import annotations
 
 import copy
-import json
 import sys
 
 import pytest
-
-from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
 from .helpers import ROOT, STACKS
 from .policydata import UNKNOWN
@@ -20,32 +17,14 @@ from .policydata.reviewed import ATTACKS, TWINS, addon, binding_copy, dead_lette
 pytestmark = pytest.mark.slow  # the plans come from the previews fixture
 
 
-@pytest.fixture(scope="module")
-def judge(previews):
-    with Analyzer(ROOT / "policies") as analyzer:
-        info = analyzer.wait_ready()
-
-        def run(stack: str, mutation=None, settings: dict | None = None):
-            config = json.loads((ROOT / "policies" / "config" / f"{stack}.json").read_text())
-            for rule, values in (settings or {}).items():
-                config[rule] = {**config.get(rule, {}), **values}
-            analyzer.configure(effective_config(info, config, stack))
-            resources = copy.deepcopy(previews[stack].plan["resources"])
-            if mutation:
-                mutation(resources)
-            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
-
-        yield run
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_rendered_plans_draw_no_violation(judge, stack):
-    assert [(v.policy, v.message) for v in judge(stack)] == []
+    assert [(v.policy, v.message) for v in judge(stack=stack)] == []
 
 
 @pytest.mark.parametrize("what,stack,mutation,rule", ATTACKS, ids=[a[0].split(" ", 1)[0] for a in ATTACKS])
 def test_each_miss_is_a_mandatory_violation_of_its_rule(judge, what, stack, mutation, rule):
-    found = judge(stack, mutation)
+    found = judge(mutation, stack)
     hits = [v for v in found if v.policy == rule]
     assert hits and all(v.level == "mandatory" and " must " in v.message for v in hits), (
         what,
@@ -55,14 +34,14 @@ def test_each_miss_is_a_mandatory_violation_of_its_rule(judge, what, stack, muta
 
 @pytest.mark.parametrize("what,stack,mutation", TWINS, ids=[t[0] for t in TWINS])
 def test_each_legitimate_twin_passes_the_whole_pack(judge, what, stack, mutation):
-    assert [(v.policy, v.level, v.message) for v in judge(stack, mutation)] == [], what
+    assert [(v.policy, v.level, v.message) for v in judge(mutation, stack)] == [], what
 
 
 def test_an_add_on_the_stack_config_allows_passes_and_only_that_one(judge):
     """The R02 twin: an add-on reviewed for one stack (`allowedAddons`) passes; another still does not."""
     allowed = {"eks-addon-reviewed": {"allowedAddons": ["aws-efs-csi-driver"]}}
-    assert judge("us", addon("aws-efs-csi-driver"), allowed) == []
-    found = judge("us", addon("datadog_operator"), allowed)
+    assert judge(addon("aws-efs-csi-driver"), settings=allowed) == []
+    found = judge(addon("datadog_operator"), settings=allowed)
     assert [(v.policy, v.level) for v in found] == [("eks-addon-reviewed", "mandatory")] * len(found) and found
 
 
@@ -73,12 +52,12 @@ def _advisories_only(found, rule: str, needle: str) -> None:
 
 
 def test_a_lambda_permission_whose_source_is_unknown_is_an_advisory(judge):
-    found = judge("us", permission(principal="sns.amazonaws.com", sourceArn=UNKNOWN))
+    found = judge(permission(principal="sns.amazonaws.com", sourceArn=UNKNOWN))
     _advisories_only(found, "resource-policy-principals-in-account", "Condition")
 
 
 def test_a_dead_letter_target_unknown_at_preview_is_an_advisory_naming_it(judge):
-    _advisories_only(judge("us", dead_letter(UNKNOWN)), "aws-data-path-destination-in-zone", "deadLetterConfig.targetArn")
+    _advisories_only(judge(dead_letter(UNKNOWN)), "aws-data-path-destination-in-zone", "deadLetterConfig.targetArn")
 
 
 def test_a_target_group_binding_whose_arn_is_unknown_is_an_advisory(judge):
@@ -86,7 +65,7 @@ def test_a_target_group_binding_whose_arn_is_unknown_is_an_advisory(judge):
         binding_copy()(resources)
         one(resources, "extra-binding")["inputs"]["spec"]["targetGroupARN"] = UNKNOWN
 
-    _advisories_only(judge("us", mutation), "k8s-target-group-binding-platform-only", "spec.targetGroupARN")
+    _advisories_only(judge(mutation), "k8s-target-group-binding-platform-only", "spec.targetGroupARN")
 
 
 def test_a_secret_in_a_namespace_whose_labels_are_unknown_is_an_advisory(judge):
@@ -97,7 +76,7 @@ def test_a_secret_in_a_namespace_whose_labels_are_unknown_is_an_advisory(judge):
         copy_["inputs"]["metadata"]["namespace"] = "t-acme"
         resources.append(copy_)
 
-    found = [v for v in judge("us", mutation) if v.policy == "k8s-tenant-secret-own-data-only"]
+    found = [v for v in judge(mutation) if v.policy == "k8s-tenant-secret-own-data-only"]
     assert found and all(v.level == "advisory" and "t-acme" in v.message for v in found), found
 
 

@@ -7,14 +7,10 @@ unknown and built from no role of the stack)."""
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
 
-from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
-
-from .helpers import ROOT
 from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
@@ -158,21 +154,6 @@ UNKNOWNS = [
         "policyArn",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def judge(previews):
-    plan = previews["us"].plan["resources"]
-    config = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
-    with Analyzer(ROOT / "policies") as analyzer:
-        analyzer.configure(effective_config(analyzer.wait_ready(), config, "us"))
-
-        def run(mutation):
-            resources = copy.deepcopy(plan)
-            mutation(resources)
-            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
-
-        yield run
 
 
 @pytest.mark.parametrize("what,mutation,rules,prop", UNKNOWNS, ids=[u[0] for u in UNKNOWNS])

@@ -58,6 +58,7 @@ MUTATIONS: Mutations = {
     "runtime-backstops-enforced": [
         ("the workloads' admission policy removed", drop("meridian-tenant-workloads", "meridian-tenant-workloads-binding")),
         ("its binding set to Audit only", set_input("meridian-tenant-workloads-binding", "spec.validationActions", ["Audit"])),
+        ("its validations emptied", set_input("meridian-tenant-workloads", "spec.validations", [])),
         (
             "its binding narrowed to a label no namespace has",
             set_input(

@@ -11,6 +11,7 @@ import copy
 import json
 from collections.abc import Callable
 
+from components.admission import TenantAdmissionArgs, admission_policies
 from meridian.engine.policy.catalog_examples import STACK, stack_tags, urn  # one URN and tag shape for both
 
 ACCOUNT = "123456789012"
@@ -38,7 +39,16 @@ CONFIG = {
     "s3-lifecycle-keeps-retention": {"minRetentionDays": 35},
     "production-data-not-force-deletable": {"production": True},
     "budgets-limit-and-cap-enforced": {"stackCapUsd": 5000},
-    "runtime-backstops-enforced": {"ownsAccountGuardrails": True, "regions": [PRIMARY, DR]},
+    "runtime-backstops-enforced": {
+        "ownsAccountGuardrails": True,
+        "regions": [PRIMARY, DR],
+        "requiredValidations": {  # what meridian policy --write-config generates, from the program's own specs
+            name: {"variables": spec.get("variables", []), "validations": spec["validations"]}
+            for name, spec in admission_policies(
+                TenantAdmissionArgs(tenant_label="meridian.io/tenant", namespace_prefix="t-")
+            ).items()
+        },
+    },
     "eks-access-platform-roles-only": {
         "adminPrincipals": [f"arn:aws:iam::{ACCOUNT}:role/meridian-deploy"],
         "viewPrincipals": [f"arn:aws:iam::{ACCOUNT}:role/meridian-preview"],

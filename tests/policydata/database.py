@@ -10,10 +10,10 @@ WRITER, SECONDARY = urn(CLUSTER, "db-primary-cluster"), urn(CLUSTER, "db-dr-clus
 
 
 def build(b: Builder) -> None:
-    b.add(
-        "aws:rds/clusterParameterGroup:ClusterParameterGroup",
-        "db-params",
-        {"family": "aurora-postgresql16", "parameters": [{"name": "rds.force_ssl", "value": "1"}]},
+    tls = {"family": "aurora-postgresql16", "parameters": [{"name": "rds.force_ssl", "value": "1"}]}
+    params = b.add("aws:rds/clusterParameterGroup:ClusterParameterGroup", "db-params", tls)
+    dr_params = b.add(
+        "aws:rds/clusterParameterGroup:ClusterParameterGroup", "db-dr-params", tls, region=DR, provider=b.providers[DR]
     )
     glob = b.add(
         "aws:rds/globalCluster:GlobalCluster",
@@ -43,10 +43,11 @@ def build(b: Builder) -> None:
         {
             **common,
             "kmsKeyId": KEY_ARN,
+            "dbClusterParameterGroupName": "db-params-1234567",
             "masterUsername": "admin",
             "masterPassword": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "s3cret"},
         },
-        deps={"globalClusterIdentifier": [glob], "kmsKeyId": [PLATFORM_KEY]},
+        deps={"globalClusterIdentifier": [glob], "kmsKeyId": [PLATFORM_KEY], "dbClusterParameterGroupName": [params]},
     )
     b.add(
         "aws:rds/clusterInstance:ClusterInstance",
@@ -64,10 +65,10 @@ def build(b: Builder) -> None:
     secondary = b.add(
         "aws:rds/cluster:Cluster",
         "db-dr-cluster",
-        {**common, "kmsKeyId": DR_KEY_ARN},
+        {**common, "kmsKeyId": DR_KEY_ARN, "dbClusterParameterGroupName": "db-dr-params-1234567"},
         region=DR,
         provider=b.providers[DR],
-        deps={"globalClusterIdentifier": [glob], "kmsKeyId": [DR_KEY]},
+        deps={"globalClusterIdentifier": [glob], "kmsKeyId": [DR_KEY], "dbClusterParameterGroupName": [dr_params]},
     )
     b.add(
         "aws:rds/clusterInstance:ClusterInstance",
@@ -96,6 +97,10 @@ MUTATIONS: Mutations = {
     "rds-parameter-group-tls-required": [
         ("rds.force_ssl set to 0", set_input("db-params", "parameters.0.value", "0")),
         ("rds.force_ssl not set (default off)", set_input("db-params", "parameters", [])),
+        (
+            "the primary cluster on the default group of aurora-postgresql16",
+            set_input("db-primary-cluster", "dbClusterParameterGroupName", "default.aurora-postgresql16"),
+        ),
     ],
     "rds-deletion-protection-enabled": [
         ("the primary cluster without deletion protection", set_input("db-primary-cluster", "deletionProtection", DELETE)),

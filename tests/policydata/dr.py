@@ -58,6 +58,15 @@ def build(b: Builder) -> None:
         "backup-role",
         {"name": "backup", "assumeRolePolicy": json.dumps({"Version": "2012-10-17", "Statement": [trust]})},
     )
+    for policy in ("service-role/AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForS3Backup"):
+        b.add(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            f"backup-{policy.rsplit('/', 1)[-1]}",
+            {"role": "backup", "policyArn": f"arn:aws:iam::aws:policy/{policy}"},
+            parent=role,
+            deps={"role": [role]},
+            tags=False,
+        )
     covered = [WRITER, SECONDARY, POOL, REPLICA]
     b.add(
         "aws:backup/selection:Selection",
@@ -82,6 +91,7 @@ MUTATIONS: Mutations = {
     "production-data-not-force-deletable": [
         ("the backup vault force-destroyable", set_input("vault", "forceDestroy", True)),
         ("the pool bucket force-destroyable", set_input("pool-bucket", "forceDestroy", True)),
+        ("the image repository force-deletable", set_input("images", "forceDelete", True)),
     ],
     "backup-vault-encrypted": [
         ("a vault on the default key", set_input("vault", "kmsKeyArn", DELETE)),
@@ -92,6 +102,7 @@ MUTATIONS: Mutations = {
     ],
     "backup-plan-coverage": [
         ("a bucket no backup selection covers", drop("backup-everything")),
+        ("a selection whose role cannot back up S3", drop("backup-AWSBackupServiceRolePolicyForS3Backup")),
         (
             "a tag-based selection whose tags the data does not carry, instead of the ARN list",
             together(

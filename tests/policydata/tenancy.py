@@ -146,7 +146,9 @@ def build(b: Builder) -> None:
             "metadata": {
                 **meta,
                 "name": "acme-app",
-                "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/t-acme-role-1234567"},
+                "annotations": {
+                    "eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/meridian/tenants/t-acme-role-1234567"
+                },
             },
         },
         region=None,
@@ -464,6 +466,12 @@ MUTATIONS: Mutations = {
                         deps={"role": [urn("aws:iam/role:Role", "reporting-role")]},
                     )
                 ),
+            ),
+        ),
+        (
+            "the tenant's service account naming another account's role through IRSA",
+            set_input(
+                "t-acme-sa", "metadata.annotations", {"eks.amazonaws.com/role-arn": "arn:aws:iam::999988887777:role/reader"}
             ),
         ),
     ],

@@ -29,10 +29,12 @@ INITIAL: dict[str, Any] = {
 def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """policy name -> the settings that come from the stack config (a validated StackConfig; a cell's
     platform's names from the platform's file in `project_dir`, default: the working directory)."""
+    from components.admission import admission_policies  # what the admission backstops must hold
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
     from components.keys import DELETION_WINDOW_DAYS  # every customer key's deletion window
     from components.lbcontroller import CHART, CHART_REPO, CHART_VERSION  # the one Helm chart the program installs
+    from components.region import TENANT_ADMISSION  # the args every cluster's admission backstops are built with
     from components.tenant import tenant_prefix  # where a tenant's objects live in a shared bucket
     from stackconfig.planning import PROPAGATION_MARGIN_S  # the failover budget's stated margin
 
@@ -105,6 +107,11 @@ def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, 
             # where the stack must run its own external-access analyzer: none when the account already
             # runs them (guardrails.access_analyzer: existing; preflight --online checks those)
             "regions": [cfg.regions.primary.region, cfg.regions.dr.region] if cfg.guardrails.access_analyzer == "create" else [],
+            # the CEL each admission policy renders: a policy missing one of them holds less than the pack's rules
+            "requiredValidations": {
+                name: {"variables": spec.get("variables", []), "validations": spec["validations"]}
+                for name, spec in admission_policies(TENANT_ADMISSION).items()
+            },
         },
     }
     if cfg.is_cell:  # what a cell leaves to its platform is reported advisory (policies/ruleutil.InPlatform)
@@ -170,6 +177,7 @@ SOURCES: dict[tuple[str, str], str] = {
     ("eks-access-platform-roles-only", "viewPrincipals"): "cluster.viewer_role_arns",
     ("runtime-backstops-enforced", "ownsAccountGuardrails"): "owns_account_guardrails (false in a cell)",
     ("runtime-backstops-enforced", "regions"): "regions.primary.region, regions.dr.region",
+    ("runtime-backstops-enforced", "requiredValidations"): "code: components.admission",
     ("provider-account-and-endpoints-in-zone", "allowedRegions"): "zone",
     ("provider-account-and-endpoints-in-zone", "accountIds"): "aws_account_id",
     ("kms-key-rotation-and-policy", "minDeletionWindowDays"): "code: components.keys",
