@@ -487,21 +487,6 @@ TWINS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def judge(previews):
-    plan = previews["us"].plan["resources"]
-    config = json.loads((ROOT / "policies" / "config" / "us.json").read_text())
-    with Analyzer(ROOT / "policies") as analyzer:
-        analyzer.configure(effective_config(analyzer.wait_ready(), config, "us"))
-
-        def run(mutation):
-            resources = copy.deepcopy(plan)
-            mutation(resources)
-            return evaluate(analyzer, [Subject.from_dict(r) for r in resources])
-
-        yield run
-
-
 @pytest.mark.parametrize("what,mutation,rule", ATTACKS, ids=[a[0] for a in ATTACKS])
 def test_each_attack_is_a_mandatory_violation_of_its_rule(judge, what, mutation, rule):
     found = judge(mutation)

@@ -343,7 +343,9 @@ def _tenant_file_sessions(ctx: Context, result: CheckResult) -> None:
         name = (ctx.inputs[secret.urn].get("metadata") or {}).get("name")
         if not (isinstance(name, str) and name.startswith(TENANT_FILE_SECRET_PREFIX)):
             continue
-        content = (reveal(json_format.MessageToDict(secret.inputs)).get("stringData") or {}).get(TENANT_FILE_KEY)
+        inputs = reveal(json_format.MessageToDict(secret.inputs))  # unknown as a whole at a first preview
+        data = inputs.get("stringData") if isinstance(inputs, dict) else None
+        content = data.get(TENANT_FILE_KEY) if isinstance(data, dict) else None
         if not isinstance(content, str):
             result.notes.append(
                 f"{name} in {ctx.plan.region_of(secret)}: tenant file unknown at preview; its tenants' session policies unjudged"
