@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from stackconfig import memory
 from stackconfig.errors import ConfigError, Problem, StackFileError
 from stackconfig.models import NAMESPACE, ZONE_REGIONS, StackConfig
 from stackconfig.parsing import RawConfig, validate
@@ -36,6 +37,8 @@ def as_written(section: BaseModel) -> dict[str, Any]:
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
+    if (held := memory.document(path)) is not None:
+        return held
     if not path.is_file():
         raise StackFileError(f"{path.name}: file not found in {path.parent}")
     try:
@@ -220,8 +223,8 @@ def cell_view(
                 )
             )
     platform = values["platform"]
-    if not isinstance(platform, str) or not (project_dir / stack_file(platform)).is_file() or platform == stack:
-        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
+    if not isinstance(platform, str) or not memory.exists(project_dir / stack_file(platform)) or platform == stack:
+        stacks = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in memory.stack_files(project_dir)]
         why = "is this stack itself" if platform == stack else f"names no stack ({', '.join(stacks)} are here)"
         raise ConfigError([*problems, Problem(file, f"{NAMESPACE}:platform", f"{platform!r} {why}: name the platform stack")])
     try:

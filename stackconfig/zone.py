@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from stackconfig import memory
 from stackconfig.errors import Problem
 from stackconfig.models import NAMESPACE
 
@@ -42,8 +43,9 @@ class StackTenants:
 
 
 def _config_of(path: Path) -> dict[str, Any] | None:
+    doc = memory.document(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if doc is None else doc
     except (OSError, yaml.YAMLError):
         return None
     section = doc.get("config") if isinstance(doc, dict) else None
@@ -72,7 +74,7 @@ def stack_tenants(stack: str, entries: Any) -> StackTenants:
 def cells_of(project_dir: Path, platform: str) -> list[StackTenants]:
     """Every cell stack file of the project that names `platform` as its platform, sorted by name."""
     found = []
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+    for path in memory.stack_files(project_dir):
         stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
         config = _config_of(path)
         if config is None or config.get(PLATFORM_KEY) != platform:
