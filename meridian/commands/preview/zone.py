@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from meridian.commands.preview.stack import write_plan_json
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
 from meridian.output import report_console
 
+from .zonechecks import zone_findings
+
 
 @dataclass(frozen=True, kw_only=True)
 class ZoneRequest:
@@ -27,16 +29,25 @@ class ZoneRequest:
     full: bool = False
     timings: bool = False
     first_preview: bool = False
+    tenants: int | None = None  # fill the zone to N tenants with synthetic cells held in memory (meridian.scale)
+    cell_size: int | None = None  # with `tenants`: the platform's cells.size, in memory
+    bare: bool = False  # each stack under mocks only, one at a time: the floor a zone preview is measured against
     unsupported: tuple[str, ...] = ()  # flags given that a zone preview does not take
 
 
 @dataclass
 class StackPreview:
-    """One stack of a zone as its worker previewed it: what the zone's tree, table and index show.
-    Plain data, sent back from the worker process."""
+    """One stack of a zone as its worker previewed it: what the zone's tree, table and index show,
+    never its plan (the worker writes that, with --json): the zone's process stays small whatever
+    the zone's size. Plain data, sent back from the worker process."""
 
     stack: str
-    document: dict[str, Any]
+    resources: int  # custom resources, not providers or components: the count `--stack` prints
+    mandatory: int
+    advisory: int
+    policy_evaluated: bool
+    cost_usd: float
+    stack_cap_usd: float
     tree: Any  # render.TreeNode
     wire_outputs: dict[str, Any]  # what a StackReference to this stack reads
     stacks_read: list[str]
@@ -45,20 +56,17 @@ class StackPreview:
     cost_summary: str
     cost_problems: list[str]
     preflight: str  # the deploy preflight's summary line, as `--stack` prints it
-
-    @property
-    def resources(self) -> int:
-        """Custom resources, not providers or components: the count `--stack` prints."""
-        from meridian.engine.recorder import is_resource
-
-        return sum(is_resource(r["type"], r["custom"]) for r in self.document["resources"])
+    tenants: int = 0
+    facts: Any = None  # zonechecks.StackFacts
+    pool_buckets: list[str] = field(default_factory=list)  # a platform's shared tenant buckets (cell_handles)
+    context: list[Any] = field(default_factory=list)  # a platform's resources as the pack sees them (Subjects)
+    in_platform: int = 0  # a cell's findings the pack still leaves to its platform (none once it sees the platform's resources)
+    peak_rss_mib: float = 0.0  # the worker process's own peak
+    analyzers_peak_rss_mib: float = 0.0  # the largest of the analyzer processes it started
+    timings: dict[str, Any] | None = None  # the pack's (with --timings)
 
     def violations(self, level: str) -> int:
-        return sum(v.get("level") == level for v in self.document["policy"]["violations"])
-
-    @property
-    def cost_usd(self) -> float:
-        return float(self.document["cost"]["monthly_total_usd"])
+        return self.mandatory if level == "mandatory" else self.advisory
 
 
 def preview_stack(
@@ -71,23 +79,54 @@ def preview_stack(
     full: bool,
     timings: bool,
     stack_outputs: dict[str, dict[str, Any]],
+    held: dict[Path, dict[str, Any]] | None = None,
+    context: list[Any] | None = None,
+    zone_regions: tuple[str, ...] = (),
+    json_path: Path | None = None,
 ) -> StackPreview:
     """One stack of a zone, in a worker process of its own (the SDK's runtime state is global):
-    `plan_stack`, the run `--stack` makes, with the referenced stacks' outputs given."""
+    `plan_stack`, the run `--stack` makes, with the referenced stacks' outputs given, the stack
+    files held in memory (`held`, a zone's synthetic cells) and, for a cell, its platform's
+    resources beside its own for the pack (`context`); its plan written to `json_path`, only a
+    summary returned."""
     import io
 
     from meridian.engine.pipeline import plan_stack
     from meridian.preflight.checks import run_checks
     from meridian.preflight.run import summary_line
     from meridian.render import cost_summary, plan_tree, region_roles
+    from stackconfig import memory
 
-    staged = plan_stack(project_dir, stack, cfg, policy=policy, first_preview=first_preview, stack_outputs=stack_outputs)
+    from .zonechecks import stack_facts
+
+    if held:
+        memory.hold(held)
+    staged = plan_stack(
+        project_dir,
+        stack,
+        cfg,
+        policy=policy,
+        first_preview=first_preview,
+        stack_outputs=stack_outputs,
+        config_in_memory=bool(held),
+        policy_context=context or (),
+    )
     shown = Console(file=io.StringIO(), width=160, record=True)
     if staged.policy is not None:
         print_violations(staged.policy, shown)
-    return StackPreview(
+    document = staged.document(timings=timings)
+    if json_path is not None:
+        write_plan_json(document, json_path)
+    policy_doc = document["policy"]
+    levels = [v.get("level") for v in policy_doc["violations"]]
+    preview = StackPreview(
         stack=stack,
-        document=staged.document(timings=timings),
+        resources=staged.run.resource_count,
+        mandatory=levels.count("mandatory"),
+        advisory=levels.count("advisory"),
+        policy_evaluated=policy_doc.get("evaluated") is not False,
+        cost_usd=float(document["cost"]["monthly_total_usd"]),
+        stack_cap_usd=document["cost"]["stack_cap_usd"],
         tree=plan_tree(staged.plan, full=full, roles=region_roles(cfg)),
         wire_outputs=staged.run.wire_outputs,
         stacks_read=staged.run.stacks_read,
@@ -96,7 +135,60 @@ def preview_stack(
         cost_summary=cost_summary(staged.cost),
         cost_problems=list(staged.cost.problems),
         preflight=summary_line(run_checks(staged.plan, cfg, project_dir)),
+        tenants=len(cfg.tenants),
+        facts=stack_facts(stack, document["resources"], zone_regions),
+        timings=policy_doc.get("timings"),
     )
+    preview.in_platform = sum(IN_PLATFORM_MARK in v.get("message", "") for v in policy_doc["violations"])
+    if not cfg.is_cell:
+        from meridian.engine.policy.wire import Subject
+
+        preview.context = [Subject.from_registration(r) for r in staged.run.registrations]
+        handles = staged.run.outputs.get("cell_handles") or {}
+        preview.pool_buckets = sorted(
+            {
+                h.get("pool_bucket_name")
+                for h in handles.values()
+                if isinstance(h, dict) and isinstance(h.get("pool_bucket_name"), str)
+            }
+        )
+    del document, staged
+    preview.peak_rss_mib, preview.analyzers_peak_rss_mib = _peaks()
+    return preview
+
+
+# how InPlatform (policies/ruleutil) words a finding a cell leaves to its platform
+IN_PLATFORM_MARK = "which this cell stack reads through a StackReference"
+
+
+def _peaks() -> tuple[float, float]:
+    """This process's peak RSS and its largest reaped child's (the analyzers), in MiB."""
+    import resource
+
+    scale = 1 / 1024  # Linux reports KiB
+    return (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale,
+    )
+
+
+def bare_stack(
+    project_dir: Path, stack: str, stack_outputs: dict[str, dict[str, Any]], held: dict[Path, dict[str, Any]] | None
+) -> dict[str, Any]:
+    """One stack under mocks and nothing else (`--stack S --bare`), in a worker of its own."""
+    from meridian.engine.run import run_program
+    from stackconfig import memory
+
+    if held:
+        memory.hold(held)
+    run = run_program(project_dir, stack, record=False, stack_outputs=stack_outputs)
+    return {
+        "stack": stack,
+        "resources": run.resource_count,
+        "program_s": round(run.seconds, 3),
+        "wire_outputs": run.wire_outputs,
+        "peak_rss_mib": round(_peaks()[0]),
+    }
 
 
 def zone_stacks(project_dir: Path, zone: str) -> dict[str, Prepared]:
@@ -144,27 +236,44 @@ def zone_stacks(project_dir: Path, zone: str) -> dict[str, Prepared]:
 
 def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
     """`meridian preview --zone us`: the platform, then its cells in parallel worker processes (one
-    per core), each cell's StackReference answered with the platform preview's outputs."""
+    per core), each cell's StackReference answered with the platform preview's outputs and the pack
+    judging each cell beside its platform's resources; then the zone's own checks (zonechecks)."""
     import multiprocessing
     import os
+    import resource
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from meridian.project import find_project_dir
+    from stackconfig import ZONE_REGIONS
+    from stackconfig.memory import holding
 
     if req.unsupported:
         raise BadInput(
             f"--zone previews every stack of the zone as text and --json DIR; it does not take {', '.join(req.unsupported)}"
         )
+    if req.cell_size is not None and req.tenants is None:
+        raise BadInput("--cell-size sizes the synthetic cells of --tenants N: give --tenants too")
     console = console or report_console()
     project = find_project_dir(req.project_dir)
     if req.json_dir is not None and not req.json_dir.is_dir():
         raise BadInput(f"--json {req.json_dir}: with --zone, give an existing directory (one plan per stack and zone.json)")
     prepared = zone_stacks(project, req.zone)
-    cells = [s for s in prepared if s != req.zone]
+    held: dict[Path, dict[str, Any]] = {}
+    if req.tenants is not None:
+        from meridian.scale import zone_tenants
 
-    def job(pool, stack: str, outputs: dict[str, dict[str, Any]]):
+        scale = zone_tenants(project, req.zone, {s: p.cfg for s, p in prepared.items()}, req.tenants, req.cell_size)
+        held = scale.documents
+        with holding(held):  # the zone as N tenants: every stack validated again, across the zone
+            prepared = zone_stacks(project, req.zone)
+    cells = [s for s in prepared if s != req.zone]
+    regions = tuple(ZONE_REGIONS.get(prepared[req.zone].cfg.zone, ()))
+    if req.bare:
+        return _run_bare(req, project, prepared, held, console)
+
+    def job(pool, stack: str, outputs: dict[str, dict[str, Any]], context: list[Any] | None = None):
         return pool.submit(
             preview_stack,
             project,
@@ -175,6 +284,10 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
             full=req.full,
             timings=req.timings,
             stack_outputs=outputs,
+            held=held,
+            context=context,
+            zone_regions=regions,
+            json_path=None if req.json_dir is None else req.json_dir / index_entry_file(stack),
         )
 
     previews: dict[str, StackPreview] = {}
@@ -195,22 +308,85 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         task = progress.add_task(f"zone {req.zone}: platform {req.zone}", total=1 + len(cells))
         platform = previews[req.zone] = _outcome(job(pool, req.zone, {}), req.zone)  # once: every cell reads these outputs
         progress.update(task, advance=1, description=f"zone {req.zone}: {len(cells)} cells on {workers} workers")
-        futures = {job(pool, cell, {req.zone: platform.wire_outputs}): cell for cell in cells}
+        context = platform.context if req.policy else None  # the pack judges each cell beside the platform's resources
+        futures = {job(pool, cell, {req.zone: platform.wire_outputs}, context): cell for cell in cells}
+        platform.context = []
         for done in as_completed(futures):
             previews[futures[done]] = _outcome(done, futures[done])
             progress.update(task, advance=1, description=f"zone {req.zone}: cell {futures[done]} done")
     seconds = time.perf_counter() - started
     ordered = [previews[s] for s in prepared]
     problems = zone_reference_problems(req.zone, [previews[c] for c in cells])
+    problems += zone_findings(
+        req.zone,
+        platform.facts,
+        [previews[c].facts for c in cells],
+        regions,
+        platform.pool_buckets,
+        _tenant_prefix(),
+    )
+    problems += _outputs_outside(req.zone, platform.wire_outputs, regions) if cells else []
     print_zone(req.zone, ordered, problems, seconds, console)
     if req.json_dir is not None:
         index = zone_index(req.zone, ordered, problems, {s: prepared[s].cfg for s in prepared})
-        for p in ordered:
-            write_plan_json(p.document, req.json_dir / index_entry_file(p.stack))
+        index.update(
+            seconds=round(seconds, 3),
+            workers=workers,
+            tenants=sum(p.tenants for p in ordered),
+            peak_rss_mib={"zone": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
+        )
         (req.json_dir / "zone.json").write_text(json.dumps(index, indent=1) + "\n")
         console.print(f"plans and zone index written to {req.json_dir}")
     failed = problems or any(p.violations("mandatory") or p.cost_problems for p in ordered)
     return EXIT_GATE if failed else EXIT_OK
+
+
+def _tenant_prefix() -> str:
+    from components.tenant import tenant_prefix  # where a tenant's objects live in a shared bucket
+
+    return tenant_prefix("{tenant}")
+
+
+def _outputs_outside(zone: str, outputs: dict[str, Any], regions: tuple[str, ...]) -> list[str]:
+    """Every ARN the platform's outputs hold (what its cells read) names a region of the zone, or none."""
+    from .zonechecks import ARN, _strings
+
+    found = {m.group(0) for _, text in _strings(outputs) for m in ARN.finditer(text) if m.group(2) and m.group(2) not in regions}
+    return [f"platform {zone}'s outputs, which its cells read, name {arn}..., outside the zone" for arn in sorted(found)]
+
+
+def _run_bare(
+    req: ZoneRequest, project: Path, prepared: dict[str, Prepared], held: dict[Path, dict[str, Any]], console: Console
+) -> int:
+    """`--zone Z --bare`: every stack of the zone under mocks only, one at a time, each in a fresh
+    process (the floor a zone preview is measured against: benchmarks/zone_scale.py); a stack's
+    seconds are its whole process's, from spawn to result, as a `--stack S --bare` run's would be
+    (without a cell's own first run of its platform)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    rows = []
+    outputs: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
+    for stack in prepared:
+        began = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            row = _outcome(pool.submit(bare_stack, project, stack, dict(outputs), held), stack)
+        row["process_s"] = round(time.perf_counter() - began, 3)
+        if stack == req.zone:
+            outputs = {stack: row["wire_outputs"]}
+        del row["wire_outputs"]
+        rows.append(row)
+        console.print(
+            f"{stack}: {row['resources']} resources in {row['program_s']:.2f} s (bare; process {row['process_s']:.2f} s)",
+            highlight=False,
+        )
+    seconds = time.perf_counter() - started
+    console.print(f"zone {req.zone}: {sum(r['resources'] for r in rows)} resources in {seconds:.2f} s (bare, stack by stack)")
+    if req.json_dir is not None:
+        index = {"zone": req.zone, "bare": True, "stacks": rows, "seconds": round(seconds, 3)}
+        (req.json_dir / "zone.json").write_text(json.dumps(index, indent=1) + "\n")
+    return EXIT_OK
 
 
 def _outcome(future, stack: str) -> StackPreview:
@@ -256,27 +432,31 @@ def print_zone(zone: str, previews: list[StackPreview], problems: list[str], sec
             console.print(f"[bold]stack {p.stack}[/]", highlight=False)
             console.out(p.violations_text, highlight=False, end="")
     table = Table(title=f"zone {zone}: stacks", title_justify="left")
-    for header in ("stack", "role", "resources", "mandatory", "advisory", "cost $/month", "preview s"):
+    for header in ("stack", "role", "tenants", "resources", "mandatory", "advisory", "cost $/month", "preview s", "peak RSS MiB"):
         table.add_column(header, justify="left" if header in ("stack", "role") else "right")
     for p in previews:
         role = "platform" if p.stack == zone else "cell"
         table.add_row(
             p.stack,
             role,
+            str(p.tenants),
             str(p.resources),
             str(p.violations("mandatory")),
             str(p.violations("advisory")),
             f"{p.cost_usd:,.2f}",
             f"{p.seconds:.2f}",
+            f"{p.peak_rss_mib:,.0f}",
         )
     table.add_row(
         "zone",
         "",
+        str(sum(p.tenants for p in previews)),
         str(total),
         str(sum(p.violations("mandatory") for p in previews)),
         str(sum(p.violations("advisory") for p in previews)),
         f"{sum(p.cost_usd for p in previews):,.2f}",
         f"{seconds:.2f} wall",
+        f"{max(p.peak_rss_mib for p in previews):,.0f} max",
         style="bold",
     )
     console.print(table)
@@ -287,7 +467,10 @@ def print_zone(zone: str, previews: list[StackPreview], problems: list[str], sec
     for problem in problems:
         console.print(f"[bold red]zone check:[/] {escape(problem)}")
     if not problems:
-        console.print(f"zone checks: passed ({len(previews) - 1} cells, each reading platform {zone})")
+        console.print(
+            f"zone checks: passed ({len(previews) - 1} cells, each reading platform {zone}; one stack per tenant, "
+            "residency across stacks, no cross-cell tenant reach)"
+        )
 
 
 def zone_index(zone: str, previews: list[StackPreview], problems: list[str], cfgs: dict[str, Any]) -> dict[str, Any]:
@@ -298,13 +481,18 @@ def zone_index(zone: str, previews: list[StackPreview], problems: list[str], cfg
             "role": "platform" if p.stack == zone else "cell",
             "plan": index_entry_file(p.stack),
             "resources": p.resources,
-            "violations": {"mandatory": p.violations("mandatory"), "advisory": p.violations("advisory")},
-            "policy_evaluated": p.document["policy"].get("evaluated") is not False,
+            "violations": {"mandatory": p.mandatory, "advisory": p.advisory},
+            "in_platform": p.in_platform,
+            "policy_evaluated": p.policy_evaluated,
             "cost_usd": round(p.cost_usd, 2),
-            "stack_cap_usd": p.document["cost"]["stack_cap_usd"],
+            "stack_cap_usd": p.stack_cap_usd,
             "cost_problems": p.cost_problems,
             "tenants": [t.id for t in cfgs[p.stack].tenants],
             "reads": p.stacks_read,
+            "preview_s": round(p.seconds, 3),
+            "peak_rss_mib": round(p.peak_rss_mib),
+            "analyzers_peak_rss_mib": round(p.analyzers_peak_rss_mib),
+            **({"policy_timings": p.timings} if p.timings else {}),
         }
         for p in previews
     ]
@@ -317,4 +505,16 @@ def zone_index(zone: str, previews: list[StackPreview], problems: list[str], cfg
         "violations": {k: sum(s["violations"][k] for s in stacks) for k in ("mandatory", "advisory")},
         "cost_usd": round(sum(p.cost_usd for p in previews), 2),
         "zone_problems": problems,
+        "zone_checks": ZONE_CHECKS,
     }
+
+
+# what the zone's checks prove (zonechecks): recorded in zone.json beside their verdicts
+ZONE_CHECKS = [
+    "every cell reads its zone's platform and only it (StackReference)",
+    "no tenant has resources in two stacks",
+    "every cell's resources, the ARNs its inputs name and its S3 replication destinations are in the zone's regions",
+    "the platform's outputs its cells read name no region outside the zone",
+    "no Allow statement of a cell reaches another stack's silo buckets or tenant prefixes in the pool buckets",
+    "no Pod Identity association of a cell binds another stack's tenant namespace",
+]
