@@ -28,6 +28,7 @@ from meridian.errors import BadInput
 from meridian.project import platform_stacks_of
 
 BENCH_RESULTS = Path("benchmarks") / "results" / "preview_scale.json"
+ZONE_BENCH_RESULTS = Path("benchmarks") / "results" / "zone_scale.json"
 # Timings describe a program of a given size: within this share of its resource count they still do
 # (a resource more or less moves no figure); beyond it they are stale and `make bench` must re-measure.
 BENCH_SIZE_TOLERANCE = 0.05
@@ -85,8 +86,14 @@ def stack_facts(project_dir: Path) -> dict[str, StackFacts]:
 
 
 def load_bench(project_dir: Path) -> dict[str, Any] | None:
-    path = project_dir / BENCH_RESULTS
-    return json.loads(path.read_text()) if path.is_file() else None
+    """preview_scale's results, with zone_scale's under `zone_scale` when that benchmark has run."""
+    path, zone = project_dir / BENCH_RESULTS, project_dir / ZONE_BENCH_RESULTS
+    if not path.is_file():
+        return None
+    bench = json.loads(path.read_text())
+    if zone.is_file():
+        bench["zone_scale"] = json.loads(zone.read_text())
+    return bench
 
 
 # --- the sections -------------------------------------------------------------------------------
@@ -184,6 +191,36 @@ def _scale_results(bench: dict[str, Any] | None) -> str:
     return "\n".join(out)
 
 
+def _zone_results(bench: dict[str, Any] | None) -> str:
+    zone = (bench or {}).get("zone_scale")
+    if zone is None:
+        return f"No results yet: run `python benchmarks/zone_scale.py` (writes `{ZONE_BENCH_RESULTS}`), then `meridian docs --write`."
+    load = zone["load_avg_1m"]
+    size = f"cells of {zone['cell_size']:,}" if zone["cell_size"] else "cells of the platform's cells.size"
+    command = f"BENCH_ZONE_TENANTS={zone['tenants']}" + (f" BENCH_CELL_SIZE={zone['cell_size']}" if zone["cell_size"] else "")
+    busy = f" (busy: above its {zone['cpus']} cores, so the times are noisy)" if max(load) > zone["cpus"] else ""
+    out = [
+        f"Measured {zone['date']} at commit `{zone['commit']}` on {zone['cpus']} cores (`{command} python "
+        f"benchmarks/zone_scale.py`); load average {load[0]:g} at the start, {load[1]:g} at the end{busy}.",
+        "",
+        f"Zone {zone['zone']}: {zone['tenants']:,} tenants in {zone['cells']} cells ({size}) plus the platform, "
+        f"{zone['resources']:,} resources: the zone preview took {zone['zone_s']:.1f} s against a floor of "
+        f"{zone['floor_s']:.1f} s (the stacks' bare runs, {zone['bare_sum_s']:.1f} s, over {zone['cpus']} cores): "
+        f"**ratio {zone['ratio']:.2f}** (target <= 1.3). Worst worker peak RSS {zone['worker_peak_rss_mib']:,} MiB "
+        f"(target <= 2,048), its analyzers {zone['analyzers_peak_rss_mib']:,} MiB; the zone's own process "
+        f"{zone['zone_process_rss_mib']:,} MiB.",
+        "",
+        "| stack | tenants | resources | bare s | preview program s | worker RSS MiB | analyzers RSS MiB | mandatory | advisory |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in zone["stacks"]:
+        out.append(
+            f"| {s['stack']} | {s['tenants']:,} | {s['resources']:,} | {s['bare_process_s']:.1f} | {s['preview_program_s']:.1f} | "
+            f"{s['peak_rss_mib']:,} | {s['analyzers_peak_rss_mib']:,} | {s['mandatory']} | {s['advisory']} |"
+        )
+    return "\n".join(out)
+
+
 @dataclass(frozen=True)
 class Section:
     path: str  # relative to the project
@@ -197,6 +234,7 @@ SECTIONS = (
     Section("docs/topology/apac.md", "topology-apac", lambda facts, _: _topology(facts, "apac")),
     Section("docs/offline-engine.md", "stack-counts", lambda facts, _: _stack_counts(facts)),
     Section("docs/benchmarks.md", "scale-results", lambda _, bench: _scale_results(bench)),
+    Section("docs/benchmarks.md", "zone-results", lambda _, bench: _zone_results(bench)),
     Section("docs/config.md", "config-reference", lambda *_: config_reference()),
     Section("docs/config.md", "pack-settings", lambda *_: pack_settings()),
 )

@@ -144,7 +144,7 @@ def preview_stack(
         from meridian.engine.policy.wire import Subject
 
         preview.context = [Subject.from_registration(r) for r in staged.run.registrations]
-        handles = staged.run.outputs.get("cell_handles") or {}
+        handles = (staged.run.outputs.get("cell_handles") or {}).get("regions") or {}
         preview.pool_buckets = sorted(
             {
                 h.get("pool_bucket_name")
@@ -157,6 +157,7 @@ def preview_stack(
     return preview
 
 
+POOL_UNKNOWN = "(the platform's pool bucket, unknown at preview)"
 # how InPlatform (policies/ruleutil) words a finding a cell leaves to its platform
 IN_PLATFORM_MARK = "which this cell stack reads through a StackReference"
 
@@ -322,7 +323,8 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         platform.facts,
         [previews[c].facts for c in cells],
         regions,
-        platform.pool_buckets,
+        # unknown before the platform's first `up`: a stand-in no known name matches, so a wildcard bucket still counts
+        platform.pool_buckets or [POOL_UNKNOWN],
         _tenant_prefix(),
     )
     problems += _outputs_outside(req.zone, platform.wire_outputs, regions) if cells else []
