@@ -125,6 +125,13 @@ def main() -> None:
         f"({'ok' if ok_rss else 'missed'}, target <= {RSS_TARGET_MIB}); analyzers {worst_analyzer:,} MiB; the zone process "
         f"{zone['peak_rss_mib']['zone']:,} MiB"
     )
+    # the platform's phase: every other core waits for its outputs (issue 27's idle core)
+    platform = zone["stacks"][0]
+    idle = max(0.0, cores * zone["platform_s"] - platform["cpu_s"])
+    console.print(
+        f"platform phase {zone['platform_s']:.1f} s of {zone_wall:.1f} s, {platform['cpu_s']:.1f} CPU s (worker and analyzer): "
+        f"{idle:.1f} core-seconds idle, {idle / (cores * zone_wall):.1%} of the zone's core-seconds"
+    )
     result = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "commit": commit or "unknown",
@@ -144,6 +151,9 @@ def main() -> None:
         "zone_process_rss_mib": zone["peak_rss_mib"]["zone"],
         "zone_tree_rss_mib": round(zone_tree_rss),
         "exit_code": code,
+        "platform_s": zone["platform_s"],
+        "platform_cpu_s": platform["cpu_s"],
+        "idle_core_s": round(idle, 2),
         "zone_problems": len(zone["zone_problems"]),
         "stacks": rows,
     }

@@ -64,6 +64,7 @@ class StackPreview:
     peak_rss_mib: float = 0.0  # the worker process's own peak
     analyzers_peak_rss_mib: float = 0.0  # the largest of the analyzer processes it started
     timings: dict[str, Any] | None = None  # the pack's (with --timings)
+    cpu_s: float = 0.0  # the worker's CPU and its analyzers'
 
     def violations(self, level: str) -> int:
         return self.mandatory if level == "mandatory" else self.advisory
@@ -154,6 +155,7 @@ def preview_stack(
         )
     del document, staged
     preview.peak_rss_mib, preview.analyzers_peak_rss_mib = _peaks()
+    preview.cpu_s = _cpu_seconds()
     return preview
 
 
@@ -171,6 +173,14 @@ def _peaks() -> tuple[float, float]:
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale,
     )
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and the children it reaped (the analyzers)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def bare_stack(
@@ -308,6 +318,7 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
     ):
         task = progress.add_task(f"zone {req.zone}: platform {req.zone}", total=1 + len(cells))
         platform = previews[req.zone] = _outcome(job(pool, req.zone, {}), req.zone)  # once: every cell reads these outputs
+        platform_s = time.perf_counter() - started  # the other cores wait for it (benchmarks/zone_scale.py measures the cost)
         progress.update(task, advance=1, description=f"zone {req.zone}: {len(cells)} cells on {workers} workers")
         context = platform.context if req.policy else None  # the pack judges each cell beside the platform's resources
         futures = {job(pool, cell, {req.zone: platform.wire_outputs}, context): cell for cell in cells}
@@ -333,6 +344,7 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         index = zone_index(req.zone, ordered, problems, {s: prepared[s].cfg for s in prepared})
         index.update(
             seconds=round(seconds, 3),
+            platform_s=round(platform_s, 3),
             workers=workers,
             tenants=sum(p.tenants for p in ordered),
             peak_rss_mib={"zone": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
@@ -494,6 +506,7 @@ def zone_index(zone: str, previews: list[StackPreview], problems: list[str], cfg
             "preview_s": round(p.seconds, 3),
             "peak_rss_mib": round(p.peak_rss_mib),
             "analyzers_peak_rss_mib": round(p.analyzers_peak_rss_mib),
+            "cpu_s": round(p.cpu_s, 2),
             **({"policy_timings": p.timings} if p.timings else {}),
         }
         for p in previews
