@@ -145,7 +145,7 @@ def test_the_zone_prints_one_tree_and_a_line_per_stack(repo_zone):
     assert "platform" in rows["us"] and "cell" in rows[CELL]
     for stack in ("us", CELL):  # the count `--stack` prints, on the stack's line and its branch of the tree
         single = re.search(r"^(\d+) resources in ", repo_zone["cli"][stack].out, re.M).group(1)
-        assert rows[stack].split("│")[3].strip() == single
+        assert rows[stack].split("│")[4].strip() == single
         assert f"meridian stack {stack} ({single} resources)" in out
     assert "zone checks: passed (1 cells, each reading platform us; one stack per tenant, residency across stacks" in out
 
@@ -296,7 +296,8 @@ def test_synthetic_cells_are_previewed_from_memory(synthetic):
     plan = json.loads((synthetic["dir"] / f"{SECOND}.plan.json").read_text())
     assert any(r["name"].startswith(f"{SECOND}-us-east-1-t-acme-00000") for r in plan["resources"])
     us = json.loads((synthetic["dir"] / "us.plan.json").read_text())
-    assert sorted(us["outputs"]["tenant_files"]) == [CELL, SECOND, "us-cell-003"] or SECOND in json.dumps(us["outputs"])
+    mounted = json.dumps([r["inputs"] for r in us["resources"] if r["type"] == "kubernetes:apps/v1:Deployment"])
+    assert all(f"meridian-tenants-{cell}" in mounted for cell in (CELL, SECOND, "us-cell-003"))  # the platform serves them
     assert all(s["reads"] == ["organization/meridian/us"] for s in index["stacks"] if s["role"] == "cell")
 
 

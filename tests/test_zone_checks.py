@@ -143,6 +143,14 @@ def test_a_cell_principal_granted_another_cells_tenant_data_is_a_violation(resou
     assert "'dunder'" in found[0]
 
 
+def test_a_grant_on_a_tenant_prefix_in_any_bucket_reaches_silos_only_under_their_tenants_prefix():
+    silo_b = [*_ns("us-cell-002", "dunder"), *_silo("us-cell-002", "dunder", dest="us-cell-002-dunder-dr")]
+    found = _zone(_cell_a(_grant("us-cell-001", "arn:aws:s3:::*/tenants/t-dunder/*")), silo_b)
+    (reach,) = found
+    assert "silo bucket us-cell-002-dunder of tenant 'dunder'" in reach and "pool bucket" in reach
+    assert "us-cell-001-stark" not in reach  # its own tenant's bucket, and no other tenant's prefix in it
+
+
 def test_a_grant_on_its_own_tenants_and_the_platforms_non_tenant_data_passes():
     own = _grant("us-cell-001", f"arn:aws:s3:::{POOL}/tenants/t-stark/*")
     shared = _grant("us-cell-001", f"arn:aws:s3:::{POOL}/public/*")
@@ -169,7 +177,9 @@ def test_a_tenant_with_resources_in_two_stacks_is_a_violation():
 
 def test_unknown_values_are_named_never_passed():
     found = _zone(_cell_a(_grant("us-cell-001", "[unknown]")))
-    assert found == ["cell us-cell-001: urn:us-cell-001::grant grants a resource unknown at preview: its reach is unverifiable"]
+    assert found == [
+        "unverifiable at preview: cell us-cell-001: urn:us-cell-001::grant grants a resource unknown at preview (its reach)"
+    ]
 
 
 # --- synthetic tenants of a zone ---------------------------------------------------------------

@@ -17,7 +17,7 @@ from meridian.commands.preview.stack import write_plan_json
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
 from meridian.output import report_console
 
-from .zonechecks import zone_findings
+from .zonechecks import UNVERIFIABLE, zone_findings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -339,12 +339,17 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         _tenant_prefix(),
     )
     problems += _outputs_outside(req.zone, platform.wire_outputs, regions) if cells else []
+    unverifiable = [p for p in problems if p.startswith(UNVERIFIABLE)]
+    problems = [p for p in problems if not p.startswith(UNVERIFIABLE)]
     print_zone(req.zone, ordered, problems, seconds, console)
+    for finding in unverifiable:
+        console.print(f"[yellow]zone check:[/] {escape(finding)}")
     if req.json_dir is not None:
         index = zone_index(req.zone, ordered, problems, {s: prepared[s].cfg for s in prepared})
         index.update(
             seconds=round(seconds, 3),
             platform_s=round(platform_s, 3),
+            zone_unverifiable=unverifiable,
             workers=workers,
             tenants=sum(p.tenants for p in ordered),
             peak_rss_mib={"zone": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},

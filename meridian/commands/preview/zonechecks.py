@@ -13,8 +13,9 @@ What is proved, on the plans' known values (a value unknown at preview is named,
   resource policies: every Allow statement's Resource, a NotResource counting as `*`) and its EKS
   Pod Identity associations (the platform's tenant role, whose session is scoped by the pod's
   namespace: ABAC). No Allow statement of a cell matches, with IAM's `*`/`?` wildcards and every
-  policy variable `${...}` read as `*`, another stack's silo bucket (or an object in it) or an
-  object under another stack's tenant prefix in the platform's pool buckets; no association of a
+  policy variable `${...}` read as `*`, another stack's silo bucket itself or any object under a
+  tenant's prefix (`tenants/t-<id>/`) in another stack's silo buckets or, for another stack's
+  tenants, in the platform's pool buckets; no association of a
   cell binds a tenant namespace (`t-<tenant>`, or a namespace labelled with a tenant) of a tenant
   it does not hold. KMS keys and Kubernetes RBAC are not covered here (the pack judges them per
   stack).
@@ -29,6 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UNKNOWN = "[unknown]"
+# a finding on a value unknown at preview: reported, not failing the zone (as the pack's
+# unverifiable findings are advisories); every other finding is a violation
+UNVERIFIABLE = "unverifiable at preview: "
 TENANT_TAG = "meridian:tenant"
 TENANT_LABEL = "meridian.io/tenant"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -170,7 +174,8 @@ def zone_findings(
     pool_buckets: Iterable[str],
     tenant_prefix: str,
 ) -> list[str]:
-    """The zone's violations. `tenant_prefix`: a tenant's key prefix in a pool bucket with `{tenant}`
+    """The zone's findings (those starting with UNVERIFIABLE name a value unknown at preview, the
+    others are violations). `tenant_prefix`: a tenant's key prefix in a pool bucket with `{tenant}`
     for its id (components.tenant); `pool_buckets`: the platform's shared tenant buckets."""
     allowed = set(zone_regions)
     stacks = [platform, *cells]
@@ -190,7 +195,7 @@ def zone_findings(
         for urn, dest in cell.replications:
             name = dest.removeprefix("arn:aws:s3:::")
             if dest == UNKNOWN or UNKNOWN in dest:
-                out.append(f"cell {cell.stack}: {urn} replicates to a bucket unknown at preview: its region is unverifiable")
+                out.append(f"{UNVERIFIABLE}cell {cell.stack}: {urn} replicates to a bucket unknown at preview (its region)")
             elif name not in buckets:
                 out.append(f"cell {cell.stack}: {urn} replicates to {dest}, a bucket no stack of zone {zone} plans")
             elif buckets[name] not in allowed:
@@ -206,12 +211,12 @@ def _reach(cell: StackFacts, stacks: list[StackFacts], pools: list[str], prefix:
     out = []
     for urn, pattern in cell.grants:
         if pattern == UNKNOWN or UNKNOWN in pattern:
-            out.append(f"cell {cell.stack}: {urn} grants a resource unknown at preview: its reach is unverifiable")
+            out.append(f"{UNVERIFIABLE}cell {cell.stack}: {urn} grants a resource unknown at preview (its reach)")
             continue
         reached = [
             f"silo bucket {name} of tenant {t!r} (stack {s})"
             for name, (s, t) in silos.items()
-            if _matches(pattern, f"arn:aws:s3:::{name}") or _reaches(pattern, f"arn:aws:s3:::{name}/")
+            if _matches(pattern, f"arn:aws:s3:::{name}") or _reaches(pattern, f"arn:aws:s3:::{name}/{prefix.format(tenant=t)}")
         ]
         reached += [
             f"tenant {t!r}'s prefix in pool bucket {pool} (stack {', '.join(found)})"
@@ -225,7 +230,7 @@ def _reach(cell: StackFacts, stacks: list[StackFacts], pools: list[str], prefix:
     for urn, namespace in cell.associations:
         tenant = cell.namespace_tenants.get(namespace) or (namespace[2:] if namespace.startswith("t-") else None)
         if namespace == UNKNOWN:
-            out.append(f"cell {cell.stack}: {urn} binds a namespace unknown at preview: its reach is unverifiable")
+            out.append(f"{UNVERIFIABLE}cell {cell.stack}: {urn} binds a namespace unknown at preview (its reach)")
         elif tenant is not None and tenant not in own:
             held = ", ".join(where.get(tenant, [])) or "no stack of the zone"
             out.append(
