@@ -65,6 +65,7 @@ class StackPreview:
     analyzers_peak_rss_mib: float = 0.0  # the largest of the analyzer processes it started
     timings: dict[str, Any] | None = None  # the pack's (with --timings)
     cpu_s: float = 0.0  # the worker's CPU and its analyzers'
+    plan_file: Path | None = None  # where the worker wrote the plan (--json): read it from there, one stack at a time
 
     def violations(self, level: str) -> int:
         return self.mandatory if level == "mandatory" else self.advisory
@@ -140,6 +141,7 @@ def preview_stack(
         facts=stack_facts(stack, document["resources"], zone_regions),
         timings=policy_doc.get("timings"),
     )
+    preview.plan_file = json_path
     preview.in_platform = sum(IN_PLATFORM_MARK in v.get("message", "") for v in policy_doc["violations"])
     if not cfg.is_cell:
         from meridian.engine.policy.wire import Subject
