@@ -208,7 +208,14 @@ def _zone_results(bench: dict[str, Any] | None) -> str:
         f"{zone['floor_s']:.1f} s (the stacks' bare runs, {zone['bare_sum_s']:.1f} s, over {zone['cpus']} cores): "
         f"**ratio {zone['ratio']:.2f}** (target <= 1.3). Worst worker peak RSS {zone['worker_peak_rss_mib']:,} MiB "
         f"(target <= 2,048), its analyzers {zone['analyzers_peak_rss_mib']:,} MiB; the zone's own process "
-        f"{zone['zone_process_rss_mib']:,} MiB.",
+        f"{zone['zone_process_rss_mib']:,} MiB."
+        + (
+            f" The platform's phase (every other core waits for its outputs) took {zone['platform_s']:.1f} s and "
+            f"{zone['platform_cpu_s']:.1f} CPU s: {zone['idle_core_s']:.1f} core-seconds idle, "
+            f"{zone['idle_core_s'] / (zone['cpus'] * zone['zone_s']):.1%} of the zone's."
+            if "idle_core_s" in zone
+            else ""
+        ),
         "",
         "| stack | tenants | resources | bare s | preview program s | worker RSS MiB | analyzers RSS MiB | mandatory | advisory |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
