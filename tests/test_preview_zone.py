@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from meridian.commands.preview import StackPreview, zone_reference_problems
-from meridian.commands.preview.zone import IN_PLATFORM_MARK
+from meridian.commands.preview.zoneworker import IN_PLATFORM_MARK
 from meridian.engine.policy.generated import SETTLED_WITH_PLATFORM
 
 from .helpers import ROOT, Cli, full_project_copy, meridian_cmd, run_meridian
