@@ -66,6 +66,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/preview_scale.py
 	$(BIN)/python benchmarks/changed_preview.py
+	$(BIN)/python benchmarks/zone_scale.py
 	$(BIN)/python benchmarks/sandbox_bench.py
 	$(BIN)/python benchmarks/drill_bench.py
 	$(BIN)/python benchmarks/slo_bench.py

@@ -56,7 +56,7 @@ def zone_of_cells(repo: Path, tenants: int) -> list[str]:
     for part in PROJECT_PARTS:
         shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__", "venv"))
     cfg = load_validated(ROOT, ZONE)
-    mix = synthetic_tenants(cfg.tenants, tenants)
+    mix = synthetic_tenants(cfg.tenants, 0, tenants, len(str(max(tenants - 1, 0))))
     size = cfg.cells.size
     cells = [f"{ZONE}-cell-{i + 1:03d}" for i in range(math.ceil(tenants / size))]
     budgets = sum(t.monthly_budget_usd for t in mix)

@@ -163,7 +163,11 @@ def preview(
         None,
         "--zone",
         help="instead of --stack: the zone's platform stack, then its cells in parallel (one worker per core); "
-        "--json names a directory (one plan per stack and zone.json)",
+        "--json names a directory (one plan per stack and zone.json); --tenants N fills the zone to N tenants "
+        "(its real ones counted) with synthetic cells held in memory",
+    ),
+    cell_size: int | None = typer.Option(
+        None, "--cell-size", help="with --zone and --tenants: the synthetic cells' size (default: the platform's cells.size)"
     ),
     changed: bool = typer.Option(
         False,
@@ -221,12 +225,13 @@ def preview(
                 first_preview=first_preview,
                 markdown=fmt == Format.markdown,
                 diff_base=diff_base,
+                tenants=tenants,
+                cell_size=cell_size,
+                bare=bare,
                 unsupported=tuple(
                     flag
                     for flag, given in (
                         ("--diagram", diagram),
-                        ("--bare", bare),
-                        ("--tenants", tenants is not None),
                         ("--format json", fmt == Format.json),
                         ("--diff without --format markdown", diff_base is not None and fmt != Format.markdown),
                     )
@@ -235,6 +240,9 @@ def preview(
             ),
         )
         return
+    if cell_size is not None:
+        typer.echo("error: --cell-size sizes the synthetic cells of --zone Z --tenants N; --stack takes no cells", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
 
     _guard(
         debug,

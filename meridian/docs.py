@@ -29,6 +29,7 @@ from meridian.project import platform_stacks_of
 
 BENCH_RESULTS = Path("benchmarks") / "results" / "preview_scale.json"
 CHANGED_RESULTS = Path("benchmarks") / "results" / "changed_preview.json"  # benchmarks/changed_preview.py
+ZONE_BENCH_RESULTS = Path("benchmarks") / "results" / "zone_scale.json"
 # Timings describe a program of a given size: within this share of its resource count they still do
 # (a resource more or less moves no figure); beyond it they are stale and `make bench` must re-measure.
 BENCH_SIZE_TOLERANCE = 0.05
@@ -86,14 +87,15 @@ def stack_facts(project_dir: Path) -> dict[str, StackFacts]:
 
 
 def load_bench(project_dir: Path) -> dict[str, Any] | None:
-    """`make bench`'s results: preview_scale's, with changed_preview's under `changed_preview` (if any)."""
+    """`make bench`'s results: preview_scale's, with changed_preview's under `changed_preview` and
+    zone_scale's under `zone_scale` (each when that benchmark has run)."""
     path = project_dir / BENCH_RESULTS
     if not path.is_file():
         return None
     bench = json.loads(path.read_text())
-    changed = project_dir / CHANGED_RESULTS
-    if changed.is_file():
-        bench["changed_preview"] = json.loads(changed.read_text())
+    for key, extra in (("changed_preview", CHANGED_RESULTS), ("zone_scale", ZONE_BENCH_RESULTS)):
+        if (project_dir / extra).is_file():
+            bench[key] = json.loads((project_dir / extra).read_text())
     return bench
 
 
@@ -226,6 +228,43 @@ def _changed_results(bench: dict[str, Any] | None) -> str:
     return "\n".join(out)
 
 
+def _zone_results(bench: dict[str, Any] | None) -> str:
+    zone = (bench or {}).get("zone_scale")
+    if zone is None:
+        return f"No results yet: run `python benchmarks/zone_scale.py` (writes `{ZONE_BENCH_RESULTS}`), then `meridian docs --write`."
+    load = zone["load_avg_1m"]
+    size = f"cells of {zone['cell_size']:,}" if zone["cell_size"] else "cells of the platform's cells.size"
+    command = f"BENCH_ZONE_TENANTS={zone['tenants']}" + (f" BENCH_CELL_SIZE={zone['cell_size']}" if zone["cell_size"] else "")
+    busy = f" (busy: above its {zone['cpus']} cores, so the times are noisy)" if max(load) > zone["cpus"] else ""
+    out = [
+        f"Measured {zone['date']} at commit `{zone['commit']}` on {zone['cpus']} cores (`{command} python "
+        f"benchmarks/zone_scale.py`); load average {load[0]:g} at the start, {load[1]:g} at the end{busy}.",
+        "",
+        f"Zone {zone['zone']}: {zone['tenants']:,} tenants in {zone['cells']} cells ({size}) plus the platform, "
+        f"{zone['resources']:,} resources: the zone preview took {zone['zone_s']:.1f} s against a floor of "
+        f"{zone['floor_s']:.1f} s (the stacks' bare runs, {zone['bare_sum_s']:.1f} s, over {zone['cpus']} cores): "
+        f"**ratio {zone['ratio']:.2f}** (target <= 1.3). Worst worker peak RSS {zone['worker_peak_rss_mib']:,} MiB "
+        f"(target <= 2,048), its analyzers {zone['analyzers_peak_rss_mib']:,} MiB; the zone's own process "
+        f"{zone['zone_process_rss_mib']:,} MiB."
+        + (
+            f" The platform's phase (every other core waits for its outputs) took {zone['platform_s']:.1f} s and "
+            f"{zone['platform_cpu_s']:.1f} CPU s: {zone['idle_core_s']:.1f} core-seconds idle, "
+            f"{zone['idle_core_s'] / (zone['cpus'] * zone['zone_s']):.1%} of the zone's."
+            if "idle_core_s" in zone
+            else ""
+        ),
+        "",
+        "| stack | tenants | resources | bare s | preview program s | worker RSS MiB | analyzers RSS MiB | mandatory | advisory |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in zone["stacks"]:
+        out.append(
+            f"| {s['stack']} | {s['tenants']:,} | {s['resources']:,} | {s['bare_process_s']:.1f} | {s['preview_program_s']:.1f} | "
+            f"{s['peak_rss_mib']:,} | {s['analyzers_peak_rss_mib']:,} | {s['mandatory']} | {s['advisory']} |"
+        )
+    return "\n".join(out)
+
+
 @dataclass(frozen=True)
 class Section:
     path: str  # relative to the project
@@ -240,6 +279,7 @@ SECTIONS = (
     Section("docs/offline-engine.md", "stack-counts", lambda facts, _: _stack_counts(facts)),
     Section("docs/benchmarks.md", "scale-results", lambda _, bench: _scale_results(bench)),
     Section("docs/benchmarks.md", "changed-results", lambda _, bench: _changed_results(bench)),
+    Section("docs/benchmarks.md", "zone-results", lambda _, bench: _zone_results(bench)),
     Section("docs/config.md", "config-reference", lambda *_: config_reference()),
     Section("docs/config.md", "pack-settings", lambda *_: pack_settings()),
 )

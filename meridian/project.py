@@ -17,7 +17,10 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def stacks_of(project_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    """The stacks of the project: its stack files, and those held in memory (stackconfig.memory)."""
+    from stackconfig.memory import stack_files
+
+    return [p.name[len("Pulumi.") : -len(".yaml")] for p in stack_files(project_dir)]
 
 
 def platform_stacks_of(project_dir: Path) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from stackconfig import memory
 from stackconfig.errors import ConfigError, Problem, StackFileError
 from stackconfig.models import NAMESPACE, ZONE_REGIONS, StackConfig
 from stackconfig.parsing import RawConfig, validate
@@ -41,8 +42,11 @@ _PARSED: dict[tuple[str, str], dict[str, Any]] = {}  # (file name, sha256 of its
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    """A stack file's document (a copy: callers own it), parsed once per file content in a process:
-    loading a cell reads its file several times, and a 1,000-tenant file takes a quarter second."""
+    """A stack file's document (a copy: callers own it): a held one (stackconfig.memory), or the file
+    parsed once per content in a process: loading a cell reads its file several times, and a
+    1,000-tenant file takes a quarter second."""
+    if (held := memory.document(path)) is not None:
+        return copy.deepcopy(held)
     if not path.is_file():
         raise StackFileError(f"{path.name}: file not found in {path.parent}")
     data = path.read_bytes()
@@ -235,8 +239,8 @@ def cell_view(
                 )
             )
     platform = values["platform"]
-    if not isinstance(platform, str) or not (project_dir / stack_file(platform)).is_file() or platform == stack:
-        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
+    if not isinstance(platform, str) or not memory.exists(project_dir / stack_file(platform)) or platform == stack:
+        stacks = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in memory.stack_files(project_dir)]
         why = "is this stack itself" if platform == stack else f"names no stack ({', '.join(stacks)} are here)"
         raise ConfigError([*problems, Problem(file, f"{NAMESPACE}:platform", f"{platform!r} {why}: name the platform stack")])
     try:

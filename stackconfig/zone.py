@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from stackconfig import memory
 from stackconfig.errors import Problem
 from stackconfig.models import NAMESPACE, POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER
 
@@ -57,8 +58,9 @@ FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _config_of(path: Path) -> dict[str, Any] | None:
+    doc = memory.document(path)
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}
+        doc = (yaml.load(path.read_text(encoding="utf-8"), Loader=FAST_LOADER) or {}) if doc is None else doc
     except (OSError, yaml.YAMLError):
         return None
     section = doc.get("config") if isinstance(doc, dict) else None
@@ -91,22 +93,27 @@ def zone_entry(path: Path) -> tuple[Any, StackTenants] | None:
     """(the platform a stack file names or None, its tenants' ids and budgets), or None when it
     cannot be read; kept per file name and content: every stack of a zone of 10,000 tenants reads
     every cell file of the zone (and a base commit's copy of a file is the same file)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    key = (path.name, hashlib.sha256(data).hexdigest())
-    if key not in _ZONE_ENTRIES:
-        config = _config_of(path)
-        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        _ZONE_ENTRIES[key] = None if config is None else (config.get(PLATFORM_KEY), stack_tenants(stack, config.get(TENANTS_KEY)))
-    return _ZONE_ENTRIES[key]
+    key = None
+    if memory.document(path) is None:  # a held document is read as is (no file bytes to key it by)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        key = (path.name, hashlib.sha256(data).hexdigest())
+        if key in _ZONE_ENTRIES:
+            return _ZONE_ENTRIES[key]
+    config = _config_of(path)
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    entry = None if config is None else (config.get(PLATFORM_KEY), stack_tenants(stack, config.get(TENANTS_KEY)))
+    if key is not None:
+        _ZONE_ENTRIES[key] = entry
+    return entry
 
 
 def cells_of(project_dir: Path, platform: str) -> list[StackTenants]:
     """Every cell stack file of the project that names `platform` as its platform, sorted by name."""
     found = []
-    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+    for path in memory.stack_files(project_dir):
         entry = zone_entry(path)
         if entry is not None and entry[0] == platform:
             found.append(entry[1])

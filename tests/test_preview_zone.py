@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from meridian.commands.preview import StackPreview, zone_reference_problems
+from meridian.commands.preview.zoneworker import IN_PLATFORM_MARK
+from meridian.engine.policy.generated import SETTLED_WITH_PLATFORM
 
 from .helpers import ROOT, Cli, full_project_copy, meridian_cmd, run_meridian
 
@@ -104,14 +106,27 @@ def test_each_stack_of_the_zone_is_planned_as_its_own_preview_plans_it(repo_zone
         assert zone_plan["outputs"] == single["outputs"]
         assert zone_plan["cost"] == single["cost"]
         key = lambda v: (v["policy"], v.get("urn") or "", v["message"])  # noqa: E731 - the analyzer answers in no fixed order
-        assert sorted(zone_plan["policy"]["violations"], key=key) == sorted(single["policy"]["violations"], key=key)
+        zone_verdicts = sorted(zone_plan["policy"]["violations"], key=key)
+        single_verdicts = sorted(single["policy"]["violations"], key=key)
+        if entry["role"] == "platform":
+            assert zone_verdicts == single_verdicts
+        else:  # judged beside the platform's resources: what those settle is gone, nothing else changes
+            settled = [v for v in single_verdicts if v not in zone_verdicts]
+            assert all(v in single_verdicts for v in zone_verdicts)
+            assert settled and {v["policy"] for v in settled} == set(SETTLED_WITH_PLATFORM)
+            assert all(v["level"] == "advisory" and IN_PLATFORM_MARK in v["message"] for v in settled)
+            left = [v for v in zone_verdicts if IN_PLATFORM_MARK in v["message"]]
+            assert entry["in_platform"] == len(left) > 0  # the two rules the union cannot tie (generated.py says why)
+            assert {v["policy"] for v in left} == {"budgets-limit-and-cap-enforced", "runtime-backstops-enforced"}
         assert (
             entry["resources"]
             == sum(r["custom"] and not r["type"].startswith("pulumi:providers:") for r in single["resources"])
             > 0
         )
         assert entry["cost_usd"] == single["cost"]["monthly_total_usd"]
-        assert entry["violations"]["mandatory"] == sum(v["level"] == "mandatory" for v in single["policy"]["violations"])
+        assert entry["violations"]["mandatory"] == sum(v["level"] == "mandatory" for v in zone_plan["policy"]["violations"])
+        assert entry["violations"]["advisory"] == sum(v["level"] == "advisory" for v in zone_plan["policy"]["violations"])
+        assert 0 < entry["peak_rss_mib"] < 2048
     tenants = {s["stack"]: s["tenants"] for s in index["stacks"]}
     cell_file = yaml.safe_load((ROOT / f"Pulumi.{CELL}.yaml").read_text())
     assert tenants[CELL] == [t["id"] for t in cell_file["config"]["meridian:tenants"]]
@@ -130,9 +145,9 @@ def test_the_zone_prints_one_tree_and_a_line_per_stack(repo_zone):
     assert "platform" in rows["us"] and "cell" in rows[CELL]
     for stack in ("us", CELL):  # the count `--stack` prints, on the stack's line and its branch of the tree
         single = re.search(r"^(\d+) resources in ", repo_zone["cli"][stack].out, re.M).group(1)
-        assert rows[stack].split("│")[3].strip() == single
+        assert rows[stack].split("│")[4].strip() == single
         assert f"meridian stack {stack} ({single} resources)" in out
-    assert "zone checks: passed (1 cells, each reading platform us)" in out
+    assert "zone checks: passed (1 cells, each reading platform us; one stack per tenant, residency across stacks" in out
 
 
 def test_two_cells_run_and_the_index_lists_both(two_cells):
@@ -217,14 +232,94 @@ def test_a_first_preview_of_the_zone_leaves_the_platforms_unknowns_unknown_in_th
 
 
 def test_flags_a_zone_does_not_take_exit_2():
-    cli = run_meridian("preview", "--zone", "us", "--bare", "--diagram", "x.md")
-    assert cli.code == 2 and "does not take --diagram, --bare" in cli.err, cli
+    cli = run_meridian("preview", "--zone", "us", "--format", "json", "--diagram", "x.md")
+    assert cli.code == 2 and "does not take --diagram, --format" in cli.err, cli
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--zone", "us", "--cell-size", "4"), "--cell-size sizes the synthetic cells of --tenants N: give --tenants too"),
+        (("--stack", "us", "--cell-size", "4"), "--stack takes no cells"),
+        (("--zone", "us", "--tenants", "5"), "--tenants 5: zone us already has 7 tenants (us 4, us-cell-001 3)"),
+        (("--zone", "us", "--tenants", "12", "--cell-size", "3"), "over cells.size 3"),
+    ],
+)
+def test_bad_zone_scale_input_exits_2(args, said):
+    cli = run_meridian("preview", *args)
+    assert cli.code == 2 and said in cli.err and "Traceback" not in cli.err, cli
+
+
+# A cell principal granted another cell's tenant prefix: a role policy only the second synthetic
+# cell's program makes, allowing reads of us-cell-001's tenant vandelay under any bucket.
+REACH = """
+
+if pulumi.get_stack() == "us-cell-003":
+    import json as _json
+
+    import pulumi_aws
+
+    pulumi_aws.iam.RolePolicy(
+        "reach",
+        role="meridian-reach",
+        policy=_json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*/tenants/t-vandelay/*"}]}
+        ),
+    )
+"""
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> dict:
+    """`--zone us --tenants 12 --cell-size 4`: the repo's 7 tenants and 5 synthetic ones in two new
+    cells held in memory, the second reaching another cell's tenant."""
+    project = full_project_copy(tmp_path_factory.mktemp("synthetic"))
+    shutil.copy(ROOT / f"Pulumi.{CELL}.yaml", project / f"Pulumi.{CELL}.yaml")
+    main = project / "__main__.py"
+    main.write_text(main.read_text() + REACH)
+    out = project / "plans"
+    out.mkdir()
+    cli = run_meridian(
+        "preview", "--zone", "us", "--tenants", "12", "--cell-size", "4", "--json", str(out), cwd=project, timeout=900
+    )
+    return {"cli": cli, "dir": out, "project": project, "index": json.loads((out / "zone.json").read_text())}
+
+
+def test_synthetic_cells_are_previewed_from_memory(synthetic):
+    index, project = synthetic["index"], synthetic["project"]
+    assert index["cells"] == [CELL, SECOND, "us-cell-003"]
+    tenants = {s["stack"]: s["tenants"] for s in index["stacks"]}
+    assert tenants[SECOND] == ["acme-00000", "globex-00001", "initech-00002", "umbrella-00003"]
+    assert tenants["us-cell-003"] == ["vandelay-00004"]
+    assert index["tenants"] == 12
+    assert not (project / f"Pulumi.{SECOND}.yaml").exists() and not (project / f"policies/config/{SECOND}.json").exists()
+    plan = json.loads((synthetic["dir"] / f"{SECOND}.plan.json").read_text())
+    assert any(r["name"].startswith(f"{SECOND}-us-east-1-t-acme-00000") for r in plan["resources"])
+    us = json.loads((synthetic["dir"] / "us.plan.json").read_text())
+    mounted = json.dumps([r["inputs"] for r in us["resources"] if r["type"] == "kubernetes:apps/v1:Deployment"])
+    assert all(f"meridian-tenants-{cell}" in mounted for cell in (CELL, SECOND, "us-cell-003"))  # the platform serves them
+    assert all(s["reads"] == ["organization/meridian/us"] for s in index["stacks"] if s["role"] == "cell")
+
+
+def test_a_cell_reaching_another_cells_tenant_fails_the_zone(synthetic):
+    cli, index = synthetic["cli"], synthetic["index"]
+    assert cli.code == 1, cli
+    (reach,) = [p for p in index["zone_problems"] if "reaches another stack's tenant data" in p]
+    assert reach.startswith("cell us-cell-003: ") and "::reach allows arn:aws:s3:::*/tenants/t-vandelay/*" in reach
+    # `*` spans `/` in an S3 ARN: any bucket's key ending in that prefix, so every other stack's tenant data
+    assert f"(stack {CELL})" in reach and "(stack us)" in reach and "more" in reach
+    assert "zone check:" in cli.out and "reaches another stack's tenant data" in cli.out
 
 
 def _cell(stack: str, reads: list[str]) -> StackPreview:
     return StackPreview(
         stack=stack,
-        document={},
+        resources=0,
+        mandatory=0,
+        advisory=0,
+        policy_evaluated=True,
+        cost_usd=0.0,
+        stack_cap_usd=0.0,
         tree=None,
         wire_outputs={},
         stacks_read=reads,

@@ -228,12 +228,15 @@ def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> 
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from meridian.commands.preview.zone import preview_stack
-    from meridian.preflight.account import plan_from_document
+    import tempfile
+
+    from meridian.commands.preview.zone import index_entry_file, preview_stack
 
     platforms = [s for s, p in prepared.items() if not p.cfg.is_cell]
     cells = [s for s in prepared if s not in platforms]
     previews: dict[str, Any] = {}
+    scratch = tempfile.TemporaryDirectory(prefix="meridian-account-plans-")  # each worker writes its plan there
+    plans_dir = Path(scratch.name)
 
     def run(pool, stacks: list[str]) -> None:
         futures = {
@@ -247,6 +250,7 @@ def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> 
                 full=False,
                 timings=False,
                 stack_outputs={p: previews[p].wire_outputs for p in [prepared[stack].cfg.platform] if p},
+                json_path=plans_dir / index_entry_file(stack),
             )
             for stack in stacks
         }
@@ -266,7 +270,5 @@ def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> 
     ):
         run(pool, platforms)
         run(pool, cells)
-    return (
-        {s: plan_from_document(previews[s].document) for s in prepared},
-        {s: previews[s].preflight for s in prepared},
-    )
+    with scratch:
+        return read_plans(plans_dir, list(prepared)), {s: previews[s].preflight for s in prepared}

@@ -5,7 +5,7 @@ get the same document from the same run (and the same checks: a stale policy con
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,16 +31,28 @@ class StackPlan:
         return self.plan.to_json(policy, self.cost.to_json())
 
 
-def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: str, cfg: Any = None, *, overridden: bool = False):
+def open_policy_stream(
+    scope: contextlib.ExitStack,
+    project_dir: Path,
+    stack: str,
+    cfg: Any = None,
+    *,
+    overridden: bool = False,
+    context: Sequence[Any] = (),
+):
     """Read the stack's policy config (exit 2 if missing or bad; with `cfg`, also if it has drifted
     from the stack config), start the pack's analyzer (stopped when `scope` closes, whatever
     happens) and return the stream to feed registrations into. `overridden`: `cfg` is the stack
-    config with overrides (`--tenants N`), so the settings generated from it replace the file's
-    generated ones for this run (the file still answers for the stack as written)."""
+    config with overrides (`--tenants N`, a zone's cells held in memory), so the settings generated
+    from it replace the file's generated ones for this run (the file still answers for the stack as
+    written; a stack held in memory has no file: its settings are what `meridian policy
+    --write-config` would write first). `context`: a cell's platform's resources (policy Subjects),
+    which the stack rules see beside the cell's: what the cell leaves to its platform is then judged
+    on the platform's real resources, not reported as in the platform (generated.with_platform)."""
     from meridian.engine.policy import Analyzer, PolicyStream, config_path, load_policy_config, pack_dir_of, stack_shards
 
     path = config_path(project_dir, stack)
-    file_config = load_policy_config(path)
+    file_config = load_policy_config(path) if path.exists() or not overridden else None
     if cfg is not None and overridden:
         from meridian.engine.policy.generated import merged
 
@@ -49,11 +61,15 @@ def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: st
         from meridian.engine.policy.generated import require_current
 
         require_current(project_dir, path, file_config, cfg, stack)
+    if context:
+        from meridian.engine.policy.generated import with_platform
+
+        file_config = with_platform(file_config)
     # One analyzer for everything, streamed during the program; a large stack also gets a second one
     # (one per core) to split AnalyzeStack's stack policies with.
     analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))
     helper = (lambda: scope.enter_context(Analyzer(pack_dir_of(project_dir)))) if stack_shards() > 1 else None
-    return PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper)
+    return PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper, context=context)
 
 
 def plan_stack(
@@ -66,14 +82,24 @@ def plan_stack(
     first_preview: bool = False,
     while_analyzing: Callable[[Plan, CostReport], None] | None = None,
     stack_outputs: Mapping[str, dict[str, Any]] | None = None,
+    config_in_memory: bool = False,
+    policy_context: Sequence[Any] = (),
 ) -> StackPlan:
     """Run the program once, recording every registration, with the policy pack (unless `policy`
     is off) analyzing them as they come. `while_analyzing(plan, cost)` runs after the program and
     before the analyzer's last answer (its stack rules): a caller renders there for free.
-    `stack_outputs`: what the program's StackReferences read (default: a cell's platform's, engine.run)."""
+    `stack_outputs`: what the program's StackReferences read (default: a cell's platform's, engine.run).
+    `config_in_memory`: `cfg` differs from the stack's file (stackconfig.memory holds it); its policy
+    settings are generated from it. `policy_context`: open_policy_stream's `context`."""
     with contextlib.ExitStack() as scope:
         # bad policy config exits 2 before the program; the analyzer starts now and works while the program runs
-        stream = open_policy_stream(scope, project_dir, stack, cfg, overridden=overrides is not None) if policy else None
+        stream = (
+            open_policy_stream(
+                scope, project_dir, stack, cfg, overridden=overrides is not None or config_in_memory, context=policy_context
+            )
+            if policy
+            else None
+        )
         run = run_program(
             project_dir,
             stack,

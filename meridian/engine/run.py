@@ -6,6 +6,7 @@ Runtime state in the SDK is global: run one stack per process.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import multiprocessing
 import os
 import runpy
@@ -26,7 +27,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from meridian.engine.mocks import MeridianMocks, UnknownStackReference
 from meridian.engine.recorder import REDACTED, RecordingMonitor, Registration, is_resource
 from meridian.errors import ProgramFailed
-from stackconfig import Overrides, engine_config
+from stackconfig import Overrides, engine_config, memory
 
 PROJECT = "meridian"
 ORGANIZATION = "organization"
@@ -83,7 +84,10 @@ def run_program(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor, organization=ORGANIZATION)
 
     os.chdir(project_dir)
+    held = memory.held()
     use_project_modules(project_dir)
+    if held:  # stack files held in memory (a zone's synthetic cells): the program's own stackconfig reads them too
+        importlib.import_module("stackconfig.memory").hold(held)
     started = time.perf_counter()
     try:
         loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))

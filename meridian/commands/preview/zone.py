@@ -12,10 +12,14 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from meridian.commands.common import Prepared, prepare, print_violations
-from meridian.commands.preview.stack import write_plan_json
+from meridian.commands.common import Prepared, prepare
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
 from meridian.output import report_console
+
+from .zonechecks import UNVERIFIABLE, zone_findings
+from .zoneworker import StackPreview, bare_stack, preview_stack
+
+POOL_UNKNOWN = "(the platform's pool bucket, unknown at preview)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,76 +33,10 @@ class ZoneRequest:
     first_preview: bool = False
     markdown: bool = False  # one PR comment on stdout (zonecomment.py) instead of the tree and table
     diff_base: Path | None = None  # a base zone's --json DIR: each stack's diff in the comment
+    tenants: int | None = None  # fill the zone to N tenants with synthetic cells held in memory (meridian.scale)
+    cell_size: int | None = None  # with `tenants`: the platform's cells.size, in memory
+    bare: bool = False  # each stack under mocks only, one at a time: the floor a zone preview is measured against
     unsupported: tuple[str, ...] = ()  # flags given that a zone preview does not take
-
-
-@dataclass
-class StackPreview:
-    """One stack of a zone as its worker previewed it: what the zone's tree, table and index show.
-    Plain data, sent back from the worker process."""
-
-    stack: str
-    document: dict[str, Any]
-    tree: Any  # render.TreeNode
-    wire_outputs: dict[str, Any]  # what a StackReference to this stack reads
-    stacks_read: list[str]
-    seconds: float
-    violations_text: str  # the violations as `--stack` prints them
-    cost_summary: str
-    cost_problems: list[str]
-    preflight: str  # the deploy preflight's summary line, as `--stack` prints it
-
-    @property
-    def resources(self) -> int:
-        """Custom resources, not providers or components: the count `--stack` prints."""
-        from meridian.engine.recorder import is_resource
-
-        return sum(is_resource(r["type"], r["custom"]) for r in self.document["resources"])
-
-    def violations(self, level: str) -> int:
-        return sum(v.get("level") == level for v in self.document["policy"]["violations"])
-
-    @property
-    def cost_usd(self) -> float:
-        return float(self.document["cost"]["monthly_total_usd"])
-
-
-def preview_stack(
-    project_dir: Path,
-    stack: str,
-    cfg: Any,
-    *,
-    policy: bool,
-    first_preview: bool,
-    full: bool,
-    timings: bool,
-    stack_outputs: dict[str, dict[str, Any]],
-) -> StackPreview:
-    """One stack of a zone, in a worker process of its own (the SDK's runtime state is global):
-    `plan_stack`, the run `--stack` makes, with the referenced stacks' outputs given."""
-    import io
-
-    from meridian.engine.pipeline import plan_stack
-    from meridian.preflight.checks import run_checks
-    from meridian.preflight.run import summary_line
-    from meridian.render import cost_summary, plan_tree, region_roles
-
-    staged = plan_stack(project_dir, stack, cfg, policy=policy, first_preview=first_preview, stack_outputs=stack_outputs)
-    shown = Console(file=io.StringIO(), width=160, record=True)
-    if staged.policy is not None:
-        print_violations(staged.policy, shown)
-    return StackPreview(
-        stack=stack,
-        document=staged.document(timings=timings),
-        tree=plan_tree(staged.plan, full=full, roles=region_roles(cfg)),
-        wire_outputs=staged.run.wire_outputs,
-        stacks_read=staged.run.stacks_read,
-        seconds=staged.run.seconds,
-        violations_text=shown.export_text(),
-        cost_summary=cost_summary(staged.cost),
-        cost_problems=list(staged.cost.problems),
-        preflight=summary_line(run_checks(staged.plan, cfg, project_dir)),
-    )
 
 
 def zone_stacks(project_dir: Path, zone: str) -> dict[str, Prepared]:
@@ -146,33 +84,56 @@ def zone_stacks(project_dir: Path, zone: str) -> dict[str, Prepared]:
 
 def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
     """`meridian preview --zone us`: the platform, then its cells in parallel worker processes (one
-    per core), each cell's StackReference answered with the platform preview's outputs."""
+    per core), each cell's StackReference answered with the platform preview's outputs and the pack
+    judging each cell beside its platform's resources; then the zone's own checks (zonechecks)."""
     import multiprocessing
     import os
+    import resource
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from meridian.project import find_project_dir
+    from stackconfig import ZONE_REGIONS
+    from stackconfig.memory import holding
 
     if req.unsupported:
         raise BadInput(
             f"--zone previews every stack of the zone as text and --json DIR; it does not take {', '.join(req.unsupported)}"
         )
+    if req.cell_size is not None and req.tenants is None:
+        raise BadInput("--cell-size sizes the synthetic cells of --tenants N: give --tenants too")
     console = console or report_console()
     document, console = (console, report_console(stderr=True)) if req.markdown else (None, console)
     project = find_project_dir(req.project_dir)
     if req.json_dir is not None and not req.json_dir.is_dir():
         raise BadInput(f"--json {req.json_dir}: with --zone, give an existing directory (one plan per stack and zone.json)")
     prepared = zone_stacks(project, req.zone)
-    cells = [s for s in prepared if s != req.zone]
     base = None
     if req.diff_base is not None:
         from meridian.commands.preview.zonecomment import load_zone_base
 
         base = load_zone_base(req.diff_base, req.zone)  # bad input before the (slow) previews
+    plans_dir, scratch = req.json_dir, None
+    if base is not None and plans_dir is None:  # the comment's diffs read each stack's plan back from its file
+        import tempfile
 
-    def job(pool, stack: str, outputs: dict[str, dict[str, Any]]):
+        scratch = tempfile.TemporaryDirectory(prefix="meridian-zone-plans-")
+        plans_dir = Path(scratch.name)
+    held: dict[Path, dict[str, Any]] = {}
+    if req.tenants is not None:
+        from meridian.scale import zone_tenants
+
+        scale = zone_tenants(project, req.zone, {s: p.cfg for s, p in prepared.items()}, req.tenants, req.cell_size)
+        held = scale.documents
+        with holding(held):  # the zone as N tenants: every stack validated again, across the zone
+            prepared = zone_stacks(project, req.zone)
+    cells = [s for s in prepared if s != req.zone]
+    regions = tuple(ZONE_REGIONS.get(prepared[req.zone].cfg.zone, ()))
+    if req.bare:
+        return _run_bare(req, project, prepared, held, console)
+
+    def job(pool, stack: str, outputs: dict[str, dict[str, Any]], context: list[Any] | None = None):
         return pool.submit(
             preview_stack,
             project,
@@ -183,6 +144,10 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
             full=req.full,
             timings=req.timings,
             stack_outputs=outputs,
+            held=held,
+            context=context,
+            zone_regions=regions,
+            json_path=None if plans_dir is None else plans_dir / index_entry_file(stack),
         )
 
     previews: dict[str, StackPreview] = {}
@@ -202,28 +167,103 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
     ):
         task = progress.add_task(f"zone {req.zone}: platform {req.zone}", total=1 + len(cells))
         platform = previews[req.zone] = _outcome(job(pool, req.zone, {}), req.zone)  # once: every cell reads these outputs
+        platform_s = time.perf_counter() - started  # the other cores wait for it (benchmarks/zone_scale.py measures the cost)
         progress.update(task, advance=1, description=f"zone {req.zone}: {len(cells)} cells on {workers} workers")
-        futures = {job(pool, cell, {req.zone: platform.wire_outputs}): cell for cell in cells}
+        context = platform.context if req.policy else None  # the pack judges each cell beside the platform's resources
+        # the largest cells first: the last ones to finish are the small ones, so no core idles on a long tail
+        largest_first = sorted(cells, key=lambda c: -len(prepared[c].cfg.tenants))
+        futures = {job(pool, cell, {req.zone: platform.wire_outputs}, context): cell for cell in largest_first}
+        platform.context = []
         for done in as_completed(futures):
             previews[futures[done]] = _outcome(done, futures[done])
             progress.update(task, advance=1, description=f"zone {req.zone}: cell {futures[done]} done")
     seconds = time.perf_counter() - started
     ordered = [previews[s] for s in prepared]
     problems = zone_reference_problems(req.zone, [previews[c] for c in cells])
+    problems += zone_findings(
+        req.zone,
+        platform.facts,
+        [previews[c].facts for c in cells],
+        regions,
+        # unknown before the platform's first `up`: a stand-in no known name matches, so a wildcard bucket still counts
+        platform.pool_buckets or [POOL_UNKNOWN],
+        _tenant_prefix(),
+    )
+    problems += _outputs_outside(req.zone, platform.wire_outputs, regions) if cells else []
+    unverifiable = [p for p in problems if p.startswith(UNVERIFIABLE)]
+    problems = [p for p in problems if not p.startswith(UNVERIFIABLE)]
     if document is not None:
         from meridian.commands.preview.zonecomment import zone_markdown
 
         document.out(zone_markdown(req.zone, ordered, problems, base), highlight=False, end="")
+        if scratch is not None:
+            scratch.cleanup()
     else:
         print_zone(req.zone, ordered, problems, seconds, console)
+    for finding in unverifiable:
+        console.print(f"[yellow]zone check:[/] {escape(finding)}")
     if req.json_dir is not None:
         index = zone_index(req.zone, ordered, problems, {s: prepared[s].cfg for s in prepared})
-        for p in ordered:
-            write_plan_json(p.document, req.json_dir / index_entry_file(p.stack))
+        index.update(
+            seconds=round(seconds, 3),
+            platform_s=round(platform_s, 3),
+            zone_unverifiable=unverifiable,
+            workers=workers,
+            tenants=sum(p.tenants for p in ordered),
+            peak_rss_mib={"zone": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
+        )
         (req.json_dir / "zone.json").write_text(json.dumps(index, indent=1) + "\n")
         console.print(f"plans and zone index written to {req.json_dir}")
     failed = problems or any(p.violations("mandatory") or p.cost_problems for p in ordered)
     return EXIT_GATE if failed else EXIT_OK
+
+
+def _tenant_prefix() -> str:
+    from components.tenant import tenant_prefix  # where a tenant's objects live in a shared bucket
+
+    return tenant_prefix("{tenant}")
+
+
+def _outputs_outside(zone: str, outputs: dict[str, Any], regions: tuple[str, ...]) -> list[str]:
+    """Every ARN the platform's outputs hold (what its cells read) names a region of the zone, or none."""
+    from .zonechecks import ARN, _strings
+
+    found = {m.group(0) for _, text in _strings(outputs) for m in ARN.finditer(text) if m.group(2) and m.group(2) not in regions}
+    return [f"platform {zone}'s outputs, which its cells read, name {arn}..., outside the zone" for arn in sorted(found)]
+
+
+def _run_bare(
+    req: ZoneRequest, project: Path, prepared: dict[str, Prepared], held: dict[Path, dict[str, Any]], console: Console
+) -> int:
+    """`--zone Z --bare`: every stack of the zone under mocks only, one at a time, each in a fresh
+    process (the floor a zone preview is measured against: benchmarks/zone_scale.py); a stack's
+    seconds are its whole process's, from spawn to result, as a `--stack S --bare` run's would be
+    (without a cell's own first run of its platform)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    rows = []
+    outputs: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
+    for stack in prepared:
+        began = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            row = _outcome(pool.submit(bare_stack, project, stack, dict(outputs), held), stack)
+        row["process_s"] = round(time.perf_counter() - began, 3)
+        if stack == req.zone:
+            outputs = {stack: row["wire_outputs"]}
+        del row["wire_outputs"]
+        rows.append(row)
+        console.print(
+            f"{stack}: {row['resources']} resources in {row['program_s']:.2f} s (bare; process {row['process_s']:.2f} s)",
+            highlight=False,
+        )
+    seconds = time.perf_counter() - started
+    console.print(f"zone {req.zone}: {sum(r['resources'] for r in rows)} resources in {seconds:.2f} s (bare, stack by stack)")
+    if req.json_dir is not None:
+        index = {"zone": req.zone, "bare": True, "stacks": rows, "seconds": round(seconds, 3)}
+        (req.json_dir / "zone.json").write_text(json.dumps(index, indent=1) + "\n")
+    return EXIT_OK
 
 
 def _outcome(future, stack: str) -> StackPreview:
@@ -269,27 +309,31 @@ def print_zone(zone: str, previews: list[StackPreview], problems: list[str], sec
             console.print(f"[bold]stack {p.stack}[/]", highlight=False)
             console.out(p.violations_text, highlight=False, end="")
     table = Table(title=f"zone {zone}: stacks", title_justify="left")
-    for header in ("stack", "role", "resources", "mandatory", "advisory", "cost $/month", "preview s"):
+    for header in ("stack", "role", "tenants", "resources", "mandatory", "advisory", "cost $/month", "preview s", "peak RSS MiB"):
         table.add_column(header, justify="left" if header in ("stack", "role") else "right")
     for p in previews:
         role = "platform" if p.stack == zone else "cell"
         table.add_row(
             p.stack,
             role,
+            str(p.tenants),
             str(p.resources),
             str(p.violations("mandatory")),
             str(p.violations("advisory")),
             f"{p.cost_usd:,.2f}",
             f"{p.seconds:.2f}",
+            f"{p.peak_rss_mib:,.0f}",
         )
     table.add_row(
         "zone",
         "",
+        str(sum(p.tenants for p in previews)),
         str(total),
         str(sum(p.violations("mandatory") for p in previews)),
         str(sum(p.violations("advisory") for p in previews)),
         f"{sum(p.cost_usd for p in previews):,.2f}",
         f"{seconds:.2f} wall",
+        f"{max(p.peak_rss_mib for p in previews):,.0f} max",
         style="bold",
     )
     console.print(table)
@@ -300,7 +344,10 @@ def print_zone(zone: str, previews: list[StackPreview], problems: list[str], sec
     for problem in problems:
         console.print(f"[bold red]zone check:[/] {escape(problem)}")
     if not problems:
-        console.print(f"zone checks: passed ({len(previews) - 1} cells, each reading platform {zone})")
+        console.print(
+            f"zone checks: passed ({len(previews) - 1} cells, each reading platform {zone}; one stack per tenant, "
+            "residency across stacks, no cross-cell tenant reach)"
+        )
 
 
 def zone_index(zone: str, previews: list[StackPreview], problems: list[str], cfgs: dict[str, Any]) -> dict[str, Any]:
@@ -311,13 +358,19 @@ def zone_index(zone: str, previews: list[StackPreview], problems: list[str], cfg
             "role": "platform" if p.stack == zone else "cell",
             "plan": index_entry_file(p.stack),
             "resources": p.resources,
-            "violations": {"mandatory": p.violations("mandatory"), "advisory": p.violations("advisory")},
-            "policy_evaluated": p.document["policy"].get("evaluated") is not False,
+            "violations": {"mandatory": p.mandatory, "advisory": p.advisory},
+            "in_platform": p.in_platform,
+            "policy_evaluated": p.policy_evaluated,
             "cost_usd": round(p.cost_usd, 2),
-            "stack_cap_usd": p.document["cost"]["stack_cap_usd"],
+            "stack_cap_usd": p.stack_cap_usd,
             "cost_problems": p.cost_problems,
             "tenants": [t.id for t in cfgs[p.stack].tenants],
             "reads": p.stacks_read,
+            "preview_s": round(p.seconds, 3),
+            "peak_rss_mib": round(p.peak_rss_mib),
+            "analyzers_peak_rss_mib": round(p.analyzers_peak_rss_mib),
+            "cpu_s": round(p.cpu_s, 2),
+            **({"policy_timings": p.timings} if p.timings else {}),
         }
         for p in previews
     ]
@@ -330,4 +383,16 @@ def zone_index(zone: str, previews: list[StackPreview], problems: list[str], cfg
         "violations": {k: sum(s["violations"][k] for s in stacks) for k in ("mandatory", "advisory")},
         "cost_usd": round(sum(p.cost_usd for p in previews), 2),
         "zone_problems": problems,
+        "zone_checks": ZONE_CHECKS,
     }
+
+
+# what the zone's checks prove (zonechecks): recorded in zone.json beside their verdicts
+ZONE_CHECKS = [
+    "every cell reads its zone's platform and only it (StackReference)",
+    "no tenant has resources in two stacks",
+    "every cell's resources, the ARNs its inputs name and its S3 replication destinations are in the zone's regions",
+    "the platform's outputs its cells read name no region outside the zone",
+    "no Allow statement of a cell reaches another stack's silo buckets or tenant prefixes in the pool buckets",
+    "no Pod Identity association of a cell binds another stack's tenant namespace",
+]

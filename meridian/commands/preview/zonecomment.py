@@ -61,12 +61,12 @@ def zone_markdown(zone: str, previews: list[Any], problems: list[str], base: dic
     out += ["", *[f"- zone check: {problem}" for problem in problems]]
     out += [f"- cost gate ({p.stack}): {problem}" for p in previews for problem in p.cost_problems]
     if base is not None:
-        import json
+        from meridian.engine.plandiff import load_plan
 
         gone = sorted(set(base) - {p.stack for p in previews})
         out += [f"- `{s}`: in the base zone, not in this one (its stack is removed: not previewed)" for s in gone]
         for p in previews:
-            head = json.loads(json.dumps(p.document, default=str))
+            head = load_plan(p.plan_file, "head")  # written by the stack's worker: one plan in memory at a time
             diff = diff_plans(base.get(p.stack) or empty_plan(p.stack), head)
             if diff.has_changes:
                 out += ["", to_markdown(diff, title=f"stack `{p.stack}`").split("\n", 1)[1]]

@@ -151,6 +151,26 @@ IN_PLATFORM = (
 )
 
 
+# The IN_PLATFORM rules that find what a cell leaves to its platform among the platform's resources
+# when the pack sees them beside the cell's (the zone's preview): the stack budget by its tag filter,
+# the backup selection by the tags it picks, the tenant role by its ARN. The other two tie a cell's
+# resource to the platform's through a link the union does not hold: a cell's budget notifies the
+# platform's topic through a StackReference output, not a property dependency on the topic, and a
+# cell's namespaces sit under its own Kubernetes provider, not the platform's (the admission
+# policies are found per provider): those stay advisories naming the platform, judged in its plan.
+SETTLED_WITH_PLATFORM = ("budgets-stack-budget-exists", "tenant-data-access", "backup-plan-coverage")
+
+
+def with_platform(config: dict[str, Any]) -> dict[str, Any]:
+    """A cell's config for a run that sees its platform's resources beside its own (the zone's
+    preview): no `platformStack` for the rules that then judge the platform's real resources."""
+    out = dict(config)
+    for policy in SETTLED_WITH_PLATFORM:
+        if isinstance(out.get(policy), dict):
+            out[policy] = {k: v for k, v in out[policy].items() if k != "platformStack"}
+    return out
+
+
 # Where each generated setting comes from: the stack config key(s) a change of which makes the
 # file stale (docs/config.md, "Settings the policy pack copies"), or the code that fixes it.
 SOURCES: dict[tuple[str, str], str] = {

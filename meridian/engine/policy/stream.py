@@ -72,8 +72,15 @@ class PolicyStream:
         helpers: Sequence[Analyzer] = (),
         helper_factory: Callable[[], Analyzer] | None = None,
         helper_threshold: int = HELPER_THRESHOLD,
+        context: Sequence[Subject] = (),
     ):
         self.analyzer = analyzer
+        # Another stack's resources the stack rules see beside this stack's (a cell's platform, whose
+        # parts the cell uses): in AnalyzeStack only, never analyzed one by one, and no verdict on
+        # them kept (that stack's own preview judges them).
+        self._context = list(context)
+        self._context_urns = frozenset(s.urn for s in self._context)
+        self._context_providers = {s.urn: s for s in self._context if s.type.startswith("pulumi:providers:")}
         self.helpers = list(helpers)  # more analyzers of the same pack, each running a share of the stack policies
         # A large stack gets its helper once it has `helper_threshold` resources: it starts while the
         # program still runs, and small stacks never pay for a second process.
@@ -139,7 +146,9 @@ class PolicyStream:
                     helper.wait_ready()
                     helper.configure(shard_config(info, config, i, shards), stack=self._stack)
             stack_started = time.perf_counter()
-            request = self.analyzer.stack_request(self._subjects, self._providers)
+            request = self.analyzer.stack_request(
+                [*self._subjects, *self._context], {**self._context_providers, **self._providers}
+            )
             stack_futures = [a.analyze_stack_raw(request) for a in (*self.helpers, self.analyzer)]
             del request
             with self._lock:
@@ -157,7 +166,7 @@ class PolicyStream:
 
         urn, future = item
         try:
-            self._violations += _violations(future.result(), urn)
+            self._violations += [v for v in _violations(future.result(), urn) if v.urn not in self._context_urns]
         except grpc.RpcError as exc:
             raise PolicyPackError(
                 f"the policy pack failed in {'Analyze on ' + urn if urn else 'AnalyzeStack'}: {exc.details()}"
