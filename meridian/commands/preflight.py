@@ -226,9 +226,8 @@ def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> 
     outputs. Returns the plans and each stack's own preflight summary."""
     import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
-
     import tempfile
+    from concurrent.futures import ProcessPoolExecutor
 
     from meridian.commands.preview.zone import index_entry_file, preview_stack
 
