@@ -53,7 +53,9 @@ def open_policy_stream(scope: contextlib.ExitStack, project_dir: Path, stack: st
     # (one per core) to split AnalyzeStack's stack policies with.
     analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))
     helper = (lambda: scope.enter_context(Analyzer(pack_dir_of(project_dir)))) if stack_shards() > 1 else None
-    return PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper)
+    stream = PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper)
+    scope.callback(stream.stop)  # its relay process, whatever happens
+    return stream
 
 
 def plan_stack(
