@@ -254,19 +254,22 @@ def analyze_request(subject: Subject, providers: Mapping[str, Subject]) -> Any:
 def stack_request(subjects: Iterable[Subject], providers: Mapping[str, Subject]) -> bytes:
     """The serialized AnalyzeStackRequest, built resource by resource (`repeated AnalyzerResource
     resources = 1`): no second in-memory copy of every resource's properties at 25k resources."""
+    return b"".join(stack_part(s, providers) for s in subjects)
+
+
+def stack_part(s: Subject, providers: Mapping[str, Subject]) -> bytes:
+    """One resource of the AnalyzeStackRequest, serialized (its `resources` entry, tag included):
+    the request is these parts concatenated, in the subjects' order."""
     from pulumi.runtime.proto import analyzer_pb2
 
-    parts = []
-    for s in subjects:
-        r = analyzer_pb2.AnalyzerResource(type=s.type, urn=s.urn, name=s.name, parent=s.parent, dependencies=s.dependencies)
-        r.options.protect = s.protect
-        r.options.parent = s.parent
-        for prop, urns in s.property_dependencies.items():
-            r.propertyDependencies[prop].urns.extend(urns)
-        provider = provider_message(s, providers)
-        if provider is not None:
-            r.provider.CopyFrom(provider)
-        # `properties` (field 2, length-delimited) appended as recorded: fields may come in any order
-        data = r.SerializeToString() + b"\x12" + _varint(len(s.wire)) + s.wire
-        parts.append(b"\x0a" + _varint(len(data)) + data)
-    return b"".join(parts)
+    r = analyzer_pb2.AnalyzerResource(type=s.type, urn=s.urn, name=s.name, parent=s.parent, dependencies=s.dependencies)
+    r.options.protect = s.protect
+    r.options.parent = s.parent
+    for prop, urns in s.property_dependencies.items():
+        r.propertyDependencies[prop].urns.extend(urns)
+    provider = provider_message(s, providers)
+    if provider is not None:
+        r.provider.CopyFrom(provider)
+    # `properties` (field 2, length-delimited) appended as recorded: fields may come in any order
+    data = r.SerializeToString() + b"\x12" + _varint(len(s.wire)) + s.wire
+    return b"\x0a" + _varint(len(data)) + data

@@ -61,7 +61,7 @@ def relay(inp: BinaryIO, out: BinaryIO) -> int:
     import grpc
     from pulumi.runtime.proto import analyzer_pb2
 
-    from meridian.engine.policy.analyzer import _GRPC_OPTIONS, analyze_request, stack_request
+    from meridian.engine.policy.analyzer import _GRPC_OPTIONS, analyze_request, stack_part
     from meridian.engine.policy.wire import Subject
 
     channels: dict[int, Any] = {}
@@ -76,7 +76,9 @@ def relay(inp: BinaryIO, out: BinaryIO) -> int:
         )
 
     analyze = None
-    subjects, providers, pending = [], {}, []
+    # the AnalyzeStack request is built as the subjects come (each its part, with its provider, which
+    # registers before whatever names it), so it is ready when the program ends
+    parts, providers, pending = [], {}, []
     while True:
         got = read_frame(inp)
         if got is None:
@@ -86,18 +88,18 @@ def relay(inp: BinaryIO, out: BinaryIO) -> int:
             analyze = method(pickle.loads(payload), "Analyze", analyzer_pb2.AnalyzeRequest.SerializeToString)
         elif kind == SUBJECT:
             subject = Subject(*pickle.loads(payload))
-            subjects.append(subject)
             if subject.type.startswith("pulumi:providers:"):
                 providers[subject.urn] = subject
+            parts.append(stack_part(subject, providers))
             if subject.type != STACK_TYPE:
                 assert analyze is not None, "HELLO comes first"
                 pending.append((subject.urn, analyze.future(analyze_request(subject, providers), timeout=CALL_TIMEOUT_S)))
         elif kind == STACK:
-            request = stack_request(subjects, providers)
-            stacks = [
-                method(port, "AnalyzeStack", None).future(request, timeout=CALL_TIMEOUT_S) for port in pickle.loads(payload)
-            ]
-            del request, subjects
+            request = b"".join(parts)
+            del parts
+            ports = pickle.loads(payload)
+            stacks = [method(port, "AnalyzeStack", None).future(request, timeout=CALL_TIMEOUT_S) for port in ports]
+            del request
             break
         else:
             raise ValueError(f"relay: unknown frame kind {kind!r}")
