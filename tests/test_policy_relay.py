@@ -60,15 +60,18 @@ def _subjects() -> list[Subject]:
 class _StandIn(analyzer_pb2_grpc.AnalyzerServicer):
     """Records every request; a diagnostic for `urn:r1`, a failure for `fail`, one stack diagnostic."""
 
-    def __init__(self, fail: str = ""):
+    def __init__(self, fail: str = "", cancel: str = "", cancels: int = 0):
         self.analyzed: list[bytes] = []
         self.stacks: list[bytes] = []
-        self.fail = fail
+        self.fail, self.cancel, self.cancels = fail, cancel, cancels
 
     def Analyze(self, request, context):
         self.analyzed.append(request.SerializeToString())
         if request.urn == self.fail:
             context.abort(grpc.StatusCode.INTERNAL, f"rule crashed on {request.urn}")
+        if request.urn == self.cancel and self.cancels > 0:
+            self.cancels -= 1
+            context.abort(grpc.StatusCode.CANCELLED, "CANCELLED")
         response = analyzer_pb2.AnalyzeResponse()
         if request.urn == "urn:r1":
             response.diagnostics.add(policyName="r", message="bad bucket", urn=request.urn, enforcementLevel=1)
@@ -85,8 +88,8 @@ class _StandIn(analyzer_pb2_grpc.AnalyzerServicer):
 def stand_in():
     servers = []
 
-    def start(fail: str = "") -> tuple[_StandIn, int]:
-        servicer = _StandIn(fail)
+    def start(fail: str = "", **cancelling) -> tuple[_StandIn, int]:
+        servicer = _StandIn(fail, **cancelling)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
@@ -147,6 +150,17 @@ def test_a_failed_call_is_reported_with_its_resource(stand_in):
     assert kinds == [ANSWER, FAILED]  # r1's answer, then r3's failure; nothing after it, no DONE
     urn, detail = pickle.loads(_frames(out.getvalue())[-1][1])
     assert urn == "urn:r3" and "rule crashed on urn:r3" in detail
+
+
+def test_a_call_cancelled_in_transport_is_asked_once_more_and_only_once(stand_in):
+    for cancels, expected in ((1, [ANSWER, ANSWER, DONE]), (2, [ANSWER, FAILED])):  # r1, the stack; or r1, r2 failed
+        servicer, port = stand_in(cancel="urn:r2", cancels=cancels)
+        inp = frame(HELLO, pickle.dumps(port)) + b"".join(subject_frame(s) for s in _subjects())
+        out = io.BytesIO()
+        relay(io.BytesIO(inp + frame(STACK, pickle.dumps([port]))), out)
+        assert [k for k, _ in _frames(out.getvalue())] == expected
+        r2 = [r for r in servicer.analyzed if b"urn:r2" in r]
+        assert len(r2) == 2 and r2[0] == r2[1]  # the same request again, never a third time
 
 
 def test_an_end_of_input_before_the_stack_is_a_quiet_end(stand_in):

@@ -32,6 +32,11 @@ ANSWER, FAILED, DONE = b"A", b"F", b"D"
 _HEADER = struct.Struct("<cI")
 STACK_TYPE = "pulumi:pulumi:Stack"
 CALL_TIMEOUT_S = 600
+# An Analyze call cancelled or timed out in transport is asked once more when its answer is
+# collected (after the program): on a machine loaded far beyond its cores, thousands of calls queue
+# at the analyzer, and one that waited past its deadline there was seen cancelled (1,000 tenants,
+# load average 30). A second failure is reported as before.
+_AGAIN_CODES = ("CANCELLED", "DEADLINE_EXCEEDED")
 
 
 def frame(kind: bytes, payload: bytes = b"") -> bytes:
@@ -60,6 +65,8 @@ def read_frame(stream: BinaryIO) -> tuple[bytes, bytes] | None:
 def relay(inp: BinaryIO, out: BinaryIO) -> int:
     import grpc
     from pulumi.runtime.proto import analyzer_pb2
+
+    again_codes = {getattr(grpc.StatusCode, name) for name in _AGAIN_CODES}
 
     from meridian.engine.policy.analyzer import _GRPC_OPTIONS, analyze_request, stack_part
     from meridian.engine.policy.wire import Subject
@@ -93,7 +100,8 @@ def relay(inp: BinaryIO, out: BinaryIO) -> int:
             parts.append(stack_part(subject, providers))
             if subject.type != STACK_TYPE:
                 assert analyze is not None, "HELLO comes first"
-                pending.append((subject.urn, analyze.future(analyze_request(subject, providers), timeout=CALL_TIMEOUT_S)))
+                request = analyze_request(subject, providers)
+                pending.append((subject.urn, request, analyze.future(request, timeout=CALL_TIMEOUT_S)))
         elif kind == STACK:
             request = b"".join(parts)
             del parts
@@ -103,13 +111,20 @@ def relay(inp: BinaryIO, out: BinaryIO) -> int:
             break
         else:
             raise ValueError(f"relay: unknown frame kind {kind!r}")
-    for urn, future in [*pending, *(("", f) for f in stacks)]:
+    for urn, request, future in [*pending, *(("", None, f) for f in stacks)]:
         try:
             answer = future.result()
         except grpc.RpcError as exc:
-            out.write(frame(FAILED, pickle.dumps((urn, exc.details()))))
-            out.flush()
-            return 0
+            answer = None
+            if exc.code() in again_codes and request is not None:  # Analyze is a pure function of its request
+                try:
+                    answer = analyze.future(request, timeout=CALL_TIMEOUT_S).result()
+                except grpc.RpcError as again:
+                    exc = again
+            if answer is None:
+                out.write(frame(FAILED, pickle.dumps((urn, exc.details()))))
+                out.flush()
+                return 0
         if answer:  # an empty AnalyzeResponse serializes to no bytes at all: nothing to report
             out.write(frame(ANSWER, pickle.dumps((urn, answer))))
     out.write(frame(DONE))
