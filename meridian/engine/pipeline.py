@@ -5,6 +5,7 @@ get the same document from the same run (and the same checks: a stale policy con
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,9 @@ def open_policy_stream(
     # (one per core) to split AnalyzeStack's stack policies with.
     analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))
     helper = (lambda: scope.enter_context(Analyzer(pack_dir_of(project_dir)))) if stack_shards() > 1 else None
-    return PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper, context=context)
+    stream = PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper, context=context)
+    scope.callback(stream.stop)  # its relay process, whatever happens
+    return stream
 
 
 def plan_stack(
@@ -111,9 +114,28 @@ def plan_stack(
         )
         if stream is not None:
             stream.close()  # the analyzer drains and runs AnalyzeStack in the background from here
-        plan = Plan(PROJECT, stack, run.registrations, run.outputs)
-        cost = estimate(plan.resource_dicts, cfg, stack)
-        if while_analyzing is not None:
-            while_analyzing(plan, cost)
-        report = stream.finish() if stream is not None else None
+        with _program_heap_frozen():
+            plan = Plan(PROJECT, stack, run.registrations, run.outputs)
+            cost = estimate(plan.resource_dicts, cfg, stack)
+            if while_analyzing is not None:
+                while_analyzing(plan, cost)
+            report = stream.finish() if stream is not None else None
     return StackPlan(run, plan, cost, report)
+
+
+@contextlib.contextmanager
+def _program_heap_frozen():
+    """The cyclic GC leaves the program's objects alone while the plan is built from them.
+
+    Everything the program made (the SDK's resources and outputs, the registrations) is still
+    alive here and is read, not freed; yet building the plan (a dict per value of every resource)
+    makes the GC walk all of it again: at 1,000 tenants one full collection of the 1.6 GiB heap was
+    ~85 % of building the plan's resources (measured, tests/test_engine_gc.py holds the scope).
+    `gc.freeze` moves what exists to a generation no collection walks; what the plan allocates is
+    collected as usual. The program's own cyclic garbage waits until `unfreeze`, when the heap goes
+    back to the oldest generation as it was."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -73,10 +73,23 @@ def _secrets(value: Any, path: str) -> Iterable[tuple[str, Any]]:
             yield from _secrets(v, f"{path}[{i}]")
 
 
+_MARKS = (SECRET_SIG.encode(), OUTPUT_SIG.encode())
+
+
+def _may_hold_secrets(wire: bytes) -> bool:
+    """Whether serialized inputs may hold a secret: `_secrets` finds one only in a value marked with
+    the secret or the output signature, and a Struct holds its strings' bytes as they are, so
+    inputs whose bytes contain neither signature hold none (most resources: decoding each to look
+    was most of writing the plan's `secrets` at 1,000 tenants)."""
+    return any(mark in wire for mark in _MARKS)
+
+
 def secret_digests(registrations: Iterable[Registration], key: bytes) -> dict[str, dict[str, str]]:
     """URN -> secret input path -> its keyed digest (`unknown` for a value known only after apply)."""
     out: dict[str, dict[str, str]] = {}
     for reg in registrations:
+        if not _may_hold_secrets(reg.wire):
+            continue
         found = {}
         for path, value in _secrets(json_format.MessageToDict(reg.inputs), ""):
             if value is None or value == UNKNOWN:

@@ -66,8 +66,11 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
 
     roles = region_roles(prep.cfg)
     preflight = []  # the deploy preflight's results, found while the analyzer works and printed after its verdict
+    encoded: list[EncodedResources] = []  # the plan JSON's resources, encoded while the analyzer works
 
     def show_tree(plan, cost) -> None:  # while the analyzer finishes its stack rules
+        if json_path or req.format == Format.json:
+            encoded.append(EncodedResources.of(plan.resource_dicts))
         if text:
             from meridian.preflight.checks import run_checks
 
@@ -102,11 +105,11 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
         for line in vault_lock_consequences(plan.resource_dicts):  # what the first `up` commits to
             console.print(f"vault lock: {escape(line)}", highlight=False)
     elif req.format == Format.json:
-        console.out(plan_json(document), highlight=False, end="")
+        console.out(plan_json(document, next(iter(encoded), None)), highlight=False, end="")
     else:
         console.out(preview_markdown(plan, report, cost, req.full, roles), highlight=False, end="")
     if json_path:
-        write_plan_json(document, json_path)
+        write_plan_json(document, json_path, next(iter(encoded), None))
         notes.print(f"plan written to {json_path}")
     if diagram_path:
         from meridian.engine.diagram import mermaid
@@ -121,19 +124,62 @@ def run_preview(req: PreviewRequest, console: Console | None = None) -> int:
     return EXIT_GATE if mandatory or cost.problems else EXIT_OK
 
 
-def plan_json(document: dict[str, Any]) -> str:
+def plan_json(document: dict[str, Any], resources: EncodedResources | None = None) -> str:
     """The plan as written to --json and --format json: byte-stable for the same plan."""
-    return json.dumps(document, indent=1, default=str) + "\n"
+    return "".join(_plan_json_parts(document, resources)) + "\n"
 
 
-def write_plan_json(document: dict[str, Any], path: Path) -> None:
+def write_plan_json(document: dict[str, Any], path: Path, resources: EncodedResources | None = None) -> None:
     """`plan_json` written in slices: `json.dumps` with an indent first holds every token of the
     document as its own string (millions at 25k resources), the largest allocation of a preview."""
-    chunks = json.JSONEncoder(indent=1, default=str).iterencode(document)
     with path.open("w") as out:
-        while batch := "".join(itertools.islice(chunks, 100_000)):
-            out.write(batch)
+        for part in _plan_json_parts(document, resources):
+            out.write(part)
         out.write("\n")
+
+
+_ENCODER = json.JSONEncoder(indent=1, default=str)
+
+
+@dataclass(frozen=True)
+class EncodedResources:
+    """A plan's `resources`, each already encoded as `plan_json` writes it (at its depth in the
+    document): encoded while the analyzer finishes, so writing the plan after it costs little."""
+
+    source: list[dict[str, Any]]  # the list they were encoded from: used only for that same list
+    texts: list[str]
+
+    @classmethod
+    def of(cls, resources: list[dict[str, Any]]) -> EncodedResources:
+        return cls(resources, [_nested(r, 2) for r in resources])
+
+
+def _nested(value: Any, depth: int) -> str:
+    """`value` as the indenting encoder writes it `depth` levels down: its own encoding with every
+    line after the first indented by `depth` (JSON strings hold no raw newline, so only the
+    encoder's own line breaks are shifted)."""
+    return _ENCODER.encode(value).replace("\n", "\n" + " " * depth)
+
+
+def _plan_json_parts(document: dict[str, Any], resources: EncodedResources | None) -> Any:
+    """`json.JSONEncoder(indent=1, default=str).iterencode(document)`, in slices, with the resources'
+    encoding taken from `resources` when it was made from this document's list."""
+    if (
+        resources is None
+        or document.get("resources") is not resources.source
+        or not all(isinstance(key, str) for key in document)  # the encoder spells other keys its own way
+    ):
+        chunks = _ENCODER.iterencode(document)
+        while batch := "".join(itertools.islice(chunks, 100_000)):
+            yield batch
+        return
+    for i, (key, value) in enumerate(document.items()):
+        yield ("{\n " if i == 0 else ",\n ") + _ENCODER.encode(str(key)) + ": "
+        if key == "resources":
+            yield ("[\n  " + ",\n  ".join(resources.texts) + "\n ]") if resources.texts else "[]"
+        else:
+            yield _nested(value, 1)
+    yield "\n}"
 
 
 def preview_markdown(plan, report, cost, full: bool, roles: dict[str, str] | None = None) -> str:

@@ -130,6 +130,12 @@ class Analyzer:
     def cpu_seconds(self) -> float | None:
         return _cpu_seconds(self._proc.pid) if self._proc is not None else None
 
+    @property
+    def port(self) -> int:
+        """The port it answers on (after `wait_ready`)."""
+        assert self._port is not None, "wait_ready() first"
+        return self._port
+
     def configure(self, config: Mapping[str, tuple[str, dict[str, Any]]], *, stack: str = "", project: str = "meridian") -> None:
         from pulumi.runtime.proto import analyzer_pb2
 
@@ -175,30 +181,8 @@ class Analyzer:
             self._stderr = None
 
     # requests
-    def _provider_msg(self, subject: Subject, providers: Mapping[str, Subject]) -> Any:
-        from pulumi.runtime.proto import analyzer_pb2
-
-        prov = providers.get(subject.provider)
-        if prov is None:
-            return None
-        provider = analyzer_pb2.AnalyzerProviderResource(type=prov.type, urn=prov.urn, name=prov.name)
-        provider.properties.MergeFromString(prov.wire)
-        return provider
-
     def analyze_request(self, subject: Subject, providers: Mapping[str, Subject]) -> Any:
-        from pulumi.runtime.proto import analyzer_pb2
-
-        request = analyzer_pb2.AnalyzeRequest(
-            type=subject.type,
-            urn=subject.urn,
-            name=subject.name,
-            options=analyzer_pb2.AnalyzerResourceOptions(protect=subject.protect, parent=subject.parent),
-        )
-        request.properties.MergeFromString(subject.wire)
-        provider = self._provider_msg(subject, providers)
-        if provider is not None:
-            request.provider.CopyFrom(provider)
-        return request
+        return analyze_request(subject, providers)
 
     def analyze(self, subject: Subject, providers: Mapping[str, Subject]) -> list[Violation]:
         return _violations(self._call("Analyze", self.analyze_request(subject, providers), subject.urn), subject.urn)
@@ -223,24 +207,7 @@ class Analyzer:
         return call.future(request, timeout=600)
 
     def stack_request(self, subjects: Iterable[Subject], providers: Mapping[str, Subject]) -> bytes:
-        """The serialized AnalyzeStackRequest, built resource by resource (`repeated AnalyzerResource
-        resources = 1`): no second in-memory copy of every resource's properties at 25k resources."""
-        from pulumi.runtime.proto import analyzer_pb2
-
-        parts = []
-        for s in subjects:
-            r = analyzer_pb2.AnalyzerResource(type=s.type, urn=s.urn, name=s.name, parent=s.parent, dependencies=s.dependencies)
-            r.options.protect = s.protect
-            r.options.parent = s.parent
-            for prop, urns in s.property_dependencies.items():
-                r.propertyDependencies[prop].urns.extend(urns)
-            provider = self._provider_msg(s, providers)
-            if provider is not None:
-                r.provider.CopyFrom(provider)
-            # `properties` (field 2, length-delimited) appended as recorded: fields may come in any order
-            data = r.SerializeToString() + b"\x12" + _varint(len(s.wire)) + s.wire
-            parts.append(b"\x0a" + _varint(len(data)) + data)
-        return b"".join(parts)
+        return stack_request(subjects, providers)
 
 
 def evaluate(analyzer: Analyzer, subjects: list[Subject]) -> list[Violation]:
@@ -251,3 +218,58 @@ def evaluate(analyzer: Analyzer, subjects: list[Subject]) -> list[Violation]:
         if s.type != "pulumi:pulumi:Stack":
             out += analyzer.analyze(s, providers)
     return out + analyzer.analyze_stack(subjects, providers)
+
+
+# --- the requests, as the Pulumi CLI builds them (also built by the relay, engine.policy.relay) --------
+
+
+def provider_message(subject: Subject, providers: Mapping[str, Subject]) -> Any:
+    """The `AnalyzerProviderResource` of `subject`'s provider, or None when it has none."""
+    from pulumi.runtime.proto import analyzer_pb2
+
+    prov = providers.get(subject.provider)
+    if prov is None:
+        return None
+    provider = analyzer_pb2.AnalyzerProviderResource(type=prov.type, urn=prov.urn, name=prov.name)
+    provider.properties.MergeFromString(prov.wire)
+    return provider
+
+
+def analyze_request(subject: Subject, providers: Mapping[str, Subject]) -> Any:
+    from pulumi.runtime.proto import analyzer_pb2
+
+    request = analyzer_pb2.AnalyzeRequest(
+        type=subject.type,
+        urn=subject.urn,
+        name=subject.name,
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=subject.protect, parent=subject.parent),
+    )
+    request.properties.MergeFromString(subject.wire)
+    provider = provider_message(subject, providers)
+    if provider is not None:
+        request.provider.CopyFrom(provider)
+    return request
+
+
+def stack_request(subjects: Iterable[Subject], providers: Mapping[str, Subject]) -> bytes:
+    """The serialized AnalyzeStackRequest, built resource by resource (`repeated AnalyzerResource
+    resources = 1`): no second in-memory copy of every resource's properties at 25k resources."""
+    return b"".join(stack_part(s, providers) for s in subjects)
+
+
+def stack_part(s: Subject, providers: Mapping[str, Subject]) -> bytes:
+    """One resource of the AnalyzeStackRequest, serialized (its `resources` entry, tag included):
+    the request is these parts concatenated, in the subjects' order."""
+    from pulumi.runtime.proto import analyzer_pb2
+
+    r = analyzer_pb2.AnalyzerResource(type=s.type, urn=s.urn, name=s.name, parent=s.parent, dependencies=s.dependencies)
+    r.options.protect = s.protect
+    r.options.parent = s.parent
+    for prop, urns in s.property_dependencies.items():
+        r.propertyDependencies[prop].urns.extend(urns)
+    provider = provider_message(s, providers)
+    if provider is not None:
+        r.provider.CopyFrom(provider)
+    # `properties` (field 2, length-delimited) appended as recorded: fields may come in any order
+    data = r.SerializeToString() + b"\x12" + _varint(len(s.wire)) + s.wire
+    return b"\x0a" + _varint(len(data)) + data

@@ -19,6 +19,7 @@ class PolicyTimings:
     after_program_s: float = 0.0  # wall: program end -> evaluation done
     waited_s: float = 0.0  # wall the caller actually blocked on policy results: what policy adds to the run
     stack_s: float = 0.0  # wall of the AnalyzeStack call
+    relay_cpu_s: float | None = None  # the relay's CPU (the Analyze calls made for the preview, engine.policy.relay)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
