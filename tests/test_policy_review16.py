@@ -508,7 +508,7 @@ def test_the_path_names_the_service_account_and_how_it_runs_code(judge):
 # --- a cell judged alone (us-cell-001 on platform us) ----------------------------------------------
 
 CELL = "us-cell-001"
-WONKA = "us-cell-001-us-east-1-t-wonka-identity"
+WONKA = "us-us-east-1-t-wonka-identity"  # a tenant keeps its names in any stack of its zone
 
 
 def _cell_resource(type_: str, name: str, inputs: dict) -> dict:
