@@ -1,0 +1,168 @@
+"""Security review 17, replayed on the us stack's real plan through the analyzer: "who can run as a
+tenant's service account" by RBAC's own matching, not exact resource strings (the kubelet API by
+`nodes/proxy`, subresource wildcards `pods/*` and `*/exec`, client-certificate approval, admission
+webhooks, the built-in `system:` controller roles), and RBAC values unknown at preview as advisories
+naming the resource and property (never "no rules", never a crashed analysis)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .policydata.base import UNKNOWN
+from .test_policy_review16 import bound
+
+pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
+
+DATA = "tenant-data-access"
+
+CSR_MINTING = [
+    {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["create", "get"]},
+    {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests/approval"], "verbs": ["update"]},
+    {
+        "apiGroups": ["certificates.k8s.io"],
+        "resources": ["signers"],
+        "resourceNames": ["kubernetes.io/kube-apiserver-client"],
+        "verbs": ["approve"],
+    },
+]
+
+ATTACKS = [
+    (
+        "K21 the kubelet API (nodes/proxy)",
+        bound("kubelet", rules=[{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get", "create"]}]),
+    ),
+    (
+        "K22 every pod subresource (pods/*)",
+        bound("pod-subs", rules=[{"apiGroups": [""], "resources": ["pods/*"], "verbs": ["create", "patch"]}]),
+    ),
+    (
+        "K23 exec into every resource (*/exec)",
+        bound("execs", rules=[{"apiGroups": ["*"], "resources": ["*/exec"], "verbs": ["create"]}]),
+    ),
+    ("K24 approve client certificates for any user or group", bound("csr-minter", rules=CSR_MINTING)),
+    (
+        "K24 approve certificates of every signer (no resourceNames)",
+        bound("csr-any", rules=[{**r, "resourceNames": []} if r["resources"] == ["signers"] else r for r in CSR_MINTING]),
+    ),
+    (
+        "K25 write mutating webhooks",
+        bound(
+            "hooks",
+            rules=[
+                {
+                    "apiGroups": ["admissionregistration.k8s.io"],
+                    "resources": ["mutatingwebhookconfigurations"],
+                    "verbs": ["create", "patch", "update"],
+                }
+            ],
+        ),
+    ),
+    (
+        "K25 write validating webhooks",
+        bound(
+            "vhooks",
+            rules=[
+                {
+                    "apiGroups": ["admissionregistration.k8s.io"],
+                    "resources": ["validatingwebhookconfigurations"],
+                    "verbs": ["patch"],
+                }
+            ],
+        ),
+    ),
+    ("K30 the built-in replicaset-controller role", bound("system:controller:replicaset-controller")),
+    ("K30 the built-in job-controller role", bound("system:controller:job-controller")),
+    ("K30 the built-in node role", bound("system:node")),
+]
+
+TWINS = [
+    (
+        "read nodes and pods, the kubelet API untouched",
+        bound(
+            "node-reader",
+            rules=[{"apiGroups": [""], "resources": ["nodes", "pods", "pods/log"], "verbs": ["get", "list", "watch"]}],
+        ),
+    ),
+    (
+        "create CSRs and read them, no approval",
+        bound("csr-requester", rules=[r for r in CSR_MINTING if r["resources"] == ["certificatesigningrequests"]]),
+    ),
+    (
+        "approve only the kubelet-serving signer",
+        bound(
+            "csr-serving",
+            rules=[
+                {**r, "resourceNames": ["kubernetes.io/kubelet-serving"]} if r["resources"] == ["signers"] else r
+                for r in CSR_MINTING
+            ],
+        ),
+    ),
+    (
+        "read webhooks",
+        bound(
+            "hook-reader", rules=[{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["*"], "verbs": ["get", "list"]}]
+        ),
+    ),
+    ("the built-in auth-delegator role", bound("system:auth-delegator")),
+]
+
+
+@pytest.mark.parametrize("what,mutation", ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_each_way_to_run_as_a_service_account_is_a_mandatory_violation(judge, what, mutation):
+    found = judge(mutation)
+    hits = [v for v in found if v.policy == DATA and v.level == "mandatory"]
+    assert hits and all(" must " in v.message for v in hits), (what, [(v.policy, v.level, v.message) for v in found])
+    assert any("runs code in pods" in v.message for v in hits), (what, [v.message for v in hits])
+
+
+@pytest.mark.parametrize("what,mutation", TWINS, ids=[t[0] for t in TWINS])
+def test_each_legitimate_twin_passes_the_whole_pack(judge, what, mutation):
+    assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
+
+
+def edit_binding(**body):
+    """The built-in `edit` bound cluster-wide to the platform API, `body` laid over the binding."""
+
+    def mutate(resources):
+        bound("edit")(resources)
+        resources[-1]["inputs"].update(body)
+
+    return mutate
+
+
+def unknown_rule_field(field: str):
+    rule = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"], field: UNKNOWN}
+    return bound("half-known", rules=[rule])
+
+
+def opaque_role(resources):
+    """A ClusterRole whose `rules` are unknown at preview, bound cluster-wide to the platform API."""
+    bound("opaque", rules=[])(resources)
+    next(r for r in resources if r["name"] == "opaque")["inputs"]["rules"] = UNKNOWN
+
+
+UNKNOWNS = [
+    ("U21 a ClusterRole's rules", opaque_role, "rules", "ClusterRole opaque"),
+    ("U22 a binding's subjects", edit_binding(subjects=UNKNOWN), "subjects", "ClusterRoleBinding edit-binding"),
+    ("a binding's roleRef", edit_binding(roleRef=UNKNOWN), "roleRef", "ClusterRoleBinding edit-binding"),
+    ("a binding's role name", edit_binding(roleRef={"kind": "ClusterRole", "name": UNKNOWN}), "roleRef", "edit-binding"),
+    (
+        "one subject's name",
+        edit_binding(subjects=[{"kind": "ServiceAccount", "namespace": "platform", "name": UNKNOWN}]),
+        "subjects",
+        "edit-binding",
+    ),
+    ("a rule's verbs", unknown_rule_field("verbs"), "rules", "ClusterRole half-known"),
+    ("a rule's resources", unknown_rule_field("resources"), "rules", "ClusterRole half-known"),
+]
+
+
+@pytest.mark.parametrize("what,mutation,prop,resource", UNKNOWNS, ids=[u[0] for u in UNKNOWNS])
+def test_an_unknown_rbac_value_is_an_advisory_naming_it_never_silence_nor_a_crash(judge, what, mutation, prop, resource):
+    found = judge(mutation)
+    assert [(v.policy, v.message) for v in found if v.level == "mandatory"] == [], what
+    advisories = [v.message for v in found if v.policy == DATA]
+    assert any(m.startswith("unverifiable at preview: ") and f"`{prop}`" in m and resource in m for m in advisories), (
+        what,
+        [(v.policy, v.level, v.message) for v in found],
+    )
