@@ -166,3 +166,50 @@ def test_an_unknown_rbac_value_is_an_advisory_naming_it_never_silence_nor_a_cras
         what,
         [(v.policy, v.level, v.message) for v in found],
     )
+
+
+# --- admission backstops taking parameters (A01) ---------------------------------------------------
+
+BACKSTOPS = "runtime-backstops-enforced"
+WORKLOADS_VAP = "us-us-east-1-admission-meridian-tenant-workloads"
+
+
+def admission(policy=None, binding=None):
+    """Lay `policy` over the workloads VAP's spec and `binding` over its binding's spec."""
+
+    def mutate(resources):
+        for name, extra in ((WORKLOADS_VAP, policy), (f"{WORKLOADS_VAP}-binding", binding)):
+            if extra is not None:
+                next(r for r in resources if r["name"] == name)["inputs"]["spec"].update(extra)
+
+    return mutate
+
+
+PARAM_KIND = {"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}}
+PARAM_REF = {"paramRef": {"name": "meridian-off", "namespace": "platform", "parameterNotFoundAction": "Allow"}}
+
+
+@pytest.mark.parametrize(
+    "what,mutation,says",
+    [
+        ("A01 paramKind on the policy, paramRef Allow on its binding", admission(PARAM_KIND, PARAM_REF), "`paramRef`"),
+        ("paramKind on the policy alone", admission(PARAM_KIND), "`paramKind`"),
+        ("paramRef on the binding alone", admission(binding=PARAM_REF), "`paramRef`"),
+        (
+            "paramRef denying when the parameter is absent",
+            admission(PARAM_KIND, {"paramRef": {"selector": {}, "parameterNotFoundAction": "Deny"}}),
+            "`paramRef`",
+        ),
+    ],
+    ids=["A01", "paramKind", "paramRef", "paramRef-deny"],
+)
+def test_a_backstop_taking_parameters_is_a_mandatory_violation(judge, what, mutation, says):
+    found = [v for v in judge(mutation) if v.policy == BACKSTOPS]
+    assert found and all(v.level == "mandatory" and " must " in v.message for v in found), (what, found)
+    assert any(says in v.message and "meridian-tenant-workloads" in v.message for v in found), (what, [v.message for v in found])
+
+
+def test_a_backstop_whose_binding_takes_parameters_is_not_counted_as_armed(judge):
+    """The binding with `paramRef` is the policy's only one: the policy has no binding that denies."""
+    messages = [v.message for v in judge(admission(binding=PARAM_REF)) if v.policy == BACKSTOPS]
+    assert any("must have a binding that denies" in m for m in messages), messages
