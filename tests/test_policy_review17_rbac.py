@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from .policydata.base import UNKNOWN
-from .test_policy_review16 import bound
+from .test_policy_review16 import bound, rbac
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
 
@@ -220,3 +220,50 @@ def test_a_backstop_whose_binding_takes_parameters_is_not_counted_as_armed(judge
     """The binding with `paramRef` is the policy's only one: the policy has no binding that denies."""
     messages = [v.message for v in judge(admission(binding=PARAM_REF)) if v.policy == BACKSTOPS]
     assert any("must have a binding that denies" in m for m in messages), messages
+
+
+# --- read-only ClusterRoles aggregated into view (L28) ---------------------------------------------
+
+SCOPED = "k8s-rbac-binding-scoped"
+TO_VIEW = {"rbac.authorization.k8s.io/aggregate-to-view": "true", "rbac.authorization.k8s.io/aggregate-to-edit": "true"}
+READ_WIDGETS = {"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get", "list", "watch"]}
+
+
+def aggregated(rules, **extra):
+    """A ClusterRole labelled to aggregate into view and edit (no binding of its own)."""
+    body = {"metadata": {"name": "widget-reader", "labels": TO_VIEW}, "rules": rules, **extra}
+    return lambda resources: resources.append(rbac("ClusterRole", "widget-reader", body))
+
+
+def test_l28_a_read_only_custom_resource_role_aggregated_into_view_passes_the_whole_pack(judge):
+    assert [(v.policy, v.level, v.message) for v in judge(aggregated([READ_WIDGETS]))] == []
+
+
+@pytest.mark.parametrize(
+    "what,mutation",
+    [
+        ("reads Secrets", aggregated([READ_WIDGETS, {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])),
+        ("reads every resource", aggregated([{**READ_WIDGETS, "resources": ["*"]}])),
+        ("gets pods/exec (exec by the websocket upgrade)", aggregated([{**READ_WIDGETS, "resources": ["pods/exec"]}])),
+        ("creates widgets", aggregated([{**READ_WIDGETS, "verbs": ["get", "create"]}])),
+        ("reads non-resource URLs", aggregated([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}])),
+        (
+            "aggregates admin's rules itself",
+            aggregated(
+                [],
+                aggregationRule={
+                    "clusterRoleSelectors": [{"matchLabels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}}]
+                },
+            ),
+        ),
+    ],
+    ids=["secrets", "star", "pods-exec", "create", "non-resource", "aggregates"],
+)
+def test_a_role_aggregated_into_view_that_does_more_than_read_is_a_mandatory_violation(judge, what, mutation):
+    found = [v for v in judge(mutation) if v.policy == SCOPED]
+    assert found and all(v.level == "mandatory" and "must not aggregate" in v.message for v in found), (what, found)
+
+
+def test_a_role_aggregated_into_view_whose_rules_are_unknown_is_an_advisory(judge):
+    found = [v for v in judge(aggregated(UNKNOWN)) if v.policy == SCOPED]
+    assert [v.level for v in found] == ["advisory"] and "rules" in found[0].message, found
