@@ -36,6 +36,10 @@ ATTACKS = [
         bound("pod-subs", rules=[{"apiGroups": [""], "resources": ["pods/*"], "verbs": ["create", "patch"]}]),
     ),
     (
+        "K22 get on pods/* (exec and attach by the websocket upgrade, a GET)",
+        bound("pod-reader", rules=[{"apiGroups": [""], "resources": ["pods/*"], "verbs": ["get", "list"]}]),
+    ),
+    (
         "K23 exec into every resource (*/exec)",
         bound("execs", rules=[{"apiGroups": ["*"], "resources": ["*/exec"], "verbs": ["create"]}]),
     ),

@@ -541,7 +541,7 @@ def _unplaced_roles(
                 unknowns.append((holder.urn, f"{holder.name}'s `{prop}` (the role it grants to)"))
                 continue
             for name in as_list(value):
-                if not isinstance(name, str):
+                if not isinstance(name, str) or name is UNKNOWN:
                     continue
                 arn = name if name.startswith("arn:") else f"arn:aws:iam::{account}:role/{name}"
                 if arn in principals and not principals[arn].unplaced:
@@ -1056,7 +1056,9 @@ def _runs_as_others(rules: list[dict]) -> bool:
     admission webhooks and policies (rewrite every pod at admission)."""
     return (
         _grants(rules, _WORKLOADS, _WRITE_VERBS)
-        or _grants(rules, {"nodes/proxy"}, {"get", "create", "update", "patch"}, group="")  # reads too: a read of `*` counts
+        # reads too (a read of `*` counts): the kubelet API, and exec/attach by a websocket upgrade (a GET)
+        or _grants(rules, {"nodes/proxy"}, {"get", "create", "update", "patch"}, group="")
+        or _grants(rules, {"pods/exec", "pods/attach"}, {"get"}, group="")
         or _grants(rules, {"serviceaccounts", "users", "groups"}, {"impersonate"})
         or _grants(rules, {"serviceaccounts/token"}, {"create"})
         or _grants(rules, {"roles", "clusterroles"}, {"escalate", "bind"})
