@@ -7,7 +7,8 @@ exist with their settings.
   rules need at runtime (`REQUIRED_SCOPE`: CREATE and UPDATE of every resource the matching rule
   judges, in every tenant namespace, no `matchConditions` but `true`, no object selector, nothing
   excluded), and a binding of each that denies (`validationActions: [Deny]`) for every tenant
-  namespace (no `matchResources` narrower than "the tenant label exists"). A binding of a required
+  namespace (no `matchResources` narrower than "the tenant label exists"), neither taking parameters
+  (`paramKind`, `paramRef`: the program renders none). A binding of a required
   policy that does not deny (only warns or audits) is a finding of its own: it reads as a backstop
   and holds nothing. Each policy holds every validation the program renders for it, and the
   variables they read, expression for expression (`requiredValidations`, generated from
@@ -191,6 +192,15 @@ def _selects_every_tenant(selector: Any, label: str) -> bool:
     return not labels and all(dig(e, "key") == label and dig(e, "operator") == "Exists" for e in exprs)
 
 
+# A policy with `paramKind` is judged against a parameter object each binding names (`paramRef`); one that is
+# absent denies or, with `parameterNotFoundAction: Allow`, admits everything: the binding holds nothing
+# (https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/#parameter-resources).
+_NO_PARAMS = (
+    "the program renders none, and a parameter the pack cannot see decides what it admits "
+    "(an absent one with `parameterNotFoundAction: Allow` admits everything)"
+)
+
+
 def _judge_policy(policy: Any, name: str, bindings: list[Any], label: str, validations: Any) -> list[tuple[str | None, str]]:
     out: list[tuple[str | None, str]] = []
     if dig(policy.props, "spec", "failurePolicy", default="Fail") != "Fail":
@@ -198,8 +208,13 @@ def _judge_policy(policy: Any, name: str, bindings: list[Any], label: str, valid
     if name in REQUIRED_SCOPE:
         out += [(policy.urn, p) for p in _policy_scope_problems(policy, name, label)]
     out += [(policy.urn, p) for p in _content_problems(policy, name, validations.get(name))]
+    if dig(policy.props, "spec", "paramKind") is not None:
+        out.append((policy.urn, f"ValidatingAdmissionPolicy {name} must take no parameters (`paramKind`): {_NO_PARAMS}"))
     armed = []
     for b in bindings:
+        if dig(b.props, "spec", "paramRef") is not None:
+            out.append((b.urn, f"Binding of ValidatingAdmissionPolicy {name} must name no parameters (`paramRef`): {_NO_PARAMS}"))
+            continue
         actions = {str(a) for a in as_list(dig(b.props, "spec", "validationActions"))}
         if "Deny" not in actions:  # Audit or Warn beside Deny only add a record
             out.append(

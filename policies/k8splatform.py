@@ -404,6 +404,29 @@ _SA_USER = re.compile(r"^system:serviceaccount:([^:]+):(.+)$")  # a service acco
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
+_READ_VERBS = {"get", "list", "watch"}
+
+
+def _reads_only(role: Any) -> bool:
+    """A ClusterRole whose own rules only read (get, list, watch) named resources other than Secrets, and
+    that aggregates nothing itself (its rules are what it adds): aggregated into `view`/`edit`/`admin`, it
+    adds reads of the kind those roles hold, within each binding's own scope (the usual way a custom
+    resource becomes readable). Not `*` (Secrets with it), not a subresource (`get` of `pods/exec`,
+    `pods/attach` or `nodes/proxy` runs code through the websocket upgrade)."""
+    if peek(role.props, "aggregationRule") is not None:
+        return False
+    rules = known(peek(role.props, "rules", default=[]))
+    if rules is UNKNOWN or _has_unknown(rules):
+        raise unknown("rules")
+    for rule in rules if isinstance(rules, list) else [None]:
+        if not isinstance(rule, dict) or rule.get("nonResourceURLs"):
+            return False
+        verbs, names = set(map(str, rule.get("verbs") or [])), set(map(str, rule.get("resources") or []))
+        if not verbs <= _READ_VERBS or not names or "secrets" in names or any("*" in n or "/" in n for n in names):
+            return False
+    return True
+
+
 def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     namespaces = Namespaces(stack, config.get("tenantLabel", TENANT_LABEL))
@@ -440,7 +463,7 @@ def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str
         if r.resource_type == CLUSTER_ROLE:
             labels = labels_of(r.props)
             widened = sorted(k for k, v in labels.items() if k.startswith(AGGREGATE) and str(v).lower() == "true")
-            if not widened:
+            if not widened or _reads_only(r):
                 return []
             message = (
                 f"ClusterRole {r.name} must not aggregate into other roles ({', '.join(widened)}): its rules then "
@@ -473,10 +496,12 @@ rbac_scoped = stack_policy(
     "service accounts (`ServiceAccount` subjects, their `system:serviceaccount:<ns>:<name>` usernames as `User`, or the "
     "`system:serviceaccounts:<ns>` group), that no binding grants "
     "to `system:authenticated`, `system:unauthenticated`, `system:serviceaccounts` or `system:anonymous`, and that no "
-    "ClusterRole aggregates into other roles (`rbac.authorization.k8s.io/aggregate-to-*` labels)",
+    "ClusterRole aggregates into other roles (`rbac.authorization.k8s.io/aggregate-to-*` labels) unless it only reads "
+    "(get, list, watch) named resources other than Secrets and their subresources, aggregating nothing itself",
     why="A binding across namespaces hands one namespace's Secrets, pods and service accounts to another namespace's "
     "workloads, a cluster-wide binding hands every tenant's namespace to one tenant, and a ClusterRole aggregated into "
-    "`view`/`edit`/`admin` silently widens every existing binding of them.",
+    "`view`/`edit`/`admin` silently widens every existing binding of them (a read-only one only by reads those roles "
+    "already hold, within each binding's scope).",
     reads=[ROLE_BINDING, CLUSTER_ROLE_BINDING, CLUSTER_ROLE],
     check=check_rbac,
     severity=CRITICAL,

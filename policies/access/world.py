@@ -119,9 +119,28 @@ _WORKLOADS = {
     "pods/exec",
     "pods/attach",
     "pods/ephemeralcontainers",
-    "*",
 }
-_WRITE_VERBS = {"create", "update", "patch", "*", "impersonate"}
+_WRITE_VERBS = {"create", "update", "patch", "impersonate"}
+# admission: a webhook or policy that may rewrite (or read) every pod at creation
+_ADMISSION = {
+    "mutatingwebhookconfigurations",
+    "validatingwebhookconfigurations",
+    "mutatingadmissionpolicies",
+    "mutatingadmissionpolicybindings",
+}
+# signers whose certificates the API server accepts as a client's identity (any user, any group)
+_CLIENT_SIGNERS = {"kubernetes.io/kube-apiserver-client", "kubernetes.io/*", "*"}
+# built-in `system:` ClusterRoles that grant nothing `_runs_as_others` counts (the rest, the controllers' roles
+# above all, create pods or tokens in every namespace: https://kubernetes.io/docs/reference/access-authn-authz/rbac/#controller-roles)
+SAFE_SYSTEM_CLUSTER_ROLES = {
+    "system:basic-user",  # selfsubjectaccessreviews, selfsubjectrulesreviews
+    "system:discovery",  # API discovery
+    "system:public-info-viewer",  # version, health
+    "system:monitoring",  # metrics, health endpoints
+    "system:auth-delegator",  # tokenreviews, subjectaccessreviews
+    "system:aggregate-to-view",  # read of non-secret resources
+    "system:heapster",  # read of pods, nodes, events
+}
 EKS_TAG_KEYS = (
     "eks-cluster-arn",
     "eks-cluster-name",
@@ -431,7 +450,7 @@ def build(resources: list[Any], config: dict) -> World:
         resources=data,
         resource_policies=policies,
         access=access,
-        rbac=_rbac(stack),
+        rbac=_rbac(stack, unknowns),
         k8s_groups=k8s_groups,
         unknowns=unknowns,
         tenant_prefix=prefix_template,
@@ -748,7 +767,7 @@ def _data(
     def prefix(tenant: str) -> str:
         return template.replace("{tenant}", tenant).replace("{namespace}", tenants.get(tenant, tenant))
 
-    shared = _shared_buckets(stack, template, tenant_buckets)
+    shared = _shared_buckets(stack, template, tenant_buckets, unknowns)
     for bucket in stack.of(*S3_BUCKETS):
         owner = tags_of(bucket.props).get(tag)
         arn = arns.of(bucket)
@@ -874,9 +893,10 @@ def _data(
     return out, policies
 
 
-def _shared_buckets(stack: Stack, template: str, tenant_buckets: set[str]) -> set[str]:
+def _shared_buckets(stack: Stack, template: str, tenant_buckets: set[str], unknowns: list) -> set[str]:
     """Buckets of no tenant that hold tenant prefixes: named with the prefix root (`tenants/`) by some
-    value of the stack or reached by a tenant's own documents, and the buckets they replicate to."""
+    value of the stack or reached by a tenant's own documents, and the buckets they replicate to (a
+    destination unknown at preview is an unknown: the copy's access cannot be judged)."""
     head = template.split("{", 1)[0]
     root = head[: head.rfind("/") + 1]  # "tenants/t-{tenant}/" -> "tenants/": ABAC documents write "tenants/${...}"
     pattern = re.compile(r"arn:aws[\w-]*:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/" + re.escape(root))
@@ -884,11 +904,11 @@ def _shared_buckets(stack: Stack, template: str, tenant_buckets: set[str]) -> se
     for config in stack.of(REPLICATION):
         source = peek(config.props, "bucket")
         if isinstance(source, str) and source in names:
-            rules = known(peek(config.props, "rules")) or []
-            for rule in rules if isinstance(rules, list) else []:
-                dest = (rule.get("destination") or {}).get("bucket") if isinstance(rule, dict) else None
-                if isinstance(dest, str):
-                    names.add(dest.removeprefix("arn:aws:s3:::"))
+            rules = known(peek(config.props, "rules", default=[]))
+            dests = [peek(rule, "destination", "bucket") for rule in rules] if isinstance(rules, list) else [UNKNOWN]
+            if any(not isinstance(d, str) for d in dests):
+                unknowns.append((config.urn, f"replication {config.name}'s destination buckets (copies of tenant data)"))
+            names |= {d.removeprefix("arn:aws:s3:::") for d in dests if isinstance(d, str)}
     return names
 
 
@@ -998,31 +1018,88 @@ def _selects(selector: Any, labels: dict) -> bool:
     return True
 
 
-def _runs_as_others(rule: dict) -> bool:
-    """An RBAC rule that lets its subject run code as a service account, or obtain its credentials:
-    write workloads or exec/attach into pods; impersonate; create a service account's token (which the
-    Pod Identity agent exchanges for that account's role); or `escalate`/`bind` on roles (then grant
-    itself any of these: https://kubernetes.io/docs/concepts/security/rbac-good-practices/#privilege-escalation-risks)."""
-    resources, verbs = set(map(str, rule.get("resources") or [])), set(map(str, rule.get("verbs") or []))
-    return bool(
-        (resources & _WORKLOADS and verbs & _WRITE_VERBS)
-        or ("impersonate" in verbs and resources & {"serviceaccounts", "users", "groups", "*"})
-        or (resources & {"serviceaccounts/token", "serviceaccounts/*", "*"} and verbs & {"create", "*"})
-        or (resources & {"roles", "clusterroles", "*"} and verbs & {"escalate", "bind", "*"})
+def _covers(pattern: str, resource: str) -> bool:
+    """RBAC's resource matching: `*` is every resource and subresource, `pods/*` every subresource of
+    pods, `*/exec` the exec subresource of every resource (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#referring-to-resources)."""
+    if pattern in ("*", resource):
+        return True
+    head, _, sub = pattern.partition("/")
+    r_head, _, r_sub = resource.partition("/")
+    return bool(sub) and bool(r_sub) and head in ("*", r_head) and sub in ("*", r_sub)
+
+
+def _grants(
+    rules: list[dict], targets: set[str], verbs: set[str], names: set[str] | None = None, group: str | None = None
+) -> bool:
+    """Some rule allows one of `verbs` on one of `targets` (for a resource named in `names`, in API group
+    `group`, when given: else any group, as the same resource name in another group is not told apart)."""
+    for rule in rules:
+        held = set(map(str, rule.get("verbs") or []))
+        named = set(map(str, rule.get("resourceNames") or []))
+        groups = set(map(str, rule.get("apiGroups") or ["*"]))
+        if not (held & (verbs | {"*"})) or (names is not None and named and not named & names):
+            continue
+        if group is not None and not groups & {group, "*"}:
+            continue
+        if any(_covers(str(p), t) for p in rule.get("resources") or [] for t in targets):
+            return True
+    return False
+
+
+def _runs_as_others(rules: list[dict]) -> bool:
+    """A role whose rules let its subject run code as a service account, or obtain its credentials:
+    write workloads or exec/attach into pods (any subresource wildcard included), or reach the kubelet
+    API (`nodes/proxy`: exec into any pod of the node); impersonate; create a service account's token
+    (which the Pod Identity agent exchanges for that account's role); `escalate`/`bind` on roles (then
+    grant itself any of these: https://kubernetes.io/docs/concepts/security/rbac-good-practices/#privilege-escalation-risks);
+    approve client certificates (a certificate for any user or group, `system:masters` too); or write
+    admission webhooks and policies (rewrite every pod at admission)."""
+    return (
+        _grants(rules, _WORKLOADS, _WRITE_VERBS)
+        # reads too (a read of `*` counts): the kubelet API, and exec/attach by a websocket upgrade (a GET)
+        or _grants(rules, {"nodes/proxy"}, {"get", "create", "update", "patch"}, group="")
+        or _grants(rules, {"pods/exec", "pods/attach"}, {"get"}, group="")
+        or _grants(rules, {"serviceaccounts", "users", "groups"}, {"impersonate"})
+        or _grants(rules, {"serviceaccounts/token"}, {"create"})
+        or _grants(rules, {"roles", "clusterroles"}, {"escalate", "bind"})
+        or _grants(rules, _ADMISSION, {"create", "update", "patch"})
+        or (
+            _grants(rules, {"signers"}, {"approve"}, _CLIENT_SIGNERS)
+            and _grants(rules, {"certificatesigningrequests/approval"}, {"update", "patch"})
+        )
     )
 
 
-def _rbac(stack: Stack) -> list[tuple[str, str, str, Any]]:
+def _rule_problem(rule: Any) -> str | None:
+    if not isinstance(rule, dict):
+        return "a rule that is not a map"
+    if _has_unknown(rule):
+        return "a rule's resources, verbs or resource names"
+    return None
+
+
+def _rbac(stack: Stack, unknowns: list) -> list[tuple[str, str, str, Any]]:
     """(subject kind, name, namespace, reach) for every binding whose role lets its subjects run code in
     pods (create workloads, exec, attach, add ephemeral containers), impersonate, mint service account
-    tokens or grant themselves more (`_runs_as_others`), counting a ClusterRole's aggregated rules."""
+    tokens or credentials, or grant themselves more (`_runs_as_others`), counting a ClusterRole's
+    aggregated rules; the built-in `system:` ClusterRoles (the controllers' create pods in every
+    namespace) count, but for the few that grant nothing of the kind (`SAFE_SYSTEM_CLUSTER_ROLES`). A
+    role, binding or subject it cannot read at preview is an unknown (never "no rules", "no subjects")."""
     creating: set[tuple[str, str]] = {("ClusterRole", n) for n in POD_CREATING_CLUSTER_ROLES}
     aggregators: list[tuple[str, list]] = []
     labelled: list[tuple[str, dict]] = []  # the plan's ClusterRoles: name, labels
     for r in stack.of(CLUSTER_ROLE, K8S_ROLE):
-        rules = known(peek(r.props, "rules")) or []
         kind = "ClusterRole" if r.resource_type == CLUSTER_ROLE else "Role"
+        rules = known(peek(r.props, "rules", default=[]))
+        rules = [] if rules is None else rules
+        unread = (
+            "`rules`" if not isinstance(rules, list) else next((f"`rules` ({p})" for p in map(_rule_problem, rules) if p), None)
+        )
         name = peek(r.props, "metadata", "name")
+        if not isinstance(name, str):
+            unread = "`metadata.name` (which bindings grant it)" if unread is None else f"{unread} and `metadata.name`"
+        if unread:
+            unknowns.append((r.urn, f"{kind} {r.name}'s {unread}: whether its subjects may run code in pods"))
         if not isinstance(name, str):
             continue
         if kind == "ClusterRole":
@@ -1030,7 +1107,8 @@ def _rbac(stack: Stack) -> list[tuple[str, str, str, Any]]:
             selectors = known(peek(r.props, "aggregationRule", "clusterRoleSelectors"))
             if selectors:
                 aggregators.append((name, selectors if isinstance(selectors, list) else [selectors]))
-        if any(isinstance(rule, dict) and _runs_as_others(rule) for rule in (rules if isinstance(rules, list) else [])):
+        readable = [rule for rule in rules if _rule_problem(rule) is None] if isinstance(rules, list) else []
+        if _runs_as_others(readable):
             creating.add((kind, name))
     # an aggregated ClusterRole holds the rules of every ClusterRole its selectors match (built-in ones included)
     changed = True
@@ -1045,16 +1123,32 @@ def _rbac(stack: Stack) -> list[tuple[str, str, str, Any]]:
             if any(runs and _selects(sel, labels) for sel in selectors for labels, runs in candidates):
                 creating.add(("ClusterRole", name))
                 changed = True
+
+    def grants_pods(ref: dict) -> bool:
+        kind, name = str(ref.get("kind")), str(ref.get("name"))
+        built_in = kind == "ClusterRole" and name.startswith("system:") and name not in SAFE_SYSTEM_CLUSTER_ROLES
+        return (kind, name) in creating or built_in
+
     out = []
     for b in stack.of(CLUSTER_ROLE_BINDING, ROLE_BINDING):
-        ref = known(peek(b.props, "roleRef")) or {}
-        if not isinstance(ref, dict) or (str(ref.get("kind")), str(ref.get("name"))) not in creating:
+        kind = "ClusterRoleBinding" if b.resource_type == CLUSTER_ROLE_BINDING else "RoleBinding"
+        ref = known(peek(b.props, "roleRef"))
+        if not isinstance(ref, dict) or _has_unknown(ref):
+            unknowns.append((b.urn, f"{kind} {b.name}'s `roleRef` (which role it grants)"))
             continue
-        reach: Any = (
-            "*" if b.resource_type == CLUSTER_ROLE_BINDING else [str(peek(b.props, "metadata", "namespace", default="default"))]
-        )
-        for s in known(peek(b.props, "subjects")) or []:
-            if isinstance(s, dict):
+        if not grants_pods(ref):
+            continue
+        namespace = peek(b.props, "metadata", "namespace", default="default")
+        if b.resource_type == ROLE_BINDING and not isinstance(namespace, str):
+            unknowns.append((b.urn, f"{kind} {b.name}'s `metadata.namespace` (where it grants {ref.get('name')})"))
+            continue
+        reach: Any = "*" if b.resource_type == CLUSTER_ROLE_BINDING else [str(namespace)]
+        subjects = known(peek(b.props, "subjects", default=[]))
+        subjects = [] if subjects is None else subjects
+        if not isinstance(subjects, list) or _has_unknown(subjects):
+            unknowns.append((b.urn, f"{kind} {b.name}'s `subjects` (who it grants {ref.get('name')})"))
+        for s in subjects if isinstance(subjects, list) else []:
+            if isinstance(s, dict) and not _has_unknown(s):
                 out.append((str(s.get("kind")), str(s.get("name")), str(s.get("namespace") or ""), reach))
     return out
 
