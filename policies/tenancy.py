@@ -20,6 +20,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
+from destinations import stack_accounts
 from iamdoc import (
     UNKNOWN,
     WILDCARD,
@@ -57,6 +58,8 @@ from ruleutil import (
     known,
     labels_of,
     peek,
+    provider_accounts,
+    resource_region,
     stack_policy,
     stack_role,
     tags_of,
@@ -555,16 +558,25 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespace
     return out
 
 
-_CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:eks:[a-z0-9-]+:\d{12}:cluster/([^*?/]+)$")
 _PIN_OPERATORS = ("arnequals", "stringequals", "arnlike", "stringlike")  # the -like ones only without a wildcard
 
 
+def _partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
 def _stack_clusters(stack: Stack) -> set[str]:
-    """Names of the EKS clusters of this stack: its clusters' and those its pod identity associations name."""
-    names = {peek(c.props, "name") for c in stack.of(EKS_CLUSTER)} | {
-        peek(a.props, "clusterName") for a in stack.of(POD_IDENTITY)
-    }
-    return {n for n in names if isinstance(n, str)}
+    """ARNs of the EKS clusters this stack defines (`aws:eks/cluster:Cluster`): partition and region from the cluster's
+    provider, account from that provider's `allowedAccountIds` (else the stack's providers'). A name some pod identity
+    association mentions is not a cluster of the stack; a cluster whose region or account is not known gives no ARN."""
+    arns = set()
+    for cluster in stack.of(EKS_CLUSTER):
+        name, region = peek(cluster.props, "name"), resource_region(cluster)
+        provider = cluster.provider
+        accounts = (provider_accounts(provider.props) if provider is not None else set()) or stack_accounts(stack)
+        if isinstance(name, str) and isinstance(region, str):
+            arns |= {f"arn:{_partition(region)}:eks:{region}:{account}:cluster/{name}" for account in accounts}
+    return arns
 
 
 def _cluster_pin_problems(stack: Stack, role: Any, what: str) -> list[Any]:
@@ -585,11 +597,11 @@ def _cluster_pin_problems(stack: Stack, role: Any, what: str) -> list[Any]:
         if any(v is UNKNOWN for vals in pins for v in vals):
             out.append(Unverifiable.at("assumeRolePolicy.Statement.Condition", "aws:SourceArn"))
             continue
-        held = [vals for vals in pins if vals and all((m := _CLUSTER_ARN.match(str(v))) and m.group(1) in clusters for v in vals)]
+        held = [vals for vals in pins if vals and all(str(v) in clusters for v in vals)]
         if not held:
             named = ", ".join(str(v) for vals in pins for v in vals) or "none"
             out.append(
-                f"{what} must pin EKS Pod Identity to the stack's own cluster(s) ({', '.join(sorted(clusters)) or 'none'}) "
+                f"{what} must pin EKS Pod Identity to the clusters the stack defines, by their full ARN ({', '.join(sorted(clusters)) or 'none'}) "
                 f"by `ArnEquals` `aws:SourceArn` = the cluster's ARN ({st.label} names {named}): otherwise a pod of any "
                 "cluster the trust admits holds it with the namespace tag that cluster sets"
             )
