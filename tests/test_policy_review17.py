@@ -11,13 +11,16 @@ import json
 
 import pytest
 
-from .test_policy_review16 import (
+from .test_policy_review16 import (  # noqa: F401 (cell_judge: the cell's plan, a module fixture)
     ACCOUNT,
+    CELL,
     DATA,
     ISOLATED,
     NS,
     TENANT_ROLE,
+    _cell_resource,
     acme_key_statement,
+    cell_judge,
     key_arn,
     one,
     pool,
@@ -102,6 +105,19 @@ def grant_to_shared_role(resources):
     )
 
 
+def without_key_denies(mutation):
+    """acme's key policy without its Deny statements (other tenants' sessions), then `mutation`."""
+
+    def mutate(resources):
+        key = one(resources, ACME_KEY, "kms/key:Key")
+        doc = json.loads(key["inputs"]["policy"])
+        doc["Statement"] = [st for st in doc["Statement"] if st["Effect"] != "Deny"]
+        key["inputs"]["policy"] = json.dumps(doc)
+        mutation(resources)
+
+    return mutate
+
+
 ATTACKS = [
     (
         "T11 the pin names a same-named cluster in another region",
@@ -120,15 +136,17 @@ ATTACKS = [
     ),
     ("T16b an association naming a cluster makes it no cluster of the stack", sandbox_association, ISOLATED),
 ]
-PENDING = [
-    ("O28 acme's key policy lets the shared tenant role decrypt", acme_key_statement(shared_role_on_acme_key()), DATA),
+RESOURCE_SIDE = [
+    ("O28 acme's key policy lets the shared tenant role decrypt", acme_key_statement(shared_role_on_acme_key())),
     (
         "O28 acme's key policy lets the shared tenant role decrypt under another tag",
         acme_key_statement(shared_role_on_acme_key({"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": "t-globex"}})),
-        DATA,
     ),
-    ("O27 a separate aws:kms/keyPolicy lets the shared tenant role decrypt acme's key", key_policy_resource, DATA),
-    ("O22 a grant on acme's key to the shared tenant role", grant_to_shared_role, DATA),
+    ("O27 a separate aws:kms/keyPolicy lets the shared tenant role decrypt acme's key", key_policy_resource),
+    ("O22 a grant on acme's key to the shared tenant role", grant_to_shared_role),
+]
+ATTACKS += [(f"{what}, the key's tenant denies dropped", without_key_denies(m), DATA) for what, m in RESOURCE_SIDE]
+PENDING = [
     (
         "N02 ListBucket on the pool under ForAllValues s3:prefix",
         tenant_statement(
@@ -172,6 +190,43 @@ def test_each_attack_is_a_mandatory_violation_of_its_rule(judge, what, mutation,
     assert hits and all(" must " in v.message for v in hits), (what, [(v.policy, v.level, v.message) for v in found])
 
 
+@pytest.mark.parametrize("what,mutation", RESOURCE_SIDE, ids=[r[0] for r in RESOURCE_SIDE])
+def test_the_shared_role_on_acme_key_is_held_by_the_keys_own_denies(judge, what, mutation):
+    """As review 17 wrote them (O22, O27, O28), acme's key policy keeps its Deny for sessions tagged with another
+    tenant's namespace; an explicit Deny in a key policy overrides any Allow and any grant
+    (https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html), so the evaluator finds no other
+    tenant reaching the key. Without the denies (the attacks above) it does."""
+    assert [v.message for v in judge(mutation) if v.policy == DATA and v.level == "mandatory"] == [], what
+
+
 @pytest.mark.parametrize("what,mutation", TWINS, ids=[t[0] for t in TWINS])
 def test_each_legitimate_twin_passes_the_whole_pack(judge, what, mutation):
     assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
+
+
+def cell_grant(key_id: str, linked_to: str | None = None):
+    """A KMS grant in the cell to the platform's tenant role (the role its tenants' associations name)."""
+
+    def mutate(resources):
+        role = next(r for r in resources if "podIdentityAssociation" in r["type"])["inputs"]["roleArn"]
+        grant = _cell_resource(
+            "aws:kms/grant:Grant", "acme-grant", {"keyId": key_id, "granteePrincipal": role, "operations": ["Decrypt"]}
+        )
+        if linked_to:
+            key = one(resources, linked_to, "kms/key:Key")
+            grant["propertyDependencies"] = {"keyId": [key["urn"]]}
+            grant["dependencies"] = [key["urn"]]
+        resources.append(grant)
+
+    return mutate
+
+
+def test_c24_a_cell_granting_on_the_platforms_tenant_key_is_a_mandatory_violation(cell_judge):  # noqa: F811
+    found = cell_judge(cell_grant(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/c9a76d15-49d9-4957-ac9a-c9a76d1549d9"))
+    hits = [v for v in found if v.policy == DATA and v.level == "mandatory" and "of a cell must open only" in v.message]
+    assert hits, [(v.policy, v.level, v.message) for v in found]
+
+
+def test_a_cell_grant_on_its_own_key_is_not_a_lane_violation(cell_judge):  # noqa: F811
+    found = cell_judge(cell_grant(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/own", linked_to="us-us-east-1-t-wonka-key"))
+    assert [v.message for v in found if "of a cell must open only" in v.message] == []
