@@ -1097,7 +1097,7 @@ tenant_role_isolated = stack_policy(
     "built from the tenant's own key, only KMS actions that use a key (encrypt, decrypt, data keys, describe; never its policy, tags, "
     "aliases or state: `kms:*` is expanded over every KMS action), with `kms:CreateGrant` only under `kms:GrantIsForAWSResource: true` (else the tenant can hand its key "
     "to any account at runtime); that a tenant role's trust admits only web identities of its own namespace, and EKS Pod Identity "
-    "only from the stack's own cluster (`ArnEquals`/`StringEquals` `aws:SourceArn` = its ARN; `aws:SourceAccount` alone admits every "
+    "only from a cluster the stack defines (`ArnEquals`/`StringEquals` `aws:SourceArn` = its full ARN: partition, the region of its provider, the providers' pinned account, its name; `aws:SourceAccount` alone admits every "
     "cluster of the account); and that an untagged role "
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
     "`kubernetes-namespace` session tag or a broker's `meridian-tenant` tag (a whole path segment, or a KMS `aws:ResourceTag` "
