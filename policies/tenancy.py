@@ -37,6 +37,7 @@ from iamdoc import (
 )
 from k8snet import ip_blocks_problem, namespace_selector_problem
 from ruleutil import (
+    AWS_PROVIDER,
     CRITICAL,
     HIGH,
     KMS_KEYS,
@@ -833,6 +834,21 @@ def _substituted(st: Statement, namespace: str) -> Statement:
     )
 
 
+def _keys_in_stack(stack: Stack, patterns: list[str]) -> str | None:
+    """`key/*` reaches keys of the account and region its ARN names: a wildcard there (or another account or
+    region than the stack's providers') takes in other accounts' keys (an attacker's: kms:Encrypt sends it
+    plaintext) or other regions', other zones' included."""
+    accounts = stack_accounts(stack)
+    regions = {resource_region(p) for p in stack.of(AWS_PROVIDER)} - {None}
+    for pattern in patterns:
+        _, _, _, region, account, *_ = pattern.split(":") + [""] * 6
+        if WILDCARD.search(account) or not account or (accounts and account not in accounts):
+            return f"reaches KMS keys ({pattern}) of an account other than the stack's ({', '.join(sorted(accounts)) or 'none pinned'})"
+        if WILDCARD.search(region) or not region or (regions and region not in regions):
+            return f"reaches KMS keys ({pattern}) of a region other than the stack's ({', '.join(sorted(regions))})"
+    return None
+
+
 def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenant_keys: dict[str, Any]) -> str | None:
     """KMS through `key/*` is isolated only under `aws:ResourceTag/<T>` = the namespace variable, and
     only if every tenant key carries <T> = its own namespace and no other key a tenant namespace."""
@@ -875,7 +891,7 @@ def _abac_problems(
     out = []
     kms = [r for r in st.resources if isinstance(r, str) and ":kms:" in r and r.endswith(":key/*")]
     if kms:
-        problem = _abac_keys_sound(stack, st, namespaces, tenant_keys)
+        problem = _keys_in_stack(stack, kms) or _abac_keys_sound(stack, st, namespaces, tenant_keys)
         if problem:
             out.append(problem)
         grant = _grant_problem(st) or _kms_admin_problem(st)
@@ -899,7 +915,8 @@ def _abac_problems(
             for r in st.resources
             if isinstance(r, str) and r.startswith("arn:aws:s3:::")
         )
-        if b.endswith(ns_mark) and ns_mark not in b[: -len(ns_mark)] and not WILDCARD.search(b[: -len(ns_mark)])
+        # a literal part before the namespace: a bucket named just `t-acme` may be anyone's, in any account
+        if b.endswith(ns_mark) and b != ns_mark and ns_mark not in b[: -len(ns_mark)] and not WILDCARD.search(b[: -len(ns_mark)])
     ]
     for ns, tenants in sorted(namespaces.items()):
         for tenant in sorted(tenants):

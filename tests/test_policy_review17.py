@@ -174,6 +174,30 @@ FOR_ALL_VALUES = [
 ]
 ATTACKS += FOR_ALL_VALUES
 
+
+def tenant_keys_of(resource: str):
+    return tenant_statement(
+        {
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": resource,
+            "Condition": {"StringEquals": {"aws:ResourceTag/meridian:namespace": NS}},
+        }
+    )
+
+
+ATTACKS += [
+    ("N08 Decrypt on key/* of any account", tenant_keys_of("arn:aws:kms:us-east-1:*:key/*"), ISOLATED),
+    ("N08 Decrypt on key/* of a foreign account", tenant_keys_of("arn:aws:kms:us-east-1:999988887777:key/*"), ISOLATED),
+    ("N12 Decrypt on key/* of every region", tenant_keys_of(f"arn:aws:kms:*:{ACCOUNT}:key/*"), ISOLATED),
+    ("N12 Decrypt on key/* of another zone's region", tenant_keys_of(f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/*"), ISOLATED),
+    (
+        "N11 objects of the bucket named just like the namespace",
+        tenant_statement({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"arn:aws:s3:::{NS}/*"}),
+        ISOLATED,
+    ),
+]
+
 TWINS = [
     ("the pin names the stack's own cluster by its full ARN", pinned(OWN_CLUSTER)),
     (
