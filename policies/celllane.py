@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ruleutil import S3_BUCKETS, Stack, UnknownValueError, Unverifiable, peek, setting_bucket
+from ruleutil import KMS_KEYS, S3_BUCKETS, Stack, UnknownValueError, Unverifiable, known, peek, setting_bucket
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 SECRET = "kubernetes:core/v1:Secret"
+# what opens a key to principals besides the key itself: a grant, or a key policy set apart from the key
+KEY_SETTINGS = ("aws:kms/grant:Grant", "aws:kms/keyPolicy:KeyPolicy")
 _AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-name suffix
 
 
@@ -101,4 +103,29 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
                     "one policy, one public access block, one lifecycle...: the last stack to write it wins)",
                 )
             )
+    out += _key_settings(stack, platform)
+    return out
+
+
+def _key_settings(stack: Stack, platform: str) -> list[tuple[str | None, Any]]:
+    """A grant or key policy of a cell on a key it does not define (its platform's tenant key, by ARN):
+    the cell's plan holds neither that key's policy nor whose data it protects, so nothing here proves
+    the grantee is limited to the key's tenant. A cell's own keys are judged with its plan."""
+    out: list[tuple[str | None, Any]] = []
+    for setting in stack.of(*KEY_SETTINGS):
+        if stack.linked(setting, "keyId", *KMS_KEYS):
+            continue
+        key = known(peek(setting.props, "keyId"))
+        kind = setting.resource_type.rsplit(":", 1)[-1]
+        if not isinstance(key, str):  # unknown at preview
+            out.append((setting.urn, Unverifiable(f"unverifiable at preview: {kind} {setting.name}'s `keyId`")))
+            continue
+        out.append(
+            (
+                setting.urn,
+                f"{kind} {setting.name} of a cell must open only the cell's own keys: it names {key!r}, no key of this "
+                f"stack (its platform {platform!r}'s? the platform's tenant keys are opened only by the platform's plan, "
+                "where the key's policy and tenant are judged)",
+            )
+        )
     return out

@@ -158,9 +158,11 @@ def literal_prefix(pattern: str) -> str:
 
 
 def negated(operator: str) -> bool:
-    """Condition operators that grant where the value does NOT match (or where the key is absent)."""
-    op = operator.split(":")[-1]
-    return "Not" in op or op.endswith("IfExists") or op == "Null"
+    """Condition operators that grant where the value does NOT match (or where the key is absent):
+    `ForAllValues:` is true when the key is absent or empty (a ListObjects without `prefix`, a key without
+    the tag), so it constrains nothing on a single-valued key (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html)."""
+    qualifier, _, op = operator.rpartition(":")
+    return "Not" in op or op.endswith("IfExists") or op == "Null" or qualifier.lower() == "forallvalues"
 
 
 # --- principals ---------------------------------------------------------------------------------

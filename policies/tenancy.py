@@ -20,6 +20,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
+from destinations import stack_accounts
 from iamdoc import (
     UNKNOWN,
     WILDCARD,
@@ -36,6 +37,7 @@ from iamdoc import (
 )
 from k8snet import ip_blocks_problem, namespace_selector_problem
 from ruleutil import (
+    AWS_PROVIDER,
     CRITICAL,
     HIGH,
     KMS_KEYS,
@@ -57,6 +59,8 @@ from ruleutil import (
     known,
     labels_of,
     peek,
+    provider_accounts,
+    resource_region,
     stack_policy,
     stack_role,
     tags_of,
@@ -555,16 +559,25 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespace
     return out
 
 
-_CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:eks:[a-z0-9-]+:\d{12}:cluster/([^*?/]+)$")
 _PIN_OPERATORS = ("arnequals", "stringequals", "arnlike", "stringlike")  # the -like ones only without a wildcard
 
 
+def _partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
 def _stack_clusters(stack: Stack) -> set[str]:
-    """Names of the EKS clusters of this stack: its clusters' and those its pod identity associations name."""
-    names = {peek(c.props, "name") for c in stack.of(EKS_CLUSTER)} | {
-        peek(a.props, "clusterName") for a in stack.of(POD_IDENTITY)
-    }
-    return {n for n in names if isinstance(n, str)}
+    """ARNs of the EKS clusters this stack defines (`aws:eks/cluster:Cluster`): partition and region from the cluster's
+    provider, account from that provider's `allowedAccountIds` (else the stack's providers'). A name some pod identity
+    association mentions is not a cluster of the stack; a cluster whose region or account is not known gives no ARN."""
+    arns = set()
+    for cluster in stack.of(EKS_CLUSTER):
+        name, region = peek(cluster.props, "name"), resource_region(cluster)
+        provider = cluster.provider
+        accounts = (provider_accounts(provider.props) if provider is not None else set()) or stack_accounts(stack)
+        if isinstance(name, str) and isinstance(region, str):
+            arns |= {f"arn:{_partition(region)}:eks:{region}:{account}:cluster/{name}" for account in accounts}
+    return arns
 
 
 def _cluster_pin_problems(stack: Stack, role: Any, what: str) -> list[Any]:
@@ -585,11 +598,11 @@ def _cluster_pin_problems(stack: Stack, role: Any, what: str) -> list[Any]:
         if any(v is UNKNOWN for vals in pins for v in vals):
             out.append(Unverifiable.at("assumeRolePolicy.Statement.Condition", "aws:SourceArn"))
             continue
-        held = [vals for vals in pins if vals and all((m := _CLUSTER_ARN.match(str(v))) and m.group(1) in clusters for v in vals)]
+        held = [vals for vals in pins if vals and all(str(v) in clusters for v in vals)]
         if not held:
             named = ", ".join(str(v) for vals in pins for v in vals) or "none"
             out.append(
-                f"{what} must pin EKS Pod Identity to the stack's own cluster(s) ({', '.join(sorted(clusters)) or 'none'}) "
+                f"{what} must pin EKS Pod Identity to the clusters the stack defines, by their full ARN ({', '.join(sorted(clusters)) or 'none'}) "
                 f"by `ArnEquals` `aws:SourceArn` = the cluster's ARN ({st.label} names {named}): otherwise a pod of any "
                 "cluster the trust admits holds it with the namespace tag that cluster sets"
             )
@@ -821,6 +834,21 @@ def _substituted(st: Statement, namespace: str) -> Statement:
     )
 
 
+def _keys_in_stack(stack: Stack, patterns: list[str]) -> str | None:
+    """`key/*` reaches keys of the account and region its ARN names: a wildcard there (or another account or
+    region than the stack's providers') takes in other accounts' keys (an attacker's: kms:Encrypt sends it
+    plaintext) or other regions', other zones' included."""
+    accounts = stack_accounts(stack)
+    regions = {resource_region(p) for p in stack.of(AWS_PROVIDER)} - {None}
+    for pattern in patterns:
+        _, _, _, region, account, *_ = pattern.split(":") + [""] * 6
+        if WILDCARD.search(account) or not account or (accounts and account not in accounts):
+            return f"reaches KMS keys ({pattern}) of an account other than the stack's ({', '.join(sorted(accounts)) or 'none pinned'})"
+        if WILDCARD.search(region) or not region or (regions and region not in regions):
+            return f"reaches KMS keys ({pattern}) of a region other than the stack's ({', '.join(sorted(regions))})"
+    return None
+
+
 def _abac_keys_sound(stack: Stack, st: Statement, namespaces: _Namespaces, tenant_keys: dict[str, Any]) -> str | None:
     """KMS through `key/*` is isolated only under `aws:ResourceTag/<T>` = the namespace variable, and
     only if every tenant key carries <T> = its own namespace and no other key a tenant namespace."""
@@ -863,7 +891,7 @@ def _abac_problems(
     out = []
     kms = [r for r in st.resources if isinstance(r, str) and ":kms:" in r and r.endswith(":key/*")]
     if kms:
-        problem = _abac_keys_sound(stack, st, namespaces, tenant_keys)
+        problem = _keys_in_stack(stack, kms) or _abac_keys_sound(stack, st, namespaces, tenant_keys)
         if problem:
             out.append(problem)
         grant = _grant_problem(st) or _kms_admin_problem(st)
@@ -887,7 +915,8 @@ def _abac_problems(
             for r in st.resources
             if isinstance(r, str) and r.startswith("arn:aws:s3:::")
         )
-        if b.endswith(ns_mark) and ns_mark not in b[: -len(ns_mark)] and not WILDCARD.search(b[: -len(ns_mark)])
+        # a literal part before the namespace: a bucket named just `t-acme` may be anyone's, in any account
+        if b.endswith(ns_mark) and b != ns_mark and ns_mark not in b[: -len(ns_mark)] and not WILDCARD.search(b[: -len(ns_mark)])
     ]
     for ns, tenants in sorted(namespaces.items()):
         for tenant in sorted(tenants):
@@ -1085,7 +1114,7 @@ tenant_role_isolated = stack_policy(
     "built from the tenant's own key, only KMS actions that use a key (encrypt, decrypt, data keys, describe; never its policy, tags, "
     "aliases or state: `kms:*` is expanded over every KMS action), with `kms:CreateGrant` only under `kms:GrantIsForAWSResource: true` (else the tenant can hand its key "
     "to any account at runtime); that a tenant role's trust admits only web identities of its own namespace, and EKS Pod Identity "
-    "only from the stack's own cluster (`ArnEquals`/`StringEquals` `aws:SourceArn` = its ARN; `aws:SourceAccount` alone admits every "
+    "only from a cluster the stack defines (`ArnEquals`/`StringEquals` `aws:SourceArn` = its full ARN: partition, the region of its provider, the providers' pinned account, its name; `aws:SourceAccount` alone admits every "
     "cluster of the account); and that an untagged role "
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
     "`kubernetes-namespace` session tag or a broker's `meridian-tenant` tag (a whole path segment, or a KMS `aws:ResourceTag` "

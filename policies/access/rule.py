@@ -381,7 +381,7 @@ tenant_data_access = stack_policy(
     "roles only the tenant role (`platformTenantRoles`), puts nothing in its platform's tenant namespaces "
     "(`platformNamespaces`) and only its tenant file (a Secret) in the service's (`platformServiceNamespaces`; all "
     "generated from the platform's stack file), and sets nothing on a bucket it does not "
-    "define (policies/celllane.py). Access is "
+    "define, nor a KMS grant or key policy on a key it does not define (policies/celllane.py). Access is "
     "decided by principalmapper's local policy simulation (AWS's evaluation logic: explicit deny, identity x boundary x session "
     "policy, resource policies, cross-account, KMS key policies, policy variables and condition operators). Chosen over "
     "policyuniverse (ARN and wildcard matching only) and parliament (lint only): of the candidates only principalmapper "
