@@ -277,6 +277,12 @@ ADMITTED: list[tuple[str, Mutation]] = [
         "a hard cap naming its role by the role's given name",
         together(
             lambda rs: find(rs, "t-acme-role")["inputs"].update(name="t-acme-runtime"),
+            # the service account's IRSA annotation follows the role's new name (else it names no role of the stack)
+            set_input(
+                "t-acme-sa",
+                "metadata.annotations",
+                {"eks.amazonaws.com/role-arn": f"arn:aws:iam::{ACCOUNT}:role/meridian/tenants/t-acme-runtime"},
+            ),
             *(
                 set_input(f"budget-tenant-{t}-cap", "definition.iamActionDefinition.roles", ["t-acme-runtime"])
                 for t in ("acme", "globex")
