@@ -177,6 +177,17 @@ def admission_policies(args: TenantAdmissionArgs) -> dict[str, dict]:
     }
 
 
+def binding_spec(policy_name: str, spec: dict) -> dict:
+    """The ValidatingAdmissionPolicyBinding spec of policy `policy_name` (spec `spec`): deny, in the
+    namespaces the policy matches (plain data: what the pack pins, through `renderedSpecs`)."""
+    match = spec["matchConstraints"].get("namespaceSelector")
+    return {
+        "policyName": policy_name,
+        "validationActions": ["Deny"],
+        **({"matchResources": {"namespaceSelector": match}} if match else {}),
+    }
+
+
 class TenantAdmission(pulumi.ComponentResource):
     """Give it the cluster's kubernetes provider (`providers={"kubernetes": ...}` on opts)."""
 
@@ -192,15 +203,10 @@ class TenantAdmission(pulumi.ComponentResource):
                 spec=spec,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            match = spec["matchConstraints"].get("namespaceSelector")
             k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
                 f"{name}-{policy_name}-binding",
                 metadata={"name": policy_name},
-                spec={
-                    "policyName": policy_name,
-                    "validationActions": ["Deny"],
-                    **({"matchResources": {"namespaceSelector": match}} if match else {}),
-                },
+                spec=binding_spec(policy_name, spec),
                 opts=pulumi.ResourceOptions(parent=policy),
             )
             self.policy_names.append(policy_name)

@@ -25,7 +25,7 @@ from components.workload import DatabaseAccess, Workload, WorkloadArgs
 from stackconfig import StackConfig
 
 # The cluster's admission backstops; the policy pack's config holds what they render
-# (runtime-backstops-enforced.requiredValidations, generated from these args).
+# (runtime-backstops-enforced.renderedSpecs, generated from these args).
 TENANT_ADMISSION = TenantAdmissionArgs(tenant_label=TENANT_LABEL, namespace_prefix=NAMESPACE_PREFIX)
 
 

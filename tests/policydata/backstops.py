@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import copy
 
-from components.admission import TenantAdmissionArgs, admission_policies
+from components.admission import TenantAdmissionArgs, admission_policies, binding_spec
 
 from .base import DELETE, DR, K8S, PRIMARY, Builder, Mutations, drop, set_input
 
 POLICIES = ("meridian-tenant-workloads", "meridian-tenant-role-bindings", "meridian-tenant-cluster-bindings")
 VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
-TENANTS = {"matchExpressions": [{"key": "meridian.io/tenant", "operator": "Exists"}]}
 # the program's own specs (their scope is what the rule compares against)
 SPECS = admission_policies(TenantAdmissionArgs(tenant_label="meridian.io/tenant", namespace_prefix="t-"))
 
@@ -34,7 +33,7 @@ def build(b: Builder) -> None:
             f"{name}-binding",
             {
                 "metadata": {"name": name},
-                "spec": {"policyName": name, "validationActions": ["Deny"], "matchResources": {"namespaceSelector": TENANTS}},
+                "spec": binding_spec(name, SPECS[name]),
             },
             region=None,
             provider=K8S,

@@ -11,7 +11,7 @@ import copy
 import json
 from collections.abc import Callable
 
-from components.admission import TenantAdmissionArgs, admission_policies
+from components.admission import TenantAdmissionArgs, admission_policies, binding_spec
 from meridian.engine.policy.catalog_examples import STACK, stack_tags, urn  # one URN and tag shape for both
 
 ACCOUNT = "123456789012"
@@ -42,8 +42,8 @@ CONFIG = {
     "runtime-backstops-enforced": {
         "ownsAccountGuardrails": True,
         "regions": [PRIMARY, DR],
-        "requiredValidations": {  # what meridian policy --write-config generates, from the program's own specs
-            name: {"variables": spec.get("variables", []), "validations": spec["validations"]}
+        "renderedSpecs": {  # what meridian policy --write-config generates, from the program's own specs
+            name: {"policy": spec, "binding": binding_spec(name, spec)}
             for name, spec in admission_policies(
                 TenantAdmissionArgs(tenant_label="meridian.io/tenant", namespace_prefix="t-")
             ).items()

@@ -29,7 +29,7 @@ INITIAL: dict[str, Any] = {
 def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """policy name -> the settings that come from the stack config (a validated StackConfig; a cell's
     platform's names from the platform's file in `project_dir`, default: the working directory)."""
-    from components.admission import admission_policies  # what the admission backstops must hold
+    from components.admission import admission_policies, binding_spec  # what the admission backstops must hold
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
     from components.keys import DELETION_WINDOW_DAYS  # every customer key's deletion window
@@ -107,9 +107,9 @@ def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, 
             # where the stack must run its own external-access analyzer: none when the account already
             # runs them (guardrails.access_analyzer: existing; preflight --online checks those)
             "regions": [cfg.regions.primary.region, cfg.regions.dr.region] if cfg.guardrails.access_analyzer == "create" else [],
-            # the CEL each admission policy renders: a policy missing one of them holds less than the pack's rules
-            "requiredValidations": {
-                name: {"variables": spec.get("variables", []), "validations": spec["validations"]}
+            # each admission policy and its binding as the program renders them: every field is pinned to these
+            "renderedSpecs": {
+                name: {"policy": spec, "binding": binding_spec(name, spec)}
                 for name, spec in admission_policies(TENANT_ADMISSION).items()
             },
         },
@@ -197,7 +197,7 @@ SOURCES: dict[tuple[str, str], str] = {
     ("eks-access-platform-roles-only", "viewPrincipals"): "cluster.viewer_role_arns",
     ("runtime-backstops-enforced", "ownsAccountGuardrails"): "owns_account_guardrails (false in a cell)",
     ("runtime-backstops-enforced", "regions"): "regions.primary.region, regions.dr.region",
-    ("runtime-backstops-enforced", "requiredValidations"): "code: components.admission",
+    ("runtime-backstops-enforced", "renderedSpecs"): "code: components.admission",
     ("provider-account-and-endpoints-in-zone", "allowedRegions"): "zone",
     ("provider-account-and-endpoints-in-zone", "accountIds"): "aws_account_id",
     ("kms-key-rotation-and-policy", "minDeletionWindowDays"): "code: components.keys",
