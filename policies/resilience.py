@@ -672,16 +672,49 @@ dr_member = stack_policy(
 TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
 
 
+# What the provider sends when a timing is absent (pulumi-aws `TargetGroupHealthCheck`: interval 30, unhealthy
+# threshold 3) and the longest timeout AWS documents as a default for the protocols a check takes
+# (CreateTargetGroup `HealthCheckTimeoutSeconds`: HTTP 6, HTTPS and TCP 10 s:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html)
+_HEALTH_DEFAULTS = {"interval": 30, "unhealthyThreshold": 3, "timeout": 10}
+
+
+def _seconds(check: Any, setting: str) -> float:
+    value = peek(check, setting)
+    if value is UNKNOWN:
+        raise unknown("healthCheck", setting)
+    return float(value) if value is not None else float(_HEALTH_DEFAULTS[setting])
+
+
+def _takes_out_problem(check: Any, rto: Any) -> str | None:
+    """Why the check takes longer than the RTO target to take a bad target out: a target failing just after a
+    passing check is seen by the next check (up to one interval later), and marked unhealthy when the
+    `unhealthyThreshold`-th consecutive check fails, at worst `timeout` after that check starts:
+    interval x unhealthyThreshold + timeout (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html)."""
+    if rto is None:
+        return None
+    interval, threshold, timeout = (_seconds(check, s) for s in ("interval", "unhealthyThreshold", "timeout"))
+    bound = interval * threshold + timeout
+    if bound <= float(rto):
+        return None
+    return (
+        f"Target group health check must take a failing target out within the RTO target {int(rto)} s: interval "
+        f"{int(interval)} x unhealthyThreshold {int(threshold)} + timeout {int(timeout)} = {int(bound)} s, during which "
+        "the load balancer keeps sending it tenants' requests"
+    )
+
+
 def check_target_group_health(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
     if str(dig(props, "targetType", default="instance")) == "lambda":
         return []  # Lambda targets are health-checked only when asked, and then by invocation
     check = dig(props, "healthCheck", default={}) or {}
     if not truthy(dig(check, "enabled", default=True)):
         return ["Target group must keep its health check enabled: the load balancer would send requests to dead targets"]
+    slow = _takes_out_problem(check, config.get("rtoTargetSeconds"))
+    out = [slow] if slow else []
     protocol = str(dig(check, "protocol", default=dig(props, "protocol", default="HTTP"))).upper()
     if protocol not in ("HTTP", "HTTPS"):
-        return []  # TCP/TLS checks only open a connection: nothing more to state
-    out = []
+        return out  # TCP/TLS checks only open a connection: nothing more to state
     path = dig(check, "path")
     if not path:
         out.append("Target group health check must name the service's health path (`healthCheck.path`), not the default `/`")
@@ -717,14 +750,33 @@ def _matcher_problem(matcher: Any) -> str | None:
 
 target_group_health = resource_policy(
     "lb-target-group-health-checked",
-    what="Checks that every load balancer target group (except Lambda) keeps its health check on, and that HTTP(S) checks name the service's health path and the status that counts as healthy, only codes within 200-399",
-    why="Weighted rollouts and failover rest on the load balancer taking unready pods out: the default check (`/`, any 2xx-3xx) passes a pod whose database is gone, and a disabled check sends tenants' requests to dead targets.",
+    what="Checks that every load balancer target group (except Lambda) keeps its health check on, that it takes a failing "
+    "target out within the stack's RTO target (`interval` x `unhealthyThreshold` + `timeout`, absent settings at the "
+    "provider's defaults 30 x 3 and the longest documented default timeout, 10 s, at most `rtoTargetSeconds`), and "
+    "that HTTP(S) checks name the service's health path and the status that counts as healthy, only codes within 200-399",
+    why="Weighted rollouts and failover rest on the load balancer taking unready pods out: the default check (`/`, any "
+    "2xx-3xx) passes a pod whose database is gone, a disabled check sends tenants' requests to dead targets, and a slow "
+    "one keeps sending them for as long as it takes to notice. The bound is the RTO target (failover.rto_target_s), not "
+    "the Route 53 detection time: a bad target in a region whose other targets still answer is a failure Route 53's "
+    "regional check never sees, so only the target group's own check ends it, and it must end within the same "
+    "promise the stack makes for a whole region (at the shipped 10 x 2 + 5 = 25 s against 60 s).",
     types=list(TARGET_GROUPS),
     check=check_target_group_health,
     severity=HIGH,
-    remediation='Set `health_check={"enabled": True, "path": "/healthz", "matcher": "200", ...}` (components.ingress does).',
-    limits="That the named health path really checks the service's dependencies is the service's; the thresholds are not judged, "
-    "nor a gRPC matcher's codes (`protocolVersion` GRPC).",
+    config={
+        "rtoTargetSeconds": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "a failing target is taken out within this (generated: failover.rto_target_s)",
+        }
+    },
+    required=["rtoTargetSeconds"],
+    remediation='Set `health_check={"enabled": True, "path": "/healthz", "matcher": "200", "interval": 10, "timeout": 5, '
+    '"unhealthy_threshold": 2, ...}` (components.ingress does).',
+    limits="That the named health path really checks the service's dependencies is the service's; a gRPC matcher's codes "
+    "(`protocolVersion` GRPC) are not judged. The bound is the worst case of the documented check cycle; the load "
+    "balancer's own health-check nodes are several and independent, which only shortens it. Connections already open "
+    "to a target marked unhealthy are the service's to drain (`deregistration_delay`).",
     tags=["resilience", "network"],
 )
 

@@ -262,8 +262,10 @@ def test_bad_config_lists_every_problem(pack):
     with pytest.raises(BadInput) as err:
         effective_config(pack.info, bad, "policies/config/x.json")
     text = str(err.value)
-    # five in the file, and the five residency rules left without their required `allowedRegions`
-    assert text.startswith("policies/config/x.json: invalid policy config (10 problems)")
+    # five in the file, the five residency rules left without their required `allowedRegions`, and the
+    # target group rule without the RTO target it bounds a health check by
+    assert text.startswith("policies/config/x.json: invalid policy config (11 problems)")
+    assert "lb-target-group-health-checked.rtoTargetSeconds: required setting is missing" in text
     assert "provider-account-and-endpoints-in-zone.allowedRegions: required setting is missing" in text
     assert "aws-data-path-destination-in-zone.allowedRegions: required setting is missing" in text
     assert "aws-resource-region-allowed.allowedRegions: required setting is missing" in text

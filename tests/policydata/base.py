@@ -33,6 +33,7 @@ CONFIG = {
     "rds-database-dr-member": {"drRegion": DR},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
     "route53-failover-record-ready": {"drRegion": DR, "rtoTargetSeconds": 60, "propagationMarginSeconds": 10},
+    "lb-target-group-health-checked": {"rtoTargetSeconds": 60},
     "resource-policy-principals-in-account": {"accountIds": [ACCOUNT], "organizationIds": ["o-meridian123"]},
     "backup-vault-lock-enabled": {"minRetentionDays": 14, "lockMode": "compliance"},
     "backup-plan-coverage": {"minRetentionDays": 35},

@@ -24,6 +24,7 @@ SETTINGS: dict[str, dict] = {
     "rds-database-dr-member": {"drRegion": "us-west-2"},
     "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
     "route53-failover-record-ready": {"drRegion": "us-west-2", "rtoTargetSeconds": 60, "propagationMarginSeconds": 10},
+    "lb-target-group-health-checked": {"rtoTargetSeconds": 60},
     "resource-policy-principals-in-account": {"accountIds": ["123456789012"]},
     "backup-vault-lock-enabled": {"minRetentionDays": 14, "lockMode": "compliance"},
     "budgets-limit-and-cap-enforced": {"stackCapUsd": 5000},
