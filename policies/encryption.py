@@ -160,6 +160,11 @@ _TLS_PARAMS = {
 # Aurora PostgreSQL from 17 (0 on 16 and older; "Securing Aurora PostgreSQL data with SSL/TLS",
 # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Security.html). MySQL and
 # MariaDB groups are taken as leaving require_secure_transport off.
+# In Aurora both are cluster-level parameters, set in the DB cluster parameter group: a DB (instance)
+# parameter group of an `aurora-*` family cannot hold them, so only cluster groups are judged there
+# (Aurora PostgreSQL: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Security.html,
+# "require SSL/TLS for connections to your DB cluster" by rds.force_ssl: https://repost.aws/knowledge-center/aurora-postgresql-ssl-certificates;
+# Aurora MySQL: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Security.html).
 _TLS_BY_DEFAULT_FROM = {"postgres": 15, "aurora-postgresql": 17}
 _FAMILY = re.compile(r"^(?P<engine>aurora-postgresql|postgres|aurora-mysql|mysql|mariadb)(?P<major>\d+)")
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
@@ -278,6 +283,8 @@ def check_rds_tls_required(resources: list[Any], _config: dict) -> list[tuple[st
     stack = Stack(resources)
 
     def judge_group(group: Any) -> list[tuple[str | None, str]]:
+        if group.resource_type == PARAMETER_GROUP and str(dig(group.props, "family", default="")).startswith("aurora"):
+            return []  # an Aurora cluster's TLS parameter is in its cluster parameter group (judged as the cluster's)
         problem = _group_tls_problem(group.props)
         return [(group.urn, problem)] if problem else []
 
@@ -292,8 +299,9 @@ def check_rds_tls_required(resources: list[Any], _config: dict) -> list[tuple[st
 
 rds_tls_required = stack_policy(
     "rds-parameter-group-tls-required",
-    what="Checks that every RDS / Aurora parameter group for PostgreSQL forces TLS (`rds.force_ssl` 1, set or its family's "
-    "default; MySQL / MariaDB: `require_secure_transport`), and that every Aurora / RDS cluster and RDS instance uses a "
+    what="Checks that every RDS parameter group and every Aurora cluster parameter group for PostgreSQL forces TLS "
+    "(`rds.force_ssl` 1, set or its family's default; MySQL / MariaDB: `require_secure_transport`), and that every Aurora / "
+    "RDS cluster and RDS instance uses a "
     "group that does: the group of this stack it names in its own region (by name, prefix, Pulumi auto-name or, where "
     "the name is unknown at preview, its link), or an engine default group that forces TLS (RDS for PostgreSQL 15 and "
     "later, Aurora PostgreSQL 17 and later)",
@@ -305,8 +313,10 @@ rds_tls_required = stack_policy(
     "in each database's `db_cluster_parameter_group_name` / `parameter_group_name`, and use `sslmode=verify-full` in clients.",
     limits="A group named that the stack does not define (in the database's region) is an advisory naming it, never a pass; "
     "the engine defaults are AWS's documented ones (RDS for PostgreSQL: rds.force_ssl 1 from 15; Aurora PostgreSQL: from 17); "
-    "MySQL and MariaDB default groups are taken as not forcing TLS. An Aurora cluster instance's own DB parameter group "
-    "is not read (rds.force_ssl is a cluster-level parameter in Aurora). A same-region read replica naming no group "
+    "MySQL and MariaDB default groups are taken as not forcing TLS. A DB (instance) parameter group of an `aurora-*` "
+    "family is not judged, nor the one an Aurora cluster instance names: in Aurora `rds.force_ssl` and "
+    "`require_secure_transport` are cluster-level parameters, held by the cluster's parameter group (judged), and AWS "
+    "refuses them in an instance group. A same-region read replica naming no group "
     "takes its source's (judged there) where AWS would; it is judged here by its engine's default. Client certificate "
     "verification is the clients'.",
     tags=["encryption", "transit"],
