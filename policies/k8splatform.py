@@ -405,14 +405,29 @@ AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
 _READ_VERBS = {"get", "list", "watch"}
+AGGREGATE_TO_VIEW = "rbac.authorization.k8s.io/aggregate-to-view"
+# subresources whose `get` does more than read an object: exec, attach and the proxies by a websocket or HTTP
+# upgrade into a pod or a node's kubelet, a port forward; `view` itself holds none of them
+# (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#user-facing-roles)
+_NOT_READS = {
+    "nodes/proxy",
+    "pods/exec",
+    "pods/attach",
+    "pods/portforward",
+    "pods/proxy",
+    "pods/ephemeralcontainers",
+    "services/proxy",
+    "serviceaccounts/token",
+}
 
 
 def _reads_only(role: Any) -> bool:
     """A ClusterRole whose own rules only read (get, list, watch) named resources other than Secrets, and
-    that aggregates nothing itself (its rules are what it adds): aggregated into `view`/`edit`/`admin`, it
-    adds reads of the kind those roles hold, within each binding's own scope (the usual way a custom
-    resource becomes readable). Not `*` (Secrets with it), not a subresource (`get` of `pods/exec`,
-    `pods/attach` or `nodes/proxy` runs code through the websocket upgrade)."""
+    that aggregates nothing itself (its rules are what it adds): aggregated into `view`, it adds reads of
+    the kind `view` holds, within each binding's own scope (the usual way a custom resource becomes
+    readable; `view` reaches `edit` and `admin` through their own aggregation). Not `*` or a wildcard
+    subresource (Secrets with it), not a subresource whose `get` reaches into a pod or a node
+    (`_NOT_READS`)."""
     if peek(role.props, "aggregationRule") is not None:
         return False
     rules = known(peek(role.props, "rules", default=[]))
@@ -422,7 +437,9 @@ def _reads_only(role: Any) -> bool:
         if not isinstance(rule, dict) or rule.get("nonResourceURLs"):
             return False
         verbs, names = set(map(str, rule.get("verbs") or [])), set(map(str, rule.get("resources") or []))
-        if not verbs <= _READ_VERBS or not names or "secrets" in names or any("*" in n or "/" in n for n in names):
+        if not verbs <= _READ_VERBS or not names or any("*" in n or n.split("/")[0] == "secrets" for n in names):
+            return False
+        if names & _NOT_READS:
             return False
     return True
 
@@ -463,7 +480,7 @@ def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str
         if r.resource_type == CLUSTER_ROLE:
             labels = labels_of(r.props)
             widened = sorted(k for k, v in labels.items() if k.startswith(AGGREGATE) and str(v).lower() == "true")
-            if not widened or _reads_only(r):
+            if not widened or (widened == [AGGREGATE_TO_VIEW] and _reads_only(r)):
                 return []
             message = (
                 f"ClusterRole {r.name} must not aggregate into other roles ({', '.join(widened)}): its rules then "
@@ -496,25 +513,32 @@ rbac_scoped = stack_policy(
     "service accounts (`ServiceAccount` subjects, their `system:serviceaccount:<ns>:<name>` usernames as `User`, or the "
     "`system:serviceaccounts:<ns>` group), that no binding grants "
     "to `system:authenticated`, `system:unauthenticated`, `system:serviceaccounts` or `system:anonymous`, and that no "
-    "ClusterRole aggregates into other roles (`rbac.authorization.k8s.io/aggregate-to-*` labels) unless it only reads "
-    "(get, list, watch) named resources other than Secrets and their subresources, aggregating nothing itself",
+    "ClusterRole aggregates into other roles (`rbac.authorization.k8s.io/aggregate-to-*` labels) unless it aggregates "
+    "into `view` alone and only reads (get, list, watch) named resources other than Secrets, with no wildcard and no "
+    "subresource whose `get` reaches into a pod or a node (`nodes/proxy`, `pods/exec`, `pods/attach`, `pods/portforward`, "
+    "`pods/proxy`, `services/proxy`, ...), aggregating nothing itself",
     why="A binding across namespaces hands one namespace's Secrets, pods and service accounts to another namespace's "
     "workloads, a cluster-wide binding hands every tenant's namespace to one tenant, and a ClusterRole aggregated into "
-    "`view`/`edit`/`admin` silently widens every existing binding of them (a read-only one only by reads those roles "
-    "already hold, within each binding's scope).",
+    "`view`/`edit`/`admin` silently widens every existing binding of them (a read-only one into `view` only by reads of "
+    "the kind `view` holds, within each binding's scope; `edit` and `admin` take it through `view`, so a label into "
+    "them is needed only by rules that write).",
     reads=[ROLE_BINDING, CLUSTER_ROLE_BINDING, CLUSTER_ROLE],
     check=check_rbac,
     severity=CRITICAL,
     config={"tenantLabel": _TENANCY["tenantLabel"]},
     remediation="Bind a role in the namespace of the service accounts that need it; give tenants nothing cluster-wide; "
-    "name a service account or its namespace's group, never the cluster-wide groups; write a ClusterRole's rules "
-    "out instead of aggregating it.",
+    "name a service account or its namespace's group, never the cluster-wide groups; label a read-only ClusterRole "
+    "`aggregate-to-view` alone, and write any other ClusterRole's rules out (bind it) instead of aggregating it.",
     limits="The role's rules are not weighed: a binding inside one namespace may grant anything in it (whether it lets "
     "a subject create pods and so take the namespace's pod identities is tenant-data-access's). Users and groups "
     "outside tenant namespaces are the cluster's operators, mapped by EKS access entries, and are not judged here. A "
     "ClusterRoleBinding to service accounts of namespaces that are not tenants' (the platform's, controllers') is "
     "allowed. Bindings installed by Helm charts or controllers are not in the plan; the admission policies "
-    "(runtime-backstops-enforced) hold tenant namespaces to the same subjects at runtime.",
+    "(runtime-backstops-enforced) hold tenant namespaces to the same subjects at runtime. A read-only role "
+    "aggregated into `view` is refused when it also carries an `edit`/`admin` label (documented strictness: harmless "
+    "for reads, as `view` flows into both, but those labels are how writes reach them, so the pack keeps one narrow "
+    "door); a role read-only by its verbs is trusted to add nothing beyond reads of objects of the kind `view` holds "
+    "(a custom resource that itself carries credentials is the operator's to keep out of `view`).",
     tags=["tenancy", "kubernetes"],
 )
 

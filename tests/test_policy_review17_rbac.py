@@ -229,12 +229,12 @@ def test_a_backstop_whose_binding_takes_parameters_is_not_counted_as_armed(judge
 # --- read-only ClusterRoles aggregated into view (L28) ---------------------------------------------
 
 SCOPED = "k8s-rbac-binding-scoped"
-TO_VIEW = {"rbac.authorization.k8s.io/aggregate-to-view": "true", "rbac.authorization.k8s.io/aggregate-to-edit": "true"}
+TO_VIEW = {"rbac.authorization.k8s.io/aggregate-to-view": "true"}
 READ_WIDGETS = {"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get", "list", "watch"]}
 
 
 def aggregated(rules, **extra):
-    """A ClusterRole labelled to aggregate into view and edit (no binding of its own)."""
+    """A ClusterRole labelled to aggregate into view (no binding of its own)."""
     body = {"metadata": {"name": "widget-reader", "labels": TO_VIEW}, "rules": rules, **extra}
     return lambda resources: resources.append(rbac("ClusterRole", "widget-reader", body))
 
