@@ -679,11 +679,15 @@ TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGr
 _HEALTH_DEFAULTS = {"interval": 30, "unhealthyThreshold": 3, "timeout": 10}
 
 
-def _seconds(check: Any, setting: str) -> float:
+def _seconds(check: Any, setting: str) -> float | None:
+    """A timing setting of the health check (its default when absent), None when it is no number."""
     value = peek(check, setting)
     if value is UNKNOWN:
         raise unknown("healthCheck", setting)
-    return float(value) if value is not None else float(_HEALTH_DEFAULTS[setting])
+    try:
+        return float(value) if value is not None else float(_HEALTH_DEFAULTS[setting])
+    except (TypeError, ValueError):
+        return None
 
 
 def _takes_out_problem(check: Any, rto: Any) -> str | None:
@@ -694,6 +698,11 @@ def _takes_out_problem(check: Any, rto: Any) -> str | None:
     if rto is None:
         return None
     interval, threshold, timeout = (_seconds(check, s) for s in ("interval", "unhealthyThreshold", "timeout"))
+    if interval is None or threshold is None or timeout is None:
+        return (
+            "Target group health check must give `interval`, `unhealthyThreshold` and `timeout` as numbers: how long a "
+            "failing target keeps its traffic cannot be told"
+        )
     bound = interval * threshold + timeout
     if bound <= float(rto):
         return None

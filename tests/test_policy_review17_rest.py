@@ -57,6 +57,11 @@ def test_a_target_group_slower_than_the_rto_target_to_take_out_a_bad_target_is_a
     assert any(f"= {seconds} s" in v.message and "60 s" in v.message for v in hits), [v.message for v in hits]
 
 
+def test_a_health_check_timing_that_is_no_number_is_a_mandatory_violation_not_a_crash(judge):
+    found = [v for v in judge(health_check(unhealthyThreshold="often")) if v.policy == HEALTH]
+    assert [v.level for v in found] == ["mandatory"] and "as numbers" in found[0].message, found
+
+
 def test_the_health_check_timing_unknown_at_preview_is_an_advisory_naming_it(judge):
     found = [v for v in judge(health_check(interval=UNKNOWN)) if v.policy == HEALTH]
     assert [v.level for v in found] == ["advisory"] and "healthCheck.interval" in found[0].message, found
