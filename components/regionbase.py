@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs
+from components.naming import cluster_name
 from components.network import RegionNetwork, RegionNetworkArgs
 from stackconfig import ClusterSettings, NetworkSettings, RegionSpec
 
@@ -65,7 +66,7 @@ def compose_base(
         ),
         opts=regional,
     )
-    eks = Cluster(f"{stack}-{spec.region}-eks", cluster_args(spec, net, cluster, node_tags), opts=regional)
+    eks = Cluster(cluster_name(stack, spec.region), cluster_args(spec, net, cluster, node_tags), opts=regional)
     return RegionBase(role=role, spec=spec, provider=provider, network=net, cluster=eks)
 
 

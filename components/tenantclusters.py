@@ -21,17 +21,13 @@ import pulumi
 
 from components.admission import TenantAdmission
 from components.cluster import Cluster
+from components.naming import cluster_name
 from components.region import TENANT_ADMISSION
 from components.regionbase import RegionBase, Role, cluster_args
 from stackconfig import ClusterSettings
 
 TenantPairs = Mapping[int, Mapping[Role, Cluster]]
 """Pair k (>= 1) -> its cluster in each region role."""
-
-
-def tenant_cluster_name(stack: str, region: str, pair: int) -> str:
-    """Pair k's cluster in a region (the region's own, pair 0, is `<stack>-<region>-eks`)."""
-    return f"{stack}-{region}-eks-{pair}"
 
 
 def compose_tenant_pairs(
@@ -49,7 +45,7 @@ def compose_tenant_pairs(
         out[k] = {}
         for role, base in bases.items():
             eks = Cluster(
-                tenant_cluster_name(stack, base.region, k),
+                cluster_name(stack, base.region, k),
                 cluster_args(base.spec, base.network, cluster, node_tags[role]),
                 opts=pulumi.ResourceOptions(providers={"aws": base.provider}),
             )

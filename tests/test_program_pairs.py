@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import full_project_copy
+from .helpers import full_project_copy, run_meridian
 from .test_program_cells import _previews, associations_per_cluster
 
 CELL = "us-cell-002"  # on pair 1; us-cell-001 (the repository's) stays on pair 0
@@ -38,8 +38,13 @@ def _zone_with_a_pair(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pair_plans(tmp_path_factory) -> dict[str, dict]:
-    return _previews(_zone_with_a_pair(tmp_path_factory.mktemp("pairs")), "us", CELL)
+def pair_project(tmp_path_factory) -> Path:
+    return _zone_with_a_pair(tmp_path_factory.mktemp("pairs"))
+
+
+@pytest.fixture(scope="module")
+def pair_plans(pair_project) -> dict[str, dict]:
+    return _previews(pair_project, "us", CELL)
 
 
 def _of(plan: dict, token: str) -> list[dict]:
@@ -159,3 +164,19 @@ def test_the_platform_associates_what_the_zone_check_counts_on_a_pair(pair_plans
     for region in REGIONS:
         assert per_cluster[f"us-{region}-eks"] == inline + PLATFORM_POD_IDENTITY_ASSOCIATIONS
         assert per_cluster[f"us-{region}-eks-1"] == PAIR_POD_IDENTITY_ASSOCIATIONS
+
+
+def test_the_zone_with_a_pair_passes_the_pack(pair_project, tmp_path):
+    """The real pack judges the platform with its pair clusters and the cell on the pair, each alone and
+    beside the platform (the zone's preview): no mandatory finding. The cell's generated policy config
+    names its pair's clusters, the only ones its associations may be on (policies/celllane.py)."""
+    res = run_meridian("policy", "--stack", CELL, "--write-config", cwd=pair_project)
+    assert res.code == 0, res
+    config = json.loads((pair_project / "policies" / "config" / f"{CELL}.json").read_text())
+    assert config["tenant-data-access"]["platformClusters"] == [f"us-{r}-eks-1" for r in REGIONS]
+    res = run_meridian("preview", "--zone", "us", "--json", str(tmp_path), cwd=pair_project, timeout=900)
+    assert res.code == 0, res
+    index = json.loads((tmp_path / "zone.json").read_text())
+    verdicts = {s["stack"]: (s["policy_evaluated"], s["violations"]["mandatory"]) for s in index["stacks"]}
+    assert verdicts == {"us": (True, 0), "us-cell-001": (True, 0), CELL: (True, 0)}, verdicts
+    assert index["zone_problems"] == []
