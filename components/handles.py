@@ -122,6 +122,7 @@ class CellHandles:
                     for k in pairs
                 }
                 for role in ROLES
-                if pairs
-            },
+            }
+            if pairs
+            else {},
         )
