@@ -11,13 +11,14 @@ import pulumi_aws as aws
 
 from components.apikeys import TenantApiKeys, TenantApiKeysArgs
 from components.cell import CELL_HANDLES, compose_cell, platform_reference
-from components.handles import CellHandles
+from components.handles import CellHandles, ClusterHandles
 from components.oversight import compose_alerts, compose_cost_caps, compose_guardrails
 from components.recovery import SILOS, compose_disaster_recovery, compose_failover
 from components.region import Region, compose_region, region_outputs
 from components.regionbase import RegionBase, Role, compose_base
 from components.shared import compose_database, compose_domain, compose_registry, schedule_rotation
 from components.tagging import ProviderSettings, configure_providers, regional_provider
+from components.tenantclusters import compose_tenant_pairs, pair_clusters
 from stackconfig import ConfigError, from_engine
 
 stack = pulumi.get_stack()
@@ -49,7 +50,22 @@ def platform_stack() -> None:
         )
         for role, spec in cfg.regions.both
     }
-    database = compose_database(stack, cfg.database, bases, backup_retention_days=cfg.dr.backup_retention_days)
+    # The tenant cluster pairs' clusters (none unless cells.cluster_pairs lists some): their cells' tenants run there.
+    pairs = compose_tenant_pairs(
+        stack,
+        len(cfg.cells.cluster_pairs),
+        bases,
+        cluster=cfg.cluster,
+        node_tags={role: provider_settings.tags(spec.region) for role, spec in cfg.regions.both},
+    )
+    tenant_clusters = {role: pair_clusters(pairs, role) for role in bases}
+    database = compose_database(
+        stack,
+        cfg.database,
+        bases,
+        backup_retention_days=cfg.dr.backup_retention_days,
+        tenant_clusters=tenant_clusters,
+    )
     domain = compose_domain(stack, cfg.failover, bases)
     registry = compose_registry(stack, cfg.workload.repository, bases, force_delete=cfg.force_delete)
     api_keys = TenantApiKeys(f"{stack}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
@@ -66,6 +82,7 @@ def platform_stack() -> None:
             registry=registry,
             api_keys=api_keys,
             account_id=account_id,
+            tenant_clusters=tenant_clusters[role],
         )
         for role, base in bases.items()
     }
@@ -131,6 +148,7 @@ def platform_stack() -> None:
             regions={role: region.tenancy.handles for role, region in regions.items()},
             budget_alerts_topic_arn=cost_caps.alert_topic_arn,
             silo_replication_role_arn=disaster_recovery.shared_role_arns[SILOS],
+            tenant_clusters={role: {k: ClusterHandles.of(pairs[k][role]) for k in sorted(pairs)} for role in bases},
         )
         pulumi.export(CELL_HANDLES, handles.exported())
 
@@ -143,8 +161,9 @@ def cell_stack(platform: str) -> None:
         )
     )
     providers = {role: regional_provider(spec.region) for role, spec in cfg.regions.both}
-    handles = CellHandles.read(platform_reference(stack, platform).require_output(CELL_HANDLES))
-    cell = compose_cell(stack, cfg, handles, providers)
+    pair = cfg.cells.pair_of(stack)  # the tenant cluster pair its tenants run on (0: the platform's own clusters)
+    handles = CellHandles.read(platform_reference(stack, platform).require_output(CELL_HANDLES), [pair] if pair else [])
+    cell = compose_cell(stack, cfg, handles, providers, pair=pair)
     pulumi.export("zone", cfg.zone)
     pulumi.export("platform", platform)
     pulumi.export(

@@ -2,7 +2,9 @@
 
 Per region, the cell builds the kubernetes provider of the platform's cluster (components.cluster's
 own function, from the exported name, endpoint and CA), each tenant's slice (the platform's
-composition: components.tenancy) and the cell's tenant file for the platform's service; once for
+composition: components.tenancy) and the cell's tenant file for the platform's service. A cell on a
+tenant cluster pair (`cells.cluster_pairs`, components.tenantclusters) builds a second provider, of
+its pair's cluster, for its tenants' slices; the tenant file stays on the platform's cluster. Once for
 the pair, its tenants' API keys, their budgets (the platform's cap enforcer reconciles them) and
 each silo tenant's replication through the platform's shared silo role.
 
@@ -30,7 +32,7 @@ import pulumi_kubernetes as k8s
 from components.apikeys import TenantApiKeys, TenantApiKeysArgs
 from components.cluster import ClusterAccess, cluster_provider
 from components.dr import DISASTER_RECOVERY_TYPE, ReplicationSettings, replicate_bucket
-from components.handles import CellHandles
+from components.handles import CellHandles, on_cluster
 from components.oversight import compose_cell_budgets
 from components.recovery import disaster_recovery_name, silo_pairs
 from components.regionbase import Role
@@ -62,19 +64,32 @@ class Cell:
     budget_names: Mapping[str, pulumi.Output[str]]
 
 
-def compose_cell(stack: str, cfg: StackConfig, handles: CellHandles, providers: Mapping[Role, aws.Provider]) -> Cell:
-    """The cell's tenants in both regions of its platform, on `handles` (its platform's, read)."""
+def compose_cell(
+    stack: str, cfg: StackConfig, handles: CellHandles, providers: Mapping[Role, aws.Provider], *, pair: int = 0
+) -> Cell:
+    """The cell's tenants in both regions of its platform, on `handles` (its platform's, read): on the
+    platform's own clusters (pair 0), or on tenant cluster pair `pair`'s, with the tenant file still on
+    the platform's own cluster, where the service mounts it."""
     assert cfg.platform is not None, "a cell's config names its platform"
     platform = cfg.platform
     api_keys = TenantApiKeys(f"{platform}-api-keys", TenantApiKeysArgs(tenant_ids=[t.id for t in cfg.tenants]))
     regions: dict[Role, CellRegion] = {}
     for role, spec in cfg.regions.both:
         region, h = spec.region, handles.regions[role]
+        # the service's cluster (the platform's own): its provider keeps its name wherever the tenants run,
+        # so moving the cell between pairs never touches the tenant file
         k8s_provider = cluster_provider(
             f"{stack}-{region}-k8s",
             ClusterAccess(region=region, cluster_name=h.cluster_name, endpoint=h.cluster_endpoint, ca_data=h.cluster_ca_data),
             secrets_mutable=True,  # the tenant file is mounted by its fixed name: updated in place, never deleted and created
         )
+        tenants_provider = k8s_provider
+        if pair:
+            h = on_cluster(h, handles.tenant_clusters[role][pair])
+            tenants_provider = cluster_provider(
+                f"{stack}-{region}-tenants-k8s",
+                ClusterAccess(region=region, cluster_name=h.cluster_name, endpoint=h.cluster_endpoint, ca_data=h.cluster_ca_data),
+            )
         slices = compose_tenant_slices(
             platform,  # the zone's names: a tenant's slice is the same in any of its stacks
             cfg,
@@ -85,7 +100,7 @@ def compose_cell(stack: str, cfg: StackConfig, handles: CellHandles, providers: 
                 plan_subnets(str(spec.cidr), cfg.network.az_count)["data"]
             ),  # as the platform's network carves them
             vpc_cidr=str(spec.cidr),
-            opts=pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": k8s_provider}),
+            opts=pulumi.ResourceOptions(providers={"aws": providers[role], "kubernetes": tenants_provider}),
         )
         tenant_file = tenant_file_secret(
             f"{stack}-{region}-tenant-file",

@@ -52,6 +52,9 @@ class DatabaseRegion:
     data_subnet_ids: Sequence[pulumi.Input[str]]
     client_security_group_id: pulumi.Input[str]
     """Security group of the cluster nodes: admitted on the database port (with the rotation function's)."""
+    tenant_client_security_group_ids: Sequence[pulumi.Input[str]] = ()
+    """The nodes' security groups of the region's tenant cluster pairs (pair k at index k - 1): admitted
+    too, as tenant namespaces' network policies admit the data tier on every cluster."""
     cidr: str
     """The VPC's range: where the rotation function may connect (the database, the Secrets Manager endpoint)."""
 
@@ -204,6 +207,7 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             else None
         )
         sources = {"EKS nodes": side.client_security_group_id}
+        sources |= {f"EKS nodes of tenant cluster pair {k}": sg for k, sg in enumerate(side.tenant_client_security_group_ids, 1)}
         if rotation_sg is not None:
             sources["the password rotation function"] = rotation_sg.id
         security_group = aws.ec2.SecurityGroup(

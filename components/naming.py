@@ -84,3 +84,9 @@ def tenant_role_name(stack: str, region: str) -> str:
     TenantIdentity `<stack>-<region>-tenant-identity`, whose role is `<that>-role`); AWS's name is it
     plus Pulumi's auto-name suffix. A cell's policy config lists these as the only roles its tenants may get."""
     return f"{stack}-{region}-tenant-identity-role"
+
+
+def cluster_name(stack: str, region: str, pair: int = 0) -> str:
+    """A region's EKS cluster: its own (pair 0, where the service runs) or tenant cluster pair k's
+    (components.tenantclusters); also the Cluster component's name, which names its children."""
+    return f"{stack}-{region}-eks" if pair == 0 else f"{stack}-{region}-eks-{pair}"

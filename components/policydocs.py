@@ -46,8 +46,9 @@ def managed_policy_arn(name: str) -> str:
     return f"arn:aws:iam::aws:policy/{name}"
 
 
-def pod_identity_trust(account_id: str, cluster_arn: str) -> dict:
-    """The trust statement: EKS Pod Identity, for this account and this cluster, may assume (and tag) the role."""
+def pod_identity_trust(account_id: str, cluster_arn: str | list[str]) -> dict:
+    """The trust statement: EKS Pod Identity, for this account and this cluster (or these: any of a
+    list), may assume (and tag) the role."""
     return {
         "Sid": "EksPodIdentity",
         "Effect": "Allow",

@@ -7,12 +7,14 @@ Plain functions over the components, no component of their own (see components.r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 
 from components.admission import TenantAdmission, TenantAdmissionArgs
 from components.apikeys import TenantApiKeys
+from components.cluster import Cluster
 from components.database import ReplicatedDatabase
 from components.ingress import RegionIngress, RegionIngressArgs
 from components.lbcontroller import LoadBalancerController, LoadBalancerControllerArgs
@@ -49,11 +51,13 @@ def compose_region(
     registry: ImageRegistry,
     api_keys: TenantApiKeys,
     account_id: pulumi.Output[str],
+    tenant_clusters: Sequence[Cluster] = (),
 ) -> Region:
     """The region's tenancy, front door and workload; the database, certificate, registry and keys
-    are the pair's (components.shared)."""
+    are the pair's (components.shared). `tenant_clusters`: the region's tenant cluster pairs' clusters
+    (components.tenantclusters), whose pods the tenant role admits."""
     role, region, cluster, network = base.role, base.region, base.cluster, base.network
-    tenancy = compose_tenancy(stack, cfg, base, database=database, account_id=account_id)
+    tenancy = compose_tenancy(stack, cfg, base, database=database, account_id=account_id, tenant_clusters=tenant_clusters)
     # the cluster holds tenant namespaces to the pack's Kubernetes rules at runtime, whoever applies what
     TenantAdmission(
         f"{stack}-{region}-admission",

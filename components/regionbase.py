@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import Cluster, ClusterArgs
+from components.naming import cluster_name
 from components.network import RegionNetwork, RegionNetworkArgs
 from stackconfig import ClusterSettings, NetworkSettings, RegionSpec
 
@@ -65,26 +66,28 @@ def compose_base(
         ),
         opts=regional,
     )
-    eks = Cluster(
-        f"{stack}-{spec.region}-eks",
-        ClusterArgs(
-            region=spec.region,
-            private_subnet_ids=net.private_subnet_ids,
-            version=cluster.version,
-            node_instance_types=cluster.node_instance_types,
-            node_ami_type=cluster.node_ami_type,
-            node_min=cluster.node_min,
-            node_desired=cluster.node_desired,
-            node_max=cluster.node_max,
-            vpc_id=net.vpc_id,
-            api_access=cluster.api_access,
-            public_access_cidrs=[str(c) for c in cluster.public_access_cidrs],
-            runner_cidrs=[str(c) for c in cluster.runner_cidrs],
-            deploy_role_arn=cluster.deploy_role_arn,
-            operator_role_arns=cluster.operator_role_arns,
-            viewer_role_arns=cluster.viewer_role_arns,
-            node_tags=node_tags,
-        ),
-        opts=regional,
-    )
+    eks = Cluster(cluster_name(stack, spec.region), cluster_args(spec, net, cluster, node_tags), opts=regional)
     return RegionBase(role=role, spec=spec, provider=provider, network=net, cluster=eks)
+
+
+def cluster_args(spec: RegionSpec, network: RegionNetwork, cluster: ClusterSettings, node_tags: Mapping[str, str]) -> ClusterArgs:
+    """A cluster of the region on its private subnets, as the stack's cluster settings say: the
+    region's own and each tenant cluster pair's (components.tenantclusters) alike."""
+    return ClusterArgs(
+        region=spec.region,
+        private_subnet_ids=network.private_subnet_ids,
+        version=cluster.version,
+        node_instance_types=cluster.node_instance_types,
+        node_ami_type=cluster.node_ami_type,
+        node_min=cluster.node_min,
+        node_desired=cluster.node_desired,
+        node_max=cluster.node_max,
+        vpc_id=network.vpc_id,
+        api_access=cluster.api_access,
+        public_access_cidrs=[str(c) for c in cluster.public_access_cidrs],
+        runner_cidrs=[str(c) for c in cluster.runner_cidrs],
+        deploy_role_arn=cluster.deploy_role_arn,
+        operator_role_arns=cluster.operator_role_arns,
+        viewer_role_arns=cluster.viewer_role_arns,
+        node_tags=node_tags,
+    )

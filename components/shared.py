@@ -6,11 +6,12 @@ Plain functions over the components, no component of their own (see components.r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 
 from components.apidomain import ApiDomain, ApiDomainArgs
+from components.cluster import Cluster
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.regionbase import RegionBase, Role
 from components.registry import ImageRegistry, ImageRegistryArgs, RegionRegistry
@@ -19,7 +20,12 @@ from stackconfig import DatabaseSettings, FailoverSettings
 
 
 def compose_database(
-    stack: str, settings: DatabaseSettings, bases: Mapping[Role, RegionBase], *, backup_retention_days: int
+    stack: str,
+    settings: DatabaseSettings,
+    bases: Mapping[Role, RegionBase],
+    *,
+    backup_retention_days: int,
+    tenant_clusters: Mapping[Role, Sequence[Cluster]] | None = None,
 ) -> ReplicatedDatabase:
     """The platform database: writer and readers in the primary region, a member in the dr region,
     each on its region's data subnets and open to its cluster's nodes. Its backup retention is AWS
@@ -33,6 +39,7 @@ def compose_database(
             vpc_id=base.network.vpc_id,
             data_subnet_ids=base.network.data_subnet_ids,
             client_security_group_id=base.cluster.node_security_group_id,
+            tenant_client_security_group_ids=[c.node_security_group_id for c in (tenant_clusters or {}).get(base.role, ())],
             cidr=str(base.spec.cidr),
         )
 

@@ -41,9 +41,16 @@ class RegionTenancy:
 
 
 def compose_tenancy(
-    stack: str, cfg: StackConfig, base: RegionBase, *, database: ReplicatedDatabase, account_id: pulumi.Output[str]
+    stack: str,
+    cfg: StackConfig,
+    base: RegionBase,
+    *,
+    database: ReplicatedDatabase,
+    account_id: pulumi.Output[str],
+    tenant_clusters: Sequence[Cluster] = (),
 ) -> RegionTenancy:
-    """Every tenant of the config in one region, on the region's cluster and data subnets."""
+    """Every tenant of the config in one region, on the region's cluster and data subnets; the tenant
+    role also admits the pods of the region's tenant cluster pairs' `tenant_clusters` (its cells' tenants)."""
     region, cluster = base.region, base.cluster
     in_region = pulumi.ResourceOptions(providers={"aws": base.provider, "kubernetes": cluster.k8s_provider})
     pool = TenantPool(
@@ -63,6 +70,7 @@ def compose_tenancy(
             service_account=SERVICE_ACCOUNT,
             db_secret_arn=database.app_credential.secret_arns[base.role],
             db_secret_key_arn=database.app_credential.kms_key_arns[base.role],
+            tenant_cluster_arns=[c.cluster_arn for c in tenant_clusters],
         ),
         opts=pulumi.ResourceOptions(providers={"aws": base.provider}),
     )

@@ -7,7 +7,8 @@ and attribute-based access: EKS Pod Identity tags every session with the pod's
 `${aws:PrincipalTag/kubernetes-namespace}`: a pod in `t-acme` reaches `tenants/t-acme/*` in the
 pool bucket or in the silo bucket `<silo prefix>t-acme`, and KMS keys tagged `meridian:namespace=t-acme`,
 and nothing of any other tenant, however many tenants there are. Every statement also requires the
-session to come from this region's cluster and a tenant namespace (`t-*`).
+session to come from this region's cluster (or one of its tenant cluster pairs', components.tenantclusters)
+and a tenant namespace (`t-*`).
 
 No association carries a session policy: pulumi-aws (and EKS) accept `policy` only with
 `disable_session_tags = true`, which would remove the very tags this role tells tenants apart by.
@@ -44,6 +45,7 @@ components.cost): so every tenant write is under the tenant's key, and the cap h
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -75,13 +77,20 @@ def broker_tag_conditions() -> dict:
     }
 
 
-def trust_policy(account_id: str, cluster_arn: str, broker_arn: str) -> str:
-    """Tenant pods through EKS Pod Identity, and the service's broker role naming one tenant."""
+def one_or_all(first: str, others: Sequence[str]) -> str | list[str]:
+    """A condition value naming `first` alone as a string (as a region of one cluster always has), or
+    every one of a list (IAM matches any of them)."""
+    return [first, *others] if others else first
+
+
+def trust_policy(account_id: str, cluster_arn: str, broker_arn: str, tenant_cluster_arns: Sequence[str] = ()) -> str:
+    """Tenant pods through EKS Pod Identity, from the region's cluster or one of its tenant cluster
+    pairs' (`tenant_cluster_arns`), and the service's broker role naming one tenant."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                pod_identity_trust(account_id, cluster_arn),
+                pod_identity_trust(account_id, one_or_all(cluster_arn, tenant_cluster_arns)),
                 {
                     "Sid": "ServiceBroker",
                     "Effect": "Allow",
@@ -232,9 +241,11 @@ def abac_policy(
     silo_bucket_prefix: str,
     prefix_root: str,
     service_namespace: str,
+    tenant_cluster_arns: Sequence[str] = (),
 ) -> str:
     """Tenant data by session tag: the pool prefix, the silo bucket and the KMS keys of the caller's
-    tenant, for a tenant pod (its own namespace) and for the broker's session naming one tenant."""
+    tenant, for a tenant pod (its own namespace, on the region's cluster or a tenant cluster pair's)
+    and for the broker's session naming one tenant (the service runs on the region's cluster only)."""
     where = dict(
         account_id=account_id,
         region=region,
@@ -244,7 +255,7 @@ def abac_policy(
         prefix_root=prefix_root,
     )
     pod = {
-        "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": cluster_arn},
+        "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": one_or_all(cluster_arn, tenant_cluster_arns)},
         "StringLike": {NAMESPACE_KEY: f"{TENANT_NAMESPACE_PREFIX}*"},
     }
     brokered = {
@@ -351,6 +362,9 @@ class TenantIdentityArgs:
     """The region's copy of the application user's secret: the broker (the service) reads it, nothing more."""
     db_secret_key_arn: pulumi.Input[str]
     prefix_root: str = "tenants/"
+    tenant_cluster_arns: Sequence[pulumi.Input[str]] = ()
+    """The region's clusters of the tenant cluster pairs (components.tenantclusters): their tenant pods
+    assume the tenant role too (the broker stays on `cluster_arn`, where the service runs)."""
 
 
 class TenantIdentity(pulumi.ComponentResource):
@@ -375,8 +389,8 @@ class TenantIdentity(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             description=f"tenant workloads in {args.region} (EKS Pod Identity, access by session tags)",
-            assume_role_policy=pulumi.Output.all(account_id, args.cluster_arn, broker.arn).apply(
-                lambda v: trust_policy(v[0], v[1], v[2])
+            assume_role_policy=pulumi.Output.all(account_id, args.cluster_arn, broker.arn, *args.tenant_cluster_arns).apply(
+                lambda v: trust_policy(v[0], v[1], v[2], v[3:])
             ),
             path=TENANT_ROLE_PATH,
             max_session_duration=3600,
@@ -386,7 +400,12 @@ class TenantIdentity(pulumi.ComponentResource):
             f"{name}-data-access",
             role=role.id,
             policy=pulumi.Output.all(
-                account_id, args.cluster_arn, args.pool_bucket_arn, args.silo_bucket_prefix, args.pool_key_arn
+                account_id,
+                args.cluster_arn,
+                args.pool_bucket_arn,
+                args.silo_bucket_prefix,
+                args.pool_key_arn,
+                *args.tenant_cluster_arns,
             ).apply(
                 lambda v: abac_policy(
                     account_id=v[0],
@@ -397,6 +416,7 @@ class TenantIdentity(pulumi.ComponentResource):
                     silo_bucket_prefix=v[3],
                     prefix_root=args.prefix_root,
                     service_namespace=args.service_namespace,
+                    tenant_cluster_arns=v[5:],
                 )
             ),
             opts=pulumi.ResourceOptions(parent=role),

@@ -14,6 +14,7 @@ from typing import Any
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
 from stackconfig import Overrides, TenantSpec, as_written
+from stackconfig.zone import PAIR_POD_IDENTITY_ASSOCIATIONS, PLATFORM_POD_IDENTITY_ASSOCIATIONS
 
 MAX_TENANTS = 5000
 MAX_ZONE_TENANTS = 100_000  # a zone's cells preview in parallel, each at most cells.size tenants
@@ -54,6 +55,21 @@ def tenant_overrides(project_dir: Path, stack: str, count: int) -> Overrides:
     )
 
 
+def pairs_of_cells(count: int, size: int, pair_zero_room: int, pair_room: int, first_new_pair: int) -> list[int]:
+    """The tenant cluster pair of each of `count` new cells of `size` tenants, in order: pair 0 while
+    `pair_zero_room` (its clusters' associations not yet taken) holds another full cell, then new pairs
+    from `first_new_pair`, `pair_room` each. Every cell is placed as if full, so a cell's pair depends on
+    its index alone: a larger count only appends (the last cell, partial, keeps its pair as it fills)."""
+    per_pair = pair_room // size
+    if count and per_pair < 1:
+        raise BadInput(
+            f"a cell of {size:,} tenants does not fit a tenant cluster pair's {pair_room:,} Pod Identity associations "
+            "(quotas.pod_identity_associations_per_cluster less the platform's own there): use a smaller --cell-size"
+        )
+    on_zero = max(pair_zero_room, 0) // size
+    return [0 if i < on_zero else first_new_pair + (i - on_zero) // per_pair for i in range(count)]
+
+
 @dataclass(frozen=True)
 class ZoneScale:
     """A zone filled to `total` tenants: the real stacks keep theirs, the rest go into new cells."""
@@ -63,6 +79,7 @@ class ZoneScale:
     cell_size: int
     cells: dict[str, int]  # each generated cell -> its tenant count, in order
     documents: dict[Path, dict[str, Any]]  # the stack files held in memory: the platform's and each new cell's
+    pairs: dict[str, int]  # each generated cell -> the tenant cluster pair it is on (0: the platform's own clusters)
 
 
 def zone_tenants(project_dir: Path, zone: str, cfgs: Mapping[str, Any], total: int, cell_size: int | None = None) -> ZoneScale:
@@ -71,9 +88,13 @@ def zone_tenants(project_dir: Path, zone: str, cfgs: Mapping[str, Any], total: i
     generated from the zone's real tenants (their plan mix, cycled) and appended in new cells after
     the zone's real ones (`<zone>-cell-NNN`), `cells.size` each, the last one partial: tenant i is
     always in the same cell under the same id, so a larger N only appends cells (stable placement).
+    Each new cell goes on a tenant cluster pair (`pairs_of_cells`): the platform's own clusters while
+    they hold another full cell beside the inline tenants and the real cells there, then new pairs
+    after the platform's own `cells.cluster_pairs`: tenant i's pair too is the same for any N >= i.
     The platform's file is held with `cells.names` listing the new cells (its workload mounts their
-    tenant files), `cells.size` (with `cell_size`) and its stack cap raised to the zone's budgets plus
-    the written headroom. `cfgs`: the zone's stacks as validated from their files, platform first."""
+    tenant files), `cells.cluster_pairs` the new pairs, `cells.size` (with `cell_size`) and its stack
+    cap raised to the zone's budgets plus the written headroom. `cfgs`: the zone's stacks as validated
+    from their files, platform first."""
     if not 0 <= total <= MAX_ZONE_TENANTS:
         raise BadInput(f"--tenants must be between 0 and {MAX_ZONE_TENANTS} for a zone, got {total}")
     if cell_size is not None and cell_size < 1:
@@ -92,6 +113,21 @@ def zone_tenants(project_dir: Path, zone: str, cfgs: Mapping[str, Any], total: i
     size = cell_size or platform.cells.size
     generated = total - real
     names = _next_cells(project_dir, zone, list(platform.cells.names), math.ceil(generated / size))
+    quota = platform.quotas.pod_identity_associations_per_cluster
+    on_zero = sum(len(cfg.tenants) for stack, cfg in cfgs.items() if stack == zone or platform.cells.pair_of(stack) == 0)
+    pair_of = dict(
+        zip(
+            names,
+            pairs_of_cells(
+                len(names),
+                size,
+                pair_zero_room=quota - PLATFORM_POD_IDENTITY_ASSOCIATIONS - on_zero,
+                pair_room=quota - PAIR_POD_IDENTITY_ASSOCIATIONS,
+                first_new_pair=len(platform.cells.cluster_pairs) + 1,
+            ),
+            strict=True,
+        )
+    )
     from stackconfig.zone import stack_config, stack_file
 
     documents: dict[Path, dict[str, Any]] = {}
@@ -113,10 +149,19 @@ def zone_tenants(project_dir: Path, zone: str, cfgs: Mapping[str, Any], total: i
     cost = _raised_cost(platform.cost, written, written + budgets)
     platform_doc = _platform_document(project_dir, zone)
     section = platform_doc["config"]
-    section["meridian:cells"] = {"size": size, "names": [*platform.cells.names, *names]}
+    pairs = [list(cells) for cells in platform.cells.cluster_pairs]
+    for name, k in pair_of.items():
+        if k:
+            pairs += [[] for _ in range(k - len(pairs))]
+            pairs[k - 1].append(name)
+    section["meridian:cells"] = {
+        "size": size,
+        "names": [*platform.cells.names, *names],
+        **({"cluster_pairs": pairs} if pairs else {}),
+    }
     section["meridian:cost"] = as_written(cost)
     documents[project_dir / stack_file(zone)] = platform_doc
-    return ZoneScale(zone, total, size, cells, documents)
+    return ZoneScale(zone, total, size, cells, documents, pair_of)
 
 
 def _platform_document(project_dir: Path, zone: str) -> dict[str, Any]:

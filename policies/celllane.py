@@ -6,7 +6,9 @@ the platform's plan never sees the cell's resources, so what the cell does to th
 judged here, from the names the cell's generated policy config carries (`meridian policy --stack
 <cell> --write-config` reads them from the platform's stack file at the same commit):
 `platformTenantRoles`, `platformNamespaces` (its tenants') and `platformServiceNamespaces` (where only a cell's
-tenant file, a Secret, may go), beside `platformStack`.
+tenant file, a Secret, may go), beside `platformStack`; and `platformClusters`, the clusters of the tenant
+cluster pair its platform places it on (a pod identity association on any other cluster would put the
+cell's tenants' identity where the zone's Pod Identity count, and the tenant role's pin, do not expect it).
 """
 
 from __future__ import annotations
@@ -48,18 +50,29 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
     roles = [str(n) for n in config.get("platformTenantRoles") or []]
     namespaces = {str(n) for n in config.get("platformNamespaces") or []}
     service = {str(n) for n in config.get("platformServiceNamespaces") or []}
+    clusters = [str(n) for n in config.get("platformClusters") or []]
     out: list[tuple[str | None, Any]] = []
-    if not roles or not service:
+    if not roles or not service or not clusters:
         out.append(
             (
                 None,
                 Unverifiable(
                     f"unverifiable: cell of platform {platform!r} without `platformTenantRoles` / `platformServiceNamespaces` "
-                    f"in its policy config: run `meridian policy --stack <cell> --write-config`"
+                    f"/ `platformClusters` in its policy config: run `meridian policy --stack <cell> --write-config`"
                 ),
             )
         )
     for assoc in stack.of(POD_IDENTITY):
+        cluster = peek(assoc.props, "clusterName")
+        if clusters and isinstance(cluster, str) and cluster not in clusters:  # unknown: tenant-data-access says so
+            out.append(
+                (
+                    assoc.urn,
+                    f"Pod identity association {assoc.name} of a cell must be on its tenant cluster pair's clusters "
+                    f"({', '.join(clusters)}, from its platform {platform!r}'s cells.cluster_pairs), not {cluster}: the "
+                    "zone's Pod Identity count and the tenant role's cluster pin hold the cell's tenants there",
+                )
+            )
         for prop in ("roleArn", "targetRoleArn"):
             arn = peek(assoc.props, prop)
             if not isinstance(arn, str) or not roles or stack.linked(assoc, prop, "aws:iam/role:Role"):

@@ -212,12 +212,7 @@ def platform_zone_problems(project_dir: Path, stack: str, values: dict[str, Any]
     names = cells.get("names") if isinstance(cells, dict) and isinstance(cells.get("names"), list) else []
     this = stack_tenants(stack, values.get("tenants"))
     problems = [p for cell in cells_of(project_dir, stack) for p in unlisted(cell.stack, stack, names)]
-    return problems + zone_problems(project_dir, stack, stack, this, values.get("tenants"), _cap(values))
-
-
-def _cap(values: dict[str, Any]) -> Any:
-    cost = values.get("cost")
-    return cost.get("stack_cap_usd") if isinstance(cost, dict) else None
+    return problems + zone_problems(project_dir, stack, stack, this, values)
 
 
 def cell_view(
@@ -281,7 +276,7 @@ def cell_view(
     names = cells.get("names") if isinstance(cells, dict) and isinstance(cells.get("names"), list) else []
     problems += unlisted(stack, platform, names)
     this: StackTenants = stack_tenants(stack, values.get("tenants"))
-    problems += zone_problems(project_dir, stack, platform, this, own.get("tenants"), _cap(own))
+    problems += zone_problems(project_dir, stack, platform, this, own)
     return RawConfig(merged, merged_sources, default_source=file, foreign=foreign, problems=tuple(problems))
 
 

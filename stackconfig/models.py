@@ -461,6 +461,19 @@ class CellSettings(_Model):
         "the workload mounts their tenant files and the stack exports cell_handles for them; a listed cell may "
         "come up after the platform",
     )
+    cluster_pairs: tuple[tuple[StackName, ...], ...] = Field(
+        (),
+        description="tenant cluster pairs beyond the platform's own clusters (pair 0), in order: pair 1, pair 2, ...; "
+        "each lists the cells (of `names`) whose tenants run on that pair, an EKS cluster in each region of the zone "
+        "the platform builds. A cell listed in no pair, and the platform's inline tenants, are on pair 0. EKS allows "
+        "5,000 Pod Identity associations per cluster (one per tenant): a zone past that needs pairs "
+        '(docs/operations.md, "Tenant cluster pairs")',
+    )
+
+    def pair_of(self, cell: str) -> int:
+        """The tenant cluster pair a cell's tenants run on: k for `cluster_pairs[k - 1]`, 0 (the platform's
+        own clusters) for a cell listed in no pair."""
+        return next((k for k, cells in enumerate(self.cluster_pairs, 1) if cell in cells), 0)
 
 
 class StackConfig(_Model):

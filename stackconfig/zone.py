@@ -2,8 +2,9 @@
 
 What no single stack file can show is checked here, across every stack file of the zone in the
 project directory (the tooling and the program see the same files at the same commit): a tenant
-in two stacks, tenant budgets over the zone's cap, and more tenants than the platform's clusters
-can give Pod Identity associations. Each problem names the file and key of the
+in two stacks, tenant budgets over the zone's cap, and more tenants on a tenant cluster pair (the
+platform's own clusters, or a pair of `cells.cluster_pairs`) than its clusters can give Pod Identity
+associations. Each problem names the file and key of the
 stack being loaded, so every stack involved reports it when it is loaded.
 
 A stack file that cannot be read is skipped here: loading that stack reports it.
@@ -23,16 +24,19 @@ from stackconfig import memory
 from stackconfig.errors import Problem
 from stackconfig.models import NAMESPACE, POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER
 
-# What the platform associates on each of its clusters besides its tenants: the service's broker
-# (components.tenantidentity) and the AWS Load Balancer Controller (components.lbcontroller).
-# Counted in the us plan by tests/test_config_cells.py.
-PLATFORM_POD_IDENTITY_ASSOCIATIONS = 2
-# A zone's two clusters serve every stack of the zone, one association per tenant on each.
-MAX_ZONE_TENANTS = POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER - PLATFORM_POD_IDENTITY_ASSOCIATIONS
+# What the platform associates on each cluster besides its tenants. On its own clusters (pair 0): the
+# service's broker (components.tenantidentity), the AWS Load Balancer Controller (components.lbcontroller)
+# and the EBS CSI driver, whose add-on owns an association (components.cluster: an add-on's associations are
+# the cluster's, listed with an `ownerArn`: https://docs.aws.amazon.com/eks/latest/APIReference/API_PodIdentityAssociation.html).
+# On a tenant cluster pair's clusters: the EBS CSI driver's alone. Both counted in the rendered plans by
+# tests/test_program_cells.py and tests/test_program_pairs.py.
+PLATFORM_POD_IDENTITY_ASSOCIATIONS = 3
+PAIR_POD_IDENTITY_ASSOCIATIONS = 1
 POD_IDENTITY_LIMITS_URL = "https://docs.aws.amazon.com/eks/latest/userguide/pod-identities.html"
 
 PLATFORM_KEY = f"{NAMESPACE}:platform"
 TENANTS_KEY = f"{NAMESPACE}:tenants"
+PAIRS_KEY = f"{NAMESPACE}:cells.cluster_pairs"
 
 
 def stack_file(stack: str) -> str:
@@ -120,12 +124,30 @@ def cells_of(project_dir: Path, platform: str) -> list[StackTenants]:
     return found
 
 
+def cluster_pairs(platform_values: dict[str, Any]) -> list[list[str]]:
+    """The platform's `cells.cluster_pairs` as written (pair k at index k - 1), the cell names only
+    (a malformed entry is the platform's own parse's problem)."""
+    cells = platform_values.get("cells")
+    pairs = cells.get("cluster_pairs") if isinstance(cells, dict) else None
+    return [[c for c in p if isinstance(c, str)] if isinstance(p, list) else [] for p in pairs] if isinstance(pairs, list) else []
+
+
+def association_quota(platform_values: dict[str, Any]) -> int:
+    """`quotas.pod_identity_associations_per_cluster` as written, or AWS's 5,000 where it is absent or
+    invalid (the platform's own parse reports an invalid one)."""
+    quotas = platform_values.get("quotas")
+    quota = quotas.get("pod_identity_associations_per_cluster") if isinstance(quotas, dict) else None
+    valid = isinstance(quota, int) and not isinstance(quota, bool) and 1 <= quota <= POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER
+    return quota if valid else POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER
+
+
 def zone_problems(
-    project_dir: Path, stack: str, platform: str, this: StackTenants, platform_tenants: Any, stack_cap_usd: Any
+    project_dir: Path, stack: str, platform: str, this: StackTenants, platform_values: dict[str, Any]
 ) -> list[Problem]:
     """What is wrong across the zone of `platform`, as seen from `stack` (the platform or one of its
-    cells): `this` is the stack's own tenants (as loaded, overrides included), `platform_tenants`
-    the platform's inline entries as written."""
+    cells): `this` is the stack's own tenants (as loaded, overrides included), `platform_values` the
+    platform's `meridian:` keys as written (its inline tenants, cost cap, cells and quotas)."""
+    platform_tenants = platform_values.get("tenants")
     stacks: list[StackTenants] = [this if stack == platform else stack_tenants(platform, platform_tenants)]
     stacks += [this if cell.stack == stack else cell for cell in cells_of(project_dir, platform)]
     if this not in stacks:  # a cell not naming this platform in its file (an override): still counted
@@ -147,22 +169,10 @@ def zone_problems(
                     "(moving one is an edit of both files: docs/operations.md)",
                 )
             )
-    tenants = len({tid for s in stacks for tid in s.tenant_ids})
-    if tenants > MAX_ZONE_TENANTS:
-        parts = ", ".join(f"{s.stack} {len(s.tenant_ids):,}" for s in stacks)
-        out.append(
-            Problem(
-                this.file,
-                TENANTS_KEY,
-                f"the zone holds {tenants:,} tenants ({parts}): each needs a Pod Identity association on each of the "
-                f"platform's two clusters, which with the platform's own {PLATFORM_POD_IDENTITY_ASSOCIATIONS} is "
-                f"{tenants + PLATFORM_POD_IDENTITY_ASSOCIATIONS:,} per cluster, over the "
-                f"{POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER:,} EKS allows (a fixed limit Service Quotas cannot raise: "
-                f"{POD_IDENTITY_LIMITS_URL}). A cluster pair holds at most {MAX_ZONE_TENANTS:,} tenants: put these "
-                "in a zone of their own; more cluster pairs per zone are not built yet (docs/operations.md)",
-            )
-        )
+    out += _pair_problems(stack, platform, this, stacks, platform_values)
     total = sum(s.budgets_usd for s in stacks)
+    cost = platform_values.get("cost")
+    stack_cap_usd = cost.get("stack_cap_usd") if isinstance(cost, dict) else None
     if isinstance(stack_cap_usd, (int, float)) and len(stacks) > 1 and total > stack_cap_usd:
         parts = ", ".join(f"{s.stack} ${s.budgets_usd:,.2f}" for s in stacks)
         out.append(
@@ -171,6 +181,44 @@ def zone_problems(
                 TENANTS_KEY,
                 f"the zone's tenant budgets sum to ${total:,.2f} ({parts}), over the platform's cost.stack_cap_usd "
                 f"${float(stack_cap_usd):,.2f} (one budget watches the platform and its cells together)",
+            )
+        )
+    return out
+
+
+def _pair_problems(
+    stack: str, platform: str, this: StackTenants, stacks: list[StackTenants], platform_values: dict[str, Any]
+) -> list[Problem]:
+    """Per tenant cluster pair, its tenants' Pod Identity associations (one per tenant on each cluster
+    of the pair) and the platform's own there, against the configured per-cluster quota. Reported by
+    the platform (it builds every pair) and by each stack on the pair over it."""
+    pairs = cluster_pairs(platform_values)
+    pair_of = {cell: k for k, cells in reversed(list(enumerate(pairs, 1))) for cell in cells}  # first pair wins
+    quota = association_quota(platform_values)
+    out: list[Problem] = []
+    for k in range(len(pairs) + 1):
+        on_pair = [s for s in stacks if s.stack != platform and pair_of.get(s.stack, 0) == k]
+        if k == 0:
+            on_pair.insert(0, next(s for s in stacks if s.stack == platform))
+        if stack != platform and this not in on_pair:
+            continue
+        tenants = len({tid for s in on_pair for tid in s.tenant_ids})
+        own = PLATFORM_POD_IDENTITY_ASSOCIATIONS if k == 0 else PAIR_POD_IDENTITY_ASSOCIATIONS
+        if tenants + own <= quota:
+            continue
+        which = "pair 0 (the platform's own clusters)" if k == 0 else f"pair {k}"
+        parts = ", ".join(f"{s.stack} {len(s.tenant_ids):,}" for s in on_pair)
+        key = f"{PAIRS_KEY}[{k - 1}]" if stack == platform and k else TENANTS_KEY
+        out.append(
+            Problem(
+                this.file,
+                key,
+                f"tenant cluster {which} holds {tenants:,} tenants ({parts}): each needs a Pod Identity association on "
+                f"each cluster of the pair, which with the platform's own {own} there is {tenants + own:,} per cluster, "
+                f"over quotas.pod_identity_associations_per_cluster {quota:,} (EKS allows {POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER:,}, "
+                f"a fixed limit Service Quotas cannot raise: {POD_IDENTITY_LIMITS_URL}). Place cells on a pair with room, "
+                "or add a pair: append a list of cells to cells.cluster_pairs in the platform's file "
+                '(docs/operations.md, "Tenant cluster pairs")',
             )
         )
     return out

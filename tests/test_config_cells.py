@@ -175,31 +175,78 @@ def test_the_pod_identity_association_quota_cannot_be_raised_past_awss_fixed_lim
     assert res.code == 2 and "pod_identity_associations_per_cluster" in res.out + res.err, res
 
 
-def test_a_zone_past_what_its_clusters_can_associate_is_refused_in_every_stack(zone):
-    """One association per tenant on each of the platform's two clusters, plus the platform's own:
-    5,000 per cluster, which AWS does not raise. 4,998 tenants in the zone fit; one more is refused,
-    by the platform and by every cell, naming the file being loaded and the fix."""
-    from stackconfig.zone import MAX_ZONE_TENANTS
+def _pairs(project: Path, *pairs: list[str], names: tuple[str, ...], quota: int | None = None) -> None:
+    _set(project / "Pulumi.us.yaml", "meridian:cells", {"names": list(names), "cluster_pairs": [list(p) for p in pairs]})
+    if quota is not None:
+        _set(
+            project / "Pulumi.us.yaml",
+            "meridian:quotas",
+            {"stacks_per_account": 1, "pod_identity_associations_per_cluster": quota},
+        )
+
+
+def test_cluster_pairs_name_listed_cells_once_each_and_no_pair_is_empty(zone):
+    """Every problem of `cells.cluster_pairs` in one round, named by the platform's file and the pair's
+    index, whichever stack of the zone is loaded."""
+    _pairs(zone, [CELL, "us-cell-404"], [], [CELL], names=(CELL,))
+    for stack in ("us", CELL):
+        found = [p for p in _problems(zone, stack) if "cluster_pairs" in p]
+        assert found == [
+            "Pulumi.us.yaml: meridian:cells.cluster_pairs[0]: pair 1 lists cell 'us-cell-404', which cells.names does "
+            "not: list the cell there first",
+            "Pulumi.us.yaml: meridian:cells.cluster_pairs[1]: pair 2 lists no cell: place a cell on it, or remove it if "
+            "it is the last pair (pairs are numbered by their place in the list: removing an earlier one moves every "
+            "later pair's cells)",
+            f"Pulumi.us.yaml: meridian:cells.cluster_pairs[2]: cell '{CELL}' is on pair 1 and pair 3: a cell's tenants "
+            "run on one pair (moving a cell between pairs is an edit of this list: docs/operations.md)",
+        ], found
+    res = run_meridian("cost", "--stack", "us", "--project-dir", str(zone))
+    assert res.code == 2 and "meridian:cells.cluster_pairs[1]" in res.out + res.err, res
+    _pairs(zone, [CELL], names=(CELL,))
+    assert load_stack(zone, CELL).cells.pair_of(CELL) == 1 and load_stack(zone, "us").cells.pair_of("us-cell-002") == 0
+
+
+def test_each_tenant_cluster_pair_holds_what_the_configured_quota_allows(zone):
+    """One association per tenant on each cluster of its pair, plus the platform's own there (3 on its
+    own clusters, pair 0; 1 on a pair's), against quotas.pod_identity_associations_per_cluster (lowered
+    here so a handful of tenants exercises it). A pair over it is refused by the platform and by each
+    stack on that pair, not by a stack on another pair; placing a cell on a new pair fixes it."""
+    from stackconfig.zone import PAIR_POD_IDENTITY_ASSOCIATIONS, PLATFORM_POD_IDENTITY_ASSOCIATIONS
 
     inline = len(load_stack(zone, "us").tenants)
-    cells = [f"us-cell-{i:03d}" for i in range(11, 16)]
-    _list_cells(zone, *cells)
-    (zone / f"Pulumi.{CELL}.yaml").unlink()
-    remaining = MAX_ZONE_TENANTS - inline
-    for n, cell in enumerate(cells):
-        count = min(1000, remaining)
-        _write_cell(zone, cell, tenants=[_tenant(f"z{n}-{i:04d}", budget=1) for i in range(count)])
-        remaining -= count
-    assert remaining == 0
-    for stack in ("us", cells[0]):
-        load_stack(zone, stack)  # exactly what fits
-    last = cells[-1]
-    _write_cell(zone, last, tenants=[_tenant(f"z4-{i:04d}", budget=1) for i in range(MAX_ZONE_TENANTS - inline - 3999)])
-    for stack in ("us", cells[0], last):
+    quota = inline + PLATFORM_POD_IDENTITY_ASSOCIATIONS + 1  # pair 0: the inline tenants, the platform's, one more
+    names = (CELL, "us-cell-002", "us-cell-003")
+    _pairs(zone, names=names, quota=quota)
+    _write_cell(zone, "us-cell-002", tenants=[_tenant("second", budget=1)])  # one over: us and CELL fill pair 0
+    found = {stack: [p for p in _problems(zone, stack) if "Pod Identity" in p] for stack in ("us", CELL, "us-cell-002")}
+    for stack, (problem,) in found.items():
+        assert problem.startswith(
+            f"Pulumi.{stack}.yaml: meridian:tenants: tenant cluster pair 0 (the platform's own clusters) holds "
+            f"{inline + 2} tenants (us {inline}, us-cell-002 1, {CELL} 1)"
+        ), problem
+        assert f"is {quota + 1} per cluster, over quotas.pod_identity_associations_per_cluster {quota}" in problem
+        assert "add a pair: append a list of cells to cells.cluster_pairs" in problem
+
+    # us-cell-002 and us-cell-003 on pair 1: pair 0 has room again; pair 1 holds 2 + its 1 (the quota's headroom)
+    _write_cell(zone, "us-cell-003", tenants=[_tenant("third", budget=1)])
+    _pairs(zone, ["us-cell-002", "us-cell-003"], names=names, quota=quota)
+    for stack in ("us", *names):
+        load_stack(zone, stack)
+    # one more tenant on pair 1 than its clusters take: the platform (naming the pair) and the pair's cells say so
+    extra = quota - PAIR_POD_IDENTITY_ASSOCIATIONS - 2 + 1
+    _write_cell(zone, "us-cell-003", tenants=[_tenant(f"third-{i}", budget=1) for i in range(extra + 1)])
+    over = 1 + extra + 1  # us-cell-002's one, us-cell-003's
+    for stack, key in (
+        ("us", "meridian:cells.cluster_pairs[0]"),
+        ("us-cell-002", "meridian:tenants"),
+        ("us-cell-003", "meridian:tenants"),
+    ):
         (problem,) = [p for p in _problems(zone, stack) if "Pod Identity" in p]
-        assert problem.startswith(f"Pulumi.{stack}.yaml: meridian:tenants: the zone holds 4,999 tenants (us {inline}, ")
-        assert "5,001 per cluster, over the 5,000 EKS allows" in problem
-        assert "A cluster pair holds at most 4,998 tenants" in problem
+        assert problem.startswith(
+            f"Pulumi.{stack}.yaml: {key}: tenant cluster pair 1 holds {over} tenants (us-cell-002 1, us-cell-003 {extra + 1})"
+        ), problem
+        assert f"with the platform's own 1 there is {over + 1} per cluster" in problem
+    load_stack(zone, CELL)  # on pair 0: not its problem
 
 
 def test_a_cell_in_another_region(zone):

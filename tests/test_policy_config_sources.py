@@ -47,7 +47,7 @@ def test_an_unchanged_cap_is_not_stale():
 @pytest.mark.parametrize("stack", [*STACKS, "us-cell-001"])
 def test_every_copied_setting_names_the_stack_key_it_comes_from(stack):
     cfg = load_validated(ROOT, stack)
-    copied = {(policy, key) for policy, settings in generated(cfg, ROOT).items() for key in settings}
+    copied = {(policy, key) for policy, settings in generated(cfg, ROOT, stack).items() for key in settings}
     cell_only = {(policy, "platformStack") for policy in IN_PLATFORM}  # what a cell leaves to its platform
     cell_only |= {("tenant-data-access", key) for key in PLATFORM_NAMES}  # and the platform's names it must not take
     expected = set(SOURCES) if cfg.is_cell else set(SOURCES) - cell_only

@@ -540,6 +540,11 @@ def wonka_moved_onto_acme(resources):
             r["inputs"] = json.loads(json.dumps(r["inputs"]).replace('"t-wonka"', '"t-acme"'))
 
 
+def wonka_on_another_pair(resources):
+    """us-cell-001 is on pair 0 (the platform's own clusters): an association on pair 1's cluster."""
+    one(resources, WONKA, "podIdentityAssociation")["inputs"]["clusterName"] = "us-us-east-1-eks-1"
+
+
 def association_in(namespace: str, service_account: str):
     def mutate(resources):
         like = copy.deepcopy(one(resources, WONKA, "podIdentityAssociation"))
@@ -560,6 +565,7 @@ CELL_ATTACKS = [
     ("C01 a cell tenant gets the platform's broker role", wonka_gets_the_broker),
     ("C03 a cell tenant moved onto a platform tenant's namespace", wonka_moved_onto_acme),
     ("C09 a cell association in the platform's service namespace", association_in("platform", "meridian-api")),
+    ("C10 a cell association on a cluster its pair does not hold", wonka_on_another_pair),
     (
         "C04 a cell's policy on the platform's pool bucket",
         on_platform_pool(

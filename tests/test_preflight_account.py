@@ -186,6 +186,25 @@ def test_pod_identity_associations_of_a_platform_and_its_cells_add_up_per_cluste
     assert finding.startswith("Pod Identity associations in cluster us-us-east-1-eks:") and "needs 5,001" in finding
 
 
+def test_a_tenant_cluster_pair_is_counted_with_the_cells_on_it(cfgs):
+    """A pair's cluster takes the associations of the cells placed on it (and the EBS CSI add-on's, which
+    the add-on owns but EKS counts as the cluster's): one over 5,000 there fails naming that cluster, while
+    the platform's own cluster, counted apart, passes."""
+    own, pair = {"clusterName": "us-us-east-1-eks"}, {"clusterName": "us-us-east-1-eks-1"}
+    addon = {**pair, "addonName": "aws-ebs-csi-driver", "podIdentityAssociations": [{"roleArn": "r", "serviceAccount": "s"}]}
+    platform = StackPlan("us").add(ASSOCIATION, 3, inputs=own).add("aws:eks/addon:Addon", 1, inputs=addon)
+    cells = [StackPlan("us-cell-001").add(ASSOCIATION, 4_000, inputs=own)]
+    cells += [
+        StackPlan("us-cell-002").add(ASSOCIATION, 2_500, inputs=pair),
+        StackPlan("us-cell-003").add(ASSOCIATION, 2_499, inputs=pair),
+    ]
+    assert quota_verdict(account_of(cfgs, platform, *cells), "Pod Identity associations") == ([], [])
+    cells[-1].add(ASSOCIATION, 1, inputs=pair)
+    (finding,), _ = quota_verdict(account_of(cfgs, platform, *cells), "Pod Identity associations")
+    assert finding.startswith("Pod Identity associations in cluster us-us-east-1-eks-1:"), finding
+    assert "needs 5,001 (us 1, us-cell-002 2,500, us-cell-003 2,500)" in finding, finding
+
+
 # --- document limits across stacks ------------------------------------------------------------------------------
 
 

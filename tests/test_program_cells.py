@@ -74,6 +74,21 @@ def zone_plans(tmp_path_factory) -> dict[str, dict]:
     return _previews(_zone(tmp_path_factory.mktemp("zone")), "us", CELL)
 
 
+def associations_per_cluster(plan: dict) -> dict[str, int]:
+    """EKS Pod Identity associations per cluster name: the plan's own, and those an add-on owns."""
+    per_cluster: dict[str, int] = {}
+    for r in plan["resources"]:
+        if r["type"] == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+            count = 1
+        elif r["type"] == "aws:eks/addon:Addon":
+            count = len(r["inputs"].get("podIdentityAssociations") or [])
+        else:
+            continue
+        name = r["inputs"]["clusterName"]
+        per_cluster[name] = per_cluster.get(name, 0) + count
+    return {name: count for name, count in per_cluster.items() if count}
+
+
 def _by_name(plan: dict) -> dict[str, dict]:
     return {r["name"]: r for r in plan["resources"]}
 
@@ -229,15 +244,13 @@ def test_a_cells_resources_carry_the_platforms_stack_tag(zone_plans):
 
 def test_the_platform_associates_what_the_zone_check_counts_per_cluster(zone_plans):
     """stackconfig.zone refuses a zone whose tenants, plus the platform's own associations, pass the
-    5,000 Pod Identity associations EKS allows per cluster: the platform's own count is measured here."""
+    5,000 Pod Identity associations EKS allows per cluster: the platform's own count is measured here
+    (an add-on's associations are the cluster's too: the EBS CSI driver's)."""
     from stackconfig.zone import PLATFORM_POD_IDENTITY_ASSOCIATIONS
 
     inline = len(zone_plans["us"]["outputs"]["tenants"])
     for plan, expected_extra in ((zone_plans["us"], PLATFORM_POD_IDENTITY_ASSOCIATIONS), (zone_plans[CELL], 0)):
-        per_cluster: dict[str, int] = {}
-        for r in plan["resources"]:
-            if r["type"] == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
-                per_cluster[r["inputs"]["clusterName"]] = per_cluster.get(r["inputs"]["clusterName"], 0) + 1
+        per_cluster = associations_per_cluster(plan)
         tenants = inline if plan is zone_plans["us"] else len(CELL_TENANTS)
         assert len(per_cluster) == 2 and set(per_cluster.values()) == {tenants + expected_extra}, per_cluster
 

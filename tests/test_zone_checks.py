@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from meridian.commands.preview.zone import _outputs_outside
 from meridian.commands.preview.zonechecks import stack_facts, zone_findings
@@ -243,3 +244,43 @@ def test_cells_smaller_than_a_real_stack_are_refused_naming_the_platforms_file()
 def test_fewer_tenants_than_the_zone_holds_is_bad_input():
     with pytest.raises(BadInput, match=r"--tenants 5: zone us already has 7 tenants \(us 4, us-cell-001 3\)"):
         zone_tenants(ROOT, "us", _zone_cfgs(), 5)
+
+
+def _lowered_quota(project: Path, quota: int) -> dict:
+    path = project / "Pulumi.us.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"]["meridian:quotas"] = {"stacks_per_account": 1, "pod_identity_associations_per_cluster": quota}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return {"us": load_validated(project, "us")}
+
+
+def test_generated_cells_fill_the_platforms_clusters_then_new_pairs_and_a_larger_zone_only_appends(project_copy):
+    """20 associations per cluster: the platform's own clusters hold its 4 inline tenants, its own 3
+    and two cells of 5 (13 of room); each new pair 19 of room, three cells of 5. The held zone passes
+    the per-pair zone check in every stack; the same cells all on the platform's clusters do not."""
+    cfgs = _lowered_quota(project_copy, 20)
+    small = zone_tenants(project_copy, "us", cfgs, 4 + 22, 5)  # 5 cells: 2 on pair 0, 3 on pair 1
+    assert small.pairs == {"us-cell-002": 0, "us-cell-003": 0, "us-cell-004": 1, "us-cell-005": 1, "us-cell-006": 1}
+    large = zone_tenants(project_copy, "us", cfgs, 4 + 40, 5)  # 8 cells: a second pair
+    assert large.pairs == {**small.pairs, "us-cell-007": 2, "us-cell-008": 2, "us-cell-009": 2}
+    cells = large.documents[project_copy / "Pulumi.us.yaml"]["config"]["meridian:cells"]
+    assert cells["cluster_pairs"] == [
+        ["us-cell-004", "us-cell-005", "us-cell-006"],
+        ["us-cell-007", "us-cell-008", "us-cell-009"],
+    ]
+    with holding(large.documents):
+        for stack in ("us", *large.pairs):
+            load_validated(project_copy, stack)
+    crowded = json.loads(json.dumps({str(p): d for p, d in large.documents.items()}))
+    del crowded[str(project_copy / "Pulumi.us.yaml")]["config"]["meridian:cells"]["cluster_pairs"]
+    with (
+        holding({Path(p): d for p, d in crowded.items()}),
+        pytest.raises(BadInput, match="tenant cluster pair 0 \\(the platform's own clusters\\) holds 44 tenants"),
+    ):
+        load_validated(project_copy, "us")
+
+
+def test_a_cell_larger_than_a_pair_cluster_takes_is_bad_input(project_copy):
+    cfgs = _lowered_quota(project_copy, 20)
+    with pytest.raises(BadInput, match="a cell of 25 tenants does not fit a tenant cluster pair's 19 Pod Identity associations"):
+        zone_tenants(project_copy, "us", cfgs, 4 + 25, 25)

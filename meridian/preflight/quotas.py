@@ -79,6 +79,19 @@ def _by_input(token: str, key: str) -> Callable[[Context], dict[str, Counter[str
     return count
 
 
+def _associations(ctx: Context) -> dict[str, Counter[str]]:
+    """Pod Identity associations per cluster name: the plan's own, and each one an EKS add-on owns
+    (`podIdentityAssociations` of an `aws:eks/addon:Addon`: the cluster's like any other, listed with the
+    add-on as `ownerArn`, https://docs.aws.amazon.com/eks/latest/APIReference/API_PodIdentityAssociation.html)."""
+    out = _by_input("aws:eks/podIdentityAssociation:PodIdentityAssociation", "clusterName")(ctx)
+    for r in ctx.of_type("aws:eks/addon:Addon"):
+        inputs = ctx.inputs[r.urn]
+        owned = inputs.get("podIdentityAssociations") or []
+        if owned:
+            out[str(inputs.get("clusterName"))][r.urn] += len(owned)
+    return out
+
+
 def _endpoints(kind: str, per: str) -> Callable[[Context], dict[str, Counter[str]]]:
     def count(ctx: Context) -> dict[str, Counter[str]]:
         out: dict[str, Counter[str]] = defaultdict(Counter)
@@ -220,7 +233,7 @@ QUOTAS: tuple[Quota, ...] = (
         None,
         EKS,
         "pod_identity_associations_per_cluster",
-        _by_input("aws:eks/podIdentityAssociation:PodIdentityAssociation", "clusterName"),
+        _associations,
     ),
     Quota("Managed node groups", "cluster", 30, None, EKS, None, _by_input("aws:eks/nodeGroup:NodeGroup", "clusterName")),
     Quota("Records", "hosted zone", 10_000, None, ROUTE53, None, _by_input("aws:route53/record:Record", "zoneId")),

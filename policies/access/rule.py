@@ -64,6 +64,13 @@ _SCHEMA["platformServiceNamespaces"] = {
     "description": "a cell stack's only: its platform's service namespace(s) (generated): a cell puts only its tenant "
     "file (a Secret) there",
 }
+_SCHEMA["platformClusters"] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": [],
+    "description": "a cell stack's only: the EKS clusters (names) of the tenant cluster pair its platform places it on "
+    "(generated): the only clusters a cell's pod identity association may be on",
+}
 _SCHEMA["podIdentityExternalRoles"] = {
     "type": "array",
     "items": {"type": "string"},
@@ -378,7 +385,8 @@ tenant_data_access = stack_policy(
     "few documented actions without resource-level permissions), and no AWS-managed policy but those AWS documents for "
     "that role: any other statement is a violation printing service -> role -> policy -> statement -> resource. A role a "
     "tenant's pods get must not also be held by platform workloads. A cell stack, judged alone, names of its platform's "
-    "roles only the tenant role (`platformTenantRoles`), puts nothing in its platform's tenant namespaces "
+    "roles only the tenant role (`platformTenantRoles`), associates pods only on its tenant cluster pair's clusters "
+    "(`platformClusters`), puts nothing in its platform's tenant namespaces "
     "(`platformNamespaces`) and only its tenant file (a Secret) in the service's (`platformServiceNamespaces`; all "
     "generated from the platform's stack file), and sets nothing on a bucket it does not "
     "define, nor a KMS grant or key policy on a key it does not define (policies/celllane.py). Access is "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stackconfig.checks import account, alerts, cluster, cost, dr, failover, regions, teardown, tenants
+from stackconfig.checks import account, alerts, cells, cluster, cost, dr, failover, regions, teardown, tenants
 
 # The order problems are reported in.
 SECTION_CHECKS = (
@@ -19,6 +19,7 @@ SECTION_CHECKS = (
     failover.problems,
     dr.problems,
     tenants.problems,
+    cells.problems,
     account.problems,
     alerts.problems,
     cost.problems,

@@ -26,9 +26,10 @@ INITIAL: dict[str, Any] = {
 }
 
 
-def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+def generated(cfg: Any, project_dir: Path | None = None, stack: str | None = None) -> dict[str, dict[str, Any]]:
     """policy name -> the settings that come from the stack config (a validated StackConfig; a cell's
-    platform's names from the platform's file in `project_dir`, default: the working directory)."""
+    platform's names from the platform's file in `project_dir`, default: the working directory, and
+    the clusters of the pair its platform places `stack` on)."""
     from components.admission import admission_policies, binding_spec  # what the admission backstops must hold
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
@@ -118,26 +119,35 @@ def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, 
     if cfg.is_cell:  # what a cell leaves to its platform is reported advisory (policies/ruleutil.InPlatform)
         for policy in IN_PLATFORM:
             out.setdefault(policy, {})["platformStack"] = cfg.platform
-        out["tenant-data-access"].update(platform_names(cfg, project_dir))
+        out["tenant-data-access"].update(platform_names(cfg, project_dir, stack))
     return out
 
 
-PLATFORM_NAMES = ("platformTenantRoles", "platformNamespaces", "platformServiceNamespaces")  # tenant-data-access, cells only
+PLATFORM_NAMES = (  # tenant-data-access, cells only
+    "platformTenantRoles",
+    "platformNamespaces",
+    "platformServiceNamespaces",
+    "platformClusters",
+)
 
 
-def platform_names(cfg: Any, project_dir: Path | None) -> dict[str, list[str]]:
+def platform_names(cfg: Any, project_dir: Path | None, stack: str | None) -> dict[str, list[str]]:
     """What a cell judged alone must not take from its platform (policies/celllane.py): the only roles its
-    tenants may get (the platform's tenant role in each region) and the namespaces the platform uses."""
-    from components.naming import tenant_namespace, tenant_role_name
+    tenants may get (the platform's tenant role in each region), the namespaces the platform uses, and
+    the clusters its tenants run on (its tenant cluster pair's, in each region)."""
+    from components.naming import cluster_name, tenant_namespace, tenant_role_name
     from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
     from stackconfig import load_stack
 
+    if stack is None:
+        raise ValueError("a cell's generated policy config needs the cell's stack name (its tenant cluster pair)")
     platform = load_stack(project_dir or Path.cwd(), cfg.platform)
     regions = dict.fromkeys([platform.regions.primary.region, platform.regions.dr.region])
     return {
         "platformTenantRoles": [tenant_role_name(cfg.platform, region) for region in regions],
         "platformNamespaces": sorted(tenant_namespace(t.id) for t in platform.tenants),
         "platformServiceNamespaces": [WORKLOAD_NAMESPACE],
+        "platformClusters": [cluster_name(cfg.platform, region, platform.cells.pair_of(stack)) for region in regions],
     }
 
 
@@ -209,6 +219,7 @@ SOURCES: dict[tuple[str, str], str] = {
     ("tenant-data-access", "platformTenantRoles"): "platform (a cell stack's: read from the platform's stack file)",
     ("tenant-data-access", "platformNamespaces"): "platform (a cell stack's: read from the platform's stack file)",
     ("tenant-data-access", "platformServiceNamespaces"): "code: components.workload",
+    ("tenant-data-access", "platformClusters"): "cells.cluster_pairs (a cell stack's: its platform's, naming the pair the cell is on)",
 }
 _SHOWN = 60  # a value longer than this (as JSON) is said to differ, not printed
 
@@ -226,25 +237,25 @@ def sources_table() -> str:
     return "\n".join(rows)
 
 
-def merged(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None) -> dict[str, Any]:
+def merged(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None, stack: str | None = None) -> dict[str, Any]:
     """The file's content with its generated settings brought up to date (levels and other settings kept)."""
     out = json.loads(json.dumps(current if current is not None else INITIAL))
-    for policy, settings in generated(cfg, project_dir).items():
+    for policy, settings in generated(cfg, project_dir, stack).items():
         entry = out.get(policy, {"enforcementLevel": "mandatory"})
         entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
         out[policy] = {**entry, **settings}
     return out
 
 
-def render(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None) -> str:
-    return json.dumps(merged(current, cfg, project_dir), indent=2) + "\n"
+def render(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None, stack: str | None = None) -> str:
+    return json.dumps(merged(current, cfg, project_dir, stack), indent=2) + "\n"
 
 
 def drift(current: dict[str, Any], cfg: Any, stack: str, name: str, project_dir: Path | None = None) -> str | None:
     """Why the file's generated settings differ from what the stack config gives, or None: each
     setting with its value in the file, the value the stack key gives, and the one command to run."""
     stale = []
-    for policy, settings in generated(cfg, project_dir).items():
+    for policy, settings in generated(cfg, project_dir, stack).items():
         entry = current.get(policy)
         for key, value in settings.items():
             have = entry.get(key) if isinstance(entry, dict) else None
