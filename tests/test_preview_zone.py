@@ -218,6 +218,7 @@ def test_a_cell_without_its_policy_config_exits_2_naming_the_stack(tmp_path):
     cli = run_meridian("preview", "--zone", "us", cwd=project, timeout=900)
     assert cli.code == 2, cli
     assert f"stack {SECOND}: " in cli.err and f"policies/config/{SECOND}.json" in cli.err and "Traceback" not in cli.err
+    assert "Exception ignored" not in cli.err, "an event loop left unclosed (tests/test_engine_loops.py)"
 
 
 def test_a_first_preview_of_the_zone_leaves_the_platforms_unknowns_unknown_in_the_cell(tmp_path):
