@@ -23,21 +23,25 @@ exist with their settings.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ruleutil import (
     CRITICAL,
+    UNKNOWN,
     InPlatform,
     Stack,
     UnknownValueError,
     Unverifiable,
     as_list,
     dig,
+    known,
     peek,
     platform_stack_setting,
     resource_region,
     stack_policy,
     string_list,
+    truthy,
 )
 from workloads import POD_SPEC_PATHS
 
@@ -46,6 +50,7 @@ BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyB
 ACCOUNT_PAB = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
 ANALYZER = "aws:accessanalyzer/analyzer:Analyzer"
 NAMESPACE = "kubernetes:core/v1:Namespace"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PAB_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
@@ -184,6 +189,46 @@ def _provider(resource: Any) -> str:
     return resource.provider.urn if resource.provider is not None else ""
 
 
+def _named(entries: Any, name: Any) -> Any:
+    """The entry called `name` of a kubeconfig list (`clusters`, `contexts`), or None."""
+    return next((e for e in as_list(entries) if isinstance(e, dict) and e.get("name") == name), None)
+
+
+def cluster_identity(provider: Any) -> tuple[str, str] | Any:
+    """The API server a Kubernetes provider deploys to, by value: its kubeconfig's cluster (the
+    provider's `cluster`, else its `context`'s or the current context's) as the server URL and the
+    CA it trusts there. Two providers with the same pair reach the same cluster, whatever stack
+    built them (a cell's provider is built from its platform's exported endpoint and CA). `UNKNOWN`
+    when a value deciding it is only known after apply; None when the kubeconfig names no server
+    and CA the pack can read (ambient, YAML or a file path, TLS unverified)."""
+    if provider is None:
+        return None
+    props = known(provider.props)
+    config = props.get("kubeconfig") if isinstance(props, dict) else None
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return None
+    if config is UNKNOWN or not isinstance(config, dict):
+        return UNKNOWN if config is UNKNOWN else None
+    context_name = props.get("context") or config.get("current-context")
+    context = _named(config.get("contexts"), context_name)
+    context = context.get("context") if isinstance(context, dict) else None
+    cluster_name = props.get("cluster") or (context.get("cluster") if isinstance(context, dict) else None)
+    entry = _named(config.get("clusters"), cluster_name)
+    cluster = entry.get("cluster") if isinstance(entry, dict) else None
+    if not isinstance(cluster, dict):
+        deciding = (context_name, context, cluster_name, entry, cluster, config.get("contexts"), config.get("clusters"))
+        return UNKNOWN if UNKNOWN in deciding else None
+    server, ca = cluster.get("server"), cluster.get("certificate-authority-data")
+    if UNKNOWN in (server, ca, cluster.get("insecure-skip-tls-verify")):
+        return UNKNOWN
+    if not (isinstance(server, str) and isinstance(ca, str) and server and ca) or truthy(cluster.get("insecure-skip-tls-verify")):
+        return None
+    return server.rstrip("/").lower(), ca
+
+
 def _selects_every_tenant(selector: Any, label: str) -> bool:
     """A namespace selector that admits every namespace carrying the tenant label (or every namespace)."""
     if selector is None or selector == {}:
@@ -248,29 +293,34 @@ def check_backstops(resources: list[Any], config: dict) -> list[tuple[str | None
     required = config.get("requiredAdmissionPolicies", [])
     out: list[tuple[str | None, str]] = []
     try:
-        clusters = sorted(
-            {_provider(ns) for ns in stack.of(NAMESPACE) if label in (dig(ns.props, "metadata", "labels", default={}) or {})}
-        )
-        policies = {(_provider(p), dig(p.props, "metadata", "name")): p for p in stack.of(POLICY)}
-        bindings: dict[tuple[str, str], list[Any]] = {}
+        clusters = _Clusters(stack)
+        tenant_providers = {
+            _provider(ns): ns.provider
+            for ns in stack.of(NAMESPACE)
+            if label in (dig(ns.props, "metadata", "labels", default={}) or {})
+        }
+        tenant_clusters: dict[Any, list[str]] = {}  # a cluster -> the providers of tenant namespaces that reach it
+        for urn, provider in sorted(tenant_providers.items()):
+            tenant_clusters.setdefault(clusters.key(urn, provider), []).append(urn)
+        policies: dict[tuple[Any, Any], list[Any]] = {}
+        for p in stack.of(POLICY):
+            policies.setdefault((clusters.key(_provider(p), p.provider), dig(p.props, "metadata", "name")), []).append(p)
+        bindings: dict[tuple[Any, Any], list[Any]] = {}
         for b in stack.of(BINDING):
-            bindings.setdefault((_provider(b), dig(b.props, "spec", "policyName")), []).append(b)
-        for cluster in clusters:
-            where = cluster.rsplit("::", 1)[-1] or "the default cluster"
+            bindings.setdefault((clusters.key(_provider(b), b.provider), dig(b.props, "spec", "policyName")), []).append(b)
+        for cluster, urns in tenant_clusters.items():
+            where = ", ".join(urn.rsplit("::", 1)[-1] or "the default cluster" for urn in urns)
             for name in required:
-                policy = policies.get((cluster, name))
-                if policy is None:  # a cell's cluster is its platform's, which installs them
-                    finding = (
-                        f"Cluster {where} must have the ValidatingAdmissionPolicy {name} (tenant namespaces' runtime backstop)"
-                    )
-                    out.append((None, InPlatform.note(config, finding)))
-                    continue
-                try:
-                    out += _judge_policy(
-                        policy, name, bindings.get((cluster, name), []), label, config.get("requiredValidations", {})
-                    )
-                except UnknownValueError as exc:
-                    out.append((policy.urn, Unverifiable.of(exc, "what does the admission policy hold?")))
+                found = policies.get((cluster, name), [])
+                if not found:
+                    out.append((None, _missing(config, where, name, cluster, clusters)))
+                for policy in found:  # the same name installed twice on one cluster: the last write wins, so each must hold
+                    try:
+                        out += _judge_policy(
+                            policy, name, bindings.get((cluster, name), []), label, config.get("requiredValidations", {})
+                        )
+                    except UnknownValueError as exc:
+                        out.append((policy.urn, Unverifiable.of(exc, "what does the admission policy hold?")))
         for pab in stack.of(ACCOUNT_PAB):
             off = [s for s in PAB_SETTINGS if peek(pab.props, s) is not True]
             if off:
@@ -297,6 +347,36 @@ def check_backstops(resources: list[Any], config: dict) -> list[tuple[str | None
         except UnknownValueError as exc:
             out.append((lb.urn, Unverifiable.of(exc, "are its access logs delivered?")))
     return out
+
+
+class _Clusters:
+    """Kubernetes providers grouped by the cluster they reach: by `cluster_identity` where it is
+    known, else each provider its own cluster. What one provider installs cluster-wide (an admission
+    policy, its bindings) holds for every namespace another provider of the same cluster creates."""
+
+    def __init__(self, stack: Stack):
+        self.unknown: set[str] = set()  # providers whose cluster is only known after apply
+        self.providers = {r.urn: r for r in stack.of(K8S_PROVIDER)}
+
+    def key(self, urn: str, provider: Any) -> Any:
+        identity = cluster_identity(provider if provider is not None else self.providers.get(urn))
+        if identity is UNKNOWN:
+            self.unknown.add(urn)
+        return ("cluster", *identity) if isinstance(identity, tuple) else ("provider", urn)
+
+
+def _missing(config: dict, where: str, name: str, cluster: Any, clusters: _Clusters) -> str:
+    """The finding on tenant namespaces whose cluster has no policy `name` among the resources judged."""
+    finding = f"Cluster {where} must have the ValidatingAdmissionPolicy {name} (tenant namespaces' runtime backstop)"
+    if cluster[0] == "provider" and cluster[1] in clusters.unknown:  # its cluster may be one that has it
+        return Unverifiable(
+            f"unverifiable at preview: which cluster provider {where} deploys tenant namespaces to (its `kubeconfig` server "
+            f"and CA are only known after apply), so whether that cluster has the ValidatingAdmissionPolicy {name}"
+        )
+    if cluster[0] == "cluster":
+        finding += f" (it reaches {cluster[1]}, where no provider judged here installs it)"
+    # a cell judged alone: its cluster is its platform's, whose plan is not beside it
+    return InPlatform.note(config, finding)
 
 
 def _alb_logging_problems(stack: Stack, lb: Any) -> list[str]:
