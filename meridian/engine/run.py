@@ -217,6 +217,27 @@ class _CountingMonitor(MockMonitor):
         return super().RegisterResource(request)
 
 
+def platform_context(
+    project_dir: Path, platform: str, *, first_preview: bool = False
+) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+    """A cell's platform previewed in a process of its own and recorded: the outputs the cell's
+    StackReference reads (`referenced_outputs`) and, from the same run, the platform's resources as
+    the pack sees them (policy `Subject`s), for the cell's stack rules to judge beside its own."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            outputs, subjects = pool.submit(_recorded, project_dir, platform, first_preview=first_preview).result()
+        except ProgramFailed as exc:
+            raise ProgramFailed(f"platform stack {platform} (previewed first, for its outputs and resources): {exc}") from None
+    return {platform: outputs}, subjects
+
+
+def _recorded(project_dir: Path, stack: str, *, first_preview: bool) -> tuple[dict[str, Any], list[Any]]:
+    from meridian.engine.policy.wire import Subject
+
+    run = run_program(project_dir, stack, record=True, first_preview=first_preview)
+    return run.wire_outputs, [Subject.from_registration(r) for r in run.registrations]
+
+
 def referenced_outputs(project_dir: Path, platform: str | None, *, first_preview: bool = False) -> dict[str, dict[str, Any]]:
     """The outputs a stack's StackReferences read: a cell's platform's, from a run of the platform in
     a process of its own (the SDK's runtime state is global: one stack per process), as its state
