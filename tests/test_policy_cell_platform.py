@@ -20,7 +20,7 @@ from meridian.engine.policy import Analyzer, Subject, effective_config, load_pol
 from meridian.engine.policy.generated import with_platform
 from meridian.engine.recorder import UNKNOWN
 
-from .helpers import ROOT
+from .helpers import ROOT, run_meridian
 
 CELL = "us-cell-001"
 BUDGETS = "budgets-limit-and-cap-enforced"
@@ -218,3 +218,12 @@ def test_a_first_preview_leaves_both_unknown_and_says_so(analyzer, first):
     assert len(budgets) == 3 and all("unverifiable at preview" in v.message and "notifications" in v.message for v in budgets)
     assert len(backstops) == 6 and all("`kubeconfig` server and CA" in v.message for v in backstops)
     assert not any(MARK in v.message for v in budgets + backstops)
+
+
+def test_meridian_policy_judges_a_cell_beside_its_platform_as_preview_does():
+    """`meridian policy --stack <cell>` is the pack's verdict alone: the same run as the preview's
+    (the platform previewed first for its outputs and resources), so the same (empty) verdicts."""
+    cli = run_meridian("policy", "--stack", CELL, "--format", "json", timeout=900)
+    assert cli.code == 0, cli
+    report = json.loads(cli.out)
+    assert report["stack"] == CELL and report["violations"] == [], report["violations"]

@@ -84,6 +84,19 @@ def policy_file_config(project_dir: Path, stack: str, cfg: Any = None, *, overri
     return path, file_config
 
 
+def beside_platform(
+    project_dir: Path, stack: str, cfg: Any, *, overridden: bool = False, first_preview: bool = False
+) -> tuple[Mapping[str, dict[str, Any]] | None, Sequence[Any]]:
+    """For a cell judged by the pack: its platform previewed and recorded first, in a process of its
+    own (`engine.run.platform_context`), so the cell's StackReference reads the outputs and the
+    pack's stack rules see the resources of that same run; (None, ()) for a platform, whose
+    program reads no other stack. A bad policy config exits 2 before any program runs."""
+    if cfg is None or not cfg.is_cell:
+        return None, ()
+    policy_file_config(project_dir, stack, cfg, overridden=overridden)
+    return platform_context(project_dir, cfg.platform, first_preview=first_preview)
+
+
 def plan_stack(
     project_dir: Path,
     stack: str,
@@ -106,9 +119,10 @@ def plan_stack(
     neither (`meridian preview --stack <cell>`, as a zone's preview judges it) has its platform
     previewed first, in a process of its own, for both: its outputs and its resources."""
     overridden = overrides is not None or config_in_memory
-    if policy and stack_outputs is None and not policy_context and cfg is not None and cfg.is_cell:
-        policy_file_config(project_dir, stack, cfg, overridden=overridden)  # bad policy config: exit 2 before any program
-        stack_outputs, policy_context = platform_context(project_dir, cfg.platform, first_preview=first_preview)
+    if policy and stack_outputs is None and not policy_context:
+        stack_outputs, policy_context = beside_platform(
+            project_dir, stack, cfg, overridden=overridden, first_preview=first_preview
+        )
     with contextlib.ExitStack() as scope:
         # bad policy config exits 2 before the program; the analyzer starts now and works while the program runs
         stream = (
