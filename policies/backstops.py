@@ -44,6 +44,7 @@ from ruleutil import (
     resource_region,
     stack_policy,
     string_list,
+    truthy,
     unknown,
 )
 from workloads import POD_SPEC_PATHS
@@ -53,6 +54,7 @@ BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyB
 ACCOUNT_PAB = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
 ANALYZER = "aws:accessanalyzer/analyzer:Analyzer"
 NAMESPACE = "kubernetes:core/v1:Namespace"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PAB_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
@@ -181,6 +183,46 @@ def _content_problems(spec: dict, name: str, rendered: dict) -> list[str]:
 
 def _provider(resource: Any) -> str:
     return resource.provider.urn if resource.provider is not None else ""
+
+
+def _named(entries: Any, name: Any) -> Any:
+    """The entry called `name` of a kubeconfig list (`clusters`, `contexts`), or None."""
+    return next((e for e in as_list(entries) if isinstance(e, dict) and e.get("name") == name), None)
+
+
+def cluster_identity(provider: Any) -> tuple[str, str] | Any:
+    """The API server a Kubernetes provider deploys to, by value: its kubeconfig's cluster (the
+    provider's `cluster`, else its `context`'s or the current context's) as the server URL and the
+    CA it trusts there. Two providers with the same pair reach the same cluster, whatever stack
+    built them (a cell's provider is built from its platform's exported endpoint and CA). `UNKNOWN`
+    when a value deciding it is only known after apply; None when the kubeconfig names no server
+    and CA the pack can read (ambient, YAML or a file path, TLS unverified)."""
+    if provider is None:
+        return None
+    props = known(provider.props)
+    config = props.get("kubeconfig") if isinstance(props, dict) else None
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return None
+    if config is UNKNOWN or not isinstance(config, dict):
+        return UNKNOWN if config is UNKNOWN else None
+    context_name = props.get("context") or config.get("current-context")
+    context = _named(config.get("contexts"), context_name)
+    context = context.get("context") if isinstance(context, dict) else None
+    cluster_name = props.get("cluster") or (context.get("cluster") if isinstance(context, dict) else None)
+    entry = _named(config.get("clusters"), cluster_name)
+    cluster = entry.get("cluster") if isinstance(entry, dict) else None
+    if not isinstance(cluster, dict):
+        deciding = (context_name, context, cluster_name, entry, cluster, config.get("contexts"), config.get("clusters"))
+        return UNKNOWN if UNKNOWN in deciding else None
+    server, ca = cluster.get("server"), cluster.get("certificate-authority-data")
+    if UNKNOWN in (server, ca, cluster.get("insecure-skip-tls-verify")):
+        return UNKNOWN
+    if not (isinstance(server, str) and isinstance(ca, str) and server and ca) or truthy(cluster.get("insecure-skip-tls-verify")):
+        return None
+    return server.rstrip("/").lower(), ca
 
 
 def _selects_all(selector: Any) -> bool:
@@ -339,17 +381,18 @@ _ANY_POLICY = ""  # the key of bindings whose policyName is unknown at preview
 
 
 def _bindings_by_policy(
-    stack: Stack, required: set[str]
-) -> tuple[dict[tuple[str, str], list[Any]], list[tuple[str | None, str]]]:
+    stack: Stack, required: set[str], clusters: _Clusters
+) -> tuple[dict[tuple[Any, str], list[Any]], list[tuple[str | None, str]]]:
     """(cluster, policyName) -> its bindings; and the findings on bindings whose `policyName` is unknown, or that
     carry a required policy's name (as the program renders its bindings) but name another policy."""
-    out: dict[tuple[str, str], list[Any]] = {}
+    out: dict[tuple[Any, str], list[Any]] = {}
     findings: list[tuple[str | None, str]] = []
     for b in stack.of(BINDING):
+        cluster = clusters.key(_provider(b), b.provider)
         target = known(peek(b.props, "spec", "policyName"))
         if target is UNKNOWN:  # it may be any policy's binding: none of its cluster lacks one for sure
             findings.append((b.urn, Unverifiable.at("spec.policyName", "which policy does the binding hold?")))
-            out.setdefault((_provider(b), _ANY_POLICY), []).append(b)
+            out.setdefault((cluster, _ANY_POLICY), []).append(b)
             continue
         own = known(peek(b.props, "metadata", "name"))
         if own in required and target != own:
@@ -360,7 +403,7 @@ def _bindings_by_policy(
                     f"not {target}: {_WHY_PINNED['policyName']}",
                 )
             )
-        out.setdefault((_provider(b), str(target)), []).append(b)
+        out.setdefault((cluster, str(target)), []).append(b)
     return out, findings
 
 
@@ -409,31 +452,36 @@ def check_backstops(resources: list[Any], config: dict) -> list[tuple[str | None
     required = config.get("requiredAdmissionPolicies", [])
     out: list[tuple[str | None, str]] = []
     try:
-        clusters = sorted(
-            {_provider(ns) for ns in stack.of(NAMESPACE) if label in (dig(ns.props, "metadata", "labels", default={}) or {})}
-        )
-        policies = {(_provider(p), dig(p.props, "metadata", "name")): p for p in stack.of(POLICY)}
-        bindings, findings = _bindings_by_policy(stack, set(required))
+        clusters = _Clusters(stack)
+        tenant_providers = {
+            _provider(ns): ns.provider
+            for ns in stack.of(NAMESPACE)
+            if label in (dig(ns.props, "metadata", "labels", default={}) or {})
+        }
+        tenant_clusters: dict[Any, list[str]] = {}  # a cluster -> the providers of tenant namespaces that reach it
+        for urn, provider in sorted(tenant_providers.items()):
+            tenant_clusters.setdefault(clusters.key(urn, provider), []).append(urn)
+        policies: dict[tuple[Any, Any], list[Any]] = {}
+        for p in stack.of(POLICY):
+            policies.setdefault((clusters.key(_provider(p), p.provider), dig(p.props, "metadata", "name")), []).append(p)
+        bindings, findings = _bindings_by_policy(stack, set(required), clusters)
         out += findings
         rendered_specs = config.get("renderedSpecs", {})
-        for cluster in clusters:
-            where = cluster.rsplit("::", 1)[-1] or "the default cluster"
+        for cluster, urns in tenant_clusters.items():
+            where = ", ".join(urn.rsplit("::", 1)[-1] or "the default cluster" for urn in urns)
             for name in required:
-                policy = policies.get((cluster, name))
-                if policy is None:  # a cell's cluster is its platform's, which installs them
-                    finding = (
-                        f"Cluster {where} must have the ValidatingAdmissionPolicy {name} (tenant namespaces' runtime backstop)"
+                found = policies.get((cluster, name), [])
+                if not found:
+                    out.append((None, _missing(config, where, name, cluster, clusters)))
+                for policy in found:  # the same name installed twice on one cluster: the last write wins, so each must hold
+                    out += _judge_backstop(
+                        policy,
+                        name,
+                        bindings.get((cluster, name), []),
+                        bindings.get((cluster, _ANY_POLICY), []),
+                        label,
+                        rendered_specs.get(name),
                     )
-                    out.append((None, InPlatform.note(config, finding)))
-                    continue
-                out += _judge_backstop(
-                    policy,
-                    name,
-                    bindings.get((cluster, name), []),
-                    bindings.get((cluster, _ANY_POLICY), []),
-                    label,
-                    rendered_specs.get(name),
-                )
         for pab in stack.of(ACCOUNT_PAB):
             off = [s for s in PAB_SETTINGS if peek(pab.props, s) is not True]
             if off:
@@ -518,6 +566,98 @@ backstops = stack_policy(
     limits="The rule compares each policy's validations and variables with the program's rendering (layout ignored; "
     "a validation's `message` and `reason` are not compared: they change what a refused client reads, "
     "not what is refused; "
+    "an expression written differently that means the same is refused): it does not evaluate CEL; what the rendered "
+    "expressions allow is tested by evaluating them (tests/test_admission.py); a `matchConditions` entry is accepted only when its expression is literally `true` (the pack does not evaluate CEL); an analyzer or block another stack of the account owns is trusted to exist there; that the access-log bucket's policy lets ELB log delivery write is AWS's to check at `up` (creating the load balancer fails otherwise).",
+    tags=["backstops"],
+)
+
+POLICIES = [backstops]
+
+
+class _Clusters:
+    """Kubernetes providers grouped by the cluster they reach: by `cluster_identity` where it is
+    known, else each provider its own cluster. What one provider installs cluster-wide (an admission
+    policy, its bindings) holds for every namespace another provider of the same cluster creates."""
+
+    def __init__(self, stack: Stack):
+        self.unknown: set[str] = set()  # providers whose cluster is only known after apply
+        self.providers = {r.urn: r for r in stack.of(K8S_PROVIDER)}
+
+    def key(self, urn: str, provider: Any) -> Any:
+        identity = cluster_identity(provider if provider is not None else self.providers.get(urn))
+        if identity is UNKNOWN:
+            self.unknown.add(urn)
+        return ("cluster", *identity) if isinstance(identity, tuple) else ("provider", urn)
+
+
+def _missing(config: dict, where: str, name: str, cluster: Any, clusters: _Clusters) -> str:
+    """The finding on tenant namespaces whose cluster has no policy `name` among the resources judged."""
+    finding = f"Cluster {where} must have the ValidatingAdmissionPolicy {name} (tenant namespaces' runtime backstop)"
+    if cluster[0] == "provider" and cluster[1] in clusters.unknown:  # its cluster may be one that has it
+        return Unverifiable(
+            f"unverifiable at preview: which cluster provider {where} deploys tenant namespaces to (its `kubeconfig` server "
+            f"and CA are only known after apply), so whether that cluster has the ValidatingAdmissionPolicy {name}"
+        )
+    if cluster[0] == "cluster":
+        finding += f" (it reaches {cluster[1]}, where no provider judged here installs it)"
+    # a cell judged alone: its cluster is its platform's, whose plan is not beside it
+    return InPlatform.note(config, finding)
+
+
+def _alb_logging_problems(stack: Stack, lb: Any) -> list[str]:
+    """Why an internet-facing ALB does not deliver access logs (ELB access logs:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html)."""
+    if (
+        dig(lb.props, "loadBalancerType", default="application") != "application"
+        or dig(lb.props, "internal", default=False) is True
+    ):
+        return []
+    if str(dig(lb.props, "accessLogs", "enabled", default=False)).lower() != "true":
+        return [
+            "Internet-facing load balancer must deliver access logs (`accessLogs.enabled: true` with a bucket): they are the record of who called the public edge"
+        ]
+    if stack.linked(lb, "accessLogs", *S3_BUCKETS):
+        return []
+    bucket = dig(lb.props, "accessLogs", "bucket")
+    if not isinstance(bucket, str) or not bucket:
+        return ["Internet-facing load balancer must name the bucket its access logs go to (`accessLogs.bucket`)"]
+    return []
+
+
+backstops = stack_policy(
+    "runtime-backstops-enforced",
+    what="Checks that every cluster with tenant namespaces has each required ValidatingAdmissionPolicy failing closed, scoped to what the pack's Kubernetes rules judge (CREATE and UPDATE of every workload kind k8s-workload-pod-security-restricted judges, of RoleBindings and of ClusterRoleBindings, in every namespace labelled as a tenant's: no `matchConditions` other than `true`, no `objectSelector`, no `excludeResourceRules` reaching them) and holding every validation the program renders for it with the variables they read (`requiredValidations`), with a binding that denies in every tenant namespace and no binding of it that does not deny; that an account-level S3 public access block never turns a setting off, and that the stack owning the account's guardrails (`ownsAccountGuardrails`) declares that block and an external-access Access Analyzer in each of its `regions`, and that every internet-facing application load balancer has access logging on (`accessLogs.enabled` with a bucket)",
+    why="The pack judges only what `pulumi up` creates; the admission policies, the account public access block and Access Analyzer are what still hold against what bypasses it, and each is worthless once removed, set to Audit or narrowed to no namespace.",
+    reads=[POLICY, BINDING, ACCOUNT_PAB, ANALYZER, NAMESPACE, *LOAD_BALANCERS, *S3_BUCKETS],
+    check=check_backstops,
+    severity=CRITICAL,
+    config={
+        **platform_stack_setting(),
+        "requiredAdmissionPolicies": string_list(
+            ["meridian-tenant-workloads", "meridian-tenant-role-bindings", "meridian-tenant-cluster-bindings"],
+            "ValidatingAdmissionPolicy names every tenant cluster must have (components.admission)",
+        ),
+        "tenantLabel": {"type": "string", "default": "meridian.io/tenant", "description": "label of tenant namespaces"},
+        "ownsAccountGuardrails": {
+            "type": "boolean",
+            "default": True,
+            "description": "this stack declares the account's guardrails (generated: owns_account_guardrails)",
+        },
+        "regions": string_list(
+            [],
+            "the stack's regions, where it must run an Access Analyzer (generated; none when the account runs its own: "
+            "guardrails.access_analyzer existing)",
+        ),
+        "requiredValidations": {
+            "type": "object",
+            "default": {},
+            "description": "policy name -> the `variables` and `validations` the program renders for it (generated from "
+            "components.admission): each must be there, with the same expression",
+        },
+    },
+    remediation="Keep components.admission.TenantAdmission and components.guardrails.AccountGuardrails in the stack "
+    "(compose_guardrails), with their bindings on Deny and every flag of the account public access block on.",
+    limits="The rule compares each policy's validations and variables with the program's rendering (layout ignored; "
     "an expression written differently that means the same is refused): it does not evaluate CEL; what the rendered "
     "expressions allow is tested by evaluating them (tests/test_admission.py); a `matchConditions` entry is accepted only when its expression is literally `true` (the pack does not evaluate CEL); an analyzer or block another stack of the account owns is trusted to exist there; that the access-log bucket's policy lets ELB log delivery write is AWS's to check at `up` (creating the load balancer fails otherwise).",
     tags=["backstops"],

@@ -173,14 +173,26 @@ TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 FUNCTION = "aws:lambda/function:Function"
 
 
-def _enforcing_topics(stack: Stack) -> set[str]:
-    """Topics whose every message runs a function of the stack (an SNS subscription with protocol `lambda`)."""
-    return {
-        topic.urn
+def _enforcer_subscriptions(stack: Stack) -> list[Any]:
+    """SNS subscriptions (protocol `lambda`) that run a function of the stack for every message of a topic of the stack."""
+    return [
+        sub
         for sub in stack.of(TOPIC_SUBSCRIPTION)
-        if str(peek(sub.props, "protocol")) == "lambda" and stack.linked(sub, "endpoint", FUNCTION)
-        for topic in stack.linked(sub, "topic", TOPIC)
-    }
+        if str(peek(sub.props, "protocol")) == "lambda"
+        and stack.linked(sub, "endpoint", FUNCTION)
+        and stack.linked(sub, "topic", TOPIC)
+    ]
+
+
+def _topic_arns(stack: Stack) -> dict[str, Any]:
+    """Each topic of the stack by its ARN as the plan knows it: the value of a subscription's `topic`
+    built from that topic alone (a topic's ARN is an output, never one of its own inputs)."""
+    arns: dict[str, Any] = {}
+    for sub in stack.of(TOPIC_SUBSCRIPTION):
+        topics, arn = stack.linked(sub, "topic", TOPIC), peek(sub.props, "topic")
+        if len(topics) == 1 and isinstance(arn, str):
+            arns[arn] = topics[0]
+    return arns
 
 
 MANAGED_POLICY = "aws:iam/policy:Policy"
@@ -252,6 +264,12 @@ def _definition_problem(action: Any, kind: str, principals: _Named, policies: _N
     return None
 
 
+def _addressed(notification: Any, field: str) -> bool:
+    """A notification names subscribers in `field`: an address only known after apply is one (it names someone)."""
+    value = peek(notification, field)
+    return value is UNKNOWN or (value is not None and len(value) > 0)
+
+
 def _amount(value: Any) -> float:
     return float(str(value).replace(",", ""))
 
@@ -276,7 +294,10 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             [by_name[name]] if isinstance(name, str) and name in by_name else []
         ):
             actions.setdefault(b.urn, []).append(action)
-    enforcing_topics = _enforcing_topics(stack)
+    enforcers = _enforcer_subscriptions(stack)
+    enforcing_topics = {t.urn for sub in enforcers for t in stack.linked(sub, "topic", TOPIC)}
+    topic_by_arn = _topic_arns(stack)
+    arns_unknown = [sub for sub in enforcers if peek(sub.props, "topic") is UNKNOWN]  # an enforcing topic's ARN, unknown
     tenant_total = 0.0
 
     principals = _Named(stack, *PRINCIPAL_TYPES.values())
@@ -295,18 +316,55 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             return f"{action.name}: fires above 100 % of the limit"
         return _definition_problem(action, kind, principals, policies)
 
-    def notifies_at_limit(budget: Any, limit: float) -> bool:
-        return any(
-            dig(n, "notificationType", default="") == "ACTUAL"
+    def at_limit(budget: Any, limit: float) -> list[Any]:
+        """The budget's actual-spend notifications at no more than 100 % of its limit."""
+        return [
+            n
+            for n in as_list(dig(budget.props, "notifications"))
+            if dig(n, "notificationType", default="") == "ACTUAL"
             and float(dig(n, "threshold", default=float("inf")))
             <= (100 if dig(n, "thresholdType", default="PERCENTAGE") == "PERCENTAGE" else limit)
-            for n in as_list(dig(budget.props, "notifications"))
-        )
+        ]
+
+    def notifies_at_limit(budget: Any, limit: float) -> bool:
+        return bool(at_limit(budget, limit))
 
     def runs_enforcer(budget: Any, limit: float) -> bool:
-        return notifies_at_limit(budget, limit) and any(
-            t.urn in enforcing_topics for t in stack.linked(budget, "notifications", TOPIC)
+        """Linked to an enforcing topic, or naming one by its ARN (a cell's budget names its platform's
+        topic by the value its StackReference reads, which the platform's plan holds beside it)."""
+        if not notifies_at_limit(budget, limit):
+            return False
+        if any(t.urn in enforcing_topics for t in stack.linked(budget, "notifications", TOPIC)):
+            return True
+        return any(
+            getattr(topic_by_arn.get(arn), "urn", None) in enforcing_topics
+            for n in at_limit(budget, limit)
+            for arn in as_list(dig(n, "subscriberSnsTopicArns"))
         )
+
+    def notified(budget: Any, limit: float) -> str:
+        """What the budget notifies at its limit, by ARN: a topic of the plan (running no enforcing
+        function) or one no plan here holds."""
+        arns = sorted({str(a) for n in at_limit(budget, limit) for a in as_list(dig(n, "subscriberSnsTopicArns"))})
+        said = [f"topic {topic_by_arn[a].name} ({a}), which runs no enforcing function" if a in topic_by_arn else a for a in arns]
+        return f"; it notifies {', '.join(said)}" if said else ""
+
+    def unenforced(budget: Any, limit: float, problems: list[str | None]) -> str:
+        """The finding on a tenant budget nothing proves enforced."""
+        # it only notifies a topic its plan does not define (a cell's: its platform's, named by the ARN its StackReference reads)
+        elsewhere = not problems and not stack.linked(budget, "notifications", TOPIC) and notifies_at_limit(budget, limit)
+        if elsewhere and arns_unknown:  # the ARN it names may be the one an enforcer's unknown `topic` takes
+            return Unverifiable(
+                f"unverifiable at preview: does the topic this tenant budget notifies{notified(budget, limit)} run the cap "
+                f"enforcer? The `topic` of subscription(s) {', '.join(sorted(s.name for s in arns_unknown))} is only known after apply"
+            )
+        finding = (
+            "Tenant budget must enforce the cap: an automatic APPLY_IAM_POLICY / SCP / SSM BudgetAction at no more "
+            "than 100 % of the limit attaching a deny policy to principals of the stack, or an actual-spend "
+            "notification at no more than 100 % to a topic that runs an enforcing function (SNS subscription, "
+            f"protocol lambda) ({'; '.join(p for p in problems if p) or 'it has no action'}{notified(budget, limit) if elsewhere else ''})"
+        )
+        return InPlatform.note(config, finding) if elsewhere else finding
 
     def judge(budget: Any) -> list[tuple[str | None, str]]:
         nonlocal tenant_total
@@ -334,23 +392,20 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
                 except UnknownValueError as exc:  # this action may enforce: reported on it, never assumed either way
                     out.append((a.urn, Unverifiable.of(exc, "does the hard cap attach a deny to principals of the stack?")))
                     problems.append(None)
-            if None not in problems and not runs_enforcer(budget, limit):
-                finding = (
-                    "Tenant budget must enforce the cap: an automatic APPLY_IAM_POLICY / SCP / SSM BudgetAction at no more "
-                    "than 100 % of the limit attaching a deny policy to principals of the stack, or an actual-spend "
-                    "notification at no more than 100 % to a topic that runs an enforcing function (SNS subscription, "
-                    f"protocol lambda) ({'; '.join(problems) or 'it has no action'})"
+            try:
+                if None not in problems and not runs_enforcer(budget, limit):
+                    out.append((budget.urn, unenforced(budget, limit, problems)))
+            except UnknownValueError as exc:  # the ARN it notifies, before its topic exists
+                out.append(
+                    (budget.urn, Unverifiable.of(exc, "the topic this tenant budget notifies: does it run the cap enforcer?"))
                 )
-                # a cell's budget notifying a topic its plan does not hold: the platform's, whose enforcer it cannot see
-                elsewhere = not problems and not stack.linked(budget, "notifications", TOPIC) and notifies_at_limit(budget, limit)
-                out.append((budget.urn, InPlatform.note(config, finding) if elsewhere else finding))
         if is_tenant or is_stack:
             alerts = [
                 n
                 for n in as_list(dig(budget.props, "notifications"))
                 if float(dig(n, "threshold", default=float("inf")))
                 <= (100 if dig(n, "thresholdType", default="PERCENTAGE") == "PERCENTAGE" else limit)
-                and (as_list(dig(n, "subscriberSnsTopicArns")) or as_list(dig(n, "subscriberEmailAddresses")))
+                and (_addressed(n, "subscriberSnsTopicArns") or _addressed(n, "subscriberEmailAddresses"))
             ]
             if not alerts:
                 out.append(
@@ -366,12 +421,12 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
 
 budget_caps = stack_policy(
     "budgets-limit-and-cap-enforced",
-    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget is enforced at no more than 100 % of its limit: by an actual-spend notification to a topic that runs a function of the stack, or by an automatic enforcing BudgetAction whose "
+    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget is enforced at no more than 100 % of its limit: by an actual-spend notification to a topic that runs a function of the stack (linked, or named by the ARN a subscription of that topic carries: a cell's budget names its platform's topic by value), or by an automatic enforcing BudgetAction whose "
     "definition does something: an IAM action attaches a deny-only policy of the stack (or AWSDenyAll) to roles, users or "
     "groups the stack creates (by name, Pulumi auto-name or link), an SCP action a deny-only SCP of the stack to at least "
     "one target, an SSM action runs on at least one instance",
     why="A budget only caps spend if its limit is the planned cap and something acts when it is reached: a budget of 1e9, one that only alerts, or one in another currency or period is present and caps nothing.",
-    reads=[BUDGET, BUDGET_ACTION, MANAGED_POLICY, ORG_POLICY, TOPIC_SUBSCRIPTION, FUNCTION],
+    reads=[BUDGET, BUDGET_ACTION, MANAGED_POLICY, ORG_POLICY, TOPIC, TOPIC_SUBSCRIPTION, FUNCTION],
     check=check_budget_caps,
     severity=HIGH,
     config={

@@ -226,6 +226,8 @@ def test_evidence_cli_builds_a_bundle_that_verify_accepts_and_then_rejects_when_
     assert json.loads((out / "plan.json").read_text()) == previews["us"].plan
     cell_plan = json.loads((out / "cells" / "us-cell-001" / "plan.json").read_text())
     assert cell_plan["stack"] == "us-cell-001" and cell_plan["policy"]["evaluated"]
+    # judged beside the platform's resources, as `meridian preview --stack us-cell-001` judges it: nothing left to it
+    assert cell_plan["policy"]["violations"] == [], cell_plan["policy"]["violations"]
     assert {r["name"] for r in cell_plan["resources"]} >= {
         "us-cell-001-us-east-1-tenant-file",
         "us-cell-001-us-west-2-tenant-file",

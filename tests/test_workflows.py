@@ -33,6 +33,7 @@ STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 # with the CLI, until the workflows run cells in order: docs/ci.md); a PR previews the stacks it touches
 CHANGED_MATRIX = "${{ fromJSON(needs.changes.outputs.stacks) }}"
 CELLS_MATRIX = "${{ fromJSON(needs.cells.outputs.cells) }}"  # deploy: the changed cells, after their platform
+ZONES_MATRIX = "${{ fromJSON(needs.cells.outputs.zones) }}"  # deploy: the zones of those cells, gated after them
 PLATFORMS = sorted(
     s for s in STACKS if "meridian:platform" not in (yaml.safe_load((ROOT / f"Pulumi.{s}.yaml").read_text())["config"])
 )
@@ -243,6 +244,8 @@ def test_every_expression_refers_to_something_that_exists(workflows):
 def matrix_stacks(job) -> list[str] | None:
     if job.get("strategy", {}).get("matrix", {}).get("include") == CELLS_MATRIX:
         return ["changed cells"]
+    if job.get("strategy", {}).get("matrix", {}).get("zone") == ZONES_MATRIX:
+        return ["zones of the changed cells"]
     stack = job.get("strategy", {}).get("matrix", {}).get("stack")
     if stack is None:
         return None
@@ -264,8 +267,17 @@ def test_every_stack_matrix_covers_exactly_the_projects_stacks(workflows):
     assert {"preview.yml:preview", "deploy.yml:deploy", "drill.yml:dry-run", "drill.yml:sandbox"} <= set(matrices)
     previews = {"preview.yml:preview", "preview.yml:aws-preview"}  # a PR previews the stacks it touches, cells too
     cells = {"deploy.yml:plan-cells", "deploy.yml:deploy-cells"}  # the changed cells, after their platform
+    zones = {"deploy.yml:zone-gate"}  # their zones, once each, after them
     for where, stacks in matrices.items():
-        want = ["changed"] if where in previews else ["changed cells"] if where in cells else PLATFORMS
+        want = (
+            ["changed"]
+            if where in previews
+            else ["changed cells"]
+            if where in cells
+            else ["zones of the changed cells"]
+            if where in zones
+            else PLATFORMS
+        )
         assert sorted(stacks) == want, where
     for name, wf in workflows.items():
         dispatch = (wf["on"].get("workflow_dispatch") or {}).get("inputs", {})
@@ -341,12 +353,64 @@ def test_deploy_updates_the_changed_cells_after_every_platform(workflows, tmp_pa
     step = next(s for s in cells["steps"] if s.get("id") == "cells")
     repo, base = repo_with_one_tenant_added(tmp_path)
     output, _ = run_step(step, repo, tmp_path, BEFORE=base, DEPLOYED='["us", "eu", "apac"]')
-    assert output == 'cells=[{"stack":"us-cell-001","zone":"us"}]\n'
+    assert output == 'cells=[{"stack":"us-cell-001","zone":"us"}]\nzones=["us"]\n'
     output, _ = run_step(step, repo, tmp_path, BEFORE=base, DEPLOYED='["eu"]')
-    assert output == "cells=[]\n", "a cell whose platform was not deployed waits"
+    assert output == "cells=[]\nzones=[]\n", "a cell whose platform was not deployed waits, and so does its zone's gate"
     subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "x"], cwd=repo, check=True)
     output, _ = run_step(step, repo, tmp_path, BEFORE="", DEPLOYED='["us"]')  # by hand: every cell of the platform
-    assert output == 'cells=[{"stack":"us-cell-001","zone":"us"}]\n'
+    assert output == 'cells=[{"stack":"us-cell-001","zone":"us"}]\nzones=["us"]\n'
+
+
+def _needs(job: dict) -> set[str]:
+    return {job["needs"]} if isinstance(job.get("needs"), str) else set(job.get("needs", []))
+
+
+def _after(jobs: dict, job_id: str) -> set[str]:
+    """Every job `job_id` waits for, directly or through the jobs it needs."""
+    seen: set[str] = set()
+    todo = list(_needs(jobs[job_id]))
+    while todo:
+        need = todo.pop()
+        if need not in seen:
+            seen.add(need)
+            todo += _needs(jobs[need])
+    return seen
+
+
+def test_after_the_cells_the_zone_is_gated_once_and_its_evidence_lists_every_stack(workflows):
+    """The order is platform, changed cells, then the zone's SLO gate and evidence: a cell's update
+    changes what its zone serves, and its own deploy job gates nothing. Fails if the gate after the
+    cells is gone, runs before them, runs per cell, or is skipped when a cell deployed."""
+    jobs = workflows["deploy.yml"]["jobs"]
+    gates = [
+        job_id
+        for job_id, job in jobs.items()
+        if any("meridian slo" in s.get("run", "") for s in job.get("steps", [])) and "deploy-cells" in _after(jobs, job_id)
+    ]
+    assert gates == ["zone-gate"], "no SLO gate runs after the cells deploy"
+    gate = jobs["zone-gate"]
+    assert {"deploy", "deploy-cells"} <= _after(jobs, "zone-gate") and "deploy" in _after(jobs, "deploy-cells")
+    assert not any("meridian slo" in s.get("run", "") for s in jobs["deploy-cells"]["steps"]), "once per zone, not per cell"
+    assert gate["strategy"]["matrix"] == {"zone": ZONES_MATRIX} and gate["env"]["STACK"] == "${{ matrix.zone }}"
+    # it runs whenever some cell of the zone may be live: a failed cell leaves the others deployed
+    condition = gate["if"]
+    assert "needs.deploy-cells.result != 'skipped'" in condition and "needs.deploy-cells.result == 'success'" not in condition
+    assert "needs.cells.outputs.zones != '[]'" in condition and "!cancelled()" in condition
+    assert gate["environment"] == "${{ matrix.zone }}" and gate["concurrency"]["cancel-in-progress"] == "false"
+    steps = gate["steps"]
+    names = [s.get("id") or s.get("name", "") for s in steps]
+    slo = next(s for s in steps if s.get("id") == "slo")
+    assert '--stack "$STACK" --target aws --out out/slo' in slo["run"] and "if" not in slo, "the gate is never skipped"
+    evidence = next(s for s in steps if "meridian evidence --stack" in s.get("run", ""))
+    assert names.index("slo") < steps.index(evidence) and "--slo-report out/slo/report.json" in evidence["run"]
+    assert evidence["if"].startswith("always()"), "evidence is written on a breach too"
+    assert "meridian evidence verify" in evidence["run"]  # the zone's bundle: every stack (tests/test_evidence.py)
+    outputs = next(s for s in steps if "pulumi stack output" in s.get("run", ""))
+    assert steps.index(outputs) < names.index("slo"), "the AWS target reads the platform's outputs"
+    breach = next(s for s in steps if "runbook" in s.get("name", "").lower())
+    assert "steps.slo.outputs.code == '1'" in breach["if"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == "out/"
 
 
 def test_the_pr_comment_is_found_by_the_marker_meridian_diff_writes(workflows):

@@ -59,12 +59,14 @@ def drill_record(project_dir: Path, stack: str, given: Path | None) -> list[Path
     return report_files(latest) if latest is not None and latest.name == "timeline.json" else None
 
 
-def cell_plan(project_dir: Path, cell: str, platform_outputs: dict[str, dict]) -> dict:
-    """A cell's plan document, in a worker process of its own (the SDK's runtime state is global)."""
+def cell_plan(project_dir: Path, cell: str, platform_outputs: dict[str, dict], platform: list) -> dict:
+    """A cell's plan document, in a worker process of its own (the SDK's runtime state is global),
+    judged beside its platform's resources (`platform`: policy Subjects), as `preview` judges it."""
     from meridian.engine.pipeline import plan_stack
     from meridian.stackconfig import load_validated
 
-    return plan_stack(project_dir, cell, load_validated(project_dir, cell), stack_outputs=platform_outputs).document()
+    cfg = load_validated(project_dir, cell)
+    return plan_stack(project_dir, cell, cfg, stack_outputs=platform_outputs, policy_context=platform).document()
 
 
 def zone_evidence(project_dir: Path, platform: str, cfg, console: Console) -> list:
@@ -95,10 +97,13 @@ def zone_evidence(project_dir: Path, platform: str, cfg, console: Console) -> li
     stacks = [evidence(platform, "platform", cfg, staged.document())]
     if cells:
         console.print(f"evidence for zone {platform}: its cells {', '.join(cells)}, each against the platform's outputs ...")
+        from meridian.engine.policy.wire import Subject
+
         outputs = {platform: staged.run.wire_outputs}
+        context = [Subject.from_registration(r) for r in staged.run.registrations]
         workers = max(1, min(len(cells), multiprocessing.cpu_count()))
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            plans = {cell: pool.submit(cell_plan, project_dir, cell, outputs) for cell in cells}
+            plans = {cell: pool.submit(cell_plan, project_dir, cell, outputs, context) for cell in cells}
             stacks += [evidence(cell, "cell", cells[cell], plans[cell].result()) for cell in cells]
     return stacks
 

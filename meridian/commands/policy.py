@@ -60,14 +60,15 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
         console.print(f"policy catalog written to {path}")
         return EXIT_OK
 
-    from meridian.engine.pipeline import open_policy_stream
+    from meridian.engine.pipeline import beside_platform, open_policy_stream
     from meridian.engine.run import run_program
 
     prep = prepare(req.stack, req.project_dir, None)
     json_path = writable(req.json_path)
+    outputs, platform = beside_platform(prep.project_dir, req.stack, prep.cfg)  # a cell: judged beside its platform
     with contextlib.ExitStack() as scope:
-        stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg)
-        run = run_program(prep.project_dir, req.stack, record=True, on_register=stream.on_register)
+        stream = open_policy_stream(scope, prep.project_dir, req.stack, prep.cfg, context=platform)
+        run = run_program(prep.project_dir, req.stack, record=True, on_register=stream.on_register, stack_outputs=outputs)
         report = stream.finish()
     document = json.dumps({"stack": req.stack, **report.to_json()}, indent=1) + "\n"
     notes = console if req.format == Format.text else report_console(stderr=True)  # stdout: the document only

@@ -13,7 +13,7 @@ from typing import Any
 
 from meridian.costmodel import CostReport, estimate
 from meridian.engine.plan import Plan
-from meridian.engine.run import PROJECT, ProgramRun, run_program
+from meridian.engine.run import PROJECT, ProgramRun, platform_context, run_program
 from stackconfig import Overrides
 
 
@@ -50,18 +50,9 @@ def open_policy_stream(
     --write-config` would write first). `context`: a cell's platform's resources (policy Subjects),
     which the stack rules see beside the cell's: what the cell leaves to its platform is then judged
     on the platform's real resources, not reported as in the platform (generated.with_platform)."""
-    from meridian.engine.policy import Analyzer, PolicyStream, config_path, load_policy_config, pack_dir_of, stack_shards
+    from meridian.engine.policy import Analyzer, PolicyStream, pack_dir_of, stack_shards
 
-    path = config_path(project_dir, stack)
-    file_config = load_policy_config(path) if path.exists() or not overridden else None
-    if cfg is not None and overridden:
-        from meridian.engine.policy.generated import merged
-
-        file_config = merged(file_config, cfg, project_dir, stack)
-    elif cfg is not None:
-        from meridian.engine.policy.generated import require_current
-
-        require_current(project_dir, path, file_config, cfg, stack)
+    path, file_config = policy_file_config(project_dir, stack, cfg, overridden=overridden)
     if context:
         from meridian.engine.policy.generated import with_platform
 
@@ -73,6 +64,37 @@ def open_policy_stream(
     stream = PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper, context=context)
     scope.callback(stream.stop)  # its relay process, whatever happens
     return stream
+
+
+def policy_file_config(project_dir: Path, stack: str, cfg: Any = None, *, overridden: bool = False) -> tuple[Path, Any]:
+    """The stack's policy config file and its content as this run uses it (open_policy_stream's
+    `overridden`); exit 2 if it is missing, bad or drifted from the stack config."""
+    from meridian.engine.policy import config_path, load_policy_config
+
+    path = config_path(project_dir, stack)
+    file_config = load_policy_config(path) if path.exists() or not overridden else None
+    if cfg is not None and overridden:
+        from meridian.engine.policy.generated import merged
+
+        file_config = merged(file_config, cfg, project_dir, stack)
+    elif cfg is not None:
+        from meridian.engine.policy.generated import require_current
+
+        require_current(project_dir, path, file_config, cfg, stack)
+    return path, file_config
+
+
+def beside_platform(
+    project_dir: Path, stack: str, cfg: Any, *, overridden: bool = False, first_preview: bool = False
+) -> tuple[Mapping[str, dict[str, Any]] | None, Sequence[Any]]:
+    """For a cell judged by the pack: its platform previewed and recorded first, in a process of its
+    own (`engine.run.platform_context`), so the cell's StackReference reads the outputs and the
+    pack's stack rules see the resources of that same run; (None, ()) for a platform, whose
+    program reads no other stack. A bad policy config exits 2 before any program runs."""
+    if cfg is None or not cfg.is_cell:
+        return None, ()
+    policy_file_config(project_dir, stack, cfg, overridden=overridden)
+    return platform_context(project_dir, cfg.platform, first_preview=first_preview)
 
 
 def plan_stack(
@@ -93,15 +115,18 @@ def plan_stack(
     before the analyzer's last answer (its stack rules): a caller renders there for free.
     `stack_outputs`: what the program's StackReferences read (default: a cell's platform's, engine.run).
     `config_in_memory`: `cfg` differs from the stack's file (stackconfig.memory holds it); its policy
-    settings are generated from it. `policy_context`: open_policy_stream's `context`."""
+    settings are generated from it. `policy_context`: open_policy_stream's `context`. A cell given
+    neither (`meridian preview --stack <cell>`, as a zone's preview judges it) has its platform
+    previewed first, in a process of its own, for both: its outputs and its resources."""
+    overridden = overrides is not None or config_in_memory
+    if policy and stack_outputs is None and not policy_context:
+        stack_outputs, policy_context = beside_platform(
+            project_dir, stack, cfg, overridden=overridden, first_preview=first_preview
+        )
     with contextlib.ExitStack() as scope:
         # bad policy config exits 2 before the program; the analyzer starts now and works while the program runs
         stream = (
-            open_policy_stream(
-                scope, project_dir, stack, cfg, overridden=overrides is not None or config_in_memory, context=policy_context
-            )
-            if policy
-            else None
+            open_policy_stream(scope, project_dir, stack, cfg, overridden=overridden, context=policy_context) if policy else None
         )
         run = run_program(
             project_dir,

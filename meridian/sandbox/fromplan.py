@@ -249,9 +249,6 @@ def _decode(doc: dict) -> PlannedWorkload:
 
 def render(project_dir: Path, stack: str, out: Path) -> None:
     """Run the program offline and write what the sandbox needs of its plan to `out` (0600)."""
-    import asyncio
-
-    import pulumi
     from google.protobuf import json_format
 
     from meridian.engine.plan import Plan
@@ -260,7 +257,7 @@ def render(project_dir: Path, stack: str, out: Path) -> None:
     from stackconfig import load_stack
 
     cfg = load_stack(project_dir, stack)
-    run = run_program(project_dir, stack)
+    run = run_program(project_dir, stack, reveal=["tenant_api_keys"])
     plan = Plan("meridian", stack, run.registrations, run.outputs)
     role_of = {spec.region: role for role, spec in cfg.regions.both}
     services: dict[str, dict] = {}
@@ -286,9 +283,7 @@ def render(project_dir: Path, stack: str, out: Path) -> None:
     } - {None}
     if len(masters) != 1:
         raise SystemExit(f"expected one master user across the database resources, got {sorted(masters)}")
-    root = pulumi.runtime.settings.get_root_resource()
-    loop = asyncio.get_event_loop()
-    keys = loop.run_until_complete(pulumi.Output.from_input(root.outputs["tenant_api_keys"]).future())
+    keys = run.revealed["tenant_api_keys"]
     doc = {"services": services, "migration": migrations[0], "master_user": masters.pop(), "api_keys": keys}
     doc["cells"] = list(cfg.cells.names)
     if cfg.cells.names:  # what the cells' StackReferences read, as the platform's state would hold it
@@ -301,9 +296,6 @@ def render_cell(project_dir: Path, cell: str, platform_outputs: Path, out: Path)
     """Run a cell's program offline, its StackReference answered with `platform_outputs`, and write
     what its platform's service reads of it to `out` (0600): its tenant file per region, exactly as
     its Secret renders it, and its tenants' keys."""
-    import asyncio
-
-    import pulumi
     from google.protobuf import json_format
 
     from meridian.engine.plan import Plan
@@ -312,7 +304,8 @@ def render_cell(project_dir: Path, cell: str, platform_outputs: Path, out: Path)
     from stackconfig import load_stack
 
     cfg = load_stack(project_dir, cell)
-    run = run_program(project_dir, cell, stack_outputs={cfg.platform: json.loads(platform_outputs.read_text())})
+    outputs = {cfg.platform: json.loads(platform_outputs.read_text())}
+    run = run_program(project_dir, cell, stack_outputs=outputs, reveal=["tenant_api_keys"])
     plan = Plan("meridian", cell, run.registrations, run.outputs)
     role_of = {spec.region: role for role, spec in cfg.regions.both}
     files: dict[str, str] = {}
@@ -328,9 +321,7 @@ def render_cell(project_dir: Path, cell: str, platform_outputs: Path, out: Path)
         files[role_of[plan.region_of(r)]] = content
     if set(files) != {"primary", "dr"}:
         raise SystemExit(f"expected the cell's tenant file Secret in each of its regions, got {sorted(files)}")
-    root = pulumi.runtime.settings.get_root_resource()
-    loop = asyncio.get_event_loop()
-    keys = loop.run_until_complete(pulumi.Output.from_input(root.outputs["tenant_api_keys"]).future())
+    keys = run.revealed["tenant_api_keys"]
     out.touch(mode=0o600)
     out.write_text(json.dumps({"tenant_files": files, "api_keys": keys}))
 

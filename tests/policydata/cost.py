@@ -6,7 +6,10 @@ import json
 
 from .base import ACCOUNT, STACK, Builder, Mutations, drop, set_input, urn
 
-TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:budget-alerts"
+TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:budget-alerts"  # the enforcer's topic, by the ARN its subscription carries
+# where the budgets capped by an action send their alerts: a topic no function of the stack runs (a budget
+# naming TOPIC_ARN is capped by the enforcer by value, whatever its action)
+PEOPLE_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:budget-alerts-oncall"
 HARD_CAP = urn("aws:iam/policy:Policy", "hard-cap")
 TENANT_ROLE = urn("aws:iam/role:Role", "t-acme-role")  # tenancy's tenant role, auto-named `t-acme-role-<7 hex>`
 DENY_WRITES = {"Effect": "Deny", "Action": ["s3:PutObject", "kms:GenerateDataKey*"], "Resource": "*"}
@@ -41,7 +44,7 @@ def build(b: Builder) -> None:
                         "threshold": t,
                         "thresholdType": "PERCENTAGE",
                         "notificationType": "ACTUAL",
-                        "subscriberSnsTopicArns": [TOPIC_ARN],
+                        "subscriberSnsTopicArns": [TOPIC_ARN if name in ("stack", "tenant-initech") else PEOPLE_ARN],
                     }
                     for t in (50, 80, 100)
                 ],

@@ -162,19 +162,20 @@ IN_PLATFORM = (
 )
 
 
-# The IN_PLATFORM rules that find what a cell leaves to its platform among the platform's resources
-# when the pack sees them beside the cell's (the zone's preview): the stack budget by its tag filter,
-# the backup selection by the tags it picks, the tenant role by its ARN. The other two tie a cell's
-# resource to the platform's through a link the union does not hold: a cell's budget notifies the
-# platform's topic through a StackReference output, not a property dependency on the topic, and a
-# cell's namespaces sit under its own Kubernetes provider, not the platform's (the admission
-# policies are found per provider): those stay advisories naming the platform, judged in its plan.
-SETTLED_WITH_PLATFORM = ("budgets-stack-budget-exists", "tenant-data-access", "backup-plan-coverage")
+# The IN_PLATFORM rules find what a cell leaves to its platform among the platform's resources when
+# the pack sees them beside the cell's (a zone's or a cell's preview: the platform's run is at hand):
+# the stack budget by its tag filter, the backup selection by the tags it picks, the tenant role by
+# its ARN, the cap enforcer's topic by the ARN a tenant budget notifies (the value the cell's
+# StackReference reads, which a subscription of the platform's topic carries), and the admission
+# backstops by the cluster a Kubernetes provider reaches (the server and CA of its kubeconfig:
+# the cell's provider and the platform's are one cluster). What the values leave open (an unknown
+# ARN or kubeconfig) stays an advisory saying which value is unknown.
+SETTLED_WITH_PLATFORM = IN_PLATFORM
 
 
 def with_platform(config: dict[str, Any]) -> dict[str, Any]:
-    """A cell's config for a run that sees its platform's resources beside its own (the zone's
-    preview): no `platformStack` for the rules that then judge the platform's real resources."""
+    """A cell's config for a run that sees its platform's resources beside its own (a zone's or a
+    cell's preview): no `platformStack` for the rules that then judge the platform's real resources."""
     out = dict(config)
     for policy in SETTLED_WITH_PLATFORM:
         if isinstance(out.get(policy), dict):
