@@ -126,9 +126,10 @@ def zone_us(tmp_path_factory) -> ZonePreview:
     return ZonePreview(Cli(**json.loads((out / "cli.json").read_text())), out)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def judge(previews):
-    """The real plans replayed through the pack's analyzer, one analyzer per test module (helpers.plan_judge)."""
+    """The real plans replayed through the pack's analyzer (helpers.plan_judge), one analyzer per test
+    process: each call configures it for its own stack and settings, so no module sees another's."""
     with helpers.plan_judge(previews) as run:
         yield run
 
