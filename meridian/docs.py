@@ -136,19 +136,26 @@ def _policy_cells(timings: dict | None) -> str:
     return f"{cpu:.2f} | {hidden / cpu:.0%}" if cpu else f"{cpu:.2f} | -"
 
 
+def _measured(results: dict[str, Any], how: str, busy: str) -> str:
+    """The line opening a benchmark's results: when, at which commit, on how many cores, how run
+    (`how`), the load average at the start and end, and `busy` when it was above the cores."""
+    load, cpus = results.get("load_avg_1m"), results["cpus"]
+    context = f"; load average {load[0]:g} at the start, {load[1]:g} at the end" if load else ""
+    if load and max(load) > cpus:
+        context += busy.format(cpus=cpus)
+    return f"Measured {results['date']} at commit `{results['commit']}` on {cpus} cores{how}{context}."
+
+
 def _scale_results(bench: dict[str, Any] | None) -> str:
     if bench is None:
         return f"No results yet: run `make bench` (writes `{BENCH_RESULTS}`), then `meridian docs --write`."
-    load = bench.get("load_avg_1m")
-    context = f"; load average {load[0]:g} at the start, {load[1]:g} at the end" if load else ""
-    if load and max(load) > bench["cpus"]:
-        context += (
-            f". The machine was busy (load above its {bench['cpus']} cores): other work slowed the runs unevenly, so"
-            " times and ratios are noisy; re-run `make bench` on a quiet machine for figures to compare against the targets"
-        )
     out = [
-        f"Measured {bench['date']} at commit `{bench['commit']}` on {bench['cpus']} cores, each run a fresh process"
-        f" (`make bench`, `benchmarks/preview_scale.py`){context}.",
+        _measured(
+            bench,
+            ", each run a fresh process (`make bench`, `benchmarks/preview_scale.py`)",
+            ". The machine was busy (load above its {cpus} cores): other work slowed the runs unevenly, so times and ratios"
+            " are noisy; re-run `make bench` on a quiet machine for figures to compare against the targets",
+        ),
         "",
         "us stack with synthetic tenants (`--tenants N`), preview (with the policy pack) vs the bare SDK floor:",
         "",
@@ -198,16 +205,13 @@ def _changed_results(bench: dict[str, Any] | None) -> str:
     changed = (bench or {}).get("changed_preview")
     if changed is None:
         return f"No results yet: run `make bench` (writes `{CHANGED_RESULTS}`), then `meridian docs --write`."
-    load = changed["load_avg_1m"]
-    context = f"; load average {load[0]:g} at the start, {load[1]:g} at the end"
-    if max(load) > changed["cpus"]:
-        context += (
-            f". The machine was busy (load above its {changed['cpus']} cores): these times say nothing against the"
-            " 30 s target; re-run on a quiet machine"
-        )
     out = [
-        f"Measured {changed['date']} at commit `{changed['commit']}` on {changed['cpus']} cores"
-        f" (`make bench`, `benchmarks/changed_preview.py`){context}.",
+        _measured(
+            changed,
+            " (`make bench`, `benchmarks/changed_preview.py`)",
+            ". The machine was busy (load above its {cpus} cores): these times say nothing against the 30 s target;"
+            " re-run on a quiet machine",
+        ),
         "",
         "| zone tenants | cells | tenant changed | `--changed` s | CPU s | target s | previewed |",
         "|---:|---:|---|---:|---:|---:|---|",
@@ -232,13 +236,12 @@ def _zone_results(bench: dict[str, Any] | None) -> str:
     zone = (bench or {}).get("zone_scale")
     if zone is None:
         return f"No results yet: run `python benchmarks/zone_scale.py` (writes `{ZONE_BENCH_RESULTS}`), then `meridian docs --write`."
-    load = zone["load_avg_1m"]
     size = f"cells of {zone['cell_size']:,}" if zone["cell_size"] else "cells of the platform's cells.size"
     command = f"BENCH_ZONE_TENANTS={zone['tenants']}" + (f" BENCH_CELL_SIZE={zone['cell_size']}" if zone["cell_size"] else "")
-    busy = f" (busy: above its {zone['cpus']} cores, so the times are noisy)" if max(load) > zone["cpus"] else ""
     out = [
-        f"Measured {zone['date']} at commit `{zone['commit']}` on {zone['cpus']} cores (`{command} python "
-        f"benchmarks/zone_scale.py`); load average {load[0]:g} at the start, {load[1]:g} at the end{busy}.",
+        _measured(
+            zone, f" (`{command} python benchmarks/zone_scale.py`)", " (busy: above its {cpus} cores, so the times are noisy)"
+        ),
         "",
         f"Zone {zone['zone']}: {zone['tenants']:,} tenants in {zone['cells']} cells ({size}) plus the platform, "
         f"{zone['resources']:,} resources: the zone preview took {zone['zone_s']:.1f} s against a floor of "

@@ -3,6 +3,8 @@ subprocess per stack, in parallel; moto; a project copy; one shared sandbox per 
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -13,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests import helpers
-from tests.helpers import PROJECT_FILES, ROOT, STACKS, Cli, meridian_cmd, running_sandbox
+from tests.helpers import PROJECT_FILES, ROOT, STACKS, Cli, meridian_cmd, run_meridian, running_sandbox
 
 # What a fixture costs marks every test that uses it (directly or through another fixture), so no
 # test has to repeat it; the markers are registered in pyproject.toml.
-MARKED_BY_FIXTURE = {"previews": "slow", "shared_sandbox": "sandbox"}
+MARKED_BY_FIXTURE = {"previews": "slow", "zone_us": "slow", "shared_sandbox": "sandbox"}
 
 
 def pytest_runtest_setup(item):
@@ -53,10 +55,24 @@ class StackPreview:
     diagram: str
 
 
-@pytest.fixture(scope="session")
-def previews(tmp_path_factory) -> dict[str, StackPreview]:
-    """`meridian preview --json --diagram` for every real stack, started together."""
-    out = tmp_path_factory.mktemp("previews")
+def once_per_run(tmp_path_factory, name: str, compute) -> Path:
+    """The directory `compute(dir)` filled, once per test run: under xdist the first worker to ask
+    computes it under a lock while the others wait, then every worker reads it (the workers share
+    their base temp's parent, which is the run's own); without xdist, this process's base temp."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():  # not computed yet, or the worker computing it failed: compute (and fail) here too
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            compute(out)
+            done.touch()
+    return out
+
+
+def _preview_stacks(out: Path) -> None:
     env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
     procs = {
         s: subprocess.Popen(
@@ -69,18 +85,51 @@ def previews(tmp_path_factory) -> dict[str, StackPreview]:
         )
         for s in STACKS
     }
-    results = {}
     for s, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=600)
-        cli = Cli(proc.returncode, stdout, stderr)
-        assert cli.code == 0, f"preview of {s} failed ({cli.code}):\n{stderr}\n{stdout[-2000:]}"
-        results[s] = StackPreview(s, cli, json.loads((out / f"{s}.json").read_text()), (out / f"{s}.md").read_text())
-    return results
+        assert proc.returncode == 0, f"preview of {s} failed ({proc.returncode}):\n{stderr}\n{stdout[-2000:]}"
+        (out / f"{s}.cli.json").write_text(json.dumps({"code": proc.returncode, "out": stdout, "err": stderr}))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def previews(tmp_path_factory) -> dict[str, StackPreview]:
+    """`meridian preview --json --diagram` for every real stack, started together, once per run (the
+    xdist workers share it); each worker reads the files into its own objects, which tests only read."""
+    out = once_per_run(tmp_path_factory, "previews", _preview_stacks)
+    return {
+        s: StackPreview(
+            s,
+            Cli(**json.loads((out / f"{s}.cli.json").read_text())),
+            json.loads((out / f"{s}.json").read_text()),
+            (out / f"{s}.md").read_text(),
+        )
+        for s in STACKS
+    }
+
+
+@dataclass
+class ZonePreview:
+    cli: Cli
+    dir: Path  # the plans and zone.json `--json DIR` wrote
+
+
+def _preview_zone_us(out: Path) -> None:
+    cli = run_meridian("preview", "--zone", "us", "--json", str(out), timeout=900)
+    (out / "cli.json").write_text(json.dumps(dataclasses.asdict(cli)))
+
+
+@pytest.fixture(scope="session")
+def zone_us(tmp_path_factory) -> ZonePreview:
+    """`meridian preview --zone us --json DIR` on the repo's own files, once per run (the xdist
+    workers share it): its CLI result and DIR, which tests only read."""
+    out = once_per_run(tmp_path_factory, "zone-us", _preview_zone_us)
+    return ZonePreview(Cli(**json.loads((out / "cli.json").read_text())), out)
+
+
+@pytest.fixture(scope="session")
 def judge(previews):
-    """The real plans replayed through the pack's analyzer, one analyzer per test module (helpers.plan_judge)."""
+    """The real plans replayed through the pack's analyzer (helpers.plan_judge), one analyzer per test
+    process: each call configures it for its own stack and settings, so no module sees another's."""
     with helpers.plan_judge(previews) as run:
         yield run
 

@@ -118,6 +118,25 @@ def assert_mandatory(violations: list, rule: str, what: str) -> None:
     assert all(" must " in v.message for v in hits), hits
 
 
+def attack_and_twin_tests(attacks: list, twins: list):
+    """The two parametrised tests of a review replayed on a real plan through the module's `judge`
+    fixture: each attack `(what, mutation, rule)` is a mandatory violation of its rule, each message
+    saying what must hold; each legitimate twin `(what, mutation)` passes the whole pack. A module
+    binds them to its own test names."""
+
+    @pytest.mark.parametrize("what,mutation,rule", attacks, ids=[a[0] for a in attacks])
+    def attack_is_mandatory(judge, what, mutation, rule):
+        found = judge(mutation)
+        hits = [v for v in found if v.policy == rule and v.level == "mandatory"]
+        assert hits and all(" must " in v.message for v in hits), (what, [(v.policy, v.level, v.message) for v in found])
+
+    @pytest.mark.parametrize("what,mutation", twins, ids=[t[0] for t in twins])
+    def twin_passes(judge, what, mutation):
+        assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
+
+    return attack_is_mandatory, twin_passes
+
+
 def of_type(plan: dict, token: str, region: str | None = None) -> list[dict]:
     """The plan's resources of one type token (in one region if given)."""
     return [r for r in plan["resources"] if r["type"] == token and (region is None or r["region"] == region)]

@@ -16,7 +16,7 @@ import pytest
 
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate
 
-from .helpers import ROOT
+from .helpers import ROOT, attack_and_twin_tests
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
 
@@ -487,16 +487,9 @@ TWINS = [
 ]
 
 
-@pytest.mark.parametrize("what,mutation,rule", ATTACKS, ids=[a[0] for a in ATTACKS])
-def test_each_attack_is_a_mandatory_violation_of_its_rule(judge, what, mutation, rule):
-    found = judge(mutation)
-    hits = [v for v in found if v.policy == rule and v.level == "mandatory"]
-    assert hits and all(" must " in v.message for v in hits), (what, [(v.policy, v.level, v.message) for v in found])
-
-
-@pytest.mark.parametrize("what,mutation", TWINS, ids=[t[0] for t in TWINS])
-def test_each_legitimate_twin_passes_the_whole_pack(judge, what, mutation):
-    assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
+test_each_attack_is_a_mandatory_violation_of_its_rule, test_each_legitimate_twin_passes_the_whole_pack = attack_and_twin_tests(
+    ATTACKS, TWINS
+)
 
 
 def test_the_path_names_the_service_account_and_how_it_runs_code(judge):

@@ -4,10 +4,8 @@ processes with the platform's outputs; each stack's plan the one `--stack` write
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from meridian.commands.preview import StackPreview, zone_reference_problems
 from meridian.commands.preview.zoneworker import IN_PLATFORM_MARK
 from meridian.engine.policy.generated import SETTLED_WITH_PLATFORM
 
-from .helpers import ROOT, Cli, full_project_copy, meridian_cmd, run_meridian
+from .helpers import ROOT, full_project_copy, run_meridian
 
 CELL = "us-cell-001"
 SECOND = "us-cell-002"
@@ -32,27 +30,15 @@ if pulumi.get_stack() == {SECOND!r}:
 """
 
 
-def _started(*args: str, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
-    return subprocess.Popen(meridian_cmd(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def _finished(proc: subprocess.Popen) -> Cli:
-    out, err = proc.communicate(timeout=900)
-    return Cli(proc.returncode, out, err)
-
-
 @pytest.fixture(scope="module")
-def repo_zone(tmp_path_factory) -> dict:
-    """`--zone us` on the repo's own files beside `--stack us` and `--stack us-cell-001`, run side by side."""
+def repo_zone(tmp_path_factory, zone_us, previews) -> dict:
+    """`--zone us` on the repo's own files (the run's, conftest) beside `--stack us` (the previews
+    fixture's) and `--stack us-cell-001`."""
     out = tmp_path_factory.mktemp("repo-zone")
-    (out / "zone").mkdir()
-    procs = {
-        "zone": _started("preview", "--zone", "us", "--json", str(out / "zone"), cwd=ROOT),
-        "us": _started("preview", "--stack", "us", "--json", str(out / "us.json"), cwd=ROOT),
-        CELL: _started("preview", "--stack", CELL, "--json", str(out / f"{CELL}.json"), cwd=ROOT),
-    }
-    return {"dir": out, "cli": {k: _finished(p) for k, p in procs.items()}}
+    (out / "zone").symlink_to(zone_us.dir, target_is_directory=True)
+    (out / "us.json").write_text(json.dumps(previews["us"].plan))
+    cell = run_meridian("preview", "--stack", CELL, "--json", str(out / f"{CELL}.json"), timeout=900)
+    return {"dir": out, "cli": {"zone": zone_us.cli, "us": previews["us"].cli, CELL: cell}}
 
 
 def _two_cell_project(dest: Path, *, second_tenants: list[dict], stray: bool = False) -> Path:

@@ -14,15 +14,14 @@ CELL = "us-cell-001"
 pytestmark = pytest.mark.slow
 
 
-def test_onboarding_a_tenant_diffs_only_its_cell(tmp_path):
+def test_onboarding_a_tenant_diffs_only_its_cell(tmp_path, zone_us):
+    """The base: the repo's zone (the run's `--zone us --json DIR`, conftest); the head: a copy onboarding a tenant."""
     project = tmp_path / "project"
     project.mkdir()
     full_project_copy(project)
     shutil.copy(ROOT / f"Pulumi.{CELL}.yaml", project / f"Pulumi.{CELL}.yaml")
-    base = tmp_path / "base"
-    base.mkdir()
-    made = run_meridian("preview", "--zone", "us", "--json", str(base), cwd=project, timeout=900)
-    assert made.code == 0, made.err
+    assert zone_us.cli.code == 0, zone_us.cli.err
+    base = shutil.copytree(zone_us.dir, tmp_path / "base")
     path = project / f"Pulumi.{CELL}.yaml"
     doc = yaml.safe_load(path.read_text())
     doc["config"]["meridian:tenants"].append({"id": "pied-piper", "plan": "starter", "monthly_budget_usd": 50})

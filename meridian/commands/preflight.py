@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
+from meridian.errors import EXIT_GATE, EXIT_OK, BadInput
 from meridian.output import Progress, report_console
 
 
@@ -221,53 +221,18 @@ def read_plans(plans_dir: Path, stacks: list[str]) -> dict[str, Any]:
 
 
 def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> tuple[dict[str, Any], dict[str, str]]:
-    """Each stack previewed as `meridian preview --zone` previews it (`preview.zone.preview_stack`, a fresh
-    worker process per stack, no policy pack): platforms first, then every cell with its platform's
-    outputs. Returns the plans and each stack's own preflight summary."""
-    import multiprocessing
+    """Each stack previewed as `meridian preview --zone` previews it (`preview.zone.preview_in_workers`,
+    a fresh worker process per stack, no policy pack): platforms first, then every cell with its
+    platform's outputs. Returns the plans and each stack's own preflight summary."""
     import os
     import tempfile
-    from concurrent.futures import ProcessPoolExecutor
 
-    from meridian.commands.preview.zone import index_entry_file, preview_stack
+    from meridian.commands.preview.zone import preview_in_workers
 
     platforms = [s for s, p in prepared.items() if not p.cfg.is_cell]
     cells = [s for s in prepared if s not in platforms]
-    previews: dict[str, Any] = {}
-    scratch = tempfile.TemporaryDirectory(prefix="meridian-account-plans-")  # each worker writes its plan there
-    plans_dir = Path(scratch.name)
-
-    def run(pool, stacks: list[str]) -> None:
-        futures = {
-            stack: pool.submit(
-                preview_stack,
-                project,
-                stack,
-                prepared[stack].cfg,
-                policy=False,
-                first_preview=False,
-                full=False,
-                timings=False,
-                stack_outputs={p: previews[p].wire_outputs for p in [prepared[stack].cfg.platform] if p},
-                json_path=plans_dir / index_entry_file(stack),
-            )
-            for stack in stacks
-        }
-        for stack, future in futures.items():
-            try:
-                previews[stack] = future.result()
-            except MeridianError as exc:
-                named = MeridianError(f"stack {stack}: {exc}")
-                named.exit_code = exc.exit_code
-                raise named from None
-
     workers = max(1, min(os.cpu_count() or 1, len(prepared)))
-    with (
-        Progress(console, f"previewing {len(platforms)} platform and {len(cells)} cell stacks on {workers} workers"),
-        # a fresh process per stack: the SDK's runtime state is global (as `meridian preview --zone`)
-        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool,
-    ):
-        run(pool, platforms)
-        run(pool, cells)
-    with scratch:
-        return read_plans(plans_dir, list(prepared)), {s: previews[s].preflight for s in prepared}
+    with tempfile.TemporaryDirectory(prefix="meridian-account-plans-") as scratch:  # each worker writes its plan there
+        with Progress(console, f"previewing {len(platforms)} platform and {len(cells)} cell stacks on {workers} workers"):
+            previews = preview_in_workers(project, prepared, workers=workers, plans_dir=Path(scratch), policy=False)
+        return read_plans(Path(scratch), list(prepared)), {s: previews[s].preflight for s in prepared}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,8 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
     """`meridian preview --zone us`: the platform, then its cells in parallel worker processes (one
     per core), each cell's StackReference answered with the platform preview's outputs and the pack
     judging each cell beside its platform's resources; then the zone's own checks (zonechecks)."""
-    import multiprocessing
     import os
     import resource
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -133,24 +132,6 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
     if req.bare:
         return _run_bare(req, project, prepared, held, console)
 
-    def job(pool, stack: str, outputs: dict[str, dict[str, Any]], context: list[Any] | None = None):
-        return pool.submit(
-            preview_stack,
-            project,
-            stack,
-            prepared[stack].cfg,
-            policy=req.policy,
-            first_preview=req.first_preview,
-            full=req.full,
-            timings=req.timings,
-            stack_outputs=outputs,
-            held=held,
-            context=context,
-            zone_regions=regions,
-            json_path=None if plans_dir is None else plans_dir / index_entry_file(stack),
-        )
-
-    previews: dict[str, StackPreview] = {}
     started = time.perf_counter()
     columns = (
         SpinnerColumn(),
@@ -160,23 +141,32 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         TimeElapsedColumn(),
     )
     workers = max(1, min(os.cpu_count() or 1, len(cells) or 1))
-    with (
-        Progress(*columns, console=console, transient=True) as progress,
-        # a fresh process per stack: the SDK's runtime state (the root stack resource, config) is global
-        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool,
-    ):
+    platform_s = 0.0
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"zone {req.zone}: platform {req.zone}", total=1 + len(cells))
-        platform = previews[req.zone] = _outcome(job(pool, req.zone, {}), req.zone)  # once: every cell reads these outputs
-        platform_s = time.perf_counter() - started  # the other cores wait for it (benchmarks/zone_scale.py measures the cost)
-        progress.update(task, advance=1, description=f"zone {req.zone}: {len(cells)} cells on {workers} workers")
-        context = platform.context if req.policy else None  # the pack judges each cell beside the platform's resources
-        # the largest cells first: the last ones to finish are the small ones, so no core idles on a long tail
-        largest_first = sorted(cells, key=lambda c: -len(prepared[c].cfg.tenants))
-        futures = {job(pool, cell, {req.zone: platform.wire_outputs}, context): cell for cell in largest_first}
-        platform.context = []
-        for done in as_completed(futures):
-            previews[futures[done]] = _outcome(done, futures[done])
-            progress.update(task, advance=1, description=f"zone {req.zone}: cell {futures[done]} done")
+
+        def done(stack: str) -> None:
+            nonlocal platform_s
+            if stack == req.zone:  # the other cores wait for it (benchmarks/zone_scale.py measures the cost)
+                platform_s = time.perf_counter() - started
+                progress.update(task, advance=1, description=f"zone {req.zone}: {len(cells)} cells on {workers} workers")
+            else:
+                progress.update(task, advance=1, description=f"zone {req.zone}: cell {stack} done")
+
+        previews = preview_in_workers(
+            project,
+            prepared,
+            workers=workers,
+            plans_dir=plans_dir,
+            policy=req.policy,
+            first_preview=req.first_preview,
+            full=req.full,
+            timings=req.timings,
+            held=held,
+            zone_regions=regions,
+            done=done,
+        )
+    platform = previews[req.zone]
     seconds = time.perf_counter() - started
     ordered = [previews[s] for s in prepared]
     problems = zone_reference_problems(req.zone, [previews[c] for c in cells])
@@ -216,6 +206,68 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         console.print(f"plans and zone index written to {req.json_dir}")
     failed = problems or any(p.violations("mandatory") or p.cost_problems for p in ordered)
     return EXIT_GATE if failed else EXIT_OK
+
+
+def preview_in_workers(
+    project: Path,
+    prepared: dict[str, Prepared],
+    *,
+    workers: int,
+    plans_dir: Path | None,
+    policy: bool,
+    first_preview: bool = False,
+    full: bool = False,
+    timings: bool = False,
+    held: dict[Path, dict[str, Any]] | None = None,
+    zone_regions: tuple[str, ...] = (),
+    done: Callable[[str], None] = lambda stack: None,
+) -> dict[str, StackPreview]:
+    """Each stack of `prepared` planned as `--stack` plans it (`preview_stack`), in a fresh worker
+    process per stack, `workers` at a time: the platforms first (their cells read their outputs),
+    then every cell with its platform's outputs and, with `policy`, judged beside its platform's
+    resources. Its plan written to `plans_dir`; `done(stack)` as each finishes; an error names its stack."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    def job(pool, stack: str, outputs: dict[str, dict[str, Any]], context: list[Any] | None = None):
+        return pool.submit(
+            preview_stack,
+            project,
+            stack,
+            prepared[stack].cfg,
+            policy=policy,
+            first_preview=first_preview,
+            full=full,
+            timings=timings,
+            stack_outputs=outputs,
+            held=held,
+            context=context,
+            zone_regions=zone_regions,
+            json_path=None if plans_dir is None else plans_dir / index_entry_file(stack),
+        )
+
+    def cell_job(pool, cell: str):
+        platform = previews[prepared[cell].cfg.platform]
+        context = platform.context if policy else None  # the pack judges the cell beside its platform's resources
+        return job(pool, cell, {platform.stack: platform.wire_outputs}, context)
+
+    def collect(futures: dict[Any, str]) -> None:
+        for future in as_completed(futures):
+            previews[futures[future]] = _outcome(future, futures[future])
+            done(futures[future])
+
+    previews: dict[str, StackPreview] = {}
+    platforms = [s for s, p in prepared.items() if not p.cfg.is_cell]
+    # the largest cells first: the last ones to finish are the small ones, so no core idles on a long tail
+    cells = sorted((s for s in prepared if s not in platforms), key=lambda c: -len(prepared[c].cfg.tenants))
+    # a fresh process per stack: the SDK's runtime state (the root stack resource, config) is global
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+        collect({job(pool, p, {}): p for p in platforms})  # once: every cell reads these outputs
+        cell_futures = {cell_job(pool, cell): cell for cell in cells}
+        for p in platforms:
+            previews[p].context = []  # sent with the cells' jobs: not held here while they run
+        collect(cell_futures)
+    return previews
 
 
 def _tenant_prefix() -> str:
