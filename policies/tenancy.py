@@ -1487,7 +1487,7 @@ tenant_namespace_guarded = stack_policy(
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
     "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",
-    limits="The Pod Security label is judged for its level and its `enforce-version` (`latest`, absent, or from `minPodSecurityVersion` on). That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
+    limits="The Pod Security label is judged for its level and its `enforce-version` (`latest`, absent, or from `minPodSecurityVersion` on). That NetworkPolicies are enforced at all depends on the VPC CNI's `enableNetworkPolicy`, which eks-addon-reviewed requires on every `vpc-cni` add-on of the stack; a cluster whose CNI is not an add-on of the stack is not judged. "
     "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
     "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides). "
     "Another tenant's namespace is known by the `t-` prefix or the stack's tenant label; a name selector naming a namespace outside the stack without that prefix is taken as a platform namespace.",
