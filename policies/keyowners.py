@@ -86,7 +86,8 @@ def _has_unknown(value: Any) -> bool:
 def _named_keys(stack: Stack, r: Any, keys: _TenantKeys) -> dict[str, set[str]]:
     """Top-level property -> the tenants whose key it names (by value, or by link where its value is unknown)."""
     found: dict[str, set[str]] = {}
-    if keys.by_token and _TOKENS.search("\n".join(stack.strings(r))):
+    texts = stack.strings(r)  # read once per call, shared with the access model's ARN indexes
+    if keys.by_token and (keys.of_text("\n".join(texts)) or any(t in keys.arns for t in texts)):
         for prop in r.props:
             owners = {t for text in texts_of(peek(r.props, prop)) for t in keys.of_text(text)}
             if owners:
