@@ -30,6 +30,8 @@ CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterA
 # View every object, Secrets included: a refresh reads back the Secrets the program manages
 # (AmazonEKSViewPolicy leaves Secrets out). https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
 CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
+# View without Secrets, for roles that run pull-request code (whose author chooses what runs with them).
+NO_SECRETS_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +57,9 @@ class ClusterArgs:
     """private-runner: the runner's network, admitted on 443 to the private endpoint."""
     operator_role_arns: Sequence[str] = ()
     viewer_role_arns: Sequence[str] = ()
-    """Roles that run `pulumi preview`/refresh in CI: read access to every object, by access entry."""
+    """Roles that run trusted `pulumi preview`/refresh in CI: read access to every object, by access entry."""
+    pr_viewer_role_arns: Sequence[str] = ()
+    """Roles that run pull-request code: read access without Secrets."""
     log_retention_days: int = 365
     node_tags: Mapping[str, str] = field(default_factory=dict)
     """Tags every node instance, its volumes and network interfaces carry (cost allocation): the
@@ -337,10 +341,17 @@ class Cluster(pulumi.ComponentResource):
                 )
             )
         # One access entry per principal and cluster (EKS refuses a second): an admin needs no view grant.
-        viewers = [
-            arn for arn in dict.fromkeys(args.viewer_role_arns) if arn not in (args.deploy_role_arn, *args.operator_role_arns)
+        admins = (args.deploy_role_arn, *args.operator_role_arns)
+        # pull-request viewers first: the shipped config listed the preview role first, so its entry keeps its
+        # name (viewer-0) and only its policy association changes (an entry renamed for the same principal would
+        # be created before the old one is deleted, which EKS refuses)
+        viewers = [(arn, NO_SECRETS_VIEW_POLICY) for arn in dict.fromkeys(args.pr_viewer_role_arns) if arn not in admins]
+        viewers += [
+            (arn, CLUSTER_VIEW_POLICY)
+            for arn in dict.fromkeys(args.viewer_role_arns)
+            if arn not in admins and arn not in args.pr_viewer_role_arns
         ]
-        for i, principal in enumerate(viewers):
+        for i, (principal, view_policy) in enumerate(viewers):
             entry = aws.eks.AccessEntry(
                 f"{name}-access-viewer-{i}",
                 cluster_name=self.eks.name,
@@ -352,7 +363,7 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-access-viewer-{i}-view",
                 cluster_name=self.eks.name,
                 principal_arn=principal,
-                policy_arn=CLUSTER_VIEW_POLICY,
+                policy_arn=view_policy,
                 access_scope={"type": "cluster"},
                 opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
             )

@@ -89,5 +89,6 @@ def cluster_args(spec: RegionSpec, network: RegionNetwork, cluster: ClusterSetti
         deploy_role_arn=cluster.deploy_role_arn,
         operator_role_arns=cluster.operator_role_arns,
         viewer_role_arns=cluster.viewer_role_arns,
+        pr_viewer_role_arns=cluster.pr_viewer_role_arns,
         node_tags=node_tags,
     )

@@ -98,7 +98,8 @@ def check_cluster_access(type_: str, props: Any, config: dict, _provider: Any, s
             return _cluster_access_config_problems(props)
         except UnknownValueError as exc:
             return [Unverifiable.of(exc, "who besides the access entries does the cluster admit?")]
-    admins, viewers = set(config.get("adminPrincipals", [])), set(config.get("viewPrincipals", []))
+    untrusted = set(config.get("prCodePrincipals", []))
+    admins, viewers = set(config.get("adminPrincipals", [])), set(config.get("viewPrincipals", [])) | untrusted
     view_policies = set(config.get("viewPolicies", []))
     try:
         principal = dig(props, "principalArn")
@@ -126,6 +127,12 @@ def check_cluster_access(type_: str, props: Any, config: dict, _provider: Any, s
                 )
             return out
         policy = str(dig(props, "policyArn") or "")
+        if principal in untrusted and policy.removeprefix(POLICY_PREFIX) != NAMESPACE_VIEW:
+            return [
+                f"EKS access for {principal}, which runs pull-request code (`prCodePrincipals`), must be {NAMESPACE_VIEW} "
+                f"(no Secrets), not {policy}: the pull request's author chooses what runs with the role, and "
+                "AmazonEKSAdminViewPolicy reads every Secret (the platform's database credential, every tenant's)"
+            ]
         if principal in viewers and principal not in admins and policy.removeprefix(POLICY_PREFIX) not in view_policies:
             return [
                 f"EKS access for the viewer {principal} must be a view policy ({', '.join(sorted(view_policies))}), not {policy}"
@@ -150,7 +157,7 @@ def check_cluster_access_in_stack(resources: list[Any], config: dict) -> list[tu
 
 cluster_access = stack_policy(
     "eks-access-platform-roles-only",
-    what="Checks that every EKS access entry and access policy association names a role the stack config admits (`adminPrincipals`: deploy and operators; `viewPrincipals`: CI's viewers), that entries are STANDARD without Kubernetes groups, that a viewer gets only a view policy, that a role the config does not name gets at most `AmazonEKSViewPolicy` scoped to named namespaces and only if it is a role of the stack's account the plan does not define (platform administration), and that every EKS cluster admits no one else: `accessConfig.authenticationMode: API` (no aws-auth ConfigMap) and `bootstrapClusterCreatorAdminPermissions: false` (no implicit entry for its creator); either unset is EKS's default, which is a violation",
+    what="Checks that every EKS access entry and access policy association names a role the stack config admits (`adminPrincipals`: deploy and operators; `viewPrincipals`: CI's viewers), that entries are STANDARD without Kubernetes groups, that a viewer gets only a view policy and a role that runs pull-request code (`prCodePrincipals`) only `AmazonEKSViewPolicy` (no Secrets), that a role the config does not name gets at most `AmazonEKSViewPolicy` scoped to named namespaces and only if it is a role of the stack's account the plan does not define (platform administration), and that every EKS cluster admits no one else: `accessConfig.authenticationMode: API` (no aws-auth ConfigMap) and `bootstrapClusterCreatorAdminPermissions: false` (no implicit entry for its creator); either unset is EKS's default, which is a violation",
     why="An access entry is a door into every tenant namespace: a tenant role, a node-typed entry or a `system:masters` group turns a workload identity into cluster admin, and the pack would not see it in RBAC.",
     reads=[ENTRY, ASSOCIATION, CLUSTER],
     check=check_cluster_access_in_stack,
@@ -159,9 +166,14 @@ cluster_access = stack_policy(
         "adminPrincipals": string_list([], "roles with cluster admin (generated: cluster.deploy_role_arn, operator_role_arns)"),
         "viewPrincipals": string_list([], "roles with view access (generated: cluster.viewer_role_arns)"),
         "viewPolicies": string_list(["AmazonEKSAdminViewPolicy", "AmazonEKSViewPolicy"], "EKS access policies a viewer may hold"),
+        "prCodePrincipals": string_list(
+            [],
+            "viewers that run pull-request code, which may hold AmazonEKSViewPolicy only (no Secrets) "
+            "(generated: cluster.pr_viewer_role_arns)",
+        ),
     },
-    remediation="Grant cluster access through the config (cluster.deploy_role_arn, operator_role_arns, viewer_role_arns), which components.cluster turns into STANDARD entries with one access policy each.",
-    limits="Access granted outside the stack (entries made by hand, the IAM permissions to change the cluster's access config) is not in the plan; RBAC bindings to IAM-mapped groups are judged only where the stack creates them.",
+    remediation="Grant cluster access through the config (cluster.deploy_role_arn, operator_role_arns, viewer_role_arns, pr_viewer_role_arns), which components.cluster turns into STANDARD entries with one access policy each.",
+    limits="Which viewers run pull-request code is the config's word (`cluster.pr_viewer_role_arns`): a role listed as a trusted viewer gets AmazonEKSAdminViewPolicy whatever runs with it. Access granted outside the stack (entries made by hand, the IAM permissions to change the cluster's access config) is not in the plan; RBAC bindings to IAM-mapped groups are judged only where the stack creates them.",
     tags=["kubernetes", "tenancy"],
 )
 

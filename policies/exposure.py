@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from destinations import stack_accounts
 from iamdoc import parse, public
 from principals import account_of, outsiders
 from ruleutil import (
@@ -168,6 +169,9 @@ def public_cidrs(cidrs: list[Any]) -> list[str]:
     return out
 
 
+_ACCOUNT_GROUP = re.compile(r"^(\d{12})/sg-[0-9a-f]+$")  # a group of a peered VPC, named with its account
+
+
 def _ports(rule: Any, protocol_key: str) -> tuple[str, int, int]:
     protocol = str(dig(rule, protocol_key, default="-1")).lower()
     if protocol in ("-1", "all"):
@@ -287,8 +291,9 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
                     )
                 )
         holder, prop = source or (owner, "")
-        if UNKNOWN in ids and not holder.property_dependencies.get(prop):
-            raise unknown(prop)  # an id built from nothing in the stack (an invoke's result): any group
+        if UNKNOWN in ids and len(ids) > len(holder.property_dependencies.get(prop, [])):
+            # more ids than resources they are built from: an unknown one may be built from none (any group)
+            raise unknown(prop)
         hits = [facing_ids[i] for i in ids if isinstance(i, str) and i in facing_ids]
         hits += [facing_urns[s.urn] for s in stack.linked(holder, prop, SG) if s.urn in facing_urns]
         for lb, unsure in hits:
@@ -361,9 +366,30 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
     def cidrs_of(rule: Any, v4: str, v6: str) -> list[Any]:
         return as_list(known(peek(rule, v4))) + as_list(known(peek(rule, v6)))
 
+    accounts = stack_accounts(stack)
+
+    def foreign_groups(owner: Any, ids: list[Any]) -> list[tuple[str | None, str]]:
+        """A group named `<account>/sg-...` (a peered VPC's) of an account the stack does not deploy into."""
+        out = []
+        for i in ids:
+            m = _ACCOUNT_GROUP.match(i) if isinstance(i, str) else None
+            if m and m.group(1) not in accounts:
+                out.append(
+                    (
+                        owner.urn,
+                        f"Security group rule must not reference {i}, a group of account {m.group(1)}, not the stack's "
+                        f"({', '.join(sorted(accounts)) or 'no allowedAccountIds on its providers'}): that account's "
+                        "instances reach this group over the peering",
+                    )
+                )
+        return out
+
     def judge_sg(sg: Any) -> list[tuple[str | None, str]]:
         out = []
         ids: list[Any] = []
+        for direction in ("ingress", "egress"):
+            for rule in as_list(known(peek(sg.props, direction))):
+                out += foreign_groups(sg, as_list(known(peek(rule, "securityGroups"))))
         for rule in as_list(dig(sg.props, "ingress")):
             cidrs = own_vpc_v6(sg, "ingress", cidrs_of(rule, "cidrBlocks", "ipv6CidrBlocks")) + prefix_cidrs(sg, rule, "ingress")
             out += ingress(sg, {sg.urn}, cidrs, rule, "protocol") + unresolved_lists(
@@ -391,9 +417,11 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
         owners = {s.urn for s in stack.linked(rule, "securityGroupId", SG)}
         cidrs = own_vpc_v6(rule, v6, cidrs_of(rule.props, v4, v6))
         cidrs += prefix_cidrs(rule, rule.props, lists_field)
+        foreign = foreign_groups(rule, [known(peek(rule.props, source))])
         if rule.resource_type == SG_INGRESS or (rule.resource_type == SG_RULE and dig(rule.props, "type") == "ingress"):
             return (
-                ingress(rule, owners, cidrs, rule.props, protocol_key)
+                foreign
+                + ingress(rule, owners, cidrs, rule.props, protocol_key)
                 + unresolved_lists(rule, owners, rule.props, lists_field, lists_field, protocol_key)
                 + [
                     finding
@@ -402,7 +430,7 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
                     for finding in data_tier_ingress(rule, sg, cidrs, [known(peek(rule.props, source))], (rule, source))
                 ]
             )
-        return egress(rule, owners, cidrs)
+        return foreign + egress(rule, owners, cidrs)
 
     return (
         judge_each(stack.of(SG), judge_sg)
@@ -413,7 +441,7 @@ def check_sg_ingress(resources: list[Any], config: dict) -> list[tuple[str | Non
 
 sg_ingress = stack_policy(
     "ec2-security-group-ingress-restricted",
-    what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught; the entries of the stack's managed prefix lists a rule names count as its CIDRs; an IPv6 block of /56 or narrower built from the stack's own VPC counts as private) except on the public ports (80, 443) of a load balancer's group; that a database's security groups (those its `vpcSecurityGroupIds`, or an ElastiCache replication group's `securityGroupIds`, are built from) admit no CIDR outside the IPv4 blocks of the stack's VPC they are built in (primary and VpcIpv4CidrBlockAssociation; IPv6 only as the VPC's own block above) and no security group of an internet-facing load balancer (named by the id the load balancer's `securityGroups` carries, or built from it), and have no egress to public CIDRs; and that the VPC's default security group has no rules",
+    what="Checks that no security group (inline rules, SecurityGroupRule, VPC ingress rules) admits a public CIDR (0.0.0.0/0, ::/0, or any range outside private address space, so split ranges are caught; the entries of the stack's managed prefix lists a rule names count as its CIDRs; an IPv6 block of /56 or narrower built from the stack's own VPC counts as private) except on the public ports (80, 443) of a load balancer's group; that a database's security groups (those its `vpcSecurityGroupIds`, or an ElastiCache replication group's `securityGroupIds`, are built from) admit no CIDR outside the IPv4 blocks of the stack's VPC they are built in (primary and VpcIpv4CidrBlockAssociation; IPv6 only as the VPC's own block above) and no security group of an internet-facing load balancer (named by the id the load balancer's `securityGroups` carries, or built from it), and have no egress to public CIDRs; that no rule names a security group of another account (`<account>/sg-...`); and that the VPC's default security group has no rules",
     why="Nodes, databases and endpoints are reached through the load balancer or private networking only; an open port on them is a direct path around TLS termination, WAF and quotas. A private range wider than the VPC (10.0.0.0/8) admits peered VPCs, VPNs and Direct Connect; the edge's group in a database rule puts the internet one rule away from tenant data; egress from a data tier is an exfiltration path.",
     reads=[SG, DEFAULT_SG, SG_RULE, SG_INGRESS, SG_EGRESS, VPC_CIDR, PREFIX_LIST, PREFIX_LIST_ENTRY],
     check=check_sg_ingress,
@@ -428,7 +456,7 @@ sg_ingress = stack_policy(
     },
     remediation="Admit traffic from the load balancer's or the clients' security group (`security_groups=[...]`) or from "
     "VPC CIDRs; publish services through a load balancer listening on 443; manage the default security group with no rules.",
-    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved: it is an advisory wherever 0.0.0.0/0 would not be allowed; a rule whose `securityGroupId` names no group of the stack cannot be tied to a load balancer: ingress from the internet on a public port there is an advisory; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`). A database group's security-group sources are judged against the stack's internet-facing load balancers only: a group named by an id no resource of the stack carries, or a group of another kind that is itself open, is not resolved; a database whose security groups are named by literal ids is not known as a data tier. A VPC block unknown at preview (computed, or allocated from IPAM), a load balancer's unknown `internal`, or a group id unknown at preview that no resource of the stack links gives the database group an advisory.",
+    limits="Rules added outside Pulumi (by controllers, by hand) are not in the stack; a prefix list outside the stack (named by id) is not resolved: it is an advisory wherever 0.0.0.0/0 would not be allowed; a rule whose `securityGroupId` names no group of the stack cannot be tied to a load balancer: ingress from the internet on a public port there is an advisory; an IPv6 block is taken as the VPC's own by its dependency on the VPC, not by comparing it with the VPC's block (known only after `up`). A group named `<account>/sg-...` (a peered VPC's) of an account not in the stack's providers' `allowedAccountIds` is refused on any group. A database group's security-group sources are judged against the stack's internet-facing load balancers only: a group named by an id no resource of the stack carries, or a group of another kind that is itself open, is not resolved; a database whose security groups are named by literal ids is not known as a data tier. A VPC block unknown at preview (computed, or allocated from IPAM), a load balancer's unknown `internal`, or a group id unknown at preview that no resource of the stack links (for inline rules: an unknown id where the rules name more groups than `ingress` has links) gives the database group an advisory.",
     tags=["exposure", "network"],
 )
 

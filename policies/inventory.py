@@ -32,8 +32,17 @@ REVIEWED: dict[str, str] = {
     "aws:cloudwatch/dashboard:Dashboard": "a page of metric and log widgets in the console; holds no data, sends nothing, grants no access",
     "aws:s3/bucketIntelligentTieringConfiguration:BucketIntelligentTieringConfiguration": "moves a bucket's objects between "
     "its own storage tiers; nothing leaves the bucket or is deleted (archive tiers only delay reads until a restore)",
-    "aws:cloudwatch/eventRule:EventRule": "a schedule (EventBridge rule: a `scheduleExpression`, no `eventPattern`; checked: "
-    "reviewed.schedule_rule); it carries no data, its targets' destinations are judged by aws-data-path-destination-in-zone",
+    "aws:cloudwatch/eventRule:EventRule": "a schedule, or an `eventPattern` over the account's default bus or a bus of the "
+    "stack (checked: reviewed.event_rule); it forwards only to its targets, whose destinations are judged by "
+    "aws-data-path-destination-in-zone",
+    "aws:lb/listenerRule:ListenerRule": "routes a listener's requests: forward only to target groups of the stack, a fixed "
+    "response, or a redirect on the request's own host (checked: reviewed.listener_rule)",
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": "counts matching events of a log group into a metric of the same "
+    "account and region; the log text stays in the group, nothing is granted",
+    "aws:wafv2/webAclAssociation:WebAclAssociation": "puts a web ACL in front of a resource: a WAF only blocks, counts or "
+    "challenges requests; it sends no data (its logging configuration is another type) and grants nothing",
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": "changes a workload's replica count within its min and max; the "
+    "pods are the workload's own (judged), no data, no access",
     "aws:kms/alias:Alias": "a name pointing at a key; it grants nothing and holds no data (the key's policy and grants decide access)",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a tag key for cost reports; account metadata, no data",
     "aws:ec2/eip:Eip": "an address for a NAT gateway, on no instance or interface (checked: reviewed.eip)",
@@ -101,16 +110,46 @@ def is_component(resource: Any) -> bool:
     return props is None or len(props) == 0
 
 
-def check_inventory(resources: list[Any], _config: dict, judged: frozenset[str]) -> list[tuple[str | None, str]]:
+def stack_reviewed(config: dict, judged: frozenset[str]) -> tuple[frozenset[str], list[tuple[str | None, str]]]:
+    """The types the stack's pack config reviews (`reviewedTypes`: each a type token with a non-empty
+    reason), and a violation for each entry without a reason or naming a type a rule judges or the pack
+    reviews for one use (its check decides, not a per-stack list)."""
+    types, out = set(), []
+    for entry in config.get("reviewedTypes") or []:
+        type_ = entry.get("type") if isinstance(entry, dict) else None
+        reason = entry.get("reason") if isinstance(entry, dict) else None
+        if not isinstance(type_, str) or not type_.strip():
+            out.append((None, f"`reviewedTypes` entry {entry!r} must name a resource type token (`type`) and give a `reason`"))
+        elif not isinstance(reason, str) or not reason.strip():
+            out.append(
+                (
+                    None,
+                    f"`reviewedTypes` entry {type_} must give a `reason`: why it cannot move data out of the zone, widen access or weaken a control",
+                )
+            )
+        elif canonical(type_) in judged or canonical(type_) in reviewed_for.CHECKS:
+            out.append(
+                (
+                    None,
+                    f"`reviewedTypes` must not list {type_}: a rule of the pack judges it (or checks the one use it is "
+                    "reviewed for), and a stack's review must not replace that judgment; remove the entry",
+                )
+            )
+        else:
+            types.add(canonical(type_))
+    return frozenset(types), out
+
+
+def check_inventory(resources: list[Any], config: dict, judged: frozenset[str]) -> list[tuple[str | None, str]]:
     seen: dict[tuple[str, bool], bool] = {}
-    out: list[tuple[str | None, str]] = []
+    adopted, out = stack_reviewed(config, judged)
     stack: Stack | None = None
     for r in resources:
         type_ = getattr(r, "original_type", r.resource_type)
         key = (type_, canonical(type_).startswith(tuple(REVIEWED_PREFIXES)) and is_component(r))
         ok = seen.get(key)
         if ok is None:
-            ok = seen[key] = reviewed(type_, judged, component=key[1])
+            ok = seen[key] = reviewed(type_, judged, component=key[1]) or canonical(type_) in adopted
         check = reviewed_for.CHECKS.get(canonical(type_))
         if ok and check is not None and canonical(type_) not in judged:  # reviewed for one use: is it used that way?
             stack = stack or Stack(resources)
@@ -121,8 +160,9 @@ def check_inventory(resources: list[Any], _config: dict, judged: frozenset[str])
                     r.urn,
                     f"Resource type {type_} must be judged by a rule or reviewed before it is deployed: no rule of the pack "
                     f"reads it{COMPONENT_LOOKALIKE if canonical(type_).startswith(tuple(REVIEWED_PREFIXES)) else ''}. Review what data it holds, where it sends data and who can reach it; then declare it in the "
-                    "`types`/`reads` of the rule that judges it, or add it to REVIEWED in policies/inventory.py with a "
-                    "one-line reason",
+                    "`types`/`reads` of the rule that judges it, add it to REVIEWED in policies/inventory.py with a "
+                    "one-line reason, or, for this stack only, to `reviewedTypes` in policies/config/<stack>.json "
+                    '(`{"type": ..., "reason": ...}`)',
                 )
             )
     return out
@@ -143,16 +183,31 @@ def inventory_policy(policies: Iterable[Any]):
         reads=(),
         check=lambda resources, config: check_inventory(resources, config, judged),
         severity=HIGH,
+        config={
+            "reviewedTypes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"type": {"type": "string"}, "reason": {"type": "string"}},
+                    "required": ["type", "reason"],
+                },
+                "default": [],
+                "description": "resource types reviewed for this stack only, each `{type, reason}`: the type token and "
+                "why it cannot move data out of the zone, widen access or weaken a control (a type a rule judges is refused)",
+            }
+        },
         remediation="Review the type (what data it holds, where it sends data, who can reach it), then extend the rule "
-        "that should judge it (its `types` or `reads`) or add it to REVIEWED in policies/inventory.py with a one-line reason.",
+        "that should judge it (its `types` or `reads`) or add it to REVIEWED in policies/inventory.py with a one-line reason; "
+        'for one stack, add `{"type": <token>, "reason": <why>}` to `reviewedTypes` in policies/config/<stack>.json '
+        "(refused without a reason, or for a type a rule judges).",
         limits="It proves that a reviewer or a rule saw every type, not that a rule judges every property of it: what "
         "each rule proves is in its own entry, and a REVIEWED reason (policies/inventory.py, one line per type) is a "
-        "reviewer's judgment, not a check, except where the reason claims a value: a type reviewed for one use passes only "
+        "reviewer's judgment, not a check (so is a stack's `reviewedTypes` entry, whose reason is the stack owner's), except where the reason claims a value: a type reviewed for one use passes only "
         "while each resource is used that way (policies/reviewed.py): a Serverless Application Repository stack only "
         "for AWS's rotation application the program deploys (by `applicationId`); a FIS experiment template only with "
         "actions that stop, reboot, fail over or cut the network, targets selected by a tag naming this stack (or ARNs of "
         "its role's account) and a role of the stack; a route (and a route table's inline routes) only to a gateway the "
-        "stack defines, never a peering connection, transit gateway or network interface; an Elastic IP on no instance or "
+        "stack defines, never a peering connection, transit gateway or network interface; a listener rule only forwarding to target groups of the stack, answering fixed or redirecting on its own host; an EventBridge rule a schedule or a pattern on the default bus or a bus of the stack; an Elastic IP on no instance or "
         "interface; an OIDC provider and a secret rotation function built from resources of the stack. A type under a "
         "component prefix (`meridian:`) passes only as a component: no provider reference and no inputs, as a "
         "ComponentResource registers (the analyzer protocol carries no `custom` flag); a custom resource registered with "

@@ -113,8 +113,32 @@ ADDONS: dict[str, str] = {
 }
 
 
+def _network_policy_problems(props: Any) -> list[str]:
+    """The VPC CNI enforces NetworkPolicies only with `enableNetworkPolicy: "true"` in its configuration
+    values (JSON, as components.cluster writes them): without it every tenant's default-deny is void.
+    Every cluster may hold tenant namespaces (a cell's tenants live in the platform's cluster), so every
+    vpc-cni add-on is held to it. Raises `UnknownValueError` for values unknown at preview."""
+    values = dig(props, "configurationValues")
+    why = (
+        "without it the VPC CNI enforces no NetworkPolicy, so every tenant namespace's default-deny and allows are void "
+        "(tenant pods reach each other, the database subnets and the internet)"
+    )
+    try:
+        parsed = json.loads(values) if isinstance(values, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return [f'vpc-cni add-on `configurationValues` must be a JSON object with `enableNetworkPolicy: "true"`: {why}']
+    setting = parsed.get("enableNetworkPolicy")
+    if str(setting).lower() != "true":
+        return [f'vpc-cni add-on `configurationValues` must set `enableNetworkPolicy: "true"`, not {setting!r}: {why}']
+    return []
+
+
 def check_addon(_type: str, props: Any, config: dict, _provider: Any) -> list[str]:
     name = dig(props, "addonName")
+    if name == "vpc-cni":
+        return _network_policy_problems(props)
     if name in ADDONS or name in set(config.get("allowedAddons") or []):
         return []
     return [
@@ -130,7 +154,8 @@ addon_reviewed = resource_policy(
     "eks-addon-reviewed",
     what="Checks that every EKS add-on is one the pack lists as reviewed (the AWS-authored add-ons components.cluster "
     "installs: vpc-cni, coredns, kube-proxy, eks-pod-identity-agent, aws-ebs-csi-driver) or one the stack's pack "
-    "config allows (`allowedAddons`)",
+    "config allows (`allowedAddons`), and that every `vpc-cni` add-on enforces NetworkPolicies "
+    '(`enableNetworkPolicy: "true"` in its `configurationValues`)',
     why="An add-on is code its publisher runs with node-level access in every cluster: a third-party one (monitoring, "
     "security agents) can send tenant pods' data, logs and metrics to the vendor's site, outside the zone and the account.",
     types=[ADDON],
@@ -143,9 +168,13 @@ addon_reviewed = resource_policy(
     },
     remediation="Use an add-on of the list, or review the add-on (where it sends data, under which configuration, with "
     "which role) and add it to ADDONS in policies/k8splatform.py with the reason, or to `allowedAddons` in "
-    "policies/config/<stack>.json for one stack.",
-    limits="Judged by `addonName` only: the `configurationValues` of a listed add-on are not read (a listed add-on "
-    "reconfigured to export elsewhere passes), nor are the roles its `podIdentityAssociations` hand out judged here. "
+    "policies/config/<stack>.json for one stack. For `vpc-cni`, set `configurationValues` to "
+    '`{"enableNetworkPolicy": "true"}` (components.cluster does).',
+    limits="Judged by `addonName`, and for `vpc-cni` by `enableNetworkPolicy` (its `configurationValues` must be JSON, as the "
+    "program writes them; YAML is refused, unknown at preview is an advisory): the other `configurationValues` of a listed "
+    "add-on are not read (a listed add-on reconfigured to export elsewhere passes), nor are the roles its "
+    "`podIdentityAssociations` hand out judged here. A cluster whose VPC CNI is not an add-on of the stack (the one EKS "
+    "installs itself, network policy off) is not judged. "
     "Add-ons installed outside Pulumi (console, eksctl) are not in the plan.",
     tags=["kubernetes", "residency"],
 )
@@ -400,6 +429,11 @@ target_group_bindings = stack_policy(
 
 BROAD_GROUPS = ("system:authenticated", "system:unauthenticated", "system:serviceaccounts")
 SA_GROUP = "system:serviceaccounts:"
+# `system:` groups and users are identities Kubernetes and EKS assign themselves (bootstrap tokens, nodes,
+# masters, control-plane components): a binding to one hands its rights to whoever obtains that identity.
+# The shipped plans bind none; a namespace's service-account group (`system:serviceaccounts:<ns>`) and a
+# service account's username are judged as that namespace's service accounts. An explicit allowlist:
+SYSTEM_SUBJECTS_ALLOWED: frozenset[str] = frozenset()
 _SA_USER = re.compile(r"^system:serviceaccount:([^:]+):(.+)$")  # a service account's username
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
@@ -458,6 +492,12 @@ def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str
         if (kind == "Group" and name in BROAD_GROUPS) or (kind == "User" and name == "system:anonymous"):
             return [f"grants to {label}: every service account or caller of the cluster, every tenant's included"]
         as_user = _SA_USER.match(name) if kind == "User" else None
+        system = kind in ("Group", "User") and name.startswith("system:") and name not in SYSTEM_SUBJECTS_ALLOWED
+        if system and not as_user and not (kind == "Group" and name.startswith(SA_GROUP)):
+            return [
+                f"grants to {label}, an identity Kubernetes or EKS assigns (bootstrap tokens, nodes, masters, control-plane "
+                "components): whoever obtains it gets the binding's rights"
+            ]
         if as_user:  # a service account named by its username: the same subject
             kind, ns, label = "ServiceAccount", as_user.group(1), f"{label} (service account {as_user.group(2)})"
         elif kind == "ServiceAccount":
@@ -512,7 +552,10 @@ rbac_scoped = stack_policy(
     "namespaces, to users and groups the cluster maps), that no ClusterRoleBinding grants to a tenant namespace's "
     "service accounts (`ServiceAccount` subjects, their `system:serviceaccount:<ns>:<name>` usernames as `User`, or the "
     "`system:serviceaccounts:<ns>` group), that no binding grants "
-    "to `system:authenticated`, `system:unauthenticated`, `system:serviceaccounts` or `system:anonymous`, and that no "
+    "to `system:authenticated`, `system:unauthenticated`, `system:serviceaccounts`, `system:anonymous` or any other "
+    "`system:` group or user (`system:bootstrappers`, `system:nodes`, `system:masters`...: only a namespace's "
+    "service-account group and service-account usernames, judged as that namespace's, and the pack's allowlist "
+    "SYSTEM_SUBJECTS_ALLOWED, empty, pass), and that no "
     "ClusterRole aggregates into other roles (`rbac.authorization.k8s.io/aggregate-to-*` labels) unless it aggregates "
     "into `view` alone and only reads (get, list, watch) named resources other than Secrets, with no wildcard and no "
     "subresource whose `get` reaches into a pod or a node (`nodes/proxy`, `pods/exec`, `pods/attach`, `pods/portforward`, "
@@ -531,7 +574,8 @@ rbac_scoped = stack_policy(
     "`aggregate-to-view` alone, and write any other ClusterRole's rules out (bind it) instead of aggregating it.",
     limits="The role's rules are not weighed: a binding inside one namespace may grant anything in it (whether it lets "
     "a subject create pods and so take the namespace's pod identities is tenant-data-access's). Users and groups "
-    "outside tenant namespaces are the cluster's operators, mapped by EKS access entries, and are not judged here. A "
+    "(other than `system:` ones) outside tenant namespaces are the cluster's operators, mapped by EKS access entries, and "
+    "are not judged here. A "
     "ClusterRoleBinding to service accounts of namespaces that are not tenants' (the platform's, controllers') is "
     "allowed. Bindings installed by Helm charts or controllers are not in the plan; the admission policies "
     "(runtime-backstops-enforced) hold tenant namespaces to the same subjects at runtime. A read-only role "

@@ -1,60 +1,111 @@
-"""A tenant's KMS key protects that tenant's data only: nothing of the platform or of another tenant
-is encrypted under it, and the tenant's alias names it, not another tenant's key.
+"""A tenant's KMS key protects that tenant's data only: no resource of the platform or of another
+tenant names it, in any input (by ARN, key id, alias name or ARN, or, where the value is unknown at
+preview, a link to the key), and the tenant's alias names it, not another tenant's key.
 
-Keys are matched by ARN (the ARNs the plan resolves for the stack's tenant keys: access.arns), never
-by the links a property keeps: a value changed by hand keeps its old link.
+Keys are matched by value (the ARNs the plan resolves for the stack's tenant keys: access.arns, their
+key ids and the aliases that target them); a link counts only where the value it built is unknown,
+since a value changed by hand keeps its old link. Resources whose job is to govern keys are judged by
+their own rules, not here: keys, aliases, key policies and grants (kms-key-rotation-and-policy,
+tenant-data-access), IAM documents (tenant-data-access's evaluator: who may use which key), and
+Kubernetes objects, which a KMS key cannot encrypt (a name in a workload's settings is data; what the
+workload may do with the key is its role's and the key policy's). A bucket setting (SSE, policy,
+replication, object) is its bucket's.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ruleutil import (
+    KMS_ALIAS,
     KMS_KEYS,
     UNKNOWN,
     Stack,
     UnknownValueError,
     Unverifiable,
-    as_list,
-    dig,
     judge_each,
     key_tenant,
+    known,
     peek,
     setting_bucket,
     tags_of,
+    texts_of,
 )
 
-ALIAS = "aws:kms/alias:Alias"
-SSE = (
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
-)
-# where a resource names the key that encrypts it (top level; SSE settings apart)
-_KEY_PROPS = ("kmsKeyId", "kmsKeyArn", "kmsMasterKeyId", "kmsKey", "masterKeyId")
+ALIAS = KMS_ALIAS
+# resources that govern keys (judged by their own rules), and Kubernetes objects (no KMS encryption of their own)
+_GOVERNING = ("aws:kms/", "aws:iam/", "aws-native:kms:", "aws-native:iam:", "kubernetes:", "pulumi:")
+# where a resource names the key that encrypts it (top level): the message says "encrypted under"
+_KEY_PROPS = frozenset(("kmsKeyId", "kmsKeyArn", "kmsMasterKeyId", "kmsKey", "masterKeyId", "rules"))
+# a key id (UUID or multi-Region `mrk-`), or an alias name (in an alias ARN too)
+_TOKENS = re.compile(r"mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|alias/[\w/.+=@-]+")
 
 
-def _keys_named(resource: Any) -> list[Any]:
-    if resource.resource_type in SSE:
-        return [
-            dig(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId") for rule in as_list(dig(resource.props, "rules"))
-        ]
-    return [peek(resource.props, p) for p in _KEY_PROPS]
+class _TenantKeys:
+    """Every spelling of the stack's tenant keys: key id (the ARN's last part) and alias name -> tenants."""
+
+    def __init__(self, stack: Stack, tenant_keys: dict[str, set[str]], tag: str):
+        self.arns = tenant_keys
+        self.by_token: dict[str, set[str]] = {}
+        for arn, tenants in tenant_keys.items():
+            self.by_token.setdefault(arn.rsplit("/", 1)[-1], set()).update(tenants)
+        self.urns = {k.urn: key_tenant(stack, k, tag) for k in stack.of(*KMS_KEYS)}
+        self.urns = {urn: t for urn, t in self.urns.items() if isinstance(t, str) and t}
+        for alias in stack.of(ALIAS):
+            name, target = peek(alias.props, "name"), peek(alias.props, "targetKeyId")
+            owners = set(self.of_text(target)) if isinstance(target, str) else set()
+            if target is UNKNOWN:
+                owners = {self.urns[k.urn] for k in stack.linked(alias, "targetKeyId", *KMS_KEYS) if k.urn in self.urns}
+            if owners and isinstance(name, str):
+                self.by_token.setdefault(name, set()).update(owners)
+
+    def of_text(self, text: str) -> set[str]:
+        return {t for token in _TOKENS.findall(text) for t in self.by_token.get(token, ())} | self.arns.get(text, set())
 
 
 def check_key_owners(stack: Stack, tenant_keys: dict[str, set[str]], tag: str) -> list[tuple[str | None, Any]]:
     """`tenant_keys`: a tenant key's ARN -> the tenants whose keys the plan resolves to it. Judged resource by resource."""
-    users = [r for r in stack.resources if r.resource_type not in KMS_KEYS and r.resource_type != ALIAS]
-    return judge_each(users, lambda r: _user_problems(stack, r, tenant_keys, tag)) + judge_each(
+    keys = _TenantKeys(stack, tenant_keys, tag)
+    users = [r for r in stack.resources if not r.resource_type.startswith(_GOVERNING)]
+    return judge_each(users, lambda r: _user_problems(stack, r, keys, tag)) + judge_each(
         stack.of(ALIAS), lambda a: _alias_problems(stack, a, tenant_keys, tag)
     )
 
 
-def _user_problems(stack: Stack, r: Any, tenant_keys: dict[str, set[str]], tag: str) -> list[tuple[str | None, Any]]:
-    owners = {t for v in _keys_named(r) if isinstance(v, str) for t in tenant_keys.get(v, ())}
-    if not owners:
+def _has_unknown(value: Any) -> bool:
+    todo = [known(value)]
+    while todo:
+        v = todo.pop()
+        if v is UNKNOWN:
+            return True
+        todo.extend(v.values() if isinstance(v, dict) else v if isinstance(v, list) else ())
+    return False
+
+
+def _named_keys(stack: Stack, r: Any, keys: _TenantKeys) -> dict[str, set[str]]:
+    """Top-level property -> the tenants whose key it names (by value, or by link where its value is unknown)."""
+    found: dict[str, set[str]] = {}
+    texts = stack.strings(r)  # read once per call, shared with the access model's ARN indexes
+    if keys.by_token and (keys.of_text("\n".join(texts)) or any(t in keys.arns for t in texts)):
+        for prop in r.props:
+            owners = {t for text in texts_of(peek(r.props, prop)) for t in keys.of_text(text)}
+            if owners:
+                found[prop] = owners
+    for prop, deps in r.property_dependencies.items():
+        owners = {keys.urns[d.urn] for d in deps if d.urn in keys.urns}
+        if owners and prop not in found and _has_unknown(peek(r.props, prop)):
+            found[prop] = owners
+    return found
+
+
+def _user_problems(stack: Stack, r: Any, keys: _TenantKeys, tag: str) -> list[tuple[str | None, Any]]:
+    named = _named_keys(stack, r, keys)
+    if not named:
         return []
+    owners = set().union(*named.values())
     subject = r
-    if r.resource_type in SSE:
+    if r.resource_type.startswith("aws:s3/") and peek(r.props, "bucket") is not None:
         try:
             target = setting_bucket(stack, r)
         except UnknownValueError:
@@ -71,10 +122,12 @@ def _user_problems(stack: Stack, r: Any, tenant_keys: dict[str, set[str]], tag: 
     if not foreign:
         return []
     whose = f"tenant {tenant}'s" if tenant else "the platform's"
+    props = sorted(p for p, o in named.items() if o - {tenant})
+    what = "be encrypted under" if set(props) <= _KEY_PROPS else f"use (in {', '.join(f'`{p}`' for p in props)})"
     return [
         (
             r.urn,
-            f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} ({whose}) must not be encrypted under tenant "
+            f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} ({whose}) must not {what} tenant "
             f"{', '.join(foreign)}'s KMS key: that tenant's principals decrypt it, and offboarding the tenant "
             "(its key scheduled for deletion) makes it unreadable",
         )

@@ -5,6 +5,7 @@ where configured, and AWS Backup plans that keep long enough and cover every dat
 from __future__ import annotations
 
 import fnmatch
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -114,22 +115,88 @@ vpc_flow_logs = stack_policy(
 _LOG_TYPES = ["api", "audit", "authenticator"]
 
 
-def check_eks_logs(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
-    enabled = {str(t) for t in as_list(dig(props, "enabledClusterLogTypes"))}
-    missing = [t for t in config.get("requiredLogTypes", _LOG_TYPES) if t not in enabled]
-    return [f"EKS cluster must enable the control-plane logs {', '.join(missing)} (`enabledClusterLogTypes`)"] if missing else []
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+_EKS_LOG_GROUP = re.compile(r"^/aws/eks/(.+)/cluster$")
 
 
-eks_logs = resource_policy(
+def check_eks_logs(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    """Each cluster enables the required log types, into the group EKS writes to: `/aws/eks/<name>/cluster`
+    in the cluster's region, which must be the stack's (EKS otherwise creates it, without retention or
+    CMK); and a log group under `/aws/eks/` is that group of one of the stack's clusters."""
+    stack = Stack(resources)
+    clusters = stack.of(EKS_CLUSTER)
+    names = {peek(c.props, "name") for c in clusters}
+
+    def judge_cluster(cluster: Any) -> list[tuple[str | None, Any]]:
+        enabled = {str(t) for t in as_list(dig(cluster.props, "enabledClusterLogTypes"))}
+        missing = [t for t in config.get("requiredLogTypes", _LOG_TYPES) if t not in enabled]
+        if missing:
+            return [
+                (cluster.urn, f"EKS cluster must enable the control-plane logs {', '.join(missing)} (`enabledClusterLogTypes`)")
+            ]
+        if not enabled:
+            return []
+        region = resource_region(cluster)
+        here = [g for g in stack.of(LOG_GROUP) if resource_region(g) == region]
+        name = peek(cluster.props, "name")
+        wanted = f"/aws/eks/{name}/cluster" if isinstance(name, str) else None
+        if any(peek(g.props, "name") == wanted for g in here):
+            return []
+        if wanted is None or any(peek(g.props, "name") is UNKNOWN for g in here):
+            built = [g for g in here if cluster in stack.linked(g, "name", EKS_CLUSTER)]
+            return [
+                (
+                    cluster.urn,
+                    Unverifiable.of(
+                        unknown("name"),
+                        f"is {'the group built from its name' if built else 'a log group of the stack'} "
+                        "`/aws/eks/<cluster name>/cluster`, the one EKS writes its control-plane logs to?",
+                    ),
+                )
+            ]
+        return [
+            (
+                cluster.urn,
+                f"EKS cluster {name} must have its control-plane log group in the stack, named `{wanted}` in {region}: EKS "
+                "writes there whatever the stack's groups are named, and creates it itself, without retention or KMS key",
+            )
+        ]
+
+    def judge_group(group: Any) -> list[tuple[str | None, str]]:
+        name = peek(group.props, "name")
+        if not isinstance(name, str) or not name.startswith("/aws/eks/"):
+            return []
+        m = _EKS_LOG_GROUP.match(name)
+        if m and m.group(1) in names:
+            return []
+        return [
+            (
+                group.urn,
+                f"Log group {name} must be named `/aws/eks/<cluster name>/cluster` of a cluster of the stack: EKS writes "
+                "a cluster's control-plane logs only there, so this group stays empty",
+            )
+        ]
+
+    return judge_each(clusters, judge_cluster) + judge_each(stack.of(LOG_GROUP), judge_group)
+
+
+eks_logs = stack_policy(
     "eks-control-plane-logging",
-    what="Checks that every EKS cluster enables the required control-plane log types (api, audit, authenticator by default)",
-    why="The audit log is the only record of who changed what in the cluster that runs every tenant's workloads.",
-    types=["aws:eks/cluster:Cluster"],
+    what="Checks that every EKS cluster enables the required control-plane log types (api, audit, authenticator by "
+    "default) and that the stack holds the log group EKS writes them to, `/aws/eks/<cluster name>/cluster` in the "
+    "cluster's region (so its retention and encryption are judged by the log-group rules); and that a log group "
+    "named under `/aws/eks/` is that group of a cluster of the stack",
+    why="The audit log is the only record of who changed what in the cluster that runs every tenant's workloads; a "
+    "group named otherwise stays empty while EKS creates its own, kept forever and without the stack's KMS key.",
     check=check_eks_logs,
+    reads=[EKS_CLUSTER, LOG_GROUP],
     severity=MEDIUM,
     config={"requiredLogTypes": string_list(_LOG_TYPES, "control-plane log types that must be on")},
-    remediation='Set `enabled_cluster_log_types=["api", "audit", "authenticator", ...]` and a log group with retention for them.',
-    limits="Retention of the control-plane log group is judged by cloudwatch-log-group-retention only when that group is in the stack.",
+    remediation='Set `enabled_cluster_log_types=["api", "audit", "authenticator", ...]` and create the log group '
+    "`/aws/eks/<cluster name>/cluster` with retention and a KMS key before the cluster (components.cluster does).",
+    limits="A cluster or log group name unknown at preview gives an advisory. A log group EKS created before the stack's "
+    "(the stack's then fails to create) is AWS's to report.",
     tags=["logging", "kubernetes"],
 )
 

@@ -286,17 +286,82 @@ def _stack_topic(stack: Stack, arn: Any) -> bool:
     return False
 
 
-def schedule_rule(r: Any, _stack: Stack) -> list[str]:
-    """Reviewed as a schedule: a rule that matches events (`eventPattern`) forwards whatever the bus
-    carries, from any source the pattern admits, to its targets."""
-    if dig(r.props, "eventPattern") is not None:
-        return [
-            "EventBridge rule must be a schedule (`scheduleExpression`), not match events (`eventPattern`): it would "
-            "forward the events of the bus it reads, which no rule judges, to its targets"
-        ]
-    if dig(r.props, "scheduleExpression") is None:
-        return ["EventBridge rule must be a schedule: it sets no `scheduleExpression`"]
-    return []
+EVENT_BUS = "aws:cloudwatch/eventBus:EventBus"
+
+
+def event_rule(r: Any, stack: Stack) -> list[str]:
+    """Reviewed as a schedule, or as a pattern over the account's default bus (or a bus of the stack):
+    either way it forwards only to its targets, whose destinations aws-data-path-destination-in-zone
+    judges. A pattern on a bus the stack does not define reads events that bus receives from wherever
+    its own policy admits (other accounts, partners)."""
+    pattern, schedule = dig(r.props, "eventPattern"), dig(r.props, "scheduleExpression")
+    if pattern is None and schedule is None:
+        return ["EventBridge rule must be a schedule (`scheduleExpression`) or match events (`eventPattern`): it sets neither"]
+    if pattern is None:
+        return []
+    bus = peek(r.props, "eventBusName")
+    if bus is UNKNOWN and not stack.linked(r, "eventBusName", EVENT_BUS):
+        raise unknown("eventBusName")
+    if bus in (None, "default") or stack.linked(r, "eventBusName", EVENT_BUS):
+        return []
+    if any(peek(b.props, "name") == bus for b in stack.of(EVENT_BUS)):
+        return []
+    return [
+        f"EventBridge rule matching events (`eventPattern`) must read the account's default bus or a bus of the stack, "
+        f"not {bus!r}: that bus's events come from wherever its policy admits, which no rule of the stack judges"
+    ]
+
+
+TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
+_TARGET_GROUP_ARN = re.compile(r"^arn:aws[\w-]*:elasticloadbalancing:([\w-]+):(\d{12}):targetgroup/([^/]+)/[0-9a-f]+$")
+
+
+def _stack_target_group(stack: Stack, arn: str) -> bool:
+    """`arn` names a target group of the stack: its given name or Pulumi auto-name, in its region and account."""
+    m = _TARGET_GROUP_ARN.match(arn)
+    if not m:
+        return False
+    region, account, name = m.groups()
+    accounts = {a for p in stack.of(AWS_PROVIDER) for a in provider_accounts(p.props)}
+    for tg in stack.of(*TARGET_GROUPS):
+        given = peek(tg.props, "name")
+        named = name == given if isinstance(given, str) else re.fullmatch(re.escape(tg.name) + "-[0-9a-f]{7}", name)
+        if named and resource_region(tg) == region and account in accounts:
+            return True
+    return False
+
+
+def listener_rule(r: Any, stack: Stack) -> list[str]:
+    """Reviewed as routing within the stack: forward only to the stack's own target groups (whose
+    targets are the stack's pods), a fixed response, or a redirect on the request's own host.
+    Authentication actions send clients to an identity provider, which no rule judges."""
+    out = []
+    linked = stack.linked(r, "actions", *TARGET_GROUPS)
+    for action in as_list(dig(r.props, "actions")):
+        kind = dig(action, "type")
+        if kind == "forward":
+            arns = [peek(action, "targetGroupArn")] + [peek(t, "arn") for t in as_list(peek(action, "forward", "targetGroups"))]
+            for arn in arns:
+                if arn is UNKNOWN and not linked:
+                    raise unknown("actions", "targetGroupArn")
+                if isinstance(arn, str) and not _stack_target_group(stack, arn):
+                    out.append(
+                        f"Listener rule must forward only to target groups of the stack, not {arn}: its targets "
+                        "(instances, addresses, functions) are judged by no rule"
+                    )
+        elif kind == "redirect":
+            host = dig(action, "redirect", "host")
+            if host not in (None, "#{host}"):
+                out.append(
+                    f"Listener rule must redirect on the request's own host (`#{{host}}`), not to {host!r}: clients "
+                    "would send their requests (API keys in headers and query) there"
+                )
+        elif kind != "fixed-response":
+            out.append(
+                f"Listener rule action {kind!r} must be forward, redirect or fixed-response: an authentication action "
+                "sends clients to an identity provider no rule judges"
+            )
+    return out
 
 
 def certificate(r: Any, _stack: Stack) -> list[str]:
@@ -347,7 +412,8 @@ def hosted_zone(r: Any, stack: Stack) -> list[str]:
 
 CHECKS = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": metric_alarm,
-    "aws:cloudwatch/eventRule:EventRule": schedule_rule,
+    "aws:cloudwatch/eventRule:EventRule": event_rule,
+    "aws:lb/listenerRule:ListenerRule": listener_rule,
     "aws:acm/certificate:Certificate": certificate,
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ownership_controls,
     "aws:route53/zone:Zone": hosted_zone,

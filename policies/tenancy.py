@@ -722,7 +722,7 @@ def _broker_problems(
     if not _pod_identity_only(broker):
         out.append(f"broker {broker.name} must be assumable only through EKS Pod Identity")
     out += _cluster_pin_problems(stack, broker, f"broker {broker.name}")
-    for assoc in stack.referring(broker, "roleArn", POD_IDENTITY):
+    for assoc in _holding_associations(stack, broker, out):
         ns, sa = dig(assoc.props, "namespace"), dig(assoc.props, "serviceAccount")
         if ns is UNKNOWN:
             out.append(Unverifiable.of(unknown("namespace"), f"broker {broker.name}'s pod identity association: a tenant's?"))
@@ -780,6 +780,23 @@ def _broker_problems(
                         f"({st.label}): it chooses the tenant, and any other role trusting the account is a way out"
                     )
     return out
+
+
+def _holding_associations(stack: Stack, role: Any, out: list) -> list[Any]:
+    """The pod identity associations that hand out `role`: its `roleArn` built from the role, or its
+    literal ARN (a value typed by hand keeps no link). An ARN that may name the role once an
+    unknown path is known is reported into `out`."""
+    held = []
+    for assoc in stack.of(POD_IDENTITY):
+        if role in stack.linked(assoc, "roleArn", ROLE):
+            held.append(assoc)
+            continue
+        try:
+            if stack_role(stack, peek(assoc.props, "roleArn")) is role:
+                held.append(assoc)
+        except UnknownValueError as exc:
+            out.append(Unverifiable.of(exc, f"pod identity association {assoc.name}: does it hand out {role.name}?"))
+    return held
 
 
 def _stack_role(stack: Stack, arn: Any) -> bool:
@@ -1470,7 +1487,7 @@ tenant_namespace_guarded = stack_policy(
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
     "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",
-    limits="The Pod Security label is judged for its level and its `enforce-version` (`latest`, absent, or from `minPodSecurityVersion` on). That NetworkPolicies are enforced at all depends on the CNI (VPC CNI with network policy on) and is not visible in the stack. "
+    limits="The Pod Security label is judged for its level and its `enforce-version` (`latest`, absent, or from `minPodSecurityVersion` on). That NetworkPolicies are enforced at all depends on the VPC CNI's `enableNetworkPolicy`, which eks-addon-reviewed requires on every `vpc-cni` add-on of the stack; a cluster whose CNI is not an add-on of the stack is not judged. "
     "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
     "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides). "
     "Another tenant's namespace is known by the `t-` prefix or the stack's tenant label; a name selector naming a namespace outside the stack without that prefix is taken as a platform namespace.",

@@ -106,10 +106,29 @@ class ClusterSettings(_Model):
     )
     viewer_role_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = Field(
         (),
-        description="read-only IAM roles that run `pulumi preview` (pull requests, the deploy plan, drift detection): "
-        "view access to every Kubernetes object, Secrets included, through EKS access entries, so a preview or "
-        "refresh can read what the program manages; nothing they can change",
+        description="read-only IAM roles that run trusted code only (the deploy plan, drift detection: `pulumi preview` "
+        "of main, with `--refresh`): view access to every Kubernetes object, Secrets included "
+        "(AmazonEKSAdminViewPolicy), through EKS access entries, so a refresh can read what the program manages; "
+        "nothing they can change",
     )
+    pr_viewer_role_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = Field(
+        (),
+        description="read-only IAM roles that run pull-request code (`pulumi preview` of a pull request, no refresh): "
+        "view access without Secrets (AmazonEKSViewPolicy), since a pull request's author chooses the code that runs "
+        "with the role; eks-access-platform-roles-only refuses them any other policy. A role may not also be a "
+        "viewer, an operator or the deploy role",
+    )
+
+    @model_validator(mode="after")
+    def _pr_viewers_hold_nothing_else(self) -> ClusterSettings:
+        trusted = {self.deploy_role_arn, *self.operator_role_arns, *self.viewer_role_arns}
+        both = sorted(trusted & set(self.pr_viewer_role_arns))
+        if both:
+            raise ValueError(
+                f"pr_viewer_role_arns {both} also in deploy_role_arn, operator_role_arns or viewer_role_arns: a role that "
+                "runs pull-request code must get view access without Secrets only"
+            )
+        return self
 
 
 class WorkloadSettings(_Model):

@@ -388,3 +388,12 @@ def test_a_validator_s_message_reads_without_pydantic_s_prefix():
     (problem,) = problems_of(raw)
     assert "Value error" not in problem
     assert "subscriptions[0]: email endpoint must be an address like oncall@example.com" in problem
+
+
+def test_a_role_that_runs_pull_request_code_is_no_trusted_viewer():
+    """Review 18 B1: a PR preview role listed as a viewer too would get every Secret (AmazonEKSAdminViewPolicy)."""
+    raw = us_raw()
+    preview = raw.values["cluster"]["pr_viewer_role_arns"][0]
+    raw.values["cluster"]["viewer_role_arns"] = [*raw.values["cluster"]["viewer_role_arns"], preview]
+    (problem,) = problems_of(raw)
+    assert "meridian:cluster" in problem and "pr_viewer_role_arns" in problem and preview in problem

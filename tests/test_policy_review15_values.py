@@ -1,7 +1,7 @@
 """What review 15 left: a service principal pinned by `aws:SourceArn` to an S3 bucket (bucket ARNs
 carry no account, so only a bucket the stack defines, by its planned name, pins it), and types
 reviewed for one use whose reason claimed something about a value (policies/inventory.py REVIEWED:
-the metric alarm's actions, the EventBridge rule as a schedule, the ACM certificate, bucket
+the metric alarm's actions, the EventBridge rule as a schedule or a pattern on the stack's buses, the ACM certificate, bucket
 ownership controls, the Route 53 zone), now checked in policies/reviewed.py. Each attack, replayed
 on the us stack's real plan through the analyzer, is a mandatory violation of its rule; each
 legitimate twin passes the whole pack."""
@@ -114,7 +114,16 @@ ATTACKS = [
     ),
     ("an alarm that also publishes to a foreign topic", alarm_action(f"arn:aws:sns:us-east-1:{FOREIGN}:alerts"), REVIEWED),
     ("an alarm that terminates instances", alarm_action("arn:aws:automate:us-east-1:ec2:terminate"), REVIEWED),
-    ("an EventBridge rule matching S3 events", update(RULE, "eventRule", eventPattern='{"source": ["aws.s3"]}'), REVIEWED),
+    (
+        "an EventBridge rule matching events of a bus the stack does not define (review 18 L53 made the default bus's legitimate)",
+        update(
+            RULE,
+            "eventRule",
+            eventPattern='{"source": ["aws.s3"]}',
+            eventBusName=f"arn:aws:events:us-east-1:{FOREIGN}:event-bus/partner",
+        ),
+        REVIEWED,
+    ),
     ("an EventBridge rule with neither", update(RULE, "eventRule", drop=("scheduleExpression",)), REVIEWED),
     (
         "an imported certificate (its private key in the plan)",

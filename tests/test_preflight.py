@@ -325,7 +325,8 @@ def test_placeholders_are_named_with_their_keys_but_do_not_fail(recorded):
                     "deploy_role_arn": "arn:aws:iam::444455556666:role/deploy",
                     "operator_role_arns": ("arn:aws:iam::444455556666:role/oncall",),
                     "public_access_cidrs": (ipaddress.ip_network("52.94.0.0/28"),),
-                    "viewer_role_arns": ("arn:aws:iam::444455556666:role/preview",),
+                    "viewer_role_arns": ("arn:aws:iam::444455556666:role/plan",),
+                    "pr_viewer_role_arns": ("arn:aws:iam::444455556666:role/preview",),
                 }
             ),
             "failover": cfg.failover.model_copy(update={"api_zone": "api.acme-saas.io", "hosted_zone_id": "Z123456ABCDEFG"}),

@@ -707,7 +707,7 @@ def test_every_role_that_runs_the_program_has_a_kubernetes_access_entry(workflow
     """kubeconfig authenticates as whatever role the job holds (`aws eks get-token`): each such role is a
     config key that the program turns into an access entry, and docs/ci.md says which variable is which key."""
     role_key = {
-        "AWS_PREVIEW_ROLE_ARN": "viewer_role_arns",
+        "AWS_PREVIEW_ROLE_ARN": "pr_viewer_role_arns",  # runs pull-request code: view without Secrets
         "AWS_PLAN_ROLE_ARN": "viewer_role_arns",
         "AWS_DEPLOY_ROLE_ARN": "deploy_role_arn",
     }
@@ -727,6 +727,9 @@ def test_every_role_that_runs_the_program_has_a_kubernetes_access_entry(workflow
         assert cluster.viewer_role_arns, stack
         for arn in cluster.viewer_role_arns:
             assert (arn, "AmazonEKSAdminViewPolicy") in grants, f"{stack}: {arn} has no view access entry"
+        assert cluster.pr_viewer_role_arns, stack
+        for arn in cluster.pr_viewer_role_arns:  # review 18 B1: the PR's author chooses what runs with it
+            assert {p for a, p in grants if a == arn} == {"AmazonEKSViewPolicy"}, f"{stack}: {arn} must view without Secrets"
         assert (cluster.deploy_role_arn, "AmazonEKSClusterAdminPolicy") in grants, stack
 
 

@@ -38,6 +38,7 @@ def check_placeholders(ctx: Context) -> CheckResult:
     roles = [("cluster.deploy_role_arn", cluster.deploy_role_arn)]
     roles += [(f"cluster.operator_role_arns[{i}]", a) for i, a in enumerate(cluster.operator_role_arns)]
     roles += [(f"cluster.viewer_role_arns[{i}]", a) for i, a in enumerate(cluster.viewer_role_arns)]
+    roles += [(f"cluster.pr_viewer_role_arns[{i}]", a) for i, a in enumerate(cluster.pr_viewer_role_arns)]
     for key, arn in roles:
         result.checked += 1
         if arn and arn.split(":")[4] == EXAMPLE_ACCOUNT:

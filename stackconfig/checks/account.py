@@ -16,6 +16,7 @@ def problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
         roles = [("cluster.deploy_role_arn", s["cluster"].deploy_role_arn)]
         roles += [(f"cluster.operator_role_arns[{i}]", a) for i, a in enumerate(s["cluster"].operator_role_arns)]
         roles += [(f"cluster.viewer_role_arns[{i}]", a) for i, a in enumerate(s["cluster"].viewer_role_arns)]
+        roles += [(f"cluster.pr_viewer_role_arns[{i}]", a) for i, a in enumerate(s["cluster"].pr_viewer_role_arns)]
         for key, arn in roles:
             if arn and arn.split(":")[4] != account:
                 out.append((key, f"{arn} is in account {arn.split(':')[4]}, not the stack's aws_account_id {account}"))

@@ -20,6 +20,12 @@ def build(b: Builder) -> None:
         },
         deps={"encryptionConfig": [PLATFORM_KEY]},
     )
+    # the group EKS writes the control-plane logs to (`/aws/eks/<cluster name>/cluster`), the stack's own
+    b.add(
+        "aws:cloudwatch/logGroup:LogGroup",
+        "eks-logs",
+        {"name": "/aws/eks/eks/cluster", "retentionInDays": 365, "kmsKeyId": KEY_ARN},
+    )
 
 
 MUTATIONS: Mutations = {
@@ -41,5 +47,7 @@ MUTATIONS: Mutations = {
     ],
     "eks-control-plane-logging": [
         ("the audit log switched off", set_input("eks", "enabledClusterLogTypes", ["api", "authenticator"])),
+        # review 18 X64: EKS keeps writing to /aws/eks/eks/cluster, which it creates without retention or key
+        ("the control-plane log group renamed", set_input("eks-logs", "name", "/aws/eks/eks/cluster-v2")),
     ],
 }

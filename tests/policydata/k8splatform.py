@@ -3,7 +3,7 @@ acme's own service account (each rule's failing cases add what breaks it)."""
 
 from __future__ import annotations
 
-from .base import K8S, Builder, Mutations, add, urn
+from .base import K8S, Builder, Mutations, add, set_input, urn
 
 FOREIGN = "999988887777"
 RBAC = "rbac.authorization.k8s.io/v1"
@@ -40,7 +40,11 @@ ACME_SA = {"kind": "ServiceAccount", "name": "acme-app", "namespace": "t-acme"}
 
 
 def build(b: Builder) -> None:
-    b.add("aws:eks/addon:Addon", "eks-vpc-cni", {"addonName": "vpc-cni", "clusterName": "eks"})
+    b.add(
+        "aws:eks/addon:Addon",
+        "eks-vpc-cni",
+        {"addonName": "vpc-cni", "clusterName": "eks", "configurationValues": '{"enableNetworkPolicy": "true"}'},
+    )
     b.resources.append(role_binding("RoleBinding", "acme-view", [ACME_SA], namespace="t-acme"))
 
 
@@ -54,6 +58,10 @@ MUTATIONS: Mutations = {
                     "provider": urn("pulumi:providers:aws", "us-east-1"),
                 }
             ),
+        ),
+        (
+            "the VPC CNI's NetworkPolicy enforcement off (review 18 K43)",
+            set_input("eks-vpc-cni", "configurationValues", '{"enableNetworkPolicy": "false"}'),
         ),
     ],
     "k8s-tenant-secret-own-data-only": [

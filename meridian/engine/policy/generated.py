@@ -102,6 +102,7 @@ def generated(cfg: Any, project_dir: Path | None = None, stack: str | None = Non
         "eks-access-platform-roles-only": {
             "adminPrincipals": sorted({a for a in (cfg.cluster.deploy_role_arn, *cfg.cluster.operator_role_arns) if a}),
             "viewPrincipals": sorted(cfg.cluster.viewer_role_arns),
+            "prCodePrincipals": sorted(cfg.cluster.pr_viewer_role_arns),
         },
         "runtime-backstops-enforced": {
             # a cell owns no account guardrails: its platform's config says whether the platform does
@@ -208,6 +209,7 @@ SOURCES: dict[tuple[str, str], str] = {
     ("budgets-limit-and-cap-enforced", "stackCapUsd"): "cost.stack_cap_usd",
     ("eks-access-platform-roles-only", "adminPrincipals"): "cluster.deploy_role_arn, cluster.operator_role_arns",
     ("eks-access-platform-roles-only", "viewPrincipals"): "cluster.viewer_role_arns",
+    ("eks-access-platform-roles-only", "prCodePrincipals"): "cluster.pr_viewer_role_arns",
     ("runtime-backstops-enforced", "ownsAccountGuardrails"): "owns_account_guardrails (false in a cell)",
     ("runtime-backstops-enforced", "regions"): "regions.primary.region, regions.dr.region",
     ("runtime-backstops-enforced", "renderedSpecs"): "code: components.admission",
