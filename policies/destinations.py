@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from destinationscan import Scan, scan_resource
 from ruleutil import (
     AWS_PROVIDER,
     CRITICAL,
@@ -269,6 +270,30 @@ TYPES = (
 )
 
 
+# Top-level properties another residency rule places (aws-replication-destination-allowed,
+# sns-subscription-endpoint-in-zone): the generic pass leaves them to it, so one property draws one finding.
+JUDGED_ELSEWHERE = {
+    S3_REPLICATION: {"rules"},
+    **{t: {"replicationConfiguration"} for t in S3_BUCKETS},
+    BACKUP_PLAN: {"rules"},
+    ECR_REPLICATION: {"replicationConfiguration"},
+    SNS_SUBSCRIPTION: {"endpoint"},
+    "aws:dynamodb/table:Table": {"replicas"},
+    "aws:secretsmanager/secret:Secret": {"replicas"},
+    "aws:rds/cluster:Cluster": {"replicationSourceIdentifier"},
+    "aws:rds/instance:Instance": {"replicateSourceDb"},
+    "aws:kms/replicaKey:ReplicaKey": {"primaryKeyArn"},
+    "aws:rds/snapshotCopy:SnapshotCopy": {"destinationRegion"},
+    "aws:rds/clusterSnapshotCopy:ClusterSnapshotCopy": {"destinationRegion"},
+}
+
+
+def scanned(r: Any) -> bool:
+    """The generic pass reads every resource but providers (provider-account-and-endpoints-in-zone's) and
+    CloudFront distributions (refused whole above)."""
+    return not r.resource_type.startswith("pulumi:") and r.resource_type != CLOUDFRONT
+
+
 def check_destinations(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     allowed = set(config.get("allowedRegions") or [])
     if not allowed:
@@ -341,7 +366,16 @@ def check_destinations(resources: list[Any], config: dict) -> list[tuple[str | N
             out += account_problem(r, what, prop, where.account)
         return out
 
-    return judge_each(stack.of(*TYPES), judge)
+    allow_edge = bool(config.get("allowGlobalEdge", False))
+    scan = Scan(stack, allowed, accounts, allow_edge)
+
+    def judge_all(r: Any) -> list[tuple[str | None, str]]:
+        skip = set(JUDGED_ELSEWHERE.get(r.resource_type, ()))
+        if r.resource_type in TYPES:
+            skip |= {prop for prop, _ in destinations(stack, r, allow_edge)}
+        return scan_resource(scan, r, skip)
+
+    return judge_each(stack.of(*TYPES), judge) + judge_each([r for r in stack.resources if scanned(r)], judge_all)
 
 
 destination_in_zone = stack_policy(
