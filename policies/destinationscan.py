@@ -33,7 +33,10 @@ DESTINATION_KEY = re.compile(
 )
 # Keys holding an S3 bucket by name (not ARN); a bucket resource's own `bucket` is its subject, not a destination.
 # Keys naming who acts (an IAM role or policy), not where data goes: placed when known, not reported when unknown.
-PRINCIPAL_KEY = re.compile(r"(?i)(role|rolearn|rolearns|policyarn|policyarns)$")
+PRINCIPAL_KEY = re.compile(r"(?i)(role|role[-_]?arns?|policy[-_]?arns?)$")
+# Keys naming the caller a permission admits (`aws:lambda/permission`'s `sourceArn`, `sourceAccount`): data comes
+# from there, none goes; who may call is the access rules' claim (resource-policy-principals-in-account).
+SOURCE_KEY = re.compile(r"(?i)^source(arn|account)$")
 BUCKET_KEY = re.compile(r"(?i)^(bucket|bucketname|targetbucket|s3bucket|s3bucketname|destinationbucket)$")
 # The AWS SDKs' endpoint override (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
 # every API call of the process goes to that host, signed with its role.
@@ -187,7 +190,7 @@ def scan_resource(scan: Scan, r: Any, skip: set[str]) -> list[tuple[str | None, 
     judge_records = r.resource_type == RECORD and str(known(_get(r.props, "type")) or "").upper() == "CNAME"
     for path, key, value, parent in leaves(r.props):
         top = path.split(".", 1)[0]
-        if skip and skipped(path, skip):
+        if (skip and skipped(path, skip)) or SOURCE_KEY.match(key):
             continue
         if value is UNKNOWN:
             if DESTINATION_KEY.search(key) and not PRINCIPAL_KEY.search(key):
