@@ -402,7 +402,7 @@ destination_in_zone = stack_policy(
     "us-east-1) is that resource's region, judged by aws-resource-region-allowed with its reasoned exceptions. Reviewed "
     "exceptions, each with its reason in destinationscan.py: region-less ARNs of global services (IAM, STS, Organizations, Route 53, "
     "Budgets, Cost Explorer, CUR) and of account `aws` (AWS-managed policies, EKS access policies); IAM and STS ARNs of other "
-    "accounts (principals: the access rules' claim); the AWS-published Secrets Manager rotation applications "
+    "accounts and a permission's `sourceArn`/`sourceAccount` (principals and callers: the access rules' claim); the AWS-published Secrets Manager rotation applications "
     "(`arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManager*`); ACM validation targets (`*.acm-validations.aws`) "
     "of `_`-named records; patterns (`*`, `${...}`), which scope a permission and name no destination. A reference only known "
     "after apply under a property whose name says it points somewhere (`*Arn`, `bucket`, `records`, `endpoint`, `url`, "
