@@ -11,7 +11,9 @@ targets and asynchronous-invocation destinations, SNS subscriptions
 from everywhere. A destination is placed by its ARN (region and account), by the stack resource it
 names (an S3 bucket by name, or a resource auto-named from the linked one), or not at all: a
 destination that cannot be placed is a violation, one only known after apply is reported
-(advisory, naming the resource and the property), never assumed in the zone.
+(advisory, naming the resource and the property), never assumed in the zone. What this list does not
+name, the generic pass of destinationscan.py places: every ARN, bucket name, AWS regional host, SDK
+endpoint override and DNS record target in any resource's inputs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from destinationscan import Scan, scan_resource
 from ruleutil import (
     AWS_PROVIDER,
     CRITICAL,
@@ -269,6 +272,30 @@ TYPES = (
 )
 
 
+# Top-level properties another residency rule places (aws-replication-destination-allowed,
+# sns-subscription-endpoint-in-zone): the generic pass leaves them to it, so one property draws one finding.
+JUDGED_ELSEWHERE = {
+    S3_REPLICATION: {"rules"},
+    **{t: {"replicationConfiguration"} for t in S3_BUCKETS},
+    BACKUP_PLAN: {"rules"},
+    ECR_REPLICATION: {"replicationConfiguration"},
+    SNS_SUBSCRIPTION: {"endpoint"},
+    "aws:dynamodb/table:Table": {"replicas"},
+    "aws:secretsmanager/secret:Secret": {"replicas"},
+    "aws:rds/cluster:Cluster": {"replicationSourceIdentifier"},
+    "aws:rds/instance:Instance": {"replicateSourceDb"},
+    "aws:kms/replicaKey:ReplicaKey": {"primaryKeyArn"},
+    "aws:rds/snapshotCopy:SnapshotCopy": {"destinationRegion"},
+    "aws:rds/clusterSnapshotCopy:ClusterSnapshotCopy": {"destinationRegion"},
+}
+
+
+def scanned(r: Any) -> bool:
+    """The generic pass reads every resource but providers (provider-account-and-endpoints-in-zone's) and
+    CloudFront distributions (refused whole above)."""
+    return not r.resource_type.startswith("pulumi:") and r.resource_type != CLOUDFRONT
+
+
 def check_destinations(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     allowed = set(config.get("allowedRegions") or [])
     if not allowed:
@@ -341,7 +368,16 @@ def check_destinations(resources: list[Any], config: dict) -> list[tuple[str | N
             out += account_problem(r, what, prop, where.account)
         return out
 
-    return judge_each(stack.of(*TYPES), judge)
+    allow_edge = bool(config.get("allowGlobalEdge", False))
+    scan = Scan(stack, allowed, accounts, allow_edge)
+
+    def judge_all(r: Any) -> list[tuple[str | None, str]]:
+        skip = set(JUDGED_ELSEWHERE.get(r.resource_type, ()))
+        if r.resource_type in TYPES:
+            skip |= {prop for prop, _ in destinations(stack, r, allow_edge)}
+        return scan_resource(scan, r, skip)
+
+    return judge_each(stack.of(*TYPES), judge) + judge_each([r for r in stack.resources if scanned(r)], judge_all)
 
 
 destination_in_zone = stack_policy(
@@ -354,7 +390,25 @@ destination_in_zone = stack_policy(
     "(`deadLetterConfig.targetArn`) and event invoke configs' `onSuccess`/`onFailure` destinations, VPC endpoints' service region (`serviceRegion`, cross-region "
     "PrivateLink, and the region the `serviceName` names); the account of backup copy vaults, S3 replication "
     "destinations (`account` of a BucketReplicationConfig, `accountId` inline on a bucket), ECR replication registries and SNS subscription endpoints; and no CloudFront "
-    "distribution (its edges serve from every region) unless `allowGlobalEdge`",
+    "distribution (its edges serve from every region) unless `allowGlobalEdge`. Beyond that list, a generic pass reads every input of "
+    "every resource (providers aside): each ARN (any partition and service) must be in an allowed region and a declared account, "
+    "each S3 bucket named (an `arn:aws:s3:::` ARN, or a `bucket`/`bucketName`/`targetBucket`-style property) must be a bucket of this "
+    "stack in an allowed region, each AWS regional host name (`*.<region>.amazonaws.com`, `*.on.aws`, `*.api.aws`) must name an "
+    "allowed region, an SDK endpoint override (`AWS_ENDPOINT_URL*` in a function's or container's environment) must be an AWS "
+    "endpoint in the zone, and a CNAME record or alias must target an AWS host in the zone or one of the stack's own record names. "
+    "It so covers secondary paths the list does not name: dead-letter queues of targets, schedules, subscriptions and queues "
+    "(`redrivePolicy`), pipe logs, budget notification topics, load balancer access and connection log buckets, DNS record "
+    "targets, Lambda layers. An ARN of a resource this stack defines in another region (the failover alarms Route 53 keeps in "
+    "us-east-1) is that resource's region, judged by aws-resource-region-allowed with its reasoned exceptions. Reviewed "
+    "exceptions, each with its reason in destinationscan.py: region-less ARNs of global services (IAM, STS, Organizations, Route 53, "
+    "Budgets, Cost Explorer, CUR) and of account `aws` (AWS-managed policies, EKS access policies); IAM and STS ARNs of other "
+    "accounts and a permission's `sourceArn`/`sourceAccount` (principals and callers: the access rules' claim); the AWS-published Secrets Manager rotation applications "
+    "(`arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManager*`); ACM validation targets (`*.acm-validations.aws`) "
+    "of `_`-named records; patterns (`*`, `${...}`), which scope a permission and name no destination. A reference only known "
+    "after apply under a property whose name says it points somewhere (`*Arn`, `bucket`, `records`, `endpoint`, `url`, "
+    "`redrivePolicy`, `destination`, `target`, `layers`...; role and policy ARNs aside) is an advisory naming each such "
+    "property, one per resource; one property draws one finding, and the properties a named path, "
+    "aws-replication-destination-allowed or sns-subscription-endpoint-in-zone judge are left to them",
     why="Data leaves the zone by every path that copies or forwards it, not only replication: an event, a log line or a "
     "cached object delivered to another region or account is tenant data outside the residency the zone promises.",
     reads=TYPES,
@@ -369,7 +423,10 @@ destination_in_zone = stack_policy(
     "name, prefix or Pulumi auto-name from its logical name); what a destination forwards onwards is judged only if "
     "that destination is in the stack. A VPC endpoint service is placed by the region its name carries, not by who "
     "runs it (a PrivateLink service of another account in the zone passes). Paths AWS opens at runtime (a Lambda function's own API calls, an application "
-    "writing to another region's endpoint) are not in the plan.",
+    "writing to another region's endpoint) are not in the plan. The generic pass places a reference by its text: a host outside "
+    "AWS's regional domains is judged only as a DNS record's target or an endpoint override (a webhook URL in an https "
+    "subscription, an A record's IP address and a hostname inside free text pass); a value built from a stack resource's "
+    "output that names elsewhere is caught at `pulumi up`, when known, not at preview (an advisory then).",
     tags=["residency"],
 )
 

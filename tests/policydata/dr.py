@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .base import ACCOUNT, DELETE, DR, PRIMARY, Builder, Mutations, arn, drop, find, set_input, together
+from .base import ACCOUNT, DELETE, DR, PRIMARY, Builder, Mutations, arn, drop, find, set_input, together, urn
 from .database import SECONDARY, WRITER
 from .keys import DR_KEY_ARN, KEY_ARN
 from .storage import POOL, REPLICA
@@ -67,7 +67,8 @@ def build(b: Builder) -> None:
             deps={"role": [role]},
             tags=False,
         )
-    covered = [WRITER, SECONDARY, POOL, REPLICA]
+    alb_logs = urn("aws:s3/bucket:Bucket", "api-lb-logs-bucket")  # the load balancer's own log bucket (network.py)
+    covered = [WRITER, SECONDARY, POOL, REPLICA, alb_logs]
     b.add(
         "aws:backup/selection:Selection",
         "backup-everything",
@@ -80,6 +81,7 @@ def build(b: Builder) -> None:
                 f"arn:aws:rds:{DR}:{ACCOUNT}:cluster:db-dr",
                 "arn:aws:s3:::pool-bucket-1234567",
                 "arn:aws:s3:::pool-replica-bucket-1234567",
+                "arn:aws:s3:::api-lb-logs-bucket-1234567",
             ],
         },
         deps={"planId": [plan], "resources": covered, "iamRoleArn": [role]},

@@ -4,7 +4,56 @@ network and exposure rules."""
 
 from __future__ import annotations
 
+from components.logbucket import access_log_policy
+
 from .base import ACCOUNT, DELETE, PRIMARY, Builder, Mutations, add, arn, find, resource, set_input, stack_tags, together, urn
+
+ALB_LOGS = "api-lb-logs-bucket-1234567"
+ELB_ACCOUNT_US_EAST_1 = "arn:aws:iam::127311923021:root"  # ELB log delivery in us-east-1 (aws.elb.get_service_account)
+
+
+def alb_log_bucket(b: Builder) -> str:
+    """The load balancer's own access-log bucket and its guards, as components.logbucket builds them (SSE-S3)."""
+    bucket = b.add("aws:s3/bucket:Bucket", "api-lb-logs-bucket", {})
+    guards = {
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": (
+            "api-lb-logs-no-public",
+            {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True},
+        ),
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls": (
+            "api-lb-logs-owner",
+            {"rule": {"objectOwnership": "BucketOwnerEnforced"}},
+        ),
+        "aws:s3/bucketVersioning:BucketVersioning": (
+            "api-lb-logs-versioning",
+            {"versioningConfiguration": {"status": "Enabled"}},
+        ),
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+            "api-lb-logs-sse",
+            {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
+        ),
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": (
+            "api-lb-logs-expiry",
+            {
+                "rules": [
+                    {
+                        "id": "expire-logs",
+                        "status": "Enabled",
+                        "filter": {"prefix": "alb/"},
+                        "expiration": {"days": 90},
+                        "noncurrentVersionExpiration": {"noncurrentDays": 90},
+                    }
+                ]
+            },
+        ),
+        "aws:s3/bucketPolicy:BucketPolicy": (
+            "api-lb-logs-policy",
+            {"policy": access_log_policy(f"arn:aws:s3:::{ALB_LOGS}", "alb", ACCOUNT, ELB_ACCOUNT_US_EAST_1)},
+        ),
+    }
+    for type_, (name, inputs) in guards.items():
+        b.add(type_, name, {"bucket": ALB_LOGS, **inputs}, parent=bucket, deps={"bucket": [bucket]}, tags=False)
+    return bucket
 
 
 def build(b: Builder) -> None:
@@ -24,6 +73,7 @@ def build(b: Builder) -> None:
             "ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}],
         },
     )
+    logs = alb_log_bucket(b)
     lb = b.add(
         "aws:lb/loadBalancer:LoadBalancer",
         "api-lb",
@@ -34,10 +84,10 @@ def build(b: Builder) -> None:
             "subnets": ["subnet-a", "subnet-b"],
             "dropInvalidHeaderFields": True,
             "desyncMitigationMode": "defensive",
-            # a log bucket outside this fixture (components.ingress keeps its own, SSE-S3)
-            "accessLogs": {"bucket": "meridian-alb-logs", "enabled": True, "prefix": "alb"},
+            # its own log bucket, as components.ingress keeps it (a bucket the stack does not own is refused)
+            "accessLogs": {"bucket": ALB_LOGS, "enabled": True, "prefix": "alb"},
         },
-        deps={"securityGroups": [lb_sg]},
+        deps={"securityGroups": [lb_sg], "accessLogs": [logs]},
     )
     # two tracks behind one listener, split by weight (components.ingress)
     tracks = {

@@ -607,12 +607,11 @@ ADMITTED: list[tuple[str, Mutation]] = [
         ),
     ),
     (
-        "an ALB access-log bucket with SSE-S3 (the only encryption ALB log delivery takes)",
+        # the valid stack's own ALB log bucket is SSE-S3 (network.alb_log_bucket); here it takes the connection logs too
+        "an ALB access-log bucket with SSE-S3 (the only encryption ALB log delivery takes), for connection logs as well",
         together(
-            set_input("pool-replica-sse", "rules.0.applyServerSideEncryptionByDefault", {"sseAlgorithm": "AES256"}),
-            lambda rs: find(rs, "pool-replica-sse")["propertyDependencies"].pop("rules", None),
-            set_input("api-lb", "accessLogs", {"bucket": "pool-replica-bucket-1234567", "enabled": True, "prefix": "alb"}),
-            link("api-lb", "accessLogs", urn("aws:s3/bucket:Bucket", "pool-replica-bucket")),
+            set_input("api-lb", "connectionLogs", {"bucket": "api-lb-logs-bucket-1234567", "enabled": True, "prefix": "alb"}),
+            link("api-lb", "connectionLogs", urn("aws:s3/bucket:Bucket", "api-lb-logs-bucket")),
         ),
     ),
     (

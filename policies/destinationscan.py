@@ -1,0 +1,239 @@
+"""The generic pass of aws-data-path-destination-in-zone: every ARN, S3 bucket name, AWS regional host
+name, SDK endpoint override and DNS record target in any resource's inputs is placed, whatever property
+holds it. The rule's list of paths (destinations.py) stays for its messages; this pass catches what
+the list does not name (a target's or a queue's dead-letter queue, a pipe's log destination, a budget's
+topics, a load balancer's log buckets, a record's target, a function's layers...).
+
+A reference passes when it is in an allowed region and an account the stack declares; when it names
+a resource of this stack (whose own region is aws-resource-region-allowed's, with its reasoned
+exceptions); or when it is on the reviewed lists below, each with its reason and source. A reference
+only known after apply is an advisory naming the property (linked to a stack resource or not: a value
+built from a resource's output can still name somewhere else), judged again at `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ruleutil import UNKNOWN, Unverifiable, known, named_bucket, resource_region
+
+# `arn:partition:service:region:account:resource`, inside any text (policy documents, JSON settings).
+ARN = re.compile(r"arn:(aws[a-z-]*):([a-z0-9-]+):([^:\s\"',]*):([^:\s\"',]*):([^\s\"',}\]]+)")
+# A host of an AWS domain; its region is one of its labels (`x.us-east-1.elb.amazonaws.com`,
+# `s3-website-us-east-1.amazonaws.com`, `x.lambda-url.us-east-1.on.aws`, `s3.dualstack.us-east-1.api.aws`).
+HOST = re.compile(r"(?<![\w.-])((?:[a-z0-9_-]+\.)+(?:amazonaws\.com(?:\.cn)?|on\.aws|api\.aws))\.?(?![\w.-])", re.I)
+REGION_LABEL = re.compile(r"(?:^|-)([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)$")
+PATTERN = re.compile(r"[*?]|\$\{")
+# Keys whose value says where data goes: an unknown value under one is reported, never assumed in the zone.
+DESTINATION_KEY = re.compile(
+    r"(?i)(arns?|buckets?|bucketname|records|endpoint|endpoints|url|uri|redrivepolicy|destination|target|layers|"
+    r"hostname|host|domainname|registryid)$"
+)
+# Keys holding an S3 bucket by name (not ARN); a bucket resource's own `bucket` is its subject, not a destination.
+# Keys naming who acts (an IAM role or policy), not where data goes: placed when known, not reported when unknown.
+PRINCIPAL_KEY = re.compile(r"(?i)(role|role[-_]?arns?|policy[-_]?arns?)$")
+# Keys naming the caller a permission admits (`aws:lambda/permission`'s `sourceArn`, `sourceAccount`): data comes
+# from there, none goes; who may call is the access rules' claim (resource-policy-principals-in-account).
+SOURCE_KEY = re.compile(r"(?i)^source(arn|account)$")
+BUCKET_KEY = re.compile(r"(?i)^(bucket|bucketname|targetbucket|s3bucket|s3bucketname|destinationbucket)$")
+# The AWS SDKs' endpoint override (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
+# every API call of the process goes to that host, signed with its role.
+ENDPOINT_OVERRIDE = re.compile(r"^AWS_ENDPOINT_URL(_[A-Z0-9_]+)?$")
+RECORD = "aws:route53/record:Record"
+
+# Services whose ARNs carry no region because the service is global, each with why it cannot leave a zone.
+GLOBAL_SERVICES = {
+    "iam": "identities and policies: who may act is the access rules' claim (resource-policy-principals-in-account, "
+    "tenant-data-access), not a place data lands",
+    "sts": "sessions of IAM roles: as iam",
+    "organizations": "the organisation itself: no data of the zone",
+    "route53": "hosted zones and health checks: the records' targets are judged here as hosts",
+    "budgets": "budgets: only amounts; their notification topics are judged by their own ARNs",
+    "ce": "Cost Explorer: billing data of the account, global",
+    "cur": "Cost and Usage Reports: billing data, its bucket judged by name",
+}
+# Account-level ARNs AWS owns: `arn:aws:iam::aws:policy/...`, `arn:aws:eks::aws:cluster-access-policy/...`.
+AWS_OWNED_ACCOUNT = "aws"
+# Reviewed ARNs of another account or region that carry no data of the zone: (prefix, reason with source).
+REVIEWED_ARNS = (
+    (
+        "arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManager",
+        "the AWS-published Secrets Manager rotation applications (account 297356227824, published from us-east-1, "
+        "deployed into the stack's own region: code in, no data out; "
+        "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_available-rotation-templates.html)",
+    ),
+)
+# Reviewed hosts outside AWS's regional domains a DNS record may target: (suffix, record name prefix, reason).
+ACM_VALIDATION = (
+    ".acm-validations.aws"  # ACM DNS validation CNAMEs (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html)
+)
+
+
+class Scan:
+    """One stack's places: allowed regions, its accounts, its names (buckets, records, resources by region)."""
+
+    def __init__(self, stack: Any, allowed: set[str], accounts: set[str], allow_edge: bool):
+        self.stack, self.allowed, self.accounts, self.allow_edge = stack, allowed, accounts, allow_edge
+        self.zone = ", ".join(sorted(allowed))
+        self._names: dict[str, set[str]] | None = None
+        self.record_names = {
+            str(n).rstrip(".").lower() for r in stack.of(RECORD) if isinstance(n := known(_get(r.props, "name")), str)
+        }
+
+    def names_in(self, region: str) -> set[str]:
+        """The names of this stack's resources in `region` (given `name`, or logical name for Pulumi's `-<7 hex>` auto-name)."""
+        if self._names is None:
+            self._names = {}
+            for r in self.stack.resources:
+                region_of = resource_region(r) if r.resource_type.startswith("aws:") else None
+                if region_of:
+                    given = known(_get(r.props, "name"))
+                    self._names.setdefault(region_of, set()).add(given if isinstance(given, str) else f"~{r.name}")
+        return self._names.get(region, set())
+
+    def names_stack_resource(self, region: str, resource: str) -> bool:
+        last = re.split(r"[:/]", resource)[-1]
+        names = self.names_in(region)
+        return last in names or (re.search(r"-[0-9a-f]{7}$", last) is not None and f"~{last[:-8]}" in names)
+
+
+def _get(props: Any, key: str) -> Any:
+    try:
+        return props.get(key) if hasattr(props, "get") else None
+    except Exception:  # an unknown value raises in the SDK's proxies  # noqa: BLE001
+        return UNKNOWN
+
+
+def leaves(props: Any) -> Iterator[tuple[str, str, Any, Any]]:
+    """(path, key, value, parent) for every leaf of `props` (unknowns as `UNKNOWN`), one walk."""
+    todo: list[tuple[str, str, Any, Any]] = [("", "", known(props), None)]
+    while todo:
+        path, key, value, parent = todo.pop()
+        if isinstance(value, dict):
+            todo.extend((f"{path}.{k}" if path else k, k, v, value) for k, v in value.items())
+        elif isinstance(value, list):
+            todo.extend((f"{path}.{i}", key, v, value) for i, v in enumerate(value))
+        else:
+            yield path, key, value, parent
+
+
+def arn_problem(scan: Scan, arn: re.Match) -> str | None:
+    """Why an ARN lands outside the zone, or None."""
+    partition, service, region, account, resource = arn.groups()
+    text = arn.group(0)
+    if any(text.startswith(prefix) for prefix, _ in REVIEWED_ARNS):
+        return None
+    if PATTERN.search(region) or PATTERN.search(account):
+        return None  # a pattern scopes a permission (the access rules'), it names no destination
+    if service == "s3" and not region:
+        name = resource.split("/", 1)[0]
+        if PATTERN.search(name):
+            return None
+        bucket = named_bucket(scan.stack, name)
+        if bucket is None:
+            return f"{text} names bucket {name!r}, which is no bucket of this stack: its region and owner cannot be placed"
+        where = resource_region(bucket)
+        return None if where in scan.allowed else f"{text} is a bucket in {where}"
+    if service == "cloudfront":
+        return None if scan.allow_edge else f"{text} is CloudFront, served from edges in every region"
+    if not region:
+        if service in GLOBAL_SERVICES or account == AWS_OWNED_ACCOUNT:
+            return None
+        return f"{text} names no region, and {service} is not on the reviewed list of global services"
+    if region not in scan.allowed and not scan.names_stack_resource(region, resource):
+        return f"{text} is in {region}"
+    if service in ("iam", "sts") or not account or account == AWS_OWNED_ACCOUNT:
+        return None
+    if not scan.accounts:
+        return f"{text} is in account {account}, and no AWS provider declares `allowedAccountIds` to tell it from a foreign one"
+    if account not in scan.accounts:
+        return f"{text} is in account {account}, not the stack's ({', '.join(sorted(scan.accounts))})"
+    return None
+
+
+def host_problem(scan: Scan, host: str) -> str | None:
+    regions = [m.group(1) for label in host.lower().split(".") if (m := REGION_LABEL.search(label))]
+    if not regions:
+        return None  # a global AWS endpoint (iam.amazonaws.com, a service principal): no region to leave
+    outside = [r for r in regions if r not in scan.allowed]
+    return f"host {host} is in {outside[0]}" if outside else None
+
+
+def outside_host_problem(scan: Scan, host: str, record_name: str) -> str | None:
+    """A DNS record's target: an AWS regional host (judged as any host), the stack's own names, or an ACM validation."""
+    name = host.rstrip(".").lower()
+    if HOST.fullmatch(name):
+        return host_problem(scan, name)
+    if name in scan.record_names or any(name.endswith("." + own) for own in scan.record_names):
+        return None
+    if name.endswith(ACM_VALIDATION) and record_name.startswith("_"):
+        return None
+    if name.endswith(".cloudfront.net") and scan.allow_edge:
+        return None
+    return f"target {host} is a host outside AWS's regional names and none of the stack's own names"
+
+
+def skipped(path: str, skip: set[str]) -> bool:
+    """`path` is, holds or lies inside a property a named path judges."""
+    return any(path == s or path.startswith(s + ".") or s.startswith(path + ".") for s in skip)
+
+
+def scan_resource(scan: Scan, r: Any, skip: set[str]) -> list[tuple[str | None, str]]:
+    """The generic pass over one resource; `skip`: property paths a named path judges (of this rule or another)."""
+    what = getattr(r, "original_type", r.resource_type).rsplit(":", 1)[-1]
+    own_subject = r.resource_type.startswith(("aws:s3/", "aws:s3control/"))
+    problems: dict[str, str] = {}  # path -> first problem: one finding per property
+    unknowns: list[str] = []
+    record_name = str(known(_get(r.props, "name")) or "").lower()
+    judge_records = r.resource_type == RECORD and str(known(_get(r.props, "type")) or "").upper() == "CNAME"
+    for path, key, value, parent in leaves(r.props):
+        top = path.split(".", 1)[0]
+        if (skip and skipped(path, skip)) or SOURCE_KEY.match(key):
+            continue
+        if value is UNKNOWN:
+            if DESTINATION_KEY.search(key) and not PRINCIPAL_KEY.search(key):
+                unknowns.append(path)
+            continue
+        if not isinstance(value, str):
+            continue
+        found = None
+        if judge_records and (top == "records" or path.startswith("aliases.") and key == "name"):
+            found = outside_host_problem(scan, value, record_name)
+        elif BUCKET_KEY.match(key) and not (own_subject and path == key) and not value.startswith("arn:"):
+            if not PATTERN.search(value) and named_bucket(scan.stack, value) is None:
+                found = f"bucket {value!r} is no bucket of this stack: its region and owner cannot be placed"
+            elif (b := named_bucket(scan.stack, value)) is not None and resource_region(b) not in scan.allowed:
+                found = f"bucket {value!r} is in {resource_region(b)}"
+        elif ENDPOINT_OVERRIDE.match(key) or (
+            key == "value" and isinstance(parent, dict) and ENDPOINT_OVERRIDE.match(str(parent.get("name", "")))
+        ):
+            host = re.sub(r"^[a-z]+://", "", value).split("/", 1)[0].split(":", 1)[0]
+            found = (
+                host_problem(scan, host)
+                if HOST.fullmatch(host)
+                else f"SDK endpoint override {value!r} is not an AWS regional endpoint"
+            )
+        if found is None and ("arn:" in value or ".aws" in value or "amazonaws" in value):
+            found = next((p for m in ARN.finditer(value) if (p := arn_problem(scan, m))), None) or next(
+                (p for m in HOST.finditer(value) if (p := host_problem(scan, m.group(1)))), None
+            )
+        if found is not None:
+            problems.setdefault(path, found)
+    out: list[tuple[str | None, str]] = [
+        (r.urn, f"{what} {path} must stay in the zone ({scan.zone}) and the stack's account: {problem}")
+        for path, problem in sorted(problems.items())
+    ]
+    if unknowns:  # one advisory per resource, naming every such property
+        where = ", ".join(sorted(set(unknowns)))
+        out.append(
+            (
+                r.urn,
+                Unverifiable(
+                    f"unverifiable at preview: {where} ({what}: where the data goes is only known after apply, "
+                    "never assumed in the zone); the rule judges it at `pulumi up`, when the value is known"
+                ),
+            )
+        )
+    return out
