@@ -78,7 +78,7 @@ def zone_of_cells(repo: Path, tenants: int) -> list[str]:
         (repo / f"Pulumi.{cell}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     for stack in [ZONE, *cells]:  # each stack's policy config, generated from its config as `meridian policy --write-config`
         path = config_path(repo, stack)
-        path.write_text(render(load_policy_config(path) if path.exists() else None, load_validated(repo, stack)))
+        path.write_text(render(load_policy_config(path) if path.exists() else None, load_validated(repo, stack), repo, stack))
     return cells
 
 

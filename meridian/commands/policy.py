@@ -49,7 +49,7 @@ def run_policy(req: PolicyRequest, console: Console | None = None) -> int:
 
         prep = prepare(req.stack, req.project_dir, None)
         path = config_path(prep.project_dir, req.stack)
-        path.write_text(render(load_policy_config(path) if path.exists() else None, prep.cfg, prep.project_dir))
+        path.write_text(render(load_policy_config(path) if path.exists() else None, prep.cfg, prep.project_dir, req.stack))
         console.print(f"policy config written to {path.relative_to(prep.project_dir)} (from Pulumi.{req.stack}.yaml)")
         return EXIT_OK
     if req.catalog_path is not None:

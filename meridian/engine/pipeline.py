@@ -57,7 +57,7 @@ def open_policy_stream(
     if cfg is not None and overridden:
         from meridian.engine.policy.generated import merged
 
-        file_config = merged(file_config, cfg, project_dir)
+        file_config = merged(file_config, cfg, project_dir, stack)
     elif cfg is not None:
         from meridian.engine.policy.generated import require_current
 

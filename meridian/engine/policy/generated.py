@@ -26,9 +26,11 @@ INITIAL: dict[str, Any] = {
 }
 
 
-def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+def generated(cfg: Any, project_dir: Path | None = None, stack: str | None = None) -> dict[str, dict[str, Any]]:
     """policy name -> the settings that come from the stack config (a validated StackConfig; a cell's
-    platform's names from the platform's file in `project_dir`, default: the working directory)."""
+    platform's names from the platform's file in `project_dir`, default: the working directory, and
+    a platform's cells' tenant namespaces from the cells' files there). `stack`: the stack's name,
+    which names a cell's tenant file (left out without it)."""
     from components.admission import admission_policies  # what the admission backstops must hold
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
     from components.failover import METRICS_REGION, METRICS_TYPES  # where Route 53 health-check metrics live
@@ -118,6 +120,12 @@ def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, 
         for policy in IN_PLATFORM:
             out.setdefault(policy, {})["platformStack"] = cfg.platform
         out["tenant-data-access"].update(platform_names(cfg, project_dir))
+        if stack is not None:
+            out["tenant-data-access"]["cellTenantFile"] = cell_tenant_file(stack)
+    else:  # the platform's plan does not create its cells' tenant namespaces: the pack is told them
+        cells = cell_tenant_namespaces(cfg, project_dir)
+        for policy in NAMESPACE_RULES:
+            out.setdefault(policy, {})["cellTenantNamespaces"] = cells
     return out
 
 
@@ -138,6 +146,38 @@ def platform_names(cfg: Any, project_dir: Path | None) -> dict[str, list[str]]:
         "platformNamespaces": sorted(tenant_namespace(t.id) for t in platform.tenants),
         "platformServiceNamespaces": [WORKLOAD_NAMESPACE],
     }
+
+
+def cell_tenant_file(stack: str) -> str:
+    """The one object a cell may put in its platform's service namespace: its tenant file's Secret."""
+    from components.workload import tenant_file_secret_name
+
+    return tenant_file_secret_name(stack)
+
+
+# The rules that ask whether a namespace is a tenant's: a platform's tell them its cells' (policies/tenantns.py).
+NAMESPACE_RULES = (
+    "tenant-data-access",
+    "tenant-role-isolated",
+    "tenant-namespace-guarded",
+    "k8s-rbac-binding-scoped",
+    "k8s-tenant-secret-own-data-only",
+    "k8s-target-group-binding-platform-only",
+)
+
+
+def cell_tenant_namespaces(cfg: Any, project_dir: Path | None) -> dict[str, str]:
+    """A platform's cells' tenant namespaces (namespace -> tenant id), read from the files of the cells
+    it lists (`cells.names`), the mirror of a cell's `platformNamespaces`; a listed cell without a file yet has none."""
+    from components.naming import tenant_namespace
+    from stackconfig.zone import stack_file, zone_entry
+
+    out: dict[str, str] = {}
+    for cell in cfg.cells.names:
+        entry = zone_entry((project_dir or Path.cwd()) / stack_file(cell))
+        for tenant in entry[1].tenant_ids if entry is not None else ():
+            out[tenant_namespace(tenant)] = tenant
+    return dict(sorted(out.items()))
 
 
 # The rules whose findings about a cell stack's platform parts (stack budget, cap enforcer, tenant
@@ -207,6 +247,11 @@ SOURCES: dict[tuple[str, str], str] = {
     ("tenant-data-access", "platformTenantRoles"): "platform (a cell stack's: read from the platform's stack file)",
     ("tenant-data-access", "platformNamespaces"): "platform (a cell stack's: read from the platform's stack file)",
     ("tenant-data-access", "platformServiceNamespaces"): "code: components.workload",
+    ("tenant-data-access", "cellTenantFile"): "code: components.workload",
+    **{
+        (policy, "cellTenantNamespaces"): "cells.names (a platform stack's: its cells' tenants, read from their stack files)"
+        for policy in NAMESPACE_RULES
+    },
 }
 _SHOWN = 60  # a value longer than this (as JSON) is said to differ, not printed
 
@@ -224,25 +269,25 @@ def sources_table() -> str:
     return "\n".join(rows)
 
 
-def merged(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None) -> dict[str, Any]:
+def merged(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None, stack: str | None = None) -> dict[str, Any]:
     """The file's content with its generated settings brought up to date (levels and other settings kept)."""
     out = json.loads(json.dumps(current if current is not None else INITIAL))
-    for policy, settings in generated(cfg, project_dir).items():
+    for policy, settings in generated(cfg, project_dir, stack).items():
         entry = out.get(policy, {"enforcementLevel": "mandatory"})
         entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
         out[policy] = {**entry, **settings}
     return out
 
 
-def render(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None) -> str:
-    return json.dumps(merged(current, cfg, project_dir), indent=2) + "\n"
+def render(current: dict[str, Any] | None, cfg: Any, project_dir: Path | None = None, stack: str | None = None) -> str:
+    return json.dumps(merged(current, cfg, project_dir, stack), indent=2) + "\n"
 
 
 def drift(current: dict[str, Any], cfg: Any, stack: str, name: str, project_dir: Path | None = None) -> str | None:
     """Why the file's generated settings differ from what the stack config gives, or None: each
     setting with its value in the file, the value the stack key gives, and the one command to run."""
     stale = []
-    for policy, settings in generated(cfg, project_dir).items():
+    for policy, settings in generated(cfg, project_dir, stack).items():
         entry = current.get(policy)
         for key, value in settings.items():
             have = entry.get(key) if isinstance(entry, dict) else None
