@@ -97,10 +97,10 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
                 out.append(
                     (
                         r.urn,
-                        f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} of a cell in namespace {ns}, the service namespace of "
-                        f"its platform {platform!r}, must be only the cell's own tenant file (Secret `{tenant_file or '?'}`, "
-                        f"type Opaque, no service-account or takeover annotation): {'; '.join(problem)}. Anything else "
-                        "there is read or run by the platform's API (its settings, its service account's token)",
+                        f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} of a cell must not be in namespace {ns}, the service "
+                        f"namespace of its platform {platform!r}, unless it is the cell's own tenant file (Secret "
+                        f"`{tenant_file or '?'}`, type Opaque, no service-account or takeover annotation): {'; '.join(problem)}. "
+                        "Anything else there is read or run by the platform's API (its settings, its service account's token)",
                     )
                 )
             elif isinstance(problem, Unverifiable):
