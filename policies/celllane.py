@@ -5,10 +5,11 @@ A cell runs its tenants on its platform's parts (cluster, tenant role) read thro
 the platform's plan never sees the cell's resources, so what the cell does to the platform's names is
 judged here, from the names the cell's generated policy config carries (`meridian policy --stack
 <cell> --write-config` reads them from the platform's stack file at the same commit):
-`platformTenantRoles`, `platformNamespaces` (its tenants') and `platformServiceNamespaces` (where only a cell's
-tenant file, a Secret, may go), beside `platformStack`; and `platformClusters`, the clusters of the tenant
-cluster pair its platform places it on (a pod identity association on any other cluster would put the
-cell's tenants' identity where the zone's Pod Identity count, and the tenant role's pin, do not expect it).
+`platformTenantRoles`, `platformNamespaces` (its tenants') and `platformServiceNamespaces` (where only the cell's
+tenant file may go: the Secret `cellTenantFile`, of type Opaque, no service-account token and no forced takeover),
+beside `platformStack`; and `platformClusters`, the clusters of the tenant cluster pair its platform places it on
+(a pod identity association on any other cluster would put the cell's tenants' identity where the zone's Pod
+Identity count, and the tenant role's pin, do not expect it).
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ruleutil import KMS_KEYS, S3_BUCKETS, Stack, UnknownValueError, Unverifiable, known, peek, setting_bucket
+from ruleutil import KMS_KEYS, S3_BUCKETS, UNKNOWN, Stack, UnknownValueError, Unverifiable, known, peek, setting_bucket
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 SECRET = "kubernetes:core/v1:Secret"
+# Annotations that turn a cell's tenant file into something else: a token the controller fills for a
+# service account (https://kubernetes.io/docs/concepts/configuration/secret/#serviceaccount-token-secrets),
+# or pulumi-kubernetes' server-side apply taking the object over from its field manager
+# (https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/)
+_TAKEOVER_ANNOTATIONS = ("kubernetes.io/service-account.", "pulumi.com/patchForce")
 # what opens a key to principals besides the key itself: a grant, or a key policy set apart from the key
 KEY_SETTINGS = ("aws:kms/grant:Grant", "aws:kms/keyPolicy:KeyPolicy")
 _AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-name suffix
@@ -51,14 +57,15 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
     namespaces = {str(n) for n in config.get("platformNamespaces") or []}
     service = {str(n) for n in config.get("platformServiceNamespaces") or []}
     clusters = [str(n) for n in config.get("platformClusters") or []]
+    tenant_file = str(config.get("cellTenantFile") or "")
     out: list[tuple[str | None, Any]] = []
-    if not roles or not service or not clusters:
+    if not roles or not service or not clusters or not tenant_file:
         out.append(
             (
                 None,
                 Unverifiable(
                     f"unverifiable: cell of platform {platform!r} without `platformTenantRoles` / `platformServiceNamespaces` "
-                    f"/ `platformClusters` in its policy config: run `meridian policy --stack <cell> --write-config`"
+                    f"/ `platformClusters` / `cellTenantFile` in its policy config: run `meridian policy --stack <cell> --write-config`"
                 ),
             )
         )
@@ -88,17 +95,29 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
                 )
     for r in stack.resources:
         ns = _namespaced(r)
-        # the platform's service namespace takes a cell's tenant file (a Secret, judged by k8s-tenant-secret-own-data-only)
-        if isinstance(ns, str) and (ns in namespaces or (ns in service and r.resource_type != SECRET)):
-            whose = "a tenant" if ns in namespaces else "the service"
+        if isinstance(ns, str) and ns in namespaces:
             out.append(
                 (
                     r.urn,
-                    f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} of a cell must not be in namespace {ns}, {whose} namespace "
+                    f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} of a cell must not be in namespace {ns}, a tenant namespace "
                     f"of its platform {platform!r}: the cell would share (a Namespace: take over) the platform's namespace, "
                     "its pods, service accounts and identity",
                 )
             )
+        elif isinstance(ns, str) and ns in service:
+            problem = _tenant_file_problems(r, tenant_file)
+            if isinstance(problem, list) and problem:
+                out.append(
+                    (
+                        r.urn,
+                        f"{r.resource_type.rsplit(':', 1)[-1]} {r.name} of a cell must not be in namespace {ns}, the service "
+                        f"namespace of its platform {platform!r}, unless it is the cell's own tenant file (Secret "
+                        f"`{tenant_file or '?'}`, type Opaque, no service-account or takeover annotation): {'; '.join(problem)}. "
+                        "Anything else there is read or run by the platform's API (its settings, its service account's token)",
+                    )
+                )
+            elif isinstance(problem, Unverifiable):
+                out.append((r.urn, problem))
     for setting in stack.resources:
         kind = setting.resource_type
         if not kind.startswith("aws:s3/bucket") or kind in S3_BUCKETS or peek(setting.props, "bucket") is None:
@@ -118,6 +137,29 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
             )
     out += _key_settings(stack, platform)
     return out
+
+
+def _tenant_file_problems(r: Any, tenant_file: str) -> list[str] | Unverifiable:
+    """What keeps `r` from being the cell's tenant file: its kind, name, type or annotations."""
+    if r.resource_type != SECRET:
+        return [f"it is a {r.resource_type.rsplit(':', 1)[-1]}, not a Secret"]
+    if not tenant_file:
+        return Unverifiable(
+            f"unverifiable: whether Secret {r.name} is the cell's tenant file (no `cellTenantFile` in its config)"
+        )
+    name, kind = known(peek(r.props, "metadata", "name")), known(peek(r.props, "type"))
+    annotations = known(peek(r.props, "metadata", "annotations"))
+    unread = [p for p, v in (("metadata.name", name), ("type", kind), ("metadata.annotations", annotations)) if v is UNKNOWN]
+    out = []
+    if name != tenant_file and name is not UNKNOWN:
+        out.append(f"its name is {name!r}" if isinstance(name, str) else "it has no `metadata.name` (Pulumi names it)")
+    if kind != "Opaque" and kind is not UNKNOWN:
+        out.append(f"its type is {kind!r}" if kind is not None else "it sets no `type`")
+    if isinstance(annotations, dict):
+        out += [f"it carries annotation {k}" for k in sorted(map(str, annotations)) if k.startswith(_TAKEOVER_ANNOTATIONS)]
+    if out or not unread:
+        return out
+    return Unverifiable(f"unverifiable at preview: Secret {r.name}'s {', '.join(unread)} (is it the cell's tenant file?)")
 
 
 def _key_settings(stack: Stack, platform: str) -> list[tuple[str | None, Any]]:

@@ -3,7 +3,8 @@ add-ons (whose code runs on every node), Kubernetes Secrets and ConfigMaps in te
 (whose data may be the platform's), TargetGroupBindings (which put pods behind a load balancer)
 and RBAC bindings (which hand a namespace's rights to subjects).
 
-A tenant namespace is one the plan renders with the tenant label (`meridian.io/tenant`); an
+A tenant namespace is one the plan renders with the tenant label (`meridian.io/tenant`), or one the
+plan names but does not create that is a cell's tenant's or carries the tenant prefix (tenantns); an
 object's namespace is its `metadata.namespace`, or the Namespace its metadata was built from when
 that is only known after apply.
 """
@@ -35,6 +36,8 @@ from ruleutil import (
     tags_of,
     unknown,
 )
+from tenantns import SETTINGS as NAMESPACE_SETTINGS
+from tenantns import undefined_tenant
 
 ADDON = "aws:eks/addon:Addon"
 K8S_SECRET = "kubernetes:core/v1:Secret"
@@ -48,21 +51,28 @@ CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 _TENANCY = {
     "tenantTag": {"type": "string", "default": TAG_TENANT, "description": "AWS tag naming a resource's tenant"},
     "tenantLabel": {"type": "string", "default": TENANT_LABEL, "description": "Kubernetes label naming a namespace's tenant"},
+    **NAMESPACE_SETTINGS,
 }
+_NAMESPACES = {k: _TENANCY[k] for k in ("tenantLabel", *NAMESPACE_SETTINGS)}
 
 
 class Namespaces:
     """The plan's namespaces by name (in any cluster): the tenant each belongs to, and the names
-    whose tenant label is only known after apply."""
+    whose tenant label is only known after apply; a name the plan does not create is judged by
+    tenantns (a cell's tenant, or the tenant prefix)."""
 
-    def __init__(self, stack: Stack, label: str):
-        self.stack, self.label = stack, label
+    def __init__(self, stack: Stack, config: dict):
+        self.stack, self.config = stack, config
+        self.label = config.get("tenantLabel", TENANT_LABEL)
+        label = self.label
         self.tenants: dict[str, str] = {}
         self.unsure: set[str] = set()
+        self.created: set[str] = set()
         for ns in stack.of(NAMESPACE):
             name = peek(ns.props, "metadata", "name")
             if not isinstance(name, str):
                 continue
+            self.created.add(name)
             tenant = labels_of(ns.props).get(label) if peek(ns.props, "metadata") is not UNKNOWN else UNKNOWN
             if tenant is UNKNOWN:
                 self.unsure.add(name)
@@ -73,6 +83,8 @@ class Namespaces:
         """The tenant whose namespace `name` is (None: no tenant's); raises if its label is unknown."""
         if name in self.unsure:
             raise unknown(f"namespace {name}'s metadata", "labels", self.label)
+        if name not in self.created:
+            return undefined_tenant(name, self.config)
         return self.tenants.get(name)
 
     def of(self, obj: Any) -> tuple[str, str | None]:
@@ -234,7 +246,7 @@ def _has_unknown(value: Any) -> bool:
 
 def check_tenant_secrets(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    namespaces = Namespaces(stack, config.get("tenantLabel", TENANT_LABEL))
+    namespaces = Namespaces(stack, config)
     tag = config.get("tenantTag", TAG_TENANT)
     where: dict[str, str] = {}  # urn -> namespace name, of objects whose namespace is known
 
@@ -319,7 +331,8 @@ def check_tenant_secrets(resources: list[Any], config: dict) -> list[tuple[str |
 
 tenant_secrets = stack_policy(
     "k8s-tenant-secret-own-data-only",
-    what="Checks that no Secret or ConfigMap in a tenant namespace holds data that is not that tenant's, nor any other "
+    what="Checks that no Secret or ConfigMap in a tenant namespace (its own plan's, or a cell's that the plan names: "
+    "`cellTenantNamespaces` or the tenant prefix) holds data that is not that tenant's, nor any other "
     "object there carries it (a workload's env): no property of an object in a tenant namespace may be built from (linked to) a Secret or ConfigMap of another namespace, a "
     "credential-holding resource (Secrets Manager secret or version, RDS cluster or instance, IAM access key or "
     "service-specific credential, SSM parameter, Cognito user pool client, ElastiCache replication group) not tagged as "
@@ -337,9 +350,12 @@ tenant_secrets = stack_policy(
     limits="Derivation is proved from the plan's links (`propertyDependencies`) and equality of known values: a "
     "credential of a type not listed, a credential pasted in as a literal (from config or by hand), or a value transformed before it is written (a "
     "different encoding, a subset of the settings file), is not recognised. Secrets copied at runtime (a controller "
-    "or an operator syncing secrets across namespaces) are not in the plan. A namespace outside the plan, or one "
-    "without the tenant label, is not a tenant's; an object without `metadata.namespace` is in its kubernetes provider's "
-    "`namespace`, else `default`. Equality is judged for Secrets and ConfigMaps only.",
+    "or an operator syncing secrets across namespaces) are not in the plan. A tenant namespace is one the plan labels "
+    "a tenant's, or one it names without creating that a cell creates for its tenant (`cellTenantNamespaces`, generated "
+    "from the cells' stack files) or that carries the tenant prefix (`tenantNamespacePrefix`): a namespace the plan creates "
+    "without the tenant label, or names without the prefix and no cell lists, is the platform's; an object without "
+    "`metadata.namespace` is in its kubernetes provider's `namespace`, else `default`. Equality is judged for Secrets "
+    "and ConfigMaps only.",
     tags=["tenancy", "kubernetes"],
 )
 
@@ -368,7 +384,7 @@ def _names_target_group(group: Any, arn: str) -> bool:
 
 def check_target_group_bindings(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    namespaces = Namespaces(stack, config.get("tenantLabel", TENANT_LABEL))
+    namespaces = Namespaces(stack, config)
     accounts = stack_accounts(stack)
 
     def judge(binding: Any) -> list[tuple[str | None, str]]:
@@ -415,7 +431,7 @@ target_group_bindings = stack_policy(
     reads=list(TARGET_GROUP_BINDINGS),
     check=check_target_group_bindings,
     severity=HIGH,
-    config={"tenantLabel": _TENANCY["tenantLabel"]},
+    config=_NAMESPACES,
     remediation="Bind only the platform API's Services to the ingress component's target groups, passing "
     "`target_group.arn` (components.workload does); expose a tenant only through the platform API.",
     limits="The Service a binding names (`serviceRef`) is taken to be of the binding's own namespace, as the controller "
@@ -480,7 +496,7 @@ def _reads_only(role: Any) -> bool:
 
 def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
-    namespaces = Namespaces(stack, config.get("tenantLabel", TENANT_LABEL))
+    namespaces = Namespaces(stack, config)
 
     def subject_problems(subject: Any, binding_ns: str | None, binding_tenant: str | None) -> list[str]:
         if subject is UNKNOWN or not isinstance(subject, dict):
@@ -551,7 +567,8 @@ rbac_scoped = stack_policy(
     what="Checks that every RoleBinding grants only to service accounts of its own namespace (and, outside tenant "
     "namespaces, to users and groups the cluster maps), that no ClusterRoleBinding grants to a tenant namespace's "
     "service accounts (`ServiceAccount` subjects, their `system:serviceaccount:<ns>:<name>` usernames as `User`, or the "
-    "`system:serviceaccounts:<ns>` group), that no binding grants "
+    "`system:serviceaccounts:<ns>` group; a tenant namespace being one the plan labels a tenant's, or one it names "
+    "without creating that a cell lists as its tenant's, `cellTenantNamespaces`, or that carries the tenant prefix), that no binding grants "
     "to `system:authenticated`, `system:unauthenticated`, `system:serviceaccounts`, `system:anonymous` or any other "
     "`system:` group or user (`system:bootstrappers`, `system:nodes`, `system:masters`...: only a namespace's "
     "service-account group and service-account usernames, judged as that namespace's, and the pack's allowlist "
@@ -568,7 +585,7 @@ rbac_scoped = stack_policy(
     reads=[ROLE_BINDING, CLUSTER_ROLE_BINDING, CLUSTER_ROLE],
     check=check_rbac,
     severity=CRITICAL,
-    config={"tenantLabel": _TENANCY["tenantLabel"]},
+    config=_NAMESPACES,
     remediation="Bind a role in the namespace of the service accounts that need it; give tenants nothing cluster-wide; "
     "name a service account or its namespace's group, never the cluster-wide groups; label a read-only ClusterRole "
     "`aggregate-to-view` alone, and write any other ClusterRole's rules out (bind it) instead of aggregating it.",
@@ -576,8 +593,9 @@ rbac_scoped = stack_policy(
     "a subject create pods and so take the namespace's pod identities is tenant-data-access's). Users and groups "
     "(other than `system:` ones) outside tenant namespaces are the cluster's operators, mapped by EKS access entries, and "
     "are not judged here. A "
-    "ClusterRoleBinding to service accounts of namespaces that are not tenants' (the platform's, controllers') is "
-    "allowed. Bindings installed by Helm charts or controllers are not in the plan; the admission policies "
+    "ClusterRoleBinding to service accounts of namespaces that are not tenants' (the platform's, controllers': created "
+    "by the plan without the tenant label, or named without the tenant prefix and listed by no cell) is allowed. "
+    "Bindings installed by Helm charts or controllers are not in the plan; the admission policies "
     "(runtime-backstops-enforced) hold tenant namespaces to the same subjects at runtime. A read-only role "
     "aggregated into `view` is refused when it also carries an `edit`/`admin` label (documented strictness: harmless "
     "for reads, as `view` flows into both, but those labels are how writes reach them, so the pack keeps one narrow "

@@ -67,6 +67,8 @@ from ruleutil import (
     truthy,
     unknown,
 )
+from tenantns import NAMESPACE_PREFIX, named_namespaces, undefined_tenant
+from tenantns import SETTINGS as NAMESPACE_SETTINGS
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
@@ -108,6 +110,7 @@ class _Namespaces(dict[str, set[str]]):
         self.unsure: set[str] = set()
         self.names: set[str] = set()  # every namespace name the plan shows, tenant or not
         self.unnamed: set[str] = set()  # tenants with a namespace whose name is unknown at preview
+        self.undefined: set[str] = set()  # tenant namespaces the plan names but another stack creates
 
     def could_be_unnamed(self, ns: Any) -> bool:
         """Whether `ns` might be a tenant namespace whose name is known only after apply."""
@@ -131,7 +134,9 @@ class _Namespaces(dict[str, set[str]]):
         return False
 
 
-def _tenant_namespaces(stack: Stack, label: str) -> _Namespaces:
+def _tenant_namespaces(stack: Stack, label: str, config: dict) -> _Namespaces:
+    """The plan's namespaces by tenant label, and the tenant namespaces it names without creating
+    them (a cell's, or prefixed: tenantns), which `undefined` lists."""
     out = _Namespaces(label)
     for ns in stack.of(NAMESPACE):
         tenant = labels_of(ns.props).get(label) if peek(ns.props, "metadata") is not UNKNOWN else None
@@ -145,6 +150,10 @@ def _tenant_namespaces(stack: Stack, label: str) -> _Namespaces:
             out.unsure.add(name)
         elif tenant:
             out.setdefault(name, set()).add(tenant)
+    for name in named_namespaces(stack) - out.names - _BUILT_IN_NAMESPACES:
+        if (tenant := undefined_tenant(name, config)) is not None:
+            out.setdefault(name, set()).add(tenant)
+            out.undefined.add(name)
     return out
 
 
@@ -342,7 +351,7 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     stack = Stack(resources)
     tag, label = config.get("tenantTag", "meridian:tenant"), config.get("tenantLabel", "meridian.io/tenant")
     grants = grants_by_role(stack)
-    namespaces = _tenant_namespaces(stack, label)
+    namespaces = _tenant_namespaces(stack, label, config)
     tenant_keys = {k.urn: key_tenant(stack, k, tag) for k in stack.of(*KMS_KEYS)}
 
     def prefix_of(tenant: str) -> str:
@@ -1167,6 +1176,7 @@ tenant_role_isolated = stack_policy(
     severity=CRITICAL,
     config={
         **_TENANT_SCHEMA,
+        **NAMESPACE_SETTINGS,
         "brokerNamespace": {
             "type": "string",
             "default": "platform",
@@ -1192,7 +1202,8 @@ tenant_role_isolated = stack_policy(
     "an ARN written by hand is trusted to be the platform's. A broker's assume target is matched to the stack's roles by path and "
     "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory. A namespace whose labels "
     "(or, labelled a tenant's, whose name) are unknown at preview, a key or silo bucket whose tags are unknown, or an association or policy whose role is unknown and built from no "
-    "role of the stack, gives an advisory naming the value, never a verdict.",
+    "role of the stack, gives an advisory naming the value, never a verdict. A namespace the plan names without creating it "
+    "is a tenant's when a cell lists it (`cellTenantNamespaces`) or it carries the tenant prefix, never the platform's by absence.",
     tags=["tenancy", "iam"],
 )
 
@@ -1217,7 +1228,7 @@ def _default_deny(spec: Any) -> bool:
     )
 
 
-def _opens(spec: Any, label: str, own: set[str], tenants: frozenset[str], unsure: frozenset[str]) -> list[str]:
+def _opens(spec: Any, label: str, own: set[str], tenants: frozenset[str], unsure: frozenset[str], prefix: str) -> list[str]:
     """Rules of a NetworkPolicy that admit every peer, other namespaces' pods, or the internet with
     the private ranges (selectors and ipBlock unions by meaning: k8snet)."""
     out = []
@@ -1228,7 +1239,7 @@ def _opens(spec: Any, label: str, own: set[str], tenants: frozenset[str], unsure
                 out.append(f"{direction}[{i}] has no `{peers_key}`: it admits every peer")
             for peer in peers:
                 ns_sel = dig(peer, "namespaceSelector")
-                problem = namespace_selector_problem(ns_sel, label, own, tenants, unsure) if ns_sel is not None else None
+                problem = namespace_selector_problem(ns_sel, label, own, tenants, unsure, prefix) if ns_sel is not None else None
                 if problem:
                     out.append(f"{direction}[{i}] {problem}")
             problem = ip_blocks_problem([dig(p, "ipBlock") for p in peers if dig(p, "ipBlock") is not None], _PRIVATE)
@@ -1387,8 +1398,9 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
 
     out = judge_each(stack.of(NETWORK_POLICY), index_policy) + judge_each(stack.of(QUOTA), index_quota)
     pod_subnets = _pod_subnets(stack)
-    namespaces = _tenant_namespaces(stack, label)
+    namespaces = _tenant_namespaces(stack, label, config)
     tenant_names, unsure_names = frozenset(namespaces), frozenset(namespaces.unsure)
+    prefix = str(config.get(NAMESPACE_PREFIX, "t-"))
 
     def judge(ns: Any) -> list[tuple[str | None, str]]:
         tenant = labels_of(ns.props).get(label)
@@ -1444,19 +1456,39 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
                     spec = dig(policy.props, "spec", default={})
                     found += [
                         (policy.urn, f"NetworkPolicy in tenant {tenant}'s namespace must not undo the default deny: {p}")
-                        for p in _opens(spec, label, {tenant, str(dig(ns.props, "metadata", "name"))}, tenant_names, unsure_names)
+                        for p in _opens(
+                            spec, label, {tenant, str(dig(ns.props, "metadata", "name"))}, tenant_names, unsure_names, prefix
+                        )
                         + _pod_subnet_ingress(spec, pod_subnets)
                     ]
                 except UnknownValueError as exc:
                     found.append((policy.urn, Unverifiable.of(exc)))
         return found
 
-    return out + judge_each(stack.of(NAMESPACE), judge)
+    def judge_elsewhere(policy: Any) -> list[tuple[str | None, str]]:
+        """A NetworkPolicy of this plan in a tenant namespace another stack creates (a cell's): its
+        default deny and quota are that stack's, what this policy opens is judged here."""
+        ns = peek(policy.props, "metadata", "namespace")
+        if ns not in namespaces.undefined:
+            return []
+        (tenant,) = namespaces[ns]
+        spec = dig(policy.props, "spec", default={})
+        return [
+            (
+                policy.urn,
+                f"NetworkPolicy {policy.name} in tenant {tenant}'s namespace {ns} (created by another stack: the plan names it "
+                f"and it carries the tenant prefix {prefix} or is a cell's tenant namespace) must not undo its default deny: {p}",
+            )
+            for p in _opens(spec, label, {tenant, ns}, tenant_names, unsure_names, prefix)
+            + _pod_subnet_ingress(spec, pod_subnets)
+        ]
+
+    return out + judge_each(stack.of(NAMESPACE), judge) + judge_each(stack.of(NETWORK_POLICY), judge_elsewhere)
 
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
-    what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`, its `enforce-version` `latest`, absent or from `minPodSecurityVersion` on), and that no NetworkPolicy in it admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
+    what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`, its `enforce-version` `latest`, absent or from `minPodSecurityVersion` on), and that no NetworkPolicy in it (nor one of the plan in a tenant namespace another stack creates: a cell's, listed in `cellTenantNamespaces` or named with the tenant prefix) admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
     "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
     reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET, POD_IDENTITY, *KMS_KEYS],
@@ -1465,11 +1497,7 @@ tenant_namespace_guarded = stack_policy(
     config={
         "tenantLabel": _TENANT_SCHEMA["tenantLabel"],
         "tenantTag": _TENANT_SCHEMA["tenantTag"],
-        "tenantNamespacePrefix": {
-            "type": "string",
-            "default": "t-",
-            "description": "every tenant namespace's name starts with it (components.naming.NAMESPACE_PREFIX)",
-        },
+        **NAMESPACE_SETTINGS,
         "namespaceTag": {
             "type": "string",
             "default": "meridian:namespace",
@@ -1490,7 +1518,8 @@ tenant_namespace_guarded = stack_policy(
     limits="The Pod Security label is judged for its level and its `enforce-version` (`latest`, absent, or from `minPodSecurityVersion` on). That NetworkPolicies are enforced at all depends on the VPC CNI's `enableNetworkPolicy`, which eks-addon-reviewed requires on every `vpc-cni` add-on of the stack; a cluster whose CNI is not an add-on of the stack is not judged. "
     "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
     "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides). "
-    "Another tenant's namespace is known by the `t-` prefix or the stack's tenant label; a name selector naming a namespace outside the stack without that prefix is taken as a platform namespace.",
+    "Another tenant's namespace is known by the `t-` prefix, the stack's tenant label or its cells' list (`cellTenantNamespaces`); a name selector naming a namespace outside the stack without that prefix, listed by no cell, is taken as a platform namespace. "
+    "A tenant namespace another stack creates is judged here only for what this plan's NetworkPolicies in it open: its default deny, quota and labels are its own stack's.",
     tags=["tenancy", "kubernetes"],
 )
 

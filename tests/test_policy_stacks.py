@@ -232,6 +232,8 @@ def test_real_tenant_namespace_without_default_deny(real_resources, stack_pack):
 @pytest.fixture
 def project_with_pack(project_copy):
     shutil.copytree(ROOT / "policies", project_copy / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    for cell in ROOT.glob("Pulumi.*-cell-*.yaml"):  # the platform's config lists its cells' tenant namespaces
+        shutil.copy(cell, project_copy / cell.name)
     return project_copy
 
 

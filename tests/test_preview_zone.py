@@ -64,8 +64,9 @@ def two_cells(tmp_path_factory) -> dict:
         second_tenants=[{"id": "dunder", "plan": "pro", "monthly_budget_usd": 1500, "data_tier": "pool"}],
         stray=True,
     )
-    written = run_meridian("policy", "--stack", SECOND, "--write-config", cwd=project)
-    assert written.code == 0, written
+    for stack in (SECOND, "us"):  # the cell's own config, and the platform's, which lists its cells' tenant namespaces
+        written = run_meridian("policy", "--stack", stack, "--write-config", cwd=project)
+        assert written.code == 0, written
     out = project / "plans"
     out.mkdir()
     cli = run_meridian("preview", "--zone", "us", "--json", str(out), cwd=project, timeout=900)
@@ -198,6 +199,7 @@ def test_a_cell_its_platform_does_not_list_exits_2(tmp_path):
 def test_a_cell_without_its_policy_config_exits_2_naming_the_stack(tmp_path):
     """Found in the cell's worker, after the platform's preview: the error still names the stack."""
     project = _two_cell_project(tmp_path, second_tenants=[{"id": "dunder", "plan": "pro", "monthly_budget_usd": 1500}])
+    assert run_meridian("policy", "--stack", "us", "--write-config", cwd=project).code == 0  # the platform's: current
     cli = run_meridian("preview", "--zone", "us", cwd=project, timeout=900)
     assert cli.code == 2, cli
     assert f"stack {SECOND}: " in cli.err and f"policies/config/{SECOND}.json" in cli.err and "Traceback" not in cli.err

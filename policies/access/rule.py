@@ -29,6 +29,7 @@ from access.world import PLATFORM, World, build
 from celllane import check_cell_lane
 from keyowners import check_key_owners
 from ruleutil import CRITICAL, Stack, Unverifiable, platform_stack_setting, stack_policy
+from tenantns import SETTINGS as NAMESPACE_SETTINGS
 
 _SCHEMA = {
     "tenantTag": {"type": "string", "default": "meridian:tenant", "description": "AWS tag naming a resource's tenant"},
@@ -62,7 +63,7 @@ _SCHEMA["platformServiceNamespaces"] = {
     "items": {"type": "string"},
     "default": [],
     "description": "a cell stack's only: its platform's service namespace(s) (generated): a cell puts only its tenant "
-    "file (a Secret) there",
+    "file (`cellTenantFile`) there",
 }
 _SCHEMA["platformClusters"] = {
     "type": "array",
@@ -71,6 +72,13 @@ _SCHEMA["platformClusters"] = {
     "description": "a cell stack's only: the EKS clusters (names) of the tenant cluster pair its platform places it on "
     "(generated): the only clusters a cell's pod identity association may be on",
 }
+_SCHEMA["cellTenantFile"] = {
+    "type": "string",
+    "default": "",
+    "description": "a cell stack's only: the name of its tenant file (generated, components.workload."
+    "tenant_file_secret_name): the one object a cell may put in its platform's service namespace, a Secret of type Opaque",
+}
+_SCHEMA.update(NAMESPACE_SETTINGS)
 _SCHEMA["podIdentityExternalRoles"] = {
     "type": "array",
     "items": {"type": "string"},
@@ -384,11 +392,15 @@ tenant_data_access = stack_policy(
     "beginning with at least 12 characters of one; an ARN of the stack's account in one of its regions; `*` only for the "
     "few documented actions without resource-level permissions), and no AWS-managed policy but those AWS documents for "
     "that role: any other statement is a violation printing service -> role -> policy -> statement -> resource. A role a "
-    "tenant's pods get must not also be held by platform workloads. A cell stack, judged alone, names of its platform's "
+    "tenant's pods get must not also be held by platform workloads. Pods are a tenant's in a namespace the plan labels a "
+    "tenant's, and in one it names without creating that a cell creates for its tenant (`cellTenantNamespaces`, generated "
+    "from the cells' stack files) or that carries the tenant prefix (`tenantNamespacePrefix`: its tenant is the rest of the "
+    "name): never the platform's by absence. A cell stack, judged alone, names of its platform's "
     "roles only the tenant role (`platformTenantRoles`), associates pods only on its tenant cluster pair's clusters "
     "(`platformClusters`), puts nothing in its platform's tenant namespaces "
-    "(`platformNamespaces`) and only its tenant file (a Secret) in the service's (`platformServiceNamespaces`; all "
-    "generated from the platform's stack file), and sets nothing on a bucket it does not "
+    "(`platformNamespaces`) and in the service's (`platformServiceNamespaces`) only its own tenant file: a Secret named "
+    "exactly `cellTenantFile`, of type Opaque, without a `kubernetes.io/service-account.*` or `pulumi.com/patchForce` "
+    "annotation (all generated from the stack files), and sets nothing on a bucket it does not "
     "define, nor a KMS grant or key policy on a key it does not define (policies/celllane.py). No resource but the "
     "tenant's own names a tenant's KMS key in any input, by ARN, key id, alias name or ARN, or by a link where the "
     "value is unknown at preview (platform data, EKS envelope encryption, node volumes, Performance Insights, images "

@@ -43,6 +43,7 @@ from ruleutil import (
     tags_of,
     truthy,
 )
+from tenantns import named_namespaces, undefined_tenant
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ADDON = "aws:eks/addon:Addon"
@@ -380,6 +381,9 @@ def build(resources: list[Any], config: dict) -> World:
                 unsure[name] = f"namespace {name}'s `{tenant_label}` label"
         elif tenant is not None:
             unsure[""] = f"the name of namespace {ns.name} (labelled a tenant's)"
+    for name in named_namespaces(stack) - named:  # a cell's tenant's, or prefixed: a tenant's, never the platform's by absence
+        if (tenant := undefined_tenant(name, config)) is not None:
+            namespaces[name] = tenant
     service_accounts: dict[str, set[str]] = {}
     for sa in stack.of(SERVICE_ACCOUNT):
         ns, name = peek(sa.props, "metadata", "namespace", default="default"), peek(sa.props, "metadata", "name")
