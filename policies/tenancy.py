@@ -67,6 +67,8 @@ from ruleutil import (
     truthy,
     unknown,
 )
+from sharedrole import READS as SHARED_ROLE_READS
+from sharedrole import SharedRoles, check_shared_role_on_tenant_data
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
@@ -345,15 +347,22 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     namespaces = _tenant_namespaces(stack, label)
     tenant_keys = {k.urn: key_tenant(stack, k, tag) for k in stack.of(*KMS_KEYS)}
 
+    shared: set[str] = set()  # the tenants' shared roles, found while judging each role
+
     def prefix_of(tenant: str) -> str:
         return str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
+
+    def namespace_of(tenant: str) -> str | None:
+        if tenant in namespaces.unnamed:
+            raise unknown(f"namespace of tenant {tenant}: metadata", "name")
+        return min((ns for ns, ts in namespaces.items() if tenant in ts), default=None)
 
     def judge(role: Any) -> list[tuple[str | None, str]]:
         tenant = tags_of(role.props).get(tag)
         if tenant is UNKNOWN:
             raise unknown("tags", tag)
         if not tenant:
-            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, namespaces, config, grants)
+            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, namespaces, config, grants, shared)
         out: list[tuple[str | None, str]] = []
         for grant in grants.get(role.urn, []):
             where = f"Tenant {tenant} role's {grant.label}"
@@ -410,8 +419,10 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
             )
         return out
 
+    roles = judge_each(stack.of(ROLE), judge)
     return (
-        judge_each(stack.of(ROLE), judge)
+        roles
+        + check_shared_role_on_tenant_data(stack, SharedRoles(stack, shared, tag), namespace_of, tag)
         + judge_each(stack.of(POD_IDENTITY), judge_association)
         + judge_each(stack.of(*_ROLE_GRANTS), lambda g: _unplaced_grant(stack, g))
         + judge_each(stack.of(SERVICE_ACCOUNT), lambda sa: _irsa_problems(stack, sa, namespaces, tag))
@@ -962,6 +973,7 @@ def _untagged_role(
     namespaces: _Namespaces,
     config: dict,
     all_grants: dict | None = None,
+    shared_roles: set[str] | None = None,
 ) -> list[tuple[str | None, str]]:
     """A role without the tenant tag that a workload can assume must not reach tenant data, unless
     it is a pod-identity role whose every reach into tenant data goes through the namespace variable."""
@@ -1025,6 +1037,8 @@ def _untagged_role(
     # the shared tenant role (held in tenant namespaces, or telling tenants apart by a session tag): every statement
     # answers to the tenant allowlist, with the session tag standing for each tenant in turn
     shared = abac and (bool(held_in) or _names_tenants(grants))
+    if shared and shared_roles is not None:
+        shared_roles.add(role.urn)  # its resource side answers to sharedrole.py
     if shared:
         out += [(role.urn, p) for p in _cluster_pin_problems(stack, role, f"Role {role.name} (the tenants' shared role)")]
     for grant in grants:
@@ -1145,6 +1159,7 @@ tenant_role_isolated = stack_policy(
         MANAGED_POLICY,
         SERVICE_ACCOUNT,
         *KMS_KEYS,
+        *SHARED_ROLE_READS,
     ],
     check=check_tenant_roles,
     severity=CRITICAL,

@@ -1,0 +1,191 @@
+"""Security review 17's misses on the AWS resource side, replayed on the real plans through the analyzer:
+the tenants' shared role named on a tenant's key, silo bucket or secret without the session-tag proof
+(O22, O27, O28), a KMS grant naming its key by bare key ID (O25). Each attack draws the named rule's
+mandatory violation; each legitimate twin draws nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .test_policy_review16 import ACCOUNT, DATA, ISOLATED, TENANT_ROLE, acme_key_statement, key_arn, one, role_arn
+from .test_policy_review17 import ACME_KEY, RESOURCE_SIDE, shared_role_on_acme_key
+
+pytestmark = pytest.mark.slow  # the plans come from the previews fixture
+
+ACME_SILO_POLICY = "us-us-east-1-t-acme-silo-tls-only"
+BACKUP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup"
+
+
+def added(type_: str, name: str, inputs, near: str = ACME_KEY, near_type: str = "kms/key:Key"):
+    """A new resource beside `near` (same parent and provider); `inputs` may be a function of the plan."""
+
+    def mutate(resources):
+        anchor = one(resources, near, near_type)
+        resources.append(
+            {
+                **{k: anchor[k] for k in ("custom", "parent", "provider")},
+                "urn": anchor["urn"].rsplit("::", 1)[0].rsplit("$", 1)[0] + f"${type_}::{name}",
+                "type": type_,
+                "name": name,
+                "inputs": inputs(resources) if callable(inputs) else inputs,
+                "dependencies": [],
+                "propertyDependencies": {},
+            }
+        )
+
+    return mutate
+
+
+def grant(grantee, key_id=lambda rs: key_arn(ACME_KEY)(rs), **extra):
+    return added(
+        "aws:kms/grant:Grant",
+        "acme-grant",
+        lambda rs: {
+            "keyId": key_id(rs),
+            "granteePrincipal": grantee(rs) if callable(grantee) else grantee,
+            "operations": ["Decrypt"],
+            **extra,
+        },
+    )
+
+
+def shared_role(resources) -> str:
+    return role_arn(resources, TENANT_ROLE)
+
+
+def silo_statement(condition=None):
+    """acme's silo bucket policy: one more statement letting the shared role read the bucket's objects."""
+
+    def mutate(resources):
+        holder = one(resources, ACME_SILO_POLICY, "bucketPolicy")
+        doc = json.loads(holder["inputs"]["policy"])
+        st = {
+            "Sid": "Shared",
+            "Effect": "Allow",
+            "Principal": {"AWS": shared_role(resources)},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{holder['inputs']['bucket']}/*",
+        }
+        doc["Statement"].append({**st, "Condition": condition} if condition else st)
+        holder["inputs"]["policy"] = json.dumps(doc)
+
+    return mutate
+
+
+def tenant_secret(condition=None):
+    """A secret of tenant acme whose policy lets the shared role read it."""
+
+    def inputs(resources):
+        st = {
+            "Effect": "Allow",
+            "Principal": {"AWS": shared_role(resources)},
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "*",
+        }
+        return {
+            "name": "acme-api-token",
+            "kmsKeyId": key_arn(ACME_KEY)(resources),
+            "tags": {"meridian:tenant": "acme"},
+            "policy": json.dumps({"Version": "2012-10-17", "Statement": [{**st, "Condition": condition} if condition else st]}),
+        }
+
+    return added("aws:secretsmanager/secret:Secret", "acme-api-token", inputs)
+
+
+def pinned(op: str, values) -> dict:
+    return {op: {"aws:PrincipalTag/kubernetes-namespace": values}}
+
+
+SHARED_ROLE_ATTACKS = [
+    *[(f"{what}: every tenant's session reaches acme's key", m) for what, m in RESOURCE_SIDE],
+    *[
+        (
+            f"O28 acme's key policy lets the shared role decrypt under {op} {values}",
+            acme_key_statement(shared_role_on_acme_key(pinned(op, values))),
+        )
+        for op, values in [
+            ("StringEqualsIfExists", "t-acme"),
+            ("ForAllValues:StringEquals", "t-acme"),
+            ("ForAnyValue:StringEquals", ["t-acme", "t-globex"]),
+            ("StringNotEquals", "t-globex"),
+            ("StringLike", "t-*"),
+            ("StringEquals", ["t-acme", "t-globex"]),
+        ]
+    ],
+    (
+        "O28 acme's key policy admits `*` whose principal ARN is the shared role",
+        acme_key_statement(
+            lambda rs: {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"ArnLike": {"aws:PrincipalArn": shared_role(rs)}},
+            }
+        ),
+    ),
+    (
+        "O22 a grant on acme's key by key ID to the shared role",
+        grant(shared_role, key_id=lambda rs: key_arn(ACME_KEY)(rs).rsplit("/", 1)[1]),
+    ),
+    (
+        "a grant to the shared role with encryption-context constraints",
+        grant(shared_role, constraints=[{"encryptionContextSubset": {"tenant": "acme"}}]),
+    ),
+    ("acme's silo bucket policy lets the shared role read every object", silo_statement()),
+    ("acme's silo bucket policy pins the shared role under IfExists", silo_statement(pinned("StringEqualsIfExists", "t-acme"))),
+    ("a secret of acme's lets the shared role read it", tenant_secret()),
+]
+SHARED_ROLE_TWINS = [
+    (
+        "acme's key policy: the shared role for acme's pod sessions only",
+        acme_key_statement(shared_role_on_acme_key(pinned("StringEquals", "t-acme"))),
+    ),
+    (
+        "acme's key policy: the shared role for sessions the broker opens for acme",
+        acme_key_statement(shared_role_on_acme_key({"StringEquals": {"aws:PrincipalTag/meridian-tenant": "t-acme"}})),
+    ),
+    ("acme's silo bucket policy: the shared role for acme's sessions only", silo_statement(pinned("StringEquals", "t-acme"))),
+    (
+        "L38 a grant on acme's key to the AWS Backup role, bound to acme's prefix",
+        grant(BACKUP_ROLE, constraints=[{"encryptionContextSubset": {"aws:s3:arn": "arn:aws:s3:::pool/tenants/t-acme/"}}]),
+    ),
+]
+
+
+@pytest.mark.parametrize("what,mutation", SHARED_ROLE_ATTACKS, ids=[a[0] for a in SHARED_ROLE_ATTACKS])
+def test_the_shared_role_on_a_tenants_resource_without_the_proof_is_a_violation(judge, what, mutation):
+    found = judge(mutation)
+    hits = [v for v in found if v.policy == ISOLATED and v.level == "mandatory" and "shared role" in v.message]
+    assert hits and all(" must " in v.message for v in hits), (what, [(v.policy, v.level, v.message) for v in found])
+
+
+@pytest.mark.parametrize("what,mutation", SHARED_ROLE_TWINS, ids=[t[0] for t in SHARED_ROLE_TWINS])
+def test_the_shared_role_with_the_proof_passes_the_whole_pack(judge, what, mutation):
+    assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
+
+
+def test_o25_a_grant_naming_its_key_by_bare_id_is_judged_as_that_key(judge):
+    """The lb-controller (a platform workload) granted acme's key by key ID: judged as acme's key (it was an advisory)."""
+    found = judge(
+        grant(
+            lambda rs: role_arn(rs, "us-us-east-1-lb-controller-role"), key_id=lambda rs: key_arn(ACME_KEY)(rs).rsplit("/", 1)[1]
+        )
+    )
+    hits = [v for v in found if v.policy == DATA and v.level == "mandatory"]
+    assert hits and all("tenant acme" in v.message.lower() for v in hits), [(v.policy, v.level, v.message) for v in found]
+    assert not [v for v in found if v.level != "mandatory" and "KMS grant" in v.message]
+
+
+def test_a_grant_by_bare_id_of_no_key_the_plan_places_stays_an_advisory(judge):
+    """Some keys of the plan (platform keys no value names by ARN) have no ARN at preview: an ID matching none
+    of the placed keys may still be one of them, so the grant is reported, never passed."""
+    found = judge(
+        grant(
+            lambda rs: role_arn(rs, "us-us-east-1-lb-controller-role"), key_id=lambda rs: "0f0f0f0f-1111-2222-3333-444455556666"
+        )
+    )
+    assert [(v.policy, v.level) for v in found] == [(DATA, "advisory")], [(v.policy, v.level, v.message) for v in found]
+    assert "KMS grant acme-grant's key" in found[0].message
