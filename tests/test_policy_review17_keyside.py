@@ -1,6 +1,7 @@
 """Security review 17's misses on the AWS resource side, replayed on the real plans through the analyzer:
 the tenants' shared role named on a tenant's key, silo bucket or secret without the session-tag proof
-(O22, O27, O28), a KMS grant naming its key by bare key ID (O25). Each attack draws the named rule's
+(O22, O27, O28), a KMS grant naming its key by bare key ID (O25), an alias whose name claims a tenant
+targeting another key (O23, C29). Each attack draws the named rule's
 mandatory violation; each legitimate twin draws nothing."""
 
 from __future__ import annotations
@@ -9,7 +10,18 @@ import json
 
 import pytest
 
-from .test_policy_review16 import ACCOUNT, DATA, ISOLATED, TENANT_ROLE, acme_key_statement, key_arn, one, role_arn
+from .test_policy_review16 import (  # noqa: F401 (cell_judge: the cell's plan, a module fixture)
+    ACCOUNT,
+    DATA,
+    ISOLATED,
+    TENANT_ROLE,
+    _cell_resource,
+    acme_key_statement,
+    cell_judge,
+    key_arn,
+    one,
+    role_arn,
+)
 from .test_policy_review17 import ACME_KEY, RESOURCE_SIDE, shared_role_on_acme_key
 
 pytestmark = pytest.mark.slow  # the plans come from the previews fixture
@@ -189,3 +201,86 @@ def test_a_grant_by_bare_id_of_no_key_the_plan_places_stays_an_advisory(judge):
     )
     assert [(v.policy, v.level) for v in found] == [(DATA, "advisory")], [(v.policy, v.level, v.message) for v in found]
     assert "KMS grant acme-grant's key" in found[0].message
+
+
+def alias(name: str, target):
+    """A KMS alias `name` on the key `target(resources)` names (an ARN), not built from it."""
+    return added("aws:kms/alias:Alias", "lookalike", lambda rs: {"name": name, "targetKeyId": target(rs)})
+
+
+def pool_key(resources) -> str:
+    """The us-east-1 pool key's ARN, as the pool's encryption setting (built from it) spells it."""
+    sse = one(resources, "us-us-east-1-tenant-pool-data-sse", "ServerSideEncryption")
+    return sse["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+
+
+ALIAS_ATTACKS = [
+    (
+        "O23 an alias named for acme targets globex's key",
+        alias("alias/meridian/us-us-east-1-t-acme-archive", key_arn("us-us-east-1-t-globex-key")),
+    ),
+    (
+        "an alias named for acme targets the pool's key",
+        alias("alias/meridian/us-us-east-1-t-acme-next", pool_key),
+    ),
+    (
+        "an alias named for acme targets a key outside the plan",
+        alias("alias/t-acme", lambda rs: f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0f0f0f0f-1111-2222-3333-444455556666"),
+    ),
+    (
+        "an alias named for acme targets globex's key by key ID",
+        alias("alias/meridian/t-acme", lambda rs: key_arn("us-us-east-1-t-globex-key")(rs).rsplit("/", 1)[1]),
+    ),
+]
+ALIAS_TWINS = [
+    ("a second alias named for acme on acme's own key", alias("alias/meridian/us-us-east-1-t-acme-archive", key_arn(ACME_KEY))),
+    (
+        "an alias naming no tenant on the pool's key",
+        alias("alias/meridian/us-us-east-1-pool", pool_key),
+    ),
+    (
+        "an alias whose name only contains a namespace's letters",
+        alias("alias/meridian/cat-acmex", key_arn("us-us-east-1-t-globex-key")),
+    ),
+]
+
+
+@pytest.mark.parametrize("what,mutation", ALIAS_ATTACKS, ids=[a[0] for a in ALIAS_ATTACKS])
+def test_an_alias_claiming_a_tenant_on_another_key_is_a_violation(judge, what, mutation):
+    found = judge(mutation)
+    hits = [v for v in found if v.policy == DATA and v.level == "mandatory" and "KMS alias" in v.message]
+    assert hits and all(" must target that tenant's own key" in v.message for v in hits), (
+        what,
+        [(v.policy, v.level, v.message) for v in found],
+    )
+
+
+@pytest.mark.parametrize("what,mutation", ALIAS_TWINS, ids=[t[0] for t in ALIAS_TWINS])
+def test_an_alias_on_its_tenants_key_or_naming_none_passes(judge, what, mutation):
+    assert [(v.policy, v.level, v.message) for v in judge(mutation)] == [], what
+
+
+def cell_alias(name: str, target):
+    return lambda resources: resources.append(
+        _cell_resource("aws:kms/alias:Alias", "lookalike", {"name": name, "targetKeyId": target(resources)})
+    )
+
+
+def test_c29_a_cell_alias_named_for_a_platform_tenant_on_a_cell_key_is_a_violation(cell_judge):  # noqa: F811
+    found = cell_judge(cell_alias("alias/meridian/us-us-east-1-t-acme-v2", key_arn("us-us-east-1-t-wonka-key")))
+    hits = [v for v in found if v.policy == DATA and v.level == "mandatory" and "KMS alias" in v.message]
+    assert hits and "t-acme" in hits[0].message and "tenant wonka's key" in hits[0].message, [
+        (v.policy, v.level, v.message) for v in found
+    ]
+
+
+def test_a_cell_alias_named_for_a_platform_tenant_on_a_key_outside_the_cell_is_an_advisory(cell_judge):  # noqa: F811
+    """The platform's keys are not in the cell's plan: whether the target is acme's key only the platform's plan shows."""
+    found = cell_judge(
+        cell_alias(
+            "alias/meridian/us-us-east-1-t-acme-v2",
+            lambda rs: f"arn:aws:kms:us-east-1:{ACCOUNT}:key/c9a76d15-49d9-4957-ac9a-c9a76d1549d9",
+        )
+    )
+    new = [v for v in found if "alias/meridian/us-us-east-1-t-acme-v2" in v.message]
+    assert [(v.policy, v.level) for v in new] == [(DATA, "advisory")], [(v.policy, v.level, v.message) for v in found]

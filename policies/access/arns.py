@@ -153,19 +153,19 @@ class Arns:
         return self.by_urn.get(resource.urn)
 
     def key_named(self, stack: Stack, holder: Any, prop: str) -> str | None:
-        """The ARN of the KMS key `holder`'s `prop` names, as KMS reads it: the one key it was built from,
-        a key ARN, or (in the holder's own account and region, where KMS looks) a bare key ID or an alias
-        name or ARN the plan ties to a key. None if the value is unknown, or an ID or alias the plan does
+        """The ARN of the KMS key `holder`'s `prop` names, as KMS reads it: a key ARN, else the one key it
+        was built from, else (in the holder's own account and region, where KMS looks) a bare key ID or an
+        alias name or ARN the plan ties to a key. None if the value is unknown, or an ID or alias the plan does
         not place (a key outside the plan, or one whose ARN the plan does not show)."""
+        value = known(peek(holder.props, prop))
+        if isinstance(value, str) and value.startswith("arn:") and ":alias/" not in value:
+            return value  # KMS reads the value, whatever the property was built from
         deps = stack.linked(holder, prop, *KMS_KEYS)
         if len(deps) == 1 and self.of(deps[0]):
             return self.of(deps[0])
-        value = known(peek(holder.props, prop))
         if not isinstance(value, str) or not value:
             return None
         region = resource_region(holder)
-        if value.startswith("arn:") and ":alias/" not in value:
-            return value
         if value.startswith(("alias/", "arn:")):  # an alias: the key it targets, in the holder's region
             name = value.split(":", 5)[-1] if value.startswith("arn:") else value
             targets = {

@@ -234,7 +234,8 @@ def check_tenant_data_access(resources: list[Any], config: dict) -> list[tuple[s
         if r.kind == "key" and r.tenant != PLATFORM:
             keys[r.arn].add(r.tenant)
     tag = str(config.get("tenantTag", "meridian:tenant"))
-    return out + check_cell_lane(stack, config) + check_key_owners(stack, keys, tag)
+    platform_namespaces = [str(n) for n in config.get("platformNamespaces") or []]
+    return out + check_cell_lane(stack, config) + check_key_owners(stack, keys, tag, world.namespaces, platform_namespaces)
 
 
 def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: str) -> list[dict[str, Any]]:
