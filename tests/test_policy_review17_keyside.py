@@ -284,3 +284,99 @@ def test_a_cell_alias_named_for_a_platform_tenant_on_a_key_outside_the_cell_is_a
     )
     new = [v for v in found if "alias/meridian/us-us-east-1-t-acme-v2" in v.message]
     assert [(v.policy, v.level) for v in new] == [(DATA, "advisory")], [(v.policy, v.level, v.message) for v in found]
+
+
+# --- a cell and its platform's tenant role (C22, C23) ----------------------------------------------
+
+PLATFORM_ROLE = f"arn:aws:iam::{ACCOUNT}:role/meridian/tenants/us-us-east-1-tenant-identity-role-c13bfbf"
+WONKA = "us-us-east-1-t-wonka-identity"
+ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+
+
+def wonka_role(arn: str, every: bool = False):
+    """wonka's association (every us-east-1 association of the cell, if `every`) names `arn` as its role."""
+
+    def mutate(resources):
+        for r in resources:
+            if r["type"] == ASSOCIATION and (r["name"] == WONKA or (every and "us-east-1" in r["name"])):
+                r["inputs"]["roleArn"] = arn
+                r["propertyDependencies"]["roleArn"] = []
+
+    return mutate
+
+
+C22_ATTACKS = [
+    ("C22 another auto-name suffix than the cell's other associations", wonka_role(PLATFORM_ROLE.replace("c13bfbf", "deadbee"))),
+    ("C22 the platform role's name on another path", wonka_role(PLATFORM_ROLE.replace("meridian/tenants/", "sandbox/"))),
+    ("C22 the platform role's logical name without a suffix", wonka_role(PLATFORM_ROLE[:-8])),
+    ("C22 the platform role's name in another partition", wonka_role(PLATFORM_ROLE.replace("arn:aws:", "arn:aws-cn:"))),
+    ("C21 the platform role's name in a foreign account", wonka_role(PLATFORM_ROLE.replace(ACCOUNT, "999988887777"))),
+]
+
+
+@pytest.mark.parametrize("what,mutation", C22_ATTACKS, ids=[a[0] for a in C22_ATTACKS])
+def test_c22_a_role_provably_not_the_platforms_is_a_lane_violation(cell_judge, what, mutation):  # noqa: F811
+    found = cell_judge(mutation)
+    hits = [v for v in found if v.policy == DATA and v.level == "mandatory" and "of a cell must name" in v.message]
+    assert hits, (what, [(v.policy, v.level, v.message) for v in found])
+
+
+def test_c22_one_suffix_for_every_association_is_an_advisory_naming_the_suffix(cell_judge):  # noqa: F811
+    """Every association names `-deadbee`: nothing in the cell's plan or config tells which suffix the platform's
+    `pulumi up` gave its role, so the verdict is an advisory naming that suffix, never a pass and never a violation."""
+    found = cell_judge(wonka_role(PLATFORM_ROLE.replace("c13bfbf", "deadbee"), every=True))
+    assert [v for v in found if v.level == "mandatory"] == [], [(v.policy, v.message) for v in found if v.level == "mandatory"]
+    said = [v for v in found if "-deadbee" in v.message and "matches all the cell pins" in v.message]
+    assert len(said) == 1 and "suffix `deadbee`" in said[0].message and "in platform stack 'us'" in said[0].message, [
+        v.message for v in found
+    ]
+
+
+def test_l37_the_platforms_role_by_its_exact_arn_draws_no_violation(cell_judge):  # noqa: F811
+    assert [(v.policy, v.message) for v in cell_judge(wonka_role(PLATFORM_ROLE)) if v.level == "mandatory"] == []
+
+
+def cell_grant_on_role(type_: str, inputs: dict):
+    return lambda resources: resources.append(_cell_resource(type_, "pf-role-extra", inputs))
+
+
+POOL_READ = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::us-us-east-1-tenant-pool-data-bucket-ed3f900/*",
+            }
+        ],
+    }
+)
+C23_ATTACKS = [
+    (
+        "C23 an inline RolePolicy on the platform's tenant role by name",
+        cell_grant_on_role("aws:iam/rolePolicy:RolePolicy", {"role": PLATFORM_ROLE.rsplit("/", 1)[1], "policy": POOL_READ}),
+    ),
+    (
+        "C23 a managed policy attached to the platform's tenant role by ARN",
+        cell_grant_on_role(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            {"role": PLATFORM_ROLE, "policyArn": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"},
+        ),
+    ),
+    (
+        "C23 a PolicyAttachment naming a look-alike of the platform's tenant role",
+        cell_grant_on_role(
+            "aws:iam/policyAttachment:PolicyAttachment",
+            {"roles": ["us-us-west-2-tenant-identity-role-0000000"], "policyArn": f"arn:aws:iam::{ACCOUNT}:policy/x"},
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("what,mutation", C23_ATTACKS, ids=[a[0] for a in C23_ATTACKS])
+def test_c23_a_cell_changing_its_platforms_tenant_role_is_a_violation(cell_judge, what, mutation):  # noqa: F811
+    found = cell_judge(mutation)
+    hits = [v for v in found if v.policy == DATA and v.level == "mandatory" and "must not change the permissions" in v.message]
+    assert hits, (what, [(v.policy, v.level, v.message) for v in found])
+    assert not [v for v in found if "reaches no tenant data" in v.message], what  # the old, wrong advisory

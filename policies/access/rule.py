@@ -27,6 +27,7 @@ from access.bounds import service_role_problems
 from access.reach import Access, Deputy, Reach
 from access.world import PLATFORM, World, build
 from celllane import check_cell_lane
+from cellroles import named_like
 from keyowners import check_key_owners
 from ruleutil import CRITICAL, Stack, Unverifiable, platform_stack_setting, stack_policy
 
@@ -50,6 +51,12 @@ _SCHEMA["platformTenantRoles"] = {
     "default": [],
     "description": "a cell stack's only: the logical names of its platform's tenant roles (generated): the only roles "
     "a cell's pod identity association may name that the cell does not define",
+}
+_SCHEMA["platformTenantRolePath"] = {
+    "type": "string",
+    "default": "",
+    "description": "a cell stack's only: the IAM path of its platform's tenant roles (generated): an association's role "
+    "on another path is not the platform's (empty: the path is not pinned, an advisory says so)",
 }
 _SCHEMA["platformNamespaces"] = {
     "type": "array",
@@ -147,7 +154,9 @@ def findings(
     out += _deputies(reach.deputies())
     out += world.problems
     out += service_role_problems(world)
-    out += _unplaced(world, {k[2] for k in groups})
+    # a cell's grant to its platform's tenant role is the lane's violation (cellroles.py), not an unplaced role
+    platform_roles = [str(n) for n in config.get("platformTenantRoles") or []] if config.get("platformStack") else []
+    out += _unplaced(world, {k[2] for k in groups} | {a for a in world.principals if named_like(a, platform_roles)})
     out += _shared_roles(reach)
     out += [
         (urn, Unverifiable(f"unverifiable at preview: {what}; the rule judges it when the value is known"))

@@ -121,13 +121,20 @@ def generated(cfg: Any, project_dir: Path | None = None) -> dict[str, dict[str, 
     return out
 
 
-PLATFORM_NAMES = ("platformTenantRoles", "platformNamespaces", "platformServiceNamespaces")  # tenant-data-access, cells only
+PLATFORM_NAMES = (  # tenant-data-access, cells only
+    "platformTenantRoles",
+    "platformTenantRolePath",
+    "platformNamespaces",
+    "platformServiceNamespaces",
+)
 
 
-def platform_names(cfg: Any, project_dir: Path | None) -> dict[str, list[str]]:
+def platform_names(cfg: Any, project_dir: Path | None) -> dict[str, Any]:
     """What a cell judged alone must not take from its platform (policies/celllane.py): the only roles its
-    tenants may get (the platform's tenant role in each region) and the namespaces the platform uses."""
+    tenants may get (the platform's tenant role in each region, and its path) and the namespaces the
+    platform uses."""
     from components.naming import tenant_namespace, tenant_role_name
+    from components.tenantidentity import TENANT_ROLE_PATH
     from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
     from stackconfig import load_stack
 
@@ -135,6 +142,7 @@ def platform_names(cfg: Any, project_dir: Path | None) -> dict[str, list[str]]:
     regions = dict.fromkeys([platform.regions.primary.region, platform.regions.dr.region])
     return {
         "platformTenantRoles": [tenant_role_name(cfg.platform, region) for region in regions],
+        "platformTenantRolePath": TENANT_ROLE_PATH,
         "platformNamespaces": sorted(tenant_namespace(t.id) for t in platform.tenants),
         "platformServiceNamespaces": [WORKLOAD_NAMESPACE],
     }
@@ -205,6 +213,7 @@ SOURCES: dict[tuple[str, str], str] = {
     ("helm-release-allowlisted", "allowedCharts"): "code: components.lbcontroller",
     **{(policy, "platformStack"): "platform (a cell stack's)" for policy in IN_PLATFORM},
     ("tenant-data-access", "platformTenantRoles"): "platform (a cell stack's: read from the platform's stack file)",
+    ("tenant-data-access", "platformTenantRolePath"): "code: components.tenantidentity",
     ("tenant-data-access", "platformNamespaces"): "platform (a cell stack's: read from the platform's stack file)",
     ("tenant-data-access", "platformServiceNamespaces"): "code: components.workload",
 }
