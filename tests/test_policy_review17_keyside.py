@@ -1,7 +1,8 @@
 """Security review 17's misses on the AWS resource side, replayed on the real plans through the analyzer:
 the tenants' shared role named on a tenant's key, silo bucket or secret without the session-tag proof
 (O22, O27, O28), a KMS grant naming its key by bare key ID (O25), an alias whose name claims a tenant
-targeting another key (O23, C29). Each attack draws the named rule's
+targeting another key (O23, C29), a cell's association or grant on its platform's tenant role (C22, C23),
+a tenant-data bucket's server access logs sent out of the stack or region (R27). Each attack draws the named rule's
 mandatory violation; each legitimate twin draws nothing."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 
 import pytest
 
+from .policydata import UNKNOWN
 from .test_policy_review16 import (  # noqa: F401 (cell_judge: the cell's plan, a module fixture)
     ACCOUNT,
     DATA,
@@ -380,3 +382,85 @@ def test_c23_a_cell_changing_its_platforms_tenant_role_is_a_violation(cell_judge
     hits = [v for v in found if v.policy == DATA and v.level == "mandatory" and "must not change the permissions" in v.message]
     assert hits, (what, [(v.policy, v.level, v.message) for v in found])
     assert not [v for v in found if "reaches no tenant data" in v.message], what  # the old, wrong advisory
+
+
+# --- server access logs of tenant-data buckets (R27) -----------------------------------------------
+
+
+def bucket_name(resources, logical: str) -> str:
+    """A bucket's physical name as the plan spells it (given, or the auto-name a setting built from it names)."""
+    bucket = one(resources, logical, "s3/bucket:Bucket")
+    if bucket["inputs"].get("bucket"):
+        return bucket["inputs"]["bucket"]
+    return next(
+        r["inputs"]["bucket"]
+        for r in resources
+        if bucket["urn"] in r["propertyDependencies"].get("bucket", []) and isinstance(r["inputs"].get("bucket"), str)
+    )
+
+
+POOL_BUCKET = "us-us-east-1-tenant-pool-data-bucket"
+LOG_BUCKET = "us-use1-lb-logs-bucket"
+
+
+def logging_of(source: str, target, type_: str = "aws:s3/bucketLoggingV2:BucketLoggingV2"):
+    return added(
+        type_,
+        "access-logs",
+        lambda rs: {"bucket": bucket_name(rs, source), "targetBucket": target(rs), "targetPrefix": "logs/"},
+        near=source,
+        near_type="s3/bucket:Bucket",
+    )
+
+
+def inline_logging(source: str, target):
+    def mutate(resources):
+        one(resources, source, "s3/bucket:Bucket")["inputs"]["logging"] = {
+            "targetBucket": target(resources),
+            "targetPrefix": "l/",
+        }
+
+    return mutate
+
+
+ACCESS_LOG_ATTACKS = [
+    (
+        "R27 the pool's access logs to another account's bucket (BucketLoggingV2)",
+        logging_of(POOL_BUCKET, lambda rs: "attacker-logs-eu"),
+    ),
+    (
+        "R27b the pool's access logs to another account's bucket (BucketLogging)",
+        logging_of(POOL_BUCKET, lambda rs: "attacker-logs-eu", "aws:s3/bucketLogging:BucketLogging"),
+    ),
+    (
+        "the pool's access logs to the log bucket of the other region",
+        logging_of(POOL_BUCKET, lambda rs: bucket_name(rs, "us-usw2-lb-logs-bucket")),
+    ),
+    (
+        "the pool's access logs into acme's silo bucket",
+        logging_of(POOL_BUCKET, lambda rs: bucket_name(rs, "us-us-east-1-t-acme-silo-bucket")),
+    ),
+    (
+        "acme's silo access logs into the pool",
+        logging_of("us-us-east-1-t-acme-silo-bucket", lambda rs: bucket_name(rs, POOL_BUCKET)),
+    ),
+    ("the pool's inline logging to another account's bucket", inline_logging(POOL_BUCKET, lambda rs: "attacker-logs-eu")),
+]
+
+
+@pytest.mark.parametrize("what,mutation", ACCESS_LOG_ATTACKS, ids=[a[0] for a in ACCESS_LOG_ATTACKS])
+def test_r27_a_tenant_data_buckets_access_logs_leaving_the_stack_or_region_are_a_violation(judge, what, mutation):
+    found = judge(mutation)
+    hits = [v for v in found if v.policy == DATA and v.level == "mandatory" and "server access logs" in v.message]
+    assert hits and all(" must " in v.message for v in hits), (what, [(v.policy, v.level, v.message) for v in found])
+
+
+def test_r27_a_target_unknown_at_preview_is_an_advisory(judge):
+    found = judge(logging_of(POOL_BUCKET, lambda rs: UNKNOWN))
+    said = [v for v in found if v.policy == DATA and "targetBucket" in v.message]
+    assert [v.level for v in said] == ["advisory"], [(v.policy, v.level, v.message) for v in found]
+
+
+def test_the_pools_access_logs_to_the_regions_log_bucket_pass(judge):
+    found = judge(logging_of(POOL_BUCKET, lambda rs: bucket_name(rs, LOG_BUCKET)))
+    assert [(v.policy, v.message) for v in found if v.policy == DATA or v.level == "mandatory"] == []

@@ -26,6 +26,7 @@ from typing import Any
 from access.bounds import service_role_problems
 from access.reach import Access, Deputy, Reach
 from access.world import PLATFORM, World, build
+from accesslogs import check_access_log_targets
 from celllane import check_cell_lane
 from cellroles import named_like
 from keyowners import check_key_owners
@@ -244,7 +245,17 @@ def check_tenant_data_access(resources: list[Any], config: dict) -> list[tuple[s
             keys[r.arn].add(r.tenant)
     tag = str(config.get("tenantTag", "meridian:tenant"))
     platform_namespaces = [str(n) for n in config.get("platformNamespaces") or []]
-    return out + check_cell_lane(stack, config) + check_key_owners(stack, keys, tag, world.namespaces, platform_namespaces)
+    data_buckets: dict[str, set[str]] = defaultdict(set)
+    for r in world.resources:
+        if r.kind == "object":
+            data_buckets[r.urn].add(r.tenant)
+    whose = {urn: f"tenant {min(ts)}'s" if len(ts) == 1 else "every tenant's" for urn, ts in data_buckets.items()}
+    return (
+        out
+        + check_cell_lane(stack, config)
+        + check_key_owners(stack, keys, tag, world.namespaces, platform_namespaces)
+        + check_access_log_targets(stack, whose)
+    )
 
 
 def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: str) -> list[dict[str, Any]]:
