@@ -31,7 +31,7 @@ CONFIG = {
     },
     "sns-subscription-endpoint-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
-    "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket"]},
+    "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket", "access-logs-bucket"]},
     "route53-failover-record-ready": {"drRegion": DR, "rtoTargetSeconds": 60, "propagationMarginSeconds": 10},
     "resource-policy-principals-in-account": {"accountIds": [ACCOUNT], "organizationIds": ["o-meridian123"]},
     "backup-vault-lock-enabled": {"minRetentionDays": 14, "lockMode": "compliance"},

@@ -8,7 +8,7 @@ import json
 from .base import ACCOUNT, DELETE, DR, PRIMARY, Builder, Mutations, arn, drop, find, set_input, together
 from .database import SECONDARY, WRITER
 from .keys import DR_KEY_ARN, KEY_ARN
-from .storage import POOL, REPLICA
+from .storage import LOGS, POOL, REPLICA
 
 _EC2_TRUST = {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
 
@@ -67,7 +67,7 @@ def build(b: Builder) -> None:
             deps={"role": [role]},
             tags=False,
         )
-    covered = [WRITER, SECONDARY, POOL, REPLICA]
+    covered = [WRITER, SECONDARY, POOL, REPLICA, LOGS]
     b.add(
         "aws:backup/selection:Selection",
         "backup-everything",
@@ -80,6 +80,7 @@ def build(b: Builder) -> None:
                 f"arn:aws:rds:{DR}:{ACCOUNT}:cluster:db-dr",
                 "arn:aws:s3:::pool-bucket-1234567",
                 "arn:aws:s3:::pool-replica-bucket-1234567",
+                "arn:aws:s3:::access-logs-bucket-1234567",
             ],
         },
         deps={"planId": [plan], "resources": covered, "iamRoleArn": [role]},
