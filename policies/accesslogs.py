@@ -3,7 +3,10 @@ object keys, requesters and source addresses) into the target bucket, so the tar
 bucket's readers reach of that metadata. For a bucket holding tenant data (the pool, a silo), the
 target must be the stack's own bucket, in the source bucket's region, holding no tenant data itself:
 a bucket of another account, of another region, or another tenant's is a violation; a target the plan
-cannot name at preview is an advisory.
+cannot name at preview is an advisory. (AWS itself delivers server access logs only to a bucket of the
+source's region and account: https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html;
+the pack refuses the rest before `pulumi up` does, and a same-region bucket of the stack that holds
+tenant data, which AWS accepts.)
 
 Settings read: `aws:s3/bucketLogging` (and `bucketLoggingV2`, normalise.py) and a bucket's inline
 `logging` (a `BucketV2`'s `loggings`, normalise.py). A target is placed by its name (given name, prefix

@@ -22,6 +22,7 @@ from ruleutil import (
     dig,
     judge_each,
     key_tenant,
+    known,
     peek,
     setting_bucket,
     tags_of,
@@ -58,7 +59,8 @@ def check_key_owners(
     users = [r for r in stack.resources if r.resource_type not in KMS_KEYS and r.resource_type != ALIAS]
     claims = _Claims(stack, namespaces or {}, platform_namespaces)
     return judge_each(users, lambda r: _user_problems(stack, r, tenant_keys, tag)) + judge_each(
-        stack.of(ALIAS), lambda a: _alias_problems(stack, a, tenant_keys, tag) or _claim_problems(stack, a, tenant_keys, claims)
+        stack.of(ALIAS),
+        lambda a: _alias_problems(stack, a, tenant_keys, tag) or _claim_problems(stack, a, tenant_keys, claims, tag),
     )
 
 
@@ -132,7 +134,9 @@ class _Claims:
 _SEPARATORS = frozenset("/:_-")
 
 
-def _claim_problems(stack: Stack, alias: Any, tenant_keys: dict[str, set[str]], claims: _Claims) -> list[tuple[str | None, Any]]:
+def _claim_problems(
+    stack: Stack, alias: Any, tenant_keys: dict[str, set[str]], claims: _Claims, tag: str
+) -> list[tuple[str | None, Any]]:
     """An alias whose name claims a tenant must target that tenant's own key: operators, offboarding and
     anything that resolves keys by alias name (`alias/meridian/<stack>-<region>-t-<id>`, components.tenant)
     take what it targets for the tenant's key."""
@@ -143,11 +147,18 @@ def _claim_problems(stack: Stack, alias: Any, tenant_keys: dict[str, set[str]], 
     if namespace is None:
         return []
     arn = arns_of(stack).key_named(stack, alias, "targetKeyId")
-    if arn is None:
+    deps = stack.linked(alias, "targetKeyId", *KMS_KEYS)
+    if arn is not None:
+        owners, in_plan = tenant_keys.get(arn, set()), arn in claims.keys
+    elif known(peek(alias.props, "targetKeyId")) is UNKNOWN and len(deps) == 1:  # a first preview: the key it is built from
+        owner = key_tenant(stack, deps[0], tag)
+        if owner is UNKNOWN:
+            raise unknown(f"key {deps[0].name}'s tags", tag)
+        owners, in_plan, arn = ({owner} if owner else set()), True, f"key {deps[0].name}"
+    else:
         return [(alias.urn, Unverifiable.at("targetKeyId", f"which key alias {name}, named for namespace {namespace}, targets"))]
-    owners = tenant_keys.get(arn, set())
     if namespace in claims.platform:
-        if arn not in claims.keys:
+        if not in_plan:
             return [
                 (
                     alias.urn,
@@ -164,11 +175,7 @@ def _claim_problems(stack: Stack, alias: Any, tenant_keys: dict[str, set[str]], 
             return []
         tenant = f"tenant {claims.owner[namespace]}"
         whose = (
-            f"tenant {', '.join(sorted(owners))}'s key"
-            if owners
-            else "a platform key"
-            if arn in claims.keys
-            else "a key outside this plan"
+            f"tenant {', '.join(sorted(owners))}'s key" if owners else "a platform key" if in_plan else "a key outside this plan"
         )
     return [
         (

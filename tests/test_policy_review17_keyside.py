@@ -464,3 +464,26 @@ def test_r27_a_target_unknown_at_preview_is_an_advisory(judge):
 def test_the_pools_access_logs_to_the_regions_log_bucket_pass(judge):
     found = judge(logging_of(POOL_BUCKET, lambda rs: bucket_name(rs, LOG_BUCKET)))
     assert [(v.policy, v.message) for v in found if v.policy == DATA or v.level == "mandatory"] == []
+
+
+def wonka_key_statement(condition=None):
+    """wonka's (a cell tenant's) key policy: one more statement letting the platform's tenant role decrypt."""
+
+    def mutate(resources):
+        key = one(resources, "us-us-east-1-t-wonka-key", "kms/key:Key")
+        doc = json.loads(key["inputs"]["policy"])
+        st = {"Sid": "Shared", "Effect": "Allow", "Principal": {"AWS": PLATFORM_ROLE}, "Action": "kms:Decrypt", "Resource": "*"}
+        doc["Statement"].append({**st, "Condition": condition} if condition else st)
+        key["inputs"]["policy"] = json.dumps(doc)
+
+    return mutate
+
+
+def test_a_cell_tenants_key_opened_to_the_platforms_tenant_role_needs_the_proof(cell_judge):  # noqa: F811
+    """In a cell the shared role is the platform's (not in the plan): the role its tenants' associations all name."""
+    found = cell_judge(wonka_key_statement())
+    assert [v for v in found if v.policy == ISOLATED and v.level == "mandatory" and "shared role" in v.message], [
+        (v.policy, v.level, v.message) for v in found
+    ]
+    pinned_to_wonka = cell_judge(wonka_key_statement(pinned("StringEquals", "t-wonka")))
+    assert [(v.policy, v.message) for v in pinned_to_wonka if v.level == "mandatory"] == []
