@@ -24,6 +24,7 @@ from access.arns import arns_of
 from iamdoc import Statement, _Path, principals, read_statements
 from ruleutil import (
     KMS_KEYS,
+    ROLE,
     S3_BUCKETS,
     UNKNOWN,
     Stack,
@@ -62,6 +63,8 @@ class SharedRoles:
             if isinstance(arn, str) and isinstance(tenant, str) and tenant:
                 holders.setdefault(arn.lower(), set()).add(tenant)
         self.arns = {arn for arn, tenants in holders.items() if len(tenants) > 1}
+        # the stack's own shared roles by the ARN the plan shows (IAM role names are case-insensitive)
+        self.arns |= {a.lower() for r in stack.of(ROLE) if r.urn in urns for a in [arns_of(stack).of(r)] if a}
 
     def named(self, arn: Any) -> str | None:
         """`arn` itself if it names a shared role (exact ARN), else None."""
@@ -85,14 +88,7 @@ class SharedRoles:
         return named
 
     def _matches(self, pattern: str) -> bool:
-        if self.named(pattern):
-            return True
-        every = set(self.arns) | {r.lower() for r in self._stack_arns()}
-        return any(fnmatchcase(a, pattern.lower()) for a in every)
-
-    def _stack_arns(self) -> list[str]:
-        arns = arns_of(self.stack)
-        return [a for r in self.stack.resources if r.urn in self.urns for a in [arns.of(r)] if a]
+        return bool(self.named(pattern)) or any(fnmatchcase(a, pattern.lower()) for a in self.arns)
 
 
 def proves_tenant(st: Statement, namespace: str) -> bool:

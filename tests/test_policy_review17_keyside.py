@@ -145,6 +145,19 @@ SHARED_ROLE_ATTACKS = [
         grant(shared_role, key_id=lambda rs: key_arn(ACME_KEY)(rs).rsplit("/", 1)[1]),
     ),
     (
+        "O22 a grant on acme's key by alias name to the shared role",
+        grant(shared_role, key_id=lambda rs: "alias/meridian/us-us-east-1-t-acme"),
+    ),
+    (
+        "O28 acme's key policy names the shared role with its name in upper case",
+        acme_key_statement(
+            lambda rs: {
+                **shared_role_on_acme_key()(rs),
+                "Principal": {"AWS": shared_role(rs).replace("tenant-identity-role", "TENANT-IDENTITY-ROLE")},
+            }
+        ),
+    ),
+    (
         "a grant to the shared role with encryption-context constraints",
         grant(shared_role, constraints=[{"encryptionContextSubset": {"tenant": "acme"}}]),
     ),
