@@ -189,8 +189,12 @@ class Arns:
 
 
 def arns_of(stack: Stack) -> Arns:
-    """The stack's `Arns`, built once per AnalyzeStack call for every rule that asks."""
-    return shared(("arns", *map(id, stack.resources)), lambda: Arns(stack))
+    """The stack's `Arns`, built once per AnalyzeStack call for every rule that asks (kept on the `Stack`
+    too: the call's cache key is as long as the stack)."""
+    arns = getattr(stack, "_arns", None)
+    if arns is None:
+        arns = stack._arns = shared(("arns", *map(id, stack.resources)), lambda: Arns(stack))  # type: ignore[attr-defined]
+    return arns
 
 
 def account_of(arn: str) -> str | None:
