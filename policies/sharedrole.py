@@ -65,6 +65,15 @@ class SharedRoles:
         self.arns = {arn for arn, tenants in holders.items() if len(tenants) > 1}
         # the stack's own shared roles by the ARN the plan shows (IAM role names are case-insensitive)
         self.arns |= {a.lower() for r in stack.of(ROLE) if r.urn in urns for a in [arns_of(stack).of(r)] if a}
+        self._tokens = self.arns | {r.name.lower() for r in stack.of(ROLE) if r.urn in urns}
+
+    def may_name(self, text: Any) -> bool:
+        """Whether a document's text could name a shared role: its ARN, its logical name (an auto-name holds it),
+        or an `aws:PrincipalArn` condition (case-insensitive, as the matching below); False skips the parse."""
+        if not isinstance(text, str):
+            return True
+        low = text.lower()
+        return "principalarn" in low or any(t in low for t in self._tokens)
 
     def named(self, arn: Any) -> str | None:
         """`arn` itself if it names a shared role (exact ARN), else None."""
@@ -110,7 +119,8 @@ def check_shared_role_on_tenant_data(
     secrets = {arns.of(s): s for s in stack.of(SECRET) if arns.of(s)}
 
     def documents(holder: Any, owner: Any, what: str) -> list[tuple[str | None, Any]]:
-        if peek(holder.props, "policy") is None:
+        text = peek(holder.props, "policy")
+        if text is None or not shared.may_name(text):
             return []
         try:
             document = read_statements(_Path(holder.props, "policy"))
