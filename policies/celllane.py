@@ -14,9 +14,9 @@ Identity count, and the tenant role's pin, do not expect it).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from cellroles import PlatformRoles, check_platform_role_grants, suffix_note
 from ruleutil import KMS_KEYS, S3_BUCKETS, UNKNOWN, Stack, UnknownValueError, Unverifiable, known, peek, setting_bucket
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
@@ -29,16 +29,6 @@ SECRET = "kubernetes:core/v1:Secret"
 _TAKEOVER_ANNOTATIONS = ("kubernetes.io/service-account.", "pulumi.com/patchForce")
 # what opens a key to principals besides the key itself: a grant, or a key policy set apart from the key
 KEY_SETTINGS = ("aws:kms/grant:Grant", "aws:kms/keyPolicy:KeyPolicy")
-_AUTONAME = re.compile(r"-[0-9a-f]{7}$")  # Pulumi's auto-name suffix
-
-
-def _role_name(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1]
-
-
-def _platform_tenant_role(arn: str, names: list[str]) -> bool:
-    name = _role_name(arn)
-    return name in names or (bool(_AUTONAME.search(name)) and name[:-8] in names)
 
 
 def _namespaced(r: Any) -> Any:
@@ -69,6 +59,7 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
                 ),
             )
         )
+    pinned, unpinned = PlatformRoles(stack, config), {}
     for assoc in stack.of(POD_IDENTITY):
         cluster = peek(assoc.props, "clusterName")
         if clusters and isinstance(cluster, str) and cluster not in clusters:  # unknown: tenant-data-access says so
@@ -84,15 +75,23 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
             arn = peek(assoc.props, prop)
             if not isinstance(arn, str) or not roles or stack.linked(assoc, prop, "aws:iam/role:Role"):
                 continue  # unknown (tenant-data-access says so), or a role the cell defines (judged there)
-            if not _platform_tenant_role(arn, roles):
+            problem, unknown = pinned.judge(arn)
+            if problem:
                 out.append(
                     (
                         assoc.urn,
                         f"Pod identity association {assoc.name} of a cell must name only its platform {platform!r}'s tenant "
-                        f"role ({', '.join(roles)}) as `{prop}`, not {arn}: any other platform role (its broker chooses "
-                        "any tenant's session) hands the platform's permissions to the cell's tenant",
+                        f"role ({', '.join(roles)}) as `{prop}`: {problem}; any other role (the platform's broker chooses "
+                        "any tenant's session; a look-alike is anyone's) hands other permissions to the cell's tenant",
                     )
                 )
+            else:
+                unpinned.setdefault(arn, (assoc.urn, unknown, []))[2].append(assoc)
+    out += [
+        (urn, suffix_note(config, arn, unknown, [a.name for a in users]))
+        for arn, (urn, unknown, users) in sorted(unpinned.items())
+    ] + pinned.disagreements({arn: users for arn, (_, _, users) in unpinned.items()}, platform)
+    out += check_platform_role_grants(stack, config, platform)
     for r in stack.resources:
         ns = _namespaced(r)
         if isinstance(ns, str) and ns in namespaces:

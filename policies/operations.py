@@ -300,7 +300,8 @@ access_logging = stack_policy(
         "exemptBuckets": string_list([], "logical names of the log buckets themselves"),
     },
     remediation="Add a BucketLogging with `target_bucket` = the region's log bucket and `target_prefix` = the bucket's name.",
-    limits="That the log bucket keeps and protects the logs is judged by the bucket rules on that bucket.",
+    limits="That the log bucket keeps and protects the logs is judged by the bucket rules on that bucket; where a tenant-data "
+    "bucket's logs go (a bucket of the stack in its region holding no tenant data) is tenant-data-access's.",
     tags=["logging", "data"],
 )
 

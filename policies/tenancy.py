@@ -67,6 +67,8 @@ from ruleutil import (
     truthy,
     unknown,
 )
+from sharedrole import READS as SHARED_ROLE_READS
+from sharedrole import SharedRoles, check_shared_role_on_tenant_data
 from tenantns import NAMESPACE_PREFIX, named_namespaces, undefined_tenant
 from tenantns import SETTINGS as NAMESPACE_SETTINGS
 
@@ -354,15 +356,22 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
     namespaces = _tenant_namespaces(stack, label, config)
     tenant_keys = {k.urn: key_tenant(stack, k, tag) for k in stack.of(*KMS_KEYS)}
 
+    shared: set[str] = set()  # the tenants' shared roles, found while judging each role
+
     def prefix_of(tenant: str) -> str:
         return str(config.get("tenantPrefix", "tenants/{tenant}/")).replace("{tenant}", tenant)
+
+    def namespace_of(tenant: str) -> str | None:
+        if tenant in namespaces.unnamed:
+            raise unknown(f"namespace of tenant {tenant}: metadata", "name")
+        return min((ns for ns, ts in namespaces.items() if tenant in ts), default=None)
 
     def judge(role: Any) -> list[tuple[str | None, str]]:
         tenant = tags_of(role.props).get(tag)
         if tenant is UNKNOWN:
             raise unknown("tags", tag)
         if not tenant:
-            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, namespaces, config, grants)
+            return _untagged_role(stack, role, grants.get(role.urn, []), tenant_keys, namespaces, config, grants, shared)
         out: list[tuple[str | None, str]] = []
         for grant in grants.get(role.urn, []):
             where = f"Tenant {tenant} role's {grant.label}"
@@ -419,8 +428,10 @@ def check_tenant_roles(resources: list[Any], config: dict) -> list[tuple[str | N
             )
         return out
 
+    roles = judge_each(stack.of(ROLE), judge)
     return (
-        judge_each(stack.of(ROLE), judge)
+        roles
+        + check_shared_role_on_tenant_data(stack, SharedRoles(stack, shared, tag), namespace_of, tag)
         + judge_each(stack.of(POD_IDENTITY), judge_association)
         + judge_each(stack.of(*_ROLE_GRANTS), lambda g: _unplaced_grant(stack, g))
         + judge_each(stack.of(SERVICE_ACCOUNT), lambda sa: _irsa_problems(stack, sa, namespaces, tag))
@@ -988,6 +999,7 @@ def _untagged_role(
     namespaces: _Namespaces,
     config: dict,
     all_grants: dict | None = None,
+    shared_roles: set[str] | None = None,
 ) -> list[tuple[str | None, str]]:
     """A role without the tenant tag that a workload can assume must not reach tenant data, unless
     it is a pod-identity role whose every reach into tenant data goes through the namespace variable."""
@@ -1051,6 +1063,8 @@ def _untagged_role(
     # the shared tenant role (held in tenant namespaces, or telling tenants apart by a session tag): every statement
     # answers to the tenant allowlist, with the session tag standing for each tenant in turn
     shared = abac and (bool(held_in) or _names_tenants(grants))
+    if shared and shared_roles is not None:
+        shared_roles.add(role.urn)  # its resource side answers to sharedrole.py
     if shared:
         out += [(role.urn, p) for p in _cluster_pin_problems(stack, role, f"Role {role.name} (the tenants' shared role)")]
     for grant in grants:
@@ -1148,6 +1162,13 @@ tenant_role_isolated = stack_policy(
     "naming a session-tag variable) answers to the tenant allowlist in every statement, for each tenant namespace in turn (no "
     "bucket-level action but listing, no `*` or access-point ARN, no managed policy), with session tags on, no session policy on its "
     "associations (EKS takes one only with session tags off) and no role chaining, and carries neither tag key as an IAM tag; "
+    "on the resource side, a tenant's KMS key (its policy, an `aws:kms/keyPolicy` on it), silo bucket (its policy, a "
+    "BucketPolicy) or secret (its policy, a SecretPolicy) names the shared role (as a principal, or `*` under an "
+    "`aws:PrincipalArn` matching it; in a cell, a role ARN the associations of more than one tenant name) only in a "
+    "statement that itself pins `aws:PrincipalTag/kubernetes-namespace` (or the broker's `meridian-tenant`) to the owner's "
+    "namespace under `StringEquals`/`StringLike` with that literal value (never negated, `...IfExists` or a set operator), "
+    "and no KMS grant on a tenant's key names it as grantee (a grant cannot require a session tag; a key named by ARN, "
+    "bare key ID or alias); "
     "an untagged role associated with (or annotated on a service account in) a tenant namespace grants nothing but S3 and KMS; "
     "that a service account in a tenant namespace names through IRSA (`eks.amazonaws.com/role-arn`) only a role of the stack "
     "its tenant holds (tagged as its, or named by its pod identity associations), its value unknown at preview an advisory; "
@@ -1171,6 +1192,7 @@ tenant_role_isolated = stack_policy(
         MANAGED_POLICY,
         SERVICE_ACCOUNT,
         *KMS_KEYS,
+        *SHARED_ROLE_READS,
     ],
     check=check_tenant_roles,
     severity=CRITICAL,
@@ -1198,7 +1220,8 @@ tenant_role_isolated = stack_policy(
     "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
     "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "
-    "further are not credited. Whose secret a broker reads is known only for secrets of the stack its policy is built from; "
+    "further are not credited (so a Deny in a tenant key's policy does not excuse a statement or grant naming the shared "
+    "role: each is proved on its own). Whose secret a broker reads is known only for secrets of the stack its policy is built from; "
     "an ARN written by hand is trusted to be the platform's. A broker's assume target is matched to the stack's roles by path and "
     "name: a role whose `path` is unknown at preview, where the target could be it, gives an advisory. A namespace whose labels "
     "(or, labelled a tenant's, whose name) are unknown at preview, a key or silo bucket whose tags are unknown, or an association or policy whose role is unknown and built from no "

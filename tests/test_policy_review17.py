@@ -219,7 +219,8 @@ def test_the_shared_role_on_acme_key_is_held_by_the_keys_own_denies(judge, what,
     """As review 17 wrote them (O22, O27, O28), acme's key policy keeps its Deny for sessions tagged with another
     tenant's namespace; an explicit Deny in a key policy overrides any Allow and any grant
     (https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html), so the evaluator finds no other
-    tenant reaching the key. Without the denies (the attacks above) it does."""
+    tenant reaching the key. Without the denies (the attacks above) it does. tenant-role-isolated refuses them either
+    way, crediting no Deny (test_policy_review17_keyside.py)."""
     assert [v.message for v in judge(mutation) if v.policy == DATA and v.level == "mandatory"] == [], what
 
 

@@ -16,7 +16,10 @@ import re
 from collections import Counter
 from typing import Any
 
-from ruleutil import KMS_KEY, KMS_REPLICA_KEY, ROLE, S3_BUCKETS, UNKNOWN, Stack, known, peek, resource_region
+from ruleutil import KMS_KEY, KMS_KEYS, KMS_REPLICA_KEY, ROLE, S3_BUCKETS, UNKNOWN, Stack, known, peek, resource_region
+from sdkhooks import shared
+
+ALIAS = "aws:kms/alias:Alias"
 
 SECRET = "aws:secretsmanager/secret:Secret"
 USER = "aws:iam/user:User"
@@ -149,8 +152,49 @@ class Arns:
     def of(self, resource: Any) -> str | None:
         return self.by_urn.get(resource.urn)
 
+    def key_named(self, stack: Stack, holder: Any, prop: str) -> str | None:
+        """The ARN of the KMS key `holder`'s `prop` names, as KMS reads it: a key ARN, else the one key it
+        was built from, else (in the holder's own account and region, where KMS looks) a bare key ID or an
+        alias name or ARN the plan ties to a key. None if the value is unknown, or an ID or alias the plan does
+        not place (a key outside the plan, or one whose ARN the plan does not show)."""
+        value = known(peek(holder.props, prop))
+        if isinstance(value, str) and value.startswith("arn:") and ":alias/" not in value:
+            return value  # KMS reads the value, whatever the property was built from
+        deps = stack.linked(holder, prop, *KMS_KEYS)
+        if len(deps) == 1 and self.of(deps[0]):
+            return self.of(deps[0])
+        if not isinstance(value, str) or not value:
+            return None
+        region = resource_region(holder)
+        if value.startswith(("alias/", "arn:")):  # an alias: the key it targets, in the holder's region
+            name = value.split(":", 5)[-1] if value.startswith("arn:") else value
+            targets = {
+                self.key_named(stack, alias, "targetKeyId")
+                for alias in stack.of(ALIAS)
+                if peek(alias.props, "name") == name and resource_region(alias) in (region, None)
+            }
+            return targets.pop() if len(targets) == 1 else None
+        keys = {a for u, a in self.by_urn.items() if PATTERNS[KMS_KEY].fullmatch(a) and a.rsplit("/", 1)[-1] == value}
+        keys = {a for a in keys if region is None or a.split(":")[3] == region}
+        if len(keys) == 1:
+            return keys.pop()
+        placed = all(self.of(k) for k in stack.of(*KMS_KEYS))
+        if keys or not placed or region is None or not self.account or not re.fullmatch(r"(mrk-)?[0-9a-fA-F-]{32,36}", value):
+            return None  # which key it is could be one the plan does not place yet
+        partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+        return f"arn:{partition}:kms:{region}:{self.account}:key/{value}"  # no key of the plan: another key of the account
+
     def arns_of(self, type_: str) -> set[str]:
         return {a for u, a in self.by_urn.items() if PATTERNS[type_].fullmatch(a)}
+
+
+def arns_of(stack: Stack) -> Arns:
+    """The stack's `Arns`, built once per AnalyzeStack call for every rule that asks (kept on the `Stack`
+    too: the call's cache key is as long as the stack)."""
+    arns = getattr(stack, "_arns", None)
+    if arns is None:
+        arns = stack._arns = shared(("arns", *map(id, stack.resources)), lambda: Arns(stack))  # type: ignore[attr-defined]
+    return arns
 
 
 def account_of(arn: str) -> str | None:

@@ -26,7 +26,9 @@ from typing import Any
 from access.bounds import service_role_problems
 from access.reach import Access, Deputy, Reach
 from access.world import PLATFORM, World, build
+from accesslogs import check_access_log_targets
 from celllane import check_cell_lane
+from cellroles import named_like
 from keyowners import check_key_owners
 from ruleutil import CRITICAL, Stack, Unverifiable, platform_stack_setting, stack_policy
 from tenantns import SETTINGS as NAMESPACE_SETTINGS
@@ -51,6 +53,12 @@ _SCHEMA["platformTenantRoles"] = {
     "default": [],
     "description": "a cell stack's only: the logical names of its platform's tenant roles (generated): the only roles "
     "a cell's pod identity association may name that the cell does not define",
+}
+_SCHEMA["platformTenantRolePath"] = {
+    "type": "string",
+    "default": "",
+    "description": "a cell stack's only: the IAM path of its platform's tenant roles (generated): an association's role "
+    "on another path is not the platform's (empty: the path is not pinned, an advisory says so)",
 }
 _SCHEMA["platformNamespaces"] = {
     "type": "array",
@@ -162,7 +170,9 @@ def findings(
     out += _deputies(reach.deputies())
     out += world.problems
     out += service_role_problems(world)
-    out += _unplaced(world, {k[2] for k in groups})
+    # a cell's grant to its platform's tenant role is the lane's violation (cellroles.py), not an unplaced role
+    platform_roles = [str(n) for n in config.get("platformTenantRoles") or []] if config.get("platformStack") else []
+    out += _unplaced(world, {k[2] for k in groups} | {a for a in world.principals if named_like(a, platform_roles)})
     out += _shared_roles(reach)
     out += [
         (urn, Unverifiable(f"unverifiable at preview: {what}; the rule judges it when the value is known"))
@@ -249,7 +259,18 @@ def check_tenant_data_access(resources: list[Any], config: dict) -> list[tuple[s
         if r.kind == "key" and r.tenant != PLATFORM:
             keys[r.arn].add(r.tenant)
     tag = str(config.get("tenantTag", "meridian:tenant"))
-    return out + check_cell_lane(stack, config) + check_key_owners(stack, keys, tag)
+    platform_namespaces = [str(n) for n in config.get("platformNamespaces") or []]
+    data_buckets: dict[str, set[str]] = defaultdict(set)
+    for r in world.resources:
+        if r.kind == "object":
+            data_buckets[r.urn].add(r.tenant)
+    whose = {urn: f"tenant {min(ts)}'s" if len(ts) == 1 else "every tenant's" for urn, ts in data_buckets.items()}
+    return (
+        out
+        + check_cell_lane(stack, config)
+        + check_key_owners(stack, keys, tag, world.namespaces, platform_namespaces)
+        + check_access_log_targets(stack, whose)
+    )
 
 
 def tenant_matrix(world: World, reach: Reach, accesses: list[Access], tenant: str) -> list[dict[str, Any]]:
@@ -380,7 +401,15 @@ tenant_data_access = stack_policy(
     "`podIdentityExternalRoles`. Resources carry their bucket policies and ACLs (canned and granted; a canonical user ID, in "
     "`CanonicalUser` or written as `AWS`, and an e-mail grantee are placed in an account of their own, never this one; "
     "AllUsers and AuthenticatedUsers are anyone), key policies and grants, and secret policies; keys and buckets "
-    "are matched by ARN read from the plan. Each AWS service principal a tenant resource's policy names is asked for a request "
+    "are matched by ARN read from the plan (a grant or key policy naming its key by bare key ID or alias is that key of "
+    "its own region and account, resolved through the plan's keys and aliases; an ID no placed key has, while some key "
+    "of the plan has no ARN at preview, is an advisory). A KMS alias whose name holds a tenant's namespace as a whole "
+    "segment (`alias/meridian/<stack>-<region>-t-<id>...`; the longest when one namespace begins another) targets that "
+    "tenant's own key, never another tenant's, a platform key or a key outside the plan; in a cell, an alias named for "
+    "a platform tenant (`platformNamespaces`) may target no key of the cell, and one on a key outside the cell is an "
+    "advisory. A bucket holding tenant data (the pool, a silo) sends its server access logs (BucketLogging, "
+    "BucketLoggingV2, inline `logging`) only to a bucket of the stack in its own region that holds no tenant data (each "
+    "record names a tenant's object key and requester); a target unknown at preview is an advisory. Each AWS service principal a tenant resource's policy names is asked for a request "
     "made for another account's resource (its `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner` and `aws:SourceOrgID` that "
     "account's, including each foreign account the policy names as a source) and for one with no source at all: if either is "
     "allowed, the service is a confused deputy and the grant a violation (CloudWatch Logs is asked with the encryption context "
@@ -396,11 +425,16 @@ tenant_data_access = stack_policy(
     "tenant's, and in one it names without creating that a cell creates for its tenant (`cellTenantNamespaces`, generated "
     "from the cells' stack files) or that carries the tenant prefix (`tenantNamespacePrefix`: its tenant is the rest of the "
     "name): never the platform's by absence. A cell stack, judged alone, names of its platform's "
-    "roles only the tenant role (`platformTenantRoles`), associates pods only on its tenant cluster pair's clusters "
-    "(`platformClusters`), puts nothing in its platform's tenant namespaces "
-    "(`platformNamespaces`) and in the service's (`platformServiceNamespaces`) only its own tenant file: a Secret named "
-    "exactly `cellTenantFile`, of type Opaque, without a `kubernetes.io/service-account.*` or `pulumi.com/patchForce` "
-    "annotation (all generated from the stack files), and sets nothing on a bucket it does not "
+    "roles only the tenant role (`platformTenantRoles`): an association's role ARN must have the partition of the cell's "
+    "regions, the account its AWS providers pin (`allowedAccountIds`: a pod identity role is in the cluster's account), "
+    "the path `platformTenantRolePath` and the name `<platformTenantRoles entry>-<7 hex>` (the platform's role is "
+    "auto-named), and the same suffix as the cell's other associations of that role; one matching all of these is an "
+    "advisory naming what the cell cannot pin, the auto-name suffix the platform's `pulumi up` chose; no RolePolicy or "
+    "policy attachment of a cell names a role called like its platform's tenant role (every tenant of the zone holds it); "
+    "it associates pods only on its tenant cluster pair's clusters (`platformClusters`), puts nothing in its platform's "
+    "tenant namespaces (`platformNamespaces`) and in the service's (`platformServiceNamespaces`) only its own tenant file: "
+    "a Secret named exactly `cellTenantFile`, of type Opaque, without a `kubernetes.io/service-account.*` or "
+    "`pulumi.com/patchForce` annotation (all generated from the stack files), and sets nothing on a bucket it does not "
     "define, nor a KMS grant or key policy on a key it does not define (policies/celllane.py). No resource but the "
     "tenant's own names a tenant's KMS key in any input, by ARN, key id, alias name or ARN, or by a link where the "
     "value is unknown at preview (platform data, EKS envelope encryption, node volumes, Performance Insights, images "

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from access.arns import GROUP, SECRET, USER, Arns, account_of, parse_json
+from access.arns import GROUP, SECRET, USER, Arns, account_of, arns_of, parse_json
 from iamdoc import _roles_of, grants_by_role
 from ruleutil import (
     KMS_KEY,
@@ -313,7 +313,7 @@ def _attached_doc(label: str, urn: str | None, arn: str, stack_policies: StackPo
 
 def build(resources: list[Any], config: dict) -> World:
     stack = Stack(resources)
-    arns = Arns(stack)
+    arns = arns_of(stack)
     account = arns.account or "000000000000"
     unknowns: list[tuple[str | None, str]] = []
     tenant_label = config.get("tenantLabel", "meridian.io/tenant")
@@ -926,11 +926,7 @@ def _few(arns: dict[str, str]) -> str:
 
 
 def _key_arn(stack: Stack, arns: Arns, holder: Any, prop: str) -> str | None:
-    deps = stack.linked(holder, prop, *KMS_KEYS)
-    if len(deps) == 1 and arns.of(deps[0]):
-        return arns.of(deps[0])
-    value = peek(holder.props, prop)
-    return value if isinstance(value, str) and value.startswith("arn:") else None
+    return arns.key_named(stack, holder, prop)
 
 
 def _safe_doc(holder: Any, prop: str, unknowns: list) -> dict | None:

@@ -31,7 +31,10 @@ CONFIG = {
     },
     "sns-subscription-endpoint-in-zone": {"allowedRegions": [PRIMARY, DR, "us-east-2"]},
     "rds-database-dr-member": {"drRegion": DR},
-    "s3-bucket-access-logging": {"requireAccessLogs": True, "exemptBuckets": ["pool-replica-bucket", "api-lb-logs-bucket"]},
+    "s3-bucket-access-logging": {
+        "requireAccessLogs": True,
+        "exemptBuckets": ["pool-replica-bucket", "api-lb-logs-bucket", "access-logs-bucket"],
+    },
     "route53-failover-record-ready": {"drRegion": DR, "rtoTargetSeconds": 60, "propagationMarginSeconds": 10},
     "lb-target-group-health-checked": {"rtoTargetSeconds": 60},
     "resource-policy-principals-in-account": {"accountIds": [ACCOUNT], "organizationIds": ["o-meridian123"]},

@@ -8,7 +8,7 @@ import json
 from .base import ACCOUNT, DELETE, DR, PRIMARY, Builder, Mutations, arn, drop, find, set_input, together, urn
 from .database import SECONDARY, WRITER
 from .keys import DR_KEY_ARN, KEY_ARN
-from .storage import POOL, REPLICA
+from .storage import LOGS, POOL, REPLICA
 
 _EC2_TRUST = {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
 
@@ -68,7 +68,7 @@ def build(b: Builder) -> None:
             tags=False,
         )
     alb_logs = urn("aws:s3/bucket:Bucket", "api-lb-logs-bucket")  # the load balancer's own log bucket (network.py)
-    covered = [WRITER, SECONDARY, POOL, REPLICA, alb_logs]
+    covered = [WRITER, SECONDARY, POOL, REPLICA, LOGS, alb_logs]
     b.add(
         "aws:backup/selection:Selection",
         "backup-everything",
@@ -82,6 +82,7 @@ def build(b: Builder) -> None:
                 "arn:aws:s3:::pool-bucket-1234567",
                 "arn:aws:s3:::pool-replica-bucket-1234567",
                 "arn:aws:s3:::api-lb-logs-bucket-1234567",
+                "arn:aws:s3:::access-logs-bucket-1234567",
             ],
         },
         deps={"planId": [plan], "resources": covered, "iamRoleArn": [role]},

@@ -1,4 +1,5 @@
-"""S3: a pool bucket with every guard, its replica in the dr region, replication and access logs."""
+"""S3: a pool bucket with every guard, its replica in the dr region, replication, and access logs to a log bucket
+of the pool's region."""
 
 from __future__ import annotations
 
@@ -22,11 +23,15 @@ from .base import (
 from .keys import DR_KEY, DR_KEY_ARN, KEY_ARN, PLATFORM_KEY
 
 BUCKET = "aws:s3/bucket:Bucket"
-POOL, REPLICA = urn(BUCKET, "pool-bucket"), urn(BUCKET, "pool-replica-bucket")
+POOL, REPLICA, LOGS = urn(BUCKET, "pool-bucket"), urn(BUCKET, "pool-replica-bucket"), urn(BUCKET, "access-logs-bucket")
 
 
 def build(b: Builder) -> None:
-    for name, region, key in (("pool", PRIMARY, PLATFORM_KEY), ("pool-replica", DR, DR_KEY)):
+    for name, region, key in (
+        ("pool", PRIMARY, PLATFORM_KEY),
+        ("pool-replica", DR, DR_KEY),
+        ("access-logs", PRIMARY, PLATFORM_KEY),
+    ):
         prov = b.providers[region]
         bucket = b.add(BUCKET, f"{name}-bucket", {}, region=region, provider=prov)
         on = {"bucket": [bucket]}
@@ -129,7 +134,7 @@ def build(b: Builder) -> None:
     b.add(
         "aws:s3/bucketLoggingV2:BucketLoggingV2",
         "pool-access-logs",
-        {"bucket": "pool-bucket-1234567", "targetBucket": "pool-replica-bucket-1234567", "targetPrefix": "access/pool/"},
+        {"bucket": "pool-bucket-1234567", "targetBucket": "access-logs-bucket-1234567", "targetPrefix": "access/pool/"},
         deps={"bucket": [POOL]},
         tags=False,
     )

@@ -135,17 +135,19 @@ def generated(cfg: Any, project_dir: Path | None = None, stack: str | None = Non
 
 PLATFORM_NAMES = (  # tenant-data-access, cells only
     "platformTenantRoles",
+    "platformTenantRolePath",
     "platformNamespaces",
     "platformServiceNamespaces",
     "platformClusters",
 )
 
 
-def platform_names(cfg: Any, project_dir: Path | None, stack: str | None) -> dict[str, list[str]]:
+def platform_names(cfg: Any, project_dir: Path | None, stack: str | None) -> dict[str, Any]:
     """What a cell judged alone must not take from its platform (policies/celllane.py): the only roles its
-    tenants may get (the platform's tenant role in each region), the namespaces the platform uses, and
-    the clusters its tenants run on (its tenant cluster pair's, in each region)."""
+    tenants may get (the platform's tenant role in each region, and its path), the namespaces the
+    platform uses, and the clusters its tenants run on (its tenant cluster pair's, in each region)."""
     from components.naming import cluster_name, tenant_namespace, tenant_role_name
+    from components.tenantidentity import TENANT_ROLE_PATH
     from components.workload import NAMESPACE as WORKLOAD_NAMESPACE
     from stackconfig import load_stack
 
@@ -155,6 +157,7 @@ def platform_names(cfg: Any, project_dir: Path | None, stack: str | None) -> dic
     regions = dict.fromkeys([platform.regions.primary.region, platform.regions.dr.region])
     return {
         "platformTenantRoles": [tenant_role_name(cfg.platform, region) for region in regions],
+        "platformTenantRolePath": TENANT_ROLE_PATH,
         "platformNamespaces": sorted(tenant_namespace(t.id) for t in platform.tenants),
         "platformServiceNamespaces": [WORKLOAD_NAMESPACE],
         "platformClusters": [cluster_name(cfg.platform, region, platform.cells.pair_of(stack)) for region in regions],
@@ -261,6 +264,7 @@ SOURCES: dict[tuple[str, str], str] = {
     ("helm-release-allowlisted", "allowedCharts"): "code: components.lbcontroller",
     **{(policy, "platformStack"): "platform (a cell stack's)" for policy in IN_PLATFORM},
     ("tenant-data-access", "platformTenantRoles"): "platform (a cell stack's: read from the platform's stack file)",
+    ("tenant-data-access", "platformTenantRolePath"): "code: components.tenantidentity",
     ("tenant-data-access", "platformNamespaces"): "platform (a cell stack's: read from the platform's stack file)",
     ("tenant-data-access", "platformServiceNamespaces"): "code: components.workload",
     (
