@@ -351,8 +351,8 @@ tenant_secrets = stack_policy(
     "credential of a type not listed, a credential pasted in as a literal (from config or by hand), or a value transformed before it is written (a "
     "different encoding, a subset of the settings file), is not recognised. Secrets copied at runtime (a controller "
     "or an operator syncing secrets across namespaces) are not in the plan. A tenant namespace is one the plan labels "
-    "a tenant's, or one it names without creating that a cell creates for its tenant (`cellTenantNamespaces`, generated "
-    "from the cells' stack files) or that carries the tenant prefix (`tenantNamespacePrefix`): a namespace the plan creates "
+    "a tenant's, or one it names without creating that a cell creates for its tenant (`cellTenantNamespaces`, set by "
+    "hand for names without the prefix) or that carries the tenant prefix (`tenantNamespacePrefix`): a namespace the plan creates "
     "without the tenant label, or names without the prefix and no cell lists, is the platform's; an object without "
     "`metadata.namespace` is in its kubernetes provider's `namespace`, else `default`. Equality is judged for Secrets "
     "and ConfigMaps only.",

@@ -4,8 +4,8 @@ A stack's plan holds its own Namespaces only: a platform's plan never holds its 
 namespaces (each cell stack creates its own in the platform's clusters), yet a platform resource may
 name one (an association, a binding's subject, a Secret's or a NetworkPolicy's `metadata.namespace`).
 Such a namespace is a tenant's unless the plan shows otherwise (a Namespace of the plan without the
-tenant label): one the platform's generated pack config lists among its cells' tenants
-(`cellTenantNamespaces`, namespace -> tenant, from each cell's stack file), and by default any name
+tenant label): one the platform's pack config lists among its cells' tenants
+(`cellTenantNamespaces`, namespace -> tenant, set by hand for a name without the prefix), and by default any name
 with the tenant namespace prefix (`t-`: components.naming.NAMESPACE_PREFIX), whose tenant is the
 rest of the name. Never a platform namespace by absence.
 """
@@ -27,8 +27,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": {"type": "string"},
         "default": {},
-        "description": "a platform stack's only: its cells' tenant namespaces, namespace -> tenant id (generated from "
-        "the cells' stack files): the platform's plan does not create them, and they are tenants' all the same",
+        "description": "a platform stack's only, set by hand: tenant namespaces of its cells whose names lack the tenant "
+        "prefix, namespace -> tenant id (the program names every tenant namespace with the prefix, so nothing generates "
+        "it: a cell's onboarding never makes the platform's config stale)",
     },
     NAMESPACE_PREFIX: {
         "type": "string",

@@ -30,8 +30,7 @@ def generated(cfg: Any, project_dir: Path | None = None, stack: str | None = Non
     """policy name -> the settings that come from the stack config (a validated StackConfig; a cell's
     platform's names from the platform's file in `project_dir`, default: the working directory, and
     platform's names from the platform's file in `project_dir`, default: the working directory, and
-    the clusters of the pair its platform places `stack` on; a platform's cells' tenant namespaces from
-    the cells' files there). `stack`: the stack's name, which names a cell's tenant file and its pair
+    the clusters of the pair its platform places `stack` on;). `stack`: the stack's name, which names a cell's tenant file and its pair
     (left out without it)."""
     from components.admission import admission_policies, binding_spec  # what the admission backstops must hold
     from components.alerts import ALERTS_COMPONENT, SUBSCRIPTION_TYPE  # subscriptions follow their topic's region
@@ -126,10 +125,6 @@ def generated(cfg: Any, project_dir: Path | None = None, stack: str | None = Non
         out["tenant-data-access"].update(platform_names(cfg, project_dir, stack))
         if stack is not None:
             out["tenant-data-access"]["cellTenantFile"] = cell_tenant_file(stack)
-    else:  # the platform's plan does not create its cells' tenant namespaces: the pack is told them
-        cells = cell_tenant_namespaces(cfg, project_dir)
-        for policy in NAMESPACE_RULES:
-            out.setdefault(policy, {})["cellTenantNamespaces"] = cells
     return out
 
 
@@ -169,31 +164,6 @@ def cell_tenant_file(stack: str) -> str:
     from components.workload import tenant_file_secret_name
 
     return tenant_file_secret_name(stack)
-
-
-# The rules that ask whether a namespace is a tenant's: a platform's tell them its cells' (policies/tenantns.py).
-NAMESPACE_RULES = (
-    "tenant-data-access",
-    "tenant-role-isolated",
-    "tenant-namespace-guarded",
-    "k8s-rbac-binding-scoped",
-    "k8s-tenant-secret-own-data-only",
-    "k8s-target-group-binding-platform-only",
-)
-
-
-def cell_tenant_namespaces(cfg: Any, project_dir: Path | None) -> dict[str, str]:
-    """A platform's cells' tenant namespaces (namespace -> tenant id), read from the files of the cells
-    it lists (`cells.names`), the mirror of a cell's `platformNamespaces`; a listed cell without a file yet has none."""
-    from components.naming import tenant_namespace
-    from stackconfig.zone import stack_file, zone_entry
-
-    out: dict[str, str] = {}
-    for cell in cfg.cells.names:
-        entry = zone_entry((project_dir or Path.cwd()) / stack_file(cell))
-        for tenant in entry[1].tenant_ids if entry is not None else ():
-            out[tenant_namespace(tenant)] = tenant
-    return dict(sorted(out.items()))
 
 
 # The rules whose findings about a cell stack's platform parts (stack budget, cap enforcer, tenant
@@ -272,10 +242,6 @@ SOURCES: dict[tuple[str, str], str] = {
         "platformClusters",
     ): "cells.cluster_pairs (a cell stack's: its platform's, naming the pair the cell is on)",
     ("tenant-data-access", "cellTenantFile"): "code: components.workload",
-    **{
-        (policy, "cellTenantNamespaces"): "cells.names (a platform stack's: its cells' tenants, read from their stack files)"
-        for policy in NAMESPACE_RULES
-    },
 }
 _SHOWN = 60  # a value longer than this (as JSON) is said to differ, not printed
 
