@@ -202,6 +202,10 @@ def _claim_problems(
     deps = stack.linked(alias, "targetKeyId", *KMS_KEYS)
     if arn is not None:
         owners, in_plan = tenant_keys.get(arn, set()), arn in claims.keys
+        if not owners and in_plan:  # a key of the plan whose tenant tag is unknown: whose key it is, nobody knows yet
+            for key in stack.of(*KMS_KEYS):
+                if arns_of(stack).of(key) == arn and key_tenant(stack, key, tag) is UNKNOWN:
+                    raise unknown(f"key {key.name}'s tags", tag)
     elif known(peek(alias.props, "targetKeyId")) is UNKNOWN and len(deps) == 1:  # a first preview: the key it is built from
         owner = key_tenant(stack, deps[0], tag)
         if owner is UNKNOWN:

@@ -387,6 +387,17 @@ def texts_of(value: Any) -> list[str]:
     return out
 
 
+SESSION_ARN = re.compile(r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[\w+=,.@-]+)/.+$")
+
+
+def session_role(arn: str) -> tuple[str, str, str] | None:
+    """(partition, account, role name) of a role's session ARN (`arn:aws:sts::<acct>:assumed-role/<role>/<session>`,
+    which KMS grants and resource policies accept as a principal), else None. A session is judged as its role:
+    what the role may do bounds what any of its sessions may."""
+    m = SESSION_ARN.match(arn)
+    return (m["partition"], m["account"], m["role"]) if m else None
+
+
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []

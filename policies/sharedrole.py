@@ -34,6 +34,7 @@ from ruleutil import (
     key_tenant,
     known,
     peek,
+    session_role,
     setting_bucket,
     stack_role,
     tags_of,
@@ -80,6 +81,9 @@ class SharedRoles:
         if not isinstance(arn, str) or arn is UNKNOWN:
             return None
         if arn.lower() in self.arns:
+            return arn
+        session = session_role(arn.lower())  # a session of a shared role (a grant or policy may name one)
+        if session and any(a.split(":")[4] == session[1] and a.rsplit("/", 1)[-1] == session[2] for a in self.arns):
             return arn
         role = stack_role(self.stack, arn)
         return arn if role is not None and role.urn in self.urns else None

@@ -1506,13 +1506,53 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
             + _pod_subnet_ingress(spec, pod_subnets)
         ]
 
-    return out + judge_each(stack.of(NAMESPACE), judge) + judge_each(stack.of(NETWORK_POLICY), judge_elsewhere)
+    created = {peek(ns.props, "metadata", "name") for ns in stack.of(NAMESPACE)}
+    tenant_roles = _tenant_role_refs(stack, config)
+
+    def judge_association(assoc: Any) -> list[tuple[str | None, str]]:
+        """A tenant's pod identity in a namespace the stack does not create is in a namespace nobody guards
+        (no default deny, quota or Pod Security label of this stack's): each stack creates the namespaces
+        of the tenants it associates (review 18/19 P42)."""
+        ns = peek(assoc.props, "namespace")
+        if not isinstance(ns, str) or ns in created or UNKNOWN in created:
+            return []
+        tenant = tags_of(assoc.props).get(config.get("tenantTag", "meridian:tenant"))
+        arn = peek(assoc.props, "roleArn")
+        holds = {r.urn for r in stack.linked(assoc, "roleArn")} | ({arn} if isinstance(arn, str) else set())
+        if not (isinstance(tenant, str) and tenant) and not holds & tenant_roles:
+            return []
+        return [
+            (
+                assoc.urn,
+                f"Pod identity association {assoc.name} gives a tenant's role in namespace {ns}, which this stack does not "
+                "create: the stack that associates a tenant's pods creates its namespace with the tenant label and its "
+                "guards (default deny, quota, restricted Pod Security), or nothing guards it",
+            )
+        ]
+
+    return (
+        out
+        + judge_each(stack.of(NAMESPACE), judge)
+        + judge_each(stack.of(NETWORK_POLICY), judge_elsewhere)
+        + judge_each(stack.of(POD_IDENTITY), judge_association)
+    )
+
+
+def _tenant_role_refs(stack: Stack, config: dict) -> set[str]:
+    """The role (URN or ARN) tenants' pod identity associations hold: the tenant-tagged ones'."""
+    tag = config.get("tenantTag", "meridian:tenant")
+    refs: set[str] = set()
+    for assoc in stack.of(POD_IDENTITY):
+        if isinstance(tags_of(assoc.props).get(tag), str) and tags_of(assoc.props).get(tag):
+            arn = peek(assoc.props, "roleArn")
+            refs |= {r.urn for r in stack.linked(assoc, "roleArn")} | ({arn} if isinstance(arn, str) else set())
+    return refs
 
 
 tenant_namespace_guarded = stack_policy(
     "tenant-namespace-guarded",
     what="Checks that every namespace the plan makes a tenant's (its name starts with `tenantNamespacePrefix`, a pod identity association into it is tagged for a tenant or holds the role tenants' associations hold, or a key is tagged `meridian:namespace` with its name) carries the tenant label `meridian.io/tenant`, and that every tenant namespace (that label) has a default-deny NetworkPolicy for ingress and egress and a ResourceQuota in the same cluster, enforces the `restricted` Pod Security Standard (label `pod-security.kubernetes.io/enforce: restricted`, its `enforce-version` `latest`, absent or from `minPodSecurityVersion` on), and that no NetworkPolicy in it (nor one of the plan in a tenant namespace another stack creates: a cell's, listed in `cellTenantNamespaces` or named with the tenant prefix) admits every peer, every namespace, a namespace selector that does not name its namespaces by `kubernetes.io/metadata.name` (a shared label such as `meridian.io/plan` reaches other tenants), another tenant's namespace, 0.0.0.0/0 without excepting the private ranges, or ingress from an ipBlock covering "
-    "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs)",
+    "(after its excepts) any address of the subnets the stack's EKS node groups run in (where the VPC CNI gives every tenant's pods their IPs); and that every pod identity association giving a tenant's role (tenant-tagged, or holding the role tenant-tagged associations hold) is in a namespace the same stack creates (a namespace it only names is guarded by no stack's default deny, quota or Pod Security label)",
     why="NetworkPolicies add up: one allow-all policy beside the default deny undoes it, and any pod in the cluster (another tenant's) can reach the tenant's pods; without a quota one tenant can starve the others of nodes.",
     reads=[NAMESPACE, NETWORK_POLICY, QUOTA, NODE_GROUP, SUBNET, POD_IDENTITY, *KMS_KEYS],
     check=check_tenant_namespaces,

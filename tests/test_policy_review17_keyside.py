@@ -22,6 +22,7 @@ from .test_policy_review16 import (  # noqa: F401 (cell_judge: the cell's plan, 
     cell_judge,
     key_arn,
     one,
+    pool,
     role_arn,
 )
 from .test_policy_review17 import ACME_KEY, RESOURCE_SIDE, shared_role_on_acme_key
@@ -177,7 +178,16 @@ SHARED_ROLE_TWINS = [
     ("acme's silo bucket policy: the shared role for acme's sessions only", silo_statement(pinned("StringEquals", "t-acme"))),
     (
         "L38 a grant on acme's key to the AWS Backup role, bound to acme's prefix",
-        grant(BACKUP_ROLE, constraints=[{"encryptionContextSubset": {"aws:s3:arn": "arn:aws:s3:::pool/tenants/t-acme/"}}]),
+        added(
+            "aws:kms/grant:Grant",
+            "acme-grant",
+            lambda rs: {
+                "keyId": key_arn(ACME_KEY)(rs),
+                "granteePrincipal": BACKUP_ROLE,
+                "operations": ["Decrypt"],
+                "constraints": [{"encryptionContextSubset": {"aws:s3:arn": pool(rs) + "/tenants/t-acme/"}}],
+            },
+        ),
     ),
 ]
 
@@ -204,6 +214,24 @@ def test_o25_a_grant_naming_its_key_by_bare_id_is_judged_as_that_key(judge):
     hits = [v for v in found if v.policy == DATA and v.level == "mandatory"]
     assert hits and all("tenant acme" in v.message.lower() for v in hits), [(v.policy, v.level, v.message) for v in found]
     assert not [v for v in found if v.level != "mandatory" and "KMS grant" in v.message]
+
+
+def test_a_grant_to_a_role_session_is_judged_as_the_role_not_a_pack_crash(judge):
+    """Review 19 S07 / L18: KMS takes an assumed-role ARN as a grantee; principalmapper takes users and
+    roles only, and the whole analysis failed. The session is judged as its role: the shared tenant
+    role's session on acme's key is refused like the role, and a CI session of another role draws what
+    a grant to that role draws, no longer a crash."""
+
+    def session_of(role):
+        return lambda rs: (
+            role_arn(rs, role).replace(":iam::", ":sts::").replace(":role/meridian/tenants/", ":assumed-role/") + "/ci"
+        )
+
+    found = judge(grant(session_of(TENANT_ROLE)))
+    assert any(v.level == "mandatory" for v in found), [(v.policy, v.level, v.message) for v in found]
+    ci = f"arn:aws:sts::{ACCOUNT}:assumed-role/meridian-deploy/ci"  # judged as its role, not a crash
+    as_role = judge(grant(f"arn:aws:iam::{ACCOUNT}:role/meridian-deploy"))
+    assert [(v.policy, v.level) for v in judge(grant(ci))] == [(v.policy, v.level) for v in as_role]
 
 
 def test_a_grant_by_bare_id_of_no_key_the_plan_places_stays_an_advisory(judge):

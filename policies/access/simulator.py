@@ -32,6 +32,8 @@ import zlib
 from importlib import metadata
 from typing import Any
 
+from ruleutil import session_role
+
 PRINCIPALMAPPER = "1.1.5"
 
 _found = metadata.version("principalmapper")
@@ -255,6 +257,11 @@ def node(
     def policy(owner: str, label: str, doc: dict) -> Policy:
         return Policy(owner, label, for_any_request(bind(doc, values)))
 
+    # principalmapper takes users and roles only; a role's session (an assumed-role ARN, which KMS grants
+    # and resource policies accept) is judged as its role: what the role may do bounds what any session may
+    session = session_role(arn)
+    if session:
+        arn = "arn:{}:iam::{}:role/{}".format(*session)
     name = arn.rsplit("/", 1)[-1]
     return Node(
         arn,

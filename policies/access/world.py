@@ -40,6 +40,7 @@ from ruleutil import (
     labels_of,
     peek,
     resource_region,
+    session_role,
     tags_of,
     truthy,
 )
@@ -850,6 +851,17 @@ def _data(
         if arn is None or not isinstance(grantee, str):
             unknowns.append((grant.urn, f"KMS grant {grant.name}'s key or grantee"))
             continue
+        session = session_role(grantee)
+        if session:  # judged as its role: the plan's role of that name and account (its path included), else the bare ARN
+            partition, acct, name = session
+            grantee = next(
+                (
+                    a
+                    for r in stack.of(ROLE)
+                    if (a := arns.of(r)) and a.split(":")[4] == acct and a.rsplit("/", 1)[-1].lower() == name.lower()
+                ),
+                f"arn:{partition}:iam::{acct}:role/{name}",
+            )
         statement = {
             "Sid": grant.name,
             "Effect": "Allow",
