@@ -118,6 +118,16 @@ def assert_mandatory(violations: list, rule: str, what: str) -> None:
     assert all(" must " in v.message for v in hits), hits
 
 
+def both(*mutations):
+    """One plan mutation made of several, applied in order."""
+
+    def mutate(resources):
+        for m in mutations:
+            m(resources)
+
+    return mutate
+
+
 def attack_and_twin_tests(attacks: list, twins: list):
     """The two parametrised tests of a review replayed on a real plan through the module's `judge`
     fixture: each attack `(what, mutation, rule)` is a mandatory violation of its rule, each message

@@ -16,7 +16,7 @@ import pytest
 
 from meridian.engine import mocks
 
-from .helpers import ROOT
+from .helpers import ROOT, both
 from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
@@ -122,14 +122,6 @@ def as_production_renders(resources):
             r["inputs"]["forceDestroy"] = False
         elif r["type"] == "aws:ecr/repository:Repository":
             r["inputs"]["forceDelete"] = False
-
-
-def both(*mutations):
-    def mutate(resources):
-        for m in mutations:
-            m(resources)
-
-    return mutate
 
 
 ATTACKS = [

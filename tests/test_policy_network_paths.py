@@ -12,7 +12,7 @@ import copy
 
 import pytest
 
-from .helpers import assert_mandatory
+from .helpers import assert_mandatory, both
 from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
@@ -195,14 +195,6 @@ def second_flow_log(traffic: str):
         extra.update(name="flowlog-rejects", urn=log["urn"].rsplit("::", 1)[0] + "::flowlog-rejects")
         extra["inputs"]["trafficType"] = traffic
         resources.append(extra)
-
-    return mutate
-
-
-def both(*mutations):
-    def mutate(resources):
-        for m in mutations:
-            m(resources)
 
     return mutate
 

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from .helpers import both
 from .policydata import UNKNOWN
 
 pytestmark = pytest.mark.slow  # the plans come from the previews fixture
@@ -41,14 +42,6 @@ def db_group(name: str, prop: str, value, *, linked: bool = False):
 def engine(name: str, version: str):
     def mutate(resources):
         one(resources, name)["inputs"]["engineVersion"] = version
-
-    return mutate
-
-
-def both(*mutations):
-    def mutate(resources):
-        for m in mutations:
-            m(resources)
 
     return mutate
 

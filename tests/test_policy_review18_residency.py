@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from .helpers import assert_mandatory
+from .helpers import assert_mandatory, both
 from .test_policy_review16 import cell_judge  # noqa: F401 (the cell's plan, a module fixture)
 
 pytestmark = pytest.mark.slow  # the plans come from the previews fixture
@@ -60,14 +60,6 @@ def new(type_: str, name: str, inputs: dict, deps: dict | None = None):
                 "propertyDependencies": deps or {},
             }
         )
-
-    return mutate
-
-
-def both(*mutations):
-    def mutate(resources):
-        for m in mutations:
-            m(resources)
 
     return mutate
 
