@@ -41,6 +41,17 @@ _BOOT = (
 )
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Ask a child to stop, give it 5 s, then kill it; reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 class Analyzer:
     """The pack's analyzer in its own process, on 127.0.0.1; `with Analyzer(pack) as a: ...`."""
 
@@ -167,13 +178,8 @@ class Analyzer:
             self._channel.close()
             self._channel = None
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        if proc is not None:
+            stop_process(proc)
         if proc is not None and proc.stdout is not None:
             proc.stdout.close()
         if self._stderr is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from meridian.engine.policy.analyzer import Analyzer, _cpu_seconds
+from meridian.engine.policy.analyzer import Analyzer, _cpu_seconds, stop_process
 from meridian.engine.policy.config import PackInfo, PolicyPackError, effective_config
 from meridian.engine.policy.relay import CONTEXT, DONE, FAILED, HELLO, STACK, STACK_TYPE, frame, read_frame, subject_frame
 from meridian.engine.policy.report import PolicyReport, PolicyTimings
@@ -285,11 +285,5 @@ class Relay:
             with contextlib.suppress(OSError):
                 if pipe is not None:
                     pipe.close()
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         self._stderr.close()
