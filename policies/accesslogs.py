@@ -26,11 +26,11 @@ from ruleutil import (
     Unverifiable,
     dig,
     judge_each,
+    judged_bucket,
     known,
     named_bucket,
     peek,
     resource_region,
-    setting_bucket,
     unknown,
 )
 
@@ -84,12 +84,9 @@ def check_access_log_targets(stack: Stack, data_buckets: dict[str, str]) -> list
         ]
 
     def judge_setting(setting: Any) -> list[tuple[str | None, Any]]:
-        try:
-            source = setting_bucket(stack, setting)
-        except UnknownValueError:
-            return []  # the bucket rules report the unknown name
-        if isinstance(source, Unverifiable):
-            return []  # a bucket of no tenant data the stack holds (a cell's lane judges the platform's)
+        source = judged_bucket(stack, setting)
+        if source is None:
+            return []
         linked = stack.linked(setting, "targetBucket", *S3_BUCKETS)
         return judge(source, setting, known(peek(setting.props, "targetBucket")), linked)
 

@@ -25,13 +25,12 @@ from ruleutil import (
     KMS_KEYS,
     UNKNOWN,
     Stack,
-    UnknownValueError,
     Unverifiable,
     judge_each,
+    judged_bucket,
     key_tenant,
     known,
     peek,
-    setting_bucket,
     tags_of,
     texts_of,
     unknown,
@@ -120,12 +119,9 @@ def _user_problems(stack: Stack, r: Any, keys: _TenantKeys, tag: str) -> list[tu
     owners = set().union(*named.values())
     subject = r
     if r.resource_type.startswith("aws:s3/") and peek(r.props, "bucket") is not None:
-        try:
-            target = setting_bucket(stack, r)
-        except UnknownValueError:
-            return []  # the bucket rules report the unknown name
-        if isinstance(target, Unverifiable):
-            return []  # the bucket rules (and a cell's lane) report a bucket that is not the stack's
+        target = judged_bucket(stack, r)
+        if target is None:
+            return []
         subject = target
     tenant = tags_of(subject.props).get(tag)
     if tenant is UNKNOWN:

@@ -668,6 +668,17 @@ BUCKET_SETTINGS = (
 )
 
 
+def judged_bucket(stack: Stack, setting: Any) -> Any | None:
+    """The stack's bucket a bucket setting (policy, logging, SSE, ...) applies to, or None when that is
+    unknown at preview or no bucket of the stack: the bucket rules report those (and a cell's lane the
+    platform's), so a rule judging the bucket's data passes them on."""
+    try:
+        bucket = setting_bucket(stack, setting)
+    except UnknownValueError:
+        return None
+    return None if isinstance(bucket, Unverifiable) else bucket
+
+
 def buckets_with(stack: Stack, *sub_types: str) -> tuple[dict[str, list[Any]], list[tuple[str | None, str]]]:
     """Bucket URN -> the settings of `sub_types` that apply to it (`setting_bucket`), and an advisory
     finding for each setting whose bucket cannot be resolved (never silently skipped)."""

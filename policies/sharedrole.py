@@ -31,11 +31,11 @@ from ruleutil import (
     UnknownValueError,
     Unverifiable,
     judge_each,
+    judged_bucket,
     key_tenant,
     known,
     peek,
     session_role,
-    setting_bucket,
     stack_role,
     tags_of,
 )
@@ -184,11 +184,8 @@ def check_shared_role_on_tenant_data(
         ]
 
     def judge_bucket_policy(bp: Any) -> list[tuple[str | None, Any]]:
-        try:
-            bucket = setting_bucket(stack, bp)
-        except UnknownValueError:
-            return []  # the bucket rules report the unknown name
-        if isinstance(bucket, Unverifiable):
+        bucket = judged_bucket(stack, bp)
+        if bucket is None:
             return []
         return documents(bp, tags_of(bucket.props).get(tag), f"silo bucket {bucket.name}")
 
