@@ -68,6 +68,11 @@ REVIEWED: dict[str, str] = {
     "aws:secretsmanager/secretVersion:SecretVersion": "a secret's value; stored under the secret's key, in the secret's region",
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": "the AWS-published rotation function for the "
     "database secret, deployed in the stack's own region (checked: reviewed.serverless_application, by applicationId)",
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": "expires images of a repository by its rules: deletes images, copies none "
+    "out of the repository and grants nothing (a rule expiring images still in use breaks the next pull: an operations "
+    "matter, not access or residency)",
+    "aws:backup/vaultNotifications:VaultNotifications": "sends a vault's job events (job ids and resource ARNs, never backup "
+    "data) to an SNS topic; the topic's ARN is placed by aws-data-path-destination-in-zone, as every ARN of every input is",
     # the runtime backstops of issue 23 (item 6): each can only refuse or report, never grant or copy
     "kubernetes:core/v1:LimitRange": "default container limits in a namespace; can only constrain pods",
     "kubernetes:policy/v1:PodDisruptionBudget": "limits voluntary evictions; no access, no data",

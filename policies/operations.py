@@ -9,6 +9,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from access import simulator
+from destinations import arn_account, stack_accounts
 from iamdoc import Grant, allows, grant_statements, grants_by_role, parse, principals
 from ruleutil import (
     BACKUP_PLAN,
@@ -396,12 +398,35 @@ def selection_picks(selection: Any, resource: Any, stack: Stack) -> bool:
 BACKUP_SERVICE = "backup.amazonaws.com"
 
 
-def trusts_backup(role: Any) -> bool:
-    """Whether a role's trust policy lets AWS Backup assume it (an Allow of sts:AssumeRole to the
-    `backup.amazonaws.com` service principal). Raises `UnknownValueError` on an unknown trust."""
+# Keys of a service's AssumeRole request the pack cannot place for AWS Backup (which vault or plan, which
+# organization): taken as satisfied, so a trust is credited with them (a pin to another vault is not caught).
+_BACKUP_FREE_KEYS = frozenset({"aws:sourcearn", "aws:sourceowner", "aws:sourceorgid", "aws:sourceorgpaths"})
+
+
+def trusts_backup(role: Any, accounts: set[str]) -> bool:
+    """Whether a role's trust policy lets AWS Backup, working for the stack's account (one of `accounts`),
+    assume it: an Allow of sts:AssumeRole to `backup.amazonaws.com` whose conditions hold for a request
+    from that account (`aws:SourceAccount`), as the IAM evaluator decides, with no Deny removing it (security
+    review 20, K03: a trust pinned to another account's `aws:SourceAccount` passed). Raises
+    `UnknownValueError` on an unknown trust, or on conditions with no account to evaluate them for."""
+    statements = parse(dig(role.props, "assumeRolePolicy"))
+    if not any(BACKUP_SERVICE in principals(st, "Service") and allows(st, "sts:AssumeRole") for st in statements):
+        return False
+    if not any(st.conditions for st in statements) and all(st.allow for st in statements):
+        return True
+    if not accounts:
+        raise unknown("assumeRolePolicy", "Condition")  # whose account the conditions must admit is not known here
+    narrowed = simulator.for_any_request({"Statement": [st.raw for st in statements]}, free=_BACKUP_FREE_KEYS)
     return any(
-        BACKUP_SERVICE in principals(st, "Service") and allows(st, "sts:AssumeRole")
-        for st in parse(dig(role.props, "assumeRolePolicy"))
+        simulator.service_allowed(
+            BACKUP_SERVICE,
+            "sts:AssumeRole",
+            f"arn:aws:iam::{account}:role/{role.name}",
+            {"aws:SourceAccount": account},
+            narrowed,
+            account,
+        )
+        for account in sorted(accounts)
     )
 
 
@@ -463,7 +488,7 @@ def selection_role_problems(
                 )
             ]
         raise unknown("iamRoleArn")
-    if not trusts_backup(role):
+    if not trusts_backup(role, {a} if (a := arn_account(arn)) else stack_accounts(stack)):
         return [
             (
                 selection.urn,
@@ -630,6 +655,8 @@ backup_coverage = stack_policy(
     "rule firing only on 29 February shows as 400 days); AWS's `nW` (nearest weekday) is refused, since cronsim cannot "
     "evaluate it; schedules are evaluated in UTC (a `scheduleExpressionTimezone` with daylight saving moves one gap a year by an "
     "hour), and a run may start up to the rule's `startWindow` late; whether a job finishes within its window is AWS's to tell. "
+    "A Selection's role's trust is evaluated for AWS Backup working for the stack's account (`aws:SourceAccount`; a pin "
+    "through `aws:SourceArn` or the organization keys is taken as satisfied, not checked). "
     "A Selection's role is judged by its trust only: that its permissions cover each selected resource type (AWS's "
     "AWSBackupServiceRolePolicyForBackup and the S3 backup policy) is not; a role outside the plan is an advisory naming it.",
     tags=["operations", "data-protection"],

@@ -437,7 +437,14 @@ def _probe_problems(stack: Stack, record: Any, check: Any) -> list[str]:
     if kind not in _PROBES:
         return out + [f"must probe the record's target itself (type {kind or 'unset'} does not)"]
     host, prop, _ = _target(record)
-    probed = _host(dig(check.props, "fqdn")) or _host(dig(check.props, "ipAddress"))
+    address = _host(dig(check.props, "ipAddress"))
+    if address:  # Route 53 probes the address when one is set, sending `fqdn` only as the Host header (security review 20, F03)
+        if address != host:
+            out.append(
+                f"probes the address {address} (`ipAddress`: Route 53 probes it, `fqdn` is only its Host header), not the record's target {host or '(unset)'}"
+            )
+        return out
+    probed = _host(dig(check.props, "fqdn"))
     same_source = {r.urn for r in stack.linked(check, "fqdn")} & {r.urn for r in stack.linked(record, prop)}
     if not same_source and (probed is None or probed != host):
         out.append(f"probes {probed or 'nothing'}, not the record's target {host or '(unset)'}")
@@ -563,7 +570,7 @@ def check_failover_pairs(resources: list[Any], config: dict) -> list[tuple[str |
 
 failover_pairs = stack_policy(
     "route53-failover-record-ready",
-    what="Checks that every PRIMARY Route 53 failover record has a SECONDARY for the same zone, name and type, that the SECONDARY answers with the dr region (and the PRIMARY does not), that each record's health check is enabled, not inverted, and probes that record's own target (or the record is an alias evaluating target health), and that TTL (at most `maxTtlSeconds`) plus checks x threshold, checker aggregation and margin fit the RTO target",
+    what="Checks that every PRIMARY Route 53 failover record has a SECONDARY for the same zone, name and type, that the SECONDARY answers with the dr region (and the PRIMARY does not), that each record's health check is enabled, not inverted, and probes that record's own target (its `ipAddress` when one is set, which Route 53 probes in place of the `fqdn`; or the record is an alias evaluating target health), and that TTL (at most `maxTtlSeconds`) plus checks x threshold, checker aggregation and margin fit the RTO target",
     why="Failover routing only moves traffic when the PRIMARY's health check fails and a SECONDARY in another region exists: a disabled or inverted check, a check of some other endpoint, a SECONDARY in the same region or a long TTL each turn a region outage into a full outage while the records look complete.",
     reads=[RECORD, HEALTH_CHECK],
     check=check_failover_pairs,

@@ -452,8 +452,10 @@ ATTACKS = [
         "tenant-data-access",
     ),
     (
-        "the pool bucket policy letting log delivery write with no source condition",
-        pool_statement({"Service": "delivery.logs.amazonaws.com"}, "s3:PutObject"),
+        # not s3:PutObject: the pool's own `OnlyTenantSessionsWriteTenantData` Deny refuses a write under tenants/ to a
+        # caller without the tenant tags (`StringNotLike` on an absent tag is true in AWS), a service included
+        "the pool bucket policy letting log delivery read with no source condition",
+        pool_statement({"Service": "delivery.logs.amazonaws.com"}, "s3:GetObject"),
         "tenant-data-access",
     ),
     (

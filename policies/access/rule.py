@@ -444,7 +444,11 @@ tenant_data_access = stack_policy(
     "policy, resource policies, cross-account, KMS key policies, policy variables and condition operators). Chosen over "
     "policyuniverse (ARN and wildcard matching only) and parliament (lint only): of the candidates only principalmapper "
     "evaluates a whole request; pinned at 1.1.5 behind a version check, its Python 3.10 import fixed, and condition variables "
-    "bound by the pack (it binds them in ARNs only).",
+    "bound by the pack (it binds them in ARNs only); its condition operators held to AWS's documented result for a key the "
+    "request lacks (true for a negated operator, `StringNotLike` included) and for every `...IfExists` form (it decided "
+    "`StringNotLike` on an absent key as false and the Numeric, Date and IpAddress `IfExists` forms as other operators: "
+    "tests/test_policy_review20.py holds each operator); a principal it does not take (a federated user's session, "
+    "`arn:aws:sts::<acct>:federated-user/<name>`) evaluated under its own ARN.",
     why="Tenants share buckets, clusters and accounts; isolation holds only if every way in is closed, in both directions: what a "
     "tenant's principals reach, and who else reaches a tenant's data. A finding prints the path principal -> policy -> statement -> "
     "resource; `meridian policy --explain --tenant <id>` prints the whole matrix for one tenant.",

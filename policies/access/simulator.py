@@ -115,6 +115,46 @@ def _expand_str_and_compare(pattern: str, input_value: str) -> bool:
 
 local_policy_simulation._expand_str_and_compare = _expand_str_and_compare
 
+# principalmapper 1.1.5's matchers for one operator, given AWS's rules for a key the request does not carry
+# (IAM User Guide, reference_policies_elements_condition_operators): "If the key that you specify in a policy
+# condition is not present in the request context, the values do not match and the condition is false. If the
+# policy condition requires that the key is *not* matched, such as StringNotLike or ArnNotLike, and the right
+# key is not present, the condition is *true*"; and `...IfExists`: "If the key is not present, evaluate the
+# condition element as true", else as the operator without it. principalmapper read `StringNotLike` on an
+# absent key as false (security review 20, I41: an Allow under `StringNotLike s3:prefix` granted nothing on
+# GetObject, where AWS grants every object), and compared the Numeric, Date and IpAddress operators by exact
+# name, so their `...IfExists` forms fell through to another operator (`IpAddressIfExists` decided as
+# `NotIpAddress`). tests/test_policy_review20.py holds every operator to the documented result.
+NEGATED_OPERATORS = frozenset(
+    {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "NumericNotEquals", "DateNotEquals", "NotIpAddress"}
+    | {"ArnNotEquals", "ArnNotLike"}
+)
+
+
+def _as_documented(match):
+    def decide(block: str, policy_key: str, policy_value: Any, context: Any) -> bool:
+        operator = block.rsplit(":", 1)[-1]  # the set operators (`ForAnyValue:`) are decided by the caller
+        if operator.endswith("IfExists"):
+            if policy_key not in context:
+                return True
+            operator = operator[: -len("IfExists")]
+        elif policy_key not in context:
+            return operator in NEGATED_OPERATORS
+        return match(operator, policy_key, policy_value, context)
+
+    return decide
+
+
+for _matcher in (
+    "_get_str_match",
+    "_get_num_match",
+    "_get_date_match",
+    "_get_ipaddress_match",
+    "_get_arn_match",
+    "_get_bool_match",
+):
+    setattr(local_policy_simulation, _matcher, _as_documented(getattr(local_policy_simulation, _matcher)))
+
 # Keys whose value the pack decides from who calls and what is called; every other key is the
 # caller's to choose. (Request tags are known: the pack enumerates the tags a caller could pass.)
 KNOWN_PREFIXES = (
@@ -263,8 +303,15 @@ def node(
     if session:
         arn = "arn:{}:iam::{}:role/{}".format(*session)
     name = arn.rsplit("/", 1)[-1]
-    return Node(
-        arn,
+    # Other principals a resource policy may name (a federated user's session, `arn:aws:sts::<acct>:federated-user/<name>`)
+    # principalmapper refuses outright: built as a user of that account and name, then given back their own ARN, which
+    # is what a statement's `Principal` is matched against (security review 20, I15: the whole analysis failed).
+    resource = arn.split(":", 5)[5] if arn.count(":") >= 5 else ""
+    surrogate = (
+        None if resource.startswith(("user/", "role/")) else "arn:{}:iam::{}:user/{}".format(*_partition_account(arn), name)
+    )
+    built = Node(
+        surrogate or arn,
         f"AID{zlib.crc32(arn.encode()):010d}{name[:8]}",
         [policy(arn, label, doc) for label, doc in documents],
         [Group(g_arn, [policy(g_arn, lbl, d) for lbl, d in docs]) for g_arn, docs in groups],
@@ -277,6 +324,14 @@ def node(
         False,
         {},
     )
+    if surrogate:
+        built.arn = arn
+    return built
+
+
+def _partition_account(arn: str) -> tuple[str, str]:
+    parts = arn.split(":")
+    return (parts[1] if len(parts) > 1 and parts[1] else "aws", parts[4] if len(parts) > 4 else "")
 
 
 def authorized(
