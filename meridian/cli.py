@@ -436,6 +436,19 @@ def preflight(
 
 
 @app.command(cls=Command)
+def ready(
+    stack: str = StackOpt,
+    json_path: Path | None = typer.Option(None, "--json", help="write the check and its findings to this file"),
+    project_dir: Path | None = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """After a platform's `up`: each EKS cluster it builds (its own and every tenant cluster pair's) ACTIVE, its node groups ACTIVE, its add-ons healthy; read-only calls with the runner's credentials; exit 1 listing what is not ready."""
+    from meridian.commands.ready import ReadyRequest, run_ready
+
+    _guard(debug, run_ready, ReadyRequest(stack=stack, project_dir=project_dir, json_path=json_path))
+
+
+@app.command(cls=Command)
 def teardown(
     stack: str = StackOpt,
     json_path: Path | None = typer.Option(None, "--json", help="write the blockers and steps to this file"),
