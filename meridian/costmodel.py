@@ -180,15 +180,16 @@ def pairs_of(resources: list[Mapping[str, Any]]) -> dict[str, int]:
         if r["type"] == _CLUSTER_TYPE and (m := _PAIR_CLUSTER.search(r["name"])) is not None
     }
     out: dict[str, int] = {}
-
-    def pair(urn: str) -> int:
-        if urn not in out:
-            out[urn] = 0  # a cycle cannot form (parents are registered first); this ends the walk at the root
-            out[urn] = own.get(urn) or (pair(parents[urn]) if parents.get(urn) else 0)
-        return out[urn]
-
     for r in resources:
-        pair(r["urn"])
+        chain, urn = [], r["urn"]
+        while urn and urn not in out and urn not in own:  # up the parents to a known answer or the root
+            chain.append(urn)
+            urn = parents.get(urn, "")
+        k = own.get(urn, out.get(urn, 0))
+        for link in chain:
+            out[link] = k
+        if urn in own:
+            out[urn] = k
     return out
 
 

@@ -152,3 +152,26 @@ def test_a_pair_cost_goes_to_the_tenants_of_its_cells(pair_project):
         f"cost gate: tenant tyrell (cell {CELL}): estimate ${4_510 + by['tyrell']:,.2f}/month "
         f"(its stack's $4,510.00 + ${by['tyrell']:,.2f} of pair 1's clusters) is over its budget $5,000.00"
     ]
+
+
+def test_pairs_of_follows_parents_to_the_pair_cluster_component():
+    def res(urn: str, parent: str = "", type_: str = "aws:iam/role:Role", name: str = "") -> dict:
+        return {"urn": urn, "parent": parent, "type": type_, "name": name or urn}
+
+    resources = [
+        res("addon", parent="eks"),  # listed before its parents: the walk goes up regardless of order
+        res("eks", parent="pair-cluster", type_="aws:eks/cluster:Cluster"),
+        res("pair-cluster", parent="stack", type_="meridian:cluster:Cluster", name=cluster_name("us", "us-east-1", 12)),
+        res("own-cluster", parent="stack", type_="meridian:cluster:Cluster", name=cluster_name("us", "us-east-1")),
+        res("own-role", parent="own-cluster"),
+        res("orphan", parent="not-in-the-plan"),
+    ]
+    held = pairs_of(resources)
+    assert {u: held[u] for u in ("addon", "eks", "pair-cluster", "own-cluster", "own-role", "orphan")} == {
+        "addon": 12,
+        "eks": 12,
+        "pair-cluster": 12,
+        "own-cluster": 0,
+        "own-role": 0,
+        "orphan": 0,
+    }

@@ -215,9 +215,10 @@ def pair_costs(platform: StackPreview, cells: dict[str, StackPreview], cfgs: dic
         f"{sum(s.pair == c.pair for s in shares)} tenants of {', '.join(c.cells) or 'no cell'}"
         for c in platform.pair_costs
     ]
+    estimates = {(cell, t.tenant): t for cell, preview in cells.items() for t in preview.tenant_costs}
     problems = []
     for share in shares:
-        own = next(t for t in cells[share.cell].tenant_costs if t.tenant == share.tenant)
+        own = estimates[(share.cell, share.tenant)]
         if own.total_usd + share.usd > own.budget_usd + 1e-9:
             problems.append(
                 f"cost gate: tenant {share.tenant} (cell {share.cell}): estimate ${own.total_usd + share.usd:,.2f}/month "
