@@ -266,7 +266,8 @@ class Cluster(pulumi.ComponentResource):
             scaling_config={"min_size": args.node_min, "desired_size": args.node_desired, "max_size": args.node_max},
             update_config={"max_unavailable": 1},
             labels={"meridian.io/pool": "general"},
-            # The cluster autoscaler owns the desired size once running; Pulumi must not reset it.
+            # No autoscaler runs (docs/operations.md, "Sizing a pair's nodes"): the desired size is set at creation
+            # and then an operator's (`aws eks update-nodegroup-config`, within min..max); Pulumi must not reset it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies, ignore_changes=["scalingConfig.desiredSize"]),
         )
 

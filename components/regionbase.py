@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from components.cluster import Cluster, ClusterArgs
 from components.naming import cluster_name
 from components.network import RegionNetwork, RegionNetworkArgs
-from stackconfig import ClusterSettings, NetworkSettings, RegionSpec
+from stackconfig import ClusterSettings, NetworkSettings, RegionSpec, TenantNodeSettings
 
 Role = Literal["primary", "dr"]
 """A region's part in the pair: `primary` serves and takes writes; `dr` takes over on failover."""
@@ -70,18 +70,25 @@ def compose_base(
     return RegionBase(role=role, spec=spec, provider=provider, network=net, cluster=eks)
 
 
-def cluster_args(spec: RegionSpec, network: RegionNetwork, cluster: ClusterSettings, node_tags: Mapping[str, str]) -> ClusterArgs:
+def cluster_args(
+    spec: RegionSpec,
+    network: RegionNetwork,
+    cluster: ClusterSettings,
+    node_tags: Mapping[str, str],
+    nodes: TenantNodeSettings | None = None,
+) -> ClusterArgs:
     """A cluster of the region on its private subnets, as the stack's cluster settings say: the
-    region's own and each tenant cluster pair's (components.tenantclusters) alike."""
+    region's own and each tenant cluster pair's (components.tenantclusters) alike, but for the node
+    group, which `nodes` sizes where given (a pair's: `cluster.tenant_nodes`)."""
     return ClusterArgs(
         region=spec.region,
         private_subnet_ids=network.private_subnet_ids,
         version=cluster.version,
-        node_instance_types=cluster.node_instance_types,
-        node_ami_type=cluster.node_ami_type,
-        node_min=cluster.node_min,
-        node_desired=cluster.node_desired,
-        node_max=cluster.node_max,
+        node_instance_types=cluster.node_instance_types if nodes is None else nodes.instance_types,
+        node_ami_type=cluster.node_ami_type if nodes is None else nodes.ami_type,
+        node_min=cluster.node_min if nodes is None else nodes.min,
+        node_desired=cluster.node_desired if nodes is None else nodes.desired,
+        node_max=cluster.node_max if nodes is None else nodes.max,
         vpc_id=network.vpc_id,
         api_access=cluster.api_access,
         public_access_cidrs=[str(c) for c in cluster.public_access_cidrs],

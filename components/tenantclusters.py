@@ -4,7 +4,8 @@ Every tenant holds one EKS Pod Identity association on its region's cluster (com
 EKS allows 5,000 per cluster, a fixed limit. Past that a zone needs more clusters: pair k (k >= 1,
 `cells.cluster_pairs`) is one more cluster in each region of the zone, which the platform builds and
 the cells placed on the pair run their tenants on. A pair's cluster is the region's own in
-everything tenants need of a cluster: the same settings, subnets (the region's private tier) and
+everything tenants need of a cluster but its node group, which `cluster.tenant_nodes` sizes (the
+platform's node settings where unset): the same settings, subnets (the region's private tier) and
 access entries (components.cluster, which also makes its add-ons: the VPC CNI enforcing network
 policies, the Pod Identity agent, EBS CSI), and the same admission backstops (components.admission).
 The service, its front door and its controller stay on the region's own cluster (pair 0): a tenant's
@@ -46,7 +47,7 @@ def compose_tenant_pairs(
         for role, base in bases.items():
             eks = Cluster(
                 cluster_name(stack, base.region, k),
-                cluster_args(base.spec, base.network, cluster, node_tags[role]),
+                cluster_args(base.spec, base.network, cluster, node_tags[role], cluster.pair_nodes),
                 opts=pulumi.ResourceOptions(providers={"aws": base.provider}),
             )
             # the cluster holds its tenant namespaces to the pack's Kubernetes rules at runtime, as the region's own

@@ -62,6 +62,10 @@ BaseRefOpt = typer.Option(None, "--base", help="the git ref to compare with (def
 TenantsOpt = typer.Option(
     None, "--tenants", help="replace the stack's tenants with N synthetic ones of the same plan mix (scale runs)"
 )
+# --zone Z --tenants N [--cell-size S]: preview and preflight judge the same generated zone (commands.preview.zone.scaled_zone)
+CellSizeOpt = typer.Option(
+    None, "--cell-size", help="with --zone and --tenants: the synthetic cells' size (default: the platform's cells.size)"
+)
 FormatOpt = typer.Option(
     Format.text,
     "--format",
@@ -166,9 +170,7 @@ def preview(
         "--json names a directory (one plan per stack and zone.json); --tenants N fills the zone to N tenants "
         "(its real ones counted) with synthetic cells held in memory",
     ),
-    cell_size: int | None = typer.Option(
-        None, "--cell-size", help="with --zone and --tenants: the synthetic cells' size (default: the platform's cells.size)"
-    ),
+    cell_size: int | None = CellSizeOpt,
     changed: bool = typer.Option(
         False,
         "--changed",
@@ -393,8 +395,12 @@ def preflight(
         "none are counted in), its quotas and document limits summed over all of them",
     ),
     zone: str | None = typer.Option(
-        None, "--zone", help="instead of --stack: the account(s) this zone's platform and cells deploy into, as --account"
+        None,
+        "--zone",
+        help="instead of --stack: the account(s) this zone's platform and cells deploy into, as --account; with "
+        "--tenants N the zone filled to N tenants as `meridian preview --zone Z --tenants N` fills it",
     ),
+    cell_size: int | None = CellSizeOpt,
     plans_dir: Path | None = typer.Option(
         None,
         "--plans",
@@ -405,7 +411,7 @@ def preflight(
     """Deploy checks from the plan (names, quotas, k8s API reachability, zone, certificates, service settings, images), offline unless --online; exit 1 listing fixes."""
     from meridian.commands.preflight import AccountRequest, PreflightRequest, run_account_preflight, run_preflight
 
-    if account is not None or zone is not None or plans_dir is not None:
+    if account is not None or zone is not None or plans_dir is not None or cell_size is not None:
         given = context.get_parameter_source("stack").name == "COMMANDLINE"
         _guard(
             debug,
@@ -416,9 +422,9 @@ def preflight(
                 project_dir=project_dir,
                 plans_dir=plans_dir,
                 json_path=json_path,
-                unsupported=tuple(
-                    flag for flag, on in (("--stack", given), ("--tenants", tenants is not None), ("--online", online)) if on
-                ),
+                tenants=tenants,
+                cell_size=cell_size,
+                unsupported=tuple(flag for flag, on in (("--stack", given), ("--online", online)) if on),
             ),
         )
         return
@@ -427,6 +433,19 @@ def preflight(
         run_preflight,
         PreflightRequest(stack=stack, project_dir=project_dir, json_path=json_path, tenants=tenants, online=online),
     )
+
+
+@app.command(cls=Command)
+def ready(
+    stack: str = StackOpt,
+    json_path: Path | None = typer.Option(None, "--json", help="write the check and its findings to this file"),
+    project_dir: Path | None = ProjectOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """After a platform's `up`: each EKS cluster it builds (its own and every tenant cluster pair's) ACTIVE, its node groups ACTIVE, its add-ons healthy; read-only calls with the runner's credentials; exit 1 listing what is not ready."""
+    from meridian.commands.ready import ReadyRequest, run_ready
+
+    _guard(debug, run_ready, ReadyRequest(stack=stack, project_dir=project_dir, json_path=json_path))
 
 
 @app.command(cls=Command)

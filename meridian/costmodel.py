@@ -4,11 +4,16 @@ Prices come from `meridian/data/aws_prices.json` (with its source and date). Fix
 priced from each resource's inputs; tenant storage is priced at the tenant's plan quota (the
 most it can use). Shared platform cost is allocated to tenants by their quota weight, so each
 tenant's estimate can be held against its budget and the stack total against the stack cap.
+A tenant cluster pair's clusters (`cells.cluster_pairs`) are the platform stack's resources but
+serve only the cells on the pair: their cost is the pair's (`CostReport.pairs`), kept out of the
+platform's inline tenants' share and allocated to the tenants of the pair's cells by the same
+weight where every stack of the zone is known (`meridian preview --zone`, `allocate_pairs`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,6 +34,16 @@ class Line:
     tenant: str | None
     monthly_usd: float
     basis: str
+    pair: int = 0  # the tenant cluster pair whose clusters the resource belongs to; 0: the platform's own
+
+
+@dataclass(frozen=True)
+class PairCost:
+    """What tenant cluster pair k's clusters cost a month, and the cells whose tenants run on them."""
+
+    pair: int
+    cells: tuple[str, ...]
+    monthly_usd: float
 
 
 @dataclass
@@ -60,6 +75,7 @@ class CostReport:
     date: str
     unpriced_types: list[str] = field(default_factory=list)
     stack_cap_key: str = ""  # where the cap is set: `Pulumi.us.yaml: meridian:cost.stack_cap_usd`
+    pairs: list[PairCost] = field(default_factory=list)  # in the stack total; allocated to the pairs' cells' tenants
 
     @property
     def total_usd(self) -> float:
@@ -114,6 +130,7 @@ class CostReport:
                 }
                 for t in self.tenants
             ],
+            "pairs": [{"pair": p.pair, "cells": list(p.cells), "monthly_usd": round(p.monthly_usd, 2)} for p in self.pairs],
             "usd_per_1k_requests_at_quota": self.usd_per_1k_requests,
             "unpriced_types": self.unpriced_types,
             "problems": self.problems,
@@ -145,6 +162,35 @@ def options_not_in_plan(prices: dict[str, Any] | None = None) -> list[Option]:
             "independent of Route 53's control plane (docs/runbooks/dr-drill.md)",
         )
     ]
+
+
+# A Cluster component's name: `<stack>-<region>-eks` for the platform's own, `-eks-<k>` for pair k's
+# (components.naming.cluster_name; tests/test_pair_cost.py ties the two)
+_CLUSTER_TYPE = "meridian:cluster:Cluster"
+_PAIR_CLUSTER = re.compile(r"-eks-(\d+)$")
+
+
+def pairs_of(resources: list[Mapping[str, Any]]) -> dict[str, int]:
+    """Each resource's tenant cluster pair: k for what a pair k cluster component holds (its children and
+    theirs), 0 for everything else."""
+    parents = {r["urn"]: r.get("parent") or "" for r in resources}
+    own = {
+        r["urn"]: int(m.group(1))
+        for r in resources
+        if r["type"] == _CLUSTER_TYPE and (m := _PAIR_CLUSTER.search(r["name"])) is not None
+    }
+    out: dict[str, int] = {}
+    for r in resources:
+        chain, urn = [], r["urn"]
+        while urn and urn not in out and urn not in own:  # up the parents to a known answer or the root
+            chain.append(urn)
+            urn = parents.get(urn, "")
+        k = own.get(urn, out.get(urn, 0))
+        for link in chain:
+            out[link] = k
+        if urn in own:
+            out[urn] = k
+    return out
 
 
 def _tenant_of(inputs: Mapping[str, Any]) -> str | None:
@@ -274,6 +320,7 @@ def estimate(
     lines: list[Line] = []
     unpriced: set[str] = set()
     resources = list(resources)
+    pair_of = pairs_of(resources)
     # AWS Budgets bills only budgets with actions; one without is free
     with_actions = {
         u
@@ -292,7 +339,9 @@ def estimate(
                 unpriced.add(r["type"])
             continue
         usd, basis = priced
-        lines.append(Line(r["urn"], r["type"], r.get("region") or "global", _tenant_of(r["inputs"]), usd, basis))
+        lines.append(
+            Line(r["urn"], r["type"], r.get("region") or "global", _tenant_of(r["inputs"]), usd, basis, pair_of[r["urn"]])
+        )
 
     # Tenant storage at quota, once per region the tenant lives in.
     regions = [spec.region for _, spec in cfg.regions.both]
@@ -314,7 +363,15 @@ def estimate(
     for line in lines:
         if line.tenant:
             direct[line.tenant] += line.monthly_usd
-    shared = sum(line.monthly_usd for line in lines if not line.tenant)
+    # the platform's own shared cost only: a pair's clusters serve the cells on it, not the inline tenants
+    shared = sum(line.monthly_usd for line in lines if not line.tenant and not line.pair)
+    on_pairs = cfg.cells.cluster_pairs
+    pairs = [
+        PairCost(
+            k, tuple(on_pairs[k - 1]) if k <= len(on_pairs) else (), sum(line.monthly_usd for line in lines if line.pair == k)
+        )
+        for k in sorted({line.pair for line in lines if line.pair})
+    ]
     weights = {t.id: _weight(cfg, t) for t in cfg.tenants}
     total_weight = sum(weights.values()) or 1.0
     tenants = [
@@ -339,7 +396,31 @@ def estimate(
         prices["date"],
         sorted(unpriced),
         cfg.where("cost.stack_cap_usd"),
+        pairs,
     )
+
+
+@dataclass(frozen=True)
+class PairShare:
+    """A tenant's share of its pair's clusters: what its own stack's estimate cannot see."""
+
+    tenant: str
+    cell: str
+    pair: int
+    usd: float
+
+
+def allocate_pairs(pairs: Iterable[PairCost], cells: Mapping[str, StackConfig]) -> list[PairShare]:
+    """Each pair's cost over the tenants of the cells on it (`cells`: each cell stack's config), by the
+    quota weight the platform's own shared cost is allocated by. A pair whose cells hold no tenant yet
+    allocates nothing: its cost stays the platform's, in the stack total."""
+    out: list[PairShare] = []
+    for pair in pairs:
+        weighted = [(cell, t, _weight(cells[cell], t)) for cell in pair.cells if cell in cells for t in cells[cell].tenants]
+        total = sum(w for _, _, w in weighted)
+        if total > 0:
+            out += [PairShare(t.id, cell, pair.pair, pair.monthly_usd * w / total) for cell, t, w in weighted]
+    return out
 
 
 def _weight(cfg: StackConfig, tenant) -> float:

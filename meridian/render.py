@@ -304,7 +304,7 @@ def cost_rows(report) -> dict[str, tuple[list[str], list[list[str]]]]:
         ]
         for t in sorted(report.tenants, key=lambda t: (-round(t.total_usd, 6), t.tenant))
     ]
-    return {
+    tables = {
         f"{report.stack}: monthly estimate by resource type (USD)": (["type", "USD/month", "share"], by_type),
         "by region": (["region", "USD/month"], by_region),
         "by tenant (direct + allocated share of the platform) vs budget": (
@@ -312,6 +312,12 @@ def cost_rows(report) -> dict[str, tuple[list[str], list[list[str]]]]:
             tenants,
         ),
     }
+    if report.pairs:  # in the stack total, not in its tenants' shares: the pairs' cells' tenants carry them
+        tables["tenant cluster pairs (allocated to the tenants of their cells: meridian preview --zone)"] = (
+            ["pair", "cells", "USD/month"],
+            [[str(p.pair), ", ".join(p.cells), f"{p.monthly_usd:,.2f}"] for p in report.pairs],
+        )
+    return tables
 
 
 def print_cost(report, console) -> None:

@@ -45,6 +45,7 @@ from stackconfig.models import (
     StackConfig,
     TeardownSettings,
     TenantId,
+    TenantNodeSettings,
     TenantSpec,
     WorkloadSettings,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "StackConfig",
     "StackFileError",
     "TenantId",
+    "TenantNodeSettings",
     "TenantSpec",
     "WorkloadSettings",
     "as_written",

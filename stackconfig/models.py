@@ -73,6 +73,22 @@ class NetworkSettings(_Model):
     )
 
 
+class TenantNodeSettings(_Model):
+    """The managed node group of each tenant cluster pair's clusters (`cells.cluster_pairs`), sized for
+    what the cells on a pair run, apart from the platform's own clusters (docs/operations.md, "Sizing a
+    pair's nodes"). Nothing scales a node group: it runs between min and max as its desired size says."""
+
+    instance_types: tuple[str, ...] = Field(
+        ("m7g.large",), min_length=1, description="EC2 instance types of each pair cluster's managed node group"
+    )
+    ami_type: str = Field(
+        "AL2023_ARM_64_STANDARD", description="EKS AMI type of the pair's nodes; must match the instance types' CPU architecture"
+    )
+    min: int = Field(ge=1, description="fewest nodes per pair cluster's node group")
+    desired: int = Field(ge=1, description="nodes per pair cluster's node group at creation")
+    max: int = Field(ge=1, description="most nodes per pair cluster's node group (preflight counts it against the vCPU quota)")
+
+
 class ClusterSettings(_Model):
     """The EKS cluster of each region and who may reach its Kubernetes API."""
 
@@ -118,6 +134,25 @@ class ClusterSettings(_Model):
         "with the role; eks-access-platform-roles-only refuses them any other policy. A role may not also be a "
         "viewer, an operator or the deploy role",
     )
+
+    tenant_nodes: TenantNodeSettings | None = Field(
+        None,
+        description="the node group of each tenant cluster pair's clusters (instance_types, ami_type, min, desired, max); "
+        "unset: a pair's clusters take node_instance_types, node_ami_type and node_min/desired/max as the platform's own do",
+    )
+
+    @property
+    def pair_nodes(self) -> TenantNodeSettings:
+        """What each tenant cluster pair's node group runs: `tenant_nodes`, or the platform clusters' own settings."""
+        if self.tenant_nodes is not None:
+            return self.tenant_nodes
+        return TenantNodeSettings(
+            instance_types=self.node_instance_types,
+            ami_type=self.node_ami_type,
+            min=self.node_min,
+            desired=self.node_desired,
+            max=self.node_max,
+        )
 
     @model_validator(mode="after")
     def _pr_viewers_hold_nothing_else(self) -> ClusterSettings:

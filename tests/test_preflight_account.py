@@ -298,7 +298,7 @@ def test_plan_json_reads_back_as_the_plan(cfgs):
         (["--zone", "us-cell-001"], "--zone 'us-cell-001': not a platform stack"),
         (["--account", ACCOUNT, "--zone", "us"], "not both"),
         (["--account", ACCOUNT, "--stack", "us"], "they do not take --stack"),
-        (["--account", ACCOUNT, "--tenants", "10"], "they do not take --tenants"),
+        (["--account", ACCOUNT, "--tenants", "10"], "--tenants/--cell-size fill a zone with synthetic cells to preview"),
         (["--plans", "/nonexistent"], "give one of --account ID"),
         (["--account", ACCOUNT, "--plans", "/nonexistent"], "--plans /nonexistent: not a directory"),
     ],

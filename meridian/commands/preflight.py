@@ -66,6 +66,8 @@ class AccountRequest:
     project_dir: Path | None = None
     plans_dir: Path | None = None  # read `<stack>.plan.json` (`meridian preview --zone Z --json DIR`) instead of previewing
     json_path: Path | None = None
+    tenants: int | None = None  # with `zone`: the zone filled to N tenants, as `meridian preview --zone Z --tenants N`
+    cell_size: int | None = None  # with `tenants`: the synthetic cells' size
     unsupported: tuple[str, ...] = ()  # flags given that an account preflight does not take
 
 
@@ -77,6 +79,7 @@ def run_account_preflight(req: AccountRequest, console: Console | None = None) -
     and its cells; stacks naming no account are counted in), previewed or read from plan files, then
     the account's quotas and document limits summed over all of them."""
     from meridian.commands.common import writable
+    from meridian.commands.preview.zone import scaled_zone
     from meridian.preflight.account import Account, AccountStack, check_account, summary
     from meridian.preflight.run import print_report, to_json
     from meridian.project import find_project_dir
@@ -85,6 +88,11 @@ def run_account_preflight(req: AccountRequest, console: Console | None = None) -
         raise BadInput(
             f"--account/--zone judge every stack of an account from their plans; they do not take {', '.join(req.unsupported)} "
             "(run `meridian preflight --stack S` for one stack)"
+        )
+    if (req.tenants is not None or req.cell_size is not None) and (req.zone is None or req.plans_dir is not None):
+        raise BadInput(
+            "--tenants/--cell-size fill a zone with synthetic cells to preview: give them with --zone Z, without --plans "
+            "(plan files are judged as written: write them with `meridian preview --zone Z --tenants N --json DIR`)"
         )
     if (req.account is None) == (req.zone is None):
         raise BadInput("give one of --account ID (a 12-digit AWS account id) or --zone Z (a platform stack), not both")
@@ -95,13 +103,16 @@ def run_account_preflight(req: AccountRequest, console: Console | None = None) -
     console = console or report_console()
     project = find_project_dir(req.project_dir)
     json_path = writable(req.json_path)
-    prepared = project_stacks(project)
+    prepared, held = project_stacks(project), {}
+    if req.zone is not None:
+        accounts_for(req, {s: p.cfg for s, p in prepared.items()})  # an unknown zone is refused before it is scaled
+        prepared, held = scaled_zone(project, req.zone, prepared, req.tenants, req.cell_size)
     accounts = accounts_for(req, {s: p.cfg for s, p in prepared.items()})
     stacks = sorted({s for members, assumed in accounts.values() for s in (*members, *assumed)}, key=list(prepared).index)
     plans, per_stack = (
         (read_plans(req.plans_dir, stacks), {})
         if req.plans_dir is not None
-        else preview_plans(project, {s: prepared[s] for s in stacks}, console)
+        else preview_plans(project, {s: prepared[s] for s in stacks}, console, held)
     )
     verdicts, report = [], []
     for account_id, (members, assumed) in accounts.items():
@@ -220,10 +231,13 @@ def read_plans(plans_dir: Path, stacks: list[str]) -> dict[str, Any]:
     return plans
 
 
-def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> tuple[dict[str, Any], dict[str, str]]:
+def preview_plans(
+    project: Path, prepared: dict[str, Any], console: Console, held: dict[Path, dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Each stack previewed as `meridian preview --zone` previews it (`preview.zone.preview_in_workers`,
     a fresh worker process per stack, no policy pack): platforms first, then every cell with its
-    platform's outputs. Returns the plans and each stack's own preflight summary."""
+    platform's outputs; `held`: stack files held in memory (`--tenants N`'s synthetic cells). Returns
+    the plans and each stack's own preflight summary."""
     import os
     import tempfile
 
@@ -234,5 +248,5 @@ def preview_plans(project: Path, prepared: dict[str, Any], console: Console) -> 
     workers = max(1, min(os.cpu_count() or 1, len(prepared)))
     with tempfile.TemporaryDirectory(prefix="meridian-account-plans-") as scratch:  # each worker writes its plan there
         with Progress(console, f"previewing {len(platforms)} platform and {len(cells)} cell stacks on {workers} workers"):
-            previews = preview_in_workers(project, prepared, workers=workers, plans_dir=Path(scratch), policy=False)
+            previews = preview_in_workers(project, prepared, workers=workers, plans_dir=Path(scratch), policy=False, held=held)
         return read_plans(Path(scratch), list(prepared)), {s: previews[s].preflight for s in prepared}

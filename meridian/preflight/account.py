@@ -152,6 +152,8 @@ def check_account_quotas(account: Account) -> CheckResult:
     ctx = union_context(account)
     for quota in shared:
         assert quota.count is not None
+        if quota.uncounted is not None:
+            result.findings += quota.uncounted(ctx)
         usage = quota.count(ctx)
         limit = _available(account, quota, result)
         keys = (

@@ -16,9 +16,12 @@ what the stacks of one account need together, `meridian preflight --account` sum
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +41,8 @@ KMS = "https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.htm
 BUDGETS = "https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-limits.html"
 S3 = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/BucketRestrictions.html"
 ROUTE53 = "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DNSLimitations.html"
+EC2_ON_DEMAND = "https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-instance-quotas.html"
+NODEGROUP_API = "https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Quota:
     count: Callable[[Context], dict[str, Counter[str]]] | None = None  # scope key -> what uses it
     maximum: int | None = None  # the most Service Quotas grants on request (adjustable quotas); None: not modelled
     service: str | None = None  # the Service Quotas service code of `code`
+    # what uses the quota but cannot be counted from the plan: a finding each, never a silent pass
+    uncounted: Callable[[Context], list[Finding]] | None = None
 
 
 def _types(*tokens: str) -> Callable[[Context], dict[str, Counter[str]]]:
@@ -149,6 +156,73 @@ def _nat_per_az(ctx: Context) -> dict[str, Counter[str]]:
     return _by_input("aws:ec2/natGateway:NatGateway", "subnetId")(ctx)
 
 
+@cache
+def instance_vcpus() -> dict[str, int]:
+    """Instance type -> its default vCPUs, for the Standard (A, C, D, H, I, M, R, T, Z) types the project
+    uses (meridian/data/ec2_instance_vcpus.json, with its source pages)."""
+    return json.loads(resources.files("meridian").joinpath("data/ec2_instance_vcpus.json").read_text())["vcpus"]
+
+
+# CreateNodegroup: without instance types or a launch template that names one, a node group launches t3.medium
+EKS_DEFAULT_INSTANCE_TYPE = "t3.medium"
+
+
+def _node_group_sizing(inputs: dict) -> tuple[list[str], object]:
+    """A managed node group's instance types (EKS's default where none is given) and its largest size."""
+    types = inputs.get("instanceTypes") or ([] if inputs.get("launchTemplate") else [EKS_DEFAULT_INSTANCE_TYPE])
+    return list(types), (inputs.get("scalingConfig") or {}).get("maxSize")
+
+
+def _on_demand(inputs: dict) -> bool:
+    return inputs.get("capacityType", "ON_DEMAND") == "ON_DEMAND"  # Spot capacity counts against the Spot quota
+
+
+def _on_demand_vcpus(ctx: Context) -> dict[str, Counter[str]]:
+    """vCPUs each On-Demand managed node group may run at its largest size, per region: `maxSize` x the
+    most vCPUs among its instance types (the Auto Scaling group may launch any of them). Node groups whose
+    types or size are not known here are `_uncounted_node_groups` findings."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    table = instance_vcpus()
+    for r in ctx.of_type("aws:eks/nodeGroup:NodeGroup"):
+        inputs = ctx.inputs[r.urn]
+        types, most = _node_group_sizing(inputs)
+        if not _on_demand(inputs) or not types or not isinstance(most, int | float) or any(t not in table for t in types):
+            continue
+        out[ctx.plan.region_of(r)][r.urn] += int(most) * max(table[t] for t in types)
+    return out
+
+
+def _uncounted_node_groups(ctx: Context) -> list[Finding]:
+    table = instance_vcpus()
+    out: list[Finding] = []
+    for r in ctx.of_type("aws:eks/nodeGroup:NodeGroup"):
+        inputs = ctx.inputs[r.urn]
+        if not _on_demand(inputs):
+            continue
+        types, most = _node_group_sizing(inputs)
+        unknown = sorted(set(types) - table.keys())
+        if unknown:
+            out.append(
+                Finding(
+                    r.urn,
+                    f"Running On-Demand Standard instances: instance type {', '.join(unknown)} of this node group has no vCPU "
+                    "count in meridian/data/ec2_instance_vcpus.json, so its vCPUs are not counted against the quota",
+                    "add the type with its vCPUs from the EC2 instance type pages (a Standard A, C, D, H, I, M, R, T or Z type; "
+                    "another family has its own quota, which preflight does not model: use a Standard type)",
+                )
+            )
+        elif not types or not isinstance(most, int | float):
+            out.append(
+                Finding(
+                    r.urn,
+                    "Running On-Demand Standard instances: the node group's instance types or maximum size are not in its "
+                    "inputs (a launch template's instance type is not read), so its vCPUs are not counted against the quota",
+                    f"give the node group instanceTypes and scalingConfig.maxSize ({NODEGROUP_API})",
+                )
+            )
+    return out
+
+
 QUOTAS: tuple[Quota, ...] = (
     # IAM's page: roles 1,000 "can be increased" to 5,000, customer managed policies 1,500 to 5,000
     Quota("IAM roles", "account", 1_000, "L-FE177D64", IAM, "iam_roles", _types("aws:iam/role:Role"), 5_000, "iam"),
@@ -217,6 +291,19 @@ QUOTAS: tuple[Quota, ...] = (
     ),
     Quota("Gateway VPC endpoints", "region", 20, "L-1B52E74A", PRIVATELINK, None, _endpoints("Gateway", "region"), service="vpc"),
     Quota("EKS clusters", "region", 100, None, EKS, None, _types("aws:eks/cluster:Cluster")),
+    # vCPUs, not instances; Service Quotas' default for a new account is 5, and an account's applied value varies:
+    # declare yours in meridian:quotas.raised (adjustable; no published maximum)
+    Quota(
+        "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances (vCPUs)",
+        "region",
+        5,
+        "L-1216C47A",
+        EC2_ON_DEMAND,
+        None,
+        _on_demand_vcpus,
+        service="ec2",
+        uncounted=_uncounted_node_groups,
+    ),
     Quota("Interface VPC endpoints", "VPC", 50, "L-29B6F2EB", PRIVATELINK, None, _endpoints("Interface", "VPC"), service="vpc"),
     Quota("Subnets", "VPC", 200, "L-407747CB", VPC, None, _by_input("aws:ec2/subnet:Subnet", "vpcId"), service="vpc"),
     Quota(
@@ -297,6 +384,8 @@ def check_quotas(ctx: Context) -> CheckResult:
     )
     for quota in QUOTAS:
         assert quota.count is not None
+        if quota.uncounted is not None:
+            result.findings += quota.uncounted(ctx)
         usage = quota.count(ctx)
         limit = available(ctx.cfg.quotas, quota)
         if quota.scope == "account":

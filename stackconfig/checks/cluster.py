@@ -18,6 +18,14 @@ def problems(s: Mapping[str, Any]) -> list[tuple[str, str]]:
                     f"node sizes must satisfy node_min <= node_desired <= node_max (got {cl.node_min}, {cl.node_desired}, {cl.node_max})",
                 )
             )
+        nodes = cl.tenant_nodes
+        if nodes is not None and not nodes.min <= nodes.desired <= nodes.max:
+            out.append(
+                (
+                    "cluster.tenant_nodes",
+                    f"node sizes must satisfy min <= desired <= max (got {nodes.min}, {nodes.desired}, {nodes.max})",
+                )
+            )
         for i, cidr in enumerate(cl.public_access_cidrs):
             if cidr.prefixlen == 0:
                 out.append(

@@ -94,14 +94,11 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
 
     from meridian.project import find_project_dir
     from stackconfig import ZONE_REGIONS
-    from stackconfig.memory import holding
 
     if req.unsupported:
         raise BadInput(
             f"--zone previews every stack of the zone as text and --json DIR; it does not take {', '.join(req.unsupported)}"
         )
-    if req.cell_size is not None and req.tenants is None:
-        raise BadInput("--cell-size sizes the synthetic cells of --tenants N: give --tenants too")
     console = console or report_console()
     document, console = (console, report_console(stderr=True)) if req.markdown else (None, console)
     project = find_project_dir(req.project_dir)
@@ -119,14 +116,7 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
 
         scratch = tempfile.TemporaryDirectory(prefix="meridian-zone-plans-")
         plans_dir = Path(scratch.name)
-    held: dict[Path, dict[str, Any]] = {}
-    if req.tenants is not None:
-        from meridian.scale import zone_tenants
-
-        scale = zone_tenants(project, req.zone, {s: p.cfg for s, p in prepared.items()}, req.tenants, req.cell_size)
-        held = scale.documents
-        with holding(held):  # the zone as N tenants: every stack validated again, across the zone
-            prepared = zone_stacks(project, req.zone)
+    prepared, held = scaled_zone(project, req.zone, prepared, req.tenants, req.cell_size)
     cells = [s for s in prepared if s != req.zone]
     regions = tuple(ZONE_REGIONS.get(prepared[req.zone].cfg.zone, ()))
     if req.bare:
@@ -180,6 +170,8 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         _tenant_prefix(),
     )
     problems += _outputs_outside(req.zone, platform.wire_outputs, regions) if cells else []
+    pair_notes, pair_problems = pair_costs(platform, {c: previews[c] for c in cells}, {c: prepared[c].cfg for c in cells})
+    problems += pair_problems
     unverifiable = [p for p in problems if p.startswith(UNVERIFIABLE)]
     problems = [p for p in problems if not p.startswith(UNVERIFIABLE)]
     if document is not None:
@@ -190,6 +182,8 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
             scratch.cleanup()
     else:
         print_zone(req.zone, ordered, problems, seconds, console)
+        for note in pair_notes:
+            console.print(note, highlight=False)
     for finding in unverifiable:
         console.print(f"[yellow]zone check:[/] {escape(finding)}")
     if req.json_dir is not None:
@@ -199,6 +193,7 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
             platform_s=round(platform_s, 3),
             zone_unverifiable=unverifiable,
             workers=workers,
+            pairs=[{"pair": c.pair, "cells": list(c.cells), "monthly_usd": round(c.monthly_usd, 2)} for c in platform.pair_costs],
             tenants=sum(p.tenants for p in ordered),
             peak_rss_mib={"zone": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
         )
@@ -206,6 +201,52 @@ def run_zone_preview(req: ZoneRequest, console: Console | None = None) -> int:
         console.print(f"plans and zone index written to {req.json_dir}")
     failed = problems or any(p.violations("mandatory") or p.cost_problems for p in ordered)
     return EXIT_GATE if failed else EXIT_OK
+
+
+def pair_costs(platform: StackPreview, cells: dict[str, StackPreview], cfgs: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Each tenant cluster pair's cost (the platform's resources) allocated to the tenants of the cells on
+    it (costmodel.allocate_pairs): a line per pair, and a cost gate for each tenant whose own stack's
+    estimate plus its pair share is over its budget (what neither stack's estimate sees alone)."""
+    from meridian.costmodel import allocate_pairs
+
+    shares = allocate_pairs(platform.pair_costs, cfgs)
+    notes = [
+        f"tenant cluster pair {c.pair}: ${c.monthly_usd:,.2f}/month (the platform's), allocated to the "
+        f"{sum(s.pair == c.pair for s in shares)} tenants of {', '.join(c.cells) or 'no cell'}"
+        for c in platform.pair_costs
+    ]
+    estimates = {(cell, t.tenant): t for cell, preview in cells.items() for t in preview.tenant_costs}
+    problems = []
+    for share in shares:
+        own = estimates[(share.cell, share.tenant)]
+        if own.total_usd + share.usd > own.budget_usd + 1e-9:
+            problems.append(
+                f"cost gate: tenant {share.tenant} (cell {share.cell}): estimate ${own.total_usd + share.usd:,.2f}/month "
+                f"(its stack's ${own.total_usd:,.2f} + ${share.usd:,.2f} of pair {share.pair}'s clusters) is over its "
+                f"budget ${own.budget_usd:,.2f}" + (f" ({own.budget_key})" if own.budget_key else "")
+            )
+    return notes, problems
+
+
+def scaled_zone(
+    project: Path, zone: str, prepared: dict[str, Prepared], tenants: int | None, cell_size: int | None
+) -> tuple[dict[str, Prepared], dict[Path, dict[str, Any]]]:
+    """`--zone Z --tenants N [--cell-size S]`, as preview and preflight both take it: the zone filled to N
+    tenants with synthetic cells held in memory (meridian.scale), every stack of `prepared` validated again
+    with them, and the held stack files each worker must see. Without --tenants: `prepared` as it is."""
+    from meridian.scale import zone_tenants
+    from stackconfig.memory import holding
+
+    if cell_size is not None and tenants is None:
+        raise BadInput("--cell-size sizes the synthetic cells of --tenants N: give --tenants too")
+    if tenants is None:
+        return prepared, {}
+    held = zone_tenants(
+        project, zone, {s: p.cfg for s, p in prepared.items() if s == zone or p.cfg.platform == zone}, tenants, cell_size
+    ).documents
+    with holding(held):  # the zone as N tenants: every stack validated again, across the zone
+        others = {s: p for s, p in prepared.items() if s != zone and p.cfg.platform != zone}
+        return {**zone_stacks(project, zone), **others}, held
 
 
 def preview_in_workers(

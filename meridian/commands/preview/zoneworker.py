@@ -45,6 +45,8 @@ class StackPreview:
     timings: dict[str, Any] | None = None  # the pack's (with --timings)
     cpu_s: float = 0.0  # the worker's CPU and its analyzers'
     plan_file: Path | None = None  # where the worker wrote the plan (--json): read it from there, one stack at a time
+    pair_costs: list[Any] = field(default_factory=list)  # a platform's tenant cluster pairs' costs (costmodel.PairCost)
+    tenant_costs: list[Any] = field(default_factory=list)  # each tenant's estimate in this stack (costmodel.TenantCost)
 
     def violations(self, level: str) -> int:
         return self.mandatory if level == "mandatory" else self.advisory
@@ -121,6 +123,7 @@ def preview_stack(
         timings=policy_doc.get("timings"),
     )
     preview.plan_file = json_path
+    preview.pair_costs, preview.tenant_costs = list(staged.cost.pairs), list(staged.cost.tenants)
     preview.in_platform = sum(IN_PLATFORM_MARK in v.get("message", "") for v in policy_doc["violations"])
     if not cfg.is_cell:
         from meridian.engine.policy.wire import Subject
