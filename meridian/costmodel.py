@@ -165,7 +165,7 @@ def options_not_in_plan(prices: dict[str, Any] | None = None) -> list[Option]:
 
 
 # A Cluster component's name: `<stack>-<region>-eks` for the platform's own, `-eks-<k>` for pair k's
-# (components.naming.cluster_name; tests/test_pair_cost.py ties the two)
+# (components.naming.cluster_name; tests/test_pair_nodes_cost.py ties the two)
 _CLUSTER_TYPE = "meridian:cluster:Cluster"
 _PAIR_CLUSTER = re.compile(r"-eks-(\d+)$")
 

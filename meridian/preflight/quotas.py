@@ -291,7 +291,8 @@ QUOTAS: tuple[Quota, ...] = (
     ),
     Quota("Gateway VPC endpoints", "region", 20, "L-1B52E74A", PRIVATELINK, None, _endpoints("Gateway", "region"), service="vpc"),
     Quota("EKS clusters", "region", 100, None, EKS, None, _types("aws:eks/cluster:Cluster")),
-    # vCPUs, not instances; Service Quotas' default for a new account is 5, and an account's applied value varies:
+    # vCPUs, not instances; Service Quotas' default for a new account is 5 (the AWS CLI reference's example of
+    # `service-quotas get-aws-default-service-quota --service-code ec2 --quota-code L-1216C47A`), and an account's applied value varies:
     # declare yours in meridian:quotas.raised (adjustable; no published maximum)
     Quota(
         "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances (vCPUs)",
