@@ -61,6 +61,9 @@ def on_pool(action: str):
     return tenant_statement(lambda resources: {"Effect": "Allow", "Action": action, "Resource": pool(resources)})
 
 
+CLUSTER_TAG = "aws:RequestTag/eks-cluster-arn"  # the pin components.policydocs.pod_identity_trust writes
+
+
 def tenant_trust(edit, role: str = TENANT_ROLE):
     """Edit the pods.eks statement's condition of a role's trust policy."""
 
@@ -274,18 +277,47 @@ ATTACKS = [
     ),
     (
         "T03 the tenant role's trust admits any cluster of the account",
-        tenant_trust(lambda c: c.update(ArnEquals={}, ArnLike={"aws:SourceArn": f"arn:aws:eks:*:{ACCOUNT}:cluster/*"})),
+        tenant_trust(
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c.update(StringLike={CLUSTER_TAG: f"arn:aws:eks:*:{ACCOUNT}:cluster/*"}),
+            )
+        ),
         ISOLATED,
     ),
-    ("T08 the tenant role's trust pinned to the account only", tenant_trust(lambda c: c.pop("ArnEquals")), ISOLATED),
+    (
+        "T03 the tenant role's trust admits any cluster of the account (by aws:SourceArn)",
+        tenant_trust(
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c.update(ArnLike={"aws:SourceArn": f"arn:aws:eks:*:{ACCOUNT}:cluster/*"}),
+            )
+        ),
+        ISOLATED,
+    ),
+    (
+        "T08 the tenant role's trust pinned to the account only",
+        tenant_trust(lambda c: c["StringEquals"].pop(CLUSTER_TAG)),
+        ISOLATED,
+    ),
     (
         "T08 the tenant role's trust pinned to a cluster the stack does not define",
-        tenant_trust(lambda c: c.update(ArnEquals={"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/sandbox"})),
+        tenant_trust(lambda c: c["StringEquals"].update({CLUSTER_TAG: f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/sandbox"})),
+        ISOLATED,
+    ),
+    (
+        "T08 the tenant role's trust pinned by aws:SourceArn to a cluster the stack does not define",
+        tenant_trust(
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c.update(ArnEquals={"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/sandbox"}),
+            )
+        ),
         ISOLATED,
     ),
     (
         "T08 the broker's trust pinned to the account only",
-        tenant_trust(lambda c: c.pop("ArnEquals"), role="us-us-east-1-tenant-identity-broker"),
+        tenant_trust(lambda c: c["StringEquals"].pop(CLUSTER_TAG), role="us-us-east-1-tenant-identity-broker"),
         ISOLATED,
     ),
     ("K04p escalate/bind on roles for the platform API", bound("escalator", rules=ESCALATE), DATA),
@@ -437,11 +469,20 @@ TWINS = [
     ),
     ("the tenant role re-encrypts under its own key", own_keys_plus("kms:ReEncrypt*")),
     (
-        "the tenant role's trust pinned by StringEquals to its own cluster",
+        "the tenant role's trust pinned by StringEquals aws:SourceArn (the earlier form) to its own cluster",
         tenant_trust(
-            lambda c: c.update(
-                ArnEquals={},
-                StringEquals={**c["StringEquals"], "aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/us-us-east-1-eks"},
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c["StringEquals"].update({"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/us-us-east-1-eks"}),
+            )
+        ),
+    ),
+    (
+        "the tenant role's trust pinned by ArnEquals aws:SourceArn (the earlier form) to its own cluster",
+        tenant_trust(
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c.update(ArnEquals={"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/us-us-east-1-eks"}),
             )
         ),
     ),
