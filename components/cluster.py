@@ -23,6 +23,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.keys import customer_key
+from components.naming import stable_hash
 from components.policydocs import assume_role_policy, managed_policy_arn
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -144,6 +145,16 @@ def cluster_provider(
     )
     mutable = {"enable_secret_mutable": True} if secrets_mutable else {}  # absent otherwise: the platform's as before
     return k8s.Provider(name, kubeconfig=kubeconfig_json, enable_server_side_apply=True, **mutable, opts=opts)
+
+
+def access_key(kind: str, principal_arn: str) -> str:
+    """An access entry's name part for a principal: `<kind>-<8 hex of its ARN>`, the same wherever the
+    principal is listed."""
+    return f"{kind}-{stable_hash(principal_arn, n=8)}"
+
+
+def _named(old_name: str | None) -> list[pulumi.Alias] | None:
+    return [pulumi.Alias(name=old_name)] if old_name else None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -320,15 +331,21 @@ class Cluster(pulumi.ComponentResource):
         # Managed node groups use the EKS-created cluster security group.
         self.node_security_group_id = self.eks.vpc_config.cluster_security_group_id
         self.oidc_provider_arn = oidc.arn
+        # Access entries are named by their principal, not by list position: EKS allows one entry per principal
+        # and cluster, and a renamed entry is created before the old one is deleted, so reordering the role lists
+        # must leave every principal's entry where it is. The names these had by position are aliases: a stack
+        # brought up before keeps its entries (renamed in state, nothing replaced), as long as the lists keep the
+        # order they had at its last `up` until then.
         admin_grants = []
         for i, principal in enumerate(dict.fromkeys([args.deploy_role_arn, *args.operator_role_arns])):
-            role = "deploy" if i == 0 else f"operator-{i - 1}"
+            role = "deploy" if i == 0 else access_key("operator", principal)
+            was = None if i == 0 else f"{name}-access-operator-{i - 1}"
             entry = aws.eks.AccessEntry(
                 f"{name}-access-{role}",
                 cluster_name=self.eks.name,
                 principal_arn=principal,
                 type="STANDARD",
-                opts=pulumi.ResourceOptions(parent=self.eks),
+                opts=pulumi.ResourceOptions(parent=self.eks, aliases=_named(was)),
             )
             admin_grants.append(
                 aws.eks.AccessPolicyAssociation(
@@ -337,14 +354,12 @@ class Cluster(pulumi.ComponentResource):
                     principal_arn=principal,
                     policy_arn=CLUSTER_ADMIN_POLICY,
                     access_scope={"type": "cluster"},
-                    opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
+                    opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry], aliases=_named(was and f"{was}-admin")),
                 )
             )
         # One access entry per principal and cluster (EKS refuses a second): an admin needs no view grant.
         admins = (args.deploy_role_arn, *args.operator_role_arns)
-        # pull-request viewers first: the shipped config listed the preview role first, so its entry keeps its
-        # name (viewer-0) and only its policy association changes (an entry renamed for the same principal would
-        # be created before the old one is deleted, which EKS refuses)
+        # pull-request viewers first, as when entries were named by position (the aliases below follow that order)
         viewers = [(arn, NO_SECRETS_VIEW_POLICY) for arn in dict.fromkeys(args.pr_viewer_role_arns) if arn not in admins]
         viewers += [
             (arn, CLUSTER_VIEW_POLICY)
@@ -352,20 +367,21 @@ class Cluster(pulumi.ComponentResource):
             if arn not in admins and arn not in args.pr_viewer_role_arns
         ]
         for i, (principal, view_policy) in enumerate(viewers):
+            entry_name, was = f"{name}-access-{access_key('viewer', principal)}", f"{name}-access-viewer-{i}"
             entry = aws.eks.AccessEntry(
-                f"{name}-access-viewer-{i}",
+                entry_name,
                 cluster_name=self.eks.name,
                 principal_arn=principal,
                 type="STANDARD",
-                opts=pulumi.ResourceOptions(parent=self.eks),
+                opts=pulumi.ResourceOptions(parent=self.eks, aliases=_named(was)),
             )
             aws.eks.AccessPolicyAssociation(
-                f"{name}-access-viewer-{i}-view",
+                f"{entry_name}-view",
                 cluster_name=self.eks.name,
                 principal_arn=principal,
                 policy_arn=view_policy,
                 access_scope={"type": "cluster"},
-                opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
+                opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry], aliases=_named(f"{was}-view")),
             )
 
         self.certificate_authority_data = self.eks.certificate_authority.data

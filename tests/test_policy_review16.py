@@ -31,6 +31,18 @@ def one(resources, name: str, type_part: str = "") -> dict:
     return next(r for r in resources if r["name"] == name and type_part in r["type"])
 
 
+def viewer(resources, role: str, type_part: str) -> dict:
+    """The us-east-1 cluster's access entry (`accessEntry`) or view grant (`accessPolicyAssociation`) of the
+    viewer role `role/<role>` (entries are named by their principal: components.cluster.access_key)."""
+    return next(
+        r
+        for r in resources
+        if r["name"].startswith("us-us-east-1-eks-access-viewer-")
+        and type_part in r["type"]
+        and r["inputs"]["principalArn"].endswith(f"role/{role}")
+    )
+
+
 def pool(resources) -> str:
     return "arn:aws:s3:::" + one(resources, "us-us-east-1-tenant-pool-data-tls-only", "bucketPolicy")["inputs"]["bucket"]
 
@@ -186,10 +198,10 @@ def namespace_view(principal, policy: str = "AmazonEKSViewPolicy", scope=None):
 
     def mutate(resources):
         arn = principal(resources) if callable(principal) else principal
-        for like_name, name, inputs in (
-            ("us-us-east-1-eks-access-viewer-0", "support", {}),
+        for like_type, name, inputs in (
+            ("accessEntry", "support", {}),
             (
-                "us-us-east-1-eks-access-viewer-0-view",
+                "accessPolicyAssociation",
                 "support-view",
                 {
                     "policyArn": f"arn:aws:eks::aws:cluster-access-policy/{policy}",
@@ -197,7 +209,7 @@ def namespace_view(principal, policy: str = "AmazonEKSViewPolicy", scope=None):
                 },
             ),
         ):
-            like = copy.deepcopy(one(resources, like_name))
+            like = copy.deepcopy(viewer(resources, "meridian-preview", like_type))
             like["name"], like["urn"] = name, like["urn"].rsplit("::", 1)[0] + "::" + name
             like["inputs"].update(principalArn=arn, **inputs)
             resources.append(like)
