@@ -1,7 +1,9 @@
 """Cluster: one region's EKS cluster on the private subnets, IRSA, and a kubernetes Provider for it.
 
 Secrets are envelope-encrypted with the cluster's own KMS key, all control-plane log types go
-to a KMS-encrypted log group, and the IAM OIDC provider serves IRSA for platform add-ons.
+to a KMS-encrypted log group. The region's own cluster has an IAM OIDC provider for IRSA
+(`iam_oidc_provider`); nothing of the program uses IRSA (its pods get credentials through EKS Pod
+Identity), so a tenant cluster pair's clusters have none: the account holds at most 100.
 
 How `pulumi up` reaches the API (the kubernetes provider calls it from the runner) is explicit:
 `public-restricted` opens the public endpoint to the runner's egress CIDRs only; `private-runner`
@@ -62,6 +64,10 @@ class ClusterArgs:
     pr_viewer_role_arns: Sequence[str] = ()
     """Roles that run pull-request code: read access without Secrets."""
     log_retention_days: int = 365
+    iam_oidc_provider: bool = True
+    """An IAM OIDC provider for the cluster's issuer (IRSA). IAM allows 100 per account
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), which three zones'
+    clusters share: only clusters that may run IRSA workloads should take one."""
     node_tags: Mapping[str, str] = field(default_factory=dict)
     """Tags every node instance, its volumes and network interfaces carry (cost allocation): the
     provider's default tags reach the node group, not what its Auto Scaling group launches."""
@@ -164,7 +170,8 @@ class Cluster(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     certificate_authority_data: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
-    oidc_provider_arn: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str] | None
+    """None where `iam_oidc_provider` is off."""
     oidc_issuer: pulumi.Output[str]
     k8s_provider: k8s.Provider
 
@@ -318,11 +325,15 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.oidc_issuer = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
-        oidc = aws.iam.OpenIdConnectProvider(
-            f"{name}-oidc",
-            url=self.oidc_issuer,
-            client_id_lists=["sts.amazonaws.com"],
-            opts=child,
+        oidc = (
+            aws.iam.OpenIdConnectProvider(
+                f"{name}-oidc",
+                url=self.oidc_issuer,
+                client_id_lists=["sts.amazonaws.com"],
+                opts=child,
+            )
+            if args.iam_oidc_provider
+            else None
         )
 
         self.cluster_name = self.eks.name
@@ -330,7 +341,7 @@ class Cluster(pulumi.ComponentResource):
         self.endpoint = self.eks.endpoint
         # Managed node groups use the EKS-created cluster security group.
         self.node_security_group_id = self.eks.vpc_config.cluster_security_group_id
-        self.oidc_provider_arn = oidc.arn
+        self.oidc_provider_arn = oidc.arn if oidc is not None else None
         # Access entries are named by their principal, not by list position: EKS allows one entry per principal
         # and cluster, and a renamed entry is created before the old one is deleted, so reordering the role lists
         # must leave every principal's entry where it is. The names these had by position are aliases: a stack

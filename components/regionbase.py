@@ -70,9 +70,17 @@ def compose_base(
     return RegionBase(role=role, spec=spec, provider=provider, network=net, cluster=eks)
 
 
-def cluster_args(spec: RegionSpec, network: RegionNetwork, cluster: ClusterSettings, node_tags: Mapping[str, str]) -> ClusterArgs:
+def cluster_args(
+    spec: RegionSpec,
+    network: RegionNetwork,
+    cluster: ClusterSettings,
+    node_tags: Mapping[str, str],
+    *,
+    iam_oidc_provider: bool = True,
+) -> ClusterArgs:
     """A cluster of the region on its private subnets, as the stack's cluster settings say: the
-    region's own and each tenant cluster pair's (components.tenantclusters) alike."""
+    region's own and each tenant cluster pair's (components.tenantclusters) alike, but for
+    `iam_oidc_provider` (components.cluster: the pairs' clusters take none)."""
     return ClusterArgs(
         region=spec.region,
         private_subnet_ids=network.private_subnet_ids,
@@ -91,4 +99,5 @@ def cluster_args(spec: RegionSpec, network: RegionNetwork, cluster: ClusterSetti
         viewer_role_arns=cluster.viewer_role_arns,
         pr_viewer_role_arns=cluster.pr_viewer_role_arns,
         node_tags=node_tags,
+        iam_oidc_provider=iam_oidc_provider,
     )

@@ -122,6 +122,15 @@ def test_the_tenant_role_admits_the_pods_of_every_tenant_cluster_of_its_region(p
         assert broker["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-arn"] == pin[0]
 
 
+def test_pair_clusters_have_no_iam_oidc_provider(pair_plans):
+    """Nothing on a pair uses IRSA (tenants and the EBS CSI driver get Pod Identity), and an account holds
+    at most 100 IAM OIDC providers: only the platform's own clusters keep one."""
+    providers = sorted(r["name"] for r in _of(pair_plans["us"], "aws:iam/openIdConnectProvider:OpenIdConnectProvider"))
+    assert providers == [f"us-{region}-eks-oidc" for region in REGIONS]
+    on_pairs = [r for r in pair_plans["us"]["resources"] if r["name"].startswith(tuple(f"us-{g}-eks-1" for g in REGIONS))]
+    assert on_pairs and not any("oidc" in r["name"] or "OpenIdConnect" in r["type"] for r in on_pairs)
+
+
 def test_the_database_admits_the_pair_clusters_nodes(pair_plans):
     groups = {r["name"]: r["inputs"] for r in _of(pair_plans["us"], "aws:ec2/securityGroup:SecurityGroup")}
     for name in ("us-db-us-east-1-sg", "us-db-us-west-2-sg"):
