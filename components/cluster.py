@@ -1,7 +1,9 @@
 """Cluster: one region's EKS cluster on the private subnets, IRSA, and a kubernetes Provider for it.
 
 Secrets are envelope-encrypted with the cluster's own KMS key, all control-plane log types go
-to a KMS-encrypted log group, and the IAM OIDC provider serves IRSA for platform add-ons.
+to a KMS-encrypted log group. The region's own cluster has an IAM OIDC provider for IRSA
+(`iam_oidc_provider`); nothing of the program uses IRSA (its pods get credentials through EKS Pod
+Identity), so a tenant cluster pair's clusters have none: the account holds at most 100.
 
 How `pulumi up` reaches the API (the kubernetes provider calls it from the runner) is explicit:
 `public-restricted` opens the public endpoint to the runner's egress CIDRs only; `private-runner`
@@ -23,6 +25,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.keys import customer_key
+from components.naming import stable_hash
 from components.policydocs import assume_role_policy, managed_policy_arn
 
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -61,6 +64,10 @@ class ClusterArgs:
     pr_viewer_role_arns: Sequence[str] = ()
     """Roles that run pull-request code: read access without Secrets."""
     log_retention_days: int = 365
+    iam_oidc_provider: bool = True
+    """An IAM OIDC provider for the cluster's issuer (IRSA). IAM allows 100 per account
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), which three zones'
+    clusters share: only clusters that may run IRSA workloads should take one."""
     node_tags: Mapping[str, str] = field(default_factory=dict)
     """Tags every node instance, its volumes and network interfaces carry (cost allocation): the
     provider's default tags reach the node group, not what its Auto Scaling group launches."""
@@ -146,6 +153,16 @@ def cluster_provider(
     return k8s.Provider(name, kubeconfig=kubeconfig_json, enable_server_side_apply=True, **mutable, opts=opts)
 
 
+def access_key(kind: str, principal_arn: str) -> str:
+    """An access entry's name part for a principal: `<kind>-<8 hex of its ARN>`, the same wherever the
+    principal is listed."""
+    return f"{kind}-{stable_hash(principal_arn, n=8)}"
+
+
+def _named(old_name: str | None) -> list[pulumi.Alias] | None:
+    return [pulumi.Alias(name=old_name)] if old_name else None
+
+
 class Cluster(pulumi.ComponentResource):
     eks: aws.eks.Cluster
     cluster_name: pulumi.Output[str]
@@ -153,7 +170,8 @@ class Cluster(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     certificate_authority_data: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
-    oidc_provider_arn: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str] | None
+    """None where `iam_oidc_provider` is off."""
     oidc_issuer: pulumi.Output[str]
     k8s_provider: k8s.Provider
 
@@ -308,11 +326,15 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.oidc_issuer = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
-        oidc = aws.iam.OpenIdConnectProvider(
-            f"{name}-oidc",
-            url=self.oidc_issuer,
-            client_id_lists=["sts.amazonaws.com"],
-            opts=child,
+        oidc = (
+            aws.iam.OpenIdConnectProvider(
+                f"{name}-oidc",
+                url=self.oidc_issuer,
+                client_id_lists=["sts.amazonaws.com"],
+                opts=child,
+            )
+            if args.iam_oidc_provider
+            else None
         )
 
         self.cluster_name = self.eks.name
@@ -320,16 +342,22 @@ class Cluster(pulumi.ComponentResource):
         self.endpoint = self.eks.endpoint
         # Managed node groups use the EKS-created cluster security group.
         self.node_security_group_id = self.eks.vpc_config.cluster_security_group_id
-        self.oidc_provider_arn = oidc.arn
+        self.oidc_provider_arn = oidc.arn if oidc is not None else None
+        # Access entries are named by their principal, not by list position: EKS allows one entry per principal
+        # and cluster, and a renamed entry is created before the old one is deleted, so reordering the role lists
+        # must leave every principal's entry where it is. The names these had by position are aliases: a stack
+        # brought up before keeps its entries (renamed in state, nothing replaced), as long as the lists keep the
+        # order they had at its last `up` until then.
         admin_grants = []
         for i, principal in enumerate(dict.fromkeys([args.deploy_role_arn, *args.operator_role_arns])):
-            role = "deploy" if i == 0 else f"operator-{i - 1}"
+            role = "deploy" if i == 0 else access_key("operator", principal)
+            was = None if i == 0 else f"{name}-access-operator-{i - 1}"
             entry = aws.eks.AccessEntry(
                 f"{name}-access-{role}",
                 cluster_name=self.eks.name,
                 principal_arn=principal,
                 type="STANDARD",
-                opts=pulumi.ResourceOptions(parent=self.eks),
+                opts=pulumi.ResourceOptions(parent=self.eks, aliases=_named(was)),
             )
             admin_grants.append(
                 aws.eks.AccessPolicyAssociation(
@@ -338,14 +366,12 @@ class Cluster(pulumi.ComponentResource):
                     principal_arn=principal,
                     policy_arn=CLUSTER_ADMIN_POLICY,
                     access_scope={"type": "cluster"},
-                    opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
+                    opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry], aliases=_named(was and f"{was}-admin")),
                 )
             )
         # One access entry per principal and cluster (EKS refuses a second): an admin needs no view grant.
         admins = (args.deploy_role_arn, *args.operator_role_arns)
-        # pull-request viewers first: the shipped config listed the preview role first, so its entry keeps its
-        # name (viewer-0) and only its policy association changes (an entry renamed for the same principal would
-        # be created before the old one is deleted, which EKS refuses)
+        # pull-request viewers first, as when entries were named by position (the aliases below follow that order)
         viewers = [(arn, NO_SECRETS_VIEW_POLICY) for arn in dict.fromkeys(args.pr_viewer_role_arns) if arn not in admins]
         viewers += [
             (arn, CLUSTER_VIEW_POLICY)
@@ -353,20 +379,21 @@ class Cluster(pulumi.ComponentResource):
             if arn not in admins and arn not in args.pr_viewer_role_arns
         ]
         for i, (principal, view_policy) in enumerate(viewers):
+            entry_name, was = f"{name}-access-{access_key('viewer', principal)}", f"{name}-access-viewer-{i}"
             entry = aws.eks.AccessEntry(
-                f"{name}-access-viewer-{i}",
+                entry_name,
                 cluster_name=self.eks.name,
                 principal_arn=principal,
                 type="STANDARD",
-                opts=pulumi.ResourceOptions(parent=self.eks),
+                opts=pulumi.ResourceOptions(parent=self.eks, aliases=_named(was)),
             )
             aws.eks.AccessPolicyAssociation(
-                f"{name}-access-viewer-{i}-view",
+                f"{entry_name}-view",
                 cluster_name=self.eks.name,
                 principal_arn=principal,
                 policy_arn=view_policy,
                 access_scope={"type": "cluster"},
-                opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry]),
+                opts=pulumi.ResourceOptions(parent=entry, depends_on=[entry], aliases=_named(f"{was}-view")),
             )
 
         self.certificate_authority_data = self.eks.certificate_authority.data

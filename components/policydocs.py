@@ -46,15 +46,24 @@ def managed_policy_arn(name: str) -> str:
     return f"arn:aws:iam::aws:policy/{name}"
 
 
+# The cluster a pod runs in, as EKS Pod Identity names it on every AssumeRole/TagSession it makes: the
+# request tag `eks-cluster-arn` (one of its six session tags). The EKS user guide restricts a Pod Identity
+# role to clusters through these request tags ("Setting Conditions",
+# https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html; the tags:
+# https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html). No AWS page says Pod Identity's
+# request carries `aws:SourceArn`, and an `ArnEquals` on a key the request lacks denies every pod.
+POD_CLUSTER_TAG_KEY = "aws:RequestTag/eks-cluster-arn"
+
+
 def pod_identity_trust(account_id: str, cluster_arn: str | list[str]) -> dict:
     """The trust statement: EKS Pod Identity, for this account and this cluster (or these: any of a
-    list), may assume (and tag) the role."""
+    list, by exact ARN), may assume (and tag) the role."""
     return {
         "Sid": "EksPodIdentity",
         "Effect": "Allow",
         "Principal": {"Service": "pods.eks.amazonaws.com"},
         "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnEquals": {"aws:SourceArn": cluster_arn}},
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id, POD_CLUSTER_TAG_KEY: cluster_arn}},
     }
 
 

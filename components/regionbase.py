@@ -76,10 +76,13 @@ def cluster_args(
     cluster: ClusterSettings,
     node_tags: Mapping[str, str],
     nodes: TenantNodeSettings | None = None,
+    *,
+    iam_oidc_provider: bool = True,
 ) -> ClusterArgs:
     """A cluster of the region on its private subnets, as the stack's cluster settings say: the
     region's own and each tenant cluster pair's (components.tenantclusters) alike, but for the node
-    group, which `nodes` sizes where given (a pair's: `cluster.tenant_nodes`)."""
+    group, which `nodes` sizes where given (a pair's: `cluster.tenant_nodes`), and for
+    `iam_oidc_provider` (components.cluster: the pairs' clusters take none)."""
     return ClusterArgs(
         region=spec.region,
         private_subnet_ids=network.private_subnet_ids,
@@ -98,4 +101,5 @@ def cluster_args(
         viewer_role_arns=cluster.viewer_role_arns,
         pr_viewer_role_arns=cluster.pr_viewer_role_arns,
         node_tags=node_tags,
+        iam_oidc_provider=iam_oidc_provider,
     )

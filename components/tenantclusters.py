@@ -47,7 +47,8 @@ def compose_tenant_pairs(
         for role, base in bases.items():
             eks = Cluster(
                 cluster_name(stack, base.region, k),
-                cluster_args(base.spec, base.network, cluster, node_tags[role], cluster.pair_nodes),
+                # no IAM OIDC provider: nothing on a pair uses IRSA (tenants and the EBS CSI driver use Pod Identity)
+                cluster_args(base.spec, base.network, cluster, node_tags[role], cluster.pair_nodes, iam_oidc_provider=False),
                 opts=pulumi.ResourceOptions(providers={"aws": base.provider}),
             )
             # the cluster holds its tenant namespaces to the pack's Kubernetes rules at runtime, as the region's own

@@ -7,8 +7,9 @@ and attribute-based access: EKS Pod Identity tags every session with the pod's
 `${aws:PrincipalTag/kubernetes-namespace}`: a pod in `t-acme` reaches `tenants/t-acme/*` in the
 pool bucket or in the silo bucket `<silo prefix>t-acme`, and KMS keys tagged `meridian:namespace=t-acme`,
 and nothing of any other tenant, however many tenants there are. Every statement also requires the
-session to come from this region's cluster (or one of its tenant cluster pairs', components.tenantclusters)
-and a tenant namespace (`t-*`).
+session to come from this region's cluster (or one of its tenant cluster pairs', components.tenantclusters:
+by name patterns that admit no other stack's cluster and keep the policy's size constant in the pairs,
+`pair_cluster_patterns`; the trust admits exactly the clusters' ARNs) and a tenant namespace (`t-*`).
 
 No association carries a session policy: pulumi-aws (and EKS) accept `policy` only with
 `disable_session_tags = true`, which would remove the very tags this role tells tenants apart by.
@@ -63,6 +64,7 @@ BROKER_TENANT_TAG = "meridian-tenant"  # set by the broker on a tenant's session
 NAMESPACE_KEY = f"aws:PrincipalTag/{POD_NAMESPACE_TAG}"
 NAMESPACE_TAG = "${" + NAMESPACE_KEY + "}"  # the policy variable
 BROKERED_KEY = f"aws:PrincipalTag/{BROKER_TENANT_TAG}"
+CLUSTER_TAG_KEY = "aws:PrincipalTag/eks-cluster-arn"  # set by EKS Pod Identity: the pod's cluster
 BROKERED_TAG = "${" + BROKERED_KEY + "}"
 SESSION_TAG_KEYS = [BROKER_TENANT_TAG]  # what the broker may (and must) set
 TENANT_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
@@ -81,6 +83,22 @@ def one_or_all(first: str, others: Sequence[str]) -> str | list[str]:
     """A condition value naming `first` alone as a string (as a region of one cluster always has), or
     every one of a list (IAM matches any of them)."""
     return [first, *others] if others else first
+
+
+def pair_cluster_patterns(cluster_arn: str, tenant_cluster_arns: Sequence[str]) -> list[str]:
+    """`StringLike` values admitting the region's own cluster and its tenant pairs' in a size that does not
+    grow with the pairs: the own ARN exactly, and `<own ARN>-?`, `<own ARN>-??`, ... for as many digits as
+    the highest pair has (components.naming.cluster_name: pair k is `<stack>-<region>-eks-<k>`). A name
+    another stack gives a cluster (`<other>-<region>-eks[-<k>]`) never matches: after `<stack>-<region>-eks-`
+    the pattern takes exactly one or two characters, where a cluster of another stack would have to end in
+    `-eks` or `-<its digits>` right there (tests/test_tenant_pair_patterns.py proves it over stack names).
+    The trust (`trust_policy`) keeps exact ARNs: it decides which clusters' pods get a session at all."""
+    suffixes = [arn.removeprefix(f"{cluster_arn}-") for arn in tenant_cluster_arns]
+    for arn, suffix in zip(tenant_cluster_arns, suffixes, strict=True):
+        if arn == suffix or not suffix.isdigit():
+            raise ValueError(f"tenant cluster {arn} is not named `{cluster_arn}-<pair>` (components.naming.cluster_name)")
+    digits = max(map(len, suffixes), default=0)
+    return [cluster_arn, *(f"{cluster_arn}-{'?' * d}" for d in range(1, digits + 1))]
 
 
 def trust_policy(account_id: str, cluster_arn: str, broker_arn: str, tenant_cluster_arns: Sequence[str] = ()) -> str:
@@ -162,7 +180,8 @@ def _data_statements(
     own_prefix = f"{prefix_root}{tenant}/"
     silo_bucket = f"arn:aws:s3:::{silo_bucket_prefix}{tenant}"
     objects = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
-    s3_session = {**session, "StringEquals": {**session["StringEquals"], "s3:ResourceAccount": account_id}}
+    equals = session.get("StringEquals", {})
+    s3_session = {**session, "StringEquals": {**equals, "s3:ResourceAccount": account_id}}
     listing = {**s3_session, "StringLike": {**s3_session.get("StringLike", {}), "s3:prefix": [f"{own_prefix}*"]}}
     return [
         {
@@ -199,7 +218,7 @@ def _data_statements(
             "Effect": "Allow",
             "Action": TENANT_KEY_ACTIONS,
             "Resource": f"arn:aws:kms:{region}:{account_id}:key/*",
-            "Condition": {**session, "StringEquals": {**session["StringEquals"], f"aws:ResourceTag/{TAG_NAMESPACE}": tenant}},
+            "Condition": {**session, "StringEquals": {**equals, f"aws:ResourceTag/{TAG_NAMESPACE}": tenant}},
         },
         # Replicas of pool objects arrive in the other region's pool bucket under that pool's key
         # (one replica key per replication rule, components.dr): reading them back decrypts with it.
@@ -210,7 +229,7 @@ def _data_statements(
             "Resource": pool_key_arn,
             "Condition": {
                 **session,
-                "StringEquals": {**session["StringEquals"], "kms:ViaService": f"s3.{region}.amazonaws.com"},
+                "StringEquals": {**equals, "kms:ViaService": f"s3.{region}.amazonaws.com"},
                 "StringLike": {
                     **session.get("StringLike", {}),
                     REPLICA_CONTEXT_KEY: replica_contexts(pool_bucket_arn, own_prefix),
@@ -254,12 +273,16 @@ def abac_policy(
         silo_bucket_prefix=silo_bucket_prefix,
         prefix_root=prefix_root,
     )
-    pod = {
-        "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": one_or_all(cluster_arn, tenant_cluster_arns)},
-        "StringLike": {NAMESPACE_KEY: f"{TENANT_NAMESPACE_PREFIX}*"},
-    }
+    # the region's own cluster by exact ARN; with tenant cluster pairs, name patterns of a constant size
+    # (the trust admits only the pairs' exact ARNs), so the policy stays within IAM's 10,240 for any pair count
+    pod: dict = (
+        {"StringLike": {CLUSTER_TAG_KEY: pair_cluster_patterns(cluster_arn, tenant_cluster_arns)}}
+        if tenant_cluster_arns
+        else {"StringEquals": {CLUSTER_TAG_KEY: cluster_arn}}
+    )
+    pod["StringLike"] = {**pod.get("StringLike", {}), NAMESPACE_KEY: f"{TENANT_NAMESPACE_PREFIX}*"}
     brokered = {
-        "StringEquals": {"aws:PrincipalTag/eks-cluster-arn": cluster_arn, NAMESPACE_KEY: service_namespace},
+        "StringEquals": {CLUSTER_TAG_KEY: cluster_arn, NAMESPACE_KEY: service_namespace},
         "StringLike": {BROKERED_KEY: f"{TENANT_NAMESPACE_PREFIX}*"},
     }
     return json.dumps(

@@ -82,7 +82,8 @@ def _type(annotation: Any) -> tuple[str, list[str]]:
         return f"{name} or null", inner_allowed + allowed
     if origin is tuple:
         name, inner_allowed = _type(args[0])
-        return f"list of {name}", [f"each {a}" for a in inner_allowed] + allowed
+        # a list of lists: its items' own `each ...` already says it (not "each each")
+        return f"list of {name}", [a if a.startswith("each ") else f"each {a}" for a in inner_allowed] + allowed
     if origin is dict:
         return f"mapping of name to {_type(args[1])[0]}", allowed
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

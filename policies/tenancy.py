@@ -580,6 +580,7 @@ def _trust_problems(stack: Stack, role: Any, tenant: str, namespaces: _Namespace
 
 
 _PIN_OPERATORS = ("arnequals", "stringequals", "arnlike", "stringlike")  # the -like ones only without a wildcard
+_CLUSTER_PIN_KEYS = ("aws:requesttag/eks-cluster-arn", "aws:sourcearn")  # see _cluster_pin_problems
 
 
 def _partition(region: str) -> str:
@@ -601,9 +602,12 @@ def _stack_clusters(stack: Stack) -> set[str]:
 
 
 def _cluster_pin_problems(stack: Stack, role: Any, what: str) -> list[Any]:
-    """EKS Pod Identity assumes a role for a pod of any cluster of any account the trust admits; only
-    `aws:SourceArn` (the cluster the pod runs in: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html)
-    limits it to the stack's own clusters. `aws:SourceAccount` alone admits every cluster of the account (a sandbox
+    """EKS Pod Identity assumes a role for a pod of any cluster of any account the trust admits; only a pin on
+    the cluster limits it to the stack's own clusters: the request tag `aws:RequestTag/eks-cluster-arn`, which
+    Pod Identity sets to the cluster the pod runs in (the EKS user guide's documented trust condition:
+    https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html, "Setting Conditions"), or `aws:SourceArn`
+    (no AWS page says Pod Identity sends it; where it does not, the statement admits no pod at all, so it still
+    admits none of another cluster). `aws:SourceAccount` alone admits every cluster of the account (a sandbox
     one too), whose pods set their own namespace tag."""
     try:
         trust = [st for st in read_statements(_Path(role.props, "assumeRolePolicy")) if st.allow]
@@ -614,16 +618,16 @@ def _cluster_pin_problems(stack: Stack, role: Any, what: str) -> list[Any]:
     for st in trust:
         if "pods.eks.amazonaws.com" not in principals(st, "Service"):
             continue
-        pins = [vals for op, key, vals in st.conditions if str(key).lower() == "aws:sourcearn" and op.lower() in _PIN_OPERATORS]
+        pins = [vals for op, key, vals in st.conditions if str(key).lower() in _CLUSTER_PIN_KEYS and op.lower() in _PIN_OPERATORS]
         if any(v is UNKNOWN for vals in pins for v in vals):
-            out.append(Unverifiable.at("assumeRolePolicy.Statement.Condition", "aws:SourceArn"))
+            out.append(Unverifiable.at("assumeRolePolicy.Statement.Condition", "aws:RequestTag/eks-cluster-arn"))
             continue
         held = [vals for vals in pins if vals and all(str(v) in clusters for v in vals)]
         if not held:
             named = ", ".join(str(v) for vals in pins for v in vals) or "none"
             out.append(
                 f"{what} must pin EKS Pod Identity to the clusters the stack defines, by their full ARN ({', '.join(sorted(clusters)) or 'none'}) "
-                f"by `ArnEquals` `aws:SourceArn` = the cluster's ARN ({st.label} names {named}): otherwise a pod of any "
+                f"by `StringEquals` `aws:RequestTag/eks-cluster-arn` = the cluster's ARN ({st.label} names {named}): otherwise a pod of any "
                 "cluster the trust admits holds it with the namespace tag that cluster sets"
             )
     return out
@@ -1154,7 +1158,7 @@ tenant_role_isolated = stack_policy(
     "built from the tenant's own key, only KMS actions that use a key (encrypt, decrypt, data keys, describe; never its policy, tags, "
     "aliases or state: `kms:*` is expanded over every KMS action), with `kms:CreateGrant` only under `kms:GrantIsForAWSResource: true` (else the tenant can hand its key "
     "to any account at runtime); that a tenant role's trust admits only web identities of its own namespace, and EKS Pod Identity "
-    "only from a cluster the stack defines (`ArnEquals`/`StringEquals` `aws:SourceArn` = its full ARN: partition, the region of its provider, the providers' pinned account, its name; `aws:SourceAccount` alone admits every "
+    "only from a cluster the stack defines (`StringEquals` `aws:RequestTag/eks-cluster-arn`, the tag Pod Identity sets, or `aws:SourceArn` = its full ARN: partition, the region of its provider, the providers' pinned account, its name; `aws:SourceAccount` alone admits every "
     "cluster of the account); and that an untagged role "
     "a workload can assume reaches tenant prefixes or keys only as a pod-identity role whose every such reach goes through the "
     "`kubernetes-namespace` session tag or a broker's `meridian-tenant` tag (a whole path segment, or a KMS `aws:ResourceTag` "
@@ -1216,7 +1220,10 @@ tenant_role_isolated = stack_policy(
     limits="The `kubernetes-namespace` session tag is trusted only because the role admits no principal but pods.eks.amazonaws.com (EKS sets "
     "it from the pod's namespace and no caller can choose it through sts:TagSession) and brokers of the stack that no tenant can reach: "
     "a broker chooses the tenant by design (the service serves every tenant, naming it in `meridian-tenant`, a key only those brokers may set), "
-    "so its own holders are trusted. The rule assumes that tenants cannot create "
+    "so its own holders are trusted. Which clusters' pods hold the role is the trust's pin (`aws:RequestTag/eks-cluster-arn`, which "
+    "Pod Identity sets on its AssumeRole per the EKS user guide, or `aws:SourceArn`, which no AWS page says it sends: a trust pinned "
+    "by it alone admits the stack's clusters' pods or none); the role's own `aws:PrincipalTag/eks-cluster-arn` conditions (patterns "
+    "for tenant cluster pairs) are not what the rule credits. The rule assumes that tenants cannot create "
     "namespaces, service accounts or pod identity associations (RBAC, outside the stack), that the OIDC provider is the stack's own "
     "cluster's, and that only this stack labels tenant namespaces. It does not read AWS managed policies or policies outside the "
     "stack, so it refuses them rather than trust them. Permission boundaries, SCPs and bucket / key policies that restrict access "

@@ -34,6 +34,13 @@ DEFAULT_CELL_SIZE = 1000
 # EKS: "up to 5,000 EKS Pod Identity associations per cluster", not adjustable in Service Quotas
 # (https://docs.aws.amazon.com/eks/latest/userguide/pod-identities.html, .../service-quotas.html).
 POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER = 5000
+# Tenant cluster pairs a zone may have: each region's tenant role trusts its clusters by exact ARN
+# (components.tenantidentity.trust_policy), and IAM holds a trust policy to 2,048 characters by default
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html). 13 pairs fit for the longest
+# stack name and region the config allows, and 14 do not (rendered: tests/test_tenant_pair_patterns.py); the
+# role's inline policy stays the same size for any count of pairs.
+CLUSTER_PAIRS_MAX = 13
+TRUST_POLICY_CHARS = 2048
 # A quota's ceiling: far past any tenant, and it bounds the digits a tenant file entry may take.
 QUOTA_MAX = 1_000_000_000
 Percent = Annotated[int, Field(ge=1, le=100)]
@@ -521,7 +528,8 @@ class CellSettings(_Model):
         "each lists the cells (of `names`) whose tenants run on that pair, an EKS cluster in each region of the zone "
         "the platform builds. A cell listed in no pair, and the platform's inline tenants, are on pair 0. EKS allows "
         "5,000 Pod Identity associations per cluster (one per tenant): a zone past that needs pairs "
-        '(docs/operations.md, "Tenant cluster pairs")',
+        f"(at most {CLUSTER_PAIRS_MAX}: the tenant roles' trust policies name each cluster; "
+        'docs/operations.md, "Tenant cluster pairs")',
     )
 
     def pair_of(self, cell: str) -> int:

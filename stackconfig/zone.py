@@ -22,7 +22,7 @@ import yaml
 
 from stackconfig import memory
 from stackconfig.errors import Problem
-from stackconfig.models import NAMESPACE, POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER
+from stackconfig.models import CLUSTER_PAIRS_MAX, NAMESPACE, POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER
 
 # What the platform associates on each cluster besides its tenants. On its own clusters (pair 0): the
 # service's broker (components.tenantidentity), the AWS Load Balancer Controller (components.lbcontroller)
@@ -207,6 +207,12 @@ def _pair_problems(
         if tenants + own <= quota:
             continue
         which = "pair 0 (the platform's own clusters)" if k == 0 else f"pair {k}"
+        more = (
+            "or add a pair: append a list of cells to cells.cluster_pairs in the platform's file"
+            if len(pairs) < CLUSTER_PAIRS_MAX
+            else f"or, as the zone has the {CLUSTER_PAIRS_MAX} pairs it may have (the tenant roles' trust policies name "
+            "every cluster), serve the rest from a platform stack of their own"
+        )
         parts = ", ".join(f"{s.stack} {len(s.tenant_ids):,}" for s in on_pair)
         key = f"{PAIRS_KEY}[{k - 1}]" if stack == platform and k else TENANTS_KEY
         out.append(
@@ -217,8 +223,7 @@ def _pair_problems(
                 f"each cluster of the pair, which with the platform's own {own} there is {tenants + own:,} per cluster, "
                 f"over quotas.pod_identity_associations_per_cluster {quota:,} (EKS allows {POD_IDENTITY_ASSOCIATIONS_PER_CLUSTER:,}, "
                 f"a fixed limit Service Quotas cannot raise: {POD_IDENTITY_LIMITS_URL}). Place cells on a pair with room, "
-                "or add a pair: append a list of cells to cells.cluster_pairs in the platform's file "
-                '(docs/operations.md, "Tenant cluster pairs")',
+                f'{more} (docs/operations.md, "Tenant cluster pairs")',
             )
         )
     return out

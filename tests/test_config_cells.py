@@ -247,6 +247,33 @@ def test_each_tenant_cluster_pair_holds_what_the_configured_quota_allows(zone):
     load_stack(zone, CELL)  # on pair 0: not its problem
 
 
+def test_a_zone_has_at_most_its_ceiling_of_pairs_and_a_full_zone_is_not_told_to_add_one(zone):
+    """stackconfig.CLUSTER_PAIRS_MAX (the trust policy's ceiling, tests/test_tenant_pair_patterns.py): one pair
+    more is refused naming the key; at the ceiling, a pair over its quota is told to place cells elsewhere or
+    to serve them from another platform stack, never to add a pair the config would refuse."""
+    from stackconfig.models import CLUSTER_PAIRS_MAX
+    from stackconfig.zone import PLATFORM_POD_IDENTITY_ASSOCIATIONS
+
+    inline = len(load_stack(zone, "us").tenants)
+    _pairs(zone, *([[]] * (CLUSTER_PAIRS_MAX + 1)), names=(CELL,))
+    (problem,) = [p for p in _problems(zone, "us") if "cluster_pairs" in p]
+    assert problem.startswith(
+        f"Pulumi.us.yaml: meridian:cells.cluster_pairs: lists {CLUSTER_PAIRS_MAX + 1} pairs, over the {CLUSTER_PAIRS_MAX} "
+        "a zone may have: each region's tenant role trusts every cluster of the zone by ARN"
+    ), problem
+    res = run_meridian("cost", "--stack", "us", "--project-dir", str(zone))
+    assert res.code == 2 and "meridian:cells.cluster_pairs" in res.out + res.err, res
+
+    names = (CELL, "us-cell-002")
+    _write_cell(zone, "us-cell-002", tenants=[_tenant("second", budget=1)])
+    quota = inline + PLATFORM_POD_IDENTITY_ASSOCIATIONS + 1  # pair 0 one over: the inline tenants, CELL's and us-cell-002's
+    for count, advice in ((CLUSTER_PAIRS_MAX - 1, "or add a pair"), (CLUSTER_PAIRS_MAX, "a platform stack of their own")):
+        _pairs(zone, *([[]] * count), names=names, quota=quota)
+        (problem,) = [p for p in _problems(zone, "us") if "Pod Identity" in p]
+        assert advice in problem, problem
+        assert ("add a pair" in problem) == (count < CLUSTER_PAIRS_MAX), problem
+
+
 def test_a_cell_in_another_region(zone):
     _write_cell(zone, region="us-west-2")
     assert _problems(zone, CELL) == [

@@ -31,6 +31,18 @@ def one(resources, name: str, type_part: str = "") -> dict:
     return next(r for r in resources if r["name"] == name and type_part in r["type"])
 
 
+def viewer(resources, role: str, type_part: str) -> dict:
+    """The us-east-1 cluster's access entry (`accessEntry`) or view grant (`accessPolicyAssociation`) of the
+    viewer role `role/<role>` (entries are named by their principal: components.cluster.access_key)."""
+    return next(
+        r
+        for r in resources
+        if r["name"].startswith("us-us-east-1-eks-access-viewer-")
+        and type_part in r["type"]
+        and r["inputs"]["principalArn"].endswith(f"role/{role}")
+    )
+
+
 def pool(resources) -> str:
     return "arn:aws:s3:::" + one(resources, "us-us-east-1-tenant-pool-data-tls-only", "bucketPolicy")["inputs"]["bucket"]
 
@@ -59,6 +71,9 @@ def own_keys_plus(action: str):
 
 def on_pool(action: str):
     return tenant_statement(lambda resources: {"Effect": "Allow", "Action": action, "Resource": pool(resources)})
+
+
+CLUSTER_TAG = "aws:RequestTag/eks-cluster-arn"  # the pin components.policydocs.pod_identity_trust writes
 
 
 def tenant_trust(edit, role: str = TENANT_ROLE):
@@ -183,10 +198,10 @@ def namespace_view(principal, policy: str = "AmazonEKSViewPolicy", scope=None):
 
     def mutate(resources):
         arn = principal(resources) if callable(principal) else principal
-        for like_name, name, inputs in (
-            ("us-us-east-1-eks-access-viewer-0", "support", {}),
+        for like_type, name, inputs in (
+            ("accessEntry", "support", {}),
             (
-                "us-us-east-1-eks-access-viewer-0-view",
+                "accessPolicyAssociation",
                 "support-view",
                 {
                     "policyArn": f"arn:aws:eks::aws:cluster-access-policy/{policy}",
@@ -194,7 +209,7 @@ def namespace_view(principal, policy: str = "AmazonEKSViewPolicy", scope=None):
                 },
             ),
         ):
-            like = copy.deepcopy(one(resources, like_name))
+            like = copy.deepcopy(viewer(resources, "meridian-preview", like_type))
             like["name"], like["urn"] = name, like["urn"].rsplit("::", 1)[0] + "::" + name
             like["inputs"].update(principalArn=arn, **inputs)
             resources.append(like)
@@ -274,18 +289,47 @@ ATTACKS = [
     ),
     (
         "T03 the tenant role's trust admits any cluster of the account",
-        tenant_trust(lambda c: c.update(ArnEquals={}, ArnLike={"aws:SourceArn": f"arn:aws:eks:*:{ACCOUNT}:cluster/*"})),
+        tenant_trust(
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c.update(StringLike={CLUSTER_TAG: f"arn:aws:eks:*:{ACCOUNT}:cluster/*"}),
+            )
+        ),
         ISOLATED,
     ),
-    ("T08 the tenant role's trust pinned to the account only", tenant_trust(lambda c: c.pop("ArnEquals")), ISOLATED),
+    (
+        "T03 the tenant role's trust admits any cluster of the account (by aws:SourceArn)",
+        tenant_trust(
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c.update(ArnLike={"aws:SourceArn": f"arn:aws:eks:*:{ACCOUNT}:cluster/*"}),
+            )
+        ),
+        ISOLATED,
+    ),
+    (
+        "T08 the tenant role's trust pinned to the account only",
+        tenant_trust(lambda c: c["StringEquals"].pop(CLUSTER_TAG)),
+        ISOLATED,
+    ),
     (
         "T08 the tenant role's trust pinned to a cluster the stack does not define",
-        tenant_trust(lambda c: c.update(ArnEquals={"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/sandbox"})),
+        tenant_trust(lambda c: c["StringEquals"].update({CLUSTER_TAG: f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/sandbox"})),
+        ISOLATED,
+    ),
+    (
+        "T08 the tenant role's trust pinned by aws:SourceArn to a cluster the stack does not define",
+        tenant_trust(
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c.update(ArnEquals={"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/sandbox"}),
+            )
+        ),
         ISOLATED,
     ),
     (
         "T08 the broker's trust pinned to the account only",
-        tenant_trust(lambda c: c.pop("ArnEquals"), role="us-us-east-1-tenant-identity-broker"),
+        tenant_trust(lambda c: c["StringEquals"].pop(CLUSTER_TAG), role="us-us-east-1-tenant-identity-broker"),
         ISOLATED,
     ),
     ("K04p escalate/bind on roles for the platform API", bound("escalator", rules=ESCALATE), DATA),
@@ -437,11 +481,20 @@ TWINS = [
     ),
     ("the tenant role re-encrypts under its own key", own_keys_plus("kms:ReEncrypt*")),
     (
-        "the tenant role's trust pinned by StringEquals to its own cluster",
+        "the tenant role's trust pinned by StringEquals aws:SourceArn (the earlier form) to its own cluster",
         tenant_trust(
-            lambda c: c.update(
-                ArnEquals={},
-                StringEquals={**c["StringEquals"], "aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/us-us-east-1-eks"},
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c["StringEquals"].update({"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/us-us-east-1-eks"}),
+            )
+        ),
+    ),
+    (
+        "the tenant role's trust pinned by ArnEquals aws:SourceArn (the earlier form) to its own cluster",
+        tenant_trust(
+            lambda c: (
+                c["StringEquals"].pop(CLUSTER_TAG),
+                c.update(ArnEquals={"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/us-us-east-1-eks"}),
             )
         ),
     ),

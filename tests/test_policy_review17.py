@@ -14,6 +14,7 @@ import pytest
 from .test_policy_review16 import (  # noqa: F401 (cell_judge: the cell's plan, a module fixture)
     ACCOUNT,
     CELL,
+    CLUSTER_TAG,
     DATA,
     ISOLATED,
     NS,
@@ -37,9 +38,9 @@ ACME_KEY = "us-us-east-1-t-acme-key"
 
 def pinned(arns, drop_account: bool = False):
     def edit(condition):
-        condition["ArnEquals"] = {"aws:SourceArn": arns}
+        condition["StringEquals"][CLUSTER_TAG] = arns
         if drop_account:
-            condition.pop("StringEquals", None)
+            condition["StringEquals"].pop("aws:SourceAccount")
 
     return tenant_trust(edit)
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from .helpers import assert_mandatory
-from .test_policy_review16 import ACCOUNT, one
+from .test_policy_review16 import ACCOUNT, one, viewer
 
 pytestmark = pytest.mark.slow  # the plan comes from the previews fixture
 
@@ -308,8 +308,7 @@ def test_pr_preview_role_keeps_no_secrets_view(judge):
     """The shipped preview role (`cluster.pr_viewer_role_arns`) holds AmazonEKSViewPolicy; AdminView (every Secret) is refused."""
 
     def admin_view(resources):
-        association = one(resources, "us-us-east-1-eks-access-viewer-0-view", "accessPolicyAssociation")
-        assert association["inputs"]["principalArn"].endswith("role/meridian-preview")
+        association = viewer(resources, "meridian-preview", "accessPolicyAssociation")
         assert association["inputs"]["policyArn"].endswith("/AmazonEKSViewPolicy")
         association["inputs"]["policyArn"] = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 
@@ -319,8 +318,7 @@ def test_pr_preview_role_keeps_no_secrets_view(judge):
 
 def test_trusted_viewer_keeps_admin_view(judge):
     def plan_role_view(resources):
-        association = one(resources, "us-us-east-1-eks-access-viewer-1-view", "accessPolicyAssociation")
-        assert association["inputs"]["principalArn"].endswith("role/meridian-plan")
+        association = viewer(resources, "meridian-plan", "accessPolicyAssociation")
         assert association["inputs"]["policyArn"].endswith("/AmazonEKSAdminViewPolicy")
 
     assert not mandatory(judge(plan_role_view))

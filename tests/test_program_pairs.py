@@ -108,16 +108,27 @@ def test_the_tenant_role_admits_the_pods_of_every_tenant_cluster_of_its_region(p
     policies = {r["name"]: r["inputs"] for r in _of(platform, "aws:iam/rolePolicy:RolePolicy")}
     for region in REGIONS:
         trust = roles[f"us-{region}-tenant-identity-role"]["assumeRolePolicy"]
-        pin = _statement(trust, "EksPodIdentity")["Condition"]["ArnEquals"]["aws:SourceArn"]
+        # the trust admits exactly the clusters' ARNs, by the request tag Pod Identity sets
+        pin = _statement(trust, "EksPodIdentity")["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-arn"]
         assert isinstance(pin, list) and len(pin) == 2
         assert [a.rsplit("/", 1)[-1] for a in pin] == [f"us-{region}-eks", f"us-{region}-eks-1"]
         assert all(a.startswith(f"arn:aws:eks:{region}:") for a in pin), pin
+        # the data statements: the own cluster and one-digit pairs by pattern (a size constant in the pairs)
         data = policies[f"us-{region}-tenant-identity-data-access"]["policy"]
-        pods = _statement(data, "PoolObjects")["Condition"]["StringEquals"]["aws:PrincipalTag/eks-cluster-arn"]
+        pods = _statement(data, "PoolObjects")["Condition"]["StringLike"]["aws:PrincipalTag/eks-cluster-arn"]
         brokered = _statement(data, "BrokeredPoolObjects")["Condition"]["StringEquals"]["aws:PrincipalTag/eks-cluster-arn"]
-        assert pods == pin and brokered == pin[0]  # the broker is the service's: on the region's own cluster only
+        assert pods == [pin[0], f"{pin[0]}-?"] and brokered == pin[0]  # the broker is the service's: on pair 0 only
         broker = _statement(roles[f"us-{region}-tenant-identity-broker"]["assumeRolePolicy"], "EksPodIdentity")
-        assert broker["Condition"]["ArnEquals"]["aws:SourceArn"] == pin[0]
+        assert broker["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-arn"] == pin[0]
+
+
+def test_pair_clusters_have_no_iam_oidc_provider(pair_plans):
+    """Nothing on a pair uses IRSA (tenants and the EBS CSI driver get Pod Identity), and an account holds
+    at most 100 IAM OIDC providers: only the platform's own clusters keep one."""
+    providers = sorted(r["name"] for r in _of(pair_plans["us"], "aws:iam/openIdConnectProvider:OpenIdConnectProvider"))
+    assert providers == [f"us-{region}-eks-oidc" for region in REGIONS]
+    on_pairs = [r for r in pair_plans["us"]["resources"] if r["name"].startswith(tuple(f"us-{g}-eks-1" for g in REGIONS))]
+    assert on_pairs and not any("oidc" in r["name"] or "OpenIdConnect" in r["type"] for r in on_pairs)
 
 
 def test_the_database_admits_the_pair_clusters_nodes(pair_plans):

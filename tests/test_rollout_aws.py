@@ -186,7 +186,7 @@ def test_load_balancer_controller_chart_and_its_pod_identity(previews, stack):
         (trust,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
         assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
         assert (
-            trust["Condition"]["ArnEquals"]["aws:SourceArn"]
+            trust["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-arn"]
             == f"arn:aws:eks:{region}:123456789012:cluster/{cluster['inputs']['name']}"
         )
         attachments = [

@@ -80,7 +80,7 @@ def test_tenant_roles_do_not_grow_with_tenants(previews, stack):
         pods, broker = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
         assert pods["Principal"] == {"Service": "pods.eks.amazonaws.com"}
         assert sorted(pods["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
-        assert pods["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(f"arn:aws:eks:{role['region']}:")
+        assert pods["Condition"]["StringEquals"]["aws:RequestTag/eks-cluster-arn"].startswith(f"arn:aws:eks:{role['region']}:")
         assert list(broker["Principal"]) == ["AWS"] and sorted(broker["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
         # its own kubernetes-namespace and eks-cluster-arn are inherited (transitive): it may set only meridian-tenant
         assert broker["Condition"] == {

@@ -202,8 +202,6 @@ class Sessions:
         out: list[Session] = []
         for a in w.associations:
             role = w.principals.get(a.role_arn or "")
-            if role is None or not self._pods_may_assume(role, a.cluster_arn):
-                continue
             tags = {}
             if a.tags_on:
                 values = (
@@ -215,6 +213,8 @@ class Sessions:
                     "any-uid",
                 )
                 tags = dict(zip(EKS_TAG_KEYS, values, strict=True))
+            if role is None or not self._pods_may_assume(role, a.cluster_arn, tags):
+                continue
             s = Session(
                 role,
                 self.origin_of(a.workload),
@@ -252,17 +252,24 @@ class Sessions:
                         out.append(Session(role, Origin("compute", who), (who, role.label)))
         return out + list(self.outsiders)
 
-    def _pods_may_assume(self, role: Principal, cluster_arn: str) -> bool:
+    def _pods_may_assume(self, role: Principal, cluster_arn: str, tags: dict[str, str]) -> bool:
+        """Whether EKS Pod Identity's AssumeRole for a pod of `cluster_arn` passes the role's trust: its request
+        carries the session tags (`aws:RequestTag/eks-cluster-arn`, ...: the EKS user guide's documented trust
+        conditions, pod-id-role.html) unless the association turns them off. No AWS page says it carries
+        `aws:SourceArn`: the trust is tried with it (= the cluster) and without, and pods get the role if either holds."""
         if role.trust is None:
             return False
-        ctx = {"aws:SourceAccount": self.world.account, "aws:SourceArn": cluster_arn}
+        request = {"aws:SourceAccount": self.world.account} | {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+        if tags:
+            request["aws:TagKeys"] = sorted(tags)
+        contexts = (request | {"aws:SourceArn": cluster_arn}, request)
         for st in simulator.for_any_request(role.trust.document)["Statement"]:
             principal = st.get("Principal") if isinstance(st.get("Principal"), dict) else {}
             svcs = principal.get("Service", [])
             if str(st.get("Effect")).lower() == "allow" and "pods.eks.amazonaws.com" in (
                 svcs if isinstance(svcs, list) else [svcs]
             ):
-                if simulator.conditions_hold(st.get("Condition") or {}, ctx):
+                if any(simulator.conditions_hold(st.get("Condition") or {}, ctx) for ctx in contexts):
                     return True
         return False
 
