@@ -486,7 +486,7 @@ def check_backstops(resources: list[Any], config: dict) -> list[tuple[str | None
             where = ", ".join(urn.rsplit("::", 1)[-1] or "the default cluster" for urn in urns)
             for name in required:
                 found = policies.get((cluster, name), [])
-                if not found and cluster in eks_of:
+                if not found and cluster in eks_of and not urns:  # no tenant namespace of this plan there: on the cluster
                     out.append((eks_of[cluster].urn, _missing_on_cluster(eks_of[cluster], name, cluster, clusters, policies)))
                 elif not found:
                     out.append((None, _missing(config, where, name, cluster, clusters)))
@@ -581,7 +581,9 @@ backstops = stack_policy(
     },
     remediation="Keep components.admission.TenantAdmission and components.guardrails.AccountGuardrails in the stack "
     "(compose_guardrails), with their bindings on Deny and every flag of the account public access block on.",
-    limits="The rule compares each policy's validations and variables with the program's rendering (layout ignored; "
+    limits="An EKS cluster's providers are those whose `kubeconfig` is built from it (a property dependency): a provider "
+    "given a literal kubeconfig of it is not taken as its, and the cluster is refused as unreached (fails closed). "
+    "The rule compares each policy's validations and variables with the program's rendering (layout ignored; "
     "a validation's `message` and `reason` are not compared: they change what a refused client reads, "
     "not what is refused; "
     "an expression written differently that means the same is refused): it does not evaluate CEL; what the rendered "

@@ -110,6 +110,13 @@ def test_p01_a_pair_clusters_admission_backstops_removed(pair_judge):
     assert any("us-us-east-1-eks-1 runs tenants" in v.message for v in mandatory(violations, BACKSTOPS)), shown(violations)
 
 
+def test_p01_beside_the_cell_is_the_cells_own_violation_too(pair_judge):
+    """Z01: the cell judged beside its platform (its preview) refuses the pair cluster its tenants run on without
+    the backstops, no longer an advisory deferring to the platform (whose own run refuses it on the cluster)."""
+    violations = pair_judge(without(PAIR_BACKSTOPS), stack="zone")
+    assert_mandatory(violations, BACKSTOPS, "Z01: P01 beside the cell")
+
+
 def test_p08_a_pair_clusters_binding_set_to_audit(pair_judge):
     def audit(resources):
         one(resources, "us-us-east-1-admission-1-meridian-tenant-workloads-binding")["inputs"]["spec"]["validationActions"] = [
