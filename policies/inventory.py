@@ -140,9 +140,31 @@ def stack_reviewed(config: dict, judged: frozenset[str]) -> tuple[frozenset[str]
                     "reviewed for), and a stack's review must not replace that judgment; remove the entry",
                 )
             )
+        elif (kind := _written_kind(canonical(type_))) in judged or kind in reviewed_for.CHECKS:
+            out.append(
+                (
+                    None,
+                    f"`reviewedTypes` must not list {type_}: it writes {kind} objects, which a rule of the pack judges, "
+                    "and a stack's review must not let a patch or list set what that rule refuses (a tenant namespace's "
+                    "Pod Security label, an admission binding's actions); remove the entry",
+                )
+            )
         else:
             types.add(canonical(type_))
     return frozenset(types), out
+
+
+# pulumi-kubernetes writes every kind also as `<Kind>Patch` (server-side apply of some fields of an existing
+# object) and `<Kind>List` (objects given as items): each sets the kind's fields
+_WRITES_KIND = ("Patch", "List")
+
+
+def _written_kind(type_: str) -> str | None:
+    """The Kubernetes kind a `<Kind>Patch` or `<Kind>List` type writes (`kubernetes:core/v1:Namespace` for
+    `kubernetes:core/v1:NamespacePatch`), or None for any other type."""
+    if not type_.startswith("kubernetes:"):
+        return None
+    return next((type_.removesuffix(s) for s in _WRITES_KIND if type_.endswith(s) and len(type_) > len(s)), None)
 
 
 def check_inventory(resources: list[Any], config: dict, judged: frozenset[str]) -> list[tuple[str | None, str]]:
@@ -198,13 +220,15 @@ def inventory_policy(policies: Iterable[Any]):
                 },
                 "default": [],
                 "description": "resource types reviewed for this stack only, each `{type, reason}`: the type token and "
-                "why it cannot move data out of the zone, widen access or weaken a control (a type a rule judges is refused)",
+                "why it cannot move data out of the zone, widen access or weaken a control (a type a rule judges is refused, "
+                "and so is the `<Kind>Patch` or `<Kind>List` of a Kubernetes kind a rule judges)",
             }
         },
         remediation="Review the type (what data it holds, where it sends data, who can reach it), then extend the rule "
         "that should judge it (its `types` or `reads`) or add it to REVIEWED in policies/inventory.py with a one-line reason; "
         'for one stack, add `{"type": <token>, "reason": <why>}` to `reviewedTypes` in policies/config/<stack>.json '
-        "(refused without a reason, or for a type a rule judges).",
+        "(refused without a reason, for a type a rule judges, or for the `<Kind>Patch` / `<Kind>List` of a Kubernetes kind "
+        "a rule judges, which sets the same fields).",
         limits="It proves that a reviewer or a rule saw every type, not that a rule judges every property of it: what "
         "each rule proves is in its own entry, and a REVIEWED reason (policies/inventory.py, one line per type) is a "
         "reviewer's judgment, not a check (so is a stack's `reviewedTypes` entry, whose reason is the stack owner's), except where the reason claims a value: a type reviewed for one use passes only "

@@ -25,17 +25,19 @@ from ruleutil import (
     UNKNOWN,
     Stack,
     UnknownValueError,
+    as_list,
     dig,
     judge_each,
     known,
     labels_of,
     peek,
-    resource_policy,
     stack_policy,
     string_list,
     tags_of,
     unknown,
 )
+from tenantclusters import CLUSTER, WITHOUT_TENANTS, cluster_label, names_cluster, tenant_clusters
+from tenantclusters import SETTINGS as CLUSTER_SETTINGS
 from tenantns import SETTINGS as NAMESPACE_SETTINGS
 from tenantns import undefined_tenant
 
@@ -162,21 +164,54 @@ def check_addon(_type: str, props: Any, config: dict, _provider: Any) -> list[st
     ]
 
 
-addon_reviewed = resource_policy(
+def _cni_problems(stack: Stack, cluster: Any) -> list[tuple[str | None, str]]:
+    """A cluster that runs tenants without a vpc-cni add-on of the plan: EKS then runs the VPC CNI it installs
+    itself (`bootstrapSelfManagedAddons`), with network policy off, and every NetworkPolicy there is inert
+    (https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html). The add-on's own
+    setting is judged on the add-on (`check_addon`)."""
+    undecided = False
+    for addon in stack.of(ADDON):
+        name, on = peek(addon.props, "addonName"), names_cluster(stack, addon, "clusterName", cluster)
+        if name == "vpc-cni" and on is True:
+            return []
+        undecided = undecided or (on is not False and name in ("vpc-cni", UNKNOWN))
+    if undecided:
+        raise unknown("an add-on's addonName or clusterName (is it this cluster's vpc-cni?)")
+    return [
+        (
+            cluster.urn,
+            f"EKS cluster {cluster_label(cluster)} runs tenants (`{WITHOUT_TENANTS}` does not list it): it must have a "
+            '`vpc-cni` add-on with `enableNetworkPolicy: "true"`: without one EKS runs the VPC CNI it installs itself, '
+            "which enforces no NetworkPolicy, so every tenant namespace's default deny there is inert",
+        )
+    ]
+
+
+def check_addons(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
+    stack = Stack(resources)
+    return judge_each(stack.of(ADDON), lambda a: [(a.urn, m) for m in check_addon(a.resource_type, a.props, config, None)]) + (
+        judge_each(tenant_clusters(stack, config), lambda c: _cni_problems(stack, c))
+    )
+
+
+addon_reviewed = stack_policy(
     "eks-addon-reviewed",
     what="Checks that every EKS add-on is one the pack lists as reviewed (the AWS-authored add-ons components.cluster "
     "installs: vpc-cni, coredns, kube-proxy, eks-pod-identity-agent, aws-ebs-csi-driver) or one the stack's pack "
-    "config allows (`allowedAddons`), and that every `vpc-cni` add-on enforces NetworkPolicies "
-    '(`enableNetworkPolicy: "true"` in its `configurationValues`)',
+    "config allows (`allowedAddons`), that every `vpc-cni` add-on enforces NetworkPolicies "
+    '(`enableNetworkPolicy: "true"` in its `configurationValues`), and that every EKS cluster that runs tenants (every '
+    "one of the plan unless `clustersWithoutTenants` lists it) has such a `vpc-cni` add-on (its `clusterName` built from "
+    "the cluster or equal to its name): without one EKS runs its self-managed VPC CNI, which enforces no NetworkPolicy",
     why="An add-on is code its publisher runs with node-level access in every cluster: a third-party one (monitoring, "
     "security agents) can send tenant pods' data, logs and metrics to the vendor's site, outside the zone and the account.",
-    types=[ADDON],
-    check=check_addon,
+    reads=[ADDON, CLUSTER],
+    check=check_addons,
     severity=HIGH,
     config={
+        **CLUSTER_SETTINGS,
         "allowedAddons": string_list(
             [], "EKS add-ons reviewed for this stack beyond the pack's list: each keeps the zone's data in the account and region"
-        )
+        ),
     },
     remediation="Use an add-on of the list, or review the add-on (where it sends data, under which configuration, with "
     "which role) and add it to ADDONS in policies/k8splatform.py with the reason, or to `allowedAddons` in "
@@ -185,8 +220,9 @@ addon_reviewed = resource_policy(
     limits="Judged by `addonName`, and for `vpc-cni` by `enableNetworkPolicy` (its `configurationValues` must be JSON, as the "
     "program writes them; YAML is refused, unknown at preview is an advisory): the other `configurationValues` of a listed "
     "add-on are not read (a listed add-on reconfigured to export elsewhere passes), nor are the roles its "
-    "`podIdentityAssociations` hand out judged here. A cluster whose VPC CNI is not an add-on of the stack (the one EKS "
-    "installs itself, network policy off) is not judged. "
+    "`podIdentityAssociations` hand out judged here. A cluster that runs tenants must have the add-on whatever else it "
+    "runs: another network policy engine (Calico, Cilium) with `bootstrapSelfManagedAddons: false` is not recognised "
+    "(documented strictness); a cluster declared tenant-free (`clustersWithoutTenants`, set by hand) is not required to. "
     "Add-ons installed outside Pulumi (console, eksctl) are not in the plan.",
     tags=["kubernetes", "residency"],
 )
@@ -494,11 +530,90 @@ def _reads_only(role: Any) -> bool:
     return True
 
 
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+_ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/(?:[^/]+/)*([^/]+)$")
+# a role's session as EKS names it by default (`arn:aws:sts::<account>:assumed-role/<role name>/{{SessionName}}`,
+# https://docs.aws.amazon.com/eks/latest/userguide/creating-access-entries.html), or any concrete session of it
+_SESSION_USER = re.compile(r"^arn:aws[\w-]*:sts::(\d{12}):assumed-role/([^/]+)/.+$")
+# a placeholder of an access entry's `userName` (`{{SessionName}}`, `{{AccountID}}`...): stands for any value
+_PLACEHOLDER = re.compile(r"(\{\{\w+\}\})")
+
+
+class PrIdentities:
+    """The Kubernetes users and groups EKS maps the roles that run pull-request code (`prCodePrincipals`) to:
+    the role's ARN, any session of it (EKS's default username), the `userName` an access entry of the role sets
+    (its placeholders matching any value) and the `kubernetesGroups` it puts the role in."""
+
+    def __init__(self, stack: Stack, config: dict):
+        arns = [_ROLE_ARN.match(str(arn)) for arn in config.get("prCodePrincipals") or []]
+        self.roles = {(m.group(1), m.group(2).lower()) for m in arns if m}  # (account, role name): IAM's are case-blind
+        self.users: list[re.Pattern[str]] = []
+        self.groups: set[str] = set()
+        self.undecided = False  # an entry of a PR role whose username or groups are only known after apply
+        for entry in stack.of(ACCESS_ENTRY):
+            principal = peek(entry.props, "principalArn")
+            if not (isinstance(principal, str) and self.is_role(principal)):
+                continue
+            user, groups = peek(entry.props, "userName"), known(peek(entry.props, "kubernetesGroups", default=[]))
+            if user is UNKNOWN or groups is UNKNOWN or UNKNOWN in as_list(groups):
+                self.undecided = True
+            if isinstance(user, str) and user:
+                parts = _PLACEHOLDER.split(user)
+                self.users.append(re.compile("".join(".+" if _PLACEHOLDER.fullmatch(p) else re.escape(p) for p in parts) + "$"))
+            self.groups |= {str(g) for g in as_list(groups) if isinstance(g, str)}
+
+    def is_role(self, arn: str) -> bool:
+        m = _ROLE_ARN.match(arn) or _SESSION_USER.match(arn)
+        return bool(m) and (m.group(1), m.group(2).lower()) in self.roles
+
+    def names(self, kind: str, name: str) -> bool:
+        if kind == "Group":
+            return name in self.groups
+        return kind == "User" and (self.is_role(name) or any(p.match(name) for p in self.users))
+
+
+def _beyond_view(stack: Stack, role_ref: Any, binding_ns: str | None) -> str | None:
+    """What a binding's `roleRef` grants beyond the `view` aggregation, or None: `view` itself, or a Role or
+    ClusterRole of the plan that only reads (`_reads_only`: no Secrets, no exec); any other role (admin, edit,
+    cluster-admin, one outside the plan) is beyond."""
+    if role_ref is UNKNOWN or UNKNOWN in (dig(role_ref, "kind"), dig(role_ref, "name")):
+        raise unknown("roleRef")
+    kind, name = str(dig(role_ref, "kind")), str(dig(role_ref, "name"))
+    if kind == "ClusterRole" and name == "view":
+        return None
+    defined = [
+        r
+        for r in stack.of(ROLE if kind == "Role" else CLUSTER_ROLE)
+        if peek(r.props, "metadata", "name") == name
+        and (kind != "Role" or peek(r.props, "metadata", "namespace") in (binding_ns, UNKNOWN))
+    ]
+    if defined and all(_reads_only(r) for r in defined):
+        return None
+    return f"{kind} {name} ({'reads Secrets, execs or writes' if defined else 'not a read-only role of the plan'})"
+
+
 def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     namespaces = Namespaces(stack, config)
+    pr = PrIdentities(stack, config)
 
-    def subject_problems(subject: Any, binding_ns: str | None, binding_tenant: str | None) -> list[str]:
+    def pr_problems(kind: str, name: str, label: str, role_ref: Any, binding_ns: str | None) -> list[str]:
+        """A binding beyond `view` to the Kubernetes identity of a role that runs pull-request code (review 19 H14)."""
+        if not pr.names(kind, name) and not (pr.undecided and kind in ("User", "Group")):
+            return []
+        beyond = _beyond_view(stack, role_ref, binding_ns)
+        if beyond is None:
+            return []
+        if not pr.names(kind, name):
+            raise unknown("an access entry of a `prCodePrincipals` role", "userName or kubernetesGroups")
+        return [
+            f"grants {label}, the Kubernetes identity EKS gives a role that runs pull-request code (`prCodePrincipals`), "
+            f"{beyond}: beyond `view`, the pull request's author reads what view withholds (Secrets: the platform's "
+            "database credential, every tenant's API key) or changes the cluster"
+        ]
+
+    def subject_problems(subject: Any, binding_ns: str | None, binding_tenant: str | None, role_ref: Any = None) -> list[str]:
         if subject is UNKNOWN or not isinstance(subject, dict):
             raise unknown("subjects")
         kind, name = str(subject.get("kind")), str(subject.get("name"))
@@ -521,9 +636,10 @@ def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str
         elif kind == "Group" and name.startswith(SA_GROUP):
             ns = name.removeprefix(SA_GROUP)
         else:
-            # a user or group the cluster's authenticator maps: in a tenant namespace nobody can tell whose it is
+            # a user or group the cluster's authenticator maps: in a tenant namespace nobody can tell whose it is;
+            # elsewhere an operator's, unless it is a pull-request role's, which gets no more than `view`
             if binding_tenant is None:
-                return []
+                return pr_problems(kind, name, label, role_ref, binding_ns)
             return [f"grants tenant {binding_tenant}'s namespace to {label}, who is no service account of it"]
         label = f"{label} of namespace {ns}" if kind == "ServiceAccount" and not as_user else label
         if binding_ns is None:  # cluster-wide
@@ -550,7 +666,8 @@ def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str
         subjects = known(peek(r.props, "subjects"))
         if subjects is UNKNOWN:
             raise unknown("subjects")
-        problems = [p for s in subjects or [] for p in subject_problems(s, ns, tenant)]
+        role_ref = known(peek(r.props, "roleRef"))
+        problems = [p for s in subjects or [] for p in subject_problems(s, ns, tenant, role_ref)]
         return [
             (
                 r.urn,
@@ -565,7 +682,11 @@ def check_rbac(resources: list[Any], config: dict) -> list[tuple[str | None, str
 rbac_scoped = stack_policy(
     "k8s-rbac-binding-scoped",
     what="Checks that every RoleBinding grants only to service accounts of its own namespace (and, outside tenant "
-    "namespaces, to users and groups the cluster maps), that no ClusterRoleBinding grants to a tenant namespace's "
+    "namespaces, to users and groups the cluster maps), that no binding in any namespace, nor any ClusterRoleBinding, "
+    "grants a role beyond `view` (any role but `view` or a read-only Role or ClusterRole of the plan: no Secrets, no "
+    "exec) to the Kubernetes identity of a role that runs pull-request code (`prCodePrincipals`): its ARN, any session "
+    "of it (`arn:aws:sts::<account>:assumed-role/<role>/<session>`, EKS's default username), the `userName` an access "
+    "entry of it sets (placeholders matching any value) or a group such an entry puts it in, that no ClusterRoleBinding grants to a tenant namespace's "
     "service accounts (`ServiceAccount` subjects, their `system:serviceaccount:<ns>:<name>` usernames as `User`, or the "
     "`system:serviceaccounts:<ns>` group; a tenant namespace being one the plan labels a tenant's, or one it names "
     "without creating that a cell lists as its tenant's, `cellTenantNamespaces`, or that carries the tenant prefix), that no binding grants "
@@ -585,14 +706,22 @@ rbac_scoped = stack_policy(
     reads=[ROLE_BINDING, CLUSTER_ROLE_BINDING, CLUSTER_ROLE],
     check=check_rbac,
     severity=CRITICAL,
-    config=_NAMESPACES,
+    config={
+        **_NAMESPACES,
+        "prCodePrincipals": string_list(
+            [],
+            "roles that run pull-request code, whose Kubernetes users and groups may be bound to `view` only "
+            "(generated: cluster.pr_viewer_role_arns, as eks-access-platform-roles-only's)",
+        ),
+    },
     remediation="Bind a role in the namespace of the service accounts that need it; give tenants nothing cluster-wide; "
     "name a service account or its namespace's group, never the cluster-wide groups; label a read-only ClusterRole "
     "`aggregate-to-view` alone, and write any other ClusterRole's rules out (bind it) instead of aggregating it.",
     limits="The role's rules are not weighed: a binding inside one namespace may grant anything in it (whether it lets "
     "a subject create pods and so take the namespace's pod identities is tenant-data-access's). Users and groups "
     "(other than `system:` ones) outside tenant namespaces are the cluster's operators, mapped by EKS access entries, and "
-    "are not judged here. A "
+    "are not judged here, except a pull-request role's identities (its ARN, its sessions, its entries' usernames and "
+    "groups), held to `view`; a username mapped to it outside the plan (an entry made by hand) is not known. A "
     "ClusterRoleBinding to service accounts of namespaces that are not tenants' (the platform's, controllers': created "
     "by the plan without the tenant label, or named without the tenant prefix and listed by no cell) is allowed. "
     "Bindings installed by Helm charts or controllers are not in the plan; the admission policies "

@@ -1521,13 +1521,26 @@ def check_tenant_namespaces(resources: list[Any], config: dict) -> list[tuple[st
         (no default deny, quota or Pod Security label of this stack's): each stack creates the namespaces
         of the tenants it associates (review 18/19 P42)."""
         ns = peek(assoc.props, "namespace")
-        if not isinstance(ns, str) or ns in created or UNKNOWN in created:
-            return []
         tenant = tags_of(assoc.props).get(config.get("tenantTag", "meridian:tenant"))
         arn = peek(assoc.props, "roleArn")
         holds = {r.urn for r in stack.linked(assoc, "roleArn")} | ({arn} if isinstance(arn, str) else set())
         if not (isinstance(tenant, str) and tenant) and not holds & tenant_roles:
             return []
+        if ns is UNKNOWN:
+            raise unknown("namespace")
+        if not isinstance(ns, str) or ns in created:
+            return []
+        if UNKNOWN in created:  # the namespace may be the one whose name is unknown: never silent
+            return [
+                (
+                    assoc.urn,
+                    Unverifiable(
+                        f"unverifiable at preview: whether this stack creates namespace {ns}, where pod identity "
+                        f"association {assoc.name} gives a tenant's role (a Namespace of the plan is named only after "
+                        "apply); the rule judges it at `pulumi up`, when the name is known"
+                    ),
+                )
+            ]
         return [
             (
                 assoc.urn,
@@ -1585,7 +1598,7 @@ tenant_namespace_guarded = stack_policy(
     remediation="Create, in the namespace, a NetworkPolicy with `podSelector: {}` and `policyTypes: [Ingress, Egress]` and no rules, "
     "then explicit allows naming namespaces, pods or CIDRs (internet egress excepting 10/8, 172.16/12, 192.168/16); "
     "and a ResourceQuota sized by the tenant's plan (components.tenant); label the namespace `pod-security.kubernetes.io/enforce: restricted`.",
-    limits="The Pod Security label is judged for its level and its `enforce-version` (`latest`, absent, or from `minPodSecurityVersion` on). That NetworkPolicies are enforced at all depends on the VPC CNI's `enableNetworkPolicy`, which eks-addon-reviewed requires on every `vpc-cni` add-on of the stack; a cluster whose CNI is not an add-on of the stack is not judged. "
+    limits="The Pod Security label is judged for its level and its `enforce-version` (`latest`, absent, or from `minPodSecurityVersion` on). That NetworkPolicies are enforced at all depends on the VPC CNI's `enableNetworkPolicy`, which eks-addon-reviewed requires on every `vpc-cni` add-on of the stack, and the add-on itself on every EKS cluster of the plan that runs tenants; a tenant namespace on a cluster no plan of the zone builds is not judged for it. "
     "Pod subnets are the IPv4 ranges of the node groups' subnets: pods on IPv6, on custom-networking (ENIConfig) subnets or on nodes "
     "outside the stack are not covered by the ipBlock check; egress ipBlocks to pod subnets are allowed (the peer's ingress decides). "
     "Another tenant's namespace is known by the `t-` prefix, the stack's tenant label or its cells' list (`cellTenantNamespaces`); a name selector naming a namespace outside the stack without that prefix, listed by no cell, is taken as a platform namespace. "

@@ -138,8 +138,14 @@ def stack_and_providers(b: Builder) -> None:
             region=None,
             provider="",
         )
+    # built from the cluster (cluster.py), as components.cluster builds it: the cluster's backstops go through it
     b.add(
-        "pulumi:providers:kubernetes", K8S_NAME, {"kubeconfig": "{}", "enableServerSideApply": "true"}, region=None, provider=""
+        "pulumi:providers:kubernetes",
+        K8S_NAME,
+        {"kubeconfig": "{}", "enableServerSideApply": "true"},
+        region=None,
+        provider="",
+        deps={"kubeconfig": [urn("aws:eks/cluster:Cluster", "eks")]},
     )
 
 

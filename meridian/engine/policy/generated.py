@@ -106,6 +106,8 @@ def generated(cfg: Any, project_dir: Path | None = None, stack: str | None = Non
             "viewPrincipals": sorted(cfg.cluster.viewer_role_arns),
             "prCodePrincipals": sorted(cfg.cluster.pr_viewer_role_arns),
         },
+        # the same roles' Kubernetes users and groups are held to `view` in RBAC (review 19 H14)
+        "k8s-rbac-binding-scoped": {"prCodePrincipals": sorted(cfg.cluster.pr_viewer_role_arns)},
         "runtime-backstops-enforced": {
             # a cell owns no account guardrails: its platform's config says whether the platform does
             "ownsAccountGuardrails": cfg.owns_account_guardrails and not cfg.is_cell,
@@ -224,6 +226,7 @@ SOURCES: dict[tuple[str, str], str] = {
     ("eks-access-platform-roles-only", "adminPrincipals"): "cluster.deploy_role_arn, cluster.operator_role_arns",
     ("eks-access-platform-roles-only", "viewPrincipals"): "cluster.viewer_role_arns",
     ("eks-access-platform-roles-only", "prCodePrincipals"): "cluster.pr_viewer_role_arns",
+    ("k8s-rbac-binding-scoped", "prCodePrincipals"): "cluster.pr_viewer_role_arns",
     ("runtime-backstops-enforced", "ownsAccountGuardrails"): "owns_account_guardrails (false in a cell)",
     ("runtime-backstops-enforced", "regions"): "regions.primary.region, regions.dr.region",
     ("runtime-backstops-enforced", "renderedSpecs"): "code: components.admission",
