@@ -9,17 +9,18 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests import helpers
-from tests.helpers import PROJECT_FILES, ROOT, STACKS, Cli, meridian_cmd, run_meridian, running_sandbox
+from tests.helpers import PROJECT_FILES, REGISTRATIONS_SCRIPT, ROOT, STACKS, Cli, meridian_cmd, run_meridian, running_sandbox
 
 # What a fixture costs marks every test that uses it (directly or through another fixture), so no
 # test has to repeat it; the markers are registered in pyproject.toml.
-MARKED_BY_FIXTURE = {"previews": "slow", "zone_us": "slow", "shared_sandbox": "sandbox"}
+MARKED_BY_FIXTURE = {"previews": "slow", "zone_us": "slow", "registrations": "slow", "shared_sandbox": "sandbox"}
 
 
 def pytest_runtest_setup(item):
@@ -32,6 +33,15 @@ def pytest_collection_modifyitems(items):
         for fixture, marker in MARKED_BY_FIXTURE.items():
             if fixture in item.fixturenames:
                 item.add_marker(marker)
+    # `make test`'s workers take whole modules in this order (xdist --dist loadfile), the first ones
+    # dealt out in turn: modules with sandbox tests first (minutes each), then those with slow ones,
+    # then the rest, each module's tests kept together and in their order, so that no long module
+    # starts last while the other worker has nothing left to do
+    cost = {}
+    for item in items:
+        module, names = item.nodeid.split("::")[0], {m.name for m in item.iter_markers()}
+        cost[module] = min(cost.get(module, 2), 0 if "sandbox" in names else 1 if "slow" in names else 2)
+    items.sort(key=lambda item: cost[item.nodeid.split("::")[0]])
 
 
 @pytest.fixture
@@ -127,6 +137,33 @@ def zone_us(tmp_path_factory) -> ZonePreview:
 
 
 @pytest.fixture(scope="session")
+def registrations(tmp_path_factory):
+    """`registrations(stack, first_preview=False)`: what the analyzer is sent for the real program's
+    stack (helpers.REGISTRATIONS_SCRIPT, in a fresh process), each stack and view computed once per
+    run (the xdist workers share it: several modules judge the cell's or us's first preview); a
+    fresh list on every call, which the caller may change."""
+
+    def get(stack: str, first_preview: bool = False) -> list[dict]:
+        view = ["first-preview"] if first_preview else []
+
+        def compute(out: Path) -> None:
+            proc = subprocess.run(
+                [sys.executable, "-c", REGISTRATIONS_SCRIPT, str(ROOT), stack, *view],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                cwd=ROOT,
+            )
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            (out / "registrations.json").write_text(proc.stdout)
+
+        out = once_per_run(tmp_path_factory, "-".join(["registrations", stack, *view]), compute)
+        return json.loads((out / "registrations.json").read_text())
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def judge(previews):
     """The real plans replayed through the pack's analyzer (helpers.plan_judge), one analyzer per test
     process: each call configures it for its own stack and settings, so no module sees another's."""
@@ -147,7 +184,7 @@ def project_copy(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def shared_sandbox():
     """One us sandbox (time scale 20, fault proxies) for the modules that load it and leave it
-    healthy (SLO runs, chaos scenarios): started once per test process instead of once per module
+    healthy (SLO runs, chaos scenarios, the service's contract): started once per test process instead of once per module
     (start and stop are most of their cost), down at the end; yields its state dir."""
     with running_sandbox("meridian-shared-test-") as state_dir:
         yield state_dir

@@ -5,29 +5,21 @@ violations (the twin that shows the advisories are not a blanket pass)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from meridian.engine.policy import Analyzer, Subject, effective_config, evaluate, load_policy_config
 from meridian.engine.policy.generated import IN_PLATFORM
 
-from .helpers import REGISTRATIONS_SCRIPT, ROOT
+from .helpers import ROOT
 
 CELL = "us-cell-001"
 
 
 @pytest.fixture(scope="module")
-def judged():
+def judged(registrations):
     """The cell's registrations (its platform previewed first for its outputs), judged by the pack
     with the cell's policy config and with the same config minus `platformStack`."""
-    proc = subprocess.run(
-        [sys.executable, "-c", REGISTRATIONS_SCRIPT, str(ROOT), CELL], capture_output=True, text=True, timeout=900, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    resources = [Subject.from_dict(r) for r in json.loads(proc.stdout)]
+    resources = [Subject.from_dict(r) for r in registrations(CELL)]
     path = ROOT / "policies" / "config" / f"{CELL}.json"
     config = load_policy_config(path)
     alone = {

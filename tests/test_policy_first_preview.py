@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,19 +12,12 @@ from meridian.engine.policy.generated import drift, generated, merged, require_c
 from meridian.errors import BadInput
 from meridian.stackconfig import load_validated
 
-from .helpers import REGISTRATIONS_SCRIPT, ROOT, STACKS
+from .helpers import ROOT, STACKS
 
 
 @pytest.fixture(scope="module")
-def first_preview_us():
-    proc = subprocess.run(
-        [sys.executable, "-c", REGISTRATIONS_SCRIPT, str(ROOT), "us", "first-preview"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    resources = json.loads(proc.stdout)
+def first_preview_us(registrations):
+    resources = registrations("us", first_preview=True)
     with Analyzer(ROOT / "policies") as analyzer:
         info = analyzer.wait_ready()
         path = ROOT / "policies" / "config" / "us.json"

@@ -648,17 +648,8 @@ CELL_TWINS = [
 
 
 @pytest.fixture(scope="module")
-def cell_judge():
-    import subprocess
-    import sys
-
-    from .helpers import REGISTRATIONS_SCRIPT
-
-    proc = subprocess.run(
-        [sys.executable, "-c", REGISTRATIONS_SCRIPT, str(ROOT), CELL], capture_output=True, text=True, timeout=900, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    plan = json.loads(proc.stdout)
+def cell_judge(registrations):
+    plan = registrations(CELL)
     config = json.loads((ROOT / "policies" / "config" / f"{CELL}.json").read_text())
     with Analyzer(ROOT / "policies") as analyzer:
         analyzer.configure(effective_config(analyzer.wait_ready(), config, CELL))
