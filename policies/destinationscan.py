@@ -263,18 +263,15 @@ def text_problem(scan: Scan, text: str) -> str | None:
     )
 
 
-def _texts(value: str, encoded: bool) -> Iterator[str]:
-    """`value`, and for a property AWS takes base64-encoded, its decoded text (gunzipped when gzip)."""
-    yield value
-    if not encoded:
-        return
+def _decoded(value: str) -> str | None:
+    """The text of a value AWS takes base64-encoded (gunzipped when gzip); None if it does not decode."""
     try:
         raw = base64.b64decode(value, validate=False)
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (binascii.Error, ValueError, EOFError, OSError, zlib.error):
-        return  # not base64 (or a broken gzip): AWS refuses it, and the value was read as written
-    yield raw.decode("utf-8", errors="replace")
+        return None  # not base64 (or a broken gzip): AWS refuses it, and the value was read as written
+    return raw.decode("utf-8", errors="replace")
 
 
 def skipped(path: str, skip: set[str]) -> bool:
@@ -324,7 +321,9 @@ def scan_resource(scan: Scan, r: Any, skip: set[str]) -> list[tuple[str | None, 
                 else f"SDK endpoint override {value!r} is not an AWS regional endpoint"
             )
         if found is None:
-            found = next((p for text in _texts(value, path in encoded) if (p := text_problem(scan, text))), None)
+            found = text_problem(scan, value)
+        if found is None and path in encoded and (text := _decoded(value)) is not None:
+            found = text_problem(scan, text)
         if found is not None:
             problems.setdefault(path, found)
     out: list[tuple[str | None, str]] = [
