@@ -35,8 +35,6 @@ ARN = re.compile(r"arn:(aws[a-z-]*):([a-z0-9-]+):([^:\s\"',]*):([^:\s\"',]*):([^
 HOST = re.compile(r"(?<![\w.-])((?:[a-z0-9_-]+\.)+(?:amazonaws\.com(?:\.cn)?|on\.aws|api\.aws))\.?(?![\w.-])", re.I)
 REGION_LABEL = re.compile(r"(?:^|-)([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)$")
 PATTERN = re.compile(r"[*?]|\$\{")
-# What the pass reads at all (an ARN, an AWS host, an S3 URI), in any case: a value without one names no AWS destination.
-TRIGGER = re.compile(r"arn:|\.aws|amazonaws|s3[an]?://", re.I)
 # `s3://bucket/key` (AWS CLI, Athena, Glue, EMR) and Hadoop's `s3a://` / `s3n://`: the bucket is the authority.
 S3_URI = re.compile(r"(?<![\w+.-])s3[an]?://([^/\s\"',?#]+)", re.I)
 # The S3 endpoint label of a bucket's host: `s3`, `s3-<region>`, `s3-website-<region>`, `s3-website` (before
@@ -254,8 +252,9 @@ def outside_host_problem(scan: Scan, host: str, record_name: str) -> str | None:
 
 def text_problem(scan: Scan, text: str) -> str | None:
     """The first ARN, AWS host or S3 URI in `text` that lands outside the zone."""
-    if not TRIGGER.search(text):
-        return None
+    low = text.lower()  # what the pass reads at all, in any case (a plain `in` is 3x faster than one regex)
+    if not ("arn:" in low or ".aws" in low or "amazonaws" in low or ("s3" in low and "://" in low)):
+        return None  # no ARN, AWS host or S3 URI: no AWS destination
     return (
         next((p for m in ARN.finditer(text) if (p := arn_problem(scan, m))), None)
         or next((p for m in HOST.finditer(text) if (p := host_problem(scan, m.group(1), text[m.end() :]))), None)
