@@ -415,7 +415,7 @@ destination_in_zone = stack_policy(
     "rules' claim); S3's service principals (`logging`, `batchoperations`, `access-grants` `.s3.amazonaws.com`); the AWS-published Secrets Manager rotation applications "
     "(`arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManager*`); ACM validation targets (`*.acm-validations.aws`) "
     "of `_`-named records; patterns (`*`, `${...}`), which scope a permission and name no destination. A reference only known "
-    "after apply under a property whose name says it points somewhere (`*Arn`, `bucket`, `records`, `endpoint`, `url`, "
+    "after apply under a property whose name says it points somewhere (`*Arn`, `bucket`, `records`, a record's alias target, `endpoint`, `url`, "
     "`redrivePolicy`, `destination`, `target`, `layers`...; role and policy ARNs aside) is an advisory naming each such "
     "property, one per resource; one property draws one finding, and the properties a named path, "
     "aws-replication-destination-allowed or sns-subscription-endpoint-in-zone judge are left to them",

@@ -294,8 +294,9 @@ def scan_resource(scan: Scan, r: Any, skip: set[str]) -> list[tuple[str | None, 
         top = path.split(".", 1)[0]
         if (skip and skipped(path, skip)) or path in callers:
             continue
+        alias_target = record_type is not None and path.startswith("aliases.") and key == "name"
         if value is UNKNOWN:
-            if DESTINATION_KEY.search(key) and not PRINCIPAL_KEY.search(key):
+            if alias_target or (DESTINATION_KEY.search(key) and not PRINCIPAL_KEY.search(key)):
                 unknowns.append(path)
             continue
         if not isinstance(value, str):
@@ -304,9 +305,7 @@ def scan_resource(scan: Scan, r: Any, skip: set[str]) -> list[tuple[str | None, 
         named = parent.get("name") if key == "value" and isinstance(parent, dict) else None
         name = named if isinstance(named, str) else key
         found = None
-        if record_type is not None and (
-            (path.startswith("aliases.") and key == "name") or (record_type == "CNAME" and top == "records")
-        ):
+        if alias_target or (record_type == "CNAME" and top == "records"):
             found = outside_host_problem(scan, value, record_name)
         elif (
             BUCKET_KEY.search(name) and not (own_subject and path == key) and not value.startswith("arn:") and "://" not in value
