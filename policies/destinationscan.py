@@ -308,7 +308,11 @@ def scan_resource(scan: Scan, r: Any, skip: set[str]) -> list[tuple[str | None, 
         if alias_target or (record_type == "CNAME" and top == "records"):
             found = outside_host_problem(scan, value, record_name)
         elif (
-            BUCKET_KEY.search(name) and not (own_subject and path == key) and not value.startswith("arn:") and "://" not in value
+            BUCKET_KEY.search(name)
+            and not (own_subject and path == key)
+            and not value.startswith("arn:")
+            and "://" not in value
+            and not HOST.fullmatch(value)  # a bucket's host (CloudFront's `logging_config.bucket`): judged as a host
         ):
             found = bucket_problem(scan, value)
         elif ENDPOINT_OVERRIDE.match(name):

@@ -110,6 +110,7 @@ ATTACKS = [
     ("D21 a plain bucket name under EXPORT_BUCKET", enforcer_env("EXPORT_BUCKET", "meridian-exports-eu")),
     ("D21 a plain bucket name under exportBucketName", enforcer_env("exportBucketName", "meridian-exports-eu")),
     ("D21 a plain bucket name under a container env EXPORT_BUCKET", api_env("EXPORT_BUCKET", "meridian-exports-eu")),
+    ("D01 a foreign bucket's host under a bucket key", api_env("LOG_BUCKET", "meridian-exports-eu.s3.amazonaws.com")),
     (
         "D01 the legacy global endpoint names a foreign bucket",
         api_env("EXPORT_URL", "https://meridian-exports-eu.s3.amazonaws.com/"),
@@ -162,6 +163,10 @@ TWINS = [
     ("a bucket-worded key holding no bucket name (a region)", enforcer_env("BUCKET_REGION", "us-east-1")),
     ("an upper-case host in the zone", enforcer_env("QUEUE", f"https://SQS.US-EAST-1.AMAZONAWS.COM/{ACCOUNT}/q")),
     ("the own bucket on its regional endpoint", api_env("EXPORT_URL", f"https://{POOL}.s3.us-east-1.amazonaws.com/")),
+    (
+        "the own bucket's host under a bucket key (CloudFront's logging form)",
+        enforcer_env("LOG_BUCKET", f"{POOL}.s3.amazonaws.com"),
+    ),
     ("the own bucket on the legacy global endpoint", api_env("EXPORT_URL", f"https://{POOL}.s3.amazonaws.com/")),
     ("the DR bucket path style", enforcer_env("EXPORT_URL", f"https://s3.us-west-2.amazonaws.com/{DR_POOL}/x")),
     ("a regional S3 endpoint in the zone, no bucket", enforcer_env("S3_URL", "https://s3.us-east-1.amazonaws.com")),
