@@ -49,7 +49,6 @@ DESTINATION_KEY = re.compile(
     r"(?i)(arns?|buckets?|bucketname|records|endpoint|endpoints|url|uri|redrivepolicy|destination|target|layers|"
     r"hostname|host|domainname|registryid)$"
 )
-# Keys holding an S3 bucket by name (not ARN); a bucket resource's own `bucket` is its subject, not a destination.
 # Keys naming who acts (an IAM role or policy), not where data goes: placed when known, not reported when unknown.
 PRINCIPAL_KEY = re.compile(r"(?i)(role|role[-_]?arns?|policy[-_]?arns?)$")
 # Properties naming the caller a permission admits: data comes from there, none goes; who may call is the access
@@ -79,8 +78,9 @@ BASE64_PROPS = {
     "aws:s3/bucketObject:BucketObject": ("contentBase64",),
     "aws:s3/bucketObjectv2:BucketObjectv2": ("contentBase64",),
 }
-# Keys (or `{name, value}` entries' names) ending in a bucket word: `bucket`, `targetBucket`, `EXPORT_BUCKET`,
-# `s3BucketName`, `LOG_BUCKETS`; not `bucketRegion`, `bucketOwner`, `bucketKeyEnabled` (no bucket name).
+# Keys (or `{name, value}` entries' names) holding an S3 bucket by name, ending in a bucket word: `bucket`,
+# `targetBucket`, `EXPORT_BUCKET`, `s3BucketName`, `LOG_BUCKETS`; not `bucketRegion`, `bucketOwner`, `bucketKeyEnabled`.
+# A bucket resource's own top-level `bucket` is its subject, not a destination.
 BUCKET_KEY = re.compile(r"(?i)bucket(?:s|[-_]?names?)?$")
 # The AWS SDKs' endpoint override (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
 # every API call of the process goes to that host, signed with its role.
