@@ -1,5 +1,6 @@
-"""A cell stack judged alone stays in its lane: its tenants get only the platform's tenant role, it
-takes none of the platform's namespaces, and it sets nothing on a bucket it does not define.
+"""A cell stack judged alone stays in its lane: its tenants get only the platform's tenant role (with
+the session tags on that the role tells tenants apart by, as tenant-role-isolated holds the platform's
+own associations: one check, sharedrole.association_session_problems), it takes none of the platform's namespaces, and it sets nothing on a bucket it does not define.
 
 A cell runs its tenants on its platform's parts (cluster, tenant role) read through a StackReference;
 the platform's plan never sees the cell's resources, so what the cell does to the platform's names is
@@ -18,6 +19,7 @@ from typing import Any
 
 from cellroles import PlatformRoles, check_platform_role_grants, suffix_note
 from ruleutil import KMS_KEYS, S3_BUCKETS, UNKNOWN, Stack, UnknownValueError, Unverifiable, known, peek, setting_bucket
+from sharedrole import association_session_problems
 
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -87,6 +89,8 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
                 )
             else:
                 unpinned.setdefault(arn, (assoc.urn, unknown, []))[2].append(assoc)
+                if prop == "roleArn":  # the platform's shared role: its sessions keep the tags it tells tenants apart by
+                    out += _session_problems(assoc, arn)
     out += [
         (urn, suffix_note(config, arn, unknown, [a.name for a in users]))
         for arn, (urn, unknown, users) in sorted(unpinned.items())
@@ -136,6 +140,14 @@ def check_cell_lane(stack: Stack, config: dict) -> list[tuple[str | None, Any]]:
             )
     out += _key_settings(stack, platform)
     return out
+
+
+def _session_problems(assoc: Any, role: str) -> list[tuple[str | None, Any]]:
+    """The platform's check of a shared-role association (tenant-role-isolated's), on a cell's association."""
+    try:
+        return [(assoc.urn, problem) for problem in association_session_problems(assoc, role)]
+    except UnknownValueError as unread:
+        return [(assoc.urn, Unverifiable(f"unverifiable at preview: Pod identity association {assoc.name}: {unread}"))]
 
 
 def _tenant_file_problems(r: Any, tenant_file: str) -> list[str] | Unverifiable:

@@ -732,7 +732,7 @@ def check_target_group_health(type_: str, props: Any, config: dict, _provider: A
     if protocol not in ("HTTP", "HTTPS"):
         return out  # TCP/TLS checks only open a connection: nothing more to state
     path = dig(check, "path")
-    if not path:
+    if not path or str(path).split("?", 1)[0] == "/":  # written out or left to the default, `/` is the static root
         out.append("Target group health check must name the service's health path (`healthCheck.path`), not the default `/`")
     matcher = dig(check, "matcher")
     if not matcher:
@@ -769,7 +769,8 @@ target_group_health = resource_policy(
     what="Checks that every load balancer target group (except Lambda) keeps its health check on, that it takes a failing "
     "target out within the stack's RTO target (`interval` x `unhealthyThreshold` + `timeout`, absent settings at the "
     "provider's defaults 30 x 3 and the longest documented default timeout, 10 s, at most `rtoTargetSeconds`), and "
-    "that HTTP(S) checks name the service's health path and the status that counts as healthy, only codes within 200-399",
+    "that HTTP(S) checks name the service's health path (not `/`, written out or left to the default) and the status that "
+    "counts as healthy, only codes within 200-399",
     why="Weighted rollouts and failover rest on the load balancer taking unready pods out: the default check (`/`, any "
     "2xx-3xx) passes a pod whose database is gone, a disabled check sends tenants' requests to dead targets, and a slow "
     "one keeps sending them for as long as it takes to notice. The bound is the RTO target (failover.rto_target_s), not "

@@ -30,6 +30,7 @@ from ruleutil import (
     Stack,
     UnknownValueError,
     Unverifiable,
+    dig,
     judge_each,
     judged_bucket,
     key_tenant,
@@ -38,6 +39,7 @@ from ruleutil import (
     session_role,
     stack_role,
     tags_of,
+    truthy,
 )
 
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
@@ -49,6 +51,26 @@ POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 PROOF_KEYS = ("aws:principaltag/kubernetes-namespace", "aws:principaltag/meridian-tenant")
 _SOUND_OPERATORS = ("stringequals", "stringlike")  # with the literal namespace: no wildcard, no variable
 READS = (KEY_POLICY, GRANT, BUCKET_POLICY, *S3_BUCKETS, SECRET, SECRET_POLICY)
+
+
+def association_session_problems(assoc: Any, role: str) -> list[str]:
+    """What in a Pod Identity association of the shared role (`role`: its name or ARN) takes the session tags
+    the role tells tenants apart by away from the tenant's sessions: `disableSessionTags`, a session policy (EKS
+    takes one only with the tags off), or chaining on to another role (`targetRoleArn`). The platform's
+    associations (tenant-role-isolated) and a cell's on its platform's role (the cell lane) are judged by it.
+    Raises UnknownValueError for a setting unknown at preview."""
+    out = []
+    if truthy(dig(assoc.props, "disableSessionTags", default=False)):
+        out.append(f"Pod identity association must keep session tags on: role {role} tells tenants apart by them")
+    elif dig(assoc.props, "policy") is not None:
+        out.append(
+            f"Pod identity association must not carry a session policy: EKS accepts one only with "
+            f"`disableSessionTags`, which removes the tags role {role} tells tenants apart by "
+            "(guard each tenant's data in its bucket and key policies instead)"
+        )
+    if dig(assoc.props, "targetRoleArn") is not None:
+        out.append(f"Pod identity association must not chain from role {role} to another role (`targetRoleArn`)")
+    return out
 
 
 class SharedRoles:

@@ -64,11 +64,10 @@ from ruleutil import (
     stack_policy,
     stack_role,
     tags_of,
-    truthy,
     unknown,
 )
 from sharedrole import READS as SHARED_ROLE_READS
-from sharedrole import SharedRoles, check_shared_role_on_tenant_data
+from sharedrole import SharedRoles, association_session_problems, check_shared_role_on_tenant_data
 from tenantns import NAMESPACE_PREFIX, named_namespaces, undefined_tenant
 from tenantns import SETTINGS as NAMESPACE_SETTINGS
 
@@ -1027,31 +1026,11 @@ def _untagged_role(
                     "would take the role's value as its tenant",
                 )
             )
-        for assoc in stack.referring(role, "roleArn", POD_IDENTITY):
-            tags_off = truthy(dig(assoc.props, "disableSessionTags", default=False))
-            if tags_off:
-                out.append(
-                    (
-                        assoc.urn,
-                        f"Pod identity association must keep session tags on: role {role.name} tells tenants apart by them",
-                    )
-                )
-            elif dig(assoc.props, "policy") is not None:
-                out.append(
-                    (
-                        assoc.urn,
-                        f"Pod identity association must not carry a session policy: EKS accepts one only with "
-                        f"`disableSessionTags`, which removes the tags role {role.name} tells tenants apart by "
-                        "(guard each tenant's data in its bucket and key policies instead)",
-                    )
-                )
-            if dig(assoc.props, "targetRoleArn") is not None:
-                out.append(
-                    (
-                        assoc.urn,
-                        f"Pod identity association must not chain from role {role.name} to another role (`targetRoleArn`)",
-                    )
-                )
+        out += [
+            (assoc.urn, problem)
+            for assoc in stack.referring(role, "roleArn", POD_IDENTITY)
+            for problem in association_session_problems(assoc, role.name)
+        ]
     holding = [dig(a.props, "namespace") for a in stack.referring(role, "roleArn", POD_IDENTITY)] + [
         dig(sa.props, "metadata", "namespace") for sa in stack.referring(role, "metadata", SERVICE_ACCOUNT)
     ]
