@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+from costpath import (
+    FUNCTION,
+    PERMISSION,
+    TOPIC,
+    TOPIC_POLICY,
+    TOPIC_SUBSCRIPTION,
+    EnforcerPath,
+    enforcer_paths,
+    publish_refusal,
+    topic_policies,
+)
 from iamdoc import parse
 from ruleutil import (
     HIGH,
@@ -16,13 +28,18 @@ from ruleutil import (
     Unverifiable,
     as_list,
     dig,
+    is_map,
     judge_each,
+    known,
     labels_of,
     peek,
+    platform_beside,
     platform_stack_setting,
     stack_policy,
+    stack_tag_maps,
     tags_of,
 )
+from ruleutil import unknown as unknown_value  # `unknown` names the unknown properties of a path below
 
 BUDGET = "aws:budgets/budget:Budget"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -115,13 +132,27 @@ tenant_budgets = stack_policy(
 )
 
 
+def _stack_names(stack: Stack, tag: str) -> tuple[set[str], bool]:
+    """The values of the stack tag that tag this stack's AWS resources (its providers' `defaultTags`,
+    through which the program tags, and resources' own tags), and whether one is unknown at preview."""
+    values = {tags.get(tag) for tags in stack_tag_maps(stack)}
+    return {v for v in values if isinstance(v, str)}, UNKNOWN in values
+
+
 def check_stack_budget(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     tag = config.get("stackTag", "meridian:stack")
-    names = {
-        tags_of(r.props).get(tag) for r in stack.resources if r.resource_type.startswith("aws:") and r.resource_type != BUDGET
-    }
-    names -= {None, UNKNOWN}
+    names, some_unknown = _stack_names(stack, tag)
+    if not names:  # nothing to compare a budget's filter with: no filter value is proven this stack's
+        if some_unknown:
+            return [(None, Unverifiable.at(f"defaultTags.tags.{tag}", "which stack does the stack budget count?"))]
+        return [
+            (
+                None,
+                f"The stack's AWS resources must carry tag `{tag}` (the AWS providers' defaultTags) so that its AWS Budget "
+                "can be proven to count this stack: no provider's default tags nor resource's tags name it",
+            )
+        ]
     unverifiable = []
     for budget in stack.of(BUDGET):
         try:
@@ -129,18 +160,19 @@ def check_stack_budget(resources: list[Any], config: dict) -> list[tuple[str | N
         except UnknownValueError as exc:
             unverifiable.append((budget.urn, Unverifiable.of(exc, "is it the stack budget?")))
             continue
-        stack_filters = [v.split("$", 1)[1] for v in filters if v.startswith(f"user:{tag}$")]
-        if stack_filters and (not names or set(stack_filters) & names):
+        stack_filters = {v.split("$", 1)[1] for v in filters if v.startswith(f"user:{tag}$")}
+        if stack_filters and stack_filters <= names:
             return []
     if unverifiable:
         return unverifiable
-    seen = ", ".join(sorted(names)) or "<stack>"
+    seen = ", ".join(sorted(names))
     return [
         (
             None,
             InPlatform.note(
-                config,
-                f"The stack must have an AWS Budget filtered on tag `{tag}` = {seen} (cost filter TagKeyValue user:{tag}${seen})",
+                {} if platform_beside(stack, config) else config,
+                f"The stack must have an AWS Budget filtered on tag `{tag}` = {seen} and no other stack "
+                f"(cost filter TagKeyValue user:{tag}${seen}, the value its AWS providers' defaultTags give)",
             ),
         )
     ]
@@ -148,7 +180,9 @@ def check_stack_budget(resources: list[Any], config: dict) -> list[tuple[str | N
 
 stack_budget = stack_policy(
     "budgets-stack-budget-exists",
-    what="Checks that the stack has an AWS Budget whose cost filter is the stack's own `meridian:stack` tag",
+    what="Checks that the stack has an AWS Budget whose `meridian:stack` cost filter names only the stack's own name, as "
+    "its AWS providers' `defaultTags` (and resources' own tags) give it; with no such tag in the plan nothing proves a "
+    "budget the stack's, which is a violation",
     why="The stack cap is the platform's spending limit per residency zone; without its budget nobody is alerted as the zone's bill approaches it.",
     reads=[BUDGET],
     check=check_stack_budget,
@@ -162,26 +196,12 @@ stack_budget = stack_policy(
         **platform_stack_setting(),
     },
     remediation="Set `meridian:cost.stack_cap_usd`; components.cost.CostCaps creates the stack budget with alerts at the configured thresholds.",
-    limits="The budget's limit against the cap is judged by budgets-limit-and-cap-enforced.",
+    limits="The budget's limit against the cap, and what else it counts or excludes, are judged by budgets-limit-and-cap-enforced.",
     tags=["cost"],
 )
 
 BUDGET_ACTION = "aws:budgets/budgetAction:BudgetAction"
 ENFORCING_ACTIONS = ("APPLY_IAM_POLICY", "APPLY_SCP_POLICY", "RUN_SSM_DOCUMENTS")
-TOPIC = "aws:sns/topic:Topic"
-TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-FUNCTION = "aws:lambda/function:Function"
-
-
-def _enforcer_subscriptions(stack: Stack) -> list[Any]:
-    """SNS subscriptions (protocol `lambda`) that run a function of the stack for every message of a topic of the stack."""
-    return [
-        sub
-        for sub in stack.of(TOPIC_SUBSCRIPTION)
-        if str(peek(sub.props, "protocol")) == "lambda"
-        and stack.linked(sub, "endpoint", FUNCTION)
-        and stack.linked(sub, "topic", TOPIC)
-    ]
 
 
 def _topic_arns(stack: Stack) -> dict[str, Any]:
@@ -274,6 +294,54 @@ def _amount(value: Any) -> float:
     return float(str(value).replace(",", ""))
 
 
+OPEN_END = "2087-06-15_00:00"  # AWS's end date when none is given (API_budgets_TimePeriod); after its end AWS deletes a budget
+# Cost types whose `false` leaves charges out of what a budget counts (API_budgets_CostTypes: each defaults to true);
+# credits, refunds and discounts left out make it count more, never less.
+NARROWING_COST_TYPES = (
+    "includeOtherSubscription",
+    "includeRecurring",
+    "includeSubscription",
+    "includeSupport",
+    "includeTax",
+    "includeUpfront",
+)
+# Properties that make a budget count something else than its cost filters select, or its limit something else than `limitAmount`.
+RESCOPING = {
+    "filterExpression": "selects its costs by an expression beside its cost filters",
+    "billingViewArn": "counts through a billing view, which limits what it sees",
+    "autoAdjustData": "adjusts its limit from past spend instead of `limitAmount`",
+    "plannedLimits": "takes its limit per period from `plannedLimits` instead of `limitAmount`",
+}
+
+
+def _counting_problems(budget: Any, own: str, whose: str) -> list[str]:
+    """Why a tenant's or the stack's budget would count other than all of `whose` spend: `own` is the
+    filter value prefix (`user:<tag>$`) that selects it; anything else narrows, widens or ends it."""
+    out = []
+    if str(dig(budget.props, "budgetType", default="COST")) != "COST":
+        out.append(f"`budgetType` {dig(budget.props, 'budgetType')} counts no cost")
+    for i, f in enumerate(as_list(dig(budget.props, "costFilters"))):
+        name, values = dig(f, "name"), [str(v) for v in as_list(dig(f, "values"))]
+        if name != "TagKeyValue":
+            out.append(f"cost filter {i} ({name} = {', '.join(values)}) narrows it to part of that spend")
+            continue
+        others = [v for v in values if not v.startswith(own)]
+        selected = sorted({v for v in values if v.startswith(own)})
+        if others or len(selected) > 1:
+            out.append(f"cost filter {i} (TagKeyValue {', '.join(values)}) selects more than {whose}'s own tag value")
+    for prop, what in RESCOPING.items():
+        if dig(budget.props, prop) not in (None, [], {}):
+            out.append(f"`{prop}` {what}")
+    for prop in NARROWING_COST_TYPES:
+        value = dig(budget.props, "costTypes", prop)
+        if value is not None and str(value).lower() == "false":
+            out.append(f"`costTypes.{prop}: false` leaves those charges out")
+    end = dig(budget.props, "timePeriodEnd")
+    if end is not None and str(end) != OPEN_END:
+        out.append(f"`timePeriodEnd` {end}: AWS deletes the budget after its end date (leave it unset, or {OPEN_END})")
+    return [f"AWS Budget must count all of {whose}'s spend, every month: {p}" for p in out]
+
+
 def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | None, str]]:
     stack = Stack(resources)
     cap = config.get("stackCapUsd")
@@ -286,6 +354,8 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
         ]
     cap = float(cap)
     tenant_tag, stack_tag = config.get("tenantTag", "meridian:tenant"), config.get("stackTag", "meridian:stack")
+    # a cell judged beside its platform: the platform's topics are here, so nothing is left to it
+    deferring = {} if platform_beside(stack, config) else config
     by_name = {peek(b.props, "name"): b for b in stack.of(BUDGET) if isinstance(peek(b.props, "name"), str)}
     actions: dict[str, list[Any]] = {}
     for action in stack.of(BUDGET_ACTION):
@@ -294,10 +364,12 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             [by_name[name]] if isinstance(name, str) and name in by_name else []
         ):
             actions.setdefault(b.urn, []).append(action)
-    enforcers = _enforcer_subscriptions(stack)
-    enforcing_topics = {t.urn for sub in enforcers for t in stack.linked(sub, "topic", TOPIC)}
+    paths = enforcer_paths(stack)
+    paths_of: dict[str, list[EnforcerPath]] = {}
+    for path in paths:
+        paths_of.setdefault(path.topic.urn, []).append(path)
     topic_by_arn = _topic_arns(stack)
-    arns_unknown = [sub for sub in enforcers if peek(sub.props, "topic") is UNKNOWN]  # an enforcing topic's ARN, unknown
+    arns_unknown = [p.subscription for p in paths if p.arn is UNKNOWN]  # an enforcing topic's ARN, unknown
     tenant_total = 0.0
 
     principals = _Named(stack, *PRINCIPAL_TYPES.values())
@@ -316,43 +388,109 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
             return f"{action.name}: fires above 100 % of the limit"
         return _definition_problem(action, kind, principals, policies)
 
+    def within(n: Any, limit: float) -> bool:
+        """A notification whose threshold is at most 100 % of the limit, compared GREATER_THAN (AWS notifies when
+        spend exceeds it; EQUAL_TO fires only on the exact amount, LESS_THAN while spend is under it)."""
+        at_most = 100 if dig(n, "thresholdType", default="PERCENTAGE") == "PERCENTAGE" else limit
+        return float(dig(n, "threshold", default=float("inf"))) <= at_most and dig(n, "comparisonOperator") == "GREATER_THAN"
+
     def at_limit(budget: Any, limit: float) -> list[Any]:
-        """The budget's actual-spend notifications at no more than 100 % of its limit."""
+        """The budget's actual-spend notifications that fire by 100 % of its limit."""
         return [
             n
             for n in as_list(dig(budget.props, "notifications"))
-            if dig(n, "notificationType", default="") == "ACTUAL"
-            and float(dig(n, "threshold", default=float("inf")))
-            <= (100 if dig(n, "thresholdType", default="PERCENTAGE") == "PERCENTAGE" else limit)
+            if dig(n, "notificationType", default="") == "ACTUAL" and within(n, limit)
         ]
 
-    def notifies_at_limit(budget: Any, limit: float) -> bool:
-        return bool(at_limit(budget, limit))
-
-    def runs_enforcer(budget: Any, limit: float) -> bool:
-        """Linked to an enforcing topic, or naming one by its ARN (a cell's budget names its platform's
-        topic by the value its StackReference reads, which the platform's plan holds beside it)."""
-        if not notifies_at_limit(budget, limit):
-            return False
-        if any(t.urn in enforcing_topics for t in stack.linked(budget, "notifications", TOPIC)):
-            return True
-        return any(
-            getattr(topic_by_arn.get(arn), "urn", None) in enforcing_topics
-            for n in at_limit(budget, limit)
-            for arn in as_list(dig(n, "subscriberSnsTopicArns"))
+    def operators(budget: Any, limit: float) -> str:
+        """Its actual-spend notifications that compare with another operator than GREATER_THAN, said (they never
+        fire as spend reaches the limit: EQUAL_TO only on the exact amount, LESS_THAN while spend is under it)."""
+        ops = sorted(
+            {
+                str(dig(n, "comparisonOperator"))
+                for n in as_list(dig(budget.props, "notifications"))
+                if dig(n, "notificationType", default="") == "ACTUAL" and dig(n, "comparisonOperator") != "GREATER_THAN"
+            }
         )
+        return f"its actual-spend notifications compare with {', '.join(ops)}, not GREATER_THAN" if ops else ""
+
+    def notified_topics(budget: Any, limit: float) -> tuple[list[Any], list[str]]:
+        """The topics of the plan its notifications by 100 % reach (by ARN value; before a topic exists, the
+        topics they are built from), and the ARNs that name no topic of the plan."""
+        topics, elsewhere = [], []
+        for n in at_limit(budget, limit):
+            arns = known(peek(n, "subscriberSnsTopicArns"))
+            if arns is UNKNOWN or UNKNOWN in as_list(arns):
+                linked = stack.linked(budget, "notifications", TOPIC)
+                if not linked:  # which topic it notifies is only known after apply
+                    raise unknown_value("notifications", "subscriberSnsTopicArns")
+                topics += linked
+                continue
+            for arn in map(str, as_list(arns)):
+                if arn in topic_by_arn:
+                    topics.append(topic_by_arn[arn])
+                else:
+                    elsewhere.append(arn)
+        return topics, elsewhere
+
+    def path_verdict(path: EnforcerPath, budget: Any) -> tuple[list[str], list[str]]:
+        """What stops this budget's notification on the path, and what decides it that is unknown at preview."""
+        blocked, unknown = list(path.blocked), list(path.unknown)
+        docs = topic_policies(stack, path)
+        if not docs:
+            blocked.append(
+                f"topic {path.topic.name} has no policy admitting budgets.amazonaws.com (its default policy admits only the "
+                "account's own principals)"
+            )
+        name = peek(budget.props, "name")
+        for where, doc in docs:
+            doc = known(doc)
+            text = doc if isinstance(doc, str) else json.dumps(doc, default=repr) if is_map(doc) else None
+            if text is None or "<unknown>" in text or path.arn is UNKNOWN:
+                unknown.append(where if path.arn is not UNKNOWN else f"{path.subscription.name}.topic")
+                continue
+            account = str(path.arn).split(":")[4] if str(path.arn).count(":") >= 5 else ""
+            # Pulumi auto-names a budget `<logical name>-<7 random hex>` at apply: judged with a stand-in suffix
+            budget_arn = f"arn:aws:budgets::{account}:budget/{name if isinstance(name, str) else f'{budget.name}-0000000'}"
+            refusal = publish_refusal(text, str(path.arn), budget_arn)
+            if refusal:
+                blocked.append(f"{where} does not let budgets.amazonaws.com publish to {path.arn}: {refusal}")
+        return blocked, unknown
+
+    def enforcement(budget: Any, limit: float) -> tuple[bool, list[str], list[str]]:
+        """(a notification by 100 % reaches an enforcing function along a path that lets it pass, what blocks
+        the paths it reaches, the properties unknown at preview that decide them)"""
+        topics, _ = notified_topics(budget, limit)
+        blocked, unknown = [], []
+        for topic in dict.fromkeys(topics):
+            for path in paths_of.get(topic.urn, []):
+                b, u = path_verdict(path, budget)
+                if not b and not u:
+                    return True, [], []
+                blocked += b
+                if not b:
+                    unknown += u
+        return False, blocked, unknown
 
     def notified(budget: Any, limit: float) -> str:
-        """What the budget notifies at its limit, by ARN: a topic of the plan (running no enforcing
+        """What the budget notifies by its limit, by ARN: a topic of the plan (running no enforcing
         function) or one no plan here holds."""
         arns = sorted({str(a) for n in at_limit(budget, limit) for a in as_list(dig(n, "subscriberSnsTopicArns"))})
-        said = [f"topic {topic_by_arn[a].name} ({a}), which runs no enforcing function" if a in topic_by_arn else a for a in arns]
+        said = [
+            f"topic {topic_by_arn[a].name} ({a}), which runs no enforcing function"
+            if a in topic_by_arn and not paths_of.get(topic_by_arn[a].urn)
+            else f"topic {topic_by_arn[a].name} ({a})"
+            if a in topic_by_arn
+            else f"{a}, a topic no stack here defines"
+            for a in arns
+        ]
         return f"; it notifies {', '.join(said)}" if said else ""
 
     def unenforced(budget: Any, limit: float, problems: list[str | None]) -> str:
         """The finding on a tenant budget nothing proves enforced."""
-        # it only notifies a topic its plan does not define (a cell's: its platform's, named by the ARN its StackReference reads)
-        elsewhere = not problems and not stack.linked(budget, "notifications", TOPIC) and notifies_at_limit(budget, limit)
+        topics, elsewhere_arns = notified_topics(budget, limit)
+        # it only notifies topics no plan here holds (a cell's, judged alone: its platform's, by the ARN its StackReference reads)
+        elsewhere = not problems and not topics and bool(elsewhere_arns)
         if elsewhere and arns_unknown:  # the ARN it names may be the one an enforcer's unknown `topic` takes
             return Unverifiable(
                 f"unverifiable at preview: does the topic this tenant budget notifies{notified(budget, limit)} run the cap "
@@ -361,10 +499,12 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
         finding = (
             "Tenant budget must enforce the cap: an automatic APPLY_IAM_POLICY / SCP / SSM BudgetAction at no more "
             "than 100 % of the limit attaching a deny policy to principals of the stack, or an actual-spend "
-            "notification at no more than 100 % to a topic that runs an enforcing function (SNS subscription, "
-            f"protocol lambda) ({'; '.join(p for p in problems if p) or 'it has no action'}{notified(budget, limit) if elsewhere else ''})"
+            "notification (GREATER_THAN) at no more than 100 % to a topic whose policy lets AWS Budgets publish and "
+            "whose lambda subscription (no filter policy) runs a function SNS may invoke (a Lambda permission for "
+            f"sns.amazonaws.com from that topic) and Lambda does not throttle ({'; '.join(p for p in problems if p) or 'it has no action'}"
+            f"{notified(budget, limit) if topics or elsewhere_arns else ''})"
         )
-        return InPlatform.note(config, finding) if elsewhere else finding
+        return InPlatform.note(deferring, finding) if elsewhere else finding
 
     def judge(budget: Any) -> list[tuple[str | None, str]]:
         nonlocal tenant_total
@@ -383,6 +523,12 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
         limit = _amount(dig(budget.props, "limitAmount", default="inf"))
         if not 0 < limit <= cap:
             out.append((budget.urn, f"AWS Budget limit must be within the stack cap of {cap:.2f} USD, not {limit:.2f}"))
+        if is_tenant or is_stack:
+            tag, whose = (tenant_tag, "its tenant") if is_tenant else (stack_tag, "the stack")
+            try:
+                out += [(budget.urn, p) for p in _counting_problems(budget, f"user:{tag}$", whose)]
+            except UnknownValueError as exc:
+                out.append((budget.urn, Unverifiable.of(exc, "what does the budget count?")))
         if is_tenant:
             tenant_total += limit
             problems = []
@@ -393,23 +539,38 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
                     out.append((a.urn, Unverifiable.of(exc, "does the hard cap attach a deny to principals of the stack?")))
                     problems.append(None)
             try:
-                if None not in problems and not runs_enforcer(budget, limit):
-                    out.append((budget.urn, unenforced(budget, limit, problems)))
-            except UnknownValueError as exc:  # the ARN it notifies, before its topic exists
+                if None not in problems:
+                    enforced, blocked, unknown = enforcement(budget, limit)
+                    if not enforced and unknown:
+                        out.append(
+                            (
+                                budget.urn,
+                                Unverifiable(
+                                    "unverifiable at preview: can this tenant budget's notification reach the cap enforcer? "
+                                    f"{', '.join(sorted(set(unknown)))} only known after apply"
+                                ),
+                            )
+                        )
+                    elif not enforced:
+                        said = [operators(budget, limit), *blocked]
+                        out.append((budget.urn, unenforced(budget, limit, [*problems, *(s for s in said if s)])))
+            except UnknownValueError as exc:  # the operator or the ARN it notifies, before its topic exists
                 out.append(
-                    (budget.urn, Unverifiable.of(exc, "the topic this tenant budget notifies: does it run the cap enforcer?"))
+                    (budget.urn, Unverifiable.of(exc, "the notification of this tenant budget: does it reach the cap enforcer?"))
                 )
         if is_tenant or is_stack:
             alerts = [
                 n
                 for n in as_list(dig(budget.props, "notifications"))
-                if float(dig(n, "threshold", default=float("inf")))
-                <= (100 if dig(n, "thresholdType", default="PERCENTAGE") == "PERCENTAGE" else limit)
-                and (_addressed(n, "subscriberSnsTopicArns") or _addressed(n, "subscriberEmailAddresses"))
+                if within(n, limit) and (_addressed(n, "subscriberSnsTopicArns") or _addressed(n, "subscriberEmailAddresses"))
             ]
             if not alerts:
                 out.append(
-                    (budget.urn, "AWS Budget must notify someone (an SNS topic or address) at or below 100 % of its limit")
+                    (
+                        budget.urn,
+                        "AWS Budget must notify someone (an SNS topic or address) when spend exceeds (GREATER_THAN) a "
+                        "threshold at or below 100 % of its limit",
+                    )
                 )
         return out
 
@@ -421,12 +582,29 @@ def check_budget_caps(resources: list[Any], config: dict) -> list[tuple[str | No
 
 budget_caps = stack_policy(
     "budgets-limit-and-cap-enforced",
-    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant budgets add up to at most the cap, that the stack's and each tenant's budget notify someone at or below 100 %, and that each tenant budget is enforced at no more than 100 % of its limit: by an actual-spend notification to a topic that runs a function of the stack (linked, or named by the ARN a subscription of that topic carries: a cell's budget names its platform's topic by value), or by an automatic enforcing BudgetAction whose "
-    "definition does something: an IAM action attaches a deny-only policy of the stack (or AWSDenyAll) to roles, users or "
-    "groups the stack creates (by name, Pulumi auto-name or link), an SCP action a deny-only SCP of the stack to at least "
-    "one target, an SSM action runs on at least one instance",
-    why="A budget only caps spend if its limit is the planned cap and something acts when it is reached: a budget of 1e9, one that only alerts, or one in another currency or period is present and caps nothing.",
-    reads=[BUDGET, BUDGET_ACTION, MANAGED_POLICY, ORG_POLICY, TOPIC, TOPIC_SUBSCRIPTION, FUNCTION],
+    what="Checks that every AWS Budget counts USD per month with a limit within the stack cap (`stackCapUsd`), that tenant "
+    "budgets add up to at most the cap; that the stack's and each tenant's budget counts all of its spend, every month "
+    "(`budgetType` COST; cost filters only its own `meridian:stack` / `meridian:tenant` TagKeyValue; no `filterExpression`, "
+    "`billingViewArn`, `autoAdjustData`, `plannedLimits`, no `costTypes` that leave charges out; `timePeriodEnd` unset or "
+    "AWS's open end 2087-06-15_00:00) and notifies someone when spend exceeds (GREATER_THAN) a threshold at or below "
+    "100 %; and that each tenant budget is enforced at no more than 100 % of its limit: by an actual-spend GREATER_THAN "
+    "notification whose message can pass, resource by resource, to a function of the plan: the topic it names by ARN "
+    "(or, before the topic exists, is built from; a cell's budget names its platform's topic, judged on the platform's "
+    "resources when they are beside the cell's, deferred to the platform only when they are not), whose every policy "
+    "(the topic's own and each aws:sns/topicPolicy) lets budgets.amazonaws.com SNS:Publish as the IAM evaluator decides "
+    "for this account's budget (aws:SourceAccount, aws:SourceArn; a Deny on a key Budgets' request does not carry is "
+    "taken as applying), a `lambda` subscription of it without `filterPolicy` or `filterPolicyScope`, a function "
+    "without `reservedConcurrentExecutions: 0`, and an aws:lambda/permission for sns.amazonaws.com to invoke that "
+    "unqualified function (by name or ARN) with `sourceArn` the topic's ARN by value; or by an automatic enforcing "
+    "BudgetAction whose definition does something: an IAM action attaches a deny-only policy of the stack (or "
+    "AWSDenyAll) to roles, users or groups the stack creates (by name, Pulumi auto-name or link), an SCP action a "
+    "deny-only SCP of the stack to at least one target, an SSM action runs on at least one instance. A value deciding "
+    "any of this that is unknown at preview is an advisory naming the property",
+    why="A budget only caps spend if it counts the tenant's spend at the planned cap and something acts when it is reached: a "
+    "budget of 1e9, one narrowed to one service or ended next month, one that only alerts, one whose notification never "
+    "fires (EQUAL_TO) or is dropped on the way (a filter policy, a topic Budgets may not publish to, a function SNS may "
+    "not invoke or Lambda throttles) is present and caps nothing.",
+    reads=[BUDGET, BUDGET_ACTION, MANAGED_POLICY, ORG_POLICY, TOPIC, TOPIC_POLICY, TOPIC_SUBSCRIPTION, FUNCTION, PERMISSION],
     check=check_budget_caps,
     severity=HIGH,
     config={
@@ -451,7 +629,10 @@ budget_caps = stack_policy(
     "notifications at the alert thresholds to the alert topic, which runs the cap enforcer (components/functions/cap_enforcer.py).",
     limits="A tenant's own limit is compared with the stack cap, not with its plan's catalog price; AWS Budgets evaluates spend a few times a day, so the cap is not real time; "
     "what an enforcing function does is not judged here (its code is tested with the program: tests/test_cap_enforcer.py), nor that its role may do it; that a BudgetAction's deny covers what the tenant's spend runs through is "
-    "the program's design, not proved here; an SSM document's effect is not read.",
+    "the program's design, not proved here; an SSM document's effect is not read. On the notification's path, the topic's "
+    "KMS key policy (Budgets must be let use the key), the budget's `accountId`, a `timePeriodStart` in the future, the "
+    "function's code, runtime and the account's concurrency, and SNS delivery retries are not read; a budget Pulumi "
+    "auto-names is judged as `<logical name>-0000000` for aws:SourceArn (a topic policy pinning its random suffix is refused).",
     tags=["cost"],
 )
 

@@ -17,12 +17,10 @@ from ruleutil import (
     Stack,
     as_list,
     dig,
-    is_map,
     peek,
     provider_accounts,
-    provider_default_tags,
     resource_region,
-    tags_of,
+    stack_tag_maps,
     unknown,
 )
 
@@ -72,9 +70,7 @@ def _stack_tags(stack: Stack) -> frozenset[tuple[str, str]]:
     """Tags that name this stack: (`k`, the Pulumi stack's name) as its AWS providers' default tags or
     its resources' own tags carry it, and (`eks:cluster-name`, a cluster of the plan)."""
     name = stack.resources[0].urn.split(":")[2] if stack.resources else ""
-    tag_maps = [provider_default_tags(p.props) for p in stack.of(AWS_PROVIDER)]
-    tag_maps += [tags_of(r.props) for r in stack.resources if is_map(peek(r.props, "tags"))]
-    out = {(str(k), v) for tags in tag_maps for k, v in tags.items() if v == name and isinstance(v, str)}
+    out = {(str(k), v) for tags in stack_tag_maps(stack) for k, v in tags.items() if v == name and isinstance(v, str)}
     for c in stack.of(EKS_CLUSTER):
         cluster = peek(c.props, "name")
         if isinstance(cluster, str) and cluster is not UNKNOWN:

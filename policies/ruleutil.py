@@ -463,6 +463,20 @@ def provider_default_tags(provider_props: Any) -> dict[str, Any]:
     return {str(k): v for k, v in tags.items()} if isinstance(tags, Mapping) else {}
 
 
+def stack_tag_maps(stack: Stack) -> list[dict[str, Any]]:
+    """The tag maps that tag the stack's AWS resources: each AWS provider's `defaultTags` (which the
+    program tags most resources through) and each resource's own `tags` map."""
+    maps = [provider_default_tags(p.props) for p in stack.of(AWS_PROVIDER)]
+    return maps + [tags_of(r.props) for r in stack.resources if is_map(peek(r.props, "tags"))]
+
+
+def platform_beside(stack: Stack, config: Mapping[str, Any]) -> bool:
+    """A cell's rule sees its platform's resources beside its own (a zone's or a cell's preview):
+    what it would leave to the platform (`InPlatform`) is judged on them instead."""
+    platform = config.get("platformStack")
+    return bool(platform) and any(r.urn.split(":")[2] == platform for r in stack.resources)
+
+
 def provider_accounts(provider_props: Any) -> set[str]:
     """An AWS provider's `allowedAccountIds` (a list, or JSON text as provider inputs arrive); empty if none or unknown."""
     ids = known(peek(provider_props, "allowedAccountIds"))

@@ -79,14 +79,15 @@ def analyzer():
         yield running, running.wait_ready()
 
 
-def judge(analyzer, cell: list[dict], platform: list[dict] | None) -> list:
+def judge(analyzer, cell: list[dict], platform: list[dict] | None, *, strip: bool = True) -> list:
     """The cell's verdicts as the engine reaches them: each cell resource analyzed, then AnalyzeStack
     over the cell's resources and (with `platform`) the platform's beside them, with the cell's
-    policy config (`with_platform` when they are beside); verdicts on the platform's resources dropped."""
+    policy config (`with_platform` when they are beside, unless `strip` is False: the config as the
+    file has it, `platformStack` kept); verdicts on the platform's resources dropped."""
     running, info = analyzer
     path = ROOT / "policies" / "config" / f"{CELL}.json"
     config = load_policy_config(path)
-    running.configure(effective_config(info, with_platform(config) if platform else config, path), stack=CELL)
+    running.configure(effective_config(info, with_platform(config) if platform and strip else config, path), stack=CELL)
     own = [Subject.from_dict(r) for r in cell]
     context = [Subject.from_dict(r) for r in platform or []]
     subjects = own + context
@@ -175,6 +176,33 @@ def test_a_tenant_budget_notifying_a_platform_topic_that_runs_no_enforcer_is_a_v
     verdicts = _of(judge(analyzer, _budgets_notify(update["cell"], failover), update["platform"]), BUDGETS)
     assert {v.level for v in verdicts} == {"mandatory"} and len(verdicts) == 3, verdicts
     assert all("topic us-failover-alarms" in v.message and "runs no enforcing function" in v.message for v in verdicts)
+
+
+@pytest.mark.parametrize("topic", ["failover", "nobody-listens"])
+def test_beside_its_platform_the_cost_rule_defers_nothing_whatever_the_config(analyzer, update, topic):
+    """Review 20's Z09 and Z05, replayed with the cell's config as the file has it (`platformStack`
+    kept): the platform's resources are in the run, so the rule judges the cell's budgets on them and
+    defers nothing to "the platform's own plan", which never holds the cell's budgets."""
+    arn = (
+        next(r["inputs"]["topic"] for r in update["platform"] if r["type"] == SUBSCRIPTION and "failover" in r["inputs"]["topic"])
+        if topic == "failover"
+        else "arn:aws:sns:us-east-1:123456789012:nobody-listens"
+    )
+    verdicts = _of(judge(analyzer, _budgets_notify(update["cell"], arn), update["platform"], strip=False), BUDGETS)
+    assert {v.level for v in verdicts} == {"mandatory"} and len(verdicts) == 3, verdicts
+    assert all(arn in v.message and MARK not in v.message for v in verdicts), verdicts
+    assert _of(judge(analyzer, update["cell"], update["platform"], strip=False), BUDGETS) == []
+
+
+def test_beside_its_platform_the_platforms_enforcer_path_is_judged_for_the_cells_budgets(analyzer, update):
+    """The cell's budgets reach the platform's enforcer by ARN: a path the platform breaks (here its
+    subscription's filter policy) leaves every cell tenant uncapped, a violation on each cell budget."""
+    platform = _copy(update["platform"])
+    (sub,) = [r for r in platform if r["type"] == SUBSCRIPTION and r["inputs"]["protocol"] == "lambda"]
+    sub["inputs"]["filterPolicy"] = json.dumps({"never": ["match"]})
+    verdicts = _of(judge(analyzer, update["cell"], platform), BUDGETS)
+    assert {v.level for v in verdicts} == {"mandatory"} and len(verdicts) == 3, verdicts
+    assert all("filterPolicy" in v.message for v in verdicts), verdicts
 
 
 def test_a_cell_provider_for_another_cluster_is_a_violation_for_each_backstop(analyzer, update):

@@ -15,6 +15,13 @@ TENANT_ROLE = urn("aws:iam/role:Role", "t-acme-role")  # tenancy's tenant role, 
 DENY_WRITES = {"Effect": "Deny", "Action": ["s3:PutObject", "kms:GenerateDataKey*"], "Resource": "*"}
 ENFORCER_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:cap-enforcer"
 TOPIC = urn("aws:sns/topic:Topic", "alerts")  # operations.py's alert topic (KMS-encrypted)
+BUDGETS_PUBLISH = {
+    "Effect": "Allow",
+    "Principal": {"Service": "budgets.amazonaws.com"},
+    "Action": "SNS:Publish",
+    "Resource": TOPIC_ARN,
+    "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+}
 
 
 def build(b: Builder) -> None:
@@ -89,6 +96,21 @@ def build(b: Builder) -> None:
         {"topic": TOPIC_ARN, "protocol": "lambda", "endpoint": ENFORCER_ARN},
         deps={"topic": [TOPIC], "endpoint": [function]},
     )
+    # what lets a budget's notification pass: Budgets may publish to the topic, SNS may invoke the function
+    b.add(
+        "aws:sns/topicPolicy:TopicPolicy",
+        "alerts-policy",
+        {"arn": TOPIC_ARN, "policy": json.dumps({"Version": "2012-10-17", "Statement": [BUDGETS_PUBLISH]})},
+        deps={"arn": [TOPIC]},
+        tags=False,
+    )
+    b.add(
+        "aws:lambda/permission:Permission",
+        "enforcer-from-alerts",
+        {"action": "lambda:InvokeFunction", "function": "cap-enforcer", "principal": "sns.amazonaws.com", "sourceArn": TOPIC_ARN},
+        deps={"function": [function], "sourceArn": [TOPIC]},
+        tags=False,
+    )
 
 
 MUTATIONS: Mutations = {
@@ -103,6 +125,8 @@ MUTATIONS: Mutations = {
         ("a budget counted per year", set_input("budget-stack", "timeUnit", "ANNUALLY")),
         ("a tenant budget whose topic runs no enforcer", drop("alerts-to-enforcer")),
         ("an enforcer reached by e-mail, which runs nothing", set_input("alerts-to-enforcer", "protocol", "email")),
+        ("an enforcer SNS may not invoke", drop("enforcer-from-alerts")),
+        ("a topic AWS Budgets may not publish to", drop("alerts-policy")),
         (
             "an enforcer notified only past the limit",
             set_input(
