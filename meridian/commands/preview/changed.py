@@ -96,7 +96,7 @@ def plan_in_worker(
     policy: bool,
     stack_outputs: dict[str, dict[str, Any]],
     subset: bool,
-    zone_files: KnownEntries,
+    zone_files: KnownEntries | None = None,
 ) -> Planned:
     """One stack (or a cell's subset) through `plan_stack`, in a process of its own (the SDK's
     runtime state is global). A subset's tenant file Secrets are taken out of its plan. `zone_files`:
@@ -105,7 +105,8 @@ def plan_in_worker(
     from meridian.commands.preview.stack import plan_json
     from meridian.engine.pipeline import plan_stack
 
-    learn(zone_files)
+    if zone_files is not None:
+        learn(zone_files)
     staged = plan_stack(project_dir, stack, cfg, overrides=overrides, policy=policy, stack_outputs=stack_outputs)
     document = json.loads(plan_json(staged.document()))
     left_out = tenant_file_urns(document) if subset else []
@@ -114,11 +115,13 @@ def plan_in_worker(
     return Planned(document, staged.run.wire_outputs, staged.run.seconds, left_out)
 
 
-def platform_outputs(project_dir: Path, stack: str, zone_files: KnownEntries) -> Planned:
-    """A platform's outputs (what its cells' StackReferences read), from a bare run."""
+def platform_outputs(project_dir: Path, stack: str, zone_files: KnownEntries | None = None) -> Planned:
+    """A platform's outputs (what its cells' StackReferences read), from a bare run (`zone_files`:
+    as `plan_in_worker`'s)."""
     from meridian.engine.run import run_program
 
-    learn(zone_files)
+    if zone_files is not None:
+        learn(zone_files)
     run = run_program(project_dir, stack, record=False, stack_outputs={})
     return Planned({}, run.wire_outputs, run.seconds)
 
