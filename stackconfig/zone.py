@@ -7,7 +7,10 @@ platform's own clusters, or a pair of `cells.cluster_pairs`) than its clusters c
 associations. Each problem names the file and key of the
 stack being loaded, so every stack involved reports it when it is loaded.
 
-A stack file that cannot be read is skipped here: loading that stack reports it.
+A stack file that cannot be read is skipped here: loading that stack reports it. What a file holds
+for the zone (its platform, tenant ids and budgets) is read once per content in a process, and a
+process that starts others hands them what it read (`known_entries`, `learn`): a preview parses a
+zone's files once, while every check still judges every file of the zone.
 """
 
 from __future__ import annotations
