@@ -7,7 +7,10 @@ platform's own clusters, or a pair of `cells.cluster_pairs`) than its clusters c
 associations. Each problem names the file and key of the
 stack being loaded, so every stack involved reports it when it is loaded.
 
-A stack file that cannot be read is skipped here: loading that stack reports it.
+A stack file that cannot be read is skipped here: loading that stack reports it. What a file holds
+for the zone (its platform, tenant ids and budgets) is read once per content in a process, and a
+process that starts others hands them what it read (`known_entries`, `learn`): a preview parses a
+zone's files once, while every check still judges every file of the zone.
 """
 
 from __future__ import annotations
@@ -91,6 +94,12 @@ def stack_tenants(stack: str, entries: Any) -> StackTenants:
 
 
 _ZONE_ENTRIES: dict[tuple[str, str], tuple[Any, StackTenants] | None] = {}
+# what reads an entry from a file: entries read by another version of this module are not learnt
+_READER_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+# Entries as plain data: (reader digest, {(file name, sha256 of its bytes): (platform, stack, tenant ids,
+# budgets) or None for a file that cannot be read})
+KnownEntries = tuple[str, dict[tuple[str, str], tuple[Any, str, tuple[str, ...], float] | None]]
 
 
 def zone_entry(path: Path) -> tuple[Any, StackTenants] | None:
@@ -112,6 +121,28 @@ def zone_entry(path: Path) -> tuple[Any, StackTenants] | None:
     if key is not None:
         _ZONE_ENTRIES[key] = entry
     return entry
+
+
+def known_entries() -> KnownEntries:
+    """Every stack file this process has read for its zone, as plain data for another process's
+    copy of this module to `learn`: the process that starts a preview's workers reads a zone's files
+    once, and each worker (and the program it runs, with its own copy of `stackconfig`) checks the
+    whole zone without parsing them again."""
+    entries = {
+        key: None if e is None else (e[0], e[1].stack, e[1].tenant_ids, e[1].budgets_usd) for key, e in _ZONE_ENTRIES.items()
+    }
+    return _READER_DIGEST, entries
+
+
+def learn(known: KnownEntries) -> None:
+    """Take the entries `known_entries` gave in another process. Each is keyed by its file's content,
+    so a zone check still reads every file of the zone (a file edited since is parsed again); entries
+    read by another version of this module (a base commit's program) are left out."""
+    digest, entries = known
+    if digest != _READER_DIGEST:
+        return
+    for key, e in entries.items():
+        _ZONE_ENTRIES.setdefault(key, None if e is None else (e[0], StackTenants(*e[1:])))
 
 
 def cells_of(project_dir: Path, platform: str) -> list[StackTenants]:

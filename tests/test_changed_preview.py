@@ -190,6 +190,20 @@ def test_a_platform_setting_hidden_in_a_cell_file_exits_2_naming_file_and_key(tm
     assert f"Pulumi.{CELL}.yaml: meridian:force_delete: a cell stack's file holds only" in got.err
 
 
+def test_a_tenant_onboarded_into_a_cell_while_in_another_stack_exits_2_naming_file_and_key(tmp_path):
+    """The zone is judged whole on --changed's path too (its files read once, by the main process,
+    before any worker): a subset change that puts a tenant in two stacks is refused, not previewed."""
+    repo = project(tmp_path / "repo")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    edit_tenants(repo, lambda ts: [*ts, {"id": "globex", "plan": "pro", "monthly_budget_usd": 2500, "data_tier": "pool"}])
+    got = run_meridian("preview", "--changed", "--project-dir", str(repo), timeout=300)
+    assert got.code == 2, got
+    assert f"{CELL} (cell, subset: 1 tenant(s) rendered, 0 at the base): its tenants changed: added globex" in got.out
+    assert f"Pulumi.{CELL}.yaml: meridian:tenants['globex'].id: tenant 'globex' is also in stack us (Pulumi.us.yaml)" in got.err
+
+
 def test_bad_input_exits_2(tmp_path):
     (tmp_path / "Pulumi.yaml").write_text("name: meridian\n")
     got = run_meridian("preview", "--changed", "--project-dir", str(tmp_path))

@@ -29,7 +29,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from meridian.engine.mocks import MeridianMocks, UnknownStackReference
 from meridian.engine.recorder import REDACTED, RecordingMonitor, Registration, is_resource
 from meridian.errors import ProgramFailed
-from stackconfig import Overrides, engine_config, memory
+from stackconfig import Overrides, engine_config, memory, zone
 
 PROJECT = "meridian"
 ORGANIZATION = "organization"
@@ -103,13 +103,18 @@ def _run(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor, organization=ORGANIZATION)
 
     os.chdir(project_dir)
-    held = memory.held()
+    held, known = memory.held(), zone.known_entries()
     use_project_modules(project_dir)
     if held:  # stack files held in memory (a zone's synthetic cells): the program's own stackconfig reads them too
         importlib.import_module("stackconfig.memory").hold(held)
+
+    def program() -> None:
+        _program_learns(known)
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
     started = time.perf_counter()
     try:
-        loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
+        loop.run_until_complete(run_pulumi_func(program))
     except pulumi.RunError as exc:
         raise ProgramFailed(f"the program stopped: {exc}") from None
     except UnknownStackReference as exc:
@@ -128,6 +133,23 @@ def _run(
     regs = monitor.registrations
     count = sum(is_resource(r.type, r.custom) for r in regs)
     return ProgramRun(stack, count, seconds, regs, outputs, wire, stacks_read=mocks.stacks_read, revealed=revealed)
+
+
+def _program_learns(known: zone.KnownEntries) -> None:
+    """The program's own `stackconfig` (imported from its project) takes the zone's stack files this
+    process has read (stackconfig.zone.learn), so its zone check does not parse them again. A project
+    whose `stackconfig` cannot take them (a base commit from before it could) reads them itself."""
+    if not known[1]:
+        return
+    try:
+        program_zone = importlib.import_module("stackconfig.zone")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("stackconfig", "stackconfig.zone"):
+            raise
+        return
+    learn = getattr(program_zone, "learn", None)
+    if learn is not None:
+        learn(known)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from meridian.commands.common import markdown_as_plain_text, prepare
 from meridian.errors import EXIT_GATE, EXIT_OK, BadInput, MeridianError
 from meridian.output import Format, report_console
 from stackconfig import Overrides, as_written
+from stackconfig.zone import KnownEntries, known_entries, learn
 
 COMMENT_MARKER = "<!-- meridian:changed-preview -->"  # how CI finds the comment to update it
 CELL_LABEL = "meridian.io/cell"  # the label of a cell's tenant file Secret (components.workload)
@@ -95,12 +96,17 @@ def plan_in_worker(
     policy: bool,
     stack_outputs: dict[str, dict[str, Any]],
     subset: bool,
+    zone_files: KnownEntries | None = None,
 ) -> Planned:
     """One stack (or a cell's subset) through `plan_stack`, in a process of its own (the SDK's
-    runtime state is global). A subset's tenant file Secrets are taken out of its plan."""
+    runtime state is global). A subset's tenant file Secrets are taken out of its plan. `zone_files`:
+    the zone's stack files as the main process read them (its checks, here and in the program, judge
+    the whole zone without parsing every file again)."""
     from meridian.commands.preview.stack import plan_json
     from meridian.engine.pipeline import plan_stack
 
+    if zone_files is not None:
+        learn(zone_files)
     staged = plan_stack(project_dir, stack, cfg, overrides=overrides, policy=policy, stack_outputs=stack_outputs)
     document = json.loads(plan_json(staged.document()))
     left_out = tenant_file_urns(document) if subset else []
@@ -109,10 +115,13 @@ def plan_in_worker(
     return Planned(document, staged.run.wire_outputs, staged.run.seconds, left_out)
 
 
-def platform_outputs(project_dir: Path, stack: str) -> Planned:
-    """A platform's outputs (what its cells' StackReferences read), from a bare run."""
+def platform_outputs(project_dir: Path, stack: str, zone_files: KnownEntries | None = None) -> Planned:
+    """A platform's outputs (what its cells' StackReferences read), from a bare run (`zone_files`:
+    as `plan_in_worker`'s)."""
     from meridian.engine.run import run_program
 
+    if zone_files is not None:
+        learn(zone_files)
     run = run_program(project_dir, stack, record=False, stack_outputs={})
     return Planned({}, run.wire_outputs, run.seconds)
 
@@ -243,7 +252,7 @@ def preview_changes(project: Path, changes: ChangeSet, policy: bool, tmp: Path, 
         # the outputs of unchanged platforms whose cells are previewed (the same at the base): first, as
         # the rest waits for them, while the base is extracted and the subsets' configs are made here
         for zone in sorted({c.zone for c in cells} - {c.stack for c in platforms}):
-            head_outputs[zone] = base_outputs[zone] = pool.submit(platform_outputs, project, zone)
+            head_outputs[zone] = base_outputs[zone] = pool.submit(platform_outputs, project, zone, known_entries())
         base_dir = extract_base(changes, tmp / "base") if any(c.at_base for c in ordered) else None
         base_cfg = {}
         for c in ordered:
@@ -266,7 +275,15 @@ def preview_changes(project: Path, changes: ChangeSet, policy: bool, tmp: Path, 
         def submit(c: StackChange, side: str, outputs: dict) -> Future:
             where, cfg, overrides = runs[c.stack, side]
             return pool.submit(
-                plan_in_worker, where, c.stack, cfg, overrides, policy=policy, stack_outputs=outputs, subset=c.subset
+                plan_in_worker,
+                where,
+                c.stack,
+                cfg,
+                overrides,
+                policy=policy,
+                stack_outputs=outputs,
+                subset=c.subset,
+                zone_files=known_entries(),  # every stack file read here, the base's too
             )
 
         for c in platforms:
