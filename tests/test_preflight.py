@@ -314,6 +314,7 @@ def test_placeholders_are_named_with_their_keys_but_do_not_fail(recorded):
         "meridian:failover.api_zone = us.meridian.example.com",
         "meridian:failover.hosted_zone_id = Z0EXAMPLEMERIDIANUS",
         "meridian:cluster.deploy_role_arn",
+        "meridian:quotas.raised.L-1216C47A = 64",  # a quota declared for the example account (review aws-20)
     ):
         assert key in text, key
     assert "Pulumi.us.yaml: meridian:aws_account_id" in text and "Pulumi.yaml: meridian:cluster.deploy_role_arn" in text

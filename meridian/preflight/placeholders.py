@@ -58,4 +58,14 @@ def check_placeholders(ctx: Context) -> CheckResult:
         domain = sub.endpoint.rsplit("@", 1)[-1] if sub.protocol == "email" else ""
         if (domain and _example_domain(domain)) or f":{EXAMPLE_ACCOUNT}:" in sub.endpoint:
             placeholder(f"alerts.subscriptions[{i}].endpoint", sub.endpoint, "an example address: alerts would reach nobody")
+    if cfg.aws_account_id == EXAMPLE_ACCOUNT:  # the example stacks' quotas are declared for an account that is nobody's
+        for code, value in sorted(cfg.quotas.raised.items()):
+            result.checked += 1
+            placeholder(
+                f"quotas.raised.{code}",
+                value,
+                "a quota declared for the example account, which preflight plans against but cannot read offline (a new "
+                f"account's L-1216C47A is 5 vCPUs); put your account's applied value (`aws service-quotas "
+                f"get-service-quota --quota-code {code} --service-code <service>`, per region)",
+            )
     return result
