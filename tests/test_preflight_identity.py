@@ -190,3 +190,21 @@ def test_a_policy_that_selects_other_pods_does_not_isolate_these(recorded):
         plan, NETWORK_POLICY, lambda r: r.name.endswith("-api-allow-needed") or r.name.endswith("-api-default-deny"), other_pods
     )
     assert check_identity(Context.of(broken, cfg)).passed
+
+
+def test_egress_coverage_is_remembered_by_everything_it_depends_on():
+    """_uncovered is memoised (every tenant namespace carries the same NetworkPolicies): needs and
+    blocks that differ only in what a careless key would leave out get their own answers."""
+    import ipaddress as ip
+
+    from meridian.preflight.identity import Need, _uncovered
+
+    net = ip.ip_network
+    public = Need("public", "TCP", 443, addresses=(net("0.0.0.0/0"),))
+    public_but_private = Need("public", "TCP", 443, addresses=(net("0.0.0.0/0"),), excluding=(net("10.0.0.0/8"),))
+    all_but_private = [(net("0.0.0.0/0"), [net("10.0.0.0/8")])]
+    everything = [(net("0.0.0.0/0"), [])]
+    assert _uncovered(public, all_but_private) == (net("10.0.0.0/8"),)
+    assert _uncovered(public_but_private, all_but_private) == ()  # the same blocks, another `excluding`
+    assert _uncovered(public, everything) == ()  # the same cidr, without its except
+    assert _uncovered(public, all_but_private) == (net("10.0.0.0/8"),)  # asked again: the same answer

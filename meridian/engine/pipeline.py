@@ -40,6 +40,7 @@ def open_policy_stream(
     *,
     overridden: bool = False,
     context: Sequence[Any] = (),
+    cores: int | None = None,
 ):
     """Read the stack's policy config (exit 2 if missing or bad; with `cfg`, also if it has drifted
     from the stack config), start the pack's analyzer (stopped when `scope` closes, whatever
@@ -49,7 +50,9 @@ def open_policy_stream(
     written; a stack held in memory has no file: its settings are what `meridian policy
     --write-config` would write first). `context`: a cell's platform's resources (policy Subjects),
     which the stack rules see beside the cell's: what the cell leaves to its platform is then judged
-    on the platform's real resources, not reported as in the platform (generated.with_platform)."""
+    on the platform's real resources, not reported as in the platform (generated.with_platform).
+    `cores`: how many cores this preview has to itself (default: the machine's), which decides
+    whether AnalyzeStack is split over a second analyzer (`stack_shards`)."""
     from meridian.engine.policy import Analyzer, PolicyStream, pack_dir_of, stack_shards
 
     path, file_config = policy_file_config(project_dir, stack, cfg, overridden=overridden)
@@ -60,7 +63,7 @@ def open_policy_stream(
     # One analyzer for everything, streamed during the program; a large stack also gets a second one
     # (one per core) to split AnalyzeStack's stack policies with.
     analyzer = scope.enter_context(Analyzer(pack_dir_of(project_dir)))
-    helper = (lambda: scope.enter_context(Analyzer(pack_dir_of(project_dir)))) if stack_shards() > 1 else None
+    helper = (lambda: scope.enter_context(Analyzer(pack_dir_of(project_dir)))) if stack_shards(cores) > 1 else None
     stream = PolicyStream(analyzer, file_config, path.relative_to(project_dir), stack, helper_factory=helper, context=context)
     scope.callback(stream.stop)  # its relay process, whatever happens
     return stream
@@ -109,14 +112,15 @@ def plan_stack(
     stack_outputs: Mapping[str, dict[str, Any]] | None = None,
     config_in_memory: bool = False,
     policy_context: Sequence[Any] = (),
+    cores: int | None = None,
 ) -> StackPlan:
     """Run the program once, recording every registration, with the policy pack (unless `policy`
     is off) analyzing them as they come. `while_analyzing(plan, cost)` runs after the program and
     before the analyzer's last answer (its stack rules): a caller renders there for free.
     `stack_outputs`: what the program's StackReferences read (default: a cell's platform's, engine.run).
     `config_in_memory`: `cfg` differs from the stack's file (stackconfig.memory holds it); its policy
-    settings are generated from it. `policy_context`: open_policy_stream's `context`. A cell given
-    neither (`meridian preview --stack <cell>`, as a zone's preview judges it) has its platform
+    settings are generated from it. `policy_context` and `cores`: open_policy_stream's. A cell given
+    neither outputs nor context (`meridian preview --stack <cell>`, as a zone's preview judges it) has its platform
     previewed first, in a process of its own, for both: its outputs and its resources."""
     overridden = overrides is not None or config_in_memory
     if policy and stack_outputs is None and not policy_context:
@@ -126,7 +130,9 @@ def plan_stack(
     with contextlib.ExitStack() as scope:
         # bad policy config exits 2 before the program; the analyzer starts now and works while the program runs
         stream = (
-            open_policy_stream(scope, project_dir, stack, cfg, overridden=overridden, context=policy_context) if policy else None
+            open_policy_stream(scope, project_dir, stack, cfg, overridden=overridden, context=policy_context, cores=cores)
+            if policy
+            else None
         )
         run = run_program(
             project_dir,

@@ -266,11 +266,15 @@ def preview_in_workers(
     """Each stack of `prepared` planned as `--stack` plans it (`preview_stack`), in a fresh worker
     process per stack, `workers` at a time: the platforms first (their cells read their outputs),
     then every cell with its platform's outputs and, with `policy`, judged beside its platform's
-    resources. Its plan written to `plans_dir`; `done(stack)` as each finishes; an error names its stack."""
+    resources. Its plan written to `plans_dir`; `done(stack)` as each finishes; an error names its stack.
+    Each worker is told the cores it has to itself (`cores`): the platform previews alone, the cells
+    side by side, so a cell's worker does not split its stack rules over a second analyzer that
+    would only take CPU from the worker beside it."""
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    def job(pool, stack: str, outputs: dict[str, dict[str, Any]], context: list[Any] | None = None):
+    def job(pool, stack: str, outputs: dict[str, dict[str, Any]], context: list[Any] | None = None, *, batch: int):
         return pool.submit(
             preview_stack,
             project,
@@ -285,12 +289,13 @@ def preview_in_workers(
             context=context,
             zone_regions=zone_regions,
             json_path=None if plans_dir is None else plans_dir / index_entry_file(stack),
+            cores=worker_cores(os.cpu_count() or 1, workers, batch),
         )
 
     def cell_job(pool, cell: str):
         platform = previews[prepared[cell].cfg.platform]
         context = platform.context if policy else None  # the pack judges the cell beside its platform's resources
-        return job(pool, cell, {platform.stack: platform.wire_outputs}, context)
+        return job(pool, cell, {platform.stack: platform.wire_outputs}, context, batch=len(cells))
 
     def collect(futures: dict[Any, str]) -> None:
         for future in as_completed(futures):
@@ -303,12 +308,17 @@ def preview_in_workers(
     cells = sorted((s for s in prepared if s not in platforms), key=lambda c: -len(prepared[c].cfg.tenants))
     # a fresh process per stack: the SDK's runtime state (the root stack resource, config) is global
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
-        collect({job(pool, p, {}): p for p in platforms})  # once: every cell reads these outputs
+        collect({job(pool, p, {}, batch=len(platforms)): p for p in platforms})  # once: every cell reads these outputs
         cell_futures = {cell_job(pool, cell): cell for cell in cells}
         for p in platforms:
             previews[p].context = []  # sent with the cells' jobs: not held here while they run
         collect(cell_futures)
     return previews
+
+
+def worker_cores(cpus: int, workers: int, batch: int) -> int:
+    """The cores each of `batch` stacks previewed side by side (at most `workers` at a time) has to itself."""
+    return max(1, cpus // max(1, min(workers, batch)))
 
 
 def _tenant_prefix() -> str:

@@ -66,12 +66,13 @@ def preview_stack(
     context: list[Any] | None = None,
     zone_regions: tuple[str, ...] = (),
     json_path: Path | None = None,
+    cores: int | None = None,
 ) -> StackPreview:
     """One stack of a zone, in a worker process of its own (the SDK's runtime state is global):
     `plan_stack`, the run `--stack` makes, with the referenced stacks' outputs given, the stack
     files held in memory (`held`, a zone's synthetic cells) and, for a cell, its platform's
     resources beside its own for the pack (`context`); its plan written to `json_path`, only a
-    summary returned."""
+    summary returned. `cores`: the cores the worker has to itself (plan_stack's)."""
     import io
 
     from meridian.engine.pipeline import plan_stack
@@ -93,6 +94,7 @@ def preview_stack(
         stack_outputs=stack_outputs,
         config_in_memory=bool(held),
         policy_context=context or (),
+        cores=cores,
     )
     shown = Console(file=io.StringIO(), width=160, record=True)
     if staged.policy is not None:

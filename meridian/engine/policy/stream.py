@@ -49,9 +49,12 @@ def shard_config(
     return out
 
 
-def stack_shards() -> int:
-    """Processes AnalyzeStack is split over: one per core, at most 2 (beyond that, startup eats the gain)."""
-    return max(1, min(2, os.cpu_count() or 1))
+def stack_shards(cores: int | None = None) -> int:
+    """Processes AnalyzeStack is split over: one per core the preview has to itself (`cores`, default
+    every core of the machine), at most 2 (beyond that, startup eats the gain). With one core, a
+    second shard saves no time and costs its own startup and its own decoding of the whole stack
+    (a zone's workers keep every core busy: `meridian preview --zone`)."""
+    return max(1, min(2, (os.cpu_count() or 1) if cores is None else cores))
 
 
 PIPE_BYTES = 1 << 20  # the relay's stdin: a burst of registrations the program writes without waiting
