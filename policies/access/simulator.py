@@ -115,6 +115,29 @@ def _expand_str_and_compare(pattern: str, input_value: str) -> bool:
 
 local_policy_simulation._expand_str_and_compare = _expand_str_and_compare
 
+
+def _statement_matches_action(
+    statement: dict, action: str, condition_keys: Any = None, is_resource_policy_check: bool = False
+) -> bool:
+    """principalmapper 1.1.5's action match for a resource policy's statement, without its SNS/SQS branch,
+    which compared the request's action with itself (`item_parts = action.split(':')`): any statement whose
+    `Action` was written `SNS:...`/`SQS:...` matched every action, so a decoy `Deny SQS:SendMessage` denied
+    everything and an `Allow SNS:Subscribe` allowed everything (security review 21, C09/I08). Action names
+    are case-insensitive in IAM; the composed patterns already match ignoring case."""
+    if "Action" in statement:
+        return any(_matches_after_expansion(action, item, condition_keys) for item in _listify(statement["Action"]))
+    if "NotAction" in statement:
+        return not any(_matches_after_expansion(action, item, condition_keys) for item in _listify(statement["NotAction"]))
+    return True
+
+
+def _listify(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+local_policy_simulation._statement_matches_action = _statement_matches_action
+
+
 # principalmapper 1.1.5's matchers for one operator, given AWS's rules for a key the request does not carry
 # (IAM User Guide, reference_policies_elements_condition_operators): "If the key that you specify in a policy
 # condition is not present in the request context, the values do not match and the condition is false. If the
