@@ -14,7 +14,19 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from ruleutil import AWS_PROVIDER, CRITICAL, UNKNOWN, as_list, known, peek, provider_accounts, resource_policy, unknown
+from ruleutil import (
+    AWS_PROVIDER,
+    CRITICAL,
+    UNKNOWN,
+    as_list,
+    dig,
+    known,
+    peek,
+    provider_accounts,
+    resource_policy,
+    truthy,
+    unknown,
+)
 
 AWS_NATIVE_PROVIDER = "pulumi:providers:aws-native"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -136,13 +148,31 @@ def _kubeconfig_problems(props: Any, allowed: set[str], accounts: set[str]) -> l
     return out
 
 
+def _applies_nothing(props: Any) -> list[str]:
+    """A Kubernetes provider that renders manifests to files (`renderYamlToDirectory`) or skips updates when it
+    cannot reach the cluster (`skipUpdateUnreachable`) leaves the cluster without what the plan shows through it:
+    admission backstops, NetworkPolicies, quotas (pulumi-kubernetes provider configuration; security review 21, K01)."""
+    out = []
+    if dig(props, "renderYamlToDirectory") not in (None, ""):  # unknown at preview: an advisory
+        out.append(
+            "Kubernetes provider must apply what the plan deploys through it, not render it to files (`renderYamlToDirectory`): "
+            "nothing reaches the cluster, the tenant namespaces' guards included"
+        )
+    if truthy(dig(props, "skipUpdateUnreachable", default=False)):
+        out.append(
+            "Kubernetes provider must not skip updates when the cluster is unreachable (`skipUpdateUnreachable`): the "
+            "update reports success while the cluster keeps its old guards"
+        )
+    return out
+
+
 def check_provider(type_: str, props: Any, config: dict, _provider: Any) -> list[str]:
     allowed = set(config.get("allowedRegions") or [])
     accounts = {str(a) for a in config.get("accountIds") or []}
     if not allowed:
         return ["allowedRegions is not configured for this stack: run `meridian policy --write-config`"]
     if type_ == K8S_PROVIDER:
-        return _kubeconfig_problems(props, allowed, accounts)
+        return _kubeconfig_problems(props, allowed, accounts) + _applies_nothing(props)
     return _aws_problems(type_, props, allowed, accounts)
 
 
@@ -152,7 +182,8 @@ provider_in_zone = resource_policy(
     "and AWS Cloud Control (`aws-native`) providers assume roles (`assumeRoles`, `assumeRole`, "
     "`assumeRoleWithWebIdentity`) only of that account and override `endpoints` only with AWS endpoints of an allowed "
     "region (or a global AWS endpoint); and that every Kubernetes provider's kubeconfig names an EKS endpoint in an "
-    "allowed region, authenticating with a role of the stack's account through an allowed region",
+    "allowed region, authenticating with a role of the stack's account through an allowed region, and that it applies what "
+    "the plan deploys through it (no `renderYamlToDirectory`, no `skipUpdateUnreachable`)",
     why="A provider's settings apply to every resource under it and no resource rule reads them: an endpoint override "
     "sends a service's calls, and the data in them, to another host or region, and a role of another account deploys the "
     "stack's resources, and their data, into that account.",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruleutil import UNKNOWN, Stack, peek
+from ruleutil import UNKNOWN, Stack, is_map, peek
 
 CLUSTER = "aws:eks/cluster:Cluster"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -25,20 +25,42 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "default": [],
         "description": "set by hand: names (`name`) of the stack's EKS clusters that run no tenant (the program builds "
         "none: every cluster it builds runs the platform's or a tenant cluster pair's tenants); every other EKS "
-        "cluster of the plan is held to the tenant clusters' guards",
+        "cluster of the plan is held to the tenant clusters' guards, and so is a listed one the plan puts a tenant "
+        "namespace on",
     }
 }
 
 
-def runs_tenants(cluster: Any, config: dict) -> bool:
-    """Whether EKS `cluster` runs tenants: unless its name is known and declared tenant-free."""
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def runs_tenants(stack: Stack, cluster: Any, config: dict) -> bool:
+    """Whether EKS `cluster` runs tenants: unless its name is known and declared tenant-free, and the plan
+    puts no tenant namespace on it (a declaration the plan contradicts exempts nothing: security review 21,
+    K04, declared the platform's own cluster tenant-free)."""
     name = peek(cluster.props, "name")
-    return not (isinstance(name, str) and name in set(config.get(WITHOUT_TENANTS) or []))
+    declared = isinstance(name, str) and name in set(config.get(WITHOUT_TENANTS) or [])
+    return not declared or _holds_tenant_namespace(stack, cluster, config)
+
+
+def _holds_tenant_namespace(stack: Stack, cluster: Any, config: dict) -> bool:
+    """Whether a Namespace of the plan that is a tenant's (the tenant label, or the tenant prefix) goes
+    through a Kubernetes provider built from `cluster`."""
+    reaching = {p.urn for p in providers_of(stack, cluster)}
+    label, prefix = config.get("tenantLabel", "meridian.io/tenant"), config.get("tenantNamespacePrefix", "t-")
+    for ns in stack.of(NAMESPACE):
+        if ns.provider is None or ns.provider.urn not in reaching:
+            continue
+        labels = peek(ns.props, "metadata", "labels")
+        name = peek(ns.props, "metadata", "name")
+        if (is_map(labels) and label in labels) or (isinstance(name, str) and name.startswith(prefix)):
+            return True
+    return False
 
 
 def tenant_clusters(stack: Stack, config: dict) -> list[Any]:
     """The plan's EKS clusters that run tenants."""
-    return [c for c in stack.of(CLUSTER) if runs_tenants(c, config)]
+    return [c for c in stack.of(CLUSTER) if runs_tenants(stack, c, config)]
 
 
 def cluster_label(cluster: Any) -> str:

@@ -119,3 +119,37 @@ def matches_action():
 def test_a_resource_policys_action_matches_as_iam_does(matches_action, written, action, matches):
     assert matches_action({"Action": written}, action) is matches
     assert matches_action({"NotAction": written}, action) is (not matches)
+
+
+# --- K01, K04: a provider that applies nothing; a tenant cluster declared tenant-free -----------------------
+
+PROVIDERS, ADDONS, BACKSTOPS = "provider-account-and-endpoints-in-zone", "eks-addon-reviewed", "runtime-backstops-enforced"
+
+
+def provider_setting(key: str, value):
+    def mutate(resources):
+        one(resources, "us-us-east-1-eks-k8s", "providers:kubernetes")["inputs"][key] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize("key,value", [("renderYamlToDirectory", "/tmp/rendered"), ("skipUpdateUnreachable", "true")])
+def test_a_kubernetes_provider_that_applies_nothing_is_refused(judge, key, value):
+    """K01: `renderYamlToDirectory` writes every object through the provider to files; the cluster gets none of
+    the tenant namespaces' guards. `skipUpdateUnreachable` reports an update of an unreachable cluster done."""
+    assert (PROVIDERS, "mandatory") in findings(judge, provider_setting(key, value), PROVIDERS)
+
+
+def drop(name: str):
+    def mutate(resources):
+        resources[:] = [r for r in resources if r["name"] != name]
+
+    return mutate
+
+
+def test_a_cluster_holding_tenant_namespaces_is_a_tenant_cluster_whatever_the_config_declares(judge):
+    """K04: declaring the platform's own cluster tenant-free exempted it from the vpc-cni requirement, while
+    every tenant namespace of us-east-1 lives on it."""
+    declared = {rule: {"clustersWithoutTenants": ["us-us-east-1-eks"]} for rule in (ADDONS, BACKSTOPS)}
+    found = [(v.policy, v.level) for v in judge(drop("us-us-east-1-eks-vpc-cni"), settings=declared)]
+    assert (ADDONS, "mandatory") in found, found
