@@ -53,6 +53,12 @@ def enforcer_paths(stack: Stack) -> list[EnforcerPath]:
         if str(peek(sub.props, "protocol")) != "lambda" or not functions or not topics:
             continue
         path = EnforcerPath(topics[0], sub, functions[0])
+        endpoint = peek(sub.props, "endpoint")
+        if isinstance(endpoint, str) and endpoint.count(":") > 6:  # arn:aws:lambda:<region>:<acct>:function:<name>:<qualifier>
+            path.blocked.append(
+                f"subscription {sub.name} invokes a version or alias of the function ({endpoint}): the enforcer's permission is "
+                "for the unqualified function, and a qualified one is another resource with its own policy (security review 21, C01)"
+            )
         for prop in ("filterPolicy", "filterPolicyScope"):
             value = peek(sub.props, prop)
             if value is UNKNOWN:
@@ -95,6 +101,8 @@ def _permission_fails(stack: Stack, perm: Any, path: EnforcerPath, prop: str, va
         return value != path.arn if path.arn is not UNKNOWN else stack.linked(perm, "sourceArn") != [path.topic]
     if prop == "qualifier":  # a version's or alias's permission: the subscription invokes the unqualified function
         return value not in (None, "")
+    if prop in ("principalOrgId", "eventSourceToken"):  # conditions SNS's invocation never meets (review 21, C02/C03)
+        return value not in (None, "")
     return value is not None and not (isinstance(path.arn, str) and path.arn.split(":")[4:5] == [value])  # sourceAccount
 
 
@@ -103,7 +111,19 @@ def _judge_permission(stack: Stack, path: EnforcerPath) -> None:
     invoke it from this topic: `sourceArn` the topic's ARN by value, the unqualified function by name or ARN."""
     undecided = []
     for perm in stack.of(PERMISSION):
-        values = {p: peek(perm.props, p) for p in ("function", "principal", "action", "sourceArn", "qualifier", "sourceAccount")}
+        values = {
+            p: peek(perm.props, p)
+            for p in (
+                "function",
+                "principal",
+                "action",
+                "sourceArn",
+                "qualifier",
+                "sourceAccount",
+                "principalOrgId",
+                "eventSourceToken",
+            )
+        }
         unknown = [p for p, v in values.items() if v is UNKNOWN and not (p == "sourceArn" and path.arn is UNKNOWN)]
         if any(_permission_fails(stack, perm, path, p, v) for p, v in values.items() if p not in unknown):
             continue

@@ -153,3 +153,32 @@ def test_a_cluster_holding_tenant_namespaces_is_a_tenant_cluster_whatever_the_co
     declared = {rule: {"clustersWithoutTenants": ["us-us-east-1-eks"]} for rule in (ADDONS, BACKSTOPS)}
     found = [(v.policy, v.level) for v in judge(drop("us-us-east-1-eks-vpc-cni"), settings=declared)]
     assert (ADDONS, "mandatory") in found, found
+
+
+# --- C01-C03: what Lambda checks when SNS invokes the enforcer ------------------------------------------------
+
+
+def set_input(name: str, type_part: str, key: str, value):
+    def mutate(resources):
+        holder = one(resources, name, type_part)
+        holder["inputs"][key] = value(holder) if callable(value) else value
+
+    return mutate
+
+
+def qualified(subscription) -> str:
+    return subscription["inputs"]["endpoint"] + ":live"
+
+
+CAP_ATTACKS = [
+    # C01: SNS invokes the alias; the enforcer's permission is for the unqualified function
+    set_input("us-cost-alerts-to-enforcer", "sns/topicSubscription", "endpoint", qualified),
+    # C02, C03: conditions an invocation by SNS never meets
+    set_input("us-cost-enforcer-from-alerts", "lambda/permission", "principalOrgId", "o-a1b2c3d4e5"),
+    set_input("us-cost-enforcer-from-alerts", "lambda/permission", "eventSourceToken", "amzn1.ask.skill.review21"),
+]
+
+
+@pytest.mark.parametrize("mutation", CAP_ATTACKS, ids=["C01-qualified-endpoint", "C02-principalOrgId", "C03-eventSourceToken"])
+def test_an_invocation_lambda_refuses_breaks_the_cap(judge, mutation):
+    assert (BUDGETS, "mandatory") in findings(judge, mutation, BUDGETS)
