@@ -403,6 +403,33 @@ BACKUP_SERVICE = "backup.amazonaws.com"
 _BACKUP_FREE_KEYS = frozenset({"aws:sourcearn", "aws:sourceowner", "aws:sourceorgid", "aws:sourceorgpaths"})
 
 
+def _as_backup_asks(statements: list[dict]) -> dict:
+    """The trust as it acts on AWS Backup's AssumeRole: keys the pack cannot place (`_BACKUP_FREE_KEYS`) taken as
+    satisfied in an Allow and a Deny that depends on one taken as avoidable; every other key is evaluated against
+    what Backup sends (`aws:SourceAccount`), so a key Backup never sends, a misspelt `aws:SourceAcount` included,
+    fails the Allow as it does in AWS (security review 21, BK4). Not `for_any_request`, which takes any key it does
+    not know as chosen by the caller: right for who may reach data, wrong for whether a service may assume a role."""
+    out = []
+    for st in statements:
+        cond = st.get("Condition")
+        if not isinstance(cond, dict) or not cond:
+            out.append(st)
+            continue
+        free = any(str(k).lower() in _BACKUP_FREE_KEYS for body in cond.values() if isinstance(body, dict) for k in body)
+        if str(st.get("Effect", "")).lower() == "deny":
+            if not free:
+                out.append(st)
+            continue
+        kept = {
+            op: {k: v for k, v in body.items() if str(k).lower() not in _BACKUP_FREE_KEYS}
+            for op, body in cond.items()
+            if isinstance(body, dict)
+        }
+        kept = {op: body for op, body in kept.items() if body}
+        out.append({**{k: v for k, v in st.items() if k != "Condition"}, **({"Condition": kept} if kept else {})})
+    return {"Version": "2012-10-17", "Statement": out}
+
+
 def trusts_backup(role: Any, accounts: set[str]) -> bool:
     """Whether a role's trust policy lets AWS Backup, working for the stack's account (one of `accounts`),
     assume it: an Allow of sts:AssumeRole to `backup.amazonaws.com` whose conditions hold for a request
@@ -416,7 +443,7 @@ def trusts_backup(role: Any, accounts: set[str]) -> bool:
         return True
     if not accounts:
         raise unknown("assumeRolePolicy", "Condition")  # whose account the conditions must admit is not known here
-    narrowed = simulator.for_any_request({"Statement": [st.raw for st in statements]}, free=_BACKUP_FREE_KEYS)
+    narrowed = _as_backup_asks([st.raw for st in statements])
     return any(
         simulator.service_allowed(
             BACKUP_SERVICE,
@@ -656,7 +683,8 @@ backup_coverage = stack_policy(
     "evaluate it; schedules are evaluated in UTC (a `scheduleExpressionTimezone` with daylight saving moves one gap a year by an "
     "hour), and a run may start up to the rule's `startWindow` late; whether a job finishes within its window is AWS's to tell. "
     "A Selection's role's trust is evaluated for AWS Backup working for the stack's account (`aws:SourceAccount`; a pin "
-    "through `aws:SourceArn` or the organization keys is taken as satisfied, not checked). "
+    "through `aws:SourceArn` or the organization keys is taken as satisfied, not checked; a condition on any other key "
+    "is evaluated as absent from Backup's request). "
     "A Selection's role is judged by its trust only: that its permissions cover each selected resource type (AWS's "
     "AWSBackupServiceRolePolicyForBackup and the S3 backup policy) is not; a role outside the plan is an advisory naming it.",
     tags=["operations", "data-protection"],

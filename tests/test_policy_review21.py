@@ -182,3 +182,35 @@ CAP_ATTACKS = [
 @pytest.mark.parametrize("mutation", CAP_ATTACKS, ids=["C01-qualified-endpoint", "C02-principalOrgId", "C03-eventSourceToken"])
 def test_an_invocation_lambda_refuses_breaks_the_cap(judge, mutation):
     assert (BUDGETS, "mandatory") in findings(judge, mutation, BUDGETS)
+
+
+# --- BK4: a trust condition on a key AWS Backup never sends ---------------------------------------------------
+
+
+def backup_trust(condition):
+    def mutate(resources):
+        role = one(resources, "us-dr-us-east-1-backup-role", "iam/role:Role")
+        doc = json.loads(role["inputs"]["assumeRolePolicy"])
+        doc["Statement"][0]["Condition"] = condition
+        role["inputs"]["assumeRolePolicy"] = json.dumps(doc)
+
+    return mutate
+
+
+def test_a_backup_trust_on_a_key_backup_never_sends_is_refused(judge):
+    """BK4: `aws:SourceAcount` (misspelt) is absent from Backup's request, so the Allow never matches: no job assumes the role."""
+    found = findings(judge, backup_trust({"StringEquals": {"aws:SourceAcount": "123456789012"}}), "backup-plan-coverage")
+    assert ("backup-plan-coverage", "mandatory") in found
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+        {"ArnLike": {"aws:SourceArn": "arn:aws:backup:us-east-1:123456789012:backup-vault:*"}},
+        {"StringEqualsIfExists": {"aws:SourceAccount": "123456789012"}},
+    ],
+    ids=["source-account", "source-arn", "if-exists"],
+)
+def test_the_backup_trusts_aws_documents_pass(judge, condition):
+    assert findings(judge, backup_trust(condition), "backup-plan-coverage") == []
