@@ -52,15 +52,13 @@ preview: $(PREVIEW_STAMP)
 
 # the lint step first (seconds), then the whole suite on two workers; a module stays on one worker
 # (its module-scoped sandbox and the order its tests build on), each worker takes its own ports and state.
-# Modules go out in the order tests/conftest.py sorts them (sandbox modules first), not xdist's default
-# of most tests first, which dealt the few-test, minutes-long sandbox modules out last.
 # Not the full-scale runs (marker `scale`), whose property `make test` proves at a smaller scale: `make test-scale`
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not scale"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not scale"
 
 # minutes: the full-scale runs (1,000 tenants through the real program), which CI does not run by default
 test-scale: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder -m scale
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m scale
 
 # under a minute: the lint step, then the pure unit tests (markers `sandbox` and `slow`: pyproject.toml)
 test-fast: lint

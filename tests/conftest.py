@@ -33,15 +33,6 @@ def pytest_collection_modifyitems(items):
         for fixture, marker in MARKED_BY_FIXTURE.items():
             if fixture in item.fixturenames:
                 item.add_marker(marker)
-    # `make test`'s workers take whole modules in this order (xdist --dist loadfile), the first ones
-    # dealt out in turn: modules with sandbox tests first (minutes each), then those with slow ones,
-    # then the rest, each module's tests kept together and in their order, so that no long module
-    # starts last while the other worker has nothing left to do
-    cost = {}
-    for item in items:
-        module, names = item.nodeid.split("::")[0], {m.name for m in item.iter_markers()}
-        cost[module] = min(cost.get(module, 2), 0 if "sandbox" in names else 1 if "slow" in names else 2)
-    items.sort(key=lambda item: cost[item.nodeid.split("::")[0]])
 
 
 @pytest.fixture
