@@ -53,12 +53,8 @@ preview: $(PREVIEW_STAMP)
 # the lint step first (seconds), then the whole suite on two workers; a module stays on one worker
 # (its module-scoped sandbox and the order its tests build on), each worker takes its own ports and state.
 # Not the full-scale runs (marker `scale`), whose property `make test` proves at a smaller scale: `make test-scale`
-# The sandbox tests (real PostgreSQL, HAProxy, the service, Locust: verdicts that time real events) run after the
-# rest, in a run of their own: beside the CPU-bound policy and preview tests their Locust runs missed their stop
-# deadlines in two fresh-clone runs (2026-12-08), while the same modules alone passed
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not scale and not sandbox"
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "sandbox and not scale"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not scale"
 
 # minutes: the full-scale runs (1,000 tenants through the real program), which CI does not run by default
 test-scale: $(STAMP)
