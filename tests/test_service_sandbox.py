@@ -1,7 +1,7 @@
 """The service's contract against a real sandbox (PostgreSQL primary + replica, both regions' services,
-HAProxy; the test process's shared one): the four inputs of issue 17 that PostgreSQL itself refused
-(500s before) get 400s through the front door, one short Schemathesis run finds no server error and
-no schema violation, and the deep health check judges each region's write path.
+HAProxy): the four inputs of issue 17 that PostgreSQL itself refused (500s before) get 400s through
+the front door, one short Schemathesis run finds no server error and no schema violation, and the
+deep health check judges each region's write path.
 
 Skipped only when the PostgreSQL server binaries or haproxy are absent; under CI (CI=true) that fails.
 """
@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import warnings
+from pathlib import Path
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from meridian.sandbox import manifest as mf
-from tests.helpers import STACK
+from tests.helpers import STACK, require_sandbox_parts, run_meridian
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -30,10 +33,18 @@ SANDBOX_EXAMPLES = int(os.environ.get("MERIDIAN_FUZZ_SANDBOX_EXAMPLES", "15"))
 
 
 @pytest.fixture(scope="module")
-def doc(shared_sandbox):
-    """The test process's shared sandbox (conftest): these tests read it and write events, and leave it
-    healthy, so they need no sandbox of their own (its start and stop were most of this module's time)."""
-    return mf.read(shared_sandbox / STACK)
+def doc():
+    require_sandbox_parts()
+    state_dir = Path(tempfile.mkdtemp(prefix="meridian-service-test-"))
+    os.chmod(state_dir, 0o755)  # the postgres user must reach the data dirs
+    cli = run_meridian("sandbox", "up", "--stack", STACK, "--state-dir", str(state_dir), "--time-scale", "20", timeout=120)
+    try:
+        assert cli.code == 0, cli.out + cli.err
+        yield mf.read(state_dir / STACK)
+    finally:
+        down = run_meridian("sandbox", "down", "--stack", STACK, "--state-dir", str(state_dir), "--wipe", timeout=120)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert down.code == 0, down.out + down.err
 
 
 def _headers(doc: mf.Manifest, tenant: str = "acme") -> dict:
