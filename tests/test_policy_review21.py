@@ -14,6 +14,7 @@ import pytest
 
 from .helpers import ROOT
 from .test_policy_review16 import DATA, acme_key_statement, one
+from .test_policy_review20 import backup_trust
 
 pytestmark = pytest.mark.slow  # the plans come from the previews fixture
 
@@ -185,16 +186,6 @@ def test_an_invocation_lambda_refuses_breaks_the_cap(judge, mutation):
 
 
 # --- BK4: a trust condition on a key AWS Backup never sends ---------------------------------------------------
-
-
-def backup_trust(condition):
-    def mutate(resources):
-        role = one(resources, "us-dr-us-east-1-backup-role", "iam/role:Role")
-        doc = json.loads(role["inputs"]["assumeRolePolicy"])
-        doc["Statement"][0]["Condition"] = condition
-        role["inputs"]["assumeRolePolicy"] = json.dumps(doc)
-
-    return mutate
 
 
 def test_a_backup_trust_on_a_key_backup_never_sends_is_refused(judge):
